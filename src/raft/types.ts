@@ -178,8 +178,8 @@ export type MessageType = Message['type'];
 
 /**
  * Ready is one batch of work for the driver. Contract (DESIGN.md, docs/raft.md):
- * 1. Persist `snapshot` (if any), then `entries` (deleting any stored entries with index >= entries[0].index
- *    first), then `hardState` (if any), as one durable write when `mustSync`.
+ * 1. Persist `snapshot` (if any; it replaces the whole stored log), then `entries` (deleting any stored entries
+ *    with index >= entries[0].index first), then `hardState` (if any), as one durable write when `mustSync`.
  * 2. Only then send `messages`.
  * 3. Apply `snapshot` (restore) and then `committedEntries` in order; serve `readStates` once applied >= index.
  * 4. Call `advance(ready)`.
@@ -193,6 +193,8 @@ export interface Ready {
   readonly committedEntries: readonly Entry[];
   readonly messages: readonly Message[];
   readonly readStates: readonly ReadState[];
+  /** droppedReads are contexts of reads that will never get a ReadState (leadership lost, refused): fail them now. */
+  readonly droppedReads: readonly string[];
   /** mustSync is true when term, vote or entries changed: the write must be fsynced before messages leave. */
   readonly mustSync: boolean;
 }
