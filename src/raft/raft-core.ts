@@ -631,7 +631,8 @@ export class RaftCore {
         this.send({ type: 'TimeoutNow', to: message.from });
       }
     }
-    this.sendAppend(message.from);
+    // Keep the pipeline going, but never answer an answer with an empty append: that would ping-pong forever.
+    this.sendAppend(message.from, false);
   }
 
   private handleAppendReject(message: AppendResponse, progress: Progress): void {
@@ -656,7 +657,8 @@ export class RaftCore {
     if (progress.state === 'replicate' && progress.inflightFull(this.config.inflightMessagesMax, this.config.inflightBytesMax)) {
       progress.freeFirstInflight();
     }
-    if (message.readRound > progress.readRoundAcked) {
+    // A round never sent (a confused or stale peer) confirms nothing.
+    if (message.readRound > progress.readRoundAcked && message.readRound <= this.reads.roundSent) {
       progress.readRoundAcked = message.readRound;
       this.confirmReads();
     }
@@ -737,8 +739,11 @@ export class RaftCore {
     }
   }
 
-  /** sendAppend sends the next AppendRequest to `peer` if flow control allows (Raft §5.3, pipelined). */
-  private sendAppend(peer: NodeId): void {
+  /**
+   * sendAppend sends the next AppendRequest to `peer` if flow control allows (Raft §5.3, pipelined). An empty
+   * append (which carries the commit index, or probes) goes only when `sendIfEmpty`; a probe always goes.
+   */
+  private sendAppend(peer: NodeId, sendIfEmpty = true): void {
     const progress = this.progress.get(peer);
     if (progress === undefined) return;
     if (progress.state === 'snapshot') return;
@@ -756,7 +761,7 @@ export class RaftCore {
       ? Math.min(this.config.messageBytesMax, progress.inflightBytesFree(this.config.inflightBytesMax))
       : this.config.messageBytesMax;
     const entries = progress.next <= this.log.lastIndex ? this.log.slice(progress.next, this.log.lastIndex, budget) : [];
-    if (entries.length === 0 && progress.state === 'replicate' && progress.next <= this.log.lastIndex) return;
+    if (entries.length === 0 && progress.state === 'replicate' && !sendIfEmpty) return;
     let bytes = 0;
     for (const entry of entries) bytes += entryBytes(entry);
     this.send({ type: 'AppendRequest', to: peer, prevLogIndex, prevLogTerm, entries, commit: this.log.committed });
