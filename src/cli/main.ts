@@ -1,0 +1,297 @@
+// The `cairn` command (DESIGN.md, "Command line"). For now it parses and validates `cairn server`'s flags and
+// says honestly that the server is not there yet; the member itself arrives with the CP-cluster issue.
+//
+// Exit codes: 0 help or version; 2 bad usage (unknown command or flag, invalid value); 3 valid input for a
+// command that is not implemented yet.
+
+import { parseArgs } from 'node:util';
+import { isIP } from 'node:net';
+import { readFileSync, realpathSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** LogLevel is a pino log level accepted by --log-level. */
+export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
+
+/** logLevels lists every accepted --log-level value. */
+export const logLevels: readonly LogLevel[] = Object.freeze(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']);
+
+/** defaultAddr is the member's HTTP address when neither --addr nor CAIRN_ADDR is given (Nacos's port). */
+export const defaultAddr = '127.0.0.1:8848';
+/** defaultDataDir is the data directory when neither --data-dir nor CAIRN_DATA_DIR is given. */
+export const defaultDataDir = './data';
+/** grpcPortOffset derives the client gRPC port from the HTTP port, as Nacos does (8848 -> 9848). */
+export const grpcPortOffset = 1000;
+/** peerPortOffset derives the peer port from the HTTP port (8848 -> 7848), as Nacos's Raft port. */
+export const peerPortOffset = -1000;
+
+/** ServerConfig is the validated configuration of one member. */
+export interface ServerConfig {
+  /** addr is the member's identity and HTTP address, "host:port" ("[v6]:port" for IPv6); it is one of members. */
+  readonly addr: string;
+  /** host is the address every listener binds, without IPv6 brackets. */
+  readonly host: string;
+  readonly httpPort: number;
+  /** grpcPort defaults to httpPort + 1000; httpPort, grpcPort and peerPort are distinct. */
+  readonly grpcPort: number;
+  /** peerPort defaults to httpPort - 1000. */
+  readonly peerPort: number;
+  /** members is every member's addr, this one included, without duplicates; [addr] when standalone. */
+  readonly members: readonly string[];
+  /** standalone is true when no --members was given: a Raft group of one. */
+  readonly standalone: boolean;
+  /** dataDir is an absolute path. */
+  readonly dataDir: string;
+  readonly logLevel: LogLevel;
+}
+
+/** UsageError is bad command-line input: the command prints it with a hint and exits 2. */
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+/** Environment is the process environment the parser reads its fallbacks from. */
+export type Environment = Readonly<Record<string, string | undefined>>;
+
+/** HostPort is an address split into its host (without IPv6 brackets) and port. */
+export interface HostPort {
+  readonly host: string;
+  readonly port: number;
+}
+
+const hostnamePattern = /^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
+
+/** parsePort parses a TCP port 1..65535 given as decimal digits; `what` names it in the error. */
+export function parsePort(text: string, what: string): number {
+  const port = /^\d{1,5}$/.test(text) ? Number(text) : Number.NaN;
+  if (!(port >= 1 && port <= 65535)) throw new UsageError(`${what}: '${text}' is not a port (1-65535)`);
+  return port;
+}
+
+/** parseHostPort parses "host:port" (or "[ipv6]:port"); `what` names the value in the error. */
+export function parseHostPort(text: string, what: string): HostPort {
+  const match = /^(?:\[([^\]]+)\]|([^:[\]]+)):([^:]*)$/.exec(text.trim());
+  if (match === null) throw new UsageError(`${what}: '${text}' is not HOST:PORT (IPv6 as [ADDR]:PORT)`);
+  const [, v6, name, portText = ''] = match;
+  const host = (v6 ?? name ?? '').toLowerCase();
+  const validHost = v6 !== undefined ? isIP(host) === 6 : isIP(host) === 4 || (hostnamePattern.test(host) && !/^[\d.]+$/.test(host));
+  if (!validHost) throw new UsageError(`${what}: '${text}' has an invalid host '${v6 ?? name ?? ''}'`);
+  return { host, port: parsePort(portText, what) };
+}
+
+/** formatHostPort renders an address the way member identities are compared: lower-case, IPv6 in brackets. */
+export function formatHostPort({ host, port }: HostPort): string {
+  return isIP(host) === 6 ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+function parseMembers(text: string, addr: string): string[] {
+  const members: string[] = [];
+  for (const item of text.split(',')) {
+    if (item.trim() === '') throw new UsageError(`--members: empty entry in '${text}'`);
+    const member = formatHostPort(parseHostPort(item, '--members'));
+    if (members.includes(member)) throw new UsageError(`--members: '${member}' is listed twice`);
+    members.push(member);
+  }
+  if (!members.includes(addr)) {
+    throw new UsageError(`--members must include this member's own --addr ${addr} (a member's identity is its --addr); got ${members.join(',')}`);
+  }
+  return members;
+}
+
+function derivedPort(base: number, offset: number, flag: string): number {
+  const port = base + offset;
+  if (port < 1 || port > 65535) {
+    throw new UsageError(`${flag}: the derived port ${base} ${offset < 0 ? '-' : '+'} ${Math.abs(offset)} = ${port} is not a port; give ${flag}`);
+  }
+  return port;
+}
+
+function parseLogLevel(text: string): LogLevel {
+  const level = logLevels.find((candidate) => candidate === text);
+  if (level === undefined) throw new UsageError(`--log-level: '${text}' is not one of ${logLevels.join(', ')}`);
+  return level;
+}
+
+const serverOptions = {
+  addr: { type: 'string' },
+  members: { type: 'string' },
+  'data-dir': { type: 'string' },
+  'log-level': { type: 'string' },
+  'grpc-port': { type: 'string' },
+  'peer-port': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+/** serverFlagEnvironment maps each `cairn server` flag to the environment variable it falls back to. */
+export const serverFlagEnvironment: Readonly<Record<Exclude<keyof typeof serverOptions, 'help'>, string>> = Object.freeze({
+  addr: 'CAIRN_ADDR',
+  members: 'CAIRN_MEMBERS',
+  'data-dir': 'CAIRN_DATA_DIR',
+  'log-level': 'CAIRN_LOG_LEVEL',
+  'grpc-port': 'CAIRN_GRPC_PORT',
+  'peer-port': 'CAIRN_PEER_PORT',
+});
+
+type ServerFlag = keyof typeof serverFlagEnvironment;
+
+/** ParsedServerArgs is the outcome of parsing `cairn server`'s arguments: a request for help, or a config. */
+export type ParsedServerArgs = { readonly help: true } | { readonly help: false; readonly config: ServerConfig };
+
+function flagValues(args: readonly string[]): { values: Partial<Record<ServerFlag, string>>; help: boolean } {
+  try {
+    const { values } = parseArgs({ args: [...args], options: serverOptions, strict: true, allowPositionals: false });
+    const { help, ...flags } = values;
+    return { values: flags, help: help === true };
+  } catch (error) {
+    throw new UsageError(error instanceof Error ? error.message : String(error));
+  }
+}
+
+/**
+ * parseServerArgs validates `cairn server`'s arguments (after the word "server"); each flag falls back to its
+ * environment variable (an empty variable counts as unset), then to its default. Throws UsageError on bad input.
+ */
+export function parseServerArgs(args: readonly string[], env: Environment = process.env, cwd: string = process.cwd()): ParsedServerArgs {
+  const { values, help } = flagValues(args);
+  if (help) return { help: true };
+  const value = (flag: ServerFlag): string | undefined => {
+    const given = values[flag] ?? env[serverFlagEnvironment[flag]];
+    if (given !== undefined && given.trim() === '' && values[flag] !== undefined) throw new UsageError(`--${flag}: empty value`);
+    return given === undefined || given.trim() === '' ? undefined : given.trim();
+  };
+  const self = parseHostPort(value('addr') ?? defaultAddr, '--addr');
+  const addr = formatHostPort(self);
+  const grpcText = value('grpc-port');
+  const peerText = value('peer-port');
+  const grpcPort = grpcText === undefined ? derivedPort(self.port, grpcPortOffset, '--grpc-port') : parsePort(grpcText, '--grpc-port');
+  const peerPort = peerText === undefined ? derivedPort(self.port, peerPortOffset, '--peer-port') : parsePort(peerText, '--peer-port');
+  if (new Set([self.port, grpcPort, peerPort]).size !== 3) {
+    throw new UsageError(`the HTTP (${self.port}), gRPC (${grpcPort}) and peer (${peerPort}) ports must differ`);
+  }
+  const membersText = value('members');
+  const members = membersText === undefined ? [addr] : parseMembers(membersText, addr);
+  const config: ServerConfig = {
+    addr,
+    host: self.host,
+    httpPort: self.port,
+    grpcPort,
+    peerPort,
+    members,
+    standalone: membersText === undefined,
+    dataDir: path.resolve(cwd, value('data-dir') ?? defaultDataDir),
+    logLevel: parseLogLevel(value('log-level') ?? 'info'),
+  };
+  return { help: false, config };
+}
+
+/** usage is the top-level help text. */
+export const usage = `Usage: cairn <command> [options]
+
+Commands:
+  server     run one member (see: cairn server --help)
+
+Coming later: cluster, register, deregister, list, watch, status.
+
+Options:
+  -h, --help     show this help
+  -v, --version  show the version
+`;
+
+/** serverUsage is the help text of `cairn server`. */
+export const serverUsage = `Usage: cairn server [options]
+
+Options (each also read from the environment variable shown):
+  --addr HOST:PORT      this member's HTTP address and identity     CAIRN_ADDR       (default ${defaultAddr})
+  --members A,B,C       every member's --addr, this one included    CAIRN_MEMBERS    (default: standalone)
+  --data-dir DIR        where the member keeps its LevelDB          CAIRN_DATA_DIR   (default ${defaultDataDir})
+  --log-level LEVEL     one of ${logLevels.join(",")}
+                        (CAIRN_LOG_LEVEL, default info)
+  --grpc-port PORT      client gRPC port                            CAIRN_GRPC_PORT  (default HTTP port + 1000)
+  --peer-port PORT      peer port (Raft, Distro, forwarding)        CAIRN_PEER_PORT  (default HTTP port - 1000)
+  -h, --help            show this help
+`;
+
+/** Output is where the command writes; tests capture it. */
+export interface Output {
+  readonly stdout: (text: string) => void;
+  readonly stderr: (text: string) => void;
+}
+
+const plannedCommands: readonly string[] = ['cluster', 'register', 'deregister', 'list', 'watch', 'status'];
+
+/** version reads the version from the repository's package.json. */
+export function version(): string {
+  const packageJson: unknown = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'));
+  if (typeof packageJson === 'object' && packageJson !== null && 'version' in packageJson && typeof packageJson.version === 'string') {
+    return packageJson.version;
+  }
+  throw new Error('package.json has no version');
+}
+
+function runServer(args: readonly string[], env: Environment, out: Output): number {
+  let parsed: ParsedServerArgs;
+  try {
+    parsed = parseServerArgs(args, env);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    out.stderr(`cairn server: ${error.message}\nRun 'cairn server --help' for usage.\n`);
+    return 2;
+  }
+  if (parsed.help) {
+    out.stdout(serverUsage);
+    return 0;
+  }
+  const c = parsed.config;
+  const cluster = c.standalone ? 'standalone' : `members ${c.members.join(',')}`;
+  out.stderr(
+    `cairn server: configuration is valid (addr ${c.addr}, gRPC port ${c.grpcPort}, peer port ${c.peerPort}, ${cluster}, ` +
+      `data dir ${c.dataDir}, log level ${c.logLevel}),\n` +
+      'but the server is not implemented yet: it arrives with the CP-cluster issue. Nothing was started.\n',
+  );
+  return 3;
+}
+
+/** run executes the command line `argv` (without node and the script) and returns the exit code. */
+export function run(argv: readonly string[], env: Environment, out: Output): number {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case '-h':
+    case '--help':
+    case 'help':
+      out.stdout(usage);
+      return 0;
+    case '-v':
+    case '--version':
+      out.stdout(`cairn ${version()}\n`);
+      return 0;
+    case 'server':
+      return runServer(rest, env, out);
+    case undefined:
+      out.stderr(usage);
+      return 2;
+    default:
+      if (plannedCommands.includes(command)) {
+        out.stderr(`cairn ${command}: not implemented yet.\n`);
+        return 3;
+      }
+      out.stderr(`cairn: unknown command '${command}'\n\n${usage}`);
+      return 2;
+  }
+}
+
+function isEntryPoint(): boolean {
+  const script = process.argv[1];
+  if (script === undefined) return false;
+  try {
+    return realpathSync(script) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+if (isEntryPoint()) {
+  process.exitCode = run(process.argv.slice(2), process.env, {
+    stdout: (text) => process.stdout.write(text),
+    stderr: (text) => process.stderr.write(text),
+  });
+}

@@ -1,0 +1,257 @@
+// Every maximum of Cairn, each with its reason (STYLE.md §3), and the relations between them, checked at start-up.
+//
+// Names put the qualifier and the unit last: `inflightBytesMax`, `electionTicks`, `probeTimeoutMs`. Sizes are in
+// bytes, durations in milliseconds unless the name says ticks. Name lengths are in UTF-16 code units ("Chars"),
+// which is what Nacos counts (Java's String.length()) and what JavaScript's String.length counts, so a name Nacos
+// accepts is accepted here. Overflow behaviour is stated beside each limit: a typed error from src/errors.ts,
+// back-pressure, or drop-and-count.
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+
+/** Limits is the shape of the limits object; tests build broken copies of it. */
+export interface Limits {
+  // --- Raft core (mirrors RaftConfig in src/raft/types.ts; the driver copies these into the config) ---
+  readonly raftTickMs: number;
+  readonly electionTicks: number;
+  readonly heartbeatTicks: number;
+  readonly inflightMessagesMax: number;
+  readonly inflightBytesMax: number;
+  readonly messageBytesMax: number;
+  readonly uncommittedBytesMax: number;
+  readonly committedBytesPerReadyMax: number;
+  readonly snapshotChunkBytes: number;
+  readonly pendingReadsMax: number;
+  readonly entryBytesMax: number;
+  readonly proposalBatchEntriesMax: number;
+  readonly proposalBatchBytesMax: number;
+  readonly requestTimeoutMs: number;
+  // --- Peer transport ---
+  readonly peerSendQueueMessagesMax: number;
+  readonly peerSendQueueBytesMax: number;
+  readonly peerMessageBytesMax: number;
+  // --- Client requests ---
+  readonly requestBodyBytesMax: number;
+  // --- Naming model (NACOS.md §5.6) ---
+  readonly namespaceIdCharsMax: number;
+  readonly groupNameCharsMax: number;
+  readonly serviceNameCharsMax: number;
+  readonly clusterNameCharsMax: number;
+  readonly ipCharsMax: number;
+  readonly metadataCharsMax: number;
+  readonly instancesPerServiceMax: number;
+  readonly servicesPerNamespaceMax: number;
+  readonly namespacesMax: number;
+  // --- Active health checks (NACOS.md §4) ---
+  readonly probeTimeoutMs: number;
+  readonly probeConcurrencyMax: number;
+  readonly probeIntervalMsMin: number;
+  readonly probeIntervalMsMax: number;
+  readonly healthFlipProbes: number;
+  readonly healthFlipsPerEntryMax: number;
+  // --- AP path: ephemeral instances (NACOS.md §5.3, §6) ---
+  readonly beatIntervalMs: number;
+  readonly unhealthyAfterMs: number;
+  readonly removeAfterMs: number;
+  readonly distroSyncDelayMs: number;
+  readonly distroSyncBatchMax: number;
+  readonly distroVerifyIntervalMs: number;
+  // --- Subscriptions and pushes (NACOS.md §2) ---
+  readonly subscribersPerServiceMax: number;
+  readonly pushQueueMessagesMax: number;
+  readonly pushMergeWindowMs: number;
+  readonly udpPushAckTimeoutMs: number;
+  readonly udpPushRetriesMax: number;
+  readonly udpPacketBytesMax: number;
+}
+
+/** limits is the frozen set of every maximum Cairn runs with. */
+export const limits: Limits = Object.freeze({
+  // --- Raft core ---
+  // One tick is the core's unit of time; 100 ms keeps the timer cheap and elections well under a second's jitter.
+  raftTickMs: 100,
+  // Election timeout drawn from [10, 20) ticks = 1-2 s: ten heartbeats fit in the shortest one, so a single lost
+  // heartbeat never starts an election, and a dead leader is replaced within about 2 s.
+  electionTicks: 10,
+  // A heartbeat every tick (100 ms) keeps followers' leases fresh and spreads commit indexes quickly.
+  heartbeatTicks: 1,
+  // Un-acknowledged AppendRequests per follower (etcd's default): enough to pipeline over a LAN at full speed;
+  // beyond it the leader waits for acknowledgements (back-pressure) instead of queueing without bound.
+  inflightMessagesMax: 256,
+  // Un-acknowledged entry bytes per follower: bounds the leader's memory per slow follower (16 MiB x 4 followers).
+  inflightBytesMax: 16 * MiB,
+  // Entry bytes in one AppendRequest: large enough to amortise per-message cost, small enough that one message
+  // never stalls heartbeats behind it for long (etcd's MaxSizePerMsg).
+  messageBytesMax: 1 * MiB,
+  // Appended but uncommitted bytes at the leader: beyond it proposals are refused with
+  // CAIRN_UNCOMMITTED_BYTES_EXCEEDED, so a leader that cannot commit does not grow its log without bound.
+  uncommittedBytesMax: 32 * MiB,
+  // Committed bytes handed to the state machine per Ready: bounds one apply batch (one LevelDB write) while
+  // still applying at least what one AppendRequest can commit.
+  committedBytesPerReadyMax: 4 * MiB,
+  // One InstallSnapshot chunk: a peer message like an append, so it stays within the append budget.
+  snapshotChunkBytes: 512 * KiB,
+  // Reads waiting for a ReadIndex confirmation: beyond it readIndex() refuses with CAIRN_TOO_MANY_PENDING_READS.
+  pendingReadsMax: 4096,
+  // One log entry (one encoded command): bounds every single write; larger commands get CAIRN_ENTRY_TOO_LARGE.
+  entryBytesMax: 512 * KiB,
+  // Entries drained from the proposal queue into one append and one fsync (group commit, STYLE.md §2).
+  proposalBatchEntriesMax: 1024,
+  // Bytes of one group-commit batch: one LevelDB write of bounded size.
+  proposalBatchBytesMax: 4 * MiB,
+  // Every request that waits on Raft (write, linearizable read, forward to the leader) is answered within this:
+  // CAIRN_NO_QUORUM / CAIRN_NO_LEADER before the proposal left, CAIRN_OUTCOME_UNKNOWN after (DESIGN.md: 5 s).
+  requestTimeoutMs: 5000,
+
+  // --- Peer transport ---
+  // Messages queued to one peer: at least a full pipeline plus heartbeats; beyond it messages to that peer are
+  // dropped and counted (Raft retransmits), so a dead peer cannot exhaust memory.
+  peerSendQueueMessagesMax: 1024,
+  // Bytes queued to one peer: at least a full pipeline; beyond it messages are dropped and counted.
+  peerSendQueueBytesMax: 32 * MiB,
+  // Largest encoded peer message accepted on the wire (gRPC max receive size): room for a full AppendRequest
+  // plus its framing and per-entry headers; larger messages are refused by the transport.
+  peerMessageBytesMax: 4 * MiB,
+
+  // --- Client requests ---
+  // An HTTP body or gRPC request message: larger ones get CAIRN_REQUEST_TOO_LARGE before any parsing work.
+  requestBodyBytesMax: 256 * KiB,
+
+  // --- Naming model: the length maxima of Nacos 2.x's parameter checker, so Nacos-valid names stay valid ---
+  namespaceIdCharsMax: 64,
+  groupNameCharsMax: 128,
+  serviceNameCharsMax: 512,
+  clusterNameCharsMax: 64,
+  ipCharsMax: 128,
+  // Sum of key and value lengths of one metadata map (instance, service or cluster), Nacos's 1024 chars
+  // (nacos.naming.service.metadata.length); at most 3 KiB in UTF-8. Larger: CAIRN_METADATA_TOO_LARGE.
+  metadataCharsMax: 1024,
+  // Instances of one service: every change pushes the whole list to every subscriber, so the list is bounded
+  // (2000 x ~3.5 KiB worst case = 7 MiB). More: CAIRN_INSTANCES_PER_SERVICE_EXCEEDED.
+  instancesPerServiceMax: 2000,
+  // Services of one namespace: bounds the service list, its pages and the state machine's per-namespace index.
+  // More: CAIRN_SERVICES_PER_NAMESPACE_EXCEEDED.
+  servicesPerNamespaceMax: 10_000,
+  // Namespaces of the cluster: bounds the top-level index. More: CAIRN_NAMESPACES_EXCEEDED.
+  namespacesMax: 1000,
+
+  // --- Active health checks ---
+  // One probe (TCP connect, HTTP request, MySQL query); Nacos uses 500 ms, which flaps under load; 2 s is still
+  // below the shortest interval, so probes of one target never overlap.
+  probeTimeoutMs: 2000,
+  // Probes in flight per member: bounds sockets and MySQL connections; excess probes wait their turn.
+  probeConcurrencyMax: 256,
+  // The adaptive probe interval stays within these bounds (Nacos adapts within 0.5-5 s).
+  probeIntervalMsMin: 2500,
+  probeIntervalMsMax: 10_000,
+  // Consecutive failures (or successes) before a health flip is committed, as Nacos's checkTimes.
+  healthFlipProbes: 3,
+  // Health flips committed in one log entry: a flip is ~200 bytes, so 1000 stay far below entryBytesMax.
+  healthFlipsPerEntryMax: 1000,
+
+  // --- AP path: ephemeral instances (Nacos's defaults) ---
+  beatIntervalMs: 5000,
+  // Unhealthy after three missed beats.
+  unhealthyAfterMs: 15_000,
+  // Removed after six missed beats.
+  removeAfterMs: 30_000,
+  // Changes of one key are merged for this long before replication (Nacos 2.x: 1000 ms).
+  distroSyncDelayMs: 1000,
+  // Keys per Distro sync message to one peer (Nacos 1.4's batchSyncKeyCount).
+  distroSyncBatchMax: 1000,
+  // Checksums are exchanged this often; a missed sync is repaired within one period.
+  distroVerifyIntervalMs: 5000,
+
+  // --- Subscriptions and pushes ---
+  // Subscribers (gRPC streams plus UDP push clients) of one service: bounds the fan-out of one change.
+  // More: CAIRN_SUBSCRIBERS_PER_SERVICE_EXCEEDED.
+  subscribersPerServiceMax: 10_000,
+  // Pushes queued to one subscriber: a newer snapshot of a service supersedes a queued one; beyond the bound the
+  // stream is closed with its last revision so the client resumes (never an unbounded queue for a slow reader).
+  pushQueueMessagesMax: 256,
+  // Changes of one service are merged for this long before a push (Nacos merges for 1000 ms; we aim at "a few ms").
+  pushMergeWindowMs: 20,
+  // UDP push acknowledgement timeout and retries, as Nacos (10 s, 1 retry); clients also poll.
+  udpPushAckTimeoutMs: 10_000,
+  udpPushRetriesMax: 1,
+  // The Nacos clients' receive buffer (64 KiB); a larger (gzipped) push is not sent and clients rely on polling.
+  udpPacketBytesMax: 64 * KiB,
+});
+
+/** LimitRelation is one relation between limits: its name is the inequality it asserts, its reason why. */
+export interface LimitRelation {
+  readonly name: string;
+  readonly reason: string;
+  readonly holds: (l: Limits) => boolean;
+}
+
+/** limitRelations lists every relation assertLimitRelations checks. */
+export const limitRelations: readonly LimitRelation[] = Object.freeze([
+  // Raft timing (Raft §5.6: broadcastTime << electionTimeout).
+  { name: 'heartbeatTicks < electionTicks', reason: 'a heartbeat arrives before any election timeout', holds: (l) => l.heartbeatTicks < l.electionTicks },
+  { name: 'heartbeatTicks >= 1', reason: 'the leader heartbeats at least every tick', holds: (l) => l.heartbeatTicks >= 1 },
+  { name: '2 * electionTicks * raftTickMs < requestTimeoutMs', reason: 'a request outlives a full election', holds: (l) => 2 * l.electionTicks * l.raftTickMs < l.requestTimeoutMs },
+  // Raft sizes.
+  { name: 'messageBytesMax >= entryBytesMax', reason: 'the largest entry fits in one AppendRequest', holds: (l) => l.messageBytesMax >= l.entryBytesMax },
+  { name: 'inflightBytesMax >= messageBytesMax', reason: 'a full AppendRequest can always be in flight', holds: (l) => l.inflightBytesMax >= l.messageBytesMax },
+  { name: 'uncommittedBytesMax >= entryBytesMax', reason: 'an idle leader accepts the largest entry', holds: (l) => l.uncommittedBytesMax >= l.entryBytesMax },
+  { name: 'uncommittedBytesMax >= messageBytesMax', reason: 'a leader can fill one AppendRequest; the Raft core asserts it', holds: (l) => l.uncommittedBytesMax >= l.messageBytesMax },
+  { name: 'uncommittedBytesMax >= proposalBatchBytesMax', reason: 'an idle leader accepts a full batch', holds: (l) => l.uncommittedBytesMax >= l.proposalBatchBytesMax },
+  { name: 'proposalBatchBytesMax >= entryBytesMax', reason: 'the largest entry fits in one batch', holds: (l) => l.proposalBatchBytesMax >= l.entryBytesMax },
+  { name: 'committedBytesPerReadyMax >= messageBytesMax', reason: 'applying keeps up with one AppendRequest', holds: (l) => l.committedBytesPerReadyMax >= l.messageBytesMax },
+  { name: 'snapshotChunkBytes <= messageBytesMax', reason: 'a snapshot chunk is no larger than an append', holds: (l) => l.snapshotChunkBytes <= l.messageBytesMax },
+  { name: 'requestBodyBytesMax < entryBytesMax', reason: 'an accepted request body always fits one entry with its header', holds: (l) => l.requestBodyBytesMax < l.entryBytesMax },
+  // Transport.
+  { name: 'peerMessageBytesMax >= 2 * messageBytesMax', reason: 'room for framing and per-entry headers', holds: (l) => l.peerMessageBytesMax >= 2 * l.messageBytesMax },
+  { name: 'peerMessageBytesMax >= 2 * snapshotChunkBytes', reason: 'room for a chunk and its header', holds: (l) => l.peerMessageBytesMax >= 2 * l.snapshotChunkBytes },
+  { name: 'peerSendQueueMessagesMax > inflightMessagesMax', reason: 'the queue holds a full pipeline plus heartbeats', holds: (l) => l.peerSendQueueMessagesMax > l.inflightMessagesMax },
+  { name: 'peerSendQueueBytesMax >= inflightBytesMax + snapshotChunkBytes', reason: 'the queue holds a full pipeline', holds: (l) => l.peerSendQueueBytesMax >= l.inflightBytesMax + l.snapshotChunkBytes },
+  // Naming.
+  { name: 'metadataCharsMax * 3 + serviceNameCharsMax * 3 < entryBytesMax', reason: 'a registration fits one entry', holds: (l) => 3 * (l.metadataCharsMax + l.serviceNameCharsMax) < l.entryBytesMax },
+  // Health checks.
+  { name: 'probeIntervalMsMin <= probeIntervalMsMax', reason: 'the adaptive interval has a non-empty range', holds: (l) => l.probeIntervalMsMin <= l.probeIntervalMsMax },
+  { name: 'probeTimeoutMs < probeIntervalMsMin', reason: 'probes of one target never overlap', holds: (l) => l.probeTimeoutMs < l.probeIntervalMsMin },
+  { name: 'healthFlipProbes >= 1', reason: 'a flip needs at least one probe', holds: (l) => l.healthFlipProbes >= 1 },
+  { name: 'healthFlipsPerEntryMax * 256 <= entryBytesMax', reason: 'a batch of flips fits one entry', holds: (l) => l.healthFlipsPerEntryMax * 256 <= l.entryBytesMax },
+  // AP path.
+  { name: 'beatIntervalMs < unhealthyAfterMs', reason: 'a live client beats before it is marked unhealthy', holds: (l) => l.beatIntervalMs < l.unhealthyAfterMs },
+  { name: 'unhealthyAfterMs < removeAfterMs', reason: 'an instance is unhealthy before it is removed', holds: (l) => l.unhealthyAfterMs < l.removeAfterMs },
+  { name: 'distroSyncDelayMs < beatIntervalMs', reason: 'a registration reaches peers before its first beat is due', holds: (l) => l.distroSyncDelayMs < l.beatIntervalMs },
+  { name: 'distroVerifyIntervalMs < removeAfterMs', reason: 'a missed sync is repaired before the instance could expire', holds: (l) => l.distroVerifyIntervalMs < l.removeAfterMs },
+  // Pushes.
+  { name: 'pushMergeWindowMs < requestTimeoutMs', reason: 'a push is never held longer than a request', holds: (l) => l.pushMergeWindowMs < l.requestTimeoutMs },
+  { name: 'udpPushAckTimeoutMs * (udpPushRetriesMax + 1) <= removeAfterMs', reason: 'a push gives up before its data expires', holds: (l) => l.udpPushAckTimeoutMs * (l.udpPushRetriesMax + 1) <= l.removeAfterMs },
+]);
+
+/** LimitRelationError says which relations between limits are broken; `broken` describes each. */
+export class LimitRelationError extends Error {
+  override readonly name = 'LimitRelationError';
+  readonly broken: readonly string[];
+  constructor(broken: readonly string[]) {
+    super(`limits break ${broken.length} relation(s): ${broken.join('; ')}`);
+    this.broken = broken;
+  }
+}
+
+/**
+ * brokenLimitRelations describes what `l` breaks: "<relation> (<reason>)" for each broken relation and
+ * "<limit> is a positive integer (got <value>)" for each limit that is not one.
+ */
+export function brokenLimitRelations(l: Limits = limits): string[] {
+  const broken: string[] = [];
+  for (const [key, value] of Object.entries(l)) {
+    if (typeof value !== 'number' || !Number.isSafeInteger(value) || value <= 0) {
+      broken.push(`${key} is a positive integer (got ${String(value)})`);
+    }
+  }
+  for (const relation of limitRelations) {
+    if (!relation.holds(l)) broken.push(`${relation.name} (${relation.reason})`);
+  }
+  return broken;
+}
+
+/** assertLimitRelations throws a LimitRelationError naming every broken relation; the member calls it at start-up. */
+export function assertLimitRelations(l: Limits = limits): void {
+  const broken = brokenLimitRelations(l);
+  if (broken.length > 0) throw new LimitRelationError(broken);
+}
