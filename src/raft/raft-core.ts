@@ -986,6 +986,10 @@ export class RaftCore {
   get membership(): Membership {
     return this.log.membership;
   }
+  /** membershipAt returns the configuration in force at `index` (at or after the snapshot index). */
+  membershipAt(index: number): Membership {
+    return this.log.membershipAt(index);
+  }
   /** entryAt returns the in-memory entry at `index`, or undefined when compacted or beyond the log. */
   entryAt(index: number): Entry | undefined {
     return this.log.entryAt(index);

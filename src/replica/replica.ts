@@ -1,0 +1,512 @@
+// Replica: the driver around the pure Raft core. It owns time (a tick timer), the disk (RaftStorage), the network
+// (PeerTransport) and the state machine, and runs the Ready loop of docs/raft.md:
+//
+//   ready() -> persist (one batch, fsync'd when needed) -> send -> apply (one atomic batch with the applied index)
+//           -> settle proposals and reads -> advance() -> maybe snapshot
+//
+// Group commit falls out of the loop: while one Ready is being fsynced, proposals keep arriving and are appended
+// to the core's in-memory log; the next Ready carries them all in one write and one fsync.
+import { CairnError, cairnErrorFromRaft, isCairnErrorCode } from '../errors.ts';
+import { RaftCore, type RaftStatus } from '../raft/raft-core.ts';
+import type { Entry, Message, NodeId, RaftConfig, Ready } from '../raft/types.ts';
+import type { CommandProposer, ProposeOptions } from './proposer.ts';
+import type { ReplicatedStateMachine, BatchWrite, ApplyBatch } from './state-machine.ts';
+import type { RaftStorage } from './storage.ts';
+import type { ForwardRequest, ForwardResponse, PeerTransport } from './transport.ts';
+
+/** ReplicaLogger is the subset of pino the driver uses. */
+export interface ReplicaLogger {
+  info(object: object, message: string): void;
+  warn(object: object, message: string): void;
+  error(object: object, message: string): void;
+}
+
+/** ReplicaMetrics receives the driver's measurements; the composition root maps them to Prometheus. */
+export interface ReplicaMetrics {
+  fsyncSeconds(seconds: number): void;
+  readyBatch(entries: number, committed: number, messages: number): void;
+  proposal(outcome: 'ok' | 'refused' | 'dropped' | 'unknown' | 'forwarded'): void;
+}
+
+/** ReplicaOptions configure one driver. Limits come from src/limits.ts through the composition root. */
+export interface ReplicaOptions {
+  readonly id: NodeId;
+  readonly raft: Omit<RaftConfig, 'id' | 'seed'>;
+  readonly seed: number;
+  readonly tickMs: number;
+  /** requestTimeoutMs bounds every client wait: no quorum is reported within it (DESIGN.md: 5 s). */
+  readonly requestTimeoutMs: number;
+  /** proposalsPendingMax bounds the proposals waiting to commit on this member (back-pressure beyond it). */
+  readonly proposalsPendingMax: number;
+  /** snapshotEntries: a snapshot is taken once this many entries were applied since the last one. */
+  readonly snapshotEntries: number;
+  readonly storage: RaftStorage;
+  readonly transport: PeerTransport;
+  readonly stateMachine: ReplicatedStateMachine;
+  readonly logger: ReplicaLogger;
+  readonly metrics?: ReplicaMetrics;
+  /** onFatal is called when the member must stop (a failed write, corruption); it should exit the process. */
+  readonly onFatal: (error: Error) => void;
+}
+
+/** PendingProposal is a proposal in the local log, waiting for the entry at (index, term) to apply. */
+interface PendingProposal {
+  readonly index: number;
+  readonly term: number;
+  readonly resolve: (result: Uint8Array) => void;
+  readonly reject: (error: Error) => void;
+  readonly timer: NodeJS.Timeout;
+}
+
+/** PendingRead is a linearizable read waiting for its ReadState and then for the state machine to catch up. */
+interface PendingRead {
+  index: number | null;
+  readonly resolve: () => void;
+  readonly retry: () => void;
+  readonly reject: (error: Error) => void;
+  readonly timer: NodeJS.Timeout;
+}
+
+/** forwardAttemptsMax bounds how often one client request is retried across leader changes. */
+const forwardAttemptsMax = 10;
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Replica runs one member's Raft group and serves as its CommandProposer. */
+export class Replica implements CommandProposer {
+  private readonly core: RaftCore;
+  private readonly options: ReplicaOptions;
+  private readonly proposals = new Map<number, PendingProposal>();
+  private readonly reads = new Map<string, PendingRead>();
+  private readonly leaderWaiters = new Set<() => void>();
+  private tickTimer: NodeJS.Timeout | null = null;
+  private processing = false;
+  private scheduled = false;
+  private closed = false;
+  private readSequence = 0;
+  private appliedSinceSnapshot = 0;
+  private snapshotting = false;
+  private membersKey = '';
+  private idleWaiters: (() => void)[] = [];
+
+  private constructor(options: ReplicaOptions, core: RaftCore) {
+    this.options = options;
+    this.core = core;
+  }
+
+  /** open loads the member's state from storage and starts the driver; the storage must be initialised. */
+  static async open(options: ReplicaOptions): Promise<Replica> {
+    const stored = await options.storage.load();
+    if (stored === null) throw new CairnError('CAIRN_MEMBER_STATE_MISSING', 'the storage was never initialised');
+    await options.stateMachine.load(options.storage.keyspace());
+    const core = new RaftCore(
+      { ...options.raft, id: options.id, seed: options.seed },
+      { hardState: stored.hardState, snapshot: stored.snapshot, entries: stored.entries, applied: stored.applied },
+    );
+    const replica = new Replica(options, core);
+    await replica.start();
+    return replica;
+  }
+
+  private async start(): Promise<void> {
+    const transport = this.options.transport;
+    this.syncPeers();
+    await transport.start({
+      onMessage: (message) => this.onMessage(message),
+      onForward: (from, request) => this.onForward(from, request),
+      onUnreachable: (peer) => {
+        this.core.reportUnreachable(peer);
+        this.schedule();
+      },
+    });
+    this.tickTimer = setInterval(() => this.onTick(), this.options.tickMs);
+    // A single-voter group elects itself at once instead of waiting an election timeout.
+    if (this.core.membership.voters.length === 1 && this.core.membership.voters[0] === this.options.id) this.core.campaign();
+    this.schedule();
+  }
+
+  // ---------------------------------------------------------------------------------------------------------
+  // CommandProposer.
+
+  /** propose commits `command` through the log, forwarding it to the leader from a follower. */
+  async propose(command: Uint8Array, options: ProposeOptions = {}): Promise<Uint8Array> {
+    const deadline = Date.now() + (options.timeoutMs ?? this.options.requestTimeoutMs);
+    this.assertOpen();
+    let lastError: CairnError | null = null;
+    for (let attempt = 0; attempt < forwardAttemptsMax; attempt++) {
+      if (this.core.role === 'leader') return this.proposeLocally(command, deadline);
+      const leader = this.core.leader ?? (await this.waitForLeader(deadline));
+      if (leader === this.options.id) continue;
+      const response = await this.options.transport.forward(leader, { command, deadlineMs: Math.max(0, deadline - Date.now()) });
+      this.options.metrics?.proposal('forwarded');
+      if (response.ok) return response.result;
+      lastError = errorFromForward(response);
+      // Refusals that certainly did not reach a log (the target was not, or no longer, the leader) are retried
+      // while the client still waits; anything else (dropped, unknown, invalid) goes back to the client.
+      const certainlyNotWritten = response.code === 'CAIRN_NOT_LEADER' || response.code === 'CAIRN_NO_LEADER';
+      if (!certainlyNotWritten || Date.now() >= deadline) throw lastError;
+      await delay(Math.min(this.options.tickMs, Math.max(0, deadline - Date.now())));
+    }
+    throw lastError ?? new CairnError('CAIRN_NO_LEADER', 'leadership kept moving while the write was forwarded');
+  }
+
+  /** linearizableBarrier waits until this member has applied everything committed before the call (thesis §6.4). */
+  async linearizableBarrier(options: ProposeOptions = {}): Promise<void> {
+    const deadline = Date.now() + (options.timeoutMs ?? this.options.requestTimeoutMs);
+    this.assertOpen();
+    // One attempt waits at most two election timeouts: a read lost with a dead leader is asked again of the next.
+    const attemptMs = this.options.tickMs * this.options.raft.electionTicks * 2;
+    for (let attempt = 0; attempt < forwardAttemptsMax && Date.now() < deadline; attempt++) {
+      const context = `${this.options.id}/${++this.readSequence}`;
+      const result = this.core.readIndex(context);
+      if (!result.ok) {
+        if (result.code === 'too-many-pending-reads') throw cairnErrorFromRaft(result.code, result.leaderHint);
+        await this.waitForLeader(deadline);
+        continue;
+      }
+      this.schedule();
+      if (await this.waitForRead(context, Math.min(deadline, Date.now() + attemptMs))) return;
+    }
+    throw new CairnError('CAIRN_NO_QUORUM', 'no majority confirmed the leader in time for a linearizable read');
+  }
+
+  private proposeLocally(command: Uint8Array, deadline: number): Promise<Uint8Array> {
+    if (this.proposals.size >= this.options.proposalsPendingMax) {
+      this.options.metrics?.proposal('refused');
+      return Promise.reject(new CairnError('CAIRN_UNCOMMITTED_BYTES_EXCEEDED', 'too many writes are waiting to commit'));
+    }
+    const result = this.core.propose([command]);
+    if (!result.ok) {
+      this.options.metrics?.proposal('refused');
+      return Promise.reject(cairnErrorFromRaft(result.code, result.leaderHint));
+    }
+    this.schedule();
+    return new Promise<Uint8Array>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.proposals.delete(result.firstIndex);
+        this.options.metrics?.proposal('unknown');
+        // The entry is in the leader's log: it may still commit. The client must not assume either outcome.
+        reject(new CairnError('CAIRN_OUTCOME_UNKNOWN', `no majority acknowledged entry ${result.firstIndex} in time`));
+      }, Math.max(1, deadline - Date.now()));
+      this.proposals.set(result.firstIndex, { index: result.firstIndex, term: result.term, resolve, reject, timer });
+    });
+  }
+
+  private waitForRead(context: string, deadline: number): Promise<boolean> {
+    return new Promise<boolean>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.reads.delete(context);
+        resolve(false);
+      }, Math.max(1, deadline - Date.now()));
+      this.reads.set(context, { index: null, resolve: () => resolve(true), retry: () => resolve(false), reject, timer });
+    });
+  }
+
+  /** waitForLeader resolves with the leader once one is known, or rejects with CAIRN_NO_QUORUM at the deadline. */
+  private async waitForLeader(deadline: number): Promise<NodeId> {
+    for (;;) {
+      const leader = this.core.leader;
+      if (leader !== null) return leader;
+      const remaining = deadline - Date.now();
+      if (remaining <= 0 || this.closed) {
+        throw new CairnError('CAIRN_NO_QUORUM', `no leader was elected within the request timeout (member ${this.options.id})`);
+      }
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, Math.min(remaining, this.options.tickMs * 2));
+        const waiters = this.leaderWaiters;
+        function done(): void {
+          clearTimeout(timer);
+          waiters.delete(done);
+          resolve();
+        }
+        waiters.add(done);
+      });
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------------------
+  // Peers.
+
+  private onMessage(message: Message): void {
+    if (this.closed) return;
+    this.core.step(message);
+    this.schedule();
+  }
+
+  /** onForward serves a write forwarded by a follower; only the leader proposes, there is no second hop. */
+  private async onForward(_from: NodeId, request: ForwardRequest): Promise<ForwardResponse> {
+    if (this.core.role !== 'leader') {
+      return { ok: false, code: 'CAIRN_NOT_LEADER', message: `${this.options.id} is not the leader`, leaderHint: this.core.leader };
+    }
+    try {
+      const timeoutMs = Math.max(1, Math.min(request.deadlineMs, this.options.requestTimeoutMs));
+      const result = await this.proposeLocally(request.command, Date.now() + timeoutMs);
+      return { ok: true, result, index: 0 };
+    } catch (error) {
+      if (error instanceof CairnError) {
+        const hint = typeof error.details?.['leader'] === 'string' ? error.details['leader'] : null;
+        return { ok: false, code: error.code, message: error.message, leaderHint: hint };
+      }
+      throw error;
+    }
+  }
+
+  private syncPeers(): void {
+    const membership = this.core.membership;
+    const members = [...membership.voters, ...membership.learners].filter((member) => member !== this.options.id).sort();
+    const key = members.join(',');
+    if (key === this.membersKey) return;
+    this.membersKey = key;
+    this.options.transport.setPeers(members);
+  }
+
+  // ---------------------------------------------------------------------------------------------------------
+  // The Ready loop.
+
+  private onTick(): void {
+    if (this.closed) return;
+    this.core.tick();
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.processing || this.closed) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      void this.processReady();
+    });
+  }
+
+  private async processReady(): Promise<void> {
+    if (this.processing || this.closed) return;
+    if (!this.core.hasReady()) {
+      this.notifyIdle();
+      return;
+    }
+    this.processing = true;
+    try {
+      const ready = this.core.ready();
+      await this.persist(ready);
+      for (const message of ready.messages) this.options.transport.send(message);
+      await this.apply(ready);
+      this.settleReads(ready);
+      this.core.advance(ready);
+      this.afterAdvance(ready);
+      await this.maybeSnapshot();
+    } catch (error) {
+      this.fail(error instanceof Error ? error : new Error(String(error)));
+      return;
+    } finally {
+      this.processing = false;
+    }
+    this.schedule();
+  }
+
+  private async persist(ready: Ready): Promise<void> {
+    if (ready.snapshot === null && ready.entries.length === 0 && ready.hardState === null) return;
+    const started = process.hrtime.bigint();
+    await this.options.storage.writeReady({ snapshot: ready.snapshot, entries: ready.entries, hardState: ready.hardState }, ready.mustSync);
+    if (ready.mustSync) this.options.metrics?.fsyncSeconds(Number(process.hrtime.bigint() - started) / 1e9);
+    this.options.metrics?.readyBatch(ready.entries.length, ready.committedEntries.length, ready.messages.length);
+  }
+
+  private async apply(ready: Ready): Promise<void> {
+    if (ready.snapshot !== null) {
+      const batch = new CollectingBatch();
+      this.options.stateMachine.restore(ready.snapshot.data, batch);
+      await this.options.storage.writeApplied(batch.writes, ready.snapshot.meta.index, true);
+      this.appliedSinceSnapshot = 0;
+      this.failProposalsUpTo(ready.snapshot.meta.index);
+    }
+    if (ready.committedEntries.length === 0) return;
+    const batch = new CollectingBatch();
+    const results: { entry: Entry; result: Uint8Array | null }[] = [];
+    for (const entry of ready.committedEntries) {
+      const result = entry.kind === 'normal' ? this.options.stateMachine.apply(entry.data, entry.index, entry.term, batch) : null;
+      results.push({ entry, result });
+    }
+    const last = ready.committedEntries[ready.committedEntries.length - 1];
+    if (last !== undefined) await this.options.storage.writeApplied(batch.writes, last.index, false);
+    this.appliedSinceSnapshot += ready.committedEntries.length;
+    for (const { entry, result } of results) this.settleProposal(entry, result);
+  }
+
+  private settleProposal(entry: Entry, result: Uint8Array | null): void {
+    const pending = this.proposals.get(entry.index);
+    if (pending === undefined) return;
+    this.proposals.delete(entry.index);
+    clearTimeout(pending.timer);
+    if (pending.term === entry.term && result !== null) {
+      this.options.metrics?.proposal('ok');
+      pending.resolve(result);
+    } else {
+      // Another leader's entry took this index: ours was overwritten and can never commit (Raft §5.3).
+      this.options.metrics?.proposal('dropped');
+      pending.reject(new CairnError('CAIRN_PROPOSAL_DROPPED', `entry ${entry.index} was replaced after a leader change`));
+    }
+  }
+
+  /** failProposalsUpTo settles proposals covered by an installed snapshot: their outcome is unknown here. */
+  private failProposalsUpTo(index: number): void {
+    for (const [proposalIndex, pending] of this.proposals) {
+      if (proposalIndex > index) continue;
+      this.proposals.delete(proposalIndex);
+      clearTimeout(pending.timer);
+      pending.reject(new CairnError('CAIRN_OUTCOME_UNKNOWN', `entry ${proposalIndex} was covered by a snapshot before it applied here`));
+    }
+  }
+
+  private settleReads(ready: Ready): void {
+    for (const state of ready.readStates) {
+      const read = this.reads.get(state.context);
+      if (read !== undefined) read.index = state.index;
+    }
+    for (const context of ready.droppedReads) {
+      // Leadership changed before the read was confirmed: the caller asks again while it still has time.
+      const read = this.reads.get(context);
+      if (read === undefined) continue;
+      this.reads.delete(context);
+      clearTimeout(read.timer);
+      read.retry();
+    }
+  }
+
+  private afterAdvance(ready: Ready): void {
+    const applied = this.core.appliedIndex;
+    for (const [context, read] of this.reads) {
+      if (read.index === null || read.index > applied) continue;
+      this.reads.delete(context);
+      clearTimeout(read.timer);
+      read.resolve();
+    }
+    if (ready.softState !== null) {
+      this.options.logger.info({ role: ready.softState.role, term: ready.softState.term, leader: ready.softState.leader }, 'raft role changed');
+      if (ready.softState.leader !== null) for (const wake of [...this.leaderWaiters]) wake();
+    }
+    this.syncPeers();
+  }
+
+  private async maybeSnapshot(): Promise<void> {
+    if (this.snapshotting || this.appliedSinceSnapshot < this.options.snapshotEntries) return;
+    this.snapshotting = true;
+    try {
+      const index = this.core.appliedIndex;
+      const term = this.core.termAt(index);
+      if (term === undefined) return;
+      const data = this.options.stateMachine.snapshot();
+      await this.options.storage.saveSnapshot({ meta: { index, term, membership: this.core.membershipAt(index) }, data });
+      this.core.compact(index, data);
+      this.appliedSinceSnapshot = 0;
+      this.options.logger.info({ index, bytes: data.length }, 'snapshot taken');
+    } finally {
+      this.snapshotting = false;
+    }
+  }
+
+  private fail(error: Error): void {
+    this.options.logger.error({ err: error }, 'raft driver failed; the member stops and recovers from disk');
+    void this.close();
+    this.options.onFatal(error);
+  }
+
+  private notifyIdle(): void {
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const wake of waiters) wake();
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new CairnError('CAIRN_SHUTTING_DOWN', 'the member is shutting down');
+  }
+
+  // ---------------------------------------------------------------------------------------------------------
+  // Cluster control.
+
+  /** status reports the core's view: role, term, leader, indexes, membership, followers' progress. */
+  status(): RaftStatus {
+    return this.core.status();
+  }
+
+  /** transferLeadership asks the leader to hand over to `to` and waits until `to` leads (or the request times out). */
+  async transferLeadership(to: NodeId): Promise<void> {
+    const result = this.core.transferLeadership(to);
+    if (!result.ok) throw cairnErrorFromRaft(result.code, result.leaderHint);
+    this.schedule();
+    await this.waitUntil(() => this.core.leader === to, `leadership did not move to ${to} in time`);
+  }
+
+  /** addMember adds `member` as a learner, waits until it has caught up, then promotes it to voter (thesis §4.1). */
+  async addMember(member: NodeId, catchUpTimeoutMs: number): Promise<void> {
+    await this.changeMembership({ type: 'add-learner', node: member });
+    await this.waitUntil(() => {
+      const progress = this.core.status().progress[member];
+      return progress !== undefined && progress.match >= this.core.commitIndex;
+    }, `${member} did not catch up within ${catchUpTimeoutMs} ms; it stays a learner`, catchUpTimeoutMs);
+    await this.changeMembership({ type: 'promote', node: member });
+  }
+
+  /** removeMember removes `member` from the group. */
+  async removeMember(member: NodeId): Promise<void> {
+    await this.changeMembership({ type: 'remove', node: member });
+  }
+
+  private async changeMembership(change: { type: 'add-learner' | 'promote' | 'remove'; node: NodeId }): Promise<void> {
+    const result = this.core.proposeMembership(change);
+    if (!result.ok) throw cairnErrorFromRaft(result.code, result.leaderHint);
+    this.schedule();
+    await this.waitUntil(() => this.core.commitIndex >= result.lastIndex && this.core.appliedIndex >= result.lastIndex,
+      `the ${change.type} of ${change.node} did not commit in time: outcome unknown`);
+    if (this.core.termAt(result.lastIndex) !== result.term) {
+      throw new CairnError('CAIRN_PROPOSAL_DROPPED', `the ${change.type} of ${change.node} was replaced after a leader change`);
+    }
+  }
+
+  private async waitUntil(condition: () => boolean, timeoutMessage: string, timeoutMs = this.options.requestTimeoutMs): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!condition()) {
+      if (Date.now() >= deadline || this.closed) throw new CairnError('CAIRN_OUTCOME_UNKNOWN', timeoutMessage);
+      await delay(this.options.tickMs);
+    }
+  }
+
+  /** close stops the timer, fails waiting callers, lets the in-flight Ready finish and closes transport and storage. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.tickTimer !== null) clearInterval(this.tickTimer);
+    for (const [index, pending] of this.proposals) {
+      clearTimeout(pending.timer);
+      pending.reject(new CairnError('CAIRN_OUTCOME_UNKNOWN', `the member shut down before entry ${index} applied`));
+    }
+    this.proposals.clear();
+    for (const read of this.reads.values()) {
+      clearTimeout(read.timer);
+      read.reject(new CairnError('CAIRN_SHUTTING_DOWN', 'the member is shutting down'));
+    }
+    this.reads.clear();
+    for (const wake of [...this.leaderWaiters]) wake();
+    for (let waited = 0; this.processing && waited < 100; waited++) await delay(20);
+    await this.options.transport.close();
+    await this.options.storage.close();
+  }
+}
+
+/** CollectingBatch gathers a state machine's writes for one atomic storage batch. */
+class CollectingBatch implements ApplyBatch {
+  readonly writes: BatchWrite[] = [];
+  put(key: string, value: Uint8Array): void {
+    this.writes.push({ type: 'put', key, value });
+  }
+  del(key: string): void {
+    this.writes.push({ type: 'del', key });
+  }
+}
+
+/** errorFromForward rebuilds the leader's error; an unknown code from a newer peer becomes CAIRN_INTERNAL. */
+function errorFromForward(response: Extract<ForwardResponse, { ok: false }>): CairnError {
+  const code = isCairnErrorCode(response.code) ? response.code : 'CAIRN_INTERNAL';
+  return new CairnError(code, response.message, { details: { leader: response.leaderHint } });
+}

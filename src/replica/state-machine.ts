@@ -1,0 +1,33 @@
+// The seam between the driver and the replicated state machine: the driver knows the registry only through this.
+
+/** BatchWrite is one write of a state-machine batch: a put or a delete of a key in the state machine's keyspace. */
+export type BatchWrite =
+  | { readonly type: 'put'; readonly key: string; readonly value: Uint8Array }
+  | { readonly type: 'del'; readonly key: string };
+
+/** ApplyBatch collects the writes of applying committed entries; the driver commits it atomically with the applied index. */
+export interface ApplyBatch {
+  put(key: string, value: Uint8Array): void;
+  del(key: string): void;
+}
+
+/**
+ * ReplicatedStateMachine is what the Raft log drives (Raft §5.3: every member applies the same commands in the same
+ * order). Implementations keep their state in memory for reads and write every change into the batch; the driver
+ * writes the batch and the applied index in one atomic LevelDB write, so a restart neither loses nor repeats one.
+ */
+export interface ReplicatedStateMachine {
+  /**
+   * apply applies one committed command and returns its encoded result (handed to the proposer, possibly on another
+   * member, so it is bytes). It must be deterministic (no clock, no randomness: the same command gives the same
+   * result on every member), must never throw for a bad command (return an encoded failure instead), and writes
+   * its changes to `batch`. `index` and `term` identify the entry.
+   */
+  apply(command: Uint8Array, index: number, term: number, batch: ApplyBatch): Uint8Array;
+  /** load rebuilds the in-memory state from the stored keyspace at start-up. */
+  load(entries: AsyncIterable<readonly [string, Uint8Array]>): Promise<void>;
+  /** snapshot serialises the whole state as of the last applied entry. */
+  snapshot(): Uint8Array;
+  /** restore replaces the whole state by a snapshot: clears the in-memory state and writes the new keyspace to `batch` (after a clear). */
+  restore(data: Uint8Array, batch: ApplyBatch): void;
+}

@@ -1,0 +1,50 @@
+// The seam between the driver and the disk: Raft's log, its hard state, snapshots and the state machine's keyspace.
+import type { Entry, HardState, Membership, Snapshot } from '../raft/types.ts';
+import type { BatchWrite } from './state-machine.ts';
+
+/** MemberIdentity is written once when a member joins a cluster; a member refuses to start without it as a voter. */
+export interface MemberIdentity {
+  /** clusterId is chosen by the member that bootstraps the cluster and copied by every member that joins it. */
+  readonly clusterId: string;
+  /** memberId is the member's address (its --addr). */
+  readonly memberId: string;
+}
+
+/** StoredRaftState is what a restarting member loads; see PersistedState in src/raft/types.ts. */
+export interface StoredRaftState {
+  readonly identity: MemberIdentity;
+  readonly hardState: HardState;
+  readonly snapshot: Snapshot;
+  readonly entries: readonly Entry[];
+  readonly applied: number;
+}
+
+/** ReadyWrite is the durable part of one Ready: snapshot (replaces the whole log), entries (overwrite from the first), hard state. */
+export interface ReadyWrite {
+  readonly snapshot: Snapshot | null;
+  readonly entries: readonly Entry[];
+  readonly hardState: HardState | null;
+}
+
+/**
+ * RaftStorage is the durable store of one member. Every method either completes durably (when asked to sync) or
+ * rejects; a rejected write leaves the store as it was (one atomic batch) and the member must crash and recover.
+ * Corruption (a checksum mismatch, an undecodable record, a hole in the log) is reported as CAIRN_STORAGE_CORRUPT
+ * and never served.
+ */
+export interface RaftStorage {
+  /** load returns the member's state, or null when the store has never been initialised. */
+  load(): Promise<StoredRaftState | null>;
+  /** initialise writes the identity and the bootstrap state (snapshot at index 0 with `membership`) of a new member. */
+  initialise(identity: MemberIdentity, membership: Membership): Promise<void>;
+  /** writeReady persists a Ready's snapshot, entries and hard state in one batch, fsynced when `sync`. */
+  writeReady(write: ReadyWrite, sync: boolean): Promise<void>;
+  /** writeApplied commits a state-machine batch together with the applied index in one atomic batch. */
+  writeApplied(writes: readonly BatchWrite[], applied: number, clearKeyspace: boolean): Promise<void>;
+  /** saveSnapshot stores a snapshot the state machine took at `snapshot.meta.index` and drops the log up to it. */
+  saveSnapshot(snapshot: Snapshot): Promise<void>;
+  /** keyspace iterates the state machine's stored keys and values, in key order. */
+  keyspace(): AsyncIterable<readonly [string, Uint8Array]>;
+  /** close releases the store; pending writes complete first. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,43 @@
+// The seam between the driver and the network: Raft messages and forwarded client writes between members.
+import type { Message, NodeId } from '../raft/types.ts';
+
+/** ForwardRequest is a client write a follower hands to the leader: the encoded command, proposed there as is. */
+export interface ForwardRequest {
+  readonly command: Uint8Array;
+  /** deadlineMs is the time the client is still waiting, so the leader can give up in time. */
+  readonly deadlineMs: number;
+}
+
+/** ForwardResponse is the leader's answer: the encoded result of applying the command, or a Cairn error code. */
+export type ForwardResponse =
+  | { readonly ok: true; readonly result: Uint8Array; readonly index: number }
+  | { readonly ok: false; readonly code: string; readonly message: string; readonly leaderHint: NodeId | null };
+
+/** PeerHandlers are the driver's entry points for what arrives from peers. */
+export interface PeerHandlers {
+  /** onMessage receives one validated Raft message addressed to this member. */
+  onMessage(message: Message): void;
+  /** onForward handles a write forwarded by a follower. */
+  onForward(from: NodeId, request: ForwardRequest): Promise<ForwardResponse>;
+  /** onUnreachable reports that messages to `peer` could not be delivered (the core probes it again). */
+  onUnreachable(peer: NodeId): void;
+}
+
+/**
+ * PeerTransport carries Raft messages over one ordered stream per peer. send() never blocks: each peer has a
+ * bounded queue (limits.peerSendQueueMessagesMax / peerSendQueueBytesMax); overflow drops the message and counts it
+ * (Raft tolerates loss). Streams reconnect with backoff. Every message received is validated before it reaches
+ * the handlers; an invalid one is dropped, logged and counted, never a crash.
+ */
+export interface PeerTransport {
+  /** start listens on the peer address and begins delivering to `handlers`. */
+  start(handlers: PeerHandlers): Promise<void>;
+  /** send queues a message for its `to` member. */
+  send(message: Message): void;
+  /** forward sends a client write to `to` (the leader) and waits for its answer. */
+  forward(to: NodeId, request: ForwardRequest): Promise<ForwardResponse>;
+  /** setPeers tells the transport the members' addresses (after a membership change). */
+  setPeers(peers: readonly NodeId[]): void;
+  /** close stops listening and drops the streams. */
+  close(): Promise<void>;
+}
