@@ -100,10 +100,20 @@ export class Replica implements CommandProposer {
   static async open(options: ReplicaOptions): Promise<Replica> {
     const stored = await options.storage.load();
     if (stored === null) throw new CairnError('CAIRN_MEMBER_STATE_MISSING', 'the storage was never initialised');
-    await options.stateMachine.load(options.storage.keyspace());
+    let applied = stored.applied;
+    if (applied < stored.snapshot.meta.index) {
+      // The member crashed after persisting a snapshot from its leader but before restoring it: the entries the
+      // snapshot covers are gone from the log, so the state machine must be rebuilt from the snapshot now.
+      const batch = new CollectingBatch();
+      options.stateMachine.restore(stored.snapshot.data, batch);
+      await options.storage.writeApplied(batch.writes, stored.snapshot.meta.index, true);
+      applied = stored.snapshot.meta.index;
+    } else {
+      await options.stateMachine.load(options.storage.keyspace());
+    }
     const core = new RaftCore(
       { ...options.raft, id: options.id, seed: options.seed },
-      { hardState: stored.hardState, snapshot: stored.snapshot, entries: stored.entries, applied: stored.applied },
+      { hardState: stored.hardState, snapshot: stored.snapshot, entries: stored.entries, applied },
     );
     const replica = new Replica(options, core);
     await replica.start();

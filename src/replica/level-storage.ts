@@ -1,0 +1,449 @@
+// LevelStorage: a member's durable Raft state in one classic-level (LevelDB) database at <dataDir>/raft
+// (DESIGN.md, "The CP path: Raft into LevelDB").
+//
+// Layout (every key utf8, every value bytes; sublevels are key prefixes of the one database, so one batch spans them):
+//   log!<16 hex digits>   StoredEntry (encoded Entry + CRC-32C); key = indexKey(index), so key order = log order.
+//                         Holds exactly the entries (snapshot index, last index], contiguous.
+//   meta!format           "cairn-raft-v1"              meta!cluster-id / meta!member-id   the identity (utf8)
+//   meta!hard-state       HardState                    meta!snapshot-meta                 SnapshotMeta
+//   meta!snapshot-data    8-byte length + CRC-32C of the snapshot data
+//   meta!applied          8-byte big-endian applied index
+//                         Every meta value is framed by encodeChecksummed (4-byte CRC-32C first).
+//   snapshot!<16 hex>     the snapshot data, in chunks of at most snapshotChunkBytes (LevelDB handles values of
+//                         hundreds of KiB well, but a multi-MiB value is copied whole through every memtable and
+//                         compaction; chunks bound that at no cost).
+//   state!<key>           the state machine's keyspace, written only by writeApplied.
+//
+// Atomicity: every method is one db.batch(). Writes are serialised through a promise chain, so two callers cannot
+// interleave the reads that plan a batch with another batch; the in-memory bounds change only after a batch
+// succeeded, so a failed write leaves both the disk and the bounds as they were.
+//
+// Durability: writeReady fsyncs when asked (the driver asks whenever the Ready's mustSync is set); initialise and
+// saveSnapshot always fsync. writeApplied does not: an apply batch lost to a power failure takes its applied index
+// with it (same batch), and the entries it applied are still in the log, so they are applied again on restart,
+// neither lost nor repeated. The one window where that relies on the driver: a power failure can lose the state and
+// applied index of a batch while keeping a later (synced) snapshot that compacted its entries, or keep a snapshot
+// installed by writeReady without the restore that followed it; load() then returns applied < snapshot.meta.index
+// and the driver must restore the snapshot before applying anything (see the report on storage.ts).
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { ClassicLevel, type BatchOperation } from 'classic-level';
+import type { Entry, HardState, Membership, Snapshot, SnapshotMeta } from '../raft/types.ts';
+import { assert } from '../assert.ts';
+import { CairnError } from '../errors.ts';
+import { limits } from '../limits.ts';
+import {
+  CodecError, crc32c, decodeChecksummed, decodeHardState, decodeIndexValue, decodeSnapshotMeta, decodeStoredEntry,
+  encodeChecksummed, encodeHardState, encodeIndexValue, encodeSnapshotMeta, encodeStoredEntry, indexKey,
+  parseIndexKey, storageCorruption,
+} from './codec.ts';
+import {
+  assertAppliedWrite, assertIdentity, assertSnapshotSave, boundsAfterReadyWrite, type StoreBounds,
+} from './memory-storage.ts';
+import type { BatchWrite } from './state-machine.ts';
+import type { MemberIdentity, RaftStorage, ReadyWrite, StoredRaftState } from './storage.ts';
+
+/** levelLayout names the database's directory, sublevels, meta keys and format; tests use it to reach raw records. */
+export const levelLayout = Object.freeze({
+  directory: 'raft',
+  format: 'cairn-raft-v1',
+  sublevels: Object.freeze({ log: 'log', meta: 'meta', snapshot: 'snapshot', state: 'state' }),
+  metaKeys: Object.freeze({
+    format: 'format',
+    clusterId: 'cluster-id',
+    memberId: 'member-id',
+    hardState: 'hard-state',
+    snapshotMeta: 'snapshot-meta',
+    snapshotData: 'snapshot-data',
+    applied: 'applied',
+  }),
+});
+
+/** LevelStorageOptions tunes a LevelStorage; the defaults are production's. */
+export interface LevelStorageOptions {
+  /** snapshotChunkBytes bounds one stored value of snapshot data (default limits.snapshotChunkBytes). */
+  readonly snapshotChunkBytes?: number;
+}
+
+type Database = ClassicLevel<string, Uint8Array>;
+type Operation = BatchOperation<Database, string, Uint8Array>;
+
+function openSublevel(db: Database, name: string) {
+  return db.sublevel<string, Uint8Array>(name, { valueEncoding: 'view' });
+}
+type Sublevel = ReturnType<typeof openSublevel>;
+
+// Reads of the log, the snapshot chunks and the keyspace go in batches of this many records: one native call per
+// batch, bounded memory per step. The loops end when the (snapshotted) iterator is exhausted.
+const readBatchRecords = 1024;
+const textEncoder = new TextEncoder();
+const textDecoder = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * LevelStorage implements RaftStorage on classic-level. Open it with LevelStorage.open(dataDir); call load() (or
+ * initialise() on a store load() found empty) before any write: they establish the in-memory bounds (snapshot index,
+ * last index, applied index, hard state) that every write is planned and checked against.
+ */
+export class LevelStorage implements RaftStorage {
+  private readonly db: Database;
+  private readonly log: Sublevel;
+  private readonly meta: Sublevel;
+  private readonly snapshot: Sublevel;
+  private readonly state: Sublevel;
+  private readonly snapshotChunkBytes: number;
+  /** bounds is null until load() or initialise() succeeds; it mirrors what is durable. */
+  private bounds: StoreBounds | null = null;
+  /** tail is the last queued operation; each operation starts when the previous one settled. */
+  private tail: Promise<void> = Promise.resolve();
+  private closing = false;
+
+  private constructor(db: Database, options: LevelStorageOptions) {
+    this.db = db;
+    this.log = openSublevel(db, levelLayout.sublevels.log);
+    this.meta = openSublevel(db, levelLayout.sublevels.meta);
+    this.snapshot = openSublevel(db, levelLayout.sublevels.snapshot);
+    this.state = openSublevel(db, levelLayout.sublevels.state);
+    this.snapshotChunkBytes = options.snapshotChunkBytes ?? limits.snapshotChunkBytes;
+    assert(Number.isSafeInteger(this.snapshotChunkBytes) && this.snapshotChunkBytes > 0, 'snapshotChunkBytes must be a positive integer');
+  }
+
+  /** open opens (creating if missing) the database under `dataDir`. */
+  static async open(dataDir: string, options: LevelStorageOptions = {}): Promise<LevelStorage> {
+    await mkdir(dataDir, { recursive: true });
+    const db: Database = new ClassicLevel<string, Uint8Array>(path.join(dataDir, levelLayout.directory), { valueEncoding: 'view' });
+    await db.open();
+    return new LevelStorage(db, options);
+  }
+
+  /** location is the database directory. */
+  get location(): string {
+    return this.db.location;
+  }
+
+  /** load reads and verifies everything (checksums, contiguity); null for a store that was never initialised. */
+  load(): Promise<StoredRaftState | null> {
+    return this.serialise('load', async () => {
+      const stored = await this.readAll();
+      if (stored !== null) {
+        const snapshotIndex = stored.snapshot.meta.index;
+        const lastIndex = snapshotIndex + stored.entries.length;
+        this.bounds = { snapshotIndex, lastIndex, applied: stored.applied, hardState: stored.hardState };
+      }
+      return stored;
+    });
+  }
+
+  /** initialise writes the identity and the bootstrap state (snapshot 0 with `membership`) into an empty store, fsynced. */
+  initialise(identity: MemberIdentity, membership: Membership): Promise<void> {
+    return this.serialise('initialise', async () => {
+      assertIdentity(identity);
+      assert(await this.isEmpty(), `initialise: the store at ${this.location} is already initialised (or not empty)`);
+      const hardState: HardState = { term: 0, vote: null, commit: 0 };
+      const snapshot: Snapshot = { meta: { index: 0, term: 0, membership }, data: new Uint8Array(0) };
+      const ops: Operation[] = [
+        this.putMeta(levelLayout.metaKeys.format, textEncoder.encode(levelLayout.format)),
+        this.putMeta(levelLayout.metaKeys.clusterId, textEncoder.encode(identity.clusterId)),
+        this.putMeta(levelLayout.metaKeys.memberId, textEncoder.encode(identity.memberId)),
+        this.putMeta(levelLayout.metaKeys.hardState, encodeHardState(hardState)),
+        ...(await this.snapshotOps(snapshot)),
+        this.putMeta(levelLayout.metaKeys.applied, encodeIndexValue(0)),
+      ];
+      await this.db.batch(ops, { sync: true });
+      this.bounds = { snapshotIndex: 0, lastIndex: 0, applied: 0, hardState };
+    });
+  }
+
+  /** writeReady persists snapshot (replacing the log), entries (replacing the log from the first) and hard state in one batch. */
+  writeReady(write: ReadyWrite, sync: boolean): Promise<void> {
+    return this.serialise('writeReady', async () => {
+      const bounds = this.requireBounds('writeReady');
+      const next = boundsAfterReadyWrite(bounds, write);
+      const ops: Operation[] = [];
+      let lastIndex = bounds.lastIndex;
+      if (write.snapshot !== null) {
+        ops.push(...this.logDeletes(bounds.snapshotIndex + 1, bounds.lastIndex));
+        ops.push(...(await this.snapshotOps(write.snapshot)));
+        lastIndex = write.snapshot.meta.index;
+      }
+      // Entries from the first one on replace what is stored: puts overwrite the same keys, and the stored suffix
+      // beyond the new last index is deleted exactly (the bounds say which keys exist; no range scan needed).
+      ops.push(...this.logDeletes(next.lastIndex + 1, lastIndex));
+      for (const entry of write.entries) ops.push(this.putLog(entry));
+      if (write.hardState !== null) ops.push(this.putMeta(levelLayout.metaKeys.hardState, encodeHardState(write.hardState)));
+      if (ops.length > 0) await this.db.batch(ops, { sync });
+      this.bounds = next;
+    });
+  }
+
+  /**
+   * writeApplied writes a state-machine batch and the applied index in one batch (not fsynced: see the file comment).
+   * clearKeyspace deletes every stored state key first, in the same batch: it is the restore of a snapshot, whose
+   * batch already puts the whole new keyspace, so the deletes at most double a batch that is O(keyspace) anyway; the
+   * keyspace is bounded by the registry's limits (namespacesMax, servicesPerNamespaceMax, instancesPerServiceMax)
+   * and, in practice, by the snapshot held in memory beside it.
+   */
+  writeApplied(writes: readonly BatchWrite[], applied: number, clearKeyspace: boolean): Promise<void> {
+    return this.serialise('writeApplied', async () => {
+      const bounds = this.requireBounds('writeApplied');
+      assertAppliedWrite(bounds, writes, applied);
+      const ops: Operation[] = clearKeyspace ? await this.stateDeletes() : [];
+      for (const write of writes) {
+        ops.push(write.type === 'put'
+          ? { type: 'put', sublevel: this.state, key: write.key, value: write.value }
+          : { type: 'del', sublevel: this.state, key: write.key });
+      }
+      ops.push(this.putMeta(levelLayout.metaKeys.applied, encodeIndexValue(applied)));
+      await this.db.batch(ops, { sync: false });
+      this.bounds = { ...bounds, applied };
+    });
+  }
+
+  /** saveSnapshot stores a state-machine snapshot and deletes the log up to its index, in one fsynced batch. */
+  saveSnapshot(snapshot: Snapshot): Promise<void> {
+    return this.serialise('saveSnapshot', async () => {
+      const bounds = this.requireBounds('saveSnapshot');
+      assertSnapshotSave(bounds, snapshot);
+      const index = snapshot.meta.index;
+      const ops = [...this.logDeletes(bounds.snapshotIndex + 1, index), ...(await this.snapshotOps(snapshot))];
+      await this.db.batch(ops, { sync: true });
+      this.bounds = { ...bounds, snapshotIndex: index };
+    });
+  }
+
+  /** keyspace iterates the stored state keys and values in key (UTF-8 byte) order, as of the call. */
+  async *keyspace(): AsyncIterable<readonly [string, Uint8Array]> {
+    if (this.closing) throw new CairnError('CAIRN_SHUTTING_DOWN', 'keyspace after close()');
+    const iterator = this.state.iterator();
+    try {
+      for (let batch = await iterator.nextv(readBatchRecords); batch.length > 0; batch = await iterator.nextv(readBatchRecords)) {
+        // classic-level returns Buffers; hand out plain Uint8Array views, as the twin does and as the type says.
+        for (const [key, value] of batch) yield [key, new Uint8Array(value.buffer, value.byteOffset, value.byteLength)] as const;
+      }
+    } finally {
+      await iterator.close();
+    }
+  }
+
+  /** close waits for every queued operation, then closes the database; later calls are refused. */
+  async close(): Promise<void> {
+    if (this.closing) return this.tail;
+    this.closing = true;
+    const closed = this.tail.then(() => this.db.close());
+    this.tail = closed.then(() => undefined, () => undefined);
+    return closed;
+  }
+
+  // --- Serialisation and bounds -------------------------------------------------------------------------------------
+
+  private serialise<T>(operation: string, run: () => Promise<T>): Promise<T> {
+    if (this.closing) return Promise.reject(new CairnError('CAIRN_SHUTTING_DOWN', `${operation} after close()`));
+    const result = this.tail.then(run);
+    this.tail = result.then(() => undefined, () => undefined);
+    return result;
+  }
+
+  private requireBounds(operation: string): StoreBounds {
+    assert(this.bounds !== null, `${operation} before load() or initialise()`);
+    return this.bounds;
+  }
+
+  // --- Batch operations -----------------------------------------------------------------------------------------
+
+  private putMeta(key: string, payload: Uint8Array): Operation {
+    return { type: 'put', sublevel: this.meta, key, value: encodeChecksummed(payload) };
+  }
+
+  private putLog(entry: Entry): Operation {
+    return { type: 'put', sublevel: this.log, key: indexKey(entry.index), value: encodeStoredEntry(entry) };
+  }
+
+  /** logDeletes deletes the log keys [from, to]; the bounds guarantee these are exactly the stored ones in range. */
+  private logDeletes(from: number, to: number): Operation[] {
+    const ops: Operation[] = [];
+    for (let index = from; index <= to; index++) ops.push({ type: 'del', sublevel: this.log, key: indexKey(index) });
+    return ops;
+  }
+
+  /** snapshotOps replaces the stored snapshot: meta, data summary, and chunks (deleting every old chunk first). */
+  private async snapshotOps(snapshot: Snapshot): Promise<Operation[]> {
+    const ops: Operation[] = (await this.keysOf(this.snapshot)).map((key): Operation => ({ type: 'del', sublevel: this.snapshot, key }));
+    const data = snapshot.data;
+    for (let chunk = 0; chunk * this.snapshotChunkBytes < data.length; chunk++) {
+      const value = data.slice(chunk * this.snapshotChunkBytes, (chunk + 1) * this.snapshotChunkBytes);
+      ops.push({ type: 'put', sublevel: this.snapshot, key: indexKey(chunk), value });
+    }
+    ops.push(this.putMeta(levelLayout.metaKeys.snapshotMeta, encodeSnapshotMeta(snapshot.meta)));
+    ops.push(this.putMeta(levelLayout.metaKeys.snapshotData, encodeDataSummary(data.length, crc32c(data))));
+    return ops;
+  }
+
+  private async stateDeletes(): Promise<Operation[]> {
+    return (await this.keysOf(this.state)).map((key): Operation => ({ type: 'del', sublevel: this.state, key }));
+  }
+
+  /** keysOf lists every key of a sublevel (used for the snapshot chunks and the state keyspace, both bounded). */
+  private async keysOf(sublevel: Sublevel): Promise<string[]> {
+    const keys: string[] = [];
+    const iterator = sublevel.keys();
+    try {
+      for (let batch = await iterator.nextv(readBatchRecords); batch.length > 0; batch = await iterator.nextv(readBatchRecords)) {
+        keys.push(...batch);
+      }
+    } finally {
+      await iterator.close();
+    }
+    return keys;
+  }
+
+  private async isEmpty(): Promise<boolean> {
+    for (const sublevel of [this.meta, this.log, this.snapshot, this.state]) {
+      const first = await sublevel.keys({ limit: 1 }).all();
+      if (first.length > 0) return false;
+    }
+    return true;
+  }
+
+  // --- Loading ----------------------------------------------------------------------------------------------------
+
+  private async readAll(): Promise<StoredRaftState | null> {
+    const keys = levelLayout.metaKeys;
+    const format = await this.meta.get(keys.format);
+    if (format === undefined) {
+      if (await this.isEmpty()) return null;
+      throw new CairnError('CAIRN_STORAGE_CORRUPT', `${this.location}: records present but meta!format missing`);
+    }
+    const formatText = this.readMetaText(keys.format, format);
+    if (formatText !== levelLayout.format) {
+      throw new CairnError('CAIRN_STORAGE_CORRUPT', `${this.location}: unknown storage format ${JSON.stringify(formatText)}`);
+    }
+    const identity = { clusterId: await this.readMeta(keys.clusterId, textOf), memberId: await this.readMeta(keys.memberId, textOf) };
+    const hardState = await this.readMeta(keys.hardState, decodeHardState);
+    const meta = await this.readMeta(keys.snapshotMeta, decodeSnapshotMeta);
+    const summary = await this.readMeta(keys.snapshotData, decodeDataSummary);
+    const applied = await this.readMeta(keys.applied, decodeIndexValue);
+    const data = await this.readSnapshotData(summary);
+    const entries = await this.readLog(meta);
+    const lastIndex = meta.index + entries.length;
+    if (applied > lastIndex) {
+      throw new CairnError('CAIRN_STORAGE_CORRUPT', `${this.location}: applied index ${applied} beyond the last log index ${lastIndex}`,
+        { details: { index: applied } });
+    }
+    return { identity, hardState, snapshot: { meta, data }, entries, applied };
+  }
+
+  private async readMeta<T>(key: string, decode: (payload: Uint8Array) => T): Promise<T> {
+    const value = await this.meta.get(key);
+    if (value === undefined) throw new CairnError('CAIRN_STORAGE_CORRUPT', `${this.location}: meta!${key} missing`);
+    try {
+      return decode(decodeChecksummed(value, `meta!${key}`));
+    } catch (error) {
+      throw storageCorruption(`${this.location}: meta!${key}`, error);
+    }
+  }
+
+  private readMetaText(key: string, value: Uint8Array): string {
+    try {
+      return textOf(decodeChecksummed(value, `meta!${key}`));
+    } catch (error) {
+      throw storageCorruption(`${this.location}: meta!${key}`, error);
+    }
+  }
+
+  /** readLog reads the entries after the snapshot, verifying each checksum, its key, contiguity and term order. */
+  private async readLog(meta: SnapshotMeta): Promise<Entry[]> {
+    const entries: Entry[] = [];
+    let expected = meta.index + 1;
+    let previousTerm = meta.term;
+    const iterator = this.log.iterator({ gt: indexKey(meta.index) });
+    try {
+      for (let batch = await iterator.nextv(readBatchRecords); batch.length > 0; batch = await iterator.nextv(readBatchRecords)) {
+        for (const [key, value] of batch) {
+          const entry = this.verifyLogRecord(key, value, expected, previousTerm);
+          entries.push(entry);
+          previousTerm = entry.term;
+          expected++;
+        }
+      }
+    } finally {
+      await iterator.close();
+    }
+    return entries;
+  }
+
+  private verifyLogRecord(key: string, value: Uint8Array, expected: number, previousTerm: number): Entry {
+    const corrupt = (index: number, reason: string): CairnError =>
+      new CairnError('CAIRN_STORAGE_CORRUPT', `${this.location}: log entry ${index}: ${reason}`, { details: { index } });
+    let index: number;
+    try {
+      index = parseIndexKey(key);
+    } catch (error) {
+      throw storageCorruption(`${this.location}: log after entry ${expected - 1}`, error, { index: expected });
+    }
+    if (index !== expected) throw corrupt(expected, `missing (hole in the log: the next stored entry is ${index})`);
+    let entry: Entry;
+    try {
+      entry = decodeStoredEntry(value);
+    } catch (error) {
+      throw storageCorruption(`${this.location}: log entry ${index}`, error, { index });
+    }
+    if (entry.index !== index) throw corrupt(index, `record holds entry ${entry.index}`);
+    if (entry.term < previousTerm) throw corrupt(index, `term ${entry.term} after term ${previousTerm}`);
+    return entry;
+  }
+
+  /** readSnapshotData reassembles the chunks 0, 1, ... and checks them against the stored length and CRC-32C. */
+  private async readSnapshotData(summary: DataSummary): Promise<Uint8Array> {
+    const data = new Uint8Array(summary.length);
+    let offset = 0;
+    let chunk = 0;
+    const fail = (reason: string): CairnError => new CairnError('CAIRN_STORAGE_CORRUPT', `${this.location}: snapshot data: ${reason}`);
+    const iterator = this.snapshot.iterator();
+    try {
+      for (let batch = await iterator.nextv(readBatchRecords); batch.length > 0; batch = await iterator.nextv(readBatchRecords)) {
+        for (const [key, value] of batch) {
+          if (key !== indexKey(chunk)) throw fail(`chunk ${chunk} missing (found key ${JSON.stringify(key)})`);
+          if (offset + value.length > summary.length) throw fail(`chunks exceed the stored length ${summary.length}`);
+          data.set(value, offset);
+          offset += value.length;
+          chunk++;
+        }
+      }
+    } finally {
+      await iterator.close();
+    }
+    if (offset !== summary.length) throw fail(`${offset} bytes stored of ${summary.length}`);
+    if (crc32c(data) !== summary.crc32c) throw fail('crc32c mismatch');
+    return data;
+  }
+}
+
+/** DataSummary is the stored length and CRC-32C of the snapshot data. */
+interface DataSummary {
+  readonly length: number;
+  readonly crc32c: number;
+}
+
+function encodeDataSummary(length: number, checksum: number): Uint8Array {
+  const bytes = new Uint8Array(12);
+  bytes.set(encodeIndexValue(length), 0);
+  new DataView(bytes.buffer).setUint32(8, checksum, false);
+  return bytes;
+}
+
+function decodeDataSummary(bytes: Uint8Array): DataSummary {
+  if (bytes.length !== 12) throw new CodecError('snapshot data summary', `expected 12 bytes, got ${bytes.length}`);
+  const length = decodeIndexValue(bytes.subarray(0, 8));
+  const checksum = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(8, false);
+  return { length, crc32c: checksum };
+}
+
+function textOf(bytes: Uint8Array): string {
+  let text: string;
+  try {
+    text = textDecoder.decode(bytes);
+  } catch (error) {
+    throw new CodecError('text', 'not valid UTF-8', { cause: error });
+  }
+  if (text === '') throw new CodecError('text', 'empty');
+  return text;
+}

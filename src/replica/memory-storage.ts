@@ -1,0 +1,253 @@
+// MemoryStorage: the in-memory twin of LevelStorage (STYLE.md §2). It passes the same compliance suite
+// (test/replica/storage-compliance.ts) and applies the same contract checks, exported here as the reference model of
+// RaftStorage's rules: LevelStorage imports them, so both stores refuse exactly the same writes.
+//
+// Durability model: every write is durable the moment it resolves, synced or not; there is no crash that loses
+// unsynced writes (the simulator's SimDisk models that). A restart is a new MemoryStorage over the same MemoryDisk.
+// Records are deep-copied on the way in and out (entries through the real codec, so anything LevelStorage could not
+// store is refused here too), so callers can neither alias nor mutate stored state.
+import type { Entry, HardState, Membership, Snapshot } from '../raft/types.ts';
+import { assert } from '../assert.ts';
+import { CairnError } from '../errors.ts';
+import { decodeEntry, decodeHardState, decodeSnapshotMeta, encodeEntry, encodeHardState, encodeSnapshotMeta } from './codec.ts';
+import type { BatchWrite } from './state-machine.ts';
+import type { MemberIdentity, RaftStorage, ReadyWrite, StoredRaftState } from './storage.ts';
+
+// --- The contract both stores enforce --------------------------------------------------------------------------
+
+/**
+ * StoreBounds is what a store keeps in memory to check and plan writes. Invariants:
+ * snapshotIndex <= lastIndex; the log holds exactly the entries (snapshotIndex, lastIndex]; applied <= lastIndex.
+ */
+export interface StoreBounds {
+  readonly snapshotIndex: number;
+  readonly lastIndex: number;
+  readonly applied: number;
+  readonly hardState: HardState;
+}
+
+/** assertEntriesContiguous asserts that a batch of entries has consecutive indexes and non-decreasing terms (Raft §5.3). */
+export function assertEntriesContiguous(entries: readonly Entry[]): void {
+  for (let i = 1; i < entries.length; i++) {
+    const previous = entries[i - 1];
+    const entry = entries[i];
+    assert(previous !== undefined && entry !== undefined, 'entries: unreachable hole in the array');
+    assert(entry.index === previous.index + 1, `entries: index ${entry.index} follows ${previous.index}`);
+    assert(entry.term >= previous.term, `entries: term ${entry.term} at ${entry.index} after term ${previous.term}`);
+  }
+}
+
+/** assertHardStateSuccessor asserts that a hard state may replace `previous`: the term never decreases, a vote never changes within a term. */
+export function assertHardStateSuccessor(previous: HardState, next: HardState): void {
+  assert(next.term >= previous.term, `hard state: term ${next.term} below stored term ${previous.term}`);
+  if (next.term === previous.term && previous.vote !== null) {
+    assert(next.vote === previous.vote, `hard state: vote changed from ${previous.vote} to ${String(next.vote)} within term ${next.term}`);
+  }
+}
+
+/**
+ * boundsAfterReadyWrite asserts that `write` is a valid successor of the stored state and returns the bounds after it.
+ * A snapshot must be newer than the stored one and replaces the whole log; entries must start after the snapshot and
+ * no later than lastIndex + 1 (no hole), and everything stored from their first index on is replaced.
+ */
+export function boundsAfterReadyWrite(bounds: StoreBounds, write: ReadyWrite): StoreBounds {
+  let { snapshotIndex, lastIndex } = bounds;
+  if (write.snapshot !== null) {
+    const index = write.snapshot.meta.index;
+    assert(index > snapshotIndex, `writeReady: snapshot at ${index} is not newer than the stored one at ${snapshotIndex}`);
+    snapshotIndex = index;
+    lastIndex = index;
+  }
+  assertEntriesContiguous(write.entries);
+  const first = write.entries[0];
+  const last = write.entries[write.entries.length - 1];
+  if (first !== undefined && last !== undefined) {
+    assert(first.index > snapshotIndex, `writeReady: entry ${first.index} is at or below the snapshot at ${snapshotIndex}`);
+    assert(first.index <= lastIndex + 1, `writeReady: entry ${first.index} leaves a hole after the last index ${lastIndex}`);
+    lastIndex = last.index;
+  }
+  if (write.hardState !== null) assertHardStateSuccessor(bounds.hardState, write.hardState);
+  return { snapshotIndex, lastIndex, applied: bounds.applied, hardState: write.hardState ?? bounds.hardState };
+}
+
+/** assertAppliedWrite asserts that `applied` may be recorded: it never decreases and never passes the last index. */
+export function assertAppliedWrite(bounds: StoreBounds, writes: readonly BatchWrite[], applied: number): void {
+  assert(Number.isSafeInteger(applied), `writeApplied: applied ${applied} is not a safe integer`);
+  assert(applied >= bounds.applied, `writeApplied: applied ${applied} below the stored ${bounds.applied}`);
+  assert(applied <= bounds.lastIndex, `writeApplied: applied ${applied} beyond the last index ${bounds.lastIndex}`);
+  for (const write of writes) {
+    assert(typeof write.key === 'string', 'writeApplied: keys are strings');
+    assert(write.type === 'del' || write.value instanceof Uint8Array, `writeApplied: value of ${write.key} is not bytes`);
+  }
+}
+
+/** assertSnapshotSave asserts that a state-machine snapshot may be saved: not older than the stored one, not past applied. */
+export function assertSnapshotSave(bounds: StoreBounds, snapshot: Snapshot): void {
+  const index = snapshot.meta.index;
+  assert(index >= bounds.snapshotIndex, `saveSnapshot: snapshot at ${index} is older than the stored one at ${bounds.snapshotIndex}`);
+  assert(index <= bounds.applied, `saveSnapshot: snapshot at ${index} is beyond the applied index ${bounds.applied}`);
+}
+
+/** assertIdentity asserts that a member identity names a cluster and a member. */
+export function assertIdentity(identity: MemberIdentity): void {
+  assert(identity.clusterId !== '', 'initialise: clusterId must not be empty');
+  assert(identity.memberId !== '', 'initialise: memberId must not be empty');
+}
+
+/** compareKeys orders state-machine keys as LevelDB does: by their UTF-8 bytes (not by UTF-16 code units). */
+export function compareKeys(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+}
+
+// --- Deep copies through the codec -------------------------------------------------------------------------------
+
+function copyEntry(entry: Entry): Entry {
+  return decodeEntry(encodeEntry(entry));
+}
+
+function copySnapshot(snapshot: Snapshot): Snapshot {
+  return { meta: decodeSnapshotMeta(encodeSnapshotMeta(snapshot.meta)), data: new Uint8Array(snapshot.data) };
+}
+
+function copyHardState(hardState: HardState): HardState {
+  return decodeHardState(encodeHardState(hardState));
+}
+
+// --- The store ----------------------------------------------------------------------------------------------------
+
+/** MemoryImage is everything a MemoryDisk holds once initialised. Invariant: entries are (snapshot index, ...], contiguous. */
+interface MemoryImage {
+  readonly identity: MemberIdentity;
+  hardState: HardState;
+  snapshot: Snapshot;
+  entries: Entry[];
+  applied: number;
+  readonly state: Map<string, Uint8Array>;
+}
+
+/** MemoryDisk is the durable medium of a MemoryStorage; it outlives the store, so a new MemoryStorage over it is a restart. */
+export class MemoryDisk {
+  /** image is null until initialise() succeeds. */
+  image: MemoryImage | null = null;
+}
+
+/**
+ * MemoryStorage implements RaftStorage in memory with LevelStorage's semantics. As with LevelStorage, load() or
+ * initialise() must come first: they establish the bounds every later write is checked against.
+ */
+export class MemoryStorage implements RaftStorage {
+  /** disk is the durable medium; pass it to a new MemoryStorage to simulate a restart. */
+  readonly disk: MemoryDisk;
+  private loaded = false;
+  private closed = false;
+
+  constructor(disk: MemoryDisk = new MemoryDisk()) {
+    this.disk = disk;
+  }
+
+  /** load returns deep copies of the stored state, or null when the disk was never initialised. */
+  async load(): Promise<StoredRaftState | null> {
+    this.assertOpen('load');
+    const image = this.disk.image;
+    if (image === null) return null;
+    this.loaded = true;
+    return {
+      identity: { ...image.identity },
+      hardState: { ...image.hardState },
+      snapshot: copySnapshot(image.snapshot),
+      entries: image.entries.map(copyEntry),
+      applied: image.applied,
+    };
+  }
+
+  /** initialise writes the identity and the bootstrap state; it refuses an initialised disk. */
+  async initialise(identity: MemberIdentity, membership: Membership): Promise<void> {
+    this.assertOpen('initialise');
+    assert(this.disk.image === null, 'initialise: the store is already initialised');
+    assertIdentity(identity);
+    const snapshot = copySnapshot({ meta: { index: 0, term: 0, membership }, data: new Uint8Array(0) });
+    this.disk.image = {
+      identity: { clusterId: identity.clusterId, memberId: identity.memberId },
+      hardState: { term: 0, vote: null, commit: 0 },
+      snapshot,
+      entries: [],
+      applied: 0,
+      state: new Map(),
+    };
+    this.loaded = true;
+  }
+
+  /** writeReady stores a Ready's snapshot, entries and hard state; every write is durable, so `sync` changes nothing. */
+  async writeReady(write: ReadyWrite, _sync: boolean): Promise<void> {
+    const image = this.image('writeReady');
+    boundsAfterReadyWrite(boundsOf(image), write);
+    const snapshot = write.snapshot === null ? null : copySnapshot(write.snapshot);
+    const entries = write.entries.map(copyEntry);
+    const hardState = write.hardState === null ? null : copyHardState(write.hardState);
+    // Every check and copy is done: from here on nothing throws, so the write is all or nothing.
+    if (snapshot !== null) {
+      image.snapshot = snapshot;
+      image.entries = [];
+    }
+    const first = entries[0];
+    if (first !== undefined) {
+      image.entries.length = first.index - image.snapshot.meta.index - 1;
+      image.entries.push(...entries);
+    }
+    if (hardState !== null) image.hardState = hardState;
+  }
+
+  /** writeApplied applies a state-machine batch and records `applied`, all or nothing. */
+  async writeApplied(writes: readonly BatchWrite[], applied: number, clearKeyspace: boolean): Promise<void> {
+    const image = this.image('writeApplied');
+    assertAppliedWrite(boundsOf(image), writes, applied);
+    const copies = writes.map((w): BatchWrite => (w.type === 'put' ? { type: 'put', key: w.key, value: new Uint8Array(w.value) } : w));
+    if (clearKeyspace) image.state.clear();
+    for (const write of copies) {
+      if (write.type === 'put') image.state.set(write.key, write.value);
+      else image.state.delete(write.key);
+    }
+    image.applied = applied;
+  }
+
+  /** saveSnapshot stores the snapshot and drops the log up to its index. */
+  async saveSnapshot(snapshot: Snapshot): Promise<void> {
+    const image = this.image('saveSnapshot');
+    assertSnapshotSave(boundsOf(image), snapshot);
+    const copy = copySnapshot(snapshot);
+    image.entries = image.entries.slice(copy.meta.index - image.snapshot.meta.index);
+    image.snapshot = copy;
+  }
+
+  /** keyspace yields copies of the state machine's keys and values in UTF-8 byte order, as of the call. */
+  async *keyspace(): AsyncIterable<readonly [string, Uint8Array]> {
+    this.assertOpen('keyspace');
+    const image = this.disk.image;
+    if (image === null) return;
+    const keys = [...image.state.keys()].sort(compareKeys);
+    const values = keys.map((key) => new Uint8Array(image.state.get(key) ?? new Uint8Array(0)));
+    for (let i = 0; i < keys.length; i++) yield [keys[i] ?? '', values[i] ?? new Uint8Array(0)] as const;
+  }
+
+  /** close releases the store; later calls are refused with CAIRN_SHUTTING_DOWN (writes are synchronous, so none is pending). */
+  async close(): Promise<void> {
+    this.closed = true;
+  }
+
+  private assertOpen(operation: string): void {
+    if (this.closed) throw new CairnError('CAIRN_SHUTTING_DOWN', `${operation} after close()`);
+  }
+
+  private image(operation: string): MemoryImage {
+    this.assertOpen(operation);
+    assert(this.loaded, `${operation} before load() or initialise()`);
+    const image = this.disk.image;
+    assert(image !== null, `${operation} on a store that was never initialised`);
+    return image;
+  }
+}
+
+function boundsOf(image: MemoryImage): StoreBounds {
+  const snapshotIndex = image.snapshot.meta.index;
+  return { snapshotIndex, lastIndex: snapshotIndex + image.entries.length, applied: image.applied, hardState: image.hardState };
+}
