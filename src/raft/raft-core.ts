@@ -373,8 +373,15 @@ export class RaftCore {
     this.appendAsLeader([{ kind: 'noop', index: this.log.lastIndex + 1, term: this.currentTerm }]);
   }
 
+  /**
+   * promotable tells whether this member may campaign. A voter of its latest configuration may. So may a member that
+   * its latest, still uncommitted configuration removes but the committed one still names a voter: it may be needed
+   * to commit that very removal (thesis §4.2.2, Figure 4.6); it then asks only the latest configuration's voters and
+   * does not count its own vote (electionWon counts the latest voters only).
+   */
   private promotable(): boolean {
-    return this.log.membership.voters.includes(this.config.id);
+    if (this.log.membership.voters.includes(this.config.id)) return true;
+    return this.log.lastConfigIndex > this.log.committed && this.log.membershipAt(this.log.committed).voters.includes(this.config.id);
   }
 
   private resetRandomizedElectionTimeout(): void {
