@@ -23,8 +23,10 @@ export class Progress {
   state: ProgressState = 'probe';
   /** probeSent pauses a probing follower until it answers. */
   probeSent = false;
-  /** recentActive is set by any message from the follower in this term; CheckQuorum reads and clears it. */
-  recentActive = false;
+  /** lastHeardTick is the leader tick at which the follower last sent anything in this term (CheckQuorum). */
+  lastHeardTick: number;
+  /** commitSent is the highest commit index sent to the follower, so a stale one is refreshed once. */
+  commitSent = 0;
   /** readRoundAcked is the latest ReadIndex round the follower acknowledged in this term. */
   readRoundAcked = 0;
   /** snapshot being sent while in state 'snapshot', the offset acknowledged and the ticks since the last chunk. */
@@ -35,8 +37,9 @@ export class Progress {
   private inflights: Inflight[] = [];
   private inflightBytes = 0;
 
-  constructor(next: number) {
+  constructor(next: number, lastHeardTick: number) {
     this.next = next;
+    this.lastHeardTick = lastHeardTick;
   }
 
   /** inflightFull tells whether the pipeline to this follower is at its message or byte limit. */

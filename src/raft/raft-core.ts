@@ -76,7 +76,11 @@ export class RaftCore {
   private votedFor: NodeId | null;
   private currentRole: Role = 'follower';
   private currentLeader: NodeId | null = null;
+  /** electionElapsed counts ticks since a follower last heard from its leader (or since a campaign started). */
   private electionElapsed = 0;
+  /** leaderTicks counts a leader's ticks since it took office; followers' lastHeardTick are read against it. */
+  private leaderTicks = 0;
+  private transferElapsed = 0;
   private heartbeatElapsed = 0;
   private randomizedElectionTimeout = 0;
   private votes = new Map<NodeId, boolean>();
@@ -125,15 +129,14 @@ export class RaftCore {
 
   private tickLeader(): void {
     this.heartbeatElapsed++;
-    this.electionElapsed++;
-    if (this.electionElapsed >= this.config.electionTicks) {
-      this.electionElapsed = 0;
-      // A transfer that has not finished within an election timeout is abandoned (thesis §3.10).
-      this.leadTransferee = null;
-      if (this.config.checkQuorum && !this.quorumActive()) {
-        this.becomeFollower(this.currentTerm, null);
-        return;
-      }
+    this.leaderTicks++;
+    // A transfer that has not finished within an election timeout is abandoned (thesis §3.10).
+    if (this.leadTransferee !== null && ++this.transferElapsed >= this.config.electionTicks) this.leadTransferee = null;
+    // CheckQuorum (thesis §6.2): a leader that has not heard from a majority within an election timeout steps
+    // down, checked at every tick so it never lasts longer than electionTicks + 1 after losing its majority.
+    if (this.config.checkQuorum && !this.quorumHeardRecently()) {
+      this.becomeFollower(this.currentTerm, null);
+      return;
     }
     this.tickSnapshotRetransmits();
     if (this.heartbeatElapsed >= this.config.heartbeatTicks) {
@@ -273,7 +276,7 @@ export class RaftCore {
       return this.leadTransferee === to ? { ok: true } : { ok: false, code: 'transfer-in-progress', leaderHint: null };
     }
     this.leadTransferee = to;
-    this.electionElapsed = 0;
+    this.transferElapsed = 0;
     const progress = this.progress.get(to);
     invariant(progress !== undefined, `no progress for voter ${to}`);
     if (progress.match === this.log.lastIndex) this.send({ type: 'TimeoutNow', to });
@@ -364,10 +367,11 @@ export class RaftCore {
     this.leadTransferee = null;
     this.electionElapsed = 0;
     this.heartbeatElapsed = 0;
+    this.leaderTicks = 0;
     this.uncommittedBytes = 0;
     this.progress.clear();
     for (const member of membersOf(this.log.membership)) {
-      if (member !== this.config.id) this.progress.set(member, new Progress(this.log.lastIndex + 1));
+      if (member !== this.config.id) this.progress.set(member, new Progress(this.log.lastIndex + 1, this.leaderTicks));
     }
     // A no-op of the new term lets the leader commit, and so learn the commit index (Raft §5.4.2, §8).
     this.appendAsLeader([{ kind: 'noop', index: this.log.lastIndex + 1, term: this.currentTerm }]);
@@ -390,17 +394,23 @@ export class RaftCore {
 
   /** inLease tells whether this member heard from a live leader within the election timeout (CheckQuorum on). */
   private inLease(): boolean {
-    return this.config.checkQuorum && this.currentLeader !== null && this.electionElapsed < this.config.electionTicks;
+    if (!this.config.checkQuorum) return false;
+    if (this.currentRole === 'leader') return true;
+    return this.currentLeader !== null && this.electionElapsed < this.config.electionTicks;
   }
 
-  private quorumActive(): boolean {
+  /** heardRecently tells whether the leader heard from `progress`'s member within the last election timeout. */
+  private heardRecently(progress: Progress): boolean {
+    return this.leaderTicks - progress.lastHeardTick < this.config.electionTicks;
+  }
+
+  private quorumHeardRecently(): boolean {
     const voters = this.log.membership.voters;
     let active = 0;
     for (const voter of voters) {
-      if (voter === this.config.id) active++;
-      else if (this.progress.get(voter)?.recentActive === true) active++;
+      const progress = this.progress.get(voter);
+      if (voter === this.config.id || (progress !== undefined && this.heardRecently(progress))) active++;
     }
-    for (const progress of this.progress.values()) progress.recentActive = false;
     return active >= quorumSize(voters);
   }
 
@@ -599,7 +609,7 @@ export class RaftCore {
 
   private stepLeader(message: Message): void {
     const progress = this.progress.get(message.from);
-    if (progress !== undefined) progress.recentActive = true;
+    if (progress !== undefined) progress.lastHeardTick = this.leaderTicks;
     switch (message.type) {
       case 'AppendResponse':
         if (progress !== undefined) this.handleAppendResponse(message, progress);
@@ -638,8 +648,9 @@ export class RaftCore {
         this.send({ type: 'TimeoutNow', to: message.from });
       }
     }
-    // Keep the pipeline going, but never answer an answer with an empty append: that would ping-pong forever.
-    this.sendAppend(message.from, false);
+    // Keep the pipeline going, but answer an answer with an empty append only to bring the follower's commit index
+    // up to date (once): an unconditional empty append would ping-pong forever.
+    this.sendAppend(message.from, progress.commitSent < this.log.committed);
   }
 
   private handleAppendReject(message: AppendResponse, progress: Progress): void {
@@ -702,7 +713,7 @@ export class RaftCore {
     const members = new Set(membersOf(this.log.membership));
     for (const member of members) {
       if (member !== this.config.id && !this.progress.has(member)) {
-        this.progress.set(member, new Progress(this.log.lastIndex));
+        this.progress.set(member, new Progress(this.log.lastIndex, this.leaderTicks));
       }
     }
     for (const member of [...this.progress.keys()]) if (!members.has(member)) this.progress.delete(member);
@@ -742,7 +753,9 @@ export class RaftCore {
 
   private broadcastHeartbeat(): void {
     for (const [peer, progress] of this.progress) {
-      this.send({ type: 'HeartbeatRequest', to: peer, commit: Math.min(progress.match, this.log.committed), readRound: this.reads.roundSent });
+      const commit = Math.min(progress.match, this.log.committed);
+      progress.commitSent = Math.max(progress.commitSent, commit);
+      this.send({ type: 'HeartbeatRequest', to: peer, commit, readRound: this.reads.roundSent });
     }
   }
 
@@ -772,6 +785,7 @@ export class RaftCore {
     let bytes = 0;
     for (const entry of entries) bytes += entryBytes(entry);
     this.send({ type: 'AppendRequest', to: peer, prevLogIndex, prevLogTerm, entries, commit: this.log.committed });
+    progress.commitSent = this.log.committed;
     progress.sentAppend(prevLogIndex + entries.length, bytes, entries.length);
   }
 
@@ -924,6 +938,8 @@ export class RaftCore {
     this.messages = [];
     this.readStates = [];
     this.droppedReads = [];
+    // The heartbeats of every round started so far leave with this Ready: later reads need a later round.
+    this.reads.markDispatched();
     this.log.pendingSnapshot = null;
     this.reportedSoftState = soft;
     this.readyOutstanding = true;
@@ -1009,7 +1025,7 @@ export class RaftCore {
   /** status reports the core's state, including the leader's view of every follower. */
   status(): RaftStatus {
     const progress: Record<NodeId, ProgressStatus> = {};
-    for (const [peer, p] of this.progress) progress[peer] = { match: p.match, next: p.next, state: p.state, recentActive: p.recentActive };
+    for (const [peer, p] of this.progress) progress[peer] = { match: p.match, next: p.next, state: p.state, recentActive: this.heardRecently(p) };
     return {
       id: this.config.id,
       role: this.currentRole,

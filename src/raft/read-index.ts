@@ -28,6 +28,8 @@ export class ReadIndexQueue {
   /** roundSent is the latest round broadcast; roundConfirmed the latest confirmed by a majority. */
   roundSent = 0;
   roundConfirmed = 0;
+  /** roundDispatched is the latest round whose heartbeats have been handed to the driver. */
+  roundDispatched = 0;
 
   constructor(private readonly pendingMax: number) {}
 
@@ -40,10 +42,19 @@ export class ReadIndexQueue {
     return this.reads.length >= this.pendingMax;
   }
 
-  /** add registers a read at commit index `index`. */
+  /**
+   * add registers a read at commit index `index`. While the heartbeats of the latest round have not yet left the
+   * core, the read joins that round: they will leave after it arrived, which is all the round must prove.
+   */
   add(context: string, requester: NodeId, index: number): void {
     invariant(!this.full, 'read queue full');
-    this.reads.push({ context, requester, index, round: 0 });
+    const joinable = this.roundSent > this.roundDispatched && this.roundSent > this.roundConfirmed;
+    this.reads.push({ context, requester, index, round: joinable ? this.roundSent : 0 });
+  }
+
+  /** markDispatched records that the heartbeats of every round started so far have left the core. */
+  markDispatched(): void {
+    this.roundDispatched = this.roundSent;
   }
 
   /** roundInFlight tells whether a sent round awaits confirmation. */
@@ -86,6 +97,7 @@ export class ReadIndexQueue {
     this.reads = [];
     this.roundSent = 0;
     this.roundConfirmed = 0;
+    this.roundDispatched = 0;
     return dropped;
   }
 }
