@@ -60,9 +60,11 @@ const specs = {
   CAIRN_METADATA_TOO_LARGE: { message: 'metadata too large', httpStatus: 400, grpcStatus: G.INVALID_ARGUMENT, retryable: false },
   CAIRN_REQUEST_TOO_LARGE: { message: 'request body too large', httpStatus: 413, grpcStatus: G.INVALID_ARGUMENT, retryable: false },
   CAIRN_ENTRY_TOO_LARGE: { message: 'command too large for one log entry', httpStatus: 413, grpcStatus: G.INVALID_ARGUMENT, retryable: false },
+  CAIRN_REQUEST_ID_REUSED: { message: 'request id already used by a different write', httpStatus: 409, grpcStatus: G.FAILED_PRECONDITION, retryable: false },
 
   // Quotas. Nothing was written; something must be removed (or the limit raised) first.
   CAIRN_INSTANCES_PER_SERVICE_EXCEEDED: { message: 'too many instances in this service', httpStatus: 409, grpcStatus: G.RESOURCE_EXHAUSTED, retryable: false },
+  CAIRN_CLUSTERS_PER_SERVICE_EXCEEDED: { message: 'too many clusters in this service', httpStatus: 409, grpcStatus: G.RESOURCE_EXHAUSTED, retryable: false },
   CAIRN_SERVICES_PER_NAMESPACE_EXCEEDED: { message: 'too many services in this namespace', httpStatus: 409, grpcStatus: G.RESOURCE_EXHAUSTED, retryable: false },
   CAIRN_NAMESPACES_EXCEEDED: { message: 'too many namespaces', httpStatus: 409, grpcStatus: G.RESOURCE_EXHAUSTED, retryable: false },
   CAIRN_SUBSCRIBERS_PER_SERVICE_EXCEEDED: { message: 'too many subscribers of this service', httpStatus: 429, grpcStatus: G.RESOURCE_EXHAUSTED, retryable: true },
@@ -90,6 +92,7 @@ const specs = {
   CAIRN_SERVICE_HAS_INSTANCES: { message: 'service still has instances', httpStatus: 409, grpcStatus: G.FAILED_PRECONDITION, retryable: false },
   CAIRN_INSTANCE_NOT_FOUND: { message: 'instance not found', httpStatus: 404, grpcStatus: G.NOT_FOUND, retryable: false },
   CAIRN_EPHEMERAL_MISMATCH: { message: 'a service holds either ephemeral or persistent instances, not both', httpStatus: 400, grpcStatus: G.FAILED_PRECONDITION, retryable: false },
+  CAIRN_HEALTH_CHECK_ACTIVE: { message: 'health check is still working', httpStatus: 400, grpcStatus: G.FAILED_PRECONDITION, retryable: false },
 
   // Authentication and authorization (reserved: answered once auth is switched on).
   CAIRN_UNAUTHORIZED: { message: 'authentication required', httpStatus: 401, grpcStatus: G.UNAUTHENTICATED, retryable: false },

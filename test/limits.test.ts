@@ -43,6 +43,8 @@ const breakers: Record<string, (l: Limits) => Partial<Limits>> = {
   'peerSendQueueMessagesMax > inflightMessagesMax': (l) => ({ peerSendQueueMessagesMax: l.inflightMessagesMax }),
   'peerSendQueueBytesMax >= inflightBytesMax + snapshotChunkBytes': (l) => ({ peerSendQueueBytesMax: l.inflightBytesMax }),
   'metadataCharsMax * 3 + serviceNameCharsMax * 3 < entryBytesMax': (l) => ({ metadataCharsMax: l.entryBytesMax }),
+  '3 * (healthCheckerCharsMax + metadataCharsMax + serviceNameCharsMax) < entryBytesMax': (l) => ({ healthCheckerCharsMax: l.entryBytesMax }),
+  'requestResultsBytesMax >= 2 * entryBytesMax': (l) => ({ requestResultsBytesMax: 2 * l.entryBytesMax - 1 }),
   'probeIntervalMsMin <= probeIntervalMsMax': (l) => ({ probeIntervalMsMin: l.probeIntervalMsMax + 1 }),
   'probeTimeoutMs < probeIntervalMsMin': (l) => ({ probeTimeoutMs: l.probeIntervalMsMin }),
   'healthFlipProbes >= 1': () => ({ healthFlipProbes: 0 }),

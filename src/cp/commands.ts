@@ -1,0 +1,585 @@
+// commands: the persistent registry's command set and its results, as typed values and as protobuf bytes
+// (proto/cairn/cp/v1/commands.proto). A command is the data of one Raft log entry; its result travels back to the
+// proposer, possibly on another member, so both are bytes.
+//
+// Decoding validates everything with the same rules as the API (src/naming/validation.ts): bytes that do not decode,
+// or decode to an invalid command, give a typed failure ({ok: false, code, detail}), never a throw, so a bad entry in
+// the log applies as a failure on every member alike. Encoding is deterministic: maps are written as pairs sorted by
+// key, so the same command always gives the same bytes (the request-id table compares digests of them).
+
+import type protobuf from 'protobufjs';
+import { lookupMessage } from '../replica/proto.ts';
+import { CairnError, isCairnErrorCode, type CairnErrorCode, type CairnErrorDetails } from '../errors.ts';
+import { assertNever } from '../assert.ts';
+import {
+  instanceId,
+  redactCluster,
+  type ClusterConfig,
+  type ClusterView,
+  type HealthChecker,
+  type Instance,
+  type Metadata,
+  type Selector,
+  type ServiceDefinition,
+  type ServiceKey,
+  type ServiceKind,
+} from '../naming/model.ts';
+import {
+  validateBoolean,
+  validateCheckPort,
+  validateClusterName,
+  validateHealthChecker,
+  validateIp,
+  validateMetadata,
+  validatePort,
+  validateProtectThreshold,
+  validateRequestId,
+  validateSelector,
+  validateServiceKey,
+  validateWeight,
+} from '../naming/validation.ts';
+
+/** InstanceAddress locates an instance inside its service: cluster, ip and port. */
+export interface InstanceAddress {
+  readonly cluster: string;
+  readonly ip: string;
+  readonly port: number;
+}
+
+/** InstanceValues are the attributes a registration or full update sets (a persistent instance: ephemeral is false). */
+export interface InstanceValues extends InstanceAddress {
+  readonly weight: number;
+  readonly enabled: boolean;
+  readonly healthy: boolean;
+  readonly metadata: Metadata;
+}
+
+/** RegistryCommand is one write to the persistent registry. */
+export type RegistryCommand =
+  | { readonly type: 'createService'; readonly key: ServiceKey; readonly protectThreshold: number; readonly metadata: Metadata; readonly selector: Selector; readonly kind: ServiceKind | null }
+  | { readonly type: 'updateService'; readonly key: ServiceKey; readonly protectThreshold?: number; readonly metadata?: Metadata; readonly selector?: Selector }
+  | { readonly type: 'deleteService'; readonly key: ServiceKey }
+  | { readonly type: 'putCluster'; readonly key: ServiceKey; readonly config: ClusterConfig }
+  | { readonly type: 'registerInstance'; readonly key: ServiceKey; readonly instance: InstanceValues }
+  | { readonly type: 'updateInstance'; readonly key: ServiceKey; readonly instance: InstanceValues }
+  | { readonly type: 'patchInstance'; readonly key: ServiceKey; readonly address: InstanceAddress; readonly weight?: number; readonly enabled?: boolean; readonly healthy?: boolean; readonly metadata?: Metadata }
+  | { readonly type: 'deregisterInstance'; readonly key: ServiceKey; readonly address: InstanceAddress }
+  | { readonly type: 'setInstanceHealth'; readonly key: ServiceKey; readonly address: InstanceAddress; readonly healthy: boolean };
+
+/** RegistryCommandType names the commands. */
+export type RegistryCommandType = RegistryCommand['type'];
+
+/** CommandEnvelope is a command with the request id that makes it idempotent. */
+export interface CommandEnvelope {
+  readonly requestId: string;
+  readonly command: RegistryCommand;
+}
+
+/** ResultPayload is what a successful command returns besides the revision. */
+export type ResultPayload =
+  | { readonly type: 'none' }
+  | { readonly type: 'service'; readonly service: ServiceDefinition }
+  | { readonly type: 'instance'; readonly key: ServiceKey; readonly instance: Instance }
+  | { readonly type: 'cluster'; readonly cluster: ClusterView }
+  | { readonly type: 'removed'; readonly removed: boolean };
+
+/** CommandFailure is a failed command: a catalog code, the request-specific detail and structured details. */
+export interface CommandFailure {
+  readonly ok: false;
+  readonly code: CairnErrorCode;
+  readonly detail: string;
+  readonly details?: CairnErrorDetails;
+}
+
+/** CommandResult is the outcome of applying a command: success with the service's revision and a payload, or a failure. */
+export type CommandResult =
+  | { readonly ok: true; readonly revision: number; readonly payload: ResultPayload }
+  | CommandFailure;
+
+/** DecodedCommand is a decoded and validated command, or why it is not one. */
+export type DecodedCommand = { readonly ok: true; readonly envelope: CommandEnvelope } | CommandFailure;
+
+/** Plain is a protobuf message as a plain object (protobufjs toObject, longs as numbers, absent fields omitted). */
+export type Plain = Readonly<Record<string, unknown>>;
+
+const toObjectOptions: protobuf.IConversionOptions = { longs: Number, oneofs: true };
+
+/** messageType returns a cairn.cp.v1 message type by its short name. */
+export function messageType(name: string): protobuf.Type {
+  return lookupMessage(`cairn.cp.v1.${name}`);
+}
+
+/** encodeMessage encodes a plain object as the cairn.cp.v1 message `name`. */
+export function encodeMessage(name: string, plain: Plain): Uint8Array {
+  const type = messageType(name);
+  return type.encode(type.fromObject(plain)).finish();
+}
+
+/** decodeMessage decodes bytes as the cairn.cp.v1 message `name` into a plain object; throws on malformed bytes. */
+export function decodeMessage(name: string, bytes: Uint8Array): Plain {
+  const type = messageType(name);
+  return type.toObject(type.decode(bytes), toObjectOptions);
+}
+
+// --- Reading plain objects: absent fields are proto3 defaults; a field of the wrong type is malformed. ---
+
+function malformed(what: string): never {
+  throw new CairnError('CAIRN_INVALID_ARGUMENT', `malformed command: ${what}`);
+}
+
+/** readString reads a string field (absent: ''). */
+export function readString(plain: Plain, name: string): string {
+  const value = plain[name] ?? '';
+  if (typeof value !== 'string') malformed(`${name} is not a string`);
+  return value;
+}
+
+/** readNumber reads a numeric field (absent: 0). */
+export function readNumber(plain: Plain, name: string): number {
+  const value = plain[name] ?? 0;
+  if (typeof value !== 'number') malformed(`${name} is not a number`);
+  return value;
+}
+
+/** readBoolean reads a boolean field (absent: false). */
+export function readBoolean(plain: Plain, name: string): boolean {
+  const value = plain[name] ?? false;
+  if (typeof value !== 'boolean') malformed(`${name} is not a boolean`);
+  return value;
+}
+
+/** readMessage reads a nested message field, or null when absent. */
+export function readMessage(plain: Plain, name: string): Plain | null {
+  const value = plain[name];
+  if (value === undefined || value === null) return null;
+  if (typeof value !== 'object' || Array.isArray(value)) malformed(`${name} is not a message`);
+  return value as Plain;
+}
+
+function requireMessage(plain: Plain, name: string): Plain {
+  return readMessage(plain, name) ?? malformed(`${name} is missing`);
+}
+
+/** readList reads a repeated message field (absent: []). */
+export function readList(plain: Plain, name: string): readonly Plain[] {
+  const value = plain[name] ?? [];
+  if (!Array.isArray(value)) malformed(`${name} is not a list`);
+  return value.map((item: unknown) => (typeof item === 'object' && item !== null ? (item as Plain) : malformed(`${name} item`)));
+}
+
+/** readSafeInteger reads a non-negative integer field that must be exactly representable (log indexes). */
+export function readSafeInteger(plain: Plain, name: string): number {
+  const value = readNumber(plain, name);
+  if (!Number.isSafeInteger(value) || value < 0) malformed(`${name} is not a non-negative safe integer`);
+  return value;
+}
+
+// --- Shared pieces: pairs, keys, selectors, checkers ---
+
+/** encodePairs writes a string map as pairs sorted by key (deterministic). */
+export function encodePairs(metadata: Metadata): Plain[] {
+  return Object.entries(metadata)
+    .sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
+    .map(([key, value]) => ({ key, value }));
+}
+
+/** decodePairs reads pairs into a validated metadata map; a repeated key is malformed. */
+export function decodePairs(list: readonly Plain[], parameter: string): Metadata {
+  const entries = new Map<string, string>();
+  for (const pair of list) {
+    const key = readString(pair, 'key');
+    if (entries.has(key)) malformed(`${parameter} repeats key '${key}'`);
+    entries.set(key, readString(pair, 'value'));
+  }
+  return validateMetadata(Object.fromEntries(entries), parameter);
+}
+
+/** decodeServiceKey reads and validates a ServiceKey message. */
+export function decodeServiceKey(plain: Plain | null): ServiceKey {
+  if (plain === null) return malformed('service key is missing');
+  return validateServiceKey({ namespace: readString(plain, 'namespace'), group: readString(plain, 'group'), service: readString(plain, 'service') });
+}
+
+/** encodeServiceKey writes a ServiceKey message. */
+export function encodeServiceKey(key: ServiceKey): Plain {
+  return { namespace: key.namespace, group: key.group, service: key.service };
+}
+
+/** encodeSelector writes a Selector message. */
+export function encodeSelector(selector: Selector): Plain {
+  return selector.type === 'label' ? { type: 'label', expression: selector.expression } : { type: 'none' };
+}
+
+/** decodeSelector reads and validates a Selector message. */
+export function decodeSelector(plain: Plain | null): Selector {
+  if (plain === null) return Object.freeze({ type: 'none' });
+  return validateSelector({ type: readString(plain, 'type'), expression: readString(plain, 'expression') });
+}
+
+/** encodeHealthChecker writes a HealthChecker message (secrets included: for the log and storage only). */
+export function encodeHealthChecker(checker: HealthChecker): Plain {
+  switch (checker.type) {
+    case 'NONE':
+    case 'TCP':
+      return { type: checker.type };
+    case 'HTTP':
+      return { type: 'HTTP', httpPath: checker.path, httpHeaders: encodePairs(checker.headers), httpExpectedResponseCode: checker.expectedResponseCode };
+    case 'MYSQL':
+      return { type: 'MYSQL', mysqlUser: checker.user, mysqlPassword: checker.password, mysqlSql: checker.sql };
+    default:
+      return assertNever(checker);
+  }
+}
+
+/** decodeHealthChecker reads and validates a HealthChecker message. */
+export function decodeHealthChecker(plain: Plain | null): HealthChecker {
+  if (plain === null) return malformed('health checker is missing');
+  const type = readString(plain, 'type');
+  if (type === 'HTTP') {
+    const headers = Object.fromEntries(readList(plain, 'httpHeaders').map((pair) => [readString(pair, 'key'), readString(pair, 'value')]));
+    return validateHealthChecker({ type, path: readString(plain, 'httpPath'), headers, expectedResponseCode: readNumber(plain, 'httpExpectedResponseCode') });
+  }
+  if (type === 'MYSQL') {
+    return validateHealthChecker({ type, user: readString(plain, 'mysqlUser'), password: readString(plain, 'mysqlPassword'), sql: readString(plain, 'mysqlSql') });
+  }
+  return validateHealthChecker({ type });
+}
+
+/** encodeClusterConfig writes a ClusterRecord message. */
+export function encodeClusterConfig(config: ClusterConfig): Plain {
+  return {
+    name: config.name,
+    healthChecker: encodeHealthChecker(config.healthChecker),
+    checkPort: config.checkPort,
+    useInstancePort4Check: config.useInstancePort4Check,
+    metadata: encodePairs(config.metadata),
+  };
+}
+
+/** decodeClusterConfig reads and validates a ClusterRecord message (or the cluster part of a PutCluster). */
+export function decodeClusterConfig(plain: Plain, nameField: string): ClusterConfig {
+  const useInstancePort4Check = readBoolean(plain, 'useInstancePort4Check');
+  return Object.freeze({
+    name: validateClusterName(readString(plain, nameField)),
+    healthChecker: decodeHealthChecker(readMessage(plain, 'healthChecker')),
+    checkPort: validateCheckPort(readNumber(plain, 'checkPort'), useInstancePort4Check),
+    useInstancePort4Check,
+    metadata: decodePairs(readList(plain, 'metadata'), 'clusterMetadata'),
+  });
+}
+
+/** decodeAddress reads and validates an InstanceAddress message (or the address fields of an instance). */
+export function decodeAddress(plain: Plain | null): InstanceAddress {
+  if (plain === null) return malformed('instance address is missing');
+  return Object.freeze({
+    cluster: validateClusterName(readString(plain, 'cluster')),
+    ip: validateIp(readString(plain, 'ip')),
+    port: validatePort(readNumber(plain, 'port')),
+  });
+}
+
+/** encodeAddress writes an InstanceAddress message. */
+export function encodeAddress(address: InstanceAddress): Plain {
+  return { cluster: address.cluster, ip: address.ip, port: address.port };
+}
+
+/** encodeInstanceValues writes an InstanceSpec (or InstanceRecord: same fields) message. */
+export function encodeInstanceValues(values: InstanceValues): Plain {
+  return { ...encodeAddress(values), weight: values.weight, enabled: values.enabled, healthy: values.healthy, metadata: encodePairs(values.metadata) };
+}
+
+/** decodeInstanceValues reads and validates an InstanceSpec (or InstanceRecord) message. */
+export function decodeInstanceValues(plain: Plain | null): InstanceValues {
+  if (plain === null) return malformed('instance is missing');
+  return Object.freeze({
+    ...decodeAddress(plain),
+    weight: validateWeight(readNumber(plain, 'weight')),
+    enabled: readBoolean(plain, 'enabled'),
+    healthy: readBoolean(plain, 'healthy'),
+    metadata: decodePairs(readList(plain, 'metadata'), 'metadata'),
+  });
+}
+
+/** toInstance builds the model Instance of a persistent instance of service `key`. */
+export function toInstance(key: ServiceKey, values: InstanceValues): Instance {
+  return Object.freeze({
+    ip: values.ip,
+    port: values.port,
+    cluster: values.cluster,
+    weight: values.weight,
+    enabled: values.enabled,
+    healthy: values.healthy,
+    ephemeral: false,
+    metadata: values.metadata,
+    instanceId: instanceId(values.ip, values.port, values.cluster, key.group, key.service),
+  });
+}
+
+function decodeKind(text: string): ServiceKind | null {
+  if (text === '') return null;
+  if (text === 'persistent' || text === 'ephemeral') return text;
+  return malformed(`kind '${text}' is not persistent or ephemeral`);
+}
+
+/** encodeKind writes a kind as the proto's string ('' for none). */
+export function encodeKind(kind: ServiceKind | null): string {
+  return kind ?? '';
+}
+
+/** decodeKindField reads a kind string field. */
+export function decodeKindField(plain: Plain, name: string): ServiceKind | null {
+  return decodeKind(readString(plain, name));
+}
+
+// --- Commands ---
+
+function encodeCommandBody(command: RegistryCommand): Plain {
+  const key = encodeServiceKey(command.key);
+  switch (command.type) {
+    case 'createService':
+      return { key, protectThreshold: command.protectThreshold, metadata: encodePairs(command.metadata), selector: encodeSelector(command.selector), kind: encodeKind(command.kind) };
+    case 'updateService': {
+      const body: Record<string, unknown> = { key, setMetadata: command.metadata !== undefined, metadata: encodePairs(command.metadata ?? {}) };
+      if (command.protectThreshold !== undefined) body['protectThreshold'] = command.protectThreshold;
+      if (command.selector !== undefined) body['selector'] = encodeSelector(command.selector);
+      return body;
+    }
+    case 'deleteService':
+      return { key };
+    case 'putCluster': {
+      const { name, ...rest } = encodeClusterConfig(command.config);
+      return { key, cluster: name, ...rest };
+    }
+    case 'registerInstance':
+    case 'updateInstance':
+      return { key, instance: encodeInstanceValues(command.instance) };
+    case 'patchInstance': {
+      const body: Record<string, unknown> = { key, address: encodeAddress(command.address), setMetadata: command.metadata !== undefined, metadata: encodePairs(command.metadata ?? {}) };
+      if (command.weight !== undefined) body['weight'] = command.weight;
+      if (command.enabled !== undefined) body['enabled'] = command.enabled;
+      if (command.healthy !== undefined) body['healthy'] = command.healthy;
+      return body;
+    }
+    case 'deregisterInstance':
+      return { key, address: encodeAddress(command.address) };
+    case 'setInstanceHealth':
+      return { key, address: encodeAddress(command.address), healthy: command.healthy };
+    default:
+      return assertNever(command);
+  }
+}
+
+/** encodeCommand encodes a command and its request id as a Command message (deterministic bytes). */
+export function encodeCommand(envelope: CommandEnvelope): Uint8Array {
+  return encodeMessage('Command', { requestId: envelope.requestId, [envelope.command.type]: encodeCommandBody(envelope.command) });
+}
+
+function decodeUpdateService(key: ServiceKey, body: Plain): RegistryCommand {
+  const threshold = body['protectThreshold'];
+  const selector = readMessage(body, 'selector');
+  return {
+    type: 'updateService',
+    key,
+    ...(threshold === undefined ? {} : { protectThreshold: validateProtectThreshold(threshold) }),
+    ...(readBoolean(body, 'setMetadata') ? { metadata: decodePairs(readList(body, 'metadata'), 'metadata') } : {}),
+    ...(selector === null ? {} : { selector: decodeSelector(selector) }),
+  };
+}
+
+function decodePatchInstance(key: ServiceKey, body: Plain): RegistryCommand {
+  const weight = body['weight'];
+  const enabled = body['enabled'];
+  const healthy = body['healthy'];
+  return {
+    type: 'patchInstance',
+    key,
+    address: decodeAddress(readMessage(body, 'address')),
+    ...(weight === undefined ? {} : { weight: validateWeight(weight) }),
+    ...(enabled === undefined ? {} : { enabled: validateBoolean(enabled, 'enabled') }),
+    ...(healthy === undefined ? {} : { healthy: validateBoolean(healthy, 'healthy') }),
+    ...(readBoolean(body, 'setMetadata') ? { metadata: decodePairs(readList(body, 'metadata'), 'metadata') } : {}),
+  };
+}
+
+function decodeCommandBody(type: string, body: Plain): RegistryCommand {
+  const key = decodeServiceKey(readMessage(body, 'key'));
+  switch (type) {
+    case 'createService':
+      return {
+        type, key,
+        protectThreshold: validateProtectThreshold(readNumber(body, 'protectThreshold')),
+        metadata: decodePairs(readList(body, 'metadata'), 'metadata'),
+        selector: decodeSelector(readMessage(body, 'selector')),
+        kind: decodeKindField(body, 'kind'),
+      };
+    case 'updateService':
+      return decodeUpdateService(key, body);
+    case 'deleteService':
+      return { type, key };
+    case 'putCluster':
+      return { type, key, config: decodeClusterConfig(body, 'cluster') };
+    case 'registerInstance':
+    case 'updateInstance':
+      return { type, key, instance: decodeInstanceValues(readMessage(body, 'instance')) };
+    case 'patchInstance':
+      return decodePatchInstance(key, body);
+    case 'deregisterInstance':
+      return { type, key, address: decodeAddress(readMessage(body, 'address')) };
+    case 'setInstanceHealth':
+      return { type, key, address: decodeAddress(readMessage(body, 'address')), healthy: readBoolean(body, 'healthy') };
+    default:
+      return malformed(`unknown command '${type}'`);
+  }
+}
+
+/** failureOf turns a thrown value into a CommandFailure: a CairnError keeps its code, anything else is `fallback`. */
+export function failureOf(error: unknown, fallback: CairnErrorCode, prefix: string): CommandFailure {
+  if (error instanceof CairnError) {
+    const base = { ok: false as const, code: error.code, detail: error.detail ?? '' };
+    return error.details === undefined ? base : { ...base, details: error.details };
+  }
+  return { ok: false, code: fallback, detail: `${prefix}: ${error instanceof Error ? error.message : String(error)}` };
+}
+
+/**
+ * decodeCommand decodes and validates a Command message. It never throws: bytes that are not a valid command give a
+ * failure (CAIRN_INVALID_ARGUMENT, or the validation error's own code such as CAIRN_NAME_TOO_LONG).
+ */
+export function decodeCommand(bytes: Uint8Array): DecodedCommand {
+  try {
+    const plain = decodeMessage('Command', bytes);
+    const requestId = validateRequestId(readString(plain, 'requestId'));
+    const type = plain['body'];
+    if (typeof type !== 'string') return malformed('command has no body');
+    const command = decodeCommandBody(type, requireMessage(plain, type));
+    return { ok: true, envelope: { requestId, command } };
+  } catch (error) {
+    return failureOf(error, 'CAIRN_INVALID_ARGUMENT', 'undecodable command');
+  }
+}
+
+// --- Results ---
+
+/** REDACTED_SECRET stands for a secret in a result: results reach users, secrets never do. */
+export const REDACTED_SECRET = '******';
+
+function encodeClusterView(view: ClusterView): Plain {
+  const checker = view.healthChecker;
+  const full: HealthChecker = checker.type === 'MYSQL'
+    ? { type: 'MYSQL', user: checker.user, password: checker.passwordSet ? REDACTED_SECRET : '', sql: checker.sql }
+    : checker;
+  return encodeClusterConfig({ ...view, healthChecker: full });
+}
+
+function encodePayload(payload: ResultPayload): Plain {
+  switch (payload.type) {
+    case 'none':
+      return {};
+    case 'service':
+      return { service: encodeServiceDefinition(payload.service, null) };
+    case 'instance':
+      return { key: encodeServiceKey(payload.key), instance: encodeInstanceValues(payload.instance) };
+    case 'cluster':
+      return { cluster: encodeClusterView(payload.cluster) };
+    case 'removed':
+      return { removed: payload.removed };
+    default:
+      return assertNever(payload);
+  }
+}
+
+/** encodeResult encodes a command's result as a Result message. */
+export function encodeResult(result: CommandResult): Uint8Array {
+  if (!result.ok) {
+    return encodeMessage('Result', {
+      errorCode: result.code,
+      errorDetail: result.detail,
+      errorDetails: result.details === undefined ? '' : JSON.stringify(result.details),
+    });
+  }
+  return encodeMessage('Result', { revision: result.revision, ...encodePayload(result.payload) });
+}
+
+function decodeDetails(text: string): CairnErrorDetails | undefined {
+  if (text === '') return undefined;
+  const parsed: unknown = JSON.parse(text);
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return malformed('error details');
+  const entries = Object.entries(parsed).filter((entry): entry is [string, string | number | boolean | null] => {
+    const value: unknown = entry[1];
+    return value === null || typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean';
+  });
+  return Object.fromEntries(entries);
+}
+
+function decodePayload(plain: Plain): ResultPayload {
+  switch (plain['payload']) {
+    case undefined:
+      return { type: 'none' };
+    case 'service':
+      return { type: 'service', service: decodeServiceDefinition(requireMessage(plain, 'service')).definition };
+    case 'instance': {
+      const key = decodeServiceKey(readMessage(plain, 'key'));
+      return { type: 'instance', key, instance: toInstance(key, decodeInstanceValues(readMessage(plain, 'instance'))) };
+    }
+    case 'cluster':
+      return { type: 'cluster', cluster: redactCluster(decodeClusterConfig(requireMessage(plain, 'cluster'), 'name')) };
+    case 'removed':
+      return { type: 'removed', removed: readBoolean(plain, 'removed') };
+    default:
+      return malformed(`unknown payload '${String(plain['payload'])}'`);
+  }
+}
+
+/** decodeResult decodes a Result message; bytes that are not one give a CAIRN_INTERNAL failure (a bug, never a throw). */
+export function decodeResult(bytes: Uint8Array): CommandResult {
+  try {
+    const plain = decodeMessage('Result', bytes);
+    const code = readString(plain, 'errorCode');
+    if (code !== '') {
+      if (!isCairnErrorCode(code)) return { ok: false, code: 'CAIRN_INTERNAL', detail: `unknown error code ${code}: ${readString(plain, 'errorDetail')}` };
+      const details = decodeDetails(readString(plain, 'errorDetails'));
+      const base = { ok: false as const, code, detail: readString(plain, 'errorDetail') };
+      return details === undefined ? base : { ...base, details };
+    }
+    return { ok: true, revision: readSafeInteger(plain, 'revision'), payload: decodePayload(plain) };
+  } catch (error) {
+    return failureOf(error instanceof CairnError ? new CairnError('CAIRN_INTERNAL', error.message) : error, 'CAIRN_INTERNAL', 'undecodable result');
+  }
+}
+
+// --- Service records (stored, and carried in results) ---
+
+/** encodeServiceDefinition writes a ServiceRecord: the definition, and the declared kind when stored (null in results). */
+export function encodeServiceDefinition(service: ServiceDefinition, declaredKind: ServiceKind | null): Plain {
+  return {
+    key: encodeServiceKey({ namespace: service.namespace, group: service.group, service: service.name }),
+    protectThreshold: service.protectThreshold,
+    metadata: encodePairs(service.metadata),
+    selector: encodeSelector(service.selector),
+    declaredKind: encodeKind(declaredKind),
+    kind: encodeKind(service.kind),
+    revision: service.revision,
+  };
+}
+
+/** DecodedServiceRecord is a ServiceRecord read back: the definition and the declared kind. */
+export interface DecodedServiceRecord {
+  readonly definition: ServiceDefinition;
+  readonly declaredKind: ServiceKind | null;
+}
+
+/** decodeServiceDefinition reads and validates a ServiceRecord. */
+export function decodeServiceDefinition(plain: Plain): DecodedServiceRecord {
+  const key = decodeServiceKey(readMessage(plain, 'key'));
+  const definition: ServiceDefinition = Object.freeze({
+    namespace: key.namespace,
+    group: key.group,
+    name: key.service,
+    protectThreshold: validateProtectThreshold(readNumber(plain, 'protectThreshold')),
+    metadata: decodePairs(readList(plain, 'metadata'), 'serviceMetadata'),
+    selector: decodeSelector(readMessage(plain, 'selector')),
+    kind: decodeKindField(plain, 'kind'),
+    revision: readSafeInteger(plain, 'revision'),
+  });
+  return { definition, declaredKind: decodeKindField(plain, 'declaredKind') };
+}

@@ -1,0 +1,527 @@
+// registry-state-machine: the persistent registry as a replicated state machine (Raft §5.3: every member applies
+// the same commands in the same order and reaches the same state). Service definitions, cluster configurations and
+// persistent instances live here; ephemeral instances live on the AP path and never reach this file.
+//
+// apply() is deterministic: no clock, no randomness, no iteration over unordered input (every sorted view uses plain
+// string order); the only "time" is the log index, which becomes the revision of what a command changed. Each
+// handler checks everything before it changes anything, so a refused command leaves no trace but its remembered
+// result. Every change is mirrored into the driver's batch under the layout of keyspace.ts.
+//
+// Semantics (NACOS.md §1.2, §1.5, §1.6, §5; decisions marked Cairn):
+// - CreateService: refused if it exists (CAIRN_SERVICE_ALREADY_EXISTS); quotas: namespacesMax, servicesPerNamespaceMax.
+// - UpdateService: changes the fields it carries; CAIRN_SERVICE_NOT_FOUND if absent.
+// - DeleteService: CAIRN_SERVICE_NOT_FOUND if absent; CAIRN_SERVICE_HAS_INSTANCES while instances remain (Nacos 2.x).
+// - PutCluster: the service must exist (Nacos 1.4's ClusterController); creates or replaces the cluster's config.
+// - RegisterInstance: upsert; auto-creates the service with defaults; CAIRN_EPHEMERAL_MISMATCH if the service was
+//   declared ephemeral; quotas instancesPerServiceMax and clustersPerServiceMax.
+// - UpdateInstance / PatchInstance: the instance must exist. PatchInstance changes only what it carries; metadata,
+//   when carried, replaces the whole map (Nacos's PATCH).
+// - Health on register/update/patch: the client's `healthy` applies to a new instance, or when the cluster's checker
+//   is NONE; otherwise the checker's verdict is kept ("the checker has the most precise result": Nacos 1.4's
+//   Cluster.updateIps keeps the old health of re-registered instances).
+// - DeregisterInstance: succeeds when the instance or the service is absent (removed=false), as Nacos.
+// - SetInstanceHealth: only when the cluster's checker is NONE (CAIRN_HEALTH_CHECK_ACTIVE, Nacos's "health check is
+//   still working"); Cairn: an absent service or instance is an error (Nacos silently answers ok).
+// - A write that changes nothing (re-registering an identical instance) keeps the revision, so subscribers are not
+//   woken for nothing.
+// - Request ids: the results of the most recent requestIdsRememberedMax writes (at most requestResultsBytesMax) are
+//   remembered; a command whose id is remembered is not applied again: the same bytes get the first result, other
+//   bytes get CAIRN_REQUEST_ID_REUSED. The oldest (lowest index) is forgotten first.
+
+import { createHash } from 'node:crypto';
+import type { ApplyBatch, ReplicatedStateMachine } from '../replica/state-machine.ts';
+import { assert, assertNever } from '../assert.ts';
+import { CairnError } from '../errors.ts';
+import { limits as defaultLimits, type Limits } from '../limits.ts';
+import {
+  groupedName,
+  redactCluster,
+  type ClusterConfig,
+  type Instance,
+  type InstanceKey,
+  type Metadata,
+  type Selector,
+  type ServiceDefinition,
+  type ServiceDetail,
+  type ServiceKey,
+} from '../naming/model.ts';
+import {
+  decodeCommand,
+  encodeClusterConfig,
+  encodeInstanceValues,
+  encodeMessage,
+  encodeResult,
+  encodeServiceDefinition,
+  failureOf,
+  toInstance,
+  type CommandResult,
+  type InstanceAddress,
+  type InstanceValues,
+  type RegistryCommand,
+  type ResultPayload,
+} from './commands.ts';
+import { clusterStorageKey, instanceStorageKey, requestStorageKey, serviceStorageKey } from './keyspace.ts';
+import { addressKey, RegistryState, type ServiceSettings, type ServiceState } from './registry-state.ts';
+import { buildFromKeyspace, buildFromSnapshot, encodeSnapshot, writeState } from './registry-storage.ts';
+
+/** ALL_GROUPS is Nacos's group wildcard for service listings. */
+export const ALL_GROUPS = '*';
+
+/** RegistryLimits are the limits the state machine enforces; every member must run with the same values. */
+export type RegistryLimits = Pick<Limits,
+  'namespacesMax' | 'servicesPerNamespaceMax' | 'instancesPerServiceMax' | 'clustersPerServiceMax' | 'requestIdsRememberedMax' | 'requestResultsBytesMax'>;
+
+/** RegistryStateMachineOptions configure a state machine; tests shrink the limits. */
+export interface RegistryStateMachineOptions {
+  readonly limits?: Partial<RegistryLimits>;
+}
+
+/** ServiceSummary is a service with its counts (the catalog's row). */
+export interface ServiceSummary {
+  readonly service: ServiceDefinition;
+  readonly clusterCount: number;
+  readonly instanceCount: number;
+  readonly healthyInstanceCount: number;
+}
+
+/** PageSelection is a 1-based page. */
+export interface PageSelection {
+  readonly pageNo: number;
+  readonly pageSize: number;
+}
+
+/** Page is one page of a sorted listing and the total count. */
+export interface Page<T> {
+  readonly count: number;
+  readonly items: readonly T[];
+}
+
+/** CatalogFilter narrows the catalog: substrings of names, and services holding instances only. */
+export interface CatalogFilter {
+  readonly serviceNameContains?: string;
+  readonly groupNameContains?: string;
+  readonly withInstancesOnly?: boolean;
+}
+
+/** RegistryView is the read side of the persistent registry: synchronous reads of this member's applied state. */
+export interface RegistryView {
+  /** getService returns a service's definition, or null. */
+  getService(key: ServiceKey): ServiceDefinition | null;
+  /** getServiceDetail returns a service with its clusters, secrets redacted, or null. */
+  getServiceDetail(key: ServiceKey): ServiceDetail | null;
+  /** clusterConfig returns a cluster's effective configuration WITH secrets (for the health checker, never for users), or null without the service. */
+  clusterConfig(key: ServiceKey, cluster: string): ClusterConfig | null;
+  /** getInstance returns one instance, or null. */
+  getInstance(key: InstanceKey): Instance | null;
+  /** listInstances returns a service's instances sorted by cluster, ip, port (empty when absent). */
+  listInstances(key: ServiceKey): readonly Instance[];
+  /** services returns a namespace's services of one group, or of all with ALL_GROUPS, sorted by group then name. */
+  services(namespace: string, group: string): readonly ServiceDefinition[];
+  /** listServices pages services(namespace, group). */
+  listServices(namespace: string, group: string, page: PageSelection): Page<ServiceDefinition>;
+  /** summaries returns every service of a namespace with its counts, sorted by group then name. */
+  summaries(namespace: string): readonly ServiceSummary[];
+  /** catalog pages the filtered summaries of a namespace. */
+  catalog(namespace: string, filter: CatalogFilter, page: PageSelection): Page<ServiceSummary>;
+  /** counts returns how many namespaces, services, instances and remembered requests the registry holds. */
+  counts(): RegistryCounts;
+}
+
+/** RegistryCounts are the registry's sizes. */
+export interface RegistryCounts {
+  readonly namespaces: number;
+  readonly services: number;
+  readonly instances: number;
+  readonly rememberedRequests: number;
+}
+
+/** describeService renders a service key for messages: `namespace/group@@service`. */
+export function describeService(key: ServiceKey): string {
+  return `${key.namespace}/${groupedName(key.group, key.service)}`;
+}
+
+function describeInstance(key: ServiceKey, address: InstanceAddress): string {
+  return `${address.ip}:${address.port} in cluster ${address.cluster} of ${describeService(key)}`;
+}
+
+function sameMetadata(a: Metadata, b: Metadata): boolean {
+  const keys = Object.keys(a);
+  return keys.length === Object.keys(b).length && keys.every((key) => Object.hasOwn(b, key) && a[key] === b[key]);
+}
+
+function sameSelector(a: Selector, b: Selector): boolean {
+  return a.type === b.type && (a.type !== 'label' || (b.type === 'label' && a.expression === b.expression));
+}
+
+function sameInstance(a: Instance, b: Instance): boolean {
+  return a.weight === b.weight && a.enabled === b.enabled && a.healthy === b.healthy && sameMetadata(a.metadata, b.metadata);
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((byte, i) => byte === b[i]);
+}
+
+function clusterBytes(config: ClusterConfig): Uint8Array {
+  return encodeMessage('ClusterRecord', encodeClusterConfig(config));
+}
+
+function pageOf<T>(items: readonly T[], page: PageSelection): Page<T> {
+  assert(page.pageNo >= 1 && page.pageSize >= 1, 'pageOf: pages start at 1 and hold at least one item');
+  const start = (page.pageNo - 1) * page.pageSize;
+  return { count: items.length, items: items.slice(start, start + page.pageSize) };
+}
+
+/** RegistryStateMachine is the persistent registry's ReplicatedStateMachine and its RegistryView; see the file comment. */
+export class RegistryStateMachine implements ReplicatedStateMachine, RegistryView {
+  private state = new RegistryState();
+  /** appliedIndex is the highest index applied, or recorded in restored or loaded state; apply only moves it up. */
+  private appliedIndex = 0;
+  private readonly limits: RegistryLimits;
+
+  constructor(options: RegistryStateMachineOptions = {}) {
+    this.limits = { ...defaultLimits, ...options.limits };
+  }
+
+  /** apply decodes one command, applies it unless its request id is remembered, and returns the encoded result. */
+  apply(command: Uint8Array, index: number, term: number, batch: ApplyBatch): Uint8Array {
+    assert(Number.isSafeInteger(index) && index > this.appliedIndex, `apply: index ${index} after ${this.appliedIndex}`);
+    assert(Number.isSafeInteger(term) && term >= 1, `apply: bad term ${term}`);
+    this.appliedIndex = index;
+    const decoded = decodeCommand(command);
+    if (!decoded.ok) return encodeResult(decoded);
+    const { requestId } = decoded.envelope;
+    const digest = createHash('sha256').update(command).digest();
+    const remembered = this.state.requests.get(requestId);
+    if (remembered !== undefined) {
+      if (sameBytes(remembered.digest, digest)) return remembered.result.slice();
+      return encodeResult({
+        ok: false, code: 'CAIRN_REQUEST_ID_REUSED',
+        detail: `request id '${requestId}' was used by a different write (log index ${remembered.index})`,
+        details: { requestId },
+      });
+    }
+    const result = encodeResult(this.execute(decoded.envelope.command, index, batch));
+    this.remember({ requestId, index, digest: new Uint8Array(digest), result }, batch);
+    return result.slice();
+  }
+
+  private execute(command: RegistryCommand, index: number, batch: ApplyBatch): CommandResult {
+    try {
+      switch (command.type) {
+        case 'createService': return this.createService(command, index, batch);
+        case 'updateService': return this.updateService(command, index, batch);
+        case 'deleteService': return this.deleteService(command, index, batch);
+        case 'putCluster': return this.putCluster(command, index, batch);
+        case 'registerInstance': return this.registerInstance(command, index, batch);
+        case 'updateInstance': return this.updateInstance(command, index, batch);
+        case 'patchInstance': return this.patchInstance(command, index, batch);
+        case 'deregisterInstance': return this.deregisterInstance(command, index, batch);
+        case 'setInstanceHealth': return this.setInstanceHealth(command, index, batch);
+        default: return assertNever(command);
+      }
+    } catch (error) {
+      // Only operating errors become results; a broken invariant (AssertionError) must crash the member.
+      if (!(error instanceof CairnError)) throw error;
+      return failureOf(error, 'CAIRN_INTERNAL', 'apply');
+    }
+  }
+
+  private remember(request: { requestId: string; index: number; digest: Uint8Array; result: Uint8Array }, batch: ApplyBatch): void {
+    this.state.remember(request);
+    batch.put(requestStorageKey(request.requestId), encodeMessage('RememberedRequest', request));
+    // Bounded: each pass removes one entry, and the table held at most requestIdsRememberedMax before this insert.
+    while (this.state.requests.size > this.limits.requestIdsRememberedMax || (this.state.requestBytes > this.limits.requestResultsBytesMax && this.state.requests.size > 1)) {
+      batch.del(requestStorageKey(this.state.forgetOldest().requestId));
+    }
+  }
+
+  // --- Helpers shared by the handlers ---
+
+  private requireService(key: ServiceKey): ServiceState {
+    const service = this.state.findService(key);
+    if (service === undefined) throw new CairnError('CAIRN_SERVICE_NOT_FOUND', `service not found: ${describeService(key)}`, { details: { service: describeService(key) } });
+    return service;
+  }
+
+  private requireInstance(service: ServiceState, address: InstanceAddress): Instance {
+    const instance = service.instances.get(addressKey(address));
+    if (instance === undefined) {
+      throw new CairnError('CAIRN_INSTANCE_NOT_FOUND', `instance not found: ${describeInstance(service.settings.key, address)}`);
+    }
+    return instance;
+  }
+
+  private admitService(key: ServiceKey): void {
+    const namespace = this.state.namespaces.get(key.namespace);
+    if (namespace === undefined && this.state.namespaces.size >= this.limits.namespacesMax) {
+      throw new CairnError('CAIRN_NAMESPACES_EXCEEDED', `namespace ${key.namespace} would exceed ${this.limits.namespacesMax} namespaces`,
+        { details: { limit: this.limits.namespacesMax } });
+    }
+    if (namespace !== undefined && namespace.services.size >= this.limits.servicesPerNamespaceMax) {
+      throw new CairnError('CAIRN_SERVICES_PER_NAMESPACE_EXCEEDED',
+        `namespace ${key.namespace} already holds ${this.limits.servicesPerNamespaceMax} services`, { details: { limit: this.limits.servicesPerNamespaceMax } });
+    }
+  }
+
+  private admitCluster(service: ServiceState, cluster: string): void {
+    if (this.state.hasCluster(service, cluster) || this.state.clusterCount(service) < this.limits.clustersPerServiceMax) return;
+    throw new CairnError('CAIRN_CLUSTERS_PER_SERVICE_EXCEEDED',
+      `${describeService(service.settings.key)} already has ${this.limits.clustersPerServiceMax} clusters`, { details: { limit: this.limits.clustersPerServiceMax } });
+  }
+
+  private admitInstance(service: ServiceState, cluster: string): void {
+    if (service.instances.size >= this.limits.instancesPerServiceMax) {
+      throw new CairnError('CAIRN_INSTANCES_PER_SERVICE_EXCEEDED',
+        `${describeService(service.settings.key)} already holds ${this.limits.instancesPerServiceMax} instances`, { details: { limit: this.limits.instancesPerServiceMax } });
+    }
+    this.admitCluster(service, cluster);
+  }
+
+  /** touch gives a changed service the revision `index` and rewrites its record. */
+  private touch(service: ServiceState, index: number, batch: ApplyBatch): void {
+    this.state.setSettings(service, { ...service.settings, revision: index });
+    batch.put(serviceStorageKey(service.settings.key), encodeMessage('ServiceRecord',
+      encodeServiceDefinition(this.state.definition(service), service.settings.declaredKind)));
+  }
+
+  private ok(service: ServiceState | undefined, payload: ResultPayload): CommandResult {
+    return { ok: true, revision: service === undefined ? 0 : service.settings.revision, payload };
+  }
+
+  private serviceResult(service: ServiceState): CommandResult {
+    return this.ok(service, { type: 'service', service: this.state.definition(service) });
+  }
+
+  private instanceResult(service: ServiceState, instance: Instance): CommandResult {
+    return this.ok(service, { type: 'instance', key: service.settings.key, instance });
+  }
+
+  /** decideHealth applies the client's health to a new instance or under a NONE checker; else the checker's verdict stays. */
+  private decideHealth(service: ServiceState, existing: Instance | undefined, requested: boolean, cluster: string): boolean {
+    if (existing === undefined) return requested;
+    return this.state.effectiveCluster(service, cluster).healthChecker.type === 'NONE' ? requested : existing.healthy;
+  }
+
+  /** storeInstance writes an instance unless it is unchanged, and touches its service when it changed. */
+  private storeInstance(service: ServiceState, existing: Instance | undefined, values: InstanceValues, index: number, batch: ApplyBatch): CommandResult {
+    const instance = toInstance(service.settings.key, values);
+    if (existing !== undefined && sameInstance(existing, instance)) return this.instanceResult(service, existing);
+    this.state.setInstance(service, instance);
+    batch.put(instanceStorageKey(service.settings.key, instance), encodeMessage('InstanceRecord', encodeInstanceValues(instance)));
+    this.touch(service, index, batch);
+    return this.instanceResult(service, instance);
+  }
+
+  // --- Handlers: check everything, then change ---
+
+  private createService(command: Extract<RegistryCommand, { type: 'createService' }>, index: number, batch: ApplyBatch): CommandResult {
+    if (this.state.findService(command.key) !== undefined) {
+      throw new CairnError('CAIRN_SERVICE_ALREADY_EXISTS', `specified service already exists: ${describeService(command.key)}`);
+    }
+    this.admitService(command.key);
+    const { key, protectThreshold, metadata, selector, kind } = command;
+    const service = this.state.addService({ key, protectThreshold, metadata, selector, declaredKind: kind, revision: index });
+    this.touch(service, index, batch);
+    return this.serviceResult(service);
+  }
+
+  private updateService(command: Extract<RegistryCommand, { type: 'updateService' }>, index: number, batch: ApplyBatch): CommandResult {
+    const service = this.requireService(command.key);
+    const before = service.settings;
+    const after: ServiceSettings = {
+      ...before,
+      protectThreshold: command.protectThreshold ?? before.protectThreshold,
+      metadata: command.metadata ?? before.metadata,
+      selector: command.selector ?? before.selector,
+    };
+    const unchanged = after.protectThreshold === before.protectThreshold && sameMetadata(after.metadata, before.metadata) && sameSelector(after.selector, before.selector);
+    if (!unchanged) {
+      this.state.setSettings(service, after);
+      this.touch(service, index, batch);
+    }
+    return this.serviceResult(service);
+  }
+
+  private deleteService(command: Extract<RegistryCommand, { type: 'deleteService' }>, index: number, batch: ApplyBatch): CommandResult {
+    const service = this.requireService(command.key);
+    if (service.instances.size > 0) {
+      throw new CairnError('CAIRN_SERVICE_HAS_INSTANCES',
+        `Service ${describeService(command.key)} is not empty, can't be delete. Please unregister instance first`, { details: { instances: service.instances.size } });
+    }
+    for (const name of service.clusters.keys()) batch.del(clusterStorageKey(command.key, name));
+    batch.del(serviceStorageKey(command.key));
+    this.state.removeService(service);
+    return { ok: true, revision: index, payload: { type: 'none' } };
+  }
+
+  private putCluster(command: Extract<RegistryCommand, { type: 'putCluster' }>, index: number, batch: ApplyBatch): CommandResult {
+    const service = this.requireService(command.key);
+    this.admitCluster(service, command.config.name);
+    const existing = service.clusters.get(command.config.name);
+    if (existing === undefined || !sameBytes(clusterBytes(existing), clusterBytes(command.config))) {
+      this.state.setCluster(service, command.config);
+      batch.put(clusterStorageKey(command.key, command.config.name), clusterBytes(command.config));
+      this.touch(service, index, batch);
+    }
+    return this.ok(service, { type: 'cluster', cluster: redactCluster(command.config) });
+  }
+
+  private registerInstance(command: Extract<RegistryCommand, { type: 'registerInstance' }>, index: number, batch: ApplyBatch): CommandResult {
+    const { key, instance: values } = command;
+    let service = this.state.findService(key);
+    if (service?.settings.declaredKind === 'ephemeral') {
+      throw new CairnError('CAIRN_EPHEMERAL_MISMATCH',
+        `Current service ${describeService(key)} is ephemeral service, can't register persistent instance.`);
+    }
+    const existing = service?.instances.get(addressKey(values));
+    if (service === undefined) this.admitService(key);
+    else if (existing === undefined) this.admitInstance(service, values.cluster);
+    if (service === undefined) {
+      service = this.state.addService({ key, protectThreshold: 0, metadata: Object.freeze({}), selector: Object.freeze({ type: 'none' }), declaredKind: null, revision: index });
+    }
+    const healthy = this.decideHealth(service, existing, values.healthy, values.cluster);
+    return this.storeInstance(service, existing, { ...values, healthy }, index, batch);
+  }
+
+  private updateInstance(command: Extract<RegistryCommand, { type: 'updateInstance' }>, index: number, batch: ApplyBatch): CommandResult {
+    const service = this.requireService(command.key);
+    const existing = this.requireInstance(service, command.instance);
+    const healthy = this.decideHealth(service, existing, command.instance.healthy, command.instance.cluster);
+    return this.storeInstance(service, existing, { ...command.instance, healthy }, index, batch);
+  }
+
+  private patchInstance(command: Extract<RegistryCommand, { type: 'patchInstance' }>, index: number, batch: ApplyBatch): CommandResult {
+    const service = this.requireService(command.key);
+    const existing = this.requireInstance(service, command.address);
+    const values: InstanceValues = {
+      ...command.address,
+      weight: command.weight ?? existing.weight,
+      enabled: command.enabled ?? existing.enabled,
+      healthy: this.decideHealth(service, existing, command.healthy ?? existing.healthy, command.address.cluster),
+      metadata: command.metadata ?? existing.metadata,
+    };
+    return this.storeInstance(service, existing, values, index, batch);
+  }
+
+  private deregisterInstance(command: Extract<RegistryCommand, { type: 'deregisterInstance' }>, index: number, batch: ApplyBatch): CommandResult {
+    const service = this.state.findService(command.key);
+    if (service === undefined || !service.instances.has(addressKey(command.address))) {
+      return this.ok(service, { type: 'removed', removed: false });
+    }
+    this.state.deleteInstance(service, command.address);
+    batch.del(instanceStorageKey(command.key, command.address));
+    this.touch(service, index, batch);
+    return this.ok(service, { type: 'removed', removed: true });
+  }
+
+  private setInstanceHealth(command: Extract<RegistryCommand, { type: 'setInstanceHealth' }>, index: number, batch: ApplyBatch): CommandResult {
+    const service = this.requireService(command.key);
+    const existing = this.requireInstance(service, command.address);
+    const checker = this.state.effectiveCluster(service, command.address.cluster).healthChecker;
+    if (checker.type !== 'NONE') {
+      throw new CairnError('CAIRN_HEALTH_CHECK_ACTIVE',
+        `health check is still working, service: ${groupedName(command.key.group, command.key.service)} (cluster ${command.address.cluster} uses ${checker.type})`);
+    }
+    return this.storeInstance(service, existing, { ...existing, healthy: command.healthy }, index, batch);
+  }
+
+  // --- Snapshot, restore, load ---
+
+  /** snapshot encodes the whole state deterministically: equal states give equal bytes on every member. */
+  snapshot(): Uint8Array {
+    return encodeSnapshot(this.state);
+  }
+
+  /** restore replaces the state by a snapshot and writes its keyspace to `batch` (the driver cleared it first). */
+  restore(data: Uint8Array, batch: ApplyBatch): void {
+    const next = buildFromSnapshot(data);
+    this.state = next;
+    this.appliedIndex = next.maxIndex();
+    writeState(next, batch);
+  }
+
+  /** load rebuilds the state from the stored keyspace at start-up; a record that does not fit is CAIRN_STORAGE_CORRUPT. */
+  async load(entries: AsyncIterable<readonly [string, Uint8Array]>): Promise<void> {
+    const next = await buildFromKeyspace(entries);
+    this.state = next;
+    this.appliedIndex = next.maxIndex();
+  }
+
+  // --- Reads (RegistryView) ---
+
+  /** getService returns a service's definition, or null. */
+  getService(key: ServiceKey): ServiceDefinition | null {
+    const service = this.state.findService(key);
+    return service === undefined ? null : this.state.definition(service);
+  }
+
+  /** getServiceDetail returns a service with every cluster (configured, or holding instances with defaults), secrets redacted. */
+  getServiceDetail(key: ServiceKey): ServiceDetail | null {
+    const service = this.state.findService(key);
+    if (service === undefined) return null;
+    const clusters = this.state.clusterNames(service).map((name) => redactCluster(this.state.effectiveCluster(service, name)));
+    return Object.freeze({ service: this.state.definition(service), clusters: Object.freeze(clusters) });
+  }
+
+  /** clusterConfig returns a cluster's effective configuration with its secrets (for the health checker only), or null. */
+  clusterConfig(key: ServiceKey, cluster: string): ClusterConfig | null {
+    const service = this.state.findService(key);
+    return service === undefined ? null : this.state.effectiveCluster(service, cluster);
+  }
+
+  /** getInstance returns one instance, or null. */
+  getInstance(key: InstanceKey): Instance | null {
+    return this.state.findService(key)?.instances.get(addressKey(key)) ?? null;
+  }
+
+  /** listInstances returns a service's instances sorted by cluster, ip, port. */
+  listInstances(key: ServiceKey): readonly Instance[] {
+    const service = this.state.findService(key);
+    return service === undefined ? [] : this.state.sortedInstances(service);
+  }
+
+  /** services returns a namespace's services of `group` (or ALL_GROUPS), sorted by group then name. */
+  services(namespace: string, group: string): readonly ServiceDefinition[] {
+    return this.state.sortedServices(namespace)
+      .filter((service) => group === ALL_GROUPS || service.settings.key.group === group)
+      .map((service) => this.state.definition(service));
+  }
+
+  /** listServices pages services(namespace, group). */
+  listServices(namespace: string, group: string, page: PageSelection): Page<ServiceDefinition> {
+    return pageOf(this.services(namespace, group), page);
+  }
+
+  /** summaries returns every service of a namespace with its cluster, instance and healthy-instance counts. */
+  summaries(namespace: string): readonly ServiceSummary[] {
+    return this.state.sortedServices(namespace).map((service) => {
+      let healthyInstanceCount = 0;
+      for (const instance of service.instances.values()) if (instance.healthy) healthyInstanceCount += 1;
+      return {
+        service: this.state.definition(service),
+        clusterCount: this.state.clusterCount(service),
+        instanceCount: service.instances.size,
+        healthyInstanceCount,
+      };
+    });
+  }
+
+  /** catalog pages the summaries of a namespace that match `filter`. */
+  catalog(namespace: string, filter: CatalogFilter, page: PageSelection): Page<ServiceSummary> {
+    const matching = this.summaries(namespace).filter((summary) =>
+      (filter.serviceNameContains === undefined || summary.service.name.includes(filter.serviceNameContains)) &&
+      (filter.groupNameContains === undefined || summary.service.group.includes(filter.groupNameContains)) &&
+      (filter.withInstancesOnly !== true || summary.instanceCount > 0));
+    return pageOf(matching, page);
+  }
+
+  /** counts returns the registry's sizes. */
+  counts(): RegistryCounts {
+    return {
+      namespaces: this.state.namespaces.size,
+      services: this.state.serviceCount,
+      instances: this.state.instanceCount,
+      rememberedRequests: this.state.requests.size,
+    };
+  }
+}

@@ -1,0 +1,248 @@
+// registry-state: the persistent registry's in-memory indexes, shared by apply, restore and load so that all three
+// build exactly the same structure. No I/O and no batch here: RegistryStateMachine decides what to write.
+//
+// Indexes: namespace -> (group, service) -> service -> {configured clusters by name, instances by (cluster, ip, port),
+// instance counts per cluster}. Sorted views (services of a namespace, instances of a service) and the frozen
+// ServiceDefinition are cached and dropped on every change of what they cover, so reads are cheap and writes O(1).
+// Sort orders use plain string comparison (UTF-16 code units), identical on every member.
+
+import { assert } from '../assert.ts';
+import {
+  defaultClusterConfig,
+  type ClusterConfig,
+  type Instance,
+  type Metadata,
+  type Selector,
+  type ServiceDefinition,
+  type ServiceKey,
+  type ServiceKind,
+} from '../naming/model.ts';
+import { KEY_SEPARATOR } from './keyspace.ts';
+import type { InstanceAddress } from './commands.ts';
+
+/** ServiceSettings are a service's own settings as stored (without clusters and instances). */
+export interface ServiceSettings {
+  readonly key: ServiceKey;
+  readonly protectThreshold: number;
+  readonly metadata: Metadata;
+  readonly selector: Selector;
+  readonly declaredKind: ServiceKind | null;
+  readonly revision: number;
+}
+
+/** ServiceState is one service in memory. Invariant: instancesPerCluster counts `instances` by cluster, no zero entries. */
+export interface ServiceState {
+  settings: ServiceSettings;
+  readonly clusters: Map<string, ClusterConfig>;
+  readonly instances: Map<string, Instance>;
+  readonly instancesPerCluster: Map<string, number>;
+  cachedDefinition: ServiceDefinition | null;
+  cachedInstances: readonly Instance[] | null;
+}
+
+/** NamespaceState holds one namespace's services by `group\0service`, and their sorted list (cached). */
+export interface NamespaceState {
+  readonly services: Map<string, ServiceState>;
+  cachedSorted: readonly ServiceState[] | null;
+}
+
+/** RememberedRequest is one entry of the request-id table: the first result of a write, by request id. */
+export interface RememberedRequest {
+  readonly requestId: string;
+  readonly index: number;
+  readonly digest: Uint8Array;
+  readonly result: Uint8Array;
+}
+
+/** compareStrings orders strings by UTF-16 code units (deterministic, locale-free). */
+export function compareStrings(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** compareInstances orders instances by cluster, ip, then port. */
+export function compareInstances(a: InstanceAddress, b: InstanceAddress): number {
+  return compareStrings(a.cluster, b.cluster) || compareStrings(a.ip, b.ip) || a.port - b.port;
+}
+
+/** addressKey is the in-memory key of an instance inside its service. */
+export function addressKey(address: InstanceAddress): string {
+  return `${address.cluster}${KEY_SEPARATOR}${address.ip}${KEY_SEPARATOR}${address.port}`;
+}
+
+function serviceMapKey(key: ServiceKey): string {
+  return `${key.group}${KEY_SEPARATOR}${key.service}`;
+}
+
+/** rememberedBytes is what one remembered request counts against limits.requestResultsBytesMax. */
+export function rememberedBytes(request: RememberedRequest): number {
+  // The id, the digest, the result and a fixed allowance for the map entry and the index.
+  return request.requestId.length + request.digest.length + request.result.length + 64;
+}
+
+/** RegistryState is the persistent registry in memory; see the file comment. */
+export class RegistryState {
+  readonly namespaces = new Map<string, NamespaceState>();
+  /** requests is the request-id table in increasing index order (insertion order is index order). */
+  readonly requests = new Map<string, RememberedRequest>();
+  requestBytes = 0;
+  instanceCount = 0;
+  serviceCount = 0;
+
+  /** findService returns a service's state, or undefined. */
+  findService(key: ServiceKey): ServiceState | undefined {
+    return this.namespaces.get(key.namespace)?.services.get(serviceMapKey(key));
+  }
+
+  /** addService inserts a new service with no clusters and no instances. */
+  addService(settings: ServiceSettings): ServiceState {
+    let namespace = this.namespaces.get(settings.key.namespace);
+    if (namespace === undefined) {
+      namespace = { services: new Map(), cachedSorted: null };
+      this.namespaces.set(settings.key.namespace, namespace);
+    }
+    const mapKey = serviceMapKey(settings.key);
+    assert(!namespace.services.has(mapKey), 'addService: the service exists');
+    const service: ServiceState = {
+      settings, clusters: new Map(), instances: new Map(), instancesPerCluster: new Map(), cachedDefinition: null, cachedInstances: null,
+    };
+    namespace.services.set(mapKey, service);
+    namespace.cachedSorted = null;
+    this.serviceCount += 1;
+    return service;
+  }
+
+  /** removeService deletes an empty service, and its namespace when that was the last service. */
+  removeService(service: ServiceState): void {
+    assert(service.instances.size === 0, 'removeService: the service has instances');
+    const key = service.settings.key;
+    const namespace = this.namespaces.get(key.namespace);
+    assert(namespace !== undefined && namespace.services.delete(serviceMapKey(key)), 'removeService: unknown service');
+    namespace.cachedSorted = null;
+    if (namespace.services.size === 0) this.namespaces.delete(key.namespace);
+    this.serviceCount -= 1;
+  }
+
+  /** setSettings replaces a service's settings (its revision included). */
+  setSettings(service: ServiceState, settings: ServiceSettings): void {
+    service.settings = settings;
+    service.cachedDefinition = null;
+  }
+
+  /** setInstance inserts or replaces an instance. */
+  setInstance(service: ServiceState, instance: Instance): void {
+    const mapKey = addressKey(instance);
+    if (!service.instances.has(mapKey)) {
+      service.instancesPerCluster.set(instance.cluster, (service.instancesPerCluster.get(instance.cluster) ?? 0) + 1);
+      this.instanceCount += 1;
+    }
+    service.instances.set(mapKey, instance);
+    service.cachedInstances = null;
+    service.cachedDefinition = null;
+  }
+
+  /** deleteInstance removes an instance; it must exist. */
+  deleteInstance(service: ServiceState, address: InstanceAddress): void {
+    assert(service.instances.delete(addressKey(address)), 'deleteInstance: unknown instance');
+    const remaining = (service.instancesPerCluster.get(address.cluster) ?? 0) - 1;
+    assert(remaining >= 0, 'deleteInstance: cluster count below zero');
+    if (remaining === 0) service.instancesPerCluster.delete(address.cluster);
+    else service.instancesPerCluster.set(address.cluster, remaining);
+    this.instanceCount -= 1;
+    service.cachedInstances = null;
+    service.cachedDefinition = null;
+  }
+
+  /** setCluster inserts or replaces a configured cluster. */
+  setCluster(service: ServiceState, config: ClusterConfig): void {
+    service.clusters.set(config.name, config);
+  }
+
+  /** remember appends a request to the table; its index must exceed every remembered index. */
+  remember(request: RememberedRequest): void {
+    assert(!this.requests.has(request.requestId), 'remember: request id already remembered');
+    this.requests.set(request.requestId, request);
+    this.requestBytes += rememberedBytes(request);
+  }
+
+  /** forgetOldest removes and returns the remembered request with the lowest index. */
+  forgetOldest(): RememberedRequest {
+    const oldest = this.requests.values().next();
+    assert(oldest.done !== true, 'forgetOldest: the table is empty');
+    this.requests.delete(oldest.value.requestId);
+    this.requestBytes -= rememberedBytes(oldest.value);
+    return oldest.value;
+  }
+
+  /** sortedServices lists a namespace's services sorted by group, then name. */
+  sortedServices(namespaceId: string): readonly ServiceState[] {
+    const namespace = this.namespaces.get(namespaceId);
+    if (namespace === undefined) return [];
+    if (namespace.cachedSorted === null) {
+      namespace.cachedSorted = Object.freeze([...namespace.services.values()].sort((a, b) =>
+        compareStrings(a.settings.key.group, b.settings.key.group) || compareStrings(a.settings.key.service, b.settings.key.service)));
+    }
+    return namespace.cachedSorted;
+  }
+
+  /** sortedNamespaces lists the namespace ids holding services, sorted. */
+  sortedNamespaces(): readonly string[] {
+    return [...this.namespaces.keys()].sort(compareStrings);
+  }
+
+  /** sortedInstances lists a service's instances sorted by cluster, ip, port. */
+  sortedInstances(service: ServiceState): readonly Instance[] {
+    if (service.cachedInstances === null) service.cachedInstances = Object.freeze([...service.instances.values()].sort(compareInstances));
+    return service.cachedInstances;
+  }
+
+  /** sortedClusters lists a service's configured clusters sorted by name. */
+  sortedClusters(service: ServiceState): readonly ClusterConfig[] {
+    return [...service.clusters.values()].sort((a, b) => compareStrings(a.name, b.name));
+  }
+
+  /** clusterNames lists every cluster of a service, configured or holding instances, sorted. */
+  clusterNames(service: ServiceState): readonly string[] {
+    const names = new Set<string>(service.clusters.keys());
+    for (const name of service.instancesPerCluster.keys()) names.add(name);
+    return [...names].sort(compareStrings);
+  }
+
+  /** clusterCount counts the clusters of a service, configured or holding instances. */
+  clusterCount(service: ServiceState): number {
+    let count = service.clusters.size;
+    for (const name of service.instancesPerCluster.keys()) if (!service.clusters.has(name)) count += 1;
+    return count;
+  }
+
+  /** hasCluster tells whether a service has a cluster, configured or holding instances. */
+  hasCluster(service: ServiceState, name: string): boolean {
+    return service.clusters.has(name) || service.instancesPerCluster.has(name);
+  }
+
+  /** effectiveCluster returns a cluster's configuration, or Nacos's defaults when nobody configured it. */
+  effectiveCluster(service: ServiceState, name: string): ClusterConfig {
+    return service.clusters.get(name) ?? defaultClusterConfig(name);
+  }
+
+  /** definition returns the frozen ServiceDefinition of a service (cached until it changes). */
+  definition(service: ServiceState): ServiceDefinition {
+    if (service.cachedDefinition === null) {
+      const { key, protectThreshold, metadata, selector, declaredKind, revision } = service.settings;
+      const kind = declaredKind ?? (service.instances.size > 0 ? 'persistent' : null);
+      service.cachedDefinition = Object.freeze({
+        namespace: key.namespace, group: key.group, name: key.service, protectThreshold, metadata, selector, kind, revision,
+      });
+    }
+    return service.cachedDefinition;
+  }
+
+  /** maxIndex is the highest log index recorded anywhere in the state (revisions and remembered requests). */
+  maxIndex(): number {
+    let max = 0;
+    for (const namespace of this.namespaces.values()) {
+      for (const service of namespace.services.values()) max = Math.max(max, service.settings.revision);
+    }
+    for (const request of this.requests.values()) max = Math.max(max, request.index);
+    return max;
+  }
+}

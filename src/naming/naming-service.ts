@@ -1,0 +1,646 @@
+// naming-service: the one façade the HTTP and gRPC adapters call. It validates, authorizes, sends each write to the
+// registry of the instance's kind (persistent: cp/ through Raft; ephemeral: the EphemeralRegistry of the AP path)
+// and merges both registries on reads (DESIGN.md "Layout of src/": naming reads from both, writes to the right one).
+//
+// Inputs are typed values (adapters parse their wire formats with validation.ts first); every field is validated
+// again here, so the gRPC and HTTP adapters cannot diverge. Defaults are Nacos's (NACOS.md §1.2, §1.5).
+//
+// API (kept stable; adapters depend on it):
+//   registerInstance(context, InstanceSpec)          -> InstanceWriteResult   (upsert; auto-creates the service)
+//   updateInstance(context, InstanceSpec)            -> InstanceWriteResult   (must exist)
+//   patchInstance(context, InstancePatch)            -> InstanceWriteResult   (partial; must exist)
+//   deregisterInstance(context, DeregisterInput)     -> DeregisterResult      (ok when absent)
+//   getInstance(context, InstanceAddress, ReadOptions) -> Instance           (CAIRN_SERVICE_NOT_FOUND / CAIRN_INSTANCE_NOT_FOUND)
+//   listInstances(context, ListInstancesQuery)       -> InstanceList          (unknown service: empty list, service null)
+//   setInstanceHealth(context, InstanceHealthInput)  -> InstanceWriteResult   (only when the cluster's checker is NONE)
+//   createService(context, ServiceSpec)              -> ServiceDefinition
+//   updateService(context, ServiceUpdate)            -> ServiceDefinition
+//   deleteService(context, ServiceKey)               -> DeleteServiceResult   (refused while instances remain)
+//   getService(context, ServiceKey, ReadOptions)     -> ServiceDetail
+//   listServices(context, ListServicesQuery)         -> ServicePage
+//   putCluster(context, ClusterSpec)                 -> ClusterWriteResult
+//   catalog(context, CatalogQuery)                   -> CatalogPage
+// Every method throws a CairnError (src/errors.ts) on failure and calls the authorization hook first.
+
+import { CairnError } from '../errors.ts';
+import type { CpRegistry, ReadConsistency, WriteOptions } from '../cp/cp-registry.ts';
+import type { InstanceAddress as CpInstanceAddress, InstanceValues } from '../cp/commands.ts';
+import { ALL_GROUPS, type RegistryView } from '../cp/registry-state-machine.ts';
+import {
+  DEFAULT_CHECK_PORT,
+  DEFAULT_CLUSTER,
+  DEFAULT_WEIGHT,
+  defaultClusterConfig,
+  defaultHealthChecker,
+  groupedName,
+  redactCluster,
+  type ClusterView,
+  type HealthChecker,
+  type Instance,
+  type InstanceKey,
+  type Metadata,
+  type Selector,
+  type ServiceDefinition,
+  type ServiceDetail,
+  type ServiceKey,
+  type ServiceKind,
+} from './model.ts';
+import { instancesChecksum, normaliseClusters, selectInstances } from './query.ts';
+import {
+  validateBoolean,
+  validateCheckPort,
+  validateClusterName,
+  validateGroup,
+  validateHealthChecker,
+  validateInstanceKey,
+  validateMetadata,
+  validateNamespace,
+  validatePage,
+  validateProtectThreshold,
+  validateSelector,
+  validateServiceKey,
+  validateWeight,
+} from './validation.ts';
+
+/** Consistency chooses how a read is served: 'local' (this member's state, Nacos's semantics) or 'linearizable' (ReadIndex). */
+export type Consistency = ReadConsistency;
+
+/** Identity is the authenticated caller; null in a RequestContext means anonymous (auth is off until a later wave). */
+export interface Identity {
+  /** principal is the user or service account name. */
+  readonly principal: string;
+}
+
+/** RequestContext travels with every call: who asks, the write's request id and how long to wait. */
+export interface RequestContext {
+  readonly identity: Identity | null;
+  /** requestId makes a write idempotent: a retry with the same id returns the first result. Generated when absent. */
+  readonly requestId?: string;
+  /** timeoutMs bounds the wait for Raft (default limits.requestTimeoutMs). */
+  readonly timeoutMs?: number;
+}
+
+/** AuthorizationAction is what a call does to its resource. */
+export type AuthorizationAction = 'read' | 'write';
+
+/**
+ * AuthorizationHook decides whether `identity` may perform `action` on `resource` in `namespace` (DESIGN.md
+ * Security); it throws a CairnError (CAIRN_UNAUTHORIZED or CAIRN_FORBIDDEN) to refuse. `resource` is the grouped
+ * service name `group@@service`, `group@@*` for a listing of one group, or `*` for a listing of the namespace.
+ */
+export type AuthorizationHook = (
+  identity: Identity | null,
+  namespace: string,
+  resource: string,
+  action: AuthorizationAction,
+) => void | Promise<void>;
+
+/** allowAll is the default AuthorizationHook: it allows everything (auth arrives in a later wave). */
+export const allowAll: AuthorizationHook = () => undefined;
+
+/** ReadOptions choose a read's consistency (default 'local', Nacos's semantics; gRPC adapters pass 'linearizable'). */
+export interface ReadOptions {
+  readonly consistency?: Consistency;
+}
+
+/** InstanceAddress names an instance; `cluster` defaults to DEFAULT. */
+export interface InstanceAddress extends ServiceKey {
+  readonly ip: string;
+  readonly port: number;
+  readonly cluster?: string;
+}
+
+/** InstanceSpec is a registration or full update; defaults: weight 1, enabled, healthy, ephemeral (Nacos), metadata {}. */
+export interface InstanceSpec extends InstanceAddress {
+  readonly weight?: number;
+  readonly enabled?: boolean;
+  readonly healthy?: boolean;
+  readonly ephemeral?: boolean;
+  readonly metadata?: Metadata;
+}
+
+/**
+ * InstancePatch changes only the fields it carries (Nacos's PATCH; metadata replaces the whole map). Without
+ * `ephemeral`, the instance is looked for on the ephemeral path first and the persistent path otherwise.
+ */
+export interface InstancePatch extends InstanceAddress {
+  readonly weight?: number;
+  readonly enabled?: boolean;
+  readonly healthy?: boolean;
+  readonly metadata?: Metadata;
+  readonly ephemeral?: boolean;
+}
+
+/** DeregisterInput names the instance to remove; without `ephemeral` it is resolved as for InstancePatch. */
+export interface DeregisterInput extends InstanceAddress {
+  readonly ephemeral?: boolean;
+}
+
+/** InstanceHealthInput sets a persistent instance's health by hand (Nacos's PUT /health/instance). */
+export interface InstanceHealthInput extends InstanceAddress {
+  readonly healthy: boolean;
+}
+
+/** InstanceWriteResult is the instance after a write and its service's revision. */
+export interface InstanceWriteResult {
+  readonly instance: Instance;
+  readonly revision: number;
+}
+
+/** DeregisterResult says whether an instance was removed, and the service's revision afterwards (0: no service). */
+export interface DeregisterResult {
+  readonly removed: boolean;
+  readonly revision: number;
+}
+
+/** ListInstancesQuery is Nacos's instance list: clusters (empty = all), healthyOnly (false). */
+export interface ListInstancesQuery extends ServiceKey, ReadOptions {
+  readonly clusters?: readonly string[];
+  readonly healthyOnly?: boolean;
+}
+
+/** InstanceList is the answer to a ListInstancesQuery (the fields Nacos's list responses are built from). */
+export interface InstanceList {
+  /** service is the definition, or null when the service does not exist (Nacos answers an empty list then). */
+  readonly service: ServiceDefinition | null;
+  /** hosts are the selected, enabled instances; under protection every one is reported healthy. */
+  readonly hosts: readonly Instance[];
+  /** reachProtectionThreshold is true when protectThreshold made unhealthy instances be returned as healthy. */
+  readonly reachProtectionThreshold: boolean;
+  /** clusters is the clusters filter as applied (sorted, deduplicated; empty = all). */
+  readonly clusters: readonly string[];
+  /** checksum is a deterministic digest of the service and its hosts (equal lists give equal checksums). */
+  readonly checksum: string;
+  /** revision is the service's revision (0 when it does not exist). */
+  readonly revision: number;
+}
+
+/** ServiceSpec creates a service; defaults: protectThreshold 0, metadata {}, selector none, kind undeclared. */
+export interface ServiceSpec extends ServiceKey {
+  readonly protectThreshold?: number;
+  readonly metadata?: Metadata;
+  readonly selector?: Selector;
+  /** ephemeral declares the service's kind up front (Nacos v2's `ephemeral`); undefined: decided by its first instance. */
+  readonly ephemeral?: boolean;
+}
+
+/** ServiceUpdate changes only the fields it carries (the Nacos adapter passes all three to keep Nacos's replace semantics). */
+export interface ServiceUpdate extends ServiceKey {
+  readonly protectThreshold?: number;
+  readonly metadata?: Metadata;
+  readonly selector?: Selector;
+}
+
+/** DeleteServiceResult is the log index at which the service was deleted. */
+export interface DeleteServiceResult {
+  readonly revision: number;
+}
+
+/** ClusterSpec configures a cluster of an existing service; defaults: TCP checker, checkPort 80, instance port, metadata {}. */
+export interface ClusterSpec extends ServiceKey {
+  readonly cluster: string;
+  readonly healthChecker?: HealthChecker;
+  readonly checkPort?: number;
+  readonly useInstancePort4Check?: boolean;
+  readonly metadata?: Metadata;
+}
+
+/** ClusterWriteResult is the cluster as configured (secrets redacted) and the service's revision. */
+export interface ClusterWriteResult {
+  readonly cluster: ClusterView;
+  readonly revision: number;
+}
+
+/** ListServicesQuery pages a namespace's services; group '*' lists every group. pageNo starts at 1. */
+export interface ListServicesQuery extends ReadOptions {
+  readonly namespace: string;
+  readonly group: string;
+  readonly pageNo: number;
+  readonly pageSize: number;
+}
+
+/** ServicePage is one page of services (sorted by group, then name) and the total count. */
+export interface ServicePage {
+  readonly count: number;
+  readonly services: readonly ServiceDefinition[];
+}
+
+/** CatalogQuery pages the catalog (Nacos's /catalog/services): substring filters on names, optionally non-empty only. */
+export interface CatalogQuery extends ReadOptions {
+  readonly namespace: string;
+  readonly pageNo: number;
+  readonly pageSize: number;
+  readonly serviceNameContains?: string;
+  readonly groupNameContains?: string;
+  readonly withInstancesOnly?: boolean;
+}
+
+/** CatalogEntry summarises one service for the catalog. */
+export interface CatalogEntry {
+  readonly namespace: string;
+  readonly group: string;
+  readonly name: string;
+  readonly kind: ServiceKind | null;
+  readonly clusterCount: number;
+  readonly instanceCount: number;
+  readonly healthyInstanceCount: number;
+  readonly revision: number;
+}
+
+/** CatalogPage is one page of the catalog and the total count of matching services. */
+export interface CatalogPage {
+  readonly count: number;
+  readonly services: readonly CatalogEntry[];
+}
+
+/** EphemeralWrite is what the EphemeralRegistry is asked to do; the AP issue implements it. */
+export type EphemeralWrite =
+  | { readonly type: 'register'; readonly instance: InstanceKey & Omit<Instance, 'ip' | 'port' | 'cluster' | 'instanceId' | 'ephemeral'> }
+  | { readonly type: 'update'; readonly instance: InstanceKey & Omit<Instance, 'ip' | 'port' | 'cluster' | 'instanceId' | 'ephemeral'> }
+  | { readonly type: 'patch'; readonly key: InstanceKey; readonly weight?: number; readonly enabled?: boolean; readonly healthy?: boolean; readonly metadata?: Metadata }
+  | { readonly type: 'deregister'; readonly key: InstanceKey };
+
+/**
+ * EphemeralRegistry is the seam for the AP path (ephemeral instances, Distro). Writes return what the CP path
+ * returns; reads are local and synchronous. The default, unimplementedEphemeralRegistry, holds nothing and refuses
+ * writes; the AP issue replaces it.
+ */
+export interface EphemeralRegistry {
+  /** write applies one ephemeral write; a deregister of an absent instance answers removed=false. */
+  write(operation: EphemeralWrite, context: RequestContext): Promise<InstanceWriteResult | DeregisterResult>;
+  /** instancesOf lists the ephemeral instances of a service held by this member (sorted by cluster, ip, port). */
+  instancesOf(service: ServiceKey): readonly Instance[];
+  /** serviceKeys lists the services of a namespace that hold ephemeral instances on this member. */
+  serviceKeys(namespace: string): readonly ServiceKey[];
+}
+
+/** unimplementedEphemeralRegistry is the EphemeralRegistry until the AP issue: empty, and every write refused. */
+export const unimplementedEphemeralRegistry: EphemeralRegistry = Object.freeze({
+  write(): Promise<never> {
+    return Promise.reject(new CairnError('CAIRN_NOT_IMPLEMENTED',
+      'ephemeral instances arrive with the AP issue; register with ephemeral=false'));
+  },
+  instancesOf(): readonly Instance[] {
+    return [];
+  },
+  serviceKeys(): readonly ServiceKey[] {
+    return [];
+  },
+});
+
+/** NamingServiceOptions wire a NamingService: the CP registry, the AP seam and the authorization hook. */
+export interface NamingServiceOptions {
+  readonly cp: CpRegistry;
+  readonly ephemeral?: EphemeralRegistry;
+  readonly authorize?: AuthorizationHook;
+}
+
+function sameAddress(instance: Instance, key: InstanceKey): boolean {
+  return instance.cluster === key.cluster && instance.ip === key.ip && instance.port === key.port;
+}
+
+function compareDefinitions(a: ServiceDefinition, b: ServiceDefinition): number {
+  if (a.group !== b.group) return a.group < b.group ? -1 : 1;
+  return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
+}
+
+/** implicitDefinition is the definition of a service that exists only through its ephemeral instances (Nacos's defaults). */
+function implicitDefinition(key: ServiceKey): ServiceDefinition {
+  return Object.freeze({
+    namespace: key.namespace, group: key.group, name: key.service, protectThreshold: 0,
+    metadata: Object.freeze({}), selector: Object.freeze({ type: 'none' }), kind: 'ephemeral', revision: 0,
+  });
+}
+
+function pageItems<T>(items: readonly T[], pageNo: number, pageSize: number): readonly T[] {
+  const start = (pageNo - 1) * pageSize;
+  return items.slice(start, start + pageSize);
+}
+
+function isInstanceWrite(result: InstanceWriteResult | DeregisterResult): result is InstanceWriteResult {
+  return 'instance' in result;
+}
+
+function expectInstanceWrite(result: InstanceWriteResult | DeregisterResult): InstanceWriteResult {
+  if (!isInstanceWrite(result)) throw new CairnError('CAIRN_INTERNAL', 'the ephemeral registry answered a write without an instance');
+  return result;
+}
+
+function expectDeregister(result: InstanceWriteResult | DeregisterResult): DeregisterResult {
+  if (isInstanceWrite(result)) throw new CairnError('CAIRN_INTERNAL', 'the ephemeral registry answered a deregistration with an instance');
+  return result;
+}
+
+function mismatch(key: ServiceKey, holds: 'persistent' | 'ephemeral'): CairnError {
+  const other = holds === 'persistent' ? 'ephemeral' : 'persistent';
+  return new CairnError('CAIRN_EPHEMERAL_MISMATCH',
+    `Current service ${key.namespace}/${groupedName(key.group, key.service)} is ${holds} service, can't register ${other} instance.`);
+}
+
+/** NamingService is the façade of the naming model over both registries; see the API list at the top of this file. */
+export class NamingService {
+  private readonly cp: CpRegistry;
+  private readonly ephemeral: EphemeralRegistry;
+  private readonly authorize: AuthorizationHook;
+
+  constructor(options: NamingServiceOptions) {
+    this.cp = options.cp;
+    this.ephemeral = options.ephemeral ?? unimplementedEphemeralRegistry;
+    this.authorize = options.authorize ?? allowAll;
+  }
+
+  // --- Helpers ---
+
+  private async authorizeService(context: RequestContext, key: ServiceKey, action: AuthorizationAction): Promise<void> {
+    await this.authorize(context.identity, key.namespace, groupedName(key.group, key.service), action);
+  }
+
+  private writeOptions(context: RequestContext): WriteOptions {
+    return {
+      ...(context.requestId === undefined ? {} : { requestId: context.requestId }),
+      ...(context.timeoutMs === undefined ? {} : { timeoutMs: context.timeoutMs }),
+    };
+  }
+
+  private view(context: RequestContext, options: ReadOptions): Promise<RegistryView> {
+    const consistency = options.consistency ?? 'local';
+    if (consistency !== 'local' && consistency !== 'linearizable') {
+      throw new CairnError('CAIRN_INVALID_ARGUMENT', `Param 'consistency' must be local or linearizable (got ${String(consistency)})`,
+        { details: { parameter: 'consistency' } });
+    }
+    return this.cp.read(consistency, context.timeoutMs);
+  }
+
+  private ephemeralInstance(key: InstanceKey): Instance | undefined {
+    return this.ephemeral.instancesOf(key).find((instance) => sameAddress(instance, key));
+  }
+
+  /** routeEphemeral decides the registry of a write that names an existing instance: explicit, else where it is found. */
+  private routeEphemeral(key: InstanceKey, ephemeral: boolean | undefined): boolean {
+    if (ephemeral !== undefined) return validateBoolean(ephemeral, 'ephemeral');
+    return this.ephemeralInstance(key) !== undefined;
+  }
+
+  /** mergedDefinition is a service's definition as users see it: the CP definition, with the kind of the AP instances. */
+  private mergedDefinition(view: RegistryView, key: ServiceKey): ServiceDefinition | null {
+    const definition = view.getService(key);
+    const ephemeralCount = this.ephemeral.instancesOf(key).length;
+    if (definition === null) return ephemeralCount > 0 ? implicitDefinition(key) : null;
+    if (definition.kind === null && ephemeralCount > 0) return Object.freeze({ ...definition, kind: 'ephemeral' });
+    return definition;
+  }
+
+  private checkKindForWrite(key: ServiceKey, ephemeral: boolean): void {
+    if (ephemeral) {
+      if (this.cp.localView().getService(key)?.kind === 'persistent') throw mismatch(key, 'persistent');
+    } else if (this.ephemeral.instancesOf(key).length > 0) {
+      throw mismatch(key, 'ephemeral');
+    }
+  }
+
+  // --- Instances ---
+
+  private async writeInstance(context: RequestContext, spec: InstanceSpec, mode: 'register' | 'update'): Promise<InstanceWriteResult> {
+    const key = instanceKeyOf(spec);
+    const values = instanceValuesOf(spec, key);
+    const ephemeral = validateBoolean(spec.ephemeral ?? true, 'ephemeral');
+    await this.authorizeService(context, key, 'write');
+    this.checkKindForWrite(key, ephemeral);
+    if (ephemeral) {
+      const { weight, enabled, healthy, metadata } = values;
+      return expectInstanceWrite(await this.ephemeral.write({ type: mode, instance: { ...key, weight, enabled, healthy, metadata } }, context));
+    }
+    return mode === 'register'
+      ? this.cp.registerInstance(serviceKeyOf(key), values, this.writeOptions(context))
+      : this.cp.updateInstance(serviceKeyOf(key), values, this.writeOptions(context));
+  }
+
+  /** registerInstance registers or replaces an instance (upsert); a persistent one auto-creates its service. */
+  registerInstance(context: RequestContext, spec: InstanceSpec): Promise<InstanceWriteResult> {
+    return this.writeInstance(context, spec, 'register');
+  }
+
+  /** updateInstance replaces an existing instance's attributes (CAIRN_INSTANCE_NOT_FOUND when absent). */
+  updateInstance(context: RequestContext, spec: InstanceSpec): Promise<InstanceWriteResult> {
+    return this.writeInstance(context, spec, 'update');
+  }
+
+  /** patchInstance changes only the given attributes of an existing instance. */
+  async patchInstance(context: RequestContext, patch: InstancePatch): Promise<InstanceWriteResult> {
+    const key = instanceKeyOf(patch);
+    const changes = {
+      ...(patch.weight === undefined ? {} : { weight: validateWeight(patch.weight) }),
+      ...(patch.enabled === undefined ? {} : { enabled: validateBoolean(patch.enabled, 'enabled') }),
+      ...(patch.healthy === undefined ? {} : { healthy: validateBoolean(patch.healthy, 'healthy') }),
+      ...(patch.metadata === undefined ? {} : { metadata: validateMetadata(patch.metadata) }),
+    };
+    const ephemeral = this.routeEphemeral(key, patch.ephemeral);
+    await this.authorizeService(context, key, 'write');
+    if (ephemeral) return expectInstanceWrite(await this.ephemeral.write({ type: 'patch', key, ...changes }, context));
+    return this.cp.patchInstance({ key: serviceKeyOf(key), address: addressOf(key), ...changes }, this.writeOptions(context));
+  }
+
+  /** deregisterInstance removes an instance; removing an absent one succeeds with removed=false (Nacos). */
+  async deregisterInstance(context: RequestContext, input: DeregisterInput): Promise<DeregisterResult> {
+    const key = instanceKeyOf(input);
+    const ephemeral = this.routeEphemeral(key, input.ephemeral);
+    await this.authorizeService(context, key, 'write');
+    if (ephemeral) return expectDeregister(await this.ephemeral.write({ type: 'deregister', key }, context));
+    return this.cp.deregisterInstance(serviceKeyOf(key), addressOf(key), this.writeOptions(context));
+  }
+
+  /** getInstance returns one instance of either kind. */
+  async getInstance(context: RequestContext, address: InstanceAddress, options: ReadOptions = {}): Promise<Instance> {
+    const key = instanceKeyOf(address);
+    await this.authorizeService(context, key, 'read');
+    const view = await this.view(context, options);
+    const instance = view.getInstance(key) ?? this.ephemeralInstance(key);
+    if (instance !== undefined && instance !== null) return instance;
+    const where = `${key.namespace}/${groupedName(key.group, key.service)}`;
+    if (this.mergedDefinition(view, key) === null) throw new CairnError('CAIRN_SERVICE_NOT_FOUND', `no service ${where} found!`);
+    throw new CairnError('CAIRN_INSTANCE_NOT_FOUND', `no matched ip found! ${key.ip}:${key.port} in cluster ${key.cluster} of ${where}`);
+  }
+
+  /** listInstances answers Nacos's instance list: clusters filter, protect threshold, healthyOnly, disabled dropped. */
+  async listInstances(context: RequestContext, query: ListInstancesQuery): Promise<InstanceList> {
+    const key = validateServiceKey(query);
+    const clusters = normaliseClusters((query.clusters ?? []).map((name) => validateClusterName(name, 'clusters')));
+    const healthyOnly = validateBoolean(query.healthyOnly ?? false, 'healthyOnly');
+    await this.authorizeService(context, key, 'read');
+    const view = await this.view(context, query);
+    const service = this.mergedDefinition(view, key);
+    const instances = [...view.listInstances(key), ...this.ephemeral.instancesOf(key)];
+    const selected = selectInstances(service, instances, { clusters, healthyOnly });
+    return Object.freeze({
+      service,
+      hosts: selected.hosts,
+      reachProtectionThreshold: selected.reachProtectionThreshold,
+      clusters,
+      checksum: instancesChecksum(service, selected.hosts),
+      revision: service?.revision ?? 0,
+    });
+  }
+
+  /** setInstanceHealth sets a persistent instance's health; refused while its cluster's checker is not NONE. */
+  async setInstanceHealth(context: RequestContext, input: InstanceHealthInput): Promise<InstanceWriteResult> {
+    const key = instanceKeyOf(input);
+    const healthy = validateBoolean(input.healthy, 'healthy');
+    await this.authorizeService(context, key, 'write');
+    return this.cp.setInstanceHealth(serviceKeyOf(key), addressOf(key), healthy, this.writeOptions(context));
+  }
+
+  // --- Services and clusters ---
+
+  /** createService creates a service (CAIRN_SERVICE_ALREADY_EXISTS if it exists). */
+  async createService(context: RequestContext, spec: ServiceSpec): Promise<ServiceDefinition> {
+    const key = validateServiceKey(spec);
+    const protectThreshold = validateProtectThreshold(spec.protectThreshold ?? 0);
+    const metadata = validateMetadata(spec.metadata ?? {});
+    const selector = validateSelector(spec.selector ?? { type: 'none' });
+    const kind = spec.ephemeral === undefined ? null : validateBoolean(spec.ephemeral, 'ephemeral') ? 'ephemeral' : 'persistent';
+    await this.authorizeService(context, key, 'write');
+    if (kind === 'persistent' && this.ephemeral.instancesOf(key).length > 0) throw mismatch(key, 'ephemeral');
+    return this.cp.createService({ key, protectThreshold, metadata, selector, kind }, this.writeOptions(context));
+  }
+
+  /** updateService changes the given settings of an existing service. */
+  async updateService(context: RequestContext, update: ServiceUpdate): Promise<ServiceDefinition> {
+    const key = validateServiceKey(update);
+    const changes = {
+      ...(update.protectThreshold === undefined ? {} : { protectThreshold: validateProtectThreshold(update.protectThreshold) }),
+      ...(update.metadata === undefined ? {} : { metadata: validateMetadata(update.metadata) }),
+      ...(update.selector === undefined ? {} : { selector: validateSelector(update.selector) }),
+    };
+    await this.authorizeService(context, key, 'write');
+    return this.cp.updateService({ key, ...changes }, this.writeOptions(context));
+  }
+
+  /** deleteService deletes an empty service (CAIRN_SERVICE_HAS_INSTANCES otherwise, ephemeral instances included). */
+  async deleteService(context: RequestContext, key: ServiceKey): Promise<DeleteServiceResult> {
+    const valid = validateServiceKey(key);
+    await this.authorizeService(context, valid, 'write');
+    const ephemeralCount = this.ephemeral.instancesOf(valid).length;
+    if (ephemeralCount > 0) {
+      throw new CairnError('CAIRN_SERVICE_HAS_INSTANCES',
+        `Service ${valid.namespace}/${groupedName(valid.group, valid.service)} is not empty, can't be delete. Please unregister instance first`,
+        { details: { instances: ephemeralCount } });
+    }
+    return { revision: await this.cp.deleteService(valid, this.writeOptions(context)) };
+  }
+
+  /** getService returns a service with its clusters (secrets redacted); clusters of ephemeral instances are included. */
+  async getService(context: RequestContext, key: ServiceKey, options: ReadOptions = {}): Promise<ServiceDetail> {
+    const valid = validateServiceKey(key);
+    await this.authorizeService(context, valid, 'read');
+    const view = await this.view(context, options);
+    const service = this.mergedDefinition(view, valid);
+    if (service === null) {
+      throw new CairnError('CAIRN_SERVICE_NOT_FOUND', `service ${valid.namespace}/${groupedName(valid.group, valid.service)} not found!`);
+    }
+    const clusters = [...(view.getServiceDetail(valid)?.clusters ?? [])];
+    const known = new Set(clusters.map((cluster) => cluster.name));
+    for (const instance of this.ephemeral.instancesOf(valid)) {
+      if (!known.has(instance.cluster)) {
+        known.add(instance.cluster);
+        clusters.push(redactCluster(defaultClusterConfig(instance.cluster)));
+      }
+    }
+    clusters.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    return Object.freeze({ service, clusters: Object.freeze(clusters) });
+  }
+
+  /** allDefinitions merges a namespace's CP services (of `group`, or all with '*') with services known only through ephemeral instances. */
+  private allDefinitions(view: RegistryView, namespace: string, group: string): ServiceDefinition[] {
+    const definitions = view.services(namespace, group).map((definition) => this.mergedDefinition(view, {
+      namespace, group: definition.group, service: definition.name,
+    }) ?? definition);
+    for (const key of this.ephemeral.serviceKeys(namespace)) {
+      if ((group === ALL_GROUPS || key.group === group) && view.getService(key) === null) definitions.push(implicitDefinition(key));
+    }
+    return definitions.sort(compareDefinitions);
+  }
+
+  /** listServices pages the services of a namespace, of one group or of all ('*'). */
+  async listServices(context: RequestContext, query: ListServicesQuery): Promise<ServicePage> {
+    const namespace = validateNamespace(query.namespace);
+    const group = query.group === ALL_GROUPS ? ALL_GROUPS : validateGroup(query.group);
+    const page = validatePage(query.pageNo, query.pageSize);
+    await this.authorize(context.identity, namespace, group === ALL_GROUPS ? '*' : groupedName(group, '*'), 'read');
+    const view = await this.view(context, query);
+    const definitions = this.allDefinitions(view, namespace, group);
+    return Object.freeze({ count: definitions.length, services: pageItems(definitions, page.pageNo, page.pageSize) });
+  }
+
+  /** putCluster creates or replaces a cluster's configuration (health checker, check port, metadata). */
+  async putCluster(context: RequestContext, spec: ClusterSpec): Promise<ClusterWriteResult> {
+    const key = validateServiceKey(spec);
+    const useInstancePort4Check = validateBoolean(spec.useInstancePort4Check ?? true, 'useInstancePort4Check');
+    const config = {
+      name: validateClusterName(spec.cluster),
+      healthChecker: validateHealthChecker(spec.healthChecker ?? defaultHealthChecker),
+      checkPort: validateCheckPort(spec.checkPort ?? DEFAULT_CHECK_PORT, useInstancePort4Check),
+      useInstancePort4Check,
+      metadata: validateMetadata(spec.metadata ?? {}),
+    };
+    await this.authorizeService(context, key, 'write');
+    return this.cp.putCluster(key, config, this.writeOptions(context));
+  }
+
+  /** catalogEntry summarises one service over both registries. */
+  private catalogEntry(view: RegistryView, definition: ServiceDefinition): CatalogEntry {
+    const key = { namespace: definition.namespace, group: definition.group, service: definition.name };
+    const instances = [...view.listInstances(key), ...this.ephemeral.instancesOf(key)];
+    const clusters = new Set(view.getServiceDetail(key)?.clusters.map((cluster) => cluster.name) ?? []);
+    for (const instance of instances) clusters.add(instance.cluster);
+    return Object.freeze({
+      namespace: definition.namespace,
+      group: definition.group,
+      name: definition.name,
+      kind: definition.kind,
+      clusterCount: clusters.size,
+      instanceCount: instances.length,
+      healthyInstanceCount: instances.filter((instance) => instance.healthy).length,
+      revision: definition.revision,
+    });
+  }
+
+  /** catalog pages service summaries with instance counts (Nacos's /catalog/services). */
+  async catalog(context: RequestContext, query: CatalogQuery): Promise<CatalogPage> {
+    const namespace = validateNamespace(query.namespace);
+    const page = validatePage(query.pageNo, query.pageSize);
+    const withInstancesOnly = validateBoolean(query.withInstancesOnly ?? false, 'withInstancesOnly');
+    await this.authorize(context.identity, namespace, '*', 'read');
+    const view = await this.view(context, query);
+    const entries = this.allDefinitions(view, namespace, ALL_GROUPS)
+      .filter((definition) =>
+        (query.serviceNameContains === undefined || definition.name.includes(query.serviceNameContains)) &&
+        (query.groupNameContains === undefined || definition.group.includes(query.groupNameContains)))
+      .map((definition) => this.catalogEntry(view, definition))
+      .filter((entry) => !withInstancesOnly || entry.instanceCount > 0);
+    return Object.freeze({ count: entries.length, services: pageItems(entries, page.pageNo, page.pageSize) });
+  }
+}
+
+// --- Input normalisation (pure) ---
+
+function instanceKeyOf(address: InstanceAddress): InstanceKey {
+  return validateInstanceKey({ ...address, cluster: address.cluster ?? DEFAULT_CLUSTER });
+}
+
+function serviceKeyOf(key: ServiceKey): ServiceKey {
+  return { namespace: key.namespace, group: key.group, service: key.service };
+}
+
+function addressOf(key: InstanceKey): CpInstanceAddress {
+  return { cluster: key.cluster, ip: key.ip, port: key.port };
+}
+
+function instanceValuesOf(spec: InstanceSpec, key: InstanceKey): InstanceValues {
+  return {
+    ...addressOf(key),
+    weight: validateWeight(spec.weight ?? DEFAULT_WEIGHT),
+    enabled: validateBoolean(spec.enabled ?? true, 'enabled'),
+    healthy: validateBoolean(spec.healthy ?? true, 'healthy'),
+    metadata: validateMetadata(spec.metadata ?? {}),
+  };
+}

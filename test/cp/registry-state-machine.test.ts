@@ -1,0 +1,544 @@
+// Goal: the persistent registry's state machine applies every command with Nacos's semantics and Cairn's decisions
+// (see the header of src/cp/registry-state-machine.ts), deterministically (Raft §5.3: same log, same state), with
+// its keyspace always equal to its memory, request ids deduplicated, limits enforced with typed errors, and corrupt
+// storage refused.
+// Method: (1) a table of scripted cases: each sets up state with commands, applies one command and checks the
+// result (ok + payload, or the error code) and the resulting reads; (2) determinism: two machines fed the same
+// commands give byte-identical snapshots, snapshot -> restore gives identical reads and keyspace, load() from the
+// keyspace equals the live state; (3) request-id dedupe and its bounded, index-ordered eviction; (4) each limit with
+// small limits; (5) corrupt snapshots and keyspaces; (6) a seeded randomized run of 2000 commands over a small
+// universe, applied to one machine directly and to another through a mid-run snapshot, with invariants checked at
+// every step and snapshots, results and a keyspace reload compared at the end.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { AssertionError } from '../../src/assert.ts';
+import { CairnError, type CairnErrorCode } from '../../src/errors.ts';
+import {
+  decodeResult,
+  encodeCommand,
+  encodeMessage,
+  type CommandResult,
+  type InstanceValues,
+  type RegistryCommand,
+} from '../../src/cp/commands.ts';
+import { RegistryStateMachine, ALL_GROUPS, type RegistryLimits } from '../../src/cp/registry-state-machine.ts';
+import { instanceStorageKey, serviceStorageKey, requestStorageKey } from '../../src/cp/keyspace.ts';
+import type { ClusterConfig, HealthChecker, ServiceKey } from '../../src/naming/model.ts';
+import { MemoryKeyspace } from '../support/direct-proposer.ts';
+
+const orders: ServiceKey = { namespace: 'public', group: 'DEFAULT_GROUP', service: 'orders' };
+const users: ServiceKey = { namespace: 'public', group: 'DEFAULT_GROUP', service: 'users' };
+
+function values(ip: string, extra: Partial<InstanceValues> = {}): InstanceValues {
+  return { cluster: 'DEFAULT', ip, port: 8080, weight: 1, enabled: true, healthy: true, metadata: {}, ...extra };
+}
+
+function cluster(name: string, healthChecker: HealthChecker = { type: 'NONE' }): ClusterConfig {
+  return { name, healthChecker, checkPort: 80, useInstancePort4Check: true, metadata: {} };
+}
+
+const register = (key: ServiceKey, instance: InstanceValues): RegistryCommand => ({ type: 'registerInstance', key, instance });
+const create = (key: ServiceKey, kind: 'persistent' | 'ephemeral' | null = null): RegistryCommand =>
+  ({ type: 'createService', key, protectThreshold: 0, metadata: {}, selector: { type: 'none' }, kind });
+const address = (ip: string, clusterName = 'DEFAULT') => ({ cluster: clusterName, ip, port: 8080 });
+
+/** Member is one state machine with its keyspace and its log position. */
+class Member {
+  readonly machine: RegistryStateMachine;
+  readonly keyspace = new MemoryKeyspace();
+  index = 0;
+  lastWrites = 0;
+
+  constructor(limits: Partial<RegistryLimits> = {}) {
+    this.machine = new RegistryStateMachine({ limits });
+  }
+
+  /** applyBytes applies raw command bytes at the next index and commits the batch. */
+  applyBytes(bytes: Uint8Array): Uint8Array {
+    this.index += 1;
+    const batch = this.keyspace.batch();
+    const result = this.machine.apply(bytes, this.index, 1, batch);
+    this.keyspace.commit(batch.writes);
+    this.lastWrites = batch.writes.length;
+    return result;
+  }
+
+  run(command: RegistryCommand, requestId = `req-${this.index + 1}`): CommandResult {
+    return decodeResult(this.applyBytes(encodeCommand({ requestId, command })));
+  }
+
+  runAll(commands: readonly RegistryCommand[]): void {
+    for (const command of commands) {
+      const result = this.run(command);
+      assert.ok(result.ok, `setup ${command.type}: ${result.ok ? '' : `${result.code} ${result.detail}`}`);
+    }
+  }
+}
+
+function expectCode(result: CommandResult, code: CairnErrorCode): void {
+  assert.equal(result.ok, false, `expected ${code}`);
+  if (!result.ok) assert.equal(result.code, code, result.detail);
+}
+
+function expectOk(result: CommandResult): Extract<CommandResult, { ok: true }> {
+  assert.ok(result.ok, result.ok ? '' : `${result.code}: ${result.detail}`);
+  return result;
+}
+
+interface Case {
+  readonly name: string;
+  readonly setup: readonly RegistryCommand[];
+  readonly command: RegistryCommand;
+  /** error is the expected code; otherwise `check` inspects the successful result and the machine. */
+  readonly error?: CairnErrorCode;
+  readonly check?: (result: Extract<CommandResult, { ok: true }>, member: Member) => void;
+}
+
+const cases: readonly Case[] = [
+  {
+    name: 'CreateService creates with the given settings and revision = its index',
+    setup: [],
+    command: { type: 'createService', key: orders, protectThreshold: 0.5, metadata: { team: 'pay' }, selector: { type: 'none' }, kind: null },
+    check: (result, member) => {
+      assert.equal(result.revision, 1);
+      assert.deepEqual(member.machine.getService(orders), { namespace: 'public', group: 'DEFAULT_GROUP', name: 'orders', protectThreshold: 0.5, metadata: { team: 'pay' }, selector: { type: 'none' }, kind: null, revision: 1 });
+    },
+  },
+  { name: 'CreateService of an existing service', setup: [create(orders)], command: create(orders), error: 'CAIRN_SERVICE_ALREADY_EXISTS' },
+  {
+    name: 'CreateService may declare the kind (Nacos v2 ephemeral flag)',
+    setup: [],
+    command: create(orders, 'ephemeral'),
+    check: (_, member) => assert.equal(member.machine.getService(orders)?.kind, 'ephemeral'),
+  },
+  { name: 'UpdateService of a missing service', setup: [], command: { type: 'updateService', key: orders, protectThreshold: 0.1 }, error: 'CAIRN_SERVICE_NOT_FOUND' },
+  {
+    name: 'UpdateService changes only what it carries',
+    setup: [{ type: 'createService', key: orders, protectThreshold: 0.5, metadata: { a: '1' }, selector: { type: 'none' }, kind: null }],
+    command: { type: 'updateService', key: orders, metadata: { b: '2' } },
+    check: (result, member) => {
+      const service = member.machine.getService(orders);
+      assert.deepEqual([service?.protectThreshold, service?.metadata, service?.revision, result.revision], [0.5, { b: '2' }, 2, 2]);
+    },
+  },
+  {
+    name: 'UpdateService that changes nothing keeps the revision and writes only its request id',
+    setup: [create(orders)],
+    command: { type: 'updateService', key: orders, protectThreshold: 0, metadata: {}, selector: { type: 'none' } },
+    check: (result, member) => {
+      assert.equal(result.revision, 1);
+      assert.equal(member.lastWrites, 1);
+    },
+  },
+  { name: 'DeleteService of a missing service', setup: [], command: { type: 'deleteService', key: orders }, error: 'CAIRN_SERVICE_NOT_FOUND' },
+  { name: 'DeleteService while instances remain', setup: [register(orders, values('10.0.0.1'))], command: { type: 'deleteService', key: orders }, error: 'CAIRN_SERVICE_HAS_INSTANCES' },
+  {
+    name: 'DeleteService of an empty service removes it and its cluster configurations',
+    setup: [create(orders), { type: 'putCluster', key: orders, config: cluster('dc1') }, register(orders, values('10.0.0.1')), { type: 'deregisterInstance', key: orders, address: address('10.0.0.1') }],
+    command: { type: 'deleteService', key: orders },
+    check: (result, member) => {
+      assert.equal(result.revision, 5);
+      assert.equal(member.machine.getService(orders), null);
+      assert.deepEqual([...member.keyspace.values.keys()].filter((k) => !k.startsWith('req')), []);
+      assert.deepEqual(member.machine.counts(), { namespaces: 0, services: 0, instances: 0, rememberedRequests: 5 });
+    },
+  },
+  { name: 'PutCluster on a missing service', setup: [], command: { type: 'putCluster', key: orders, config: cluster('DEFAULT') }, error: 'CAIRN_SERVICE_NOT_FOUND' },
+  {
+    name: 'PutCluster configures the cluster; reads redact the MySQL password; the health checker still sees it',
+    setup: [create(orders)],
+    command: { type: 'putCluster', key: orders, config: cluster('db', { type: 'MYSQL', user: 'probe', password: 'hunter2', sql: 'select 1' }) },
+    check: (result, member) => {
+      assert.deepEqual(result.payload.type === 'cluster' && result.payload.cluster.healthChecker, { type: 'MYSQL', user: 'probe', passwordSet: true, sql: 'select 1' });
+      const detail = member.machine.getServiceDetail(orders);
+      assert.ok(!JSON.stringify(detail).includes('hunter2'));
+      assert.deepEqual(member.machine.clusterConfig(orders, 'db')?.healthChecker, { type: 'MYSQL', user: 'probe', password: 'hunter2', sql: 'select 1' });
+      assert.deepEqual(member.machine.clusterConfig(orders, 'other')?.healthChecker, { type: 'TCP' }, 'unconfigured clusters use TCP');
+    },
+  },
+  {
+    name: 'RegisterInstance auto-creates the service with defaults, kind persistent',
+    setup: [],
+    command: register(orders, values('10.0.0.1', { metadata: { v: '1' } })),
+    check: (result, member) => {
+      assert.equal(result.payload.type, 'instance');
+      const service = member.machine.getService(orders);
+      assert.deepEqual([service?.kind, service?.protectThreshold, service?.revision], ['persistent', 0, 1]);
+      const instance = member.machine.getInstance({ ...orders, ...address('10.0.0.1') });
+      assert.deepEqual(instance, { ip: '10.0.0.1', port: 8080, cluster: 'DEFAULT', weight: 1, enabled: true, healthy: true, ephemeral: false, metadata: { v: '1' }, instanceId: '10.0.0.1#8080#DEFAULT#DEFAULT_GROUP@@orders' });
+      assert.deepEqual(member.machine.getServiceDetail(orders)?.clusters.map((c) => [c.name, c.healthChecker.type]), [['DEFAULT', 'TCP']]);
+    },
+  },
+  { name: 'RegisterInstance into a service declared ephemeral', setup: [create(orders, 'ephemeral')], command: register(orders, values('10.0.0.1')), error: 'CAIRN_EPHEMERAL_MISMATCH' },
+  {
+    name: 'RegisterInstance upserts an existing instance',
+    setup: [register(orders, values('10.0.0.1'))],
+    command: register(orders, values('10.0.0.1', { weight: 5, metadata: { a: 'b' } })),
+    check: (result, member) => {
+      assert.equal(result.revision, 2);
+      assert.deepEqual(member.machine.listInstances(orders).map((i) => [i.weight, i.metadata]), [[5, { a: 'b' }]]);
+    },
+  },
+  {
+    name: 'RegisterInstance of an identical instance changes nothing (no revision bump)',
+    setup: [register(orders, values('10.0.0.1'))],
+    command: register(orders, values('10.0.0.1')),
+    check: (result, member) => {
+      assert.equal(result.revision, 1);
+      assert.equal(member.lastWrites, 1, 'only the request id is written');
+    },
+  },
+  {
+    name: 'Re-registration keeps the checker-owned health under an active checker',
+    setup: [register(orders, values('10.0.0.1'))],
+    command: register(orders, values('10.0.0.1', { healthy: false })),
+    check: (_, member) => assert.equal(member.machine.listInstances(orders)[0]?.healthy, true),
+  },
+  {
+    name: 'Re-registration applies the client health under a NONE checker',
+    setup: [create(orders), { type: 'putCluster', key: orders, config: cluster('DEFAULT') }, register(orders, values('10.0.0.1'))],
+    command: register(orders, values('10.0.0.1', { healthy: false })),
+    check: (_, member) => assert.equal(member.machine.listInstances(orders)[0]?.healthy, false),
+  },
+  {
+    name: 'A new instance takes the client health even under an active checker',
+    setup: [],
+    command: register(orders, values('10.0.0.1', { healthy: false })),
+    check: (_, member) => assert.equal(member.machine.listInstances(orders)[0]?.healthy, false),
+  },
+  { name: 'UpdateInstance on a missing service', setup: [], command: { type: 'updateInstance', key: orders, instance: values('10.0.0.1') }, error: 'CAIRN_SERVICE_NOT_FOUND' },
+  { name: 'UpdateInstance on a missing instance', setup: [register(orders, values('10.0.0.1'))], command: { type: 'updateInstance', key: orders, instance: values('10.0.0.2') }, error: 'CAIRN_INSTANCE_NOT_FOUND' },
+  {
+    name: 'UpdateInstance replaces the attributes',
+    setup: [register(orders, values('10.0.0.1', { metadata: { a: '1' } }))],
+    command: { type: 'updateInstance', key: orders, instance: values('10.0.0.1', { enabled: false, weight: 0 }) },
+    check: (_, member) => assert.deepEqual(member.machine.listInstances(orders).map((i) => [i.enabled, i.weight, i.metadata]), [[false, 0, {}]]),
+  },
+  { name: 'PatchInstance on a missing instance', setup: [create(orders)], command: { type: 'patchInstance', key: orders, address: address('10.0.0.1'), weight: 2 }, error: 'CAIRN_INSTANCE_NOT_FOUND' },
+  {
+    name: 'PatchInstance changes only what it carries; metadata replaces the map',
+    setup: [register(orders, values('10.0.0.1', { weight: 3, metadata: { a: '1', b: '2' } }))],
+    command: { type: 'patchInstance', key: orders, address: address('10.0.0.1'), enabled: false, metadata: { c: '3' } },
+    check: (_, member) => assert.deepEqual(member.machine.listInstances(orders).map((i) => [i.weight, i.enabled, i.metadata]), [[3, false, { c: '3' }]]),
+  },
+  {
+    name: 'DeregisterInstance of a missing service succeeds with removed=false, revision 0',
+    setup: [],
+    command: { type: 'deregisterInstance', key: orders, address: address('10.0.0.1') },
+    check: (result) => assert.deepEqual([result.revision, result.payload], [0, { type: 'removed', removed: false }]),
+  },
+  {
+    name: 'DeregisterInstance of a missing instance succeeds with removed=false and keeps the revision',
+    setup: [register(orders, values('10.0.0.1'))],
+    command: { type: 'deregisterInstance', key: orders, address: address('10.0.0.2') },
+    check: (result) => assert.deepEqual([result.revision, result.payload], [1, { type: 'removed', removed: false }]),
+  },
+  {
+    name: 'DeregisterInstance removes; the undeclared service stays, empty, with kind null',
+    setup: [register(orders, values('10.0.0.1'))],
+    command: { type: 'deregisterInstance', key: orders, address: address('10.0.0.1') },
+    check: (result, member) => {
+      assert.deepEqual([result.revision, result.payload], [2, { type: 'removed', removed: true }]);
+      assert.deepEqual([member.machine.getService(orders)?.kind, member.machine.listInstances(orders).length], [null, 0]);
+      assert.equal(member.keyspace.values.has(instanceStorageKey(orders, address('10.0.0.1'))), false);
+    },
+  },
+  { name: 'SetInstanceHealth under the default TCP checker', setup: [register(orders, values('10.0.0.1'))], command: { type: 'setInstanceHealth', key: orders, address: address('10.0.0.1'), healthy: false }, error: 'CAIRN_HEALTH_CHECK_ACTIVE' },
+  { name: 'SetInstanceHealth on a missing service', setup: [], command: { type: 'setInstanceHealth', key: orders, address: address('10.0.0.1'), healthy: false }, error: 'CAIRN_SERVICE_NOT_FOUND' },
+  { name: 'SetInstanceHealth on a missing instance', setup: [create(orders)], command: { type: 'setInstanceHealth', key: orders, address: address('10.0.0.1'), healthy: false }, error: 'CAIRN_INSTANCE_NOT_FOUND' },
+  {
+    name: 'SetInstanceHealth under a NONE checker sets the health',
+    setup: [create(orders), { type: 'putCluster', key: orders, config: cluster('DEFAULT') }, register(orders, values('10.0.0.1'))],
+    command: { type: 'setInstanceHealth', key: orders, address: address('10.0.0.1'), healthy: false },
+    check: (result, member) => {
+      assert.equal(result.revision, 4);
+      assert.equal(member.machine.listInstances(orders)[0]?.healthy, false);
+    },
+  },
+];
+
+for (const scripted of cases) {
+  test(`semantics: ${scripted.name}`, async () => {
+    const member = new Member();
+    member.runAll(scripted.setup);
+    const result = member.run(scripted.command);
+    if (scripted.error !== undefined) {
+      expectCode(result, scripted.error);
+      assert.equal(member.lastWrites, 1, 'a refused command writes only its remembered result');
+    } else {
+      scripted.check?.(expectOk(result), member);
+    }
+    assert.deepEqual((await reload(member)).snapshot(), member.machine.snapshot(), 'keyspace reload equals live state');
+  });
+}
+
+/** reload loads a member's keyspace into a fresh machine. */
+async function reload(member: Member, limits: Partial<RegistryLimits> = {}): Promise<RegistryStateMachine> {
+  const reloaded = new RegistryStateMachine({ limits });
+  await reloaded.load(member.keyspace.entries());
+  return reloaded;
+}
+
+/** workload is a fixed script touching every command type, two namespaces and several groups. */
+function workload(): RegistryCommand[] {
+  const beta: ServiceKey = { namespace: 'beta', group: 'G2', service: 'billing' };
+  return [
+    create(users),
+    { type: 'createService', key: beta, protectThreshold: 0.3, metadata: { z: '1', a: '2' }, selector: { type: 'label', expression: 'CONSUMER.label.dc = PROVIDER.label.dc' }, kind: 'persistent' },
+    register(orders, values('10.0.0.2', { metadata: { b: '1', a: '2' } })),
+    register(orders, values('10.0.0.1', { cluster: 'dc2' })),
+    register(orders, values('10.0.0.1')),
+    { type: 'putCluster', key: orders, config: cluster('dc2', { type: 'HTTP', path: '/h', headers: { B: '1', A: '2' }, expectedResponseCode: 204 }) },
+    { type: 'putCluster', key: beta, config: cluster('db', { type: 'MYSQL', user: 'u', password: 'p', sql: 'select 1' }) },
+    register(beta, values('10.1.0.1', { cluster: 'db', port: 3306 })),
+    { type: 'patchInstance', key: orders, address: address('10.0.0.2'), weight: 7 },
+    { type: 'deregisterInstance', key: orders, address: address('10.0.0.1') },
+    { type: 'updateService', key: users, protectThreshold: 0.9 },
+    { type: 'putCluster', key: orders, config: cluster('DEFAULT') },
+    { type: 'setInstanceHealth', key: orders, address: address('10.0.0.2'), healthy: false },
+  ];
+}
+
+test('determinism: two machines fed the same commands give identical snapshot bytes and results', () => {
+  const a = new Member();
+  const b = new Member();
+  for (const command of workload()) assert.deepEqual(a.run(command), b.run(command));
+  assert.deepEqual(a.machine.snapshot(), b.machine.snapshot());
+  assert.deepEqual([...a.keyspace.values.entries()], [...b.keyspace.values.entries()]);
+});
+
+test('snapshot -> restore gives identical reads, snapshot bytes and keyspace', () => {
+  const source = new Member();
+  source.runAll(workload());
+  const target = new Member();
+  target.runAll([create({ namespace: 'old', group: 'G', service: 'gone' })]);
+  target.keyspace.clear();
+  const batch = target.keyspace.batch();
+  target.machine.restore(source.machine.snapshot(), batch);
+  target.keyspace.commit(batch.writes);
+  assert.deepEqual(target.machine.snapshot(), source.machine.snapshot());
+  assert.deepEqual(new Map(target.keyspace.values), new Map(source.keyspace.values));
+  for (const namespace of ['public', 'beta', 'old']) {
+    assert.deepEqual(target.machine.services(namespace, ALL_GROUPS), source.machine.services(namespace, ALL_GROUPS));
+    assert.deepEqual(target.machine.summaries(namespace), source.machine.summaries(namespace));
+    for (const service of source.machine.services(namespace, ALL_GROUPS)) {
+      const key = { namespace, group: service.group, service: service.name };
+      assert.deepEqual(target.machine.getServiceDetail(key), source.machine.getServiceDetail(key));
+      assert.deepEqual(target.machine.listInstances(key), source.machine.listInstances(key));
+    }
+  }
+  assert.deepEqual(target.machine.counts(), source.machine.counts());
+  // The restored machine keeps applying from the snapshot's position.
+  target.index = source.index;
+  assert.deepEqual(target.run(register(users, values('10.9.9.9'))), source.run(register(users, values('10.9.9.9'))));
+});
+
+test('load() from the keyspace equals the live state, after every command of the workload', async () => {
+  const member = new Member();
+  for (const command of workload()) {
+    member.run(command);
+    const reloaded = await reload(member);
+    assert.deepEqual(reloaded.snapshot(), member.machine.snapshot());
+  }
+  assert.ok(member.keyspace.values.has(serviceStorageKey(orders)));
+});
+
+test('request ids: a retry gets the first result and is not applied twice; reuse with other bytes is refused', () => {
+  const member = new Member();
+  const first = member.run(create(orders), 'client-1');
+  expectOk(first);
+  const retry = member.run(create(orders), 'client-1');
+  assert.deepEqual(retry, first, 'the retry is answered with the first result, not ALREADY_EXISTS');
+  assert.equal(member.lastWrites, 0, 'a deduplicated retry writes nothing');
+  expectCode(member.run(create(users), 'client-1'), 'CAIRN_REQUEST_ID_REUSED');
+  assert.equal(member.machine.getService(users), null);
+  // A failed first attempt is remembered too: its retry gets the same failure even after the cause is gone.
+  expectCode(member.run({ type: 'deleteService', key: users }, 'client-2'), 'CAIRN_SERVICE_NOT_FOUND');
+  member.run(create(users), 'client-3');
+  expectCode(member.run({ type: 'deleteService', key: users }, 'client-2'), 'CAIRN_SERVICE_NOT_FOUND');
+  assert.notEqual(member.machine.getService(users), null);
+});
+
+test('request ids: the table is bounded; the lowest index is forgotten first, in memory and in the keyspace', async () => {
+  const limits = { requestIdsRememberedMax: 3 };
+  const member = new Member(limits);
+  member.run(create(orders), 'a');
+  for (const id of ['b', 'c', 'd']) member.run({ type: 'deleteService', key: users }, id);
+  assert.equal(member.machine.counts().rememberedRequests, 3);
+  assert.equal(member.keyspace.values.has(requestStorageKey('a')), false);
+  assert.equal(member.keyspace.values.has(requestStorageKey('b')), true);
+  // 'a' is forgotten, so its retry is applied again and now finds the service.
+  expectCode(member.run(create(orders), 'a'), 'CAIRN_SERVICE_ALREADY_EXISTS');
+  assert.equal(member.keyspace.values.has(requestStorageKey('b')), false);
+  assert.deepEqual((await reload(member, limits)).snapshot(), member.machine.snapshot());
+});
+
+test('request ids: the byte bound evicts too, but always keeps the latest result', () => {
+  const member = new Member({ requestResultsBytesMax: 1 });
+  member.run(create(orders), 'a');
+  member.run(create(users), 'b');
+  assert.equal(member.machine.counts().rememberedRequests, 1);
+  assert.deepEqual(member.run(create(users), 'b').ok, true, 'the latest is still remembered');
+});
+
+test('limits: instances per service, clusters per service, services per namespace, namespaces', () => {
+  const member = new Member({ instancesPerServiceMax: 3, clustersPerServiceMax: 2, servicesPerNamespaceMax: 2, namespacesMax: 2 });
+  member.runAll([register(orders, values('10.0.0.1')), register(orders, values('10.0.0.2', { cluster: 'dc2' }))]);
+  expectCode(member.run(register(orders, values('10.0.0.3', { cluster: 'dc3' }))), 'CAIRN_CLUSTERS_PER_SERVICE_EXCEEDED');
+  expectOk(member.run(register(orders, values('10.0.0.3'))));
+  expectCode(member.run(register(orders, values('10.0.0.4'))), 'CAIRN_INSTANCES_PER_SERVICE_EXCEEDED');
+  expectOk(member.run(register(orders, values('10.0.0.1', { weight: 3 }))));
+  expectOk(member.run({ type: 'putCluster', key: orders, config: cluster('dc2') }));
+  expectCode(member.run({ type: 'putCluster', key: orders, config: cluster('dc9') }), 'CAIRN_CLUSTERS_PER_SERVICE_EXCEEDED');
+  member.runAll([create(users)]);
+  expectCode(member.run(create({ ...orders, service: 'third' })), 'CAIRN_SERVICES_PER_NAMESPACE_EXCEEDED');
+  expectCode(member.run(register({ ...orders, service: 'third' }, values('10.0.0.9'))), 'CAIRN_SERVICES_PER_NAMESPACE_EXCEEDED');
+  member.runAll([create({ namespace: 'two', group: 'G', service: 's' })]);
+  expectCode(member.run(create({ namespace: 'three', group: 'G', service: 's' })), 'CAIRN_NAMESPACES_EXCEEDED');
+  assert.deepEqual(member.machine.counts(), { namespaces: 2, services: 3, instances: 3, rememberedRequests: member.index });
+});
+
+test('reads: listServices pages by group or all groups; catalog filters and counts', () => {
+  const member = new Member();
+  member.runAll([
+    register({ ...orders, group: 'B' }, values('10.0.0.1', { healthy: false })),
+    register({ ...orders, group: 'A' }, values('10.0.0.1')),
+    create({ ...orders, group: 'A', service: 'alpha' }),
+    register({ ...orders, group: 'A', service: 'zeta' }, values('10.0.0.2', { cluster: 'x' })),
+  ]);
+  const names = (items: readonly { group: string; name: string }[]) => items.map((s) => `${s.group}@@${s.name}`);
+  assert.deepEqual(names(member.machine.services('public', ALL_GROUPS)), ['A@@alpha', 'A@@orders', 'A@@zeta', 'B@@orders']);
+  assert.deepEqual(names(member.machine.services('public', 'A')), ['A@@alpha', 'A@@orders', 'A@@zeta']);
+  const page = member.machine.listServices('public', ALL_GROUPS, { pageNo: 2, pageSize: 3 });
+  assert.deepEqual([page.count, names(page.items)], [4, ['B@@orders']]);
+  assert.deepEqual(member.machine.listServices('nope', ALL_GROUPS, { pageNo: 1, pageSize: 10 }), { count: 0, items: [] });
+  const catalog = member.machine.catalog('public', { serviceNameContains: 'or', withInstancesOnly: true }, { pageNo: 1, pageSize: 10 });
+  assert.deepEqual(catalog.items.map((s) => [s.service.group, s.instanceCount, s.healthyInstanceCount, s.clusterCount]), [['A', 1, 1, 1], ['B', 1, 0, 1]]);
+  assert.equal(member.machine.catalog('public', { groupNameContains: 'B' }, { pageNo: 1, pageSize: 10 }).count, 1);
+});
+
+test('an undecodable command applies as a typed failure and changes nothing', () => {
+  const member = new Member();
+  member.runAll([create(orders)]);
+  const before = member.machine.snapshot();
+  for (const bytes of [new Uint8Array([0xff, 0xff, 0xff]), encodeMessage('Command', { requestId: 'r', deleteService: { key: { namespace: 'a b', group: 'G', service: 's' } } })]) {
+    const result = decodeResult(member.applyBytes(bytes));
+    expectCode(result, 'CAIRN_INVALID_ARGUMENT');
+    assert.equal(member.lastWrites, 0);
+  }
+  assert.deepEqual(member.machine.snapshot(), before);
+});
+
+test('apply asserts that indexes only grow (a driver bug crashes, it is not a result)', () => {
+  const member = new Member();
+  member.runAll([create(orders)]);
+  assert.throws(() => member.machine.apply(encodeCommand({ requestId: 'x', command: create(users) }), 1, 1, member.keyspace.batch()), AssertionError);
+});
+
+test('corrupt snapshots and keyspaces are CAIRN_STORAGE_CORRUPT', async () => {
+  const isCorrupt = (error: unknown): boolean => error instanceof CairnError && error.code === 'CAIRN_STORAGE_CORRUPT';
+  const machine = new RegistryStateMachine();
+  assert.throws(() => machine.restore(new Uint8Array([0xff, 0xff]), new MemoryKeyspace().batch()), isCorrupt);
+  assert.throws(() => machine.restore(encodeMessage('RegistrySnapshot', { formatVersion: 2 }), new MemoryKeyspace().batch()), isCorrupt);
+  const source = new Member();
+  source.runAll(workload());
+  const breakers: ReadonlyArray<(keyspace: MemoryKeyspace) => void> = [
+    (k) => k.values.set('zzz\u0000what', new Uint8Array()),
+    (k) => k.values.delete(serviceStorageKey(orders)),
+    (k) => k.values.set(serviceStorageKey(users), k.values.get(serviceStorageKey(orders)) ?? new Uint8Array()),
+    (k) => k.values.set(instanceStorageKey(orders, address('10.0.0.2')), new Uint8Array([0x22, 0x01])),
+    (k) => k.values.set(requestStorageKey('req-1'), k.values.get(requestStorageKey('req-2')) ?? new Uint8Array()),
+  ];
+  for (const [i, breakKeyspace] of breakers.entries()) {
+    const copy = new MemoryKeyspace();
+    for (const [key, value] of source.keyspace.values) copy.values.set(key, value);
+    breakKeyspace(copy);
+    await assert.rejects(new RegistryStateMachine().load(copy.entries()), isCorrupt, `breaker ${i}`);
+  }
+});
+
+/** prng is mulberry32: the randomized test is reproducible from its seed. */
+function prng(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function randomCommand(random: () => number): RegistryCommand {
+  const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)] as T;
+  const key: ServiceKey = { namespace: pick(['public', 'dev']), group: pick(['DEFAULT_GROUP', 'G']), service: pick(['a', 'b', 'c']) };
+  const where = { cluster: pick(['DEFAULT', 'dc2']), ip: pick(['10.0.0.1', '10.0.0.2', '10.0.0.3', 'db.local']), port: pick([80, 8080]) };
+  const instance = { ...where, weight: pick([0, 1, 2.5]), enabled: random() < 0.8, healthy: random() < 0.7, metadata: pick([{}, { a: '1' }, { b: '2', a: '1' }]) };
+  const checker: HealthChecker = pick([{ type: 'NONE' }, { type: 'TCP' }, { type: 'MYSQL', user: 'u', password: 'p', sql: 'select 1' }]);
+  switch (pick(['create', 'update', 'delete', 'cluster', 'register', 'register', 'register', 'updateInstance', 'patch', 'deregister', 'deregister', 'health'] as const)) {
+    case 'create': return { type: 'createService', key, protectThreshold: pick([0, 0.5]), metadata: {}, selector: { type: 'none' }, kind: pick([null, null, 'persistent', 'ephemeral'] as const) };
+    case 'update': return { type: 'updateService', key, protectThreshold: pick([0, 0.2, 1]) };
+    case 'delete': return { type: 'deleteService', key };
+    case 'cluster': return { type: 'putCluster', key, config: { ...cluster(where.cluster, checker) } };
+    case 'register': return { type: 'registerInstance', key, instance };
+    case 'updateInstance': return { type: 'updateInstance', key, instance };
+    case 'patch': return { type: 'patchInstance', key, address: where, healthy: random() < 0.5, weight: pick([1, 3]) };
+    case 'deregister': return { type: 'deregisterInstance', key, address: where };
+    case 'health': return { type: 'setInstanceHealth', key, address: where, healthy: random() < 0.5 };
+  }
+}
+
+/** checkInvariants compares the counts with what the reads list, and checks the limits and kinds. */
+function checkInvariants(machine: RegistryStateMachine, limits: Partial<RegistryLimits>): void {
+  let services = 0;
+  let instances = 0;
+  for (const namespace of ['public', 'dev']) {
+    for (const service of machine.services(namespace, ALL_GROUPS)) {
+      services += 1;
+      const listed = machine.listInstances({ namespace, group: service.group, service: service.name });
+      instances += listed.length;
+      assert.ok(listed.length <= (limits.instancesPerServiceMax ?? Infinity));
+      if (service.kind === 'ephemeral') assert.equal(listed.length, 0, 'an ephemeral service holds no persistent instance');
+      if (listed.length > 0) assert.equal(service.kind === null, false);
+    }
+  }
+  const counts = machine.counts();
+  assert.deepEqual([counts.services, counts.instances], [services, instances]);
+  assert.ok(counts.rememberedRequests <= (limits.requestIdsRememberedMax ?? Infinity));
+}
+
+test('randomized: 2000 random commands on two machines (one through a mid-run snapshot) agree; a reload agrees', async () => {
+  const limits = { instancesPerServiceMax: 6, clustersPerServiceMax: 2, servicesPerNamespaceMax: 10, requestIdsRememberedMax: 50 };
+  const random = prng(7_2024);
+  const direct = new Member(limits);
+  let follower = new Member(limits);
+  const outcomes = new Map<string, number>();
+  for (let step = 0; step < 2000; step += 1) {
+    const command = randomCommand(random);
+    // One command in eight reuses a recent request id (a client retry, or a misuse with other content).
+    const requestId = random() < 0.125 ? `id-${Math.max(0, step - 1 - Math.floor(random() * 60))}` : `id-${step}`;
+    const bytes = encodeCommand({ requestId, command });
+    const expected = direct.applyBytes(bytes);
+    assert.deepEqual(follower.applyBytes(bytes), expected, `step ${step}`);
+    const result = decodeResult(expected);
+    const outcome = result.ok ? 'ok' : result.code;
+    outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1);
+    checkInvariants(direct.machine, limits);
+    if (step === 1000) {
+      const restored = new Member(limits);
+      const batch = restored.keyspace.batch();
+      restored.machine.restore(follower.machine.snapshot(), batch);
+      restored.keyspace.commit(batch.writes);
+      restored.index = follower.index;
+      follower = restored;
+    }
+  }
+  assert.deepEqual(follower.machine.snapshot(), direct.machine.snapshot());
+  assert.deepEqual((await reload(direct, limits)).snapshot(), direct.machine.snapshot());
+  assert.deepEqual((await reload(follower, limits)).snapshot(), direct.machine.snapshot());
+  // The workload reaches the interesting outcomes, so the comparison is not vacuous.
+  for (const outcome of ['ok', 'CAIRN_SERVICE_NOT_FOUND', 'CAIRN_INSTANCE_NOT_FOUND', 'CAIRN_HEALTH_CHECK_ACTIVE', 'CAIRN_EPHEMERAL_MISMATCH', 'CAIRN_REQUEST_ID_REUSED', 'CAIRN_SERVICE_HAS_INSTANCES']) {
+    assert.ok((outcomes.get(outcome) ?? 0) > 0, `outcome ${outcome} never happened: ${JSON.stringify([...outcomes])}`);
+  }
+});
