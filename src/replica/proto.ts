@@ -13,7 +13,7 @@ export function loadProtoRoot(): protobuf.Root {
   if (root === null) {
     const loaded = new protobuf.Root();
     loaded.resolvePath = (_origin, target) => (path.isAbsolute(target) ? target : path.join(protoRoot, target));
-    loaded.loadSync(['cairn/peer/v1/log.proto', 'cairn/peer/v1/peer.proto'], { keepCase: false });
+    loaded.loadSync(['cairn/peer/v1/log.proto', 'cairn/peer/v1/peer.proto', 'cairn/cp/v1/commands.proto'], { keepCase: false });
     loaded.resolveAll();
     root = loaded;
   }

@@ -1,0 +1,703 @@
+// grpc-transport: the PeerTransport of a real member, over @grpc/grpc-js on the peer port (DESIGN.md: :7848),
+// with the protobuf messages of proto/cairn/peer/v1/peer.proto.
+//
+// Outbound, each peer has a PeerLink: a bounded queue of encoded messages (limits.peerSendQueueMessagesMax and
+// peerSendQueueBytesMax; overflow drops the newest message and counts it) drained into a single client-streaming
+// Stream call, so messages to one peer arrive in the order they were sent. Whatever is queued when the link
+// flushes goes out as one RaftBatch of at most limits.messageBytesMax (always at least one message). The link
+// honours the stream's back-pressure (write() returning false waits for 'drain'), and holds writes until the
+// server's response headers arrive, which proves the stream is established; messages therefore do not pile into a
+// call that is still connecting to a dead peer. A call that fails or ends is reported to the driver
+// (handlers.onUnreachable, so the core probes the peer again) and replaced after an exponential backoff with
+// jitter. The links only open calls while they have something to send.
+//
+// Inbound, the Stream handler decodes every message of every batch on its own, drops (and counts) any that is
+// invalid or not addressed to this member, and hands the rest to handlers.onMessage in arrival order.
+//
+// Forward is a unary call bounded by the client's deadline. Its failures are mapped so that a client never hears
+// "certainly not written" about a write that may have reached the leader (DESIGN.md: an outcome that is unknown is
+// reported as unknown): a call that never left (the peer's channel never became ready) is CAIRN_NO_LEADER
+// (retryable); a call that left and then failed or timed out is CAIRN_OUTCOME_UNKNOWN.
+import {
+  Client,
+  Metadata,
+  Server,
+  ServerCredentials,
+  connectivityState,
+  credentials,
+  status as grpcStatus,
+  type ChannelInterface,
+  type ChannelOptions,
+  type ClientWritableStream,
+  type ServerReadableStream,
+  type ServerUnaryCall,
+  type ServiceError,
+  type sendUnaryData,
+} from '@grpc/grpc-js';
+
+import { assert } from '../assert.ts';
+import type { Limits } from '../limits.ts';
+import type { Message, NodeId } from '../raft/types.ts';
+import {
+  decodeForwardRequest,
+  decodeForwardResponse,
+  decodeRaftBatch,
+  encodeForwardRequest,
+  encodeForwardResponse,
+  encodeRaftBatch,
+  encodeRaftMessage,
+  nodeIdCharsMax,
+  raftBatchFramedBytes,
+  type PeerDecodeError,
+} from './peer-codec.ts';
+import type { ForwardRequest, ForwardResponse, PeerHandlers, PeerTransport } from './transport.ts';
+
+/** PeerTransportEvent names what a peer transport counts; a metrics hook turns each into a counter. */
+export type PeerTransportEvent =
+  | 'message_queued'
+  | 'batch_sent'
+  | 'send_dropped_queue_full'
+  | 'send_dropped_too_large'
+  | 'send_dropped_unknown_peer'
+  | 'stream_connected'
+  | 'stream_failed'
+  | 'message_received'
+  | 'receive_dropped_invalid'
+  | 'receive_dropped_misaddressed'
+  | 'forward_sent'
+  | 'forward_not_sent'
+  | 'forward_outcome_unknown'
+  | 'forward_served'
+  | 'forward_invalid';
+
+/** peerTransportEvents lists every PeerTransportEvent, e.g. to register the counters up front. */
+export const peerTransportEvents: readonly PeerTransportEvent[] = Object.freeze([
+  'message_queued',
+  'batch_sent',
+  'send_dropped_queue_full',
+  'send_dropped_too_large',
+  'send_dropped_unknown_peer',
+  'stream_connected',
+  'stream_failed',
+  'message_received',
+  'receive_dropped_invalid',
+  'receive_dropped_misaddressed',
+  'forward_sent',
+  'forward_not_sent',
+  'forward_outcome_unknown',
+  'forward_served',
+  'forward_invalid',
+]);
+
+/** PeerLogger is the logging a transport needs; a pino logger fits it. */
+export interface PeerLogger {
+  info(object: object, message: string): void;
+  warn(object: object, message: string): void;
+  error(object: object, message: string): void;
+}
+
+/** GrpcTransportLimits is the subset of src/limits.ts the gRPC transport enforces. */
+export type GrpcTransportLimits = Pick<
+  Limits,
+  'messageBytesMax' | 'snapshotChunkBytes' | 'entryBytesMax' | 'peerMessageBytesMax' | 'peerSendQueueMessagesMax' | 'peerSendQueueBytesMax'
+>;
+
+/** GrpcTransportTuning holds the transport's timings; grpcTransportTuning has the production values. */
+export interface GrpcTransportTuning {
+  /** reconnectBackoffMsMin is the delay before the first reconnection after a stream fails (before jitter). */
+  readonly reconnectBackoffMsMin: number;
+  /** reconnectBackoffMsMax caps the doubling delay: a peer that comes back is reached again within about this. */
+  readonly reconnectBackoffMsMax: number;
+  /** keepaliveTimeMs is the HTTP/2 ping interval; with keepaliveTimeoutMs it bounds how long a dead peer goes unnoticed. */
+  readonly keepaliveTimeMs: number;
+  /** keepaliveTimeoutMs is how long a ping may go unanswered before the connection is dropped. */
+  readonly keepaliveTimeoutMs: number;
+  /**
+   * streamEstablishTimeoutMs bounds the wait for a new Stream call's response headers; a peer that swallows packets
+   * (no connection refused) would otherwise hold the call for gRPC's 20 s connect timeout, unreported.
+   */
+  readonly streamEstablishTimeoutMs: number;
+  /** closeGraceMs bounds how long close() lets in-flight calls finish before it cuts them. */
+  readonly closeGraceMs: number;
+}
+
+/**
+ * grpcTransportTuning: reconnect after 50 ms, doubling to at most 1 s (jittered to [50%, 100%]), so a restarted peer
+ * is reached again well within one election timeout (1-2 s) and a dead one costs one connection attempt a second;
+ * ping every second and give up after one more, so a dead peer is noticed within about 2 s, and allow a new stream
+ * as long to be established; let in-flight calls finish for up to 1 s on close.
+ */
+export const grpcTransportTuning: GrpcTransportTuning = Object.freeze({
+  reconnectBackoffMsMin: 50,
+  reconnectBackoffMsMax: 1000,
+  keepaliveTimeMs: 1000,
+  keepaliveTimeoutMs: 1000,
+  streamEstablishTimeoutMs: 2000,
+  closeGraceMs: 1000,
+});
+
+/** GrpcPeerTransportOptions configures a GrpcPeerTransport. */
+export interface GrpcPeerTransportOptions {
+  /** self is this member's NodeId; only messages addressed to it are accepted. */
+  readonly self: NodeId;
+  readonly listenHost: string;
+  /** listenPort is the peer port to listen on; 0 picks a free one (see `port` after start). */
+  readonly listenPort: number;
+  /** peerAddressOf returns "host:port" of a member's peer listener (production: host:(httpPort - 1000)). */
+  peerAddressOf(id: NodeId): string;
+  readonly limits: GrpcTransportLimits;
+  readonly logger: PeerLogger;
+  /** onEvent is called once per counted event (metrics). */
+  readonly onEvent?: (event: PeerTransportEvent) => void;
+  readonly tuning?: Partial<GrpcTransportTuning>;
+}
+
+const STREAM_PATH = '/cairn.peer.v1.Peer/Stream';
+const FORWARD_PATH = '/cairn.peer.v1.Peer/Forward';
+/** FROM_METADATA_KEY names the sending member on every call. */
+const FROM_METADATA_KEY = 'cairn-from';
+const EMPTY = new Uint8Array(0);
+
+function toBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+function fromBuffer(bytes: Buffer): Buffer {
+  return bytes;
+}
+
+/** hostPort joins a host and a port, bracketing an IPv6 host. */
+function hostPort(host: string, port: number): string {
+  return host.includes(':') && !host.startsWith('[') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/** isPowerOfTwo keeps repeated warnings logarithmic: the 1st, 2nd, 4th, 8th... occurrence is logged. */
+function isPowerOfTwo(count: number): boolean {
+  return count > 0 && (count & (count - 1)) === 0;
+}
+
+/** LinkContext is what a PeerLink needs from its transport. */
+interface LinkContext {
+  readonly self: NodeId;
+  readonly limits: GrpcTransportLimits;
+  readonly tuning: GrpcTransportTuning;
+  readonly logger: PeerLogger;
+  readonly channelOptions: ChannelOptions;
+  count(event: PeerTransportEvent): void;
+  reportUnreachable(peer: NodeId): void;
+}
+
+/**
+ * PeerLink is the outbound side towards one peer: its queue, its Stream call, its reconnection schedule and the
+ * gRPC client (one channel, one HTTP/2 connection) that Forward calls share.
+ * Invariants: `established` implies `call !== null`; `retryTimer !== null` implies `call === null`;
+ * queuedBytes is the sum of the queued messages' lengths.
+ */
+class PeerLink {
+  private readonly queue: Uint8Array[] = [];
+  private head = 0;
+  private queuedBytes = 0;
+  private client: Client | null = null;
+  private call: ClientWritableStream<Uint8Array> | null = null;
+  private established = false;
+  private waitingForDrain = false;
+  private flushScheduled = false;
+  /** failures counts consecutive failed calls; it sets the backoff and is reset when a call is established. */
+  private failures = 0;
+  private retryTimer: NodeJS.Timeout | null = null;
+  private establishTimer: NodeJS.Timeout | null = null;
+  /** overflowReported is set once a full queue has been reported unreachable, until the queue empties again. */
+  private overflowReported = false;
+  private closed = false;
+
+  constructor(
+    readonly peer: NodeId,
+    readonly address: string,
+    private readonly context: LinkContext,
+  ) {}
+
+  /** queueDepth is the number of messages waiting to be written. */
+  get queueDepth(): number {
+    return this.queue.length - this.head;
+  }
+
+  /** enqueue queues one encoded RaftMessage, or drops and counts it when the queue is full. */
+  enqueue(bytes: Uint8Array): void {
+    if (this.closed) return;
+    const { peerSendQueueMessagesMax, peerSendQueueBytesMax } = this.context.limits;
+    if (this.queueDepth >= peerSendQueueMessagesMax || this.queuedBytes + bytes.length > peerSendQueueBytesMax) {
+      this.context.count('send_dropped_queue_full');
+      if (!this.overflowReported) {
+        this.overflowReported = true;
+        this.context.logger.warn({ peer: this.peer, queued: this.queueDepth, queuedBytes: this.queuedBytes }, 'peer send queue full; dropping messages');
+        this.context.reportUnreachable(this.peer);
+      }
+      return;
+    }
+    this.queue.push(bytes);
+    this.queuedBytes += bytes.length;
+    this.context.count('message_queued');
+    if (this.call === null && this.retryTimer === null) this.openStream();
+    else this.scheduleFlush();
+  }
+
+  /** getClient returns the peer's gRPC client, creating it on first use. */
+  getClient(): Client {
+    assert(!this.closed, `peer link to ${this.peer} used after close`);
+    this.client ??= new Client(this.address, credentials.createInsecure(), this.context.channelOptions);
+    return this.client;
+  }
+
+  private openStream(): void {
+    const metadata = new Metadata();
+    metadata.set(FROM_METADATA_KEY, this.context.self);
+    const call = this.getClient().makeClientStreamRequest<Uint8Array, Buffer>(
+      STREAM_PATH, toBuffer, fromBuffer, metadata, {}, (error) => this.onStreamEnd(call, error),
+    );
+    // The response headers come first from our server's Stream handler: from then on the stream is established.
+    call.on('metadata', () => {
+      if (this.call !== call) return;
+      this.clearEstablishTimer();
+      this.established = true;
+      if (this.failures > 0) this.context.logger.info({ peer: this.peer, failures: this.failures }, 'peer stream re-established');
+      this.failures = 0;
+      this.context.count('stream_connected');
+      this.scheduleFlush();
+    });
+    // Failures arrive through the status callback; this listener keeps a stray stream error from being unhandled.
+    call.on('error', () => {});
+    this.call = call;
+    this.established = false;
+    this.waitingForDrain = false;
+    // A call that is not established in time is cancelled, which fails it like any other (see onStreamEnd).
+    this.establishTimer = setTimeout(() => {
+      this.establishTimer = null;
+      if (this.call === call && !this.established) call.cancel();
+    }, this.context.tuning.streamEstablishTimeoutMs);
+    this.establishTimer.unref();
+  }
+
+  private clearEstablishTimer(): void {
+    if (this.establishTimer !== null) clearTimeout(this.establishTimer);
+    this.establishTimer = null;
+  }
+
+  private onStreamEnd(call: ClientWritableStream<Uint8Array>, error: ServiceError | null): void {
+    if (this.call !== call) return;
+    this.clearEstablishTimer();
+    this.call = null;
+    this.established = false;
+    this.waitingForDrain = false;
+    if (this.closed) return;
+    this.context.count('stream_failed');
+    if (this.failures === 0) {
+      const detail = error === null ? { peer: this.peer, status: 'OK' } : { peer: this.peer, code: error.code, details: error.details };
+      this.context.logger.warn(detail, 'peer stream ended; reconnecting with backoff');
+    }
+    this.failures++;
+    this.context.reportUnreachable(this.peer);
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      if (!this.closed && this.queueDepth > 0) this.openStream();
+    }, this.backoffMs());
+    this.retryTimer.unref();
+  }
+
+  /** backoffMs doubles from reconnectBackoffMsMin up to reconnectBackoffMsMax, jittered down to half. */
+  private backoffMs(): number {
+    const { reconnectBackoffMsMin, reconnectBackoffMsMax } = this.context.tuning;
+    const exponent = Math.min(this.failures - 1, 30);
+    const ceiling = Math.min(reconnectBackoffMsMax, reconnectBackoffMsMin * 2 ** exponent);
+    return Math.round(ceiling * (0.5 + 0.5 * Math.random()));
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled || !this.established) return;
+    this.flushScheduled = true;
+    // One turn of the event loop lets the driver queue a whole Ready's messages, which then share a batch.
+    setImmediate(() => {
+      this.flushScheduled = false;
+      this.flush();
+    });
+  }
+
+  private flush(): void {
+    const call = this.call;
+    if (call === null || !this.established || this.waitingForDrain || this.closed) return;
+    while (this.queueDepth > 0) {
+      const batch = this.takeBatch();
+      this.context.count('batch_sent');
+      if (!call.write(batch)) {
+        this.waitingForDrain = true;
+        call.once('drain', () => {
+          if (this.call !== call) return;
+          this.waitingForDrain = false;
+          this.flush();
+        });
+        return;
+      }
+    }
+  }
+
+  /** takeBatch removes queued messages up to messageBytesMax of framed bytes (at least one) and frames them. */
+  private takeBatch(): Uint8Array {
+    const taken: Uint8Array[] = [];
+    let bytes = 0;
+    while (this.head < this.queue.length) {
+      const next = this.queue[this.head];
+      assert(next !== undefined, 'peer queue hole');
+      const framed = raftBatchFramedBytes(next.length);
+      if (taken.length > 0 && bytes + framed > this.context.limits.messageBytesMax) break;
+      taken.push(next);
+      bytes += framed;
+      this.queuedBytes -= next.length;
+      this.head++;
+    }
+    if (this.head === this.queue.length) {
+      this.queue.length = 0;
+      this.head = 0;
+      this.overflowReported = false;
+    } else if (this.head >= 1024) {
+      this.queue.splice(0, this.head);
+      this.head = 0;
+    }
+    return encodeRaftBatch(taken);
+  }
+
+  /** close drops the queue, cancels the stream and closes the client; in-flight Forward calls are cancelled. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.retryTimer !== null) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    this.clearEstablishTimer();
+    const call = this.call;
+    this.call = null;
+    this.established = false;
+    call?.cancel();
+    this.queue.length = 0;
+    this.head = 0;
+    this.queuedBytes = 0;
+    this.client?.close();
+    this.client = null;
+  }
+
+  /** isClosed tells whether close() was called. */
+  get isClosed(): boolean {
+    return this.closed;
+  }
+}
+
+/** InboundStream is one Stream call from a peer, with the callback that ends it. */
+interface InboundStream {
+  readonly call: ServerReadableStream<Buffer, Uint8Array>;
+  readonly callback: sendUnaryData<Uint8Array>;
+}
+
+/** GrpcPeerTransport is the PeerTransport of a real member: gRPC streams per peer, forwarding by unary calls. */
+export class GrpcPeerTransport implements PeerTransport {
+  private readonly options: GrpcPeerTransportOptions;
+  private readonly tuning: GrpcTransportTuning;
+  private readonly links = new Map<NodeId, PeerLink>();
+  private readonly inbound = new Set<InboundStream>();
+  private readonly counts = new Map<PeerTransportEvent, number>();
+  private readonly linkContext: LinkContext;
+  private handlers: PeerHandlers | null = null;
+  private server: Server | null = null;
+  private boundPort = 0;
+  private closed = false;
+
+  constructor(options: GrpcPeerTransportOptions) {
+    assert(options.self.length > 0 && options.self.length <= nodeIdCharsMax, 'transport: invalid self id');
+    assert(options.limits.peerMessageBytesMax >= 2 * options.limits.messageBytesMax, 'transport: peerMessageBytesMax < 2 * messageBytesMax');
+    this.options = options;
+    this.tuning = Object.freeze({ ...grpcTransportTuning, ...options.tuning });
+    assert(this.tuning.reconnectBackoffMsMin >= 1 && this.tuning.reconnectBackoffMsMin <= this.tuning.reconnectBackoffMsMax, 'transport: invalid backoff');
+    for (const event of peerTransportEvents) this.counts.set(event, 0);
+    this.linkContext = {
+      self: options.self,
+      limits: options.limits,
+      tuning: this.tuning,
+      logger: options.logger,
+      channelOptions: this.channelOptions(),
+      count: (event) => this.count(event),
+      reportUnreachable: (peer) => this.handlers?.onUnreachable(peer),
+    };
+  }
+
+  /** port is the bound peer port (useful with listenPort 0); 0 before start(). */
+  get port(): number {
+    return this.boundPort;
+  }
+
+  /** counters returns how often each event happened since the transport was created. */
+  counters(): Readonly<Record<PeerTransportEvent, number>> {
+    return Object.fromEntries(this.counts) as Record<PeerTransportEvent, number>;
+  }
+
+  /** queueDepth returns how many messages wait in `peer`'s send queue (0 for an unknown peer). */
+  queueDepth(peer: NodeId): number {
+    return this.links.get(peer)?.queueDepth ?? 0;
+  }
+
+  private count(event: PeerTransportEvent): void {
+    this.counts.set(event, (this.counts.get(event) ?? 0) + 1);
+    this.options.onEvent?.(event);
+  }
+
+  private channelOptions(): ChannelOptions {
+    const { peerMessageBytesMax } = this.options.limits;
+    return {
+      'grpc.max_send_message_length': peerMessageBytesMax,
+      'grpc.max_receive_message_length': peerMessageBytesMax,
+      'grpc.keepalive_time_ms': this.tuning.keepaliveTimeMs,
+      'grpc.keepalive_timeout_ms': this.tuning.keepaliveTimeoutMs,
+      'grpc.keepalive_permit_without_calls': 1,
+      // The channel's own reconnection follows ours; its default (1 s doubling to 120 s) would keep a restarted
+      // peer unreachable for minutes.
+      'grpc.initial_reconnect_backoff_ms': this.tuning.reconnectBackoffMsMin,
+      'grpc.max_reconnect_backoff_ms': this.tuning.reconnectBackoffMsMax,
+      // Retries are the driver's decision (a forwarded write must not be sent twice behind its back).
+      'grpc.enable_retries': 0,
+      // Each transport owns its connections, so two transports in one process (tests) never share one.
+      'grpc.use_local_subchannel_pool': 1,
+    };
+  }
+
+  /** start listens on listenHost:listenPort and begins delivering to `handlers`. */
+  async start(handlers: PeerHandlers): Promise<void> {
+    assert(this.handlers === null && !this.closed, 'transport: start() called twice or after close()');
+    this.handlers = handlers;
+    const server = new Server({
+      'grpc.max_send_message_length': this.options.limits.peerMessageBytesMax,
+      'grpc.max_receive_message_length': this.options.limits.peerMessageBytesMax,
+      'grpc.keepalive_time_ms': this.tuning.keepaliveTimeMs,
+      'grpc.keepalive_timeout_ms': this.tuning.keepaliveTimeoutMs,
+    });
+    server.addService(peerServiceDefinition, {
+      Stream: (call: ServerReadableStream<Buffer, Uint8Array>, callback: sendUnaryData<Uint8Array>) => this.serveStream(call, callback),
+      Forward: (call: ServerUnaryCall<Buffer, Uint8Array>, callback: sendUnaryData<Uint8Array>) => this.serveForward(call, callback),
+    });
+    this.server = server;
+    const address = hostPort(this.options.listenHost, this.options.listenPort);
+    this.boundPort = await new Promise<number>((resolve, reject) => {
+      server.bindAsync(address, ServerCredentials.createInsecure(), (error, port) => (error === null ? resolve(port) : reject(error)));
+    });
+    this.options.logger.info({ address: hostPort(this.options.listenHost, this.boundPort) }, 'peer transport listening');
+  }
+
+  /** send queues `message` for its `to` member; it never blocks (a full queue drops the message and counts it). */
+  send(message: Message): void {
+    assert(message.from === this.options.self, `transport: sending a message from ${message.from} as ${this.options.self}`);
+    assert(message.to !== this.options.self, 'transport: sending a message to self');
+    if (this.closed) return;
+    const link = this.links.get(message.to);
+    if (link === undefined) {
+      this.count('send_dropped_unknown_peer');
+      return;
+    }
+    const bytes = encodeRaftMessage(message);
+    if (raftBatchFramedBytes(bytes.length) > this.options.limits.peerMessageBytesMax) {
+      this.count('send_dropped_too_large');
+      this.options.logger.error({ peer: message.to, type: message.type, bytes: bytes.length }, 'peer message larger than peerMessageBytesMax; dropped');
+      return;
+    }
+    link.enqueue(bytes);
+  }
+
+  /** setPeers opens a link to each new member and closes the links to members no longer listed. */
+  setPeers(peers: readonly NodeId[]): void {
+    if (this.closed) return;
+    const wanted = new Set(peers.filter((peer) => peer !== this.options.self));
+    for (const [peer, link] of this.links) {
+      if (wanted.has(peer)) continue;
+      link.close();
+      this.links.delete(peer);
+    }
+    for (const peer of wanted) {
+      if (!this.links.has(peer)) this.links.set(peer, new PeerLink(peer, this.options.peerAddressOf(peer), this.linkContext));
+    }
+  }
+
+  /** forward sends a client write to `to` and waits, at most request.deadlineMs, for its answer. */
+  async forward(to: NodeId, request: ForwardRequest): Promise<ForwardResponse> {
+    const link = this.links.get(to);
+    if (this.closed) return refusal('CAIRN_SHUTTING_DOWN', `${this.options.self} is shutting down`);
+    if (link === undefined) return this.notSent(`${to} is not a known member`);
+    if (!(request.deadlineMs > 0)) return this.notSent('the request deadline passed before the write was forwarded');
+    const deadline = Date.now() + request.deadlineMs;
+    const client = link.getClient();
+    if (!(await waitForReady(client.getChannel(), deadline)) || link.isClosed) {
+      return this.notSent(`peer ${to} is unreachable`);
+    }
+    const remainingMs = deadline - Date.now();
+    if (remainingMs <= 0) return this.notSent('the request deadline passed before the write was forwarded');
+    this.count('forward_sent');
+    const metadata = new Metadata();
+    metadata.set(FROM_METADATA_KEY, this.options.self);
+    const argument = encodeForwardRequest({ command: request.command, deadlineMs: remainingMs });
+    return new Promise<ForwardResponse>((resolve) => {
+      client.makeUnaryRequest<Uint8Array, Buffer>(FORWARD_PATH, toBuffer, fromBuffer, argument, metadata, { deadline }, (error, value) => {
+        resolve(error !== null || value === undefined ? this.forwardFailure(to, error) : this.forwardAnswer(to, value));
+      });
+    });
+  }
+
+  private notSent(message: string): ForwardResponse {
+    this.count('forward_not_sent');
+    return refusal('CAIRN_NO_LEADER', message);
+  }
+
+  /** forwardFailure maps a failed Forward call: only a call that certainly never left is "not written". */
+  private forwardFailure(to: NodeId, error: ServiceError | null): ForwardResponse {
+    const code = error?.code;
+    if (code === grpcStatus.UNAVAILABLE && error?.details.startsWith('No connection established') === true) {
+      return this.notSent(`peer ${to} is unreachable`);
+    }
+    if (code === grpcStatus.UNIMPLEMENTED) return refusal('CAIRN_INTERNAL', `peer ${to} does not serve Forward`);
+    this.count('forward_outcome_unknown');
+    const why = code === grpcStatus.DEADLINE_EXCEEDED ? 'no answer before the deadline' : `the call failed (${error?.details ?? 'no response'})`;
+    return refusal('CAIRN_OUTCOME_UNKNOWN', `write forwarded to ${to}: ${why}`);
+  }
+
+  private forwardAnswer(to: NodeId, bytes: Buffer): ForwardResponse {
+    const decoded = decodeForwardResponse(bytes, this.options.limits);
+    if (decoded.ok) return decoded.value;
+    this.count('forward_outcome_unknown');
+    this.options.logger.warn({ peer: to, field: decoded.error.field, reason: decoded.error.reason }, 'invalid forward response');
+    return refusal('CAIRN_OUTCOME_UNKNOWN', `write forwarded to ${to}: the answer was invalid`);
+  }
+
+  /** serveStream accepts one peer's Stream call and delivers its messages in order. */
+  private serveStream(call: ServerReadableStream<Buffer, Uint8Array>, callback: sendUnaryData<Uint8Array>): void {
+    const stream: InboundStream = { call, callback };
+    const claimed = call.metadata.get(FROM_METADATA_KEY)[0];
+    const sender = typeof claimed === 'string' ? claimed : null;
+    this.inbound.add(stream);
+    // Headers first: they tell the sender the stream is established (see PeerLink.openStream).
+    call.sendMetadata(new Metadata());
+    call.on('data', (bytes: Buffer) => this.receiveBatch(bytes, sender));
+    call.on('end', () => {
+      if (this.inbound.delete(stream)) callback(null, EMPTY);
+    });
+    call.on('error', () => this.inbound.delete(stream));
+    call.on('cancelled', () => this.inbound.delete(stream));
+  }
+
+  private receiveBatch(bytes: Buffer, sender: string | null): void {
+    const handlers = this.handlers;
+    if (handlers === null || this.closed) return;
+    const { messages, errors } = decodeRaftBatch(bytes, this.options.limits);
+    for (const error of errors) this.dropInvalid(error, sender);
+    for (const message of messages) {
+      if (message.to !== this.options.self || (sender !== null && message.from !== sender)) {
+        this.count('receive_dropped_misaddressed');
+        const dropped = this.counts.get('receive_dropped_misaddressed') ?? 0;
+        if (isPowerOfTwo(dropped)) {
+          this.options.logger.warn({ from: message.from, to: message.to, sender, dropped }, 'dropped a peer message not addressed to this member');
+        }
+        continue;
+      }
+      this.count('message_received');
+      handlers.onMessage(message);
+    }
+  }
+
+  private dropInvalid(error: PeerDecodeError, sender: string | null): void {
+    this.count('receive_dropped_invalid');
+    const dropped = this.counts.get('receive_dropped_invalid') ?? 0;
+    if (isPowerOfTwo(dropped)) {
+      this.options.logger.warn({ sender, field: error.field, reason: error.reason, dropped }, 'dropped an invalid peer message');
+    }
+  }
+
+  /** serveForward answers a forwarded write with the driver's response; it never fails the call itself. */
+  private serveForward(call: ServerUnaryCall<Buffer, Uint8Array>, callback: sendUnaryData<Uint8Array>): void {
+    const handlers = this.handlers;
+    const claimed = call.metadata.get(FROM_METADATA_KEY)[0];
+    const decoded = decodeForwardRequest(call.request, this.options.limits);
+    const answer = (response: ForwardResponse): void => callback(null, encodeForwardResponse(response));
+    if (handlers === null || this.closed) return answer(refusal('CAIRN_SHUTTING_DOWN', `${this.options.self} is shutting down`));
+    if (typeof claimed !== 'string' || claimed.length === 0 || claimed.length > nodeIdCharsMax || !decoded.ok) {
+      this.count('forward_invalid');
+      const reason = decoded.ok ? `missing or invalid ${FROM_METADATA_KEY} metadata` : decoded.error.message;
+      return answer({ ok: false, code: 'CAIRN_INVALID_ARGUMENT', message: reason, leaderHint: null });
+    }
+    this.count('forward_served');
+    handlers.onForward(claimed, decoded.value).then(answer, (error: unknown) => {
+      this.options.logger.error({ from: claimed, err: error }, 'forward handler failed');
+      answer(refusal('CAIRN_INTERNAL', 'the leader failed while handling the forwarded write'));
+    });
+  }
+
+  /** close stops listening (in-flight calls get closeGraceMs to finish), ends inbound streams and drops the links. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const link of this.links.values()) link.close();
+    this.links.clear();
+    for (const stream of this.inbound) stream.callback(null, EMPTY);
+    this.inbound.clear();
+    const server = this.server;
+    this.server = null;
+    if (server === null) return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        server.forceShutdown();
+        resolve();
+      }, this.tuning.closeGraceMs);
+      server.tryShutdown(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+}
+
+function refusal(code: string, message: string): ForwardResponse {
+  return { ok: false, code, message, leaderHint: null };
+}
+
+/**
+ * waitForReady resolves true once the channel is READY, false as soon as it fails to connect (TRANSIENT_FAILURE,
+ * e.g. connection refused) or at the deadline. Nothing is sent before it resolves true, so false means "not written".
+ */
+function waitForReady(channel: ChannelInterface, deadline: number): Promise<boolean> {
+  return new Promise<boolean>((resolve) => {
+    const check = (): void => {
+      try {
+        const state = channel.getConnectivityState(true);
+        if (state === connectivityState.READY) return resolve(true);
+        if (state === connectivityState.TRANSIENT_FAILURE || state === connectivityState.SHUTDOWN || Date.now() >= deadline) {
+          return resolve(false);
+        }
+        channel.watchConnectivityState(state, deadline, (error) => (error === undefined ? check() : resolve(false)));
+      } catch {
+        // The link was closed under us (setPeers or close): nothing was sent.
+        resolve(false);
+      }
+    };
+    check();
+  });
+}
+
+/** peerServiceDefinition is the Peer service of peer.proto with raw-bytes (de)serialisers: decoding is ours. */
+const peerServiceDefinition = {
+  Stream: {
+    path: STREAM_PATH,
+    requestStream: true,
+    responseStream: false,
+    requestSerialize: toBuffer,
+    requestDeserialize: fromBuffer,
+    responseSerialize: toBuffer,
+    responseDeserialize: fromBuffer,
+  },
+  Forward: {
+    path: FORWARD_PATH,
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: toBuffer,
+    requestDeserialize: fromBuffer,
+    responseSerialize: toBuffer,
+    responseDeserialize: fromBuffer,
+  },
+} as const;

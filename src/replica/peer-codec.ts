@@ -1,0 +1,618 @@
+// peer-codec: Raft messages and forwarded writes <-> protobuf (proto/cairn/peer/v1/peer.proto), with full validation
+// of everything received.
+//
+// Encoding trusts its input: it comes from this member's own core and driver. Decoding trusts nothing: a peer may
+// run another version, have a bug, or not be a peer at all. Every decoded value is checked (types, non-negative
+// safe integers, known enum values, bounded strings and byte arrays, well-formed entries, snapshot chunks within
+// their bounds) before it becomes a Message; anything else is a PeerDecodeError, returned, never thrown out of the
+// public functions, so one bad message costs only itself.
+//
+// A RaftBatch is framed by hand (field 1, length-delimited, per message) rather than through RaftBatch.decode, so
+// that each message is decoded on its own and one malformed message does not discard the rest of its batch.
+import protobuf from 'protobufjs';
+
+import { assert, assertNever } from '../assert.ts';
+import { isCairnErrorCode } from '../errors.ts';
+import type { Limits } from '../limits.ts';
+import { entryBytes } from '../raft/raft-log.ts';
+import type { Entry, Membership, MembershipChange, Message, MessageType, NodeId, SnapshotMeta } from '../raft/types.ts';
+import { lookupMessage } from './proto.ts';
+import type { ForwardRequest, ForwardResponse } from './transport.ts';
+
+/** PeerCodecLimits is the subset of src/limits.ts the codec enforces on what it decodes. */
+export type PeerCodecLimits = Pick<Limits, 'messageBytesMax' | 'snapshotChunkBytes' | 'entryBytesMax' | 'peerMessageBytesMax'>;
+
+/** nodeIdCharsMax bounds a NodeId on the wire: a DNS name (253) plus ":65535" fits. (Candidate for src/limits.ts.) */
+export const nodeIdCharsMax = 260;
+
+/** readContextCharsMax bounds a ReadIndex context; the driver's contexts are "<member>/<sequence>". */
+export const readContextCharsMax = nodeIdCharsMax + 32;
+
+/** membershipMembersMax bounds the voters plus learners of a membership carried in a snapshot chunk. */
+export const membershipMembersMax = 1024;
+
+/** forwardMessageCharsMax bounds the human-readable message of a forwarded error; longer ones are cut when encoded. */
+export const forwardMessageCharsMax = 4096;
+
+/** forwardDeadlineMsMax is a sanity bound on a forwarded deadline (an hour); the driver bounds its real waits. */
+export const forwardDeadlineMsMax = 3_600_000;
+
+/** PeerDecodeError says why received bytes are not a valid peer message: which field, and what is wrong with it. */
+export class PeerDecodeError extends Error {
+  override readonly name = 'PeerDecodeError';
+  /** field is the path of the offending field, e.g. "appendRequest.entries[3].term", or "bytes" for the framing. */
+  readonly field: string;
+  /** reason says what is wrong, e.g. "not a safe integer". */
+  readonly reason: string;
+
+  constructor(field: string, reason: string) {
+    super(`invalid peer message: ${field}: ${reason}`);
+    this.field = field;
+    this.reason = reason;
+  }
+}
+
+/** Decoded is the outcome of decoding: a valid value or the error that refused it. */
+export type Decoded<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: PeerDecodeError };
+
+/** DecodedBatch is a RaftBatch's valid messages in arrival order and an error for each message refused. */
+export interface DecodedBatch {
+  readonly messages: Message[];
+  readonly errors: PeerDecodeError[];
+}
+
+const raftMessageType = lookupMessage('cairn.peer.v1.RaftMessage');
+const forwardRequestType = lookupMessage('cairn.peer.v1.ForwardRequest');
+const forwardResponseType = lookupMessage('cairn.peer.v1.ForwardResponse');
+
+/** wireTypeOf maps each message type to its RaftMessage.Type value. */
+const wireTypeOf: Readonly<Record<MessageType, number>> = Object.freeze({
+  PreVoteRequest: 1,
+  PreVoteResponse: 2,
+  VoteRequest: 3,
+  VoteResponse: 4,
+  AppendRequest: 5,
+  AppendResponse: 6,
+  HeartbeatRequest: 7,
+  HeartbeatResponse: 8,
+  SnapshotRequest: 9,
+  SnapshotResponse: 10,
+  TimeoutNow: 11,
+  ReadIndexRequest: 12,
+  ReadIndexResponse: 13,
+});
+
+/** bodyFieldOf maps each message type to its field of the RaftMessage.body oneof. */
+const bodyFieldOf: Readonly<Record<MessageType, string>> = Object.freeze({
+  PreVoteRequest: 'preVoteRequest',
+  PreVoteResponse: 'preVoteResponse',
+  VoteRequest: 'voteRequest',
+  VoteResponse: 'voteResponse',
+  AppendRequest: 'appendRequest',
+  AppendResponse: 'appendResponse',
+  HeartbeatRequest: 'heartbeatRequest',
+  HeartbeatResponse: 'heartbeatResponse',
+  SnapshotRequest: 'snapshotRequest',
+  SnapshotResponse: 'snapshotResponse',
+  TimeoutNow: 'timeoutNow',
+  ReadIndexRequest: 'readIndexRequest',
+  ReadIndexResponse: 'readIndexResponse',
+});
+
+const messageTypeOfWire: ReadonlyMap<number, MessageType> = new Map(
+  (Object.entries(wireTypeOf) as [MessageType, number][]).map(([type, wire]) => [wire, type]),
+);
+const bodyFields: readonly string[] = Object.values(bodyFieldOf);
+
+const entryKindWire = { normal: 1, noop: 2, membership: 3 } as const;
+const changeTypeWire = { 'add-learner': 1, promote: 2, remove: 3 } as const;
+const changeTypeOfWire: ReadonlyMap<number, MembershipChange['type']> = new Map([
+  [1, 'add-learner'],
+  [2, 'promote'],
+  [3, 'remove'],
+]);
+
+// ---------------------------------------------------------------------------------------------------------------
+// Encoding (trusted input).
+
+/** raftMessageToObject turns a Message into the plain object protobufjs encodes as a RaftMessage. */
+export function raftMessageToObject(message: Message): Record<string, unknown> {
+  return {
+    from: message.from,
+    to: message.to,
+    term: message.term,
+    type: wireTypeOf[message.type],
+    [bodyFieldOf[message.type]]: bodyToObject(message),
+  };
+}
+
+function bodyToObject(message: Message): Record<string, unknown> {
+  switch (message.type) {
+    case 'PreVoteRequest':
+      return { lastLogIndex: message.lastLogIndex, lastLogTerm: message.lastLogTerm };
+    case 'PreVoteResponse':
+    case 'VoteResponse':
+      return { granted: message.granted };
+    case 'VoteRequest':
+      return { lastLogIndex: message.lastLogIndex, lastLogTerm: message.lastLogTerm, transfer: message.transfer };
+    case 'AppendRequest':
+      return {
+        prevLogIndex: message.prevLogIndex,
+        prevLogTerm: message.prevLogTerm,
+        entries: message.entries.map(entryToObject),
+        commit: message.commit,
+      };
+    case 'AppendResponse':
+      return {
+        success: message.success,
+        matchIndex: message.matchIndex,
+        conflictIndex: message.conflictIndex,
+        conflictTerm: message.conflictTerm,
+        rejectedIndex: message.rejectedIndex,
+      };
+    case 'HeartbeatRequest':
+      return { commit: message.commit, readRound: message.readRound };
+    case 'HeartbeatResponse':
+      return { readRound: message.readRound };
+    case 'SnapshotRequest':
+      return {
+        meta: snapshotMetaToObject(message.meta),
+        offset: message.offset,
+        totalBytes: message.totalBytes,
+        data: message.data,
+        done: message.done,
+      };
+    case 'SnapshotResponse':
+      return { index: message.index, nextOffset: message.nextOffset, installed: message.installed };
+    case 'TimeoutNow':
+      return {};
+    case 'ReadIndexRequest':
+      return { context: message.context };
+    case 'ReadIndexResponse':
+      return { context: message.context, index: message.index, rejected: message.rejected };
+    default:
+      return assertNever(message, 'unknown message type');
+  }
+}
+
+/** entryToObject turns an Entry into the plain object protobufjs encodes as a cairn.peer.v1.Entry. */
+export function entryToObject(entry: Entry): Record<string, unknown> {
+  // Object literals rather than spreads: protobufjs's generated encoder stays fast on objects of stable shapes.
+  switch (entry.kind) {
+    case 'normal':
+      return { index: entry.index, term: entry.term, kind: entryKindWire.normal, data: entry.data };
+    case 'noop':
+      return { index: entry.index, term: entry.term, kind: entryKindWire.noop };
+    case 'membership': {
+      const change = { type: changeTypeWire[entry.change.type], node: entry.change.node };
+      return { index: entry.index, term: entry.term, kind: entryKindWire.membership, change };
+    }
+    default:
+      return assertNever(entry, 'unknown entry kind');
+  }
+}
+
+function snapshotMetaToObject(meta: SnapshotMeta): Record<string, unknown> {
+  return {
+    index: meta.index,
+    term: meta.term,
+    membership: { voters: [...meta.membership.voters], learners: [...meta.membership.learners] },
+  };
+}
+
+/** bodyTypeOf maps each message type to the protobuf type of its body (peer.proto names them alike). */
+const bodyTypeOf: Readonly<Record<MessageType, protobuf.Type>> = Object.freeze(
+  Object.fromEntries(Object.keys(wireTypeOf).map((type) => [type, lookupMessage(`cairn.peer.v1.${type}`)])) as Record<MessageType, protobuf.Type>,
+);
+
+/** bodyTagOf maps each message type to the tag (field number, length-delimited) of its body in RaftMessage. */
+const bodyTagOf: Readonly<Record<MessageType, number>> = Object.freeze(
+  Object.fromEntries(
+    Object.entries(bodyFieldOf).map(([type, field]) => {
+      const id = raftMessageType.fields[field]?.id;
+      assert(id !== undefined, `peer.proto: RaftMessage has no field ${field}`);
+      return [type, (id << 3) | 2];
+    }),
+  ) as Record<MessageType, number>,
+);
+
+/**
+ * encodeRaftMessage encodes one Message as a RaftMessage. The envelope is written field by field and the body by
+ * its own type, which is the same bytes RaftMessage.encode(raftMessageToObject(message)) gives (the tests check
+ * it), about three times faster, since the envelope object's shape then does not depend on the message type.
+ */
+export function encodeRaftMessage(message: Message): Uint8Array {
+  const writer = protobuf.Writer.create();
+  writer.uint32(0x0a).string(message.from).uint32(0x12).string(message.to);
+  // proto3 leaves a zero scalar out, as protobufjs does.
+  if (message.term !== 0) writer.uint32(0x18).uint64(message.term);
+  writer.uint32(0x20).int32(wireTypeOf[message.type]);
+  bodyTypeOf[message.type].encode(bodyToObject(message), writer.uint32(bodyTagOf[message.type]).fork()).ldelim();
+  return writer.finish();
+}
+
+/** raftBatchFramedBytes is how many bytes an encoded message of `messageBytes` takes inside a RaftBatch. */
+export function raftBatchFramedBytes(messageBytes: number): number {
+  return 1 + varintBytes(messageBytes) + messageBytes;
+}
+
+function varintBytes(value: number): number {
+  let bytes = 1;
+  for (let rest = value; rest >= 0x80; rest = Math.floor(rest / 0x80)) bytes++;
+  return bytes;
+}
+
+/** RAFT_BATCH_MESSAGES_TAG is the tag of RaftBatch.messages: field 1, wire type 2 (length-delimited). */
+const RAFT_BATCH_MESSAGES_TAG = (1 << 3) | 2;
+
+/** encodeRaftBatch frames already encoded RaftMessages as one RaftBatch, in order. */
+export function encodeRaftBatch(encodedMessages: readonly Uint8Array[]): Uint8Array {
+  const writer = protobuf.Writer.create();
+  for (const encoded of encodedMessages) writer.uint32(RAFT_BATCH_MESSAGES_TAG).bytes(encoded);
+  return writer.finish();
+}
+
+/** encodeForwardRequest encodes a ForwardRequest. */
+export function encodeForwardRequest(request: ForwardRequest): Uint8Array {
+  return forwardRequestType.encode({ command: request.command, deadlineMs: request.deadlineMs }).finish();
+}
+
+/** encodeForwardResponse encodes a ForwardResponse; an error message longer than forwardMessageCharsMax is cut. */
+export function encodeForwardResponse(response: ForwardResponse): Uint8Array {
+  const object = response.ok
+    ? { result: { result: response.result, index: response.index } }
+    : {
+        error: {
+          code: response.code,
+          message: response.message.slice(0, forwardMessageCharsMax),
+          leaderHint: response.leaderHint ?? '',
+        },
+      };
+  return forwardResponseType.encode(object).finish();
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Decoding (untrusted input). Internally a broken rule throws a PeerDecodeError; the exported functions catch it
+// (and protobufjs's own errors) and return it.
+
+function invalid(field: string, reason: string): never {
+  throw new PeerDecodeError(field, reason);
+}
+
+function asDecodeError(error: unknown): PeerDecodeError {
+  if (error instanceof PeerDecodeError) return error;
+  return new PeerDecodeError('bytes', error instanceof Error ? `malformed protobuf (${error.message})` : 'malformed protobuf');
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof Uint8Array);
+}
+
+function record(value: unknown, field: string): Record<string, unknown> {
+  if (!isRecord(value)) invalid(field, 'missing or not a message');
+  return value;
+}
+
+/** isLongLike narrows protobufjs's representation of a 64-bit integer when long.js is installed. */
+function isLongLike(value: unknown): value is { low: number; high: number; unsigned: boolean } {
+  return isRecord(value) && typeof value['low'] === 'number' && typeof value['high'] === 'number' && typeof value['unsigned'] === 'boolean';
+}
+
+/** safeUint reads a uint64 field as a non-negative safe integer (a number or a Long), or refuses it. */
+function safeUint(object: Record<string, unknown>, key: string, field: string): number {
+  const value = object[key];
+  if (typeof value === 'number') {
+    if (!Number.isSafeInteger(value) || value < 0) invalid(field, `not a non-negative safe integer (${value})`);
+    return value;
+  }
+  if (isLongLike(value)) {
+    const high = value.high >>> 0;
+    if ((!value.unsigned && value.high < 0) || high > 0x1f_ffff) invalid(field, 'not a non-negative safe integer');
+    return high * 0x1_0000_0000 + (value.low >>> 0);
+  }
+  return invalid(field, 'not an integer');
+}
+
+function bool(object: Record<string, unknown>, key: string, field: string): boolean {
+  const value = object[key];
+  if (typeof value !== 'boolean') invalid(field, 'not a boolean');
+  return value;
+}
+
+function boundedString(object: Record<string, unknown>, key: string, field: string, charsMax: number): string {
+  const value = object[key];
+  if (typeof value !== 'string') invalid(field, 'not a string');
+  if (value.length > charsMax) invalid(field, `longer than ${charsMax} chars (${value.length})`);
+  return value;
+}
+
+function nodeIdAt(object: Record<string, unknown>, key: string, field: string): NodeId {
+  const value = boundedString(object, key, field, nodeIdCharsMax);
+  if (value.length === 0) invalid(field, 'empty member id');
+  return value;
+}
+
+/** boundedBytes reads a bytes field of at most `bytesMax` bytes as a fresh Uint8Array (no view into the batch). */
+function boundedBytes(object: Record<string, unknown>, key: string, field: string, bytesMax: number): Uint8Array {
+  const value = object[key];
+  // protobufjs leaves an absent bytes field at its prototype default, an empty array.
+  if (Array.isArray(value) && value.length === 0) return new Uint8Array(0);
+  if (!(value instanceof Uint8Array)) invalid(field, 'not bytes');
+  if (value.length > bytesMax) invalid(field, `longer than ${bytesMax} bytes (${value.length})`);
+  return new Uint8Array(value);
+}
+
+function enumValue(object: Record<string, unknown>, key: string, field: string): number {
+  const value = object[key];
+  if (typeof value !== 'number' || !Number.isInteger(value)) invalid(field, 'not an enum value');
+  return value;
+}
+
+function isSet(object: Record<string, unknown>, key: string): boolean {
+  return object[key] !== null && object[key] !== undefined;
+}
+
+/** raftMessageFromObject validates a decoded RaftMessage (a protobufjs message or a plain object) into a Message. */
+export function raftMessageFromObject(object: unknown, limits: PeerCodecLimits): Decoded<Message> {
+  try {
+    return { ok: true, value: messageFromRecord(record(object, 'message'), limits) };
+  } catch (error) {
+    return { ok: false, error: asDecodeError(error) };
+  }
+}
+
+/** decodeRaftMessage decodes and validates one encoded RaftMessage. */
+export function decodeRaftMessage(bytes: Uint8Array, limits: PeerCodecLimits): Decoded<Message> {
+  try {
+    if (bytes.length > limits.peerMessageBytesMax) invalid('bytes', `longer than ${limits.peerMessageBytesMax} bytes`);
+    return { ok: true, value: messageFromRecord(record(raftMessageType.decode(bytes), 'message'), limits) };
+  } catch (error) {
+    return { ok: false, error: asDecodeError(error) };
+  }
+}
+
+/** decodeRaftBatch decodes a RaftBatch message by message; framing damage ends the batch with one more error. */
+export function decodeRaftBatch(bytes: Uint8Array, limits: PeerCodecLimits): DecodedBatch {
+  const messages: Message[] = [];
+  const errors: PeerDecodeError[] = [];
+  const reader = protobuf.Reader.create(bytes);
+  try {
+    while (reader.pos < reader.len) {
+      const tag = reader.uint32();
+      if (tag !== RAFT_BATCH_MESSAGES_TAG) {
+        reader.skipType(tag & 7);
+        continue;
+      }
+      const decoded = decodeRaftMessage(reader.bytes(), limits);
+      if (decoded.ok) messages.push(decoded.value);
+      else errors.push(decoded.error);
+    }
+  } catch (error) {
+    errors.push(asDecodeError(error));
+  }
+  return { messages, errors };
+}
+
+function messageFromRecord(object: Record<string, unknown>, limits: PeerCodecLimits): Message {
+  const wire = enumValue(object, 'type', 'type');
+  const type = messageTypeOfWire.get(wire);
+  if (type === undefined) return invalid('type', `unknown message type ${wire}`);
+  const bodyField = bodyFieldOf[type];
+  for (const field of bodyFields) {
+    if (field !== bodyField && isSet(object, field)) invalid(field, `set on a ${type}`);
+  }
+  const base: Base = {
+    from: nodeIdAt(object, 'from', 'from'),
+    to: nodeIdAt(object, 'to', 'to'),
+    term: safeUint(object, 'term', 'term'),
+  };
+  return bodyDecoders[type](record(object[bodyField], bodyField), base, limits, bodyField);
+}
+
+interface Base {
+  readonly from: NodeId;
+  readonly to: NodeId;
+  readonly term: number;
+}
+
+type BodyDecoder = (body: Record<string, unknown>, base: Base, limits: PeerCodecLimits, field: string) => Message;
+
+/** bodyDecoders validates the body of each message type; `field` prefixes the paths in errors. */
+const bodyDecoders: Readonly<Record<MessageType, BodyDecoder>> = Object.freeze({
+  PreVoteRequest: (b, base, _l, f) => ({
+    type: 'PreVoteRequest',
+    ...base,
+    lastLogIndex: safeUint(b, 'lastLogIndex', `${f}.lastLogIndex`),
+    lastLogTerm: safeUint(b, 'lastLogTerm', `${f}.lastLogTerm`),
+  }),
+  PreVoteResponse: (b, base, _l, f) => ({ type: 'PreVoteResponse', ...base, granted: bool(b, 'granted', `${f}.granted`) }),
+  VoteRequest: (b, base, _l, f) => ({
+    type: 'VoteRequest',
+    ...base,
+    lastLogIndex: safeUint(b, 'lastLogIndex', `${f}.lastLogIndex`),
+    lastLogTerm: safeUint(b, 'lastLogTerm', `${f}.lastLogTerm`),
+    transfer: bool(b, 'transfer', `${f}.transfer`),
+  }),
+  VoteResponse: (b, base, _l, f) => ({ type: 'VoteResponse', ...base, granted: bool(b, 'granted', `${f}.granted`) }),
+  AppendRequest: (b, base, l, f) => appendRequestFromRecord(b, base, l, f),
+  AppendResponse: (b, base, _l, f) => ({
+    type: 'AppendResponse',
+    ...base,
+    success: bool(b, 'success', `${f}.success`),
+    matchIndex: safeUint(b, 'matchIndex', `${f}.matchIndex`),
+    conflictIndex: safeUint(b, 'conflictIndex', `${f}.conflictIndex`),
+    conflictTerm: safeUint(b, 'conflictTerm', `${f}.conflictTerm`),
+    rejectedIndex: safeUint(b, 'rejectedIndex', `${f}.rejectedIndex`),
+  }),
+  HeartbeatRequest: (b, base, _l, f) => ({
+    type: 'HeartbeatRequest',
+    ...base,
+    commit: safeUint(b, 'commit', `${f}.commit`),
+    readRound: safeUint(b, 'readRound', `${f}.readRound`),
+  }),
+  HeartbeatResponse: (b, base, _l, f) => ({ type: 'HeartbeatResponse', ...base, readRound: safeUint(b, 'readRound', `${f}.readRound`) }),
+  SnapshotRequest: (b, base, l, f) => snapshotRequestFromRecord(b, base, l, f),
+  SnapshotResponse: (b, base, _l, f) => ({
+    type: 'SnapshotResponse',
+    ...base,
+    index: safeUint(b, 'index', `${f}.index`),
+    nextOffset: safeUint(b, 'nextOffset', `${f}.nextOffset`),
+    installed: bool(b, 'installed', `${f}.installed`),
+  }),
+  TimeoutNow: (_b, base) => ({ type: 'TimeoutNow', ...base }),
+  ReadIndexRequest: (b, base, _l, f) => ({
+    type: 'ReadIndexRequest',
+    ...base,
+    context: boundedString(b, 'context', `${f}.context`, readContextCharsMax),
+  }),
+  ReadIndexResponse: (b, base, _l, f) => ({
+    type: 'ReadIndexResponse',
+    ...base,
+    context: boundedString(b, 'context', `${f}.context`, readContextCharsMax),
+    index: safeUint(b, 'index', `${f}.index`),
+    rejected: bool(b, 'rejected', `${f}.rejected`),
+  }),
+});
+
+/**
+ * appendRequestFromRecord validates an AppendRequest: entries contiguous from prevLogIndex + 1, terms never going
+ * back (from prevLogTerm on) nor beyond the message's term, and their counted bytes within messageBytesMax unless
+ * there is a single entry (the core always sends at least one, Raft §5.3).
+ */
+function appendRequestFromRecord(body: Record<string, unknown>, base: Base, limits: PeerCodecLimits, field: string): Message {
+  const prevLogIndex = safeUint(body, 'prevLogIndex', `${field}.prevLogIndex`);
+  const prevLogTerm = safeUint(body, 'prevLogTerm', `${field}.prevLogTerm`);
+  const commit = safeUint(body, 'commit', `${field}.commit`);
+  if (prevLogTerm > base.term) invalid(`${field}.prevLogTerm`, `beyond the message term ${base.term}`);
+  const list = body['entries'];
+  if (!Array.isArray(list)) return invalid(`${field}.entries`, 'not a list');
+  const entries: Entry[] = [];
+  let bytes = 0;
+  let lastTerm = prevLogTerm;
+  for (const [i, item] of list.entries()) {
+    const path = `${field}.entries[${i}]`;
+    const entry = entryFromObject(item, limits, path);
+    if (entry.index !== prevLogIndex + 1 + i) invalid(`${path}.index`, `not contiguous (expected ${prevLogIndex + 1 + i})`);
+    if (entry.term < lastTerm || entry.term > base.term) invalid(`${path}.term`, `outside [${lastTerm}, ${base.term}]`);
+    lastTerm = entry.term;
+    bytes += entryBytes(entry);
+    if (i > 0 && bytes > limits.messageBytesMax) invalid(`${field}.entries`, `more than ${limits.messageBytesMax} entry bytes`);
+    entries.push(entry);
+  }
+  return { type: 'AppendRequest', ...base, prevLogIndex, prevLogTerm, entries, commit };
+}
+
+/** entryFromObject validates one decoded cairn.peer.v1.Entry (index and term >= 1, a known kind with its payload). */
+export function entryFromObject(value: unknown, limits: Pick<PeerCodecLimits, 'entryBytesMax'>, field: string): Entry {
+  const object = record(value, field);
+  const index = safeUint(object, 'index', `${field}.index`);
+  const term = safeUint(object, 'term', `${field}.term`);
+  if (index < 1) invalid(`${field}.index`, 'must be >= 1');
+  if (term < 1) invalid(`${field}.term`, 'must be >= 1');
+  const kind = enumValue(object, 'kind', `${field}.kind`);
+  const hasChange = isSet(object, 'change');
+  const data = boundedBytes(object, 'data', `${field}.data`, limits.entryBytesMax);
+  switch (kind) {
+    case entryKindWire.normal:
+      if (data.length === 0) invalid(`${field}.data`, 'empty command');
+      if (hasChange) invalid(`${field}.change`, 'set on a normal entry');
+      return { kind: 'normal', index, term, data };
+    case entryKindWire.noop:
+      if (data.length > 0 || hasChange) invalid(field, 'a noop entry carries nothing');
+      return { kind: 'noop', index, term };
+    case entryKindWire.membership: {
+      if (data.length > 0) invalid(`${field}.data`, 'set on a membership entry');
+      const change = record(object['change'], `${field}.change`);
+      const type = changeTypeOfWire.get(enumValue(change, 'type', `${field}.change.type`));
+      if (type === undefined) return invalid(`${field}.change.type`, 'unknown membership change');
+      return { kind: 'membership', index, term, change: { type, node: nodeIdAt(change, 'node', `${field}.change.node`) } };
+    }
+    default:
+      return invalid(`${field}.kind`, `unknown entry kind ${kind}`);
+  }
+}
+
+/**
+ * snapshotRequestFromRecord validates one InstallSnapshot chunk: at most snapshotChunkBytes of data, inside
+ * [0, totalBytes), and `done` exactly when it ends the snapshot.
+ */
+function snapshotRequestFromRecord(body: Record<string, unknown>, base: Base, limits: PeerCodecLimits, field: string): Message {
+  const meta = snapshotMetaFromObject(body['meta'], `${field}.meta`);
+  const offset = safeUint(body, 'offset', `${field}.offset`);
+  const totalBytes = safeUint(body, 'totalBytes', `${field}.totalBytes`);
+  const data = boundedBytes(body, 'data', `${field}.data`, limits.snapshotChunkBytes);
+  const done = bool(body, 'done', `${field}.done`);
+  const end = offset + data.length;
+  if (end > totalBytes) invalid(`${field}.data`, `chunk ends at ${end}, beyond totalBytes ${totalBytes}`);
+  if (done !== (end === totalBytes)) invalid(`${field}.done`, done ? 'set before the last chunk' : 'unset on the last chunk');
+  if (meta.term > base.term) invalid(`${field}.meta.term`, `beyond the message term ${base.term}`);
+  return { type: 'SnapshotRequest', ...base, meta, offset, totalBytes, data, done };
+}
+
+/** snapshotMetaFromObject validates a decoded cairn.peer.v1.SnapshotMeta and its membership. */
+export function snapshotMetaFromObject(value: unknown, field: string): SnapshotMeta {
+  const object = record(value, field);
+  return {
+    index: safeUint(object, 'index', `${field}.index`),
+    term: safeUint(object, 'term', `${field}.term`),
+    membership: membershipFromObject(object['membership'], `${field}.membership`),
+  };
+}
+
+/** membershipFromObject validates a membership: at least one voter, bounded, valid member ids, nobody listed twice. */
+export function membershipFromObject(value: unknown, field: string): Membership {
+  const object = record(value, field);
+  const seen = new Set<NodeId>();
+  const list = (key: 'voters' | 'learners'): NodeId[] => {
+    const items = object[key];
+    if (!Array.isArray(items)) return invalid(`${field}.${key}`, 'not a list');
+    if (seen.size + items.length > membershipMembersMax) invalid(field, `more than ${membershipMembersMax} members`);
+    const ids: NodeId[] = [];
+    for (const [i, item] of items.entries()) {
+      const id = nodeIdAt({ id: item }, 'id', `${field}.${key}[${i}]`);
+      if (seen.has(id)) invalid(`${field}.${key}[${i}]`, `member ${id} listed twice`);
+      seen.add(id);
+      ids.push(id);
+    }
+    return ids;
+  };
+  const voters = list('voters');
+  if (voters.length === 0) invalid(`${field}.voters`, 'no voters');
+  return { voters, learners: list('learners') };
+}
+
+/** decodeForwardRequest decodes and validates a ForwardRequest: 1..entryBytesMax command bytes, a positive deadline. */
+export function decodeForwardRequest(bytes: Uint8Array, limits: PeerCodecLimits): Decoded<ForwardRequest> {
+  try {
+    const object = record(forwardRequestType.decode(bytes), 'request');
+    const command = boundedBytes(object, 'command', 'command', limits.entryBytesMax);
+    if (command.length === 0) invalid('command', 'empty command');
+    const deadlineMs = safeUint(object, 'deadlineMs', 'deadlineMs');
+    if (deadlineMs < 1 || deadlineMs > forwardDeadlineMsMax) invalid('deadlineMs', `outside [1, ${forwardDeadlineMsMax}]`);
+    return { ok: true, value: { command, deadlineMs } };
+  } catch (error) {
+    return { ok: false, error: asDecodeError(error) };
+  }
+}
+
+/** decodeForwardResponse decodes and validates a ForwardResponse: a result, or an error with a catalog code. */
+export function decodeForwardResponse(bytes: Uint8Array, limits: PeerCodecLimits): Decoded<ForwardResponse> {
+  try {
+    const object = record(forwardResponseType.decode(bytes), 'response');
+    const hasResult = isSet(object, 'result');
+    if (hasResult === isSet(object, 'error')) invalid('outcome', 'exactly one of result and error must be set');
+    if (hasResult) {
+      const result = record(object['result'], 'result');
+      const value = boundedBytes(result, 'result', 'result.result', limits.peerMessageBytesMax);
+      return { ok: true, value: { ok: true, result: value, index: safeUint(result, 'index', 'result.index') } };
+    }
+    const error = record(object['error'], 'error');
+    const code = boundedString(error, 'code', 'error.code', 64);
+    if (!isCairnErrorCode(code)) invalid('error.code', `not a catalog code (${code})`);
+    const message = boundedString(error, 'message', 'error.message', forwardMessageCharsMax);
+    const hint = boundedString(error, 'leaderHint', 'error.leaderHint', nodeIdCharsMax);
+    return { ok: true, value: { ok: false, code, message, leaderHint: hint === '' ? null : hint } };
+  } catch (error) {
+    return { ok: false, error: asDecodeError(error) };
+  }
+}
