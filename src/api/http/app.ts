@@ -1,0 +1,139 @@
+// app: buildApp() assembles the member's HTTP API on fastify, kept apart from listen() so tests drive it with
+// inject() (fastify's testing guide) and the composition root decides where it listens.
+//
+// Layers, in request order: body parsing (form, JSON, anything else ignored; bodies over limits.requestBodyBytesMax
+// refused before parsing) -> routing (a miss is Nacos's 501 `no such api`) -> the one authorization hook -> the
+// route plugin -> the error shapes of errors.ts. Every answered request is logged (pino, with secrets redacted from
+// the URL) and observed in the latency histogram.
+
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify';
+import { CairnError } from '../../errors.ts';
+import { limits } from '../../limits.ts';
+import { installAuthorization } from './authorization.ts';
+import { cairnRoutes } from './cairn.ts';
+import { catalogRoutes } from './catalog.ts';
+import { clusterRoutes } from './cluster.ts';
+import { allowAll, type HttpDeps } from './deps.ts';
+import { sendError, sendNoSuchApi } from './errors.ts';
+import { healthRoutes } from './health.ts';
+import { instanceRoutes } from './instance.ts';
+import { metricsRoutes, observeRequests } from './metrics.ts';
+import { operatorRoutes } from './operator.ts';
+import { requestIdHeaders } from './params.ts';
+import { serviceRoutes } from './service.ts';
+
+/** requestIdResponseHeader echoes the request's id (the client's own when it sent one) on every answer. */
+export const requestIdResponseHeader = 'cairn-request-id';
+
+/** secretParams are the query parameters whose values never reach a log line (passwords, tokens, MySQL checker JSON). */
+export const secretParams: ReadonlySet<string> = new Set(['password', 'accesstoken', 'healthchecker', 'signature', 'sk', 'token']);
+
+/** redactUrl replaces the values of secret query parameters with `[redacted]`, so URLs can be logged. */
+export function redactUrl(url: string): string {
+  const at = url.indexOf('?');
+  if (at < 0) return url;
+  const query = url.slice(at + 1).split('&').map((pair) => {
+    const eq = pair.indexOf('=');
+    const name = eq < 0 ? pair : pair.slice(0, eq);
+    let decoded = name;
+    try {
+      decoded = decodeURIComponent(name.replace(/\+/g, ' '));
+    } catch {
+      // An undecodable name is logged as sent; it cannot match a secret's name anyway.
+    }
+    return secretParams.has(decoded.toLowerCase()) ? `${name}=[redacted]` : pair;
+  });
+  return `${url.slice(0, at)}?${query.join('&')}`;
+}
+
+/** requestLogFields is what a request log line says about the request: never its body, never a secret. */
+function requestLogFields(request: FastifyRequest): Record<string, unknown> {
+  return { method: request.method, url: redactUrl(request.url), remoteAddress: request.ip };
+}
+
+function loggerOptions(logger: FastifyBaseLogger | boolean | undefined): Pick<FastifyServerOptions, 'logger' | 'loggerInstance'> {
+  const serializers = { req: requestLogFields };
+  if (logger === undefined || logger === false) return { logger: false };
+  if (logger === true) return { logger: { level: 'info', serializers } };
+  return { loggerInstance: logger.child({ component: 'http' }, { serializers }) };
+}
+
+/**
+ * requestIdOfRaw picks the client's request id for logs and the echoed header when it is well-formed (the route
+ * refuses a malformed one), else a fresh one; it never throws.
+ */
+function requestIdOfRaw(request: IncomingMessage): string {
+  for (const name of requestIdHeaders) {
+    const value = request.headers[name];
+    if (typeof value === 'string' && value.length <= limits.requestIdCharsMax && /^[\x21-\x7e]+$/.test(value)) return value;
+  }
+  return randomUUID();
+}
+
+/** formFields reads an application/x-www-form-urlencoded body into an object of first values per name. */
+function formFields(body: string): Record<string, string> {
+  const fields = new Map<string, string>();
+  for (const [name, value] of new URLSearchParams(body)) if (!fields.has(name)) fields.set(name, value);
+  return Object.fromEntries(fields);
+}
+
+/** jsonFields reads a JSON body, which must be an object; an empty body is no parameters. */
+function jsonFields(body: string): Record<string, unknown> {
+  if (body.trim() === '') return {};
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body);
+  } catch {
+    throw new CairnError('CAIRN_INVALID_ARGUMENT', 'the request body is not valid JSON.');
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw new CairnError('CAIRN_INVALID_ARGUMENT', 'a JSON request body must be an object of parameters.');
+  }
+  return parsed as Record<string, unknown>;
+}
+
+/**
+ * installBodyParsers accepts parameters in form bodies (what curl -d and Nacos's Java client send) and JSON bodies.
+ * Any other body is read (within the limit) and ignored, as a servlet ignores a body it cannot read parameters from.
+ */
+function installBodyParsers(app: FastifyInstance): void {
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, async (_request: FastifyRequest, body: string) => formFields(body));
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, async (_request: FastifyRequest, body: string) => jsonFields(body));
+  app.addContentTypeParser('*', { parseAs: 'string' }, async () => undefined);
+}
+
+/** buildApp builds the member's HTTP API; the caller listens (or injects) and closes it. */
+export function buildApp(deps: HttpDeps): FastifyInstance {
+  const app = Fastify({
+    ...loggerOptions(deps.logger),
+    bodyLimit: limits.requestBodyBytesMax,
+    routerOptions: { ignoreTrailingSlash: true },
+    requestIdHeader: false,
+    genReqId: requestIdOfRaw,
+    // Refusals before routing (a malformed URL) take the same shapes as every other error.
+    frameworkErrors: (error, request, reply) => {
+      sendError(error, request, reply);
+    },
+  });
+  installBodyParsers(app);
+  app.setErrorHandler((error, request, reply) => sendError(error, request, reply));
+  app.setNotFoundHandler((request, reply) => sendNoSuchApi(request, reply));
+  installAuthorization(app, deps.authorize ?? allowAll);
+  observeRequests(app, deps.metrics);
+  app.addHook('onSend', async (request, reply) => {
+    reply.header(requestIdResponseHeader, request.id);
+  });
+  const options = { deps };
+  app.register(instanceRoutes, options);
+  app.register(serviceRoutes, options);
+  app.register(clusterRoutes, options);
+  app.register(healthRoutes, options);
+  app.register(catalogRoutes, options);
+  app.register(operatorRoutes, options);
+  app.register(cairnRoutes, options);
+  app.register(metricsRoutes, { registry: deps.metrics });
+  return app;
+}

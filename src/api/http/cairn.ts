@@ -1,0 +1,48 @@
+// cairn: Cairn's own routes (DESIGN.md, "Cairn's own"): GET /cairn/v1/health (readiness), GET /cairn/v1/cluster (the
+// Raft group as this member sees it), POST /cairn/v1/cluster/transfer-leader?to=ADDR, and membership changes
+// POST|DELETE /cairn/v1/cluster/members?addr=ADDR. Errors are CairnError JSON with the catalog's status.
+
+import type { FastifyPluginCallback } from 'fastify';
+import { paramsOf } from './authorization.ts';
+import type { ClusterStatus } from './deps.ts';
+import { memberAddress } from './params.ts';
+import type { RoutePluginOptions } from './request-context.ts';
+
+const healthRead = { access: { resource: 'health', action: 'read' } } as const;
+const clusterRead = { access: { resource: 'cluster', action: 'read' } } as const;
+const clusterWrite = { access: { resource: 'cluster', action: 'write' } } as const;
+
+/** HealthBody is the body of GET /cairn/v1/health. */
+export interface HealthBody {
+  readonly status: 'UP' | 'DOWN';
+  readonly leader: string | null;
+  readonly term: number;
+}
+
+/** healthBody reports whether the member serves, with the leader it knows and the term. */
+export function healthBody(ready: boolean, status: ClusterStatus): HealthBody {
+  return { status: ready ? 'UP' : 'DOWN', leader: status.leader, term: status.term };
+}
+
+/** cairnRoutes is the plugin of Cairn's own routes. */
+export const cairnRoutes: FastifyPluginCallback<RoutePluginOptions> = (app, { deps }, done) => {
+  const { cluster } = deps;
+  app.get('/cairn/v1/health', { config: healthRead }, async (_request, reply) => {
+    const ready = cluster.ready();
+    return reply.code(ready ? 200 : 503).send(healthBody(ready, cluster.status()));
+  });
+  app.get('/cairn/v1/cluster', { config: clusterRead }, async (_request, reply) => reply.send(cluster.status()));
+  app.post('/cairn/v1/cluster/transfer-leader', { config: clusterWrite }, async (request, reply) => {
+    await cluster.transferLeader(memberAddress(paramsOf(request), 'to'));
+    return reply.send(cluster.status());
+  });
+  app.post('/cairn/v1/cluster/members', { config: clusterWrite }, async (request, reply) => {
+    await cluster.addMember(memberAddress(paramsOf(request), 'addr'));
+    return reply.send(cluster.status());
+  });
+  app.delete('/cairn/v1/cluster/members', { config: clusterWrite }, async (request, reply) => {
+    await cluster.removeMember(memberAddress(paramsOf(request), 'addr'));
+    return reply.send(cluster.status());
+  });
+  done();
+};
