@@ -26,6 +26,10 @@ export interface Limits {
   readonly proposalBatchEntriesMax: number;
   readonly proposalBatchBytesMax: number;
   readonly requestTimeoutMs: number;
+  readonly proposalsPendingMax: number;
+  readonly snapshotEntries: number;
+  readonly memberCatchUpMs: number;
+  readonly bootstrapWaitMs: number;
   // --- Peer transport ---
   readonly peerSendQueueMessagesMax: number;
   readonly peerSendQueueBytesMax: number;
@@ -109,6 +113,17 @@ export const limits: Limits = Object.freeze({
   // Every request that waits on Raft (write, linearizable read, forward to the leader) is answered within this:
   // CAIRN_NO_QUORUM / CAIRN_NO_LEADER before the proposal left, CAIRN_OUTCOME_UNKNOWN after (DESIGN.md: 5 s).
   requestTimeoutMs: 5000,
+  // Proposals one member holds waiting to commit; beyond it writes are refused at once (back-pressure) rather than
+  // queueing into timeouts. The uncommitted-bytes bound of the core usually binds first.
+  proposalsPendingMax: 16_384,
+  // A snapshot every 10 000 applied entries keeps the in-memory log (the core reads it from memory) to a few MiB of
+  // registry commands and a restart's replay short; InstallSnapshot covers followers further behind.
+  snapshotEntries: 10_000,
+  // How long POST /cairn/v1/cluster/members waits for a new learner to catch up before promoting it; beyond it the
+  // member stays a learner and the operator retries.
+  memberCatchUpMs: 60_000,
+  // How long a member with an empty data directory waits for every member to answer its bootstrap check.
+  bootstrapWaitMs: 600_000,
 
   // --- Peer transport ---
   // Messages queued to one peer: at least a full pipeline plus heartbeats; beyond it messages to that peer are
@@ -220,6 +235,8 @@ export const limitRelations: readonly LimitRelation[] = Object.freeze([
   { name: 'heartbeatTicks < electionTicks', reason: 'a heartbeat arrives before any election timeout', holds: (l) => l.heartbeatTicks < l.electionTicks },
   { name: 'heartbeatTicks >= 1', reason: 'the leader heartbeats at least every tick', holds: (l) => l.heartbeatTicks >= 1 },
   { name: '2 * electionTicks * raftTickMs < requestTimeoutMs', reason: 'a request outlives a full election', holds: (l) => 2 * l.electionTicks * l.raftTickMs < l.requestTimeoutMs },
+  { name: 'memberCatchUpMs >= requestTimeoutMs', reason: 'a learner gets at least a request timeout to catch up', holds: (l) => l.memberCatchUpMs >= l.requestTimeoutMs },
+  { name: 'proposalsPendingMax >= proposalBatchEntriesMax', reason: 'one full batch of proposals can wait to commit', holds: (l) => l.proposalsPendingMax >= l.proposalBatchEntriesMax },
   // Raft sizes.
   { name: 'messageBytesMax >= entryBytesMax', reason: 'the largest entry fits in one AppendRequest', holds: (l) => l.messageBytesMax >= l.entryBytesMax },
   { name: 'inflightBytesMax >= messageBytesMax', reason: 'a full AppendRequest can always be in flight', holds: (l) => l.inflightBytesMax >= l.messageBytesMax },

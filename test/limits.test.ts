@@ -29,6 +29,8 @@ const breakers: Record<string, (l: Limits) => Partial<Limits>> = {
   'heartbeatTicks < electionTicks': (l) => ({ heartbeatTicks: l.electionTicks }),
   'heartbeatTicks >= 1': () => ({ heartbeatTicks: 0 }),
   '2 * electionTicks * raftTickMs < requestTimeoutMs': (l) => ({ requestTimeoutMs: 2 * l.electionTicks * l.raftTickMs }),
+  'memberCatchUpMs >= requestTimeoutMs': (l) => ({ memberCatchUpMs: l.requestTimeoutMs - 1 }),
+  'proposalsPendingMax >= proposalBatchEntriesMax': (l) => ({ proposalsPendingMax: l.proposalBatchEntriesMax - 1 }),
   'messageBytesMax >= entryBytesMax': (l) => ({ entryBytesMax: l.messageBytesMax + 1 }),
   'inflightBytesMax >= messageBytesMax': (l) => ({ inflightBytesMax: l.messageBytesMax - 1 }),
   'uncommittedBytesMax >= entryBytesMax': (l) => ({ uncommittedBytesMax: l.entryBytesMax - 1 }),

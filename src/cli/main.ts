@@ -9,6 +9,7 @@ import { isIP } from 'node:net';
 import { readFileSync, realpathSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { serve } from './server.ts';
 
 /** LogLevel is a pino log level accepted by --log-level. */
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
@@ -40,6 +41,8 @@ export interface ServerConfig {
   readonly members: readonly string[];
   /** standalone is true when no --members was given: a Raft group of one. */
   readonly standalone: boolean;
+  /** join starts an empty member that waits for the leader to add it (POST /cairn/v1/cluster/members). */
+  readonly join: boolean;
   /** dataDir is an absolute path. */
   readonly dataDir: string;
   readonly logLevel: LogLevel;
@@ -119,11 +122,12 @@ const serverOptions = {
   'log-level': { type: 'string' },
   'grpc-port': { type: 'string' },
   'peer-port': { type: 'string' },
+  join: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
 /** serverFlagEnvironment maps each `cairn server` flag to the environment variable it falls back to. */
-export const serverFlagEnvironment: Readonly<Record<Exclude<keyof typeof serverOptions, 'help'>, string>> = Object.freeze({
+export const serverFlagEnvironment: Readonly<Record<Exclude<keyof typeof serverOptions, 'help' | 'join'>, string>> = Object.freeze({
   addr: 'CAIRN_ADDR',
   members: 'CAIRN_MEMBERS',
   'data-dir': 'CAIRN_DATA_DIR',
@@ -137,11 +141,11 @@ type ServerFlag = keyof typeof serverFlagEnvironment;
 /** ParsedServerArgs is the outcome of parsing `cairn server`'s arguments: a request for help, or a config. */
 export type ParsedServerArgs = { readonly help: true } | { readonly help: false; readonly config: ServerConfig };
 
-function flagValues(args: readonly string[]): { values: Partial<Record<ServerFlag, string>>; help: boolean } {
+function flagValues(args: readonly string[]): { values: Partial<Record<ServerFlag, string>>; help: boolean; join: boolean } {
   try {
     const { values } = parseArgs({ args: [...args], options: serverOptions, strict: true, allowPositionals: false });
-    const { help, ...flags } = values;
-    return { values: flags, help: help === true };
+    const { help, join, ...flags } = values;
+    return { values: flags, help: help === true, join: join === true };
   } catch (error) {
     throw new UsageError(error instanceof Error ? error.message : String(error));
   }
@@ -152,7 +156,7 @@ function flagValues(args: readonly string[]): { values: Partial<Record<ServerFla
  * environment variable (an empty variable counts as unset), then to its default. Throws UsageError on bad input.
  */
 export function parseServerArgs(args: readonly string[], env: Environment = process.env, cwd: string = process.cwd()): ParsedServerArgs {
-  const { values, help } = flagValues(args);
+  const { values, help, join } = flagValues(args);
   if (help) return { help: true };
   const value = (flag: ServerFlag): string | undefined => {
     const given = values[flag] ?? env[serverFlagEnvironment[flag]];
@@ -178,6 +182,7 @@ export function parseServerArgs(args: readonly string[], env: Environment = proc
     peerPort,
     members,
     standalone: membersText === undefined,
+    join: join || env['CAIRN_JOIN'] === 'true' || env['CAIRN_JOIN'] === '1',
     dataDir: path.resolve(cwd, value('data-dir') ?? defaultDataDir),
     logLevel: parseLogLevel(value('log-level') ?? 'info'),
   };
@@ -208,6 +213,8 @@ Options (each also read from the environment variable shown):
                         (CAIRN_LOG_LEVEL, default info)
   --grpc-port PORT      client gRPC port                            CAIRN_GRPC_PORT  (default HTTP port + 1000)
   --peer-port PORT      peer port (Raft, Distro, forwarding)        CAIRN_PEER_PORT  (default HTTP port - 1000)
+  --join                start with an empty data directory and wait  CAIRN_JOIN=1
+                        to be added by the leader (POST /cairn/v1/cluster/members?addr=...)
   -h, --help            show this help
 `;
 
@@ -219,6 +226,7 @@ export interface Output {
 
 const plannedCommands: readonly string[] = ['cluster', 'register', 'deregister', 'list', 'watch', 'status'];
 
+
 /** version reads the version from the repository's package.json. */
 export function version(): string {
   const packageJson: unknown = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'));
@@ -228,7 +236,7 @@ export function version(): string {
   throw new Error('package.json has no version');
 }
 
-function runServer(args: readonly string[], env: Environment, out: Output): number {
+function runServer(args: readonly string[], env: Environment, out: Output): number | Promise<number> {
   let parsed: ParsedServerArgs;
   try {
     parsed = parseServerArgs(args, env);
@@ -241,18 +249,11 @@ function runServer(args: readonly string[], env: Environment, out: Output): numb
     out.stdout(serverUsage);
     return 0;
   }
-  const c = parsed.config;
-  const cluster = c.standalone ? 'standalone' : `members ${c.members.join(',')}`;
-  out.stderr(
-    `cairn server: configuration is valid (addr ${c.addr}, gRPC port ${c.grpcPort}, peer port ${c.peerPort}, ${cluster}, ` +
-      `data dir ${c.dataDir}, log level ${c.logLevel}),\n` +
-      'but the server is not implemented yet: it arrives with the CP-cluster issue. Nothing was started.\n',
-  );
-  return 3;
+  return serve(parsed.config, out);
 }
 
-/** run executes the command line `argv` (without node and the script) and returns the exit code. */
-export function run(argv: readonly string[], env: Environment, out: Output): number {
+/** run executes the command line `argv` (without node and the script) and returns (or resolves with) the exit code. */
+export function run(argv: readonly string[], env: Environment, out: Output): number | Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
     case '-h':
@@ -290,8 +291,12 @@ function isEntryPoint(): boolean {
 }
 
 if (isEntryPoint()) {
-  process.exitCode = run(process.argv.slice(2), process.env, {
-    stdout: (text) => process.stdout.write(text),
-    stderr: (text) => process.stderr.write(text),
+  void Promise.resolve(
+    run(process.argv.slice(2), process.env, {
+      stdout: (text) => process.stdout.write(text),
+      stderr: (text) => process.stderr.write(text),
+    }),
+  ).then((code) => {
+    process.exitCode = code;
   });
 }

@@ -49,6 +49,8 @@ export interface ProgressStatus {
   readonly next: number;
   readonly state: Progress['state'];
   readonly recentActive: boolean;
+  /** ticksSinceHeard counts the leader's ticks since this follower last answered. */
+  readonly ticksSinceHeard: number;
 }
 
 /** RaftStatus is a snapshot of a core's volatile and durable state, for status pages and tests. */
@@ -1025,7 +1027,7 @@ export class RaftCore {
   /** status reports the core's state, including the leader's view of every follower. */
   status(): RaftStatus {
     const progress: Record<NodeId, ProgressStatus> = {};
-    for (const [peer, p] of this.progress) progress[peer] = { match: p.match, next: p.next, state: p.state, recentActive: this.heardRecently(p) };
+    for (const [peer, p] of this.progress) progress[peer] = { match: p.match, next: p.next, state: p.state, recentActive: this.heardRecently(p), ticksSinceHeard: this.leaderTicks - p.lastHeardTick };
     return {
       id: this.config.id,
       role: this.currentRole,

@@ -41,6 +41,10 @@ import type { Message, NodeId } from '../raft/types.ts';
 import {
   decodeForwardRequest,
   decodeForwardResponse,
+  decodeHelloRequest,
+  decodeHelloResponse,
+  encodeHelloRequest,
+  encodeHelloResponse,
   decodeRaftBatch,
   encodeForwardRequest,
   encodeForwardResponse,
@@ -50,7 +54,7 @@ import {
   raftBatchFramedBytes,
   type PeerDecodeError,
 } from './peer-codec.ts';
-import type { ForwardRequest, ForwardResponse, PeerHandlers, PeerTransport } from './transport.ts';
+import type { ForwardRequest, ForwardResponse, PeerHandlers, PeerHello, PeerTransport } from './transport.ts';
 
 /** PeerTransportEvent names what a peer transport counts; a metrics hook turns each into a counter. */
 export type PeerTransportEvent =
@@ -154,6 +158,7 @@ export interface GrpcPeerTransportOptions {
 
 const STREAM_PATH = '/cairn.peer.v1.Peer/Stream';
 const FORWARD_PATH = '/cairn.peer.v1.Peer/Forward';
+const HELLO_PATH = '/cairn.peer.v1.Peer/Hello';
 /** FROM_METADATA_KEY names the sending member on every call. */
 const FROM_METADATA_KEY = 'cairn-from';
 const EMPTY = new Uint8Array(0);
@@ -476,6 +481,7 @@ export class GrpcPeerTransport implements PeerTransport {
     server.addService(peerServiceDefinition, {
       Stream: (call: ServerReadableStream<Buffer, Uint8Array>, callback: sendUnaryData<Uint8Array>) => this.serveStream(call, callback),
       Forward: (call: ServerUnaryCall<Buffer, Uint8Array>, callback: sendUnaryData<Uint8Array>) => this.serveForward(call, callback),
+      Hello: (call: ServerUnaryCall<Buffer, Uint8Array>, callback: sendUnaryData<Uint8Array>) => this.serveHello(call, callback),
     });
     this.server = server;
     const address = hostPort(this.options.listenHost, this.options.listenPort);
@@ -629,6 +635,33 @@ export class GrpcPeerTransport implements PeerTransport {
     });
   }
 
+  /** hello asks `to` what it knows of this member; null when unreachable or silent within `timeoutMs`. */
+  async hello(to: NodeId, timeoutMs: number): Promise<PeerHello | null> {
+    const link = this.links.get(to);
+    if (this.closed || link === undefined) return null;
+    const deadline = Date.now() + timeoutMs;
+    const client = link.getClient();
+    if (!(await waitForReady(client.getChannel(), deadline)) || link.isClosed) return null;
+    return new Promise<PeerHello | null>((resolve) => {
+      client.makeUnaryRequest<Uint8Array, Buffer>(HELLO_PATH, toBuffer, fromBuffer, encodeHelloRequest(this.options.self), new Metadata(), { deadline },
+        (error, value) => resolve(error !== null || value === undefined ? null : decodeHelloResponse(value)));
+    });
+  }
+
+  /** serveHello answers Hello through the handlers; a member without a Hello handler refuses it (UNAVAILABLE). */
+  private serveHello(call: ServerUnaryCall<Buffer, Uint8Array>, callback: sendUnaryData<Uint8Array>): void {
+    const from = decodeHelloRequest(call.request);
+    const onHello = this.handlers?.onHello;
+    if (from === null || onHello === undefined || this.closed) {
+      callback({ code: grpcStatus.UNAVAILABLE, details: 'hello not served' }, null);
+      return;
+    }
+    onHello(from).then((hello) => callback(null, encodeHelloResponse(hello)), (error: unknown) => {
+      this.options.logger.error({ from, err: error }, 'hello handler failed');
+      callback({ code: grpcStatus.INTERNAL, details: 'hello failed' }, null);
+    });
+  }
+
   /** close stops listening (in-flight calls get closeGraceMs to finish), ends inbound streams and drops the links. */
   async close(): Promise<void> {
     if (this.closed) return;
@@ -685,6 +718,15 @@ const peerServiceDefinition = {
   Stream: {
     path: STREAM_PATH,
     requestStream: true,
+    responseStream: false,
+    requestSerialize: toBuffer,
+    requestDeserialize: fromBuffer,
+    responseSerialize: toBuffer,
+    responseDeserialize: fromBuffer,
+  },
+  Hello: {
+    path: HELLO_PATH,
+    requestStream: false,
     responseStream: false,
     requestSerialize: toBuffer,
     requestDeserialize: fromBuffer,

@@ -43,11 +43,16 @@ import {
 import type { BatchWrite } from './state-machine.ts';
 import type { MemberIdentity, RaftStorage, ReadyWrite, StoredRaftState } from './storage.ts';
 
+/** peerIdCharsMax bounds a recorded peer id (a member address). */
+const peerIdCharsMax = 260;
+/** contactsListedMax bounds the contacts read back: far more members than a Raft group ever has. */
+const contactsListedMax = 10_000;
+
 /** levelLayout names the database's directory, sublevels, meta keys and format; tests use it to reach raw records. */
 export const levelLayout = Object.freeze({
   directory: 'raft',
   format: 'cairn-raft-v1',
-  sublevels: Object.freeze({ log: 'log', meta: 'meta', snapshot: 'snapshot', state: 'state' }),
+  sublevels: Object.freeze({ log: 'log', meta: 'meta', snapshot: 'snapshot', state: 'state', contacts: 'contacts' }),
   metaKeys: Object.freeze({
     format: 'format',
     clusterId: 'cluster-id',
@@ -90,6 +95,8 @@ export class LevelStorage implements RaftStorage {
   private readonly meta: Sublevel;
   private readonly snapshot: Sublevel;
   private readonly state: Sublevel;
+  /** contacts holds one empty record per peer this member has heard from (see RaftStorage.recordPeerContact). */
+  private readonly contacts: Sublevel;
   private readonly snapshotChunkBytes: number;
   /** bounds is null until load() or initialise() succeeds; it mirrors what is durable. */
   private bounds: StoreBounds | null = null;
@@ -103,6 +110,7 @@ export class LevelStorage implements RaftStorage {
     this.meta = openSublevel(db, levelLayout.sublevels.meta);
     this.snapshot = openSublevel(db, levelLayout.sublevels.snapshot);
     this.state = openSublevel(db, levelLayout.sublevels.state);
+    this.contacts = openSublevel(db, levelLayout.sublevels.contacts);
     this.snapshotChunkBytes = options.snapshotChunkBytes ?? limits.snapshotChunkBytes;
     assert(Number.isSafeInteger(this.snapshotChunkBytes) && this.snapshotChunkBytes > 0, 'snapshotChunkBytes must be a positive integer');
   }
@@ -208,6 +216,20 @@ export class LevelStorage implements RaftStorage {
       await this.db.batch(ops, { sync: true });
       this.bounds = { ...bounds, snapshotIndex: index };
     });
+  }
+
+  /** recordPeerContact durably records that `peer` was heard from (one fsynced put; idempotent). */
+  recordPeerContact(peer: string): Promise<void> {
+    return this.serialise('recordPeerContact', async () => {
+      assert(peer.length > 0 && peer.length <= peerIdCharsMax, 'recordPeerContact: invalid peer id');
+      // A batch, because classic-level's batch takes the sync option (its put options are not typed with it).
+      await this.db.batch([{ type: 'put', sublevel: this.contacts, key: peer, value: new Uint8Array(0) }], { sync: true });
+    });
+  }
+
+  /** peerContacts lists the peers recorded by recordPeerContact, bounded by contactsListedMax. */
+  peerContacts(): Promise<string[]> {
+    return this.serialise('peerContacts', async () => this.contacts.keys({ limit: contactsListedMax }).all());
   }
 
   /** keyspace iterates the stored state keys and values in key (UTF-8 byte) order, as of the call. */

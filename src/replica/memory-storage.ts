@@ -129,6 +129,8 @@ interface MemoryImage {
 export class MemoryDisk {
   /** image is null until initialise() succeeds. */
   image: MemoryImage | null = null;
+  /** contacts are the peers recorded by recordPeerContact; they outlive the image, as on disk. */
+  readonly contacts = new Set<string>();
 }
 
 /**
@@ -230,6 +232,19 @@ export class MemoryStorage implements RaftStorage {
   }
 
   /** close releases the store; later calls are refused with CAIRN_SHUTTING_DOWN (writes are synchronous, so none is pending). */
+  /** recordPeerContact records that `peer` was heard from. */
+  async recordPeerContact(peer: string): Promise<void> {
+    this.assertOpen('recordPeerContact');
+    assert(peer.length > 0, 'recordPeerContact: empty peer id');
+    this.disk.contacts.add(peer);
+  }
+
+  /** peerContacts lists the recorded peers in key order. */
+  async peerContacts(): Promise<string[]> {
+    this.assertOpen('peerContacts');
+    return [...this.disk.contacts].sort();
+  }
+
   async close(): Promise<void> {
     this.closed = true;
   }

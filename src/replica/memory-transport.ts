@@ -18,6 +18,10 @@ import { peerTransportEvents } from './grpc-transport.ts';
 import {
   decodeForwardRequest,
   decodeForwardResponse,
+  decodeHelloRequest,
+  decodeHelloResponse,
+  encodeHelloRequest,
+  encodeHelloResponse,
   decodeRaftBatch,
   encodeForwardRequest,
   encodeForwardResponse,
@@ -25,7 +29,7 @@ import {
   encodeRaftMessage,
   raftBatchFramedBytes,
 } from './peer-codec.ts';
-import type { ForwardRequest, ForwardResponse, PeerHandlers, PeerTransport } from './transport.ts';
+import type { ForwardRequest, ForwardResponse, PeerHandlers, PeerHello, PeerTransport } from './transport.ts';
 
 /** MemoryNetwork is a set of in-process members and the state of the links between them. */
 export class MemoryNetwork {
@@ -247,6 +251,22 @@ export class MemoryTransport implements PeerTransport {
     } catch {
       return encodeForwardResponse(refusal('CAIRN_INTERNAL', 'the leader failed while handling the forwarded write'));
     }
+  }
+
+  /** hello asks `to` what it knows of this member, through the codec; null when unreachable. */
+  async hello(to: NodeId, timeoutMs: number): Promise<PeerHello | null> {
+    const target = this.network.listening(to);
+    if (this.closed || target === undefined || !this.network.reachable(this.self, to) || !this.network.reachable(to, this.self)) return null;
+    const bytes = await withDeadline(target.serveHello(encodeHelloRequest(this.self)), timeoutMs);
+    return bytes === null ? null : decodeHelloResponse(bytes);
+  }
+
+  /** serveHello answers a Hello with the handler's encoded answer; null when not served. */
+  async serveHello(request: Uint8Array): Promise<Uint8Array | null> {
+    const from = decodeHelloRequest(request);
+    const onHello = this.handlers?.onHello;
+    if (from === null || onHello === undefined || this.closed) return null;
+    return encodeHelloResponse(await onHello(from));
   }
 
   /** setPeers opens an outbox per new member and drops those of members no longer listed. */

@@ -17,7 +17,7 @@ import type { Limits } from '../limits.ts';
 import { entryBytes } from '../raft/raft-log.ts';
 import type { Entry, Membership, MembershipChange, Message, MessageType, NodeId, SnapshotMeta } from '../raft/types.ts';
 import { lookupMessage } from './proto.ts';
-import type { ForwardRequest, ForwardResponse } from './transport.ts';
+import type { ForwardRequest, ForwardResponse, PeerHello } from './transport.ts';
 
 /** PeerCodecLimits is the subset of src/limits.ts the codec enforces on what it decodes. */
 export type PeerCodecLimits = Pick<Limits, 'messageBytesMax' | 'snapshotChunkBytes' | 'entryBytesMax' | 'peerMessageBytesMax'>;
@@ -614,5 +614,49 @@ export function decodeForwardResponse(bytes: Uint8Array, limits: PeerCodecLimits
     return { ok: true, value: { ok: false, code, message, leaderHint: hint === '' ? null : hint } };
   } catch (error) {
     return { ok: false, error: asDecodeError(error) };
+  }
+}
+
+// --- Hello --------------------------------------------------------------------------------------------------------
+
+/** helloIdCharsMax bounds member and cluster ids in Hello messages. */
+const helloIdCharsMax = 260;
+
+/** encodeHelloRequest encodes the asking member's id. */
+export function encodeHelloRequest(memberId: string): Uint8Array {
+  const type = lookupMessage('cairn.peer.v1.HelloRequest');
+  return type.encode(type.create({ memberId })).finish();
+}
+
+/** decodeHelloRequest decodes and validates a HelloRequest; null when malformed. */
+export function decodeHelloRequest(bytes: Uint8Array): string | null {
+  try {
+    const decoded: unknown = lookupMessage('cairn.peer.v1.HelloRequest').toObject(lookupMessage('cairn.peer.v1.HelloRequest').decode(bytes));
+    const memberId = isRecord(decoded) ? decoded['memberId'] : undefined;
+    return typeof memberId === 'string' && memberId.length > 0 && memberId.length <= helloIdCharsMax ? memberId : null;
+  } catch {
+    return null;
+  }
+}
+
+/** encodeHelloResponse encodes a member's answer to Hello. */
+export function encodeHelloResponse(hello: PeerHello): Uint8Array {
+  const type = lookupMessage('cairn.peer.v1.HelloResponse');
+  return type.encode(type.create({ ...hello })).finish();
+}
+
+/** decodeHelloResponse decodes and validates a HelloResponse; null when malformed. */
+export function decodeHelloResponse(bytes: Uint8Array): PeerHello | null {
+  try {
+    const type = lookupMessage('cairn.peer.v1.HelloResponse');
+    const decoded: unknown = type.toObject(type.decode(bytes), { defaults: true });
+    if (!isRecord(decoded)) return null;
+    const { memberId, initialised, heardFromYou, clusterId } = decoded;
+    if (typeof memberId !== 'string' || memberId.length === 0 || memberId.length > helloIdCharsMax) return null;
+    if (typeof initialised !== 'boolean' || typeof heardFromYou !== 'boolean') return null;
+    if (typeof clusterId !== 'string' || clusterId.length > helloIdCharsMax) return null;
+    return { memberId, initialised, heardFromYou, clusterId };
+  } catch {
+    return null;
   }
 }

@@ -67,6 +67,9 @@ interface PendingRead {
   readonly timer: NodeJS.Timeout;
 }
 
+/** contactBacklogMessagesMax bounds the messages held from a peer while its first contact is being recorded. */
+const contactBacklogMessagesMax = 1024;
+
 /** forwardAttemptsMax bounds how often one client request is retried across leader changes. */
 const forwardAttemptsMax = 10;
 
@@ -89,7 +92,9 @@ export class Replica implements CommandProposer {
   private appliedSinceSnapshot = 0;
   private snapshotting = false;
   private membersKey = '';
-  private idleWaiters: (() => void)[] = [];
+  /** contacted are the peers whose contact is durably recorded; messages from others wait for the record. */
+  private readonly contacted = new Set<NodeId>();
+  private readonly awaitingContact = new Map<NodeId, Message[]>();
 
   private constructor(options: ReplicaOptions, core: RaftCore) {
     this.options = options;
@@ -116,6 +121,7 @@ export class Replica implements CommandProposer {
       { hardState: stored.hardState, snapshot: stored.snapshot, entries: stored.entries, applied },
     );
     const replica = new Replica(options, core);
+    for (const peer of await options.storage.peerContacts()) replica.contacted.add(peer);
     await replica.start();
     return replica;
   }
@@ -239,10 +245,36 @@ export class Replica implements CommandProposer {
   // ---------------------------------------------------------------------------------------------------------
   // Peers.
 
+  /**
+   * onMessage steps a peer's message into the core. The first message ever from a peer waits until the contact is
+   * durably recorded: from then on the peer may have counted on something this member said (a vote, an
+   * acknowledgement), and a wiped member must be able to learn that (see RaftStorage.recordPeerContact).
+   */
   private onMessage(message: Message): void {
     if (this.closed) return;
-    this.core.step(message);
-    this.schedule();
+    if (this.contacted.has(message.from)) {
+      this.core.step(message);
+      this.schedule();
+      return;
+    }
+    const waiting = this.awaitingContact.get(message.from);
+    if (waiting !== undefined) {
+      // Bounded: beyond it messages are dropped, which Raft tolerates.
+      if (waiting.length < contactBacklogMessagesMax) waiting.push(message);
+      return;
+    }
+    this.awaitingContact.set(message.from, [message]);
+    this.options.storage.recordPeerContact(message.from).then(() => {
+      this.contacted.add(message.from);
+      const backlog = this.awaitingContact.get(message.from) ?? [];
+      this.awaitingContact.delete(message.from);
+      for (const queued of backlog) this.onMessage(queued);
+    }, (error: unknown) => this.fail(error instanceof Error ? error : new Error(String(error))));
+  }
+
+  /** hasHeardFrom tells whether contact with `peer` is durably recorded. */
+  hasHeardFrom(peer: NodeId): boolean {
+    return this.contacted.has(peer);
   }
 
   /** onForward serves a write forwarded by a follower; only the leader proposes, there is no second hop. */
@@ -292,10 +324,7 @@ export class Replica implements CommandProposer {
 
   private async processReady(): Promise<void> {
     if (this.processing || this.closed) return;
-    if (!this.core.hasReady()) {
-      this.notifyIdle();
-      return;
-    }
+    if (!this.core.hasReady()) return;
     this.processing = true;
     try {
       const ready = this.core.ready();
@@ -420,12 +449,6 @@ export class Replica implements CommandProposer {
     this.options.logger.error({ err: error }, 'raft driver failed; the member stops and recovers from disk');
     void this.close();
     this.options.onFatal(error);
-  }
-
-  private notifyIdle(): void {
-    const waiters = this.idleWaiters;
-    this.idleWaiters = [];
-    for (const wake of waiters) wake();
   }
 
   private assertOpen(): void {

@@ -43,6 +43,15 @@ export interface RaftStorage {
   writeApplied(writes: readonly BatchWrite[], applied: number, clearKeyspace: boolean): Promise<void>;
   /** saveSnapshot stores a snapshot the state machine took at `snapshot.meta.index` and drops the log up to it. */
   saveSnapshot(snapshot: Snapshot): Promise<void>;
+  /**
+   * recordPeerContact durably records (fsynced) that this member has heard from `peer`, before it acts on anything
+   * the peer said. A member that starts with an empty data directory asks every peer whether it has heard from it:
+   * if one has, its data was wiped and it must not rejoin as a voter that forgot its votes and acknowledgements.
+   * Works before load()/initialise() too (the record outlives the Raft state it protects).
+   */
+  recordPeerContact(peer: string): Promise<void>;
+  /** peerContacts lists the peers this member has heard from. */
+  peerContacts(): Promise<string[]>;
   /** keyspace iterates the state machine's stored keys and values, in key order. */
   keyspace(): AsyncIterable<readonly [string, Uint8Array]>;
   /** close releases the store; pending writes complete first. */

@@ -13,8 +13,18 @@ export type ForwardResponse =
   | { readonly ok: true; readonly result: Uint8Array; readonly index: number }
   | { readonly ok: false; readonly code: string; readonly message: string; readonly leaderHint: NodeId | null };
 
+/** PeerHello is a member's answer to Hello: what it knows of the asking member (see peer.proto). */
+export interface PeerHello {
+  readonly memberId: NodeId;
+  readonly initialised: boolean;
+  readonly heardFromYou: boolean;
+  readonly clusterId: string;
+}
+
 /** PeerHandlers are the driver's entry points for what arrives from peers. */
 export interface PeerHandlers {
+  /** onHello answers a peer asking what this member knows of it (optional: without it Hello is refused). */
+  onHello?(from: NodeId): Promise<PeerHello>;
   /** onMessage receives one validated Raft message addressed to this member. */
   onMessage(message: Message): void;
   /** onForward handles a write forwarded by a follower. */
@@ -36,6 +46,8 @@ export interface PeerTransport {
   send(message: Message): void;
   /** forward sends a client write to `to` (the leader) and waits for its answer. */
   forward(to: NodeId, request: ForwardRequest): Promise<ForwardResponse>;
+  /** hello asks `to` what it knows of this member; null when it cannot be reached within `timeoutMs`. */
+  hello(to: NodeId, timeoutMs: number): Promise<PeerHello | null>;
   /** setPeers tells the transport the members' addresses (after a membership change). */
   setPeers(peers: readonly NodeId[]): void;
   /** close stops listening and drops the streams. */

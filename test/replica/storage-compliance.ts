@@ -113,6 +113,16 @@ function registerLifecycle(withStore: WithStore): void {
     assert.deepEqual(await (await harness.reopen()).load(), expected);
   }));
 
+  test('peer contacts are recorded durably, before and after initialise, and do not make a store look initialised', withStore(async (harness) => {
+    await harness.storage.recordPeerContact('127.0.1.2:8848');
+    await harness.storage.recordPeerContact('127.0.1.2:8848');
+    assert.equal(await harness.storage.load(), null, 'a contact record alone is not Raft state');
+    const storage = await initialised(harness);
+    await storage.recordPeerContact('127.0.1.3:8848');
+    const reopened = await harness.reopen();
+    assert.deepEqual(await reopened.peerContacts(), ['127.0.1.2:8848', '127.0.1.3:8848']);
+  }));
+
   test('initialise refuses an initialised store, before and after a reopen', withStore(async (harness) => {
     const storage = await initialised(harness);
     await assert.rejects(storage.initialise(identity, membership), AssertionError);

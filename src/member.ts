@@ -1,0 +1,168 @@
+// The composition root: one member of a Cairn cluster, wired together. Storage (LevelDB) -> Raft driver (peer
+// gRPC) -> registry state machine -> naming façade -> HTTP (Nacos Open API) and gRPC (cairn.naming.v1) listeners.
+import { mkdir } from 'node:fs/promises';
+import { createHash, randomUUID } from 'node:crypto';
+import pino, { type Logger } from 'pino';
+import { Registry, collectDefaultMetrics } from 'prom-client';
+import type { FastifyInstance } from 'fastify';
+import { CairnError } from './errors.ts';
+import { assertLimitRelations, limits } from './limits.ts';
+import { buildApp } from './api/http/app.ts';
+import { CpRegistry } from './cp/cp-registry.ts';
+import { RegistryStateMachine } from './cp/registry-state-machine.ts';
+import { NamingService } from './naming/naming-service.ts';
+import { checkBootstrap } from './replica/bootstrap.ts';
+import { DeferredTransport } from './replica/deferred-transport.ts';
+import { GrpcPeerTransport } from './replica/grpc-transport.ts';
+import { LevelStorage } from './replica/level-storage.ts';
+import { Replica } from './replica/replica.ts';
+import type { RaftStorage } from './replica/storage.ts';
+import type { NodeId } from './raft/types.ts';
+import { clusterControl, registerRaftGauges, replicaMetrics } from './member-control.ts';
+import { startGrpcApi, type GrpcApi } from './member-grpc.ts';
+
+/** MemberConfig is what one member needs to start (validated by the CLI, src/cli/main.ts). */
+export interface MemberConfig {
+  readonly addr: string;
+  readonly host: string;
+  readonly httpPort: number;
+  readonly grpcPort: number;
+  readonly peerPort: number;
+  readonly members: readonly string[];
+  readonly standalone: boolean;
+  /** join starts an empty member that waits to be added by the leader (POST /cairn/v1/cluster/members). */
+  readonly join: boolean;
+  readonly dataDir: string;
+  readonly logLevel: string;
+}
+
+/** Member is a running member; close() stops it gracefully. */
+export interface Member {
+  readonly replica: Replica;
+  readonly http: FastifyInstance;
+  readonly grpc: GrpcApi;
+  close(): Promise<void>;
+}
+
+/** peerAddressOf derives a member's peer listener from its HTTP address (port - 1000, DESIGN.md). */
+export function peerAddressOf(member: NodeId): string {
+  const separator = member.lastIndexOf(':');
+  const host = member.slice(0, separator);
+  const port = Number(member.slice(separator + 1));
+  return `${host}:${port - 1000}`;
+}
+
+/** startMember opens storage, joins or bootstraps the Raft group, and starts the HTTP and gRPC listeners. */
+export async function startMember(config: MemberConfig, onFatal: (error: Error) => void): Promise<Member> {
+  assertLimitRelations();
+  const logger = pino({ level: config.logLevel, base: { member: config.addr } });
+  await mkdir(config.dataDir, { recursive: true });
+  const storage = await LevelStorage.open(config.dataDir);
+  let initialised = false;
+  const transport = new DeferredTransport(
+    new GrpcPeerTransport({
+      self: config.addr,
+      listenHost: config.host,
+      listenPort: config.peerPort,
+      peerAddressOf,
+      limits,
+      logger: logger.child({ component: 'peer' }),
+    }),
+    async (from) => ({ memberId: config.addr, initialised, heardFromYou: (await storage.peerContacts()).includes(from), clusterId: '' }),
+  );
+  try {
+    initialised = (await storage.load()) !== null;
+    transport.setPeers(config.members.filter((member) => member !== config.addr));
+    await transport.listen();
+    await prepareStorage(config, storage, transport, logger);
+    initialised = true;
+    return await assemble(config, storage, transport, logger, onFatal);
+  } catch (error) {
+    await transport.close().catch(() => undefined);
+    await storage.close().catch(() => undefined);
+    throw error;
+  }
+}
+
+/** prepareStorage initialises a new member's storage, or refuses to start a wiped member as a voter. */
+async function prepareStorage(config: MemberConfig, storage: RaftStorage, transport: DeferredTransport, logger: Logger): Promise<void> {
+  const stored = await storage.load();
+  if (stored !== null) {
+    if (stored.identity.memberId !== config.addr) {
+      throw new CairnError('CAIRN_INVALID_ARGUMENT', `the data directory ${config.dataDir} belongs to member ${stored.identity.memberId}, not ${config.addr}`);
+    }
+    return;
+  }
+  if (config.join) {
+    await storage.initialise({ clusterId: 'joined', memberId: config.addr }, { voters: [], learners: [] });
+    logger.info({}, 'empty member started with --join: it waits for the leader to add it');
+    return;
+  }
+  if (config.standalone) {
+    await storage.initialise({ clusterId: randomUUID(), memberId: config.addr }, { voters: [config.addr], learners: [] });
+    return;
+  }
+  await checkBootstrap(config.addr, config.members, transport, logger, limits.bootstrapWaitMs);
+  const clusterId = createHash('sha256').update([...config.members].sort().join(',')).digest('hex').slice(0, 32);
+  await storage.initialise({ clusterId, memberId: config.addr }, { voters: [...config.members], learners: [] });
+}
+
+async function assemble(config: MemberConfig, storage: RaftStorage, transport: DeferredTransport, logger: Logger, onFatal: (error: Error) => void): Promise<Member> {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const stateMachine = new RegistryStateMachine();
+  const replica = await Replica.open({
+    id: config.addr,
+    raft: raftConfig(),
+    seed: createHash('sha256').update(`${config.addr}/${process.pid}/${Date.now()}`).digest().readUInt32BE(0),
+    tickMs: limits.raftTickMs,
+    requestTimeoutMs: limits.requestTimeoutMs,
+    proposalsPendingMax: limits.proposalsPendingMax,
+    snapshotEntries: limits.snapshotEntries,
+    storage,
+    transport,
+    stateMachine,
+    logger: logger.child({ component: 'raft' }),
+    metrics: replicaMetrics(registry),
+    onFatal,
+  });
+  registerRaftGauges(registry, () => replica.status());
+  let serving = true;
+  const naming = new NamingService({ cp: new CpRegistry(replica, stateMachine) });
+  const cluster = clusterControl(replica, config.addr, () => serving);
+  const http = buildApp({ naming, cluster, metrics: registry, logger: logger.child({ component: 'http' }) });
+  try {
+    await http.listen({ host: config.host, port: config.httpPort });
+    const grpc = await startGrpcApi({ naming, ready: () => serving, host: config.host, port: config.grpcPort });
+    let closing: Promise<void> | null = null;
+    const close = (): Promise<void> =>
+      (closing ??= (async () => {
+        serving = false;
+        await http.close().catch((error: unknown) => logger.warn({ err: error }, 'http close failed'));
+        await grpc.close();
+        await replica.close();
+      })());
+    return { replica, http, grpc, close };
+  } catch (error) {
+    await http.close().catch(() => undefined);
+    await replica.close();
+    throw error;
+  }
+}
+
+/** raftConfig maps src/limits.ts onto the core's configuration. */
+function raftConfig(): Parameters<typeof Replica.open>[0]['raft'] {
+  return {
+    electionTicks: limits.electionTicks,
+    heartbeatTicks: limits.heartbeatTicks,
+    preVote: true,
+    checkQuorum: true,
+    inflightMessagesMax: limits.inflightMessagesMax,
+    inflightBytesMax: limits.inflightBytesMax,
+    messageBytesMax: limits.messageBytesMax,
+    uncommittedBytesMax: limits.uncommittedBytesMax,
+    committedBytesPerReadyMax: limits.committedBytesPerReadyMax,
+    snapshotChunkBytes: limits.snapshotChunkBytes,
+    pendingReadsMax: limits.pendingReadsMax,
+  };
+}
