@@ -32,6 +32,7 @@ export interface MemberConfig {
   readonly standalone: boolean;
   /** join starts an empty member that waits to be added by the leader (POST /cairn/v1/cluster/members). */
   readonly join: boolean;
+  readonly snapshotEntries: number;
   readonly dataDir: string;
   readonly logLevel: string;
 }
@@ -118,7 +119,7 @@ async function assemble(config: MemberConfig, storage: RaftStorage, transport: D
     tickMs: limits.raftTickMs,
     requestTimeoutMs: limits.requestTimeoutMs,
     proposalsPendingMax: limits.proposalsPendingMax,
-    snapshotEntries: limits.snapshotEntries,
+    snapshotEntries: config.snapshotEntries,
     storage,
     transport,
     stateMachine,

@@ -58,6 +58,7 @@ test('defaults: a standalone member on 127.0.0.1:8848 with ./data and derived po
     members: ['127.0.0.1:8848'],
     standalone: true,
     join: false,
+    snapshotEntries: 10_000,
     dataDir: '/srv/cairn/data',
     logLevel: 'info',
   });

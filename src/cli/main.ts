@@ -10,6 +10,7 @@ import { readFileSync, realpathSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { serve } from './server.ts';
+import { limits } from '../limits.ts';
 
 /** LogLevel is a pino log level accepted by --log-level. */
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
@@ -43,6 +44,8 @@ export interface ServerConfig {
   readonly standalone: boolean;
   /** join starts an empty member that waits for the leader to add it (POST /cairn/v1/cluster/members). */
   readonly join: boolean;
+  /** snapshotEntries: the member snapshots its state machine and compacts its log every this many entries. */
+  readonly snapshotEntries: number;
   /** dataDir is an absolute path. */
   readonly dataDir: string;
   readonly logLevel: LogLevel;
@@ -109,6 +112,16 @@ function derivedPort(base: number, offset: number, flag: string): number {
   return port;
 }
 
+/** snapshotEntriesMax bounds --snapshot-entries: beyond it the in-memory log would grow past what the core should hold. */
+const snapshotEntriesMax = 1_000_000;
+
+function parseSnapshotEntries(text: string | undefined): number {
+  if (text === undefined) return limits.snapshotEntries;
+  const entries = /^\d{1,7}$/.test(text) ? Number(text) : Number.NaN;
+  if (!(entries >= 1 && entries <= snapshotEntriesMax)) throw new UsageError(`--snapshot-entries: '${text}' is not an integer in 1..${snapshotEntriesMax}`);
+  return entries;
+}
+
 function parseLogLevel(text: string): LogLevel {
   const level = logLevels.find((candidate) => candidate === text);
   if (level === undefined) throw new UsageError(`--log-level: '${text}' is not one of ${logLevels.join(', ')}`);
@@ -122,6 +135,7 @@ const serverOptions = {
   'log-level': { type: 'string' },
   'grpc-port': { type: 'string' },
   'peer-port': { type: 'string' },
+  'snapshot-entries': { type: 'string' },
   join: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -134,6 +148,7 @@ export const serverFlagEnvironment: Readonly<Record<Exclude<keyof typeof serverO
   'log-level': 'CAIRN_LOG_LEVEL',
   'grpc-port': 'CAIRN_GRPC_PORT',
   'peer-port': 'CAIRN_PEER_PORT',
+  'snapshot-entries': 'CAIRN_SNAPSHOT_ENTRIES',
 });
 
 type ServerFlag = keyof typeof serverFlagEnvironment;
@@ -183,6 +198,7 @@ export function parseServerArgs(args: readonly string[], env: Environment = proc
     members,
     standalone: membersText === undefined,
     join: join || env['CAIRN_JOIN'] === 'true' || env['CAIRN_JOIN'] === '1',
+    snapshotEntries: parseSnapshotEntries(value('snapshot-entries')),
     dataDir: path.resolve(cwd, value('data-dir') ?? defaultDataDir),
     logLevel: parseLogLevel(value('log-level') ?? 'info'),
   };
@@ -213,6 +229,7 @@ Options (each also read from the environment variable shown):
                         (CAIRN_LOG_LEVEL, default info)
   --grpc-port PORT      client gRPC port                            CAIRN_GRPC_PORT  (default HTTP port + 1000)
   --peer-port PORT      peer port (Raft, Distro, forwarding)        CAIRN_PEER_PORT  (default HTTP port - 1000)
+  --snapshot-entries N  snapshot and compact the log every N entries CAIRN_SNAPSHOT_ENTRIES (default ${limits.snapshotEntries})
   --join                start with an empty data directory and wait  CAIRN_JOIN=1
                         to be added by the leader (POST /cairn/v1/cluster/members?addr=...)
   -h, --help            show this help
