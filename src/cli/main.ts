@@ -9,7 +9,6 @@ import { isIP } from 'node:net';
 import { readFileSync, realpathSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { serve } from './server.ts';
 import { limits } from '../limits.ts';
 
 /** LogLevel is a pino log level accepted by --log-level. */
@@ -209,9 +208,13 @@ export function parseServerArgs(args: readonly string[], env: Environment = proc
 export const usage = `Usage: cairn <command> [options]
 
 Commands:
-  server     run one member (see: cairn server --help)
+  server      run one member (see: cairn server --help)
+  register    register an instance            (see: cairn register --help)
+  deregister  deregister an instance          (see: cairn deregister --help)
+  list        list a service's instances      (see: cairn list --help)
+  status      show the cluster: leader, term, members
 
-Coming later: cluster, register, deregister, list, watch, status.
+Coming later: cluster, watch.
 
 Options:
   -h, --help     show this help
@@ -266,7 +269,9 @@ function runServer(args: readonly string[], env: Environment, out: Output): numb
     out.stdout(serverUsage);
     return 0;
   }
-  return serve(parsed.config, out);
+  const config = parsed.config;
+  // Loaded on demand: the member pulls in LevelDB, fastify and gRPC, which `cairn --help` should not wait for.
+  return import('./server.ts').then(({ serve }) => serve(config, out));
 }
 
 /** run executes the command line `argv` (without node and the script) and returns (or resolves with) the exit code. */
@@ -284,6 +289,13 @@ export function run(argv: readonly string[], env: Environment, out: Output): num
       return 0;
     case 'server':
       return runServer(rest, env, out);
+    case 'register':
+    case 'deregister':
+    case 'list':
+    case 'status':
+    case 'watch':
+      // Loaded on demand: the client commands need gRPC, `--help` and `server` do not need the client.
+      return import('./client.ts').then((client) => client.runClient(command, rest, env, out));
     case undefined:
       out.stderr(usage);
       return 2;
