@@ -1,5 +1,5 @@
 // The member's gRPC client API listener (cairn.naming.v1, health, reflection) on port + 1000.
-import { buildGrpcServer, listenGrpcServer, shutdownGrpcServer } from './api/grpc/server.ts';
+import { buildGrpcServer, listenGrpcServer, shutdownGrpcServer, type GrpcLogger } from './api/grpc/server.ts';
 import type { NamingService } from './naming/naming-service.ts';
 
 /** GrpcApi is the running gRPC listener. */
@@ -12,8 +12,8 @@ export interface GrpcApi {
 const grpcCloseGraceMs = 2000;
 
 /** startGrpcApi builds the gRPC server and binds it to host:port. */
-export async function startGrpcApi(options: { naming: NamingService; ready: () => boolean; host: string; port: number }): Promise<GrpcApi> {
-  const server = buildGrpcServer({ naming: options.naming, ready: options.ready });
+export async function startGrpcApi(options: { naming: NamingService; ready: () => boolean; host: string; port: number; logger: GrpcLogger }): Promise<GrpcApi> {
+  const server = buildGrpcServer({ naming: options.naming, ready: options.ready, logger: options.logger });
   const port = await listenGrpcServer(server, options.host, options.port);
   return { port, close: () => shutdownGrpcServer(server, grpcCloseGraceMs) };
 }

@@ -134,7 +134,7 @@ async function assemble(config: MemberConfig, storage: RaftStorage, transport: D
   const http = buildApp({ naming, cluster, metrics: registry, logger: logger.child({ component: 'http' }) });
   try {
     await http.listen({ host: config.host, port: config.httpPort });
-    const grpc = await startGrpcApi({ naming, ready: () => serving, host: config.host, port: config.grpcPort });
+    const grpc = await startGrpcApi({ naming, ready: () => serving, host: config.host, port: config.grpcPort, logger: logger.child({ component: 'grpc' }) });
     let closing: Promise<void> | null = null;
     const close = (): Promise<void> =>
       (closing ??= (async () => {

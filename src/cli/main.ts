@@ -244,7 +244,7 @@ export interface Output {
   readonly stderr: (text: string) => void;
 }
 
-const plannedCommands: readonly string[] = ['cluster', 'register', 'deregister', 'list', 'watch', 'status'];
+const plannedCommands: readonly string[] = ['cluster'];
 
 
 /** version reads the version from the repository's package.json. */

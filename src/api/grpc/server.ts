@@ -1,0 +1,180 @@
+// server: Cairn's client gRPC port (DESIGN.md "gRPC on port + 1000"): the cairn.naming.v1.Naming service, the
+// standard grpc.health.v1.Health service and server reflection (v1 and v1alpha, so grpcurl works without .proto
+// files). buildGrpcServer() builds the server and listenGrpcServer() binds it, apart, so tests bind their own
+// loopback address and the composition root (src/member.ts) binds the member's.
+//
+// Every call is bounded: request and response sizes (bounds.ts), concurrent calls per connection, and time. A
+// client's deadline becomes the NamingService's RequestContext.timeoutMs, capped by limits.requestTimeoutMs, so a
+// member that cannot reach a majority answers UNAVAILABLE (CAIRN_NO_QUORUM) inside the client's deadline when it
+// can, and never waits longer than the member's own bound; grpc-js itself ends a call whose deadline passes.
+// Errors leave as described in errors.ts; the method handlers are in naming-handlers.ts.
+
+import {
+  Server,
+  ServerCredentials,
+  status as grpcStatus,
+  type Deadline,
+  type ServerUnaryCall,
+  type UntypedServiceImplementation,
+  type sendUnaryData,
+} from '@grpc/grpc-js';
+import type { ServiceDefinition } from '@grpc/proto-loader';
+import { ReflectionService } from '@grpc/reflection';
+import { isIP } from 'node:net';
+import { CairnError } from '../../errors.ts';
+import { limits } from '../../limits.ts';
+import type { NamingService } from '../../naming/naming-service.ts';
+import { grpcConcurrentStreamsPerConnectionMax, grpcResponseBytesMax, servicesPageSizeMax } from './bounds.ts';
+import { statusOfError, toCairnError } from './errors.ts';
+import { Fields } from './fields.ts';
+import { HealthService } from './health.ts';
+import { namingHandlers, type CallBudget, type UnaryHandler } from './naming-handlers.ts';
+import { healthServiceName, loadClientApiDefinition, namingServiceName, serviceDefinitionOf } from './proto.ts';
+
+/** GrpcLogger is the part of the member's pino logger the server uses: unexpected failures are logged as errors. */
+export interface GrpcLogger {
+  error(fields: Record<string, unknown>, message: string): void;
+}
+
+/** GrpcDeps is everything buildGrpcServer() needs from the member. */
+export interface GrpcDeps {
+  /** naming is the registry façade every Naming method calls. */
+  readonly naming: NamingService;
+  /** ready tells whether the member serves clients: the health service answers SERVING only then. */
+  readonly ready: () => boolean;
+  /** logger receives unexpected failures (CAIRN_INTERNAL, CAIRN_STORAGE_CORRUPT); default: none. */
+  readonly logger?: GrpcLogger;
+  /** now is the wall clock in ms, against which client deadlines are measured; default Date.now. */
+  readonly now?: () => number;
+}
+
+/** UndecodableRequest stands for a request that is not a valid protobuf message of its method's type. */
+class UndecodableRequest {
+  constructor(readonly reason: string) {}
+}
+
+/**
+ * decodingTolerant returns a copy of a service definition whose request decoders never throw: grpc-js would answer
+ * an undecodable request with INTERNAL, although the fault is the client's; the handler answers INVALID_ARGUMENT.
+ */
+function decodingTolerant(definition: ServiceDefinition): ServiceDefinition {
+  const tolerant: ServiceDefinition = {};
+  for (const [method, methodDefinition] of Object.entries(definition)) {
+    tolerant[method] = {
+      ...methodDefinition,
+      requestDeserialize: (bytes: Buffer): object => {
+        try {
+          return methodDefinition.requestDeserialize(bytes);
+        } catch (error) {
+          return new UndecodableRequest(error instanceof Error ? error.message : String(error));
+        }
+      },
+    };
+  }
+  return tolerant;
+}
+
+/** callBudget turns a call's deadline into how long it may wait: 'expired', or a timeout capped by `capMs` (undefined: none set). */
+export function callBudget(deadline: Deadline, nowMs: number, capMs: number): CallBudget | 'expired' {
+  const at = deadline instanceof Date ? deadline.getTime() : deadline;
+  if (!Number.isFinite(at)) return { timeoutMs: undefined };
+  const remainingMs = Math.floor(at - nowMs);
+  return remainingMs <= 0 ? 'expired' : { timeoutMs: Math.min(remainingMs, capMs) };
+}
+
+function serveUnary(handler: UnaryHandler, request: unknown, budget: CallBudget): Promise<object> {
+  if (request instanceof UndecodableRequest) {
+    return Promise.reject(new CairnError('CAIRN_INVALID_ARGUMENT', `the request is not a valid message: ${request.reason}`));
+  }
+  try {
+    return handler(Fields.of(request), budget);
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
+
+function answerError(error: unknown, method: string, logger: GrpcLogger | undefined): ReturnType<typeof statusOfError> {
+  const cairnError = toCairnError(error);
+  if (cairnError.code === 'CAIRN_INTERNAL' || cairnError.code === 'CAIRN_STORAGE_CORRUPT') {
+    logger?.error({ err: error, method: `${namingServiceName}/${method}` }, 'grpc call failed');
+  }
+  return statusOfError(cairnError);
+}
+
+/** unary adapts one UnaryHandler to grpc-js: deadline to budget, handler, response or error status. */
+function unary(method: string, handler: UnaryHandler, deps: GrpcDeps): (call: ServerUnaryCall<unknown, object>, callback: sendUnaryData<object>) => void {
+  const now = deps.now ?? Date.now;
+  return (call, callback) => {
+    const budget = callBudget(call.getDeadline(), now(), limits.requestTimeoutMs);
+    if (budget === 'expired') {
+      callback({ code: grpcStatus.DEADLINE_EXCEEDED, details: 'the deadline passed before the call was served; nothing was done' });
+      return;
+    }
+    serveUnary(handler, call.request, budget).then(
+      (response) => callback(null, response),
+      (error: unknown) => callback(answerError(error, method, deps.logger)),
+    );
+  };
+}
+
+/** notYetServed answers a streaming method that arrives with a later issue: UNIMPLEMENTED with CAIRN_NOT_IMPLEMENTED. */
+function notYetServed(detail: string): (call: { emit(event: 'error', error: unknown): boolean }) => void {
+  return (call) => {
+    call.emit('error', statusOfError(new CairnError('CAIRN_NOT_IMPLEMENTED', detail)));
+  };
+}
+
+function namingImplementation(deps: GrpcDeps): UntypedServiceImplementation {
+  const implementation: UntypedServiceImplementation = {
+    Subscribe: notYetServed('Subscribe arrives with the subscription issue; poll ListInstances (revision, checksum) meanwhile'),
+    Session: notYetServed('Session arrives with the ephemeral-instance issue; register persistent instances with RegisterInstance meanwhile'),
+  };
+  for (const [method, handler] of Object.entries(namingHandlers(deps.naming, servicesPageSizeMax(limits)))) {
+    implementation[method] = unary(method, handler, deps);
+  }
+  return implementation;
+}
+
+// The health service of each server, so shutdownGrpcServer can end its Watch streams.
+const healthServices = new WeakMap<Server, HealthService>();
+
+/** buildGrpcServer builds the client gRPC server (Naming, Health, reflection), not yet bound: see listenGrpcServer. */
+export function buildGrpcServer(deps: GrpcDeps): Server {
+  const server = new Server({
+    'grpc.max_receive_message_length': limits.requestBodyBytesMax,
+    'grpc.max_send_message_length': grpcResponseBytesMax(limits),
+    'grpc.max_concurrent_streams': grpcConcurrentStreamsPerConnectionMax,
+  });
+  server.addService(decodingTolerant(serviceDefinitionOf(namingServiceName)), namingImplementation(deps));
+  const health = new HealthService(deps.ready);
+  server.addService(decodingTolerant(serviceDefinitionOf(healthServiceName)), health.implementation());
+  healthServices.set(server, health);
+  new ReflectionService(loadClientApiDefinition()).addToServer(server);
+  return server;
+}
+
+/** listenGrpcServer binds the server to host:port (port 0: any free port) and resolves with the bound port. */
+export function listenGrpcServer(server: Server, host: string, port: number): Promise<number> {
+  const address = isIP(host) === 6 ? `[${host}]:${port}` : `${host}:${port}`;
+  return new Promise((resolve, reject) => {
+    server.bindAsync(address, ServerCredentials.createInsecure(), (error, boundPort) => (error === null ? resolve(boundPort) : reject(error)));
+  });
+}
+
+/**
+ * shutdownGrpcServer stops accepting calls, ends the health Watch streams, lets calls in flight finish for up to
+ * `graceMs`, then cancels whatever is left.
+ */
+export function shutdownGrpcServer(server: Server, graceMs: number): Promise<void> {
+  healthServices.get(server)?.close();
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      server.forceShutdown();
+      resolve();
+    }, graceMs);
+    server.tryShutdown(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
