@@ -169,7 +169,6 @@ test('run: exit codes and messages for help, version, server and unknown command
   assert.equal(unknown.code, 2);
   assert.match(unknown.stderr, /unknown command 'frobnicate'[\s\S]*Usage: cairn/);
   assert.equal(capture([]).code, 2);
-  assert.equal(capture(['cluster', '--size', '3']).code, 3);
 });
 
 test('bin/cairn runs the CLI from another working directory', () => {
@@ -179,4 +178,13 @@ test('bin/cairn runs the CLI from another working directory', () => {
   assert.match(version.stdout, /^cairn \d+\.\d+\.\d+/);
   const bad = spawnSync(bin, ['server', '--members', '127.0.0.2:8848'], { cwd: tmpdir(), encoding: 'utf8' });
   assert.equal(bad.status, 2, bad.stderr);
+});
+
+test('cairn cluster validates its flags before starting anything', async () => {
+  let stderr = '';
+  const out = { stdout: () => undefined, stderr: (text: string) => (stderr += text) };
+  assert.equal(await run(['cluster', '--size', '9'], {}, out), 2);
+  assert.match(stderr, /--size: '9' is not an integer in 1\.\.7/);
+  assert.equal(await run(['cluster', '--base-ip', '10.0.0.1'], {}, out), 2);
+  assert.match(stderr, /must be a 127\.x\.y\.z address/);
 });

@@ -1,8 +1,8 @@
-// The `cairn` command (DESIGN.md, "Command line"). For now it parses and validates `cairn server`'s flags and
-// says honestly that the server is not there yet; the member itself arrives with the CP-cluster issue.
+// The `cairn` command (DESIGN.md, "Command line"): `server` runs a member, `cluster` a local cluster to try out,
+// and the client commands talk to a member over gRPC.
 //
-// Exit codes: 0 help or version; 2 bad usage (unknown command or flag, invalid value); 3 valid input for a
-// command that is not implemented yet.
+// Exit codes: 0 success, help or version; 1 failure at run time; 2 bad usage (unknown command or flag, invalid
+// value); 3 valid input for a command that is not implemented yet (`watch`).
 
 import { parseArgs } from 'node:util';
 import { isIP } from 'node:net';
@@ -213,8 +213,9 @@ Commands:
   deregister  deregister an instance          (see: cairn deregister --help)
   list        list a service's instances      (see: cairn list --help)
   status      show the cluster: leader, term, members
+  cluster     run N local members for trying Cairn out (cairn cluster --size 3 [--base-ip 127.0.0.11])
 
-Coming later: cluster, watch.
+Coming later: watch (with subscriptions).
 
 Options:
   -h, --help     show this help
@@ -243,8 +244,6 @@ export interface Output {
   readonly stdout: (text: string) => void;
   readonly stderr: (text: string) => void;
 }
-
-const plannedCommands: readonly string[] = ['cluster'];
 
 
 /** version reads the version from the repository's package.json. */
@@ -289,6 +288,8 @@ export function run(argv: readonly string[], env: Environment, out: Output): num
       return 0;
     case 'server':
       return runServer(rest, env, out);
+    case 'cluster':
+      return import('./cluster.ts').then(({ runCluster }) => runCluster(rest, out));
     case 'register':
     case 'deregister':
     case 'list':
@@ -300,10 +301,6 @@ export function run(argv: readonly string[], env: Environment, out: Output): num
       out.stderr(usage);
       return 2;
     default:
-      if (plannedCommands.includes(command)) {
-        out.stderr(`cairn ${command}: not implemented yet.\n`);
-        return 3;
-      }
       out.stderr(`cairn: unknown command '${command}'\n\n${usage}`);
       return 2;
   }
