@@ -33,6 +33,8 @@ export interface MemberConfig {
   /** join starts an empty member that waits to be added by the leader (POST /cairn/v1/cluster/members). */
   readonly join: boolean;
   readonly snapshotEntries: number;
+  readonly unsafeLocalReads: boolean;
+  readonly unsafeNoFsync: boolean;
   readonly dataDir: string;
   readonly logLevel: string;
 }
@@ -126,7 +128,11 @@ async function assemble(config: MemberConfig, storage: RaftStorage, transport: D
     logger: logger.child({ component: 'raft' }),
     metrics: replicaMetrics(registry),
     onFatal,
+    unsafe: { localReads: config.unsafeLocalReads, noFsync: config.unsafeNoFsync },
   });
+  if (config.unsafeLocalReads || config.unsafeNoFsync) {
+    logger.warn({ unsafeLocalReads: config.unsafeLocalReads, unsafeNoFsync: config.unsafeNoFsync }, 'UNSAFE TESTING MODE: this member breaks its guarantees on purpose');
+  }
   registerRaftGauges(registry, () => replica.status());
   let serving = true;
   const naming = new NamingService({ cp: new CpRegistry(replica, stateMachine) });

@@ -59,6 +59,8 @@ test('defaults: a standalone member on 127.0.0.1:8848 with ./data and derived po
     standalone: true,
     join: false,
     snapshotEntries: 10_000,
+    unsafeLocalReads: false,
+    unsafeNoFsync: false,
     dataDir: '/srv/cairn/data',
     logLevel: 'info',
   });

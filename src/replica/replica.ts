@@ -47,6 +47,11 @@ export interface ReplicaOptions {
   readonly metrics?: ReplicaMetrics;
   /** onFatal is called when the member must stop (a failed write, corruption); it should exit the process. */
   readonly onFatal: (error: Error) => void;
+  /**
+   * unsafe plants known bugs for the jepsen-like suite's positive controls, never for production: `localReads`
+   * answers linearizable reads from local state without ReadIndex; `noFsync` never fsyncs the log.
+   */
+  readonly unsafe?: { readonly localReads?: boolean; readonly noFsync?: boolean };
 }
 
 /** PendingProposal is a proposal in the local log, waiting for the entry at (index, term) to apply. */
@@ -172,6 +177,7 @@ export class Replica implements CommandProposer {
   async linearizableBarrier(options: ProposeOptions = {}): Promise<void> {
     const deadline = Date.now() + (options.timeoutMs ?? this.options.requestTimeoutMs);
     this.assertOpen();
+    if (this.options.unsafe?.localReads === true) return;
     // One attempt waits at most two election timeouts: a read lost with a dead leader is asked again of the next.
     const attemptMs = this.options.tickMs * this.options.raft.electionTicks * 2;
     for (let attempt = 0; attempt < forwardAttemptsMax && Date.now() < deadline; attempt++) {
@@ -347,8 +353,9 @@ export class Replica implements CommandProposer {
   private async persist(ready: Ready): Promise<void> {
     if (ready.snapshot === null && ready.entries.length === 0 && ready.hardState === null) return;
     const started = process.hrtime.bigint();
-    await this.options.storage.writeReady({ snapshot: ready.snapshot, entries: ready.entries, hardState: ready.hardState }, ready.mustSync);
-    if (ready.mustSync) this.options.metrics?.fsyncSeconds(Number(process.hrtime.bigint() - started) / 1e9);
+    const sync = ready.mustSync && this.options.unsafe?.noFsync !== true;
+    await this.options.storage.writeReady({ snapshot: ready.snapshot, entries: ready.entries, hardState: ready.hardState }, sync);
+    if (sync) this.options.metrics?.fsyncSeconds(Number(process.hrtime.bigint() - started) / 1e9);
     this.options.metrics?.readyBatch(ready.entries.length, ready.committedEntries.length, ready.messages.length);
   }
 
