@@ -314,10 +314,7 @@ export class RaftCore {
 
   private becomeFollower(term: number, leader: NodeId | null): void {
     invariant(term >= this.currentTerm, () => `term would go back from ${this.currentTerm} to ${term}`);
-    if (term > this.currentTerm) {
-      this.currentTerm = term;
-      this.votedFor = null;
-    }
+    if (term > this.currentTerm) this.adoptTerm(term);
     if (this.currentRole === 'leader') this.dropPendingReads();
     this.currentRole = 'follower';
     this.currentLeader = leader;
@@ -326,6 +323,21 @@ export class RaftCore {
     this.heartbeatElapsed = 0;
     this.progress.clear();
     this.resetRandomizedElectionTimeout();
+  }
+
+  /**
+   * adoptTerm moves to a higher term, forgetting the vote, and drops the queued messages of older terms. Dropping is
+   * always safe (Raft tolerates loss), and keeping them is not; found by the simulator (F2, seed 3170):
+   *   1. follower F appends entry 14 from leader A (term 11) in memory and queues "success, match 14";
+   *   2. before F's next Ready, leader B (term 13) makes F truncate its log at 12;
+   *   3. the next Ready persists only entry 12 but would still send the term-11 acknowledgement of 14, which A may
+   *      count towards committing an entry F never stored.
+   */
+  private adoptTerm(term: number): void {
+    invariant(term > this.currentTerm, () => `adoptTerm: ${term} is not above ${this.currentTerm}`);
+    this.currentTerm = term;
+    this.votedFor = null;
+    this.messages = this.messages.filter((message) => message.term >= term);
   }
 
   private becomePreCandidate(): void {
@@ -346,7 +358,7 @@ export class RaftCore {
   }
 
   private becomeCandidate(transfer: boolean): void {
-    this.currentTerm++;
+    this.adoptTerm(this.currentTerm + 1);
     this.votedFor = this.config.id;
     this.currentRole = 'candidate';
     this.currentLeader = null;

@@ -189,3 +189,25 @@ describe('proposal refusals', () => {
     });
   }
 });
+
+describe('messages of an older term never outlive a term change', () => {
+  test('an acknowledgement queued before a higher-term leader truncates the log is dropped (simulator F2, seed 3170)', async () => {
+    // Reference: Raft Figure 2 (a follower acknowledges only entries it stored) and §5.3 (truncation on conflict).
+    const { RaftCore } = await import('../../src/raft/raft-core.ts');
+    const data = new Uint8Array([1]);
+    const entries = Array.from({ length: 13 }, (_, i) => ({ kind: 'normal' as const, index: i + 1, term: i + 1 <= 10 ? 1 : 10, data }));
+    const voters = ['n1', 'n2', 'n3', 'n4', 'n5'];
+    const core = new RaftCore(
+      { id: 'n4', electionTicks: 10, heartbeatTicks: 2, seed: 1, preVote: true, checkQuorum: true, inflightMessagesMax: 64, inflightBytesMax: 1 << 20,
+        messageBytesMax: 4096, uncommittedBytesMax: 1 << 20, committedBytesPerReadyMax: 1 << 20, snapshotChunkBytes: 1024, pendingReadsMax: 64 },
+      { hardState: { term: 10, vote: null, commit: 11 }, snapshot: { meta: { index: 0, term: 0, membership: { voters, learners: [] } }, data: new Uint8Array() }, entries, applied: 11 },
+    );
+    while (core.hasReady()) core.advance(core.ready());
+    core.step({ type: 'AppendRequest', from: 'n2', to: 'n4', term: 11, prevLogIndex: 13, prevLogTerm: 10, entries: [{ kind: 'normal', index: 14, term: 11, data }], commit: 11 });
+    core.step({ type: 'AppendRequest', from: 'n1', to: 'n4', term: 13, prevLogIndex: 11, prevLogTerm: 10, entries: [{ kind: 'noop', index: 12, term: 13 }], commit: 11 });
+    const ready = core.ready();
+    assert.deepEqual(ready.entries.map((entry) => `${entry.index}/${entry.term}`), ['12/13']);
+    const acks = ready.messages.filter((message): message is AppendResponse => message.type === 'AppendResponse' && message.success);
+    assert.deepEqual(acks.map((ack) => `${ack.to}:${ack.term}:${ack.matchIndex}`), ['n1:13:12'], 'only the durable, current-term acknowledgement leaves');
+  });
+});
