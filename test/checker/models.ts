@@ -44,12 +44,22 @@ export type KvOutput = { readonly value: string | null } | { readonly ok: boolea
 /** KvState is the value of one key; null means never written. */
 export type KvState = string | null;
 
+/** dropUnobservedUnknownWrites removes unknown writes whose value no completed read returned (keys without cas only). */
+function dropUnobservedUnknownWrites(ops: Operation<KvInput, KvOutput>[]): Operation<KvInput, KvOutput>[] {
+  if (ops.some((op) => op.input.f === 'cas')) return ops;
+  const observed = new Set<string | null>();
+  for (const op of ops) if (!op.unknown && op.input.f === 'read' && 'value' in op.output) observed.add(op.output.value);
+  return ops.filter((op) => !(op.unknown && op.input.f === 'write' && !observed.has(op.input.value)));
+}
+
 /** kvModel is a register per key (initial value null) with read, write and cas; partitioned by key. */
 export const kvModel: Model<KvState, KvInput, KvOutput> = {
   init: () => null,
   step: stepKv,
-  // A read whose outcome is unknown constrains nothing and only widens the search, so it is dropped.
-  partition: (ops) => partitionByKey(ops, (op) => op.unknown && op.input.f === 'read'),
+  // A read whose outcome is unknown constrains nothing and only widens the search, so it is dropped. So is an
+  // unknown write whose value no read returned, in a key without cas: it can always be linearized after every other
+  // operation, where nothing observes it, so dropping it changes no verdict and keeps the search small.
+  partition: (ops) => partitionByKey(ops, (op) => op.unknown && op.input.f === 'read').map(dropUnobservedUnknownWrites),
   hash: (state) => JSON.stringify(state),
   equal: (a, b) => a === b,
   describeOperation: describeKvOperation,
