@@ -5,7 +5,7 @@
 // References: Raft paper (Ongaro & Ousterhout 2014) §5 and §7; Raft thesis (Ongaro 2014) §3.10 (leadership
 // transfer), §4.1 (single-server membership changes), §6.4 (ReadIndex), §9.6 (PreVote, CheckQuorum).
 import { invariant, unreachable } from './invariant.ts';
-import { membersOf, quorumSize, quorumValue, validateChange } from './membership.ts';
+import { applyChange, membersOf, quorumSize, quorumValue, validateChange } from './membership.ts';
 import { Prng } from './prng.ts';
 import { Progress } from './progress.ts';
 import { entryBytes, RaftLog } from './raft-log.ts';
@@ -241,7 +241,7 @@ export class RaftCore {
     if (this.log.lastConfigIndex > this.log.committed) return this.refused('membership-change-pending');
     if (validateChange(this.log.membership, change) !== null) return this.refused('membership-change-invalid');
     const index = this.log.lastIndex + 1;
-    this.appendAsLeader([{ kind: 'membership', index, term: this.currentTerm, change }]);
+    this.appendAsLeader([{ kind: 'membership', index, term: this.currentTerm, change, membership: applyChange(this.log.membership, change) }]);
     return { ok: true, term: this.currentTerm, firstIndex: index, lastIndex: index };
   }
 

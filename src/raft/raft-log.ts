@@ -3,7 +3,6 @@
 // The core reads the log only from memory (LevelDB reads are async and the core is synchronous); snapshots keep
 // it small. The configurations in the log are tracked beside it so the membership at any index is known without
 // scanning: a member uses the latest configuration in its log, committed or not (Raft thesis §4.1).
-import { applyChange } from './membership.ts';
 import { invariant } from './invariant.ts';
 import type { Entry, Membership, Snapshot } from './types.ts';
 
@@ -20,8 +19,11 @@ export function entryBytes(entry: Entry): number {
       return entry.data.length + 16;
     case 'noop':
       return 16;
-    case 'membership':
-      return 32 + entry.change.node.length;
+    case 'membership': {
+      let bytes = 32 + entry.change.node.length;
+      for (const member of [...entry.membership.voters, ...entry.membership.learners]) bytes += member.length + 2;
+      return bytes;
+    }
   }
 }
 
@@ -127,7 +129,7 @@ export class RaftLog {
     invariant(entry.term >= this.lastTerm, () => `append: term ${entry.term} below last term ${this.lastTerm}`);
     this.entries.push(entry);
     if (entry.kind === 'membership') {
-      this.configs.push({ index: entry.index, membership: applyChange(this.membership, entry.change) });
+      this.configs.push({ index: entry.index, membership: entry.membership });
     }
   }
 

@@ -25,7 +25,17 @@ export interface Membership {
 export type Entry =
   | { readonly kind: 'normal'; readonly index: number; readonly term: number; readonly data: Uint8Array }
   | { readonly kind: 'noop'; readonly index: number; readonly term: number }
-  | { readonly kind: 'membership'; readonly index: number; readonly term: number; readonly change: MembershipChange };
+  | {
+      readonly kind: 'membership';
+      readonly index: number;
+      readonly term: number;
+      readonly change: MembershipChange;
+      /**
+       * membership is the whole configuration after the change. Entries carry it, not just the change, so a member
+       * that joined with no configuration of its own learns the right one from the entry itself.
+       */
+      readonly membership: Membership;
+    };
 
 /** HardState is what must be durable before any message that depends on it leaves the member (Raft §5.1, Figure 2). */
 export interface HardState {

@@ -283,7 +283,7 @@ export function entryToPlain(entry: Entry): PlainRecord {
     case 'membership':
       assert(entry.change.node !== '', 'membership entry: change.node must not be empty');
       assert(changeType[entry.change.type] !== undefined, `membership entry: unknown change type ${String(entry.change.type)}`);
-      return { ...base, change: { type: changeType[entry.change.type], node: entry.change.node } };
+      return { ...base, change: { type: changeType[entry.change.type], node: entry.change.node }, membership: membershipToPlain(entry.membership) };
     default:
       return assertNever(entry, 'entryToPlain: unknown entry kind');
   }
@@ -307,7 +307,10 @@ export function entryFromPlain(plain: PlainRecord, record = 'Entry'): Entry {
   if (kind === entryKind.membership) {
     if (change === null) throw new CodecError(record, `membership entry ${index} has no change`);
     if (data.length > 0) throw new CodecError(record, `membership entry ${index} carries data`);
-    return { kind: 'membership', index, term, change: changeFromPlain(change, index, record) };
+    const parsedChange = changeFromPlain(change, index, record);
+    const membership = readMessage(plain, 'membership', record);
+    if (membership === null) throw new CodecError(record, `membership entry ${index} has no configuration`);
+    return { kind: 'membership', index, term, change: parsedChange, membership: membershipFromPlain(membership, record) };
   }
   throw new CodecError(record, `entry ${index} has unknown kind ${kind}`);
 }

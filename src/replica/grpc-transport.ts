@@ -37,6 +37,7 @@ import {
 
 import { assert } from '../assert.ts';
 import type { Limits } from '../limits.ts';
+import { bindPeerSource } from './source-address.ts';
 import type { Message, NodeId } from '../raft/types.ts';
 import {
   decodeForwardRequest,
@@ -520,7 +521,11 @@ export class GrpcPeerTransport implements PeerTransport {
       this.links.delete(peer);
     }
     for (const peer of wanted) {
-      if (!this.links.has(peer)) this.links.set(peer, new PeerLink(peer, this.options.peerAddressOf(peer), this.linkContext));
+      if (this.links.has(peer)) continue;
+      const endpoint = this.options.peerAddressOf(peer);
+      // Connect from this member's own address, so rules between member addresses cut exactly their links.
+      bindPeerSource(endpoint, this.options.listenHost);
+      this.links.set(peer, new PeerLink(peer, endpoint, this.linkContext));
     }
   }
 

@@ -185,7 +185,8 @@ export function entryToObject(entry: Entry): Record<string, unknown> {
       return { index: entry.index, term: entry.term, kind: entryKindWire.noop };
     case 'membership': {
       const change = { type: changeTypeWire[entry.change.type], node: entry.change.node };
-      return { index: entry.index, term: entry.term, kind: entryKindWire.membership, change };
+      const membership = { voters: [...entry.membership.voters], learners: [...entry.membership.learners] };
+      return { index: entry.index, term: entry.term, kind: entryKindWire.membership, change, membership };
     }
     default:
       return assertNever(entry, 'unknown entry kind');
@@ -525,7 +526,9 @@ export function entryFromObject(value: unknown, limits: Pick<PeerCodecLimits, 'e
       const change = record(object['change'], `${field}.change`);
       const type = changeTypeOfWire.get(enumValue(change, 'type', `${field}.change.type`));
       if (type === undefined) return invalid(`${field}.change.type`, 'unknown membership change');
-      return { kind: 'membership', index, term, change: { type, node: nodeIdAt(change, 'node', `${field}.change.node`) } };
+      const node = nodeIdAt(change, 'node', `${field}.change.node`);
+      const membership = membershipFromObject(object['membership'], `${field}.membership`);
+      return { kind: 'membership', index, term, change: { type, node }, membership };
     }
     default:
       return invalid(`${field}.kind`, `unknown entry kind ${kind}`);

@@ -40,9 +40,9 @@ const entries: readonly Entry[] = [
   { kind: 'normal', index: 1, term: 1, data: text('register a.b.c 10.0.0.1:8080') },
   { kind: 'normal', index: 2, term: 1, data: new Uint8Array(0) },
   { kind: 'noop', index: 3, term: 2 },
-  { kind: 'membership', index: 4, term: 2, change: { type: 'add-learner', node: '10.0.0.4:8848' } },
-  { kind: 'membership', index: 5, term: 2, change: { type: 'promote', node: '10.0.0.4:8848' } },
-  { kind: 'membership', index: 6, term: 3, change: { type: 'remove', node: '10.0.0.1:8848' } },
+  { kind: 'membership', index: 4, term: 2, change: { type: 'add-learner', node: '10.0.0.4:8848' }, membership: { voters: ['10.0.0.1:8848'], learners: ['10.0.0.4:8848'] } },
+  { kind: 'membership', index: 5, term: 2, change: { type: 'promote', node: '10.0.0.4:8848' }, membership: { voters: ['10.0.0.1:8848', '10.0.0.4:8848'], learners: [] } },
+  { kind: 'membership', index: 6, term: 3, change: { type: 'remove', node: '10.0.0.1:8848' }, membership: { voters: ['10.0.0.4:8848'], learners: [] } },
   { kind: 'normal', index: Number.MAX_SAFE_INTEGER, term: Number.MAX_SAFE_INTEGER, data: bytes(0, 255, 1) },
 ];
 
@@ -100,6 +100,7 @@ describe('entries', () => {
       ['change with empty node', raw('Entry', { index: 1, term: 1, kind: 3, change: { type: 1, node: '' } }), /empty member id/],
       ['change type unspecified', raw('Entry', { index: 1, term: 1, kind: 3, change: { type: 0, node: 'n' } }), /unknown change type/],
       ['change type unknown', raw('Entry', { index: 1, term: 1, kind: 3, change: { type: 7, node: 'n' } }), /unknown change type/],
+      ['membership without its configuration', raw('Entry', { index: 1, term: 1, kind: 3, change: { type: 1, node: 'n' } }), /has no configuration/],
       ['garbage', bytes(0xff, 0xff, 0xff, 0xff), /malformed protobuf/],
       ['empty', new Uint8Array(0), /index must be >= 1/],
     ];
@@ -119,7 +120,7 @@ describe('entries', () => {
       { kind: 'noop', index: 1, term: 0 },
       { kind: 'noop', index: 1.5, term: 1 },
       { kind: 'noop', index: Number.MAX_SAFE_INTEGER + 1, term: 1 },
-      { kind: 'membership', index: 1, term: 1, change: { type: 'promote', node: '' } },
+      { kind: 'membership', index: 1, term: 1, change: { type: 'promote', node: '' }, membership: { voters: ['a'], learners: [] } },
     ];
     for (const entry of invalid) assert.throws(() => encodeEntry(entry), AssertionError, JSON.stringify(entry));
   });

@@ -47,9 +47,9 @@ const bytes = (...values: number[]): Uint8Array => new Uint8Array(values);
 const entries: readonly Entry[] = [
   { kind: 'normal', index: 11, term: 3, data: bytes(1, 2, 3, 250) },
   { kind: 'noop', index: 12, term: 4 },
-  { kind: 'membership', index: 13, term: 4, change: { type: 'add-learner', node: 'd:8848' } },
-  { kind: 'membership', index: 14, term: 4, change: { type: 'promote', node: 'd:8848' } },
-  { kind: 'membership', index: 15, term: 5, change: { type: 'remove', node: 'a:8848' } },
+  { kind: 'membership', index: 13, term: 4, change: { type: 'add-learner', node: 'd:8848' }, membership: { voters: ['a:8848'], learners: ['d:8848'] } },
+  { kind: 'membership', index: 14, term: 4, change: { type: 'promote', node: 'd:8848' }, membership: { voters: ['a:8848', 'd:8848'], learners: [] } },
+  { kind: 'membership', index: 15, term: 5, change: { type: 'remove', node: 'a:8848' }, membership: { voters: ['d:8848'], learners: [] } },
 ];
 
 /** table holds messages of every type; its mapped type fails to compile if a type of the union is missing. */
@@ -253,6 +253,7 @@ describe('peer codec: refusals', () => {
     ['membership entry without change', append([{ index: 11, term: 3, kind: 3 }]), 'appendRequest.entries[0].change'],
     ['unknown membership change', append([{ index: 11, term: 3, kind: 3, change: { type: 9, node: 'd' } }]), 'appendRequest.entries[0].change.type'],
     ['membership change of nobody', append([{ index: 11, term: 3, kind: 3, change: { type: 1, node: '' } }]), 'appendRequest.entries[0].change.node'],
+    ['membership entry without its configuration', append([{ index: 11, term: 3, kind: 3, change: { type: 1, node: 'd' } }]), 'appendRequest.entries[0].membership'],
     ['entry larger than entryBytesMax', append([normal(11, 3, new Uint8Array(small.entryBytesMax + 1))]), 'appendRequest.entries[0].data'],
     [
       'entries beyond messageBytesMax',

@@ -164,7 +164,7 @@ function registerLog(withStore: WithStore): void {
     const entries: Entry[] = [
       { kind: 'noop', index: 1, term: 1 },
       normal(2, 1),
-      { kind: 'membership', index: 3, term: 1, change: { type: 'add-learner', node: '10.0.0.5:8848' } },
+      { kind: 'membership', index: 3, term: 1, change: { type: 'add-learner', node: '10.0.0.5:8848' }, membership: { voters: ['10.0.0.1:8848'], learners: ['10.0.0.5:8848'] } },
       { kind: 'normal', index: 4, term: 2, data: new Uint8Array(0) },
     ];
     const hardState: HardState = { term: 2, vote: '10.0.0.1:8848', commit: 3 };

@@ -74,9 +74,9 @@ describe('KvStateMachine', () => {
   test('applies in order, tracks membership, and round-trips through a snapshot', () => {
     const machine = new KvStateMachine({ voters: ['n1', 'n2'], learners: [] });
     machine.apply(put(1, 1, 'k', 'v1'));
-    machine.apply({ kind: 'membership', index: 2, term: 1, change: { type: 'add-learner', node: 'n3' } });
-    machine.apply({ kind: 'membership', index: 3, term: 1, change: { type: 'promote', node: 'n3' } });
-    machine.apply({ kind: 'membership', index: 4, term: 1, change: { type: 'remove', node: 'n1' } });
+    machine.apply({ kind: 'membership', index: 2, term: 1, change: { type: 'add-learner', node: 'n3' }, membership: { voters: ['n1', 'n2'], learners: ['n3'] } });
+    machine.apply({ kind: 'membership', index: 3, term: 1, change: { type: 'promote', node: 'n3' }, membership: { voters: ['n1', 'n2', 'n3'], learners: [] } });
+    machine.apply({ kind: 'membership', index: 4, term: 1, change: { type: 'remove', node: 'n1' }, membership: { voters: ['n2', 'n3'], learners: [] } });
     machine.apply({ kind: 'noop', index: 5, term: 2 });
     assert.throws(() => machine.apply(put(7, 2, 'k', 'v2')), /entry 7 applied after 5/);
     assert.deepEqual(machine.membership, { voters: ['n2', 'n3'], learners: [] });
