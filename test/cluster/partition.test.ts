@@ -52,8 +52,9 @@ async function writeThroughEach(ledger: Ledger, members: readonly Member[], serv
 async function checkPeerSources(cluster: Cluster): Promise<string> {
   const peers = cluster.members.map(peerAddrOf);
   const memberHosts = cluster.members.map((member) => member.host);
-  const expected = cluster.members.length * (cluster.members.length - 1);
-  // Each member streams to each other one: wait until those connections exist before judging their sources.
+  // The leader streams to each follower and each follower answers it on its own stream; followers open streams to
+  // each other only when they have something to say (an election), so at least 2 * (n - 1) must exist.
+  const expected = 2 * (cluster.members.length - 1);
   const connections = await waitFor(() => {
     const found = connectionsTo(peers);
     if (found === null) return 'ss unavailable' as const;
