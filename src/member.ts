@@ -20,6 +20,7 @@ import type { RaftStorage } from './replica/storage.ts';
 import type { NodeId } from './raft/types.ts';
 import { clusterControl, registerRaftGauges, replicaMetrics } from './member-control.ts';
 import { startGrpcApi, type GrpcApi } from './member-grpc.ts';
+import { ActiveHealthChecker } from './health/health-checker.ts';
 
 /** MemberConfig is what one member needs to start (validated by the CLI, src/cli/main.ts). */
 export interface MemberConfig {
@@ -135,22 +136,27 @@ async function assemble(config: MemberConfig, storage: RaftStorage, transport: D
   }
   registerRaftGauges(registry, () => replica.status());
   let serving = true;
-  const naming = new NamingService({ cp: new CpRegistry(replica, stateMachine) });
+  const cp = new CpRegistry(replica, stateMachine);
+  const naming = new NamingService({ cp });
+  const health = new ActiveHealthChecker({ self: config.addr, raft: replica, proposer: cp, view: stateMachine, registry, logger: logger.child({ component: 'health' }) });
   const cluster = clusterControl(replica, config.addr, () => serving);
   const http = buildApp({ naming, cluster, metrics: registry, logger: logger.child({ component: 'http' }) });
   try {
     await http.listen({ host: config.host, port: config.httpPort });
     const grpc = await startGrpcApi({ naming, ready: () => serving, host: config.host, port: config.grpcPort, logger: logger.child({ component: 'grpc' }) });
+    health.start();
     let closing: Promise<void> | null = null;
     const close = (): Promise<void> =>
       (closing ??= (async () => {
         serving = false;
+        await health.close();
         await http.close().catch((error: unknown) => logger.warn({ err: error }, 'http close failed'));
         await grpc.close();
         await replica.close();
       })());
     return { replica, http, grpc, close };
   } catch (error) {
+    await health.close();
     await http.close().catch(() => undefined);
     await replica.close();
     throw error;

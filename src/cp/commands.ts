@@ -11,6 +11,7 @@ import type protobuf from 'protobufjs';
 import { lookupMessage } from '../replica/proto.ts';
 import { CairnError, isCairnErrorCode, type CairnErrorCode, type CairnErrorDetails } from '../errors.ts';
 import { assertNever } from '../assert.ts';
+import { limits } from '../limits.ts';
 import {
   instanceId,
   redactCluster,
@@ -38,6 +39,7 @@ import {
   validateServiceKey,
   validateWeight,
 } from '../naming/validation.ts';
+import { PROBE_MEMBERS_MAX } from './probe-assignment.ts';
 
 /** InstanceAddress locates an instance inside its service: cluster, ip and port. */
 export interface InstanceAddress {
@@ -54,6 +56,19 @@ export interface InstanceValues extends InstanceAddress {
   readonly metadata: Metadata;
 }
 
+/** HealthFlip is one health-check verdict: the instance at `address` in service `key` becomes `healthy`. */
+export interface HealthFlip {
+  readonly key: ServiceKey;
+  readonly address: InstanceAddress;
+  readonly healthy: boolean;
+}
+
+/** HealthBatchFence says why a whole SetHealthBatch was refused ('' when it was not): see registry-state-machine.ts. */
+export type HealthBatchFence = '' | 'stale-term' | 'stale-assignment' | 'not-a-prober';
+
+/** PROBER_ID_CHARS_MAX bounds a prober's member id (host:port, as the peer codec's node ids). */
+export const PROBER_ID_CHARS_MAX = 260;
+
 /** RegistryCommand is one write to the persistent registry. */
 export type RegistryCommand =
   | { readonly type: 'createService'; readonly key: ServiceKey; readonly protectThreshold: number; readonly metadata: Metadata; readonly selector: Selector; readonly kind: ServiceKind | null }
@@ -64,7 +79,9 @@ export type RegistryCommand =
   | { readonly type: 'updateInstance'; readonly key: ServiceKey; readonly instance: InstanceValues }
   | { readonly type: 'patchInstance'; readonly key: ServiceKey; readonly address: InstanceAddress; readonly weight?: number; readonly enabled?: boolean; readonly healthy?: boolean; readonly metadata?: Metadata }
   | { readonly type: 'deregisterInstance'; readonly key: ServiceKey; readonly address: InstanceAddress }
-  | { readonly type: 'setInstanceHealth'; readonly key: ServiceKey; readonly address: InstanceAddress; readonly healthy: boolean };
+  | { readonly type: 'setInstanceHealth'; readonly key: ServiceKey; readonly address: InstanceAddress; readonly healthy: boolean }
+  | { readonly type: 'setHealthBatch'; readonly term: number; readonly prober: string; readonly assignment: number; readonly flips: readonly HealthFlip[] }
+  | { readonly type: 'assignProbers'; readonly term: number; readonly members: readonly string[] };
 
 /** RegistryCommandType names the commands. */
 export type RegistryCommandType = RegistryCommand['type'];
@@ -81,7 +98,8 @@ export type ResultPayload =
   | { readonly type: 'service'; readonly service: ServiceDefinition }
   | { readonly type: 'instance'; readonly key: ServiceKey; readonly instance: Instance }
   | { readonly type: 'cluster'; readonly cluster: ClusterView }
-  | { readonly type: 'removed'; readonly removed: boolean };
+  | { readonly type: 'removed'; readonly removed: boolean }
+  | { readonly type: 'healthBatch'; readonly applied: number; readonly skipped: number; readonly fenced: HealthBatchFence };
 
 /** CommandFailure is a failed command: a catalog code, the request-specific detail and structured details. */
 export interface CommandFailure {
@@ -334,6 +352,11 @@ export function decodeKindField(plain: Plain, name: string): ServiceKind | null 
 // --- Commands ---
 
 function encodeCommandBody(command: RegistryCommand): Plain {
+  if (command.type === 'setHealthBatch') {
+    const flips = command.flips.map((flip) => ({ key: encodeServiceKey(flip.key), address: encodeAddress(flip.address), healthy: flip.healthy }));
+    return { term: command.term, prober: command.prober, assignment: command.assignment, flips };
+  }
+  if (command.type === 'assignProbers') return { term: command.term, members: [...command.members] };
   const key = encodeServiceKey(command.key);
   switch (command.type) {
     case 'createService':
@@ -401,7 +424,42 @@ function decodePatchInstance(key: ServiceKey, body: Plain): RegistryCommand {
   };
 }
 
+function decodeProber(text: string): string {
+  if (text === '' || text.length > PROBER_ID_CHARS_MAX || /[\u0000-\u001f\s]/.test(text)) malformed(`prober id '${text.slice(0, 64)}' is not a member id`);
+  return text;
+}
+
+function decodeSetHealthBatch(body: Plain): RegistryCommand {
+  const list = readList(body, 'flips');
+  if (list.length > limits.healthFlipsPerEntryMax) malformed(`${list.length} flips exceed healthFlipsPerEntryMax ${limits.healthFlipsPerEntryMax}`);
+  const flips = list.map((flip): HealthFlip => Object.freeze({
+    key: decodeServiceKey(readMessage(flip, 'key')),
+    address: decodeAddress(readMessage(flip, 'address')),
+    healthy: readBoolean(flip, 'healthy'),
+  }));
+  return {
+    type: 'setHealthBatch',
+    term: readSafeInteger(body, 'term'),
+    prober: decodeProber(readString(body, 'prober')),
+    assignment: readSafeInteger(body, 'assignment'),
+    flips: Object.freeze(flips),
+  };
+}
+
+function decodeAssignProbers(body: Plain): RegistryCommand {
+  const raw = body['members'] ?? [];
+  if (!Array.isArray(raw)) return malformed('members is not a list');
+  if (raw.length === 0 || raw.length > PROBE_MEMBERS_MAX) malformed(`an assignment has 1 to ${PROBE_MEMBERS_MAX} members (got ${raw.length})`);
+  const members = raw.map((member: unknown) => decodeProber(typeof member === 'string' ? member : malformed('member is not a string')));
+  for (let i = 1; i < members.length; i++) {
+    if ((members[i - 1] ?? '') >= (members[i] ?? '')) malformed('assignment members must be sorted and distinct');
+  }
+  return { type: 'assignProbers', term: readSafeInteger(body, 'term'), members: Object.freeze(members) };
+}
+
 function decodeCommandBody(type: string, body: Plain): RegistryCommand {
+  if (type === 'setHealthBatch') return decodeSetHealthBatch(body);
+  if (type === 'assignProbers') return decodeAssignProbers(body);
   const key = decodeServiceKey(readMessage(body, 'key'));
   switch (type) {
     case 'createService':
@@ -483,6 +541,8 @@ function encodePayload(payload: ResultPayload): Plain {
       return { cluster: encodeClusterView(payload.cluster) };
     case 'removed':
       return { removed: payload.removed };
+    case 'healthBatch':
+      return { healthBatch: { applied: payload.applied, skipped: payload.skipped, fenced: payload.fenced } };
     default:
       return assertNever(payload);
   }
@@ -511,6 +571,11 @@ function decodeDetails(text: string): CairnErrorDetails | undefined {
   return Object.fromEntries(entries);
 }
 
+function decodeFence(text: string): HealthBatchFence {
+  if (text === '' || text === 'stale-term' || text === 'stale-assignment' || text === 'not-a-prober') return text;
+  return malformed(`unknown fence '${text}'`);
+}
+
 function decodePayload(plain: Plain): ResultPayload {
   switch (plain['payload']) {
     case undefined:
@@ -525,6 +590,10 @@ function decodePayload(plain: Plain): ResultPayload {
       return { type: 'cluster', cluster: redactCluster(decodeClusterConfig(requireMessage(plain, 'cluster'), 'name')) };
     case 'removed':
       return { type: 'removed', removed: readBoolean(plain, 'removed') };
+    case 'healthBatch': {
+      const outcome = requireMessage(plain, 'healthBatch');
+      return { type: 'healthBatch', applied: readSafeInteger(outcome, 'applied'), skipped: readSafeInteger(outcome, 'skipped'), fenced: decodeFence(readString(outcome, 'fenced')) };
+    }
     default:
       return malformed(`unknown payload '${String(plain['payload'])}'`);
   }

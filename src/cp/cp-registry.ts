@@ -16,6 +16,8 @@ import {
   decodeResult,
   encodeCommand,
   type CommandFailure,
+  type HealthBatchFence,
+  type HealthFlip,
   type InstanceAddress,
   type InstanceValues,
   type RegistryCommand,
@@ -61,6 +63,21 @@ export interface ClusterWrite {
 export interface RemovalWrite {
   readonly removed: boolean;
   readonly revision: number;
+}
+
+/** HealthBatchWrite is the outcome of a committed SetHealthBatch: flips applied and skipped, and the fence ('' if none). */
+export interface HealthBatchWrite {
+  readonly applied: number;
+  readonly skipped: number;
+  readonly fenced: HealthBatchFence;
+}
+
+/** HealthBatchInput is a SetHealthBatch's content: the prober's term and assignment epoch, its id and its verdicts. */
+export interface HealthBatchInput {
+  readonly term: number;
+  readonly prober: string;
+  readonly assignment: number;
+  readonly flips: readonly HealthFlip[];
 }
 
 /** errorOfFailure rebuilds the CairnError a failed command stands for. */
@@ -157,6 +174,18 @@ export class CpRegistry {
   async deregisterInstance(key: ServiceKey, address: InstanceAddress, options: WriteOptions = {}): Promise<RemovalWrite> {
     const { payload, revision } = await this.write({ type: 'deregisterInstance', key, address }, options);
     return payload.type === 'removed' ? { removed: payload.removed, revision } : unexpected(payload, 'removed');
+  }
+
+  /** setHealthBatch commits a prober's health verdicts (fenced by term and assignment; see registry-state-machine.ts). */
+  async setHealthBatch(input: HealthBatchInput, options: WriteOptions = {}): Promise<HealthBatchWrite> {
+    const { payload } = await this.write({ type: 'setHealthBatch', ...input }, options);
+    return payload.type === 'healthBatch' ? { applied: payload.applied, skipped: payload.skipped, fenced: payload.fenced } : unexpected(payload, 'healthBatch');
+  }
+
+  /** assignProbers commits the leader's view of the live voters as the probe assignment; resolves with its fence ('' or 'stale-term'). */
+  async assignProbers(term: number, members: readonly string[], options: WriteOptions = {}): Promise<HealthBatchFence> {
+    const { payload } = await this.write({ type: 'assignProbers', term, members }, options);
+    return payload.type === 'healthBatch' ? payload.fenced : unexpected(payload, 'healthBatch');
   }
 
   /** setInstanceHealth sets a persistent instance's health (its cluster's checker must be NONE). */

@@ -8,6 +8,7 @@
 //   cls\0<namespace>\0<group>\0<service>\0<cluster>            -> ClusterRecord   (configured clusters only; others use defaults)
 //   ins\0<namespace>\0<group>\0<service>\0<cluster>\0<ip>\0<port> -> InstanceRecord (port in decimal)
 //   req\0<requestId>                                           -> RememberedRequest (the request-id table)
+//   prb                                                        -> ProbeAssignment (the probe assignment in force)
 //
 // Values are the protobuf messages of proto/cairn/cp/v1/commands.proto. Every change of a service's clusters or
 // instances also rewrites its `svc` record (its revision changes), so a loaded keyspace and the live state agree.
@@ -18,8 +19,11 @@ import type { InstanceAddress } from './commands.ts';
 /** KEY_SEPARATOR separates the parts of a storage key. */
 export const KEY_SEPARATOR = '\u0000';
 
-/** KeyPrefix names the four kinds of stored record. */
-export type KeyPrefix = 'svc' | 'cls' | 'ins' | 'req';
+/** KeyPrefix names the five kinds of stored record. */
+export type KeyPrefix = 'svc' | 'cls' | 'ins' | 'req' | 'prb';
+
+/** PROBE_ASSIGNMENT_STORAGE_KEY is the key of the probe assignment in force (one record). */
+export const PROBE_ASSIGNMENT_STORAGE_KEY = 'prb';
 
 function join(parts: readonly string[]): string {
   return parts.join(KEY_SEPARATOR);
@@ -50,7 +54,8 @@ export type ParsedStorageKey =
   | { readonly prefix: 'svc'; readonly key: ServiceKey }
   | { readonly prefix: 'cls'; readonly key: ServiceKey; readonly cluster: string }
   | { readonly prefix: 'ins'; readonly key: ServiceKey; readonly address: InstanceAddress }
-  | { readonly prefix: 'req'; readonly requestId: string };
+  | { readonly prefix: 'req'; readonly requestId: string }
+  | { readonly prefix: 'prb' };
 
 /** parseStorageKey splits a storage key; null when it is not one of the layout's keys. */
 export function parseStorageKey(text: string): ParsedStorageKey | null {
@@ -65,5 +70,6 @@ export function parseStorageKey(text: string): ParsedStorageKey | null {
     return { prefix, key, address: { cluster: parts[4] ?? '', ip: parts[5] ?? '', port } };
   }
   if (prefix === 'req' && parts.length === 2) return { prefix, requestId: parts[1] ?? '' };
+  if (prefix === 'prb' && parts.length === 1) return { prefix };
   return null;
 }

@@ -22,6 +22,15 @@
 // - DeregisterInstance: succeeds when the instance or the service is absent (removed=false), as Nacos.
 // - SetInstanceHealth: only when the cluster's checker is NONE (CAIRN_HEALTH_CHECK_ACTIVE, Nacos's "health check is
 //   still working"); Cairn: an absent service or instance is an error (Nacos silently answers ok).
+// - AssignProbers (Cairn, DESIGN.md "Active health checks"): the leader's view of the live voters becomes the probe
+//   assignment, with the entry's index as its epoch; refused (no change) when its term is older than the entry's;
+//   the same members keep the current epoch.
+// - SetHealthBatch (Cairn): a prober's verdicts, FENCED: the whole batch is refused (fenced, nothing changes) when
+//   its term is older than the term of the entry carrying it (a deposed leader's or a partitioned prober's
+//   verdicts), when its assignment epoch is not the one in force (the shares moved since the verdicts were reached),
+//   or when its prober is not a member of the assignment. Each flip then applies only when the instance exists, its
+//   cluster's checker is not NONE, the prober owns it (probeOwner over the assignment) and its health differs; an
+//   applied flip touches its service's revision like any write, so subscribers see health changes.
 // - A write that changes nothing (re-registering an identical instance) keeps the revision, so subscribers are not
 //   woken for nothing.
 // - Request ids: the results of the most recent requestIdsRememberedMax writes (at most requestResultsBytesMax) are
@@ -55,14 +64,17 @@ import {
   failureOf,
   toInstance,
   type CommandResult,
+  type HealthBatchFence,
+  type HealthFlip,
   type InstanceAddress,
   type InstanceValues,
   type RegistryCommand,
   type ResultPayload,
 } from './commands.ts';
-import { clusterStorageKey, instanceStorageKey, requestStorageKey, serviceStorageKey } from './keyspace.ts';
+import { clusterStorageKey, instanceStorageKey, PROBE_ASSIGNMENT_STORAGE_KEY, requestStorageKey, serviceStorageKey } from './keyspace.ts';
+import { probeOwner, sameMembers, type ProbeAssignment } from './probe-assignment.ts';
 import { addressKey, RegistryState, type ServiceSettings, type ServiceState } from './registry-state.ts';
-import { buildFromKeyspace, buildFromSnapshot, encodeSnapshot, writeState } from './registry-storage.ts';
+import { buildFromKeyspace, buildFromSnapshot, encodeProbeAssignment, encodeSnapshot, writeState } from './registry-storage.ts';
 
 /** ALL_GROUPS is Nacos's group wildcard for service listings. */
 export const ALL_GROUPS = '*';
@@ -125,6 +137,10 @@ export interface RegistryView {
   catalog(namespace: string, filter: CatalogFilter, page: PageSelection): Page<ServiceSummary>;
   /** counts returns how many namespaces, services, instances and remembered requests the registry holds. */
   counts(): RegistryCounts;
+  /** namespaces returns the ids of the namespaces holding services, sorted. */
+  namespaces(): readonly string[];
+  /** probeAssignment returns the probe assignment in force (who probes which persistent instance), or null. */
+  probeAssignment(): ProbeAssignment | null;
 }
 
 /** RegistryCounts are the registry's sizes. */
@@ -200,12 +216,12 @@ export class RegistryStateMachine implements ReplicatedStateMachine, RegistryVie
         details: { requestId },
       });
     }
-    const result = encodeResult(this.execute(decoded.envelope.command, index, batch));
+    const result = encodeResult(this.execute(decoded.envelope.command, index, term, batch));
     this.remember({ requestId, index, digest: new Uint8Array(digest), result }, batch);
     return result.slice();
   }
 
-  private execute(command: RegistryCommand, index: number, batch: ApplyBatch): CommandResult {
+  private execute(command: RegistryCommand, index: number, term: number, batch: ApplyBatch): CommandResult {
     try {
       switch (command.type) {
         case 'createService': return this.createService(command, index, batch);
@@ -217,6 +233,8 @@ export class RegistryStateMachine implements ReplicatedStateMachine, RegistryVie
         case 'patchInstance': return this.patchInstance(command, index, batch);
         case 'deregisterInstance': return this.deregisterInstance(command, index, batch);
         case 'setInstanceHealth': return this.setInstanceHealth(command, index, batch);
+        case 'setHealthBatch': return this.setHealthBatch(command, index, term, batch);
+        case 'assignProbers': return this.assignProbers(command, index, term, batch);
         default: return assertNever(command);
       }
     } catch (error) {
@@ -425,6 +443,47 @@ export class RegistryStateMachine implements ReplicatedStateMachine, RegistryVie
     return this.storeInstance(service, existing, { ...existing, healthy: command.healthy }, index, batch);
   }
 
+  private assignProbers(command: Extract<RegistryCommand, { type: 'assignProbers' }>, index: number, term: number, batch: ApplyBatch): CommandResult {
+    const current = this.state.probeAssignment;
+    const stale = command.term < term;
+    if (!stale && (current === null || !sameMembers(current.members, command.members))) {
+      const assignment: ProbeAssignment = Object.freeze({ epoch: index, members: command.members, term: command.term });
+      this.state.probeAssignment = assignment;
+      batch.put(PROBE_ASSIGNMENT_STORAGE_KEY, encodeMessage('ProbeAssignment', encodeProbeAssignment(assignment)));
+    }
+    return { ok: true, revision: 0, payload: { type: 'healthBatch', applied: 0, skipped: 0, fenced: stale ? 'stale-term' : '' } };
+  }
+
+  /** healthBatchFence says why a SetHealthBatch in an entry of `term` must be refused as a whole ('' when it may apply). */
+  private healthBatchFence(command: Extract<RegistryCommand, { type: 'setHealthBatch' }>, term: number): HealthBatchFence {
+    if (command.term < term) return 'stale-term';
+    const assignment = this.state.probeAssignment;
+    if (assignment === null || assignment.epoch !== command.assignment) return 'stale-assignment';
+    if (!assignment.members.includes(command.prober)) return 'not-a-prober';
+    return '';
+  }
+
+  private setHealthBatch(command: Extract<RegistryCommand, { type: 'setHealthBatch' }>, index: number, term: number, batch: ApplyBatch): CommandResult {
+    const fenced = this.healthBatchFence(command, term);
+    const members = this.state.probeAssignment?.members ?? [];
+    let applied = 0;
+    if (fenced === '') {
+      for (const flip of command.flips) if (this.applyFlip(flip, command.prober, members, index, batch)) applied += 1;
+    }
+    return { ok: true, revision: 0, payload: { type: 'healthBatch', applied, skipped: command.flips.length - applied, fenced } };
+  }
+
+  /** applyFlip applies one verdict when the instance exists, is actively checked, is the prober's and changes; tells whether it did. */
+  private applyFlip(flip: HealthFlip, prober: string, members: readonly string[], index: number, batch: ApplyBatch): boolean {
+    const service = this.state.findService(flip.key);
+    const existing = service?.instances.get(addressKey(flip.address));
+    if (service === undefined || existing === undefined || existing.healthy === flip.healthy) return false;
+    if (this.state.effectiveCluster(service, flip.address.cluster).healthChecker.type === 'NONE') return false;
+    if (probeOwner(members, flip.address.ip, flip.address.port) !== prober) return false;
+    this.storeInstance(service, existing, { ...existing, healthy: flip.healthy }, index, batch);
+    return true;
+  }
+
   // --- Snapshot, restore, load ---
 
   /** snapshot encodes the whole state deterministically: equal states give equal bytes on every member. */
@@ -513,6 +572,16 @@ export class RegistryStateMachine implements ReplicatedStateMachine, RegistryVie
       (filter.groupNameContains === undefined || summary.service.group.includes(filter.groupNameContains)) &&
       (filter.withInstancesOnly !== true || summary.instanceCount > 0));
     return pageOf(matching, page);
+  }
+
+  /** namespaces returns the ids of the namespaces holding services, sorted. */
+  namespaces(): readonly string[] {
+    return this.state.sortedNamespaces();
+  }
+
+  /** probeAssignment returns the probe assignment in force, or null until a leader committed one. */
+  probeAssignment(): ProbeAssignment | null {
+    return this.state.probeAssignment;
   }
 
   /** counts returns the registry's sizes. */

@@ -19,6 +19,7 @@ import {
 } from '../naming/model.ts';
 import { KEY_SEPARATOR } from './keyspace.ts';
 import type { InstanceAddress } from './commands.ts';
+import type { ProbeAssignment } from './probe-assignment.ts';
 
 /** ServiceSettings are a service's own settings as stored (without clusters and instances). */
 export interface ServiceSettings {
@@ -87,6 +88,8 @@ export class RegistryState {
   requestBytes = 0;
   instanceCount = 0;
   serviceCount = 0;
+  /** probeAssignment is the probe assignment in force, or null until a leader committed one. */
+  probeAssignment: ProbeAssignment | null = null;
 
   /** findService returns a service's state, or undefined. */
   findService(key: ServiceKey): ServiceState | undefined {
@@ -236,13 +239,13 @@ export class RegistryState {
     return service.cachedDefinition;
   }
 
-  /** maxIndex is the highest log index recorded anywhere in the state (revisions and remembered requests). */
+  /** maxIndex is the highest log index recorded anywhere in the state (revisions, remembered requests, the probe assignment). */
   maxIndex(): number {
     let max = 0;
     for (const namespace of this.namespaces.values()) {
       for (const service of namespace.services.values()) max = Math.max(max, service.settings.revision);
     }
     for (const request of this.requests.values()) max = Math.max(max, request.index);
-    return max;
+    return Math.max(max, this.probeAssignment?.epoch ?? 0);
   }
 }

@@ -26,7 +26,8 @@ import {
   type InstanceValues,
   type Plain,
 } from './commands.ts';
-import { clusterStorageKey, instanceStorageKey, parseStorageKey, requestStorageKey, serviceStorageKey } from './keyspace.ts';
+import { clusterStorageKey, instanceStorageKey, parseStorageKey, PROBE_ASSIGNMENT_STORAGE_KEY, requestStorageKey, serviceStorageKey } from './keyspace.ts';
+import { PROBE_MEMBERS_MAX, type ProbeAssignment } from './probe-assignment.ts';
 import { addressKey, RegistryState, type RememberedRequest, type ServiceSettings } from './registry-state.ts';
 
 /** SNAPSHOT_FORMAT_VERSION is written in every snapshot; a snapshot of another version is refused. */
@@ -58,6 +59,23 @@ function readBytes(plain: Plain, name: string): Uint8Array {
   return new Uint8Array(value);
 }
 
+/** encodeProbeAssignment writes a ProbeAssignment message. */
+export function encodeProbeAssignment(assignment: ProbeAssignment): Plain {
+  return { epoch: assignment.epoch, members: [...assignment.members], term: assignment.term };
+}
+
+/** decodeProbeAssignment reads a stored ProbeAssignment; anything that does not fit is CAIRN_STORAGE_CORRUPT. */
+export function decodeProbeAssignment(plain: Plain): ProbeAssignment {
+  const epoch = readSafeInteger(plain, 'epoch');
+  const term = readSafeInteger(plain, 'term');
+  const raw = plain['members'] ?? [];
+  if (!Array.isArray(raw) || raw.length === 0 || raw.length > PROBE_MEMBERS_MAX) return corrupt('probe assignment members');
+  const members = raw.map((member: unknown) => (typeof member === 'string' && member !== '' ? member : corrupt('probe assignment member')));
+  for (let i = 1; i < members.length; i++) if ((members[i - 1] ?? '') >= (members[i] ?? '')) corrupt('probe assignment members are not sorted');
+  if (epoch < 1 || term < 1) corrupt('probe assignment epoch or term below 1');
+  return Object.freeze({ epoch, members: Object.freeze(members), term });
+}
+
 function decodeRemembered(plain: Plain): RememberedRequest {
   const digest = readBytes(plain, 'digest');
   if (digest.length !== SHA256_BYTES) corrupt('remembered request digest is not SHA-256');
@@ -79,7 +97,9 @@ export function encodeSnapshot(state: RegistryState): Uint8Array {
     }
   }
   const requests = [...state.requests.values()].sort((a, b) => a.index - b.index).map(encodeRemembered);
-  return encodeMessage('RegistrySnapshot', { formatVersion: SNAPSHOT_FORMAT_VERSION, services, requests });
+  const snapshot: Record<string, unknown> = { formatVersion: SNAPSHOT_FORMAT_VERSION, services, requests };
+  if (state.probeAssignment !== null) snapshot['probeAssignment'] = encodeProbeAssignment(state.probeAssignment);
+  return encodeMessage('RegistrySnapshot', snapshot);
 }
 
 /** ServiceParts are one service's decoded records before they are assembled into a RegistryState. */
@@ -97,8 +117,9 @@ function settingsOf(plain: Plain): ServiceSettings {
 }
 
 /** assemble builds a RegistryState from decoded parts, checking the invariants the state relies on. */
-function assemble(parts: readonly ServiceParts[], requests: readonly RememberedRequest[]): RegistryState {
+function assemble(parts: readonly ServiceParts[], requests: readonly RememberedRequest[], probeAssignment: ProbeAssignment | null): RegistryState {
   const state = new RegistryState();
+  state.probeAssignment = probeAssignment;
   for (const part of parts) {
     const { key } = part.settings;
     if (state.findService(key) !== undefined) corrupt(`service ${key.namespace}/${key.group}@@${key.service} appears twice`);
@@ -132,7 +153,8 @@ export function buildFromSnapshot(data: Uint8Array): RegistryState {
     instances: readList(item, 'instances').map((instance) => decodeInstanceValues(instance)),
   })));
   const requests = guard('snapshot requests', () => readList(plain, 'requests').map(decodeRemembered));
-  return assemble(parts, requests);
+  const assignment = guard('snapshot probe assignment', () => readMessage(plain, 'probeAssignment'));
+  return assemble(parts, requests, assignment === null ? null : guard('snapshot probe assignment', () => decodeProbeAssignment(assignment)));
 }
 
 /** KeyspaceRecords collects decoded keyspace records by kind while the keyspace is read. */
@@ -141,6 +163,7 @@ interface KeyspaceRecords {
   readonly clusters: Array<{ readonly key: ServiceKey; readonly config: ClusterConfig }>;
   readonly instances: Array<{ readonly key: ServiceKey; readonly values: InstanceValues }>;
   readonly requests: RememberedRequest[];
+  probeAssignment: ProbeAssignment | null;
 }
 
 function sameAddress(a: InstanceAddress, b: InstanceAddress): boolean {
@@ -176,6 +199,9 @@ function collectRecord(records: KeyspaceRecords, storageKey: string, value: Uint
       records.requests.push(request);
       return;
     }
+    case 'prb':
+      records.probeAssignment = guard(printable, () => decodeProbeAssignment(decodeMessage('ProbeAssignment', value)));
+      return;
   }
 }
 
@@ -191,10 +217,10 @@ function partsOf(records: KeyspaceRecords): ServiceParts[] {
 
 /** buildFromKeyspace reads the stored keyspace into a fresh RegistryState (CAIRN_STORAGE_CORRUPT if it does not fit). */
 export async function buildFromKeyspace(entries: AsyncIterable<readonly [string, Uint8Array]>): Promise<RegistryState> {
-  const records: KeyspaceRecords = { services: [], clusters: [], instances: [], requests: [] };
+  const records: KeyspaceRecords = { services: [], clusters: [], instances: [], requests: [], probeAssignment: null };
   // Bounded by the keyspace, which the limits bound (services, instances, clusters, remembered requests).
   for await (const [key, value] of entries) collectRecord(records, key, value);
-  return assemble(partsOf(records), records.requests);
+  return assemble(partsOf(records), records.requests, records.probeAssignment);
 }
 
 /** writeState puts every record of a state into `batch` (after a restore, into a cleared keyspace). */
@@ -208,4 +234,5 @@ export function writeState(state: RegistryState, batch: ApplyBatch): void {
     }
   }
   for (const request of state.requests.values()) batch.put(requestStorageKey(request.requestId), encodeMessage('RememberedRequest', encodeRemembered(request)));
+  if (state.probeAssignment !== null) batch.put(PROBE_ASSIGNMENT_STORAGE_KEY, encodeMessage('ProbeAssignment', encodeProbeAssignment(state.probeAssignment)));
 }
