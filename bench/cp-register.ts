@@ -65,6 +65,23 @@ function percentile(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
 }
 
+/**
+ * prepareServices creates the bench services with the health checker NONE: the instances are not real, and the
+ * server must neither probe them (every instance address is loopback anyway) nor add health writes to the load.
+ */
+async function prepareServices(target: string, services: number): Promise<void> {
+  for (let i = 0; i < services; i++) {
+    const service = `bench-${i}`;
+    await fetch(`http://${target}/nacos/v1/ns/service?serviceName=${service}`, { method: 'POST', signal: AbortSignal.timeout(10_000) }).then((r) => r.text());
+    const checker = encodeURIComponent('{"type":"NONE"}');
+    const response = await fetch(
+      `http://${target}/nacos/v1/ns/cluster?serviceName=${service}&clusterName=DEFAULT&checkPort=0&useInstancePort4Check=true&healthChecker=${checker}`,
+      { method: 'PUT', signal: AbortSignal.timeout(10_000) },
+    );
+    if (response.status !== 200) throw new Error(`cluster config for ${service}: ${response.status} ${await response.text()}`);
+  }
+}
+
 async function load(target: string, clients: number, durationMs: number): Promise<{ ok: number; failed: number; latencies: number[] }> {
   const latencies: number[] = [];
   let ok = 0;
@@ -74,7 +91,8 @@ async function load(target: string, clients: number, durationMs: number): Promis
   const client = async (id: number): Promise<void> => {
     while (Date.now() < deadline) {
       const n = sequence++;
-      const ip = `10.${id}.${(n >> 8) & 255}.${n & 255}`;
+      // Loopback instance addresses only: nothing may ever send traffic outside 127.0.0.0/8 from this machine.
+      const ip = `127.${3 + (id % 64)}.${(n >> 8) & 255}.${n & 255}`;
       const started = performance.now();
       try {
         const response = await fetch(`http://${target}/nacos/v1/ns/instance?serviceName=bench-${n % 64}&ip=${ip}&port=3306&ephemeral=false`, {
@@ -106,6 +124,7 @@ async function main(): Promise<void> {
     members.push(...(await Promise.all(addrs.map((addr, i) => startMember(addr, path.join(dir, `m${i}`))))));
     const leader = await waitForLeader(addrs, null, 10_000);
     const target = via === 'leader' ? leader : (addrs.find((addr) => addr !== leader) ?? leader);
+    await prepareServices(target, 64);
     await load(target, 8, 2000); // warm-up
     const result = await load(target, clients, durationMs);
     const rate = result.ok / (durationMs / 1000);
