@@ -95,6 +95,21 @@ export class SimDisk {
     this.installSnapshot(snapshot, true);
   }
 
+  /**
+   * view returns the Raft state a reader of this disk sees: the durable state with the unsynced batch applied by the
+   * same code as sync() (a write is readable at once and survives a process restart; only crash() loses it). The
+   * simulator never calls it (its driver reads the core); the RaftStorage adapter (sim-storage.ts) does.
+   */
+  view(): { readonly hardState: HardState; readonly snapshot: Snapshot; readonly entries: readonly Entry[] } {
+    if (this.pending === null) return { hardState: this.hardStateValue, snapshot: this.snapshotValue, entries: [...this.entries] };
+    const copy = new SimDisk(this.snapshotValue);
+    copy.hardStateValue = this.hardStateValue;
+    copy.entries = [...this.entries];
+    copy.pending = this.pending;
+    copy.sync();
+    return copy.view();
+  }
+
   /** load returns what a restarting member reads from this disk. */
   load(): PersistedState {
     const snapshot = this.snapshotValue;
