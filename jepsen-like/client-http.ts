@@ -1,0 +1,122 @@
+// client-http: a RegistryClient over the Nacos v1 HTTP API of one member (fetch, one deadline per request), plus
+// Cairn's own cluster routes the nemesis and the monitor use. A refused connection is a 'fail' (nothing was sent);
+// any other failure after the request may have left is 'info'.
+
+import type { InstanceRef, Outcome, RegistryClient } from './client.ts';
+import { absentCodes, outcomeOfCode } from './client.ts';
+
+/** assertLoopback refuses any address outside 127.0.0.0/8, and Nacos's default 127.0.0.1:8848. */
+export function assertLoopback(addr: string): void {
+  if (!/^127\.\d{1,3}\.\d{1,3}\.\d{1,3}:\d{1,5}$/.test(addr) || addr === '127.0.0.1:8848') {
+    throw new Error(`refusing to send traffic to ${addr}: the harness stays on its own loopback addresses`);
+  }
+}
+
+/** HttpAnswer is a response: status, the Cairn-Error-Code header (or null), and the body. */
+export interface HttpAnswer {
+  readonly status: number;
+  readonly code: string | null;
+  readonly text: string;
+}
+
+/** HttpResult is an answer, or why none came and whether the request may have been sent. */
+export type HttpResult = { readonly answer: HttpAnswer } | { readonly failure: string; readonly maybeSent: boolean };
+
+function causeCode(error: unknown): string {
+  const cause = error instanceof Error ? (error as Error & { cause?: unknown }).cause : undefined;
+  if (cause !== null && typeof cause === 'object' && 'code' in cause && typeof cause.code === 'string') return cause.code;
+  return '';
+}
+
+/** httpRequest sends one request to a member and never throws: it returns the answer or the failure. */
+export async function httpRequest(addr: string, method: string, pathAndQuery: string, timeoutMs: number, headers: Readonly<Record<string, string>> = {}): Promise<HttpResult> {
+  assertLoopback(addr);
+  try {
+    const response = await fetch(`http://${addr}${pathAndQuery}`, { method, headers, signal: AbortSignal.timeout(timeoutMs) });
+    const text = await response.text();
+    return { answer: { status: response.status, code: response.headers.get('cairn-error-code'), text } };
+  } catch (error) {
+    const name = error instanceof Error ? error.name : '';
+    if (name === 'TimeoutError' || name === 'AbortError') return { failure: 'timeout', maybeSent: true };
+    const code = causeCode(error);
+    return { failure: code === '' ? (error instanceof Error ? error.message : String(error)) : code, maybeSent: code !== 'ECONNREFUSED' };
+  }
+}
+
+function failureOutcome<T>(result: { readonly failure: string; readonly maybeSent: boolean }): Outcome<T> {
+  return result.maybeSent ? { type: 'info', error: result.failure } : { type: 'fail', error: result.failure };
+}
+
+function instanceQuery(ref: InstanceRef): string {
+  return `serviceName=${encodeURIComponent(ref.service)}&ip=${ref.ip}&port=${ref.port}`;
+}
+
+/** HttpRegistryClient is one member over HTTP. */
+export class HttpRegistryClient implements RegistryClient {
+  /** constructor targets the member at `addr` (host:port) with a per-request deadline. */
+  constructor(
+    private readonly addr: string,
+    private readonly timeoutMs: number,
+  ) {
+    assertLoopback(addr);
+  }
+
+  /** register: POST /nacos/v1/ns/instance with ephemeral=false and the metadata as JSON. */
+  async register(ref: InstanceRef, metadata: Readonly<Record<string, string>>, requestId: string): Promise<Outcome<null>> {
+    const query = `${instanceQuery(ref)}&ephemeral=false&metadata=${encodeURIComponent(JSON.stringify(metadata))}`;
+    const result = await httpRequest(this.addr, 'POST', `/nacos/v1/ns/instance?${query}`, this.timeoutMs, { 'Cairn-Request-Id': requestId });
+    if (!('answer' in result)) return failureOutcome(result);
+    const { answer } = result;
+    if (answer.status === 200 && answer.text === 'ok') return { type: 'ok', value: null };
+    return outcomeOfCode(answer.code, `status ${answer.status}: ${answer.text.slice(0, 200)}`);
+  }
+
+  /** getMetadata: GET /nacos/v1/ns/instance with consistency=linearizable; 404 with a not-found code is absent. */
+  async getMetadata(ref: InstanceRef): Promise<Outcome<Readonly<Record<string, string>> | null>> {
+    const result = await httpRequest(this.addr, 'GET', `/nacos/v1/ns/instance?${instanceQuery(ref)}&consistency=linearizable`, this.timeoutMs);
+    if (!('answer' in result)) return failureOutcome(result);
+    const { answer } = result;
+    if (answer.status === 404 && answer.code !== null && absentCodes.has(answer.code)) return { type: 'ok', value: null };
+    if (answer.status !== 200) return outcomeOfCode(answer.code, `status ${answer.status}: ${answer.text.slice(0, 200)}`);
+    const body = JSON.parse(answer.text) as { metadata?: Record<string, string> };
+    return { type: 'ok', value: body.metadata ?? {} };
+  }
+
+  /** listAddresses: GET /nacos/v1/ns/instance/list with consistency=linearizable. */
+  async listAddresses(service: string): Promise<Outcome<string[]>> {
+    const result = await httpRequest(this.addr, 'GET', `/nacos/v1/ns/instance/list?serviceName=${encodeURIComponent(service)}&consistency=linearizable`, this.timeoutMs);
+    if (!('answer' in result)) return failureOutcome(result);
+    const { answer } = result;
+    if (answer.status !== 200) return outcomeOfCode(answer.code, `status ${answer.status}: ${answer.text.slice(0, 200)}`);
+    const body = JSON.parse(answer.text) as { hosts?: { ip: string; port: number }[] };
+    return { type: 'ok', value: (body.hosts ?? []).map((host) => `${host.ip}:${host.port}`) };
+  }
+
+  /** close: fetch pools its connections globally; nothing to release per member. */
+  close(): void {}
+}
+
+/** ClusterView is the body of GET /cairn/v1/cluster. */
+export interface ClusterView {
+  readonly leader: string | null;
+  readonly term: number;
+  readonly members: readonly { readonly addr: string; readonly role: string; readonly term: number; readonly commitIndex: number }[];
+}
+
+/** clusterView asks one member for its view of the cluster; null when it does not answer in time. */
+export async function clusterView(addr: string, timeoutMs: number): Promise<ClusterView | null> {
+  const result = await httpRequest(addr, 'GET', '/cairn/v1/cluster', timeoutMs);
+  if (!('answer' in result) || result.answer.status !== 200) return null;
+  try {
+    return JSON.parse(result.answer.text) as ClusterView;
+  } catch {
+    return null;
+  }
+}
+
+/** transferLeader asks `leaderAddr` to hand leadership to `to`; returns "ok" or the error. */
+export async function transferLeader(leaderAddr: string, to: string, timeoutMs: number): Promise<string> {
+  const result = await httpRequest(leaderAddr, 'POST', `/cairn/v1/cluster/transfer-leader?to=${encodeURIComponent(to)}`, timeoutMs);
+  if (!('answer' in result)) return `no answer: ${result.failure}`;
+  return result.answer.status === 200 ? 'ok' : `${result.answer.status} ${result.answer.code ?? ''} ${result.answer.text.slice(0, 200)}`;
+}

@@ -1,0 +1,60 @@
+// client: what a workload asks of a member, whichever transport carries it, and how an answer becomes a history
+// completion. 'ok' took effect with the answer given; 'fail' certainly did not take effect (a refusal before the
+// log, or a connection that was never made); 'info' may or may not have (a timeout, a connection lost after the
+// request left, CAIRN_OUTCOME_UNKNOWN, an internal error). Jepsen's rule: when unsure, info, never fail.
+
+/** Transport is how an operation reaches a member. */
+export type Transport = 'http' | 'grpc';
+
+/** InstanceRef names one persistent instance of a service. */
+export interface InstanceRef {
+  readonly service: string;
+  readonly ip: string;
+  readonly port: number;
+}
+
+/** Outcome is the end of one call: ok with a value, or fail/info with the reason. */
+export type Outcome<T> =
+  | { readonly type: 'ok'; readonly value: T }
+  | { readonly type: 'fail'; readonly error: string }
+  | { readonly type: 'info'; readonly error: string };
+
+/** RegistryClient is one member as seen through one transport. */
+export interface RegistryClient {
+  /** register upserts a persistent instance with `metadata`, sending `requestId` for at-most-once retries. */
+  register(ref: InstanceRef, metadata: Readonly<Record<string, string>>, requestId: string): Promise<Outcome<null>>;
+  /** getMetadata reads an instance linearizably: its metadata, or null when it is absent. */
+  getMetadata(ref: InstanceRef): Promise<Outcome<Readonly<Record<string, string>> | null>>;
+  /** listAddresses lists a service's instances linearizably as "ip:port" strings. */
+  listAddresses(service: string): Promise<Outcome<string[]>>;
+  /** close releases the transport's connections. */
+  close(): void;
+}
+
+/** certainlyNotCommitted are the Cairn codes of docs/errors.md whose write did not commit: the op failed. */
+const certainlyNotCommitted: ReadonlySet<string> = new Set([
+  'CAIRN_NOT_LEADER',
+  'CAIRN_NO_LEADER',
+  'CAIRN_NO_QUORUM',
+  'CAIRN_PROPOSAL_DROPPED',
+  'CAIRN_UNCOMMITTED_BYTES_EXCEEDED',
+  'CAIRN_TOO_MANY_PENDING_READS',
+  'CAIRN_TRANSFER_IN_PROGRESS',
+  'CAIRN_SHUTTING_DOWN',
+  'CAIRN_INVALID_ARGUMENT',
+  'CAIRN_REQUEST_ID_REUSED',
+  'CAIRN_INSTANCES_PER_SERVICE_EXCEEDED',
+  'CAIRN_MEMBER_STATE_MISSING',
+]);
+
+/** absentCodes are the Cairn codes meaning an instance read found nothing. */
+export const absentCodes: ReadonlySet<string> = new Set(['CAIRN_INSTANCE_NOT_FOUND', 'CAIRN_SERVICE_NOT_FOUND']);
+
+/** outcomeOfCode classifies an error answer carrying a Cairn code (or none). */
+export function outcomeOfCode<T>(code: string | null | undefined, detail: string): Outcome<T> {
+  if (code !== null && code !== undefined && certainlyNotCommitted.has(code)) return { type: 'fail', error: code };
+  return { type: 'info', error: code ?? `no Cairn code: ${detail}` };
+}
+
+/** clientTimeoutMsDefault is the client's deadline: above the members' 5 s request timeout, so they answer first. */
+export const clientTimeoutMsDefault = 6500;

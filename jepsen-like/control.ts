@@ -1,0 +1,244 @@
+// control: the members of one run as real processes (`bin/cairn server`) on 127.0.0.11..15, each with a fresh
+// data directory under the run directory and its log (stdout and stderr, across restarts) beside it. A member is
+// started, killed (SIGKILL), paused (SIGSTOP), resumed (SIGCONT) and restarted by its pid, never by name. Every
+// process is registered for the exit cleanup, so an interrupted or crashed run leaves none behind. A process that
+// exits without the harness having killed it is recorded as an unexpected exit: the run is then invalid.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { MemberCgroups } from './cgroup.ts';
+import { onExit } from './cleanup.ts';
+import { DurabilityJournal, type LossReport } from './lazyfs.ts';
+
+/** cairnBin is the repository's `bin/cairn`. */
+export const cairnBin = fileURLToPath(new URL('../bin/cairn', import.meta.url));
+
+/** memberHosts are this harness's reserved addresses; a run uses the first 3 or 5. */
+export const memberHosts: readonly string[] = ['127.0.0.11', '127.0.0.12', '127.0.0.13', '127.0.0.14', '127.0.0.15'];
+
+/** readyTimeoutMs bounds a member's start: longer than the wait for every peer of an empty member. */
+const readyTimeoutMs = 60_000;
+/** exitWaitMs bounds the wait for a killed process to be reaped. */
+const exitWaitMs = 10_000;
+/** stderrLinesKept bounds the stderr kept in memory for reports (the full text is in the member's log). */
+const stderrLinesKept = 40;
+
+/** ClusterOptions describe how the members run. */
+export interface ClusterOptions {
+  readonly runDir: string;
+  readonly nodes: number;
+  readonly port: number;
+  readonly logLevel: string;
+  readonly snapshotEntries: number | null;
+  readonly unsafeLocalReads: boolean;
+  readonly unsafeNoFsync: boolean;
+  readonly cgroups: MemberCgroups | null;
+  /** lazyfsLibrary is the fsync journal library (lazyfs.ts), or null to run members without it. */
+  readonly lazyfsLibrary: string | null;
+}
+
+/** MemberState is what the harness did to a member last. */
+export type MemberState = 'stopped' | 'running' | 'paused' | 'killed';
+
+const liveChildren = new Set<ChildProcess>();
+let cleanupRegistered = false;
+
+function killAllChildren(): void {
+  for (const child of liveChildren) {
+    if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) {
+      try {
+        process.kill(child.pid, 'SIGKILL');
+      } catch {
+        // Already gone.
+      }
+    }
+  }
+  liveChildren.clear();
+}
+
+/** Member is one member: its addresses, data directory and log, and its current process. */
+export class Member {
+  readonly host: string;
+  readonly addr: string;
+  readonly grpcAddr: string;
+  readonly dataDir: string;
+  readonly logPath: string;
+  /** unexpectedExits lists exits the harness did not cause, each with its code and last stderr lines. */
+  readonly unexpectedExits: string[] = [];
+  private child: ChildProcess | null = null;
+  private exited: Promise<void> = Promise.resolve();
+  private current: MemberState = 'stopped';
+  private readonly journal: DurabilityJournal | null;
+
+  /** constructor lays out the member's files; nothing runs yet. */
+  constructor(
+    private readonly options: ClusterOptions,
+    host: string,
+    private readonly memberList: readonly string[],
+  ) {
+    this.host = host;
+    this.addr = `${host}:${options.port}`;
+    this.grpcAddr = `${host}:${options.port + 1000}`;
+    this.dataDir = path.join(options.runDir, 'data', host);
+    this.logPath = path.join(options.runDir, `member-${host}.log`);
+    mkdirSync(this.dataDir, { recursive: true });
+    const library = options.lazyfsLibrary;
+    this.journal = library === null ? null : new DurabilityJournal(library, path.join(options.runDir, `fsync-journal-${host}.tsv`), this.dataDir);
+  }
+
+  /** state is what the harness did to the member last. */
+  get state(): MemberState {
+    return this.current;
+  }
+
+  /** pid is the running process's id, or null. */
+  get pid(): number | null {
+    return this.child?.pid ?? null;
+  }
+
+  /** start spawns the member and resolves once it printed `cairn ready <addr>`; rejects if it exits first. */
+  async start(): Promise<void> {
+    if (this.current === 'running' || this.current === 'paused') throw new Error(`${this.addr} is already running`);
+    this.journal?.beforeStart();
+    const child = this.spawnProcess();
+    this.current = 'running';
+    await this.awaitReady(child);
+  }
+
+  private spawnProcess(): ChildProcess {
+    const args = this.serverArgs();
+    const env: Record<string, string> = {};
+    for (const [key, value] of Object.entries(process.env)) if (value !== undefined && !key.startsWith('CAIRN_')) env[key] = value;
+    Object.assign(env, this.journal?.environment() ?? {});
+    const cgroups = this.options.cgroups;
+    // The shell joins the member's cgroup, then execs bin/cairn (which execs node): one pid throughout.
+    const child = cgroups === null
+      ? spawn(cairnBin, args, { stdio: ['ignore', 'pipe', 'pipe'], env })
+      : spawn('/bin/sh', ['-c', 'echo $$ > "$1" || exit 97; shift; exec "$@"', 'sh', cgroups.procsFile(this.host), cairnBin, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
+    if (!cleanupRegistered) {
+      cleanupRegistered = true;
+      onExit(killAllChildren);
+    }
+    liveChildren.add(child);
+    this.child = child;
+    this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
+    this.attachLog(child, args);
+    return child;
+  }
+
+  private serverArgs(): string[] {
+    const args = ['server', '--addr', this.addr, '--members', this.memberList.join(','), '--data-dir', this.dataDir, '--log-level', this.options.logLevel];
+    if (this.options.snapshotEntries !== null) args.push('--snapshot-entries', String(this.options.snapshotEntries));
+    if (this.options.unsafeLocalReads) args.push('--unsafe-local-reads');
+    if (this.options.unsafeNoFsync) args.push('--unsafe-no-fsync');
+    return args;
+  }
+
+  private attachLog(child: ChildProcess, args: readonly string[]): void {
+    const fd = openSync(this.logPath, 'a');
+    writeSync(fd, `--- ${new Date().toISOString()} started pid ${String(child.pid)}: cairn ${args.join(' ')}\n`);
+    const stderr: string[] = [];
+    child.stdout?.on('data', (chunk: Buffer) => writeSync(fd, chunk));
+    child.stderr?.on('data', (chunk: Buffer) => {
+      writeSync(fd, chunk);
+      stderr.push(...chunk.toString().split('\n').filter((line) => line !== ''));
+      if (stderr.length > stderrLinesKept) stderr.splice(0, stderr.length - stderrLinesKept);
+    });
+    child.once('exit', (code, signal) => {
+      liveChildren.delete(child);
+      writeSync(fd, `--- ${new Date().toISOString()} pid ${String(child.pid)} exited: code ${String(code)} signal ${String(signal)}\n`);
+      closeSync(fd);
+      if (this.child === child && (this.current === 'running' || this.current === 'paused')) {
+        this.current = 'stopped';
+        this.unexpectedExits.push(`${this.addr} (pid ${String(child.pid)}) exited by itself: code ${String(code)}, signal ${String(signal)}; stderr: ${stderr.slice(-5).join(' | ')}`);
+      }
+    });
+  }
+
+  private awaitReady(child: ChildProcess): Promise<void> {
+    return new Promise((resolve, reject) => {
+      let buffered = '';
+      const timer = setTimeout(() => done(new Error(`${this.addr} printed no 'cairn ready' within ${readyTimeoutMs} ms`)), readyTimeoutMs);
+      const onData = (chunk: Buffer): void => {
+        buffered = (buffered + chunk.toString()).slice(-4096);
+        if (buffered.includes(`cairn ready ${this.addr}\n`)) done(null);
+      };
+      const onExitEarly = (code: number | null, signal: NodeJS.Signals | null): void => done(new Error(`${this.addr} exited before it was ready: code ${String(code)}, signal ${String(signal)} (see ${this.logPath})`));
+      const done = (error: Error | null): void => {
+        clearTimeout(timer);
+        child.stdout?.off('data', onData);
+        child.off('exit', onExitEarly);
+        if (error === null) resolve();
+        else reject(error);
+      };
+      child.stdout?.on('data', onData);
+      child.once('exit', onExitEarly);
+    });
+  }
+
+  /** kill sends SIGKILL and waits until the process is reaped. */
+  async kill(): Promise<void> {
+    const child = this.child;
+    if (child === null || this.current === 'killed' || this.current === 'stopped') return;
+    this.current = 'killed';
+    if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) process.kill(child.pid, 'SIGKILL');
+    await Promise.race([this.exited, new Promise((resolve) => setTimeout(resolve, exitWaitMs))]);
+  }
+
+  /** loseUnsyncedWrites emulates a power failure on the dead member's disk (lazyfs.ts); null without the journal. */
+  loseUnsyncedWrites(): LossReport | null {
+    if (this.current === 'running' || this.current === 'paused') throw new Error(`${this.addr} is still running`);
+    return this.journal?.loseUnsyncedWrites() ?? null;
+  }
+
+  /** pause sends SIGSTOP. */
+  pause(): void {
+    const pid = this.child?.pid;
+    if (pid === undefined || this.current !== 'running') return;
+    process.kill(pid, 'SIGSTOP');
+    this.current = 'paused';
+  }
+
+  /** resume sends SIGCONT. */
+  resume(): void {
+    const pid = this.child?.pid;
+    if (pid === undefined || this.current !== 'paused') return;
+    process.kill(pid, 'SIGCONT');
+    this.current = 'running';
+  }
+}
+
+/** Cluster is the members of one run. */
+export class Cluster {
+  readonly members: readonly Member[];
+
+  /** constructor lays out options.nodes members on the reserved addresses. */
+  constructor(readonly options: ClusterOptions) {
+    if (options.nodes < 1 || options.nodes > memberHosts.length) throw new RangeError(`nodes must be 1..${memberHosts.length}`);
+    const hosts = memberHosts.slice(0, options.nodes);
+    const list = hosts.map((host) => `${host}:${options.port}`);
+    this.members = hosts.map((host) => new Member(options, host, list));
+  }
+
+  /** start starts every member at once (an empty member waits for all its peers) and waits until all are ready. */
+  async start(): Promise<void> {
+    await Promise.all(this.members.map((member) => member.start()));
+  }
+
+  /** byAddr finds a member by its HTTP address. */
+  byAddr(addr: string): Member | undefined {
+    return this.members.find((member) => member.addr === addr);
+  }
+
+  /** unexpectedExits gathers every member's unexpected exits. */
+  unexpectedExits(): string[] {
+    return this.members.flatMap((member) => member.unexpectedExits);
+  }
+
+  /** teardown kills every member (paused ones too) and waits for them to be reaped. */
+  async teardown(): Promise<void> {
+    await Promise.all(this.members.map((member) => member.kill()));
+  }
+}

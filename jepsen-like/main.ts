@@ -1,0 +1,174 @@
+// main: `npm run jepsen -- --workload W[,W] --nemesis N[,N] --time SECONDS [--nodes 3|5] [--unsafe-local-reads]
+// [--unsafe-no-fsync] [--lazyfs] [--suite ci|full] [--seed S] ...` (DESIGN.md, Command line). Prints progress and
+// a summary; the last line is `verdict: valid` or `verdict: invalid`; exits 0 only when valid. For a suite,
+// valid means every case got the verdict it expects.
+
+import { parseArgs } from 'node:util';
+import { killTargets, nemesisKinds, partitionModes, pauseTargets, type KillTarget, type NemesisKind, type PartitionMode, type PauseTarget } from './nemesis.ts';
+import { recheck } from './recheck.ts';
+import { defaultRunOptions, PrerequisiteError, runTest, type RunOptions, type WorkloadName } from './runner.ts';
+import { ciCases, fullCases, notRun, runSuite, suiteTable } from './suite.ts';
+
+const usage = `usage: npm run jepsen -- --workload register|set[,..] --nemesis partition|kill|pause|transfer|none[,..] --time SECONDS
+  [--nodes 3|5] [--seed S] [--unsafe-local-reads] [--unsafe-no-fsync] [--lazyfs] [--no-lazyfs] [--suite ci|full]
+  [--partition halves,leader,follower,one,ring,bridge,one-way-leader] [--kill one,leader,minority,majority,all]
+  [--pause leader,one] [--fault-seconds MIN,MAX] [--quiet-seconds MIN,MAX] [--snapshot-entries N]
+  [--targets random|followers] [--transport http|grpc|mixed] [--concurrency N] [--rate OPS] [--log-level L]
+  [--check-timeout SECONDS] [--name NAME] [--port HTTP_PORT (gRPC +1000, peer -1000)]
+  [--repeat N (the same run N times with seeds S..S+N-1; prints how many were invalid: a control's catch rate)]
+  [--recheck STORE_DIR (check a stored run's history.jsonl again)]`;
+
+const flags = {
+  workload: { type: 'string' },
+  nemesis: { type: 'string' },
+  time: { type: 'string' },
+  nodes: { type: 'string' },
+  seed: { type: 'string' },
+  suite: { type: 'string' },
+  'unsafe-local-reads': { type: 'boolean' },
+  'unsafe-no-fsync': { type: 'boolean' },
+  lazyfs: { type: 'boolean' },
+  'no-lazyfs': { type: 'boolean' },
+  partition: { type: 'string' },
+  kill: { type: 'string' },
+  pause: { type: 'string' },
+  'fault-seconds': { type: 'string' },
+  'quiet-seconds': { type: 'string' },
+  'snapshot-entries': { type: 'string' },
+  targets: { type: 'string' },
+  transport: { type: 'string' },
+  concurrency: { type: 'string' },
+  rate: { type: 'string' },
+  'log-level': { type: 'string' },
+  'check-timeout': { type: 'string' },
+  name: { type: 'string' },
+  port: { type: 'string' },
+  repeat: { type: 'string' },
+  recheck: { type: 'string' },
+  help: { type: 'boolean' },
+} as const;
+
+class UsageError extends Error {}
+
+function listOf<T extends string>(text: string | undefined, allowed: readonly T[], what: string): T[] | undefined {
+  if (text === undefined) return undefined;
+  const items = text.split(',').map((item) => item.trim()).filter((item) => item !== '' && item !== 'none');
+  for (const item of items) if (!(allowed as readonly string[]).includes(item)) throw new UsageError(`--${what}: unknown '${item}' (one of ${allowed.join(', ')})`);
+  return items as T[];
+}
+
+function numberOf(text: string | undefined, what: string, min: number, max: number): number | undefined {
+  if (text === undefined) return undefined;
+  const value = Number(text);
+  if (!Number.isFinite(value) || value < min || value > max) throw new UsageError(`--${what}: '${text}' is not a number in ${min}..${max}`);
+  return value;
+}
+
+function rangeOf(text: string | undefined, what: string): [number, number] | undefined {
+  if (text === undefined) return undefined;
+  const [min, max] = text.split(',').map((part) => numberOf(part, what, 0, 3600));
+  if (min === undefined || max === undefined || max < min) throw new UsageError(`--${what}: expected MIN,MAX seconds`);
+  return [min * 1000, max * 1000];
+}
+
+function optionsOf(values: Record<string, string | boolean | undefined>): RunOptions {
+  const base = defaultRunOptions();
+  const str = (key: string): string | undefined => (typeof values[key] === 'string' ? values[key] : undefined);
+  const nodes = numberOf(str('nodes'), 'nodes', 1, 5);
+  if (nodes !== undefined && nodes !== 3 && nodes !== 5) throw new UsageError('--nodes: 3 or 5');
+  const workloads = listOf<WorkloadName>(str('workload'), ['register', 'set'], 'workload') ?? base.workloads;
+  const unsafeNoFsync = values['unsafe-no-fsync'] === true;
+  return {
+    ...base,
+    name: str('name') ?? `${workloads.join('+')}-${str('nemesis') ?? 'none'}`.replace(/,/g, '+'),
+    workloads,
+    nodes: nodes ?? base.nodes,
+    timeSeconds: numberOf(str('time'), 'time', 1, 86_400) ?? base.timeSeconds,
+    seed: numberOf(str('seed'), 'seed', 0, 2 ** 31) ?? base.seed,
+    unsafeLocalReads: values['unsafe-local-reads'] === true,
+    unsafeNoFsync,
+    // Without the lazyfs emulation a kill loses nothing here, so the fsync control would be blind (lazyfs.ts).
+    // --no-lazyfs keeps it off anyway, to show that the control is blind without it.
+    lazyfs: values['no-lazyfs'] !== true && (values['lazyfs'] === true || unsafeNoFsync),
+    snapshotEntries: numberOf(str('snapshot-entries'), 'snapshot-entries', 1, 1_000_000) ?? null,
+    targets: listOf(str('targets'), ['random', 'followers'] as const, 'targets')?.[0] ?? base.targets,
+    transports: listOf(str('transport'), ['http', 'grpc', 'mixed'] as const, 'transport')?.[0] ?? base.transports,
+    registerWorkers: numberOf(str('concurrency'), 'concurrency', 1, 200) ?? base.registerWorkers,
+    registerRate: numberOf(str('rate'), 'rate', 1, 10_000) ?? base.registerRate,
+    logLevel: str('log-level') ?? base.logLevel,
+    port: numberOf(str('port'), 'port', 1100, 64_000) ?? base.port,
+    checkTimeoutSeconds: numberOf(str('check-timeout'), 'check-timeout', 1, 86_400) ?? base.checkTimeoutSeconds,
+    nemesis: {
+      kinds: listOf<NemesisKind>(str('nemesis'), nemesisKinds, 'nemesis') ?? [],
+      partitionModes: listOf<PartitionMode>(str('partition'), partitionModes, 'partition') ?? base.nemesis.partitionModes,
+      killTargets: listOf<KillTarget>(str('kill'), killTargets, 'kill') ?? base.nemesis.killTargets,
+      pauseTargets: listOf<PauseTarget>(str('pause'), pauseTargets, 'pause') ?? base.nemesis.pauseTargets,
+      faultMs: rangeOf(str('fault-seconds'), 'fault-seconds') ?? base.nemesis.faultMs,
+      quietMs: rangeOf(str('quiet-seconds'), 'quiet-seconds') ?? base.nemesis.quietMs,
+    },
+  };
+}
+
+const log = (line: string): void => {
+  process.stdout.write(`${line}\n`);
+};
+
+async function suiteMain(name: string, values: Record<string, string | boolean | undefined>): Promise<boolean> {
+  if (name !== 'ci' && name !== 'full') throw new UsageError(`--suite: ci or full, not '${name}'`);
+  const base = optionsOf(values);
+  const explicitTime = typeof values['time'] === 'string';
+  const cases = name === 'ci' ? ciCases : fullCases;
+  const timed = { ...base, timeSeconds: explicitTime ? base.timeSeconds : name === 'ci' ? 30 : 300 };
+  const rows = await runSuite(cases, timed, log);
+  log('');
+  for (const line of suiteTable(rows)) log(line);
+  if (name === 'full') for (const line of notRun) log(`not run: ${line}`);
+  return rows.every((row) => row.passed);
+}
+
+async function repeatMain(options: RunOptions, times: number): Promise<boolean> {
+  const verdicts: string[] = [];
+  for (let run = 0; run < times; run++) {
+    const result = await runTest({ ...options, seed: options.seed + run }, log);
+    for (const line of result.summary) log(line);
+    log(`timeline: ${result.dir}/timeline.html`);
+    verdicts.push(result.verdict);
+  }
+  if (times > 1) {
+    const invalid = verdicts.filter((verdict) => verdict === 'invalid').length;
+    log(`repeat: ${invalid}/${times} runs invalid (seeds ${options.seed}..${options.seed + times - 1}): ${verdicts.join(', ')}`);
+  }
+  return verdicts.every((verdict) => verdict === 'valid');
+}
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({ options: flags, allowPositionals: false });
+  if (values.help === true) {
+    log(usage);
+    return 0;
+  }
+  let valid: boolean;
+  if (values.recheck !== undefined) {
+    const checkTimeout = numberOf(values['check-timeout'], 'check-timeout', 1, 86_400) ?? 600;
+    const { verdict, lines } = recheck(values.recheck, { maxSteps: 20_000_000, timeoutMs: checkTimeout * 1000 });
+    for (const line of lines) log(line);
+    valid = verdict === 'valid';
+  } else if (values.suite !== undefined) {
+    valid = await suiteMain(values.suite, values);
+  } else {
+    valid = await repeatMain(optionsOf(values), numberOf(values.repeat, 'repeat', 1, 1000) ?? 1);
+  }
+  log(`verdict: ${valid ? 'valid' : 'invalid'}`);
+  return valid ? 0 : 1;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    if (error instanceof UsageError) log(`${error.message}\n${usage}`);
+    else if (error instanceof PrerequisiteError) log(`cannot run here: ${error.message}`);
+    else log(`jepsen-like: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+    log('verdict: invalid');
+    process.exit(2);
+  },
+);

@@ -1,0 +1,275 @@
+// nemesis: the faults of a run, scheduled and composable. Each enabled kind runs its own loop (so faults of
+// different kinds overlap, as with Jepsen's combined nemesis): wait a quiet interval, start a fault, hold it,
+// stop it, until the deadline; then everything is healed. Every start and stop is recorded as a nemesis
+// invoke/info pair with the fault's id, so the report can shade each fault's interval.
+//
+// - partition: iptables drops between member cgroups (iptables.ts). Modes: 'halves' (random halves), 'leader'
+//   (isolate the leader: Jepsen's :primaries), 'follower' (isolate a random follower), 'one' (isolate a random member), 'ring' (majorities ring: each
+//   member sees a majority, no two the same one; with 3 members this is 'bridge'), 'bridge' (two halves and one
+//   member that sees both), 'one-way-leader' (the leader's outgoing packets are dropped, incoming ones are not).
+// - kill: SIGKILL then restart. Targets 'one', 'leader', 'minority', 'majority', 'all'. With the lazyfs emulation
+//   on, a killed member also loses what it never fsynced (lazyfs.ts) before it restarts.
+// - pause: SIGSTOP then SIGCONT. Targets 'leader', 'one'.
+// - transfer: ask the leader to hand leadership to a random other member (instantaneous).
+
+import type { Cluster, Member } from './control.ts';
+import type { MemberCgroups } from './cgroup.ts';
+import { transferLeader } from './client-http.ts';
+import type { HistoryRecorder } from './history.ts';
+import type { Drop, Firewall } from './iptables.ts';
+import type { ClusterMonitor } from './monitor.ts';
+import { type Random, sleep } from './random.ts';
+
+/** NemesisKind is one kind of fault. */
+export type NemesisKind = 'partition' | 'kill' | 'pause' | 'transfer';
+/** nemesisKinds lists every kind, for the command line. */
+export const nemesisKinds: readonly NemesisKind[] = ['partition', 'kill', 'pause', 'transfer'];
+/** PartitionMode is the shape of a partition. */
+export type PartitionMode = 'halves' | 'leader' | 'follower' | 'one' | 'ring' | 'bridge' | 'one-way-leader';
+/** partitionModes lists every partition mode. */
+export const partitionModes: readonly PartitionMode[] = ['halves', 'leader', 'follower', 'one', 'ring', 'bridge', 'one-way-leader'];
+/** KillTarget is which members a kill takes. */
+export type KillTarget = 'one' | 'leader' | 'minority' | 'majority' | 'all';
+/** killTargets lists every kill target. */
+export const killTargets: readonly KillTarget[] = ['one', 'leader', 'minority', 'majority', 'all'];
+/** PauseTarget is which member a pause stops. */
+export type PauseTarget = 'leader' | 'one';
+/** pauseTargets lists every pause target. */
+export const pauseTargets: readonly PauseTarget[] = ['leader', 'one'];
+
+/** NemesisOptions choose the faults and their timing (milliseconds, [min, max]). */
+export interface NemesisOptions {
+  readonly kinds: readonly NemesisKind[];
+  readonly partitionModes: readonly PartitionMode[];
+  readonly killTargets: readonly KillTarget[];
+  readonly pauseTargets: readonly PauseTarget[];
+  readonly faultMs: readonly [number, number];
+  readonly quietMs: readonly [number, number];
+}
+
+/** NemesisDeps are what the nemesis acts on. */
+export interface NemesisDeps {
+  readonly cluster: Cluster;
+  readonly recorder: HistoryRecorder;
+  readonly monitor: ClusterMonitor;
+  readonly firewall: Firewall | null;
+  readonly cgroups: MemberCgroups | null;
+  readonly random: Random;
+}
+
+/** Fault is a started fault: how to stop it. */
+interface Fault {
+  readonly id: number;
+  readonly kind: NemesisKind;
+  readonly stop: () => Promise<unknown>;
+}
+
+/** Grudge maps a member's host to the hosts it cannot send to. */
+export type Grudge = Map<string, Set<string>>;
+
+/** Nemesis runs the fault loops of a run. */
+export class Nemesis {
+  private nextId = 0;
+  /** problems lists what went wrong while injecting or healing (restarts that failed, for instance). */
+  readonly problems: string[] = [];
+
+  constructor(
+    private readonly options: NemesisOptions,
+    private readonly deps: NemesisDeps,
+  ) {
+    if (options.kinds.includes('partition') && deps.firewall === null) {
+      throw new Error('the partition nemesis needs iptables');
+    }
+  }
+
+  /** run runs one loop per kind until `deadline` (Date.now() ms), each ending with its fault stopped. */
+  async run(deadline: number): Promise<void> {
+    await Promise.all(this.options.kinds.map((kind) => this.loop(kind, deadline, this.deps.random.fork())));
+  }
+
+  private async loop(kind: NemesisKind, deadline: number, random: Random): Promise<void> {
+    for (let round = 0; round < 100_000 && Date.now() < deadline; round++) {
+      await sleep(Math.min(random.between(...this.options.quietMs), deadline - Date.now()));
+      if (Date.now() >= deadline) return;
+      if (kind === 'transfer') {
+        await this.transfer(random);
+        continue;
+      }
+      const fault = await this.startFault(kind, random);
+      if (fault === null) continue;
+      await sleep(Math.min(random.between(...this.options.faultMs), deadline - Date.now()));
+      await this.stopFault(fault);
+    }
+  }
+
+  private async startFault(kind: Exclude<NemesisKind, 'transfer'>, random: Random): Promise<Fault | null> {
+    const id = this.nextId++;
+    switch (kind) {
+      case 'partition':
+        return this.startPartition(id, random.pick(this.options.partitionModes), random);
+      case 'kill':
+        return this.startKill(id, random.pick(this.options.killTargets), random);
+      case 'pause':
+        return this.startPause(id, random.pick(this.options.pauseTargets), random);
+    }
+  }
+
+  private async stopFault(fault: Fault): Promise<void> {
+    const { recorder } = this.deps;
+    recorder.nemesis('invoke', `stop-${fault.kind}`, { id: fault.id });
+    let result: unknown;
+    try {
+      result = await fault.stop();
+    } catch (error) {
+      result = `failed: ${error instanceof Error ? error.message : String(error)}`;
+      this.problems.push(`stop-${fault.kind} #${fault.id}: ${String(result)}`);
+    }
+    recorder.nemesis('info', `stop-${fault.kind}`, { id: fault.id, result });
+  }
+
+  private async startPartition(id: number, mode: PartitionMode, random: Random): Promise<Fault | null> {
+    const { recorder, firewall, cgroups } = this.deps;
+    if (firewall === null) return null;
+    const hosts = this.deps.cluster.members.map((member) => member.host);
+    const leader = mode === 'one' || mode === 'halves' ? null : hostOfAddr(await this.deps.monitor.findLeader());
+    recorder.nemesis('invoke', 'start-partition', { id, mode, leader });
+    const grudge = grudgeOf(mode, hosts, leader, random);
+    const drops: Drop[] = [];
+    for (const [from, tos] of grudge) {
+      for (const to of tos) drops.push({ fromHost: from, fromCgroup: cgroups === null ? null : cgroups.relativePath(from), toHost: to });
+    }
+    firewall.apply(drops);
+    recorder.nemesis('info', 'start-partition', { id, mode, leader, grudge: Object.fromEntries([...grudge].map(([from, tos]) => [from, [...tos]])) });
+    return { id, kind: 'partition', stop: () => Promise.resolve(`healed ${firewall.heal()} rules`) };
+  }
+
+  private async startKill(id: number, target: KillTarget, random: Random): Promise<Fault | null> {
+    const victims = await this.choose(target, random);
+    if (victims.length === 0) return null;
+    this.deps.recorder.nemesis('invoke', 'start-kill', { id, target, members: victims.map((m) => m.addr) });
+    await Promise.all(victims.map((member) => member.kill()));
+    const losses = victims.map((member) => ({ member: member.addr, lost: member.loseUnsyncedWrites() }));
+    this.deps.recorder.nemesis('info', 'start-kill', { id, target, members: victims.map((m) => m.addr), losses });
+    return { id, kind: 'kill', stop: () => this.restart(victims) };
+  }
+
+  private async restart(members: readonly Member[]): Promise<string[]> {
+    const results = await Promise.all(members.map(async (member) => {
+      if (member.state !== 'killed') return `${member.addr}: ${member.state}, not restarted`;
+      try {
+        await member.start();
+        return `${member.addr}: restarted`;
+      } catch (error) {
+        const problem = `${member.addr}: restart failed: ${error instanceof Error ? error.message : String(error)}`;
+        this.problems.push(problem);
+        return problem;
+      }
+    }));
+    return results;
+  }
+
+  private async startPause(id: number, target: PauseTarget, random: Random): Promise<Fault | null> {
+    const [victim] = await this.choose(target, random);
+    if (victim === undefined || victim.state !== 'running') return null;
+    this.deps.recorder.nemesis('invoke', 'start-pause', { id, target, member: victim.addr });
+    victim.pause();
+    this.deps.recorder.nemesis('info', 'start-pause', { id, target, member: victim.addr, pid: victim.pid });
+    return {
+      id,
+      kind: 'pause',
+      stop: () => {
+        victim.resume();
+        return Promise.resolve(`resumed ${victim.addr}`);
+      },
+    };
+  }
+
+  private async transfer(random: Random): Promise<void> {
+    const { recorder, cluster } = this.deps;
+    const id = this.nextId++;
+    const leader = await this.deps.monitor.findLeader();
+    const others = cluster.members.filter((member) => member.addr !== leader && member.state === 'running');
+    if (leader === null || others.length === 0) return;
+    const to = random.pick(others).addr;
+    recorder.nemesis('invoke', 'transfer', { id, from: leader, to });
+    const result = await transferLeader(leader, to, 5000);
+    recorder.nemesis('info', 'transfer', { id, from: leader, to, result });
+  }
+
+  /** choose picks the members a kill or pause target names, among those running. */
+  private async choose(target: KillTarget | PauseTarget, random: Random): Promise<Member[]> {
+    const running = this.deps.cluster.members.filter((member) => member.state === 'running');
+    const n = this.deps.cluster.members.length;
+    switch (target) {
+      case 'one':
+        return running.length === 0 ? [] : [random.pick(running)];
+      case 'leader': {
+        const leader = await this.deps.monitor.findLeader();
+        return running.filter((member) => member.addr === leader);
+      }
+      case 'minority':
+        return random.shuffle(running).slice(0, Math.floor((n - 1) / 2));
+      case 'majority':
+        return random.shuffle(running).slice(0, Math.floor(n / 2) + 1);
+      case 'all':
+        return running;
+    }
+  }
+
+  /** healAll removes every partition, resumes paused members and restarts killed ones. */
+  async healAll(): Promise<void> {
+    const { recorder, cluster, firewall } = this.deps;
+    recorder.nemesis('invoke', 'heal-all', {});
+    const rules = firewall?.heal() ?? 0;
+    for (const member of cluster.members) member.resume();
+    const restarted = await this.restart(cluster.members.filter((member) => member.state === 'killed'));
+    recorder.nemesis('info', 'heal-all', { rules, restarted });
+  }
+}
+
+function hostOfAddr(addr: string | null): string | null {
+  return addr === null ? null : addr.slice(0, addr.lastIndexOf(':'));
+}
+
+function cutBetween(grudge: Grudge, a: readonly string[], b: readonly string[]): void {
+  for (const x of a) {
+    for (const y of b) {
+      grudge.get(x)?.add(y);
+      grudge.get(y)?.add(x);
+    }
+  }
+}
+
+/** grudgeOf computes who cannot send to whom for a partition mode (leader: the leader's host, if known). */
+export function grudgeOf(mode: PartitionMode, hosts: readonly string[], leader: string | null, random: Random): Grudge {
+  const grudge: Grudge = new Map(hosts.map((host) => [host, new Set<string>()]));
+  const shuffled = random.shuffle(hosts);
+  const isolated = leader ?? shuffled[0] ?? '';
+  const follower = shuffled.find((host) => host !== leader) ?? '';
+  switch (mode) {
+    case 'halves':
+      cutBetween(grudge, shuffled.slice(0, Math.floor(hosts.length / 2)), shuffled.slice(Math.floor(hosts.length / 2)));
+      break;
+    case 'leader':
+    case 'one':
+    case 'follower': {
+      const alone = mode === 'one' ? (shuffled[0] ?? '') : mode === 'follower' ? follower : isolated;
+      cutBetween(grudge, [alone], hosts.filter((host) => host !== alone));
+      break;
+    }
+    case 'one-way-leader':
+      for (const host of hosts) if (host !== isolated) grudge.get(isolated)?.add(host);
+      break;
+    case 'bridge': {
+      const half = Math.floor(hosts.length / 2);
+      cutBetween(grudge, shuffled.slice(0, half), shuffled.slice(half + 1));
+      break;
+    }
+    case 'ring':
+      if (hosts.length < 5) return grudgeOf('bridge', hosts, leader, random);
+      // Member i keeps i-1 and i+1 (a majority of 5 with itself); it cannot reach i+2 and i-2.
+      for (const [i, host] of shuffled.entries()) cutBetween(grudge, [host], [shuffled[(i + 2) % shuffled.length] ?? host]);
+      break;
+  }
+  return grudge;
+}

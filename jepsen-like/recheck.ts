@@ -1,0 +1,46 @@
+// recheck: run the checkers again on a stored run (`npm run jepsen -- --recheck jepsen-like/store/<run>`), e.g.
+// with a larger budget after an 'unknown', or after a checker fix. Reads history.jsonl (nemesis lines included;
+// they are filtered out as in a live run) and prints the same checker lines as a run.
+
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { checkRegister, checkSet } from './checkers.ts';
+import { isClientEvent, type RecordedEvent } from './history.ts';
+import type { Verdict } from './report.ts';
+
+/** historyLinesMax bounds the lines read from a stored history. */
+const historyLinesMax = 2_000_000;
+
+/** readRecordedHistory parses a run's history.jsonl, client and nemesis lines alike. */
+export function readRecordedHistory(file: string): RecordedEvent[] {
+  const lines = readFileSync(file, 'utf8').split('\n').filter((line) => line.trim() !== '');
+  if (lines.length > historyLinesMax) throw new Error(`${file}: more than ${historyLinesMax} lines`);
+  return lines.map((line, index) => {
+    const event = JSON.parse(line) as RecordedEvent;
+    if (typeof event.time !== 'number' || typeof event.f !== 'string') throw new Error(`${file}:${index + 1}: not a history event`);
+    return event;
+  });
+}
+
+/** recheck checks the history in `dir` again; returns the verdict and the lines to print. */
+export function recheck(dir: string, budget: { readonly maxSteps: number; readonly timeoutMs: number }): { verdict: Verdict; lines: string[] } {
+  const events = readRecordedHistory(path.join(dir, 'history.jsonl'));
+  const fs = new Set(events.filter(isClientEvent).map((event) => event.f));
+  const lines: string[] = [];
+  let valid = true;
+  if (fs.has('read') || fs.has('write')) {
+    const result = checkRegister(events, budget);
+    valid &&= result.result === 'ok';
+    lines.push(`linearizability (register): ${result.result} over ${result.keys} keys, ${result.operations} operations, checked in ${result.checkMs} ms`);
+    if (result.result !== 'ok') lines.push(...result.explanation.split('\n').slice(0, 40).map((line) => `  ${line}`));
+  }
+  if (fs.has('add')) {
+    const result = checkSet(events);
+    valid &&= result.valid;
+    for (const service of result.services) {
+      lines.push(`set ${service.service}: ${service.attempted} attempted, ${service.acknowledged} acknowledged, counts ${JSON.stringify(service.counts)}, recovered ${service.recovered}, ${service.reads} reads (${service.finalReads} final)`);
+    }
+    lines.push(...result.problems);
+  }
+  return { verdict: valid ? 'valid' : 'invalid', lines };
+}

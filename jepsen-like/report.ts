@@ -1,0 +1,81 @@
+// report: results.json and the human summary of one run. The summary's lines are what `npm run jepsen` prints
+// before its final verdict line.
+
+import { writeFileSync } from 'node:fs';
+import type { Availability, LinearizabilityResult, Recovery, SetResult } from './checkers.ts';
+import type { LeaderChange } from './monitor.ts';
+
+/** Verdict is a run's outcome: valid only when every checker passed and nothing was left undecided. */
+export type Verdict = 'valid' | 'invalid';
+
+/** RunResults is everything results.json holds. */
+export interface RunResults {
+  readonly name: string;
+  readonly dir: string;
+  readonly seed: number;
+  readonly options: Readonly<Record<string, unknown>>;
+  readonly startedAt: string;
+  readonly wallSeconds: number;
+  readonly linearizability: LinearizabilityResult | null;
+  readonly set: SetResult | null;
+  readonly availability: readonly Availability[];
+  readonly recovery: Recovery;
+  /** memberRecoveryMs: after the final heal, when each member first answered a linearizable read (ms). */
+  readonly memberRecoveryMs: Readonly<Record<string, number | null>>;
+  readonly leaders: { readonly leaderChanges: number; readonly firstTerm: number | null; readonly lastTerm: number; readonly leaders: readonly LeaderChange[] };
+  readonly nemesisProblems: readonly string[];
+  readonly unexpectedExits: readonly string[];
+  readonly faults: Readonly<Record<string, number>>;
+  readonly verdict: Verdict;
+  readonly reasons: readonly string[];
+}
+
+/** writeResults writes results.json into the run directory. */
+export function writeResults(path: string, results: RunResults): void {
+  writeFileSync(path, `${JSON.stringify(results, null, 2)}\n`);
+}
+
+function linearizabilityLine(result: LinearizabilityResult | null): string[] {
+  if (result === null) return [];
+  const head = `linearizability (register): ${result.result} over ${result.keys} keys, ${result.operations} operations, checked in ${result.checkMs} ms`;
+  if (result.result === 'ok') return [head];
+  const lines = [head];
+  if (result.illegalKeys.length > 0) lines.push(`  not linearizable: ${result.illegalKeys.slice(0, 10).join(', ')}`);
+  if (result.unknownKeys.length > 0) lines.push(`  undecided: ${result.unknownKeys.slice(0, 10).join(', ')}`);
+  lines.push(...result.explanation.split('\n').slice(0, 40).map((line) => `  ${line}`));
+  return lines;
+}
+
+function setLines(result: SetResult | null): string[] {
+  if (result === null) return [];
+  const sum = (pick: (s: SetResult['services'][number]) => number): number => result.services.reduce((total, s) => total + pick(s), 0);
+  const lines = [
+    `set: ${result.valid ? 'ok' : 'INVALID'}; ${sum((s) => s.attempted)} attempted, ${sum((s) => s.acknowledged)} acknowledged, ` +
+      `lost ${result.lostCount}, unexpected ${sum((s) => s.counts.unexpected)}, failed-but-visible ${sum((s) => s.counts.failedButVisible)}, ` +
+      `stale reads ${result.staleCount}, disappeared ${sum((s) => s.counts.disappeared)}, recovered ${sum((s) => s.recovered)} (info adds found present), ` +
+      `${sum((s) => s.reads)} reads (${sum((s) => s.finalReads)} final) over ${result.services.length} service(s)`,
+  ];
+  for (const service of result.services) {
+    for (const item of [...service.lost.slice(0, 5), ...service.stale.slice(0, 3), ...service.disappeared.slice(0, 3)]) lines.push(`  ${service.service}: ${item}`);
+    if (service.unexpected.length > 0) lines.push(`  ${service.service}: unexpected ${service.unexpected.slice(0, 10).join(', ')}`);
+    if (service.failedButVisible.length > 0) lines.push(`  ${service.service}: failed but visible ${service.failedButVisible.slice(0, 10).join(', ')}`);
+  }
+  for (const problem of result.problems) lines.push(`  ${problem}`);
+  return lines;
+}
+
+/** summaryLines renders the summary printed after a run (without the final verdict line). */
+export function summaryLines(results: RunResults): string[] {
+  const lines = [`run ${results.name}: ${results.dir} (seed ${results.seed}, ${results.wallSeconds.toFixed(0)} s)`];
+  lines.push(`faults: ${Object.entries(results.faults).map(([f, n]) => `${f} x${n}`).join(', ') || 'none'}`);
+  lines.push(...linearizabilityLine(results.linearizability), ...setLines(results.set));
+  for (const a of results.availability) {
+    lines.push(`availability ${a.f}: ${(a.okShare * 100).toFixed(1)}% ok (${a.ok} ok, ${a.fail} fail, ${a.info} info), latency p50 ${a.p50Ms ?? '-'} ms, p99 ${a.p99Ms ?? '-'} ms`);
+  }
+  const byF = Object.entries(results.recovery.byF).map(([f, ms]) => `${f} ${ms ?? 'never'} ms`).join(', ');
+  lines.push(`recovery after the final heal: ${results.recovery.recoveryMs ?? 'never'} ms (${byF}); members answered linearizable reads after ${Object.entries(results.memberRecoveryMs).map(([m, ms]) => `${m} ${ms ?? 'never'} ms`).join(', ')}`);
+  lines.push(`leaders: ${results.leaders.leaderChanges} change(s) seen, terms ${results.leaders.firstTerm ?? '?'} -> ${results.leaders.lastTerm}`);
+  for (const problem of [...results.nemesisProblems, ...results.unexpectedExits]) lines.push(`problem: ${problem}`);
+  for (const reason of results.reasons) lines.push(`reason: ${reason}`);
+  return lines;
+}

@@ -1,0 +1,334 @@
+// runner: one jepsen-like test run, end to end. Prepare a run directory (jepsen-like/store/<run>/), clear any
+// rule with our tag, start the members, wait for a leader, run the workloads and the nemesis for the run's time,
+// heal everything, let the clients go on for a recovery window, stop them, wait until every member answers a
+// linearizable read again, make the set's final reads, tear everything down (also on errors), then check the
+// history and write results.json and timeline.html. The verdict is 'valid' only when every checker passed,
+// nothing was left undecided, something was actually tested, and no member died by itself.
+
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { MemberCgroups, cgroupProblem } from './cgroup.ts';
+import { availability, checkRegister, checkSet, recovery, type LinearizabilityResult, type SetResult } from './checkers.ts';
+import { clientTimeoutMsDefault } from './client.ts';
+import { Cluster } from './control.ts';
+import { ClientPool, Generator, type TargetPolicy, type TransportPolicy, type WorkerPlan } from './generator.ts';
+import { HistoryRecorder, isClientEvent, type RecordedEvent } from './history.ts';
+import { Firewall, iptablesProblem, removeTaggedRules } from './iptables.ts';
+import { compileJournalLibrary } from './lazyfs.ts';
+import { acquireRunLock } from './lock.ts';
+import { ClusterMonitor } from './monitor.ts';
+import { Nemesis, type NemesisOptions } from './nemesis.ts';
+import { Random, sleep } from './random.ts';
+import { summaryLines, writeResults, type RunResults, type Verdict } from './report.ts';
+import { writeTimeline } from './timeline.ts';
+import { RegisterWorkload } from './workloads/register.ts';
+import { SetWorkload } from './workloads/set.ts';
+
+/** storeDir is where runs are written. */
+export const storeDir = fileURLToPath(new URL('./store/', import.meta.url));
+
+/** WorkloadName names a workload. */
+export type WorkloadName = 'register' | 'set';
+
+/** RunOptions is everything that shapes one run. */
+export interface RunOptions {
+  readonly name: string;
+  readonly workloads: readonly WorkloadName[];
+  readonly nemesis: NemesisOptions;
+  readonly timeSeconds: number;
+  readonly nodes: number;
+  readonly seed: number;
+  readonly unsafeLocalReads: boolean;
+  readonly unsafeNoFsync: boolean;
+  /** lazyfs: killed members also lose what they never fsynced (lazyfs.ts). */
+  readonly lazyfs: boolean;
+  readonly snapshotEntries: number | null;
+  readonly targets: TargetPolicy;
+  readonly transports: TransportPolicy;
+  readonly registerWorkers: number;
+  readonly registerRate: number;
+  readonly processesPerKey: number;
+  readonly opsPerKey: number;
+  readonly setWorkers: number;
+  readonly setRate: number;
+  /** setReadShare is the probability that a set operation is a read. */
+  readonly setReadShare: number;
+  readonly recoverySeconds: number;
+  readonly port: number;
+  readonly logLevel: string;
+  readonly checkTimeoutSeconds: number;
+  readonly checkStepsMax: number;
+  readonly storeDir: string;
+}
+
+/** defaultRunOptions are the defaults of `npm run jepsen`. */
+export function defaultRunOptions(): RunOptions {
+  return {
+    name: 'run',
+    workloads: ['register'],
+    nemesis: { kinds: [], partitionModes: ['halves', 'leader', 'one', 'ring', 'bridge'], killTargets: ['one', 'leader', 'minority', 'majority', 'all'], pauseTargets: ['leader', 'one'], faultMs: [4000, 10_000], quietMs: [3000, 8000] },
+    timeSeconds: 60,
+    nodes: 5,
+    seed: Date.now() % 1_000_000,
+    unsafeLocalReads: false,
+    unsafeNoFsync: false,
+    lazyfs: false,
+    snapshotEntries: null,
+    targets: 'random',
+    transports: 'mixed',
+    registerWorkers: 10,
+    registerRate: 60,
+    processesPerKey: 5,
+    opsPerKey: 150,
+    setWorkers: 4,
+    setRate: 20,
+    setReadShare: 0.1,
+    recoverySeconds: 5,
+    port: 8100,
+    logLevel: 'warn',
+    checkTimeoutSeconds: 120,
+    checkStepsMax: 2_000_000,
+    storeDir,
+  };
+}
+
+/** PrerequisiteError is a run that cannot start on this machine (iptables, cgroups or a C compiler missing). */
+export class PrerequisiteError extends Error {
+  override readonly name = 'PrerequisiteError';
+}
+
+/** RunResult is a run's verdict, the summary lines and where its files are. */
+export interface RunResult {
+  readonly verdict: Verdict;
+  readonly reasons: readonly string[];
+  readonly dir: string;
+  readonly summary: readonly string[];
+  readonly results: RunResults;
+}
+
+/** memberRecoveryBoundMs bounds the wait for every member to answer after the final heal. */
+const memberRecoveryBoundMs = 60_000;
+/** finalReadBoundMs bounds the set's final reads. */
+const finalReadBoundMs = 60_000;
+/** leaderBoundMs bounds the wait for the first leader. */
+const leaderBoundMs = 30_000;
+/** lockWaitMs bounds the wait for another run on this machine to finish (lock.ts). */
+const lockWaitMs = 15 * 60_000;
+/** finalProcessBase numbers the final reads' processes apart from the workers'. */
+const finalProcessBase = 10_000_000;
+
+/** checkPrerequisites throws a PrerequisiteError when the options need what this machine lacks. */
+export function checkPrerequisites(options: RunOptions): void {
+  if (options.nemesis.kinds.includes('partition')) {
+    const problem = iptablesProblem();
+    if (problem !== null) throw new PrerequisiteError(problem);
+  }
+}
+
+interface Environment {
+  readonly dir: string;
+  readonly recorder: HistoryRecorder;
+  readonly cluster: Cluster;
+  readonly monitor: ClusterMonitor;
+  readonly firewall: Firewall | null;
+  readonly cgroups: MemberCgroups | null;
+  readonly random: Random;
+}
+
+function prepare(options: RunOptions): Environment {
+  checkPrerequisites(options);
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+  const dir = path.join(options.storeDir, `${stamp}-${options.name}-s${options.seed}`);
+  mkdirSync(dir, { recursive: true });
+  if (iptablesProblem() === null) removeTaggedRules();
+  const partitions = options.nemesis.kinds.includes('partition');
+  // Member cgroups make the rules independent of source addresses; without cgroup v2, rules match member addresses.
+  // CAIRN_JEPSEN_CGROUPS=off forces address rules (to exercise that path where cgroup v2 exists).
+  const cgroupsWanted = process.env['CAIRN_JEPSEN_CGROUPS'] !== 'off';
+  const cgroups = partitions && cgroupsWanted && cgroupProblem() === null ? new MemberCgroups() : null;
+  const firewall = partitions ? new Firewall() : null;
+  let lazyfsLibrary: string | null = null;
+  if (options.lazyfs) {
+    try {
+      lazyfsLibrary = compileJournalLibrary(dir);
+    } catch (error) {
+      throw new PrerequisiteError(error instanceof Error ? error.message : String(error));
+    }
+  }
+  const cluster = new Cluster({ runDir: dir, nodes: options.nodes, port: options.port, logLevel: options.logLevel, snapshotEntries: options.snapshotEntries, unsafeLocalReads: options.unsafeLocalReads, unsafeNoFsync: options.unsafeNoFsync, cgroups, lazyfsLibrary });
+  const recorder = new HistoryRecorder(path.join(dir, 'history.jsonl'));
+  const monitor = new ClusterMonitor(cluster.members.map((member) => member.addr), () => recorder.now());
+  return { dir, recorder, cluster, monitor, firewall, cgroups, random: new Random(options.seed) };
+}
+
+interface Phases {
+  memberRecoveryMs: Record<string, number | null>;
+  healTime: number | null;
+  nemesisProblems: string[];
+  finalReadsMissing: string[];
+}
+
+async function waitForLeader(monitor: ClusterMonitor): Promise<void> {
+  const deadline = Date.now() + leaderBoundMs;
+  while (Date.now() < deadline) {
+    if ((await monitor.findLeader()) !== null) return;
+    await sleep(200);
+  }
+  throw new Error(`no leader within ${leaderBoundMs} ms of the start`);
+}
+
+function workerPlans(options: RunOptions, register: RegisterWorkload, set: SetWorkload): WorkerPlan[] {
+  const plans: WorkerPlan[] = [];
+  if (options.workloads.includes('register')) plans.push({ source: register, workers: options.registerWorkers, ratePerSecond: options.registerRate });
+  if (options.workloads.includes('set')) plans.push({ source: set, workers: options.setWorkers, ratePerSecond: options.setRate });
+  return plans;
+}
+
+async function execute(options: RunOptions, env: Environment, log: (line: string) => void, phases: Phases): Promise<void> {
+  const { cluster, monitor, recorder, random } = env;
+  log(`starting ${options.nodes} members (${cluster.members.map((m) => m.addr).join(', ')}) in ${env.dir}`);
+  await cluster.start();
+  monitor.start();
+  await waitForLeader(monitor);
+  const pool = new ClientPool(cluster.members, clientTimeoutMsDefault);
+  const generator = new Generator({ recorder, pool, random: random.fork(), targets: options.targets, transports: options.transports, leader: () => monitor.leader() });
+  const register = new RegisterWorkload({ processesPerKey: options.processesPerKey, opsPerKey: options.opsPerKey, readShare: 0.5 });
+  const set = new SetWorkload({ elementsPerService: 1000, readShare: options.setReadShare });
+  try {
+    const nemesis = new Nemesis(options.nemesis, { cluster, recorder, monitor, firewall: env.firewall, cgroups: env.cgroups, random: random.fork() });
+    log(`running ${options.workloads.join('+')} for ${options.timeSeconds} s under ${options.nemesis.kinds.join(',') || 'no'} faults`);
+    generator.start(workerPlans(options, register, set));
+    const deadline = Date.now() + options.timeSeconds * 1000;
+    await Promise.all([nemesis.run(deadline), sleep(deadline - Date.now())]);
+    phases.healTime = recorder.now();
+    await nemesis.healAll();
+    phases.nemesisProblems.push(...nemesis.problems);
+    log(`healed; clients go on for ${options.recoverySeconds} s`);
+    const probes = memberRecovery(cluster.members.map((m) => m.addr), generator, register, phases.healTime, recorder, random.fork());
+    await sleep(options.recoverySeconds * 1000);
+    await generator.stop();
+    phases.memberRecoveryMs = await probes;
+    if (options.workloads.includes('set')) {
+      phases.finalReadsMissing = await set.finalReads(generator, cluster.members.map((m) => m.addr), Date.now() + finalReadBoundMs, finalProcessBase, random.fork());
+    }
+  } finally {
+    pool.close();
+  }
+}
+
+/** memberRecovery polls each member with a linearizable read until it answers ok; returns ms after the heal. */
+async function memberRecovery(addrs: readonly string[], generator: Generator, register: RegisterWorkload, healTime: number, recorder: HistoryRecorder, random: Random): Promise<Record<string, number | null>> {
+  const result: Record<string, number | null> = {};
+  const deadline = Date.now() + memberRecoveryBoundMs;
+  let process = finalProcessBase + 1_000_000;
+  await Promise.all(addrs.map(async (addr, index) => {
+    result[addr] = null;
+    for (let attempt = 0; Date.now() < deadline; attempt++) {
+      const probe = register.next(index, random);
+      if (probe.f !== 'read') continue;
+      if ((await generator.invokeOn(probe, process++, addr, random)) === 'ok') {
+        result[addr] = Math.round((recorder.now() - healTime) / 1e6);
+        return;
+      }
+      await sleep(200);
+    }
+  }));
+  return result;
+}
+
+async function teardown(env: Environment): Promise<void> {
+  env.monitor.stop();
+  await env.cluster.teardown();
+  env.firewall?.close();
+  env.cgroups?.close();
+  env.recorder.close();
+}
+
+/** runTest runs one test and returns its verdict; `log` receives progress lines. Throws PrerequisiteError early. */
+export async function runTest(options: RunOptions, log: (line: string) => void = () => undefined): Promise<RunResult> {
+  checkPrerequisites(options);
+  const release = await acquireRunLock(lockWaitMs, log);
+  try {
+    return await runLocked(options, log);
+  } finally {
+    release();
+  }
+}
+
+async function runLocked(options: RunOptions, log: (line: string) => void): Promise<RunResult> {
+  const env = prepare(options);
+  const started = Date.now();
+  const phases: Phases = { memberRecoveryMs: {}, healTime: null, nemesisProblems: [], finalReadsMissing: [] };
+  let failure: string | null = null;
+  try {
+    await execute(options, env, log, phases);
+  } catch (error) {
+    failure = `the run itself failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`;
+    log(failure);
+  } finally {
+    await teardown(env);
+  }
+  log('checking the history');
+  return judge(options, env, phases, failure, (Date.now() - started) / 1000);
+}
+
+function judge(options: RunOptions, env: Environment, phases: Phases, failure: string | null, wallSeconds: number): RunResult {
+  const events = env.recorder.events();
+  const linearizability = options.workloads.includes('register')
+    ? checkRegister(events, { maxSteps: options.checkStepsMax, timeoutMs: options.checkTimeoutSeconds * 1000 })
+    : null;
+  const set = options.workloads.includes('set') ? checkSet(events) : null;
+  const fs = [...(options.workloads.includes('register') ? ['read', 'write'] : []), ...(options.workloads.includes('set') ? ['add', 'read-set'] : [])];
+  const results: RunResults = {
+    name: options.name,
+    dir: env.dir,
+    seed: options.seed,
+    options: { ...options, storeDir: undefined },
+    startedAt: new Date(Date.now() - wallSeconds * 1000).toISOString(),
+    wallSeconds,
+    linearizability,
+    set,
+    availability: availability(events),
+    recovery: recovery(events, phases.healTime, fs),
+    memberRecoveryMs: phases.memberRecoveryMs,
+    leaders: env.monitor.summary(),
+    nemesisProblems: phases.nemesisProblems,
+    unexpectedExits: env.cluster.unexpectedExits(),
+    faults: countFaults(events),
+    verdict: 'invalid',
+    reasons: [],
+  };
+  const reasons = reasonsOf(results, linearizability, set, phases, failure, events);
+  const final: RunResults = { ...results, verdict: reasons.length === 0 ? 'valid' : 'invalid', reasons };
+  writeResults(path.join(env.dir, 'results.json'), final);
+  const flagged = [...(linearizability?.anomalies ?? []), ...(set?.anomalies ?? [])];
+  writeTimeline(path.join(env.dir, 'timeline.html'), `${options.name} (seed ${options.seed}): ${final.verdict}`, events, flagged);
+  return { verdict: final.verdict, reasons, dir: env.dir, summary: summaryLines(final), results: final };
+}
+
+function countFaults(events: readonly RecordedEvent[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const event of events) {
+    if (isClientEvent(event) || event.type !== 'info' || event.f.startsWith('stop-') || event.f === 'heal-all') continue;
+    const value = (event.value ?? {}) as Record<string, unknown>;
+    const name = `${event.f.replace('start-', '')}:${String(value['mode'] ?? value['target'] ?? '')}`.replace(/:$/, '');
+    counts[name] = (counts[name] ?? 0) + 1;
+  }
+  return counts;
+}
+
+function reasonsOf(results: RunResults, linearizability: LinearizabilityResult | null, set: SetResult | null, phases: Phases, failure: string | null, events: readonly RecordedEvent[]): string[] {
+  const reasons: string[] = [];
+  if (failure !== null) reasons.push(failure.split('\n')[0] ?? failure);
+  if (linearizability?.result === 'illegal') reasons.push(`register: not linearizable on ${linearizability.illegalKeys.length} key(s): ${linearizability.illegalKeys.slice(0, 5).join(', ')}`);
+  if (linearizability?.result === 'unknown') reasons.push(`unknown: checker budget exhausted, rerun smaller (${linearizability.unknownKeys.length} key(s) undecided)`);
+  if (set !== null && !set.valid) reasons.push(`set: lost ${set.lostCount}, stale reads ${set.staleCount}; see the set line${set.problems.length > 0 ? `; ${set.problems.join('; ')}` : ''}`);
+  for (const missing of phases.finalReadsMissing) reasons.push(`final read never succeeded: ${missing}`);
+  for (const exit of results.unexpectedExits) reasons.push(`member died: ${exit}`);
+  for (const problem of phases.nemesisProblems) reasons.push(`nemesis: ${problem}`);
+  for (const [addr, ms] of Object.entries(phases.memberRecoveryMs)) if (ms === null) reasons.push(`${addr} answered no linearizable read within ${memberRecoveryBoundMs} ms of the final heal`);
+  const oks = events.filter((event) => isClientEvent(event) && event.type === 'ok').length;
+  if (oks === 0) reasons.push('no operation succeeded: nothing was tested');
+  return reasons;
+}

@@ -1,0 +1,100 @@
+// suite: the named sets of runs. `ci` is the short pair the CI test runs (a safe run that must be valid, and the
+// stale-read positive control that must be invalid). `full` covers the cases of reference/PEERS.md §2.3 that the
+// harness can build today, 5 minutes each unless --time says otherwise; the rest are listed as not run, with why.
+// A suite passes when every case got the verdict it expects (positive controls expect 'invalid').
+
+import type { NemesisOptions } from './nemesis.ts';
+import type { Verdict } from './report.ts';
+import { type RunOptions, type RunResult, runTest } from './runner.ts';
+
+/** SuiteName names a suite. */
+export type SuiteName = 'ci' | 'full';
+
+/** SuiteCase is one run of a suite and the verdict it must get. */
+export interface SuiteCase {
+  readonly id: string;
+  readonly title: string;
+  readonly expect: Verdict;
+  /** configure derives the case's options from the base options (time, seed, store). */
+  readonly configure: (base: RunOptions) => RunOptions;
+}
+
+function faults(base: RunOptions, nemesis: Partial<NemesisOptions>): NemesisOptions {
+  return { ...base.nemesis, ...nemesis };
+}
+
+/** ciCases: the CI pair (3 members each, about 100 s together). */
+export const ciCases: readonly SuiteCase[] = [
+  {
+    id: 'ci-safe',
+    title: 'set + register under partitions and kills, 3 members',
+    expect: 'valid',
+    configure: (base) => ({ ...base, name: 'ci-safe', nodes: 3, workloads: ['set', 'register'], nemesis: faults(base, { kinds: ['partition', 'kill'], killTargets: ['one', 'leader', 'minority', 'all'], faultMs: [3000, 6000], quietMs: [2000, 4000] }) }),
+  },
+  {
+    id: 'ci-stale-control',
+    title: 'positive control: register with --unsafe-local-reads, leader isolated',
+    expect: 'invalid',
+    configure: (base) => ({ ...base, name: 'ci-stale-control', nodes: 3, workloads: ['register'], unsafeLocalReads: true, nemesis: faults(base, { kinds: ['partition'], partitionModes: ['leader'], faultMs: [7000, 9000], quietMs: [1500, 2500] }) }),
+  },
+];
+
+/** fullCases: PEERS.md §2.3 cases the harness builds (5 members by default). */
+export const fullCases: readonly SuiteCase[] = [
+  { id: 'A1', title: 'register under every partition mode', expect: 'valid', configure: (b) => ({ ...b, name: 'A1', workloads: ['register'], nemesis: faults(b, { kinds: ['partition'], partitionModes: ['halves', 'leader', 'one', 'ring', 'bridge'] }) }) },
+  { id: 'A2', title: 'set under kills (minority, majority, all) and partitions', expect: 'valid', configure: (b) => ({ ...b, name: 'A2', workloads: ['set'], nemesis: faults(b, { kinds: ['kill', 'partition'], killTargets: ['minority', 'majority', 'all'] }) }) },
+  { id: 'A3-stale', title: 'positive control: register with --unsafe-local-reads, leader isolated', expect: 'invalid', configure: (b) => ({ ...b, name: 'A3-stale', workloads: ['register'], unsafeLocalReads: true, nemesis: faults(b, { kinds: ['partition'], partitionModes: ['leader'] }) }) },
+  { id: 'A3-fsync', title: 'positive control: set with --unsafe-no-fsync, kill all with lost page cache', expect: 'invalid', configure: (b) => ({ ...b, name: 'A3-fsync', workloads: ['set'], unsafeNoFsync: true, lazyfs: true, nemesis: faults(b, { kinds: ['kill'], killTargets: ['all'] }) }) },
+  { id: 'A5', title: 'set with frequent reads; kill all / majority, then restart', expect: 'valid', configure: (b) => ({ ...b, name: 'A5', workloads: ['set'], setReadShare: 0.3, nemesis: faults(b, { kinds: ['kill'], killTargets: ['all', 'majority'] }) }) },
+  { id: 'A6', title: 'set; kills lose the page cache (lazyfs emulation), fsync on', expect: 'valid', configure: (b) => ({ ...b, name: 'A6', workloads: ['set'], lazyfs: true, nemesis: faults(b, { kinds: ['kill'], killTargets: ['one', 'majority', 'all'] }) }) },
+  { id: 'A8', title: 'register + set, snapshot every 100 entries; a follower partitioned away for long; kills', expect: 'valid', configure: (b) => ({ ...b, name: 'A8', workloads: ['register', 'set'], snapshotEntries: 100, nemesis: faults(b, { kinds: ['partition', 'kill'], partitionModes: ['follower'], killTargets: ['one'], faultMs: [8000, 15_000] }) }) },
+  { id: 'A10', title: 'register under one-way, bridge and majorities-ring partitions; leader churn', expect: 'valid', configure: (b) => ({ ...b, name: 'A10', workloads: ['register'], nemesis: faults(b, { kinds: ['partition'], partitionModes: ['one-way-leader', 'bridge', 'ring'] }) }) },
+  { id: 'A11', title: 'register; the leader paused (SIGSTOP) beyond the election timeout', expect: 'valid', configure: (b) => ({ ...b, name: 'A11', workloads: ['register'], nemesis: faults(b, { kinds: ['pause'], pauseTargets: ['leader'], faultMs: [4000, 9000] }) }) },
+  { id: 'A13', title: 'register under load; repeated leadership transfer and rolling restarts', expect: 'valid', configure: (b) => ({ ...b, name: 'A13', workloads: ['register'], registerRate: 100, nemesis: faults(b, { kinds: ['transfer', 'kill'], killTargets: ['one', 'leader'], quietMs: [2000, 5000] }) }) },
+  { id: 'A15', title: 'register through followers only, HTTP and gRPC mixed; the forwarding follower isolated', expect: 'valid', configure: (b) => ({ ...b, name: 'A15', workloads: ['register'], targets: 'followers', transports: 'mixed', nemesis: faults(b, { kinds: ['partition'], partitionModes: ['follower', 'leader'] }) }) },
+];
+
+/** notRun lists the PEERS.md §2.3 cases the suite does not run yet, with why. */
+export const notRun: readonly string[] = [
+  'A4 membership grow/shrink: no membership nemesis yet',
+  'A7 bit-flip/truncate of data files: no corruption nemesis yet',
+  'A9 wiped data dir / changed address: no such nemesis yet',
+  'A12 clock skew: no clock nemesis (Cairn uses ReadIndex, not leases)',
+  'A14 idempotent retries of info operations with the same request id: clients do not retry yet',
+  'B1-B4 watch/subscribe, C1-C4 health checks, D1-D5 ephemeral (AP) path: not built in Cairn yet',
+];
+
+/** SuiteRow is one case's outcome. */
+export interface SuiteRow {
+  readonly id: string;
+  readonly title: string;
+  readonly expect: Verdict;
+  readonly verdict: Verdict;
+  readonly passed: boolean;
+  readonly seconds: number;
+  readonly dir: string;
+  readonly reasons: readonly string[];
+}
+
+/** runSuite runs every case in order; each case's summary goes to `log`. */
+export async function runSuite(cases: readonly SuiteCase[], base: RunOptions, log: (line: string) => void): Promise<SuiteRow[]> {
+  const rows: SuiteRow[] = [];
+  for (const [index, suiteCase] of cases.entries()) {
+    const options = suiteCase.configure({ ...base, seed: base.seed + index });
+    log(`=== ${suiteCase.id}: ${suiteCase.title} (expect ${suiteCase.expect}, ${options.timeSeconds} s, ${options.nodes} members)`);
+    const started = Date.now();
+    const result: RunResult = await runTest(options, log);
+    for (const line of result.summary) log(line);
+    const passed = result.verdict === suiteCase.expect;
+    rows.push({ id: suiteCase.id, title: suiteCase.title, expect: suiteCase.expect, verdict: result.verdict, passed, seconds: Math.round((Date.now() - started) / 1000), dir: result.dir, reasons: result.reasons });
+    log(`=== ${suiteCase.id}: ${result.verdict} (expected ${suiteCase.expect}): ${passed ? 'PASS' : 'FAIL'}`);
+  }
+  return rows;
+}
+
+/** suiteTable renders the rows as a Markdown table. */
+export function suiteTable(rows: readonly SuiteRow[]): string[] {
+  const lines = ['| case | what | expected | verdict | pass | seconds | run |', '|---|---|---|---|---|---|---|'];
+  for (const row of rows) lines.push(`| ${row.id} | ${row.title} | ${row.expect} | ${row.verdict} | ${row.passed ? 'yes' : 'NO'} | ${row.seconds} | ${row.dir.split('/').pop() ?? ''} |`);
+  return lines;
+}
