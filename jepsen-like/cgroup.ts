@@ -2,7 +2,7 @@
 // (iptables.ts explains why addresses cannot). A member's process joins its cgroup before it execs the server, so
 // every socket it ever opens belongs to it. The cgroups are removed when the run ends.
 
-import { existsSync, mkdirSync, readFileSync, rmdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync } from 'node:fs';
 import path from 'node:path';
 import { onExit } from './cleanup.ts';
 
@@ -39,7 +39,6 @@ export function cgroupProblem(): string | null {
 /** MemberCgroups creates and removes the per-member cgroups of one run. */
 export class MemberCgroups {
   private readonly root: string;
-  private readonly created: string[] = [];
   private readonly unregister: () => void;
 
   /** constructor checks for cgroup2; throws with the reason when it is unusable. */
@@ -59,27 +58,42 @@ export class MemberCgroups {
   /** procsFile creates the cgroup of `host` and returns its cgroup.procs path (write a pid there to move it in). */
   procsFile(host: string): string {
     const dir = path.join(this.root, this.relativePath(host));
-    if (!existsSync(dir)) {
-      mkdirSync(dir, { recursive: true });
-      this.created.push(dir);
-    }
+    mkdirSync(dir, { recursive: true });
     return path.join(dir, 'cgroup.procs');
   }
 
-  /** remove deletes the cgroups this run created (they must be empty: call after the members exited). */
+  /**
+   * remove deletes the member cgroups (those this run created and any an earlier run left), then their parent. Call
+   * after the members exited; the kernel releases a dead process's cgroup shortly after it is reaped, so a busy
+   * cgroup is retried a few times.
+   */
   remove(): void {
-    for (let dir = this.created.pop(); dir !== undefined; dir = this.created.pop()) {
-      try {
-        rmdirSync(dir);
-      } catch {
-        // Still busy (a process not yet reaped) or gone: an empty cgroup left behind is harmless.
-      }
-    }
+    const parent = path.join(this.root, cgroupParent);
+    const members = existsSync(parent) ? readdirSync(parent).filter((name) => /^127\.0\.0\.1[1-5]$/.test(name)) : [];
+    for (const name of members) removeDirectory(path.join(parent, name));
+    removeDirectory(parent);
   }
 
   /** close removes the cgroups and drops the exit cleanup. */
   close(): void {
     this.remove();
     this.unregister();
+  }
+}
+
+/** removeAttempts and removeRetryMs bound the retries of a busy cgroup (about half a second in all). */
+const removeAttempts = 20;
+const removeRetryMs = 25;
+
+function removeDirectory(dir: string): void {
+  for (let attempt = 0; attempt < removeAttempts && existsSync(dir); attempt++) {
+    try {
+      rmdirSync(dir);
+      return;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EBUSY') return;
+      // Synchronous on purpose: this also runs in the process 'exit' handler, where nothing asynchronous runs.
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, removeRetryMs);
+    }
   }
 }

@@ -5,7 +5,8 @@
 // exits without the harness having killed it is recorded as an unexpected exit: the run is then invalid.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
+import { appendFileSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { MemberCgroups } from './cgroup.ts';
@@ -44,6 +45,36 @@ export type MemberState = 'stopped' | 'running' | 'paused' | 'killed';
 
 const liveChildren = new Set<ChildProcess>();
 let cleanupRegistered = false;
+
+/**
+ * pidFile lists the pids of the members this machine's current run started, so that the next run can kill (by
+ * pid) members orphaned by a harness that was itself killed with SIGKILL, when no exit handler could run.
+ */
+export const pidFile = path.join(tmpdir(), 'cairn-jepsen.pids');
+
+function recordPid(pid: number | undefined): void {
+  if (pid !== undefined) appendFileSync(pidFile, `${pid}\n`);
+}
+
+/** reapOrphans kills the members a previous, killed harness left running; call only while holding the run lock. */
+export function reapOrphans(): string[] {
+  const reaped: string[] = [];
+  const text = existsSync(pidFile) ? readFileSync(pidFile, 'utf8') : '';
+  for (const pid of text.split('\n').map(Number).filter((n) => Number.isInteger(n) && n > 0).slice(0, 1000)) {
+    let commandLine = '';
+    try {
+      commandLine = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
+    } catch {
+      continue;
+    }
+    // Only a member of ours: a recycled pid belongs to someone else.
+    if (!/ server --addr 127\.0\.0\.1[1-5]:/.test(commandLine)) continue;
+    process.kill(pid, 'SIGKILL');
+    reaped.push(`${pid}: ${commandLine.slice(0, 160)}`);
+  }
+  writeFileSync(pidFile, '');
+  return reaped;
+}
 
 function killAllChildren(): void {
   for (const child of liveChildren) {
@@ -122,6 +153,7 @@ export class Member {
       onExit(killAllChildren);
     }
     liveChildren.add(child);
+    recordPid(child.pid);
     this.child = child;
     this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
     this.attachLog(child, args);
@@ -184,7 +216,9 @@ export class Member {
     if (child === null || this.current === 'killed' || this.current === 'stopped') return;
     this.current = 'killed';
     if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) process.kill(child.pid, 'SIGKILL');
-    await Promise.race([this.exited, new Promise((resolve) => setTimeout(resolve, exitWaitMs))]);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.exited, new Promise((resolve) => (timer = setTimeout(resolve, exitWaitMs)))]);
+    clearTimeout(timer);
   }
 
   /** loseUnsyncedWrites emulates a power failure on the dead member's disk (lazyfs.ts); null without the journal. */

@@ -35,6 +35,16 @@ function alive(pid: number): boolean {
 }
 
 function tryTake(): boolean {
+  // The second attempt follows the takeover of a stale lock.
+  for (let attempt = 0; attempt < 2; attempt++) {
+    if (tryTakeOnce()) return true;
+    const owner = ownerOf();
+    if (owner !== null && alive(owner)) return false;
+  }
+  return false;
+}
+
+function tryTakeOnce(): boolean {
   try {
     const fd = openSync(lockPath, 'wx');
     writeSync(fd, `${process.pid}\n`);

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { MemberCgroups, cgroupProblem } from './cgroup.ts';
 import { availability, checkRegister, checkSet, recovery, type LinearizabilityResult, type SetResult } from './checkers.ts';
 import { clientTimeoutMsDefault } from './client.ts';
-import { Cluster } from './control.ts';
+import { Cluster, reapOrphans } from './control.ts';
 import { ClientPool, Generator, type TargetPolicy, type TransportPolicy, type WorkerPlan } from './generator.ts';
 import { HistoryRecorder, isClientEvent, type RecordedEvent } from './history.ts';
 import { Firewall, iptablesProblem, removeTaggedRules } from './iptables.ts';
@@ -257,6 +257,7 @@ export async function runTest(options: RunOptions, log: (line: string) => void =
 }
 
 async function runLocked(options: RunOptions, log: (line: string) => void): Promise<RunResult> {
+  for (const orphan of reapOrphans()) log(`killed a member left by an earlier, killed run: ${orphan}`);
   const env = prepare(options);
   const started = Date.now();
   const phases: Phases = { memberRecoveryMs: {}, healTime: null, nemesisProblems: [], finalReadsMissing: [] };
