@@ -254,7 +254,6 @@ export interface Output {
   readonly stderr: (text: string) => void;
 }
 
-
 /** version reads the version from the repository's package.json. */
 export function version(): string {
   const packageJson: unknown = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'));
