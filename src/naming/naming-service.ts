@@ -253,25 +253,83 @@ export interface CatalogPage {
   readonly services: readonly CatalogEntry[];
 }
 
-/** EphemeralWrite is what the EphemeralRegistry is asked to do; the AP issue implements it. */
+/**
+ * EphemeralWrite is what the EphemeralRegistry is asked to do. A register or update may carry `owner`: the id of the
+ * gRPC Session that registered the instance (EphemeralSession), so the instance lives as long as that session does;
+ * without an owner the instance lives on client beats (Nacos v1).
+ */
 export type EphemeralWrite =
-  | { readonly type: 'register'; readonly instance: InstanceKey & Omit<Instance, 'ip' | 'port' | 'cluster' | 'instanceId' | 'ephemeral'> }
-  | { readonly type: 'update'; readonly instance: InstanceKey & Omit<Instance, 'ip' | 'port' | 'cluster' | 'instanceId' | 'ephemeral'> }
+  | { readonly type: 'register'; readonly instance: InstanceKey & Omit<Instance, 'ip' | 'port' | 'cluster' | 'instanceId' | 'ephemeral'>; readonly owner?: string }
+  | { readonly type: 'update'; readonly instance: InstanceKey & Omit<Instance, 'ip' | 'port' | 'cluster' | 'instanceId' | 'ephemeral'>; readonly owner?: string }
   | { readonly type: 'patch'; readonly key: InstanceKey; readonly weight?: number; readonly enabled?: boolean; readonly healthy?: boolean; readonly metadata?: Metadata }
   | { readonly type: 'deregister'; readonly key: InstanceKey };
 
 /**
- * EphemeralRegistry is the seam for the AP path (ephemeral instances, Distro). Writes return what the CP path
- * returns; reads are local and synchronous. The default, unimplementedEphemeralRegistry, holds nothing and refuses
- * writes; the AP issue replaces it.
+ * BeatInput is one client beat (Nacos v1 `PUT /instance/beat`). `instance` is the beat body (Nacos's RsInfo) when
+ * the client sent one: an unknown instance is then registered again from it (Nacos's "data compensation"; the npm
+ * `nacos` client never re-registers on its own and relies on this).
+ */
+export interface BeatInput {
+  readonly key: InstanceKey;
+  readonly instance?: { readonly weight: number; readonly metadata: Metadata };
+}
+
+/** BeatResult is Nacos's beat answer: `found` false is code 20404 (unknown, no body to re-register from), else 10200. */
+export interface BeatResult {
+  readonly found: boolean;
+  /** clientBeatIntervalMs is the interval the client should beat at: `preserved.heart.beat.interval` or 5000. */
+  readonly clientBeatIntervalMs: number;
+}
+
+/**
+ * EphemeralSession binds ephemeral instances to one client connection (the gRPC `Session` stream, like Nacos 2's
+ * connection-bound clients and etcd's leases): what it registers vanishes from every member when it is closed, or
+ * when it falls silent (no keepAlive or request) past the session timeout of limits.ts.
+ */
+export interface EphemeralSession {
+  /** id is unique per member and process start; it is the `owner` of the instances the session registers. */
+  readonly id: string;
+  /** keepAlive proves the client alive. Every register and deregister does too. */
+  keepAlive(): void;
+  /** closed resolves when the session ended (closed here or timed out); its instances are then being removed. */
+  readonly closed: Promise<void>;
+  /** close ends the session and removes its instances (idempotent). */
+  close(): Promise<void>;
+}
+
+/** NamingSession is a session as the adapters see it: EphemeralSession plus validated, authorized writes. */
+export interface NamingSession {
+  readonly id: string;
+  readonly closed: Promise<void>;
+  keepAlive(): void;
+  close(): Promise<void>;
+  /** register registers an ephemeral instance bound to this session (ephemeral=false is refused). */
+  register(context: RequestContext, spec: InstanceSpec): Promise<InstanceWriteResult>;
+  /** deregister removes an ephemeral instance (registered in this session or not, as Nacos 2 allows). */
+  deregister(context: RequestContext, input: DeregisterInput): Promise<DeregisterResult>;
+}
+
+/** ServiceChangeListener hears that a service's instances (or definition) changed on this member; it reads the state itself. */
+export type ServiceChangeListener = (service: ServiceKey) => void;
+
+/**
+ * EphemeralRegistry is the seam for the AP path (ephemeral instances, Distro, src/ap/). Writes return what the CP
+ * path returns; reads are local and synchronous. The default, unimplementedEphemeralRegistry, holds nothing and
+ * refuses writes.
  */
 export interface EphemeralRegistry {
   /** write applies one ephemeral write; a deregister of an absent instance answers removed=false. */
   write(operation: EphemeralWrite, context: RequestContext): Promise<InstanceWriteResult | DeregisterResult>;
+  /** beat keeps a beat-kept instance alive (and healthy again); see BeatInput for re-registration. */
+  beat(input: BeatInput, context: RequestContext): Promise<BeatResult>;
+  /** openSession starts a session; writes with its id as `owner` bind instances to it. */
+  openSession(): EphemeralSession;
   /** instancesOf lists the ephemeral instances of a service held by this member (sorted by cluster, ip, port). */
   instancesOf(service: ServiceKey): readonly Instance[];
   /** serviceKeys lists the services of a namespace that hold ephemeral instances on this member. */
   serviceKeys(namespace: string): readonly ServiceKey[];
+  /** onChange registers a listener for every change to a service's ephemeral instances on this member; returns its removal. */
+  onChange(listener: ServiceChangeListener): () => void;
 }
 
 /** unimplementedEphemeralRegistry is the EphemeralRegistry until the AP issue: empty, and every write refused. */
@@ -280,11 +338,21 @@ export const unimplementedEphemeralRegistry: EphemeralRegistry = Object.freeze({
     return Promise.reject(new CairnError('CAIRN_NOT_IMPLEMENTED',
       'ephemeral instances arrive with the AP issue; register with ephemeral=false'));
   },
+  beat(): Promise<never> {
+    return Promise.reject(new CairnError('CAIRN_NOT_IMPLEMENTED',
+      'ephemeral instances arrive with the AP issue; register with ephemeral=false'));
+  },
+  openSession(): never {
+    throw new CairnError('CAIRN_NOT_IMPLEMENTED', 'sessions keep ephemeral instances, which arrive with the AP issue');
+  },
   instancesOf(): readonly Instance[] {
     return [];
   },
   serviceKeys(): readonly ServiceKey[] {
     return [];
+  },
+  onChange(): () => void {
+    return () => undefined;
   },
 });
 
@@ -400,15 +468,20 @@ export class NamingService {
 
   // --- Instances ---
 
-  private async writeInstance(context: RequestContext, spec: InstanceSpec, mode: 'register' | 'update'): Promise<InstanceWriteResult> {
+  private async writeInstance(context: RequestContext, spec: InstanceSpec, mode: 'register' | 'update', owner?: string): Promise<InstanceWriteResult> {
     const key = instanceKeyOf(spec);
     const values = instanceValuesOf(spec, key);
     const ephemeral = validateBoolean(spec.ephemeral ?? true, 'ephemeral');
+    if (owner !== undefined && !ephemeral) {
+      throw new CairnError('CAIRN_INVALID_ARGUMENT', 'a session registers ephemeral instances only; register persistent ones with RegisterInstance',
+        { details: { parameter: 'ephemeral' } });
+    }
     await this.authorizeService(context, key, 'write');
     this.checkKindForWrite(key, ephemeral);
     if (ephemeral) {
       const { weight, enabled, healthy, metadata } = values;
-      return expectInstanceWrite(await this.ephemeral.write({ type: mode, instance: { ...key, weight, enabled, healthy, metadata } }, context));
+      const instance = { ...key, weight, enabled, healthy, metadata };
+      return expectInstanceWrite(await this.ephemeral.write(owner === undefined ? { type: mode, instance } : { type: mode, instance, owner }, context));
     }
     return mode === 'register'
       ? this.cp.registerInstance(serviceKeyOf(key), values, this.writeOptions(context))
@@ -447,6 +520,41 @@ export class NamingService {
     await this.authorizeService(context, key, 'write');
     if (ephemeral) return expectDeregister(await this.ephemeral.write({ type: 'deregister', key }, context));
     return this.cp.deregisterInstance(serviceKeyOf(key), addressOf(key), this.writeOptions(context));
+  }
+
+  /**
+   * beat is Nacos v1's client beat for an ephemeral instance: it keeps the instance alive, and registers it again
+   * from the beat body when it is unknown (BeatInput). A beat for a service that holds persistent instances is refused.
+   */
+  async beat(context: RequestContext, input: InstanceAddress & { readonly instance?: { readonly weight?: number; readonly metadata?: Metadata } }): Promise<BeatResult> {
+    const key = instanceKeyOf(input);
+    const body = input.instance === undefined ? undefined
+      : { weight: validateWeight(input.instance.weight ?? DEFAULT_WEIGHT), metadata: validateMetadata(input.instance.metadata ?? {}) };
+    await this.authorizeService(context, key, 'write');
+    this.checkKindForWrite(key, true);
+    return this.ephemeral.beat(body === undefined ? { key } : { key, instance: body }, context);
+  }
+
+  /**
+   * openSession starts a session (the gRPC `Session` stream): instances registered through it are ephemeral and
+   * vanish when it ends or falls silent. Writes through a session validate and authorize exactly as the plain ones.
+   */
+  openSession(): NamingSession {
+    const session = this.ephemeral.openSession();
+    return Object.freeze({
+      id: session.id,
+      closed: session.closed,
+      keepAlive: () => session.keepAlive(),
+      close: () => session.close(),
+      register: (context: RequestContext, spec: InstanceSpec) => {
+        session.keepAlive();
+        return this.writeInstance(context, { ...spec, ephemeral: spec.ephemeral ?? true }, 'register', session.id);
+      },
+      deregister: (context: RequestContext, input: DeregisterInput) => {
+        session.keepAlive();
+        return this.deregisterInstance(context, { ...input, ephemeral: true });
+      },
+    });
   }
 
   /** getInstance returns one instance of either kind. */

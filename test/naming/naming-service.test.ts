@@ -17,7 +17,9 @@ import {
   NamingService,
   type AuthorizationAction,
   type DeregisterResult,
+  type BeatResult,
   type EphemeralRegistry,
+  type EphemeralSession,
   type EphemeralWrite,
   type Identity,
   type InstanceWriteResult,
@@ -253,6 +255,18 @@ class FakeEphemeral implements EphemeralRegistry {
     const instance: Instance = { ip, port, cluster, weight, enabled, healthy, ephemeral: true, metadata, instanceId: instanceId(ip, port, cluster, group, service) };
     this.instances.set(`${service}/${ip}:${port}`, { key: { namespace, group, service }, instance });
     return { instance, revision: 0 };
+  }
+
+  async beat(): Promise<BeatResult> {
+    throw new CairnError('CAIRN_NOT_IMPLEMENTED', 'fake');
+  }
+
+  openSession(): EphemeralSession {
+    throw new CairnError('CAIRN_NOT_IMPLEMENTED', 'fake');
+  }
+
+  onChange(): () => void {
+    return () => undefined;
   }
 
   instancesOf(service: ServiceKey): readonly Instance[] {
