@@ -65,6 +65,7 @@ export type PeerTransportEvent =
   | 'send_dropped_too_large'
   | 'send_dropped_unknown_peer'
   | 'stream_connected'
+  | 'channel_replaced'
   | 'stream_failed'
   | 'message_received'
   | 'receive_dropped_invalid'
@@ -83,6 +84,7 @@ export const peerTransportEvents: readonly PeerTransportEvent[] = Object.freeze(
   'send_dropped_too_large',
   'send_dropped_unknown_peer',
   'stream_connected',
+  'channel_replaced',
   'stream_failed',
   'message_received',
   'receive_dropped_invalid',
@@ -274,12 +276,24 @@ class PeerLink {
     this.call = call;
     this.established = false;
     this.waitingForDrain = false;
-    // A call that is not established in time is cancelled, which fails it like any other (see onStreamEnd).
+    // A call that is not established in time is cancelled, which fails it like any other (see onStreamEnd). The
+    // client goes with it: its channel may be stuck in a TCP connect whose SYNs a partition swallowed, and the
+    // kernel retries those SYNs at growing intervals (1, 2, 4, 8 s...) under gRPC's 20 s connect timeout, so after
+    // the partition heals a reused channel could stay disconnected for many seconds. A fresh channel connects at once.
     this.establishTimer = setTimeout(() => {
       this.establishTimer = null;
-      if (this.call === call && !this.established) call.cancel();
+      if (this.call !== call || this.established) return;
+      call.cancel();
+      this.replaceClient();
     }, this.context.tuning.streamEstablishTimeoutMs);
     this.establishTimer.unref();
+  }
+
+  /** replaceClient closes the peer's client so the next call opens a new channel (and a new TCP connection). */
+  private replaceClient(): void {
+    this.context.count('channel_replaced');
+    this.client?.close();
+    this.client = null;
   }
 
   private clearEstablishTimer(): void {
