@@ -238,12 +238,13 @@ export function decodeSelector(plain: Plain | null): Selector {
 export function encodeHealthChecker(checker: HealthChecker): Plain {
   switch (checker.type) {
     case 'NONE':
-    case 'TCP':
       return { type: checker.type };
+    case 'TCP':
+      return { type: checker.type, intervalMs: checker.intervalMs ?? 0 };
     case 'HTTP':
-      return { type: 'HTTP', httpPath: checker.path, httpHeaders: encodePairs(checker.headers), httpExpectedResponseCode: checker.expectedResponseCode };
+      return { type: 'HTTP', httpPath: checker.path, httpHeaders: encodePairs(checker.headers), httpExpectedResponseCode: checker.expectedResponseCode, intervalMs: checker.intervalMs ?? 0 };
     case 'MYSQL':
-      return { type: 'MYSQL', mysqlUser: checker.user, mysqlPassword: checker.password, mysqlSql: checker.sql };
+      return { type: 'MYSQL', mysqlUser: checker.user, mysqlPassword: checker.password, mysqlSql: checker.sql, intervalMs: checker.intervalMs ?? 0 };
     default:
       return assertNever(checker);
   }
@@ -253,14 +254,16 @@ export function encodeHealthChecker(checker: HealthChecker): Plain {
 export function decodeHealthChecker(plain: Plain | null): HealthChecker {
   if (plain === null) return malformed('health checker is missing');
   const type = readString(plain, 'type');
+  const stored = readNumber(plain, 'intervalMs');
+  const interval = stored === 0 ? {} : { intervalMs: stored };
   if (type === 'HTTP') {
     const headers = Object.fromEntries(readList(plain, 'httpHeaders').map((pair) => [readString(pair, 'key'), readString(pair, 'value')]));
-    return validateHealthChecker({ type, path: readString(plain, 'httpPath'), headers, expectedResponseCode: readNumber(plain, 'httpExpectedResponseCode') });
+    return validateHealthChecker({ type, path: readString(plain, 'httpPath'), headers, expectedResponseCode: readNumber(plain, 'httpExpectedResponseCode'), ...interval });
   }
   if (type === 'MYSQL') {
-    return validateHealthChecker({ type, user: readString(plain, 'mysqlUser'), password: readString(plain, 'mysqlPassword'), sql: readString(plain, 'mysqlSql') });
+    return validateHealthChecker({ type, user: readString(plain, 'mysqlUser'), password: readString(plain, 'mysqlPassword'), sql: readString(plain, 'mysqlSql'), ...interval });
   }
-  return validateHealthChecker({ type });
+  return validateHealthChecker(type === 'NONE' ? { type } : { type, ...interval });
 }
 
 /** encodeClusterConfig writes a ClusterRecord message. */
@@ -524,7 +527,7 @@ export const REDACTED_SECRET = '******';
 function encodeClusterView(view: ClusterView): Plain {
   const checker = view.healthChecker;
   const full: HealthChecker = checker.type === 'MYSQL'
-    ? { type: 'MYSQL', user: checker.user, password: checker.passwordSet ? REDACTED_SECRET : '', sql: checker.sql }
+    ? { type: 'MYSQL', user: checker.user, password: checker.passwordSet ? REDACTED_SECRET : '', sql: checker.sql, ...(checker.intervalMs === undefined ? {} : { intervalMs: checker.intervalMs }) }
     : checker;
   return encodeClusterConfig({ ...view, healthChecker: full });
 }

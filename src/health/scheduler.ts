@@ -7,6 +7,8 @@
 // - Bounds per type are Nacos's (TCP 1-5 s, HTTP 0.5-5 s, MySQL 2-3 s) clamped into limits.probeIntervalMsMin/Max
 //   (2.5-10 s): Nacos's 0.5-1.25 s probing is what users complain about (#11230), and limits.ts keeps the minimum
 //   above the probe timeout so probes of one target never overlap.
+// - A cluster may fix its interval instead (the checker's `intervalMs`, Cairn's extension, like Consul's `interval`):
+//   its targets are then probed every intervalMs with the same jitter, whatever their response time.
 // - No probe storm: a new target's first probe is at a uniformly random point of its first interval, so the targets
 //   a member takes on at start, after a leader change or when a member leaves are spread over one interval.
 // - Bounded concurrency: at most concurrencyMax probes in flight; a due target beyond that waits in a FIFO queue
@@ -168,7 +170,10 @@ export class ProbeScheduler {
     for (const id of [...this.tasks.keys()]) this.remove(id);
   }
 
+  /** bounds are the target's interval bounds: its cluster's fixed interval when set, else its type's adaptive ones. */
   private bounds(target: ProbeTarget): IntervalBounds {
+    const fixed = target.checker.intervalMs;
+    if (fixed !== undefined) return { minMs: fixed, maxMs: fixed, factor: 0 };
     return this.options.bounds[target.checker.type];
   }
 

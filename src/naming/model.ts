@@ -84,8 +84,8 @@ export type HealthCheckerType = 'NONE' | 'TCP' | 'HTTP' | 'MYSQL';
 /** HealthChecker is a cluster's active health check of its persistent instances (NACOS.md §4.1; default TCP). */
 export type HealthChecker =
   | { readonly type: 'NONE' }
-  | { readonly type: 'TCP' }
-  | {
+  | ({ readonly type: 'TCP' } & FixedInterval)
+  | ({
       readonly type: 'HTTP';
       /** path is requested with GET; '' means '/'. */
       readonly path: string;
@@ -93,19 +93,28 @@ export type HealthChecker =
       readonly headers: Metadata;
       /** expectedResponseCode is the status that counts as healthy (Nacos ignores it; Cairn honours it). */
       readonly expectedResponseCode: number;
-    }
-  | {
+    } & FixedInterval)
+  | ({
       readonly type: 'MYSQL';
       readonly user: string;
       /** password is a secret: stored and replicated, never returned by user-facing reads (see RedactedHealthChecker). */
       readonly password: string;
       readonly sql: string;
-    };
+    } & FixedInterval);
+
+/**
+ * FixedInterval is Cairn's per-cluster probe interval (Consul's `interval`; Nacos has none): when set, every
+ * instance of the cluster is probed every `intervalMs` (jittered), within limits.probeIntervalMsMin..Max; when
+ * absent, the interval adapts to the response time within the checker type's bounds, as Nacos does.
+ */
+export interface FixedInterval {
+  readonly intervalMs?: number;
+}
 
 /** RedactedHealthChecker is a HealthChecker as users see it: the MySQL password replaced by whether one is set. */
 export type RedactedHealthChecker =
   | Exclude<HealthChecker, { readonly type: 'MYSQL' }>
-  | { readonly type: 'MYSQL'; readonly user: string; readonly passwordSet: boolean; readonly sql: string };
+  | ({ readonly type: 'MYSQL'; readonly user: string; readonly passwordSet: boolean; readonly sql: string } & FixedInterval);
 
 /** ClusterConfig is one cluster's settings: how its persistent instances are probed, and its metadata. */
 export interface ClusterConfig {
@@ -149,7 +158,8 @@ export function defaultClusterConfig(name: string): ClusterConfig {
 /** redactHealthChecker returns the checker without its secret (the MySQL password). */
 export function redactHealthChecker(checker: HealthChecker): RedactedHealthChecker {
   if (checker.type !== 'MYSQL') return checker;
-  return Object.freeze({ type: 'MYSQL', user: checker.user, passwordSet: checker.password !== '', sql: checker.sql });
+  const redacted = { type: 'MYSQL' as const, user: checker.user, passwordSet: checker.password !== '', sql: checker.sql };
+  return Object.freeze(checker.intervalMs === undefined ? redacted : { ...redacted, intervalMs: checker.intervalMs });
 }
 
 /** redactCluster returns the user-facing view of a cluster configuration. */

@@ -24,6 +24,7 @@ import {
   DEFAULT_HTTP_EXPECTED_RESPONSE_CODE,
   MYSQL_READ_ONLY_SQL,
   WEIGHT_MAX,
+  type FixedInterval,
   type HealthChecker,
   type InstanceKey,
   type Metadata,
@@ -303,6 +304,13 @@ function checkerChars(checker: HealthChecker): number {
   }
 }
 
+/** intervalOf reads a checker's optional fixed interval (FixedInterval): absent, or an integer in the probe bounds. */
+function intervalOf(value: object, parameter: string): FixedInterval {
+  const raw: unknown = Reflect.get(value, 'intervalMs');
+  if (raw === undefined || raw === null) return {};
+  return { intervalMs: requireInteger(raw, `${parameter}.intervalMs`, limits.probeIntervalMsMin, limits.probeIntervalMsMax) };
+}
+
 function validateHttpChecker(value: object, parameter: string): HealthChecker {
   const path: unknown = Reflect.get(value, 'path') ?? '';
   if (typeof path !== 'string' || (path !== '' && !path.startsWith('/')) || /[\s\u0000-\u001f]/.test(path)) {
@@ -311,7 +319,7 @@ function validateHttpChecker(value: object, parameter: string): HealthChecker {
   const code: unknown = Reflect.get(value, 'expectedResponseCode') ?? DEFAULT_HTTP_EXPECTED_RESPONSE_CODE;
   const expectedResponseCode = requireInteger(code, `${parameter}.expectedResponseCode`, 100, 599);
   const headers = validateHeaders(Reflect.get(value, 'headers') ?? {}, parameter);
-  return Object.freeze({ type: 'HTTP', path, headers, expectedResponseCode });
+  return Object.freeze({ type: 'HTTP', path, headers, expectedResponseCode, ...intervalOf(value, parameter) });
 }
 
 function validateMysqlChecker(value: object, parameter: string): HealthChecker {
@@ -321,7 +329,7 @@ function validateMysqlChecker(value: object, parameter: string): HealthChecker {
   if (typeof user !== 'string' || user === '' || controlCharacter.test(user)) invalid(parameter, `Param '${parameter}' user is required for a MYSQL checker`);
   if (typeof password !== 'string') invalid(parameter, `Param '${parameter}' password must be a string`);
   if (typeof sql !== 'string' || sql.trim() === '') invalid(parameter, `Param '${parameter}' sql must be a non-empty string`);
-  return Object.freeze({ type: 'MYSQL', user, password, sql });
+  return Object.freeze({ type: 'MYSQL', user, password, sql, ...intervalOf(value, parameter) });
 }
 
 /** validateHealthChecker checks a typed checker (NONE, TCP, HTTP, MYSQL) and its size; returns a frozen normalised copy. */
@@ -329,7 +337,8 @@ export function validateHealthChecker(value: unknown, parameter = 'healthChecker
   if (typeof value !== 'object' || value === null) invalid(parameter, `Param '${parameter}' must be an object`);
   const type: unknown = Reflect.get(value, 'type');
   let checker: HealthChecker;
-  if (type === 'NONE' || type === 'TCP') checker = Object.freeze({ type });
+  if (type === 'NONE') checker = Object.freeze({ type });
+  else if (type === 'TCP') checker = Object.freeze({ type, ...intervalOf(value, parameter) });
   else if (type === 'HTTP') checker = validateHttpChecker(value, parameter);
   else if (type === 'MYSQL') checker = validateMysqlChecker(value, parameter);
   else return invalid(parameter, `Param '${parameter}' type must be one of NONE, TCP, HTTP, MYSQL (got ${String(type)})`);
@@ -349,17 +358,19 @@ export function parseHealthChecker(text: string, parameter = 'healthChecker'): H
   const object = parseJsonObject(text, parameter);
   const rawType = object['type'];
   const type = typeof rawType === 'string' ? rawType.toUpperCase() : rawType;
+  const rawInterval = object['intervalMs'];
+  const interval = { intervalMs: typeof rawInterval === 'string' && /^\d+$/.test(rawInterval) ? Number(rawInterval) : rawInterval };
   if (type === 'HTTP') {
     const headers = object['headers'];
     const parsedHeaders = typeof headers === 'string' ? parseHeaders(headers, parameter) : headers;
     const code = object['expectedResponseCode'];
     const expectedResponseCode = typeof code === 'string' && /^\d+$/.test(code) ? Number(code) : code;
-    return validateHealthChecker({ type, path: object['path'], headers: parsedHeaders, expectedResponseCode }, parameter);
+    return validateHealthChecker({ type, path: object['path'], headers: parsedHeaders, expectedResponseCode, ...interval }, parameter);
   }
   if (type === 'MYSQL') {
-    return validateHealthChecker({ type, user: object['user'], password: object['pwd'] ?? object['password'], sql: object['cmd'] ?? object['sql'] }, parameter);
+    return validateHealthChecker({ type, user: object['user'], password: object['pwd'] ?? object['password'], sql: object['cmd'] ?? object['sql'], ...interval }, parameter);
   }
-  return validateHealthChecker({ type }, parameter);
+  return validateHealthChecker(type === 'NONE' ? { type } : { type, ...interval }, parameter);
 }
 
 /** validateCheckPort checks a cluster's check port: 0..65535, and 1..65535 when it is the port probed. */

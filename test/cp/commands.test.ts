@@ -37,6 +37,8 @@ const samples: readonly RegistryCommand[] = [
   { type: 'putCluster', key, config: { name: 'DEFAULT', healthChecker: { type: 'MYSQL', user: 'probe', password: 'pw', sql: 'select 1' }, checkPort: 0, useInstancePort4Check: true, metadata: { dc: 'eu' } } },
   { type: 'putCluster', key, config: { name: 'dc2', healthChecker: { type: 'HTTP', path: '/ok', headers: { Host: 'x' }, expectedResponseCode: 204 }, checkPort: 8081, useInstancePort4Check: false, metadata: {} } },
   { type: 'putCluster', key, config: { name: 'dc3', healthChecker: { type: 'NONE' }, checkPort: 80, useInstancePort4Check: true, metadata: {} } },
+  { type: 'putCluster', key, config: { name: 'dc4', healthChecker: { type: 'TCP', intervalMs: 5000 }, checkPort: 80, useInstancePort4Check: true, metadata: {} } },
+  { type: 'putCluster', key, config: { name: 'dc5', healthChecker: { type: 'MYSQL', user: 'u', password: '', sql: 'select 1', intervalMs: 3000 }, checkPort: 80, useInstancePort4Check: true, metadata: {} } },
   { type: 'registerInstance', key, instance: { ...address, weight: 2.5, enabled: true, healthy: false, metadata: { role: 'primary' } } },
   { type: 'updateInstance', key, instance: { ...address, weight: 0, enabled: false, healthy: true, metadata: {} } },
   { type: 'patchInstance', key, address, weight: 0, enabled: false, healthy: false, metadata: {} },

@@ -142,6 +142,20 @@ test('selector: none, label with Nacos grammar; blank is none; anything else is 
   refuses(() => parseSelector(JSON.stringify({ type: 'label', expression: long })), 'CAIRN_INVALID_ARGUMENT', 'selector', 'longer than');
 });
 
+test('health checkers: a fixed intervalMs (Cairn\'s extension) within the probe bounds, as a number or a numeric string', () => {
+  const { probeIntervalMsMin: min, probeIntervalMsMax: max } = limits;
+  assert.deepEqual(parseHealthChecker('{"type":"TCP","intervalMs":5000}'), { type: 'TCP', intervalMs: 5000 });
+  assert.deepEqual(parseHealthChecker(`{"type":"TCP","intervalMs":"${min}"}`), { type: 'TCP', intervalMs: min });
+  assert.deepEqual(parseHealthChecker(`{"type":"HTTP","intervalMs":${max}}`), { type: 'HTTP', path: '', headers: {}, expectedResponseCode: 200, intervalMs: max });
+  assert.deepEqual(parseHealthChecker('{"type":"MYSQL","user":"u","intervalMs":3000}'), { type: 'MYSQL', user: 'u', password: '', sql: MYSQL_READ_ONLY_SQL, intervalMs: 3000 });
+  // NONE does not probe, so an interval means nothing there and is dropped.
+  assert.deepEqual(parseHealthChecker('{"type":"NONE","intervalMs":5000}'), { type: 'NONE' });
+  for (const bad of [min - 1, max + 1, 2600.5, '"5s"', '-5000', 'true']) {
+    assert.throws(() => parseHealthChecker(`{"type":"TCP","intervalMs":${String(bad)}}`),
+      (error: unknown) => error instanceof CairnError && error.code === 'CAIRN_INVALID_ARGUMENT' && error.message.includes('intervalMs'), String(bad));
+  }
+});
+
 test('health checkers: Nacos JSON forms, defaults, and unknown types refused (Cairn) instead of NONE (Nacos)', () => {
   assert.deepEqual(parseHealthChecker('{"type":"TCP"}'), { type: 'TCP' });
   assert.deepEqual(parseHealthChecker('{"type":"none"}'), { type: 'NONE' });

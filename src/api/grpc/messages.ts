@@ -57,11 +57,11 @@ export interface ServiceMessage {
 }
 
 /** HealthCheckerMessage is the wire form of a redacted HealthChecker: exactly one member of the `checker` oneof. */
-export type HealthCheckerMessage =
+export type HealthCheckerMessage = { readonly intervalMs: number } & (
   | { readonly none: Record<string, never> }
   | { readonly tcp: Record<string, never> }
   | { readonly http: { readonly path: string; readonly headers: Metadata; readonly expectedStatus: number } }
-  | { readonly mysql: { readonly user: string; readonly sql: string; readonly passwordSet: boolean } };
+  | { readonly mysql: { readonly user: string; readonly sql: string; readonly passwordSet: boolean } });
 
 /** ClusterMessage is the wire form of a ClusterView. */
 export interface ClusterMessage {
@@ -118,13 +118,13 @@ export function serviceMessage(definition: ServiceDefinition): ServiceMessage {
 export function healthCheckerMessage(checker: RedactedHealthChecker): HealthCheckerMessage {
   switch (checker.type) {
     case 'NONE':
-      return { none: {} };
+      return { none: {}, intervalMs: 0 };
     case 'TCP':
-      return { tcp: {} };
+      return { tcp: {}, intervalMs: checker.intervalMs ?? 0 };
     case 'HTTP':
-      return { http: { path: checker.path, headers: checker.headers, expectedStatus: checker.expectedResponseCode } };
+      return { http: { path: checker.path, headers: checker.headers, expectedStatus: checker.expectedResponseCode }, intervalMs: checker.intervalMs ?? 0 };
     case 'MYSQL':
-      return { mysql: { user: checker.user, sql: checker.sql, passwordSet: checker.passwordSet } };
+      return { mysql: { user: checker.user, sql: checker.sql, passwordSet: checker.passwordSet }, intervalMs: checker.intervalMs ?? 0 };
     default:
       return assertNever(checker, 'unknown health checker type');
   }

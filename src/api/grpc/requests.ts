@@ -182,11 +182,14 @@ export function listServicesQueryOf(request: Fields, pageSizeMax: number): ListS
 /** healthCheckerOf reads a HealthChecker message: exactly one of none, tcp, http, mysql. */
 export function healthCheckerOf(message: Fields): HealthChecker {
   const which = message.oneofCase('checker');
+  const intervalMs = message.number('intervalMs');
+  // 0 is "adaptive"; any other value is checked against the probe bounds by the naming layer's validation.
+  const interval = intervalMs === 0 ? {} : { intervalMs };
   switch (which) {
     case 'none':
       return { type: 'NONE' };
     case 'tcp':
-      return { type: 'TCP' };
+      return { type: 'TCP', ...interval };
     case 'http': {
       const http = message.requiredMessage('http');
       const expectedStatus = http.number('expectedStatus');
@@ -195,12 +198,13 @@ export function healthCheckerOf(message: Fields): HealthChecker {
         path: http.string('path'),
         headers: http.stringMap('headers'),
         expectedResponseCode: expectedStatus === 0 ? DEFAULT_HTTP_EXPECTED_RESPONSE_CODE : expectedStatus,
+        ...interval,
       };
     }
     case 'mysql': {
       const mysql = message.requiredMessage('mysql');
       const sql = mysql.string('sql');
-      return { type: 'MYSQL', user: mysql.string('user'), password: mysql.string('password'), sql: sql === '' ? MYSQL_READ_ONLY_SQL : sql };
+      return { type: 'MYSQL', user: mysql.string('user'), password: mysql.string('password'), sql: sql === '' ? MYSQL_READ_ONLY_SQL : sql, ...interval };
     }
     default:
       return invalid(message.name('checker'), `Param '${message.path}' must set one of none, tcp, http, mysql`);

@@ -216,25 +216,30 @@ export function nacosSelector(selector: Selector): NacosSelector {
   return selector.type === 'none' ? { type: 'none' } : { type: 'label', expression: selector.expression };
 }
 
-/** NacosHealthChecker is a cluster's checker as Nacos serialises it, with the MySQL password withheld. */
-export type NacosHealthChecker =
+/** NacosHealthChecker is a cluster's checker as Nacos serialises it, with the MySQL password withheld; `intervalMs` only when fixed. */
+export type NacosHealthChecker = { readonly intervalMs?: number } & (
   | { readonly type: 'NONE' | 'TCP' }
   | { readonly type: 'HTTP'; readonly path: string; readonly headers: string; readonly expectedResponseCode: number }
-  | { readonly type: 'MYSQL'; readonly user: string; readonly cmd: string; readonly passwordSet: boolean };
+  | { readonly type: 'MYSQL'; readonly user: string; readonly cmd: string; readonly passwordSet: boolean });
 
 /** nacosHealthChecker renders a checker in Nacos's field names (`headers` as `k:v|k2:v2`, MySQL `cmd`); never the password. */
 export function nacosHealthChecker(checker: RedactedHealthChecker): NacosHealthChecker {
   switch (checker.type) {
     case 'NONE':
-    case 'TCP':
       return { type: checker.type };
+    case 'TCP':
+      return { type: checker.type, ...fixedInterval(checker) };
     case 'HTTP': {
       const headers = Object.entries(checker.headers).map(([key, value]) => `${key}:${value}`).join('|');
-      return { type: 'HTTP', path: checker.path, headers, expectedResponseCode: checker.expectedResponseCode };
+      return { type: 'HTTP', path: checker.path, headers, expectedResponseCode: checker.expectedResponseCode, ...fixedInterval(checker) };
     }
     case 'MYSQL':
-      return { type: 'MYSQL', user: checker.user, cmd: checker.sql, passwordSet: checker.passwordSet };
+      return { type: 'MYSQL', user: checker.user, cmd: checker.sql, passwordSet: checker.passwordSet, ...fixedInterval(checker) };
   }
+}
+
+function fixedInterval(checker: { readonly intervalMs?: number }): { readonly intervalMs?: number } {
+  return checker.intervalMs === undefined ? {} : { intervalMs: checker.intervalMs };
 }
 
 /** NacosV1ServiceDetail is the body of GET /nacos/v1/ns/service. */

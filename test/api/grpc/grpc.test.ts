@@ -1,8 +1,8 @@
 // Goal: show that Cairn's client gRPC port (proto/cairn/naming/v1/naming.proto) behaves as DESIGN.md "gRPC on port
 // + 1000" and docs/grpc.md promise: every Naming method's happy path and its errors, each error a gRPC status code
 // from the catalog with the Cairn code in the status message, the `cairn-error-code` metadata and the
-// google.rpc.ErrorInfo of grpc-status-details-bin; reads LINEARIZABLE unless they ask for LOCAL; the streams that
-// arrive later answered UNIMPLEMENTED; the standard health service following `ready()`; reflection listing the
+// google.rpc.ErrorInfo of grpc-status-details-bin; reads LINEARIZABLE unless they ask for LOCAL; the streams answered
+// UNIMPLEMENTED when the server has no subscription hub or no AP registry (test/api/grpc/streams.test.ts serves them); the standard health service following `ready()`; reflection listing the
 // services; deadlines handed to the registry as its timeout; oversize and undecodable requests refused; unexpected
 // exceptions answered INTERNAL without their text.
 // Method: buildGrpcServer() over the real NamingService and registry state machine with a direct proposer (no Raft;
@@ -222,7 +222,7 @@ test('CreateService, UpdateService, GetService, DeleteService: the service lifec
   await call('RegisterInstance', { service: 'svc-life', instance: instance('10.0.6.1', 80, { cluster: 'west' }) });
   const detail = await call('GetService', { service: 'svc-life' });
   assert.deepEqual((detail['clusters'] as object[]).map((cluster) => Reflect.get(cluster, 'name')), ['west']);
-  assert.deepEqual(Reflect.get((detail['clusters'] as object[])[0] ?? {}, 'healthChecker'), { tcp: {}, checker: 'tcp' });
+  assert.deepEqual(Reflect.get((detail['clusters'] as object[])[0] ?? {}, 'healthChecker'), { tcp: {}, checker: 'tcp', intervalMs: 0 });
   await failure('GetService', { service: 'svc-missing' }, grpc.status.NOT_FOUND, 'CAIRN_SERVICE_NOT_FOUND');
 
   await failure('DeleteService', { service: 'svc-life' }, grpc.status.FAILED_PRECONDITION, 'CAIRN_SERVICE_HAS_INSTANCES');
@@ -253,12 +253,15 @@ test('SetClusterHealthChecker configures a cluster; a MySQL password is accepted
     useInstancePort: false, checkPort: 8081, metadata: { dc: 'x' },
   });
   assert.deepEqual(http['cluster'], {
-    name: 'web', healthChecker: { http: { path: '/health', headers: { Host: 'svc' }, expectedStatus: 204 }, checker: 'http' },
+    name: 'web', healthChecker: { http: { path: '/health', headers: { Host: 'svc' }, expectedStatus: 204 }, checker: 'http', intervalMs: 0 },
     checkPort: 8081, useInstancePort: false, metadata: { dc: 'x' },
   });
   const mysql = await call('SetClusterHealthChecker', { service: 'checked', cluster: 'db', healthChecker: { mysql: { user: 'probe', password: 's3cret-pw' } } });
   const checker = Reflect.get(Reflect.get(mysql['cluster'] as object, 'healthChecker') as object, 'mysql') as Record<string, unknown>;
   assert.deepEqual(checker, { user: 'probe', sql: "show global variables where variable_name='read_only'", passwordSet: true });
+  const fixed = await call('SetClusterHealthChecker', { service: 'checked', cluster: 'fixed', healthChecker: { tcp: {}, intervalMs: 5000 } });
+  assert.equal(Reflect.get(Reflect.get(fixed['cluster'] as object, 'healthChecker') as object, 'intervalMs'), 5000);
+  await failure('SetClusterHealthChecker', { service: 'checked', cluster: 'fast', healthChecker: { tcp: {}, intervalMs: 100 } }, grpc.status.INVALID_ARGUMENT, 'CAIRN_INVALID_ARGUMENT');
   const detail = await call('GetService', { service: 'checked' });
   assert.doesNotMatch(JSON.stringify(detail), /s3cret-pw/);
   assert.match(JSON.stringify(detail), /"passwordSet":true/);
@@ -364,18 +367,18 @@ function streamError(call: grpc.ClientReadableStream<unknown> | grpc.ClientDuple
   });
 }
 
-test('Subscribe and Session answer UNIMPLEMENTED with CAIRN_NOT_IMPLEMENTED until their issues land', async () => {
+test('Subscribe without a subscription hub, and Session without an AP registry, answer UNIMPLEMENTED with CAIRN_NOT_IMPLEMENTED', async () => {
   const raw = new grpc.Client(address, grpc.credentials.createInsecure());
   const subscribe = methodDefinitionOf(Naming, 'Subscribe');
   const subscribeError = await streamError(raw.makeServerStreamRequest(subscribe.path, subscribe.requestSerialize, subscribe.responseDeserialize, { service: 's' }));
   assert.equal(subscribeError.code, grpc.status.UNIMPLEMENTED);
-  assert.match(subscribeError.details, /^CAIRN_NOT_IMPLEMENTED: .*Subscribe arrives with the subscription issue/);
+  assert.match(subscribeError.details, /^CAIRN_NOT_IMPLEMENTED: .*without a subscription hub/);
   assert.equal(subscribeError.metadata.get('cairn-error-code')[0], 'CAIRN_NOT_IMPLEMENTED');
   const session = methodDefinitionOf(Naming, 'Session');
   const duplex = raw.makeBidiStreamRequest(session.path, session.requestSerialize, session.responseDeserialize);
   const sessionError = await streamError(duplex);
   assert.equal(sessionError.code, grpc.status.UNIMPLEMENTED);
-  assert.match(sessionError.details, /Session arrives with the ephemeral-instance issue/);
+  assert.match(sessionError.details, /^CAIRN_NOT_IMPLEMENTED: .*sessions keep ephemeral instances/);
   raw.close();
 });
 

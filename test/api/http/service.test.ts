@@ -129,6 +129,11 @@ test('PUT /cluster: every Nacos parameter required; the checker shows in GET /se
   assert.deepEqual(clusters.find((c) => c.name === 'db')?.healthChecker, { type: 'MYSQL', user: 'probe', cmd: 'select 1', passwordSet: true });
   const catalog = await call(h.app, 'GET', `${base}/catalog/service?serviceName=svc`);
   assert.doesNotMatch(catalog.text, /s3cret/);
+  // Cairn's fixed interval travels with the checker and shows beside Nacos's fields.
+  await ok(h, 'PUT', `${base}/cluster?${query({ ...cluster, clusterName: 'fixed', healthChecker: '{"type":"TCP","intervalMs":5000}' })}`);
+  const fixed = (await json(h, `${base}/service?serviceName=svc`))['clusters'] as Array<{ name: string; healthChecker: unknown }>;
+  assert.deepEqual(fixed.find((c) => c.name === 'fixed')?.healthChecker, { type: 'TCP', intervalMs: 5000 });
+  await refused(h, 'PUT', `${base}/cluster?${query({ ...cluster, clusterName: 'fast', healthChecker: '{"type":"TCP","intervalMs":100}' })}`, 400, /intervalMs/);
   await h.app.close();
 });
 
