@@ -36,6 +36,12 @@ import type {
   PreVoteRequest,
 } from './types.ts';
 
+/**
+ * SENDABLE_BEFORE_PERSIST are the messages a leader may send before its Ready is persisted (Ready.messagesBeforePersist):
+ * they replicate or confirm, and promise nothing about this member's own disk.
+ */
+const SENDABLE_BEFORE_PERSIST: ReadonlySet<Message['type']> = new Set(['AppendRequest', 'HeartbeatRequest', 'SnapshotRequest', 'TimeoutNow', 'ReadIndexResponse']);
+
 /** IncomingSnapshot is a snapshot being received in chunks from the leader. */
 interface IncomingSnapshot {
   readonly request: SnapshotRequest;
@@ -948,6 +954,7 @@ export class RaftCore {
       readStates: this.readStates,
       droppedReads: this.droppedReads,
       mustSync: termOrVoteChanged || entries.length > 0 || snapshot !== null,
+      messagesBeforePersist: this.currentRole === 'leader' && !termOrVoteChanged && snapshot === null && this.messages.every((message) => SENDABLE_BEFORE_PERSIST.has(message.type)),
     };
     this.messages = [];
     this.readStates = [];

@@ -190,7 +190,7 @@ export type MessageType = Message['type'];
  * Ready is one batch of work for the driver. Contract (DESIGN.md, docs/raft.md):
  * 1. Persist `snapshot` (if any; it replaces the whole stored log), then `entries` (deleting any stored entries
  *    with index >= entries[0].index first), then `hardState` (if any), as one durable write when `mustSync`.
- * 2. Only then send `messages`.
+ * 2. Only then send `messages`, unless `messagesBeforePersist`: then they may leave before or while step 1 runs.
  * 3. Apply `snapshot` (restore) and then `committedEntries` in order; serve `readStates` once applied >= index.
  * 4. Call `advance(ready)`.
  * No other Ready is handed out between ready() and advance().
@@ -207,6 +207,15 @@ export interface Ready {
   readonly droppedReads: readonly string[];
   /** mustSync is true when term, vote or entries changed: the write must be fsynced before messages leave. */
   readonly mustSync: boolean;
+  /**
+   * messagesBeforePersist is true when every message may leave before this Ready is persisted (Raft thesis
+   * §10.2.1): the member is the leader, this Ready changes neither term nor vote (both are durable already), and
+   * the messages only replicate (AppendRequest, HeartbeatRequest, SnapshotRequest, TimeoutNow, ReadIndexResponse).
+   * Safe because the leader counts itself towards commitment only with entries it has persisted (advance()), so
+   * an entry the leader loses in a crash is committed only if a majority of followers hold it. Followers' and
+   * candidates' messages (acknowledgements, votes) always wait for the write.
+   */
+  readonly messagesBeforePersist: boolean;
 }
 
 /** ProposeErrorCode is why a proposal was refused before it entered the log; it certainly did not commit. */

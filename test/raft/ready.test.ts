@@ -46,6 +46,7 @@ describe('the Ready contract', () => {
     assert.equal(responses.length, 1);
     assert.equal(responses[0]?.matchIndex, 2);
     assert.equal(ready.mustSync, true);
+    assert.equal(ready.messagesBeforePersist, false, 'a follower acknowledges only after its write (thesis §10.2.1 is for leaders)');
     net.core('b').advance(ready);
   });
 
@@ -61,6 +62,26 @@ describe('the Ready contract', () => {
     a.advance(ready);
     assert.equal(a.commitIndex, result.lastIndex, 'committed once persisted');
     assert.deepEqual(takeReady(a).committedEntries.map((entry) => entry.index), [result.lastIndex]);
+  });
+
+  test('messagesBeforePersist: only a leader\'s replication whose term and vote are durable may leave before the write', () => {
+    // Reference: Raft thesis §10.2.1 (the leader writes its log in parallel with replicating it), Raft Figure 2
+    // (followers and voters respond after updating stable storage).
+    // A (pre-)candidate's requests wait for the write (a candidate's Ready changes its term and vote).
+    const election = new Network({ voters: THREE });
+    election.core('a').campaign();
+    const campaign = election.core('a').ready();
+    assert.ok(campaign.messages.some((message) => message.type === 'VoteRequest' || message.type === 'PreVoteRequest'));
+    assert.equal(campaign.messagesBeforePersist, false, 'a candidate persists before asking for votes');
+    const net = new Network({ voters: THREE });
+    net.elect('a');
+    const a = net.core('a');
+    assert.ok(net.propose('a', 'x').ok);
+    const leader = a.ready();
+    assert.ok(leader.entries.length > 0 && leader.messages.every((message) => message.type === 'AppendRequest' || message.type === 'HeartbeatRequest'));
+    assert.equal(leader.messagesBeforePersist, true, 'the leader\'s AppendRequests may leave before its own fsync');
+    a.advance(leader);
+    // A follower's acknowledgement: asserted in the AppendResponse test above (messagesBeforePersist false).
   });
 
   test('a commit-only change is handed out without mustSync', () => {

@@ -172,7 +172,7 @@ describe('persistence before responding (Raft Figure 2)', () => {
 describe('the Ready contract (types.ts) and durable commit (etcd raft TLA+ CommittedIsDurableInv)', () => {
   test('a Ready that changes the log, the term or the vote must ask for an fsync', () => {
     const durable = { term: 2, vote: 'n1', commit: 0 };
-    const ready = { softState: null, hardState: null, snapshot: null, entries: [], committedEntries: [], messages: [], readStates: [], droppedReads: [], mustSync: false };
+    const ready = { softState: null, hardState: null, snapshot: null, entries: [], committedEntries: [], messages: [], readStates: [], droppedReads: [], mustSync: false, messagesBeforePersist: false };
     checkMustSync('n1', { ...ready, hardState: { term: 2, vote: 'n1', commit: 3 } }, durable);
     throwsInvariant(() => checkMustSync('n1', { ...ready, entries: [entry(1, 2)] }, durable), 'must-sync', /1 entries/);
     throwsInvariant(() => checkMustSync('n1', { ...ready, hardState: { term: 3, vote: null, commit: 0 } }, durable), 'must-sync', /mustSync false/);

@@ -1,6 +1,7 @@
 // NodeDriver: one simulated member around a real RaftCore. It implements the Ready contract of types.ts exactly:
 // ready() -> write snapshot, entries and hard state to the disk as one unsynced batch -> (simulated fsync) -> the
-// batch is durable -> send the messages -> restore the snapshot and apply the committed entries -> serve the read
+// batch is durable -> send the messages (a leader's, when Ready.messagesBeforePersist, right after the unsynced
+// write instead) -> restore the snapshot and apply the committed entries -> serve the read
 // states whose index is applied, fail the dropped reads -> advance(). One Ready at a time. A crash drops the core, the unsynced batch and all
 // volatile state; a restart builds a new core from the disk. A paused member holds its inputs until it resumes.
 import { RaftCore } from '../../src/raft/raft-core.ts';
@@ -168,7 +169,9 @@ export class NodeDriver {
     this.readyInFlight = ready;
     this.hooks.readyCreated(this, ready);
     this.disk.write({ snapshot: ready.snapshot, entries: ready.entries, hardState: ready.hardState });
-    this.sentEarly = this.options.ackBeforeSync;
+    // A leader's replication leaves before its own write is synced when the core allows it (thesis §10.2.1); a
+    // crash before the sync then loses entries that followers may already hold, which is what the checks explore.
+    this.sentEarly = this.options.ackBeforeSync || ready.messagesBeforePersist;
     if (this.sentEarly) this.sendAll(ready.messages);
     this.hooks.scheduleSync(this, this.incarnation);
   }

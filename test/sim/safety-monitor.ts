@@ -66,7 +66,12 @@ export class SafetyMonitor {
     }
     checkCoreBounds(core);
     checkTermMonotonic(observation, core);
-    if (checkElectionSafety(this.ledger, core)) {
+    // A leader counts once its own term and self-vote are durable. Until then it is a leader only in memory: the
+    // Ready that made it one must sync before any of its messages leave (its term and vote changed), so a crash
+    // before that sync leaves no trace of it. With a single voter this window is real: the voter wins at once, and
+    // after such a crash it may vote for another candidate of the same term (seed 5101 under early leader sends).
+    const durable = driver.disk.hardState;
+    if (durable.term === core.term && durable.vote === core.id && checkElectionSafety(this.ledger, core)) {
       this.stats.elections++;
       checkLeaderCompleteness(this.ledger, core);
       this.onNewLeader(driver);
