@@ -18,8 +18,10 @@ const operationsPerWorkerMax = 1_000_000;
 export interface PlannedOperation {
   readonly f: string;
   readonly value: Readonly<Record<string, unknown>>;
-  /** run makes the call; the outcome's value becomes the completion's value via complete(). */
-  run(client: RegistryClient): Promise<Outcome<unknown>>;
+  /** run makes the call (`addr` is the member's HTTP address); the outcome's value becomes the completion's value via complete(). */
+  run(client: RegistryClient, addr: string): Promise<Outcome<unknown>>;
+  /** transport forces the transport recorded for this operation (workloads that make their own calls). */
+  readonly transport?: Transport;
   /** complete gives the completion value of an ok outcome. */
   complete(result: unknown): Readonly<Record<string, unknown>>;
 }
@@ -131,12 +133,12 @@ export class Generator {
   /** invokeOn makes one call to the member at `addr` and records it; returns how it ended. */
   async invokeOn(op: PlannedOperation, process: number, addr: string, random: Random): Promise<'ok' | 'fail' | 'info'> {
     const { recorder, pool } = this.options;
-    const transport: Transport = this.options.transports === 'mixed' ? (random.chance(0.5) ? 'http' : 'grpc') : this.options.transports;
+    const transport: Transport = op.transport ?? (this.options.transports === 'mixed' ? (random.chance(0.5) ? 'http' : 'grpc') : this.options.transports);
     const value = { ...op.value, node: addr, via: transport };
     recorder.client(process, 'invoke', op.f, value, recorder.now());
     let outcome: Outcome<unknown>;
     try {
-      outcome = await op.run(pool.client(addr, transport));
+      outcome = await op.run(pool.client(addr, transport), addr);
     } catch (error) {
       outcome = { type: 'info', error: `client error: ${error instanceof Error ? error.message : String(error)}` };
     }

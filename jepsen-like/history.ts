@@ -19,11 +19,33 @@ export interface NemesisEvent {
   readonly time: number;
 }
 
+/** observerProcess is the `process` of observations that are not operations (watch snapshots, stream ends). */
+export const observerProcess = 'observer';
+
+/** ObserverEvent is one observation line: something a client saw, not an invoke/complete pair (a pushed snapshot). */
+export interface ObserverEvent {
+  readonly process: typeof observerProcess;
+  readonly type: 'info';
+  readonly f: string;
+  readonly value: unknown;
+  readonly time: number;
+}
+
 /** RecordedEvent is any line of history.jsonl. */
-export type RecordedEvent = HistoryEvent | NemesisEvent;
+export type RecordedEvent = HistoryEvent | NemesisEvent | ObserverEvent;
 
 /** historyEventsMax bounds a run's history: far above what a 5-minute run produces (about 100 events a second). */
 export const historyEventsMax = 2_000_000;
+
+/** isNemesisEvent is true for the nemesis's lines (faults, and the health workload's scripted target events). */
+export function isNemesisEvent(event: RecordedEvent): event is NemesisEvent {
+  return event.process === nemesisProcess;
+}
+
+/** isObserverEvent is true for observation lines. */
+export function isObserverEvent(event: RecordedEvent): event is ObserverEvent {
+  return event.process === observerProcess;
+}
 
 /** isClientEvent is true for the events of client processes (numeric process ids). */
 export function isClientEvent(event: RecordedEvent): event is HistoryEvent {
@@ -58,6 +80,16 @@ export class HistoryRecorder {
     const time = this.now();
     this.append({ process: nemesisProcess, type, f, value, time });
     return time;
+  }
+
+  /** observe records one observation at `time` (taken by the caller when it arrived). */
+  observe(f: string, value: unknown, time: number): void {
+    this.append({ process: observerProcess, type: 'info', f, value, time });
+  }
+
+  /** nemesisAt records a nemesis-process event at `time` (the health workload's scripted target events). */
+  nemesisAt(type: 'invoke' | 'info', f: string, value: unknown, time: number): void {
+    this.append({ process: nemesisProcess, type, f, value, time });
   }
 
   /** events returns everything recorded so far, in order. */

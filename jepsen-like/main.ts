@@ -6,10 +6,10 @@
 import { parseArgs } from 'node:util';
 import { killTargets, nemesisKinds, partitionModes, pauseTargets, type KillTarget, type NemesisKind, type PartitionMode, type PauseTarget } from './nemesis.ts';
 import { recheck } from './recheck.ts';
-import { defaultRunOptions, PrerequisiteError, runTest, type RunOptions, type WorkloadName } from './runner.ts';
+import { defaultRunOptions, PrerequisiteError, runTest, workloadNames, type RunOptions, type WorkloadName } from './runner.ts';
 import { ciCases, fullCases, notRun, runSuite, suiteTable } from './suite.ts';
 
-const usage = `usage: npm run jepsen -- --workload register|set[,..] --nemesis partition|kill|pause|transfer|none[,..] --time SECONDS
+const usage = `usage: npm run jepsen -- --workload register|set|health|ephemeral|watch[,..] --nemesis partition|kill|pause|transfer|none[,..] --time SECONDS
   [--nodes 3|5] [--seed S] [--unsafe-local-reads] [--unsafe-no-fsync] [--lazyfs] [--no-lazyfs] [--suite ci|full]
   [--partition halves,leader,follower,one,ring,bridge,one-way-leader] [--kill one,leader,minority,majority,all]
   [--pause leader,one] [--fault-seconds MIN,MAX] [--quiet-seconds MIN,MAX] [--snapshot-entries N]
@@ -76,13 +76,16 @@ function optionsOf(values: Record<string, string | boolean | undefined>): RunOpt
   const str = (key: string): string | undefined => (typeof values[key] === 'string' ? values[key] : undefined);
   const nodes = numberOf(str('nodes'), 'nodes', 1, 5);
   if (nodes !== undefined && nodes !== 3 && nodes !== 5) throw new UsageError('--nodes: 3 or 5');
-  const workloads = listOf<WorkloadName>(str('workload'), ['register', 'set'], 'workload') ?? base.workloads;
+  const workloads = listOf<WorkloadName>(str('workload'), workloadNames, 'workload') ?? base.workloads;
+  const nodesChosen = nodes ?? (workloads.includes('health') ? 3 : base.nodes);
+  if (workloads.includes('health') && nodesChosen !== 3) throw new UsageError('--workload health: 3 members only (its targets listen on 127.0.0.15)');
+  if (workloads.includes('health') && workloads.length > 1) throw new UsageError('--workload health runs alone (its faults are scripted)');
   const unsafeNoFsync = values['unsafe-no-fsync'] === true;
   return {
     ...base,
     name: str('name') ?? `${workloads.join('+')}-${str('nemesis') ?? 'none'}`.replace(/,/g, '+'),
     workloads,
-    nodes: nodes ?? base.nodes,
+    nodes: nodesChosen,
     timeSeconds: numberOf(str('time'), 'time', 1, 86_400) ?? base.timeSeconds,
     seed: numberOf(str('seed'), 'seed', 0, 2 ** 31) ?? base.seed,
     unsafeLocalReads: values['unsafe-local-reads'] === true,

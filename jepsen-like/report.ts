@@ -3,6 +3,9 @@
 
 import { writeFileSync } from 'node:fs';
 import type { Availability, LinearizabilityResult, Recovery, SetResult } from './checkers.ts';
+import type { EphemeralResult } from './checkers-ephemeral.ts';
+import type { HealthResult } from './checkers-health.ts';
+import type { WatchResult } from './checkers-watch.ts';
 import type { LeaderChange } from './monitor.ts';
 
 /** Verdict is a run's outcome: valid only when every checker passed and nothing was left undecided. */
@@ -18,6 +21,11 @@ export interface RunResults {
   readonly wallSeconds: number;
   readonly linearizability: LinearizabilityResult | null;
   readonly set: SetResult | null;
+  readonly health: HealthResult | null;
+  readonly ephemeral: EphemeralResult | null;
+  readonly watch: WatchResult | null;
+  /** notes: what a workload skipped and why, or a Cairn feature it found not served. */
+  readonly notes: readonly string[];
   readonly availability: readonly Availability[];
   readonly recovery: Recovery;
   /** memberRecoveryMs: after the final heal, when each member first answered a linearizable read (ms). */
@@ -64,11 +72,52 @@ function setLines(result: SetResult | null): string[] {
   return lines;
 }
 
+function healthLines(result: HealthResult | null): string[] {
+  if (result === null) return [];
+  const lines = [
+    `health: ${result.valid ? 'ok' : 'INVALID'}; ${result.observations} reads of ${result.targets.length} targets (bound ${result.boundMs} ms, commit margin ${result.commitMarginMs} ms); ` +
+      `unjustified ${result.counts.unjustified}, unjustified flips ${result.counts.unjustifiedFlips}, fencing violations ${result.counts.fencingViolations}, ` +
+      `flap excess on ${result.counts.flaps} target(s), final mismatches ${result.counts.finalMismatches} over ${result.finalReads} final reads; ` +
+      `prober isolations ${result.isolations} (${result.staleVerdictsLeft} stale verdicts left to fence); cut targets reported unhealthy ${result.cutsReported.length}, not reported ${result.cutsUnreported.length}`,
+    `  flips per target (observed/truth): ${result.targets.map((t) => `${t.target.split(':')[1] ?? t.target} ${t.observedChanges}/${t.truthChanges}`).join(', ')}`,
+  ];
+  for (const item of [...result.fencingViolations.slice(0, 5), ...result.unjustifiedFlips.slice(0, 5), ...result.unjustified.slice(0, 5), ...result.finalMismatches.slice(0, 5), ...result.cutsUnreported.slice(0, 5).map((c) => `cut not reported: ${c}`)]) lines.push(`  ${item}`);
+  for (const problem of result.problems) lines.push(`  ${problem}`);
+  return lines;
+}
+
+function ephemeralLines(result: EphemeralResult | null): string[] {
+  if (result === null) return [];
+  const lines = [
+    `ephemeral: ${result.valid ? 'ok' : 'INVALID'}; ${result.attempted} registrations (${result.acknowledged} acknowledged), ${result.removesAcknowledged} deregistrations acknowledged; ` +
+      `expected ${result.mustPresent} present, ${result.mustAbsent} absent; converged after ${result.convergedAfterMs ?? 'never'} ms (T ${result.boundMs} ms) over ${result.rounds} rounds`,
+    `  writes by side: ${result.availability.map((a) => `${a.side} ${(a.okShare * 100).toFixed(0)}% ok (${a.ok}/${a.attempts})`).join(', ')}`,
+  ];
+  for (const item of [...result.firstRoundProblems.slice(0, 3).map((p) => `first round: ${p}`), ...result.lastRoundProblems.slice(0, 5).map((p) => `last round: ${p}`), ...result.flappedAfterConvergence.slice(0, 5)]) lines.push(`  ${item}`);
+  for (const problem of result.problems) lines.push(`  ${problem}`);
+  return lines;
+}
+
+function watchLines(result: WatchResult | null): string[] {
+  if (result === null) return [];
+  const lines = [
+    `watch: ${result.valid ? 'ok' : 'INVALID'}; ${result.subscribers} subscribers, ${result.streams} streams (${result.resumes} resumed), ${result.snapshots} snapshots; ` +
+      `writes ${result.writes.addsOk}/${result.writes.adds} adds and ${result.writes.removesOk}/${result.writes.removes} removes ok; ` +
+      `revision violations ${result.counts.revisionViolations}, states that never existed ${result.counts.stateViolations}, time travel ${result.counts.timeTravel}, resurrections ${result.counts.resurrections}, not converged ${result.counts.notConverged}`,
+    `  stream ends: ${Object.entries(result.streamEnds).map(([reason, n]) => `${reason} x${n}`).join(', ') || 'none'}`,
+  ];
+  for (const item of [...result.revisionViolations.slice(0, 5), ...result.timeTravel.slice(0, 5), ...result.stateViolations.slice(0, 5), ...result.resurrections.slice(0, 5), ...result.notConverged.slice(0, 5)]) lines.push(`  ${item}`);
+  for (const problem of result.problems) lines.push(`  ${problem}`);
+  return lines;
+}
+
 /** summaryLines renders the summary printed after a run (without the final verdict line). */
 export function summaryLines(results: RunResults): string[] {
   const lines = [`run ${results.name}: ${results.dir} (seed ${results.seed}, ${results.wallSeconds.toFixed(0)} s)`];
   lines.push(`faults: ${Object.entries(results.faults).map(([f, n]) => `${f} x${n}`).join(', ') || 'none'}`);
   lines.push(...linearizabilityLine(results.linearizability), ...setLines(results.set));
+  lines.push(...healthLines(results.health), ...ephemeralLines(results.ephemeral), ...watchLines(results.watch));
+  for (const note of results.notes) lines.push(`note: ${note}`);
   for (const a of results.availability) {
     lines.push(`availability ${a.f}: ${(a.okShare * 100).toFixed(1)}% ok (${a.ok} ok, ${a.fail} fail, ${a.info} info), latency p50 ${a.p50Ms ?? '-'} ms, p99 ${a.p99Ms ?? '-'} ms`);
   }

@@ -10,10 +10,13 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MemberCgroups, cgroupProblem } from './cgroup.ts';
 import { availability, checkRegister, checkSet, recovery, type LinearizabilityResult, type SetResult } from './checkers.ts';
+import { checkEphemeral, ephemeralExpectation, roundProblems } from './checkers-ephemeral.ts';
+import { checkHealth } from './checkers-health.ts';
+import { checkWatch } from './checkers-watch.ts';
 import { clientTimeoutMsDefault } from './client.ts';
 import { Cluster, reapOrphans } from './control.ts';
 import { ClientPool, Generator, type TargetPolicy, type TransportPolicy, type WorkerPlan } from './generator.ts';
-import { HistoryRecorder, isClientEvent, type RecordedEvent } from './history.ts';
+import { HistoryRecorder, isClientEvent, isNemesisEvent, type RecordedEvent } from './history.ts';
 import { Firewall, iptablesProblem, removeTaggedRules } from './iptables.ts';
 import { compileJournalLibrary } from './lazyfs.ts';
 import { acquireRunLock } from './lock.ts';
@@ -24,12 +27,17 @@ import { summaryLines, writeResults, type RunResults, type Verdict } from './rep
 import { writeTimeline } from './timeline.ts';
 import { RegisterWorkload } from './workloads/register.ts';
 import { SetWorkload } from './workloads/set.ts';
+import { convergenceBoundMs, distroVerifyMs, EphemeralWorkload } from './workloads/ephemeral.ts';
+import { defaultHealthOptions, HealthWorkload } from './workloads/health.ts';
+import { WatchWorkload } from './workloads/watch.ts';
 
 /** storeDir is where runs are written. */
 export const storeDir = fileURLToPath(new URL('./store/', import.meta.url));
 
 /** WorkloadName names a workload. */
-export type WorkloadName = 'register' | 'set';
+export type WorkloadName = 'register' | 'set' | 'health' | 'ephemeral' | 'watch';
+/** workloadNames lists every workload, for the command line. */
+export const workloadNames: readonly WorkloadName[] = ['register', 'set', 'health', 'ephemeral', 'watch'];
 
 /** RunOptions is everything that shapes one run. */
 export interface RunOptions {
@@ -167,6 +175,8 @@ interface Phases {
   healTime: number | null;
   nemesisProblems: string[];
   finalReadsMissing: string[];
+  /** notes are what a workload chose not to do, or found missing in Cairn (a feature not served yet). */
+  notes: string[];
 }
 
 async function waitForLeader(monitor: ClusterMonitor): Promise<void> {
@@ -178,11 +188,26 @@ async function waitForLeader(monitor: ClusterMonitor): Promise<void> {
   throw new Error(`no leader within ${leaderBoundMs} ms of the start`);
 }
 
-function workerPlans(options: RunOptions, register: RegisterWorkload, set: SetWorkload): WorkerPlan[] {
+interface Extras {
+  readonly health: HealthWorkload | null;
+  readonly ephemeral: EphemeralWorkload | null;
+  readonly watch: WatchWorkload | null;
+}
+
+function workerPlans(options: RunOptions, register: RegisterWorkload, set: SetWorkload, extras: Extras): WorkerPlan[] {
   const plans: WorkerPlan[] = [];
   if (options.workloads.includes('register')) plans.push({ source: register, workers: options.registerWorkers, ratePerSecond: options.registerRate });
   if (options.workloads.includes('set')) plans.push({ source: set, workers: options.setWorkers, ratePerSecond: options.setRate });
+  if (extras.health !== null) plans.push({ source: extras.health, workers: extras.health.options.pollers, ratePerSecond: extras.health.options.ratePerSecond });
+  if (extras.ephemeral !== null) plans.push({ source: extras.ephemeral, workers: 4, ratePerSecond: 20 });
+  if (extras.watch !== null) plans.push({ source: extras.watch, workers: 3, ratePerSecond: 8 });
   return plans;
+}
+
+/** healthNemesis: the health workload scripts its own partitions; the generic partition loop must not run with it. */
+function genericNemesis(options: RunOptions): NemesisOptions {
+  if (!options.workloads.includes('health')) return options.nemesis;
+  return { ...options.nemesis, kinds: options.nemesis.kinds.filter((kind) => kind !== 'partition') };
 }
 
 async function execute(options: RunOptions, env: Environment, log: (line: string) => void, phases: Phases): Promise<void> {
@@ -195,15 +220,30 @@ async function execute(options: RunOptions, env: Environment, log: (line: string
   const generator = new Generator({ recorder, pool, random: random.fork(), targets: options.targets, transports: options.transports, leader: () => monitor.leader() });
   const register = new RegisterWorkload({ processesPerKey: options.processesPerKey, opsPerKey: options.opsPerKey, readShare: 0.5 });
   const set = new SetWorkload({ elementsPerService: 1000, readShare: options.setReadShare });
+  const extras: Extras = {
+    health: options.workloads.includes('health') ? new HealthWorkload(defaultHealthOptions, { cluster, recorder, monitor, firewall: env.firewall, cgroups: env.cgroups }) : null,
+    ephemeral: options.workloads.includes('ephemeral') ? new EphemeralWorkload({ elementsPerService: 800, removeShare: 0.3 }) : null,
+    watch: options.workloads.includes('watch') ? new WatchWorkload({ services: 2, subscribersPerService: 3, removeShare: 0.4 }, cluster.members, recorder) : null,
+  };
   try {
-    const nemesis = new Nemesis(options.nemesis, { cluster, recorder, monitor, firewall: env.firewall, cgroups: env.cgroups, random: random.fork() });
+    const nemesis = new Nemesis(genericNemesis(options), { cluster, recorder, monitor, firewall: env.firewall, cgroups: env.cgroups, random: random.fork() });
+    if (extras.health !== null) await extras.health.setup(random.fork());
+    if (extras.watch !== null) {
+      await extras.watch.setup(generator, finalProcessBase + 3_000_000, random.fork());
+      extras.watch.startSubscribers(random.fork());
+    }
     log(`running ${options.workloads.join('+')} for ${options.timeSeconds} s under ${options.nemesis.kinds.join(',') || 'no'} faults`);
-    generator.start(workerPlans(options, register, set));
+    generator.start(workerPlans(options, register, set, extras));
     const deadline = Date.now() + options.timeSeconds * 1000;
-    await Promise.all([nemesis.run(deadline), sleep(deadline - Date.now())]);
+    await Promise.all([
+      nemesis.run(deadline),
+      sleep(deadline - Date.now()),
+      extras.health?.run(deadline, options.nemesis.kinds.includes('partition'), random.fork()) ?? Promise.resolve(),
+    ]);
     phases.healTime = recorder.now();
     await nemesis.healAll();
-    phases.nemesisProblems.push(...nemesis.problems);
+    phases.nemesisProblems.push(...nemesis.problems, ...(extras.health?.problems ?? []));
+    phases.notes.push(...(extras.health?.notes ?? []));
     log(`healed; clients go on for ${options.recoverySeconds} s`);
     const probes = memberRecovery(cluster.members.map((m) => m.addr), generator, register, phases.healTime, recorder, random.fork());
     await sleep(options.recoverySeconds * 1000);
@@ -212,7 +252,26 @@ async function execute(options: RunOptions, env: Environment, log: (line: string
     if (options.workloads.includes('set')) {
       phases.finalReadsMissing = await set.finalReads(generator, cluster.members.map((m) => m.addr), Date.now() + finalReadBoundMs, finalProcessBase, random.fork());
     }
+    const addrs = cluster.members.map((m) => m.addr);
+    if (extras.health !== null) {
+      log(`health: final truth set; reading every member until it agrees (at most ${extras.health.bounds.boundMs + 5000} ms)`);
+      await extras.health.finalPhase(generator, finalProcessBase + 4_000_000, random.fork());
+    }
+    if (extras.ephemeral !== null) {
+      if (extras.ephemeral.notImplemented) phases.notes.push('ephemeral: a member answered CAIRN_NOT_IMPLEMENTED: the AP path is not served');
+      log(`ephemeral: reading every member's local lists until they converge (T = ${convergenceBoundMs} ms)`);
+      const agrees = (reads: ReadonlyMap<string, ReadonlyMap<string, readonly number[]>>): boolean => roundProblems(ephemeralExpectation(recorder.events()), reads, addrs).length === 0;
+      await extras.ephemeral.convergence(generator, addrs, Date.now() + convergenceBoundMs + distroVerifyMs + 2000, finalProcessBase + 5_000_000, random.fork(), agrees);
+    }
+    if (extras.watch !== null) {
+      if (extras.watch.notImplemented) phases.notes.push('watch: a member answered Subscribe with UNIMPLEMENTED: subscriptions are not served');
+      log('watch: final linearizable reads, then waiting for every subscriber to show them');
+      await extras.watch.finalPhase(generator, finalProcessBase + 6_000_000, random.fork());
+    }
   } finally {
+    extras.health?.close();
+    await extras.watch?.stop();
+    extras.watch?.close();
     pool.close();
   }
 }
@@ -260,7 +319,7 @@ async function runLocked(options: RunOptions, log: (line: string) => void): Prom
   for (const orphan of reapOrphans()) log(`killed a member left by an earlier, killed run: ${orphan}`);
   const env = prepare(options);
   const started = Date.now();
-  const phases: Phases = { memberRecoveryMs: {}, healTime: null, nemesisProblems: [], finalReadsMissing: [] };
+  const phases: Phases = { memberRecoveryMs: {}, healTime: null, nemesisProblems: [], finalReadsMissing: [], notes: [] };
   let failure: string | null = null;
   try {
     await execute(options, env, log, phases);
@@ -280,7 +339,16 @@ function judge(options: RunOptions, env: Environment, phases: Phases, failure: s
     ? checkRegister(events, { maxSteps: options.checkStepsMax, timeoutMs: options.checkTimeoutSeconds * 1000 })
     : null;
   const set = options.workloads.includes('set') ? checkSet(events) : null;
-  const fs = [...(options.workloads.includes('register') ? ['read', 'write'] : []), ...(options.workloads.includes('set') ? ['add', 'read-set'] : [])];
+  const health = options.workloads.includes('health') ? checkHealth(events) : null;
+  const ephemeral = options.workloads.includes('ephemeral') ? checkEphemeral(events, env.cluster.members.map((m) => m.addr)) : null;
+  const watch = options.workloads.includes('watch') ? checkWatch(events) : null;
+  const fs = [
+    ...(options.workloads.includes('register') ? ['read', 'write'] : []),
+    ...(options.workloads.includes('set') ? ['add', 'read-set'] : []),
+    ...(health !== null ? ['health-read'] : []),
+    ...(ephemeral !== null ? ['eph-add'] : []),
+    ...(watch !== null ? ['watch-add'] : []),
+  ];
   const results: RunResults = {
     name: options.name,
     dir: env.dir,
@@ -290,6 +358,10 @@ function judge(options: RunOptions, env: Environment, phases: Phases, failure: s
     wallSeconds,
     linearizability,
     set,
+    health,
+    ephemeral,
+    watch,
+    notes: phases.notes,
     availability: availability(events),
     recovery: recovery(events, phases.healTime, fs),
     memberRecoveryMs: phases.memberRecoveryMs,
@@ -301,9 +373,13 @@ function judge(options: RunOptions, env: Environment, phases: Phases, failure: s
     reasons: [],
   };
   const reasons = reasonsOf(results, linearizability, set, phases, failure, events);
+  if (health !== null && !health.valid) reasons.push(`health: ${Object.entries(health.counts).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`).join(', ')}${health.problems.length > 0 ? `; ${health.problems.join('; ')}` : ''}`);
+  if (ephemeral !== null && !ephemeral.valid) reasons.push(`ephemeral: ${ephemeral.problems.join('; ')}`);
+  if (watch !== null && !watch.valid) reasons.push(`watch: ${Object.entries(watch.counts).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`).join(', ')}${watch.problems.length > 0 ? `; ${watch.problems.join('; ')}` : ''}`);
+  for (const note of phases.notes) if (note.includes('not served')) reasons.push(note);
   const final: RunResults = { ...results, verdict: reasons.length === 0 ? 'valid' : 'invalid', reasons };
   writeResults(path.join(env.dir, 'results.json'), final);
-  const flagged = [...(linearizability?.anomalies ?? []), ...(set?.anomalies ?? [])];
+  const flagged = [...(linearizability?.anomalies ?? []), ...(set?.anomalies ?? []), ...(health?.anomalies ?? []), ...(ephemeral?.anomalies ?? [])];
   writeTimeline(path.join(env.dir, 'timeline.html'), `${options.name} (seed ${options.seed}): ${final.verdict}`, events, flagged);
   return { verdict: final.verdict, reasons, dir: env.dir, summary: summaryLines(final), results: final };
 }
@@ -311,9 +387,10 @@ function judge(options: RunOptions, env: Environment, phases: Phases, failure: s
 function countFaults(events: readonly RecordedEvent[]): Record<string, number> {
   const counts: Record<string, number> = {};
   for (const event of events) {
-    if (isClientEvent(event) || event.type !== 'info' || event.f.startsWith('stop-') || event.f === 'heal-all') continue;
+    if (!isNemesisEvent(event) || event.type !== 'info' || event.f.startsWith('stop-') || event.f === 'heal-all') continue;
     const value = (event.value ?? {}) as Record<string, unknown>;
-    const name = `${event.f.replace('start-', '')}:${String(value['mode'] ?? value['target'] ?? '')}`.replace(/:$/, '');
+    const detail = event.f === 'start-target-down' ? '' : String(value['mode'] ?? value['target'] ?? '');
+    const name = `${event.f.replace('start-', '')}:${detail}`.replace(/:$/, '');
     counts[name] = (counts[name] ?? 0) + 1;
   }
   return counts;

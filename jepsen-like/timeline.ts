@@ -7,7 +7,7 @@
 import { writeFileSync } from 'node:fs';
 import type { HistoryEvent } from '../test/checker/history.ts';
 import type { OperationRef } from './checkers.ts';
-import { isClientEvent, type NemesisEvent, type RecordedEvent } from './history.ts';
+import { isClientEvent, isNemesisEvent, type NemesisEvent, type RecordedEvent } from './history.ts';
 
 const lanesMax = 400;
 const operationsDrawnMax = 40_000;
@@ -17,7 +17,7 @@ const marginTop = 40;
 const widthMax = 16_000;
 
 const colors = { ok: '#5fb35f', fail: '#e0605e', info: '#f0b23e' } as const;
-const faultColors: Readonly<Record<string, string>> = { partition: '#6f8fd8', kill: '#d86f6f', pause: '#b07fd8', transfer: '#444444', 'heal-all': '#2a9d8f' };
+const faultColors: Readonly<Record<string, string>> = { 'target-down': '#8a8a8a', partition: '#6f8fd8', kill: '#d86f6f', pause: '#b07fd8', transfer: '#444444', 'heal-all': '#2a9d8f' };
 
 interface Bar {
   readonly process: number;
@@ -66,7 +66,7 @@ function intervalsOf(events: readonly RecordedEvent[], endTime: number): Interva
   const starts = new Map<number, NemesisEvent>();
   const intervals: Interval[] = [];
   for (const event of events) {
-    if (isClientEvent(event)) continue;
+    if (!isNemesisEvent(event)) continue;
     const value = (event.value ?? {}) as Record<string, unknown>;
     const id = typeof value['id'] === 'number' ? value['id'] : -1;
     if (event.f.startsWith('start-') && event.type === 'invoke') starts.set(id, event);

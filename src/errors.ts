@@ -69,6 +69,10 @@ const specs = {
   CAIRN_NAMESPACES_EXCEEDED: { message: 'too many namespaces', httpStatus: 409, grpcStatus: G.RESOURCE_EXHAUSTED, retryable: false },
   CAIRN_SUBSCRIBERS_PER_SERVICE_EXCEEDED: { message: 'too many subscribers of this service', httpStatus: 429, grpcStatus: G.RESOURCE_EXHAUSTED, retryable: true },
 
+  // Streams (Subscribe, Session) ended by the member. The client opens a new stream.
+  CAIRN_SUBSCRIBER_TOO_SLOW: { message: 'the subscriber did not read its stream; resume from the last revision received', httpStatus: 429, grpcStatus: G.RESOURCE_EXHAUSTED, retryable: true },
+  CAIRN_SESSION_EXPIRED: { message: 'the session was silent past its timeout and its instances were removed', httpStatus: 410, grpcStatus: G.ABORTED, retryable: true },
+
   // Consensus: the write or linearizable read could not be served now. Each says whether the write committed.
   CAIRN_NOT_LEADER: { message: 'this member is not the leader', httpStatus: 503, grpcStatus: G.UNAVAILABLE, retryable: true },
   CAIRN_NO_LEADER: { message: 'the cluster has no leader', httpStatus: 503, grpcStatus: G.UNAVAILABLE, retryable: true },
@@ -93,6 +97,10 @@ const specs = {
   CAIRN_INSTANCE_NOT_FOUND: { message: 'instance not found', httpStatus: 404, grpcStatus: G.NOT_FOUND, retryable: false },
   CAIRN_EPHEMERAL_MISMATCH: { message: 'a service holds either ephemeral or persistent instances, not both', httpStatus: 400, grpcStatus: G.FAILED_PRECONDITION, retryable: false },
   CAIRN_HEALTH_CHECK_ACTIVE: { message: 'health check is still working', httpStatus: 400, grpcStatus: G.FAILED_PRECONDITION, retryable: false },
+
+  // The AP path (ephemeral instances, Distro).
+  CAIRN_DISTRO_UNAVAILABLE: { message: 'the member responsible for this service could not be reached', httpStatus: 503, grpcStatus: G.UNAVAILABLE, retryable: true },
+  CAIRN_SESSION_CLOSED: { message: 'the session is closed', httpStatus: 409, grpcStatus: G.FAILED_PRECONDITION, retryable: false },
 
   // Authentication and authorization (reserved: answered once auth is switched on).
   CAIRN_UNAUTHORIZED: { message: 'authentication required', httpStatus: 401, grpcStatus: G.UNAUTHENTICATED, retryable: false },

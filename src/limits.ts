@@ -67,6 +67,22 @@ export interface Limits {
   readonly distroSyncDelayMs: number;
   readonly distroSyncBatchMax: number;
   readonly distroVerifyIntervalMs: number;
+  readonly distroHeartbeatIntervalMs: number;
+  readonly distroHeartbeatMissesMax: number;
+  readonly distroPeerTimeoutMs: number;
+  readonly distroMessageBytesMax: number;
+  readonly distroMessageEntriesMax: number;
+  readonly distroTombstoneRetentionMs: number;
+  readonly distroTombstonesMax: number;
+  readonly distroExpiryTickMs: number;
+  readonly distroExpiryScanEntriesMax: number;
+  readonly distroSnapshotRetriesMax: number;
+  readonly distroSnapshotRetryDelayMs: number;
+  readonly distroSnapshotTimeoutMs: number;
+  readonly distroSessionTimeoutMs: number;
+  readonly distroSessionsMax: number;
+  readonly distroSessionInstancesMax: number;
+  readonly preservedTimeoutMsMax: number;
   // --- Subscriptions and pushes (NACOS.md §2) ---
   readonly subscribersPerServiceMax: number;
   readonly pushQueueMessagesMax: number;
@@ -74,6 +90,10 @@ export interface Limits {
   readonly udpPushAckTimeoutMs: number;
   readonly udpPushRetriesMax: number;
   readonly udpPacketBytesMax: number;
+  readonly udpPushTargetsMax: number;
+  readonly udpPushTargetExpiryMs: number;
+  readonly pushStallMsMax: number;
+  readonly sessionRequestsPendingMax: number;
 }
 
 /** limits is the frozen set of every maximum Cairn runs with. */
@@ -199,12 +219,53 @@ export const limits: Limits = Object.freeze({
   unhealthyAfterMs: 15_000,
   // Removed after six missed beats.
   removeAfterMs: 30_000,
-  // Changes of one key are merged for this long before replication (Nacos 2.x: 1000 ms).
-  distroSyncDelayMs: 1000,
-  // Keys per Distro sync message to one peer (Nacos 1.4's batchSyncKeyCount).
+  // Changes are merged for this long before replication (Nacos 2.x: 1000 ms). 200 ms still merges a burst of
+  // registrations into one message per peer (a batch is one gRPC call, not one HTTP request per key as in Nacos),
+  // while a read at another member sees a write a fifth as late; it is also under a client's first poll (1 s).
+  distroSyncDelayMs: 200,
+  // Services per Distro sync message to one peer (Nacos 1.4's batchSyncKeyCount); a message also obeys
+  // distroMessageBytesMax and distroMessageEntriesMax, so a big service is split over several messages.
   distroSyncBatchMax: 1000,
   // Checksums are exchanged this often; a missed sync is repaired within one period.
   distroVerifyIntervalMs: 5000,
+  // Members heartbeat each other on the peer port this often (not through Raft, so it works in a partition; Nacos
+  // reports every 2 s).
+  distroHeartbeatIntervalMs: 1000,
+  // A member whose heartbeats fail this many times in a row (or that refuses connections) is down for Distro
+  // (Nacos: 3 failures, "connection refused" at once), so a dead member loses its services within ~3-4 s.
+  distroHeartbeatMissesMax: 3,
+  // One Distro peer call (heartbeat, sync, verify, pull, forward): Nacos's 2 s proxy timeout; a forwarded write
+  // that hits it is retried once at the recomputed responsible member, still well inside requestTimeoutMs.
+  distroPeerTimeoutMs: 2000,
+  // Estimated encoded bytes of one Distro message: half the gRPC receive bound, so the estimate may err by 2x.
+  distroMessageBytesMax: 2 * MiB,
+  // Instance entries (live or tombstones) in one Distro message: bounds the receiver's decoding work per message.
+  distroMessageEntriesMax: 20_000,
+  // A tombstone (a versioned deregistration) is kept this long, so that no stale copy of the instance can come back:
+  // at least removeAfterMs (a member that still holds it live has removed it by then) plus two verify rounds.
+  distroTombstoneRetentionMs: 60_000,
+  // Tombstones per member: churn of 3 000 deregistrations a second over a full retention period; beyond it the
+  // oldest are dropped early and counted (cairn_ap_tombstones_dropped_total).
+  distroTombstonesMax: 200_000,
+  // The responsible member scans for expired instances this often, at most distroExpiryScanEntriesMax entries per
+  // scan (a slice; the next scan resumes there), so 100 000 instances are all looked at every 2.5 s and one scan
+  // stays within a few milliseconds (measured ~8 ms per 20 000 entries on the 2-core test machine).
+  distroExpiryTickMs: 500,
+  distroExpiryScanEntriesMax: 20_000,
+  // A starting member asks each peer in turn for a full snapshot, at most this many rounds (it serves what it has
+  // meanwhile and relies on verify afterwards); Nacos retries every 30 s, we retry sooner because we serve anyway.
+  distroSnapshotRetriesMax: 10,
+  distroSnapshotRetryDelayMs: 2000,
+  // One snapshot transfer (a stream of chunks); a peer that takes longer is abandoned for the next one.
+  distroSnapshotTimeoutMs: 30_000,
+  // A session (gRPC Session stream) silent this long is closed and its instances removed; clients keepAlive every
+  // 5 s (Nacos 2's connection check is 20 s).
+  distroSessionTimeoutMs: 20_000,
+  // Open sessions per member, and instances one session may hold: bounds the renewal work. More: CAIRN_INVALID_ARGUMENT.
+  distroSessionsMax: 100_000,
+  distroSessionInstancesMax: 10_000,
+  // Largest preserved.heart.beat.interval / .timeout / preserved.ip.delete.timeout accepted (one day).
+  preservedTimeoutMsMax: 86_400_000,
 
   // --- Subscriptions and pushes ---
   // Subscribers (gRPC streams plus UDP push clients) of one service: bounds the fan-out of one change.
@@ -220,6 +281,19 @@ export const limits: Limits = Object.freeze({
   udpPushRetriesMax: 1,
   // The Nacos clients' receive buffer (64 KiB); a larger (gzipped) push is not sent and clients rely on polling.
   udpPacketBytesMax: 64 * KiB,
+  // UDP push targets of the whole member (each is one (service, clusters, address, port) a v1 client listed with a
+  // udpPort): bounds the target table; beyond it a list still answers but registers no target (counted), and the
+  // client relies on polling. Per service the bound is subscribersPerServiceMax, shared with gRPC subscribers.
+  udpPushTargetsMax: 100_000,
+  // A UDP push target expires this long after its last list with udpPort (Nacos's pushCacheMillis zombie rule);
+  // clients poll every cacheMillis (3 s), so a live client refreshes it at least three times per period.
+  udpPushTargetExpiryMs: 10_000,
+  // A gRPC subscriber whose transport has not taken a snapshot for this long while a newer one waits (the client
+  // does not read) is cut off with CAIRN_SUBSCRIBER_TOO_SLOW, so a dead reader cannot pin a stream and its buffers.
+  pushStallMsMax: 30_000,
+  // Session requests read but not yet answered on one Session stream: beyond it the member stops reading the stream
+  // (HTTP/2 flow control pushes back on the client) until answers catch up; never an unbounded queue.
+  sessionRequestsPendingMax: 64,
 });
 
 /** LimitRelation is one relation between limits: its name is the inequality it asserts, its reason why. */
@@ -266,8 +340,17 @@ export const limitRelations: readonly LimitRelation[] = Object.freeze([
   { name: 'unhealthyAfterMs < removeAfterMs', reason: 'an instance is unhealthy before it is removed', holds: (l) => l.unhealthyAfterMs < l.removeAfterMs },
   { name: 'distroSyncDelayMs < beatIntervalMs', reason: 'a registration reaches peers before its first beat is due', holds: (l) => l.distroSyncDelayMs < l.beatIntervalMs },
   { name: 'distroVerifyIntervalMs < removeAfterMs', reason: 'a missed sync is repaired before the instance could expire', holds: (l) => l.distroVerifyIntervalMs < l.removeAfterMs },
+  { name: 'distroTombstoneRetentionMs >= removeAfterMs + 2 * distroVerifyIntervalMs', reason: 'a deregistration outlives every stale copy, so nothing resurrects', holds: (l) => l.distroTombstoneRetentionMs >= l.removeAfterMs + 2 * l.distroVerifyIntervalMs },
+  { name: 'distroPeerTimeoutMs * 2 < requestTimeoutMs', reason: 'a forwarded write and its one retry end within a request', holds: (l) => 2 * l.distroPeerTimeoutMs < l.requestTimeoutMs },
+  { name: 'distroMessageBytesMax * 2 <= peerMessageBytesMax', reason: 'a Distro message fits the peer port even if its size estimate is off by 2x', holds: (l) => 2 * l.distroMessageBytesMax <= l.peerMessageBytesMax },
+  { name: 'distroMessageEntriesMax >= instancesPerServiceMax', reason: 'the live instances of one service fit one message by count', holds: (l) => l.distroMessageEntriesMax >= l.instancesPerServiceMax },
+  { name: 'distroHeartbeatIntervalMs * distroHeartbeatMissesMax < unhealthyAfterMs', reason: 'a dead member is noticed before the instances it kept would turn unhealthy', holds: (l) => l.distroHeartbeatIntervalMs * l.distroHeartbeatMissesMax < l.unhealthyAfterMs },
+  { name: 'beatIntervalMs < distroSessionTimeoutMs', reason: 'a session renews its instances before it could time out', holds: (l) => l.beatIntervalMs < l.distroSessionTimeoutMs },
+  { name: 'removeAfterMs <= preservedTimeoutMsMax', reason: 'the default timeouts are valid overrides', holds: (l) => l.removeAfterMs <= l.preservedTimeoutMsMax },
   // Pushes.
   { name: 'pushMergeWindowMs < requestTimeoutMs', reason: 'a push is never held longer than a request', holds: (l) => l.pushMergeWindowMs < l.requestTimeoutMs },
+  { name: 'pushMergeWindowMs < pushStallMsMax', reason: 'a subscriber is never cut off for a push that was merely being merged', holds: (l) => l.pushMergeWindowMs < l.pushStallMsMax },
+  { name: 'subscribersPerServiceMax <= udpPushTargetsMax', reason: 'one service can fill its subscriber bound with UDP targets', holds: (l) => l.subscribersPerServiceMax <= l.udpPushTargetsMax },
   { name: 'udpPushAckTimeoutMs * (udpPushRetriesMax + 1) <= removeAfterMs', reason: 'a push gives up before its data expires', holds: (l) => l.udpPushAckTimeoutMs * (l.udpPushRetriesMax + 1) <= l.removeAfterMs },
 ]);
 

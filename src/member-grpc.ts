@@ -1,6 +1,7 @@
 // The member's gRPC client API listener (cairn.naming.v1, health, reflection) on port + 1000.
 import { buildGrpcServer, listenGrpcServer, shutdownGrpcServer, type GrpcLogger } from './api/grpc/server.ts';
 import type { NamingService } from './naming/naming-service.ts';
+import type { SubscriptionHub } from './naming/subscriptions.ts';
 
 /** GrpcApi is the running gRPC listener. */
 export interface GrpcApi {
@@ -12,8 +13,11 @@ export interface GrpcApi {
 const grpcCloseGraceMs = 2000;
 
 /** startGrpcApi builds the gRPC server and binds it to host:port. */
-export async function startGrpcApi(options: { naming: NamingService; ready: () => boolean; host: string; port: number; logger: GrpcLogger }): Promise<GrpcApi> {
-  const server = buildGrpcServer({ naming: options.naming, ready: options.ready, logger: options.logger });
+export async function startGrpcApi(options: { naming: NamingService; ready: () => boolean; host: string; port: number; logger: GrpcLogger; subscriptions?: SubscriptionHub }): Promise<GrpcApi> {
+  const server = buildGrpcServer({
+    naming: options.naming, ready: options.ready, logger: options.logger,
+    ...(options.subscriptions === undefined ? {} : { subscriptions: options.subscriptions }),
+  });
   const port = await listenGrpcServer(server, options.host, options.port);
   return { port, close: () => shutdownGrpcServer(server, grpcCloseGraceMs) };
 }

@@ -20,7 +20,9 @@ import type { RaftStorage } from './replica/storage.ts';
 import type { NodeId } from './raft/types.ts';
 import { clusterControl, registerRaftGauges, replicaMetrics } from './member-control.ts';
 import { startGrpcApi, type GrpcApi } from './member-grpc.ts';
+import { createPushes } from './member-push.ts';
 import { ActiveHealthChecker } from './health/health-checker.ts';
+import { memberAp, type MemberAp } from './member-ap.ts';
 
 /** MemberConfig is what one member needs to start (validated by the CLI, src/cli/main.ts). */
 export interface MemberConfig {
@@ -63,6 +65,7 @@ export async function startMember(config: MemberConfig, onFatal: (error: Error) 
   await mkdir(config.dataDir, { recursive: true });
   const storage = await LevelStorage.open(config.dataDir);
   let initialised = false;
+  const ap = memberAp(config.addr, config.members, config.host, peerAddressOf, logger);
   const transport = new DeferredTransport(
     new GrpcPeerTransport({
       self: config.addr,
@@ -71,6 +74,7 @@ export async function startMember(config: MemberConfig, onFatal: (error: Error) 
       peerAddressOf,
       limits,
       logger: logger.child({ component: 'peer' }),
+      services: [ap.service],
     }),
     async (from) => ({ memberId: config.addr, initialised, heardFromYou: (await storage.peerContacts()).includes(from), clusterId: '' }),
   );
@@ -80,8 +84,9 @@ export async function startMember(config: MemberConfig, onFatal: (error: Error) 
     await transport.listen();
     await prepareStorage(config, storage, transport, logger);
     initialised = true;
-    return await assemble(config, storage, transport, logger, onFatal);
+    return await assemble(config, storage, transport, logger, onFatal, ap);
   } catch (error) {
+    ap.close();
     await transport.close().catch(() => undefined);
     await storage.close().catch(() => undefined);
     throw error;
@@ -111,7 +116,7 @@ async function prepareStorage(config: MemberConfig, storage: RaftStorage, transp
   await storage.initialise({ clusterId, memberId: config.addr }, { voters: [...config.members], learners: [] });
 }
 
-async function assemble(config: MemberConfig, storage: RaftStorage, transport: DeferredTransport, logger: Logger, onFatal: (error: Error) => void): Promise<Member> {
+async function assemble(config: MemberConfig, storage: RaftStorage, transport: DeferredTransport, logger: Logger, onFatal: (error: Error) => void, ap: MemberAp): Promise<Member> {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const stateMachine = new RegistryStateMachine();
@@ -137,13 +142,15 @@ async function assemble(config: MemberConfig, storage: RaftStorage, transport: D
   registerRaftGauges(registry, () => replica.status());
   let serving = true;
   const cp = new CpRegistry(replica, stateMachine);
-  const naming = new NamingService({ cp });
+  const naming = new NamingService({ cp, ephemeral: ap.start(registry) });
   const health = new ActiveHealthChecker({ self: config.addr, raft: replica, proposer: cp, view: stateMachine, registry, logger: logger.child({ component: 'health' }) });
   const cluster = clusterControl(replica, config.addr, () => serving);
-  const http = buildApp({ naming, cluster, metrics: registry, logger: logger.child({ component: 'http' }) });
+  const pushes = createPushes({ naming, stateMachine, host: config.host, addr: config.addr, registry, logger: logger.child({ component: 'push' }) });
+  const http = buildApp({ naming, cluster, metrics: registry, logger: logger.child({ component: 'http' }), pushTargets: pushes.udp });
   try {
     await http.listen({ host: config.host, port: config.httpPort });
-    const grpc = await startGrpcApi({ naming, ready: () => serving, host: config.host, port: config.grpcPort, logger: logger.child({ component: 'grpc' }) });
+    await pushes.start();
+    const grpc = await startGrpcApi({ naming, ready: () => serving, host: config.host, port: config.grpcPort, logger: logger.child({ component: 'grpc' }), subscriptions: pushes.hub });
     health.start();
     let closing: Promise<void> | null = null;
     const close = (): Promise<void> =>
@@ -151,13 +158,17 @@ async function assemble(config: MemberConfig, storage: RaftStorage, transport: D
         serving = false;
         await health.close();
         await http.close().catch((error: unknown) => logger.warn({ err: error }, 'http close failed'));
+        await pushes.close();
         await grpc.close();
+        ap.close();
         await replica.close();
       })());
     return { replica, http, grpc, close };
   } catch (error) {
     await health.close();
     await http.close().catch(() => undefined);
+    await pushes.close();
+    ap.close();
     await replica.close();
     throw error;
   }

@@ -55,7 +55,16 @@ const breakers: Record<string, (l: Limits) => Partial<Limits>> = {
   'unhealthyAfterMs < removeAfterMs': (l) => ({ unhealthyAfterMs: l.removeAfterMs }),
   'distroSyncDelayMs < beatIntervalMs': (l) => ({ distroSyncDelayMs: l.beatIntervalMs }),
   'distroVerifyIntervalMs < removeAfterMs': (l) => ({ distroVerifyIntervalMs: l.removeAfterMs }),
+  'distroTombstoneRetentionMs >= removeAfterMs + 2 * distroVerifyIntervalMs': (l) => ({ distroTombstoneRetentionMs: l.removeAfterMs }),
+  'distroPeerTimeoutMs * 2 < requestTimeoutMs': (l) => ({ distroPeerTimeoutMs: l.requestTimeoutMs }),
+  'distroMessageBytesMax * 2 <= peerMessageBytesMax': (l) => ({ distroMessageBytesMax: l.peerMessageBytesMax }),
+  'distroMessageEntriesMax >= instancesPerServiceMax': (l) => ({ distroMessageEntriesMax: l.instancesPerServiceMax - 1 }),
+  'distroHeartbeatIntervalMs * distroHeartbeatMissesMax < unhealthyAfterMs': (l) => ({ distroHeartbeatIntervalMs: l.unhealthyAfterMs }),
+  'beatIntervalMs < distroSessionTimeoutMs': (l) => ({ distroSessionTimeoutMs: l.beatIntervalMs }),
+  'removeAfterMs <= preservedTimeoutMsMax': (l) => ({ preservedTimeoutMsMax: l.removeAfterMs - 1 }),
   'pushMergeWindowMs < requestTimeoutMs': (l) => ({ pushMergeWindowMs: l.requestTimeoutMs }),
+  'pushMergeWindowMs < pushStallMsMax': (l) => ({ pushStallMsMax: l.pushMergeWindowMs }),
+  'subscribersPerServiceMax <= udpPushTargetsMax': (l) => ({ udpPushTargetsMax: l.subscribersPerServiceMax - 1 }),
   'udpPushAckTimeoutMs * (udpPushRetriesMax + 1) <= removeAfterMs': (l) => ({ udpPushAckTimeoutMs: l.removeAfterMs }),
 };
 
@@ -107,6 +116,7 @@ test('several broken relations are all reported', () => {
   assert.deepEqual(brokenLimitRelations(broken), [
     described('inflightBytesMax >= messageBytesMax'),
     described('beatIntervalMs < unhealthyAfterMs'),
+    described('beatIntervalMs < distroSessionTimeoutMs'),
   ]);
 });
 

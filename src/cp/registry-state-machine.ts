@@ -187,15 +187,62 @@ function pageOf<T>(items: readonly T[], page: PageSelection): Page<T> {
   return { count: items.length, items: items.slice(start, start + page.pageSize) };
 }
 
+/**
+ * RegistryChange is what a change listener hears: one service changed (instances, health, definition, clusters,
+ * deletion) at log index `index`, or the whole state was replaced (`restored`: a snapshot was installed or the state
+ * loaded at start-up), after which any service may differ.
+ */
+export type RegistryChange =
+  | { readonly type: 'service'; readonly key: ServiceKey; readonly index: number }
+  | { readonly type: 'restored'; readonly index: number };
+
+/** RegistryChangeListener hears every applied change; it runs synchronously after the change is visible and must be cheap. */
+export type RegistryChangeListener = (change: RegistryChange) => void;
+
 /** RegistryStateMachine is the persistent registry's ReplicatedStateMachine and its RegistryView; see the file comment. */
 export class RegistryStateMachine implements ReplicatedStateMachine, RegistryView {
   private state = new RegistryState();
   /** appliedIndex is the highest index applied, or recorded in restored or loaded state; apply only moves it up. */
   private appliedIndex = 0;
   private readonly limits: RegistryLimits;
+  /** listeners hear changes (subscriptions, src/naming/subscriptions.ts); they never influence what is applied. */
+  private readonly listeners = new Set<RegistryChangeListener>();
+  /** changed collects the services touched by the command being applied; emptied after each command. */
+  private readonly changed = new Map<string, ServiceKey>();
+  /** listenerFailures counts listeners that threw (they are isolated from apply; the count is for tests and metrics). */
+  listenerFailures = 0;
 
   constructor(options: RegistryStateMachineOptions = {}) {
     this.limits = { ...defaultLimits, ...options.limits };
+  }
+
+  /**
+   * onServiceChanged registers a listener for every applied change of a service, fired once per changed service
+   * after the command's whole change is in memory (so a read from the listener, or later, sees it); returns its
+   * removal. A listener that throws is counted and ignored: listeners cannot break apply.
+   */
+  onServiceChanged(listener: RegistryChangeListener): () => void {
+    this.listeners.add(listener);
+    return () => {
+      this.listeners.delete(listener);
+    };
+  }
+
+  private emit(change: RegistryChange): void {
+    for (const listener of this.listeners) {
+      try {
+        listener(change);
+      } catch {
+        this.listenerFailures += 1;
+      }
+    }
+  }
+
+  private emitChanged(index: number): void {
+    if (this.changed.size === 0) return;
+    const keys = [...this.changed.values()];
+    this.changed.clear();
+    for (const key of keys) this.emit({ type: 'service', key, index });
   }
 
   /** apply decodes one command, applies it unless its request id is remembered, and returns the encoded result. */
@@ -218,10 +265,12 @@ export class RegistryStateMachine implements ReplicatedStateMachine, RegistryVie
     }
     const result = encodeResult(this.execute(decoded.envelope.command, index, term, batch));
     this.remember({ requestId, index, digest: new Uint8Array(digest), result }, batch);
+    this.emitChanged(index);
     return result.slice();
   }
 
   private execute(command: RegistryCommand, index: number, term: number, batch: ApplyBatch): CommandResult {
+    this.changed.clear();
     try {
       switch (command.type) {
         case 'createService': return this.createService(command, index, batch);
@@ -295,8 +344,9 @@ export class RegistryStateMachine implements ReplicatedStateMachine, RegistryVie
     this.admitCluster(service, cluster);
   }
 
-  /** touch gives a changed service the revision `index` and rewrites its record. */
+  /** touch gives a changed service the revision `index`, rewrites its record and marks it for the change listeners. */
   private touch(service: ServiceState, index: number, batch: ApplyBatch): void {
+    this.changed.set(describeService(service.settings.key), service.settings.key);
     this.state.setSettings(service, { ...service.settings, revision: index });
     batch.put(serviceStorageKey(service.settings.key), encodeMessage('ServiceRecord',
       encodeServiceDefinition(this.state.definition(service), service.settings.declaredKind)));
@@ -369,6 +419,7 @@ export class RegistryStateMachine implements ReplicatedStateMachine, RegistryVie
     for (const name of service.clusters.keys()) batch.del(clusterStorageKey(command.key, name));
     batch.del(serviceStorageKey(command.key));
     this.state.removeService(service);
+    this.changed.set(describeService(command.key), command.key);
     return { ok: true, revision: index, payload: { type: 'none' } };
   }
 
@@ -497,6 +548,7 @@ export class RegistryStateMachine implements ReplicatedStateMachine, RegistryVie
     this.state = next;
     this.appliedIndex = next.maxIndex();
     writeState(next, batch);
+    this.emit({ type: 'restored', index: this.appliedIndex });
   }
 
   /** load rebuilds the state from the stored keyspace at start-up; a record that does not fit is CAIRN_STORAGE_CORRUPT. */
@@ -504,6 +556,7 @@ export class RegistryStateMachine implements ReplicatedStateMachine, RegistryVie
     const next = await buildFromKeyspace(entries);
     this.state = next;
     this.appliedIndex = next.maxIndex();
+    this.emit({ type: 'restored', index: this.appliedIndex });
   }
 
   // --- Reads (RegistryView) ---

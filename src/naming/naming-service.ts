@@ -575,7 +575,11 @@ export class NamingService {
     const clusters = normaliseClusters((query.clusters ?? []).map((name) => validateClusterName(name, 'clusters')));
     const healthyOnly = validateBoolean(query.healthyOnly ?? false, 'healthyOnly');
     await this.authorizeService(context, key, 'read');
-    const view = await this.view(context, query);
+    return this.instanceListIn(await this.view(context, query), key, clusters, healthyOnly);
+  }
+
+  /** instanceListIn is the merged, selected instance list of `key` in `view` (listInstances after its checks). */
+  private instanceListIn(view: RegistryView, key: ServiceKey, clusters: readonly string[], healthyOnly: boolean): InstanceList {
     const service = this.mergedDefinition(view, key);
     const instances = [...view.listInstances(key), ...this.ephemeral.instancesOf(key)];
     const selected = selectInstances(service, instances, { clusters, healthyOnly });
@@ -587,6 +591,25 @@ export class NamingService {
       checksum: instancesChecksum(service, selected.hosts),
       revision: service?.revision ?? 0,
     });
+  }
+
+  /**
+   * localInstanceList is listInstances over this member's local state, synchronous and without authorization: the
+   * subscription hub (subscriptions.ts) computes push snapshots with it after the subscriber was authorized.
+   * `clusters` must be normalised (normaliseClusters) and validated already.
+   */
+  localInstanceList(key: ServiceKey, clusters: readonly string[], healthyOnly: boolean): InstanceList {
+    return this.instanceListIn(this.cp.localView(), key, clusters, healthyOnly);
+  }
+
+  /** authorizeRead passes a read of `key` by `context`'s caller through the authorization hook (Subscribe uses it). */
+  authorizeRead(context: RequestContext, key: ServiceKey): Promise<void> {
+    return this.authorizeService(context, key, 'read');
+  }
+
+  /** onEphemeralChange registers a listener for changes of ephemeral instances (the AP registry's onChange); returns its removal. */
+  onEphemeralChange(listener: ServiceChangeListener): () => void {
+    return this.ephemeral.onChange(listener);
   }
 
   /** setInstanceHealth sets a persistent instance's health; refused while its cluster's checker is not NONE. */

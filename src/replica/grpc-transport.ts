@@ -33,6 +33,8 @@ import {
   type ServerUnaryCall,
   type ServiceError,
   type sendUnaryData,
+  type ServiceDefinition,
+  type UntypedServiceImplementation,
 } from '@grpc/grpc-js';
 
 import { assert } from '../assert.ts';
@@ -157,6 +159,14 @@ export interface GrpcPeerTransportOptions {
   /** onEvent is called once per counted event (metrics). */
   readonly onEvent?: (event: PeerTransportEvent) => void;
   readonly tuning?: Partial<GrpcTransportTuning>;
+  /** services are further gRPC services served on the peer port beside Peer (e.g. Distro, src/ap/grpc-distro.ts). */
+  readonly services?: readonly PeerServiceRegistration[];
+}
+
+/** PeerServiceRegistration is one further service of the peer server: its definition and implementation. */
+export interface PeerServiceRegistration {
+  readonly definition: ServiceDefinition;
+  readonly implementation: UntypedServiceImplementation;
 }
 
 const STREAM_PATH = '/cairn.peer.v1.Peer/Stream';
@@ -498,6 +508,7 @@ export class GrpcPeerTransport implements PeerTransport {
       Forward: (call: ServerUnaryCall<Buffer, Uint8Array>, callback: sendUnaryData<Uint8Array>) => this.serveForward(call, callback),
       Hello: (call: ServerUnaryCall<Buffer, Uint8Array>, callback: sendUnaryData<Uint8Array>) => this.serveHello(call, callback),
     });
+    for (const service of this.options.services ?? []) server.addService(service.definition, service.implementation);
     this.server = server;
     const address = hostPort(this.options.listenHost, this.options.listenPort);
     this.boundPort = await new Promise<number>((resolve, reject) => {

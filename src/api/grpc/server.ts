@@ -29,6 +29,9 @@ import { statusOfError, toCairnError } from './errors.ts';
 import { Fields } from './fields.ts';
 import { HealthService } from './health.ts';
 import { namingHandlers, type CallBudget, type UnaryHandler } from './naming-handlers.ts';
+import { serveSession } from './session.ts';
+import { serveSubscribe } from './subscribe.ts';
+import type { SubscriptionHub } from '../../naming/subscriptions.ts';
 import { healthServiceName, loadClientApiDefinition, namingServiceName, serviceDefinitionOf } from './proto.ts';
 
 /** GrpcLogger is the part of the member's pino logger the server uses: unexpected failures are logged as errors. */
@@ -46,6 +49,8 @@ export interface GrpcDeps {
   readonly logger?: GrpcLogger;
   /** now is the wall clock in ms, against which client deadlines are measured; default Date.now. */
   readonly now?: () => number;
+  /** subscriptions is the member's subscription hub; without it Subscribe answers UNIMPLEMENTED. */
+  readonly subscriptions?: SubscriptionHub;
 }
 
 /** UndecodableRequest stands for a request that is not a valid protobuf message of its method's type. */
@@ -80,6 +85,12 @@ export function callBudget(deadline: Deadline, nowMs: number, capMs: number): Ca
   if (!Number.isFinite(at)) return { timeoutMs: undefined };
   const remainingMs = Math.floor(at - nowMs);
   return remainingMs <= 0 ? 'expired' : { timeoutMs: Math.min(remainingMs, capMs) };
+}
+
+/** decodedFields wraps a decoded request in Fields, or throws CAIRN_INVALID_ARGUMENT for an undecodable one. */
+function decodedFields(request: unknown): Fields {
+  if (request instanceof UndecodableRequest) throw new CairnError('CAIRN_INVALID_ARGUMENT', `the request is not a valid message: ${request.reason}`);
+  return Fields.of(request);
 }
 
 function serveUnary(handler: UnaryHandler, request: unknown, budget: CallBudget): Promise<object> {
@@ -126,8 +137,10 @@ function notYetServed(detail: string): (call: { emit(event: 'error', error: unkn
 
 function namingImplementation(deps: GrpcDeps): UntypedServiceImplementation {
   const implementation: UntypedServiceImplementation = {
-    Subscribe: notYetServed('Subscribe arrives with the subscription issue; poll ListInstances (revision, checksum) meanwhile'),
-    Session: notYetServed('Session arrives with the ephemeral-instance issue; register persistent instances with RegisterInstance meanwhile'),
+    Subscribe: deps.subscriptions === undefined
+      ? notYetServed('this server was built without a subscription hub; poll ListInstances (revision, checksum) instead')
+      : serveSubscribe(deps.naming, deps.subscriptions, decodedFields, deps.logger),
+    Session: serveSession(deps.naming, decodedFields, deps.logger),
   };
   for (const [method, handler] of Object.entries(namingHandlers(deps.naming, servicesPageSizeMax(limits)))) {
     implementation[method] = unary(method, handler, deps);

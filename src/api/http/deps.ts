@@ -4,6 +4,7 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { Registry } from 'prom-client';
 import type { Identity, NamingService } from '../../naming/naming-service.ts';
+import type { UdpTargetSpec } from '../../naming/udp-push.ts';
 
 /** MemberRole is what one member does in the Raft group, as GET /cairn/v1/cluster reports it. */
 export type MemberRole = 'leader' | 'follower' | 'candidate' | 'pre-candidate' | 'learner' | 'unknown';
@@ -78,4 +79,11 @@ export interface HttpDeps {
   readonly logger?: FastifyBaseLogger | boolean;
   /** now is the wall clock in ms (lastRefTime of instance lists); default Date.now. */
   readonly now?: () => number;
+  /** pushTargets registers Nacos v1 UDP push targets from lists with udpPort > 0 (src/naming/udp-push.ts); default none. */
+  readonly pushTargets?: PushTargetRegistry;
+}
+
+/** PushTargetRegistry is the UDP pusher as the list route sees it: refresh returns false when a bound refused the target. */
+export interface PushTargetRegistry {
+  refresh(spec: UdpTargetSpec): boolean;
 }

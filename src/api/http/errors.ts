@@ -130,6 +130,7 @@ export function nacosV2CodeOf(error: CairnError, serviceRoute: boolean): NacosV2
     case 'CAIRN_SERVICES_PER_NAMESPACE_EXCEEDED':
     case 'CAIRN_NAMESPACES_EXCEEDED':
     case 'CAIRN_SUBSCRIBERS_PER_SERVICE_EXCEEDED':
+    case 'CAIRN_SUBSCRIBER_TOO_SLOW':
     case 'CAIRN_MEMBERSHIP_CHANGE_PENDING':
       return v2.resourceConflict;
     case 'CAIRN_NAMESPACE_NOT_FOUND':
@@ -143,6 +144,8 @@ export function nacosV2CodeOf(error: CairnError, serviceRoute: boolean): NacosV2
     case 'CAIRN_INSTANCE_NOT_FOUND':
       return v2.instanceNotFound;
     case 'CAIRN_EPHEMERAL_MISMATCH':
+    case 'CAIRN_SESSION_CLOSED':
+    case 'CAIRN_SESSION_EXPIRED':
       return v2.instance;
     case 'CAIRN_UNAUTHORIZED':
     case 'CAIRN_FORBIDDEN':
@@ -160,6 +163,7 @@ export function nacosV2CodeOf(error: CairnError, serviceRoute: boolean): NacosV2
     case 'CAIRN_TRANSFER_IN_PROGRESS':
     case 'CAIRN_MEMBER_STATE_MISSING':
     case 'CAIRN_SHUTTING_DOWN':
+    case 'CAIRN_DISTRO_UNAVAILABLE':
     case 'CAIRN_STORAGE_CORRUPT':
     case 'CAIRN_NOT_IMPLEMENTED':
     case 'CAIRN_INTERNAL':

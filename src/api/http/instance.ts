@@ -3,10 +3,10 @@
 // beat (PUT /instance/beat). Parameters follow params.ts; validation and semantics are the naming layer's.
 
 import type { FastifyPluginCallback, FastifyRequest } from 'fastify';
-import { CairnError } from '../../errors.ts';
 import { DEFAULT_CLUSTER, groupedName } from '../../naming/model.ts';
-import type { InstanceAddress, InstancePatch, InstanceSpec, ListInstancesQuery } from '../../naming/naming-service.ts';
+import type { InstanceAddress, InstanceList, InstancePatch, InstanceSpec, ListInstancesQuery } from '../../naming/naming-service.ts';
 import { paramsOf } from './authorization.ts';
+import { beatAnswerOf, beatRequestOf } from './beat.ts';
 import { clientKindOf, compact, type NacosParams, serviceKeyOf } from './params.ts';
 import { nacosVersions, readOptionsOf, replyData, replyOk, requestContextOf, type RoutePluginOptions } from './request-context.ts';
 import { instanceDetail, v1InstanceList, v2ServiceInfo, type ListContext } from './shapes.ts';
@@ -64,7 +64,7 @@ function listQueryOf(params: NacosParams, clusters: string | undefined): ListIns
 
 function listContextOf(request: FastifyRequest, query: ListInstancesQuery, clusters: string | undefined, now: number): ListContext {
   const params = paramsOf(request);
-  // Checked but unused until UDP pushes arrive: a subscription's port must still be a port.
+  // Checked on every version; only v1 lists register UDP push targets (registerPushTarget).
   params.integer('udpPort', portRange);
   return {
     group: query.group,
@@ -76,15 +76,24 @@ function listContextOf(request: FastifyRequest, query: ListInstancesQuery, clust
   };
 }
 
-/** beatNotImplemented is the answer to a beat until the AP path (ephemeral instances) lands. */
-function beatNotImplemented(params: NacosParams): CairnError {
-  serviceKeyOf(params);
-  const beat = params.jsonObject('beat');
-  if (beat === undefined) {
-    params.required('ip');
-    params.requiredInteger('port', portRange);
-  }
-  return new CairnError('CAIRN_NOT_IMPLEMENTED', 'instance beats keep ephemeral instances alive, which arrive with the AP issue; register with ephemeral=false');
+/**
+ * registerPushTarget registers (or refreshes) the UDP push target of a v1 list with udpPort > 0: pushes go to the
+ * SOURCE address of this request, never to its clientIP parameter (DESIGN.md; docs/nacos-compatibility.md). Any
+ * User-Agent may subscribe. A refused target (a bound) changes nothing in the answer: the client keeps polling.
+ */
+function registerPushTarget(request: FastifyRequest, deps: RoutePluginOptions['deps'], query: ListInstancesQuery, list: InstanceList, context: ListContext): void {
+  const udpPort = paramsOf(request).integer('udpPort', portRange) ?? 0;
+  const address = request.socket.remoteAddress;
+  if (deps.pushTargets === undefined || udpPort <= 0 || address === undefined) return;
+  deps.pushTargets.refresh({
+    key: { namespace: query.namespace, group: query.group, service: query.service },
+    clustersText: context.clusters,
+    clusters: list.clusters,
+    address,
+    port: udpPort,
+    groupedForClient: context.groupedForClient,
+    env: context.env,
+  });
 }
 
 /** instanceRoutes is the plugin of the instance endpoints, v1 and v2. */
@@ -127,10 +136,13 @@ export const instanceRoutes: FastifyPluginCallback<RoutePluginOptions> = (app, {
       const query = listQueryOf(params, clusters);
       const context = listContextOf(request, query, clusters, now());
       const list = await naming.listInstances(requestContextOf(request), query);
+      if (version === 'v1') registerPushTarget(request, deps, query, list, context);
       return version === 'v1' ? reply.send(v1InstanceList(list, context)) : replyData(reply, version, v2ServiceInfo(list, context));
     });
-    app.put(`${prefix}/instance/beat`, { config: write }, async (request) => {
-      throw beatNotImplemented(paramsOf(request));
+    app.put(`${prefix}/instance/beat`, { config: write }, async (request, reply) => {
+      // The beat answer is Nacos's own object on v1 and v2 alike (never the v2 envelope).
+      const result = await naming.beat(requestContextOf(request), beatRequestOf(paramsOf(request)));
+      return reply.send(beatAnswerOf(result));
     });
   }
   done();

@@ -120,7 +120,8 @@ test('v2 errors: Nacos\'s numeric codes and HTTP statuses, the Cairn code in dat
     ['PUT', `${v2}/health/instance?serviceName=svc&ip=10.0.0.1&port=8080`, 400, 21010, 'healthy param miss', /^Param 'healthy' is required\./],
     ['PUT', `${v2}/health/instance?serviceName=svc&ip=10.0.0.1&port=8080&healthy=false`, 400, 21011, 'health check still running', /CAIRN_HEALTH_CHECK_ACTIVE/],
     ['POST', `${v2}/instance?serviceName=s3&ip=10.0.0.3&port=1`, 501, 30000, 'server error', /CAIRN_NOT_IMPLEMENTED/],
-    ['PUT', `${v2}/instance/beat?serviceName=svc&ip=10.0.0.1&port=8080`, 501, 30000, 'server error', /^instance beats/],
+    // A beat for a service that holds persistent instances is refused (beats keep ephemeral instances only).
+    ['PUT', `${v2}/instance/beat?serviceName=svc&ip=10.0.0.1&port=8080`, 400, 21004, 'instance error', /CAIRN_EPHEMERAL_MISMATCH/],
   ];
   for (const [method, url, status, code, message, text] of cases) {
     const answer = await call(h.app, method, url);

@@ -1,0 +1,262 @@
+// Launchers of the three 3-member clusters the bench compares, each on its own loopback addresses, each member a
+// real process in its own process group with its own data directory, stopped by pid afterwards:
+//
+// - Cairn: `bin/cairn server --addr HOST:PORT --members A,B,C --data-dir DIR` (HTTP on PORT, client gRPC on
+//   PORT+1000, peer on PORT-1000); ready when GET /cairn/v1/health answers 200; fsync on (the default).
+// - etcd (Debian's etcd-server, 3.4): client URL HOST:2379 (gRPC and the JSON gateway), peer URL HOST:2380;
+//   default fsync behaviour (etcd fsyncs its WAL on every commit); ready when GET /health says true.
+// - ZooKeeper (Debian's zookeeper, 3.8): the packaged jars run with `java ... QuorumPeerMain zoo.cfg`, client port
+//   HOST:2181, quorum HOST:2888, election HOST:3888; forceSync left at its default (yes); ready when the `srvr`
+//   four-letter command reports a Mode.
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import net from 'node:net';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { HttpTarget, assertLoopback } from './http.ts';
+import { describe, startProcess, stopProcess, waitUntil, type Managed } from './processes.ts';
+
+/** MemberProcess is one running member: its client address and its process. */
+export interface MemberProcess {
+  readonly name: string;
+  /** client is the address clients use: Cairn's HTTP port, etcd's client port, ZooKeeper's client port. */
+  readonly client: string;
+  readonly process: Managed;
+}
+
+/** RunningCluster is a started cluster; leaderIndex() names the current leader among `members`. */
+export interface RunningCluster {
+  readonly system: 'cairn' | 'etcd' | 'zookeeper';
+  readonly members: readonly MemberProcess[];
+  leaderIndex(): Promise<number>;
+  stop(): Promise<void>;
+}
+
+const readyTimeoutMs = 90_000;
+
+async function stopAll(members: readonly MemberProcess[]): Promise<void> {
+  await Promise.all(members.map((member) => stopProcess(member.process)));
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Cairn
+
+/** cairnGrpcAddress is a member's client gRPC address (HTTP port + 1000). */
+export function cairnGrpcAddress(httpAddr: string): string {
+  const separator = httpAddr.lastIndexOf(':');
+  return `${httpAddr.slice(0, separator)}:${Number(httpAddr.slice(separator + 1)) + 1000}`;
+}
+
+let profileDir: string | null = null;
+
+/** profileCairnMembers makes every Cairn member started from now on write a CPU profile into `dir` when it stops. */
+export function profileCairnMembers(dir: string): void {
+  profileDir = dir;
+}
+
+/** startCairnMember starts one member (`members` empty: standalone) and waits until its health answers 200. */
+export async function startCairnMember(root: string, addr: string, members: readonly string[], dataDir: string, logDir: string, extraArgs: readonly string[] = []): Promise<MemberProcess> {
+  assertLoopback(addr);
+  const args = ['server', '--addr', addr, '--data-dir', dataDir, '--log-level', 'warn', ...extraArgs];
+  if (members.length > 0) args.push('--members', members.join(','));
+  const log = path.join(logDir, `cairn-${addr.replace(':', '_')}.log`);
+  // profileDir set: run the member as bin/cairn does, under `node --cpu-prof` (not allowed in NODE_OPTIONS).
+  const process = profileDir === null
+    ? startProcess(`cairn ${addr}`, path.join(root, 'bin', 'cairn'), args, log)
+    : startProcess(`cairn ${addr}`, globalThis.process.execPath, [
+      '--cpu-prof', `--cpu-prof-dir=${profileDir}`, '--import', pathToFileURL(path.join(root, 'node_modules', 'tsx', 'dist', 'loader.mjs')).href,
+      path.join(root, 'src', 'cli', 'main.ts'), ...args,
+    ], log);
+  return { name: `cairn ${addr}`, client: addr, process };
+}
+
+/** cairnHealthy tells whether GET /cairn/v1/health answers 200. */
+export async function cairnHealthy(addr: string): Promise<boolean> {
+  const response = await fetch(`http://${addr}/cairn/v1/health`, { signal: AbortSignal.timeout(2000) });
+  await response.text();
+  return response.status === 200;
+}
+
+/** startCairn starts a 3-member Cairn cluster at `addrs` and waits until every member is healthy. */
+export async function startCairn(root: string, addrs: readonly string[], dataRoot: string, logDir: string): Promise<RunningCluster> {
+  const members: MemberProcess[] = [];
+  try {
+    for (let i = 0; i < addrs.length; i++) {
+      const dataDir = path.join(dataRoot, `cairn-${i + 1}`);
+      await mkdir(dataDir, { recursive: true });
+      members.push(await startCairnMember(root, addrs[i] ?? '', addrs, dataDir, logDir));
+    }
+    const processes = members.map((member) => member.process);
+    for (const member of members) await waitUntil(`${member.name} healthy`, () => cairnHealthy(member.client), readyTimeoutMs, processes);
+  } catch (error) {
+    await stopAll(members);
+    throw error;
+  }
+  return {
+    system: 'cairn',
+    members,
+    async leaderIndex(): Promise<number> {
+      let leader = -1;
+      await waitUntil('a Cairn leader', async () => {
+        const response = await fetch(`http://${members[0]?.client ?? ''}/cairn/v1/cluster`, { signal: AbortSignal.timeout(2000) });
+        const body = (await response.json()) as { leader?: string | null };
+        leader = members.findIndex((member) => member.client === body.leader);
+        return leader >= 0;
+      }, 30_000);
+      return leader;
+    },
+    stop: () => stopAll(members),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// etcd
+
+/** findEtcd returns the etcd binary, or null when it is not installed. */
+export function findEtcd(): string | null {
+  for (const candidate of ['/usr/bin/etcd', '/usr/local/bin/etcd']) if (existsSync(candidate)) return candidate;
+  return null;
+}
+
+/** startEtcd starts a 3-member etcd cluster (client port 2379, peer port 2380 on each host). */
+export async function startEtcd(binary: string, hosts: readonly string[], dataRoot: string, logDir: string): Promise<RunningCluster> {
+  const names = hosts.map((_, i) => `etcd-${i + 1}`);
+  const initialCluster = hosts.map((host, i) => `${names[i] ?? ''}=http://${host}:2380`).join(',');
+  const members: MemberProcess[] = [];
+  try {
+    for (let i = 0; i < hosts.length; i++) {
+      const host = hosts[i] ?? '';
+      const name = names[i] ?? '';
+      assertLoopback(`${host}:2379`);
+      const args = [
+        '--name', name, '--data-dir', path.join(dataRoot, name),
+        '--listen-client-urls', `http://${host}:2379`, '--advertise-client-urls', `http://${host}:2379`,
+        '--listen-peer-urls', `http://${host}:2380`, '--initial-advertise-peer-urls', `http://${host}:2380`,
+        '--initial-cluster', initialCluster, '--initial-cluster-token', 'cairn-bench', '--initial-cluster-state', 'new',
+        '--logger', 'zap', '--log-level', 'warn',
+      ];
+      const process = startProcess(name, binary, args, path.join(logDir, `${name}.log`));
+      members.push({ name, client: `${host}:2379`, process });
+    }
+    const processes = members.map((member) => member.process);
+    for (const member of members) {
+      await waitUntil(`${member.name} healthy`, async () => {
+        const response = await fetch(`http://${member.client}/health`, { signal: AbortSignal.timeout(2000) });
+        return ((await response.json()) as { health?: string }).health === 'true';
+      }, readyTimeoutMs, processes);
+    }
+  } catch (error) {
+    await stopAll(members);
+    throw error;
+  }
+  return {
+    system: 'etcd',
+    members,
+    async leaderIndex(): Promise<number> {
+      const ids: string[] = [];
+      let leader = '';
+      for (const member of members) {
+        const gateway = new HttpTarget(member.client, 1);
+        try {
+          const status = await gateway.json('/v3/maintenance/status', {});
+          const header = status['header'] as { member_id?: string } | undefined;
+          ids.push(header?.member_id ?? '');
+          leader = typeof status['leader'] === 'string' ? status['leader'] : leader;
+        } finally {
+          await gateway.close();
+        }
+      }
+      const index = ids.indexOf(leader);
+      if (index < 0) throw new Error(`etcd: no leader among ${ids.join(', ')} (leader ${leader})`);
+      return index;
+    },
+    stop: () => stopAll(members),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// ZooKeeper
+
+/** findZooKeeperClasspath returns the classpath of Debian's packaged ZooKeeper, or null when it is not installed. */
+export function findZooKeeperClasspath(): string | null {
+  const jar = '/usr/share/java/zookeeper.jar';
+  if (!existsSync(jar) || !existsSync('/usr/bin/java')) return null;
+  // The jar's manifest names its dependencies (netty, jute, slf4j, ...), all under /usr/share/java.
+  return jar;
+}
+
+/** fourLetter sends a ZooKeeper four-letter command and resolves with the answer. */
+export function fourLetter(hostPort: string, command: string, timeoutMs = 2000): Promise<string> {
+  const separator = hostPort.lastIndexOf(':');
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host: hostPort.slice(0, separator), port: Number(hostPort.slice(separator + 1)) });
+    const chunks: Buffer[] = [];
+    socket.setTimeout(timeoutMs, () => socket.destroy(new Error(`${command}: timeout`)));
+    socket.on('connect', () => socket.end(command));
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    socket.on('error', reject);
+    socket.on('close', () => resolve(Buffer.concat(chunks).toString('utf8')));
+  });
+}
+
+/** zooKeeperMode reads a server's Mode (leader, follower, standalone) from `srvr`, or '' when it has none yet. */
+export async function zooKeeperMode(hostPort: string): Promise<string> {
+  const answer = await fourLetter(hostPort, 'srvr');
+  return /^Mode: (\w+)/m.exec(answer)?.[1] ?? '';
+}
+
+/** startZooKeeper starts a 3-server ensemble (client 2181, quorum 2888, election 3888 on each host). */
+export async function startZooKeeper(classpath: string, hosts: readonly string[], dataRoot: string, logDir: string): Promise<RunningCluster> {
+  const servers = hosts.map((host, i) => `server.${i + 1}=${host}:2888:3888`);
+  const members: MemberProcess[] = [];
+  try {
+    for (let i = 0; i < hosts.length; i++) {
+      const host = hosts[i] ?? '';
+      assertLoopback(`${host}:2181`);
+      const dir = path.join(dataRoot, `zk-${i + 1}`);
+      await mkdir(dir, { recursive: true });
+      await writeFile(path.join(dir, 'myid'), `${i + 1}\n`);
+      const config = [
+        'tickTime=2000', 'initLimit=10', 'syncLimit=5', `dataDir=${dir}`,
+        `clientPort=2181`, `clientPortAddress=${host}`, ...servers,
+        // Unlimited connections per client address: every bench client connects from the same loopback address.
+        'maxClientCnxns=0', '4lw.commands.whitelist=srvr,ruok,mntr', 'admin.enableServer=false',
+        // forceSync is not set: ZooKeeper's default (yes) fsyncs its transaction log before acknowledging.
+      ].join('\n');
+      const configFile = path.join(dir, 'zoo.cfg');
+      await writeFile(configFile, `${config}\n`);
+      const args = ['-Xms256m', '-Xmx1g', `-Dzookeeper.log.dir=${dir}`, '-cp', classpath, 'org.apache.zookeeper.server.quorum.QuorumPeerMain', configFile];
+      const process = startProcess(`zookeeper-${i + 1}`, '/usr/bin/java', args, path.join(logDir, `zookeeper-${i + 1}.log`));
+      members.push({ name: `zookeeper-${i + 1}`, client: `${host}:2181`, process });
+    }
+    const processes = members.map((member) => member.process);
+    for (const member of members) {
+      await waitUntil(`${member.name} serving`, async () => ['leader', 'follower'].includes(await zooKeeperMode(member.client)), readyTimeoutMs, processes, 250);
+    }
+  } catch (error) {
+    await stopAll(members);
+    throw error;
+  }
+  return {
+    system: 'zookeeper',
+    members,
+    async leaderIndex(): Promise<number> {
+      const modes = await Promise.all(members.map((member) => zooKeeperMode(member.client).catch((error: unknown) => describe(error))));
+      const index = modes.indexOf('leader');
+      if (index < 0) throw new Error(`zookeeper: no leader (${modes.join(', ')})`);
+      return index;
+    },
+    stop: () => stopAll(members),
+  };
+}
+
+/** installHint is what to run when a peer system is missing. */
+export function installPeers(): string {
+  try {
+    execFileSync('apt-get', ['install', '-y', 'etcd-server', 'zookeeper'], { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }, timeout: 600_000 });
+    return 'installed';
+  } catch (error) {
+    return `apt-get install failed: ${describe(error)}`;
+  }
+}

@@ -1,0 +1,126 @@
+// Rendering: the Markdown table (one row per workload, client count and target, with CPU per operation and the
+// ratios against Cairn), and the issue's targets checked from the rows.
+import type { TargetId } from './driver.ts';
+import type { RunResult } from './runner.ts';
+import type { MemoryResult } from '../seed.ts';
+
+/** Row is one measured (or not measured) cell: a workload at a client count against one target. */
+export interface Row extends RunResult {
+  readonly workload: string;
+  readonly clients: number;
+  readonly target: TargetId;
+  readonly member: string;
+}
+
+/** TargetCheck is one of the issue's targets: what it asks, the measured ratio, and whether it is met. */
+export interface TargetCheck {
+  readonly target: string;
+  readonly ratio: number | null;
+  readonly met: boolean | null;
+  readonly detail: string;
+}
+
+const labels: Record<TargetId, string> = {
+  'cairn-grpc': 'Cairn gRPC',
+  'etcd-grpc': 'etcd gRPC',
+  zookeeper: 'ZooKeeper',
+  'cairn-http': 'Cairn HTTP (Nacos v1)',
+  'etcd-http': 'etcd HTTP (JSON gateway)',
+};
+
+/** baselineOf is the Cairn target a peer row is compared with. */
+function baselineOf(target: TargetId): TargetId | null {
+  if (target === 'etcd-grpc' || target === 'zookeeper') return 'cairn-grpc';
+  if (target === 'etcd-http') return 'cairn-http';
+  return null;
+}
+
+function num(value: number, digits: number): string {
+  return Number.isFinite(value) ? value.toFixed(digits) : '-';
+}
+
+function ratio(a: number, b: number): number {
+  return Number.isFinite(a) && Number.isFinite(b) && b > 0 ? a / b : Number.NaN;
+}
+
+function find(rows: readonly Row[], workload: string, clients: number, target: TargetId): Row | undefined {
+  return rows.find((row) => row.workload === workload && row.clients === clients && row.target === target && row.status === 'ok' && row.ops > 0);
+}
+
+function closestClients(rows: readonly Row[], workload: string, wanted: number): number | null {
+  const counts = [...new Set(rows.filter((row) => row.workload === workload).map((row) => row.clients))];
+  if (counts.length === 0) return null;
+  return counts.sort((a, b) => Math.abs(a - wanted) - Math.abs(b - wanted) || a - b)[0] ?? null;
+}
+
+/** checkTargets evaluates the issue's targets on the rows (at the client count asked, else the closest measured). */
+export function checkTargets(rows: readonly Row[]): TargetCheck[] {
+  const checks: TargetCheck[] = [];
+  const compare = (name: string, workload: string, clients: number, peer: TargetId, metric: 'ops' | 'p99', bound: number): void => {
+    const at = closestClients(rows, workload, clients);
+    const cairn = at === null ? undefined : find(rows, workload, at, 'cairn-grpc');
+    const other = at === null ? undefined : find(rows, workload, at, peer);
+    if (cairn === undefined || other === undefined) {
+      checks.push({ target: name, ratio: null, met: null, detail: `not measured (${cairn === undefined ? 'Cairn' : labels[peer]} has no result${at === null ? '' : ` at ${at} clients`})` });
+      return;
+    }
+    const value = metric === 'ops' ? ratio(cairn.opsPerSecond, other.opsPerSecond) : ratio(cairn.p99Ms, other.p99Ms);
+    const met = metric === 'ops' ? value >= bound : value <= bound;
+    const detail = metric === 'ops'
+      ? `${at} clients: ${num(cairn.opsPerSecond, 0)} vs ${num(other.opsPerSecond, 0)} ops/s`
+      : `${at} clients: p99 ${num(cairn.p99Ms, 2)} vs ${num(other.p99Ms, 2)} ms`;
+    checks.push({ target: name, ratio: Number.isFinite(value) ? Number(value.toFixed(3)) : null, met, detail });
+  };
+  compare('register throughput at 64 clients >= 1.0x etcd put', 'register', 64, 'etcd-grpc', 'ops', 1.0);
+  compare('register throughput at 64 clients >= 1.0x ZooKeeper create', 'register', 64, 'zookeeper', 'ops', 1.0);
+  compare('register p99 at 1 client <= 1.2x etcd', 'register', 1, 'etcd-grpc', 'p99', 1.2);
+  compare('linearizable list of 100 >= 1.0x etcd linearizable range (64 clients)', 'list', 64, 'etcd-grpc', 'ops', 1.0);
+  compare('local list of 100 >= 1.0x ZooKeeper getChildren (64 clients)', 'list-local', 64, 'zookeeper', 'ops', 1.0);
+  compare('change-to-notification p99 <= etcd watch p99 (1 client)', 'notify', 1, 'etcd-grpc', 'p99', 1.0);
+  return checks;
+}
+
+/** renderReport renders the results as Markdown and returns the target checks with it. */
+export function renderReport(rows: readonly Row[], memory: readonly MemoryResult[], meta: { date: string; machine: Record<string, unknown>; versions: Record<string, unknown>; options: Record<string, unknown> }): { markdown: string; targets: TargetCheck[] } {
+  const lines: string[] = [];
+  const m = meta.machine;
+  lines.push(`Run of ${meta.date} on ${String(m['hostname'])}: ${String(m['cpus'])} x ${String(m['cpuModel'])}, ${String(m['memoryGiB'])} GiB, Linux ${String(m['kernel'])}, Node ${String(m['node'])}; ` +
+    `etcd ${String(meta.versions['etcd'])}, ZooKeeper ${String(meta.versions['zookeeper'])}; ${JSON.stringify(meta.options)}`);
+  lines.push('');
+  lines.push('CPU per op: microseconds of CPU (utime+stime from /proc) per operation, for the bench client process and for each of the three members in order (the JSON names the leader every client talks to).');
+  lines.push('Ratios are Cairn ÷ this row (gRPC and ZooKeeper rows against Cairn gRPC, HTTP rows against Cairn HTTP): ops ratio > 1 and p99 ratio < 1 favour Cairn.');
+  lines.push('');
+  lines.push('| workload | clients | target | ops/s | p50 ms | p99 ms | errors | CPU µs/op client | CPU µs/op members | Cairn÷this ops | Cairn÷this p99 |');
+  lines.push('|---|---|---|---|---|---|---|---|---|---|---|');
+  for (const row of rows) {
+    if (row.status !== 'ok') {
+      lines.push(`| ${row.workload} | ${row.clients} | ${labels[row.target]} | not measured: ${row.reason ?? ''} | | | | | | | |`);
+      continue;
+    }
+    const base = baselineOf(row.target);
+    const cairn = base === null ? undefined : find(rows, row.workload, row.clients, base);
+    const members = row.cpu.membersUs.map((us) => num(us, 0)).join(' / ');
+    const opsRatio = cairn === undefined ? '' : `${num(ratio(cairn.opsPerSecond, row.opsPerSecond), 2)}x`;
+    const p99Ratio = cairn === undefined ? '' : `${num(ratio(cairn.p99Ms, row.p99Ms), 2)}x`;
+    const suffix = row.exhausted ? ' (pool exhausted)' : '';
+    lines.push(`| ${row.workload} | ${row.clients} | ${labels[row.target]} | ${num(row.opsPerSecond, 0)}${suffix} | ${num(row.p50Ms, 2)} | ${num(row.p99Ms, 2)} | ${row.errors} | ${num(row.cpu.clientUs, 0)} | ${members} (Σ ${num(row.cpu.membersTotalUs, 0)}) | ${opsRatio} | ${p99Ratio} |`);
+  }
+  const targets = checkTargets(rows);
+  lines.push('');
+  lines.push('| target | Cairn÷peer | met | detail |');
+  lines.push('|---|---|---|---|');
+  for (const check of targets) lines.push(`| ${check.target} | ${check.ratio === null ? '-' : `${check.ratio.toFixed(2)}x`} | ${check.met === null ? 'n/a' : check.met ? 'yes' : 'NO'} | ${check.detail} |`);
+  if (memory.length > 0) {
+    lines.push('');
+    lines.push('| persistent instances | seeding (offline) s | restart until health 200 s | RSS MiB | RSS of an empty member MiB | bytes per instance | data dir MiB |');
+    lines.push('|---|---|---|---|---|---|---|');
+    for (const row of memory) {
+      if (row.status !== 'ok') {
+        lines.push(`| ${row.instances} | not measured: ${row.reason ?? ''} | | | | | |`);
+        continue;
+      }
+      lines.push(`| ${row.instances} | ${num(row.seedSeconds, 1)} | ${num(row.restartSeconds, 2)} | ${num(row.rssBytes / 2 ** 20, 0)} | ${num(row.emptyRssBytes / 2 ** 20, 0)} | ${num(row.bytesPerInstance, 0)} | ${num(row.dataDirBytes / 2 ** 20, 0)} |`);
+    }
+  }
+  return { markdown: lines.join('\n'), targets };
+}

@@ -1,0 +1,163 @@
+// The closed-loop load runner: N clients, each issuing its next operation as soon as the previous one answered,
+// for a fixed window after a short warm-up. It records every latency of the window (bounded), counts errors by
+// message (bounded), and samples CPU (utime+stime from /proc) of the bench process and of each member before and
+// after the window, so every figure comes with its CPU per operation.
+import { cpuSecondsOf, describe } from './processes.ts';
+
+/** NotMeasured is thrown by an operation that the system under test cannot perform (e.g. UNIMPLEMENTED). */
+export class NotMeasured extends Error {
+  override readonly name = 'NotMeasured';
+}
+
+/** Exhausted is thrown by an operation that has nothing left to do (e.g. no registered instance left to remove). */
+export class Exhausted extends Error {
+  override readonly name = 'Exhausted';
+}
+
+/**
+ * Operation performs one operation for client `client` (0-based). It resolves with nothing (its latency is the
+ * time it took) or with a latency in milliseconds it measured itself (change-to-notification).
+ */
+export type Operation = (client: number) => Promise<number | void>;
+
+/** RunOptions: concurrency, window, warm-up, and the pids whose CPU is sampled (members, in order). */
+export interface RunOptions {
+  readonly clients: number;
+  readonly durationMs: number;
+  readonly warmupMs: number;
+  readonly memberPids: readonly number[];
+}
+
+/** CpuPerOp is CPU time per operation in microseconds: the bench process (client) and each member. */
+export interface CpuPerOp {
+  readonly clientUs: number;
+  readonly membersUs: readonly number[];
+  readonly membersTotalUs: number;
+}
+
+/** RunResult is the outcome of one window. */
+export interface RunResult {
+  readonly status: 'ok' | 'not-measured';
+  readonly reason?: string;
+  readonly ops: number;
+  readonly errors: number;
+  readonly errorSamples: Readonly<Record<string, number>>;
+  readonly seconds: number;
+  readonly opsPerSecond: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly maxMs: number;
+  readonly cpu: CpuPerOp;
+  readonly exhausted: boolean;
+}
+
+/** latencySamplesMax bounds the latencies kept per window (beyond it they are counted, not kept). */
+const latencySamplesMax = 2_000_000;
+/** errorKindsMax bounds the distinct error messages kept per window. */
+const errorKindsMax = 20;
+/** consecutiveErrorsMax stops a client that fails this many times in a row (a dead target must not spin). */
+const consecutiveErrorsMax = 1000;
+
+/** percentile reads the p-th percentile of sorted values (nearest rank). */
+export function percentile(sorted: Float64Array, p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[rank] ?? Number.NaN;
+}
+
+async function sampleCpu(pids: readonly number[]): Promise<number[]> {
+  const usage = process.cpuUsage();
+  const members = await Promise.all(pids.map(cpuSecondsOf));
+  return [(usage.user + usage.system) / 1e6, ...members];
+}
+
+/** runClosedLoop runs `operation` with `clients` closed-loop clients over a warm-up and then a measured window. */
+export async function runClosedLoop(operation: Operation, options: RunOptions): Promise<RunResult> {
+  const latencies = new Float64Array(Math.min(latencySamplesMax, 1 << 16));
+  let buffer = latencies;
+  let kept = 0;
+  let ops = 0;
+  let errors = 0;
+  const errorSamples = new Map<string, number>();
+  let notMeasured: string | null = null;
+  let exhausted = false;
+  const started = performance.now();
+  const windowStart = started + options.warmupMs;
+  const windowEnd = windowStart + options.durationMs;
+  let stop = false;
+  let cpuBefore: number[] = [];
+  let measuredStart = windowStart;
+  const startSample = new Promise<void>((resolve) => {
+    setTimeout(() => {
+      measuredStart = performance.now();
+      void sampleCpu(options.memberPids).then((sample) => {
+        cpuBefore = sample;
+        resolve();
+      });
+    }, options.warmupMs);
+  });
+  let measuredEnd = windowEnd;
+
+  const record = (ms: number): void => {
+    ops++;
+    if (kept >= buffer.length && buffer.length < latencySamplesMax) {
+      const grown = new Float64Array(Math.min(latencySamplesMax, buffer.length * 2));
+      grown.set(buffer);
+      buffer = grown;
+    }
+    if (kept < buffer.length) buffer[kept++] = ms;
+  };
+
+  const client = async (id: number): Promise<void> => {
+    let consecutiveErrors = 0;
+    while (!stop) {
+      const begin = performance.now();
+      if (begin >= windowEnd) break;
+      try {
+        const measured = await operation(id);
+        const end = performance.now();
+        consecutiveErrors = 0;
+        if (begin >= measuredStart && end <= windowEnd) record(typeof measured === 'number' ? measured : end - begin);
+      } catch (error) {
+        if (error instanceof NotMeasured) {
+          notMeasured ??= error.message;
+          stop = true;
+          break;
+        }
+        if (error instanceof Exhausted) {
+          exhausted = true;
+          if (!stop) measuredEnd = Math.min(measuredEnd, performance.now());
+          stop = true;
+          break;
+        }
+        if (performance.now() >= measuredStart) errors++;
+        const message = describe(error).slice(0, 200);
+        if (errorSamples.has(message) || errorSamples.size < errorKindsMax) errorSamples.set(message, (errorSamples.get(message) ?? 0) + 1);
+        if (++consecutiveErrors >= consecutiveErrorsMax) break;
+      }
+    }
+  };
+
+  await Promise.all([...Array.from({ length: options.clients }, (_, id) => client(id)), startSample]);
+  const cpuAfter = await sampleCpu(options.memberPids);
+  measuredEnd = Math.min(measuredEnd, performance.now());
+  const seconds = Math.max(0.001, (measuredEnd - measuredStart) / 1000);
+  const sorted = buffer.subarray(0, kept).sort();
+  const perOp = (i: number): number => (ops > 0 ? (((cpuAfter[i] ?? Number.NaN) - (cpuBefore[i] ?? Number.NaN)) * 1e6) / ops : Number.NaN);
+  const membersUs = options.memberPids.map((_, i) => perOp(i + 1));
+  const result: RunResult = {
+    status: notMeasured === null ? 'ok' : 'not-measured',
+    ...(notMeasured === null ? {} : { reason: notMeasured }),
+    ops,
+    errors,
+    errorSamples: Object.fromEntries(errorSamples),
+    seconds,
+    opsPerSecond: ops / seconds,
+    p50Ms: percentile(sorted, 50),
+    p99Ms: percentile(sorted, 99),
+    maxMs: sorted.length > 0 ? (sorted[sorted.length - 1] ?? Number.NaN) : Number.NaN,
+    cpu: { clientUs: perOp(0), membersUs, membersTotalUs: membersUs.reduce((sum, value) => sum + value, 0) },
+    exhausted,
+  };
+  return result;
+}

@@ -1,0 +1,161 @@
+// ZooKeeper's target, through node-zookeeper-client. Layout (Dubbo's registry layout): a service is the znode
+// /cairn-bench/<service>, an instance is a child whose name is the URL-encoded ~400-byte JSON record (so one
+// getChildren returns every record of the service, like a range or a list does); persistent instances are PERSISTENT
+// znodes, ephemeral ones EPHEMERAL znodes of the client's session (kept alive by the client's own pings); a change
+// notification is a getChildren watch, re-armed after every event. ZooKeeper serves every read from the member the
+// session is connected to (local); it has no linearizable read short of sync(), which this client lacks.
+import zookeeper, { type ZkClient, type ZkException } from 'node-zookeeper-client';
+import { ephemeralServices, listSlot, names, recordJson, type Driver, type EphemeralPool, type NotifyPairs, type ReadConsistency, type Slot, type TargetId } from './driver.ts';
+import { NotMeasured } from './runner.ts';
+import { sleep } from './processes.ts';
+
+const root = '/cairn-bench';
+const sessionTimeoutMs = 30_000;
+/** ephemeralSessionsMax bounds the sessions the ephemeral workload opens (clients beyond share them). */
+const ephemeralSessionsMax = 64;
+
+function pathOf(service: string, slot: Slot): string {
+  return `${root}/${service}/${encodeURIComponent(recordJson(slot))}`;
+}
+
+function failed(operation: string, error: ZkException): Error {
+  return new Error(`${operation}: ${error.getName?.() ?? error.message}`);
+}
+
+/** connect opens a session to `connection` and resolves once it is connected. */
+export async function connectZooKeeper(connection: string): Promise<ZkClient> {
+  const client = zookeeper.createClient(connection, { sessionTimeout: sessionTimeoutMs, spinDelay: 200, retries: 0 });
+  const connected = new Promise<void>((resolve) => client.once('connected', () => resolve()));
+  client.connect();
+  const ok = await Promise.race([connected.then(() => true), sleep(20_000).then(() => false)]);
+  if (!ok) {
+    client.close();
+    throw new Error(`zookeeper: no session with ${connection} within 20 s`);
+  }
+  return client;
+}
+
+function create(client: ZkClient, path: string, mode: number, tolerateExisting: boolean): Promise<void> {
+  return new Promise((resolve, reject) => {
+    client.create(path, null, mode, (error) => {
+      if (error === null || (tolerateExisting && error.getCode() === zookeeper.Exception.NODE_EXISTS)) resolve();
+      else reject(failed('create', error));
+    });
+  });
+}
+
+function remove(client: ZkClient, path: string): Promise<void> {
+  return new Promise((resolve, reject) => client.remove(path, -1, (error) => (error === null ? resolve() : reject(failed('remove', error)))));
+}
+
+function children(client: ZkClient, path: string): Promise<string[]> {
+  return new Promise((resolve, reject) => client.getChildren(path, (error, list) => (error === null ? resolve(list) : reject(failed('getChildren', error)))));
+}
+
+/** ZooKeeperTarget is ZooKeeper through one session to one server. */
+export class ZooKeeperTarget implements Driver {
+  readonly id: TargetId = 'zookeeper';
+
+  private constructor(private readonly connection: string, private readonly client: ZkClient) {}
+
+  static async open(connection: string): Promise<ZooKeeperTarget> {
+    return new ZooKeeperTarget(connection, await connectZooKeeper(connection));
+  }
+
+  async prepare(registerServices: number, listSize: number): Promise<void> {
+    await create(this.client, root, zookeeper.CreateMode.PERSISTENT, true);
+    const services = [...Array.from({ length: registerServices }, (_, i) => names.register(i)), names.list, ...Array.from({ length: ephemeralServices }, (_, i) => names.ephemeral(i))];
+    for (let i = 0; i < services.length; i += 50) {
+      await Promise.all(services.slice(i, i + 50).map((service) => create(this.client, `${root}/${service}`, zookeeper.CreateMode.PERSISTENT, true)));
+    }
+    for (let i = 0; i < listSize; i += 50) {
+      await Promise.all(Array.from({ length: Math.min(50, listSize - i) }, (_, j) => create(this.client, pathOf(names.list, listSlot(i + j)), zookeeper.CreateMode.PERSISTENT, true)));
+    }
+  }
+
+  async register(slot: Slot): Promise<void> {
+    await create(this.client, pathOf(names.register(slot.service), slot), zookeeper.CreateMode.PERSISTENT, false);
+  }
+
+  async deregister(slot: Slot): Promise<void> {
+    await remove(this.client, pathOf(names.register(slot.service), slot));
+  }
+
+  async list(consistency: ReadConsistency): Promise<number> {
+    if (consistency === 'linearizable') throw new NotMeasured('ZooKeeper reads are local to the server; a linearizable read needs sync(), which node-zookeeper-client lacks');
+    return (await children(this.client, `${root}/${names.list}`)).length;
+  }
+
+  async get(slot: Slot, consistency: ReadConsistency): Promise<void> {
+    if (consistency === 'linearizable') throw new NotMeasured('ZooKeeper reads are local to the server; a linearizable read needs sync(), which node-zookeeper-client lacks');
+    await new Promise<void>((resolve, reject) => this.client.exists(pathOf(names.list, slot), (error, stat) => {
+      if (error !== null) reject(failed('exists', error));
+      else if (stat === null) reject(new Error('get: no such znode'));
+      else resolve();
+    }));
+  }
+
+  /** openEphemeral opens up to 64 sessions (clients beyond share them) and creates EPHEMERAL znodes in them. */
+  async openEphemeral(clients: number): Promise<EphemeralPool> {
+    const sessions: ZkClient[] = [];
+    try {
+      for (let i = 0; i < Math.min(clients, ephemeralSessionsMax); i++) sessions.push(await connectZooKeeper(this.connection));
+    } catch (error) {
+      for (const session of sessions) session.close();
+      throw error;
+    }
+    return {
+      register: async (client: number, slot: Slot): Promise<void> => {
+        const session = sessions[client % sessions.length];
+        if (session === undefined) throw new Error('no session');
+        await create(session, pathOf(names.ephemeral(slot.service % ephemeralServices), slot), zookeeper.CreateMode.EPHEMERAL, false);
+      },
+      // The client library pings each session on its own (every third of the negotiated timeout); not counted.
+      keepAlives: () => ({ sent: 0, failed: 0 }),
+      close: async (): Promise<void> => {
+        for (const session of sessions) session.close();
+      },
+    };
+  }
+
+  /** openNotify watches the children of one znode per pair; a change creates or removes a child. */
+  async openNotify(pairs: number): Promise<NotifyPairs> {
+    const waiters: Array<((at: number) => void) | null> = Array.from({ length: pairs }, () => null);
+    const parents = Array.from({ length: pairs }, (_, i) => `${root}/${names.notify(i)}`);
+    for (const parent of parents) await create(this.client, parent, zookeeper.CreateMode.PERSISTENT, true);
+    let closed = false;
+    const arm = (pair: number): Promise<void> =>
+      new Promise((resolve, reject) => {
+        this.client.getChildren(parents[pair] ?? '', () => {
+          const at = performance.now();
+          const waiter = waiters[pair];
+          waiters[pair] = null;
+          if (!closed) void arm(pair).catch(() => undefined);
+          waiter?.(at);
+        }, (error) => (error === null ? resolve() : reject(failed('getChildren', error))));
+      });
+    for (let pair = 0; pair < pairs; pair++) await arm(pair);
+    const present = Array.from({ length: pairs }, () => false);
+    return {
+      change: async (pair: number): Promise<number> => {
+        const child = `${parents[pair] ?? ''}/instance`;
+        const notified = new Promise<number>((resolve) => (waiters[pair] = resolve));
+        const started = performance.now();
+        if (present[pair]) await remove(this.client, child);
+        else await create(this.client, child, zookeeper.CreateMode.PERSISTENT, false);
+        present[pair] = !present[pair];
+        const at = await Promise.race([notified, sleep(10_000).then(() => Number.NaN)]);
+        if (Number.isNaN(at)) throw new Error('no watch event within 10 s');
+        return at - started;
+      },
+      close: async (): Promise<void> => {
+        closed = true;
+      },
+    };
+  }
+
+  close(): Promise<void> {
+    this.client.close();
+    return Promise.resolve();
+  }
+}

@@ -1,0 +1,370 @@
+// bench/main.ts: Cairn against etcd and ZooKeeper on the same machine, in the same run (issue 7).
+//
+//   npm run bench -- [--vs etcd,zookeeper] [--workload register,list,beat,...] [--clients N[,N...]] [--duration S]
+//                    [--quick] [--api grpc,http] [--memory-sizes 100000,1000000] [--profile DIR]
+//
+// Starts a 3-member Cairn cluster and 3-member etcd and ZooKeeper clusters on loopback (installing Debian's
+// etcd-server and zookeeper when missing), runs each workload with closed-loop clients against each target (all
+// clients talk to the current leader of their system), prints a Markdown table with the Cairn/etcd and
+// Cairn/ZooKeeper ratios and CPU per operation, writes bench/results/<time>.json, and stops every process it started
+// (also on failure and Ctrl-C). Workloads: register, deregister, list (linearizable), list-local, get, beat
+// (ephemeral register with keep-alives), notify (change-to-notification latency), memory (Cairn's RSS per instance
+// and restart time on an offline-seeded data directory, bench/seed.ts). bench/README.md explains every choice.
+import { execFileSync } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { CairnGrpc, CairnHttp } from './lib/cairn.ts';
+import { cairnGrpcAddress, profileCairnMembers, findEtcd, findZooKeeperClasspath, installPeers, startCairn, startEtcd, startZooKeeper, type RunningCluster } from './lib/clusters.ts';
+import { listSlot, registerSlot, type Driver, type Slot, type TargetId } from './lib/driver.ts';
+import { EtcdGrpc, EtcdHttp } from './lib/etcd.ts';
+import { describe, forgetDirectory, runningCount, trackDirectory } from './lib/processes.ts';
+import { Exhausted, NotMeasured, runClosedLoop, type RunResult } from './lib/runner.ts';
+import { renderReport, type Row } from './lib/report.ts';
+import { measureMemory, type MemoryResult } from './seed.ts';
+import { ZooKeeperTarget } from './lib/zookeeper.ts';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+/** workloadNames are every workload, in the order they run. */
+export const workloadNames = ['register', 'deregister', 'list', 'list-local', 'get', 'beat', 'notify', 'memory'] as const;
+export type WorkloadName = (typeof workloadNames)[number];
+
+/** registerServices is how many services the register workload spreads over (Cairn holds 2 000 instances per service). */
+const registerServicesFull = 100;
+const registerServicesQuick = 16;
+const instancesPerServiceMax = 2000;
+const listSize = 100;
+
+interface Options {
+  readonly vs: ReadonlyArray<'etcd' | 'zookeeper'>;
+  readonly workloads: readonly WorkloadName[];
+  readonly clients: readonly number[];
+  readonly durationMs: number;
+  readonly warmupMs: number;
+  readonly quick: boolean;
+  readonly apis: ReadonlyArray<'grpc' | 'http'>;
+  readonly memorySizes: readonly number[];
+  readonly resultsDir: string;
+  readonly cairnHosts: readonly string[];
+  readonly cairnPort: number;
+  readonly etcdHosts: readonly string[];
+  readonly zkHosts: readonly string[];
+  readonly memoryAddr: string;
+  readonly registerServices: number;
+}
+
+function list(text: string): string[] {
+  return text.split(',').map((part) => part.trim()).filter((part) => part !== '');
+}
+
+function parseOptions(argv: readonly string[]): Options {
+  const { values } = parseArgs({
+    args: [...argv],
+    options: {
+      vs: { type: 'string' }, workload: { type: 'string' }, clients: { type: 'string' }, duration: { type: 'string' },
+      quick: { type: 'boolean' }, api: { type: 'string' }, 'memory-sizes': { type: 'string' }, 'results-dir': { type: 'string' },
+      'cairn-hosts': { type: 'string' }, 'cairn-port': { type: 'string' }, 'memory-addr': { type: 'string' }, profile: { type: 'string' },
+    },
+    strict: true,
+  });
+  const quick = values.quick === true;
+  // --profile DIR: every Cairn member runs under `node --cpu-prof` and writes its profile into DIR when it stops.
+  if (values.profile !== undefined) profileCairnMembers(path.resolve(values.profile));
+  const vs = list(values.vs ?? 'etcd,zookeeper').filter((name) => name !== 'none');
+  for (const name of vs) if (name !== 'etcd' && name !== 'zookeeper') throw new Error(`--vs: unknown system '${name}' (etcd, zookeeper, none)`);
+  const workloads = list(values.workload ?? (quick ? workloadNames.filter((w) => w !== 'memory').join(',') : workloadNames.join(',')));
+  for (const name of workloads) if (!(workloadNames as readonly string[]).includes(name)) throw new Error(`--workload: unknown '${name}' (${workloadNames.join(', ')})`);
+  const clients = list(values.clients ?? (quick ? '16' : '1,16,64,256')).map(Number);
+  for (const c of clients) if (!Number.isInteger(c) || c < 1 || c > 1024) throw new Error(`--clients: ${c} is not an integer in 1..1024`);
+  const duration = Number(values.duration ?? (quick ? '1.5' : '5'));
+  if (!(duration > 0 && duration <= 600)) throw new Error('--duration: seconds in (0, 600]');
+  const apis = list(values.api ?? 'grpc,http');
+  for (const api of apis) if (api !== 'grpc' && api !== 'http') throw new Error(`--api: unknown '${api}'`);
+  const memorySizes = list(values['memory-sizes'] ?? (quick ? '20000' : '100000,1000000')).map(Number);
+  const cairnHosts = list(values['cairn-hosts'] ?? '127.0.2.41,127.0.2.42,127.0.2.43');
+  return {
+    vs: vs as Array<'etcd' | 'zookeeper'>,
+    workloads: workloads as WorkloadName[],
+    clients,
+    durationMs: duration * 1000,
+    warmupMs: Math.min(1000, duration * 200),
+    quick,
+    apis: apis as Array<'grpc' | 'http'>,
+    memorySizes,
+    resultsDir: path.resolve(values['results-dir'] ?? path.join(root, 'bench', 'results')),
+    cairnHosts,
+    cairnPort: Number(values['cairn-port'] ?? '18848'),
+    etcdHosts: ['127.0.2.51', '127.0.2.52', '127.0.2.53'],
+    zkHosts: ['127.0.2.61', '127.0.2.62', '127.0.2.63'],
+    memoryAddr: values['memory-addr'] ?? '127.0.2.45:18848',
+    registerServices: quick ? registerServicesQuick : registerServicesFull,
+  };
+}
+
+/** Target is a driver with the cluster it measures and its per-run state. */
+interface Target {
+  readonly driver: Driver;
+  readonly cluster: RunningCluster;
+  readonly leader: number;
+  /** registered holds, per client count, the instances its register run created: its deregister run removes them. */
+  readonly registered: Map<number, Slot[]>;
+  nextRegister: number;
+  nextEphemeral: number;
+}
+
+/** stopDebianServices stops a packaged etcd / ZooKeeper service the install may have started (ports 2379 / 2181 on 127.0.0.1). */
+function stopDebianServices(): string[] {
+  const notes: string[] = [];
+  let listening = '';
+  try {
+    listening = execFileSync('ss', ['-ltnpH'], { encoding: 'utf8' });
+  } catch {
+    return notes;
+  }
+  for (const [port, service] of [['2379', 'etcd'], ['2181', 'zookeeper']] as const) {
+    if (!new RegExp(`127\\.0\\.0\\.1:${port}\\s|\\*:${port}\\s|0\\.0\\.0\\.0:${port}\\s`).test(listening)) continue;
+    for (const command of [['systemctl', 'stop', service], [`/etc/init.d/${service}`, 'stop']]) {
+      try {
+        execFileSync(command[0] ?? '', command.slice(1), { stdio: 'ignore', timeout: 30_000 });
+        notes.push(`stopped the packaged ${service} service (${command.join(' ')})`);
+        break;
+      } catch {
+        // Try the next way.
+      }
+    }
+  }
+  return notes;
+}
+
+function toolVersion(command: string, args: readonly string[]): string {
+  try {
+    return execFileSync(command, args, { encoding: 'utf8', timeout: 10_000 }).split('\n')[0]?.trim() ?? '';
+  } catch {
+    return 'unknown';
+  }
+}
+
+function machine(): Record<string, unknown> {
+  const cpus = os.cpus();
+  return {
+    hostname: os.hostname(), cpus: cpus.length, cpuModel: cpus[0]?.model ?? 'unknown', memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+    kernel: os.release(), node: process.version, loadAverage: os.loadavg().map((value) => Number(value.toFixed(2))),
+  };
+}
+
+async function runWorkload(workload: WorkloadName, target: Target, clients: number, options: Options): Promise<RunResult> {
+  const memberPids = target.cluster.members.map((member) => member.process.pid);
+  const run = (operation: (client: number) => Promise<number | void>): Promise<RunResult> =>
+    runClosedLoop(operation, { clients, durationMs: options.durationMs, warmupMs: options.warmupMs, memberPids });
+  const capacity = options.registerServices * instancesPerServiceMax;
+  switch (workload) {
+    case 'register': {
+      const pool: Slot[] = target.registered.get(clients) ?? [];
+      target.registered.set(clients, pool);
+      return run(async () => {
+        const n = target.nextRegister++;
+        if (n >= capacity) throw new Exhausted(`every register service holds ${instancesPerServiceMax} instances`);
+        const slot = registerSlot(n, options.registerServices);
+        await target.driver.register(slot);
+        pool.push(slot);
+      });
+    }
+    case 'deregister': {
+      const pool = target.registered.get(clients) ?? [];
+      return run(async () => {
+        const slot = pool.pop();
+        if (slot === undefined) throw new Exhausted('no registered instance left to remove');
+        await target.driver.deregister(slot);
+      });
+    }
+    case 'list':
+    case 'list-local':
+      return run(async () => {
+        const count = await target.driver.list(workload === 'list' ? 'linearizable' : 'local');
+        if (count !== listSize) throw new Error(`list returned ${count} instances, expected ${listSize}`);
+      });
+    case 'get': {
+      let next = 0;
+      return run(async () => target.driver.get(listSlot(next++ % listSize), 'linearizable'));
+    }
+    case 'beat': {
+      let pool;
+      try {
+        pool = await target.driver.openEphemeral(clients);
+      } catch (error) {
+        if (error instanceof NotMeasured) return notMeasured(error.message);
+        throw error;
+      }
+      try {
+        return await run(async (client) => {
+          const n = target.nextEphemeral++;
+          await pool.register(client, { service: n, ip: `127.${100 + ((n >> 16) & 0x7f)}.${(n >> 8) & 255}.${n & 255}`, port: 8081 });
+        });
+      } finally {
+        await pool.close();
+      }
+    }
+    case 'notify': {
+      const pairs = await target.driver.openNotify(clients);
+      try {
+        return await run((client) => pairs.change(client));
+      } finally {
+        await pairs.close();
+      }
+    }
+    case 'memory':
+      throw new Error('memory is not a per-target workload');
+  }
+}
+
+function notMeasured(reason: string): RunResult {
+  return {
+    status: 'not-measured', reason, ops: 0, errors: 0, errorSamples: {}, seconds: 0, opsPerSecond: Number.NaN, p50Ms: Number.NaN, p99Ms: Number.NaN,
+    maxMs: Number.NaN, cpu: { clientUs: Number.NaN, membersUs: [], membersTotalUs: Number.NaN }, exhausted: false,
+  };
+}
+
+/** zookeeperApplies tells whether ZooKeeper takes part in a workload at all (it has no linearizable read here). */
+function applies(workload: WorkloadName, id: TargetId): string | null {
+  if (id === 'zookeeper' && (workload === 'list' || workload === 'get')) return 'ZooKeeper reads are local to the server (no sync() in node-zookeeper-client): compared in list-local';
+  if ((id === 'cairn-http' || id === 'etcd-http') && workload === 'notify') return 'the notification workload compares gRPC streams';
+  return null;
+}
+
+async function main(): Promise<number> {
+  const options = parseOptions(process.argv.slice(2));
+  const startedAt = new Date();
+  const notes: string[] = [];
+  const wallStart = performance.now();
+  let etcdBinary = options.vs.includes('etcd') ? findEtcd() : null;
+  let zkClasspath = options.vs.includes('zookeeper') ? findZooKeeperClasspath() : null;
+  if ((options.vs.includes('etcd') && etcdBinary === null) || (options.vs.includes('zookeeper') && zkClasspath === null)) {
+    process.stderr.write('bench: installing etcd-server and zookeeper with apt-get\n');
+    notes.push(`apt-get install -y etcd-server zookeeper: ${installPeers()}`);
+    etcdBinary = options.vs.includes('etcd') ? findEtcd() : null;
+    zkClasspath = options.vs.includes('zookeeper') ? findZooKeeperClasspath() : null;
+  }
+  notes.push(...stopDebianServices());
+  const tmp = await mkdtemp(path.join(os.tmpdir(), 'cairn-bench-'));
+  trackDirectory(tmp);
+  const logDir = path.join(tmp, 'logs');
+  await mkdir(logDir, { recursive: true });
+  const clusters: RunningCluster[] = [];
+  const drivers: Driver[] = [];
+  const rows: Row[] = [];
+  let memory: MemoryResult[] = [];
+  const runWorkloads = options.workloads.filter((w) => w !== 'memory');
+  let failure: unknown = null;
+  try {
+    const targets: Target[] = [];
+    if (runWorkloads.length > 0) {
+      const cairnAddrs = options.cairnHosts.map((host) => `${host}:${options.cairnPort}`);
+      const cairn = await startCairn(root, cairnAddrs, tmp, logDir);
+      clusters.push(cairn);
+      const etcd = etcdBinary === null ? null : await startEtcd(etcdBinary, options.etcdHosts, tmp, logDir);
+      if (etcd !== null) clusters.push(etcd);
+      const zk = zkClasspath === null ? null : await startZooKeeper(zkClasspath, options.zkHosts, tmp, logDir);
+      if (zk !== null) clusters.push(zk);
+      const maxClients = Math.max(...options.clients);
+      const add = (driver: Driver, cluster: RunningCluster, leader: number): void => {
+        drivers.push(driver);
+        targets.push({ driver, cluster, leader, registered: new Map(), nextRegister: 0, nextEphemeral: 0 });
+      };
+      const cairnLeader = await cairn.leaderIndex();
+      const cairnAddr = cairn.members[cairnLeader]?.client ?? '';
+      if (options.apis.includes('grpc')) add(new CairnGrpc(cairnGrpcAddress(cairnAddr), cairnAddr), cairn, cairnLeader);
+      if (etcd !== null && options.apis.includes('grpc')) {
+        const leader = await etcd.leaderIndex();
+        add(new EtcdGrpc(etcd.members[leader]?.client ?? ''), etcd, leader);
+      }
+      if (zk !== null) {
+        const leader = await zk.leaderIndex();
+        add(await ZooKeeperTarget.open(zk.members[leader]?.client ?? ''), zk, leader);
+      }
+      if (options.apis.includes('http')) add(new CairnHttp(cairnAddr, maxClients), cairn, cairnLeader);
+      if (etcd !== null && options.apis.includes('http')) {
+        const leader = await etcd.leaderIndex();
+        add(new EtcdHttp(etcd.members[leader]?.client ?? '', maxClients), etcd, leader);
+      }
+      // One preparation per system: the list service of 100 and the register services (Cairn: checker NONE).
+      const prepared = new Set<string>();
+      for (const target of targets) {
+        if (prepared.has(target.cluster.system)) continue;
+        prepared.add(target.cluster.system);
+        await target.driver.prepare(options.registerServices, listSize);
+      }
+      process.stderr.write(`bench: clusters up and prepared in ${((performance.now() - wallStart) / 1000).toFixed(1)} s; leaders: ${targets.map((t) => `${t.driver.id}=${t.cluster.members[t.leader]?.client ?? '?'}`).join(' ')}\n`);
+      for (const workload of runWorkloads) {
+        for (const clients of options.clients) {
+          for (const target of targets) {
+            const skip = applies(workload, target.driver.id);
+            let result: RunResult;
+            try {
+              result = skip === null ? await runWorkload(workload, target, clients, options) : notMeasured(skip);
+            } catch (error) {
+              result = notMeasured(`failed: ${describe(error)}`);
+            }
+            const row: Row = { workload, clients, target: target.driver.id, member: target.cluster.members[target.leader]?.client ?? '', ...result };
+            rows.push(row);
+            const shown = row.status === 'ok'
+              ? `${row.opsPerSecond.toFixed(0)} ops/s p50 ${row.p50Ms.toFixed(2)} ms p99 ${row.p99Ms.toFixed(2)} ms errors ${row.errors}${row.exhausted ? ' (pool exhausted)' : ''}`
+              : `not measured: ${row.reason ?? ''}`;
+            process.stderr.write(`bench: ${workload} c=${clients} ${target.driver.id}: ${shown}\n`);
+          }
+        }
+      }
+    }
+    if (options.workloads.includes('memory')) {
+      memory = await measureMemory({ root, addr: options.memoryAddr, sizes: options.memorySizes, workDir: tmp, logDir });
+    }
+  } catch (error) {
+    failure = error;
+  } finally {
+    for (const driver of drivers) await driver.close().catch(() => undefined);
+    for (const cluster of clusters) await cluster.stop();
+  }
+  const leftRunning = runningCount();
+  const finishedAt = new Date();
+  const report = {
+    schema: 'cairn-bench/1',
+    startedAt: startedAt.toISOString(),
+    finishedAt: finishedAt.toISOString(),
+    wallSeconds: Number(((performance.now() - wallStart) / 1000).toFixed(1)),
+    machine: machine(),
+    versions: {
+      cairn: (JSON.parse(await readFile(path.join(root, 'package.json'), 'utf8')) as { version: string }).version,
+      etcd: etcdBinary === null ? null : toolVersion(etcdBinary, ['--version']),
+      zookeeper: zkClasspath === null ? null : '3.8 (Debian zookeeper package)',
+    },
+    options: { vs: options.vs, workloads: options.workloads, clients: options.clients, durationSeconds: options.durationMs / 1000, warmupSeconds: options.warmupMs / 1000, quick: options.quick, apis: options.apis },
+    notes,
+    results: rows,
+    memory,
+    processesLeftRunning: leftRunning,
+    pids: clusters.flatMap((cluster) => cluster.members.map((member) => ({ system: cluster.system, client: member.client, pid: member.process.pid }))),
+    error: failure === null ? null : describe(failure),
+  };
+  const rendered = renderReport(report.results, memory, { date: finishedAt.toISOString(), machine: report.machine, versions: report.versions, options: report.options });
+  process.stdout.write(`${rendered.markdown}\n`);
+  (report as Record<string, unknown>)['targets'] = rendered.targets;
+  await mkdir(options.resultsDir, { recursive: true });
+  const file = path.join(options.resultsDir, `${finishedAt.toISOString().replace(/[:.]/g, '-')}.json`);
+  await writeFile(file, `${JSON.stringify(report, (_key, value: unknown) => (typeof value === 'number' && !Number.isFinite(value) ? null : value), 2)}\n`);
+  process.stdout.write(`\nresults: ${file}\n`);
+  if (failure !== null) {
+    process.stderr.write(`bench: failed: ${describe(failure)}\n`);
+    const kept = path.join(os.tmpdir(), `cairn-bench-logs-${finishedAt.getTime()}`);
+    await rm(kept, { recursive: true, force: true });
+    await rename(logDir, kept).catch(() => undefined);
+    process.stderr.write(`bench: member logs kept in ${kept}\n`);
+  }
+  await rm(tmp, { recursive: true, force: true });
+  forgetDirectory(tmp);
+  if (failure !== null) return 1;
+  return leftRunning === 0 ? 0 : 1;
+}
+
+process.exitCode = await main();

@@ -1,0 +1,317 @@
+// distro-codec: encoding and validating the messages of proto/cairn/peer/v1/distro.proto (protobufjs reflection).
+// Peer messages are outside input: every decoded value is checked like a client's (names, IPs, ports, weights and
+// metadata by src/naming/validation.ts; counts by src/limits.ts; numbers are safe integers), and a bad message is a
+// CairnError CAIRN_INVALID_ARGUMENT (the gRPC server answers INVALID_ARGUMENT), never a crash.
+
+import path from 'node:path';
+import protobuf from 'protobufjs';
+import { CairnError } from '../errors.ts';
+import type { Limits } from '../limits.ts';
+import type { InstanceKey, Metadata, ServiceKey } from '../naming/model.ts';
+import { validateInstanceKey, validateMetadata, validateServiceKey, validateWeight, validateClusterName, validateIp, validatePort } from '../naming/validation.ts';
+import { protoRoot } from '../replica/proto.ts';
+import type { EntryData, RecordData } from './ephemeral-store.ts';
+import type { ForwardRequest, ForwardResponse, ServiceChecksum } from './transport.ts';
+import type { Version } from './version.ts';
+
+/** CodecLimits are the bounds a decoded Distro message must respect. */
+export type CodecLimits = Pick<Limits, 'distroSyncBatchMax' | 'distroMessageEntriesMax'>;
+
+/** memberIdCharsMax bounds member ids and session owners in peer messages (a host:port, or host:port/uuid). */
+export const memberIdCharsMax = 300;
+/** checksumCharsMax bounds a checksum string ("<count>-<hex>-<hex>"). */
+const checksumCharsMax = 64;
+
+let root: protobuf.Root | null = null;
+
+function type(name: string): protobuf.Type {
+  if (root === null) {
+    const loaded = new protobuf.Root();
+    loaded.resolvePath = (_origin, target) => (path.isAbsolute(target) ? target : path.join(protoRoot, target));
+    loaded.loadSync(['cairn/peer/v1/distro.proto'], { keepCase: false });
+    loaded.resolveAll();
+    root = loaded;
+  }
+  return root.lookupType(`cairn.peer.v1.${name}`);
+}
+
+const toObjectOptions: protobuf.IConversionOptions = { longs: String, defaults: true, arrays: true, objects: true, oneofs: true };
+
+function decode(name: string, bytes: Uint8Array): Record<string, unknown> {
+  let message: protobuf.Message;
+  try {
+    message = type(name).decode(bytes);
+  } catch (error) {
+    throw invalid(`undecodable ${name}: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  return type(name).toObject(message, toObjectOptions) as Record<string, unknown>;
+}
+
+function encode(name: string, value: Record<string, unknown>): Uint8Array {
+  const messageType = type(name);
+  return messageType.encode(messageType.fromObject(value)).finish();
+}
+
+function invalid(reason: string): CairnError {
+  return new CairnError('CAIRN_INVALID_ARGUMENT', `invalid distro message: ${reason}`);
+}
+
+function object(value: unknown, what: string): Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw invalid(`${what} is missing`);
+  return value as Record<string, unknown>;
+}
+
+function list(value: unknown, what: string, max: number): unknown[] {
+  if (!Array.isArray(value)) throw invalid(`${what} is not a list`);
+  if (value.length > max) throw invalid(`${what} holds ${value.length} items, more than ${max}`);
+  return value;
+}
+
+function text(value: unknown, what: string, max: number): string {
+  if (typeof value !== 'string' || value.length > max) throw invalid(`${what} is not a string of at most ${max} characters`);
+  return value;
+}
+
+function safeInteger(value: unknown, what: string, max = Number.MAX_SAFE_INTEGER): number {
+  const number = typeof value === 'string' ? Number(value) : value;
+  if (typeof number !== 'number' || !Number.isSafeInteger(number) || number < 0 || number > max) throw invalid(`${what} is not an integer within 0..${max}`);
+  return number;
+}
+
+function bool(value: unknown): boolean {
+  return value === true;
+}
+
+// --- Keys, versions, entries ---
+
+function serviceKeyFrom(value: unknown): ServiceKey {
+  const raw = object(value, 'service key');
+  return validateServiceKey({ namespace: raw['namespace'] as string, group: raw['group'] as string, service: raw['service'] as string });
+}
+
+function instanceKeyFrom(value: unknown): InstanceKey {
+  const raw = object(value, 'instance key');
+  return validateInstanceKey({
+    namespace: raw['namespace'] as string, group: raw['group'] as string, service: raw['service'] as string,
+    cluster: raw['cluster'] as string, ip: raw['ip'] as string, port: raw['port'] as number,
+  });
+}
+
+function versionFrom(value: unknown): Version {
+  const raw = object(value, 'version');
+  return {
+    wallMs: safeInteger(raw['wallMs'], 'version.wall_ms'),
+    counter: safeInteger(raw['counter'], 'version.counter', 0xffff_ffff),
+    member: text(raw['memberId'], 'version.member_id', memberIdCharsMax),
+  };
+}
+
+function metadataFrom(value: unknown): Metadata {
+  return validateMetadata(object(value, 'metadata'));
+}
+
+function entryFrom(value: unknown): EntryData {
+  const raw = object(value, 'entry');
+  const removed = bool(raw['removed']);
+  return {
+    cluster: validateClusterName(raw['cluster']),
+    ip: validateIp(raw['ip']),
+    port: validatePort(raw['port']),
+    version: versionFrom(raw['version']),
+    removed,
+    weight: removed ? 0 : validateWeight(raw['weight']),
+    enabled: bool(raw['enabled']),
+    healthy: bool(raw['healthy']),
+    metadata: removed ? {} : metadataFrom(raw['metadata']),
+    owner: text(raw['owner'], 'entry.owner', memberIdCharsMax),
+  };
+}
+
+function entryTo(entry: EntryData): Record<string, unknown> {
+  return {
+    cluster: entry.cluster, ip: entry.ip, port: entry.port,
+    version: { wallMs: entry.version.wallMs, counter: entry.version.counter, memberId: entry.version.member },
+    removed: entry.removed, weight: entry.weight, enabled: entry.enabled, healthy: entry.healthy, metadata: { ...entry.metadata }, owner: entry.owner,
+  };
+}
+
+function serviceKeyTo(key: ServiceKey): Record<string, unknown> {
+  return { namespace: key.namespace, group: key.group, service: key.service };
+}
+
+function instanceKeyTo(key: InstanceKey): Record<string, unknown> {
+  return { namespace: key.namespace, group: key.group, service: key.service, cluster: key.cluster, ip: key.ip, port: key.port };
+}
+
+// --- Messages ---
+
+/** encodeHeartbeat encodes a DistroHeartbeat naming `member`. */
+export function encodeHeartbeat(member: string): Uint8Array {
+  return encode('DistroHeartbeat', { memberId: member });
+}
+
+/** decodeHeartbeat decodes a DistroHeartbeat's member id. */
+export function decodeHeartbeat(bytes: Uint8Array): string {
+  return text(decode('DistroHeartbeat', bytes)['memberId'], 'member_id', memberIdCharsMax);
+}
+
+/** encodeAck encodes the empty DistroAck. */
+export function encodeAck(): Uint8Array {
+  return encode('DistroAck', {});
+}
+
+/** encodeRecords encodes a DistroRecords. */
+export function encodeRecords(records: readonly RecordData[]): Uint8Array {
+  return encode('DistroRecords', { records: records.map((record) => ({ key: serviceKeyTo(record.key), entries: record.entries.map(entryTo) })) });
+}
+
+/** decodeRecords decodes and validates a DistroRecords. */
+export function decodeRecords(bytes: Uint8Array, limits: CodecLimits): RecordData[] {
+  const raw = decode('DistroRecords', bytes);
+  let entries = 0;
+  return list(raw['records'], 'records', limits.distroSyncBatchMax).map((item) => {
+    const record = object(item, 'record');
+    const rawEntries = list(record['entries'], 'entries', limits.distroMessageEntriesMax);
+    entries += rawEntries.length;
+    if (entries > limits.distroMessageEntriesMax) throw invalid(`more than ${limits.distroMessageEntriesMax} entries`);
+    return { key: serviceKeyFrom(record['key']), entries: rawEntries.map(entryFrom) };
+  });
+}
+
+/** encodeChecksums encodes a DistroChecksums. */
+export function encodeChecksums(checksums: readonly ServiceChecksum[]): Uint8Array {
+  return encode('DistroChecksums', { checksums: checksums.map((item) => ({ key: serviceKeyTo(item.key), checksum: item.checksum })) });
+}
+
+/** decodeChecksums decodes and validates a DistroChecksums. */
+export function decodeChecksums(bytes: Uint8Array, limits: CodecLimits): ServiceChecksum[] {
+  const raw = decode('DistroChecksums', bytes);
+  return list(raw['checksums'], 'checksums', limits.distroMessageEntriesMax).map((item) => {
+    const checksum = object(item, 'checksum');
+    return { key: serviceKeyFrom(checksum['key']), checksum: text(checksum['checksum'], 'checksum', checksumCharsMax) };
+  });
+}
+
+/** encodePullRequest encodes a DistroPullRequest. */
+export function encodePullRequest(keys: readonly ServiceKey[]): Uint8Array {
+  return encode('DistroPullRequest', { keys: keys.map(serviceKeyTo) });
+}
+
+/** decodePullRequest decodes and validates a DistroPullRequest. */
+export function decodePullRequest(bytes: Uint8Array, limits: CodecLimits): ServiceKey[] {
+  return list(decode('DistroPullRequest', bytes)['keys'], 'keys', limits.distroSyncBatchMax).map(serviceKeyFrom);
+}
+
+/** encodeSnapshotRequest encodes the empty DistroSnapshotRequest. */
+export function encodeSnapshotRequest(): Uint8Array {
+  return encode('DistroSnapshotRequest', {});
+}
+
+/** encodeForwardRequest encodes a ForwardRequest. */
+export function encodeForwardRequest(request: ForwardRequest): Uint8Array {
+  switch (request.type) {
+    case 'register':
+    case 'update':
+      return encode('DistroForwardRequest', { write: {
+        type: request.type, key: instanceKeyTo(request.key), weight: request.fields.weight, enabled: request.fields.enabled,
+        healthy: request.fields.healthy, metadata: { ...request.fields.metadata }, owner: request.owner,
+        hasWeight: true, hasEnabled: true, hasHealthy: true, hasMetadata: true,
+      } });
+    case 'patch':
+      return encode('DistroForwardRequest', { write: {
+        type: 'patch', key: instanceKeyTo(request.key), weight: request.weight ?? 0, enabled: request.enabled ?? false,
+        healthy: request.healthy ?? false, metadata: { ...(request.metadata ?? {}) }, owner: '',
+        hasWeight: request.weight !== undefined, hasEnabled: request.enabled !== undefined,
+        hasHealthy: request.healthy !== undefined, hasMetadata: request.metadata !== undefined,
+      } });
+    case 'deregister':
+      return encode('DistroForwardRequest', { write: { type: 'deregister', key: instanceKeyTo(request.key) } });
+    case 'beat':
+      return encode('DistroForwardRequest', { beat: {
+        key: instanceKeyTo(request.key), hasBody: request.body !== undefined, weight: request.body?.weight ?? 0,
+        metadata: { ...(request.body?.metadata ?? {}) },
+      } });
+    case 'renew':
+      return encode('DistroForwardRequest', { renew: { keys: request.keys.map(instanceKeyTo) } });
+  }
+}
+
+/** decodeForwardRequest decodes and validates a DistroForwardRequest. */
+export function decodeForwardRequest(bytes: Uint8Array, limits: CodecLimits): ForwardRequest {
+  const raw = decode('DistroForwardRequest', bytes);
+  switch (raw['operation']) {
+    case 'write':
+      return writeFrom(object(raw['write'], 'write'));
+    case 'beat': {
+      const beat = object(raw['beat'], 'beat');
+      const key = instanceKeyFrom(beat['key']);
+      return bool(beat['hasBody'])
+        ? { type: 'beat', key, body: { weight: validateWeight(beat['weight']), metadata: metadataFrom(beat['metadata']) } }
+        : { type: 'beat', key };
+    }
+    case 'renew':
+      return { type: 'renew', keys: list(object(raw['renew'], 'renew')['keys'], 'renew.keys', limits.distroMessageEntriesMax).map(instanceKeyFrom) };
+    default:
+      throw invalid('a forward request names no operation');
+  }
+}
+
+function writeFrom(write: Record<string, unknown>): ForwardRequest {
+  const key = instanceKeyFrom(write['key']);
+  const kind = write['type'];
+  switch (kind) {
+    case 'register':
+    case 'update':
+      return {
+        type: kind, key, owner: text(write['owner'], 'write.owner', memberIdCharsMax),
+        fields: { weight: validateWeight(write['weight']), enabled: bool(write['enabled']), healthy: bool(write['healthy']), metadata: metadataFrom(write['metadata']) },
+      };
+    case 'patch':
+      return {
+        type: 'patch', key,
+        ...(bool(write['hasWeight']) ? { weight: validateWeight(write['weight']) } : {}),
+        ...(bool(write['hasEnabled']) ? { enabled: bool(write['enabled']) } : {}),
+        ...(bool(write['hasHealthy']) ? { healthy: bool(write['healthy']) } : {}),
+        ...(bool(write['hasMetadata']) ? { metadata: metadataFrom(write['metadata']) } : {}),
+      };
+    case 'deregister':
+      return { type: 'deregister', key };
+    default:
+      throw invalid(`unknown write type ${JSON.stringify(String(kind).slice(0, 32))}`);
+  }
+}
+
+/** encodeForwardResponse encodes a ForwardResponse. */
+export function encodeForwardResponse(response: ForwardResponse): Uint8Array {
+  if (!response.ok) return encode('DistroForwardResponse', { ok: false, code: response.code, message: response.message });
+  switch (response.type) {
+    case 'instance':
+      return encode('DistroForwardResponse', { ok: true, result: 'instance', entry: entryTo(response.entry), revision: response.revision });
+    case 'removed':
+      return encode('DistroForwardResponse', { ok: true, result: 'removed', removed: response.removed, revision: response.revision });
+    case 'beat':
+      return encode('DistroForwardResponse', { ok: true, result: 'beat', found: response.found, clientBeatIntervalMs: response.clientBeatIntervalMs });
+    case 'renewed':
+      return encode('DistroForwardResponse', { ok: true, result: 'renewed', count: response.count });
+  }
+}
+
+/** decodeForwardResponse decodes and validates a DistroForwardResponse. */
+export function decodeForwardResponse(bytes: Uint8Array): ForwardResponse {
+  const raw = decode('DistroForwardResponse', bytes);
+  if (!bool(raw['ok'])) {
+    return { ok: false, code: text(raw['code'], 'code', 64), message: text(raw['message'], 'message', 4096) };
+  }
+  switch (raw['result']) {
+    case 'instance':
+      return { ok: true, type: 'instance', entry: entryFrom(raw['entry']), revision: safeInteger(raw['revision'], 'revision') };
+    case 'removed':
+      return { ok: true, type: 'removed', removed: bool(raw['removed']), revision: safeInteger(raw['revision'], 'revision') };
+    case 'beat':
+      return { ok: true, type: 'beat', found: bool(raw['found']), clientBeatIntervalMs: safeInteger(raw['clientBeatIntervalMs'], 'client_beat_interval_ms') };
+    case 'renewed':
+      return { ok: true, type: 'renewed', count: safeInteger(raw['count'], 'count') };
+    default:
+      throw invalid('a forward response names no result');
+  }
+}

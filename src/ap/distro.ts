@@ -1,0 +1,781 @@
+// distro: the AP path's EphemeralRegistry (DESIGN.md "The AP path", docs/ap.md): one member's Distro node.
+//
+// - Liveness: every distroHeartbeatIntervalMs the node heartbeats each peer on the peer port; a peer is down after
+//   distroHeartbeatMissesMax failures in a row, or at once when the call certainly never reached it (refused).
+//   The live set (self plus the peers up) is this member's own view, so both sides of a partition keep serving.
+// - Responsibility: responsibleMember(service) over the sorted live set. Writes and beats go to the responsible
+//   member (forwarded over the peer port when it is another one); a forward that fails marks the target down,
+//   recomputes and retries once, then answers CAIRN_DISTRO_UNAVAILABLE. A forwarded request is applied by whoever
+//   receives it (no second hop), so members that briefly disagree on the live set still converge by merging.
+// - Sync: every local change (write, expiry, a beat reviving an instance) is queued per service and entry, and
+//   every distroSyncDelayMs the queued entries go to every live peer in merged batches (fire and forget).
+// - Verify: every distroVerifyIntervalMs the node sends the checksums of the services it is responsible for to every
+//   live peer; a peer pulls the services whose checksum differs, merges them, and pushes its own copy back when it
+//   still differs (it holds writes the responsible member lacks, e.g. from the other side of a healed partition).
+//   When a peer comes back up (down -> up), the node pushes it everything it holds, so a healed partition converges
+//   at once, services unknown to one side included.
+// - Snapshot: at start the node loads a full snapshot from the first peer that gives one (bounded rounds); it
+//   serves what it has meanwhile (`snapshotLoaded` says whether the load is done).
+// - Expiry: only the responsible member scans (bounded slices, ephemeral-store.ts), and after a takeover it counts
+//   silence from the takeover (the grace of one full timeout).
+// - Sessions: instances written with a session as owner are renewed by this member at their responsible members
+//   every beatIntervalMs while the session lives, and deregistered when it closes or falls silent.
+
+import { randomUUID } from 'node:crypto';
+import { CairnError, isCairnError, isCairnErrorCode } from '../errors.ts';
+import type { Limits } from '../limits.ts';
+import { instanceId, type Instance, type InstanceKey, type ServiceKey } from '../naming/model.ts';
+import type {
+  BeatInput,
+  BeatResult,
+  DeregisterResult,
+  EphemeralRegistry,
+  EphemeralSession,
+  EphemeralWrite,
+  InstanceWriteResult,
+  RequestContext,
+  ServiceChangeListener,
+} from '../naming/naming-service.ts';
+import {
+  entryIdOf,
+  EphemeralStore,
+  serviceIdOfKey,
+  timeoutsOf,
+  type EntryData,
+  type RecordData,
+  type ServiceRecord,
+} from './ephemeral-store.ts';
+import { responsibleMember } from './responsibility.ts';
+import { DistroCallError, type DistroHandlers, type DistroTransport, type ForwardRequest, type ForwardResponse, type ServiceChecksum } from './transport.ts';
+import { chunkRecords } from './chunks.ts';
+
+/** DistroLimits is the subset of src/limits.ts a Distro node runs with (tests pass shorter timings). */
+export type DistroLimits = Pick<Limits,
+  'beatIntervalMs' | 'unhealthyAfterMs' | 'removeAfterMs' | 'instancesPerServiceMax' | 'distroTombstoneRetentionMs' |
+  'distroTombstonesMax' | 'preservedTimeoutMsMax' | 'distroSyncDelayMs' | 'distroSyncBatchMax' | 'distroVerifyIntervalMs' |
+  'distroHeartbeatIntervalMs' | 'distroHeartbeatMissesMax' | 'distroMessageBytesMax' | 'distroMessageEntriesMax' |
+  'distroExpiryTickMs' | 'distroExpiryScanEntriesMax' | 'distroSnapshotRetriesMax' | 'distroSnapshotRetryDelayMs' |
+  'distroSessionTimeoutMs' | 'distroSessionsMax' | 'distroSessionInstancesMax'>;
+
+/** DistroEvent names what a node counts; metrics.ts turns each into a Prometheus counter. */
+export type DistroEvent =
+  | 'beat_found' | 'beat_not_found' | 'beat_reregistered' | 'beat_forwarded'
+  | 'forward_ok' | 'forward_failed' | 'forward_retried' | 'forward_served'
+  | 'sync_sent' | 'sync_failed' | 'sync_received' | 'verify_sent' | 'verify_mismatch' | 'pushback_sent' | 'full_push_sent'
+  | 'expired_unhealthy' | 'expired_removed' | 'tombstones_collected' | 'listener_failed' | 'snapshot_loaded' | 'snapshot_failed';
+
+/** DistroLogger is the logging a node needs; a pino logger fits it. */
+export interface DistroLogger {
+  info(object: object, message: string): void;
+  warn(object: object, message: string): void;
+  error(object: object, message: string): void;
+}
+
+/** DistroNodeOptions configure a DistroNode. */
+export interface DistroNodeOptions {
+  /** self is this member's id (its --addr). */
+  readonly self: string;
+  /** members are every member's id, self included (the --members list). */
+  readonly members: readonly string[];
+  readonly limits: DistroLimits;
+  readonly logger: DistroLogger;
+  /** now is the wall clock (default Date.now). */
+  readonly now?: () => number;
+  readonly onEvent?: (event: DistroEvent, count: number) => void;
+}
+
+/** PeerState is what the node knows of one peer's liveness. */
+interface PeerState {
+  up: boolean;
+  misses: number;
+  inFlight: boolean;
+}
+
+/** SessionState is one open session and the instances it keeps. */
+interface SessionState {
+  readonly id: string;
+  /** keys maps serviceId + NUL + entryId to the instance's key. */
+  readonly keys: Map<string, InstanceKey>;
+  lastAliveMs: number;
+  closed: boolean;
+  resolveClosed: () => void;
+  readonly closedPromise: Promise<void>;
+  closing: Promise<void> | null;
+}
+
+const notFoundBeats = new Map<number, BeatResult>();
+const foundBeats = new Map<number, BeatResult>();
+
+/** beatResultOf returns a shared, frozen BeatResult (beats allocate no answer object). */
+function beatResultOf(found: boolean, intervalMs: number): BeatResult {
+  const cache = found ? foundBeats : notFoundBeats;
+  let result = cache.get(intervalMs);
+  if (result === undefined) {
+    result = Object.freeze({ found, clientBeatIntervalMs: intervalMs });
+    if (cache.size < 1024) cache.set(intervalMs, result);
+  }
+  return result;
+}
+
+/** DistroNode is one member's ephemeral registry; see the file comment. */
+export class DistroNode implements EphemeralRegistry {
+  readonly store: EphemeralStore;
+  readonly handlers: DistroHandlers;
+  private readonly options: DistroNodeOptions;
+  private readonly limits: DistroLimits;
+  private readonly now: () => number;
+  private readonly peers = new Map<string, PeerState>();
+  private live: readonly string[];
+  private epoch = 0;
+  private transport: DistroTransport | null = null;
+  private readonly listeners = new Set<ServiceChangeListener>();
+  /** dirty holds the entries changed here and not yet synced: record -> entry ids. */
+  private dirty = new Map<ServiceRecord, Set<string>>();
+  /** merging is true while entries from a peer are merged: those changes are not synced again. */
+  private merging = false;
+  private readonly sessions = new Map<string, SessionState>();
+  /** sessionOfEntry maps serviceId + NUL + entryId to the session keeping that instance. */
+  private readonly sessionOfEntry = new Map<string, SessionState>();
+  private readonly timers: NodeJS.Timeout[] = [];
+  private loaded = false;
+  private closed = false;
+
+  constructor(options: DistroNodeOptions) {
+    this.options = options;
+    this.limits = options.limits;
+    this.now = options.now ?? Date.now;
+    for (const member of options.members) {
+      if (member !== options.self) this.peers.set(member, { up: true, misses: 0, inFlight: false });
+    }
+    this.live = this.computeLive();
+    this.store = new EphemeralStore({
+      self: options.self,
+      now: this.now,
+      limits: options.limits,
+      events: {
+        onEntryChanged: (record, entry) => this.entryChanged(record, entry.id),
+        onServiceChanged: (record) => this.serviceChanged(record),
+      },
+    });
+    this.handlers = {
+      onHeartbeat: () => undefined,
+      onSync: (from, records) => this.receiveSync(from, records),
+      onVerify: (from, checksums) => this.receiveVerify(from, checksums),
+      onPull: (_from, keys) => this.answerPull(keys),
+      onSnapshot: () => this.snapshotChunks(),
+      onForward: (_from, request) => this.serveForward(request),
+    };
+  }
+
+  // --- Lifecycle ---
+
+  /** start attaches the transport and starts the timers and the snapshot load. */
+  start(transport: DistroTransport): void {
+    this.transport = transport;
+    const every = (ms: number, task: () => void): void => {
+      const timer = setInterval(() => {
+        if (!this.closed) task();
+      }, ms);
+      timer.unref();
+      this.timers.push(timer);
+    };
+    every(this.limits.distroHeartbeatIntervalMs, () => this.heartbeatRound());
+    every(this.limits.distroSyncDelayMs, () => this.flushSync());
+    every(this.limits.distroVerifyIntervalMs, () => this.verifyRound());
+    every(this.limits.distroExpiryTickMs, () => this.expiryTick());
+    every(this.limits.beatIntervalMs, () => this.sessionRound());
+    this.heartbeatRound();
+    void this.loadSnapshot();
+  }
+
+  /** close stops the timers; sessions end without deregistering (their responsible members expire them). */
+  close(): void {
+    this.closed = true;
+    for (const timer of this.timers) clearInterval(timer);
+    this.timers.length = 0;
+    for (const session of this.sessions.values()) {
+      session.closed = true;
+      session.resolveClosed();
+    }
+    this.sessions.clear();
+    this.sessionOfEntry.clear();
+  }
+
+  /** snapshotLoaded tells whether the start-up snapshot was loaded (or there was no peer to load it from). */
+  get snapshotLoaded(): boolean {
+    return this.loaded;
+  }
+
+  /** liveMembers is this member's current view of the live members, sorted. */
+  liveMembers(): readonly string[] {
+    return this.live;
+  }
+
+  /** sessionCount is the number of open sessions. */
+  get sessionCount(): number {
+    return this.sessions.size;
+  }
+
+  private count(event: DistroEvent, n = 1): void {
+    if (n > 0) this.options.onEvent?.(event, n);
+  }
+
+  // --- Liveness and responsibility ---
+
+  private computeLive(): string[] {
+    const live = [this.options.self];
+    for (const [peer, state] of this.peers) if (state.up) live.push(peer);
+    return live.sort();
+  }
+
+  private heartbeatRound(): void {
+    const transport = this.transport;
+    if (transport === null) return;
+    for (const [peer, state] of this.peers) {
+      if (state.inFlight) continue;
+      state.inFlight = true;
+      transport.heartbeat(peer).then(() => {
+        state.inFlight = false;
+        state.misses = 0;
+        if (!state.up) this.setPeerUp(peer, state, true);
+      }, (error: unknown) => {
+        state.inFlight = false;
+        state.misses++;
+        const refused = error instanceof DistroCallError && error.notSent;
+        if (state.up && (refused || state.misses >= this.limits.distroHeartbeatMissesMax)) this.setPeerUp(peer, state, false);
+      });
+    }
+  }
+
+  /** markDown records that `peer` failed a call (a forward): it is down until its heartbeats answer again. */
+  private markDown(peer: string): void {
+    const state = this.peers.get(peer);
+    if (state !== undefined && state.up) {
+      state.misses = this.limits.distroHeartbeatMissesMax;
+      this.setPeerUp(peer, state, false);
+    }
+  }
+
+  private setPeerUp(peer: string, state: PeerState, up: boolean): void {
+    state.up = up;
+    this.options.logger.info({ peer, up, live: this.computeLive() }, up ? 'distro peer is up' : 'distro peer is down');
+    this.onLiveChanged();
+    if (up && !this.closed) void this.pushEverything(peer);
+  }
+
+  /** onLiveChanged recomputes the live set; services this member takes over get the takeover grace from now. */
+  private onLiveChanged(): void {
+    this.live = this.computeLive();
+    this.epoch++;
+    const now = this.now();
+    const self = this.options.self;
+    for (const record of this.store.allRecords()) {
+      const before = record.responsible;
+      const after = this.responsibleOf(record);
+      if (after === self && before !== self) record.ownedSinceMs = now;
+    }
+  }
+
+  /** responsibleOf returns the member responsible for a record's service (cached per membership epoch). */
+  private responsibleOf(record: ServiceRecord): string {
+    if (record.responsibleEpoch !== this.epoch) {
+      record.responsible = responsibleMember(record.id, this.live);
+      record.responsibleEpoch = this.epoch;
+    }
+    return record.responsible;
+  }
+
+  /** responsibleForId returns the member responsible for a service id (cached when the service is held). */
+  responsibleFor(serviceId: string): string {
+    const record = this.store.record(serviceId);
+    return record === undefined ? responsibleMember(serviceId, this.live) : this.responsibleOf(record);
+  }
+
+  // --- Store events ---
+
+  private entryChanged(record: ServiceRecord, entryId: string): void {
+    if (this.merging) return;
+    let ids = this.dirty.get(record);
+    if (ids === undefined) this.dirty.set(record, (ids = new Set()));
+    ids.add(entryId);
+  }
+
+  private serviceChanged(record: ServiceRecord): void {
+    for (const listener of this.listeners) {
+      try {
+        listener(record.key);
+      } catch (error) {
+        this.count('listener_failed');
+        this.options.logger.error({ err: error, service: record.key }, 'an ephemeral change listener failed');
+      }
+    }
+  }
+
+  /** mergeFromPeer merges records without queueing them for sync again. */
+  private mergeFromPeer(records: readonly RecordData[]): number {
+    this.merging = true;
+    let changed = 0;
+    try {
+      for (const record of records) changed += this.store.merge(record);
+    } finally {
+      this.merging = false;
+    }
+    return changed;
+  }
+
+  // --- EphemeralRegistry ---
+
+  /** onChange registers a listener for every change to a service's ephemeral instances on this member. */
+  onChange(listener: ServiceChangeListener): () => void {
+    this.listeners.add(listener);
+    return () => {
+      this.listeners.delete(listener);
+    };
+  }
+
+  /** instancesOf lists the live ephemeral instances of a service held by this member. */
+  instancesOf(service: ServiceKey): readonly Instance[] {
+    return this.store.instancesOf(service);
+  }
+
+  /** serviceKeys lists the services of a namespace holding live ephemeral instances on this member. */
+  serviceKeys(namespace: string): readonly ServiceKey[] {
+    return this.store.serviceKeys(namespace);
+  }
+
+  /** write applies an ephemeral write at the responsible member (forwarding it there when needed). */
+  async write(operation: EphemeralWrite, _context: RequestContext): Promise<InstanceWriteResult | DeregisterResult> {
+    const request = this.requestOf(operation);
+    const key = operation.type === 'patch' || operation.type === 'deregister' ? operation.key : operation.instance;
+    const session = (operation.type === 'register' || operation.type === 'update') && operation.owner !== undefined
+      ? this.openSessionOf(operation.owner) : null;
+    if (session !== null && session.keys.size >= this.limits.distroSessionInstancesMax && !session.keys.has(globalEntryId(key))) {
+      throw new CairnError('CAIRN_INVALID_ARGUMENT', `a session keeps at most ${this.limits.distroSessionInstancesMax} instances`);
+    }
+    const response = await this.route(key, request);
+    if (!response.ok) throw errorOf(response);
+    const global = globalEntryId(key);
+    if (response.type === 'instance') {
+      if (session !== null && !session.closed) this.bindToSession(session, global, key);
+      else if (session === null) this.unbindFromSession(global);
+      return { instance: instanceOf(key, response.entry), revision: response.revision };
+    }
+    if (response.type === 'removed') {
+      this.unbindFromSession(global);
+      return { removed: response.removed, revision: response.revision };
+    }
+    throw new CairnError('CAIRN_INTERNAL', `a write was answered with ${response.type}`);
+  }
+
+  private requestOf(operation: EphemeralWrite): ForwardRequest {
+    switch (operation.type) {
+      case 'register':
+      case 'update': {
+        const { instance } = operation;
+        // Refuse bad preserved.* timeouts here, before anything travels (the responsible member checks again).
+        timeoutsOf(instance.metadata, this.limits, true);
+        return {
+          type: operation.type, key: keyOf(instance), owner: operation.owner ?? '',
+          fields: { weight: instance.weight, enabled: instance.enabled, healthy: instance.healthy, metadata: instance.metadata },
+        };
+      }
+      case 'patch':
+        if (operation.metadata !== undefined) timeoutsOf(operation.metadata, this.limits, true);
+        return operation;
+      case 'deregister':
+        return { type: 'deregister', key: operation.key };
+    }
+  }
+
+  /** beat keeps a beat-kept instance alive at its responsible member (see BeatInput for re-registration). */
+  async beat(input: BeatInput, _context: RequestContext): Promise<BeatResult> {
+    const key = input.key;
+    const serviceId = serviceIdOfKey(key);
+    if (this.responsibleFor(serviceId) === this.options.self) {
+      // The hot path: one lookup and one number write, and a shared answer object.
+      const entry = this.store.beat(serviceId, entryIdOf(key.cluster, key.ip, key.port), true);
+      if (entry !== undefined) {
+        this.count('beat_found');
+        return beatResultOf(true, entry.timeouts.intervalMs);
+      }
+    } else {
+      this.count('beat_forwarded');
+    }
+    if (input.instance !== undefined) timeoutsOf(input.instance.metadata, this.limits, true);
+    const response = await this.route(key, input.instance === undefined ? { type: 'beat', key } : { type: 'beat', key, body: input.instance });
+    if (!response.ok) throw errorOf(response);
+    if (response.type !== 'beat') throw new CairnError('CAIRN_INTERNAL', `a beat was answered with ${response.type}`);
+    return beatResultOf(response.found, response.clientBeatIntervalMs);
+  }
+
+  /**
+   * route sends a request to the member responsible for `key`'s service, or applies it here when that is this
+   * member. A forward that fails marks the target down and is retried once at the recomputed member.
+   */
+  private async route(key: InstanceKey, request: ForwardRequest): Promise<ForwardResponse> {
+    const serviceId = serviceIdOfKey(key);
+    let lastFailure = '';
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const target = this.responsibleFor(serviceId);
+      if (target === this.options.self || this.transport === null) return this.applyLocal(request);
+      try {
+        const response = await this.transport.forward(target, request);
+        this.count('forward_ok');
+        return response;
+      } catch (error) {
+        if (!(error instanceof DistroCallError)) throw error;
+        lastFailure = `${target}: ${error.message}`;
+        this.count(attempt === 0 ? 'forward_retried' : 'forward_failed');
+        this.options.logger.warn({ target, attempt, err: error.message }, 'forwarding an ephemeral write failed; recomputing the responsible member');
+        this.markDown(target);
+      }
+    }
+    throw new CairnError('CAIRN_DISTRO_UNAVAILABLE', lastFailure);
+  }
+
+  /** serveForward applies a request forwarded by a peer, answering errors as values. */
+  private async serveForward(request: ForwardRequest): Promise<ForwardResponse> {
+    this.count('forward_served');
+    try {
+      return this.applyLocal(request);
+    } catch (error) {
+      if (isCairnError(error)) return { ok: false, code: error.code, message: error.detail ?? error.message };
+      this.options.logger.error({ err: error }, 'applying a forwarded ephemeral write failed');
+      return { ok: false, code: 'CAIRN_INTERNAL', message: 'the responsible member failed to apply the write' };
+    }
+  }
+
+  /** applyLocal applies a request to this member's store (it is, or is believed to be, responsible). */
+  private applyLocal(request: ForwardRequest): ForwardResponse {
+    switch (request.type) {
+      case 'register':
+      case 'update': {
+        const { instance, revision } = this.store.put(request.key, request.fields, request.owner, request.type);
+        return { ok: true, type: 'instance', entry: entryOfInstance(instance, request.owner), revision };
+      }
+      case 'patch': {
+        const { key, type: _type, ...changes } = request;
+        const { instance, revision } = this.store.patch(key, changes);
+        return { ok: true, type: 'instance', entry: entryOfInstance(instance, ''), revision };
+      }
+      case 'deregister': {
+        const { removed, revision } = this.store.remove(request.key);
+        return { ok: true, type: 'removed', removed, revision };
+      }
+      case 'beat':
+        return this.beatLocal(request.key, request.body);
+      case 'renew': {
+        let count = 0;
+        for (const key of request.keys) {
+          if (this.store.beat(serviceIdOfKey(key), entryIdOf(key.cluster, key.ip, key.port), true) !== undefined) count++;
+        }
+        return { ok: true, type: 'renewed', count };
+      }
+    }
+  }
+
+  private beatLocal(key: InstanceKey, body: { readonly weight: number; readonly metadata: InstanceFieldsMetadata } | undefined): ForwardResponse {
+    const entry = this.store.beat(serviceIdOfKey(key), entryIdOf(key.cluster, key.ip, key.port), true);
+    if (entry !== undefined) {
+      this.count('beat_found');
+      return { ok: true, type: 'beat', found: true, clientBeatIntervalMs: entry.timeouts.intervalMs };
+    }
+    if (body === undefined) {
+      this.count('beat_not_found');
+      return { ok: true, type: 'beat', found: false, clientBeatIntervalMs: this.limits.beatIntervalMs };
+    }
+    // Nacos's "data compensation": the beat carries the instance, so an unknown one is registered again from it.
+    this.store.put(key, { weight: body.weight, enabled: true, healthy: true, metadata: body.metadata }, '', 'register');
+    this.count('beat_reregistered');
+    return { ok: true, type: 'beat', found: true, clientBeatIntervalMs: timeoutsOf(body.metadata, this.limits, false).intervalMs };
+  }
+
+  // --- Sync ---
+
+  /** flushSync sends the queued changes to every live peer in merged batches. */
+  private flushSync(): void {
+    const transport = this.transport;
+    if (this.dirty.size === 0 || transport === null) return;
+    const dirty = this.dirty;
+    this.dirty = new Map();
+    const records: RecordData[] = [];
+    for (const [record, ids] of dirty) {
+      const entries: EntryData[] = [];
+      for (const id of ids) {
+        const entry = record.entries.get(id);
+        if (entry !== undefined) entries.push(this.store.exportEntry(entry));
+      }
+      if (entries.length > 0) records.push({ key: record.key, entries });
+    }
+    const chunks = chunkRecords(records, this.limits);
+    for (const peer of this.livePeers()) {
+      for (const chunk of chunks) {
+        transport.sync(peer, chunk).then(() => this.count('sync_sent'), () => this.count('sync_failed'));
+      }
+    }
+  }
+
+  private livePeers(): string[] {
+    const peers: string[] = [];
+    for (const [peer, state] of this.peers) if (state.up) peers.push(peer);
+    return peers;
+  }
+
+  private receiveSync(_from: string, records: readonly RecordData[]): void {
+    this.count('sync_received');
+    this.mergeFromPeer(records);
+  }
+
+  /** pushEverything sends a peer that just came up every service this member holds (healing a partition at once). */
+  private async pushEverything(peer: string): Promise<void> {
+    const transport = this.transport;
+    if (transport === null) return;
+    try {
+      for (const chunk of this.snapshotChunks()) await transport.sync(peer, chunk);
+      this.count('full_push_sent');
+    } catch {
+      this.count('sync_failed');
+    }
+  }
+
+  // --- Verify ---
+
+  private verifyRound(): void {
+    const transport = this.transport;
+    if (transport === null) return;
+    const checksums: ServiceChecksum[] = [];
+    for (const record of this.store.allRecords()) {
+      if (this.responsibleOf(record) === this.options.self) checksums.push({ key: record.key, checksum: record.checksum() });
+    }
+    if (checksums.length === 0) return;
+    for (const peer of this.livePeers()) {
+      for (let start = 0; start < checksums.length; start += this.limits.distroMessageEntriesMax) {
+        transport.verify(peer, checksums.slice(start, start + this.limits.distroMessageEntriesMax))
+          .then(() => this.count('verify_sent'), () => this.count('sync_failed'));
+      }
+    }
+  }
+
+  private receiveVerify(from: string, checksums: readonly ServiceChecksum[]): void {
+    const differing: ServiceChecksum[] = [];
+    for (const item of checksums) {
+      if (this.store.checksum(serviceIdOfKey(item.key)) !== item.checksum) differing.push(item);
+    }
+    if (differing.length === 0) return;
+    this.count('verify_mismatch', differing.length);
+    void this.repair(from, differing);
+  }
+
+  /** repair pulls the differing services from `from`, merges them, and pushes back what still differs. */
+  private async repair(from: string, differing: readonly ServiceChecksum[]): Promise<void> {
+    const transport = this.transport;
+    if (transport === null) return;
+    try {
+      for (let start = 0; start < differing.length; start += this.limits.distroSyncBatchMax) {
+        const batch = differing.slice(start, start + this.limits.distroSyncBatchMax);
+        this.mergeFromPeer(await transport.pull(from, batch.map((item) => item.key)));
+        const pushBack: RecordData[] = [];
+        for (const item of batch) {
+          const record = this.store.record(serviceIdOfKey(item.key));
+          if (record !== undefined && record.checksum() !== item.checksum) pushBack.push(this.store.exportRecord(record));
+        }
+        for (const chunk of chunkRecords(pushBack, this.limits)) {
+          await transport.sync(from, chunk);
+          this.count('pushback_sent');
+        }
+      }
+    } catch (error) {
+      this.count('sync_failed');
+      this.options.logger.warn({ peer: from, err: error instanceof Error ? error.message : String(error) }, 'distro repair failed; the next verify round retries');
+    }
+  }
+
+  private answerPull(keys: readonly ServiceKey[]): RecordData[] {
+    const records: RecordData[] = [];
+    for (const key of keys) {
+      const record = this.store.record(serviceIdOfKey(key));
+      if (record !== undefined) records.push(this.store.exportRecord(record));
+    }
+    // One answer is one message: cut at the bounds; what is left is pulled in the next verify round.
+    return chunkRecords(records, this.limits)[0]?.slice() ?? [];
+  }
+
+  /** snapshotChunks yields every record (tombstones included) in message-sized chunks. */
+  private *snapshotChunks(): Generator<readonly RecordData[]> {
+    const records: RecordData[] = [];
+    for (const record of this.store.allRecords()) records.push(this.store.exportRecord(record));
+    yield* chunkRecords(records, this.limits);
+  }
+
+  /** loadSnapshot loads a full snapshot from the first peer that gives one, in bounded rounds. */
+  private async loadSnapshot(): Promise<void> {
+    const peers = [...this.peers.keys()];
+    if (peers.length === 0) {
+      this.loaded = true;
+      return;
+    }
+    for (let round = 0; round < this.limits.distroSnapshotRetriesMax && !this.closed; round++) {
+      for (const peer of peers) {
+        const transport = this.transport;
+        if (transport === null || this.closed) return;
+        try {
+          let merged = 0;
+          let services = 0;
+          await transport.snapshot(peer, (chunk) => {
+            services += chunk.length;
+            merged += this.mergeFromPeer(chunk);
+          });
+          this.loaded = true;
+          this.count('snapshot_loaded');
+          this.options.logger.info({ peer, services, merged }, 'distro snapshot loaded');
+          return;
+        } catch (error) {
+          this.count('snapshot_failed');
+          this.options.logger.warn({ peer, round, err: error instanceof Error ? error.message : String(error) }, 'distro snapshot load failed; trying the next peer');
+        }
+      }
+      await new Promise((resolve) => setTimeout(resolve, this.limits.distroSnapshotRetryDelayMs).unref());
+    }
+    this.options.logger.warn({ rounds: this.limits.distroSnapshotRetriesMax }, 'no peer gave a distro snapshot; serving what verify rounds bring');
+  }
+
+  // --- Expiry ---
+
+  private expiryTick(): void {
+    const self = this.options.self;
+    const outcome = this.store.scanExpiry(this.limits.distroExpiryScanEntriesMax, (record) => this.responsibleOf(record) === self);
+    this.count('expired_unhealthy', outcome.unhealthy);
+    this.count('expired_removed', outcome.removed);
+    this.count('tombstones_collected', this.store.collectTombstones());
+  }
+
+  // --- Sessions ---
+
+  /** openSession starts a session; writes with its id as owner bind instances to it. */
+  openSession(): EphemeralSession {
+    if (this.sessions.size >= this.limits.distroSessionsMax) {
+      throw new CairnError('CAIRN_INVALID_ARGUMENT', `this member holds ${this.sessions.size} sessions, the most it keeps`);
+    }
+    let resolveClosed: () => void = () => undefined;
+    const closedPromise = new Promise<void>((resolve) => {
+      resolveClosed = resolve;
+    });
+    const state: SessionState = {
+      id: `${this.options.self}/${randomUUID()}`, keys: new Map(), lastAliveMs: this.now(), closed: false, resolveClosed, closedPromise, closing: null,
+    };
+    this.sessions.set(state.id, state);
+    return Object.freeze({
+      id: state.id,
+      closed: closedPromise,
+      keepAlive: () => {
+        if (!state.closed) state.lastAliveMs = this.now();
+      },
+      close: () => this.closeSession(state),
+    });
+  }
+
+  private openSessionOf(id: string): SessionState {
+    const session = this.sessions.get(id);
+    if (session === undefined || session.closed) throw new CairnError('CAIRN_SESSION_CLOSED', `session ${id} is not open on this member`);
+    session.lastAliveMs = this.now();
+    return session;
+  }
+
+  private bindToSession(session: SessionState, global: string, key: InstanceKey): void {
+    const previous = this.sessionOfEntry.get(global);
+    if (previous !== undefined && previous !== session) previous.keys.delete(global);
+    session.keys.set(global, key);
+    this.sessionOfEntry.set(global, session);
+  }
+
+  private unbindFromSession(global: string): void {
+    const session = this.sessionOfEntry.get(global);
+    if (session === undefined) return;
+    session.keys.delete(global);
+    this.sessionOfEntry.delete(global);
+  }
+
+  /** closeSession ends a session and deregisters its instances everywhere (idempotent). */
+  private closeSession(session: SessionState): Promise<void> {
+    session.closing ??= (async () => {
+      session.closed = true;
+      this.sessions.delete(session.id);
+      session.resolveClosed();
+      const keys = [...session.keys.values()];
+      for (const key of keys) {
+        const global = globalEntryId(key);
+        if (this.sessionOfEntry.get(global) === session) this.sessionOfEntry.delete(global);
+      }
+      session.keys.clear();
+      await Promise.all(keys.map(async (key) => {
+        try {
+          await this.route(key, { type: 'deregister', key });
+        } catch (error) {
+          this.options.logger.warn({ session: session.id, err: error instanceof Error ? error.message : String(error) },
+            'deregistering a closed session\'s instance failed; its responsible member expires it');
+        }
+      }));
+    })();
+    return session.closing;
+  }
+
+  /** sessionRound closes silent sessions and renews the instances of the others at their responsible members. */
+  private sessionRound(): void {
+    const now = this.now();
+    const remote = new Map<string, InstanceKey[]>();
+    for (const session of [...this.sessions.values()]) {
+      if (now - session.lastAliveMs > this.limits.distroSessionTimeoutMs) {
+        this.options.logger.info({ session: session.id }, 'session timed out; removing its instances');
+        void this.closeSession(session);
+        continue;
+      }
+      for (const key of session.keys.values()) {
+        const serviceId = serviceIdOfKey(key);
+        const target = this.responsibleFor(serviceId);
+        if (target === this.options.self) {
+          this.store.beat(serviceId, entryIdOf(key.cluster, key.ip, key.port), true);
+          continue;
+        }
+        let keys = remote.get(target);
+        if (keys === undefined) remote.set(target, (keys = []));
+        keys.push(key);
+      }
+    }
+    const transport = this.transport;
+    if (transport === null) return;
+    for (const [target, keys] of remote) {
+      for (let start = 0; start < keys.length; start += this.limits.distroMessageEntriesMax) {
+        transport.forward(target, { type: 'renew', keys: keys.slice(start, start + this.limits.distroMessageEntriesMax) })
+          .then(() => this.count('forward_ok'), () => this.count('forward_failed'));
+      }
+    }
+  }
+}
+
+type InstanceFieldsMetadata = Readonly<Record<string, string>>;
+
+function globalEntryId(key: InstanceKey): string {
+  return `${serviceIdOfKey(key)}\u0000${entryIdOf(key.cluster, key.ip, key.port)}`;
+}
+
+function keyOf(key: InstanceKey): InstanceKey {
+  return { namespace: key.namespace, group: key.group, service: key.service, cluster: key.cluster, ip: key.ip, port: key.port };
+}
+
+function entryOfInstance(instance: Instance, owner: string): EntryData {
+  return {
+    cluster: instance.cluster, ip: instance.ip, port: instance.port, version: { wallMs: 0, counter: 0, member: '' }, removed: false,
+    weight: instance.weight, enabled: instance.enabled, healthy: instance.healthy, metadata: instance.metadata, owner,
+  };
+}
+
+function instanceOf(key: InstanceKey, entry: EntryData): Instance {
+  return Object.freeze({
+    ip: entry.ip, port: entry.port, cluster: entry.cluster, weight: entry.weight, enabled: entry.enabled, healthy: entry.healthy,
+    ephemeral: true, metadata: entry.metadata, instanceId: instanceId(entry.ip, entry.port, entry.cluster, key.group, key.service),
+  });
+}
+
+function errorOf(response: Extract<ForwardResponse, { ok: false }>): CairnError {
+  return new CairnError(isCairnErrorCode(response.code) ? response.code : 'CAIRN_INTERNAL', response.message);
+}

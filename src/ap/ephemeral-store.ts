@@ -1,0 +1,581 @@
+// ephemeral-store: one member's copy of every ephemeral instance (docs/ap.md). A pure core: no timers, no IO; the
+// wall clock is a function passed in (tests pass a fake one), and changes are reported through callbacks.
+//
+// Per service (a ServiceRecord), each instance address has one Entry: the instance, or a tombstone when it was
+// deregistered or expired, with the Version of the write that produced it. Copies merge entry by entry, last
+// writer wins (compareVersions), so members converge whatever order writes and merges arrive in, and a tombstone
+// beats every older registration: a deregistered instance never comes back from a stale copy. Tombstones are kept
+// limits.distroTombstoneRetentionMs (relation in limits.ts) and at most limits.distroTombstonesMax in count.
+//
+// Each record keeps a checksum of its live entries (addresses and versions) up to date on every change: two 32-bit
+// FNV-1a sums (add on insert, subtract on removal), so verify never rescans a record. Equal live contents give
+// equal checksums; different contents collide with probability ~2^-64.
+//
+// Liveness (the last beat or session renewal) is local soft state, not versioned and not replicated: a beat is one
+// Map lookup and one number write. Only the responsible member expires instances (scanExpiry), and it counts a
+// record's silence from no earlier than when it became responsible for it (ownedSinceMs): the takeover grace.
+
+import { assert } from '../assert.ts';
+import { CairnError } from '../errors.ts';
+import type { Limits } from '../limits.ts';
+import { instanceId, type Instance, type InstanceKey, type Metadata, type ServiceKey } from '../naming/model.ts';
+import { serviceIdOf } from './responsibility.ts';
+import { compareVersions, fnv1a32, HybridClock, type Version } from './version.ts';
+
+/** StoreLimits is the subset of src/limits.ts the store enforces. */
+export type StoreLimits = Pick<Limits,
+  'beatIntervalMs' | 'unhealthyAfterMs' | 'removeAfterMs' | 'instancesPerServiceMax' | 'distroTombstoneRetentionMs' |
+  'distroTombstonesMax' | 'preservedTimeoutMsMax'>;
+
+/** PRESERVED_BEAT_INTERVAL is the metadata key overriding an instance's beat interval (ms), as in Nacos. */
+export const PRESERVED_BEAT_INTERVAL = 'preserved.heart.beat.interval';
+/** PRESERVED_BEAT_TIMEOUT is the metadata key overriding how long without a beat makes an instance unhealthy (ms). */
+export const PRESERVED_BEAT_TIMEOUT = 'preserved.heart.beat.timeout';
+/** PRESERVED_DELETE_TIMEOUT is the metadata key overriding how long without a beat removes an instance (ms). */
+export const PRESERVED_DELETE_TIMEOUT = 'preserved.ip.delete.timeout';
+
+/** Timeouts are one instance's beat timings. Invariant: intervalMs <= unhealthyMs and intervalMs <= removeMs. */
+export interface Timeouts {
+  readonly intervalMs: number;
+  readonly unhealthyMs: number;
+  readonly removeMs: number;
+}
+
+/** EntryData is one entry as it travels between members: an instance or a tombstone (removed), with its version. */
+export interface EntryData {
+  readonly cluster: string;
+  readonly ip: string;
+  readonly port: number;
+  readonly version: Version;
+  readonly removed: boolean;
+  readonly weight: number;
+  readonly enabled: boolean;
+  readonly healthy: boolean;
+  readonly metadata: Metadata;
+  /** owner is the id of the session keeping the instance, '' for beat-kept instances. */
+  readonly owner: string;
+}
+
+/** RecordData is a service's entries (all of them, or some: merges are per entry) as they travel between members. */
+export interface RecordData {
+  readonly key: ServiceKey;
+  readonly entries: readonly EntryData[];
+}
+
+/** InstanceFields are the attributes of a registration or update. */
+export interface InstanceFields {
+  readonly weight: number;
+  readonly enabled: boolean;
+  readonly healthy: boolean;
+  readonly metadata: Metadata;
+}
+
+/** InstanceChanges are the attributes a patch changes. */
+export interface InstanceChanges {
+  readonly weight?: number;
+  readonly enabled?: boolean;
+  readonly healthy?: boolean;
+  readonly metadata?: Metadata;
+}
+
+/** Entry is the store's mutable state of one address. Invariant: instance === null iff the entry is a tombstone. */
+export interface Entry {
+  readonly id: string;
+  readonly cluster: string;
+  readonly ip: string;
+  readonly port: number;
+  version: Version;
+  instance: Instance | null;
+  owner: string;
+  /** lastBeatMs is when this member last heard the instance is alive (beat, renewal, write or arrival). */
+  lastBeatMs: number;
+  timeouts: Timeouts;
+  /** hashA and hashB are the entry's share of its record's checksum (0 for a tombstone). */
+  hashA: number;
+  hashB: number;
+  /** removedAtMs is when this member made or learned the tombstone (its retention counts from there). */
+  removedAtMs: number;
+}
+
+/** ServiceRecord is one service's entries with its running checksum and counts. */
+export class ServiceRecord {
+  readonly entries = new Map<string, Entry>();
+  /** live counts the entries that are not tombstones. */
+  live = 0;
+  sumA = 0;
+  sumB = 0;
+  /** revision counts this member's changes to the record; it only grows. */
+  revision = 0;
+  /** ownedSinceMs is when this member last became responsible for the service (expiry counts from no earlier). */
+  ownedSinceMs = 0;
+  /** responsibleEpoch and responsible cache the responsible member for one membership epoch (-1: not computed). */
+  responsibleEpoch = -1;
+  responsible = '';
+  private sorted: readonly Instance[] | null = null;
+
+  constructor(readonly id: string, readonly key: ServiceKey) {}
+
+  /** instances lists the live instances sorted by cluster, ip, port (cached until the next change). */
+  instances(): readonly Instance[] {
+    if (this.sorted === null) {
+      const list: Instance[] = [];
+      for (const entry of this.entries.values()) if (entry.instance !== null) list.push(entry.instance);
+      list.sort(compareInstances);
+      this.sorted = Object.freeze(list);
+    }
+    return this.sorted;
+  }
+
+  /** checksum is the record's live-content checksum: count and the two sums, in hex. */
+  checksum(): string {
+    return checksumOf(this.live, this.sumA, this.sumB);
+  }
+
+  /** touched invalidates the cached list and counts a change. */
+  touched(): void {
+    this.sorted = null;
+    this.revision++;
+  }
+}
+
+/** EMPTY_CHECKSUM is the checksum of a service without live instances (or unknown to a member). */
+export const EMPTY_CHECKSUM = checksumOf(0, 0, 0);
+
+function checksumOf(live: number, sumA: number, sumB: number): string {
+  return `${live.toString(16)}-${(sumA >>> 0).toString(16)}-${(sumB >>> 0).toString(16)}`;
+}
+
+function compareInstances(a: Instance, b: Instance): number {
+  if (a.cluster !== b.cluster) return a.cluster < b.cluster ? -1 : 1;
+  if (a.ip !== b.ip) return a.ip < b.ip ? -1 : 1;
+  return a.port - b.port;
+}
+
+/** entryIdOf is a record's key of an address: cluster, ip and port joined by NUL. */
+export function entryIdOf(cluster: string, ip: string, port: number): string {
+  return `${cluster}\u0000${ip}\u0000${port}`;
+}
+
+/** serviceIdOfKey is serviceIdOf for a ServiceKey. */
+export function serviceIdOfKey(key: ServiceKey): string {
+  return serviceIdOf(key.namespace, key.group, key.service);
+}
+
+function parseTimeout(metadata: Metadata, key: string, fallback: number, max: number, strict: boolean): number {
+  const text = metadata[key];
+  if (text === undefined) return fallback;
+  const value = /^\d{1,12}$/.test(text.trim()) ? Number(text.trim()) : Number.NaN;
+  if (Number.isSafeInteger(value) && value >= 1 && value <= max) return value;
+  if (!strict) return fallback;
+  throw new CairnError('CAIRN_INVALID_ARGUMENT', `metadata '${key}' must be a number of milliseconds between 1 and ${max} (got '${text.slice(0, 32)}')`,
+    { details: { parameter: 'metadata' } });
+}
+
+/**
+ * timeoutsOf reads an instance's beat timings from its `preserved.*` metadata, else the defaults of `limits`. With
+ * `strict` (a registration), a malformed value or a timeout shorter than the interval is refused with
+ * CAIRN_INVALID_ARGUMENT (Nacos 2.x's checkInstanceIsLegal); otherwise (a copy from a peer) defaults replace it.
+ */
+export function timeoutsOf(metadata: Metadata, limits: StoreLimits, strict: boolean): Timeouts {
+  if (metadata[PRESERVED_BEAT_INTERVAL] === undefined && metadata[PRESERVED_BEAT_TIMEOUT] === undefined && metadata[PRESERVED_DELETE_TIMEOUT] === undefined) {
+    return defaultTimeouts(limits);
+  }
+  const max = limits.preservedTimeoutMsMax;
+  const intervalMs = parseTimeout(metadata, PRESERVED_BEAT_INTERVAL, limits.beatIntervalMs, max, strict);
+  const unhealthyMs = parseTimeout(metadata, PRESERVED_BEAT_TIMEOUT, limits.unhealthyAfterMs, max, strict);
+  const removeMs = parseTimeout(metadata, PRESERVED_DELETE_TIMEOUT, limits.removeAfterMs, max, strict);
+  if (unhealthyMs < intervalMs || removeMs < intervalMs) {
+    if (!strict) return defaultTimeouts(limits);
+    throw new CairnError('CAIRN_INVALID_ARGUMENT',
+      `Instance 'heart beat interval' must less than 'heart beat timeout' and 'ip delete timeout' (interval ${intervalMs} ms, timeout ${unhealthyMs} ms, delete timeout ${removeMs} ms)`,
+      { details: { parameter: 'metadata' } });
+  }
+  return Object.freeze({ intervalMs, unhealthyMs, removeMs });
+}
+
+const defaultTimeoutsCache = new WeakMap<StoreLimits, Timeouts>();
+
+function defaultTimeouts(limits: StoreLimits): Timeouts {
+  let cached = defaultTimeoutsCache.get(limits);
+  if (cached === undefined) {
+    cached = Object.freeze({ intervalMs: limits.beatIntervalMs, unhealthyMs: limits.unhealthyAfterMs, removeMs: limits.removeAfterMs });
+    defaultTimeoutsCache.set(limits, cached);
+  }
+  return cached;
+}
+
+/** StoreEvents are the store's callbacks; both run synchronously after the change is visible. */
+export interface StoreEvents {
+  /** onEntryChanged reports one entry's new version (local write, merge, expiry): the node queues it for sync. */
+  onEntryChanged(record: ServiceRecord, entry: Entry): void;
+  /** onServiceChanged reports that a service's instances changed (once per operation, after all its entries). */
+  onServiceChanged(record: ServiceRecord): void;
+}
+
+/** StoreOptions configure an EphemeralStore. */
+export interface StoreOptions {
+  readonly self: string;
+  readonly now: () => number;
+  readonly limits: StoreLimits;
+  readonly events: StoreEvents;
+}
+
+/** ExpiryOutcome counts what one expiry slice did. */
+export interface ExpiryOutcome {
+  scanned: number;
+  unhealthy: number;
+  removed: number;
+}
+
+/** TombstoneRef is a queued tombstone: the entry and the version it had when it became one. */
+interface TombstoneRef {
+  readonly record: ServiceRecord;
+  readonly entry: Entry;
+  readonly version: Version;
+}
+
+/** EphemeralStore holds every ephemeral instance of this member; see the file comment. */
+export class EphemeralStore {
+  readonly clock: HybridClock;
+  private readonly records = new Map<string, ServiceRecord>();
+  private readonly byNamespace = new Map<string, Set<ServiceRecord>>();
+  private readonly tombstoneQueue: TombstoneRef[] = [];
+  private tombstoneHead = 0;
+  private tombstoneCount = 0;
+  private liveCount = 0;
+  private droppedTombstones = 0;
+  /** The expiry scan's position: a live iterator over the records, and one over the current record's entries. */
+  private recordCursor: Iterator<ServiceRecord> | null = null;
+  private entryCursor: Iterator<Entry> | null = null;
+  private cursorRecord: ServiceRecord | null = null;
+
+  constructor(private readonly options: StoreOptions) {
+    this.clock = new HybridClock(options.self);
+  }
+
+  /** now is the store's wall clock. */
+  now(): number {
+    return this.options.now();
+  }
+
+  /** sizes reports the counts the metrics export. */
+  sizes(): { services: number; instances: number; tombstones: number; tombstonesDropped: number } {
+    return { services: this.records.size, instances: this.liveCount, tombstones: this.tombstoneCount, tombstonesDropped: this.droppedTombstones };
+  }
+
+  /** record returns a service's record, or undefined. */
+  record(serviceId: string): ServiceRecord | undefined {
+    return this.records.get(serviceId);
+  }
+
+  /** allRecords iterates every record (for snapshots, verify and responsibility changes). */
+  allRecords(): IterableIterator<ServiceRecord> {
+    return this.records.values();
+  }
+
+  /** instancesOf lists a service's live instances (sorted by cluster, ip, port). */
+  instancesOf(key: ServiceKey): readonly Instance[] {
+    return this.records.get(serviceIdOfKey(key))?.instances() ?? [];
+  }
+
+  /** serviceKeys lists the services of a namespace that have live instances. */
+  serviceKeys(namespace: string): ServiceKey[] {
+    const keys: ServiceKey[] = [];
+    for (const record of this.byNamespace.get(namespace) ?? []) if (record.live > 0) keys.push(record.key);
+    return keys;
+  }
+
+  /** checksum returns a service's checksum (EMPTY_CHECKSUM when unknown). */
+  checksum(serviceId: string): string {
+    return this.records.get(serviceId)?.checksum() ?? EMPTY_CHECKSUM;
+  }
+
+  private obtain(key: ServiceKey): ServiceRecord {
+    const id = serviceIdOfKey(key);
+    let record = this.records.get(id);
+    if (record === undefined) {
+      record = new ServiceRecord(id, Object.freeze({ namespace: key.namespace, group: key.group, service: key.service }));
+      record.ownedSinceMs = this.now();
+      this.records.set(id, record);
+      let set = this.byNamespace.get(key.namespace);
+      if (set === undefined) this.byNamespace.set(key.namespace, (set = new Set()));
+      set.add(record);
+    }
+    return record;
+  }
+
+  private dropRecord(record: ServiceRecord): void {
+    this.records.delete(record.id);
+    const set = this.byNamespace.get(record.key.namespace);
+    set?.delete(record);
+    if (set !== undefined && set.size === 0) this.byNamespace.delete(record.key.namespace);
+  }
+
+  // --- Local writes (at the responsible member) ---
+
+  /**
+   * put registers (mode 'register': upsert) or updates (mode 'update': must exist) an instance with a new version.
+   * Throws CAIRN_INSTANCE_NOT_FOUND, CAIRN_INSTANCES_PER_SERVICE_EXCEEDED or CAIRN_INVALID_ARGUMENT (timeouts).
+   */
+  put(key: InstanceKey, fields: InstanceFields, owner: string, mode: 'register' | 'update'): { instance: Instance; revision: number } {
+    const timeouts = timeoutsOf(fields.metadata, this.options.limits, true);
+    const id = entryIdOf(key.cluster, key.ip, key.port);
+    const existing = this.records.get(serviceIdOfKey(key))?.entries.get(id);
+    const exists = existing !== undefined && existing.instance !== null;
+    if (mode === 'update' && !exists) throw notFound(key);
+    const record = this.obtain(key);
+    if (!exists && record.live >= this.options.limits.instancesPerServiceMax) {
+      throw new CairnError('CAIRN_INSTANCES_PER_SERVICE_EXCEEDED',
+        `service ${key.namespace}/${key.group}@@${key.service} already holds ${record.live} instances (limit ${this.options.limits.instancesPerServiceMax})`,
+        { details: { limit: this.options.limits.instancesPerServiceMax } });
+    }
+    const data: EntryData = {
+      cluster: key.cluster, ip: key.ip, port: key.port, version: this.clock.tick(this.now()), removed: false,
+      weight: fields.weight, enabled: fields.enabled, healthy: fields.healthy, metadata: fields.metadata, owner,
+    };
+    const entry = this.install(record, data, timeouts);
+    this.options.events.onServiceChanged(record);
+    assert(entry.instance !== null, 'put installed a tombstone');
+    return { instance: entry.instance, revision: record.revision };
+  }
+
+  /** patch changes some attributes of an existing instance (CAIRN_INSTANCE_NOT_FOUND when absent). */
+  patch(key: InstanceKey, changes: InstanceChanges): { instance: Instance; revision: number } {
+    const record = this.records.get(serviceIdOfKey(key));
+    const entry = record?.entries.get(entryIdOf(key.cluster, key.ip, key.port));
+    if (record === undefined || entry === undefined || entry.instance === null) throw notFound(key);
+    const current = entry.instance;
+    const fields: InstanceFields = {
+      weight: changes.weight ?? current.weight,
+      enabled: changes.enabled ?? current.enabled,
+      healthy: changes.healthy ?? current.healthy,
+      metadata: changes.metadata ?? current.metadata,
+    };
+    return this.put(key, fields, entry.owner, 'update');
+  }
+
+  /** remove tombstones an instance with a new version; removed=false when there was nothing live to remove. */
+  remove(key: InstanceKey): { removed: boolean; revision: number } {
+    const record = this.records.get(serviceIdOfKey(key));
+    const entry = record?.entries.get(entryIdOf(key.cluster, key.ip, key.port));
+    if (record === undefined || entry === undefined || entry.instance === null) return { removed: false, revision: record?.revision ?? 0 };
+    this.tombstone(record, entry);
+    this.options.events.onServiceChanged(record);
+    return { removed: true, revision: record.revision };
+  }
+
+  private tombstone(record: ServiceRecord, entry: Entry): void {
+    this.install(record, {
+      cluster: entry.cluster, ip: entry.ip, port: entry.port, version: this.clock.tick(this.now()), removed: true,
+      weight: 0, enabled: false, healthy: false, metadata: emptyMetadata, owner: entry.owner,
+    }, entry.timeouts);
+  }
+
+  /** setHealthy writes an instance's health with a new version (expiry, or a beat reviving it). */
+  private setHealthy(record: ServiceRecord, entry: Entry, healthy: boolean): void {
+    const instance = entry.instance;
+    assert(instance !== null, 'setHealthy on a tombstone');
+    this.install(record, {
+      cluster: entry.cluster, ip: entry.ip, port: entry.port, version: this.clock.tick(this.now()), removed: false,
+      weight: instance.weight, enabled: instance.enabled, healthy, metadata: instance.metadata, owner: entry.owner,
+    }, entry.timeouts);
+  }
+
+  /**
+   * beat records that an instance is alive: one lookup and one number write. Returns the entry (undefined when the
+   * instance is unknown or removed). When `revive` and the instance is unhealthy, it is made healthy (a write).
+   */
+  beat(serviceId: string, entryId: string, revive: boolean): Entry | undefined {
+    const record = this.records.get(serviceId);
+    const entry = record?.entries.get(entryId);
+    if (record === undefined || entry === undefined || entry.instance === null) return undefined;
+    entry.lastBeatMs = this.now();
+    if (revive && !entry.instance.healthy) {
+      this.setHealthy(record, entry, true);
+      this.options.events.onServiceChanged(record);
+    }
+    return entry;
+  }
+
+  // --- Installing entries (the one place entries change) ---
+
+  /** install replaces (or creates) an entry with `data`, keeping counts, checksum and the tombstone queue right. */
+  private install(record: ServiceRecord, data: EntryData, timeouts: Timeouts): Entry {
+    const id = entryIdOf(data.cluster, data.ip, data.port);
+    const now = this.now();
+    let entry = record.entries.get(id);
+    if (entry === undefined) {
+      entry = {
+        id, cluster: data.cluster, ip: data.ip, port: data.port, version: data.version, instance: null, owner: data.owner,
+        lastBeatMs: now, timeouts, hashA: 0, hashB: 0, removedAtMs: now,
+      };
+      record.entries.set(id, entry);
+    } else if (entry.instance !== null) {
+      record.live--;
+      this.liveCount--;
+      record.sumA = (record.sumA - entry.hashA) >>> 0;
+      record.sumB = (record.sumB - entry.hashB) >>> 0;
+    } else {
+      this.tombstoneCount--;
+    }
+    entry.version = data.version;
+    entry.owner = data.owner;
+    entry.timeouts = timeouts;
+    if (data.removed) {
+      entry.instance = null;
+      entry.hashA = 0;
+      entry.hashB = 0;
+      entry.removedAtMs = now;
+      this.tombstoneCount++;
+      this.tombstoneQueue.push({ record, entry, version: data.version });
+    } else {
+      const wasLive = entry.instance !== null;
+      entry.instance = Object.freeze({
+        ip: data.ip, port: data.port, cluster: data.cluster, weight: data.weight, enabled: data.enabled, healthy: data.healthy,
+        ephemeral: true, metadata: data.metadata, instanceId: instanceId(data.ip, data.port, data.cluster, record.key.group, record.key.service),
+      });
+      if (!wasLive) entry.lastBeatMs = now;
+      const token = `${id}\u0000${data.version.wallMs}\u0000${data.version.counter}\u0000${data.version.member}`;
+      entry.hashA = fnv1a32(token);
+      entry.hashB = fnv1a32(token, 0x9747b28c);
+      record.live++;
+      this.liveCount++;
+      record.sumA = (record.sumA + entry.hashA) >>> 0;
+      record.sumB = (record.sumB + entry.hashB) >>> 0;
+    }
+    record.touched();
+    this.options.events.onEntryChanged(record, entry);
+    return entry;
+  }
+
+  // --- Replication ---
+
+  /**
+   * merge applies a copy of (part of) a service from a peer: each entry newer than ours replaces ours (last writer
+   * wins); older or equal ones are ignored. Returns how many entries changed; listeners hear once if any did.
+   */
+  merge(data: RecordData): number {
+    let record = this.records.get(serviceIdOfKey(data.key));
+    let changed = 0;
+    for (const incoming of data.entries) {
+      const id = entryIdOf(incoming.cluster, incoming.ip, incoming.port);
+      const current = record?.entries.get(id);
+      if (current !== undefined && compareVersions(incoming.version, current.version) <= 0) continue;
+      this.clock.observe(incoming.version);
+      // A tombstone for an address we never held still matters: it beats a stale registration arriving later.
+      record ??= this.obtain(data.key);
+      if (!incoming.removed && (current === undefined || current.instance === null) && record.live >= this.options.limits.instancesPerServiceMax) continue;
+      this.install(record, incoming, incoming.removed ? (current?.timeouts ?? defaultTimeouts(this.options.limits)) : timeoutsOf(incoming.metadata, this.options.limits, false));
+      changed++;
+    }
+    if (changed > 0 && record !== undefined) this.options.events.onServiceChanged(record);
+    return changed;
+  }
+
+  /** exportEntry is an entry as it travels. */
+  exportEntry(entry: Entry): EntryData {
+    const instance = entry.instance;
+    return {
+      cluster: entry.cluster, ip: entry.ip, port: entry.port, version: entry.version, removed: instance === null,
+      weight: instance?.weight ?? 0, enabled: instance?.enabled ?? false, healthy: instance?.healthy ?? false,
+      metadata: instance?.metadata ?? emptyMetadata, owner: entry.owner,
+    };
+  }
+
+  /** exportRecord is a whole service (live entries and tombstones) as it travels. */
+  exportRecord(record: ServiceRecord): RecordData {
+    const entries: EntryData[] = [];
+    for (const entry of record.entries.values()) entries.push(this.exportEntry(entry));
+    return { key: record.key, entries };
+  }
+
+  // --- Expiry and garbage collection ---
+
+  /**
+   * scanExpiry looks at up to `budget` entries from where the last scan stopped, skipping services `owns` rejects,
+   * and expires the silent ones: unhealthy past their timeout, removed (tombstoned) past their delete timeout,
+   * counting silence from max(lastBeatMs, ownedSinceMs). It stops early at the end of a full pass.
+   */
+  scanExpiry(budget: number, owns: (record: ServiceRecord) => boolean): ExpiryOutcome {
+    const outcome: ExpiryOutcome = { scanned: 0, unhealthy: 0, removed: 0 };
+    const now = this.now();
+    this.recordCursor ??= this.records.values();
+    while (outcome.scanned < budget) {
+      if (this.entryCursor === null) {
+        const next = this.recordCursor.next();
+        if (next.done === true) {
+          this.recordCursor = null;
+          break;
+        }
+        outcome.scanned++;
+        if (!owns(next.value) || next.value.live === 0) continue;
+        this.cursorRecord = next.value;
+        this.entryCursor = next.value.entries.values();
+      }
+      const record = this.cursorRecord;
+      assert(record !== null, 'expiry cursor without a record');
+      const step = this.entryCursor.next();
+      if (step.done === true) {
+        this.entryCursor = null;
+        this.cursorRecord = null;
+        continue;
+      }
+      outcome.scanned++;
+      const changed = this.expireEntry(record, step.value, now, outcome);
+      if (changed) this.options.events.onServiceChanged(record);
+    }
+    return outcome;
+  }
+
+  private expireEntry(record: ServiceRecord, entry: Entry, now: number, outcome: ExpiryOutcome): boolean {
+    const instance = entry.instance;
+    if (instance === null) return false;
+    const silentMs = now - Math.max(entry.lastBeatMs, record.ownedSinceMs);
+    if (silentMs >= entry.timeouts.removeMs) {
+      this.tombstone(record, entry);
+      outcome.removed++;
+      return true;
+    }
+    if (silentMs >= entry.timeouts.unhealthyMs && instance.healthy) {
+      this.setHealthy(record, entry, false);
+      outcome.unhealthy++;
+      return true;
+    }
+    return false;
+  }
+
+  /**
+   * collectTombstones forgets tombstones older than distroTombstoneRetentionMs, and the oldest beyond
+   * distroTombstonesMax (counted as dropped); records left empty are dropped. Returns how many were forgotten.
+   */
+  collectTombstones(): number {
+    const { distroTombstoneRetentionMs, distroTombstonesMax } = this.options.limits;
+    const horizon = this.now() - distroTombstoneRetentionMs;
+    let forgotten = 0;
+    while (this.tombstoneHead < this.tombstoneQueue.length) {
+      const ref = this.tombstoneQueue[this.tombstoneHead];
+      assert(ref !== undefined, 'tombstone queue hole');
+      const current = ref.entry.instance === null && ref.entry.version === ref.version && ref.record.entries.get(ref.entry.id) === ref.entry;
+      if (current && ref.entry.removedAtMs > horizon && this.tombstoneCount <= distroTombstonesMax) break;
+      this.tombstoneHead++;
+      if (!current) continue;
+      if (ref.entry.removedAtMs > horizon) this.droppedTombstones++;
+      ref.record.entries.delete(ref.entry.id);
+      this.tombstoneCount--;
+      forgotten++;
+      if (ref.record.entries.size === 0 && this.records.get(ref.record.id) === ref.record) this.dropRecord(ref.record);
+    }
+    if (this.tombstoneHead > 1024 && this.tombstoneHead * 2 > this.tombstoneQueue.length) {
+      this.tombstoneQueue.splice(0, this.tombstoneHead);
+      this.tombstoneHead = 0;
+    }
+    return forgotten;
+  }
+}
+
+const emptyMetadata: Metadata = Object.freeze({});
+
+function notFound(key: InstanceKey): CairnError {
+  return new CairnError('CAIRN_INSTANCE_NOT_FOUND',
+    `instance not found: ${key.ip}:${key.port} in cluster ${key.cluster} of ${key.namespace}/${key.group}@@${key.service}`);
+}

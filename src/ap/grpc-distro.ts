@@ -1,0 +1,285 @@
+// grpc-distro: the Distro protocol over gRPC on the peer port (proto/cairn/peer/v1/distro.proto).
+//
+// Server side: distroService() returns the service definition and implementation that the member adds to its
+// existing peer server (GrpcPeerTransport.addService); the handlers are looked up per call, so the service can be
+// added before the Distro node exists (calls then answer UNAVAILABLE). Every request is decoded and validated by
+// distro-codec.ts; an invalid one is answered INVALID_ARGUMENT.
+//
+// Client side: GrpcDistroTransport keeps one gRPC client (one HTTP/2 connection) per peer, leaving from the member's
+// own address (source-address.ts). A call first waits for the connection to be ready, at most the call's deadline:
+// if it never is (refused, or packets dropped), the request certainly never left (DistroCallError notSent).
+
+import {
+  Client,
+  Metadata,
+  connectivityState,
+  credentials,
+  status as grpcStatus,
+  type ChannelInterface,
+  type ServerUnaryCall,
+  type ServerWritableStream,
+  type ServiceError,
+  type UntypedServiceImplementation,
+  type sendUnaryData,
+} from '@grpc/grpc-js';
+import { isCairnError } from '../errors.ts';
+import type { Limits } from '../limits.ts';
+import type { ServiceKey } from '../naming/model.ts';
+import { bindPeerSource } from '../replica/source-address.ts';
+import {
+  decodeChecksums,
+  decodeForwardRequest,
+  decodeForwardResponse,
+  decodeHeartbeat,
+  decodePullRequest,
+  decodeRecords,
+  encodeAck,
+  encodeChecksums,
+  encodeForwardRequest,
+  encodeForwardResponse,
+  encodeHeartbeat,
+  encodePullRequest,
+  encodeRecords,
+  encodeSnapshotRequest,
+  memberIdCharsMax,
+} from './distro-codec.ts';
+import type { RecordData } from './ephemeral-store.ts';
+import { DistroCallError, type DistroHandlers, type DistroTransport, type ForwardRequest, type ForwardResponse, type ServiceChecksum } from './transport.ts';
+
+/** GrpcDistroLimits are the limits the gRPC Distro transport uses. */
+export type GrpcDistroLimits = Pick<Limits, 'distroSyncBatchMax' | 'distroMessageEntriesMax' | 'distroPeerTimeoutMs' | 'peerMessageBytesMax' | 'distroSnapshotTimeoutMs'>;
+
+const SERVICE = '/cairn.peer.v1.Distro';
+const FROM_METADATA_KEY = 'cairn-from';
+
+function toBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+function fromBuffer(bytes: Buffer): Buffer {
+  return bytes;
+}
+
+function method(name: string, responseStream = false): object {
+  return {
+    path: `${SERVICE}/${name}`, requestStream: false, responseStream,
+    requestSerialize: toBuffer, requestDeserialize: fromBuffer, responseSerialize: toBuffer, responseDeserialize: fromBuffer,
+  };
+}
+
+/** distroServiceDefinition is the Distro service with raw-bytes (de)serialisers: decoding is distro-codec.ts's. */
+export const distroServiceDefinition = Object.freeze({
+  Heartbeat: method('Heartbeat'),
+  Sync: method('Sync'),
+  Verify: method('Verify'),
+  Pull: method('Pull'),
+  Snapshot: method('Snapshot', true),
+  Forward: method('Forward'),
+});
+
+/** DistroServiceLogger is the logging the service needs. */
+export interface DistroServiceLogger {
+  warn(object: object, message: string): void;
+}
+
+function senderOf(call: { readonly metadata: Metadata }): string | null {
+  const claimed = call.metadata.get(FROM_METADATA_KEY)[0];
+  return typeof claimed === 'string' && claimed.length > 0 && claimed.length <= memberIdCharsMax ? claimed : null;
+}
+
+function refuse(error: unknown): Partial<ServiceError> {
+  if (isCairnError(error, 'CAIRN_INVALID_ARGUMENT') || isCairnError(error, 'CAIRN_METADATA_TOO_LARGE') || isCairnError(error, 'CAIRN_NAME_TOO_LONG')) {
+    return { code: grpcStatus.INVALID_ARGUMENT, details: error.message };
+  }
+  return { code: grpcStatus.INTERNAL, details: error instanceof Error ? error.message : String(error) };
+}
+
+/**
+ * distroService returns the implementation of the Distro service over `handlers()` (null while the node is not
+ * running: calls answer UNAVAILABLE).
+ */
+export function distroService(handlers: () => DistroHandlers | null, limits: GrpcDistroLimits, logger: DistroServiceLogger): UntypedServiceImplementation {
+  const unary = (name: string, serve: (from: string, h: DistroHandlers, request: Buffer) => Uint8Array | Promise<Uint8Array>) =>
+    (call: ServerUnaryCall<Buffer, Uint8Array>, callback: sendUnaryData<Uint8Array>): void => {
+      const h = handlers();
+      const from = senderOf(call);
+      if (h === null) return callback({ code: grpcStatus.UNAVAILABLE, details: 'distro is not running on this member' }, null);
+      if (from === null) return callback({ code: grpcStatus.INVALID_ARGUMENT, details: `missing or invalid ${FROM_METADATA_KEY}` }, null);
+      Promise.resolve().then(() => serve(from, h, call.request)).then((answer) => callback(null, answer), (error: unknown) => {
+        logger.warn({ from, method: name, err: error instanceof Error ? error.message : String(error) }, 'refused a distro call');
+        callback(refuse(error), null);
+      });
+    };
+  return {
+    Heartbeat: unary('Heartbeat', (from, h, request) => {
+      decodeHeartbeat(request);
+      h.onHeartbeat(from);
+      return encodeHeartbeat('');
+    }),
+    Sync: unary('Sync', (from, h, request) => {
+      h.onSync(from, decodeRecords(request, limits));
+      return encodeAck();
+    }),
+    Verify: unary('Verify', (from, h, request) => {
+      h.onVerify(from, decodeChecksums(request, limits));
+      return encodeAck();
+    }),
+    Pull: unary('Pull', (from, h, request) => encodeRecords(h.onPull(from, decodePullRequest(request, limits)))),
+    Forward: unary('Forward', async (from, h, request) => encodeForwardResponse(await h.onForward(from, decodeForwardRequest(request, limits)))),
+    Snapshot: (call: ServerWritableStream<Buffer, Uint8Array>) => {
+      const h = handlers();
+      const from = senderOf(call);
+      if (h === null || from === null) {
+        call.emit('error', { code: h === null ? grpcStatus.UNAVAILABLE : grpcStatus.INVALID_ARGUMENT, details: 'snapshot refused' });
+        return;
+      }
+      void streamSnapshot(call, h.onSnapshot(from));
+    },
+  };
+}
+
+async function streamSnapshot(call: ServerWritableStream<Buffer, Uint8Array>, chunks: Iterable<readonly RecordData[]>): Promise<void> {
+  let cancelled = false;
+  call.on('cancelled', () => {
+    cancelled = true;
+  });
+  for (const chunk of chunks) {
+    if (cancelled) return;
+    if (!call.write(encodeRecords(chunk))) await new Promise((resolve) => call.once('drain', resolve));
+  }
+  call.end();
+}
+
+/**
+ * waitForReady resolves true once the channel is READY, false when it fails to connect or at the deadline; nothing
+ * is sent before it resolves true.
+ */
+function waitForReady(channel: ChannelInterface, deadline: number): Promise<boolean> {
+  return new Promise<boolean>((resolve) => {
+    const check = (): void => {
+      try {
+        const state = channel.getConnectivityState(true);
+        if (state === connectivityState.READY) return resolve(true);
+        if (state === connectivityState.SHUTDOWN || Date.now() >= deadline) return resolve(false);
+        channel.watchConnectivityState(state, deadline, (error) => (error === undefined ? check() : resolve(false)));
+      } catch {
+        resolve(false);
+      }
+    };
+    check();
+  });
+}
+
+/** GrpcDistroTransportOptions configure a GrpcDistroTransport. */
+export interface GrpcDistroTransportOptions {
+  readonly self: string;
+  /** listenHost is the member's own host: connections to peers leave from it. */
+  readonly listenHost: string;
+  /** peerAddressOf returns "host:port" of a member's peer listener. */
+  peerAddressOf(member: string): string;
+  readonly limits: GrpcDistroLimits;
+}
+
+/** GrpcDistroTransport is the DistroTransport of a real member. */
+export class GrpcDistroTransport implements DistroTransport {
+  private readonly clients = new Map<string, Client>();
+  private closed = false;
+
+  constructor(private readonly options: GrpcDistroTransportOptions) {}
+
+  private client(member: string): Client {
+    if (this.closed) throw new DistroCallError('the distro transport is closed', true);
+    let client = this.clients.get(member);
+    if (client === undefined) {
+      const endpoint = this.options.peerAddressOf(member);
+      bindPeerSource(endpoint, this.options.listenHost);
+      client = new Client(endpoint, credentials.createInsecure(), {
+        'grpc.max_send_message_length': this.options.limits.peerMessageBytesMax,
+        'grpc.max_receive_message_length': this.options.limits.peerMessageBytesMax,
+        'grpc.keepalive_time_ms': 1000,
+        'grpc.keepalive_timeout_ms': 1000,
+        'grpc.keepalive_permit_without_calls': 1,
+        'grpc.initial_reconnect_backoff_ms': 50,
+        'grpc.max_reconnect_backoff_ms': 1000,
+        'grpc.enable_retries': 0,
+        'grpc.use_local_subchannel_pool': 1,
+      });
+      this.clients.set(member, client);
+    }
+    return client;
+  }
+
+  private metadata(): Metadata {
+    const metadata = new Metadata();
+    metadata.set(FROM_METADATA_KEY, this.options.self);
+    return metadata;
+  }
+
+  private async unary(to: string, name: string, request: Uint8Array, timeoutMs = this.options.limits.distroPeerTimeoutMs): Promise<Buffer> {
+    const client = this.client(to);
+    const deadline = Date.now() + timeoutMs;
+    if (!(await waitForReady(client.getChannel(), deadline))) throw new DistroCallError(`peer ${to} is unreachable`, true);
+    return new Promise<Buffer>((resolve, reject) => {
+      client.makeUnaryRequest<Uint8Array, Buffer>(`${SERVICE}/${name}`, toBuffer, fromBuffer, request, this.metadata(), { deadline }, (error, value) => {
+        if (error === null && value !== undefined) return resolve(value);
+        const notSent = error?.code === grpcStatus.UNAVAILABLE && error.details.startsWith('No connection established');
+        reject(new DistroCallError(`${name} to ${to} failed: ${error?.details ?? 'no response'}`, notSent));
+      });
+    });
+  }
+
+  /** heartbeat proves `to` alive. */
+  async heartbeat(to: string): Promise<void> {
+    await this.unary(to, 'Heartbeat', encodeHeartbeat(this.options.self));
+  }
+
+  /** sync pushes records to `to`. */
+  async sync(to: string, records: readonly RecordData[]): Promise<void> {
+    await this.unary(to, 'Sync', encodeRecords(records));
+  }
+
+  /** verify announces checksums to `to`. */
+  async verify(to: string, checksums: readonly ServiceChecksum[]): Promise<void> {
+    await this.unary(to, 'Verify', encodeChecksums(checksums));
+  }
+
+  /** pull fetches whole services from `to`. */
+  async pull(to: string, keys: readonly ServiceKey[]): Promise<RecordData[]> {
+    return decodeRecords(await this.unary(to, 'Pull', encodePullRequest(keys)), this.options.limits);
+  }
+
+  /** forward hands a request to `to`. */
+  async forward(to: string, request: ForwardRequest): Promise<ForwardResponse> {
+    return decodeForwardResponse(await this.unary(to, 'Forward', encodeForwardRequest(request)));
+  }
+
+  /** snapshot streams every service `to` holds into `onChunk`. */
+  async snapshot(to: string, onChunk: (records: readonly RecordData[]) => void): Promise<void> {
+    const client = this.client(to);
+    const deadline = Date.now() + this.options.limits.distroSnapshotTimeoutMs;
+    if (!(await waitForReady(client.getChannel(), Math.min(deadline, Date.now() + this.options.limits.distroPeerTimeoutMs)))) {
+      throw new DistroCallError(`peer ${to} is unreachable`, true);
+    }
+    await new Promise<void>((resolve, reject) => {
+      const call = client.makeServerStreamRequest<Uint8Array, Buffer>(`${SERVICE}/Snapshot`, toBuffer, fromBuffer, encodeSnapshotRequest(), this.metadata(), { deadline });
+      call.on('data', (bytes: Buffer) => {
+        try {
+          onChunk(decodeRecords(bytes, this.options.limits));
+        } catch (error) {
+          call.cancel();
+          reject(error instanceof Error ? error : new Error(String(error)));
+        }
+      });
+      call.on('error', (error: ServiceError) => reject(new DistroCallError(`Snapshot from ${to} failed: ${error.details}`, false)));
+      call.on('status', (status: { code: number }) => {
+        if (status.code === grpcStatus.OK) resolve();
+      });
+    });
+  }
+
+  /** close closes every client. */
+  close(): void {
+    this.closed = true;
+    for (const client of this.clients.values()) client.close();
+    this.clients.clear();
+  }
+}

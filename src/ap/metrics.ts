@@ -1,0 +1,73 @@
+// metrics: the AP path's Prometheus metrics, on the member's registry (GET /metrics).
+//
+//   cairn_ap_beats_total{result}             beats: found, not_found, reregistered (from the beat body), forwarded
+//   cairn_ap_forwards_total{result}          forwarded requests: ok, retried (first attempt failed), failed, served
+//   cairn_ap_sync_total{event}               sync messages: sent, received, failed; verify_sent, pushback_sent,
+//                                                full_push_sent (to a peer that came back up)
+//   cairn_ap_verify_mismatches_total         services whose checksum differed from the responsible member's
+//   cairn_ap_expiries_total{kind}            instances this member expired: unhealthy, removed
+//   cairn_ap_tombstones_collected_total      tombstones forgotten after their retention (or beyond the bound)
+//   cairn_ap_snapshot_loads_total{result}    start-up snapshot attempts: loaded, failed
+//   cairn_ap_listener_failures_total         change listeners that threw (caught and logged)
+//   cairn_ap_services, _instances, _tombstones, _sessions, _live_members     sizes, read at scrape time
+//   cairn_ap_tombstones_dropped_total        tombstones dropped early because distroTombstonesMax was reached
+//   cairn_ap_snapshot_loaded                 1 once the start-up snapshot is loaded (readiness of the AP path)
+
+import { Counter, Gauge, type Registry } from 'prom-client';
+import { assertNever } from '../assert.ts';
+import type { DistroEvent, DistroNode } from './distro.ts';
+
+/** distroMetrics registers the AP path's metrics on `registry`; it returns the node's onEvent hook. */
+export function distroMetrics(registry: Registry, node: () => DistroNode | null): (event: DistroEvent, count: number) => void {
+  const registers = [registry];
+  const beats = new Counter({ name: 'cairn_ap_beats_total', help: 'Client beats by result.', labelNames: ['result'] as const, registers });
+  const forwards = new Counter({ name: 'cairn_ap_forwards_total', help: 'Requests forwarded to (or served for) the responsible member.', labelNames: ['result'] as const, registers });
+  const sync = new Counter({ name: 'cairn_ap_sync_total', help: 'Distro replication messages by event.', labelNames: ['event'] as const, registers });
+  const mismatches = new Counter({ name: 'cairn_ap_verify_mismatches_total', help: 'Services whose checksum differed in a verify round.', registers });
+  const expiries = new Counter({ name: 'cairn_ap_expiries_total', help: 'Instances expired by this member.', labelNames: ['kind'] as const, registers });
+  const collected = new Counter({ name: 'cairn_ap_tombstones_collected_total', help: 'Tombstones forgotten.', registers });
+  const snapshots = new Counter({ name: 'cairn_ap_snapshot_loads_total', help: 'Start-up snapshot attempts.', labelNames: ['result'] as const, registers });
+  const listenerFailures = new Counter({ name: 'cairn_ap_listener_failures_total', help: 'Change listeners that threw.', registers });
+  const gauge = (name: string, help: string, read: (n: DistroNode) => number): void => {
+    new Gauge({
+      name, help, registers,
+      collect() {
+        const current = node();
+        if (current !== null) this.set(read(current));
+      },
+    });
+  };
+  gauge('cairn_ap_services', 'Services held by this member (with live instances or tombstones).', (n) => n.store.sizes().services);
+  gauge('cairn_ap_instances', 'Live ephemeral instances held by this member.', (n) => n.store.sizes().instances);
+  gauge('cairn_ap_tombstones', 'Tombstones held by this member.', (n) => n.store.sizes().tombstones);
+  gauge('cairn_ap_tombstones_dropped_total', 'Tombstones dropped before their retention because distroTombstonesMax was reached.', (n) => n.store.sizes().tombstonesDropped);
+  gauge('cairn_ap_sessions', 'Open sessions on this member.', (n) => n.sessionCount);
+  gauge('cairn_ap_live_members', 'Members this member sees alive (itself included).', (n) => n.liveMembers().length);
+  gauge('cairn_ap_snapshot_loaded', '1 once the start-up snapshot is loaded.', (n) => (n.snapshotLoaded ? 1 : 0));
+  return (event, count) => {
+    switch (event) {
+      case 'beat_found': return beats.inc({ result: 'found' }, count);
+      case 'beat_not_found': return beats.inc({ result: 'not_found' }, count);
+      case 'beat_reregistered': return beats.inc({ result: 'reregistered' }, count);
+      case 'beat_forwarded': return beats.inc({ result: 'forwarded' }, count);
+      case 'forward_ok': return forwards.inc({ result: 'ok' }, count);
+      case 'forward_retried': return forwards.inc({ result: 'retried' }, count);
+      case 'forward_failed': return forwards.inc({ result: 'failed' }, count);
+      case 'forward_served': return forwards.inc({ result: 'served' }, count);
+      case 'sync_sent': return sync.inc({ event: 'sent' }, count);
+      case 'sync_failed': return sync.inc({ event: 'failed' }, count);
+      case 'sync_received': return sync.inc({ event: 'received' }, count);
+      case 'verify_sent': return sync.inc({ event: 'verify_sent' }, count);
+      case 'pushback_sent': return sync.inc({ event: 'pushback_sent' }, count);
+      case 'full_push_sent': return sync.inc({ event: 'full_push_sent' }, count);
+      case 'verify_mismatch': return mismatches.inc(count);
+      case 'expired_unhealthy': return expiries.inc({ kind: 'unhealthy' }, count);
+      case 'expired_removed': return expiries.inc({ kind: 'removed' }, count);
+      case 'tombstones_collected': return collected.inc(count);
+      case 'listener_failed': return listenerFailures.inc(count);
+      case 'snapshot_loaded': return snapshots.inc({ result: 'loaded' }, count);
+      case 'snapshot_failed': return snapshots.inc({ result: 'failed' }, count);
+      default: return assertNever(event, 'unknown distro event');
+    }
+  };
+}

@@ -1,0 +1,144 @@
+// transport: the Distro peer protocol as a small seam (STYLE.md §2). DistroTransport is what a member calls on its
+// peers; DistroHandlers is what it serves to them. The real one is gRPC on the peer port (grpc-distro.ts, proto
+// cairn/peer/v1/distro.proto); MemoryDistroNetwork is its in-memory twin for in-process tests, with partitions.
+//
+// Every call either answers or throws a DistroCallError: `notSent` true when the request certainly never reached
+// the peer (connection refused, no connection within the deadline), false when it may have.
+
+import type { Metadata, ServiceKey, InstanceKey } from '../naming/model.ts';
+import type { EntryData, RecordData } from './ephemeral-store.ts';
+
+/** ServiceChecksum is one service's checksum as the responsible member announces it in a verify round. */
+export interface ServiceChecksum {
+  readonly key: ServiceKey;
+  readonly checksum: string;
+}
+
+/** ForwardedFields is a register/update body: the instance's attributes. */
+export interface ForwardedFields {
+  readonly weight: number;
+  readonly enabled: boolean;
+  readonly healthy: boolean;
+  readonly metadata: Metadata;
+}
+
+/** ForwardRequest is a write or beat handed to the member responsible for its service. */
+export type ForwardRequest =
+  | { readonly type: 'register' | 'update'; readonly key: InstanceKey; readonly fields: ForwardedFields; readonly owner: string }
+  | { readonly type: 'patch'; readonly key: InstanceKey; readonly weight?: number; readonly enabled?: boolean; readonly healthy?: boolean; readonly metadata?: Metadata }
+  | { readonly type: 'deregister'; readonly key: InstanceKey }
+  | { readonly type: 'beat'; readonly key: InstanceKey; readonly body?: { readonly weight: number; readonly metadata: Metadata } }
+  | { readonly type: 'renew'; readonly keys: readonly InstanceKey[] };
+
+/** ForwardResponse is the responsible member's answer. */
+export type ForwardResponse =
+  | { readonly ok: true; readonly type: 'instance'; readonly entry: EntryData; readonly revision: number }
+  | { readonly ok: true; readonly type: 'removed'; readonly removed: boolean; readonly revision: number }
+  | { readonly ok: true; readonly type: 'beat'; readonly found: boolean; readonly clientBeatIntervalMs: number }
+  | { readonly ok: true; readonly type: 'renewed'; readonly count: number }
+  | { readonly ok: false; readonly code: string; readonly message: string };
+
+/** DistroCallError is a failed peer call; notSent says the request certainly never reached the peer. */
+export class DistroCallError extends Error {
+  override readonly name = 'DistroCallError';
+  constructor(message: string, readonly notSent: boolean) {
+    super(message);
+  }
+}
+
+/** DistroTransport is the client side: one method per peer call. */
+export interface DistroTransport {
+  /** heartbeat proves `to` alive (resolves) or not (throws DistroCallError). */
+  heartbeat(to: string): Promise<void>;
+  /** sync pushes (parts of) services to `to`, which merges them. */
+  sync(to: string, records: readonly RecordData[]): Promise<void>;
+  /** verify announces the checksums of services this member is responsible for. */
+  verify(to: string, checksums: readonly ServiceChecksum[]): Promise<void>;
+  /** pull fetches whole services (tombstones included) from `to`. */
+  pull(to: string, keys: readonly ServiceKey[]): Promise<RecordData[]>;
+  /** snapshot fetches every service `to` holds, chunk by chunk, handing each chunk to `onChunk`. */
+  snapshot(to: string, onChunk: (records: readonly RecordData[]) => void): Promise<void>;
+  /** forward hands a write or beat to `to`, the member responsible for it. */
+  forward(to: string, request: ForwardRequest): Promise<ForwardResponse>;
+}
+
+/** DistroHandlers is the server side, called with the sender's member id. */
+export interface DistroHandlers {
+  onHeartbeat(from: string): void;
+  onSync(from: string, records: readonly RecordData[]): void;
+  onVerify(from: string, checksums: readonly ServiceChecksum[]): void;
+  onPull(from: string, keys: readonly ServiceKey[]): RecordData[];
+  /** onSnapshot returns the chunks of a full snapshot (each within the message bounds). */
+  onSnapshot(from: string): Iterable<readonly RecordData[]>;
+  onForward(from: string, request: ForwardRequest): Promise<ForwardResponse>;
+}
+
+/**
+ * MemoryDistroNetwork connects in-process members directly (their handlers are called on a later turn, like a
+ * network would), with partitions: a call across a cut link fails as notSent, as a refused connection does.
+ */
+export class MemoryDistroNetwork {
+  private readonly members = new Map<string, DistroHandlers>();
+  private readonly cut = new Set<string>();
+
+  /** attach registers a member's handlers and returns its transport. */
+  attach(member: string, handlers: DistroHandlers): DistroTransport {
+    this.members.set(member, handlers);
+    return new MemoryDistroTransport(member, this);
+  }
+
+  /** detach removes a member (as if its process died). */
+  detach(member: string): void {
+    this.members.delete(member);
+  }
+
+  /** isolate cuts every link between `member` and the others (both directions). */
+  isolate(member: string): void {
+    for (const other of this.members.keys()) {
+      if (other === member) continue;
+      this.cut.add(`${member}>${other}`);
+      this.cut.add(`${other}>${member}`);
+    }
+  }
+
+  /** heal restores every link. */
+  heal(): void {
+    this.cut.clear();
+  }
+
+  /** reach returns `to`'s handlers as seen from `from`, or throws as an unreachable peer does. */
+  async reach(from: string, to: string): Promise<DistroHandlers> {
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    const handlers = this.members.get(to);
+    if (handlers === undefined || this.cut.has(`${from}>${to}`)) throw new DistroCallError(`${to} is unreachable from ${from}`, true);
+    return handlers;
+  }
+}
+
+class MemoryDistroTransport implements DistroTransport {
+  constructor(private readonly self: string, private readonly network: MemoryDistroNetwork) {}
+
+  async heartbeat(to: string): Promise<void> {
+    (await this.network.reach(this.self, to)).onHeartbeat(this.self);
+  }
+
+  async sync(to: string, records: readonly RecordData[]): Promise<void> {
+    (await this.network.reach(this.self, to)).onSync(this.self, records);
+  }
+
+  async verify(to: string, checksums: readonly ServiceChecksum[]): Promise<void> {
+    (await this.network.reach(this.self, to)).onVerify(this.self, checksums);
+  }
+
+  async pull(to: string, keys: readonly ServiceKey[]): Promise<RecordData[]> {
+    return (await this.network.reach(this.self, to)).onPull(this.self, keys);
+  }
+
+  async snapshot(to: string, onChunk: (records: readonly RecordData[]) => void): Promise<void> {
+    for (const chunk of (await this.network.reach(this.self, to)).onSnapshot(this.self)) onChunk(chunk);
+  }
+
+  async forward(to: string, request: ForwardRequest): Promise<ForwardResponse> {
+    return (await this.network.reach(this.self, to)).onForward(this.self, request);
+  }
+}

@@ -1,0 +1,244 @@
+// Goal: Distro nodes (src/ap/distro.ts) keep the AP path's promises among several members (DESIGN.md "The AP
+// path", NACOS.md §6): a write sent to any member lands at the responsible member and reaches every member; both
+// sides of a partition keep taking writes, and after it heals every member agrees (checksums and contents), with
+// deregistered instances staying gone; a member that starts late loads a snapshot from a peer; a forward to a member
+// that just died is retried at the recomputed responsible member; sessions keep their instances until closed or
+// silent; beats re-register an unknown instance from their body; a throwing change listener breaks nothing.
+//
+// Method: real DistroNodes in one process over MemoryDistroNetwork (the in-memory twin of the gRPC transport, with
+// partitions that fail calls as refused connections do), real timers with short timings (limits overridden: sync
+// every 20 ms, verify every 200 ms, heartbeats every 50 ms); outcomes are polled with bounded waits, never slept on.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { limits } from '../../src/limits.ts';
+import { DistroNode, type DistroLimits } from '../../src/ap/distro.ts';
+import { MemoryDistroNetwork } from '../../src/ap/transport.ts';
+import { serviceIdOfKey } from '../../src/ap/ephemeral-store.ts';
+import { responsibleMember } from '../../src/ap/responsibility.ts';
+import { isCairnError } from '../../src/errors.ts';
+import type { InstanceKey, ServiceKey } from '../../src/naming/model.ts';
+import { waitFor } from '../support/cluster.ts';
+
+const fast: DistroLimits = {
+  ...limits,
+  distroSyncDelayMs: 20,
+  distroVerifyIntervalMs: 200,
+  distroHeartbeatIntervalMs: 50,
+  distroHeartbeatMissesMax: 2,
+  distroExpiryTickMs: 20,
+  distroSnapshotRetryDelayMs: 50,
+  beatIntervalMs: 100,
+  distroSessionTimeoutMs: 400,
+};
+const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
+const anonymous = { identity: null };
+const members = ['m1', 'm2', 'm3'];
+
+function startNodes(network: MemoryDistroNetwork, ids: readonly string[], options: Partial<DistroLimits> = {}): DistroNode[] {
+  return ids.map((id) => {
+    const node = new DistroNode({ self: id, members, limits: { ...fast, ...options }, logger: quiet });
+    node.start(network.attach(id, node.handlers));
+    return node;
+  });
+}
+
+function key(service: string, ip: string, port = 80): InstanceKey {
+  return { namespace: 'public', group: 'DEFAULT_GROUP', service, cluster: 'DEFAULT', ip, port };
+}
+
+function register(node: DistroNode, k: InstanceKey, metadata: Record<string, string> = {}, owner?: string) {
+  const instance = { ...k, weight: 1, enabled: true, healthy: true, metadata };
+  return node.write(owner === undefined ? { type: 'register', instance } : { type: 'register', instance, owner }, anonymous);
+}
+
+function view(node: DistroNode, service: ServiceKey): string {
+  return node.instancesOf(service).map((instance) => `${instance.ip}:${instance.port}`).join(',');
+}
+
+async function converged(nodes: readonly DistroNode[], services: readonly ServiceKey[], what: string): Promise<void> {
+  await waitFor(() => {
+    for (const service of services) {
+      const views = nodes.map((node) => view(node, service));
+      const sums = nodes.map((node) => node.store.checksum(serviceIdOfKey(service)));
+      if (new Set(views).size !== 1 || new Set(sums).size !== 1) throw new Error(`${service.service}: ${views.join(' | ')}`);
+    }
+    return true;
+  }, { timeoutMs: 5000, intervalMs: 20, what });
+}
+
+function closeAll(nodes: readonly DistroNode[]): void {
+  for (const node of nodes) node.close();
+}
+
+/** nonResponsible finds a node that is not responsible for `service`. */
+function nonResponsible(nodes: readonly DistroNode[], service: ServiceKey): DistroNode {
+  const responsible = nodes[0]!.responsibleFor(serviceIdOfKey(service));
+  const found = nodes.find((node) => node.liveMembers().length === 3 && responsible !== (node as unknown as { options: { self: string } }).options.self);
+  assert.ok(found !== undefined);
+  return found;
+}
+
+test('a write at a non-responsible member is forwarded, applied once, and reaches every member', async (t) => {
+  const network = new MemoryDistroNetwork();
+  const nodes = startNodes(network, members);
+  t.after(() => closeAll(nodes));
+  const svc = key('fwd', '10.0.0.1');
+  const via = nonResponsible(nodes, svc);
+  const result = await register(via, svc);
+  assert.ok('instance' in result && result.instance.ephemeral);
+  await converged(nodes, [svc], 'the forwarded registration on every member');
+  assert.equal(view(nodes[0]!, svc), '10.0.0.1:80');
+  const removed = await via.write({ type: 'deregister', key: svc }, anonymous);
+  assert.deepEqual('removed' in removed && removed.removed, true);
+  await converged(nodes, [svc], 'the deregistration on every member');
+  assert.equal(view(nodes[0]!, svc), '');
+});
+
+test('a partition: both sides take writes; after the heal all agree and deregistered instances stay gone', async (t) => {
+  const network = new MemoryDistroNetwork();
+  const nodes = startNodes(network, members);
+  t.after(() => closeAll(nodes));
+  const [m1, m2, m3] = nodes as [DistroNode, DistroNode, DistroNode];
+  const services = ['p0', 'p1', 'p2', 'p3', 'p4', 'p5'].map((name) => key(name, '10.0.0.1'));
+  for (const svc of services) await register(m1, svc);
+  await converged(nodes, services, 'the first registrations everywhere');
+  network.isolate('m3');
+  await waitFor(() => m3.liveMembers().length === 1 && m1.liveMembers().length === 2, { timeoutMs: 2000, what: 'both sides to see the partition' });
+  for (const svc of services) {
+    await register(m1, { ...svc, ip: '10.0.1.1' });
+    await register(m3, { ...svc, ip: '10.0.3.3' });
+    await m1.write({ type: 'deregister', key: svc }, anonymous);
+  }
+  await register(m3, key('only-minority', '10.9.9.9'));
+  assert.equal(view(m3, services[0]!), '10.0.0.1:80,10.0.3.3:80');
+  assert.equal(view(m2, services[0]!), '10.0.1.1:80');
+  network.heal();
+  const all = [...services, key('only-minority', '10.9.9.9')];
+  await converged(nodes, all, 'every member after the heal');
+  assert.equal(view(m2, services[0]!), '10.0.1.1:80,10.0.3.3:80', 'both sides\' writes survive; the deregistered one stays gone');
+  assert.equal(view(m1, key('only-minority', '')), '10.9.9.9:80');
+});
+
+test('a member that starts late loads a snapshot from a peer, tombstones included', async (t) => {
+  const network = new MemoryDistroNetwork();
+  const nodes = startNodes(network, ['m1', 'm2']);
+  t.after(() => closeAll(nodes));
+  for (let i = 0; i < 20; i++) await register(nodes[0]!, key(`snap${i}`, '10.0.0.1'));
+  await nodes[0]!.write({ type: 'deregister', key: key('snap0', '10.0.0.1') }, anonymous);
+  const [late] = startNodes(network, ['m3']);
+  assert.ok(late !== undefined);
+  t.after(() => late.close());
+  await waitFor(() => late.snapshotLoaded, { timeoutMs: 2000, what: 'the snapshot load' });
+  assert.equal(late.store.sizes().instances, 19);
+  assert.equal(late.store.sizes().tombstones, 1);
+});
+
+test('a forward to a member that just died is retried at the recomputed responsible member', async (t) => {
+  const network = new MemoryDistroNetwork();
+  const nodes = startNodes(network, members, { distroHeartbeatIntervalMs: 60_000 });
+  t.after(() => closeAll(nodes));
+  // Heartbeats are rare here, so nobody notices the death before the forward does.
+  let svc = key('retry0', '10.0.0.1');
+  for (let i = 1; nodes[0]!.responsibleFor(serviceIdOfKey(svc)) !== 'm3'; i++) svc = key(`retry${i}`, '10.0.0.1');
+  network.detach('m3');
+  nodes[2]!.close();
+  await register(nodes[0]!, svc);
+  assert.deepEqual(nodes[0]!.liveMembers(), ['m1', 'm2']);
+  assert.equal(view(nodes[0]!, svc) || view(nodes[1]!, svc), '10.0.0.1:80');
+  // With every peer gone, a forward fails twice and answers the typed retryable error.
+  const lonely = new MemoryDistroNetwork();
+  const [alone] = ['x1'].map((id) => {
+    const node = new DistroNode({ self: id, members: ['x1', 'x2', 'x3'], limits: { ...fast, distroHeartbeatIntervalMs: 60_000 }, logger: quiet });
+    node.start({
+      heartbeat: () => Promise.reject(new Error('never')), sync: async () => undefined, verify: async () => undefined,
+      pull: async () => [], snapshot: async () => undefined,
+      forward: () => lonely.reach('x1', 'nobody').then(() => ({ ok: false, code: 'CAIRN_INTERNAL', message: '' })),
+    });
+    return node;
+  });
+  assert.ok(alone !== undefined);
+  t.after(() => alone.close());
+  // A service x2 is responsible for, and x3 once x2 is down: both forwards fail, and the write answers
+  // CAIRN_DISTRO_UNAVAILABLE (retryable) rather than waiting or guessing.
+  let target = key('lonely0', '10.0.0.1');
+  const chosen = (k: InstanceKey): boolean =>
+    responsibleMember(serviceIdOfKey(k), ['x1', 'x2', 'x3']) === 'x2' && responsibleMember(serviceIdOfKey(k), ['x1', 'x3']) === 'x3';
+  for (let i = 1; !chosen(target); i++) target = key(`lonely${i}`, '10.0.0.1');
+  await assert.rejects(register(alone, target), (error: unknown) => isCairnError(error, 'CAIRN_DISTRO_UNAVAILABLE') && error.retryable);
+  assert.deepEqual(alone.liveMembers(), ['x1']);
+  // Now x1 is alone and responsible for everything: the same write succeeds locally.
+  await register(alone, target);
+  assert.equal(view(alone, target), '10.0.0.1:80');
+});
+
+test('beats: an unknown instance is registered again from the beat body; without a body it is not found', async (t) => {
+  const network = new MemoryDistroNetwork();
+  const nodes = startNodes(network, members);
+  t.after(() => closeAll(nodes));
+  const svc = key('beats', '10.0.0.7');
+  const via = nonResponsible(nodes, svc);
+  assert.deepEqual(await via.beat({ key: svc }, anonymous), { found: false, clientBeatIntervalMs: fast.beatIntervalMs });
+  const metadata = { 'preserved.heart.beat.interval': '1000', 'preserved.heart.beat.timeout': '3000', 'preserved.ip.delete.timeout': '6000' };
+  assert.deepEqual(await via.beat({ key: svc, instance: { weight: 2, metadata } }, anonymous), { found: true, clientBeatIntervalMs: 1000 });
+  await converged(nodes, [svc], 'the re-registered instance everywhere');
+  assert.equal(nodes[0]!.instancesOf(svc)[0]?.weight, 2);
+  assert.deepEqual(await via.beat({ key: svc }, anonymous), { found: true, clientBeatIntervalMs: 1000 });
+  await assert.rejects(via.beat({ key: key('beats', '10.0.0.8'), instance: { weight: 1, metadata: { 'preserved.heart.beat.timeout': '1' } } }, anonymous),
+    (error: unknown) => isCairnError(error, 'CAIRN_INVALID_ARGUMENT'));
+});
+
+test('sessions keep their instances alive until closed or silent; then they are removed everywhere', async (t) => {
+  const network = new MemoryDistroNetwork();
+  const metadata = { 'preserved.heart.beat.interval': '100', 'preserved.heart.beat.timeout': '300', 'preserved.ip.delete.timeout': '600' };
+  const nodes = startNodes(network, members);
+  t.after(() => closeAll(nodes));
+  const [m1] = nodes as [DistroNode];
+  const session = m1.openSession();
+  const keepAlive = setInterval(() => session.keepAlive(), 50);
+  t.after(() => clearInterval(keepAlive));
+  const services = ['s0', 's1', 's2', 's3'].map((name) => key(name, '10.0.0.1'));
+  for (const svc of services) await register(m1, svc, metadata, session.id);
+  const beatKept = key('s0', '10.0.0.2');
+  await register(m1, beatKept, metadata);
+  // Well past the delete timeout, renewals keep the session's instances; the beat-kept one expires.
+  const started = Date.now();
+  await waitFor(() => view(m1, services[0]!) === '10.0.0.1:80', { timeoutMs: 3000, what: 'the beat-kept instance to expire' });
+  assert.ok(Date.now() - started >= 500);
+  for (const svc of services) await waitFor(() => nodes.every((node) => view(node, svc) === '10.0.0.1:80'), { timeoutMs: 3000, what: `${svc.service} kept by its session` });
+  const session2 = m1.openSession();
+  await register(m1, key('s9', '10.0.0.9'), {}, session2.id);
+  clearInterval(keepAlive);
+  await session.close();
+  await session.closed;
+  await converged(nodes, services, 'the closed session\'s instances removed');
+  assert.ok(services.every((svc) => view(m1, svc) === ''));
+  await assert.rejects(register(m1, key('s0', '10.0.0.5'), {}, session.id), (error: unknown) => isCairnError(error, 'CAIRN_SESSION_CLOSED'));
+  // session2 falls silent: it times out and its instance goes.
+  let ended = false;
+  void session2.closed.then(() => {
+    ended = true;
+  });
+  await waitFor(() => ended, { timeoutMs: 3000, what: 'the silent session to time out' });
+  await waitFor(() => nodes.every((node) => view(node, key('s9', '')) === ''), { timeoutMs: 3000, what: 'the silent session\'s instance removed' });
+});
+
+test('change listeners hear every change after it is visible; a throwing listener breaks nothing', async (t) => {
+  const network = new MemoryDistroNetwork();
+  const nodes = startNodes(network, members);
+  t.after(() => closeAll(nodes));
+  const heard: string[] = [];
+  for (const node of nodes) {
+    node.onChange(() => {
+      throw new Error('a broken listener');
+    });
+    node.onChange((service) => heard.push(`${service.service}:${node.instancesOf(service).length}`));
+  }
+  const svc = key('listen', '10.0.0.1');
+  await register(nodes[0]!, svc);
+  await waitFor(() => heard.filter((item) => item === 'listen:1').length === 3, { timeoutMs: 2000, what: 'every member to hear the change' });
+  const stop = nodes[1]!.onChange(() => heard.push('removed-listener'));
+  stop();
+  await nodes[0]!.write({ type: 'deregister', key: svc }, anonymous);
+  await waitFor(() => heard.filter((item) => item === 'listen:0').length === 3, { timeoutMs: 2000, what: 'every member to hear the removal' });
+  assert.ok(!heard.includes('removed-listener'));
+});

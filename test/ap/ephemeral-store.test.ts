@@ -1,0 +1,235 @@
+// Goal: the ephemeral store, the AP path's pure core (src/ap/ephemeral-store.ts, docs/ap.md), keeps Distro's
+// promises on one member: copies merge entry by entry with last-writer-wins on hybrid-logical-clock versions, in any
+// order; a tombstone beats every older registration (no resurrection from a stale copy); the per-service checksum is
+// equal exactly when the live contents are; tombstones are bounded in time and count; expiry follows Nacos's timings
+// (unhealthy after 15 s, removed after 30 s, NACOS.md §5.3) and the `preserved.*` metadata overrides, counts silence
+// from a takeover (grace), revives an instance on a beat, and scans in bounded slices.
+//
+// Method: stores on a fake clock injected at the seam (`now`), driven directly; "members" are separate stores whose
+// records are exchanged with exportRecord/merge, as the Distro node does over the wire.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { limits } from '../../src/limits.ts';
+import { EMPTY_CHECKSUM, EphemeralStore, serviceIdOfKey, entryIdOf, type StoreLimits } from '../../src/ap/ephemeral-store.ts';
+import { isCairnError } from '../../src/errors.ts';
+import type { InstanceKey } from '../../src/naming/model.ts';
+
+const service = { namespace: 'public', group: 'DEFAULT_GROUP', service: 'orders' };
+const keyOf = (ip: string, port = 8080, cluster = 'DEFAULT'): InstanceKey => ({ ...service, cluster, ip, port });
+const fields = { weight: 1, enabled: true, healthy: true, metadata: {} };
+const serviceId = serviceIdOfKey(service);
+
+/** Clock is a fake wall clock. */
+class Clock {
+  constructor(public ms = 1_700_000_000_000) {}
+  now = (): number => this.ms;
+  advance(ms: number): void {
+    this.ms += ms;
+  }
+}
+
+function storeOf(self: string, clock: Clock, overrides: Partial<StoreLimits> = {}) {
+  const changes: string[] = [];
+  const store = new EphemeralStore({
+    self, now: clock.now, limits: { ...limits, ...overrides },
+    events: { onEntryChanged: () => undefined, onServiceChanged: (record) => changes.push(record.key.service) },
+  });
+  return { store, changes };
+}
+
+function ips(store: EphemeralStore): string[] {
+  return store.instancesOf(service).map((instance) => `${instance.ip}:${instance.port}${instance.healthy ? '' : '(unhealthy)'}`);
+}
+
+test('last writer wins: copies merged in either order agree, and an older copy never replaces a newer one', () => {
+  const clock = new Clock();
+  const { store: a } = storeOf('a', clock);
+  const { store: b } = storeOf('b', clock);
+  a.put(keyOf('10.0.0.1'), { ...fields, weight: 1 }, '', 'register');
+  const first = a.exportRecord(a.record(serviceId)!);
+  b.merge(first);
+  // b writes later (its clock observed a's version, so its version is newer even at the same wall time).
+  b.put(keyOf('10.0.0.1'), { ...fields, weight: 7 }, '', 'register');
+  const second = b.exportRecord(b.record(serviceId)!);
+  const { store: c } = storeOf('c', clock);
+  const { store: d } = storeOf('d', clock);
+  c.merge(first);
+  c.merge(second);
+  d.merge(second);
+  assert.equal(d.merge(first), 0, 'the older copy changes nothing');
+  for (const store of [b, c, d]) assert.equal(store.instancesOf(service)[0]?.weight, 7);
+  assert.equal(c.checksum(serviceId), d.checksum(serviceId));
+  assert.equal(a.merge(second), 1);
+  assert.equal(a.checksum(serviceId), b.checksum(serviceId));
+});
+
+test('a tombstone beats every older registration: a stale copy does not resurrect a deregistered instance', () => {
+  const clock = new Clock();
+  const { store: owner } = storeOf('a', clock);
+  const { store: peer } = storeOf('b', clock);
+  owner.put(keyOf('10.0.0.1'), fields, '', 'register');
+  const stale = owner.exportRecord(owner.record(serviceId)!);
+  clock.advance(5);
+  assert.deepEqual(owner.remove(keyOf('10.0.0.1')).removed, true);
+  const removed = owner.exportRecord(owner.record(serviceId)!);
+  assert.equal(removed.entries[0]?.removed, true);
+  // The peer learns of the deregistration first, then the stale registration arrives: it stays gone.
+  peer.merge(removed);
+  peer.merge(stale);
+  assert.deepEqual(ips(peer), []);
+  // In the other order, the tombstone removes it.
+  const { store: other } = storeOf('c', clock);
+  other.merge(stale);
+  assert.deepEqual(ips(other), ['10.0.0.1:8080']);
+  other.merge(removed);
+  assert.deepEqual(ips(other), []);
+  assert.equal(owner.remove(keyOf('10.0.0.1')).removed, false, 'removing an absent instance is not an error');
+  // A registration after the deregistration (a newer version) wins again.
+  clock.advance(5);
+  owner.put(keyOf('10.0.0.1'), fields, '', 'register');
+  peer.merge(owner.exportRecord(owner.record(serviceId)!));
+  assert.deepEqual(ips(peer), ['10.0.0.1:8080']);
+});
+
+test('the checksum is equal exactly when the live contents are, whatever the order, and is kept incrementally', () => {
+  const clock = new Clock();
+  const { store: a } = storeOf('a', clock);
+  assert.equal(a.checksum(serviceId), EMPTY_CHECKSUM);
+  for (let i = 1; i <= 5; i++) a.put(keyOf(`10.0.0.${i}`), fields, '', 'register');
+  a.remove(keyOf('10.0.0.3'));
+  const record = a.exportRecord(a.record(serviceId)!);
+  const { store: b } = storeOf('b', clock);
+  b.merge({ key: record.key, entries: [...record.entries].reverse() });
+  assert.equal(b.checksum(serviceId), a.checksum(serviceId));
+  // A different version of one instance differs.
+  a.put(keyOf('10.0.0.1'), { ...fields, weight: 2 }, '', 'register');
+  assert.notEqual(b.checksum(serviceId), a.checksum(serviceId));
+  b.merge(a.exportRecord(a.record(serviceId)!));
+  assert.equal(b.checksum(serviceId), a.checksum(serviceId));
+  // Tombstones do not count: a member that forgot a tombstone still agrees.
+  const { store: c } = storeOf('c', clock);
+  c.merge({ key: record.key, entries: record.entries.filter((entry) => !entry.removed) });
+  c.merge(a.exportRecord(a.record(serviceId)!));
+  assert.equal(c.checksum(serviceId), a.checksum(serviceId));
+  // Removing everything returns to the empty checksum.
+  for (let i = 1; i <= 5; i++) a.remove(keyOf(`10.0.0.${i}`));
+  assert.equal(a.checksum(serviceId), EMPTY_CHECKSUM);
+});
+
+test('tombstones are forgotten after distroTombstoneRetentionMs, and the oldest beyond distroTombstonesMax early', () => {
+  const clock = new Clock();
+  const { store } = storeOf('a', clock, { distroTombstonesMax: 3 });
+  for (let i = 1; i <= 5; i++) store.put(keyOf(`10.0.0.${i}`), fields, '', 'register');
+  for (let i = 1; i <= 5; i++) {
+    clock.advance(1);
+    store.remove(keyOf(`10.0.0.${i}`));
+  }
+  assert.equal(store.sizes().tombstones, 5);
+  assert.equal(store.collectTombstones(), 2);
+  assert.deepEqual(store.sizes(), { services: 1, instances: 0, tombstones: 3, tombstonesDropped: 2 });
+  const kept = store.exportRecord(store.record(serviceId)!).entries.map((entry) => entry.ip);
+  assert.deepEqual(kept.sort(), ['10.0.0.3', '10.0.0.4', '10.0.0.5'], 'the oldest are dropped first');
+  clock.advance(limits.distroTombstoneRetentionMs - 10);
+  assert.equal(store.collectTombstones(), 0, 'kept for the whole retention');
+  clock.advance(10);
+  assert.equal(store.collectTombstones(), 3);
+  assert.deepEqual(store.sizes(), { services: 0, instances: 0, tombstones: 0, tombstonesDropped: 2 }, 'an empty record is dropped');
+  assert.ok(limits.distroTombstoneRetentionMs >= limits.removeAfterMs + 2 * limits.distroVerifyIntervalMs);
+});
+
+test('expiry: unhealthy after 15 s without a beat, healthy again on a beat, removed after 30 s (NACOS.md §5.3)', () => {
+  const clock = new Clock();
+  const { store, changes } = storeOf('a', clock);
+  store.put(keyOf('10.0.0.1'), fields, '', 'register');
+  const owns = (): boolean => true;
+  clock.advance(14_999);
+  store.scanExpiry(1000, owns);
+  assert.deepEqual(ips(store), ['10.0.0.1:8080']);
+  clock.advance(1);
+  assert.equal(store.scanExpiry(1000, owns).unhealthy, 1);
+  assert.deepEqual(ips(store), ['10.0.0.1:8080(unhealthy)']);
+  // A beat makes it healthy again (a versioned write, reported as a change).
+  const before = changes.length;
+  assert.ok(store.beat(serviceId, entryIdOf('DEFAULT', '10.0.0.1', 8080), true) !== undefined);
+  assert.deepEqual(ips(store), ['10.0.0.1:8080']);
+  assert.equal(changes.length, before + 1);
+  clock.advance(29_999);
+  store.scanExpiry(1000, owns);
+  assert.deepEqual(ips(store), ['10.0.0.1:8080(unhealthy)']);
+  clock.advance(1);
+  assert.equal(store.scanExpiry(1000, owns).removed, 1);
+  assert.deepEqual(ips(store), []);
+  assert.equal(store.beat(serviceId, entryIdOf('DEFAULT', '10.0.0.1', 8080), true), undefined, 'a removed instance is unknown to beats');
+  // A member that is not responsible never expires anything.
+  store.put(keyOf('10.0.0.2'), fields, '', 'register');
+  clock.advance(60_000);
+  assert.deepEqual(store.scanExpiry(1000, () => false), { scanned: 1, unhealthy: 0, removed: 0 });
+});
+
+test('preserved.* metadata overrides the timings, and a timeout shorter than the interval is refused (Nacos 2.x)', () => {
+  const clock = new Clock();
+  const { store } = storeOf('a', clock);
+  const metadata = { 'preserved.heart.beat.interval': '1000', 'preserved.heart.beat.timeout': '3000', 'preserved.ip.delete.timeout': '6000' };
+  store.put(keyOf('10.0.0.1'), { ...fields, metadata }, '', 'register');
+  assert.equal(store.beat(serviceId, entryIdOf('DEFAULT', '10.0.0.1', 8080), true)?.timeouts.intervalMs, 1000);
+  clock.advance(3000);
+  store.scanExpiry(10, () => true);
+  assert.deepEqual(ips(store), ['10.0.0.1:8080(unhealthy)']);
+  clock.advance(3000);
+  store.scanExpiry(10, () => true);
+  assert.deepEqual(ips(store), []);
+  const refused: Array<[Record<string, string>, RegExp]> = [
+    [{ 'preserved.heart.beat.interval': '5000', 'preserved.heart.beat.timeout': '3000' }, /must less than 'heart beat timeout'/],
+    [{ 'preserved.heart.beat.interval': '5000', 'preserved.ip.delete.timeout': '4000' }, /must less than/],
+    [{ 'preserved.heart.beat.timeout': 'soon' }, /must be a number of milliseconds/],
+    [{ 'preserved.ip.delete.timeout': '0' }, /must be a number of milliseconds/],
+  ];
+  for (const [bad, message] of refused) {
+    assert.throws(() => store.put(keyOf('10.0.0.9'), { ...fields, metadata: bad }, '', 'register'),
+      (error: unknown) => isCairnError(error, 'CAIRN_INVALID_ARGUMENT') && message.test(error.message), JSON.stringify(bad));
+  }
+  assert.deepEqual(ips(store), [], 'nothing was registered');
+});
+
+test('takeover grace: silence counts from when this member became responsible, not from the last beat it saw', () => {
+  const clock = new Clock();
+  const { store } = storeOf('a', clock);
+  store.put(keyOf('10.0.0.1'), fields, '', 'register');
+  clock.advance(40_000);
+  // This member takes over now: beats went to the old owner meanwhile.
+  store.record(serviceId)!.ownedSinceMs = clock.ms;
+  clock.advance(14_000);
+  store.scanExpiry(10, () => true);
+  assert.deepEqual(ips(store), ['10.0.0.1:8080']);
+  clock.advance(1000);
+  store.scanExpiry(10, () => true);
+  assert.deepEqual(ips(store), ['10.0.0.1:8080(unhealthy)']);
+});
+
+test('the expiry scan looks at a bounded slice per call and resumes where it stopped', () => {
+  const clock = new Clock();
+  const { store } = storeOf('a', clock);
+  for (let i = 0; i < 100; i++) store.put(keyOf('10.0.0.1', 1000 + i), fields, '', 'register');
+  clock.advance(limits.removeAfterMs);
+  let removed = 0;
+  for (let call = 0; call < 20 && store.instancesOf(service).length > 0; call++) {
+    const outcome = store.scanExpiry(10, () => true);
+    assert.ok(outcome.scanned <= 10);
+    removed += outcome.removed;
+  }
+  assert.equal(removed, 100);
+});
+
+test('registrations: update needs an existing instance, patches keep other fields, the per-service bound holds', () => {
+  const clock = new Clock();
+  const { store } = storeOf('a', clock, { instancesPerServiceMax: 2 });
+  assert.throws(() => store.put(keyOf('10.0.0.1'), fields, '', 'update'), (error: unknown) => isCairnError(error, 'CAIRN_INSTANCE_NOT_FOUND'));
+  store.put(keyOf('10.0.0.1'), { ...fields, metadata: { a: '1' } }, '', 'register');
+  const patched = store.patch(keyOf('10.0.0.1'), { weight: 3 }).instance;
+  assert.deepEqual([patched.weight, patched.metadata, patched.ephemeral, patched.instanceId], [3, { a: '1' }, true, '10.0.0.1#8080#DEFAULT#DEFAULT_GROUP@@orders']);
+  store.put(keyOf('10.0.0.2'), fields, '', 'register');
+  assert.throws(() => store.put(keyOf('10.0.0.3'), fields, '', 'register'), (error: unknown) => isCairnError(error, 'CAIRN_INSTANCES_PER_SERVICE_EXCEEDED'));
+  store.put(keyOf('10.0.0.2'), { ...fields, weight: 5 }, '', 'register');
+  assert.deepEqual(store.serviceKeys('public'), [service]);
+  assert.deepEqual(store.serviceKeys('other'), []);
+});

@@ -1,0 +1,91 @@
+// Goal: keep bench/ from rotting. The harness runs for real against Cairn alone (a 3-member cluster on
+// 127.0.1.181-183, the smoke test's addresses) for a few seconds: register and list through both Cairn targets.
+// Method: spawn `bench/main.ts --vs none ...` as `npm run bench` would, with a temporary results directory; then
+// assert the exit code, that operations completed without errors, the shape of the JSON it wrote, the Markdown table
+// it printed, and that every member process it started is gone and its ports are closed.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+const hosts = ['127.0.1.181', '127.0.1.182', '127.0.1.183'];
+const port = 18848;
+
+function refused(host: string, portNumber: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host, port: portNumber });
+    socket.setTimeout(2000, () => socket.destroy());
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(false);
+    });
+    socket.once('error', () => resolve(true));
+    socket.once('close', () => resolve(true));
+  });
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+test('the bench harness measures Cairn alone, writes its JSON and stops its members', { timeout: 180_000 }, async () => {
+  const resultsDir = mkdtempSync(path.join(tmpdir(), 'cairn-bench-smoke-'));
+  try {
+    const run = spawnSync(process.execPath, [
+      '--import', 'tsx', path.join(root, 'bench', 'main.ts'),
+      '--quick', '--vs', 'none', '--workload', 'register,list', '--clients', '4', '--duration', '1.5',
+      '--cairn-hosts', hosts.join(','), '--cairn-port', String(port), '--results-dir', resultsDir,
+    ], { cwd: root, encoding: 'utf8', timeout: 170_000 });
+    assert.equal(run.status, 0, `bench exited ${String(run.status)}\nstdout:\n${run.stdout}\nstderr:\n${run.stderr}`);
+
+    const files = readdirSync(resultsDir).filter((name) => name.endsWith('.json'));
+    assert.equal(files.length, 1, `one results file, got ${files.join(', ')}`);
+    const report = JSON.parse(readFileSync(path.join(resultsDir, files[0] ?? ''), 'utf8')) as {
+      schema: string; error: string | null; processesLeftRunning: number; machine: { cpus: number };
+      options: { workloads: string[]; clients: number[]; quick: boolean };
+      results: Array<{ workload: string; clients: number; target: string; status: string; ops: number; errors: number; opsPerSecond: number; p50Ms: number; p99Ms: number; cpu: { clientUs: number; membersUs: number[] } }>;
+      targets: Array<{ target: string; met: boolean | null }>;
+      pids: Array<{ system: string; pid: number }>;
+    };
+    assert.equal(report.schema, 'cairn-bench/1');
+    assert.equal(report.error, null);
+    assert.equal(report.processesLeftRunning, 0);
+    assert.ok(report.machine.cpus >= 1);
+    assert.equal(report.options.quick, true);
+    assert.deepEqual(report.options.workloads, ['register', 'list']);
+    assert.deepEqual(report.options.clients, [4]);
+    assert.ok(Array.isArray(report.targets) && report.targets.length > 0, 'target checks are reported');
+
+    const cells = report.results.map((row) => `${row.workload}/${row.target}`).sort();
+    assert.deepEqual(cells, ['list/cairn-grpc', 'list/cairn-http', 'register/cairn-grpc', 'register/cairn-http']);
+    for (const row of report.results) {
+      const name = `${row.workload} ${row.target}`;
+      assert.equal(row.status, 'ok', `${name} measured`);
+      assert.ok(row.ops > 0, `${name}: operations completed`);
+      assert.equal(row.errors, 0, `${name}: no errors`);
+      assert.ok(row.opsPerSecond > 0 && row.p50Ms > 0 && row.p99Ms >= row.p50Ms, `${name}: rate and percentiles`);
+      assert.ok(row.cpu.clientUs > 0, `${name}: client CPU per op`);
+      assert.equal(row.cpu.membersUs.length, 3, `${name}: CPU per op of each member`);
+    }
+    assert.match(run.stdout, /\| register \| 4 \| Cairn gRPC \| \d+/);
+    assert.match(run.stdout, /\| list \| 4 \| Cairn HTTP \(Nacos v1\) \| \d+/);
+
+    assert.equal(report.pids.length, 3);
+    for (const { pid } of report.pids) assert.equal(alive(pid), false, `member pid ${pid} stopped`);
+    for (const host of hosts) {
+      for (const p of [port, port + 1000, port - 1000]) assert.ok(await refused(host, p), `${host}:${p} closed`);
+    }
+  } finally {
+    rmSync(resultsDir, { recursive: true, force: true });
+  }
+});
