@@ -201,6 +201,11 @@ export class DistroNode implements EphemeralRegistry {
     this.sessionOfEntry.clear();
   }
 
+  /** self is this member's id. */
+  get self(): string {
+    return this.options.self;
+  }
+
   /** snapshotLoaded tells whether the start-up snapshot was loaded (or there was no peer to load it from). */
   get snapshotLoaded(): boolean {
     return this.loaded;

@@ -73,7 +73,7 @@ function closeAll(nodes: readonly DistroNode[]): void {
 /** nonResponsible finds a node that is not responsible for `service`. */
 function nonResponsible(nodes: readonly DistroNode[], service: ServiceKey): DistroNode {
   const responsible = nodes[0]!.responsibleFor(serviceIdOfKey(service));
-  const found = nodes.find((node) => node.liveMembers().length === 3 && responsible !== (node as unknown as { options: { self: string } }).options.self);
+  const found = nodes.find((node) => node.liveMembers().length === 3 && responsible !== node.self);
   assert.ok(found !== undefined);
   return found;
 }
