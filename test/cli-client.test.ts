@@ -226,13 +226,16 @@ test('status prints the leader, term and members from GET /cairn/v1/cluster on t
   assert.match(unreachable.stderr, /^cairn status: cannot reach http:\/\//);
 });
 
-test('watch is not implemented yet: exit 3 with a clear message', async () => {
-  const run = await cairn(['watch', '--service', 's']);
-  assert.deepEqual([run.code, run.stderr], [3, 'cairn watch: not implemented yet: it arrives with the ephemeral/subscription issue.\n']);
+test('watch against a server without subscriptions: the refusal (UNIMPLEMENTED) exits 1 at once, no reconnect', async () => {
+  // The streaming cases (snapshots, reconnects, Ctrl-C) run against a real member in test/cli/watch.test.ts.
+  const run = await cairn(['watch', '--service', 's', '--server', grpcAddress]);
+  assert.equal(run.code, 1, run.stderr);
+  assert.match(run.stderr, /^cairn watch: CAIRN_NOT_IMPLEMENTED: .*subscription hub/);
+  assert.doesNotMatch(run.stderr, /reconnect/);
 });
 
 test('help: each client command prints its usage and exits 0', async () => {
-  for (const command of ['register', 'deregister', 'list', 'status']) {
+  for (const command of ['register', 'deregister', 'list', 'watch', 'status']) {
     const run = await capture([command, '--help']);
     assert.equal(run.code, 0, run.stderr);
     assert.match(run.stdout, /^Usage: cairn \w+/);

@@ -1,6 +1,6 @@
 // Goal: `cairn server` accepts exactly the flags DESIGN.md specifies, derives the ports as Nacos does, reads the
 // environment fallbacks, and refuses bad input with exit 2 and a message naming the flag; other commands answer
-// with usage (2) or an honest "not implemented yet" (3).
+// with usage (2) for unknown commands.
 // Method: parseServerArgs is called with explicit argument lists, environments and working directories (no
 // process state), checking the config or the UsageError text; `run` is called with captured output for exit codes;
 // and bin/cairn is run once as a real process from another working directory to check the wrapper resolves tsx.

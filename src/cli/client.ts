@@ -1,10 +1,11 @@
 // The client commands of `cairn` (DESIGN.md "Command line"): register, deregister and list talk to a member's
 // client gRPC port (cairn.naming.v1.Naming); status reads the member's GET /cairn/v1/cluster on its HTTP port
-// (the gRPC port - 1000, as the ports derive from each other, or --http). watch arrives with the subscription issue.
+// (the gRPC port - 1000, as the ports derive from each other, or --http); watch follows a service through the
+// Subscribe stream (watch.ts).
 //
 // Every argument is validated before any network call, with the same rules the member applies (naming/
 // validation.ts), so bad input is a usage error and never a round trip. Exit codes: 0 ok; 1 the member refused
-// or could not be reached (the Cairn code and message are printed); 2 bad usage; 3 not implemented yet.
+// or could not be reached (the Cairn code and message are printed); 2 bad usage.
 //
 // Writes carry a request id (--request-id, else a fresh UUID) so that after an unknown outcome the very same
 // command can be resent safely; the id is printed when the outcome is unknown.
@@ -29,6 +30,7 @@ import {
 } from '../naming/validation.ts';
 import { clusterViewOf, formatClusterView, formatInstanceList, instanceListViewOf } from './client-format.ts';
 import { formatHostPort, grpcPortOffset, parseHostPort, UsageError, type Environment, type HostPort, type Output } from './main.ts';
+import { executeWatch, watchDefaults, type WatchCommand } from './watch.ts';
 
 /** defaultServer is the member's gRPC address when neither --server nor CAIRN_SERVER is given. */
 export const defaultServer = '127.0.0.1:9848';
@@ -62,7 +64,26 @@ export type ClientCommand =
       readonly requestId: string }
   | { readonly type: 'list'; readonly server: HostPort; readonly target: ServiceTarget; readonly clusters: readonly string[];
       readonly healthyOnly: boolean; readonly consistency: 'LINEARIZABLE' | 'LOCAL'; readonly json: boolean }
-  | { readonly type: 'status'; readonly http: HostPort; readonly json: boolean };
+  | { readonly type: 'status'; readonly http: HostPort; readonly json: boolean }
+  | WatchCommand;
+
+/** ClientCommandName names a client command. */
+export type ClientCommandName = 'register' | 'deregister' | 'list' | 'watch' | 'status';
+
+/** clientCommandNames lists the client commands. */
+export const clientCommandNames: readonly ClientCommandName[] = Object.freeze(['register', 'deregister', 'list', 'watch', 'status']);
+
+function isClientCommandName(name: string): name is ClientCommandName {
+  return clientCommandNames.some((candidate) => candidate === name);
+}
+
+/** ExecuteOptions: how a long-running command (watch) is stopped. */
+export interface ExecuteOptions {
+  /** signal stops a watch (exit 0) when it aborts. */
+  readonly signal?: AbortSignal;
+  /** handleSigint: Ctrl-C stops a watch (exit 0) instead of killing the process; the CLI sets it. */
+  readonly handleSigint?: boolean;
+}
 
 const commonUsage = `  --server HOST:PORT    the member's gRPC address       CAIRN_SERVER (default ${defaultServer})
   -h, --help            show this help
@@ -73,7 +94,7 @@ const serviceUsage = `  --service NAME        the service (required)
 `;
 
 /** clientUsages is the help text of each client command. */
-export const clientUsages: Readonly<Record<'register' | 'deregister' | 'list' | 'status', string>> = Object.freeze({
+export const clientUsages: Readonly<Record<ClientCommandName, string>> = Object.freeze({
   register: `Usage: cairn register --service NAME --ip IP --port PORT [options]
 
 Registers (or replaces) an instance. Persistent unless --ephemeral.
@@ -105,6 +126,20 @@ ${serviceUsage}  --cluster A,B         only these clusters
   --consistency C       linearizable (default: through the leader) or local (this member's state)
   --json                print JSON
 ${commonUsage}`,
+  watch: `Usage: cairn watch --service NAME [options]
+
+Follows a service: prints its instances at once, then again at every change, each under a line naming the
+snapshot's revision, epoch and arrival time (or one JSON object per line with --json), until Ctrl-C, the member
+ends the stream, or --count snapshots were printed (exit 0). A broken stream (member gone, cut off as too slow)
+is resumed from the last revision received, after 200 ms doubling up to 5 s, with a line on stderr each time;
+after --retries failed reconnects in a row, or when the member refuses the request, it exits 1.
+
+${serviceUsage}  --cluster A,B         only these clusters (also --clusters)
+  --healthy-only        only healthy instances
+  --json                print one JSON object per snapshot, one per line
+  --count N             stop after N snapshots (N >= 1)
+  --retries N           reconnects in a row before giving up, 0-${watchDefaults.retriesMax} (default ${watchDefaults.retries})
+${commonUsage}`,
   status: `Usage: cairn status [options]
 
 Prints the cluster as the member sees it: leader, term and every member.
@@ -129,6 +164,10 @@ const targetOptions = {
 const instanceOptions = { ...targetOptions, ip: { type: 'string' }, port: { type: 'string' }, ephemeral: { type: 'boolean' }, 'request-id': { type: 'string' } } as const;
 const registerOptions = { ...instanceOptions, weight: { type: 'string' }, metadata: { type: 'string' } } as const;
 const listOptions = { ...targetOptions, 'healthy-only': { type: 'boolean' }, consistency: { type: 'string' }, json: { type: 'boolean' } } as const;
+const watchOptions = {
+  ...targetOptions, clusters: { type: 'string' }, 'healthy-only': { type: 'boolean' }, json: { type: 'boolean' }, count: { type: 'string' },
+  retries: { type: 'string' },
+} as const;
 const statusOptions = { server: { type: 'string' }, http: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } as const;
 
 type Values = Readonly<Record<string, unknown>>;
@@ -214,7 +253,7 @@ function weightOf(values: Values): number | undefined {
 }
 
 /** parseClientArgs validates a client command's arguments (after its name); throws UsageError on bad input. */
-export function parseClientArgs(command: 'register' | 'deregister' | 'list' | 'status', args: readonly string[], env: Environment): ClientCommand {
+export function parseClientArgs(command: ClientCommandName, args: readonly string[], env: Environment): ClientCommand {
   switch (command) {
     case 'register': {
       const values = flags(args, registerOptions);
@@ -233,6 +272,8 @@ export function parseClientArgs(command: 'register' | 'deregister' | 'list' | 's
     }
     case 'list':
       return parseListArgs(args, env);
+    case 'watch':
+      return parseWatchArgs(args, env);
     case 'status':
       return parseStatusArgs(args, env);
     default:
@@ -240,18 +281,44 @@ export function parseClientArgs(command: 'register' | 'deregister' | 'list' | 's
   }
 }
 
+/** clustersOf reads a comma-separated cluster list from `flag`; empty means every cluster. */
+function clustersOf(values: Values, flag: string): string[] {
+  return (text(values, flag) ?? '').split(',').filter((name) => name.trim() !== '')
+    .map((name) => checked(flag, () => validateClusterName(name.trim())));
+}
+
+/** countOf reads a non-negative integer flag within [min, max]. */
+function countOf(values: Values, flag: string, min: number, max: number): number | undefined {
+  const given = text(values, flag);
+  if (given === undefined) return undefined;
+  const value = /^\d{1,9}$/.test(given) ? Number(given) : Number.NaN;
+  if (!(value >= min && value <= max)) throw new UsageError(`--${flag}: '${given}' is not an integer in ${min}..${max}`);
+  return value;
+}
+
 function parseListArgs(args: readonly string[], env: Environment): ClientCommand {
   const values = flags(args, listOptions);
   if (values['help'] === true) return { type: 'help', text: clientUsages.list };
   const target = serviceTargetOf(values);
-  const clusters = (text(values, 'cluster') ?? '').split(',').filter((name) => name.trim() !== '')
-    .map((name) => checked('cluster', () => validateClusterName(name.trim())));
+  const clusters = clustersOf(values, 'cluster');
   const consistency = (text(values, 'consistency') ?? 'linearizable').toLowerCase();
   if (consistency !== 'linearizable' && consistency !== 'local') {
     throw new UsageError(`--consistency: '${consistency}' is not one of linearizable, local`);
   }
   return { type: 'list', server: parseServer(values, env), target, clusters, healthyOnly: values['healthy-only'] === true,
     consistency: consistency === 'local' ? 'LOCAL' : 'LINEARIZABLE', json: values['json'] === true };
+}
+
+function parseWatchArgs(args: readonly string[], env: Environment): ClientCommand {
+  const values = flags(args, watchOptions);
+  if (values['help'] === true) return { type: 'help', text: clientUsages.watch };
+  const target = serviceTargetOf(values);
+  if (values['cluster'] !== undefined && values['clusters'] !== undefined) throw new UsageError('give --cluster or --clusters, not both');
+  const clusters = clustersOf(values, values['clusters'] === undefined ? 'cluster' : 'clusters');
+  return {
+    type: 'watch', server: parseServer(values, env), target, clusters, healthyOnly: values['healthy-only'] === true, json: values['json'] === true,
+    count: countOf(values, 'count', 1, 999_999_999), retries: countOf(values, 'retries', 0, watchDefaults.retriesMax) ?? watchDefaults.retries,
+  };
 }
 
 function parseStatusArgs(args: readonly string[], env: Environment): ClientCommand {
@@ -373,7 +440,7 @@ async function executeStatus(command: Extract<ClientCommand, { type: 'status' }>
 }
 
 /** executeClientCommand performs a validated command and resolves with the exit code. */
-export function executeClientCommand(command: ClientCommand, out: Output): Promise<number> {
+export function executeClientCommand(command: ClientCommand, out: Output, options: ExecuteOptions = {}): Promise<number> {
   switch (command.type) {
     case 'help':
       out.stdout(command.text);
@@ -386,18 +453,16 @@ export function executeClientCommand(command: ClientCommand, out: Output): Promi
       return executeList(command, out);
     case 'status':
       return executeStatus(command, out);
+    case 'watch':
+      return executeWatch(command, out, options);
     default:
       return assertNever(command, 'unknown client command');
   }
 }
 
 /** runClient runs one client command line (`command` and its arguments) and resolves with the exit code. */
-export async function runClient(command: string, args: readonly string[], env: Environment, out: Output): Promise<number> {
-  if (command === 'watch') {
-    out.stderr('cairn watch: not implemented yet: it arrives with the ephemeral/subscription issue.\n');
-    return 3;
-  }
-  if (command !== 'register' && command !== 'deregister' && command !== 'list' && command !== 'status') {
+export async function runClient(command: string, args: readonly string[], env: Environment, out: Output, options: ExecuteOptions = {}): Promise<number> {
+  if (!isClientCommandName(command)) {
     out.stderr(`cairn: '${command}' is not a client command\n`);
     return 2;
   }
@@ -409,5 +474,5 @@ export async function runClient(command: string, args: readonly string[], env: E
     out.stderr(`cairn ${command}: ${error.message}\nRun 'cairn ${command} --help' for usage.\n`);
     return 2;
   }
-  return executeClientCommand(parsed, out);
+  return executeClientCommand(parsed, out, options);
 }

@@ -2,7 +2,7 @@
 // and the client commands talk to a member over gRPC.
 //
 // Exit codes: 0 success, help or version; 1 failure at run time; 2 bad usage (unknown command or flag, invalid
-// value); 3 valid input for a command that is not implemented yet (`watch`).
+// value).
 
 import { parseArgs } from 'node:util';
 import { isIP } from 'node:net';
@@ -219,10 +219,9 @@ Commands:
   register    register an instance            (see: cairn register --help)
   deregister  deregister an instance          (see: cairn deregister --help)
   list        list a service's instances      (see: cairn list --help)
+  watch       follow a service's instances as they change (see: cairn watch --help)
   status      show the cluster: leader, term, members
   cluster     run N local members for trying Cairn out (cairn cluster --size 3 [--base-ip 127.0.0.11])
-
-Coming later: watch (with subscriptions).
 
 Options:
   -h, --help     show this help
@@ -304,7 +303,7 @@ export function run(argv: readonly string[], env: Environment, out: Output): num
     case 'status':
     case 'watch':
       // Loaded on demand: the client commands need gRPC, `--help` and `server` do not need the client.
-      return import('./client.ts').then((client) => client.runClient(command, rest, env, out));
+      return import('./client.ts').then((client) => client.runClient(command, rest, env, out, { handleSigint: true }));
     case undefined:
       out.stderr(usage);
       return 2;
@@ -325,6 +324,11 @@ function isEntryPoint(): boolean {
 }
 
 if (isEntryPoint()) {
+  // A reader that goes away (`cairn watch | head`) closes the pipe: that ends the command quietly, as in other CLIs.
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') process.exit(0);
+    throw error;
+  });
   void Promise.resolve(
     run(process.argv.slice(2), process.env, {
       stdout: (text) => process.stdout.write(text),
