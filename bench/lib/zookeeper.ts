@@ -35,21 +35,32 @@ export async function connectZooKeeper(connection: string): Promise<ZkClient> {
   return client;
 }
 
+/** opTimeoutMs bounds every ZooKeeper call: the client queues requests while disconnected and never times out. */
+const opTimeoutMs = 10_000;
+
+function bounded<T>(operation: string, promise: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`${operation}: no answer within ${opTimeoutMs} ms`)), opTimeoutMs);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
 function create(client: ZkClient, path: string, mode: number, tolerateExisting: boolean): Promise<void> {
-  return new Promise((resolve, reject) => {
+  return bounded('create', new Promise((resolve, reject) => {
     client.create(path, null, mode, (error) => {
       if (error === null || (tolerateExisting && error.getCode() === zookeeper.Exception.NODE_EXISTS)) resolve();
       else reject(failed('create', error));
     });
-  });
+  }));
 }
 
 function remove(client: ZkClient, path: string): Promise<void> {
-  return new Promise((resolve, reject) => client.remove(path, -1, (error) => (error === null ? resolve() : reject(failed('remove', error)))));
+  return bounded('remove', new Promise((resolve, reject) => client.remove(path, -1, (error) => (error === null ? resolve() : reject(failed('remove', error))))));
 }
 
 function children(client: ZkClient, path: string): Promise<string[]> {
-  return new Promise((resolve, reject) => client.getChildren(path, (error, list) => (error === null ? resolve(list) : reject(failed('getChildren', error)))));
+  return bounded('getChildren', new Promise((resolve, reject) => client.getChildren(path, (error, list) => (error === null ? resolve(list) : reject(failed('getChildren', error))))));
 }
 
 /** ZooKeeperTarget is ZooKeeper through one session to one server. */
@@ -88,11 +99,11 @@ export class ZooKeeperTarget implements Driver {
 
   async get(slot: Slot, consistency: ReadConsistency): Promise<void> {
     if (consistency === 'linearizable') throw new NotMeasured('ZooKeeper reads are local to the server; a linearizable read needs sync(), which node-zookeeper-client lacks');
-    await new Promise<void>((resolve, reject) => this.client.exists(pathOf(names.list, slot), (error, stat) => {
+    await bounded('exists', new Promise<void>((resolve, reject) => this.client.exists(pathOf(names.list, slot), (error, stat) => {
       if (error !== null) reject(failed('exists', error));
       else if (stat === null) reject(new Error('get: no such znode'));
       else resolve();
-    }));
+    })));
   }
 
   /** openEphemeral opens up to 64 sessions (clients beyond share them) and creates EPHEMERAL znodes in them. */
@@ -125,7 +136,7 @@ export class ZooKeeperTarget implements Driver {
     for (const parent of parents) await create(this.client, parent, zookeeper.CreateMode.PERSISTENT, true);
     let closed = false;
     const arm = (pair: number): Promise<void> =>
-      new Promise((resolve, reject) => {
+      bounded('getChildren (watch)', new Promise((resolve, reject) => {
         this.client.getChildren(parents[pair] ?? '', () => {
           const at = performance.now();
           const waiter = waiters[pair];
@@ -133,7 +144,7 @@ export class ZooKeeperTarget implements Driver {
           if (!closed) void arm(pair).catch(() => undefined);
           waiter?.(at);
         }, (error) => (error === null ? resolve() : reject(failed('getChildren', error))));
-      });
+      }));
     for (let pair = 0; pair < pairs; pair++) await arm(pair);
     const present = Array.from({ length: pairs }, () => false);
     return {
