@@ -104,14 +104,21 @@ test('SetHealthBatch applies the owner\'s flips, bumps the revision, and skips u
   ok(log.run({ type: 'assignProbers', term: 1, members }));
   const epoch = log.machine.probeAssignment()?.epoch ?? 0;
   const before = log.machine.getService(svc)?.revision ?? 0;
+  // A probe-driven flip is a change like any write: subscribers hear it through the same hook (issue 4).
+  const heard: number[] = [];
+  log.machine.onServiceChanged((change) => {
+    if (change.type === 'service') heard.push(change.index);
+  });
   const result = outcome(log.run({ type: 'setHealthBatch', term: 1, prober: owner, assignment: epoch, flips: [flip(port, false)] }));
   assert.deepEqual(result, { applied: 1, skipped: 0, fenced: '' });
+  assert.deepEqual(heard, [log.index], 'the applied flip was heard once, at its index');
   const instance = log.machine.getInstance({ ...svc, cluster: 'DEFAULT', ip: '10.1.0.1', port });
   assert.equal(instance?.healthy, false);
   assert.equal(log.machine.getService(svc)?.revision, log.index, 'the flip moved the revision to its index');
   assert.ok(log.index > before);
   const again = outcome(log.run({ type: 'setHealthBatch', term: 1, prober: owner, assignment: epoch, flips: [flip(port, false)] }));
   assert.deepEqual(again, { applied: 0, skipped: 1, fenced: '' });
+  assert.equal(heard.length, 1, 'an unchanged flip is not a change');
   assert.equal(log.lastWrites, 1, 'an unchanged flip writes only the request id');
 });
 
