@@ -132,6 +132,8 @@ export interface EphemeralResult {
   readonly mustAbsent: number;
   readonly rounds: number;
   readonly convergedAfterMs: number | null;
+  /** membersAgreedAfterMs: when every member first read the same sets (right or wrong), from the same origin. */
+  readonly membersAgreedAfterMs: number | null;
   readonly boundMs: number;
   readonly flappedAfterConvergence: readonly string[];
   readonly lastRoundProblems: readonly string[];
@@ -216,8 +218,11 @@ export function checkEphemeral(events: readonly RecordedEvent[], members: readon
   const lastWrite = writes.reduce((max, w) => (w.complete === Number.POSITIVE_INFINITY ? max : Math.max(max, w.complete)), 0);
   const from = Math.max(healTime ?? 0, lastWrite);
   let convergedAt: number | null = null;
+  let agreedAt: number | null = null;
   const flapped: string[] = [];
   for (const entry of ordered) {
+    const same = [...entry.reads.values()].every((byMember) => members.every((m) => byMember.has(m)) && new Set(members.map((m) => (byMember.get(m) ?? []).join(','))).size === 1);
+    if (same && agreedAt === null) agreedAt = entry.time;
     const issues = roundProblems(expectation, entry.reads, members);
     if (issues.length === 0 && convergedAt === null) convergedAt = entry.time;
     else if (issues.length > 0 && convergedAt !== null) {
@@ -259,6 +264,7 @@ export function checkEphemeral(events: readonly RecordedEvent[], members: readon
     mustAbsent: [...expectation.mustAbsent.values()].reduce((sum, set) => sum + set.size, 0),
     rounds: ordered.length,
     convergedAfterMs,
+    membersAgreedAfterMs: agreedAt === null ? null : Math.round((agreedAt - from) / 1e6),
     boundMs: convergenceBoundMs,
     flappedAfterConvergence: flapped.slice(0, listLimit),
     firstRoundProblems: first === undefined ? [] : roundProblems(expectation, first.reads, members).slice(0, 10),

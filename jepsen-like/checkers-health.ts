@@ -89,6 +89,8 @@ export interface HealthResult {
   readonly cutsUnreported: readonly string[];
   readonly isolations: number;
   readonly staleVerdictsLeft: number;
+  /** memberFlips: per member, what became of its verdicts (cairn_health_flips_total by outcome), scraped at the end. */
+  readonly memberFlips: Readonly<Record<string, Readonly<Record<string, number>>>>;
   readonly counts: { readonly unjustified: number; readonly unjustifiedFlips: number; readonly fencingViolations: number; readonly finalMismatches: number; readonly cutsUnreported: number; readonly flaps: number };
   readonly problems: readonly string[];
   readonly anomalies: readonly OperationRef[];
@@ -136,8 +138,9 @@ class Truth {
   }
 }
 
-function collect(events: readonly RecordedEvent[]): { setup: HealthSetup | null; observations: Observation[]; downs: Map<string, { possibly: Span[]; certainly: Span[] }>; faults: Fault[] } {
+function collect(events: readonly RecordedEvent[]): { setup: HealthSetup | null; observations: Observation[]; downs: Map<string, { possibly: Span[]; certainly: Span[] }>; faults: Fault[]; memberFlips: Record<string, Record<string, number>> } {
   let setup: HealthSetup | null = null;
+  let memberFlips: Record<string, Record<string, number>> = {};
   const observations: Observation[] = [];
   const downs = new Map<string, { possibly: Span[]; certainly: Span[] }>();
   const openDowns = new Map<number, { target: string; invoke: number; info: number; stopInvoke: number }>();
@@ -151,6 +154,7 @@ function collect(events: readonly RecordedEvent[]): { setup: HealthSetup | null;
   for (const event of events) {
     if (isObserverEvent(event)) {
       if (event.f === 'health-setup') setup = event.value as HealthSetup;
+      if (event.f === 'health-metrics') memberFlips = record(record(event.value)['flips']) as Record<string, Record<string, number>>;
       continue;
     }
     if (isNemesisEvent(event)) {
@@ -199,7 +203,7 @@ function collect(events: readonly RecordedEvent[]): { setup: HealthSetup | null;
     spans.possibly.push({ start: d.invoke, end: Number.POSITIVE_INFINITY });
     spans.certainly.push({ start: d.info, end: d.stopInvoke });
   }
-  return { setup, observations, downs, faults: [...faults.values()] };
+  return { setup, observations, downs, faults: [...faults.values()], memberFlips };
 }
 
 /** chainOf is the longest chain of reads that do not overlap (earliest completion first). */
@@ -219,12 +223,12 @@ function seconds(ns: number): string {
 
 /** checkHealth judges a health history (see the file comment). */
 export function checkHealth(events: readonly RecordedEvent[]): HealthResult {
-  const { setup, observations, downs, faults } = collect(events);
+  const { setup, observations, downs, faults, memberFlips } = collect(events);
   const problems: string[] = [];
   const anomalies: OperationRef[] = [];
   const empty = { unjustified: 0, unjustifiedFlips: 0, fencingViolations: 0, finalMismatches: 0, cutsUnreported: 0, flaps: 0 };
   if (setup === null) {
-    return { valid: false, boundMs: 0, commitMarginMs: 0, observations: observations.length, targets: [], unjustified: [], unjustifiedFlips: [], fencingViolations: [], finalMismatches: [], finalReads: 0, cutsReported: [], cutsUnreported: [], isolations: 0, staleVerdictsLeft: 0, counts: empty, problems: ['no health-setup line: the workload never started'], anomalies };
+    return { valid: false, boundMs: 0, commitMarginMs: 0, observations: observations.length, targets: [], unjustified: [], unjustifiedFlips: [], fencingViolations: [], finalMismatches: [], finalReads: 0, cutsReported: [], cutsUnreported: [], isolations: 0, staleVerdictsLeft: 0, memberFlips, counts: empty, problems: ['no health-setup line: the workload never started'], anomalies };
   }
   const bound = setup.boundMs * 1e6;
   const margin = setup.commitMarginMs * 1e6;
@@ -324,7 +328,7 @@ export function checkHealth(events: readonly RecordedEvent[]): HealthResult {
   if (observations.length === 0) problems.push('no health read succeeded');
   const counts = { unjustified: unjustifiedCount, unjustifiedFlips: flipCount, fencingViolations: fencingCount, finalMismatches: finalMismatches.length, cutsUnreported: cutsUnreported.length, flaps };
   const valid = problems.length === 0 && Object.values(counts).every((n) => n === 0);
-  return { valid, boundMs: setup.boundMs, commitMarginMs: setup.commitMarginMs, observations: observations.length, targets: results, unjustified, unjustifiedFlips, fencingViolations, finalMismatches: finalMismatches.slice(0, listLimit), finalReads: finals.length, cutsReported, cutsUnreported, isolations: isolations.length, staleVerdictsLeft, counts, problems, anomalies };
+  return { valid, boundMs: setup.boundMs, commitMarginMs: setup.commitMarginMs, observations: observations.length, targets: results, unjustified, unjustifiedFlips, fencingViolations, finalMismatches: finalMismatches.slice(0, listLimit), finalReads: finals.length, cutsReported, cutsUnreported, isolations: isolations.length, staleVerdictsLeft, memberFlips, counts, problems, anomalies };
 }
 
 function commitWindow(ns: number): string {

@@ -25,7 +25,8 @@
 //    revision at least the final one).
 
 import type { HistoryEvent } from '../test/checker/history.ts';
-import { isClientEvent, isObserverEvent, type RecordedEvent } from './history.ts';
+import type { OperationRef } from './checkers.ts';
+import { isClientEvent, isObserverEvent, streamLaneBase, type RecordedEvent } from './history.ts';
 
 const listLimit = 50;
 
@@ -65,7 +66,14 @@ export interface WatchResult {
   readonly notConverged: readonly string[];
   readonly counts: { readonly revisionViolations: number; readonly stateViolations: number; readonly timeTravel: number; readonly resurrections: number; readonly notConverged: number };
   readonly streamEnds: Readonly<Record<string, number>>;
+  /**
+   * staleSnapshots (reported, not judged): snapshots whose state had already been superseded by an acknowledged
+   * write when their stream opened (a member behind, e.g. cut off by a partition, serves its local state).
+   */
+  readonly staleSnapshots: number;
   readonly problems: readonly string[];
+  /** anomalies: the streams (timeline lane of the subscriber, stream open time) that showed a violation. */
+  readonly anomalies: readonly OperationRef[];
 }
 
 function record(value: unknown): Record<string, unknown> {
@@ -80,6 +88,8 @@ function push(list: string[], text: string): void {
 export function checkWatch(events: readonly RecordedEvent[]): WatchResult {
   const facts = new Map<number, ElementFacts>();
   const snapshots: WatchSnapshot[] = [];
+  const opened = new Map<string, number>();
+  const acknowledged: { service: string; revision: number; complete: number }[] = [];
   const finals = new Map<string, { serviceRevision: number; elements: string }>();
   const streamEnds: Record<string, number> = {};
   let streams = 0;
@@ -92,6 +102,7 @@ export function checkWatch(events: readonly RecordedEvent[]): WatchResult {
       if (event.f === 'watch-snapshot') {
         snapshots.push({ sub: Number(value['sub']), service: String(value['service']), node: String(value['node']), stream: Number(value['stream']), revision: Number(value['revision']), epoch: String(value['epoch']), serviceRevision: value['serviceRevision'] === null ? null : Number(value['serviceRevision']), elements: (value['elements'] as number[] | undefined) ?? [], time: event.time });
       } else if (event.f === 'watch-open') {
+        opened.set(`${String(value['sub'])}/${String(value['stream'])}`, event.time);
         streams++;
         if (Number(value['afterRevision']) > 0) resumes++;
       } else if (event.f === 'watch-end') {
@@ -123,6 +134,7 @@ export function checkWatch(events: readonly RecordedEvent[]): WatchResult {
       if (event.type === 'ok') {
         writes.addsOk++;
         fact.addRevision = Number(done['revision']);
+        acknowledged.push({ service: fact.service, revision: fact.addRevision, complete: event.time });
       }
     } else if (event.f === 'watch-remove') {
       writes.removes++;
@@ -130,6 +142,7 @@ export function checkWatch(events: readonly RecordedEvent[]): WatchResult {
       if (event.type === 'ok') {
         writes.removesOk++;
         fact.removeRevision = Number(done['revision']);
+        acknowledged.push({ service: fact.service, revision: fact.removeRevision, complete: event.time });
       }
     }
   }
@@ -149,6 +162,11 @@ export function checkWatch(events: readonly RecordedEvent[]): WatchResult {
   const notConverged: string[] = [];
   const counts = { revisionViolations: 0, stateViolations: 0, timeTravel: 0, resurrections: 0, notConverged: 0 };
   const problems: string[] = [];
+  const anomalies: OperationRef[] = [];
+  const flag = (s: WatchSnapshot): void => {
+    const time = opened.get(`${s.sub}/${s.stream}`);
+    if (time !== undefined) anomalies.push({ process: streamLaneBase + s.sub, time });
+  };
 
   // 1 and 3, per subscriber.
   const bySub = new Map<number, WatchSnapshot[]>();
@@ -163,10 +181,12 @@ export function checkWatch(events: readonly RecordedEvent[]): WatchResult {
       const b = list[i] as WatchSnapshot;
       const where = `subscriber ${sub} (${b.service}): stream ${a.stream} on ${a.node} then stream ${b.stream} on ${b.node}`;
       if (b.revision <= a.revision) {
+        flag(b);
         counts.revisionViolations++;
         push(revisionViolations, `${where}: revision ${b.revision} after ${a.revision} (${b.revision === a.revision ? 'duplicate' : 'back in time'}; epochs ${a.epoch.slice(0, 8)} -> ${b.epoch.slice(0, 8)})`);
       }
       if (a.serviceRevision !== null && b.serviceRevision !== null && b.serviceRevision < a.serviceRevision) {
+        flag(b);
         counts.timeTravel++;
         push(timeTravel, `${where}: state at log index ${b.serviceRevision} after log index ${a.serviceRevision} (push revisions ${a.revision} -> ${b.revision})`);
       }
@@ -207,6 +227,7 @@ export function checkWatch(events: readonly RecordedEvent[]): WatchResult {
       wrong.push(`${element} missing (registered at ${fact.addRevision}${fact.removeRevision === null ? '' : `, deregistered at ${fact.removeRevision}`})`);
     }
     if (wrong.length > 0) {
+      flag(s);
       counts.stateViolations++;
       push(stateViolations, `subscriber ${s.sub} stream ${s.stream} on ${s.node}, log index ${r}: a state that never existed: ${wrong.slice(0, 5).join('; ')}`);
     }
@@ -247,6 +268,13 @@ export function checkWatch(events: readonly RecordedEvent[]): WatchResult {
   for (const sub of subscribersOpened) if (!bySub.has(sub)) problems.push(`subscriber ${sub} never received a snapshot`);
   if (snapshots.length === 0) problems.push('no snapshot was received: nothing was tested');
   if (writes.addsOk === 0) problems.push('no write was acknowledged: nothing was tested');
+  let staleSnapshots = 0;
+  for (const s of snapshots) {
+    const from = opened.get(`${s.sub}/${s.stream}`);
+    if (from === undefined || s.serviceRevision === null) continue;
+    const r = s.serviceRevision;
+    if (acknowledged.some((w) => w.service === s.service && w.revision > r && w.complete < from)) staleSnapshots++;
+  }
   const valid = problems.length === 0 && Object.values(counts).every((n) => n === 0);
-  return { valid, subscribers: bySub.size, streams, resumes, snapshots: snapshots.length, writes, revisionViolations, stateViolations, timeTravel, resurrections, notConverged, counts, streamEnds, problems };
+  return { valid, subscribers: bySub.size, streams, resumes, snapshots: snapshots.length, writes, revisionViolations, stateViolations, timeTravel, resurrections, notConverged, counts, streamEnds, staleSnapshots, problems, anomalies };
 }

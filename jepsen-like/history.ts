@@ -19,6 +19,9 @@ export interface NemesisEvent {
   readonly time: number;
 }
 
+/** streamLaneBase numbers the timeline lanes of watch subscribers (below every client process): base + subscriber. */
+export const streamLaneBase = 2_000_000_000;
+
 /** observerProcess is the `process` of observations that are not operations (watch snapshots, stream ends). */
 export const observerProcess = 'observer';
 

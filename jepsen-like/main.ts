@@ -10,7 +10,7 @@ import { defaultRunOptions, PrerequisiteError, runTest, workloadNames, type RunO
 import { ciCases, fullCases, notRun, runSuite, suiteTable } from './suite.ts';
 
 const usage = `usage: npm run jepsen -- --workload register|set|health|ephemeral|watch[,..] --nemesis partition|kill|pause|transfer|none[,..] --time SECONDS
-  [--nodes 3|5] [--seed S] [--unsafe-local-reads] [--unsafe-no-fsync] [--lazyfs] [--no-lazyfs] [--suite ci|full]
+  [--nodes 3|5] [--seed S] [--unsafe-local-reads] [--unsafe-no-fsync] [--lazyfs] [--no-lazyfs] [--suite ci|full [--cases ID,..]]
   [--partition halves,leader,follower,one,ring,bridge,one-way-leader] [--kill one,leader,minority,majority,all]
   [--pause leader,one] [--fault-seconds MIN,MAX] [--quiet-seconds MIN,MAX] [--snapshot-entries N]
   [--targets random|followers] [--transport http|grpc|mixed] [--concurrency N] [--rate OPS] [--log-level L]
@@ -45,6 +45,7 @@ const flags = {
   port: { type: 'string' },
   repeat: { type: 'string' },
   recheck: { type: 'string' },
+  cases: { type: 'string' },
   help: { type: 'boolean' },
 } as const;
 
@@ -80,6 +81,8 @@ function optionsOf(values: Record<string, string | boolean | undefined>): RunOpt
   const nodesChosen = nodes ?? (workloads.includes('health') ? 3 : base.nodes);
   if (workloads.includes('health') && nodesChosen !== 3) throw new UsageError('--workload health: 3 members only (its targets listen on 127.0.0.15)');
   if (workloads.includes('health') && workloads.length > 1) throw new UsageError('--workload health runs alone (its faults are scripted)');
+  const kinds = listOf<NemesisKind>(str('nemesis'), nemesisKinds, 'nemesis') ?? [];
+  if (workloads.includes('health') && kinds.some((kind) => kind !== 'partition')) throw new UsageError('--workload health: --nemesis partition or none (its truth model assumes the owners of the full member set; C4 kills are not built)');
   const unsafeNoFsync = values['unsafe-no-fsync'] === true;
   return {
     ...base,
@@ -120,7 +123,10 @@ async function suiteMain(name: string, values: Record<string, string | boolean |
   if (name !== 'ci' && name !== 'full') throw new UsageError(`--suite: ci or full, not '${name}'`);
   const base = optionsOf(values);
   const explicitTime = typeof values['time'] === 'string';
-  const cases = name === 'ci' ? ciCases : fullCases;
+  const all = name === 'ci' ? ciCases : fullCases;
+  const wanted = typeof values['cases'] === 'string' ? values['cases'].split(',').map((id) => id.trim()).filter((id) => id !== '') : null;
+  for (const id of wanted ?? []) if (!all.some((c) => c.id === id)) throw new UsageError(`--cases: no case '${id}' in the ${name} suite (${all.map((c) => c.id).join(', ')})`);
+  const cases = wanted === null ? all : all.filter((c) => wanted.includes(c.id));
   const timed = { ...base, timeSeconds: explicitTime ? base.timeSeconds : name === 'ci' ? 30 : 300 };
   const rows = await runSuite(cases, timed, log);
   log('');

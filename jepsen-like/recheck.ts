@@ -5,6 +5,9 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { checkRegister, checkSet } from './checkers.ts';
+import { checkEphemeral } from './checkers-ephemeral.ts';
+import { checkHealth } from './checkers-health.ts';
+import { checkWatch } from './checkers-watch.ts';
 import { isClientEvent, type RecordedEvent } from './history.ts';
 import type { Verdict } from './report.ts';
 
@@ -41,6 +44,22 @@ export function recheck(dir: string, budget: { readonly maxSteps: number; readon
       lines.push(`set ${service.service}: ${service.attempted} attempted, ${service.acknowledged} acknowledged, counts ${JSON.stringify(service.counts)}, recovered ${service.recovered}, ${service.reads} reads (${service.finalReads} final)`);
     }
     lines.push(...result.problems);
+  }
+  if (fs.has('health-read')) {
+    const result = checkHealth(events);
+    valid &&= result.valid;
+    lines.push(`health: ${result.valid ? 'ok' : 'INVALID'}; ${result.observations} reads; counts ${JSON.stringify(result.counts)}`, ...result.problems);
+  }
+  if (fs.has('eph-add')) {
+    const members = [...new Set(events.filter(isClientEvent).filter((e) => e.f === 'eph-read').map((e) => String((e.value as Record<string, unknown>)['node'])))].sort();
+    const result = checkEphemeral(events, members);
+    valid &&= result.valid;
+    lines.push(`ephemeral: ${result.valid ? 'ok' : 'INVALID'}; converged after ${result.convergedAfterMs ?? 'never'} ms`, ...result.problems);
+  }
+  if (fs.has('watch-add')) {
+    const result = checkWatch(events);
+    valid &&= result.valid;
+    lines.push(`watch: ${result.valid ? 'ok' : 'INVALID'}; ${result.snapshots} snapshots; counts ${JSON.stringify(result.counts)}`, ...result.problems);
   }
   return { verdict: valid ? 'valid' : 'invalid', lines };
 }

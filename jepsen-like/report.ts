@@ -79,6 +79,7 @@ function healthLines(result: HealthResult | null): string[] {
       `unjustified ${result.counts.unjustified}, unjustified flips ${result.counts.unjustifiedFlips}, fencing violations ${result.counts.fencingViolations}, ` +
       `flap excess on ${result.counts.flaps} target(s), final mismatches ${result.counts.finalMismatches} over ${result.finalReads} final reads; ` +
       `prober isolations ${result.isolations} (${result.staleVerdictsLeft} stale verdicts left to fence); cut targets reported unhealthy ${result.cutsReported.length}, not reported ${result.cutsUnreported.length}`,
+    `  verdicts per member (cairn_health_flips_total): ${Object.entries(result.memberFlips).map(([m, c]) => `${m} ${Object.entries(c).map(([k, n]) => `${k} ${n}`).join('/')}`).join('; ') || 'not scraped'}`,
     `  flips per target (observed/truth): ${result.targets.map((t) => `${t.target.split(':')[1] ?? t.target} ${t.observedChanges}/${t.truthChanges}`).join(', ')}`,
   ];
   for (const item of [...result.fencingViolations.slice(0, 5), ...result.unjustifiedFlips.slice(0, 5), ...result.unjustified.slice(0, 5), ...result.finalMismatches.slice(0, 5), ...result.cutsUnreported.slice(0, 5).map((c) => `cut not reported: ${c}`)]) lines.push(`  ${item}`);
@@ -90,7 +91,7 @@ function ephemeralLines(result: EphemeralResult | null): string[] {
   if (result === null) return [];
   const lines = [
     `ephemeral: ${result.valid ? 'ok' : 'INVALID'}; ${result.attempted} registrations (${result.acknowledged} acknowledged), ${result.removesAcknowledged} deregistrations acknowledged; ` +
-      `expected ${result.mustPresent} present, ${result.mustAbsent} absent; converged after ${result.convergedAfterMs ?? 'never'} ms (T ${result.boundMs} ms) over ${result.rounds} rounds`,
+      `expected ${result.mustPresent} present, ${result.mustAbsent} absent; converged after ${result.convergedAfterMs ?? 'never'} ms (T ${result.boundMs} ms; members agreed with each other after ${result.membersAgreedAfterMs ?? 'never'} ms) over ${result.rounds} rounds`,
     `  writes by side: ${result.availability.map((a) => `${a.side} ${(a.okShare * 100).toFixed(0)}% ok (${a.ok}/${a.attempts})`).join(', ')}`,
   ];
   for (const item of [...result.firstRoundProblems.slice(0, 3).map((p) => `first round: ${p}`), ...result.lastRoundProblems.slice(0, 5).map((p) => `last round: ${p}`), ...result.flappedAfterConvergence.slice(0, 5)]) lines.push(`  ${item}`);
@@ -104,6 +105,7 @@ function watchLines(result: WatchResult | null): string[] {
     `watch: ${result.valid ? 'ok' : 'INVALID'}; ${result.subscribers} subscribers, ${result.streams} streams (${result.resumes} resumed), ${result.snapshots} snapshots; ` +
       `writes ${result.writes.addsOk}/${result.writes.adds} adds and ${result.writes.removesOk}/${result.writes.removes} removes ok; ` +
       `revision violations ${result.counts.revisionViolations}, states that never existed ${result.counts.stateViolations}, time travel ${result.counts.timeTravel}, resurrections ${result.counts.resurrections}, not converged ${result.counts.notConverged}`,
+    `  snapshots already superseded when their stream opened (served by a member behind; reported, not judged): ${result.staleSnapshots}`,
     `  stream ends: ${Object.entries(result.streamEnds).map(([reason, n]) => `${reason} x${n}`).join(', ') || 'none'}`,
   ];
   for (const item of [...result.revisionViolations.slice(0, 5), ...result.timeTravel.slice(0, 5), ...result.stateViolations.slice(0, 5), ...result.resurrections.slice(0, 5), ...result.notConverged.slice(0, 5)]) lines.push(`  ${item}`);

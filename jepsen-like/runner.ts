@@ -379,7 +379,7 @@ function judge(options: RunOptions, env: Environment, phases: Phases, failure: s
   for (const note of phases.notes) if (note.includes('not served')) reasons.push(note);
   const final: RunResults = { ...results, verdict: reasons.length === 0 ? 'valid' : 'invalid', reasons };
   writeResults(path.join(env.dir, 'results.json'), final);
-  const flagged = [...(linearizability?.anomalies ?? []), ...(set?.anomalies ?? []), ...(health?.anomalies ?? []), ...(ephemeral?.anomalies ?? [])];
+  const flagged = [...(linearizability?.anomalies ?? []), ...(set?.anomalies ?? []), ...(health?.anomalies ?? []), ...(ephemeral?.anomalies ?? []), ...(watch?.anomalies ?? [])];
   writeTimeline(path.join(env.dir, 'timeline.html'), `${options.name} (seed ${options.seed}): ${final.verdict}`, events, flagged);
   return { verdict: final.verdict, reasons, dir: env.dir, summary: summaryLines(final), results: final };
 }

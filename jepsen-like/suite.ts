@@ -52,6 +52,10 @@ export const fullCases: readonly SuiteCase[] = [
   { id: 'A11', title: 'register; the leader paused (SIGSTOP) beyond the election timeout', expect: 'valid', configure: (b) => ({ ...b, name: 'A11', workloads: ['register'], nemesis: faults(b, { kinds: ['pause'], pauseTargets: ['leader'], faultMs: [4000, 9000] }) }) },
   { id: 'A13', title: 'register under load; repeated leadership transfer and rolling restarts', expect: 'valid', configure: (b) => ({ ...b, name: 'A13', workloads: ['register'], registerRate: 100, nemesis: faults(b, { kinds: ['transfer', 'kill'], killTargets: ['one', 'leader'], quietMs: [2000, 5000] }) }) },
   { id: 'A15', title: 'register through followers only, HTTP and gRPC mixed; the forwarding follower isolated', expect: 'valid', configure: (b) => ({ ...b, name: 'A15', workloads: ['register'], targets: 'followers', transports: 'mixed', nemesis: faults(b, { kinds: ['partition'], partitionModes: ['follower', 'leader'] }) }) },
+  { id: 'C1', title: 'health checks vs a scripted target timeline; prober isolated from the cluster, prober cut from the targets (3 members)', expect: 'valid', configure: (b) => ({ ...b, name: 'C1', nodes: 3, workloads: ['health'], nemesis: faults(b, { kinds: ['partition'] }) }) },
+  { id: 'D1', title: 'ephemeral (AP) registrations and deregistrations under partitions; convergence within T after the heal', expect: 'valid', configure: (b) => ({ ...b, name: 'D1', workloads: ['ephemeral'], nemesis: faults(b, { kinds: ['partition'], partitionModes: ['halves', 'one', 'leader', 'bridge'] }) }) },
+  { id: 'B1', title: 'Subscribe streams per service vs linearized writes under partitions, kills, pauses and transfers', expect: 'valid', configure: (b) => ({ ...b, name: 'B1', workloads: ['watch'], nemesis: faults(b, { kinds: ['partition', 'kill', 'pause', 'transfer'], killTargets: ['one', 'leader', 'minority'] }) }) },
+  { id: 'B2', title: 'Subscribe resumes (after_revision/after_epoch) across leader isolation and leader kills', expect: 'valid', configure: (b) => ({ ...b, name: 'B2', workloads: ['watch'], nemesis: faults(b, { kinds: ['partition', 'kill'], partitionModes: ['leader', 'halves'], killTargets: ['leader'] }) }) },
 ];
 
 /** notRun lists the PEERS.md §2.3 cases the suite does not run yet, with why. */
@@ -61,7 +65,9 @@ export const notRun: readonly string[] = [
   'A9 wiped data dir / changed address: no such nemesis yet',
   'A12 clock skew: no clock nemesis (Cairn uses ReadIndex, not leases)',
   'A14 idempotent retries of info operations with the same request id: clients do not retry yet',
-  'B1-B4 watch/subscribe, C1-C4 health checks, D1-D5 ephemeral (AP) path: not built in Cairn yet',
+  'B3 resume below a compacted revision, B4 start-revision edge cases: not built (Cairn numbers pushes per member process, with no compaction window to test yet)',
+  'C2 degraded prober NIC / protectThreshold, C3 operator override, C4 prober killed mid-probe: not built',
+  'D2-D5 beats and expiry, mass heartbeat loss, TTL across leader changes, Session-bound instances: not built (D1 keeps instances alive with preserved.* metadata)',
 ];
 
 /** SuiteRow is one case's outcome. */

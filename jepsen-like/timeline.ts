@@ -7,7 +7,7 @@
 import { writeFileSync } from 'node:fs';
 import type { HistoryEvent } from '../test/checker/history.ts';
 import type { OperationRef } from './checkers.ts';
-import { isClientEvent, isNemesisEvent, type NemesisEvent, type RecordedEvent } from './history.ts';
+import { isClientEvent, isNemesisEvent, isObserverEvent, streamLaneBase, type NemesisEvent, type RecordedEvent } from './history.ts';
 
 const lanesMax = 400;
 const operationsDrawnMax = 40_000;
@@ -16,14 +16,14 @@ const marginLeft = 70;
 const marginTop = 40;
 const widthMax = 16_000;
 
-const colors = { ok: '#5fb35f', fail: '#e0605e', info: '#f0b23e' } as const;
+const colors = { ok: '#5fb35f', fail: '#e0605e', info: '#f0b23e', stream: '#8fb0e8' } as const;
 const faultColors: Readonly<Record<string, string>> = { 'target-down': '#8a8a8a', partition: '#6f8fd8', kill: '#d86f6f', pause: '#b07fd8', transfer: '#444444', 'heal-all': '#2a9d8f' };
 
 interface Bar {
   readonly process: number;
   readonly start: number;
   readonly end: number;
-  readonly type: 'ok' | 'fail' | 'info';
+  readonly type: 'ok' | 'fail' | 'info' | 'stream';
   readonly title: string;
   readonly flagged: boolean;
 }
@@ -59,6 +59,25 @@ function barsOf(events: readonly RecordedEvent[], flagged: ReadonlySet<string>, 
     if (invoke !== undefined) push(invoke, event.type === 'info' ? endTime : event.time, event.type, event.value);
   }
   for (const invoke of open.values()) push(invoke, endTime, 'info', 'no completion');
+  // Watch subscribers: one bar per Subscribe stream (open to end) in the subscriber's lane, with its snapshot count.
+  const streams = new Map<string, { sub: number; start: number; snapshots: number; node: string; last: string }>();
+  for (const event of events) {
+    if (!isObserverEvent(event)) continue;
+    const value = (event.value ?? {}) as Record<string, unknown>;
+    const key = `${String(value['sub'])}/${String(value['stream'])}`;
+    if (event.f === 'watch-open') streams.set(key, { sub: Number(value['sub']), start: event.time, snapshots: 0, node: String(value['node']), last: '' });
+    const stream = streams.get(key);
+    if (stream === undefined) continue;
+    if (event.f === 'watch-snapshot') {
+      stream.snapshots++;
+      stream.last = `log index ${String(value['serviceRevision'])}, push revision ${String(value['revision'])}`;
+    }
+    if (event.f === 'watch-end') {
+      streams.delete(key);
+      if (bars.length < operationsDrawnMax) bars.push({ process: streamLaneBase + stream.sub, start: stream.start, end: event.time, type: 'stream', title: `subscriber ${stream.sub} stream on ${stream.node}: ${stream.snapshots} snapshots, last ${stream.last}; ended: ${String(value['reason'])}`, flagged: flagged.has(`${streamLaneBase + stream.sub}@${stream.start}`) });
+    }
+  }
+  for (const stream of streams.values()) bars.push({ process: streamLaneBase + stream.sub, start: stream.start, end: endTime, type: 'stream', title: `subscriber ${stream.sub} stream on ${stream.node}: ${stream.snapshots} snapshots (no end recorded)`, flagged: flagged.has(`${streamLaneBase + stream.sub}@${stream.start}`) });
   return bars;
 }
 
@@ -108,7 +127,7 @@ export function writeTimeline(path: string, title: string, events: readonly Reco
     parts.push(`<rect x="${x(interval.start).toFixed(1)}" y="${marginTop - 25}" width="${w.toFixed(1)}" height="${height - marginTop + 25}" fill="${color}" fill-opacity="0.15" stroke="${color}" stroke-opacity="0.5"><title>${escapeXml(interval.label)}</title></rect>`);
     parts.push(`<text x="${(x(interval.start) + 2).toFixed(1)}" y="${marginTop - 15}" font-size="9" fill="${color}">${escapeXml(interval.label.slice(0, 40))}</text>`);
   }
-  for (const [process, index] of lane) parts.push(`<text x="4" y="${marginTop + index * laneHeight + 7}" font-size="7" fill="#555">p${process}</text>`);
+  for (const [process, index] of lane) parts.push(`<text x="4" y="${marginTop + index * laneHeight + 7}" font-size="7" fill="#555">${process >= streamLaneBase ? `sub${process - streamLaneBase}` : `p${process}`}</text>`);
   for (const bar of bars) {
     const index = lane.get(bar.process);
     if (index === undefined) continue;

@@ -356,6 +356,20 @@ export class HealthWorkload implements OperationSource {
     for (const member of members) {
       for (const consistency of ['linearizable', 'local'] as const) await generator.invokeOn(healthReadOf(true, consistency), process++, member, random);
     }
+    // Evidence of fencing from the members themselves: what became of each member's verdicts (committed, fenced by
+    // the state machine, failed and retried, dropped because the member's term or assignment moved on).
+    const flips: Record<string, Record<string, number>> = {};
+    for (const member of members) {
+      const result = await httpRequest(member, 'GET', '/metrics', 5000);
+      if (!('answer' in result) || result.answer.status !== 200) continue;
+      const counts: Record<string, number> = {};
+      for (const line of result.answer.text.split('\n')) {
+        const match = /^cairn_health_flips_total\{outcome="([a-z]+)"\} (\d+)/.exec(line);
+        if (match !== null) counts[match[1] ?? '?'] = Number(match[2]);
+      }
+      flips[member] = counts;
+    }
+    this.deps.recorder.observe('health-metrics', { flips }, this.deps.recorder.now());
   }
 
   /** close stops every listener. */
