@@ -87,7 +87,7 @@ describe('Log Matching (Raft §5.3)', () => {
   });
   test('a full scan finds a hole in an in-memory log', () => {
     const core: CoreView = { ...fakeCore({ entries: [entry(1, 1), entry(2, 1)] }), entryAt: (index) => (index === 1 ? entry(1, 1) : undefined) };
-    throwsInvariant(() => checkInMemoryLog(new SafetyLedger(3), core), 'log-contiguous', /no entry at index 2/);
+    throwsInvariant(() => checkInMemoryLog(new SafetyLedger(3), core, Infinity), 'log-contiguous', /no entry at index 2/);
   });
 });
 

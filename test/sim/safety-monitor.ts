@@ -87,7 +87,7 @@ export class SafetyMonitor {
     for (const driver of drivers) {
       const core = driver.core;
       if (core === null) continue;
-      checkInMemoryLog(this.ledger, core);
+      checkInMemoryLog(this.ledger, core, driver.disk.hardState.term);
       const machine = driver.disk.stateMachine;
       recordStateDigest(this.ledger, driver.id, machine.appliedIndex, machine.digest());
     }
@@ -99,7 +99,11 @@ export class SafetyMonitor {
     const first = ready.entries[0];
     const core = driver.core;
     if (first === undefined || core === null) return;
-    checkLogMatching(this.ledger, driver.id, ready.entries, core.termAt(first.index - 1));
+    // Entries of a term this Ready makes durable are checked once it is (see checkInMemoryLog); terms only grow
+    // along a log, so they are a suffix.
+    const durableTerm = driver.disk.hardState.term;
+    const visible = ready.entries.filter((entry) => entry.term <= durableTerm);
+    if (visible.length > 0) checkLogMatching(this.ledger, driver.id, visible, core.termAt(first.index - 1));
   }
 
   /** synced checks the durable hard state after a batch became durable. */
