@@ -356,12 +356,22 @@ export class EphemeralStore {
 
   /** remove tombstones an instance with a new version; removed=false when there was nothing live to remove. */
   remove(key: InstanceKey): { removed: boolean; revision: number } {
-    const record = this.records.get(serviceIdOfKey(key));
-    const entry = record?.entries.get(entryIdOf(key.cluster, key.ip, key.port));
-    if (record === undefined || entry === undefined || entry.instance === null) return { removed: false, revision: record?.revision ?? 0 };
-    this.tombstone(record, entry);
-    this.options.events.onServiceChanged(record);
-    return { removed: true, revision: record.revision };
+    const existing = this.records.get(serviceIdOfKey(key))?.entries.get(entryIdOf(key.cluster, key.ip, key.port));
+    if (existing !== undefined && existing.instance !== null) {
+      const record = this.obtain(key);
+      this.tombstone(record, existing);
+      this.options.events.onServiceChanged(record);
+      return { removed: true, revision: record.revision };
+    }
+    // Unknown here (or already removed): the deregistration is still acknowledged (Nacos answers ok), so it leaves
+    // a tombstone newer than any registration this member has not seen yet, e.g. one made on the other side of a
+    // partition; without it that registration would arrive later and resurrect the instance (jepsen-like D1).
+    const record = this.obtain(key);
+    this.install(record, {
+      cluster: key.cluster, ip: key.ip, port: key.port, version: this.clock.tick(this.now()), removed: true,
+      weight: 0, enabled: false, healthy: false, metadata: emptyMetadata, owner: existing?.owner ?? '',
+    }, existing?.timeouts ?? defaultTimeouts(this.options.limits));
+    return { removed: false, revision: record.revision };
   }
 
   private tombstone(record: ServiceRecord, entry: Entry): void {

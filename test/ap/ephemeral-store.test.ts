@@ -91,6 +91,28 @@ test('a tombstone beats every older registration: a stale copy does not resurrec
   assert.deepEqual(ips(peer), ['10.0.0.1:8080']);
 });
 
+test('a deregistration of an instance this member never saw still leaves a tombstone: the registration arriving later stays gone (jepsen-like D1)', () => {
+  const clock = new Clock();
+  // Two sides of a partition: the registration is acknowledged on one, the deregistration on the other.
+  const { store: left } = storeOf('a', clock);
+  const { store: right } = storeOf('b', clock);
+  left.put(keyOf('10.0.0.9'), fields, '', 'register');
+  const registered = left.exportRecord(left.record(serviceId)!);
+  clock.advance(5);
+  assert.equal(right.remove(keyOf('10.0.0.9')).removed, false, 'unknown here: answered, nothing was live');
+  const record = right.record(serviceId);
+  assert.ok(record !== undefined, 'the tombstone needs a record even for a service this member never held');
+  const deregistered = right.exportRecord(record);
+  assert.equal(deregistered.entries[0]?.removed, true);
+  // After the heal each side merges the other's copy: the instance is gone on both, in either order.
+  right.merge(registered);
+  left.merge(deregistered);
+  assert.deepEqual(ips(right), []);
+  assert.deepEqual(ips(left), []);
+  assert.equal(left.checksum(serviceId), right.checksum(serviceId));
+  assert.deepEqual(right.serviceKeys(service.namespace), [], 'a tombstone-only service is not listed');
+});
+
 test('the checksum is equal exactly when the live contents are, whatever the order, and is kept incrementally', () => {
   const clock = new Clock();
   const { store: a } = storeOf('a', clock);
