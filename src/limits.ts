@@ -85,6 +85,7 @@ export interface Limits {
   readonly preservedTimeoutMsMax: number;
   // --- Subscriptions and pushes (NACOS.md §2) ---
   readonly subscribersPerServiceMax: number;
+  readonly subscribeCatchUpMsMax: number;
   readonly pushQueueMessagesMax: number;
   readonly pushMergeWindowMs: number;
   readonly udpPushAckTimeoutMs: number;
@@ -272,6 +273,10 @@ export const limits: Limits = Object.freeze({
   // Subscribers (gRPC streams plus UDP push clients) of one service: bounds the fan-out of one change.
   // More: CAIRN_SUBSCRIBERS_PER_SERVICE_EXCEEDED.
   subscribersPerServiceMax: 10_000,
+  // A resumed Subscribe waits at most this long for this member to apply up to the client's min_applied_index
+  // before it answers CAIRN_MEMBER_BEHIND (a member cut off from the leader may never catch up; the client goes on
+  // at another member). Two election timeouts and a snapshot install fit in it.
+  subscribeCatchUpMsMax: 10_000,
   // Pushes queued to one subscriber: a newer snapshot of a service supersedes a queued one; beyond the bound the
   // stream is closed with its last revision so the client resumes (never an unbounded queue for a slow reader).
   pushQueueMessagesMax: 256,

@@ -39,6 +39,7 @@ const golden: ReadonlyArray<readonly [string, number, number, boolean]> = [
   ['CAIRN_NAMESPACES_EXCEEDED', 409, 8, false],
   ['CAIRN_SUBSCRIBERS_PER_SERVICE_EXCEEDED', 429, 8, true],
   ['CAIRN_SUBSCRIBER_TOO_SLOW', 429, 8, true],
+  ['CAIRN_MEMBER_BEHIND', 503, 14, true],
   ['CAIRN_SESSION_EXPIRED', 410, 10, true],
   ['CAIRN_NOT_LEADER', 503, 14, true],
   ['CAIRN_NO_LEADER', 503, 14, true],

@@ -187,12 +187,14 @@ export class WatchWorkload implements OperationSource {
   private async subscriber(sub: number, service: string, random: Random): Promise<void> {
     let afterRevision = 0;
     let afterEpoch = '';
+    // The resume floor (docs/grpc.md): a member behind what this subscriber saw must not answer with older state.
+    let minAppliedIndex = 0;
     for (let stream = 0; !this.stopped && stream < 100_000; stream++) {
       const member = random.pick(this.members).addr;
       const client = this.streamClients.get(member) as Client;
       const definition = methodDefinitionOf(namingServiceName, 'Subscribe');
       this.recorder.observe('watch-open', { sub, service, node: member, stream, afterRevision, afterEpoch }, this.recorder.now());
-      const call = client.makeServerStreamRequest(definition.path, definition.requestSerialize, (bytes: Buffer) => ({ ...definition.responseDeserialize(bytes) }) as unknown, { service, afterRevision, afterEpoch }, new Metadata());
+      const call = client.makeServerStreamRequest(definition.path, definition.requestSerialize, (bytes: Buffer) => ({ ...definition.responseDeserialize(bytes) }) as unknown, { service, afterRevision, afterEpoch, minAppliedIndex }, new Metadata());
       this.live.add(call);
       const hopMs = random.between(3000, 9000);
       const ended = new Promise<string>((resolve) => {
@@ -210,6 +212,7 @@ export class WatchWorkload implements OperationSource {
           this.recorder.observe('watch-snapshot', { sub, service, node: member, stream, revision, epoch, serviceRevision, exists: serviceMessage !== undefined, elements }, time);
           afterRevision = revision;
           afterEpoch = epoch;
+          minAppliedIndex = Math.max(minAppliedIndex, Number(message['appliedIndex'] ?? 0));
           if (serviceRevision !== null) this.latest.set(sub, { serviceRevision, elements: elements.join(',') });
         });
         call.on('error', (error: ServiceError) => {

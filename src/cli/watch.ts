@@ -163,7 +163,7 @@ export async function executeWatch(command: WatchCommand, out: Output, options: 
 async function watchLoop(command: WatchCommand, client: ClientApiClient, server: string, out: Output, stop: AbortSignal): Promise<number> {
   const { target } = command;
   const label = `${target.namespace}/${groupedName(target.group, target.service)}`;
-  const position = { afterRevision: 0, afterEpoch: '', printed: 0 };
+  const position = { afterRevision: 0, afterEpoch: '', minAppliedIndex: 0, printed: 0 };
   let failures = 0;
   for (;;) {
     if (stop.aborted) return 0;
@@ -194,13 +194,13 @@ async function watchLoop(command: WatchCommand, client: ClientApiClient, server:
 }
 
 /** followStream opens one Subscribe stream from `position` and prints its snapshots until it stops or breaks. */
-async function followStream(command: WatchCommand, client: ClientApiClient, label: string, position: { afterRevision: number; afterEpoch: string; printed: number },
+async function followStream(command: WatchCommand, client: ClientApiClient, label: string, position: { afterRevision: number; afterEpoch: string; minAppliedIndex: number; printed: number },
   out: Output, stop: AbortSignal, received: () => void): Promise<StreamOutcome> {
   const { target } = command;
   const opened = Date.now();
   const stream = client.stream(namingServiceName, 'Subscribe', {
     namespace: target.namespace, group: target.group, service: target.service, clusters: command.clusters, healthyOnly: command.healthyOnly,
-    afterRevision: position.afterRevision, afterEpoch: position.afterEpoch,
+    afterRevision: position.afterRevision, afterEpoch: position.afterEpoch, minAppliedIndex: position.minAppliedIndex,
   });
   const cancel = (): void => stream.cancel();
   stop.addEventListener('abort', cancel, { once: true });
@@ -210,6 +210,8 @@ async function followStream(command: WatchCommand, client: ClientApiClient, labe
       out.stdout(command.json ? `${JSON.stringify(view)}\n` : formatSnapshot(view));
       position.afterRevision = view.revision;
       position.afterEpoch = view.epoch;
+      // A resume never accepts state older than what was printed (docs/grpc.md, min_applied_index).
+      position.minAppliedIndex = Math.max(position.minAppliedIndex, Number(message['appliedIndex'] ?? 0));
       position.printed += 1;
       received();
       if (command.count !== undefined && position.printed >= command.count) return { type: 'done' };

@@ -117,6 +117,8 @@ export interface CatalogFilter {
 
 /** RegistryView is the read side of the persistent registry: synchronous reads of this member's applied state. */
 export interface RegistryView {
+  /** appliedThrough is the highest log index whose command this view reflects (0 before any). */
+  appliedThrough(): number;
   /** getService returns a service's definition, or null. */
   getService(key: ServiceKey): ServiceDefinition | null;
   /** getServiceDetail returns a service with its clusters, secrets redacted, or null. */
@@ -562,6 +564,10 @@ export class RegistryStateMachine implements ReplicatedStateMachine, RegistryVie
   // --- Reads (RegistryView) ---
 
   /** getService returns a service's definition, or null. */
+  appliedThrough(): number {
+    return this.appliedIndex;
+  }
+
   getService(key: ServiceKey): ServiceDefinition | null {
     const service = this.state.findService(key);
     return service === undefined ? null : this.state.definition(service);

@@ -557,6 +557,11 @@ export class NamingService {
     });
   }
 
+  /** localAppliedIndex is the highest Raft log index this member's persistent registry reflects (Subscribe's resume floor). */
+  localAppliedIndex(): number {
+    return this.cp.localView().appliedThrough();
+  }
+
   /** getInstance returns one instance of either kind. */
   async getInstance(context: RequestContext, address: InstanceAddress, options: ReadOptions = {}): Promise<Instance> {
     const key = instanceKeyOf(address);

@@ -51,6 +51,8 @@ export interface GrpcDeps {
   readonly now?: () => number;
   /** subscriptions is the member's subscription hub; without it Subscribe answers UNIMPLEMENTED. */
   readonly subscriptions?: SubscriptionHub;
+  /** subscribeCatchUpMs bounds a resumed Subscribe's wait for min_applied_index (default limits.subscribeCatchUpMsMax; tests shorten it). */
+  readonly subscribeCatchUpMs?: number;
 }
 
 /** UndecodableRequest stands for a request that is not a valid protobuf message of its method's type. */
@@ -139,7 +141,7 @@ function namingImplementation(deps: GrpcDeps): UntypedServiceImplementation {
   const implementation: UntypedServiceImplementation = {
     Subscribe: deps.subscriptions === undefined
       ? notYetServed('this server was built without a subscription hub; poll ListInstances (revision, checksum) instead')
-      : serveSubscribe(deps.naming, deps.subscriptions, decodedFields, deps.logger),
+      : serveSubscribe(deps.naming, deps.subscriptions, decodedFields, deps.logger, deps.subscribeCatchUpMs),
     Session: serveSession(deps.naming, decodedFields, deps.logger),
   };
   for (const [method, handler] of Object.entries(namingHandlers(deps.naming, servicesPageSizeMax(limits)))) {

@@ -9,6 +9,7 @@
 
 import type { ServerWritableStream } from '@grpc/grpc-js';
 import { CairnError } from '../../errors.ts';
+import { limits } from '../../limits.ts';
 import type { NamingService } from '../../naming/naming-service.ts';
 import { normaliseClusters } from '../../naming/query.ts';
 import type { Snapshot, SubscribeOptions, SubscriptionHub } from '../../naming/subscriptions.ts';
@@ -31,8 +32,30 @@ export function subscribeOptionsOf(request: Fields): SubscribeOptions {
   };
 }
 
-/** snapshotMessage renders a snapshot as a ServiceSnapshot message (service absent when the service does not exist). */
-export function snapshotMessage(snapshot: Snapshot): object {
+/**
+ * waitForApplied resolves true once this member's persistent registry reflects `minIndex` (a resumed stream's
+ * floor: the client already saw state that new), false after `timeoutMs` or when the call ends. Polled: the wait is
+ * rare (a resume at a lagging member) and bounded, and one timer per waiting call is cheap.
+ */
+async function waitForApplied(naming: NamingService, minIndex: number, timeoutMs: number, ended: () => boolean): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (naming.localAppliedIndex() < minIndex) {
+    if (ended() || Date.now() >= deadline) return false;
+    await new Promise((resolve) => setTimeout(resolve, catchUpPollMs));
+  }
+  return true;
+}
+
+/** catchUpPollMs is how often a resumed stream checks whether this member has caught up. */
+const catchUpPollMs = 20;
+
+
+/**
+ * snapshotMessage renders a snapshot as a ServiceSnapshot message (service absent when the service does not exist).
+ * `appliedIndex` is read when the snapshot is written, so it is at least the index the snapshot's state reflects:
+ * a resume that waits for it gets state at least as new as the one shown (and may wait a little longer than needed).
+ */
+export function snapshotMessage(snapshot: Snapshot, appliedIndex = 0): object {
   const { list } = snapshot;
   return {
     ...(list.service === null ? {} : { service: serviceMessage(list.service) }),
@@ -41,6 +64,7 @@ export function snapshotMessage(snapshot: Snapshot): object {
     checksum: list.checksum,
     revision: snapshot.revision,
     epoch: snapshot.epoch,
+    appliedIndex,
   };
 }
 
@@ -50,7 +74,8 @@ export interface SubscribeLogger {
 }
 
 /** serveSubscribe returns the grpc-js handler of Subscribe; `decoded` turns the raw request into Fields or throws. */
-export function serveSubscribe(naming: NamingService, hub: SubscriptionHub, decoded: (request: unknown) => Fields, logger?: SubscribeLogger): (call: ServerWritableStream<unknown, object>) => void {
+export function serveSubscribe(naming: NamingService, hub: SubscriptionHub, decoded: (request: unknown) => Fields, logger?: SubscribeLogger,
+  catchUpMs = limits.subscribeCatchUpMsMax): (call: ServerWritableStream<unknown, object>) => void {
   return (call) => {
     const fail = (error: unknown): void => {
       const cairnError = toCairnError(error);
@@ -58,18 +83,34 @@ export function serveSubscribe(naming: NamingService, hub: SubscriptionHub, deco
       call.emit('error', statusOfError(cairnError));
     };
     let options: SubscribeOptions;
+    let minAppliedIndex: number;
     try {
-      options = subscribeOptionsOf(decoded(call.request));
+      const request = decoded(call.request);
+      options = subscribeOptionsOf(request);
+      minAppliedIndex = request.number('minAppliedIndex');
+      if (!Number.isSafeInteger(minAppliedIndex) || minAppliedIndex < 0) {
+        throw new CairnError('CAIRN_INVALID_ARGUMENT', "Param 'min_applied_index' must be a non-negative integer", { details: { parameter: 'min_applied_index' } });
+      }
     } catch (error) {
       fail(error);
       return;
     }
-    naming.authorizeRead({ identity: null }, options.key).then(() => {
+    let ended = false;
+    call.on('cancelled', () => (ended = true));
+    call.on('close', () => (ended = true));
+    naming.authorizeRead({ identity: null }, options.key).then(async () => {
+      // A resume at a member that has not applied what the client already saw would take it back in time.
+      if (!(await waitForApplied(naming, minAppliedIndex, catchUpMs, () => ended || call.cancelled))) {
+        if (ended || call.cancelled) return;
+        throw new CairnError('CAIRN_MEMBER_BEHIND',
+          `this member has applied the log to ${naming.localAppliedIndex()}, below min_applied_index ${minAppliedIndex}, after ${catchUpMs} ms; resume at another member`,
+          { details: { appliedIndex: naming.localAppliedIndex(), minAppliedIndex } });
+      }
       if (call.cancelled) return;
       const subscription = hub.subscribe(options, {
         kind: 'grpc',
         write: (snapshot, taken) => {
-          call.write(snapshotMessage(snapshot), () => taken());
+          call.write(snapshotMessage(snapshot, naming.localAppliedIndex()), () => taken());
         },
         cutOff: (error: CairnError) => call.emit('error', statusOfError(error)),
       });

@@ -156,6 +156,7 @@ export function nacosV2CodeOf(error: CairnError, serviceRoute: boolean): NacosV2
     case 'CAIRN_NOT_LEADER':
     case 'CAIRN_NO_LEADER':
     case 'CAIRN_NO_QUORUM':
+    case 'CAIRN_MEMBER_BEHIND':
     case 'CAIRN_OUTCOME_UNKNOWN':
     case 'CAIRN_PROPOSAL_DROPPED':
     case 'CAIRN_UNCOMMITTED_BYTES_EXCEEDED':

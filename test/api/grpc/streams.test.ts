@@ -133,7 +133,7 @@ before(async () => {
     },
   });
   hub = new SubscriptionHub({ source: naming, cp: stateMachine, limits: { pushMergeWindowMs: 2, pushQueueMessagesMax: 4, pushStallMsMax: 60_000 }, epoch: 'test-epoch' });
-  server = buildGrpcServer({ naming, ready: () => true, subscriptions: hub });
+  server = buildGrpcServer({ naming, ready: () => true, subscriptions: hub, subscribeCatchUpMs: 500 });
   address = `${host}:${await listenGrpcServer(server, host, 0)}`;
   raw = new grpc.Client(address, grpc.credentials.createInsecure());
 });
@@ -212,6 +212,28 @@ test('Subscribe: the current snapshot first (absent service said so), then each 
   resumed.call.cancel();
   await waitFor(() => hub.subscriberCount({ namespace: 'public', group: 'DEFAULT_GROUP', service: 'orders' }) === 0, { timeoutMs: 2000, intervalMs: 5, what: 'cancelled subscribers forgotten' });
   assert.equal((await stream.ended('the cancelled status')).code, grpc.status.CANCELLED);
+});
+
+test('Subscribe: a resume with min_applied_index waits until this member applied that far, and never shows older state (jepsen-like B1/B2)', async () => {
+  const first = subscribe({ service: 'floor' });
+  const applied = Number((await first.next(1, 'the first snapshot'))['appliedIndex']);
+  assert.ok(applied >= 0);
+  first.call.cancel();
+  // A client that saw state at applied + 2 resumes here: nothing comes while this member is behind it.
+  const resumed = subscribe({ service: 'floor', minAppliedIndex: applied + 2 });
+  await new Promise((resolve) => setTimeout(resolve, 150));
+  assert.equal(resumed.messages.length, 0, 'no snapshot from a member behind the stream');
+  await persistent('floor-elsewhere', '10.6.0.1');
+  await persistent('floor-elsewhere', '10.6.0.2');
+  const caughtUp = await resumed.next(1, 'the snapshot once caught up');
+  assert.ok(Number(caughtUp['appliedIndex']) >= applied + 2, `applied_index ${String(caughtUp['appliedIndex'])} >= ${applied + 2}`);
+  resumed.call.cancel();
+  // A member that does not catch up in time ends the stream with UNAVAILABLE, CAIRN_MEMBER_BEHIND.
+  const stuck = subscribe({ service: 'floor', minAppliedIndex: applied + 1_000_000 });
+  const status = await stuck.ended('the behind member to give up');
+  assert.equal(status.code, grpc.status.UNAVAILABLE);
+  assert.match(status.details, /CAIRN_MEMBER_BEHIND|below min_applied_index/);
+  assert.equal(stuck.messages.length, 0);
 });
 
 test('Subscribe: invalid requests are INVALID_ARGUMENT, refused reads PERMISSION_DENIED', async () => {
