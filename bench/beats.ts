@@ -12,8 +12,8 @@
 // contacted: ephemeral instances are not probed). The client is one node process with undici pools; when it
 // cannot offer the full rate (the 2-core machine runs the client and all three members), the table says what was
 // offered, so the figure is a lower bound of what Cairn holds, not of what it needs.
-import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
-import { tmpdir, cpus, totalmem } from 'node:os';
+import { mkdtemp, rm, writeFile, mkdir, readFile } from 'node:fs/promises';
+import { tmpdir, cpus, totalmem, loadavg } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
@@ -157,6 +157,30 @@ class Beater {
   }
 }
 
+/** machineBusyTicks reads the whole machine's busy and total CPU ticks from /proc/stat (every process, not only ours). */
+async function machineTicks(): Promise<{ busy: number; total: number }> {
+  const line = (await readFile('/proc/stat', 'utf8')).split('\n')[0] ?? '';
+  const fields = line.trim().split(/\s+/).slice(1).map(Number);
+  const total = fields.reduce((sum, value) => sum + value, 0);
+  const idle = (fields[3] ?? 0) + (fields[4] ?? 0);
+  return { busy: total - idle, total };
+}
+
+/** ForwardCounts are a member's forwarded-request counters (GET /metrics): requests answered and batch calls. */
+interface ForwardCounts {
+  forwarded: number;
+  batches: number;
+}
+
+async function forwardCountsOf(addr: string): Promise<ForwardCounts> {
+  const text = await (await fetch(`http://${addr}/metrics`, { signal: AbortSignal.timeout(10_000) })).text();
+  const value = (pattern: RegExp): number => Number(pattern.exec(text)?.[1] ?? 0);
+  return {
+    forwarded: value(/^cairn_ap_forwards_total\{result="ok"\} (\S+)$/m),
+    batches: value(/^cairn_ap_forward_batches_total\{result="sent"\} (\S+)$/m),
+  };
+}
+
 async function unhealthyShare(pool: Pool, services: number): Promise<{ listed: number; unhealthy: number }> {
   let listed = 0;
   let unhealthy = 0;
@@ -200,29 +224,45 @@ async function main(): Promise<void> {
     await sleep(Math.max(intervalMs * 2, 10_000));
     const cpuBefore = await Promise.all(pids.map(cpuSecondsOf));
     const clientBefore = process.cpuUsage();
+    const machineBefore = await machineTicks();
+    const forwardsBefore = await Promise.all(addrs.map(forwardCountsOf));
     const countersBefore = { ...beater.counters };
     beater.histogram.reset();
+    const windowStarted = performance.now();
     await sleep(windowSeconds * 1000);
+    // Rates are over the window as it really lasted (a starved client's timers fire late).
+    const elapsedSeconds = (performance.now() - windowStarted) / 1000;
     const cpuAfter = await Promise.all(pids.map(cpuSecondsOf));
     const clientAfter = process.cpuUsage(clientBefore);
+    const machineAfter = await machineTicks();
+    const load = loadavg()[0] ?? 0;
+    const forwardsAfter = await Promise.all(addrs.map(forwardCountsOf));
     const rssAfter = await Promise.all(pids.map(rssBytesOf));
-    const counters = beater.counters;
-    const delta = (key: keyof Counters): number => (counters[key] - countersBefore[key]) / windowSeconds;
+    // Counters as the window ended (the health sample below takes seconds while the beater keeps going).
+    const counters = { ...beater.counters };
+    const p50 = beater.histogram.quantile(0.5);
+    const p99 = beater.histogram.quantile(0.99);
+    const delta = (key: keyof Counters): number => (counters[key] - countersBefore[key]) / elapsedSeconds;
     const health = await unhealthyShare(pools[0]!, services);
     beater.stop();
     const result = {
       date: new Date().toISOString(), machine: { cpus: cpus().length, memoryBytes: totalmem() },
-      instances, intervalMs, windowSeconds, services, registerSeconds, registerFailures: failures,
+      instances, intervalMs, windowSeconds, elapsedSeconds, services, registerSeconds, registerFailures: failures,
+      // The machine as a whole during the window (other engineers' processes included) and its 1-minute load.
+      machineCpuPercent: (100 * (machineAfter.busy - machineBefore.busy)) / Math.max(1, machineAfter.total - machineBefore.total) * cpus().length,
+      loadAverage1m: load,
       targetBeatsPerSecond: (instances * 1000) / intervalMs,
       offeredPerSecond: delta('offered'), answeredPerSecond: delta('answered'), foundPerSecond: delta('found'),
       notFoundPerSecond: delta('notFound'), failedPerSecond: delta('failed'), behindPerSecond: delta('behind'),
-      latencyMs: { p50: beater.histogram.quantile(0.5), p99: beater.histogram.quantile(0.99) },
-      clientCpuPercent: ((clientAfter.user + clientAfter.system) / 1e6 / windowSeconds) * 100,
+      latencyMs: { p50, p99 },
+      clientCpuPercent: ((clientAfter.user + clientAfter.system) / 1e6 / elapsedSeconds) * 100,
       members: addrs.map((addr, i) => ({
         addr,
-        cpuPercent: (((cpuAfter[i] ?? 0) - (cpuBefore[i] ?? 0)) / windowSeconds) * 100,
+        cpuPercent: (((cpuAfter[i] ?? 0) - (cpuBefore[i] ?? 0)) / elapsedSeconds) * 100,
         rssMiB: (rssAfter[i] ?? 0) / 2 ** 20,
         bytesPerInstance: ((rssAfter[i] ?? 0) - (rssBefore[i] ?? 0)) / instances,
+        forwardedPerSecond: ((forwardsAfter[i]?.forwarded ?? 0) - (forwardsBefore[i]?.forwarded ?? 0)) / elapsedSeconds,
+        forwardCallsPerSecond: ((forwardsAfter[i]?.batches ?? 0) - (forwardsBefore[i]?.batches ?? 0)) / elapsedSeconds,
       })),
       sampledHealth: health,
     };
@@ -231,11 +271,12 @@ async function main(): Promise<void> {
       '|---|---|---|---|---|---|---|---|',
       `| ${instances} | ${result.targetBeatsPerSecond.toFixed(0)} | ${result.offeredPerSecond.toFixed(0)} | ${result.answeredPerSecond.toFixed(0)} (${result.foundPerSecond.toFixed(0)} / ${result.notFoundPerSecond.toFixed(0)} / ${result.failedPerSecond.toFixed(0)}) | ${result.behindPerSecond.toFixed(0)} | ${result.latencyMs.p50} | ${result.latencyMs.p99} | ${result.clientCpuPercent.toFixed(0)} % |`,
       '',
-      '| member | CPU | RSS MiB | bytes per instance |',
-      '|---|---|---|---|',
-      ...result.members.map((member) => `| ${member.addr} | ${member.cpuPercent.toFixed(0)} % | ${member.rssMiB.toFixed(0)} | ${member.bytesPerInstance.toFixed(0)} |`),
+      '| member | CPU | RSS MiB | bytes per instance | forwards/s | ForwardBatch calls/s |',
+      '|---|---|---|---|---|---|',
+      ...result.members.map((member) => `| ${member.addr} | ${member.cpuPercent.toFixed(0)} % | ${member.rssMiB.toFixed(0)} | ${member.bytesPerInstance.toFixed(0)} | ${member.forwardedPerSecond.toFixed(0)} | ${member.forwardCallsPerSecond.toFixed(0)} |`),
       '',
-      `sampled ${health.listed} instances of ${Math.min(services, 50)} services: ${health.unhealthy} unhealthy; registered in ${registerSeconds.toFixed(1)} s`,
+      `sampled ${health.listed} instances of ${Math.min(services, 50)} services: ${health.unhealthy} unhealthy; registered in ${registerSeconds.toFixed(1)} s (${(instances / registerSeconds).toFixed(0)}/s)`,
+      `window ${elapsedSeconds.toFixed(1)} s; whole machine busy ${result.machineCpuPercent.toFixed(0)} % of ${cpus().length * 100} % (all processes), load average ${load.toFixed(1)}`,
     ];
     process.stdout.write(`${lines.join('\n')}\n`);
     const file = path.join(root, 'bench', 'results', `beats-${result.date.replace(/[:.]/g, '-')}.json`);

@@ -1,7 +1,10 @@
 // bench/profile-summary.ts: summarises a V8 .cpuprofile (from `npm run bench -- --profile DIR`): self time by
 // bucket (idle, GC, grpc-js, protobufjs, LevelDB, fastify, pino, Cairn's own folders, ...) and the top functions.
 //
-//   node --import tsx bench/profile-summary.ts FILE.cpuprofile [--top 25]
+//   node --import tsx bench/profile-summary.ts FILE.cpuprofile [--top 25] [--last SECONDS]
+//
+// --last keeps only the samples of the profile's last SECONDS (a bench member stops right after its last measured
+// window, so `--last <duration>` drops start-up, preparation and warm-up from the shares).
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 
@@ -14,6 +17,8 @@ interface Profile {
   readonly nodes: readonly ProfileNode[];
   readonly samples: readonly number[];
   readonly timeDeltas: readonly number[];
+  readonly endTime?: number;
+  readonly startTime?: number;
 }
 
 /** bucketOf names what a frame belongs to, from its function name and script URL. */
@@ -31,7 +36,7 @@ export function bucketOf(functionName: string, url: string): string {
 }
 
 async function main(): Promise<void> {
-  const { values, positionals } = parseArgs({ allowPositionals: true, options: { top: { type: 'string', default: '25' } } });
+  const { values, positionals } = parseArgs({ allowPositionals: true, options: { top: { type: 'string', default: '25' }, last: { type: 'string' } } });
   const file = positionals[0];
   if (file === undefined) throw new Error('usage: profile-summary FILE.cpuprofile [--top N]');
   const profile = JSON.parse(await readFile(file, 'utf8')) as Profile;
@@ -39,10 +44,15 @@ async function main(): Promise<void> {
   const buckets = new Map<string, number>();
   const functions = new Map<string, number>();
   let total = 0;
+  // Sample i is taken at startTime + the sum of timeDeltas[0..i]; --last keeps those within the final window.
+  const lastUs = values.last === undefined ? Infinity : Number(values.last) * 1e6;
+  const span = profile.timeDeltas.reduce((sum, delta) => sum + delta, 0);
+  let at = 0;
   for (let i = 0; i < profile.samples.length; i++) {
     const node = byId.get(profile.samples[i] ?? -1);
     const delta = profile.timeDeltas[i] ?? 0;
-    if (node === undefined) continue;
+    at += delta;
+    if (node === undefined || span - at > lastUs) continue;
     total += delta;
     const { functionName, url, lineNumber } = node.callFrame;
     const bucket = bucketOf(functionName, url);

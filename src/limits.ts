@@ -82,6 +82,9 @@ export interface Limits {
   readonly distroSessionTimeoutMs: number;
   readonly distroSessionsMax: number;
   readonly distroSessionInstancesMax: number;
+  readonly distroForwardBatchDelayMs: number;
+  readonly distroForwardBatchEntriesMax: number;
+  readonly distroForwardPendingMax: number;
   readonly preservedTimeoutMsMax: number;
   // --- Subscriptions and pushes (NACOS.md §2) ---
   readonly subscribersPerServiceMax: number;
@@ -95,6 +98,9 @@ export interface Limits {
   readonly udpPushTargetExpiryMs: number;
   readonly pushStallMsMax: number;
   readonly sessionRequestsPendingMax: number;
+  // --- Read caches (src/naming/list-cache.ts) ---
+  readonly listCacheEntriesMax: number;
+  readonly listCacheInstancesMax: number;
 }
 
 /** limits is the frozen set of every maximum Cairn runs with. */
@@ -266,6 +272,18 @@ export const limits: Limits = Object.freeze({
   // Open sessions per member, and instances one session may hold: bounds the renewal work. More: CAIRN_INVALID_ARGUMENT.
   distroSessionsMax: 100_000,
   distroSessionInstancesMax: 10_000,
+  // Writes and beats a non-responsible member forwards wait this long in a per-peer queue, so that one ForwardBatch
+  // call carries many of them (bench/README.md "Ephemeral beats at scale": one unary call per beat cost more CPU in
+  // HTTP/2 framing and writev than the beat itself). A batch also leaves once it holds distroForwardBatchEntriesMax
+  // requests or ~distroMessageBytesMax estimated bytes. A few ms are nothing against a 5 s beat interval.
+  distroForwardBatchDelayMs: 5,
+  // Requests in one ForwardBatch call: bounds the receiver's decoding and applying work per call (~1000 beats take
+  // a few ms to apply) and what one failed call sends back to the retry path.
+  distroForwardBatchEntriesMax: 1000,
+  // Forwarded requests queued or in flight to one peer: 20 000 beats/s spread over a cluster put ~2 200/s on one
+  // member->peer pair, so a peer stalled for a whole distroPeerTimeoutMs leaves ~4 400 pending; beyond the bound a
+  // request is refused at once with CAIRN_DISTRO_UNAVAILABLE (retryable; counted as forwards_total{result=overflow}).
+  distroForwardPendingMax: 20_000,
   // Largest preserved.heart.beat.interval / .timeout / preserved.ip.delete.timeout accepted (one day).
   preservedTimeoutMsMax: 86_400_000,
 
@@ -300,6 +318,18 @@ export const limits: Limits = Object.freeze({
   // Session requests read but not yet answered on one Session stream: beyond it the member stops reading the stream
   // (HTTP/2 flow control pushes back on the client) until answers catch up; never an unbounded queue.
   sessionRequestsPendingMax: 64,
+  // --- Read caches ---
+  // Memoized instance-list answers (selection + checksum, and on the gRPC port the encoded instances), one per
+  // (service, clusters filter, healthyOnly) a client asked for. Lists are read far more often than services change,
+  // so a hit saves the MD5 over every instance and the protobuf encoding (bench/README.md "Hot path work"). 4096
+  // entries cover every service of a typical deployment with a filter or two; beyond it the least recently listed
+  // is recomputed on its next read (drop, no error).
+  listCacheEntriesMax: 4096,
+  // Instance references the list cache may hold (its inputs and answers counted): an entry pins the arrays it was
+  // computed from, so this also bounds what stale entries keep alive. 200k references are ~2 MB of pointers; the
+  // encoded gRPC chunks that live as long as the answers they belong to are at most ~400 bytes per listed instance
+  // (~80 MB if all 200k were listed over gRPC, against ~3 KB per instance the registry itself holds).
+  listCacheInstancesMax: 200_000,
 });
 
 /** LimitRelation is one relation between limits: its name is the inequality it asserts, its reason why. */
@@ -336,6 +366,7 @@ export const limitRelations: readonly LimitRelation[] = Object.freeze([
   { name: 'metadataCharsMax * 3 + serviceNameCharsMax * 3 < entryBytesMax', reason: 'a registration fits one entry', holds: (l) => 3 * (l.metadataCharsMax + l.serviceNameCharsMax) < l.entryBytesMax },
   { name: '3 * (healthCheckerCharsMax + metadataCharsMax + serviceNameCharsMax) < entryBytesMax', reason: 'a cluster configuration fits one entry', holds: (l) => 3 * (l.healthCheckerCharsMax + l.metadataCharsMax + l.serviceNameCharsMax) < l.entryBytesMax },
   { name: 'requestResultsBytesMax >= 2 * entryBytesMax', reason: 'the request table remembers at least the results of the two largest writes', holds: (l) => l.requestResultsBytesMax >= 2 * l.entryBytesMax },
+  { name: 'listCacheInstancesMax >= 2 * instancesPerServiceMax', reason: 'the list of the largest service (its instances and the answer) can be memoized', holds: (l) => l.listCacheInstancesMax >= 2 * l.instancesPerServiceMax },
   // Health checks.
   { name: 'probeIntervalMsMin <= probeIntervalMsMax', reason: 'the adaptive interval has a non-empty range', holds: (l) => l.probeIntervalMsMin <= l.probeIntervalMsMax },
   { name: 'probeTimeoutMs < probeIntervalMsMin', reason: 'probes of one target never overlap', holds: (l) => l.probeTimeoutMs < l.probeIntervalMsMin },
@@ -348,6 +379,9 @@ export const limitRelations: readonly LimitRelation[] = Object.freeze([
   { name: 'distroVerifyIntervalMs < removeAfterMs', reason: 'a missed sync is repaired before the instance could expire', holds: (l) => l.distroVerifyIntervalMs < l.removeAfterMs },
   { name: 'distroTombstoneRetentionMs >= removeAfterMs + 2 * distroVerifyIntervalMs', reason: 'a deregistration outlives every stale copy, so nothing resurrects', holds: (l) => l.distroTombstoneRetentionMs >= l.removeAfterMs + 2 * l.distroVerifyIntervalMs },
   { name: 'distroPeerTimeoutMs * 2 < requestTimeoutMs', reason: 'a forwarded write and its one retry end within a request', holds: (l) => 2 * l.distroPeerTimeoutMs < l.requestTimeoutMs },
+  { name: '2 * (distroForwardBatchDelayMs + distroPeerTimeoutMs) < requestTimeoutMs', reason: 'a batched forward and its one retry, each queued a window, end within a request', holds: (l) => 2 * (l.distroForwardBatchDelayMs + l.distroPeerTimeoutMs) < l.requestTimeoutMs },
+  { name: 'distroForwardBatchEntriesMax <= distroForwardPendingMax', reason: 'a full batch fits the per-peer queue', holds: (l) => l.distroForwardBatchEntriesMax <= l.distroForwardPendingMax },
+  { name: 'distroForwardBatchEntriesMax <= distroMessageEntriesMax', reason: 'a batch is no more work for the receiver than one Distro message', holds: (l) => l.distroForwardBatchEntriesMax <= l.distroMessageEntriesMax },
   { name: 'distroMessageBytesMax * 2 <= peerMessageBytesMax', reason: 'a Distro message fits the peer port even if its size estimate is off by 2x', holds: (l) => 2 * l.distroMessageBytesMax <= l.peerMessageBytesMax },
   { name: 'distroMessageEntriesMax >= instancesPerServiceMax', reason: 'the live instances of one service fit one message by count', holds: (l) => l.distroMessageEntriesMax >= l.instancesPerServiceMax },
   { name: 'distroHeartbeatIntervalMs * distroHeartbeatMissesMax < unhealthyAfterMs', reason: 'a dead member is noticed before the instances it kept would turn unhealthy', holds: (l) => l.distroHeartbeatIntervalMs * l.distroHeartbeatMissesMax < l.unhealthyAfterMs },

@@ -57,6 +57,9 @@ const breakers: Record<string, (l: Limits) => Partial<Limits>> = {
   'distroVerifyIntervalMs < removeAfterMs': (l) => ({ distroVerifyIntervalMs: l.removeAfterMs }),
   'distroTombstoneRetentionMs >= removeAfterMs + 2 * distroVerifyIntervalMs': (l) => ({ distroTombstoneRetentionMs: l.removeAfterMs }),
   'distroPeerTimeoutMs * 2 < requestTimeoutMs': (l) => ({ distroPeerTimeoutMs: l.requestTimeoutMs }),
+  '2 * (distroForwardBatchDelayMs + distroPeerTimeoutMs) < requestTimeoutMs': (l) => ({ distroForwardBatchDelayMs: l.requestTimeoutMs / 2 }),
+  'distroForwardBatchEntriesMax <= distroForwardPendingMax': (l) => ({ distroForwardPendingMax: l.distroForwardBatchEntriesMax - 1 }),
+  'distroForwardBatchEntriesMax <= distroMessageEntriesMax': (l) => ({ distroForwardBatchEntriesMax: l.distroMessageEntriesMax + 1, distroForwardPendingMax: l.distroMessageEntriesMax + 1 }),
   'distroMessageBytesMax * 2 <= peerMessageBytesMax': (l) => ({ distroMessageBytesMax: l.peerMessageBytesMax }),
   'distroMessageEntriesMax >= instancesPerServiceMax': (l) => ({ distroMessageEntriesMax: l.instancesPerServiceMax - 1 }),
   'distroHeartbeatIntervalMs * distroHeartbeatMissesMax < unhealthyAfterMs': (l) => ({ distroHeartbeatIntervalMs: l.unhealthyAfterMs }),
@@ -65,6 +68,7 @@ const breakers: Record<string, (l: Limits) => Partial<Limits>> = {
   'pushMergeWindowMs < requestTimeoutMs': (l) => ({ pushMergeWindowMs: l.requestTimeoutMs }),
   'pushMergeWindowMs < pushStallMsMax': (l) => ({ pushStallMsMax: l.pushMergeWindowMs }),
   'subscribersPerServiceMax <= udpPushTargetsMax': (l) => ({ udpPushTargetsMax: l.subscribersPerServiceMax - 1 }),
+  'listCacheInstancesMax >= 2 * instancesPerServiceMax': (l) => ({ listCacheInstancesMax: 2 * l.instancesPerServiceMax - 1 }),
   'udpPushAckTimeoutMs * (udpPushRetriesMax + 1) <= removeAfterMs': (l) => ({ udpPushAckTimeoutMs: l.removeAfterMs }),
 };
 

@@ -15,7 +15,7 @@ import type { ForwardRequest, ForwardResponse, ServiceChecksum } from './transpo
 import type { Version } from './version.ts';
 
 /** CodecLimits are the bounds a decoded Distro message must respect. */
-export type CodecLimits = Pick<Limits, 'distroSyncBatchMax' | 'distroMessageEntriesMax'>;
+export type CodecLimits = Pick<Limits, 'distroSyncBatchMax' | 'distroMessageEntriesMax' | 'distroForwardBatchEntriesMax'>;
 
 /** memberIdCharsMax bounds member ids and session owners in peer messages (a host:port, or host:port/uuid). */
 export const memberIdCharsMax = 300;
@@ -209,36 +209,43 @@ export function encodeSnapshotRequest(): Uint8Array {
 
 /** encodeForwardRequest encodes a ForwardRequest. */
 export function encodeForwardRequest(request: ForwardRequest): Uint8Array {
+  return encode('DistroForwardRequest', forwardRequestTo(request));
+}
+
+function forwardRequestTo(request: ForwardRequest): Record<string, unknown> {
   switch (request.type) {
     case 'register':
     case 'update':
-      return encode('DistroForwardRequest', { write: {
+      return { write: {
         type: request.type, key: instanceKeyTo(request.key), weight: request.fields.weight, enabled: request.fields.enabled,
         healthy: request.fields.healthy, metadata: { ...request.fields.metadata }, owner: request.owner,
         hasWeight: true, hasEnabled: true, hasHealthy: true, hasMetadata: true,
-      } });
+      } };
     case 'patch':
-      return encode('DistroForwardRequest', { write: {
+      return { write: {
         type: 'patch', key: instanceKeyTo(request.key), weight: request.weight ?? 0, enabled: request.enabled ?? false,
         healthy: request.healthy ?? false, metadata: { ...(request.metadata ?? {}) }, owner: '',
         hasWeight: request.weight !== undefined, hasEnabled: request.enabled !== undefined,
         hasHealthy: request.healthy !== undefined, hasMetadata: request.metadata !== undefined,
-      } });
+      } };
     case 'deregister':
-      return encode('DistroForwardRequest', { write: { type: 'deregister', key: instanceKeyTo(request.key) } });
+      return { write: { type: 'deregister', key: instanceKeyTo(request.key) } };
     case 'beat':
-      return encode('DistroForwardRequest', { beat: {
+      return { beat: {
         key: instanceKeyTo(request.key), hasBody: request.body !== undefined, weight: request.body?.weight ?? 0,
         metadata: { ...(request.body?.metadata ?? {}) },
-      } });
+      } };
     case 'renew':
-      return encode('DistroForwardRequest', { renew: { keys: request.keys.map(instanceKeyTo) } });
+      return { renew: { keys: request.keys.map(instanceKeyTo) } };
   }
 }
 
 /** decodeForwardRequest decodes and validates a DistroForwardRequest. */
 export function decodeForwardRequest(bytes: Uint8Array, limits: CodecLimits): ForwardRequest {
-  const raw = decode('DistroForwardRequest', bytes);
+  return forwardRequestFrom(decode('DistroForwardRequest', bytes), limits);
+}
+
+function forwardRequestFrom(raw: Record<string, unknown>, limits: CodecLimits): ForwardRequest {
   switch (raw['operation']) {
     case 'write':
       return writeFrom(object(raw['write'], 'write'));
@@ -283,22 +290,29 @@ function writeFrom(write: Record<string, unknown>): ForwardRequest {
 
 /** encodeForwardResponse encodes a ForwardResponse. */
 export function encodeForwardResponse(response: ForwardResponse): Uint8Array {
-  if (!response.ok) return encode('DistroForwardResponse', { ok: false, code: response.code, message: response.message });
+  return encode('DistroForwardResponse', forwardResponseTo(response));
+}
+
+function forwardResponseTo(response: ForwardResponse): Record<string, unknown> {
+  if (!response.ok) return { ok: false, code: response.code, message: response.message };
   switch (response.type) {
     case 'instance':
-      return encode('DistroForwardResponse', { ok: true, result: 'instance', entry: entryTo(response.entry), revision: response.revision });
+      return { ok: true, result: 'instance', entry: entryTo(response.entry), revision: response.revision };
     case 'removed':
-      return encode('DistroForwardResponse', { ok: true, result: 'removed', removed: response.removed, revision: response.revision });
+      return { ok: true, result: 'removed', removed: response.removed, revision: response.revision };
     case 'beat':
-      return encode('DistroForwardResponse', { ok: true, result: 'beat', found: response.found, clientBeatIntervalMs: response.clientBeatIntervalMs });
+      return { ok: true, result: 'beat', found: response.found, clientBeatIntervalMs: response.clientBeatIntervalMs };
     case 'renewed':
-      return encode('DistroForwardResponse', { ok: true, result: 'renewed', count: response.count });
+      return { ok: true, result: 'renewed', count: response.count };
   }
 }
 
 /** decodeForwardResponse decodes and validates a DistroForwardResponse. */
 export function decodeForwardResponse(bytes: Uint8Array): ForwardResponse {
-  const raw = decode('DistroForwardResponse', bytes);
+  return forwardResponseFrom(decode('DistroForwardResponse', bytes));
+}
+
+function forwardResponseFrom(raw: Record<string, unknown>): ForwardResponse {
   if (!bool(raw['ok'])) {
     return { ok: false, code: text(raw['code'], 'code', 64), message: text(raw['message'], 'message', 4096) };
   }
@@ -308,10 +322,75 @@ export function decodeForwardResponse(bytes: Uint8Array): ForwardResponse {
     case 'removed':
       return { ok: true, type: 'removed', removed: bool(raw['removed']), revision: safeInteger(raw['revision'], 'revision') };
     case 'beat':
-      return { ok: true, type: 'beat', found: bool(raw['found']), clientBeatIntervalMs: safeInteger(raw['clientBeatIntervalMs'], 'client_beat_interval_ms') };
+      return beatResponseOf(bool(raw['found']), safeInteger(raw['clientBeatIntervalMs'], 'client_beat_interval_ms', 0xffff_ffff));
     case 'renewed':
       return { ok: true, type: 'renewed', count: safeInteger(raw['count'], 'count') };
     default:
       throw invalid('a forward response names no result');
   }
+}
+
+// --- Batched forwards ---
+
+const foundBeatResponses = new Map<number, ForwardResponse>();
+const notFoundBeatResponses = new Map<number, ForwardResponse>();
+
+/** beatResponseOf returns a shared, frozen beat ForwardResponse (a beat's answer allocates nothing on either side). */
+export function beatResponseOf(found: boolean, clientBeatIntervalMs: number): ForwardResponse {
+  const cache = found ? foundBeatResponses : notFoundBeatResponses;
+  let response = cache.get(clientBeatIntervalMs);
+  if (response === undefined) {
+    response = Object.freeze({ ok: true, type: 'beat', found, clientBeatIntervalMs });
+    if (cache.size < 1024) cache.set(clientBeatIntervalMs, response);
+  }
+  return response;
+}
+
+/** encodeForwardBatch encodes a DistroForwardBatch. */
+export function encodeForwardBatch(requests: readonly ForwardRequest[]): Uint8Array {
+  return encode('DistroForwardBatch', { requests: requests.map(forwardRequestTo) });
+}
+
+/**
+ * decodeForwardBatch decodes and validates a DistroForwardBatch: 1..distroForwardBatchEntriesMax requests, each
+ * validated as a lone Forward is, and no renewal (a renewal travels alone).
+ */
+export function decodeForwardBatch(bytes: Uint8Array, limits: CodecLimits): ForwardRequest[] {
+  const raw = list(decode('DistroForwardBatch', bytes)['requests'], 'requests', limits.distroForwardBatchEntriesMax);
+  if (raw.length === 0) throw invalid('a forward batch holds no request');
+  const requests = new Array<ForwardRequest>(raw.length);
+  for (let i = 0; i < raw.length; i++) {
+    const request = forwardRequestFrom(object(raw[i], 'request'), limits);
+    if (request.type === 'renew') throw invalid('a forward batch holds a renewal');
+    requests[i] = request;
+  }
+  return requests;
+}
+
+/** encodeForwardBatchResponse encodes a DistroForwardBatchResponse. */
+export function encodeForwardBatchResponse(responses: readonly ForwardResponse[]): Uint8Array {
+  return encode('DistroForwardBatchResponse', { responses: responses.map(forwardResponseTo) });
+}
+
+/** decodeForwardBatchResponse decodes and validates a DistroForwardBatchResponse answering `expected` requests. */
+export function decodeForwardBatchResponse(bytes: Uint8Array, expected: number): ForwardResponse[] {
+  const raw = list(decode('DistroForwardBatchResponse', bytes)['responses'], 'responses', expected);
+  if (raw.length !== expected) throw invalid(`a forward batch of ${expected} requests was answered with ${raw.length} responses`);
+  const responses = new Array<ForwardResponse>(raw.length);
+  for (let i = 0; i < raw.length; i++) responses[i] = forwardResponseFrom(object(raw[i], 'response'));
+  return responses;
+}
+
+/** forwardRequestBytesEstimate over-estimates a forwarded request's encoded size (UTF-8: at most 3 bytes a char). */
+export function forwardRequestBytesEstimate(request: ForwardRequest): number {
+  if (request.type === 'renew') return 64 * request.keys.length;
+  const key = request.key;
+  let chars = key.namespace.length + key.group.length + key.service.length + key.cluster.length + key.ip.length;
+  const metadata = request.type === 'register' || request.type === 'update' ? request.fields.metadata
+    : request.type === 'patch' ? request.metadata : request.type === 'beat' ? request.body?.metadata : undefined;
+  if (metadata !== undefined) {
+    for (const name in metadata) chars += name.length + (metadata[name]?.length ?? 0) + 4;
+  }
+  if (request.type === 'register' || request.type === 'update') chars += request.owner.length;
+  return 64 + 3 * chars;
 }

@@ -5,8 +5,10 @@
 //   The live set (self plus the peers up) is this member's own view, so both sides of a partition keep serving.
 // - Responsibility: responsibleMember(service) over the sorted live set. Writes and beats go to the responsible
 //   member (forwarded over the peer port when it is another one); a forward that fails marks the target down,
-//   recomputes and retries once, then answers CAIRN_DISTRO_UNAVAILABLE. A forwarded request is applied by whoever
-//   receives it (no second hop), so members that briefly disagree on the live set still converge by merging.
+//   recomputes and retries once, then answers CAIRN_DISTRO_UNAVAILABLE. Forwards to one peer are batched
+//   (forward-batcher.ts: up to distroForwardBatchDelayMs, one ForwardBatch call, one response per request; the
+//   retry rule applies to each request of a failed batch). A forwarded request is applied by whoever receives it
+//   (no second hop), so members that briefly disagree on the live set still converge by merging.
 // - Sync: every local change (write, expiry, a beat reviving an instance) is queued per service and entry, and
 //   every distroSyncDelayMs the queued entries go to every live peer in merged batches (fire and forget).
 // - Verify: every distroVerifyIntervalMs the node sends the checksums of the services it is responsible for to every
@@ -48,6 +50,8 @@ import {
 import { responsibleMember } from './responsibility.ts';
 import { DistroCallError, type DistroHandlers, type DistroTransport, type ForwardRequest, type ForwardResponse, type ServiceChecksum } from './transport.ts';
 import { chunkRecords } from './chunks.ts';
+import { beatResponseOf } from './distro-codec.ts';
+import { ForwardBatcher } from './forward-batcher.ts';
 
 /** DistroLimits is the subset of src/limits.ts a Distro node runs with (tests pass shorter timings). */
 export type DistroLimits = Pick<Limits,
@@ -55,12 +59,13 @@ export type DistroLimits = Pick<Limits,
   'distroTombstonesMax' | 'preservedTimeoutMsMax' | 'distroSyncDelayMs' | 'distroSyncBatchMax' | 'distroVerifyIntervalMs' |
   'distroHeartbeatIntervalMs' | 'distroHeartbeatMissesMax' | 'distroMessageBytesMax' | 'distroMessageEntriesMax' |
   'distroExpiryTickMs' | 'distroExpiryScanEntriesMax' | 'distroSnapshotRetriesMax' | 'distroSnapshotRetryDelayMs' |
-  'distroSessionTimeoutMs' | 'distroSessionsMax' | 'distroSessionInstancesMax'>;
+  'distroSessionTimeoutMs' | 'distroSessionsMax' | 'distroSessionInstancesMax' | 'distroForwardBatchDelayMs' |
+  'distroForwardBatchEntriesMax' | 'distroForwardPendingMax'>;
 
 /** DistroEvent names what a node counts; metrics.ts turns each into a Prometheus counter. */
 export type DistroEvent =
   | 'beat_found' | 'beat_not_found' | 'beat_reregistered' | 'beat_forwarded'
-  | 'forward_ok' | 'forward_failed' | 'forward_retried' | 'forward_served'
+  | 'forward_ok' | 'forward_failed' | 'forward_retried' | 'forward_served' | 'forward_overflow' | 'forward_batch_sent' | 'forward_batch_failed'
   | 'sync_sent' | 'sync_failed' | 'sync_received' | 'verify_sent' | 'verify_mismatch' | 'pushback_sent' | 'full_push_sent'
   | 'expired_unhealthy' | 'expired_removed' | 'tombstones_collected' | 'listener_failed' | 'snapshot_loaded' | 'snapshot_failed';
 
@@ -137,6 +142,8 @@ export class DistroNode implements EphemeralRegistry {
   /** sessionOfEntry maps serviceId + NUL + entryId to the session keeping that instance. */
   private readonly sessionOfEntry = new Map<string, SessionState>();
   private readonly timers: NodeJS.Timeout[] = [];
+  /** forwarder batches the writes and beats forwarded to each peer (forward-batcher.ts). */
+  private readonly forwarder: ForwardBatcher;
   private loaded = false;
   private closed = false;
 
@@ -164,7 +171,24 @@ export class DistroNode implements EphemeralRegistry {
       onPull: (_from, keys) => this.answerPull(keys),
       onSnapshot: () => this.snapshotChunks(),
       onForward: (_from, request) => this.serveForward(request),
+      onForwardBatch: (_from, requests) => this.serveForwardBatch(requests),
     };
+    this.forwarder = new ForwardBatcher({
+      limits: options.limits,
+      send: (to, requests) => {
+        if (this.transport === null) throw new DistroCallError('the distro transport is not attached', true);
+        return this.transport.forwardBatch(to, requests);
+      },
+      onBatch: (to, size, failure) => {
+        if (failure === null) {
+          this.count('forward_batch_sent');
+          return;
+        }
+        this.count('forward_batch_failed');
+        this.options.logger.warn({ target: to, requests: size, err: failure.message }, 'forwarding a batch of ephemeral writes and beats failed; recomputing the responsible member');
+      },
+      onOverflow: () => this.count('forward_overflow'),
+    });
   }
 
   // --- Lifecycle ---
@@ -191,6 +215,7 @@ export class DistroNode implements EphemeralRegistry {
   /** close stops the timers; sessions end without deregistering (their responsible members expire them). */
   close(): void {
     this.closed = true;
+    this.forwarder.close();
     for (const timer of this.timers) clearInterval(timer);
     this.timers.length = 0;
     for (const session of this.sessions.values()) {
@@ -424,18 +449,40 @@ export class DistroNode implements EphemeralRegistry {
       const target = this.responsibleFor(serviceId);
       if (target === this.options.self || this.transport === null) return this.applyLocal(request);
       try {
-        const response = await this.transport.forward(target, request);
+        // Queued with the other requests bound for `target`; a full queue throws CAIRN_DISTRO_UNAVAILABLE at once.
+        const response = await this.forwarder.enqueue(target, request);
         this.count('forward_ok');
         return response;
       } catch (error) {
         if (!(error instanceof DistroCallError)) throw error;
+        // The batch failed as a whole (logged once by the batcher): each of its requests retries on its own.
         lastFailure = `${target}: ${error.message}`;
         this.count(attempt === 0 ? 'forward_retried' : 'forward_failed');
-        this.options.logger.warn({ target, attempt, err: error.message }, 'forwarding an ephemeral write failed; recomputing the responsible member');
         this.markDown(target);
       }
     }
     throw new CairnError('CAIRN_DISTRO_UNAVAILABLE', lastFailure);
+  }
+
+  /** serveForwardBatch applies each request of a batch on its own; an error is that request's response. */
+  private serveForwardBatch(requests: readonly ForwardRequest[]): ForwardResponse[] {
+    this.count('forward_served', requests.length);
+    const responses = new Array<ForwardResponse>(requests.length);
+    for (let i = 0; i < requests.length; i++) {
+      const request = requests[i]!;
+      try {
+        responses[i] = this.applyLocal(request);
+      } catch (error) {
+        responses[i] = this.errorResponseOf(error);
+      }
+    }
+    return responses;
+  }
+
+  private errorResponseOf(error: unknown): ForwardResponse {
+    if (isCairnError(error)) return { ok: false, code: error.code, message: error.detail ?? error.message };
+    this.options.logger.error({ err: error }, 'applying a forwarded ephemeral write failed');
+    return { ok: false, code: 'CAIRN_INTERNAL', message: 'the responsible member failed to apply the write' };
   }
 
   /** serveForward applies a request forwarded by a peer, answering errors as values. */
@@ -444,9 +491,7 @@ export class DistroNode implements EphemeralRegistry {
     try {
       return this.applyLocal(request);
     } catch (error) {
-      if (isCairnError(error)) return { ok: false, code: error.code, message: error.detail ?? error.message };
-      this.options.logger.error({ err: error }, 'applying a forwarded ephemeral write failed');
-      return { ok: false, code: 'CAIRN_INTERNAL', message: 'the responsible member failed to apply the write' };
+      return this.errorResponseOf(error);
     }
   }
 
@@ -483,16 +528,16 @@ export class DistroNode implements EphemeralRegistry {
     const entry = this.store.beat(serviceIdOfKey(key), entryIdOf(key.cluster, key.ip, key.port), true);
     if (entry !== undefined) {
       this.count('beat_found');
-      return { ok: true, type: 'beat', found: true, clientBeatIntervalMs: entry.timeouts.intervalMs };
+      return beatResponseOf(true, entry.timeouts.intervalMs);
     }
     if (body === undefined) {
       this.count('beat_not_found');
-      return { ok: true, type: 'beat', found: false, clientBeatIntervalMs: this.limits.beatIntervalMs };
+      return beatResponseOf(false, this.limits.beatIntervalMs);
     }
     // Nacos's "data compensation": the beat carries the instance, so an unknown one is registered again from it.
     this.store.put(key, { weight: body.weight, enabled: true, healthy: true, metadata: body.metadata }, '', 'register');
     this.count('beat_reregistered');
-    return { ok: true, type: 'beat', found: true, clientBeatIntervalMs: timeoutsOf(body.metadata, this.limits, false).intervalMs };
+    return beatResponseOf(true, timeoutsOf(body.metadata, this.limits, false).intervalMs);
   }
 
   // --- Sync ---

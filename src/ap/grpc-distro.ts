@@ -28,6 +28,8 @@ import type { ServiceKey } from '../naming/model.ts';
 import { bindPeerSource } from '../replica/source-address.ts';
 import {
   decodeChecksums,
+  decodeForwardBatch,
+  decodeForwardBatchResponse,
   decodeForwardRequest,
   decodeForwardResponse,
   decodeHeartbeat,
@@ -35,6 +37,8 @@ import {
   decodeRecords,
   encodeAck,
   encodeChecksums,
+  encodeForwardBatch,
+  encodeForwardBatchResponse,
   encodeForwardRequest,
   encodeForwardResponse,
   encodeHeartbeat,
@@ -47,7 +51,7 @@ import type { RecordData } from './ephemeral-store.ts';
 import { DistroCallError, type DistroHandlers, type DistroTransport, type ForwardRequest, type ForwardResponse, type ServiceChecksum } from './transport.ts';
 
 /** GrpcDistroLimits are the limits the gRPC Distro transport uses. */
-export type GrpcDistroLimits = Pick<Limits, 'distroSyncBatchMax' | 'distroMessageEntriesMax' | 'distroPeerTimeoutMs' | 'peerMessageBytesMax' | 'distroSnapshotTimeoutMs'>;
+export type GrpcDistroLimits = Pick<Limits, 'distroSyncBatchMax' | 'distroMessageEntriesMax' | 'distroForwardBatchEntriesMax' | 'distroPeerTimeoutMs' | 'peerMessageBytesMax' | 'distroSnapshotTimeoutMs'>;
 
 const SERVICE = '/cairn.peer.v1.Distro';
 const FROM_METADATA_KEY = 'cairn-from';
@@ -74,6 +78,7 @@ export const distroServiceDefinition = Object.freeze({
   Pull: method('Pull'),
   Snapshot: method('Snapshot', true),
   Forward: method('Forward'),
+  ForwardBatch: method('ForwardBatch'),
 });
 
 /** DistroServiceLogger is the logging the service needs. */
@@ -125,6 +130,7 @@ export function distroService(handlers: () => DistroHandlers | null, limits: Grp
     }),
     Pull: unary('Pull', (from, h, request) => encodeRecords(h.onPull(from, decodePullRequest(request, limits)))),
     Forward: unary('Forward', async (from, h, request) => encodeForwardResponse(await h.onForward(from, decodeForwardRequest(request, limits)))),
+    ForwardBatch: unary('ForwardBatch', (from, h, request) => encodeForwardBatchResponse(h.onForwardBatch(from, decodeForwardBatch(request, limits)))),
     Snapshot: (call: ServerWritableStream<Buffer, Uint8Array>) => {
       const h = handlers();
       const from = senderOf(call);
@@ -250,6 +256,16 @@ export class GrpcDistroTransport implements DistroTransport {
   /** forward hands a request to `to`. */
   async forward(to: string, request: ForwardRequest): Promise<ForwardResponse> {
     return decodeForwardResponse(await this.unary(to, 'Forward', encodeForwardRequest(request)));
+  }
+
+  /** forwardBatch hands many requests to `to` in one call; a malformed answer fails the whole call. */
+  async forwardBatch(to: string, requests: readonly ForwardRequest[]): Promise<readonly ForwardResponse[]> {
+    const answer = await this.unary(to, 'ForwardBatch', encodeForwardBatch(requests));
+    try {
+      return decodeForwardBatchResponse(answer, requests.length);
+    } catch (error) {
+      throw new DistroCallError(`ForwardBatch to ${to} was answered wrongly: ${error instanceof Error ? error.message : String(error)}`, false);
+    }
   }
 
   /** snapshot streams every service `to` holds into `onChunk`. */

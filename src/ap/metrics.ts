@@ -1,7 +1,9 @@
 // metrics: the AP path's Prometheus metrics, on the member's registry (GET /metrics).
 //
 //   cairn_ap_beats_total{result}             beats: found, not_found, reregistered (from the beat body), forwarded
-//   cairn_ap_forwards_total{result}          forwarded requests: ok, retried (first attempt failed), failed, served
+//   cairn_ap_forwards_total{result}          forwarded requests: ok, retried (first attempt failed), failed, served,
+//                                                overflow (refused: the peer's forward queue was full)
+//   cairn_ap_forward_batches_total{result}   ForwardBatch calls made: sent (answered), failed
 //   cairn_ap_sync_total{event}               sync messages: sent, received, failed; verify_sent, pushback_sent,
 //                                                full_push_sent (to a peer that came back up)
 //   cairn_ap_verify_mismatches_total         services whose checksum differed from the responsible member's
@@ -20,14 +22,24 @@ import type { DistroEvent, DistroNode } from './distro.ts';
 /** distroMetrics registers the AP path's metrics on `registry`; it returns the node's onEvent hook. */
 export function distroMetrics(registry: Registry, node: () => DistroNode | null): (event: DistroEvent, count: number) => void {
   const registers = [registry];
-  const beats = new Counter({ name: 'cairn_ap_beats_total', help: 'Client beats by result.', labelNames: ['result'] as const, registers });
-  const forwards = new Counter({ name: 'cairn_ap_forwards_total', help: 'Requests forwarded to (or served for) the responsible member.', labelNames: ['result'] as const, registers });
-  const sync = new Counter({ name: 'cairn_ap_sync_total', help: 'Distro replication messages by event.', labelNames: ['event'] as const, registers });
-  const mismatches = new Counter({ name: 'cairn_ap_verify_mismatches_total', help: 'Services whose checksum differed in a verify round.', registers });
-  const expiries = new Counter({ name: 'cairn_ap_expiries_total', help: 'Instances expired by this member.', labelNames: ['kind'] as const, registers });
-  const collected = new Counter({ name: 'cairn_ap_tombstones_collected_total', help: 'Tombstones forgotten.', registers });
-  const snapshots = new Counter({ name: 'cairn_ap_snapshot_loads_total', help: 'Start-up snapshot attempts.', labelNames: ['result'] as const, registers });
-  const listenerFailures = new Counter({ name: 'cairn_ap_listener_failures_total', help: 'Change listeners that threw.', registers });
+  // Events are summed in plain numbers on the hot path (a beat counts twice or more) and handed to prom-client when
+  // the registry is scraped: a labelled inc() hashes its labels on every call (bench/README.md "Ephemeral beats").
+  const pending = new Map<DistroEvent, number>();
+  const collect = (): void => {
+    for (const [event, count] of pending) if (count > 0) apply(event, count);
+    pending.clear();
+  };
+  const counter = <L extends string>(name: string, help: string, labelNames: readonly L[] = []) =>
+    new Counter<L>({ name, help, labelNames, registers, collect });
+  const beats = counter('cairn_ap_beats_total', 'Client beats by result.', ['result'] as const);
+  const forwards = counter('cairn_ap_forwards_total', 'Requests forwarded to (or served for) the responsible member.', ['result'] as const);
+  const batches = counter('cairn_ap_forward_batches_total', 'ForwardBatch peer calls (many forwarded requests each) by result.', ['result'] as const);
+  const sync = counter('cairn_ap_sync_total', 'Distro replication messages by event.', ['event'] as const);
+  const mismatches = counter('cairn_ap_verify_mismatches_total', 'Services whose checksum differed in a verify round.');
+  const expiries = counter('cairn_ap_expiries_total', 'Instances expired by this member.', ['kind'] as const);
+  const collected = counter('cairn_ap_tombstones_collected_total', 'Tombstones forgotten.');
+  const snapshots = counter('cairn_ap_snapshot_loads_total', 'Start-up snapshot attempts.', ['result'] as const);
+  const listenerFailures = counter('cairn_ap_listener_failures_total', 'Change listeners that threw.');
   const gauge = (name: string, help: string, read: (n: DistroNode) => number): void => {
     new Gauge({
       name, help, registers,
@@ -44,7 +56,7 @@ export function distroMetrics(registry: Registry, node: () => DistroNode | null)
   gauge('cairn_ap_sessions', 'Open sessions on this member.', (n) => n.sessionCount);
   gauge('cairn_ap_live_members', 'Members this member sees alive (itself included).', (n) => n.liveMembers().length);
   gauge('cairn_ap_snapshot_loaded', '1 once the start-up snapshot is loaded.', (n) => (n.snapshotLoaded ? 1 : 0));
-  return (event, count) => {
+  function apply(event: DistroEvent, count: number): void {
     switch (event) {
       case 'beat_found': return beats.inc({ result: 'found' }, count);
       case 'beat_not_found': return beats.inc({ result: 'not_found' }, count);
@@ -54,6 +66,9 @@ export function distroMetrics(registry: Registry, node: () => DistroNode | null)
       case 'forward_retried': return forwards.inc({ result: 'retried' }, count);
       case 'forward_failed': return forwards.inc({ result: 'failed' }, count);
       case 'forward_served': return forwards.inc({ result: 'served' }, count);
+      case 'forward_overflow': return forwards.inc({ result: 'overflow' }, count);
+      case 'forward_batch_sent': return batches.inc({ result: 'sent' }, count);
+      case 'forward_batch_failed': return batches.inc({ result: 'failed' }, count);
       case 'sync_sent': return sync.inc({ event: 'sent' }, count);
       case 'sync_failed': return sync.inc({ event: 'failed' }, count);
       case 'sync_received': return sync.inc({ event: 'received' }, count);
@@ -69,5 +84,8 @@ export function distroMetrics(registry: Registry, node: () => DistroNode | null)
       case 'snapshot_failed': return snapshots.inc({ result: 'failed' }, count);
       default: return assertNever(event, 'unknown distro event');
     }
+  }
+  return (event, count) => {
+    pending.set(event, (pending.get(event) ?? 0) + count);
   };
 }

@@ -60,6 +60,11 @@ export interface DistroTransport {
   snapshot(to: string, onChunk: (records: readonly RecordData[]) => void): Promise<void>;
   /** forward hands a write or beat to `to`, the member responsible for it. */
   forward(to: string, request: ForwardRequest): Promise<ForwardResponse>;
+  /**
+   * forwardBatch hands many writes and beats (no renewal) to `to` in one call; it answers exactly one response per
+   * request, in order, or throws DistroCallError for the whole batch.
+   */
+  forwardBatch(to: string, requests: readonly ForwardRequest[]): Promise<readonly ForwardResponse[]>;
 }
 
 /** DistroHandlers is the server side, called with the sender's member id. */
@@ -71,6 +76,8 @@ export interface DistroHandlers {
   /** onSnapshot returns the chunks of a full snapshot (each within the message bounds). */
   onSnapshot(from: string): Iterable<readonly RecordData[]>;
   onForward(from: string, request: ForwardRequest): Promise<ForwardResponse>;
+  /** onForwardBatch applies each request on its own and answers one response per request, in order. */
+  onForwardBatch(from: string, requests: readonly ForwardRequest[]): readonly ForwardResponse[];
 }
 
 /**
@@ -140,5 +147,9 @@ class MemoryDistroTransport implements DistroTransport {
 
   async forward(to: string, request: ForwardRequest): Promise<ForwardResponse> {
     return (await this.network.reach(this.self, to)).onForward(this.self, request);
+  }
+
+  async forwardBatch(to: string, requests: readonly ForwardRequest[]): Promise<readonly ForwardResponse[]> {
+    return (await this.network.reach(this.self, to)).onForwardBatch(this.self, requests);
   }
 }

@@ -122,9 +122,17 @@ export type Plain = Readonly<Record<string, unknown>>;
 
 const toObjectOptions: protobuf.IConversionOptions = { longs: Number, oneofs: true };
 
+// Types by short name: protobufjs's lookup walks the namespace tree on every call (~7% of encoding a command).
+const messageTypes = new Map<string, protobuf.Type>();
+
 /** messageType returns a cairn.cp.v1 message type by its short name. */
 export function messageType(name: string): protobuf.Type {
-  return lookupMessage(`cairn.cp.v1.${name}`);
+  let type = messageTypes.get(name);
+  if (type === undefined) {
+    type = lookupMessage(`cairn.cp.v1.${name}`);
+    messageTypes.set(name, type);
+  }
+  return type;
 }
 
 /** encodeMessage encodes a plain object as the cairn.cp.v1 message `name`. */
@@ -196,18 +204,29 @@ export function readSafeInteger(plain: Plain, name: string): number {
 
 /** encodePairs writes a string map as pairs sorted by key (deterministic). */
 export function encodePairs(metadata: Metadata): Plain[] {
-  return Object.entries(metadata)
-    .sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
-    .map(([key, value]) => ({ key, value }));
+  const entries = Object.entries(metadata);
+  // Validated metadata is already sorted (validation.ts freezes it with sorted keys): sort only when it is not.
+  let sorted = true;
+  for (let i = 1; i < entries.length && sorted; i++) sorted = (entries[i - 1] as [string, string])[0] < (entries[i] as [string, string])[0];
+  if (!sorted) entries.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  return entries.map(([key, value]) => ({ key, value }));
 }
 
 /** decodePairs reads pairs into a validated metadata map; a repeated key is malformed. */
 export function decodePairs(list: readonly Plain[], parameter: string): Metadata {
-  const entries = new Map<string, string>();
+  const entries: Array<[string, string]> = [];
+  // Pairs written by encodePairs come with strictly increasing keys, which also rules out repeats; only pairs out of
+  // order need the set of keys seen.
+  let seen: Set<string> | null = null;
   for (const pair of list) {
     const key = readString(pair, 'key');
-    if (entries.has(key)) malformed(`${parameter} repeats key '${key}'`);
-    entries.set(key, readString(pair, 'value'));
+    const previous = entries.at(-1);
+    if (seen === null && previous !== undefined && !(previous[0] < key)) seen = new Set(entries.map((entry) => entry[0]));
+    if (seen !== null) {
+      if (seen.has(key)) malformed(`${parameter} repeats key '${key}'`);
+      seen.add(key);
+    }
+    entries.push([key, readString(pair, 'value')]);
   }
   return validateMetadata(Object.fromEntries(entries), parameter);
 }
@@ -306,7 +325,10 @@ export function encodeAddress(address: InstanceAddress): Plain {
 
 /** encodeInstanceValues writes an InstanceSpec (or InstanceRecord: same fields) message. */
 export function encodeInstanceValues(values: InstanceValues): Plain {
-  return { ...encodeAddress(values), weight: values.weight, enabled: values.enabled, healthy: values.healthy, metadata: encodePairs(values.metadata) };
+  return {
+    cluster: values.cluster, ip: values.ip, port: values.port,
+    weight: values.weight, enabled: values.enabled, healthy: values.healthy, metadata: encodePairs(values.metadata),
+  };
 }
 
 /** decodeInstanceValues reads and validates an InstanceSpec (or InstanceRecord) message. */

@@ -12,8 +12,6 @@ import { CairnError } from '../errors.ts';
 import { limits } from '../limits.ts';
 import type { ClusterConfig, ClusterView, Instance, ServiceDefinition, ServiceKey } from '../naming/model.ts';
 import {
-  decodeCommand,
-  decodeResult,
   encodeCommand,
   type CommandFailure,
   type HealthBatchFence,
@@ -24,6 +22,7 @@ import {
   type ResultPayload,
 } from './commands.ts';
 import type { RegistryView } from './registry-state-machine.ts';
+import { decodeProposedCommand, decodeProposedResult } from './shared-decodes.ts';
 
 /** ReadConsistency chooses how a read is served: this member's state ('local') or linearizable (ReadIndex first). */
 export type ReadConsistency = 'local' | 'linearizable';
@@ -106,9 +105,10 @@ export class CpRegistry {
   /** write proposes one command and resolves with its successful result; failures reject with their CairnError. */
   async write(command: RegistryCommand, options: WriteOptions = {}): Promise<{ readonly revision: number; readonly payload: ResultPayload }> {
     const bytes = encodeCommand({ requestId: options.requestId ?? this.newRequestId(), command });
-    const check = decodeCommand(bytes);
+    // Both decodings are shared with apply when this member applies these very bytes (shared-decodes.ts).
+    const check = decodeProposedCommand(bytes);
     if (!check.ok) throw errorOfFailure(check);
-    const result = decodeResult(await this.proposer.propose(bytes, { timeoutMs: options.timeoutMs ?? this.timeoutMs }));
+    const result = decodeProposedResult(await this.proposer.propose(bytes, { timeoutMs: options.timeoutMs ?? this.timeoutMs }));
     if (!result.ok) throw errorOfFailure(result);
     return result;
   }

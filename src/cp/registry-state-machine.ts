@@ -55,7 +55,6 @@ import {
   type ServiceKey,
 } from '../naming/model.ts';
 import {
-  decodeCommand,
   encodeClusterConfig,
   encodeInstanceValues,
   encodeMessage,
@@ -75,6 +74,7 @@ import { clusterStorageKey, instanceStorageKey, PROBE_ASSIGNMENT_STORAGE_KEY, re
 import { probeOwner, sameMembers, type ProbeAssignment } from './probe-assignment.ts';
 import { addressKey, RegistryState, type ServiceSettings, type ServiceState } from './registry-state.ts';
 import { buildFromKeyspace, buildFromSnapshot, encodeProbeAssignment, encodeSnapshot, writeState } from './registry-storage.ts';
+import { decodeAppliedCommand, shareResult } from './shared-decodes.ts';
 
 /** ALL_GROUPS is Nacos's group wildcard for service listings. */
 export const ALL_GROUPS = '*';
@@ -252,7 +252,7 @@ export class RegistryStateMachine implements ReplicatedStateMachine, RegistryVie
     assert(Number.isSafeInteger(index) && index > this.appliedIndex, `apply: index ${index} after ${this.appliedIndex}`);
     assert(Number.isSafeInteger(term) && term >= 1, `apply: bad term ${term}`);
     this.appliedIndex = index;
-    const decoded = decodeCommand(command);
+    const decoded = decodeAppliedCommand(command);
     if (!decoded.ok) return encodeResult(decoded);
     const { requestId } = decoded.envelope;
     const digest = createHash('sha256').update(command).digest();
@@ -265,10 +265,13 @@ export class RegistryStateMachine implements ReplicatedStateMachine, RegistryVie
         details: { requestId },
       });
     }
-    const result = encodeResult(this.execute(decoded.envelope.command, index, term, batch));
+    const outcome = this.execute(decoded.envelope.command, index, term, batch);
+    const result = encodeResult(outcome);
     this.remember({ requestId, index, digest: new Uint8Array(digest), result }, batch);
     this.emitChanged(index);
-    return result.slice();
+    const returned = result.slice();
+    shareResult(returned, outcome);
+    return returned;
   }
 
   private execute(command: RegistryCommand, index: number, term: number, batch: ApplyBatch): CommandResult {

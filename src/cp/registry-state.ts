@@ -80,6 +80,36 @@ export function rememberedBytes(request: RememberedRequest): number {
   return request.requestId.length + request.digest.length + request.result.length + 64;
 }
 
+// The sorted instance list of a service is kept up to date by copying it with one instance inserted, replaced or
+// removed (O(n)) once somebody has read it, instead of being dropped and re-sorted (O(n log n) comparisons) on the
+// next read: the health checker reads it after every change, so a write to a large service paid a full sort. Each
+// change still gives a new frozen array (readers and the list cache rely on that).
+
+/** positionOf is where `address` is, or would be inserted, in `sorted` (binary search by compareInstances). */
+function positionOf(sorted: readonly Instance[], address: InstanceAddress): number {
+  let low = 0;
+  let high = sorted.length;
+  while (low < high) {
+    const middle = (low + high) >>> 1;
+    if (compareInstances(sorted[middle] as Instance, address) < 0) low = middle + 1;
+    else high = middle;
+  }
+  return low;
+}
+
+function withInstance(sorted: readonly Instance[], instance: Instance, replaces: boolean): readonly Instance[] {
+  const at = positionOf(sorted, instance);
+  const next = [...sorted];
+  next.splice(at, replaces ? 1 : 0, instance);
+  return Object.freeze(next);
+}
+
+function withoutInstance(sorted: readonly Instance[], address: InstanceAddress): readonly Instance[] {
+  const next = [...sorted];
+  next.splice(positionOf(sorted, address), 1);
+  return Object.freeze(next);
+}
+
 /** RegistryState is the persistent registry in memory; see the file comment. */
 export class RegistryState {
   readonly namespaces = new Map<string, NamespaceState>();
@@ -134,12 +164,13 @@ export class RegistryState {
   /** setInstance inserts or replaces an instance. */
   setInstance(service: ServiceState, instance: Instance): void {
     const mapKey = addressKey(instance);
-    if (!service.instances.has(mapKey)) {
+    const exists = service.instances.has(mapKey);
+    if (!exists) {
       service.instancesPerCluster.set(instance.cluster, (service.instancesPerCluster.get(instance.cluster) ?? 0) + 1);
       this.instanceCount += 1;
     }
     service.instances.set(mapKey, instance);
-    service.cachedInstances = null;
+    if (service.cachedInstances !== null) service.cachedInstances = withInstance(service.cachedInstances, instance, exists);
     service.cachedDefinition = null;
   }
 
@@ -151,7 +182,7 @@ export class RegistryState {
     if (remaining === 0) service.instancesPerCluster.delete(address.cluster);
     else service.instancesPerCluster.set(address.cluster, remaining);
     this.instanceCount -= 1;
-    service.cachedInstances = null;
+    if (service.cachedInstances !== null) service.cachedInstances = withoutInstance(service.cachedInstances, address);
     service.cachedDefinition = null;
   }
 

@@ -45,6 +45,8 @@ import {
   type ServiceKey,
   type ServiceKind,
 } from './model.ts';
+import { limits } from '../limits.ts';
+import { EMPTY_INSTANCES, ListCache, type ListCacheBounds, type ListInputs } from './list-cache.ts';
 import { instancesChecksum, normaliseClusters, selectInstances } from './query.ts';
 import {
   validateBoolean,
@@ -361,6 +363,8 @@ export interface NamingServiceOptions {
   readonly cp: CpRegistry;
   readonly ephemeral?: EphemeralRegistry;
   readonly authorize?: AuthorizationHook;
+  /** listCache bounds the memoized list answers (default: limits.listCacheEntriesMax / listCacheInstancesMax). */
+  readonly listCache?: ListCacheBounds;
 }
 
 function sameAddress(instance: Instance, key: InstanceKey): boolean {
@@ -370,6 +374,18 @@ function sameAddress(instance: Instance, key: InstanceKey): boolean {
 function compareDefinitions(a: ServiceDefinition, b: ServiceDefinition): number {
   if (a.group !== b.group) return a.group < b.group ? -1 : 1;
   return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
+}
+
+/** mergeDefinition is a service's definition as users see it: the CP definition, with the kind of the AP instances. */
+function mergeDefinition(key: ServiceKey, definition: ServiceDefinition | null, ephemeralCount: number): ServiceDefinition | null {
+  if (definition === null) return ephemeralCount > 0 ? implicitDefinition(key) : null;
+  if (definition.kind === null && ephemeralCount > 0) return Object.freeze({ ...definition, kind: 'ephemeral' });
+  return definition;
+}
+
+/** listCacheKey names one list query: the service, healthyOnly and the normalised clusters (names hold no NUL). */
+function listCacheKey(key: ServiceKey, clusters: readonly string[], healthyOnly: boolean): string {
+  return `${key.namespace}\u0000${key.group}\u0000${key.service}\u0000${healthyOnly ? 1 : 0}\u0000${clusters.join('\u0000')}`;
 }
 
 /** implicitDefinition is the definition of a service that exists only through its ephemeral instances (Nacos's defaults). */
@@ -410,11 +426,19 @@ export class NamingService {
   private readonly cp: CpRegistry;
   private readonly ephemeral: EphemeralRegistry;
   private readonly authorize: AuthorizationHook;
+  /** lists memoizes list answers while the registries' arrays they came from are unchanged (list-cache.ts). */
+  private readonly lists: ListCache<InstanceList>;
 
   constructor(options: NamingServiceOptions) {
     this.cp = options.cp;
     this.ephemeral = options.ephemeral ?? unimplementedEphemeralRegistry;
     this.authorize = options.authorize ?? allowAll;
+    this.lists = new ListCache(options.listCache ?? { entriesMax: limits.listCacheEntriesMax, instancesMax: limits.listCacheInstancesMax });
+  }
+
+  /** listCacheStats reports the list cache's size and hit counts (tests and metrics). */
+  listCacheStats(): { readonly entries: number; readonly hits: number; readonly misses: number } {
+    return { entries: this.lists.size, hits: this.lists.hits, misses: this.lists.misses };
   }
 
   // --- Helpers ---
@@ -451,11 +475,7 @@ export class NamingService {
 
   /** mergedDefinition is a service's definition as users see it: the CP definition, with the kind of the AP instances. */
   private mergedDefinition(view: RegistryView, key: ServiceKey): ServiceDefinition | null {
-    const definition = view.getService(key);
-    const ephemeralCount = this.ephemeral.instancesOf(key).length;
-    if (definition === null) return ephemeralCount > 0 ? implicitDefinition(key) : null;
-    if (definition.kind === null && ephemeralCount > 0) return Object.freeze({ ...definition, kind: 'ephemeral' });
-    return definition;
+    return mergeDefinition(key, view.getService(key), this.ephemeral.instancesOf(key).length);
   }
 
   private checkKindForWrite(key: ServiceKey, ephemeral: boolean): void {
@@ -584,11 +604,24 @@ export class NamingService {
   }
 
   /** instanceListIn is the merged, selected instance list of `key` in `view` (listInstances after its checks). */
+  // The answer is a pure function of the CP definition and both registries' instance arrays; it is memoized while
+  // those are the same (immutable) objects, so a repeated list costs four lookups instead of a selection and an MD5
+  // over every instance (list-cache.ts explains why identity is enough).
   private instanceListIn(view: RegistryView, key: ServiceKey, clusters: readonly string[], healthyOnly: boolean): InstanceList {
-    const service = this.mergedDefinition(view, key);
-    const instances = [...view.listInstances(key), ...this.ephemeral.instancesOf(key)];
-    const selected = selectInstances(service, instances, { clusters, healthyOnly });
-    return Object.freeze({
+    const persistent = view.listInstances(key);
+    const ephemeral = this.ephemeral.instancesOf(key);
+    const inputs: ListInputs = {
+      view,
+      definition: view.getService(key),
+      persistent: persistent.length === 0 ? EMPTY_INSTANCES : persistent,
+      ephemeral: ephemeral.length === 0 ? EMPTY_INSTANCES : ephemeral,
+    };
+    const cacheKey = listCacheKey(key, clusters, healthyOnly);
+    const cached = this.lists.get(cacheKey, inputs);
+    if (cached !== undefined) return cached;
+    const service = mergeDefinition(key, inputs.definition, inputs.ephemeral.length);
+    const selected = selectInstances(service, [...inputs.persistent, ...inputs.ephemeral], { clusters, healthyOnly });
+    const list: InstanceList = Object.freeze({
       service,
       hosts: selected.hosts,
       reachProtectionThreshold: selected.reachProtectionThreshold,
@@ -596,6 +629,8 @@ export class NamingService {
       checksum: instancesChecksum(service, selected.hosts),
       revision: service?.revision ?? 0,
     });
+    this.lists.set(cacheKey, inputs, list, selected.hosts.length);
+    return list;
   }
 
   /**

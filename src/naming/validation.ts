@@ -154,8 +154,12 @@ export function validateRequestId(value: unknown, parameter = 'requestId'): stri
 }
 
 function sortedFrozen(entries: Iterable<readonly [string, string]>): Metadata {
-  const sorted = [...entries].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
-  return Object.freeze(Object.fromEntries(sorted));
+  const list = [...entries];
+  // Most maps arrive sorted already (stored and replicated metadata is written sorted): sort only when they are not.
+  let sorted = true;
+  for (let i = 1; i < list.length && sorted; i++) sorted = (list[i - 1] as readonly [string, string])[0] < (list[i] as readonly [string, string])[0];
+  if (!sorted) list.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  return Object.freeze(Object.fromEntries(list));
 }
 
 /**

@@ -8,8 +8,9 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { limits } from '../../src/limits.ts';
 import {
-  decodeChecksums, decodeForwardRequest, decodeForwardResponse, decodePullRequest, decodeRecords,
-  encodeChecksums, encodeForwardRequest, encodeForwardResponse, encodePullRequest, encodeRecords,
+  decodeChecksums, decodeForwardBatch, decodeForwardBatchResponse, decodeForwardRequest, decodeForwardResponse, decodePullRequest, decodeRecords,
+  encodeChecksums, encodeForwardBatch, encodeForwardBatchResponse, encodeForwardRequest, encodeForwardResponse, encodePullRequest, encodeRecords,
+  forwardRequestBytesEstimate,
 } from '../../src/ap/distro-codec.ts';
 import { chunkRecords } from '../../src/ap/chunks.ts';
 import type { EntryData, RecordData } from '../../src/ap/ephemeral-store.ts';
@@ -64,14 +65,64 @@ test('invalid peer messages are refused with typed errors, never a crash', () =>
   assert.throws(() => decodeRecords(encodeRecords([{ key, entries: [{ ...entry, version: { ...entry.version, wallMs: 2 ** 60 } }] }]), limits), refusal);
   // Too many records, entries or keys.
   const many = Array.from({ length: 3 }, (_, i) => ({ key: { ...key, service: `s${i}` }, entries: [entry] }));
-  assert.throws(() => decodeRecords(encodeRecords(many), { distroSyncBatchMax: 2, distroMessageEntriesMax: 100 }), refusal);
-  assert.throws(() => decodeRecords(encodeRecords(many), { distroSyncBatchMax: 10, distroMessageEntriesMax: 2 }), refusal);
-  assert.throws(() => decodePullRequest(encodePullRequest([key, key, key]), { distroSyncBatchMax: 2, distroMessageEntriesMax: 2 }), refusal);
+  assert.throws(() => decodeRecords(encodeRecords(many), { distroSyncBatchMax: 2, distroMessageEntriesMax: 100, distroForwardBatchEntriesMax: 10 }), refusal);
+  assert.throws(() => decodeRecords(encodeRecords(many), { distroSyncBatchMax: 10, distroMessageEntriesMax: 2, distroForwardBatchEntriesMax: 10 }), refusal);
+  assert.throws(() => decodePullRequest(encodePullRequest([key, key, key]), { distroSyncBatchMax: 2, distroMessageEntriesMax: 2, distroForwardBatchEntriesMax: 10 }), refusal);
   // A forward request without an operation, or with an unknown write type.
   assert.throws(() => decodeForwardRequest(new Uint8Array(0), limits), refusal);
   const unknownType = encodeForwardRequest({ type: 'deregister', key: ikey });
   const patched = Buffer.from(unknownType).toString('latin1').replace('deregister', 'deleteeeee');
   assert.throws(() => decodeForwardRequest(Buffer.from(patched, 'latin1'), limits), refusal);
+});
+
+test('a forward batch round-trips, each request and response in order', () => {
+  const requests: ForwardRequest[] = [
+    { type: 'beat', key: ikey },
+    { type: 'beat', key: { ...ikey, port: 9 }, body: { weight: 2, metadata: { v: '1' } } },
+    { type: 'register', key: ikey, owner: '', fields: { weight: 1, enabled: true, healthy: true, metadata: { x: 'y' } } },
+    { type: 'patch', key: ikey, healthy: false },
+    { type: 'deregister', key: ikey },
+  ];
+  assert.deepEqual(decodeForwardBatch(encodeForwardBatch(requests), limits), requests);
+  const responses: ForwardResponse[] = [
+    { ok: true, type: 'beat', found: true, clientBeatIntervalMs: 5000 },
+    { ok: true, type: 'beat', found: false, clientBeatIntervalMs: 5000 },
+    { ok: true, type: 'instance', entry, revision: 12 },
+    { ok: false, code: 'CAIRN_INSTANCE_NOT_FOUND', message: 'no such instance' },
+    { ok: true, type: 'removed', removed: false, revision: 0 },
+  ];
+  const decoded = decodeForwardBatchResponse(encodeForwardBatchResponse(responses), responses.length);
+  assert.deepEqual(decoded, responses);
+  // Beat answers are shared frozen objects: decoding 1000 of them allocates no answer object.
+  const beats = decodeForwardBatchResponse(encodeForwardBatchResponse([responses[0]!, responses[0]!]), 2);
+  assert.equal(beats[0], beats[1]);
+  assert.ok(Object.isFrozen(beats[0]));
+  // The size estimate over-estimates the encoding of each request.
+  for (const request of requests) assert.ok(forwardRequestBytesEstimate(request) >= encodeForwardRequest(request).length);
+});
+
+test('malformed forward batches are refused with typed errors, never a crash', () => {
+  const beat: ForwardRequest = { type: 'beat', key: ikey };
+  const bounds = { distroSyncBatchMax: 10, distroMessageEntriesMax: 100, distroForwardBatchEntriesMax: 3 };
+  // Undecodable bytes, an empty batch, too many requests.
+  assert.throws(() => decodeForwardBatch(Uint8Array.from([0x0a, 0xff, 0xff, 0xff]), bounds), refusal);
+  assert.throws(() => decodeForwardBatch(encodeForwardBatch([]), bounds), refusal);
+  assert.throws(() => decodeForwardBatch(encodeForwardBatch([beat, beat, beat, beat]), bounds), refusal);
+  assert.equal(decodeForwardBatch(encodeForwardBatch([beat, beat, beat]), bounds).length, 3);
+  // A renewal travels alone, never inside a batch.
+  assert.throws(() => decodeForwardBatch(encodeForwardBatch([beat, { type: 'renew', keys: [ikey] }]), bounds), refusal);
+  // One bad request (an invalid IP, a port beyond 65535, oversized metadata, no operation) refuses the batch.
+  assert.throws(() => decodeForwardBatch(encodeForwardBatch([beat, { type: 'beat', key: { ...ikey, ip: '999.1.1.1' } }]), bounds), refusal);
+  assert.throws(() => decodeForwardBatch(encodeForwardBatch([{ type: 'beat', key: { ...ikey, port: 70_000 } }]), bounds), refusal);
+  assert.throws(() => decodeForwardBatch(encodeForwardBatch([{ type: 'beat', key: ikey, body: { weight: 1, metadata: { k: 'v'.repeat(limits.metadataCharsMax + 1) } } }]), bounds), refusal);
+  const noOperation = Buffer.concat([Buffer.from(encodeForwardBatch([beat])), Buffer.from([0x0a, 0x00])]);
+  assert.throws(() => decodeForwardBatch(noOperation, bounds), refusal);
+  // Responses: a count other than the requests', an unsafe interval, a result of no known kind.
+  const ok = encodeForwardBatchResponse([{ ok: true, type: 'beat', found: true, clientBeatIntervalMs: 5000 }]);
+  assert.throws(() => decodeForwardBatchResponse(ok, 2), refusal);
+  assert.throws(() => decodeForwardBatchResponse(Buffer.concat([Buffer.from(ok), Buffer.from(ok)]), 1), refusal);
+  assert.throws(() => decodeForwardBatchResponse(Buffer.from([0x0a, 0x02, 0x08, 0x01]), 1), refusal);
+  assert.throws(() => decodeForwardBatchResponse(Uint8Array.from([0x0a, 0xff, 0xff]), 1), refusal);
 });
 
 test('chunks respect the record, entry and byte bounds and lose nothing', () => {

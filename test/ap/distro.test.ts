@@ -3,7 +3,10 @@
 // sides of a partition keep taking writes, and after it heals every member agrees (checksums and contents), with
 // deregistered instances staying gone; a member that starts late loads a snapshot from a peer; a forward to a member
 // that just died is retried at the recomputed responsible member; sessions keep their instances until closed or
-// silent; beats re-register an unknown instance from their body; a throwing change listener breaks nothing.
+// silent; beats re-register an unknown instance from their body; a throwing change listener breaks nothing;
+// forwards are batched per peer: many beats at a non-responsible member travel as few ForwardBatch calls and each is
+// answered on its own, a failed batch retries each request once at the recomputed member (then answers
+// CAIRN_DISTRO_UNAVAILABLE), and a full per-peer queue refuses at once with that typed retryable error, counted.
 //
 // Method: real DistroNodes in one process over MemoryDistroNetwork (the in-memory twin of the gRPC transport, with
 // partitions that fail calls as refused connections do), real timers with short timings (limits overridden: sync
@@ -12,7 +15,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { limits } from '../../src/limits.ts';
 import { DistroNode, type DistroLimits } from '../../src/ap/distro.ts';
-import { MemoryDistroNetwork } from '../../src/ap/transport.ts';
+import { MemoryDistroNetwork, type DistroTransport, type ForwardRequest } from '../../src/ap/transport.ts';
 import { serviceIdOfKey } from '../../src/ap/ephemeral-store.ts';
 import { responsibleMember } from '../../src/ap/responsibility.ts';
 import { isCairnError } from '../../src/errors.ts';
@@ -153,6 +156,7 @@ test('a forward to a member that just died is retried at the recomputed responsi
       heartbeat: () => Promise.reject(new Error('never')), sync: async () => undefined, verify: async () => undefined,
       pull: async () => [], snapshot: async () => undefined,
       forward: () => lonely.reach('x1', 'nobody').then(() => ({ ok: false, code: 'CAIRN_INTERNAL', message: '' })),
+      forwardBatch: () => lonely.reach('x1', 'nobody').then(() => []),
     });
     return node;
   });
@@ -241,4 +245,152 @@ test('change listeners hear every change after it is visible; a throwing listene
   await nodes[0]!.write({ type: 'deregister', key: svc }, anonymous);
   await waitFor(() => heard.filter((item) => item === 'listen:0').length === 3, { timeoutMs: 2000, what: 'every member to hear the removal' });
   assert.ok(!heard.includes('removed-listener'));
+});
+
+/** CountingTransport wraps a transport and records every ForwardBatch call (target and size) and unary Forward. */
+function counting(inner: DistroTransport): DistroTransport & { readonly batches: Array<{ to: string; size: number }>; forwards: number } {
+  const batches: Array<{ to: string; size: number }> = [];
+  const wrapped = {
+    batches,
+    forwards: 0,
+    heartbeat: (to: string) => inner.heartbeat(to),
+    sync: (...args: Parameters<DistroTransport['sync']>) => inner.sync(...args),
+    verify: (...args: Parameters<DistroTransport['verify']>) => inner.verify(...args),
+    pull: (...args: Parameters<DistroTransport['pull']>) => inner.pull(...args),
+    snapshot: (...args: Parameters<DistroTransport['snapshot']>) => inner.snapshot(...args),
+    forward: (...args: Parameters<DistroTransport['forward']>) => {
+      wrapped.forwards++;
+      return inner.forward(...args);
+    },
+    forwardBatch: (to: string, requests: readonly ForwardRequest[]) => {
+      batches.push({ to, size: requests.length });
+      return inner.forwardBatch(to, requests);
+    },
+  };
+  return wrapped;
+}
+
+/** servicesOwnedBy finds `count` service names whose responsible member among `live` is `owner`. */
+function servicesOwnedBy(owner: string, live: readonly string[], count: number, prefix: string): string[] {
+  const names: string[] = [];
+  for (let i = 0; names.length < count; i++) {
+    if (responsibleMember(serviceIdOfKey(key(`${prefix}${i}`, '')), live) === owner) names.push(`${prefix}${i}`);
+  }
+  return names;
+}
+
+test('many beats at a non-responsible member travel as few batched peer calls, each answered on its own', async (t) => {
+  const network = new MemoryDistroNetwork();
+  const nodes = ['m1', 'm2', 'm3'].map((id) => new DistroNode({ self: id, members, limits: { ...fast, distroForwardBatchDelayMs: 5 }, logger: quiet }));
+  const transports = nodes.map((node) => counting(network.attach(node.self, node.handlers)));
+  nodes.forEach((node, i) => node.start(transports[i]!));
+  t.after(() => closeAll(nodes));
+  // 200 instances of services m2 and m3 own, registered there directly; m1 beats them all (and 40 unknown ones).
+  const owned = [...servicesOwnedBy('m2', members, 5, 'b2-'), ...servicesOwnedBy('m3', members, 5, 'b3-')];
+  const slow = { 'preserved.heart.beat.interval': '2000', 'preserved.heart.beat.timeout': '20000', 'preserved.ip.delete.timeout': '40000' };
+  const keys: InstanceKey[] = [];
+  for (const [s, service] of owned.entries()) {
+    const owner = nodes.find((node) => node.self === nodes[0]!.responsibleFor(serviceIdOfKey(key(service, ''))))!;
+    for (let i = 0; i < 20; i++) {
+      const k = key(service, `10.1.${s}.${i}`);
+      keys.push(k);
+      await register(owner, k, i % 2 === 0 ? slow : {});
+    }
+  }
+  const m1 = transports[0]!;
+  const before = m1.batches.length;
+  const unknown = owned.flatMap((service, s) => [0, 1, 2, 3].map((i) => key(service, `10.2.${s}.${i}`)));
+  const answers = await Promise.all([...keys, ...unknown].map((k) => nodes[0]!.beat({ key: k }, anonymous)));
+  // Each beat has its own answer: found with its own interval, or not found.
+  keys.forEach((k, i) => assert.deepEqual(answers[i], { found: true, clientBeatIntervalMs: Number(k.ip.split('.')[3]) % 2 === 0 ? 2000 : fast.beatIntervalMs }, `${k.service} ${k.ip}`));
+  unknown.forEach((k, i) => assert.deepEqual(answers[keys.length + i], { found: false, clientBeatIntervalMs: fast.beatIntervalMs }, `${k.service} ${k.ip}`));
+  // 240 beats went to two peers as a handful of calls (one per peer and window), none as a unary Forward.
+  const calls = m1.batches.slice(before);
+  assert.equal(calls.reduce((sum, call) => sum + call.size, 0), 240);
+  assert.ok(calls.length <= 4, `${calls.length} ForwardBatch calls: ${JSON.stringify(calls)}`);
+  assert.deepEqual([...new Set(calls.map((call) => call.to))].sort(), ['m2', 'm3']);
+  assert.equal(m1.forwards, 0);
+  // Writes are batched the same way, and each answers for itself (an error of one is not the others').
+  const writes = await Promise.allSettled([
+    register(nodes[0]!, key(owned[0]!, '10.3.0.1')),
+    nodes[0]!.write({ type: 'patch', key: key(owned[1]!, '10.9.9.9'), weight: 3 }, anonymous),
+    nodes[0]!.write({ type: 'deregister', key: keys[0]! }, anonymous),
+  ]);
+  assert.equal(writes[0]!.status, 'fulfilled');
+  assert.ok(writes[1]!.status === 'rejected' && isCairnError(writes[1]!.reason, 'CAIRN_INSTANCE_NOT_FOUND'), JSON.stringify(writes[1]));
+  assert.ok(writes[2]!.status === 'fulfilled' && 'removed' in writes[2]!.value && writes[2]!.value.removed);
+});
+
+test('a failed batch: every request retries once at the recomputed member, then answers CAIRN_DISTRO_UNAVAILABLE', async (t) => {
+  const network = new MemoryDistroNetwork();
+  // Heartbeats are rare, so the forwards are what notice the death.
+  const nodes = startNodes(network, members, { distroHeartbeatIntervalMs: 60_000 });
+  t.after(() => closeAll(nodes));
+  const [m1, m2, m3] = nodes as [DistroNode, DistroNode, DistroNode];
+  const services = servicesOwnedBy('m3', members, 4, 'dead-');
+  const keys = services.flatMap((service) => [1, 2, 3, 4, 5].map((i) => key(service, `10.4.0.${i}`)));
+  for (const k of keys) await register(m3, k);
+  await converged(nodes, keys, 'the registrations everywhere');
+  network.detach('m3');
+  m3.close();
+  // 20 beats and a write queued together for m3: the batch fails, each request retries at m1 or m2 and is answered.
+  const answers = await Promise.all([...keys.map((k) => m1.beat({ key: k }, anonymous)), register(m1, key(services[0]!, '10.4.1.1'))]);
+  for (const answer of answers.slice(0, keys.length)) assert.deepEqual(answer, { found: true, clientBeatIntervalMs: fast.beatIntervalMs });
+  assert.deepEqual(m1.liveMembers(), ['m1', 'm2']);
+  await converged([m1, m2], keys, 'the retried write on both live members');
+  assert.equal(view(m2, key(services[0]!, '')), '10.4.0.1:80,10.4.0.2:80,10.4.0.3:80,10.4.0.4:80,10.4.0.5:80,10.4.1.1:80');
+  // A member whose every peer fails: a batch to x2 fails, each request retries at x3 (fails too) and answers
+  // CAIRN_DISTRO_UNAVAILABLE, every one of them.
+  const lonely = new MemoryDistroNetwork();
+  let batchCalls = 0;
+  const alone = new DistroNode({ self: 'x1', members: ['x1', 'x2', 'x3'], limits: { ...fast, distroHeartbeatIntervalMs: 60_000 }, logger: quiet });
+  alone.start({
+    heartbeat: () => Promise.reject(new Error('never')), sync: async () => undefined, verify: async () => undefined,
+    pull: async () => [], snapshot: async () => undefined,
+    forward: () => lonely.reach('x1', 'nobody').then(() => ({ ok: false, code: 'CAIRN_INTERNAL', message: '' })),
+    forwardBatch: () => {
+      batchCalls++;
+      return lonely.reach('x1', 'nobody').then(() => []);
+    },
+  });
+  t.after(() => alone.close());
+  const chosen = servicesOwnedBy('x2', ['x1', 'x2', 'x3'], 40, 'lone-')
+    .filter((service) => responsibleMember(serviceIdOfKey(key(service, '')), ['x1', 'x3']) === 'x3').slice(0, 5);
+  assert.equal(chosen.length, 5);
+  const outcomes = await Promise.allSettled(chosen.flatMap((service) => [1, 2, 3].map((i) => alone.beat({ key: key(service, `10.5.0.${i}`) }, anonymous))));
+  assert.equal(outcomes.length, 15);
+  for (const outcome of outcomes) {
+    assert.ok(outcome.status === 'rejected' && isCairnError(outcome.reason, 'CAIRN_DISTRO_UNAVAILABLE') && outcome.reason.retryable, JSON.stringify(outcome));
+  }
+  assert.equal(batchCalls, 2, 'one batch to x2, then one to x3 holding all 15 retries');
+});
+
+test('a full per-peer forward queue refuses at once with CAIRN_DISTRO_UNAVAILABLE, counted', async (t) => {
+  const events: string[] = [];
+  const held: Array<() => void> = [];
+  const node = new DistroNode({
+    self: 'y1', members: ['y1', 'y2'], logger: quiet, onEvent: (event, n) => events.push(...Array.from({ length: n }, () => event)),
+    limits: { ...fast, distroHeartbeatIntervalMs: 60_000, distroForwardBatchEntriesMax: 4, distroForwardPendingMax: 8 },
+  });
+  const ok = { ok: true, type: 'beat', found: true, clientBeatIntervalMs: 100 } as const;
+  node.start({
+    heartbeat: () => new Promise(() => undefined), sync: async () => undefined, verify: async () => undefined,
+    pull: async () => [], snapshot: async () => undefined, forward: async () => ok,
+    // The peer holds every batch until released.
+    forwardBatch: (_to, requests) => new Promise((resolve) => held.push(() => resolve(requests.map(() => ok)))),
+  });
+  t.after(() => node.close());
+  const services = servicesOwnedBy('y2', ['y1', 'y2'], 10, 'full-');
+  const first = services.slice(0, 8).map((service) => node.beat({ key: key(service, '10.6.0.1') }, anonymous));
+  await assert.rejects(node.beat({ key: key(services[8]!, '10.6.0.1') }, anonymous),
+    (error: unknown) => isCairnError(error, 'CAIRN_DISTRO_UNAVAILABLE') && error.retryable);
+  assert.equal(events.filter((event) => event === 'forward_overflow').length, 1);
+  assert.equal(held.length, 2, 'two full batches of 4 in flight');
+  for (const release of held) release();
+  for (const answer of await Promise.all(first)) assert.deepEqual(answer, { found: true, clientBeatIntervalMs: 100 });
+  // Once answered, the queue has room again.
+  const later = node.beat({ key: key(services[9]!, '10.6.0.1') }, anonymous);
+  await waitFor(() => held.length === 3, { timeoutMs: 2000, what: 'the next batch' });
+  held[2]!();
+  assert.deepEqual(await later, { found: true, clientBeatIntervalMs: 100 });
 });

@@ -24,7 +24,8 @@ import {
 } from '../../src/cp/commands.ts';
 import { RegistryStateMachine, ALL_GROUPS, type RegistryLimits } from '../../src/cp/registry-state-machine.ts';
 import { instanceStorageKey, serviceStorageKey, requestStorageKey } from '../../src/cp/keyspace.ts';
-import type { ClusterConfig, HealthChecker, ServiceKey } from '../../src/naming/model.ts';
+import type { ClusterConfig, HealthChecker, Instance, ServiceKey } from '../../src/naming/model.ts';
+import { compareInstances } from '../../src/cp/registry-state.ts';
 import { MemoryKeyspace } from '../support/direct-proposer.ts';
 
 const orders: ServiceKey = { namespace: 'public', group: 'DEFAULT_GROUP', service: 'orders' };
@@ -498,6 +499,10 @@ function checkInvariants(machine: RegistryStateMachine, limits: Partial<Registry
       services += 1;
       const listed = machine.listInstances({ namespace, group: service.group, service: service.name });
       instances += listed.length;
+      // The sorted list is kept incrementally once read: strictly ordered, frozen, each entry the stored instance.
+      assert.ok(Object.isFrozen(listed));
+      for (let i = 1; i < listed.length; i++) assert.ok(compareInstances(listed[i - 1] as Instance, listed[i] as Instance) < 0, 'listInstances is strictly sorted');
+      for (const instance of listed) assert.equal(machine.getInstance({ namespace, group: service.group, service: service.name, ...instance }), instance);
       assert.ok(listed.length <= (limits.instancesPerServiceMax ?? Infinity));
       if (service.kind === 'ephemeral') assert.equal(listed.length, 0, 'an ephemeral service holds no persistent instance');
       if (listed.length > 0) assert.equal(service.kind === null, false);

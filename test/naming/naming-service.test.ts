@@ -309,3 +309,98 @@ test('ephemeral seam: routing by kind, one kind per service, merged reads', asyn
   assert.equal((await naming.deregisterInstance(anonymous, { ...orders, ip: '10.0.0.1', port: 3306 })).removed, true);
   assert.equal(proposer.log.length, before + 1);
 });
+
+/**
+ * FrozenEphemeral keeps the AP registry's contract that the list cache relies on: instancesOf returns the same
+ * frozen array while the service's instances are unchanged, and a new one after every change.
+ */
+class FrozenEphemeral extends FakeEphemeral {
+  private readonly arrays = new Map<string, readonly Instance[]>();
+
+  override async write(operation: EphemeralWrite): Promise<InstanceWriteResult | DeregisterResult> {
+    this.arrays.clear();
+    return super.write(operation);
+  }
+
+  override instancesOf(service: ServiceKey): readonly Instance[] {
+    const id = `${service.namespace}/${service.group}/${service.service}`;
+    let array = this.arrays.get(id);
+    if (array === undefined) {
+      array = Object.freeze(super.instancesOf(service).map((instance) => Object.freeze({ ...instance })));
+      this.arrays.set(id, array);
+    }
+    return array;
+  }
+}
+
+test('list cache: a repeated list is memoized; every change of the service is seen (same answers as without the cache)', async () => {
+  const ephemeral = new FrozenEphemeral();
+  const machine = new RegistryStateMachine();
+  const cp = new CpRegistry(new DirectProposer(machine), machine);
+  const naming = new NamingService({ cp, ephemeral });
+  const reference = new NamingService({ cp, ephemeral, listCache: { entriesMax: 0, instancesMax: 0 } });
+  const cache = { ...orders, service: 'cache' };
+  const queries = [orders, { ...orders, healthyOnly: true }, { ...orders, clusters: ['DEFAULT'] }, cache, { ...orders, service: 'ghost' }];
+  const same = async (step: string): Promise<void> => {
+    for (const query of queries) {
+      const [cached, fresh] = [await naming.listInstances(anonymous, query), await reference.listInstances(anonymous, query)];
+      assert.deepEqual(cached, fresh, `${step}: ${JSON.stringify(query)}`);
+      assert.equal(await naming.listInstances(anonymous, query), cached, `${step}: the repeated list is the memoized answer`);
+    }
+  };
+  await same('empty registry');
+  await naming.registerInstance(anonymous, persistent);
+  await same('register');
+  const hitsBefore = naming.listCacheStats().hits;
+  await naming.listInstances(anonymous, orders);
+  assert.equal(naming.listCacheStats().hits, hitsBefore + 1);
+  assert.equal(reference.listCacheStats().entries, 0, 'a cache bounded to 0 entries holds nothing');
+  await naming.registerInstance(anonymous, { ...persistent, ip: '10.0.0.2' });
+  await same('second register');
+  await naming.registerInstance(anonymous, persistent);
+  await same('identical re-register (no change)');
+  await naming.putCluster(anonymous, { ...orders, cluster: 'DEFAULT', healthChecker: { type: 'NONE' } });
+  await same('cluster checker NONE');
+  const beforeFlip = await naming.listInstances(anonymous, { ...orders, healthyOnly: true });
+  await naming.setInstanceHealth(anonymous, { ...orders, ip: '10.0.0.2', port: 3306, healthy: false });
+  await same('health flip');
+  assert.notDeepEqual((await naming.listInstances(anonymous, { ...orders, healthyOnly: true })).hosts, beforeFlip.hosts);
+  const beforeMetadata = (await naming.listInstances(anonymous, orders)).checksum;
+  await naming.patchInstance(anonymous, { ...orders, ip: '10.0.0.1', port: 3306, metadata: { zone: 'b' } });
+  await same('instance metadata patch');
+  const afterInstanceMetadata = (await naming.listInstances(anonymous, orders)).checksum;
+  assert.notEqual(afterInstanceMetadata, beforeMetadata);
+  await naming.updateService(anonymous, { ...orders, metadata: { owner: 'team-a' } });
+  await same('service metadata update');
+  assert.notEqual((await naming.listInstances(anonymous, orders)).checksum, afterInstanceMetadata);
+  await naming.updateService(anonymous, { ...orders, protectThreshold: 0.9 });
+  await same('protect threshold');
+  assert.equal((await naming.listInstances(anonymous, orders)).reachProtectionThreshold, true);
+  await naming.registerInstance(anonymous, { ...cache, ip: '10.1.0.1', port: 6379 });
+  await same('ephemeral register');
+  await naming.registerInstance(anonymous, { ...cache, ip: '10.1.0.2', port: 6379, healthy: false });
+  await same('second ephemeral register');
+  await naming.deregisterInstance(anonymous, { ...cache, ip: '10.1.0.1', port: 6379 });
+  await same('ephemeral deregister');
+  await naming.deregisterInstance(anonymous, { ...orders, ip: '10.0.0.1', port: 3306 });
+  await same('persistent deregister');
+});
+
+test('list cache: bounded by entries; registries that hand out mutable arrays are never memoized', async () => {
+  const machine = new RegistryStateMachine();
+  const cp = new CpRegistry(new DirectProposer(machine), machine);
+  const naming = new NamingService({ cp, listCache: { entriesMax: 2, instancesMax: 1000 } });
+  for (const service of ['a', 'b', 'c']) {
+    await naming.registerInstance(anonymous, { ...persistent, service });
+    await naming.listInstances(anonymous, { ...orders, service });
+  }
+  assert.equal(naming.listCacheStats().entries, 2);
+  const tight = new NamingService({ cp, listCache: { entriesMax: 10, instancesMax: 1 } });
+  await tight.listInstances(anonymous, { ...orders, service: 'a' });
+  assert.equal(tight.listCacheStats().entries, 0, 'an answer heavier than the instance bound is not kept');
+  const mutable = new FakeEphemeral();
+  const withFake = new NamingService({ cp: new CpRegistry(new DirectProposer(new RegistryStateMachine()), new RegistryStateMachine()), ephemeral: mutable });
+  await withFake.registerInstance(anonymous, { ...orders, service: 'cache', ip: '10.1.0.1', port: 6379 });
+  await withFake.listInstances(anonymous, { ...orders, service: 'cache' });
+  assert.equal(withFake.listCacheStats().entries, 0);
+});

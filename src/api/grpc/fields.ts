@@ -29,7 +29,7 @@ export class Fields {
 
   /** name renders a field's name as the .proto spells it, prefixed with its parents: `instance.request_id`. */
   name(field: string): string {
-    const snake = field.replace(/[A-Z]/g, (letter) => `_${letter.toLowerCase()}`);
+    const snake = snakeCase(field);
     return this.path === '' ? snake : `${this.path}.${snake}`;
   }
 
@@ -123,6 +123,19 @@ export class Fields {
     const value = this.raw(oneof);
     return typeof value === 'string' && this.raw(value) !== undefined ? value : undefined;
   }
+}
+
+// Field names in snake_case, by camelCase name. Every handler names the fields it validates, valid or not, so this
+// ran a regular expression per field per request; the names are the handlers' literals, a fixed set.
+const snakeNames = new Map<string, string>();
+
+function snakeCase(field: string): string {
+  let snake = snakeNames.get(field);
+  if (snake === undefined) {
+    snake = field.replace(/[A-Z]/g, (letter) => `_${letter.toLowerCase()}`);
+    snakeNames.set(field, snake);
+  }
+  return snake;
 }
 
 function invalid(parameter: string, message: string): never {

@@ -100,18 +100,30 @@ export function serviceKindName(kind: ServiceKind | null): ServiceKindName {
   return kind === 'persistent' ? 'SERVICE_KIND_PERSISTENT' : 'SERVICE_KIND_EPHEMERAL';
 }
 
-/** serviceMessage renders a service definition. */
+// Rendered messages of frozen definitions, so a service listed again is the same frozen message (and its encoded
+// bytes can be kept, list-encoding.ts). Weak: an entry lives as long as its definition.
+const serviceMessages = new WeakMap<ServiceDefinition, ServiceMessage>();
+
+/** serviceMessage renders a service definition (frozen, and the same message again for the same frozen definition). */
 export function serviceMessage(definition: ServiceDefinition): ServiceMessage {
-  return {
+  const known = serviceMessages.get(definition);
+  if (known !== undefined) return known;
+  const message = renderServiceMessage(definition);
+  if (Object.isFrozen(definition)) serviceMessages.set(definition, message);
+  return message;
+}
+
+function renderServiceMessage(definition: ServiceDefinition): ServiceMessage {
+  return Object.freeze({
     namespace: definition.namespace,
     group: definition.group,
     service: definition.name,
     protectThreshold: definition.protectThreshold,
     metadata: definition.metadata,
-    selector: selectorMessage(definition.selector),
+    selector: Object.freeze(selectorMessage(definition.selector)),
     kind: serviceKindName(definition.kind),
     revision: definition.revision,
-  };
+  });
 }
 
 /** healthCheckerMessage renders a redacted checker; the password field is never set. */

@@ -4,6 +4,7 @@
 
 import type { NamingService, RequestContext } from '../../naming/naming-service.ts';
 import type { Fields } from './fields.ts';
+import type { ListInstancesResponseMessage } from './list-encoding.ts';
 import { clusterMessage, instanceMessage, serviceMessage } from './messages.ts';
 import {
   clusterSpecOf,
@@ -72,13 +73,16 @@ export function namingHandlers(naming: NamingService, servicesPageSizeMax: numbe
     },
     ListInstances: async (request, budget) => {
       const list = await naming.listInstances(readContext(budget), listInstancesQueryOf(request));
-      return {
+      // The hosts go out as they are (an Instance has exactly InstanceMessage's fields): the memoized list's frozen
+      // array is what list-encoding.ts keeps the encoded instances for.
+      const response: ListInstancesResponseMessage = {
         ...(list.service === null ? {} : { service: serviceMessage(list.service) }),
-        instances: list.hosts.map(instanceMessage),
+        instances: list.hosts,
         reachProtectionThreshold: list.reachProtectionThreshold,
         checksum: list.checksum,
         revision: list.revision,
       };
+      return response;
     },
     CreateService: async (request, budget) => ({ service: serviceMessage(await naming.createService(writeContext(request, budget), serviceSpecOf(request))) }),
     UpdateService: async (request, budget) => ({ service: serviceMessage(await naming.updateService(writeContext(request, budget), serviceUpdateOf(request))) }),

@@ -28,6 +28,7 @@ import { grpcConcurrentStreamsPerConnectionMax, grpcResponseBytesMax, servicesPa
 import { statusOfError, toCairnError } from './errors.ts';
 import { Fields } from './fields.ts';
 import { HealthService } from './health.ts';
+import { encodeListInstancesResponse, type ListInstancesResponseMessage } from './list-encoding.ts';
 import { namingHandlers, type CallBudget, type UnaryHandler } from './naming-handlers.ts';
 import { serveSession } from './session.ts';
 import { serveSubscribe } from './subscribe.ts';
@@ -79,6 +80,19 @@ function decodingTolerant(definition: ServiceDefinition): ServiceDefinition {
     };
   }
   return tolerant;
+}
+
+/**
+ * withListEncoding returns a copy of the Naming definition whose ListInstances responses are encoded by
+ * list-encoding.ts (same bytes as proto-loader's serializer, without converting every instance on every call).
+ */
+function withListEncoding(definition: ServiceDefinition): ServiceDefinition {
+  const method = definition['ListInstances'];
+  if (method === undefined) return definition;
+  return {
+    ...definition,
+    ListInstances: { ...method, responseSerialize: (response: object) => encodeListInstancesResponse(response as ListInstancesResponseMessage) },
+  };
 }
 
 /** callBudget turns a call's deadline into how long it may wait: 'expired', or a timeout capped by `capMs` (undefined: none set). */
@@ -160,7 +174,7 @@ export function buildGrpcServer(deps: GrpcDeps): Server {
     'grpc.max_send_message_length': grpcResponseBytesMax(limits),
     'grpc.max_concurrent_streams': grpcConcurrentStreamsPerConnectionMax,
   });
-  server.addService(decodingTolerant(serviceDefinitionOf(namingServiceName)), namingImplementation(deps));
+  server.addService(decodingTolerant(withListEncoding(serviceDefinitionOf(namingServiceName))), namingImplementation(deps));
   const health = new HealthService(deps.ready);
   server.addService(decodingTolerant(serviceDefinitionOf(healthServiceName)), health.implementation());
   healthServices.set(server, health);
