@@ -203,9 +203,13 @@ test('sessions keep their instances alive until closed or silent; then they are 
   const services = ['s0', 's1', 's2', 's3'].map((name) => key(name, '10.0.0.1'));
   for (const svc of services) await register(m1, svc, metadata, session.id);
   const beatKept = key('s0', '10.0.0.2');
-  await register(m1, beatKept, metadata);
-  // Well past the delete timeout, renewals keep the session's instances; the beat-kept one expires.
+  // Taken before the registration: the instance's silence starts at its install, which is no earlier, so the bound
+  // below holds however slowly the registration's answer comes back on a loaded machine.
   const started = Date.now();
+  await register(m1, beatKept, metadata);
+  // m1 may not be responsible for s0: its copy arrives by replication, and the expiry below must be seen after it.
+  await waitFor(() => view(m1, services[0]!) === '10.0.0.1:80,10.0.0.2:80', { timeoutMs: 3000, what: 'the beat-kept instance replicated to m1' });
+  // Well past the delete timeout, renewals keep the session's instances; the beat-kept one expires.
   await waitFor(() => view(m1, services[0]!) === '10.0.0.1:80', { timeoutMs: 3000, what: 'the beat-kept instance to expire' });
   assert.ok(Date.now() - started >= 500);
   for (const svc of services) await waitFor(() => nodes.every((node) => view(node, svc) === '10.0.0.1:80'), { timeoutMs: 3000, what: `${svc.service} kept by its session` });
