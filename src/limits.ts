@@ -298,7 +298,8 @@ export const limits: Limits = Object.freeze({
   // Pushes queued to one subscriber: a newer snapshot of a service supersedes a queued one; beyond the bound the
   // stream is closed with its last revision so the client resumes (never an unbounded queue for a slow reader).
   pushQueueMessagesMax: 256,
-  // Changes of one service are merged for this long before a push (Nacos merges for 1000 ms; we aim at "a few ms").
+  // A service is pushed at most once per this window: a change after a quiet window goes at once, changes within
+  // the window after a push are merged into one push at its end (Nacos delays every push 1000 ms).
   pushMergeWindowMs: 20,
   // UDP push acknowledgement timeout and retries, as Nacos (10 s, 1 retry); clients also poll.
   udpPushAckTimeoutMs: 10_000,

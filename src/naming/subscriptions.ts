@@ -1,6 +1,6 @@
 // subscriptions: the member's one subscription hub (DESIGN.md "Subscriptions and pushes"). It hears every change of
 // both registries (the CP state machine's onServiceChanged hook and the EphemeralRegistry's onChange), merges the
-// changes of one service for pushMergeWindowMs, then computes the service's snapshot once per distinct filter
+// changes of one service (pushed at once after a quiet pushMergeWindowMs, else merged until the window ends), then computes the service's snapshot once per distinct filter
 // (clusters, healthyOnly) with the very selection of NamingService.listInstances (protect threshold included), and
 // offers it to that filter's subscribers: gRPC Subscribe streams (api/grpc/subscribe.ts) and Nacos v1 UDP push
 // targets (udp-push.ts), both behind SubscriberTransport.
@@ -126,6 +126,8 @@ interface ServiceEntry {
   lastChangeRevision: number;
   timer: NodeJS.Timeout | null;
   changedAtMs: number | null;
+  /** lastFlushMs is performance.now() at the last push of this service (-Infinity before any). */
+  lastFlushMs: number;
 }
 
 function serviceId(key: ServiceKey): string {
@@ -312,15 +314,25 @@ export class SubscriptionHub {
     return this.revision;
   }
 
+  /**
+   * schedule arranges the service's next push. The merge window is a rate bound, not a delay: a change after a quiet
+   * window is pushed at once (a zero timer, so every change applied in the same turn, e.g. one Ready's entries, still
+   * goes in that one push), and changes arriving within the window after a push are merged into one push at the
+   * window's end. So one lone change costs no window (the bench's change-to-notification latency), and a busy
+   * service is pushed at most once per window.
+   */
   private schedule(entry: ServiceEntry): void {
     if (entry.timer !== null) return;
-    entry.changedAtMs = performance.now();
-    entry.timer = setTimeout(() => this.flush(entry), this.limits.pushMergeWindowMs);
+    const now = performance.now();
+    entry.changedAtMs = now;
+    const delayMs = Math.max(0, entry.lastFlushMs + this.limits.pushMergeWindowMs - now);
+    entry.timer = setTimeout(() => this.flush(entry), delayMs);
   }
 
   /** flush numbers the merged change and offers each filter group its freshly computed snapshot. */
   private flush(entry: ServiceEntry): void {
     entry.timer = null;
+    entry.lastFlushMs = performance.now();
     const revision = this.nextRevision();
     entry.lastChangeRevision = revision;
     const changedAtMs = entry.changedAtMs;
@@ -374,7 +386,7 @@ export class SubscriptionHub {
     // Computed before anything is registered, so a failure leaves nothing behind.
     const list = skip ? null : this.source.localInstanceList(options.key, options.clusters, options.healthyOnly);
     if (entry === undefined) {
-      entry = { key: options.key, groups: new Map(), count: 0, lastChangeRevision: this.untrackedChangeRevision, timer: null, changedAtMs: null };
+      entry = { key: options.key, groups: new Map(), count: 0, lastChangeRevision: this.untrackedChangeRevision, timer: null, changedAtMs: null, lastFlushMs: -Infinity };
       this.entries.set(id, entry);
     }
     const groupId = filterId(options.clusters, options.healthyOnly);

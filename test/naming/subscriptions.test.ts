@@ -69,21 +69,31 @@ function setup(limits: Partial<HubLimits> = {}, options: { epoch?: string; first
 
 const subscribeAll = { key: svc, clusters: [] as string[], healthyOnly: false, initial: true };
 
-test('the first snapshot is the current state; changes inside one merge window become one snapshot', async () => {
-  const { hub, register } = setup({ pushMergeWindowMs: 50 });
+test('the first snapshot is the current state; a change after a quiet window is pushed at once; changes inside the window after a push become one snapshot', async () => {
+  // A long window makes the two behaviours tell apart without tight timing: at once means well before it ends.
+  const windowMs = 1500;
+  const { hub, register } = setup({ pushMergeWindowMs: windowMs });
   await register('10.0.0.1');
   const recorder = new Recorder();
   hub.subscribe(subscribeAll, recorder);
   assert.equal(recorder.snapshots.length, 1);
   assert.deepEqual(recorder.ips(), ['DEFAULT/10.0.0.1:8080']);
   assert.equal(recorder.last.changedAtMs, null);
+  const lone = Date.now();
   await register('10.0.0.2');
+  await waitFor(() => recorder.snapshots.length >= 2, { timeoutMs: 2000, intervalMs: 2, what: 'the leading-edge push' });
+  assert.ok(Date.now() - lone < windowMs / 2, `a lone change is pushed at once (${Date.now() - lone} ms), not after the ${windowMs} ms window`);
+  const burst = Date.now();
   await register('10.0.0.3');
-  await waitFor(() => recorder.snapshots.length >= 2, { timeoutMs: 2000, intervalMs: 5, what: 'the merged push' });
-  await new Promise((resolve) => setTimeout(resolve, 80));
-  assert.equal(recorder.snapshots.length, 2, 'two registrations within the window make one push');
-  assert.deepEqual(recorder.ips(), ['DEFAULT/10.0.0.1:8080', 'DEFAULT/10.0.0.2:8080', 'DEFAULT/10.0.0.3:8080']);
-  assert.ok(recorder.last.revision > (recorder.snapshots[0]?.revision ?? Infinity));
+  await register('10.0.0.4');
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  assert.equal(recorder.snapshots.length, 2, 'changes right after a push wait for the window');
+  await waitFor(() => recorder.snapshots.length >= 3, { timeoutMs: windowMs * 3, intervalMs: 5, what: 'the merged push' });
+  assert.ok(Date.now() - burst >= windowMs / 2, 'the merged push came at the end of the window');
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  assert.equal(recorder.snapshots.length, 3, 'two registrations within the window make one push');
+  assert.deepEqual(recorder.ips(), ['DEFAULT/10.0.0.1:8080', 'DEFAULT/10.0.0.2:8080', 'DEFAULT/10.0.0.3:8080', 'DEFAULT/10.0.0.4:8080']);
+  assert.ok(recorder.last.revision > (recorder.snapshots[1]?.revision ?? Infinity));
   hub.close();
 });
 
