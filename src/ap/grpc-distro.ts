@@ -12,10 +12,8 @@
 import {
   Client,
   Metadata,
-  connectivityState,
   credentials,
   status as grpcStatus,
-  type ChannelInterface,
   type ServerUnaryCall,
   type ServerWritableStream,
   type ServiceError,
@@ -25,6 +23,7 @@ import {
 import { isCairnError } from '../errors.ts';
 import type { Limits } from '../limits.ts';
 import type { ServiceKey } from '../naming/model.ts';
+import { waitForReady } from '../replica/grpc-transport.ts';
 import { bindPeerSource } from '../replica/source-address.ts';
 import {
   decodeChecksums,
@@ -155,26 +154,6 @@ async function streamSnapshot(call: ServerWritableStream<Buffer, Uint8Array>, ch
   call.end();
 }
 
-/**
- * waitForReady resolves true once the channel is READY, false when it fails to connect or at the deadline; nothing
- * is sent before it resolves true.
- */
-function waitForReady(channel: ChannelInterface, deadline: number): Promise<boolean> {
-  return new Promise<boolean>((resolve) => {
-    const check = (): void => {
-      try {
-        const state = channel.getConnectivityState(true);
-        if (state === connectivityState.READY) return resolve(true);
-        if (state === connectivityState.SHUTDOWN || Date.now() >= deadline) return resolve(false);
-        channel.watchConnectivityState(state, deadline, (error) => (error === undefined ? check() : resolve(false)));
-      } catch {
-        resolve(false);
-      }
-    };
-    check();
-  });
-}
-
 /** GrpcDistroTransportOptions configure a GrpcDistroTransport. */
 export interface GrpcDistroTransportOptions {
   readonly self: string;
@@ -223,7 +202,7 @@ export class GrpcDistroTransport implements DistroTransport {
   private async unary(to: string, name: string, request: Uint8Array, timeoutMs = this.options.limits.distroPeerTimeoutMs): Promise<Buffer> {
     const client = this.client(to);
     const deadline = Date.now() + timeoutMs;
-    if (!(await waitForReady(client.getChannel(), deadline))) throw new DistroCallError(`peer ${to} is unreachable`, true);
+    if (!(await waitForReady(client.getChannel(), deadline, false))) throw new DistroCallError(`peer ${to} is unreachable`, true);
     return new Promise<Buffer>((resolve, reject) => {
       client.makeUnaryRequest<Uint8Array, Buffer>(`${SERVICE}/${name}`, toBuffer, fromBuffer, request, this.metadata(), { deadline }, (error, value) => {
         if (error === null && value !== undefined) return resolve(value);
@@ -272,7 +251,7 @@ export class GrpcDistroTransport implements DistroTransport {
   async snapshot(to: string, onChunk: (records: readonly RecordData[]) => void): Promise<void> {
     const client = this.client(to);
     const deadline = Date.now() + this.options.limits.distroSnapshotTimeoutMs;
-    if (!(await waitForReady(client.getChannel(), Math.min(deadline, Date.now() + this.options.limits.distroPeerTimeoutMs)))) {
+    if (!(await waitForReady(client.getChannel(), Math.min(deadline, Date.now() + this.options.limits.distroPeerTimeoutMs), false))) {
       throw new DistroCallError(`peer ${to} is unreachable`, true);
     }
     await new Promise<void>((resolve, reject) => {

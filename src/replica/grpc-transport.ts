@@ -722,15 +722,16 @@ function refusal(code: string, message: string): ForwardResponse {
 
 /**
  * waitForReady resolves true once the channel is READY, false as soon as it fails to connect (TRANSIENT_FAILURE,
- * e.g. connection refused) or at the deadline. Nothing is sent before it resolves true, so false means "not written".
+ * e.g. connection refused; unless `failOnTransientFailure` is false, then it keeps waiting for a reconnect) or at the
+ * deadline. Nothing is sent before it resolves true, so false means "not written".
  */
-function waitForReady(channel: ChannelInterface, deadline: number): Promise<boolean> {
+export function waitForReady(channel: ChannelInterface, deadline: number, failOnTransientFailure = true): Promise<boolean> {
   return new Promise<boolean>((resolve) => {
     const check = (): void => {
       try {
         const state = channel.getConnectivityState(true);
         if (state === connectivityState.READY) return resolve(true);
-        if (state === connectivityState.TRANSIENT_FAILURE || state === connectivityState.SHUTDOWN || Date.now() >= deadline) {
+        if ((failOnTransientFailure && state === connectivityState.TRANSIENT_FAILURE) || state === connectivityState.SHUTDOWN || Date.now() >= deadline) {
           return resolve(false);
         }
         channel.watchConnectivityState(state, deadline, (error) => (error === undefined ? check() : resolve(false)));
