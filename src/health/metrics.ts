@@ -9,7 +9,8 @@
 //   cairn_health_verdicts_total{to}              flips this member decided (to healthy / unhealthy)
 //   cairn_health_flips_total{outcome}            verdicts by what became of them: applied (changed an instance),
 //                                                skipped (committed, nothing to change), fenced (refused by the log),
-//                                                failed (send failed; retried), dropped (stale before sending)
+//                                                failed (send failed; retried), dropped (stale before sending, or
+//                                                its target left this member's share)
 //   cairn_health_assignments_total{outcome}      probe assignments this member proposed as leader (ok, failed)
 
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';

@@ -115,9 +115,13 @@ export class FlipSender {
     this.schedule(this.options.mergeMs);
   }
 
-  /** forget drops a target's waiting verdict (the target is no longer this member's). */
+  /**
+   * forget drops a target's waiting verdict (the target is no longer this member's). The verdict counts as dropped:
+   * a prober back from a partition applies the entry that moved its share and forgets the verdict in the same step,
+   * before the next send could find its stamp stale.
+   */
   forget(targetId: string): void {
-    this.pending.delete(targetId);
+    if (this.pending.delete(targetId)) this.options.onBatch('dropped', 1, 0);
   }
 
   /** close stops sending; a batch in flight completes on its own. */

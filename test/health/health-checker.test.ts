@@ -156,7 +156,7 @@ test('a member outside the assignment probes nothing', async (t) => {
   assert.equal(checker.targetCount, 0);
 });
 
-test('FlipSender: a stale stamp is dropped before sending; a fenced batch is fenced, a failed one retried', async () => {
+test('FlipSender: a stale stamp or a forgotten target is dropped before sending; a fenced batch is fenced, a failed one retried', async () => {
   const outcomes: BatchOutcome[] = [];
   const sent: number[] = [];
   let answer: 'ok' | 'fenced' | 'fail' = 'fail';
@@ -182,6 +182,13 @@ test('FlipSender: a stale stamp is dropped before sending; a fenced batch is fen
   sender.enqueue('t4', flip(4));
   sender.setStamp({ term: 2, epoch: 1 });
   await waitFor(() => outcomes.includes('dropped'), { timeoutMs: 1000, what: 'the stale verdict dropped' });
+  const droppedBefore = outcomes.filter((outcome) => outcome === 'dropped').length;
+  answer = 'fail';
+  sender.enqueue('t6', flip(6));
+  sender.forget('t6');
+  sender.forget('t6');
+  assert.equal(outcomes.filter((outcome) => outcome === 'dropped').length, droppedBefore + 1, 'a forgotten verdict counts as dropped, once');
+  assert.equal(sender.waiting, 0);
   answer = 'fenced';
   sender.enqueue('t5', flip(5));
   await waitFor(() => outcomes.includes('fenced'), { timeoutMs: 1000, what: 'a fenced batch' });
