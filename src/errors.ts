@@ -96,6 +96,7 @@ const specs = {
   CAIRN_SERVICE_ALREADY_EXISTS: { message: 'service already exists', httpStatus: 409, grpcStatus: G.ALREADY_EXISTS, retryable: false },
   CAIRN_SERVICE_HAS_INSTANCES: { message: 'service still has instances', httpStatus: 409, grpcStatus: G.FAILED_PRECONDITION, retryable: false },
   CAIRN_INSTANCE_NOT_FOUND: { message: 'instance not found', httpStatus: 404, grpcStatus: G.NOT_FOUND, retryable: false },
+  CAIRN_VERSION_MISMATCH: { message: 'instance version is not the expected one', httpStatus: 409, grpcStatus: G.FAILED_PRECONDITION, retryable: false },
   CAIRN_EPHEMERAL_MISMATCH: { message: 'a service holds either ephemeral or persistent instances, not both', httpStatus: 400, grpcStatus: G.FAILED_PRECONDITION, retryable: false },
   CAIRN_HEALTH_CHECK_ACTIVE: { message: 'health check is still working', httpStatus: 400, grpcStatus: G.FAILED_PRECONDITION, retryable: false },
 

@@ -58,6 +58,7 @@ const golden: ReadonlyArray<readonly [string, number, number, boolean]> = [
   ['CAIRN_SERVICE_ALREADY_EXISTS', 409, 6, false],
   ['CAIRN_SERVICE_HAS_INSTANCES', 409, 9, false],
   ['CAIRN_INSTANCE_NOT_FOUND', 404, 5, false],
+  ['CAIRN_VERSION_MISMATCH', 409, 9, false],
   ['CAIRN_EPHEMERAL_MISMATCH', 400, 9, false],
   ['CAIRN_HEALTH_CHECK_ACTIVE', 400, 9, false],
   ['CAIRN_DISTRO_UNAVAILABLE', 503, 14, true],

@@ -54,6 +54,13 @@ export interface InstanceValues extends InstanceAddress {
   readonly enabled: boolean;
   readonly healthy: boolean;
   readonly metadata: Metadata;
+  /** version is the stored instance's version (InstanceRecord); absent in commands (InstanceSpec has none). */
+  readonly version?: number;
+}
+
+/** VersionPrecondition is a compare-and-set write's expected instance version (0: the instance must not exist). */
+export interface VersionPrecondition {
+  readonly expectedVersion?: number;
 }
 
 /** HealthFlip is one health-check verdict: the instance at `address` in service `key` becomes `healthy`. */
@@ -75,10 +82,10 @@ export type RegistryCommand =
   | { readonly type: 'updateService'; readonly key: ServiceKey; readonly protectThreshold?: number; readonly metadata?: Metadata; readonly selector?: Selector }
   | { readonly type: 'deleteService'; readonly key: ServiceKey }
   | { readonly type: 'putCluster'; readonly key: ServiceKey; readonly config: ClusterConfig }
-  | { readonly type: 'registerInstance'; readonly key: ServiceKey; readonly instance: InstanceValues }
-  | { readonly type: 'updateInstance'; readonly key: ServiceKey; readonly instance: InstanceValues }
-  | { readonly type: 'patchInstance'; readonly key: ServiceKey; readonly address: InstanceAddress; readonly weight?: number; readonly enabled?: boolean; readonly healthy?: boolean; readonly metadata?: Metadata }
-  | { readonly type: 'deregisterInstance'; readonly key: ServiceKey; readonly address: InstanceAddress }
+  | ({ readonly type: 'registerInstance'; readonly key: ServiceKey; readonly instance: InstanceValues } & VersionPrecondition)
+  | ({ readonly type: 'updateInstance'; readonly key: ServiceKey; readonly instance: InstanceValues } & VersionPrecondition)
+  | ({ readonly type: 'patchInstance'; readonly key: ServiceKey; readonly address: InstanceAddress; readonly weight?: number; readonly enabled?: boolean; readonly healthy?: boolean; readonly metadata?: Metadata } & VersionPrecondition)
+  | ({ readonly type: 'deregisterInstance'; readonly key: ServiceKey; readonly address: InstanceAddress } & VersionPrecondition)
   | { readonly type: 'setInstanceHealth'; readonly key: ServiceKey; readonly address: InstanceAddress; readonly healthy: boolean }
   | { readonly type: 'setHealthBatch'; readonly term: number; readonly prober: string; readonly assignment: number; readonly flips: readonly HealthFlip[] }
   | { readonly type: 'assignProbers'; readonly term: number; readonly members: readonly string[] };
@@ -323,24 +330,30 @@ export function encodeAddress(address: InstanceAddress): Plain {
   return { cluster: address.cluster, ip: address.ip, port: address.port };
 }
 
-/** encodeInstanceValues writes an InstanceSpec (or InstanceRecord: same fields) message. */
+/** encodeInstanceValues writes an InstanceSpec, or an InstanceRecord (the same fields and the version, when known). */
 export function encodeInstanceValues(values: InstanceValues): Plain {
-  return {
+  const plain: Record<string, unknown> = {
     cluster: values.cluster, ip: values.ip, port: values.port,
     weight: values.weight, enabled: values.enabled, healthy: values.healthy, metadata: encodePairs(values.metadata),
   };
+  if (values.version !== undefined) plain['version'] = values.version;
+  return plain;
 }
 
-/** decodeInstanceValues reads and validates an InstanceSpec (or InstanceRecord) message. */
-export function decodeInstanceValues(plain: Plain | null): InstanceValues {
+/**
+ * decodeInstanceValues reads and validates an InstanceSpec message, or with `record` an InstanceRecord, whose
+ * version is read too (a record without one, written before versions existed, reads as version 1).
+ */
+export function decodeInstanceValues(plain: Plain | null, record = false): InstanceValues {
   if (plain === null) return malformed('instance is missing');
-  return Object.freeze({
+  const values = {
     ...decodeAddress(plain),
     weight: validateWeight(readNumber(plain, 'weight')),
     enabled: readBoolean(plain, 'enabled'),
     healthy: readBoolean(plain, 'healthy'),
     metadata: decodePairs(readList(plain, 'metadata'), 'metadata'),
-  });
+  };
+  return Object.freeze(record ? { ...values, version: Math.max(1, readSafeInteger(plain, 'version')) } : values);
 }
 
 /** toInstance builds the model Instance of a persistent instance of service `key`. */
@@ -355,6 +368,7 @@ export function toInstance(key: ServiceKey, values: InstanceValues): Instance {
     ephemeral: false,
     metadata: values.metadata,
     instanceId: instanceId(values.ip, values.port, values.cluster, key.group, key.service),
+    ...(values.version === undefined ? {} : { version: values.version }),
   });
 }
 
@@ -399,22 +413,35 @@ function encodeCommandBody(command: RegistryCommand): Plain {
       return { key, cluster: name, ...rest };
     }
     case 'registerInstance':
-    case 'updateInstance':
-      return { key, instance: encodeInstanceValues(command.instance) };
+    case 'updateInstance': {
+      const { version: _stored, ...spec } = command.instance;
+      return withExpectedVersion({ key, instance: encodeInstanceValues(spec) }, command);
+    }
     case 'patchInstance': {
       const body: Record<string, unknown> = { key, address: encodeAddress(command.address), setMetadata: command.metadata !== undefined, metadata: encodePairs(command.metadata ?? {}) };
       if (command.weight !== undefined) body['weight'] = command.weight;
       if (command.enabled !== undefined) body['enabled'] = command.enabled;
       if (command.healthy !== undefined) body['healthy'] = command.healthy;
-      return body;
+      return withExpectedVersion(body, command);
     }
     case 'deregisterInstance':
-      return { key, address: encodeAddress(command.address) };
+      return withExpectedVersion({ key, address: encodeAddress(command.address) }, command);
     case 'setInstanceHealth':
       return { key, address: encodeAddress(command.address), healthy: command.healthy };
     default:
       return assertNever(command);
   }
+}
+
+/** withExpectedVersion adds a command's compare-and-set precondition to its encoded body. */
+function withExpectedVersion(body: Record<string, unknown>, precondition: VersionPrecondition): Plain {
+  if (precondition.expectedVersion !== undefined) body['expectedVersion'] = precondition.expectedVersion;
+  return body;
+}
+
+/** decodeExpectedVersion reads a command's optional compare-and-set precondition. */
+function decodeExpectedVersion(body: Plain): VersionPrecondition {
+  return body['expectedVersion'] === undefined ? {} : { expectedVersion: readSafeInteger(body, 'expectedVersion') };
 }
 
 /** encodeCommand encodes a command and its request id as a Command message (deterministic bytes). */
@@ -446,6 +473,7 @@ function decodePatchInstance(key: ServiceKey, body: Plain): RegistryCommand {
     ...(enabled === undefined ? {} : { enabled: validateBoolean(enabled, 'enabled') }),
     ...(healthy === undefined ? {} : { healthy: validateBoolean(healthy, 'healthy') }),
     ...(readBoolean(body, 'setMetadata') ? { metadata: decodePairs(readList(body, 'metadata'), 'metadata') } : {}),
+    ...decodeExpectedVersion(body),
   };
 }
 
@@ -503,11 +531,11 @@ function decodeCommandBody(type: string, body: Plain): RegistryCommand {
       return { type, key, config: decodeClusterConfig(body, 'cluster') };
     case 'registerInstance':
     case 'updateInstance':
-      return { type, key, instance: decodeInstanceValues(readMessage(body, 'instance')) };
+      return { type, key, instance: decodeInstanceValues(readMessage(body, 'instance')), ...decodeExpectedVersion(body) };
     case 'patchInstance':
       return decodePatchInstance(key, body);
     case 'deregisterInstance':
-      return { type, key, address: decodeAddress(readMessage(body, 'address')) };
+      return { type, key, address: decodeAddress(readMessage(body, 'address')), ...decodeExpectedVersion(body) };
     case 'setInstanceHealth':
       return { type, key, address: decodeAddress(readMessage(body, 'address')), healthy: readBoolean(body, 'healthy') };
     default:
@@ -609,7 +637,7 @@ function decodePayload(plain: Plain): ResultPayload {
       return { type: 'service', service: decodeServiceDefinition(requireMessage(plain, 'service')).definition };
     case 'instance': {
       const key = decodeServiceKey(readMessage(plain, 'key'));
-      return { type: 'instance', key, instance: toInstance(key, decodeInstanceValues(readMessage(plain, 'instance'))) };
+      return { type: 'instance', key, instance: toInstance(key, decodeInstanceValues(readMessage(plain, 'instance'), true)) };
     }
     case 'cluster':
       return { type: 'cluster', cluster: redactCluster(decodeClusterConfig(requireMessage(plain, 'cluster'), 'name')) };

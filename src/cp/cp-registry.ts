@@ -20,6 +20,7 @@ import {
   type InstanceValues,
   type RegistryCommand,
   type ResultPayload,
+  type VersionPrecondition,
 } from './commands.ts';
 import type { RegistryView } from './registry-state-machine.ts';
 import { decodeProposedCommand, decodeProposedResult } from './shared-decodes.ts';
@@ -156,13 +157,13 @@ export class CpRegistry {
   }
 
   /** registerInstance registers or replaces a persistent instance, creating its service if needed. */
-  registerInstance(key: ServiceKey, instance: InstanceValues, options: WriteOptions = {}): Promise<InstanceWrite> {
-    return this.instanceWrite({ type: 'registerInstance', key, instance }, options);
+  registerInstance(key: ServiceKey, instance: InstanceValues, options: WriteOptions = {}, precondition: VersionPrecondition = {}): Promise<InstanceWrite> {
+    return this.instanceWrite({ type: 'registerInstance', key, instance, ...precondition }, options);
   }
 
   /** updateInstance replaces an existing persistent instance. */
-  updateInstance(key: ServiceKey, instance: InstanceValues, options: WriteOptions = {}): Promise<InstanceWrite> {
-    return this.instanceWrite({ type: 'updateInstance', key, instance }, options);
+  updateInstance(key: ServiceKey, instance: InstanceValues, options: WriteOptions = {}, precondition: VersionPrecondition = {}): Promise<InstanceWrite> {
+    return this.instanceWrite({ type: 'updateInstance', key, instance, ...precondition }, options);
   }
 
   /** patchInstance changes the given attributes of an existing persistent instance. */
@@ -171,8 +172,8 @@ export class CpRegistry {
   }
 
   /** deregisterInstance removes a persistent instance (removed=false when absent). */
-  async deregisterInstance(key: ServiceKey, address: InstanceAddress, options: WriteOptions = {}): Promise<RemovalWrite> {
-    const { payload, revision } = await this.write({ type: 'deregisterInstance', key, address }, options);
+  async deregisterInstance(key: ServiceKey, address: InstanceAddress, options: WriteOptions = {}, precondition: VersionPrecondition = {}): Promise<RemovalWrite> {
+    const { payload, revision } = await this.write({ type: 'deregisterInstance', key, address, ...precondition }, options);
     return payload.type === 'removed' ? { removed: payload.removed, revision } : unexpected(payload, 'removed');
   }
 

@@ -20,6 +20,10 @@
 //   is NONE; otherwise the checker's verdict is kept ("the checker has the most precise result": Nacos 1.4's
 //   Cluster.updateIps keeps the old health of re-registered instances).
 // - DeregisterInstance: succeeds when the instance or the service is absent (removed=false), as Nacos.
+// - Versions (Cairn; docs/grpc.md): an instance is at version 1 when registered and one more per client write that
+//   changes it (register, update, patch, health set); a probe's verdict keeps it; a deregistration ends it. A
+//   register, update, patch or deregister carrying expectedVersion applies only when the instance's version (0:
+//   absent) equals it, else CAIRN_VERSION_MISMATCH, checked before anything changes.
 // - SetInstanceHealth: only when the cluster's checker is NONE (CAIRN_HEALTH_CHECK_ACTIVE, Nacos's "health check is
 //   still working"); Cairn: an absent service or instance is an error (Nacos silently answers ok).
 // - AssignProbers (Cairn, DESIGN.md "Active health checks"): the leader's view of the live voters becomes the probe
@@ -69,6 +73,7 @@ import {
   type InstanceValues,
   type RegistryCommand,
   type ResultPayload,
+  type VersionPrecondition,
 } from './commands.ts';
 import { clusterStorageKey, instanceStorageKey, PROBE_ASSIGNMENT_STORAGE_KEY, requestStorageKey, serviceStorageKey } from './keyspace.ts';
 import { probeOwner, sameMembers, type ProbeAssignment } from './probe-assignment.ts';
@@ -171,8 +176,19 @@ function sameSelector(a: Selector, b: Selector): boolean {
   return a.type === b.type && (a.type !== 'label' || (b.type === 'label' && a.expression === b.expression));
 }
 
-function sameInstance(a: Instance, b: Instance): boolean {
+function sameInstance(a: InstanceValues, b: InstanceValues): boolean {
   return a.weight === b.weight && a.enabled === b.enabled && a.healthy === b.healthy && sameMetadata(a.metadata, b.metadata);
+}
+
+/** checkVersion enforces a compare-and-set write's precondition against the instance found (version 0: absent). */
+function checkVersion(precondition: VersionPrecondition, existing: Instance | undefined, key: ServiceKey, address: InstanceAddress): void {
+  if (precondition.expectedVersion === undefined) return;
+  const actual = existing === undefined ? 0 : (existing.version ?? 1);
+  if (actual !== precondition.expectedVersion) {
+    throw new CairnError('CAIRN_VERSION_MISMATCH',
+      `instance ${address.ip}:${address.port} (cluster ${address.cluster}) of ${describeService(key)} is at version ${actual}, not ${precondition.expectedVersion}`,
+      { details: { expected: precondition.expectedVersion, actual } });
+  }
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
@@ -375,10 +391,14 @@ export class RegistryStateMachine implements ReplicatedStateMachine, RegistryVie
     return this.state.effectiveCluster(service, cluster).healthChecker.type === 'NONE' ? requested : existing.healthy;
   }
 
-  /** storeInstance writes an instance unless it is unchanged, and touches its service when it changed. */
-  private storeInstance(service: ServiceState, existing: Instance | undefined, values: InstanceValues, index: number, batch: ApplyBatch): CommandResult {
-    const instance = toInstance(service.settings.key, values);
-    if (existing !== undefined && sameInstance(existing, instance)) return this.instanceResult(service, existing);
+  /**
+   * storeInstance writes an instance unless it is unchanged, and touches its service when it changed. A new
+   * instance gets version 1; a change by a client write (`clientWrite`) adds one; a probe's verdict keeps it.
+   */
+  private storeInstance(service: ServiceState, existing: Instance | undefined, values: InstanceValues, index: number, batch: ApplyBatch, clientWrite = true): CommandResult {
+    if (existing !== undefined && sameInstance(existing, values)) return this.instanceResult(service, existing);
+    const previous = existing === undefined ? 0 : (existing.version ?? 1);
+    const instance = toInstance(service.settings.key, { ...values, version: existing === undefined ? 1 : previous + (clientWrite ? 1 : 0) });
     this.state.setInstance(service, instance);
     batch.put(instanceStorageKey(service.settings.key, instance), encodeMessage('InstanceRecord', encodeInstanceValues(instance)));
     this.touch(service, index, batch);
@@ -448,6 +468,7 @@ export class RegistryStateMachine implements ReplicatedStateMachine, RegistryVie
         `Current service ${describeService(key)} is ephemeral service, can't register persistent instance.`);
     }
     const existing = service?.instances.get(addressKey(values));
+    checkVersion(command, existing, key, values);
     if (service === undefined) this.admitService(key);
     else if (existing === undefined) this.admitInstance(service, values.cluster);
     if (service === undefined) {
@@ -460,6 +481,7 @@ export class RegistryStateMachine implements ReplicatedStateMachine, RegistryVie
   private updateInstance(command: Extract<RegistryCommand, { type: 'updateInstance' }>, index: number, batch: ApplyBatch): CommandResult {
     const service = this.requireService(command.key);
     const existing = this.requireInstance(service, command.instance);
+    checkVersion(command, existing, command.key, command.instance);
     const healthy = this.decideHealth(service, existing, command.instance.healthy, command.instance.cluster);
     return this.storeInstance(service, existing, { ...command.instance, healthy }, index, batch);
   }
@@ -467,6 +489,7 @@ export class RegistryStateMachine implements ReplicatedStateMachine, RegistryVie
   private patchInstance(command: Extract<RegistryCommand, { type: 'patchInstance' }>, index: number, batch: ApplyBatch): CommandResult {
     const service = this.requireService(command.key);
     const existing = this.requireInstance(service, command.address);
+    checkVersion(command, existing, command.key, command.address);
     const values: InstanceValues = {
       ...command.address,
       weight: command.weight ?? existing.weight,
@@ -479,6 +502,7 @@ export class RegistryStateMachine implements ReplicatedStateMachine, RegistryVie
 
   private deregisterInstance(command: Extract<RegistryCommand, { type: 'deregisterInstance' }>, index: number, batch: ApplyBatch): CommandResult {
     const service = this.state.findService(command.key);
+    checkVersion(command, service?.instances.get(addressKey(command.address)), command.key, command.address);
     if (service === undefined || !service.instances.has(addressKey(command.address))) {
       return this.ok(service, { type: 'removed', removed: false });
     }
@@ -536,7 +560,7 @@ export class RegistryStateMachine implements ReplicatedStateMachine, RegistryVie
     if (service === undefined || existing === undefined || existing.healthy === flip.healthy) return false;
     if (this.state.effectiveCluster(service, flip.address.cluster).healthChecker.type === 'NONE') return false;
     if (probeOwner(members, flip.address.ip, flip.address.port) !== prober) return false;
-    this.storeInstance(service, existing, { ...existing, healthy: flip.healthy }, index, batch);
+    this.storeInstance(service, existing, { ...existing, healthy: flip.healthy }, index, batch, false);
     return true;
   }
 

@@ -150,7 +150,7 @@ export function buildFromSnapshot(data: Uint8Array): RegistryState {
   const parts = guard('snapshot services', () => readList(plain, 'services').map((item): ServiceParts => ({
     settings: settingsOf(readMessage(item, 'service') ?? corrupt('service record missing')),
     clusters: readList(item, 'clusters').map((cluster) => decodeClusterConfig(cluster, 'name')),
-    instances: readList(item, 'instances').map((instance) => decodeInstanceValues(instance)),
+    instances: readList(item, 'instances').map((instance) => decodeInstanceValues(instance, true)),
   })));
   const requests = guard('snapshot requests', () => readList(plain, 'requests').map(decodeRemembered));
   const assignment = guard('snapshot probe assignment', () => readMessage(plain, 'probeAssignment'));
@@ -188,7 +188,7 @@ function collectRecord(records: KeyspaceRecords, storageKey: string, value: Uint
       return;
     }
     case 'ins': {
-      const values = guard(printable, () => decodeInstanceValues(decodeMessage('InstanceRecord', value)));
+      const values = guard(printable, () => decodeInstanceValues(decodeMessage('InstanceRecord', value), true));
       if (!sameAddress(values, parsed.address)) corrupt(`key ${printable} holds another instance`);
       records.instances.push({ key: parsed.key, values });
       return;

@@ -56,6 +56,12 @@ export interface Instance {
   readonly metadata: Metadata;
   /** instanceId is Nacos's default ("simple") id `ip#port#cluster#group@@service`. */
   readonly instanceId: string;
+  /**
+   * version counts the client writes that changed a persistent instance (1 at registration; the probes' verdicts do
+   * not count; it starts again after a deregistration): what compare-and-set writes compare. Absent for ephemeral
+   * instances and for values not read from the registry.
+   */
+  readonly version?: number;
 }
 
 /** ServiceKind is the kind of instance a service holds: a service never holds both (Nacos 2's rule). */

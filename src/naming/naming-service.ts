@@ -113,7 +113,7 @@ export interface InstanceAddress extends ServiceKey {
 }
 
 /** InstanceSpec is a registration or full update; defaults: weight 1, enabled, healthy, ephemeral (Nacos), metadata {}. */
-export interface InstanceSpec extends InstanceAddress {
+export interface InstanceSpec extends InstanceAddress, ExpectedVersion {
   readonly weight?: number;
   readonly enabled?: boolean;
   readonly healthy?: boolean;
@@ -122,10 +122,19 @@ export interface InstanceSpec extends InstanceAddress {
 }
 
 /**
+ * ExpectedVersion makes a write to a persistent instance a compare-and-set: it applies only when the instance's
+ * version is this one (0: the instance does not exist), else CAIRN_VERSION_MISMATCH and nothing changes. Refused
+ * for ephemeral instances (CAIRN_INVALID_ARGUMENT): they carry no versions.
+ */
+export interface ExpectedVersion {
+  readonly expectedVersion?: number;
+}
+
+/**
  * InstancePatch changes only the fields it carries (Nacos's PATCH; metadata replaces the whole map). Without
  * `ephemeral`, the instance is looked for on the ephemeral path first and the persistent path otherwise.
  */
-export interface InstancePatch extends InstanceAddress {
+export interface InstancePatch extends InstanceAddress, ExpectedVersion {
   readonly weight?: number;
   readonly enabled?: boolean;
   readonly healthy?: boolean;
@@ -134,7 +143,7 @@ export interface InstancePatch extends InstanceAddress {
 }
 
 /** DeregisterInput names the instance to remove; without `ephemeral` it is resolved as for InstancePatch. */
-export interface DeregisterInput extends InstanceAddress {
+export interface DeregisterInput extends InstanceAddress, ExpectedVersion {
   readonly ephemeral?: boolean;
 }
 
@@ -415,6 +424,21 @@ function expectDeregister(result: InstanceWriteResult | DeregisterResult): Dereg
   return result;
 }
 
+/** preconditionOf validates a write's expected version: a non-negative safe integer, on a persistent instance only. */
+function preconditionOf(input: ExpectedVersion, ephemeral: boolean): { readonly expectedVersion?: number } {
+  const expected = input.expectedVersion;
+  if (expected === undefined) return {};
+  if (typeof expected !== 'number' || !Number.isSafeInteger(expected) || expected < 0) {
+    throw new CairnError('CAIRN_INVALID_ARGUMENT', `Param 'expectedVersion' must be a non-negative integer (got ${String(expected)})`,
+      { details: { parameter: 'expectedVersion' } });
+  }
+  if (ephemeral) {
+    throw new CairnError('CAIRN_INVALID_ARGUMENT', 'expectedVersion applies to persistent instances only: ephemeral instances carry no versions',
+      { details: { parameter: 'expectedVersion' } });
+  }
+  return { expectedVersion: expected };
+}
+
 function mismatch(key: ServiceKey, holds: 'persistent' | 'ephemeral'): CairnError {
   const other = holds === 'persistent' ? 'ephemeral' : 'persistent';
   return new CairnError('CAIRN_EPHEMERAL_MISMATCH',
@@ -496,6 +520,7 @@ export class NamingService {
       throw new CairnError('CAIRN_INVALID_ARGUMENT', 'a session registers ephemeral instances only; register persistent ones with RegisterInstance',
         { details: { parameter: 'ephemeral' } });
     }
+    const precondition = preconditionOf(spec, ephemeral);
     await this.authorizeService(context, key, 'write');
     this.checkKindForWrite(key, ephemeral);
     if (ephemeral) {
@@ -504,8 +529,8 @@ export class NamingService {
       return expectInstanceWrite(await this.ephemeral.write(owner === undefined ? { type: mode, instance } : { type: mode, instance, owner }, context));
     }
     return mode === 'register'
-      ? this.cp.registerInstance(serviceKeyOf(key), values, this.writeOptions(context))
-      : this.cp.updateInstance(serviceKeyOf(key), values, this.writeOptions(context));
+      ? this.cp.registerInstance(serviceKeyOf(key), values, this.writeOptions(context), precondition)
+      : this.cp.updateInstance(serviceKeyOf(key), values, this.writeOptions(context), precondition);
   }
 
   /** registerInstance registers or replaces an instance (upsert); a persistent one auto-creates its service. */
@@ -528,18 +553,20 @@ export class NamingService {
       ...(patch.metadata === undefined ? {} : { metadata: validateMetadata(patch.metadata) }),
     };
     const ephemeral = this.routeEphemeral(key, patch.ephemeral);
+    const precondition = preconditionOf(patch, ephemeral);
     await this.authorizeService(context, key, 'write');
     if (ephemeral) return expectInstanceWrite(await this.ephemeral.write({ type: 'patch', key, ...changes }, context));
-    return this.cp.patchInstance({ key: serviceKeyOf(key), address: addressOf(key), ...changes }, this.writeOptions(context));
+    return this.cp.patchInstance({ key: serviceKeyOf(key), address: addressOf(key), ...changes, ...precondition }, this.writeOptions(context));
   }
 
   /** deregisterInstance removes an instance; removing an absent one succeeds with removed=false (Nacos). */
   async deregisterInstance(context: RequestContext, input: DeregisterInput): Promise<DeregisterResult> {
     const key = instanceKeyOf(input);
     const ephemeral = this.routeEphemeral(key, input.ephemeral);
+    const precondition = preconditionOf(input, ephemeral);
     await this.authorizeService(context, key, 'write');
     if (ephemeral) return expectDeregister(await this.ephemeral.write({ type: 'deregister', key }, context));
-    return this.cp.deregisterInstance(serviceKeyOf(key), addressOf(key), this.writeOptions(context));
+    return this.cp.deregisterInstance(serviceKeyOf(key), addressOf(key), this.writeOptions(context), precondition);
   }
 
   /**

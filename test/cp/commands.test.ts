@@ -138,7 +138,7 @@ test('malformed bytes never throw: truncations, bit flips and random bytes give 
 });
 
 test('results round-trip: every payload kind, failures with details', () => {
-  const instance = { ...address, weight: 1, enabled: true, healthy: true, ephemeral: false, metadata: { a: 'b' }, instanceId: '10.0.0.1#3306#DEFAULT#DEFAULT_GROUP@@orders' };
+  const instance = { ...address, weight: 1, enabled: true, healthy: true, ephemeral: false, metadata: { a: 'b' }, instanceId: '10.0.0.1#3306#DEFAULT#DEFAULT_GROUP@@orders', version: 7 };
   const definition = { namespace: 'public', group: 'DEFAULT_GROUP', name: 'orders', protectThreshold: 0.5, metadata: {}, selector: { type: 'none' as const }, kind: 'persistent' as const, revision: 42 };
   const cluster = redactCluster({ name: 'DEFAULT', healthChecker: { type: 'HTTP', path: '/', headers: {}, expectedResponseCode: 200 }, checkPort: 80, useInstancePort4Check: true, metadata: {} });
   const results: readonly CommandResult[] = [

@@ -114,6 +114,7 @@ test('SetHealthBatch applies the owner\'s flips, bumps the revision, and skips u
   assert.deepEqual(heard, [log.index], 'the applied flip was heard once, at its index');
   const instance = log.machine.getInstance({ ...svc, cluster: 'DEFAULT', ip: '10.1.0.1', port });
   assert.equal(instance?.healthy, false);
+  assert.equal(instance?.version, 1, "a probe's verdict is not a client write: the instance's version stays");
   assert.equal(log.machine.getService(svc)?.revision, log.index, 'the flip moved the revision to its index');
   assert.ok(log.index > before);
   const again = outcome(log.run({ type: 'setHealthBatch', term: 1, prober: owner, assignment: epoch, flips: [flip(port, false)] }));

@@ -167,7 +167,7 @@ const cases: readonly Case[] = [
       const service = member.machine.getService(orders);
       assert.deepEqual([service?.kind, service?.protectThreshold, service?.revision], ['persistent', 0, 1]);
       const instance = member.machine.getInstance({ ...orders, ...address('10.0.0.1') });
-      assert.deepEqual(instance, { ip: '10.0.0.1', port: 8080, cluster: 'DEFAULT', weight: 1, enabled: true, healthy: true, ephemeral: false, metadata: { v: '1' }, instanceId: '10.0.0.1#8080#DEFAULT#DEFAULT_GROUP@@orders' });
+      assert.deepEqual(instance, { ip: '10.0.0.1', port: 8080, cluster: 'DEFAULT', weight: 1, enabled: true, healthy: true, ephemeral: false, metadata: { v: '1' }, instanceId: '10.0.0.1#8080#DEFAULT#DEFAULT_GROUP@@orders', version: 1 });
       assert.deepEqual(member.machine.getServiceDetail(orders)?.clusters.map((c) => [c.name, c.healthChecker.type]), [['DEFAULT', 'TCP']]);
     },
   },
@@ -248,6 +248,61 @@ const cases: readonly Case[] = [
   { name: 'SetInstanceHealth under the default TCP checker', setup: [register(orders, values('10.0.0.1'))], command: { type: 'setInstanceHealth', key: orders, address: address('10.0.0.1'), healthy: false }, error: 'CAIRN_HEALTH_CHECK_ACTIVE' },
   { name: 'SetInstanceHealth on a missing service', setup: [], command: { type: 'setInstanceHealth', key: orders, address: address('10.0.0.1'), healthy: false }, error: 'CAIRN_SERVICE_NOT_FOUND' },
   { name: 'SetInstanceHealth on a missing instance', setup: [create(orders)], command: { type: 'setInstanceHealth', key: orders, address: address('10.0.0.1'), healthy: false }, error: 'CAIRN_INSTANCE_NOT_FOUND' },
+  {
+    name: 'versions count the client writes that change an instance: register, upsert, update, patch, health set',
+    setup: [
+      create(orders), { type: 'putCluster', key: orders, config: cluster('DEFAULT') },
+      register(orders, values('10.0.0.1')),
+      register(orders, values('10.0.0.1')),
+      register(orders, values('10.0.0.1', { metadata: { v: '2' } })),
+      { type: 'updateInstance', key: orders, instance: values('10.0.0.1', { weight: 3 }) },
+      { type: 'patchInstance', key: orders, address: address('10.0.0.1'), enabled: false },
+    ],
+    command: { type: 'setInstanceHealth', key: orders, address: address('10.0.0.1'), healthy: false },
+    check: (result, member) => {
+      assert.equal(result.payload.type === 'instance' ? result.payload.instance.version : -1, 5, 'an identical re-register is not a change');
+      assert.equal(member.machine.getInstance({ ...orders, ...address('10.0.0.1') })?.version, 5);
+    },
+  },
+  {
+    name: 'CAS: RegisterInstance with expectedVersion 0 creates an absent instance at version 1',
+    setup: [],
+    command: { type: 'registerInstance', key: orders, instance: values('10.0.0.1'), expectedVersion: 0 },
+    check: (result) => assert.equal(result.payload.type === 'instance' ? result.payload.instance.version : -1, 1),
+  },
+  { name: 'CAS: RegisterInstance with expectedVersion 0 on an existing instance', setup: [register(orders, values('10.0.0.1'))], command: { type: 'registerInstance', key: orders, instance: values('10.0.0.1', { metadata: { v: 'x' } }), expectedVersion: 0 }, error: 'CAIRN_VERSION_MISMATCH' },
+  { name: 'CAS: RegisterInstance with a version on an absent service creates nothing', setup: [], command: { type: 'registerInstance', key: orders, instance: values('10.0.0.1'), expectedVersion: 1 }, error: 'CAIRN_VERSION_MISMATCH' },
+  {
+    name: 'CAS: RegisterInstance at the current version replaces and counts one more',
+    setup: [register(orders, values('10.0.0.1')), register(orders, values('10.0.0.1', { metadata: { v: '2' } }))],
+    command: { type: 'registerInstance', key: orders, instance: values('10.0.0.1', { metadata: { v: '3' } }), expectedVersion: 2 },
+    check: (_, member) => {
+      const instance = member.machine.getInstance({ ...orders, ...address('10.0.0.1') });
+      assert.deepEqual([instance?.version, instance?.metadata], [3, { v: '3' }]);
+    },
+  },
+  { name: 'CAS: UpdateInstance at a stale version', setup: [register(orders, values('10.0.0.1')), register(orders, values('10.0.0.1', { weight: 2 }))], command: { type: 'updateInstance', key: orders, instance: values('10.0.0.1', { weight: 5 }), expectedVersion: 1 }, error: 'CAIRN_VERSION_MISMATCH' },
+  { name: 'CAS: PatchInstance at a stale version', setup: [register(orders, values('10.0.0.1'))], command: { type: 'patchInstance', key: orders, address: address('10.0.0.1'), metadata: { v: 'x' }, expectedVersion: 2 }, error: 'CAIRN_VERSION_MISMATCH' },
+  {
+    name: 'CAS: PatchInstance at the current version',
+    setup: [register(orders, values('10.0.0.1'))],
+    command: { type: 'patchInstance', key: orders, address: address('10.0.0.1'), metadata: { v: 'x' }, expectedVersion: 1 },
+    check: (result) => assert.equal(result.payload.type === 'instance' ? result.payload.instance.version : -1, 2),
+  },
+  { name: 'CAS: DeregisterInstance at a stale version', setup: [register(orders, values('10.0.0.1'))], command: { type: 'deregisterInstance', key: orders, address: address('10.0.0.1'), expectedVersion: 2 }, error: 'CAIRN_VERSION_MISMATCH' },
+  { name: 'CAS: DeregisterInstance of an absent instance expecting a version', setup: [create(orders)], command: { type: 'deregisterInstance', key: orders, address: address('10.0.0.1'), expectedVersion: 1 }, error: 'CAIRN_VERSION_MISMATCH' },
+  {
+    name: 'CAS: DeregisterInstance at the current version removes; a re-registration starts again at version 1',
+    setup: [register(orders, values('10.0.0.1')), register(orders, values('10.0.0.1', { weight: 2 })), { type: 'deregisterInstance', key: orders, address: address('10.0.0.1'), expectedVersion: 2 }],
+    command: register(orders, values('10.0.0.1')),
+    check: (result) => assert.equal(result.payload.type === 'instance' ? result.payload.instance.version : -1, 1),
+  },
+  {
+    name: 'CAS: DeregisterInstance of an absent instance expecting version 0 succeeds with removed=false',
+    setup: [create(orders)],
+    command: { type: 'deregisterInstance', key: orders, address: address('10.0.0.1'), expectedVersion: 0 },
+    check: (result) => assert.deepEqual(result.payload, { type: 'removed', removed: false }),
+  },
   {
     name: 'SetInstanceHealth under a NONE checker sets the health',
     setup: [create(orders), { type: 'putCluster', key: orders, config: cluster('DEFAULT') }, register(orders, values('10.0.0.1'))],

@@ -73,7 +73,7 @@ test('registerInstance: Nacos defaults, auto-created service, instance id; ephem
   const { instance, revision } = await naming.registerInstance(anonymous, persistent);
   assert.deepEqual(instance, {
     ip: '10.0.0.1', port: 3306, cluster: 'DEFAULT', weight: 1, enabled: true, healthy: true, ephemeral: false, metadata: {},
-    instanceId: instanceId('10.0.0.1', 3306, 'DEFAULT', 'DEFAULT_GROUP', 'orders'),
+    instanceId: instanceId('10.0.0.1', 3306, 'DEFAULT', 'DEFAULT_GROUP', 'orders'), version: 1,
   });
   assert.equal(revision, 1);
   assert.equal((await naming.getService(anonymous, orders)).service.kind, 'persistent');
@@ -91,6 +91,10 @@ test('validation happens before the log: an invalid write proposes nothing', asy
     [naming.registerInstance(anonymous, { ...persistent, namespace: 'n'.repeat(65) }), 'CAIRN_NAME_TOO_LONG'],
     [naming.createService(anonymous, { ...orders, protectThreshold: 2 }), 'CAIRN_INVALID_ARGUMENT'],
     [naming.registerInstance({ identity: null, requestId: 'has space' }, persistent), 'CAIRN_INVALID_ARGUMENT'],
+    [naming.registerInstance(anonymous, { ...persistent, expectedVersion: -1 }), 'CAIRN_INVALID_ARGUMENT'],
+    [naming.registerInstance(anonymous, { ...persistent, expectedVersion: 1.5 }), 'CAIRN_INVALID_ARGUMENT'],
+    [naming.patchInstance(anonymous, { ...orders, ip: '10.0.0.1', port: 3306, ephemeral: false, weight: 2, expectedVersion: 2 ** 53 }), 'CAIRN_INVALID_ARGUMENT'],
+    [naming.deregisterInstance(anonymous, { ...orders, ip: '10.0.0.1', port: 3306, ephemeral: true, expectedVersion: 1 }), 'CAIRN_INVALID_ARGUMENT'],
     [naming.putCluster(anonymous, { ...orders, cluster: 'DEFAULT', healthChecker: { type: 'HTTP', path: 'x', headers: {}, expectedResponseCode: 200 } }), 'CAIRN_INVALID_ARGUMENT'],
   ];
   for (const [promise, code] of invalid) await rejectsWith(promise, code);

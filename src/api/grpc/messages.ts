@@ -36,6 +36,8 @@ export interface InstanceMessage {
   readonly ephemeral: boolean;
   readonly metadata: Metadata;
   readonly instanceId: string;
+  /** version is a persistent instance's version; absent (0 on the wire) for an ephemeral one. */
+  readonly version?: number;
 }
 
 /** SelectorMessage is the wire form of a Selector. */
@@ -84,6 +86,7 @@ export function instanceMessage(instance: Instance): InstanceMessage {
     ephemeral: instance.ephemeral,
     metadata: instance.metadata,
     instanceId: instance.instanceId,
+    version: instance.version ?? 0,
   };
 }
 

@@ -98,6 +98,7 @@ export function instanceSpecOf(request: Fields): InstanceSpec {
     ...optional('healthy', instance.optionalBoolean('healthy')),
     ephemeral: instance.boolean('ephemeral'),
     metadata: instance.stringMap('metadata'),
+    ...optional('expectedVersion', request.optionalNumber('expectedVersion')),
   };
 }
 
@@ -110,12 +111,17 @@ export function instancePatchOf(request: Fields): InstancePatch {
     ...optional('healthy', request.optionalBoolean('healthy')),
     ...optional('metadata', request.message('metadata')?.stringMap('entries')),
     ...optional('ephemeral', request.optionalBoolean('ephemeral')),
+    ...optional('expectedVersion', request.optionalNumber('expectedVersion')),
   };
 }
 
 /** deregisterInputOf reads a DeregisterInstanceRequest. */
 export function deregisterInputOf(request: Fields): DeregisterInput {
-  return { ...addressOf(serviceKeyOf(request), request), ...optional('ephemeral', request.optionalBoolean('ephemeral')) };
+  return {
+    ...addressOf(serviceKeyOf(request), request),
+    ...optional('ephemeral', request.optionalBoolean('ephemeral')),
+    ...optional('expectedVersion', request.optionalNumber('expectedVersion')),
+  };
 }
 
 /** instanceAddressOf reads a GetInstanceRequest's instance address. */

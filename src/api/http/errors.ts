@@ -132,6 +132,7 @@ export function nacosV2CodeOf(error: CairnError, serviceRoute: boolean): NacosV2
     case 'CAIRN_SUBSCRIBERS_PER_SERVICE_EXCEEDED':
     case 'CAIRN_SUBSCRIBER_TOO_SLOW':
     case 'CAIRN_MEMBERSHIP_CHANGE_PENDING':
+    case 'CAIRN_VERSION_MISMATCH':
       return v2.resourceConflict;
     case 'CAIRN_NAMESPACE_NOT_FOUND':
       return v2.namespaceNotExist;

@@ -105,7 +105,7 @@ test('RegisterInstance stores a persistent instance with Nacos defaults, and ret
   const answer = await call('RegisterInstance', { service: 'orders', instance: instance('10.0.0.1', 8080, { metadata: { zone: 'a' } }) });
   assert.deepEqual(answer['instance'], {
     ip: '10.0.0.1', port: 8080, cluster: 'DEFAULT', weight: 1, _weight: 'weight', enabled: true, _enabled: 'enabled',
-    healthy: true, _healthy: 'healthy', ephemeral: false, metadata: { zone: 'a' }, instanceId: '10.0.0.1#8080#DEFAULT#DEFAULT_GROUP@@orders',
+    healthy: true, _healthy: 'healthy', ephemeral: false, metadata: { zone: 'a' }, instanceId: '10.0.0.1#8080#DEFAULT#DEFAULT_GROUP@@orders', version: 1,
   });
   assert.ok(typeof answer['revision'] === 'number' && answer['revision'] > 0);
   // An explicit zero weight and disabled instance are kept: `optional` fields tell zero from absent.
@@ -153,6 +153,28 @@ test('UpdateInstance changes only the fields present; metadata is replaced as a 
   const cleared = await call('UpdateInstance', { service: 'upd', ip: '10.0.2.1', port: 80, metadata: {} });
   assert.equal(Reflect.get(cleared['instance'] as object, 'metadata'), undefined, 'an empty map is absent on the wire');
   await failure('UpdateInstance', { service: 'upd', ip: '10.0.2.9', port: 80, weight: 1 }, grpc.status.NOT_FOUND, 'CAIRN_INSTANCE_NOT_FOUND');
+});
+
+test('expected_version makes a write a compare-and-set on the instance version; a mismatch changes nothing', async () => {
+  const versionOf = (answer: Record<string, unknown>): unknown => Reflect.get(answer['instance'] as object, 'version');
+  const created = await call('RegisterInstance', { service: 'cas', instance: instance('10.0.2.5', 80, { metadata: { v: 'a' } }), expectedVersion: 0 });
+  assert.equal(versionOf(created), 1, 'expected_version 0 creates an absent instance');
+  const again = await failure('RegisterInstance', { service: 'cas', instance: instance('10.0.2.5', 80, { metadata: { v: 'b' } }), expectedVersion: 0 }, grpc.status.FAILED_PRECONDITION, 'CAIRN_VERSION_MISMATCH');
+  assert.deepEqual(decodeErrorInfo(again.metadata.get(statusDetailsMetadataKey)[0] as Buffer)?.metadata, { expected: '0', actual: '1' });
+  const updated = await call('UpdateInstance', { service: 'cas', ip: '10.0.2.5', port: 80, metadata: { entries: { v: 'c' } }, expectedVersion: 1 });
+  assert.equal(versionOf(updated), 2);
+  await failure('UpdateInstance', { service: 'cas', ip: '10.0.2.5', port: 80, metadata: { entries: { v: 'd' } }, expectedVersion: 1 }, grpc.status.FAILED_PRECONDITION, 'CAIRN_VERSION_MISMATCH');
+  const read = await call('GetInstance', { service: 'cas', ip: '10.0.2.5', port: 80 });
+  assert.deepEqual([versionOf(read), Reflect.get(read['instance'] as object, 'metadata')], [2, { v: 'c' }], 'the refused writes changed nothing');
+  const listed = await call('ListInstances', { service: 'cas' });
+  assert.equal(Reflect.get((listed['instances'] as object[])[0] ?? {}, 'version'), 2, 'lists carry versions too');
+  await failure('DeregisterInstance', { service: 'cas', ip: '10.0.2.5', port: 80, expectedVersion: 1 }, grpc.status.FAILED_PRECONDITION, 'CAIRN_VERSION_MISMATCH');
+  const removed = await call('DeregisterInstance', { service: 'cas', ip: '10.0.2.5', port: 80, expectedVersion: 2 });
+  assert.equal(removed['removed'], true);
+  const reborn = await call('RegisterInstance', { service: 'cas', instance: instance('10.0.2.5', 80), expectedVersion: 0 });
+  assert.equal(versionOf(reborn), 1, 'a re-registration starts again at version 1');
+  const ephemeral = await failure('RegisterInstance', { service: 'cas-eph', instance: instance('10.0.2.6', 80, { ephemeral: true }), expectedVersion: 0 }, grpc.status.INVALID_ARGUMENT, 'CAIRN_INVALID_ARGUMENT');
+  assert.match(ephemeral.message, /persistent instances only/);
 });
 
 test('GetInstance returns one instance, or NOT_FOUND naming what is missing', async () => {
