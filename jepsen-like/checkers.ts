@@ -1,7 +1,8 @@
 // checkers: what a run's history is judged by.
-// - linearizability: the register workload's reads and writes, per key, with the shared Porcupine-style checker
-//   (test/checker/linearizability.ts) and kvModel. Its budget (steps per key, a wall-clock bound) can run out:
-//   that is 'unknown', which is never a pass.
+// - linearizability: the register workload's reads, writes, compare-and-sets and deletes, per key, with the shared
+//   Porcupine-style checker (test/checker/linearizability.ts) and the versioned instance register model (versions
+//   reset on delete, 0 = absent, as Cairn's). Its budget (steps per key, a wall-clock bound) can run out: that is
+//   'unknown', which is never a pass.
 // - set: the set workload's adds and reads, per service (lost, unexpected, stale, disappeared, failed-but-visible,
 //   recovered; see workloads/set.ts).
 // - availability: the share of operations that were ok, and the latency of ok operations (p50, p99), per f.
@@ -11,8 +12,8 @@
 import type { HistoryEvent, Operation } from '../test/checker/history.ts';
 import { operationsFromHistory } from '../test/checker/history.ts';
 import { checkOperations } from '../test/checker/linearizability.ts';
-import { kvInputFromEvent, kvModel, kvOutputFromEvent } from '../test/checker/models.ts';
-import type { KvInput, KvOutput } from '../test/checker/models.ts';
+import { createInstanceRegisterModel } from '../test/checker/models.ts';
+import type { InstanceInput, InstanceOutput } from '../test/checker/models.ts';
 import { isClientEvent, type RecordedEvent } from './history.ts';
 
 /** OperationRef names one operation by its process and invoke time, to highlight it in the timeline. */
@@ -44,11 +45,74 @@ export interface LinearizabilityBudget {
   readonly timeoutMs: number;
 }
 
-/** checkRegister checks the register workload's history per key against kvModel. */
+/** registerModel is the register workload's model: Cairn's instance versions (1 at registration, reset by a delete). */
+const registerModel = createInstanceRegisterModel({ versionAfterDeregister: 'reset' });
+
+/** registerFs are the register workload's operations. */
+const registerFs: ReadonlySet<string> = new Set(['read', 'write', 'cas', 'delete']);
+
+function fieldsOf(event: HistoryEvent): Readonly<Record<string, unknown>> {
+  if (typeof event.value !== 'object' || event.value === null) throw new Error(`register history: ${event.type} ${event.f} at ${event.time} has no value object`);
+  return event.value as Readonly<Record<string, unknown>>;
+}
+
+function stringOf(event: HistoryEvent, field: string): string {
+  const value = fieldsOf(event)[field];
+  if (typeof value !== 'string') throw new Error(`register history: ${event.type} ${event.f} at ${event.time}: ${field} is not a string`);
+  return value;
+}
+
+function versionField(event: HistoryEvent, field: string): number | undefined {
+  const value = fieldsOf(event)[field];
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) throw new Error(`register history: ${event.type} ${event.f} at ${event.time}: ${field} is not a version`);
+  return value;
+}
+
+/** registerInput reads an invoke of the register workload as a call on the instance register model. */
+export function registerInput(invoke: HistoryEvent): InstanceInput {
+  const key = stringOf(invoke, 'key');
+  switch (invoke.f) {
+    case 'read':
+      return { f: 'get', key };
+    case 'write':
+      return { f: 'register', key, meta: { v: stringOf(invoke, 'value') } };
+    case 'cas':
+      return { f: 'cas-meta', key, expectedVersion: versionField(invoke, 'expected') ?? 0, meta: { v: stringOf(invoke, 'value') } };
+    case 'delete':
+      return { f: 'deregister', key };
+    default:
+      throw new Error(`register history: unknown f ${invoke.f}`);
+  }
+}
+
+/** registerOutput reads an ok completion of the register workload as the model's output. */
+export function registerOutput(completion: HistoryEvent, invoke: HistoryEvent): InstanceOutput {
+  const fields = fieldsOf(completion);
+  const version = versionField(completion, 'version');
+  switch (invoke.f) {
+    case 'read': {
+      const value = fields['value'];
+      if (value !== null && typeof value !== 'string') throw new Error(`register history: read at ${completion.time}: value is not a string or null`);
+      return value === null ? { exists: false, meta: null } : { exists: true, meta: { v: value }, ...(version === undefined ? {} : { version }) };
+    }
+    case 'write':
+      return version === undefined ? {} : { version };
+    case 'cas': {
+      const applied = fields['ok'];
+      if (typeof applied !== 'boolean') throw new Error(`register history: cas at ${completion.time}: ok is not a boolean`);
+      return applied && version !== undefined ? { ok: true, version } : { ok: applied };
+    }
+    default:
+      return {};
+  }
+}
+
+/** checkRegister checks the register workload's history per key against the versioned instance register model. */
 export function checkRegister(events: readonly RecordedEvent[], budget: LinearizabilityBudget): LinearizabilityResult {
   const started = performance.now();
-  const ops = operationsFromHistory(clientEvents(events, new Set(['read', 'write'])), kvInputFromEvent, kvOutputFromEvent);
-  const report = checkOperations(kvModel, ops, { maxSteps: budget.maxSteps, timeoutMs: budget.timeoutMs });
+  const ops = operationsFromHistory(clientEvents(events, registerFs), registerInput, registerOutput);
+  const report = checkOperations(registerModel, ops, { maxSteps: budget.maxSteps, timeoutMs: budget.timeoutMs });
   const anomalies: OperationRef[] = [];
   for (const partition of report.partitions) {
     if (partition.result !== 'illegal') continue;
@@ -67,7 +131,7 @@ export function checkRegister(events: readonly RecordedEvent[], budget: Lineariz
 }
 
 /** stuckOperations are the operations no linearization could place next after the longest prefix found. */
-function stuckOperations(ops: readonly Operation<KvInput, KvOutput>[], prefix: readonly number[]): Operation<KvInput, KvOutput>[] {
+function stuckOperations(ops: readonly Operation<InstanceInput, InstanceOutput>[], prefix: readonly number[]): Operation<InstanceInput, InstanceOutput>[] {
   const done = new Set(prefix);
   let earliestReturn = Number.POSITIVE_INFINITY;
   for (const [index, op] of ops.entries()) if (!done.has(index) && op.return < earliestReturn) earliestReturn = op.return;

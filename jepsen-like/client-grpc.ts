@@ -4,8 +4,9 @@
 // the request left, so it might have taken effect.
 
 import { ClientApiClient, GrpcCallError } from '../src/api/grpc/client.ts';
+import { decodeErrorInfo, statusDetailsMetadataKey } from '../src/api/grpc/errors.ts';
 import { namingServiceName } from '../src/api/grpc/proto.ts';
-import type { InstanceRef, Outcome, RegistryClient } from './client.ts';
+import type { CasAnswer, InstanceRead, InstanceRef, Outcome, RegistryClient, WriteAnswer } from './client.ts';
 import { absentCodes, outcomeOfCode } from './client.ts';
 import { assertLoopback } from './client-http.ts';
 
@@ -21,6 +22,19 @@ interface WireInstance {
   readonly ip?: string;
   readonly port?: number;
   readonly metadata?: Record<string, string>;
+  readonly version?: number;
+}
+
+/** versionOf reads a response's instance version (0 is left out on the wire: a persistent instance is never at 0). */
+function versionOf(response: Record<string, unknown>): number {
+  return (response['instance'] as WireInstance | undefined)?.version ?? 0;
+}
+
+/** actualVersionOf reads the `actual` detail of a CAIRN_VERSION_MISMATCH, or null when it is missing. */
+function actualVersionOf(error: GrpcCallError): number | null {
+  const details = error.metadata.get(statusDetailsMetadataKey)[0];
+  const actual = Buffer.isBuffer(details) ? decodeErrorInfo(details)?.metadata['actual'] : undefined;
+  return actual === undefined || !/^\d+$/.test(actual) ? null : Number(actual);
 }
 
 /** GrpcRegistryClient is one member over gRPC (port + 1000). */
@@ -34,25 +48,51 @@ export class GrpcRegistryClient implements RegistryClient {
   }
 
   /** register: RegisterInstance of a persistent instance with the metadata and request id. */
-  async register(ref: InstanceRef, metadata: Readonly<Record<string, string>>, requestId: string): Promise<Outcome<null>> {
+  async register(ref: InstanceRef, metadata: Readonly<Record<string, string>>, requestId: string): Promise<Outcome<WriteAnswer>> {
     try {
-      await this.client.call(namingServiceName, 'RegisterInstance', {
+      const response = await this.client.call(namingServiceName, 'RegisterInstance', {
         service: ref.service,
         instance: { ip: ref.ip, port: ref.port, ephemeral: false, metadata: { ...metadata } },
         requestId,
       });
+      return { type: 'ok', value: { version: versionOf(response) } };
+    } catch (error) {
+      return errorOutcome(error);
+    }
+  }
+
+  /** casMetadata: RegisterInstance with expected_version; CAIRN_VERSION_MISMATCH is a definite "not applied". */
+  async casMetadata(ref: InstanceRef, metadata: Readonly<Record<string, string>>, expectedVersion: number, requestId: string): Promise<Outcome<CasAnswer>> {
+    try {
+      const response = await this.client.call(namingServiceName, 'RegisterInstance', {
+        service: ref.service,
+        instance: { ip: ref.ip, port: ref.port, ephemeral: false, metadata: { ...metadata } },
+        requestId,
+        expectedVersion,
+      });
+      return { type: 'ok', value: { applied: true, version: versionOf(response) } };
+    } catch (error) {
+      if (error instanceof GrpcCallError && error.cairnCode === 'CAIRN_VERSION_MISMATCH') return { type: 'ok', value: { applied: false, actual: actualVersionOf(error) } };
+      return errorOutcome(error);
+    }
+  }
+
+  /** deregister: DeregisterInstance of a persistent instance. */
+  async deregister(ref: InstanceRef, requestId: string): Promise<Outcome<null>> {
+    try {
+      await this.client.call(namingServiceName, 'DeregisterInstance', { service: ref.service, ip: ref.ip, port: ref.port, ephemeral: false, requestId });
       return { type: 'ok', value: null };
     } catch (error) {
       return errorOutcome(error);
     }
   }
 
-  /** getMetadata: GetInstance with LINEARIZABLE; NOT_FOUND with a not-found code is absent. */
-  async getMetadata(ref: InstanceRef): Promise<Outcome<Readonly<Record<string, string>> | null>> {
+  /** getInstance: GetInstance with LINEARIZABLE; NOT_FOUND with a not-found code is absent. */
+  async getInstance(ref: InstanceRef): Promise<Outcome<InstanceRead | null>> {
     try {
       const response = await this.client.call(namingServiceName, 'GetInstance', { service: ref.service, ip: ref.ip, port: ref.port, consistency: 'LINEARIZABLE' });
       const instance = response['instance'] as WireInstance | undefined;
-      return { type: 'ok', value: instance?.metadata ?? {} };
+      return { type: 'ok', value: { metadata: instance?.metadata ?? {}, version: versionOf(response) } };
     } catch (error) {
       if (error instanceof GrpcCallError && error.cairnCode !== undefined && absentCodes.has(error.cairnCode)) return { type: 'ok', value: null };
       return errorOutcome(error);

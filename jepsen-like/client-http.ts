@@ -2,7 +2,7 @@
 // Cairn's own cluster routes the nemesis and the monitor use. A refused connection is a 'fail' (nothing was sent);
 // any other failure after the request may have left is 'info'.
 
-import type { InstanceRef, Outcome, RegistryClient } from './client.ts';
+import type { CasAnswer, InstanceRead, InstanceRef, Outcome, RegistryClient, WriteAnswer } from './client.ts';
 import { absentCodes, outcomeOfCode } from './client.ts';
 
 /** assertLoopback refuses any address outside 127.0.0.0/8, and Nacos's default 127.0.0.1:8848. */
@@ -62,24 +62,38 @@ export class HttpRegistryClient implements RegistryClient {
   }
 
   /** register: POST /nacos/v1/ns/instance with ephemeral=false and the metadata as JSON. */
-  async register(ref: InstanceRef, metadata: Readonly<Record<string, string>>, requestId: string): Promise<Outcome<null>> {
+  async register(ref: InstanceRef, metadata: Readonly<Record<string, string>>, requestId: string): Promise<Outcome<WriteAnswer>> {
     const query = `${instanceQuery(ref)}&ephemeral=false&metadata=${encodeURIComponent(JSON.stringify(metadata))}`;
     const result = await httpRequest(this.addr, 'POST', `/nacos/v1/ns/instance?${query}`, this.timeoutMs, { 'Cairn-Request-Id': requestId });
+    if (!('answer' in result)) return failureOutcome(result);
+    const { answer } = result;
+    if (answer.status === 200 && answer.text === 'ok') return { type: 'ok', value: {} };
+    return outcomeOfCode(answer.code, `status ${answer.status}: ${answer.text.slice(0, 200)}`);
+  }
+
+  /** casMetadata: the Nacos HTTP API has no compare-and-set; nothing is sent, so the operation certainly failed. */
+  casMetadata(): Promise<Outcome<CasAnswer>> {
+    return Promise.resolve({ type: 'fail', error: 'no compare-and-set over the Nacos HTTP API (use gRPC)' });
+  }
+
+  /** deregister: DELETE /nacos/v1/ns/instance with ephemeral=false. */
+  async deregister(ref: InstanceRef, requestId: string): Promise<Outcome<null>> {
+    const result = await httpRequest(this.addr, 'DELETE', `/nacos/v1/ns/instance?${instanceQuery(ref)}&ephemeral=false`, this.timeoutMs, { 'Cairn-Request-Id': requestId });
     if (!('answer' in result)) return failureOutcome(result);
     const { answer } = result;
     if (answer.status === 200 && answer.text === 'ok') return { type: 'ok', value: null };
     return outcomeOfCode(answer.code, `status ${answer.status}: ${answer.text.slice(0, 200)}`);
   }
 
-  /** getMetadata: GET /nacos/v1/ns/instance with consistency=linearizable; 404 with a not-found code is absent. */
-  async getMetadata(ref: InstanceRef): Promise<Outcome<Readonly<Record<string, string>> | null>> {
+  /** getInstance: GET /nacos/v1/ns/instance with consistency=linearizable (no version in Nacos's shape); 404 with a not-found code is absent. */
+  async getInstance(ref: InstanceRef): Promise<Outcome<InstanceRead | null>> {
     const result = await httpRequest(this.addr, 'GET', `/nacos/v1/ns/instance?${instanceQuery(ref)}&consistency=linearizable`, this.timeoutMs);
     if (!('answer' in result)) return failureOutcome(result);
     const { answer } = result;
     if (answer.status === 404 && answer.code !== null && absentCodes.has(answer.code)) return { type: 'ok', value: null };
     if (answer.status !== 200) return outcomeOfCode(answer.code, `status ${answer.status}: ${answer.text.slice(0, 200)}`);
     const body = JSON.parse(answer.text) as { metadata?: Record<string, string> };
-    return { type: 'ok', value: body.metadata ?? {} };
+    return { type: 'ok', value: { metadata: body.metadata ?? {} } };
   }
 
   /** listAddresses: GET /nacos/v1/ns/instance/list with consistency=linearizable. */

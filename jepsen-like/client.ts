@@ -19,12 +19,33 @@ export type Outcome<T> =
   | { readonly type: 'fail'; readonly error: string }
   | { readonly type: 'info'; readonly error: string };
 
+/** WriteAnswer is what a register answered: the instance's new version where the transport reports it (gRPC). */
+export interface WriteAnswer {
+  readonly version?: number;
+}
+
+/** CasAnswer is a compare-and-set's answer: applied at a new version, or refused (the version was another). */
+export type CasAnswer = { readonly applied: true; readonly version: number } | { readonly applied: false; readonly actual: number | null };
+
+/** InstanceRead is an instance read linearizably: its metadata and, where the transport reports it (gRPC), its version. */
+export interface InstanceRead {
+  readonly metadata: Readonly<Record<string, string>>;
+  readonly version?: number;
+}
+
 /** RegistryClient is one member as seen through one transport. */
 export interface RegistryClient {
   /** register upserts a persistent instance with `metadata`, sending `requestId` for at-most-once retries. */
-  register(ref: InstanceRef, metadata: Readonly<Record<string, string>>, requestId: string): Promise<Outcome<null>>;
-  /** getMetadata reads an instance linearizably: its metadata, or null when it is absent. */
-  getMetadata(ref: InstanceRef): Promise<Outcome<Readonly<Record<string, string>> | null>>;
+  register(ref: InstanceRef, metadata: Readonly<Record<string, string>>, requestId: string): Promise<Outcome<WriteAnswer>>;
+  /**
+   * casMetadata registers the instance with `metadata` only if its version is `expectedVersion` (0: absent).
+   * gRPC only: the Nacos HTTP API has no compare-and-set, so over HTTP it fails without sending anything.
+   */
+  casMetadata(ref: InstanceRef, metadata: Readonly<Record<string, string>>, expectedVersion: number, requestId: string): Promise<Outcome<CasAnswer>>;
+  /** deregister removes a persistent instance (absent is ok). */
+  deregister(ref: InstanceRef, requestId: string): Promise<Outcome<null>>;
+  /** getInstance reads an instance linearizably, or null when it is absent. */
+  getInstance(ref: InstanceRef): Promise<Outcome<InstanceRead | null>>;
   /** listAddresses lists a service's instances linearizably as "ip:port" strings. */
   listAddresses(service: string): Promise<Outcome<string[]>>;
   /** close releases the transport's connections. */
@@ -45,6 +66,7 @@ const certainlyNotCommitted: ReadonlySet<string> = new Set([
   'CAIRN_REQUEST_ID_REUSED',
   'CAIRN_INSTANCES_PER_SERVICE_EXCEEDED',
   'CAIRN_MEMBER_STATE_MISSING',
+  'CAIRN_VERSION_MISMATCH',
 ]);
 
 /** absentCodes are the Cairn codes meaning an instance read found nothing. */

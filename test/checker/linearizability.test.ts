@@ -268,6 +268,18 @@ describe('instance register model (PEERS.md §3.4, model 1)', () => {
     assert.equal(check([base, casMeta(2, 'i1', 1, b, 20, 30, true), casMeta(3, 'i1', 1, a, 20, 30, true)]).result, 'illegal');
   });
 
+  test('with reset versions, version 0 means absent: cas-meta at 0 creates; a get without a version compares exists and meta', () => {
+    const reset = createInstanceRegisterModel({ versionAfterDeregister: 'reset' });
+    const a = { v: 'a' };
+    const b = { v: 'b' };
+    assert.equal(check([casMeta(2, 'i1', 0, a, 0, 10, true), get(3, 'i1', 20, 30, true, 1, a)], reset).result, 'ok');
+    assert.equal(check([register(1, 'i1', a, 0, 10), casMeta(2, 'i1', 0, b, 20, 30, true)], reset).result, 'illegal');
+    assert.equal(check([register(1, 'i1', a, 0, 10), deregister(1, 'i1', 20, 30), casMeta(2, 'i1', 0, b, 40, 50, true), get(3, 'i1', 60, 70, true, 1, b)], reset).result, 'ok');
+    const unversioned = (c: number, call: number, ret: number, meta: Record<string, string>): InstanceOperation => done(c, { f: 'get', key: 'i1' }, call, ret, { exists: true, meta });
+    assert.equal(check([register(1, 'i1', a, 0, 10), register(1, 'i1', b, 20, 30), unversioned(2, 40, 50, b)], reset).result, 'ok');
+    assert.equal(check([register(1, 'i1', a, 0, 10), register(1, 'i1', b, 20, 30), unversioned(2, 40, 50, a)], reset).result, 'illegal');
+  });
+
   test('an unknown register that a later get saw, and per-instance partitions', () => {
     const a = { zone: 'a' };
     const unknownRegister = pending<InstanceInput, InstanceOutput>(1, { f: 'register', key: 'i1', meta: a }, 0);

@@ -173,10 +173,11 @@ export type InstanceInput =
 
 /**
  * InstanceOutput is a completion: get gives {exists, version, meta} (version and meta are ignored when exists is
- * false); cas-meta gives {ok} and optionally the new version; register may report the new version; deregister {}.
+ * false; a get whose transport does not report versions leaves version out, and only exists and meta are compared);
+ * cas-meta gives {ok} and optionally the new version; register may report the new version; deregister {}.
  */
 export type InstanceOutput =
-  | { readonly exists: boolean; readonly version: number; readonly meta: InstanceMeta | null }
+  | { readonly exists: boolean; readonly version?: number; readonly meta: InstanceMeta | null }
   | { readonly ok: boolean; readonly version?: number }
   | { readonly version: number }
   | Record<string, never>;
@@ -192,7 +193,8 @@ export interface InstanceState {
 export interface InstanceRegisterOptions {
   /**
    * versionAfterDeregister: 'keep' means versions keep counting across a deregister (a re-register gets the old
-   * version + 1, so versions are never reused); 'reset' means a re-register starts again at version 1.
+   * version + 1, so versions are never reused); 'reset' means a re-register starts again at version 1, and version 0
+   * means "absent" (etcd's key version, Cairn's): a cas-meta expecting 0 creates an absent instance.
    */
   readonly versionAfterDeregister: 'keep' | 'reset';
 }
@@ -236,7 +238,7 @@ function stepInstance(
       return { ok: true, state: { exists: false, version, meta: null } };
     }
     case 'cas-meta':
-      return stepCasMeta(state, input, output, unknown);
+      return stepCasMeta(options, state, input, output, unknown);
     case 'get':
       return { ok: unknown || getFits(state, output), state };
     default:
@@ -245,12 +247,14 @@ function stepInstance(
 }
 
 function stepCasMeta(
+  options: InstanceRegisterOptions,
   state: InstanceState,
   input: Extract<InstanceInput, { f: 'cas-meta' }>,
   output: InstanceOutput | undefined,
   unknown: boolean,
 ): { ok: boolean; state: InstanceState } {
-  const matches = state.exists && state.version === input.expectedVersion;
+  // With 'reset', an absent instance is at version 0 (deregister and init both leave 0), so 0 matches it.
+  const matches = (state.exists || options.versionAfterDeregister === 'reset') && state.version === input.expectedVersion;
   const next = matches ? { exists: true, version: state.version + 1, meta: input.meta } : state;
   if (unknown) return { ok: true, state: next };
   if (output === undefined || !('ok' in output)) {
@@ -266,7 +270,7 @@ function getFits(state: InstanceState, output: InstanceOutput | undefined): bool
   }
   if (output.exists !== state.exists) return false;
   if (!state.exists) return true;
-  return output.version === state.version && canonicalMeta(output.meta) === canonicalMeta(state.meta);
+  return (output.version === undefined || output.version === state.version) && canonicalMeta(output.meta) === canonicalMeta(state.meta);
 }
 
 /** reportedVersionFits is true when the output reports no version or the expected one. */
