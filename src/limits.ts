@@ -91,6 +91,7 @@ export interface Limits {
   readonly subscribeCatchUpMsMax: number;
   readonly pushQueueMessagesMax: number;
   readonly pushMergeWindowMs: number;
+  readonly pushMergeFullSubscribers: number;
   readonly udpPushAckTimeoutMs: number;
   readonly udpPushRetriesMax: number;
   readonly udpPacketBytesMax: number;
@@ -301,6 +302,10 @@ export const limits: Limits = Object.freeze({
   // A service is pushed at most once per this window: a change after a quiet window goes at once, changes within
   // the window after a push are merged into one push at its end (Nacos delays every push 1000 ms).
   pushMergeWindowMs: 20,
+  // The window scales with the service's subscribers: full from this many on, proportionally shorter below, so a
+  // service with few subscribers is pushed on every change (1 subscriber: a 0.3 ms window) while the snapshots
+  // offered per service stay under max(this, subscribers) per window.
+  pushMergeFullSubscribers: 64,
   // UDP push acknowledgement timeout and retries, as Nacos (10 s, 1 retry); clients also poll.
   udpPushAckTimeoutMs: 10_000,
   udpPushRetriesMax: 1,
@@ -390,6 +395,7 @@ export const limitRelations: readonly LimitRelation[] = Object.freeze([
   { name: 'removeAfterMs <= preservedTimeoutMsMax', reason: 'the default timeouts are valid overrides', holds: (l) => l.removeAfterMs <= l.preservedTimeoutMsMax },
   // Pushes.
   { name: 'pushMergeWindowMs < requestTimeoutMs', reason: 'a push is never held longer than a request', holds: (l) => l.pushMergeWindowMs < l.requestTimeoutMs },
+  { name: 'pushMergeFullSubscribers >= 1', reason: 'the merge window is a fraction of pushMergeWindowMs, never more', holds: (l) => l.pushMergeFullSubscribers >= 1 },
   { name: 'pushMergeWindowMs < pushStallMsMax', reason: 'a subscriber is never cut off for a push that was merely being merged', holds: (l) => l.pushMergeWindowMs < l.pushStallMsMax },
   { name: 'subscribersPerServiceMax <= udpPushTargetsMax', reason: 'one service can fill its subscriber bound with UDP targets', holds: (l) => l.subscribersPerServiceMax <= l.udpPushTargetsMax },
   { name: 'udpPushAckTimeoutMs * (udpPushRetriesMax + 1) <= removeAfterMs', reason: 'a push gives up before its data expires', holds: (l) => l.udpPushAckTimeoutMs * (l.udpPushRetriesMax + 1) <= l.removeAfterMs },

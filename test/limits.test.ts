@@ -67,6 +67,7 @@ const breakers: Record<string, (l: Limits) => Partial<Limits>> = {
   'removeAfterMs <= preservedTimeoutMsMax': (l) => ({ preservedTimeoutMsMax: l.removeAfterMs - 1 }),
   'pushMergeWindowMs < requestTimeoutMs': (l) => ({ pushMergeWindowMs: l.requestTimeoutMs }),
   'pushMergeWindowMs < pushStallMsMax': (l) => ({ pushStallMsMax: l.pushMergeWindowMs }),
+  'pushMergeFullSubscribers >= 1': () => ({ pushMergeFullSubscribers: 0 }),
   'subscribersPerServiceMax <= udpPushTargetsMax': (l) => ({ udpPushTargetsMax: l.subscribersPerServiceMax - 1 }),
   'listCacheInstancesMax >= 2 * instancesPerServiceMax': (l) => ({ listCacheInstancesMax: 2 * l.instancesPerServiceMax - 1 }),
   'udpPushAckTimeoutMs * (udpPushRetriesMax + 1) <= removeAfterMs': (l) => ({ udpPushAckTimeoutMs: l.removeAfterMs }),

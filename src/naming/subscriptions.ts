@@ -1,6 +1,7 @@
 // subscriptions: the member's one subscription hub (DESIGN.md "Subscriptions and pushes"). It hears every change of
 // both registries (the CP state machine's onServiceChanged hook and the EphemeralRegistry's onChange), merges the
-// changes of one service (pushed at once after a quiet pushMergeWindowMs, else merged until the window ends), then computes the service's snapshot once per distinct filter
+// changes of one service (pushed at once after a quiet window, else merged until the window ends; the window is
+// pushMergeWindowMs scaled by the service's subscribers, see schedule()), then computes the service's snapshot once per distinct filter
 // (clusters, healthyOnly) with the very selection of NamingService.listInstances (protect threshold included), and
 // offers it to that filter's subscribers: gRPC Subscribe streams (api/grpc/subscribe.ts) and Nacos v1 UDP push
 // targets (udp-push.ts), both behind SubscriberTransport.
@@ -79,7 +80,7 @@ export interface SubscribeOptions {
 }
 
 /** HubLimits are the limits the hub runs with; tests shrink them. */
-export type HubLimits = Pick<Limits, 'subscribersPerServiceMax' | 'pushQueueMessagesMax' | 'pushMergeWindowMs' | 'pushStallMsMax'>;
+export type HubLimits = Pick<Limits, 'subscribersPerServiceMax' | 'pushQueueMessagesMax' | 'pushMergeWindowMs' | 'pushMergeFullSubscribers' | 'pushStallMsMax'>;
 
 /** HubLogger is the part of pino the hub uses. */
 export interface HubLogger {
@@ -319,13 +320,17 @@ export class SubscriptionHub {
    * window is pushed at once (a zero timer, so every change applied in the same turn, e.g. one Ready's entries, still
    * goes in that one push), and changes arriving within the window after a push are merged into one push at the
    * window's end. So one lone change costs no window (the bench's change-to-notification latency), and a busy
-   * service is pushed at most once per window.
+   * service is pushed at most once per window. The window is what the fan-out needs: the full pushMergeWindowMs from
+   * pushMergeFullSubscribers subscribers on, proportionally less below, so the snapshots offered per service and
+   * window stay under max(pushMergeFullSubscribers, subscribers) while a service followed by a few clients is pushed
+   * on every change, as etcd's watches are.
    */
   private schedule(entry: ServiceEntry): void {
     if (entry.timer !== null) return;
     const now = performance.now();
     entry.changedAtMs = now;
-    const delayMs = Math.max(0, entry.lastFlushMs + this.limits.pushMergeWindowMs - now);
+    const windowMs = this.limits.pushMergeWindowMs * Math.min(1, entry.count / this.limits.pushMergeFullSubscribers);
+    const delayMs = Math.max(0, entry.lastFlushMs + windowMs - now);
     entry.timer = setTimeout(() => this.flush(entry), delayMs);
   }
 

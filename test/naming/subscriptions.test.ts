@@ -72,7 +72,7 @@ const subscribeAll = { key: svc, clusters: [] as string[], healthyOnly: false, i
 test('the first snapshot is the current state; a change after a quiet window is pushed at once; changes inside the window after a push become one snapshot', async () => {
   // A long window makes the two behaviours tell apart without tight timing: at once means well before it ends.
   const windowMs = 1500;
-  const { hub, register } = setup({ pushMergeWindowMs: windowMs });
+  const { hub, register } = setup({ pushMergeWindowMs: windowMs, pushMergeFullSubscribers: 1 });
   await register('10.0.0.1');
   const recorder = new Recorder();
   hub.subscribe(subscribeAll, recorder);
@@ -94,6 +94,32 @@ test('the first snapshot is the current state; a change after a quiet window is 
   assert.equal(recorder.snapshots.length, 3, 'two registrations within the window make one push');
   assert.deepEqual(recorder.ips(), ['DEFAULT/10.0.0.1:8080', 'DEFAULT/10.0.0.2:8080', 'DEFAULT/10.0.0.3:8080', 'DEFAULT/10.0.0.4:8080']);
   assert.ok(recorder.last.revision > (recorder.snapshots[1]?.revision ?? Infinity));
+  hub.close();
+});
+
+test('the merge window scales with the subscribers: a few are pushed on every change, many get the full window', async () => {
+  const windowMs = 1500;
+  const full = 100;
+  const { hub, register } = setup({ pushMergeWindowMs: windowMs, pushMergeFullSubscribers: full });
+  const recorder = new Recorder();
+  hub.subscribe(subscribeAll, recorder);
+  await register('10.0.9.1');
+  await waitFor(() => recorder.snapshots.length >= 2, { timeoutMs: 2000, intervalMs: 2, what: 'the first push' });
+  const few = Date.now();
+  await register('10.0.9.2');
+  await waitFor(() => recorder.snapshots.length >= 3, { timeoutMs: 2000, intervalMs: 2, what: 'the push right after a push' });
+  assert.ok(Date.now() - few < windowMs / 2, `one subscriber: a ${windowMs / full} ms window, not ${windowMs} ms (${Date.now() - few} ms)`);
+  const others = Array.from({ length: full - 1 }, () => new Recorder());
+  for (const other of others) hub.subscribe(subscribeAll, other);
+  await register('10.0.9.3');
+  await waitFor(() => recorder.snapshots.length >= 4, { timeoutMs: windowMs * 3, intervalMs: 5, what: 'the push after a quiet window' });
+  const many = Date.now();
+  await register('10.0.9.4');
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  assert.equal(recorder.snapshots.length, 4, `${full} subscribers: a change right after a push waits for the full window`);
+  await waitFor(() => recorder.snapshots.length >= 5, { timeoutMs: windowMs * 3, intervalMs: 5, what: 'the windowed push' });
+  assert.ok(Date.now() - many >= windowMs / 2, 'it came at the end of the full window');
+  assert.ok(others.every((other) => other.ips().length === 4), 'every subscriber got the last state');
   hub.close();
 });
 
