@@ -303,7 +303,13 @@ export class Replica implements CommandProposer {
 
   private syncPeers(): void {
     const membership = this.core.membership;
-    const members = [...membership.voters, ...membership.learners].filter((member) => member !== this.options.id).sort();
+    const peers = new Set([...membership.voters, ...membership.learners]);
+    // A leader removing itself keeps replicating until the removal commits, then steps down (thesis §4.2.2); its
+    // followers apply the new configuration as soon as they append it, so they must keep answering the leader they
+    // know even though the configuration no longer names it, or the removal never commits on its watch.
+    const leader = this.core.leader;
+    if (leader !== null) peers.add(leader);
+    const members = [...peers].filter((member) => member !== this.options.id).sort();
     const key = members.join(',');
     if (key === this.membersKey) return;
     this.membersKey = key;
@@ -483,11 +489,23 @@ export class Replica implements CommandProposer {
 
   /** addMember adds `member` as a learner, waits until it has caught up, then promotes it to voter (thesis §4.1). */
   async addMember(member: NodeId, catchUpTimeoutMs: number): Promise<void> {
-    await this.changeMembership({ type: 'add-learner', node: member });
+    // Idempotent and resumable: a member that is already a voter is left as it is, and a learner (an earlier add
+    // whose promotion was cut short by a leader change or a timeout) is caught up and promoted, so retrying the same
+    // request on the current leader always finishes the job. Only the leader's view counts; others are refused below.
+    const status = this.core.status();
+    const leading = status.role === 'leader';
+    if (leading && status.membership.voters.includes(member)) return;
+    if (!(leading && status.membership.learners.includes(member))) await this.changeMembership({ type: 'add-learner', node: member });
     await this.waitUntil(() => {
-      const progress = this.core.status().progress[member];
+      const now = this.core.status();
+      if (now.role !== 'leader') {
+        throw new CairnError(now.leader === null ? 'CAIRN_NO_LEADER' : 'CAIRN_NOT_LEADER',
+          `leadership moved while ${member} was catching up: it is a learner; add it again on the leader to promote it`,
+          { details: { leader: now.leader } });
+      }
+      const progress = now.progress[member];
       return progress !== undefined && progress.match >= this.core.commitIndex;
-    }, `${member} did not catch up within ${catchUpTimeoutMs} ms; it stays a learner`, catchUpTimeoutMs);
+    }, `${member} did not catch up within ${catchUpTimeoutMs} ms; it stays a learner (add it again to retry)`, catchUpTimeoutMs);
     await this.changeMembership({ type: 'promote', node: member });
   }
 

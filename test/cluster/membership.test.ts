@@ -15,7 +15,9 @@
 // non-zero with CAIRN_MEMBER_STATE_MISSING and the advice (DELETE, start with --join, POST) on stderr, while the
 // other two keep acknowledging writes. (4) Re-add it as advised: DELETE on the leader, start it with --join on an
 // empty directory, POST on the leader; it must become a voter again and list what the others list. Every step ends
-// with the convergence check: every acknowledged instance on every member, nothing never attempted listed.
+// with the convergence check: every acknowledged instance on every member, nothing never attempted listed. Between
+// (2) and (3): an add cut short by a leadership transfer (the joiner paused, so it stays a learner) is finished by
+// the same POST on the new leader, and a POST for a voter changes nothing.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { checkConvergence, type Cluster, holdsFor, Ledger, type Member, startCluster, waitFor } from '../support/cluster.ts';
@@ -138,6 +140,55 @@ test('add and remove a member; a wiped member is refused, then re-added', { time
     await d.terminate();
     await writeThroughEach(ledger, three, 'membership-after-remove');
     await checkConvergence(ledger, three);
+  });
+
+  await cluster.step(t, 'an add cut short by a leader change leaves a learner; the same POST on the new leader promotes it; the leader removing itself is answered', async (st) => {
+    // The fourth member, removed above, joins again empty but paused, so it cannot catch up: the leader's POST
+    // waits with it a learner. Leadership then moves: the old leader's POST must end (not leader), the member stays
+    // a learner, and the same POST on the new leader must finish the job; a POST for a voter changes nothing.
+    d.wipe();
+    await d.start({ join: true, members: [...cluster.memberAddrs, d.addr] });
+    d.pause();
+    let learnerSeen = false;
+    try {
+      const { leader } = await cluster.waitForLeader({ among: three });
+      const pending = leader.request('POST', `/cairn/v1/cluster/members?addr=${d.addr}`, { timeoutMs: changeTimeoutMs });
+      await waitFor(async () => (await membersSeenBy(leader)).get(d.addr) === 'learner', { timeoutMs: 10_000, what: `${leader.addr} to list ${d.addr} as a learner` });
+      const next = three.find((member) => member !== leader);
+      assert.ok(next !== undefined);
+      const moved = await leader.request('POST', `/cairn/v1/cluster/transfer-leader?to=${next.addr}`);
+      assert.equal(moved.status, 200, `transfer to ${next.addr}: ${moved.status} ${moved.text}`);
+      const cut = await pending;
+      assert.ok(cut.code === 'CAIRN_NOT_LEADER' || cut.code === 'CAIRN_NO_LEADER', `the old leader's POST ends when leadership moves: ${cut.status} ${cut.code ?? ''} ${cut.text}`);
+      assert.match(cut.text, /learner/);
+      learnerSeen = (await membersSeenBy(next)).get(d.addr) === 'learner';
+      assert.ok(learnerSeen, `${d.addr} is left a learner`);
+    } finally {
+      d.resume();
+    }
+    const addMs = await changeMembership(cluster, three, 'POST', d.addr);
+    const four = [a, b, c, d];
+    await waitForMembership(four, four, `all four to report ${d.addr} as a voter after the second POST`);
+    const againMs = await changeMembership(cluster, three, 'POST', d.addr);
+    await waitForMembership(four, four, 'the membership unchanged by a POST for a voter');
+    st.diagnostic(`resumed add: the second POST promoted the learner in ${addMs} ms; a POST for the voter answered in ${againMs} ms`);
+    await writeThroughEach(ledger, four, 'membership-resumed-add');
+    await checkConvergence(ledger, four);
+    // Now remove the leader itself: it must keep replicating until its removal commits, then step down (thesis
+    // §4.2.2), so the DELETE is answered 200, not an ambiguous timeout.
+    const { leader } = await cluster.waitForLeader({ among: four });
+    if (leader !== d) {
+      const moved = await leader.request('POST', `/cairn/v1/cluster/transfer-leader?to=${d.addr}`);
+      assert.equal(moved.status, 200, `transfer to ${d.addr}: ${moved.status} ${moved.text}`);
+      await waitFor(async () => (await d.status()).leader === d.addr, { timeoutMs: 10_000, what: `${d.addr} to lead` });
+    }
+    const removed = await d.request('DELETE', `/cairn/v1/cluster/members?addr=${d.addr}`, { timeoutMs: changeTimeoutMs });
+    assert.equal(removed.status, 200, `the leader removing itself: ${removed.status} ${removed.code ?? ''} ${removed.text}`);
+    await waitForMembership(three, three, `the three members to report only ${three.map((m) => m.addr).join(', ')} again`);
+    const after = await cluster.waitForLeader({ among: three, timeoutMs: 15_000 });
+    st.diagnostic(`the removed leader's DELETE answered 200; ${after.leader.addr} leads the three`);
+    await writeThroughEach(ledger, three, 'membership-after-leader-removal');
+    await d.terminate();
   });
 
   let wiped: Member | null = null;
