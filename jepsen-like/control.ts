@@ -1,11 +1,13 @@
 // control: the members of one run as real processes (`bin/cairn server`) on 127.0.0.11..15, each with a fresh
 // data directory under the run directory and its log (stdout and stderr, across restarts) beside it. A member is
-// started, killed (SIGKILL), paused (SIGSTOP), resumed (SIGCONT) and restarted by its pid, never by name. Every
+// started, killed (SIGKILL), paused (SIGSTOP), resumed (SIGCONT) and restarted by its pid, never by name. A dead
+// member's data directory can be wiped (the member nemesis, after the member's removal committed); its next start
+// then passes --join, so it waits empty to be added by the leader (docs/operations.md). Every
 // process is registered for the exit cleanup, so an interrupted or crashed run leaves none behind. A process that
 // exits without the harness having killed it is recorded as an unexpected exit: the run is then invalid.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { appendFileSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
+import { appendFileSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -101,6 +103,8 @@ export class Member {
   private child: ChildProcess | null = null;
   private exited: Promise<void> = Promise.resolve();
   private current: MemberState = 'stopped';
+  /** joinOnStart: the data directory was wiped since the last start, so the next start passes --join. */
+  private joinOnStart = false;
   private readonly journal: DurabilityJournal | null;
 
   /** constructor lays out the member's files; nothing runs yet. */
@@ -129,13 +133,34 @@ export class Member {
     return this.child?.pid ?? null;
   }
 
-  /** start spawns the member and resolves once it printed `cairn ready <addr>`; rejects if it exits first. */
+  /** wiped tells whether the data directory was wiped and the member has not started on it since. */
+  get wiped(): boolean {
+    return this.joinOnStart;
+  }
+
+  /**
+   * start spawns the member and resolves once it printed `cairn ready <addr>`; rejects if it exits first. After a
+   * wipe it passes --join: the member initialises its empty storage as a joiner before it prints ready, so later
+   * starts need no flag (a member with storage ignores --join).
+   */
   async start(): Promise<void> {
     if (this.current === 'running' || this.current === 'paused') throw new Error(`${this.addr} is already running`);
     this.journal?.beforeStart();
     const child = this.spawnProcess();
     this.current = 'running';
     await this.awaitReady(child);
+    this.joinOnStart = false;
+  }
+
+  /** wipe deletes the data directory of a dead member (killed and reaped) and makes the next start a --join. */
+  wipe(): void {
+    const child = this.child;
+    if (this.current === 'running' || this.current === 'paused') throw new Error(`${this.addr} is still running: wipe only a dead member`);
+    // kill() gives up waiting after exitWaitMs; deleting files under a process that still runs would be no wipe.
+    if (child !== null && child.exitCode === null && child.signalCode === null) throw new Error(`${this.addr} (pid ${String(child.pid)}) has not exited yet`);
+    rmSync(this.dataDir, { recursive: true, force: true });
+    mkdirSync(this.dataDir, { recursive: true });
+    this.joinOnStart = true;
   }
 
   private spawnProcess(): ChildProcess {
@@ -165,6 +190,7 @@ export class Member {
     if (this.options.snapshotEntries !== null) args.push('--snapshot-entries', String(this.options.snapshotEntries));
     if (this.options.unsafeLocalReads) args.push('--unsafe-local-reads');
     if (this.options.unsafeNoFsync) args.push('--unsafe-no-fsync');
+    if (this.joinOnStart) args.push('--join');
     return args;
   }
 

@@ -11,19 +11,29 @@
 //   on, a killed member also loses what it never fsynced (lazyfs.ts) before it restarts.
 // - pause: SIGSTOP then SIGCONT. Targets 'leader', 'one'.
 // - transfer: ask the leader to hand leadership to a random other member (instantaneous).
+// - member (PEERS.md A4): shrink then grow. Pick a victim (the leader or a follower, membership.ts), ask the leader
+//   to remove it until the removal is known to have committed, kill it and wipe its data directory; hold; then
+//   start it empty with --join and ask the leader to add it back until it is a voter. One fault at a time, only
+//   from the full membership, so the group never has fewer than votersMin (3) voters: it needs 5 members. A removal
+//   that never settles leaves the victim as it is (it may still be a voter: wiping it would lose its votes).
+//   heal-all re-adds any member that is not a voter (removal confirmed, wipe, --join, add), so a run always ends
+//   with every member a voter; the runner then checks that every member reports that membership.
 
 import type { Cluster, Member } from './control.ts';
 import type { MemberCgroups } from './cgroup.ts';
-import { transferLeader } from './client-http.ts';
+import { clusterView, transferLeader } from './client-http.ts';
 import type { HistoryRecorder } from './history.ts';
 import type { Drop, Firewall } from './iptables.ts';
+import { addMember, chooseVictim, removeMember, roleInGroup, votersMin, votersSeenBy, type ChangeReport } from './membership.ts';
 import type { ClusterMonitor } from './monitor.ts';
 import { type Random, sleep } from './random.ts';
 
 /** NemesisKind is one kind of fault. */
-export type NemesisKind = 'partition' | 'kill' | 'pause' | 'transfer';
+export type NemesisKind = 'partition' | 'kill' | 'pause' | 'transfer' | 'member';
 /** nemesisKinds lists every kind, for the command line. */
-export const nemesisKinds: readonly NemesisKind[] = ['partition', 'kill', 'pause', 'transfer'];
+export const nemesisKinds: readonly NemesisKind[] = ['partition', 'kill', 'pause', 'transfer', 'member'];
+/** memberNemesisNodesMin: removing one of fewer members would leave fewer than votersMin voters. */
+export const memberNemesisNodesMin = votersMin + 1;
 /** PartitionMode is the shape of a partition. */
 export type PartitionMode = 'halves' | 'leader' | 'follower' | 'one' | 'ring' | 'bridge' | 'one-way-leader';
 /** partitionModes lists every partition mode. */
@@ -57,6 +67,11 @@ export interface NemesisDeps {
   readonly random: Random;
 }
 
+/** memberViewTimeoutMs bounds the leader's view read before a membership fault. */
+const memberViewTimeoutMs = 2000;
+/** restoreRoundsMax bounds the attempts to make one member a voter again (a second one after a learner was left). */
+const restoreRoundsMax = 2;
+
 /** Fault is a started fault: how to stop it. */
 interface Fault {
   readonly id: number;
@@ -72,6 +87,8 @@ export class Nemesis {
   private nextId = 0;
   /** problems lists what went wrong while injecting or healing (restarts that failed, for instance). */
   readonly problems: string[] = [];
+  /** outOfService holds the members a membership fault has taken (by address): the other kinds leave them alone. */
+  private readonly outOfService = new Set<string>();
 
   constructor(
     private readonly options: NemesisOptions,
@@ -79,6 +96,9 @@ export class Nemesis {
   ) {
     if (options.kinds.includes('partition') && deps.firewall === null) {
       throw new Error('the partition nemesis needs iptables');
+    }
+    if (options.kinds.includes('member') && deps.cluster.members.length < memberNemesisNodesMin) {
+      throw new Error(`the member nemesis needs at least ${memberNemesisNodesMin} members: removing one of ${deps.cluster.members.length} would leave fewer than ${votersMin} voters`);
     }
   }
 
@@ -111,6 +131,8 @@ export class Nemesis {
         return this.startKill(id, random.pick(this.options.killTargets), random);
       case 'pause':
         return this.startPause(id, random.pick(this.options.pauseTargets), random);
+      case 'member':
+        return this.startMember(id, random);
     }
   }
 
@@ -196,9 +218,102 @@ export class Nemesis {
     recorder.nemesis('info', 'transfer', { id, from: leader, to, result });
   }
 
-  /** choose picks the members a kill or pause target names, among those running. */
+  private async startMember(id: number, random: Random): Promise<Fault | null> {
+    const { cluster, monitor, recorder } = this.deps;
+    const leader = await monitor.findLeader();
+    const view = leader === null ? null : await clusterView(leader, memberViewTimeoutMs);
+    if (leader === null || view === null || view.leader !== leader) return null;
+    const voters = votersSeenBy(view, leader);
+    // Only from the full membership, so one member at most is out and the group keeps at least votersMin voters.
+    if (voters.join(',') !== cluster.members.map((member) => member.addr).sort().join(',')) return null;
+    const eligible = cluster.members.filter((member) => member.state === 'running' && !this.outOfService.has(member.addr)).map((member) => member.addr);
+    const victim = chooseVictim(leader, voters, eligible, random);
+    const member = victim === null ? undefined : cluster.byAddr(victim.addr);
+    if (victim === null || member === undefined) return null;
+    this.outOfService.add(member.addr);
+    recorder.nemesis('invoke', 'start-member', { id, target: victim.role, member: member.addr, leader, voters });
+    const removal = await removeMember(member.addr, () => monitor.findLeader());
+    if (removal.problem !== null) this.problems.push(`start-member #${id}: ${removal.problem}`);
+    let wipe = 'not wiped: the removal is not known to have committed, so the member may still be a voter';
+    if (removal.settled) {
+      await member.kill();
+      wipe = this.tryWipe(member, `start-member #${id}`);
+    }
+    recorder.nemesis('info', 'start-member', { id, target: victim.role, member: member.addr, leader, removed: removal.settled, removal: reportOf(removal), wipe });
+    return { id, kind: 'member', stop: () => this.restoreMember(member, `stop-member #${id}`) };
+  }
+
+  private tryWipe(member: Member, context: string): string {
+    try {
+      member.wipe();
+      return 'killed and wiped';
+    } catch (error) {
+      const problem = `${context}: wipe of ${member.addr} failed: ${error instanceof Error ? error.message : String(error)}`;
+      this.problems.push(problem);
+      return problem;
+    }
+  }
+
+  /**
+   * restoreMember makes `member` a voter again, by Cairn's documented path (docs/operations.md): nothing when it is
+   * one (a stopped voter is only restarted); otherwise its removal is confirmed, it is killed and wiped (unless it is
+   * wiped already), started empty with --join and added by the leader. Failures are recorded as problems. A member
+   * left a learner by an interrupted addition (membership.ts) is recorded as a problem and then made again once
+   * (removed, wiped, added), so one such event does not end the membership faults of the run.
+   */
+  private async restoreMember(member: Member, context: string): Promise<Record<string, unknown>> {
+    const rounds: Record<string, unknown>[] = [];
+    try {
+      for (let round = 0; round < restoreRoundsMax; round++) {
+        const steps = await this.restoreOnce(member, context);
+        rounds.push(steps);
+        if (steps['learnerLeft'] !== true) break;
+      }
+    } finally {
+      this.outOfService.delete(member.addr);
+    }
+    return rounds.length === 1 ? (rounds[0] ?? {}) : { member: member.addr, rounds };
+  }
+
+  private async restoreOnce(member: Member, context: string): Promise<Record<string, unknown>> {
+    const findLeader = (): Promise<string | null> => this.deps.monitor.findLeader();
+    const steps: Record<string, unknown> = { member: member.addr };
+    const fail = (problem: string, extra: Record<string, unknown> = {}): Record<string, unknown> => {
+      this.problems.push(`${context}: ${problem}`);
+      return { ...steps, ...extra, problem };
+    };
+    try {
+      if (!member.wiped) {
+        const role = await roleInGroup(member.addr, findLeader);
+        steps['role'] = role ?? 'unknown';
+        if (role === null) return fail(`no leader told what ${member.addr} is; left as it is`);
+        if (role === 'voter') {
+          if (member.state === 'killed' || member.state === 'stopped') await member.start();
+          steps['result'] = `a voter already (${member.state})`;
+          return steps;
+        }
+        const removal = await removeMember(member.addr, findLeader);
+        steps['removal'] = reportOf(removal);
+        if (!removal.settled) return fail(removal.problem ?? `the removal of ${member.addr} (a ${role}) never settled; not wiped`);
+        await member.kill();
+        steps['wipe'] = this.tryWipe(member, context);
+        if (!member.wiped) return { ...steps, problem: steps['wipe'] };
+      }
+      if (member.state !== 'running') await member.start();
+      steps['started'] = 'with --join';
+      const addition = await addMember(member.addr, findLeader);
+      steps['addition'] = reportOf(addition);
+      if (!addition.settled) return fail(addition.problem ?? `${member.addr} was not added back as a voter (${addition.role})`, { learnerLeft: addition.role === 'learner' });
+      steps['result'] = 'a voter again';
+      return steps;
+    } catch (error) {
+      return fail(`restoring ${member.addr} failed: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+
+  /** choose picks the members a kill or pause target names, among those running and not taken by a membership fault. */
   private async choose(target: KillTarget | PauseTarget, random: Random): Promise<Member[]> {
-    const running = this.deps.cluster.members.filter((member) => member.state === 'running');
+    const running = this.deps.cluster.members.filter((member) => member.state === 'running' && !this.outOfService.has(member.addr));
     const n = this.deps.cluster.members.length;
     switch (target) {
       case 'one':
@@ -216,15 +331,27 @@ export class Nemesis {
     }
   }
 
-  /** healAll removes every partition, resumes paused members and restarts killed ones. */
+  /**
+   * healAll removes every partition, resumes paused members and restarts killed ones (a wiped one with --join);
+   * with the member nemesis it then makes every member a voter again, one change at a time.
+   */
   async healAll(): Promise<void> {
     const { recorder, cluster, firewall } = this.deps;
     recorder.nemesis('invoke', 'heal-all', {});
     const rules = firewall?.heal() ?? 0;
     for (const member of cluster.members) member.resume();
     const restarted = await this.restart(cluster.members.filter((member) => member.state === 'killed'));
-    recorder.nemesis('info', 'heal-all', { rules, restarted });
+    const membership: Record<string, unknown>[] = [];
+    if (this.options.kinds.includes('member')) {
+      for (const member of cluster.members) membership.push(await this.restoreMember(member, 'heal-all'));
+    }
+    recorder.nemesis('info', 'heal-all', { rules, restarted, ...(membership.length > 0 ? { membership } : {}) });
   }
+}
+
+/** reportOf shapes a membership change's report for a nemesis line. */
+function reportOf(report: ChangeReport): Record<string, unknown> {
+  return { settled: report.settled, role: report.role, ms: report.ms, attempts: report.attempts, ...(report.problem === null ? {} : { problem: report.problem }) };
 }
 
 function hostOfAddr(addr: string | null): string | null {

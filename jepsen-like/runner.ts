@@ -1,9 +1,10 @@
 // runner: one jepsen-like test run, end to end. Prepare a run directory (jepsen-like/store/<run>/), clear any
 // rule with our tag, start the members, wait for a leader, run the workloads and the nemesis for the run's time,
 // heal everything, let the clients go on for a recovery window, stop them, wait until every member answers a
-// linearizable read again, make the set's final reads, tear everything down (also on errors), then check the
-// history and write results.json and timeline.html. The verdict is 'valid' only when every checker passed,
-// nothing was left undecided, something was actually tested, and no member died by itself.
+// linearizable read again and reports the intended membership (every member a voter, membership.ts), make the set's
+// final reads, tear everything down (also on errors), then check the history and write results.json and
+// timeline.html. The verdict is 'valid' only when every checker passed, nothing was left undecided, something was
+// actually tested, the membership converged, and no member died by itself.
 
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
@@ -20,6 +21,7 @@ import { HistoryRecorder, isClientEvent, isNemesisEvent, type RecordedEvent } fr
 import { Firewall, iptablesProblem, removeTaggedRules } from './iptables.ts';
 import { compileJournalLibrary } from './lazyfs.ts';
 import { acquireRunLock } from './lock.ts';
+import { awaitMembership, membershipBoundMs, type MembershipConvergence } from './membership.ts';
 import { ClusterMonitor } from './monitor.ts';
 import { Nemesis, type NemesisOptions } from './nemesis.ts';
 import { Random, sleep } from './random.ts';
@@ -175,6 +177,8 @@ interface Phases {
   healTime: number | null;
   nemesisProblems: string[];
   finalReadsMissing: string[];
+  /** membership: the final membership check (null when the run failed before it). */
+  membership: MembershipConvergence | null;
   /** notes are what a workload chose not to do, or found missing in Cairn (a feature not served yet). */
   notes: string[];
 }
@@ -249,6 +253,7 @@ async function execute(options: RunOptions, env: Environment, log: (line: string
     await sleep(options.recoverySeconds * 1000);
     await generator.stop();
     phases.memberRecoveryMs = await probes;
+    phases.membership = await finalMembership(cluster.members.map((m) => m.addr), recorder, phases.notes);
     if (options.workloads.includes('set')) {
       phases.finalReadsMissing = await set.finalReads(generator, cluster.members.map((m) => m.addr), Date.now() + finalReadBoundMs, finalProcessBase, random.fork());
     }
@@ -274,6 +279,14 @@ async function execute(options: RunOptions, env: Environment, log: (line: string
     extras.watch?.close();
     pool.close();
   }
+}
+
+/** finalMembership waits for every member to report every member as a voter; records it and notes the outcome. */
+async function finalMembership(addrs: readonly string[], recorder: HistoryRecorder, notes: string[]): Promise<MembershipConvergence> {
+  const result = await awaitMembership(addrs);
+  recorder.observe('membership-final', result, recorder.now());
+  if (result.convergedAfterMs !== null) notes.push(`membership: all ${addrs.length} members report the ${addrs.length} members as voters (after ${result.convergedAfterMs} ms, ${result.polls} poll(s))`);
+  return result;
 }
 
 /** memberRecovery polls each member with a linearizable read until it answers ok; returns ms after the heal. */
@@ -319,7 +332,7 @@ async function runLocked(options: RunOptions, log: (line: string) => void): Prom
   for (const orphan of reapOrphans()) log(`killed a member left by an earlier, killed run: ${orphan}`);
   const env = prepare(options);
   const started = Date.now();
-  const phases: Phases = { memberRecoveryMs: {}, healTime: null, nemesisProblems: [], finalReadsMissing: [], notes: [] };
+  const phases: Phases = { memberRecoveryMs: {}, healTime: null, nemesisProblems: [], finalReadsMissing: [], membership: null, notes: [] };
   let failure: string | null = null;
   try {
     await execute(options, env, log, phases);
@@ -406,6 +419,9 @@ function reasonsOf(results: RunResults, linearizability: LinearizabilityResult |
   for (const exit of results.unexpectedExits) reasons.push(`member died: ${exit}`);
   for (const problem of phases.nemesisProblems) reasons.push(`nemesis: ${problem}`);
   for (const [addr, ms] of Object.entries(phases.memberRecoveryMs)) if (ms === null) reasons.push(`${addr} answered no linearizable read within ${memberRecoveryBoundMs} ms of the final heal`);
+  if (phases.membership !== null && phases.membership.convergedAfterMs === null) {
+    reasons.push(`membership: not every member reports all ${Object.keys(phases.membership.voters).length} members as voters within ${membershipBoundMs} ms after the recovery window: ${phases.membership.problems.slice(0, 6).join('; ')}`);
+  }
   const oks = events.filter((event) => isClientEvent(event) && event.type === 'ok').length;
   if (oks === 0) reasons.push('no operation succeeded: nothing was tested');
   return reasons;

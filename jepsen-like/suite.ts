@@ -45,6 +45,7 @@ export const fullCases: readonly SuiteCase[] = [
   { id: 'A2', title: 'set under kills (minority, majority, all) and partitions', expect: 'valid', configure: (b) => ({ ...b, name: 'A2', workloads: ['set'], nemesis: faults(b, { kinds: ['kill', 'partition'], killTargets: ['minority', 'majority', 'all'] }) }) },
   { id: 'A3-stale', title: 'positive control: register with --unsafe-local-reads, leader isolated', expect: 'invalid', configure: (b) => ({ ...b, name: 'A3-stale', workloads: ['register'], unsafeLocalReads: true, nemesis: faults(b, { kinds: ['partition'], partitionModes: ['leader'] }) }) },
   { id: 'A3-fsync', title: 'positive control: set with --unsafe-no-fsync, kill all with lost page cache', expect: 'invalid', configure: (b) => ({ ...b, name: 'A3-fsync', workloads: ['set'], unsafeNoFsync: true, lazyfs: true, nemesis: faults(b, { kinds: ['kill'], killTargets: ['all'] }) }) },
+  { id: 'A4', title: 'register + set; members removed (leader or follower), wiped and re-added with --join, during leader isolation and halves partitions; all members voters at the end', expect: 'valid', configure: (b) => ({ ...b, name: 'A4', nodes: 5, workloads: ['register', 'set'], nemesis: faults(b, { kinds: ['member', 'partition'], partitionModes: ['leader', 'halves'] }) }) },
   { id: 'A5', title: 'set with frequent reads; kill all / majority, then restart', expect: 'valid', configure: (b) => ({ ...b, name: 'A5', workloads: ['set'], setReadShare: 0.3, nemesis: faults(b, { kinds: ['kill'], killTargets: ['all', 'majority'] }) }) },
   { id: 'A6', title: 'set; kills lose the page cache (lazyfs emulation), fsync on', expect: 'valid', configure: (b) => ({ ...b, name: 'A6', workloads: ['set'], lazyfs: true, nemesis: faults(b, { kinds: ['kill'], killTargets: ['one', 'majority', 'all'] }) }) },
   { id: 'A8', title: 'register + set, snapshot every 100 entries; a follower partitioned away for long; kills', expect: 'valid', configure: (b) => ({ ...b, name: 'A8', workloads: ['register', 'set'], snapshotEntries: 100, nemesis: faults(b, { kinds: ['partition', 'kill'], partitionModes: ['follower'], killTargets: ['one'], faultMs: [8000, 15_000] }) }) },
@@ -60,7 +61,6 @@ export const fullCases: readonly SuiteCase[] = [
 
 /** notRun lists the PEERS.md §2.3 cases the suite does not run yet, with why. */
 export const notRun: readonly string[] = [
-  'A4 membership grow/shrink: no membership nemesis yet',
   'A7 bit-flip/truncate of data files: no corruption nemesis yet',
   'A9 wiped data dir / changed address: no such nemesis yet',
   'A12 clock skew: no clock nemesis (Cairn uses ReadIndex, not leases)',

@@ -1,0 +1,251 @@
+// membership: the member nemesis's dealings with Cairn's Raft group (PEERS.md A4), kept apart from the fault
+// schedule so the decisions are pure and tested (test/jepsen/membership.test.ts).
+//
+// Cairn's contract (docs/operations.md, "Changing membership", "A member that lost its data"): changes go to the
+// leader, one at a time; DELETE /cairn/v1/cluster/members?addr=X removes a member (the leader too: it steps down
+// once the removal commits); POST adds an empty member started with --join, as a learner first, and answers once
+// its promotion to voter has committed (the leader waits up to memberCatchUpMs, 60 s, for it to catch up). A
+// removed member must not come back with its old data dir wiped and without --join: it forgot its votes. So the
+// nemesis wipes a member only after its removal is known to have committed, and re-adds it empty with --join.
+//
+// Knowing that a change committed: a 200 answer says so. CAIRN_MEMBERSHIP_CHANGE_INVALID says that the change does
+// not apply to the leader's latest configuration, and since Cairn refuses a change while the previous one is
+// uncommitted (CAIRN_MEMBERSHIP_CHANGE_PENDING) that configuration is committed: for a removal, the member is out;
+// for an addition, the member is already in, as a voter or as a learner (the leader's view tells which). Every
+// other answer (not the leader, no leader, dropped, outcome unknown, a timeout) is retried against whichever member
+// leads then, a bounded number of times.
+
+import type { ClusterView, HttpResult } from './client-http.ts';
+import { clusterView, httpRequest } from './client-http.ts';
+import type { Random } from './random.ts';
+import { sleep } from './random.ts';
+
+/** votersMin: the member nemesis never leaves fewer voters (with 3, one more failure is already a lost quorum). */
+export const votersMin = 3;
+/** victimLeaderShare is how often the victim is the leader (removing the leader is the harder path: it steps down). */
+export const victimLeaderShare = 0.5;
+/** removeTimeoutMs bounds one DELETE: the member answers within its 5 s request timeout. */
+const removeTimeoutMs = 8000;
+/** addTimeoutMs bounds one POST: the leader waits up to memberCatchUpMs (60 s) for the learner, then promotes it. */
+const addTimeoutMs = 75_000;
+/** viewTimeoutMs bounds one GET /cairn/v1/cluster. */
+const viewTimeoutMs = 2000;
+/** changeAttemptsMax bounds the requests of one change (retries after leader changes and pending changes). */
+const changeAttemptsMax = 12;
+/** changeWindowMs bounds the time one change may take, retries included (a POST alone may take addTimeoutMs). */
+const changeWindowMs = 180_000;
+/** retryDelayMs spaces retries: about an election timeout (1-2 s), so a new leader has usually emerged. */
+const retryDelayMs = 1000;
+
+/** MemberRoleSeen is what a member is in a leader's latest configuration. */
+export type MemberRoleSeen = 'voter' | 'learner' | 'absent';
+
+/** votersSeenBy lists the voters of `view`, the configuration member `self` holds (sorted). */
+export function votersSeenBy(view: ClusterView, self: string): string[] {
+  // GET /cairn/v1/cluster lists the voters and learners of the member's latest configuration, and the member itself
+  // even when it is in neither, with role 'unknown' (src/member-control.ts); another member's role is 'unknown' when
+  // a follower does not know it, so only the member's own 'unknown' means "not a voter".
+  return view.members
+    .filter((member) => member.role !== 'learner' && !(member.addr === self && member.role === 'unknown'))
+    .map((member) => member.addr)
+    .sort();
+}
+
+/** learnersSeenBy lists the learners of `view` (sorted). */
+export function learnersSeenBy(view: ClusterView): string[] {
+  return view.members.filter((member) => member.role === 'learner').map((member) => member.addr).sort();
+}
+
+/** roleSeenBy tells what `addr` is in the configuration of `view`, as seen by member `self`. */
+export function roleSeenBy(view: ClusterView, self: string, addr: string): MemberRoleSeen {
+  if (learnersSeenBy(view).includes(addr)) return 'learner';
+  return votersSeenBy(view, self).includes(addr) ? 'voter' : 'absent';
+}
+
+/**
+ * membershipProblems says how the members' views differ from the intended membership: every member answers, and
+ * each reports exactly `expected` as voters and no learner. Empty when the cluster converged.
+ */
+export function membershipProblems(views: ReadonlyMap<string, ClusterView | null>, expected: readonly string[]): string[] {
+  const wanted = [...expected].sort().join(',');
+  const problems: string[] = [];
+  for (const addr of expected) {
+    const view = views.get(addr) ?? null;
+    if (view === null) {
+      problems.push(`${addr} did not answer GET /cairn/v1/cluster`);
+      continue;
+    }
+    const voters = votersSeenBy(view, addr).join(',');
+    const learners = learnersSeenBy(view);
+    if (voters !== wanted) problems.push(`${addr} reports voters ${voters || 'none'}`);
+    if (learners.length > 0) problems.push(`${addr} reports learners ${learners.join(',')}`);
+  }
+  return problems;
+}
+
+/** Victim is the member a membership fault removes, and whether it led when chosen. */
+export interface Victim {
+  readonly addr: string;
+  readonly role: 'leader' | 'follower';
+}
+
+/**
+ * chooseVictim picks the member to remove: the leader with probability victimLeaderShare, otherwise a follower,
+ * among the voters that may be touched (`eligible`: running, not already in another fault). Null when removing one
+ * would leave fewer than votersMin voters, or nobody is eligible.
+ */
+export function chooseVictim(leader: string, voters: readonly string[], eligible: readonly string[], random: Random): Victim | null {
+  if (voters.length - 1 < votersMin) return null;
+  const followers = voters.filter((addr) => addr !== leader && eligible.includes(addr));
+  const leaderEligible = voters.includes(leader) && eligible.includes(leader);
+  // The draw is made whatever is eligible, so one seed's later choices do not depend on who was running.
+  const wantsLeader = random.chance(victimLeaderShare);
+  if (leaderEligible && (wantsLeader || followers.length === 0)) return { addr: leader, role: 'leader' };
+  if (followers.length === 0) return null;
+  return { addr: random.pick(followers), role: 'follower' };
+}
+
+/** ChangeAnswer is how one membership request ended: committed, not applicable (see the file comment), retry, refused. */
+export type ChangeAnswer = 'committed' | 'not-applicable' | 'retry' | 'refused';
+
+/** retryableCodes are the answers after which the same change may be sent again (docs/errors.md). */
+const retryableCodes: ReadonlySet<string> = new Set([
+  'CAIRN_NOT_LEADER',
+  'CAIRN_NO_LEADER',
+  'CAIRN_NO_QUORUM',
+  'CAIRN_MEMBERSHIP_CHANGE_PENDING',
+  'CAIRN_TRANSFER_IN_PROGRESS',
+  'CAIRN_PROPOSAL_DROPPED',
+  'CAIRN_OUTCOME_UNKNOWN',
+  'CAIRN_SHUTTING_DOWN',
+]);
+
+/** answerOf classifies the result of one POST or DELETE /cairn/v1/cluster/members, with a one-line detail. */
+export function answerOf(result: HttpResult): { readonly answer: ChangeAnswer; readonly detail: string } {
+  if (!('answer' in result)) return { answer: 'retry', detail: `no answer: ${result.failure}` };
+  const { status, code, text } = result.answer;
+  const detail = `${status} ${code ?? ''} ${text.slice(0, 160)}`.replace(/\s+/g, ' ').trim();
+  if (status === 200) return { answer: 'committed', detail: '200' };
+  if (code === 'CAIRN_MEMBERSHIP_CHANGE_INVALID') return { answer: 'not-applicable', detail };
+  if (code !== null && retryableCodes.has(code)) return { answer: 'retry', detail };
+  // A 5xx without a Cairn code (a proxy, a crash mid-answer) may be retried; a 4xx is a request Cairn will refuse again.
+  if (code === null && status >= 500) return { answer: 'retry', detail };
+  return { answer: 'refused', detail };
+}
+
+/** ChangeReport is what one change (with its retries) did: whether it settled, the member's role, every attempt. */
+export interface ChangeReport {
+  /** settled: the change is known to have committed (or to hold already). */
+  readonly settled: boolean;
+  /** role: what the member is in the last leader's configuration that answered, or 'unknown'. */
+  readonly role: MemberRoleSeen | 'unknown';
+  readonly attempts: readonly string[];
+  readonly ms: number;
+  /** problem: a refusal the harness cannot retry past (a Cairn bug or a harness bug), or null. */
+  readonly problem: string | null;
+}
+
+/** LeaderFinder returns the current leader's HTTP address, or null when there is none (monitor.ts). */
+export type LeaderFinder = () => Promise<string | null>;
+
+/** roleAtLeader asks `leader` what `addr` is in its latest configuration; null when it does not answer as leader. */
+export async function roleAtLeader(leader: string, addr: string): Promise<MemberRoleSeen | null> {
+  const view = await clusterView(leader, viewTimeoutMs);
+  if (view === null || view.leader !== leader) return null;
+  return roleSeenBy(view, leader, addr);
+}
+
+/** roleAttemptsMax bounds the leader look-ups of roleInGroup (about one election timeout apart). */
+const roleAttemptsMax = 20;
+
+/** roleInGroup asks whoever leads what `addr` is, retrying while nobody leads; null when no leader answered. */
+export async function roleInGroup(addr: string, findLeader: LeaderFinder): Promise<MemberRoleSeen | null> {
+  for (let attempt = 0; attempt < roleAttemptsMax; attempt++) {
+    if (attempt > 0) await sleep(retryDelayMs);
+    const leader = await findLeader();
+    const role = leader === null ? null : await roleAtLeader(leader, addr);
+    if (role !== null) return role;
+  }
+  return null;
+}
+
+/**
+ * removeMember asks the leader to remove `addr` until the removal is known to have committed (settled), or the
+ * attempts or the window run out (not settled: the removal may still commit later, so the member must be left as
+ * it is, not wiped).
+ */
+export async function removeMember(addr: string, findLeader: LeaderFinder): Promise<ChangeReport> {
+  return changeMember('DELETE', addr, findLeader, removeTimeoutMs);
+}
+
+/**
+ * addMember asks the leader to add `addr` (started empty with --join) until it is known to be a voter (settled).
+ * When the leader's committed configuration holds it as a learner and the POST is refused, it is reported with the
+ * problem: Cairn has no route that promotes a learner, so only a removal and a new addition would make it a voter.
+ */
+export async function addMember(addr: string, findLeader: LeaderFinder): Promise<ChangeReport> {
+  return changeMember('POST', addr, findLeader, addTimeoutMs);
+}
+
+async function changeMember(method: 'POST' | 'DELETE', addr: string, findLeader: LeaderFinder, timeoutMs: number): Promise<ChangeReport> {
+  const started = Date.now();
+  const attempts: string[] = [];
+  const report = (settled: boolean, role: MemberRoleSeen | 'unknown', problem: string | null = null): ChangeReport => ({ settled, role, attempts, ms: Date.now() - started, problem });
+  const done: MemberRoleSeen = method === 'POST' ? 'voter' : 'absent';
+  for (let attempt = 0; attempt < changeAttemptsMax && Date.now() - started < changeWindowMs; attempt++) {
+    if (attempt > 0) await sleep(retryDelayMs);
+    const leader = await findLeader();
+    if (leader === null) {
+      attempts.push('no leader');
+      continue;
+    }
+    const { answer, detail } = answerOf(await httpRequest(leader, method, `/cairn/v1/cluster/members?addr=${encodeURIComponent(addr)}`, timeoutMs));
+    attempts.push(`${leader}: ${detail}`);
+    if (answer === 'committed') return report(true, done);
+    if (answer === 'retry') continue;
+    if (answer === 'refused') return report(false, 'unknown', `${method} ${addr} refused by ${leader}: ${detail}`);
+    // Not applicable: the leader's configuration, committed (see the file comment), says where the member stands.
+    const role = await roleAtLeader(leader, addr);
+    attempts.push(`${leader} reports ${addr} ${role ?? 'unknown (no view from the leader)'}`);
+    if (role === done) return report(true, role);
+    if (role === null) continue;
+    if (method === 'POST' && role === 'learner') {
+      return report(false, role, `${addr} is left a learner: a POST that finds it a learner is refused (${detail}), and no route promotes a learner`);
+    }
+  }
+  return report(false, 'unknown');
+}
+
+/** membershipBoundMs bounds the final wait for every member to report the intended membership (after recovery). */
+export const membershipBoundMs = 30_000;
+/** membershipPollMs spaces the final membership polls. */
+const membershipPollMs = 500;
+
+/** MembershipConvergence is the final membership check: when it held, or what was still wrong at the bound. */
+export interface MembershipConvergence {
+  /** convergedAfterMs: from the check's start until every member reported the intended membership, or null. */
+  readonly convergedAfterMs: number | null;
+  readonly polls: number;
+  /** problems: what the last poll found wrong (empty when converged). */
+  readonly problems: readonly string[];
+  /** voters: each member's voter list at the last poll ("-" when it did not answer). */
+  readonly voters: Readonly<Record<string, string>>;
+}
+
+/** awaitMembership polls every member's view until all report `addrs` as the voters and no learner, within the bound. */
+export async function awaitMembership(addrs: readonly string[], boundMs: number = membershipBoundMs): Promise<MembershipConvergence> {
+  const started = Date.now();
+  let problems: string[] = [];
+  let voters: Record<string, string> = {};
+  // The time bound ends the loop; the count bound only guards against a clock that does not move.
+  const pollsMax = Math.ceil(boundMs / membershipPollMs) + 1;
+  for (let poll = 1; poll <= pollsMax; poll++) {
+    const views = new Map(await Promise.all(addrs.map(async (addr) => [addr, await clusterView(addr, viewTimeoutMs)] as const)));
+    problems = membershipProblems(views, addrs);
+    voters = Object.fromEntries([...views].map(([addr, view]) => [addr, view === null ? '-' : votersSeenBy(view, addr).join(',')]));
+    if (problems.length === 0) return { convergedAfterMs: Date.now() - started, polls: poll, problems, voters };
+    if (Date.now() - started >= boundMs || poll === pollsMax) return { convergedAfterMs: null, polls: poll, problems, voters };
+    await sleep(membershipPollMs);
+  }
+  return { convergedAfterMs: null, polls: pollsMax, problems, voters };
+}
