@@ -3,6 +3,15 @@
 // forwarding) and a transport (HTTP or gRPC), read the clock, record the invoke, call, read the clock, record the
 // completion. A worker whose call ended 'info' may still have it in flight as far as the system is concerned, so it
 // continues under a new process id (process + total workers, Jepsen's rule): no process ever has two calls open.
+//
+// Idempotent retries (PEERS.md §2.3 A14): an operation marked `idempotent` carries a request id, so when a call ends
+// 'info' the worker sends the very same request again, to a member picked afresh, until one attempt answers ok (or
+// the attempts or the retry window run out). The server applies a request id at most once and answers a repeat with
+// the first result, so the whole exchange is one operation that took effect at most once, somewhere between the
+// first invoke and the last answer: the history records it as such (one invoke, one completion, with `attempts`).
+// A failure of a retry says nothing of the earlier attempts, so only ok ends the retries early. This resolves most
+// outcome-unknown writes, which keeps the per-key searches of the linearizability checker small, and it checks
+// the at-most-once promise itself: a write applied twice shows as a version gap in the register model.
 // Workers pace themselves with a random stagger around a target rate, and stop invoking at the stop time.
 
 import type { Outcome, RegistryClient, Transport } from './client.ts';
@@ -24,7 +33,16 @@ export interface PlannedOperation {
   readonly transport?: Transport;
   /** complete gives the completion value of an ok outcome. */
   complete(result: unknown): Readonly<Record<string, unknown>>;
+  /** idempotent: the call carries a request id, so an outcome-unknown call is sent again (see the file comment). */
+  readonly idempotent?: boolean;
 }
+
+/** retryAttemptsMax bounds the attempts of one idempotent operation (the first included). */
+const retryAttemptsMax = 8;
+/** retryWindowMs bounds how long after its invoke an idempotent operation is retried (a few partitions long). */
+const retryWindowMs = 20_000;
+/** retryPauseMs is the pause before each retry, so a retry does not land in the same election. */
+const retryPauseMs = 250;
 
 /** OperationSource hands out the next operation for a worker (its index within the workload). */
 export interface OperationSource {
@@ -136,15 +154,29 @@ export class Generator {
     const transport: Transport = op.transport ?? (this.options.transports === 'mixed' ? (random.chance(0.5) ? 'http' : 'grpc') : this.options.transports);
     const value = { ...op.value, node: addr, via: transport };
     recorder.client(process, 'invoke', op.f, value, recorder.now());
-    let outcome: Outcome<unknown>;
-    try {
-      outcome = await op.run(pool.client(addr, transport), addr);
-    } catch (error) {
-      outcome = { type: 'info', error: `client error: ${error instanceof Error ? error.message : String(error)}` };
+    const attempt = async (target: string): Promise<Outcome<unknown>> => {
+      try {
+        return await op.run(pool.client(target, transport), target);
+      } catch (error) {
+        return { type: 'info', error: `client error: ${error instanceof Error ? error.message : String(error)}` };
+      }
+    };
+    let outcome = await attempt(addr);
+    let attempts = 1;
+    if (outcome.type === 'info' && op.idempotent === true) {
+      const retryUntil = Date.now() + retryWindowMs;
+      while (outcome.type !== 'ok' && attempts < retryAttemptsMax && Date.now() < retryUntil) {
+        await sleep(retryPauseMs);
+        outcome = await attempt(this.pickMember(random));
+        attempts++;
+      }
+      // A retry that failed cannot undo an earlier attempt that may have applied: the operation stays unknown.
+      if (outcome.type === 'fail') outcome = { type: 'info', error: `${outcome.error} (after ${attempts} attempts, the first unknown)` };
     }
     const time = recorder.now();
-    if (outcome.type === 'ok') recorder.client(process, 'ok', op.f, { ...value, ...op.complete(outcome.value) }, time);
-    else recorder.client(process, outcome.type, op.f, { ...value, error: outcome.error }, time);
+    const retried = attempts > 1 ? { attempts } : {};
+    if (outcome.type === 'ok') recorder.client(process, 'ok', op.f, { ...value, ...retried, ...op.complete(outcome.value) }, time);
+    else recorder.client(process, outcome.type, op.f, { ...value, ...retried, error: outcome.error }, time);
     return outcome.type;
   }
 

@@ -9,7 +9,8 @@
 // - delete: deregister the instance (HTTP or gRPC).
 // Checked per key against the instance register model with etcd-style versions (reset to 0 = absent on delete).
 // The expected version of a cas is the last version any operation on the key reported, sometimes off by one so
-// that refusals are exercised too.
+// that refusals are exercised too. Writes, cas and deletes carry request ids and are retried with them when their
+// outcome is unknown (generator.ts, A14): a write applied twice would show as a version gap.
 //
 // Keys rotate as in Jepsen's independent/concurrent-generator: the workers are split into groups of
 // processesPerKey; a group works on one key until opsPerKey operations were invoked on it, then moves to a fresh
@@ -135,6 +136,7 @@ function writeOf(group: KeyGroup, value: string, requestId: string): PlannedOper
   return {
     f: 'write',
     value: { key, value },
+    idempotent: true,
     run: (client) => observe(group, key, client.register(refOf(key), { v: value }, requestId), (answer) => answer.version),
     complete: (result) => {
       const version = (result as WriteAnswer).version;
@@ -149,6 +151,7 @@ function casOf(group: KeyGroup, expected: number, value: string, requestId: stri
     f: 'cas',
     value: { key, expected, value },
     transport: 'grpc',
+    idempotent: true,
     run: (client) => observe(group, key, client.casMetadata(refOf(key), { v: value }, expected, requestId),
       (answer) => (answer.applied ? answer.version : (answer.actual ?? undefined))),
     complete: (result) => {
@@ -163,6 +166,7 @@ function deleteOf(group: KeyGroup, requestId: string): PlannedOperation {
   return {
     f: 'delete',
     value: { key },
+    idempotent: true,
     run: (client) => observe(group, key, client.deregister(refOf(key), requestId), () => 0),
     complete: () => ({ key }),
   };

@@ -59,10 +59,13 @@ export class SetWorkload implements OperationSource {
     const service = this.currentService();
     if (random.chance(this.options.readShare)) return readOf(service, false);
     const element = this.nextElement++;
+    // One request id per add, kept across its retries (generator.ts): a retried add is applied at most once.
+    const requestId = `jepsen-add-${element}-${random.int(1e9)}`;
     return {
       f: 'add',
       value: { service, element },
-      run: (client) => client.register(refOf(service, element), { set: 'jepsen' }, `jepsen-add-${element}-${random.int(1e9)}`),
+      idempotent: true,
+      run: (client) => client.register(refOf(service, element), { set: 'jepsen' }, requestId),
       complete: () => ({ service, element }),
     };
   }
