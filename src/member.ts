@@ -142,7 +142,11 @@ async function assemble(config: MemberConfig, storage: RaftStorage, transport: D
   registerRaftGauges(registry, () => replica.status());
   let serving = true;
   const cp = new CpRegistry(replica, stateMachine);
-  const naming = new NamingService({ cp, ephemeral: ap.start(registry) });
+  const ephemeral = ap.start(registry);
+  // The AP path follows the group's membership (members added or removed at run time); a --join member not added
+  // yet has no configuration and keeps its --members list.
+  replica.onMembershipChanged((members) => ephemeral.setMembers(members.length > 0 ? members : config.members));
+  const naming = new NamingService({ cp, ephemeral });
   const health = new ActiveHealthChecker({ self: config.addr, raft: replica, proposer: cp, view: stateMachine, registry, logger: logger.child({ component: 'health' }) });
   const cluster = clusterControl(replica, config.addr, () => serving);
   const pushes = createPushes({ naming, stateMachine, host: config.host, addr: config.addr, registry, logger: logger.child({ component: 'push' }) });

@@ -236,6 +236,29 @@ export class DistroNode implements EphemeralRegistry {
     return this.loaded;
   }
 
+  /**
+   * setMembers follows the group's membership (the Raft configuration's voters and learners; the member falls back
+   * to its --members list while it has none). A member that joined is a peer from now on, down until it answers a
+   * heartbeat (then it gets everything this member is responsible for, as after any outage, and its share of the
+   * responsibility); a member that left is dropped and its connection released. This member always stays.
+   */
+  setMembers(members: readonly string[]): void {
+    if (this.closed) return;
+    const self = this.options.self;
+    const wanted = new Set(members.filter((member) => member !== self));
+    const left = [...this.peers.keys()].filter((peer) => !wanted.has(peer));
+    const joined = [...wanted].filter((member) => !this.peers.has(member));
+    if (left.length === 0 && joined.length === 0) return;
+    for (const peer of left) {
+      this.peers.delete(peer);
+      this.transport?.forgetPeer?.(peer);
+    }
+    for (const member of joined) this.peers.set(member, { up: false, misses: 0, inFlight: false });
+    this.options.logger.info({ joined, left, live: this.computeLive() }, 'distro members follow the group membership');
+    this.onLiveChanged();
+    if (joined.length > 0) this.heartbeatRound();
+  }
+
   /** liveMembers is this member's current view of the live members, sorted. */
   liveMembers(): readonly string[] {
     return this.live;
@@ -267,9 +290,11 @@ export class DistroNode implements EphemeralRegistry {
       transport.heartbeat(peer).then(() => {
         state.inFlight = false;
         state.misses = 0;
-        if (!state.up) this.setPeerUp(peer, state, true);
+        // A peer that left the group meanwhile (setMembers) is not brought back by a late answer.
+        if (!state.up && this.peers.get(peer) === state) this.setPeerUp(peer, state, true);
       }, (error: unknown) => {
         state.inFlight = false;
+        if (this.peers.get(peer) !== state) return;
         state.misses++;
         const refused = error instanceof DistroCallError && error.notSent;
         if (state.up && (refused || state.misses >= this.limits.distroHeartbeatMissesMax)) this.setPeerUp(peer, state, false);

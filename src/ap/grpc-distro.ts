@@ -271,6 +271,12 @@ export class GrpcDistroTransport implements DistroTransport {
     });
   }
 
+  /** forgetPeer closes the client of a member that left the group. */
+  forgetPeer(member: string): void {
+    this.clients.get(member)?.close();
+    this.clients.delete(member);
+  }
+
   /** close closes every client. */
   close(): void {
     this.closed = true;

@@ -65,6 +65,8 @@ export interface DistroTransport {
    * request, in order, or throws DistroCallError for the whole batch.
    */
   forwardBatch(to: string, requests: readonly ForwardRequest[]): Promise<readonly ForwardResponse[]>;
+  /** forgetPeer releases what the transport holds for `member` (it left the group); a later call reconnects. */
+  forgetPeer?(member: string): void;
 }
 
 /** DistroHandlers is the server side, called with the sender's member id. */

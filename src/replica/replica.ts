@@ -6,6 +6,7 @@
 //
 // Group commit falls out of the loop: while one Ready is being fsynced, proposals keep arriving and are appended
 // to the core's in-memory log; the next Ready carries them all in one write and one fsync.
+import { assert } from '../assert.ts';
 import { CairnError, cairnErrorFromRaft, isCairnErrorCode } from '../errors.ts';
 import { RaftCore, type RaftStatus } from '../raft/raft-core.ts';
 import type { Entry, Message, NodeId, RaftConfig, Ready } from '../raft/types.ts';
@@ -78,6 +79,9 @@ const contactBacklogMessagesMax = 1024;
 /** forwardAttemptsMax bounds how often one client request is retried across leader changes. */
 const forwardAttemptsMax = 10;
 
+/** membershipListenersMax bounds the membership listeners (the member registers one: its AP path). */
+const membershipListenersMax = 8;
+
 function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
@@ -97,6 +101,10 @@ export class Replica implements CommandProposer {
   private appliedSinceSnapshot = 0;
   private snapshotting = false;
   private membersKey = '';
+  /** configurationKey is the last configuration (voters and learners) announced to the membership listeners. */
+  private configurationKey: string | null = null;
+  /** membershipListeners hear the configuration's members (the AP path follows them); a handful at most. */
+  private readonly membershipListeners = new Set<(members: readonly NodeId[]) => void>();
   /** contacted are the peers whose contact is durably recorded; messages from others wait for the record. */
   private readonly contacted = new Set<NodeId>();
   private readonly awaitingContact = new Map<NodeId, Message[]>();
@@ -301,9 +309,30 @@ export class Replica implements CommandProposer {
     }
   }
 
-  private syncPeers(): void {
+  /**
+   * onMembershipChanged calls `listener` with the members of the configuration (voters and learners, sorted; empty
+   * for a --join member not added yet) now and after every change; returns its removal.
+   */
+  onMembershipChanged(listener: (members: readonly NodeId[]) => void): () => void {
+    assert(this.membershipListeners.size < membershipListenersMax, 'too many membership listeners');
+    this.membershipListeners.add(listener);
+    listener(this.configurationMembers());
+    return () => this.membershipListeners.delete(listener);
+  }
+
+  private configurationMembers(): NodeId[] {
     const membership = this.core.membership;
-    const peers = new Set([...membership.voters, ...membership.learners]);
+    return [...membership.voters, ...membership.learners].sort();
+  }
+
+  private syncPeers(): void {
+    const configuration = this.configurationMembers();
+    const configurationKey = configuration.join(',');
+    if (configurationKey !== this.configurationKey) {
+      this.configurationKey = configurationKey;
+      for (const listener of [...this.membershipListeners]) listener(configuration);
+    }
+    const peers = new Set(configuration);
     // A leader removing itself keeps replicating until the removal commits, then steps down (thesis §4.2.2); its
     // followers apply the new configuration as soon as they append it, so they must keep answering the leader they
     // know even though the configuration no longer names it, or the removal never commits on its watch.

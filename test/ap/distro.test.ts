@@ -122,6 +122,42 @@ test('a partition: both sides take writes; after the heal all agree and deregist
   assert.equal(view(m1, key('only-minority', '')), '10.9.9.9:80');
 });
 
+test('members follow the group membership: a joined member is a peer once it answers, gets everything and its share; one that left is dropped', async (t) => {
+  const network = new MemoryDistroNetwork();
+  const two = ['m1', 'm2'];
+  const nodes = two.map((id) => {
+    const node = new DistroNode({ self: id, members: two, limits: fast, logger: quiet });
+    node.start(network.attach(id, node.handlers));
+    return node;
+  });
+  const [m1, m2] = nodes as [DistroNode, DistroNode];
+  t.after(() => closeAll(nodes));
+  const services = Array.from({ length: 12 }, (_, i) => key(`grow${i}`, '10.0.0.1'));
+  for (const svc of services) await register(m1, svc);
+  await converged(nodes, services, 'the registrations on both members');
+  // m3 joins: the group's configuration names it; it starts with that configuration (as a --join member does).
+  const three = ['m1', 'm2', 'm3'];
+  const m3 = new DistroNode({ self: 'm3', members: three, limits: fast, logger: quiet });
+  m3.start(network.attach('m3', m3.handlers));
+  t.after(() => m3.close());
+  for (const node of nodes) node.setMembers(three);
+  await waitFor(() => m1.liveMembers().length === 3 && m2.liveMembers().length === 3, { timeoutMs: 2000, what: 'm3 live at m1 and m2' });
+  await converged([m1, m2, m3], services, 'm3 to hold every service');
+  const taken = services.find((svc) => responsibleMember(serviceIdOfKey(svc), three) === 'm3');
+  assert.ok(taken !== undefined, 'm3 is responsible for some of the 12 services');
+  assert.equal(m1.responsibleFor(serviceIdOfKey(taken)), 'm3', 'the joined member got its share');
+  await register(m1, { ...taken, ip: '10.0.0.2' });
+  await converged([m1, m2, m3], [taken], 'a write forwarded to m3 reaching everyone');
+  // m3 leaves the group: the others drop it at once and take its share back.
+  for (const node of nodes) node.setMembers(two);
+  assert.deepEqual(m1.liveMembers(), two);
+  assert.equal(m1.responsibleFor(serviceIdOfKey(taken)), responsibleMember(serviceIdOfKey(taken), two));
+  m3.close();
+  await register(m2, { ...taken, ip: '10.0.0.3' });
+  await converged([m1, m2], [taken], 'writes after m3 left');
+  assert.equal(view(m1, taken), '10.0.0.1:80,10.0.0.2:80,10.0.0.3:80');
+});
+
 test('a member that starts late loads a snapshot from a peer, tombstones included', async (t) => {
   const network = new MemoryDistroNetwork();
   const nodes = startNodes(network, ['m1', 'm2']);

@@ -7,7 +7,8 @@
 // data directory and --members listing the three plus itself (the CLI requires its own --addr in --members); POST
 // /cairn/v1/cluster/members?addr=<it> on the leader must answer 200 once it is a voter; every member must then list
 // it as a voter (role follower), it must list exactly what the others list, and a write through it must be
-// acknowledged; with two of the original three paused (SIGSTOP), the new member and the last one are 2 of 4
+// acknowledged, and an ephemeral instance registered through one of the three must be listed by it (the AP path
+// follows the membership); with two of the original three paused (SIGSTOP), the new member and the last one are 2 of 4
 // voters, so for 7 s (several election timeouts) it must not lead and a write through it must not be
 // acknowledged. (2) Remove: DELETE /cairn/v1/cluster/members?addr=<it> on the leader must bring the membership back
 // to the three; writes through each of them must still be acknowledged. (3) A wiped member: one follower is
@@ -87,6 +88,14 @@ test('add and remove a member; a wiped member is refused, then re-added', { time
     await writeThroughEach(ledger, four, 'membership-four');
     await checkConvergence(ledger, four);
     await waitForMembership(four, four, `all four members to report ${four.map((m) => m.addr).join(', ')} as voters`);
+    // The AP path follows the group: the three started with --members naming only themselves, yet an ephemeral
+    // instance registered through one of them reaches the added member (its Distro peers follow the configuration).
+    const registered = await a.request('POST', '/nacos/v1/ns/instance?serviceName=membership-eph&ip=127.0.1.64&port=7001&ephemeral=true');
+    assert.equal(registered.status, 200, registered.text);
+    await waitFor(async () => {
+      const listed = await d.request('GET', '/nacos/v1/ns/instance/list?serviceName=membership-eph');
+      return listed.status === 200 && listed.text.includes('"ip":"127.0.1.64"');
+    }, { timeoutMs: 10_000, intervalMs: 200, what: `the ephemeral instance registered through ${a.addr} to be listed by ${d.addr}` });
   });
 
   await cluster.step(t, 'the added member counts the others: without a majority of the four it acknowledges nothing', async (st) => {
