@@ -2,9 +2,12 @@
 // data directory under the run directory and its log (stdout and stderr, across restarts) beside it. A member is
 // started, killed (SIGKILL), paused (SIGSTOP), resumed (SIGCONT) and restarted by its pid, never by name. A dead
 // member's data directory can be wiped (the member nemesis, after the member's removal committed); its next start
-// then passes --join, so it waits empty to be added by the leader (docs/operations.md). Every
-// process is registered for the exit cleanup, so an interrupted or crashed run leaves none behind. A process that
-// exits without the harness having killed it is recorded as an unexpected exit: the run is then invalid.
+// then passes --join, so it waits empty to be added by the leader (docs/operations.md). The wipe nemesis (PEERS.md
+// A9) also makes start attempts that Cairn must refuse: a dead member started with its normal flags on a wiped data
+// directory (no --join), or its data directory started under a free address; such a process is a StartAttempt,
+// never the member, and its exit is expected. Every process is registered for the exit cleanup, so an interrupted
+// or crashed run leaves none behind. A member process that exits without the harness having killed it is recorded
+// as an unexpected exit: the run is then invalid.
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { appendFileSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
@@ -27,6 +30,10 @@ const readyTimeoutMs = 60_000;
 const exitWaitMs = 10_000;
 /** stderrLinesKept bounds the stderr kept in memory for reports (the full text is in the member's log). */
 const stderrLinesKept = 40;
+/** attemptLinesKept bounds the output lines a start attempt keeps in memory (the full text is in its log). */
+const attemptLinesKept = 40;
+/** attemptLineCharsMax bounds one kept line: Cairn's refusal with its advice is about 600 characters. */
+const attemptLineCharsMax = 2000;
 
 /** ClusterOptions describe how the members run. */
 export interface ClusterOptions {
@@ -78,6 +85,27 @@ export function reapOrphans(): string[] {
   return reaped;
 }
 
+/**
+ * spawnServer starts `bin/cairn` with `args`, in the cgroup whose cgroup.procs is `procsFile` (or none), and
+ * registers the process for the exit cleanup and in the pid file, so no run leaves it behind.
+ */
+function spawnServer(args: readonly string[], extraEnv: Readonly<Record<string, string>>, procsFile: string | null): ChildProcess {
+  const env: Record<string, string> = {};
+  for (const [key, value] of Object.entries(process.env)) if (value !== undefined && !key.startsWith('CAIRN_')) env[key] = value;
+  Object.assign(env, extraEnv);
+  // The shell joins the member's cgroup, then execs bin/cairn (which execs node): one pid throughout.
+  const child = procsFile === null
+    ? spawn(cairnBin, args, { stdio: ['ignore', 'pipe', 'pipe'], env })
+    : spawn('/bin/sh', ['-c', 'echo $$ > "$1" || exit 97; shift; exec "$@"', 'sh', procsFile, cairnBin, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
+  if (!cleanupRegistered) {
+    cleanupRegistered = true;
+    onExit(killAllChildren);
+  }
+  liveChildren.add(child);
+  recordPid(child.pid);
+  return child;
+}
+
 function killAllChildren(): void {
   for (const child of liveChildren) {
     if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) {
@@ -105,6 +133,8 @@ export class Member {
   private current: MemberState = 'stopped';
   /** joinOnStart: the data directory was wiped since the last start, so the next start passes --join. */
   private joinOnStart = false;
+  /** attempt is the last start attempt on this member's data directory (wipe nemesis), or null. */
+  private attempt: StartAttempt | null = null;
   private readonly journal: DurabilityJournal | null;
 
   /** constructor lays out the member's files; nothing runs yet. */
@@ -145,6 +175,8 @@ export class Member {
    */
   async start(): Promise<void> {
     if (this.current === 'running' || this.current === 'paused') throw new Error(`${this.addr} is already running`);
+    // Two processes on one LevelDB directory: the member would fail to open it, or worse, share it.
+    if (this.attempt?.running === true) throw new Error(`a start attempt on ${this.addr}'s data directory (pid ${String(this.attempt.pid)}) still runs`);
     this.journal?.beforeStart();
     const child = this.spawnProcess();
     this.current = 'running';
@@ -158,40 +190,67 @@ export class Member {
     if (this.current === 'running' || this.current === 'paused') throw new Error(`${this.addr} is still running: wipe only a dead member`);
     // kill() gives up waiting after exitWaitMs; deleting files under a process that still runs would be no wipe.
     if (child !== null && child.exitCode === null && child.signalCode === null) throw new Error(`${this.addr} (pid ${String(child.pid)}) has not exited yet`);
+    if (this.attempt?.running === true) throw new Error(`a start attempt on ${this.addr}'s data directory (pid ${String(this.attempt.pid)}) still runs`);
     rmSync(this.dataDir, { recursive: true, force: true });
     mkdirSync(this.dataDir, { recursive: true });
     this.joinOnStart = true;
   }
 
   private spawnProcess(): ChildProcess {
-    const args = this.serverArgs();
-    const env: Record<string, string> = {};
-    for (const [key, value] of Object.entries(process.env)) if (value !== undefined && !key.startsWith('CAIRN_')) env[key] = value;
-    Object.assign(env, this.journal?.environment() ?? {});
+    const args = this.serverArgs(this.addr, this.memberList, this.joinOnStart);
     const cgroups = this.options.cgroups;
-    // The shell joins the member's cgroup, then execs bin/cairn (which execs node): one pid throughout.
-    const child = cgroups === null
-      ? spawn(cairnBin, args, { stdio: ['ignore', 'pipe', 'pipe'], env })
-      : spawn('/bin/sh', ['-c', 'echo $$ > "$1" || exit 97; shift; exec "$@"', 'sh', cgroups.procsFile(this.host), cairnBin, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
-    if (!cleanupRegistered) {
-      cleanupRegistered = true;
-      onExit(killAllChildren);
-    }
-    liveChildren.add(child);
-    recordPid(child.pid);
+    const child = spawnServer(args, this.journal?.environment() ?? {}, cgroups === null ? null : cgroups.procsFile(this.host));
     this.child = child;
     this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
     this.attachLog(child, args);
     return child;
   }
 
-  private serverArgs(): string[] {
-    const args = ['server', '--addr', this.addr, '--members', this.memberList.join(','), '--data-dir', this.dataDir, '--log-level', this.options.logLevel];
+  private serverArgs(addr: string, members: readonly string[], join: boolean): string[] {
+    const args = ['server', '--addr', addr, '--members', members.join(','), '--data-dir', this.dataDir, '--log-level', this.options.logLevel];
     if (this.options.snapshotEntries !== null) args.push('--snapshot-entries', String(this.options.snapshotEntries));
     if (this.options.unsafeLocalReads) args.push('--unsafe-local-reads');
     if (this.options.unsafeNoFsync) args.push('--unsafe-no-fsync');
-    if (this.joinOnStart) args.push('--join');
+    if (join) args.push('--join');
     return args;
+  }
+
+  /**
+   * attemptStart starts the dead member with exactly its normal flags and never --join, even after a wipe: on a
+   * wiped data directory Cairn must refuse (CAIRN_MEMBER_STATE_MISSING). The process runs in the member's cgroup
+   * (so partitions apply to it) but without the fsync journal (its writes are no member's history), logs to the
+   * member's log, and is not the member: its exit is expected, and start and wipe refuse to run until it is gone.
+   */
+  attemptStart(): StartAttempt {
+    this.assertNoProcess();
+    const args = this.serverArgs(this.addr, this.memberList, false);
+    const cgroups = this.options.cgroups;
+    const child = spawnServer(args, {}, cgroups === null ? null : cgroups.procsFile(this.host));
+    this.attempt = new StartAttempt(this.addr, child, this.logPath, args);
+    return this.attempt;
+  }
+
+  /**
+   * attemptStartAt starts a process on `host` (a reserved address no member of the run uses) with this dead
+   * member's data directory and --members naming the cluster plus that address: Cairn must refuse a data directory
+   * that belongs to another member (CAIRN_INVALID_ARGUMENT). It runs in no cgroup (no partition names it) and logs
+   * to `member-<host>.log`.
+   */
+  attemptStartAt(host: string): StartAttempt {
+    this.assertNoProcess();
+    const addr = `${host}:${this.options.port}`;
+    if (!memberHosts.includes(host) || this.memberList.includes(addr)) throw new Error(`${host} is not a free reserved address (127.0.0.11-15 minus the members)`);
+    const args = this.serverArgs(addr, [...this.memberList, addr], false);
+    const child = spawnServer(args, {}, null);
+    this.attempt = new StartAttempt(addr, child, path.join(this.options.runDir, `member-${host}.log`), args);
+    return this.attempt;
+  }
+
+  private assertNoProcess(): void {
+    if (this.current === 'running' || this.current === 'paused') throw new Error(`${this.addr} is running: a start attempt needs it dead`);
+    const child = this.child;
+    if (child !== null && child.exitCode === null && child.signalCode === null) throw new Error(`${this.addr} (pid ${String(child.pid)}) has not exited yet`);
+    if (this.attempt?.running === true) throw new Error(`a start attempt on ${this.addr}'s data directory (pid ${String(this.attempt.pid)}) still runs`);
   }
 
   private attachLog(child: ChildProcess, args: readonly string[]): void {
@@ -267,6 +326,115 @@ export class Member {
     if (pid === undefined || this.current !== 'paused') return;
     process.kill(pid, 'SIGCONT');
     this.current = 'running';
+  }
+}
+
+/** AttemptExit is how a start attempt's process ended: its exit code, or the signal that ended it. */
+export interface AttemptExit {
+  readonly code: number | null;
+  readonly signal: string | null;
+  /** killedByHarness: the harness sent the SIGKILL (it ran past its bound, or it started and was stopped). */
+  readonly killedByHarness: boolean;
+}
+
+/**
+ * StartAttempt is a server process the harness expects Cairn to refuse (Member.attemptStart, attemptStartAt): its
+ * output is kept (bounded) for the refusal's code, `cairn ready` is noticed (Cairn accepted the start), and it is
+ * killed by pid when the harness is done with it.
+ */
+export class StartAttempt {
+  /** startedAt is Date.now() at the spawn. */
+  readonly startedAt = Date.now();
+  private readonly lines: string[] = [];
+  private readyAt: number | null = null;
+  private exitStatus: AttemptExit | null = null;
+  private killing = false;
+  /** reaped: the process has exited and been reaped, so its pid may already name another process. */
+  private reaped = false;
+  private readonly exited: Promise<void>;
+
+  /** constructor takes over a spawned process: logs its output to `logPath` and watches for ready and exit. */
+  constructor(
+    readonly addr: string,
+    private readonly child: ChildProcess,
+    logPath: string,
+    args: readonly string[],
+  ) {
+    // 'close' comes after 'exit' and after the last output: the refusal line is read before the exit is taken.
+    this.exited = new Promise((resolve) => child.once('close', () => resolve()));
+    const fd = openSync(logPath, 'a');
+    writeSync(fd, `--- ${new Date().toISOString()} started pid ${String(child.pid)} (a start Cairn should refuse): cairn ${args.join(' ')}\n`);
+    let partial = '';
+    const onChunk = (chunk: Buffer): void => {
+      writeSync(fd, chunk);
+      // Lines may arrive split across chunks; keep the unfinished tail (bounded) until its newline comes.
+      const parts = (partial + chunk.toString()).split('\n');
+      partial = (parts.pop() ?? '').slice(-attemptLineCharsMax);
+      for (const line of parts) this.keep(line);
+    };
+    child.stdout?.on('data', onChunk);
+    child.stderr?.on('data', onChunk);
+    child.once('exit', () => {
+      this.reaped = true;
+      liveChildren.delete(child);
+    });
+    child.once('close', (code: number | null, signal: NodeJS.Signals | null) => {
+      if (partial !== '') this.keep(partial);
+      this.exitStatus = { code, signal, killedByHarness: this.killing };
+      writeSync(fd, `--- ${new Date().toISOString()} pid ${String(child.pid)} exited: code ${String(code)} signal ${String(signal)}\n`);
+      closeSync(fd);
+    });
+  }
+
+  private keep(line: string): void {
+    if (line === '') return;
+    if (this.readyAt === null && line === `cairn ready ${this.addr}`) this.readyAt = Date.now();
+    this.lines.push(line.slice(0, attemptLineCharsMax));
+    if (this.lines.length > attemptLinesKept) this.lines.splice(0, this.lines.length - attemptLinesKept);
+  }
+
+  /** pid is the process's id, or null. */
+  get pid(): number | null {
+    return this.child.pid ?? null;
+  }
+
+  /** running tells whether the process has not exited yet. */
+  get running(): boolean {
+    return this.exitStatus === null;
+  }
+
+  /** readyAfterMs is when it printed `cairn ready` (Cairn accepted the start), in ms after the spawn, or null. */
+  get readyAfterMs(): number | null {
+    return this.readyAt === null ? null : this.readyAt - this.startedAt;
+  }
+
+  /** exit is how the process ended, or null while it runs. */
+  get exit(): AttemptExit | null {
+    return this.exitStatus;
+  }
+
+  /** output is the last lines of its stdout and stderr (at most attemptLinesKept). */
+  output(): readonly string[] {
+    return this.lines;
+  }
+
+  /** waitExit resolves true once the process has exited, or false after `ms`. */
+  async waitExit(ms: number): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.exited, new Promise((resolve) => (timer = setTimeout(resolve, Math.max(0, ms))))]);
+    clearTimeout(timer);
+    return !this.running;
+  }
+
+  /** kill sends SIGKILL (by pid) if the process still runs and waits until it is reaped (at most exitWaitMs). */
+  async kill(): Promise<void> {
+    const pid = this.child.pid;
+    if (!this.running || pid === undefined) return;
+    if (!this.reaped) {
+      this.killing = true;
+      process.kill(pid, 'SIGKILL');
+    }
+    await this.waitExit(exitWaitMs);
   }
 }
 

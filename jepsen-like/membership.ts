@@ -14,6 +14,10 @@
 // for an addition, the member is already in, as a voter or as a learner (the leader's view tells which). Every
 // other answer (not the leader, no leader, dropped, outcome unknown, a timeout) is retried against whichever member
 // leads then, a bounded number of times.
+//
+// The wipe nemesis (PEERS.md A9) adds starts that Cairn must refuse (a wiped member started as a voter, a data
+// directory started under another address); judgeAttempt classifies what such a start did, from its exit and its
+// output, against the refusal Cairn documents (src/cli/server.ts prints `cairn server: CODE: message`, exit 1).
 
 import type { ClusterView, HttpResult } from './client-http.ts';
 import { clusterView, httpRequest } from './client-http.ts';
@@ -248,4 +252,129 @@ export async function awaitMembership(addrs: readonly string[], boundMs: number 
     await sleep(membershipPollMs);
   }
   return { convergedAfterMs: null, polls: pollsMax, problems, voters };
+}
+
+/**
+ * refusalBoundMs bounds a start Cairn must refuse: the bootstrap check asks every peer (1 s timeouts, 0.5 s apart
+ * while some are silent, src/replica/bootstrap.ts) and refuses on the first that knows the member; a partition that
+ * hides every peer lasts at most 10 s in the suites, and tsx takes a few seconds to load the server.
+ */
+export const refusalBoundMs = 30_000;
+/** servedObserveMs: a start Cairn should have refused that serves HTTP is watched this long before it is killed. */
+export const servedObserveMs = 10_000;
+
+/** RefusalExpected is the refusal Cairn documents for a start: its error code and a phrase of its message. */
+export interface RefusalExpected {
+  readonly code: string;
+  readonly phrase: string;
+}
+
+/** wipedRefusal: a wiped member started without --join (docs/operations.md, "A member that lost its data"). */
+export const wipedRefusal: RefusalExpected = { code: 'CAIRN_MEMBER_STATE_MISSING', phrase: 'with --join' };
+/** movedRefusal: a data directory started under another --addr (src/member.ts, prepareStorage). */
+export const movedRefusal: RefusalExpected = { code: 'CAIRN_INVALID_ARGUMENT', phrase: 'belongs to member' };
+
+/** AttemptObservation is what the harness saw of a start Cairn should refuse (control.ts StartAttempt). */
+export interface AttemptObservation {
+  /** exitCode: the process's exit code, or null when a signal ended it. */
+  readonly exitCode: number | null;
+  readonly signal: string | null;
+  /** killedByHarness: the harness killed it (it ran past refusalBoundMs, or it started and was watched). */
+  readonly killedByHarness: boolean;
+  /** readyAfterMs: when it printed `cairn ready`, ms after the spawn, or null. */
+  readonly readyAfterMs: number | null;
+  /** servedAfterMs: its first HTTP answer, ms after the spawn, or null. */
+  readonly servedAfterMs: number | null;
+  /** output: the last lines of its stdout and stderr. */
+  readonly output: readonly string[];
+}
+
+/**
+ * AttemptVerdict: 'refused' as documented; 'started' (Cairn accepted it: a safety problem, a member that forgot its
+ * votes serves as a voter, or one member's data serves under another's address); 'hung' (still running at the bound,
+ * neither refused nor serving); 'other' (ended some other way: exit 0, another code, a crash).
+ */
+export type AttemptVerdict = 'refused' | 'started' | 'hung' | 'other';
+
+/** AttemptJudgement is the verdict on a start attempt, the error code Cairn printed (or null), and why. */
+export interface AttemptJudgement {
+  readonly verdict: AttemptVerdict;
+  readonly code: string | null;
+  readonly detail: string;
+}
+
+/** startFailureLine matches the line `cairn server` prints when the member cannot start (src/cli/server.ts). */
+const startFailureLine = /^cairn server: (CAIRN_[A-Z_]+): (.*)$/;
+
+/** startFailureOf finds the last start failure Cairn printed in `output`: its code and message, or null. */
+export function startFailureOf(output: readonly string[]): { readonly code: string; readonly message: string } | null {
+  for (let i = output.length - 1; i >= 0; i--) {
+    const match = startFailureLine.exec(output[i] ?? '');
+    if (match !== null) return { code: match[1] ?? '', message: match[2] ?? '' };
+  }
+  return null;
+}
+
+/** judgeAttempt says whether a start was refused as `expected` documents, and if not, what happened instead. */
+export function judgeAttempt(observed: AttemptObservation, expected: RefusalExpected): AttemptJudgement {
+  const failure = startFailureOf(observed.output);
+  const code = failure?.code ?? null;
+  // Accepted first: a process that served and then died was still a member that should never have run.
+  if (observed.readyAfterMs !== null || observed.servedAfterMs !== null) {
+    const how = [observed.readyAfterMs === null ? null : `printed 'cairn ready' after ${observed.readyAfterMs} ms`, observed.servedAfterMs === null ? null : `answered HTTP after ${observed.servedAfterMs} ms`].filter((part) => part !== null);
+    return { verdict: 'started', code, detail: `Cairn accepted the start instead of refusing it with ${expected.code}: it ${how.join(' and ')}` };
+  }
+  if (observed.exitCode === null) {
+    if (observed.killedByHarness) return { verdict: 'hung', code, detail: `neither refused nor serving within ${refusalBoundMs} ms; killed` };
+    return { verdict: 'other', code, detail: `ended by signal ${observed.signal ?? 'unknown'} before refusing` };
+  }
+  if (observed.exitCode === 0) return { verdict: 'other', code, detail: 'exited 0 without serving: no refusal' };
+  if (failure === null) return { verdict: 'other', code, detail: `exited ${observed.exitCode} without a 'cairn server: CODE:' line (last: ${observed.output.at(-1) ?? 'no output'})` };
+  if (failure.code !== expected.code) return { verdict: 'other', code, detail: `exited ${observed.exitCode} with ${failure.code}, not ${expected.code}: ${failure.message.slice(0, 200)}` };
+  if (!failure.message.includes(expected.phrase)) return { verdict: 'other', code, detail: `exited ${observed.exitCode} with ${failure.code} but without '${expected.phrase}': ${failure.message.slice(0, 200)}` };
+  return { verdict: 'refused', code, detail: `exited ${observed.exitCode} with ${failure.code}` };
+}
+
+/** WipeMode is what one wipe fault does: wipe a member's data ('wiped') or start its data under another address ('moved'). */
+export type WipeMode = 'wiped' | 'moved';
+
+/** freeHosts lists the reserved hosts that no member uses, in order (the moved data directory's addresses). */
+export function freeHosts(reserved: readonly string[], used: readonly string[]): string[] {
+  return reserved.filter((host) => !used.includes(host));
+}
+
+/** wipeModeOf: the wipe loop's faults alternate, 'wiped' first, so a short run has both; 'moved' needs a free host. */
+export function wipeModeOf(faultIndex: number, freeHostCount: number): WipeMode {
+  return freeHostCount > 0 && faultIndex % 2 === 1 ? 'moved' : 'wiped';
+}
+
+/** selfVoterWithLeader: a member's own view names a leader and lists the member itself as a voter. */
+export function selfVoterWithLeader(view: ClusterView, self: string): boolean {
+  return view.leader !== null && votersSeenBy(view, self).includes(self);
+}
+
+/** SelfVoterWait is the wait for a restarted member: when it reported itself a voter under a leader, and its last view. */
+export interface SelfVoterWait {
+  /** afterMs: from the wait's start until the member's own view named a leader and listed it as a voter, or null. */
+  readonly afterMs: number | null;
+  /** last: the member's last view in short ("leader L, voters V") or "no answer". */
+  readonly last: string;
+}
+
+/** awaitSelfVoter polls the member at `addr` until its own view names a leader and lists itself a voter, within the bound. */
+export async function awaitSelfVoter(addr: string, boundMs: number): Promise<SelfVoterWait> {
+  const started = Date.now();
+  let last = 'no answer';
+  // The time bound ends the loop; the count bound only guards against a clock that does not move.
+  const pollsMax = Math.ceil(boundMs / membershipPollMs) + 1;
+  for (let poll = 1; poll <= pollsMax; poll++) {
+    const view = await clusterView(addr, viewTimeoutMs);
+    if (view !== null) {
+      last = `leader ${view.leader ?? 'none'}, voters ${votersSeenBy(view, addr).join(',') || 'none'}`;
+      if (selfVoterWithLeader(view, addr)) return { afterMs: Date.now() - started, last };
+    }
+    if (Date.now() - started >= boundMs) break;
+    await sleep(membershipPollMs);
+  }
+  return { afterMs: null, last };
 }

@@ -18,22 +18,53 @@
 //   that never settles leaves the victim as it is (it may still be a voter: wiping it would lose its votes).
 //   heal-all re-adds any member that is not a voter (removal confirmed, wipe, --join, add), so a run always ends
 //   with every member a voter; the runner then checks that every member reports that membership.
+// - wipe (PEERS.md A9): a member that lost its data, or whose data moved to another address, must not come back as
+//   a voter that forgot its votes. One fault, only from the full membership, on a running member no other fault
+//   holds (so kill, pause and member leave it alone): it is killed, then alternately (a) 'wiped': its data
+//   directory is deleted and it is started with exactly its normal flags (no --join), which Cairn must refuse
+//   (non-zero exit, CAIRN_MEMBER_STATE_MISSING); the fault's stop then restores it by the documented path (remove,
+//   wipe, --join, add until it is a voter); or (b) 'moved' (only while a reserved address 127.0.0.11-15 is free,
+//   i.e. with 3 members): its data directory is started under a free address, with --members naming the cluster
+//   plus that address, which Cairn must refuse (CAIRN_INVALID_ARGUMENT, "belongs to member"); the stop restarts it
+//   on its own address with its data and waits until it reports itself a voter under a leader. A start that is
+//   accepted (prints ready, answers HTTP), hangs past the bound, or ends another way is a nemesis problem (the run
+//   is invalid); such a process is killed by pid after at most servedObserveMs of serving.
 
-import type { Cluster, Member } from './control.ts';
+import { memberHosts, type Cluster, type Member, type StartAttempt } from './control.ts';
 import type { MemberCgroups } from './cgroup.ts';
-import { clusterView, transferLeader } from './client-http.ts';
+import { clusterView, httpRequest, transferLeader } from './client-http.ts';
 import type { HistoryRecorder } from './history.ts';
 import type { Drop, Firewall } from './iptables.ts';
-import { addMember, chooseVictim, removeMember, roleInGroup, votersMin, votersSeenBy, type ChangeReport } from './membership.ts';
+import {
+  addMember,
+  awaitSelfVoter,
+  chooseVictim,
+  freeHosts,
+  judgeAttempt,
+  movedRefusal,
+  refusalBoundMs,
+  removeMember,
+  roleInGroup,
+  servedObserveMs,
+  votersMin,
+  votersSeenBy,
+  wipedRefusal,
+  wipeModeOf,
+  type AttemptObservation,
+  type ChangeReport,
+  type WipeMode,
+} from './membership.ts';
 import type { ClusterMonitor } from './monitor.ts';
 import { type Random, sleep } from './random.ts';
 
 /** NemesisKind is one kind of fault. */
-export type NemesisKind = 'partition' | 'kill' | 'pause' | 'transfer' | 'member';
+export type NemesisKind = 'partition' | 'kill' | 'pause' | 'transfer' | 'member' | 'wipe';
 /** nemesisKinds lists every kind, for the command line. */
-export const nemesisKinds: readonly NemesisKind[] = ['partition', 'kill', 'pause', 'transfer', 'member'];
+export const nemesisKinds: readonly NemesisKind[] = ['partition', 'kill', 'pause', 'transfer', 'member', 'wipe'];
 /** memberNemesisNodesMin: removing one of fewer members would leave fewer than votersMin voters. */
 export const memberNemesisNodesMin = votersMin + 1;
+/** wipeNemesisNodesMin: with one of fewer members dead, the others are no majority and cannot remove it. */
+export const wipeNemesisNodesMin = 3;
 /** PartitionMode is the shape of a partition. */
 export type PartitionMode = 'halves' | 'leader' | 'follower' | 'one' | 'ring' | 'bridge' | 'one-way-leader';
 /** partitionModes lists every partition mode. */
@@ -71,6 +102,15 @@ export interface NemesisDeps {
 const memberViewTimeoutMs = 2000;
 /** restoreRoundsMax bounds the attempts to make one member a voter again (a second one after a learner was left). */
 const restoreRoundsMax = 2;
+/** attemptPollMs spaces the HTTP probes of a start Cairn should refuse (any answer means it started). */
+const attemptPollMs = 1000;
+/** attemptProbeTimeoutMs bounds one such probe: a local member answers GET /cairn/v1/cluster in milliseconds. */
+const attemptProbeTimeoutMs = 1000;
+/**
+ * rejoinBoundMs bounds the wait for a restarted member to report itself a voter under a leader: a partition lasts at
+ * most 10 s, then an election timeout (1-2 s).
+ */
+const rejoinBoundMs = 30_000;
 
 /** Fault is a started fault: how to stop it. */
 interface Fault {
@@ -87,8 +127,16 @@ export class Nemesis {
   private nextId = 0;
   /** problems lists what went wrong while injecting or healing (restarts that failed, for instance). */
   readonly problems: string[] = [];
-  /** outOfService holds the members a membership fault has taken (by address): the other kinds leave them alone. */
+  /** outOfService holds the members a membership or wipe fault has taken (by address): the other kinds leave them alone. */
   private readonly outOfService = new Set<string>();
+  /**
+   * removalOwed holds the members whose data was wiped while they were voters (wipe nemesis), until their removal is
+   * known to have committed: they must not be started with --join (or at all) before, since a wiped voter that
+   * runs is exactly the amnesia Cairn refuses.
+   */
+  private readonly removalOwed = new Set<string>();
+  /** wipeFaults counts the wipe faults started, to alternate their modes (wipeModeOf). */
+  private wipeFaults = 0;
 
   constructor(
     private readonly options: NemesisOptions,
@@ -99,6 +147,9 @@ export class Nemesis {
     }
     if (options.kinds.includes('member') && deps.cluster.members.length < memberNemesisNodesMin) {
       throw new Error(`the member nemesis needs at least ${memberNemesisNodesMin} members: removing one of ${deps.cluster.members.length} would leave fewer than ${votersMin} voters`);
+    }
+    if (options.kinds.includes('wipe') && deps.cluster.members.length < wipeNemesisNodesMin) {
+      throw new Error(`the wipe nemesis needs at least ${wipeNemesisNodesMin} members: with one of ${deps.cluster.members.length} dead the others cannot remove it`);
     }
   }
 
@@ -133,6 +184,8 @@ export class Nemesis {
         return this.startPause(id, random.pick(this.options.pauseTargets), random);
       case 'member':
         return this.startMember(id, random);
+      case 'wipe':
+        return this.startWipe(id, random);
     }
   }
 
@@ -178,6 +231,8 @@ export class Nemesis {
   private async restart(members: readonly Member[]): Promise<string[]> {
     const results = await Promise.all(members.map(async (member) => {
       if (member.state !== 'killed') return `${member.addr}: ${member.state}, not restarted`;
+      // Even with --join: the group still counts it a voter, and an empty voter is the amnesia Cairn refuses.
+      if (this.removalOwed.has(member.addr)) return `${member.addr}: wiped while a voter, not restarted before its removal commits`;
       try {
         await member.start();
         return `${member.addr}: restarted`;
@@ -229,7 +284,8 @@ export class Nemesis {
     const eligible = cluster.members.filter((member) => member.state === 'running' && !this.outOfService.has(member.addr)).map((member) => member.addr);
     const victim = chooseVictim(leader, voters, eligible, random);
     const member = victim === null ? undefined : cluster.byAddr(victim.addr);
-    if (victim === null || member === undefined) return null;
+    // One member out at a time across the member and wipe faults; no await lies between this check and the add.
+    if (victim === null || member === undefined || this.outOfService.size > 0) return null;
     this.outOfService.add(member.addr);
     recorder.nemesis('invoke', 'start-member', { id, target: victim.role, member: member.addr, leader, voters });
     const removal = await removeMember(member.addr, () => monitor.findLeader());
@@ -257,7 +313,8 @@ export class Nemesis {
   /**
    * restoreMember makes `member` a voter again, by Cairn's documented path (docs/operations.md): nothing when it is
    * one (a stopped voter is only restarted); otherwise its removal is confirmed, it is killed and wiped (unless it is
-   * wiped already), started empty with --join and added by the leader. Failures are recorded as problems. A member
+   * wiped already and its removal known: a member the wipe nemesis wiped while a voter is removed first), started
+   * empty with --join and added by the leader. Failures are recorded as problems. A member
    * left a learner by an interrupted addition (membership.ts) is recorded as a problem and then made again once
    * (removed, wiped, added), so one such event does not end the membership faults of the run.
    */
@@ -283,11 +340,12 @@ export class Nemesis {
       return { ...steps, ...extra, problem };
     };
     try {
-      if (!member.wiped) {
+      // A member wiped while it was a voter (wipe nemesis) is removed first, as one that was never wiped.
+      if (!member.wiped || this.removalOwed.has(member.addr)) {
         const role = await roleInGroup(member.addr, findLeader);
         steps['role'] = role ?? 'unknown';
         if (role === null) return fail(`no leader told what ${member.addr} is; left as it is`);
-        if (role === 'voter') {
+        if (role === 'voter' && !member.wiped) {
           if (member.state === 'killed' || member.state === 'stopped') await member.start();
           steps['result'] = `a voter already (${member.state})`;
           return steps;
@@ -295,6 +353,7 @@ export class Nemesis {
         const removal = await removeMember(member.addr, findLeader);
         steps['removal'] = reportOf(removal);
         if (!removal.settled) return fail(removal.problem ?? `the removal of ${member.addr} (a ${role}) never settled; not wiped`);
+        this.removalOwed.delete(member.addr);
         await member.kill();
         steps['wipe'] = this.tryWipe(member, context);
         if (!member.wiped) return { ...steps, problem: steps['wipe'] };
@@ -309,6 +368,134 @@ export class Nemesis {
     } catch (error) {
       return fail(`restoring ${member.addr} failed: ${error instanceof Error ? error.message : String(error)}`);
     }
+  }
+
+  /**
+   * startWipe starts a wipe fault (see the file comment): from the full membership only, on a running member that no
+   * other fault holds; the refused start is made and judged before the fault is recorded as started.
+   */
+  private async startWipe(id: number, random: Random): Promise<Fault | null> {
+    const { cluster, monitor, recorder } = this.deps;
+    const leader = await monitor.findLeader();
+    const view = leader === null ? null : await clusterView(leader, memberViewTimeoutMs);
+    if (leader === null || view === null || view.leader !== leader) return null;
+    // Only from the full membership: with 3 members a second member out would leave no majority.
+    if (votersSeenBy(view, leader).join(',') !== cluster.members.map((member) => member.addr).sort().join(',')) return null;
+    const eligible = cluster.members.filter((member) => member.state === 'running' && !this.outOfService.has(member.addr));
+    // One member out at a time across the member and wipe faults; no await lies between this check and the add.
+    if (eligible.length === 0 || this.outOfService.size > 0) return null;
+    const member = random.pick(eligible);
+    const free = freeHosts(memberHosts, cluster.members.map((m) => m.host));
+    const mode = wipeModeOf(this.wipeFaults++, free.length);
+    const moved = mode === 'moved' ? random.pick(free) : null;
+    const context = `start-wipe #${id} (${mode} ${member.addr}${moved === null ? '' : ` as ${moved}`})`;
+    const skipped = free.length === 0 ? { moveSkipped: `no free address in 127.0.0.11-15 (all ${cluster.members.length} are members): the address change is not tried` } : {};
+    this.outOfService.add(member.addr);
+    const role = member.addr === leader ? 'leader' : 'follower';
+    recorder.nemesis('invoke', 'start-wipe', { id, mode, member: member.addr, role, leader, ...(moved === null ? {} : { movedTo: moved }), ...skipped });
+    let observed: Record<string, unknown>;
+    try {
+      observed = await this.refusedStart(member, mode, moved, context);
+    } catch (error) {
+      const problem = `${context}: ${error instanceof Error ? error.message : String(error)}`;
+      this.problems.push(problem);
+      observed = { problem };
+    }
+    recorder.nemesis('info', 'start-wipe', { id, mode, member: member.addr, role, leader, ...observed, ...skipped });
+    const stop = mode === 'wiped' ? () => this.restoreMember(member, `stop-wipe #${id}`) : () => this.restartMoved(member, `stop-wipe #${id}`);
+    return { id, kind: 'wipe', stop };
+  }
+
+  /** refusedStart kills `member`, wipes or moves its data, makes the start Cairn must refuse, and judges it. */
+  private async refusedStart(member: Member, mode: WipeMode, moved: string | null, context: string): Promise<Record<string, unknown>> {
+    await member.kill();
+    // With the lazyfs emulation a kill also loses what was never fsynced, as the kill nemesis does.
+    const lost = member.loseUnsyncedWrites();
+    let attempt: StartAttempt;
+    if (mode === 'wiped') {
+      member.wipe();
+      this.removalOwed.add(member.addr);
+      attempt = member.attemptStart();
+    } else {
+      if (moved === null) throw new Error('a moved fault needs a free address');
+      attempt = member.attemptStartAt(moved);
+    }
+    const observation = await this.watchAttempt(attempt);
+    const judgement = judgeAttempt(observation.observed, mode === 'wiped' ? wipedRefusal : movedRefusal);
+    if (judgement.verdict !== 'refused') this.problems.push(`${context}: ${judgement.verdict}: ${judgement.detail}`);
+    return {
+      ...(lost === null ? {} : { lost }),
+      attempt: {
+        addr: attempt.addr,
+        pid: attempt.pid,
+        exitCode: observation.observed.exitCode,
+        signal: observation.observed.signal,
+        code: judgement.code,
+        verdict: judgement.verdict,
+        detail: judgement.detail,
+        ms: observation.ms,
+        lastLines: observation.observed.output.slice(-2).map((line) => line.slice(0, 400)),
+        ...(observation.served === null ? {} : { served: observation.served }),
+      },
+    };
+  }
+
+  /**
+   * watchAttempt waits for a start Cairn should refuse to end, at most refusalBoundMs, probing its HTTP address
+   * meanwhile; a start that was accepted is watched servedObserveMs more (what it serves is the evidence). Whatever
+   * happened, the process is dead when this returns.
+   */
+  private async watchAttempt(attempt: StartAttempt): Promise<{ observed: AttemptObservation; ms: number; served: string | null }> {
+    let servedAt: number | null = null;
+    let served: string | null = null;
+    // The time bounds end the loop; the count bound only guards against a clock that does not move.
+    const roundsMax = Math.ceil((refusalBoundMs + servedObserveMs) / attemptPollMs) + 1;
+    for (let round = 0; round < roundsMax; round++) {
+      if (await attempt.waitExit(attemptPollMs)) break;
+      const result = await httpRequest(attempt.addr, 'GET', '/cairn/v1/cluster', attemptProbeTimeoutMs);
+      if ('answer' in result) {
+        servedAt ??= Date.now();
+        served = `${result.answer.status} ${result.answer.text.slice(0, 300)}`;
+      }
+      const readyAt = attempt.readyAfterMs === null ? null : attempt.startedAt + attempt.readyAfterMs;
+      const acceptedAt = servedAt ?? readyAt;
+      if (acceptedAt === null ? Date.now() - attempt.startedAt >= refusalBoundMs : Date.now() - acceptedAt >= servedObserveMs) break;
+    }
+    const ms = Date.now() - attempt.startedAt;
+    await attempt.kill();
+    const exit = attempt.exit;
+    const observed: AttemptObservation = {
+      exitCode: exit?.code ?? null,
+      signal: exit?.signal ?? (exit === null ? 'not reaped' : null),
+      killedByHarness: exit?.killedByHarness ?? true,
+      readyAfterMs: attempt.readyAfterMs,
+      servedAfterMs: servedAt === null ? null : servedAt - attempt.startedAt,
+      output: attempt.output(),
+    };
+    return { observed, ms, served };
+  }
+
+  /** restartMoved starts a member whose data was tried under another address again, on its own address with its data. */
+  private async restartMoved(member: Member, context: string): Promise<Record<string, unknown>> {
+    const steps: Record<string, unknown> = { member: member.addr };
+    try {
+      if (member.state === 'killed' || member.state === 'stopped') await member.start();
+      steps['started'] = 'on its own address with its data';
+      const rejoin = await awaitSelfVoter(member.addr, rejoinBoundMs);
+      steps['rejoin'] = rejoin;
+      if (rejoin.afterMs === null) {
+        const problem = `${context}: ${member.addr} did not report itself a voter under a leader within ${rejoinBoundMs} ms of its restart (last view: ${rejoin.last})`;
+        this.problems.push(problem);
+        steps['problem'] = problem;
+      }
+    } catch (error) {
+      const problem = `${context}: restarting ${member.addr} failed: ${error instanceof Error ? error.message : String(error)}`;
+      this.problems.push(problem);
+      steps['problem'] = problem;
+    } finally {
+      this.outOfService.delete(member.addr);
+    }
+    return steps;
   }
 
   /** choose picks the members a kill or pause target names, among those running and not taken by a membership fault. */
@@ -342,7 +529,7 @@ export class Nemesis {
     for (const member of cluster.members) member.resume();
     const restarted = await this.restart(cluster.members.filter((member) => member.state === 'killed'));
     const membership: Record<string, unknown>[] = [];
-    if (this.options.kinds.includes('member')) {
+    if (this.options.kinds.includes('member') || this.options.kinds.includes('wipe')) {
       for (const member of cluster.members) membership.push(await this.restoreMember(member, 'heal-all'));
     }
     recorder.nemesis('info', 'heal-all', { rules, restarted, ...(membership.length > 0 ? { membership } : {}) });

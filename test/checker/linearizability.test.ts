@@ -280,6 +280,47 @@ describe('instance register model (PEERS.md §3.4, model 1)', () => {
     assert.equal(check([register(1, 'i1', a, 0, 10), register(1, 'i1', b, 20, 30), unversioned(2, 40, 50, a)], reset).result, 'illegal');
   });
 
+  test('a valid history with 30 unknown writes, cas and deletes (some never applied) is decided within the budget', () => {
+    // A history valid by construction: known operations run one after another, each at its own instant; 30 unknown
+    // writes, cas and deletes are invoked among them and take effect at a random later instant, or never.
+    const reset = createInstanceRegisterModel({ versionAfterDeregister: 'reset' });
+    const prng = new Prng(42);
+    const ops: InstanceOperation[] = [];
+    let state = { exists: false, version: 0, meta: null as Record<string, string> | null };
+    const effects: Array<{ at: number; apply: () => void }> = [];
+    let time = 0;
+    let value = 0;
+    const writeEffect = (meta: Record<string, string>) => () => { state = { exists: true, version: state.version + 1, meta }; };
+    for (let step = 0; step < 150; step++) {
+      time += 10;
+      for (const effect of effects.filter((e) => e.at === step)) effect.apply();
+      const roll = prng.nextInt(10);
+      if (step % 5 === 0 && ops.filter((op) => op.unknown).length < 30) {
+        const meta = { v: `u${value++}` };
+        const kind = prng.nextInt(3);
+        const input: InstanceInput = kind === 0 ? { f: 'register', key: 'i1', meta } : kind === 1 ? { f: 'cas-meta', key: 'i1', expectedVersion: state.version, meta } : { f: 'deregister', key: 'i1' };
+        ops.push(pending(9, input, time - 5));
+        if (prng.nextInt(2) === 0) {
+          const expected = input.f === 'cas-meta' ? input.expectedVersion : -1;
+          effects.push({ at: step + 1 + prng.nextInt(20), apply: () => {
+            if (input.f === 'register') writeEffect(meta)();
+            else if (input.f === 'cas-meta' && state.version === expected) writeEffect(meta)();
+            else if (input.f === 'deregister') state = { exists: false, version: 0, meta: null };
+          } });
+        }
+      } else if (roll < 5) {
+        ops.push(get(1, 'i1', time, time + 5, state.exists, state.version, state.meta));
+      } else {
+        const meta = { v: `k${value++}` };
+        writeEffect(meta)();
+        ops.push(register(2, 'i1', meta, time, time + 5, state.version));
+      }
+    }
+    const report = checkOperations(reset, ops, { maxSteps: 200_000 });
+    assertValidLinearizations(reset, report);
+    assert.equal(report.result, 'ok', `${ops.filter((op) => op.unknown).length} unknown operations; ${report.partitions[0]?.steps ?? 0} steps`);
+  });
+
   test('an unknown register that a later get saw, and per-instance partitions', () => {
     const a = { zone: 'a' };
     const unknownRegister = pending<InstanceInput, InstanceOutput>(1, { f: 'register', key: 'i1', meta: a }, 0);
