@@ -180,10 +180,15 @@ function sameInstance(a: InstanceValues, b: InstanceValues): boolean {
   return a.weight === b.weight && a.enabled === b.enabled && a.healthy === b.healthy && sameMetadata(a.metadata, b.metadata);
 }
 
+/** versionOf is an instance's version, 0 when it is absent (a stored instance without one counts as version 1). */
+function versionOf(existing: Instance | undefined): number {
+  return existing === undefined ? 0 : (existing.version ?? 1);
+}
+
 /** checkVersion enforces a compare-and-set write's precondition against the instance found (version 0: absent). */
 function checkVersion(precondition: VersionPrecondition, existing: Instance | undefined, key: ServiceKey, address: InstanceAddress): void {
   if (precondition.expectedVersion === undefined) return;
-  const actual = existing === undefined ? 0 : (existing.version ?? 1);
+  const actual = versionOf(existing);
   if (actual !== precondition.expectedVersion) {
     throw new CairnError('CAIRN_VERSION_MISMATCH',
       `instance ${address.ip}:${address.port} (cluster ${address.cluster}) of ${describeService(key)} is at version ${actual}, not ${precondition.expectedVersion}`,
@@ -397,8 +402,8 @@ export class RegistryStateMachine implements ReplicatedStateMachine, RegistryVie
    */
   private storeInstance(service: ServiceState, existing: Instance | undefined, values: InstanceValues, index: number, batch: ApplyBatch, clientWrite = true): CommandResult {
     if (existing !== undefined && sameInstance(existing, values)) return this.instanceResult(service, existing);
-    const previous = existing === undefined ? 0 : (existing.version ?? 1);
-    const instance = toInstance(service.settings.key, { ...values, version: existing === undefined ? 1 : previous + (clientWrite ? 1 : 0) });
+    const version = existing === undefined || clientWrite ? versionOf(existing) + 1 : versionOf(existing);
+    const instance = toInstance(service.settings.key, { ...values, version });
     this.state.setInstance(service, instance);
     batch.put(instanceStorageKey(service.settings.key, instance), encodeMessage('InstanceRecord', encodeInstanceValues(instance)));
     this.touch(service, index, batch);

@@ -9,7 +9,7 @@
 import { assert } from '../assert.ts';
 import { CairnError, cairnErrorFromRaft, isCairnErrorCode } from '../errors.ts';
 import { RaftCore, type RaftStatus } from '../raft/raft-core.ts';
-import type { Entry, Message, NodeId, RaftConfig, Ready } from '../raft/types.ts';
+import type { Entry, Membership, Message, NodeId, RaftConfig, Ready } from '../raft/types.ts';
 import type { CommandProposer, ProposeOptions } from './proposer.ts';
 import type { ReplicatedStateMachine, BatchWrite, ApplyBatch } from './state-machine.ts';
 import type { RaftStorage } from './storage.ts';
@@ -101,6 +101,9 @@ export class Replica implements CommandProposer {
   private appliedSinceSnapshot = 0;
   private snapshotting = false;
   private membersKey = '';
+  /** syncedMembership and syncedLeader are what syncPeers last worked from. */
+  private syncedMembership: Membership | null = null;
+  private syncedLeader: NodeId | null = null;
   /** configurationKey is the last configuration (voters and learners) announced to the membership listeners. */
   private configurationKey: string | null = null;
   /** membershipListeners hear the configuration's members (the AP path follows them); a handful at most. */
@@ -326,6 +329,13 @@ export class Replica implements CommandProposer {
   }
 
   private syncPeers(): void {
+    // Called after every Ready: nothing to do unless the configuration (a stable object until it changes) or the
+    // known leader moved.
+    const membership = this.core.membership;
+    const leader = this.core.leader;
+    if (membership === this.syncedMembership && leader === this.syncedLeader) return;
+    this.syncedMembership = membership;
+    this.syncedLeader = leader;
     const configuration = this.configurationMembers();
     const configurationKey = configuration.join(',');
     if (configurationKey !== this.configurationKey) {
@@ -336,7 +346,6 @@ export class Replica implements CommandProposer {
     // A leader removing itself keeps replicating until the removal commits, then steps down (thesis §4.2.2); its
     // followers apply the new configuration as soon as they append it, so they must keep answering the leader they
     // know even though the configuration no longer names it, or the removal never commits on its watch.
-    const leader = this.core.leader;
     if (leader !== null) peers.add(leader);
     const members = [...peers].filter((member) => member !== this.options.id).sort();
     const key = members.join(',');
