@@ -14,7 +14,7 @@
 //                         compaction; chunks bound that at no cost).
 //   state!<key>           the state machine's keyspace, written only by writeApplied.
 //
-// Atomicity: every method is one db.batch(). Writes are serialised through a promise chain, so two callers cannot
+// Atomicity: every method is one atomic LevelDB batch. Writes are serialised through a promise chain, so two callers cannot
 // interleave the reads that plan a batch with another batch; the in-memory bounds change only after a batch
 // succeeded, so a failed write leaves both the disk and the bounds as they were.
 //
@@ -73,6 +73,15 @@ export interface LevelStorageOptions {
 type Database = ClassicLevel<string, Uint8Array>;
 type Operation = BatchOperation<Database, string, Uint8Array>;
 
+/**
+ * RawOperation is an operation of classic-level's private batch method: the key carries its sublevel's prefix (the
+ * exact bytes the public batch would write), the value is bytes.
+ */
+type RawOperation = { type: 'put'; key: string; value: Uint8Array } | { type: 'del'; key: string };
+interface PrivateBatch {
+  _batch(operations: RawOperation[], options: { sync: boolean }): Promise<void>;
+}
+
 function openSublevel(db: Database, name: string) {
   return db.sublevel<string, Uint8Array>(name, { valueEncoding: 'view' });
 }
@@ -111,6 +120,7 @@ export class LevelStorage implements RaftStorage {
     this.snapshot = openSublevel(db, levelLayout.sublevels.snapshot);
     this.state = openSublevel(db, levelLayout.sublevels.state);
     this.contacts = openSublevel(db, levelLayout.sublevels.contacts);
+    assert(typeof (db as unknown as Partial<PrivateBatch>)._batch === 'function', 'classic-level no longer has the private _batch method LevelStorage writes through');
     this.snapshotChunkBytes = options.snapshotChunkBytes ?? limits.snapshotChunkBytes;
     assert(Number.isSafeInteger(this.snapshotChunkBytes) && this.snapshotChunkBytes > 0, 'snapshotChunkBytes must be a positive integer');
   }
@@ -156,7 +166,7 @@ export class LevelStorage implements RaftStorage {
         ...(await this.snapshotOps(snapshot)),
         this.putMeta(levelLayout.metaKeys.applied, encodeIndexValue(0)),
       ];
-      await this.db.batch(ops, { sync: true });
+      await this.batch(ops, true);
       this.bounds = { snapshotIndex: 0, lastIndex: 0, applied: 0, hardState };
     });
   }
@@ -178,8 +188,14 @@ export class LevelStorage implements RaftStorage {
       ops.push(...this.logDeletes(next.lastIndex + 1, lastIndex));
       for (const entry of write.entries) ops.push(this.putLog(entry));
       if (write.hardState !== null) ops.push(this.putMeta(levelLayout.metaKeys.hardState, encodeHardState(write.hardState)));
-      if (ops.length > 0) await this.db.batch(ops, { sync });
-      this.bounds = next;
+      const applied = write.applied ?? null;
+      if (applied !== null) {
+        assertAppliedWrite(next, applied.writes, applied.index);
+        this.pushStateOps(ops, applied.writes);
+        ops.push(this.putMeta(levelLayout.metaKeys.applied, encodeIndexValue(applied.index)));
+      }
+      if (ops.length > 0) await this.batch(ops, sync);
+      this.bounds = applied === null ? next : { ...next, applied: applied.index };
     });
   }
 
@@ -195,13 +211,9 @@ export class LevelStorage implements RaftStorage {
       const bounds = this.requireBounds('writeApplied');
       assertAppliedWrite(bounds, writes, applied);
       const ops: Operation[] = clearKeyspace ? await this.stateDeletes() : [];
-      for (const write of writes) {
-        ops.push(write.type === 'put'
-          ? { type: 'put', sublevel: this.state, key: write.key, value: write.value }
-          : { type: 'del', sublevel: this.state, key: write.key });
-      }
+      this.pushStateOps(ops, writes);
       ops.push(this.putMeta(levelLayout.metaKeys.applied, encodeIndexValue(applied)));
-      await this.db.batch(ops, { sync: false });
+      await this.batch(ops, false);
       this.bounds = { ...bounds, applied };
     });
   }
@@ -213,7 +225,7 @@ export class LevelStorage implements RaftStorage {
       assertSnapshotSave(bounds, snapshot);
       const index = snapshot.meta.index;
       const ops = [...this.logDeletes(bounds.snapshotIndex + 1, index), ...(await this.snapshotOps(snapshot))];
-      await this.db.batch(ops, { sync: true });
+      await this.batch(ops, true);
       this.bounds = { ...bounds, snapshotIndex: index };
     });
   }
@@ -223,7 +235,7 @@ export class LevelStorage implements RaftStorage {
     return this.serialise('recordPeerContact', async () => {
       assert(peer.length > 0 && peer.length <= peerIdCharsMax, 'recordPeerContact: invalid peer id');
       // A batch, because classic-level's batch takes the sync option (its put options are not typed with it).
-      await this.db.batch([{ type: 'put', sublevel: this.contacts, key: peer, value: new Uint8Array(0) }], { sync: true });
+      await this.batch([{ type: 'put', sublevel: this.contacts, key: peer, value: new Uint8Array(0) }], true);
     });
   }
 
@@ -270,6 +282,32 @@ export class LevelStorage implements RaftStorage {
   }
 
   // --- Batch operations -----------------------------------------------------------------------------------------
+
+  /**
+   * batch writes `ops` as one atomic LevelDB batch through classic-level's private `_batch`, with each key prefixed
+   * by its sublevel as the public `db.batch` would do. The public path clones every operation, resolves encodings
+   * and prefixes per operation (abstract-level's #arrayBatch was 11% of a follower's busy time under load); the
+   * bytes on disk are the same, which the storage tests check by reading every record back through the sublevels.
+   */
+  private batch(ops: readonly Operation[], sync: boolean): Promise<void> {
+    assert(this.db.status === 'open', `LevelStorage: the database is ${this.db.status}`);
+    const raw: RawOperation[] = new Array<RawOperation>(ops.length);
+    for (let i = 0; i < ops.length; i++) {
+      const op = ops[i] as Operation;
+      const sublevel = op.sublevel as Sublevel | undefined;
+      assert(sublevel !== undefined, 'LevelStorage: every operation names its sublevel');
+      raw[i] = op.type === 'put' ? { type: 'put', key: sublevel.prefix + op.key, value: op.value } : { type: 'del', key: sublevel.prefix + op.key };
+    }
+    return (this.db as unknown as PrivateBatch)._batch(raw, { sync });
+  }
+
+  private pushStateOps(ops: Operation[], writes: readonly BatchWrite[]): void {
+    for (const write of writes) {
+      ops.push(write.type === 'put'
+        ? { type: 'put', sublevel: this.state, key: write.key, value: write.value }
+        : { type: 'del', sublevel: this.state, key: write.key });
+    }
+  }
 
   private putMeta(key: string, payload: Uint8Array): Operation {
     return { type: 'put', sublevel: this.meta, key, value: encodeChecksummed(payload) };

@@ -182,10 +182,13 @@ export class MemoryStorage implements RaftStorage {
   /** writeReady stores a Ready's snapshot, entries and hard state; every write is durable, so `sync` changes nothing. */
   async writeReady(write: ReadyWrite, _sync: boolean): Promise<void> {
     const image = this.image('writeReady');
-    boundsAfterReadyWrite(boundsOf(image), write);
+    const next = boundsAfterReadyWrite(boundsOf(image), write);
+    const applied = write.applied ?? null;
+    if (applied !== null) assertAppliedWrite(next, applied.writes, applied.index);
     const snapshot = write.snapshot === null ? null : copySnapshot(write.snapshot);
     const entries = write.entries.map(copyEntry);
     const hardState = write.hardState === null ? null : copyHardState(write.hardState);
+    const appliedCopies = applied === null ? [] : copyWrites(applied.writes);
     // Every check and copy is done: from here on nothing throws, so the write is all or nothing.
     if (snapshot !== null) {
       image.snapshot = snapshot;
@@ -197,19 +200,16 @@ export class MemoryStorage implements RaftStorage {
       image.entries.push(...entries);
     }
     if (hardState !== null) image.hardState = hardState;
+    if (applied !== null) applyWrites(image, appliedCopies, applied.index);
   }
 
   /** writeApplied applies a state-machine batch and records `applied`, all or nothing. */
   async writeApplied(writes: readonly BatchWrite[], applied: number, clearKeyspace: boolean): Promise<void> {
     const image = this.image('writeApplied');
     assertAppliedWrite(boundsOf(image), writes, applied);
-    const copies = writes.map((w): BatchWrite => (w.type === 'put' ? { type: 'put', key: w.key, value: new Uint8Array(w.value) } : w));
+    const copies = copyWrites(writes);
     if (clearKeyspace) image.state.clear();
-    for (const write of copies) {
-      if (write.type === 'put') image.state.set(write.key, write.value);
-      else image.state.delete(write.key);
-    }
-    image.applied = applied;
+    applyWrites(image, copies, applied);
   }
 
   /** saveSnapshot stores the snapshot and drops the log up to its index. */
@@ -260,6 +260,18 @@ export class MemoryStorage implements RaftStorage {
     assert(image !== null, `${operation} on a store that was never initialised`);
     return image;
   }
+}
+
+function copyWrites(writes: readonly BatchWrite[]): BatchWrite[] {
+  return writes.map((w): BatchWrite => (w.type === 'put' ? { type: 'put', key: w.key, value: new Uint8Array(w.value) } : w));
+}
+
+function applyWrites(image: MemoryImage, writes: readonly BatchWrite[], applied: number): void {
+  for (const write of writes) {
+    if (write.type === 'put') image.state.set(write.key, write.value);
+    else image.state.delete(write.key);
+  }
+  image.applied = applied;
 }
 
 function boundsOf(image: MemoryImage): StoreBounds {

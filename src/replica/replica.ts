@@ -9,10 +9,10 @@
 import { assert } from '../assert.ts';
 import { CairnError, cairnErrorFromRaft, isCairnErrorCode } from '../errors.ts';
 import { RaftCore, type RaftStatus } from '../raft/raft-core.ts';
-import type { Entry, Membership, Message, NodeId, RaftConfig, Ready } from '../raft/types.ts';
+import type { Entry, Membership, Message, NodeId, RaftConfig, Ready, Snapshot } from '../raft/types.ts';
 import type { CommandProposer, ProposeOptions } from './proposer.ts';
 import type { ReplicatedStateMachine, BatchWrite, ApplyBatch } from './state-machine.ts';
-import type { RaftStorage } from './storage.ts';
+import type { AppliedWrite, RaftStorage } from './storage.ts';
 import type { ForwardRequest, ForwardResponse, PeerTransport } from './transport.ts';
 
 /** ReplicaLogger is the subset of pino the driver uses. */
@@ -381,9 +381,22 @@ export class Replica implements CommandProposer {
       // A leader's replication may leave before its own fsync (Raft thesis §10.2.1; Ready.messagesBeforePersist):
       // followers write in parallel with the leader, so a commit costs one fsync on the critical path, not two.
       if (ready.messagesBeforePersist) for (const message of ready.messages) this.options.transport.send(message);
-      await this.persist(ready);
-      if (!ready.messagesBeforePersist) for (const message of ready.messages) this.options.transport.send(message);
-      await this.apply(ready);
+      if (ready.snapshot === null) {
+        // The hot path: committed entries are applied in memory first and their proposals answered at once (a
+        // committed entry is durable on a majority, this leader's own persisted log counting only once written;
+        // the keyspace on disk is a cache of the log, re-applied from it after a crash), then everything this Ready
+        // writes (entries, hard state, the applied batch and index) goes to storage as one batch.
+        const applied = this.applyCommitted(ready.committedEntries);
+        await this.persist(ready, applied);
+        if (!ready.messagesBeforePersist) for (const message of ready.messages) this.options.transport.send(message);
+      } else {
+        // Installing a snapshot: the log is replaced first, then the keyspace (writeApplied clears it).
+        await this.persist(ready, null);
+        if (!ready.messagesBeforePersist) for (const message of ready.messages) this.options.transport.send(message);
+        await this.restoreSnapshot(ready.snapshot);
+        const applied = this.applyCommitted(ready.committedEntries);
+        if (applied !== null) await this.options.storage.writeApplied(applied.writes, applied.index, false);
+      }
       this.settleReads(ready);
       this.core.advance(ready);
       this.afterAdvance(ready);
@@ -397,34 +410,37 @@ export class Replica implements CommandProposer {
     this.schedule();
   }
 
-  private async persist(ready: Ready): Promise<void> {
-    if (ready.snapshot === null && ready.entries.length === 0 && ready.hardState === null) return;
+  private async persist(ready: Ready, applied: AppliedWrite | null): Promise<void> {
+    if (ready.snapshot === null && ready.entries.length === 0 && ready.hardState === null && applied === null) return;
     const started = process.hrtime.bigint();
     const sync = ready.mustSync && this.options.unsafe?.noFsync !== true;
-    await this.options.storage.writeReady({ snapshot: ready.snapshot, entries: ready.entries, hardState: ready.hardState }, sync);
+    await this.options.storage.writeReady({ snapshot: ready.snapshot, entries: ready.entries, hardState: ready.hardState, applied }, sync);
     if (sync) this.options.metrics?.fsyncSeconds(Number(process.hrtime.bigint() - started) / 1e9);
     this.options.metrics?.readyBatch(ready.entries.length, ready.committedEntries.length, ready.messages.length);
   }
 
-  private async apply(ready: Ready): Promise<void> {
-    if (ready.snapshot !== null) {
-      const batch = new CollectingBatch();
-      this.options.stateMachine.restore(ready.snapshot.data, batch);
-      await this.options.storage.writeApplied(batch.writes, ready.snapshot.meta.index, true);
-      this.appliedSinceSnapshot = 0;
-      this.failProposalsUpTo(ready.snapshot.meta.index);
-    }
-    if (ready.committedEntries.length === 0) return;
+  private async restoreSnapshot(snapshot: Snapshot): Promise<void> {
     const batch = new CollectingBatch();
-    const results: { entry: Entry; result: Uint8Array | null }[] = [];
-    for (const entry of ready.committedEntries) {
+    this.options.stateMachine.restore(snapshot.data, batch);
+    await this.options.storage.writeApplied(batch.writes, snapshot.meta.index, true);
+    this.appliedSinceSnapshot = 0;
+    this.failProposalsUpTo(snapshot.meta.index);
+  }
+
+  /**
+   * applyCommitted applies committed entries to the state machine in memory, answers their proposals, and returns
+   * the keyspace batch and applied index still to be written (null when there was nothing to apply).
+   */
+  private applyCommitted(entries: readonly Entry[]): AppliedWrite | null {
+    const last = entries[entries.length - 1];
+    if (last === undefined) return null;
+    const batch = new CollectingBatch();
+    for (const entry of entries) {
       const result = entry.kind === 'normal' ? this.options.stateMachine.apply(entry.data, entry.index, entry.term, batch) : null;
-      results.push({ entry, result });
+      this.settleProposal(entry, result);
     }
-    const last = ready.committedEntries[ready.committedEntries.length - 1];
-    if (last !== undefined) await this.options.storage.writeApplied(batch.writes, last.index, false);
-    this.appliedSinceSnapshot += ready.committedEntries.length;
-    for (const { entry, result } of results) this.settleProposal(entry, result);
+    this.appliedSinceSnapshot += entries.length;
+    return { writes: batch.writes, index: last.index };
   }
 
   private settleProposal(entry: Entry, result: Uint8Array | null): void {

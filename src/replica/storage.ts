@@ -19,11 +19,23 @@ export interface StoredRaftState {
   readonly applied: number;
 }
 
-/** ReadyWrite is the durable part of one Ready: snapshot (replaces the whole log), entries (overwrite from the first), hard state. */
+/** AppliedWrite is a state-machine batch and the applied index it brings the stored keyspace to. */
+export interface AppliedWrite {
+  readonly writes: readonly BatchWrite[];
+  readonly index: number;
+}
+
+/**
+ * ReadyWrite is the durable part of one Ready: snapshot (replaces the whole log), entries (overwrite from the first),
+ * hard state, and optionally the state-machine batch of the Ready's committed entries with their applied index
+ * (after the entries in the same atomic batch, so a committed entry and its effect on the keyspace are written by one
+ * storage write, not two: the driver's hot path).
+ */
 export interface ReadyWrite {
   readonly snapshot: Snapshot | null;
   readonly entries: readonly Entry[];
   readonly hardState: HardState | null;
+  readonly applied?: AppliedWrite | null;
 }
 
 /**
@@ -37,7 +49,10 @@ export interface RaftStorage {
   load(): Promise<StoredRaftState | null>;
   /** initialise writes the identity and the bootstrap state (snapshot at index 0 with `membership`) of a new member. */
   initialise(identity: MemberIdentity, membership: Membership): Promise<void>;
-  /** writeReady persists a Ready's snapshot, entries and hard state in one batch, fsynced when `sync`. */
+  /**
+   * writeReady persists a Ready's snapshot, entries, hard state and (when given) applied batch in one atomic batch,
+   * fsynced when `sync`; the applied index may not pass the last index after the entries.
+   */
   writeReady(write: ReadyWrite, sync: boolean): Promise<void>;
   /** writeApplied commits a state-machine batch together with the applied index in one atomic batch. */
   writeApplied(writes: readonly BatchWrite[], applied: number, clearKeyspace: boolean): Promise<void>;

@@ -285,6 +285,24 @@ function registerApplied(withStore: WithStore): void {
     assert.deepEqual(await keyspaceOf(reopened), [['a', '2'], ['c', '1']]);
   }));
 
+  test('writeReady with an applied batch writes entries, hard state, keyspace and applied index in one write', withStore(async (harness) => {
+    const storage = await initialised(harness);
+    await storage.writeReady(ready({ entries: range(1, 2, 1) }), true);
+    // Applies entries of earlier writes and of this one (a follower may learn an entry and its commit together).
+    await storage.writeReady(ready({ entries: range(3, 4, 1), hardState: { term: 1, vote: null, commit: 3 }, applied: { writes: [put('a', '1'), put('b', '1')], index: 3 } }), true);
+    // A commit-only Ready: no entries, the hard state and what the newly committed entry changed.
+    await storage.writeReady(ready({ hardState: { term: 1, vote: null, commit: 4 }, applied: { writes: [{ type: 'del', key: 'a' }, put('c', '4')], index: 4 } }), false);
+    const check = async (store: RaftStorage): Promise<void> => {
+      const state = await loaded(store);
+      assert.equal(state.applied, 4);
+      assert.deepEqual(state.hardState, { term: 1, vote: null, commit: 4 });
+      assert.deepEqual(state.entries, range(1, 4, 1));
+      assert.deepEqual(await keyspaceOf(store), [['b', '1'], ['c', '4']]);
+    };
+    await check(storage);
+    await check(await harness.reopen());
+  }));
+
   test('clearKeyspace replaces the whole keyspace in the same batch (a snapshot restore)', withStore(async (harness) => {
     const storage = await initialised(harness);
     await storage.writeReady(ready({ entries: range(1, 2, 1) }), true);
@@ -336,6 +354,8 @@ function registerContract(withStore: WithStore): void {
       ['a bad entry together with a good hard state', () => storage.writeReady(ready({ entries: [{ kind: 'noop', index: 5, term: 0 }], hardState: { term: 5, vote: null, commit: 0 } }), true)],
       ['applied going back', () => storage.writeApplied([put('x', 'y')], 1, false)],
       ['applied beyond the last index', () => storage.writeApplied([put('x', 'y')], 5, false)],
+      ['a Ready applying beyond its own last entry', () => storage.writeReady(ready({ entries: [normal(5, 2)], applied: { writes: [put('x', 'y')], index: 6 } }), true)],
+      ['a Ready applying below the stored applied index (its entries are refused with it)', () => storage.writeReady(ready({ entries: [normal(5, 2)], applied: { writes: [put('x', 'y')], index: 1 } }), true)],
       ['a saved snapshot beyond applied', () => storage.saveSnapshot(snapshotAt(3, 2))],
       ['a saved snapshot older than the stored one', () => storage.saveSnapshot(snapshotAt(1, 2))],
     ];

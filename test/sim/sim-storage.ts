@@ -108,7 +108,9 @@ export class SimStorage implements RaftStorage {
   /** writeReady hands the Ready's writes to the disk as its unsynced batch and syncs it when `sync`. */
   async writeReady(write: ReadyWrite, sync: boolean): Promise<void> {
     const disk = this.disk('writeReady');
-    boundsAfterReadyWrite(boundsOf(disk), write);
+    const next = boundsAfterReadyWrite(boundsOf(disk), write);
+    const applied = write.applied ?? null;
+    if (applied !== null) assertAppliedWrite(next, applied.writes, applied.index);
     const batch = {
       snapshot: write.snapshot === null ? null : copySnapshot(write.snapshot),
       entries: write.entries.map(copyEntry),
@@ -117,7 +119,10 @@ export class SimStorage implements RaftStorage {
     // Every check and copy is done: the disk's own checks cannot fail from here on.
     disk.sync();
     disk.write(batch);
-    if (sync) disk.sync();
+    if (sync || applied !== null) disk.sync();
+    // The applied part is durable at once here (see writeApplied), so the entries under it are synced first: the
+    // sim never holds an applied index beyond its durable log (LevelDB writes both in one batch).
+    if (applied !== null) await this.writeApplied(applied.writes, applied.index, false);
   }
 
   /** writeApplied writes the batch and `applied` into the KvStateMachine in one synchronous restore (atomic). */
