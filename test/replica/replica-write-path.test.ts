@@ -1,0 +1,131 @@
+// Goal: pin the driver's write path (src/replica/replica.ts processReady): committed entries are applied and answered
+// before their Ready's one storage write (entries, hard state, applied batch and index together). What must hold:
+// the stored applied index never passes the stored log, it reaches the in-memory one without further traffic,
+// snapshots (which need the stored applied index) still happen, and a restart from the disk rebuilds exactly what
+// was answered.
+// Method: a one-voter Replica over MemoryStorage (its MemoryDisk is inspectable and outlives the store, so a new
+// store over it is a restart) and the in-memory transport, with a state machine that stores each command under its
+// index; no timing assertion beyond "within a bounded wait".
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+
+import { limits } from '../../src/limits.ts';
+import { Replica, type ReplicaOptions } from '../../src/replica/replica.ts';
+import { MemoryDisk, MemoryStorage } from '../../src/replica/memory-storage.ts';
+import { MemoryNetwork } from '../../src/replica/memory-transport.ts';
+import type { ApplyBatch, ReplicatedStateMachine } from '../../src/replica/state-machine.ts';
+
+const id = '127.0.1.250:8848';
+const tickMs = 10;
+
+/** LogMachine stores every command under its zero-padded index; its state is the map of those. */
+class LogMachine implements ReplicatedStateMachine {
+  readonly values = new Map<string, string>();
+  apply(command: Uint8Array, index: number, _term: number, batch: ApplyBatch): Uint8Array {
+    const key = `k${String(index).padStart(8, '0')}`;
+    this.values.set(key, new TextDecoder().decode(command));
+    batch.put(key, command);
+    return command;
+  }
+  async load(entries: AsyncIterable<readonly [string, Uint8Array]>): Promise<void> {
+    this.values.clear();
+    for await (const [key, value] of entries) this.values.set(key, new TextDecoder().decode(value));
+  }
+  snapshot(): Uint8Array {
+    return new TextEncoder().encode(JSON.stringify([...this.values]));
+  }
+  restore(data: Uint8Array, batch: ApplyBatch): void {
+    this.values.clear();
+    for (const [key, value] of JSON.parse(new TextDecoder().decode(data)) as Array<[string, string]>) {
+      this.values.set(key, value);
+      batch.put(key, new TextEncoder().encode(value));
+    }
+  }
+}
+
+const quiet = { info: (): void => undefined, warn: (): void => undefined, error: (): void => undefined };
+
+async function open(disk: MemoryDisk, machine: LogMachine, fatal: Error[], snapshotEntries = 1000): Promise<Replica> {
+  const storage = new MemoryStorage(disk);
+  if ((await storage.load()) === null) await storage.initialise({ clusterId: 'c1', memberId: id }, { voters: [id], learners: [] });
+  const network = new MemoryNetwork(limits);
+  const options: ReplicaOptions = {
+    id, seed: 1, tickMs, requestTimeoutMs: 2000, proposalsPendingMax: 1000, snapshotEntries,
+    raft: {
+      electionTicks: 10, heartbeatTicks: 1, preVote: true, checkQuorum: true,
+      inflightMessagesMax: 64, inflightBytesMax: 1 << 24, messageBytesMax: limits.messageBytesMax,
+      uncommittedBytesMax: 1 << 24, committedBytesPerReadyMax: 1 << 24, snapshotChunkBytes: 1 << 20, pendingReadsMax: 64,
+    },
+    storage, transport: network.transport(id), stateMachine: machine, logger: quiet,
+    onFatal: (error) => fatal.push(error),
+  };
+  return Replica.open(options);
+}
+
+const text = (value: string): Uint8Array => new TextEncoder().encode(value);
+
+async function until(what: string, check: () => boolean, ms = 2000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) assert.fail(`not within ${ms} ms: ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, tickMs));
+  }
+}
+
+test('answered writes reach the stored keyspace and applied index without further traffic; a restart rebuilds them', async () => {
+  const disk = new MemoryDisk();
+  const machine = new LogMachine();
+  const fatal: Error[] = [];
+  const replica = await open(disk, machine, fatal);
+  try {
+    await until('the lone voter leads', () => replica.status().role === 'leader');
+    const answers: string[] = [];
+    for (let i = 0; i < 20; i++) answers.push(new TextDecoder().decode(await replica.propose(text(`w${i}`))));
+    assert.deepEqual(answers, Array.from({ length: 20 }, (_, i) => `w${i}`));
+    const image = (): NonNullable<MemoryDisk['image']> => {
+      assert.ok(disk.image !== null);
+      return disk.image;
+    };
+    const lastIndex = (): number => image().snapshot.meta.index + image().entries.length;
+    // Never an applied index beyond the stored log.
+    assert.ok(image().applied <= lastIndex(), `applied ${image().applied} <= last ${lastIndex()}`);
+    // 21 entries: the leader's no-op and the 20 writes. The answers came before their Ready's write finished and
+    // before advance(), so the in-memory and the stored applied index are compared once both settled.
+    await until('the stored applied index reaches the in-memory one', () => replica.status().appliedIndex === 21 && image().applied === 21);
+    assert.equal(image().state.size, 20, 'every write reached the stored keyspace');
+  } finally {
+    await replica.close();
+  }
+  assert.deepEqual(fatal, []);
+  const reloaded = new LogMachine();
+  const restarted = await open(disk, reloaded, fatal);
+  try {
+    await until('the restarted voter leads', () => restarted.status().role === 'leader');
+    assert.deepEqual([...reloaded.values.values()].sort(), Array.from({ length: 20 }, (_, i) => `w${i}`).sort());
+  } finally {
+    await restarted.close();
+  }
+});
+
+test('snapshots happen on the one-write path (saveSnapshot needs the stored applied index to reach them)', async () => {
+  const disk = new MemoryDisk();
+  const machine = new LogMachine();
+  const fatal: Error[] = [];
+  const replica = await open(disk, machine, fatal, 5);
+  try {
+    await until('the lone voter leads', () => replica.status().role === 'leader');
+    for (let i = 0; i < 23; i++) await replica.propose(text(`s${i}`));
+    await until('a snapshot compacted the log', () => (disk.image?.snapshot.meta.index ?? 0) >= 15);
+  } finally {
+    await replica.close();
+  }
+  assert.deepEqual(fatal, [], 'no storage contract was broken (saveSnapshot refuses an index past the stored applied)');
+  const reloaded = new LogMachine();
+  const restarted = await open(disk, reloaded, fatal, 5);
+  try {
+    await until('the restarted voter leads', () => restarted.status().role === 'leader');
+    assert.equal(reloaded.values.size, 23);
+  } finally {
+    await restarted.close();
+  }
+});
