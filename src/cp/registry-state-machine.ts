@@ -78,7 +78,7 @@ import {
 import { clusterStorageKey, instanceStorageKey, PROBE_ASSIGNMENT_STORAGE_KEY, requestStorageKey, serviceStorageKey } from './keyspace.ts';
 import { probeOwner, sameMembers, type ProbeAssignment } from './probe-assignment.ts';
 import { addressKey, RegistryState, type ServiceSettings, type ServiceState } from './registry-state.ts';
-import { buildFromKeyspace, buildFromSnapshot, encodeProbeAssignment, encodeSnapshot, writeState } from './registry-storage.ts';
+import { buildFromKeyspace, buildFromSnapshot, encodeProbeAssignment, encodeSnapshot, snapshotPieces, writeState } from './registry-storage.ts';
 import { decodeAppliedCommand, shareResult } from './shared-decodes.ts';
 
 /** ALL_GROUPS is Nacos's group wildcard for service listings. */
@@ -574,6 +574,11 @@ export class RegistryStateMachine implements ReplicatedStateMachine, RegistryVie
   /** snapshot encodes the whole state deterministically: equal states give equal bytes on every member. */
   snapshot(): Uint8Array {
     return encodeSnapshot(this.state);
+  }
+
+  /** snapshotPieces captures the state now and yields its snapshot in pieces (registry-storage.ts snapshotPieces). */
+  snapshotPieces(): Iterator<Uint8Array, void, void> {
+    return snapshotPieces(this.state);
   }
 
   /** restore replaces the state by a snapshot and writes its keyspace to `batch` (the driver cleared it first). */

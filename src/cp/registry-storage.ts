@@ -4,9 +4,10 @@
 // its record, an instance without its service, a repeated key) is CAIRN_STORAGE_CORRUPT: never served.
 
 import type { ApplyBatch } from '../replica/state-machine.ts';
+import { concatBytes } from '../replica/codec.ts';
 import { CairnError } from '../errors.ts';
 import { validateRequestId } from '../naming/validation.ts';
-import { sameServiceKey, type ClusterConfig, type ServiceKey } from '../naming/model.ts';
+import { sameServiceKey, type ClusterConfig, type Instance, type ServiceKey } from '../naming/model.ts';
 import {
   decodeClusterConfig,
   decodeInstanceValues,
@@ -86,20 +87,78 @@ function decodeRemembered(plain: Plain): RememberedRequest {
 
 /** encodeSnapshot encodes a state as a RegistrySnapshot: services, clusters and instances sorted, requests by index. */
 export function encodeSnapshot(state: RegistryState): Uint8Array {
-  const services: Plain[] = [];
+  return concatBytes([...snapshotPieces(state)]);
+}
+
+/**
+ * SNAPSHOT_PIECE_ITEMS bounds the instances or remembered requests encoded into one piece of a snapshot: the driver
+ * encodes a large registry's snapshot a few pieces at a time between its other work (a 100 000-instance registry
+ * with a full request table took ~3 s in one call on the development VM, long enough for followers to elect a new
+ * leader), so no piece may be much more than a millisecond of work.
+ */
+const SNAPSHOT_PIECE_ITEMS = 256;
+
+/** CapturedService is one service of a captured snapshot: immutable values held by reference. */
+interface CapturedService {
+  readonly plain: Plain;
+  readonly instances: readonly Instance[];
+}
+
+/**
+ * snapshotPieces captures the state as of the call and returns a generator of the snapshot's pieces, whose
+ * concatenation is exactly encodeSnapshot's bytes (protobuf's repeated and length-delimited fields are written as
+ * consecutive field records, so pieces may be encoded one by one). The capture is cheap: every part it keeps is
+ * immutable in RegistryState (frozen definitions and sorted instance arrays that a change replaces, cluster configs
+ * replaced whole, remembered requests never changed), so later applies do not alter what the pieces encode.
+ */
+export function snapshotPieces(state: RegistryState): Generator<Uint8Array, void, void> {
+  const services: CapturedService[] = [];
   for (const namespace of state.sortedNamespaces()) {
     for (const service of state.sortedServices(namespace)) {
       services.push({
-        service: encodeServiceDefinition(state.definition(service), service.settings.declaredKind),
-        clusters: state.sortedClusters(service).map(encodeClusterConfig),
-        instances: state.sortedInstances(service).map(encodeInstanceValues),
+        plain: {
+          service: encodeServiceDefinition(state.definition(service), service.settings.declaredKind),
+          clusters: state.sortedClusters(service).map(encodeClusterConfig),
+        },
+        instances: state.sortedInstances(service),
       });
     }
   }
-  const requests = [...state.requests.values()].sort((a, b) => a.index - b.index).map(encodeRemembered);
-  const snapshot: Record<string, unknown> = { formatVersion: SNAPSHOT_FORMAT_VERSION, services, requests };
-  if (state.probeAssignment !== null) snapshot['probeAssignment'] = encodeProbeAssignment(state.probeAssignment);
-  return encodeMessage('RegistrySnapshot', snapshot);
+  const requests = [...state.requests.values()].sort((a, b) => a.index - b.index);
+  return generatePieces(services, requests, state.probeAssignment);
+}
+
+function* generatePieces(services: readonly CapturedService[], requests: readonly RememberedRequest[], probeAssignment: ProbeAssignment | null): Generator<Uint8Array, void, void> {
+  yield encodeMessage('RegistrySnapshot', { formatVersion: SNAPSHOT_FORMAT_VERSION });
+  for (const service of services) {
+    // A ServiceSnapshot is field 2 of the RegistrySnapshot: its tag and length, then its own fields in pieces.
+    const body: Uint8Array[] = [encodeMessage('ServiceSnapshot', service.plain)];
+    for (let i = 0; i < service.instances.length; i += SNAPSHOT_PIECE_ITEMS) {
+      body.push(encodeMessage('ServiceSnapshot', { instances: service.instances.slice(i, i + SNAPSHOT_PIECE_ITEMS).map(encodeInstanceValues) }));
+      // An empty piece: a point where the driver may pause inside a large service.
+      yield new Uint8Array(0);
+    }
+    const bytes = concatBytes(body);
+    yield concatBytes([fieldHeader(2, bytes.length), bytes]);
+  }
+  for (let i = 0; i < requests.length; i += SNAPSHOT_PIECE_ITEMS) {
+    yield encodeMessage('RegistrySnapshot', { requests: requests.slice(i, i + SNAPSHOT_PIECE_ITEMS).map(encodeRemembered) });
+  }
+  if (probeAssignment !== null) yield encodeMessage('RegistrySnapshot', { probeAssignment: encodeProbeAssignment(probeAssignment) });
+}
+
+/** fieldHeader is the tag and length of a length-delimited protobuf field, as protobufjs writes them. */
+function fieldHeader(field: number, length: number): Uint8Array {
+  const bytes: number[] = [];
+  for (let value = (field << 3) | 2; ; value >>>= 7) {
+    if (value < 0x80) { bytes.push(value); break; }
+    bytes.push((value & 0x7f) | 0x80);
+  }
+  for (let value = length; ; value = Math.floor(value / 128)) {
+    if (value < 0x80) { bytes.push(value); break; }
+    bytes.push((value % 128) | 0x80);
+  }
+  return Uint8Array.from(bytes);
 }
 
 /** ServiceParts are one service's decoded records before they are assembled into a RegistryState. */

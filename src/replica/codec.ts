@@ -42,24 +42,55 @@ export function storageCorruption(location: string, error: unknown, details?: Ca
 // patterns in short records, and node's zlib.crc32 (plain CRC-32) exists only from Node 20.15/22.2.
 
 const crc32cPolynomialReversed = 0x82f63b78;
-const crc32cTable: Uint32Array = buildCrc32cTable();
+/**
+ * crc32cTables are the 8 tables of the slicing-by-8 method: table k maps a byte to the CRC of that byte followed by
+ * k zero bytes, so eight input bytes are folded per step instead of one (~5x faster in V8; a 76 MB snapshot's
+ * checksum took ~200 ms byte by byte, all of it on the event loop).
+ */
+const crc32cTables: readonly Uint32Array[] = buildCrc32cTables();
+const crc32cTable0 = crc32cTables[0] as Uint32Array;
+const crc32cTable1 = crc32cTables[1] as Uint32Array;
+const crc32cTable2 = crc32cTables[2] as Uint32Array;
+const crc32cTable3 = crc32cTables[3] as Uint32Array;
+const crc32cTable4 = crc32cTables[4] as Uint32Array;
+const crc32cTable5 = crc32cTables[5] as Uint32Array;
+const crc32cTable6 = crc32cTables[6] as Uint32Array;
+const crc32cTable7 = crc32cTables[7] as Uint32Array;
 
-function buildCrc32cTable(): Uint32Array {
-  const table = new Uint32Array(256);
+function buildCrc32cTables(): Uint32Array[] {
+  const first = new Uint32Array(256);
   for (let byte = 0; byte < 256; byte++) {
     let crc = byte;
     for (let bit = 0; bit < 8; bit++) crc = crc & 1 ? (crc >>> 1) ^ crc32cPolynomialReversed : crc >>> 1;
-    table[byte] = crc >>> 0;
+    first[byte] = crc >>> 0;
   }
-  return table;
+  const tables = [first];
+  for (let k = 1; k < 8; k++) {
+    const previous = tables[k - 1] as Uint32Array;
+    const table = new Uint32Array(256);
+    for (let byte = 0; byte < 256; byte++) {
+      const crc = previous[byte] as number;
+      table[byte] = ((first[crc & 0xff] as number) ^ (crc >>> 8)) >>> 0;
+    }
+    tables.push(table);
+  }
+  return tables;
 }
 
 /** crc32c returns the CRC-32C of `bytes` as an unsigned 32-bit integer (crc32c("123456789") = 0xe3069283). */
 export function crc32c(bytes: Uint8Array): number {
   let crc = 0xffffffff;
-  for (let i = 0; i < bytes.length; i++) {
-    crc = (crc32cTable[(crc ^ (bytes[i] ?? 0)) & 0xff] ?? 0) ^ (crc >>> 8);
+  const length = bytes.length;
+  let i = 0;
+  // Eight bytes at a time (slicing-by-8), then the rest one by one. Indexes stay within bounds by the loop conditions.
+  for (; i + 8 <= length; i += 8) {
+    const low = (crc ^ ((bytes[i] as number) | ((bytes[i + 1] as number) << 8) | ((bytes[i + 2] as number) << 16) | ((bytes[i + 3] as number) << 24))) >>> 0;
+    crc = (crc32cTable7[low & 0xff] as number) ^ (crc32cTable6[(low >>> 8) & 0xff] as number)
+      ^ (crc32cTable5[(low >>> 16) & 0xff] as number) ^ (crc32cTable4[low >>> 24] as number)
+      ^ (crc32cTable3[bytes[i + 4] as number] as number) ^ (crc32cTable2[bytes[i + 5] as number] as number)
+      ^ (crc32cTable1[bytes[i + 6] as number] as number) ^ (crc32cTable0[bytes[i + 7] as number] as number);
   }
+  for (; i < length; i++) crc = (crc32cTable0[(crc ^ (bytes[i] as number)) & 0xff] as number) ^ (crc >>> 8);
   return (crc ^ 0xffffffff) >>> 0;
 }
 
@@ -392,4 +423,17 @@ export function decodeSnapshotMeta(bytes: Uint8Array): SnapshotMeta {
   const membership = readMessage(plain, 'membership', 'SnapshotMeta');
   if (membership === null) throw new CodecError('SnapshotMeta', 'membership is missing');
   return { index, term, membership: membershipFromPlain(membership, 'SnapshotMeta') };
+}
+
+/** concatBytes joins byte arrays into one. */
+export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
+  let length = 0;
+  for (const part of parts) length += part.length;
+  const joined = new Uint8Array(length);
+  let offset = 0;
+  for (const part of parts) {
+    joined.set(part, offset);
+    offset += part.length;
+  }
+  return joined;
 }

@@ -13,6 +13,7 @@ import type { Entry, Membership, Message, NodeId, RaftConfig, Ready, Snapshot } 
 import type { CommandProposer, ProposeOptions } from './proposer.ts';
 import type { ReplicatedStateMachine, BatchWrite, ApplyBatch } from './state-machine.ts';
 import type { AppliedWrite, RaftStorage } from './storage.ts';
+import { concatBytes } from './codec.ts';
 import type { ForwardRequest, ForwardResponse, PeerTransport } from './transport.ts';
 
 /** ReplicaLogger is the subset of pino the driver uses. */
@@ -82,6 +83,15 @@ const forwardAttemptsMax = 10;
 /** membershipListenersMax bounds the membership listeners (the member registers one: its AP path). */
 const membershipListenersMax = 8;
 
+/**
+ * snapshotCeilingFactor: a snapshot is taken after at most this many times snapshotEntries applied entries, however
+ * large the last snapshot was (10 x the default 10 000 is etcd's default snapshot count, 100 000).
+ */
+const snapshotCeilingFactor = 10;
+
+/** snapshotSliceMs is how long the background encoding of a snapshot works before it lets other work run. */
+const snapshotSliceMs = 4;
+
 function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
@@ -98,8 +108,15 @@ export class Replica implements CommandProposer {
   private scheduled = false;
   private closed = false;
   private readSequence = 0;
+  /** appliedSinceSnapshot and appliedBytesSinceSnapshot count entries (and their bytes) applied since the last capture. */
   private appliedSinceSnapshot = 0;
+  private appliedBytesSinceSnapshot = 0;
+  /** lastSnapshotBytes is the size of the last snapshot taken or installed (thesis §5.1.3 policy, shouldSnapshot). */
+  private lastSnapshotBytes = 0;
+  /** snapshotting is true while a captured state is being encoded in the background. */
   private snapshotting = false;
+  /** encodedSnapshot is a snapshot encoded in the background, waiting for the Ready loop to save it and compact. */
+  private encodedSnapshot: Snapshot | null = null;
   private membersKey = '';
   /** syncedMembership and syncedLeader are what syncPeers last worked from. */
   private syncedMembership: Membership | null = null;
@@ -137,6 +154,7 @@ export class Replica implements CommandProposer {
       { hardState: stored.hardState, snapshot: stored.snapshot, entries: stored.entries, applied },
     );
     const replica = new Replica(options, core);
+    replica.lastSnapshotBytes = stored.snapshot.data.length;
     for (const peer of await options.storage.peerContacts()) replica.contacted.add(peer);
     await replica.start();
     return replica;
@@ -374,9 +392,14 @@ export class Replica implements CommandProposer {
 
   private async processReady(): Promise<void> {
     if (this.processing || this.closed) return;
-    if (!this.core.hasReady()) return;
+    const hasReady = this.core.hasReady();
+    if (!hasReady && this.encodedSnapshot === null) return;
     this.processing = true;
     try {
+      if (!hasReady) {
+        await this.saveEncodedSnapshot();
+        return;
+      }
       const ready = this.core.ready();
       // A leader's replication may leave before its own fsync (Raft thesis §10.2.1; Ready.messagesBeforePersist):
       // followers write in parallel with the leader, so a commit costs one fsync on the critical path, not two.
@@ -400,7 +423,8 @@ export class Replica implements CommandProposer {
       this.settleReads(ready);
       this.core.advance(ready);
       this.afterAdvance(ready);
-      await this.maybeSnapshot();
+      await this.saveEncodedSnapshot();
+      if (this.shouldSnapshot()) this.startSnapshot();
     } catch (error) {
       this.fail(error instanceof Error ? error : new Error(String(error)));
       return;
@@ -424,6 +448,8 @@ export class Replica implements CommandProposer {
     this.options.stateMachine.restore(snapshot.data, batch);
     await this.options.storage.writeApplied(batch.writes, snapshot.meta.index, true);
     this.appliedSinceSnapshot = 0;
+    this.appliedBytesSinceSnapshot = 0;
+    this.lastSnapshotBytes = snapshot.data.length;
     this.failProposalsUpTo(snapshot.meta.index);
   }
 
@@ -437,6 +463,7 @@ export class Replica implements CommandProposer {
     const batch = new CollectingBatch();
     for (const entry of entries) {
       const result = entry.kind === 'normal' ? this.options.stateMachine.apply(entry.data, entry.index, entry.term, batch) : null;
+      if (entry.kind === 'normal') this.appliedBytesSinceSnapshot += entry.data.length;
       this.settleProposal(entry, result);
     }
     this.appliedSinceSnapshot += entries.length;
@@ -498,21 +525,75 @@ export class Replica implements CommandProposer {
     this.syncPeers();
   }
 
-  private async maybeSnapshot(): Promise<void> {
-    if (this.snapshotting || this.appliedSinceSnapshot < this.options.snapshotEntries) return;
+  /**
+   * shouldSnapshot: at least snapshotEntries applied since the last snapshot, and either as many bytes of commands as
+   * the last snapshot held (Raft thesis §5.1.3: the cost of snapshotting then stays proportional to what is written,
+   * whatever the registry's size: a 100 000-instance registry's snapshot is ~76 MB, and taking it every 10 000
+   * writes spent more CPU on snapshots than on the writes), or snapshotCeilingFactor times snapshotEntries in any
+   * case (which bounds the log kept in memory and replayed on restart).
+   */
+  private shouldSnapshot(): boolean {
+    if (this.snapshotting || this.encodedSnapshot !== null || this.closed) return false;
+    if (this.appliedSinceSnapshot < this.options.snapshotEntries) return false;
+    return this.appliedBytesSinceSnapshot >= this.lastSnapshotBytes || this.appliedSinceSnapshot >= this.options.snapshotEntries * snapshotCeilingFactor;
+  }
+
+  /**
+   * startSnapshot captures the state machine at the applied index (cheap: the state machine keeps what it captured
+   * immutable) and encodes it in the background, at most snapshotSliceMs at a time between other work, so neither
+   * the event loop nor the Ready loop stalls for a large registry; the Ready loop saves it when it is done.
+   */
+  private startSnapshot(): void {
+    const index = this.core.appliedIndex;
+    const term = this.core.termAt(index);
+    if (term === undefined) return;
+    const meta = { index, term, membership: this.core.membershipAt(index) };
+    const pieces = this.options.stateMachine.snapshotPieces();
     this.snapshotting = true;
-    try {
-      const index = this.core.appliedIndex;
-      const term = this.core.termAt(index);
-      if (term === undefined) return;
-      const data = this.options.stateMachine.snapshot();
-      await this.options.storage.saveSnapshot({ meta: { index, term, membership: this.core.membershipAt(index) }, data });
-      this.core.compact(index, data);
-      this.appliedSinceSnapshot = 0;
-      this.options.logger.info({ index, bytes: data.length }, 'snapshot taken');
-    } finally {
+    this.appliedSinceSnapshot = 0;
+    this.appliedBytesSinceSnapshot = 0;
+    const started = Date.now();
+    this.encodeInSlices(pieces).then((data) => {
       this.snapshotting = false;
+      if (data === null) return;
+      this.encodedSnapshot = { meta, data };
+      this.options.logger.info({ index, bytes: data.length, ms: Date.now() - started }, 'snapshot encoded');
+      this.schedule();
+    }, (error: unknown) => {
+      this.snapshotting = false;
+      this.fail(error instanceof Error ? error : new Error(String(error)));
+    });
+  }
+
+  /** encodeInSlices concatenates the pieces, yielding to the event loop every snapshotSliceMs; null once closed. */
+  private async encodeInSlices(pieces: Iterator<Uint8Array, void, void>): Promise<Uint8Array | null> {
+    const parts: Uint8Array[] = [];
+    let sliceStarted = performance.now();
+    for (let next = pieces.next(); next.done !== true; next = pieces.next()) {
+      if (next.value.length > 0) parts.push(next.value);
+      if (performance.now() - sliceStarted < snapshotSliceMs) continue;
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      if (this.closed) return null;
+      sliceStarted = performance.now();
     }
+    return concatBytes(parts);
+  }
+
+  /** saveEncodedSnapshot stores the snapshot encoded in the background and compacts the log up to it. */
+  private async saveEncodedSnapshot(): Promise<void> {
+    const snapshot = this.encodedSnapshot;
+    if (snapshot === null) return;
+    this.encodedSnapshot = null;
+    const { index, term } = snapshot.meta;
+    // While it was encoded the log may have moved past it (a snapshot installed from the leader): then it is stale.
+    if (index <= this.core.snapshotIndex || this.core.termAt(index) !== term) {
+      this.options.logger.info({ index }, 'snapshot dropped: the log moved past it while it was encoded');
+      return;
+    }
+    await this.options.storage.saveSnapshot(snapshot);
+    this.core.compact(index, snapshot.data);
+    this.lastSnapshotBytes = snapshot.data.length;
+    this.options.logger.info({ index, bytes: snapshot.data.length }, 'snapshot taken');
   }
 
   private fail(error: Error): void {

@@ -28,6 +28,12 @@ export interface ReplicatedStateMachine {
   load(entries: AsyncIterable<readonly [string, Uint8Array]>): Promise<void>;
   /** snapshot serialises the whole state as of the last applied entry. */
   snapshot(): Uint8Array;
+  /**
+   * snapshotPieces captures the state as of the last applied entry, cheaply, and returns the pieces of its snapshot
+   * in order (their concatenation is snapshot()'s bytes; empty pieces are only places to pause). Later applies must
+   * not change what the pieces encode: the driver pulls them a few at a time between its other work.
+   */
+  snapshotPieces(): Iterator<Uint8Array, void, void>;
   /** restore replaces the whole state by a snapshot: clears the in-memory state and writes the new keyspace to `batch` (after a clear). */
   restore(data: Uint8Array, batch: ApplyBatch): void;
 }

@@ -60,6 +60,24 @@ describe('CRC-32C', () => {
     ];
     for (const [name, input, expected] of table) assert.equal(crc32c(input), expected, name);
   });
+
+  test('eight bytes at a time (slicing-by-8) equals the bit-by-bit definition at every length and alignment', () => {
+    const bitwise = (input: Uint8Array): number => {
+      let crc = 0xffffffff;
+      for (const byte of input) {
+        crc ^= byte;
+        for (let bit = 0; bit < 8; bit++) crc = crc & 1 ? (crc >>> 1) ^ 0x82f63b78 : crc >>> 1;
+      }
+      return (crc ^ 0xffffffff) >>> 0;
+    };
+    const source = Uint8Array.from({ length: 300 }, (_, i) => (i * 167 + 13) & 0xff);
+    for (let offset = 0; offset < 9; offset++) {
+      for (let length = 0; length <= 70; length++) {
+        const input = source.subarray(offset, offset + length);
+        assert.equal(crc32c(input), bitwise(input), `offset ${offset} length ${length}`);
+      }
+    }
+  });
 });
 
 describe('entries', () => {

@@ -34,6 +34,11 @@ class LogMachine implements ReplicatedStateMachine {
   snapshot(): Uint8Array {
     return new TextEncoder().encode(JSON.stringify([...this.values]));
   }
+  /** snapshotPieces captures now and yields the snapshot one byte at a time (the driver pauses between pieces). */
+  *snapshotPieces(): Generator<Uint8Array, void, void> {
+    const bytes = this.snapshot();
+    for (let i = 0; i < bytes.length; i++) yield bytes.subarray(i, i + 1);
+  }
   restore(data: Uint8Array, batch: ApplyBatch): void {
     this.values.clear();
     for (const [key, value] of JSON.parse(new TextDecoder().decode(data)) as Array<[string, string]>) {
@@ -107,7 +112,7 @@ test('answered writes reach the stored keyspace and applied index without furthe
   }
 });
 
-test('snapshots happen on the one-write path (saveSnapshot needs the stored applied index to reach them)', async () => {
+test('snapshots are encoded in the background and saved by the Ready loop; their frequency follows the last snapshot\'s size (thesis §5.1.3) up to a ceiling', async () => {
   const disk = new MemoryDisk();
   const machine = new LogMachine();
   const fatal: Error[] = [];
@@ -115,7 +120,16 @@ test('snapshots happen on the one-write path (saveSnapshot needs the stored appl
   try {
     await until('the lone voter leads', () => replica.status().role === 'leader');
     for (let i = 0; i < 23; i++) await replica.propose(text(`s${i}`));
-    await until('a snapshot compacted the log', () => (disk.image?.snapshot.meta.index ?? 0) >= 15);
+    // The first snapshot comes after 5 entries (the bootstrap snapshot is empty); the next ones only once the
+    // commands applied since hold as many bytes as the last snapshot (~100 bytes of JSON here, 3-byte commands),
+    // or after 10 x 5 entries: not within these 23.
+    await until('a snapshot compacted the log', () => (disk.image?.snapshot.meta.index ?? 0) >= 5);
+    const first = disk.image?.snapshot.meta.index ?? 0;
+    assert.ok(first < 15, `one snapshot near the start, not one per 5 entries (at ${first})`);
+    const data = JSON.parse(new TextDecoder().decode(disk.image?.snapshot.data)) as Array<[string, string]>;
+    assert.equal(data.length, first - 1, 'the snapshot holds the state at its index (every command before it, not the no-op)');
+    for (let i = 23; i < 80; i++) await replica.propose(text(`s${i}`));
+    await until('the ceiling (10 x snapshotEntries) brought another snapshot', () => (disk.image?.snapshot.meta.index ?? 0) > first);
   } finally {
     await replica.close();
   }
@@ -124,7 +138,7 @@ test('snapshots happen on the one-write path (saveSnapshot needs the stored appl
   const restarted = await open(disk, reloaded, fatal, 5);
   try {
     await until('the restarted voter leads', () => restarted.status().role === 'leader');
-    assert.equal(reloaded.values.size, 23);
+    assert.equal(reloaded.values.size, 80);
   } finally {
     await restarted.close();
   }
