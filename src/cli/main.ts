@@ -239,7 +239,8 @@ Options (each also read from the environment variable shown):
                         (CAIRN_LOG_LEVEL, default info)
   --grpc-port PORT      client gRPC port                            CAIRN_GRPC_PORT  (default HTTP port + 1000)
   --peer-port PORT      peer port (Raft, Distro, forwarding)        CAIRN_PEER_PORT  (default HTTP port - 1000)
-  --snapshot-entries N  snapshot and compact the log every N entries CAIRN_SNAPSHOT_ENTRIES (default ${limits.snapshotEntries})
+  --snapshot-entries N  snapshot and compact the log after N entries at least, more when the last snapshot was large
+                       (see docs/operations.md) CAIRN_SNAPSHOT_ENTRIES (default ${limits.snapshotEntries})
   --unsafe-local-reads  TESTING ONLY: linearizable reads skip ReadIndex (a planted bug for jepsen-like/)
   --unsafe-no-fsync     TESTING ONLY: never fsync the Raft log (a planted bug for jepsen-like/)
   --join                start with an empty data directory and wait  CAIRN_JOIN=1

@@ -89,6 +89,9 @@ const membershipListenersMax = 8;
  */
 const snapshotCeilingFactor = 10;
 
+/** snapshotCeilingEntriesMax caps that ceiling: the log held in memory between snapshots stays below it. */
+const snapshotCeilingEntriesMax = 1_000_000;
+
 /** snapshotSliceMs is how long the background encoding of a snapshot works before it lets other work run. */
 const snapshotSliceMs = 4;
 
@@ -529,13 +532,14 @@ export class Replica implements CommandProposer {
    * shouldSnapshot: at least snapshotEntries applied since the last snapshot, and either as many bytes of commands as
    * the last snapshot held (Raft thesis §5.1.3: the cost of snapshotting then stays proportional to what is written,
    * whatever the registry's size: a 100 000-instance registry's snapshot is ~76 MB, and taking it every 10 000
-   * writes spent more CPU on snapshots than on the writes), or snapshotCeilingFactor times snapshotEntries in any
-   * case (which bounds the log kept in memory and replayed on restart).
+   * writes spent more CPU on snapshots than on the writes), or snapshotCeilingFactor times snapshotEntries (at most
+   * snapshotCeilingEntriesMax) in any case, which bounds the log kept in memory and replayed on restart.
    */
   private shouldSnapshot(): boolean {
     if (this.snapshotting || this.encodedSnapshot !== null || this.closed) return false;
     if (this.appliedSinceSnapshot < this.options.snapshotEntries) return false;
-    return this.appliedBytesSinceSnapshot >= this.lastSnapshotBytes || this.appliedSinceSnapshot >= this.options.snapshotEntries * snapshotCeilingFactor;
+    const ceiling = Math.max(this.options.snapshotEntries, Math.min(this.options.snapshotEntries * snapshotCeilingFactor, snapshotCeilingEntriesMax));
+    return this.appliedBytesSinceSnapshot >= this.lastSnapshotBytes || this.appliedSinceSnapshot >= ceiling;
   }
 
   /**

@@ -143,3 +143,50 @@ test('snapshots are encoded in the background and saved by the Ready loop; their
     await restarted.close();
   }
 });
+
+test('a snapshot is encoded in slices: other work runs between its pieces, and what it encodes is the state at its capture', async () => {
+  // A state machine whose snapshot comes in 120 pieces of ~1 ms of work each (as a large registry's does); a probe
+  // counts event-loop turns. Encoded in one go, no turn could pass between two pieces.
+  let turns = 0;
+  let probing = true;
+  const probe = (): void => {
+    turns += 1;
+    if (probing) setImmediate(probe);
+  };
+  const seen: number[] = [];
+  class SlowPieces extends LogMachine {
+    override *snapshotPieces(): Generator<Uint8Array, void, void> {
+      const captured = this.snapshot();
+      for (let piece = 0; piece < 120; piece++) {
+        const until = performance.now() + 1;
+        while (performance.now() < until) { /* busy: one piece of encoding work */ }
+        seen.push(turns);
+        yield new Uint8Array(0);
+      }
+      yield captured;
+    }
+  }
+  const disk = new MemoryDisk();
+  const machine = new SlowPieces();
+  const fatal: Error[] = [];
+  const replica = await open(disk, machine, fatal, 5);
+  try {
+    await until('the lone voter leads', () => replica.status().role === 'leader');
+    setImmediate(probe);
+    for (let i = 0; i < 6; i++) await replica.propose(text(`p${i}`));
+    // Writes go on while the snapshot is being encoded.
+    for (let i = 6; i < 12; i++) await replica.propose(text(`p${i}`));
+    await until('the snapshot was saved', () => (disk.image?.snapshot.meta.index ?? 0) >= 5, 5000);
+  } finally {
+    probing = false;
+    await replica.close();
+  }
+  assert.deepEqual(fatal, []);
+  assert.ok(seen.length >= 120, `the pieces were all taken (${seen.length})`);
+  const distinct = new Set(seen).size;
+  assert.ok(distinct >= 10, `the event loop turned between pieces: ${distinct} distinct turn counts over ${seen.length} pieces`);
+  const image = disk.image;
+  assert.ok(image !== null);
+  const saved = JSON.parse(new TextDecoder().decode(image.snapshot.data)) as Array<[string, string]>;
+  assert.equal(saved.length, image.snapshot.meta.index - 1, 'the saved snapshot is the state at its own index, not a later one');
+});
