@@ -54,6 +54,11 @@ function unimplemented(error: unknown): string | null {
   return null;
 }
 
+/** notifySlot is the instance a notify pair registers and removes. */
+function notifySlot(pair: number): Slot {
+  return { service: pair, ip: `127.8.${pair >> 8}.${pair & 255}`, port: 7000 };
+}
+
 function grpcInstance(slot: Slot, ephemeral: boolean): object {
   return { ip: slot.ip, port: slot.port, weight: 1, ephemeral, metadata: metadataOf(slot) };
 }
@@ -157,6 +162,10 @@ export class CairnGrpc implements Driver {
   async openNotify(pairs: number): Promise<NotifyPairs> {
     const services = Array.from({ length: pairs }, (_, i) => names.notify(i));
     await prepareCairnServices(this.http, services, true);
+    // Every pair starts without its instance: an earlier run (another client count) may have left it registered, and
+    // registering it again changes nothing, so no notification would come (the cause of the "no notification within
+    // 10 s" errors of earlier full runs, one per pair left registered).
+    await Promise.all(services.map((service, pair) => this.call('DeregisterInstance', { service, ip: notifySlot(pair).ip, port: notifySlot(pair).port, ephemeral: false })));
     const definition = methodDefinitionOf(namingServiceName, 'Subscribe');
     let broken: string | null = null;
     const waiters: Array<((at: number) => void) | null> = services.map(() => null);
@@ -192,7 +201,7 @@ export class CairnGrpc implements Driver {
       change: async (pair: number): Promise<number> => {
         if (broken !== null) throw new NotMeasured(`Subscribe: ${broken}`);
         const service = services[pair] ?? '';
-        const slot = { service: pair, ip: `127.8.${pair >> 8}.${pair & 255}`, port: 7000 };
+        const slot = notifySlot(pair);
         const notified = new Promise<number>((resolve) => (waiters[pair] = resolve));
         const started = performance.now();
         const write = present[pair]

@@ -135,6 +135,8 @@ export class EtcdGrpc implements Driver {
   /** openNotify watches the prefix of every pair on one Watch stream; a change puts or deletes the pair's key. */
   async openNotify(pairs: number): Promise<NotifyPairs> {
     const prefix = `${keyPrefix}notify/`;
+    // Every pair starts without its key (an earlier run may have left some), before the watch exists.
+    await this.unary('KV', 'DeleteRange', { key: Buffer.from(prefix), range_end: prefixEnd(prefix) });
     const watch = method('Watch', 'Watch');
     const stream: ClientDuplexStream<object, Record<string, unknown>> = this.client.makeBidiStreamRequest(watch.path, watch.requestSerialize, watch.responseDeserialize, new Metadata(), {});
     const waiters: Array<((at: number) => void) | null> = Array.from({ length: pairs }, () => null);

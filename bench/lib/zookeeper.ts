@@ -55,8 +55,11 @@ function create(client: ZkClient, path: string, mode: number, tolerateExisting: 
   }));
 }
 
-function remove(client: ZkClient, path: string): Promise<void> {
-  return bounded('remove', new Promise((resolve, reject) => client.remove(path, -1, (error) => (error === null ? resolve() : reject(failed('remove', error))))));
+function remove(client: ZkClient, path: string, tolerateMissing = false): Promise<void> {
+  return bounded('remove', new Promise((resolve, reject) => client.remove(path, -1, (error) => {
+    if (error === null || (tolerateMissing && error.getCode() === zookeeper.Exception.NO_NODE)) resolve();
+    else reject(failed('remove', error));
+  })));
 }
 
 function children(client: ZkClient, path: string): Promise<string[]> {
@@ -134,6 +137,9 @@ export class ZooKeeperTarget implements Driver {
     const waiters: Array<((at: number) => void) | null> = Array.from({ length: pairs }, () => null);
     const parents = Array.from({ length: pairs }, (_, i) => `${root}/${names.notify(i)}`);
     for (const parent of parents) await create(this.client, parent, zookeeper.CreateMode.PERSISTENT, true);
+    // Every pair starts without its child: an earlier run (another client count) may have left one, and creating it
+    // again would fail on every change of that pair.
+    for (const parent of parents) await remove(this.client, `${parent}/instance`, true);
     let closed = false;
     const arm = (pair: number): Promise<void> =>
       bounded('getChildren (watch)', new Promise((resolve, reject) => {
