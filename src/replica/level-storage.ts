@@ -12,14 +12,17 @@
 //   snapshot!<16 hex>     the snapshot data, in chunks of at most snapshotChunkBytes (LevelDB handles values of
 //                         hundreds of KiB well, but a multi-MiB value is copied whole through every memtable and
 //                         compaction; chunks bound that at no cost).
-//   state!<key>           the state machine's keyspace, written only by writeApplied.
+//   state!<key>           the state machine's keyspace, written by writeApplied and by writeReady's applied part,
+//                         always together with meta!applied.
 //
-// Atomicity: every method is one atomic LevelDB batch. Writes are serialised through a promise chain, so two callers cannot
+// Atomicity: every method is one atomic LevelDB batch, written through classic-level's private _batch with keys
+// prefixed by their sublevel (batch()). Writes are serialised through a promise chain, so two callers cannot
 // interleave the reads that plan a batch with another batch; the in-memory bounds change only after a batch
 // succeeded, so a failed write leaves both the disk and the bounds as they were.
 //
-// Durability: writeReady fsyncs when asked (the driver asks whenever the Ready's mustSync is set); initialise and
-// saveSnapshot always fsync. writeApplied does not: an apply batch lost to a power failure takes its applied index
+// Durability: writeReady fsyncs when asked (the driver asks whenever the Ready's mustSync is set; an applied part
+// rides along, fsynced or not with the rest); initialise and saveSnapshot always fsync. writeApplied does not: an
+// apply batch lost to a power failure takes its applied index
 // with it (same batch), and the entries it applied are still in the log, so they are applied again on restart,
 // neither lost nor repeated. The one window where that relies on the driver: a power failure can lose the state and
 // applied index of a batch while keeping a later (synced) snapshot that compacted its entries, or keep a snapshot
