@@ -138,8 +138,10 @@ function* generatePieces(services: readonly CapturedService[], requests: readonl
       // An empty piece: a point where the driver may pause inside a large service.
       yield new Uint8Array(0);
     }
-    const bytes = concatBytes(body);
-    yield concatBytes([fieldHeader(2, bytes.length), bytes]);
+    let length = 0;
+    for (const piece of body) length += piece.length;
+    yield fieldHeader(2, length);
+    yield* body;
   }
   for (let i = 0; i < requests.length; i += SNAPSHOT_PIECE_ITEMS) {
     yield encodeMessage('RegistrySnapshot', { requests: requests.slice(i, i + SNAPSHOT_PIECE_ITEMS).map(encodeRemembered) });

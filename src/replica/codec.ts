@@ -44,8 +44,8 @@ export function storageCorruption(location: string, error: unknown, details?: Ca
 const crc32cPolynomialReversed = 0x82f63b78;
 /**
  * crc32cTables are the 8 tables of the slicing-by-8 method: table k maps a byte to the CRC of that byte followed by
- * k zero bytes, so eight input bytes are folded per step instead of one (~5x faster in V8; a 76 MB snapshot's
- * checksum took ~200 ms byte by byte, all of it on the event loop).
+ * k zero bytes, so eight input bytes are folded per step instead of one (1.6x faster here: a 76 MB snapshot's
+ * checksum took ~200 ms byte by byte and ~120 ms this way, all of it on the event loop).
  */
 const crc32cTables: readonly Uint32Array[] = buildCrc32cTables();
 const crc32cTable0 = crc32cTables[0] as Uint32Array;
