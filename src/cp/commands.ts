@@ -8,7 +8,7 @@
 // key, so the same command always gives the same bytes (the request-id table compares digests of them).
 
 import type protobuf from 'protobufjs';
-import { lookupMessage } from '../replica/proto.ts';
+import { encodeReusing, lookupMessage } from '../replica/proto.ts';
 import { CairnError, isCairnErrorCode, type CairnErrorCode, type CairnErrorDetails } from '../errors.ts';
 import { assertNever } from '../assert.ts';
 import { limits } from '../limits.ts';
@@ -149,7 +149,7 @@ export function messageType(name: string): protobuf.Type {
  * message on every member's apply path for the same bytes (test/cp/commands.test.ts compares both encodings).
  */
 export function encodeMessage(name: string, plain: Plain): Uint8Array {
-  return messageType(name).encode(plain).finish();
+  return encodeReusing(messageType(name), plain);
 }
 
 /** decodeMessage decodes bytes as the cairn.cp.v1 message `name` into a plain object; throws on malformed bytes. */

@@ -79,7 +79,7 @@ import { clusterStorageKey, instanceStorageKey, PROBE_ASSIGNMENT_STORAGE_KEY, re
 import { probeOwner, sameMembers, type ProbeAssignment } from './probe-assignment.ts';
 import { addressKey, RegistryState, type ServiceSettings, type ServiceState } from './registry-state.ts';
 import { buildFromKeyspace, buildFromSnapshot, encodeProbeAssignment, encodeSnapshot, snapshotPieces, writeState } from './registry-storage.ts';
-import { decodeAppliedCommand, shareResult } from './shared-decodes.ts';
+import { decodeAppliedCommand, proposedHere, shareResult } from './shared-decodes.ts';
 
 /** ALL_GROUPS is Nacos's group wildcard for service listings. */
 export const ALL_GROUPS = '*';
@@ -134,6 +134,8 @@ export interface RegistryView {
   getInstance(key: InstanceKey): Instance | null;
   /** listInstances returns a service's instances sorted by cluster, ip, port (empty when absent). */
   listInstances(key: ServiceKey): readonly Instance[];
+  /** instancesOf iterates a service's instances in no particular order, without sorting or copying them (empty when absent). */
+  instancesOf(key: ServiceKey): Iterable<Instance>;
   /** services returns a namespace's services of one group, or of all with ALL_GROUPS, sorted by group then name. */
   services(namespace: string, group: string): readonly ServiceDefinition[];
   /** listServices pages services(namespace, group). */
@@ -273,6 +275,8 @@ export class RegistryStateMachine implements ReplicatedStateMachine, RegistryVie
     assert(Number.isSafeInteger(index) && index > this.appliedIndex, `apply: index ${index} after ${this.appliedIndex}`);
     assert(Number.isSafeInteger(term) && term >= 1, `apply: bad term ${term}`);
     this.appliedIndex = index;
+    // Only the proposer decodes the result it is handed; elsewhere keeping a decoded form would be a wasted copy.
+    const local = proposedHere(command);
     const decoded = decodeAppliedCommand(command);
     if (!decoded.ok) return encodeResult(decoded);
     const { requestId } = decoded.envelope;
@@ -291,7 +295,7 @@ export class RegistryStateMachine implements ReplicatedStateMachine, RegistryVie
     this.remember({ requestId, index, digest: new Uint8Array(digest), result }, batch);
     this.emitChanged(index);
     const returned = result.slice();
-    shareResult(returned, outcome);
+    if (local) shareResult(returned, outcome);
     return returned;
   }
 
@@ -633,6 +637,12 @@ export class RegistryStateMachine implements ReplicatedStateMachine, RegistryVie
   listInstances(key: ServiceKey): readonly Instance[] {
     const service = this.state.findService(key);
     return service === undefined ? [] : this.state.sortedInstances(service);
+  }
+
+  /** instancesOf iterates a service's instances unsorted: for walks that do not need listInstances' order. */
+  instancesOf(key: ServiceKey): Iterable<Instance> {
+    const service = this.state.findService(key);
+    return service === undefined ? [] : service.instances.values();
   }
 
   /** services returns a namespace's services of `group` (or ALL_GROUPS), sorted by group then name. */

@@ -38,6 +38,11 @@ export function decodeProposedCommand(bytes: Uint8Array): DecodedCommand {
   return decoded;
 }
 
+/** proposedHere tells whether `bytes` are a command this member proposed and has not applied yet (its decoded form is kept). */
+export function proposedHere(bytes: Uint8Array): boolean {
+  return commands.has(bytes);
+}
+
 /** decodeAppliedCommand is decodeCommand for apply: the proposer's decoded form when these are its very bytes, unchanged. */
 export function decodeAppliedCommand(bytes: Uint8Array): DecodedCommand {
   const kept = commands.get(bytes);

@@ -13,7 +13,7 @@ import type { IConversionOptions, Type } from 'protobufjs';
 import type { Entry, HardState, Membership, MembershipChange, NodeId, SnapshotMeta } from '../raft/types.ts';
 import { assert, assertNever } from '../assert.ts';
 import { CairnError, type CairnErrorDetails } from '../errors.ts';
-import { lookupMessage } from './proto.ts';
+import { encodeReusing, lookupMessage } from './proto.ts';
 
 /** CodecError says that bytes do not decode into a valid record: which record, and why. */
 export class CodecError extends Error {
@@ -187,7 +187,7 @@ const conversion: IConversionOptions = { longs: String, enums: Number, defaults:
 // The encoders assert every value first, so plain objects go to encode() as they are: protobufjs's fromObject
 // would only repeat the conversion (it doubled the cost of encoding an entry).
 function encodeWith(type: Type, plain: PlainRecord): Uint8Array {
-  return type.encode(plain).finish();
+  return encodeReusing(type, plain);
 }
 
 function decodeWith(type: Type, record: string, bytes: Uint8Array): PlainRecord {

@@ -16,7 +16,7 @@ import { isCairnErrorCode } from '../errors.ts';
 import type { Limits } from '../limits.ts';
 import { entryBytes } from '../raft/raft-log.ts';
 import type { Entry, Membership, MembershipChange, Message, MessageType, NodeId, SnapshotMeta } from '../raft/types.ts';
-import { lookupMessage } from './proto.ts';
+import { encodeWithWriter, lookupMessage } from './proto.ts';
 import type { ForwardRequest, ForwardResponse, PeerHello } from './transport.ts';
 
 /** PeerCodecLimits is the subset of src/limits.ts the codec enforces on what it decodes. */
@@ -223,13 +223,13 @@ const bodyTagOf: Readonly<Record<MessageType, number>> = Object.freeze(
  * it), about three times faster, since the envelope object's shape then does not depend on the message type.
  */
 export function encodeRaftMessage(message: Message): Uint8Array {
-  const writer = protobuf.Writer.create();
-  writer.uint32(0x0a).string(message.from).uint32(0x12).string(message.to);
-  // proto3 leaves a zero scalar out, as protobufjs does.
-  if (message.term !== 0) writer.uint32(0x18).uint64(message.term);
-  writer.uint32(0x20).int32(wireTypeOf[message.type]);
-  bodyTypeOf[message.type].encode(bodyToObject(message), writer.uint32(bodyTagOf[message.type]).fork()).ldelim();
-  return writer.finish();
+  return encodeWithWriter((writer) => {
+    writer.uint32(0x0a).string(message.from).uint32(0x12).string(message.to);
+    // proto3 leaves a zero scalar out, as protobufjs does.
+    if (message.term !== 0) writer.uint32(0x18).uint64(message.term);
+    writer.uint32(0x20).int32(wireTypeOf[message.type]);
+    bodyTypeOf[message.type].encode(bodyToObject(message), writer.uint32(bodyTagOf[message.type]).fork()).ldelim();
+  });
 }
 
 /** raftBatchFramedBytes is how many bytes an encoded message of `messageBytes` takes inside a RaftBatch. */
