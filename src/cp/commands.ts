@@ -10,7 +10,7 @@
 import type protobuf from 'protobufjs';
 import { encodeReusing, lookupMessage } from '../replica/proto.ts';
 import { CairnError, isCairnErrorCode, type CairnErrorCode, type CairnErrorDetails } from '../errors.ts';
-import { assertNever } from '../assert.ts';
+import { assert as assertTrue, assertNever } from '../assert.ts';
 import { limits } from '../limits.ts';
 import {
   instanceId,
@@ -213,33 +213,58 @@ export function readSafeInteger(plain: Plain, name: string): number {
 
 // --- Shared pieces: pairs, keys, selectors, checkers ---
 
-/** encodePairs writes a string map as pairs sorted by key (deterministic). */
-export function encodePairs(metadata: Metadata): Plain[] {
+// encodePairs remembers its last answer: apply encodes the same instance's metadata twice in a row (its stored
+// record and its result), and a map is immutable once frozen, so the same frozen object gives the same pairs.
+let lastPairsOf: Metadata | null = null;
+let lastPairs: readonly Plain[] = [];
+
+/** encodePairs writes a string map as pairs sorted by key (deterministic); the array returned is frozen. */
+export function encodePairs(metadata: Metadata): readonly Plain[] {
+  if (metadata === lastPairsOf) return lastPairs;
   const entries = Object.entries(metadata);
   // Validated metadata is already sorted (validation.ts freezes it with sorted keys): sort only when it is not.
   let sorted = true;
   for (let i = 1; i < entries.length && sorted; i++) sorted = (entries[i - 1] as [string, string])[0] < (entries[i] as [string, string])[0];
   if (!sorted) entries.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
-  return entries.map(([key, value]) => ({ key, value }));
+  const pairs: readonly Plain[] = Object.freeze(entries.map(([key, value]) => Object.freeze({ key, value })));
+  if (Object.isFrozen(metadata)) {
+    lastPairsOf = metadata;
+    lastPairs = pairs;
+  }
+  return pairs;
 }
 
-/** decodePairs reads pairs into a validated metadata map; a repeated key is malformed. */
+/**
+ * decodePairs reads pairs into a validated metadata map; a repeated key is malformed. Pairs written by encodePairs
+ * come with strictly increasing keys, which rules out repeats and leaves nothing to sort: those are checked as
+ * validateMetadata would (no empty key, the size limit) and frozen in one pass; anything else goes through
+ * validateMetadata.
+ */
 export function decodePairs(list: readonly Plain[], parameter: string): Metadata {
-  const entries: Array<[string, string]> = [];
-  // Pairs written by encodePairs come with strictly increasing keys, which also rules out repeats; only pairs out of
-  // order need the set of keys seen.
+  const map: Record<string, string> = {};
+  let chars = 0;
+  let previous: string | null = null;
+  let increasing = true;
   let seen: Set<string> | null = null;
   for (const pair of list) {
     const key = readString(pair, 'key');
-    const previous = entries.at(-1);
-    if (seen === null && previous !== undefined && !(previous[0] < key)) seen = new Set(entries.map((entry) => entry[0]));
+    const value = readString(pair, 'value');
+    if (increasing && previous !== null && !(previous < key)) {
+      increasing = false;
+      seen = new Set(Object.keys(map));
+    }
     if (seen !== null) {
       if (seen.has(key)) malformed(`${parameter} repeats key '${key}'`);
       seen.add(key);
     }
-    entries.push([key, readString(pair, 'value')]);
+    previous = key;
+    // An own property even for '__proto__' (as Object.fromEntries would make it), never the prototype setter.
+    if (key === '__proto__') Object.defineProperty(map, key, { value, enumerable: true, writable: true, configurable: true });
+    else map[key] = value;
+    chars += key.length + value.length;
   }
-  return validateMetadata(Object.fromEntries(entries), parameter);
+  if (!increasing || map[''] !== undefined || chars > limits.metadataCharsMax) return validateMetadata(map, parameter);
+  return Object.freeze(map);
 }
 
 /** decodeServiceKey reads and validates a ServiceKey message. */
@@ -614,7 +639,56 @@ export function encodeResult(result: CommandResult): Uint8Array {
       errorDetails: result.details === undefined ? '' : JSON.stringify(result.details),
     });
   }
-  return encodeMessage('Result', { revision: result.revision, ...encodePayload(result.payload) });
+  const payload = result.payload;
+  if (payload.type === 'instance') {
+    // Result's fields are written in field-number order and `instance` (11) is the last one set, so the Result is
+    // its other fields followed by the instance as a length-delimited field: the very bytes of the nested encoding
+    // (test/cp/commands.test.ts compares them), reusing the record apply has just stored.
+    const record = encodeInstanceRecord(payload.instance);
+    const head = encodeMessage('Result', { revision: result.revision, key: encodeServiceKey(payload.key) });
+    return appendLengthDelimited(head, RESULT_INSTANCE_TAG, record);
+  }
+  return encodeMessage('Result', { revision: result.revision, ...encodePayload(payload) });
+}
+
+/** RESULT_INSTANCE_TAG is Result.instance's tag: field 11, length-delimited. */
+const RESULT_INSTANCE_TAG = (11 << 3) | 2;
+
+/** appendLengthDelimited returns `head` followed by the field `tag` (one byte) holding `body`, as a new Buffer. */
+function appendLengthDelimited(head: Uint8Array, tag: number, body: Uint8Array): Uint8Array {
+  assertTrue(tag < 0x80, 'appendLengthDelimited: a one-byte tag');
+  let lengthBytes = 1;
+  for (let rest = body.length; rest >= 0x80; rest = Math.floor(rest / 0x80)) lengthBytes += 1;
+  const out = Buffer.allocUnsafe(head.length + 1 + lengthBytes + body.length);
+  out.set(head, 0);
+  let at = head.length;
+  out[at++] = tag;
+  for (let rest = body.length; ; rest = Math.floor(rest / 0x80)) {
+    if (rest < 0x80) {
+      out[at++] = rest;
+      break;
+    }
+    out[at++] = (rest & 0x7f) | 0x80;
+  }
+  out.set(body, at);
+  return out;
+}
+
+// encodeInstanceRecord remembers its last answer: apply stores an instance's record and then returns the same
+// instance in its result; instances are frozen, so the same object gives the same bytes. One entry, not a map:
+// caching every instance's bytes would add its record's size to each instance held in memory.
+let lastRecordOf: InstanceValues | null = null;
+let lastRecord: Uint8Array = new Uint8Array(0);
+
+/** encodeInstanceRecord encodes an instance as its stored InstanceRecord (callers must not modify the bytes). */
+export function encodeInstanceRecord(instance: InstanceValues): Uint8Array {
+  if (instance === lastRecordOf) return lastRecord;
+  const bytes = encodeMessage('InstanceRecord', encodeInstanceValues(instance));
+  if (Object.isFrozen(instance)) {
+    lastRecordOf = instance;
+    lastRecord = bytes;
+  }
+  return bytes;
 }
 
 function decodeDetails(text: string): CairnErrorDetails | undefined {

@@ -60,7 +60,7 @@ import {
 } from '../naming/model.ts';
 import {
   encodeClusterConfig,
-  encodeInstanceValues,
+  encodeInstanceRecord,
   encodeMessage,
   encodeResult,
   encodeServiceDefinition,
@@ -409,7 +409,7 @@ export class RegistryStateMachine implements ReplicatedStateMachine, RegistryVie
     const version = existing === undefined || clientWrite ? versionOf(existing) + 1 : versionOf(existing);
     const instance = toInstance(service.settings.key, { ...values, version });
     this.state.setInstance(service, instance);
-    batch.put(instanceStorageKey(service.settings.key, instance), encodeMessage('InstanceRecord', encodeInstanceValues(instance)));
+    batch.put(instanceStorageKey(service.settings.key, instance), encodeInstanceRecord(instance));
     this.touch(service, index, batch);
     return this.instanceResult(service, instance);
   }

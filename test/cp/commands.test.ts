@@ -14,14 +14,20 @@ import {
   REDACTED_SECRET,
   decodeCommand,
   decodeResult,
+  decodePairs,
   encodeCommand,
+  encodeInstanceRecord,
+  encodeInstanceValues,
   encodeMessage,
   encodeResult,
+  encodeServiceKey,
+  messageType,
   type CommandEnvelope,
   type CommandResult,
   type RegistryCommand,
 } from '../../src/cp/commands.ts';
 import { redactCluster, type ServiceKey } from '../../src/naming/model.ts';
+import { isCairnError } from '../../src/errors.ts';
 
 const key: ServiceKey = { namespace: 'public', group: 'DEFAULT_GROUP', service: 'orders' };
 const address = { cluster: 'DEFAULT', ip: '10.0.0.1', port: 3306 };
@@ -168,4 +174,56 @@ test('undecodable or unknown results become CAIRN_INTERNAL failures, never throw
     assert.equal(result.ok, false);
     if (!result.ok) assert.equal(result.code, 'CAIRN_INTERNAL');
   }
+});
+
+test('an instance result is the nested encoding byte for byte, whatever the record size (1, 2 and 3-byte lengths)', () => {
+  // encodeResult splices the stored record's bytes after the Result's other fields instead of encoding the
+  // instance again; the bytes must stay those of the nested message, or members would remember different results.
+  for (const [revision, padding] of [[0, 0], [1, 10], [42, 200], [2 ** 40, 900], [7, 20_000]] as const) {
+    const instance = Object.freeze({ ...address, weight: 1.5, enabled: true, healthy: revision % 2 === 0, ephemeral: false,
+      metadata: Object.freeze({ a: 'b', pad: 'x'.repeat(padding) }), instanceId: 'id', version: 3 });
+    const spliced = encodeResult({ ok: true, revision, payload: { type: 'instance', key, instance } });
+    const nested = encodeMessage('Result', { revision, key: encodeServiceKey(key), instance: encodeInstanceValues(instance) });
+    const viaFromObject = messageType('Result').encode(messageType('Result').fromObject({ revision, key: encodeServiceKey(key), instance: encodeInstanceValues(instance) })).finish();
+    assert.deepEqual(Buffer.from(spliced), Buffer.from(nested), `padding ${padding}`);
+    assert.deepEqual(Buffer.from(spliced), Buffer.from(viaFromObject), `padding ${padding}`);
+    // Above the metadata limit (the 3-byte length) a result cannot be decoded; below it, it decodes to the instance.
+    if (padding < 1000) assert.deepEqual(decodeResultInstance(spliced), { ...instance, instanceId: '10.0.0.1#3306#DEFAULT#DEFAULT_GROUP@@orders' });
+    // The memo answers for the same frozen instance only: an equal but distinct one is encoded afresh, to the same bytes.
+    assert.deepEqual(encodeInstanceRecord({ ...instance }), encodeInstanceRecord(instance));
+  }
+});
+
+function decodeResultInstance(bytes: Uint8Array): unknown {
+  const decoded = decodeResult(bytes);
+  assert.ok(decoded.ok && decoded.payload.type === 'instance');
+  return decoded.payload.instance;
+}
+
+test('decodePairs: sorted pairs take the one-pass path, and every other shape is validated as before', () => {
+  const pairs = (...list: Array<[string, string]>): Array<{ key: string; value: string }> => list.map(([k, v]) => ({ key: k, value: v }));
+  const sorted = decodePairs(pairs(['a', '1'], ['b', '2'], ['c', '3']), 'metadata');
+  assert.deepEqual(sorted, { a: '1', b: '2', c: '3' });
+  assert.ok(Object.isFrozen(sorted));
+  // Out of order: sorted like validateMetadata does; a repeat is malformed in either order.
+  assert.deepEqual(Object.keys(decodePairs(pairs(['b', '2'], ['a', '1']), 'metadata')), ['a', 'b']);
+  assert.throws(() => decodePairs(pairs(['a', '1'], ['b', '2'], ['a', '3']), 'metadata'), /repeats key 'a'/);
+  assert.throws(() => decodePairs(pairs(['a', '1'], ['a', '1']), 'metadata'), /repeats key 'a'/);
+  // '__proto__' is an ordinary own key, never the prototype.
+  const proto = decodePairs(pairs(['__proto__', 'x'], ['a', '1']), 'metadata');
+  assert.deepEqual(Object.entries(proto), [['__proto__', 'x'], ['a', '1']]);
+  assert.equal(Object.getPrototypeOf(proto), Object.prototype);
+  // The checks of validateMetadata still apply on the fast path: an empty key, and the size limit.
+  const rejected = (list: Array<{ key: string; value: string }>): string => {
+    try {
+      decodePairs(list, 'metadata');
+    } catch (error) {
+      assert.ok(isCairnError(error));
+      return error.code;
+    }
+    return 'accepted';
+  };
+  assert.equal(rejected(pairs(['', 'x'], ['a', '1'])), 'CAIRN_INVALID_ARGUMENT');
+  assert.equal(rejected(pairs(['a', 'x'.repeat(2000)])), 'CAIRN_METADATA_TOO_LARGE');
+  assert.equal(rejected(pairs(['a', 'x'.repeat(500)], ['b', 'y'.repeat(400)])), 'accepted');
 });
