@@ -72,7 +72,7 @@ export class CairnGrpc implements Driver {
 
   constructor(grpcAddr: string, httpAddr: string) {
     this.client = new ClientApiClient(grpcAddr, callDeadlineMs);
-    this.streams = new Client(grpcAddr, credentials.createInsecure());
+    this.streams = new Client(grpcAddr, credentials.createInsecure(), { 'grpc.enable_channelz': 0 });
     this.http = new HttpTarget(httpAddr, 8);
   }
 

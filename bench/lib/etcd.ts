@@ -51,7 +51,8 @@ export class EtcdGrpc implements Driver {
   private readonly client: Client;
 
   constructor(clientAddr: string) {
-    this.client = new Client(clientAddr, credentials.createInsecure());
+    // channelz off, as in Cairn's own client (src/api/grpc/client.ts): the same grpc-js per-call work on both sides.
+    this.client = new Client(clientAddr, credentials.createInsecure(), { 'grpc.enable_channelz': 0 });
   }
 
   private unary(service: string, name: string, request: object): Promise<Record<string, unknown>> {

@@ -187,6 +187,7 @@ export class GrpcDistroTransport implements DistroTransport {
         'grpc.max_reconnect_backoff_ms': 1000,
         'grpc.enable_retries': 0,
         'grpc.use_local_subchannel_pool': 1,
+        'grpc.enable_channelz': 0,
       });
       this.clients.set(member, client);
     }

@@ -490,6 +490,8 @@ export class GrpcPeerTransport implements PeerTransport {
       'grpc.enable_retries': 0,
       // Each transport owns its connections, so two transports in one process (tests) never share one.
       'grpc.use_local_subchannel_pool': 1,
+      // channelz (grpc-js's introspection, which Cairn does not serve) would time-stamp and count every message.
+      'grpc.enable_channelz': 0,
     };
   }
 
@@ -502,6 +504,7 @@ export class GrpcPeerTransport implements PeerTransport {
       'grpc.max_receive_message_length': this.options.limits.peerMessageBytesMax,
       'grpc.keepalive_time_ms': this.tuning.keepaliveTimeMs,
       'grpc.keepalive_timeout_ms': this.tuning.keepaliveTimeoutMs,
+      'grpc.enable_channelz': 0,
     });
     server.addService(peerServiceDefinition, {
       Stream: (call: ServerReadableStream<Buffer, Uint8Array>, callback: sendUnaryData<Uint8Array>) => this.serveStream(call, callback),

@@ -75,6 +75,8 @@ export class ClientApiClient {
     const channelOptions: ChannelOptions = {
       // What the member may send (a full instance list), not grpc-js's default 4 MiB receive bound.
       'grpc.max_receive_message_length': grpcResponseBytesMax(limits),
+      // channelz (grpc-js's introspection) would time-stamp and count every call of a client nobody inspects.
+      'grpc.enable_channelz': 0,
       ...(options.keepaliveMs === undefined ? {} : {
         'grpc.keepalive_time_ms': options.keepaliveMs,
         'grpc.keepalive_timeout_ms': options.keepaliveTimeoutMs ?? 10_000,

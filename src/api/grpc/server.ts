@@ -173,6 +173,8 @@ export function buildGrpcServer(deps: GrpcDeps): Server {
     'grpc.max_receive_message_length': limits.requestBodyBytesMax,
     'grpc.max_send_message_length': grpcResponseBytesMax(limits),
     'grpc.max_concurrent_streams': grpcConcurrentStreamsPerConnectionMax,
+    // channelz (grpc-js's introspection, which Cairn does not serve) would time-stamp and count every call.
+    'grpc.enable_channelz': 0,
   });
   server.addService(decodingTolerant(withListEncoding(serviceDefinitionOf(namingServiceName))), namingImplementation(deps));
   const health = new HealthService(deps.ready);
