@@ -3,7 +3,7 @@
 // project's ClientApiClient; Subscribe and Session (being implemented in parallel) are driven from the proto
 // directly, and a server that answers UNIMPLEMENTED / CAIRN_NOT_IMPLEMENTED makes the workload "not measured".
 import { Client, Metadata, credentials, status as grpcStatus, type ClientDuplexStream, type ClientReadableStream, type ServiceError } from '@grpc/grpc-js';
-import { ClientApiClient, GrpcCallError } from '../../src/api/grpc/client.ts';
+import { ClientApiClient, GrpcCallError, clientFlowControlWindowBytes } from '../../src/api/grpc/client.ts';
 import { methodDefinitionOf, namingServiceName } from '../../src/api/grpc/proto.ts';
 import { metadataOf, names, ephemeralServices, listSlot, type Driver, type EphemeralPool, type NotifyPairs, type ReadConsistency, type Slot, type TargetId } from './driver.ts';
 import { HttpTarget } from './http.ts';
@@ -72,7 +72,7 @@ export class CairnGrpc implements Driver {
 
   constructor(grpcAddr: string, httpAddr: string) {
     this.client = new ClientApiClient(grpcAddr, callDeadlineMs);
-    this.streams = new Client(grpcAddr, credentials.createInsecure(), { 'grpc.enable_channelz': 0 });
+    this.streams = new Client(grpcAddr, credentials.createInsecure(), { 'grpc.enable_channelz': 0, 'grpc-node.flow_control_window': clientFlowControlWindowBytes });
     this.http = new HttpTarget(httpAddr, 8);
   }
 

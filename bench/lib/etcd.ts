@@ -11,6 +11,7 @@ import { ephemeralServices, listSlot, names, recordJson, type Driver, type Ephem
 import { HttpTarget } from './http.ts';
 import { NotMeasured } from './runner.ts';
 import { describe, sleep } from './processes.ts';
+import { clientFlowControlWindowBytes } from '../../src/api/grpc/client.ts';
 
 const protoDir = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'proto', 'etcd');
 const callDeadlineMs = 10_000;
@@ -51,8 +52,9 @@ export class EtcdGrpc implements Driver {
   private readonly client: Client;
 
   constructor(clientAddr: string) {
-    // channelz off, as in Cairn's own client (src/api/grpc/client.ts): the same grpc-js per-call work on both sides.
-    this.client = new Client(clientAddr, credentials.createInsecure(), { 'grpc.enable_channelz': 0 });
+    // The channel options of Cairn's own client (src/api/grpc/client.ts): channelz off and the same HTTP/2 window,
+    // so both systems' clients do the same grpc-js work per call.
+    this.client = new Client(clientAddr, credentials.createInsecure(), { 'grpc.enable_channelz': 0, 'grpc-node.flow_control_window': clientFlowControlWindowBytes });
   }
 
   private unary(service: string, name: string, request: object): Promise<Record<string, unknown>> {

@@ -66,6 +66,13 @@ export interface ServerStream {
   cancel(): void;
 }
 
+/**
+ * clientFlowControlWindowBytes is the HTTP/2 receive window (per stream and per connection) of a client channel:
+ * how much response data the member may send before this client reads it. Bounded: it is also the most a channel
+ * buffers unread.
+ */
+export const clientFlowControlWindowBytes = 4 * 1024 * 1024;
+
 /** ClientApiClient calls the methods of the client port's services (Naming, Health) at one address. */
 export class ClientApiClient {
   private readonly client: Client;
@@ -77,6 +84,10 @@ export class ClientApiClient {
       'grpc.max_receive_message_length': grpcResponseBytesMax(limits),
       // channelz (grpc-js's introspection) would time-stamp and count every call of a client nobody inspects.
       'grpc.enable_channelz': 0,
+      // HTTP/2's initial window is 64 KiB per stream and per connection: concurrent lists (44 KB for 100 instances)
+      // on one channel would trickle through it, a WINDOW_UPDATE round trip every 32 KiB (bench: +9-14% lists/s
+      // at 64 clients, a quarter less member CPU per list, with the larger window).
+      'grpc-node.flow_control_window': clientFlowControlWindowBytes,
       ...(options.keepaliveMs === undefined ? {} : {
         'grpc.keepalive_time_ms': options.keepaliveMs,
         'grpc.keepalive_timeout_ms': options.keepaliveTimeoutMs ?? 10_000,
