@@ -9,6 +9,7 @@ import { limits } from '../../limits.ts';
 import { grpcResponseBytesMax } from './bounds.ts';
 import { errorCodeMetadataKey, leaderMetadataKey, retryableMetadataKey } from './errors.ts';
 import { methodDefinitionOf } from './proto.ts';
+import { responseDecoder } from './instance-decoding.ts';
 
 /** GrpcCallError is a failed call: the gRPC status, its message, and the Cairn code when the server sent one. */
 export class GrpcCallError extends Error {
@@ -103,7 +104,7 @@ export class ClientApiClient {
       this.client.makeUnaryRequest(
         definition.path,
         definition.requestSerialize,
-        (bytes: Buffer): Record<string, unknown> => ({ ...definition.responseDeserialize(bytes) }),
+        responseDecoder(service, method, (bytes: Buffer): Record<string, unknown> => ({ ...definition.responseDeserialize(bytes) })),
         request,
         new Metadata(),
         { deadline: Date.now() + this.deadlineMs },
@@ -126,7 +127,7 @@ export class ClientApiClient {
     const call: ClientReadableStream<Record<string, unknown>> = this.client.makeServerStreamRequest(
       definition.path,
       definition.requestSerialize,
-      (bytes: Buffer): Record<string, unknown> => ({ ...definition.responseDeserialize(bytes) }),
+      responseDecoder(service, method, (bytes: Buffer): Record<string, unknown> => ({ ...definition.responseDeserialize(bytes) })),
       request,
       new Metadata(),
       {},

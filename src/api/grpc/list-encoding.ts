@@ -39,20 +39,28 @@ interface Types {
   readonly response: protobufTypes.Type;
 }
 
-let types: Types | null = null;
+let namingRoot: protobufTypes.Root | null = null;
 
-function messageTypes(): Types {
-  if (types === null) {
+/** loaderNamingType returns a naming.proto message type (camelCase field names) from the loader's own protobufjs. */
+export function loaderNamingType(fullName: string): protobufTypes.Type {
+  if (namingRoot === null) {
     const root = new protobuf.Root();
     root.resolvePath = (_origin, target) => (path.isAbsolute(target) ? target : path.join(grpcProtoRoot, target));
     root.loadSync('cairn/naming/v1/naming.proto', { keepCase: false });
     root.resolveAll();
-    types = {
-      instance: root.lookupType('cairn.naming.v1.Instance'),
-      service: root.lookupType('cairn.naming.v1.Service'),
-      response: root.lookupType('cairn.naming.v1.ListInstancesResponse'),
-    };
+    namingRoot = root;
   }
+  return namingRoot.lookupType(fullName);
+}
+
+let types: Types | null = null;
+
+function messageTypes(): Types {
+  types ??= {
+    instance: loaderNamingType('cairn.naming.v1.Instance'),
+    service: loaderNamingType('cairn.naming.v1.Service'),
+    response: loaderNamingType('cairn.naming.v1.ListInstancesResponse'),
+  };
   return types;
 }
 
