@@ -273,10 +273,11 @@ export const limits: Limits = Object.freeze({
   // Open sessions per member, and instances one session may hold: bounds the renewal work. More: CAIRN_INVALID_ARGUMENT.
   distroSessionsMax: 100_000,
   distroSessionInstancesMax: 10_000,
-  // Writes and beats a non-responsible member forwards wait this long in a per-peer queue, so that one ForwardBatch
-  // call carries many of them (bench/README.md "Ephemeral beats at scale": one unary call per beat cost more CPU in
-  // HTTP/2 framing and writev than the beat itself). A batch also leaves once it holds distroForwardBatchEntriesMax
-  // requests or ~distroMessageBytesMax estimated bytes. A few ms are nothing against a 5 s beat interval.
+  // Writes and beats a non-responsible member forwards while a ForwardBatch call to that peer is in flight wait in a
+  // per-peer queue for it to settle, at most this long, so that one call carries many of them (bench/README.md
+  // "Ephemeral beats at scale": one unary call per beat cost more CPU in HTTP/2 framing and writev than the beat
+  // itself); with no call in flight a request leaves at once. A batch also leaves once it holds
+  // distroForwardBatchEntriesMax requests or ~distroMessageBytesMax estimated bytes.
   distroForwardBatchDelayMs: 5,
   // Requests in one ForwardBatch call: bounds the receiver's decoding and applying work per call (~1000 beats take
   // a few ms to apply) and what one failed call sends back to the retry path.

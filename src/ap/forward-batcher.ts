@@ -1,10 +1,12 @@
 // forward-batcher: the per-peer queues of forwarded writes and beats (docs/ap.md "Responsibility"). A member that is
 // not responsible for a service forwards its writes and beats to the responsible member; one unary gRPC call each
 // cost more (HTTP/2 frames, a writev, a stream on both sides) than applying a beat, so requests bound for one peer
-// wait up to distroForwardBatchDelayMs and leave together in one ForwardBatch call, sooner when the batch holds
-// distroForwardBatchEntriesMax requests or ~distroMessageBytesMax estimated bytes. Each request is answered with its
-// own response; a failed call rejects every request of the batch with its DistroCallError, and the caller (DistroNode
-// route) applies the retry-once rule to each. Requests queued or in flight to one peer are bounded
+// leave together in ForwardBatch calls. The batching adapts to the load, as a group commit does: a request for a
+// peer with no call in flight leaves at once (no added latency when it is quiet); while a call is in flight, requests
+// gather and leave when it settles, or after distroForwardBatchDelayMs if it is slow, or as soon as they fill a batch
+// (distroForwardBatchEntriesMax requests or ~distroMessageBytesMax estimated bytes). Each request is answered with
+// its own response; a failed call rejects every request of the batch with its DistroCallError, and the caller
+// (DistroNode route) applies the retry-once rule to each. Requests queued or in flight to one peer are bounded
 // (distroForwardPendingMax): beyond it a request is refused at once with CAIRN_DISTRO_UNAVAILABLE (retryable).
 //
 // Allocation: per request one promise (its executor and the two settle functions) and three array slots; no other
@@ -38,6 +40,8 @@ class PeerQueue {
   /** pending counts the requests queued here plus those in calls not yet answered. */
   pending = 0;
   timer: NodeJS.Timeout | null = null;
+  /** inFlight counts the calls to this peer not yet settled. */
+  inFlight = 0;
   constructor(readonly peer: string) {}
 }
 
@@ -75,7 +79,7 @@ export class ForwardBatcher {
     queue.requests.push(request);
     queue.bytes += bytes;
     queue.pending++;
-    if (queue.requests.length >= limits.distroForwardBatchEntriesMax) this.flush(queue);
+    if (queue.requests.length >= limits.distroForwardBatchEntriesMax || queue.inFlight === 0) this.flush(queue);
     else if (queue.timer === null) queue.timer = setTimeout(this.flushQueue, limits.distroForwardBatchDelayMs, queue);
     return promise;
   }
@@ -116,12 +120,14 @@ export class ForwardBatcher {
     queue.rejects = [];
     queue.bytes = 0;
     let call: Promise<readonly ForwardResponse[]>;
+    queue.inFlight++;
     try {
       call = this.options.send(queue.peer, requests);
     } catch (error) {
       call = Promise.reject(error instanceof Error ? error : new Error(String(error)));
     }
     call.then((responses) => {
+      this.settled(queue);
       queue.pending -= requests.length;
       if (responses.length !== requests.length) {
         this.fail(queue, requests.length, rejects, new DistroCallError(`ForwardBatch to ${queue.peer}: ${responses.length} responses for ${requests.length} requests`, false));
@@ -130,11 +136,18 @@ export class ForwardBatcher {
       this.options.onBatch?.(queue.peer, requests.length, null);
       for (let i = 0; i < resolves.length; i++) resolves[i]!(responses[i]!);
     }, (error: unknown) => {
+      this.settled(queue);
       queue.pending -= requests.length;
       const failure = error instanceof DistroCallError ? error
         : new DistroCallError(`ForwardBatch to ${queue.peer} failed: ${error instanceof Error ? error.message : String(error)}`, false);
       this.fail(queue, requests.length, rejects, failure);
     });
+  }
+
+  /** settled ends a call: what gathered while the peer's last call was in flight leaves now. */
+  private settled(queue: PeerQueue): void {
+    queue.inFlight--;
+    if (queue.inFlight === 0 && queue.requests.length > 0 && !this.closed) this.flush(queue);
   }
 
   private fail(queue: PeerQueue, size: number, rejects: ReadonlyArray<(error: Error) => void>, error: DistroCallError): void {

@@ -382,14 +382,14 @@ test('a failed batch: every request retries once at the recomputed member, then 
   // A member whose every peer fails: a batch to x2 fails, each request retries at x3 (fails too) and answers
   // CAIRN_DISTRO_UNAVAILABLE, every one of them.
   const lonely = new MemoryDistroNetwork();
-  let batchCalls = 0;
+  const sentTo: string[] = [];
   const alone = new DistroNode({ self: 'x1', members: ['x1', 'x2', 'x3'], limits: { ...fast, distroHeartbeatIntervalMs: 60_000 }, logger: quiet });
   alone.start({
     heartbeat: () => Promise.reject(new Error('never')), sync: async () => undefined, verify: async () => undefined,
     pull: async () => [], snapshot: async () => undefined,
     forward: () => lonely.reach('x1', 'nobody').then(() => ({ ok: false, code: 'CAIRN_INTERNAL', message: '' })),
-    forwardBatch: () => {
-      batchCalls++;
+    forwardBatch: (to, requests) => {
+      sentTo.push(...requests.map(() => to));
       return lonely.reach('x1', 'nobody').then(() => []);
     },
   });
@@ -402,12 +402,17 @@ test('a failed batch: every request retries once at the recomputed member, then 
   for (const outcome of outcomes) {
     assert.ok(outcome.status === 'rejected' && isCairnError(outcome.reason, 'CAIRN_DISTRO_UNAVAILABLE') && outcome.reason.retryable, JSON.stringify(outcome));
   }
-  assert.equal(batchCalls, 2, 'one batch to x2, then one to x3 holding all 15 retries');
+  // Each request went out exactly twice: once to x2, once (the retry) to x3; a handful of calls carried them (the
+  // first of each peer alone, the rest gathered behind it).
+  assert.equal(sentTo.filter((to) => to === 'x2').length, 15);
+  assert.equal(sentTo.filter((to) => to === 'x3').length, 15);
+  assert.equal(sentTo.length, 30);
 });
 
 test('a full per-peer forward queue refuses at once with CAIRN_DISTRO_UNAVAILABLE, counted', async (t) => {
   const events: string[] = [];
   const held: Array<() => void> = [];
+  const heldSizes: number[] = [];
   const node = new DistroNode({
     self: 'y1', members: ['y1', 'y2'], logger: quiet, onEvent: (event, n) => events.push(...Array.from({ length: n }, () => event)),
     limits: { ...fast, distroHeartbeatIntervalMs: 60_000, distroForwardBatchEntriesMax: 4, distroForwardPendingMax: 8 },
@@ -417,7 +422,10 @@ test('a full per-peer forward queue refuses at once with CAIRN_DISTRO_UNAVAILABL
     heartbeat: () => new Promise(() => undefined), sync: async () => undefined, verify: async () => undefined,
     pull: async () => [], snapshot: async () => undefined, forward: async () => ok,
     // The peer holds every batch until released.
-    forwardBatch: (_to, requests) => new Promise((resolve) => held.push(() => resolve(requests.map(() => ok)))),
+    forwardBatch: (_to, requests) => {
+      heldSizes.push(requests.length);
+      return new Promise((resolve) => held.push(() => resolve(requests.map(() => ok))));
+    },
   });
   t.after(() => node.close());
   const services = servicesOwnedBy('y2', ['y1', 'y2'], 10, 'full-');
@@ -425,12 +433,57 @@ test('a full per-peer forward queue refuses at once with CAIRN_DISTRO_UNAVAILABL
   await assert.rejects(node.beat({ key: key(services[8]!, '10.6.0.1') }, anonymous),
     (error: unknown) => isCairnError(error, 'CAIRN_DISTRO_UNAVAILABLE') && error.retryable);
   assert.equal(events.filter((event) => event === 'forward_overflow').length, 1);
-  assert.equal(held.length, 2, 'two full batches of 4 in flight');
-  for (const release of held) release();
-  for (const answer of await Promise.all(first)) assert.deepEqual(answer, { found: true, clientBeatIntervalMs: 100 });
+  // The first beat left alone at once (no call was in flight); the next four filled a batch; three wait for a call
+  // to settle (or for the window).
+  assert.deepEqual(heldSizes, [1, 4]);
+  // Release every call as it comes until all eight are answered.
+  let released = 0;
+  const releasing = setInterval(() => {
+    while (released < held.length) held[released++]!();
+  }, 1);
+  try {
+    for (const answer of await Promise.all(first)) assert.deepEqual(answer, { found: true, clientBeatIntervalMs: 100 });
+  } finally {
+    clearInterval(releasing);
+  }
+  assert.deepEqual(heldSizes, [1, 4, 3]);
   // Once answered, the queue has room again.
   const later = node.beat({ key: key(services[9]!, '10.6.0.1') }, anonymous);
-  await waitFor(() => held.length === 3, { timeoutMs: 2000, what: 'the next batch' });
-  held[2]!();
+  await waitFor(() => held.length === 4, { timeoutMs: 2000, what: 'the next batch' });
+  held[3]!();
   assert.deepEqual(await later, { found: true, clientBeatIntervalMs: 100 });
+});
+
+test('a forward to a peer with no call in flight leaves at once; those arriving meanwhile leave together when it settles', async (t) => {
+  const held: Array<() => void> = [];
+  const heldSizes: number[] = [];
+  // A window far longer than the test: only the settle of the call in flight can send the gathered requests.
+  const node = new DistroNode({
+    self: 'z1', members: ['z1', 'z2'], logger: quiet,
+    limits: { ...fast, distroHeartbeatIntervalMs: 60_000, distroForwardBatchDelayMs: 600_000 },
+  });
+  const ok = { ok: true, type: 'beat', found: true, clientBeatIntervalMs: 100 } as const;
+  node.start({
+    heartbeat: () => new Promise(() => undefined), sync: async () => undefined, verify: async () => undefined,
+    pull: async () => [], snapshot: async () => undefined, forward: async () => ok,
+    forwardBatch: (_to, requests) => {
+      heldSizes.push(requests.length);
+      return new Promise((resolve) => held.push(() => resolve(requests.map(() => ok))));
+    },
+  });
+  t.after(() => node.close());
+  const services = servicesOwnedBy('z2', ['z1', 'z2'], 6, 'adaptive-');
+  const first = node.beat({ key: key(services[0]!, '10.7.0.1') }, anonymous);
+  await waitFor(() => heldSizes.length === 1, { timeoutMs: 2000, what: 'the first forward' });
+  assert.deepEqual(heldSizes, [1], 'the first request left alone, without waiting for the window');
+  const rest = services.slice(1).map((service) => node.beat({ key: key(service, '10.7.0.1') }, anonymous));
+  // Nothing else leaves while the first call is in flight.
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  assert.deepEqual(heldSizes, [1]);
+  held[0]!();
+  assert.deepEqual(await first, { found: true, clientBeatIntervalMs: 100 });
+  await waitFor(() => heldSizes.length === 2, { timeoutMs: 2000, what: 'the gathered batch' });
+  assert.deepEqual(heldSizes, [1, 5], 'the five that arrived meanwhile left as one call when the first settled');
+  held[1]!();
+  for (const answer of await Promise.all(rest)) assert.deepEqual(answer, { found: true, clientBeatIntervalMs: 100 });
 });
