@@ -78,8 +78,9 @@ function buildCrc32cTables(): Uint32Array[] {
 }
 
 /** crc32c returns the CRC-32C of `bytes` as an unsigned 32-bit integer (crc32c("123456789") = 0xe3069283). */
-export function crc32c(bytes: Uint8Array): number {
-  let crc = 0xffffffff;
+export function crc32c(bytes: Uint8Array, previous = 0): number {
+  // `previous` continues a checksum: crc32c(b, crc32c(a)) === crc32c(a ++ b).
+  let crc = (previous ^ 0xffffffff) >>> 0;
   const length = bytes.length;
   let i = 0;
   // Eight bytes at a time (slicing-by-8), then the rest one by one. Indexes stay within bounds by the loop conditions.

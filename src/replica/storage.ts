@@ -38,6 +38,14 @@ export interface ReadyWrite {
   readonly applied?: AppliedWrite | null;
 }
 
+/** StagedSnapshot identifies data stageSnapshot wrote: where (an opaque generation), how long, and its CRC-32C. */
+export interface StagedSnapshot {
+  readonly generation: string;
+  readonly index: number;
+  readonly length: number;
+  readonly crc32c: number;
+}
+
 /**
  * RaftStorage is the durable store of one member. Every method either completes durably (when asked to sync) or
  * rejects; a rejected write leaves the store as it was (one atomic batch) and the member must crash and recover.
@@ -56,8 +64,19 @@ export interface RaftStorage {
   writeReady(write: ReadyWrite, sync: boolean): Promise<void>;
   /** writeApplied commits a state-machine batch together with the applied index in one atomic batch. */
   writeApplied(writes: readonly BatchWrite[], applied: number, clearKeyspace: boolean): Promise<void>;
-  /** saveSnapshot stores a snapshot the state machine took at `snapshot.meta.index` and drops the log up to it. */
-  saveSnapshot(snapshot: Snapshot): Promise<void>;
+  /**
+   * saveSnapshot stores a snapshot the state machine took at `snapshot.meta.index` and drops the log up to it. With
+   * `staged` (stageSnapshot's answer for this very snapshot) the data is already durable and only the switch to it
+   * remains: a small write, whatever the snapshot's size.
+   */
+  saveSnapshot(snapshot: Snapshot, staged?: StagedSnapshot | null): Promise<void>;
+  /**
+   * stageSnapshot (optional) writes a snapshot's data durably where nothing reads it yet, in pieces that other writes
+   * may pass between, so that a large snapshot neither holds the event loop nor the Ready loop for long; a crash
+   * before saveSnapshot leaves the stored snapshot as it was (the staged data is dropped later). Storages without it
+   * write the whole snapshot in saveSnapshot.
+   */
+  stageSnapshot?(snapshot: Snapshot): Promise<StagedSnapshot>;
   /**
    * recordPeerContact durably records (fsynced) that this member has heard from `peer`, before it acts on anything
    * the peer said. A member that starts with an empty data directory asks every peer whether it has heard from it:

@@ -78,6 +78,16 @@ describe('CRC-32C', () => {
       }
     }
   });
+
+  test('a checksum continued over pieces equals the checksum of the whole, wherever the pieces split', () => {
+    const source = Uint8Array.from({ length: 200 }, (_, i) => (i * 89 + 7) & 0xff);
+    for (let cut = 0; cut <= source.length; cut += 13) {
+      for (let second = cut; second <= source.length; second += 29) {
+        const continued = crc32c(source.subarray(second), crc32c(source.subarray(cut, second), crc32c(source.subarray(0, cut))));
+        assert.equal(continued, crc32c(source), `cuts ${cut} and ${second}`);
+      }
+    }
+  });
 });
 
 describe('entries', () => {

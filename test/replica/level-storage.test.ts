@@ -21,7 +21,7 @@ import { ClassicLevel } from 'classic-level';
 import type { Entry } from '../../src/raft/types.ts';
 import { AssertionError } from '../../src/assert.ts';
 import { isCairnError } from '../../src/errors.ts';
-import { encodeChecksummed, encodeIndexValue, encodeStoredEntry, indexKey } from '../../src/replica/codec.ts';
+import { crc32c, encodeChecksummed, encodeIndexValue, encodeStoredEntry, indexKey } from '../../src/replica/codec.ts';
 import { LevelStorage, levelLayout } from '../../src/replica/level-storage.ts';
 import { payloadOf } from './fixtures/storage-writer.ts';
 import { normal, runStorageCompliance } from './storage-compliance.ts';
@@ -80,6 +80,13 @@ async function rawGet(sublevel: Sublevel, key: string): Promise<Uint8Array> {
   const value = await sublevel.get(key);
   assert.ok(value !== undefined, `raw key ${key} exists`);
   return new Uint8Array(value);
+}
+
+/** chunkKeyOf finds the raw key of snapshot chunk `chunk` (its generation prefix is random). */
+async function chunkKeyOf(raw: RawStore, chunk: number): Promise<string> {
+  const keys = (await raw.snapshot.keys().all()).filter((key) => key.endsWith(`!${indexKey(chunk)}`));
+  assert.equal(keys.length, 1, `one stored chunk ${chunk}: ${JSON.stringify(keys)}`);
+  return keys[0] as string;
 }
 
 function flipByte(value: Uint8Array, offset: number): Uint8Array {
@@ -182,12 +189,15 @@ const corruptionCases: readonly CorruptionCase[] = [
   },
   {
     name: 'a snapshot chunk missing',
-    plant: async (raw) => raw.snapshot.del(indexKey(1)),
+    plant: async (raw) => raw.snapshot.del(await chunkKeyOf(raw, 1)),
     message: /snapshot data: chunk 1 missing/,
   },
   {
     name: 'a flipped byte in a snapshot chunk',
-    plant: async (raw) => raw.snapshot.put(indexKey(2), flipByte(await rawGet(raw.snapshot, indexKey(2)), 100)),
+    plant: async (raw) => {
+      const key = await chunkKeyOf(raw, 2);
+      await raw.snapshot.put(key, flipByte(await rawGet(raw.snapshot, key), 100));
+    },
     message: /snapshot data: crc32c mismatch/,
   },
 ];
@@ -308,5 +318,132 @@ describe('LevelStorage crash safety', () => {
     } finally {
       await rm(dataDir, { recursive: true, force: true });
     }
+  });
+
+  describe('staged snapshots (stageSnapshot, then saveSnapshot with what it staged)', () => {
+    const membership = { voters: ['a', 'b', 'c'], learners: [] };
+    const bytesOf = (length: number, seed: number): Uint8Array => Uint8Array.from({ length }, (_, i) => (i * 31 + seed) & 0xff);
+    const generations = async (location: string): Promise<string[]> => {
+      let keys: string[] = [];
+      await withRawStore(location, async (raw) => {
+        keys = await raw.snapshot.keys().all();
+      });
+      return [...new Set(keys.map((key) => (key.includes('!') ? key.slice(0, key.indexOf('!')) : '(legacy)')))].sort();
+    };
+
+    test('staged data becomes the snapshot only when saved, and the save drops every other generation', async () => {
+      const dataDir = await temporaryDirectory();
+      try {
+        const location = await preparedStore(dataDir);
+        assert.equal((await generations(location)).length, 1);
+        const storage = await LevelStorage.open(dataDir, options);
+        await storage.load();
+        const data = bytesOf(4321, 3);
+        const snapshot = { meta: { index: 4, term: 2, membership }, data };
+        const staged = await storage.stageSnapshot(snapshot);
+        assert.deepEqual({ index: staged.index, length: staged.length, crc32c: staged.crc32c }, { index: 4, length: 4321, crc32c: crc32c(data) });
+        // Staged but not saved: a reopened store still has the old snapshot; the staged chunks lie beside it.
+        await storage.close();
+        assert.equal((await generations(location)).length, 2);
+        let reopened = await LevelStorage.open(dataDir, options);
+        let state = await reopened.load();
+        assert.ok(state !== null);
+        assert.equal(state.snapshot.meta.index, 2);
+        assert.equal(state.snapshot.data.length, 2500);
+        // Staged again and saved: the new data loads, the log is compacted to it, and one generation is left.
+        const again = await reopened.stageSnapshot(snapshot);
+        await reopened.saveSnapshot(snapshot, again);
+        await reopened.close();
+        assert.deepEqual(await generations(location), [again.generation]);
+        reopened = await LevelStorage.open(dataDir, options);
+        state = await reopened.load();
+        await reopened.close();
+        assert.ok(state !== null);
+        assert.deepEqual(state.snapshot, snapshot);
+        assert.deepEqual(state.entries, entriesOfPreparedStore.slice(4));
+      } finally {
+        await rm(dataDir, { recursive: true, force: true });
+      }
+    });
+
+    test('Ready writes pass between the staging batches (the Ready loop is not held for the whole snapshot)', async () => {
+      const dataDir = await temporaryDirectory();
+      try {
+        await preparedStore(dataDir);
+        const storage = await LevelStorage.open(dataDir, options);
+        await storage.load();
+        // 3 MiB: at least three staging batches of at most 1 MiB.
+        const snapshot = { meta: { index: 4, term: 2, membership }, data: bytesOf(3 * 1024 * 1024, 9) };
+        const order: string[] = [];
+        const staging = storage.stageSnapshot(snapshot).then((staged) => {
+          order.push('staged');
+          return staged;
+        });
+        // Queued after the first staging batch: it must not wait for the last one.
+        await new Promise((resolve) => setImmediate(resolve));
+        await storage.writeReady({ snapshot: null, entries: [normal(9, 2, 'x')], hardState: { term: 2, vote: 'a', commit: 4 } }, true);
+        order.push('ready');
+        const staged = await staging;
+        assert.deepEqual(order, ['ready', 'staged']);
+        await storage.saveSnapshot(snapshot, staged);
+        await storage.close();
+        const reopened = await LevelStorage.open(dataDir, options);
+        const state = await reopened.load();
+        await reopened.close();
+        assert.ok(state !== null);
+        assert.equal(state.snapshot.data.length, snapshot.data.length);
+        assert.equal(crc32c(state.snapshot.data), crc32c(snapshot.data));
+        assert.deepEqual(state.entries.map((entry) => entry.index), [5, 6, 7, 8, 9]);
+      } finally {
+        await rm(dataDir, { recursive: true, force: true });
+      }
+    });
+
+    test('a store written before generations (chunks keyed by number, a 12-byte summary) loads, and the next save replaces it', async () => {
+      const dataDir = await temporaryDirectory();
+      try {
+        const location = await preparedStore(dataDir);
+        // Rewrite the prepared snapshot in the old layout: plain chunk keys and the summary without a generation.
+        const data = Uint8Array.from({ length: 2500 }, (_, i) => i & 0xff);
+        await withRawStore(location, async (raw) => {
+          for (const key of await raw.snapshot.keys().all()) await raw.snapshot.del(key);
+          for (let chunk = 0; chunk * 1000 < data.length; chunk++) await raw.snapshot.put(indexKey(chunk), data.subarray(chunk * 1000, (chunk + 1) * 1000));
+          const summary = new Uint8Array(12);
+          summary.set(encodeIndexValue(data.length), 0);
+          new DataView(summary.buffer).setUint32(8, crc32c(data), false);
+          await raw.meta.put(levelLayout.metaKeys.snapshotData, encodeChecksummed(summary));
+        });
+        assert.deepEqual(await generations(location), ['(legacy)']);
+        const storage = await LevelStorage.open(dataDir, options);
+        const state = await storage.load();
+        assert.ok(state !== null);
+        assert.deepEqual(state.snapshot.data, data);
+        const snapshot = { meta: { index: 4, term: 2, membership }, data: bytesOf(1500, 1) };
+        const staged = await storage.stageSnapshot(snapshot);
+        await storage.saveSnapshot(snapshot, staged);
+        await storage.close();
+        assert.deepEqual(await generations(location), [staged.generation]);
+      } finally {
+        await rm(dataDir, { recursive: true, force: true });
+      }
+    });
+
+    test('saving with data staged for another snapshot is refused (a driver bug), and nothing changes', async () => {
+      const dataDir = await temporaryDirectory();
+      try {
+        await preparedStore(dataDir);
+        const storage = await LevelStorage.open(dataDir, options);
+        await storage.load();
+        const staged = await storage.stageSnapshot({ meta: { index: 3, term: 1, membership }, data: bytesOf(100, 2) });
+        await assert.rejects(storage.saveSnapshot({ meta: { index: 4, term: 2, membership }, data: bytesOf(100, 2) }, staged), AssertionError);
+        await storage.close();
+        const reopened = await LevelStorage.open(dataDir, options);
+        const state = await reopened.load();
+        await reopened.close();
+        assert.equal(state?.snapshot.meta.index, 2);
+      } finally {
+        await rm(dataDir, { recursive: true, force: true });
+      }
+    });
   });
 });

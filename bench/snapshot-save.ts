@@ -1,0 +1,69 @@
+// bench/snapshot-save: how long saving a large snapshot holds the event loop and the Ready loop, on LevelStorage
+// (the member's real storage, on disk). A snapshot of --mb MiB is saved after --entries log entries, two ways: in
+// one batch (saveSnapshot alone: what the Ready loop waited for before staging), and staged (stageSnapshot in the
+// background, then the small saveSnapshot the Ready loop waits for). A 1 ms timer records the longest gap between
+// its runs (what heartbeats and client requests wait for meanwhile).
+//
+//   node --import tsx bench/snapshot-save.ts [--mb 25] [--entries 2000] [--dir DIR]
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+
+import type { Entry, Membership } from '../src/raft/types.ts';
+import { LevelStorage } from '../src/replica/level-storage.ts';
+
+const { values } = parseArgs({ options: { mb: { type: 'string', default: '25' }, entries: { type: 'string', default: '2000' }, dir: { type: 'string' } } });
+const bytes = Math.round(Number(values.mb) * 1024 * 1024);
+const entryCount = Number(values.entries);
+const dir = values.dir ?? await mkdtemp(path.join(os.tmpdir(), 'cairn-snapshot-save-'));
+const membership: Membership = { voters: ['127.0.2.44:18848'], learners: [] };
+
+const storage = await LevelStorage.open(dir);
+try {
+  await storage.initialise({ clusterId: 'bench', memberId: '127.0.2.44:18848' }, membership);
+  const command = new Uint8Array(700).fill(1);
+  for (let first = 1; first <= entryCount; first += 500) {
+    const entries: Entry[] = [];
+    for (let index = first; index < Math.min(first + 500, entryCount + 1); index++) entries.push({ kind: 'normal', index, term: 1, data: command });
+    await storage.writeReady({ snapshot: null, entries, hardState: { term: 1, vote: null, commit: entries.at(-1)!.index }, applied: null }, true);
+  }
+  await storage.writeApplied([], entryCount, false);
+  const data = new Uint8Array(bytes);
+  for (let i = 0; i < data.length; i += 4096) data[i] = i & 0xff;
+  let last = performance.now();
+  let worstGapMs = 0;
+  const timer = setInterval(() => {
+    const now = performance.now();
+    worstGapMs = Math.max(worstGapMs, now - last);
+    last = now;
+  }, 1);
+  const settle = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 50));
+  const measure = async (run: () => Promise<unknown>): Promise<{ ms: number; worstGapMs: number }> => {
+    await settle();
+    worstGapMs = 0;
+    last = performance.now();
+    const started = performance.now();
+    await run();
+    const ms = performance.now() - started;
+    await settle();
+    return { ms: Math.round(ms), worstGapMs: Math.round(worstGapMs) };
+  };
+  const oneBatch = await measure(() => storage.saveSnapshot({ meta: { index: entryCount - 1, term: 1, membership }, data }));
+  const snapshot = { meta: { index: entryCount, term: 1, membership }, data };
+  let staged: Awaited<ReturnType<LevelStorage['stageSnapshot']>> | null = null;
+  const staging = await measure(async () => {
+    staged = await storage.stageSnapshot(snapshot);
+  });
+  const stagedSave = await measure(() => storage.saveSnapshot(snapshot, staged));
+  clearInterval(timer);
+  console.log(JSON.stringify({
+    snapshotMiB: Number(values.mb),
+    oneBatch: { readyLoopWaitsMs: oneBatch.ms, worstEventLoopGapMs: oneBatch.worstGapMs },
+    staged: { stagingMs: staging.ms, stagingWorstGapMs: staging.worstGapMs, readyLoopWaitsMs: stagedSave.ms, saveWorstGapMs: stagedSave.worstGapMs },
+  }));
+} finally {
+  await storage.close();
+  if (values.dir === undefined) await rm(dir, { recursive: true, force: true });
+}
