@@ -29,8 +29,9 @@ export function lookupMessage(name: string): protobuf.Type {
 // that it doubles as the message grows (a ~900-byte record allocated 128 + 256 + 512 + 1024 bytes before the final
 // copy), and those allocations refilled node's 8 KiB Buffer pool so often that creating pools was ~10% of a
 // register's CPU (bench/request-path.ts profile). The shared writer keeps its grown buffer; each call rewinds it,
-// writes, and copies out exactly the message's bytes. Encoding is synchronous and never calls back into Cairn, so
-// calls cannot interleave; a call that throws leaves a writer that the next call rewinds. Bounded: the writer is
+// writes, and copies out exactly the message's bytes. Encoding is synchronous, so calls cannot interleave; a call made
+// while the writer is in use (a nested encode) gets a fresh writer, and a call that throws leaves a writer that the
+// next call rewinds. Bounded: the writer is
 // dropped after a message above reusedWriterBytesMax, so one large message does not pin its size for the life of
 // the process.
 const reusedWriterBytesMax = 64 * 1024;
@@ -60,16 +61,30 @@ function finishReused(writer: protobuf.Writer): Uint8Array {
   return bytes;
 }
 
+// reusedWriterBusy is set while the shared writer is being written: a nested call (an encoder that itself encodes
+// a message through this file, today none does) gets a fresh writer instead of rewinding the one in use.
+let reusedWriterBusy = false;
+
 /** encodeReusing encodes `message` as `type`: exactly type.encode(message).finish()'s bytes, through the shared writer. */
 export function encodeReusing(type: protobuf.Type, message: object): Uint8Array {
-  const writer = rewoundWriter();
-  type.encode(message, writer);
-  return finishReused(writer);
+  return encodeWithWriter((writer) => {
+    type.encode(message, writer);
+  });
 }
 
 /** encodeWithWriter runs `write` on the shared writer, rewound, and returns a copy of what it wrote. */
 export function encodeWithWriter(write: (writer: protobuf.Writer) => void): Uint8Array {
-  const writer = rewoundWriter();
-  write(writer);
-  return finishReused(writer);
+  if (reusedWriterBusy) {
+    const fresh = protobuf.Writer.create();
+    write(fresh);
+    return fresh.finish();
+  }
+  reusedWriterBusy = true;
+  try {
+    const writer = rewoundWriter();
+    write(writer);
+    return finishReused(writer);
+  } finally {
+    reusedWriterBusy = false;
+  }
 }

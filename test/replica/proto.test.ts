@@ -9,6 +9,13 @@ import { test } from 'node:test';
 
 import { encodeReusing, encodeWithWriter, lookupMessage } from '../../src/replica/proto.ts';
 import { Prng } from '../../src/raft/prng.ts';
+import protobuf from 'protobufjs';
+
+function protobufWriterOf(write: (writer: protobuf.Writer) => void): Uint8Array {
+  const writer = protobuf.Writer.create();
+  write(writer);
+  return writer.finish();
+}
 
 const instanceRecord = lookupMessage('cairn.cp.v1.InstanceRecord');
 const result = lookupMessage('cairn.cp.v1.Result');
@@ -51,4 +58,17 @@ test('a write that throws half way (a fork left open) does not spoil the next me
   assert.deepEqual(Buffer.from(encodeReusing(instanceRecord, plain)), Buffer.from(instanceRecord.encode(plain).finish()));
   const framed = encodeWithWriter((writer) => writer.uint32(0x0a).string('ab').uint32(0x12).fork().uint32(8).uint32(1).ldelim());
   assert.deepEqual([...framed], [0x0a, 2, 0x61, 0x62, 0x12, 2, 8, 1]);
+});
+
+test('a write that encodes another message through the shared writer (nested) gets the same bytes for both', () => {
+  const inner = randomRecord(new Prng(11), 4, 20);
+  let nested: Uint8Array = new Uint8Array(0);
+  const outer = encodeWithWriter((writer) => {
+    writer.uint32(0x0a).string('before');
+    nested = encodeReusing(instanceRecord, inner);
+    writer.uint32(0x12).bytes(nested);
+  });
+  assert.deepEqual(Buffer.from(nested), Buffer.from(instanceRecord.encode(inner).finish()));
+  const expected = protobufWriterOf((writer) => writer.uint32(0x0a).string('before').uint32(0x12).bytes(instanceRecord.encode(inner).finish()));
+  assert.deepEqual(Buffer.from(outer), Buffer.from(expected));
 });
