@@ -409,24 +409,33 @@ test('a failed batch: every request retries once at the recomputed member, then 
   assert.equal(sentTo.length, 30);
 });
 
-test('a full per-peer forward queue refuses at once with CAIRN_DISTRO_UNAVAILABLE, counted', async (t) => {
-  const events: string[] = [];
+/**
+ * holdingNode starts member `self` of [self, peer] on a transport whose peer holds every ForwardBatch call until
+ * released: `held` are the releases, `heldSizes` the size of each call, in order.
+ */
+function holdingNode(self: string, peer: string, limits: Partial<DistroLimits>, onEvent?: (event: string, n: number) => void): { node: DistroNode; held: Array<() => void>; heldSizes: number[] } {
   const held: Array<() => void> = [];
   const heldSizes: number[] = [];
   const node = new DistroNode({
-    self: 'y1', members: ['y1', 'y2'], logger: quiet, onEvent: (event, n) => events.push(...Array.from({ length: n }, () => event)),
-    limits: { ...fast, distroHeartbeatIntervalMs: 60_000, distroForwardBatchEntriesMax: 4, distroForwardPendingMax: 8 },
+    self, members: [self, peer], logger: quiet, ...(onEvent === undefined ? {} : { onEvent }),
+    limits: { ...fast, distroHeartbeatIntervalMs: 60_000, ...limits },
   });
   const ok = { ok: true, type: 'beat', found: true, clientBeatIntervalMs: 100 } as const;
   node.start({
     heartbeat: () => new Promise(() => undefined), sync: async () => undefined, verify: async () => undefined,
     pull: async () => [], snapshot: async () => undefined, forward: async () => ok,
-    // The peer holds every batch until released.
     forwardBatch: (_to, requests) => {
       heldSizes.push(requests.length);
       return new Promise((resolve) => held.push(() => resolve(requests.map(() => ok))));
     },
   });
+  return { node, held, heldSizes };
+}
+
+test('a full per-peer forward queue refuses at once with CAIRN_DISTRO_UNAVAILABLE, counted', async (t) => {
+  const events: string[] = [];
+  const { node, held, heldSizes } = holdingNode('y1', 'y2', { distroForwardBatchEntriesMax: 4, distroForwardPendingMax: 8 },
+    (event, n) => events.push(...Array.from({ length: n }, () => event)));
   t.after(() => node.close());
   const services = servicesOwnedBy('y2', ['y1', 'y2'], 10, 'full-');
   const first = services.slice(0, 8).map((service) => node.beat({ key: key(service, '10.6.0.1') }, anonymous));
@@ -455,22 +464,8 @@ test('a full per-peer forward queue refuses at once with CAIRN_DISTRO_UNAVAILABL
 });
 
 test('a forward to a peer with no call in flight leaves at once; those arriving meanwhile leave together when it settles', async (t) => {
-  const held: Array<() => void> = [];
-  const heldSizes: number[] = [];
   // A window far longer than the test: only the settle of the call in flight can send the gathered requests.
-  const node = new DistroNode({
-    self: 'z1', members: ['z1', 'z2'], logger: quiet,
-    limits: { ...fast, distroHeartbeatIntervalMs: 60_000, distroForwardBatchDelayMs: 600_000 },
-  });
-  const ok = { ok: true, type: 'beat', found: true, clientBeatIntervalMs: 100 } as const;
-  node.start({
-    heartbeat: () => new Promise(() => undefined), sync: async () => undefined, verify: async () => undefined,
-    pull: async () => [], snapshot: async () => undefined, forward: async () => ok,
-    forwardBatch: (_to, requests) => {
-      heldSizes.push(requests.length);
-      return new Promise((resolve) => held.push(() => resolve(requests.map(() => ok))));
-    },
-  });
+  const { node, held, heldSizes } = holdingNode('z1', 'z2', { distroForwardBatchDelayMs: 600_000 });
   t.after(() => node.close());
   const services = servicesOwnedBy('z2', ['z1', 'z2'], 6, 'adaptive-');
   const first = node.beat({ key: key(services[0]!, '10.7.0.1') }, anonymous);
