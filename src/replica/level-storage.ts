@@ -20,8 +20,8 @@
 //   state!<key>           the state machine's keyspace, written by writeApplied and by writeReady's applied part,
 //                         always together with meta!applied.
 //
-// Atomicity: every method is one atomic LevelDB batch (stageSnapshot: several, none of them visible until the
-// saveSnapshot that names their generation), written through classic-level's private _batch with keys
+// Atomicity: every method is one atomic LevelDB batch (a snapshot's chunks excepted: stageSnapshot and writeReady
+// write them first, in several batches, none visible until the batch that names their generation), written through classic-level's private _batch with keys
 // prefixed by their sublevel (batch()). Writes are serialised through a promise chain, so two callers cannot
 // interleave the reads that plan a batch with another batch; the in-memory bounds change only after a batch
 // succeeded, so a failed write leaves both the disk and the bounds as they were.
@@ -182,7 +182,10 @@ export class LevelStorage implements RaftStorage {
     });
   }
 
-  /** writeReady persists snapshot (replacing the log), entries (replacing the log from the first) and hard state in one batch. */
+  /**
+   * writeReady persists snapshot (replacing the log), entries (replacing the log from the first) and hard state in one
+   * batch; a snapshot's chunks are written just before it, under a generation nothing reads until that batch.
+   */
   writeReady(write: ReadyWrite, sync: boolean): Promise<void> {
     return this.serialise('writeReady', async () => {
       const bounds = this.requireBounds('writeReady');
@@ -190,8 +193,12 @@ export class LevelStorage implements RaftStorage {
       const ops: Operation[] = [];
       let lastIndex = bounds.lastIndex;
       if (write.snapshot !== null) {
+        // A snapshot installed from the leader can be large: its chunks go first, in batches of at most
+        // stageBatchBytes, so the event loop is never held for the whole copy (this operation holds the queue
+        // meanwhile, as the one big batch did); the batch below makes them current together with the rest.
+        const staged = await this.writeChunks(write.snapshot, false);
         ops.push(...this.logDeletes(bounds.snapshotIndex + 1, bounds.lastIndex));
-        ops.push(...(await this.snapshotOps(write.snapshot)));
+        ops.push(...this.switchOps(write.snapshot, staged, await this.chunkDeletesBut(staged.generation)));
         lastIndex = write.snapshot.meta.index;
       }
       // Entries from the first one on replace what is stored: puts overwrite the same keys, and the stored suffix
@@ -244,9 +251,7 @@ export class LevelStorage implements RaftStorage {
         ops.push(...(await this.snapshotOps(snapshot)));
       } else {
         assert(staged.index === index && staged.length === snapshot.data.length, `saveSnapshot: staged data of ${staged.index} (${staged.length} bytes) is not this snapshot's`);
-        ops.push(...(await this.chunkDeletesBut(staged.generation)));
-        ops.push(this.putMeta(levelLayout.metaKeys.snapshotMeta, encodeSnapshotMeta(snapshot.meta)));
-        ops.push(this.putMeta(levelLayout.metaKeys.snapshotData, encodeDataSummary({ length: staged.length, crc32c: staged.crc32c, generation: staged.generation })));
+        ops.push(...this.switchOps(snapshot, staged, await this.chunkDeletesBut(staged.generation)));
       }
       await this.batch(ops, true);
       this.bounds = { ...bounds, snapshotIndex: index };
@@ -258,7 +263,16 @@ export class LevelStorage implements RaftStorage {
    * each queued as its own operation so that Ready writes pass between them, computing the CRC-32C as it goes. No
    * read sees them until saveSnapshot(snapshot, staged) names the generation.
    */
-  async stageSnapshot(snapshot: Snapshot): Promise<StagedSnapshot> {
+  stageSnapshot(snapshot: Snapshot): Promise<StagedSnapshot> {
+    return this.writeChunks(snapshot, true);
+  }
+
+  /**
+   * writeChunks writes a snapshot's chunks under a new generation, at most stageBatchBytes per fsynced batch (the
+   * event loop is free between them), computing the CRC-32C as it goes. `queued`: each batch is its own queued
+   * operation (stageSnapshot, which other writes pass); else the caller is itself a queued operation (writeReady).
+   */
+  private async writeChunks(snapshot: Snapshot, queued: boolean): Promise<StagedSnapshot> {
     const generation = newGeneration(snapshot.meta.index);
     const data = snapshot.data;
     let crc = 0;
@@ -274,12 +288,25 @@ export class LevelStorage implements RaftStorage {
         offset += value.length;
         chunk++;
       }
-      await this.serialise('stageSnapshot', async () => {
-        this.requireBounds('stageSnapshot');
+      if (queued) {
+        await this.serialise('stageSnapshot', async () => {
+          this.requireBounds('stageSnapshot');
+          await this.batch(ops, true);
+        });
+      } else {
         await this.batch(ops, true);
-      });
+      }
     }
     return { generation, index: snapshot.meta.index, length: data.length, crc32c: crc };
+  }
+
+  /** switchOps makes staged chunks the stored snapshot: `deletes` (every other chunk), the meta and the data summary. */
+  private switchOps(snapshot: Snapshot, staged: StagedSnapshot, deletes: Operation[]): Operation[] {
+    return [
+      ...deletes,
+      this.putMeta(levelLayout.metaKeys.snapshotMeta, encodeSnapshotMeta(snapshot.meta)),
+      this.putMeta(levelLayout.metaKeys.snapshotData, encodeDataSummary({ length: staged.length, crc32c: staged.crc32c, generation: staged.generation })),
+    ];
   }
 
   /** recordPeerContact durably records that `peer` was heard from (one fsynced put; idempotent). */

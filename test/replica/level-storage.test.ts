@@ -428,6 +428,29 @@ describe('LevelStorage crash safety', () => {
       }
     });
 
+    test('a large snapshot installed by writeReady is written in several batches and loads as one generation', async () => {
+      const dataDir = await temporaryDirectory();
+      try {
+        const location = await preparedStore(dataDir);
+        const storage = await LevelStorage.open(dataDir, options);
+        await storage.load();
+        // A leader's snapshot beyond this member's log: it replaces the whole log (2.5 MiB: three chunk batches).
+        const snapshot = { meta: { index: 20, term: 3, membership }, data: bytesOf(2.5 * 1024 * 1024, 5) };
+        await storage.writeReady({ snapshot, entries: [], hardState: { term: 3, vote: null, commit: 20 } }, true);
+        await storage.close();
+        assert.equal((await generations(location)).length, 1);
+        const reopened = await LevelStorage.open(dataDir, options);
+        const state = await reopened.load();
+        await reopened.close();
+        assert.ok(state !== null);
+        assert.equal(state.snapshot.meta.index, 20);
+        assert.equal(crc32c(state.snapshot.data), crc32c(snapshot.data));
+        assert.deepEqual(state.entries, []);
+      } finally {
+        await rm(dataDir, { recursive: true, force: true });
+      }
+    });
+
     test('saving with data staged for another snapshot is refused (a driver bug), and nothing changes', async () => {
       const dataDir = await temporaryDirectory();
       try {
