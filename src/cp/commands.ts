@@ -8,9 +8,9 @@
 // key, so the same command always gives the same bytes (the request-id table compares digests of them).
 
 import type protobuf from 'protobufjs';
-import { encodeReusing, lookupMessage } from '../replica/proto.ts';
+import { encodeReusing, encodeWithWriter, lookupMessage } from '../replica/proto.ts';
 import { CairnError, isCairnErrorCode, type CairnErrorCode, type CairnErrorDetails } from '../errors.ts';
-import { assert as assertTrue, assertNever } from '../assert.ts';
+import { assertNever } from '../assert.ts';
 import { limits } from '../limits.ts';
 import {
   instanceId,
@@ -654,24 +654,12 @@ export function encodeResult(result: CommandResult): Uint8Array {
 /** RESULT_INSTANCE_TAG is Result.instance's tag: field 11, length-delimited. */
 const RESULT_INSTANCE_TAG = (11 << 3) | 2;
 
-/** appendLengthDelimited returns `head` followed by the field `tag` (one byte) holding `body`, as a new Buffer. */
+/** appendLengthDelimited returns `head` followed by the field `tag` holding `body`, as a new Buffer. */
 function appendLengthDelimited(head: Uint8Array, tag: number, body: Uint8Array): Uint8Array {
-  assertTrue(tag < 0x80, 'appendLengthDelimited: a one-byte tag');
-  let lengthBytes = 1;
-  for (let rest = body.length; rest >= 0x80; rest = Math.floor(rest / 0x80)) lengthBytes += 1;
-  const out = Buffer.allocUnsafe(head.length + 1 + lengthBytes + body.length);
-  out.set(head, 0);
-  let at = head.length;
-  out[at++] = tag;
-  for (let rest = body.length; ; rest = Math.floor(rest / 0x80)) {
-    if (rest < 0x80) {
-      out[at++] = rest;
-      break;
-    }
-    out[at++] = (rest & 0x7f) | 0x80;
-  }
-  out.set(body, at);
-  return out;
+  const prefix = encodeWithWriter((writer) => {
+    writer.uint32(tag).uint32(body.length);
+  });
+  return Buffer.concat([head, prefix, body]);
 }
 
 // encodeInstanceRecord remembers its last answer: apply stores an instance's record and then returns the same

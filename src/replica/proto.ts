@@ -31,9 +31,8 @@ export function lookupMessage(name: string): protobuf.Type {
 // register's CPU (bench/request-path.ts profile). The shared writer keeps its grown buffer; each call rewinds it,
 // writes, and copies out exactly the message's bytes. Encoding is synchronous, so calls cannot interleave; a call made
 // while the writer is in use (a nested encode) gets a fresh writer, and a call that throws leaves a writer that the
-// next call rewinds. Bounded: the writer is
-// dropped after a message above reusedWriterBytesMax, so one large message does not pin its size for the life of
-// the process.
+// next call rewinds. Bounded: the writer is dropped after a message above reusedWriterBytesMax, so one large message
+// does not pin its size for the life of the process.
 const reusedWriterBytesMax = 64 * 1024;
 let reusedWriter: protobuf.Writer | null = null;
 
