@@ -35,6 +35,11 @@ export class DeferredTransport implements PeerTransport {
     this.inner.send(message);
   }
 
+  /** flush delegates to the inner transport. */
+  flush(): void {
+    this.inner.flush?.();
+  }
+
   /** forward delegates to the inner transport. */
   forward(to: NodeId, request: ForwardRequest): Promise<ForwardResponse> {
     return this.inner.forward(to, request);

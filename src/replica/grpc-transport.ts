@@ -340,10 +340,16 @@ class PeerLink {
     return Math.round(ceiling * (0.5 + 0.5 * Math.random()));
   }
 
+  /** flushNow writes the queue at once (a no-op while the stream is not established or waits for 'drain'). */
+  flushNow(): void {
+    if (this.queueDepth > 0) this.flush();
+  }
+
   private scheduleFlush(): void {
     if (this.flushScheduled || !this.established) return;
     this.flushScheduled = true;
-    // One turn of the event loop lets the driver queue a whole Ready's messages, which then share a batch.
+    // One turn of the event loop lets a sender queue several messages, which then share a batch (the Raft driver
+    // calls flush() after a Ready's messages instead of waiting for this turn).
     setImmediate(() => {
       this.flushScheduled = false;
       this.flush();
@@ -537,6 +543,12 @@ export class GrpcPeerTransport implements PeerTransport {
       return;
     }
     link.enqueue(bytes);
+  }
+
+  /** flush writes every link's queue now instead of a turn of the event loop later. */
+  flush(): void {
+    if (this.closed) return;
+    for (const link of this.links.values()) link.flushNow();
   }
 
   /** setPeers opens a link to each new member and closes the links to members no longer listed. */

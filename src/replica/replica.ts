@@ -8,8 +8,9 @@
 // to the core's in-memory log; the next Ready carries them all in one write and one fsync.
 import { assert } from '../assert.ts';
 import { CairnError, cairnErrorFromRaft, isCairnErrorCode } from '../errors.ts';
+import { Prng } from '../raft/prng.ts';
 import { RaftCore, type RaftStatus } from '../raft/raft-core.ts';
-import type { Entry, Membership, Message, NodeId, RaftConfig, Ready, Snapshot } from '../raft/types.ts';
+import type { Entry, HardState, Membership, Message, NodeId, RaftConfig, Ready, Snapshot } from '../raft/types.ts';
 import type { CommandProposer, ProposeOptions } from './proposer.ts';
 import type { ReplicatedStateMachine, BatchWrite, ApplyBatch } from './state-machine.ts';
 import type { AppliedWrite, RaftStorage, StagedSnapshot } from './storage.ts';
@@ -92,6 +93,18 @@ const snapshotCeilingFactor = 10;
 /** snapshotCeilingEntriesMax caps that ceiling: the log held in memory between snapshots stays below it. */
 const snapshotCeilingEntriesMax = 1_000_000;
 
+/**
+ * deferredWritesMax bounds the state-machine writes held for a later storage write (defer); a Ready that would pass
+ * it writes at once. Under load every Ready appends and nothing waits, so this matters only for a burst of commits.
+ */
+const deferredWritesMax = 4096;
+
+/**
+ * snapshotSpreadMax: a member's snapshot thresholds are scaled by a factor drawn in [1, 1 + snapshotSpreadMax) for
+ * each snapshot, so a group's members take theirs at different indexes (see shouldSnapshot).
+ */
+const snapshotSpreadMax = 0.5;
+
 /** snapshotSliceMs is how long the background encoding of a snapshot works before it lets other work run. */
 const snapshotSliceMs = 4;
 
@@ -110,6 +123,7 @@ export class Replica implements CommandProposer {
   private processing = false;
   private scheduled = false;
   private closed = false;
+  private failed = false;
   private readSequence = 0;
   /** appliedSinceSnapshot and appliedBytesSinceSnapshot count entries (and their bytes) applied since the last capture. */
   private appliedSinceSnapshot = 0;
@@ -134,10 +148,28 @@ export class Replica implements CommandProposer {
   /** contacted are the peers whose contact is durably recorded; messages from others wait for the record. */
   private readonly contacted = new Set<NodeId>();
   private readonly awaitingContact = new Map<NodeId, Message[]>();
+  /**
+   * deferred is what Readys that needed no fsync (a commit index moved, entries applied, nothing appended) left to
+   * write: the latest hard state and the applied batches with their index. The stored keyspace is a cache of the log
+   * (a restart re-applies from the stored applied index), so these ride along with the next write instead of
+   * costing a storage write of their own; deferTimer bounds how long they wait (see writeDeferred).
+   */
+  private deferred: { hardState: HardState | null; writes: BatchWrite[]; index: number } | null = null;
+  private deferTimer: NodeJS.Timeout | null = null;
+  /**
+   * snapshotSpread scales this member's snapshot thresholds, drawn anew in [1, 1 + snapshotSpreadMax) for each
+   * snapshot from the member's seed, so the members of a group do not all snapshot at the same index.
+   */
+  private snapshotSpread: number;
+  private readonly random: Prng;
+  private flushDeferred = false;
 
   private constructor(options: ReplicaOptions, core: RaftCore) {
     this.options = options;
     this.core = core;
+    // Its own stream: the core draws its election timeouts from the same seed.
+    this.random = new Prng(options.seed ^ 0x5eed_5a17);
+    this.snapshotSpread = 1 + snapshotSpreadMax * this.random.nextFloat();
   }
 
   /** open loads the member's state from storage and starts the driver; the storage must be initialised. */
@@ -399,17 +431,18 @@ export class Replica implements CommandProposer {
   private async processReady(): Promise<void> {
     if (this.processing || this.closed) return;
     const hasReady = this.core.hasReady();
-    if (!hasReady && this.encodedSnapshot === null) return;
+    if (!hasReady && this.encodedSnapshot === null && !this.flushDeferred) return;
     this.processing = true;
     try {
       if (!hasReady) {
+        if (this.flushDeferred) await this.writeDeferred();
         await this.saveEncodedSnapshot();
         return;
       }
       const ready = this.core.ready();
       // A leader's replication may leave before its own fsync (Raft thesis §10.2.1; Ready.messagesBeforePersist):
       // followers write in parallel with the leader, so a commit costs one fsync on the critical path, not two.
-      if (ready.messagesBeforePersist) for (const message of ready.messages) this.options.transport.send(message);
+      if (ready.messagesBeforePersist) this.sendAll(ready.messages);
       if (ready.snapshot === null) {
         // The hot path: committed entries are applied in memory first and their proposals answered at once (a
         // committed entry is durable on a majority, this leader's own persisted log counting only once written;
@@ -417,11 +450,11 @@ export class Replica implements CommandProposer {
         // writes (entries, hard state, the applied batch and index) goes to storage as one batch.
         const applied = this.applyCommitted(ready.committedEntries);
         await this.persist(ready, applied);
-        if (!ready.messagesBeforePersist) for (const message of ready.messages) this.options.transport.send(message);
+        if (!ready.messagesBeforePersist) this.sendAll(ready.messages);
       } else {
         // Installing a snapshot: the log is replaced first, then the keyspace (writeApplied clears it).
         await this.persist(ready, null);
-        if (!ready.messagesBeforePersist) for (const message of ready.messages) this.options.transport.send(message);
+        if (!ready.messagesBeforePersist) this.sendAll(ready.messages);
         await this.restoreSnapshot(ready.snapshot);
         const applied = this.applyCommitted(ready.committedEntries);
         if (applied !== null) await this.options.storage.writeApplied(applied.writes, applied.index, false);
@@ -440,13 +473,79 @@ export class Replica implements CommandProposer {
     this.schedule();
   }
 
+  /** sendAll hands one Ready's messages to the transport and has them written at once (they share a write per peer). */
+  private sendAll(messages: readonly Message[]): void {
+    if (messages.length === 0) return;
+    for (const message of messages) this.options.transport.send(message);
+    this.options.transport.flush?.();
+  }
+
+  /**
+   * persist writes a Ready. One that needs no fsync and appends nothing (at low load, every commit index a follower
+   * learns and every commit on the leader: half of all writes) is deferred and joins the next write; anything
+   * deferred joins this one otherwise (older first, so the newest hard state and applied index win).
+   */
   private async persist(ready: Ready, applied: AppliedWrite | null): Promise<void> {
     if (ready.snapshot === null && ready.entries.length === 0 && ready.hardState === null && applied === null) return;
+    if (ready.snapshot === null && ready.entries.length === 0 && !ready.mustSync && this.defer(ready.hardState, applied)) {
+      this.options.metrics?.readyBatch(0, ready.committedEntries.length, ready.messages.length);
+      return;
+    }
+    const deferred = this.takeDeferred();
+    const hardState = ready.hardState ?? deferred?.hardState ?? null;
+    const merged = deferred === null || (deferred.writes.length === 0 && deferred.index === 0)
+      ? applied
+      : applied === null ? { writes: deferred.writes, index: deferred.index } : { writes: deferred.writes.concat(applied.writes), index: applied.index };
     const started = process.hrtime.bigint();
     const sync = ready.mustSync && this.options.unsafe?.noFsync !== true;
-    await this.options.storage.writeReady({ snapshot: ready.snapshot, entries: ready.entries, hardState: ready.hardState, applied }, sync);
+    await this.options.storage.writeReady({ snapshot: ready.snapshot, entries: ready.entries, hardState, applied: merged }, sync);
     if (sync) this.options.metrics?.fsyncSeconds(Number(process.hrtime.bigint() - started) / 1e9);
     this.options.metrics?.readyBatch(ready.entries.length, ready.committedEntries.length, ready.messages.length);
+  }
+
+  /**
+   * defer keeps a Ready's hard state (a commit index: term and vote changes always fsync) and applied batch for the
+   * next write; false when the deferred writes would pass deferredWritesMax (then they are written now).
+   */
+  private defer(hardState: HardState | null, applied: AppliedWrite | null): boolean {
+    const deferred = this.deferred ?? { hardState: null, writes: [], index: 0 };
+    if (applied !== null && deferred.writes.length + applied.writes.length > deferredWritesMax) return false;
+    if (hardState !== null) deferred.hardState = hardState;
+    if (applied !== null) {
+      for (const write of applied.writes) deferred.writes.push(write);
+      deferred.index = applied.index;
+    }
+    this.deferred = deferred;
+    if (this.deferTimer === null) {
+      // Bounded staleness of the stored keyspace when no write follows: one tick.
+      this.deferTimer = setTimeout(() => {
+        this.deferTimer = null;
+        this.flushDeferred = true;
+        this.schedule();
+      }, this.options.tickMs);
+      this.deferTimer.unref();
+    }
+    return true;
+  }
+
+  /** takeDeferred hands out (and forgets) what defer() kept. */
+  private takeDeferred(): { hardState: HardState | null; writes: BatchWrite[]; index: number } | null {
+    const deferred = this.deferred;
+    this.deferred = null;
+    this.flushDeferred = false;
+    if (this.deferTimer !== null) {
+      clearTimeout(this.deferTimer);
+      this.deferTimer = null;
+    }
+    return deferred;
+  }
+
+  /** writeDeferred writes what defer() kept on its own (its timer ran out, a snapshot is saved, the member closes). */
+  private async writeDeferred(): Promise<void> {
+    const deferred = this.takeDeferred();
+    if (deferred === null) return;
+    const applied = deferred.index === 0 ? null : { writes: deferred.writes, index: deferred.index };
+    await this.options.storage.writeReady({ snapshot: null, entries: [], hardState: deferred.hardState, applied }, false);
   }
 
   private async restoreSnapshot(snapshot: Snapshot): Promise<void> {
@@ -540,9 +639,12 @@ export class Replica implements CommandProposer {
    */
   private shouldSnapshot(): boolean {
     if (this.snapshotting || this.encodedSnapshot !== null || this.closed) return false;
-    if (this.appliedSinceSnapshot < this.options.snapshotEntries) return false;
+    // Every member applies the same entries and held the same snapshot, so without the spread they would all cross
+    // the threshold at the same index and encode at once, on machines they may share with each other.
+    const spread = this.snapshotSpread;
+    if (this.appliedSinceSnapshot < this.options.snapshotEntries * spread) return false;
     const ceiling = Math.max(this.options.snapshotEntries, Math.min(this.options.snapshotEntries * snapshotCeilingFactor, snapshotCeilingEntriesMax));
-    return this.appliedBytesSinceSnapshot >= this.lastSnapshotBytes || this.appliedSinceSnapshot >= ceiling;
+    return this.appliedBytesSinceSnapshot >= this.lastSnapshotBytes * spread || this.appliedSinceSnapshot >= ceiling * spread;
   }
 
   /**
@@ -551,6 +653,7 @@ export class Replica implements CommandProposer {
    * the event loop nor the Ready loop stalls for a large registry; the Ready loop saves it when it is done.
    */
   private startSnapshot(): void {
+    this.snapshotSpread = 1 + snapshotSpreadMax * this.random.nextFloat();
     const index = this.core.appliedIndex;
     const term = this.core.termAt(index);
     if (term === undefined) return;
@@ -608,6 +711,9 @@ export class Replica implements CommandProposer {
       this.options.logger.info({ index }, 'snapshot dropped: the log moved past it while it was encoded');
       return;
     }
+    // The stored keyspace reaches the snapshot's index before the log up to it goes (a restart then loads the
+    // keyspace instead of restoring the snapshot).
+    await this.writeDeferred();
     await this.options.storage.saveSnapshot(snapshot, staged);
     this.core.compact(index, snapshot.data);
     this.lastSnapshotBytes = snapshot.data.length;
@@ -615,6 +721,7 @@ export class Replica implements CommandProposer {
   }
 
   private fail(error: Error): void {
+    this.failed = true;
     this.options.logger.error({ err: error }, 'raft driver failed; the member stops and recovers from disk');
     void this.close();
     this.options.onFatal(error);
@@ -703,6 +810,10 @@ export class Replica implements CommandProposer {
     this.reads.clear();
     for (const wake of [...this.leaderWaiters]) wake();
     for (let waited = 0; this.processing && waited < 100; waited++) await delay(20);
+    // What waited for a later write is written now, unless the driver failed (a failed store is not written again;
+    // the log holds it all anyway).
+    if (!this.processing && !this.failed) await this.writeDeferred().catch(() => undefined);
+    else this.takeDeferred();
     await this.options.transport.close();
     await this.options.storage.close();
   }

@@ -44,6 +44,12 @@ export interface PeerTransport {
   start(handlers: PeerHandlers): Promise<void>;
   /** send queues a message for its `to` member. */
   send(message: Message): void;
+  /**
+   * flush (optional) writes what send() queued now. Without it, a transport writes its queues on its own (the gRPC
+   * one a turn of the event loop later, so that one Ready's messages share a write); the driver calls it after
+   * sending a Ready's messages, which saves that turn on the commit path.
+   */
+  flush?(): void;
   /** forward sends a client write to `to` (the leader) and waits for its answer. */
   forward(to: NodeId, request: ForwardRequest): Promise<ForwardResponse>;
   /** hello asks `to` what it knows of this member; null when it cannot be reached within `timeoutMs`. */

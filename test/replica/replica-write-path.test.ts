@@ -50,12 +50,11 @@ class LogMachine implements ReplicatedStateMachine {
 
 const quiet = { info: (): void => undefined, warn: (): void => undefined, error: (): void => undefined };
 
-async function open(disk: MemoryDisk, machine: LogMachine, fatal: Error[], snapshotEntries = 1000): Promise<Replica> {
-  const storage = new MemoryStorage(disk);
+async function open(disk: MemoryDisk, machine: LogMachine, fatal: Error[], snapshotEntries = 1000, storage = new MemoryStorage(disk), tick = tickMs, seed = 1): Promise<Replica> {
   if ((await storage.load()) === null) await storage.initialise({ clusterId: 'c1', memberId: id }, { voters: [id], learners: [] });
   const network = new MemoryNetwork(limits);
   const options: ReplicaOptions = {
-    id, seed: 1, tickMs, requestTimeoutMs: 2000, proposalsPendingMax: 1000, snapshotEntries,
+    id, seed, tickMs: tick, requestTimeoutMs: 2000, proposalsPendingMax: 1000, snapshotEntries,
     raft: {
       electionTicks: 10, heartbeatTicks: 1, preVote: true, checkQuorum: true,
       inflightMessagesMax: 64, inflightBytesMax: 1 << 24, messageBytesMax: limits.messageBytesMax,
@@ -189,4 +188,75 @@ test('a snapshot is encoded in slices: other work runs between its pieces, and w
   assert.ok(image !== null);
   const saved = JSON.parse(new TextDecoder().decode(image.snapshot.data)) as Array<[string, string]>;
   assert.equal(saved.length, image.snapshot.meta.index - 1, 'the saved snapshot is the state at its own index, not a later one');
+});
+
+test('a Ready that only moves the commit index writes nothing alone: its hard state and applied batch join the next write, or are written a tick later; a crash before that loses nothing answered', async () => {
+  /** CountingStorage counts the writes of Readys (writeReady) that reach the store. */
+  class CountingStorage extends MemoryStorage {
+    writes = 0;
+    override writeReady(...args: Parameters<MemoryStorage['writeReady']>): Promise<void> {
+      this.writes += 1;
+      return super.writeReady(...args);
+    }
+  }
+  const disk = new MemoryDisk();
+  const machine = new LogMachine();
+  const fatal: Error[] = [];
+  const storage = new CountingStorage(disk);
+  // A long tick, so the one-tick bound on a deferred write does not pass between two of these writes.
+  const replica = await open(disk, machine, fatal, 1000, storage, 200);
+  let crashImage: MemoryDisk['image'] = null;
+  try {
+    await until('the lone voter leads', () => replica.status().role === 'leader', 5000);
+    await until('the no-op is stored', () => (disk.image?.applied ?? 0) >= 1, 5000);
+    const before = storage.writes;
+    const writes = 20;
+    for (let i = 0; i < writes; i++) await replica.propose(text(`d${i}`));
+    // Each write is one Ready that appends (fsynced) and one that commits and applies; the second rides along with
+    // the next write, so 20 writes cost about 20 storage writes, not 40.
+    const used = storage.writes - before;
+    assert.ok(used <= writes + 3, `${used} storage writes for ${writes} writes`);
+    // The last write's commit and apply are still held: the stored applied index lags the answered one.
+    assert.equal(replica.status().appliedIndex, writes + 1);
+    assert.ok((disk.image?.applied ?? 0) < writes + 1, `the stored applied index (${disk.image?.applied}) waits for a later write`);
+    // A crash now: the disk as it is, without what the driver still holds.
+    crashImage = structuredClone(disk.image);
+    await until('a tick later the held write reached the store', () => disk.image?.applied === writes + 1 && disk.image.state.size === writes, 2000);
+  } finally {
+    await replica.close();
+  }
+  assert.deepEqual(fatal, []);
+  const crashed = new MemoryDisk();
+  crashed.image = crashImage;
+  const reloaded = new LogMachine();
+  const restarted = await open(crashed, reloaded, fatal);
+  try {
+    await until('the restarted voter leads', () => restarted.status().role === 'leader');
+    await until('the restarted voter applied the log', () => reloaded.values.size === 20);
+    assert.deepEqual([...reloaded.values.values()].sort(), Array.from({ length: 20 }, (_, i) => `d${i}`).sort());
+  } finally {
+    await restarted.close();
+  }
+  assert.deepEqual(fatal, []);
+});
+
+test('members applying the same entries take their snapshots at different indexes: each threshold is scaled by a factor in [1, 1.5) drawn from the member\'s seed', async () => {
+  const firstSnapshots: number[] = [];
+  for (const seed of [11, 12, 13, 14]) {
+    const disk = new MemoryDisk();
+    const fatal: Error[] = [];
+    const replica = await open(disk, new LogMachine(), fatal, 20, new MemoryStorage(disk), tickMs, seed);
+    try {
+      await until('the lone voter leads', () => replica.status().role === 'leader');
+      for (let i = 0; i < 40; i++) await replica.propose(text(`x${i}`));
+      await until('a snapshot was saved', () => (disk.image?.snapshot.meta.index ?? 0) > 0, 5000);
+      firstSnapshots.push(disk.image?.snapshot.meta.index ?? 0);
+    } finally {
+      await replica.close();
+    }
+    assert.deepEqual(fatal, []);
+  }
+  // 20 entries x [1, 1.5): from the 20th entry after the bootstrap to the 30th, never later.
+  for (const index of firstSnapshots) assert.ok(index >= 20 && index <= 31, `snapshot at ${index}`);
+  assert.ok(new Set(firstSnapshots).size >= 3, `four members, snapshots at ${firstSnapshots.join(', ')}`);
 });
