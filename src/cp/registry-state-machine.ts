@@ -78,7 +78,7 @@ import {
 import { clusterStorageKey, instanceStorageKey, PROBE_ASSIGNMENT_STORAGE_KEY, requestStorageKey, serviceStorageKey } from './keyspace.ts';
 import { probeOwner, sameMembers, type ProbeAssignment } from './probe-assignment.ts';
 import { addressKey, RegistryState, type ServiceSettings, type ServiceState } from './registry-state.ts';
-import { buildFromKeyspace, buildFromSnapshot, encodeProbeAssignment, encodeSnapshot, snapshotPieces, writeState } from './registry-storage.ts';
+import { buildFromKeyspace, buildFromSnapshotInSlices, encodeProbeAssignment, encodeSnapshot, snapshotPieces, writeStateInSlices } from './registry-storage.ts';
 import { decodeAppliedCommand, proposedHere, shareResult } from './shared-decodes.ts';
 
 /** ALL_GROUPS is Nacos's group wildcard for service listings. */
@@ -587,10 +587,19 @@ export class RegistryStateMachine implements ReplicatedStateMachine, RegistryVie
 
   /** restore replaces the state by a snapshot and writes its keyspace to `batch` (the driver cleared it first). */
   restore(data: Uint8Array, batch: ApplyBatch): void {
-    const next = buildFromSnapshot(data);
+    const steps = this.restoreInSlices(data, batch);
+    while (steps.next().done !== true) { /* every step at once */ }
+  }
+
+  /**
+   * restoreInSlices is restore in steps of a few hundred records (registry-storage.ts RESTORE_PIECE_ITEMS): the new
+   * state is decoded and its keyspace written aside, and replaces the current one in the last step.
+   */
+  *restoreInSlices(data: Uint8Array, batch: ApplyBatch): Generator<void, void, void> {
+    const next = yield* buildFromSnapshotInSlices(data);
+    yield* writeStateInSlices(next, batch);
     this.state = next;
     this.appliedIndex = next.maxIndex();
-    writeState(next, batch);
     this.emit({ type: 'restored', index: this.appliedIndex });
   }
 

@@ -455,7 +455,7 @@ export class Replica implements CommandProposer {
         // Installing a snapshot: the log is replaced first, then the keyspace (writeApplied clears it).
         await this.persist(ready, null);
         if (!ready.messagesBeforePersist) this.sendAll(ready.messages);
-        await this.restoreSnapshot(ready.snapshot);
+        if (!(await this.restoreSnapshot(ready.snapshot))) return;
         const applied = this.applyCommitted(ready.committedEntries);
         if (applied !== null) await this.options.storage.writeApplied(applied.writes, applied.index, false);
       }
@@ -548,14 +548,22 @@ export class Replica implements CommandProposer {
     await this.options.storage.writeReady({ snapshot: null, entries: [], hardState: deferred.hardState, applied }, false);
   }
 
-  private async restoreSnapshot(snapshot: Snapshot): Promise<void> {
+  /**
+   * restoreSnapshot replaces the state machine by an installed snapshot and writes its keyspace; false when the member
+   * closed while the restore ran (in slices): nothing was written, and a restart restores the stored snapshot (its
+   * stored applied index is below the snapshot's).
+   */
+  private async restoreSnapshot(snapshot: Snapshot): Promise<boolean> {
     const batch = new CollectingBatch();
-    this.options.stateMachine.restore(snapshot.data, batch);
+    const machine = this.options.stateMachine;
+    if (machine.restoreInSlices === undefined) machine.restore(snapshot.data, batch);
+    else if (!(await this.runInSlices(machine.restoreInSlices(snapshot.data, batch)))) return false;
     await this.options.storage.writeApplied(batch.writes, snapshot.meta.index, true);
     this.appliedSinceSnapshot = 0;
     this.appliedBytesSinceSnapshot = 0;
     this.lastSnapshotBytes = snapshot.data.length;
     this.failProposalsUpTo(snapshot.meta.index);
+    return true;
   }
 
   /**
@@ -696,6 +704,21 @@ export class Replica implements CommandProposer {
       sliceStarted = performance.now();
     }
     return concatBytes(parts);
+  }
+
+  /**
+   * runInSlices runs `steps` to the end, at most snapshotSliceMs at a time before it lets other work run; false when
+   * the member closed meanwhile (the steps are abandoned).
+   */
+  private async runInSlices(steps: Iterator<void, void, void>): Promise<boolean> {
+    let sliceStarted = performance.now();
+    while (steps.next().done !== true) {
+      if (performance.now() - sliceStarted < snapshotSliceMs) continue;
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      if (this.closed) return false;
+      sliceStarted = performance.now();
+    }
+    return true;
   }
 
   /** saveEncodedSnapshot stores the snapshot encoded (and staged) in the background and compacts the log up to it. */

@@ -36,4 +36,10 @@ export interface ReplicatedStateMachine {
   snapshotPieces(): Iterator<Uint8Array, void, void>;
   /** restore replaces the whole state by a snapshot: clears the in-memory state and writes the new keyspace to `batch` (after a clear). */
   restore(data: Uint8Array, batch: ApplyBatch): void;
+  /**
+   * restoreInSlices (optional) is restore in steps: the driver runs it a few milliseconds at a time between its other
+   * work, so a large snapshot does not hold the event loop. Until the last step the state is unchanged (the new one
+   * is built aside and replaces it at the end); no apply runs meanwhile.
+   */
+  restoreInSlices?(data: Uint8Array, batch: ApplyBatch): Generator<void, void, void>;
 }

@@ -62,7 +62,12 @@ export interface RaftStorage {
    * fsynced when `sync`; the applied index may not pass the last index after the entries.
    */
   writeReady(write: ReadyWrite, sync: boolean): Promise<void>;
-  /** writeApplied commits a state-machine batch together with the applied index in one atomic batch. */
+  /**
+   * writeApplied commits a state-machine batch together with the applied index in one atomic batch. Exception: the
+   * restore of the stored snapshot (clearKeyspace while the stored applied index is below the snapshot's) may write
+   * the keyspace in several batches and the applied index last; if it fails half way the applied index is unchanged,
+   * so the keyspace is not trusted and the snapshot is restored again (the contract of load()'s applied index).
+   */
   writeApplied(writes: readonly BatchWrite[], applied: number, clearKeyspace: boolean): Promise<void>;
   /**
    * saveSnapshot stores a snapshot the state machine took at `snapshot.meta.index` and drops the log up to it. With

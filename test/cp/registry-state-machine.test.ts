@@ -669,3 +669,58 @@ test('snapshotPieces: the pieces join into snapshot()\'s bytes, and encode the s
   restored.machine.restore(Buffer.concat(taken), restored.keyspace.batch());
   assert.deepEqual(restored.machine.snapshot(), expected);
 });
+
+test('restoreInSlices pauses every few hundred records, leaves the state as it was until its last step, and ends exactly where restore ends', () => {
+  const source = new Member();
+  const commands: RegistryCommand[] = [];
+  for (let i = 0; i < 1500; i++) commands.push(register(i % 2 === 0 ? orders : users, values(`10.1.${Math.floor(i / 250)}.${i % 250}`)));
+  source.runAll(commands);
+  const target = new Member();
+  const old = { namespace: 'old', group: 'G', service: 'gone' };
+  target.runAll([create(old)]);
+  target.keyspace.clear();
+  const batch = target.keyspace.batch();
+  const steps = target.machine.restoreInSlices(source.machine.snapshot(), batch);
+  let pauses = 0;
+  while (steps.next().done !== true) {
+    pauses += 1;
+    // Until the last step the machine serves what it held before.
+    assert.notEqual(target.machine.getService(old), null, `the old state stays in place (pause ${pauses})`);
+    assert.equal(target.machine.counts().instances, 0);
+  }
+  // 1 500 instances decoded, 1 500 assembled, 1 500 + 1 500 requests written: a pause every 256 records.
+  assert.ok(pauses >= 15, `${pauses} pauses`);
+  target.keyspace.commit(batch.writes);
+  assert.equal(target.machine.getService(old), null);
+  assert.deepEqual(target.machine.snapshot(), source.machine.snapshot());
+  assert.deepEqual(new Map(target.keyspace.values), new Map(source.keyspace.values));
+  assert.deepEqual(target.machine.counts(), source.machine.counts());
+});
+
+test('the snapshot is decoded record by record with protobuf\'s rules: unknown fields are skipped, a wrong wire type, a truncation or a service without its record is CAIRN_STORAGE_CORRUPT', () => {
+  const isCorrupt = (error: unknown): boolean => error instanceof CairnError && error.code === 'CAIRN_STORAGE_CORRUPT';
+  const source = new Member();
+  source.runAll(workload());
+  const snapshot = source.machine.snapshot();
+  const restoreOf = (data: Uint8Array): RegistryStateMachine => {
+    const machine = new RegistryStateMachine();
+    machine.restore(data, new MemoryKeyspace().batch());
+    return machine;
+  };
+  // Unknown fields (a newer writer's): field 15 as a varint and field 14 as bytes, before and after the records.
+  const unknown = Uint8Array.from([15 << 3, 0x2a, (14 << 3) | 2, 2, 0x01, 0x02]);
+  const padded = new Uint8Array(unknown.length * 2 + snapshot.length);
+  padded.set(unknown, 0);
+  padded.set(snapshot, unknown.length);
+  padded.set(unknown, unknown.length + snapshot.length);
+  assert.deepEqual(restoreOf(padded).snapshot(), snapshot);
+  // The services field (2) as a varint instead of a message.
+  assert.throws(() => restoreOf(Uint8Array.from([...encodeMessage('RegistrySnapshot', { formatVersion: 1 }), 2 << 3, 1])), isCorrupt);
+  // Cut inside a record.
+  assert.throws(() => restoreOf(snapshot.subarray(0, snapshot.length - 3)), isCorrupt);
+  // A service snapshot holding only clusters.
+  const clusterOnly = encodeMessage('RegistrySnapshot', { formatVersion: 1, services: [{ clusters: [] }, {}] });
+  assert.throws(() => restoreOf(clusterOnly), (error: unknown) => isCorrupt(error) && /service record missing/.test((error as Error).message));
+  // No format version at all.
+  assert.throws(() => restoreOf(new Uint8Array(0)), isCorrupt);
+});

@@ -451,6 +451,61 @@ describe('LevelStorage crash safety', () => {
       }
     });
 
+    test('restoring an installed snapshot rewrites the keyspace in batches of at most 1 MiB, the applied index last; a crash half way leaves the applied index below the snapshot\'s, so load() has it restored again', async () => {
+      const dataDir = await temporaryDirectory();
+      /** countBatches wraps classic-level's batch of `storage` (a seam: the store's only write path), failing call `failAt`. */
+      const countBatches = (storage: LevelStorage, failAt = Infinity): { calls: number } => {
+        const db = (storage as unknown as { db: { _batch: (ops: unknown[], options: object) => Promise<void> } }).db;
+        const original = db._batch.bind(db);
+        const counter = { calls: 0 };
+        db._batch = async (ops, batchOptions) => {
+          counter.calls += 1;
+          if (counter.calls === failAt) throw new Error('simulated crash: this batch never reached the disk');
+          return original(ops, batchOptions);
+        };
+        return counter;
+      };
+      const fresh = Array.from({ length: 3000 }, (_, i) => ({ type: 'put' as const, key: `new-${String(i).padStart(5, '0')}`, value: bytesOf(1000, i) }));
+      const keysOf = async (storage: LevelStorage): Promise<string[]> => {
+        const keys: string[] = [];
+        for await (const [key] of storage.keyspace()) keys.push(key);
+        return keys;
+      };
+      try {
+        const storage = await LevelStorage.open(dataDir, options);
+        await storage.initialise({ clusterId: 'c1', memberId: 'a' }, membership);
+        await storage.writeApplied([{ type: 'put', key: 'old-1', value: bytesOf(10, 1) }, { type: 'put', key: 'old-2', value: bytesOf(10, 2) }], 0, false);
+        await storage.writeReady({ snapshot: { meta: { index: 20, term: 3, membership }, data: bytesOf(100, 3) }, entries: [], hardState: { term: 3, vote: null, commit: 20 } }, true);
+        const counter = countBatches(storage);
+        await storage.writeApplied(fresh, 20, true);
+        // ~3 MB of puts and two deletes: three batches of at most 1 MiB, then the applied index alone.
+        assert.ok(counter.calls >= 4, `${counter.calls} batches`);
+        // Any other writeApplied (the stored applied index is the snapshot's now) stays one batch.
+        counter.calls = 0;
+        await storage.writeApplied(fresh.slice(0, 1500), 20, true);
+        assert.equal(counter.calls, 1);
+        await storage.writeApplied(fresh, 20, true);
+        await storage.close();
+        const reopened = await LevelStorage.open(dataDir, options);
+        const state = await reopened.load();
+        assert.equal(state?.applied, 20);
+        assert.deepEqual(await keysOf(reopened), fresh.map((write) => write.key));
+        // A newer snapshot is installed; its restore dies at its second batch.
+        await reopened.writeReady({ snapshot: { meta: { index: 30, term: 3, membership }, data: bytesOf(100, 4) }, entries: [], hardState: { term: 3, vote: null, commit: 30 } }, true);
+        countBatches(reopened, 2);
+        await assert.rejects(reopened.writeApplied(fresh.map((write) => ({ ...write, value: bytesOf(1000, 7) })), 30, true), /simulated crash/);
+        await reopened.close();
+        const recovered = await LevelStorage.open(dataDir, options);
+        const after = await recovered.load();
+        await recovered.close();
+        assert.ok(after !== null);
+        assert.equal(after.snapshot.meta.index, 30);
+        assert.ok(after.applied < after.snapshot.meta.index, `applied ${after.applied} stays below the snapshot's 30: the keyspace is not trusted`);
+      } finally {
+        await rm(dataDir, { recursive: true, force: true });
+      }
+    });
+
     test('saving with data staged for another snapshot is refused (a driver bug), and nothing changes', async () => {
       const dataDir = await temporaryDirectory();
       try {

@@ -260,3 +260,72 @@ test('members applying the same entries take their snapshots at different indexe
   for (const index of firstSnapshots) assert.ok(index >= 20 && index <= 31, `snapshot at ${index}`);
   assert.ok(new Set(firstSnapshots).size >= 3, `four members, snapshots at ${firstSnapshots.join(', ')}`);
 });
+
+test('a follower restores a snapshot from its leader in slices: other work runs between the steps of restoreInSlices, and it ends with the leader\'s state', async () => {
+  const members = ['127.0.1.251:8848', '127.0.1.252:8848', '127.0.1.253:8848'];
+  const [a, b, c] = members as [string, string, string];
+  let turns = 0;
+  let probing = true;
+  const probe = (): void => {
+    turns += 1;
+    if (probing) setImmediate(probe);
+  };
+  const seenByRestore: number[] = [];
+  /** SlicedMachine restores in 60 steps of ~1 ms of work each, as a large registry's restore does. */
+  class SlicedMachine extends LogMachine {
+    *restoreInSlices(data: Uint8Array, batch: ApplyBatch): Generator<void, void, void> {
+      for (let step = 0; step < 60; step++) {
+        const until = performance.now() + 1;
+        while (performance.now() < until) { /* busy: one step of decoding */ }
+        seenByRestore.push(turns);
+        yield;
+      }
+      this.restore(data, batch);
+    }
+  }
+  const network = new MemoryNetwork(limits);
+  const fatal: Error[] = [];
+  const machines = new Map<string, SlicedMachine>();
+  const disks = new Map<string, MemoryDisk>();
+  const replicas: Replica[] = [];
+  try {
+    for (const [i, member] of members.entries()) {
+      const disk = new MemoryDisk();
+      const storage = new MemoryStorage(disk);
+      await storage.initialise({ clusterId: 'c3', memberId: member }, { voters: members, learners: [] });
+      const machine = new SlicedMachine();
+      machines.set(member, machine);
+      disks.set(member, disk);
+      replicas.push(await Replica.open({
+        id: member, seed: 100 + i, tickMs, requestTimeoutMs: 5000, proposalsPendingMax: 1000, snapshotEntries: 5,
+        raft: {
+          electionTicks: 10, heartbeatTicks: 1, preVote: true, checkQuorum: true,
+          inflightMessagesMax: 64, inflightBytesMax: 1 << 24, messageBytesMax: limits.messageBytesMax,
+          uncommittedBytesMax: 1 << 24, committedBytesPerReadyMax: 1 << 24, snapshotChunkBytes: 1 << 20, pendingReadsMax: 64,
+        },
+        storage, transport: network.transport(member), stateMachine: machine, logger: quiet,
+        onFatal: (error) => fatal.push(error),
+      }));
+    }
+    // c is cut off while a and b write and compact their logs past anything c holds.
+    network.isolate(c);
+    const leaderOf = (): Replica | undefined => replicas.find((replica) => replica.status().role === 'leader' && replica.status().id !== c);
+    await until('a or b leads', () => leaderOf() !== undefined, 10_000);
+    const leader = leaderOf();
+    assert.ok(leader !== undefined);
+    for (let i = 0; i < 30; i++) await leader.propose(text(`r${i}`));
+    await until('the leader compacted its log', () => (disks.get(leader.status().id)?.image?.snapshot.meta.index ?? 0) >= 5, 10_000);
+    setImmediate(probe);
+    network.healAll();
+    await until('c holds every write', () => machines.get(c)?.values.size === 30, 15_000);
+  } finally {
+    probing = false;
+    for (const replica of replicas) await replica.close();
+  }
+  assert.deepEqual(fatal, []);
+  assert.ok(seenByRestore.length >= 60, `c restored a snapshot in steps (${seenByRestore.length} seen)`);
+  const distinct = new Set(seenByRestore).size;
+  assert.ok(distinct >= 10, `the event loop turned between the steps: ${distinct} distinct turn counts over ${seenByRestore.length} steps`);
+  assert.deepEqual([...(machines.get(c)?.values.values() ?? [])].sort(), [...(machines.get(a)?.values.values() ?? [])].sort());
+  assert.deepEqual([...(machines.get(b)?.values.values() ?? [])].sort().length, 30);
+});
