@@ -28,7 +28,7 @@ import { grpcConcurrentStreamsPerConnectionMax, grpcResponseBytesMax, servicesPa
 import { statusOfError, toCairnError } from './errors.ts';
 import { Fields } from './fields.ts';
 import { HealthService } from './health.ts';
-import { encodeListInstancesResponse, type ListInstancesResponseMessage } from './list-encoding.ts';
+import { encodeListInstancesResponse, instanceResponseSerializer, type ListInstancesResponseMessage } from './list-encoding.ts';
 import { namingHandlers, type CallBudget, type UnaryHandler } from './naming-handlers.ts';
 import { serveSession } from './session.ts';
 import { serveSubscribe } from './subscribe.ts';
@@ -83,16 +83,24 @@ function decodingTolerant(definition: ServiceDefinition): ServiceDefinition {
 }
 
 /**
- * withListEncoding returns a copy of the Naming definition whose ListInstances responses are encoded by
- * list-encoding.ts (same bytes as proto-loader's serializer, without converting every instance on every call).
+ * withListEncoding returns a copy of the Naming definition whose ListInstances responses, and the responses carrying
+ * one instance, are encoded by list-encoding.ts (same bytes as proto-loader's serializer, without converting every
+ * instance into a message object on every call).
  */
 function withListEncoding(definition: ServiceDefinition): ServiceDefinition {
-  const method = definition['ListInstances'];
-  if (method === undefined) return definition;
-  return {
-    ...definition,
-    ListInstances: { ...method, responseSerialize: (response: object) => encodeListInstancesResponse(response as ListInstancesResponseMessage) },
-  };
+  const encoded: ServiceDefinition = { ...definition };
+  const list = definition['ListInstances'];
+  if (list !== undefined) {
+    encoded['ListInstances'] = { ...list, responseSerialize: (response: object) => encodeListInstancesResponse(response as ListInstancesResponseMessage) };
+  }
+  // The responses that carry one Instance write it without proto-loader's per-call message object (the same bytes).
+  for (const [method, type] of [['RegisterInstance', 'RegisterInstanceResponse'], ['UpdateInstance', 'UpdateInstanceResponse'], ['GetInstance', 'GetInstanceResponse']] as const) {
+    const original = definition[method];
+    if (original === undefined) continue;
+    const serialize = instanceResponseSerializer(`cairn.naming.v1.${type}`, (value) => original.responseSerialize(value));
+    if (serialize !== null) encoded[method] = { ...original, responseSerialize: serialize };
+  }
+  return encoded;
 }
 
 /** callBudget turns a call's deadline into how long it may wait: 'expired', or a timeout capped by `capMs` (undefined: none set). */
@@ -167,6 +175,11 @@ function namingImplementation(deps: GrpcDeps): UntypedServiceImplementation {
 // The health service of each server, so shutdownGrpcServer can end its Watch streams.
 const healthServices = new WeakMap<Server, HealthService>();
 
+/** namingServiceDefinition is the Naming service as the server registers it: its own serializers, tolerant decoders. */
+export function namingServiceDefinition(): ServiceDefinition {
+  return decodingTolerant(withListEncoding(serviceDefinitionOf(namingServiceName)));
+}
+
 /** buildGrpcServer builds the client gRPC server (Naming, Health, reflection), not yet bound: see listenGrpcServer. */
 export function buildGrpcServer(deps: GrpcDeps): Server {
   const server = new Server({
@@ -176,7 +189,7 @@ export function buildGrpcServer(deps: GrpcDeps): Server {
     // channelz (grpc-js's introspection, which Cairn does not serve) would time-stamp and count every call.
     'grpc.enable_channelz': 0,
   });
-  server.addService(decodingTolerant(withListEncoding(serviceDefinitionOf(namingServiceName))), namingImplementation(deps));
+  server.addService(namingServiceDefinition(), namingImplementation(deps));
   const health = new HealthService(deps.ready);
   server.addService(decodingTolerant(serviceDefinitionOf(healthServiceName)), health.implementation());
   healthServices.set(server, health);

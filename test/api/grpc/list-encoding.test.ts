@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { encodeListInstancesResponse, type ListInstancesResponseMessage } from '../../../src/api/grpc/list-encoding.ts';
 import { serviceMessage, type InstanceMessage } from '../../../src/api/grpc/messages.ts';
 import { methodDefinitionOf } from '../../../src/api/grpc/proto.ts';
+import { namingServiceDefinition } from '../../../src/api/grpc/server.ts';
 import { instanceId, type ServiceDefinition } from '../../../src/naming/model.ts';
 
 const method = methodDefinitionOf('cairn.naming.v1.Naming', 'ListInstances');
@@ -55,4 +56,49 @@ test('a cached part belongs to its own array or message only', () => {
   same(response(first, changed), 'back to the first scalars');
   const decoded = method.responseDeserialize(encodeListInstancesResponse(response(second, changed))) as { service: { metadata: Record<string, string> }; instances: Array<{ ip: string }>; revision: number };
   assert.deepEqual([decoded.service.metadata, decoded.instances.map((i) => i.ip), decoded.revision], [{ owner: 'other' }, ['10.0.0.2'], 9]);
+});
+
+/** prng is mulberry32: the randomized comparisons are reproducible from their seed. */
+function prng(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** randomInstance draws an InstanceMessage with awkward values: empty and non-ASCII strings, integer-like metadata keys, large versions. */
+function randomInstance(random: () => number): InstanceMessage {
+  const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)] as T;
+  const text = (): string => pick(['', 'a', 'DEFAULT', 'ünï', '日本', '😀x', 'k'.repeat(130), '10.0.0.1', '::1']);
+  const metadata: Record<string, string> = {};
+  for (let i = Math.floor(random() * 6); i > 0; i--) metadata[pick(['zone', '1', '42', 'ä', '', 'version', text()])] = text();
+  const instance: Record<string, unknown> = {
+    ip: text(), port: pick([0, 1, 80, 65535]), cluster: text(), weight: pick([0, 1, 2.5, 10000, 0.1]),
+    enabled: random() < 0.5, healthy: random() < 0.5, ephemeral: random() < 0.5, metadata, instanceId: text(),
+    version: pick([0, 1, 127, 128, 2 ** 31, 2 ** 32 + 5, 2 ** 53 - 1]),
+  };
+  // Fields the handler always sets, dropped now and then to check absent fields stay absent.
+  if (random() < 0.1) delete instance[pick(['weight', 'enabled', 'healthy', 'version', 'metadata'])];
+  return (random() < 0.5 ? Object.freeze(instance) : instance) as unknown as InstanceMessage;
+}
+
+test('responses carrying one instance (RegisterInstance, UpdateInstance, GetInstance) are proto-loader\'s bytes, for 3 000 random instances', () => {
+  const random = prng(20261122);
+  const definition = namingServiceDefinition();
+  for (const method of ['RegisterInstance', 'UpdateInstance', 'GetInstance'] as const) {
+    const loader = methodDefinitionOf('cairn.naming.v1.Naming', method);
+    const ours = definition[method];
+    assert.ok(ours !== undefined && ours.responseSerialize !== loader.responseSerialize, `${method} has its own serializer`);
+    for (let i = 0; i < 1000; i++) {
+      const instance = randomInstance(random);
+      const response: Record<string, unknown> = method === 'GetInstance' ? { instance } : { instance, revision: Math.floor(random() * 2 ** 40) };
+      if (i % 97 === 0) delete response['instance'];
+      const expected = Buffer.from(loader.responseSerialize(response));
+      assert.deepEqual(ours.responseSerialize(response), expected, `${method} #${i}: ${JSON.stringify(response)}`);
+    }
+  }
 });
