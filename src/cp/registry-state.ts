@@ -17,7 +17,7 @@ import {
   type ServiceKey,
   type ServiceKind,
 } from '../naming/model.ts';
-import { KEY_SEPARATOR } from './keyspace.ts';
+import { instanceStorageKey, KEY_SEPARATOR } from './keyspace.ts';
 import type { InstanceAddress } from './commands.ts';
 import type { ProbeAssignment } from './probe-assignment.ts';
 
@@ -47,12 +47,26 @@ export interface NamespaceState {
   cachedSorted: readonly ServiceState[] | null;
 }
 
-/** RememberedRequest is one entry of the request-id table: the first result of a write, by request id. */
+/**
+ * RememberedRequest is one entry of the request-id table: the first result of a write, by request id. Either
+ * `result` holds its bytes, or (`instanceRef` set, `result` empty) the result was an instance payload whose instance
+ * is still stored unchanged, and the bytes are rebuilt from it on a retry; before that instance changes, the state
+ * machine writes the full result in its place (materialize).
+ */
 export interface RememberedRequest {
   readonly requestId: string;
   readonly index: number;
   readonly digest: Uint8Array;
   readonly result: Uint8Array;
+  readonly instanceRef: InstanceRef | null;
+}
+
+/** InstanceRef names the stored instance a remembered result shows (also by its keyspace key), and that result's revision. */
+export interface InstanceRef {
+  readonly instance: string;
+  readonly key: ServiceKey;
+  readonly address: InstanceAddress;
+  readonly revision: number;
 }
 
 /** compareStrings orders strings by UTF-16 code units (deterministic, locale-free). */
@@ -76,8 +90,10 @@ function serviceMapKey(key: ServiceKey): string {
 
 /** rememberedBytes is what one remembered request counts against limits.requestResultsBytesMax. */
 export function rememberedBytes(request: RememberedRequest): number {
-  // The id, the digest, the result and a fixed allowance for the map entry and the index.
-  return request.requestId.length + request.digest.length + request.result.length + 64;
+  // The id, the digest, the result (or the reference's names) and a fixed allowance for the map entry and the index.
+  const ref = request.instanceRef;
+  const refBytes = ref === null ? 0 : ref.instance.length + 16;
+  return request.requestId.length + request.digest.length + request.result.length + refBytes + 64;
 }
 
 // The sorted instance list of a service is kept up to date by copying it with one instance inserted, replaced or
@@ -116,6 +132,11 @@ export class RegistryState {
   /** requests is the request-id table in increasing index order (insertion order is index order). */
   readonly requests = new Map<string, RememberedRequest>();
   requestBytes = 0;
+  /**
+   * references lists, per instance (by its keyspace key), the remembered requests whose result is rebuilt from it (instanceRef), oldest
+   * first. Bounded by the request table.
+   */
+  private readonly references = new Map<string, string[]>();
   instanceCount = 0;
   serviceCount = 0;
   /** probeAssignment is the probe assignment in force, or null until a leader committed one. */
@@ -194,8 +215,14 @@ export class RegistryState {
   /** remember appends a request to the table; its index must exceed every remembered index. */
   remember(request: RememberedRequest): void {
     assert(!this.requests.has(request.requestId), 'remember: request id already remembered');
+    assert(request.instanceRef === null || request.result.length === 0, 'remember: a reference with a result');
     this.requests.set(request.requestId, request);
     this.requestBytes += rememberedBytes(request);
+    const ref = request.instanceRef;
+    if (ref === null) return;
+    const list = this.references.get(ref.instance);
+    if (list === undefined) this.references.set(ref.instance, [request.requestId]);
+    else list.push(request.requestId);
   }
 
   /** forgetOldest removes and returns the remembered request with the lowest index. */
@@ -204,7 +231,38 @@ export class RegistryState {
     assert(oldest.done !== true, 'forgetOldest: the table is empty');
     this.requests.delete(oldest.value.requestId);
     this.requestBytes -= rememberedBytes(oldest.value);
+    this.unreference(oldest.value);
     return oldest.value;
+  }
+
+  /** referencing lists the remembered requests whose result is rebuilt from the instance at `key`/`address`. */
+  referencing(key: ServiceKey, address: InstanceAddress): readonly string[] {
+    return this.references.get(instanceStorageKey(key, address)) ?? [];
+  }
+
+  /**
+   * materialize replaces a referencing request by the same request holding its full `result` (the instance it named
+   * is about to change); its place in the table (index order) is kept.
+   */
+  materialize(requestId: string, result: Uint8Array): RememberedRequest {
+    const request = this.requests.get(requestId);
+    assert(request !== undefined && request.instanceRef !== null, 'materialize: not a referencing request');
+    const full: RememberedRequest = { ...request, result, instanceRef: null };
+    this.unreference(request);
+    this.requests.set(requestId, full);
+    this.requestBytes += rememberedBytes(full) - rememberedBytes(request);
+    return full;
+  }
+
+  private unreference(request: RememberedRequest): void {
+    const ref = request.instanceRef;
+    if (ref === null) return;
+    const list = this.references.get(ref.instance);
+    assert(list !== undefined, 'unreference: no references to the instance');
+    const at = list.indexOf(request.requestId);
+    assert(at >= 0, 'unreference: the request is not listed');
+    list.splice(at, 1);
+    if (list.length === 0) this.references.delete(ref.instance);
   }
 
   /** sortedServices lists a namespace's services sorted by group, then name. */

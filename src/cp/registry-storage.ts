@@ -18,6 +18,7 @@ import {
   encodeInstanceValues,
   encodeMessage,
   encodeServiceDefinition,
+  readMessage,
   readSafeInteger,
   readString,
   toInstance,
@@ -29,8 +30,13 @@ import { clusterStorageKey, instanceStorageKey, parseStorageKey, PROBE_ASSIGNMEN
 import { PROBE_MEMBERS_MAX, type ProbeAssignment } from './probe-assignment.ts';
 import { addressKey, RegistryState, type RememberedRequest, type ServiceSettings } from './registry-state.ts';
 
-/** SNAPSHOT_FORMAT_VERSION is written in every snapshot; a snapshot of another version is refused. */
-export const SNAPSHOT_FORMAT_VERSION = 1;
+/**
+ * SNAPSHOT_FORMAT_VERSION is written in every snapshot; a snapshot of another version is refused, except format 1
+ * (before remembered results could be instance references), which reads as a format 2 snapshot without references.
+ * A member of an older version refuses a format 2 snapshot rather than serve retries empty results.
+ */
+export const SNAPSHOT_FORMAT_VERSION = 2;
+const SNAPSHOT_FORMATS_READ: ReadonlySet<number> = new Set([1, 2]);
 
 const SHA256_BYTES = 32;
 
@@ -48,8 +54,11 @@ function guard<T>(what: string, step: () => T): T {
   }
 }
 
-function encodeRemembered(request: RememberedRequest): Plain {
-  return { requestId: request.requestId, index: request.index, digest: request.digest, result: request.result };
+/** encodeRemembered writes a RememberedRequest message (its full result, or the reference it is rebuilt from). */
+export function encodeRemembered(request: RememberedRequest): Plain {
+  const ref = request.instanceRef;
+  if (ref === null) return { requestId: request.requestId, index: request.index, digest: request.digest, result: request.result };
+  return { requestId: request.requestId, index: request.index, digest: request.digest, instanceRef: { instance: ref.instance, revision: ref.revision } };
 }
 
 function readBytes(plain: Plain, name: string): Uint8Array {
@@ -80,7 +89,18 @@ function decodeRemembered(plain: Plain): RememberedRequest {
   if (digest.length !== SHA256_BYTES) corrupt('remembered request digest is not SHA-256');
   const index = readSafeInteger(plain, 'index');
   if (index < 1) corrupt('remembered request index below 1');
-  return { requestId: validateRequestId(readString(plain, 'requestId')), index, digest, result: readBytes(plain, 'result') };
+  const result = readBytes(plain, 'result');
+  const ref = readMessage(plain, 'instanceRef');
+  if (ref === null) return { requestId: validateRequestId(readString(plain, 'requestId')), index, digest, result, instanceRef: null };
+  if (result.length > 0) corrupt('remembered request holds both a result and an instance reference');
+  const instance = readString(ref, 'instance');
+  const parsed = parseStorageKey(instance);
+  if (parsed === null || parsed.prefix !== 'ins' || instanceStorageKey(parsed.key, parsed.address) !== instance) {
+    return corrupt(`remembered request refers to ${JSON.stringify(instance)}, not an instance key`);
+  }
+  // That the instance is stored (with this very key) is checked once the state is assembled.
+  const instanceRef = { instance, key: parsed.key, address: parsed.address, revision: readSafeInteger(ref, 'revision') };
+  return { requestId: validateRequestId(readString(plain, 'requestId')), index, digest, result, instanceRef };
 }
 
 /** encodeSnapshot encodes a state as a RegistrySnapshot: services, clusters and instances sorted, requests by index. */
@@ -224,6 +244,10 @@ function* assembleInSlices(parts: readonly ServiceParts[], requests: readonly Re
   const sorted = inIndexOrder(requests) ? requests : [...requests].sort((a, b) => a.index - b.index);
   for (const request of sorted) {
     if (state.requests.has(request.requestId)) corrupt(`request id ${request.requestId} appears twice`);
+    const ref = request.instanceRef;
+    if (ref !== null && state.findService(ref.key)?.instances.get(addressKey(ref.address)) === undefined) {
+      corrupt(`request ${request.requestId} refers to instance ${ref.address.ip}:${ref.address.port} of ${ref.key.service}, which is not stored`);
+    }
     state.remember(request);
     if (++done % RESTORE_PIECE_ITEMS === 0) yield;
   }
@@ -322,7 +346,7 @@ export function* buildFromSnapshotInSlices(data: Uint8Array): Generator<void, Re
         break;
     }
   }
-  if (version !== SNAPSHOT_FORMAT_VERSION) corrupt(`snapshot format ${version}, expected ${SNAPSHOT_FORMAT_VERSION}`);
+  if (!SNAPSHOT_FORMATS_READ.has(version)) corrupt(`snapshot format ${version}, expected ${[...SNAPSHOT_FORMATS_READ].join(' or ')}`);
   return yield* assembleInSlices(parts, requests, assignment);
 }
 

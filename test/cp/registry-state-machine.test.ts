@@ -10,11 +10,13 @@
 // universe, applied to one machine directly and to another through a mid-run snapshot, with invariants checked at
 // every step and snapshots, results and a keyspace reload compared at the end.
 
+import { createHash } from 'node:crypto';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { AssertionError } from '../../src/assert.ts';
 import { CairnError, type CairnErrorCode } from '../../src/errors.ts';
 import {
+  decodeMessage,
   decodeResult,
   encodeCommand,
   encodeMessage,
@@ -497,7 +499,7 @@ test('corrupt snapshots and keyspaces are CAIRN_STORAGE_CORRUPT', async () => {
   const isCorrupt = (error: unknown): boolean => error instanceof CairnError && error.code === 'CAIRN_STORAGE_CORRUPT';
   const machine = new RegistryStateMachine();
   assert.throws(() => machine.restore(new Uint8Array([0xff, 0xff]), new MemoryKeyspace().batch()), isCorrupt);
-  assert.throws(() => machine.restore(encodeMessage('RegistrySnapshot', { formatVersion: 2 }), new MemoryKeyspace().batch()), isCorrupt);
+  assert.throws(() => machine.restore(encodeMessage('RegistrySnapshot', { formatVersion: 3 }), new MemoryKeyspace().batch()), isCorrupt);
   const source = new Member();
   source.runAll(workload());
   const breakers: ReadonlyArray<(keyspace: MemoryKeyspace) => void> = [
@@ -723,4 +725,134 @@ test('the snapshot is decoded record by record with protobuf\'s rules: unknown f
   assert.throws(() => restoreOf(clusterOnly), (error: unknown) => isCorrupt(error) && /service record missing/.test((error as Error).message));
   // No format version at all.
   assert.throws(() => restoreOf(new Uint8Array(0)), isCorrupt);
+});
+
+test('request ids: an instance result is remembered as a reference to the stored instance, and written in full before that instance changes or goes; a retry always gets the first result\'s bytes', async () => {
+  const member = new Member();
+  const first = new Map<string, { bytes: Uint8Array; result: Uint8Array }>();
+  const write = (requestId: string, command: RegistryCommand): Uint8Array => {
+    const bytes = encodeCommand({ requestId, command });
+    const result = member.applyBytes(bytes);
+    first.set(requestId, { bytes, result });
+    return result;
+  };
+  const retry = (requestId: string, what: string): void => {
+    const known = first.get(requestId);
+    assert.ok(known !== undefined);
+    assert.deepEqual(Buffer.from(member.applyBytes(known.bytes)), Buffer.from(known.result), `${what}: the retry of ${requestId} gets its first result`);
+    assert.equal(member.lastWrites, 0, `${what}: a retry writes nothing`);
+  };
+  const stored = (requestId: string): Record<string, unknown> => decodeMessage('RememberedRequest', member.keyspace.values.get(requestStorageKey(requestId)) ?? new Uint8Array());
+  write('r1', register(orders, values('10.0.0.1', { metadata: { zone: 'a' } })));
+  // Kept as a reference: no copy of the instance in the table.
+  assert.equal(stored('r1')['result'], undefined);
+  assert.ok(stored('r1')['instanceRef'] !== undefined);
+  retry('r1', 'unchanged');
+  // The same instance again (nothing changes): a second reference to the same instance.
+  write('r2', register(orders, values('10.0.0.1', { metadata: { zone: 'a' } })));
+  retry('r1', 'after an identical register');
+  retry('r2', 'after an identical register');
+  // A change: both references are written in full first, and keep their results.
+  write('r3', register(orders, values('10.0.0.1', { metadata: { zone: 'b' } })));
+  assert.ok(stored('r1')['result'] instanceof Uint8Array && stored('r1')['instanceRef'] === undefined, 'r1 is kept in full now');
+  assert.ok(stored('r2')['result'] instanceof Uint8Array);
+  retry('r1', 'after a change');
+  retry('r2', 'after a change');
+  retry('r3', 'after a change');
+  // Health set, patch, then deregistration: each retry still gets its own first result.
+  write('r4', { type: 'setInstanceHealth', key: orders, address: address('10.0.0.1'), healthy: false });
+  write('r5', { type: 'patchInstance', key: orders, address: address('10.0.0.1'), weight: 7 });
+  retry('r3', 'after a health set and a patch');
+  retry('r4', 'after a patch');
+  write('r6', { type: 'deregisterInstance', key: orders, address: address('10.0.0.1') });
+  for (const id of ['r1', 'r2', 'r3', 'r4', 'r5', 'r6']) retry(id, 'after the deregistration');
+  // The table, restored from a snapshot or reloaded from the keyspace, answers the same.
+  write('r7', register(users, values('10.0.0.9')));
+  const restored = new RegistryStateMachine();
+  restored.restore(member.machine.snapshot(), new MemoryKeyspace().batch());
+  const reloaded = await reload(member);
+  let index = member.index;
+  for (const [id, known] of first) {
+    index += 1;
+    for (const [name, machine] of [['restored', restored], ['reloaded', reloaded]] as const) {
+      assert.deepEqual(Buffer.from(machine.apply(known.bytes, index, 1, new MemoryKeyspace().batch())), Buffer.from(known.result), `${name}: ${id}`);
+    }
+  }
+});
+
+test('request ids: references keep the table small; a format 1 snapshot (results in full) still loads; a reference to a missing instance is CAIRN_STORAGE_CORRUPT', async () => {
+  const isCorrupt = (error: unknown): boolean => error instanceof CairnError && error.code === 'CAIRN_STORAGE_CORRUPT';
+  const member = new Member();
+  for (let i = 0; i < 500; i++) member.run(register(orders, values(`10.1.${i >> 8}.${i & 255}`, { metadata: { zone: 'eu-west-1a', rack: `r${i % 7}`, owner: 'payments-team' } })));
+  const table = [...member.keyspace.values].filter(([key]) => key.startsWith(requestStorageKey('')));
+  const perRequest = table.reduce((sum, [, value]) => sum + value.length, 0) / table.length;
+  // The instance record alone is ~150 bytes here; a reference is the ids, the digest and the names.
+  assert.ok(perRequest < 130, `${perRequest.toFixed(0)} bytes per remembered request`);
+  // Format 1: the result in full, read as it was written.
+  const command = encodeCommand({ requestId: 'old-1', command: create(users) });
+  const digest = new Uint8Array(createHash('sha256').update(command).digest());
+  const legacy = encodeMessage('RegistrySnapshot', { formatVersion: 1, requests: [{ requestId: 'old-1', index: 3, digest, result: Uint8Array.from([1, 2, 3]) }] });
+  const machine = new RegistryStateMachine();
+  machine.restore(legacy, new MemoryKeyspace().batch());
+  assert.deepEqual(Buffer.from(machine.apply(command, 4, 1, new MemoryKeyspace().batch())), Buffer.from([1, 2, 3]));
+  // A reference to an instance the snapshot (or keyspace) does not hold.
+  const dangling = encodeMessage('RegistrySnapshot', {
+    formatVersion: 2,
+    requests: [{ requestId: 'r', index: 3, digest, instanceRef: { instance: instanceStorageKey(orders, address('10.0.0.1')), revision: 3 } }],
+  });
+  assert.throws(() => new RegistryStateMachine().restore(dangling, new MemoryKeyspace().batch()), isCorrupt);
+  // A reference that is not an instance's key as the keyspace writes it (a leading zero in the port).
+  const source = new Member();
+  source.runAll([register(orders, values('10.0.0.1'))]);
+  const snapshotWith = (instance: string): Uint8Array => Uint8Array.from([
+    ...source.machine.snapshot(),
+    ...encodeMessage('RegistrySnapshot', { requests: [{ requestId: 'x', index: 9, digest, instanceRef: { instance, revision: 1 } }] }),
+  ]);
+  assert.doesNotThrow(() => new RegistryStateMachine().restore(snapshotWith(instanceStorageKey(orders, address('10.0.0.1'))), new MemoryKeyspace().batch()));
+  assert.throws(() => new RegistryStateMachine().restore(snapshotWith(`${instanceStorageKey(orders, { cluster: 'DEFAULT', ip: '10.0.0.1', port: 0 }).slice(0, -1)}08080`), new MemoryKeyspace().batch()), isCorrupt);
+  assert.throws(() => new RegistryStateMachine().restore(snapshotWith(serviceStorageKey(orders)), new MemoryKeyspace().batch()), isCorrupt);
+  const keyspace = new MemoryKeyspace();
+  for (const [key, value] of member.keyspace.values) if (!key.startsWith('ins')) keyspace.values.set(key, value);
+  await assert.rejects(new RegistryStateMachine().load(keyspace.entries()), isCorrupt);
+});
+
+test('randomized: 2500 random commands with retries; every retry of a remembered request gets its first result\'s bytes, also through a snapshot and a reload', async () => {
+  const limits = { instancesPerServiceMax: 6, clustersPerServiceMax: 2, servicesPerNamespaceMax: 10, requestIdsRememberedMax: 40 };
+  const random = prng(2026_1122);
+  let member = new Member(limits);
+  const first = new Map<string, { bytes: Uint8Array; result: Uint8Array }>();
+  const recent: string[] = [];
+  let retries = 0;
+  for (let step = 0; step < 2500; step += 1) {
+    if (recent.length > 0 && random() < 0.25) {
+      // A retry of one of the last 30 new requests: still remembered (the table holds 40).
+      const id = recent[Math.floor(random() * recent.length)] as string;
+      const known = first.get(id);
+      assert.ok(known !== undefined);
+      assert.deepEqual(Buffer.from(member.applyBytes(known.bytes)), Buffer.from(known.result), `step ${step}: retry of ${id}`);
+      retries += 1;
+    } else {
+      const id = `id-${step}`;
+      const bytes = encodeCommand({ requestId: id, command: randomCommand(random) });
+      first.set(id, { bytes, result: member.applyBytes(bytes) });
+      recent.push(id);
+      if (recent.length > 30) recent.shift();
+    }
+    if (step === 1200) {
+      const restored = new Member(limits);
+      const batch = restored.keyspace.batch();
+      restored.machine.restore(member.machine.snapshot(), batch);
+      restored.keyspace.commit(batch.writes);
+      restored.index = member.index;
+      member = restored;
+    }
+  }
+  assert.ok(retries > 500, `${retries} retries`);
+  const reloaded = await reload(member, limits);
+  let index = member.index;
+  for (const id of recent) {
+    const known = first.get(id);
+    assert.ok(known !== undefined);
+    assert.deepEqual(Buffer.from(reloaded.apply(known.bytes, ++index, 1, new MemoryKeyspace().batch())), Buffer.from(known.result), `reloaded: ${id}`);
+  }
 });
