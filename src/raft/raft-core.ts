@@ -561,6 +561,7 @@ export class RaftCore {
       break;
     }
     this.log.commitTo(Math.min(message.commit, lastNew));
+    if (message.noReply === true && message.entries.length === 0) return;
     this.send({ ...base, success: true, matchIndex: lastNew, rejectedIndex: 0 });
   }
 
@@ -804,7 +805,12 @@ export class RaftCore {
     if (entries.length === 0 && progress.state === 'replicate' && !sendIfEmpty) return;
     let bytes = 0;
     for (const entry of entries) bytes += entryBytes(entry);
-    this.send({ type: 'AppendRequest', to: peer, prevLogIndex, prevLogTerm, entries, commit: this.log.committed });
+    // Only the commit index for a follower that acknowledged all it was sent: its answer would say nothing new.
+    if (entries.length === 0 && progress.state === 'replicate' && progress.match === prevLogIndex) {
+      this.send({ type: 'AppendRequest', to: peer, prevLogIndex, prevLogTerm, entries, commit: this.log.committed, noReply: true });
+    } else {
+      this.send({ type: 'AppendRequest', to: peer, prevLogIndex, prevLogTerm, entries, commit: this.log.committed });
+    }
     progress.commitSent = this.log.committed;
     progress.sentAppend(prevLogIndex + entries.length, bytes, entries.length);
   }

@@ -108,6 +108,12 @@ export interface AppendRequest extends MessageBase {
   readonly prevLogTerm: number;
   readonly entries: readonly Entry[];
   readonly commit: number;
+  /**
+   * noReply (only with no entries) marks an append that carries just the commit index to a follower whose match is
+   * prevLogIndex already: its answer would tell the leader nothing, so an accepting follower sends none (a reject is
+   * answered; heartbeats keep the leader hearing from it).
+   */
+  readonly noReply?: true;
 }
 /**
  * AppendResponse answers an AppendRequest. On success `matchIndex` is the last index known to match the leader.

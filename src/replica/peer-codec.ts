@@ -141,6 +141,7 @@ function bodyToObject(message: Message): Record<string, unknown> {
         prevLogTerm: message.prevLogTerm,
         entries: message.entries.map(entryToObject),
         commit: message.commit,
+        ...(message.noReply === true ? { noReply: true } : {}),
       };
     case 'AppendResponse':
       return {
@@ -500,7 +501,12 @@ function appendRequestFromRecord(body: Record<string, unknown>, base: Base, limi
     if (i > 0 && bytes > limits.messageBytesMax) invalid(`${field}.entries`, `more than ${limits.messageBytesMax} entry bytes`);
     entries.push(entry);
   }
-  return { type: 'AppendRequest', ...base, prevLogIndex, prevLogTerm, entries, commit };
+  const noReply = body['noReply'];
+  if (noReply !== undefined && typeof noReply !== 'boolean') invalid(`${field}.noReply`, 'not a boolean');
+  if (noReply === true && entries.length > 0) invalid(`${field}.noReply`, 'set on an append that carries entries');
+  return noReply === true
+    ? { type: 'AppendRequest', ...base, prevLogIndex, prevLogTerm, entries, commit, noReply: true }
+    : { type: 'AppendRequest', ...base, prevLogIndex, prevLogTerm, entries, commit };
 }
 
 /** entryFromObject validates one decoded cairn.peer.v1.Entry (index and term >= 1, a known kind with its payload). */

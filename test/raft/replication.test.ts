@@ -356,3 +356,44 @@ describe('commitment (Raft §5.4.2, §8)', () => {
     assert.notEqual(net.core('s5').role, 'leader', 's5 lacks the committed entries and cannot win');
   });
 });
+
+describe('commit-only appends to caught-up followers need no answer', () => {
+  test('the leader marks noReply only an empty append to a follower that acknowledged all it was sent; that follower commits and sends nothing back', () => {
+    const net = new Network({ voters: THREE });
+    net.elect('a');
+    net.stabilize();
+    net.sent = [];
+    const result = net.propose('a', 'x');
+    assert.ok(result.ok);
+    net.stabilize();
+    // Every follower applied x, and the commit-only appends that reached caught-up followers went unanswered.
+    for (const id of THREE) assert.deepEqual(net.appliedValues(id), ['x'], id);
+    const appends = net.sent.filter((m) => m.type === 'AppendRequest');
+    const noReply = appends.filter((m) => m.type === 'AppendRequest' && m.noReply === true);
+    assert.ok(noReply.length >= 1, 'at least the follower whose ack committed x got an unanswerable commit notice');
+    for (const m of noReply) assert.ok(m.type === 'AppendRequest' && m.entries.length === 0 && m.commit >= result.lastIndex);
+    const answers = net.sent.filter((m) => m.type === 'AppendResponse');
+    // One answer per append, except the noReply ones.
+    assert.equal(answers.length, appends.length - noReply.length);
+  });
+
+  test('a follower still answers a noReply append it must reject, and the leader repairs it', () => {
+    const net = new Network({ voters: THREE });
+    net.elect('a');
+    net.stabilize();
+    // c misses x (its appends are dropped), then gets a forged commit notice claiming it holds x: it rejects it.
+    net.dropWhere((m) => m.to === 'c' && m.type === 'AppendRequest');
+    const result = net.propose('a', 'x');
+    assert.ok(result.ok);
+    net.stabilize();
+    net.clearDrops();
+    net.sent = [];
+    net.core('c').step({ type: 'AppendRequest', from: 'a', to: 'c', term: net.core('a').term, prevLogIndex: result.lastIndex, prevLogTerm: net.core('a').term, entries: [], commit: result.lastIndex, noReply: true });
+    net.flush();
+    const rejects = net.sent.filter((m) => m.type === 'AppendResponse' && m.from === 'c' && !m.success);
+    assert.equal(rejects.length, 1, 'the reject is answered');
+    net.stabilize();
+    net.run(20);
+    assert.deepEqual(net.appliedValues('c'), ['x'], 'c caught up');
+  });
+});

@@ -70,6 +70,7 @@ const table: { readonly [T in MessageType]: readonly Extract<Message, { type: T 
   AppendRequest: [
     { type: 'AppendRequest', from: 'a:8848', to: 'b:8848', term: 5, prevLogIndex: 10, prevLogTerm: 3, entries, commit: 9 },
     { type: 'AppendRequest', from: 'a:8848', to: 'b:8848', term: 5, prevLogIndex: 0, prevLogTerm: 0, entries: [], commit: 0 },
+    { type: 'AppendRequest', from: 'a:8848', to: 'b:8848', term: 5, prevLogIndex: 12, prevLogTerm: 5, entries: [], commit: 12, noReply: true },
   ],
   AppendResponse: [
     { type: 'AppendResponse', from: 'b:8848', to: 'a:8848', term: 5, success: true, matchIndex: 15, conflictIndex: 0, conflictTerm: 0, rejectedIndex: 0 },
@@ -243,6 +244,7 @@ describe('peer codec: refusals', () => {
     ['entry term before prevLogTerm', append([normal(11, 2)]), 'appendRequest.entries[0].term'],
     ['entry term beyond the message term', append([normal(11, 6)]), 'appendRequest.entries[0].term'],
     ['prevLogTerm beyond the message term', append([], { prevLogTerm: 6 }), 'appendRequest.prevLogTerm'],
+    ['noReply on an append carrying entries', append([normal(11, 3)], { noReply: true }), 'appendRequest.noReply'],
     ['entry term 0', append([normal(1, 0)], { prevLogIndex: 0, prevLogTerm: 0 }), 'appendRequest.entries[0].term'],
     ['entry index 0', append([normal(0, 1)], { prevLogIndex: 0, prevLogTerm: 0 }), 'appendRequest.entries[0].index'],
     ['unknown entry kind', append([{ index: 11, term: 3, kind: 7 }]), 'appendRequest.entries[0].kind'],
