@@ -14,6 +14,7 @@ import { RegistryStateMachine } from '../src/cp/registry-state-machine.ts';
 import { LevelStorage } from '../src/replica/level-storage.ts';
 import type { ApplyBatch, BatchWrite } from '../src/replica/state-machine.ts';
 import { metadataOf } from './lib/driver.ts';
+import { measureLoop } from './lib/event-loop.ts';
 
 const { values } = parseArgs({ options: { instances: { type: 'string', default: '100000' } } });
 const instances = Number(values.instances);
@@ -35,22 +36,10 @@ for (const command of commands()) leader.apply(encodeCommand({ requestId: random
 const data = leader.snapshot();
 console.log(`${instances} instances, snapshot ${(data.length / 2 ** 20).toFixed(1)} MiB, ${leader.counts().rememberedRequests} remembered requests`);
 
-/** gaps measures the longest interval between the ticks of a 1 ms timer while `work` runs. */
-async function measure(name: string, work: () => Promise<void> | void): Promise<void> {
-  let last = performance.now();
-  let longest = 0;
-  const timer = setInterval(() => {
-    const now = performance.now();
-    longest = Math.max(longest, now - last);
-    last = now;
-  }, 1);
-  await new Promise((resolve) => setTimeout(resolve, 20));
-  const started = performance.now();
-  await work();
-  const took = performance.now() - started;
-  await new Promise((resolve) => setTimeout(resolve, 20));
-  clearInterval(timer);
-  console.log(`${name}: ${took.toFixed(0)} ms, longest event-loop gap ${longest.toFixed(0)} ms`);
+/** measure prints a work's time and the longest event-loop gap while it ran. */
+async function measure(name: string, work: () => Promise<unknown> | unknown): Promise<void> {
+  const { ms, longestGapMs } = await measureLoop(work);
+  console.log(`${name}: ${ms.toFixed(0)} ms, longest event-loop gap ${longestGapMs.toFixed(0)} ms`);
 }
 
 let longestStep = 0;

@@ -9,11 +9,11 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 
 import type { Entry, Membership } from '../src/raft/types.ts';
 import { LevelStorage } from '../src/replica/level-storage.ts';
+import { measureLoop } from './lib/event-loop.ts';
 
 const { values } = parseArgs({ options: { mb: { type: 'string', default: '25' }, entries: { type: 'string', default: '2000' }, dir: { type: 'string' } } });
 const bytes = Math.round(Number(values.mb) * 1024 * 1024);
@@ -33,23 +33,9 @@ try {
   await storage.writeApplied([], entryCount, false);
   const data = new Uint8Array(bytes);
   for (let i = 0; i < data.length; i += 4096) data[i] = i & 0xff;
-  let last = performance.now();
-  let worstGapMs = 0;
-  const timer = setInterval(() => {
-    const now = performance.now();
-    worstGapMs = Math.max(worstGapMs, now - last);
-    last = now;
-  }, 1);
-  const settle = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 50));
   const measure = async (run: () => Promise<unknown>): Promise<{ ms: number; worstGapMs: number }> => {
-    await settle();
-    worstGapMs = 0;
-    last = performance.now();
-    const started = performance.now();
-    await run();
-    const ms = performance.now() - started;
-    await settle();
-    return { ms: Math.round(ms), worstGapMs: Math.round(worstGapMs) };
+    const { ms, longestGapMs } = await measureLoop(run);
+    return { ms: Math.round(ms), worstGapMs: Math.round(longestGapMs) };
   };
   const oneBatch = await measure(() => storage.saveSnapshot({ meta: { index: entryCount - 1, term: 1, membership }, data }));
   const snapshot = { meta: { index: entryCount, term: 1, membership }, data };
@@ -61,7 +47,6 @@ try {
   // A follower installing the leader's snapshot (writeReady with a snapshot past its log).
   const installed = { meta: { index: entryCount + 10, term: 2, membership }, data };
   const install = await measure(() => storage.writeReady({ snapshot: installed, entries: [], hardState: { term: 2, vote: null, commit: entryCount + 10 } }, true));
-  clearInterval(timer);
   console.log(JSON.stringify({
     snapshotMiB: Number(values.mb),
     oneBatch: { readyLoopWaitsMs: oneBatch.ms, worstEventLoopGapMs: oneBatch.worstGapMs },

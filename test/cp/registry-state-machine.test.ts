@@ -333,6 +333,16 @@ for (const scripted of cases) {
 }
 
 /** reload loads a member's keyspace into a fresh machine. */
+/** restoredFrom is a new member restored from `member`'s snapshot, at its position in the log (a follower's install). */
+function restoredFrom(member: Member, limits: Partial<RegistryLimits>): Member {
+  const restored = new Member(limits);
+  const batch = restored.keyspace.batch();
+  restored.machine.restore(member.machine.snapshot(), batch);
+  restored.keyspace.commit(batch.writes);
+  restored.index = member.index;
+  return restored;
+}
+
 async function reload(member: Member, limits: Partial<RegistryLimits> = {}): Promise<RegistryStateMachine> {
   const reloaded = new RegistryStateMachine({ limits });
   await reloaded.load(member.keyspace.entries());
@@ -588,14 +598,7 @@ test('randomized: 2000 random commands on two machines (one through a mid-run sn
     const outcome = result.ok ? 'ok' : result.code;
     outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1);
     checkInvariants(direct.machine, limits);
-    if (step === 1000) {
-      const restored = new Member(limits);
-      const batch = restored.keyspace.batch();
-      restored.machine.restore(follower.machine.snapshot(), batch);
-      restored.keyspace.commit(batch.writes);
-      restored.index = follower.index;
-      follower = restored;
-    }
+    if (step === 1000) follower = restoredFrom(follower, limits);
   }
   assert.deepEqual(follower.machine.snapshot(), direct.machine.snapshot());
   assert.deepEqual((await reload(direct, limits)).snapshot(), direct.machine.snapshot());
@@ -838,14 +841,7 @@ test('randomized: 2500 random commands with retries; every retry of a remembered
       recent.push(id);
       if (recent.length > 30) recent.shift();
     }
-    if (step === 1200) {
-      const restored = new Member(limits);
-      const batch = restored.keyspace.batch();
-      restored.machine.restore(member.machine.snapshot(), batch);
-      restored.keyspace.commit(batch.writes);
-      restored.index = member.index;
-      member = restored;
-    }
+    if (step === 1200) member = restoredFrom(member, limits);
   }
   assert.ok(retries > 500, `${retries} retries`);
   const reloaded = await reload(member, limits);

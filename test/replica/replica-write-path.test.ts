@@ -68,6 +68,23 @@ async function open(disk: MemoryDisk, machine: LogMachine, fatal: Error[], snaps
 
 const text = (value: string): Uint8Array => new TextEncoder().encode(value);
 
+/** TurnCounter counts event-loop turns (a setImmediate that schedules itself again) from start() to stop(). */
+class TurnCounter {
+  turns = 0;
+  private running = false;
+  start(): void {
+    this.running = true;
+    const turn = (): void => {
+      this.turns += 1;
+      if (this.running) setImmediate(turn);
+    };
+    setImmediate(turn);
+  }
+  stop(): void {
+    this.running = false;
+  }
+}
+
 async function until(what: string, check: () => boolean, ms = 2000): Promise<void> {
   const deadline = Date.now() + ms;
   while (!check()) {
@@ -146,12 +163,7 @@ test('snapshots are encoded in the background and saved by the Ready loop; their
 test('a snapshot is encoded in slices: other work runs between its pieces, and what it encodes is the state at its capture', async () => {
   // A state machine whose snapshot comes in 120 pieces of ~1 ms of work each (as a large registry's does); a probe
   // counts event-loop turns. Encoded in one go, no turn could pass between two pieces.
-  let turns = 0;
-  let probing = true;
-  const probe = (): void => {
-    turns += 1;
-    if (probing) setImmediate(probe);
-  };
+  const loop = new TurnCounter();
   const seen: number[] = [];
   class SlowPieces extends LogMachine {
     override *snapshotPieces(): Generator<Uint8Array, void, void> {
@@ -159,7 +171,7 @@ test('a snapshot is encoded in slices: other work runs between its pieces, and w
       for (let piece = 0; piece < 120; piece++) {
         const until = performance.now() + 1;
         while (performance.now() < until) { /* busy: one piece of encoding work */ }
-        seen.push(turns);
+        seen.push(loop.turns);
         yield new Uint8Array(0);
       }
       yield captured;
@@ -171,13 +183,13 @@ test('a snapshot is encoded in slices: other work runs between its pieces, and w
   const replica = await open(disk, machine, fatal, 5);
   try {
     await until('the lone voter leads', () => replica.status().role === 'leader');
-    setImmediate(probe);
+    loop.start();
     for (let i = 0; i < 6; i++) await replica.propose(text(`p${i}`));
     // Writes go on while the snapshot is being encoded.
     for (let i = 6; i < 12; i++) await replica.propose(text(`p${i}`));
     await until('the snapshot was saved', () => (disk.image?.snapshot.meta.index ?? 0) >= 5, 5000);
   } finally {
-    probing = false;
+    loop.stop();
     await replica.close();
   }
   assert.deepEqual(fatal, []);
@@ -264,12 +276,7 @@ test('members applying the same entries take their snapshots at different indexe
 test('a follower restores a snapshot from its leader in slices: other work runs between the steps of restoreInSlices, and it ends with the leader\'s state', async () => {
   const members = ['127.0.1.251:8848', '127.0.1.252:8848', '127.0.1.253:8848'];
   const [a, b, c] = members as [string, string, string];
-  let turns = 0;
-  let probing = true;
-  const probe = (): void => {
-    turns += 1;
-    if (probing) setImmediate(probe);
-  };
+  const loop = new TurnCounter();
   const seenByRestore: number[] = [];
   /** SlicedMachine restores in 60 steps of ~1 ms of work each, as a large registry's restore does. */
   class SlicedMachine extends LogMachine {
@@ -277,7 +284,7 @@ test('a follower restores a snapshot from its leader in slices: other work runs 
       for (let step = 0; step < 60; step++) {
         const until = performance.now() + 1;
         while (performance.now() < until) { /* busy: one step of decoding */ }
-        seenByRestore.push(turns);
+        seenByRestore.push(loop.turns);
         yield;
       }
       this.restore(data, batch);
@@ -315,11 +322,11 @@ test('a follower restores a snapshot from its leader in slices: other work runs 
     assert.ok(leader !== undefined);
     for (let i = 0; i < 30; i++) await leader.propose(text(`r${i}`));
     await until('the leader compacted its log', () => (disks.get(leader.status().id)?.image?.snapshot.meta.index ?? 0) >= 5, 10_000);
-    setImmediate(probe);
+    loop.start();
     network.healAll();
     await until('c holds every write', () => machines.get(c)?.values.size === 30, 15_000);
   } finally {
-    probing = false;
+    loop.stop();
     for (const replica of replicas) await replica.close();
   }
   assert.deepEqual(fatal, []);

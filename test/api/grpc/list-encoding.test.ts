@@ -10,6 +10,7 @@ import { encodeListInstancesResponse, type ListInstancesResponseMessage } from '
 import { serviceMessage, type InstanceMessage } from '../../../src/api/grpc/messages.ts';
 import { methodDefinitionOf } from '../../../src/api/grpc/proto.ts';
 import { namingServiceDefinition } from '../../../src/api/grpc/server.ts';
+import { Prng } from '../../../src/raft/prng.ts';
 import { instanceId, type ServiceDefinition } from '../../../src/naming/model.ts';
 
 const method = methodDefinitionOf('cairn.naming.v1.Naming', 'ListInstances');
@@ -58,18 +59,6 @@ test('a cached part belongs to its own array or message only', () => {
   assert.deepEqual([decoded.service.metadata, decoded.instances.map((i) => i.ip), decoded.revision], [{ owner: 'other' }, ['10.0.0.2'], 9]);
 });
 
-/** prng is mulberry32: the randomized comparisons are reproducible from their seed. */
-function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** randomInstance draws an InstanceMessage with awkward values: empty and non-ASCII strings, integer-like metadata keys, large versions. */
 function randomInstance(random: () => number): InstanceMessage {
   const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)] as T;
@@ -87,7 +76,8 @@ function randomInstance(random: () => number): InstanceMessage {
 }
 
 test('responses carrying one instance (RegisterInstance, UpdateInstance, GetInstance) are proto-loader\'s bytes, for 3 000 random instances', () => {
-  const random = prng(20261122);
+  const seeded = new Prng(20261122);
+  const random = (): number => seeded.nextFloat();
   const definition = namingServiceDefinition();
   for (const method of ['RegisterInstance', 'UpdateInstance', 'GetInstance'] as const) {
     const loader = methodDefinitionOf('cairn.naming.v1.Naming', method);
