@@ -50,16 +50,19 @@ class LogMachine implements ReplicatedStateMachine {
 
 const quiet = { info: (): void => undefined, warn: (): void => undefined, error: (): void => undefined };
 
+/** raft is the core configuration of every replica these tests open. */
+const raft: ReplicaOptions['raft'] = {
+  electionTicks: 10, heartbeatTicks: 1, preVote: true, checkQuorum: true,
+  inflightMessagesMax: 64, inflightBytesMax: 1 << 24, messageBytesMax: limits.messageBytesMax,
+  uncommittedBytesMax: 1 << 24, committedBytesPerReadyMax: 1 << 24, snapshotChunkBytes: 1 << 20, pendingReadsMax: 64,
+};
+
 async function open(disk: MemoryDisk, machine: LogMachine, fatal: Error[], snapshotEntries = 1000, storage = new MemoryStorage(disk), tick = tickMs, seed = 1): Promise<Replica> {
   if ((await storage.load()) === null) await storage.initialise({ clusterId: 'c1', memberId: id }, { voters: [id], learners: [] });
   const network = new MemoryNetwork(limits);
   const options: ReplicaOptions = {
     id, seed, tickMs: tick, requestTimeoutMs: 2000, proposalsPendingMax: 1000, snapshotEntries,
-    raft: {
-      electionTicks: 10, heartbeatTicks: 1, preVote: true, checkQuorum: true,
-      inflightMessagesMax: 64, inflightBytesMax: 1 << 24, messageBytesMax: limits.messageBytesMax,
-      uncommittedBytesMax: 1 << 24, committedBytesPerReadyMax: 1 << 24, snapshotChunkBytes: 1 << 20, pendingReadsMax: 64,
-    },
+    raft,
     storage, transport: network.transport(id), stateMachine: machine, logger: quiet,
     onFatal: (error) => fatal.push(error),
   };
@@ -305,11 +308,7 @@ test('a follower restores a snapshot from its leader in slices: other work runs 
       disks.set(member, disk);
       replicas.push(await Replica.open({
         id: member, seed: 100 + i, tickMs, requestTimeoutMs: 5000, proposalsPendingMax: 1000, snapshotEntries: 5,
-        raft: {
-          electionTicks: 10, heartbeatTicks: 1, preVote: true, checkQuorum: true,
-          inflightMessagesMax: 64, inflightBytesMax: 1 << 24, messageBytesMax: limits.messageBytesMax,
-          uncommittedBytesMax: 1 << 24, committedBytesPerReadyMax: 1 << 24, snapshotChunkBytes: 1 << 20, pendingReadsMax: 64,
-        },
+        raft,
         storage, transport: network.transport(member), stateMachine: machine, logger: quiet,
         onFatal: (error) => fatal.push(error),
       }));
