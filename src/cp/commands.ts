@@ -40,6 +40,7 @@ import {
   validateWeight,
 } from '../naming/validation.ts';
 import { PROBE_MEMBERS_MAX } from './probe-assignment.ts';
+import { intern } from '../naming/intern.ts';
 
 /** InstanceAddress locates an instance inside its service: cluster, ip and port. */
 export interface InstanceAddress {
@@ -247,8 +248,9 @@ export function decodePairs(list: readonly Plain[], parameter: string): Metadata
   let increasing = true;
   let seen: Set<string> | null = null;
   for (const pair of list) {
-    const key = readString(pair, 'key');
-    const value = readString(pair, 'value');
+    // Interned: the same keys and many of the same values recur on every instance the state keeps.
+    const key = intern(readString(pair, 'key'));
+    const value = intern(readString(pair, 'value'));
     if (increasing && previous !== null && !(previous < key)) {
       increasing = false;
       seen = new Set(Object.keys(map));
@@ -270,7 +272,7 @@ export function decodePairs(list: readonly Plain[], parameter: string): Metadata
 /** decodeServiceKey reads and validates a ServiceKey message. */
 export function decodeServiceKey(plain: Plain | null): ServiceKey {
   if (plain === null) return malformed('service key is missing');
-  return validateServiceKey({ namespace: readString(plain, 'namespace'), group: readString(plain, 'group'), service: readString(plain, 'service') });
+  return validateServiceKey({ namespace: intern(readString(plain, 'namespace')), group: intern(readString(plain, 'group')), service: intern(readString(plain, 'service')) });
 }
 
 /** encodeServiceKey writes a ServiceKey message. */
@@ -348,7 +350,7 @@ export function decodeClusterConfig(plain: Plain, nameField: string): ClusterCon
 export function decodeAddress(plain: Plain | null): InstanceAddress {
   if (plain === null) return malformed('instance address is missing');
   return Object.freeze({
-    cluster: validateClusterName(readString(plain, 'cluster')),
+    cluster: validateClusterName(intern(readString(plain, 'cluster'))),
     ip: validateIp(readString(plain, 'ip')),
     port: validatePort(readNumber(plain, 'port')),
   });

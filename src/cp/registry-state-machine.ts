@@ -46,7 +46,7 @@
 //   of a registration so stores ~100 bytes in the table instead of a second copy of the instance (~580 instead of
 //   ~870 bytes per write, bench/apply.ts), and snapshots shrink by as much (format 2: RememberedRequest.instance_ref).
 
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { ApplyBatch, ReplicatedStateMachine } from '../replica/state-machine.ts';
 import { assert, assertNever } from '../assert.ts';
 import { CairnError } from '../errors.ts';
@@ -82,12 +82,9 @@ import {
 } from './commands.ts';
 import { clusterStorageKey, instanceStorageKey, PROBE_ASSIGNMENT_STORAGE_KEY, requestStorageKey, serviceStorageKey } from './keyspace.ts';
 import { probeOwner, sameMembers, type ProbeAssignment } from './probe-assignment.ts';
-import { addressKey, RegistryState, type InstanceRef, type RememberedRequest, type ServiceSettings, type ServiceState } from './registry-state.ts';
+import { addressKey, EMPTY_RESULT, RegistryState, type InstanceRef, type RememberedRequest, type ServiceSettings, type ServiceState } from './registry-state.ts';
 import { buildFromKeyspace, buildFromSnapshotInSlices, encodeProbeAssignment, encodeRemembered, encodeSnapshot, snapshotPieces, writeStateInSlices } from './registry-storage.ts';
 import { decodeAppliedCommand, proposedHere, shareResult } from './shared-decodes.ts';
-
-/** EMPTY_RESULT is the `result` of a remembered request kept as an instance reference. */
-const EMPTY_RESULT = new Uint8Array(0);
 
 /** ALL_GROUPS is Nacos's group wildcard for service listings. */
 export const ALL_GROUPS = '*';
@@ -288,10 +285,10 @@ export class RegistryStateMachine implements ReplicatedStateMachine, RegistryVie
     const decoded = decodeAppliedCommand(command);
     if (!decoded.ok) return encodeResult(decoded);
     const { requestId } = decoded.envelope;
-    const digest = createHash('sha256').update(command).digest();
+    const digest = hash('sha256', command, 'binary');
     const remembered = this.state.requests.get(requestId);
     if (remembered !== undefined) {
-      if (sameBytes(remembered.digest, digest)) return this.rememberedResult(remembered);
+      if (remembered.digest === digest) return this.rememberedResult(remembered);
       return encodeResult({
         ok: false, code: 'CAIRN_REQUEST_ID_REUSED',
         detail: `request id '${requestId}' was used by a different write (log index ${remembered.index})`,
@@ -301,7 +298,7 @@ export class RegistryStateMachine implements ReplicatedStateMachine, RegistryVie
     const outcome = this.execute(decoded.envelope.command, index, term, batch);
     const result = encodeResult(outcome);
     const instanceRef = this.referenceFor(outcome);
-    this.remember({ requestId, index, digest: new Uint8Array(digest), result: instanceRef === null ? result : EMPTY_RESULT, instanceRef }, batch);
+    this.remember({ requestId, index, digest, result: instanceRef === null ? result : EMPTY_RESULT, instanceRef }, batch);
     this.emitChanged(index);
     const returned = result.slice();
     if (local) shareResult(returned, outcome);
@@ -339,8 +336,10 @@ export class RegistryStateMachine implements ReplicatedStateMachine, RegistryVie
   private referenceFor(outcome: CommandResult): InstanceRef | null {
     if (!outcome.ok || outcome.payload.type !== 'instance') return null;
     const { key, instance } = outcome.payload;
-    if (this.state.findService(key)?.instances.get(addressKey(instance)) !== instance) return null;
-    return { instance: instanceStorageKey(key, instance), key, address: { cluster: instance.cluster, ip: instance.ip, port: instance.port }, revision: outcome.revision };
+    const service = this.state.findService(key);
+    if (service?.instances.get(addressKey(instance)) !== instance) return null;
+    // The service's own key and the stored instance (an InstanceAddress too): the reference holds no copies.
+    return { instance: instanceStorageKey(key, instance), key: service.settings.key, address: instance, revision: outcome.revision };
   }
 
   /** rememberedResult returns a remembered request's first result: kept in full, or rebuilt from the instance it names. */

@@ -56,12 +56,27 @@ export interface NamespaceState {
 export interface RememberedRequest {
   readonly requestId: string;
   readonly index: number;
-  readonly digest: Uint8Array;
+  /**
+   * digest is the SHA-256 of the command's bytes as a 32-character latin1 string: ~48 bytes of heap, where a
+   * Uint8Array of its own cost ~230 (the view, its ArrayBuffer and the backing store), once per remembered request.
+   */
+  readonly digest: string;
+  /** result is empty (EMPTY_RESULT, shared) when instanceRef is set. */
   readonly result: Uint8Array;
   readonly instanceRef: InstanceRef | null;
 }
 
-/** InstanceRef names the stored instance a remembered result shows (also by its keyspace key), and that result's revision. */
+/** EMPTY_RESULT is the one `result` of every remembered request kept as an instance reference (never written to). */
+export const EMPTY_RESULT = new Uint8Array(0);
+
+/** SHA256_BYTES is the length of a remembered request's digest. */
+export const SHA256_BYTES = 32;
+
+/**
+ * InstanceRef names the stored instance a remembered result shows (also by its keyspace key), and that result's
+ * revision. `key` and `address` are the stored service's own key and the stored Instance itself where the state
+ * builds them (apply, restore), so that a reference adds no copies of the names it points at.
+ */
 export interface InstanceRef {
   readonly instance: string;
   readonly key: ServiceKey;

@@ -28,7 +28,7 @@ import {
 } from './commands.ts';
 import { clusterStorageKey, instanceStorageKey, parseStorageKey, PROBE_ASSIGNMENT_STORAGE_KEY, requestStorageKey, serviceStorageKey } from './keyspace.ts';
 import { PROBE_MEMBERS_MAX, type ProbeAssignment } from './probe-assignment.ts';
-import { addressKey, RegistryState, type RememberedRequest, type ServiceSettings } from './registry-state.ts';
+import { addressKey, EMPTY_RESULT, RegistryState, SHA256_BYTES, type RememberedRequest, type ServiceSettings } from './registry-state.ts';
 
 /**
  * SNAPSHOT_FORMAT_VERSION is written in every snapshot; a snapshot of another version is refused, except format 1
@@ -38,7 +38,6 @@ import { addressKey, RegistryState, type RememberedRequest, type ServiceSettings
 export const SNAPSHOT_FORMAT_VERSION = 2;
 const SNAPSHOT_FORMATS_READ: ReadonlySet<number> = new Set([1, 2]);
 
-const SHA256_BYTES = 32;
 
 function corrupt(detail: string, cause?: unknown): never {
   throw new CairnError('CAIRN_STORAGE_CORRUPT', `registry: ${detail}`, cause === undefined ? {} : { cause });
@@ -57,14 +56,16 @@ function guard<T>(what: string, step: () => T): T {
 /** encodeRemembered writes a RememberedRequest message (its full result, or the reference it is rebuilt from). */
 export function encodeRemembered(request: RememberedRequest): Plain {
   const ref = request.instanceRef;
-  if (ref === null) return { requestId: request.requestId, index: request.index, digest: request.digest, result: request.result };
-  return { requestId: request.requestId, index: request.index, digest: request.digest, instanceRef: { instance: ref.instance, revision: ref.revision } };
+  const digest = Buffer.from(request.digest, 'latin1');
+  if (ref === null) return { requestId: request.requestId, index: request.index, digest, result: request.result };
+  return { requestId: request.requestId, index: request.index, digest, instanceRef: { instance: ref.instance, revision: ref.revision } };
 }
 
+/** readBytes copies a bytes field out of the decoded buffer (absent or empty: the shared EMPTY_RESULT). */
 function readBytes(plain: Plain, name: string): Uint8Array {
-  const value = plain[name] ?? new Uint8Array();
+  const value = plain[name] ?? EMPTY_RESULT;
   if (!(value instanceof Uint8Array)) return corrupt(`${name} is not bytes`);
-  return new Uint8Array(value);
+  return value.length === 0 ? EMPTY_RESULT : new Uint8Array(value);
 }
 
 /** encodeProbeAssignment writes a ProbeAssignment message. */
@@ -85,8 +86,10 @@ export function decodeProbeAssignment(plain: Plain): ProbeAssignment {
 }
 
 function decodeRemembered(plain: Plain): RememberedRequest {
-  const digest = readBytes(plain, 'digest');
-  if (digest.length !== SHA256_BYTES) corrupt('remembered request digest is not SHA-256');
+  const digestBytes = plain['digest'] ?? EMPTY_RESULT;
+  if (!(digestBytes instanceof Uint8Array) || digestBytes.length !== SHA256_BYTES) corrupt('remembered request digest is not SHA-256');
+  // One flat 32-character string (a view of the decoded bytes is read, not copied first).
+  const digest = Buffer.from(digestBytes.buffer, digestBytes.byteOffset, digestBytes.byteLength).toString('latin1');
   const index = readSafeInteger(plain, 'index');
   if (index < 1) corrupt('remembered request index below 1');
   const result = readBytes(plain, 'result');
@@ -245,10 +248,16 @@ function* assembleInSlices(parts: readonly ServiceParts[], requests: readonly Re
   for (const request of sorted) {
     if (state.requests.has(request.requestId)) corrupt(`request id ${request.requestId} appears twice`);
     const ref = request.instanceRef;
-    if (ref !== null && state.findService(ref.key)?.instances.get(addressKey(ref.address)) === undefined) {
-      corrupt(`request ${request.requestId} refers to instance ${ref.address.ip}:${ref.address.port} of ${ref.key.service}, which is not stored`);
+    if (ref === null) state.remember(request);
+    else {
+      const service = state.findService(ref.key);
+      const stored = service?.instances.get(addressKey(ref.address));
+      if (service === undefined || stored === undefined) {
+        corrupt(`request ${request.requestId} refers to instance ${ref.address.ip}:${ref.address.port} of ${ref.key.service}, which is not stored`);
+      }
+      // The stored service's key and instance instead of the ones parsed from the reference (no copies kept).
+      state.remember({ ...request, instanceRef: { ...ref, key: service.settings.key, address: stored } });
     }
-    state.remember(request);
     if (++done % RESTORE_PIECE_ITEMS === 0) yield;
   }
   return state;

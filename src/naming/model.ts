@@ -207,7 +207,8 @@ export function parseGroupedName(serviceName: string, group: string = DEFAULT_GR
 
 /** instanceId returns Nacos's default instance id `ip#port#cluster#group@@service`. */
 export function instanceId(ip: string, port: number, cluster: string, group: string, service: string): string {
-  return `${ip}#${port}#${cluster}#${groupedName(group, service)}`;
+  // join builds one flat string; a template literal would leave a rope of cons cells, kept as long as the instance.
+  return [ip, port, cluster, groupedName(group, service)].join('#');
 }
 
 /** sameServiceKey tells whether two keys name the same service. */

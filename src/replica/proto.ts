@@ -8,6 +8,54 @@ export const protoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url
 
 let root: protobuf.Root | null = null;
 
+// Flat strings. protobufjs 8 reads every proto3 string field through Reader#stringVerify (strict UTF-8), which
+// builds a string shorter than 64 bytes eight characters at a time. V8 keeps such a string as a rope: a 40-character
+// metadata value becomes five 8-character strings under four cons cells, ~250 bytes instead of ~56, for as long as
+// the decoded value lives, and the registry keeps what it decodes (instances restored from the keyspace or a snapshot,
+// instances applied from the log: ~600 bytes per instance of the bench's record, bench/README.md "Memory"). The
+// replacement below reads the same bytes into one flat string: ASCII through String.fromCharCode, anything else
+// through a fatal TextDecoder, which protobufjs itself uses for the rest of a string from its first non-ASCII byte
+// and for every string of 64 bytes or more. So it accepts and rejects exactly what protobufjs does, with the same
+// errors (test/replica/proto.test.ts compares both on random bytes). It is installed once, when this module loads,
+// before any Cairn message is decoded; gRPC's own decoding (proto-loader) uses protobufjs 7, which is not touched.
+
+/** ReaderInternals is the part of protobufjs 8's Reader that stringVerify uses (pinned by test/replica/proto.test.ts). */
+interface ReaderInternals {
+  buf: Uint8Array;
+  pos: number;
+  len: number;
+  size(): number;
+  stringVerify?: () => string;
+}
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+/** asciiChunk bounds the arguments of one String.fromCharCode call (engines cap the number of arguments). */
+const asciiChunk = 4096;
+
+/** readFlatStrictUtf8 decodes bytes [start, end) as strict UTF-8 into one flat string (throws a TypeError on bad UTF-8). */
+export function readFlatStrictUtf8(buf: Uint8Array, start: number, end: number): string {
+  if (end <= start) return '';
+  for (let i = start; i < end; i++) {
+    if ((buf[i] as number) >= 0x80) return strictUtf8.decode(buf.subarray(start, end));
+  }
+  if (end - start <= asciiChunk) return String.fromCharCode.apply(null, buf.subarray(start, end) as unknown as number[]);
+  return strictUtf8.decode(buf.subarray(start, end));
+}
+
+function installFlatStrings(): void {
+  const prototype = protobuf.Reader.prototype as unknown as ReaderInternals;
+  if (typeof prototype.stringVerify !== 'function') throw new Error('protobufjs no longer has Reader#stringVerify, which proto.ts replaces');
+  prototype.stringVerify = function stringVerifyFlat(this: ReaderInternals): string {
+    const length = this.size();
+    const start = this.pos;
+    const end = start + length;
+    if (end > this.len) throw new RangeError(`index out of range: ${this.pos} + ${length || 1} > ${this.len}`);
+    this.pos = end;
+    return readFlatStrictUtf8(this.buf, start, end);
+  };
+}
+installFlatStrings();
+
 /** loadProtoRoot returns the shared protobufjs Root with every Cairn .proto file loaded. */
 export function loadProtoRoot(): protobuf.Root {
   if (root === null) {

@@ -28,7 +28,7 @@ import {
 import { RegistryStateMachine, ALL_GROUPS, type RegistryLimits } from '../../src/cp/registry-state-machine.ts';
 import { instanceStorageKey, serviceStorageKey, requestStorageKey } from '../../src/cp/keyspace.ts';
 import type { ClusterConfig, HealthChecker, Instance, ServiceKey } from '../../src/naming/model.ts';
-import { compareInstances } from '../../src/cp/registry-state.ts';
+import { addressKey, compareInstances, EMPTY_RESULT, type RegistryState } from '../../src/cp/registry-state.ts';
 import { MemoryKeyspace } from '../support/direct-proposer.ts';
 
 const orders: ServiceKey = { namespace: 'public', group: 'DEFAULT_GROUP', service: 'orders' };
@@ -850,5 +850,29 @@ test('randomized: 2500 random commands with retries; every retry of a remembered
     const known = first.get(id);
     assert.ok(known !== undefined);
     assert.deepEqual(Buffer.from(reloaded.apply(known.bytes, ++index, 1, new MemoryKeyspace().batch())), Buffer.from(known.result), `reloaded: ${id}`);
+  }
+});
+
+test('request ids: a reference holds the stored service\'s key and the stored instance, not copies (after apply, a snapshot restore and a keyspace reload)', async () => {
+  const member = new Member();
+  for (let i = 0; i < 40; i++) member.run(register(i % 2 === 0 ? orders : users, values(`10.2.0.${i}`, { metadata: { zone: 'a' } })));
+  const restored = new RegistryStateMachine();
+  restored.restore(member.machine.snapshot(), new MemoryKeyspace().batch());
+  const reloaded = await reload(member);
+  for (const [name, machine] of [['applied', member.machine], ['restored', restored], ['reloaded', reloaded]] as const) {
+    const state = (machine as unknown as { readonly state: RegistryState }).state;
+    let references = 0;
+    for (const request of state.requests.values()) {
+      const ref = request.instanceRef;
+      if (ref === null) continue;
+      references += 1;
+      const service = state.findService(ref.key);
+      assert.ok(service !== undefined, `${name}: ${request.requestId} names a stored service`);
+      assert.equal(ref.key, service.settings.key, `${name}: ${request.requestId} holds the service's own key object`);
+      assert.equal(ref.address, service.instances.get(addressKey(ref.address)), `${name}: ${request.requestId} holds the stored instance itself`);
+      assert.equal(request.result, EMPTY_RESULT, `${name}: ${request.requestId} shares the empty result`);
+      assert.equal(request.digest.length, 32, `${name}: ${request.requestId} digest is 32 latin1 characters`);
+    }
+    assert.equal(references, 40, `${name}: every registration is remembered by reference`);
   }
 });

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { encodeReusing, encodeWithWriter, lookupMessage } from '../../src/replica/proto.ts';
+import { encodeReusing, encodeWithWriter, lookupMessage, readFlatStrictUtf8 } from '../../src/replica/proto.ts';
 import { Prng } from '../../src/raft/prng.ts';
 import protobuf from 'protobufjs';
 
@@ -71,4 +71,63 @@ test('a write that encodes another message through the shared writer (nested) ge
   assert.deepEqual(Buffer.from(nested), Buffer.from(instanceRecord.encode(inner).finish()));
   const expected = protobufWriterOf((writer) => writer.uint32(0x0a).string('before').uint32(0x12).bytes(instanceRecord.encode(inner).finish()));
   assert.deepEqual(Buffer.from(outer), Buffer.from(expected));
+});
+
+// --- Flat strings (proto.ts replaces protobufjs 8's Reader#stringVerify) ---
+
+/** protobufjs's own strict reader, still exported as util.utf8.readStrict: the reference the replacement must match. */
+const referenceReadStrict = (protobuf.util as unknown as { utf8: { readStrict(buf: Uint8Array, start: number, end: number): string } }).utf8.readStrict;
+
+/** randomUtf8ish returns bytes that are mostly ASCII, sometimes valid multi-byte UTF-8, sometimes broken UTF-8. */
+function randomUtf8ish(prng: Prng, length: number): Uint8Array {
+  const pieces: number[] = [];
+  const broken = [[0x80], [0xc0, 0x80], [0xe0, 0x80, 0x80], [0xed, 0xa0, 0x80], [0xf4, 0x90, 0x80, 0x80], [0xc3], [0xe2, 0x82], [0xff], [0xef, 0xbb, 0xbf]];
+  const valid = [[0xc3, 0xa9], [0xe2, 0x82, 0xac], [0xf0, 0x9f, 0x98, 0x80], [0x00], [0x7f]];
+  while (pieces.length < length) {
+    const roll = prng.nextInt(100);
+    if (roll < 3) pieces.push(...(broken[prng.nextInt(broken.length)] as number[]));
+    else if (roll < 12) pieces.push(...(valid[prng.nextInt(valid.length)] as number[]));
+    else pieces.push(0x20 + prng.nextInt(0x5f));
+  }
+  return Uint8Array.from(pieces);
+}
+
+function outcome(read: () => string): { ok: true; text: string } | { ok: false; kind: string } {
+  try {
+    return { ok: true, text: read() };
+  } catch (error) {
+    return { ok: false, kind: error instanceof Error ? error.constructor.name : typeof error };
+  }
+}
+
+test('readFlatStrictUtf8 accepts and rejects exactly what protobufjs readStrict does, with the same text', () => {
+  const prng = new Prng(11);
+  let rejected = 0;
+  for (let i = 0; i < 4000; i++) {
+    const bytes = randomUtf8ish(prng, prng.nextInt(i % 10 === 0 ? 9000 : 140));
+    const start = prng.nextInt(Math.min(4, bytes.length + 1));
+    const end = start + prng.nextInt(bytes.length - start + 1);
+    const ours = outcome(() => readFlatStrictUtf8(bytes, start, end));
+    const theirs = outcome(() => referenceReadStrict(bytes, start, end));
+    assert.deepEqual(ours, theirs, `bytes ${Buffer.from(bytes.subarray(start, end)).toString('hex')}`);
+    if (!theirs.ok) rejected += 1;
+  }
+  // The generator must exercise both sides, or the comparison proves little.
+  assert.ok(rejected > 200 && rejected < 3800, `rejected ${rejected} of 4000`);
+});
+
+test('decoding through protobufjs uses the flat reader: strings of every length round-trip, bad UTF-8 and a short buffer are refused', () => {
+  const pair = lookupMessage('cairn.cp.v1.Pair');
+  assert.equal((protobuf.Reader.prototype as unknown as { stringVerify: { name: string } }).stringVerify.name, 'stringVerifyFlat');
+  const prng = new Prng(12);
+  for (let length = 0; length < 140; length++) {
+    const key = 'k'.repeat(length);
+    const value = Array.from({ length }, () => String.fromCharCode(0x20 + prng.nextInt(0x5f))).join('') + (length % 3 === 0 ? 'é😀' : '');
+    const bytes = pair.encode({ key, value }).finish();
+    assert.deepEqual(pair.toObject(pair.decode(bytes)), length === 0 ? (value === '' ? {} : { value }) : { key, value });
+  }
+  // Field 1 (key), length 2, bytes C3 28: not UTF-8.
+  assert.throws(() => pair.decode(Uint8Array.from([0x0a, 0x02, 0xc3, 0x28])), TypeError);
+  // Field 1, length 5, only 2 bytes follow: protobufjs's own message.
+  assert.throws(() => pair.decode(Uint8Array.from([0x0a, 0x05, 0x61, 0x62])), { name: 'RangeError', message: 'index out of range: 2 + 5 > 4' });
 });

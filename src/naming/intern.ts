@@ -1,0 +1,25 @@
+// intern: one copy of the short strings a registry repeats. Every instance of a service carries its namespace, group
+// and cluster, and most metadata keys and many values ("zone", "eu-west", "grpc", "1.4.2") are the same across
+// instances; decoding gives each its own copy (~24-40 bytes of heap each, several per instance). intern() returns an
+// earlier string of the same text when it is still in its slot of a small direct-mapped table, else keeps this one.
+//
+// Bounded: internSlots strings of at most internCharsMax characters; a slot holds the last string that hashed to it,
+// so a collision costs a copy, never a wrong answer (slots compare the text itself). Strings are immutable, so which
+// copy a caller gets changes nothing but memory.
+
+const internCharsMax = 32;
+const internSlots = 4096;
+const table: Array<string | undefined> = new Array<string | undefined>(internSlots);
+
+/** intern returns a string equal to `text`: an earlier copy when one is at hand, else `text` (kept for later). */
+export function intern(text: string): string {
+  const length = text.length;
+  if (length === 0 || length > internCharsMax) return text;
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < length; i++) hash = Math.imul(hash ^ text.charCodeAt(i), 0x01000193);
+  const slot = (hash >>> 0) & (internSlots - 1);
+  const known = table[slot];
+  if (known === text) return known;
+  table[slot] = text;
+  return text;
+}
