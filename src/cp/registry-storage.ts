@@ -372,37 +372,54 @@ function sameAddress(a: InstanceAddress, b: InstanceAddress): boolean {
   return a.cluster === b.cluster && a.ip === b.ip && a.port === b.port;
 }
 
+/** decodeRecord decodes a keyspace record, reporting a failure as CAIRN_STORAGE_CORRUPT naming its key. */
+function decodeRecord<T>(storageKey: string, decode: (value: Uint8Array) => T, value: Uint8Array): T {
+  try {
+    return decode(value);
+  } catch (error) {
+    if (error instanceof CairnError && error.code === 'CAIRN_STORAGE_CORRUPT') throw error;
+    return corrupt(`${JSON.stringify(storageKey)}: ${error instanceof Error ? error.message : String(error)}`, error);
+  }
+}
+
+const decodeServiceRecord = (value: Uint8Array): ServiceSettings => settingsOf(decodeMessage('ServiceRecord', value));
+const decodeClusterRecord = (value: Uint8Array): ClusterConfig => decodeClusterConfig(decodeMessage('ClusterRecord', value), 'name');
+const decodeInstanceRecord = (value: Uint8Array): InstanceValues => decodeInstanceValues(decodeMessage('InstanceRecord', value), true);
+const decodeRequestRecord = (value: Uint8Array): RememberedRequest => decodeRemembered(decodeMessage('RememberedRequest', value));
+const decodeProbeRecord = (value: Uint8Array): ProbeAssignment => decodeProbeAssignment(decodeMessage('ProbeAssignment', value));
+
+// Every record is read once per start-up (a million instances: a million calls), so nothing here allocates for the
+// error path: the key is printed only when a record does not fit.
 function collectRecord(records: KeyspaceRecords, storageKey: string, value: Uint8Array): void {
   const parsed = parseStorageKey(storageKey);
-  const printable = JSON.stringify(storageKey);
-  if (parsed === null) return corrupt(`unknown key ${printable}`);
+  if (parsed === null) return corrupt(`unknown key ${JSON.stringify(storageKey)}`);
   switch (parsed.prefix) {
     case 'svc': {
-      const settings = guard(printable, () => settingsOf(decodeMessage('ServiceRecord', value)));
-      if (!sameServiceKey(settings.key, parsed.key)) corrupt(`key ${printable} holds another service`);
+      const settings = decodeRecord(storageKey, decodeServiceRecord, value);
+      if (!sameServiceKey(settings.key, parsed.key)) corrupt(`key ${JSON.stringify(storageKey)} holds another service`);
       records.services.push(settings);
       return;
     }
     case 'cls': {
-      const config = guard(printable, () => decodeClusterConfig(decodeMessage('ClusterRecord', value), 'name'));
-      if (config.name !== parsed.cluster) corrupt(`key ${printable} holds cluster ${config.name}`);
+      const config = decodeRecord(storageKey, decodeClusterRecord, value);
+      if (config.name !== parsed.cluster) corrupt(`key ${JSON.stringify(storageKey)} holds cluster ${config.name}`);
       records.clusters.push({ key: parsed.key, config });
       return;
     }
     case 'ins': {
-      const values = guard(printable, () => decodeInstanceValues(decodeMessage('InstanceRecord', value), true));
-      if (!sameAddress(values, parsed.address)) corrupt(`key ${printable} holds another instance`);
+      const values = decodeRecord(storageKey, decodeInstanceRecord, value);
+      if (!sameAddress(values, parsed.address)) corrupt(`key ${JSON.stringify(storageKey)} holds another instance`);
       records.instances.push({ key: parsed.key, values });
       return;
     }
     case 'req': {
-      const request = guard(printable, () => decodeRemembered(decodeMessage('RememberedRequest', value)));
-      if (request.requestId !== parsed.requestId) corrupt(`key ${printable} holds request ${request.requestId}`);
+      const request = decodeRecord(storageKey, decodeRequestRecord, value);
+      if (request.requestId !== parsed.requestId) corrupt(`key ${JSON.stringify(storageKey)} holds request ${request.requestId}`);
       records.requests.push(request);
       return;
     }
     case 'prb':
-      records.probeAssignment = guard(printable, () => decodeProbeAssignment(decodeMessage('ProbeAssignment', value)));
+      records.probeAssignment = decodeRecord(storageKey, decodeProbeRecord, value);
       return;
   }
 }
@@ -413,7 +430,12 @@ function partsOf(records: KeyspaceRecords): ServiceParts[] {
   const partOf = (key: ServiceKey, what: string): ServiceParts =>
     byKey.get(serviceStorageKey(key)) ?? corrupt(`${what} of missing service ${key.namespace}/${key.group}@@${key.service}`);
   for (const { key, config } of records.clusters) partOf(key, `cluster ${config.name}`).clusters.push(config);
-  for (const { key, values } of records.instances) partOf(key, `instance ${values.ip}:${values.port}`).instances.push(values);
+  // The keyspace lists a service's instances together (key order), so the last service found is usually the one.
+  let last: { key: ServiceKey; part: ServiceParts } | null = null;
+  for (const { key, values } of records.instances) {
+    if (last === null || !sameServiceKey(last.key, key)) last = { key, part: partOf(key, `instance ${values.ip}:${values.port}`) };
+    last.part.instances.push(values);
+  }
   return [...byKey.values()];
 }
 

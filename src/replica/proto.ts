@@ -13,7 +13,7 @@ let root: protobuf.Root | null = null;
 // metadata value becomes five 8-character strings under four cons cells, ~250 bytes instead of ~56, for as long as
 // the decoded value lives, and the registry keeps what it decodes (instances restored from the keyspace or a snapshot,
 // instances applied from the log: ~600 bytes per instance of the bench's record, bench/README.md "Memory"). The
-// replacement below reads the same bytes into one flat string: ASCII through String.fromCharCode, anything else
+// replacement below reads the same bytes into one flat string: ASCII through node's latin1 slice, anything else
 // through a fatal TextDecoder, which protobufjs itself uses for the rest of a string from its first non-ASCII byte
 // and for every string of 64 bytes or more. So it accepts and rejects exactly what protobufjs does, with the same
 // errors (test/replica/proto.test.ts compares both on random bytes). It is installed once, when this module loads,
@@ -29,17 +29,26 @@ interface ReaderInternals {
 }
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
-/** asciiChunk bounds the arguments of one String.fromCharCode call (engines cap the number of arguments). */
-const asciiChunk = 4096;
+/** Latin1Slicing is node's Buffer#latin1Slice (untyped in @types/node); it reads any Uint8Array, one byte per character. */
+interface Latin1Slicing {
+  latin1Slice(this: Uint8Array, start: number, end: number): string;
+}
+const latin1Slice = (Buffer.prototype as unknown as Latin1Slicing).latin1Slice;
+/**
+ * protobufjs's own strict reader, for short strings: V8 concatenates strings shorter than 13 characters into flat
+ * strings, and protobufjs's 8-character steps make at most one such concatenation below that length.
+ */
+const readStrictShort = (protobuf.util as unknown as { utf8: { readStrict(buf: Uint8Array, start: number, end: number): string } }).utf8.readStrict;
+const flatConcatCharsMax = 12;
 
 /** readFlatStrictUtf8 decodes bytes [start, end) as strict UTF-8 into one flat string (throws a TypeError on bad UTF-8). */
 export function readFlatStrictUtf8(buf: Uint8Array, start: number, end: number): string {
-  if (end <= start) return '';
+  if (end - start <= flatConcatCharsMax) return readStrictShort(buf, start, end);
   for (let i = start; i < end; i++) {
     if ((buf[i] as number) >= 0x80) return strictUtf8.decode(buf.subarray(start, end));
   }
-  if (end - start <= asciiChunk) return String.fromCharCode.apply(null, buf.subarray(start, end) as unknown as number[]);
-  return strictUtf8.decode(buf.subarray(start, end));
+  // ASCII: one byte per character, so latin1 gives the same text, in one native copy.
+  return latin1Slice.call(buf, start, end);
 }
 
 function installFlatStrings(): void {
