@@ -1,7 +1,7 @@
 // bench/main.ts: Cairn against etcd and ZooKeeper on the same machine, in the same run (issue 7).
 //
 //   npm run bench -- [--vs etcd,zookeeper] [--workload register,list,beat,...] [--clients N[,N...]] [--duration S]
-//                    [--quick] [--api grpc,http] [--memory-sizes 100000,1000000] [--profile DIR]
+//                    [--quick] [--api grpc,http] [--memory-sizes 100000,1000000] [--profile DIR] [--warmup S]
 //
 // Starts a 3-member Cairn cluster and 3-member etcd and ZooKeeper clusters on loopback (installing Debian's
 // etcd-server and zookeeper when missing), runs each workload with closed-loop clients against each target (all
@@ -44,6 +44,8 @@ interface Options {
   readonly clients: readonly number[];
   readonly durationMs: number;
   readonly warmupMs: number;
+  /** systemWarmupMs: before the first cell, each target runs register, deregister and list unmeasured (JIT warm-up). */
+  readonly systemWarmupMs: number;
   readonly quick: boolean;
   readonly apis: ReadonlyArray<'grpc' | 'http'>;
   readonly memorySizes: readonly number[];
@@ -67,6 +69,7 @@ function parseOptions(argv: readonly string[]): Options {
       vs: { type: 'string' }, workload: { type: 'string' }, clients: { type: 'string' }, duration: { type: 'string' },
       quick: { type: 'boolean' }, api: { type: 'string' }, 'memory-sizes': { type: 'string' }, 'results-dir': { type: 'string' },
       'cairn-hosts': { type: 'string' }, 'cairn-port': { type: 'string' }, 'memory-addr': { type: 'string' }, profile: { type: 'string' },
+      warmup: { type: 'string' },
     },
     strict: true,
   });
@@ -81,6 +84,8 @@ function parseOptions(argv: readonly string[]): Options {
   for (const c of clients) if (!Number.isInteger(c) || c < 1 || c > 1024) throw new Error(`--clients: ${c} is not an integer in 1..1024`);
   const duration = Number(values.duration ?? (quick ? '1.5' : '5'));
   if (!(duration > 0 && duration <= 600)) throw new Error('--duration: seconds in (0, 600]');
+  const systemWarmup = Number(values.warmup ?? (quick ? '1' : '5'));
+  if (!(systemWarmup >= 0 && systemWarmup <= 600)) throw new Error('--warmup: seconds in [0, 600]');
   const apis = list(values.api ?? 'grpc,http');
   for (const api of apis) if (api !== 'grpc' && api !== 'http') throw new Error(`--api: unknown '${api}'`);
   const memorySizes = list(values['memory-sizes'] ?? (quick ? '20000' : '100000,1000000')).map(Number);
@@ -91,6 +96,7 @@ function parseOptions(argv: readonly string[]): Options {
     clients,
     durationMs: duration * 1000,
     warmupMs: Math.min(1000, duration * 200),
+    systemWarmupMs: systemWarmup * 1000,
     quick,
     apis: apis as Array<'grpc' | 'http'>,
     memorySizes,
@@ -220,6 +226,36 @@ async function runWorkload(workload: WorkloadName, target: Target, clients: numb
   }
 }
 
+/**
+ * warmUp runs register, then deregister of what it registered, then local and linearizable lists, on one target at
+ * 16 clients for `ms` in all, measuring nothing. Cairn (V8) and ZooKeeper (the JVM) compile their hot paths while
+ * they run: without it the first cells (register at 1 client) measured code the JIT had not optimized yet, which etcd
+ * (compiled ahead of time) never pays. Each cell still has its own short warm-up (warmupMs).
+ */
+async function warmUp(target: Target, ms: number, services: number): Promise<void> {
+  if (ms <= 0) return;
+  const clients = 16;
+  const phase = (share: number): { clients: number; durationMs: number; warmupMs: number; memberPids: readonly number[] } =>
+    ({ clients, durationMs: Math.max(1, Math.round(ms * share)), warmupMs: 0, memberPids: [] });
+  const registered: Slot[] = [];
+  await runClosedLoop(async () => {
+    const slot = registerSlot(target.nextRegister++, services);
+    await target.driver.register(slot);
+    registered.push(slot);
+  }, phase(0.4));
+  // Bounded by what the register phase added (an empty pool ends the phase early).
+  await runClosedLoop(async () => {
+    const slot = registered.pop();
+    if (slot === undefined) throw new Exhausted('warm-up: nothing left to remove');
+    await target.driver.deregister(slot);
+  }, phase(0.3));
+  let next = 0;
+  await runClosedLoop(async () => {
+    const count = await target.driver.list(next++ % 2 === 0 ? 'local' : 'linearizable');
+    if (count !== listSize) throw new Error(`warm-up: list returned ${count} instances, expected ${listSize}`);
+  }, phase(0.3));
+}
+
 function notMeasured(reason: string): RunResult {
   return {
     status: 'not-measured', reason, ops: 0, errors: 0, errorSamples: {}, seconds: 0, opsPerSecond: Number.NaN, p50Ms: Number.NaN, p99Ms: Number.NaN,
@@ -296,7 +332,8 @@ async function main(): Promise<number> {
         prepared.add(target.cluster.system);
         await target.driver.prepare(options.registerServices, listSize);
       }
-      process.stderr.write(`bench: clusters up and prepared in ${((performance.now() - wallStart) / 1000).toFixed(1)} s; leaders: ${targets.map((t) => `${t.driver.id}=${t.cluster.members[t.leader]?.client ?? '?'}`).join(' ')}\n`);
+      for (const target of targets) await warmUp(target, options.systemWarmupMs, options.registerServices);
+      process.stderr.write(`bench: clusters up, prepared and warmed up in ${((performance.now() - wallStart) / 1000).toFixed(1)} s; leaders: ${targets.map((t) => `${t.driver.id}=${t.cluster.members[t.leader]?.client ?? '?'}`).join(' ')}\n`);
       for (const workload of runWorkloads) {
         for (const clients of options.clients) {
           for (const target of targets) {
@@ -339,7 +376,10 @@ async function main(): Promise<number> {
       etcd: etcdBinary === null ? null : toolVersion(etcdBinary, ['--version']),
       zookeeper: zkClasspath === null ? null : '3.8 (Debian zookeeper package)',
     },
-    options: { vs: options.vs, workloads: options.workloads, clients: options.clients, durationSeconds: options.durationMs / 1000, warmupSeconds: options.warmupMs / 1000, quick: options.quick, apis: options.apis },
+    options: {
+      vs: options.vs, workloads: options.workloads, clients: options.clients, durationSeconds: options.durationMs / 1000, warmupSeconds: options.warmupMs / 1000,
+      systemWarmupSeconds: options.systemWarmupMs / 1000, quick: options.quick, apis: options.apis,
+    },
     notes,
     results: rows,
     memory,
