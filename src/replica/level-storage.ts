@@ -4,7 +4,7 @@
 // Layout (every key utf8, every value bytes; sublevels are key prefixes of the one database, so one batch spans them):
 //   log!<16 hex digits>   StoredEntry (encoded Entry + CRC-32C); key = indexKey(index), so key order = log order.
 //                         Holds exactly the entries (snapshot index, last index], contiguous.
-//   meta!format           "cairn-raft-v1"              meta!cluster-id / meta!member-id   the identity (utf8)
+//   meta!format           "cairn-raft-v2"              meta!cluster-id / meta!member-id   the identity (utf8)
 //   meta!hard-state       HardState                    meta!snapshot-meta                 SnapshotMeta
 //   meta!snapshot-data    8-byte length + CRC-32C of the snapshot data + the generation of its chunks (utf8; absent
 //                         in stores written before generations: their chunks are keyed by number alone)
@@ -18,7 +18,16 @@
 //                         one (stageSnapshot) and made current by a small batch (saveSnapshot); chunks of any other
 //                         generation are leftovers of a staging that never finished, deleted by the next save.
 //   state!<key>           the state machine's keyspace, written by writeApplied and by writeReady's applied part,
-//                         always together with meta!applied.
+//                         always together with meta!applied. Each value is framed by a 4-byte CRC-32C (big-endian)
+//                         of the key's UTF-8 bytes followed by the value (frameState): LevelDB reads its tables
+//                         without verifying block checksums (classic-level leaves verify_checksums off), so a bit
+//                         flipped in a table reaches the reader as it is; the frame makes keyspace() refuse it.
+//                         Format cairn-raft-v1 (before the frame) is still read: load() rewrites its keyspace once,
+//                         framed, together with the new format name, in one fsynced batch (migrateKeyspace).
+//
+// Errors LevelDB itself reports while load() or keyspace() read (a Corruption status, or an IO error such as a table
+// shorter than the MANIFEST says) are reported as CAIRN_STORAGE_CORRUPT too (levelReadFailure), so a member stops
+// with the documented code whichever layer noticed the damage.
 //
 // Atomicity: every method is one atomic LevelDB batch (a snapshot's chunks excepted: stageSnapshot and writeReady
 // write them first, in several batches, none visible until the batch that names their generation), written through classic-level's private _batch with keys
@@ -65,7 +74,9 @@ const contactsListedMax = 10_000;
 /** levelLayout names the database's directory, sublevels, meta keys and format; tests use it to reach raw records. */
 export const levelLayout = Object.freeze({
   directory: 'raft',
-  format: 'cairn-raft-v1',
+  format: 'cairn-raft-v2',
+  /** formatV1 is the format before keyspace values were framed; load() migrates it. */
+  formatV1: 'cairn-raft-v1',
   sublevels: Object.freeze({ log: 'log', meta: 'meta', snapshot: 'snapshot', state: 'state', contacts: 'contacts' }),
   metaKeys: Object.freeze({
     format: 'format',
@@ -143,7 +154,12 @@ export class LevelStorage implements RaftStorage {
   static async open(dataDir: string, options: LevelStorageOptions = {}): Promise<LevelStorage> {
     await mkdir(dataDir, { recursive: true });
     const db: Database = new ClassicLevel<string, Uint8Array>(path.join(dataDir, levelLayout.directory), { valueEncoding: 'view' });
-    await db.open();
+    try {
+      await db.open();
+    } catch (error) {
+      // A damaged MANIFEST or a table LevelDB must read to recover fails the open itself.
+      throw levelReadFailure(db.location, error);
+    }
     return new LevelStorage(db, options);
   }
 
@@ -155,7 +171,12 @@ export class LevelStorage implements RaftStorage {
   /** load reads and verifies everything (checksums, contiguity); null for a store that was never initialised. */
   load(): Promise<StoredRaftState | null> {
     return this.serialise('load', async () => {
-      const stored = await this.readAll();
+      let stored: StoredRaftState | null;
+      try {
+        stored = await this.readAll();
+      } catch (error) {
+        throw levelReadFailure(this.location, error);
+      }
       if (stored !== null) {
         const snapshotIndex = stored.snapshot.meta.index;
         const lastIndex = snapshotIndex + stored.entries.length;
@@ -356,13 +377,36 @@ export class LevelStorage implements RaftStorage {
     if (this.closing) throw new CairnError('CAIRN_SHUTTING_DOWN', 'keyspace after close()');
     const iterator = this.state.iterator();
     try {
-      for (let batch = await iterator.nextv(readBatchRecords); batch.length > 0; batch = await iterator.nextv(readBatchRecords)) {
+      for (let batch = await this.readNext(iterator); batch.length > 0; batch = await this.readNext(iterator)) {
         // classic-level returns Buffers; hand out plain Uint8Array views, as the twin does and as the type says.
-        for (const [key, value] of batch) yield [key, new Uint8Array(value.buffer, value.byteOffset, value.byteLength)] as const;
+        for (const [key, value] of batch) yield [key, this.unframeState(key, new Uint8Array(value.buffer, value.byteOffset, value.byteLength))] as const;
       }
     } finally {
       await iterator.close();
     }
+  }
+
+  /** readNext reads the next batch of an iterator, reporting LevelDB's read failures as CAIRN_STORAGE_CORRUPT. */
+  private async readNext(iterator: { nextv(size: number): Promise<Array<[string, Uint8Array]>> }): Promise<Array<[string, Uint8Array]>> {
+    try {
+      return await iterator.nextv(readBatchRecords);
+    } catch (error) {
+      throw levelReadFailure(this.location, error);
+    }
+  }
+
+  /** unframeState verifies a stored keyspace value's frame against its key and returns the value (a view). */
+  private unframeState(key: string, framed: Uint8Array): Uint8Array {
+    if (framed.length < stateFrameBytes) {
+      throw new CairnError('CAIRN_STORAGE_CORRUPT', `${this.location}: state!${key}: a framed value of ${framed.length} bytes is truncated`);
+    }
+    const stored = new DataView(framed.buffer, framed.byteOffset, framed.byteLength).getUint32(0, false);
+    const value = framed.subarray(stateFrameBytes);
+    const computed = stateChecksum(key, value);
+    if (stored !== computed) {
+      throw new CairnError('CAIRN_STORAGE_CORRUPT', `${this.location}: state!${key}: crc32c mismatch (stored 0x${stored.toString(16).padStart(8, '0')}, computed 0x${computed.toString(16).padStart(8, '0')})`);
+    }
+    return value;
   }
 
   /** close waits for every queued operation, then closes the database; later calls are refused. */
@@ -411,7 +455,7 @@ export class LevelStorage implements RaftStorage {
   private pushStateOps(ops: Operation[], writes: readonly BatchWrite[]): void {
     for (const write of writes) {
       ops.push(write.type === 'put'
-        ? { type: 'put', sublevel: this.state, key: write.key, value: write.value }
+        ? { type: 'put', sublevel: this.state, key: write.key, value: frameState(write.key, write.value) }
         : { type: 'del', sublevel: this.state, key: write.key });
     }
   }
@@ -488,7 +532,7 @@ export class LevelStorage implements RaftStorage {
       throw new CairnError('CAIRN_STORAGE_CORRUPT', `${this.location}: records present but meta!format missing`);
     }
     const formatText = this.readMetaText(keys.format, format);
-    if (formatText !== levelLayout.format) {
+    if (formatText !== levelLayout.format && formatText !== levelLayout.formatV1) {
       throw new CairnError('CAIRN_STORAGE_CORRUPT', `${this.location}: unknown storage format ${JSON.stringify(formatText)}`);
     }
     const identity = { clusterId: await this.readMeta(keys.clusterId, textOf), memberId: await this.readMeta(keys.memberId, textOf) };
@@ -503,7 +547,27 @@ export class LevelStorage implements RaftStorage {
       throw new CairnError('CAIRN_STORAGE_CORRUPT', `${this.location}: applied index ${applied} beyond the last log index ${lastIndex}`,
         { details: { index: applied } });
     }
+    if (formatText === levelLayout.formatV1) await this.migrateKeyspace();
     return { identity, hardState, snapshot: { meta, data }, entries, applied };
+  }
+
+  /**
+   * migrateKeyspace rewrites a cairn-raft-v1 store's keyspace framed (frameState) and names the current format, in
+   * one fsynced batch, so a store is never half migrated. The v1 values carry no checksum to verify: they are
+   * framed as they are. One batch of O(keyspace), as a restore's: bounded by the registry's limits, and made once.
+   */
+  private async migrateKeyspace(): Promise<void> {
+    const ops: Operation[] = [];
+    const iterator = this.state.iterator();
+    try {
+      for (let batch = await this.readNext(iterator); batch.length > 0; batch = await this.readNext(iterator)) {
+        for (const [key, value] of batch) ops.push({ type: 'put', sublevel: this.state, key, value: frameState(key, new Uint8Array(value.buffer, value.byteOffset, value.byteLength)) });
+      }
+    } finally {
+      await iterator.close();
+    }
+    ops.push(this.putMeta(levelLayout.metaKeys.format, textEncoder.encode(levelLayout.format)));
+    await this.batch(ops, true);
   }
 
   private async readMeta<T>(key: string, decode: (payload: Uint8Array) => T): Promise<T> {
@@ -596,6 +660,38 @@ export class LevelStorage implements RaftStorage {
     if (crc32c(data) !== summary.crc32c) throw fail('crc32c mismatch');
     return data;
   }
+}
+
+/** stateFrameBytes is the size of a keyspace value's frame: its CRC-32C. */
+const stateFrameBytes = 4;
+
+/** stateChecksum is the CRC-32C of a keyspace record: the key's UTF-8 bytes, then the value. */
+function stateChecksum(key: string, value: Uint8Array): number {
+  return crc32c(value, crc32c(textEncoder.encode(key)));
+}
+
+/** frameState frames a keyspace value with stateChecksum (big-endian), as stored under state!<key>. */
+function frameState(key: string, value: Uint8Array): Uint8Array {
+  const framed = new Uint8Array(stateFrameBytes + value.length);
+  new DataView(framed.buffer).setUint32(0, stateChecksum(key, value), false);
+  framed.set(value, stateFrameBytes);
+  return framed;
+}
+
+/** levelErrorCodes are classic-level's codes for a read LevelDB could not make from its files. */
+const levelErrorCodes: ReadonlySet<string> = new Set(['LEVEL_CORRUPTION', 'LEVEL_IO_ERROR']);
+
+/**
+ * levelReadFailure reports a failure of LevelDB to read its own files (classic-level's LEVEL_CORRUPTION or
+ * LEVEL_IO_ERROR, on the error or its cause) as CAIRN_STORAGE_CORRUPT; any other error is returned as it is.
+ */
+function levelReadFailure(location: string, error: unknown): unknown {
+  if (error instanceof CairnError) return error;
+  const codeOf = (value: unknown): unknown => (typeof value === 'object' && value !== null ? (value as { code?: unknown }).code : undefined);
+  const cause = error instanceof Error ? error.cause : undefined;
+  const fromLevel = [codeOf(error), codeOf(cause)].some((code) => typeof code === 'string' && levelErrorCodes.has(code));
+  if (!fromLevel) return error;
+  return storageCorruption(`${location}: LevelDB could not read its files`, error);
 }
 
 /** DataSummary is the stored length and CRC-32C of the snapshot data, and the generation of its chunks ('' before generations). */
