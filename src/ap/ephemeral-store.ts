@@ -474,8 +474,11 @@ export class EphemeralStore {
       this.clock.observe(incoming.version);
       // A tombstone for an address we never held still matters: it beats a stale registration arriving later.
       record ??= this.obtain(data.key);
-      if (!incoming.removed && (current === undefined || current.instance === null) && record.live >= this.options.limits.instancesPerServiceMax) continue;
-      this.install(record, incoming, incoming.removed ? (current?.timeouts ?? defaultTimeouts(this.options.limits)) : timeoutsOf(incoming.metadata, this.options.limits, false));
+      const wasLive = current !== undefined && current.instance !== null;
+      if (!incoming.removed && !wasLive && record.live >= this.options.limits.instancesPerServiceMax) continue;
+      const entry = this.install(record, incoming, incoming.removed ? (current?.timeouts ?? defaultTimeouts(this.options.limits)) : timeoutsOf(incoming.metadata, this.options.limits, false));
+      // An instance that arrives unhealthy was last heard of before its flip, not now (see silenceSinceMs).
+      if (!incoming.removed && !incoming.healthy && !wasLive) entry.lastBeatMs = Math.min(entry.lastBeatMs, unhealthySinceMs(entry));
       changed++;
     }
     if (changed > 0 && record !== undefined) this.options.events.onServiceChanged(record);
@@ -540,7 +543,7 @@ export class EphemeralStore {
   private expireEntry(record: ServiceRecord, entry: Entry, now: number, outcome: ExpiryOutcome): boolean {
     const instance = entry.instance;
     if (instance === null) return false;
-    const silentMs = now - Math.max(entry.lastBeatMs, record.ownedSinceMs);
+    const silentMs = now - silenceSinceMs(record, entry, instance, this.options.self);
     if (silentMs >= entry.timeouts.removeMs) {
       this.tombstone(record, entry);
       outcome.removed++;
@@ -584,6 +587,38 @@ export class EphemeralStore {
 }
 
 const emptyMetadata: Metadata = Object.freeze({});
+
+/** unhealthySinceMs: when the silence that made an unhealthy entry unhealthy began, by its flip's version. */
+function unhealthySinceMs(entry: Entry): number {
+  return entry.version.wallMs - entry.timeouts.unhealthyMs;
+}
+
+/**
+ * takeoverBeatsUnhealthy: beat intervals (at most one delete timeout) a member that took over an instance already
+ * unhealthy waits for a beat before it removes it: long enough for a live client's next beats to reach it once the
+ * members route to it (the flip may come from the far side of a healed partition, which heard none of them), short
+ * enough that handovers a few seconds apart no longer postpone the removal for ever.
+ */
+const takeoverBeatsUnhealthy = 3;
+
+/**
+ * silenceSinceMs says when an instance's silence began, as far as member `self` knows. A healthy one: its last beat
+ * here, or the takeover if later (the grace: its beats went to the old owner). So does an unhealthy one that this
+ * member flipped itself while responsible (it knows the silence exactly). Any other unhealthy one carries its
+ * silence with it: the flip is a replicated write made by the owner of the time once it had heard nothing for
+ * unhealthyMs, so its silence began no later than unhealthyMs before that version, whoever owns it now; a new owner
+ * only waits takeoverBeatsUnhealthy beat intervals from its takeover for a beat that revives it. Without this, every
+ * change of the live set (which moves most services: the hash is taken modulo the live count) restarted a full
+ * delete timeout, and a member killed and restarted every few seconds kept dead instances listed for as long as the
+ * kills went on (jepsen-like D4, 2026-11-22).
+ */
+function silenceSinceMs(record: ServiceRecord, entry: Entry, instance: Instance, self: string): number {
+  const heardHere = Math.max(entry.lastBeatMs, record.ownedSinceMs);
+  if (instance.healthy || (entry.version.member === self && record.ownedSinceMs <= entry.version.wallMs)) return heardHere;
+  const { intervalMs, removeMs } = entry.timeouts;
+  const waitAfterTakeoverMs = Math.min(removeMs, takeoverBeatsUnhealthy * intervalMs);
+  return Math.max(entry.lastBeatMs, unhealthySinceMs(entry), record.ownedSinceMs + waitAfterTakeoverMs - removeMs);
+}
 
 function notFound(key: InstanceKey): CairnError {
   return new CairnError('CAIRN_INSTANCE_NOT_FOUND',

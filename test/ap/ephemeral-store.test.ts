@@ -3,7 +3,8 @@
 // order; a tombstone beats every older registration (no resurrection from a stale copy); the per-service checksum is
 // equal exactly when the live contents are; tombstones are bounded in time and count; expiry follows Nacos's timings
 // (unhealthy after 15 s, removed after 30 s, NACOS.md §5.3) and the `preserved.*` metadata overrides, counts silence
-// from a takeover (grace), revives an instance on a beat, and scans in bounded slices.
+// from a takeover (grace) for a healthy instance while an unhealthy one keeps its removal deadline across handovers,
+// revives an instance on a beat, and scans in bounded slices.
 //
 // Method: stores on a fake clock injected at the seam (`now`), driven directly; "members" are separate stores whose
 // records are exchanged with exportRecord/merge, as the Distro node does over the wire.
@@ -226,6 +227,60 @@ test('takeover grace: silence counts from when this member became responsible, n
   clock.advance(1000);
   store.scanExpiry(10, () => true);
   assert.deepEqual(ips(store), ['10.0.0.1:8080(unhealthy)']);
+});
+
+test('an unhealthy instance keeps its removal deadline across takeovers and restarts: the TTL is not reset by a handover', () => {
+  // Found by jepsen-like D4: with the grace counted from every takeover, a member killed and restarted every few
+  // seconds (each change of the live set moves most services) kept dead instances listed for a minute.
+  const clock = new Clock();
+  const start = clock.ms;
+  const metadata = { 'preserved.heart.beat.interval': '1000', 'preserved.heart.beat.timeout': '3000', 'preserved.ip.delete.timeout': '6000' };
+  const { store: owner } = storeOf('a', clock);
+  const { store: survivor } = storeOf('b', clock);
+  owner.put(keyOf('10.0.0.1'), { ...fields, metadata }, '', 'register');
+  survivor.merge(owner.exportRecord(owner.record(serviceId)!));
+  clock.advance(3000);
+  assert.equal(owner.scanExpiry(10, () => true).unhealthy, 1, 'the owner flips it after 3 s of silence');
+  const flipped = owner.exportRecord(owner.record(serviceId)!);
+  // A restarted member loads the flip in its snapshot 1 s later; the survivor receives it by sync at once.
+  clock.advance(1000);
+  const { store: restarted } = storeOf('c', clock);
+  restarted.merge(flipped);
+  survivor.merge(flipped);
+  // Both take the service over now (the owner died): neither restarts the 6 s delete timeout from here; each waits
+  // three beat intervals for a beat that would revive it, then removes it (at 7 s, not at 4 + 6 = 10 s).
+  for (const store of [restarted, survivor]) store.record(serviceId)!.ownedSinceMs = clock.ms;
+  clock.advance(2999);
+  for (const store of [restarted, survivor]) assert.equal(store.scanExpiry(10, () => true).removed, 0, 'not before three beat intervals after the takeover');
+  clock.advance(1);
+  assert.equal(clock.ms - start, 7000);
+  for (const store of [restarted, survivor]) assert.equal(store.scanExpiry(10, () => true).removed, 1, 'removed 7 s after the last beat, not 6 s after the takeover');
+  // A takeover long after the flip: the last beat was 20 s ago, yet the new owner still waits three intervals.
+  const { store: late } = storeOf('d', clock);
+  const { store: first } = storeOf('e', clock);
+  first.put(keyOf('10.0.0.3'), { ...fields, metadata }, '', 'register');
+  clock.advance(3000);
+  first.scanExpiry(10, () => true);
+  clock.advance(17_000);
+  late.merge(first.exportRecord(first.record(serviceId)!));
+  late.record(serviceId)!.ownedSinceMs = clock.ms;
+  clock.advance(2999);
+  assert.equal(late.scanExpiry(10, () => true).removed, 0);
+  clock.advance(1);
+  assert.equal(late.scanExpiry(10, () => true).removed, 1);
+  // A healthy instance still gets the takeover grace: its beats may have gone to the old owner.
+  survivor.put(keyOf('10.0.0.2'), { ...fields, metadata }, '', 'register');
+  clock.advance(10_000);
+  survivor.record(serviceId)!.ownedSinceMs = clock.ms;
+  clock.advance(2999);
+  assert.equal(survivor.scanExpiry(10, () => true).unhealthy, 0);
+  // And a beat revives an unhealthy instance at its new owner, which then counts from that beat.
+  clock.advance(1);
+  assert.equal(survivor.scanExpiry(10, () => true).unhealthy, 1);
+  assert.ok(survivor.beat(serviceId, entryIdOf('DEFAULT', '10.0.0.2', 8080), true) !== undefined);
+  clock.advance(5999);
+  assert.equal(survivor.scanExpiry(10, () => true).removed, 0);
+  assert.deepEqual(ips(survivor), ['10.0.0.2:8080(unhealthy)']);
 });
 
 test('the expiry scan looks at a bounded slice per call and resumes where it stopped', () => {
