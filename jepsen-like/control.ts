@@ -136,6 +136,15 @@ export class Member {
   /** attempt is the last start attempt on this member's data directory (wipe nemesis), or null. */
   private attempt: StartAttempt | null = null;
   private readonly journal: DurabilityJournal | null;
+  /** stderrTail is the last stderr lines of the current process (at most stderrLinesKept). */
+  private stderrTail: readonly string[] = [];
+  /**
+   * toleratesExits: while set (the corrupt nemesis started this member on data it damaged), an exit by itself is
+   * recorded in toleratedExits for the nemesis to judge, not as an unexpected exit.
+   */
+  toleratesExits = false;
+  /** toleratedExits lists the exits recorded while toleratesExits was set, each with its last stderr lines. */
+  readonly toleratedExits: { readonly detail: string; readonly lastLines: readonly string[] }[] = [];
 
   /** constructor lays out the member's files; nothing runs yet. */
   constructor(
@@ -182,6 +191,40 @@ export class Member {
     this.current = 'running';
     await this.awaitReady(child);
     this.joinOnStart = false;
+  }
+
+  /**
+   * startOrRefusal starts the member as start() does, except that a start Cairn refuses (the process exits before it
+   * is ready, as on corrupt storage) is an answer rather than an unexpected exit: null when the member is ready,
+   * else how the process ended and its last stderr lines (the refusal). A start still not ready at the bound is
+   * killed by pid and reported the same way.
+   */
+  async startOrRefusal(): Promise<StartRefusal | null> {
+    if (this.current === 'running' || this.current === 'paused') throw new Error(`${this.addr} is already running`);
+    if (this.attempt?.running === true) throw new Error(`a start attempt on ${this.addr}'s data directory (pid ${String(this.attempt.pid)}) still runs`);
+    this.journal?.beforeStart();
+    this.toleratesExits = true;
+    try {
+      const child = this.spawnProcess();
+      // 'close' comes after the last output: the refusal line is read before the exit is reported.
+      const closed = new Promise<void>((resolve) => child.once('close', () => resolve()));
+      this.current = 'running';
+      try {
+        await this.awaitReady(child);
+        this.joinOnStart = false;
+        return null;
+      } catch (error) {
+        if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) process.kill(child.pid, 'SIGKILL');
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([closed, new Promise((resolve) => (timer = setTimeout(resolve, exitWaitMs)))]);
+        clearTimeout(timer);
+        this.current = 'killed';
+        this.toleratedExits.length = 0;
+        return { exitCode: child.exitCode, signal: child.signalCode, lastLines: this.stderrTail.slice(-5), reason: error instanceof Error ? error.message : String(error) };
+      }
+    } finally {
+      if (this.current !== 'running') this.toleratesExits = false;
+    }
   }
 
   /** wipe deletes the data directory of a dead member (killed and reaped) and makes the next start a --join. */
@@ -257,6 +300,7 @@ export class Member {
     const fd = openSync(this.logPath, 'a');
     writeSync(fd, `--- ${new Date().toISOString()} started pid ${String(child.pid)}: cairn ${args.join(' ')}\n`);
     const stderr: string[] = [];
+    this.stderrTail = stderr;
     child.stdout?.on('data', (chunk: Buffer) => writeSync(fd, chunk));
     child.stderr?.on('data', (chunk: Buffer) => {
       writeSync(fd, chunk);
@@ -269,7 +313,9 @@ export class Member {
       closeSync(fd);
       if (this.child === child && (this.current === 'running' || this.current === 'paused')) {
         this.current = 'stopped';
-        this.unexpectedExits.push(`${this.addr} (pid ${String(child.pid)}) exited by itself: code ${String(code)}, signal ${String(signal)}; stderr: ${stderr.slice(-5).join(' | ')}`);
+        const detail = `${this.addr} (pid ${String(child.pid)}) exited by itself: code ${String(code)}, signal ${String(signal)}; stderr: ${stderr.slice(-5).join(' | ')}`;
+        if (this.toleratesExits) this.toleratedExits.push({ detail, lastLines: stderr.slice(-5) });
+        else this.unexpectedExits.push(detail);
       }
     });
   }
@@ -327,6 +373,14 @@ export class Member {
     process.kill(pid, 'SIGCONT');
     this.current = 'running';
   }
+}
+
+/** StartRefusal is how a start that never got ready ended (Member.startOrRefusal): exit code or signal, last stderr lines. */
+export interface StartRefusal {
+  readonly exitCode: number | null;
+  readonly signal: string | null;
+  readonly lastLines: readonly string[];
+  readonly reason: string;
 }
 
 /** AttemptExit is how a start attempt's process ended: its exit code, or the signal that ended it. */

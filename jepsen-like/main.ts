@@ -4,12 +4,12 @@
 // valid means every case got the verdict it expects.
 
 import { parseArgs } from 'node:util';
-import { killTargets, memberNemesisNodesMin, nemesisKinds, wipeNemesisNodesMin, partitionModes, pauseTargets, type KillTarget, type NemesisKind, type PartitionMode, type PauseTarget } from './nemesis.ts';
+import { corruptNemesisNodesMin, killTargets, memberNemesisNodesMin, nemesisKinds, wipeNemesisNodesMin, partitionModes, pauseTargets, type KillTarget, type NemesisKind, type PartitionMode, type PauseTarget } from './nemesis.ts';
 import { recheck } from './recheck.ts';
 import { defaultRunOptions, PrerequisiteError, runTest, workloadNames, type RunOptions, type WorkloadName } from './runner.ts';
 import { ciCases, fullCases, notRun, runSuite, suiteTable } from './suite.ts';
 
-const usage = `usage: npm run jepsen -- --workload register|set|health|ephemeral|watch[,..] --nemesis partition|kill|pause|transfer|member|wipe|none[,..] --time SECONDS
+const usage = `usage: npm run jepsen -- --workload register|set|health|ephemeral|watch|beats[,..] --nemesis partition|kill|pause|transfer|member|wipe|none[,..] --time SECONDS
   [--nodes 3|5] [--seed S] [--unsafe-local-reads] [--unsafe-no-fsync] [--lazyfs] [--no-lazyfs] [--suite ci|full [--cases ID,..]]
   [--partition halves,leader,follower,one,ring,bridge,one-way-leader] [--kill one,leader,minority,majority,all]
   [--pause leader,one] [--fault-seconds MIN,MAX] [--quiet-seconds MIN,MAX] [--snapshot-entries N]
@@ -85,6 +85,7 @@ function optionsOf(values: Record<string, string | boolean | undefined>): RunOpt
   if (workloads.includes('health') && kinds.some((kind) => kind !== 'partition')) throw new UsageError('--workload health: --nemesis partition or none (its truth model assumes the owners of the full member set; C4 kills are not built)');
   if (kinds.includes('member') && nodesChosen < memberNemesisNodesMin) throw new UsageError(`--nemesis member: needs --nodes 5 (removing one of ${nodesChosen} members would leave fewer than 3 voters)`);
   if (kinds.includes('wipe') && nodesChosen < wipeNemesisNodesMin) throw new UsageError(`--nemesis wipe: needs at least ${wipeNemesisNodesMin} members (with one of ${nodesChosen} dead the others cannot remove it)`);
+  if (kinds.includes('corrupt') && (nodesChosen < corruptNemesisNodesMin || !workloads.includes('register'))) throw new UsageError(`--nemesis corrupt: needs --workload register (its final reads compare the members) and at least ${corruptNemesisNodesMin} members`);
   const unsafeNoFsync = values['unsafe-no-fsync'] === true;
   return {
     ...base,

@@ -29,6 +29,13 @@
 //   on its own address with its data and waits until it reports itself a voter under a leader. A start that is
 //   accepted (prints ready, answers HTTP), hangs past the bound, or ends another way is a nemesis problem (the run
 //   is invalid); such a process is killed by pid after at most servedObserveMs of serving.
+// - corrupt (PEERS.md A7, corruption.ts): one member at a time, only from the full membership, is killed, one of its
+//   LevelDB files is damaged (bits flipped in a table or the write-ahead log, or the newest file truncated; seeded),
+//   and it is started again with its normal flags. Its storage is probed before and after the damage (a copy opened
+//   with LevelStorage). A start refused with CAIRN_STORAGE_CORRUPT is rebuilt by the documented path at the fault's
+//   stop (as the wipe nemesis's: remove, wipe, --join, add); a member that started stays, and one that stops by
+//   itself with a corruption error while the fault holds it is rebuilt the same way. Every fault's file, offsets,
+//   bytes, probes and outcome go into its start-corrupt / stop-corrupt lines.
 
 import { memberHosts, type Cluster, type Member, type StartAttempt } from './control.ts';
 import type { MemberCgroups } from './cgroup.ts';
@@ -55,16 +62,31 @@ import {
   type WipeMode,
 } from './membership.ts';
 import type { ClusterMonitor } from './monitor.ts';
+import {
+  applyCorruption,
+  databaseDirOf,
+  diffProbes,
+  judgeCorruption,
+  listLevelFiles,
+  mentionsCorruption,
+  planCorruption,
+  probeStorage,
+  type CorruptionJudgement,
+  type StorageProbe,
+} from './corruption.ts';
+import path from 'node:path';
 import { type Random, sleep } from './random.ts';
 
 /** NemesisKind is one kind of fault. */
-export type NemesisKind = 'partition' | 'kill' | 'pause' | 'transfer' | 'member' | 'wipe';
+export type NemesisKind = 'partition' | 'kill' | 'pause' | 'transfer' | 'member' | 'wipe' | 'corrupt';
 /** nemesisKinds lists every kind, for the command line. */
-export const nemesisKinds: readonly NemesisKind[] = ['partition', 'kill', 'pause', 'transfer', 'member', 'wipe'];
+export const nemesisKinds: readonly NemesisKind[] = ['partition', 'kill', 'pause', 'transfer', 'member', 'wipe', 'corrupt'];
 /** memberNemesisNodesMin: removing one of fewer members would leave fewer than votersMin voters. */
 export const memberNemesisNodesMin = votersMin + 1;
 /** wipeNemesisNodesMin: with one of fewer members dead, the others are no majority and cannot remove it. */
 export const wipeNemesisNodesMin = 3;
+/** corruptNemesisNodesMin: the damaged member is rebuilt by a removal, which the others must commit without it. */
+export const corruptNemesisNodesMin = 3;
 /** PartitionMode is the shape of a partition. */
 export type PartitionMode = 'halves' | 'leader' | 'follower' | 'one' | 'ring' | 'bridge' | 'one-way-leader';
 /** partitionModes lists every partition mode. */
@@ -148,6 +170,9 @@ export class Nemesis {
     if (options.kinds.includes('member') && deps.cluster.members.length < memberNemesisNodesMin) {
       throw new Error(`the member nemesis needs at least ${memberNemesisNodesMin} members: removing one of ${deps.cluster.members.length} would leave fewer than ${votersMin} voters`);
     }
+    if (options.kinds.includes('corrupt') && deps.cluster.members.length < corruptNemesisNodesMin) {
+      throw new Error(`the corrupt nemesis needs at least ${corruptNemesisNodesMin} members: the damaged one is rebuilt by a removal the others commit`);
+    }
     if (options.kinds.includes('wipe') && deps.cluster.members.length < wipeNemesisNodesMin) {
       throw new Error(`the wipe nemesis needs at least ${wipeNemesisNodesMin} members: with one of ${deps.cluster.members.length} dead the others cannot remove it`);
     }
@@ -186,6 +211,8 @@ export class Nemesis {
         return this.startMember(id, random);
       case 'wipe':
         return this.startWipe(id, random);
+      case 'corrupt':
+        return this.startCorrupt(id, random);
     }
   }
 
@@ -498,6 +525,120 @@ export class Nemesis {
     return steps;
   }
 
+  /**
+   * startCorrupt starts a corrupt fault (see the file comment and corruption.ts): from the full membership only, on a
+   * running member no other fault holds; the damage, the probes and the start are made and judged before the fault is
+   * recorded as started.
+   */
+  private async startCorrupt(id: number, random: Random): Promise<Fault | null> {
+    const { cluster, monitor, recorder } = this.deps;
+    const leader = await monitor.findLeader();
+    const view = leader === null ? null : await clusterView(leader, memberViewTimeoutMs);
+    if (leader === null || view === null || view.leader !== leader) return null;
+    if (votersSeenBy(view, leader).join(',') !== cluster.members.map((member) => member.addr).sort().join(',')) return null;
+    const eligible = cluster.members.filter((member) => member.state === 'running' && !this.outOfService.has(member.addr));
+    // One member out at a time across the member, wipe and corrupt faults; no await lies between this check and the add.
+    if (eligible.length === 0 || this.outOfService.size > 0) return null;
+    const member = random.pick(eligible);
+    this.outOfService.add(member.addr);
+    const role = member.addr === leader ? 'leader' : 'follower';
+    recorder.nemesis('invoke', 'start-corrupt', { id, member: member.addr, role, leader });
+    const context = `start-corrupt #${id} (${member.addr})`;
+    let observed: Record<string, unknown>;
+    let refused = false;
+    try {
+      const result = await this.corruptAndStart(member, random);
+      observed = result.observed;
+      refused = result.refused;
+    } catch (error) {
+      const problem = `${context}: ${error instanceof Error ? error.message : String(error)}`;
+      this.problems.push(problem);
+      observed = { problem };
+    }
+    if (typeof observed['outcome'] === 'string' && observed['outcome'] === 'refused-uncoded') this.problems.push(`${context}: refused-uncoded: ${String(observed['detail'])}`);
+    recorder.nemesis('info', 'start-corrupt', { id, member: member.addr, role, leader, ...observed });
+    return { id, kind: 'corrupt', stop: () => this.stopCorrupt(member, refused, `stop-corrupt #${id}`) };
+  }
+
+  /**
+   * corruptAndStart kills `member`, probes its storage, damages one file as planned from `random`, probes again and
+   * starts it; a refused start leaves it wiped and owing its removal (as the wipe nemesis leaves a wiped voter).
+   */
+  private async corruptAndStart(member: Member, random: Random): Promise<{ observed: Record<string, unknown>; refused: boolean }> {
+    await member.kill();
+    const lost = member.loseUnsyncedWrites();
+    const databaseDir = databaseDirOf(member.dataDir);
+    const scratch = path.join(path.dirname(member.dataDir), `.probe-${member.host}`);
+    const before = await probeStorage(member.dataDir, scratch);
+    const plan = planCorruption(listLevelFiles(databaseDir), random);
+    if (plan === null) {
+      await member.start();
+      return { observed: { skipped: 'no LevelDB table or log file big enough to damage; restarted as it was' }, refused: false };
+    }
+    const applied = applyCorruption(databaseDir, plan);
+    const after = await probeStorage(member.dataDir, scratch);
+    const diff = before.error === null && after.error === null ? diffProbes(before, after) : null;
+    const started = Date.now();
+    const refusal = await member.startOrRefusal();
+    const start = refusal === null ? { ready: true, exitCode: null, signal: null, lastLines: [] } : { ready: false, exitCode: refusal.exitCode, signal: refusal.signal, lastLines: refusal.lastLines };
+    const judgement: CorruptionJudgement = judgeCorruption(start, diff, after.error);
+    if (refusal !== null) {
+      member.wipe();
+      this.removalOwed.add(member.addr);
+    }
+    const observed = {
+      ...(lost === null ? {} : { lost }),
+      plan: { mode: applied.mode, file: applied.file, kind: applied.kind, sizeBefore: applied.sizeBefore, flips: applied.flips, truncateTo: applied.truncateTo },
+      changes: applied.changes,
+      sizeAfter: applied.sizeAfter,
+      probeBefore: probeSummary(before),
+      probeAfter: probeSummary(after),
+      ...(diff === null ? {} : { diff }),
+      start: { ready: start.ready, ms: Date.now() - started, exitCode: start.exitCode, signal: start.signal, lastLines: start.lastLines.map((line) => line.slice(0, 400)) },
+      outcome: judgement.outcome,
+      detail: judgement.detail,
+    };
+    return { observed, refused: refusal !== null };
+  }
+
+  /**
+   * stopCorrupt ends a corrupt fault: a refused member is rebuilt by the documented path; a started one that stopped
+   * by itself since is judged by its last lines ('detected-later' when they name corruption, else a problem) and
+   * rebuilt; a running one is left as it is.
+   */
+  private async stopCorrupt(member: Member, refused: boolean, context: string): Promise<Record<string, unknown>> {
+    const exits = member.toleratedExits.splice(0);
+    member.toleratesExits = false;
+    if (refused) return { rebuilt: await this.restoreMember(member, context) };
+    if (member.state !== 'stopped') {
+      try {
+        // A member that started on damaged data must still take part: its own view names a leader and lists it a voter.
+        const rejoin = member.state === 'running' ? await awaitSelfVoter(member.addr, rejoinBoundMs) : null;
+        if (rejoin !== null && rejoin.afterMs === null) {
+          const problem = `${context}: ${member.addr} started on damaged data but did not report itself a voter under a leader within ${rejoinBoundMs} ms (last view: ${rejoin.last})`;
+          this.problems.push(problem);
+          return { result: `${member.addr} ${member.state}; left as it is`, rejoin, problem };
+        }
+        return { result: `${member.addr} ${member.state}; left as it is`, ...(rejoin === null ? {} : { rejoin }) };
+      } finally {
+        this.outOfService.delete(member.addr);
+      }
+    }
+    const last = exits.at(-1);
+    const lines = last?.lastLines ?? [];
+    let exit: Record<string, unknown>;
+    if (mentionsCorruption(lines)) {
+      exit = { member: member.addr, outcome: 'detected-later', detail: `stopped by itself after it started: ${last?.detail ?? ''}`.slice(0, 600) };
+    } else {
+      const problem = `${context}: ${member.addr} stopped by itself without naming corruption: ${last?.detail ?? 'no exit recorded'}`;
+      this.problems.push(problem);
+      exit = { problem };
+    }
+    member.wipe();
+    this.removalOwed.add(member.addr);
+    return { ...exit, rebuilt: await this.restoreMember(member, context) };
+  }
+
   /** choose picks the members a kill or pause target names, among those running and not taken by a membership fault. */
   private async choose(target: KillTarget | PauseTarget, random: Random): Promise<Member[]> {
     const running = this.deps.cluster.members.filter((member) => member.state === 'running' && !this.outOfService.has(member.addr));
@@ -529,11 +670,18 @@ export class Nemesis {
     for (const member of cluster.members) member.resume();
     const restarted = await this.restart(cluster.members.filter((member) => member.state === 'killed'));
     const membership: Record<string, unknown>[] = [];
-    if (this.options.kinds.includes('member') || this.options.kinds.includes('wipe')) {
+    if (this.options.kinds.includes('member') || this.options.kinds.includes('wipe') || this.options.kinds.includes('corrupt')) {
       for (const member of cluster.members) membership.push(await this.restoreMember(member, 'heal-all'));
     }
     recorder.nemesis('info', 'heal-all', { rules, restarted, ...(membership.length > 0 ? { membership } : {}) });
   }
+}
+
+/** probeSummary shapes a storage probe for a nemesis line (the keyspace as a count). */
+function probeSummary(probe: StorageProbe): Record<string, unknown> {
+  if (probe.error !== null) return { error: probe.error, code: probe.code };
+  const { snapshotIndex, lastIndex, applied, term, vote, commit } = probe;
+  return { snapshotIndex, lastIndex, applied, term, vote, commit, keyspaceRecords: probe.keyspace.size };
 }
 
 /** reportOf shapes a membership change's report for a nemesis line. */

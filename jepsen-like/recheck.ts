@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { checkRegister, checkSet } from './checkers.ts';
+import { checkBeats } from './checkers-beats.ts';
 import { checkEphemeral } from './checkers-ephemeral.ts';
 import { checkHealth } from './checkers-health.ts';
 import { checkWatch } from './checkers-watch.ts';
@@ -60,6 +61,12 @@ export function recheck(dir: string, budget: { readonly maxSteps: number; readon
     const result = checkWatch(events);
     valid &&= result.valid;
     lines.push(`watch: ${result.valid ? 'ok' : 'INVALID'}; ${result.snapshots} snapshots; counts ${JSON.stringify(result.counts)}`, ...result.problems);
+  }
+  if (fs.has('beat')) {
+    const result = checkBeats(events);
+    valid &&= result.valid;
+    const f = result.falseEvictions;
+    lines.push(`beats: ${result.valid ? 'ok' : 'INVALID'}; false evictions ${f.total} (sided ${f.sided}, after a heal ${f.afterHeal}, unexplained ${f.unexplained}); early expiries ${result.expiries.early}; late ${result.late}, never gone ${result.neverGone}; latency p50 ${result.latencyMs?.p50 ?? '-'} ms, max ${result.latencyMs?.max ?? '-'} ms`, ...result.violations, ...result.problems);
   }
   return { verdict: valid ? 'valid' : 'invalid', lines };
 }

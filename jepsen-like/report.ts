@@ -5,7 +5,9 @@ import { writeFileSync } from 'node:fs';
 import type { Availability, LinearizabilityResult, Recovery, SetResult } from './checkers.ts';
 import type { EphemeralResult } from './checkers-ephemeral.ts';
 import type { HealthResult } from './checkers-health.ts';
+import type { BeatsResult, LatencyStats } from './checkers-beats.ts';
 import type { WatchResult } from './checkers-watch.ts';
+import type { CorruptionResult } from './corruption.ts';
 import type { LeaderChange } from './monitor.ts';
 
 /** Verdict is a run's outcome: valid only when every checker passed and nothing was left undecided. */
@@ -24,6 +26,10 @@ export interface RunResults {
   readonly health: HealthResult | null;
   readonly ephemeral: EphemeralResult | null;
   readonly watch: WatchResult | null;
+  /** beats: the beats workload's checker (PEERS.md D2, D4); absent without that workload. */
+  readonly beats?: BeatsResult;
+  /** corruption: the corrupt nemesis's faults and the final state comparison (PEERS.md A7); absent without it. */
+  readonly corruption?: CorruptionResult;
   /** notes: what a workload skipped and why, or a Cairn feature it found not served. */
   readonly notes: readonly string[];
   readonly availability: readonly Availability[];
@@ -119,6 +125,8 @@ export function summaryLines(results: RunResults): string[] {
   lines.push(`faults: ${Object.entries(results.faults).map(([f, n]) => `${f} x${n}`).join(', ') || 'none'}`);
   lines.push(...linearizabilityLine(results.linearizability), ...setLines(results.set));
   lines.push(...healthLines(results.health), ...ephemeralLines(results.ephemeral), ...watchLines(results.watch));
+  lines.push(...beatsLines(results.beats));
+  lines.push(...corruptionLines(results.corruption));
   for (const note of results.notes) lines.push(`note: ${note}`);
   for (const a of results.availability) {
     lines.push(`availability ${a.f}: ${(a.okShare * 100).toFixed(1)}% ok (${a.ok} ok, ${a.fail} fail, ${a.info} info), latency p50 ${a.p50Ms ?? '-'} ms, p99 ${a.p99Ms ?? '-'} ms`);
@@ -128,5 +136,38 @@ export function summaryLines(results: RunResults): string[] {
   lines.push(`leaders: ${results.leaders.leaderChanges} change(s) seen, terms ${results.leaders.firstTerm ?? '?'} -> ${results.leaders.lastTerm}`);
   for (const problem of [...results.nemesisProblems, ...results.unexpectedExits]) lines.push(`problem: ${problem}`);
   for (const reason of results.reasons) lines.push(`reason: ${reason}`);
+  return lines;
+}
+
+function corruptionLines(result: CorruptionResult | undefined): string[] {
+  if (result === undefined) return [];
+  const counts = Object.entries(result.counts).map(([outcome, n]) => `${outcome} ${n}`).join(', ');
+  const lines = [`corruption: ${result.faults.length} fault(s): ${counts}; final reads ${result.finalReads} over ${result.finalKeys} keys, ${result.divergences.length} divergence(s)`];
+  for (const fault of result.faults) lines.push(`  #${fault.id} ${fault.member} ${fault.mode} ${fault.file}: ${fault.outcome}: ${fault.detail.slice(0, 300)}`);
+  return lines;
+}
+
+function latencyText(stats: LatencyStats | null, unit: string): string {
+  if (stats === null) return 'none';
+  return `min ${stats.min}${unit}, p50 ${stats.p50}${unit}, p90 ${stats.p90}${unit}, p99 ${stats.p99}${unit}, max ${stats.max}${unit} (n ${stats.count})`;
+}
+
+/** beatsLines renders the beats checker: false evictions, expiries, latencies and the bounds they were held to. */
+function beatsLines(result: BeatsResult | undefined): string[] {
+  if (result === undefined) return [];
+  const b = result.bounds;
+  const f = result.falseEvictions;
+  const lines = [
+    `beats: ${result.valid ? 'ok' : 'INVALID'}; ${result.instances} instances (${result.beatingInstances} acknowledged), beats ${result.beats.ok} ok / ${result.beats.fail} fail / ${result.beats.info} unknown, ${result.reads} list reads; ` +
+      `timings interval ${b.intervalMs} ms, unhealthy ${b.unhealthyMs} ms, delete ${b.removeMs} ms`,
+    `  false evictions of beating instances: ${f.total} (${f.toUnhealthy} to unhealthy, ${f.toAbsent} to absent): sided ${f.sided}, after a heal ${f.afterHeal}, unexplained ${f.unexplained}; ` +
+      `instances affected ${result.falseEvictedInstances}/${result.beatingInstances} (rate ${(result.falseEvictionRate * 100).toFixed(1)}%, unexplained ${(result.unexplainedInstanceRate * 100).toFixed(1)}%)`,
+    `  expiries of stopped instances: ${result.expiries.total} (in time ${result.expiries.inTime}, after a heal ${result.expiries.afterHeal}, early ${result.expiries.early}); ` +
+      `stopped ${result.stopped}, gone everywhere ${result.gone}, late ${result.late} (bound ${b.lateBoundMs} ms), never gone ${result.neverGone}`,
+    `  latency last beat -> gone from every member: ${latencyText(result.latencyMs, ' ms')}; in delete timeouts: ${latencyText(result.latencyOverRemove, 'x')}`,
+    `  bounds: slack ${b.slackMs} ms, up-detection ${b.upDetectMs} ms, down-detection ${b.detectMs} ms, heal settle ${b.healSettleMs} ms, late bound ${b.lateBoundMs} ms; reads of restarted members before they listed again ${result.restartCatchUpReads}`,
+  ];
+  for (const violation of result.violations.slice(0, 10)) lines.push(`  ${violation}`);
+  for (const problem of result.problems) lines.push(`  ${problem}`);
   return lines;
 }

@@ -11,7 +11,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MemberCgroups, cgroupProblem } from './cgroup.ts';
 import { availability, checkRegister, checkSet, recovery, type LinearizabilityResult, type SetResult } from './checkers.ts';
+import { beatBounds, checkBeats } from './checkers-beats.ts';
 import { checkEphemeral, ephemeralExpectation, roundProblems } from './checkers-ephemeral.ts';
+import { checkCorruption, registerFinalReads } from './corruption.ts';
 import { checkHealth } from './checkers-health.ts';
 import { checkWatch } from './checkers-watch.ts';
 import { clientTimeoutMsDefault } from './client.ts';
@@ -29,6 +31,7 @@ import { summaryLines, writeResults, type RunResults, type Verdict } from './rep
 import { writeTimeline } from './timeline.ts';
 import { RegisterWorkload } from './workloads/register.ts';
 import { SetWorkload } from './workloads/set.ts';
+import { BeatsWorkload, defaultBeatsOptions, type BeatFaultKind } from './workloads/beats.ts';
 import { convergenceBoundMs, distroVerifyMs, EphemeralWorkload } from './workloads/ephemeral.ts';
 import { defaultHealthOptions, HealthWorkload } from './workloads/health.ts';
 import { WatchWorkload } from './workloads/watch.ts';
@@ -37,9 +40,9 @@ import { WatchWorkload } from './workloads/watch.ts';
 export const storeDir = fileURLToPath(new URL('./store/', import.meta.url));
 
 /** WorkloadName names a workload. */
-export type WorkloadName = 'register' | 'set' | 'health' | 'ephemeral' | 'watch';
+export type WorkloadName = 'register' | 'set' | 'health' | 'ephemeral' | 'watch' | 'beats';
 /** workloadNames lists every workload, for the command line. */
-export const workloadNames: readonly WorkloadName[] = ['register', 'set', 'health', 'ephemeral', 'watch'];
+export const workloadNames: readonly WorkloadName[] = ['register', 'set', 'health', 'ephemeral', 'watch', 'beats'];
 
 /** RunOptions is everything that shapes one run. */
 export interface RunOptions {
@@ -196,6 +199,7 @@ interface Extras {
   readonly health: HealthWorkload | null;
   readonly ephemeral: EphemeralWorkload | null;
   readonly watch: WatchWorkload | null;
+  readonly beats: BeatsWorkload | null;
 }
 
 function workerPlans(options: RunOptions, register: RegisterWorkload, set: SetWorkload, extras: Extras): WorkerPlan[] {
@@ -208,10 +212,23 @@ function workerPlans(options: RunOptions, register: RegisterWorkload, set: SetWo
   return plans;
 }
 
-/** healthNemesis: the health workload scripts its own partitions; the generic partition loop must not run with it. */
+/**
+ * genericNemesis: the health workload scripts its own partitions, the beats workload its own partitions and kills
+ * (aimed at responsible members); the generic loops of those kinds must not run with them.
+ */
 function genericNemesis(options: RunOptions): NemesisOptions {
-  if (!options.workloads.includes('health')) return options.nemesis;
-  return { ...options.nemesis, kinds: options.nemesis.kinds.filter((kind) => kind !== 'partition') };
+  const scripted = [...(options.workloads.includes('health') ? ['partition'] : []), ...(options.workloads.includes('beats') ? ['partition', 'kill'] : [])];
+  if (scripted.length === 0) return options.nemesis;
+  return { ...options.nemesis, kinds: options.nemesis.kinds.filter((kind) => !scripted.includes(kind)) };
+}
+
+/** beatFaultsOf maps --nemesis kinds to the beats workload's scripted faults (partition: D2, kill: D4). */
+function beatFaultsOf(options: RunOptions): BeatFaultKind[] {
+  const kinds = options.nemesis.kinds;
+  return [
+    ...(kinds.includes('partition') ? (['isolate-responsible', 'client-cut', 'isolate-responsible+client'] as const) : []),
+    ...(kinds.includes('kill') ? (['kill'] as const) : []),
+  ];
 }
 
 async function execute(options: RunOptions, env: Environment, log: (line: string) => void, phases: Phases): Promise<void> {
@@ -228,6 +245,7 @@ async function execute(options: RunOptions, env: Environment, log: (line: string
     health: options.workloads.includes('health') ? new HealthWorkload(defaultHealthOptions, { cluster, recorder, monitor, firewall: env.firewall, cgroups: env.cgroups }) : null,
     ephemeral: options.workloads.includes('ephemeral') ? new EphemeralWorkload({ elementsPerService: 800, removeShare: 0.3 }) : null,
     watch: options.workloads.includes('watch') ? new WatchWorkload({ services: 2, subscribersPerService: 3, removeShare: 0.4 }, cluster.members, recorder) : null,
+    beats: options.workloads.includes('beats') ? new BeatsWorkload(defaultBeatsOptions(beatFaultsOf(options), options.nemesis.faultMs, options.nemesis.quietMs), { cluster, recorder, firewall: env.firewall, cgroups: env.cgroups, generator }) : null,
   };
   try {
     const nemesis = new Nemesis(genericNemesis(options), { cluster, recorder, monitor, firewall: env.firewall, cgroups: env.cgroups, random: random.fork() });
@@ -238,15 +256,17 @@ async function execute(options: RunOptions, env: Environment, log: (line: string
     }
     log(`running ${options.workloads.join('+')} for ${options.timeSeconds} s under ${options.nemesis.kinds.join(',') || 'no'} faults`);
     generator.start(workerPlans(options, register, set, extras));
+    extras.beats?.start(random.fork());
     const deadline = Date.now() + options.timeSeconds * 1000;
     await Promise.all([
       nemesis.run(deadline),
       sleep(deadline - Date.now()),
       extras.health?.run(deadline, options.nemesis.kinds.includes('partition'), random.fork()) ?? Promise.resolve(),
+      extras.beats?.runFaults(deadline, random.fork()) ?? Promise.resolve(),
     ]);
     phases.healTime = recorder.now();
     await nemesis.healAll();
-    phases.nemesisProblems.push(...nemesis.problems, ...(extras.health?.problems ?? []));
+    phases.nemesisProblems.push(...nemesis.problems, ...(extras.health?.problems ?? []), ...(extras.beats?.problems ?? []));
     phases.notes.push(...(extras.health?.notes ?? []));
     log(`healed; clients go on for ${options.recoverySeconds} s`);
     const probes = memberRecovery(cluster.members.map((m) => m.addr), generator, register, phases.healTime, recorder, random.fork());
@@ -258,6 +278,10 @@ async function execute(options: RunOptions, env: Environment, log: (line: string
       phases.finalReadsMissing = await set.finalReads(generator, cluster.members.map((m) => m.addr), Date.now() + finalReadBoundMs, finalProcessBase, random.fork());
     }
     const addrs = cluster.members.map((m) => m.addr);
+    if (options.nemesis.kinds.includes('corrupt') && options.workloads.includes('register')) {
+      log(`register: reading all ${register.keysUsed} keys on every member to compare their states`);
+      phases.finalReadsMissing.push(...await registerFinalReads(generator, register.keysUsed, addrs, Date.now() + finalReadBoundMs, finalProcessBase + 7_000_000, random.fork()));
+    }
     if (extras.health !== null) {
       log(`health: final truth set; reading every member until it agrees (at most ${extras.health.bounds.boundMs + 5000} ms)`);
       await extras.health.finalPhase(generator, finalProcessBase + 4_000_000, random.fork());
@@ -273,7 +297,15 @@ async function execute(options: RunOptions, env: Environment, log: (line: string
       log('watch: final linearizable reads, then waiting for every subscriber to show them');
       await extras.watch.finalPhase(generator, finalProcessBase + 6_000_000, random.fork());
     }
+    if (extras.beats !== null) {
+      const boundMs = beatBounds(extras.beats.options.timeouts, extras.beats.options.pollMs).lateBoundMs + 5000;
+      log(`beats: every beater stops; reading every member until every instance has expired everywhere (at most ${boundMs} ms)`);
+      await extras.beats.stopBeating();
+      const after = await extras.beats.finalPhase(boundMs);
+      phases.notes.push(...extras.beats.notes, `beats: every member listed no instance ${after === null ? `still after ${boundMs} ms` : `${after} ms after the beaters stopped`}`);
+    }
   } finally {
+    await extras.beats?.stopAll();
     extras.health?.close();
     await extras.watch?.stop();
     extras.watch?.close();
@@ -355,12 +387,15 @@ function judge(options: RunOptions, env: Environment, phases: Phases, failure: s
   const health = options.workloads.includes('health') ? checkHealth(events) : null;
   const ephemeral = options.workloads.includes('ephemeral') ? checkEphemeral(events, env.cluster.members.map((m) => m.addr)) : null;
   const watch = options.workloads.includes('watch') ? checkWatch(events) : null;
+  const beats = options.workloads.includes('beats') ? checkBeats(events) : null;
+  const corruption = options.nemesis.kinds.includes('corrupt') ? checkCorruption(events, env.cluster.members.map((m) => m.addr)) : null;
   const fs = [
     ...(options.workloads.includes('register') ? ['read', 'write'] : []),
     ...(options.workloads.includes('set') ? ['add', 'read-set'] : []),
     ...(health !== null ? ['health-read'] : []),
     ...(ephemeral !== null ? ['eph-add'] : []),
     ...(watch !== null ? ['watch-add'] : []),
+    ...(beats !== null ? ['beat'] : []),
   ];
   const results: RunResults = {
     name: options.name,
@@ -374,6 +409,8 @@ function judge(options: RunOptions, env: Environment, phases: Phases, failure: s
     health,
     ephemeral,
     watch,
+    ...(beats === null ? {} : { beats }),
+    ...(corruption === null ? {} : { corruption }),
     notes: phases.notes,
     availability: availability(events),
     recovery: recovery(events, phases.healTime, fs),
@@ -389,10 +426,12 @@ function judge(options: RunOptions, env: Environment, phases: Phases, failure: s
   if (health !== null && !health.valid) reasons.push(`health: ${Object.entries(health.counts).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`).join(', ')}${health.problems.length > 0 ? `; ${health.problems.join('; ')}` : ''}`);
   if (ephemeral !== null && !ephemeral.valid) reasons.push(`ephemeral: ${ephemeral.problems.join('; ')}`);
   if (watch !== null && !watch.valid) reasons.push(`watch: ${Object.entries(watch.counts).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`).join(', ')}${watch.problems.length > 0 ? `; ${watch.problems.join('; ')}` : ''}`);
+  if (corruption !== null && !corruption.valid) reasons.push(`corruption: ${corruption.problems.slice(0, 8).join('; ')}`);
+  if (beats !== null && !beats.valid) reasons.push(`beats: ${[...beats.violations.slice(0, 3), ...beats.problems.slice(0, 3)].join('; ')}${beats.violations.length > 3 ? ` (${beats.violations.length} violations listed)` : ''}`);
   for (const note of phases.notes) if (note.includes('not served')) reasons.push(note);
   const final: RunResults = { ...results, verdict: reasons.length === 0 ? 'valid' : 'invalid', reasons };
   writeResults(path.join(env.dir, 'results.json'), final);
-  const flagged = [...(linearizability?.anomalies ?? []), ...(set?.anomalies ?? []), ...(health?.anomalies ?? []), ...(ephemeral?.anomalies ?? []), ...(watch?.anomalies ?? [])];
+  const flagged = [...(linearizability?.anomalies ?? []), ...(set?.anomalies ?? []), ...(health?.anomalies ?? []), ...(ephemeral?.anomalies ?? []), ...(watch?.anomalies ?? []), ...(beats?.anomalies ?? [])];
   writeTimeline(path.join(env.dir, 'timeline.html'), `${options.name} (seed ${options.seed}): ${final.verdict}`, events, flagged);
   return { verdict: final.verdict, reasons, dir: env.dir, summary: summaryLines(final), results: final };
 }

@@ -47,6 +47,7 @@ export const fullCases: readonly SuiteCase[] = [
   { id: 'A3-fsync', title: 'positive control: set with --unsafe-no-fsync, kill all with lost page cache', expect: 'invalid', configure: (b) => ({ ...b, name: 'A3-fsync', workloads: ['set'], unsafeNoFsync: true, lazyfs: true, nemesis: faults(b, { kinds: ['kill'], killTargets: ['all'] }) }) },
   { id: 'A4', title: 'register + set; members removed (leader or follower), wiped and re-added with --join, during leader isolation and halves partitions; all members voters at the end', expect: 'valid', configure: (b) => ({ ...b, name: 'A4', nodes: 5, workloads: ['register', 'set'], nemesis: faults(b, { kinds: ['member', 'partition'], partitionModes: ['leader', 'halves'] }) }) },
   { id: 'A9', title: 'register + set, 3 members; a member wiped and started without --join (must be refused), then removed and re-added with --join; the data of a member started under a free address (must be refused), then restarted as itself; leader isolation and halves partitions', expect: 'valid', configure: (b) => ({ ...b, name: 'A9', nodes: 3, workloads: ['register', 'set'], nemesis: faults(b, { kinds: ['wipe', 'partition'], partitionModes: ['leader', 'halves'] }) }) },
+  { id: 'A7', title: 'register; one member of 5 killed, a LevelDB table or log bit-flipped or truncated, restarted: refused (CAIRN_STORAGE_CORRUPT) and rebuilt, or serving what the others serve', expect: 'valid', configure: (b) => ({ ...b, name: 'A7', nodes: 5, workloads: ['register'], nemesis: faults(b, { kinds: ['corrupt'], faultMs: [3000, 6000], quietMs: [2000, 5000] }) }) },
   { id: 'A5', title: 'set with frequent reads; kill all / majority, then restart', expect: 'valid', configure: (b) => ({ ...b, name: 'A5', workloads: ['set'], setReadShare: 0.3, nemesis: faults(b, { kinds: ['kill'], killTargets: ['all', 'majority'] }) }) },
   { id: 'A6', title: 'set; kills lose the page cache (lazyfs emulation), fsync on', expect: 'valid', configure: (b) => ({ ...b, name: 'A6', workloads: ['set'], lazyfs: true, nemesis: faults(b, { kinds: ['kill'], killTargets: ['one', 'majority', 'all'] }) }) },
   { id: 'A8', title: 'register + set, snapshot every 100 entries; a follower partitioned away for long; kills', expect: 'valid', configure: (b) => ({ ...b, name: 'A8', workloads: ['register', 'set'], snapshotEntries: 100, nemesis: faults(b, { kinds: ['partition', 'kill'], partitionModes: ['follower'], killTargets: ['one'], faultMs: [8000, 15_000] }) }) },
@@ -56,18 +57,19 @@ export const fullCases: readonly SuiteCase[] = [
   { id: 'A15', title: 'register through followers only, HTTP and gRPC mixed; the forwarding follower isolated', expect: 'valid', configure: (b) => ({ ...b, name: 'A15', workloads: ['register'], targets: 'followers', transports: 'mixed', nemesis: faults(b, { kinds: ['partition'], partitionModes: ['follower', 'leader'] }) }) },
   { id: 'C1', title: 'health checks vs a scripted target timeline; prober isolated from the cluster, prober cut from the targets (3 members)', expect: 'valid', configure: (b) => ({ ...b, name: 'C1', nodes: 3, workloads: ['health'], nemesis: faults(b, { kinds: ['partition'] }) }) },
   { id: 'D1', title: 'ephemeral (AP) registrations and deregistrations under partitions; convergence within T after the heal', expect: 'valid', configure: (b) => ({ ...b, name: 'D1', workloads: ['ephemeral'], nemesis: faults(b, { kinds: ['partition'], partitionModes: ['halves', 'one', 'leader', 'bridge'] }) }) },
+  { id: 'D2', title: 'beats (1 s interval, 3 s unhealthy, 6 s delete per instance) while the responsible member is cut from the others, from the clients, or both; false evictions and expiry latency', expect: 'valid', configure: (b) => ({ ...b, name: 'D2', nodes: 5, workloads: ['beats'], nemesis: faults(b, { kinds: ['partition'], faultMs: [4000, 12_000], quietMs: [4000, 8000] }) }) },
+  { id: 'D4', title: 'beats while the responsible member of a service is killed and restarted repeatedly (3 in a row per service); no TTL reset for ever, no early expiry', expect: 'valid', configure: (b) => ({ ...b, name: 'D4', nodes: 5, workloads: ['beats'], nemesis: faults(b, { kinds: ['kill'], faultMs: [3000, 8000], quietMs: [2000, 5000] }) }) },
   { id: 'B1', title: 'Subscribe streams per service vs linearized writes under partitions, kills, pauses and transfers', expect: 'valid', configure: (b) => ({ ...b, name: 'B1', workloads: ['watch'], nemesis: faults(b, { kinds: ['partition', 'kill', 'pause', 'transfer'], killTargets: ['one', 'leader', 'minority'] }) }) },
   { id: 'B2', title: 'Subscribe resumes (after_revision/after_epoch) across leader isolation and leader kills', expect: 'valid', configure: (b) => ({ ...b, name: 'B2', workloads: ['watch'], nemesis: faults(b, { kinds: ['partition', 'kill'], partitionModes: ['leader', 'halves'], killTargets: ['leader'] }) }) },
 ];
 
 /** notRun lists the PEERS.md §2.3 cases the suite does not run yet, with why. */
 export const notRun: readonly string[] = [
-  'A7 bit-flip/truncate of data files: no corruption nemesis yet',
   'A12 clock skew: no clock nemesis (Cairn uses ReadIndex, not leases)',
   'A14 partitions between clients and servers: not built (the retries with the same request id are: every register, cas, delete and set add whose outcome is unknown is retried, generator.ts)',
   'B3 resume below a compacted revision, B4 start-revision edge cases: not built (Cairn numbers pushes per member process, with no compaction window to test yet)',
   'C2 degraded prober NIC / protectThreshold, C3 operator override, C4 prober killed mid-probe: not built',
-  'D2-D5 beats and expiry, mass heartbeat loss, TTL across leader changes, Session-bound instances: not built (D1 keeps instances alive with preserved.* metadata)',
+  'D3 mass heartbeat loss (all clients cut from all members), D5 Session-bound instances (gRPC): not built (D2 and D4 run beats with short preserved.* timings)',
 ];
 
 /** SuiteRow is one case's outcome. */

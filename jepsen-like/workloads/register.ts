@@ -171,3 +171,22 @@ function deleteOf(group: KeyGroup, requestId: string): PlannedOperation {
     complete: () => ({ key }),
   };
 }
+
+/**
+ * finalReadOf is the read of register key `key` made on every member after the heal (PEERS.md A7's state
+ * comparison, corruption.ts): over gRPC, so it carries the version; marked `final: true`. It goes through the
+ * linearizability check with the rest of the history.
+ */
+export function finalReadOf(key: string): PlannedOperation {
+  return {
+    f: 'read',
+    value: { key, final: true },
+    transport: 'grpc',
+    run: (client) => client.getInstance(refOf(key)),
+    complete: (result) => {
+      const read = result as InstanceRead | null;
+      const version = read?.version;
+      return { key, final: true, value: read === null ? null : metadataValue(read.metadata), ...(version === undefined ? {} : { version }) };
+    },
+  };
+}
