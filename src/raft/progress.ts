@@ -95,6 +95,16 @@ export class Progress {
     this.snapshot = null;
   }
 
+  /**
+   * forgetFrom lowers match below `missingFrom`, the first index the follower reports it lacks although it had
+   * acknowledged it (its disk lost acknowledged writes), and probes from there. Commitment is unaffected: the commit
+   * index never goes down, and a lower match only delays later commits until the follower has the entries again.
+   */
+  forgetFrom(missingFrom: number): void {
+    this.match = Math.min(this.match, missingFrom - 1);
+    this.becomeProbe(missingFrom);
+  }
+
   /** becomeReplicate starts pipelining after the follower matched. */
   becomeReplicate(): void {
     this.state = 'replicate';

@@ -218,6 +218,12 @@ export class RaftCore {
       this.send({ type: 'AppendResponse', to: message.from, success: false, matchIndex: 0, conflictIndex: 0, conflictTerm: 0, rejectedIndex: 0 });
     } else if (message.type === 'PreVoteRequest') {
       this.send({ type: 'PreVoteResponse', to: message.from, granted: false });
+    } else if (message.type === 'VoteRequest') {
+      // Raft Figure 2: a stale candidate learns the current term from the refusal. Without it a candidate whose
+      // log is the most up to date but whose term lags could never catch up with a member that keeps campaigning in
+      // a configuration it cannot win (its own is stale, its peers gone): both raise their terms at the same pace,
+      // and the lagging one's requests went unanswered for ever (simulator seed 23978, PreVote off).
+      this.send({ type: 'VoteResponse', to: message.from, granted: false });
     }
   }
 
@@ -574,9 +580,12 @@ export class RaftCore {
   }
 
   private handleHeartbeat(message: HeartbeatRequest): void {
-    // The leader sends min(match, commit), so our log matches its log up to there.
-    this.log.commitTo(Math.min(message.commit, this.log.lastIndex));
-    this.send({ type: 'HeartbeatResponse', to: message.from, readRound: message.readRound });
+    // The leader sends min(match, commit), so our log matches its log up to there. A commit beyond our log means
+    // the leader counts entries we acknowledged and no longer have (our disk lost them): say from where.
+    const lastIndex = this.log.lastIndex;
+    this.log.commitTo(Math.min(message.commit, lastIndex));
+    if (message.commit > lastIndex) this.send({ type: 'HeartbeatResponse', to: message.from, readRound: message.readRound, missingFrom: lastIndex + 1 });
+    else this.send({ type: 'HeartbeatResponse', to: message.from, readRound: message.readRound });
   }
 
   private handleSnapshotRequest(message: SnapshotRequest): void {
@@ -691,6 +700,14 @@ export class RaftCore {
 
   private handleHeartbeatResponse(message: HeartbeatResponse, progress: Progress): void {
     progress.probeSent = false;
+    // The follower lacks entries it had acknowledged (a disk that lost acknowledged writes): its refusals of our
+    // appends fall at or below its match and read as stale, so without this it would stay behind for this whole
+    // term. Replicate to it again from the first index it lacks. A late or duplicated answer of this kind costs at
+    // most entries sent twice; the commit index never goes down (maybeCommit only raises it).
+    if (message.missingFrom !== undefined && message.missingFrom >= 1 && message.missingFrom <= progress.match) {
+      progress.forgetFrom(message.missingFrom);
+      this.sendAppend(message.from);
+    }
     // An answer came but the pipeline is still full: some append was probably lost. Free one slot so the next
     // append goes out; if the follower misses entries it rejects it and probing starts (etcd does the same).
     if (progress.state === 'replicate' && progress.inflightFull(this.config.inflightMessagesMax, this.config.inflightBytesMax)) {

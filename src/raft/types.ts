@@ -135,10 +135,15 @@ export interface HeartbeatRequest extends MessageBase {
   readonly commit: number;
   readonly readRound: number;
 }
-/** HeartbeatResponse acknowledges leadership for `readRound`. */
+/**
+ * HeartbeatResponse acknowledges leadership for `readRound`. `missingFrom` is set when the heartbeat's commit index
+ * lies beyond the member's log: the leader sends min(match, commit), so it believes the member holds entries the
+ * member no longer has (its disk lost writes it had acknowledged); missingFrom is the first index it lacks.
+ */
 export interface HeartbeatResponse extends MessageBase {
   readonly type: 'HeartbeatResponse';
   readonly readRound: number;
+  readonly missingFrom?: number;
 }
 /** SnapshotRequest is one chunk of InstallSnapshot (Raft §7): bytes [offset, offset + data.length) of `totalBytes`. */
 export interface SnapshotRequest extends MessageBase {

@@ -154,7 +154,7 @@ function bodyToObject(message: Message): Record<string, unknown> {
     case 'HeartbeatRequest':
       return { commit: message.commit, readRound: message.readRound };
     case 'HeartbeatResponse':
-      return { readRound: message.readRound };
+      return message.missingFrom === undefined ? { readRound: message.readRound } : { readRound: message.readRound, missingFrom: message.missingFrom };
     case 'SnapshotRequest':
       return {
         meta: snapshotMetaToObject(message.meta),
@@ -452,7 +452,12 @@ const bodyDecoders: Readonly<Record<MessageType, BodyDecoder>> = Object.freeze({
     commit: safeUint(b, 'commit', `${f}.commit`),
     readRound: safeUint(b, 'readRound', `${f}.readRound`),
   }),
-  HeartbeatResponse: (b, base, _l, f) => ({ type: 'HeartbeatResponse', ...base, readRound: safeUint(b, 'readRound', `${f}.readRound`) }),
+  HeartbeatResponse: (b, base, _l, f) => {
+    const readRound = safeUint(b, 'readRound', `${f}.readRound`);
+    const missingFrom = safeUint(b, 'missingFrom', `${f}.missingFrom`);
+    // 0 is proto3's "not set"; an index is at least 1.
+    return missingFrom === 0 ? { type: 'HeartbeatResponse', ...base, readRound } : { type: 'HeartbeatResponse', ...base, readRound, missingFrom };
+  },
   SnapshotRequest: (b, base, l, f) => snapshotRequestFromRecord(b, base, l, f),
   SnapshotResponse: (b, base, _l, f) => ({
     type: 'SnapshotResponse',

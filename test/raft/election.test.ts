@@ -190,6 +190,26 @@ describe('leader election (Raft §5.2)', () => {
     }
   }
 
+  test('a VoteRequest of an older term is refused with the current term, so the stale candidate catches up', () => {
+    // Reference: Raft Figure 2, RequestVote receiver: "reply false if term < currentTerm" (the reply carries the
+    // term). Simulator seed 23978 (PreVote off) showed why an unanswered one can livelock: a candidate with the most
+    // up-to-date log but a lagging term never reached the term of a member that kept campaigning in a stale
+    // configuration, since both raised their terms at the same pace.
+    const voter = soloCore('b', THREE, { preVote: false }, stateWithLog(THREE, [1, 1, 2], { term: 7 }));
+    const { answer } = stepAndAnswer(voter, voteRequest('a', 'b', 5, 2, 9));
+    assert.equal(answer?.type, 'VoteResponse');
+    assert.equal(answer?.granted, false);
+    assert.equal(answer?.term, 7, 'the refusal carries the current term');
+    assert.equal(voter.term, 7, 'the voter keeps its term');
+    // The stale candidate adopts the term from the refusal and stops campaigning.
+    const candidate = soloCore('a', THREE, { preVote: false }, stateWithLog(THREE, [1, 1, 2], { term: 4 }));
+    candidate.campaign();
+    takeReady(candidate);
+    candidate.step({ type: 'VoteResponse', from: 'b', to: 'a', term: 7, granted: false });
+    assert.equal(candidate.term, 7);
+    assert.equal(candidate.role, 'follower');
+  });
+
   const durabilityCases: {
     name: string;
     state: PersistedState;

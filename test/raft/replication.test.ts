@@ -397,3 +397,55 @@ describe('commit-only appends to caught-up followers need no answer', () => {
     assert.deepEqual(net.appliedValues('c'), ['x'], 'c caught up');
   });
 });
+
+describe('a follower whose disk lost entries it had acknowledged', () => {
+  test('says so in its heartbeat answer and is replicated to again, in a quiet group and under writes', () => {
+    // Not in the Raft paper, which assumes stable storage: a member whose write-ahead log lost its tail (a disk that
+    // dropped fsynced writes; jepsen-like A7 truncates LevelDB's log) restarts with a shorter log. The leader's
+    // match for it is higher than its log; its refusals of appends fall at or below that match and read as stale.
+    const net = new Network({ voters: THREE });
+    net.elect('a');
+    for (let i = 0; i < 10; i++) assert.equal(net.propose('a', `x${i}`).ok, true);
+    net.stabilize();
+    const lastIndex = net.core('a').lastIndex;
+    assert.equal(net.core('c').lastIndex, lastIndex);
+    // c loses everything after index 3 (its hard state keeps the commit it had, as a batch written earlier would).
+    net.crash('c');
+    const store = net.node('c').store;
+    store.entries = store.entries.filter((entry) => entry.index <= 3);
+    store.hardState = { ...store.hardState, commit: Math.min(store.hardState.commit, 3) };
+    net.restart('c', 'from-snapshot');
+    assert.equal(net.core('c').lastIndex, 3);
+    // Quiet group: only heartbeats flow. c's answer says what it lacks; the leader sends it again.
+    net.runUntil(() => net.core('c').lastIndex === lastIndex, 50);
+    assert.equal(net.core('c').lastIndex, lastIndex, 'c has the whole log again');
+    net.stabilize();
+    assert.deepEqual(net.appliedValues('c'), net.appliedValues('a'));
+    // Under writes, once more: c loses its tail again and new entries keep coming.
+    net.crash('c');
+    store.entries = store.entries.filter((entry) => entry.index <= 5);
+    store.hardState = { ...store.hardState, commit: Math.min(store.hardState.commit, 5) };
+    net.restart('c', 'from-snapshot');
+    for (let i = 0; i < 5; i++) {
+      assert.equal(net.propose('a', `y${i}`).ok, true);
+      net.run(1);
+    }
+    net.runUntil(() => net.core('c').lastIndex === net.core('a').lastIndex, 50);
+    net.stabilize();
+    assert.equal(net.core('c').lastIndex, net.core('a').lastIndex);
+    assert.deepEqual(net.appliedValues('c'), net.appliedValues('a'));
+    assert.equal(net.leader(), 'a', 'no election was needed');
+  });
+
+  test('a healthy follower never reports missing entries (heartbeats carry at most what it acknowledged)', () => {
+    const net = new Network({ voters: THREE });
+    net.elect('a');
+    for (let i = 0; i < 20; i++) {
+      net.propose('a', `x${i}`);
+      net.run(1);
+    }
+    net.stabilize();
+    const reports = net.sent.filter((message) => message.type === 'HeartbeatResponse' && message.missingFrom !== undefined);
+    assert.equal(reports.length, 0);
+  });
+});

@@ -77,7 +77,10 @@ const table: { readonly [T in MessageType]: readonly Extract<Message, { type: T 
     { type: 'AppendResponse', from: 'b:8848', to: 'a:8848', term: 5, success: false, matchIndex: 3, conflictIndex: 4, conflictTerm: 2, rejectedIndex: 10 },
   ],
   HeartbeatRequest: [{ type: 'HeartbeatRequest', from: 'a:8848', to: 'b:8848', term: 5, commit: 15, readRound: 99 }],
-  HeartbeatResponse: [{ type: 'HeartbeatResponse', from: 'b:8848', to: 'a:8848', term: 5, readRound: 99 }],
+  HeartbeatResponse: [
+    { type: 'HeartbeatResponse', from: 'b:8848', to: 'a:8848', term: 5, readRound: 99 },
+    { type: 'HeartbeatResponse', from: 'b:8848', to: 'a:8848', term: 5, readRound: 99, missingFrom: 4 },
+  ],
   SnapshotRequest: [
     {
       type: 'SnapshotRequest', from: 'a:8848', to: 'b:8848', term: 6,

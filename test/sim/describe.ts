@@ -25,7 +25,7 @@ export function describeMessage(message: Message): string {
     case 'HeartbeatRequest':
       return `${head} commit ${message.commit} round ${message.readRound}`;
     case 'HeartbeatResponse':
-      return `${head} round ${message.readRound}`;
+      return `${head} round ${message.readRound}${message.missingFrom === undefined ? '' : ` missing from ${message.missingFrom}`}`;
     case 'SnapshotRequest':
       return `${head} snapshot ${message.meta.index}/${message.meta.term} bytes ${message.offset}+${message.data.length}/${message.totalBytes}${message.done ? ' done' : ''}`;
     case 'SnapshotResponse':

@@ -188,3 +188,9 @@ describe('core bounds (thesis §3)', () => {
     throwsInvariant(() => checkCoreBounds(fakeCore({ commit: 3, entries: [entry(1, 1)] })), 'core-bounds', /commitIndex 3 > lastIndex 1/);
   });
 });
+
+test('durable-before-send: a heartbeat answer reporting acknowledged entries as missing is a violation in the simulator', () => {
+  const disk = { hardState: { term: 4, vote: null, commit: 3 }, lastIndex: 3 };
+  throwsInvariant(() => checkDurableBeforeSend('n2', { type: 'HeartbeatResponse', from: 'n2', to: 'n1', term: 4, readRound: 0, missingFrom: 4 }, disk), 'durable-before-send', /lacks index 4/);
+  checkDurableBeforeSend('n2', { type: 'HeartbeatResponse', from: 'n2', to: 'n1', term: 4, readRound: 0 }, disk);
+});

@@ -272,6 +272,11 @@ export function checkDurableBeforeSend(id: NodeId, message: Message, disk: Durab
   if (message.type === 'AppendResponse' && message.success && disk.lastIndex < message.matchIndex) {
     fail('durable-before-send', `${id} acknowledges index ${message.matchIndex} (term ${message.term}) to ${message.to} while its durable log ends at ${disk.lastIndex}`);
   }
+  // The simulated disk loses only writes never synced, so no member ever lacks what it acknowledged: a heartbeat
+  // answer saying so (missingFrom) would be a false alarm of the follower's check, and the leader would resend.
+  if (message.type === 'HeartbeatResponse' && message.missingFrom !== undefined) {
+    fail('durable-before-send', `${id} reports to ${message.to} (term ${message.term}) that its log lacks index ${message.missingFrom} it had acknowledged`);
+  }
 }
 
 /** checkAckedWrite: a write acknowledged to a client is the committed entry at its index (Raft §8: clients see only committed writes). */
