@@ -46,7 +46,7 @@
 //   of a registration so stores ~100 bytes in the table instead of a second copy of the instance (~580 instead of
 //   ~870 bytes per write, bench/apply.ts), and snapshots shrink by as much (format 2: RememberedRequest.instance_ref).
 
-import { hash } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import type { ApplyBatch, ReplicatedStateMachine } from '../replica/state-machine.ts';
 import { assert, assertNever } from '../assert.ts';
 import { CairnError } from '../errors.ts';
@@ -285,7 +285,7 @@ export class RegistryStateMachine implements ReplicatedStateMachine, RegistryVie
     const decoded = decodeAppliedCommand(command);
     if (!decoded.ok) return encodeResult(decoded);
     const { requestId } = decoded.envelope;
-    const digest = hash('sha256', command, 'binary');
+    const digest = createHash('sha256').update(command).digest('binary');
     const remembered = this.state.requests.get(requestId);
     if (remembered !== undefined) {
       if (remembered.digest === digest) return this.rememberedResult(remembered);
