@@ -38,9 +38,14 @@ import { addressKey, EMPTY_RESULT, RegistryState, SHA256_BYTES, type RememberedR
 export const SNAPSHOT_FORMAT_VERSION = 2;
 const SNAPSHOT_FORMATS_READ: ReadonlySet<number> = new Set([1, 2]);
 
-
 function corrupt(detail: string, cause?: unknown): never {
   throw new CairnError('CAIRN_STORAGE_CORRUPT', `registry: ${detail}`, cause === undefined ? {} : { cause });
+}
+
+/** corruptBecause reports a decoding failure as CAIRN_STORAGE_CORRUPT naming `what` (one already of that code as it is). */
+function corruptBecause(what: string, error: unknown): never {
+  if (error instanceof CairnError && error.code === 'CAIRN_STORAGE_CORRUPT') throw error;
+  return corrupt(`${what}: ${error instanceof Error ? error.message : String(error)}`, error);
 }
 
 /** guard runs a decoding step and reports any failure as CAIRN_STORAGE_CORRUPT naming `what`. */
@@ -48,8 +53,7 @@ function guard<T>(what: string, step: () => T): T {
   try {
     return step();
   } catch (error) {
-    if (error instanceof CairnError && error.code === 'CAIRN_STORAGE_CORRUPT') throw error;
-    return corrupt(`${what}: ${error instanceof Error ? error.message : String(error)}`, error);
+    return corruptBecause(what, error);
   }
 }
 
@@ -377,8 +381,8 @@ function decodeRecord<T>(storageKey: string, decode: (value: Uint8Array) => T, v
   try {
     return decode(value);
   } catch (error) {
-    if (error instanceof CairnError && error.code === 'CAIRN_STORAGE_CORRUPT') throw error;
-    return corrupt(`${JSON.stringify(storageKey)}: ${error instanceof Error ? error.message : String(error)}`, error);
+    // The key is printed only here: guard's closure and message would cost every record of a start-up.
+    return corruptBecause(JSON.stringify(storageKey), error);
   }
 }
 
