@@ -401,17 +401,28 @@ export class Nemesis {
    * startWipe starts a wipe fault (see the file comment): from the full membership only, on a running member that no
    * other fault holds; the refused start is made and judged before the fault is recorded as started.
    */
-  private async startWipe(id: number, random: Random): Promise<Fault | null> {
-    const { cluster, monitor, recorder } = this.deps;
+  /**
+   * pickFromFullMembership picks the member a wipe or corrupt fault takes out: only while the leader's view lists the
+   * full membership (with 3 members a second member out would leave no majority), only a running member no other
+   * fault holds, and only when no member is out already (one at a time across the member, wipe and corrupt faults).
+   * No await lies between its last check and the caller's outOfService.add.
+   */
+  private async pickFromFullMembership(random: Random): Promise<{ readonly leader: string; readonly member: Member } | null> {
+    const { cluster, monitor } = this.deps;
     const leader = await monitor.findLeader();
     const view = leader === null ? null : await clusterView(leader, memberViewTimeoutMs);
     if (leader === null || view === null || view.leader !== leader) return null;
-    // Only from the full membership: with 3 members a second member out would leave no majority.
     if (votersSeenBy(view, leader).join(',') !== cluster.members.map((member) => member.addr).sort().join(',')) return null;
     const eligible = cluster.members.filter((member) => member.state === 'running' && !this.outOfService.has(member.addr));
-    // One member out at a time across the member and wipe faults; no await lies between this check and the add.
     if (eligible.length === 0 || this.outOfService.size > 0) return null;
-    const member = random.pick(eligible);
+    return { leader, member: random.pick(eligible) };
+  }
+
+  private async startWipe(id: number, random: Random): Promise<Fault | null> {
+    const { cluster, recorder } = this.deps;
+    const picked = await this.pickFromFullMembership(random);
+    if (picked === null) return null;
+    const { leader, member } = picked;
     const free = freeHosts(memberHosts, cluster.members.map((m) => m.host));
     const mode = wipeModeOf(this.wipeFaults++, free.length);
     const moved = mode === 'moved' ? random.pick(free) : null;
@@ -531,15 +542,10 @@ export class Nemesis {
    * recorded as started.
    */
   private async startCorrupt(id: number, random: Random): Promise<Fault | null> {
-    const { cluster, monitor, recorder } = this.deps;
-    const leader = await monitor.findLeader();
-    const view = leader === null ? null : await clusterView(leader, memberViewTimeoutMs);
-    if (leader === null || view === null || view.leader !== leader) return null;
-    if (votersSeenBy(view, leader).join(',') !== cluster.members.map((member) => member.addr).sort().join(',')) return null;
-    const eligible = cluster.members.filter((member) => member.state === 'running' && !this.outOfService.has(member.addr));
-    // One member out at a time across the member, wipe and corrupt faults; no await lies between this check and the add.
-    if (eligible.length === 0 || this.outOfService.size > 0) return null;
-    const member = random.pick(eligible);
+    const { recorder } = this.deps;
+    const picked = await this.pickFromFullMembership(random);
+    if (picked === null) return null;
+    const { leader, member } = picked;
     this.outOfService.add(member.addr);
     const role = member.addr === leader ? 'leader' : 'follower';
     recorder.nemesis('invoke', 'start-corrupt', { id, member: member.addr, role, leader });
