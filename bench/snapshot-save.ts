@@ -1,9 +1,9 @@
-// bench/snapshot-save: how long saving a large snapshot holds the event loop and the Ready loop, on LevelStorage
-// (the member's real storage, on disk). A snapshot of --mb MiB is saved after --entries log entries, two ways: in
-// one batch (saveSnapshot alone: what the Ready loop waited for before staging), and staged (stageSnapshot in the
-// background, then the small saveSnapshot the Ready loop waits for); then as a follower installs the leader's
-// snapshot (writeReady with a snapshot: chunks first, then one batch). A 1 ms timer records the longest gap between
-// its runs (what heartbeats and client requests wait for meanwhile).
+// bench/snapshot-save: how long a log compaction and the install of a large snapshot hold the event loop, on
+// LevelStorage (the member's real storage, on disk). After --entries log entries and a keyspace of --mb MiB (written
+// as the state machine does, unsynced), compactLog makes the keyspace the snapshot (a memtable flush, then one
+// fsynced batch of the meta and the log deletions); then a follower installs a leader's image of --mb MiB
+// (writeReady with a snapshot: chunks first, then one batch). A 1 ms timer records the longest gap between its runs
+// (what heartbeats and client requests wait for meanwhile).
 //
 //   node --import tsx bench/snapshot-save.ts [--mb 25] [--entries 2000] [--dir DIR]
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -30,27 +30,24 @@ try {
     for (let index = first; index < Math.min(first + 500, entryCount + 1); index++) entries.push({ kind: 'normal', index, term: 1, data: command });
     await storage.writeReady({ snapshot: null, entries, hardState: { term: 1, vote: null, commit: entries.at(-1)!.index }, applied: null }, true);
   }
-  await storage.writeApplied([], entryCount, false);
   const data = new Uint8Array(bytes);
   for (let i = 0; i < data.length; i += 4096) data[i] = i & 0xff;
+  // The keyspace: records of ~500 bytes, as a registry's instances.
+  const recordBytes = 500;
+  const writes = [];
+  for (let offset = 0, k = 0; offset < bytes; offset += recordBytes, k++) writes.push({ type: 'put' as const, key: `instance/${k.toString().padStart(8, '0')}`, value: data.subarray(offset, offset + recordBytes) });
+  await storage.writeApplied(writes, entryCount, false);
   const measure = async (run: () => Promise<unknown>): Promise<{ ms: number; worstGapMs: number }> => {
     const { ms, longestGapMs } = await measureLoop(run);
     return { ms: Math.round(ms), worstGapMs: Math.round(longestGapMs) };
   };
-  const oneBatch = await measure(() => storage.saveSnapshot({ meta: { index: entryCount - 1, term: 1, membership }, data }));
-  const snapshot = { meta: { index: entryCount, term: 1, membership }, data };
-  let staged: Awaited<ReturnType<LevelStorage['stageSnapshot']>> | null = null;
-  const staging = await measure(async () => {
-    staged = await storage.stageSnapshot(snapshot);
-  });
-  const stagedSave = await measure(() => storage.saveSnapshot(snapshot, staged));
+  const compaction = await measure(() => storage.compactLog({ index: entryCount, term: 1, membership }));
   // A follower installing the leader's snapshot (writeReady with a snapshot past its log).
   const installed = { meta: { index: entryCount + 10, term: 2, membership }, data };
   const install = await measure(() => storage.writeReady({ snapshot: installed, entries: [], hardState: { term: 2, vote: null, commit: entryCount + 10 } }, true));
   console.log(JSON.stringify({
     snapshotMiB: Number(values.mb),
-    oneBatch: { readyLoopWaitsMs: oneBatch.ms, worstEventLoopGapMs: oneBatch.worstGapMs },
-    staged: { stagingMs: staging.ms, stagingWorstGapMs: staging.worstGapMs, readyLoopWaitsMs: stagedSave.ms, saveWorstGapMs: stagedSave.worstGapMs },
+    compactLog: { ms: compaction.ms, worstEventLoopGapMs: compaction.worstGapMs },
     installFromLeader: { ms: install.ms, worstEventLoopGapMs: install.worstGapMs },
   }));
 } finally {

@@ -230,7 +230,7 @@ export async function probeStorage(dataDir: string, scratchDir: string): Promise
       if (keyspace.size >= probeKeysMax) throw new Error(`more than ${probeKeysMax} keyspace records`);
       keyspace.set(key, crc32c(value));
     }
-    const snapshotIndex = stored.snapshot.meta.index;
+    const snapshotIndex = stored.snapshot.index;
     const { term, vote, commit } = stored.hardState;
     return { error: null, code: null, snapshotIndex, lastIndex: snapshotIndex + stored.entries.length, applied: stored.applied, term, vote, commit, keyspace };
   } catch (error) {

@@ -239,7 +239,7 @@ Options (each also read from the environment variable shown):
                         (CAIRN_LOG_LEVEL, default info)
   --grpc-port PORT      client gRPC port                            CAIRN_GRPC_PORT  (default HTTP port + 1000)
   --peer-port PORT      peer port (Raft, Distro, forwarding)        CAIRN_PEER_PORT  (default HTTP port - 1000)
-  --snapshot-entries N  snapshot and compact the log after N entries at least, more when the last snapshot was large
+  --snapshot-entries N  compact the log (the stored keyspace becomes the snapshot) every N to 1.5 N applied entries
                        (see docs/operations.md) CAIRN_SNAPSHOT_ENTRIES (default ${limits.snapshotEntries})
   --unsafe-local-reads  TESTING ONLY: linearizable reads skip ReadIndex (a planted bug for jepsen-like/)
   --unsafe-no-fsync     TESTING ONLY: never fsync the Raft log (a planted bug for jepsen-like/)

@@ -4,7 +4,8 @@
 //            waits for its answer (or a heartbeat answer).
 // replicate: the follower matched; the leader pipelines AppendRequests optimistically (next moves on as it
 //            sends), bounded by inflightMessagesMax messages and inflightBytesMax bytes not yet acknowledged.
-// snapshot:  the entries the follower needs were compacted away; the leader streams a snapshot in chunks.
+// snapshot:  the entries the follower needs were compacted away; the leader streams a snapshot in chunks, or waits
+//            for its driver to offer one (snapshot null: the core keeps no snapshot image of its own).
 import type { Snapshot } from './types.ts';
 
 /** ProgressState is how the leader replicates to one follower. */
@@ -29,7 +30,10 @@ export class Progress {
   commitSent = 0;
   /** readRoundAcked is the latest ReadIndex round the follower acknowledged in this term. */
   readRoundAcked = 0;
-  /** snapshot being sent while in state 'snapshot', the offset acknowledged and the ticks since the last chunk. */
+  /**
+   * snapshot being sent while in state 'snapshot' (null: waiting for the driver to offer one), the offset
+   * acknowledged and the ticks since the last chunk.
+   */
   snapshot: Snapshot | null = null;
   snapshotOffset = 0;
   snapshotChunkInFlight = false;
@@ -113,8 +117,8 @@ export class Progress {
     this.clearInflights();
   }
 
-  /** becomeSnapshot starts streaming `snapshot` from its first byte. */
-  becomeSnapshot(snapshot: Snapshot): void {
+  /** becomeSnapshot starts streaming `snapshot` from its first byte; null waits for one (RaftCore.offerSnapshot). */
+  becomeSnapshot(snapshot: Snapshot | null): void {
     this.state = 'snapshot';
     this.snapshot = snapshot;
     this.snapshotOffset = 0;

@@ -28,6 +28,7 @@ import type {
   ReadState,
   Ready,
   Role,
+  Snapshot,
   SnapshotRequest,
   SnapshotResponse,
   SoftState,
@@ -99,6 +100,11 @@ export class RaftCore {
   /** readsBeforeTermCommit wait for the leader's first commit in its term (thesis §6.4 step 1). */
   private readsBeforeTermCommit: { context: string; requester: NodeId }[] = [];
   private incomingSnapshot: IncomingSnapshot | null = null;
+  /**
+   * offeredSnapshot is the image the driver offered for followers that need one (offerSnapshot); the core keeps no
+   * image of its own, so it holds this one only while a follower streams it (released in tickLeader).
+   */
+  private offeredSnapshot: Snapshot | null = null;
   private messages: Message[] = [];
   private readStates: ReadState[] = [];
   private droppedReads: string[] = [];
@@ -147,6 +153,7 @@ export class RaftCore {
       return;
     }
     this.tickSnapshotRetransmits();
+    this.releaseOfferedSnapshot();
     if (this.heartbeatElapsed >= this.config.heartbeatTicks) {
       this.heartbeatElapsed = 0;
       this.broadcastHeartbeat();
@@ -313,12 +320,61 @@ export class RaftCore {
     else if (progress.state === 'snapshot') progress.snapshotChunkInFlight = false;
   }
 
-  /** compact records a durable snapshot of the state machine at `index` (<= applied) and drops the log up to it. */
-  compact(index: number, data: Uint8Array): void {
+  /**
+   * compact records that the driver's durable state machine reflects the log up to `index` (<= applied and
+   * persisted) and drops the log up to it. The core keeps only the meta of that snapshot: when a follower needs the
+   * image, wantsSnapshot turns true and the driver offers one (offerSnapshot).
+   */
+  compact(index: number): void {
     if (index <= this.log.snapshotIndex) return;
     const term = this.log.termAt(index);
     invariant(term !== undefined, () => `compact: no entry at ${index}`);
-    this.log.compact({ meta: { index, term, membership: this.log.membershipAt(index) }, data });
+    this.log.compact({ index, term, membership: this.log.membershipAt(index) });
+  }
+
+  /**
+   * wantsSnapshot is true when this leader has a follower whose next entries were compacted away and no usable
+   * offered image to stream to it: the driver should capture its state machine and call offerSnapshot.
+   */
+  get wantsSnapshot(): boolean {
+    if (this.currentRole !== 'leader' || this.usableOfferedSnapshot() !== null) return false;
+    for (const progress of this.progress.values()) if (progress.state === 'snapshot' && progress.snapshot === null) return true;
+    return false;
+  }
+
+  /**
+   * offerSnapshot hands the core the state machine's image at `index` (applied, at or after the snapshot index, so
+   * its term is known) for the followers waiting for one; false when it cannot be used (not the leader, or the
+   * index is outside the log the core holds, or was compacted past meanwhile). The followers waiting start
+   * streaming it at once; the image is released once no follower streams it.
+   */
+  offerSnapshot(index: number, data: Uint8Array): boolean {
+    if (this.currentRole !== 'leader' || index < this.log.snapshotIndex || index > this.log.applied) return false;
+    const term = this.log.termAt(index);
+    if (term === undefined) return false;
+    const snapshot: Snapshot = { meta: { index, term, membership: this.log.membershipAt(index) }, data };
+    this.offeredSnapshot = snapshot;
+    for (const [peer, progress] of this.progress) {
+      if (progress.state !== 'snapshot' || progress.snapshot !== null) continue;
+      progress.becomeSnapshot(snapshot);
+      this.sendSnapshotChunk(peer, progress);
+    }
+    return true;
+  }
+
+  /** usableOfferedSnapshot is the offered image if a follower installing it can go on from the log (else null). */
+  private usableOfferedSnapshot(): Snapshot | null {
+    const offered = this.offeredSnapshot;
+    if (offered === null || offered.meta.index < this.log.snapshotIndex) return null;
+    return offered;
+  }
+
+  /** releaseOfferedSnapshot drops the offered image once no follower streams it (it can be large). */
+  private releaseOfferedSnapshot(): void {
+    const offered = this.offeredSnapshot;
+    if (offered === null) return;
+    for (const progress of this.progress.values()) if (progress.snapshot === offered) return;
+    this.offeredSnapshot = null;
   }
 
   // ---------------------------------------------------------------------------------------------------------
@@ -334,6 +390,7 @@ export class RaftCore {
     this.electionElapsed = 0;
     this.heartbeatElapsed = 0;
     this.progress.clear();
+    this.offeredSnapshot = null;
     this.resetRandomizedElectionTimeout();
   }
 
@@ -396,6 +453,7 @@ export class RaftCore {
     this.leaderTicks = 0;
     this.uncommittedBytes = 0;
     this.progress.clear();
+    this.offeredSnapshot = null;
     for (const member of membersOf(this.log.membership)) {
       if (member !== this.config.id) this.progress.set(member, new Progress(this.log.lastIndex + 1, this.leaderTicks));
     }
@@ -719,7 +777,8 @@ export class RaftCore {
       this.confirmReads();
     }
     if (progress.state === 'snapshot') {
-      if (!progress.snapshotChunkInFlight) this.sendSnapshotChunk(message.from, progress);
+      if (progress.snapshot === null) this.sendAppend(message.from);
+      else if (!progress.snapshotChunkInFlight) this.sendSnapshotChunk(message.from, progress);
     } else if (progress.match < this.log.lastIndex) {
       this.sendAppend(message.from);
     }
@@ -804,15 +863,17 @@ export class RaftCore {
   private sendAppend(peer: NodeId, sendIfEmpty = true): void {
     const progress = this.progress.get(peer);
     if (progress === undefined) return;
-    if (progress.state === 'snapshot') return;
+    if (progress.state === 'snapshot' && progress.snapshot !== null) return;
     if (progress.state === 'probe' && progress.probeSent) return;
     if (progress.state === 'replicate' && progress.inflightFull(this.config.inflightMessagesMax, this.config.inflightBytesMax)) return;
     const prevLogIndex = progress.next - 1;
     const prevLogTerm = this.log.termAt(prevLogIndex);
     if (prevLogTerm === undefined) {
-      // The entries this follower needs were compacted away: send the snapshot instead (Raft §7).
-      progress.becomeSnapshot(this.log.snapshot);
-      this.sendSnapshotChunk(peer, progress);
+      // The entries this follower needs were compacted away: send a snapshot instead (Raft §7), the one offered if it
+      // is recent enough, else wait for the driver to offer one (wantsSnapshot).
+      const offered = this.usableOfferedSnapshot();
+      progress.becomeSnapshot(offered);
+      if (offered !== null) this.sendSnapshotChunk(peer, progress);
       return;
     }
     const budget = progress.state === 'replicate'

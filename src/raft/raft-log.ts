@@ -1,10 +1,11 @@
 // RaftLog: the in-memory log since the last snapshot, with the commit, persisted and applied marks.
 //
 // The core reads the log only from memory (LevelDB reads are async and the core is synchronous); snapshots keep
-// it small. The configurations in the log are tracked beside it so the membership at any index is known without
+// it small. The log keeps only the snapshot's meta: the image itself is the driver's (its stored keyspace), handed
+// to the core on demand when a follower needs it (RaftCore.offerSnapshot). The configurations in the log are tracked beside it so the membership at any index is known without
 // scanning: a member uses the latest configuration in its log, committed or not (Raft thesis §4.1).
 import { invariant } from './invariant.ts';
-import type { Entry, Membership, Snapshot } from './types.ts';
+import type { Entry, Membership, Snapshot, SnapshotMeta } from './types.ts';
 
 /** ConfigPoint is the membership in force from `index` on (until the next ConfigPoint). */
 interface ConfigPoint {
@@ -28,12 +29,12 @@ export function entryBytes(entry: Entry): number {
 }
 
 /**
- * RaftLog holds the snapshot and the entries after it.
- * Invariants: entries[i].index === snapshot.meta.index + 1 + i; applied <= committed <= lastIndex;
- * snapshot.meta.index <= applied; persisted <= lastIndex; terms never decrease along the log.
+ * RaftLog holds the snapshot's meta and the entries after it.
+ * Invariants: entries[i].index === snapshot.index + 1 + i; applied <= committed <= lastIndex;
+ * snapshot.index <= applied; persisted <= lastIndex; terms never decrease along the log.
  */
 export class RaftLog {
-  private snapshotValue: Snapshot;
+  private snapshotValue: SnapshotMeta;
   private entries: Entry[];
   private configs: ConfigPoint[] = [];
   /** committed is the highest index known committed. */
@@ -45,27 +46,28 @@ export class RaftLog {
   /** pendingSnapshot is a received snapshot that the next Ready must persist and restore. */
   pendingSnapshot: Snapshot | null = null;
 
-  constructor(snapshot: Snapshot, entries: readonly Entry[], committed: number, applied: number) {
+  constructor(snapshot: SnapshotMeta, entries: readonly Entry[], committed: number, applied: number) {
     this.snapshotValue = snapshot;
     this.entries = [];
     for (const entry of entries) this.appendOne(entry);
-    this.committed = Math.max(committed, snapshot.meta.index, applied);
-    this.applied = Math.max(applied, snapshot.meta.index);
+    this.committed = Math.max(committed, snapshot.index, applied);
+    this.applied = Math.max(applied, snapshot.index);
     this.persisted = this.lastIndex;
     invariant(this.committed <= this.lastIndex, () => `restart: commit ${this.committed} beyond last index ${this.lastIndex}`);
   }
 
-  get snapshot(): Snapshot {
+  /** snapshotMeta identifies the last snapshot: the log starts after its index. */
+  get snapshotMeta(): SnapshotMeta {
     return this.snapshotValue;
   }
   get snapshotIndex(): number {
-    return this.snapshotValue.meta.index;
+    return this.snapshotValue.index;
   }
   get firstIndex(): number {
-    return this.snapshotValue.meta.index + 1;
+    return this.snapshotValue.index + 1;
   }
   get lastIndex(): number {
-    return this.snapshotValue.meta.index + this.entries.length;
+    return this.snapshotValue.index + this.entries.length;
   }
   get lastTerm(): number {
     return this.termAt(this.lastIndex) ?? 0;
@@ -73,13 +75,13 @@ export class RaftLog {
 
   /** termAt returns the term at `index` (the snapshot's own index included), or undefined outside the log. */
   termAt(index: number): number | undefined {
-    if (index === this.snapshotValue.meta.index) return this.snapshotValue.meta.term;
+    if (index === this.snapshotValue.index) return this.snapshotValue.term;
     return this.entryAt(index)?.term;
   }
 
   /** entryAt returns the entry at `index`, or undefined when compacted or beyond the log. */
   entryAt(index: number): Entry | undefined {
-    const offset = index - this.snapshotValue.meta.index - 1;
+    const offset = index - this.snapshotValue.index - 1;
     if (offset < 0 || offset >= this.entries.length) return undefined;
     return this.entries[offset];
   }
@@ -101,17 +103,17 @@ export class RaftLog {
 
   /** membership returns the latest configuration in the log. */
   get membership(): Membership {
-    return this.configs[this.configs.length - 1]?.membership ?? this.snapshotValue.meta.membership;
+    return this.configs[this.configs.length - 1]?.membership ?? this.snapshotValue.membership;
   }
 
   /** lastConfigIndex is the index of the latest membership entry in the log, or the snapshot index. */
   get lastConfigIndex(): number {
-    return this.configs[this.configs.length - 1]?.index ?? this.snapshotValue.meta.index;
+    return this.configs[this.configs.length - 1]?.index ?? this.snapshotValue.index;
   }
 
   /** membershipAt returns the configuration in force at `index`. */
   membershipAt(index: number): Membership {
-    let membership = this.snapshotValue.meta.membership;
+    let membership = this.snapshotValue.membership;
     for (const point of this.configs) {
       if (point.index > index) break;
       membership = point.membership;
@@ -150,13 +152,13 @@ export class RaftLog {
     return true;
   }
 
-  /** compact replaces the prefix up to `snapshot.meta.index` (which must be in the log and applied) by the snapshot. */
-  compact(snapshot: Snapshot): void {
-    const index = snapshot.meta.index;
+  /** compact replaces the prefix up to `snapshot.index` (which must be in the log and applied) by the snapshot. */
+  compact(snapshot: SnapshotMeta): void {
+    const index = snapshot.index;
     invariant(index <= this.applied, () => `compact at ${index} beyond applied ${this.applied}`);
     invariant(index <= this.persisted, () => `compact at ${index} beyond persisted ${this.persisted}`);
     if (index <= this.snapshotIndex) return;
-    invariant(this.termAt(index) === snapshot.meta.term, `compact: term mismatch at ${index}`);
+    invariant(this.termAt(index) === snapshot.term, `compact: term mismatch at ${index}`);
     this.entries = this.entries.slice(index - this.snapshotIndex);
     this.configs = this.configs.filter((point) => point.index > index);
     this.snapshotValue = snapshot;
@@ -165,7 +167,7 @@ export class RaftLog {
   /** restore replaces the whole log by a snapshot received from the leader (Raft §7); nothing of the log is kept. */
   restore(snapshot: Snapshot): void {
     invariant(snapshot.meta.index > this.committed, `restore: snapshot at or below commit`);
-    this.snapshotValue = snapshot;
+    this.snapshotValue = snapshot.meta;
     this.entries = [];
     this.configs = [];
     this.committed = snapshot.meta.index;

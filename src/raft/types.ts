@@ -293,8 +293,11 @@ export interface RaftConfig {
 /** PersistedState is what a restarting member loaded from its storage. */
 export interface PersistedState {
   readonly hardState: HardState;
-  /** snapshot is the latest durable snapshot; for a new member, index 0 with the bootstrap membership. */
-  readonly snapshot: Snapshot;
+  /**
+   * snapshot identifies the latest durable snapshot (for a new member, index 0 with the bootstrap membership); its
+   * image is the driver's state machine, which the core asks for only when a follower needs it (offerSnapshot).
+   */
+  readonly snapshot: SnapshotMeta;
   /** entries are the durable log entries after snapshot.meta.index, contiguous. */
   readonly entries: readonly Entry[];
   /** applied is the last index the state machine has durably applied (>= snapshot.meta.index). */

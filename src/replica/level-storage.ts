@@ -4,10 +4,13 @@
 // Layout (every key utf8, every value bytes; sublevels are key prefixes of the one database, so one batch spans them):
 //   log!<16 hex digits>   StoredEntry (encoded Entry + CRC-32C); key = indexKey(index), so key order = log order.
 //                         Holds exactly the entries (snapshot index, last index], contiguous.
-//   meta!format           "cairn-raft-v2"              meta!cluster-id / meta!member-id   the identity (utf8)
+//   meta!format           "cairn-raft-v3"              meta!cluster-id / meta!member-id   the identity (utf8)
 //   meta!hard-state       HardState                    meta!snapshot-meta                 SnapshotMeta
 //   meta!snapshot-data    8-byte length + CRC-32C of the snapshot data + the generation of its chunks (utf8; absent
-//                         in stores written before generations: their chunks are keyed by number alone)
+//                         in stores written before generations: their chunks are keyed by number alone), or the
+//                         generation "keyspace" (length 0): the stored keyspace is the snapshot (compactLog), and
+//                         meta!applied is at or past its index. Only a snapshot installed from the leader keeps
+//                         chunks, until the member next compacts its own log.
 //   meta!applied          8-byte big-endian applied index
 //                         Every meta value is framed by encodeChecksummed (4-byte CRC-32C first).
 //   snapshot!<generation>!<16 hex>
@@ -24,6 +27,8 @@
 //                         flipped in a table reaches the reader as it is; the frame makes keyspace() refuse it.
 //                         Format cairn-raft-v1 (before the frame) is still read: load() rewrites its keyspace once,
 //                         framed, together with the new format name, in one fsynced batch (migrateKeyspace).
+//                         Format cairn-raft-v2 (before "keyspace" snapshots) is read as it is and renamed v3 by
+//                         load(), so a binary that would take an image-less snapshot for an empty one refuses it.
 //
 // Errors LevelDB itself reports while load() or keyspace() read (a Corruption status, or an IO error such as a table
 // shorter than the MANIFEST says) are reported as CAIRN_STORAGE_CORRUPT too (levelReadFailure), so a member stops
@@ -36,14 +41,16 @@
 // succeeded, so a failed write leaves both the disk and the bounds as they were.
 //
 // Durability: writeReady fsyncs when asked (the driver asks whenever the Ready's mustSync is set; an applied part
-// rides along, fsynced or not with the rest); initialise, saveSnapshot and every stageSnapshot batch always fsync
-// (a staged chunk must be durable before the synced switch that relies on it, whatever LevelDB's log rotation did). writeApplied does not: an
-// apply batch lost to a power failure takes its applied index
-// with it (same batch), and the entries it applied are still in the log, so they are applied again on restart,
-// neither lost nor repeated. The one window where that relies on the driver: a power failure can lose the state and
-// applied index of a batch while keeping a later (synced) snapshot that compacted its entries, or keep a snapshot
-// installed by writeReady without the restore that followed it; load() then returns applied < snapshot.meta.index
-// and the driver must restore the snapshot before applying anything (see the report on storage.ts). That same rule
+// rides along, fsynced or not with the rest); initialise, compactLog and every chunk batch of an installed snapshot
+// always fsync (a chunk must be durable before the synced switch that relies on it, whatever LevelDB's log rotation
+// did). writeApplied does not: an apply batch lost to a power failure takes its applied index with it (same batch),
+// and the entries it applied are still in the log, so they are applied again on restart, neither lost nor repeated.
+// compactLog is where the log stops covering the keyspace: before its fsynced batch it has LevelDB write its
+// memtable to a table (compactRange over an empty range: the table and the MANIFEST are fsynced, the older write-
+// ahead logs dropped), because LevelDB does not fsync a write-ahead log it rotates away from, so an unsynced
+// keyspace batch there could be lost while the later synced compaction survives. A power failure can also keep a
+// snapshot installed by writeReady without the restore that followed it; load() then returns applied < snapshot
+// index with the image, and the driver must restore the snapshot before applying anything. That same rule
 // lets the restore of a stored snapshot (writeApplied with clearKeyspace while the stored applied index is below the
 // snapshot's) rewrite the keyspace in batches of at most 1 MiB with the applied index last: a crash or a failed batch
 // in between leaves a keyspace that load()'s caller never reads, since it restores the snapshot again.
@@ -61,10 +68,10 @@ import {
   parseIndexKey, storageCorruption,
 } from './codec.ts';
 import {
-  assertAppliedWrite, assertIdentity, assertSnapshotSave, boundsAfterReadyWrite, type StoreBounds,
+  assertAppliedWrite, assertCompaction, assertIdentity, boundsAfterReadyWrite, type StoreBounds,
 } from './memory-storage.ts';
 import type { BatchWrite } from './state-machine.ts';
-import type { MemberIdentity, RaftStorage, ReadyWrite, StagedSnapshot, StoredRaftState } from './storage.ts';
+import type { MemberIdentity, RaftStorage, ReadyWrite, StoredRaftState } from './storage.ts';
 
 /** peerIdCharsMax bounds a recorded peer id (a member address). */
 const peerIdCharsMax = 260;
@@ -74,7 +81,9 @@ const contactsListedMax = 10_000;
 /** levelLayout names the database's directory, sublevels, meta keys and format; tests use it to reach raw records. */
 export const levelLayout = Object.freeze({
   directory: 'raft',
-  format: 'cairn-raft-v2',
+  format: 'cairn-raft-v3',
+  /** formatV2 is the format before the keyspace could be the snapshot; load() renames it. */
+  formatV2: 'cairn-raft-v2',
   /** formatV1 is the format before keyspace values were framed; load() migrates it. */
   formatV1: 'cairn-raft-v1',
   sublevels: Object.freeze({ log: 'log', meta: 'meta', snapshot: 'snapshot', state: 'state', contacts: 'contacts' }),
@@ -136,6 +145,10 @@ export class LevelStorage implements RaftStorage {
   private bounds: StoreBounds | null = null;
   /** tail is the last queued operation; each operation starts when the previous one settled. */
   private tail: Promise<void> = Promise.resolve();
+  /** closed is close()'s promise, once called. */
+  private closed: Promise<void> | null = null;
+  /** compaction settles when the latest compactLog has, its memtable flush and its batch (close waits for it). */
+  private compaction: Promise<void> = Promise.resolve();
   private closing = false;
 
   private constructor(db: Database, options: LevelStorageOptions) {
@@ -178,7 +191,7 @@ export class LevelStorage implements RaftStorage {
         throw levelReadFailure(this.location, error);
       }
       if (stored !== null) {
-        const snapshotIndex = stored.snapshot.meta.index;
+        const snapshotIndex = stored.snapshot.index;
         const lastIndex = snapshotIndex + stored.entries.length;
         this.bounds = { snapshotIndex, lastIndex, applied: stored.applied, hardState: stored.hardState };
       }
@@ -192,13 +205,12 @@ export class LevelStorage implements RaftStorage {
       assertIdentity(identity);
       assert(await this.isEmpty(), `initialise: the store at ${this.location} is already initialised (or not empty)`);
       const hardState: HardState = { term: 0, vote: null, commit: 0 };
-      const snapshot: Snapshot = { meta: { index: 0, term: 0, membership }, data: new Uint8Array(0) };
       const ops: Operation[] = [
         this.putMeta(levelLayout.metaKeys.format, textEncoder.encode(levelLayout.format)),
         this.putMeta(levelLayout.metaKeys.clusterId, textEncoder.encode(identity.clusterId)),
         this.putMeta(levelLayout.metaKeys.memberId, textEncoder.encode(identity.memberId)),
         this.putMeta(levelLayout.metaKeys.hardState, encodeHardState(hardState)),
-        ...(await this.snapshotOps(snapshot)),
+        ...this.keyspaceSnapshotOps({ index: 0, term: 0, membership }),
         this.putMeta(levelLayout.metaKeys.applied, encodeIndexValue(0)),
       ];
       await this.batch(ops, true);
@@ -220,9 +232,11 @@ export class LevelStorage implements RaftStorage {
         // A snapshot installed from the leader can be large: its chunks go first, in batches of at most
         // stageBatchBytes, so the event loop is never held for the whole copy (this operation holds the queue
         // meanwhile, as the one big batch did); the batch below makes them current together with the rest.
-        const staged = await this.writeChunks(write.snapshot, false);
+        const staged = await this.writeChunks(write.snapshot);
         ops.push(...this.logDeletes(bounds.snapshotIndex + 1, bounds.lastIndex));
-        ops.push(...this.switchOps(write.snapshot, staged, await this.chunkDeletesBut(staged.generation)));
+        ops.push(...(await this.chunkDeletesBut(staged.generation)));
+        ops.push(this.putMeta(levelLayout.metaKeys.snapshotMeta, encodeSnapshotMeta(write.snapshot.meta)));
+        ops.push(this.putMeta(levelLayout.metaKeys.snapshotData, encodeDataSummary(staged)));
         lastIndex = write.snapshot.meta.index;
       }
       // Entries from the first one on replace what is stored: puts overwrite the same keys, and the stored suffix
@@ -286,42 +300,53 @@ export class LevelStorage implements RaftStorage {
   }
 
   /**
-   * saveSnapshot stores a state-machine snapshot and deletes the log up to its index, in one fsynced batch. With
-   * `staged` (stageSnapshot's answer for this snapshot) the batch only names the staged generation and deletes the
-   * chunks of every other one; without, it writes every chunk too.
+   * compactLog makes the stored keyspace the snapshot at `meta.index` and deletes the log up to it, with any stored
+   * image: once every operation queued before it is done, it has LevelDB write all of it to fsynced tables (see the
+   * durability note above; outside the queue, so Ready writes go on meanwhile), then writes the meta and the
+   * deletions in one fsynced batch. A compaction at or below the stored snapshot (one installed from the leader
+   * meanwhile) changes nothing.
    */
-  saveSnapshot(snapshot: Snapshot, staged: StagedSnapshot | null = null): Promise<void> {
-    return this.serialise('saveSnapshot', async () => {
-      const bounds = this.requireBounds('saveSnapshot');
-      assertSnapshotSave(bounds, snapshot);
-      const index = snapshot.meta.index;
-      const ops = this.logDeletes(bounds.snapshotIndex + 1, index);
-      if (staged === null) {
-        ops.push(...(await this.snapshotOps(snapshot)));
-      } else {
-        assert(staged.index === index && staged.length === snapshot.data.length, `saveSnapshot: staged data of ${staged.index} (${staged.length} bytes) is not this snapshot's`);
-        ops.push(...this.switchOps(snapshot, staged, await this.chunkDeletesBut(staged.generation)));
-      }
+  compactLog(meta: SnapshotMeta): Promise<void> {
+    if (this.closing) return Promise.reject(new CairnError('CAIRN_SHUTTING_DOWN', 'compactLog after close()'));
+    // A compaction called before close() completes: its batch is queued after the flush even once closing.
+    const flushed = this.tail.then(() => this.flushMemtable());
+    const compacted = flushed.then(() => this.enqueue(async () => {
+      const bounds = this.requireBounds('compactLog');
+      if (meta.index <= bounds.snapshotIndex) return;
+      assertCompaction(bounds, meta);
+      const ops = this.logDeletes(bounds.snapshotIndex + 1, meta.index);
+      ops.push(...(await this.chunkDeletesBut(keyspaceGeneration)));
+      ops.push(...this.keyspaceSnapshotOps(meta));
       await this.batch(ops, true);
-      this.bounds = { ...bounds, snapshotIndex: index };
-    });
+      this.bounds = { ...bounds, snapshotIndex: meta.index };
+    }));
+    this.compaction = compacted.then(() => undefined, () => undefined);
+    return compacted;
   }
 
   /**
-   * stageSnapshot writes the snapshot's chunks under a new generation, at most stageBatchBytes per fsynced batch,
-   * each queued as its own operation so that Ready writes pass between them, computing the CRC-32C as it goes. No
-   * read sees them until saveSnapshot(snapshot, staged) names the generation.
+   * flushMemtable has LevelDB write its memtable to a level-0 table, fsynced with the MANIFEST, and drop the older
+   * write-ahead logs: compactRange begins with that flush whatever the range (LevelDB's DBImpl::CompactRange), and
+   * over a range no key can fall in it compacts nothing else.
    */
-  stageSnapshot(snapshot: Snapshot): Promise<StagedSnapshot> {
-    return this.writeChunks(snapshot, true);
+  private async flushMemtable(): Promise<void> {
+    await this.db.compactRange(flushRangeKey, flushRangeKey);
+  }
+
+  /** keyspaceSnapshotOps records `meta` as the stored snapshot, its image being the stored keyspace. */
+  private keyspaceSnapshotOps(meta: SnapshotMeta): Operation[] {
+    return [
+      this.putMeta(levelLayout.metaKeys.snapshotMeta, encodeSnapshotMeta(meta)),
+      this.putMeta(levelLayout.metaKeys.snapshotData, encodeDataSummary({ length: 0, crc32c: 0, generation: keyspaceGeneration })),
+    ];
   }
 
   /**
-   * writeChunks writes a snapshot's chunks under a new generation, at most stageBatchBytes per fsynced batch (the
-   * event loop is free between them), computing the CRC-32C as it goes. `queued`: each batch is its own queued
-   * operation (stageSnapshot, which other writes pass); else the caller is itself a queued operation (writeReady).
+   * writeChunks writes an installed snapshot's chunks under a new generation, at most stageBatchBytes per fsynced
+   * batch (the event loop is free between them), computing the CRC-32C as it goes; the caller is a queued operation
+   * (writeReady), whose batch then names the generation.
    */
-  private async writeChunks(snapshot: Snapshot, queued: boolean): Promise<StagedSnapshot> {
+  private async writeChunks(snapshot: Snapshot): Promise<DataSummary> {
     const generation = newGeneration(snapshot.meta.index);
     const data = snapshot.data;
     let crc = 0;
@@ -337,25 +362,9 @@ export class LevelStorage implements RaftStorage {
         offset += value.length;
         chunk++;
       }
-      if (queued) {
-        await this.serialise('stageSnapshot', async () => {
-          this.requireBounds('stageSnapshot');
-          await this.batch(ops, true);
-        });
-      } else {
-        await this.batch(ops, true);
-      }
+      await this.batch(ops, true);
     }
-    return { generation, index: snapshot.meta.index, length: data.length, crc32c: crc };
-  }
-
-  /** switchOps makes staged chunks the stored snapshot: `deletes` (every other chunk), the meta and the data summary. */
-  private switchOps(snapshot: Snapshot, staged: StagedSnapshot, deletes: Operation[]): Operation[] {
-    return [
-      ...deletes,
-      this.putMeta(levelLayout.metaKeys.snapshotMeta, encodeSnapshotMeta(snapshot.meta)),
-      this.putMeta(levelLayout.metaKeys.snapshotData, encodeDataSummary({ length: staged.length, crc32c: staged.crc32c, generation: staged.generation })),
-    ];
+    return { generation, length: data.length, crc32c: crc };
   }
 
   /** recordPeerContact durably records that `peer` was heard from (one fsynced put; idempotent). */
@@ -411,17 +420,24 @@ export class LevelStorage implements RaftStorage {
 
   /** close waits for every queued operation, then closes the database; later calls are refused. */
   async close(): Promise<void> {
-    if (this.closing) return this.tail;
+    if (this.closed !== null) return this.closed;
     this.closing = true;
-    const closed = this.tail.then(() => this.db.close());
-    this.tail = closed.then(() => undefined, () => undefined);
-    return closed;
+    // Everything queued now, and a compaction called before: its batch joins the queue only after its memtable flush
+    // (so the queue is read again once the compaction settled; nothing else can join it once closing).
+    const queued = this.tail;
+    this.closed = Promise.all([queued, this.compaction]).then(() => this.tail).then(() => this.db.close());
+    return this.closed;
   }
 
   // --- Serialisation and bounds -------------------------------------------------------------------------------------
 
   private serialise<T>(operation: string, run: () => Promise<T>): Promise<T> {
     if (this.closing) return Promise.reject(new CairnError('CAIRN_SHUTTING_DOWN', `${operation} after close()`));
+    return this.enqueue(run);
+  }
+
+  /** enqueue queues `run` after every operation queued so far (serialise without the closing check). */
+  private enqueue<T>(run: () => Promise<T>): Promise<T> {
     const result = this.tail.then(run);
     this.tail = result.then(() => undefined, () => undefined);
     return result;
@@ -475,21 +491,6 @@ export class LevelStorage implements RaftStorage {
     return ops;
   }
 
-  /** snapshotOps replaces the stored snapshot: meta, data summary, and chunks under a new generation (deleting every old chunk). */
-  private async snapshotOps(snapshot: Snapshot): Promise<Operation[]> {
-    const generation = newGeneration(snapshot.meta.index);
-    const ops = await this.chunkDeletesBut(generation);
-    const data = snapshot.data;
-    for (let chunk = 0; chunk * this.snapshotChunkBytes < data.length; chunk++) {
-      // A view, not a copy: the batch copies the bytes into LevelDB's write batch anyway.
-      const value = data.subarray(chunk * this.snapshotChunkBytes, (chunk + 1) * this.snapshotChunkBytes);
-      ops.push({ type: 'put', sublevel: this.snapshot, key: chunkKey(generation, chunk), value });
-    }
-    ops.push(this.putMeta(levelLayout.metaKeys.snapshotMeta, encodeSnapshotMeta(snapshot.meta)));
-    ops.push(this.putMeta(levelLayout.metaKeys.snapshotData, encodeDataSummary({ length: data.length, crc32c: crc32c(data), generation })));
-    return ops;
-  }
-
   /** chunkDeletesBut deletes every stored snapshot chunk except those of `generation` (the current or staged ones, leftovers). */
   private async chunkDeletesBut(generation: string): Promise<Operation[]> {
     const keep = `${generation}!`;
@@ -532,7 +533,7 @@ export class LevelStorage implements RaftStorage {
       throw new CairnError('CAIRN_STORAGE_CORRUPT', `${this.location}: records present but meta!format missing`);
     }
     const formatText = this.readMetaText(keys.format, format);
-    if (formatText !== levelLayout.format && formatText !== levelLayout.formatV1) {
+    if (formatText !== levelLayout.format && formatText !== levelLayout.formatV2 && formatText !== levelLayout.formatV1) {
       throw new CairnError('CAIRN_STORAGE_CORRUPT', `${this.location}: unknown storage format ${JSON.stringify(formatText)}`);
     }
     const identity = { clusterId: await this.readMeta(keys.clusterId, textOf), memberId: await this.readMeta(keys.memberId, textOf) };
@@ -540,15 +541,21 @@ export class LevelStorage implements RaftStorage {
     const meta = await this.readMeta(keys.snapshotMeta, decodeSnapshotMeta);
     const summary = await this.readMeta(keys.snapshotData, decodeDataSummary);
     const applied = await this.readMeta(keys.applied, decodeIndexValue);
-    const data = await this.readSnapshotData(summary);
+    const data = summary.generation === keyspaceGeneration ? null : await this.readSnapshotData(summary);
     const entries = await this.readLog(meta);
     const lastIndex = meta.index + entries.length;
     if (applied > lastIndex) {
       throw new CairnError('CAIRN_STORAGE_CORRUPT', `${this.location}: applied index ${applied} beyond the last log index ${lastIndex}`,
         { details: { index: applied } });
     }
+    if (data === null && applied < meta.index) {
+      // compactLog wrote the keyspace durably before the snapshot that relies on it: a keyspace behind it is damage.
+      throw new CairnError('CAIRN_STORAGE_CORRUPT', `${this.location}: the keyspace is the snapshot at ${meta.index} but its applied index is ${applied}`,
+        { details: { index: applied } });
+    }
     if (formatText === levelLayout.formatV1) await this.migrateKeyspace();
-    return { identity, hardState, snapshot: { meta, data }, entries, applied };
+    else if (formatText === levelLayout.formatV2) await this.batch([this.putMeta(levelLayout.metaKeys.format, textEncoder.encode(levelLayout.format))], true);
+    return { identity, hardState, snapshot: meta, snapshotData: data, entries, applied };
   }
 
   /**
@@ -704,6 +711,12 @@ interface DataSummary {
 /** stageBatchBytes bounds one staging batch: LevelDB's batch copies its bytes on the event loop (~4 ms per MiB here). */
 const stageBatchBytes = 1024 * 1024;
 
+/** keyspaceGeneration in the data summary says that the stored keyspace is the snapshot (compactLog). */
+const keyspaceGeneration = 'keyspace';
+
+/** flushRangeKey is a key no record has (every key starts with a sublevel's '!' prefix): flushMemtable's range. */
+const flushRangeKey = '~flush';
+
 /** generationPattern is the shape of a generation: the snapshot's index (16 hex) and 8 random hex digits. */
 const generationPattern = /^[0-9a-f]{16}\.[0-9a-f]{8}$/;
 
@@ -731,7 +744,7 @@ function decodeDataSummary(bytes: Uint8Array): DataSummary {
   const length = decodeIndexValue(bytes.subarray(0, 8));
   const checksum = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(8, false);
   const generation = bytes.length === 12 ? '' : textOf(bytes.subarray(12));
-  if (generation !== '' && !generationPattern.test(generation)) throw new CodecError('snapshot data summary', `malformed generation ${JSON.stringify(generation)}`);
+  if (generation !== '' && generation !== keyspaceGeneration && !generationPattern.test(generation)) throw new CodecError('snapshot data summary', `malformed generation ${JSON.stringify(generation)}`);
   return { length, crc32c: checksum, generation };
 }
 

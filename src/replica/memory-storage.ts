@@ -6,7 +6,7 @@
 // unsynced writes (the simulator's SimDisk models that). A restart is a new MemoryStorage over the same MemoryDisk.
 // Records are deep-copied on the way in and out (entries through the real codec, so anything LevelStorage could not
 // store is refused here too), so callers can neither alias nor mutate stored state.
-import type { Entry, HardState, Membership, Snapshot } from '../raft/types.ts';
+import type { Entry, HardState, Membership, Snapshot, SnapshotMeta } from '../raft/types.ts';
 import { assert } from '../assert.ts';
 import { CairnError } from '../errors.ts';
 import { decodeEntry, decodeHardState, decodeSnapshotMeta, encodeEntry, encodeHardState, encodeSnapshotMeta } from './codec.ts';
@@ -81,11 +81,14 @@ export function assertAppliedWrite(bounds: StoreBounds, writes: readonly BatchWr
   }
 }
 
-/** assertSnapshotSave asserts that a state-machine snapshot may be saved: not older than the stored one, not past applied. */
-export function assertSnapshotSave(bounds: StoreBounds, snapshot: Snapshot): void {
-  const index = snapshot.meta.index;
-  assert(index >= bounds.snapshotIndex, `saveSnapshot: snapshot at ${index} is older than the stored one at ${bounds.snapshotIndex}`);
-  assert(index <= bounds.applied, `saveSnapshot: snapshot at ${index} is beyond the applied index ${bounds.applied}`);
+/**
+ * assertCompaction asserts that the log may be compacted at `meta.index` (above the stored snapshot: one at or below
+ * it changes nothing): reached by the stored keyspace, which becomes the snapshot, hence within the log.
+ */
+export function assertCompaction(bounds: StoreBounds, meta: SnapshotMeta): void {
+  const index = meta.index;
+  assert(Number.isSafeInteger(index) && index >= bounds.snapshotIndex, `compactLog: snapshot at ${index} is older than the stored one at ${bounds.snapshotIndex}`);
+  assert(index <= bounds.applied, `compactLog: snapshot at ${index} is beyond the stored keyspace's applied index ${bounds.applied}`);
 }
 
 /** assertIdentity asserts that a member identity names a cluster and a member. */
@@ -106,7 +109,11 @@ function copyEntry(entry: Entry): Entry {
 }
 
 function copySnapshot(snapshot: Snapshot): Snapshot {
-  return { meta: decodeSnapshotMeta(encodeSnapshotMeta(snapshot.meta)), data: new Uint8Array(snapshot.data) };
+  return { meta: copyMeta(snapshot.meta), data: new Uint8Array(snapshot.data) };
+}
+
+function copyMeta(meta: SnapshotMeta): SnapshotMeta {
+  return decodeSnapshotMeta(encodeSnapshotMeta(meta));
 }
 
 function copyHardState(hardState: HardState): HardState {
@@ -119,7 +126,9 @@ function copyHardState(hardState: HardState): HardState {
 interface MemoryImage {
   readonly identity: MemberIdentity;
   hardState: HardState;
-  snapshot: Snapshot;
+  snapshot: SnapshotMeta;
+  /** snapshotData is the image of a snapshot installed from the leader; null once the keyspace is the snapshot. */
+  snapshotData: Uint8Array | null;
   entries: Entry[];
   applied: number;
   readonly state: Map<string, Uint8Array>;
@@ -156,7 +165,8 @@ export class MemoryStorage implements RaftStorage {
     return {
       identity: { ...image.identity },
       hardState: { ...image.hardState },
-      snapshot: copySnapshot(image.snapshot),
+      snapshot: copyMeta(image.snapshot),
+      snapshotData: image.snapshotData === null ? null : new Uint8Array(image.snapshotData),
       entries: image.entries.map(copyEntry),
       applied: image.applied,
     };
@@ -167,11 +177,12 @@ export class MemoryStorage implements RaftStorage {
     this.assertOpen('initialise');
     assert(this.disk.image === null, 'initialise: the store is already initialised');
     assertIdentity(identity);
-    const snapshot = copySnapshot({ meta: { index: 0, term: 0, membership }, data: new Uint8Array(0) });
+    const snapshot = copyMeta({ index: 0, term: 0, membership });
     this.disk.image = {
       identity: { clusterId: identity.clusterId, memberId: identity.memberId },
       hardState: { term: 0, vote: null, commit: 0 },
       snapshot,
+      snapshotData: null,
       entries: [],
       applied: 0,
       state: new Map(),
@@ -191,12 +202,13 @@ export class MemoryStorage implements RaftStorage {
     const appliedCopies = applied === null ? [] : copyWrites(applied.writes);
     // Every check and copy is done: from here on nothing throws, so the write is all or nothing.
     if (snapshot !== null) {
-      image.snapshot = snapshot;
+      image.snapshot = snapshot.meta;
+      image.snapshotData = snapshot.data;
       image.entries = [];
     }
     const first = entries[0];
     if (first !== undefined) {
-      image.entries.length = first.index - image.snapshot.meta.index - 1;
+      image.entries.length = first.index - image.snapshot.index - 1;
       image.entries.push(...entries);
     }
     if (hardState !== null) image.hardState = hardState;
@@ -212,13 +224,15 @@ export class MemoryStorage implements RaftStorage {
     applyWrites(image, copies, applied);
   }
 
-  /** saveSnapshot stores the snapshot and drops the log up to its index. */
-  async saveSnapshot(snapshot: Snapshot): Promise<void> {
-    const image = this.image('saveSnapshot');
-    assertSnapshotSave(boundsOf(image), snapshot);
-    const copy = copySnapshot(snapshot);
-    image.entries = image.entries.slice(copy.meta.index - image.snapshot.meta.index);
+  /** compactLog makes the keyspace the snapshot at `meta.index` and drops the log up to it (and any stored image). */
+  async compactLog(meta: SnapshotMeta): Promise<void> {
+    const image = this.image('compactLog');
+    if (meta.index <= image.snapshot.index) return;
+    assertCompaction(boundsOf(image), meta);
+    const copy = copyMeta(meta);
+    image.entries = image.entries.slice(copy.index - image.snapshot.index);
     image.snapshot = copy;
+    image.snapshotData = null;
   }
 
   /** keyspace yields copies of the state machine's keys and values in UTF-8 byte order, as of the call. */
@@ -275,6 +289,6 @@ function applyWrites(image: MemoryImage, writes: readonly BatchWrite[], applied:
 }
 
 function boundsOf(image: MemoryImage): StoreBounds {
-  const snapshotIndex = image.snapshot.meta.index;
+  const snapshotIndex = image.snapshot.index;
   return { snapshotIndex, lastIndex: snapshotIndex + image.entries.length, applied: image.applied, hardState: image.hardState };
 }

@@ -13,7 +13,7 @@ import { RaftCore, type RaftStatus } from '../raft/raft-core.ts';
 import type { Entry, HardState, Membership, Message, NodeId, RaftConfig, Ready, Snapshot } from '../raft/types.ts';
 import type { CommandProposer, ProposeOptions } from './proposer.ts';
 import type { ReplicatedStateMachine, BatchWrite, ApplyBatch } from './state-machine.ts';
-import type { AppliedWrite, RaftStorage, StagedSnapshot } from './storage.ts';
+import type { AppliedWrite, RaftStorage } from './storage.ts';
 import { concatBytes } from './codec.ts';
 import type { ForwardRequest, ForwardResponse, PeerTransport } from './transport.ts';
 
@@ -41,7 +41,7 @@ export interface ReplicaOptions {
   readonly requestTimeoutMs: number;
   /** proposalsPendingMax bounds the proposals waiting to commit on this member (back-pressure beyond it). */
   readonly proposalsPendingMax: number;
-  /** snapshotEntries: a snapshot is taken once this many entries were applied since the last one. */
+  /** snapshotEntries: the log is compacted (the stored keyspace becomes the snapshot) every this many applied entries. */
   readonly snapshotEntries: number;
   readonly storage: RaftStorage;
   readonly transport: PeerTransport;
@@ -85,27 +85,18 @@ const forwardAttemptsMax = 10;
 const membershipListenersMax = 8;
 
 /**
- * snapshotCeilingFactor: a snapshot is taken after at most this many times snapshotEntries applied entries, however
- * large the last snapshot was (10 x the default 10 000 is etcd's default snapshot count, 100 000).
- */
-const snapshotCeilingFactor = 10;
-
-/** snapshotCeilingEntriesMax caps that ceiling: the log held in memory between snapshots stays below it. */
-const snapshotCeilingEntriesMax = 1_000_000;
-
-/**
  * deferredWritesMax bounds the state-machine writes held for a later storage write (defer); a Ready that would pass
  * it writes at once. Under load every Ready appends and nothing waits, so this matters only for a burst of commits.
  */
 const deferredWritesMax = 4096;
 
 /**
- * snapshotSpreadMax: a member's snapshot thresholds are scaled by a factor drawn in [1, 1 + snapshotSpreadMax) for
- * each snapshot, so a group's members take theirs at different indexes (see shouldSnapshot).
+ * snapshotSpreadMax: a member's compaction threshold is scaled by a factor drawn in [1, 1 + snapshotSpreadMax) each
+ * time, so a group's members compact (and flush LevelDB's memtable) at different indexes (see shouldCompact).
  */
 const snapshotSpreadMax = 0.5;
 
-/** snapshotSliceMs is how long the background encoding of a snapshot works before it lets other work run. */
+/** snapshotSliceMs is how long the background encoding of a snapshot image works before it lets other work run. */
 const snapshotSliceMs = 4;
 
 function delay(ms: number): Promise<void> {
@@ -125,18 +116,15 @@ export class Replica implements CommandProposer {
   private closed = false;
   private failed = false;
   private readSequence = 0;
-  /** appliedSinceSnapshot and appliedBytesSinceSnapshot count entries (and their bytes) applied since the last capture. */
+  /** appliedSinceSnapshot counts the entries applied since the last compaction (or installed snapshot). */
   private appliedSinceSnapshot = 0;
-  private appliedBytesSinceSnapshot = 0;
-  /** lastSnapshotBytes is the size of the last snapshot taken or installed (thesis §5.1.3 policy, shouldSnapshot). */
-  private lastSnapshotBytes = 0;
-  /** snapshotting is true while a captured state is being encoded in the background. */
-  private snapshotting = false;
+  /** compacting is true while a compaction of the log is being written (compactLog). */
+  private compacting = false;
   /**
-   * encodedSnapshot is a snapshot encoded (and, when the storage can, staged) in the background, waiting for the
-   * Ready loop to save it and compact.
+   * encodingImage is true while the state machine's image is encoded in the background for a follower that needs a
+   * snapshot (offerSnapshotImage): the log keeps no image, the stored keyspace is the snapshot.
    */
-  private encodedSnapshot: { readonly snapshot: Snapshot; readonly staged: StagedSnapshot | null } | null = null;
+  private encodingImage = false;
   private membersKey = '';
   /** syncedMembership and syncedLeader are what syncPeers last worked from. */
   private syncedMembership: Membership | null = null;
@@ -157,8 +145,8 @@ export class Replica implements CommandProposer {
   private deferred: { hardState: HardState | null; writes: BatchWrite[]; index: number } | null = null;
   private deferTimer: NodeJS.Timeout | null = null;
   /**
-   * snapshotSpread scales this member's snapshot thresholds, drawn anew in [1, 1 + snapshotSpreadMax) for each
-   * snapshot from the member's seed, so the members of a group do not all snapshot at the same index.
+   * snapshotSpread scales this member's compaction threshold, drawn anew in [1, 1 + snapshotSpreadMax) for each
+   * compaction from the member's seed, so the members of a group do not all compact at the same index.
    */
   private snapshotSpread: number;
   private readonly random: Prng;
@@ -177,13 +165,17 @@ export class Replica implements CommandProposer {
     const stored = await options.storage.load();
     if (stored === null) throw new CairnError('CAIRN_MEMBER_STATE_MISSING', 'the storage was never initialised');
     let applied = stored.applied;
-    if (applied < stored.snapshot.meta.index) {
+    if (applied < stored.snapshot.index) {
       // The member crashed after persisting a snapshot from its leader but before restoring it: the entries the
-      // snapshot covers are gone from the log, so the state machine must be rebuilt from the snapshot now.
+      // snapshot covers are gone from the log, so the state machine must be rebuilt from the snapshot now. (A
+      // compaction of its own log writes the keyspace durably first; the storage refuses a store where it did not.)
+      if (stored.snapshotData === null) {
+        throw new CairnError('CAIRN_STORAGE_CORRUPT', `the stored keyspace (applied ${applied}) is behind the snapshot at ${stored.snapshot.index} it stands for`);
+      }
       const batch = new CollectingBatch();
-      options.stateMachine.restore(stored.snapshot.data, batch);
-      await options.storage.writeApplied(batch.writes, stored.snapshot.meta.index, true);
-      applied = stored.snapshot.meta.index;
+      options.stateMachine.restore(stored.snapshotData, batch);
+      await options.storage.writeApplied(batch.writes, stored.snapshot.index, true);
+      applied = stored.snapshot.index;
     } else {
       await options.stateMachine.load(options.storage.keyspace());
     }
@@ -192,7 +184,6 @@ export class Replica implements CommandProposer {
       { hardState: stored.hardState, snapshot: stored.snapshot, entries: stored.entries, applied },
     );
     const replica = new Replica(options, core);
-    replica.lastSnapshotBytes = stored.snapshot.data.length;
     for (const peer of await options.storage.peerContacts()) replica.contacted.add(peer);
     await replica.start();
     return replica;
@@ -431,12 +422,12 @@ export class Replica implements CommandProposer {
   private async processReady(): Promise<void> {
     if (this.processing || this.closed) return;
     const hasReady = this.core.hasReady();
-    if (!hasReady && this.encodedSnapshot === null && !this.flushDeferred) return;
+    if (!hasReady && !this.flushDeferred && !this.imageWanted()) return;
     this.processing = true;
     try {
       if (!hasReady) {
         if (this.flushDeferred) await this.writeDeferred();
-        await this.saveEncodedSnapshot();
+        this.offerSnapshotImage();
         return;
       }
       const ready = this.core.ready();
@@ -462,8 +453,8 @@ export class Replica implements CommandProposer {
       this.settleReads(ready);
       this.core.advance(ready);
       this.afterAdvance(ready);
-      await this.saveEncodedSnapshot();
-      if (this.shouldSnapshot()) this.startSnapshot();
+      if (this.shouldCompact()) this.startCompaction();
+      this.offerSnapshotImage();
     } catch (error) {
       this.fail(error instanceof Error ? error : new Error(String(error)));
       return;
@@ -560,8 +551,6 @@ export class Replica implements CommandProposer {
     else if (!(await this.runInSlices(machine.restoreInSlices(snapshot.data, batch)))) return false;
     await this.options.storage.writeApplied(batch.writes, snapshot.meta.index, true);
     this.appliedSinceSnapshot = 0;
-    this.appliedBytesSinceSnapshot = 0;
-    this.lastSnapshotBytes = snapshot.data.length;
     this.failProposalsUpTo(snapshot.meta.index);
     return true;
   }
@@ -576,7 +565,6 @@ export class Replica implements CommandProposer {
     const batch = new CollectingBatch();
     for (const entry of entries) {
       const result = entry.kind === 'normal' ? this.options.stateMachine.apply(entry.data, entry.index, entry.term, batch) : null;
-      if (entry.kind === 'normal') this.appliedBytesSinceSnapshot += entry.data.length;
       this.settleProposal(entry, result);
     }
     this.appliedSinceSnapshot += entries.length;
@@ -639,54 +627,70 @@ export class Replica implements CommandProposer {
   }
 
   /**
-   * shouldSnapshot: at least snapshotEntries applied since the last snapshot, and either as many bytes of commands as
-   * the last snapshot held (Raft thesis §5.1.3: the cost of snapshotting then stays proportional to what is written,
-   * whatever the registry's size: a 100 000-instance registry's snapshot is ~76 MB, and taking it every 10 000
-   * writes spent more CPU on snapshots than on the writes), or snapshotCeilingFactor times snapshotEntries (at most
-   * snapshotCeilingEntriesMax) in any case, which bounds the log kept in memory and replayed on restart.
+   * shouldCompact: snapshotEntries (times this member's spread) applied since the last compaction. A compaction is
+   * cheap whatever the registry's size: the stored keyspace is the snapshot, so it writes only the snapshot's meta
+   * and the log deletions (compactLog); the image is encoded only when a follower needs one (offerSnapshotImage).
    */
-  private shouldSnapshot(): boolean {
-    if (this.snapshotting || this.encodedSnapshot !== null || this.closed) return false;
-    // Every member applies the same entries and held the same snapshot, so without the spread they would all cross
-    // the threshold at the same index and encode at once, on machines they may share with each other.
-    const spread = this.snapshotSpread;
-    if (this.appliedSinceSnapshot < this.options.snapshotEntries * spread) return false;
-    const ceiling = Math.max(this.options.snapshotEntries, Math.min(this.options.snapshotEntries * snapshotCeilingFactor, snapshotCeilingEntriesMax));
-    return this.appliedBytesSinceSnapshot >= this.lastSnapshotBytes * spread || this.appliedSinceSnapshot >= ceiling * spread;
+  private shouldCompact(): boolean {
+    if (this.compacting || this.closed) return false;
+    return this.appliedSinceSnapshot >= this.options.snapshotEntries * this.snapshotSpread;
   }
 
   /**
-   * startSnapshot captures the state machine at the applied index (cheap: the state machine keeps what it captured
-   * immutable) and encodes it in the background, at most snapshotSliceMs at a time between other work, so neither
-   * the event loop nor the Ready loop stalls for a large registry; the Ready loop saves it when it is done.
+   * startCompaction compacts the log up to the applied index in the background: the writes kept for later are
+   * queued now (so the stored keyspace reaches that index, ahead of any later write), the storage makes them durable
+   * and records the snapshot (compactLog), and only then does the core drop its entries. Ready writes go on
+   * meanwhile; a snapshot installed from the leader in between makes the compaction a no-op.
    */
-  private startSnapshot(): void {
-    this.snapshotSpread = 1 + snapshotSpreadMax * this.random.nextFloat();
+  private startCompaction(): void {
     const index = this.core.appliedIndex;
     const term = this.core.termAt(index);
-    if (term === undefined) return;
+    if (index <= this.core.snapshotIndex || term === undefined) return;
     const meta = { index, term, membership: this.core.membershipAt(index) };
-    const pieces = this.options.stateMachine.snapshotPieces();
-    this.snapshotting = true;
+    this.compacting = true;
     this.appliedSinceSnapshot = 0;
-    this.appliedBytesSinceSnapshot = 0;
+    this.snapshotSpread = 1 + snapshotSpreadMax * this.random.nextFloat();
     const started = Date.now();
-    this.encodeInSlices(pieces).then(async (data) => {
-      if (data === null) return;
-      const snapshot = { meta, data };
-      const encodedMs = Date.now() - started;
-      // Staging writes the data in small batches that Ready writes pass, so the save in the Ready loop is a small
-      // write whatever the snapshot's size (bench/snapshot-save.ts: a 76 MiB save held the loop ~0.4 s in one batch).
-      const staged = this.options.storage.stageSnapshot === undefined ? null : await this.options.storage.stageSnapshot(snapshot);
+    const written = this.writeDeferred();
+    written.then(() => this.options.storage.compactLog(meta)).then(() => {
+      this.compacting = false;
       if (this.closed) return;
-      this.encodedSnapshot = { snapshot, staged };
-      this.options.logger.info({ index, bytes: data.length, encodedMs, stagedMs: Date.now() - started - encodedMs }, 'snapshot encoded');
+      this.core.compact(index);
+      this.options.logger.info({ index, ms: Date.now() - started }, 'log compacted');
       this.schedule();
-    }).then(() => {
-      this.snapshotting = false;
     }, (error: unknown) => {
-      this.snapshotting = false;
-      // Storage refuses writes once it is closing: a snapshot cut short by shutdown is no failure.
+      this.compacting = false;
+      // Storage refuses writes once it is closing: a compaction cut short by shutdown is no failure.
+      if (this.closed) return;
+      this.fail(error instanceof Error ? error : new Error(String(error)));
+    });
+  }
+
+  /** imageWanted tells whether the core waits for a snapshot image that is not being encoded yet. */
+  private imageWanted(): boolean {
+    return !this.encodingImage && !this.closed && this.core.wantsSnapshot;
+  }
+
+  /**
+   * offerSnapshotImage captures the state machine at the applied index (cheap: it keeps what it captured immutable)
+   * when the core needs an image for a follower, encodes it in the background, at most snapshotSliceMs at a time
+   * between other work, and offers it to the core, which streams it and lets it go when no follower needs it. Called
+   * only between Readys, when the state machine and the core's applied index agree.
+   */
+  private offerSnapshotImage(): void {
+    if (!this.imageWanted()) return;
+    const index = this.core.appliedIndex;
+    const pieces = this.options.stateMachine.snapshotPieces();
+    this.encodingImage = true;
+    const started = Date.now();
+    this.encodeInSlices(pieces).then((data) => {
+      this.encodingImage = false;
+      if (data === null || this.closed) return;
+      const taken = this.core.offerSnapshot(index, data);
+      this.options.logger.info({ index, bytes: data.length, encodedMs: Date.now() - started, taken }, 'snapshot image encoded for a follower');
+      this.schedule();
+    }, (error: unknown) => {
+      this.encodingImage = false;
       if (this.closed) return;
       this.fail(error instanceof Error ? error : new Error(String(error)));
     });
@@ -719,28 +723,6 @@ export class Replica implements CommandProposer {
       sliceStarted = performance.now();
     }
     return true;
-  }
-
-  /** saveEncodedSnapshot stores the snapshot encoded (and staged) in the background and compacts the log up to it. */
-  private async saveEncodedSnapshot(): Promise<void> {
-    const encoded = this.encodedSnapshot;
-    if (encoded === null) return;
-    this.encodedSnapshot = null;
-    const { snapshot, staged } = encoded;
-    const { index, term } = snapshot.meta;
-    // While it was encoded the log may have moved past it (a snapshot installed from the leader): then it is stale
-    // (its staged chunks, if any, are deleted by the next save).
-    if (index <= this.core.snapshotIndex || this.core.termAt(index) !== term) {
-      this.options.logger.info({ index }, 'snapshot dropped: the log moved past it while it was encoded');
-      return;
-    }
-    // The stored keyspace reaches the snapshot's index before the log up to it goes (a restart then loads the
-    // keyspace instead of restoring the snapshot).
-    await this.writeDeferred();
-    await this.options.storage.saveSnapshot(snapshot, staged);
-    this.core.compact(index, snapshot.data);
-    this.lastSnapshotBytes = snapshot.data.length;
-    this.options.logger.info({ index, bytes: snapshot.data.length }, 'snapshot taken');
   }
 
   private fail(error: Error): void {

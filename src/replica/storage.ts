@@ -1,5 +1,5 @@
 // The seam between the driver and the disk: Raft's log, its hard state, snapshots and the state machine's keyspace.
-import type { Entry, HardState, Membership, Snapshot } from '../raft/types.ts';
+import type { Entry, HardState, Membership, Snapshot, SnapshotMeta } from '../raft/types.ts';
 import type { BatchWrite } from './state-machine.ts';
 
 /** MemberIdentity is written once when a member joins a cluster; a member refuses to start without it as a voter. */
@@ -14,7 +14,14 @@ export interface MemberIdentity {
 export interface StoredRaftState {
   readonly identity: MemberIdentity;
   readonly hardState: HardState;
-  readonly snapshot: Snapshot;
+  /** snapshot identifies the stored snapshot: the log holds the entries after its index. */
+  readonly snapshot: SnapshotMeta;
+  /**
+   * snapshotData is the image of a snapshot installed from the leader and kept until the member compacts its own
+   * log (load() may return applied below its index: then it must be restored first); null when the stored keyspace
+   * is the snapshot (compactLog), and then applied >= snapshot.index always.
+   */
+  readonly snapshotData: Uint8Array | null;
   readonly entries: readonly Entry[];
   readonly applied: number;
 }
@@ -36,14 +43,6 @@ export interface ReadyWrite {
   readonly entries: readonly Entry[];
   readonly hardState: HardState | null;
   readonly applied?: AppliedWrite | null;
-}
-
-/** StagedSnapshot identifies data stageSnapshot wrote: where (an opaque generation), how long, and its CRC-32C. */
-export interface StagedSnapshot {
-  readonly generation: string;
-  readonly index: number;
-  readonly length: number;
-  readonly crc32c: number;
 }
 
 /**
@@ -70,18 +69,12 @@ export interface RaftStorage {
    */
   writeApplied(writes: readonly BatchWrite[], applied: number, clearKeyspace: boolean): Promise<void>;
   /**
-   * saveSnapshot stores a snapshot the state machine took at `snapshot.meta.index` and drops the log up to it. With
-   * `staged` (stageSnapshot's answer for this very snapshot) the data is already durable and only the switch to it
-   * remains: a small write, whatever the snapshot's size.
+   * compactLog makes the stored keyspace the snapshot at `meta.index` and drops the log up to it: everything written
+   * before the call is made durable first (the keyspace's applied index must have reached `meta.index`), then the
+   * snapshot meta and the log deletions go in one fsynced batch; a stored snapshot image is dropped. The snapshot
+   * costs a small write whatever the registry's size: its image is encoded only when a follower needs it.
    */
-  saveSnapshot(snapshot: Snapshot, staged?: StagedSnapshot | null): Promise<void>;
-  /**
-   * stageSnapshot (optional) writes a snapshot's data durably where nothing reads it yet, in pieces that other writes
-   * may pass between, so that a large snapshot neither holds the event loop nor the Ready loop for long; a crash
-   * before saveSnapshot leaves the stored snapshot as it was (the staged data is dropped later). Storages without it
-   * write the whole snapshot in saveSnapshot.
-   */
-  stageSnapshot?(snapshot: Snapshot): Promise<StagedSnapshot>;
+  compactLog(meta: SnapshotMeta): Promise<void>;
   /**
    * recordPeerContact durably records (fsynced) that this member has heard from `peer`, before it acts on anything
    * the peer said. A member that starts with an empty data directory asks every peer whether it has heard from it:

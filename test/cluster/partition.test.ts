@@ -153,13 +153,13 @@ test('a follower whose missing entries were compacted away catches up through In
     try {
       await waitFor(() => writer.ackCount >= 3 * snapshotEntries, { timeoutMs: 30_000, what: `${3 * snapshotEntries} acknowledged writes` });
       snapshotIndex = await waitFor(() => {
-        const taken = leader.events.filter((event) => event.msg === 'snapshot taken').map((event) => Number(event.fields['index']));
+        const taken = leader.events.filter((event) => event.msg === 'log compacted').map((event) => Number(event.fields['index']));
         const beyond = taken.filter((index) => index > lastApplied);
         return beyond.length > 0 ? Math.max(...beyond) : false;
       }, {
         timeoutMs: 5000,
         what:
-          `the leader ${leader.addr} to log 'snapshot taken' at an index above ${lastApplied} (the killed follower's last applied index) ` +
+          `the leader ${leader.addr} to log 'log compacted' at an index above ${lastApplied} (the killed follower's last applied index) ` +
           `after ${writer.ackCount} acknowledged writes with CAIRN_SNAPSHOT_ENTRIES=${snapshotEntries} in its environment ` +
           `(if no snapshot was taken at all, the member ignored the override of limits.snapshotEntries, 10 000)`,
       });
@@ -172,6 +172,9 @@ test('a follower whose missing entries were compacted away catches up through In
     await checkConvergence(ledger, cluster.members, { what: `${follower.addr} to catch up through InstallSnapshot` });
     const self = await follower.selfView();
     assert.ok(self.appliedIndex >= snapshotIndex, `${follower.addr} applied ${self.appliedIndex}, below the snapshot ${snapshotIndex}`);
+    // The leader keeps no image of its snapshots: it encoded one for this follower when it found it behind its log.
+    const encoded = cluster.members.flatMap((member) => member.events.filter((event) => event.msg === 'snapshot image encoded for a follower'));
+    assert.ok(encoded.length > 0, 'a leader encoded a snapshot image on demand for the restarted follower');
     st.diagnostic(`InstallSnapshot catch-up: ${follower.addr} listed what the others list ${Date.now() - restartedAt} ms after its restart`);
     await writeThroughEach(ledger, cluster.members, 'snapshot-after');
     await checkConvergence(ledger, cluster.members);

@@ -77,7 +77,7 @@ export interface DurableStore {
 export function bootstrapState(voters: readonly NodeId[]): PersistedState {
   return {
     hardState: { term: 0, vote: null, commit: 0 },
-    snapshot: { meta: { index: 0, term: 0, membership: { voters: [...voters], learners: [] } }, data: new Uint8Array(0) },
+    snapshot: { index: 0, term: 0, membership: { voters: [...voters], learners: [] } },
     entries: [],
     applied: 0,
   };
@@ -155,11 +155,12 @@ export class HarnessNode {
 
   constructor(config: RaftConfig, state: PersistedState) {
     this.config = config;
-    this.store = { hardState: state.hardState, snapshot: state.snapshot, entries: [...state.entries] };
-    this.applied = decodeApplied(state.snapshot.data);
-    this.appliedIndex = state.snapshot.meta.index;
-    this.appliedMembership = state.snapshot.meta.membership;
-    assert.ok(state.applied === state.snapshot.meta.index, 'harness members start with applied = snapshot index');
+    // A harness member starts from an empty state machine at its snapshot's index (the bootstrap, or a scripted log).
+    this.store = { hardState: state.hardState, snapshot: { meta: state.snapshot, data: new Uint8Array(0) }, entries: [...state.entries] };
+    this.applied = [];
+    this.appliedIndex = state.snapshot.index;
+    this.appliedMembership = state.snapshot.membership;
+    assert.ok(state.applied === state.snapshot.index, 'harness members start with applied = snapshot index');
     this.core = new RaftCore(config, state);
   }
 
@@ -172,7 +173,7 @@ export class HarnessNode {
   persistedState(): PersistedState {
     return {
       hardState: this.store.hardState,
-      snapshot: this.store.snapshot,
+      snapshot: this.store.snapshot.meta,
       entries: [...this.store.entries],
       applied: this.appliedIndex,
     };
@@ -318,7 +319,10 @@ export class Network {
   handleReady(id: NodeId): boolean {
     const node = this.node(id);
     const core = node.core;
-    if (core === null || !core.hasReady()) return false;
+    if (core === null) return false;
+    // The driver's side of lazy snapshots: a leader with a follower behind its log asks for the state machine's image.
+    if (core.wantsSnapshot) core.offerSnapshot(node.appliedIndex, encodeApplied(node.applied));
+    if (!core.hasReady()) return false;
     const ready = core.ready();
     node.readies.push(ready);
     node.persist(ready);
@@ -514,7 +518,7 @@ export class Network {
     // The harness tracks the applied membership itself; the core's own view of it must agree.
     assert.deepEqual(core.membershipAt(index), node.appliedMembership, `${id}: membership at ${index}`);
     const snapshot: Snapshot = { meta: { index, term, membership: node.appliedMembership }, data: encodeApplied(node.applied) };
-    core.compact(index, snapshot.data);
+    core.compact(index);
     if (index > node.store.snapshot.meta.index) {
       node.store.entries = node.store.entries.filter((entry) => entry.index > index);
       node.store.snapshot = snapshot;

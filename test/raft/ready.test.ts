@@ -221,7 +221,7 @@ describe('messages of an older term never outlive a term change', () => {
     const core = new RaftCore(
       { id: 'n4', electionTicks: 10, heartbeatTicks: 2, seed: 1, preVote: true, checkQuorum: true, inflightMessagesMax: 64, inflightBytesMax: 1 << 20,
         messageBytesMax: 4096, uncommittedBytesMax: 1 << 20, committedBytesPerReadyMax: 1 << 20, snapshotChunkBytes: 1024, pendingReadsMax: 64 },
-      { hardState: { term: 10, vote: null, commit: 11 }, snapshot: { meta: { index: 0, term: 0, membership: { voters, learners: [] } }, data: new Uint8Array() }, entries, applied: 11 },
+      { hardState: { term: 10, vote: null, commit: 11 }, snapshot: { index: 0, term: 0, membership: { voters, learners: [] } }, entries, applied: 11 },
     );
     while (core.hasReady()) core.advance(core.ready());
     core.step({ type: 'AppendRequest', from: 'n2', to: 'n4', term: 11, prevLogIndex: 13, prevLogTerm: 10, entries: [{ kind: 'normal', index: 14, term: 11, data }], commit: 11 });

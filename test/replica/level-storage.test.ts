@@ -1,15 +1,20 @@
 // Goal: show that LevelStorage keeps a member's Raft state on disk as DESIGN.md requires: it passes the RaftStorage
 // compliance suite through real reopens of a real LevelDB directory; corruption (a flipped byte, a truncated or
 // misplaced record, a hole in the log, damaged meta or snapshot data) is detected by load() and reported as
-// CAIRN_STORAGE_CORRUPT naming the index or key, never served; and every entry acknowledged after a sync=true write
-// survives the writer being killed with SIGKILL mid-stream.
+// CAIRN_STORAGE_CORRUPT naming the index or key, never served; every entry acknowledged after a sync=true write
+// survives the writer being killed with SIGKILL mid-stream; an installed snapshot's chunks (and those of an install
+// that never finished) are deleted by the next compaction or install; compactLog leaves the keyspace as the snapshot
+// (format cairn-raft-v3), a cairn-raft-v2 store is read and renamed, and a keyspace snapshot whose applied index is
+// behind it is refused.
 // Method: stores live in temporary directories under os.tmpdir(), removed after each test. Corruption is planted
 // through a second, raw classic-level handle on the closed database (the layout comes from levelLayout), then a
 // fresh LevelStorage loads it. The crash test spawns test/replica/fixtures/storage-writer.ts with
 // `node --import tsx`, kills it with SIGKILL after a number of acknowledgements, three times over on the same
-// directory, and checks that every acknowledged entry is there with its term and content.
+// directory, and checks that every acknowledged entry is there with its term and content. A failed batch is simulated
+// by wrapping the store's one write path (classic-level's private _batch, countBatches).
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -21,8 +26,9 @@ import { ClassicLevel } from 'classic-level';
 import type { Entry } from '../../src/raft/types.ts';
 import { AssertionError } from '../../src/assert.ts';
 import { isCairnError } from '../../src/errors.ts';
-import { crc32c, encodeChecksummed, encodeIndexValue, encodeStoredEntry, indexKey } from '../../src/replica/codec.ts';
+import { crc32c, decodeChecksummed, encodeChecksummed, encodeIndexValue, encodeStoredEntry, indexKey } from '../../src/replica/codec.ts';
 import { LevelStorage, levelLayout } from '../../src/replica/level-storage.ts';
+import type { StoredRaftState } from '../../src/replica/storage.ts';
 import { payloadOf } from './fixtures/storage-writer.ts';
 import { normal, runStorageCompliance } from './storage-compliance.ts';
 
@@ -30,6 +36,9 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const repoRoot = path.resolve(here, '..', '..');
 // Small chunks, so the compliance suite's 10 KB snapshot is stored as 11 chunks.
 const options = { snapshotChunkBytes: 1000 };
+const membership = { voters: ['a', 'b', 'c'], learners: [] };
+const textEncoder = new TextEncoder();
+const textDecoder = new TextDecoder();
 
 async function temporaryDirectory(): Promise<string> {
   return mkdtemp(path.join(os.tmpdir(), 'cairn-level-storage-'));
@@ -98,14 +107,20 @@ function flipByte(value: Uint8Array, offset: number): Uint8Array {
 /** entriesOfPreparedStore are the log of preparedStore: entries 1..4 of term 1, 5..8 of term 2. */
 const entriesOfPreparedStore: readonly Entry[] = Array.from({ length: 8 }, (_, i) => normal(i + 1, i < 4 ? 1 : 2, ' '.repeat(48)));
 
-/** preparedStore builds a closed store: log 3..8 after a snapshot at 2 whose 2,500 bytes take 3 chunks; applied 4. */
+/** dataOfPreparedStore is the image of preparedStore's installed snapshot at 2. */
+const dataOfPreparedStore = Uint8Array.from({ length: 2500 }, (_, i) => i & 0xff);
+
+/**
+ * preparedStore builds a closed store: a snapshot at 2 installed from the leader, whose 2,500 bytes take 3 chunks,
+ * followed by the log 3..8 in the same Ready; the snapshot restored, then applied up to 4 (keyspace k=1).
+ */
 async function preparedStore(dataDir: string): Promise<string> {
   const storage = await LevelStorage.open(dataDir, options);
-  await storage.initialise({ clusterId: 'c', memberId: 'a' }, { voters: ['a', 'b', 'c'], learners: [] });
-  await storage.writeReady({ snapshot: null, entries: entriesOfPreparedStore, hardState: { term: 2, vote: 'a', commit: 4 } }, true);
+  await storage.initialise({ clusterId: 'c', memberId: 'a' }, membership);
+  const snapshot = { meta: { index: 2, term: 1, membership }, data: dataOfPreparedStore };
+  await storage.writeReady({ snapshot, entries: entriesOfPreparedStore.slice(2), hardState: { term: 2, vote: 'a', commit: 4 } }, true);
+  await storage.writeApplied([], 2, true);
   await storage.writeApplied([{ type: 'put', key: 'k', value: new Uint8Array([1]) }], 4, false);
-  const data = Uint8Array.from({ length: 2500 }, (_, i) => i & 0xff);
-  await storage.saveSnapshot({ meta: { index: 2, term: 1, membership: { voters: ['a', 'b', 'c'], learners: [] } }, data });
   const location = storage.location;
   await storage.close();
   return location;
@@ -212,7 +227,8 @@ describe('LevelStorage on disk', () => {
       await storage.close();
       assert.ok(state !== null);
       assert.deepEqual(state.entries, entriesOfPreparedStore.slice(2));
-      assert.equal(state.snapshot.data.length, 2500);
+      assert.deepEqual(state.snapshot, { index: 2, term: 1, membership });
+      assert.deepEqual(state.snapshotData, dataOfPreparedStore);
       assert.equal(state.applied, 4);
     } finally {
       await rm(dataDir, { recursive: true, force: true });
@@ -320,208 +336,291 @@ describe('LevelStorage crash safety', () => {
     }
   });
 
-  describe('staged snapshots (stageSnapshot, then saveSnapshot with what it staged)', () => {
-    const membership = { voters: ['a', 'b', 'c'], learners: [] };
-    const bytesOf = (length: number, seed: number): Uint8Array => Uint8Array.from({ length }, (_, i) => (i * 31 + seed) & 0xff);
-    const generations = async (location: string): Promise<string[]> => {
-      let keys: string[] = [];
+});
+
+/** countBatches wraps classic-level's batch of `storage` (a seam: the store's only write path), failing call `failAt`. */
+function countBatches(storage: LevelStorage, failAt = Infinity): { calls: number } {
+  const db = (storage as unknown as { db: { _batch: (ops: unknown[], options: object) => Promise<void> } }).db;
+  const original = db._batch.bind(db);
+  const counter = { calls: 0 };
+  db._batch = async (ops, batchOptions) => {
+    counter.calls += 1;
+    if (counter.calls === failAt) throw new Error('simulated crash: this batch never reached the disk');
+    return original(ops, batchOptions);
+  };
+  return counter;
+}
+
+const bytesOf = (length: number, seed: number): Uint8Array => Uint8Array.from({ length }, (_, i) => (i * 31 + seed) & 0xff);
+
+/** generations lists the generations of the stored snapshot chunks of a closed store ('(legacy)' for unprefixed ones). */
+async function generations(location: string): Promise<string[]> {
+  let keys: string[] = [];
+  await withRawStore(location, async (raw) => {
+    keys = await raw.snapshot.keys().all();
+  });
+  return [...new Set(keys.map((key) => (key.includes('!') ? key.slice(0, key.indexOf('!')) : '(legacy)')))].sort();
+}
+
+/** rawMetaText reads a text meta record of a closed store (its payload after the 4-byte CRC-32C, verified). */
+async function rawMetaText(location: string, key: string, from = 0): Promise<string> {
+  let payload: Uint8Array = new Uint8Array(0);
+  await withRawStore(location, async (raw) => {
+    payload = decodeChecksummed(await rawGet(raw.meta, key), `meta!${key}`);
+  });
+  return textDecoder.decode(payload.subarray(from));
+}
+
+/** summaryGeneration is the generation named by a closed store's data summary (after its length and CRC-32C). */
+function summaryGeneration(location: string): Promise<string> {
+  return rawMetaText(location, levelLayout.metaKeys.snapshotData, 12);
+}
+
+async function loadClosed(dataDir: string): Promise<{ state: StoredRaftState; keyspace: Array<[string, number[]]> }> {
+  const storage = await LevelStorage.open(dataDir, options);
+  try {
+    const state = await storage.load();
+    assert.ok(state !== null);
+    const keyspace: Array<[string, number[]]> = [];
+    for await (const [key, value] of storage.keyspace()) keyspace.push([key, [...value]]);
+    return { state, keyspace };
+  } finally {
+    await storage.close();
+  }
+}
+
+describe('LevelStorage snapshots on disk: installs, compactLog, formats', () => {
+  test('compactLog deletes the installed image\'s chunks and leaves a store that loads with snapshotData null and the keyspace intact, also after close and reopen', async () => {
+    const dataDir = await temporaryDirectory();
+    try {
+      const location = await preparedStore(dataDir);
+      assert.equal((await generations(location)).length, 1);
+      const storage = await LevelStorage.open(dataDir, options);
+      await storage.load();
+      await storage.compactLog({ index: 4, term: 2, membership });
+      const expected = { snapshot: { index: 4, term: 2, membership }, snapshotData: null, entries: entriesOfPreparedStore.slice(4), applied: 4 };
+      const state = await storage.load();
+      assert.deepEqual({ snapshot: state?.snapshot, snapshotData: state?.snapshotData, entries: state?.entries, applied: state?.applied }, expected);
+      const keys: string[] = [];
+      for await (const [key] of storage.keyspace()) keys.push(key);
+      assert.deepEqual(keys, ['k']);
+      await storage.close();
+      assert.deepEqual(await generations(location), [], 'no chunk is left: the keyspace is the image');
+      assert.equal(await summaryGeneration(location), 'keyspace');
+      assert.equal(await rawMetaText(location, levelLayout.metaKeys.format), levelLayout.format);
+      for (let open = 0; open < 2; open++) {
+        const reloaded = await loadClosed(dataDir);
+        assert.deepEqual(reloaded.state, state, `open ${open}`);
+        assert.deepEqual(reloaded.keyspace, [['k', [1]]]);
+      }
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  test('compactLog has LevelDB write the unsynced keyspace batches before it to a table (memtable flush) before its own batch', async () => {
+    const dataDir = await temporaryDirectory();
+    const marker = 'M0123456789-abcdefghijklmnopqrstuvwxyz-ABCDEFGHIJKLMNOPQRSTUVWXYZ';
+    try {
+      const storage = await LevelStorage.open(dataDir, options);
+      try {
+        await storage.initialise({ clusterId: 'c', memberId: 'a' }, membership);
+        await storage.writeReady({ snapshot: null, entries: entriesOfPreparedStore.slice(0, 3), hardState: { term: 1, vote: 'a', commit: 3 } }, true);
+        await storage.writeApplied([{ type: 'put', key: 'svc!marked', value: textEncoder.encode(marker) }], 3, false);
+        const inTables = (): boolean => readdirSync(storage.location).filter((name) => name.endsWith('.ldb'))
+          .some((name) => readFileSync(path.join(storage.location, name)).includes(marker));
+        assert.equal(inTables(), false, 'an unsynced apply sits in the memtable and the write-ahead log only');
+        await storage.compactLog({ index: 3, term: 1, membership });
+        assert.equal(inTables(), true, 'the flush put it in a table, fsynced with the MANIFEST');
+      } finally {
+        await storage.close();
+      }
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  test('a large snapshot installed by writeReady is written in several batches and loads as one generation', async () => {
+    const dataDir = await temporaryDirectory();
+    try {
+      const location = await preparedStore(dataDir);
+      const storage = await LevelStorage.open(dataDir, options);
+      await storage.load();
+      // A leader's snapshot beyond this member's log: it replaces the whole log (2.5 MiB: three chunk batches).
+      const snapshot = { meta: { index: 20, term: 3, membership }, data: bytesOf(2.5 * 1024 * 1024, 5) };
+      const counter = countBatches(storage);
+      await storage.writeReady({ snapshot, entries: [], hardState: { term: 3, vote: null, commit: 20 } }, true);
+      assert.equal(counter.calls, 4, 'three chunk batches of at most 1 MiB, then the batch that names their generation');
+      await storage.close();
+      assert.equal((await generations(location)).length, 1);
+      const { state } = await loadClosed(dataDir);
+      assert.equal(state.snapshot.index, 20);
+      assert.ok(state.snapshotData !== null);
+      assert.equal(crc32c(state.snapshotData), crc32c(snapshot.data));
+      assert.deepEqual(state.entries, []);
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  const nextWrites: ReadonlyArray<readonly [string, (storage: LevelStorage) => Promise<string[]>]> = [
+    ['the next compaction', async (storage) => {
+      await storage.compactLog({ index: 4, term: 2, membership });
+      return [];
+    }],
+    ['the next install', async (storage) => {
+      await storage.writeReady({ snapshot: { meta: { index: 12, term: 3, membership }, data: bytesOf(1500, 8) }, entries: [], hardState: { term: 3, vote: null, commit: 12 } }, true);
+      return ['one new generation'];
+    }],
+  ];
+  for (const [name, next] of nextWrites) {
+    test(`chunks of an install whose last batch failed are ignored by load() and deleted by ${name}`, async () => {
+      const dataDir = await temporaryDirectory();
+      try {
+        const location = await preparedStore(dataDir);
+        const [current] = await generations(location);
+        let storage = await LevelStorage.open(dataDir, options);
+        await storage.load();
+        // The chunks reach the disk (batch 1), the batch naming their generation does not (batch 2).
+        countBatches(storage, 2);
+        const interrupted = { meta: { index: 10, term: 3, membership }, data: bytesOf(2500, 4) };
+        await assert.rejects(storage.writeReady({ snapshot: interrupted, entries: [], hardState: { term: 3, vote: null, commit: 10 } }, true), /simulated crash/);
+        await storage.close();
+        const leftover = (await generations(location)).filter((generation) => generation !== current);
+        assert.equal(leftover.length, 1, 'the interrupted install left its chunks');
+        const { state } = await loadClosed(dataDir);
+        assert.equal(state.snapshot.index, 2);
+        assert.deepEqual(state.snapshotData, dataOfPreparedStore, 'the stored snapshot is the one before the install');
+        assert.deepEqual(state.entries, entriesOfPreparedStore.slice(2));
+        storage = await LevelStorage.open(dataDir, options);
+        await storage.load();
+        const expected = await next(storage);
+        await storage.close();
+        const after = await generations(location);
+        assert.equal(after.length, expected.length, JSON.stringify(after));
+        assert.ok(after.every((generation) => generation !== current && !leftover.includes(generation)), 'neither the old image nor the leftover chunks remain');
+        assert.equal(await summaryGeneration(location), after[0] ?? 'keyspace');
+      } finally {
+        await rm(dataDir, { recursive: true, force: true });
+      }
+    });
+  }
+
+  test('a store written before generations (chunks keyed by number, a 12-byte summary) loads, and the next compaction deletes its chunks', async () => {
+    const dataDir = await temporaryDirectory();
+    try {
+      const location = await preparedStore(dataDir);
+      // Rewrite the prepared snapshot in the old layout: plain chunk keys and the summary without a generation.
+      const data = dataOfPreparedStore;
       await withRawStore(location, async (raw) => {
-        keys = await raw.snapshot.keys().all();
+        for (const key of await raw.snapshot.keys().all()) await raw.snapshot.del(key);
+        for (let chunk = 0; chunk * 1000 < data.length; chunk++) await raw.snapshot.put(indexKey(chunk), data.subarray(chunk * 1000, (chunk + 1) * 1000));
+        const summary = new Uint8Array(12);
+        summary.set(encodeIndexValue(data.length), 0);
+        new DataView(summary.buffer).setUint32(8, crc32c(data), false);
+        await raw.meta.put(levelLayout.metaKeys.snapshotData, encodeChecksummed(summary));
       });
-      return [...new Set(keys.map((key) => (key.includes('!') ? key.slice(0, key.indexOf('!')) : '(legacy)')))].sort();
+      assert.deepEqual(await generations(location), ['(legacy)']);
+      const storage = await LevelStorage.open(dataDir, options);
+      const state = await storage.load();
+      assert.ok(state !== null);
+      assert.deepEqual(state.snapshotData, data);
+      await storage.compactLog({ index: 4, term: 2, membership });
+      await storage.close();
+      assert.deepEqual(await generations(location), []);
+      assert.equal((await loadClosed(dataDir)).state.snapshotData, null);
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  test('restoring an installed snapshot rewrites the keyspace in batches of at most 1 MiB, the applied index last; a crash half way leaves the applied index below the snapshot\'s, so load() has it restored again', async () => {
+    const dataDir = await temporaryDirectory();
+    const fresh = Array.from({ length: 3000 }, (_, i) => ({ type: 'put' as const, key: `new-${String(i).padStart(5, '0')}`, value: bytesOf(1000, i) }));
+    const keysOf = async (storage: LevelStorage): Promise<string[]> => {
+      const keys: string[] = [];
+      for await (const [key] of storage.keyspace()) keys.push(key);
+      return keys;
     };
+    try {
+      const storage = await LevelStorage.open(dataDir, options);
+      await storage.initialise({ clusterId: 'c1', memberId: 'a' }, membership);
+      await storage.writeApplied([{ type: 'put', key: 'old-1', value: bytesOf(10, 1) }, { type: 'put', key: 'old-2', value: bytesOf(10, 2) }], 0, false);
+      await storage.writeReady({ snapshot: { meta: { index: 20, term: 3, membership }, data: bytesOf(100, 3) }, entries: [], hardState: { term: 3, vote: null, commit: 20 } }, true);
+      const counter = countBatches(storage);
+      await storage.writeApplied(fresh, 20, true);
+      // ~3 MB of puts and two deletes: three batches of at most 1 MiB, then the applied index alone.
+      assert.ok(counter.calls >= 4, `${counter.calls} batches`);
+      // Any other writeApplied (the stored applied index is the snapshot's now) stays one batch.
+      counter.calls = 0;
+      await storage.writeApplied(fresh.slice(0, 1500), 20, true);
+      assert.equal(counter.calls, 1);
+      await storage.writeApplied(fresh, 20, true);
+      await storage.close();
+      const reopened = await LevelStorage.open(dataDir, options);
+      const state = await reopened.load();
+      assert.equal(state?.applied, 20);
+      assert.deepEqual(await keysOf(reopened), fresh.map((write) => write.key));
+      // A newer snapshot is installed; its restore dies at its second batch.
+      await reopened.writeReady({ snapshot: { meta: { index: 30, term: 3, membership }, data: bytesOf(100, 4) }, entries: [], hardState: { term: 3, vote: null, commit: 30 } }, true);
+      countBatches(reopened, 2);
+      await assert.rejects(reopened.writeApplied(fresh.map((write) => ({ ...write, value: bytesOf(1000, 7) })), 30, true), /simulated crash/);
+      await reopened.close();
+      const { state: after } = await loadClosed(dataDir);
+      assert.equal(after.snapshot.index, 30);
+      assert.ok(after.applied < after.snapshot.index, `applied ${after.applied} stays below the snapshot's 30: the keyspace is not trusted`);
+      assert.deepEqual(after.snapshotData, bytesOf(100, 4), 'the image to restore again is there');
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
 
-    test('staged data becomes the snapshot only when saved, and the save drops every other generation', async () => {
-      const dataDir = await temporaryDirectory();
-      try {
-        const location = await preparedStore(dataDir);
-        assert.equal((await generations(location)).length, 1);
-        const storage = await LevelStorage.open(dataDir, options);
-        await storage.load();
-        const data = bytesOf(4321, 3);
-        const snapshot = { meta: { index: 4, term: 2, membership }, data };
-        const staged = await storage.stageSnapshot(snapshot);
-        assert.deepEqual({ index: staged.index, length: staged.length, crc32c: staged.crc32c }, { index: 4, length: 4321, crc32c: crc32c(data) });
-        // Staged but not saved: a reopened store still has the old snapshot; the staged chunks lie beside it.
-        await storage.close();
-        assert.equal((await generations(location)).length, 2);
-        let reopened = await LevelStorage.open(dataDir, options);
-        let state = await reopened.load();
-        assert.ok(state !== null);
-        assert.equal(state.snapshot.meta.index, 2);
-        assert.equal(state.snapshot.data.length, 2500);
-        // Staged again and saved: the new data loads, the log is compacted to it, and one generation is left.
-        const again = await reopened.stageSnapshot(snapshot);
-        await reopened.saveSnapshot(snapshot, again);
-        await reopened.close();
-        assert.deepEqual(await generations(location), [again.generation]);
-        reopened = await LevelStorage.open(dataDir, options);
-        state = await reopened.load();
-        await reopened.close();
-        assert.ok(state !== null);
-        assert.deepEqual(state.snapshot, snapshot);
-        assert.deepEqual(state.entries, entriesOfPreparedStore.slice(4));
-      } finally {
-        await rm(dataDir, { recursive: true, force: true });
+  test('a store of format cairn-raft-v2 loads as it is and is renamed cairn-raft-v3', async () => {
+    const dataDir = await temporaryDirectory();
+    try {
+      const location = await preparedStore(dataDir);
+      const before = await loadClosed(dataDir);
+      // Make it what the previous Cairn wrote: the same records under the v2 format name.
+      await withRawStore(location, async (raw) => {
+        await raw.meta.put(levelLayout.metaKeys.format, encodeChecksummed(textEncoder.encode(levelLayout.formatV2)));
+      });
+      assert.equal(await rawMetaText(location, levelLayout.metaKeys.format), levelLayout.formatV2);
+      for (let open = 0; open < 2; open++) {
+        assert.deepEqual(await loadClosed(dataDir), before, `open ${open}: the same state, the installed image included`);
+        assert.equal(await rawMetaText(location, levelLayout.metaKeys.format), levelLayout.format, `open ${open}`);
       }
-    });
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
 
-    test('Ready writes pass between the staging batches (the Ready loop is not held for the whole snapshot)', async () => {
-      const dataDir = await temporaryDirectory();
+  test('a keyspace snapshot whose applied index is below it is refused with CAIRN_STORAGE_CORRUPT', async () => {
+    const dataDir = await temporaryDirectory();
+    try {
+      await preparedStore(dataDir);
+      const storage = await LevelStorage.open(dataDir, options);
+      await storage.load();
+      await storage.compactLog({ index: 4, term: 2, membership });
+      await storage.close();
+      assert.equal(await summaryGeneration(storage.location), 'keyspace');
+      // compactLog wrote the keyspace durably before the snapshot relying on it: a keyspace behind it is damage.
+      await withRawStore(storage.location, async (raw) => {
+        await raw.meta.put(levelLayout.metaKeys.applied, encodeChecksummed(encodeIndexValue(3)));
+      });
+      const damaged = await LevelStorage.open(dataDir, options);
       try {
-        await preparedStore(dataDir);
-        const storage = await LevelStorage.open(dataDir, options);
-        await storage.load();
-        // 3 MiB: at least three staging batches of at most 1 MiB.
-        const snapshot = { meta: { index: 4, term: 2, membership }, data: bytesOf(3 * 1024 * 1024, 9) };
-        const order: string[] = [];
-        const staging = storage.stageSnapshot(snapshot).then((staged) => {
-          order.push('staged');
-          return staged;
+        await assert.rejects(damaged.load(), (error: unknown) => {
+          assert.ok(isCairnError(error, 'CAIRN_STORAGE_CORRUPT'), `expected CAIRN_STORAGE_CORRUPT, got ${String(error)}`);
+          assert.match(error.message, /the keyspace is the snapshot at 4 but its applied index is 3/);
+          assert.equal(error.details?.['index'], 3);
+          return true;
         });
-        // Queued after the first staging batch: it must not wait for the last one.
-        await new Promise((resolve) => setImmediate(resolve));
-        await storage.writeReady({ snapshot: null, entries: [normal(9, 2, 'x')], hardState: { term: 2, vote: 'a', commit: 4 } }, true);
-        order.push('ready');
-        const staged = await staging;
-        assert.deepEqual(order, ['ready', 'staged']);
-        await storage.saveSnapshot(snapshot, staged);
-        await storage.close();
-        const reopened = await LevelStorage.open(dataDir, options);
-        const state = await reopened.load();
-        await reopened.close();
-        assert.ok(state !== null);
-        assert.equal(state.snapshot.data.length, snapshot.data.length);
-        assert.equal(crc32c(state.snapshot.data), crc32c(snapshot.data));
-        assert.deepEqual(state.entries.map((entry) => entry.index), [5, 6, 7, 8, 9]);
+        await assert.rejects(damaged.compactLog({ index: 5, term: 2, membership }), AssertionError, 'a store that failed to load is never written');
       } finally {
-        await rm(dataDir, { recursive: true, force: true });
+        await damaged.close();
       }
-    });
-
-    test('a store written before generations (chunks keyed by number, a 12-byte summary) loads, and the next save replaces it', async () => {
-      const dataDir = await temporaryDirectory();
-      try {
-        const location = await preparedStore(dataDir);
-        // Rewrite the prepared snapshot in the old layout: plain chunk keys and the summary without a generation.
-        const data = Uint8Array.from({ length: 2500 }, (_, i) => i & 0xff);
-        await withRawStore(location, async (raw) => {
-          for (const key of await raw.snapshot.keys().all()) await raw.snapshot.del(key);
-          for (let chunk = 0; chunk * 1000 < data.length; chunk++) await raw.snapshot.put(indexKey(chunk), data.subarray(chunk * 1000, (chunk + 1) * 1000));
-          const summary = new Uint8Array(12);
-          summary.set(encodeIndexValue(data.length), 0);
-          new DataView(summary.buffer).setUint32(8, crc32c(data), false);
-          await raw.meta.put(levelLayout.metaKeys.snapshotData, encodeChecksummed(summary));
-        });
-        assert.deepEqual(await generations(location), ['(legacy)']);
-        const storage = await LevelStorage.open(dataDir, options);
-        const state = await storage.load();
-        assert.ok(state !== null);
-        assert.deepEqual(state.snapshot.data, data);
-        const snapshot = { meta: { index: 4, term: 2, membership }, data: bytesOf(1500, 1) };
-        const staged = await storage.stageSnapshot(snapshot);
-        await storage.saveSnapshot(snapshot, staged);
-        await storage.close();
-        assert.deepEqual(await generations(location), [staged.generation]);
-      } finally {
-        await rm(dataDir, { recursive: true, force: true });
-      }
-    });
-
-    test('a large snapshot installed by writeReady is written in several batches and loads as one generation', async () => {
-      const dataDir = await temporaryDirectory();
-      try {
-        const location = await preparedStore(dataDir);
-        const storage = await LevelStorage.open(dataDir, options);
-        await storage.load();
-        // A leader's snapshot beyond this member's log: it replaces the whole log (2.5 MiB: three chunk batches).
-        const snapshot = { meta: { index: 20, term: 3, membership }, data: bytesOf(2.5 * 1024 * 1024, 5) };
-        await storage.writeReady({ snapshot, entries: [], hardState: { term: 3, vote: null, commit: 20 } }, true);
-        await storage.close();
-        assert.equal((await generations(location)).length, 1);
-        const reopened = await LevelStorage.open(dataDir, options);
-        const state = await reopened.load();
-        await reopened.close();
-        assert.ok(state !== null);
-        assert.equal(state.snapshot.meta.index, 20);
-        assert.equal(crc32c(state.snapshot.data), crc32c(snapshot.data));
-        assert.deepEqual(state.entries, []);
-      } finally {
-        await rm(dataDir, { recursive: true, force: true });
-      }
-    });
-
-    test('restoring an installed snapshot rewrites the keyspace in batches of at most 1 MiB, the applied index last; a crash half way leaves the applied index below the snapshot\'s, so load() has it restored again', async () => {
-      const dataDir = await temporaryDirectory();
-      /** countBatches wraps classic-level's batch of `storage` (a seam: the store's only write path), failing call `failAt`. */
-      const countBatches = (storage: LevelStorage, failAt = Infinity): { calls: number } => {
-        const db = (storage as unknown as { db: { _batch: (ops: unknown[], options: object) => Promise<void> } }).db;
-        const original = db._batch.bind(db);
-        const counter = { calls: 0 };
-        db._batch = async (ops, batchOptions) => {
-          counter.calls += 1;
-          if (counter.calls === failAt) throw new Error('simulated crash: this batch never reached the disk');
-          return original(ops, batchOptions);
-        };
-        return counter;
-      };
-      const fresh = Array.from({ length: 3000 }, (_, i) => ({ type: 'put' as const, key: `new-${String(i).padStart(5, '0')}`, value: bytesOf(1000, i) }));
-      const keysOf = async (storage: LevelStorage): Promise<string[]> => {
-        const keys: string[] = [];
-        for await (const [key] of storage.keyspace()) keys.push(key);
-        return keys;
-      };
-      try {
-        const storage = await LevelStorage.open(dataDir, options);
-        await storage.initialise({ clusterId: 'c1', memberId: 'a' }, membership);
-        await storage.writeApplied([{ type: 'put', key: 'old-1', value: bytesOf(10, 1) }, { type: 'put', key: 'old-2', value: bytesOf(10, 2) }], 0, false);
-        await storage.writeReady({ snapshot: { meta: { index: 20, term: 3, membership }, data: bytesOf(100, 3) }, entries: [], hardState: { term: 3, vote: null, commit: 20 } }, true);
-        const counter = countBatches(storage);
-        await storage.writeApplied(fresh, 20, true);
-        // ~3 MB of puts and two deletes: three batches of at most 1 MiB, then the applied index alone.
-        assert.ok(counter.calls >= 4, `${counter.calls} batches`);
-        // Any other writeApplied (the stored applied index is the snapshot's now) stays one batch.
-        counter.calls = 0;
-        await storage.writeApplied(fresh.slice(0, 1500), 20, true);
-        assert.equal(counter.calls, 1);
-        await storage.writeApplied(fresh, 20, true);
-        await storage.close();
-        const reopened = await LevelStorage.open(dataDir, options);
-        const state = await reopened.load();
-        assert.equal(state?.applied, 20);
-        assert.deepEqual(await keysOf(reopened), fresh.map((write) => write.key));
-        // A newer snapshot is installed; its restore dies at its second batch.
-        await reopened.writeReady({ snapshot: { meta: { index: 30, term: 3, membership }, data: bytesOf(100, 4) }, entries: [], hardState: { term: 3, vote: null, commit: 30 } }, true);
-        countBatches(reopened, 2);
-        await assert.rejects(reopened.writeApplied(fresh.map((write) => ({ ...write, value: bytesOf(1000, 7) })), 30, true), /simulated crash/);
-        await reopened.close();
-        const recovered = await LevelStorage.open(dataDir, options);
-        const after = await recovered.load();
-        await recovered.close();
-        assert.ok(after !== null);
-        assert.equal(after.snapshot.meta.index, 30);
-        assert.ok(after.applied < after.snapshot.meta.index, `applied ${after.applied} stays below the snapshot's 30: the keyspace is not trusted`);
-      } finally {
-        await rm(dataDir, { recursive: true, force: true });
-      }
-    });
-
-    test('saving with data staged for another snapshot is refused (a driver bug), and nothing changes', async () => {
-      const dataDir = await temporaryDirectory();
-      try {
-        await preparedStore(dataDir);
-        const storage = await LevelStorage.open(dataDir, options);
-        await storage.load();
-        const staged = await storage.stageSnapshot({ meta: { index: 3, term: 1, membership }, data: bytesOf(100, 2) });
-        await assert.rejects(storage.saveSnapshot({ meta: { index: 4, term: 2, membership }, data: bytesOf(100, 2) }, staged), AssertionError);
-        await storage.close();
-        const reopened = await LevelStorage.open(dataDir, options);
-        const state = await reopened.load();
-        await reopened.close();
-        assert.equal(state?.snapshot.meta.index, 2);
-      } finally {
-        await rm(dataDir, { recursive: true, force: true });
-      }
-    });
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
   });
 });

@@ -110,7 +110,7 @@ test('answered writes reach the stored keyspace and applied index without furthe
       assert.ok(disk.image !== null);
       return disk.image;
     };
-    const lastIndex = (): number => image().snapshot.meta.index + image().entries.length;
+    const lastIndex = (): number => image().snapshot.index + image().entries.length;
     // Never an applied index beyond the stored log.
     assert.ok(image().applied <= lastIndex(), `applied ${image().applied} <= last ${lastIndex()}`);
     // 21 entries: the leader's no-op and the 20 writes. The answers came before their Ready's write finished and
@@ -131,78 +131,48 @@ test('answered writes reach the stored keyspace and applied index without furthe
   }
 });
 
-test('snapshots are encoded in the background and saved by the Ready loop; their frequency follows the last snapshot\'s size (thesis §5.1.3) up to a ceiling', async () => {
+test('the log is compacted every snapshotEntries applied entries: the stored keyspace becomes the snapshot, no image is encoded or stored, and a restart rebuilds the state from the keyspace', async () => {
   const disk = new MemoryDisk();
-  const machine = new LogMachine();
+  let imagesEncoded = 0;
+  class CountingPieces extends LogMachine {
+    override *snapshotPieces(): Generator<Uint8Array, void, void> {
+      imagesEncoded++;
+      yield* super.snapshotPieces();
+    }
+  }
+  const machine = new CountingPieces();
   const fatal: Error[] = [];
   const replica = await open(disk, machine, fatal, 5);
+  const compactions: number[] = [];
   try {
     await until('the lone voter leads', () => replica.status().role === 'leader');
-    for (let i = 0; i < 23; i++) await replica.propose(text(`s${i}`));
-    // The first snapshot comes after 5 entries (the bootstrap snapshot is empty); the next ones only once the
-    // commands applied since hold as many bytes as the last snapshot (~100 bytes of JSON here, 3-byte commands),
-    // or after 10 x 5 entries: not within these 23.
-    await until('a snapshot compacted the log', () => (disk.image?.snapshot.meta.index ?? 0) >= 5);
-    const first = disk.image?.snapshot.meta.index ?? 0;
-    assert.ok(first < 15, `one snapshot near the start, not one per 5 entries (at ${first})`);
-    const data = JSON.parse(new TextDecoder().decode(disk.image?.snapshot.data)) as Array<[string, string]>;
-    assert.equal(data.length, first - 1, 'the snapshot holds the state at its index (every command before it, not the no-op)');
-    for (let i = 23; i < 80; i++) await replica.propose(text(`s${i}`));
-    await until('the ceiling (10 x snapshotEntries) brought another snapshot', () => (disk.image?.snapshot.meta.index ?? 0) > first);
+    for (let i = 0; i < 40; i++) {
+      await replica.propose(text(`s${i}`));
+      const index = disk.image?.snapshot.index ?? 0;
+      if (index > (compactions[compactions.length - 1] ?? 0)) compactions.push(index);
+    }
+    await until('the log was compacted near the end', () => (disk.image?.snapshot.index ?? 0) >= 30, 5000);
+    const image = disk.image;
+    assert.ok(image !== null);
+    assert.equal(image.snapshotData, null, 'no image is stored: the keyspace is the snapshot');
+    assert.ok(image.applied >= image.snapshot.index, `the stored keyspace (applied ${image.applied}) covers the snapshot at ${image.snapshot.index}`);
+    assert.equal(image.entries[0]?.index ?? image.snapshot.index + 1, image.snapshot.index + 1, 'the log holds only the entries after the snapshot');
+    assert.equal(replica.status().snapshotIndex, image.snapshot.index, 'the core dropped the same prefix');
   } finally {
     await replica.close();
   }
-  assert.deepEqual(fatal, [], 'no storage contract was broken (saveSnapshot refuses an index past the stored applied)');
+  assert.deepEqual(fatal, [], 'no storage contract was broken (compactLog refuses an index past the stored applied)');
+  // 5 x [1, 1.5) entries apart: 41 entries give several compactions, not one per entry.
+  assert.ok(compactions.length >= 3 && compactions.length <= 9, `compacted at ${compactions.join(', ')}`);
+  assert.equal(imagesEncoded, 0, 'a lone voter never encodes an image: no follower needed one');
   const reloaded = new LogMachine();
   const restarted = await open(disk, reloaded, fatal, 5);
   try {
     await until('the restarted voter leads', () => restarted.status().role === 'leader');
-    assert.equal(reloaded.values.size, 80);
+    assert.equal(reloaded.values.size, 40);
   } finally {
     await restarted.close();
   }
-});
-
-test('a snapshot is encoded in slices: other work runs between its pieces, and what it encodes is the state at its capture', async () => {
-  // A state machine whose snapshot comes in 120 pieces of ~1 ms of work each (as a large registry's does); a probe
-  // counts event-loop turns. Encoded in one go, no turn could pass between two pieces.
-  const loop = new TurnCounter();
-  const seen: number[] = [];
-  class SlowPieces extends LogMachine {
-    override *snapshotPieces(): Generator<Uint8Array, void, void> {
-      const captured = this.snapshot();
-      for (let piece = 0; piece < 120; piece++) {
-        const until = performance.now() + 1;
-        while (performance.now() < until) { /* busy: one piece of encoding work */ }
-        seen.push(loop.turns);
-        yield new Uint8Array(0);
-      }
-      yield captured;
-    }
-  }
-  const disk = new MemoryDisk();
-  const machine = new SlowPieces();
-  const fatal: Error[] = [];
-  const replica = await open(disk, machine, fatal, 5);
-  try {
-    await until('the lone voter leads', () => replica.status().role === 'leader');
-    loop.start();
-    for (let i = 0; i < 6; i++) await replica.propose(text(`p${i}`));
-    // Writes go on while the snapshot is being encoded.
-    for (let i = 6; i < 12; i++) await replica.propose(text(`p${i}`));
-    await until('the snapshot was saved', () => (disk.image?.snapshot.meta.index ?? 0) >= 5, 5000);
-  } finally {
-    loop.stop();
-    await replica.close();
-  }
-  assert.deepEqual(fatal, []);
-  assert.ok(seen.length >= 120, `the pieces were all taken (${seen.length})`);
-  const distinct = new Set(seen).size;
-  assert.ok(distinct >= 10, `the event loop turned between pieces: ${distinct} distinct turn counts over ${seen.length} pieces`);
-  const image = disk.image;
-  assert.ok(image !== null);
-  const saved = JSON.parse(new TextDecoder().decode(image.snapshot.data)) as Array<[string, string]>;
-  assert.equal(saved.length, image.snapshot.meta.index - 1, 'the saved snapshot is the state at its own index, not a later one');
 });
 
 test('a Ready that only moves the commit index writes nothing alone: its hard state and applied batch join the next write, or are written a tick later; a crash before that loses nothing answered', async () => {
@@ -255,7 +225,7 @@ test('a Ready that only moves the commit index writes nothing alone: its hard st
   assert.deepEqual(fatal, []);
 });
 
-test('members applying the same entries take their snapshots at different indexes: each threshold is scaled by a factor in [1, 1.5) drawn from the member\'s seed', async () => {
+test('members applying the same entries compact their logs at different indexes: each threshold is scaled by a factor in [1, 1.5) drawn from the member\'s seed', async () => {
   const firstSnapshots: number[] = [];
   for (const seed of [11, 12, 13, 14]) {
     const disk = new MemoryDisk();
@@ -264,8 +234,8 @@ test('members applying the same entries take their snapshots at different indexe
     try {
       await until('the lone voter leads', () => replica.status().role === 'leader');
       for (let i = 0; i < 40; i++) await replica.propose(text(`x${i}`));
-      await until('a snapshot was saved', () => (disk.image?.snapshot.meta.index ?? 0) > 0, 5000);
-      firstSnapshots.push(disk.image?.snapshot.meta.index ?? 0);
+      await until('the log was compacted', () => (disk.image?.snapshot.index ?? 0) > 0, 5000);
+      firstSnapshots.push(disk.image?.snapshot.index ?? 0);
     } finally {
       await replica.close();
     }
@@ -276,13 +246,28 @@ test('members applying the same entries take their snapshots at different indexe
   assert.ok(new Set(firstSnapshots).size >= 3, `four members, snapshots at ${firstSnapshots.join(', ')}`);
 });
 
-test('a follower restores a snapshot from its leader in slices: other work runs between the steps of restoreInSlices, and it ends with the leader\'s state', async () => {
+test('a follower behind a compacted log gets an image the leader encodes on demand in slices, and restores it in slices: other work runs between the steps of both, and it ends with the leader\'s state', async () => {
   const members = ['127.0.1.251:8848', '127.0.1.252:8848', '127.0.1.253:8848'];
   const [a, b, c] = members as [string, string, string];
   const loop = new TurnCounter();
   const seenByRestore: number[] = [];
-  /** SlicedMachine restores in 60 steps of ~1 ms of work each, as a large registry's restore does. */
+  const seenByEncoding: number[] = [];
+  /**
+   * SlicedMachine encodes its image in 60 pieces and restores it in 60 steps of ~1 ms of work each, as a large
+   * registry's encoding and restore do.
+   */
   class SlicedMachine extends LogMachine {
+    override *snapshotPieces(): Generator<Uint8Array, void, void> {
+      const captured = this.snapshot();
+      for (let piece = 0; piece < 60; piece++) {
+        const until = performance.now() + 1;
+        while (performance.now() < until) { /* busy: one piece of encoding */ }
+        seenByEncoding.push(loop.turns);
+        yield new Uint8Array(0);
+      }
+      yield captured;
+    }
+
     *restoreInSlices(data: Uint8Array, batch: ApplyBatch): Generator<void, void, void> {
       for (let step = 0; step < 60; step++) {
         const until = performance.now() + 1;
@@ -320,10 +305,17 @@ test('a follower restores a snapshot from its leader in slices: other work runs 
     const leader = leaderOf();
     assert.ok(leader !== undefined);
     for (let i = 0; i < 30; i++) await leader.propose(text(`r${i}`));
-    await until('the leader compacted its log', () => (disks.get(leader.status().id)?.image?.snapshot.meta.index ?? 0) >= 5, 10_000);
+    await until('the leader compacted its log', () => (disks.get(leader.status().id)?.image?.snapshot.index ?? 0) >= 5, 10_000);
+    assert.equal(seenByEncoding.length, 0, 'no image is encoded before a follower needs one');
+    assert.equal(disks.get(leader.status().id)?.image?.snapshotData, null, 'the leader stores no image: its keyspace is the snapshot');
     loop.start();
     network.healAll();
     await until('c holds every write', () => machines.get(c)?.values.size === 30, 15_000);
+    // c stores the image it installed (its keyspace is rewritten from it in batches; a crash in between restores it
+    // again) until it compacts its own log.
+    const cImage = disks.get(c)?.image;
+    assert.ok(cImage !== null && cImage !== undefined);
+    assert.ok(cImage.snapshotData !== null || cImage.applied >= cImage.snapshot.index, 'c\'s stored snapshot has its image, or its keyspace covers it');
   } finally {
     loop.stop();
     for (const replica of replicas) await replica.close();
@@ -332,6 +324,9 @@ test('a follower restores a snapshot from its leader in slices: other work runs 
   assert.ok(seenByRestore.length >= 60, `c restored a snapshot in steps (${seenByRestore.length} seen)`);
   const distinct = new Set(seenByRestore).size;
   assert.ok(distinct >= 10, `the event loop turned between the steps: ${distinct} distinct turn counts over ${seenByRestore.length} steps`);
+  assert.ok(seenByEncoding.length >= 60, `the leader encoded an image for c, in pieces (${seenByEncoding.length} seen)`);
+  const distinctEncoding = new Set(seenByEncoding).size;
+  assert.ok(distinctEncoding >= 10, `the event loop turned between the pieces: ${distinctEncoding} distinct turn counts over ${seenByEncoding.length}`);
   assert.deepEqual([...(machines.get(c)?.values.values() ?? [])].sort(), [...(machines.get(a)?.values.values() ?? [])].sort());
   assert.deepEqual([...(machines.get(b)?.values.values() ?? [])].sort().length, 30);
 });

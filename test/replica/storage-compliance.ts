@@ -1,8 +1,10 @@
 // Goal: one compliance suite for every RaftStorage (STYLE.md §2: the in-memory twin passes the same suite as the real
 // store), pinning the contract of src/replica/storage.ts and the Ready contract of src/raft/types.ts: load/initialise,
 // appends, the overwrite of a suffix (Raft §5.3), a snapshot replacing the whole log (Raft §7), the hard state
-// (Raft Figure 2), the applied index written atomically with the state machine's batch, compaction, keyspace order,
-// refusal of writes that break the contract, serialisation of concurrent callers, and survival across a reopen.
+// (Raft Figure 2), the applied index written atomically with the state machine's batch, compaction (compactLog: the
+// stored keyspace becomes the snapshot, as etcd's bbolt backend is its snapshot; an installed snapshot's image is kept
+// until then), keyspace order, refusal of writes that break the contract, serialisation of concurrent callers, and
+// survival across a reopen.
 // Method: each test gets a fresh store from the factory, drives it through the public interface only and checks what
 // load() and keyspace() return, before and after reopen() (a real reopen of the directory for LevelDB, a new
 // MemoryStorage over the same MemoryDisk for the twin). Contract violations must reject with AssertionError and leave
@@ -10,7 +12,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 
-import type { Entry, HardState, Membership, Snapshot } from '../../src/raft/types.ts';
+import type { Entry, HardState, Membership, Snapshot, SnapshotMeta } from '../../src/raft/types.ts';
 import { AssertionError } from '../../src/assert.ts';
 import { isCairnError } from '../../src/errors.ts';
 import type { BatchWrite } from '../../src/replica/state-machine.ts';
@@ -46,7 +48,12 @@ function ready(partial: Partial<ReadyWrite>): ReadyWrite {
 }
 
 function snapshotAt(index: number, term: number, data: Uint8Array = text(`image@${index}`)): Snapshot {
-  return { meta: { index, term, membership }, data };
+  return { meta: metaAt(index, term), data };
+}
+
+/** metaAt is the snapshot meta of a compaction at `index`, whose entry has `term`. */
+function metaAt(index: number, term: number): SnapshotMeta {
+  return { index, term, membership };
 }
 
 function put(key: string, value: string): BatchWrite {
@@ -100,12 +107,13 @@ function registerLifecycle(withStore: WithStore): void {
     assert.equal(await (await harness.reopen()).load(), null);
   }));
 
-  test('initialise then load returns the bootstrap state: snapshot 0 with the membership, empty log', withStore(async (harness) => {
+  test('initialise then load returns the bootstrap state: snapshot 0 with the membership (the empty keyspace), empty log', withStore(async (harness) => {
     const storage = await initialised(harness);
     const expected: StoredRaftState = {
       identity,
       hardState: { term: 0, vote: null, commit: 0 },
-      snapshot: { meta: { index: 0, term: 0, membership }, data: new Uint8Array(0) },
+      snapshot: metaAt(0, 0),
+      snapshotData: null,
       entries: [],
       applied: 0,
     };
@@ -135,7 +143,7 @@ function registerLifecycle(withStore: WithStore): void {
     const storage = await initialised(harness);
     await storage.writeReady(ready({ entries: range(1, 6, 1), hardState: { term: 1, vote: '10.0.0.2:8848', commit: 0 } }), true);
     await storage.writeApplied([put('ns/a', 'A'), put('ns/b', 'B')], 4, false);
-    await storage.saveSnapshot(snapshotAt(3, 1));
+    await storage.compactLog(metaAt(3, 1));
     await storage.writeReady(ready({ entries: [normal(7, 2)], hardState: { term: 2, vote: null, commit: 4 } }), false);
     const before = await loaded(storage);
     const keysBefore = await keyspaceOf(storage);
@@ -143,6 +151,8 @@ function registerLifecycle(withStore: WithStore): void {
     assert.deepEqual(await reopened.load(), before);
     assert.deepEqual(await keyspaceOf(reopened), keysBefore);
     assert.deepEqual(before.entries.map((e) => e.index), [4, 5, 6, 7]);
+    assert.deepEqual(before.snapshot, metaAt(3, 1));
+    assert.equal(before.snapshotData, null);
     assert.equal(before.applied, 4);
   }));
 
@@ -155,6 +165,21 @@ function registerLifecycle(withStore: WithStore): void {
     await assert.rejects(storage.load(), (e: unknown) => isCairnError(e, 'CAIRN_SHUTTING_DOWN'));
     const reopened = await harness.reopen();
     assert.deepEqual((await loaded(reopened)).entries, range(1, 3, 1));
+  }));
+
+  test('close waits for a compaction called before it, which completes', withStore(async (harness) => {
+    const storage = await initialised(harness);
+    await storage.writeReady(ready({ entries: range(1, 4, 1) }), true);
+    await storage.writeApplied([put('a', '1')], 3, false);
+    const compaction = storage.compactLog(metaAt(3, 1));
+    await storage.close();
+    await compaction;
+    await assert.rejects(storage.compactLog(metaAt(4, 1)), (e: unknown) => isCairnError(e, 'CAIRN_SHUTTING_DOWN'));
+    const reopened = await harness.reopen();
+    const state = await loaded(reopened);
+    assert.deepEqual(state.snapshot, metaAt(3, 1));
+    assert.deepEqual(state.entries, range(4, 4, 1));
+    assert.deepEqual(await keyspaceOf(reopened), [['a', '1']]);
   }));
 }
 
@@ -208,22 +233,24 @@ function registerSnapshots(withStore: WithStore): void {
     await storage.writeReady(ready({ entries: range(1, 5, 1) }), true);
     await storage.writeReady(ready({ snapshot: snapshotAt(10, 2), entries: range(11, 12, 2), hardState: { term: 2, vote: null, commit: 10 } }), true);
     let state = await loaded(storage);
-    assert.deepEqual(state.snapshot, snapshotAt(10, 2));
+    assert.deepEqual(state.snapshot, metaAt(10, 2));
+    assert.deepEqual(state.snapshotData, snapshotAt(10, 2).data);
     assert.deepEqual(state.entries, range(11, 12, 2));
     await storage.writeReady(ready({ snapshot: snapshotAt(11, 2) }), true);
     state = await loaded(storage);
     assert.deepEqual(state.entries, [], 'entry 12, after the snapshot, is replaced too: the whole log goes');
-    assert.deepEqual(state.snapshot.meta, snapshotAt(11, 2).meta);
+    assert.deepEqual(state.snapshot, metaAt(11, 2));
+    assert.deepEqual(state.snapshotData, snapshotAt(11, 2).data);
     const reopened = await harness.reopen();
     assert.deepEqual(await reopened.load(), state);
     await reopened.writeReady(ready({ entries: [normal(12, 3)] }), true);
     assert.deepEqual((await loaded(reopened)).entries, [normal(12, 3)]);
   }));
 
-  test('a snapshot installed by writeReady but not yet restored: load reports applied below the snapshot index', withStore(async (harness) => {
+  test('a snapshot installed by writeReady but not yet restored: load reports applied below the snapshot index, with the image', withStore(async (harness) => {
     // The crash window between persisting a Ready's snapshot and the restore's writeApplied: the keyspace and the
     // applied index are still the old ones while the log they followed is gone. load() reports it as it is
-    // (applied < snapshot.meta.index); the driver must restore the snapshot before applying anything.
+    // (applied < snapshot.index, the image in snapshotData); the driver must restore the snapshot before applying anything.
     const storage = await initialised(harness);
     await storage.writeReady(ready({ entries: range(1, 3, 1) }), true);
     await storage.writeApplied([put('old', 'state')], 2, false);
@@ -231,7 +258,8 @@ function registerSnapshots(withStore: WithStore): void {
     const reopened = await harness.reopen();
     const state = await loaded(reopened);
     assert.equal(state.applied, 2);
-    assert.equal(state.snapshot.meta.index, 8);
+    assert.equal(state.snapshot.index, 8);
+    assert.deepEqual(state.snapshotData, snapshotAt(8, 2).data);
     assert.deepEqual(state.entries, []);
     assert.deepEqual(await keyspaceOf(reopened), [['old', 'state']]);
     await reopened.writeApplied([put('new', 'state')], 8, true);
@@ -239,36 +267,101 @@ function registerSnapshots(withStore: WithStore): void {
     assert.equal((await loaded(await harness.reopen())).applied, 8);
   }));
 
-  test('saveSnapshot stores the snapshot and drops the log up to its index only', withStore(async (harness) => {
+  test('compactLog makes the keyspace the snapshot and drops the log up to its index only', withStore(async (harness) => {
     const storage = await initialised(harness);
     await storage.writeReady(ready({ entries: range(1, 8, 1) }), true);
-    await storage.writeApplied([], 6, false);
-    await storage.saveSnapshot(snapshotAt(5, 1));
+    await storage.writeApplied([put('a', '1'), put('b', '2')], 6, false);
+    await storage.compactLog(metaAt(5, 1));
     let state = await loaded(storage);
-    assert.deepEqual(state.snapshot, snapshotAt(5, 1));
+    assert.deepEqual(state.snapshot, metaAt(5, 1));
+    assert.equal(state.snapshotData, null, 'no image is stored: the keyspace is the snapshot');
     assert.deepEqual(state.entries, range(6, 8, 1));
-    await storage.saveSnapshot(snapshotAt(6, 1, text('again')));
+    assert.equal(state.applied, 6, 'the applied index is the keyspace\'s, past the snapshot');
+    await storage.compactLog(metaAt(6, 1));
     state = await loaded(storage);
-    assert.deepEqual(state.snapshot, snapshotAt(6, 1, text('again')));
+    assert.deepEqual(state.snapshot, metaAt(6, 1));
     assert.deepEqual(state.entries, range(7, 8, 1));
-    assert.deepEqual(await (await harness.reopen()).load(), state);
+    assert.deepEqual(await keyspaceOf(storage), [['a', '1'], ['b', '2']], 'compaction leaves the keyspace as it is');
+    const reopened = await harness.reopen();
+    assert.deepEqual(await reopened.load(), state);
+    assert.deepEqual(await keyspaceOf(reopened), [['a', '1'], ['b', '2']]);
+    await reopened.writeReady(ready({ entries: [normal(9, 1)] }), true);
+    assert.deepEqual((await loaded(reopened)).entries, range(7, 9, 1), 'appends continue after the compacted log');
   }));
 
-  test('large snapshot data round-trips, and a smaller snapshot leaves nothing of the larger one', withStore(async (harness) => {
+  test('compactLog at the last index leaves an empty log, and appends continue after it', withStore(async (harness) => {
+    const storage = await initialised(harness);
+    await storage.writeReady(ready({ entries: range(1, 4, 1), hardState: { term: 1, vote: null, commit: 4 } }), true);
+    await storage.writeApplied([put('k', 'v')], 4, false);
+    await storage.compactLog(metaAt(4, 1));
+    const reopened = await harness.reopen();
+    const state = await loaded(reopened);
+    assert.deepEqual(state.snapshot, metaAt(4, 1));
+    assert.deepEqual(state.entries, []);
+    assert.equal(state.applied, 4);
+    await reopened.writeReady(ready({ entries: [normal(5, 2)] }), true);
+    await reopened.writeApplied([put('k', 'w')], 5, false);
+    assert.deepEqual((await loaded(await harness.reopen())).entries, [normal(5, 2)]);
+  }));
+
+  test('a compaction at or below the stored snapshot changes nothing (one racing an install from the leader)', withStore(async (harness) => {
+    const storage = await initialised(harness);
+    await storage.writeReady(ready({ entries: range(1, 6, 1) }), true);
+    await storage.writeApplied([put('k', 'v')], 5, false);
+    await storage.compactLog(metaAt(4, 1));
+    let before = await loaded(storage);
+    await storage.compactLog(metaAt(4, 1));
+    await storage.compactLog(metaAt(2, 1));
+    await storage.compactLog(metaAt(0, 0));
+    assert.deepEqual(await storage.load(), before);
+    // The member compacts at its applied index 5 while a snapshot at 10 from the leader is installed first: the
+    // compaction arrives below the stored snapshot and must neither drop the image nor touch the log after it.
+    await storage.writeReady(ready({ snapshot: snapshotAt(10, 2), entries: range(11, 12, 2) }), true);
+    before = await loaded(storage);
+    await storage.compactLog(metaAt(5, 1));
+    assert.deepEqual(await storage.load(), before);
+    assert.deepEqual((await loaded(await harness.reopen())).snapshotData, snapshotAt(10, 2).data);
+  }));
+
+  test('an installed snapshot\'s image is returned as snapshotData, after its restore too, until compactLog drops it', withStore(async (harness) => {
+    const storage = await initialised(harness);
+    await storage.writeReady(ready({ entries: range(1, 3, 1) }), true);
+    await storage.writeApplied([put('old', '1')], 3, false);
+    const image = snapshotAt(10, 2, text('leader image'));
+    await storage.writeReady(ready({ snapshot: image, entries: range(11, 13, 2), hardState: { term: 2, vote: null, commit: 12 } }), true);
+    await storage.writeApplied([put('restored', '10')], 10, true);
+    await storage.writeApplied([put('applied', '11')], 11, false);
+    let reopened = await harness.reopen();
+    let state = await loaded(reopened);
+    assert.deepEqual(state.snapshot, image.meta);
+    assert.deepEqual(state.snapshotData, image.data, 'kept while the log still starts at the installed snapshot');
+    assert.equal(state.applied, 11);
+    await reopened.compactLog(metaAt(11, 2));
+    state = await loaded(reopened);
+    assert.deepEqual(state.snapshot, metaAt(11, 2));
+    assert.equal(state.snapshotData, null, 'the keyspace is the snapshot now');
+    assert.deepEqual(state.entries, range(12, 13, 2));
+    reopened = await harness.reopen();
+    assert.deepEqual(await reopened.load(), state);
+    assert.deepEqual(await keyspaceOf(reopened), [['applied', '11'], ['restored', '10']]);
+  }));
+
+  test('large snapshot data round-trips, and a smaller snapshot leaves nothing of the larger one; an empty image is not "no image"', withStore(async (harness) => {
     const storage = await initialised(harness);
     await storage.writeReady(ready({ entries: range(1, 4, 1) }), true);
-    await storage.writeApplied([], 4, false);
     const large = Uint8Array.from({ length: 10_007 }, (_, i) => (i * 31 + 7) & 0xff);
-    await storage.saveSnapshot(snapshotAt(2, 1, large));
-    assert.deepEqual((await loaded(await harness.reopen())).snapshot.data, large);
+    await storage.writeReady(ready({ snapshot: snapshotAt(10, 1, large) }), true);
+    assert.deepEqual((await loaded(await harness.reopen())).snapshotData, large);
     const again = await harness.reopen();
     await again.load();
-    await again.saveSnapshot(snapshotAt(3, 1, text('small')));
-    assert.deepEqual((await loaded(await harness.reopen())).snapshot.data, text('small'));
+    await again.writeReady(ready({ snapshot: snapshotAt(11, 1, text('small')) }), true);
+    assert.deepEqual((await loaded(await harness.reopen())).snapshotData, text('small'));
     const third = await harness.reopen();
     await third.load();
-    await third.saveSnapshot(snapshotAt(4, 1, new Uint8Array(0)));
-    assert.deepEqual((await loaded(await harness.reopen())).snapshot.data, new Uint8Array(0));
+    await third.writeReady(ready({ snapshot: snapshotAt(12, 1, new Uint8Array(0)) }), true);
+    const state = await loaded(await harness.reopen());
+    assert.deepEqual(state.snapshotData, new Uint8Array(0), 'an installed empty image is an image (restore it), not the keyspace');
+    assert.equal(state.applied, 0);
   }));
 }
 
@@ -313,7 +406,7 @@ function registerApplied(withStore: WithStore): void {
     assert.deepEqual(await keyspaceOf(storage), [['kept', 'new'], ['z', 'restored']]);
     const state = await loaded(await harness.reopen());
     assert.equal(state.applied, 9);
-    assert.deepEqual(state.snapshot.meta, snapshotAt(9, 2).meta);
+    assert.deepEqual(state.snapshot, metaAt(9, 2));
   }));
 
   test('keyspace iterates in UTF-8 byte order, as LevelDB orders keys', withStore(async (harness) => {
@@ -335,13 +428,14 @@ function registerContract(withStore: WithStore): void {
     const reopened = await harness.reopen();
     await assert.rejects(reopened.writeReady(ready({ entries: [normal(1, 1)] }), true), AssertionError);
     await assert.rejects(reopened.writeApplied([], 0, false), AssertionError);
+    await assert.rejects(reopened.compactLog(metaAt(0, 0)), AssertionError);
   }));
 
   test('writes that break the contract are refused and leave the store as it was', withStore(async (harness) => {
     const storage = await initialised(harness);
     await storage.writeReady(ready({ entries: range(1, 4, 2), hardState: { term: 2, vote: '10.0.0.2:8848', commit: 0 } }), true);
     await storage.writeApplied([put('k', 'v')], 2, false);
-    await storage.saveSnapshot(snapshotAt(2, 2));
+    await storage.compactLog(metaAt(2, 2));
     const before = await loaded(storage);
     const refused: ReadonlyArray<readonly [string, () => Promise<void>]> = [
       ['a hole after the last index', () => storage.writeReady(ready({ entries: [normal(6, 2)] }), true)],
@@ -356,14 +450,17 @@ function registerContract(withStore: WithStore): void {
       ['applied beyond the last index', () => storage.writeApplied([put('x', 'y')], 5, false)],
       ['a Ready applying beyond its own last entry', () => storage.writeReady(ready({ entries: [normal(5, 2)], applied: { writes: [put('x', 'y')], index: 6 } }), true)],
       ['a Ready applying below the stored applied index (its entries are refused with it)', () => storage.writeReady(ready({ entries: [normal(5, 2)], applied: { writes: [put('x', 'y')], index: 1 } }), true)],
-      ['a saved snapshot beyond applied', () => storage.saveSnapshot(snapshotAt(3, 2))],
-      ['a saved snapshot older than the stored one', () => storage.saveSnapshot(snapshotAt(1, 2))],
+      ['a compaction beyond the applied index (the keyspace has not reached it)', () => storage.compactLog(metaAt(3, 2))],
+      ['a compaction beyond the last index', () => storage.compactLog(metaAt(9, 2))],
     ];
     for (const [name, write] of refused) await assert.rejects(write(), AssertionError, name);
     assert.deepEqual(await storage.load(), before);
     assert.deepEqual(await keyspaceOf(storage), [['k', 'v']]);
     await storage.writeReady(ready({ entries: [normal(5, 2)], hardState: { term: 3, vote: null, commit: 0 } }), true);
     assert.deepEqual((await loaded(storage)).entries, [...range(3, 4, 2), normal(5, 2)], 'the store still accepts valid writes');
+    await storage.writeApplied([], 4, false);
+    await storage.compactLog(metaAt(4, 2));
+    assert.deepEqual((await loaded(await harness.reopen())).entries, [normal(5, 2)], 'and a valid compaction');
   }));
 
   test('stored records are copies: mutating what was written or loaded changes nothing', withStore(async (harness) => {
@@ -391,12 +488,37 @@ function registerConcurrency(withStore: WithStore): void {
       // Each apply is checked against the last index when it runs, so it only passes if the append before it ran first.
       writes.push(storage.writeApplied([put(`k${String(index).padStart(2, '0')}`, String(index))], index, false));
     }
-    writes.push(storage.saveSnapshot(snapshotAt(30, 1)));
+    writes.push(storage.compactLog(metaAt(30, 1)));
     await Promise.all(writes);
     const state = await loaded(storage);
     assert.deepEqual(state.entries, range(31, 40, 1));
     assert.equal(state.applied, 40);
     assert.deepEqual(state.hardState, { term: 1, vote: null, commit: 39 });
     assert.equal((await keyspaceOf(storage)).length, 40);
+  }));
+
+  test('compactLog sees every write called before it, and writes called after it are neither lost nor reordered', withStore(async (harness) => {
+    const storage = await initialised(harness);
+    const writes: Promise<void>[] = [];
+    for (let index = 1; index <= 20; index++) {
+      writes.push(storage.writeReady(ready({ entries: [normal(index, 1)] }), false));
+      writes.push(storage.writeApplied([put(`k${String(index).padStart(2, '0')}`, String(index))], index, false));
+    }
+    // Refused unless the twenty applies called before it ran first (the applied index must have reached 20).
+    writes.push(storage.compactLog(metaAt(20, 1)));
+    // Called after it, not awaited: whether they run before or after the compaction's own batch, none is lost.
+    writes.push(storage.writeReady(ready({ entries: range(21, 22, 2), hardState: { term: 2, vote: null, commit: 21 } }), true));
+    writes.push(storage.writeApplied([put('k21', '21')], 21, false));
+    await Promise.all(writes);
+    const check = async (store: RaftStorage): Promise<void> => {
+      const state = await loaded(store);
+      assert.deepEqual(state.snapshot, metaAt(20, 1));
+      assert.equal(state.snapshotData, null);
+      assert.deepEqual(state.entries, range(21, 22, 2));
+      assert.equal(state.applied, 21);
+      assert.equal((await keyspaceOf(store)).length, 21);
+    };
+    await check(storage);
+    await check(await harness.reopen());
   }));
 }

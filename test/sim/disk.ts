@@ -115,7 +115,7 @@ export class SimDisk {
     const snapshot = this.snapshotValue;
     return {
       hardState: this.hardStateValue,
-      snapshot,
+      snapshot: snapshot.meta,
       entries: [...this.entries],
       applied: Math.max(this.stateMachine.appliedIndex, snapshot.meta.index),
     };

@@ -164,7 +164,14 @@ export class NodeDriver {
   /** pump takes the next Ready when none is in flight and writes it to the disk. */
   pump(): void {
     const core = this.core;
-    if (core === null || this.readyInFlight !== null || !core.hasReady()) return;
+    if (core === null || this.readyInFlight !== null) return;
+    // Lazy snapshots: the core keeps only the meta of its snapshot and asks for the image when a follower needs it;
+    // the driver offers its state machine as applied now (at or after the snapshot index, as the real driver does).
+    if (core.wantsSnapshot) {
+      const machine = this.disk.stateMachine;
+      core.offerSnapshot(machine.appliedIndex, machine.serialise());
+    }
+    if (!core.hasReady()) return;
     const ready = core.ready();
     this.readyInFlight = ready;
     this.hooks.readyCreated(this, ready);
@@ -233,7 +240,7 @@ export class NodeDriver {
     const snapshot: Snapshot = { meta: { index, term, membership: machine.membership }, data: machine.serialise() };
     this.disk.compact(snapshot);
     this.hooks.compacted(this, snapshot);
-    core.compact(index, snapshot.data);
+    core.compact(index);
   }
 }
 

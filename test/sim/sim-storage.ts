@@ -21,21 +21,28 @@
 //   for two unsynced writeReady calls in a row (LevelDB may lose both, this keeps the first): the simulator's driver
 //   never does that (one Ready at a time, each synced before the next).
 // - writeApplied is durable at once, as the simulator's state machine is. LevelStorage does NOT fsync it: a power
-//   loss can take the applied index and keyspace back, and can leave applied < snapshot.meta.index (a synced Ready
+//   loss can take the applied index and keyspace back, and can leave applied < snapshot.index (a synced Ready
 //   snapshot kept, its unsynced restore lost). That is a real difference, left as it is (the simulator must not
 //   change here): the sim keeps what LevelDB may lose, so it never exercises those restarts (in seeds 1..300, none
 //   of 1722 restarts found the snapshot ahead of the state machine; NodeDriver.start's restore branch stays unused).
 //   A sim-only test in storage-compliance.test.ts pins the current behaviour.
 // Values: KvStateMachine holds strings, so writeApplied refuses values that are not well-formed UTF-8 (LevelDB
 // stores any bytes) and keyspace() returns the UTF-8 bytes of the stored strings. writeApplied keeps the machine's
-// membership as it is (RaftStorage's keyspace does not carry one). saveSnapshot also refuses a snapshot whose term
-// is not the log's term at its index (SimDisk.compact's own check, raised before anything changes).
-import type { Entry, HardState, Membership, Snapshot } from '../../src/raft/types.ts';
+// membership as it is (RaftStorage's keyspace does not carry one). compactLog also refuses a snapshot whose term is
+// not the log's term at its index (SimDisk.compact's own check, raised before anything changes).
+// Snapshots: SimDisk keeps a Snapshot (meta and data) for every snapshot. compactLog hands SimDisk.compact one with
+// empty data, since its image is the KvStateMachine (the keyspace is the snapshot, compactLog's contract), and load()
+// returns snapshotData only for a snapshot that writeReady installed (SimDrive.installedImages, keyed by the very
+// object SimDisk keeps, so a crash that loses the unsynced install loses the mark with it). Every other snapshot on
+// the disk (initialise's bootstrap, compactLog's, and the simulator's own compactions on a disk handed to a SimDrive)
+// is the keyspace's: the sim restores an installed snapshot as soon as it is synced, so its applied index is never
+// below one of those.
+import type { Entry, HardState, Membership, Snapshot, SnapshotMeta } from '../../src/raft/types.ts';
 import { assert, AssertionError } from '../../src/assert.ts';
 import { CairnError } from '../../src/errors.ts';
 import { decodeEntry, decodeHardState, decodeSnapshotMeta, encodeEntry, encodeHardState, encodeSnapshotMeta } from '../../src/replica/codec.ts';
 import {
-  assertAppliedWrite, assertIdentity, assertSnapshotSave, boundsAfterReadyWrite, compareKeys, type StoreBounds,
+  assertAppliedWrite, assertCompaction, assertIdentity, boundsAfterReadyWrite, compareKeys, type StoreBounds,
 } from '../../src/replica/memory-storage.ts';
 import type { BatchWrite } from '../../src/replica/state-machine.ts';
 import type { MemberIdentity, RaftStorage, ReadyWrite, StoredRaftState } from '../../src/replica/storage.ts';
@@ -53,6 +60,8 @@ export class SimDrive {
   identity: MemberIdentity | null;
   /** contacts are the peers recorded by recordPeerContact; fsynced, they outlive a crash and the Raft state. */
   readonly contacts = new Set<string>();
+  /** installedImages are the snapshots writeReady handed the disk (images from the leader); see the file comment. */
+  readonly installedImages = new WeakSet<Snapshot>();
 
   constructor(disk: SimDisk | null = null, identity: MemberIdentity | null = null) {
     assert((disk === null) === (identity === null), 'SimDrive: a disk and its identity come together');
@@ -87,14 +96,15 @@ export class SimStorage implements RaftStorage {
     return {
       identity: { ...identity },
       hardState: copyHardState(view.hardState),
-      snapshot: copySnapshot(view.snapshot),
+      snapshot: copyMeta(view.snapshot.meta),
+      snapshotData: this.drive.installedImages.has(view.snapshot) ? new Uint8Array(view.snapshot.data) : null,
       entries: view.entries.map(copyEntry),
       // Not SimDisk.load()'s max(applied, snapshot index): a snapshot written but not yet restored shows as it is.
       applied: disk.stateMachine.appliedIndex,
     };
   }
 
-  /** initialise creates the member's SimDisk from the bootstrap snapshot (index 0, `membership`, empty data). */
+  /** initialise creates the member's SimDisk from the bootstrap snapshot (index 0, `membership`, the empty keyspace). */
   async initialise(identity: MemberIdentity, membership: Membership): Promise<void> {
     this.assertOpen('initialise');
     assert(this.drive.disk === null, 'initialise: the store is already initialised');
@@ -117,6 +127,7 @@ export class SimStorage implements RaftStorage {
       hardState: write.hardState === null ? null : copyHardState(write.hardState),
     };
     // Every check and copy is done: the disk's own checks cannot fail from here on.
+    if (batch.snapshot !== null) this.drive.installedImages.add(batch.snapshot);
     disk.sync();
     disk.write(batch);
     if (sync || applied !== null) disk.sync();
@@ -141,16 +152,23 @@ export class SimStorage implements RaftStorage {
     machine.restore(image);
   }
 
-  /** saveSnapshot makes the snapshot durable and drops the log up to its index (SimDisk.compact). */
-  async saveSnapshot(snapshot: Snapshot): Promise<void> {
-    const disk = this.disk('saveSnapshot');
-    assertSnapshotSave(boundsOf(disk), snapshot);
-    const copy = copySnapshot(snapshot);
-    const index = copy.meta.index;
-    const term = termInView(disk, index);
-    assert(term === copy.meta.term, `saveSnapshot: snapshot at ${index} has term ${copy.meta.term}, the log has ${String(term)} there`);
+  /**
+   * compactLog makes the keyspace the snapshot at `meta.index` and drops the log up to it (SimDisk.compact), after
+   * making an outstanding batch durable (LevelStorage's memtable flush); one at or below the stored snapshot is a no-op.
+   */
+  async compactLog(meta: SnapshotMeta): Promise<void> {
+    const disk = this.disk('compactLog');
+    const bounds = boundsOf(disk);
+    if (meta.index <= bounds.snapshotIndex) {
+      disk.sync();
+      return;
+    }
+    assertCompaction(bounds, meta);
+    const copy = copyMeta(meta);
+    const term = termInView(disk, copy.index);
+    assert(term === copy.term, `compactLog: snapshot at ${copy.index} has term ${copy.term}, the log has ${String(term)} there`);
     disk.sync();
-    disk.compact(copy);
+    disk.compact({ meta: copy, data: new Uint8Array(0) });
   }
 
   /** recordPeerContact records that `peer` was heard from; durable at once, before or after initialise(). */
@@ -224,7 +242,11 @@ function copyEntry(entry: Entry): Entry {
 }
 
 function copySnapshot(snapshot: Snapshot): Snapshot {
-  return { meta: decodeSnapshotMeta(encodeSnapshotMeta(snapshot.meta)), data: new Uint8Array(snapshot.data) };
+  return { meta: copyMeta(snapshot.meta), data: new Uint8Array(snapshot.data) };
+}
+
+function copyMeta(meta: SnapshotMeta): SnapshotMeta {
+  return decodeSnapshotMeta(encodeSnapshotMeta(meta));
 }
 
 function copyHardState(hardState: HardState): HardState {

@@ -102,10 +102,11 @@ describe('SimStorage: crashes (sim only)', () => {
       ['a synced writeReady', (storage) => storage.writeReady(ready({ entries: [put(3, 1, 'c', '3')] }), true)],
       ['an unsynced writeReady (more durable than LevelDB, which may lose both)', (storage) => storage.writeReady(ready({ entries: [put(3, 1, 'c', '3')] }), false)],
       ['writeApplied (durable at once in the sim)', (storage) => storage.writeApplied([], 2, false)],
-      ['saveSnapshot', async (storage) => {
+      ['compactLog', async (storage) => {
         await storage.writeApplied([], 1, false);
-        await storage.saveSnapshot({ meta: { index: 1, term: 1, membership }, data: new Uint8Array(0) });
+        await storage.compactLog({ index: 1, term: 1, membership });
       }],
+      ['a compactLog below the stored snapshot (a no-op that still makes earlier writes durable, as LevelStorage\'s flush does)', (storage) => storage.compactLog({ index: 0, term: 0, membership })],
     ];
     for (const [name, write] of later) {
       const drive = new SimDrive();
@@ -115,9 +116,29 @@ describe('SimStorage: crashes (sim only)', () => {
       await storage.writeReady(ready({ entries: [put(2, 1, 'b', '2')], hardState: { term: 1, vote: null, commit: 2 } }), false);
       await write(storage);
       const state = await loaded(await restartAfterCrash(storage, drive));
-      assert.ok(state.snapshot.meta.index + state.entries.length >= 2, `${name}: entry 2 survives the crash`);
+      assert.ok(state.snapshot.index + state.entries.length >= 2, `${name}: entry 2 survives the crash`);
       assert.deepEqual(state.hardState, { term: 1, vote: null, commit: 2 }, name);
     }
+  });
+
+  test('a crash that loses an unsynced install loses its image: the compacted keyspace is the snapshot again', async () => {
+    const drive = new SimDrive();
+    const storage = new SimStorage(drive);
+    await storage.initialise(identity, membership);
+    await storage.writeReady(ready({ entries: [put(1, 1, 'a', '1'), put(2, 1, 'b', '2')], hardState: { term: 1, vote: null, commit: 2 } }), true);
+    await storage.writeApplied([{ type: 'put', key: 'a', value: text('1') }, { type: 'put', key: 'b', value: text('2') }], 2, false);
+    await storage.compactLog({ index: 2, term: 1, membership });
+    const image = text('leader image');
+    await storage.writeReady(ready({ snapshot: { meta: { index: 10, term: 2, membership }, data: image } }), false);
+    let state = await loaded(storage);
+    assert.equal(state.snapshot.index, 10, 'the unsynced install is readable at once');
+    assert.deepEqual(state.snapshotData, image);
+    const restarted = await restartAfterCrash(storage, drive);
+    state = await loaded(restarted);
+    assert.deepEqual(state.snapshot, { index: 2, term: 1, membership });
+    assert.equal(state.snapshotData, null);
+    assert.equal(state.applied, 2);
+    assert.deepEqual(await keyspaceOf(restarted), [['a', '1'], ['b', '2']]);
   });
 
   test('known difference from LevelDB: writeApplied survives a crash (LevelStorage does not fsync it; a power loss may take it back)', async () => {
@@ -149,6 +170,7 @@ describe('SimStorage: the simulator\'s own disk (sim only)', () => {
     const durable = disk.load();
     assert.deepEqual(state.hardState, durable.hardState);
     assert.deepEqual(state.snapshot, durable.snapshot);
+    assert.equal(state.snapshotData, null, 'the simulator\'s own compaction is a keyspace snapshot: its state machine');
     assert.deepEqual(state.entries, [...durable.entries, put(4, 1, 'c', '4')], 'the unsynced batch is readable');
     assert.equal(state.applied, durable.applied);
     assert.deepEqual(await keyspaceOf(storage), [['a', '1'], ['b', '2']]);
@@ -171,13 +193,13 @@ describe('SimStorage: the simulator\'s own disk (sim only)', () => {
     assert.deepEqual(await keyspaceOf(storage), []);
   });
 
-  test('saveSnapshot refuses a term that is not the log\'s at its index (SimDisk.compact\'s check), and nothing changes', async () => {
+  test('compactLog refuses a term that is not the log\'s at its index (SimDisk.compact\'s check), and nothing changes', async () => {
     const storage = new SimStorage();
     await storage.initialise(identity, membership);
     await storage.writeReady(ready({ entries: [put(1, 1, 'a', '1'), put(2, 2, 'b', '2')] }), true);
     await storage.writeApplied([], 2, false);
     const before = await loaded(storage);
-    await assert.rejects(storage.saveSnapshot({ meta: { index: 2, term: 1, membership }, data: new Uint8Array(0) }), AssertionError);
+    await assert.rejects(storage.compactLog({ index: 2, term: 1, membership }), AssertionError);
     assert.deepEqual(await storage.load(), before);
   });
 });

@@ -57,7 +57,7 @@ describe('SimDisk', () => {
     disk.write({ snapshot: { ...snapshot, meta: { ...snapshot.meta, index: 2, term: 1 } }, entries: [], hardState: null });
     disk.sync();
     assert.deepEqual(disk.load().entries, []);
-    assert.equal(disk.load().snapshot.meta.index, 2);
+    assert.equal(disk.load().snapshot.index, 2);
   });
 
   test('a restart reports applied at least the snapshot index', () => {
