@@ -362,6 +362,14 @@ export class RaftCore {
     return true;
   }
 
+  /**
+   * offeredSnapshotIndex is the index of the image this leader holds for followers (null when none): the driver keeps
+   * the log after it, within bounds, so that a follower installing it can go on from the log.
+   */
+  get offeredSnapshotIndex(): number | null {
+    return this.offeredSnapshot?.meta.index ?? null;
+  }
+
   /** usableOfferedSnapshot is the offered image if a follower installing it can go on from the log (else null). */
   private usableOfferedSnapshot(): Snapshot | null {
     const offered = this.offeredSnapshot;

@@ -96,8 +96,21 @@ const deferredWritesMax = 4096;
  */
 const snapshotSpreadMax = 0.5;
 
+/**
+ * imageHoldEntriesFactor: while a follower installs an image, the log after it is kept for up to this many times
+ * snapshotEntries entries (10 x the default 10 000: etcd's default snapshot count), so that the follower can go on
+ * from the log once it has it.
+ */
+const imageHoldEntriesFactor = 10;
+
 /** snapshotSliceMs is how long the background encoding of a snapshot image works before it lets other work run. */
 const snapshotSliceMs = 4;
+
+/** minIndex is the lower of two optional indexes (null when both are). */
+function minIndex(a: number | null, b: number | null): number | null {
+  if (a === null) return b;
+  return b === null ? a : Math.min(a, b);
+}
 
 function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
@@ -121,10 +134,11 @@ export class Replica implements CommandProposer {
   /** compacting is true while a compaction of the log is being written (compactLog). */
   private compacting = false;
   /**
-   * encodingImage is true while the state machine's image is encoded in the background for a follower that needs a
-   * snapshot (offerSnapshotImage): the log keeps no image, the stored keyspace is the snapshot.
+   * encodingImageIndex is the applied index of the state machine's image being encoded in the background for a
+   * follower that needs a snapshot (offerSnapshotImage), else null: the log keeps no image, the stored keyspace is
+   * the snapshot.
    */
-  private encodingImage = false;
+  private encodingImageIndex: number | null = null;
   private membersKey = '';
   /** syncedMembership and syncedLeader are what syncPeers last worked from. */
   private syncedMembership: Membership | null = null;
@@ -643,7 +657,12 @@ export class Replica implements CommandProposer {
    * meanwhile; a snapshot installed from the leader in between makes the compaction a no-op.
    */
   private startCompaction(): void {
-    const index = this.core.appliedIndex;
+    let index = this.core.appliedIndex;
+    // A follower installing an image (being encoded, or streamed) goes on from the log after the image's index: keep
+    // that log, up to imageHoldEntriesFactor x snapshotEntries entries (a follower that never finishes must not hold
+    // the log for ever; it will need a newer image).
+    const held = minIndex(this.core.offeredSnapshotIndex, this.encodingImageIndex);
+    if (held !== null && index - held <= this.options.snapshotEntries * imageHoldEntriesFactor) index = Math.min(index, held);
     const term = this.core.termAt(index);
     if (index <= this.core.snapshotIndex || term === undefined) return;
     const meta = { index, term, membership: this.core.membershipAt(index) };
@@ -668,7 +687,7 @@ export class Replica implements CommandProposer {
 
   /** imageWanted tells whether the core waits for a snapshot image that is not being encoded yet. */
   private imageWanted(): boolean {
-    return !this.encodingImage && !this.closed && this.core.wantsSnapshot;
+    return this.encodingImageIndex === null && !this.closed && this.core.wantsSnapshot;
   }
 
   /**
@@ -681,16 +700,16 @@ export class Replica implements CommandProposer {
     if (!this.imageWanted()) return;
     const index = this.core.appliedIndex;
     const pieces = this.options.stateMachine.snapshotPieces();
-    this.encodingImage = true;
+    this.encodingImageIndex = index;
     const started = Date.now();
     this.encodeInSlices(pieces).then((data) => {
-      this.encodingImage = false;
+      this.encodingImageIndex = null;
       if (data === null || this.closed) return;
       const taken = this.core.offerSnapshot(index, data);
       this.options.logger.info({ index, bytes: data.length, encodedMs: Date.now() - started, taken }, 'snapshot image encoded for a follower');
       this.schedule();
     }, (error: unknown) => {
-      this.encodingImage = false;
+      this.encodingImageIndex = null;
       if (this.closed) return;
       this.fail(error instanceof Error ? error : new Error(String(error)));
     });

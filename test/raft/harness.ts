@@ -315,13 +315,16 @@ export class Network {
     for (const node of this.nodes.values()) node.core?.tick();
   }
 
+  /** autoOfferSnapshots: handleReady offers the state machine's image whenever a leader wants one (as the driver does). */
+  autoOfferSnapshots = true;
+
   /** handleReady runs one Ready of `id` through the contract; false when it had none. */
   handleReady(id: NodeId): boolean {
     const node = this.node(id);
     const core = node.core;
     if (core === null) return false;
     // The driver's side of lazy snapshots: a leader with a follower behind its log asks for the state machine's image.
-    if (core.wantsSnapshot) core.offerSnapshot(node.appliedIndex, encodeApplied(node.applied));
+    if (this.autoOfferSnapshots && core.wantsSnapshot) core.offerSnapshot(node.appliedIndex, encodeApplied(node.applied));
     if (!core.hasReady()) return false;
     const ready = core.ready();
     node.readies.push(ready);

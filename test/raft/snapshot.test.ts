@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 
 import type { NodeId, SnapshotRequest } from '../../src/raft/types.ts';
-import { bootstrapState, encode, Network, soloCore, stateWithLog, takeReady } from './harness.ts';
+import { bootstrapState, encode, encodeApplied, Network, soloCore, stateWithLog, takeReady } from './harness.ts';
 
 const THREE: readonly NodeId[] = ['a', 'b', 'c'];
 
@@ -30,6 +30,86 @@ function laggingFollower(snapshotChunkBytes: number): { net: Network; snapshotIn
   net.clearSent();
   return { net, snapshotIndex: snapshot.meta.index, snapshotBytes: snapshot.data.length };
 }
+
+describe('snapshot images on demand: the core keeps only the meta of its snapshot', () => {
+  test('a leader wants an image only when a follower needs compacted entries; it streams the one offered and releases it once installed', () => {
+    const net = new Network({ voters: THREE, config: { snapshotChunkBytes: 64 } });
+    net.autoOfferSnapshots = false;
+    net.elect('a');
+    net.isolate('c');
+    for (let i = 0; i < 10; i++) assert.ok(net.propose('a', `v${i}`).ok);
+    net.stabilize();
+    const a = net.core('a');
+    net.compact('a');
+    assert.equal(a.wantsSnapshot, false, 'compaction alone encodes nothing');
+    assert.equal(a.offeredSnapshotIndex, null);
+    net.heal();
+    net.tick('a', 3); // a heartbeat: c answers, the leader finds its next entries compacted
+    net.stabilize();
+    assert.equal(a.wantsSnapshot, true, 'c needs entries that were compacted');
+    assert.equal(net.sent.filter((m) => m.type === 'SnapshotRequest').length, 0, 'nothing streams before an image is offered');
+    // An image below the snapshot index is refused (c could not go on from the log after it).
+    assert.equal(a.offerSnapshot(a.snapshotIndex - 1, encodeApplied([])), false);
+    assert.equal(a.wantsSnapshot, true);
+    // The one offered at the applied index streams at once, in chunks, and c ends with a's state.
+    const index = a.appliedIndex;
+    assert.equal(a.offerSnapshot(index, encodeApplied(net.applied('a'))), true);
+    assert.equal(a.wantsSnapshot, false);
+    assert.equal(a.offeredSnapshotIndex, index);
+    net.stabilize();
+    assert.ok(net.sent.filter((m) => m.type === 'SnapshotRequest').length > 1, 'streamed in several chunks');
+    assert.deepEqual(net.appliedValues('c'), net.appliedValues('a'));
+    // Installed: no follower streams it any more, so the next tick releases it.
+    net.tick('a');
+    assert.equal(a.offeredSnapshotIndex, null, 'the image is released once no follower streams it');
+    assert.equal(a.wantsSnapshot, false);
+  });
+
+  test('an image offered and then compacted past is not streamed: the leader wants a newer one', () => {
+    const net = new Network({ voters: THREE });
+    net.autoOfferSnapshots = false;
+    net.elect('a');
+    net.isolate('c');
+    for (let i = 0; i < 5; i++) assert.ok(net.propose('a', `v${i}`).ok);
+    net.stabilize();
+    const a = net.core('a');
+    net.compact('a');
+    const early = a.appliedIndex;
+    const image = encodeApplied(net.applied('a'));
+    for (let i = 5; i < 10; i++) assert.ok(net.propose('a', `v${i}`).ok);
+    net.stabilize();
+    net.compact('a');
+    assert.ok(a.snapshotIndex > early);
+    net.heal();
+    net.tick('a', 3);
+    net.stabilize();
+    assert.equal(a.wantsSnapshot, true);
+    assert.equal(a.offerSnapshot(early, image), false, 'below the snapshot index: c could not go on from the log');
+    assert.equal(a.wantsSnapshot, true);
+    assert.equal(a.offerSnapshot(a.appliedIndex, encodeApplied(net.applied('a'))), true);
+    net.stabilize();
+    assert.deepEqual(net.appliedValues('c'), net.appliedValues('a'));
+  });
+
+  test('a follower that stops being the leader\'s drops the offered image', () => {
+    const net = new Network({ voters: THREE });
+    net.autoOfferSnapshots = false;
+    net.elect('a');
+    net.isolate('c');
+    for (let i = 0; i < 5; i++) assert.ok(net.propose('a', `v${i}`).ok);
+    net.stabilize();
+    const a = net.core('a');
+    net.compact('a');
+    net.heal();
+    net.tick('a', 3);
+    net.stabilize((m) => m.type === 'SnapshotResponse');
+    assert.equal(a.offerSnapshot(a.appliedIndex, encodeApplied(net.applied('a'))), true);
+    assert.notEqual(a.offeredSnapshotIndex, null);
+    net.elect('b');
+    assert.equal(a.offeredSnapshotIndex, null, 'a follower holds no image');
+    assert.equal(a.wantsSnapshot, false);
+  });
+});
 
 describe('log compaction and InstallSnapshot (Raft §7)', () => {
   test('compact drops the log prefix up to the applied index and keeps the rest', () => {
