@@ -119,13 +119,23 @@ interface FilterGroup {
   readonly subscriptions: Set<Subscription>;
 }
 
+/** PushTimer is a scheduled push of a service. */
+type PushTimer = { readonly kind: 'immediate'; readonly handle: NodeJS.Immediate } | { readonly kind: 'timeout'; readonly handle: NodeJS.Timeout };
+
+/** cancelPush cancels a scheduled push. */
+function cancelPush(timer: PushTimer): void {
+  if (timer.kind === 'immediate') clearImmediate(timer.handle);
+  else clearTimeout(timer.handle);
+}
+
 /** ServiceEntry is a subscribed service: its filter groups, its merge timer and its last change. */
 interface ServiceEntry {
   readonly key: ServiceKey;
   readonly groups: Map<string, FilterGroup>;
   count: number;
   lastChangeRevision: number;
-  timer: NodeJS.Timeout | null;
+  /** timer is the pending push: an immediate for a change after a quiet window, a timeout within the window. */
+  timer: PushTimer | null;
   changedAtMs: number | null;
   /** lastFlushMs is performance.now() at the last push of this service (-Infinity before any). */
   lastFlushMs: number;
@@ -317,8 +327,8 @@ export class SubscriptionHub {
 
   /**
    * schedule arranges the service's next push. The merge window is a rate bound, not a delay: a change after a quiet
-   * window is pushed at once (a zero timer, so every change applied in the same turn, e.g. one Ready's entries, still
-   * goes in that one push), and changes arriving within the window after a push are merged into one push at the
+   * window is pushed at once (setImmediate, so every change applied in the same turn, e.g. one Ready's entries, still
+   * goes in that one push; a zero setTimeout would wait at least 1 ms, Node's floor for timers), and changes arriving within the window after a push are merged into one push at the
    * window's end. So one lone change costs no window (the bench's change-to-notification latency), and a busy
    * service is pushed at most once per window. The window is what the fan-out needs: the full pushMergeWindowMs from
    * pushMergeFullSubscribers subscribers on, proportionally less below, so the snapshots offered per service and
@@ -331,7 +341,9 @@ export class SubscriptionHub {
     entry.changedAtMs = now;
     const windowMs = this.limits.pushMergeWindowMs * Math.min(1, entry.count / this.limits.pushMergeFullSubscribers);
     const delayMs = Math.max(0, entry.lastFlushMs + windowMs - now);
-    entry.timer = setTimeout(() => this.flush(entry), delayMs);
+    entry.timer = delayMs <= 0
+      ? { kind: 'immediate', handle: setImmediate(() => this.flush(entry)) }
+      : { kind: 'timeout', handle: setTimeout(() => this.flush(entry), delayMs) };
   }
 
   /** flush numbers the merged change and offers each filter group its freshly computed snapshot. */
@@ -426,7 +438,7 @@ export class SubscriptionHub {
     if (entry.count > 0) return;
     this.entries.delete(id);
     if (entry.timer !== null) {
-      clearTimeout(entry.timer);
+      cancelPush(entry.timer);
       // The merged change was never numbered: number it now, for every untracked service.
       this.untrackedChangeRevision = this.nextRevision();
     } else {
@@ -466,7 +478,7 @@ export class SubscriptionHub {
     for (const removal of this.removals.splice(0)) removal();
     const error = new CairnError('CAIRN_SHUTTING_DOWN', 'the member is shutting down; subscribe again at another member');
     for (const entry of [...this.entries.values()]) {
-      if (entry.timer !== null) clearTimeout(entry.timer);
+      if (entry.timer !== null) cancelPush(entry.timer);
       entry.timer = null;
       for (const group of [...entry.groups.values()]) for (const subscription of [...group.subscriptions]) subscription.endWith(error);
     }
