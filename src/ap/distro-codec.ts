@@ -11,7 +11,7 @@ import type { InstanceKey, Metadata, ServiceKey } from '../naming/model.ts';
 import { validateInstanceKey, validateMetadata, validateServiceKey, validateWeight, validateClusterName, validateIp, validatePort } from '../naming/validation.ts';
 import { protoRoot } from '../replica/proto.ts';
 import type { EntryData, RecordData } from './ephemeral-store.ts';
-import type { ForwardRequest, ForwardResponse, ServiceChecksum } from './transport.ts';
+import type { ForwardRequest, ForwardResponse, LastBeatsQuery, ServiceChecksum } from './transport.ts';
 import type { Version } from './version.ts';
 
 /** CodecLimits are the bounds a decoded Distro message must respect. */
@@ -393,4 +393,54 @@ export function forwardRequestBytesEstimate(request: ForwardRequest): number {
   }
   if (request.type === 'register' || request.type === 'update') chars += request.owner.length;
   return 64 + 3 * chars;
+}
+
+// --- Last beats (asked before an expiry) ---
+
+/** encodeLastBeatsRequest encodes a DistroLastBeatsRequest. */
+export function encodeLastBeatsRequest(query: readonly LastBeatsQuery[]): Uint8Array {
+  return encode('DistroLastBeatsRequest', {
+    services: query.map((item) => ({ key: serviceKeyTo(item.key), instances: item.instances.map((address) => ({ cluster: address.cluster, ip: address.ip, port: address.port })) })),
+  });
+}
+
+/**
+ * decodeLastBeatsRequest decodes and validates a DistroLastBeatsRequest: at most distroSyncBatchMax services and
+ * distroMessageEntriesMax instances in all, each address valid.
+ */
+export function decodeLastBeatsRequest(bytes: Uint8Array, limits: CodecLimits): LastBeatsQuery[] {
+  const raw = list(decode('DistroLastBeatsRequest', bytes)['services'], 'services', limits.distroSyncBatchMax);
+  let instances = 0;
+  return raw.map((item) => {
+    const service = object(item, 'service');
+    const addresses = list(service['instances'], 'instances', limits.distroMessageEntriesMax);
+    instances += addresses.length;
+    if (instances > limits.distroMessageEntriesMax) throw invalid(`more than ${limits.distroMessageEntriesMax} instances`);
+    return {
+      key: serviceKeyFrom(service['key']),
+      instances: addresses.map((value) => {
+        const address = object(value, 'instance');
+        return { cluster: validateClusterName(address['cluster']), ip: validateIp(address['ip']), port: validatePort(address['port']) };
+      }),
+    };
+  });
+}
+
+/** lastBeatsQuerySize counts the instances of a query (the number of values its answer holds). */
+export function lastBeatsQuerySize(query: readonly LastBeatsQuery[]): number {
+  let size = 0;
+  for (const item of query) size += item.instances.length;
+  return size;
+}
+
+/** encodeLastBeatsResponse encodes a DistroLastBeatsResponse. */
+export function encodeLastBeatsResponse(silentMs: readonly number[]): Uint8Array {
+  return encode('DistroLastBeatsResponse', { silentMs: [...silentMs] });
+}
+
+/** decodeLastBeatsResponse decodes and validates a DistroLastBeatsResponse answering `expected` instances. */
+export function decodeLastBeatsResponse(bytes: Uint8Array, expected: number): number[] {
+  const raw = list(decode('DistroLastBeatsResponse', bytes)['silentMs'], 'silent_ms', expected);
+  if (raw.length !== expected) throw invalid(`a last-beats query of ${expected} instances was answered with ${raw.length} values`);
+  return raw.map((value) => safeInteger(value, 'silent_ms', 0xffff_ffff));
 }

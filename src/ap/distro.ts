@@ -19,7 +19,9 @@
 // - Snapshot: at start the node loads a full snapshot from the first peer that gives one (bounded rounds); it
 //   serves what it has meanwhile (`snapshotLoaded` says whether the load is done).
 // - Expiry: only the responsible member scans (bounded slices, ephemeral-store.ts), and after a takeover it counts
-//   silence from the takeover (the grace of one full timeout).
+//   silence from the takeover (the grace of one full timeout). Before it flags or removes anything it asks every
+//   peer when it last heard from those clients (confirmExpiry): members may disagree on who is responsible, and the
+//   beats may have gone to another member meanwhile.
 // - Sessions: instances written with a session as owner are renewed by this member at their responsible members
 //   every beatIntervalMs while the session lives, and deregistered when it closes or falls silent.
 
@@ -41,17 +43,20 @@ import type {
 import {
   entryIdOf,
   EphemeralStore,
+  HEARD_NEVER,
   serviceIdOfKey,
   timeoutsOf,
   type EntryData,
+  type ExpiryOutcome,
   type RecordData,
   type ServiceRecord,
 } from './ephemeral-store.ts';
 import { responsibleMember } from './responsibility.ts';
-import { DistroCallError, type DistroHandlers, type DistroTransport, type ForwardRequest, type ForwardResponse, type ServiceChecksum } from './transport.ts';
+import { DistroCallError, type DistroHandlers, type DistroTransport, type ForwardRequest, type ForwardResponse, type LastBeatsQuery, type ServiceChecksum } from './transport.ts';
 import { chunkRecords } from './chunks.ts';
 import { beatResponseOf } from './distro-codec.ts';
 import { ForwardBatcher } from './forward-batcher.ts';
+import { LastBeatsQueryBuilder, type LastBeatsRound } from './last-beats.ts';
 
 /** DistroLimits is the subset of src/limits.ts a Distro node runs with (tests pass shorter timings). */
 export type DistroLimits = Pick<Limits,
@@ -60,14 +65,14 @@ export type DistroLimits = Pick<Limits,
   'distroHeartbeatIntervalMs' | 'distroHeartbeatMissesMax' | 'distroMessageBytesMax' | 'distroMessageEntriesMax' |
   'distroExpiryTickMs' | 'distroExpiryScanEntriesMax' | 'distroSnapshotRetriesMax' | 'distroSnapshotRetryDelayMs' |
   'distroSessionTimeoutMs' | 'distroSessionsMax' | 'distroSessionInstancesMax' | 'distroForwardBatchDelayMs' |
-  'distroForwardBatchEntriesMax' | 'distroForwardPendingMax'>;
+  'distroForwardBatchEntriesMax' | 'distroForwardPendingMax' | 'distroPeerTimeoutMs'>;
 
 /** DistroEvent names what a node counts; metrics.ts turns each into a Prometheus counter. */
 export type DistroEvent =
   | 'beat_found' | 'beat_not_found' | 'beat_reregistered' | 'beat_forwarded'
   | 'forward_ok' | 'forward_failed' | 'forward_retried' | 'forward_served' | 'forward_overflow' | 'forward_batch_sent' | 'forward_batch_failed'
   | 'sync_sent' | 'sync_failed' | 'sync_received' | 'verify_sent' | 'verify_mismatch' | 'pushback_sent' | 'full_push_sent'
-  | 'expired_unhealthy' | 'expired_removed' | 'tombstones_collected' | 'listener_failed' | 'snapshot_loaded' | 'snapshot_failed';
+  | 'expired_unhealthy' | 'expired_removed' | 'expiry_spared' | 'expiry_deferred' | 'tombstones_collected' | 'listener_failed' | 'snapshot_loaded' | 'snapshot_failed';
 
 /** DistroLogger is the logging a node needs; a pino logger fits it. */
 export interface DistroLogger {
@@ -146,6 +151,14 @@ export class DistroNode implements EphemeralRegistry {
   private readonly forwarder: ForwardBatcher;
   private loaded = false;
   private closed = false;
+  /** confirming is true while an expiry round waits for its peers' answers (one round at a time). */
+  private confirming = false;
+  /** deferredSinceMs is when expiry rounds began to be held back by a live peer that does not answer (0: they are not). */
+  private deferredSinceMs = 0;
+  /** lastDeferredMs is when the last round was held back (or acted past its window). */
+  private lastDeferredMs = 0;
+  /** deferralExpired is true once the current deferral outlasted its window (expiry acts; said once). */
+  private deferralExpired = false;
 
   constructor(options: DistroNodeOptions) {
     this.options = options;
@@ -172,6 +185,7 @@ export class DistroNode implements EphemeralRegistry {
       onSnapshot: () => this.snapshotChunks(),
       onForward: (_from, request) => this.serveForward(request),
       onForwardBatch: (_from, requests) => this.serveForwardBatch(requests),
+      onLastBeats: (_from, query) => this.answerLastBeats(query),
     };
     this.forwarder = new ForwardBatcher({
       limits: options.limits,
@@ -455,6 +469,8 @@ export class DistroNode implements EphemeralRegistry {
       }
     } else {
       this.count('beat_forwarded');
+      // The client is alive now, whoever applies the beat: the responsible member may ask (confirmExpiry).
+      this.store.noteHeard(serviceId, entryIdOf(key.cluster, key.ip, key.port));
     }
     if (input.instance !== undefined) timeoutsOf(input.instance.metadata, this.limits, true);
     const response = await this.route(key, input.instance === undefined ? { type: 'beat', key } : { type: 'beat', key, body: input.instance });
@@ -718,10 +734,133 @@ export class DistroNode implements EphemeralRegistry {
 
   private expiryTick(): void {
     const self = this.options.self;
-    const outcome = this.store.scanExpiry(this.limits.distroExpiryScanEntriesMax, (record) => this.responsibleOf(record) === self);
+    const owns = (record: ServiceRecord): boolean => this.responsibleOf(record) === self;
+    this.count('tombstones_collected', this.store.collectTombstones());
+    const lastBeats = this.transport?.lastBeats?.bind(this.transport);
+    if (lastBeats === undefined || this.peers.size === 0) {
+      this.countExpiry(this.store.scanExpiry(this.limits.distroExpiryScanEntriesMax, owns));
+      return;
+    }
+    if (this.confirming) return;
+    const builder = new LastBeatsQueryBuilder(this.limits);
+    this.store.findExpiring(this.limits.distroExpiryScanEntriesMax, owns, (candidate) => builder.add(candidate));
+    if (builder.size === 0) return;
+    const round = builder.build();
+    const required = this.livePeers();
+    if (required.length === 0) {
+      // Alone in this member's view: nobody it can reach could have heard the clients.
+      this.countExpiry(this.store.expireConfirmed(round.candidates, owns));
+      return;
+    }
+    this.confirming = true;
+    void this.confirmExpiry(lastBeats, round, required, owns).finally(() => {
+      this.confirming = false;
+    });
+  }
+
+  /**
+   * confirmExpiry asks every peer how long ago it last heard from the candidates' clients, moves each candidate's
+   * last beat to the latest report, and then flags or removes those still silent for their timeouts. Every peer live
+   * in this member's view is waited for; peers it sees down are asked too, and their answers used if they arrive
+   * first. A peer with no connection now fails at once and is passed over: it is dead, restarting or cut off, and
+   * what it heard is lost or on the far side of the cut, where this member's silence is the side's own. A live peer that got the question but did not answer holds the round back (the reports are
+   * kept): the next round asks again, for at most one detection window (holdExpiry).
+   *
+   * The race it prevents (jepsen-like D2, 2026-11-22; 5 members, .15 cut off, 1 s beats, 3 s unhealthy timeout):
+   *   1. .11's forward to .15 fails and .11 marks .15 down at once; .12-.14 still see .15 up (3 missed heartbeats
+   *      take about 6 s).
+   *   2. Service S is .13's over the 5 members and .14's over the 4 without .15: .11 now forwards S's beats to .14,
+   *      which applies them (a forwarded request gets no second hop), while .13 still believes itself responsible.
+   *   3. .13 hears no beat for 3 s and flags a beating instance unhealthy (and, once the service moves again, can
+   *      remove a stopped one early). The same with a member that took S over in the smaller view while the beats
+   *      go to the old owner.
+   * With the question, .13 learns at step 3 that .14 (and .11, which forwarded) heard the client 1 s ago, and waits.
+   * Only a member that cannot reach any member that heard the client still acts on the silence: the far side of a
+   * partition, exactly as before.
+   */
+  private async confirmExpiry(
+    lastBeats: (to: string, query: readonly LastBeatsQuery[]) => Promise<readonly number[]>,
+    round: LastBeatsRound,
+    required: readonly string[],
+    owns: (record: ServiceRecord) => boolean,
+  ): Promise<void> {
+    const reports: Array<{ readonly silentMs: readonly number[]; readonly atMs: number }> = [];
+    const ask = (peer: string): Promise<void> => lastBeats(peer, round.query).then((silentMs) => {
+      reports.push({ silentMs, atMs: this.now() });
+    });
+    const requiredSet = new Set(required);
+    for (const peer of this.peers.keys()) if (!requiredSet.has(peer)) ask(peer).catch(() => undefined);
+    const results = await Promise.allSettled(required.map(ask));
+    if (this.closed) return;
+    const { candidates } = round;
+    let heardElsewhere = 0;
+    for (const report of reports) {
+      for (let i = 0; i < candidates.length; i++) {
+        const silentMs = report.silentMs[i];
+        if (silentMs !== undefined && silentMs !== HEARD_NEVER && this.store.heardElsewhere(candidates[i]!.entry, report.atMs - silentMs)) heardElsewhere++;
+      }
+    }
+    // A peer that could not be reached at all (notSent) has nothing to tell: its clients, if any, are on the other
+    // side of a cut or it is dead. Only a peer that got the question and gave no answer holds the round back.
+    const unanswered = required.filter((_peer, i) => {
+      const result = results[i];
+      return result?.status === 'rejected' && !(result.reason instanceof DistroCallError && result.reason.notSent);
+    });
+    if (unanswered.length === 0) {
+      this.deferredSinceMs = 0;
+      this.deferralExpired = false;
+    } else if (this.holdExpiry(unanswered, candidates.length)) return;
+    const outcome = this.store.expireConfirmed(candidates, owns);
+    this.countExpiry(outcome);
+    const spared = candidates.length - outcome.unhealthy - outcome.removed;
+    this.count('expiry_spared', spared);
+    // Rare when members agree (the member that heard a client is then the one asking): a sign that they do not.
+    if (spared > 0 && heardElsewhere > 0) {
+      this.options.logger.warn({ candidates: candidates.length, spared, heardElsewhere }, 'expiry spared instances whose clients a peer heard: members disagree on who is responsible');
+    }
+  }
+
+  /**
+   * holdExpiry says whether a round some live peers did not answer waits (true) or acts on the answers it has. It
+   * waits at most one detection window (distroHeartbeatMissesMax heartbeats, each up to its deadline): a peer that
+   * is really gone is marked down by then, and one that answers heartbeats but never this question (a fault of its
+   * own) must not hold expiry back for ever.
+   */
+  private holdExpiry(unanswered: readonly string[], candidates: number): boolean {
+    const now = this.now();
+    const limits = this.limits;
+    const windowMs = limits.distroHeartbeatMissesMax * (limits.distroHeartbeatIntervalMs + limits.distroPeerTimeoutMs);
+    // A deferral long after the last one (rounds answered, or no candidate since) starts a new window.
+    if (this.deferredSinceMs === 0 || now - this.lastDeferredMs > windowMs) {
+      this.deferredSinceMs = now;
+      this.deferralExpired = false;
+      this.options.logger.warn({ peers: unanswered, candidates }, 'expiry waits: a live peer did not say when it last heard from the clients');
+    }
+    this.lastDeferredMs = now;
+    if (now - this.deferredSinceMs < windowMs) {
+      this.count('expiry_deferred', candidates);
+      return true;
+    }
+    if (!this.deferralExpired) {
+      this.deferralExpired = true;
+      this.options.logger.warn({ peers: unanswered, candidates, waitedMs: now - this.deferredSinceMs }, 'expiry acts without the answers of some live peers: they did not answer for a detection window');
+    }
+    return false;
+  }
+
+  private countExpiry(outcome: ExpiryOutcome): void {
     this.count('expired_unhealthy', outcome.unhealthy);
     this.count('expired_removed', outcome.removed);
-    this.count('tombstones_collected', this.store.collectTombstones());
+  }
+
+  /** answerLastBeats says how long ago this member last heard from each instance's client (HEARD_NEVER: never). */
+  private answerLastBeats(query: readonly LastBeatsQuery[]): number[] {
+    const answer: number[] = [];
+    for (const item of query) {
+      const serviceId = serviceIdOfKey(item.key);
+      for (const address of item.instances) answer.push(this.store.silenceHeardMs(serviceId, entryIdOf(address.cluster, address.ip, address.port)));
+    }
+    return answer;
   }
 
   // --- Sessions ---

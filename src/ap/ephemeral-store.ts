@@ -13,7 +13,10 @@
 //
 // Liveness (the last beat or session renewal) is local soft state, not versioned and not replicated: a beat is one
 // Map lookup and one number write. Only the responsible member expires instances (scanExpiry), and it counts a
-// record's silence from no earlier than when it became responsible for it (ownedSinceMs): the takeover grace.
+// record's silence from no earlier than when it became responsible for it (ownedSinceMs): the takeover grace. A
+// member with peers first finds the due entries (findExpiring), asks the peers when they last heard from those
+// clients (each answers from heardMs, which only its own clients' beats and registrations set), moves the last beats
+// to the latest answers (heardElsewhere), and then acts on what is still due (expireConfirmed); distro.ts.
 
 import { assert } from '../assert.ts';
 import { CairnError } from '../errors.ts';
@@ -89,6 +92,12 @@ export interface Entry {
   owner: string;
   /** lastBeatMs is when this member last heard the instance is alive (beat, renewal, write or arrival). */
   lastBeatMs: number;
+  /**
+   * heardMs is when this member last heard from the instance's client itself (a beat or renewal it applied or
+   * forwarded, a registration it applied), 0 if never. Unlike lastBeatMs, replication (sync, snapshot) never sets it:
+   * it is what this member answers when the responsible member asks before it flags or removes the instance.
+   */
+  heardMs: number;
   timeouts: Timeouts;
   /** hashA and hashB are the entry's share of its record's checksum (0 for a tombstone). */
   hashA: number;
@@ -227,6 +236,15 @@ export interface ExpiryOutcome {
   removed: number;
 }
 
+/** ExpiryCandidate is an entry findExpiring found due, to be judged again by expireConfirmed. */
+export interface ExpiryCandidate {
+  readonly record: ServiceRecord;
+  readonly entry: Entry;
+}
+
+/** HEARD_NEVER is silenceHeardMs's answer for "never heard from here" (also the cap: about 49.7 days). */
+export const HEARD_NEVER = 0xffff_ffff;
+
 /** TombstoneRef is a queued tombstone: the entry and the version it had when it became one. */
 interface TombstoneRef {
   readonly record: ServiceRecord;
@@ -334,6 +352,7 @@ export class EphemeralStore {
       weight: fields.weight, enabled: fields.enabled, healthy: fields.healthy, metadata: fields.metadata, owner,
     };
     const entry = this.install(record, data, timeouts);
+    entry.heardMs = this.now();
     this.options.events.onServiceChanged(record);
     assert(entry.instance !== null, 'put installed a tombstone');
     return { instance: entry.instance, revision: record.revision };
@@ -399,7 +418,9 @@ export class EphemeralStore {
     const record = this.records.get(serviceId);
     const entry = record?.entries.get(entryId);
     if (record === undefined || entry === undefined || entry.instance === null) return undefined;
-    entry.lastBeatMs = this.now();
+    const now = this.now();
+    entry.lastBeatMs = now;
+    entry.heardMs = now;
     if (revive && !entry.instance.healthy) {
       this.setHealthy(record, entry, true);
       this.options.events.onServiceChanged(record);
@@ -417,7 +438,7 @@ export class EphemeralStore {
     if (entry === undefined) {
       entry = {
         id, cluster: data.cluster, ip: data.ip, port: data.port, version: data.version, instance: null, owner: data.owner,
-        lastBeatMs: now, timeouts, hashA: 0, hashB: 0, removedAtMs: now,
+        lastBeatMs: now, heardMs: 0, timeouts, hashA: 0, hashB: 0, removedAtMs: now,
       };
       record.entries.set(id, entry);
     } else if (entry.instance !== null) {
@@ -507,20 +528,87 @@ export class EphemeralStore {
   /**
    * scanExpiry looks at up to `budget` entries from where the last scan stopped, skipping services `owns` rejects,
    * and expires the silent ones: unhealthy past their timeout, removed (tombstoned) past their delete timeout,
-   * counting silence from max(lastBeatMs, ownedSinceMs). It stops early at the end of a full pass.
+   * counting silence from max(lastBeatMs, ownedSinceMs). It stops early at the end of a full pass. This acts on this
+   * member's knowledge alone; a member with peers first asks them (findExpiring, then expireConfirmed).
    */
   scanExpiry(budget: number, owns: (record: ServiceRecord) => boolean): ExpiryOutcome {
-    const outcome: ExpiryOutcome = { scanned: 0, unhealthy: 0, removed: 0 };
     const now = this.now();
+    const outcome: ExpiryOutcome = { scanned: 0, unhealthy: 0, removed: 0 };
+    outcome.scanned = this.walkExpiry(budget, owns, (record, entry) => {
+      if (this.expireEntry(record, entry, now, outcome)) this.options.events.onServiceChanged(record);
+      return true;
+    });
+    return outcome;
+  }
+
+  /**
+   * findExpiring is scanExpiry without acting: it walks the same bounded slice and hands each entry that is due (to
+   * be flagged or removed) to `accept`, which returns false once it holds all it can; the walk stops there, and a due
+   * entry it could not take is found again in the next pass. Returns how many entries and records were examined.
+   */
+  findExpiring(budget: number, owns: (record: ServiceRecord) => boolean, accept: (candidate: ExpiryCandidate) => boolean): number {
+    const now = this.now();
+    return this.walkExpiry(budget, owns, (record, entry) => (expiryActionOf(record, entry, now, this.options.self) === null ? true : accept({ record, entry })));
+  }
+
+  /**
+   * expireConfirmed acts on candidates found earlier (findExpiring), judging each again now: a candidate removed,
+   * heard from since (a beat here or one a peer reported, heardElsewhere), or no longer owned (`owns`) is left alone.
+   */
+  expireConfirmed(candidates: readonly ExpiryCandidate[], owns: (record: ServiceRecord) => boolean): ExpiryOutcome {
+    const now = this.now();
+    const outcome: ExpiryOutcome = { scanned: 0, unhealthy: 0, removed: 0 };
+    const changed = new Set<ServiceRecord>();
+    for (const { record, entry } of candidates) {
+      outcome.scanned++;
+      if (record.entries.get(entry.id) !== entry || this.records.get(record.id) !== record || !owns(record)) continue;
+      if (this.expireEntry(record, entry, now, outcome)) changed.add(record);
+    }
+    for (const record of changed) this.options.events.onServiceChanged(record);
+    return outcome;
+  }
+
+  /**
+   * heardElsewhere records that a peer heard from an entry's client at `atMs` (this member's clock): silence counts
+   * from no earlier than that. Returns true when it moved the entry's last beat later.
+   */
+  heardElsewhere(entry: Entry, atMs: number): boolean {
+    if (entry.instance === null || atMs <= entry.lastBeatMs) return false;
+    entry.lastBeatMs = Math.min(atMs, this.now());
+    return true;
+  }
+
+  /**
+   * noteHeard records that this member heard from an instance's client without applying anything (a beat it
+   * forwards): heardMs only, one lookup and one number write.
+   */
+  noteHeard(serviceId: string, entryId: string): void {
+    const entry = this.records.get(serviceId)?.entries.get(entryId);
+    if (entry !== undefined && entry.instance !== null) entry.heardMs = this.now();
+  }
+
+  /**
+   * silenceHeardMs is how long ago this member last heard from an instance's client (heardMs), capped at
+   * HEARD_NEVER, which also answers for an instance never heard from here, removed or unknown.
+   */
+  silenceHeardMs(serviceId: string, entryId: string): number {
+    const entry = this.records.get(serviceId)?.entries.get(entryId);
+    if (entry === undefined || entry.instance === null || entry.heardMs === 0) return HEARD_NEVER;
+    return Math.min(HEARD_NEVER, Math.max(0, this.now() - entry.heardMs));
+  }
+
+  /** walkExpiry visits up to `budget` records and entries from the scan's cursor; `visit` returning false stops it. */
+  private walkExpiry(budget: number, owns: (record: ServiceRecord) => boolean, visit: (record: ServiceRecord, entry: Entry) => boolean): number {
+    let scanned = 0;
     this.recordCursor ??= this.records.values();
-    while (outcome.scanned < budget) {
+    while (scanned < budget) {
       if (this.entryCursor === null) {
         const next = this.recordCursor.next();
         if (next.done === true) {
           this.recordCursor = null;
           break;
         }
-        outcome.scanned++;
+        scanned++;
         if (!owns(next.value) || next.value.live === 0) continue;
         this.cursorRecord = next.value;
         this.entryCursor = next.value.entries.values();
@@ -533,28 +621,25 @@ export class EphemeralStore {
         this.cursorRecord = null;
         continue;
       }
-      outcome.scanned++;
-      const changed = this.expireEntry(record, step.value, now, outcome);
-      if (changed) this.options.events.onServiceChanged(record);
+      scanned++;
+      if (!visit(record, step.value)) break;
     }
-    return outcome;
+    return scanned;
   }
 
   private expireEntry(record: ServiceRecord, entry: Entry, now: number, outcome: ExpiryOutcome): boolean {
-    const instance = entry.instance;
-    if (instance === null) return false;
-    const silentMs = now - silenceSinceMs(record, entry, instance, this.options.self);
-    if (silentMs >= entry.timeouts.removeMs) {
-      this.tombstone(record, entry);
-      outcome.removed++;
-      return true;
+    switch (expiryActionOf(record, entry, now, this.options.self)) {
+      case null:
+        return false;
+      case 'remove':
+        this.tombstone(record, entry);
+        outcome.removed++;
+        return true;
+      case 'unhealthy':
+        this.setHealthy(record, entry, false);
+        outcome.unhealthy++;
+        return true;
     }
-    if (silentMs >= entry.timeouts.unhealthyMs && instance.healthy) {
-      this.setHealthy(record, entry, false);
-      outcome.unhealthy++;
-      return true;
-    }
-    return false;
   }
 
   /**
@@ -618,6 +703,16 @@ function silenceSinceMs(record: ServiceRecord, entry: Entry, instance: Instance,
   const { intervalMs, removeMs } = entry.timeouts;
   const waitAfterTakeoverMs = Math.min(removeMs, takeoverBeatsUnhealthy * intervalMs);
   return Math.max(entry.lastBeatMs, unhealthySinceMs(entry), record.ownedSinceMs + waitAfterTakeoverMs - removeMs);
+}
+
+/** expiryActionOf says what expiry does to an entry now: remove it, flag it unhealthy, or nothing (null). */
+function expiryActionOf(record: ServiceRecord, entry: Entry, now: number, self: string): 'remove' | 'unhealthy' | null {
+  const instance = entry.instance;
+  if (instance === null) return null;
+  const silentMs = now - silenceSinceMs(record, entry, instance, self);
+  if (silentMs >= entry.timeouts.removeMs) return 'remove';
+  if (silentMs >= entry.timeouts.unhealthyMs && instance.healthy) return 'unhealthy';
+  return null;
 }
 
 function notFound(key: InstanceKey): CairnError {

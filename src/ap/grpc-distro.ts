@@ -32,6 +32,8 @@ import {
   decodeForwardRequest,
   decodeForwardResponse,
   decodeHeartbeat,
+  decodeLastBeatsRequest,
+  decodeLastBeatsResponse,
   decodePullRequest,
   decodeRecords,
   encodeAck,
@@ -41,13 +43,16 @@ import {
   encodeForwardRequest,
   encodeForwardResponse,
   encodeHeartbeat,
+  encodeLastBeatsRequest,
+  encodeLastBeatsResponse,
   encodePullRequest,
   encodeRecords,
   encodeSnapshotRequest,
+  lastBeatsQuerySize,
   memberIdCharsMax,
 } from './distro-codec.ts';
-import type { RecordData } from './ephemeral-store.ts';
-import { DistroCallError, type DistroHandlers, type DistroTransport, type ForwardRequest, type ForwardResponse, type ServiceChecksum } from './transport.ts';
+import { HEARD_NEVER, type RecordData } from './ephemeral-store.ts';
+import { DistroCallError, type DistroHandlers, type DistroTransport, type ForwardRequest, type ForwardResponse, type LastBeatsQuery, type ServiceChecksum } from './transport.ts';
 
 /** GrpcDistroLimits are the limits the gRPC Distro transport uses. */
 export type GrpcDistroLimits = Pick<Limits, 'distroSyncBatchMax' | 'distroMessageEntriesMax' | 'distroForwardBatchEntriesMax' | 'distroPeerTimeoutMs' | 'peerMessageBytesMax' | 'distroSnapshotTimeoutMs'>;
@@ -78,6 +83,7 @@ export const distroServiceDefinition = Object.freeze({
   Snapshot: method('Snapshot', true),
   Forward: method('Forward'),
   ForwardBatch: method('ForwardBatch'),
+  LastBeats: method('LastBeats'),
 });
 
 /** DistroServiceLogger is the logging the service needs. */
@@ -130,6 +136,7 @@ export function distroService(handlers: () => DistroHandlers | null, limits: Grp
     Pull: unary('Pull', (from, h, request) => encodeRecords(h.onPull(from, decodePullRequest(request, limits)))),
     Forward: unary('Forward', async (from, h, request) => encodeForwardResponse(await h.onForward(from, decodeForwardRequest(request, limits)))),
     ForwardBatch: unary('ForwardBatch', (from, h, request) => encodeForwardBatchResponse(h.onForwardBatch(from, decodeForwardBatch(request, limits)))),
+    LastBeats: unary('LastBeats', (from, h, request) => encodeLastBeatsResponse(h.onLastBeats(from, decodeLastBeatsRequest(request, limits)))),
     Snapshot: (call: ServerWritableStream<Buffer, Uint8Array>) => {
       const h = handlers();
       const from = senderOf(call);
@@ -200,15 +207,19 @@ export class GrpcDistroTransport implements DistroTransport {
     return metadata;
   }
 
-  private async unary(to: string, name: string, request: Uint8Array, timeoutMs = this.options.limits.distroPeerTimeoutMs): Promise<Buffer> {
+  /**
+   * unary makes one call within `timeoutMs`. With `connectedOnly` it does not wait for a connection: a peer with no
+   * connection ready now fails at once as notSent.
+   */
+  private async unary(to: string, name: string, request: Uint8Array, timeoutMs = this.options.limits.distroPeerTimeoutMs, connectedOnly = false): Promise<Buffer> {
     const client = this.client(to);
     const deadline = Date.now() + timeoutMs;
-    if (!(await waitForReady(client.getChannel(), deadline, false))) throw new DistroCallError(`peer ${to} is unreachable`, true);
+    if (!(await waitForReady(client.getChannel(), connectedOnly ? Date.now() : deadline, connectedOnly))) throw new DistroCallError(`peer ${to} is unreachable`, true);
     return new Promise<Buffer>((resolve, reject) => {
       client.makeUnaryRequest<Uint8Array, Buffer>(`${SERVICE}/${name}`, toBuffer, fromBuffer, request, this.metadata(), { deadline }, (error, value) => {
         if (error === null && value !== undefined) return resolve(value);
         const notSent = error?.code === grpcStatus.UNAVAILABLE && error.details.startsWith('No connection established');
-        reject(new DistroCallError(`${name} to ${to} failed: ${error?.details ?? 'no response'}`, notSent));
+        reject(new DistroCallError(`${name} to ${to} failed: ${error?.details ?? 'no response'}`, notSent, error?.code === grpcStatus.UNIMPLEMENTED));
       });
     });
   }
@@ -245,6 +256,28 @@ export class GrpcDistroTransport implements DistroTransport {
       return decodeForwardBatchResponse(answer, requests.length);
     } catch (error) {
       throw new DistroCallError(`ForwardBatch to ${to} was answered wrongly: ${error instanceof Error ? error.message : String(error)}`, false);
+    }
+  }
+
+  /**
+   * lastBeats asks `to` how long ago it last heard from each instance's client. It does not wait for a connection:
+   * a peer not connected now (killed, cut off, restarting) fails at once as notSent, and the asking member goes on
+   * without it instead of waiting out a deadline. A member that does not know the call (an older version during a
+   * rolling upgrade) answers UNIMPLEMENTED: it knows nothing, HEARD_NEVER for all, so it does not hold expiry back.
+   */
+  async lastBeats(to: string, query: readonly LastBeatsQuery[]): Promise<readonly number[]> {
+    const size = lastBeatsQuerySize(query);
+    let answer: Buffer;
+    try {
+      answer = await this.unary(to, 'LastBeats', encodeLastBeatsRequest(query), this.options.limits.distroPeerTimeoutMs, true);
+    } catch (error) {
+      if (error instanceof DistroCallError && error.unimplemented) return new Array<number>(size).fill(HEARD_NEVER);
+      throw error;
+    }
+    try {
+      return decodeLastBeatsResponse(answer, size);
+    } catch (error) {
+      throw new DistroCallError(`LastBeats to ${to} was answered wrongly: ${error instanceof Error ? error.message : String(error)}`, false);
     }
   }
 

@@ -8,6 +8,8 @@
 //                                                full_push_sent (to a peer that came back up)
 //   cairn_ap_verify_mismatches_total         services whose checksum differed from the responsible member's
 //   cairn_ap_expiries_total{kind}            instances this member expired: unhealthy, removed
+//   cairn_ap_expiry_checks_total{result}     expiry candidates after asking the peers (LastBeats): spared (a peer
+//                                                heard the client, or no longer due), deferred (a live peer did not answer)
 //   cairn_ap_tombstones_collected_total      tombstones forgotten after their retention (or beyond the bound)
 //   cairn_ap_snapshot_loads_total{result}    start-up snapshot attempts: loaded, failed
 //   cairn_ap_listener_failures_total         change listeners that threw (caught and logged)
@@ -37,6 +39,7 @@ export function distroMetrics(registry: Registry, node: () => DistroNode | null)
   const sync = counter('cairn_ap_sync_total', 'Distro replication messages by event.', ['event'] as const);
   const mismatches = counter('cairn_ap_verify_mismatches_total', 'Services whose checksum differed in a verify round.');
   const expiries = counter('cairn_ap_expiries_total', 'Instances expired by this member.', ['kind'] as const);
+  const expiryChecks = counter('cairn_ap_expiry_checks_total', 'Expiry candidates asked about: spared (a peer heard the client, or no longer due) or deferred (a live peer did not answer).', ['result'] as const);
   const collected = counter('cairn_ap_tombstones_collected_total', 'Tombstones forgotten.');
   const snapshots = counter('cairn_ap_snapshot_loads_total', 'Start-up snapshot attempts.', ['result'] as const);
   const listenerFailures = counter('cairn_ap_listener_failures_total', 'Change listeners that threw.');
@@ -78,6 +81,8 @@ export function distroMetrics(registry: Registry, node: () => DistroNode | null)
       case 'verify_mismatch': return mismatches.inc(count);
       case 'expired_unhealthy': return expiries.inc({ kind: 'unhealthy' }, count);
       case 'expired_removed': return expiries.inc({ kind: 'removed' }, count);
+      case 'expiry_spared': return expiryChecks.inc({ result: 'spared' }, count);
+      case 'expiry_deferred': return expiryChecks.inc({ result: 'deferred' }, count);
       case 'tombstones_collected': return collected.inc(count);
       case 'listener_failed': return listenerFailures.inc(count);
       case 'snapshot_loaded': return snapshots.inc({ result: 'loaded' }, count);

@@ -38,10 +38,29 @@ export type ForwardResponse =
   | { readonly ok: true; readonly type: 'renewed'; readonly count: number }
   | { readonly ok: false; readonly code: string; readonly message: string };
 
-/** DistroCallError is a failed peer call; notSent says the request certainly never reached the peer. */
+/** InstanceAddress is one instance of a service: cluster, ip and port. */
+export interface InstanceAddress {
+  readonly cluster: string;
+  readonly ip: string;
+  readonly port: number;
+}
+
+/**
+ * LastBeatsQuery asks a peer when it last heard from the clients of some instances, grouped by service: the member
+ * responsible for them asks before it flags or removes any (docs/ap.md "Beats, expiry and sessions").
+ */
+export interface LastBeatsQuery {
+  readonly key: ServiceKey;
+  readonly instances: readonly InstanceAddress[];
+}
+
+/**
+ * DistroCallError is a failed peer call; notSent says the request certainly never reached the peer, unimplemented
+ * that the peer does not know the call (an older version).
+ */
 export class DistroCallError extends Error {
   override readonly name = 'DistroCallError';
-  constructor(message: string, readonly notSent: boolean) {
+  constructor(message: string, readonly notSent: boolean, readonly unimplemented = false) {
     super(message);
   }
 }
@@ -67,6 +86,14 @@ export interface DistroTransport {
   forwardBatch(to: string, requests: readonly ForwardRequest[]): Promise<readonly ForwardResponse[]>;
   /** forgetPeer releases what the transport holds for `member` (it left the group); a later call reconnects. */
   forgetPeer?(member: string): void;
+  /**
+   * lastBeats asks `to` how long ago it last heard from the client of each instance of `query`: one number of
+   * milliseconds per instance, in order (services, then their instances), HEARD_NEVER when it never did. It fails at
+   * once as notSent when there is no connection to `to` now (it is unreachable, so it has nothing to tell), rather
+   * than waiting for one. A peer that does not know the call (an older member) answers HEARD_NEVER for all. Without
+   * it, expiry asks nobody.
+   */
+  lastBeats?(to: string, query: readonly LastBeatsQuery[]): Promise<readonly number[]>;
 }
 
 /** DistroHandlers is the server side, called with the sender's member id. */
@@ -80,6 +107,8 @@ export interface DistroHandlers {
   onForward(from: string, request: ForwardRequest): Promise<ForwardResponse>;
   /** onForwardBatch applies each request on its own and answers one response per request, in order. */
   onForwardBatch(from: string, requests: readonly ForwardRequest[]): readonly ForwardResponse[];
+  /** onLastBeats answers how long ago this member last heard from each instance's client (DistroTransport.lastBeats). */
+  onLastBeats(from: string, query: readonly LastBeatsQuery[]): number[];
 }
 
 /**
@@ -88,7 +117,7 @@ export interface DistroHandlers {
  */
 export class MemoryDistroNetwork {
   private readonly members = new Map<string, DistroHandlers>();
-  private readonly cut = new Set<string>();
+  private readonly cutLinks = new Set<string>();
 
   /** attach registers a member's handlers and returns its transport. */
   attach(member: string, handlers: DistroHandlers): DistroTransport {
@@ -105,21 +134,27 @@ export class MemoryDistroNetwork {
   isolate(member: string): void {
     for (const other of this.members.keys()) {
       if (other === member) continue;
-      this.cut.add(`${member}>${other}`);
-      this.cut.add(`${other}>${member}`);
+      this.cutLinks.add(`${member}>${other}`);
+      this.cutLinks.add(`${other}>${member}`);
     }
+  }
+
+  /** cut cuts the link between `a` and `b` only (both directions): members that disagree on who is live. */
+  cut(a: string, b: string): void {
+    this.cutLinks.add(`${a}>${b}`);
+    this.cutLinks.add(`${b}>${a}`);
   }
 
   /** heal restores every link. */
   heal(): void {
-    this.cut.clear();
+    this.cutLinks.clear();
   }
 
   /** reach returns `to`'s handlers as seen from `from`, or throws as an unreachable peer does. */
   async reach(from: string, to: string): Promise<DistroHandlers> {
     await new Promise<void>((resolve) => setImmediate(resolve));
     const handlers = this.members.get(to);
-    if (handlers === undefined || this.cut.has(`${from}>${to}`)) throw new DistroCallError(`${to} is unreachable from ${from}`, true);
+    if (handlers === undefined || this.cutLinks.has(`${from}>${to}`)) throw new DistroCallError(`${to} is unreachable from ${from}`, true);
     return handlers;
   }
 }
@@ -153,5 +188,9 @@ class MemoryDistroTransport implements DistroTransport {
 
   async forwardBatch(to: string, requests: readonly ForwardRequest[]): Promise<readonly ForwardResponse[]> {
     return (await this.network.reach(this.self, to)).onForwardBatch(this.self, requests);
+  }
+
+  async lastBeats(to: string, query: readonly LastBeatsQuery[]): Promise<readonly number[]> {
+    return (await this.network.reach(this.self, to)).onLastBeats(this.self, query);
   }
 }

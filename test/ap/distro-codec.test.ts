@@ -1,7 +1,8 @@
 // Goal: Distro peer messages (proto/cairn/peer/v1/distro.proto, src/ap/distro-codec.ts) round-trip exactly, and a
 // peer message is validated like any outside input: undecodable bytes, bad names, IPs, ports, weights, oversized
 // metadata, unsafe integers, unknown operations and too many records or entries are each refused with
-// CAIRN_INVALID_ARGUMENT, never a crash. The chunker keeps every message within the bounds.
+// CAIRN_INVALID_ARGUMENT, never a crash. The chunker keeps every message within the bounds, and so does the builder
+// of the question asked before an expiry (LastBeats).
 //
 // Method: encode/decode pairs, then hand-built bad messages.
 import assert from 'node:assert/strict';
@@ -10,8 +11,10 @@ import { limits } from '../../src/limits.ts';
 import {
   decodeChecksums, decodeForwardBatch, decodeForwardBatchResponse, decodeForwardRequest, decodeForwardResponse, decodePullRequest, decodeRecords,
   encodeChecksums, encodeForwardBatch, encodeForwardBatchResponse, encodeForwardRequest, encodeForwardResponse, encodePullRequest, encodeRecords,
-  forwardRequestBytesEstimate,
+  forwardRequestBytesEstimate, decodeLastBeatsRequest, decodeLastBeatsResponse, encodeLastBeatsRequest, encodeLastBeatsResponse,
 } from '../../src/ap/distro-codec.ts';
+import { LastBeatsQueryBuilder } from '../../src/ap/last-beats.ts';
+import { EphemeralStore } from '../../src/ap/ephemeral-store.ts';
 import { chunkRecords } from '../../src/ap/chunks.ts';
 import type { EntryData, RecordData } from '../../src/ap/ephemeral-store.ts';
 import type { ForwardRequest, ForwardResponse } from '../../src/ap/transport.ts';
@@ -141,4 +144,31 @@ test('chunks respect the record, entry and byte bounds and lose nothing', () => 
     assert.ok(encodeRecords(chunk).length <= bounds.distroMessageBytesMax, `${encodeRecords(chunk).length} bytes`);
   }
   assert.equal(total, records.reduce((sum, record) => sum + record.entries.length, 0));
+});
+
+test('the last-beats question and answer round-trip; bad ones are refused; the builder keeps one message within the bounds', () => {
+  const query = [
+    { key, instances: [{ cluster: 'DEFAULT', ip: '10.0.0.1', port: 8080 }, { cluster: 'c2', ip: '::1', port: 1 }] },
+    { key: { ...key, service: 'billing' }, instances: [{ cluster: 'DEFAULT', ip: '10.0.0.3', port: 65535 }] },
+  ];
+  assert.deepEqual(decodeLastBeatsRequest(encodeLastBeatsRequest(query), limits), query);
+  assert.deepEqual(decodeLastBeatsResponse(encodeLastBeatsResponse([0, 1234, 0xffff_ffff]), 3), [0, 1234, 0xffff_ffff]);
+  const bounds = { distroSyncBatchMax: 1, distroMessageEntriesMax: 2, distroForwardBatchEntriesMax: 3 };
+  assert.throws(() => decodeLastBeatsRequest(encodeLastBeatsRequest(query), bounds), refusal, 'too many services');
+  assert.throws(() => decodeLastBeatsRequest(encodeLastBeatsRequest([{ key, instances: [...query[0]!.instances, ...query[0]!.instances] }]), { ...bounds, distroMessageEntriesMax: 3 }), refusal, 'too many instances');
+  assert.throws(() => decodeLastBeatsRequest(encodeLastBeatsRequest([{ key, instances: [{ cluster: 'DEFAULT', ip: '999.1.1.1', port: 80 }] }]), limits), refusal, 'a bad IP');
+  assert.throws(() => decodeLastBeatsRequest(encodeLastBeatsRequest([{ key, instances: [{ cluster: 'DEFAULT', ip: '10.0.0.1', port: 70_000 }] }]), limits), refusal, 'a bad port');
+  assert.throws(() => decodeLastBeatsRequest(Uint8Array.from([0x0a, 0xff, 0xff]), limits), refusal, 'undecodable');
+  assert.throws(() => decodeLastBeatsResponse(encodeLastBeatsResponse([1, 2]), 3), refusal, 'fewer values than instances');
+  assert.throws(() => decodeLastBeatsResponse(encodeLastBeatsResponse([1, 2, 3, 4]), 3), refusal, 'more values than instances');
+  // The builder: one message of at most distroSyncBatchMax services and distroMessageEntriesMax instances.
+  const store = new EphemeralStore({ self: 'a', now: () => 1_700_000_000_000, limits, events: { onEntryChanged: () => undefined, onServiceChanged: () => undefined } });
+  for (let i = 0; i < 5; i++) store.put({ ...ikey, service: `s${i % 3}`, port: 1000 + i }, { weight: 1, enabled: true, healthy: true, metadata: {} }, '', 'register');
+  const builder = new LastBeatsQueryBuilder({ distroSyncBatchMax: 2, distroMessageEntriesMax: 3, distroMessageBytesMax: limits.distroMessageBytesMax });
+  const taken: boolean[] = [];
+  for (const record of store.allRecords()) for (const candidate of record.entries.values()) taken.push(builder.add({ record, entry: candidate }));
+  const round = builder.build();
+  assert.ok(round.query.length <= 2 && builder.size <= 3 && taken.filter(Boolean).length === builder.size);
+  assert.deepEqual(round.candidates.map((candidate) => candidate.entry.port), round.query.flatMap((item) => item.instances.map((address) => address.port)), 'candidates in answer order');
+  assert.ok(decodeLastBeatsRequest(encodeLastBeatsRequest(round.query), { distroSyncBatchMax: 2, distroMessageEntriesMax: 3, distroForwardBatchEntriesMax: 1 }).length === round.query.length);
 });
