@@ -21,7 +21,8 @@
 // - Expiry: only the responsible member scans (bounded slices, ephemeral-store.ts), and after a takeover it counts
 //   silence from the takeover (the grace of one full timeout). Before it flags or removes anything it asks every
 //   peer when it last heard from those clients (confirmExpiry): members may disagree on who is responsible, and the
-//   beats may have gone to another member meanwhile.
+//   beats may have gone to another member meanwhile. When every member of the group is live in its view and
+//   answered, the grace counts from the latest death it knows of (coverageFloorMs), not from the takeover.
 // - Sessions: instances written with a session as owner are renewed by this member at their responsible members
 //   every beatIntervalMs while the session lives, and deregistered when it closes or falls silent.
 
@@ -44,6 +45,7 @@ import {
   entryIdOf,
   EphemeralStore,
   HEARD_NEVER,
+  NOT_COVERED,
   serviceIdOfKey,
   timeoutsOf,
   type EntryData,
@@ -99,6 +101,11 @@ interface PeerState {
   up: boolean;
   misses: number;
   inFlight: boolean;
+  /**
+   * downSinceMs is when this member last saw the peer go down (or added it, down), 0 if never: had it died, it died
+   * before then, and the beats only it heard with it (coverageFloorMs).
+   */
+  downSinceMs: number;
 }
 
 /** SessionState is one open session and the instances it keeps. */
@@ -159,13 +166,18 @@ export class DistroNode implements EphemeralRegistry {
   private lastDeferredMs = 0;
   /** deferralExpired is true once the current deferral outlasted its window (expiry acts; said once). */
   private deferralExpired = false;
+  /** startedAtMs is when this node was made: what this member heard before (an earlier process) is gone. */
+  private readonly startedAtMs: number;
+  /** peerLeftAtMs is when a peer last left the group (it is no longer asked; what it heard is gone), 0 if never. */
+  private peerLeftAtMs = 0;
 
   constructor(options: DistroNodeOptions) {
     this.options = options;
     this.limits = options.limits;
     this.now = options.now ?? Date.now;
+    this.startedAtMs = this.now();
     for (const member of options.members) {
-      if (member !== options.self) this.peers.set(member, { up: true, misses: 0, inFlight: false });
+      if (member !== options.self) this.peers.set(member, { up: true, misses: 0, inFlight: false, downSinceMs: 0 });
     }
     this.live = this.computeLive();
     this.store = new EphemeralStore({
@@ -263,11 +275,13 @@ export class DistroNode implements EphemeralRegistry {
     const left = [...this.peers.keys()].filter((peer) => !wanted.has(peer));
     const joined = [...wanted].filter((member) => !this.peers.has(member));
     if (left.length === 0 && joined.length === 0) return;
+    const now = this.now();
     for (const peer of left) {
       this.peers.delete(peer);
       this.transport?.forgetPeer?.(peer);
     }
-    for (const member of joined) this.peers.set(member, { up: false, misses: 0, inFlight: false });
+    if (left.length > 0) this.peerLeftAtMs = now;
+    for (const member of joined) this.peers.set(member, { up: false, misses: 0, inFlight: false, downSinceMs: now });
     this.options.logger.info({ joined, left, live: this.computeLive() }, 'distro members follow the group membership');
     this.onLiveChanged();
     if (joined.length > 0) this.heartbeatRound();
@@ -327,12 +341,16 @@ export class DistroNode implements EphemeralRegistry {
 
   private setPeerUp(peer: string, state: PeerState, up: boolean): void {
     state.up = up;
+    if (!up) state.downSinceMs = this.now();
     this.options.logger.info({ peer, up, live: this.computeLive() }, up ? 'distro peer is up' : 'distro peer is down');
     this.onLiveChanged();
     if (up && !this.closed) void this.pushEverything(peer);
   }
 
-  /** onLiveChanged recomputes the live set; services this member takes over get the takeover grace from now. */
+  /**
+   * onLiveChanged recomputes the live set; services this member takes over get the takeover grace from now (which
+   * the coverage rule shortens when the peers' answers cover the beats that went elsewhere: coverageFloorMs).
+   */
   private onLiveChanged(): void {
     this.live = this.computeLive();
     this.epoch++;
@@ -343,6 +361,24 @@ export class DistroNode implements EphemeralRegistry {
       const after = this.responsibleOf(record);
       if (after === self && before !== self) record.ownedSinceMs = now;
     }
+  }
+
+  /**
+   * coverageFloorMs is the latest time a member may have died (or left) taking with it beats that nobody else heard:
+   * this member's own start, and when it last saw each peer go down or leave. A member that died did so before the
+   * others saw it down, and one that came back answers for what it heard since. So once every member of the group is
+   * live in this member's view and has answered, a beat since the floor is in an answer or in this member's own record
+   * (ephemeral-store.ts silenceSinceMs); while a peer is down (dead, or alive behind a cut and hearing beats nobody
+   * here hears) there is no coverage: NOT_COVERED, and the takeover grace alone counts. Bounded by the membership (one
+   * pass over the peers).
+   */
+  coverageFloorMs(): number {
+    let floor = Math.max(this.startedAtMs, this.peerLeftAtMs);
+    for (const state of this.peers.values()) {
+      if (!state.up) return NOT_COVERED;
+      floor = Math.max(floor, state.downSinceMs);
+    }
+    return floor;
   }
 
   /** responsibleOf returns the member responsible for a record's service (cached per membership epoch). */
@@ -743,12 +779,13 @@ export class DistroNode implements EphemeralRegistry {
     }
     if (this.confirming) return;
     const builder = new LastBeatsQueryBuilder(this.limits);
-    this.store.findExpiring(this.limits.distroExpiryScanEntriesMax, owns, (candidate) => builder.add(candidate));
+    // Candidates are what may be due once every peer answers (the answers only make the silence shorter).
+    this.store.findExpiring(this.limits.distroExpiryScanEntriesMax, owns, (candidate) => builder.add(candidate), this.coverageFloorMs());
     if (builder.size === 0) return;
     const round = builder.build();
     const required = this.livePeers();
     if (required.length === 0) {
-      // Alone in this member's view: nobody it can reach could have heard the clients.
+      // Alone in this member's view: nobody it can reach could have heard the clients (the takeover grace counts).
       this.countExpiry(this.store.expireConfirmed(round.candidates, owns));
       return;
     }
@@ -801,16 +838,20 @@ export class DistroNode implements EphemeralRegistry {
       }
     }
     // A peer that could not be reached at all (notSent) has nothing to tell: its clients, if any, are on the other
-    // side of a cut or it is dead. Only a peer that got the question and gave no answer holds the round back.
+    // side of a cut or it is dead. A peer of an older version (unimplemented) cannot tell. Only a peer that got the
+    // question and gave no answer holds the round back.
     const unanswered = required.filter((_peer, i) => {
       const result = results[i];
-      return result?.status === 'rejected' && !(result.reason instanceof DistroCallError && result.reason.notSent);
+      return result?.status === 'rejected' && !(result.reason instanceof DistroCallError && (result.reason.notSent || result.reason.unimplemented));
     });
     if (unanswered.length === 0) {
       this.deferredSinceMs = 0;
       this.deferralExpired = false;
     } else if (this.holdExpiry(unanswered, candidates.length)) return;
-    const outcome = this.store.expireConfirmed(candidates, owns);
+    // Coverage (the takeover grace may end early) only when every member of the group is live in this view and
+    // answered; the floor is taken now, so a peer seen down during the round leaves the round without it.
+    const covered = required.length === this.peers.size && results.every((result) => result.status === 'fulfilled');
+    const outcome = this.store.expireConfirmed(candidates, owns, covered ? this.coverageFloorMs() : NOT_COVERED);
     this.countExpiry(outcome);
     const spared = candidates.length - outcome.unhealthy - outcome.removed;
     this.count('expiry_spared', spared);

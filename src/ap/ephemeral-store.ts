@@ -16,7 +16,10 @@
 // record's silence from no earlier than when it became responsible for it (ownedSinceMs): the takeover grace. A
 // member with peers first finds the due entries (findExpiring), asks the peers when they last heard from those
 // clients (each answers from heardMs, which only its own clients' beats and registrations set), moves the last beats
-// to the latest answers (heardElsewhere), and then acts on what is still due (expireConfirmed); distro.ts.
+// to the latest answers (heardElsewhere), and then acts on what is still due (expireConfirmed); distro.ts. When every
+// member of the group is live and answered, the answers cover every beat except those heard only by a member that
+// died, so the grace is replaced by a coverage floor (coveredSinceMs: the latest death the member knows of) and no
+// longer restarts at a handover that nobody's death caused (silenceSinceMs).
 
 import { assert } from '../assert.ts';
 import { CairnError } from '../errors.ts';
@@ -98,6 +101,8 @@ export interface Entry {
    * it is what this member answers when the responsible member asks before it flags or removes the instance.
    */
   heardMs: number;
+  /** reportedMs is the latest time (this member's clock) a peer said it heard from the client, 0 if none. */
+  reportedMs: number;
   timeouts: Timeouts;
   /** hashA and hashB are the entry's share of its record's checksum (0 for a tombstone). */
   hashA: number;
@@ -244,6 +249,12 @@ export interface ExpiryCandidate {
 
 /** HEARD_NEVER is silenceHeardMs's answer for "never heard from here" (also the cap: about 49.7 days). */
 export const HEARD_NEVER = 0xffff_ffff;
+
+/**
+ * NOT_COVERED is the coveredSinceMs of an expiry that has no complete set of answers (a member of the group is down in
+ * this member's view or did not answer, or nobody was asked): silence counts by the takeover grace alone.
+ */
+export const NOT_COVERED = Number.POSITIVE_INFINITY;
 
 /** TombstoneRef is a queued tombstone: the entry and the version it had when it became one. */
 interface TombstoneRef {
@@ -438,7 +449,7 @@ export class EphemeralStore {
     if (entry === undefined) {
       entry = {
         id, cluster: data.cluster, ip: data.ip, port: data.port, version: data.version, instance: null, owner: data.owner,
-        lastBeatMs: now, heardMs: 0, timeouts, hashA: 0, hashB: 0, removedAtMs: now,
+        lastBeatMs: now, heardMs: 0, reportedMs: 0, timeouts, hashA: 0, hashB: 0, removedAtMs: now,
       };
       record.entries.set(id, entry);
     } else if (entry.instance !== null) {
@@ -545,24 +556,28 @@ export class EphemeralStore {
    * findExpiring is scanExpiry without acting: it walks the same bounded slice and hands each entry that is due (to
    * be flagged or removed) to `accept`, which returns false once it holds all it can; the walk stops there, and a due
    * entry it could not take is found again in the next pass. Returns how many entries and records were examined.
+   * `coveredSinceMs` is the coverage floor the answers would give if every peer answers (silenceSinceMs): the
+   * candidates are what may be due once they have; expireConfirmed judges them with the answers.
    */
-  findExpiring(budget: number, owns: (record: ServiceRecord) => boolean, accept: (candidate: ExpiryCandidate) => boolean): number {
+  findExpiring(budget: number, owns: (record: ServiceRecord) => boolean, accept: (candidate: ExpiryCandidate) => boolean, coveredSinceMs = NOT_COVERED): number {
     const now = this.now();
-    return this.walkExpiry(budget, owns, (record, entry) => (expiryActionOf(record, entry, now, this.options.self) === null ? true : accept({ record, entry })));
+    const self = this.options.self;
+    return this.walkExpiry(budget, owns, (record, entry) => (expiryActionOf(record, entry, now, self, coveredSinceMs) === null ? true : accept({ record, entry })));
   }
 
   /**
    * expireConfirmed acts on candidates found earlier (findExpiring), judging each again now: a candidate removed,
    * heard from since (a beat here or one a peer reported, heardElsewhere), or no longer owned (`owns`) is left alone.
+   * `coveredSinceMs` is the coverage floor of the round's answers, NOT_COVERED when they are incomplete.
    */
-  expireConfirmed(candidates: readonly ExpiryCandidate[], owns: (record: ServiceRecord) => boolean): ExpiryOutcome {
+  expireConfirmed(candidates: readonly ExpiryCandidate[], owns: (record: ServiceRecord) => boolean, coveredSinceMs = NOT_COVERED): ExpiryOutcome {
     const now = this.now();
     const outcome: ExpiryOutcome = { scanned: 0, unhealthy: 0, removed: 0 };
     const changed = new Set<ServiceRecord>();
     for (const { record, entry } of candidates) {
       outcome.scanned++;
       if (record.entries.get(entry.id) !== entry || this.records.get(record.id) !== record || !owns(record)) continue;
-      if (this.expireEntry(record, entry, now, outcome)) changed.add(record);
+      if (this.expireEntry(record, entry, now, outcome, coveredSinceMs)) changed.add(record);
     }
     for (const record of changed) this.options.events.onServiceChanged(record);
     return outcome;
@@ -570,11 +585,15 @@ export class EphemeralStore {
 
   /**
    * heardElsewhere records that a peer heard from an entry's client at `atMs` (this member's clock): silence counts
-   * from no earlier than that. Returns true when it moved the entry's last beat later.
+   * from no earlier than that (reportedMs keeps it apart from arrivals, for the coverage rule of silenceSinceMs).
+   * Returns true when it moved the entry's last beat later.
    */
   heardElsewhere(entry: Entry, atMs: number): boolean {
-    if (entry.instance === null || atMs <= entry.lastBeatMs) return false;
-    entry.lastBeatMs = Math.min(atMs, this.now());
+    if (entry.instance === null) return false;
+    const heardAtMs = Math.min(atMs, this.now());
+    if (heardAtMs > entry.reportedMs) entry.reportedMs = heardAtMs;
+    if (atMs <= entry.lastBeatMs) return false;
+    entry.lastBeatMs = heardAtMs;
     return true;
   }
 
@@ -627,8 +646,8 @@ export class EphemeralStore {
     return scanned;
   }
 
-  private expireEntry(record: ServiceRecord, entry: Entry, now: number, outcome: ExpiryOutcome): boolean {
-    switch (expiryActionOf(record, entry, now, this.options.self)) {
+  private expireEntry(record: ServiceRecord, entry: Entry, now: number, outcome: ExpiryOutcome, coveredSinceMs = NOT_COVERED): boolean {
+    switch (expiryActionOf(record, entry, now, this.options.self, coveredSinceMs)) {
       case null:
         return false;
       case 'remove':
@@ -687,17 +706,17 @@ function unhealthySinceMs(entry: Entry): number {
 const takeoverBeatsUnhealthy = 3;
 
 /**
- * silenceSinceMs says when an instance's silence began, as far as member `self` knows. A healthy one: its last beat
- * here, or the takeover if later (the grace: its beats went to the old owner). So does an unhealthy one that this
- * member flipped itself while responsible (it knows the silence exactly). Any other unhealthy one carries its
- * silence with it: the flip is a replicated write made by the owner of the time once it had heard nothing for
- * unhealthyMs, so its silence began no later than unhealthyMs before that version, whoever owns it now; a new owner
- * only waits takeoverBeatsUnhealthy beat intervals from its takeover for a beat that revives it. Without this, every
- * change of the live set (which moves most services: the hash is taken modulo the live count) restarted a full
- * delete timeout, and a member killed and restarted every few seconds kept dead instances listed for as long as the
- * kills went on (jepsen-like D4, 2026-11-22).
+ * graceSinceMs is the takeover rule: when an instance's silence began as far as member `self` knows from its own
+ * record and the takeover. A healthy one: its last beat here, or the takeover if later (the grace: its beats went to
+ * the old owner). So does an unhealthy one that this member flipped itself while responsible (it knows the silence
+ * exactly). Any other unhealthy one carries its silence with it: the flip is a replicated write made by the owner of
+ * the time once it had heard nothing for unhealthyMs, so its silence began no later than unhealthyMs before that
+ * version, whoever owns it now; a new owner only waits takeoverBeatsUnhealthy beat intervals from its takeover for a
+ * beat that revives it. Without this, every change of the live set (which moves most services: the hash is taken
+ * modulo the live count) restarted a full delete timeout, and a member killed and restarted every few seconds kept
+ * dead instances listed for as long as the kills went on (jepsen-like D4, 2026-11-22).
  */
-function silenceSinceMs(record: ServiceRecord, entry: Entry, instance: Instance, self: string): number {
+function graceSinceMs(record: ServiceRecord, entry: Entry, instance: Instance, self: string): number {
   const heardHere = Math.max(entry.lastBeatMs, record.ownedSinceMs);
   if (instance.healthy || (entry.version.member === self && record.ownedSinceMs <= entry.version.wallMs)) return heardHere;
   const { intervalMs, removeMs } = entry.timeouts;
@@ -705,11 +724,36 @@ function silenceSinceMs(record: ServiceRecord, entry: Entry, instance: Instance,
   return Math.max(entry.lastBeatMs, unhealthySinceMs(entry), record.ownedSinceMs + waitAfterTakeoverMs - removeMs);
 }
 
+/**
+ * silenceSinceMs says when an instance's silence began: the takeover rule (graceSinceMs), or, when the round's answers
+ * are complete, the coverage rule if it says earlier. Coverage: every member of the group is live in this member's
+ * view and answered when it last heard the client, so a beat since `coveredSinceMs` was heard by a member that
+ * answered (or by this one) and is in heardMs or reportedMs. coveredSinceMs (DistroNode.coverageFloorMs) is the latest
+ * time a member may have died with beats nobody else heard: when this member saw a peer go down or leave, and this
+ * member's own start (what it heard before a restart is gone). Before that floor only the takeover grace protects
+ * (the old owner died, or is cut off, and clients were beating it directly). A healthy entry's version is a write
+ * made when a client was heard (a registration, an update, a revival), an unhealthy one's says when its silence began
+ * (unhealthySinceMs); arrivals by sync or snapshot (lastBeatMs) do not count. So a handover that no death caused (a
+ * member coming back: the hash moves most services between the survivors too) no longer restarts the grace, and a
+ * restarted member's snapshot is not a beat (jepsen-like D4 11901, 2026-11-22). A new owner still waits one beat
+ * interval after the takeover before it acts by this rule: by then the clients that beat it directly have, and the
+ * question after a takeover holds only the instances it did not hear, not every instance of the services it took.
+ */
+function silenceSinceMs(record: ServiceRecord, entry: Entry, instance: Instance, self: string, coveredSinceMs: number): number {
+  const grace = graceSinceMs(record, entry, instance, self);
+  if (coveredSinceMs >= grace) return grace;
+  const { intervalMs, unhealthyMs, removeMs } = entry.timeouts;
+  const written = instance.healthy ? entry.version.wallMs : unhealthySinceMs(entry);
+  // One beat interval after a takeover first: the clients beating this member need no question.
+  const settled = record.ownedSinceMs + intervalMs - (instance.healthy ? unhealthyMs : removeMs);
+  return Math.min(grace, Math.max(entry.heardMs, entry.reportedMs, coveredSinceMs, written, settled));
+}
+
 /** expiryActionOf says what expiry does to an entry now: remove it, flag it unhealthy, or nothing (null). */
-function expiryActionOf(record: ServiceRecord, entry: Entry, now: number, self: string): 'remove' | 'unhealthy' | null {
+function expiryActionOf(record: ServiceRecord, entry: Entry, now: number, self: string, coveredSinceMs: number): 'remove' | 'unhealthy' | null {
   const instance = entry.instance;
   if (instance === null) return null;
-  const silentMs = now - silenceSinceMs(record, entry, instance, self);
+  const silentMs = now - silenceSinceMs(record, entry, instance, self, coveredSinceMs);
   if (silentMs >= entry.timeouts.removeMs) return 'remove';
   if (silentMs >= entry.timeouts.unhealthyMs && instance.healthy) return 'unhealthy';
   return null;

@@ -51,7 +51,7 @@ import {
   lastBeatsQuerySize,
   memberIdCharsMax,
 } from './distro-codec.ts';
-import { HEARD_NEVER, type RecordData } from './ephemeral-store.ts';
+import type { RecordData } from './ephemeral-store.ts';
 import { DistroCallError, type DistroHandlers, type DistroTransport, type ForwardRequest, type ForwardResponse, type LastBeatsQuery, type ServiceChecksum } from './transport.ts';
 
 /** GrpcDistroLimits are the limits the gRPC Distro transport uses. */
@@ -263,17 +263,12 @@ export class GrpcDistroTransport implements DistroTransport {
    * lastBeats asks `to` how long ago it last heard from each instance's client. It does not wait for a connection:
    * a peer not connected now (killed, cut off, restarting) fails at once as notSent, and the asking member goes on
    * without it instead of waiting out a deadline. A member that does not know the call (an older version during a
-   * rolling upgrade) answers UNIMPLEMENTED: it knows nothing, HEARD_NEVER for all, so it does not hold expiry back.
+   * rolling upgrade) answers UNIMPLEMENTED, thrown as a DistroCallError with `unimplemented`: it knows nothing, so
+   * it does not hold expiry back, and its silence covers nothing (the takeover grace stays).
    */
   async lastBeats(to: string, query: readonly LastBeatsQuery[]): Promise<readonly number[]> {
     const size = lastBeatsQuerySize(query);
-    let answer: Buffer;
-    try {
-      answer = await this.unary(to, 'LastBeats', encodeLastBeatsRequest(query), this.options.limits.distroPeerTimeoutMs, true);
-    } catch (error) {
-      if (error instanceof DistroCallError && error.unimplemented) return new Array<number>(size).fill(HEARD_NEVER);
-      throw error;
-    }
+    const answer = await this.unary(to, 'LastBeats', encodeLastBeatsRequest(query), this.options.limits.distroPeerTimeoutMs, true);
     try {
       return decodeLastBeatsResponse(answer, size);
     } catch (error) {

@@ -90,8 +90,8 @@ export interface DistroTransport {
    * lastBeats asks `to` how long ago it last heard from the client of each instance of `query`: one number of
    * milliseconds per instance, in order (services, then their instances), HEARD_NEVER when it never did. It fails at
    * once as notSent when there is no connection to `to` now (it is unreachable, so it has nothing to tell), rather
-   * than waiting for one. A peer that does not know the call (an older member) answers HEARD_NEVER for all. Without
-   * it, expiry asks nobody.
+   * than waiting for one. A peer that does not know the call (an older member) fails with `unimplemented`: it holds
+   * nothing back and covers nothing. Without it, expiry asks nobody.
    */
   lastBeats?(to: string, query: readonly LastBeatsQuery[]): Promise<readonly number[]>;
 }
