@@ -43,12 +43,13 @@
 // Durability: writeReady fsyncs when asked (the driver asks whenever the Ready's mustSync is set; an applied part
 // rides along, fsynced or not with the rest); initialise, compactLog and every chunk batch of an installed snapshot
 // always fsync (a chunk must be durable before the synced switch that relies on it, whatever LevelDB's log rotation
-// did). writeApplied does not: an apply batch lost to a power failure takes its applied index with it (same batch),
-// and the entries it applied are still in the log, so they are applied again on restart, neither lost nor repeated.
-// compactLog is where the log stops covering the keyspace: before its fsynced batch it has LevelDB write its
-// memtable to a table (compactRange over an empty range: the table and the MANIFEST are fsynced, the older write-
-// ahead logs dropped), because LevelDB does not fsync a write-ahead log it rotates away from, so an unsynced
-// keyspace batch there could be lost while the later synced compaction survives. A power failure can also keep a
+// did), and so does writeApplied. The rule behind it: LevelDB does not fsync a write-ahead log it rotates away from,
+// so an unsynced batch written just before a memtable switch can be lost in a power failure while a later synced
+// batch, in the next log, survives; a keyspace batch lost that way under a later applied index would be a hole the
+// restart never repairs. So the driver writes every batch that carries keyspace records with fsync (writeReady's
+// applied part is synced by the driver), and where the log stops covering the keyspace (compactLog, the end of a
+// restore) LevelDB first writes its memtable to a table (compactRange over an empty range: the table and the MANIFEST
+// are fsynced, the older write-ahead logs dropped) before the fsynced batch that relies on it. A power failure can also keep a
 // snapshot installed by writeReady without the restore that followed it; load() then returns applied < snapshot
 // index with the image, and the driver must restore the snapshot before applying anything. That same rule
 // lets the restore of a stored snapshot (writeApplied with clearKeyspace while the stored applied index is below the
@@ -256,7 +257,7 @@ export class LevelStorage implements RaftStorage {
   }
 
   /**
-   * writeApplied writes a state-machine batch and the applied index in one batch (not fsynced: see the file comment).
+   * writeApplied writes a state-machine batch and the applied index in one fsynced batch (see the file comment).
    * clearKeyspace deletes every stored state key first, in the same batch: it is the restore of a snapshot, whose
    * batch already puts the whole new keyspace, so the deletes at most double a batch that is O(keyspace) anyway; the
    * keyspace is bounded by the registry's limits (namespacesMax, servicesPerNamespaceMax, instancesPerServiceMax)
@@ -273,11 +274,14 @@ export class LevelStorage implements RaftStorage {
         // stored applied index is below the snapshot's, the keyspace is never read (load() has the snapshot restored
         // again), so the keyspace may be rewritten in batches of at most stageBatchBytes, the event loop free between
         // them (a 100 000-instance keyspace held it for ~0.3-0.5 s in one batch), and the applied index last.
+        // The batches are not synced one by one: before the applied index that makes them trusted, LevelDB writes
+        // them all to fsynced tables (flushMemtable), whatever write-ahead logs they went through.
         await this.writeInBatches(ops);
-        await this.batch([this.putMeta(levelLayout.metaKeys.applied, encodeIndexValue(applied))], false);
+        await this.flushMemtable();
+        await this.batch([this.putMeta(levelLayout.metaKeys.applied, encodeIndexValue(applied))], true);
       } else {
         ops.push(this.putMeta(levelLayout.metaKeys.applied, encodeIndexValue(applied)));
-        await this.batch(ops, false);
+        await this.batch(ops, true);
       }
       this.bounds = { ...bounds, applied };
     });

@@ -502,7 +502,10 @@ export class Replica implements CommandProposer {
       ? applied
       : applied === null ? { writes: deferred.writes, index: deferred.index } : { writes: deferred.writes.concat(applied.writes), index: applied.index };
     const started = process.hrtime.bigint();
-    const sync = ready.mustSync && this.options.unsafe?.noFsync !== true;
+    // Keyspace records are always fsynced (level-storage.ts, "Durability"): a batch of them lost to a power failure
+    // while a later synced write survives would leave a hole under a later applied index. Under load every such
+    // Ready appends and syncs anyway; at low load they were deferred and join the next (synced) write.
+    const sync = (ready.mustSync || merged !== null) && this.options.unsafe?.noFsync !== true;
     await this.options.storage.writeReady({ snapshot: ready.snapshot, entries: ready.entries, hardState, applied: merged }, sync);
     if (sync) this.options.metrics?.fsyncSeconds(Number(process.hrtime.bigint() - started) / 1e9);
     this.options.metrics?.readyBatch(ready.entries.length, ready.committedEntries.length, ready.messages.length);
@@ -550,7 +553,8 @@ export class Replica implements CommandProposer {
     const deferred = this.takeDeferred();
     if (deferred === null) return;
     const applied = deferred.index === 0 ? null : { writes: deferred.writes, index: deferred.index };
-    await this.options.storage.writeReady({ snapshot: null, entries: [], hardState: deferred.hardState, applied }, false);
+    // Synced when it carries keyspace records (see persist); off the answer path: what waits here was answered.
+    await this.options.storage.writeReady({ snapshot: null, entries: [], hardState: deferred.hardState, applied }, applied !== null && this.options.unsafe?.noFsync !== true);
   }
 
   /**

@@ -62,7 +62,7 @@ export interface RaftStorage {
    */
   writeReady(write: ReadyWrite, sync: boolean): Promise<void>;
   /**
-   * writeApplied commits a state-machine batch together with the applied index in one atomic batch. Exception: the
+   * writeApplied commits a state-machine batch together with the applied index in one atomic, durable batch. Exception: the
    * restore of the stored snapshot (clearKeyspace while the stored applied index is below the snapshot's) may write
    * the keyspace in several batches and the applied index last; if it fails half way the applied index is unchanged,
    * so the keyspace is not trusted and the snapshot is restored again (the contract of load()'s applied index).

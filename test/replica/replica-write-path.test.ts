@@ -225,6 +225,33 @@ test('a Ready that only moves the commit index writes nothing alone: its hard st
   assert.deepEqual(fatal, []);
 });
 
+test('every storage write that carries keyspace records is fsynced, the deferred ones (written a tick later) too', async () => {
+  /** SyncRecordingStorage records, for each writeReady that carries an applied batch, whether it asked for fsync. */
+  class SyncRecordingStorage extends MemoryStorage {
+    readonly appliedWrites: boolean[] = [];
+    override writeReady(...args: Parameters<MemoryStorage['writeReady']>): Promise<void> {
+      const [write, sync] = args;
+      if ((write.applied ?? null) !== null) this.appliedWrites.push(sync);
+      return super.writeReady(...args);
+    }
+  }
+  const disk = new MemoryDisk();
+  const fatal: Error[] = [];
+  const storage = new SyncRecordingStorage(disk);
+  const replica = await open(disk, new LogMachine(), fatal, 1000, storage, 50);
+  try {
+    await until('the lone voter leads', () => replica.status().role === 'leader', 5000);
+    for (let i = 0; i < 10; i++) await replica.propose(text(`f${i}`));
+    // The last write's apply is deferred: with no write after it, the tick writes it alone.
+    await until('the deferred apply reached the store', () => disk.image?.applied === 11, 2000);
+  } finally {
+    await replica.close();
+  }
+  assert.deepEqual(fatal, []);
+  assert.ok(storage.appliedWrites.length >= 2, `keyspace records were written (${storage.appliedWrites.length} writes)`);
+  assert.deepEqual(storage.appliedWrites.filter((sync) => !sync), [], 'none of them without fsync');
+});
+
 test('members applying the same entries compact their logs at different indexes: each threshold is scaled by a factor in [1, 1.5) drawn from the member\'s seed', async () => {
   const firstSnapshots: number[] = [];
   for (const seed of [11, 12, 13, 14]) {
