@@ -31,16 +31,25 @@ function laggingFollower(snapshotChunkBytes: number): { net: Network; snapshotIn
   return { net, snapshotIndex: snapshot.meta.index, snapshotBytes: snapshot.data.length };
 }
 
+/**
+ * cutOffWhileCompacting builds a group led by a, without automatic image offers, where c was cut off while a
+ * committed 5 entries and compacted its log; the caller heals c when it wants.
+ */
+function cutOffWhileCompacting(snapshotChunkBytes?: number): Network {
+  const net = new Network({ voters: THREE, config: snapshotChunkBytes === undefined ? {} : { snapshotChunkBytes } });
+  net.autoOfferSnapshots = false;
+  net.elect('a');
+  net.isolate('c');
+  for (let i = 0; i < 5; i++) assert.ok(net.propose('a', `v${i}`).ok);
+  net.stabilize();
+  net.compact('a');
+  return net;
+}
+
 describe('snapshot images on demand: the core keeps only the meta of its snapshot', () => {
   test('a leader wants an image only when a follower needs compacted entries; it streams the one offered and releases it once installed', () => {
-    const net = new Network({ voters: THREE, config: { snapshotChunkBytes: 64 } });
-    net.autoOfferSnapshots = false;
-    net.elect('a');
-    net.isolate('c');
-    for (let i = 0; i < 10; i++) assert.ok(net.propose('a', `v${i}`).ok);
-    net.stabilize();
+    const net = cutOffWhileCompacting(64);
     const a = net.core('a');
-    net.compact('a');
     assert.equal(a.wantsSnapshot, false, 'compaction alone encodes nothing');
     assert.equal(a.offeredSnapshotIndex, null);
     net.heal();
@@ -66,14 +75,8 @@ describe('snapshot images on demand: the core keeps only the meta of its snapsho
   });
 
   test('an image offered and then compacted past is not streamed: the leader wants a newer one', () => {
-    const net = new Network({ voters: THREE });
-    net.autoOfferSnapshots = false;
-    net.elect('a');
-    net.isolate('c');
-    for (let i = 0; i < 5; i++) assert.ok(net.propose('a', `v${i}`).ok);
-    net.stabilize();
+    const net = cutOffWhileCompacting();
     const a = net.core('a');
-    net.compact('a');
     const early = a.appliedIndex;
     const image = encodeApplied(net.applied('a'));
     for (let i = 5; i < 10; i++) assert.ok(net.propose('a', `v${i}`).ok);
@@ -92,14 +95,8 @@ describe('snapshot images on demand: the core keeps only the meta of its snapsho
   });
 
   test('a follower that stops being the leader\'s drops the offered image', () => {
-    const net = new Network({ voters: THREE });
-    net.autoOfferSnapshots = false;
-    net.elect('a');
-    net.isolate('c');
-    for (let i = 0; i < 5; i++) assert.ok(net.propose('a', `v${i}`).ok);
-    net.stabilize();
+    const net = cutOffWhileCompacting();
     const a = net.core('a');
-    net.compact('a');
     net.heal();
     net.tick('a', 3);
     net.stabilize((m) => m.type === 'SnapshotResponse');
