@@ -2,6 +2,7 @@
 //
 //   npm run bench -- [--vs etcd,zookeeper] [--workload register,list,beat,...] [--clients N[,N...]] [--duration S]
 //                    [--quick] [--api grpc,http] [--memory-sizes 100000,1000000] [--profile DIR] [--warmup S]
+//                    [--tail-duration S]
 //
 // Starts a 3-member Cairn cluster and 3-member etcd and ZooKeeper clusters on loopback (installing Debian's
 // etcd-server and zookeeper when missing), runs each workload with closed-loop clients against each target (all
@@ -37,12 +38,20 @@ const registerServicesFull = 100;
 const registerServicesQuick = 16;
 const instancesPerServiceMax = 2000;
 const listSize = 100;
+/**
+ * tailWorkloads are the workloads whose p99 at 1 client is a target (register, change-to-notification). A p99 over
+ * the ~2 000 writes of a 3-5 s cell is its ~20 slowest writes, and moved by 2x between runs (etcd's register p99: 3.3
+ * to 8 ms), so their 1-client cells run at least --tail-duration seconds (15 s: ~5 000-11 000 operations).
+ */
+const tailWorkloads: ReadonlySet<WorkloadName> = new Set(['register', 'notify']);
 
 interface Options {
   readonly vs: ReadonlyArray<'etcd' | 'zookeeper'>;
   readonly workloads: readonly WorkloadName[];
   readonly clients: readonly number[];
   readonly durationMs: number;
+  /** tailDurationMs: the least a 1-client cell of a tailWorkloads workload measures (see tailWorkloads). */
+  readonly tailDurationMs: number;
   readonly warmupMs: number;
   /** systemWarmupMs: before the first cell, each target runs register, deregister and list unmeasured (JIT warm-up). */
   readonly systemWarmupMs: number;
@@ -69,7 +78,7 @@ function parseOptions(argv: readonly string[]): Options {
       vs: { type: 'string' }, workload: { type: 'string' }, clients: { type: 'string' }, duration: { type: 'string' },
       quick: { type: 'boolean' }, api: { type: 'string' }, 'memory-sizes': { type: 'string' }, 'results-dir': { type: 'string' },
       'cairn-hosts': { type: 'string' }, 'cairn-port': { type: 'string' }, 'memory-addr': { type: 'string' }, profile: { type: 'string' },
-      warmup: { type: 'string' },
+      warmup: { type: 'string' }, 'tail-duration': { type: 'string' },
     },
     strict: true,
   });
@@ -84,6 +93,9 @@ function parseOptions(argv: readonly string[]): Options {
   for (const c of clients) if (!Number.isInteger(c) || c < 1 || c > 1024) throw new Error(`--clients: ${c} is not an integer in 1..1024`);
   const duration = Number(values.duration ?? (quick ? '1.5' : '5'));
   if (!(duration > 0 && duration <= 600)) throw new Error('--duration: seconds in (0, 600]');
+  // --quick keeps its short cells: it checks that everything runs, not the tail.
+  const tailDuration = Number(values['tail-duration'] ?? (quick ? '0' : '15'));
+  if (!(tailDuration >= 0 && tailDuration <= 600)) throw new Error('--tail-duration: seconds in [0, 600]');
   const systemWarmup = Number(values.warmup ?? (quick ? '1' : '5'));
   if (!(systemWarmup >= 0 && systemWarmup <= 600)) throw new Error('--warmup: seconds in [0, 600]');
   const apis = list(values.api ?? 'grpc,http');
@@ -95,6 +107,7 @@ function parseOptions(argv: readonly string[]): Options {
     workloads: workloads as WorkloadName[],
     clients,
     durationMs: duration * 1000,
+    tailDurationMs: tailDuration * 1000,
     warmupMs: Math.min(1000, duration * 200),
     systemWarmupMs: systemWarmup * 1000,
     quick,
@@ -161,10 +174,15 @@ function machine(): Record<string, unknown> {
   };
 }
 
+/** cellDurationMs is how long one cell measures: --duration, or at least --tail-duration for a 1-client tail cell. */
+function cellDurationMs(workload: WorkloadName, clients: number, options: Options): number {
+  return clients === 1 && tailWorkloads.has(workload) ? Math.max(options.durationMs, options.tailDurationMs) : options.durationMs;
+}
+
 async function runWorkload(workload: WorkloadName, target: Target, clients: number, options: Options): Promise<RunResult> {
   const memberPids = target.cluster.members.map((member) => member.process.pid);
   const run = (operation: (client: number) => Promise<number | void>): Promise<RunResult> =>
-    runClosedLoop(operation, { clients, durationMs: options.durationMs, warmupMs: options.warmupMs, memberPids });
+    runClosedLoop(operation, { clients, durationMs: cellDurationMs(workload, clients, options), warmupMs: options.warmupMs, memberPids });
   const capacity = options.registerServices * instancesPerServiceMax;
   switch (workload) {
     case 'register': {
@@ -377,7 +395,8 @@ async function main(): Promise<number> {
       zookeeper: zkClasspath === null ? null : '3.8 (Debian zookeeper package)',
     },
     options: {
-      vs: options.vs, workloads: options.workloads, clients: options.clients, durationSeconds: options.durationMs / 1000, warmupSeconds: options.warmupMs / 1000,
+      vs: options.vs, workloads: options.workloads, clients: options.clients, durationSeconds: options.durationMs / 1000,
+      tailDurationSeconds: options.tailDurationMs / 1000, tailWorkloads: [...tailWorkloads], warmupSeconds: options.warmupMs / 1000,
       systemWarmupSeconds: options.systemWarmupMs / 1000, quick: options.quick, apis: options.apis,
     },
     notes,

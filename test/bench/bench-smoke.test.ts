@@ -43,7 +43,7 @@ test('the bench harness measures Cairn alone, writes its JSON and stops its memb
   try {
     const run = spawnSync(process.execPath, [
       '--import', 'tsx', path.join(root, 'bench', 'main.ts'),
-      '--quick', '--vs', 'none', '--workload', 'register,list', '--clients', '4', '--duration', '1.5',
+      '--quick', '--vs', 'none', '--workload', 'register,list', '--clients', '1,4', '--duration', '1.5', '--tail-duration', '2.5',
       '--cairn-hosts', hosts.join(','), '--cairn-port', String(port), '--results-dir', resultsDir,
     ], { cwd: root, encoding: 'utf8', timeout: 170_000 });
     assert.equal(run.status, 0, `bench exited ${String(run.status)}\nstdout:\n${run.stdout}\nstderr:\n${run.stderr}`);
@@ -52,8 +52,8 @@ test('the bench harness measures Cairn alone, writes its JSON and stops its memb
     assert.equal(files.length, 1, `one results file, got ${files.join(', ')}`);
     const report = JSON.parse(readFileSync(path.join(resultsDir, files[0] ?? ''), 'utf8')) as {
       schema: string; error: string | null; processesLeftRunning: number; machine: { cpus: number };
-      options: { workloads: string[]; clients: number[]; quick: boolean };
-      results: Array<{ workload: string; clients: number; target: string; status: string; ops: number; errors: number; opsPerSecond: number; p50Ms: number; p99Ms: number; cpu: { clientUs: number; membersUs: number[] } }>;
+      options: { workloads: string[]; clients: number[]; quick: boolean; tailDurationSeconds: number };
+      results: Array<{ workload: string; clients: number; target: string; status: string; ops: number; seconds: number; errors: number; opsPerSecond: number; p50Ms: number; p99Ms: number; cpu: { clientUs: number; membersUs: number[] } }>;
       targets: Array<{ target: string; met: boolean | null }>;
       pids: Array<{ system: string; pid: number }>;
     };
@@ -63,11 +63,21 @@ test('the bench harness measures Cairn alone, writes its JSON and stops its memb
     assert.ok(report.machine.cpus >= 1);
     assert.equal(report.options.quick, true);
     assert.deepEqual(report.options.workloads, ['register', 'list']);
-    assert.deepEqual(report.options.clients, [4]);
+    assert.deepEqual(report.options.clients, [1, 4]);
+    assert.equal(report.options.tailDurationSeconds, 2.5);
     assert.ok(Array.isArray(report.targets) && report.targets.length > 0, 'target checks are reported');
 
-    const cells = report.results.map((row) => `${row.workload}/${row.target}`).sort();
-    assert.deepEqual(cells, ['list/cairn-grpc', 'list/cairn-http', 'register/cairn-grpc', 'register/cairn-http']);
+    const cells = report.results.map((row) => `${row.workload}/${row.clients}/${row.target}`).sort();
+    assert.deepEqual(cells, [
+      'list/1/cairn-grpc', 'list/1/cairn-http', 'list/4/cairn-grpc', 'list/4/cairn-http',
+      'register/1/cairn-grpc', 'register/1/cairn-http', 'register/4/cairn-grpc', 'register/4/cairn-http',
+    ]);
+    // Only the 1-client cells of the workloads whose 1-client p99 is a target measure --tail-duration.
+    for (const row of report.results) {
+      const tail = row.clients === 1 && row.workload === 'register';
+      const expected = tail ? 2.5 : 1.5;
+      assert.ok(Math.abs(row.seconds - expected) < 0.5, `${row.workload} at ${row.clients} ${row.target}: measured ${row.seconds} s, expected ~${expected} s`);
+    }
     for (const row of report.results) {
       const name = `${row.workload} ${row.target}`;
       assert.equal(row.status, 'ok', `${name} measured`);
