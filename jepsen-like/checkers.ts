@@ -406,3 +406,61 @@ export function recovery(events: readonly RecordedEvent[], healTime: number | nu
   const recoveryMs = values.some((v) => v === null) || values.length === 0 ? null : Math.max(...(values as number[]));
   return { healTime, byF, recoveryMs };
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// Retries (A14).
+
+/** RetrySummary counts the idempotent retries of a run (generator.ts): what they resolved, and refused repeats. */
+export interface RetrySummary {
+  /** retried: operations resent after an outcome-unknown attempt (their completion lists `tries`). */
+  readonly retried: number;
+  /** resolvedOk: retried operations a retry answered ok (its first result when the first attempt had applied). */
+  readonly resolvedOk: number;
+  /** leftUnknown: retried operations that ended info (attempts or window ran out). */
+  readonly leftUnknown: number;
+  /** impatient: operations whose first attempt had the short deadline; impatientUnknown: of those, the ones it left unknown. */
+  readonly impatient: number;
+  readonly impatientUnknown: number;
+  /** attemptsMax is the most attempts one operation took. */
+  readonly attemptsMax: number;
+  /** reusedRefusals: attempts refused with CAIRN_REQUEST_ID_REUSED: a repeat of the very same request must never be. */
+  readonly reusedRefusals: number;
+  /** byF counts the retried operations per f. */
+  readonly byF: Readonly<Record<string, number>>;
+}
+
+/** reusedCode is the refusal of a request id already used by a different write (docs/errors.md). */
+const reusedCode = 'CAIRN_REQUEST_ID_REUSED';
+
+/** summarizeRetries reads the completions' `attempts`, `tries` and `impatient` fields. */
+export function summarizeRetries(events: readonly RecordedEvent[]): RetrySummary {
+  let retried = 0;
+  let resolvedOk = 0;
+  let leftUnknown = 0;
+  let impatient = 0;
+  let impatientUnknown = 0;
+  let attemptsMax = 1;
+  let reusedRefusals = 0;
+  const byF: Record<string, number> = {};
+  for (const event of events) {
+    if (!isClientEvent(event) || event.type === 'invoke' || typeof event.value !== 'object' || event.value === null) continue;
+    const value = event.value as Readonly<Record<string, unknown>>;
+    const tries = Array.isArray(value['tries']) ? (value['tries'] as unknown[]) : [];
+    if (value['impatient'] === true) {
+      impatient++;
+      if (tries.length > 0) impatientUnknown++;
+    }
+    if (typeof value['error'] === 'string' && value['error'].startsWith(reusedCode) && tries.length === 0) reusedRefusals++;
+    if (tries.length === 0) continue;
+    retried++;
+    byF[event.f] = (byF[event.f] ?? 0) + 1;
+    if (event.type === 'ok') resolvedOk++;
+    else leftUnknown++;
+    if (typeof value['attempts'] === 'number') attemptsMax = Math.max(attemptsMax, value['attempts']);
+    for (const attempt of tries) {
+      const error = typeof attempt === 'object' && attempt !== null ? (attempt as Record<string, unknown>)['error'] : undefined;
+      if (typeof error === 'string' && error.startsWith(reusedCode)) reusedRefusals++;
+    }
+  }
+  return { retried, resolvedOk, leftUnknown, impatient, impatientUnknown, attemptsMax, reusedRefusals, byF };
+}

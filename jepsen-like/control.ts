@@ -44,6 +44,8 @@ export interface ClusterOptions {
   readonly snapshotEntries: number | null;
   readonly unsafeLocalReads: boolean;
   readonly unsafeNoFsync: boolean;
+  /** unsafeNoRequestDedup starts every member with --unsafe-no-request-dedup (the A14 positive control). */
+  readonly unsafeNoRequestDedup: boolean;
   readonly cgroups: MemberCgroups | null;
   /** lazyfsLibrary is the fsync journal library (lazyfs.ts), or null to run members without it. */
   readonly lazyfsLibrary: string | null;
@@ -254,6 +256,7 @@ export class Member {
     if (this.options.snapshotEntries !== null) args.push('--snapshot-entries', String(this.options.snapshotEntries));
     if (this.options.unsafeLocalReads) args.push('--unsafe-local-reads');
     if (this.options.unsafeNoFsync) args.push('--unsafe-no-fsync');
+    if (this.options.unsafeNoRequestDedup) args.push('--unsafe-no-request-dedup');
     if (join) args.push('--join');
     return args;
   }

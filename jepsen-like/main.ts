@@ -1,5 +1,5 @@
 // main: `npm run jepsen -- --workload W[,W] --nemesis N[,N] --time SECONDS [--nodes 3|5] [--unsafe-local-reads]
-// [--unsafe-no-fsync] [--lazyfs] [--suite ci|full] [--seed S] ...` (DESIGN.md, Command line). Prints progress and
+// [--unsafe-no-fsync] [--unsafe-no-request-dedup] [--lazyfs] [--suite ci|full] [--seed S] ...` (DESIGN.md, Command line). Prints progress and
 // a summary; the last line is `verdict: valid` or `verdict: invalid`; exits 0 only when valid. For a suite,
 // valid means every case got the verdict it expects.
 
@@ -10,7 +10,8 @@ import { defaultRunOptions, PrerequisiteError, runTest, workloadNames, type RunO
 import { ciCases, fullCases, notRun, runSuite, suiteTable } from './suite.ts';
 
 const usage = `usage: npm run jepsen -- --workload register|set|health|ephemeral|watch|beats[,..] --nemesis partition|kill|pause|transfer|member|wipe|none[,..] --time SECONDS
-  [--nodes 3|5] [--seed S] [--unsafe-local-reads] [--unsafe-no-fsync] [--lazyfs] [--no-lazyfs] [--suite ci|full [--cases ID,..]]
+  [--nodes 3|5] [--seed S] [--unsafe-local-reads] [--unsafe-no-fsync] [--unsafe-no-request-dedup] [--lazyfs] [--no-lazyfs]
+  [--suite ci|full [--cases ID,..]] [--impatient-share S (0..1: share of retried writes whose first attempt has a short deadline)]
   [--partition halves,leader,follower,one,ring,bridge,one-way-leader] [--kill one,leader,minority,majority,all]
   [--pause leader,one] [--fault-seconds MIN,MAX] [--quiet-seconds MIN,MAX] [--snapshot-entries N]
   [--targets random|followers] [--transport http|grpc|mixed] [--concurrency N] [--rate OPS] [--log-level L]
@@ -27,6 +28,8 @@ const flags = {
   suite: { type: 'string' },
   'unsafe-local-reads': { type: 'boolean' },
   'unsafe-no-fsync': { type: 'boolean' },
+  'unsafe-no-request-dedup': { type: 'boolean' },
+  'impatient-share': { type: 'string' },
   lazyfs: { type: 'boolean' },
   'no-lazyfs': { type: 'boolean' },
   partition: { type: 'string' },
@@ -96,6 +99,8 @@ function optionsOf(values: Record<string, string | boolean | undefined>): RunOpt
     seed: numberOf(str('seed'), 'seed', 0, 2 ** 31) ?? base.seed,
     unsafeLocalReads: values['unsafe-local-reads'] === true,
     unsafeNoFsync,
+    unsafeNoRequestDedup: values['unsafe-no-request-dedup'] === true,
+    impatientShare: numberOf(str('impatient-share'), 'impatient-share', 0, 1) ?? base.impatientShare,
     // Without the lazyfs emulation a kill loses nothing here, so the fsync control would be blind (lazyfs.ts).
     // --no-lazyfs keeps it off anyway, to show that the control is blind without it.
     lazyfs: values['no-lazyfs'] !== true && (values['lazyfs'] === true || unsafeNoFsync),

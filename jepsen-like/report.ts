@@ -2,7 +2,7 @@
 // before its final verdict line.
 
 import { writeFileSync } from 'node:fs';
-import type { Availability, LinearizabilityResult, Recovery, SetResult } from './checkers.ts';
+import type { Availability, LinearizabilityResult, Recovery, RetrySummary, SetResult } from './checkers.ts';
 import type { EphemeralResult } from './checkers-ephemeral.ts';
 import type { HealthResult } from './checkers-health.ts';
 import type { BeatsResult, LatencyStats } from './checkers-beats.ts';
@@ -30,6 +30,8 @@ export interface RunResults {
   readonly beats?: BeatsResult;
   /** corruption: the corrupt nemesis's faults and the final state comparison (PEERS.md A7); absent without it. */
   readonly corruption?: CorruptionResult;
+  /** retries: the idempotent retries of outcome-unknown operations (A14; generator.ts). */
+  readonly retries?: RetrySummary;
   /** notes: what a workload skipped and why, or a Cairn feature it found not served. */
   readonly notes: readonly string[];
   readonly availability: readonly Availability[];
@@ -127,6 +129,7 @@ export function summaryLines(results: RunResults): string[] {
   lines.push(...healthLines(results.health), ...ephemeralLines(results.ephemeral), ...watchLines(results.watch));
   lines.push(...beatsLines(results.beats));
   lines.push(...corruptionLines(results.corruption));
+  lines.push(...retryLines(results.retries));
   for (const note of results.notes) lines.push(`note: ${note}`);
   for (const a of results.availability) {
     lines.push(`availability ${a.f}: ${(a.okShare * 100).toFixed(1)}% ok (${a.ok} ok, ${a.fail} fail, ${a.info} info), latency p50 ${a.p50Ms ?? '-'} ms, p99 ${a.p99Ms ?? '-'} ms`);
@@ -137,6 +140,16 @@ export function summaryLines(results: RunResults): string[] {
   for (const problem of [...results.nemesisProblems, ...results.unexpectedExits]) lines.push(`problem: ${problem}`);
   for (const reason of results.reasons) lines.push(`reason: ${reason}`);
   return lines;
+}
+
+function retryLines(result: RetrySummary | undefined): string[] {
+  if (result === undefined || (result.retried === 0 && result.impatient === 0 && result.reusedRefusals === 0)) return [];
+  const byF = Object.entries(result.byF).map(([f, n]) => `${f} ${n}`).join(', ');
+  return [
+    `retries (same request id): ${result.retried} operation(s) resent (${byF || 'none'}): ${result.resolvedOk} answered ok, ${result.leftUnknown} left unknown; ` +
+      `at most ${result.attemptsMax} attempts; impatient first attempts ${result.impatient} (${result.impatientUnknown} ended unknown); ` +
+      `refused as a reused id ${result.reusedRefusals}`,
+  ];
 }
 
 function corruptionLines(result: CorruptionResult | undefined): string[] {

@@ -10,7 +10,7 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MemberCgroups, cgroupProblem } from './cgroup.ts';
-import { availability, checkRegister, checkSet, recovery, type LinearizabilityResult, type SetResult } from './checkers.ts';
+import { availability, checkRegister, checkSet, recovery, summarizeRetries, type LinearizabilityResult, type SetResult } from './checkers.ts';
 import { beatBounds, checkBeats } from './checkers-beats.ts';
 import { checkEphemeral, ephemeralExpectation, roundProblems } from './checkers-ephemeral.ts';
 import { checkCorruption, registerFinalReads } from './corruption.ts';
@@ -18,7 +18,7 @@ import { checkHealth } from './checkers-health.ts';
 import { checkWatch } from './checkers-watch.ts';
 import { clientTimeoutMsDefault } from './client.ts';
 import { Cluster, reapOrphans } from './control.ts';
-import { ClientPool, Generator, type TargetPolicy, type TransportPolicy, type WorkerPlan } from './generator.ts';
+import { ClientPool, defaultRetryPolicy, Generator, type RetryPolicy, type TargetPolicy, type TransportPolicy, type WorkerPlan } from './generator.ts';
 import { HistoryRecorder, isClientEvent, isNemesisEvent, type RecordedEvent } from './history.ts';
 import { Firewall, iptablesProblem, removeTaggedRules } from './iptables.ts';
 import { compileJournalLibrary } from './lazyfs.ts';
@@ -29,7 +29,7 @@ import { Nemesis, type NemesisOptions } from './nemesis.ts';
 import { Random, sleep } from './random.ts';
 import { summaryLines, writeResults, type RunResults, type Verdict } from './report.ts';
 import { writeTimeline } from './timeline.ts';
-import { RegisterWorkload } from './workloads/register.ts';
+import { defaultRegisterMix, RegisterWorkload, type RegisterMix } from './workloads/register.ts';
 import { SetWorkload } from './workloads/set.ts';
 import { BeatsWorkload, defaultBeatsOptions, type BeatFaultKind } from './workloads/beats.ts';
 import { convergenceBoundMs, distroVerifyMs, EphemeralWorkload } from './workloads/ephemeral.ts';
@@ -54,6 +54,8 @@ export interface RunOptions {
   readonly seed: number;
   readonly unsafeLocalReads: boolean;
   readonly unsafeNoFsync: boolean;
+  /** unsafeNoRequestDedup: members ignore request ids, so retried writes apply again (the A14 positive control). */
+  readonly unsafeNoRequestDedup: boolean;
   /** lazyfs: killed members also lose what they never fsynced (lazyfs.ts). */
   readonly lazyfs: boolean;
   readonly snapshotEntries: number | null;
@@ -61,6 +63,14 @@ export interface RunOptions {
   readonly transports: TransportPolicy;
   readonly registerWorkers: number;
   readonly registerRate: number;
+  /** registerMix: the register workload's shares of reads, compare-and-sets and deletes (the rest are writes). */
+  readonly registerMix: RegisterMix;
+  /** retry bounds the retries of outcome-unknown idempotent operations (generator.ts). */
+  readonly retry: RetryPolicy;
+  /** impatientShare: the share of idempotent operations whose first attempt has the short deadline below (A14; 0: none). */
+  readonly impatientShare: number;
+  /** impatientTimeoutMs is that short deadline: below a write's usual latency, so the request left but the answer is not awaited. */
+  readonly impatientTimeoutMs: number;
   readonly processesPerKey: number;
   readonly opsPerKey: number;
   readonly setWorkers: number;
@@ -86,12 +96,17 @@ export function defaultRunOptions(): RunOptions {
     seed: Date.now() % 1_000_000,
     unsafeLocalReads: false,
     unsafeNoFsync: false,
+    unsafeNoRequestDedup: false,
     lazyfs: false,
     snapshotEntries: null,
     targets: 'random',
     transports: 'mixed',
     registerWorkers: 10,
     registerRate: 60,
+    registerMix: defaultRegisterMix,
+    retry: defaultRetryPolicy,
+    impatientShare: 0,
+    impatientTimeoutMs: 8,
     processesPerKey: 5,
     opsPerKey: 150,
     setWorkers: 4,
@@ -169,7 +184,7 @@ function prepare(options: RunOptions): Environment {
       throw new PrerequisiteError(error instanceof Error ? error.message : String(error));
     }
   }
-  const cluster = new Cluster({ runDir: dir, nodes: options.nodes, port: options.port, logLevel: options.logLevel, snapshotEntries: options.snapshotEntries, unsafeLocalReads: options.unsafeLocalReads, unsafeNoFsync: options.unsafeNoFsync, cgroups, lazyfsLibrary });
+  const cluster = new Cluster({ runDir: dir, nodes: options.nodes, port: options.port, logLevel: options.logLevel, snapshotEntries: options.snapshotEntries, unsafeLocalReads: options.unsafeLocalReads, unsafeNoFsync: options.unsafeNoFsync, unsafeNoRequestDedup: options.unsafeNoRequestDedup, cgroups, lazyfsLibrary });
   const recorder = new HistoryRecorder(path.join(dir, 'history.jsonl'));
   const monitor = new ClusterMonitor(cluster.members.map((member) => member.addr), () => recorder.now());
   return { dir, recorder, cluster, monitor, firewall, cgroups, random: new Random(options.seed) };
@@ -238,8 +253,12 @@ async function execute(options: RunOptions, env: Environment, log: (line: string
   monitor.start();
   await waitForLeader(monitor);
   const pool = new ClientPool(cluster.members, clientTimeoutMsDefault);
-  const generator = new Generator({ recorder, pool, random: random.fork(), targets: options.targets, transports: options.transports, leader: () => monitor.leader() });
-  const register = new RegisterWorkload({ processesPerKey: options.processesPerKey, opsPerKey: options.opsPerKey, readShare: 0.5 });
+  const impatientPool = options.impatientShare > 0 ? new ClientPool(cluster.members, options.impatientTimeoutMs) : null;
+  const generator = new Generator({
+    recorder, pool, random: random.fork(), targets: options.targets, transports: options.transports, leader: () => monitor.leader(), retry: options.retry,
+    ...(impatientPool === null ? {} : { impatient: { share: options.impatientShare, pool: impatientPool } }),
+  });
+  const register = new RegisterWorkload({ processesPerKey: options.processesPerKey, opsPerKey: options.opsPerKey, ...options.registerMix });
   const set = new SetWorkload({ elementsPerService: 1000, readShare: options.setReadShare });
   const extras: Extras = {
     health: options.workloads.includes('health') ? new HealthWorkload(defaultHealthOptions, { cluster, recorder, monitor, firewall: env.firewall, cgroups: env.cgroups }) : null,
@@ -310,6 +329,7 @@ async function execute(options: RunOptions, env: Environment, log: (line: string
     await extras.watch?.stop();
     extras.watch?.close();
     pool.close();
+    impatientPool?.close();
   }
 }
 
@@ -411,6 +431,7 @@ function judge(options: RunOptions, env: Environment, phases: Phases, failure: s
     watch,
     ...(beats === null ? {} : { beats }),
     ...(corruption === null ? {} : { corruption }),
+    retries: summarizeRetries(events),
     notes: phases.notes,
     availability: availability(events),
     recovery: recovery(events, phases.healTime, fs),
@@ -460,6 +481,9 @@ function reasonsOf(results: RunResults, linearizability: LinearizabilityResult |
   for (const [addr, ms] of Object.entries(phases.memberRecoveryMs)) if (ms === null) reasons.push(`${addr} answered no linearizable read within ${memberRecoveryBoundMs} ms of the final heal`);
   if (phases.membership !== null && phases.membership.convergedAfterMs === null) {
     reasons.push(`membership: not every member reports all ${Object.keys(phases.membership.voters).length} members as voters within ${membershipBoundMs} ms after the recovery window: ${phases.membership.problems.slice(0, 6).join('; ')}`);
+  }
+  if (results.retries !== undefined && results.retries.reusedRefusals > 0) {
+    reasons.push(`retries: ${results.retries.reusedRefusals} attempt(s) of a repeated request were refused CAIRN_REQUEST_ID_REUSED (the very same request must get its first answer)`);
   }
   const oks = events.filter((event) => isClientEvent(event) && event.type === 'ok').length;
   if (oks === 0) reasons.push('no operation succeeded: nothing was tested');

@@ -38,6 +38,8 @@ export interface MemberConfig {
   readonly snapshotEntries: number;
   readonly unsafeLocalReads: boolean;
   readonly unsafeNoFsync: boolean;
+  /** unsafeNoRequestDedup: TESTING ONLY, the state machine ignores request ids (every retry applies again). */
+  readonly unsafeNoRequestDedup: boolean;
   readonly dataDir: string;
   readonly logLevel: string;
 }
@@ -119,7 +121,7 @@ async function prepareStorage(config: MemberConfig, storage: RaftStorage, transp
 async function assemble(config: MemberConfig, storage: RaftStorage, transport: DeferredTransport, logger: Logger, onFatal: (error: Error) => void, ap: MemberAp): Promise<Member> {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
-  const stateMachine = new RegistryStateMachine();
+  const stateMachine = new RegistryStateMachine({ unsafeNoRequestDedup: config.unsafeNoRequestDedup });
   const replica = await Replica.open({
     id: config.addr,
     raft: raftConfig(),
@@ -136,8 +138,9 @@ async function assemble(config: MemberConfig, storage: RaftStorage, transport: D
     onFatal,
     unsafe: { localReads: config.unsafeLocalReads, noFsync: config.unsafeNoFsync },
   });
-  if (config.unsafeLocalReads || config.unsafeNoFsync) {
-    logger.warn({ unsafeLocalReads: config.unsafeLocalReads, unsafeNoFsync: config.unsafeNoFsync }, 'UNSAFE TESTING MODE: this member breaks its guarantees on purpose');
+  if (config.unsafeLocalReads || config.unsafeNoFsync || config.unsafeNoRequestDedup) {
+    const unsafe = { unsafeLocalReads: config.unsafeLocalReads, unsafeNoFsync: config.unsafeNoFsync, unsafeNoRequestDedup: config.unsafeNoRequestDedup };
+    logger.warn(unsafe, 'UNSAFE TESTING MODE: this member breaks its guarantees on purpose');
   }
   registerRaftGauges(registry, () => replica.status());
   let serving = true;

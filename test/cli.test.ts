@@ -61,9 +61,19 @@ test('defaults: a standalone member on 127.0.0.1:8848 with ./data and derived po
     snapshotEntries: 10_000,
     unsafeLocalReads: false,
     unsafeNoFsync: false,
+    unsafeNoRequestDedup: false,
     dataDir: '/srv/cairn/data',
     logLevel: 'info',
   });
+});
+
+test('the TESTING ONLY flags are off by default, each sets only its own switch, and none reads the environment', () => {
+  const unsafe = (c: ServerConfig): boolean[] => [c.unsafeLocalReads, c.unsafeNoFsync, c.unsafeNoRequestDedup];
+  assert.deepEqual(unsafe(config(['--unsafe-local-reads'])), [true, false, false]);
+  assert.deepEqual(unsafe(config(['--unsafe-no-fsync'])), [false, true, false]);
+  assert.deepEqual(unsafe(config(['--unsafe-no-request-dedup'])), [false, false, true]);
+  assert.deepEqual(unsafe(config([], { CAIRN_UNSAFE_NO_REQUEST_DEDUP: '1' })), [false, false, false]);
+  assert.match(usageError(['--unsafe-no-request-dedup=yes']), /unsafe-no-request-dedup/);
 });
 
 test('derived ports follow --addr (gRPC = port + 1000, peer = port - 1000) unless overridden', () => {

@@ -10,7 +10,7 @@
 // Checked per key against the instance register model with etcd-style versions (reset to 0 = absent on delete).
 // The expected version of a cas is the last version any operation on the key reported, sometimes off by one so
 // that refusals are exercised too. Writes, cas and deletes carry request ids and are retried with them when their
-// outcome is unknown (generator.ts, A14): a write applied twice would show as a version gap.
+// outcome is unknown (generator.ts, A14): a write applied twice would take the key back to its value.
 //
 // Keys rotate as in Jepsen's independent/concurrent-generator: the workers are split into groups of
 // processesPerKey; a group works on one key until opsPerKey operations were invoked on it, then moves to a fresh
@@ -38,15 +38,32 @@ function refOf(key: string): InstanceRef {
   return { service: registerService, ip: ip ?? '', port: Number(port) };
 }
 
-/** RegisterOptions shape the key rotation and the mix. */
-export interface RegisterOptions {
-  readonly processesPerKey: number;
-  readonly opsPerKey: number;
+/** RegisterMix is the mix of operations. */
+export interface RegisterMix {
   /** readShare is the probability that an operation is a read. */
   readonly readShare: number;
   /** casShare and deleteShare are the probabilities of a cas and a delete among the other operations (the rest are writes). */
   readonly casShare?: number;
   readonly deleteShare?: number;
+}
+
+/** defaultRegisterMix: half reads; of the rest 40% cas, 10% deletes, 50% writes (A1). */
+export const defaultRegisterMix: RegisterMix = { readShare: 0.5, casShare: 0.4, deleteShare: 0.1 };
+
+/** RegisterOptions shape the key rotation and the mix. */
+export interface RegisterOptions extends RegisterMix {
+  readonly processesPerKey: number;
+  readonly opsPerKey: number;
+}
+
+/** checkRegisterOptions refuses a mix whose shares are not probabilities, and an empty key rotation. */
+export function checkRegisterOptions(options: RegisterOptions): void {
+  const share = (value: number | undefined): boolean => value === undefined || (value >= 0 && value <= 1);
+  if (!share(options.readShare) || !share(options.casShare) || !share(options.deleteShare)) throw new RangeError('register: every share must be in [0, 1]');
+  if ((options.casShare ?? 0) + (options.deleteShare ?? 0) > 1) throw new RangeError('register: casShare + deleteShare must be at most 1');
+  if (!(Number.isSafeInteger(options.processesPerKey) && options.processesPerKey >= 1 && Number.isSafeInteger(options.opsPerKey) && options.opsPerKey >= 1)) {
+    throw new RangeError('register: processesPerKey and opsPerKey must be positive integers');
+  }
 }
 
 interface KeyGroup {
@@ -63,7 +80,9 @@ export class RegisterWorkload implements OperationSource {
   private nextKey = 0;
   private nextValue = 0;
 
-  constructor(private readonly options: RegisterOptions) {}
+  constructor(private readonly options: RegisterOptions) {
+    checkRegisterOptions(options);
+  }
 
   /** keysUsed is how many keys the run touched. */
   get keysUsed(): number {

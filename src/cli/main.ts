@@ -45,9 +45,10 @@ export interface ServerConfig {
   readonly join: boolean;
   /** snapshotEntries: the member snapshots its state machine and compacts its log every this many entries. */
   readonly snapshotEntries: number;
-  /** unsafeLocalReads and unsafeNoFsync plant known bugs for the jepsen-like suite's positive controls. */
+  /** unsafeLocalReads, unsafeNoFsync and unsafeNoRequestDedup plant known bugs for the jepsen-like suite's positive controls. */
   readonly unsafeLocalReads: boolean;
   readonly unsafeNoFsync: boolean;
+  readonly unsafeNoRequestDedup: boolean;
   /** dataDir is an absolute path. */
   readonly dataDir: string;
   readonly logLevel: LogLevel;
@@ -141,11 +142,12 @@ const serverOptions = {
   join: { type: 'boolean' },
   'unsafe-local-reads': { type: 'boolean' },
   'unsafe-no-fsync': { type: 'boolean' },
+  'unsafe-no-request-dedup': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
 /** serverFlagEnvironment maps each `cairn server` flag to the environment variable it falls back to. */
-export const serverFlagEnvironment: Readonly<Record<Exclude<keyof typeof serverOptions, 'help' | 'join' | 'unsafe-local-reads' | 'unsafe-no-fsync'>, string>> = Object.freeze({
+export const serverFlagEnvironment: Readonly<Record<Exclude<keyof typeof serverOptions, 'help' | 'join' | 'unsafe-local-reads' | 'unsafe-no-fsync' | 'unsafe-no-request-dedup'>, string>> = Object.freeze({
   addr: 'CAIRN_ADDR',
   members: 'CAIRN_MEMBERS',
   'data-dir': 'CAIRN_DATA_DIR',
@@ -160,11 +162,19 @@ type ServerFlag = keyof typeof serverFlagEnvironment;
 /** ParsedServerArgs is the outcome of parsing `cairn server`'s arguments: a request for help, or a config. */
 export type ParsedServerArgs = { readonly help: true } | { readonly help: false; readonly config: ServerConfig };
 
-function flagValues(args: readonly string[]): { values: Partial<Record<ServerFlag, string>>; help: boolean; join: boolean; unsafeLocalReads: boolean; unsafeNoFsync: boolean } {
+/** UnsafeFlags are the TESTING ONLY switches of `cairn server` (planted bugs for the jepsen-like positive controls). */
+interface UnsafeFlags {
+  readonly unsafeLocalReads: boolean;
+  readonly unsafeNoFsync: boolean;
+  readonly unsafeNoRequestDedup: boolean;
+}
+
+function flagValues(args: readonly string[]): { values: Partial<Record<ServerFlag, string>>; help: boolean; join: boolean; unsafe: UnsafeFlags } {
   try {
     const { values } = parseArgs({ args: [...args], options: serverOptions, strict: true, allowPositionals: false });
-    const { help, join, 'unsafe-local-reads': unsafeLocalReads, 'unsafe-no-fsync': unsafeNoFsync, ...flags } = values;
-    return { values: flags, help: help === true, join: join === true, unsafeLocalReads: unsafeLocalReads === true, unsafeNoFsync: unsafeNoFsync === true };
+    const { help, join, 'unsafe-local-reads': localReads, 'unsafe-no-fsync': noFsync, 'unsafe-no-request-dedup': noRequestDedup, ...flags } = values;
+    const unsafe = { unsafeLocalReads: localReads === true, unsafeNoFsync: noFsync === true, unsafeNoRequestDedup: noRequestDedup === true };
+    return { values: flags, help: help === true, join: join === true, unsafe };
   } catch (error) {
     throw new UsageError(error instanceof Error ? error.message : String(error));
   }
@@ -175,7 +185,7 @@ function flagValues(args: readonly string[]): { values: Partial<Record<ServerFla
  * environment variable (an empty variable counts as unset), then to its default. Throws UsageError on bad input.
  */
 export function parseServerArgs(args: readonly string[], env: Environment = process.env, cwd: string = process.cwd()): ParsedServerArgs {
-  const { values, help, join, unsafeLocalReads, unsafeNoFsync } = flagValues(args);
+  const { values, help, join, unsafe } = flagValues(args);
   if (help) return { help: true };
   const value = (flag: ServerFlag): string | undefined => {
     const given = values[flag] ?? env[serverFlagEnvironment[flag]];
@@ -203,8 +213,7 @@ export function parseServerArgs(args: readonly string[], env: Environment = proc
     standalone: membersText === undefined,
     join: join || env['CAIRN_JOIN'] === 'true' || env['CAIRN_JOIN'] === '1',
     snapshotEntries: parseSnapshotEntries(value('snapshot-entries')),
-    unsafeLocalReads,
-    unsafeNoFsync,
+    ...unsafe,
     dataDir: path.resolve(cwd, value('data-dir') ?? defaultDataDir),
     logLevel: parseLogLevel(value('log-level') ?? 'info'),
   };
@@ -243,6 +252,9 @@ Options (each also read from the environment variable shown):
                        (see docs/operations.md) CAIRN_SNAPSHOT_ENTRIES (default ${limits.snapshotEntries})
   --unsafe-local-reads  TESTING ONLY: linearizable reads skip ReadIndex (a planted bug for jepsen-like/)
   --unsafe-no-fsync     TESTING ONLY: never fsync the Raft log (a planted bug for jepsen-like/)
+  --unsafe-no-request-dedup
+                        TESTING ONLY: ignore request ids, so a retried write applies again
+                        (a planted bug for jepsen-like/ case A14-control)
   --join                start with an empty data directory and wait  CAIRN_JOIN=1
                         to be added by the leader (POST /cairn/v1/cluster/members?addr=...)
   -h, --help            show this help

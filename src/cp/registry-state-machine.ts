@@ -45,6 +45,9 @@
 //   writes the full result of every request referring to it (materializeReferences), in the same batch. Every write
 //   of a registration so stores ~100 bytes in the table instead of a second copy of the instance (~580 instead of
 //   ~870 bytes per write, bench/apply.ts), and snapshots shrink by as much (format 2: RememberedRequest.instance_ref).
+//   TESTING ONLY: with `unsafeNoRequestDedup` (`cairn server --unsafe-no-request-dedup`) request ids are ignored:
+//   nothing is looked up or remembered, so every retry is applied again. It is the planted bug of the jepsen-like
+//   suite's A14 positive control (jepsen-like/README.md) and must never be set in production.
 
 import { createHash } from 'node:crypto';
 import type { ApplyBatch, ReplicatedStateMachine } from '../replica/state-machine.ts';
@@ -96,6 +99,11 @@ export type RegistryLimits = Pick<Limits,
 /** RegistryStateMachineOptions configure a state machine; tests shrink the limits. */
 export interface RegistryStateMachineOptions {
   readonly limits?: Partial<RegistryLimits>;
+  /**
+   * unsafeNoRequestDedup: TESTING ONLY, a planted bug for the jepsen-like A14 positive control. Request ids are
+   * ignored (neither looked up nor remembered), so a retried write is applied again. Default false.
+   */
+  readonly unsafeNoRequestDedup?: boolean;
 }
 
 /** ServiceSummary is a service with its counts (the catalog's row). */
@@ -235,6 +243,8 @@ export class RegistryStateMachine implements ReplicatedStateMachine, RegistryVie
   /** appliedIndex is the highest index applied, or recorded in restored or loaded state; apply only moves it up. */
   private appliedIndex = 0;
   private readonly limits: RegistryLimits;
+  /** requestDedup is false only under the TESTING ONLY unsafeNoRequestDedup option: every retry is applied again. */
+  private readonly requestDedup: boolean;
   /** listeners hear changes (subscriptions, src/naming/subscriptions.ts); they never influence what is applied. */
   private readonly listeners = new Set<RegistryChangeListener>();
   /** changed collects the services touched by the command being applied; emptied after each command. */
@@ -244,6 +254,7 @@ export class RegistryStateMachine implements ReplicatedStateMachine, RegistryVie
 
   constructor(options: RegistryStateMachineOptions = {}) {
     this.limits = { ...defaultLimits, ...options.limits };
+    this.requestDedup = options.unsafeNoRequestDedup !== true;
   }
 
   /**
@@ -284,6 +295,7 @@ export class RegistryStateMachine implements ReplicatedStateMachine, RegistryVie
     const local = proposedHere(command);
     const decoded = decodeAppliedCommand(command);
     if (!decoded.ok) return encodeResult(decoded);
+    if (!this.requestDedup) return this.applyWithoutDedup(decoded.envelope.command, index, term, batch, local);
     const { requestId } = decoded.envelope;
     const digest = createHash('sha256').update(command).digest('binary');
     const remembered = this.state.requests.get(requestId);
@@ -301,6 +313,18 @@ export class RegistryStateMachine implements ReplicatedStateMachine, RegistryVie
     this.remember({ requestId, index, digest, result: instanceRef === null ? result : EMPTY_RESULT, instanceRef }, batch);
     this.emitChanged(index);
     const returned = result.slice();
+    if (local) shareResult(returned, outcome);
+    return returned;
+  }
+
+  /**
+   * applyWithoutDedup is apply under the TESTING ONLY unsafeNoRequestDedup option: the command is executed whatever
+   * its request id, and nothing is remembered, so a retry of a write that already applied applies again.
+   */
+  private applyWithoutDedup(command: RegistryCommand, index: number, term: number, batch: ApplyBatch, local: boolean): Uint8Array {
+    const outcome = this.execute(command, index, term, batch);
+    this.emitChanged(index);
+    const returned = encodeResult(outcome);
     if (local) shareResult(returned, outcome);
     return returned;
   }

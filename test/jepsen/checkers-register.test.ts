@@ -1,8 +1,10 @@
 // Goal: the register checker (jepsen-like/checkers.ts checkRegister) reads the register workload's histories as
 // Cairn's versioned instance register: writes bump the version, a cas applies only at the expected version (0 =
 // absent) and a refused cas is a definite observation, a delete resets the version, HTTP reads carry no version,
-// info operations may or may not have happened. Method: crafted histories (times in seconds) with valid and invalid
-// variants, so every rule is shown to be able to fail.
+// info operations may or may not have happened. A14: a write retried with its request id is one operation from its
+// first attempt to its answer; answered from the request id it is linearizable, applied twice (the planted bug of
+// --unsafe-no-request-dedup) it is not, in each of the three shapes the bug takes. Method: crafted histories (times
+// in seconds) with valid and invalid variants, so every rule is shown to be able to fail.
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
@@ -75,5 +77,70 @@ describe('checkRegister', () => {
     assert.equal(checkRegister(h.sorted(), budget).result, 'ok');
     const bad = new HistoryBuilder().op('cas', 1, 1.1, 'ok', { key: K, expected: 'one', value: 'b' }, { ok: true });
     assert.throws(() => checkRegister(bad.sorted(), budget), /expected is not a version/);
+  });
+});
+
+describe('checkRegister: retried writes (A14)', () => {
+  // The write of 'a' is one operation from its first attempt (1) to the retry's answer (3); its first attempt applied at
+  // about 1.05 (a read saw it), then a delete was acknowledged and a read saw the key absent; the retry went out at 2.5.
+  const retried = { attempts: 2, tries: [{ node: '127.0.0.12:8100', type: 'info', error: 'timeout' }] };
+  function deleted(): HistoryBuilder {
+    return new HistoryBuilder()
+      .op('read', 1.2, 1.3, 'ok', { key: K }, { value: 'a', version: 1 })
+      .op('delete', 1.5, 1.6, 'ok', { key: K })
+      .op('read', 1.8, 1.9, 'ok', { key: K }, { value: null });
+  }
+
+  test('answered from its request id (the first result) the retried write is valid; applied again it resurrects the deleted value', () => {
+    const deduplicated = deleted()
+      .op('write', 1, 3, 'ok', { key: K, value: 'a' }, { version: 1, ...retried })
+      .op('read', 3.5, 3.6, 'ok', { key: K }, { value: null });
+    const result = checkRegister(deduplicated.sorted(), budget);
+    assert.equal(result.result, 'ok', result.explanation);
+    assert.equal(result.operations, 5, 'the retried write is one operation');
+    // Applied again at 2.5 the registration starts over at version 1: the same answer, but the value is back.
+    const twice = deleted()
+      .op('write', 1, 3, 'ok', { key: K, value: 'a' }, { version: 1, ...retried })
+      .op('read', 3.5, 3.6, 'ok', { key: K }, { value: 'a', version: 1 });
+    assert.equal(checkRegister(twice.sorted(), budget).result, 'illegal');
+  });
+
+  test('a compare-and-set applied twice is refused the second time: a value no applied operation wrote is illegal', () => {
+    const first = new HistoryBuilder().op('cas', 1, 3, 'ok', { key: K, expected: 0, value: 'a' }, { ok: true, version: 1, ...retried });
+    assert.equal(checkRegister(first.op('read', 4, 4.1, 'ok', { key: K }, { value: 'a', version: 1 }).sorted(), budget).result, 'ok');
+    const refusedRetry = new HistoryBuilder()
+      .op('cas', 1, 3, 'ok', { key: K, expected: 0, value: 'a' }, { ok: false, actual: 1, ...retried })
+      .op('read', 4, 4.1, 'ok', { key: K }, { value: 'a', version: 1 });
+    assert.equal(checkRegister(refusedRetry.sorted(), budget).result, 'illegal');
+  });
+
+  test('a write applied again after another write takes the key back to its value, at a version no single application gives', () => {
+    // Cairn keeps the version of an identical re-registration, so a retry applied right after its first application
+    // changes nothing; it shows only when another write came between them (b below), as under load.
+    const between = (answer: number, last: Record<string, unknown>): HistoryBuilder => new HistoryBuilder()
+      .op('write', 1, 3, 'ok', { key: K, value: 'a' }, { version: answer, ...retried })
+      .op('read', 1.2, 1.3, 'ok', { key: K }, { value: 'a', version: 1 })
+      .op('write', 1.5, 1.6, 'ok', { key: K, value: 'b' }, { version: 2 })
+      .op('read', 3.5, 3.6, 'ok', { key: K }, last);
+    assert.equal(checkRegister(between(1, { value: 'b', version: 2 }).sorted(), budget).result, 'ok', 'answered from the request id');
+    assert.equal(checkRegister(between(3, { value: 'a', version: 3 }).sorted(), budget).result, 'illegal', 'applied twice, over gRPC');
+    // Over HTTP neither the write nor the read carries a version: the value alone gives it away.
+    const unversioned = new HistoryBuilder()
+      .op('write', 1, 3, 'ok', { key: K, value: 'a' }, { ...retried })
+      .op('read', 1.2, 1.3, 'ok', { key: K }, { value: 'a' })
+      .op('write', 1.5, 1.6, 'ok', { key: K, value: 'b' })
+      .op('read', 1.8, 1.9, 'ok', { key: K }, { value: 'b' })
+      .op('read', 3.5, 3.6, 'ok', { key: K }, { value: 'a' });
+    assert.equal(checkRegister(unversioned.sorted(), budget).result, 'illegal');
+  });
+
+  test('a retried write left unknown may have applied once, or not at all, but not twice', () => {
+    const unknown = { ...retried, attempts: 8, error: 'CAIRN_NO_LEADER (after 8 attempts, the first unknown)' };
+    const once = deleted().op('write', 1, 3, 'info', { key: K, value: 'a' }, unknown);
+    assert.equal(checkRegister(once.sorted(), budget).result, 'ok');
+    const twice = deleted()
+      .op('write', 1, 3, 'info', { key: K, value: 'a' }, unknown)
+      .op('read', 3.5, 3.6, 'ok', { key: K }, { value: 'a', version: 1 });
+    assert.equal(checkRegister(twice.sorted(), budget).result, 'illegal');
   });
 });
