@@ -4,40 +4,18 @@
 //
 //   node --import tsx bench/cp-register.ts [--clients 64] [--duration 20] [--via follower|leader]
 //
-// Members run as real processes on 127.0.2.1-3 (bench/'s loopback range), each with its own data directory.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
+// Members run as real processes on 127.0.2.1-3 (bench/'s loopback range), each with its own data directory and log
+// file, started and stopped (by process group, also on Ctrl-C) through bench/lib like the main bench's clusters.
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { startCairn, type MemberProcess } from './lib/clusters.ts';
+import { forgetDirectory, killProcess, trackDirectory } from './lib/processes.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const bin = path.join(root, 'bin', 'cairn');
 const addrs = ['127.0.2.1:18848', '127.0.2.2:18848', '127.0.2.3:18848'];
-
-interface Member {
-  readonly addr: string;
-  child: ChildProcess;
-}
-
-async function startMember(addr: string, dataDir: string): Promise<Member> {
-  const child = spawn(bin, ['server', '--addr', addr, '--members', addrs.join(','), '--data-dir', dataDir, '--log-level', 'warn'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${addr} not ready in 30 s`)), 30_000);
-    child.stdout?.on('data', (chunk: Buffer) => {
-      if (chunk.toString().includes('cairn ready')) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`${addr} exited with ${code}`)));
-  });
-  child.stderr?.resume();
-  return { addr, child };
-}
 
 async function clusterLeader(addr: string): Promise<string | null> {
   try {
@@ -119,16 +97,21 @@ async function main(): Promise<void> {
   const durationMs = Number(values.duration ?? 20) * 1000;
   const via = values.via ?? 'follower';
   const dir = await mkdtemp(path.join(tmpdir(), 'cairn-bench-'));
-  const members: Member[] = [];
+  trackDirectory(dir);
+  const logDir = path.join(dir, 'logs');
+  await mkdir(logDir);
+  const cluster = await startCairn(root, addrs, dir, logDir).catch(async (error: unknown) => {
+    await rm(dir, { recursive: true, force: true });
+    throw error;
+  });
   try {
-    members.push(...(await Promise.all(addrs.map((addr, i) => startMember(addr, path.join(dir, `m${i}`))))));
     const leader = await waitForLeader(addrs, null, 10_000);
     const target = via === 'leader' ? leader : (addrs.find((addr) => addr !== leader) ?? leader);
     await prepareServices(target, 64);
     await load(target, 8, 2000); // warm-up
     const result = await load(target, clients, durationMs);
     const rate = result.ok / (durationMs / 1000);
-    const failover = await measureFailover(members, leader);
+    const failover = await measureFailover(cluster.members, leader);
     const report = {
       clients, durationMs, via, target, leader, ok: result.ok, failed: result.failed,
       registrationsPerSecond: Math.round(rate),
@@ -140,17 +123,18 @@ async function main(): Promise<void> {
     await mkdir(path.join(root, 'bench', 'results'), { recursive: true });
     await writeFile(path.join(root, 'bench', 'results', `cp-register-${new Date().toISOString().replace(/[:.]/g, '-')}.json`), JSON.stringify(report, null, 2));
   } finally {
-    for (const member of members) member.child.kill('SIGKILL');
+    await cluster.stop();
     await rm(dir, { recursive: true, force: true });
+    forgetDirectory(dir);
   }
 }
 
 /** measureFailover kills the leader with SIGKILL and times until another member reports a new leader. */
-async function measureFailover(members: readonly Member[], leader: string): Promise<number> {
-  const victim = members.find((member) => member.addr === leader);
+async function measureFailover(members: readonly MemberProcess[], leader: string): Promise<number> {
+  const victim = members.find((member) => member.client === leader);
   if (victim === undefined) return Number.NaN;
   const started = performance.now();
-  victim.child.kill('SIGKILL');
+  await killProcess(victim.process);
   await waitForLeader(addrs.filter((addr) => addr !== leader), leader, 15_000);
   return Math.round(performance.now() - started);
 }

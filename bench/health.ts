@@ -7,37 +7,21 @@
 //
 // Members run as real processes on 127.0.2.21-23, targets listen on 127.0.2.30 (bench/'s loopback range). The
 // interval adapts between the TCP bounds (2.5-5 s in Cairn): a fast target settles at 2.5 s, so the load is about
-// twice that of the issue's 5 s interval.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, mkdir, rm, readFile, writeFile } from 'node:fs/promises';
+// twice that of the issue's 5 s interval. The members are started and stopped (by process group, also on Ctrl-C)
+// through bench/lib like the main bench's clusters; their logs go to a directory removed at the end.
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import net, { type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { startCairn, type RunningCluster } from './lib/clusters.ts';
+import { cpuSecondsOf, forgetDirectory, trackDirectory } from './lib/processes.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const bin = path.join(root, 'bin', 'cairn');
 const addrs = ['127.0.2.21:18848', '127.0.2.22:18848', '127.0.2.23:18848'];
 const targetHost = '127.0.2.30';
 const instancesPerService = 2000;
-const clockTicksPerSecond = 100;
-
-async function startMember(addr: string, dataDir: string): Promise<ChildProcess> {
-  const child = spawn(bin, ['server', '--addr', addr, '--members', addrs.join(','), '--data-dir', dataDir, '--log-level', 'warn'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${addr} not ready in 30 s`)), 30_000);
-    child.stdout?.on('data', (chunk: Buffer) => {
-      if (chunk.toString().includes('cairn ready')) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`${addr} exited with ${code}`)));
-  });
-  child.stderr?.resume();
-  return child;
-}
 
 async function openTargets(count: number): Promise<{ ports: number[]; servers: net.Server[] }> {
   const servers: net.Server[] = [];
@@ -101,11 +85,6 @@ async function scrape(addr: string): Promise<Scrape> {
   return { targets, probes, lagBuckets };
 }
 
-async function cpuSeconds(pid: number): Promise<number> {
-  const fields = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]?.split(' ') ?? [];
-  return (Number(fields[11]) + Number(fields[12])) / clockTicksPerSecond;
-}
-
 /** quantile reads a quantile (upper bucket bound) from cumulative histogram bucket deltas. */
 function quantile(buckets: Map<number, number>, q: number): number {
   const bounds = [...buckets.keys()].sort((a, b) => a - b);
@@ -121,12 +100,14 @@ async function main(): Promise<void> {
   // 0 keeps the adaptive interval; otherwise every cluster fixes it (the checker's intervalMs, e.g. 5000 as the issue asks).
   const intervalMs = Number(values['interval-ms']);
   const dataRoot = await mkdtemp(path.join(tmpdir(), 'cairn-bench-health-'));
-  const children: ChildProcess[] = [];
+  trackDirectory(dataRoot);
+  let cluster: RunningCluster | null = null;
   const { ports, servers } = await openTargets(instances);
   try {
-    for (let i = 0; i < addrs.length; i++) await mkdir(path.join(dataRoot, `m${i}`));
-    children.push(...(await Promise.all(addrs.map((addr, i) => startMember(addr, path.join(dataRoot, `m${i}`))))));
-    await new Promise((resolve) => setTimeout(resolve, 3000));
+    const logDir = path.join(dataRoot, 'logs');
+    await mkdir(logDir);
+    cluster = await startCairn(root, addrs, dataRoot, logDir);
+    const pids = cluster.members.map((member) => member.process.pid);
     const registerStarted = Date.now();
     await register(addrs[0] ?? '', ports);
     const registerSeconds = (Date.now() - registerStarted) / 1000;
@@ -138,10 +119,10 @@ async function main(): Promise<void> {
     }
     await new Promise((resolve) => setTimeout(resolve, 10_000));
     const before = await Promise.all(addrs.map(scrape));
-    const cpuBefore = await Promise.all(children.map((child) => cpuSeconds(child.pid ?? 0)));
+    const cpuBefore = await Promise.all(pids.map(cpuSecondsOf));
     await new Promise((resolve) => setTimeout(resolve, windowSeconds * 1000));
     const after = await Promise.all(addrs.map(scrape));
-    const cpuAfter = await Promise.all(children.map((child) => cpuSeconds(child.pid ?? 0)));
+    const cpuAfter = await Promise.all(pids.map(cpuSecondsOf));
     const rows = addrs.map((addr, i) => {
       const b = before[i] as Scrape;
       const a = after[i] as Scrape;
@@ -162,9 +143,10 @@ async function main(): Promise<void> {
     const file = path.join(root, 'bench', 'results', `health-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
     await writeFile(file, JSON.stringify({ instances, windowSeconds, registerSeconds, totalProbesPerSecond: total, members: rows }, null, 2));
   } finally {
-    for (const child of children) if (child.pid !== undefined && child.exitCode === null) process.kill(child.pid, 'SIGKILL');
+    await cluster?.stop();
     for (const server of servers) server.close();
     await rm(dataRoot, { recursive: true, force: true });
+    forgetDirectory(dataRoot);
   }
 }
 
