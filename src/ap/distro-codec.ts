@@ -229,7 +229,7 @@ function forwardRequestTo(request: ForwardRequest): Record<string, unknown> {
         hasHealthy: request.healthy !== undefined, hasMetadata: request.metadata !== undefined,
       } };
     case 'deregister':
-      return { write: { type: 'deregister', key: instanceKeyTo(request.key) } };
+      return { write: { type: 'deregister', key: instanceKeyTo(request.key), owner: request.owner ?? '' } };
     case 'beat':
       return { beat: {
         key: instanceKeyTo(request.key), hasBody: request.body !== undefined, weight: request.body?.weight ?? 0,
@@ -281,8 +281,10 @@ function writeFrom(write: Record<string, unknown>): ForwardRequest {
         ...(bool(write['hasHealthy']) ? { healthy: bool(write['healthy']) } : {}),
         ...(bool(write['hasMetadata']) ? { metadata: metadataFrom(write['metadata']) } : {}),
       };
-    case 'deregister':
-      return { type: 'deregister', key };
+    case 'deregister': {
+      const owner = text(write['owner'], 'write.owner', memberIdCharsMax);
+      return owner === '' ? { type: 'deregister', key } : { type: 'deregister', key, owner };
+    }
     default:
       throw invalid(`unknown write type ${JSON.stringify(String(kind).slice(0, 32))}`);
   }

@@ -586,7 +586,7 @@ export class DistroNode implements EphemeralRegistry {
         return { ok: true, type: 'instance', entry: entryOfInstance(instance, ''), revision };
       }
       case 'deregister': {
-        const { removed, revision } = this.store.remove(request.key);
+        const { removed, revision } = request.owner === undefined || request.owner === '' ? this.store.remove(request.key) : this.store.removeOwned(request.key, request.owner);
         return { ok: true, type: 'removed', removed, revision };
       }
       case 'beat':
@@ -962,16 +962,43 @@ export class DistroNode implements EphemeralRegistry {
         if (this.sessionOfEntry.get(global) === session) this.sessionOfEntry.delete(global);
       }
       session.keys.clear();
-      await Promise.all(keys.map(async (key) => {
-        try {
-          await this.route(key, { type: 'deregister', key });
-        } catch (error) {
-          this.options.logger.warn({ session: session.id, err: error instanceof Error ? error.message : String(error) },
-            'deregistering a closed session\'s instance failed; its responsible member expires it');
-        }
-      }));
+      await this.deregisterClosed(session.id, keys);
     })();
     return session.closing;
+  }
+
+  /**
+   * deregisterClosed removes a closed session's instances at their responsible members, each only while the session
+   * still owns it: the client may have registered it again through another session (its redo after this stream broke,
+   * or a second session), which must keep it (jepsen-like D5). A route already retries once at the recomputed member;
+   * in a partition both can be cut off (views lag the cut by up to 3 heartbeats), so what failed is tried again every
+   * distroHeartbeatIntervalMs, by when the failed targets are down in this view and the route finds a reachable
+   * member, for at most removeAfterMs (by then the responsible member has expired them anyway). jepsen-like D5 16001:
+   * with one retry, a session that timed out during a partition left its instance listed 30 s more.
+   */
+  private async deregisterClosed(sessionId: string, keys: readonly InstanceKey[]): Promise<void> {
+    const attemptsMax = Math.max(1, Math.ceil(this.limits.removeAfterMs / this.limits.distroHeartbeatIntervalMs));
+    let pending = keys;
+    for (let attempt = 1; pending.length > 0; attempt++) {
+      const failed: InstanceKey[] = [];
+      let lastError = '';
+      await Promise.all(pending.map(async (key) => {
+        try {
+          await this.route(key, { type: 'deregister', key, owner: sessionId });
+        } catch (error) {
+          failed.push(key);
+          lastError = error instanceof Error ? error.message : String(error);
+        }
+      }));
+      pending = failed;
+      if (pending.length === 0) return;
+      if (attempt >= attemptsMax || this.closed) {
+        this.options.logger.warn({ session: sessionId, instances: pending.length, attempts: attempt, err: lastError },
+          'deregistering a closed session\'s instances failed; their responsible members expire them');
+        return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, this.limits.distroHeartbeatIntervalMs));
+    }
   }
 
   /** sessionRound closes silent sessions and renews the instances of the others at their responsible members. */

@@ -404,6 +404,23 @@ export class EphemeralStore {
     return { removed: false, revision: record.revision };
   }
 
+  /**
+   * removeOwned tombstones an instance only while session `owner` owns it (a closing session's deregistration):
+   * removed=false, and nothing written, when it is absent, removed, or owned by another session or by beats. Unlike
+   * remove, an unknown instance gets no tombstone: one registered elsewhere since is another session's.
+   */
+  removeOwned(key: InstanceKey, owner: string): { removed: boolean; revision: number } {
+    assert(owner !== '', 'removeOwned needs a session id');
+    const record = this.records.get(serviceIdOfKey(key));
+    const existing = record?.entries.get(entryIdOf(key.cluster, key.ip, key.port));
+    if (record === undefined || existing === undefined || existing.instance === null || existing.owner !== owner) {
+      return { removed: false, revision: record?.revision ?? 0 };
+    }
+    this.tombstone(record, existing);
+    this.options.events.onServiceChanged(record);
+    return { removed: true, revision: record.revision };
+  }
+
   private tombstone(record: ServiceRecord, entry: Entry): void {
     this.install(record, {
       cluster: entry.cluster, ip: entry.ip, port: entry.port, version: this.clock.tick(this.now()), removed: true,

@@ -26,7 +26,12 @@ export interface ForwardedFields {
 export type ForwardRequest =
   | { readonly type: 'register' | 'update'; readonly key: InstanceKey; readonly fields: ForwardedFields; readonly owner: string }
   | { readonly type: 'patch'; readonly key: InstanceKey; readonly weight?: number; readonly enabled?: boolean; readonly healthy?: boolean; readonly metadata?: Metadata }
-  | { readonly type: 'deregister'; readonly key: InstanceKey }
+  /**
+   * A deregister with `owner` (a session's id; absent or '' for a client's own deregistration) removes the instance
+   * only while that session still owns it: a closing or expired session must not remove what another session has
+   * registered since (a client's redo on another member, or a duplicate session; jepsen-like D5).
+   */
+  | { readonly type: 'deregister'; readonly key: InstanceKey; readonly owner?: string }
   | { readonly type: 'beat'; readonly key: InstanceKey; readonly body?: { readonly weight: number; readonly metadata: Metadata } }
   | { readonly type: 'renew'; readonly keys: readonly InstanceKey[] };
 

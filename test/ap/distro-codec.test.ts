@@ -39,6 +39,7 @@ test('every message round-trips', () => {
     { type: 'patch', key: ikey, weight: 3 },
     { type: 'patch', key: ikey, enabled: false, healthy: true, metadata: {} },
     { type: 'deregister', key: ikey },
+    { type: 'deregister', key: ikey, owner: '127.0.0.11:8100/0b6c3c4e-session' },
     { type: 'beat', key: ikey },
     { type: 'beat', key: ikey, body: { weight: 2, metadata: { v: '1' } } },
     { type: 'renew', keys: [ikey, { ...ikey, port: 1 }] },

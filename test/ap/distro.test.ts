@@ -15,7 +15,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { limits } from '../../src/limits.ts';
 import { DistroNode, type DistroLimits } from '../../src/ap/distro.ts';
-import { MemoryDistroNetwork, type DistroTransport, type ForwardRequest } from '../../src/ap/transport.ts';
+import { DistroCallError, MemoryDistroNetwork, type DistroTransport, type ForwardRequest } from '../../src/ap/transport.ts';
 import { serviceIdOfKey } from '../../src/ap/ephemeral-store.ts';
 import { responsibleMember } from '../../src/ap/responsibility.ts';
 import { isCairnError } from '../../src/errors.ts';
@@ -264,6 +264,75 @@ test('sessions keep their instances alive until closed or silent; then they are 
   });
   await waitFor(() => ended, { timeoutMs: 3000, what: 'the silent session to time out' });
   await waitFor(() => nodes.every((node) => view(node, key('s9', '')) === ''), { timeoutMs: 3000, what: 'the silent session\'s instance removed' });
+});
+
+test('a closing session removes only what it still owns: a redo through another session keeps the instance (jepsen-like D5)', async (t) => {
+  // The client's stream to m1 broke (or it holds a second session): it registered the same instance again through a
+  // session on m2. When m1 then closes (or times out) its session, the instance must stay: m2's session owns it.
+  const network = new MemoryDistroNetwork();
+  const nodes = startNodes(network, members);
+  t.after(() => closeAll(nodes));
+  const [m1, m2] = nodes as [DistroNode, DistroNode];
+  const first = m1.openSession();
+  const redo = m2.openSession();
+  const keepAlive = setInterval(() => redo.keepAlive(), 50);
+  t.after(() => clearInterval(keepAlive));
+  const services = ['r0', 'r1', 'r2', 'r3'].map((name) => key(name, '10.0.0.7'));
+  for (const svc of services) await register(m1, svc, {}, first.id);
+  await converged(nodes, services, 'the first session\'s instances everywhere');
+  for (const svc of services) await register(m2, svc, {}, redo.id);
+  await first.close();
+  await converged(nodes, services, 'every member after the first session closed');
+  for (const svc of services) assert.deepEqual(nodes.map((node) => view(node, svc)), ['10.0.0.7:80', '10.0.0.7:80', '10.0.0.7:80'], `${svc.service} kept by the redo`);
+  // The owner closing removes them everywhere.
+  await redo.close();
+  await converged(nodes, services, 'every member after the owning session closed');
+  for (const svc of services) assert.equal(view(m1, svc), '');
+});
+
+test('a closed session\'s deregistration that finds its targets cut off is tried again until it lands (jepsen-like D5 16001)', async (t) => {
+  // m1's forwards fail for a while (a partition its heartbeats have not noticed yet), so the route and its one retry
+  // both fail. Before the fix the instance was left to expire (removeAfterMs, 30 s); now it is removed once a retry lands.
+  const network = new MemoryDistroNetwork();
+  let failForwards = false;
+  const nodes = members.map((id) => {
+    const node = new DistroNode({ self: id, members, limits: fast, logger: quiet });
+    const transport = network.attach(id, node.handlers);
+    const cut = (): never => {
+      throw new DistroCallError('cut off (test)', true);
+    };
+    node.start(id !== 'm1' ? transport : {
+      ...transport,
+      heartbeat: (to) => transport.heartbeat(to),
+      sync: (to, records) => transport.sync(to, records),
+      verify: (to, checksums) => transport.verify(to, checksums),
+      pull: (to, keys) => transport.pull(to, keys),
+      snapshot: (to, onChunk) => transport.snapshot(to, onChunk),
+      lastBeats: (to, query) => transport.lastBeats?.(to, query) ?? Promise.reject(new DistroCallError('unimplemented', true, true)),
+      forward: async (to, request) => (failForwards ? cut() : transport.forward(to, request)),
+      forwardBatch: async (to, requests) => (failForwards ? cut() : transport.forwardBatch(to, requests)),
+    });
+    return node;
+  });
+  t.after(() => closeAll(nodes));
+  const [m1] = nodes as [DistroNode];
+  // A service m2 or m3 is responsible for, and still not m1 once that one is marked down: both attempts leave m1.
+  const name = Array.from({ length: 200 }, (_, k) => `c${k}`).find((candidate) => {
+    const id = serviceIdOfKey(key(candidate, ''));
+    const first = responsibleMember(id, members);
+    return first !== 'm1' && responsibleMember(id, members.filter((m) => m !== first)) !== 'm1';
+  });
+  assert.ok(name !== undefined);
+  const svc = key(name, '10.0.0.8');
+  const session = m1.openSession();
+  await register(m1, svc, {}, session.id);
+  await converged(nodes, [svc], 'the session\'s instance everywhere');
+  failForwards = true;
+  setTimeout(() => {
+    failForwards = false;
+  }, 300);
+  await session.close();
+  await waitFor(() => nodes.every((node) => view(node, svc) === ''), { timeoutMs: 3000, what: 'the closed session\'s instance removed everywhere' });
 });
 
 test('change listeners hear every change after it is visible; a throwing listener breaks nothing', async (t) => {
