@@ -23,6 +23,18 @@
 //     isolations and the targets left with a stale verdict by the cut-off prober (those reopened 2 s after the cut).
 // (e) cut reported: during a prober-targets cut long enough for 3 timed-out probes, every target of the cut prober
 //     is read unhealthy at some point (the documented behaviour).
+// C4 (kills and pauses of probers and leaders; workloads/health.ts crashes()):
+// (f) resumption, no lost transitions: every truth change of a victim's target from its pre-fault flip until boundMs
+//     after the victim is back must show in a linearizable read (invoked after the change is certain) completing
+//     within boundMs of the change, unless the target changed again sooner (superseded, not judged). A change never
+//     shown is lost, one shown later is late. (a) checks the same reads against the truth; (f) measures the latency.
+// (g) no probe storm: the targets timestamp every probe connection they accept (health-probes lines). In any window
+//     of stormWindowMs a target accepts at most stormSteadyMax probes, or stormHandoverMax while a share may move:
+//     from the start of a fault (isolate-prober, kill, pause) until handoverTailMs after it ended, and from the
+//     start until handoverTailMs after the setup (the first assignment). Refused probes of a closed target cannot
+//     be counted. The bounds and their derivation: workloads/health.ts healthBounds().
+// (d) also covers C4's pauses: an unjustified flip around a pause of the target's owner is a fencing violation (a
+//     verdict the paused prober reached before it stopped was committed after the truth had moved on).
 
 import type { HistoryEvent } from '../test/checker/history.ts';
 import type { OperationRef } from './checkers.ts';
@@ -63,6 +75,50 @@ interface Fault {
   stopInfo: number;
 }
 
+/** Transition is one change of a target's truth: invoke before the listener changed, info once it had. */
+interface Transition {
+  readonly target: string;
+  readonly up: boolean;
+  readonly invoke: number;
+  readonly info: number;
+}
+
+/** TargetProbes are the probe connections one target accepted (recorder times, ns) and how many it did not keep. */
+interface TargetProbes {
+  readonly accepts: readonly number[];
+  readonly dropped: number;
+}
+
+/** crashModes are C4's fault modes (workloads/health.ts crashes()). */
+function isCrash(fault: Fault): boolean {
+  return fault.mode.startsWith('kill-') || fault.mode.startsWith('pause-');
+}
+
+/** ResumptionResult is (f): the victims' transitions and how long each took to show. */
+export interface ResumptionResult {
+  readonly judged: number;
+  readonly superseded: number;
+  /** maxLatencyMs: the longest change-to-read latency among the judged transitions (null: none judged). */
+  readonly maxLatencyMs: number | null;
+  readonly late: readonly string[];
+  readonly lost: readonly string[];
+}
+
+/** StormResult is (g): the most probes any target accepted in one window, and the windows over the bound. */
+export interface StormResult {
+  readonly checked: boolean;
+  readonly windowMs: number;
+  readonly steadyMax: number;
+  readonly handoverMax: number;
+  readonly accepts: number;
+  /** busiestSteady / busiestHandover: the most probes seen in one window outside / inside handover windows. */
+  readonly busiestSteady: number;
+  readonly busiestHandover: number;
+  /** stormCount: windows over the bound (storms lists the first of them). */
+  readonly stormCount: number;
+  readonly storms: readonly string[];
+}
+
 /** HealthTargetResult is the verdict on one target. */
 export interface HealthTargetResult {
   readonly target: string;
@@ -91,7 +147,10 @@ export interface HealthResult {
   readonly staleVerdictsLeft: number;
   /** memberFlips: per member, what became of its verdicts (cairn_health_flips_total by outcome), scraped at the end. */
   readonly memberFlips: Readonly<Record<string, Readonly<Record<string, number>>>>;
-  readonly counts: { readonly unjustified: number; readonly unjustifiedFlips: number; readonly fencingViolations: number; readonly finalMismatches: number; readonly cutsUnreported: number; readonly flaps: number };
+  readonly crashes: number;
+  readonly resumption: ResumptionResult;
+  readonly storm: StormResult;
+  readonly counts: { readonly unjustified: number; readonly unjustifiedFlips: number; readonly fencingViolations: number; readonly finalMismatches: number; readonly cutsUnreported: number; readonly flaps: number; readonly lostTransitions: number; readonly lateTransitions: number; readonly storms: number };
   readonly problems: readonly string[];
   readonly anomalies: readonly OperationRef[];
 }
@@ -138,9 +197,24 @@ class Truth {
   }
 }
 
-function collect(events: readonly RecordedEvent[]): { setup: HealthSetup | null; observations: Observation[]; downs: Map<string, { possibly: Span[]; certainly: Span[] }>; faults: Fault[]; memberFlips: Record<string, Record<string, number>> } {
+/** Collected is what a health history holds for the checker. */
+interface Collected {
+  setup: HealthSetup | null;
+  setupTime: number;
+  observations: Observation[];
+  downs: Map<string, { possibly: Span[]; certainly: Span[] }>;
+  transitions: Transition[];
+  faults: Fault[];
+  probes: Map<string, TargetProbes>;
+  memberFlips: Record<string, Record<string, number>>;
+}
+
+function collect(events: readonly RecordedEvent[]): Collected {
   let setup: HealthSetup | null = null;
   let memberFlips: Record<string, Record<string, number>> = {};
+  let setupTime = 0;
+  const probes = new Map<string, TargetProbes>();
+  const transitions: Transition[] = [];
   const observations: Observation[] = [];
   const downs = new Map<string, { possibly: Span[]; certainly: Span[] }>();
   const openDowns = new Map<number, { target: string; invoke: number; info: number; stopInvoke: number }>();
@@ -155,6 +229,11 @@ function collect(events: readonly RecordedEvent[]): { setup: HealthSetup | null;
     if (isObserverEvent(event)) {
       if (event.f === 'health-setup') setup = event.value as HealthSetup;
       if (event.f === 'health-metrics') memberFlips = record(record(event.value)['flips']) as Record<string, Record<string, number>>;
+      if (event.f === 'health-setup') setupTime = event.time;
+      if (event.f === 'health-probes') {
+        const value = record(event.value);
+        probes.set(String(value['target']), { accepts: Array.isArray(value['accepts']) ? (value['accepts'] as number[]) : [], dropped: Number(value['dropped'] ?? 0) });
+      }
       continue;
     }
     if (isNemesisEvent(event)) {
@@ -162,22 +241,29 @@ function collect(events: readonly RecordedEvent[]): { setup: HealthSetup | null;
       const id = Number(value['id']);
       if (event.f === 'start-target-down') {
         if (event.type === 'invoke') openDowns.set(id, { target: String(value['target']), invoke: event.time, info: Number.POSITIVE_INFINITY, stopInvoke: Number.POSITIVE_INFINITY });
-        else { const d = openDowns.get(id); if (d !== undefined) d.info = event.time; }
+        else {
+          const d = openDowns.get(id);
+          if (d !== undefined) {
+            d.info = event.time;
+            transitions.push({ target: d.target, up: false, invoke: d.invoke, info: event.time });
+          }
+        }
       } else if (event.f === 'stop-target-down') {
         const d = openDowns.get(id);
         if (d === undefined) continue;
         if (event.type === 'invoke') d.stopInvoke = event.time;
         else {
+          transitions.push({ target: d.target, up: true, invoke: d.stopInvoke, info: event.time });
           openDowns.delete(id);
           const spans = spansOf(d.target);
           spans.possibly.push({ start: d.invoke, end: event.time });
           spans.certainly.push({ start: d.info, end: d.stopInvoke });
         }
-      } else if (event.f === 'start-partition' && (value['mode'] === 'prober-targets' || value['mode'] === 'isolate-prober')) {
+      } else if ((event.f === 'start-partition' && (value['mode'] === 'prober-targets' || value['mode'] === 'isolate-prober')) || ((event.f === 'start-kill' || event.f === 'start-pause') && typeof value['mode'] === 'string')) {
         if (event.type === 'invoke') {
           faults.set(id, { id, mode: String(value['mode']), member: String(value['member']), targets: (value['targets'] as string[] | undefined) ?? [], reopenAfterMs: typeof value['reopenAfterMs'] === 'number' ? value['reopenAfterMs'] : null, startInvoke: event.time, startInfo: Number.POSITIVE_INFINITY, stopInvoke: Number.POSITIVE_INFINITY, stopInfo: Number.POSITIVE_INFINITY });
         } else { const f = faults.get(id); if (f !== undefined) f.startInfo = event.time; }
-      } else if (event.f === 'stop-partition') {
+      } else if (event.f === 'stop-partition' || event.f === 'stop-kill' || event.f === 'stop-pause') {
         const f = faults.get(id);
         if (f === undefined) continue;
         if (event.type === 'invoke') f.stopInvoke = event.time;
@@ -203,7 +289,7 @@ function collect(events: readonly RecordedEvent[]): { setup: HealthSetup | null;
     spans.possibly.push({ start: d.invoke, end: Number.POSITIVE_INFINITY });
     spans.certainly.push({ start: d.info, end: d.stopInvoke });
   }
-  return { setup, observations, downs, faults: [...faults.values()], memberFlips };
+  return { setup, setupTime, observations, downs, transitions, faults: [...faults.values()], probes, memberFlips };
 }
 
 /** chainOf is the longest chain of reads that do not overlap (earliest completion first). */
@@ -223,12 +309,14 @@ function seconds(ns: number): string {
 
 /** checkHealth judges a health history (see the file comment). */
 export function checkHealth(events: readonly RecordedEvent[]): HealthResult {
-  const { setup, observations, downs, faults, memberFlips } = collect(events);
+  const { setup, setupTime, observations, downs, transitions, faults, probes, memberFlips } = collect(events);
   const problems: string[] = [];
   const anomalies: OperationRef[] = [];
-  const empty = { unjustified: 0, unjustifiedFlips: 0, fencingViolations: 0, finalMismatches: 0, cutsUnreported: 0, flaps: 0 };
+  const empty = { unjustified: 0, unjustifiedFlips: 0, fencingViolations: 0, finalMismatches: 0, cutsUnreported: 0, flaps: 0, lostTransitions: 0, lateTransitions: 0, storms: 0 };
   if (setup === null) {
-    return { valid: false, boundMs: 0, commitMarginMs: 0, observations: observations.length, targets: [], unjustified: [], unjustifiedFlips: [], fencingViolations: [], finalMismatches: [], finalReads: 0, cutsReported: [], cutsUnreported: [], isolations: 0, staleVerdictsLeft: 0, memberFlips, counts: empty, problems: ['no health-setup line: the workload never started'], anomalies };
+    const resumption: ResumptionResult = { judged: 0, superseded: 0, maxLatencyMs: null, late: [], lost: [] };
+    const storm: StormResult = { checked: false, windowMs: 0, steadyMax: 0, handoverMax: 0, accepts: 0, busiestSteady: 0, busiestHandover: 0, stormCount: 0, storms: [] };
+    return { valid: false, boundMs: 0, commitMarginMs: 0, observations: observations.length, targets: [], unjustified: [], unjustifiedFlips: [], fencingViolations: [], finalMismatches: [], finalReads: 0, cutsReported: [], cutsUnreported: [], isolations: 0, staleVerdictsLeft: 0, memberFlips, crashes: 0, resumption, storm, counts: empty, problems: ['no health-setup line: the workload never started'], anomalies };
   }
   const bound = setup.boundMs * 1e6;
   const margin = setup.commitMarginMs * 1e6;
@@ -281,10 +369,11 @@ export function checkHealth(events: readonly RecordedEvent[]): HealthResult {
       if (justified) continue;
       anomalies.push({ process: o2.process, time: o2.invoke });
       const text = `${target} flipped to ${after ? 'healthy' : 'unhealthy'} between reads at ${seconds(o1.invoke)} and ${seconds(o2.complete)} with the target ${after ? 'down' : 'up'} throughout (from ${commitWindow(o1.invoke - margin)})`;
-      const isolation = faults.find((f) => f.mode === 'isolate-prober' && f.member === owner && f.startInvoke <= o2.complete && f.stopInfo + bound >= o1.complete);
+      const isolation = faults.find((f) => (f.mode === 'isolate-prober' || f.mode.startsWith('pause-')) && f.member === owner && f.startInvoke <= o2.complete && f.stopInfo + bound >= o1.complete);
       if (isolation !== undefined) {
         fencingCount++;
-        if (fencingViolations.length < listLimit) fencingViolations.push(`${text}; its prober ${owner} was isolated (fault ${isolation.id}, ${seconds(isolation.startInvoke)}-${seconds(isolation.stopInfo)}): a verdict of the cut-off prober was committed`);
+        const how = isolation.mode === 'isolate-prober' ? 'isolated' : 'paused';
+        if (fencingViolations.length < listLimit) fencingViolations.push(`${text}; its prober ${owner} was ${how} (fault ${isolation.id}, ${seconds(isolation.startInvoke)}-${seconds(isolation.stopInfo)}): a verdict of the ${how === 'isolated' ? 'cut-off' : 'paused'} prober was committed`);
       } else {
         flipCount++;
         if (unjustifiedFlips.length < listLimit) unjustifiedFlips.push(text);
@@ -326,9 +415,102 @@ export function checkHealth(events: readonly RecordedEvent[]): HealthResult {
   const staleVerdictsLeft = isolations.filter((f) => f.reopenAfterMs !== null && f.reopenAfterMs < 3000).reduce((sum, f) => sum + f.targets.length, 0);
   const flaps = results.filter((r) => !r.flapsOk).length;
   if (observations.length === 0) problems.push('no health read succeeded');
-  const counts = { unjustified: unjustifiedCount, unjustifiedFlips: flipCount, fencingViolations: fencingCount, finalMismatches: finalMismatches.length, cutsUnreported: cutsUnreported.length, flaps };
+  const crashes = faults.filter(isCrash);
+  const resumption = checkResumption(setup, crashes, transitions, observations, anomalies);
+  const storm = checkStorm(setup, setupTime, faults, probes);
+  const counts = {
+    unjustified: unjustifiedCount, unjustifiedFlips: flipCount, fencingViolations: fencingCount, finalMismatches: finalMismatches.length, cutsUnreported: cutsUnreported.length, flaps,
+    lostTransitions: resumption.lost.length, lateTransitions: resumption.late.length, storms: storm.stormCount,
+  };
   const valid = problems.length === 0 && Object.values(counts).every((n) => n === 0);
-  return { valid, boundMs: setup.boundMs, commitMarginMs: setup.commitMarginMs, observations: observations.length, targets: results, unjustified, unjustifiedFlips, fencingViolations, finalMismatches: finalMismatches.slice(0, listLimit), finalReads: finals.length, cutsReported, cutsUnreported, isolations: isolations.length, staleVerdictsLeft, memberFlips, counts, problems, anomalies };
+  return { valid, boundMs: setup.boundMs, commitMarginMs: setup.commitMarginMs, observations: observations.length, targets: results, unjustified, unjustifiedFlips, fencingViolations, finalMismatches: finalMismatches.slice(0, listLimit), finalReads: finals.length, cutsReported, cutsUnreported, isolations: isolations.length, staleVerdictsLeft, memberFlips, crashes: crashes.length, resumption, storm, counts, problems, anomalies };
+}
+
+/**
+ * checkResumption is (f): each truth change of a crash victim's target, from one probe interval (+1 s) before the
+ * fault (the workload flips them just before it) until boundMs after the victim was back, must show within boundMs.
+ */
+function checkResumption(setup: HealthSetup, crashes: readonly Fault[], transitions: readonly Transition[], observations: readonly Observation[], anomalies: OperationRef[]): ResumptionResult {
+  const bound = setup.boundMs * 1e6;
+  const lead = (1.1 * setup.intervalMs + 1000) * 1e6;
+  const reads = observations.filter((o) => o.consistency === 'linearizable' && !o.final).sort((a, b) => a.invoke - b.invoke);
+  const judgedKeys = new Set<string>();
+  const late: string[] = [];
+  const lost: string[] = [];
+  let superseded = 0;
+  let maxLatency: number | null = null;
+  for (const fault of crashes) {
+    for (const change of transitions) {
+      if (!fault.targets.includes(change.target) || change.invoke < fault.startInvoke - lead || change.invoke > fault.stopInfo + bound) continue;
+      const key = `${change.target}@${change.invoke}`;
+      if (judgedKeys.has(key)) continue;
+      judgedKeys.add(key);
+      const next = transitions.find((t) => t.target === change.target && t.invoke > change.invoke)?.invoke ?? Number.POSITIVE_INFINITY;
+      const shown = reads.find((o) => o.invoke >= change.info && o.health[change.target] === change.up);
+      const shownAt = shown !== undefined && shown.complete <= next ? shown.complete : null;
+      const latency = shownAt === null ? null : shownAt - change.invoke;
+      const what = `${change.target} ${change.up ? 'up' : 'down'} at ${seconds(change.invoke)} (fault ${fault.id} ${fault.mode} of ${fault.member}, ${seconds(fault.startInvoke)}-${seconds(fault.stopInfo)})`;
+      if (latency !== null && latency <= bound) {
+        maxLatency = Math.max(maxLatency ?? 0, latency);
+        continue;
+      }
+      if (next - change.info < bound) {
+        superseded++;
+        continue;
+      }
+      if (shown !== undefined) anomalies.push({ process: shown.process, time: shown.invoke });
+      if (latency === null) lost.push(`${what}: never read ${change.up ? 'healthy' : 'unhealthy'} before ${Number.isFinite(next) ? `it changed again at ${seconds(next)}` : 'the end'}`);
+      else late.push(`${what}: first read ${change.up ? 'healthy' : 'unhealthy'} ${(latency / 1e9).toFixed(1)} s later (bound ${setup.boundMs} ms)`);
+    }
+  }
+  const judged = judgedKeys.size - superseded;
+  return { judged, superseded, maxLatencyMs: maxLatency === null ? null : Math.round(maxLatency / 1e6), late: late.slice(0, listLimit), lost: lost.slice(0, listLimit) };
+}
+
+/**
+ * checkStorm is (g): per target, every window [t, t + stormWindowMs) starting at an accepted probe holds at most
+ * stormSteadyMax accepts, or stormHandoverMax when it meets a handover window (a fault, up to handoverTailMs after
+ * its end; the start, up to handoverTailMs after the setup).
+ */
+function checkStorm(setup: HealthSetup, setupTime: number, faults: readonly Fault[], probes: ReadonlyMap<string, TargetProbes>): StormResult {
+  const windowMs = setup.stormWindowMs ?? 0;
+  const steadyMax = setup.stormSteadyMax ?? 0;
+  const handoverMax = setup.stormHandoverMax ?? 0;
+  const checked = windowMs > 0 && probes.size > 0;
+  const storms: string[] = [];
+  let stormCount = 0;
+  let accepts = 0;
+  let busiestSteady = 0;
+  let busiestHandover = 0;
+  if (!checked) return { checked, windowMs, steadyMax, handoverMax, accepts, busiestSteady, busiestHandover, stormCount, storms };
+  const tail = (setup.handoverTailMs ?? setup.boundMs) * 1e6;
+  const window = windowMs * 1e6;
+  const handovers: Span[] = merge([
+    { start: 0, end: setupTime + tail },
+    ...faults.filter((f) => f.mode !== 'prober-targets').map((f) => ({ start: f.startInvoke, end: f.stopInfo + tail })),
+  ]);
+  for (const [target, { accepts: times, dropped }] of probes) {
+    accepts += times.length + dropped;
+    if (dropped > 0) stormCount++;
+    if (dropped > 0) storms.push(`${target}: ${dropped} accepts beyond what a target records (${times.length})`);
+    const sorted = [...times].sort((a, b) => a - b);
+    let reported = -1;
+    for (let i = 0, j = 0; i < sorted.length; i++) {
+      const start = sorted[i] as number;
+      if (j < i) j = i;
+      while (j + 1 < sorted.length && (sorted[j + 1] as number) < start + window) j++;
+      const count = j - i + 1;
+      const inHandover = handovers.some((span) => span.start < start + window && span.end >= start);
+      if (inHandover) busiestHandover = Math.max(busiestHandover, count);
+      else busiestSteady = Math.max(busiestSteady, count);
+      const allowed = inHandover ? handoverMax : steadyMax;
+      if (count <= allowed || i <= reported) continue;
+      reported = j;
+      stormCount++;
+      if (storms.length < listLimit) storms.push(`${target}: ${count} probes within ${windowMs} ms from ${seconds(start)} (at most ${allowed} ${inHandover ? 'during a handover' : 'with one prober'})`);
+    }
+  }
+  return { checked, windowMs, steadyMax, handoverMax, accepts, busiestSteady, busiestHandover, stormCount, storms };
 }
 
 function commitWindow(ns: number): string {

@@ -9,7 +9,7 @@ import { recheck } from './recheck.ts';
 import { defaultRunOptions, PrerequisiteError, runTest, workloadNames, type RunOptions, type WorkloadName } from './runner.ts';
 import { ciCases, fullCases, notRun, runSuite, suiteTable } from './suite.ts';
 
-const usage = `usage: npm run jepsen -- --workload register|set|health|ephemeral|watch|beats[,..] --nemesis partition|kill|pause|transfer|member|wipe|none[,..] --time SECONDS
+const usage = `usage: npm run jepsen -- --workload register|set|health|ephemeral|watch|beats|sessions[,..] --nemesis partition|kill|pause|transfer|member|wipe|none[,..] --time SECONDS
   [--nodes 3|5] [--seed S] [--unsafe-local-reads] [--unsafe-no-fsync] [--unsafe-no-request-dedup] [--lazyfs] [--no-lazyfs]
   [--suite ci|full [--cases ID,..]] [--impatient-share S (0..1: share of retried writes whose first attempt has a short deadline)]
   [--partition halves,leader,follower,one,ring,bridge,one-way-leader] [--kill one,leader,minority,majority,all]
@@ -85,7 +85,8 @@ function optionsOf(values: Record<string, string | boolean | undefined>): RunOpt
   if (workloads.includes('health') && nodesChosen !== 3) throw new UsageError('--workload health: 3 members only (its targets listen on 127.0.0.15)');
   if (workloads.includes('health') && workloads.length > 1) throw new UsageError('--workload health runs alone (its faults are scripted)');
   const kinds = listOf<NemesisKind>(str('nemesis'), nemesisKinds, 'nemesis') ?? [];
-  if (workloads.includes('health') && kinds.some((kind) => kind !== 'partition')) throw new UsageError('--workload health: --nemesis partition or none (its truth model assumes the owners of the full member set; C4 kills are not built)');
+  if (workloads.includes('health') && kinds.some((kind) => kind !== 'partition' && kind !== 'kill' && kind !== 'pause')) throw new UsageError('--workload health: --nemesis partition (C1), kill and/or pause (C4), or none (its faults are scripted)');
+  if (workloads.includes('health') && kinds.includes('partition') && (kinds.includes('kill') || kinds.includes('pause'))) throw new UsageError('--workload health: partition (C1) or kill/pause (C4), not both');
   if (kinds.includes('member') && nodesChosen < memberNemesisNodesMin) throw new UsageError(`--nemesis member: needs --nodes 5 (removing one of ${nodesChosen} members would leave fewer than 3 voters)`);
   if (kinds.includes('wipe') && nodesChosen < wipeNemesisNodesMin) throw new UsageError(`--nemesis wipe: needs at least ${wipeNemesisNodesMin} members (with one of ${nodesChosen} dead the others cannot remove it)`);
   if (kinds.includes('corrupt') && (nodesChosen < corruptNemesisNodesMin || !workloads.includes('register'))) throw new UsageError(`--nemesis corrupt: needs --workload register (its final reads compare the members) and at least ${corruptNemesisNodesMin} members`);

@@ -8,6 +8,7 @@ import { checkRegister, checkSet } from './checkers.ts';
 import { checkBeats } from './checkers-beats.ts';
 import { checkEphemeral } from './checkers-ephemeral.ts';
 import { checkHealth } from './checkers-health.ts';
+import { checkSessions } from './checkers-sessions.ts';
 import { checkWatch } from './checkers-watch.ts';
 import { isClientEvent, type RecordedEvent } from './history.ts';
 import type { Verdict } from './report.ts';
@@ -67,6 +68,12 @@ export function recheck(dir: string, budget: { readonly maxSteps: number; readon
     valid &&= result.valid;
     const f = result.falseEvictions;
     lines.push(`beats: ${result.valid ? 'ok' : 'INVALID'}; false evictions ${f.total} (sided ${f.sided}, after a heal ${f.afterHeal}, unexplained ${f.unexplained}); early expiries ${result.expiries.early}; late ${result.late}, never gone ${result.neverGone}; latency p50 ${result.latencyMs?.p50 ?? '-'} ms, max ${result.latencyMs?.max ?? '-'} ms`, ...result.violations, ...result.problems);
+  }
+  if (fs.has('sess-register')) {
+    const result = checkSessions(events);
+    valid &&= result.valid;
+    const v = result.violationCounts;
+    lines.push(`sessions: ${result.valid ? 'ok' : 'INVALID'}; missing ${v.missing}, ghost ${v.ghost}, late removal ${v.lateRemoval}, resurrection ${v.resurrection}; counts ${JSON.stringify(result.counts)}`, ...result.violations.slice(0, 20), ...result.problems);
   }
   return { verdict: valid ? 'valid' : 'invalid', lines };
 }

@@ -6,6 +6,7 @@ import type { Availability, LinearizabilityResult, Recovery, RetrySummary, SetRe
 import type { EphemeralResult } from './checkers-ephemeral.ts';
 import type { HealthResult } from './checkers-health.ts';
 import type { BeatsResult, LatencyStats } from './checkers-beats.ts';
+import type { SessionLatencyStats, SessionsResult } from './checkers-sessions.ts';
 import type { WatchResult } from './checkers-watch.ts';
 import type { CorruptionResult } from './corruption.ts';
 import type { LeaderChange } from './monitor.ts';
@@ -28,6 +29,8 @@ export interface RunResults {
   readonly watch: WatchResult | null;
   /** beats: the beats workload's checker (PEERS.md D2, D4); absent without that workload. */
   readonly beats?: BeatsResult;
+  /** sessions: the sessions workload's checker (PEERS.md D5); absent without that workload. */
+  readonly sessions?: SessionsResult;
   /** corruption: the corrupt nemesis's faults and the final state comparison (PEERS.md A7); absent without it. */
   readonly corruption?: CorruptionResult;
   /** retries: the idempotent retries of outcome-unknown operations (A14; generator.ts). */
@@ -89,8 +92,12 @@ function healthLines(result: HealthResult | null): string[] {
       `prober isolations ${result.isolations} (${result.staleVerdictsLeft} stale verdicts left to fence); cut targets reported unhealthy ${result.cutsReported.length}, not reported ${result.cutsUnreported.length}`,
     `  verdicts per member (cairn_health_flips_total): ${Object.entries(result.memberFlips).map(([m, c]) => `${m} ${Object.entries(c).map(([k, n]) => `${k} ${n}`).join('/')}`).join('; ') || 'not scraped'}`,
     `  flips per target (observed/truth): ${result.targets.map((t) => `${t.target.split(':')[1] ?? t.target} ${t.observedChanges}/${t.truthChanges}`).join(', ')}`,
+    `  probe storm: ${result.storm.checked ? `${result.storm.accepts} probes accepted; busiest ${result.storm.windowMs} ms window ${result.storm.busiestSteady} (at most ${result.storm.steadyMax}) with one prober, ${result.storm.busiestHandover} (at most ${result.storm.handoverMax}) in handovers; over the bound ${result.storm.stormCount}` : 'not checked (no accepted-probe record)'}`,
   ];
-  for (const item of [...result.fencingViolations.slice(0, 5), ...result.unjustifiedFlips.slice(0, 5), ...result.unjustified.slice(0, 5), ...result.finalMismatches.slice(0, 5), ...result.cutsUnreported.slice(0, 5).map((c) => `cut not reported: ${c}`)]) lines.push(`  ${item}`);
+  if (result.crashes > 0) {
+    lines.push(`  kills/pauses ${result.crashes}: victims' transitions judged ${result.resumption.judged} (slowest shown after ${result.resumption.maxLatencyMs ?? '-'} ms, bound ${result.boundMs} ms), superseded ${result.resumption.superseded}, late ${result.resumption.late.length}, lost ${result.resumption.lost.length}`);
+  }
+  for (const item of [...result.fencingViolations.slice(0, 5), ...result.unjustifiedFlips.slice(0, 5), ...result.unjustified.slice(0, 5), ...result.finalMismatches.slice(0, 5), ...result.cutsUnreported.slice(0, 5).map((c) => `cut not reported: ${c}`), ...result.resumption.lost.slice(0, 5).map((c) => `lost transition: ${c}`), ...result.resumption.late.slice(0, 5).map((c) => `late transition: ${c}`), ...result.storm.storms.slice(0, 5).map((c) => `probe storm: ${c}`)]) lines.push(`  ${item}`);
   for (const problem of result.problems) lines.push(`  ${problem}`);
   return lines;
 }
@@ -128,6 +135,7 @@ export function summaryLines(results: RunResults): string[] {
   lines.push(...linearizabilityLine(results.linearizability), ...setLines(results.set));
   lines.push(...healthLines(results.health), ...ephemeralLines(results.ephemeral), ...watchLines(results.watch));
   lines.push(...beatsLines(results.beats));
+  lines.push(...sessionsLines(results.sessions));
   lines.push(...corruptionLines(results.corruption));
   lines.push(...retryLines(results.retries));
   for (const note of results.notes) lines.push(`note: ${note}`);
@@ -182,5 +190,26 @@ function beatsLines(result: BeatsResult | undefined): string[] {
   ];
   for (const violation of result.violations.slice(0, 10)) lines.push(`  ${violation}`);
   for (const problem of result.problems) lines.push(`  ${problem}`);
+  return lines;
+}
+
+function sessionLatencyText(stats: SessionLatencyStats | null): string {
+  return stats === null ? 'none' : `p50 ${stats.p50} ms, max ${stats.max} ms (n ${stats.count})`;
+}
+
+/** sessionsLines renders the sessions checker (D5): what ran, the violations by kind, latencies and the bounds. */
+function sessionsLines(result: SessionsResult | undefined): string[] {
+  if (result === undefined) return [];
+  const c = result.counts;
+  const v = result.violationCounts;
+  const b = result.bounds;
+  const lines = [
+    `sessions: ${result.valid ? 'ok' : 'INVALID'}; ${c['elements'] ?? 0} instances, ${c['sessionsOpened'] ?? 0} sessions opened (${c['redos'] ?? 0} redos after a break, ${c['abandons'] ?? 0} abandoned and redone, ${c['dupCloses'] ?? 0} duplicate closes), ` +
+      `${c['deadClients'] ?? 0} dead clients (${c['cancels'] ?? 0} cancelled, ${c['silentDeaths'] ?? 0} silent); registrations ${c['registrationsOk'] ?? 0} ok / ${c['registrationsFail'] ?? 0} fail / ${c['registrationsUnknown'] ?? 0} unknown; ${c['reads'] ?? 0} list reads`,
+    `  violations: missing ${v.missing}, ghost ${v.ghost}, late removal ${v.lateRemoval}, resurrection ${v.resurrection}`,
+    `  removal after death: cancel ${sessionLatencyText(result.removalMs.cancel)}, silent ${sessionLatencyText(result.removalMs.silent)}; redo (break -> registered again): ${sessionLatencyText(result.redoMs)}`,
+    `  bounds: B1 cancel ${b.b1CancelMs} ms, B1 silent ${b.b1SilentMs} ms, B2 ${b.b2Ms} ms, redo gap ${b.gapMaxMs} ms`,
+  ];
+  for (const item of [...result.violations.slice(0, 8), ...result.problems]) lines.push(`  ${item}`);
   return lines;
 }

@@ -15,6 +15,7 @@ import { beatBounds, checkBeats } from './checkers-beats.ts';
 import { checkEphemeral, ephemeralExpectation, roundProblems } from './checkers-ephemeral.ts';
 import { checkCorruption, registerFinalReads } from './corruption.ts';
 import { checkHealth } from './checkers-health.ts';
+import { checkSessions, sessionBounds } from './checkers-sessions.ts';
 import { checkWatch } from './checkers-watch.ts';
 import { clientTimeoutMsDefault } from './client.ts';
 import { Cluster, reapOrphans } from './control.ts';
@@ -33,16 +34,17 @@ import { defaultRegisterMix, RegisterWorkload, type RegisterMix } from './worklo
 import { SetWorkload } from './workloads/set.ts';
 import { BeatsWorkload, defaultBeatsOptions, type BeatFaultKind } from './workloads/beats.ts';
 import { convergenceBoundMs, distroVerifyMs, EphemeralWorkload } from './workloads/ephemeral.ts';
-import { defaultHealthOptions, HealthWorkload } from './workloads/health.ts';
+import { defaultHealthOptions, type HealthFaultKind, type HealthOptions, HealthWorkload } from './workloads/health.ts';
 import { WatchWorkload } from './workloads/watch.ts';
+import { defaultSessionsOptions, sessionFaultKinds, SessionsWorkload } from './workloads/sessions.ts';
 
 /** storeDir is where runs are written. */
 export const storeDir = fileURLToPath(new URL('./store/', import.meta.url));
 
 /** WorkloadName names a workload. */
-export type WorkloadName = 'register' | 'set' | 'health' | 'ephemeral' | 'watch' | 'beats';
+export type WorkloadName = 'register' | 'set' | 'health' | 'ephemeral' | 'watch' | 'beats' | 'sessions';
 /** workloadNames lists every workload, for the command line. */
-export const workloadNames: readonly WorkloadName[] = ['register', 'set', 'health', 'ephemeral', 'watch', 'beats'];
+export const workloadNames: readonly WorkloadName[] = ['register', 'set', 'health', 'ephemeral', 'watch', 'beats', 'sessions'];
 
 /** RunOptions is everything that shapes one run. */
 export interface RunOptions {
@@ -215,6 +217,7 @@ interface Extras {
   readonly ephemeral: EphemeralWorkload | null;
   readonly watch: WatchWorkload | null;
   readonly beats: BeatsWorkload | null;
+  readonly sessions: SessionsWorkload | null;
 }
 
 function workerPlans(options: RunOptions, register: RegisterWorkload, set: SetWorkload, extras: Extras): WorkerPlan[] {
@@ -228,13 +231,21 @@ function workerPlans(options: RunOptions, register: RegisterWorkload, set: SetWo
 }
 
 /**
- * genericNemesis: the health workload scripts its own partitions, the beats workload its own partitions and kills
- * (aimed at responsible members); the generic loops of those kinds must not run with them.
+ * genericNemesis: the health workload scripts its own partitions (C1), kills and pauses (C4), the beats workload its own partitions and kills
+ * (aimed at responsible members), the sessions workload its own kills (aimed at members serving sessions, D5); the
+ * generic loops of those kinds must not run with them.
  */
 function genericNemesis(options: RunOptions): NemesisOptions {
-  const scripted = [...(options.workloads.includes('health') ? ['partition'] : []), ...(options.workloads.includes('beats') ? ['partition', 'kill'] : [])];
+  const scripted = [...(options.workloads.includes('health') ? ['partition', 'kill', 'pause'] : []), ...(options.workloads.includes('beats') ? ['partition', 'kill'] : [])];
+  if (options.workloads.includes('sessions')) scripted.push('kill');
   if (scripted.length === 0) return options.nemesis;
   return { ...options.nemesis, kinds: options.nemesis.kinds.filter((kind) => !scripted.includes(kind)) };
+}
+
+/** healthOptionsOf maps --nemesis kinds to the health workload's scripted faults (partition: C1, kill/pause: C4). */
+function healthOptionsOf(options: RunOptions): HealthOptions {
+  const faults = options.nemesis.kinds.filter((kind): kind is HealthFaultKind => kind === 'partition' || kind === 'kill' || kind === 'pause');
+  return { ...defaultHealthOptions, faults };
 }
 
 /** beatFaultsOf maps --nemesis kinds to the beats workload's scripted faults (partition: D2, kill: D4). */
@@ -261,10 +272,14 @@ async function execute(options: RunOptions, env: Environment, log: (line: string
   const register = new RegisterWorkload({ processesPerKey: options.processesPerKey, opsPerKey: options.opsPerKey, ...options.registerMix });
   const set = new SetWorkload({ elementsPerService: 1000, readShare: options.setReadShare });
   const extras: Extras = {
-    health: options.workloads.includes('health') ? new HealthWorkload(defaultHealthOptions, { cluster, recorder, monitor, firewall: env.firewall, cgroups: env.cgroups }) : null,
+    health: options.workloads.includes('health') ? new HealthWorkload(healthOptionsOf(options), { cluster, recorder, monitor, firewall: env.firewall, cgroups: env.cgroups }) : null,
     ephemeral: options.workloads.includes('ephemeral') ? new EphemeralWorkload({ elementsPerService: 800, removeShare: 0.3 }) : null,
     watch: options.workloads.includes('watch') ? new WatchWorkload({ services: 2, subscribersPerService: 3, removeShare: 0.4 }, cluster.members, recorder) : null,
     beats: options.workloads.includes('beats') ? new BeatsWorkload(defaultBeatsOptions(beatFaultsOf(options), options.nemesis.faultMs, options.nemesis.quietMs), { cluster, recorder, firewall: env.firewall, cgroups: env.cgroups, generator }) : null,
+    // sessions (D5): its client faults always; kills of serving members with --nemesis kill.
+    sessions: options.workloads.includes('sessions')
+      ? new SessionsWorkload({ ...defaultSessionsOptions, faults: sessionFaultKinds.filter((kind) => kind !== 'kill-serving' || options.nemesis.kinds.includes('kill')) }, { cluster, recorder, generator })
+      : null,
   };
   try {
     const nemesis = new Nemesis(genericNemesis(options), { cluster, recorder, monitor, firewall: env.firewall, cgroups: env.cgroups, random: random.fork() });
@@ -276,16 +291,18 @@ async function execute(options: RunOptions, env: Environment, log: (line: string
     log(`running ${options.workloads.join('+')} for ${options.timeSeconds} s under ${options.nemesis.kinds.join(',') || 'no'} faults`);
     generator.start(workerPlans(options, register, set, extras));
     extras.beats?.start(random.fork());
+    await extras.sessions?.start(random.fork(), { bounds: sessionBounds() });
     const deadline = Date.now() + options.timeSeconds * 1000;
     await Promise.all([
       nemesis.run(deadline),
       sleep(deadline - Date.now()),
-      extras.health?.run(deadline, options.nemesis.kinds.includes('partition'), random.fork()) ?? Promise.resolve(),
+      extras.health?.run(deadline, random.fork()) ?? Promise.resolve(),
       extras.beats?.runFaults(deadline, random.fork()) ?? Promise.resolve(),
+      extras.sessions?.runFaults(deadline, random.fork()) ?? Promise.resolve(),
     ]);
     phases.healTime = recorder.now();
     await nemesis.healAll();
-    phases.nemesisProblems.push(...nemesis.problems, ...(extras.health?.problems ?? []), ...(extras.beats?.problems ?? []));
+    phases.nemesisProblems.push(...nemesis.problems, ...(extras.health?.problems ?? []), ...(extras.beats?.problems ?? []), ...(extras.sessions?.problems ?? []));
     phases.notes.push(...(extras.health?.notes ?? []));
     log(`healed; clients go on for ${options.recoverySeconds} s`);
     const probes = memberRecovery(cluster.members.map((m) => m.addr), generator, register, phases.healTime, recorder, random.fork());
@@ -323,7 +340,14 @@ async function execute(options: RunOptions, env: Environment, log: (line: string
       const after = await extras.beats.finalPhase(boundMs);
       phases.notes.push(...extras.beats.notes, `beats: every member listed no instance ${after === null ? `still after ${boundMs} ms` : `${after} ms after the beaters stopped`}`);
     }
+    if (extras.sessions !== null) {
+      const boundMs = sessionBounds().b1SilentMs + 5000;
+      log(`sessions: reading every member until dead clients' instances are gone and live ones listed everywhere (at most ${boundMs} ms)`);
+      const after = await extras.sessions.finalPhase(boundMs);
+      phases.notes.push(...extras.sessions.notes, `sessions: every member agreed with the clients ${after === null ? `not within ${boundMs} ms` : `${after} ms after the final phase began`}`);
+    }
   } finally {
+    await extras.sessions?.stopAll();
     await extras.beats?.stopAll();
     extras.health?.close();
     await extras.watch?.stop();
@@ -408,6 +432,7 @@ function judge(options: RunOptions, env: Environment, phases: Phases, failure: s
   const ephemeral = options.workloads.includes('ephemeral') ? checkEphemeral(events, env.cluster.members.map((m) => m.addr)) : null;
   const watch = options.workloads.includes('watch') ? checkWatch(events) : null;
   const beats = options.workloads.includes('beats') ? checkBeats(events) : null;
+  const sessions = options.workloads.includes('sessions') ? checkSessions(events) : null;
   const corruption = options.nemesis.kinds.includes('corrupt') ? checkCorruption(events, env.cluster.members.map((m) => m.addr)) : null;
   const fs = [
     ...(options.workloads.includes('register') ? ['read', 'write'] : []),
@@ -416,6 +441,7 @@ function judge(options: RunOptions, env: Environment, phases: Phases, failure: s
     ...(ephemeral !== null ? ['eph-add'] : []),
     ...(watch !== null ? ['watch-add'] : []),
     ...(beats !== null ? ['beat'] : []),
+    ...(sessions !== null ? ['sess-read'] : []),
   ];
   const results: RunResults = {
     name: options.name,
@@ -430,6 +456,7 @@ function judge(options: RunOptions, env: Environment, phases: Phases, failure: s
     ephemeral,
     watch,
     ...(beats === null ? {} : { beats }),
+    ...(sessions === null ? {} : { sessions }),
     ...(corruption === null ? {} : { corruption }),
     retries: summarizeRetries(events),
     notes: phases.notes,
@@ -449,10 +476,11 @@ function judge(options: RunOptions, env: Environment, phases: Phases, failure: s
   if (watch !== null && !watch.valid) reasons.push(`watch: ${Object.entries(watch.counts).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`).join(', ')}${watch.problems.length > 0 ? `; ${watch.problems.join('; ')}` : ''}`);
   if (corruption !== null && !corruption.valid) reasons.push(`corruption: ${corruption.problems.slice(0, 8).join('; ')}`);
   if (beats !== null && !beats.valid) reasons.push(`beats: ${[...beats.violations.slice(0, 3), ...beats.problems.slice(0, 3)].join('; ')}${beats.violations.length > 3 ? ` (${beats.violations.length} violations listed)` : ''}`);
+  if (sessions !== null && !sessions.valid) reasons.push(`sessions: ${[...sessions.violations.slice(0, 3), ...sessions.problems.slice(0, 3)].join('; ')}${sessions.violations.length > 3 ? ` (${Object.entries(sessions.violationCounts).map(([k, n]) => `${k} ${n}`).join(', ')})` : ''}`);
   for (const note of phases.notes) if (note.includes('not served')) reasons.push(note);
   const final: RunResults = { ...results, verdict: reasons.length === 0 ? 'valid' : 'invalid', reasons };
   writeResults(path.join(env.dir, 'results.json'), final);
-  const flagged = [...(linearizability?.anomalies ?? []), ...(set?.anomalies ?? []), ...(health?.anomalies ?? []), ...(ephemeral?.anomalies ?? []), ...(watch?.anomalies ?? []), ...(beats?.anomalies ?? [])];
+  const flagged = [...(linearizability?.anomalies ?? []), ...(set?.anomalies ?? []), ...(health?.anomalies ?? []), ...(ephemeral?.anomalies ?? []), ...(watch?.anomalies ?? []), ...(beats?.anomalies ?? []), ...(sessions?.anomalies ?? [])];
   writeTimeline(path.join(env.dir, 'timeline.html'), `${options.name} (seed ${options.seed}): ${final.verdict}`, events, flagged);
   return { verdict: final.verdict, reasons, dir: env.dir, summary: summaryLines(final), results: final };
 }

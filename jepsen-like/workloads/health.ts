@@ -1,4 +1,4 @@
-// health workload (PEERS.md §2.3 C1): Cairn's active TCP health checks judged against a scripted ground truth.
+// health workload (PEERS.md §2.3 C1, C4): Cairn's active TCP health checks judged against a scripted ground truth.
 //
 // The harness itself runs the probe targets: one node `net` server per target on 127.0.0.15 (so the workload needs
 // 3-member runs, whose members use 127.0.0.11-13), ports 61000 and up. They are registered as persistent instances
@@ -22,6 +22,9 @@
 //   the target address are dropped; needs cgroup v2, because probes leave from 127.0.0.1, not the member's address),
 //   while it stays in the cluster. Nacos's behaviour, which Cairn copies: its probes time out, so after 3 failures
 //   it reports its targets unhealthy although they listen, and healthy again after 3 successes once the cut heals.
+// With --nemesis kill and/or pause (C4) the faults are kills and pauses of the leader or a prober instead, with the
+// victim's targets flipped around them (crashes() below); the targets timestamp every probe they accept, so the
+// checker can bound the probes per window (no probe storm).
 // The owner of a target is computed with Cairn's own rule (src/cp/probe-assignment.ts probeOwner over the sorted
 // member addresses, the assignment when every member is live) and written into the history's `health-setup` line.
 
@@ -31,7 +34,7 @@ import type { Outcome } from '../client.ts';
 import { outcomeOfCode } from '../client.ts';
 import { httpRequest } from '../client-http.ts';
 import type { MemberCgroups } from '../cgroup.ts';
-import type { Cluster } from '../control.ts';
+import type { Cluster, Member } from '../control.ts';
 import type { Generator, OperationSource, PlannedOperation } from '../generator.ts';
 import type { HistoryRecorder } from '../history.ts';
 import type { Drop, Firewall } from '../iptables.ts';
@@ -48,6 +51,13 @@ export const targetPortBase = 61_000;
 const healthFaultIdBase = 1_000_000;
 /** setupBoundMs bounds the registration and configuration of the targets. */
 const setupBoundMs = 30_000;
+/** sharesBoundMs bounds C4's wait for every member to probe its full-membership share again before a fault. */
+const sharesBoundMs = 20_000;
+/** flipBackAfterMs: a paused victim's targets flip back this long into the pause (its pending verdict goes stale). */
+const flipBackAfterMs = 2000;
+
+/** HealthFaultKind is a family of scripted faults: C1's partitions, C4's kills and pauses of probers and leaders. */
+export type HealthFaultKind = 'partition' | 'kill' | 'pause';
 
 /** HealthOptions shape the workload. */
 export interface HealthOptions {
@@ -55,10 +65,17 @@ export interface HealthOptions {
   readonly intervalMs: number;
   readonly pollers: number;
   readonly ratePerSecond: number;
+  /** faults: partition (C1) or kill and/or pause (C4); empty: no faults, the targets still toggle. */
+  readonly faults: readonly HealthFaultKind[];
 }
 
 /** defaultHealthOptions: 9 targets (about 3 per member), probes every 2.5 s, 3 pollers at 10 reads a second. */
-export const defaultHealthOptions: HealthOptions = { targets: 9, intervalMs: 2500, pollers: 3, ratePerSecond: 10 };
+export const defaultHealthOptions: HealthOptions = { targets: 9, intervalMs: 2500, pollers: 3, ratePerSecond: 10, faults: [] };
+
+/** crashFaultsOf tells whether the faults are C4's (kills or pauses: a share moves away and back). */
+export function crashFaultsOf(faults: readonly HealthFaultKind[]): boolean {
+  return faults.includes('kill') || faults.includes('pause');
+}
 
 /** HealthBounds are the checker's time bounds, derived from the probe interval (see checkers-health.ts). */
 export interface HealthBounds {
@@ -66,7 +83,21 @@ export interface HealthBounds {
   readonly boundMs: number;
   /** commitMarginMs: how long a verdict may take from its probe to its commit. */
   readonly commitMarginMs: number;
+  /** stormWindowMs: the sliding window in which a target's accepted probe connections are counted. */
+  readonly stormWindowMs: number;
+  /** stormSteadyMax: probes a target may receive per window while no fault can move its share (one prober). */
+  readonly stormSteadyMax: number;
+  /** stormHandoverMax: probes per window while a fault may move shares (handover), up to handoverTailMs after it ends. */
+  readonly stormHandoverMax: number;
+  /** handoverTailMs: how long after a fault ends shares may still be moving back (the storm check's handover window). */
+  readonly handoverTailMs: number;
 }
+
+/** settleMs and reconcileMs are the checker's defaults (src/health/health-checker.ts defaultHealthTuning). */
+const assignerSettleMs = 1000;
+const reconcileMs = 500;
+/** harnessLagMs: how much later than the member connected the harness may timestamp an accept (its event loop). */
+const harnessLagMs = 500;
 
 /**
  * healthBounds derives the bounds. A probe runs every intervalMs +-10% jitter (at most 1.1 * interval apart). A flip
@@ -78,10 +109,36 @@ export interface HealthBounds {
  * more). A verdict takes at most the request timeout (5 s) plus one 1 s retry to commit, and a linearizable read
  * returns what was committed when it was served. Sum: 4 * 1.1 * interval + 4.5 s handover + an 8 s commit margin
  * (5 s + 1 s retry, rounded up for a loaded 2-core machine). With 2500 ms: 23.5 s.
+ *
+ * `handovers` is how many share moves one transition may have to wait for. C1's faults move a share once while
+ * they matter (1). C4's kills and pauses move it twice within one transition: away from the victim, and back when
+ * it restarts or wakes, which discards the interim owner's counts; the second move needs no election (the leader
+ * sees the victim again): settle 1 s + reconcile 0.5 s + the returning owner's first probe at a random point of one
+ * interval (1.1 * interval), so 2 handovers add 1.5 s + 1.1 * interval: 27.75 s with 2500 ms.
+ *
+ * Probe storm (checked on the targets' accepted connections; refused probes of a closed target cannot be counted):
+ * one prober starts a target's probes at least 0.9 * interval apart (the next is armed when a probe ends, with
+ * -10% jitter at most), so in a window of 0.9 * interval - harnessLagMs (1750 ms) it starts at most one: steady
+ * state allows 1. During a handover at most 3 probes may legitimately land in one window: the stale holder's
+ * overdue probe (a paused member fires its due timer when it wakes, before it applies the move; a killed member's
+ * last probe), the interim owner's probe, and the returning owner's first probe under the new assignment (random
+ * within an interval, so possibly at once). A member that probed every target of every member, or a scheduler that
+ * caught up on missed ticks in a burst, exceeds these. A handover lasts from the fault's start until
+ * handoverTailMs after its end: an election if a woken leader disrupts (2 s) + the settle (1 s) + the reconcile
+ * (0.5 s) + the assignment's commit (the 8 s commit margin) = 11.5 s, after which the interim owner has applied the
+ * move back and stopped probing.
  */
-export function healthBounds(intervalMs: number): HealthBounds {
+export function healthBounds(intervalMs: number, handovers = 1): HealthBounds {
   const commitMarginMs = 8000;
-  return { boundMs: Math.ceil(4 * 1.1 * intervalMs + 4500 + commitMarginMs), commitMarginMs };
+  const returnMs = (handovers - 1) * (assignerSettleMs + reconcileMs + 1.1 * intervalMs);
+  return {
+    boundMs: Math.ceil(4 * 1.1 * intervalMs + 4500 + commitMarginMs + returnMs),
+    commitMarginMs,
+    stormWindowMs: Math.floor(0.9 * intervalMs - harnessLagMs),
+    stormSteadyMax: 1,
+    stormHandoverMax: 3,
+    handoverTailMs: 2000 + assignerSettleMs + reconcileMs + commitMarginMs,
+  };
 }
 
 /** targetAddress is target i's "ip:port". */
@@ -98,7 +155,15 @@ export interface HealthSetup {
   readonly intervalMs: number;
   readonly boundMs: number;
   readonly commitMarginMs: number;
+  /** storm bounds (absent in histories recorded before C4: the storm check is then skipped). */
+  readonly stormWindowMs?: number;
+  readonly stormSteadyMax?: number;
+  readonly stormHandoverMax?: number;
+  readonly handoverTailMs?: number;
 }
+
+/** acceptsPerTargetMax bounds the accepted probe connections a target remembers (overflow is counted). */
+const acceptsPerTargetMax = 20_000;
 
 /** Target is one listener the harness opens and closes. */
 class Target {
@@ -106,6 +171,10 @@ class Target {
   private readonly sockets = new Set<net.Socket>();
   /** scripted: a fault controls this target; the random toggler leaves it alone. */
   scripted = false;
+  /** accepts are the recorder times (ns) of the probe connections this target accepted, at most acceptsPerTargetMax. */
+  readonly accepts: number[] = [];
+  /** acceptsDropped counts accepts beyond acceptsPerTargetMax (itself a storm). */
+  acceptsDropped = 0;
 
   constructor(
     readonly index: number,
@@ -124,6 +193,8 @@ class Target {
     const id = initial ? null : this.downId;
     if (id !== null) this.recorder.nemesis('invoke', 'stop-target-down', { id, target: this.address });
     const server = net.createServer((socket) => {
+      if (this.accepts.length < acceptsPerTargetMax) this.accepts.push(this.recorder.now());
+      else this.acceptsDropped++;
       this.sockets.add(socket);
       socket.on('error', () => undefined);
       socket.on('close', () => this.sockets.delete(socket));
@@ -186,7 +257,8 @@ export class HealthWorkload implements OperationSource {
     private readonly deps: HealthDeps,
   ) {
     if (deps.cluster.members.length !== 3) throw new Error('the health workload needs --nodes 3 (its targets listen on 127.0.0.15)');
-    this.bounds = healthBounds(options.intervalMs);
+    if (crashFaultsOf(options.faults) && options.faults.includes('partition')) throw new Error('the health workload runs partitions (C1) or kills and pauses (C4), not both');
+    this.bounds = healthBounds(options.intervalMs, crashFaultsOf(options.faults) ? 2 : 1);
     const members = deps.cluster.members.map((member) => member.addr).sort();
     for (let i = 0; i < options.targets; i++) {
       const address = targetAddress(i);
@@ -221,10 +293,11 @@ export class HealthWorkload implements OperationSource {
     return healthReadOf(false, 'linearizable');
   }
 
-  /** run toggles the targets at random and, with partitions on, scripts the faults until `deadline`. */
-  async run(deadline: number, partitions: boolean, random: Random): Promise<void> {
+  /** run toggles the targets at random and scripts the options' faults (C1 or C4) until `deadline`. */
+  async run(deadline: number, random: Random): Promise<void> {
     const loops = this.targets.map((target) => this.toggle(target, deadline, random.fork()));
-    if (partitions) loops.push(this.faults(deadline, random.fork()));
+    if (this.options.faults.includes('partition')) loops.push(this.faults(deadline, random.fork()));
+    else if (crashFaultsOf(this.options.faults)) loops.push(this.crashes(deadline, random.fork()));
     await Promise.all(loops);
   }
 
@@ -320,6 +393,114 @@ export class HealthWorkload implements OperationSource {
   }
 
   /**
+   * crashes is C4's fault loop, one fault at a time: once every member reports the share it has under the full
+   * membership (`cairn_health_targets` on /metrics, see shares()), the victim, the leader or a prober that does not
+   * lead (alternating), is killed (SIGKILL, restarted after 5-9 s) or paused (SIGSTOP, SIGCONT after 13-16 s),
+   * alternating between the enabled kinds. "In the middle of probing": the victim's targets are flipped (open ones
+   * closed, closed ones opened) just before the fault, which comes 0-2.75 s later (one probe interval: the victim
+   * may be counting, or sending a verdict). A paused victim's targets are flipped back 2 s into the pause, so a
+   * verdict it reached or was sending is stale when it wakes (the pause lasts that + the commit margin + 3 s, so a
+   * stale commit at the wake cannot be excused by the truth it saw: the fencing check). The last state is then held
+   * until boundMs after the victim is back, so every transition must show within the bound (no lost transitions).
+   */
+  private async crashes(deadline: number, random: Random): Promise<void> {
+    const kinds = this.options.faults.filter((kind): kind is 'kill' | 'pause' => kind === 'kill' || kind === 'pause');
+    let kind = random.pick(kinds);
+    let aimAtLeader = random.chance(0.5);
+    for (let round = 0; round < 10_000; round++) {
+      await sleep(Math.min(random.between(3000, 5000), Math.max(0, deadline - Date.now())));
+      // A pause needs its 13-16 s before the deadline, a kill (5-9 s and the restart) 12 s.
+      if (kind === 'pause' && deadline - Date.now() < 20_000 && kinds.includes('kill')) kind = 'kill';
+      if (deadline - Date.now() < (kind === 'pause' ? 20_000 : 12_000)) return;
+      const shares = await this.shares(deadline);
+      const leader = await this.deps.monitor.findLeader();
+      const running = this.deps.cluster.members.filter((member) => member.state === 'running');
+      const candidates = running.filter((member) => (member.addr === leader) === aimAtLeader && this.ownedBy(member.addr).length > 0);
+      if (candidates.length === 0) {
+        this.notes.push(`round ${round}: no ${aimAtLeader ? 'leader' : 'prober'} to ${kind} (leader ${String(leader)})`);
+        aimAtLeader = !aimAtLeader;
+        continue;
+      }
+      await this.crash(kind, random.pick(candidates), leader, shares, deadline, random);
+      kind = kinds[(kinds.indexOf(kind) + 1) % kinds.length] ?? kind;
+      aimAtLeader = !aimAtLeader;
+    }
+  }
+
+  /**
+   * shares waits (at most sharesBoundMs) until every member's `cairn_health_targets` equals the number of targets it
+   * owns under the full membership, i.e. the committed assignment names every member again after the last fault,
+   * and records what it read (`health-shares`). This is how the harness knows who probes what: the owner rule is
+   * Cairn's own (probeOwner), and the gauge confirms each member applied the assignment it is computed over.
+   */
+  private async shares(deadline: number): Promise<Record<string, number | null>> {
+    const until = Math.min(deadline, Date.now() + sharesBoundMs);
+    let read: Record<string, number | null> = {};
+    for (let attempt = 0; attempt < 100; attempt++) {
+      read = {};
+      for (const member of this.deps.cluster.members) read[member.addr] = await targetsGauge(member.addr);
+      const settled = this.deps.cluster.members.every((member) => read[member.addr] === this.ownedBy(member.addr).length);
+      if (settled || Date.now() >= until) {
+        this.deps.recorder.observe('health-shares', { targets: read, expected: Object.fromEntries(this.deps.cluster.members.map((m) => [m.addr, this.ownedBy(m.addr).length])), settled }, this.deps.recorder.now());
+        if (!settled) this.notes.push(`shares not back to the full assignment within ${sharesBoundMs} ms: ${JSON.stringify(read)}`);
+        return read;
+      }
+      await sleep(500);
+    }
+    return read;
+  }
+
+  private async crash(kind: 'kill' | 'pause', victim: Member, leader: string | null, shares: Record<string, number | null>, deadline: number, random: Random): Promise<void> {
+    const id = this.faultId++;
+    const owned = this.ownedBy(victim.addr);
+    const wasLeader = victim.addr === leader;
+    const mode = `${kind}-${wasLeader ? 'leader' : 'prober'}`;
+    const value = { id, mode, member: victim.addr, wasLeader, targets: owned.map((t) => t.address), shares };
+    for (const target of owned) target.scripted = true;
+    for (const target of owned) await this.flip(target);
+    let lastFlip = Date.now();
+    await sleep(random.between(0, Math.round(1.1 * this.options.intervalMs)));
+    this.deps.recorder.nemesis('invoke', `start-${kind}`, value);
+    if (kind === 'kill') {
+      await victim.kill();
+      this.deps.recorder.nemesis('info', 'start-kill', { ...value, members: [victim.addr] });
+      await sleep(random.between(5000, 9000));
+    } else {
+      victim.pause();
+      this.deps.recorder.nemesis('info', 'start-pause', { ...value, pid: victim.pid });
+      await sleep(flipBackAfterMs);
+      for (const target of owned) await this.flip(target);
+      lastFlip = Date.now();
+      await sleep(Math.max(random.between(13_000, 16_000), flipBackAfterMs + this.bounds.commitMarginMs + 3000) - flipBackAfterMs);
+    }
+    this.deps.recorder.nemesis('invoke', `stop-${kind}`, { id });
+    let result: string;
+    if (kind === 'pause') {
+      victim.resume();
+      result = `resumed ${victim.addr}`;
+    } else {
+      try {
+        await victim.start();
+        result = `restarted ${victim.addr}`;
+      } catch (error) {
+        result = `${victim.addr}: restart failed: ${error instanceof Error ? error.message : String(error)}`;
+        this.problems.push(`stop-kill #${id}: ${result}`);
+      }
+    }
+    this.deps.recorder.nemesis('info', `stop-${kind}`, { id, result });
+    // Hold the last state until the bound (which counts both share moves) has passed since the last flip, so that a
+    // transition the new or returning owner never commits shows as reads against the truth.
+    const holdUntil = lastFlip + this.bounds.boundMs + 1000;
+    await sleep(Math.max(0, Math.min(holdUntil, deadline) - Date.now()));
+    for (const target of owned) target.scripted = false;
+  }
+
+  private async flip(target: Target): Promise<void> {
+    if (target.isOpen) target.close();
+    else await target.open();
+  }
+
+  /**
    * finalPhase sets the final truth (every other target down, so both verdicts are checked), then reads every member
    * (linearizable and local) once a second until every target's health equals its truth on every member, or the
    * bound passes; then one more round, recorded with final: true, which the checker judges.
@@ -370,12 +551,24 @@ export class HealthWorkload implements OperationSource {
       flips[member] = counts;
     }
     this.deps.recorder.observe('health-metrics', { flips }, this.deps.recorder.now());
+    // The targets' own evidence for the storm check: when each accepted a probe connection.
+    for (const target of this.targets) {
+      this.deps.recorder.observe('health-probes', { target: target.address, accepts: target.accepts, dropped: target.acceptsDropped }, this.deps.recorder.now());
+    }
   }
 
   /** close stops every listener. */
   close(): void {
     for (const target of this.targets) target.shutdown();
   }
+}
+
+/** targetsGauge reads a member's `cairn_health_targets` (the targets it probes), or null when it does not answer. */
+async function targetsGauge(addr: string): Promise<number | null> {
+  const result = await httpRequest(addr, 'GET', '/metrics', 2000);
+  if (!('answer' in result) || result.answer.status !== 200) return null;
+  const match = /^cairn_health_targets (\d+)/m.exec(result.answer.text);
+  return match === null ? null : Number(match[1]);
 }
 
 async function httpOk(addr: string, method: string, pathAndQuery: string): Promise<string | null> {

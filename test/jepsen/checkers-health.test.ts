@@ -1,11 +1,15 @@
 // Goal: the health checker (jepsen-like/checkers-health.ts) accepts a history whose reads follow the scripted truth
 // and rejects each kind of violation it promises to catch: an unjustified flip, a flip committed around an
 // isolation of the target's prober (fencing), a final read that disagrees with the truth, a prober-targets cut
-// never reported, and an observation far from the truth. Method: crafted histories, one target, times in seconds.
+// never reported, and an observation far from the truth. C4 (kills and pauses of the prober): a history where the
+// new owner shows the victim's transitions within the bound and the handover probes stay within the storm bound is
+// valid; a late resumption, a lost transition, a probe storm (steady state and handover) and a stale verdict of a
+// paused prober committed after it woke are each invalid. Method: crafted histories, one target, times in seconds.
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { checkHealth } from '../../jepsen-like/checkers-health.ts';
+import { healthBounds } from '../../jepsen-like/workloads/health.ts';
 import { HistoryBuilder } from './build.ts';
 
 const T = '127.0.0.15:61000';
@@ -89,5 +93,81 @@ describe('checkHealth', () => {
     const result = checkHealth(h.sorted());
     assert.equal(result.valid, false);
     assert.equal(result.counts.unjustified, 1);
+  });
+});
+
+/**
+ * c4: the target (owned by A) is up; it goes down at 29 (just before the fault: "in the middle of probing"), A is
+ * paused 30-45 and the target comes back up at 32 (2 s into the pause). Reads every second show `readAt`; by
+ * default the new owner shows the down at 30 and the up at 40 (8 s: handover and 3 probes). The target accepts a
+ * probe every 2.5 s while up, plus `extraProbes`; by default the woken prober's overdue probe and one more at 45.2
+ * and 45.5, so 3 land within 1.75 s during the handover (the most the bound allows).
+ */
+function c4(readAt: (t: number) => boolean = (t) => !(t >= 30 && t < 40), extraProbes: readonly number[] = [45.2, 45.5]): HistoryBuilder {
+  const h = new HistoryBuilder();
+  h.observe('health-setup', { targets: [T], owners: { [T]: 'A' }, members, intervalMs: 2500, boundMs: 20_000, commitMarginMs: 8000, stormWindowMs: 1750, stormSteadyMax: 1, stormHandoverMax: 3, handoverTailMs: 11_500 }, 0);
+  h.nemesis('invoke', 'start-target-down', { id: 1, target: T }, 29).nemesis('info', 'start-target-down', { id: 1, target: T }, 29.01);
+  h.nemesis('invoke', 'start-pause', { id: 9, mode: 'pause-prober', member: 'A', targets: [T] }, 30);
+  h.nemesis('info', 'start-pause', { id: 9, mode: 'pause-prober', member: 'A', targets: [T] }, 30.1);
+  h.nemesis('invoke', 'stop-target-down', { id: 1, target: T }, 32).nemesis('info', 'stop-target-down', { id: 1, target: T }, 32.01);
+  h.nemesis('invoke', 'stop-pause', { id: 9 }, 45).nemesis('info', 'stop-pause', { id: 9 }, 45.1);
+  for (let t = 1; t < 80; t++) h.op('health-read', t, t + 0.05, 'ok', { consistency: 'linearizable', node: 'B' }, { health: { [T]: readAt(t) } });
+  for (const node of members) {
+    for (const consistency of ['linearizable', 'local']) h.op('health-read', 80, 80.05, 'ok', { consistency, node, final: true }, { health: { [T]: true } });
+  }
+  const accepts = [];
+  for (let t = 1; t < 80; t += 2.5) if (!(t >= 29 && t < 32)) accepts.push(t * 1e9);
+  accepts.push(...extraProbes.map((t) => t * 1e9));
+  h.observe('health-probes', { target: T, accepts, dropped: 0 }, 81);
+  return h;
+}
+
+describe('checkHealth, C4 (kills and pauses of the prober)', () => {
+  test('the bounds follow from the 2.5 s interval: C1 one handover, C4 two; storm window and handover tail', () => {
+    assert.equal(healthBounds(2500).boundMs, 23_500);
+    assert.deepEqual(healthBounds(2500, 2), { boundMs: 27_750, commitMarginMs: 8000, stormWindowMs: 1750, stormSteadyMax: 1, stormHandoverMax: 3, handoverTailMs: 11_500 });
+  });
+
+  test('transitions shown within the bound and at most 3 probes per window in the handover are valid', () => {
+    const result = checkHealth(c4().sorted());
+    assert.equal(result.valid, true, JSON.stringify(result.counts) + result.problems.join(';') + result.storm.storms.join(';'));
+    assert.equal(result.crashes, 1);
+    assert.equal(result.resumption.judged, 2);
+    assert.equal(result.resumption.maxLatencyMs, 8050);
+    assert.equal(result.storm.checked, true);
+    assert.equal(result.storm.busiestHandover, 3);
+    assert.equal(result.storm.busiestSteady, 1);
+  });
+
+  test('a transition first shown after the bound is a late resumption', () => {
+    const result = checkHealth(c4((t) => !(t >= 30 && t < 55)).sorted());
+    assert.equal(result.valid, false);
+    assert.equal(result.counts.lateTransitions, 1);
+    assert.match(result.resumption.late[0] ?? '', /up at 32\.0 s.*23\.1 s later/);
+  });
+
+  test('a transition never shown while the state held is lost', () => {
+    const result = checkHealth(c4((t) => !(t >= 30)).sorted());
+    assert.equal(result.valid, false);
+    assert.equal(result.counts.lostTransitions, 1);
+  });
+
+  test('a second prober in steady state, or 4 probes in one window during a handover, is a probe storm', () => {
+    const steady = checkHealth(c4(undefined, [45.2, 45.5, 70]).sorted());
+    assert.equal(steady.valid, false);
+    assert.equal(steady.counts.storms, 1);
+    assert.equal(steady.storm.busiestSteady, 2);
+    const handover = checkHealth(c4(undefined, [45.2, 45.4, 45.5]).sorted());
+    assert.equal(handover.valid, false);
+    assert.equal(handover.counts.storms, 1);
+    assert.equal(handover.storm.busiestHandover, 4);
+  });
+
+  test('a stale verdict of the paused prober committed when it wakes is a fencing violation', () => {
+    // A saw the target refuse at 29 and was paused before its verdict committed; the target has been up since 32.
+    const result = checkHealth(c4((t) => !(t >= 30 && t < 40) && t !== 46).sorted());
+    assert.equal(result.valid, false);
+    assert.equal(result.counts.fencingViolations, 1);
+    assert.match(result.fencingViolations[0] ?? '', /paused/);
   });
 });
