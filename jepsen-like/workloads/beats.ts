@@ -35,6 +35,7 @@ import type { Generator, PlannedOperation } from '../generator.ts';
 import type { HistoryRecorder } from '../history.ts';
 import type { Drop, Firewall } from '../iptables.ts';
 import { type Random, sleep } from '../random.ts';
+import { elementAddresses } from './element-addresses.ts';
 
 /** BeatTimeouts are the per-instance timings the workload writes into `preserved.*` metadata (milliseconds). */
 export interface BeatTimeouts {
@@ -88,16 +89,16 @@ const readProcessBase = 30_000_000;
 /** processStride: a beater or reader whose call ended 'info' continues under process + stride. */
 const processStride = 1000;
 
+const beatAddresses = elementAddresses('beat', beatIp, beatPortBase, beatElementsMax);
+
 /** beatAddress is element n's "ip:port". */
 export function beatAddress(n: number): string {
-  if (!(Number.isInteger(n) && n >= 0 && n < beatElementsMax)) throw new RangeError(`beat element ${n} out of range`);
-  return `${beatIp}:${beatPortBase + n}`;
+  return beatAddresses.address(n);
 }
 
 /** beatElementOf inverts beatAddress (null for anything else). */
 export function beatElementOf(ip: string, port: number): number | null {
-  if (ip !== beatIp || !Number.isInteger(port) || port < beatPortBase || port >= beatPortBase + beatElementsMax) return null;
-  return port - beatPortBase;
+  return beatAddresses.elementOf(ip, port);
 }
 
 /** beatServices names one service per member, each owned (Cairn's rule, all members live) by a different member. */

@@ -40,6 +40,7 @@ import type { Cluster, Member } from '../control.ts';
 import type { Generator, PlannedOperation } from '../generator.ts';
 import type { HistoryRecorder } from '../history.ts';
 import { type Random, sleep } from '../random.ts';
+import { elementAddresses } from './element-addresses.ts';
 
 /** SessionFaultKind is one scripted fault of the workload. */
 export type SessionFaultKind = 'kill-serving' | 'client-cancel' | 'client-silent' | 'abandon-redo' | 'dup-close';
@@ -89,16 +90,16 @@ const readProcessStride = 100_000;
 /** clientsMax bounds the clients of a run (each death makes one). */
 const clientsMax = 400;
 
+const sessionAddresses = elementAddresses('session', sessionIp, sessionPortBase, sessionElementsMax);
+
 /** sessionAddress is element n's "ip:port". */
 export function sessionAddress(n: number): string {
-  if (!(Number.isInteger(n) && n >= 0 && n < sessionElementsMax)) throw new RangeError(`session element ${n} out of range`);
-  return `${sessionIp}:${sessionPortBase + n}`;
+  return sessionAddresses.address(n);
 }
 
 /** sessionElementOf inverts sessionAddress (null for anything else). */
 export function sessionElementOf(ip: string, port: number): number | null {
-  if (ip !== sessionIp || !Number.isInteger(port) || port < sessionPortBase || port >= sessionPortBase + sessionElementsMax) return null;
-  return port - sessionPortBase;
+  return sessionAddresses.elementOf(ip, port);
 }
 
 /** sessionServiceOf names element n's service. */
