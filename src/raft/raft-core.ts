@@ -92,6 +92,12 @@ export class RaftCore {
   private transferElapsed = 0;
   private heartbeatElapsed = 0;
   private randomizedElectionTimeout = 0;
+  /**
+   * firstPreVoteRound is true while a pre-candidate is in the pre-vote round it started as the follower of a known
+   * leader (once per leader lost); it then breaks ties between equally up-to-date pre-candidates (winsPreVoteTie).
+   * Later rounds, and rounds started without a leader, grant as plain PreVote does.
+   */
+  private firstPreVoteRound = false;
   private votes = new Map<NodeId, boolean>();
   private progress = new Map<NodeId, Progress>();
   private leadTransferee: NodeId | null = null;
@@ -419,6 +425,7 @@ export class RaftCore {
 
   private becomePreCandidate(): void {
     // PreVote changes neither term nor vote: a partitioned member cannot inflate the term (thesis §9.6).
+    this.firstPreVoteRound = this.currentRole === 'follower' && this.currentLeader !== null;
     this.currentRole = 'pre-candidate';
     this.currentLeader = null;
     this.votes = new Map([[this.config.id, true]]);
@@ -513,7 +520,7 @@ export class RaftCore {
     const upToDate = this.log.isUpToDate(message.lastLogTerm, message.lastLogIndex);
     if (message.type === 'PreVoteRequest') {
       // message.term is the term the sender would campaign in; ours is unchanged either way.
-      const granted = message.term > this.currentTerm && upToDate;
+      const granted = message.term > this.currentTerm && upToDate && !this.winsPreVoteTie(message);
       this.send({ type: 'PreVoteResponse', to: message.from, term: granted ? message.term : this.currentTerm, granted });
       return;
     }
@@ -525,6 +532,24 @@ export class RaftCore {
       if (this.config.testOnlyBugs?.voteWithoutPersist !== true) this.votedFor = message.from;
     }
     this.send({ type: 'VoteResponse', to: message.from, granted });
+  }
+
+  /**
+   * winsPreVoteTie tells whether this member, a pre-candidate in its first round, refuses `message` because the
+   * two logs are equally up to date and its own id sorts first. Without it, two followers that time out within a
+   * message delay of each other (both survivors of a crashed leader, say) grant each other's pre-votes, both
+   * become candidates in the same term, each votes for itself, and the election is split: nobody leads until
+   * another randomized timeout, which doubles the failover. With it exactly one of them wins the pre-vote, and the
+   * other votes for it. Liveness (never safety: pre-votes change no state) is what is at stake, so the tie-break
+   * holds only for the first round after losing a leader: a pre-candidate whose first round failed (its winner
+   * crashed, or cannot reach a majority) grants as plain PreVote does, which costs at most the one timeout that a
+   * split vote would have cost.
+   * Raft §5.2 notes that ranking candidates outright hurts availability; this is the bounded form of it.
+   */
+  private winsPreVoteTie(message: PreVoteRequest): boolean {
+    if (this.currentRole !== 'pre-candidate' || !this.firstPreVoteRound) return false;
+    if (message.lastLogTerm !== this.log.lastTerm || message.lastLogIndex !== this.log.lastIndex) return false;
+    return this.config.id < message.from;
   }
 
   private stepCandidate(message: Message): void {

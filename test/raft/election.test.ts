@@ -12,7 +12,7 @@ import { describe, test } from 'node:test';
 
 import type { Message, NodeId, PersistedState, PreVoteRequest, Ready, VoteRequest } from '../../src/raft/types.ts';
 import type { RaftCore } from '../../src/raft/raft-core.ts';
-import { bootstrapState, Network, soloCore, stateWithLog, takeReady } from './harness.ts';
+import { bootstrapState, drainReadies, Network, soloCore, stateWithLog, takeReady } from './harness.ts';
 
 const THREE: readonly NodeId[] = ['a', 'b', 'c'];
 const FIVE: readonly NodeId[] = ['a', 'b', 'c', 'd', 'e'];
@@ -303,6 +303,77 @@ describe('PreVote (thesis §9.6)', () => {
       }
     });
   }
+
+  const simultaneousCases = [
+    { leaderKnown: true, split: false, why: 'survivors of a crashed leader: the lower id wins the pre-vote tie' },
+    { leaderKnown: false, split: true, why: 'control: no leader was known, plain PreVote, the vote splits' },
+  ];
+  for (const { leaderKnown, split, why } of simultaneousCases) {
+    test(`two pre-candidates that time out together ${split ? 'split the vote' : 'elect one leader at once'} (${why})`, () => {
+      // Reference: Raft §5.2 (split votes). Both campaign before either hears from the other, the case that turns
+      // a leader crash into two election timeouts (CI: a failover of 3.2 s). The control shows the test sees a split.
+      const net = new Network({ voters: THREE, config: { preVote: true, checkQuorum: true } });
+      if (leaderKnown) {
+        net.elect('a');
+        assert.equal(net.propose('a', 'w').ok, true);
+        net.stabilize();
+        net.isolate('a');
+      } else {
+        net.isolate('a');
+      }
+      const term = net.core('b').term;
+      net.core('c').campaign();
+      net.core('b').campaign();
+      net.stabilize();
+      if (split) {
+        assert.equal(net.core('b').role, 'candidate');
+        assert.equal(net.core('c').role, 'candidate');
+        assert.equal(net.core('b').term, term + 1);
+        assert.equal(net.core('c').term, term + 1);
+      } else {
+        assert.equal(net.core('b').role, 'leader', `b is ${net.core('b').role} in term ${net.core('b').term}`);
+        assert.equal(net.core('b').term, term + 1, 'b leads the very next term: no vote was split');
+        assert.equal(net.core('c').role, 'follower');
+        assert.equal(net.core('c').leader, 'b');
+        const refused = net.sentOf('PreVoteResponse', (message) => message.from === 'b' && message.to === 'c');
+        assert.deepEqual(refused.map((message) => message.type === 'PreVoteResponse' && message.granted), [false]);
+      }
+    });
+  }
+
+  test('the pre-vote tie-break holds for the first round after a leader is lost, and only between equal logs', () => {
+    // Reference: Raft §5.2 (why ranking candidates outright hurts availability): b refuses c only while b's own
+    // first round is open; a lower id, a newer log, or a later round of b's gets the plain PreVote answer.
+    const follower = (): RaftCore => {
+      const core = soloCore('b', THREE, { preVote: true, checkQuorum: true }, stateWithLog(THREE, [1, 1]));
+      core.step({ type: 'HeartbeatRequest', from: 'a', to: 'b', term: 1, commit: 0, readRound: 0 });
+      drainReadies(core);
+      assert.equal(core.leader, 'a');
+      return core;
+    };
+    const firstRound = follower();
+    firstRound.campaign();
+    drainReadies(firstRound);
+    assert.equal(firstRound.role, 'pre-candidate');
+    assert.equal(stepAndAnswer(firstRound, preVoteRequest('c', 'b', 2, 1, 2)).answer?.granted, false, 'c: equal log, higher id');
+    assert.equal(stepAndAnswer(firstRound, preVoteRequest('a', 'b', 2, 1, 2)).answer?.granted, true, 'a: equal log, lower id');
+    assert.equal(stepAndAnswer(firstRound, preVoteRequest('c', 'b', 2, 1, 3)).answer?.granted, true, 'c: newer log');
+    // The first round ends without a winner (nobody answered): the next round grants c.
+    let ticks = 0;
+    while (ticks < 100 && !(firstRound.hasReady() && drainReadies(firstRound).some((ready) => ready.messages.some((m) => m.type === 'PreVoteRequest')))) {
+      firstRound.tick();
+      ticks++;
+    }
+    assert.ok(ticks < 100, 'b started a second pre-vote round');
+    assert.equal(firstRound.role, 'pre-candidate');
+    assert.equal(stepAndAnswer(firstRound, preVoteRequest('c', 'b', 2, 1, 2)).answer?.granted, true, 'c in b\'s second round');
+    // A plain follower out of its lease grants c as before.
+    const plain = follower();
+    for (let i = 0; i < 10; i++) plain.tick();
+    drainReadies(plain);
+    assert.equal(plain.role, 'follower');
+    assert.equal(stepAndAnswer(plain, preVoteRequest('c', 'b', 2, 1, 2)).answer?.granted, true, 'c asks a follower out of lease');
+  });
 
   const rejoinCases = [
     { preVote: true, checkQuorum: false, writes: true, disrupted: false, why: 'PreVote: the majority has a newer log' },
