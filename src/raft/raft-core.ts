@@ -541,13 +541,16 @@ export class RaftCore {
    * become candidates in the same term, each votes for itself, and the election is split: nobody leads until
    * another randomized timeout, which doubles the failover. With it exactly one of them wins the pre-vote, and the
    * other votes for it. Liveness (never safety: pre-votes change no state) is what is at stake, so the tie-break
-   * holds only for the first round after losing a leader: a pre-candidate whose first round failed (its winner
-   * crashed, or cannot reach a majority) grants as plain PreVote does, which costs at most the one timeout that a
-   * split vote would have cost.
+   * holds only for the first round after losing a leader, and only against a sender that has not answered this
+   * round yet: a pre-candidate whose first round failed (its winner crashed, or cannot reach a majority) grants as
+   * plain PreVote does, which costs at most the one timeout that a split vote would have cost.
    * Raft §5.2 notes that ranking candidates outright hurts availability; this is the bounded form of it.
    */
   private winsPreVoteTie(message: PreVoteRequest): boolean {
     if (this.currentRole !== 'pre-candidate' || !this.firstPreVoteRound) return false;
+    // Only a race is a tie: a sender that has already answered our pre-vote refused it (still in its lease when it
+    // came; CI, loaded: a refusal here waited out a whole second timeout) or granted it (then we are a candidate).
+    if (this.votes.has(message.from)) return false;
     if (message.lastLogTerm !== this.log.lastTerm || message.lastLogIndex !== this.log.lastIndex) return false;
     return this.config.id < message.from;
   }

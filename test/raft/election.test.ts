@@ -341,7 +341,7 @@ describe('PreVote (thesis §9.6)', () => {
     });
   }
 
-  test('the pre-vote tie-break holds for the first round after a leader is lost, and only between equal logs', () => {
+  test('the pre-vote tie-break holds for the first round after a leader is lost, between equal logs, against a sender that has not answered', () => {
     // Reference: Raft §5.2 (why ranking candidates outright hurts availability): b refuses c only while b's own
     // first round is open; a lower id, a newer log, or a later round of b's gets the plain PreVote answer.
     const follower = (): RaftCore => {
@@ -358,6 +358,15 @@ describe('PreVote (thesis §9.6)', () => {
     assert.equal(stepAndAnswer(firstRound, preVoteRequest('c', 'b', 2, 1, 2)).answer?.granted, false, 'c: equal log, higher id');
     assert.equal(stepAndAnswer(firstRound, preVoteRequest('a', 'b', 2, 1, 2)).answer?.granted, true, 'a: equal log, lower id');
     assert.equal(stepAndAnswer(firstRound, preVoteRequest('c', 'b', 2, 1, 3)).answer?.granted, true, 'c: newer log');
+    // c refused b's pre-vote (it was still in its lease when b asked): no race, so b grants c. (CI, loaded: b's
+    // refusal made the pair wait b's whole next timeout, 1.3 s.)
+    const refusedBy = follower();
+    refusedBy.campaign();
+    drainReadies(refusedBy);
+    refusedBy.step({ type: 'PreVoteResponse', from: 'c', to: 'b', term: 1, granted: false });
+    if (refusedBy.hasReady()) drainReadies(refusedBy);
+    assert.equal(refusedBy.role, 'pre-candidate');
+    assert.equal(stepAndAnswer(refusedBy, preVoteRequest('c', 'b', 2, 1, 2)).answer?.granted, true, 'c, which refused b');
     // The first round ends without a winner (nobody answered): the next round grants c.
     let ticks = 0;
     while (ticks < 100 && !(firstRound.hasReady() && drainReadies(firstRound).some((ready) => ready.messages.some((m) => m.type === 'PreVoteRequest')))) {
