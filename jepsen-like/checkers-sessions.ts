@@ -6,7 +6,9 @@
 // - Closing the session (half-close, cancel, a stream error) deregisters its instances everywhere at once; a session
 //   silent past distroSessionTimeoutMs is ended by its member, which then does the same. A closing or expired session
 //   removes only the instances it still owns: one the client registered again through another session since (its
-//   redo, or a second session) stays (docs/ap.md; the fix of 2026-11-22, src/ap/distro.ts closeSession).
+//   redo, or a second session) stays (docs/ap.md; the fix of 2026-11-22, src/ap/distro.ts closeSession). And a live
+//   session keeps its instances whoever removed them: closing the owner of an instance another live session also
+//   holds removes it, and that session's next renewal registers it again (src/ap/distro.ts repairSession, 2026-11-22).
 // - When the session's member dies, nothing deregisters: the responsible members stop hearing renewals and would
 //   expire the instances by the normal timeouts (unhealthy 15 s, removed 30 s). A client that redoes (opens a session
 //   on another member and registers again) well within those keeps them listed throughout.
@@ -17,7 +19,9 @@
 //    began before that moment ended), and a member that listed it (in this incarnation) never stops listing it, even
 //    before that. A redo gap longer than gapMaxMs (unhealthyAfterMs) suspends both until B2 after the next
 //    acknowledged registration. A read showing it absent is a violation ("never removed for good while the client
-//    keeps redoing").
+//    keeps redoing"). The client closing the stream that registered it last excuses its absence until its next
+//    acknowledged registration, unless another of its streams still holds it: then it must be back everywhere
+//    restoreMs + B2 after the close.
 // 2. dead clients: from its client's death (a cancel: the cancel; a silent death: its last request) plus B1 (B1cancel
 //    or B1silent), extended past any partition that began before the bound (closeSettleMs after its end), every
 //    member's reads must not list it.
@@ -46,6 +50,7 @@ export interface SessionBounds {
   readonly b1SilentMs: number;
   readonly b2Ms: number;
   readonly gapMaxMs: number;
+  readonly restoreMs: number;
 }
 
 /**
@@ -66,6 +71,8 @@ export interface SessionBounds {
  *   restarted since, counted from its restart).
  * - gapMaxMs = unhealthyAfterMs (15 s): a redo that took longer is not expected to have kept the instance listed
  *   throughout (the documented expiry starts at 15 s without renewal).
+ * - restoreMs = beatIntervalMs (5 s): after its owner's close removed it, another session holding the instance
+ *   registers it again at its next renewal round; it is then listed everywhere B2 later.
  * A partition that begins before a deadline moves it to the partition's end + upDetectMs + propagationMs (B2), or
  * + closeSettleMs (B1).
  */
@@ -79,6 +86,7 @@ export function sessionBounds(): SessionBounds {
     b1SilentMs: limits.distroSessionTimeoutMs + limits.beatIntervalMs + b1CancelMs,
     b2Ms: upDetectMs + propagationMs,
     gapMaxMs: limits.unhealthyAfterMs,
+    restoreMs: limits.beatIntervalMs,
   };
 }
 
@@ -137,13 +145,14 @@ interface Parsed {
   readonly deaths: Map<number, Death>;
   readonly clientOf: Map<number, number>;
   readonly serviceOf: Map<number, string>;
-  /** holds: per element, [from, to] intervals (ns) a stream held an acknowledged registration of it. */
-  readonly holds: Map<number, Array<[number, number]>>;
+  /** holds: per element, [from, to, stream] intervals (ns) a stream held an acknowledged registration of it. */
+  readonly holds: Map<number, Array<[number, number, number]>>;
   /**
    * resets: per element, the client's own closes of the stream that registered it last ([close, the next acknowledged
-   * registration after it, or null]): closing its owner removes it (documented), until the client registers it again.
+   * registration after it or null, the closed stream]): closing its owner removes it (documented) until the client
+   * registers it again, or until another stream of the client that still holds it restores it (requiredFrom).
    */
-  readonly resets: Map<number, Array<[number, number | null]>>;
+  readonly resets: Map<number, Array<[number, number | null, number]>>;
   /** restarts: per member, [the restart's invoke, its info] (ns): a new incarnation answers from the invoke on. */
   readonly restarts: Map<string, Array<[number, number]>>;
   readonly partitions: Array<[number, number]>;
@@ -252,7 +261,7 @@ function parse(events: readonly RecordedEvent[]): Parsed {
 }
 
 /** streams follows each stream's life: when it ended (for the holds), deaths, and redo latencies. */
-function streams(events: readonly RecordedEvent[], registrations: readonly Registration[], counts: Record<string, number>): { deaths: Map<number, Death>; holds: Map<number, Array<[number, number]>>; redoMs: number[] } {
+function streams(events: readonly RecordedEvent[], registrations: readonly Registration[], counts: Record<string, number>): { deaths: Map<number, Death>; holds: Map<number, Array<[number, number, number]>>; redoMs: number[] } {
   const endOf = new Map<number, number>();
   const deaths = new Map<number, Death>();
   const breaks = new Map<number, number>();
@@ -289,12 +298,12 @@ function streams(events: readonly RecordedEvent[], registrations: readonly Regis
       if (!endOf.has(stream)) endOf.set(stream, event.time);
     }
   }
-  const holds = new Map<number, Array<[number, number]>>();
+  const holds = new Map<number, Array<[number, number, number]>>();
   const redoDone = new Map<number, number>();
   for (const registration of registrations) {
     if (registration.type !== 'ok') continue;
     const list = holds.get(registration.element) ?? [];
-    list.push([registration.complete, endOf.get(registration.stream) ?? Number.MAX_SAFE_INTEGER]);
+    list.push([registration.complete, endOf.get(registration.stream) ?? Number.MAX_SAFE_INTEGER, registration.stream]);
     holds.set(registration.element, list);
     if (redoStreams.has(registration.stream)) redoDone.set(registration.stream, Math.max(redoDone.get(registration.stream) ?? 0, registration.complete));
   }
@@ -303,7 +312,7 @@ function streams(events: readonly RecordedEvent[], registrations: readonly Regis
 }
 
 /** ownerCloses finds, per element, the client's closes of the stream that registered it last (see Parsed.resets). */
-function ownerCloses(events: readonly RecordedEvent[], registrations: readonly Registration[]): Map<number, Array<[number, number | null]>> {
+function ownerCloses(events: readonly RecordedEvent[], registrations: readonly Registration[]): Map<number, Array<[number, number | null, number]>> {
   const closes: Array<{ stream: number; at: number }> = [];
   for (const event of events) {
     if (!isObserverEvent(event) || event.f !== 'session-close') continue;
@@ -312,14 +321,14 @@ function ownerCloses(events: readonly RecordedEvent[], registrations: readonly R
   }
   const byElement = new Map<number, Registration[]>();
   for (const registration of registrations) byElement.set(registration.element, [...(byElement.get(registration.element) ?? []), registration]);
-  const resets = new Map<number, Array<[number, number | null]>>();
+  const resets = new Map<number, Array<[number, number | null, number]>>();
   for (const [element, list] of byElement) {
     const sorted = [...list].sort((a, b) => a.invoke - b.invoke);
     for (const close of closes) {
       const owner = sorted.filter((r) => r.invoke < close.at).pop();
       if (owner === undefined || owner.stream !== close.stream) continue;
       const next = sorted.find((r) => r.type === 'ok' && r.invoke > close.at);
-      resets.set(element, [...(resets.get(element) ?? []), [close.at, next?.complete ?? null]]);
+      resets.set(element, [...(resets.get(element) ?? []), [close.at, next?.complete ?? null, close.stream]]);
     }
   }
   return resets;
@@ -343,8 +352,14 @@ function requiredFrom(p: Parsed, bounds: SessionBounds, element: number, member:
     coveredUntil = Math.max(coveredUntil, to);
   }
   if (chainStart === null || at - coveredUntil > bounds.gapMaxMs * ms) return null;
-  for (const [closeAt, next] of p.resets.get(element) ?? []) {
+  for (const [closeAt, next, closed] of p.resets.get(element) ?? []) {
     if (closeAt > at) continue;
+    // Another stream that held it before the close and still holds it now restores it at its next renewal round.
+    const restorer = holds.some(([from, to, stream]) => stream !== closed && from <= closeAt && to >= at);
+    if (restorer) {
+      chainStart = Math.max(chainStart, closeAt + bounds.restoreMs * ms);
+      continue;
+    }
     if (next === null || next > at) return null;
     chainStart = Math.max(chainStart, next);
   }

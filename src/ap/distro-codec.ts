@@ -6,7 +6,7 @@
 import path from 'node:path';
 import protobuf from 'protobufjs';
 import { CairnError } from '../errors.ts';
-import type { Limits } from '../limits.ts';
+import { limits as defaultLimits, type Limits } from '../limits.ts';
 import type { InstanceKey, Metadata, ServiceKey } from '../naming/model.ts';
 import { validateInstanceKey, validateMetadata, validateServiceKey, validateWeight, validateClusterName, validateIp, validatePort } from '../naming/validation.ts';
 import { protoRoot } from '../replica/proto.ts';
@@ -305,7 +305,7 @@ function forwardResponseTo(response: ForwardResponse): Record<string, unknown> {
     case 'beat':
       return { ok: true, result: 'beat', found: response.found, clientBeatIntervalMs: response.clientBeatIntervalMs };
     case 'renewed':
-      return { ok: true, result: 'renewed', count: response.count };
+      return { ok: true, result: 'renewed', count: response.count, missing: [...response.missing] };
   }
 }
 
@@ -326,7 +326,12 @@ function forwardResponseFrom(raw: Record<string, unknown>): ForwardResponse {
     case 'beat':
       return beatResponseOf(bool(raw['found']), safeInteger(raw['clientBeatIntervalMs'], 'client_beat_interval_ms', 0xffff_ffff));
     case 'renewed':
-      return { ok: true, type: 'renewed', count: safeInteger(raw['count'], 'count') };
+      return {
+        ok: true, type: 'renewed', count: safeInteger(raw['count'], 'count'),
+        // Positions in a renewal, which holds at most distroMessageEntriesMax keys (the caller checks its own count).
+        missing: list(raw['missing'] ?? [], 'missing', defaultLimits.distroMessageEntriesMax)
+          .map((position) => safeInteger(position, 'missing', defaultLimits.distroMessageEntriesMax - 1)),
+      };
     default:
       throw invalid('a forward response names no result');
   }

@@ -24,7 +24,9 @@
 //   beats may have gone to another member meanwhile. When every member of the group is live in its view and
 //   answered, the grace counts from the latest death it knows of (coverageFloorMs), not from the takeover.
 // - Sessions: instances written with a session as owner are renewed by this member at their responsible members
-//   every beatIntervalMs while the session lives, and deregistered when it closes or falls silent.
+//   every beatIntervalMs while the session lives, and deregistered when it closes or falls silent. A renewal that
+//   finds an instance missing at its responsible member (a stale removal won there) registers it again: while its
+//   session lives, an instance stays, as a Nacos 2 connection keeps its client's instances.
 
 import { randomUUID } from 'node:crypto';
 import { CairnError, isCairnError, isCairnErrorCode } from '../errors.ts';
@@ -54,7 +56,9 @@ import {
   type ServiceRecord,
 } from './ephemeral-store.ts';
 import { responsibleMember } from './responsibility.ts';
-import { DistroCallError, type DistroHandlers, type DistroTransport, type ForwardRequest, type ForwardResponse, type LastBeatsQuery, type ServiceChecksum } from './transport.ts';
+import {
+  DistroCallError, type DistroHandlers, type DistroTransport, type ForwardedFields, type ForwardRequest, type ForwardResponse, type LastBeatsQuery, type ServiceChecksum,
+} from './transport.ts';
 import { chunkRecords } from './chunks.ts';
 import { beatResponseOf } from './distro-codec.ts';
 import { ForwardBatcher } from './forward-batcher.ts';
@@ -71,7 +75,7 @@ export type DistroLimits = Pick<Limits,
 
 /** DistroEvent names what a node counts; metrics.ts turns each into a Prometheus counter. */
 export type DistroEvent =
-  | 'beat_found' | 'beat_not_found' | 'beat_reregistered' | 'beat_forwarded'
+  | 'beat_found' | 'beat_not_found' | 'beat_reregistered' | 'beat_forwarded' | 'session_reregistered'
   | 'forward_ok' | 'forward_failed' | 'forward_retried' | 'forward_served' | 'forward_overflow' | 'forward_batch_sent' | 'forward_batch_failed'
   | 'sync_sent' | 'sync_failed' | 'sync_received' | 'verify_sent' | 'verify_mismatch' | 'pushback_sent' | 'full_push_sent'
   | 'expired_unhealthy' | 'expired_removed' | 'expiry_spared' | 'expiry_deferred' | 'tombstones_collected' | 'listener_failed' | 'snapshot_loaded' | 'snapshot_failed';
@@ -108,11 +112,24 @@ interface PeerState {
   downSinceMs: number;
 }
 
+/**
+ * SessionBinding is one instance a session keeps: its key, the fields it was last registered with (to register it
+ * again when a renewal finds it missing), and the state of that repair.
+ */
+interface SessionBinding {
+  readonly key: InstanceKey;
+  readonly fields: ForwardedFields;
+  /** repair is the registration a renewal started because the instance was missing; writes of the key wait for it. */
+  repair: Promise<void> | null;
+  /** leaving is set while this member routes the client's deregistration of the instance: no repair then. */
+  leaving: boolean;
+}
+
 /** SessionState is one open session and the instances it keeps. */
 interface SessionState {
   readonly id: string;
-  /** keys maps serviceId + NUL + entryId to the instance's key. */
-  readonly keys: Map<string, InstanceKey>;
+  /** keys maps serviceId + NUL + entryId to the instance the session keeps. */
+  readonly keys: Map<string, SessionBinding>;
   lastAliveMs: number;
   closed: boolean;
   resolveClosed: () => void;
@@ -457,12 +474,25 @@ export class DistroNode implements EphemeralRegistry {
     if (session !== null && session.keys.size >= this.limits.distroSessionInstancesMax && !session.keys.has(globalEntryId(key))) {
       throw new CairnError('CAIRN_INVALID_ARGUMENT', `a session keeps at most ${this.limits.distroSessionInstancesMax} instances`);
     }
-    const response = await this.route(key, request);
-    if (!response.ok) throw errorOf(response);
     const global = globalEntryId(key);
+    // A repair registration of this instance in flight lands first, so it cannot undo this write.
+    const bound = this.sessionOfEntry.get(global)?.keys.get(global);
+    if (bound?.repair != null) await bound.repair;
+    const leaving = request.type === 'deregister' ? this.sessionOfEntry.get(global)?.keys.get(global) : undefined;
+    if (leaving !== undefined) leaving.leaving = true;
+    let response: ForwardResponse;
+    try {
+      response = await this.route(key, request);
+    } finally {
+      if (leaving !== undefined) leaving.leaving = false;
+    }
+    if (!response.ok) throw errorOf(response);
     if (response.type === 'instance') {
-      if (session !== null && !session.closed) this.bindToSession(session, global, key);
-      else if (session === null) this.unbindFromSession(global);
+      if (session !== null && !session.closed && (request.type === 'register' || request.type === 'update')) {
+        this.bindToSession(session, global, key, request.fields);
+      } else if (session === null) {
+        this.unbindFromSession(global);
+      }
       return { instance: instanceOf(key, response.entry), revision: response.revision };
     }
     if (response.type === 'removed') {
@@ -593,10 +623,13 @@ export class DistroNode implements EphemeralRegistry {
         return this.beatLocal(request.key, request.body);
       case 'renew': {
         let count = 0;
-        for (const key of request.keys) {
+        const missing: number[] = [];
+        for (let position = 0; position < request.keys.length; position++) {
+          const key = request.keys[position]!;
           if (this.store.beat(serviceIdOfKey(key), entryIdOf(key.cluster, key.ip, key.port), true) !== undefined) count++;
+          else missing.push(position);
         }
-        return { ok: true, type: 'renewed', count };
+        return { ok: true, type: 'renewed', count, missing };
       }
     }
   }
@@ -936,10 +969,10 @@ export class DistroNode implements EphemeralRegistry {
     return session;
   }
 
-  private bindToSession(session: SessionState, global: string, key: InstanceKey): void {
+  private bindToSession(session: SessionState, global: string, key: InstanceKey, fields: ForwardedFields): void {
     const previous = this.sessionOfEntry.get(global);
     if (previous !== undefined && previous !== session) previous.keys.delete(global);
-    session.keys.set(global, key);
+    session.keys.set(global, { key, fields, repair: null, leaving: false });
     this.sessionOfEntry.set(global, session);
   }
 
@@ -956,7 +989,7 @@ export class DistroNode implements EphemeralRegistry {
       session.closed = true;
       this.sessions.delete(session.id);
       session.resolveClosed();
-      const keys = [...session.keys.values()];
+      const keys = [...session.keys.values()].map((binding) => binding.key);
       for (const key of keys) {
         const global = globalEntryId(key);
         if (this.sessionOfEntry.get(global) === session) this.sessionOfEntry.delete(global);
@@ -1004,33 +1037,67 @@ export class DistroNode implements EphemeralRegistry {
   /** sessionRound closes silent sessions and renews the instances of the others at their responsible members. */
   private sessionRound(): void {
     const now = this.now();
-    const remote = new Map<string, InstanceKey[]>();
+    const remote = new Map<string, { session: SessionState; binding: SessionBinding }[]>();
     for (const session of [...this.sessions.values()]) {
       if (now - session.lastAliveMs > this.limits.distroSessionTimeoutMs) {
         this.options.logger.info({ session: session.id }, 'session timed out; removing its instances');
         void this.closeSession(session);
         continue;
       }
-      for (const key of session.keys.values()) {
+      for (const binding of session.keys.values()) {
+        const key = binding.key;
         const serviceId = serviceIdOfKey(key);
         const target = this.responsibleFor(serviceId);
         if (target === this.options.self) {
-          this.store.beat(serviceId, entryIdOf(key.cluster, key.ip, key.port), true);
+          if (this.store.beat(serviceId, entryIdOf(key.cluster, key.ip, key.port), true) === undefined) this.repairSession(session, binding);
           continue;
         }
-        let keys = remote.get(target);
-        if (keys === undefined) remote.set(target, (keys = []));
-        keys.push(key);
+        let bindings = remote.get(target);
+        if (bindings === undefined) remote.set(target, (bindings = []));
+        bindings.push({ session, binding });
       }
     }
     const transport = this.transport;
     if (transport === null) return;
-    for (const [target, keys] of remote) {
-      for (let start = 0; start < keys.length; start += this.limits.distroMessageEntriesMax) {
-        transport.forward(target, { type: 'renew', keys: keys.slice(start, start + this.limits.distroMessageEntriesMax) })
-          .then(() => this.count('forward_ok'), () => this.count('forward_failed'));
+    for (const [target, bindings] of remote) {
+      for (let start = 0; start < bindings.length; start += this.limits.distroMessageEntriesMax) {
+        const sent = bindings.slice(start, start + this.limits.distroMessageEntriesMax);
+        transport.forward(target, { type: 'renew', keys: sent.map((item) => item.binding.key) }).then((response) => {
+          this.count('forward_ok');
+          if (!response.ok || response.type !== 'renewed') return;
+          for (const position of response.missing) {
+            const item = sent[position];
+            if (item !== undefined) this.repairSession(item.session, item.binding);
+          }
+        }, () => this.count('forward_failed'));
       }
     }
+  }
+
+  /**
+   * repairSession registers a session's instance again where a renewal found it missing: a removal that was stale
+   * won at the responsible member (a closing session's, applied where a partition kept the client's redo away; or
+   * the closing of the owner of an instance another session still holds). Nothing is repaired for a session that
+   * closed, an instance it no longer keeps (registered since through another session, deregistered by the client),
+   * or one whose deregistration this member is routing; a repair already in flight is not started twice.
+   */
+  private repairSession(session: SessionState, binding: SessionBinding): void {
+    const global = globalEntryId(binding.key);
+    if (session.closed || session.keys.get(global) !== binding || binding.leaving || binding.repair !== null) return;
+    this.count('session_reregistered');
+    this.options.logger.info({ session: session.id, service: binding.key.service, ip: binding.key.ip, port: binding.key.port },
+      'a session\'s instance was missing at its responsible member; registering it again');
+    const request: ForwardRequest = { type: 'register', key: binding.key, fields: binding.fields, owner: session.id };
+    binding.repair = this.route(binding.key, request).then(
+      () => undefined,
+      (error: unknown) => {
+        // The next renewal finds it missing again and retries.
+        this.options.logger.warn({ session: session.id, service: binding.key.service, err: error instanceof Error ? error.message : String(error) },
+          'registering a session\'s missing instance again failed');
+      },
+    ).finally(() => {
+      binding.repair = null;
+    });
   }
 }
 

@@ -42,6 +42,7 @@ export function distroMetrics(registry: Registry, node: () => DistroNode | null)
   const expiryChecks = counter('cairn_ap_expiry_checks_total', 'Expiry candidates asked about: spared (a peer heard the client, or no longer due) or deferred (a live peer did not answer).', ['result'] as const);
   const collected = counter('cairn_ap_tombstones_collected_total', 'Tombstones forgotten.');
   const snapshots = counter('cairn_ap_snapshot_loads_total', 'Start-up snapshot attempts.', ['result'] as const);
+  const sessionRepairs = counter('cairn_ap_session_reregistrations_total', 'Session instances registered again because a renewal found them missing at their responsible member.');
   const listenerFailures = counter('cairn_ap_listener_failures_total', 'Change listeners that threw.');
   const gauge = (name: string, help: string, read: (n: DistroNode) => number): void => {
     new Gauge({
@@ -65,6 +66,7 @@ export function distroMetrics(registry: Registry, node: () => DistroNode | null)
       case 'beat_not_found': return beats.inc({ result: 'not_found' }, count);
       case 'beat_reregistered': return beats.inc({ result: 'reregistered' }, count);
       case 'beat_forwarded': return beats.inc({ result: 'forwarded' }, count);
+      case 'session_reregistered': return sessionRepairs.inc(count);
       case 'forward_ok': return forwards.inc({ result: 'ok' }, count);
       case 'forward_retried': return forwards.inc({ result: 'retried' }, count);
       case 'forward_failed': return forwards.inc({ result: 'failed' }, count);

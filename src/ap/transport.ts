@@ -40,7 +40,12 @@ export type ForwardResponse =
   | { readonly ok: true; readonly type: 'instance'; readonly entry: EntryData; readonly revision: number }
   | { readonly ok: true; readonly type: 'removed'; readonly removed: boolean; readonly revision: number }
   | { readonly ok: true; readonly type: 'beat'; readonly found: boolean; readonly clientBeatIntervalMs: number }
-  | { readonly ok: true; readonly type: 'renewed'; readonly count: number }
+  /**
+   * `missing` lists the positions (in the request's `keys`) of the instances the member does not hold live: removed
+   * there (by a stale removal that won, say) or never seen. The session's member registers them again (distro.ts
+   * repairSession). A member of an older version sends none.
+   */
+  | { readonly ok: true; readonly type: 'renewed'; readonly count: number; readonly missing: readonly number[] }
   | { readonly ok: false; readonly code: string; readonly message: string };
 
 /** InstanceAddress is one instance of a service: cluster, ip and port. */

@@ -49,10 +49,15 @@ test('every message round-trips', () => {
     { ok: true, type: 'instance', entry, revision: 12 },
     { ok: true, type: 'removed', removed: true, revision: 3 },
     { ok: true, type: 'beat', found: false, clientBeatIntervalMs: 5000 },
-    { ok: true, type: 'renewed', count: 2 },
+    // An empty `missing` is absent on the wire, as in the answer of a member older than the field.
+    { ok: true, type: 'renewed', count: 2, missing: [] },
+    { ok: true, type: 'renewed', count: 1, missing: [0, 5] },
     { ok: false, code: 'CAIRN_INSTANCE_NOT_FOUND', message: 'no such instance' },
   ];
   for (const response of responses) assert.deepEqual(decodeForwardResponse(encodeForwardResponse(response)), response);
+  // A position no renewal can hold is refused.
+  const beyond = encodeForwardResponse({ ok: true, type: 'renewed', count: 0, missing: [limits.distroMessageEntriesMax] });
+  assert.throws(() => decodeForwardResponse(beyond), refusal);
 });
 
 test('invalid peer messages are refused with typed errors, never a crash', () => {

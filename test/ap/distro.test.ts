@@ -290,6 +290,69 @@ test('a closing session removes only what it still owns: a redo through another 
   for (const svc of services) assert.equal(view(m1, svc), '');
 });
 
+test('a live session registers its instance again when a renewal finds it removed (the owner of a shared instance closed)', async (t) => {
+  // Two sessions hold the same instance; the later (its owner) closes and removes it everywhere. The earlier still
+  // keeps it: its member's next renewal finds it missing and registers it again, with the fields it was registered
+  // with. (Before 2026-11-22 it stayed removed; so did a redo whose registration a partition kept from the member that
+  // applied an older session's removal: jepsen-like D5's open limitation.) The earlier closing then removes it.
+  const network = new MemoryDistroNetwork();
+  let repairs = 0;
+  const nodes = members.map((id) => {
+    const onEvent = (event: string, count: number): void => {
+      if (id === 'm1' && event === 'session_reregistered') repairs += count;
+    };
+    const node = new DistroNode({ self: id, members, limits: fast, logger: quiet, onEvent });
+    node.start(network.attach(id, node.handlers));
+    return node;
+  });
+  t.after(() => closeAll(nodes));
+  const [m1, m2] = nodes as [DistroNode, DistroNode];
+  const earlier = m1.openSession();
+  const later = m2.openSession();
+  const keepAlive = setInterval(() => {
+    earlier.keepAlive();
+    later.keepAlive();
+  }, 50);
+  t.after(() => clearInterval(keepAlive));
+  const services = ['h0', 'h1', 'h2', 'h3'].map((name) => key(name, '10.0.0.6'));
+  for (const svc of services) await register(m1, svc, { zone: 'a' }, earlier.id);
+  await converged(nodes, services, 'the earlier session\'s instances everywhere');
+  for (const svc of services) await register(m2, svc, { zone: 'a' }, later.id);
+  await converged(nodes, services, 'the later session\'s registrations everywhere');
+  assert.equal(repairs, 0, 'nothing was missing while both sessions held the instances');
+  await later.close();
+  // Removed at the responsible members (so each renewal of m1's finds it missing: one repair per instance), then
+  // back on every member.
+  await waitFor(() => repairs >= services.length, { timeoutMs: 3000, what: 'm1 to register every removed instance again' });
+  for (const svc of services) {
+    await waitFor(() => nodes.every((node) => view(node, svc) === '10.0.0.6:80'), { timeoutMs: 3000, what: `${svc.service} registered again by the earlier session` });
+    assert.deepEqual(m1.instancesOf(svc).map((instance) => instance.metadata), [{ zone: 'a' }], 'registered again with its own fields');
+  }
+  // It is the earlier session's now: closing it removes the instances everywhere, for good.
+  await earlier.close();
+  await converged(nodes, services, 'every member after the earlier session closed');
+  for (const svc of services) assert.equal(view(m1, svc), '');
+});
+
+test('a client\'s own deregistration through its session is not undone by the session\'s renewals', async (t) => {
+  const network = new MemoryDistroNetwork();
+  const nodes = startNodes(network, members);
+  t.after(() => closeAll(nodes));
+  const [m1] = nodes as [DistroNode];
+  const session = m1.openSession();
+  const keepAlive = setInterval(() => session.keepAlive(), 50);
+  t.after(() => clearInterval(keepAlive));
+  const services = ['g0', 'g1', 'g2', 'g3'].map((name) => key(name, '10.0.0.5'));
+  for (const svc of services) await register(m1, svc, {}, session.id);
+  await converged(nodes, services, 'the session\'s instances everywhere');
+  for (const svc of services) await m1.write({ type: 'deregister', key: svc }, anonymous);
+  await converged(nodes, services, 'the deregistrations everywhere');
+  // Ten renewal rounds later they are still gone, and the session is still open.
+  await new Promise((resolve) => setTimeout(resolve, 10 * fast.beatIntervalMs));
+  for (const svc of services) assert.deepEqual(nodes.map((node) => view(node, svc)), ['', '', ''], `${svc.service} stays deregistered`);
+  assert.equal(m1.sessionCount, 1);
+});
+
 test('a closed session\'s deregistration that finds its targets cut off is tried again until it lands (jepsen-like D5 16001)', async (t) => {
   // m1's forwards fail for a while (a partition its heartbeats have not noticed yet), so the route and its one retry
   // both fail. Before the fix the instance was left to expire (removeAfterMs, 30 s); now it is removed once a retry lands.

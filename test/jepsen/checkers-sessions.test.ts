@@ -144,6 +144,27 @@ describe('checkSessions', () => {
     assert.equal(checkSessions(dup.sorted()).violationCounts.missing, 9);
   });
 
+  test('closing the owner while another stream holds it: absent for a renewal round, then required again', () => {
+    // Client 0 holds element 1 through stream 3 (its redo on .13) and registers it again through stream 5 on .11 at
+    // 45.2 s (stream 5 owns it), then closes stream 5 at 50 s: the removal is documented, and stream 3's member
+    // registers it again at its next renewal (restoreMs 5 s), listed everywhere B2 later (from 68.52 s).
+    const withSecond = (present: Presence): HistoryBuilder => {
+      const h = history(present);
+      h.observe('session-open', { client: 0, stream: 5, member: m11, purpose: 'dup' }, 45);
+      register(h, 0, 5, 1, 45.2, m11);
+      h.observe('session-close', { client: 0, stream: 5, member: m11, purpose: 'dup-close' }, 50);
+      return h;
+    };
+    const briefly = withSecond((element, member, t) => documented(element, member, t) && !(element === 1 && t >= 51 && t <= 55));
+    const restored = checkSessions(briefly.sorted());
+    assert.equal(restored.violationCounts.missing, 0, restored.violations.join('\n'));
+    assert.equal(sessionBounds().restoreMs, 5000);
+    // Never restored: missing once restoreMs + B2 have passed (reads at 69-72 s on three members).
+    const never = checkSessions(withSecond((element, member, t) => documented(element, member, t) && !(element === 1 && t >= 51)).sorted());
+    assert.equal(never.violationCounts.missing, 12, never.violations.join('\n'));
+    assert.match(never.violations[0] ?? '', /element 1 \(client 0, alive\) absent at 127\.0\.0\.1\d:8100 in a read at 69\.000 s/);
+  });
+
   test('not missing: a restarted member is not required to list it before B2 after its restart', () => {
     // .12 restarted at 35.5 s lists nothing until 48 s (12.5 s < B2 13.52 s): allowed.
     const result = checkSessions(history((element, member, t) => documented(element, member, t) && !(member === m12 && t >= 36 && t < 49)).sorted());
