@@ -1,7 +1,9 @@
 // client-grpc: a RegistryClient over Cairn's gRPC API (cairn.naming.v1.Naming) of one member, through the
 // project's own ClientApiClient. Reads use the LINEARIZABLE consistency (the proto's default, sent explicitly). A
-// failure without a Cairn code (deadline, broken or refused connection) is 'info': grpc-js does not tell whether
-// the request left, so it might have taken effect.
+// failure without a Cairn code (deadline, broken connection) is 'info': grpc-js does not tell whether the request
+// left, so it might have taken effect. One is certain: UNAVAILABLE "No connection established" is grpc-js's load
+// balancer refusing the pick while the channel has no connected subchannel (its picker for TRANSIENT_FAILURE), before
+// any stream exists, so nothing was sent: 'fail', as a refused HTTP connection is (client-http.ts).
 
 import { ClientApiClient, GrpcCallError } from '../src/api/grpc/client.ts';
 import { decodeErrorInfo, statusDetailsMetadataKey } from '../src/api/grpc/errors.ts';
@@ -13,9 +15,16 @@ import { assertLoopback } from './client-http.ts';
 function errorOutcome<T>(error: unknown): Outcome<T> {
   if (error instanceof GrpcCallError) {
     if (error.cairnCode !== undefined) return outcomeOfCode(error.cairnCode, error.message);
-    return { type: 'info', error: `grpc ${error.statusName}: ${error.message.slice(0, 160)}` };
+    const text = `grpc ${error.statusName}: ${error.message.slice(0, 160)}`;
+    if (neverSent(error)) return { type: 'fail', error: text };
+    return { type: 'info', error: text };
   }
   return { type: 'info', error: error instanceof Error ? error.message : String(error) };
+}
+
+/** neverSent tells a call that failed at grpc-js's pick (no connected subchannel): no stream was ever opened. */
+export function neverSent(error: GrpcCallError): boolean {
+  return error.statusName === 'UNAVAILABLE' && /(^|: )No connection established/.test(error.message);
 }
 
 interface WireInstance {
