@@ -26,9 +26,12 @@
 //    or B1silent), extended past any partition that began before the bound (closeSettleMs after its end), every
 //    member's reads must not list it.
 //    A read listing it then is a `ghost` when some member still lists it at its final read, else a `late-removal`.
+//    A stream the client abandoned silently (its redo's `session-silent`) lives on at its member until that member
+//    times it out, and a live session keeps its instances (it registers them again when their owner's close removed
+//    them): for each such stream that registered the element, the bound is at least its last request + B1silent.
 // 3. resurrection: after its client's death, a member that listed it, then read it absent, lists it again later in
 //    the same incarnation (listed, gone, listed again; a member cut off from the registration that lists it late is
-//    not one).
+//    not one; nor is a relisting before the bound of a silently abandoned stream that holds it, which restores it).
 //
 // Bounds (ms), from src/limits.ts (the reasons are in sessionBounds).
 
@@ -156,6 +159,8 @@ interface Parsed {
   /** restarts: per member, [the restart's invoke, its info] (ns): a new incarnation answers from the invoke on. */
   readonly restarts: Map<string, Array<[number, number]>>;
   readonly partitions: Array<[number, number]>;
+  /** abandoned: per client, its streams abandoned silently (still open at their members) and their last request (ns). */
+  readonly abandoned: Map<number, Array<{ readonly stream: number; readonly lastSentAt: number }>>;
   readonly finalAt: number | null;
   readonly counts: Record<string, number>;
   readonly redoMs: number[];
@@ -257,7 +262,15 @@ function parse(events: readonly RecordedEvent[]): Parsed {
   }
   const { deaths, holds, redoMs } = streams(events, registrations, counts);
   const resets = ownerCloses(events, registrations);
-  return { reads, registrations, deaths, clientOf, serviceOf, holds, resets, restarts, partitions, finalAt, counts, redoMs };
+  const abandoned = new Map<number, Array<{ stream: number; lastSentAt: number }>>();
+  for (const event of events) {
+    if (!isObserverEvent(event) || event.f !== 'session-silent') continue;
+    const value = (event.value ?? {}) as Record<string, unknown>;
+    const client = value['client'] as number;
+    const lastSentAt = typeof value['lastSentAt'] === 'number' ? value['lastSentAt'] : event.time;
+    abandoned.set(client, [...(abandoned.get(client) ?? []), { stream: value['stream'] as number, lastSentAt }]);
+  }
+  return { reads, registrations, deaths, clientOf, serviceOf, holds, resets, restarts, partitions, abandoned, finalAt, counts, redoMs };
 }
 
 /** streams follows each stream's life: when it ended (for the holds), deaths, and redo latencies. */
@@ -437,7 +450,14 @@ function judgeAlive(p: Parsed, bounds: SessionBounds, element: number, reads: re
 
 function judgeDead(p: Parsed, bounds: SessionBounds, element: number, death: Death, reads: readonly Read[], lastRead: ReadonlyMap<string, ReadonlySet<string>>, note: Note): void {
   const bound = death.how === 'cancel' ? bounds.b1CancelMs : bounds.b1SilentMs;
-  const deadline = extend(death.diedAt + bound * ms, p.partitions, bounds.closeSettleMs);
+  // An abandoned stream that registered the element keeps it (restoring it if its owner's close removed it) until
+  // its member times it out: B1silent after its last request.
+  let zombieUntil = -Infinity;
+  for (const zombie of p.abandoned.get(death.client) ?? []) {
+    const held = p.registrations.some((r) => r.element === element && r.stream === zombie.stream && r.type !== 'fail');
+    if (held) zombieUntil = Math.max(zombieUntil, extend(zombie.lastSentAt + bounds.b1SilentMs * ms, p.partitions, bounds.closeSettleMs));
+  }
+  const deadline = Math.max(extend(death.diedAt + bound * ms, p.partitions, bounds.closeSettleMs), zombieUntil);
   const ghost = [...lastRead].some(([, elements]) => elements.has(`${element}`));
   const absentSeen = new Map<string, number>();
   // listedBy: member incarnations that have listed it: only those can lose it and list it again. One cut off from the
@@ -451,13 +471,13 @@ function judgeDead(p: Parsed, bounds: SessionBounds, element: number, death: Dea
       continue;
     }
     if (present && read.invoke >= deadline) {
-      note(ghost ? 'ghost' : 'lateRemoval', read, `element ${element} of dead client ${death.client} (${death.how}, died at ${(death.diedAt / 1e9).toFixed(3)} s) still listed by ${read.member} at ${(read.invoke / 1e9).toFixed(3)} s, after B1 (${bound} ms) ended at ${(deadline / 1e9).toFixed(3)} s${ghost ? '; still listed at the final reads: a ghost' : ''}`);
+      note(ghost ? 'ghost' : 'lateRemoval', read, `element ${element} of dead client ${death.client} (${death.how}, died at ${(death.diedAt / 1e9).toFixed(3)} s) still listed by ${read.member} at ${(read.invoke / 1e9).toFixed(3)} s, after B1 (${bound} ms${zombieUntil === deadline ? ', or B1 silent after an abandoned stream\'s last request' : ''}) ended at ${(deadline / 1e9).toFixed(3)} s${ghost ? '; still listed at the final reads: a ghost' : ''}`);
       continue;
     }
     if (present && !absentSeen.has(key)) listedBy.add(key);
     if (!present && listedBy.has(key) && !absentSeen.has(key)) absentSeen.set(key, read.complete);
     const absentAt = absentSeen.get(key);
-    if (present && absentAt !== undefined && read.invoke > absentAt) {
+    if (present && absentAt !== undefined && read.invoke > absentAt && read.invoke >= zombieUntil) {
       note('resurrection', read, `element ${element} of dead client ${death.client} listed again by ${read.member} at ${(read.invoke / 1e9).toFixed(3)} s after that member read it absent at ${(absentAt / 1e9).toFixed(3)} s`);
     }
   }

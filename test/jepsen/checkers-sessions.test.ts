@@ -165,6 +165,24 @@ describe('checkSessions', () => {
     assert.match(never.violations[0] ?? '', /element 1 \(client 0, alive\) absent at 127\.0\.0\.1\d:8100 in a read at 69\.000 s/);
   });
 
+  test('a dead client\'s stream abandoned silently keeps its instance until its member times it out: relisted, not resurrected', () => {
+    // Client 1 first registered element 2 through stream 6 on .13 (0.1 s), abandoned it silently (last request at
+    // 0.12 s), and registered it again through stream 1 (0.2 s, the owner). It cancels stream 1 at 20 s: the removal
+    // lands, then stream 6's member, which still holds the session, registers it again until its timeout (B1 silent
+    // after 0.12 s: 40.14 s).
+    const zombie = (withSilent: boolean): HistoryBuilder => {
+      const h = history((element, member, t) => (element === 2 ? t < 21 || (t >= 25 && t < 40) : documented(element, member, t)));
+      h.observe('session-open', { client: 1, stream: 6, member: m13, purpose: 'first' }, 0.05);
+      h.op('sess-register', 0.08, 0.1, 'ok', { client: 1, stream: 6, element: 2, service: S, node: m13, via: 'grpc' });
+      if (withSilent) h.observe('session-silent', { client: 1, stream: 6, member: m13, lastSentAt: 0.12e9, purpose: 'abandon-redo' }, 0.15);
+      return h;
+    };
+    const allowed = checkSessions(zombie(true).sorted());
+    assert.deepEqual(allowed.violationCounts, { missing: 0, ghost: 0, lateRemoval: 0, resurrection: 0 }, allowed.violations.join('\n'));
+    // Without the abandoned stream, the relisting is a resurrection.
+    assert.ok(checkSessions(zombie(false).sorted()).violationCounts.resurrection > 0);
+  });
+
   test('not missing: a restarted member is not required to list it before B2 after its restart', () => {
     // .12 restarted at 35.5 s lists nothing until 48 s (12.5 s < B2 13.52 s): allowed.
     const result = checkSessions(history((element, member, t) => documented(element, member, t) && !(member === m12 && t >= 36 && t < 49)).sorted());
