@@ -137,6 +137,9 @@ interface SessionState {
   closing: Promise<void> | null;
 }
 
+/** disagreementLogIntervalMs spaces the warnings about members that disagree on who is responsible (expiryRound). */
+const disagreementLogIntervalMs = 30_000;
+
 const notFoundBeats = new Map<number, BeatResult>();
 const foundBeats = new Map<number, BeatResult>();
 
@@ -168,6 +171,8 @@ export class DistroNode implements EphemeralRegistry {
   /** merging is true while entries from a peer are merged: those changes are not synced again. */
   private merging = false;
   private readonly sessions = new Map<string, SessionState>();
+  /** disagreements counts the expiry rounds since the last warning that spared instances a peer heard. */
+  private disagreements = { loggedAtMs: -Infinity, rounds: 0, spared: 0 };
   /** sessionOfEntry maps serviceId + NUL + entryId to the session keeping that instance. */
   private readonly sessionOfEntry = new Map<string, SessionState>();
   private readonly timers: NodeJS.Timeout[] = [];
@@ -888,9 +893,18 @@ export class DistroNode implements EphemeralRegistry {
     this.countExpiry(outcome);
     const spared = candidates.length - outcome.unhealthy - outcome.removed;
     this.count('expiry_spared', spared);
-    // Rare when members agree (the member that heard a client is then the one asking): a sign that they do not.
+    // Rare when members agree (the member that heard a client is then the one asking): a sign that they do not. It
+    // lasts as long as a partition or a view change does, and rounds run every distroExpiryTickMs: one line per
+    // disagreementLogIntervalMs, with the rounds it stands for.
     if (spared > 0 && heardElsewhere > 0) {
-      this.options.logger.warn({ candidates: candidates.length, spared, heardElsewhere }, 'expiry spared instances whose clients a peer heard: members disagree on who is responsible');
+      this.disagreements.rounds++;
+      this.disagreements.spared += spared;
+      const now = this.now();
+      if (now - this.disagreements.loggedAtMs >= disagreementLogIntervalMs) {
+        this.options.logger.warn({ candidates: candidates.length, spared, heardElsewhere, rounds: this.disagreements.rounds, sparedInRounds: this.disagreements.spared },
+          'expiry spared instances whose clients a peer heard: members disagree on who is responsible');
+        this.disagreements = { loggedAtMs: now, rounds: 0, spared: 0 };
+      }
     }
   }
 
