@@ -341,7 +341,7 @@ describe('PreVote (thesis §9.6)', () => {
     });
   }
 
-  test('the pre-vote tie-break holds for the first round after a leader is lost, between equal logs, against a sender that has not answered', () => {
+  test('the pre-vote tie-break holds for the first round after a leader is lost, within its first tick, between equal logs, against a sender that has not answered', () => {
     // Reference: Raft §5.2 (why ranking candidates outright hurts availability): b refuses c only while b's own
     // first round is open; a lower id, a newer log, or a later round of b's gets the plain PreVote answer.
     const follower = (): RaftCore => {
@@ -367,6 +367,16 @@ describe('PreVote (thesis §9.6)', () => {
     if (refusedBy.hasReady()) drainReadies(refusedBy);
     assert.equal(refusedBy.role, 'pre-candidate');
     assert.equal(stepAndAnswer(refusedBy, preVoteRequest('c', 'b', 2, 1, 2)).answer?.granted, true, 'c, which refused b');
+    // c asking two ticks into b's round is no race: c was in its lease when b asked (and ignored it, as in-lease
+    // members do), so b grants. (Loaded test runs: refusing it cost b's whole next timeout, up to 2.9 s in all.)
+    const late = follower();
+    late.campaign();
+    drainReadies(late);
+    late.tick();
+    late.tick();
+    if (late.hasReady()) drainReadies(late);
+    assert.equal(late.role, 'pre-candidate');
+    assert.equal(stepAndAnswer(late, preVoteRequest('c', 'b', 2, 1, 2)).answer?.granted, true, 'c, two ticks into b\'s round');
     // The first round ends without a winner (nobody answered): the next round grants c.
     let ticks = 0;
     while (ticks < 100 && !(firstRound.hasReady() && drainReadies(firstRound).some((ready) => ready.messages.some((m) => m.type === 'PreVoteRequest')))) {
