@@ -152,7 +152,8 @@ export interface BeatsResult {
   readonly problems: readonly string[];
 }
 
-interface Call {
+/** Call is one completed (or never completed) client call of the beats workload, invoke and completion merged. */
+export interface Call {
   readonly f: string;
   readonly process: number;
   readonly type: 'ok' | 'fail' | 'info';
@@ -165,7 +166,8 @@ function record(value: unknown): Record<string, unknown> {
   return typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : {};
 }
 
-function callsOf(events: readonly RecordedEvent[]): Call[] {
+/** callsOf pairs the beats workload's invokes with their completions (an invoke never completed ends 'info' at infinity). */
+export function callsOf(events: readonly RecordedEvent[]): Call[] {
   const fs = new Set(['beat', 'beat-register', 'beat-read']);
   const open = new Map<number, HistoryEvent>();
   const calls: Call[] = [];
@@ -339,7 +341,8 @@ class Model {
   }
 }
 
-function stats(values: readonly number[]): LatencyStats | null {
+/** stats summarises latencies (ms); null when there are none. */
+export function stats(values: readonly number[]): LatencyStats | null {
   if (values.length === 0) return null;
   const sorted = [...values].sort((a, b) => a - b);
   const at = (q: number): number => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0;

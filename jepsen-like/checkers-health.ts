@@ -35,6 +35,10 @@
 //     be counted. The bounds and their derivation: workloads/health.ts healthBounds().
 // (d) also covers C4's pauses: an unjustified flip around a pause of the target's owner is a fencing violation (a
 //     verdict the paused prober reached before it stopped was committed after the truth had moved on).
+// C2 (a degraded prober NIC; workloads/health.ts degradations()): a `degraded-nic` fault cuts the prober from some
+// of its targets only (the fault's `targets`); it counts as down for those targets, as a prober-targets cut does,
+// is judged by (e) the same way, and moves no share (not a handover for (g)). C2's reads carry the stored health
+// (per-instance reads), so every check above judges the verdicts, not the protected lists (checkers-protect.ts).
 
 import type { HistoryEvent } from '../test/checker/history.ts';
 import type { OperationRef } from './checkers.ts';
@@ -46,19 +50,23 @@ export const flapSlack = 2;
 const listLimit = 50;
 
 /** Span is a closed time interval in nanoseconds. */
-interface Span {
+export interface Span {
   start: number;
   end: number;
 }
 
-/** Observation is one ok read of the target list. */
-interface Observation {
+/** TimedRead is what every ok read of the targets carries: who asked whom, when, how, and in which phase. */
+export interface TimedRead {
   readonly process: number;
   readonly invoke: number;
   readonly complete: number;
   readonly node: string;
   readonly consistency: string;
   readonly final: boolean;
+}
+
+/** Observation is one ok read of the target list. */
+interface Observation extends TimedRead {
   readonly health: Readonly<Record<string, boolean | null>>;
 }
 
@@ -259,7 +267,7 @@ function collect(events: readonly RecordedEvent[]): Collected {
           spans.possibly.push({ start: d.invoke, end: event.time });
           spans.certainly.push({ start: d.info, end: d.stopInvoke });
         }
-      } else if ((event.f === 'start-partition' && (value['mode'] === 'prober-targets' || value['mode'] === 'isolate-prober')) || ((event.f === 'start-kill' || event.f === 'start-pause') && typeof value['mode'] === 'string')) {
+      } else if ((event.f === 'start-partition' && (value['mode'] === 'prober-targets' || value['mode'] === 'isolate-prober' || value['mode'] === 'degraded-nic')) || ((event.f === 'start-kill' || event.f === 'start-pause') && typeof value['mode'] === 'string')) {
         if (event.type === 'invoke') {
           faults.set(id, { id, mode: String(value['mode']), member: String(value['member']), targets: (value['targets'] as string[] | undefined) ?? [], reopenAfterMs: typeof value['reopenAfterMs'] === 'number' ? value['reopenAfterMs'] : null, startInvoke: event.time, startInfo: Number.POSITIVE_INFINITY, stopInvoke: Number.POSITIVE_INFINITY, stopInfo: Number.POSITIVE_INFINITY });
         } else { const f = faults.get(id); if (f !== undefined) f.startInfo = event.time; }
@@ -290,6 +298,16 @@ function collect(events: readonly RecordedEvent[]): Collected {
     spans.certainly.push({ start: d.info, end: d.stopInvoke });
   }
   return { setup, setupTime, observations, downs, transitions, faults: [...faults.values()], probes, memberFlips };
+}
+
+/**
+ * listenerDowns is, per target, when its listener was possibly down (the invoke of a start-target-down to the info
+ * of its stop-target-down; to the end when never reopened), merged: the truth of the targets themselves, without the
+ * prober cuts (a target behind a degraded NIC is still truly healthy). Case C2's checker uses it.
+ */
+export function listenerDowns(events: readonly RecordedEvent[]): ReadonlyMap<string, readonly Span[]> {
+  const { downs } = collect(events);
+  return new Map([...downs].map(([target, spans]) => [target, merge(spans.possibly)]));
 }
 
 /** chainOf is the longest chain of reads that do not overlap (earliest completion first). */
@@ -324,7 +342,7 @@ export function checkHealth(events: readonly RecordedEvent[]): HealthResult {
   for (const target of setup.targets) {
     const spans = downs.get(target) ?? { possibly: [], certainly: [] };
     const owner = setup.owners[target];
-    const cuts = faults.filter((f) => f.mode === 'prober-targets' && f.member === owner);
+    const cuts = faults.filter((f) => (f.mode === 'prober-targets' && f.member === owner) || (f.mode === 'degraded-nic' && f.targets.includes(target)));
     truths.set(target, new Truth(
       merge([...spans.possibly, ...cuts.map((c) => ({ start: c.startInvoke, end: c.stopInfo }))]),
       merge([...spans.certainly, ...cuts.filter((c) => c.startInfo < c.stopInvoke).map((c) => ({ start: c.startInfo, end: c.stopInvoke }))]),
@@ -404,7 +422,7 @@ export function checkHealth(events: readonly RecordedEvent[]): HealthResult {
   const cutsReported: string[] = [];
   const cutsUnreported: string[] = [];
   const needMs = 3 * 1.1 * setup.intervalMs + 2000 + 1000;
-  for (const cut of faults.filter((f) => f.mode === 'prober-targets')) {
+  for (const cut of faults.filter((f) => f.mode === 'prober-targets' || f.mode === 'degraded-nic')) {
     if ((cut.stopInvoke - cut.startInfo) / 1e6 < needMs) continue;
     for (const target of cut.targets) {
       const seenDown = observations.some((o) => o.health[target] === false && o.complete >= cut.startInfo && o.invoke <= cut.stopInvoke + margin);
@@ -487,7 +505,7 @@ function checkStorm(setup: HealthSetup, setupTime: number, faults: readonly Faul
   const window = windowMs * 1e6;
   const handovers: Span[] = merge([
     { start: 0, end: setupTime + tail },
-    ...faults.filter((f) => f.mode !== 'prober-targets').map((f) => ({ start: f.startInvoke, end: f.stopInfo + tail })),
+    ...faults.filter((f) => f.mode !== 'prober-targets' && f.mode !== 'degraded-nic').map((f) => ({ start: f.startInvoke, end: f.stopInfo + tail })),
   ]);
   for (const [target, { accepts: times, dropped }] of probes) {
     accepts += times.length + dropped;

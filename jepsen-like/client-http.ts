@@ -2,6 +2,7 @@
 // Cairn's own cluster routes the nemesis and the monitor use. A refused connection is a 'fail' (nothing was sent);
 // any other failure after the request may have left is 'info'.
 
+import http from 'node:http';
 import type { CasAnswer, InstanceRead, InstanceRef, Outcome, RegistryClient, WriteAnswer } from './client.ts';
 import { absentCodes, outcomeOfCode } from './client.ts';
 
@@ -41,6 +42,40 @@ export async function httpRequest(addr: string, method: string, pathAndQuery: st
     const code = causeCode(error);
     return { failure: code === '' ? (error instanceof Error ? error.message : String(error)) : code, maybeSent: code !== 'ECONNREFUSED' };
   }
+}
+
+/**
+ * httpRequestFrom is httpRequest with the connection opened from the loopback address `source` (a fresh connection per
+ * request, closed after it): jepsen-like D3 cuts the beating clients by their source address while the harness's other
+ * traffic, which leaves from 127.0.0.1, goes on. Never throws; the outcomes are httpRequest's (a refused connection
+ * is certainly not sent, a timeout or a broken connection may have been).
+ */
+export async function httpRequestFrom(source: string, addr: string, method: string, pathAndQuery: string, timeoutMs: number): Promise<HttpResult> {
+  assertLoopback(addr);
+  if (!/^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(source)) throw new Error(`refusing to send traffic from ${source}: loopback only`);
+  const colon = addr.lastIndexOf(':');
+  return new Promise<HttpResult>((resolve) => {
+    const request = http.request(
+      { host: addr.slice(0, colon), port: Number(addr.slice(colon + 1)), method, path: pathAndQuery, localAddress: source, agent: false, signal: AbortSignal.timeout(timeoutMs), headers: { connection: 'close' } },
+      (response) => {
+        const chunks: Buffer[] = [];
+        response.on('data', (chunk: Buffer) => chunks.push(chunk));
+        response.on('end', () => {
+          const code = response.headers['cairn-error-code'];
+          resolve({ answer: { status: response.statusCode ?? 0, code: typeof code === 'string' ? code : null, text: Buffer.concat(chunks).toString('utf8') } });
+        });
+        response.on('error', (error) => resolve(requestFailure(error)));
+      },
+    );
+    request.on('error', (error) => resolve(requestFailure(error)));
+    request.end();
+  });
+}
+
+function requestFailure(error: Error): HttpResult {
+  if (error.name === 'AbortError' || error.name === 'TimeoutError') return { failure: 'timeout', maybeSent: true };
+  const code = (error as NodeJS.ErrnoException).code ?? '';
+  return { failure: code === '' ? error.message : code, maybeSent: code !== 'ECONNREFUSED' };
 }
 
 function failureOutcome<T>(result: { readonly failure: string; readonly maybeSent: boolean }): Outcome<T> {

@@ -68,12 +68,15 @@ export function removeTaggedRules(): number {
 /**
  * Drop is one directed cut: packets from the member `fromHost` to `toHost` are dropped. With `fromCgroup` the rule
  * matches the member's cgroup (OUTPUT chain); without it, the member's address (INPUT chain, `-s fromHost`), which
- * works because members open their peer connections from their own address (src/replica/source-address.ts).
+ * works because members open their peer connections from their own address (src/replica/source-address.ts). D3 uses
+ * the address form for the beaters' own address (workloads/beats.ts `beatClientSource`) and the members, both ways.
  */
 export interface Drop {
   readonly fromHost: string;
   readonly fromCgroup: string | null;
   readonly toHost: string;
+  /** toPort narrows the drop to TCP packets towards this port of toHost (case C2: one target of many on one host). */
+  readonly toPort?: number;
 }
 
 /** Firewall applies and removes sets of drops; it removes every tagged rule at exit as well. */
@@ -93,9 +96,11 @@ export class Firewall {
     for (const drop of drops) {
       if (!/^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(drop.toHost)) throw new Error(`refusing a rule towards ${drop.toHost}: loopback only`);
       if (!/^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(drop.fromHost)) throw new Error(`refusing a rule from ${drop.fromHost}: loopback only`);
+      if (drop.toPort !== undefined && !(Number.isInteger(drop.toPort) && drop.toPort >= 1 && drop.toPort <= 65_535)) throw new Error(`refusing a rule towards port ${drop.toPort}`);
+      const port = drop.toPort === undefined ? [] : ['-p', 'tcp', '--dport', String(drop.toPort)];
       const rule = drop.fromCgroup !== null
-        ? ['OUTPUT', '-d', `${drop.toHost}/32`, '-m', 'cgroup', '--path', drop.fromCgroup, '-m', 'comment', '--comment', jepsenTag, '-j', 'DROP']
-        : ['INPUT', '-s', `${drop.fromHost}/32`, '-d', `${drop.toHost}/32`, '-m', 'comment', '--comment', jepsenTag, '-j', 'DROP'];
+        ? ['OUTPUT', '-d', `${drop.toHost}/32`, ...port, '-m', 'cgroup', '--path', drop.fromCgroup, '-m', 'comment', '--comment', jepsenTag, '-j', 'DROP']
+        : ['INPUT', '-s', `${drop.fromHost}/32`, '-d', `${drop.toHost}/32`, ...port, '-m', 'comment', '--comment', jepsenTag, '-j', 'DROP'];
       iptables(['-A', ...rule]);
       this.active.push(rule);
     }

@@ -8,10 +8,14 @@ import { corruptNemesisNodesMin, killTargets, memberNemesisNodesMin, nemesisKind
 import { recheck } from './recheck.ts';
 import { defaultRunOptions, PrerequisiteError, runTest, workloadNames, type RunOptions, type WorkloadName } from './runner.ts';
 import { ciCases, fullCases, notRun, runSuite, suiteTable } from './suite.ts';
+import { beatFaultKinds, type BeatFaultKind } from './workloads/beats.ts';
 
 const usage = `usage: npm run jepsen -- --workload register|set|health|ephemeral|watch|beats|sessions[,..] --nemesis partition|kill|pause|transfer|member|wipe|none[,..] --time SECONDS
   [--nodes 3|5] [--seed S] [--unsafe-local-reads] [--unsafe-no-fsync] [--unsafe-no-request-dedup] [--lazyfs] [--no-lazyfs]
   [--suite ci|full [--cases ID,..]] [--impatient-share S (0..1: share of retried writes whose first attempt has a short deadline)]
+  [--protect-threshold T (0..1, with --workload health --nemesis partition: case C2, the service created with threshold T, degraded-NIC faults)]
+  [--beat-faults isolate-responsible,client-cut,isolate-responsible+client,kill,all-clients-cut (with --workload beats, instead of what --nemesis implies;
+   all-clients-cut, case D3, runs alone and needs --nemesis partition for iptables)]
   [--partition halves,leader,follower,one,ring,bridge,one-way-leader] [--kill one,leader,minority,majority,all]
   [--pause leader,one] [--fault-seconds MIN,MAX] [--quiet-seconds MIN,MAX] [--snapshot-entries N]
   [--targets random|followers] [--transport http|grpc|mixed] [--concurrency N] [--rate OPS] [--log-level L]
@@ -30,6 +34,7 @@ const flags = {
   'unsafe-no-fsync': { type: 'boolean' },
   'unsafe-no-request-dedup': { type: 'boolean' },
   'impatient-share': { type: 'string' },
+  'protect-threshold': { type: 'string' },
   lazyfs: { type: 'boolean' },
   'no-lazyfs': { type: 'boolean' },
   partition: { type: 'string' },
@@ -49,6 +54,7 @@ const flags = {
   repeat: { type: 'string' },
   recheck: { type: 'string' },
   cases: { type: 'string' },
+  'beat-faults': { type: 'string' },
   help: { type: 'boolean' },
 } as const;
 
@@ -75,6 +81,15 @@ function rangeOf(text: string | undefined, what: string): [number, number] | und
   return [min * 1000, max * 1000];
 }
 
+/** protectThresholdOf reads --protect-threshold (case C2): 0..1, and only for the health workload without kills or pauses. */
+function protectThresholdOf(text: string | undefined, workloads: readonly WorkloadName[], kinds: readonly NemesisKind[]): number | undefined {
+  const threshold = numberOf(text, 'protect-threshold', 0, 1);
+  if (threshold === undefined || threshold === 0) return threshold;
+  if (!workloads.includes('health')) throw new UsageError('--protect-threshold: with --workload health only (case C2)');
+  if (kinds.includes('kill') || kinds.includes('pause')) throw new UsageError('--protect-threshold: C2 runs degraded-NIC faults (--nemesis partition), not kills or pauses');
+  return threshold;
+}
+
 function optionsOf(values: Record<string, string | boolean | undefined>): RunOptions {
   const base = defaultRunOptions();
   const str = (key: string): string | undefined => (typeof values[key] === 'string' ? values[key] : undefined);
@@ -90,8 +105,12 @@ function optionsOf(values: Record<string, string | boolean | undefined>): RunOpt
   if (kinds.includes('member') && nodesChosen < memberNemesisNodesMin) throw new UsageError(`--nemesis member: needs --nodes 5 (removing one of ${nodesChosen} members would leave fewer than 3 voters)`);
   if (kinds.includes('wipe') && nodesChosen < wipeNemesisNodesMin) throw new UsageError(`--nemesis wipe: needs at least ${wipeNemesisNodesMin} members (with one of ${nodesChosen} dead the others cannot remove it)`);
   if (kinds.includes('corrupt') && (nodesChosen < corruptNemesisNodesMin || !workloads.includes('register'))) throw new UsageError(`--nemesis corrupt: needs --workload register (its final reads compare the members) and at least ${corruptNemesisNodesMin} members`);
+  const beatFaults = listOf<BeatFaultKind>(str('beat-faults'), beatFaultKinds, 'beat-faults');
+  if (beatFaults !== undefined && !workloads.includes('beats')) throw new UsageError('--beat-faults: needs --workload beats');
+  if (beatFaults?.includes('all-clients-cut') === true && (beatFaults.length > 1 || !kinds.includes('partition'))) throw new UsageError('--beat-faults all-clients-cut (D3): runs alone, with --nemesis partition (its cuts are iptables rules)');
   const unsafeNoFsync = values['unsafe-no-fsync'] === true;
   return {
+    ...(beatFaults === undefined ? {} : { beatFaults }),
     ...base,
     name: str('name') ?? `${workloads.join('+')}-${str('nemesis') ?? 'none'}`.replace(/,/g, '+'),
     workloads,
@@ -102,6 +121,7 @@ function optionsOf(values: Record<string, string | boolean | undefined>): RunOpt
     unsafeNoFsync,
     unsafeNoRequestDedup: values['unsafe-no-request-dedup'] === true,
     impatientShare: numberOf(str('impatient-share'), 'impatient-share', 0, 1) ?? base.impatientShare,
+    protectThreshold: protectThresholdOf(str('protect-threshold'), workloads, kinds) ?? base.protectThreshold,
     // Without the lazyfs emulation a kill loses nothing here, so the fsync control would be blind (lazyfs.ts).
     // --no-lazyfs keeps it off anyway, to show that the control is blind without it.
     lazyfs: values['no-lazyfs'] !== true && (values['lazyfs'] === true || unsafeNoFsync),

@@ -6,12 +6,14 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { checkRegister, checkSet } from './checkers.ts';
 import { checkBeats } from './checkers-beats.ts';
+import { checkD3 } from './checkers-d3.ts';
 import { checkEphemeral } from './checkers-ephemeral.ts';
 import { checkHealth } from './checkers-health.ts';
+import { checkProtect } from './checkers-protect.ts';
 import { checkSessions } from './checkers-sessions.ts';
 import { checkWatch } from './checkers-watch.ts';
 import { isClientEvent, type RecordedEvent } from './history.ts';
-import type { Verdict } from './report.ts';
+import { d3Lines, protectLines, type Verdict } from './report.ts';
 
 /** historyLinesMax bounds the lines read from a stored history. */
 const historyLinesMax = 2_000_000;
@@ -51,6 +53,11 @@ export function recheck(dir: string, budget: { readonly maxSteps: number; readon
     const result = checkHealth(events);
     valid &&= result.valid;
     lines.push(`health: ${result.valid ? 'ok' : 'INVALID'}; ${result.observations} reads; counts ${JSON.stringify(result.counts)}`, ...result.problems);
+    const protect = checkProtect(events);
+    if (protect !== null) {
+      valid &&= protect.valid;
+      lines.push(...protectLines(protect));
+    }
   }
   if (fs.has('eph-add')) {
     const members = [...new Set(events.filter(isClientEvent).filter((e) => e.f === 'eph-read').map((e) => String((e.value as Record<string, unknown>)['node'])))].sort();
@@ -68,6 +75,11 @@ export function recheck(dir: string, budget: { readonly maxSteps: number; readon
     valid &&= result.valid;
     const f = result.falseEvictions;
     lines.push(`beats: ${result.valid ? 'ok' : 'INVALID'}; false evictions ${f.total} (sided ${f.sided}, after a heal ${f.afterHeal}, unexplained ${f.unexplained}); early expiries ${result.expiries.early}; late ${result.late}, never gone ${result.neverGone}; latency p50 ${result.latencyMs?.p50 ?? '-'} ms, max ${result.latencyMs?.max ?? '-'} ms`, ...result.violations, ...result.problems);
+  }
+  if (events.some((event) => event.f === 'start-clients-cut')) {
+    const result = checkD3(events);
+    valid &&= result.valid;
+    lines.push(...d3Lines(result));
   }
   if (fs.has('sess-register')) {
     const result = checkSessions(events);

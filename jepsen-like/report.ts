@@ -5,7 +5,9 @@ import { writeFileSync } from 'node:fs';
 import type { Availability, LinearizabilityResult, Recovery, RetrySummary, SetResult } from './checkers.ts';
 import type { EphemeralResult } from './checkers-ephemeral.ts';
 import type { HealthResult } from './checkers-health.ts';
+import type { ProtectResult } from './checkers-protect.ts';
 import type { BeatsResult, LatencyStats } from './checkers-beats.ts';
+import type { D3Result } from './checkers-d3.ts';
 import type { SessionLatencyStats, SessionsResult } from './checkers-sessions.ts';
 import type { WatchResult } from './checkers-watch.ts';
 import type { CorruptionResult } from './corruption.ts';
@@ -29,10 +31,14 @@ export interface RunResults {
   readonly watch: WatchResult | null;
   /** beats: the beats workload's checker (PEERS.md D2, D4); absent without that workload. */
   readonly beats?: BeatsResult;
+  /** d3: mass heartbeat loss (PEERS.md D3), with the beats workload's all-clients-cut fault; absent otherwise. */
+  readonly d3?: D3Result;
   /** sessions: the sessions workload's checker (PEERS.md D5); absent without that workload. */
   readonly sessions?: SessionsResult;
   /** corruption: the corrupt nemesis's faults and the final state comparison (PEERS.md A7); absent without it. */
   readonly corruption?: CorruptionResult;
+  /** protect: case C2's protectThreshold checker (checkers-protect.ts); absent unless the service had a threshold. */
+  readonly protect?: ProtectResult;
   /** retries: the idempotent retries of outcome-unknown operations (A14; generator.ts). */
   readonly retries?: RetrySummary;
   /** notes: what a workload skipped and why, or a Cairn feature it found not served. */
@@ -102,6 +108,21 @@ function healthLines(result: HealthResult | null): string[] {
   return lines;
 }
 
+/** protectLines summarises case C2's checker. */
+export function protectLines(result: ProtectResult | undefined): string[] {
+  if (result === undefined) return [];
+  const c = result.counts;
+  const lines = [
+    `protectThreshold ${result.threshold}: ${result.valid ? 'ok' : 'INVALID'}; ${result.polls} polls (${result.pinnedPolls} pinned to one revision), ${result.answers} served answers (${result.healthyOnlyAnswers} healthyOnly), ` +
+      `${result.protectedAnswers} protected (${result.pinnedProtected} with the stored share known), ${result.emptyAnswers} empty; ` +
+      `incomplete protected ${c.incompleteProtected}, fired at or above the threshold ${c.wrongProtection}, missed below it ${c.missedProtection}, list not the stored health ${c.wrongList}, empty while a target was healthy ${c.emptyWhileHealthy}`,
+    `  pinned polls by stored healthy count (of ${result.targets}): ${Object.entries(result.storedShares).sort((a, b) => Number(a[0]) - Number(b[0])).map(([k, n]) => `${k}: ${n}`).join(', ') || 'none'}`,
+  ];
+  for (const item of result.violations.slice(0, 10)) lines.push(`  ${item}`);
+  for (const problem of result.problems) lines.push(`  ${problem}`);
+  return lines;
+}
+
 function ephemeralLines(result: EphemeralResult | null): string[] {
   if (result === null) return [];
   const lines = [
@@ -133,8 +154,9 @@ export function summaryLines(results: RunResults): string[] {
   const lines = [`run ${results.name}: ${results.dir} (seed ${results.seed}, ${results.wallSeconds.toFixed(0)} s)`];
   lines.push(`faults: ${Object.entries(results.faults).map(([f, n]) => `${f} x${n}`).join(', ') || 'none'}`);
   lines.push(...linearizabilityLine(results.linearizability), ...setLines(results.set));
-  lines.push(...healthLines(results.health), ...ephemeralLines(results.ephemeral), ...watchLines(results.watch));
+  lines.push(...healthLines(results.health), ...protectLines(results.protect), ...ephemeralLines(results.ephemeral), ...watchLines(results.watch));
   lines.push(...beatsLines(results.beats));
+  lines.push(...d3Lines(results.d3));
   lines.push(...sessionsLines(results.sessions));
   lines.push(...corruptionLines(results.corruption));
   lines.push(...retryLines(results.retries));
@@ -190,6 +212,24 @@ function beatsLines(result: BeatsResult | undefined): string[] {
   ];
   for (const violation of result.violations.slice(0, 10)) lines.push(`  ${violation}`);
   for (const problem of result.problems) lines.push(`  ${problem}`);
+  return lines;
+}
+
+/** d3Lines renders the D3 checker: per cut what was expired and recovered, the violations by kind, latencies, bounds. */
+export function d3Lines(result: D3Result | undefined): string[] {
+  if (result === undefined) return [];
+  const b = result.bounds;
+  const c = result.counts;
+  const lines = [
+    `d3 (every client cut from every member): ${result.valid ? 'ok' : 'INVALID'}; ${result.cuts.length} cut(s): ` +
+      result.cuts.map((cut) => `#${cut.id} ${(cut.fromMs / 1000).toFixed(1)}-${(cut.toMs / 1000).toFixed(1)} s: ${cut.subjects} beating, ${cut.removedEverywhere} removed everywhere (${cut.notDue} not due), ${cut.recovered}/${cut.recoverySubjects} recovered (${cut.reRegistered} registered again by a beat)`).join('; '),
+    `  violations: early flags ${c.earlyFlags}, early removals ${c.earlyRemovals}, still healthy ${c.stillHealthy}, not removed ${c.notRemoved}, removed without a flag ${c.notFlagged}, not recovered ${c.notRecovered}; flag not observable ${c.flagUnobserved}, windows without a read ${c.unobserved}`,
+    `  latency last acknowledged beat -> flagged on every member: ${latencyText(result.flagLatencyMs, ' ms')}`,
+    `  latency last acknowledged beat -> gone from every member: ${latencyText(result.removalLatencyMs, ' ms')}`,
+    `  latency heal -> listed healthy by every member: ${latencyText(result.recoveryLatencyMs, ' ms')}`,
+    `  bounds: unhealthy ${b.unhealthyMs} ms and delete ${b.removeMs} ms + expiry slack ${b.expirySlackMs} ms after the last possible beat; early slack ${b.slackMs} ms; recovery ${b.recoveryBoundMs} ms after the heal`,
+  ];
+  for (const item of [...result.violations.slice(0, 10), ...result.problems]) lines.push(`  ${item}`);
   return lines;
 }
 

@@ -12,9 +12,11 @@ import { fileURLToPath } from 'node:url';
 import { MemberCgroups, cgroupProblem } from './cgroup.ts';
 import { availability, checkRegister, checkSet, recovery, summarizeRetries, type LinearizabilityResult, type SetResult } from './checkers.ts';
 import { beatBounds, checkBeats } from './checkers-beats.ts';
+import { checkD3, d3Bounds } from './checkers-d3.ts';
 import { checkEphemeral, ephemeralExpectation, roundProblems } from './checkers-ephemeral.ts';
 import { checkCorruption, registerFinalReads } from './corruption.ts';
 import { checkHealth } from './checkers-health.ts';
+import { checkProtect } from './checkers-protect.ts';
 import { checkSessions, sessionBounds } from './checkers-sessions.ts';
 import { checkWatch } from './checkers-watch.ts';
 import { clientTimeoutMsDefault } from './client.ts';
@@ -32,9 +34,9 @@ import { summaryLines, writeResults, type RunResults, type Verdict } from './rep
 import { writeTimeline } from './timeline.ts';
 import { defaultRegisterMix, RegisterWorkload, type RegisterMix } from './workloads/register.ts';
 import { SetWorkload } from './workloads/set.ts';
-import { BeatsWorkload, defaultBeatsOptions, type BeatFaultKind } from './workloads/beats.ts';
+import { BeatsWorkload, defaultBeatsOptions, massCutBeatsOptions, type BeatFaultKind, type BeatsOptions } from './workloads/beats.ts';
 import { convergenceBoundMs, distroVerifyMs, EphemeralWorkload } from './workloads/ephemeral.ts';
-import { defaultHealthOptions, type HealthFaultKind, type HealthOptions, HealthWorkload } from './workloads/health.ts';
+import { defaultHealthOptions, type HealthFaultKind, type HealthOptions, HealthWorkload, protectPollsPerSecond } from './workloads/health.ts';
 import { WatchWorkload } from './workloads/watch.ts';
 import { defaultSessionsOptions, sessionFaultKinds, SessionsWorkload } from './workloads/sessions.ts';
 
@@ -73,6 +75,8 @@ export interface RunOptions {
   readonly impatientShare: number;
   /** impatientTimeoutMs is that short deadline: below a write's usual latency, so the request left but the answer is not awaited. */
   readonly impatientTimeoutMs: number;
+  /** protectThreshold: above 0, the health workload runs case C2 (its service created with this threshold, degraded-nic faults). */
+  readonly protectThreshold: number;
   readonly processesPerKey: number;
   readonly opsPerKey: number;
   readonly setWorkers: number;
@@ -85,6 +89,8 @@ export interface RunOptions {
   readonly checkTimeoutSeconds: number;
   readonly checkStepsMax: number;
   readonly storeDir: string;
+  /** beatFaults: the beats workload's scripted faults, instead of those --nemesis implies (D3: ['all-clients-cut']). */
+  readonly beatFaults?: readonly BeatFaultKind[];
 }
 
 /** defaultRunOptions are the defaults of `npm run jepsen`. */
@@ -109,6 +115,7 @@ export function defaultRunOptions(): RunOptions {
     retry: defaultRetryPolicy,
     impatientShare: 0,
     impatientTimeoutMs: 8,
+    protectThreshold: 0,
     processesPerKey: 5,
     opsPerKey: 150,
     setWorkers: 4,
@@ -242,19 +249,33 @@ function genericNemesis(options: RunOptions): NemesisOptions {
   return { ...options.nemesis, kinds: options.nemesis.kinds.filter((kind) => !scripted.includes(kind)) };
 }
 
-/** healthOptionsOf maps --nemesis kinds to the health workload's scripted faults (partition: C1, kill/pause: C4). */
+/**
+ * healthOptionsOf maps --nemesis kinds to the health workload's scripted faults (partition: C1, kill/pause: C4); with a
+ * protectThreshold, C2: partition means degraded-nic faults, the degraded member is drawn from the seed, and the
+ * pollers make fewer, larger polls.
+ */
 function healthOptionsOf(options: RunOptions): HealthOptions {
   const faults = options.nemesis.kinds.filter((kind): kind is HealthFaultKind => kind === 'partition' || kind === 'kill' || kind === 'pause');
-  return { ...defaultHealthOptions, faults };
+  if (options.protectThreshold <= 0) return { ...defaultHealthOptions, faults };
+  return { ...defaultHealthOptions, faults, protectThreshold: options.protectThreshold, degradedMember: options.seed % options.nodes, ratePerSecond: protectPollsPerSecond };
 }
 
-/** beatFaultsOf maps --nemesis kinds to the beats workload's scripted faults (partition: D2, kill: D4). */
+/** beatFaultsOf maps --nemesis kinds to the beats workload's scripted faults (partition: D2, kill: D4), unless --beat-faults names them. */
 function beatFaultsOf(options: RunOptions): BeatFaultKind[] {
+  if (options.beatFaults !== undefined) return [...options.beatFaults];
   const kinds = options.nemesis.kinds;
   return [
     ...(kinds.includes('partition') ? (['isolate-responsible', 'client-cut', 'isolate-responsible+client'] as const) : []),
     ...(kinds.includes('kill') ? (['kill'] as const) : []),
   ];
+}
+
+/** beatsOptionsOf: D3's cuts of every client (alone: they need the beaters' own address and long lives), or D2/D4's faults. */
+function beatsOptionsOf(options: RunOptions): BeatsOptions {
+  const faults = beatFaultsOf(options);
+  if (!faults.includes('all-clients-cut')) return defaultBeatsOptions(faults, options.nemesis.faultMs, options.nemesis.quietMs);
+  if (faults.length > 1) throw new Error(`beats: all-clients-cut runs alone, not with ${faults.filter((f) => f !== 'all-clients-cut').join(', ')}`);
+  return massCutBeatsOptions(options.nemesis.faultMs, options.nemesis.quietMs, d3Bounds().recoveryBoundMs);
 }
 
 async function execute(options: RunOptions, env: Environment, log: (line: string) => void, phases: Phases): Promise<void> {
@@ -275,7 +296,7 @@ async function execute(options: RunOptions, env: Environment, log: (line: string
     health: options.workloads.includes('health') ? new HealthWorkload(healthOptionsOf(options), { cluster, recorder, monitor, firewall: env.firewall, cgroups: env.cgroups }) : null,
     ephemeral: options.workloads.includes('ephemeral') ? new EphemeralWorkload({ elementsPerService: 800, removeShare: 0.3 }) : null,
     watch: options.workloads.includes('watch') ? new WatchWorkload({ services: 2, subscribersPerService: 3, removeShare: 0.4 }, cluster.members, recorder) : null,
-    beats: options.workloads.includes('beats') ? new BeatsWorkload(defaultBeatsOptions(beatFaultsOf(options), options.nemesis.faultMs, options.nemesis.quietMs), { cluster, recorder, firewall: env.firewall, cgroups: env.cgroups, generator }) : null,
+    beats: options.workloads.includes('beats') ? new BeatsWorkload(beatsOptionsOf(options), { cluster, recorder, firewall: env.firewall, cgroups: env.cgroups, generator }) : null,
     // sessions (D5): its client faults always; kills of serving members with --nemesis kill.
     sessions: options.workloads.includes('sessions')
       ? new SessionsWorkload({ ...defaultSessionsOptions, faults: sessionFaultKinds.filter((kind) => kind !== 'kill-serving' || options.nemesis.kinds.includes('kill')) }, { cluster, recorder, generator })
@@ -429,9 +450,11 @@ function judge(options: RunOptions, env: Environment, phases: Phases, failure: s
     : null;
   const set = options.workloads.includes('set') ? checkSet(events) : null;
   const health = options.workloads.includes('health') ? checkHealth(events) : null;
+  const protect = options.workloads.includes('health') ? checkProtect(events) : null;
   const ephemeral = options.workloads.includes('ephemeral') ? checkEphemeral(events, env.cluster.members.map((m) => m.addr)) : null;
   const watch = options.workloads.includes('watch') ? checkWatch(events) : null;
   const beats = options.workloads.includes('beats') ? checkBeats(events) : null;
+  const d3 = options.workloads.includes('beats') && beatFaultsOf(options).includes('all-clients-cut') ? checkD3(events) : null;
   const sessions = options.workloads.includes('sessions') ? checkSessions(events) : null;
   const corruption = options.nemesis.kinds.includes('corrupt') ? checkCorruption(events, env.cluster.members.map((m) => m.addr)) : null;
   const fs = [
@@ -456,8 +479,10 @@ function judge(options: RunOptions, env: Environment, phases: Phases, failure: s
     ephemeral,
     watch,
     ...(beats === null ? {} : { beats }),
+    ...(d3 === null ? {} : { d3 }),
     ...(sessions === null ? {} : { sessions }),
     ...(corruption === null ? {} : { corruption }),
+    ...(protect === null ? {} : { protect }),
     retries: summarizeRetries(events),
     notes: phases.notes,
     availability: availability(events),
@@ -472,15 +497,17 @@ function judge(options: RunOptions, env: Environment, phases: Phases, failure: s
   };
   const reasons = reasonsOf(results, linearizability, set, phases, failure, events);
   if (health !== null && !health.valid) reasons.push(`health: ${Object.entries(health.counts).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`).join(', ')}${health.problems.length > 0 ? `; ${health.problems.join('; ')}` : ''}`);
+  if (protect !== null && !protect.valid) reasons.push(`protectThreshold: ${[...Object.entries(protect.counts).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`), ...protect.problems].join(', ')}${protect.violations.length > 0 ? `; ${protect.violations[0] ?? ''}` : ''}`);
   if (ephemeral !== null && !ephemeral.valid) reasons.push(`ephemeral: ${ephemeral.problems.join('; ')}`);
   if (watch !== null && !watch.valid) reasons.push(`watch: ${Object.entries(watch.counts).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`).join(', ')}${watch.problems.length > 0 ? `; ${watch.problems.join('; ')}` : ''}`);
   if (corruption !== null && !corruption.valid) reasons.push(`corruption: ${corruption.problems.slice(0, 8).join('; ')}`);
   if (beats !== null && !beats.valid) reasons.push(`beats: ${[...beats.violations.slice(0, 3), ...beats.problems.slice(0, 3)].join('; ')}${beats.violations.length > 3 ? ` (${beats.violations.length} violations listed)` : ''}`);
+  if (d3 !== null && !d3.valid) reasons.push(`d3: ${[...d3.violations.slice(0, 3), ...d3.problems.slice(0, 3)].join('; ')}${d3.violations.length > 3 ? ` (${Object.entries(d3.counts).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`).join(', ')})` : ''}`);
   if (sessions !== null && !sessions.valid) reasons.push(`sessions: ${[...sessions.violations.slice(0, 3), ...sessions.problems.slice(0, 3)].join('; ')}${sessions.violations.length > 3 ? ` (${Object.entries(sessions.violationCounts).map(([k, n]) => `${k} ${n}`).join(', ')})` : ''}`);
   for (const note of phases.notes) if (note.includes('not served')) reasons.push(note);
   const final: RunResults = { ...results, verdict: reasons.length === 0 ? 'valid' : 'invalid', reasons };
   writeResults(path.join(env.dir, 'results.json'), final);
-  const flagged = [...(linearizability?.anomalies ?? []), ...(set?.anomalies ?? []), ...(health?.anomalies ?? []), ...(ephemeral?.anomalies ?? []), ...(watch?.anomalies ?? []), ...(beats?.anomalies ?? []), ...(sessions?.anomalies ?? [])];
+  const flagged = [...(linearizability?.anomalies ?? []), ...(set?.anomalies ?? []), ...(health?.anomalies ?? []), ...(protect?.anomalies ?? []), ...(ephemeral?.anomalies ?? []), ...(watch?.anomalies ?? []), ...(beats?.anomalies ?? []), ...(d3?.anomalies ?? []), ...(sessions?.anomalies ?? [])];
   writeTimeline(path.join(env.dir, 'timeline.html'), `${options.name} (seed ${options.seed}): ${final.verdict}`, events, flagged);
   return { verdict: final.verdict, reasons, dir: env.dir, summary: summaryLines(final), results: final };
 }

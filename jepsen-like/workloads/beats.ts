@@ -22,14 +22,21 @@
 // - with --nemesis kill (D4): `kill` SIGKILLs the member responsible for a service and restarts it; the same
 //   service's member is killed `killsPerFocus` times in a row before the focus moves to another service, so handovers
 //   of one service follow each other closely (the TTL must not be reset for ever by them).
+// - with the fault `all-clients-cut` (D3, mass heartbeat loss; massCutBeatsOptions): every beater's connections leave
+//   from its own loopback address, `beatClientSource` (127.0.0.16, never a member's and never listened on), and a
+//   cut drops every packet between that address and every member, both ways (tagged iptables rules, iptables.ts), for
+//   longer than the delete timeout. The readers and the harness's other traffic leave from 127.0.0.1 and go on, so the
+//   members are observed throughout the cut. Each cut is checked from both sides when it starts (a request from the
+//   beaters' address must time out, one from 127.0.0.1 must be answered): a cut that does not cut is a problem.
 // Every fault is a nemesis line with the standard names (start-partition with its grudge, start-kill with its
-// members, and start-client-cut), so the timeline shades it and the checker knows who could hear whom.
+// members, start-client-cut, and start-clients-cut for D3), so the timeline shades it and the checker knows who
+// could hear whom.
 
 import { responsibleMember, serviceIdOf } from '../../src/ap/responsibility.ts';
 import type { MemberCgroups } from '../cgroup.ts';
 import type { Outcome } from '../client.ts';
 import { outcomeOfCode } from '../client.ts';
-import { httpRequest } from '../client-http.ts';
+import { clusterView, httpRequest, httpRequestFrom, type HttpResult } from '../client-http.ts';
 import type { Cluster, Member } from '../control.ts';
 import type { Generator, PlannedOperation } from '../generator.ts';
 import type { HistoryRecorder } from '../history.ts';
@@ -48,7 +55,10 @@ export interface BeatTimeouts {
 export const beatTimeouts: BeatTimeouts = { intervalMs: 1000, unhealthyMs: 3000, removeMs: 6000 };
 
 /** BeatFaultKind is one scripted fault of the workload. */
-export type BeatFaultKind = 'isolate-responsible' | 'client-cut' | 'isolate-responsible+client' | 'kill';
+export type BeatFaultKind = 'isolate-responsible' | 'client-cut' | 'isolate-responsible+client' | 'kill' | 'all-clients-cut';
+
+/** beatFaultKinds lists every scripted fault, for the command line. */
+export const beatFaultKinds: readonly BeatFaultKind[] = ['isolate-responsible', 'client-cut', 'isolate-responsible+client', 'kill', 'all-clients-cut'];
 
 /** BeatsOptions shape the workload. */
 export interface BeatsOptions {
@@ -63,11 +73,38 @@ export interface BeatsOptions {
   readonly quietMs: readonly [number, number];
   /** killsPerFocus: consecutive kills aimed at the same service's responsible member. */
   readonly killsPerFocus: number;
+  /**
+   * clientSource: the loopback address the beaters' connections leave from (D3 cuts it), or null for the kernel's
+   * choice (127.0.0.1, shared with the readers: D2, D4).
+   */
+  readonly clientSource: string | null;
+  /** recoveryReserveMs: D3 starts a cut only when this much of the run is left after it (the recovery bound's time). */
+  readonly recoveryReserveMs: number;
 }
 
 /** defaultBeatsOptions: 4 beaters per service, lives of 5-15 s, every member read each second. */
 export function defaultBeatsOptions(faults: readonly BeatFaultKind[], faultMs: readonly [number, number], quietMs: readonly [number, number]): BeatsOptions {
-  return { slotsPerService: 4, timeouts: beatTimeouts, lifeMs: [5000, 15_000], pollMs: 1000, faults, faultMs, quietMs, killsPerFocus: 3 };
+  return { slotsPerService: 4, timeouts: beatTimeouts, lifeMs: [5000, 15_000], pollMs: 1000, faults, faultMs, quietMs, killsPerFocus: 3, clientSource: null, recoveryReserveMs: 0 };
+}
+
+/** beatClientSource is the address D3's beaters send from: in 127.0.0.0/8, outside the members' 127.0.0.11-15. */
+export const beatClientSource = '127.0.0.16';
+
+/**
+ * massCutBeatsOptions: D3 (mass heartbeat loss). The beaters send from beatClientSource and live 15-40 s, so most
+ * instances span a cut (11-14 s in the suite, beyond the 6 s delete timeout) and come back after it;
+ * `recoveryReserveMs` keeps each cut's recovery window inside the run.
+ */
+export function massCutBeatsOptions(faultMs: readonly [number, number], quietMs: readonly [number, number], recoveryReserveMs: number): BeatsOptions {
+  return { ...defaultBeatsOptions(['all-clients-cut'], faultMs, quietMs), lifeMs: [15_000, 40_000], clientSource: beatClientSource, recoveryReserveMs };
+}
+
+/** Send is how a beater's request leaves (from the client address of the options, or the kernel's choice). */
+type Send = (addr: string, method: string, pathAndQuery: string, timeoutMs: number) => Promise<HttpResult>;
+
+function senderOf(source: string | null): Send {
+  if (source === null) return (addr, method, pathAndQuery, timeoutMs) => httpRequest(addr, method, pathAndQuery, timeoutMs);
+  return (addr, method, pathAndQuery, timeoutMs) => httpRequestFrom(source, addr, method, pathAndQuery, timeoutMs);
 }
 
 /** beatElementsMax bounds the instances of a run (ports 62000..64999). */
@@ -75,9 +112,11 @@ export const beatElementsMax = 3000;
 const beatIp = '127.0.0.13';
 const beatPortBase = 62_000;
 /** beatRequestTimeoutMs: a beat's deadline, above a failed forward (2 s) plus its retry at the next member. */
-const beatRequestTimeoutMs = 4500;
+export const beatRequestTimeoutMs = 4500;
 /** readTimeoutMs: a list read's deadline, short so a paused or cut reader does not stall its round. */
 const readTimeoutMs = 2000;
+/** cutProbeTimeoutMs: the probes that check a D3 cut, above an answer's usual milliseconds, below a beat interval. */
+const cutProbeTimeoutMs = 1500;
 /** serviceNameTriesMax bounds the search for service names that give every member one service. */
 const serviceNameTriesMax = 10_000;
 /** faultIdBase numbers this workload's faults apart from the generic nemesis's. */
@@ -132,14 +171,14 @@ function failureOf<T>(result: { readonly failure: string; readonly maybeSent: bo
 }
 
 /** registerOp registers element `element` of `service` as an ephemeral instance with the short timings. */
-function registerOp(service: string, element: number, slot: number, timeouts: BeatTimeouts): PlannedOperation {
+function registerOp(service: string, element: number, slot: number, timeouts: BeatTimeouts, send: Send): PlannedOperation {
   const metadata = encodeURIComponent(JSON.stringify(metadataOf(timeouts)));
   return {
     f: 'beat-register',
     transport: 'http',
     value: { service, element, slot },
     run: async (_client, addr): Promise<Outcome<unknown>> => {
-      const result = await httpRequest(addr, 'POST', `/nacos/v1/ns/instance?${instanceQuery(service, element)}&ephemeral=true&metadata=${metadata}`, beatRequestTimeoutMs);
+      const result = await send(addr, 'POST', `/nacos/v1/ns/instance?${instanceQuery(service, element)}&ephemeral=true&metadata=${metadata}`, beatRequestTimeoutMs);
       if (!('answer' in result)) return failureOf(result);
       const { answer } = result;
       if (answer.status === 200 && answer.text === 'ok') return { type: 'ok', value: null };
@@ -156,7 +195,7 @@ interface BeatAnswer {
 }
 
 /** beatOp sends one beat with its body (so an unknown instance is registered again from it). */
-function beatOp(service: string, element: number, slot: number, timeouts: BeatTimeouts, onAnswer: (answer: BeatAnswer) => void): PlannedOperation {
+function beatOp(service: string, element: number, slot: number, timeouts: BeatTimeouts, send: Send, onAnswer: (answer: BeatAnswer) => void): PlannedOperation {
   const [ip, port] = beatAddress(element).split(':');
   const body = encodeURIComponent(JSON.stringify({ ip, port: Number(port), serviceName: service, cluster: 'DEFAULT', weight: 1, metadata: metadataOf(timeouts), scheduled: true }));
   return {
@@ -164,7 +203,7 @@ function beatOp(service: string, element: number, slot: number, timeouts: BeatTi
     transport: 'http',
     value: { service, element, slot },
     run: async (_client, addr): Promise<Outcome<unknown>> => {
-      const result = await httpRequest(addr, 'PUT', `/nacos/v1/ns/instance/beat?${instanceQuery(service, element)}&beat=${body}`, beatRequestTimeoutMs);
+      const result = await send(addr, 'PUT', `/nacos/v1/ns/instance/beat?${instanceQuery(service, element)}&beat=${body}`, beatRequestTimeoutMs);
       if (!('answer' in result)) return failureOf(result);
       const { answer } = result;
       if (answer.status !== 200) return outcomeOfCode(answer.code, `status ${answer.status}: ${answer.text.slice(0, 200)}`);
@@ -231,6 +270,8 @@ export interface BeatsSetup {
   readonly faults: readonly BeatFaultKind[];
   readonly faultMs: readonly [number, number];
   readonly quietMs: readonly [number, number];
+  /** clientSource: the beaters' source address (D3), or null. */
+  readonly clientSource: string | null;
 }
 
 /** BeatsWorkload runs the beaters, the readers and the scripted faults. */
@@ -252,12 +293,14 @@ export class BeatsWorkload {
   private readonly lastRounds = new Map<string, { readonly at: number; readonly listed: number | null }>();
   /** intervalsSeen: beat intervals answered that differ from the metadata's (at most 20 kept). */
   private readonly intervalsSeen = new Set<number>();
+  private readonly send: Send;
 
   constructor(
     readonly options: BeatsOptions,
     private readonly deps: BeatsDeps,
   ) {
     this.services = beatServices(deps.cluster.members.map((member) => member.addr));
+    this.send = senderOf(options.clientSource);
   }
 
   private get members(): string[] {
@@ -268,7 +311,7 @@ export class BeatsWorkload {
   start(random: Random): void {
     const setup: BeatsSetup = {
       members: [...this.members].sort(), services: this.services, timeouts: this.options.timeouts, pollMs: this.options.pollMs,
-      faults: this.options.faults, faultMs: this.options.faultMs, quietMs: this.options.quietMs,
+      faults: this.options.faults, faultMs: this.options.faultMs, quietMs: this.options.quietMs, clientSource: this.options.clientSource,
     };
     this.deps.recorder.observe('beats-setup', setup, this.deps.recorder.now());
     for (const [index, member] of this.members.entries()) this.readers.push(this.readLoop(member, readProcessBase + index, random.fork()));
@@ -313,13 +356,13 @@ export class BeatsWorkload {
     await sleep(random.float() * this.options.timeouts.intervalMs);
     for (let life = 0; this.beating && life < beatElementsMax && this.nextElement < beatElementsMax; life++) {
       const element = this.nextElement++;
-      const first = await call(registerOp(service, element, slot, this.options.timeouts), null);
-      if (first.type !== 'ok') await call(registerOp(service, element, slot, this.options.timeouts), first.node);
+      const first = await call(registerOp(service, element, slot, this.options.timeouts, this.send), null);
+      if (first.type !== 'ok') await call(registerOp(service, element, slot, this.options.timeouts, this.send), first.node);
       const lifeEnd = Date.now() + random.between(...this.options.lifeMs);
       let intervalMs = this.options.timeouts.intervalMs;
       for (let beat = 0; this.beating && Date.now() < lifeEnd && beat < 100_000; beat++) {
         const started = Date.now();
-        const op = beatOp(service, element, slot, this.options.timeouts, (answer) => {
+        const op = beatOp(service, element, slot, this.options.timeouts, this.send, (answer) => {
           intervalMs = this.followInterval(answer.clientBeatInterval);
         });
         const outcome = await call(op, null);
@@ -383,10 +426,12 @@ export class BeatsWorkload {
   /** runFaults scripts the faults, one at a time, until `deadline` (Date.now() ms). */
   async runFaults(deadline: number, random: Random): Promise<void> {
     if (this.options.faults.length === 0) return;
+    if (this.options.faults.includes('all-clients-cut')) return this.runClientCuts(deadline, random);
     for (let round = 0; round < 10_000; round++) {
       await sleep(Math.min(random.between(...this.options.quietMs), Math.max(0, deadline - Date.now())));
       if (deadline - Date.now() < 2000) return;
       const kind = random.pick(this.options.faults);
+      if (kind === 'all-clients-cut') return;
       const focus = kind === 'kill' ? this.services[Math.floor(round / this.options.killsPerFocus) % this.services.length] : random.pick(this.services);
       if (focus === undefined) return;
       const holdMs = Math.min(random.between(...this.options.faultMs), Math.max(1000, deadline - Date.now()));
@@ -399,7 +444,81 @@ export class BeatsWorkload {
     return { fromHost: from, fromCgroup: this.deps.cgroups === null ? null : this.deps.cgroups.relativePath(from), toHost: to };
   }
 
-  private async cut(kind: Exclude<BeatFaultKind, 'kill'>, member: string, service: string, holdMs: number): Promise<void> {
+  /**
+   * runClientCuts scripts D3: quiet, then every beater cut from every member, again and again until `deadline`. A
+   * cut starts only when at least the shortest cut and the recovery reserve fit before the deadline, and is shortened
+   * to leave the reserve, so every heal is followed by the recovery window the checker judges.
+   */
+  private async runClientCuts(deadline: number, random: Random): Promise<void> {
+    for (let round = 0; round < 10_000; round++) {
+      await sleep(Math.min(random.between(...this.options.quietMs), Math.max(0, deadline - Date.now())));
+      const left = deadline - Date.now() - this.options.recoveryReserveMs;
+      if (left < this.options.faultMs[0]) return;
+      await this.cutClients(Math.min(random.between(...this.options.faultMs), left));
+    }
+  }
+
+  /** clientDrops: every packet between the beaters' address and every member is dropped, both ways. */
+  private clientDrops(source: string): Drop[] {
+    return this.deps.cluster.members.flatMap((member) => [
+      { fromHost: source, fromCgroup: null, toHost: member.host },
+      { fromHost: member.host, fromCgroup: null, toHost: source },
+    ]);
+  }
+
+  /**
+   * cutClients cuts every beater from every member for `holdMs` (D3). The rules are applied between the
+   * `start-clients-cut` invoke and info lines and removed between the `stop-clients-cut` ones; the info line says
+   * whether the cut was seen to cut (a request from the beaters' address timed out) while the control traffic
+   * flowed (a request from 127.0.0.1 was answered).
+   */
+  private async cutClients(holdMs: number): Promise<void> {
+    const { recorder, firewall } = this.deps;
+    const source = this.options.clientSource;
+    const id = this.nextFaultId++;
+    const members = this.deps.cluster.members.map((member) => member.host);
+    const value = { id, mode: 'all-clients', source, members };
+    recorder.nemesis('invoke', 'start-clients-cut', value);
+    let applied = 0;
+    if (source === null || firewall === null) this.problems.push(`all-clients-cut #${id}: ${source === null ? 'the beaters have no address of their own' : 'no firewall (iptables)'}: nothing was cut`);
+    else {
+      try {
+        const drops = this.clientDrops(source);
+        firewall.apply(drops);
+        applied = drops.length;
+      } catch (error) {
+        this.problems.push(`all-clients-cut #${id}: ${String(error)}`);
+      }
+    }
+    recorder.nemesis('info', 'start-clients-cut', { ...value, rules: applied });
+    const startedAt = Date.now();
+    const probe = source === null || applied === 0 ? null : await this.probeCut(source);
+    if (probe !== null) {
+      recorder.observe('clients-cut-probe', { id, ...probe }, recorder.now());
+      if (probe.fromClients !== 'timeout') this.problems.push(`all-clients-cut #${id}: a request from ${source} got through the cut (${probe.fromClients})`);
+      if (probe.fromHarness !== 'answered') this.problems.push(`all-clients-cut #${id}: the control request from 127.0.0.1 was not answered during the cut (${probe.fromHarness})`);
+    }
+    await sleep(Math.max(0, holdMs - (Date.now() - startedAt)));
+    recorder.nemesis('invoke', 'stop-clients-cut', { id });
+    const healed = firewall === null ? 0 : firewall.heal();
+    recorder.nemesis('info', 'stop-clients-cut', { id, result: `healed ${healed} rules` });
+  }
+
+  /** probeCut asks a random member for its cluster view from the beaters' address (must time out) and from 127.0.0.1. */
+  private async probeCut(source: string): Promise<{ readonly member: string; readonly fromClients: string; readonly fromHarness: string }> {
+    const member = this.members[0] ?? '';
+    const [fromClients, fromHarness] = await Promise.all([
+      httpRequestFrom(source, member, 'GET', '/cairn/v1/cluster', cutProbeTimeoutMs),
+      clusterView(member, cutProbeTimeoutMs),
+    ]);
+    return {
+      member,
+      fromClients: 'answer' in fromClients ? `answered ${fromClients.answer.status}` : fromClients.failure,
+      fromHarness: fromHarness === null ? 'no answer' : 'answered',
+    };
+  }
+
+  private async cut(kind: Exclude<BeatFaultKind, 'kill' | 'all-clients-cut'>, member: string, service: string, holdMs: number): Promise<void> {
     const { recorder, firewall } = this.deps;
     const id = this.nextFaultId++;
     const isolate = kind !== 'client-cut';

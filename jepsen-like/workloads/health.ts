@@ -25,13 +25,23 @@
 // With --nemesis kill and/or pause (C4) the faults are kills and pauses of the leader or a prober instead, with the
 // victim's targets flipped around them (crashes() below); the targets timestamp every probe they accept, so the
 // checker can bound the probes per window (no probe storm).
+// With a protectThreshold (C2, PEERS.md §2.3: a degraded prober NIC) the service is `jepsen-protect`, created first
+// with that threshold through the Nacos service API, as a user would; its 6 targets are chosen (by port) so that one
+// member, the degraded one, probes 4 and each other member 1; the faults (--nemesis partition) are `degraded-nic`:
+// the degraded member can no longer reach all but one of its targets (one DROP rule per target port, by its cgroup,
+// as prober-targets), while the cluster's links are left alone; each poll reads the stored health (per-instance
+// gets) between served lists, so checkers-protect.ts can judge the protectThreshold semantics and C1's checker the
+// verdicts (see protectPoll()).
 // The owner of a target is computed with Cairn's own rule (src/cp/probe-assignment.ts probeOwner over the sorted
 // member addresses, the assignment when every member is live) and written into the history's `health-setup` line.
 
 import net from 'node:net';
+import { ClientApiClient, GrpcCallError } from '../../src/api/grpc/client.ts';
+import { namingServiceName } from '../../src/api/grpc/proto.ts';
 import { probeOwner } from '../../src/cp/probe-assignment.ts';
+import type { ServedList } from '../checkers-protect.ts';
 import type { Outcome } from '../client.ts';
-import { outcomeOfCode } from '../client.ts';
+import { absentCodes, outcomeOfCode } from '../client.ts';
 import { httpRequest } from '../client-http.ts';
 import type { MemberCgroups } from '../cgroup.ts';
 import type { Cluster, Member } from '../control.ts';
@@ -43,6 +53,12 @@ import { type Random, sleep } from '../random.ts';
 
 /** healthService is the service whose instances are the targets. */
 export const healthService = 'jepsen-health';
+/** protectService is C2's service, created with a protectThreshold. */
+export const protectService = 'jepsen-protect';
+/** protectOwnedByDegraded: C2's degraded member probes this many targets, every other member one. */
+const protectOwnedByDegraded = 4;
+/** protectPortsSearched bounds the search for C2's target ports (the owners come from a hash of the address). */
+const protectPortsSearched = 5000;
 /** targetHost is where the harness's targets listen (never a member's address in 3-member runs). */
 export const targetHost = '127.0.0.15';
 /** targetPortBase is the first target's port (above the register and set ranges). */
@@ -67,10 +83,17 @@ export interface HealthOptions {
   readonly ratePerSecond: number;
   /** faults: partition (C1) or kill and/or pause (C4); empty: no faults, the targets still toggle. */
   readonly faults: readonly HealthFaultKind[];
+  /** protectThreshold: above 0, case C2 (the protected service, its targets, degraded-nic faults); 0: C1 or C4. */
+  readonly protectThreshold: number;
+  /** degradedMember: C2's degraded member, as an index into the sorted member addresses (taken modulo their number). */
+  readonly degradedMember: number;
 }
 
 /** defaultHealthOptions: 9 targets (about 3 per member), probes every 2.5 s, 3 pollers at 10 reads a second. */
-export const defaultHealthOptions: HealthOptions = { targets: 9, intervalMs: 2500, pollers: 3, ratePerSecond: 10, faults: [] };
+export const defaultHealthOptions: HealthOptions = { targets: 9, intervalMs: 2500, pollers: 3, ratePerSecond: 10, faults: [], protectThreshold: 0, degradedMember: 0 };
+
+/** protectPollsPerSecond: C2's poll rate (each poll is 3 lists and one get per target). */
+export const protectPollsPerSecond = 5;
 
 /** crashFaultsOf tells whether the faults are C4's (kills or pauses: a share moves away and back). */
 export function crashFaultsOf(faults: readonly HealthFaultKind[]): boolean {
@@ -146,6 +169,25 @@ export function targetAddress(i: number): string {
   return `${targetHost}:${targetPortBase + i}`;
 }
 
+/**
+ * protectPorts chooses C2's target ports, the lowest from targetPortBase up: protectOwnedByDegraded owned by
+ * `degraded` and one owned by each other member (owner = probeOwner over the sorted members, as everywhere here),
+ * so that one member's NIC can make most of the service's targets look unhealthy.
+ */
+export function protectPorts(members: readonly string[], degraded: string): number[] {
+  const wanted = new Map(members.map((member) => [member, member === degraded ? protectOwnedByDegraded : 1]));
+  const ports: number[] = [];
+  for (let port = targetPortBase; port < targetPortBase + protectPortsSearched && [...wanted.values()].some((n) => n > 0); port++) {
+    const owner = probeOwner(members, targetHost, port) ?? '';
+    const left = wanted.get(owner) ?? 0;
+    if (left === 0) continue;
+    wanted.set(owner, left - 1);
+    ports.push(port);
+  }
+  if ([...wanted.values()].some((n) => n > 0)) throw new Error(`no C2 target ports within ${protectPortsSearched} ports from ${targetPortBase}`);
+  return ports;
+}
+
 /** HealthSetup is the history's `health-setup` observation: what the checker needs to judge. */
 export interface HealthSetup {
   readonly targets: readonly string[];
@@ -160,6 +202,10 @@ export interface HealthSetup {
   readonly stormSteadyMax?: number;
   readonly stormHandoverMax?: number;
   readonly handoverTailMs?: number;
+  /** C2: the service, its protectThreshold and the degraded member (absent in C1 and C4). */
+  readonly service?: string;
+  readonly protectThreshold?: number;
+  readonly degraded?: string;
 }
 
 /** acceptsPerTargetMax bounds the accepted probe connections a target remembers (overflow is counted). */
@@ -178,6 +224,7 @@ class Target {
 
   constructor(
     readonly index: number,
+    readonly port: number,
     readonly address: string,
     private readonly recorder: HistoryRecorder,
     private readonly nextId: () => number,
@@ -201,7 +248,7 @@ class Target {
     });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen({ host: targetHost, port: targetPortBase + this.index }, () => resolve());
+      server.listen({ host: targetHost, port: this.port }, () => resolve());
     });
     this.server = server;
     if (id !== null) this.recorder.nemesis('info', 'stop-target-down', { id, target: this.address });
@@ -251,6 +298,12 @@ export class HealthWorkload implements OperationSource {
   readonly problems: string[] = [];
   /** notes lists what the script chose not to do and why. */
   readonly notes: string[] = [];
+  /** service is the service whose instances are the targets (C2's protected one, or C1's). */
+  readonly service: string;
+  /** degraded is C2's degraded member (null in C1 and C4). */
+  private readonly degraded: string | null;
+  /** grpcClients: one gRPC channel per member for C2's polls (HTTP address -> client). */
+  private readonly grpcClients = new Map<string, ClientApiClient>();
 
   constructor(
     readonly options: HealthOptions,
@@ -258,13 +311,19 @@ export class HealthWorkload implements OperationSource {
   ) {
     if (deps.cluster.members.length !== 3) throw new Error('the health workload needs --nodes 3 (its targets listen on 127.0.0.15)');
     if (crashFaultsOf(options.faults) && options.faults.includes('partition')) throw new Error('the health workload runs partitions (C1) or kills and pauses (C4), not both');
+    if (options.protectThreshold > 0 && crashFaultsOf(options.faults)) throw new Error('the health workload with a protectThreshold (C2) runs degraded-nic faults (--nemesis partition), not kills or pauses');
     this.bounds = healthBounds(options.intervalMs, crashFaultsOf(options.faults) ? 2 : 1);
     const members = deps.cluster.members.map((member) => member.addr).sort();
-    for (let i = 0; i < options.targets; i++) {
-      const address = targetAddress(i);
-      this.targets.push(new Target(i, address, deps.recorder, () => this.faultId++));
-      this.owners.set(address, probeOwner(members, targetHost, targetPortBase + i) ?? '');
+    const protect = options.protectThreshold > 0;
+    this.service = protect ? protectService : healthService;
+    this.degraded = protect ? (members[options.degradedMember % members.length] ?? null) : null;
+    const ports = this.degraded === null ? Array.from({ length: options.targets }, (_, i) => targetPortBase + i) : protectPorts(members, this.degraded);
+    for (const [i, port] of ports.entries()) {
+      const address = `${targetHost}:${port}`;
+      this.targets.push(new Target(i, port, address, deps.recorder, () => this.faultId++));
+      this.owners.set(address, probeOwner(members, targetHost, port) ?? '');
     }
+    if (protect) for (const member of deps.cluster.members) this.grpcClients.set(member.addr, new ClientApiClient(member.grpcAddr, 6500));
   }
 
   /** setup opens every target, registers them, configures the TCP checker and records `health-setup`. */
@@ -272,31 +331,81 @@ export class HealthWorkload implements OperationSource {
     await Promise.all(this.targets.map((target) => target.open(true)));
     const members = this.deps.cluster.members.map((member) => member.addr);
     const deadline = Date.now() + setupBoundMs;
+    const threshold = this.options.protectThreshold;
+    if (threshold > 0) {
+      // As a user would: create the service with its threshold (Nacos v1 service API), then check it took.
+      await retry(deadline, `create ${this.service} with protectThreshold ${threshold}`, async () => {
+        const created = await httpOk(random.pick(members), 'POST', `/nacos/v1/ns/service?serviceName=${this.service}&protectThreshold=${threshold}`);
+        const stored = await serviceThreshold(random.pick(members), this.service);
+        return stored === threshold ? null : `created: ${created ?? 'ok'}; threshold read back: ${String(stored)}`;
+      });
+    }
     for (const target of this.targets) {
       const [ip, port] = target.address.split(':');
-      await retry(deadline, `register ${target.address}`, () => httpOk(random.pick(members), 'POST', `/nacos/v1/ns/instance?serviceName=${healthService}&ip=${ip ?? ''}&port=${port ?? ''}&ephemeral=false`));
+      await retry(deadline, `register ${target.address}`, () => httpOk(random.pick(members), 'POST', `/nacos/v1/ns/instance?serviceName=${this.service}&ip=${ip ?? ''}&port=${port ?? ''}&ephemeral=false`));
     }
     const checker = encodeURIComponent(JSON.stringify({ type: 'TCP', intervalMs: this.options.intervalMs }));
-    await retry(deadline, 'configure the TCP checker', () => httpOk(random.pick(members), 'PUT', `/nacos/v1/ns/cluster?serviceName=${healthService}&clusterName=DEFAULT&checkPort=0&useInstancePort4Check=true&healthChecker=${checker}`));
+    await retry(deadline, 'configure the TCP checker', () => httpOk(random.pick(members), 'PUT', `/nacos/v1/ns/cluster?serviceName=${this.service}&clusterName=DEFAULT&checkPort=0&useInstancePort4Check=true&healthChecker=${checker}`));
     const setup: HealthSetup = {
       targets: this.targets.map((target) => target.address),
       owners: Object.fromEntries(this.owners),
       members: [...members].sort(),
       intervalMs: this.options.intervalMs,
       ...this.bounds,
+      ...(this.degraded === null ? {} : { service: this.service, protectThreshold: threshold, degraded: this.degraded }),
     };
     this.deps.recorder.observe('health-setup', setup, this.deps.recorder.now());
   }
 
-  /** next is a poller's linearizable read of the instance list. */
-  next(_worker: number, _random: Random): PlannedOperation {
-    return healthReadOf(false, 'linearizable');
+  /** next is a poller's linearizable read: the instance list (C1, C4), or C2's poll of served lists and stored health. */
+  next(_worker: number, random: Random): PlannedOperation {
+    return this.readOf(false, 'linearizable', random);
   }
 
-  /** run toggles the targets at random and scripts the options' faults (C1 or C4) until `deadline`. */
+  /** readOf is one read of the workload's kind: healthReadOf (C1, C4) or protectPoll (C2). */
+  private readOf(final: boolean, consistency: 'linearizable' | 'local', random: Random): PlannedOperation {
+    if (this.degraded === null) return healthReadOf(final, consistency);
+    const httpHealthyOnly = random.chance(0.5);
+    const grpcHealthyOnly = random.chance(0.5);
+    return {
+      f: 'health-read',
+      transport: 'grpc',
+      value: final ? { consistency, protect: true, final } : { consistency, protect: true },
+      run: async (_client, addr): Promise<Outcome<unknown>> => this.protectPoll(addr, consistency, httpHealthyOnly, grpcHealthyOnly),
+      complete: (poll) => poll as Record<string, unknown>,
+    };
+  }
+
+  /**
+   * protectPoll is C2's read, on one member, calls one after the other: gRPC ListInstances (healthy_only false, the
+   * service's revision r1), a GetInstance per target in parallel (the stored health, never protected), the HTTP v1
+   * list (healthyOnly as drawn), gRPC ListInstances (healthy_only as drawn, revision r2). `pinned` when r1 = r2: the
+   * service did not change in between, so every answer was served from the state the gets show (checkers-protect.ts).
+   */
+  private async protectPoll(addr: string, consistency: 'linearizable' | 'local', httpHealthyOnly: boolean, grpcHealthyOnly: boolean): Promise<Outcome<unknown>> {
+    const client = this.grpcClients.get(addr);
+    if (client === undefined) return { type: 'fail', error: `no gRPC client for ${addr}` };
+    const first = await grpcList(client, this.service, false, consistency);
+    if (first.type !== 'ok') return first;
+    const gets = await Promise.all(this.targets.map((target) => grpcStoredHealth(client, this.service, target.address, consistency)));
+    const failed = gets.find((get) => get.type !== 'ok');
+    if (failed !== undefined) return failed;
+    const served = await httpList(addr, this.service, httpHealthyOnly, consistency);
+    if (served.type !== 'ok') return served;
+    const last = await grpcList(client, this.service, grpcHealthyOnly, consistency);
+    if (last.type !== 'ok') return last;
+    const health = Object.fromEntries(this.targets.map((target, i) => [target.address, (gets[i] as { value: boolean | null }).value]));
+    const r1 = first.value.revision ?? 0;
+    const r2 = last.value.revision ?? 0;
+    return { type: 'ok', value: { health, lists: [first.value, served.value, last.value], revisions: [r1, r2], pinned: r1 > 0 && r1 === r2 } };
+  }
+
+  /** run toggles the targets at random and scripts the options' faults (C1, C2 or C4) until `deadline`. */
   async run(deadline: number, random: Random): Promise<void> {
     const loops = this.targets.map((target) => this.toggle(target, deadline, random.fork()));
-    if (this.options.faults.includes('partition')) loops.push(this.faults(deadline, random.fork()));
+    if (this.degraded !== null) {
+      if (this.options.faults.includes('partition')) loops.push(this.degradations(this.degraded, deadline, random.fork()));
+    } else if (this.options.faults.includes('partition')) loops.push(this.faults(deadline, random.fork()));
     else if (crashFaultsOf(this.options.faults)) loops.push(this.crashes(deadline, random.fork()));
     await Promise.all(loops);
   }
@@ -386,6 +495,50 @@ export class HealthWorkload implements OperationSource {
       this.problems.push(`cut ${prober} from the targets: ${String(error)}`);
     }
     this.deps.recorder.nemesis('info', 'start-partition', { ...value, grudge: { [this.hostOf(prober)]: [targetHost] } });
+    await sleep(holdMs);
+    this.deps.recorder.nemesis('invoke', 'stop-partition', { id });
+    const healed = firewall.heal();
+    this.deps.recorder.nemesis('info', 'stop-partition', { id, result: `healed ${healed} rules` });
+  }
+
+  /**
+   * degradations is C2's fault loop, one fault at a time, 3-5 s apart: the degraded member's NIC loses its reach to
+   * all but one of its targets (which one keeps working is drawn each time) for 13-16 s: one DROP rule per lost target
+   * (its port on 127.0.0.15, matched by the member's cgroup because probes leave from 127.0.0.1), and nothing between
+   * members. Cairn, like Nacos, then commits those targets unhealthy after 3 timed-out probes although they listen; the
+   * service's healthy share drops, and protectThreshold must take over (checkers-protect.ts).
+   */
+  private async degradations(member: string, deadline: number, random: Random): Promise<void> {
+    const firewall = this.deps.firewall;
+    if (firewall === null) return;
+    if (this.deps.cgroups === null) {
+      this.problems.push('degraded-nic faults need cgroup v2 (probes leave from 127.0.0.1, so address rules cannot single out one prober): C2 ran without its fault');
+      return;
+    }
+    const owned = this.ownedBy(member);
+    for (let round = 0; round < 10_000; round++) {
+      await sleep(Math.min(random.between(3000, 5000), Math.max(0, deadline - Date.now())));
+      if (deadline - Date.now() < 10_000) return;
+      const kept = random.pick(owned);
+      await this.degrade(member, owned.filter((target) => target !== kept), kept, deadline, random);
+    }
+  }
+
+  private async degrade(member: string, lost: readonly Target[], kept: Target, deadline: number, random: Random): Promise<void> {
+    const firewall = this.deps.firewall;
+    const cgroups = this.deps.cgroups;
+    if (firewall === null || cgroups === null) return;
+    const id = this.faultId++;
+    const host = this.hostOf(member);
+    const holdMs = Math.min(random.between(13_000, 16_000), deadline - Date.now());
+    const value = { id, mode: 'degraded-nic', member, targets: lost.map((t) => t.address), kept: kept.address };
+    this.deps.recorder.nemesis('invoke', 'start-partition', value);
+    try {
+      firewall.apply(lost.map((target) => ({ fromHost: host, fromCgroup: cgroups.relativePath(host), toHost: targetHost, toPort: target.port })));
+    } catch (error) {
+      this.problems.push(`degrade ${member}'s reach to ${lost.map((t) => t.address).join(', ')}: ${String(error)}`);
+    }
+    this.deps.recorder.nemesis('info', 'start-partition', { ...value, grudge: { [host]: lost.map((t) => t.address) } });
     await sleep(holdMs);
     this.deps.recorder.nemesis('invoke', 'stop-partition', { id });
     const healed = firewall.heal();
@@ -519,7 +672,7 @@ export class HealthWorkload implements OperationSource {
       let agreed = true;
       for (const member of members) {
         for (const consistency of ['linearizable', 'local'] as const) {
-          const op = healthReadOf(false, consistency);
+          const op = this.readOf(false, consistency, random);
           let seen: Record<string, boolean | null> | null = null;
           const wrapped: PlannedOperation = { ...op, complete: (result) => {
             const value = op.complete(result);
@@ -535,7 +688,7 @@ export class HealthWorkload implements OperationSource {
       await sleep(1000);
     }
     for (const member of members) {
-      for (const consistency of ['linearizable', 'local'] as const) await generator.invokeOn(healthReadOf(true, consistency), process++, member, random);
+      for (const consistency of ['linearizable', 'local'] as const) await generator.invokeOn(this.readOf(true, consistency, random), process++, member, random);
     }
     // Evidence of fencing from the members themselves: what became of each member's verdicts (committed, fenced by
     // the state machine, failed and retried, dropped because the member's term or assignment moved on).
@@ -557,9 +710,11 @@ export class HealthWorkload implements OperationSource {
     }
   }
 
-  /** close stops every listener. */
+  /** close stops every listener and closes C2's gRPC channels. */
   close(): void {
     for (const target of this.targets) target.shutdown();
+    for (const client of this.grpcClients.values()) client.close();
+    this.grpcClients.clear();
   }
 }
 
@@ -607,4 +762,61 @@ export function healthReadOf(final: boolean, consistency: 'linearizable' | 'loca
     },
     complete: (health) => ({ health }),
   };
+}
+
+/** serviceThreshold reads a service's protectThreshold (GET /nacos/v1/ns/service), or null when it cannot. */
+async function serviceThreshold(addr: string, service: string): Promise<number | null> {
+  const result = await httpRequest(addr, 'GET', `/nacos/v1/ns/service?serviceName=${service}`, 6500);
+  if (!('answer' in result) || result.answer.status !== 200) return null;
+  const threshold = (JSON.parse(result.answer.text) as { protectThreshold?: unknown }).protectThreshold;
+  return typeof threshold === 'number' ? threshold : null;
+}
+
+function grpcOutcome<T>(error: unknown): Outcome<T> {
+  if (error instanceof GrpcCallError && error.cairnCode !== undefined) return outcomeOfCode(error.cairnCode, error.message);
+  if (error instanceof GrpcCallError) return { type: 'info', error: `grpc ${error.statusName}: ${error.message.slice(0, 160)}` };
+  return { type: 'info', error: error instanceof Error ? error.message : String(error) };
+}
+
+interface WireHost {
+  readonly ip?: string;
+  readonly port?: number;
+  readonly healthy?: boolean;
+}
+
+/** grpcList is a served list over gRPC ListInstances: hosts as served, reach_protection_threshold, the revision. */
+async function grpcList(client: ClientApiClient, service: string, healthyOnly: boolean, consistency: 'linearizable' | 'local'): Promise<Outcome<ServedList>> {
+  try {
+    const response = await client.call(namingServiceName, 'ListInstances', { service, healthyOnly, consistency: consistency === 'linearizable' ? 'LINEARIZABLE' : 'LOCAL' });
+    const hosts: Record<string, boolean> = {};
+    for (const host of (response['instances'] as WireHost[] | undefined) ?? []) hosts[`${host.ip ?? ''}:${host.port ?? 0}`] = host.healthy === true;
+    return { type: 'ok', value: { via: 'grpc', healthyOnly, protected: response['reachProtectionThreshold'] === true, hosts, revision: Number(response['revision'] ?? 0) } };
+  } catch (error) {
+    return grpcOutcome(error);
+  }
+}
+
+/** grpcStoredHealth is one instance's stored health over gRPC GetInstance (null: not found). */
+async function grpcStoredHealth(client: ClientApiClient, service: string, address: string, consistency: 'linearizable' | 'local'): Promise<Outcome<boolean | null>> {
+  const [ip, port] = address.split(':');
+  try {
+    const response = await client.call(namingServiceName, 'GetInstance', { service, ip, port: Number(port), consistency: consistency === 'linearizable' ? 'LINEARIZABLE' : 'LOCAL' });
+    return { type: 'ok', value: (response['instance'] as WireHost | undefined)?.healthy === true };
+  } catch (error) {
+    if (error instanceof GrpcCallError && error.cairnCode !== undefined && absentCodes.has(error.cairnCode)) return { type: 'ok', value: null };
+    return grpcOutcome(error);
+  }
+}
+
+/** httpList is a served list over the Nacos v1 HTTP API (what a Nacos 1.x client sees; it reports no revision). */
+async function httpList(addr: string, service: string, healthyOnly: boolean, consistency: 'linearizable' | 'local'): Promise<Outcome<ServedList>> {
+  const query = `/nacos/v1/ns/instance/list?serviceName=${service}&healthyOnly=${String(healthyOnly)}${consistency === 'linearizable' ? '&consistency=linearizable' : ''}`;
+  const result = await httpRequest(addr, 'GET', query, 6500);
+  if (!('answer' in result)) return result.maybeSent ? { type: 'info', error: result.failure } : { type: 'fail', error: result.failure };
+  const { answer } = result;
+  if (answer.status !== 200) return outcomeOfCode(answer.code, `status ${answer.status}: ${answer.text.slice(0, 200)}`);
+  const body = JSON.parse(answer.text) as { hosts?: { ip: string; port: number; healthy?: boolean }[]; reachProtectionThreshold?: boolean };
+  const hosts: Record<string, boolean> = {};
+  for (const host of body.hosts ?? []) hosts[`${host.ip}:${host.port}`] = host.healthy === true;
+  return { type: 'ok', value: { via: 'http', healthyOnly, protected: body.reachProtectionThreshold === true, hosts, revision: null } };
 }
