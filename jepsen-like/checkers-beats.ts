@@ -37,9 +37,12 @@
 import type { HistoryEvent } from '../test/checker/history.ts';
 import type { OperationRef } from './checkers.ts';
 import { isClientEvent, isNemesisEvent, isObserverEvent, type RecordedEvent } from './history.ts';
+import { limits } from '../src/limits.ts';
 import { beatTimeouts, type BeatTimeouts } from './workloads/beats.ts';
 
 const listLimit = 30;
+/** lateArrivalMs: how long after it was sent a request may still be served (the member's receive bound, checked late). */
+const lateArrivalMs = limits.requestReceiveMsMax + 2 * limits.httpConnectionsCheckMs;
 const ns = 1e6;
 
 /** BeatBounds are the checker's bounds in milliseconds; beatBounds documents how each is derived. */
@@ -265,7 +268,12 @@ interface Instance {
   readonly element: number;
   readonly service: string;
   readonly deliveries: Delivery[];
-  /** lastAttemptEnd: the latest completion of any beat or registration that may have applied (ok or info). */
+  /**
+   * lastAttemptEnd: the latest time any beat or registration of it may have applied: an ok one's completion; an
+   * unknown one's completion, or later: its data may still be in the network when the client gives up (its kernel
+   * retransmits it after a partition heals), and the member serves it unless it arrives past its receive bound
+   * (requestReceiveMsMax, checked every httpConnectionsCheckMs) from the request's start.
+   */
   lastAttemptEnd: number;
   stoppedAt: number | null;
 }
@@ -281,7 +289,8 @@ function instancesOf(calls: readonly Call[], events: readonly RecordedEvent[]): 
     if (call.f === 'beat-read') continue;
     const instance = obtain(Number(call.value['element']), String(call.value['service']));
     if (call.type === 'ok') instance.deliveries.push({ host: hostOf(String(call.value['node'])), invoke: call.invoke, complete: call.complete });
-    if (call.type !== 'fail') instance.lastAttemptEnd = Math.max(instance.lastAttemptEnd, call.complete);
+    if (call.type === 'ok') instance.lastAttemptEnd = Math.max(instance.lastAttemptEnd, call.complete);
+    if (call.type === 'info') instance.lastAttemptEnd = Math.max(instance.lastAttemptEnd, call.complete, call.invoke + lateArrivalMs * ns);
   }
   for (const event of events) {
     if (!isObserverEvent(event) || event.f !== 'beat-stop') continue;

@@ -36,6 +36,8 @@ export interface Limits {
   readonly peerMessageBytesMax: number;
   // --- Client requests ---
   readonly requestBodyBytesMax: number;
+  readonly requestReceiveMsMax: number;
+  readonly httpConnectionsCheckMs: number;
   // --- Naming model (NACOS.md §5.6) ---
   readonly namespaceIdCharsMax: number;
   readonly groupNameCharsMax: number;
@@ -166,6 +168,13 @@ export const limits: Limits = Object.freeze({
   // --- Client requests ---
   // An HTTP body or gRPC request message: larger ones get CAIRN_REQUEST_TOO_LARGE before any parsing work.
   requestBodyBytesMax: 256 * KiB,
+  // An HTTP request's headers and body must arrive within this of its start, or the connection is closed (408): a
+  // request delayed in the network (a client that gave up during a partition, its kernel retransmitting the data
+  // after the heal) is refused, not applied a minute late (jepsen-like D3, seed 21021: a dead client's beat landed
+  // 54 s after it was sent and registered its instance again). Node's default is 60 s for the headers, 300 s in all.
+  requestReceiveMsMax: 10_000,
+  // How often the HTTP server looks for requests past requestReceiveMsMax (Node's default is 30 s).
+  httpConnectionsCheckMs: 1000,
 
   // --- Naming model: the length maxima of Nacos 2.x's parameter checker, so Nacos-valid names stay valid ---
   namespaceIdCharsMax: 64,
@@ -363,6 +372,7 @@ export const limitRelations: readonly LimitRelation[] = Object.freeze([
   { name: 'proposalBatchBytesMax >= entryBytesMax', reason: 'the largest entry fits in one batch', holds: (l) => l.proposalBatchBytesMax >= l.entryBytesMax },
   { name: 'committedBytesPerReadyMax >= messageBytesMax', reason: 'applying keeps up with one AppendRequest', holds: (l) => l.committedBytesPerReadyMax >= l.messageBytesMax },
   { name: 'snapshotChunkBytes <= messageBytesMax', reason: 'a snapshot chunk is no larger than an append', holds: (l) => l.snapshotChunkBytes <= l.messageBytesMax },
+  { name: 'httpConnectionsCheckMs < requestReceiveMsMax', reason: 'a late request is refused within a few checks of the bound', holds: (l) => l.httpConnectionsCheckMs < l.requestReceiveMsMax },
   { name: 'requestBodyBytesMax < entryBytesMax', reason: 'an accepted request body always fits one entry with its header', holds: (l) => l.requestBodyBytesMax < l.entryBytesMax },
   // Transport.
   { name: 'peerMessageBytesMax >= 2 * messageBytesMax', reason: 'room for framing and per-entry headers', holds: (l) => l.peerMessageBytesMax >= 2 * l.messageBytesMax },

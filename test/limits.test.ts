@@ -39,6 +39,7 @@ const breakers: Record<string, (l: Limits) => Partial<Limits>> = {
   'proposalBatchBytesMax >= entryBytesMax': (l) => ({ proposalBatchBytesMax: l.entryBytesMax - 1 }),
   'committedBytesPerReadyMax >= messageBytesMax': (l) => ({ committedBytesPerReadyMax: l.messageBytesMax - 1 }),
   'snapshotChunkBytes <= messageBytesMax': (l) => ({ snapshotChunkBytes: l.messageBytesMax + 1 }),
+  'httpConnectionsCheckMs < requestReceiveMsMax': (l) => ({ httpConnectionsCheckMs: l.requestReceiveMsMax }),
   'requestBodyBytesMax < entryBytesMax': (l) => ({ requestBodyBytesMax: l.entryBytesMax }),
   'peerMessageBytesMax >= 2 * messageBytesMax': (l) => ({ peerMessageBytesMax: 2 * l.messageBytesMax - 1 }),
   'peerMessageBytesMax >= 2 * snapshotChunkBytes': (l) => ({ peerMessageBytesMax: 2 * l.snapshotChunkBytes - 1 }),

@@ -7,7 +7,7 @@
 // the URL) and observed in the latency histogram.
 
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
+import { createServer, type IncomingMessage } from 'node:http';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import { CairnError } from '../../errors.ts';
 import { limits } from '../../limits.ts';
@@ -113,6 +113,13 @@ export function buildApp(deps: HttpDeps): FastifyInstance {
     routerOptions: { ignoreTrailingSlash: true },
     requestIdHeader: false,
     genReqId: requestIdOfRaw,
+    // A request must arrive whole within requestReceiveMsMax of its start (limits.ts): one delayed in the network is
+    // refused with 408 and its connection closed, not applied long after its client gave up. Node checks every
+    // httpConnectionsCheckMs; its own defaults (60 s for the headers, checked every 30 s) let a beat land a minute late.
+    serverFactory: (handler) => {
+      const receiveMs = deps.requestReceiveMs ?? limits.requestReceiveMsMax;
+      return createServer({ headersTimeout: receiveMs, requestTimeout: receiveMs, connectionsCheckingInterval: deps.connectionsCheckMs ?? limits.httpConnectionsCheckMs }, handler);
+    },
     // Refusals before routing (a malformed URL) take the same shapes as every other error.
     frameworkErrors: (error, request, reply) => {
       sendError(error, request, reply);

@@ -81,6 +81,10 @@ export interface HttpDeps {
   readonly now?: () => number;
   /** pushTargets registers Nacos v1 UDP push targets from lists with udpPort > 0 (src/naming/udp-push.ts); default none. */
   readonly pushTargets?: PushTargetRegistry;
+  /** requestReceiveMs bounds a request's arrival (limits.requestReceiveMsMax unless a test shortens it). */
+  readonly requestReceiveMs?: number;
+  /** connectionsCheckMs is how often the server looks for late requests (limits.httpConnectionsCheckMs by default). */
+  readonly connectionsCheckMs?: number;
 }
 
 /** PushTargetRegistry is the UDP pusher as the list route sees it: refresh returns false when a bound refused the target. */

@@ -71,8 +71,8 @@ export interface Harness {
   refuse: Error | null;
 }
 
-/** buildHarness builds a fresh app over an empty registry. */
-export async function buildHarness(): Promise<Harness> {
+/** buildHarness builds a fresh app over an empty registry; `timing` shortens the server's request receive bound. */
+export async function buildHarness(timing: { readonly requestReceiveMs?: number; readonly connectionsCheckMs?: number } = {}): Promise<Harness> {
   const { naming } = createDirectNaming();
   const cluster = new FakeCluster();
   const metrics = new Registry();
@@ -82,7 +82,7 @@ export async function buildHarness(): Promise<Harness> {
     authorizations.push(request);
     if (harness.refuse !== null) throw harness.refuse;
   };
-  harness.app = buildApp({ naming, cluster, metrics, authorize, logger: false, now: () => fixedNow });
+  harness.app = buildApp({ naming, cluster, metrics, authorize, logger: false, now: () => fixedNow, ...timing });
   await harness.app.ready();
   return harness;
 }
