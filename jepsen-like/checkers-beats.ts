@@ -436,12 +436,14 @@ class Judge {
   }
 }
 
-interface Setup {
+/** Setup is what a beats history's `beats-setup` line says the checkers need. */
+export interface Setup {
   readonly timeouts: BeatTimeouts;
   readonly pollMs: number;
 }
 
-function setupOf(events: readonly RecordedEvent[]): Setup | null {
+/** setupOf reads the `beats-setup` line (D2, D3, D4), or null when there is none or it is malformed. */
+export function setupOf(events: readonly RecordedEvent[]): Setup | null {
   for (const event of events) {
     if (!isObserverEvent(event) || event.f !== 'beats-setup') continue;
     const value = record(event.value);

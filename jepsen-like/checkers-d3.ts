@@ -34,7 +34,7 @@
 // every member) with p50/max, and the instances brought back by a beat after their removal (`reRegistered`).
 
 import type { OperationRef } from './checkers.ts';
-import { callsOf, distroPeriods, stats, type Call, type LatencyStats } from './checkers-beats.ts';
+import { callsOf, distroPeriods, setupOf, stats, type Call, type LatencyStats } from './checkers-beats.ts';
 import { isNemesisEvent, isObserverEvent, type RecordedEvent } from './history.ts';
 import { beatRequestTimeoutMs, beatTimeouts, type BeatTimeouts } from './workloads/beats.ts';
 
@@ -385,17 +385,6 @@ function membersOf(reads: ReadonlyMap<string, ReadonlyMap<string, readonly Read[
   const members = new Set<string>();
   for (const byMember of reads.values()) for (const member of byMember.keys()) members.add(member);
   return [...members].sort();
-}
-
-function setupOf(events: readonly RecordedEvent[]): { timeouts: BeatTimeouts; pollMs: number } | null {
-  for (const event of events) {
-    if (!isObserverEvent(event) || event.f !== 'beats-setup') continue;
-    const value = record(event.value);
-    const t = record(value['timeouts']);
-    const timeouts = { intervalMs: Number(t['intervalMs']), unhealthyMs: Number(t['unhealthyMs']), removeMs: Number(t['removeMs']) };
-    if ([timeouts.intervalMs, timeouts.unhealthyMs, timeouts.removeMs, Number(value['pollMs'])].every((x) => Number.isFinite(x) && x > 0)) return { timeouts, pollMs: Number(value['pollMs']) };
-  }
-  return null;
 }
 
 /** judgeCut applies (a), (b) and (c) to one cut. */
