@@ -3,7 +3,8 @@
 import { mkdir } from 'node:fs/promises';
 import { createHash, randomUUID } from 'node:crypto';
 import pino, { type Logger } from 'pino';
-import { Registry, collectDefaultMetrics } from 'prom-client';
+import { Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { processSteadyWall } from './clock.ts';
 import type { FastifyInstance } from 'fastify';
 import { CairnError } from './errors.ts';
 import { assertLimitRelations, limits } from './limits.ts';
@@ -121,6 +122,7 @@ async function prepareStorage(config: MemberConfig, storage: RaftStorage, transp
 async function assemble(config: MemberConfig, storage: RaftStorage, transport: DeferredTransport, logger: Logger, onFatal: (error: Error) => void, ap: MemberAp): Promise<Member> {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
+  registerClockGauge(registry);
   const stateMachine = new RegistryStateMachine({ unsafeNoRequestDedup: config.unsafeNoRequestDedup });
   const replica = await Replica.open({
     id: config.addr,
@@ -196,4 +198,19 @@ function raftConfig(): Parameters<typeof Replica.open>[0]['raft'] {
     snapshotChunkBytes: limits.snapshotChunkBytes,
     pendingReadsMax: limits.pendingReadsMax,
   };
+}
+
+/**
+ * registerClockGauge exposes how far the system clock stands from the steady clock the AP layer reads (src/clock.ts):
+ * near 0 normally; after a step of the system clock, the step, shrinking as the steady clock slews toward it.
+ */
+function registerClockGauge(registry: Registry): void {
+  registry.registerMetric(new Gauge({
+    name: 'cairn_clock_wall_offset_seconds',
+    help: 'System wall clock minus the steady clock of versions and expiry (a step of the system clock shows here until slewed away)',
+    registers: [],
+    collect() {
+      this.set(processSteadyWall.offsetMs() / 1000);
+    },
+  }));
 }

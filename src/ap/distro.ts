@@ -63,6 +63,7 @@ import { chunkRecords } from './chunks.ts';
 import { beatResponseOf } from './distro-codec.ts';
 import { ForwardBatcher } from './forward-batcher.ts';
 import { LastBeatsQueryBuilder, type LastBeatsRound } from './last-beats.ts';
+import { steadyWallMs } from '../clock.ts';
 
 /** DistroLimits is the subset of src/limits.ts a Distro node runs with (tests pass shorter timings). */
 export type DistroLimits = Pick<Limits,
@@ -95,7 +96,7 @@ export interface DistroNodeOptions {
   readonly members: readonly string[];
   readonly limits: DistroLimits;
   readonly logger: DistroLogger;
-  /** now is the wall clock (default Date.now). */
+  /** now is the wall clock: epoch ms for versions and expiry (default steadyWallMs, which a step of the system clock does not move: src/clock.ts). */
   readonly now?: () => number;
   readonly onEvent?: (event: DistroEvent, count: number) => void;
 }
@@ -196,7 +197,7 @@ export class DistroNode implements EphemeralRegistry {
   constructor(options: DistroNodeOptions) {
     this.options = options;
     this.limits = options.limits;
-    this.now = options.now ?? Date.now;
+    this.now = options.now ?? steadyWallMs;
     this.startedAtMs = this.now();
     for (const member of options.members) {
       if (member !== options.self) this.peers.set(member, { up: true, misses: 0, inFlight: false, downSinceMs: 0 });

@@ -53,6 +53,7 @@ import {
 } from './distro-codec.ts';
 import type { RecordData } from './ephemeral-store.ts';
 import { DistroCallError, type DistroHandlers, type DistroTransport, type ForwardRequest, type ForwardResponse, type LastBeatsQuery, type ServiceChecksum } from './transport.ts';
+import { grpcDeadline, monotonicMs } from '../clock.ts';
 
 /** GrpcDistroLimits are the limits the gRPC Distro transport uses. */
 export type GrpcDistroLimits = Pick<Limits, 'distroSyncBatchMax' | 'distroMessageEntriesMax' | 'distroForwardBatchEntriesMax' | 'distroPeerTimeoutMs' | 'peerMessageBytesMax' | 'distroSnapshotTimeoutMs'>;
@@ -213,10 +214,10 @@ export class GrpcDistroTransport implements DistroTransport {
    */
   private async unary(to: string, name: string, request: Uint8Array, timeoutMs = this.options.limits.distroPeerTimeoutMs, connectedOnly = false): Promise<Buffer> {
     const client = this.client(to);
-    const deadline = Date.now() + timeoutMs;
-    if (!(await waitForReady(client.getChannel(), connectedOnly ? Date.now() : deadline, connectedOnly))) throw new DistroCallError(`peer ${to} is unreachable`, true);
+    const deadline = monotonicMs() + timeoutMs;
+    if (!(await waitForReady(client.getChannel(), connectedOnly ? monotonicMs() : deadline, connectedOnly))) throw new DistroCallError(`peer ${to} is unreachable`, true);
     return new Promise<Buffer>((resolve, reject) => {
-      client.makeUnaryRequest<Uint8Array, Buffer>(`${SERVICE}/${name}`, toBuffer, fromBuffer, request, this.metadata(), { deadline }, (error, value) => {
+      client.makeUnaryRequest<Uint8Array, Buffer>(`${SERVICE}/${name}`, toBuffer, fromBuffer, request, this.metadata(), { deadline: grpcDeadline(deadline) }, (error, value) => {
         if (error === null && value !== undefined) return resolve(value);
         const notSent = error?.code === grpcStatus.UNAVAILABLE && error.details.startsWith('No connection established');
         reject(new DistroCallError(`${name} to ${to} failed: ${error?.details ?? 'no response'}`, notSent, error?.code === grpcStatus.UNIMPLEMENTED));
@@ -279,12 +280,12 @@ export class GrpcDistroTransport implements DistroTransport {
   /** snapshot streams every service `to` holds into `onChunk`. */
   async snapshot(to: string, onChunk: (records: readonly RecordData[]) => void): Promise<void> {
     const client = this.client(to);
-    const deadline = Date.now() + this.options.limits.distroSnapshotTimeoutMs;
-    if (!(await waitForReady(client.getChannel(), Math.min(deadline, Date.now() + this.options.limits.distroPeerTimeoutMs), false))) {
+    const deadline = monotonicMs() + this.options.limits.distroSnapshotTimeoutMs;
+    if (!(await waitForReady(client.getChannel(), Math.min(deadline, monotonicMs() + this.options.limits.distroPeerTimeoutMs), false))) {
       throw new DistroCallError(`peer ${to} is unreachable`, true);
     }
     await new Promise<void>((resolve, reject) => {
-      const call = client.makeServerStreamRequest<Uint8Array, Buffer>(`${SERVICE}/Snapshot`, toBuffer, fromBuffer, encodeSnapshotRequest(), this.metadata(), { deadline });
+      const call = client.makeServerStreamRequest<Uint8Array, Buffer>(`${SERVICE}/Snapshot`, toBuffer, fromBuffer, encodeSnapshotRequest(), this.metadata(), { deadline: grpcDeadline(deadline) });
       call.on('data', (bytes: Buffer) => {
         try {
           onChunk(decodeRecords(bytes, this.options.limits));

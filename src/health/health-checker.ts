@@ -26,6 +26,7 @@ import { clampBounds, NACOS_INTERVAL_BOUNDS, ProbeScheduler, sameTarget, type In
 import { TargetCatalog, type InstanceTarget } from './targets.ts';
 import { TcpProber } from './tcp-prober.ts';
 import { countResult, decideFlip, FlipSender, type Counts } from './verdicts.ts';
+import { monotonicMs } from '../clock.ts';
 
 /** RaftStatusSource is what the checker needs of the Raft driver: its status (role, term, voters, followers' activity). */
 export interface RaftStatusSource {
@@ -181,17 +182,17 @@ export class ActiveHealthChecker {
   }
 
   private maybeAssign(status: RaftStatus, assignment: ReturnType<RegistryView['probeAssignment']>): void {
-    const members = this.assigner.decide(status, assignment, Date.now());
+    const members = this.assigner.decide(status, assignment, monotonicMs());
     if (members === null) return;
     this.options.logger.info({ members, term: status.term }, 'proposing the probe assignment');
     this.options.proposer.assignProbers(status.term, members, { timeoutMs: this.tuning.requestTimeoutMs }).then(
       () => {
         this.metrics.assignment(true);
-        this.assigner.settled(true, Date.now());
+        this.assigner.settled(true, monotonicMs());
       },
       (error: unknown) => {
         this.metrics.assignment(false);
-        this.assigner.settled(false, Date.now());
+        this.assigner.settled(false, monotonicMs());
         this.options.logger.warn({ err: describe(error) }, 'probe assignment not committed');
       },
     );

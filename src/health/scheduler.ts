@@ -18,6 +18,7 @@
 
 import { assert } from '../assert.ts';
 import type { ActiveCheckerType, Prober, ProbeResult, ProbeTarget } from './probe.ts';
+import { monotonicMs } from '../clock.ts';
 
 /** IntervalBounds are one checker type's adaptive interval bounds and smoothing factor. */
 export interface IntervalBounds {
@@ -104,7 +105,7 @@ export class ProbeScheduler {
     assert(options.concurrencyMax >= 1, 'ProbeScheduler: concurrencyMax >= 1');
     this.options = options;
     this.random = options.random ?? Math.random;
-    this.now = options.now ?? Date.now;
+    this.now = options.now ?? monotonicMs;
   }
 
   /** size is the number of scheduled targets. */

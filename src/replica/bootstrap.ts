@@ -13,6 +13,7 @@
 import { CairnError } from '../errors.ts';
 import type { NodeId } from '../raft/types.ts';
 import type { PeerHello } from './transport.ts';
+import { monotonicMs } from '../clock.ts';
 
 /** HelloAsker is the part of the transport the check needs. */
 export interface HelloAsker {
@@ -51,8 +52,8 @@ export async function checkBootstrap(
   waitMs: number,
 ): Promise<void> {
   const others = members.filter((member) => member !== self);
-  const deadline = Date.now() + waitMs;
-  let lastReport = 0;
+  const deadline = monotonicMs() + waitMs;
+  let lastReport = -Infinity;
   for (let round = 0; ; round++) {
     const answers = await Promise.all(others.map(async (member) => [member, await asker.hello(member, helloTimeoutMs)] as const));
     const knownBy = answers.filter(([, hello]) => hello?.heardFromYou === true).map(([member]) => member);
@@ -62,11 +63,11 @@ export async function checkBootstrap(
       logger.info({ members }, 'every member answered and none has heard from this one: starting as a new voter');
       return;
     }
-    if (Date.now() >= deadline) {
+    if (monotonicMs() >= deadline) {
       throw new CairnError('CAIRN_NO_QUORUM', `members ${silent.join(', ')} did not answer within ${waitMs} ms; a member with an empty data directory starts only once every member has answered`);
     }
-    if (Date.now() - lastReport >= 5000) {
-      lastReport = Date.now();
+    if (monotonicMs() - lastReport >= 5000) {
+      lastReport = monotonicMs();
       logger.warn({ waitingFor: silent, round }, 'empty data directory: waiting for every member to answer before starting as a voter');
     }
     await new Promise((resolve) => setTimeout(resolve, helloRoundPauseMs));

@@ -58,6 +58,7 @@ import {
   type PeerDecodeError,
 } from './peer-codec.ts';
 import type { ForwardRequest, ForwardResponse, PeerHandlers, PeerHello, PeerTransport } from './transport.ts';
+import { grpcDeadline, monotonicMs } from '../clock.ts';
 
 /** PeerTransportEvent names what a peer transport counts; a metrics hook turns each into a counter. */
 export type PeerTransportEvent =
@@ -575,19 +576,19 @@ export class GrpcPeerTransport implements PeerTransport {
     if (this.closed) return refusal('CAIRN_SHUTTING_DOWN', `${this.options.self} is shutting down`);
     if (link === undefined) return this.notSent(`${to} is not a known member`);
     if (!(request.deadlineMs > 0)) return this.notSent('the request deadline passed before the write was forwarded');
-    const deadline = Date.now() + request.deadlineMs;
+    const deadline = monotonicMs() + request.deadlineMs;
     const client = link.getClient();
     if (!(await waitForReady(client.getChannel(), deadline)) || link.isClosed) {
       return this.notSent(`peer ${to} is unreachable`);
     }
-    const remainingMs = deadline - Date.now();
+    const remainingMs = deadline - monotonicMs();
     if (remainingMs <= 0) return this.notSent('the request deadline passed before the write was forwarded');
     this.count('forward_sent');
     const metadata = new Metadata();
     metadata.set(FROM_METADATA_KEY, this.options.self);
     const argument = encodeForwardRequest({ command: request.command, deadlineMs: remainingMs });
     return new Promise<ForwardResponse>((resolve) => {
-      client.makeUnaryRequest<Uint8Array, Buffer>(FORWARD_PATH, toBuffer, fromBuffer, argument, metadata, { deadline }, (error, value) => {
+      client.makeUnaryRequest<Uint8Array, Buffer>(FORWARD_PATH, toBuffer, fromBuffer, argument, metadata, { deadline: grpcDeadline(deadline) }, (error, value) => {
         resolve(error !== null || value === undefined ? this.forwardFailure(to, error) : this.forwardAnswer(to, value));
       });
     });
@@ -684,11 +685,11 @@ export class GrpcPeerTransport implements PeerTransport {
   async hello(to: NodeId, timeoutMs: number): Promise<PeerHello | null> {
     const link = this.links.get(to);
     if (this.closed || link === undefined) return null;
-    const deadline = Date.now() + timeoutMs;
+    const deadline = monotonicMs() + timeoutMs;
     const client = link.getClient();
     if (!(await waitForReady(client.getChannel(), deadline)) || link.isClosed) return null;
     return new Promise<PeerHello | null>((resolve) => {
-      client.makeUnaryRequest<Uint8Array, Buffer>(HELLO_PATH, toBuffer, fromBuffer, encodeHelloRequest(this.options.self), new Metadata(), { deadline },
+      client.makeUnaryRequest<Uint8Array, Buffer>(HELLO_PATH, toBuffer, fromBuffer, encodeHelloRequest(this.options.self), new Metadata(), { deadline: grpcDeadline(deadline) },
         (error, value) => resolve(error !== null || value === undefined ? null : decodeHelloResponse(value)));
     });
   }
@@ -746,10 +747,10 @@ export function waitForReady(channel: ChannelInterface, deadline: number, failOn
       try {
         const state = channel.getConnectivityState(true);
         if (state === connectivityState.READY) return resolve(true);
-        if ((failOnTransientFailure && state === connectivityState.TRANSIENT_FAILURE) || state === connectivityState.SHUTDOWN || Date.now() >= deadline) {
+        if ((failOnTransientFailure && state === connectivityState.TRANSIENT_FAILURE) || state === connectivityState.SHUTDOWN || monotonicMs() >= deadline) {
           return resolve(false);
         }
-        channel.watchConnectivityState(state, deadline, (error) => (error === undefined ? check() : resolve(false)));
+        channel.watchConnectivityState(state, grpcDeadline(deadline), (error) => (error === undefined ? check() : resolve(false)));
       } catch {
         // The link was closed under us (setPeers or close): nothing was sent.
         resolve(false);

@@ -16,6 +16,7 @@ import type { ReplicatedStateMachine, BatchWrite, ApplyBatch } from './state-mac
 import type { AppliedWrite, RaftStorage } from './storage.ts';
 import { concatBytes } from './codec.ts';
 import type { ForwardRequest, ForwardResponse, PeerTransport } from './transport.ts';
+import { monotonicMs } from '../clock.ts';
 
 /** ReplicaLogger is the subset of pino the driver uses. */
 export interface ReplicaLogger {
@@ -225,34 +226,34 @@ export class Replica implements CommandProposer {
 
   /** propose commits `command` through the log, forwarding it to the leader from a follower. */
   async propose(command: Uint8Array, options: ProposeOptions = {}): Promise<Uint8Array> {
-    const deadline = Date.now() + (options.timeoutMs ?? this.options.requestTimeoutMs);
+    const deadline = monotonicMs() + (options.timeoutMs ?? this.options.requestTimeoutMs);
     this.assertOpen();
     let lastError: CairnError | null = null;
     for (let attempt = 0; attempt < forwardAttemptsMax; attempt++) {
       if (this.core.role === 'leader') return this.proposeLocally(command, deadline);
       const leader = this.core.leader ?? (await this.waitForLeader(deadline));
       if (leader === this.options.id) continue;
-      const response = await this.options.transport.forward(leader, { command, deadlineMs: Math.max(0, deadline - Date.now()) });
+      const response = await this.options.transport.forward(leader, { command, deadlineMs: Math.max(0, deadline - monotonicMs()) });
       this.options.metrics?.proposal('forwarded');
       if (response.ok) return response.result;
       lastError = errorFromForward(response);
       // Refusals that certainly did not reach a log (the target was not, or no longer, the leader) are retried
       // while the client still waits; anything else (dropped, unknown, invalid) goes back to the client.
       const certainlyNotWritten = response.code === 'CAIRN_NOT_LEADER' || response.code === 'CAIRN_NO_LEADER';
-      if (!certainlyNotWritten || Date.now() >= deadline) throw lastError;
-      await delay(Math.min(this.options.tickMs, Math.max(0, deadline - Date.now())));
+      if (!certainlyNotWritten || monotonicMs() >= deadline) throw lastError;
+      await delay(Math.min(this.options.tickMs, Math.max(0, deadline - monotonicMs())));
     }
     throw lastError ?? new CairnError('CAIRN_NO_LEADER', 'leadership kept moving while the write was forwarded');
   }
 
   /** linearizableBarrier waits until this member has applied everything committed before the call (thesis §6.4). */
   async linearizableBarrier(options: ProposeOptions = {}): Promise<void> {
-    const deadline = Date.now() + (options.timeoutMs ?? this.options.requestTimeoutMs);
+    const deadline = monotonicMs() + (options.timeoutMs ?? this.options.requestTimeoutMs);
     this.assertOpen();
     if (this.options.unsafe?.localReads === true) return;
     // One attempt waits at most two election timeouts: a read lost with a dead leader is asked again of the next.
     const attemptMs = this.options.tickMs * this.options.raft.electionTicks * 2;
-    for (let attempt = 0; attempt < forwardAttemptsMax && Date.now() < deadline; attempt++) {
+    for (let attempt = 0; attempt < forwardAttemptsMax && monotonicMs() < deadline; attempt++) {
       const context = `${this.options.id}/${++this.readSequence}`;
       const result = this.core.readIndex(context);
       if (!result.ok) {
@@ -261,7 +262,7 @@ export class Replica implements CommandProposer {
         continue;
       }
       this.schedule();
-      if (await this.waitForRead(context, Math.min(deadline, Date.now() + attemptMs))) return;
+      if (await this.waitForRead(context, Math.min(deadline, monotonicMs() + attemptMs))) return;
     }
     throw new CairnError('CAIRN_NO_QUORUM', 'no majority confirmed the leader in time for a linearizable read');
   }
@@ -283,7 +284,7 @@ export class Replica implements CommandProposer {
         this.options.metrics?.proposal('unknown');
         // The entry is in the leader's log: it may still commit. The client must not assume either outcome.
         reject(new CairnError('CAIRN_OUTCOME_UNKNOWN', `no majority acknowledged entry ${result.firstIndex} in time`));
-      }, Math.max(1, deadline - Date.now()));
+      }, Math.max(1, deadline - monotonicMs()));
       this.proposals.set(result.firstIndex, { index: result.firstIndex, term: result.term, resolve, reject, timer });
     });
   }
@@ -293,7 +294,7 @@ export class Replica implements CommandProposer {
       const timer = setTimeout(() => {
         this.reads.delete(context);
         resolve(false);
-      }, Math.max(1, deadline - Date.now()));
+      }, Math.max(1, deadline - monotonicMs()));
       this.reads.set(context, { index: null, resolve: () => resolve(true), retry: () => resolve(false), reject, timer });
     });
   }
@@ -303,7 +304,7 @@ export class Replica implements CommandProposer {
     for (;;) {
       const leader = this.core.leader;
       if (leader !== null) return leader;
-      const remaining = deadline - Date.now();
+      const remaining = deadline - monotonicMs();
       if (remaining <= 0 || this.closed) {
         throw new CairnError('CAIRN_NO_QUORUM', `no leader was elected within the request timeout (member ${this.options.id})`);
       }
@@ -362,7 +363,7 @@ export class Replica implements CommandProposer {
     }
     try {
       const timeoutMs = Math.max(1, Math.min(request.deadlineMs, this.options.requestTimeoutMs));
-      const result = await this.proposeLocally(request.command, Date.now() + timeoutMs);
+      const result = await this.proposeLocally(request.command, monotonicMs() + timeoutMs);
       return { ok: true, result, index: 0 };
     } catch (error) {
       if (error instanceof CairnError) {
@@ -673,13 +674,13 @@ export class Replica implements CommandProposer {
     this.compacting = true;
     this.appliedSinceSnapshot = 0;
     this.snapshotSpread = 1 + snapshotSpreadMax * this.random.nextFloat();
-    const started = Date.now();
+    const started = monotonicMs();
     const written = this.writeDeferred();
     written.then(() => this.options.storage.compactLog(meta)).then(() => {
       this.compacting = false;
       if (this.closed) return;
       this.core.compact(index);
-      this.options.logger.info({ index, ms: Date.now() - started }, 'log compacted');
+      this.options.logger.info({ index, ms: monotonicMs() - started }, 'log compacted');
       this.schedule();
     }, (error: unknown) => {
       this.compacting = false;
@@ -705,12 +706,12 @@ export class Replica implements CommandProposer {
     const index = this.core.appliedIndex;
     const pieces = this.options.stateMachine.snapshotPieces();
     this.encodingImageIndex = index;
-    const started = Date.now();
+    const started = monotonicMs();
     this.encodeInSlices(pieces).then((data) => {
       this.encodingImageIndex = null;
       if (data === null || this.closed) return;
       const taken = this.core.offerSnapshot(index, data);
-      this.options.logger.info({ index, bytes: data.length, encodedMs: Date.now() - started, taken }, 'snapshot image encoded for a follower');
+      this.options.logger.info({ index, bytes: data.length, encodedMs: monotonicMs() - started, taken }, 'snapshot image encoded for a follower');
       this.schedule();
     }, (error: unknown) => {
       this.encodingImageIndex = null;
@@ -814,9 +815,9 @@ export class Replica implements CommandProposer {
   }
 
   private async waitUntil(condition: () => boolean, timeoutMessage: string, timeoutMs = this.options.requestTimeoutMs): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
+    const deadline = monotonicMs() + timeoutMs;
     while (!condition()) {
-      if (Date.now() >= deadline || this.closed) throw new CairnError('CAIRN_OUTCOME_UNKNOWN', timeoutMessage);
+      if (monotonicMs() >= deadline || this.closed) throw new CairnError('CAIRN_OUTCOME_UNKNOWN', timeoutMessage);
       await delay(this.options.tickMs);
     }
   }

@@ -398,7 +398,7 @@ export class Member {
     if (options.join === true) args.push('--join');
     const env: Record<string, string> = {};
     for (const [key, value] of Object.entries(process.env)) if (value !== undefined && !key.startsWith('CAIRN_')) env[key] = value;
-    Object.assign(env, this.cluster.env, options.env ?? {});
+    Object.assign(env, this.cluster.env, this.cluster.memberEnv?.(this.host) ?? {}, options.env ?? {});
     installExitHandler();
     const child = spawn(cairnBin, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
     liveChildren.add(child);
@@ -577,6 +577,8 @@ export interface ClusterOptions {
   readonly httpPort?: number;
   readonly logLevel?: string;
   readonly env?: Readonly<Record<string, string>>;
+  /** memberEnv adds environment for one member (by host) to every start of it, after `env`. */
+  readonly memberEnv?: (host: string) => Readonly<Record<string, string>>;
 }
 
 /** LeaderAgreement is a leader every asked member agrees on, and how long the poll took. */
@@ -593,12 +595,14 @@ export class Cluster {
   readonly spares: Member[];
   readonly logLevel: string;
   readonly env: Readonly<Record<string, string>>;
+  readonly memberEnv: ((host: string) => Readonly<Record<string, string>>) | undefined;
   readonly root: string;
 
   private constructor(options: ClusterOptions) {
     if (options.size > options.hosts.length) throw new Error(`a cluster of ${options.size} needs ${options.size} hosts`);
     this.logLevel = options.logLevel ?? 'info';
     this.env = options.env ?? {};
+    this.memberEnv = options.memberEnv;
     this.root = mkdtempSync(path.join(tmpdir(), `cairn-${options.file}-`));
     liveDataDirs.add(this.root);
     const port = options.httpPort ?? 18848;

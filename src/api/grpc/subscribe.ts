@@ -18,6 +18,7 @@ import { statusOfError, toCairnError } from './errors.ts';
 import { Fields } from './fields.ts';
 import { instanceMessage, serviceMessage } from './messages.ts';
 import { serviceKeyOf } from './requests.ts';
+import { monotonicMs } from '../../clock.ts';
 
 /** subscribeOptionsOf reads a SubscribeRequest into the hub's options. */
 export function subscribeOptionsOf(request: Fields): SubscribeOptions {
@@ -38,9 +39,9 @@ export function subscribeOptionsOf(request: Fields): SubscribeOptions {
  * rare (a resume at a lagging member) and bounded, and one timer per waiting call is cheap.
  */
 async function waitForApplied(naming: NamingService, minIndex: number, timeoutMs: number, ended: () => boolean): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
+  const deadline = monotonicMs() + timeoutMs;
   while (naming.localAppliedIndex() < minIndex) {
-    if (ended() || Date.now() >= deadline) return false;
+    if (ended() || monotonicMs() >= deadline) return false;
     await new Promise((resolve) => setTimeout(resolve, catchUpPollMs));
   }
   return true;
