@@ -21,6 +21,7 @@ import { groupedName, type ServiceKey } from './model.ts';
 import type { InstanceList } from './naming-service.ts';
 import { noPushMetrics, type PushMetrics } from './push-metrics.ts';
 import type { Snapshot, Subscription, SubscriptionHub } from './subscriptions.ts';
+import { monotonicMs } from '../clock.ts';
 
 /** gzipThresholdBytes is the size from which Nacos gzips a push packet (PushService: >= 1024 bytes). */
 export const gzipThresholdBytes = 1024;
@@ -103,7 +104,7 @@ export interface UdpPusherOptions {
   readonly limits?: Partial<UdpPushLimits>;
   readonly metrics?: PushMetrics;
   readonly logger?: { warn(fields: Record<string, unknown>, message: string): void };
-  /** now is the clock of target expiry in ms; default Date.now. */
+  /** now is the clock of target expiry in ms; default monotonicMs (a step of the system clock expires nothing: src/clock.ts). */
   readonly now?: () => number;
 }
 
@@ -171,7 +172,7 @@ export class UdpPusher {
     this.limits = { ...defaultLimits, ...options.limits };
     this.metrics = options.metrics ?? noPushMetrics;
     this.logger = options.logger;
-    this.now = options.now ?? Date.now;
+    this.now = options.now ?? monotonicMs;
     this.socket = createSocket(isIP(options.host) === 6 ? 'udp6' : 'udp4');
     this.socket.on('message', (message, remote) => this.handleMessage(message, remote));
     this.socket.on('error', (error) => this.logger?.warn({ err: error }, 'udp push socket error'));
@@ -244,7 +245,7 @@ export class UdpPusher {
     }
     this.clearPending(target);
     const lastRefTime = this.nextLastRefTime();
-    const packet = encodePushPacket(this.render(snapshot.list, target.spec, this.now()), lastRefTime);
+    const packet = encodePushPacket(this.render(snapshot.list, target.spec, Date.now()), lastRefTime);
     if (packet.length > this.limits.udpPacketBytesMax) {
       this.counters.tooLarge += 1;
       this.metrics.pushFailed('udp', 'too_large');
