@@ -7,7 +7,8 @@
 // directory (no --join), or its data directory started under a free address; such a process is a StartAttempt,
 // never the member, and its exit is expected. Every process is registered for the exit cleanup, so an interrupted
 // or crashed run leaves none behind. A member process that exits without the harness having killed it is recorded
-// as an unexpected exit: the run is then invalid.
+// as an unexpected exit: the run is then invalid. With the clock nemesis (faketime.ts) every member process runs
+// under libfaketime with its own control file in the run directory, kept across restarts.
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { appendFileSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
@@ -16,6 +17,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { MemberCgroups } from './cgroup.ts';
 import { onExit } from './cleanup.ts';
+import { ClockControlFile, faketimeEnvironment, mergeEnvironments, type ClockSetup } from './faketime.ts';
 import { DurabilityJournal, type LossReport } from './lazyfs.ts';
 
 /** cairnBin is the repository's `bin/cairn`. */
@@ -49,6 +51,8 @@ export interface ClusterOptions {
   readonly cgroups: MemberCgroups | null;
   /** lazyfsLibrary is the fsync journal library (lazyfs.ts), or null to run members without it. */
   readonly lazyfsLibrary: string | null;
+  /** clock runs every member under libfaketime (the clock nemesis, faketime.ts), or null to run them without it. */
+  readonly clock: ClockSetup | null;
 }
 
 /** MemberState is what the harness did to a member last. */
@@ -138,6 +142,8 @@ export class Member {
   /** attempt is the last start attempt on this member's data directory (wipe nemesis), or null. */
   private attempt: StartAttempt | null = null;
   private readonly journal: DurabilityJournal | null;
+  /** clockFile is the member's libfaketime control file (`faketime-<host>` in the run directory), or null without the clock nemesis. */
+  readonly clockFile: ClockControlFile | null;
   /** stderrTail is the last stderr lines of the current process (at most stderrLinesKept). */
   private stderrTail: readonly string[] = [];
   /**
@@ -162,6 +168,13 @@ export class Member {
     mkdirSync(this.dataDir, { recursive: true });
     const library = options.lazyfsLibrary;
     this.journal = library === null ? null : new DurabilityJournal(library, path.join(options.runDir, `fsync-journal-${host}.tsv`), this.dataDir);
+    this.clockFile = options.clock === null ? null : new ClockControlFile(path.join(options.runDir, `faketime-${host}`));
+  }
+
+  /** environment is what the member's processes need beyond the harness's: the fsync journal's and libfaketime's. */
+  private environment(journal: boolean): Record<string, string> {
+    const clock = this.options.clock === null || this.clockFile === null ? {} : faketimeEnvironment(this.options.clock, this.clockFile.path);
+    return mergeEnvironments(journal ? (this.journal?.environment() ?? {}) : {}, clock);
   }
 
   /** state is what the harness did to the member last. */
@@ -244,7 +257,7 @@ export class Member {
   private spawnProcess(): ChildProcess {
     const args = this.serverArgs(this.addr, this.memberList, this.joinOnStart);
     const cgroups = this.options.cgroups;
-    const child = spawnServer(args, this.journal?.environment() ?? {}, cgroups === null ? null : cgroups.procsFile(this.host));
+    const child = spawnServer(args, this.environment(true), cgroups === null ? null : cgroups.procsFile(this.host));
     this.child = child;
     this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
     this.attachLog(child, args);
@@ -264,14 +277,14 @@ export class Member {
   /**
    * attemptStart starts the dead member with exactly its normal flags and never --join, even after a wipe: on a
    * wiped data directory Cairn must refuse (CAIRN_MEMBER_STATE_MISSING). The process runs in the member's cgroup
-   * (so partitions apply to it) but without the fsync journal (its writes are no member's history), logs to the
+   * (so partitions apply to it) and under its clock, but without the fsync journal (its writes are no member's history), logs to the
    * member's log, and is not the member: its exit is expected, and start and wipe refuse to run until it is gone.
    */
   attemptStart(): StartAttempt {
     this.assertNoProcess();
     const args = this.serverArgs(this.addr, this.memberList, false);
     const cgroups = this.options.cgroups;
-    const child = spawnServer(args, {}, cgroups === null ? null : cgroups.procsFile(this.host));
+    const child = spawnServer(args, this.environment(false), cgroups === null ? null : cgroups.procsFile(this.host));
     this.attempt = new StartAttempt(this.addr, child, this.logPath, args);
     return this.attempt;
   }

@@ -9,15 +9,18 @@ import { recheck } from './recheck.ts';
 import { defaultRunOptions, PrerequisiteError, runTest, workloadNames, type RunOptions, type WorkloadName } from './runner.ts';
 import { ciCases, fullCases, notRun, runSuite, suiteTable } from './suite.ts';
 import { beatFaultKinds, type BeatFaultKind } from './workloads/beats.ts';
+import { checkClockFaultOptions, clockShapes, clockTargets, defaultClockFaultOptions, offsetSecondsLimit, type ClockFaultOptions, type ClockShape, type ClockTarget } from './clock-faults.ts';
+import { clockModes, type ClockMode } from './faketime.ts';
 
-const usage = `usage: npm run jepsen -- --workload register|set|health|ephemeral|watch|beats|sessions[,..] --nemesis partition|kill|pause|transfer|member|wipe|none[,..] --time SECONDS
+const usage = `usage: npm run jepsen -- --workload register|set|health|ephemeral|watch|beats|sessions[,..] --nemesis partition|kill|pause|transfer|member|wipe|corrupt|clock|none[,..] --time SECONDS
   [--nodes 3|5] [--seed S] [--unsafe-local-reads] [--unsafe-no-fsync] [--unsafe-no-request-dedup] [--lazyfs] [--no-lazyfs]
   [--suite ci|full [--cases ID,..]] [--impatient-share S (0..1: share of retried writes whose first attempt has a short deadline)]
   [--protect-threshold T (0..1, with --workload health --nemesis partition: case C2, the service created with threshold T, degraded-NIC faults)]
   [--beat-faults isolate-responsible,client-cut,isolate-responsible+client,kill,all-clients-cut (with --workload beats, instead of what --nemesis implies;
    all-clients-cut, case D3, runs alone and needs --nemesis partition for iptables)]
   [--partition halves,leader,follower,one,ring,bridge,one-way-leader] [--kill one,leader,minority,majority,all]
-  [--pause leader,one] [--fault-seconds MIN,MAX] [--quiet-seconds MIN,MAX] [--snapshot-entries N]
+  [--pause leader,one] [--clock-mode wall|monotonic] [--clock-shape bump,strobe] [--clock-target one,leader,all]
+  [--clock-offset-seconds MIN,MAX (one bump's size; wall: either way, monotonic: forward; default 2,90)] [--fault-seconds MIN,MAX] [--quiet-seconds MIN,MAX] [--snapshot-entries N]
   [--targets random|followers] [--transport http|grpc|mixed] [--concurrency N] [--rate OPS] [--log-level L]
   [--check-timeout SECONDS] [--name NAME] [--port HTTP_PORT (gRPC +1000, peer -1000)]
   [--repeat N (the same run N times with seeds S..S+N-1; prints how many were invalid: a control's catch rate)]
@@ -40,6 +43,10 @@ const flags = {
   partition: { type: 'string' },
   kill: { type: 'string' },
   pause: { type: 'string' },
+  'clock-mode': { type: 'string' },
+  'clock-shape': { type: 'string' },
+  'clock-target': { type: 'string' },
+  'clock-offset-seconds': { type: 'string' },
   'fault-seconds': { type: 'string' },
   'quiet-seconds': { type: 'string' },
   'snapshot-entries': { type: 'string' },
@@ -88,6 +95,28 @@ function protectThresholdOf(text: string | undefined, workloads: readonly Worklo
   if (!workloads.includes('health')) throw new UsageError('--protect-threshold: with --workload health only (case C2)');
   if (kinds.includes('kill') || kinds.includes('pause')) throw new UsageError('--protect-threshold: C2 runs degraded-NIC faults (--nemesis partition), not kills or pauses');
   return threshold;
+}
+
+/**
+ * clockOptionsOf reads the clock nemesis's flags (PEERS.md A12). They need --nemesis clock. Monotonic mode plays
+ * bumps only (a strobe takes the clock back, which a monotonic clock never does).
+ */
+function clockOptionsOf(str: (key: string) => string | undefined, kinds: readonly NemesisKind[]): ClockFaultOptions {
+  const given = ['clock-mode', 'clock-shape', 'clock-target', 'clock-offset-seconds'].filter((key) => str(key) !== undefined);
+  if (given.length > 0 && !kinds.includes('clock')) throw new UsageError(`--${given[0] ?? ''}: needs --nemesis clock`);
+  const mode = listOf<ClockMode>(str('clock-mode'), clockModes, 'clock-mode')?.[0] ?? defaultClockFaultOptions.mode;
+  const offsetText = str('clock-offset-seconds');
+  const offsets = offsetText?.split(',').map((part) => numberOf(part, 'clock-offset-seconds', 1, offsetSecondsLimit));
+  if (offsets !== undefined && (offsets.length !== 2 || offsets.some((x) => x === undefined || !Number.isInteger(x)))) throw new UsageError('--clock-offset-seconds: expected MIN,MAX whole seconds');
+  const options: ClockFaultOptions = {
+    mode,
+    shapes: listOf<ClockShape>(str('clock-shape'), clockShapes, 'clock-shape') ?? (mode === 'monotonic' ? ['bump'] : defaultClockFaultOptions.shapes),
+    targets: listOf<ClockTarget>(str('clock-target'), clockTargets, 'clock-target') ?? defaultClockFaultOptions.targets,
+    offsetSeconds: offsets === undefined ? defaultClockFaultOptions.offsetSeconds : [offsets[0] ?? 0, offsets[1] ?? 0],
+  };
+  const problem = checkClockFaultOptions(options);
+  if (problem !== null) throw new UsageError(`--nemesis clock: ${problem}`);
+  return options;
 }
 
 function optionsOf(values: Record<string, string | boolean | undefined>): RunOptions {
@@ -140,6 +169,7 @@ function optionsOf(values: Record<string, string | boolean | undefined>): RunOpt
       pauseTargets: listOf<PauseTarget>(str('pause'), pauseTargets, 'pause') ?? base.nemesis.pauseTargets,
       faultMs: rangeOf(str('fault-seconds'), 'fault-seconds') ?? base.nemesis.faultMs,
       quietMs: rangeOf(str('quiet-seconds'), 'quiet-seconds') ?? base.nemesis.quietMs,
+      clock: clockOptionsOf(str, kinds),
     },
   };
 }

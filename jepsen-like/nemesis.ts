@@ -36,6 +36,12 @@
 //   stop (as the wipe nemesis's: remove, wipe, --join, add); a member that started stays, and one that stops by
 //   itself with a corruption error while the fault holds it is rebuilt the same way. Every fault's file, offsets,
 //   bytes, probes and outcome go into its start-corrupt / stop-corrupt lines.
+// - clock (PEERS.md A12, clock-faults.ts, faketime.ts): the members' clocks moved through their libfaketime control
+//   files: a bump (one member, the leader or all, ±2..±90 s, sometimes several accumulating) or a strobe (one
+//   member's offset flipping between +X and -X every 1-2 s). Wall mode moves only CLOCK_REALTIME, and a fault's end
+//   resets every file to +0; monotonic mode moves both clocks, forward only, and keeps the offsets. Every write is a
+//   `clock-step` line; each fault's first step is checked in the members' HTTP Date headers (`clock-probe`), and a
+//   step no member shows within the bound is a problem (a clock fault that moves no clock tests nothing).
 
 import { memberHosts, type Cluster, type Member, type StartAttempt } from './control.ts';
 import type { MemberCgroups } from './cgroup.ts';
@@ -76,11 +82,24 @@ import {
 } from './corruption.ts';
 import path from 'node:path';
 import { type Random, sleep } from './random.ts';
+import {
+  checkClockFaultOptions,
+  formatOffsets,
+  healedOffsets,
+  planClockFault,
+  probeClock,
+  StepPlayer,
+  type ClockFaultOptions,
+  type ClockPlan,
+  type ClockShape,
+  type ClockStep,
+  type ClockTarget,
+} from './clock-faults.ts';
 
 /** NemesisKind is one kind of fault. */
-export type NemesisKind = 'partition' | 'kill' | 'pause' | 'transfer' | 'member' | 'wipe' | 'corrupt';
+export type NemesisKind = 'partition' | 'kill' | 'pause' | 'transfer' | 'member' | 'wipe' | 'corrupt' | 'clock';
 /** nemesisKinds lists every kind, for the command line. */
-export const nemesisKinds: readonly NemesisKind[] = ['partition', 'kill', 'pause', 'transfer', 'member', 'wipe', 'corrupt'];
+export const nemesisKinds: readonly NemesisKind[] = ['partition', 'kill', 'pause', 'transfer', 'member', 'wipe', 'corrupt', 'clock'];
 /** memberNemesisNodesMin: removing one of fewer members would leave fewer than votersMin voters. */
 export const memberNemesisNodesMin = votersMin + 1;
 /** wipeNemesisNodesMin: with one of fewer members dead, the others are no majority and cannot remove it. */
@@ -108,6 +127,8 @@ export interface NemesisOptions {
   readonly pauseTargets: readonly PauseTarget[];
   readonly faultMs: readonly [number, number];
   readonly quietMs: readonly [number, number];
+  /** clock shapes the clock nemesis (mode, shapes, targets, offsets); read only when kinds include 'clock'. */
+  readonly clock: ClockFaultOptions;
 }
 
 /** NemesisDeps are what the nemesis acts on. */
@@ -176,6 +197,12 @@ export class Nemesis {
     if (options.kinds.includes('wipe') && deps.cluster.members.length < wipeNemesisNodesMin) {
       throw new Error(`the wipe nemesis needs at least ${wipeNemesisNodesMin} members: with one of ${deps.cluster.members.length} dead the others cannot remove it`);
     }
+    if (options.kinds.includes('clock')) {
+      const problem = checkClockFaultOptions(options.clock);
+      if (problem !== null) throw new Error(`the clock nemesis: ${problem}`);
+      if (deps.cluster.members.some((member) => member.clockFile === null)) throw new Error('the clock nemesis needs every member started under libfaketime (ClusterOptions.clock)');
+      if (deps.cluster.options.clock?.mode !== options.clock.mode) throw new Error(`the clock nemesis plays ${options.clock.mode} faults on members started for ${deps.cluster.options.clock?.mode ?? 'no'} clock faults`);
+    }
   }
 
   /** run runs one loop per kind until `deadline` (Date.now() ms), each ending with its fault stopped. */
@@ -213,6 +240,8 @@ export class Nemesis {
         return this.startWipe(id, random);
       case 'corrupt':
         return this.startCorrupt(id, random);
+      case 'clock':
+        return this.startClock(id, random.pick(this.options.clock.shapes), random.pick(this.options.clock.targets), random);
     }
   }
 
@@ -645,6 +674,101 @@ export class Nemesis {
     return { ...exit, rebuilt: await this.restoreMember(member, context) };
   }
 
+  /**
+   * startClock starts a clock fault (clock-faults.ts): picks its members, plans its steps for the longest hold
+   * (faultMs max: the stop ends the playing earlier), writes the first step and plays the rest in the background,
+   * while the members' HTTP Date headers are read until they show the first step. The stop ends the playing, waits
+   * for the probes and, in wall mode, resets every control file to +0.
+   */
+  private async startClock(id: number, shape: ClockShape, target: ClockTarget, random: Random): Promise<Fault | null> {
+    const { recorder } = this.deps;
+    const members = await this.clockMembers(shape, target, random);
+    if (members.length === 0) return null;
+    const mode = this.options.clock.mode;
+    const plan = planClockFault(shape, members.map((member) => member.addr), this.clockOffsets(), this.options.faultMs[1], this.options.clock, random);
+    const first = plan.steps[0];
+    if (first === undefined) return null;
+    const planned = { steps: plan.steps.length, last: formatOffsets(plan.steps[plan.steps.length - 1]?.offsets ?? {}) };
+    recorder.nemesis('invoke', 'start-clock', { id, mode: shape, target, clockMode: mode, members: plan.members });
+    // Every offset this fault wrote, per member: a probe may read any of them (a strobe flips within a second).
+    const written = new Map<string, number[]>();
+    const write = async (step: ClockStep, reason: string): Promise<void> => {
+      for (const [member, seconds] of Object.entries(step.offsets)) written.set(member, [...(written.get(member) ?? []), seconds].slice(-plan.steps.length));
+      await this.writeClockStep(id, step, reason);
+    };
+    await write(first, shape);
+    recorder.nemesis('info', 'start-clock', { id, mode: shape, target, clockMode: mode, members: plan.members, offsets: formatOffsets(first.offsets), planned });
+    const player = new StepPlayer(plan, (step) => write(step, shape));
+    const probes = this.probeClockStep(id, plan, first, (member) => written.get(member) ?? []);
+    return { id, kind: 'clock', stop: () => this.stopClock(id, player, probes) };
+  }
+
+  /** clockMembers picks a clock fault's members: a strobe moves one member (the leader for 'leader'), a bump 'all'. */
+  private async clockMembers(shape: ClockShape, target: ClockTarget, random: Random): Promise<Member[]> {
+    if (target === 'leader') return this.choose('leader', random);
+    const running = this.deps.cluster.members.filter((member) => member.state === 'running');
+    if (target === 'one' || shape === 'strobe') return running.length === 0 ? [] : [random.pick(running)];
+    // A member that is down now keeps its file and starts with the offset the file holds then.
+    return [...this.deps.cluster.members];
+  }
+
+  /** clockOffsets is every member's current offset (seconds), as its control file holds it. */
+  private clockOffsets(): Map<string, number> {
+    return new Map(this.deps.cluster.members.map((member) => [member.addr, member.clockFile?.offsetSeconds ?? 0]));
+  }
+
+  /**
+   * writeClockStep writes one step's offsets into the members' control files and, once they hold them, records them
+   * (`clock-step`: the members' clocks follow within libfaketime's reread, a second). A write that failed is a
+   * problem, and the line names it.
+   */
+  private async writeClockStep(id: number, step: ClockStep, reason: string): Promise<void> {
+    const entries = Object.entries(step.offsets);
+    const results = await Promise.allSettled(entries.map(([addr, seconds]) => this.deps.cluster.byAddr(addr)?.clockFile?.set(seconds) ?? Promise.reject(new Error(`${addr} has no clock control file`))));
+    const failed: string[] = [];
+    for (const [index, result] of results.entries()) {
+      if (result.status === 'fulfilled') continue;
+      failed.push(`${entries[index]?.[0] ?? '?'}: ${result.reason instanceof Error ? result.reason.message : String(result.reason)}`);
+    }
+    for (const failure of failed) this.problems.push(`clock #${id}: writing the offset failed: ${failure}`);
+    this.deps.recorder.observe('clock-step', { id, reason, offsets: formatOffsets(step.offsets), ...(failed.length > 0 ? { failed } : {}) }, this.deps.recorder.now());
+  }
+
+  /**
+   * probeClockStep reads each running member's Date header until it shows the fault's first step (or one written
+   * since), and records what it saw (`clock-probe`); a member still running that never showed it is a problem.
+   */
+  private async probeClockStep(id: number, plan: ClockPlan, first: ClockStep, written: (member: string) => readonly number[]): Promise<void> {
+    const members = plan.members.map((addr) => this.deps.cluster.byAddr(addr)).filter((member): member is Member => member !== undefined && member.state === 'running');
+    const probes = await Promise.all(members.map((member) => probeClock(member.addr, first.offsets[member.addr] ?? 0, () => written(member.addr))));
+    this.deps.recorder.observe('clock-probe', { id, probes }, this.deps.recorder.now());
+    for (const probe of probes) {
+      const member = this.deps.cluster.byAddr(probe.member);
+      // A member another nemesis stopped meanwhile could not answer: nothing to judge.
+      if (probe.seenAfterMs === null && member?.state === 'running') {
+        this.problems.push(`start-clock #${id}: ${probe.member}'s clock did not show ${String(probe.expected)} s in its Date header (last reading ${String(probe.lastObserved)} s): libfaketime did not move it`);
+      }
+    }
+  }
+
+  private async stopClock(id: number, player: StepPlayer, probes: Promise<void>): Promise<Record<string, unknown>> {
+    await player.stop();
+    await probes;
+    return await this.healClocks(id, 'reset');
+  }
+
+  /**
+   * healClocks ends the clock faults: in wall mode every control file is set to +0 (`clock-step` with reason
+   * `reason`); in monotonic mode the offsets stay, since a monotonic clock never goes back (faketime.ts).
+   */
+  private async healClocks(id: number, reason: string): Promise<Record<string, unknown>> {
+    const current = this.clockOffsets();
+    if (this.options.clock.mode === 'monotonic') return { kept: formatOffsets(current), why: 'a monotonic clock never goes back' };
+    const healed = healedOffsets('wall', current);
+    await this.writeClockStep(id, { afterMs: 0, offsets: Object.fromEntries(healed) }, reason);
+    return { reset: formatOffsets(healed) };
+  }
+
   /** choose picks the members a kill or pause target names, among those running and not taken by a membership fault. */
   private async choose(target: KillTarget | PauseTarget, random: Random): Promise<Member[]> {
     const running = this.deps.cluster.members.filter((member) => member.state === 'running' && !this.outOfService.has(member.addr));
@@ -666,20 +790,23 @@ export class Nemesis {
   }
 
   /**
-   * healAll removes every partition, resumes paused members and restarts killed ones (a wiped one with --join);
-   * with the member nemesis it then makes every member a voter again, one change at a time.
+   * healAll removes every partition, resumes paused members, sets wall clocks right (clock nemesis) and restarts
+   * killed ones (a wiped one with --join); with the member nemesis it then makes every member a voter again, one
+   * change at a time.
    */
   async healAll(): Promise<void> {
     const { recorder, cluster, firewall } = this.deps;
     recorder.nemesis('invoke', 'heal-all', {});
     const rules = firewall?.heal() ?? 0;
     for (const member of cluster.members) member.resume();
+    // The clocks first: a member restarted below starts with the offset its file holds.
+    const clock = this.options.kinds.includes('clock') ? await this.healClocks(-1, 'heal') : null;
     const restarted = await this.restart(cluster.members.filter((member) => member.state === 'killed'));
     const membership: Record<string, unknown>[] = [];
     if (this.options.kinds.includes('member') || this.options.kinds.includes('wipe') || this.options.kinds.includes('corrupt')) {
       for (const member of cluster.members) membership.push(await this.restoreMember(member, 'heal-all'));
     }
-    recorder.nemesis('info', 'heal-all', { rules, restarted, ...(membership.length > 0 ? { membership } : {}) });
+    recorder.nemesis('info', 'heal-all', { rules, restarted, ...(membership.length > 0 ? { membership } : {}), ...(clock === null ? {} : { clock }) });
   }
 }
 

@@ -11,6 +11,7 @@ import type { D3Result } from './checkers-d3.ts';
 import type { SessionLatencyStats, SessionsResult } from './checkers-sessions.ts';
 import type { WatchResult } from './checkers-watch.ts';
 import type { CorruptionResult } from './corruption.ts';
+import type { ClockReport } from './clock-faults.ts';
 import type { LeaderChange } from './monitor.ts';
 
 /** Verdict is a run's outcome: valid only when every checker passed and nothing was left undecided. */
@@ -39,6 +40,8 @@ export interface RunResults {
   readonly corruption?: CorruptionResult;
   /** protect: case C2's protectThreshold checker (checkers-protect.ts); absent unless the service had a threshold. */
   readonly protect?: ProtectResult;
+  /** clock: the clock nemesis's offsets, per write and per member, and its probes (PEERS.md A12); absent without it. */
+  readonly clock?: ClockReport;
   /** retries: the idempotent retries of outcome-unknown operations (A14; generator.ts). */
   readonly retries?: RetrySummary;
   /** notes: what a workload skipped and why, or a Cairn feature it found not served. */
@@ -159,6 +162,7 @@ export function summaryLines(results: RunResults): string[] {
   lines.push(...d3Lines(results.d3));
   lines.push(...sessionsLines(results.sessions));
   lines.push(...corruptionLines(results.corruption));
+  lines.push(...clockLines(results.clock));
   lines.push(...retryLines(results.retries));
   for (const note of results.notes) lines.push(`note: ${note}`);
   for (const a of results.availability) {
@@ -180,6 +184,19 @@ function retryLines(result: RetrySummary | undefined): string[] {
       `at most ${result.attemptsMax} attempts; impatient first attempts ${result.impatient} (${result.impatientUnknown} ended unknown); ` +
       `refused as a reused id ${result.reusedRefusals}`,
   ];
+}
+
+/** clockLines renders the clock nemesis: per member how far its clock was moved, and whether the moves showed. */
+function clockLines(report: ClockReport | undefined): string[] {
+  if (report === undefined) return [];
+  const members = Object.entries(report.perMember).sort(([a], [b]) => a.localeCompare(b));
+  const lines = [
+    `clock (${report.mode}): ${report.faults} fault(s), ${report.moves.length} offset write(s); ` +
+      (members.map(([member, m]) => `${member} ${m.writes} write(s), up to +${m.aheadMax} s / -${m.behindMax} s`).join('; ') || 'no member moved'),
+    `  probes (HTTP Date header): ${report.probes.seen} member clock(s) seen moved, ${report.probes.notSeen.length} not`,
+  ];
+  for (const item of report.probes.notSeen.slice(0, 5)) lines.push(`  ${item}`);
+  return lines;
 }
 
 function corruptionLines(result: CorruptionResult | undefined): string[] {

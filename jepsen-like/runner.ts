@@ -25,6 +25,8 @@ import { ClientPool, defaultRetryPolicy, Generator, type RetryPolicy, type Targe
 import { HistoryRecorder, isClientEvent, isNemesisEvent, type RecordedEvent } from './history.ts';
 import { Firewall, iptablesProblem, removeTaggedRules } from './iptables.ts';
 import { compileJournalLibrary } from './lazyfs.ts';
+import { clockReport, defaultClockFaultOptions } from './clock-faults.ts';
+import { faketimeLibrary, faketimeProblem } from './faketime.ts';
 import { acquireRunLock } from './lock.ts';
 import { awaitMembership, membershipBoundMs, type MembershipConvergence } from './membership.ts';
 import { ClusterMonitor } from './monitor.ts';
@@ -98,7 +100,7 @@ export function defaultRunOptions(): RunOptions {
   return {
     name: 'run',
     workloads: ['register'],
-    nemesis: { kinds: [], partitionModes: ['halves', 'leader', 'one', 'ring', 'bridge'], killTargets: ['one', 'leader', 'minority', 'majority', 'all'], pauseTargets: ['leader', 'one'], faultMs: [4000, 10_000], quietMs: [3000, 8000] },
+    nemesis: { kinds: [], partitionModes: ['halves', 'leader', 'one', 'ring', 'bridge'], killTargets: ['one', 'leader', 'minority', 'majority', 'all'], pauseTargets: ['leader', 'one'], faultMs: [4000, 10_000], quietMs: [3000, 8000], clock: defaultClockFaultOptions },
     timeSeconds: 60,
     nodes: 5,
     seed: Date.now() % 1_000_000,
@@ -130,7 +132,7 @@ export function defaultRunOptions(): RunOptions {
   };
 }
 
-/** PrerequisiteError is a run that cannot start on this machine (iptables, cgroups or a C compiler missing). */
+/** PrerequisiteError is a run that cannot start on this machine (iptables, cgroups, a C compiler or libfaketime missing). */
 export class PrerequisiteError extends Error {
   override readonly name = 'PrerequisiteError';
 }
@@ -159,6 +161,10 @@ const finalProcessBase = 10_000_000;
 export function checkPrerequisites(options: RunOptions): void {
   if (options.nemesis.kinds.includes('partition')) {
     const problem = iptablesProblem();
+    if (problem !== null) throw new PrerequisiteError(problem);
+  }
+  if (options.nemesis.kinds.includes('clock')) {
+    const problem = faketimeProblem();
     if (problem !== null) throw new PrerequisiteError(problem);
   }
 }
@@ -193,7 +199,7 @@ function prepare(options: RunOptions): Environment {
       throw new PrerequisiteError(error instanceof Error ? error.message : String(error));
     }
   }
-  const cluster = new Cluster({ runDir: dir, nodes: options.nodes, port: options.port, logLevel: options.logLevel, snapshotEntries: options.snapshotEntries, unsafeLocalReads: options.unsafeLocalReads, unsafeNoFsync: options.unsafeNoFsync, unsafeNoRequestDedup: options.unsafeNoRequestDedup, cgroups, lazyfsLibrary });
+  const cluster = new Cluster({ runDir: dir, nodes: options.nodes, port: options.port, logLevel: options.logLevel, snapshotEntries: options.snapshotEntries, unsafeLocalReads: options.unsafeLocalReads, unsafeNoFsync: options.unsafeNoFsync, unsafeNoRequestDedup: options.unsafeNoRequestDedup, cgroups, lazyfsLibrary, clock: options.nemesis.kinds.includes('clock') ? { library: faketimeLibrary, mode: options.nemesis.clock.mode } : null });
   const recorder = new HistoryRecorder(path.join(dir, 'history.jsonl'));
   const monitor = new ClusterMonitor(cluster.members.map((member) => member.addr), () => recorder.now());
   return { dir, recorder, cluster, monitor, firewall, cgroups, random: new Random(options.seed) };
@@ -483,6 +489,7 @@ function judge(options: RunOptions, env: Environment, phases: Phases, failure: s
     ...(sessions === null ? {} : { sessions }),
     ...(corruption === null ? {} : { corruption }),
     ...(protect === null ? {} : { protect }),
+    ...(options.nemesis.kinds.includes('clock') ? { clock: clockReport(events, options.nemesis.clock.mode) } : {}),
     retries: summarizeRetries(events),
     notes: phases.notes,
     availability: availability(events),

@@ -48,6 +48,20 @@ function a14(b: RunOptions, name: string): RunOptions {
   };
 }
 
+/** falselyEvicted: the clock control's monotonic jump must show as beating instances evicted with no silence to explain it. */
+function falselyEvicted(results: RunResults): string | null {
+  const unexplained = results.beats?.falseEvictions.unexplained ?? 0;
+  return unexplained > 0 ? null : `the beats checker found ${unexplained} unexplained false eviction(s) (the control expects some)`;
+}
+
+/**
+ * a12Beats is the beats workload of D2 (5 members, one service per member, so every member is the responsible member
+ * of one service) with clock faults on members instead of partitions: `clock` options as given, D2's timing.
+ */
+function a12Beats(b: RunOptions, name: string, clock: NemesisOptions['clock']): RunOptions {
+  return { ...b, name, nodes: 5, workloads: ['beats'], nemesis: faults(b, { kinds: ['clock'], clock, faultMs: [4000, 12_000], quietMs: [4000, 8000] }) };
+}
+
 function faults(base: RunOptions, nemesis: Partial<NemesisOptions>): NemesisOptions {
   return { ...base.nemesis, ...nemesis };
 }
@@ -85,6 +99,9 @@ export const fullCases: readonly SuiteCase[] = [
   { id: 'A13', title: 'register under load; repeated leadership transfer and rolling restarts', expect: 'valid', configure: (b) => ({ ...b, name: 'A13', workloads: ['register'], registerRate: 100, nemesis: faults(b, { kinds: ['transfer', 'kill'], killTargets: ['one', 'leader'], quietMs: [2000, 5000] }) }) },
   { id: 'A14', title: 'register, few keys, many deletes and reads; outcome-unknown writes (impatient first attempts, leader isolated, halves, leader killed) retried with their request id', expect: 'valid', configure: (b) => a14(b, 'A14') },
   { id: 'A14-control', title: 'positive control: A14 with --unsafe-no-request-dedup (retries applied again)', expect: 'invalid', because: notLinearizable, configure: (b) => ({ ...a14(b, 'A14-control'), unsafeNoRequestDedup: true }) },
+  { id: 'A12', title: 'register; wall-clock bumps (±2-90 s, sometimes accumulating) and strobes (±X every 1-2 s) on the leader, one member or all (libfaketime, CLOCK_REALTIME only): reads go through ReadIndex, so no stale read', expect: 'valid', configure: (b) => ({ ...b, name: 'A12', workloads: ['register'], nemesis: faults(b, { kinds: ['clock'], clock: { mode: 'wall', shapes: ['bump', 'strobe'], targets: ['leader', 'one', 'all'], offsetSeconds: [2, 90] } }) }) },
+  { id: 'A12-beats', title: 'beats (D2\'s checker) while responsible members\' wall clocks are bumped (±2-90 s) or strobed: no false eviction, no late expiry (5 members)', expect: 'valid', configure: (b) => a12Beats(b, 'A12-beats', { mode: 'wall', shapes: ['bump', 'strobe'], targets: ['one', 'all'], offsetSeconds: [2, 90] }) },
+  { id: 'A12-control', title: 'positive control: beats while every member\'s monotonic (and wall) clock jumps +20-60 s at once, as after a freeze of their host: each takes its clients for silent past the delete timeout, and no peer can vouch for them (false evictions)', expect: 'invalid', because: falselyEvicted, configure: (b) => a12Beats(b, 'A12-control', { mode: 'monotonic', shapes: ['bump'], targets: ['all'], offsetSeconds: [20, 60] }) },
   { id: 'A15', title: 'register through followers only, HTTP and gRPC mixed; the forwarding follower isolated', expect: 'valid', configure: (b) => ({ ...b, name: 'A15', workloads: ['register'], targets: 'followers', transports: 'mixed', nemesis: faults(b, { kinds: ['partition'], partitionModes: ['follower', 'leader'] }) }) },
   { id: 'C1', title: 'health checks vs a scripted target timeline; prober isolated from the cluster, prober cut from the targets (3 members)', expect: 'valid', configure: (b) => ({ ...b, name: 'C1', nodes: 3, workloads: ['health'], nemesis: faults(b, { kinds: ['partition'] }) }) },
   { id: 'C2', title: 'protectThreshold 0.5 under a degraded prober NIC: one member probes 4 of the service\'s 6 TCP targets and loses its reach to 3 of them (cluster links untouched); every served list (gRPC, HTTP v1, healthyOnly or not) judged against the stored health of its revision; never empty while a target is healthy; C1\'s verdict checks (3 members)', expect: 'valid', configure: (b) => ({ ...b, name: 'C2', nodes: 3, workloads: ['health'], protectThreshold: 0.5, nemesis: faults(b, { kinds: ['partition'] }) }) },
@@ -101,7 +118,6 @@ export const fullCases: readonly SuiteCase[] = [
 
 /** notRun lists the PEERS.md §2.3 cases the suite does not run yet, with why. */
 export const notRun: readonly string[] = [
-  'A12 clock skew: no clock nemesis (Cairn uses ReadIndex, not leases)',
   'B4 start-revision edge cases: not built (Cairn numbers pushes per member process; B3 runs the streams across compactions and image installs: every snapshot is the whole instance set, so there is no compaction window to resume below)',
   'C3 operator override: not built',
 ];

@@ -1,7 +1,7 @@
 // timeline: timeline.html, one SVG picture of a run. One lane per client process (top to bottom in process
 // order), each operation a bar from its invoke to its completion, colored by outcome (ok green, fail red, info
 // amber; an info bar runs to the end of the history, since its effect may come at any time); fault intervals from
-// the nemesis lines shaded across every lane and labelled; operations the checkers flagged outlined in red. Hover a
+// the nemesis lines shaded across every lane and labelled (each write of a clock fault a thin mark); operations the checkers flagged outlined in red. Hover a
 // bar for its details. Bounded: at most lanesMax lanes and operationsDrawnMax bars, with a note when cut.
 
 import { writeFileSync } from 'node:fs';
@@ -17,7 +17,7 @@ const marginTop = 40;
 const widthMax = 16_000;
 
 const colors = { ok: '#5fb35f', fail: '#e0605e', info: '#f0b23e', stream: '#8fb0e8' } as const;
-const faultColors: Readonly<Record<string, string>> = { 'target-down': '#8a8a8a', partition: '#6f8fd8', kill: '#d86f6f', pause: '#b07fd8', transfer: '#444444', 'heal-all': '#2a9d8f' };
+const faultColors: Readonly<Record<string, string>> = { 'target-down': '#8a8a8a', partition: '#6f8fd8', kill: '#d86f6f', pause: '#b07fd8', transfer: '#444444', 'heal-all': '#2a9d8f', clock: '#c98a1b' };
 
 interface Bar {
   readonly process: number;
@@ -85,6 +85,12 @@ function intervalsOf(events: readonly RecordedEvent[], endTime: number): Interva
   const starts = new Map<number, NemesisEvent>();
   const intervals: Interval[] = [];
   for (const event of events) {
+    // Each write of a clock fault (clock-faults.ts) is a mark: which members' clocks moved to which offsets.
+    if (isObserverEvent(event) && event.f === 'clock-step') {
+      const value = (event.value ?? {}) as Record<string, unknown>;
+      intervals.push({ kind: 'clock', start: event.time, end: event.time, label: `clock ${String(value['reason'])} ${JSON.stringify(value['offsets'] ?? {}).slice(0, 160)}` });
+      continue;
+    }
     if (!isNemesisEvent(event)) continue;
     const value = (event.value ?? {}) as Record<string, unknown>;
     const id = typeof value['id'] === 'number' ? value['id'] : -1;
@@ -125,6 +131,8 @@ export function writeTimeline(path: string, title: string, events: readonly Reco
     const color = faultColors[interval.kind] ?? '#999999';
     const w = Math.max(2, x(interval.end) - x(interval.start));
     parts.push(`<rect x="${x(interval.start).toFixed(1)}" y="${marginTop - 25}" width="${w.toFixed(1)}" height="${height - marginTop + 25}" fill="${color}" fill-opacity="0.15" stroke="${color}" stroke-opacity="0.5"><title>${escapeXml(interval.label)}</title></rect>`);
+    // A strobe writes every second or two: its marks keep their tooltips, but labels would cover each other.
+    if (interval.kind === 'clock' && interval.start === interval.end) continue;
     parts.push(`<text x="${(x(interval.start) + 2).toFixed(1)}" y="${marginTop - 15}" font-size="9" fill="${color}">${escapeXml(interval.label.slice(0, 40))}</text>`);
   }
   for (const [process, index] of lane) parts.push(`<text x="4" y="${marginTop + index * laneHeight + 7}" font-size="7" fill="#555">${process >= streamLaneBase ? `sub${process - streamLaneBase}` : `p${process}`}</text>`);
