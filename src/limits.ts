@@ -91,6 +91,7 @@ export interface Limits {
   // --- Subscriptions and pushes (NACOS.md §2) ---
   readonly subscribersPerServiceMax: number;
   readonly subscribeCatchUpMsMax: number;
+  readonly subscribeRevisionAheadMsMax: number;
   readonly pushQueueMessagesMax: number;
   readonly pushMergeWindowMs: number;
   readonly pushMergeFullSubscribers: number;
@@ -306,6 +307,11 @@ export const limits: Limits = Object.freeze({
   // before it answers CAIRN_MEMBER_BEHIND (a member cut off from the leader may never catch up; the client goes on
   // at another member). Two election timeouts and a snapshot install fit in it.
   subscribeCatchUpMsMax: 10_000,
+  // A resume's after_revision may stand at most this far ahead of this member's clock (revisions count microseconds
+  // of the wall clock from a member's start, and grow by one per push, far slower): beyond it no member can have
+  // issued it, and accepting it would lift the member's one counter for every subscriber (to 2^52, past which no
+  // subscriber could resume: CAIRN_INVALID_ARGUMENT). A day covers any clock offset between members.
+  subscribeRevisionAheadMsMax: 86_400_000,
   // Pushes queued to one subscriber: a newer snapshot of a service supersedes a queued one; beyond the bound the
   // stream is closed with its last revision so the client resumes (never an unbounded queue for a slow reader).
   pushQueueMessagesMax: 256,

@@ -31,6 +31,7 @@ import type { RegistryChangeListener } from '../cp/registry-state-machine.ts';
 import { groupedName, type ServiceKey } from './model.ts';
 import type { InstanceList } from './naming-service.ts';
 import { noPushMetrics, type PushMetrics, type PushTransport } from './push-metrics.ts';
+import { steadyWallMs } from '../clock.ts';
 
 /** SnapshotSource computes a service's filtered instance list from local state (NamingService implements it). */
 export interface SnapshotSource {
@@ -80,7 +81,7 @@ export interface SubscribeOptions {
 }
 
 /** HubLimits are the limits the hub runs with; tests shrink them. */
-export type HubLimits = Pick<Limits, 'subscribersPerServiceMax' | 'pushQueueMessagesMax' | 'pushMergeWindowMs' | 'pushMergeFullSubscribers' | 'pushStallMsMax'>;
+export type HubLimits = Pick<Limits, 'subscribersPerServiceMax' | 'pushQueueMessagesMax' | 'pushMergeWindowMs' | 'pushMergeFullSubscribers' | 'pushStallMsMax' | 'subscribeRevisionAheadMsMax'>;
 
 /** HubLogger is the part of pino the hub uses. */
 export interface HubLogger {
@@ -98,6 +99,8 @@ export interface SubscriptionHubOptions {
   readonly epoch?: string;
   /** firstRevision is the counter's start; default the wall clock in microseconds. */
   readonly firstRevision?: number;
+  /** nowMs is the wall clock that bounds a resume's after_revision (default steadyWallMs: src/clock.ts). */
+  readonly nowMs?: () => number;
 }
 
 /** HubStats are the hub's sizes, for tests and diagnostics. */
@@ -279,6 +282,7 @@ export class SubscriptionHub {
   private readonly subscriberCounts = new Map<PushTransport, number>();
   /** revision is the counter: the greatest revision numbered or handed out. */
   private revision: number;
+  private readonly nowMs: () => number;
   /** untrackedChangeRevision bounds from above the last change of every service without an entry. */
   private untrackedChangeRevision: number;
   private pendingSnapshots = 0;
@@ -290,7 +294,8 @@ export class SubscriptionHub {
     this.metrics = options.metrics ?? noPushMetrics;
     this.logger = options.logger;
     this.epoch = options.epoch ?? randomUUID();
-    this.revision = options.firstRevision ?? Date.now() * 1000;
+    this.nowMs = options.nowMs ?? steadyWallMs;
+    this.revision = options.firstRevision ?? this.nowMs() * 1000;
     assert(Number.isSafeInteger(this.revision) && this.revision >= 0 && this.revision < afterRevisionMax, 'SubscriptionHub: bad first revision');
     this.untrackedChangeRevision = this.revision;
     this.removals.push(this.source.onEphemeralChange((key) => this.serviceChanged(key)));
@@ -391,6 +396,13 @@ export class SubscriptionHub {
     const afterRevision = options.afterRevision ?? 0;
     if (!Number.isSafeInteger(afterRevision) || afterRevision < 0 || afterRevision > afterRevisionMax) {
       throw new CairnError('CAIRN_INVALID_ARGUMENT', `Param 'after_revision' must be within 0..${afterRevisionMax}`, { details: { parameter: 'after_revision' } });
+    }
+    // A revision this member issued is always accepted; one from another member is at most its clock offset ahead.
+    const aheadMax = Math.max(this.revision, (this.nowMs() + this.limits.subscribeRevisionAheadMsMax) * 1000);
+    if (afterRevision > aheadMax) {
+      throw new CairnError('CAIRN_INVALID_ARGUMENT',
+        `Param 'after_revision' ${afterRevision} is ahead of any revision a member can have issued (revisions count microseconds of the wall clock; this member's counter is ${this.revision}): resume with a revision you received, or 0 for a fresh stream`,
+        { details: { parameter: 'after_revision' } });
     }
     const id = serviceId(options.key);
     let entry = this.entries.get(id);

@@ -14,6 +14,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { CairnError } from '../../src/errors.ts';
+import { limits } from '../../src/limits.ts';
 import type { ServiceKey } from '../../src/naming/model.ts';
 import type { InstanceList } from '../../src/naming/naming-service.ts';
 import { SubscriptionHub, type HubLimits, type Snapshot, type SnapshotSource, type SubscriberTransport } from '../../src/naming/subscriptions.ts';
@@ -47,7 +48,7 @@ class Recorder implements SubscriberTransport {
 }
 
 /** setup builds naming + hub; `ephemeral` lets a test play the AP registry's onChange. */
-function setup(limits: Partial<HubLimits> = {}, options: { epoch?: string; firstRevision?: number } = {}) {
+function setup(limits: Partial<HubLimits> = {}, options: { epoch?: string; firstRevision?: number; nowMs?: () => number } = {}) {
   const { naming, stateMachine } = createDirectNaming();
   const ephemeralListeners = new Set<(key: ServiceKey) => void>();
   const computed: string[] = [];
@@ -61,7 +62,7 @@ function setup(limits: Partial<HubLimits> = {}, options: { epoch?: string; first
       return () => ephemeralListeners.delete(listener);
     },
   };
-  const hub = new SubscriptionHub({ source, cp: stateMachine, limits: { pushMergeWindowMs: 5, ...limits }, epoch: options.epoch ?? 'epoch-a', firstRevision: options.firstRevision ?? 1000 });
+  const hub = new SubscriptionHub({ source, cp: stateMachine, limits: { pushMergeWindowMs: 5, ...limits }, epoch: options.epoch ?? 'epoch-a', firstRevision: options.firstRevision ?? 1000, ...(options.nowMs === undefined ? {} : { nowMs: options.nowMs }) });
   const register = (ip: string, extra: Record<string, unknown> = {}) =>
     naming.registerInstance(ctx, { ...svc, ip, port: 8080, ephemeral: false, ...extra });
   return { naming, stateMachine, hub, computed, ephemeralListeners, register };
@@ -203,6 +204,32 @@ test('a resume skips the first snapshot only for this epoch with no change since
   hub.subscribe({ ...subscribeAll, afterRevision: 50_000_000, afterEpoch: 'epoch-a' }, unknown);
   assert.equal(unknown.snapshots.length, 1);
   assert.throws(() => hub.subscribe({ ...subscribeAll, afterRevision: 2 ** 60 }, new Recorder()), (error: unknown) => error instanceof CairnError && error.code === 'CAIRN_INVALID_ARGUMENT');
+  hub.close();
+});
+
+test('an after_revision ahead of any member\'s clock is refused and leaves the counter alone (one client cannot lift every stream past 2^52)', async () => {
+  const nowMs = 1_700_000_000_000;
+  const aheadMs = limits.subscribeRevisionAheadMsMax;
+  const { hub, register } = setup({}, { epoch: 'epoch-a', firstRevision: nowMs * 1000, nowMs: () => nowMs });
+  await register('10.0.4.1');
+  const counter = hub.stats().revision;
+  // Another member's revision within the bound (its clock up to a day ahead): accepted, and the counter jumps over it.
+  const nearFuture = (nowMs + aheadMs) * 1000;
+  const near = new Recorder();
+  hub.subscribe({ ...subscribeAll, afterRevision: nearFuture, afterEpoch: 'epoch-b' }, near);
+  assert.ok(near.last.revision > nearFuture);
+  const lifted = hub.stats().revision;
+  assert.ok(lifted > counter);
+  // Beyond it (the old behaviour lifted the counter to 2^52 + 1, after which every resume was refused): refused.
+  for (const bogus of [nearFuture + 2_000_000_000, 2 ** 52]) {
+    assert.throws(() => hub.subscribe({ ...subscribeAll, afterRevision: bogus, afterEpoch: 'epoch-b' }, new Recorder()),
+      (error: unknown) => error instanceof CairnError && error.code === 'CAIRN_INVALID_ARGUMENT' && /ahead of any revision/.test(error.message));
+  }
+  assert.equal(hub.stats().revision, lifted, 'a refused resume moves nothing');
+  // A revision this member issued is always accepted, even past the bound of its clock now.
+  const again = new Recorder();
+  hub.subscribe({ ...subscribeAll, afterRevision: near.last.revision, afterEpoch: 'epoch-a' }, again);
+  assert.equal(again.snapshots.length, 0, 'its own latest revision, nothing changed since: nothing first');
   hub.close();
 });
 
