@@ -75,6 +75,8 @@ export interface RunOptions {
   readonly retry: RetryPolicy;
   /** impatientShare: the share of idempotent operations whose first attempt has the short deadline below (A14; 0: none). */
   readonly impatientShare: number;
+  /** watchEdgeStartShare: the watch workload's share of edge starts (B4, workloads/watch.ts; 0: plain resumes only). */
+  readonly watchEdgeStartShare: number;
   /** impatientTimeoutMs is that short deadline: below a write's usual latency, so the request left but the answer is not awaited. */
   readonly impatientTimeoutMs: number;
   /** protectThreshold: above 0, the health workload runs case C2 (its service created with this threshold, degraded-nic faults). */
@@ -116,6 +118,7 @@ export function defaultRunOptions(): RunOptions {
     registerMix: defaultRegisterMix,
     retry: defaultRetryPolicy,
     impatientShare: 0,
+    watchEdgeStartShare: 0,
     impatientTimeoutMs: 8,
     protectThreshold: 0,
     processesPerKey: 5,
@@ -301,7 +304,7 @@ async function execute(options: RunOptions, env: Environment, log: (line: string
   const extras: Extras = {
     health: options.workloads.includes('health') ? new HealthWorkload(healthOptionsOf(options), { cluster, recorder, monitor, firewall: env.firewall, cgroups: env.cgroups }) : null,
     ephemeral: options.workloads.includes('ephemeral') ? new EphemeralWorkload({ elementsPerService: 800, removeShare: 0.3 }) : null,
-    watch: options.workloads.includes('watch') ? new WatchWorkload({ services: 2, subscribersPerService: 3, removeShare: 0.4 }, cluster.members, recorder) : null,
+    watch: options.workloads.includes('watch') ? new WatchWorkload({ services: 2, subscribersPerService: 3, removeShare: 0.4, edgeStartShare: options.watchEdgeStartShare }, cluster.members, recorder) : null,
     beats: options.workloads.includes('beats') ? new BeatsWorkload(beatsOptionsOf(options), { cluster, recorder, firewall: env.firewall, cgroups: env.cgroups, generator }) : null,
     // sessions (D5): its client faults always; kills of serving members with --nemesis kill.
     sessions: options.workloads.includes('sessions')
