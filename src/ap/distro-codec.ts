@@ -10,7 +10,7 @@ import { limits as defaultLimits, type Limits } from '../limits.ts';
 import type { InstanceKey, Metadata, ServiceKey } from '../naming/model.ts';
 import { validateInstanceKey, validateMetadata, validateServiceKey, validateWeight, validateClusterName, validateIp, validatePort } from '../naming/validation.ts';
 import { protoRoot } from '../replica/proto.ts';
-import type { EntryData, RecordData } from './ephemeral-store.ts';
+import type { EntryData, InstanceOverride, RecordData } from './ephemeral-store.ts';
 import type { ForwardRequest, ForwardResponse, LastBeatsQuery, ServiceChecksum } from './transport.ts';
 import type { Version } from './version.ts';
 
@@ -124,6 +124,30 @@ function entryFrom(value: unknown): EntryData {
     healthy: bool(raw['healthy']),
     metadata: removed ? {} : metadataFrom(raw['metadata']),
     owner: text(raw['owner'], 'entry.owner', memberIdCharsMax),
+    ...overrideFrom(raw['override']),
+  };
+}
+
+/** overrideFrom reads an entry's operator override: nothing when absent or when it sets no attribute. */
+function overrideFrom(value: unknown): { override?: InstanceOverride } {
+  if (value === null || value === undefined) return {};
+  const raw = object(value, 'entry.override');
+  const override: InstanceOverride = {
+    ...(bool(raw['enabledSet']) ? { enabled: bool(raw['enabled']) } : {}),
+    ...(bool(raw['weightSet']) ? { weight: validateWeight(raw['weight']) } : {}),
+    ...(bool(raw['metadataSet']) ? { metadata: metadataFrom(raw['metadata']) } : {}),
+  };
+  return Object.keys(override).length === 0 ? {} : { override };
+}
+
+function overrideTo(override: InstanceOverride | undefined): Record<string, unknown> {
+  if (override === undefined) return {};
+  return {
+    override: {
+      enabledSet: override.enabled !== undefined, enabled: override.enabled ?? false,
+      weightSet: override.weight !== undefined, weight: override.weight ?? 0,
+      metadataSet: override.metadata !== undefined, metadata: { ...(override.metadata ?? {}) },
+    },
   };
 }
 
@@ -132,6 +156,7 @@ function entryTo(entry: EntryData): Record<string, unknown> {
     cluster: entry.cluster, ip: entry.ip, port: entry.port,
     version: { wallMs: entry.version.wallMs, counter: entry.version.counter, memberId: entry.version.member },
     removed: entry.removed, weight: entry.weight, enabled: entry.enabled, healthy: entry.healthy, metadata: { ...entry.metadata }, owner: entry.owner,
+    ...overrideTo(entry.override),
   };
 }
 

@@ -60,6 +60,31 @@ export interface EntryData {
   readonly metadata: Metadata;
   /** owner is the id of the session keeping the instance, '' for beat-kept instances. */
   readonly owner: string;
+  /**
+   * override is what an operator set (an update or patch, Nacos 2.x's instance metadata), laid over the client's
+   * fields when the instance is served; kept by the client's re-registrations and by the tombstone. Absent: none.
+   */
+  readonly override?: InstanceOverride;
+}
+
+/**
+ * InstanceOverride is an operator's change of an ephemeral instance (docs/ap.md "Operator changes"): `enabled` and
+ * `weight` replace the client's, `metadata` keys are laid over the client's metadata. Health is not overridable:
+ * it is the client's beats' (an operator's healthy=... changes the instance itself).
+ */
+export interface InstanceOverride {
+  readonly enabled?: boolean;
+  readonly weight?: number;
+  readonly metadata?: Metadata;
+}
+
+/** servedFields lays `override` over the client's fields (the instance as it is listed and pushed). */
+export function servedFields(client: InstanceFields, override: InstanceOverride | undefined): InstanceFields {
+  if (override === undefined) return client;
+  const metadata = override.metadata === undefined || Object.keys(override.metadata).length === 0
+    ? client.metadata
+    : Object.freeze({ ...client.metadata, ...override.metadata });
+  return { weight: override.weight ?? client.weight, enabled: override.enabled ?? client.enabled, healthy: client.healthy, metadata };
 }
 
 /** RecordData is a service's entries (all of them, or some: merges are per entry) as they travel between members. */
@@ -92,6 +117,10 @@ export interface Entry {
   readonly port: number;
   version: Version;
   instance: Instance | null;
+  /** client is what the client registered (instance is it with override laid over); null for a tombstone. */
+  client: InstanceFields | null;
+  /** override is the operator's change (kept by tombstones for their retention), undefined for none. */
+  override: InstanceOverride | undefined;
   owner: string;
   /** lastBeatMs is when this member last heard the instance is alive (beat, renewal, write or arrival). */
   lastBeatMs: number;
@@ -358,11 +387,26 @@ export class EphemeralStore {
         `service ${key.namespace}/${key.group}@@${key.service} already holds ${record.live} instances (limit ${this.options.limits.instancesPerServiceMax})`,
         { details: { limit: this.options.limits.instancesPerServiceMax } });
     }
+    // A registration is the client's: it replaces the client's fields and keeps what an operator set (also from a
+    // tombstone: re-registered within its retention). An update is the operator's: enabled, weight and metadata go
+    // into the override, health into the instance (docs/ap.md "Operator changes").
+    // The operator's update also keeps the instance's owner: a session's instance stays the session's.
+    let client: InstanceFields = fields;
+    let override = existing?.override;
+    let entryTimeouts = timeouts;
+    let entryOwner = owner;
+    if (mode === 'update' && existing !== undefined && existing.client !== null) {
+      client = { ...existing.client, healthy: fields.healthy };
+      override = { enabled: fields.enabled, weight: fields.weight, metadata: fields.metadata };
+      entryTimeouts = existing.timeouts;
+      entryOwner = existing.owner;
+    }
     const data: EntryData = {
       cluster: key.cluster, ip: key.ip, port: key.port, version: this.clock.tick(this.now()), removed: false,
-      weight: fields.weight, enabled: fields.enabled, healthy: fields.healthy, metadata: fields.metadata, owner,
+      weight: client.weight, enabled: client.enabled, healthy: client.healthy, metadata: client.metadata, owner: entryOwner,
+      ...(override === undefined ? {} : { override }),
     };
-    const entry = this.install(record, data, timeouts);
+    const entry = this.install(record, data, entryTimeouts);
     entry.heardMs = this.now();
     this.options.events.onServiceChanged(record);
     assert(entry.instance !== null, 'put installed a tombstone');
@@ -373,15 +417,25 @@ export class EphemeralStore {
   patch(key: InstanceKey, changes: InstanceChanges): { instance: Instance; revision: number } {
     const record = this.records.get(serviceIdOfKey(key));
     const entry = record?.entries.get(entryIdOf(key.cluster, key.ip, key.port));
-    if (record === undefined || entry === undefined || entry.instance === null) throw notFound(key);
-    const current = entry.instance;
-    const fields: InstanceFields = {
-      weight: changes.weight ?? current.weight,
-      enabled: changes.enabled ?? current.enabled,
-      healthy: changes.healthy ?? current.healthy,
-      metadata: changes.metadata ?? current.metadata,
+    if (record === undefined || entry === undefined || entry.instance === null || entry.client === null) throw notFound(key);
+    // The operator's change: merged into the override (each given attribute replaces the override's); health, the
+    // one attribute that is not overridable, changes the instance.
+    const current = entry.override ?? {};
+    const override: InstanceOverride = {
+      ...current,
+      ...(changes.enabled === undefined ? {} : { enabled: changes.enabled }),
+      ...(changes.weight === undefined ? {} : { weight: changes.weight }),
+      ...(changes.metadata === undefined ? {} : { metadata: changes.metadata }),
     };
-    return this.put(key, fields, entry.owner, 'update');
+    const client = { ...entry.client, healthy: changes.healthy ?? entry.client.healthy };
+    this.install(record, {
+      cluster: entry.cluster, ip: entry.ip, port: entry.port, version: this.clock.tick(this.now()), removed: false,
+      weight: client.weight, enabled: client.enabled, healthy: client.healthy, metadata: client.metadata, owner: entry.owner, override,
+    }, entry.timeouts);
+    entry.heardMs = this.now();
+    this.options.events.onServiceChanged(record);
+    assert(entry.instance !== null, 'patch installed a tombstone');
+    return { instance: entry.instance, revision: record.revision };
   }
 
   /** remove tombstones an instance with a new version; removed=false when there was nothing live to remove. */
@@ -425,16 +479,18 @@ export class EphemeralStore {
     this.install(record, {
       cluster: entry.cluster, ip: entry.ip, port: entry.port, version: this.clock.tick(this.now()), removed: true,
       weight: 0, enabled: false, healthy: false, metadata: emptyMetadata, owner: entry.owner,
+      ...(entry.override === undefined ? {} : { override: entry.override }),
     }, entry.timeouts);
   }
 
   /** setHealthy writes an instance's health with a new version (expiry, or a beat reviving it). */
   private setHealthy(record: ServiceRecord, entry: Entry, healthy: boolean): void {
-    const instance = entry.instance;
-    assert(instance !== null, 'setHealthy on a tombstone');
+    const client = entry.client;
+    assert(entry.instance !== null && client !== null, 'setHealthy on a tombstone');
     this.install(record, {
       cluster: entry.cluster, ip: entry.ip, port: entry.port, version: this.clock.tick(this.now()), removed: false,
-      weight: instance.weight, enabled: instance.enabled, healthy, metadata: instance.metadata, owner: entry.owner,
+      weight: client.weight, enabled: client.enabled, healthy, metadata: client.metadata, owner: entry.owner,
+      ...(entry.override === undefined ? {} : { override: entry.override }),
     }, entry.timeouts);
   }
 
@@ -465,7 +521,7 @@ export class EphemeralStore {
     let entry = record.entries.get(id);
     if (entry === undefined) {
       entry = {
-        id, cluster: data.cluster, ip: data.ip, port: data.port, version: data.version, instance: null, owner: data.owner,
+        id, cluster: data.cluster, ip: data.ip, port: data.port, version: data.version, instance: null, client: null, override: undefined, owner: data.owner,
         lastBeatMs: now, heardMs: 0, reportedMs: 0, timeouts, hashA: 0, hashB: 0, removedAtMs: now,
       };
       record.entries.set(id, entry);
@@ -480,8 +536,10 @@ export class EphemeralStore {
     entry.version = data.version;
     entry.owner = data.owner;
     entry.timeouts = timeouts;
+    entry.override = data.override;
     if (data.removed) {
       entry.instance = null;
+      entry.client = null;
       entry.hashA = 0;
       entry.hashB = 0;
       entry.removedAtMs = now;
@@ -489,9 +547,12 @@ export class EphemeralStore {
       this.tombstoneQueue.push({ record, entry, version: data.version });
     } else {
       const wasLive = entry.instance !== null;
+      const client: InstanceFields = { weight: data.weight, enabled: data.enabled, healthy: data.healthy, metadata: data.metadata };
+      const served = servedFields(client, data.override);
+      entry.client = client;
       entry.instance = Object.freeze({
-        ip: data.ip, port: data.port, cluster: data.cluster, weight: data.weight, enabled: data.enabled, healthy: data.healthy,
-        ephemeral: true, metadata: data.metadata, instanceId: instanceId(data.ip, data.port, data.cluster, record.key.group, record.key.service),
+        ip: data.ip, port: data.port, cluster: data.cluster, weight: served.weight, enabled: served.enabled, healthy: served.healthy,
+        ephemeral: true, metadata: served.metadata, instanceId: instanceId(data.ip, data.port, data.cluster, record.key.group, record.key.service),
       });
       if (!wasLive) entry.lastBeatMs = now;
       const token = `${id}\u0000${data.version.wallMs}\u0000${data.version.counter}\u0000${data.version.member}`;
@@ -536,11 +597,12 @@ export class EphemeralStore {
 
   /** exportEntry is an entry as it travels. */
   exportEntry(entry: Entry): EntryData {
-    const instance = entry.instance;
+    const client = entry.client;
     return {
-      cluster: entry.cluster, ip: entry.ip, port: entry.port, version: entry.version, removed: instance === null,
-      weight: instance?.weight ?? 0, enabled: instance?.enabled ?? false, healthy: instance?.healthy ?? false,
-      metadata: instance?.metadata ?? emptyMetadata, owner: entry.owner,
+      cluster: entry.cluster, ip: entry.ip, port: entry.port, version: entry.version, removed: client === null,
+      weight: client?.weight ?? 0, enabled: client?.enabled ?? false, healthy: client?.healthy ?? false,
+      metadata: client?.metadata ?? emptyMetadata, owner: entry.owner,
+      ...(entry.override === undefined ? {} : { override: entry.override }),
     };
   }
 

@@ -60,6 +60,19 @@ test('every message round-trips', () => {
   assert.throws(() => decodeForwardResponse(beyond), refusal);
 });
 
+test('an entry\'s operator override round-trips attribute by attribute; an entry without one has none', () => {
+  const overrides = [{ enabled: false }, { weight: 0 }, { metadata: {} }, { enabled: true, weight: 7.5, metadata: { drain: 'yes' } }];
+  for (const override of overrides) {
+    const records: RecordData[] = [{ key, entries: [{ ...entry, override }, { ...entry, ip: '10.0.0.2', removed: true, weight: 0, enabled: false, metadata: {}, owner: '', override }] }];
+    assert.deepEqual(decodeRecords(encodeRecords(records), limits), records);
+  }
+  const plain = decodeRecords(encodeRecords([{ key, entries: [entry] }]), limits)[0]?.entries[0];
+  assert.equal(plain !== undefined && 'override' in plain, false);
+  // A bad weight or metadata in an override is refused like a client's.
+  assert.throws(() => decodeRecords(encodeRecords([{ key, entries: [{ ...entry, override: { weight: -1 } }] }]), limits), refusal);
+  assert.throws(() => decodeRecords(encodeRecords([{ key, entries: [{ ...entry, override: { metadata: { '': 'x' } } }] }]), limits), refusal);
+});
+
 test('invalid peer messages are refused with typed errors, never a crash', () => {
   assert.throws(() => decodeRecords(Uint8Array.from([0xff, 0xff, 0xff, 0xff]), limits), refusal);
   const bad: Array<[string, Partial<EntryData>]> = [

@@ -139,6 +139,44 @@ test('the checksum is equal exactly when the live contents are, whatever the ord
   assert.equal(a.checksum(serviceId), EMPTY_CHECKSUM);
 });
 
+test('an operator\'s override replicates with its entry, survives re-registration and the tombstone, and goes with the tombstone', () => {
+  const clock = new Clock();
+  const { store: a } = storeOf('a', clock);
+  const { store: b } = storeOf('b', clock);
+  const key = keyOf('10.0.0.1');
+  a.put(key, { ...fields, weight: 2, metadata: { zone: 'a' } }, '', 'register');
+  a.patch(key, { enabled: false, metadata: { drain: 'yes' } });
+  a.put(key, { ...fields, weight: 3, metadata: { zone: 'b' } }, '', 'register');
+  const served = (store: EphemeralStore) => store.instancesOf(service).map((i) => [i.enabled, i.weight, i.metadata]);
+  assert.deepEqual(served(a), [[false, 3, { zone: 'b', drain: 'yes' }]]);
+  // A peer's copy carries the client's fields and the override apart, and serves the same.
+  b.merge(a.exportRecord(a.record(serviceId)!));
+  assert.deepEqual(served(b), served(a));
+  assert.equal(b.checksum(serviceId), a.checksum(serviceId));
+  // Health flips keep it: expiry flags the instance unhealthy, a beat revives it, the override stays.
+  clock.advance(limits.unhealthyAfterMs);
+  a.scanExpiry(1000, () => true);
+  assert.deepEqual(a.instancesOf(service).map((i) => [i.healthy, i.enabled]), [[false, false]]);
+  // Removed and registered again within the tombstone retention: the override is back.
+  a.remove(key);
+  clock.advance(limits.distroTombstoneRetentionMs - 1);
+  a.put(key, fields, '', 'register');
+  assert.deepEqual(served(a), [[false, 1, { drain: 'yes' }]]);
+  // Removed, and the tombstone forgotten: a new registration is the client's alone.
+  a.remove(key);
+  clock.advance(limits.distroTombstoneRetentionMs);
+  a.collectTombstones();
+  a.put(key, fields, '', 'register');
+  assert.deepEqual(served(a), [[true, 1, {}]]);
+  // An operator's update of a session's instance keeps it the session's (and overrides, not replaces, its fields).
+  const owned = keyOf('10.0.0.9');
+  a.put(owned, { ...fields, metadata: { zone: 'a' } }, 'session-1', 'register');
+  a.put(owned, { weight: 4, enabled: false, healthy: true, metadata: { tier: 'gold' } }, '', 'update');
+  const exported = a.exportRecord(a.record(serviceId)!).entries.find((e) => e.ip === '10.0.0.9');
+  assert.deepEqual([exported?.owner, exported?.weight, exported?.metadata, exported?.override], ['session-1', 1, { zone: 'a' }, { enabled: false, weight: 4, metadata: { tier: 'gold' } }]);
+  assert.equal(a.removeOwned(owned, 'session-1').removed, true, 'its session\'s close still removes it');
+});
+
 test('tombstones are forgotten after distroTombstoneRetentionMs, and the oldest beyond distroTombstonesMax early', () => {
   const clock = new Clock();
   const { store } = storeOf('a', clock, { distroTombstonesMax: 3 });

@@ -61,7 +61,7 @@ test('v1 and v2: register (ephemeral by default), update, patch, detail, list, d
   await ok('PATCH', `${v1}/instance?${query({ serviceName: 'eph', ip: '10.0.0.1', port: 8080, enabled: false })}`);
   await ok('PATCH', `${v2}/instance?${query({ serviceName: 'eph', ip: '10.0.0.2', port: 8080, clusterName: 'c2', metadata: '{"k":"v"}' })}`);
   const detail = (await call(app, 'GET', `${v1}/instance?${query({ serviceName: 'eph', ip: '10.0.0.1', port: 8080 })}`)).json() as { weight: number; metadata: Record<string, string> };
-  assert.deepEqual([detail.weight, detail.metadata], [3, {}], 'a full update replaces the metadata');
+  assert.deepEqual([detail.weight, detail.metadata], [3, { a: '1' }], 'an update is laid over the client\'s registration: its metadata keys stay');
   const detail2 = (await call(app, 'GET', `${v2}/instance?${query({ serviceName: 'eph', ip: '10.0.0.2', port: 8080, clusterName: 'c2' })}`)).json() as { data: { weight: number; metadata: Record<string, string> } };
   assert.deepEqual([detail2.data.weight, detail2.data.metadata], [4, { k: 'v' }]);
   list = await hosts(app, { serviceName: 'eph' });
@@ -74,6 +74,37 @@ test('v1 and v2: register (ephemeral by default), update, patch, detail, list, d
   assert.deepEqual(await hosts(app, { serviceName: 'eph' }), []);
   // A persistent instance in the now-empty ephemeral service is accepted (the kind follows the instances).
   await ok('POST', `${v1}/instance?${query({ serviceName: 'eph', ip: '10.0.0.3', port: 1, ephemeral: false })}`);
+});
+
+test('an operator\'s change outlives the client\'s re-registrations, a beat\'s re-registration and a deregistration within the tombstone retention (Nacos 2.x, PEERS.md C3)', async (t) => {
+  const { app } = await setup();
+  t.after(() => app.close());
+  const ok = async (method: 'POST' | 'PUT' | 'PATCH' | 'DELETE', url: string, headers: Record<string, string> = {}) => {
+    const answer = await call(app, method, url, { headers });
+    assert.equal(answer.status, 200, `${method} ${url}: ${answer.text}`);
+    return answer;
+  };
+  const instance = { serviceName: 'ops', ip: '10.0.1.1', port: 8080 };
+  const detail = async () => (await call(app, 'GET', `${v1}/instance?${query(instance)}`)).json() as { weight: number; enabled?: boolean; metadata: Record<string, string> };
+  await ok('POST', `${v1}/instance?${query({ ...instance, weight: 2, metadata: 'zone=a,role=api' })}`);
+  await ok('POST', `${v1}/instance?${query({ serviceName: 'ops', ip: '10.0.1.2', port: 8080 })}`);
+  // The operator takes 10.0.1.1 out of rotation, halves its weight and tags it.
+  await ok('PATCH', `${v1}/instance?${query({ ...instance, enabled: false, weight: 1, metadata: 'drain=yes' })}`);
+  assert.deepEqual((await hosts(app, { serviceName: 'ops' })).map((h) => h.ip), ['10.0.1.2']);
+  // The client registers again with its own fields (a restart): the operator's change stays laid over them.
+  await ok('POST', `${v1}/instance?${query({ ...instance, weight: 5, metadata: 'zone=b,role=api' })}`);
+  assert.deepEqual((await hosts(app, { serviceName: 'ops' })).map((h) => h.ip), ['10.0.1.2'], 'still disabled after the client re-registered');
+  const seen = await detail();
+  assert.deepEqual([seen.weight, seen.metadata], [1, { zone: 'b', role: 'api', drain: 'yes' }], 'the operator\'s weight and metadata over the client\'s new fields');
+  // Deregistered (the client's shutdown, or expiry) and registered again within the tombstone retention: still there.
+  await ok('DELETE', `${v1}/instance?${query(instance)}`);
+  await ok('POST', `${v1}/instance?${query({ ...instance, weight: 5 })}`);
+  assert.deepEqual((await hosts(app, { serviceName: 'ops' })).map((h) => h.ip), ['10.0.1.2'], 'still disabled after a deregistration and a new registration');
+  // The operator lets it back in: enabled again, the operator's weight kept until changed.
+  await ok('PATCH', `${v1}/instance?${query({ ...instance, enabled: true })}`);
+  assert.deepEqual((await hosts(app, { serviceName: 'ops' })).map((h) => [h.ip, h.weight]), [['10.0.1.1', 1], ['10.0.1.2', 1]]);
+  await ok('PATCH', `${v1}/instance?${query({ ...instance, weight: 5 })}`);
+  assert.equal((await detail()).weight, 5);
 });
 
 test('beats: 10200 when known, 20404 when unknown without a body, re-registration from the body; v2 is not enveloped', async (t) => {
