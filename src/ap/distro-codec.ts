@@ -128,7 +128,7 @@ function entryFrom(value: unknown): EntryData {
   };
 }
 
-/** overrideFrom reads an entry's operator override: nothing when absent or when it sets no attribute. */
+/** overrideFrom reads an entry's operator override (absent: none); its version is required. */
 function overrideFrom(value: unknown): { override?: InstanceOverride } {
   if (value === null || value === undefined) return {};
   const raw = object(value, 'entry.override');
@@ -136,8 +136,9 @@ function overrideFrom(value: unknown): { override?: InstanceOverride } {
     ...(bool(raw['enabledSet']) ? { enabled: bool(raw['enabled']) } : {}),
     ...(bool(raw['weightSet']) ? { weight: validateWeight(raw['weight']) } : {}),
     ...(bool(raw['metadataSet']) ? { metadata: metadataFrom(raw['metadata']) } : {}),
+    version: versionFrom(raw['version']),
   };
-  return Object.keys(override).length === 0 ? {} : { override };
+  return { override };
 }
 
 function overrideTo(override: InstanceOverride | undefined): Record<string, unknown> {
@@ -147,6 +148,7 @@ function overrideTo(override: InstanceOverride | undefined): Record<string, unkn
       enabledSet: override.enabled !== undefined, enabled: override.enabled ?? false,
       weightSet: override.weight !== undefined, weight: override.weight ?? 0,
       metadataSet: override.metadata !== undefined, metadata: { ...(override.metadata ?? {}) },
+      version: { wallMs: override.version.wallMs, counter: override.version.counter, memberId: override.version.member },
     },
   };
 }

@@ -70,12 +70,15 @@ export interface EntryData {
 /**
  * InstanceOverride is an operator's change of an ephemeral instance (docs/ap.md "Operator changes"): `enabled` and
  * `weight` replace the client's, `metadata` keys are laid over the client's metadata. Health is not overridable:
- * it is the client's beats' (an operator's healthy=... changes the instance itself).
+ * it is the client's beats' (an operator's healthy=... changes the instance itself). `version` is the operator's
+ * write's: copies merge the override and the client's part of an entry each by its own version, so a client's
+ * re-registration on the far side of a partition does not undo an operator's later change.
  */
 export interface InstanceOverride {
   readonly enabled?: boolean;
   readonly weight?: number;
   readonly metadata?: Metadata;
+  readonly version: Version;
 }
 
 /** servedFields lays `override` over the client's fields (the instance as it is listed and pushed). */
@@ -391,18 +394,23 @@ export class EphemeralStore {
     // tombstone: re-registered within its retention). An update is the operator's: enabled, weight and metadata go
     // into the override, health into the instance (docs/ap.md "Operator changes").
     // The operator's update also keeps the instance's owner: a session's instance stays the session's.
+    // The client's part keeps its version when an update leaves it as it was (only health can change it): a newer
+    // version would let the client's old fields beat a re-registration made meanwhile on another member.
+    const version = this.clock.tick(this.now());
+    let clientVersion = version;
     let client: InstanceFields = fields;
     let override = existing?.override;
     let entryTimeouts = timeouts;
     let entryOwner = owner;
     if (mode === 'update' && existing !== undefined && existing.client !== null) {
       client = { ...existing.client, healthy: fields.healthy };
-      override = { enabled: fields.enabled, weight: fields.weight, metadata: fields.metadata };
+      if (fields.healthy === existing.client.healthy) clientVersion = existing.version;
+      override = { enabled: fields.enabled, weight: fields.weight, metadata: fields.metadata, version };
       entryTimeouts = existing.timeouts;
       entryOwner = existing.owner;
     }
     const data: EntryData = {
-      cluster: key.cluster, ip: key.ip, port: key.port, version: this.clock.tick(this.now()), removed: false,
+      cluster: key.cluster, ip: key.ip, port: key.port, version: clientVersion, removed: false,
       weight: client.weight, enabled: client.enabled, healthy: client.healthy, metadata: client.metadata, owner: entryOwner,
       ...(override === undefined ? {} : { override }),
     };
@@ -420,16 +428,19 @@ export class EphemeralStore {
     if (record === undefined || entry === undefined || entry.instance === null || entry.client === null) throw notFound(key);
     // The operator's change: merged into the override (each given attribute replaces the override's); health, the
     // one attribute that is not overridable, changes the instance.
-    const current = entry.override ?? {};
+    const version = this.clock.tick(this.now());
     const override: InstanceOverride = {
-      ...current,
+      ...entry.override,
       ...(changes.enabled === undefined ? {} : { enabled: changes.enabled }),
       ...(changes.weight === undefined ? {} : { weight: changes.weight }),
       ...(changes.metadata === undefined ? {} : { metadata: changes.metadata }),
+      version,
     };
     const client = { ...entry.client, healthy: changes.healthy ?? entry.client.healthy };
+    // As in put's update: the client's part keeps its version unless its health changed.
+    const clientVersion = client.healthy === entry.client.healthy ? entry.version : version;
     this.install(record, {
-      cluster: entry.cluster, ip: entry.ip, port: entry.port, version: this.clock.tick(this.now()), removed: false,
+      cluster: entry.cluster, ip: entry.ip, port: entry.port, version: clientVersion, removed: false,
       weight: client.weight, enabled: client.enabled, healthy: client.healthy, metadata: client.metadata, owner: entry.owner, override,
     }, entry.timeouts);
     entry.heardMs = this.now();
@@ -555,7 +566,10 @@ export class EphemeralStore {
         ephemeral: true, metadata: served.metadata, instanceId: instanceId(data.ip, data.port, data.cluster, record.key.group, record.key.service),
       });
       if (!wasLive) entry.lastBeatMs = now;
-      const token = `${id}\u0000${data.version.wallMs}\u0000${data.version.counter}\u0000${data.version.member}`;
+      // The override's version too: two copies that differ only in it must not look equal to verify.
+      const overrideVersion = data.override?.version;
+      const token = `${id}\u0000${data.version.wallMs}\u0000${data.version.counter}\u0000${data.version.member}` +
+        (overrideVersion === undefined ? '' : `\u0000${overrideVersion.wallMs}\u0000${overrideVersion.counter}\u0000${overrideVersion.member}`);
       entry.hashA = fnv1a32(token);
       entry.hashB = fnv1a32(token, 0x9747b28c);
       record.live++;
@@ -577,18 +591,30 @@ export class EphemeralStore {
   merge(data: RecordData): number {
     let record = this.records.get(serviceIdOfKey(data.key));
     let changed = 0;
-    for (const incoming of data.entries) {
-      const id = entryIdOf(incoming.cluster, incoming.ip, incoming.port);
+    for (const arriving of data.entries) {
+      const id = entryIdOf(arriving.cluster, arriving.ip, arriving.port);
       const current = record?.entries.get(id);
-      if (current !== undefined && compareVersions(incoming.version, current.version) <= 0) continue;
-      this.clock.observe(incoming.version);
+      // Two parts, each last-writer-wins by its own version: the client's (instance or tombstone) and the operator's
+      // override (docs/ap.md "Operator changes").
+      const clientNewer = current === undefined || compareVersions(arriving.version, current.version) > 0;
+      const overrideNewer = arriving.override !== undefined &&
+        (current?.override === undefined || compareVersions(arriving.override.version, current.override.version) > 0);
+      if (!clientNewer && !overrideNewer) continue;
+      this.clock.observe(arriving.version);
+      if (arriving.override !== undefined) this.clock.observe(arriving.override.version);
+      const newerOverride = overrideNewer ? arriving.override : current?.override;
+      const incoming: EntryData = clientNewer
+        ? { ...withoutOverride(arriving), ...(newerOverride === undefined ? {} : { override: newerOverride }) }
+        : { ...withoutOverride(this.exportEntry(current!)), ...(newerOverride === undefined ? {} : { override: newerOverride }) };
       // A tombstone for an address we never held still matters: it beats a stale registration arriving later.
       record ??= this.obtain(data.key);
       const wasLive = current !== undefined && current.instance !== null;
-      if (!incoming.removed && !wasLive && record.live >= this.options.limits.instancesPerServiceMax) continue;
-      const entry = this.install(record, incoming, incoming.removed ? (current?.timeouts ?? defaultTimeouts(this.options.limits)) : timeoutsOf(incoming.metadata, this.options.limits, false));
+      if (clientNewer && !incoming.removed && !wasLive && record.live >= this.options.limits.instancesPerServiceMax) continue;
+      const timeouts = !clientNewer ? current!.timeouts
+        : incoming.removed ? (current?.timeouts ?? defaultTimeouts(this.options.limits)) : timeoutsOf(incoming.metadata, this.options.limits, false);
+      const entry = this.install(record, incoming, timeouts);
       // An instance that arrives unhealthy was last heard of before its flip, not now (see silenceSinceMs).
-      if (!incoming.removed && !incoming.healthy && !wasLive) entry.lastBeatMs = Math.min(entry.lastBeatMs, unhealthySinceMs(entry));
+      if (clientNewer && !incoming.removed && !incoming.healthy && !wasLive) entry.lastBeatMs = Math.min(entry.lastBeatMs, unhealthySinceMs(entry));
       changed++;
     }
     if (changed > 0 && record !== undefined) this.options.events.onServiceChanged(record);
@@ -770,6 +796,13 @@ export class EphemeralStore {
 }
 
 const emptyMetadata: Metadata = Object.freeze({});
+
+/** withoutOverride is an entry's data without its override (the merge picks the override apart). */
+function withoutOverride(data: EntryData): EntryData {
+  if (data.override === undefined) return data;
+  const { override: _override, ...rest } = data;
+  return rest;
+}
 
 /** unhealthySinceMs: when the silence that made an unhealthy entry unhealthy began, by its flip's version. */
 function unhealthySinceMs(entry: Entry): number {

@@ -16,7 +16,7 @@ import {
 import { LastBeatsQueryBuilder } from '../../src/ap/last-beats.ts';
 import { EphemeralStore } from '../../src/ap/ephemeral-store.ts';
 import { chunkRecords } from '../../src/ap/chunks.ts';
-import type { EntryData, RecordData } from '../../src/ap/ephemeral-store.ts';
+import type { EntryData, InstanceOverride, RecordData } from '../../src/ap/ephemeral-store.ts';
 import type { ForwardRequest, ForwardResponse } from '../../src/ap/transport.ts';
 import { isCairnError } from '../../src/errors.ts';
 
@@ -61,7 +61,8 @@ test('every message round-trips', () => {
 });
 
 test('an entry\'s operator override round-trips attribute by attribute; an entry without one has none', () => {
-  const overrides = [{ enabled: false }, { weight: 0 }, { metadata: {} }, { enabled: true, weight: 7.5, metadata: { drain: 'yes' } }];
+  const version = { wallMs: 1_700_000_000_200, counter: 0, member: '127.0.1.131:18848' };
+  const overrides: InstanceOverride[] = [{ enabled: false, version }, { weight: 0, version }, { metadata: {}, version }, { enabled: true, weight: 7.5, metadata: { drain: 'yes' }, version }];
   for (const override of overrides) {
     const records: RecordData[] = [{ key, entries: [{ ...entry, override }, { ...entry, ip: '10.0.0.2', removed: true, weight: 0, enabled: false, metadata: {}, owner: '', override }] }];
     assert.deepEqual(decodeRecords(encodeRecords(records), limits), records);
@@ -69,8 +70,8 @@ test('an entry\'s operator override round-trips attribute by attribute; an entry
   const plain = decodeRecords(encodeRecords([{ key, entries: [entry] }]), limits)[0]?.entries[0];
   assert.equal(plain !== undefined && 'override' in plain, false);
   // A bad weight or metadata in an override is refused like a client's.
-  assert.throws(() => decodeRecords(encodeRecords([{ key, entries: [{ ...entry, override: { weight: -1 } }] }]), limits), refusal);
-  assert.throws(() => decodeRecords(encodeRecords([{ key, entries: [{ ...entry, override: { metadata: { '': 'x' } } }] }]), limits), refusal);
+  assert.throws(() => decodeRecords(encodeRecords([{ key, entries: [{ ...entry, override: { weight: -1, version } }] }]), limits), refusal);
+  assert.throws(() => decodeRecords(encodeRecords([{ key, entries: [{ ...entry, override: { metadata: { '': 'x' }, version } }] }]), limits), refusal);
 });
 
 test('invalid peer messages are refused with typed errors, never a crash', () => {

@@ -173,8 +173,67 @@ test('an operator\'s override replicates with its entry, survives re-registratio
   a.put(owned, { ...fields, metadata: { zone: 'a' } }, 'session-1', 'register');
   a.put(owned, { weight: 4, enabled: false, healthy: true, metadata: { tier: 'gold' } }, '', 'update');
   const exported = a.exportRecord(a.record(serviceId)!).entries.find((e) => e.ip === '10.0.0.9');
-  assert.deepEqual([exported?.owner, exported?.weight, exported?.metadata, exported?.override], ['session-1', 1, { zone: 'a' }, { enabled: false, weight: 4, metadata: { tier: 'gold' } }]);
+  assert.deepEqual([exported?.owner, exported?.weight, exported?.metadata], ['session-1', 1, { zone: 'a' }]);
+  assert.deepEqual({ ...exported?.override, version: undefined }, { enabled: false, weight: 4, metadata: { tier: 'gold' }, version: undefined });
   assert.equal(a.removeOwned(owned, 'session-1').removed, true, 'its session\'s close still removes it');
+});
+
+test('the override and the client\'s part merge each by its own version: a re-registration on the far side of a partition keeps a later operator change, and an older override never replaces a newer one', () => {
+  const clock = new Clock();
+  const { store: a } = storeOf('a', clock);
+  const { store: b } = storeOf('b', clock);
+  const key = keyOf('10.0.0.1');
+  a.put(key, { ...fields, weight: 2 }, '', 'register');
+  const plain = a.exportRecord(a.record(serviceId)!);
+  b.merge(plain);
+  // Partitioned: the operator disables it at a; then the client re-registers at b, which never saw the change.
+  clock.advance(10);
+  a.patch(key, { enabled: false });
+  const patched = a.exportRecord(a.record(serviceId)!);
+  clock.advance(10);
+  b.put(key, { ...fields, weight: 9, metadata: { restarted: 'yes' } }, '', 'register');
+  // Healed: both merge the other's copy, in either order, and agree: the client's newer fields, the operator's override.
+  const fromA = a.exportRecord(a.record(serviceId)!);
+  const fromB = b.exportRecord(b.record(serviceId)!);
+  assert.equal(a.merge(fromB), 1);
+  assert.equal(b.merge(fromA), 1);
+  for (const store of [a, b]) {
+    const [instance] = store.instancesOf(service);
+    assert.deepEqual([instance?.enabled, instance?.weight, instance?.metadata], [false, 9, { restarted: 'yes' }]);
+  }
+  assert.equal(a.checksum(serviceId), b.checksum(serviceId));
+  assert.equal(a.merge(fromB), 0, 'the same copy again changes nothing');
+  // The operator enables it at b; an older copy from a (still carrying the disabling override) changes nothing at b.
+  clock.advance(10);
+  b.patch(key, { enabled: true });
+  assert.equal(b.merge(fromA), 0);
+  assert.equal(b.instancesOf(service)[0]?.enabled, true);
+  a.merge(b.exportRecord(b.record(serviceId)!));
+  assert.equal(a.instancesOf(service)[0]?.enabled, true);
+  assert.equal(a.checksum(serviceId), b.checksum(serviceId));
+  // Copies that differ only in the override checksum differently, so verify finds them.
+  const { store: c } = storeOf('c', clock);
+  const { store: d } = storeOf('d', clock);
+  c.merge(plain);
+  d.merge(patched);
+  assert.equal(c.exportRecord(c.record(serviceId)!).entries[0]?.version, d.exportRecord(d.record(serviceId)!).entries[0]?.version);
+  assert.notEqual(c.checksum(serviceId), d.checksum(serviceId));
+  // The other order: the client re-registers at b first, then the operator changes the weight at a (which holds the
+  // client's older fields): the operator's change does not carry those older fields over the re-registration.
+  const other = keyOf('10.0.0.2');
+  a.put(other, { ...fields, weight: 1 }, '', 'register');
+  b.merge(a.exportRecord(a.record(serviceId)!));
+  clock.advance(10);
+  b.put(other, { ...fields, weight: 1, metadata: { build: '2' } }, '', 'register');
+  clock.advance(10);
+  a.patch(other, { weight: 3 });
+  a.merge(b.exportRecord(b.record(serviceId)!));
+  b.merge(a.exportRecord(a.record(serviceId)!));
+  for (const store of [a, b]) {
+    const instance = store.instancesOf(service).find((i) => i.ip === '10.0.0.2');
+    assert.deepEqual([instance?.weight, instance?.metadata], [3, { build: '2' }]);
+  }
+  assert.equal(a.checksum(serviceId), b.checksum(serviceId));
 });
 
 test('tombstones are forgotten after distroTombstoneRetentionMs, and the oldest beyond distroTombstonesMax early', () => {
