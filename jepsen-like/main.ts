@@ -12,12 +12,14 @@ import { beatFaultKinds, type BeatFaultKind } from './workloads/beats.ts';
 import { checkClockFaultOptions, clockShapes, clockTargets, defaultClockFaultOptions, offsetSecondsLimit, type ClockFaultOptions, type ClockShape, type ClockTarget } from './clock-faults.ts';
 import { clockModes, type ClockMode } from './faketime.ts';
 
-const usage = `usage: npm run jepsen -- --workload register|set|health|ephemeral|watch|beats|sessions[,..] --nemesis partition|kill|pause|transfer|member|wipe|corrupt|clock|none[,..] --time SECONDS
+const usage = `usage: npm run jepsen -- --workload register|set|health|ephemeral|watch|beats|sessions|overrides[,..] --nemesis partition|kill|pause|transfer|member|wipe|corrupt|clock|none[,..] --time SECONDS
   [--nodes 3|5] [--seed S] [--unsafe-local-reads] [--unsafe-no-fsync] [--unsafe-no-request-dedup] [--lazyfs] [--no-lazyfs]
   [--suite ci|full [--cases ID,..]] [--impatient-share S (0..1: share of retried writes whose first attempt has a short deadline)]
   [--protect-threshold T (0..1, with --workload health --nemesis partition: case C2, the service created with threshold T, degraded-NIC faults)]
   [--beat-faults isolate-responsible,client-cut,isolate-responsible+client,kill,all-clients-cut (with --workload beats, instead of what --nemesis implies;
    all-clients-cut, case D3, runs alone and needs --nemesis partition for iptables)]
+  [--override-control (with --workload overrides: the operator's changes are sent as client registrations, POST, which
+   the client's next registration replaces: case C3's positive control, which the checker must find invalid)]
   [--partition halves,leader,follower,one,ring,bridge,one-way-leader] [--kill one,leader,minority,majority,all]
   [--pause leader,one] [--clock-mode wall|monotonic] [--clock-shape bump,strobe] [--clock-target one,leader,all]
   [--clock-offset-seconds MIN,MAX (one bump's size; wall: either way, monotonic: forward; default 2,90)] [--fault-seconds MIN,MAX] [--quiet-seconds MIN,MAX] [--snapshot-entries N]
@@ -62,6 +64,7 @@ const flags = {
   recheck: { type: 'string' },
   cases: { type: 'string' },
   'beat-faults': { type: 'string' },
+  'override-control': { type: 'boolean' },
   help: { type: 'boolean' },
 } as const;
 
@@ -137,9 +140,12 @@ function optionsOf(values: Record<string, string | boolean | undefined>): RunOpt
   const beatFaults = listOf<BeatFaultKind>(str('beat-faults'), beatFaultKinds, 'beat-faults');
   if (beatFaults !== undefined && !workloads.includes('beats')) throw new UsageError('--beat-faults: needs --workload beats');
   if (beatFaults?.includes('all-clients-cut') === true && (beatFaults.length > 1 || !kinds.includes('partition'))) throw new UsageError('--beat-faults all-clients-cut (D3): runs alone, with --nemesis partition (its cuts are iptables rules)');
+  const overrideControl = values['override-control'] === true;
+  if (overrideControl && !workloads.includes('overrides')) throw new UsageError('--override-control: needs --workload overrides');
   const unsafeNoFsync = values['unsafe-no-fsync'] === true;
   return {
     ...(beatFaults === undefined ? {} : { beatFaults }),
+    ...(overrideControl ? { overrideControl } : {}),
     ...base,
     name: str('name') ?? `${workloads.join('+')}-${str('nemesis') ?? 'none'}`.replace(/,/g, '+'),
     workloads,

@@ -10,10 +10,11 @@ import { checkD3 } from './checkers-d3.ts';
 import { checkEphemeral } from './checkers-ephemeral.ts';
 import { checkHealth } from './checkers-health.ts';
 import { checkProtect } from './checkers-protect.ts';
+import { checkOverrides } from './checkers-overrides.ts';
 import { checkSessions } from './checkers-sessions.ts';
 import { checkWatch } from './checkers-watch.ts';
 import { isClientEvent, type RecordedEvent } from './history.ts';
-import { d3Lines, protectLines, type Verdict } from './report.ts';
+import { d3Lines, overridesLines, protectLines, type Verdict } from './report.ts';
 
 /** historyLinesMax bounds the lines read from a stored history. */
 const historyLinesMax = 2_000_000;
@@ -86,6 +87,11 @@ export function recheck(dir: string, budget: { readonly maxSteps: number; readon
     valid &&= result.valid;
     const v = result.violationCounts;
     lines.push(`sessions: ${result.valid ? 'ok' : 'INVALID'}; missing ${v.missing}, ghost ${v.ghost}, late removal ${v.lateRemoval}, resurrection ${v.resurrection}; counts ${JSON.stringify(result.counts)}`, ...result.violations.slice(0, 20), ...result.problems);
+  }
+  if (fs.has('ovr-operator')) {
+    const result = checkOverrides(events);
+    valid &&= result.valid;
+    lines.push(...overridesLines(result));
   }
   return { verdict: valid ? 'valid' : 'invalid', lines };
 }

@@ -9,6 +9,7 @@ import type { ProtectResult } from './checkers-protect.ts';
 import type { BeatsResult, LatencyStats } from './checkers-beats.ts';
 import type { D3Result } from './checkers-d3.ts';
 import type { SessionLatencyStats, SessionsResult } from './checkers-sessions.ts';
+import type { OverridesResult } from './checkers-overrides.ts';
 import type { WatchResult } from './checkers-watch.ts';
 import type { CorruptionResult } from './corruption.ts';
 import type { ClockReport } from './clock-faults.ts';
@@ -36,6 +37,8 @@ export interface RunResults {
   readonly d3?: D3Result;
   /** sessions: the sessions workload's checker (PEERS.md D5); absent without that workload. */
   readonly sessions?: SessionsResult;
+  /** overrides: the overrides workload's checker (PEERS.md C3); absent without that workload. */
+  readonly overrides?: OverridesResult;
   /** corruption: the corrupt nemesis's faults and the final state comparison (PEERS.md A7); absent without it. */
   readonly corruption?: CorruptionResult;
   /** protect: case C2's protectThreshold checker (checkers-protect.ts); absent unless the service had a threshold. */
@@ -161,6 +164,7 @@ export function summaryLines(results: RunResults): string[] {
   lines.push(...beatsLines(results.beats));
   lines.push(...d3Lines(results.d3));
   lines.push(...sessionsLines(results.sessions));
+  lines.push(...overridesLines(results.overrides));
   lines.push(...corruptionLines(results.corruption));
   lines.push(...clockLines(results.clock));
   lines.push(...retryLines(results.retries));
@@ -268,5 +272,30 @@ function sessionsLines(result: SessionsResult | undefined): string[] {
     `  bounds: B1 cancel ${b.b1CancelMs} ms, B1 silent ${b.b1SilentMs} ms, B2 ${b.b2Ms} ms, redo gap ${b.gapMaxMs} ms`,
   ];
   for (const item of [...result.violations.slice(0, 8), ...result.problems]) lines.push(`  ${item}`);
+  return lines;
+}
+
+function tallyText(t: { readonly ok: number; readonly fail: number; readonly info: number }): string {
+  return `${t.ok} ok / ${t.fail} fail / ${t.info} unknown`;
+}
+
+/** overridesLines renders the overrides checker (C3): operator actions, client events, reads judged, violations, final rounds. */
+export function overridesLines(result: OverridesResult | undefined): string[] {
+  if (result === undefined) return [];
+  const o = result.operator;
+  const c = result.clients;
+  const r = result.reads;
+  const v = result.violationCounts;
+  const b = result.bounds;
+  const registrations = Object.entries(c.registrations).map(([event, t]) => `${event} ${tallyText(t)}`).join(', ') || 'none';
+  const lines = [
+    `overrides (operator writes: ${result.operatorWrites}): ${result.valid ? 'ok' : 'INVALID'}; ${result.instances} instances; operator disable ${tallyText(o.disable)}, enable ${tallyText(o.enable)}, of which new weights ${tallyText(o.weight)}`,
+    `  operator errors: ${Object.entries(result.operatorErrors).map(([e, n]) => `${e} x${n}`).join(', ') || 'none'}`,
+    `  clients: registrations ${registrations}; deregistrations ${tallyText(c.deregistrations)}; beat pauses ${c.beatPauses}; beats ${Object.entries(c.beats).map(([k, n]) => `${k} ${n}`).join(', ') || 'none'}`,
+    `  reads: ${r.lists} lists, ${r.details} details (${r.detailsWithEnabled} carrying enabled); quiet (read, instance) pairs judged ${r.quietInstanceReads}, against a disable ${r.disabledJudged} (${r.disabledJudgedAfterRegistration} after a client registration; ${r.disabledJudgedAcrossPartition} disabled during a partition, ${r.disabledJudgedRegisteredOtherSide} of them registered again on the other side)`,
+    `  violations: listed while disabled ${v.listedDisabled} (${v.listedDisabledAfterRegistration} after a client registration, ${v.listedDisabledAfterBeatPause} after a beat pause), weight reverted ${v.weightReverted}, detail enabled ${v.detailEnabled}, final not converged ${v.finalNotConverged}, final flapped ${v.finalFlapped}`,
+    `  final: ${result.final.rounds} rounds, agreed after ${result.final.convergedAfterMs ?? 'never'} ms (bound ${b.finalBoundMs} ms); bounds: sync ${b.syncMs} ms, heal settle ${b.healSettleMs} ms, unknown outcome applies within ${b.unknownApplyMs} ms`,
+  ];
+  for (const item of [...result.violations.slice(0, 8), ...result.final.firstRoundProblems.slice(0, 3).map((p) => `first final round: ${p}`), ...result.final.lastRoundProblems.slice(0, 5).map((p) => `last final round: ${p}`), ...result.problems]) lines.push(`  ${item}`);
   return lines;
 }

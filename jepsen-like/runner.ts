@@ -14,6 +14,7 @@ import { availability, checkRegister, checkSet, recovery, summarizeRetries, type
 import { beatBounds, checkBeats } from './checkers-beats.ts';
 import { checkD3, d3Bounds } from './checkers-d3.ts';
 import { checkEphemeral, ephemeralExpectation, roundProblems } from './checkers-ephemeral.ts';
+import { checkOverrides, overrideBounds, overrideRoundProblems } from './checkers-overrides.ts';
 import { checkCorruption, registerFinalReads } from './corruption.ts';
 import { checkHealth } from './checkers-health.ts';
 import { checkProtect } from './checkers-protect.ts';
@@ -41,14 +42,15 @@ import { convergenceBoundMs, distroVerifyMs, EphemeralWorkload } from './workloa
 import { defaultHealthOptions, type HealthFaultKind, type HealthOptions, HealthWorkload, protectPollsPerSecond } from './workloads/health.ts';
 import { WatchWorkload } from './workloads/watch.ts';
 import { defaultSessionsOptions, sessionFaultKinds, SessionsWorkload } from './workloads/sessions.ts';
+import { defaultOverridesOptions, OverridesWorkload } from './workloads/overrides.ts';
 
 /** storeDir is where runs are written. */
 export const storeDir = fileURLToPath(new URL('./store/', import.meta.url));
 
 /** WorkloadName names a workload. */
-export type WorkloadName = 'register' | 'set' | 'health' | 'ephemeral' | 'watch' | 'beats' | 'sessions';
+export type WorkloadName = 'register' | 'set' | 'health' | 'ephemeral' | 'watch' | 'beats' | 'sessions' | 'overrides';
 /** workloadNames lists every workload, for the command line. */
-export const workloadNames: readonly WorkloadName[] = ['register', 'set', 'health', 'ephemeral', 'watch', 'beats', 'sessions'];
+export const workloadNames: readonly WorkloadName[] = ['register', 'set', 'health', 'ephemeral', 'watch', 'beats', 'sessions', 'overrides'];
 
 /** RunOptions is everything that shapes one run. */
 export interface RunOptions {
@@ -95,6 +97,11 @@ export interface RunOptions {
   readonly storeDir: string;
   /** beatFaults: the beats workload's scripted faults, instead of those --nemesis implies (D3: ['all-clients-cut']). */
   readonly beatFaults?: readonly BeatFaultKind[];
+  /**
+   * overrideControl: the overrides workload's operator sends its changes as client registrations (POST), which the
+   * client's next registration legitimately replaces: case C3's positive control (workloads/overrides.ts).
+   */
+  readonly overrideControl?: boolean;
 }
 
 /** defaultRunOptions are the defaults of `npm run jepsen`. */
@@ -234,6 +241,7 @@ interface Extras {
   readonly watch: WatchWorkload | null;
   readonly beats: BeatsWorkload | null;
   readonly sessions: SessionsWorkload | null;
+  readonly overrides: OverridesWorkload | null;
 }
 
 function workerPlans(options: RunOptions, register: RegisterWorkload, set: SetWorkload, extras: Extras): WorkerPlan[] {
@@ -310,6 +318,9 @@ async function execute(options: RunOptions, env: Environment, log: (line: string
     sessions: options.workloads.includes('sessions')
       ? new SessionsWorkload({ ...defaultSessionsOptions, faults: sessionFaultKinds.filter((kind) => kind !== 'kill-serving' || options.nemesis.kinds.includes('kill')) }, { cluster, recorder, generator })
       : null,
+    overrides: options.workloads.includes('overrides')
+      ? new OverridesWorkload(defaultOverridesOptions(options.overrideControl === true ? 'client-register' : 'patch'), { cluster, recorder, generator })
+      : null,
   };
   try {
     const nemesis = new Nemesis(genericNemesis(options), { cluster, recorder, monitor, firewall: env.firewall, cgroups: env.cgroups, random: random.fork() });
@@ -321,6 +332,7 @@ async function execute(options: RunOptions, env: Environment, log: (line: string
     log(`running ${options.workloads.join('+')} for ${options.timeSeconds} s under ${options.nemesis.kinds.join(',') || 'no'} faults`);
     generator.start(workerPlans(options, register, set, extras));
     extras.beats?.start(random.fork());
+    extras.overrides?.start(random.fork());
     await extras.sessions?.start(random.fork(), { bounds: sessionBounds() });
     const deadline = Date.now() + options.timeSeconds * 1000;
     await Promise.all([
@@ -329,6 +341,7 @@ async function execute(options: RunOptions, env: Environment, log: (line: string
       extras.health?.run(deadline, random.fork()) ?? Promise.resolve(),
       extras.beats?.runFaults(deadline, random.fork()) ?? Promise.resolve(),
       extras.sessions?.runFaults(deadline, random.fork()) ?? Promise.resolve(),
+      extras.overrides?.run(deadline, random.fork()) ?? Promise.resolve(),
     ]);
     phases.healTime = recorder.now();
     await nemesis.healAll();
@@ -376,7 +389,14 @@ async function execute(options: RunOptions, env: Environment, log: (line: string
       const after = await extras.sessions.finalPhase(boundMs);
       phases.notes.push(...extras.sessions.notes, `sessions: every member agreed with the clients ${after === null ? `not within ${boundMs} ms` : `${after} ms after the final phase began`}`);
     }
+    if (extras.overrides !== null) {
+      const boundMs = overrideBounds().finalBoundMs + distroVerifyMs + 2000;
+      log(`overrides: reading every member's lists and details until they show the operator's state (at most ${boundMs} ms)`);
+      const after = await extras.overrides.finalPhase(Date.now() + boundMs, random.fork(), (round) => overrideRoundProblems(recorder.events(), round).length === 0);
+      phases.notes.push(`overrides: every member showed the operator's state ${after === null ? `not within ${boundMs} ms` : `${after} ms after the final phase began`}`);
+    }
   } finally {
+    await extras.overrides?.stopAll();
     await extras.sessions?.stopAll();
     await extras.beats?.stopAll();
     extras.health?.close();
@@ -465,6 +485,7 @@ function judge(options: RunOptions, env: Environment, phases: Phases, failure: s
   const beats = options.workloads.includes('beats') ? checkBeats(events) : null;
   const d3 = options.workloads.includes('beats') && beatFaultsOf(options).includes('all-clients-cut') ? checkD3(events) : null;
   const sessions = options.workloads.includes('sessions') ? checkSessions(events) : null;
+  const overrides = options.workloads.includes('overrides') ? checkOverrides(events) : null;
   const corruption = options.nemesis.kinds.includes('corrupt') ? checkCorruption(events, env.cluster.members.map((m) => m.addr)) : null;
   const fs = [
     ...(options.workloads.includes('register') ? ['read', 'write'] : []),
@@ -474,6 +495,7 @@ function judge(options: RunOptions, env: Environment, phases: Phases, failure: s
     ...(watch !== null ? ['watch-add'] : []),
     ...(beats !== null ? ['beat'] : []),
     ...(sessions !== null ? ['sess-read'] : []),
+    ...(overrides !== null ? ['ovr-beat'] : []),
   ];
   const results: RunResults = {
     name: options.name,
@@ -490,6 +512,7 @@ function judge(options: RunOptions, env: Environment, phases: Phases, failure: s
     ...(beats === null ? {} : { beats }),
     ...(d3 === null ? {} : { d3 }),
     ...(sessions === null ? {} : { sessions }),
+    ...(overrides === null ? {} : { overrides }),
     ...(corruption === null ? {} : { corruption }),
     ...(protect === null ? {} : { protect }),
     ...(options.nemesis.kinds.includes('clock') ? { clock: clockReport(events, options.nemesis.clock.mode) } : {}),
@@ -514,10 +537,11 @@ function judge(options: RunOptions, env: Environment, phases: Phases, failure: s
   if (beats !== null && !beats.valid) reasons.push(`beats: ${[...beats.violations.slice(0, 3), ...beats.problems.slice(0, 3)].join('; ')}${beats.violations.length > 3 ? ` (${beats.violations.length} violations listed)` : ''}`);
   if (d3 !== null && !d3.valid) reasons.push(`d3: ${[...d3.violations.slice(0, 3), ...d3.problems.slice(0, 3)].join('; ')}${d3.violations.length > 3 ? ` (${Object.entries(d3.counts).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`).join(', ')})` : ''}`);
   if (sessions !== null && !sessions.valid) reasons.push(`sessions: ${[...sessions.violations.slice(0, 3), ...sessions.problems.slice(0, 3)].join('; ')}${sessions.violations.length > 3 ? ` (${Object.entries(sessions.violationCounts).map(([k, n]) => `${k} ${n}`).join(', ')})` : ''}`);
+  if (overrides !== null && !overrides.valid) reasons.push(`overrides: ${[...overrides.violations.slice(0, 3), ...overrides.problems.slice(0, 3)].join('; ')} (${Object.entries(overrides.violationCounts).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`).join(', ') || 'no violation counted'})`);
   for (const note of phases.notes) if (note.includes('not served')) reasons.push(note);
   const final: RunResults = { ...results, verdict: reasons.length === 0 ? 'valid' : 'invalid', reasons };
   writeResults(path.join(env.dir, 'results.json'), final);
-  const flagged = [...(linearizability?.anomalies ?? []), ...(set?.anomalies ?? []), ...(health?.anomalies ?? []), ...(protect?.anomalies ?? []), ...(ephemeral?.anomalies ?? []), ...(watch?.anomalies ?? []), ...(beats?.anomalies ?? []), ...(d3?.anomalies ?? []), ...(sessions?.anomalies ?? [])];
+  const flagged = [...(linearizability?.anomalies ?? []), ...(set?.anomalies ?? []), ...(health?.anomalies ?? []), ...(protect?.anomalies ?? []), ...(ephemeral?.anomalies ?? []), ...(watch?.anomalies ?? []), ...(beats?.anomalies ?? []), ...(d3?.anomalies ?? []), ...(sessions?.anomalies ?? []), ...(overrides?.anomalies ?? [])];
   writeTimeline(path.join(env.dir, 'timeline.html'), `${options.name} (seed ${options.seed}): ${final.verdict}`, events, flagged);
   return { verdict: final.verdict, reasons, dir: env.dir, summary: summaryLines(final), results: final };
 }

@@ -49,6 +49,22 @@ function a14(b: RunOptions, name: string): RunOptions {
   };
 }
 
+/** reEnabled: C3's control must show as disabled instances listed again after a client's registration (listed-disabled). */
+function reEnabled(results: RunResults): string | null {
+  const counts = results.overrides?.violationCounts;
+  const after = counts?.listedDisabledAfterRegistration ?? 0;
+  return after > 0 ? null : `the overrides checker found ${counts?.listedDisabled ?? 0} listed-disabled read(s), ${after} after a client registration (the control expects some)`;
+}
+
+/**
+ * c3 is case C3's run (PEERS.md §2.3): the overrides workload, 5 members, under the AP workloads' partitions
+ * (halves, one, leader, bridge, as D1), with quiet periods of 10-16 s: the checker judges reads only from 8 s after a
+ * heal (healSettleMs) to the next partition, so D1's 3-8 s quiet periods would leave nothing to judge.
+ */
+function c3(b: RunOptions, name: string): RunOptions {
+  return { ...b, name, nodes: 5, workloads: ['overrides'], nemesis: faults(b, { kinds: ['partition'], partitionModes: ['halves', 'one', 'leader', 'bridge'], faultMs: [4000, 10_000], quietMs: [10_000, 16_000] }) };
+}
+
 /** falselyEvicted: the clock control's monotonic jump must show as beating instances evicted with no silence to explain it. */
 function falselyEvicted(results: RunResults): string | null {
   const unexplained = results.beats?.falseEvictions.unexplained ?? 0;
@@ -107,6 +123,8 @@ export const fullCases: readonly SuiteCase[] = [
   { id: 'C1', title: 'health checks vs a scripted target timeline; prober isolated from the cluster, prober cut from the targets (3 members)', expect: 'valid', configure: (b) => ({ ...b, name: 'C1', nodes: 3, workloads: ['health'], nemesis: faults(b, { kinds: ['partition'] }) }) },
   { id: 'C2', title: 'protectThreshold 0.5 under a degraded prober NIC: one member probes 4 of the service\'s 6 TCP targets and loses its reach to 3 of them (cluster links untouched); every served list (gRPC, HTTP v1, healthyOnly or not) judged against the stored health of its revision; never empty while a target is healthy; C1\'s verdict checks (3 members)', expect: 'valid', configure: (b) => ({ ...b, name: 'C2', nodes: 3, workloads: ['health'], protectThreshold: 0.5, nemesis: faults(b, { kinds: ['partition'] }) }) },
   { id: 'C4', title: 'health checks vs a scripted target timeline; the leader or a prober killed (restarted) or paused mid-probing, its targets flipped around the fault; resumption within the bound, no probe storm, no stale verdict (3 members)', expect: 'valid', configure: (b) => ({ ...b, name: 'C4', nodes: 3, workloads: ['health'], nemesis: faults(b, { kinds: ['kill', 'pause'] }) }) },
+  { id: 'C3', title: 'operator overrides (PATCH enabled/weight) of ephemeral instances whose clients beat (1/3/6 s), restart, redeploy (DELETE, POST) and pause beats, under partitions: no quiet read lists an instance the last acknowledged action disabled, weights persist, every member shows the operator\'s state after the heal', expect: 'valid', configure: (b) => c3(b, 'C3') },
+  { id: 'C3-control', title: 'positive control: C3 with the operator\'s changes sent as client registrations (POST enabled=false), which the client\'s next registration replaces: disabled instances listed again (listed-disabled)', expect: 'invalid', because: reEnabled, configure: (b) => ({ ...c3(b, 'C3-control'), overrideControl: true }) },
   { id: 'D1', title: 'ephemeral (AP) registrations and deregistrations under partitions; convergence within T after the heal', expect: 'valid', configure: (b) => ({ ...b, name: 'D1', workloads: ['ephemeral'], nemesis: faults(b, { kinds: ['partition'], partitionModes: ['halves', 'one', 'leader', 'bridge'] }) }) },
   { id: 'D2', title: 'beats (1 s interval, 3 s unhealthy, 6 s delete per instance) while the responsible member is cut from the others, from the clients, or both; false evictions and expiry latency', expect: 'valid', configure: (b) => ({ ...b, name: 'D2', nodes: 5, workloads: ['beats'], nemesis: faults(b, { kinds: ['partition'], faultMs: [4000, 12_000], quietMs: [4000, 8000] }) }) },
   { id: 'D3', title: 'mass heartbeat loss: every beating client cut from every member (iptables, by the clients\' own address) for 11-14 s, beyond the 6 s delete timeout; no early expiry, every instance flagged and removed in time, every beating instance listed healthy again within 9 s of the heal', expect: 'valid', configure: (b) => ({ ...b, name: 'D3', nodes: 5, workloads: ['beats'], beatFaults: ['all-clients-cut'], nemesis: faults(b, { kinds: ['partition'], faultMs: [11_000, 14_000], quietMs: [9500, 12_000] }) }) },
@@ -124,9 +142,7 @@ export const fullCases: readonly SuiteCase[] = [
 ];
 
 /** notRun lists the PEERS.md §2.3 cases the suite does not run yet, with why. */
-export const notRun: readonly string[] = [
-  'C3 operator override: not built',
-];
+export const notRun: readonly string[] = [];
 
 /** SuiteRow is one case's outcome. */
 export interface SuiteRow {
