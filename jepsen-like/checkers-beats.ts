@@ -169,9 +169,13 @@ function record(value: unknown): Record<string, unknown> {
   return typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : {};
 }
 
-/** callsOf pairs the beats workload's invokes with their completions (an invoke never completed ends 'info' at infinity). */
-export function callsOf(events: readonly RecordedEvent[]): Call[] {
-  const fs = new Set(['beat', 'beat-register', 'beat-read']);
+const beatFs: ReadonlySet<string> = new Set(['beat', 'beat-register', 'beat-read']);
+
+/**
+ * callsOf pairs a workload's invokes with their completions (an invoke never completed ends 'info' at infinity);
+ * `fs` names the workload's operations (default the beats workload's).
+ */
+export function callsOf(events: readonly RecordedEvent[], fs: ReadonlySet<string> = beatFs): Call[] {
   const open = new Map<number, HistoryEvent>();
   const calls: Call[] = [];
   for (const event of events) {

@@ -34,11 +34,10 @@
 // Reported: operator actions by kind and outcome, client registrations by event and outcome, deregistrations, beat
 // pauses, beats, reads judged (and how many against a disabled state after a client re-registration), violations.
 
-import type { HistoryEvent } from '../test/checker/history.ts';
 import { limits } from '../src/limits.ts';
 import type { OperationRef } from './checkers.ts';
-import { distroPeriods } from './checkers-beats.ts';
-import { isClientEvent, isNemesisEvent, isObserverEvent, type RecordedEvent } from './history.ts';
+import { callsOf, distroPeriods, type Call } from './checkers-beats.ts';
+import { isNemesisEvent, isObserverEvent, type RecordedEvent } from './history.ts';
 import { convergenceBoundMs } from './workloads/ephemeral.ts';
 import type { OverridesSetup } from './workloads/overrides.ts';
 
@@ -224,33 +223,7 @@ function push<K, V>(map: Map<K, V[]>, key: K, value: V): void {
 }
 
 /** Call is an invoke merged with its completion. */
-interface Call {
-  readonly f: string;
-  readonly process: number;
-  readonly type: 'ok' | 'fail' | 'info';
-  readonly invoke: number;
-  readonly complete: number;
-  readonly value: Record<string, unknown>;
-}
-
-const overrideFs = new Set(['ovr-register', 'ovr-deregister', 'ovr-beat', 'ovr-operator', 'ovr-read', 'ovr-detail']);
-
-function callsOf(events: readonly RecordedEvent[]): Call[] {
-  const open = new Map<number, HistoryEvent>();
-  const calls: Call[] = [];
-  for (const event of events) {
-    if (!isClientEvent(event) || !overrideFs.has(event.f)) continue;
-    if (event.type === 'invoke') {
-      open.set(event.process, event);
-      continue;
-    }
-    const invoke = open.get(event.process);
-    open.delete(event.process);
-    if (invoke !== undefined) calls.push({ f: event.f, process: event.process, type: event.type, invoke: invoke.time, complete: event.time, value: { ...record(invoke.value), ...record(event.value) } });
-  }
-  for (const invoke of open.values()) calls.push({ f: invoke.f, process: invoke.process, type: 'info', invoke: invoke.time, complete: Number.POSITIVE_INFINITY, value: record(invoke.value) });
-  return calls.sort((a, b) => a.invoke - b.invoke);
-}
+const overrideFs: ReadonlySet<string> = new Set(['ovr-register', 'ovr-deregister', 'ovr-beat', 'ovr-operator', 'ovr-read', 'ovr-detail']);
 
 function roundOf(value: Record<string, unknown>): number | null {
   return value['final'] === true && typeof value['round'] === 'number' ? value['round'] : null;
@@ -331,7 +304,7 @@ function modelOf(events: readonly RecordedEvent[]): Model {
     else if (event.f === 'ovr-beat-pause') push(pauses, Number(value['element']), { from: event.time, to: event.time + Number(value['ms']) * ns });
   }
   const model = { actions: new Map<number, Action[]>(), writes: new Map<number, ClientWrite[]>(), lists: [] as ListRead[], details: [] as DetailRead[], beats: {} as Record<string, number> };
-  for (const call of callsOf(events)) addCall(call, model);
+  for (const call of callsOf(events, overrideFs)) addCall(call, model);
   const { partitions, healTime } = partitionsOf(events);
   return { setup, members: setup?.members ?? [], ...model, pauses, partitions, healTime };
 }

@@ -153,7 +153,8 @@ export function beatServices(members: readonly string[]): { readonly name: strin
   return [...chosen].map(([responsible, name]) => ({ name, responsible })).sort((a, b) => a.name.localeCompare(b.name));
 }
 
-function metadataOf(timeouts: BeatTimeouts): Record<string, string> {
+/** metadataOf is the preserved.* metadata that gives an instance `timeouts`. */
+export function metadataOf(timeouts: BeatTimeouts): Record<string, string> {
   return {
     'preserved.heart.beat.interval': String(timeouts.intervalMs),
     'preserved.heart.beat.timeout': String(timeouts.unhealthyMs),

@@ -59,7 +59,7 @@ import type { Cluster } from '../control.ts';
 import type { Generator, PlannedOperation } from '../generator.ts';
 import type { HistoryRecorder } from '../history.ts';
 import { type Random, sleep } from '../random.ts';
-import { beatTimeouts, type BeatTimeouts } from './beats.ts';
+import { beatTimeouts, metadataOf, type BeatTimeouts } from './beats.ts';
 import { elementAddresses } from './element-addresses.ts';
 import { distroVerifyMs } from './ephemeral.ts';
 
@@ -176,14 +176,6 @@ export function overrideServices(members: readonly string[], slotsPerService: nu
   if (sorted.length * slotsPerService > overrideElementsMax) throw new RangeError(`${sorted.length * slotsPerService} instances exceed overrideElementsMax ${overrideElementsMax}`);
   const services = [...chosen].map(([responsible, name]) => ({ name, responsible })).sort((a, b) => a.name.localeCompare(b.name));
   return services.map((service, index) => ({ ...service, elements: Array.from({ length: slotsPerService }, (_, slot) => index * slotsPerService + slot) }));
-}
-
-function metadataOf(timeouts: BeatTimeouts): Record<string, string> {
-  return {
-    'preserved.heart.beat.interval': String(timeouts.intervalMs),
-    'preserved.heart.beat.timeout': String(timeouts.unhealthyMs),
-    'preserved.ip.delete.timeout': String(timeouts.removeMs),
-  };
 }
 
 function instanceQuery(service: string, element: number): string {
