@@ -142,10 +142,18 @@ export function beatElementOf(ip: string, port: number): number | null {
 
 /** beatServices names one service per member, each owned (Cairn's rule, all members live) by a different member. */
 export function beatServices(members: readonly string[]): { readonly name: string; readonly responsible: string }[] {
+  return servicesOnePerMember(members, 'jepsen-beat-');
+}
+
+/**
+ * servicesOnePerMember names one service per member (`prefix` and a number), each owned by a different member under
+ * Cairn's responsibility rule with every member live; sorted by name.
+ */
+export function servicesOnePerMember(members: readonly string[], prefix: string): { readonly name: string; readonly responsible: string }[] {
   const sorted = [...members].sort();
   const chosen = new Map<string, string>();
   for (let k = 0; k < serviceNameTriesMax && chosen.size < sorted.length; k++) {
-    const name = `jepsen-beat-${k}`;
+    const name = `${prefix}${k}`;
     const owner = responsibleMember(serviceIdOf('public', 'DEFAULT_GROUP', name), sorted);
     if (!chosen.has(owner)) chosen.set(owner, name);
   }

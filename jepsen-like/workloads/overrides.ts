@@ -51,7 +51,6 @@
 //
 // Faults: the generic partition loop (the runner's nemesis); nothing is scripted here.
 
-import { responsibleMember, serviceIdOf } from '../../src/ap/responsibility.ts';
 import type { Outcome } from '../client.ts';
 import { outcomeOfCode } from '../client.ts';
 import { httpRequest } from '../client-http.ts';
@@ -59,7 +58,7 @@ import type { Cluster } from '../control.ts';
 import type { Generator, PlannedOperation } from '../generator.ts';
 import type { HistoryRecorder } from '../history.ts';
 import { type Random, sleep } from '../random.ts';
-import { beatTimeouts, metadataOf, type BeatTimeouts } from './beats.ts';
+import { beatTimeouts, metadataOf, servicesOnePerMember, type BeatTimeouts } from './beats.ts';
 import { elementAddresses } from './element-addresses.ts';
 import { distroVerifyMs } from './ephemeral.ts';
 
@@ -127,8 +126,6 @@ const readTimeoutMs = 2000;
 /** registerAttemptsMax: a client's registration is tried at most this often (at different members), 300 ms apart. */
 const registerAttemptsMax = 6;
 const registerRetryMs = 300;
-/** serviceNameTriesMax bounds the search for service names that give every member one service. */
-const serviceNameTriesMax = 10_000;
 /** loopRoundsMax bounds every loop of the workload (a day at one round a second). */
 const loopRoundsMax = 100_000;
 /** finalRoundMs: the final phase's round period (D1's). */
@@ -165,16 +162,8 @@ export interface OverrideService {
 
 /** overrideServices names one service per member, each owned (Cairn's rule, all members live) by a different member. */
 export function overrideServices(members: readonly string[], slotsPerService: number): OverrideService[] {
-  const sorted = [...members].sort();
-  const chosen = new Map<string, string>();
-  for (let k = 0; k < serviceNameTriesMax && chosen.size < sorted.length; k++) {
-    const name = `jepsen-override-${k}`;
-    const owner = responsibleMember(serviceIdOf('public', 'DEFAULT_GROUP', name), sorted);
-    if (!chosen.has(owner)) chosen.set(owner, name);
-  }
-  if (chosen.size < sorted.length) throw new Error(`no service names found that give each of ${sorted.length} members one service`);
-  if (sorted.length * slotsPerService > overrideElementsMax) throw new RangeError(`${sorted.length * slotsPerService} instances exceed overrideElementsMax ${overrideElementsMax}`);
-  const services = [...chosen].map(([responsible, name]) => ({ name, responsible })).sort((a, b) => a.name.localeCompare(b.name));
+  if (members.length * slotsPerService > overrideElementsMax) throw new RangeError(`${members.length * slotsPerService} instances exceed overrideElementsMax ${overrideElementsMax}`);
+  const services = servicesOnePerMember(members, 'jepsen-override-');
   return services.map((service, index) => ({ ...service, elements: Array.from({ length: slotsPerService }, (_, slot) => index * slotsPerService + slot) }));
 }
 
