@@ -71,35 +71,71 @@ function list(text: string): string[] {
   return text.split(',').map((part) => part.trim()).filter((part) => part !== '');
 }
 
-function parseOptions(argv: readonly string[]): Options {
-  const { values } = parseArgs({
+const usage = `usage: npm run bench -- [options]
+  --vs etcd,zookeeper|none   systems to compare with (default: etcd,zookeeper)
+  --workload W[,W...]        ${workloadNames.join(', ')} (default: all; --quick: all but memory)
+  --clients N[,N...]         closed-loop clients per cell, 1..1024 (default: 1,16,64,256; --quick: 16)
+  --api grpc,http            Cairn and etcd client families (default: both)
+  --duration S               measured seconds per cell (default: 5; --quick: 1.5)
+  --tail-duration S          measured seconds of the 1-client register and notify cells (default: 15; --quick: 0)
+  --warmup S                 unmeasured warm-up per system before the first cell (default: 5; --quick: 1)
+  --memory-sizes N[,N...]    instances for the memory and restart workload (default: 100000,1000000)
+  --results-dir DIR          where the JSON goes (default: bench/results)
+  --profile DIR              run every Cairn member under node --cpu-prof, profiles into DIR
+  --quick                    every workload but memory in about 80 s
+  --cairn-hosts, --cairn-port, --memory-addr   where Cairn's members listen (defaults in bench/README.md)
+See bench/README.md for what each workload measures.
+`;
+
+/** UsageError is a bad command line: printed with the usage, exit code 2, no stack. */
+class UsageError extends Error {}
+
+function parseOptions(argv: readonly string[]): Options | null {
+  const { values } = parseArgsOrUsage(argv);
+  if (values.help === true) return null;
+  return optionsOf(values);
+}
+
+function parseArgsOrUsage(argv: readonly string[]): ReturnType<typeof parseBenchArgs> {
+  try {
+    return parseBenchArgs(argv);
+  } catch (error) {
+    throw new UsageError(error instanceof Error ? error.message : String(error));
+  }
+}
+
+function parseBenchArgs(argv: readonly string[]) {
+  return parseArgs({
     args: [...argv],
     options: {
       vs: { type: 'string' }, workload: { type: 'string' }, clients: { type: 'string' }, duration: { type: 'string' },
       quick: { type: 'boolean' }, api: { type: 'string' }, 'memory-sizes': { type: 'string' }, 'results-dir': { type: 'string' },
       'cairn-hosts': { type: 'string' }, 'cairn-port': { type: 'string' }, 'memory-addr': { type: 'string' }, profile: { type: 'string' },
-      warmup: { type: 'string' }, 'tail-duration': { type: 'string' },
+      warmup: { type: 'string' }, 'tail-duration': { type: 'string' }, help: { type: 'boolean', short: 'h' },
     },
     strict: true,
   });
+}
+
+function optionsOf(values: ReturnType<typeof parseBenchArgs>['values']): Options {
   const quick = values.quick === true;
   // --profile DIR: every Cairn member runs under `node --cpu-prof` and writes its profile into DIR when it stops.
   if (values.profile !== undefined) profileCairnMembers(path.resolve(values.profile));
   const vs = list(values.vs ?? 'etcd,zookeeper').filter((name) => name !== 'none');
-  for (const name of vs) if (name !== 'etcd' && name !== 'zookeeper') throw new Error(`--vs: unknown system '${name}' (etcd, zookeeper, none)`);
+  for (const name of vs) if (name !== 'etcd' && name !== 'zookeeper') throw new UsageError(`--vs: unknown system '${name}' (etcd, zookeeper, none)`);
   const workloads = list(values.workload ?? (quick ? workloadNames.filter((w) => w !== 'memory').join(',') : workloadNames.join(',')));
-  for (const name of workloads) if (!(workloadNames as readonly string[]).includes(name)) throw new Error(`--workload: unknown '${name}' (${workloadNames.join(', ')})`);
+  for (const name of workloads) if (!(workloadNames as readonly string[]).includes(name)) throw new UsageError(`--workload: unknown '${name}' (${workloadNames.join(', ')})`);
   const clients = list(values.clients ?? (quick ? '16' : '1,16,64,256')).map(Number);
-  for (const c of clients) if (!Number.isInteger(c) || c < 1 || c > 1024) throw new Error(`--clients: ${c} is not an integer in 1..1024`);
+  for (const c of clients) if (!Number.isInteger(c) || c < 1 || c > 1024) throw new UsageError(`--clients: ${c} is not an integer in 1..1024`);
   const duration = Number(values.duration ?? (quick ? '1.5' : '5'));
-  if (!(duration > 0 && duration <= 600)) throw new Error('--duration: seconds in (0, 600]');
+  if (!(duration > 0 && duration <= 600)) throw new UsageError('--duration: seconds in (0, 600]');
   // --quick keeps its short cells: it checks that everything runs, not the tail.
   const tailDuration = Number(values['tail-duration'] ?? (quick ? '0' : '15'));
-  if (!(tailDuration >= 0 && tailDuration <= 600)) throw new Error('--tail-duration: seconds in [0, 600]');
+  if (!(tailDuration >= 0 && tailDuration <= 600)) throw new UsageError('--tail-duration: seconds in [0, 600]');
   const systemWarmup = Number(values.warmup ?? (quick ? '1' : '5'));
-  if (!(systemWarmup >= 0 && systemWarmup <= 600)) throw new Error('--warmup: seconds in [0, 600]');
+  if (!(systemWarmup >= 0 && systemWarmup <= 600)) throw new UsageError('--warmup: seconds in [0, 600]');
   const apis = list(values.api ?? 'grpc,http');
-  for (const api of apis) if (api !== 'grpc' && api !== 'http') throw new Error(`--api: unknown '${api}'`);
+  for (const api of apis) if (api !== 'grpc' && api !== 'http') throw new UsageError(`--api: unknown '${api}'`);
   const memorySizes = list(values['memory-sizes'] ?? (quick ? '20000' : '100000,1000000')).map(Number);
   const cairnHosts = list(values['cairn-hosts'] ?? '127.0.2.41,127.0.2.42,127.0.2.43');
   return {
@@ -289,7 +325,19 @@ function applies(workload: WorkloadName, id: TargetId): string | null {
 }
 
 async function main(): Promise<number> {
-  const options = parseOptions(process.argv.slice(2));
+  let parsed: Options | null;
+  try {
+    parsed = parseOptions(process.argv.slice(2));
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    process.stderr.write(`bench: ${error.message}\n${usage}`);
+    return 2;
+  }
+  if (parsed === null) {
+    process.stdout.write(usage);
+    return 0;
+  }
+  const options = parsed;
   const startedAt = new Date();
   const notes: string[] = [];
   const wallStart = performance.now();

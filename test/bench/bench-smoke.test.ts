@@ -99,3 +99,25 @@ test('the bench harness measures Cairn alone, writes its JSON and stops its memb
     rmSync(resultsDir, { recursive: true, force: true });
   }
 });
+
+test('the bench command line answers --help and refuses a bad option with its usage, starting nothing', { timeout: 60_000 }, () => {
+  const bench = (...args: string[]): ReturnType<typeof spawnSync> =>
+    spawnSync(process.execPath, ['--import', 'tsx', path.join(root, 'bench', 'main.ts'), ...args], { cwd: root, encoding: 'utf8', timeout: 50_000 });
+  const help = bench('--help');
+  assert.equal(help.status, 0, String(help.stderr));
+  assert.match(String(help.stdout), /^usage: npm run bench -- \[options\]/);
+  assert.match(String(help.stdout), /--workload W\[,W\.\.\.\] +register, deregister, list, list-local, get, beat, notify, memory/);
+  for (const [args, message] of [
+    [['--bogus'], /bench: Unknown option '--bogus'/],
+    [['--clients', '0'], /bench: --clients: 0 is not an integer in 1\.\.1024/],
+    [['--vs', 'consul'], /bench: --vs: unknown system 'consul'/],
+    [['--workload', 'scan'], /bench: --workload: unknown 'scan'/],
+  ] as const) {
+    const run = bench(...args);
+    assert.equal(run.status, 2, `${args.join(' ')}: exit 2, got ${String(run.status)}: ${String(run.stderr)}`);
+    assert.match(String(run.stderr), message);
+    assert.match(String(run.stderr), /usage: npm run bench/);
+    assert.doesNotMatch(String(run.stderr), /\n\s+at /, `${args.join(' ')}: no stack trace`);
+    assert.equal(String(run.stdout), '', `${args.join(' ')}: nothing started, nothing printed`);
+  }
+});
