@@ -146,6 +146,8 @@ export class Member {
   readonly clockFile: ClockControlFile | null;
   /** stderrTail is the last stderr lines of the current process (at most stderrLinesKept). */
   private stderrTail: readonly string[] = [];
+  /** closed is set by Cluster.teardown: a nemesis or workload still running after an aborted run cannot start it again. */
+  private closed = false;
   /**
    * toleratesExits: while set (the corrupt nemesis started this member on data it damaged), an exit by itself is
    * recorded in toleratedExits for the nemesis to judge, not as an unexpected exit.
@@ -198,6 +200,7 @@ export class Member {
    * starts need no flag (a member with storage ignores --join).
    */
   async start(): Promise<void> {
+    this.assertOpen();
     if (this.current === 'running' || this.current === 'paused') throw new Error(`${this.addr} is already running`);
     // Two processes on one LevelDB directory: the member would fail to open it, or worse, share it.
     if (this.attempt?.running === true) throw new Error(`a start attempt on ${this.addr}'s data directory (pid ${String(this.attempt.pid)}) still runs`);
@@ -215,6 +218,7 @@ export class Member {
    * killed by pid and reported the same way.
    */
   async startOrRefusal(): Promise<StartRefusal | null> {
+    this.assertOpen();
     if (this.current === 'running' || this.current === 'paused') throw new Error(`${this.addr} is already running`);
     if (this.attempt?.running === true) throw new Error(`a start attempt on ${this.addr}'s data directory (pid ${String(this.attempt.pid)}) still runs`);
     this.journal?.beforeStart();
@@ -305,7 +309,18 @@ export class Member {
     return this.attempt;
   }
 
+  private assertOpen(): void {
+    if (this.closed) throw new Error(`${this.addr}: the run was torn down; no member starts again`);
+  }
+
+  /** close kills the member and any start attempt on its data directory, and refuses every later start. */
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.all([this.kill(), this.attempt?.running === true ? this.attempt.kill() : Promise.resolve()]);
+  }
+
   private assertNoProcess(): void {
+    this.assertOpen();
     if (this.current === 'running' || this.current === 'paused') throw new Error(`${this.addr} is running: a start attempt needs it dead`);
     const child = this.child;
     if (child !== null && child.exitCode === null && child.signalCode === null) throw new Error(`${this.addr} (pid ${String(child.pid)}) has not exited yet`);
@@ -535,8 +550,11 @@ export class Cluster {
     return this.members.flatMap((member) => member.unexpectedExits);
   }
 
-  /** teardown kills every member (paused ones too) and waits for them to be reaped. */
+  /**
+   * teardown kills every member (paused ones too) and any start attempt, waits for them to be reaped, and closes the
+   * members: after an aborted run the nemesis may still be running, and must not bring a member back.
+   */
   async teardown(): Promise<void> {
-    await Promise.all(this.members.map((member) => member.kill()));
+    await Promise.all(this.members.map((member) => member.close()));
   }
 }

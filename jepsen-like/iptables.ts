@@ -83,6 +83,7 @@ export interface Drop {
 export class Firewall {
   private readonly active: string[][] = [];
   private readonly unregister: () => void;
+  private closed = false;
 
   /** constructor registers the exit cleanup of tagged rules. */
   constructor() {
@@ -93,6 +94,8 @@ export class Firewall {
 
   /** apply adds one rule per drop. */
   apply(drops: readonly Drop[]): void {
+    // After close (an aborted run's teardown) a nemesis still running must not add rules nobody removes.
+    if (this.closed) throw new Error('the firewall was closed: the run is over');
     for (const drop of drops) {
       if (!/^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(drop.toHost)) throw new Error(`refusing a rule towards ${drop.toHost}: loopback only`);
       if (!/^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(drop.fromHost)) throw new Error(`refusing a rule from ${drop.fromHost}: loopback only`);
@@ -118,6 +121,7 @@ export class Firewall {
 
   /** close heals, deletes any tagged rule left (from a crashed earlier run too) and drops the exit cleanup. */
   close(): void {
+    this.closed = true;
     this.heal();
     removeTaggedRules();
     this.unregister();

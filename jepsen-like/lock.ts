@@ -67,10 +67,11 @@ function tryTakeOnce(): boolean {
 }
 
 /** acquireRunLock waits (at most waitMs) for the lock and returns its release; throws naming the owner on timeout. */
-export async function acquireRunLock(waitMs: number, log: (line: string) => void): Promise<() => void> {
+export async function acquireRunLock(waitMs: number, log: (line: string) => void, signal?: AbortSignal): Promise<() => void> {
   const deadline = Date.now() + waitMs;
   let announced = false;
   while (!tryTake()) {
+    signal?.throwIfAborted();
     if (Date.now() >= deadline) throw new Error(`another jepsen-like run (pid ${String(ownerOf())}) holds ${lockPath}; waited ${waitMs} ms`);
     if (!announced) log(`waiting for another jepsen-like run (pid ${String(ownerOf())}, ${lockPath}) to finish`);
     announced = true;

@@ -206,21 +206,24 @@ export class Nemesis {
   }
 
   /** run runs one loop per kind until `deadline` (Date.now() ms), each ending with its fault stopped. */
-  async run(deadline: number): Promise<void> {
-    await Promise.all(this.options.kinds.map((kind) => this.loop(kind, deadline, this.deps.random.fork())));
+  /** run injects faults until `deadline`, or until `signal` aborts (then it starts nothing more and ends the fault in force). */
+  async run(deadline: number, signal?: AbortSignal): Promise<void> {
+    await Promise.all(this.options.kinds.map((kind) => this.loop(kind, deadline, this.deps.random.fork(), signal)));
   }
 
-  private async loop(kind: NemesisKind, deadline: number, random: Random): Promise<void> {
-    for (let round = 0; round < 100_000 && Date.now() < deadline; round++) {
-      await sleep(Math.min(random.between(...this.options.quietMs), deadline - Date.now()));
-      if (Date.now() >= deadline) return;
+  private async loop(kind: NemesisKind, deadline: number, random: Random, signal: AbortSignal | undefined): Promise<void> {
+    for (let round = 0; round < 100_000 && Date.now() < deadline && !aborted(signal); round++) {
+      await sleep(Math.min(random.between(...this.options.quietMs), deadline - Date.now()), signal);
+      if (Date.now() >= deadline || aborted(signal)) return;
       if (kind === 'transfer') {
         await this.transfer(random);
         continue;
       }
       const fault = await this.startFault(kind, random);
       if (fault === null) continue;
-      await sleep(Math.min(random.between(...this.options.faultMs), deadline - Date.now()));
+      await sleep(Math.min(random.between(...this.options.faultMs), deadline - Date.now()), signal);
+      // After an abort the run's teardown kills the members and removes the rules; stopping the fault would race it.
+      if (aborted(signal)) return;
       await this.stopFault(fault);
     }
   }
@@ -867,4 +870,9 @@ export function grudgeOf(mode: PartitionMode, hosts: readonly string[], leader: 
       break;
   }
   return grudge;
+}
+
+/** aborted reads a signal's state (a function, so that TypeScript does not narrow it across awaits). */
+function aborted(signal: AbortSignal | undefined): boolean {
+  return signal?.aborted === true;
 }

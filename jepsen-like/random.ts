@@ -59,6 +59,17 @@ export class Random {
 }
 
 /** sleep resolves after `ms` milliseconds; the harness uses it only to pace load and schedule faults. */
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  if (signal === undefined) return new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
+  // With a signal, an abort ends the sleep early (resolves: the caller checks signal.aborted).
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const done = (): void => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, Math.max(0, ms));
+    signal.addEventListener('abort', done, { once: true });
+  });
 }

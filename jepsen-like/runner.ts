@@ -295,7 +295,7 @@ function beatsOptionsOf(options: RunOptions): BeatsOptions {
   return massCutBeatsOptions(options.nemesis.faultMs, options.nemesis.quietMs, d3Bounds().recoveryBoundMs);
 }
 
-async function execute(options: RunOptions, env: Environment, log: (line: string) => void, phases: Phases): Promise<void> {
+async function execute(options: RunOptions, env: Environment, log: (line: string) => void, phases: Phases, signal?: AbortSignal): Promise<void> {
   const { cluster, monitor, recorder, random } = env;
   log(`starting ${options.nodes} members (${cluster.members.map((m) => m.addr).join(', ')}) in ${env.dir}`);
   await cluster.start();
@@ -307,6 +307,9 @@ async function execute(options: RunOptions, env: Environment, log: (line: string
     recorder, pool, random: random.fork(), targets: options.targets, transports: options.transports, leader: () => monitor.leader(), retry: options.retry,
     ...(impatientPool === null ? {} : { impatient: { share: options.impatientShare, pool: impatientPool } }),
   });
+  // An abort stops the workers at once (runLocked has already killed the members); the phases below stop at the next check.
+  const stopOnAbort = (): void => void generator.stop();
+  signal?.addEventListener('abort', stopOnAbort, { once: true });
   const register = new RegisterWorkload({ processesPerKey: options.processesPerKey, opsPerKey: options.opsPerKey, ...options.registerMix });
   const set = new SetWorkload({ elementsPerService: 1000, readShare: options.setReadShare });
   const extras: Extras = {
@@ -336,20 +339,22 @@ async function execute(options: RunOptions, env: Environment, log: (line: string
     await extras.sessions?.start(random.fork(), { bounds: sessionBounds() });
     const deadline = Date.now() + options.timeSeconds * 1000;
     await Promise.all([
-      nemesis.run(deadline),
-      sleep(deadline - Date.now()),
+      nemesis.run(deadline, signal),
+      sleep(deadline - Date.now(), signal),
       extras.health?.run(deadline, random.fork()) ?? Promise.resolve(),
       extras.beats?.runFaults(deadline, random.fork()) ?? Promise.resolve(),
       extras.sessions?.runFaults(deadline, random.fork()) ?? Promise.resolve(),
       extras.overrides?.run(deadline, random.fork()) ?? Promise.resolve(),
     ]);
+    signal?.throwIfAborted();
     phases.healTime = recorder.now();
     await nemesis.healAll();
     phases.nemesisProblems.push(...nemesis.problems, ...(extras.health?.problems ?? []), ...(extras.beats?.problems ?? []), ...(extras.sessions?.problems ?? []));
     phases.notes.push(...(extras.health?.notes ?? []));
     log(`healed; clients go on for ${options.recoverySeconds} s`);
     const probes = memberRecovery(cluster.members.map((m) => m.addr), generator, register, phases.healTime, recorder, random.fork());
-    await sleep(options.recoverySeconds * 1000);
+    await sleep(options.recoverySeconds * 1000, signal);
+    signal?.throwIfAborted();
     await generator.stop();
     phases.memberRecoveryMs = await probes;
     phases.membership = await finalMembership(cluster.members.map((m) => m.addr), recorder, phases.notes);
@@ -396,6 +401,7 @@ async function execute(options: RunOptions, env: Environment, log: (line: string
       phases.notes.push(`overrides: every member showed the operator's state ${after === null ? `not within ${boundMs} ms` : `${after} ms after the final phase began`}`);
     }
   } finally {
+    signal?.removeEventListener('abort', stopOnAbort);
     await extras.overrides?.stopAll();
     await extras.sessions?.stopAll();
     await extras.beats?.stopAll();
@@ -443,30 +449,75 @@ async function teardown(env: Environment): Promise<void> {
   env.recorder.close();
 }
 
-/** runTest runs one test and returns its verdict; `log` receives progress lines. Throws PrerequisiteError early. */
-export async function runTest(options: RunOptions, log: (line: string) => void = () => undefined): Promise<RunResult> {
+/**
+ * runTest runs one test and returns its verdict; `log` receives progress lines. Throws PrerequisiteError early.
+ * `signal` (a test's timeout, Ctrl-C) aborts the run: it stops waiting for the lock, or kills every member, heals
+ * every rule and rejects with RunAbortedError without checking the history (a test runner's timeout alone would
+ * fail the test and leave the run going, members and rules included, until the process exits).
+ */
+export async function runTest(options: RunOptions, log: (line: string) => void = () => undefined, signal?: AbortSignal): Promise<RunResult> {
   checkPrerequisites(options);
-  const release = await acquireRunLock(lockWaitMs, log);
+  const release = await acquireRunLock(lockWaitMs, log, signal);
   try {
-    return await runLocked(options, log);
+    return await runLocked(options, log, signal);
   } finally {
     release();
   }
 }
 
-async function runLocked(options: RunOptions, log: (line: string) => void): Promise<RunResult> {
+/** abortSettleMs bounds the wait, after an abort's teardown, for the run's own tasks to end. */
+const abortSettleMs = 20_000;
+
+/** RunAbortedError is how runTest ends when its signal aborts: the members were killed and the rules healed. */
+export class RunAbortedError extends Error {
+  constructor(readonly dir: string, reason: unknown) {
+    super(`the run in ${dir} was aborted (${reason instanceof Error ? reason.message : String(reason)}); its members were killed and its rules removed; the history was not checked`);
+    this.name = 'RunAbortedError';
+  }
+}
+
+/** abortedBy resolves when `signal` aborts (never without one); `dispose` drops the listener. */
+function abortedBy(signal: AbortSignal | undefined): { readonly promise: Promise<'aborted'>; dispose(): void } {
+  if (signal === undefined) return { promise: new Promise<'aborted'>(() => undefined), dispose: () => undefined };
+  let onAbort = (): void => undefined;
+  const promise = new Promise<'aborted'>((resolve) => {
+    onAbort = () => resolve('aborted');
+    if (signal.aborted) resolve('aborted');
+    else signal.addEventListener('abort', onAbort, { once: true });
+  });
+  return { promise, dispose: () => signal.removeEventListener('abort', onAbort) };
+}
+
+async function runLocked(options: RunOptions, log: (line: string) => void, signal: AbortSignal | undefined): Promise<RunResult> {
+  signal?.throwIfAborted();
   for (const orphan of reapOrphans()) log(`killed a member left by an earlier, killed run: ${orphan}`);
   const env = prepare(options);
   const started = Date.now();
   const phases: Phases = { memberRecoveryMs: {}, healTime: null, nemesisProblems: [], finalReadsMissing: [], membership: null, notes: [] };
   let failure: string | null = null;
+  const abort = abortedBy(signal);
+  let aborted = false;
+  const running = execute(options, env, log, phases, signal);
+  // After an abort the run's own tasks go on until they notice; their errors are no longer anyone's news.
+  running.catch(() => undefined);
   try {
-    await execute(options, env, log, phases);
+    aborted = (await Promise.race([running.then(() => 'done' as const), abort.promise])) === 'aborted';
   } catch (error) {
     failure = `the run itself failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`;
     log(failure);
   } finally {
+    abort.dispose();
     await teardown(env);
+  }
+  if (aborted) {
+    // The members are dead and the rules gone; the run's own tasks get a bounded time to notice and end (the nemesis
+    // and the main phases stop at once, a workload's fault loop at its next check or its deadline), so that none of
+    // them reaches a later run's members on the same addresses once the lock is released.
+    let timer: NodeJS.Timeout | undefined;
+    const settled = await Promise.race([running.then(() => true, () => true), new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), abortSettleMs)))]);
+    clearTimeout(timer);
+    log(settled ? `aborted: members killed, rules removed (${env.dir})` : `aborted: members killed, rules removed; the run's own tasks had not ended ${abortSettleMs} ms later (${env.dir})`);
+    throw new RunAbortedError(env.dir, signal?.reason);
   }
   log('checking the history');
   return judge(options, env, phases, failure, (Date.now() - started) / 1000);

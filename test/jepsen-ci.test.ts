@@ -11,7 +11,8 @@
 // majority elects a new leader and acknowledges writes): the verdict must be invalid, because the register history
 // is not linearizable, not because of anything else. Partitions need iptables: without it the test is skipped with
 // the reason, or fails when CAIRN_REQUIRE_ALL=1 (rules match member cgroups when cgroup v2 is there, member
-// addresses otherwise).
+// addresses otherwise). Each run gets the test's signal: when the test times out, the run is aborted (members killed,
+// rules removed, its tasks ended) instead of going on after the failure.
 
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
@@ -37,7 +38,7 @@ function caseOptions(id: string, timeSeconds: number, seed: number): RunOptions 
 
 test('a safe cluster under partitions and kills is judged valid', { timeout: 150_000 }, async (t) => {
   if (!prerequisites(t)) return;
-  const result = await runTest(caseOptions('ci-safe', 40, 101), (line) => t.diagnostic(line));
+  const result = await runTest(caseOptions('ci-safe', 40, 101), (line) => t.diagnostic(line), t.signal);
   for (const line of result.summary) t.diagnostic(line);
   assert.equal(result.results.unexpectedExits.length, 0, `members died: ${result.results.unexpectedExits.join('; ')}`);
   assert.equal(result.verdict, 'valid', `the safe run was judged invalid (${result.dir}): ${result.reasons.join('; ')}`);
@@ -46,7 +47,7 @@ test('a safe cluster under partitions and kills is judged valid', { timeout: 150
 
 test('positive control: --unsafe-local-reads with an isolated leader is judged invalid (stale reads)', { timeout: 120_000 }, async (t) => {
   if (!prerequisites(t)) return;
-  const result = await runTest(caseOptions('ci-stale-control', 20, 202), (line) => t.diagnostic(line));
+  const result = await runTest(caseOptions('ci-stale-control', 20, 202), (line) => t.diagnostic(line), t.signal);
   for (const line of result.summary) t.diagnostic(line);
   assert.equal(result.verdict, 'invalid', `the planted stale-read bug went unnoticed (${result.dir})`);
   assert.equal(result.results.linearizability?.result, 'illegal', `invalid for another reason than a non-linearizable history: ${result.reasons.join('; ')}`);
