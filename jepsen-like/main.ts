@@ -8,12 +8,12 @@ import { corruptNemesisNodesMin, killTargets, memberNemesisNodesMin, nemesisKind
 import { recheck } from './recheck.ts';
 import { defaultRunOptions, PrerequisiteError, runTest, workloadNames, type RunOptions, type WorkloadName } from './runner.ts';
 import { ciCases, fullCases, notRun, runSuite, suiteTable } from './suite.ts';
-import { beatFaultKinds, type BeatFaultKind } from './workloads/beats.ts';
+import { beatClientSource, beatFaultKinds, type BeatFaultKind } from './workloads/beats.ts';
 import { checkClockFaultOptions, clockShapes, clockTargets, defaultClockFaultOptions, offsetSecondsLimit, type ClockFaultOptions, type ClockShape, type ClockTarget } from './clock-faults.ts';
 import { clockModes, type ClockMode } from './faketime.ts';
 
 const usage = `usage: npm run jepsen -- --workload register|set|health|ephemeral|watch|beats|sessions|overrides[,..] --nemesis partition|kill|pause|transfer|member|wipe|corrupt|clock|none[,..] --time SECONDS
-  [--nodes 3|5] [--seed S] [--unsafe-local-reads] [--unsafe-no-fsync] [--unsafe-no-request-dedup] [--lazyfs] [--no-lazyfs]
+  [--nodes 3|5 (4: D3)] [--seed S] [--unsafe-local-reads] [--unsafe-no-fsync] [--unsafe-no-request-dedup] [--lazyfs] [--no-lazyfs]
   [--suite ci|full [--cases ID,..]] [--impatient-share S (0..1: share of retried writes whose first attempt has a short deadline)]
   [--protect-threshold T (0..1, with --workload health --nemesis partition: case C2, the service created with threshold T, degraded-NIC faults)]
   [--beat-faults isolate-responsible,client-cut,isolate-responsible+client,kill,all-clients-cut (with --workload beats, instead of what --nemesis implies;
@@ -126,9 +126,12 @@ function optionsOf(values: Record<string, string | boolean | undefined>): RunOpt
   const base = defaultRunOptions();
   const str = (key: string): string | undefined => (typeof values[key] === 'string' ? values[key] : undefined);
   const nodes = numberOf(str('nodes'), 'nodes', 1, 5);
-  if (nodes !== undefined && nodes !== 3 && nodes !== 5) throw new UsageError('--nodes: 3 or 5');
   const workloads = listOf<WorkloadName>(str('workload'), workloadNames, 'workload') ?? base.workloads;
-  const nodesChosen = nodes ?? (workloads.includes('health') ? 3 : base.nodes);
+  // D3's beaters send from 127.0.0.15 (beatClientSource), so its members are 127.0.0.11-14.
+  const clientsCut = listOf<BeatFaultKind>(str('beat-faults'), beatFaultKinds, 'beat-faults')?.includes('all-clients-cut') === true;
+  if (clientsCut && nodes !== undefined && nodes !== 4) throw new UsageError(`--beat-faults all-clients-cut (D3): 4 members only (its beaters send from ${beatClientSource})`);
+  if (!clientsCut && nodes !== undefined && nodes !== 3 && nodes !== 5) throw new UsageError('--nodes: 3 or 5');
+  const nodesChosen = nodes ?? (workloads.includes('health') ? 3 : clientsCut ? 4 : base.nodes);
   if (workloads.includes('health') && nodesChosen !== 3) throw new UsageError('--workload health: 3 members only (its targets listen on 127.0.0.15)');
   if (workloads.includes('health') && workloads.length > 1) throw new UsageError('--workload health runs alone (its faults are scripted)');
   const kinds = listOf<NemesisKind>(str('nemesis'), nemesisKinds, 'nemesis') ?? [];

@@ -23,7 +23,8 @@
 //   service's member is killed `killsPerFocus` times in a row before the focus moves to another service, so handovers
 //   of one service follow each other closely (the TTL must not be reset for ever by them).
 // - with the fault `all-clients-cut` (D3, mass heartbeat loss; massCutBeatsOptions): every beater's connections leave
-//   from its own loopback address, `beatClientSource` (127.0.0.16, never a member's and never listened on), and a
+//   from its own loopback address, `beatClientSource` (127.0.0.15, the last of the harness's range, so D3 runs 4
+//   members on 127.0.0.11-14; never a member's and never listened on), and a
 //   cut drops every packet between that address and every member, both ways (tagged iptables rules, iptables.ts), for
 //   longer than the delete timeout. The readers and the harness's other traffic leave from 127.0.0.1 and go on, so the
 //   members are observed throughout the cut. Each cut is checked from both sides when it starts (a request from the
@@ -87,8 +88,11 @@ export function defaultBeatsOptions(faults: readonly BeatFaultKind[], faultMs: r
   return { slotsPerService: 4, timeouts: beatTimeouts, lifeMs: [5000, 15_000], pollMs: 1000, faults, faultMs, quietMs, killsPerFocus: 3, clientSource: null, recoveryReserveMs: 0 };
 }
 
-/** beatClientSource is the address D3's beaters send from: in 127.0.0.0/8, outside the members' 127.0.0.11-15. */
-export const beatClientSource = '127.0.0.16';
+/**
+ * beatClientSource is the address D3's beaters send from: the last of the harness's reserved 127.0.0.11-15, so a run
+ * that uses it has at most 4 members (127.0.0.11-14); the workload refuses a cluster that includes it.
+ */
+export const beatClientSource = '127.0.0.15';
 
 /**
  * massCutBeatsOptions: D3 (mass heartbeat loss). The beaters send from beatClientSource and live 15-40 s, so most
@@ -308,8 +312,12 @@ export class BeatsWorkload {
     readonly options: BeatsOptions,
     private readonly deps: BeatsDeps,
   ) {
+    const source = options.clientSource;
+    if (source !== null && deps.cluster.members.some((member) => member.host === source)) {
+      throw new Error(`the beaters' source address ${source} is a member's: a run whose beaters send from it has at most ${deps.cluster.members.findIndex((member) => member.host === source)} members`);
+    }
     this.services = beatServices(deps.cluster.members.map((member) => member.addr));
-    this.send = senderOf(options.clientSource);
+    this.send = senderOf(source);
   }
 
   private get members(): string[] {

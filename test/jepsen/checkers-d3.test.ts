@@ -10,6 +10,10 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { checkD3, clientsCutsOf, d3Bounds, latestApplication } from '../../jepsen-like/checkers-d3.ts';
+import { Cluster } from '../../jepsen-like/control.ts';
+import { beatClientSource, BeatsWorkload, massCutBeatsOptions, type BeatsDeps } from '../../jepsen-like/workloads/beats.ts';
+import { ciCases, fullCases } from '../../jepsen-like/suite.ts';
+import { defaultRunOptions } from '../../jepsen-like/runner.ts';
 import { HistoryBuilder } from './build.ts';
 
 const S = 'jepsen-beat-0';
@@ -22,7 +26,7 @@ type State = 'healthy' | 'unhealthy' | 'absent';
 
 function base(): HistoryBuilder {
   const h = new HistoryBuilder();
-  h.observe('beats-setup', { members, services: [{ name: S, responsible: m11 }], timeouts: { intervalMs: 1000, unhealthyMs: 3000, removeMs: 6000 }, pollMs: 1000, faults: ['all-clients-cut'], faultMs: [11_000, 14_000], quietMs: [9500, 12_000], clientSource: '127.0.0.16' }, 0);
+  h.observe('beats-setup', { members, services: [{ name: S, responsible: m11 }], timeouts: { intervalMs: 1000, unhealthyMs: 3000, removeMs: 6000 }, pollMs: 1000, faults: ['all-clients-cut'], faultMs: [11_000, 14_000], quietMs: [9500, 12_000], clientSource: '127.0.0.15' }, 0);
   h.op('beat-register', 0, 0.01, 'ok', { service: S, element: 1, slot: 0, node: m11 });
   return h;
 }
@@ -33,7 +37,7 @@ function beat(h: HistoryBuilder, element: number, t: number, type: 'ok' | 'info'
 
 /** cut: every client cut from `from` (rules in 10 ms later) to `to` (rules gone 10 ms later). */
 function cut(h: HistoryBuilder, from: number, to: number, id = 2_000_000): HistoryBuilder {
-  const value = { id, mode: 'all-clients', source: '127.0.0.16', members: ['127.0.0.11', '127.0.0.12', '127.0.0.13'] };
+  const value = { id, mode: 'all-clients', source: '127.0.0.15', members: ['127.0.0.11', '127.0.0.12', '127.0.0.13'] };
   h.nemesis('invoke', 'start-clients-cut', value, from);
   h.nemesis('info', 'start-clients-cut', { ...value, rules: 6 }, from + 0.01);
   h.nemesis('invoke', 'stop-clients-cut', { id }, to);
@@ -210,5 +214,29 @@ describe('checkD3', () => {
     const result = checkD3(h.sorted());
     assert.equal(result.valid, false);
     assert.match(result.problems.join('\n'), /no cut of the clients was made/);
+  });
+});
+
+describe('D3 stays inside the harness\'s loopback range (127.0.0.11-15)', () => {
+  const clusterOf = (nodes: number): Cluster => new Cluster({
+    runDir: '/nonexistent', nodes, port: 8100, logLevel: 'warn', snapshotEntries: null, unsafeLocalReads: false, unsafeNoFsync: false,
+    unsafeNoRequestDedup: false, cgroups: null, lazyfsLibrary: null, clock: null,
+  });
+  // Only the constructor runs: it reads the cluster's addresses, nothing is started or sent.
+  const deps = (cluster: Cluster): BeatsDeps => ({ cluster, recorder: null as never, firewall: null, cgroups: null, generator: null as never });
+
+  test('the beaters send from 127.0.0.15, and the suite\'s D3 runs 4 members, none on it', () => {
+    assert.equal(beatClientSource, '127.0.0.15');
+    const d3 = [...ciCases, ...fullCases].find((c) => c.id === 'D3');
+    assert.ok(d3 !== undefined);
+    const options = d3.configure(defaultRunOptions());
+    assert.equal(options.nodes, 4);
+    const cluster = clusterOf(options.nodes);
+    assert.deepEqual(cluster.members.map((m) => m.host), ['127.0.0.11', '127.0.0.12', '127.0.0.13', '127.0.0.14']);
+    assert.doesNotThrow(() => new BeatsWorkload(massCutBeatsOptions([11_000, 14_000], [9500, 12_000], 9000), deps(cluster)));
+  });
+
+  test('a cluster that includes the beaters\' address is refused', () => {
+    assert.throws(() => new BeatsWorkload(massCutBeatsOptions([11_000, 14_000], [9500, 12_000], 9000), deps(clusterOf(5))), /the beaters' source address 127\.0\.0\.15 is a member's: a run whose beaters send from it has at most 4 members/);
   });
 });
