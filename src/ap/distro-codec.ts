@@ -12,7 +12,7 @@ import { validateInstanceKey, validateMetadata, validateServiceKey, validateWeig
 import { protoRoot } from '../replica/proto.ts';
 import type { EntryData, InstanceOverride, RecordData } from './ephemeral-store.ts';
 import type { ForwardRequest, ForwardResponse, LastBeatsQuery, ServiceChecksum } from './transport.ts';
-import type { Version } from './version.ts';
+import { compareVersions, type Version } from './version.ts';
 
 /** CodecLimits are the bounds a decoded Distro message must respect. */
 export type CodecLimits = Pick<Limits, 'distroSyncBatchMax' | 'distroMessageEntriesMax' | 'distroForwardBatchEntriesMax'>;
@@ -128,17 +128,44 @@ function entryFrom(value: unknown): EntryData {
   };
 }
 
-/** overrideFrom reads an entry's operator override (absent: none); its version is required. */
+/**
+ * overrideFrom reads an entry's operator override (absent: none). Its version is required; an attribute's own
+ * version (a member of this version or later sends one for an attribute set by an older write) only for a set
+ * attribute, and never newer than the override's version, which is its newest attribute's.
+ */
 function overrideFrom(value: unknown): { override?: InstanceOverride } {
   if (value === null || value === undefined) return {};
   const raw = object(value, 'entry.override');
+  const version = versionFrom(raw['version']);
+  const attributeVersionFrom = (name: 'enabled' | 'weight' | 'metadata', set: boolean): { readonly [key: string]: Version } => {
+    const field = raw[`${name}Version`];
+    if (field === null || field === undefined) return {};
+    if (!set) throw invalid(`entry.override.${name}Version is given for an attribute that is not set`);
+    const own = versionFrom(field);
+    if (compareVersions(own, version) > 0) throw invalid(`entry.override.${name}Version is newer than the override's version`);
+    // Equal to the override's version: the canonical form leaves it out.
+    return compareVersions(own, version) === 0 ? {} : { [`${name}Version`]: own };
+  };
+  const enabledSet = bool(raw['enabledSet']);
+  const weightSet = bool(raw['weightSet']);
+  const metadataSet = bool(raw['metadataSet']);
+  // An override that sets nothing overrides nothing (a member before the attribute versions could send one after a
+  // change of health alone): read as none.
+  if (!enabledSet && !weightSet && !metadataSet) return {};
   const override: InstanceOverride = {
-    ...(bool(raw['enabledSet']) ? { enabled: bool(raw['enabled']) } : {}),
-    ...(bool(raw['weightSet']) ? { weight: validateWeight(raw['weight']) } : {}),
-    ...(bool(raw['metadataSet']) ? { metadata: metadataFrom(raw['metadata']) } : {}),
-    version: versionFrom(raw['version']),
+    ...(enabledSet ? { enabled: bool(raw['enabled']) } : {}),
+    ...(weightSet ? { weight: validateWeight(raw['weight']) } : {}),
+    ...(metadataSet ? { metadata: metadataFrom(raw['metadata']) } : {}),
+    version,
+    ...attributeVersionFrom('enabled', enabledSet),
+    ...attributeVersionFrom('weight', weightSet),
+    ...attributeVersionFrom('metadata', metadataSet),
   };
   return { override };
+}
+
+function versionTo(version: Version): Record<string, unknown> {
+  return { wallMs: version.wallMs, counter: version.counter, memberId: version.member };
 }
 
 function overrideTo(override: InstanceOverride | undefined): Record<string, unknown> {
@@ -148,7 +175,10 @@ function overrideTo(override: InstanceOverride | undefined): Record<string, unkn
       enabledSet: override.enabled !== undefined, enabled: override.enabled ?? false,
       weightSet: override.weight !== undefined, weight: override.weight ?? 0,
       metadataSet: override.metadata !== undefined, metadata: { ...(override.metadata ?? {}) },
-      version: { wallMs: override.version.wallMs, counter: override.version.counter, memberId: override.version.member },
+      version: versionTo(override.version),
+      ...(override.enabledVersion === undefined ? {} : { enabledVersion: versionTo(override.enabledVersion) }),
+      ...(override.weightVersion === undefined ? {} : { weightVersion: versionTo(override.weightVersion) }),
+      ...(override.metadataVersion === undefined ? {} : { metadataVersion: versionTo(override.metadataVersion) }),
     },
   };
 }

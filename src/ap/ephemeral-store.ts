@@ -70,15 +70,111 @@ export interface EntryData {
 /**
  * InstanceOverride is an operator's change of an ephemeral instance (docs/ap.md "Operator changes"): `enabled` and
  * `weight` replace the client's, `metadata` keys are laid over the client's metadata. Health is not overridable:
- * it is the client's beats' (an operator's healthy=... changes the instance itself). `version` is the operator's
- * write's: copies merge the override and the client's part of an entry each by its own version, so a client's
- * re-registration on the far side of a partition does not undo an operator's later change.
+ * it is the client's beats' (an operator's healthy=... changes the instance itself). Copies merge the override and
+ * the client's part of an entry each by its own versions, so a client's re-registration on the far side of a
+ * partition does not undo an operator's later change; within the override each attribute merges by the version of
+ * the write that set it, so two operators' changes of different attributes on either side of a partition both stay.
+ *
+ * `version` is the newest attribute's (what a member older than the attribute versions merges the whole override
+ * by); `enabledVersion`, `weightVersion` and `metadataVersion` are present only for an attribute set by an older
+ * write than `version` (absent: the attribute's version is `version`), so every override has one form (canonical()).
  */
 export interface InstanceOverride {
   readonly enabled?: boolean;
   readonly weight?: number;
   readonly metadata?: Metadata;
   readonly version: Version;
+  readonly enabledVersion?: Version;
+  readonly weightVersion?: Version;
+  readonly metadataVersion?: Version;
+}
+
+/** OverrideAttribute names the overridable attributes. */
+export type OverrideAttribute = 'enabled' | 'weight' | 'metadata';
+const overrideAttributes: readonly OverrideAttribute[] = ['enabled', 'weight', 'metadata'];
+
+/** attributeVersion is the version of the write that set `attribute` in `override`; undefined when it is not set. */
+export function attributeVersion(override: InstanceOverride | undefined, attribute: OverrideAttribute): Version | undefined {
+  if (override === undefined || override[attribute] === undefined) return undefined;
+  return override[`${attribute}Version`] ?? override.version;
+}
+
+interface OverrideParts {
+  enabled?: { readonly value: boolean; readonly version: Version };
+  weight?: { readonly value: number; readonly version: Version };
+  metadata?: { readonly value: Metadata; readonly version: Version };
+}
+
+function partsOf(override: InstanceOverride | undefined): OverrideParts {
+  const parts: OverrideParts = {};
+  if (override === undefined) return parts;
+  if (override.enabled !== undefined) parts.enabled = { value: override.enabled, version: attributeVersion(override, 'enabled')! };
+  if (override.weight !== undefined) parts.weight = { value: override.weight, version: attributeVersion(override, 'weight')! };
+  if (override.metadata !== undefined) parts.metadata = { value: override.metadata, version: attributeVersion(override, 'metadata')! };
+  return parts;
+}
+
+/** canonical builds the one form of an override from its attributes (undefined when none is set). */
+function canonical(parts: OverrideParts): InstanceOverride | undefined {
+  let newest: Version | undefined;
+  for (const attribute of overrideAttributes) {
+    const part = parts[attribute];
+    if (part !== undefined && (newest === undefined || compareVersions(part.version, newest) > 0)) newest = part.version;
+  }
+  if (newest === undefined) return undefined;
+  const version = newest;
+  const older = (part: { readonly version: Version } | undefined): boolean => part !== undefined && compareVersions(part.version, version) !== 0;
+  return {
+    ...(parts.enabled === undefined ? {} : { enabled: parts.enabled.value }),
+    ...(parts.weight === undefined ? {} : { weight: parts.weight.value }),
+    ...(parts.metadata === undefined ? {} : { metadata: parts.metadata.value }),
+    version,
+    ...(older(parts.enabled) ? { enabledVersion: parts.enabled!.version } : {}),
+    ...(older(parts.weight) ? { weightVersion: parts.weight!.version } : {}),
+    ...(older(parts.metadata) ? { metadataVersion: parts.metadata!.version } : {}),
+  };
+}
+
+/**
+ * mergeOverrides merges two copies of an entry's override attribute by attribute, each by its own version (equal
+ * versions are the same write). Commutative, associative and idempotent, so copies merged in any order agree.
+ */
+export function mergeOverrides(a: InstanceOverride | undefined, b: InstanceOverride | undefined): InstanceOverride | undefined {
+  if (a === undefined) return b;
+  if (b === undefined) return a;
+  const pa = partsOf(a);
+  const pb = partsOf(b);
+  const newer = <T extends { readonly version: Version }>(x: T | undefined, y: T | undefined): T | undefined =>
+    x === undefined ? y : y === undefined ? x : compareVersions(y.version, x.version) > 0 ? y : x;
+  const parts: OverrideParts = {};
+  const enabled = newer(pa.enabled, pb.enabled);
+  const weight = newer(pa.weight, pb.weight);
+  const metadata = newer(pa.metadata, pb.metadata);
+  if (enabled !== undefined) parts.enabled = enabled;
+  if (weight !== undefined) parts.weight = weight;
+  if (metadata !== undefined) parts.metadata = metadata;
+  return canonical(parts);
+}
+
+/** sameOverrideVersions tells whether two overrides carry the same writes (every attribute's version equal). */
+function sameOverrideVersions(a: InstanceOverride | undefined, b: InstanceOverride | undefined): boolean {
+  if (a === undefined || b === undefined) return a === b;
+  return overrideAttributes.every((attribute) => {
+    const va = attributeVersion(a, attribute);
+    const vb = attributeVersion(b, attribute);
+    return va === undefined || vb === undefined ? va === vb : compareVersions(va, vb) === 0;
+  });
+}
+
+/** overrideToken is the override's part of an entry's checksum token: every attribute's version. */
+function overrideToken(override: InstanceOverride | undefined): string {
+  if (override === undefined) return '';
+  let token = '';
+  for (const attribute of overrideAttributes) {
+    const version = attributeVersion(override, attribute);
+    token += version === undefined ? '\u0000-' : `\u0000${version.wallMs}\u0000${version.counter}\u0000${version.member}`;
+  }
+  return token;
 }
 
 /** servedFields lays `override` over the client's fields (the instance as it is listed and pushed). */
@@ -428,20 +524,20 @@ export class EphemeralStore {
     if (record === undefined || entry === undefined || entry.instance === null || entry.client === null) throw notFound(key);
     // The operator's change: merged into the override (each given attribute replaces the override's); health, the
     // one attribute that is not overridable, changes the instance.
+    // Each given attribute is set by this write (its version); the others keep the writes that set them.
     const version = this.clock.tick(this.now());
-    const override: InstanceOverride = {
-      ...entry.override,
-      ...(changes.enabled === undefined ? {} : { enabled: changes.enabled }),
-      ...(changes.weight === undefined ? {} : { weight: changes.weight }),
-      ...(changes.metadata === undefined ? {} : { metadata: changes.metadata }),
-      version,
-    };
+    const parts = partsOf(entry.override);
+    if (changes.enabled !== undefined) parts.enabled = { value: changes.enabled, version };
+    if (changes.weight !== undefined) parts.weight = { value: changes.weight, version };
+    if (changes.metadata !== undefined) parts.metadata = { value: changes.metadata, version };
+    const override = canonical(parts);
     const client = { ...entry.client, healthy: changes.healthy ?? entry.client.healthy };
     // As in put's update: the client's part keeps its version unless its health changed.
     const clientVersion = client.healthy === entry.client.healthy ? entry.version : version;
     this.install(record, {
       cluster: entry.cluster, ip: entry.ip, port: entry.port, version: clientVersion, removed: false,
-      weight: client.weight, enabled: client.enabled, healthy: client.healthy, metadata: client.metadata, owner: entry.owner, override,
+      weight: client.weight, enabled: client.enabled, healthy: client.healthy, metadata: client.metadata, owner: entry.owner,
+      ...(override === undefined ? {} : { override }),
     }, entry.timeouts);
     entry.heardMs = this.now();
     this.options.events.onServiceChanged(record);
@@ -566,10 +662,8 @@ export class EphemeralStore {
         ephemeral: true, metadata: served.metadata, instanceId: instanceId(data.ip, data.port, data.cluster, record.key.group, record.key.service),
       });
       if (!wasLive) entry.lastBeatMs = now;
-      // The override's version too: two copies that differ only in it must not look equal to verify.
-      const overrideVersion = data.override?.version;
-      const token = `${id}\u0000${data.version.wallMs}\u0000${data.version.counter}\u0000${data.version.member}` +
-        (overrideVersion === undefined ? '' : `\u0000${overrideVersion.wallMs}\u0000${overrideVersion.counter}\u0000${overrideVersion.member}`);
+      // The override's versions too: two copies that differ only in them must not look equal to verify.
+      const token = `${id}\u0000${data.version.wallMs}\u0000${data.version.counter}\u0000${data.version.member}${overrideToken(data.override)}`;
       entry.hashA = fnv1a32(token);
       entry.hashB = fnv1a32(token, 0x9747b28c);
       record.live++;
@@ -596,13 +690,15 @@ export class EphemeralStore {
       const current = record?.entries.get(id);
       // Two parts, each last-writer-wins by its own version: the client's (instance or tombstone) and the operator's
       // override (docs/ap.md "Operator changes").
+      // The override merges attribute by attribute (mergeOverrides): it changed when the arriving copy carries a
+      // write of some attribute that this copy lacks or holds older.
       const clientNewer = current === undefined || compareVersions(arriving.version, current.version) > 0;
-      const overrideNewer = arriving.override !== undefined &&
-        (current?.override === undefined || compareVersions(arriving.override.version, current.override.version) > 0);
+      const mergedOverride = mergeOverrides(current?.override, arriving.override);
+      const overrideNewer = !sameOverrideVersions(mergedOverride, current?.override);
       if (!clientNewer && !overrideNewer) continue;
       this.clock.observe(arriving.version);
       if (arriving.override !== undefined) this.clock.observe(arriving.override.version);
-      const newerOverride = overrideNewer ? arriving.override : current?.override;
+      const newerOverride = mergedOverride;
       const incoming: EntryData = clientNewer
         ? { ...withoutOverride(arriving), ...(newerOverride === undefined ? {} : { override: newerOverride }) }
         : { ...withoutOverride(this.exportEntry(current!)), ...(newerOverride === undefined ? {} : { override: newerOverride }) };

@@ -74,6 +74,22 @@ test('an entry\'s operator override round-trips attribute by attribute; an entry
   assert.throws(() => decodeRecords(encodeRecords([{ key, entries: [{ ...entry, override: { metadata: { '': 'x' }, version } }] }]), limits), refusal);
 });
 
+test('an override\'s attribute versions round-trip; one newer than the override, one for an unset attribute, are refused; an override that sets nothing reads as none', () => {
+  const older = { wallMs: 1_700_000_000_100, counter: 3, member: '127.0.1.132:18848' };
+  const version = { wallMs: 1_700_000_000_200, counter: 0, member: '127.0.1.131:18848' };
+  const newer = { wallMs: 1_700_000_000_300, counter: 0, member: '127.0.1.131:18848' };
+  const mixed: InstanceOverride = { enabled: false, weight: 3, metadata: { zone: 'a' }, version, weightVersion: older, metadataVersion: older };
+  const records: RecordData[] = [{ key, entries: [{ ...entry, override: mixed }] }];
+  assert.deepEqual(decodeRecords(encodeRecords(records), limits), records);
+  // An attribute version equal to the override's is the canonical form's absence.
+  const equal = decodeRecords(encodeRecords([{ key, entries: [{ ...entry, override: { enabled: false, version, enabledVersion: version } }] }]), limits)[0]?.entries[0];
+  assert.deepEqual(equal?.override, { enabled: false, version });
+  assert.throws(() => decodeRecords(encodeRecords([{ key, entries: [{ ...entry, override: { enabled: false, version, enabledVersion: newer } }] }]), limits), refusal);
+  assert.throws(() => decodeRecords(encodeRecords([{ key, entries: [{ ...entry, override: { enabled: false, version, weightVersion: older } }] }]), limits), refusal);
+  const none = decodeRecords(encodeRecords([{ key, entries: [{ ...entry, override: { version } }] }]), limits)[0]?.entries[0];
+  assert.equal(none !== undefined && 'override' in none, false);
+});
+
 test('invalid peer messages are refused with typed errors, never a crash', () => {
   assert.throws(() => decodeRecords(Uint8Array.from([0xff, 0xff, 0xff, 0xff]), limits), refusal);
   const bad: Array<[string, Partial<EntryData>]> = [

@@ -11,7 +11,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { limits } from '../../src/limits.ts';
-import { EMPTY_CHECKSUM, EphemeralStore, serviceIdOfKey, entryIdOf, type StoreLimits } from '../../src/ap/ephemeral-store.ts';
+import { EMPTY_CHECKSUM, EphemeralStore, mergeOverrides, serviceIdOfKey, entryIdOf, type InstanceOverride, type StoreLimits } from '../../src/ap/ephemeral-store.ts';
 import { isCairnError } from '../../src/errors.ts';
 import type { InstanceKey } from '../../src/naming/model.ts';
 
@@ -406,4 +406,85 @@ test('registrations: update needs an existing instance, patches keep other field
   store.put(keyOf('10.0.0.2'), { ...fields, weight: 5 }, '', 'register');
   assert.deepEqual(store.serviceKeys('public'), [service]);
   assert.deepEqual(store.serviceKeys('other'), []);
+});
+
+test('two operators\' changes of different attributes on either side of a partition both stay; the same attribute goes to the later write', () => {
+  const clock = new Clock();
+  const { store: a } = storeOf('a', clock);
+  const { store: b } = storeOf('b', clock);
+  const key = keyOf('10.0.0.1');
+  a.put(key, { ...fields, weight: 2, metadata: { build: '1' } }, '', 'register');
+  b.merge(a.exportRecord(a.record(serviceId)!));
+  // Partitioned: one operator disables the instance at a, another sets its weight and metadata at b, later.
+  clock.advance(10);
+  a.patch(key, { enabled: false });
+  clock.advance(10);
+  b.patch(key, { weight: 5, metadata: { drain: 'no' } });
+  // A patch of health alone makes no override.
+  const { store: c } = storeOf('c', clock);
+  c.put(key, fields, '', 'register');
+  c.patch(key, { healthy: false });
+  assert.equal(c.exportRecord(c.record(serviceId)!).entries[0]?.override, undefined);
+  // Healed, in either order: both changes stand (before, the later override replaced the earlier whole and the
+  // instance came back enabled).
+  const fromA = a.exportRecord(a.record(serviceId)!);
+  const fromB = b.exportRecord(b.record(serviceId)!);
+  assert.equal(a.merge(fromB), 1);
+  assert.equal(b.merge(fromA), 1);
+  for (const store of [a, b]) {
+    const [instance] = store.instancesOf(service);
+    assert.deepEqual([instance?.enabled, instance?.weight, instance?.metadata], [false, 5, { build: '1', drain: 'no' }]);
+  }
+  assert.equal(a.checksum(serviceId), b.checksum(serviceId));
+  assert.equal(a.merge(fromB), 0, 'the same copy again changes nothing');
+  assert.equal(b.merge(fromA), 0);
+  // The same attribute on both sides: the later write wins, whichever copy arrives first.
+  clock.advance(10);
+  b.patch(key, { weight: 7 });
+  clock.advance(10);
+  a.patch(key, { weight: 8 });
+  const laterA = a.exportRecord(a.record(serviceId)!);
+  const earlierB = b.exportRecord(b.record(serviceId)!);
+  assert.equal(a.merge(earlierB), 0, 'an older weight changes nothing');
+  assert.equal(b.merge(laterA), 1);
+  for (const store of [a, b]) assert.deepEqual([store.instancesOf(service)[0]?.weight, store.instancesOf(service)[0]?.enabled], [8, false]);
+  // A full update (PUT) sets every attribute; a newer patch of one attribute on the other side still stands.
+  clock.advance(10);
+  a.put(key, { ...fields, enabled: true, weight: 1, metadata: { build: '1' } }, '', 'update');
+  clock.advance(10);
+  b.patch(key, { enabled: false });
+  a.merge(b.exportRecord(b.record(serviceId)!));
+  b.merge(a.exportRecord(a.record(serviceId)!));
+  for (const store of [a, b]) assert.deepEqual([store.instancesOf(service)[0]?.enabled, store.instancesOf(service)[0]?.weight], [false, 1]);
+  assert.equal(a.checksum(serviceId), b.checksum(serviceId));
+});
+
+test('mergeOverrides is commutative, associative and idempotent (random overrides from a fixed seed)', () => {
+  let seed = 0x2545f491;
+  const next = (n: number): number => {
+    seed = (Math.imul(seed, 1_103_515_245) + 12_345) >>> 0;
+    return seed % n;
+  };
+  const versionOf = (): { wallMs: number; counter: number; member: string } => ({ wallMs: 1000 + next(4), counter: next(3), member: ['a', 'b', 'c'][next(3)]! });
+  const randomOverride = (): InstanceOverride | undefined => {
+    if (next(6) === 0) return undefined;
+    let result: InstanceOverride | undefined;
+    // Built by merging single-attribute writes, the way stores build them.
+    for (let i = 0; i < 1 + next(3); i++) {
+      const version = versionOf();
+      const write: InstanceOverride = [
+        { enabled: next(2) === 0, version },
+        { weight: next(10), version },
+        { metadata: { k: String(next(3)) }, version },
+      ][next(3)]!;
+      result = mergeOverrides(result, write);
+    }
+    return result;
+  };
+  for (let round = 0; round < 2000; round++) {
+    const [x, y, z] = [randomOverride(), randomOverride(), randomOverride()];
+    assert.deepEqual(mergeOverrides(x, y), mergeOverrides(y, x), `commutative: ${JSON.stringify([x, y])}`);
+    assert.deepEqual(mergeOverrides(mergeOverrides(x, y), z), mergeOverrides(x, mergeOverrides(y, z)), `associative: ${JSON.stringify([x, y, z])}`);
+    assert.deepEqual(mergeOverrides(x, x), x, `idempotent: ${JSON.stringify(x)}`);
+  }
 });
