@@ -3,12 +3,18 @@
 // sync; the client's re-registration keeps it; the responsible member killed, the survivors still hold it and a
 // re-registration at the new responsible member keeps it; the operator's next change undoes it everywhere.
 //
+// A second test partitions one member from the other two (iptables DROP rules tagged
+// `cairn-test-ephemeral-override-<pid>`, removed even on failure): one operator disables the instance on one side,
+// another sets its weight on the other; after the heal every member shows both changes (docs/ap.md: the override
+// merges attribute by attribute).
+//
 // Method: three members on 127.0.1.78-80 (this file's block); instances kept alive for 10 minutes without beats
 // (longLived metadata), so nothing but the writes below changes them; every member's local list is read.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { startCluster, waitFor, type Member } from '../support/cluster.ts';
-import { describeList, listEphemeral, longLived, registerEphemeral } from '../support/ephemeral.ts';
+import { describeList, listEphemeral, longLived, metricValue, registerEphemeral } from '../support/ephemeral.ts';
+import { Partitioner, requireIptables } from '../support/iptables.ts';
 import { responsibleMember, serviceIdOf } from '../../src/ap/responsibility.ts';
 
 const hosts = ['127.0.1.78', '127.0.1.79', '127.0.1.80'];
@@ -80,5 +86,35 @@ test('an operator\'s disable survives the client\'s re-registrations and the res
     await patch(operator, { enabled: 'true' });
     await untilEverywhere(survivors, '10.0.0.1:8080,10.0.0.2:8080', 'listed again once the operator enabled it');
     assert.equal((await detail(client)).weight, 3, 'the operator\'s weight stays until the operator changes it');
+  });
+});
+
+test('two operators\' changes of different attributes on the two sides of a partition both stand after the heal', { timeout: 180_000 }, async (t) => {
+  if (!requireIptables(t)) return;
+  const partitioner = new Partitioner('ephemeral-override');
+  t.after(() => partitioner.close());
+  const cluster = await startCluster(t, { file: 'ephemeral-override', hosts, size: 3 });
+  const [lone, left, right] = cluster.members as [Member, Member, Member];
+  await registerEphemeral(left, service, '10.0.0.1', 8080, longLived);
+  await registerEphemeral(left, service, '10.0.0.2', 8080, longLived);
+  await untilEverywhere(cluster.members, '10.0.0.1:8080,10.0.0.2:8080', 'both instances listed everywhere');
+
+  await cluster.step(t, 'partitioned: the operator disables 10.0.0.1 on the lone side; another sets its weight on the majority side', async () => {
+    partitioner.isolate(lone.host, [left.host, right.host]);
+    await waitFor(async () => (await metricValue(lone, 'cairn_ap_live_members')) === 1 && (await metricValue(left, 'cairn_ap_live_members')) === 2,
+      { timeoutMs: 20_000, intervalMs: 200, what: 'both sides to see the partition' });
+    await patch(lone, { enabled: 'false' });
+    await patch(right, { weight: '5' });
+    await untilEverywhere([lone], '10.0.0.2:8080', 'disabled on the lone side');
+    await untilEverywhere([left, right], '10.0.0.1:8080,10.0.0.2:8080', 'still enabled on the majority side');
+  });
+
+  await cluster.step(t, 'healed: every member keeps the instance out and shows the weight 5', async () => {
+    partitioner.heal();
+    await untilEverywhere(cluster.members, '10.0.0.2:8080', 'the disable stands everywhere');
+    await waitFor(async () => {
+      const seen = await Promise.all(cluster.members.map(async (member) => (await detail(member)).weight));
+      return seen.every((weight) => weight === 5) || (() => { throw new Error(seen.join(' | ')); })();
+    }, { timeoutMs: 15_000, intervalMs: 100, what: 'the weight 5 on every member' });
   });
 });
