@@ -36,6 +36,7 @@ export interface Limits {
   readonly peerMessageBytesMax: number;
   // --- Client requests ---
   readonly requestBodyBytesMax: number;
+  readonly requestJsonDepthMax: number;
   readonly requestReceiveMsMax: number;
   readonly httpConnectionsCheckMs: number;
   // --- Naming model (NACOS.md §5.6) ---
@@ -169,6 +170,10 @@ export const limits: Limits = Object.freeze({
   // --- Client requests ---
   // An HTTP body or gRPC request message: larger ones get CAIRN_REQUEST_TOO_LARGE before any parsing work.
   requestBodyBytesMax: 256 * KiB,
+  // Nesting of a JSON request body: parameters are flat, their values at most an object or two deep (metadata, a
+  // health checker, a beat), so 32 levels leave room while a body of 256 KiB of brackets, whose every recursive walk
+  // (JSON.stringify) would overflow the stack, is refused with CAIRN_INVALID_ARGUMENT before any parameter is read.
+  requestJsonDepthMax: 32,
   // An HTTP request's headers and body must arrive within this of its start, or the connection is closed (408): a
   // request delayed in the network (a client that gave up during a partition, its kernel retransmitting the data
   // after the heal) is refused, not applied a minute late (jepsen-like D3, seed 21021: a dead client's beat landed

@@ -16,7 +16,7 @@ import { cairnRoutes } from './cairn.ts';
 import { catalogRoutes } from './catalog.ts';
 import { clusterRoutes } from './cluster.ts';
 import { allowAll, type HttpDeps } from './deps.ts';
-import { sendError, sendNoSuchApi } from './errors.ts';
+import { clientErrorAnswer, sendError, sendNoSuchApi } from './errors.ts';
 import { healthRoutes } from './health.ts';
 import { instanceRoutes } from './instance.ts';
 import { metricsRoutes, observeRequests } from './metrics.ts';
@@ -79,7 +79,32 @@ function formFields(body: string): Record<string, string> {
   return Object.fromEntries(fields);
 }
 
-/** jsonFields reads a JSON body, which must be an object; an empty body is no parameters. */
+/** jsonDepthOf is the deepest nesting of objects and arrays in valid JSON text, found without recursion. */
+export function jsonDepthOf(text: string): number {
+  let depth = 0;
+  let deepest = 0;
+  let inString = false;
+  for (let at = 0; at < text.length; at++) {
+    const char = text[at];
+    if (inString) {
+      if (char === '\\') at++;
+      else if (char === '"') inString = false;
+    } else if (char === '"') {
+      inString = true;
+    } else if (char === '{' || char === '[') {
+      depth++;
+      deepest = Math.max(deepest, depth);
+    } else if (char === '}' || char === ']') {
+      depth--;
+    }
+  }
+  return deepest;
+}
+
+/**
+ * jsonFields reads a JSON body, which must be an object nested at most limits.requestJsonDepthMax deep (a deeper one
+ * would overflow the stack of every recursive walk over it); an empty body is no parameters.
+ */
 function jsonFields(body: string): Record<string, unknown> {
   if (body.trim() === '') return {};
   let parsed: unknown;
@@ -90,6 +115,9 @@ function jsonFields(body: string): Record<string, unknown> {
   }
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
     throw new CairnError('CAIRN_INVALID_ARGUMENT', 'a JSON request body must be an object of parameters.');
+  }
+  if (jsonDepthOf(body) > limits.requestJsonDepthMax) {
+    throw new CairnError('CAIRN_INVALID_ARGUMENT', `the JSON request body nests deeper than ${limits.requestJsonDepthMax} levels.`);
   }
   return parsed as Record<string, unknown>;
 }
@@ -118,7 +146,17 @@ export function buildApp(deps: HttpDeps): FastifyInstance {
     // httpConnectionsCheckMs; its own defaults (60 s for the headers, checked every 30 s) let a beat land a minute late.
     serverFactory: (handler) => {
       const receiveMs = deps.requestReceiveMs ?? limits.requestReceiveMsMax;
-      return createServer({ headersTimeout: receiveMs, requestTimeout: receiveMs, connectionsCheckingInterval: deps.connectionsCheckMs ?? limits.httpConnectionsCheckMs }, handler);
+      const server = createServer({ headersTimeout: receiveMs, requestTimeout: receiveMs, connectionsCheckingInterval: deps.connectionsCheckMs ?? limits.httpConnectionsCheckMs }, handler);
+      // An `Expect` other than 100-continue is served as if absent (RFC 9110 §10.1.1 lets a server ignore it), not
+      // answered with Node's bare 417, which carries no error code.
+      server.on('checkExpectation', handler);
+      return server;
+    },
+    // Requests Node's parser refuses (malformed HTTP) get a catalog code too, in Cairn's shape (errors.ts).
+    clientErrorHandler: (error, socket) => {
+      if (socket.destroyed) return;
+      if (error.code === 'ECONNRESET' || !socket.writable) socket.destroy();
+      else socket.end(clientErrorAnswer(error));
     },
     // Refusals before routing (a malformed URL) take the same shapes as every other error.
     frameworkErrors: (error, request, reply) => {

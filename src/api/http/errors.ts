@@ -6,6 +6,7 @@
 // match on it. Anything that is not a CairnError is a bug or a framework refusal: framework refusals (body too
 // large, unreadable body) become their catalog code; anything else is CAIRN_INTERNAL, logged, its message withheld.
 
+import { maxHeaderSize, STATUS_CODES } from 'node:http';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { CairnError, isCairnError, type CairnErrorCode } from '../../errors.ts';
 import { limits } from '../../limits.ts';
@@ -219,4 +220,27 @@ export function sendNoSuchApi(request: FastifyRequest, reply: FastifyReply): Fas
   }
   reply.header(errorCodeHeader, 'CAIRN_NOT_IMPLEMENTED');
   return reply.code(501).type('text/plain; charset=utf-8').send(`no such api:${request.method}:${path}`);
+}
+
+/**
+ * clientErrorAnswer is the raw HTTP/1.1 answer to a request Node's parser refused before fastify saw it: a malformed
+ * request line, header or body framing, or a header section over Node's maxHeaderSize. The request's path, and so
+ * its API, is unknown, so the answer takes Cairn's own shape. A request that did not arrive within
+ * limits.requestReceiveMsMax gets a bare 408 (no catalog code names it, and its client has given up).
+ */
+export function clientErrorAnswer(error: Error & { readonly code?: unknown }): string {
+  if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') return 'HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\nConnection: close\r\n\r\n';
+  const cairnError = error.code === 'HPE_HEADER_OVERFLOW'
+    ? new CairnError('CAIRN_REQUEST_TOO_LARGE', `the request's header section exceeds ${maxHeaderSize} bytes.`)
+    : new CairnError('CAIRN_INVALID_ARGUMENT', 'the request is not well-formed HTTP/1.1.');
+  const body = JSON.stringify(cairnError.toJSON());
+  return [
+    `HTTP/1.1 ${cairnError.httpStatus} ${STATUS_CODES[cairnError.httpStatus] ?? ''}`,
+    'Content-Type: application/json; charset=utf-8',
+    `Content-Length: ${Buffer.byteLength(body)}`,
+    `${errorCodeHeader}: ${cairnError.code}`,
+    'Connection: close',
+    '',
+    body,
+  ].join('\r\n');
 }

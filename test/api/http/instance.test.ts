@@ -8,6 +8,8 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { jsonDepthOf } from '../../../src/api/http/app.ts';
+import { limits } from '../../../src/limits.ts';
 import { buildHarness, call, fixedNow, javaClient, query, type Harness } from './harness.ts';
 
 const base = '/nacos/v1/ns';
@@ -345,4 +347,38 @@ test('consistency=linearizable is accepted on every read and answers the same da
     assert.equal(linearizable.text, local.text, url);
   }
   await h.app.close();
+});
+
+test('a JSON body nested deeper than limits.requestJsonDepthMax is refused with 400, not a 500 from a stack overflow; nothing is written', async () => {
+  // Found by test/api/http/fuzz.test.ts: `{"serviceName": [[[...]]]}` thousands deep overflowed JSON.stringify while
+  // the parameters were read, and the member answered 500 CAIRN_INTERNAL.
+  const h = await buildHarness();
+  const json = { 'content-type': 'application/json' };
+  const deep = (depth: number): string => `${'['.repeat(depth)}${']'.repeat(depth)}`;
+  const bodies = [
+    `{"serviceName":"svc","ip":"10.0.0.1","port":8080,"ephemeral":false,"metadata":${deep(20_000)}}`,
+    `{"serviceName":${'{"a":'.repeat(20_000)}1${'}'.repeat(20_000)}}`,
+    `{"serviceName":"svc","ip":"10.0.0.1","port":8080,"ephemeral":false,"metadata":${deep(limits.requestJsonDepthMax)}}`,
+  ];
+  for (const body of bodies) {
+    for (const url of [`${base}/instance`, '/nacos/v2/ns/instance', '/cairn/v1/cluster/members']) {
+      const answer = await call(h.app, 'POST', url, { body, headers: json });
+      assert.equal(answer.status, 400, `${url} ${body.slice(0, 80)}: ${answer.text.slice(0, 200)}`);
+      assert.equal(answer.headers['cairn-error-code'], 'CAIRN_INVALID_ARGUMENT', url);
+    }
+  }
+  const refused = await call(h.app, 'POST', `${base}/instance`, { body: bodies[0] ?? '', headers: json });
+  assert.equal(refused.text, `the JSON request body nests deeper than ${limits.requestJsonDepthMax} levels. (CAIRN_INVALID_ARGUMENT)`);
+  await assertNothingRegistered(h);
+  // Nesting within the bound is read as before: the metadata object is one level below the body.
+  const nested = await call(h.app, 'POST', `${base}/instance`, { body: JSON.stringify({ ...persistent, metadata: { zone: 'a' } }), headers: json });
+  assert.equal(nested.text, 'ok');
+  await h.app.close();
+});
+
+test('jsonDepthOf counts nesting outside strings, escapes included', () => {
+  const cases: Array<[string, number]> = [
+    ['1', 0], ['{}', 1], ['[[]]', 2], ['{"a":[{"b":1}]}', 3], ['{"a":"[[[{{{"}', 1], ['{"a":"\\"[[["}', 1], ['{"a\\\\":[1]}', 2],
+  ];
+  for (const [text, depth] of cases) assert.equal(jsonDepthOf(text), depth, text);
 });
