@@ -21,6 +21,7 @@ import {
 import type { ServiceDefinition } from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
 import { isIP } from 'node:net';
+import { assert } from '../../assert.ts';
 import { CairnError } from '../../errors.ts';
 import { limits } from '../../limits.ts';
 import type { NamingService } from '../../naming/naming-service.ts';
@@ -34,6 +35,7 @@ import { serveSession } from './session.ts';
 import { serveSubscribe } from './subscribe.ts';
 import type { SubscriptionHub } from '../../naming/subscriptions.ts';
 import { healthServiceName, loadClientApiDefinition, namingServiceName, serviceDefinitionOf } from './proto.ts';
+import { requestTypeOf, wireProblem } from './wire-check.ts';
 
 /** GrpcLogger is the part of the member's pino logger the server uses: unexpected failures are logged as errors. */
 export interface GrpcLogger {
@@ -64,13 +66,19 @@ class UndecodableRequest {
 /**
  * decodingTolerant returns a copy of a service definition whose request decoders never throw: grpc-js would answer
  * an undecodable request with INTERNAL, although the fault is the client's; the handler answers INVALID_ARGUMENT.
+ * The bytes are checked first (wire-check.ts): the loader's decoder would read a truncated string, a string in
+ * invalid UTF-8 or a field of the wrong wire type as some other request instead of failing.
  */
-function decodingTolerant(definition: ServiceDefinition): ServiceDefinition {
+function decodingTolerant(definition: ServiceDefinition, serviceName: string): ServiceDefinition {
   const tolerant: ServiceDefinition = {};
   for (const [method, methodDefinition] of Object.entries(definition)) {
+    const requestType = requestTypeOf(serviceName, method);
+    assert(requestType !== null, `${serviceName}/${method} has no request type in the client API's .proto files`);
     tolerant[method] = {
       ...methodDefinition,
       requestDeserialize: (bytes: Buffer): object => {
+        const problem = wireProblem(requestType, bytes);
+        if (problem !== null) return new UndecodableRequest(problem);
         try {
           return methodDefinition.requestDeserialize(bytes);
         } catch (error) {
@@ -177,7 +185,7 @@ const healthServices = new WeakMap<Server, HealthService>();
 
 /** namingServiceDefinition is the Naming service as the server registers it: its own serializers, tolerant decoders. */
 export function namingServiceDefinition(): ServiceDefinition {
-  return decodingTolerant(withListEncoding(serviceDefinitionOf(namingServiceName)));
+  return decodingTolerant(withListEncoding(serviceDefinitionOf(namingServiceName)), namingServiceName);
 }
 
 /** buildGrpcServer builds the client gRPC server (Naming, Health, reflection), not yet bound: see listenGrpcServer. */
@@ -191,7 +199,7 @@ export function buildGrpcServer(deps: GrpcDeps): Server {
   });
   server.addService(namingServiceDefinition(), namingImplementation(deps));
   const health = new HealthService(deps.ready);
-  server.addService(decodingTolerant(serviceDefinitionOf(healthServiceName)), health.implementation());
+  server.addService(decodingTolerant(serviceDefinitionOf(healthServiceName), healthServiceName), health.implementation());
   healthServices.set(server, health);
   new ReflectionService(loadClientApiDefinition()).addToServer(server);
   return server;
