@@ -723,6 +723,10 @@ export class DistroNode implements EphemeralRegistry {
   }
 
   private receiveVerify(from: string, checksums: readonly ServiceChecksum[]): void {
+    // Repair calls the sender back, so only a member of the group is listened to: peer calls are not authenticated
+    // yet, and a forged cairn-from would make this member connect to whatever host it names, with a client kept per
+    // name (found by test/replica/peer-fuzz.test.ts).
+    if (!this.peers.has(from)) return;
     const differing: ServiceChecksum[] = [];
     for (const item of checksums) {
       if (this.store.checksum(serviceIdOfKey(item.key)) !== item.checksum) differing.push(item);

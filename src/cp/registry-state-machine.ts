@@ -67,6 +67,7 @@ import {
   type ServiceKey,
 } from '../naming/model.ts';
 import {
+  decodeCommand,
   encodeClusterConfig,
   encodeInstanceRecord,
   encodeMessage,
@@ -644,6 +645,15 @@ export class RegistryStateMachine implements ReplicatedStateMachine, RegistryVie
     if (probeOwner(members, flip.address.ip, flip.address.port) !== prober) return false;
     this.storeInstance(service, existing, { ...existing, healthy: flip.healthy }, index, batch, false);
     return true;
+  }
+
+  /**
+   * validateCommand refuses bytes that are no valid command before a forwarded write proposes them (the driver's
+   * ReplicatedStateMachine.validateCommand): apply would only answer them with a failure, after they took a log entry.
+   */
+  validateCommand(command: Uint8Array): { readonly code: string; readonly message: string } | null {
+    const decoded = decodeCommand(command);
+    return decoded.ok ? null : { code: decoded.code, message: decoded.detail };
   }
 
   // --- Snapshot, restore, load ---

@@ -34,6 +34,14 @@ export const membershipMembersMax = 1024;
 /** forwardMessageCharsMax bounds the human-readable message of a forwarded error; longer ones are cut when encoded. */
 export const forwardMessageCharsMax = 4096;
 
+/**
+ * termMax bounds a message's term: 2^52, half the safe integers. A member adopts the term of any well-formed message
+ * above its own and then counts on from it (a campaign is term + 1, a leader's no-op carries its term), so a term
+ * near 2^53 would leave the safe integers at the next election, where storage asserts and the member crashes at
+ * every start (found by test/replica/peer-fuzz.test.ts). 2^52 leaves 2^52 elections: one a millisecond for 140 000 years.
+ */
+export const termMax = 2 ** 52;
+
 /** forwardDeadlineMsMax is a sanity bound on a forwarded deadline (an hour); the driver bounds its real waits. */
 export const forwardDeadlineMsMax = 3_600_000;
 
@@ -408,6 +416,7 @@ function messageFromRecord(object: Record<string, unknown>, limits: PeerCodecLim
     to: nodeIdAt(object, 'to', 'to'),
     term: safeUint(object, 'term', 'term'),
   };
+  if (base.term > termMax) invalid('term', `beyond termMax ${termMax} (${base.term})`);
   return bodyDecoders[type](record(object[bodyField], bodyField), base, limits, bodyField);
 }
 

@@ -358,6 +358,10 @@ export class Replica implements CommandProposer {
 
   /** onForward serves a write forwarded by a follower; only the leader proposes, there is no second hop. */
   private async onForward(_from: NodeId, request: ForwardRequest): Promise<ForwardResponse> {
+    // Peer input is validated before it is written (DESIGN.md; peer calls are not authenticated yet): bytes that are
+    // no command never reach the log, where every member would store and apply them.
+    const refused = this.options.stateMachine.validateCommand?.(request.command) ?? null;
+    if (refused !== null) return { ok: false, code: refused.code, message: refused.message, leaderHint: null };
     if (this.core.role !== 'leader') {
       return { ok: false, code: 'CAIRN_NOT_LEADER', message: `${this.options.id} is not the leader`, leaderHint: this.core.leader };
     }

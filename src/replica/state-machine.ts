@@ -42,4 +42,10 @@ export interface ReplicatedStateMachine {
    * is built aside and replaces it at the end); no apply runs meanwhile.
    */
   restoreInSlices?(data: Uint8Array, batch: ApplyBatch): Generator<void, void, void>;
+  /**
+   * validateCommand (optional) checks a command that arrived from outside this member (a write a follower forwarded)
+   * before the driver proposes it: null when apply would accept its encoding, else a catalog code and why not. Without
+   * it such bytes enter the log as they are, and apply answers them with an encoded failure on every member.
+   */
+  validateCommand?(command: Uint8Array): { readonly code: string; readonly message: string } | null;
 }

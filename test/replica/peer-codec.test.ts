@@ -27,6 +27,7 @@ import {
   forwardMessageCharsMax,
   nodeIdCharsMax,
   raftBatchFramedBytes,
+  termMax,
   raftMessageFromObject,
   raftMessageToObject,
   PeerDecodeError,
@@ -60,7 +61,7 @@ const table: { readonly [T in MessageType]: readonly Extract<Message, { type: T 
     { type: 'PreVoteResponse', from: 'b:8848', to: 'a:8848', term: 0, granted: false },
   ],
   VoteRequest: [
-    { type: 'VoteRequest', from: 'a:8848', to: 'c:8848', term: MAX, lastLogIndex: MAX - 1, lastLogTerm: MAX - 2, transfer: true },
+    { type: 'VoteRequest', from: 'a:8848', to: 'c:8848', term: termMax, lastLogIndex: MAX - 1, lastLogTerm: MAX - 2, transfer: true },
     { type: 'VoteRequest', from: 'a:8848', to: 'c:8848', term: 1, lastLogIndex: 0, lastLogTerm: 0, transfer: false },
   ],
   VoteResponse: [
@@ -237,6 +238,9 @@ describe('peer codec: refusals', () => {
     ['missing to', { ...base, to: undefined }, 'to'],
     ['overlong to', { ...base, to: 'x'.repeat(nodeIdCharsMax + 1) }, 'to'],
     ['term of 2^53', { ...base, term: unsafe }, 'term'],
+    // A safe term so large that adopting it leaves no room to campaign: the member would crash at every start.
+    ['term beyond termMax', { ...base, term: termMax + 1 }, 'term'],
+    ['term of 2^53 - 1', { ...base, term: MAX }, 'term'],
     ['negative term (as uint64)', { ...base, term: allOnes }, 'term'],
     ['negative readRound (as uint64)', { ...base, heartbeatRequest: { commit: 1, readRound: -1 } }, 'heartbeatRequest.readRound'],
     ['unsafe commit', { ...base, heartbeatRequest: { commit: unsafe, readRound: 1 } }, 'heartbeatRequest.commit'],
