@@ -557,10 +557,14 @@ export class EphemeralStore {
     // Unknown here (or already removed): the deregistration is still acknowledged (Nacos answers ok), so it leaves
     // a tombstone newer than any registration this member has not seen yet, e.g. one made on the other side of a
     // partition; without it that registration would arrive later and resurrect the instance (jepsen-like D1).
+    // An existing tombstone's override stays with the new one, as every deregistration keeps it (docs/ap.md
+    // "Operator changes"): dropped here, an operator's change held by this member alone was lost (jepsen-like C3b,
+    // seed 27001: a redeploy's DELETE reached a member that had expired the instance).
     const record = this.obtain(key);
     this.install(record, {
       cluster: key.cluster, ip: key.ip, port: key.port, version: this.clock.tick(this.now()), removed: true,
       weight: 0, enabled: false, healthy: false, metadata: emptyMetadata, owner: existing?.owner ?? '',
+      ...(existing?.override === undefined ? {} : { override: existing.override }),
     }, existing?.timeouts ?? defaultTimeouts(this.options.limits));
     return { removed: false, revision: record.revision };
   }

@@ -488,3 +488,27 @@ test('mergeOverrides is commutative, associative and idempotent (random override
     assert.deepEqual(mergeOverrides(x, x), x, `idempotent: ${JSON.stringify(x)}`);
   }
 });
+
+test('a deregistration of an instance already removed keeps the operator\'s change its tombstone held', () => {
+  const clock = new Clock();
+  const { store: a } = storeOf('a', clock);
+  const { store: b } = storeOf('b', clock);
+  const key = keyOf('10.0.0.1');
+  a.put(key, fields, '', 'register');
+  a.patch(key, { weight: 113 });
+  b.merge(a.exportRecord(a.record(serviceId)!));
+  // Cut off, a alone takes a newer weight; then the instance is removed there and deregistered again (a redeploy's
+  // DELETE reaching the member that had already expired it).
+  clock.advance(10);
+  a.patch(key, { weight: 118 });
+  a.remove(key);
+  clock.advance(10);
+  assert.equal(a.remove(key).removed, false);
+  assert.equal(a.exportRecord(a.record(serviceId)!).entries[0]?.override?.weight, 118, 'the second tombstone keeps the override');
+  // Healed: b learns the tombstone and the newer weight; the client registers again at b: weight 118 everywhere.
+  b.merge(a.exportRecord(a.record(serviceId)!));
+  clock.advance(10);
+  b.put(key, fields, '', 'register');
+  a.merge(b.exportRecord(b.record(serviceId)!));
+  for (const store of [a, b]) assert.equal(store.instancesOf(service)[0]?.weight, 118);
+});
