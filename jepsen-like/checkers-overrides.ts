@@ -4,17 +4,26 @@
 // The expected state of an instance is the operator's, never the client's: `enabled` and the weight of the last
 // operator action that took effect (docs/ap.md "Operator changes"); before any action, enabled with the client's
 // weight. Client registrations, deregistrations followed by a registration, expiry and revival change nothing of it.
-// Each action names the whole override (workloads/overrides.ts), so an action's state is {enabled, its weight or,
-// when it names none, the client's}.
+// With one operator (C3) each action names the whole override (workloads/overrides.ts), so an action's state is
+// {enabled, its weight or, when it names none, the client's}. With two operators per service (C3b, operators
+// 'per-attribute') operator E's actions write only `enabled` and operator W's only the weight, and each attribute
+// must show the value of the last action that wrote it: `enabled` from E's, the weight from W's (before any, the
+// client's), because the override merges attribute by attribute, each by the version of the write that set it.
 //
-// Which actions may have taken effect when a read is served (`allowedStates`): the **decided** action is the last
-// acknowledged one whose acknowledgement is at least `syncMs` older than the read's invoke (then every member must
-// show it); every action invoked after it and before the read completed may show too (acknowledged but not yet
-// synced, or of unknown outcome); so may an action of unknown outcome invoked before it whose request may still have
-// been applied after it (`unknownApplyMs`: a request that timed out can still be received and forwarded that long
-// after it was sent, and then it is the later write). As the case asks, a `fail` counts as unknown too: a refusal
-// such as CAIRN_INSTANCE_NOT_FOUND can follow a forward attempt that applied. An attribute is judged on a read only
-// when every allowed state agrees on it.
+// Which actions may have taken effect when a read is served (`allowedStates`) is decided per attribute, from the
+// actions that write it: the **decided** action of the attribute is the last acknowledged one whose acknowledgement
+// is at least `syncMs` older than the read's invoke (then every member must show it); every action writing it
+// invoked after that and before the read completed may show too (acknowledged but not yet synced, or of unknown
+// outcome); so may an action of unknown outcome invoked before it whose request may still have been applied after
+// it (`unknownApplyMs`: a request that timed out can still be received and forwarded that long after it was sent,
+// and then it is the later write). As the case asks, a `fail` counts as unknown too: a refusal such as
+// CAIRN_INSTANCE_NOT_FOUND can follow a forward attempt that applied. An allowed state takes `enabled` from one of
+// its attribute's candidates and the weight from one of its own, except pairs that no order of writes can produce:
+// two different actions X (for enabled) and Y (for the weight) where X also writes the weight and Y also writes
+// `enabled` (X last for enabled needs X after Y, Y last for the weight needs Y after X). The client's registration
+// counts as a write of both, older than every action. So with one operator both attributes come from the same action
+// (C3's states exactly), and with one operator per attribute every pair is allowed. An attribute is judged on a read
+// only when every allowed state agrees on it.
 //
 // Checked:
 // 1. Quiet reads. A read is quiet when no partition overlaps it and the last heal is at least `healSettleMs` before
@@ -39,7 +48,7 @@ import type { OperationRef } from './checkers.ts';
 import { callsOf, distroPeriods, type Call } from './checkers-beats.ts';
 import { isNemesisEvent, isObserverEvent, type RecordedEvent } from './history.ts';
 import { convergenceBoundMs } from './workloads/ephemeral.ts';
-import type { OverridesSetup } from './workloads/overrides.ts';
+import type { OverrideScope, OverridesSetup } from './workloads/overrides.ts';
 
 const ns = 1e6;
 /** listLimit bounds the violation texts kept; anomaliesMax the operations outlined in the timeline. */
@@ -91,9 +100,15 @@ export interface OverrideState {
 export interface Action {
   readonly service: string;
   readonly element: number;
-  readonly enabled: boolean;
-  /** weight: the override weight it names, null when it names none (the client's weight is served). */
+  /** enabled: the `enabled` it writes; null only for a weight-only action (scope 'weight'). */
+  readonly enabled: boolean | null;
+  /**
+   * weight: the override weight it names. A whole-override action naming none writes the client's weight (the
+   * operator had set none yet); an enabled-only action (scope 'enabled') writes no weight.
+   */
   readonly weight: number | null;
+  /** scope: what it writes: the whole override (C3; absent means this), or only `enabled` or the weight (C3b). */
+  readonly scope?: OverrideScope;
   readonly changesWeight: boolean;
   readonly node: string;
   readonly process: number;
@@ -103,26 +118,56 @@ export interface Action {
   readonly error: string | null;
 }
 
-/** stateOf is what an action makes the instance show. */
-export function stateOf(action: Action, clientWeight: number): OverrideState {
-  return { enabled: action.enabled, weight: action.weight ?? clientWeight };
+/** OverrideAttribute is an attribute of the override the workload changes. */
+export type OverrideAttribute = 'enabled' | 'weight';
+
+/** writes: `action` writes `attribute` (null stands for the client's registration, older than every action: both). */
+export function writes(action: Action | null, attribute: OverrideAttribute): boolean {
+  const scope = action?.scope ?? 'whole';
+  return scope === 'whole' || scope === attribute;
+}
+
+/** decidedFor is the last acknowledged action writing `attribute` whose acknowledgement is syncMs older than the read (null: none). */
+export function decidedFor(actions: readonly Action[], attribute: OverrideAttribute, readInvoke: number, bounds: OverrideBounds): Action | null {
+  let decided: Action | null = null;
+  for (const action of actions) if (writes(action, attribute) && action.type === 'ok' && action.complete + bounds.syncMs * ns <= readInvoke) decided = action;
+  return decided;
 }
 
 /**
- * allowedStates lists the states a read invoked at `readInvoke` and completed at `readComplete` (ns) may show, from
- * the instance's operator actions sorted by invoke (see the file comment).
+ * candidatesFor lists the writes of `attribute` a read may show, the decided one first (null: the client's
+ * registration), then every later one invoked before the read completed, and every earlier one of unknown outcome
+ * that may still have been applied after the decided one.
  */
-export function allowedStates(actions: readonly Action[], clientWeight: number, readInvoke: number, readComplete: number, bounds: OverrideBounds): OverrideState[] {
-  let decided: Action | null = null;
-  for (const action of actions) if (action.type === 'ok' && action.complete + bounds.syncMs * ns <= readInvoke) decided = action;
-  const states: OverrideState[] = [decided === null ? { enabled: true, weight: clientWeight } : stateOf(decided, clientWeight)];
+function candidatesFor(actions: readonly Action[], attribute: OverrideAttribute, readInvoke: number, readComplete: number, bounds: OverrideBounds): (Action | null)[] {
+  const decided = decidedFor(actions, attribute, readInvoke, bounds);
+  const candidates: (Action | null)[] = [decided];
   for (const action of actions) {
-    if (action === decided || action.invoke >= readComplete) continue;
+    if (!writes(action, attribute) || action === decided || action.invoke >= readComplete) continue;
     if (decided !== null && action.invoke < decided.invoke) {
       // Superseded by the decided action, unless its outcome is unknown and it may have been applied after it.
       if (action.type === 'ok' || action.invoke + bounds.unknownApplyMs * ns <= decided.invoke) continue;
     }
-    states.push(stateOf(action, clientWeight));
+    candidates.push(action);
+  }
+  return candidates;
+}
+
+/**
+ * allowedStates lists the states a read invoked at `readInvoke` and completed at `readComplete` (ns) may show, from
+ * the instance's operator actions sorted by invoke: `enabled` from one candidate write of it, the weight from one of
+ * its own, the two from one set of writes (see the file comment). Without duplicates, the decided pair first.
+ */
+export function allowedStates(actions: readonly Action[], clientWeight: number, readInvoke: number, readComplete: number, bounds: OverrideBounds): OverrideState[] {
+  const enabledBy = candidatesFor(actions, 'enabled', readInvoke, readComplete, bounds);
+  const weightBy = candidatesFor(actions, 'weight', readInvoke, readComplete, bounds);
+  const states: OverrideState[] = [];
+  for (const x of enabledBy) {
+    for (const y of weightBy) {
+      if (x !== y && writes(x, 'weight') && writes(y, 'enabled')) continue;
+      const state = { enabled: x?.enabled ?? true, weight: y === null ? clientWeight : (y.weight ?? clientWeight) };
+      if (!states.some((s) => s.enabled === state.enabled && s.weight === state.weight)) states.push(state);
+    }
   }
   return states;
 }
@@ -229,6 +274,11 @@ function roundOf(value: Record<string, unknown>): number | null {
   return value['final'] === true && typeof value['round'] === 'number' ? value['round'] : null;
 }
 
+/** scopeOf reads an operator action's scope (histories from before C3b carry none: the whole override). */
+function scopeOf(value: Record<string, unknown>): OverrideScope {
+  return value['scope'] === 'enabled' || value['scope'] === 'weight' ? value['scope'] : 'whole';
+}
+
 function addCall(call: Call, model: { actions: Map<number, Action[]>; writes: Map<number, ClientWrite[]>; lists: ListRead[]; details: DetailRead[]; beats: Record<string, number> }): void {
   const v = call.value;
   const element = Number(v['element']);
@@ -236,8 +286,8 @@ function addCall(call: Call, model: { actions: Map<number, Action[]>; writes: Ma
   switch (call.f) {
     case 'ovr-operator':
       push(model.actions, element, {
-        ...base, service: String(v['service']), element, enabled: v['enabled'] === true, weight: typeof v['weight'] === 'number' ? v['weight'] : null,
-        changesWeight: v['changesWeight'] === true, type: call.type, error: typeof v['error'] === 'string' ? v['error'] : null,
+        ...base, service: String(v['service']), element, enabled: scopeOf(v) === 'weight' ? null : v['enabled'] === true, weight: typeof v['weight'] === 'number' ? v['weight'] : null,
+        changesWeight: v['changesWeight'] === true, type: call.type, error: typeof v['error'] === 'string' ? v['error'] : null, scope: scopeOf(v),
       });
       return;
     case 'ovr-register':
@@ -330,6 +380,12 @@ export interface OverrideViolationCounts {
   readonly listedDisabledAfterRegistration: number;
   /** listedDisabledAfterBeatPause: the others whose client paused its beats after the decided action (expiry, revival by a beat). */
   readonly listedDisabledAfterBeatPause: number;
+  /**
+   * listedDisabledAfterWeight: listedDisabled reads whose decided weight comes from another action (C3b's operator
+   * W) acknowledged after the decided disable: the shape of a whole-override merge, where the weight's write carried
+   * its side's older `enabled` over the disable.
+   */
+  readonly listedDisabledAfterWeight: number;
   /** weightReverted: quiet list or detail reads showing a weight other than the allowed one. */
   readonly weightReverted: number;
   /** detailEnabled: quiet detail reads whose `enabled` is not the allowed one. */
@@ -345,6 +401,8 @@ export interface OverridesResult {
   readonly valid: boolean;
   readonly bounds: OverrideBounds;
   readonly operatorWrites: string;
+  /** operators: 'one' (C3: each action names the whole override) or 'per-attribute' (C3b: E writes enabled, W the weight). */
+  readonly operators: string;
   readonly instances: number;
   /** operator: actions by kind (disable, enable, weight: those that set a new weight) and outcome, and the errors seen. */
   readonly operator: Readonly<Record<'disable' | 'enable' | 'weight', { readonly ok: number; readonly fail: number; readonly info: number }>>;
@@ -371,6 +429,22 @@ export interface OverridesResult {
     readonly disabledJudgedAcrossPartition: number;
     /** disabledJudgedRegisteredOtherSide: of those, the element's client registered it again on the other side of that partition. */
     readonly disabledJudgedRegisteredOtherSide: number;
+    /**
+     * perAttributeJudged: quiet (read, instance) pairs that judged an attribute while the decided `enabled` and the
+     * decided weight came from two different actions (C3b: E's and W's).
+     */
+    readonly perAttributeJudged: number;
+    /**
+     * splitJudged: of those, the pairs whose two decided actions were acknowledged during one partition through
+     * members cut from each other (the race the per-attribute merge is for); splitActions: the distinct such pairs of actions.
+     */
+    readonly splitJudged: number;
+    readonly splitActions: number;
+    /**
+     * splitRaces: (instance, partition) pairs whose last acknowledged writes of `enabled` and of the weight in that
+     * partition were two actions through members cut from each other (made, whether or not they stood to be judged).
+     */
+    readonly splitRaces: number;
   };
   readonly final: {
     readonly rounds: number;
@@ -397,12 +471,16 @@ function tally(): Tally {
 
 /** Judgement accumulates the quiet-read checks. */
 interface Judgement {
-  counts: { listedDisabled: number; listedDisabledAfterRegistration: number; listedDisabledAfterBeatPause: number; weightReverted: number; detailEnabled: number };
+  counts: { listedDisabled: number; listedDisabledAfterRegistration: number; listedDisabledAfterBeatPause: number; listedDisabledAfterWeight: number; weightReverted: number; detailEnabled: number };
   quietInstanceReads: number;
   disabledJudged: number;
   disabledJudgedAfterRegistration: number;
   disabledJudgedAcrossPartition: number;
   disabledJudgedRegisteredOtherSide: number;
+  perAttributeJudged: number;
+  splitJudged: number;
+  /** splitPairs: the distinct (enabled action, weight action) pairs counted in splitJudged, by enabled action. */
+  splitPairs: Map<Action, Set<Action>>;
   violations: string[];
   anomalies: OperationRef[];
 }
@@ -419,16 +497,41 @@ function acrossPartition(model: Model, element: number, decided: Action): { read
   return { partition, otherSide };
 }
 
-/** decidedAction is the action allowedStates takes as decided (null: none). */
-function decidedAction(actions: readonly Action[], readInvoke: number, bounds: OverrideBounds): Action | null {
-  let decided: Action | null = null;
-  for (const action of actions) if (action.type === 'ok' && action.complete + bounds.syncMs * ns <= readInvoke) decided = action;
-  return decided;
+/**
+ * countPerAttribute counts a quiet (read, instance) pair that judged an attribute while the decided `enabled` and
+ * the decided weight come from two different actions (C3b), and whether those two were acknowledged during one
+ * partition through members cut from each other (the race the per-attribute merge is for).
+ */
+function countPerAttribute(model: Model, actions: readonly Action[], readInvoke: number, bounds: OverrideBounds, judgement: Judgement): void {
+  const enabledBy = decidedFor(actions, 'enabled', readInvoke, bounds);
+  const weightBy = decidedFor(actions, 'weight', readInvoke, bounds);
+  if (enabledBy === null || weightBy === null || enabledBy === weightBy) return;
+  judgement.perAttributeJudged++;
+  const split = model.partitions.some((p) => p.start <= Math.min(enabledBy.complete, weightBy.complete) && Math.max(enabledBy.complete, weightBy.complete) <= p.end && apart(p, enabledBy.node, weightBy.node));
+  if (!split) return;
+  judgement.splitJudged++;
+  let pairs = judgement.splitPairs.get(enabledBy);
+  if (pairs === undefined) judgement.splitPairs.set(enabledBy, (pairs = new Set()));
+  pairs.add(weightBy);
 }
 
 function flag(judgement: Judgement, text: string, read: { readonly process: number; readonly invoke: number }): void {
   if (judgement.violations.length < listLimit) judgement.violations.push(text);
   if (judgement.anomalies.length < anomaliesMax) judgement.anomalies.push({ process: read.process, time: read.invoke });
+}
+
+/** splitRacesOf counts the races of two actions on the two sides of a partition (OverridesResult reads.splitRaces). */
+function splitRacesOf(model: Model): number {
+  let races = 0;
+  for (const actions of model.actions.values()) {
+    for (const partition of model.partitions) {
+      const within = actions.filter((a) => a.type === 'ok' && partition.start <= a.complete && a.complete <= partition.end);
+      const enabledBy = within.filter((a) => writes(a, 'enabled')).at(-1);
+      const weightBy = within.filter((a) => writes(a, 'weight')).at(-1);
+      if (enabledBy !== undefined && weightBy !== undefined && enabledBy !== weightBy && apart(partition, enabledBy.node, weightBy.node)) races++;
+    }
+  }
+  return races;
 }
 
 /** judgeList checks one quiet list read against every instance of its service. */
@@ -439,8 +542,14 @@ function judgeList(model: Model, read: ListRead, elements: readonly number[], bo
     judgement.quietInstanceReads++;
     const enabled = agreed(states, (state) => state.enabled);
     const listed = read.hosts.get(element);
+    const weight = agreed(states, (state) => state.weight);
+    if (enabled === false || (listed !== undefined && weight !== undefined)) countPerAttribute(model, actions, read.invoke, bounds, judgement);
     if (enabled === false) {
-      const decided = decidedAction(actions, read.invoke, bounds);
+      const decided = decidedFor(actions, 'enabled', read.invoke, bounds);
+      const weightBy = decidedFor(actions, 'weight', read.invoke, bounds);
+      // The lost-change shape (C3b): the weight's last write, another action invoked after the disable, is served
+      // with an `enabled` the disable superseded, as a whole-override merge of the weight's side would serve it.
+      const laterWeight = weightBy !== null && decided !== null && weightBy !== decided && weightBy.invoke > decided.invoke ? weightBy : null;
       const registration = (model.writes.get(element) ?? []).find((write) => write.f === 'ovr-register' && write.type === 'ok' && decided !== null && write.complete > decided.complete && write.complete < read.invoke);
       const across = decided === null ? undefined : acrossPartition(model, element, decided);
       judgement.disabledJudged++;
@@ -452,13 +561,14 @@ function judgeList(model: Model, read: ListRead, elements: readonly number[], bo
         const pause = registration === undefined ? (model.pauses.get(element) ?? []).find((p) => decided !== null && p.to > decided.complete && p.from < read.invoke) : undefined;
         if (registration !== undefined) judgement.counts.listedDisabledAfterRegistration++;
         if (pause !== undefined) judgement.counts.listedDisabledAfterBeatPause++;
+        if (laterWeight !== null) judgement.counts.listedDisabledAfterWeight++;
         const otherSide = across?.otherSide === undefined ? '' : `; disabled during a partition, and registered again on the other side (via ${across.otherSide.node}) at ${seconds(across.otherSide.complete)}`;
         const paused = pause === undefined ? '' : `; its client paused beats ${seconds(pause.from)}-${seconds(pause.to)}`;
-        const cause = (registration === undefined ? '' : `; the client registered it again (${registration.event}) at ${seconds(registration.complete)}`) + paused + otherSide;
+        const weighted = laterWeight === null ? '' : `; its weight ${String(laterWeight.weight)} set by a later action via ${laterWeight.node}, acknowledged at ${seconds(laterWeight.complete)} (a lost change of enabled: the whole override merged as one part?)`;
+        const cause = (registration === undefined ? '' : `; the client registered it again (${registration.event}) at ${seconds(registration.complete)}`) + paused + otherSide + weighted;
         flag(judgement, `listed-disabled: ${read.service} element ${element} listed by ${read.node} at ${seconds(read.invoke)} (weight ${listed.weight}, ${listed.healthy ? 'healthy' : 'unhealthy'}); disabled by the operator, acknowledged at ${decided === null ? '?' : seconds(decided.complete)}${cause}`, read);
       }
     }
-    const weight = agreed(states, (state) => state.weight);
     if (listed !== undefined && weight !== undefined && listed.weight !== weight) {
       judgement.counts.weightReverted++;
       flag(judgement, `weight-reverted: ${read.service} element ${element} listed by ${read.node} at ${seconds(read.invoke)} with weight ${listed.weight}, not ${weight}`, read);
@@ -469,14 +579,16 @@ function judgeList(model: Model, read: ListRead, elements: readonly number[], bo
 /** judgeDetail checks one quiet detail read. */
 function judgeDetail(model: Model, read: DetailRead, bounds: OverrideBounds, judgement: Judgement): void {
   if (!read.found) return;
-  const states = allowedStates(model.actions.get(read.element) ?? [], clientWeightIn(model, read.element), read.invoke, read.complete, bounds);
+  const actions = model.actions.get(read.element) ?? [];
+  const states = allowedStates(actions, clientWeightIn(model, read.element), read.invoke, read.complete, bounds);
   judgement.quietInstanceReads++;
   const enabled = agreed(states, (state) => state.enabled);
+  const weight = agreed(states, (state) => state.weight);
+  if ((read.enabled !== null && enabled !== undefined) || (read.weight !== null && weight !== undefined)) countPerAttribute(model, actions, read.invoke, bounds, judgement);
   if (read.enabled !== null && enabled !== undefined && read.enabled !== enabled) {
     judgement.counts.detailEnabled++;
     flag(judgement, `detail-enabled: ${read.service} element ${read.element} on ${read.node} at ${seconds(read.invoke)} shows enabled=${read.enabled}, not ${enabled}`, read);
   }
-  const weight = agreed(states, (state) => state.weight);
   if (read.weight !== null && weight !== undefined && read.weight !== weight) {
     judgement.counts.weightReverted++;
     flag(judgement, `weight-reverted: ${read.service} element ${read.element} detail on ${read.node} at ${seconds(read.invoke)} shows weight ${read.weight}, not ${weight}`, read);
@@ -562,7 +674,7 @@ function counted(model: Model): Pick<OverridesResult, 'operator' | 'operatorErro
   const operatorErrors: Record<string, number> = {};
   for (const actions of model.actions.values()) {
     for (const action of actions) {
-      operator[action.enabled ? 'enable' : 'disable'][action.type]++;
+      if (action.enabled !== null) operator[action.enabled ? 'enable' : 'disable'][action.type]++;
       if (action.changesWeight) operator.weight[action.type]++;
       if (action.error !== null) {
         const code = action.error.slice(0, 80);
@@ -636,7 +748,11 @@ export function checkOverrides(events: readonly RecordedEvent[]): OverridesResul
   const problems: string[] = [];
   if (model.setup === null) problems.push('no overrides-setup line: the workload did not start');
   const elementsOf = new Map((model.setup?.services ?? []).map((service) => [service.name, service.elements]));
-  const judgement: Judgement = { counts: { listedDisabled: 0, listedDisabledAfterRegistration: 0, listedDisabledAfterBeatPause: 0, weightReverted: 0, detailEnabled: 0 }, quietInstanceReads: 0, disabledJudged: 0, disabledJudgedAfterRegistration: 0, disabledJudgedAcrossPartition: 0, disabledJudgedRegisteredOtherSide: 0, violations: [], anomalies: [] };
+  const judgement: Judgement = {
+    counts: { listedDisabled: 0, listedDisabledAfterRegistration: 0, listedDisabledAfterBeatPause: 0, listedDisabledAfterWeight: 0, weightReverted: 0, detailEnabled: 0 },
+    quietInstanceReads: 0, disabledJudged: 0, disabledJudgedAfterRegistration: 0, disabledJudgedAcrossPartition: 0, disabledJudgedRegisteredOtherSide: 0,
+    perAttributeJudged: 0, splitJudged: 0, splitPairs: new Map(), violations: [], anomalies: [],
+  };
   for (const read of model.lists) {
     if (read.foreign > 0 && read.round === null) problems.push(`${read.service} on ${read.node} at ${seconds(read.invoke)}: ${read.foreign} foreign instance(s) listed`);
     if (isQuiet(model, read.invoke, read.complete, bounds)) judgeList(model, read, elementsOf.get(read.service) ?? [], bounds, judgement);
@@ -653,6 +769,7 @@ export function checkOverrides(events: readonly RecordedEvent[]): OverridesResul
     valid,
     bounds,
     operatorWrites: model.setup?.operatorWrites ?? 'unknown',
+    operators: model.setup?.operators ?? 'one',
     instances: (model.setup?.services ?? []).reduce((sum, service) => sum + service.elements.length, 0),
     ...counts,
     reads: {
@@ -664,6 +781,10 @@ export function checkOverrides(events: readonly RecordedEvent[]): OverridesResul
       disabledJudgedAfterRegistration: judgement.disabledJudgedAfterRegistration,
       disabledJudgedAcrossPartition: judgement.disabledJudgedAcrossPartition,
       disabledJudgedRegisteredOtherSide: judgement.disabledJudgedRegisteredOtherSide,
+      perAttributeJudged: judgement.perAttributeJudged,
+      splitJudged: judgement.splitJudged,
+      splitActions: [...judgement.splitPairs.values()].reduce((sum, set) => sum + set.size, 0),
+      splitRaces: splitRacesOf(model),
     },
     final: final.final,
     violationCounts,

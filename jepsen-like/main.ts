@@ -9,6 +9,7 @@ import { recheck } from './recheck.ts';
 import { defaultRunOptions, PrerequisiteError, runTest, workloadNames, type RunOptions, type WorkloadName } from './runner.ts';
 import { ciCases, fullCases, notRun, runSuite, suiteTable } from './suite.ts';
 import { beatClientSource, beatFaultKinds, type BeatFaultKind } from './workloads/beats.ts';
+import { overrideOperatorKinds, type OverrideOperators } from './workloads/overrides.ts';
 import { checkClockFaultOptions, clockShapes, clockTargets, defaultClockFaultOptions, offsetSecondsLimit, type ClockFaultOptions, type ClockShape, type ClockTarget } from './clock-faults.ts';
 import { clockModes, type ClockMode } from './faketime.ts';
 
@@ -20,6 +21,8 @@ const usage = `usage: npm run jepsen -- --workload register|set|health|ephemeral
    all-clients-cut, case D3, runs alone and needs --nemesis partition for iptables)]
   [--override-control (with --workload overrides: the operator's changes are sent as client registrations, POST, which
    the client's next registration replaces: case C3's positive control, which the checker must find invalid)]
+  [--override-operators one|per-attribute (with --workload overrides: one operator per service naming the whole
+   override, the default, or two, E toggling enabled and W setting weights, each through its own random member: case C3b)]
   [--partition halves,leader,follower,one,ring,bridge,one-way-leader] [--kill one,leader,minority,majority,all]
   [--pause leader,one] [--clock-mode wall|monotonic] [--clock-shape bump,strobe] [--clock-target one,leader,all]
   [--clock-offset-seconds MIN,MAX (one bump's size; wall: either way, monotonic: forward; default 2,90)] [--fault-seconds MIN,MAX] [--quiet-seconds MIN,MAX] [--snapshot-entries N]
@@ -65,6 +68,7 @@ const flags = {
   cases: { type: 'string' },
   'beat-faults': { type: 'string' },
   'override-control': { type: 'boolean' },
+  'override-operators': { type: 'string' },
   help: { type: 'boolean' },
 } as const;
 
@@ -145,10 +149,14 @@ function optionsOf(values: Record<string, string | boolean | undefined>): RunOpt
   if (beatFaults?.includes('all-clients-cut') === true && (beatFaults.length > 1 || !kinds.includes('partition'))) throw new UsageError('--beat-faults all-clients-cut (D3): runs alone, with --nemesis partition (its cuts are iptables rules)');
   const overrideControl = values['override-control'] === true;
   if (overrideControl && !workloads.includes('overrides')) throw new UsageError('--override-control: needs --workload overrides');
+  const overrideOperators = listOf<OverrideOperators>(str('override-operators'), overrideOperatorKinds, 'override-operators')?.[0];
+  if (overrideOperators !== undefined && !workloads.includes('overrides')) throw new UsageError('--override-operators: needs --workload overrides');
+  if (overrideOperators === 'per-attribute' && overrideControl) throw new UsageError('--override-operators per-attribute: the operators send PATCH only, not with --override-control');
   const unsafeNoFsync = values['unsafe-no-fsync'] === true;
   return {
     ...(beatFaults === undefined ? {} : { beatFaults }),
     ...(overrideControl ? { overrideControl } : {}),
+    ...(overrideOperators === undefined ? {} : { overrideOperators }),
     ...base,
     name: str('name') ?? `${workloads.join('+')}-${str('nemesis') ?? 'none'}`.replace(/,/g, '+'),
     workloads,

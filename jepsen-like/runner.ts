@@ -42,7 +42,7 @@ import { convergenceBoundMs, distroVerifyMs, EphemeralWorkload } from './workloa
 import { defaultHealthOptions, type HealthFaultKind, type HealthOptions, HealthWorkload, protectPollsPerSecond } from './workloads/health.ts';
 import { WatchWorkload } from './workloads/watch.ts';
 import { defaultSessionsOptions, sessionFaultKinds, SessionsWorkload } from './workloads/sessions.ts';
-import { defaultOverridesOptions, OverridesWorkload } from './workloads/overrides.ts';
+import { defaultOverridesOptions, OverridesWorkload, type OverrideOperators } from './workloads/overrides.ts';
 
 /** storeDir is where runs are written. */
 export const storeDir = fileURLToPath(new URL('./store/', import.meta.url));
@@ -102,6 +102,11 @@ export interface RunOptions {
    * client's next registration legitimately replaces: case C3's positive control (workloads/overrides.ts).
    */
   readonly overrideControl?: boolean;
+  /**
+   * overrideOperators: the overrides workload's operators: 'one' per service naming the whole override (C3, the
+   * default), or 'per-attribute', E toggling `enabled` and W setting weights, each through its own random member (C3b).
+   */
+  readonly overrideOperators?: OverrideOperators;
 }
 
 /** defaultRunOptions are the defaults of `npm run jepsen`. */
@@ -322,7 +327,7 @@ async function execute(options: RunOptions, env: Environment, log: (line: string
       ? new SessionsWorkload({ ...defaultSessionsOptions, faults: sessionFaultKinds.filter((kind) => kind !== 'kill-serving' || options.nemesis.kinds.includes('kill')) }, { cluster, recorder, generator })
       : null,
     overrides: options.workloads.includes('overrides')
-      ? new OverridesWorkload(defaultOverridesOptions(options.overrideControl === true ? 'client-register' : 'patch'), { cluster, recorder, generator })
+      ? new OverridesWorkload(defaultOverridesOptions(options.overrideControl === true ? 'client-register' : 'patch', options.overrideOperators ?? 'one'), { cluster, recorder, generator })
       : null,
   };
   try {

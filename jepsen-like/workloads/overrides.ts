@@ -32,11 +32,25 @@
 // partition, past the heal: what the checker judges is the change that stands. X flips more often than not (disabled 0.7 of the time after an enabled intent, enabled 0.5 after a
 // disabled one, so instances spend more than half the run out of rotation: the state C3 is about), and
 // `weightShare` of the actions set a new weight from operatorWeights. Every action names the whole override the
-// operator wants: `enabled`, and the weight it last set once it has set one. Why: the override is merged as one part,
-// last writer wins (docs/ap.md); a PATCH naming only `enabled`, made on one side of a partition, carries that side's
-// weight, and being the later write it wins on the heal with that side's older weight. That loss of a concurrent
-// partial change is the AP path's documented behaviour, not what C3 asks, and with a sequential operator that names
-// the whole override "the last acknowledged action wins" is exact. Actions stop at the run's deadline.
+// operator wants: `enabled`, and the weight it last set once it has set one. Why: when C3 was built the override
+// merged as one part, last writer wins; a PATCH naming only `enabled`, made on one side of a partition, carried that
+// side's weight, and being the later write it won on the heal with that side's older weight. That loss of a
+// concurrent partial change was the AP path's documented behaviour then, not what C3 asks, and with a sequential
+// operator that names the whole override "the last acknowledged action wins" is exact under either merge. (Since
+// e22e7d4 each attribute merges by its own version; the two-operator mode below, C3b, tests that.) Actions stop at
+// the run's deadline.
+//
+// Two operators per service (operators 'per-attribute', case C3b): operator E only toggles `enabled` (PATCH
+// enabled=X, nothing else) and operator W only sets a weight (PATCH weight=W, a fresh value each time: a weight is
+// never set twice in a run, so a served weight names the action that set it), each its own logical process working
+// in bursts as above, each action through a member drawn at random for it, so a partition often puts E's change of an
+// instance on one side and W's on the other. W acts on the instance E acted on last with probability
+// `sameInstanceShare` (at most once per E action), so that both attributes of one instance change in the same
+// partition often, and each pair of changes then stands until the instance's next turn (about 18 s). Since the
+// override merges attribute by attribute, each by the version of the write that set it (docs/ap.md "Operator
+// changes"), both changes must stand after the heal: `enabled` from E's last action, the weight from W's. Under the
+// older whole-override merge the later of the two carried its side's other attribute over the earlier one (a weight
+// set on one side re-enabled an instance disabled on the other), which the checker flags.
 //
 // Positive control (operatorWrites 'client-register', case C3-control): the operator's changes are sent as a client
 // would send them, `POST` (a registration) with enabled=X, the weight and the instance's own metadata. A registration
@@ -65,6 +79,18 @@ import { distroVerifyMs } from './ephemeral.ts';
 /** OperatorWrites is how the operator's changes are sent: as operator updates (C3) or as client registrations (the control). */
 export type OperatorWrites = 'patch' | 'client-register';
 
+/**
+ * OverrideOperators is who changes a service's instances: one operator naming the whole override (C3), or two, one per
+ * attribute (E: enabled, W: weight; C3b).
+ */
+export type OverrideOperators = 'one' | 'per-attribute';
+
+/** overrideOperatorKinds lists the OverrideOperators values (the command line's choices). */
+export const overrideOperatorKinds: readonly OverrideOperators[] = ['one', 'per-attribute'];
+
+/** OverrideScope is what one operator action writes: the whole override (C3), or only `enabled` or the weight (C3b). */
+export type OverrideScope = 'whole' | 'enabled' | 'weight';
+
 /** ClientEvent is what a client does now and then besides beating. */
 export type ClientEvent = 'restart' | 'redeploy' | 'beat-pause';
 
@@ -90,12 +116,20 @@ export interface OverridesOptions {
   readonly weightShare: number;
   readonly pollMs: number;
   readonly operatorWrites: OperatorWrites;
+  readonly operators: OverrideOperators;
+  /** sameInstanceShare: with per-attribute operators, the probability that W acts on the instance E acted on last. */
+  readonly sameInstanceShare: number;
 }
 
-/** defaultOverridesOptions: 4 instances per service, an event every 3-10 s per client, bursts of 1-3 actions every 4-12 s per operator. */
-export function defaultOverridesOptions(operatorWrites: OperatorWrites): OverridesOptions {
+/**
+ * defaultOverridesOptions: 4 instances per service (8 with per-attribute operators), an event every 3-10 s per client,
+ * bursts of 1-3 actions every 4-12 s per operator. Two operators change a service's instances twice as often as one,
+ * so per-attribute runs double the instances: each instance is still changed about every 18 s, and a pair of changes
+ * made on the two sides of a partition often stands past the heal's settling time (8 s), when quiet reads judge it.
+ */
+export function defaultOverridesOptions(operatorWrites: OperatorWrites, operators: OverrideOperators = 'one'): OverridesOptions {
   return {
-    slotsPerService: 4,
+    slotsPerService: operators === 'per-attribute' ? 8 : 4,
     timeouts: beatTimeouts,
     eventGapMs: [3000, 10_000],
     eventShares: { restart: 0.4, redeploy: 0.35, 'beat-pause': 0.25 },
@@ -107,8 +141,14 @@ export function defaultOverridesOptions(operatorWrites: OperatorWrites): Overrid
     weightShare: 0.3,
     pollMs: 1000,
     operatorWrites,
+    operators,
+    sameInstanceShare: 0.8,
   };
 }
+
+/** freshWeightMin: operator W's first weight (C3b); it counts up from here, never a client's (1..3), at most WEIGHT_MAX (10 000). */
+const freshWeightMin = 100;
+const freshWeightMax = 10_000;
 
 /** operatorWeights are the weights the operator sets: none is a client's (1..3). */
 export const operatorWeights: readonly number[] = [10, 20, 30, 40, 50, 60, 70, 80, 90];
@@ -133,6 +173,8 @@ const finalRoundMs = 500;
 /** Process ids: clients, operators and readers apart from every other workload's (sessions end below 50 000 000). */
 const clientProcessBase = 60_000_000;
 const operatorProcessBase = 63_000_000;
+/** weightOperatorOffset: operator W's processes (C3b) are operatorProcessBase + this + service index (below processStride). */
+const weightOperatorOffset = 500;
 const readProcessBase = 66_000_000;
 const finalProcessBase = 69_000_000;
 /** processStride: a process whose call ended 'info' continues under process + stride (slots stay far below it). */
@@ -247,7 +289,7 @@ export interface OperatorIntent {
  * none) and the instance's own metadata, as a client would.
  */
 function operatorOp(service: string, element: number, intent: OperatorIntent, changesWeight: boolean, writes: OperatorWrites, timeouts: BeatTimeouts): PlannedOperation {
-  const value = { service, element, enabled: intent.enabled, weight: intent.weight, changesWeight, writes };
+  const value = { service, element, enabled: intent.enabled, weight: intent.weight, changesWeight, writes, scope: 'whole' as OverrideScope };
   const query = `${instanceQuery(service, element)}&ephemeral=true&enabled=${intent.enabled}`;
   const request = writes === 'patch'
     ? { method: 'PATCH', path: `/nacos/v1/ns/instance?${query}${intent.weight === null ? '' : `&weight=${intent.weight}`}` }
@@ -257,6 +299,25 @@ function operatorOp(service: string, element: number, intent: OperatorIntent, ch
     transport: 'http',
     value,
     run: (_client, addr) => writeOutcome(addr, request.method, request.path),
+    complete: () => value,
+  };
+}
+
+/**
+ * attributeOp sends one action of a per-attribute operator (C3b): PATCH naming only `enabled` (operator E) or only
+ * the weight (operator W). The history value says which (`scope`) and leaves the other attribute null.
+ */
+function attributeOp(service: string, element: number, change: { readonly enabled: boolean } | { readonly weight: number }): PlannedOperation {
+  const scope: OverrideScope = 'enabled' in change ? 'enabled' : 'weight';
+  const enabled = 'enabled' in change ? change.enabled : null;
+  const weight = 'weight' in change ? change.weight : null;
+  const value = { service, element, enabled, weight, changesWeight: weight !== null, writes: 'patch' as OperatorWrites, scope };
+  const named = enabled !== null ? `enabled=${enabled}` : `weight=${String(weight)}`;
+  return {
+    f: 'ovr-operator',
+    transport: 'http',
+    value,
+    run: (_client, addr) => writeOutcome(addr, 'PATCH', `/nacos/v1/ns/instance?${instanceQuery(service, element)}&ephemeral=true&${named}`),
     complete: () => value,
   };
 }
@@ -331,6 +392,8 @@ export interface OverridesSetup {
   readonly timeouts: BeatTimeouts;
   readonly pollMs: number;
   readonly operatorWrites: OperatorWrites;
+  /** operators: one per service, or one per attribute (absent in histories from before C3b: 'one'). */
+  readonly operators?: OverrideOperators;
 }
 
 /** OverridesWorkload runs the clients, the operators and the readers. */
@@ -344,6 +407,10 @@ export class OverridesWorkload {
   private readonly readers: Promise<void>[] = [];
   /** intents: per element, the override the operator wants (its last action's, whatever its outcome). */
   private readonly intents = new Map<number, OperatorIntent>();
+  /** lastEnabledElement: per service, the instance operator E acted on last, until W followed it (C3b; W follows it sometimes). */
+  private readonly lastEnabledElement = new Map<string, number>();
+  /** nextFreshWeight: operator W's next weight (C3b), counting up, so no weight is set twice in a run. */
+  private nextFreshWeight = freshWeightMin;
 
   constructor(
     readonly options: OverridesOptions,
@@ -351,6 +418,7 @@ export class OverridesWorkload {
   ) {
     const shares = Object.values(options.eventShares).reduce((sum, share) => sum + share, 0);
     if (Math.abs(shares - 1) > 1e-9) throw new RangeError(`overrides: event shares sum to ${shares}, not 1`);
+    if (options.operators === 'per-attribute' && options.operatorWrites !== 'patch') throw new RangeError('overrides: per-attribute operators send PATCH only (no client-register control)');
     this.services = overrideServices(this.members, options.slotsPerService);
   }
 
@@ -364,7 +432,7 @@ export class OverridesWorkload {
     for (const service of this.services) for (const element of service.elements) clientWeights[String(element)] = clientWeightOf(element);
     const setup: OverridesSetup = {
       members: [...this.members].sort(), services: this.services, clientWeights, timeouts: this.options.timeouts, pollMs: this.options.pollMs,
-      operatorWrites: this.options.operatorWrites,
+      operatorWrites: this.options.operatorWrites, operators: this.options.operators,
     };
     this.deps.recorder.observe('overrides-setup', setup, this.deps.recorder.now());
     for (const [index, member] of this.members.entries()) this.readers.push(this.readLoop(member, readProcessBase + index, random.fork()));
@@ -378,7 +446,14 @@ export class OverridesWorkload {
    */
   async run(deadline: number, random: Random): Promise<void> {
     this.eventsUntil = deadline;
-    await Promise.all(this.services.map((service, index) => this.operatorLoop(service, operatorProcessBase + index, deadline, random.fork())));
+    if (this.options.operators === 'per-attribute') {
+      await Promise.all(this.services.flatMap((service, index) => [
+        this.operatorLoop(service, operatorProcessBase + index, deadline, random.fork(), (element, r) => this.enabledAction(service, element, r)),
+        this.operatorLoop(service, operatorProcessBase + weightOperatorOffset + index, deadline, random.fork(), (element) => this.weightAction(service, element), service),
+      ]));
+      return;
+    }
+    await Promise.all(this.services.map((service, index) => this.operatorLoop(service, operatorProcessBase + index, deadline, random.fork(), (element, r) => this.wholeAction(service, element, r))));
   }
 
   /** stopAll ends the clients and the readers (after an error; normally finalPhase). */
@@ -468,7 +543,39 @@ export class OverridesWorkload {
     return { intent: { enabled, weight: random.pick(choices) }, changesWeight };
   }
 
-  private async operatorLoop(service: OverrideService, firstProcess: number, deadline: number, random: Random): Promise<void> {
+  /** wholeAction is the one operator's next action on `element` (C3): the whole override it wants. */
+  private wholeAction(service: OverrideService, element: number, random: Random): PlannedOperation {
+    const { intent, changesWeight } = this.nextIntent(this.intents.get(element) ?? { enabled: true, weight: null }, random);
+    // The intent follows every action, whatever its outcome: the next action names it again (see the file comment).
+    this.intents.set(element, intent);
+    return operatorOp(service.name, element, intent, changesWeight, this.options.operatorWrites, this.options.timeouts);
+  }
+
+  /** enabledAction is operator E's next action on `element` (C3b): `enabled` only, flipped as nextIntent does. */
+  private enabledAction(service: OverrideService, element: number, random: Random): PlannedOperation {
+    const current = this.intents.get(element) ?? { enabled: true, weight: null };
+    const enabled = current.enabled ? !random.chance(0.7) : random.chance(0.5);
+    this.intents.set(element, { enabled, weight: null });
+    this.lastEnabledElement.set(service.name, element);
+    return attributeOp(service.name, element, { enabled });
+  }
+
+  /** weightAction is operator W's next action on `element` (C3b): a weight never set before in this run. */
+  private weightAction(service: OverrideService, element: number): PlannedOperation {
+    const weight = this.nextFreshWeight;
+    this.nextFreshWeight = weight >= freshWeightMax ? freshWeightMin : weight + 1;
+    return attributeOp(service.name, element, { weight });
+  }
+
+  /**
+   * operatorLoop is one operator of `service` (one logical process): bursts of actions, each `next(element)` on a
+   * random instance (or, with `follows`, operator W of C3b, E's last instance with probability sameInstanceShare),
+   * through a member drawn for it.
+   */
+  private async operatorLoop(
+    service: OverrideService, firstProcess: number, deadline: number, random: Random,
+    next: (element: number, random: Random) => PlannedOperation, follows: OverrideService | null = null,
+  ): Promise<void> {
     let process = firstProcess;
     let burstLeft = 0;
     for (let round = 0; round < loopRoundsMax; round++) {
@@ -477,11 +584,12 @@ export class OverridesWorkload {
       await sleep(Math.min(random.between(...(idle ? this.options.operatorIdleMs : this.options.operatorGapMs)), Math.max(0, deadline - Date.now())));
       if (Date.now() >= deadline) return;
       burstLeft--;
-      const element = random.pick(service.elements);
-      const { intent, changesWeight } = this.nextIntent(this.intents.get(element) ?? { enabled: true, weight: null }, random);
-      // The intent follows every action, whatever its outcome: the next action names it again (see the file comment).
-      this.intents.set(element, intent);
-      const op = operatorOp(service.name, element, intent, changesWeight, this.options.operatorWrites, this.options.timeouts);
+      const followed = follows === null ? undefined : this.lastEnabledElement.get(follows.name);
+      const follow = followed !== undefined && random.chance(this.options.sameInstanceShare);
+      // W follows each of E's actions at most once: more would overwrite its own change of that instance at once.
+      if (follow && follows !== null) this.lastEnabledElement.delete(follows.name);
+      const element = follow ? followed : random.pick(service.elements);
+      const op = next(element, random);
       if (await this.deps.generator.invokeOn(op, process, this.pickMember(random, null), random) === 'info') process += processStride;
     }
   }
