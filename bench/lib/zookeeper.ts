@@ -62,6 +62,10 @@ function remove(client: ZkClient, path: string, tolerateMissing = false): Promis
   })));
 }
 
+function exists(client: ZkClient, path: string): Promise<boolean> {
+  return bounded('exists', new Promise((resolve, reject) => client.exists(path, (error, stat) => (error === null ? resolve(stat !== null && stat !== undefined) : reject(failed('exists', error))))));
+}
+
 function children(client: ZkClient, path: string): Promise<string[]> {
   return bounded('getChildren', new Promise((resolve, reject) => client.getChildren(path, (error, list) => (error === null ? resolve(list) : reject(failed('getChildren', error))))));
 }
@@ -158,8 +162,15 @@ export class ZooKeeperTarget implements Driver {
         const child = `${parents[pair] ?? ''}/instance`;
         const notified = new Promise<number>((resolve) => (waiters[pair] = resolve));
         const started = performance.now();
-        if (present[pair]) await remove(this.client, child);
-        else await create(this.client, child, zookeeper.CreateMode.PERSISTENT, false);
+        try {
+          if (present[pair]) await remove(this.client, child);
+          else await create(this.client, child, zookeeper.CreateMode.PERSISTENT, false);
+        } catch (error) {
+          // The outcome is unknown (no answer in time) or the pair's idea of its child was wrong: read the child's
+          // state, so one lost answer costs one error, not a NO_NODE / NODE_EXISTS on every later change.
+          present[pair] = await exists(this.client, child).catch(() => present[pair] ?? false);
+          throw error;
+        }
         present[pair] = !present[pair];
         const at = await Promise.race([notified, sleep(10_000).then(() => Number.NaN)]);
         if (Number.isNaN(at)) throw new Error('no watch event within 10 s');
