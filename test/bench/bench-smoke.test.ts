@@ -11,6 +11,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { processAlive } from '../support/cluster.ts';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const hosts = ['127.0.1.181', '127.0.1.182', '127.0.1.183'];
@@ -27,15 +28,6 @@ function refused(host: string, portNumber: number): Promise<boolean> {
     socket.once('error', () => resolve(true));
     socket.once('close', () => resolve(true));
   });
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 test('the bench harness measures Cairn alone, writes its JSON and stops its members', { timeout: 180_000 }, async () => {
@@ -91,7 +83,7 @@ test('the bench harness measures Cairn alone, writes its JSON and stops its memb
     assert.match(run.stdout, /\| list \| 4 \| Cairn HTTP \(Nacos v1\) \| \d+/);
 
     assert.equal(report.pids.length, 3);
-    for (const { pid } of report.pids) assert.equal(alive(pid), false, `member pid ${pid} stopped`);
+    for (const { pid } of report.pids) assert.equal(processAlive(pid), false, `member pid ${pid} stopped`);
     for (const host of hosts) {
       for (const p of [port, port + 1000, port - 1000]) assert.ok(await refused(host, p), `${host}:${p} closed`);
     }

@@ -9,29 +9,13 @@
 
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import { pidFile } from '../../jepsen-like/control.ts';
-import { iptablesProblem, taggedRules } from '../../jepsen-like/iptables.ts';
+import { taggedRules } from '../../jepsen-like/iptables.ts';
 import { acquireRunLock } from '../../jepsen-like/lock.ts';
 import { defaultRunOptions, RunAbortedError, runTest, type RunOptions } from '../../jepsen-like/runner.ts';
-
-function prerequisites(t: TestContext): boolean {
-  const problem = iptablesProblem();
-  if (problem === null) return true;
-  const reason = `the jepsen-like partitions need iptables (install the Debian package iptables): ${problem}`;
-  if (process.env['CAIRN_REQUIRE_ALL'] === '1') throw new Error(`CAIRN_REQUIRE_ALL=1: ${reason}`);
-  t.skip(reason);
-  return false;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
+import { processAlive } from '../support/cluster.ts';
+import { requireIptables } from '../support/iptables.ts';
 
 function options(): RunOptions {
   const base = defaultRunOptions();
@@ -46,7 +30,7 @@ function options(): RunOptions {
 }
 
 test('an aborted run kills its members, removes its rules and frees the lock, without checking the history', { timeout: 120_000 }, async (t) => {
-  if (!prerequisites(t)) return;
+  if (!requireIptables(t)) return;
   const controller = new AbortController();
   let rulesAtAbort = -1;
   let abortedAt = 0;
@@ -78,13 +62,13 @@ test('an aborted run kills its members, removes its rules and frees the lock, wi
   assert.deepEqual(taggedRules(), [], 'no rule with the harness tag is left');
   const pids = existsSync(pidFile) ? readFileSync(pidFile, 'utf8').split('\n').map(Number).filter((n) => n > 0) : [];
   assert.ok(pids.length >= 3, `the pid file names the run's members (${pids.length})`);
-  for (const pid of pids) assert.equal(alive(pid), false, `member pid ${pid} is dead`);
+  for (const pid of pids) assert.equal(processAlive(pid), false, `member pid ${pid} is dead`);
   const release = await acquireRunLock(0, () => undefined);
   release();
 });
 
 test('a signal aborted before the run starts nothing', { timeout: 30_000 }, async (t) => {
-  if (!prerequisites(t)) return;
+  if (!requireIptables(t)) return;
   const controller = new AbortController();
   controller.abort(new Error('early'));
   const lines: string[] = [];

@@ -37,6 +37,16 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
+/** processAlive tells whether a process with this pid exists (signal 0 probes without signalling). */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** describeError renders anything thrown as one line. */
 export function describeError(error: unknown): string {
   if (error instanceof Error) return error.message;
