@@ -35,7 +35,7 @@ import { bindPeerSource } from '../../src/replica/source-address.ts';
 import { protoRoot } from '../../src/replica/proto.ts';
 import type { Entry, Message } from '../../src/raft/types.ts';
 import { readInstances, startCluster, waitFor, type Member } from '../support/cluster.ts';
-import { Failures, Prng, fuzzSeed, hex, hostileMessage, mutate, oneHostileField, randomBytes, runPool, utf8 } from '../support/fuzz.ts';
+import { Failures, memberAlive, Prng, fuzzSeed, hex, hostileMessage, mutate, oneHostileField, randomBytes, runPool, utf8 } from '../support/fuzz.ts';
 
 const host = '127.0.1.17';
 const fakeHost = '127.0.1.18';
@@ -307,15 +307,6 @@ async function register(member: Member, service: string, port: number): Promise<
 
 async function sentinelState(member: Member): Promise<string> {
   return [...(await readInstances(member, sentinelService))].sort().join(',');
-}
-
-async function memberAlive(member: Member, failures: Failures, when: string): Promise<void> {
-  if (!member.running) {
-    failures.add(`the member process exited ${when}`);
-    return;
-  }
-  const answer = await member.request('GET', '/cairn/v1/health', { timeoutMs: 5000 }).catch((error: unknown) => ({ status: 0, text: String(error) }));
-  if (answer.status !== 200) failures.add(`GET /cairn/v1/health ${when}: ${answer.status} ${answer.text.slice(0, 200)}`);
 }
 
 // ---------------------------------------------------------------------------------------------------------------

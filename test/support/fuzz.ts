@@ -7,6 +7,7 @@
 // - mutate(): truncations, bit flips, byte splices and garbage tails of a valid encoding;
 // - runPool(): runs N async jobs with bounded concurrency (inputs are all drawn before, so they stay deterministic).
 import protobuf from 'protobufjs';
+import type { Member } from './cluster.ts';
 
 /** Prng is mulberry32: 32 bits of state, good enough to pick fuzz inputs, deterministic for a seed. */
 export class Prng {
@@ -312,6 +313,16 @@ export class Failures {
     if (this.total === 0) return '';
     return `${this.total} failure(s) (replay: CAIRN_FUZZ_SEED=${seed}):\n${this.items.join('\n')}`;
   }
+}
+
+/** memberAlive records a failure when the member's process has exited or its health route does not answer 200. */
+export async function memberAlive(member: Member, failures: Failures, when: string): Promise<void> {
+  if (!member.running) {
+    failures.add(`the member process exited ${when}`);
+    return;
+  }
+  const answer = await member.request('GET', '/cairn/v1/health', { timeoutMs: 5000 }).catch((error: unknown) => ({ status: 0, text: String(error) }));
+  if (answer.status !== 200) failures.add(`GET /cairn/v1/health ${when}: ${answer.status} ${answer.text.slice(0, 200)}`);
 }
 
 /** hex renders the start of a byte string for a failure message. */

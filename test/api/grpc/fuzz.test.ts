@@ -32,9 +32,10 @@ import { errorCatalog, isCairnErrorCode } from '../../../src/errors.ts';
 import { limits } from '../../../src/limits.ts';
 import { validateIp } from '../../../src/naming/validation.ts';
 import { grpcProtoRoot } from '../../../src/api/grpc/proto.ts';
-import { startCluster, waitFor, type Member } from '../../support/cluster.ts';
+import { startCluster, waitFor } from '../../support/cluster.ts';
 import {
   Failures,
+  memberAlive,
   Prng,
   bytesField,
   doubleField,
@@ -469,15 +470,6 @@ function refusedWrites(prng: Prng): Array<{ method: string; bytes: Uint8Array; w
 
 // ---------------------------------------------------------------------------------------------------------------
 // The test.
-
-async function memberAlive(member: Member, failures: Failures, when: string): Promise<void> {
-  if (!member.running) {
-    failures.add(`the member process exited ${when}`);
-    return;
-  }
-  const answer = await member.request('GET', '/cairn/v1/health', { timeoutMs: 5000 }).catch((error: unknown) => ({ status: 0, text: String(error) }));
-  if (answer.status !== 200) failures.add(`GET /cairn/v1/health ${when}: ${answer.status} ${answer.text.slice(0, 200)}`);
-}
 
 test('the client gRPC API of a live member survives a seeded fuzz campaign', { timeout: 180_000 }, async (t) => {
   t.diagnostic(`seed ${seed} (replay with CAIRN_FUZZ_SEED=${seed})`);

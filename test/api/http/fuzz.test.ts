@@ -18,7 +18,6 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { Agent, request as httpRequest } from 'node:http';
-import { connect } from 'node:net';
 import type { RouteOptions } from 'fastify';
 import { Registry } from 'prom-client';
 import { buildApp } from '../../../src/api/http/app.ts';
@@ -27,7 +26,7 @@ import { CairnError, errorCatalog, isCairnErrorCode } from '../../../src/errors.
 import { limits } from '../../../src/limits.ts';
 import { createDirectNaming } from '../../support/direct-proposer.ts';
 import { startCluster, type Member } from '../../support/cluster.ts';
-import { FakeCluster } from './harness.ts';
+import { exchangeRaw, FakeCluster } from './harness.ts';
 
 const host = '127.0.1.15';
 const httpPort = 8848;
@@ -548,21 +547,7 @@ const rawRequests: readonly string[] = [
 ];
 
 function sendRaw(text: string): Promise<string> {
-  return new Promise((resolve) => {
-    const socket = connect({ host, port: httpPort, localAddress: host });
-    let received = '';
-    const timer = setTimeout(() => socket.destroy(), answerBoundMs);
-    socket.setEncoding('latin1');
-    socket.on('connect', () => socket.end(Buffer.from(text, 'latin1')));
-    socket.on('data', (chunk: string) => {
-      received += chunk;
-    });
-    socket.on('error', () => undefined);
-    socket.on('close', () => {
-      clearTimeout(timer);
-      resolve(received);
-    });
-  });
+  return exchangeRaw({ host, port: httpPort, localAddress: host }, text, answerBoundMs);
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 // proposer applies each command at once), a fake ClusterControl (the Raft seam is not what these tests test), a
 // fresh Prometheus registry, and a recording authorizer. Plus small helpers to call routes and read answers.
 
+import { connect } from 'node:net';
 import type { FastifyInstance, InjectOptions } from 'fastify';
 import { Registry } from 'prom-client';
 import { buildApp } from '../../../src/api/http/app.ts';
@@ -121,4 +122,26 @@ export async function call(
 /** query builds a query string from parameters, encoding each value. */
 export function query(params: Record<string, string | number | boolean>): string {
   return new URLSearchParams(Object.entries(params).map(([k, v]): [string, string] => [k, String(v)])).toString();
+}
+
+/**
+ * exchangeRaw writes `text` (latin1) on a fresh TCP connection and resolves with everything read until the server
+ * closes it, or `boundMs` pass (then the connection is destroyed). For requests no HTTP client would send.
+ */
+export function exchangeRaw(target: { readonly host: string; readonly port: number; readonly localAddress?: string }, text: string, boundMs: number): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: target.host, port: target.port, ...(target.localAddress === undefined ? {} : { localAddress: target.localAddress }) });
+    let received = '';
+    const timer = setTimeout(() => socket.destroy(), boundMs);
+    socket.setEncoding('latin1');
+    socket.on('connect', () => socket.end(Buffer.from(text, 'latin1')));
+    socket.on('data', (chunk: string) => {
+      received += chunk;
+    });
+    socket.on('error', () => undefined);
+    socket.on('close', () => {
+      clearTimeout(timer);
+      resolve(received);
+    });
+  });
 }

@@ -7,9 +7,8 @@
 
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { connect } from 'node:net';
 import { maxHeaderSize } from 'node:http';
-import { buildHarness, type Harness } from './harness.ts';
+import { buildHarness, exchangeRaw, type Harness } from './harness.ts';
 
 const host = '127.0.1.15';
 let h: Harness;
@@ -33,24 +32,11 @@ interface RawAnswer {
   readonly body: string;
 }
 
-/** sendRaw writes `text` on a fresh connection and reads until the server closes it (or 5 s pass). */
-function sendRaw(text: string): Promise<RawAnswer> {
-  return new Promise((resolve) => {
-    const socket = connect({ host, port });
-    let received = '';
-    const timer = setTimeout(() => socket.destroy(), 5000);
-    socket.setEncoding('latin1');
-    socket.on('connect', () => socket.end(Buffer.from(text, 'latin1')));
-    socket.on('data', (chunk: string) => {
-      received += chunk;
-    });
-    socket.on('error', () => undefined);
-    socket.on('close', () => {
-      clearTimeout(timer);
-      const [head = '', ...rest] = received.split('\r\n\r\n');
-      resolve({ status: Number(/^HTTP\/1\.1 (\d{3}) /.exec(head)?.[1] ?? 0), headers: head, body: rest.join('\r\n\r\n') });
-    });
-  });
+/** sendRaw sends `text` on a fresh connection (harness.ts exchangeRaw, 5 s) and splits the answer. */
+async function sendRaw(text: string): Promise<RawAnswer> {
+  const received = await exchangeRaw({ host, port }, text, 5000);
+  const [head = '', ...rest] = received.split('\r\n\r\n');
+  return { status: Number(/^HTTP\/1\.1 (\d{3}) /.exec(head)?.[1] ?? 0), headers: head, body: rest.join('\r\n\r\n') };
 }
 
 test('malformed HTTP is refused with 400 CAIRN_INVALID_ARGUMENT in Cairn\'s JSON shape', async () => {
