@@ -61,6 +61,8 @@ const specs = {
   CAIRN_REQUEST_TOO_LARGE: { message: 'request body too large', httpStatus: 413, grpcStatus: G.INVALID_ARGUMENT, retryable: false },
   CAIRN_ENTRY_TOO_LARGE: { message: 'command too large for one log entry', httpStatus: 413, grpcStatus: G.INVALID_ARGUMENT, retryable: false },
   CAIRN_REQUEST_ID_REUSED: { message: 'request id already used by a different write', httpStatus: 409, grpcStatus: G.FAILED_PRECONDITION, retryable: false },
+  // HTTP only: the request did not arrive within limits.requestReceiveMsMax; it was not read, so nothing was written.
+  CAIRN_REQUEST_TIMEOUT: { message: 'the request did not arrive in time', httpStatus: 408, grpcStatus: G.DEADLINE_EXCEEDED, retryable: true },
 
   // Quotas. Nothing was written; something must be removed (or the limit raised) first.
   CAIRN_INSTANCES_PER_SERVICE_EXCEEDED: { message: 'too many instances in this service', httpStatus: 409, grpcStatus: G.RESOURCE_EXHAUSTED, retryable: false },

@@ -124,6 +124,9 @@ export function nacosV2CodeOf(error: CairnError, serviceRoute: boolean): NacosV2
       return v2.parameterValidate;
     case 'CAIRN_REQUEST_ID_REUSED':
       return v2.parameterValidate;
+    case 'CAIRN_REQUEST_TIMEOUT':
+      // Never answered in a v2 envelope (the request was not read, so its API is unknown); mapped for completeness.
+      return v2.serverError;
     case 'CAIRN_HEALTH_CHECK_ACTIVE':
       return v2.healthCheckStillRunning;
     case 'CAIRN_INSTANCES_PER_SERVICE_EXCEEDED':
@@ -226,13 +229,14 @@ export function sendNoSuchApi(request: FastifyRequest, reply: FastifyReply): Fas
  * clientErrorAnswer is the raw HTTP/1.1 answer to a request Node's parser refused before fastify saw it: a malformed
  * request line, header or body framing, or a header section over Node's maxHeaderSize. The request's path, and so
  * its API, is unknown, so the answer takes Cairn's own shape. A request that did not arrive within
- * limits.requestReceiveMsMax gets a bare 408 (no catalog code names it, and its client has given up).
+ * limits.requestReceiveMsMax gets 408 CAIRN_REQUEST_TIMEOUT.
  */
 export function clientErrorAnswer(error: Error & { readonly code?: unknown }): string {
-  if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') return 'HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\nConnection: close\r\n\r\n';
-  const cairnError = error.code === 'HPE_HEADER_OVERFLOW'
-    ? new CairnError('CAIRN_REQUEST_TOO_LARGE', `the request's header section exceeds ${maxHeaderSize} bytes.`)
-    : new CairnError('CAIRN_INVALID_ARGUMENT', 'the request is not well-formed HTTP/1.1.');
+  const cairnError = error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+    ? new CairnError('CAIRN_REQUEST_TIMEOUT', 'the request did not arrive within the receive bound (limits.requestReceiveMsMax) of its start.')
+    : error.code === 'HPE_HEADER_OVERFLOW'
+      ? new CairnError('CAIRN_REQUEST_TOO_LARGE', `the request's header section exceeds ${maxHeaderSize} bytes.`)
+      : new CairnError('CAIRN_INVALID_ARGUMENT', 'the request is not well-formed HTTP/1.1.');
   const body = JSON.stringify(cairnError.toJSON());
   return [
     `HTTP/1.1 ${cairnError.httpStatus} ${STATUS_CODES[cairnError.httpStatus] ?? ''}`,

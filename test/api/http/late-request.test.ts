@@ -62,6 +62,7 @@ test('a request still incomplete past the receive bound is refused with 408 and 
   late.socket.write(registration('10.0.0.1'));
   await sleep(2000);
   assert.match(late.received, /^HTTP\/1\.1 408 /, `the server answered: ${JSON.stringify(late.received.slice(0, 80))}`);
+  assert.match(late.received, /\r\nCairn-Error-Code: CAIRN_REQUEST_TIMEOUT\r\n/i, `the 408 carries its code: ${JSON.stringify(late.received.slice(0, 300))}`);
   assert.equal(late.closed, true, 'the connection of the late request is closed');
   // The rest of the request arrives now, as a retransmission would: nothing may come of it.
   late.socket.write('\r\n');
