@@ -21,6 +21,17 @@ export class HistoryBuilder {
     return this;
   }
 
+  /**
+   * partitionOne records a 'one' partition `id` that isolates `lone` from `others`: its rules in from `from` (+10 ms)
+   * to `to` (+10 ms) seconds.
+   */
+  partitionOne(id: number, lone: string, others: readonly string[], from: number, to: number): this {
+    this.nemesis('invoke', 'start-partition', { id, mode: 'one' }, from);
+    this.nemesis('info', 'start-partition', { id, mode: 'one', grudge: { [lone]: [...others] } }, from + 0.01);
+    this.nemesis('invoke', 'stop-partition', { id }, to);
+    return this.nemesis('info', 'stop-partition', { id }, to + 0.01);
+  }
+
   /** observe records one observation at `at` seconds. */
   observe(f: string, value: unknown, at: number): this {
     this.events.push({ process: 'observer', type: 'info', f, value, time: at * 1e9 });

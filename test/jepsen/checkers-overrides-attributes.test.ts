@@ -50,10 +50,7 @@ function base(): HistoryBuilder {
   h.observe('overrides-setup', setup, 0);
   h.op('ovr-register', 0.1, 0.2, 'ok', { service: S, element: 0, weight: 1, event: 'start', node: m1 });
   h.op('ovr-register', 0.1, 0.2, 'ok', { service: S, element: 1, weight: 2, event: 'start', node: m2 });
-  h.nemesis('invoke', 'start-partition', { id: 0, mode: 'one' }, 6);
-  h.nemesis('info', 'start-partition', { id: 0, mode: 'one', grudge: { '127.0.0.13': ['127.0.0.11', '127.0.0.12'] } }, 6.01);
-  h.nemesis('invoke', 'stop-partition', { id: 0 }, 12);
-  h.nemesis('info', 'stop-partition', { id: 0 }, 12.01);
+  h.partitionOne(0, '127.0.0.13', ['127.0.0.11', '127.0.0.12'], 6, 12);
   h.nemesis('invoke', 'heal-all', {}, 20).nemesis('info', 'heal-all', {}, 20.01);
   return h;
 }

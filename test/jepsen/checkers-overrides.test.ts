@@ -38,10 +38,7 @@ function base(): HistoryBuilder {
   h.op('ovr-operator', 1.0, 1.1, 'ok', { service: S, element: 0, enabled: false, weight: null, changesWeight: false, writes: 'patch', node: members[2] });
   h.op('ovr-operator', 2.0, 2.1, 'ok', { service: S, element: 1, enabled: true, weight: 50, changesWeight: true, writes: 'patch', node: members[0] });
   h.op('ovr-register', 3.0, 3.1, 'ok', { service: S, element: 0, weight: 1, event: 'restart', node: members[1] });
-  h.nemesis('invoke', 'start-partition', { id: 0, mode: 'one' }, 6);
-  h.nemesis('info', 'start-partition', { id: 0, mode: 'one', grudge: { '127.0.0.13': ['127.0.0.11', '127.0.0.12'] } }, 6.01);
-  h.nemesis('invoke', 'stop-partition', { id: 0 }, 12);
-  h.nemesis('info', 'stop-partition', { id: 0 }, 12.01);
+  h.partitionOne(0, '127.0.0.13', ['127.0.0.11', '127.0.0.12'], 6, 12);
   h.nemesis('invoke', 'heal-all', {}, 20).nemesis('info', 'heal-all', {}, 20.01);
   return h;
 }

@@ -124,6 +124,15 @@ export function query(params: Record<string, string | number | boolean>): string
   return new URLSearchParams(Object.entries(params).map(([k, v]): [string, string] => [k, String(v)])).toString();
 }
 
+/** listenHarness builds a harness (buildHarness) and listens on `host` at a free port, for tests that need a real socket. */
+export async function listenHarness(host: string, timing: { readonly requestReceiveMs?: number; readonly connectionsCheckMs?: number } = {}): Promise<{ readonly harness: Harness; readonly port: number }> {
+  const harness = await buildHarness(timing);
+  await harness.app.listen({ host, port: 0 });
+  const address = harness.app.server.address();
+  if (address === null || typeof address !== 'object') throw new Error(`the harness is not listening on ${host}`);
+  return { harness, port: address.port };
+}
+
 /**
  * exchangeRaw writes `text` (latin1) on a fresh TCP connection and resolves with everything read until the server
  * closes it, or `boundMs` pass (then the connection is destroyed). For requests no HTTP client would send.

@@ -10,18 +10,14 @@ import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { buildHarness, type Harness } from './harness.ts';
+import { listenHarness, type Harness } from './harness.ts';
 
 const host = '127.0.1.7';
 let h: Harness;
 let port = 0;
 
 before(async () => {
-  h = await buildHarness({ requestReceiveMs: 800, connectionsCheckMs: 100 });
-  await h.app.listen({ host, port: 0 });
-  const address = h.app.server.address();
-  assert.ok(address !== null && typeof address === 'object');
-  port = address.port;
+  ({ harness: h, port } = await listenHarness(host, { requestReceiveMs: 800, connectionsCheckMs: 100 }));
 });
 
 after(async () => {

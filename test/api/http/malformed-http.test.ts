@@ -8,18 +8,14 @@
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { maxHeaderSize } from 'node:http';
-import { buildHarness, exchangeRaw, type Harness } from './harness.ts';
+import { listenHarness, exchangeRaw, type Harness } from './harness.ts';
 
 const host = '127.0.1.15';
 let h: Harness;
 let port = 0;
 
 before(async () => {
-  h = await buildHarness();
-  await h.app.listen({ host, port: 0 });
-  const address = h.app.server.address();
-  assert.ok(address !== null && typeof address === 'object');
-  port = address.port;
+  ({ harness: h, port } = await listenHarness(host));
 });
 
 after(async () => {
