@@ -67,7 +67,6 @@ import {
   type ServiceKey,
 } from '../naming/model.ts';
 import {
-  decodeCommand,
   encodeClusterConfig,
   encodeInstanceRecord,
   encodeMessage,
@@ -88,7 +87,7 @@ import { clusterStorageKey, instanceStorageKey, PROBE_ASSIGNMENT_STORAGE_KEY, re
 import { probeOwner, sameMembers, type ProbeAssignment } from './probe-assignment.ts';
 import { addressKey, EMPTY_RESULT, RegistryState, type InstanceRef, type RememberedRequest, type ServiceSettings, type ServiceState } from './registry-state.ts';
 import { buildFromKeyspace, buildFromSnapshotInSlices, encodeProbeAssignment, encodeRemembered, encodeSnapshot, snapshotPieces, writeStateInSlices } from './registry-storage.ts';
-import { decodeAppliedCommand, proposedHere, shareResult } from './shared-decodes.ts';
+import { decodeAppliedCommand, decodeProposedCommand, proposedHere, shareResult } from './shared-decodes.ts';
 
 /** ALL_GROUPS is Nacos's group wildcard for service listings. */
 export const ALL_GROUPS = '*';
@@ -650,9 +649,12 @@ export class RegistryStateMachine implements ReplicatedStateMachine, RegistryVie
   /**
    * validateCommand refuses bytes that are no valid command before a forwarded write proposes them (the driver's
    * ReplicatedStateMachine.validateCommand): apply would only answer them with a failure, after they took a log entry.
+   * The leader proposes these very bytes, so the decoded form is kept for apply (shared-decodes.ts), as for a write
+   * proposed here: a forwarded write is decoded once on the leader, not twice (apply then also keeps its result
+   * form, which the forwarding reply does not use: a copy of a few hundred bytes against a second decode).
    */
   validateCommand(command: Uint8Array): { readonly code: string; readonly message: string } | null {
-    const decoded = decodeCommand(command);
+    const decoded = decodeProposedCommand(command);
     return decoded.ok ? null : { code: decoded.code, message: decoded.detail };
   }
 
