@@ -170,8 +170,14 @@ test('a follower whose missing entries were compacted away catches up through In
     const restartedAt = Date.now();
     await follower.restart();
     await checkConvergence(ledger, cluster.members, { what: `${follower.addr} to catch up through InstallSnapshot` });
-    const self = await follower.selfView();
-    assert.ok(self.appliedIndex >= snapshotIndex, `${follower.addr} applied ${self.appliedIndex}, below the snapshot ${snapshotIndex}`);
+    // The restored state replaces the old one before the member writes its keyspace and advances its Raft applied
+    // index (replica.ts processReady), so lists can agree a moment (one fsync) before GET /cairn/v1/cluster reports
+    // the snapshot's index: wait for the report rather than read it once.
+    await waitFor(async () => {
+      const reported = (await follower.selfView()).appliedIndex;
+      if (reported < snapshotIndex) throw new Error(`${follower.addr} applied ${reported}, below the snapshot ${snapshotIndex}`);
+      return true;
+    }, { timeoutMs: 5000, what: `${follower.addr} to report an applied index at or above the snapshot ${snapshotIndex}` });
     // The leader keeps no image of its snapshots: it encoded one for this follower when it found it behind its log.
     const encoded = cluster.members.flatMap((member) => member.events.filter((event) => event.msg === 'snapshot image encoded for a follower'));
     assert.ok(encoded.length > 0, 'a leader encoded a snapshot image on demand for the restarted follower');
