@@ -97,11 +97,15 @@ function senderOf(call: { readonly metadata: Metadata }): string | null {
   return typeof claimed === 'string' && claimed.length > 0 && claimed.length <= memberIdCharsMax ? claimed : null;
 }
 
+/**
+ * refuse is the status of a Distro call whose handler threw: a CairnError leaves with the catalog's gRPC status and
+ * its code first in the message (as on the client port, docs/errors.md), so a peer tells a bad request
+ * (INVALID_ARGUMENT) from a member shutting down (UNAVAILABLE); anything else is a bug, INTERNAL, and its message
+ * stays in this member's log.
+ */
 function refuse(error: unknown): Partial<ServiceError> {
-  if (isCairnError(error, 'CAIRN_INVALID_ARGUMENT') || isCairnError(error, 'CAIRN_METADATA_TOO_LARGE') || isCairnError(error, 'CAIRN_NAME_TOO_LONG')) {
-    return { code: grpcStatus.INVALID_ARGUMENT, details: error.message };
-  }
-  return { code: grpcStatus.INTERNAL, details: error instanceof Error ? error.message : String(error) };
+  if (isCairnError(error)) return { code: error.grpcStatus, details: `${error.code}: ${error.message}` };
+  return { code: grpcStatus.INTERNAL, details: 'CAIRN_INTERNAL: the member failed to serve the distro call (see its log)' };
 }
 
 /**
@@ -116,7 +120,9 @@ export function distroService(handlers: () => DistroHandlers | null, limits: Grp
       if (h === null) return callback({ code: grpcStatus.UNAVAILABLE, details: 'distro is not running on this member' }, null);
       if (from === null) return callback({ code: grpcStatus.INVALID_ARGUMENT, details: `missing or invalid ${FROM_METADATA_KEY}` }, null);
       Promise.resolve().then(() => serve(from, h, call.request)).then((answer) => callback(null, answer), (error: unknown) => {
-        logger.warn({ from, method: name, err: error instanceof Error ? error.message : String(error) }, 'refused a distro call');
+        // A CairnError is the caller's to fix (its message says what); anything else is a bug here: keep its stack.
+        const detail = isCairnError(error) ? error.message : error instanceof Error ? (error.stack ?? error.message) : String(error);
+        logger.warn({ from, method: name, code: isCairnError(error) ? error.code : 'CAIRN_INTERNAL', err: detail }, 'refused a distro call');
         callback(refuse(error), null);
       });
     };
