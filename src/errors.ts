@@ -113,6 +113,7 @@ const specs = {
   // The member itself.
   CAIRN_SHUTTING_DOWN: { message: 'member is shutting down', httpStatus: 503, grpcStatus: G.UNAVAILABLE, retryable: true },
   CAIRN_STORAGE_CORRUPT: { message: 'storage corruption detected; the member stops', httpStatus: 500, grpcStatus: G.DATA_LOSS, retryable: false },
+  CAIRN_DATA_DIR_IN_USE: { message: 'the data directory is in use by another process', httpStatus: 409, grpcStatus: G.FAILED_PRECONDITION, retryable: false },
   CAIRN_NOT_IMPLEMENTED: { message: 'not implemented', httpStatus: 501, grpcStatus: G.UNIMPLEMENTED, retryable: false },
   CAIRN_INTERNAL: { message: 'internal error', httpStatus: 500, grpcStatus: G.INTERNAL, retryable: false },
 } as const satisfies Record<string, ErrorSpec>;

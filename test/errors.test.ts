@@ -68,6 +68,7 @@ const golden: ReadonlyArray<readonly [string, number, number, boolean]> = [
   ['CAIRN_FORBIDDEN', 403, 7, false],
   ['CAIRN_SHUTTING_DOWN', 503, 14, true],
   ['CAIRN_STORAGE_CORRUPT', 500, 15, false],
+  ['CAIRN_DATA_DIR_IN_USE', 409, 9, false],
   ['CAIRN_NOT_IMPLEMENTED', 501, 12, false],
   ['CAIRN_INTERNAL', 500, 13, false],
 ];

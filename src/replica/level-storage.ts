@@ -171,6 +171,10 @@ export class LevelStorage implements RaftStorage {
     try {
       await db.open();
     } catch (error) {
+      // Another process (a member still running, a second one started by mistake) holds LevelDB's lock file.
+      if (isLevelLocked(error)) {
+        throw new CairnError('CAIRN_DATA_DIR_IN_USE', `${dataDir}: another process holds the LevelDB lock of ${db.location}; is a member still running on this data directory?`, { cause: error });
+      }
       // A damaged MANIFEST or a table LevelDB must read to recover fails the open itself.
       throw levelReadFailure(db.location, error);
     }
@@ -687,6 +691,12 @@ function frameState(key: string, value: Uint8Array): Uint8Array {
   new DataView(framed.buffer).setUint32(0, stateChecksum(key, value), false);
   framed.set(value, stateFrameBytes);
   return framed;
+}
+
+/** isLevelLocked tells whether a failed open was classic-level's LEVEL_LOCKED (its cause, under LEVEL_DATABASE_NOT_OPEN). */
+function isLevelLocked(error: unknown): boolean {
+  const codeOf = (value: unknown): unknown => (typeof value === 'object' && value !== null ? (value as { code?: unknown }).code : undefined);
+  return codeOf(error) === 'LEVEL_LOCKED' || codeOf(error instanceof Error ? error.cause : undefined) === 'LEVEL_LOCKED';
 }
 
 /** levelErrorCodes are classic-level's codes for a read LevelDB could not make from its files. */

@@ -666,3 +666,24 @@ describe('LevelStorage snapshots on disk: installs, compactLog, formats', () => 
     }
   });
 });
+
+test('a data directory whose LevelDB another opener holds is refused with CAIRN_DATA_DIR_IN_USE, and opens once it is let go', async () => {
+  const dataDir = await temporaryDirectory();
+  try {
+    const first = await LevelStorage.open(dataDir, options);
+    try {
+      await assert.rejects(LevelStorage.open(dataDir, options), (error: unknown) => {
+        assert.ok(isCairnError(error, 'CAIRN_DATA_DIR_IN_USE'), `expected CAIRN_DATA_DIR_IN_USE, got ${String(error)}`);
+        assert.match(error.message, /is a member still running on this data directory\?/);
+        return true;
+      });
+    } finally {
+      await first.close();
+    }
+    const second = await LevelStorage.open(dataDir, options);
+    assert.equal(await second.load(), null);
+    await second.close();
+  } finally {
+    await rm(dataDir, { recursive: true, force: true });
+  }
+});

@@ -171,6 +171,7 @@ export function nacosV2CodeOf(error: CairnError, serviceRoute: boolean): NacosV2
     case 'CAIRN_SHUTTING_DOWN':
     case 'CAIRN_DISTRO_UNAVAILABLE':
     case 'CAIRN_STORAGE_CORRUPT':
+    case 'CAIRN_DATA_DIR_IN_USE':
     case 'CAIRN_NOT_IMPLEMENTED':
     case 'CAIRN_INTERNAL':
       return v2.serverError;

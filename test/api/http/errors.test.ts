@@ -54,6 +54,7 @@ const golden: Readonly<Record<CairnErrorCode, readonly [number, number, number]>
   CAIRN_FORBIDDEN: [403, 403, 10001],
   CAIRN_SHUTTING_DOWN: [503, 503, 30000],
   CAIRN_STORAGE_CORRUPT: [500, 500, 30000],
+  CAIRN_DATA_DIR_IN_USE: [400, 400, 30000],
   CAIRN_NOT_IMPLEMENTED: [501, 501, 30000],
   CAIRN_INTERNAL: [500, 500, 30000],
 };
