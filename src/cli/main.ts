@@ -93,7 +93,8 @@ export function formatHostPort({ host, port }: HostPort): string {
   return isIP(host) === 6 ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
-function parseMembers(text: string, addr: string): string[] {
+/** parseMembers parses a comma-separated member list that must include `addr` (`--members` of `cairn server` and `cairn backup restore`). */
+export function parseMembers(text: string, addr: string): string[] {
   const members: string[] = [];
   for (const item of text.split(',')) {
     if (item.trim() === '') throw new UsageError(`--members: empty entry in '${text}'`);
@@ -231,6 +232,7 @@ Commands:
   watch       follow a service's instances as they change (see: cairn watch --help)
   status      show the cluster: leader, term, members
   cluster     run N local members for trying Cairn out (cairn cluster --size 3 [--base-ip 127.0.0.11])
+  backup      save a stopped member's registry to a file, or restore one into a new member (see: cairn backup --help)
 
 Options:
   -h, --help     show this help
@@ -310,6 +312,8 @@ export function run(argv: readonly string[], env: Environment, out: Output): num
       return runServer(rest, env, out);
     case 'cluster':
       return import('./cluster.ts').then(({ runCluster }) => runCluster(rest, out));
+    case 'backup':
+      return import('./backup.ts').then(({ runBackup }) => runBackup(rest, out));
     case 'register':
     case 'deregister':
     case 'list':

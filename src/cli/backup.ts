@@ -1,0 +1,144 @@
+// `cairn backup save` and `cairn backup restore` (docs/operations.md "Backups and disaster recovery"):
+//
+//   cairn backup save --data-dir DIR --out FILE
+//       reads a stopped member's data directory and writes a backup of its persistent registry to FILE (never over
+//       an existing file: written aside, fsynced, then linked into place).
+//   cairn backup restore --in FILE --data-dir DIR --addr HOST:PORT [--members A,B,C]
+//       writes a new member's data directory holding the backup; run it once per member of the new cluster, with
+//       the same --members, then start each with `cairn server` and the same --addr, --members and --data-dir.
+//
+// Exit codes as every command: 0 done (or help), 1 failed at run time (the code and message on stderr), 2 bad usage.
+import { createHash } from 'node:crypto';
+import { link, open, readFile, stat, unlink } from 'node:fs/promises';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { RegistryStateMachine } from '../cp/registry-state-machine.ts';
+import { isCairnError } from '../errors.ts';
+import { backupBytesMax, checkImage, decodeBackup, encodeBackup, restoreBackup, takeBackup, type BackupHeader } from '../replica/backup.ts';
+import { formatHostPort, parseHostPort, parseMembers, UsageError, type Output } from './main.ts';
+
+export const backupUsage = `Usage:
+  cairn backup save --data-dir DIR --out FILE
+  cairn backup restore --in FILE --data-dir DIR --addr HOST:PORT [--members A,B,C]
+
+save     Read a stopped member's data directory and write a backup of its persistent instances, services and
+         cluster settings (not ephemeral instances) as of the last entry it knew committed. FILE must not exist.
+restore  Write a new member's data directory (absent or empty) from a backup. Restore every member of the new
+         cluster from the same backup with the same --members, then start each: cairn server --addr HOST:PORT
+         --members A,B,C --data-dir DIR. Without --members the member is standalone.
+`;
+
+/** describeHeader renders what a backup holds, for both commands' reports. */
+function describeHeader(header: BackupHeader): string {
+  return `index ${header.index} (term ${header.term}) of member ${header.sourceMember} (voters ${header.members.join(',') || '-'}), taken ${header.createdAt}, image ${header.imageBytes} bytes`;
+}
+
+function flags(args: readonly string[], options: Record<string, { type: 'string' } | { type: 'boolean'; short?: string }>): Record<string, string | boolean | undefined> {
+  try {
+    return parseArgs({ args: [...args], options, strict: true, allowPositionals: false }).values as Record<string, string | boolean | undefined>;
+  } catch (error) {
+    throw new UsageError(error instanceof Error ? error.message : String(error));
+  }
+}
+
+function required(values: Record<string, string | boolean | undefined>, flag: string): string {
+  const value = values[flag];
+  if (typeof value !== 'string' || value.trim() === '') throw new UsageError(`--${flag} is required`);
+  return value;
+}
+
+/** writeNewFile writes `bytes` to `file` durably, refusing to replace an existing file. */
+async function writeNewFile(file: string, bytes: Uint8Array): Promise<void> {
+  const partial = `${file}.partial-${process.pid}`;
+  const handle = await open(partial, 'wx');
+  try {
+    await handle.writeFile(bytes);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  try {
+    await link(partial, file);
+  } catch (error) {
+    await unlink(partial).catch(() => undefined);
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') throw new UsageError(`--out: ${file} already exists; a backup never replaces a file`);
+    throw error;
+  }
+  await unlink(partial);
+  const directory = await open(path.dirname(file), 'r');
+  try {
+    await directory.sync();
+  } finally {
+    await directory.close();
+  }
+}
+
+async function save(args: readonly string[], out: Output): Promise<number> {
+  const values = flags(args, { 'data-dir': { type: 'string' }, out: { type: 'string' }, help: { type: 'boolean', short: 'h' } });
+  if (values['help'] === true) {
+    out.stdout(backupUsage);
+    return 0;
+  }
+  const dataDir = path.resolve(required(values, 'data-dir'));
+  const file = path.resolve(required(values, 'out'));
+  const backup = await takeBackup(dataDir, new RegistryStateMachine());
+  await writeNewFile(file, encodeBackup(backup));
+  out.stdout(`cairn backup: wrote ${file}: ${describeHeader(backup.header)}\n`);
+  return 0;
+}
+
+async function restore(args: readonly string[], out: Output): Promise<number> {
+  const values = flags(args, { in: { type: 'string' }, 'data-dir': { type: 'string' }, addr: { type: 'string' }, members: { type: 'string' }, help: { type: 'boolean', short: 'h' } });
+  if (values['help'] === true) {
+    out.stdout(backupUsage);
+    return 0;
+  }
+  const file = path.resolve(required(values, 'in'));
+  const dataDir = path.resolve(required(values, 'data-dir'));
+  const addr = formatHostPort(parseHostPort(required(values, 'addr'), '--addr'));
+  const membersText = values['members'];
+  const members = typeof membersText === 'string' ? parseMembers(membersText, addr) : [addr];
+  const size = (await stat(file)).size;
+  if (size > backupBytesMax) throw new UsageError(`--in: ${file} is ${size} bytes, above the ${backupBytesMax} a backup may have`);
+  const backup = decodeBackup(await readFile(file), file);
+  checkImage(backup, new RegistryStateMachine(), file);
+  const clusterId = createHash('sha256')
+    .update(`restore:${backup.header.index}:${backup.header.imageCrc32c}:${[...members].sort().join(',')}`)
+    .digest('hex')
+    .slice(0, 32);
+  await restoreBackup(backup, { dataDir, addr, members, clusterId });
+  const membersFlag = typeof membersText === 'string' ? ` --members ${members.join(',')}` : '';
+  out.stdout(
+    `cairn backup: restored ${describeHeader(backup.header)} into ${dataDir} for ${addr}\n` +
+      `start it with: cairn server --addr ${addr}${membersFlag} --data-dir ${dataDir}\n`,
+  );
+  return 0;
+}
+
+/** runBackup runs `cairn backup <save|restore> ...` and resolves with the exit code. */
+export async function runBackup(args: readonly string[], out: Output): Promise<number> {
+  const [action, ...rest] = args;
+  try {
+    switch (action) {
+      case 'save':
+        return await save(rest, out);
+      case 'restore':
+        return await restore(rest, out);
+      case '-h':
+      case '--help':
+      case 'help':
+        out.stdout(backupUsage);
+        return 0;
+      default:
+        throw new UsageError(action === undefined ? 'say save or restore' : `unknown action '${action}' (save or restore)`);
+    }
+  } catch (error) {
+    if (error instanceof UsageError) {
+      out.stderr(`cairn backup: ${error.message}\nRun 'cairn backup --help' for usage.\n`);
+      return 2;
+    }
+    const message = error instanceof Error ? error.message : String(error);
+    out.stderr(`cairn backup: ${isCairnError(error) ? `${error.code}: ` : ''}${message}\n`);
+    return 1;
+  }
+}

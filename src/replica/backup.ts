@@ -1,0 +1,275 @@
+// backup: a point-in-time copy of a member's replicated state, read from its data directory while the member is
+// stopped, and the restore that seeds every member of a new cluster from it (docs/operations.md "Backups and
+// disaster recovery"). It is how a cluster that lost a majority of its disks is brought back: the survivor's state
+// becomes the new cluster's snapshot.
+//
+// What a backup holds: the state machine's image as of the last entry the member knew committed (its stored
+// applied index, then every committed entry after it in its log, applied in memory: the data directory is not
+// written), and the Raft facts the restore needs (that entry's index and term, the source's voters). Ephemeral
+// instances are not in it: they live on the AP path and their clients register them again.
+//
+// File layout (integers big-endian):
+//   magic      8 bytes   "CAIRNBK1"
+//   length     4 bytes   the header's length in bytes, at most backupHeaderBytesMax
+//   header     JSON, UTF-8: BackupHeader
+//   headerCrc  4 bytes   CRC-32C of the header's bytes
+//   image      the state machine's image (its own format, versioned inside), header.imageBytes long, with
+//              header.imageCrc32c; nothing follows it.
+//
+// A restore validates the whole file (magic, lengths, both checksums, every header field, and the image by decoding
+// it into a scratch state machine) before it writes anything, and writes the new member's store in two fsynced
+// batches: the bootstrap state, then the snapshot with its image. The member restores the image at its first start,
+// as it does a snapshot installed from a leader.
+import { mkdir, readdir, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { CairnError, isCairnError } from '../errors.ts';
+import type { Entry, Membership } from '../raft/types.ts';
+import { crc32c } from './codec.ts';
+import { LevelStorage, levelLayout } from './level-storage.ts';
+import type { ApplyBatch, ReplicatedStateMachine } from './state-machine.ts';
+
+/** backupMagic opens every backup file. */
+export const backupMagic = 'CAIRNBK1';
+/** backupFormat is the layout version this code writes and reads. */
+export const backupFormat = 1;
+/** backupHeaderBytesMax bounds the header (a few hundred bytes for a 7-member cluster). */
+export const backupHeaderBytesMax = 64 * 1024;
+/** backupBytesMax bounds a backup file: the image is held in memory whole (a 1M-instance registry is ~0.8 GB). */
+export const backupBytesMax = 2 * 1024 * 1024 * 1024 - 1;
+/** backupMembersMax bounds the member list of a header and of a restore. */
+export const backupMembersMax = 15;
+const memberCharsMax = 262;
+
+/** BackupHeader describes a backup's image. */
+export interface BackupHeader {
+  readonly format: number;
+  /** index is the last log entry the image covers; term is that entry's term. */
+  readonly index: number;
+  readonly term: number;
+  /** members are the source cluster's voters as of `index`. */
+  readonly members: readonly string[];
+  /** sourceMember is the member whose data directory was read. */
+  readonly sourceMember: string;
+  /** createdAt is when the backup was taken (ISO 8601, UTC). */
+  readonly createdAt: string;
+  readonly imageBytes: number;
+  readonly imageCrc32c: number;
+}
+
+/** Backup is a decoded backup file. */
+export interface Backup {
+  readonly header: BackupHeader;
+  readonly image: Uint8Array;
+}
+
+/** discardBatch receives the keyspace writes of an in-memory apply or restore: the data directory is not written. */
+const discardBatch: ApplyBatch = { put: () => undefined, del: () => undefined };
+
+function invalid(message: string): CairnError {
+  return new CairnError('CAIRN_INVALID_ARGUMENT', message);
+}
+
+function damaged(file: string, message: string): CairnError {
+  return new CairnError('CAIRN_STORAGE_CORRUPT', `${file}: ${message}`);
+}
+
+/** memberDataExists tells whether `dataDir` holds a member's LevelDB (without creating anything). */
+async function memberDataExists(dataDir: string): Promise<boolean> {
+  try {
+    return (await stat(path.join(dataDir, levelLayout.directory))).isDirectory();
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw error;
+  }
+}
+
+/**
+ * takeBackup reads the member stored in `dataDir` (which must be stopped: a running member holds the directory,
+ * CAIRN_DATA_DIR_IN_USE) into `machine`, a fresh state machine, and returns its backup. Nothing is written to the
+ * data directory.
+ */
+export async function takeBackup(dataDir: string, machine: ReplicatedStateMachine, now: Date = new Date()): Promise<Backup> {
+  if (!(await memberDataExists(dataDir))) throw invalid(`${dataDir} holds no member data (no ${levelLayout.directory}/ directory)`);
+  const storage = await LevelStorage.open(dataDir);
+  try {
+    const stored = await storage.load();
+    if (stored === null) throw invalid(`${dataDir}: the member's store was never initialised`);
+    let applied = stored.applied;
+    if (applied < stored.snapshot.index) {
+      // A snapshot from its leader was stored but not yet restored (the member stopped in between): start from it.
+      if (stored.snapshotData === null) throw damaged(dataDir, `the stored keyspace (applied ${applied}) is behind the snapshot at ${stored.snapshot.index}`);
+      machine.restore(stored.snapshotData, discardBatch);
+      applied = stored.snapshot.index;
+    } else {
+      await machine.load(storage.keyspace());
+    }
+    const lastIndex = stored.snapshot.index + stored.entries.length;
+    const commit = Math.min(Math.max(stored.hardState.commit, applied), lastIndex);
+    let membership: Membership = stored.snapshot.membership;
+    let term = stored.snapshot.term;
+    const entryAt = (index: number): Entry | undefined => stored.entries[index - stored.snapshot.index - 1];
+    // Membership entries take effect when appended (Raft thesis §4.1): the voters at `commit` are the latest among
+    // the entries up to it, which is the configuration a member restarted at `commit` would use.
+    for (let index = stored.snapshot.index + 1; index <= commit; index++) {
+      const entry = entryAt(index);
+      if (entry === undefined) throw damaged(dataDir, `log entry ${index} missing below the commit index ${commit}`);
+      term = entry.term;
+      if (entry.kind === 'membership') membership = entry.membership;
+      if (index > applied && entry.kind === 'normal') machine.apply(entry.data, entry.index, entry.term, discardBatch);
+    }
+    const image = machine.snapshot();
+    const header: BackupHeader = {
+      format: backupFormat,
+      index: commit,
+      term,
+      members: [...membership.voters],
+      sourceMember: stored.identity.memberId,
+      createdAt: now.toISOString(),
+      imageBytes: image.length,
+      imageCrc32c: crc32c(image),
+    };
+    return { header, image };
+  } finally {
+    await storage.close();
+  }
+}
+
+/** encodeBackup renders a backup as the bytes of its file. */
+export function encodeBackup(backup: Backup): Uint8Array {
+  const header = new TextEncoder().encode(JSON.stringify(backup.header));
+  if (header.length > backupHeaderBytesMax) throw invalid(`the backup header is ${header.length} bytes, above ${backupHeaderBytesMax}`);
+  const total = backupMagic.length + 4 + header.length + 4 + backup.image.length;
+  if (total > backupBytesMax) throw invalid(`the backup would be ${total} bytes, above ${backupBytesMax}`);
+  const bytes = new Uint8Array(total);
+  const view = new DataView(bytes.buffer);
+  let at = 0;
+  bytes.set(new TextEncoder().encode(backupMagic), at);
+  at += backupMagic.length;
+  view.setUint32(at, header.length);
+  at += 4;
+  bytes.set(header, at);
+  at += header.length;
+  view.setUint32(at, crc32c(header));
+  at += 4;
+  bytes.set(backup.image, at);
+  return bytes;
+}
+
+const headerKeys: readonly string[] = ['format', 'index', 'term', 'members', 'sourceMember', 'createdAt', 'imageBytes', 'imageCrc32c'];
+
+function isSafeCount(value: unknown, min: number): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= min;
+}
+
+function isMember(value: unknown): value is string {
+  return typeof value === 'string' && value.length > 0 && value.length <= memberCharsMax && !/[\s,]/.test(value);
+}
+
+/** validHeader checks every field of a decoded header; the first problem found, or null. */
+function headerProblem(value: unknown): string | null {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'the header is not a JSON object';
+  const fields = value as Record<string, unknown>;
+  const unknownKey = Object.keys(fields).find((key) => !headerKeys.includes(key));
+  if (unknownKey !== undefined) return `the header has an unknown field ${JSON.stringify(unknownKey.slice(0, 40))}`;
+  if (fields['format'] !== backupFormat) return `backup format ${JSON.stringify(fields['format'])} is not supported (this version reads format ${backupFormat})`;
+  if (!isSafeCount(fields['index'], 0)) return 'the header\'s index is not a non-negative safe integer';
+  if (!isSafeCount(fields['term'], 0)) return 'the header\'s term is not a non-negative safe integer';
+  if ((fields['index'] === 0) !== (fields['term'] === 0)) return 'the header\'s index and term are not both zero or both positive';
+  const members = fields['members'];
+  if (!Array.isArray(members) || members.length > backupMembersMax || !members.every(isMember) || new Set(members).size !== members.length) {
+    return `the header's members are not a list of at most ${backupMembersMax} distinct member addresses`;
+  }
+  if (!isMember(fields['sourceMember'])) return 'the header\'s sourceMember is not a member address';
+  const createdAt = fields['createdAt'];
+  if (typeof createdAt !== 'string' || createdAt.length > 40 || Number.isNaN(Date.parse(createdAt))) return 'the header\'s createdAt is not a date';
+  if (!isSafeCount(fields['imageBytes'], 0)) return 'the header\'s imageBytes is not a non-negative safe integer';
+  if (!isSafeCount(fields['imageCrc32c'], 0) || (fields['imageCrc32c'] as number) > 0xffff_ffff) return 'the header\'s imageCrc32c is not a 32-bit checksum';
+  return null;
+}
+
+/**
+ * decodeBackup reads a backup file's bytes: CAIRN_INVALID_ARGUMENT when they are not a backup this version reads,
+ * CAIRN_STORAGE_CORRUPT when a length or checksum shows damage. `file` names it in errors.
+ */
+export function decodeBackup(bytes: Uint8Array, file: string): Backup {
+  if (bytes.length < backupMagic.length || new TextDecoder().decode(bytes.subarray(0, backupMagic.length)) !== backupMagic) {
+    throw invalid(`${file} is not a Cairn backup (it does not start with ${backupMagic})`);
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let at = backupMagic.length;
+  if (bytes.length < at + 4) throw damaged(file, 'cut short before the header length');
+  const headerLength = view.getUint32(at);
+  at += 4;
+  if (headerLength > backupHeaderBytesMax) throw damaged(file, `a header length of ${headerLength} bytes, above ${backupHeaderBytesMax}`);
+  if (bytes.length < at + headerLength + 4) throw damaged(file, 'cut short inside the header');
+  const headerBytes = bytes.subarray(at, at + headerLength);
+  at += headerLength;
+  const headerCrc = view.getUint32(at);
+  at += 4;
+  if (crc32c(headerBytes) !== headerCrc) throw damaged(file, 'the header fails its CRC-32C');
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(headerBytes));
+  } catch (error) {
+    throw damaged(file, `the header is not JSON: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  const problem = headerProblem(parsed);
+  if (problem !== null) throw invalid(`${file}: ${problem}`);
+  const header = parsed as BackupHeader;
+  const image = bytes.subarray(at);
+  if (image.length !== header.imageBytes) throw damaged(file, `the image is ${image.length} bytes, the header says ${header.imageBytes}`);
+  if (crc32c(image) !== header.imageCrc32c) throw damaged(file, 'the image fails its CRC-32C');
+  return { header: Object.freeze({ ...header, members: Object.freeze([...header.members]) }), image };
+}
+
+/** checkImage decodes a backup's image into `scratch`, a fresh state machine: CAIRN_STORAGE_CORRUPT if it does not decode. */
+export function checkImage(backup: Backup, scratch: ReplicatedStateMachine, file: string): void {
+  try {
+    scratch.restore(backup.image, discardBatch);
+  } catch (error) {
+    throw damaged(file, `the image does not decode: ${isCairnError(error) || error instanceof Error ? error.message : String(error)}`);
+  }
+}
+
+/** RestoreTarget is the new member a restore writes: its identity and the voters of the new cluster. */
+export interface RestoreTarget {
+  readonly dataDir: string;
+  readonly addr: string;
+  /** members are the new cluster's voters, `addr` among them; every member is restored with the same list. */
+  readonly members: readonly string[];
+  /** clusterId is the new cluster's id (the same for every member restored from one backup into one cluster). */
+  readonly clusterId: string;
+}
+
+/**
+ * restoreBackup writes a new member's store holding the backup as its snapshot, at the backup's index and term, with
+ * `members` as voters. The data directory must be absent or empty. The backup must have been decoded and its image
+ * checked (decodeBackup, checkImage) first.
+ */
+export async function restoreBackup(backup: Backup, target: RestoreTarget): Promise<void> {
+  if (!target.members.includes(target.addr)) throw invalid(`the members ${target.members.join(',')} do not include this member's address ${target.addr}`);
+  if (target.members.length > backupMembersMax) throw invalid(`at most ${backupMembersMax} members`);
+  let present: string[] = [];
+  try {
+    present = await readdir(target.dataDir);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+  if (present.length > 0) throw invalid(`${target.dataDir} is not empty: a restore writes a new member's data directory, never over an existing one`);
+  await mkdir(target.dataDir, { recursive: true });
+  // The restored log starts after the backup's entry; a backup of an empty member (index 0) starts at entry 1 of term 1.
+  const index = backup.header.index;
+  const term = Math.max(backup.header.term, 1);
+  const membership: Membership = { voters: [...target.members], learners: [] };
+  const storage = await LevelStorage.open(target.dataDir);
+  try {
+    await storage.initialise({ clusterId: target.clusterId, memberId: target.addr }, membership);
+    if (index > 0) {
+      await storage.writeReady({ snapshot: { meta: { index, term, membership }, data: backup.image }, entries: [], hardState: { term, vote: null, commit: index }, applied: null }, true);
+    } else {
+      await storage.writeReady({ snapshot: null, entries: [], hardState: { term, vote: null, commit: 0 }, applied: null }, true);
+    }
+  } finally {
+    await storage.close();
+  }
+}
