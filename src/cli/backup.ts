@@ -1,6 +1,6 @@
 // `cairn backup save` and `cairn backup restore` (docs/operations.md "Backups and disaster recovery"):
 //
-//   cairn backup save --data-dir DIR --out FILE
+//   cairn backup save --data-dir DIR --out FILE [--with-uncommitted]
 //       reads a stopped member's data directory and writes a backup of its persistent registry to FILE (never over
 //       an existing file: written aside, fsynced, then linked into place).
 //   cairn backup restore --in FILE --data-dir DIR --addr HOST:PORT [--members A,B,C]
@@ -18,11 +18,13 @@ import { backupBytesMax, checkImage, decodeBackup, encodeBackup, restoreBackup, 
 import { formatHostPort, parseHostPort, parseMembers, UsageError, type Output } from './main.ts';
 
 export const backupUsage = `Usage:
-  cairn backup save --data-dir DIR --out FILE
+  cairn backup save --data-dir DIR --out FILE [--with-uncommitted]
   cairn backup restore --in FILE --data-dir DIR --addr HOST:PORT [--members A,B,C]
 
 save     Read a stopped member's data directory and write a backup of its persistent instances, services and
          cluster settings (not ephemeral instances) as of the last entry it knew committed. FILE must not exist.
+         --with-uncommitted also covers the entries after it in the member's log: only to recover after losing a
+         majority, when the lost leader may have acknowledged them.
 restore  Write a new member's data directory (absent or empty) from a backup. Restore every member of the new
          cluster from the same backup with the same --members, then start each: cairn server --addr HOST:PORT
          --members A,B,C --data-dir DIR. Without --members the member is standalone.
@@ -30,7 +32,8 @@ restore  Write a new member's data directory (absent or empty) from a backup. Re
 
 /** describeHeader renders what a backup holds, for both commands' reports. */
 function describeHeader(header: BackupHeader): string {
-  return `index ${header.index} (term ${header.term}) of member ${header.sourceMember} (voters ${header.members.join(',') || '-'}), taken ${header.createdAt}, image ${header.imageBytes} bytes`;
+  const beyond = header.beyondCommit > 0 ? `, ${header.beyondCommit} of them after the commit index it knew` : '';
+  return `index ${header.index} (term ${header.term}${beyond}) of member ${header.sourceMember} (voters ${header.members.join(',') || '-'}), taken ${header.createdAt}, image ${header.imageBytes} bytes`;
 }
 
 function flags(args: readonly string[], options: Record<string, { type: 'string' } | { type: 'boolean'; short?: string }>): Record<string, string | boolean | undefined> {
@@ -74,14 +77,14 @@ async function writeNewFile(file: string, bytes: Uint8Array): Promise<void> {
 }
 
 async function save(args: readonly string[], out: Output): Promise<number> {
-  const values = flags(args, { 'data-dir': { type: 'string' }, out: { type: 'string' }, help: { type: 'boolean', short: 'h' } });
+  const values = flags(args, { 'data-dir': { type: 'string' }, out: { type: 'string' }, 'with-uncommitted': { type: 'boolean' }, help: { type: 'boolean', short: 'h' } });
   if (values['help'] === true) {
     out.stdout(backupUsage);
     return 0;
   }
   const dataDir = path.resolve(required(values, 'data-dir'));
   const file = path.resolve(required(values, 'out'));
-  const backup = await takeBackup(dataDir, new RegistryStateMachine());
+  const backup = await takeBackup(dataDir, new RegistryStateMachine(), { withUncommitted: values['with-uncommitted'] === true });
   await writeNewFile(file, encodeBackup(backup));
   out.stdout(`cairn backup: wrote ${file}: ${describeHeader(backup.header)}\n`);
   return 0;

@@ -5,7 +5,8 @@
 //
 // What a backup holds: the state machine's image as of the last entry the member knew committed (its stored
 // applied index, then every committed entry after it in its log, applied in memory: the data directory is not
-// written), and the Raft facts the restore needs (that entry's index and term, the source's voters). Ephemeral
+// written), or as of its last entry with withUncommitted (a recovery after the loss of a majority), and the Raft
+// facts the restore needs (that entry's index and term, the source's voters). Ephemeral
 // instances are not in it: they live on the AP path and their clients register them again.
 //
 // File layout (integers big-endian):
@@ -46,6 +47,11 @@ export interface BackupHeader {
   /** index is the last log entry the image covers; term is that entry's term. */
   readonly index: number;
   readonly term: number;
+  /**
+   * beyondCommit counts the entries after the commit index the member knew that the image covers (0 unless taken
+   * with withUncommitted: a recovery after the loss of a majority, when those entries may have been acknowledged).
+   */
+  readonly beyondCommit: number;
   /** members are the source cluster's voters as of `index`. */
   readonly members: readonly string[];
   /** sourceMember is the member whose data directory was read. */
@@ -83,12 +89,23 @@ async function memberDataExists(dataDir: string): Promise<boolean> {
   }
 }
 
+/** TakeBackupOptions: the time to record, and whether to cover the entries after the known commit index. */
+export interface TakeBackupOptions {
+  readonly now?: Date;
+  /**
+   * withUncommitted applies every entry of the member's log, also those after the commit index it knew. After the
+   * loss of a majority some of them may have been acknowledged by the lost leader; otherwise leave it off: such an
+   * entry may never commit in the live cluster, so the image would be no state the cluster ever had.
+   */
+  readonly withUncommitted?: boolean;
+}
+
 /**
  * takeBackup reads the member stored in `dataDir` (which must be stopped: a running member holds the directory,
  * CAIRN_DATA_DIR_IN_USE) into `machine`, a fresh state machine, and returns its backup. Nothing is written to the
  * data directory.
  */
-export async function takeBackup(dataDir: string, machine: ReplicatedStateMachine, now: Date = new Date()): Promise<Backup> {
+export async function takeBackup(dataDir: string, machine: ReplicatedStateMachine, options: TakeBackupOptions = {}): Promise<Backup> {
   if (!(await memberDataExists(dataDir))) throw invalid(`${dataDir} holds no member data (no ${levelLayout.directory}/ directory)`);
   const storage = await LevelStorage.open(dataDir);
   try {
@@ -105,14 +122,15 @@ export async function takeBackup(dataDir: string, machine: ReplicatedStateMachin
     }
     const lastIndex = stored.snapshot.index + stored.entries.length;
     const commit = Math.min(Math.max(stored.hardState.commit, applied), lastIndex);
+    const upTo = options.withUncommitted === true ? lastIndex : commit;
     let membership: Membership = stored.snapshot.membership;
     let term = stored.snapshot.term;
     const entryAt = (index: number): Entry | undefined => stored.entries[index - stored.snapshot.index - 1];
-    // Membership entries take effect when appended (Raft thesis §4.1): the voters at `commit` are the latest among
-    // the entries up to it, which is the configuration a member restarted at `commit` would use.
-    for (let index = stored.snapshot.index + 1; index <= commit; index++) {
+    // Membership entries take effect when appended (Raft thesis §4.1): the voters at `upTo` are the latest among the
+    // entries up to it, which is the configuration a member whose log ended there would use.
+    for (let index = stored.snapshot.index + 1; index <= upTo; index++) {
       const entry = entryAt(index);
-      if (entry === undefined) throw damaged(dataDir, `log entry ${index} missing below the commit index ${commit}`);
+      if (entry === undefined) throw damaged(dataDir, `log entry ${index} missing below ${upTo}`);
       term = entry.term;
       if (entry.kind === 'membership') membership = entry.membership;
       if (index > applied && entry.kind === 'normal') machine.apply(entry.data, entry.index, entry.term, discardBatch);
@@ -120,11 +138,12 @@ export async function takeBackup(dataDir: string, machine: ReplicatedStateMachin
     const image = machine.snapshot();
     const header: BackupHeader = {
       format: backupFormat,
-      index: commit,
+      index: upTo,
       term,
+      beyondCommit: upTo - commit,
       members: [...membership.voters],
       sourceMember: stored.identity.memberId,
-      createdAt: now.toISOString(),
+      createdAt: (options.now ?? new Date()).toISOString(),
       imageBytes: image.length,
       imageCrc32c: crc32c(image),
     };
@@ -155,7 +174,7 @@ export function encodeBackup(backup: Backup): Uint8Array {
   return bytes;
 }
 
-const headerKeys: readonly string[] = ['format', 'index', 'term', 'members', 'sourceMember', 'createdAt', 'imageBytes', 'imageCrc32c'];
+const headerKeys: readonly string[] = ['format', 'index', 'term', 'beyondCommit', 'members', 'sourceMember', 'createdAt', 'imageBytes', 'imageCrc32c'];
 
 function isSafeCount(value: unknown, min: number): value is number {
   return typeof value === 'number' && Number.isSafeInteger(value) && value >= min;
@@ -175,6 +194,7 @@ function headerProblem(value: unknown): string | null {
   if (!isSafeCount(fields['index'], 0)) return 'the header\'s index is not a non-negative safe integer';
   if (!isSafeCount(fields['term'], 0)) return 'the header\'s term is not a non-negative safe integer';
   if ((fields['index'] === 0) !== (fields['term'] === 0)) return 'the header\'s index and term are not both zero or both positive';
+  if (!isSafeCount(fields['beyondCommit'], 0) || (fields['beyondCommit'] as number) > (fields['index'] as number)) return 'the header\'s beyondCommit is not a count within its index';
   const members = fields['members'];
   if (!Array.isArray(members) || members.length > backupMembersMax || !members.every(isMember) || new Set(members).size !== members.length) {
     return `the header's members are not a list of at most ${backupMembersMax} distinct member addresses`;

@@ -69,7 +69,7 @@ async function prepareMember(dataDir: string): Promise<void> {
   }
 }
 
-test('a backup holds the committed entries (applied or not), not the uncommitted one, with the voters and term at its index; the data directory is not written', async (t) => {
+test('a backup holds the committed entries (applied or not), not the uncommitted one unless asked, with the voters and term at its index; the data directory is not written', async (t) => {
   const dataDir = await temporaryDirectory(t);
   await prepareMember(dataDir);
   const storedBefore = await (async () => {
@@ -80,18 +80,23 @@ test('a backup holds the committed entries (applied or not), not the uncommitted
       await storage.close();
     }
   })();
-  const backup = await takeBackup(dataDir, new RegistryStateMachine(), new Date('2026-11-22T10:00:00Z'));
+  const backup = await takeBackup(dataDir, new RegistryStateMachine(), { now: new Date('2026-11-22T10:00:00Z') });
   assert.deepEqual({ ...backup.header, imageBytes: 0, imageCrc32c: 0 }, {
-    format: 1, index: 5, term: 2, members: [self, '127.0.0.2:8848', '127.0.0.3:8848'], sourceMember: self, createdAt: '2026-11-22T10:00:00.000Z', imageBytes: 0, imageCrc32c: 0,
+    format: 1, index: 5, term: 2, beyondCommit: 0, members: [self, '127.0.0.2:8848', '127.0.0.3:8848'], sourceMember: self, createdAt: '2026-11-22T10:00:00.000Z', imageBytes: 0, imageCrc32c: 0,
   });
   assert.equal(backup.header.imageBytes, backup.image.length);
   assert.equal(backup.header.imageCrc32c, crc32c(backup.image));
   const restored = new RegistryStateMachine();
   checkImage(backup, restored, 'the image');
   assert.deepEqual(ipsOf(restored), ['10.0.0.1', '10.0.0.2', '10.0.0.3', '10.0.0.4'], 'entries 3 and 4 were committed but not applied; 6 was not committed');
+  const whole = await takeBackup(dataDir, new RegistryStateMachine(), { withUncommitted: true });
+  assert.deepEqual([whole.header.index, whole.header.term, whole.header.beyondCommit], [6, 2, 1]);
+  const all = new RegistryStateMachine();
+  checkImage(whole, all, 'the image');
+  assert.deepEqual(ipsOf(all), ['10.0.0.1', '10.0.0.2', '10.0.0.3', '10.0.0.4', '10.0.0.6'], 'withUncommitted covers the whole log');
   const storage = await LevelStorage.open(dataDir);
   try {
-    assert.deepEqual(await storage.load(), storedBefore, 'taking a backup wrote nothing to the member');
+    assert.deepEqual(await storage.load(), storedBefore, 'taking backups wrote nothing to the member');
   } finally {
     await storage.close();
   }
@@ -141,6 +146,8 @@ test('header fields that break a rule are refused with what is wrong', async (t)
     [{ ...good, index: -1 }, /index is not a non-negative safe integer/],
     [{ ...good, index: 2 ** 53 }, /index is not a non-negative safe integer/],
     [{ ...good, term: 0 }, /index and term are not both zero or both positive/],
+    [{ ...good, beyondCommit: 6 }, /beyondCommit is not a count within its index/],
+    [{ ...good, beyondCommit: -1 }, /beyondCommit is not a count within its index/],
     [{ ...good, members: [self, self] }, /members are not a list/],
     [{ ...good, members: ['a b'] }, /members are not a list/],
     [{ ...good, members: Array.from({ length: 16 }, (_, i) => `m${i}:1`) }, /members are not a list/],
