@@ -4,8 +4,8 @@
 // becomes the new cluster's snapshot.
 //
 // What a backup holds: the state machine's image as of the last entry the member knew committed (its stored
-// applied index, then every committed entry after it in its log, applied in memory: the data directory is not
-// written), or as of its last entry with withUncommitted (a recovery after the loss of a majority), and the Raft
+// applied index, then every committed entry after it in its log, applied in memory: no record of the member
+// changes), or as of its last entry with withUncommitted (a recovery after the loss of a majority), and the Raft
 // facts the restore needs (that entry's index and term, the source's voters). Ephemeral
 // instances are not in it: they live on the AP path and their clients register them again.
 //
@@ -68,7 +68,7 @@ export interface Backup {
   readonly image: Uint8Array;
 }
 
-/** discardBatch receives the keyspace writes of an in-memory apply or restore: the data directory is not written. */
+/** discardBatch receives the keyspace writes of an in-memory apply or restore: no record of the member changes. */
 const discardBatch: ApplyBatch = { put: () => undefined, del: () => undefined };
 
 function invalid(message: string): CairnError {
@@ -102,8 +102,9 @@ export interface TakeBackupOptions {
 
 /**
  * takeBackup reads the member stored in `dataDir` (which must be stopped: a running member holds the directory,
- * CAIRN_DATA_DIR_IN_USE) into `machine`, a fresh state machine, and returns its backup. Nothing is written to the
- * data directory.
+ * CAIRN_DATA_DIR_IN_USE) into `machine`, a fresh state machine, and returns its backup. No record of the member is
+ * changed: opening the store does only what every start of the member does (LevelDB replays its own write-ahead log
+ * into new files; a cairn-raft-v2 store is renamed v3).
  */
 export async function takeBackup(dataDir: string, machine: ReplicatedStateMachine, options: TakeBackupOptions = {}): Promise<Backup> {
   if (!(await memberDataExists(dataDir))) throw invalid(`${dataDir} holds no member data (no ${levelLayout.directory}/ directory)`);

@@ -69,7 +69,7 @@ async function prepareMember(dataDir: string): Promise<void> {
   }
 }
 
-test('a backup holds the committed entries (applied or not), not the uncommitted one unless asked, with the voters and term at its index; the data directory is not written', async (t) => {
+test('a backup holds the committed entries (applied or not), not the uncommitted one unless asked, with the voters and term at its index; no record of the member changes', async (t) => {
   const dataDir = await temporaryDirectory(t);
   await prepareMember(dataDir);
   const storedBefore = await (async () => {
@@ -96,7 +96,7 @@ test('a backup holds the committed entries (applied or not), not the uncommitted
   assert.deepEqual(ipsOf(all), ['10.0.0.1', '10.0.0.2', '10.0.0.3', '10.0.0.4', '10.0.0.6'], 'withUncommitted covers the whole log');
   const storage = await LevelStorage.open(dataDir);
   try {
-    assert.deepEqual(await storage.load(), storedBefore, 'taking backups wrote nothing to the member');
+    assert.deepEqual(await storage.load(), storedBefore, 'taking backups changed no record of the member');
   } finally {
     await storage.close();
   }
