@@ -3,6 +3,8 @@
 //   cairn backup save --data-dir DIR --out FILE [--with-uncommitted]
 //       reads a stopped member's data directory and writes a backup of its persistent registry to FILE (never over
 //       an existing file: written aside, fsynced, then linked into place).
+//   cairn backup inspect --in FILE
+//       checks a backup whole (checksums, header, image) and says what it holds, without writing anything.
 //   cairn backup restore --in FILE --data-dir DIR --addr HOST:PORT [--members A,B,C]
 //       writes a new member's data directory holding the backup; run it once per member of the new cluster, with
 //       the same --members, then start each with `cairn server` and the same --addr, --members and --data-dir.
@@ -14,23 +16,31 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { RegistryStateMachine } from '../cp/registry-state-machine.ts';
 import { isCairnError } from '../errors.ts';
-import { backupBytesMax, checkImage, decodeBackup, encodeBackup, restoreBackup, takeBackup, type BackupHeader } from '../replica/backup.ts';
+import { backupBytesMax, checkImage, decodeBackup, encodeBackup, restoreBackup, takeBackup, type Backup, type BackupHeader } from '../replica/backup.ts';
 import { formatHostPort, parseHostPort, parseMembers, UsageError, type Output } from './main.ts';
 
 export const backupUsage = `Usage:
   cairn backup save --data-dir DIR --out FILE [--with-uncommitted]
+  cairn backup inspect --in FILE
   cairn backup restore --in FILE --data-dir DIR --addr HOST:PORT [--members A,B,C]
 
 save     Read a stopped member's data directory and write a backup of its persistent instances, services and
          cluster settings (not ephemeral instances) as of the last entry it knew committed. FILE must not exist.
          --with-uncommitted also covers the entries after it in the member's log: only to recover after losing a
          majority, when the lost leader may have acknowledged them.
+inspect  Check a backup whole (checksums, header, image) and say what it holds; exit 1 if it is damaged.
 restore  Write a new member's data directory (absent or empty) from a backup. Restore every member of the new
          cluster from the same backup with the same --members, then start each: cairn server --addr HOST:PORT
          --members A,B,C --data-dir DIR. Without --members the member is standalone.
 `;
 
-/** describeHeader renders what a backup holds, for both commands' reports. */
+/** describeCounts renders the sizes of the registry a backup holds. */
+function describeCounts(machine: RegistryStateMachine): string {
+  const counts = machine.counts();
+  return `${counts.instances} persistent instances in ${counts.services} services of ${counts.namespaces} namespaces`;
+}
+
+/** describeHeader renders what a backup holds, for the commands' reports. */
 function describeHeader(header: BackupHeader): string {
   const beyond = header.beyondCommit > 0 ? `, ${header.beyondCommit} of them after the commit index it knew` : '';
   return `index ${header.index} (term ${header.term}${beyond}) of member ${header.sourceMember} (voters ${header.members.join(',') || '-'}), taken ${header.createdAt}, image ${header.imageBytes} bytes`;
@@ -84,9 +94,32 @@ async function save(args: readonly string[], out: Output): Promise<number> {
   }
   const dataDir = path.resolve(required(values, 'data-dir'));
   const file = path.resolve(required(values, 'out'));
-  const backup = await takeBackup(dataDir, new RegistryStateMachine(), { withUncommitted: values['with-uncommitted'] === true });
+  const machine = new RegistryStateMachine();
+  const backup = await takeBackup(dataDir, machine, { withUncommitted: values['with-uncommitted'] === true });
   await writeNewFile(file, encodeBackup(backup));
-  out.stdout(`cairn backup: wrote ${file}: ${describeHeader(backup.header)}\n`);
+  out.stdout(`cairn backup: wrote ${file}: ${describeHeader(backup.header)}; ${describeCounts(machine)}\n`);
+  return 0;
+}
+
+/** readChecked reads and validates a backup file whole: the decoded backup and the registry it holds. */
+async function readChecked(file: string): Promise<{ backup: Backup; machine: RegistryStateMachine }> {
+  const size = (await stat(file)).size;
+  if (size > backupBytesMax) throw new UsageError(`--in: ${file} is ${size} bytes, above the ${backupBytesMax} a backup may have`);
+  const backup = decodeBackup(await readFile(file), file);
+  const machine = new RegistryStateMachine();
+  checkImage(backup, machine, file);
+  return { backup, machine };
+}
+
+async function inspect(args: readonly string[], out: Output): Promise<number> {
+  const values = flags(args, { in: { type: 'string' }, help: { type: 'boolean', short: 'h' } });
+  if (values['help'] === true) {
+    out.stdout(backupUsage);
+    return 0;
+  }
+  const file = path.resolve(required(values, 'in'));
+  const { backup, machine } = await readChecked(file);
+  out.stdout(`cairn backup: ${file} is whole: ${describeHeader(backup.header)}; ${describeCounts(machine)}\n`);
   return 0;
 }
 
@@ -101,10 +134,7 @@ async function restore(args: readonly string[], out: Output): Promise<number> {
   const addr = formatHostPort(parseHostPort(required(values, 'addr'), '--addr'));
   const membersText = values['members'];
   const members = typeof membersText === 'string' ? parseMembers(membersText, addr) : [addr];
-  const size = (await stat(file)).size;
-  if (size > backupBytesMax) throw new UsageError(`--in: ${file} is ${size} bytes, above the ${backupBytesMax} a backup may have`);
-  const backup = decodeBackup(await readFile(file), file);
-  checkImage(backup, new RegistryStateMachine(), file);
+  const { backup } = await readChecked(file);
   const clusterId = createHash('sha256')
     .update(`restore:${backup.header.index}:${backup.header.imageCrc32c}:${[...members].sort().join(',')}`)
     .digest('hex')
@@ -118,13 +148,15 @@ async function restore(args: readonly string[], out: Output): Promise<number> {
   return 0;
 }
 
-/** runBackup runs `cairn backup <save|restore> ...` and resolves with the exit code. */
+/** runBackup runs `cairn backup <save|inspect|restore> ...` and resolves with the exit code. */
 export async function runBackup(args: readonly string[], out: Output): Promise<number> {
   const [action, ...rest] = args;
   try {
     switch (action) {
       case 'save':
         return await save(rest, out);
+      case 'inspect':
+        return await inspect(rest, out);
       case 'restore':
         return await restore(rest, out);
       case '-h':
@@ -133,7 +165,7 @@ export async function runBackup(args: readonly string[], out: Output): Promise<n
         out.stdout(backupUsage);
         return 0;
       default:
-        throw new UsageError(action === undefined ? 'say save or restore' : `unknown action '${action}' (save or restore)`);
+        throw new UsageError(action === undefined ? 'say save, inspect or restore' : `unknown action '${action}' (save, inspect or restore)`);
     }
   } catch (error) {
     if (error instanceof UsageError) {

@@ -1,7 +1,7 @@
 // Goal: a cluster that lost a majority comes back from a backup with every write it acknowledged before the backup
 // (docs/operations.md "Backups and disaster recovery"): `cairn backup save` reads a stopped member's data directory,
-// `cairn backup restore` writes the members of a new cluster, and they elect a leader, list what the old cluster
-// listed, and take writes. Also what an operator gets wrong: a backup of a running member, a restore over a data
+// `cairn backup inspect` checks a file and says what it holds, `cairn backup restore` writes the members of a new
+// cluster, and they elect a leader, list what the old cluster listed, and take writes. Also what an operator gets wrong: a backup of a running member, a restore over a data
 // directory, a damaged or foreign file: each is refused with its code, and a refused restore writes nothing.
 //
 // Method: three members on 127.0.1.20-22 (this file's block is 127.0.1.20-25), persistent registrations through
@@ -119,6 +119,12 @@ test('a backup of a stopped follower restores a new cluster with every acknowled
     assert.equal(saved.code, 0, `backup save: exit ${String(saved.code)}: ${saved.stderr}`);
     assert.match(saved.stdout, new RegExp(`of member ${follower.addr.replace(/\./g, '\\.')} \\(voters `));
     st.diagnostic(saved.stdout.trim());
+    // 15 ledger writes and the disabled instance, in backup-0, backup-1 and backup-extra.
+    const held = `${ledger.byKind('ok').length + 1} persistent instances in 3 services of 1 namespaces`;
+    assert.match(saved.stdout, new RegExp(held));
+    const inspected = await cli(['backup', 'inspect', '--in', file]);
+    assert.equal(inspected.code, 0, `backup inspect: exit ${String(inspected.code)}: ${inspected.stderr}`);
+    assert.match(inspected.stdout, new RegExp(`is whole: index \\d+ .*; ${held}`));
     const again = await cli(['backup', 'save', '--data-dir', follower.dataDir, '--out', file]);
     assert.equal(again.code, 2, `a backup over an existing file: exit ${String(again.code)}: ${again.stderr}`);
     assert.match(again.stderr, /already exists/);
@@ -137,6 +143,9 @@ test('a backup of a stopped follower restores a new cluster with every acknowled
     const foreignFile = path.join(cluster.root, 'foreign.bak');
     writeFileSync(foreignFile, 'not a backup at all\n');
     const members = fresh.map((member) => member.addr).join(',');
+    const inspected = await cli(['backup', 'inspect', '--in', damagedFile]);
+    assert.equal(inspected.code, 1, `inspect of a damaged backup: exit ${String(inspected.code)}: ${inspected.stderr}`);
+    assert.match(inspected.stderr, /CAIRN_STORAGE_CORRUPT: .*the image fails its CRC-32C/);
     for (const [input, code] of [[damagedFile, 'CAIRN_STORAGE_CORRUPT'], [foreignFile, 'CAIRN_INVALID_ARGUMENT']] as const) {
       const refused = await cli(['backup', 'restore', '--in', input, '--data-dir', target.dataDir, '--addr', target.addr, '--members', members]);
       assert.equal(refused.code, 1, `restore of ${path.basename(input)}: exit ${String(refused.code)}: ${refused.stderr}`);
