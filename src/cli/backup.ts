@@ -67,9 +67,13 @@ async function writeNewFile(file: string, bytes: Uint8Array): Promise<void> {
   try {
     await handle.writeFile(bytes);
     await handle.sync();
-  } finally {
-    await handle.close();
+  } catch (error) {
+    // A full disk or an I/O error: leave no partial file behind.
+    await handle.close().catch(() => undefined);
+    await unlink(partial).catch(() => undefined);
+    throw error;
   }
+  await handle.close();
   try {
     await link(partial, file);
   } catch (error) {
@@ -103,7 +107,13 @@ async function save(args: readonly string[], out: Output): Promise<number> {
 
 /** readChecked reads and validates a backup file whole: the decoded backup and the registry it holds. */
 async function readChecked(file: string): Promise<{ backup: Backup; machine: RegistryStateMachine }> {
-  const size = (await stat(file)).size;
+  let size: number;
+  try {
+    size = (await stat(file)).size;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw new UsageError(`--in: ${file} does not exist`);
+    throw error;
+  }
   if (size > backupBytesMax) throw new UsageError(`--in: ${file} is ${size} bytes, above the ${backupBytesMax} a backup may have`);
   const backup = decodeBackup(await readFile(file), file);
   const machine = new RegistryStateMachine();
