@@ -13,11 +13,10 @@
 import { createHash } from 'node:crypto';
 import { link, open, readFile, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { RegistryStateMachine } from '../cp/registry-state-machine.ts';
 import { isCairnError } from '../errors.ts';
 import { backupBytesMax, checkImage, decodeBackup, encodeBackup, restoreBackup, takeBackup, type Backup, type BackupHeader } from '../replica/backup.ts';
-import { formatHostPort, parseHostPort, parseMembers, UsageError, type Output } from './main.ts';
+import { flags, formatHostPort, parseHostPort, parseMembers, required, text, UsageError, type Output } from './main.ts';
 
 export const backupUsage = `Usage:
   cairn backup save --data-dir DIR --out FILE [--with-uncommitted]
@@ -44,20 +43,6 @@ function describeCounts(machine: RegistryStateMachine): string {
 function describeHeader(header: BackupHeader): string {
   const beyond = header.beyondCommit > 0 ? `, ${header.beyondCommit} of them after the commit index it knew` : '';
   return `index ${header.index} (term ${header.term}${beyond}) of member ${header.sourceMember} (voters ${header.members.join(',') || '-'}), taken ${header.createdAt}, image ${header.imageBytes} bytes`;
-}
-
-function flags(args: readonly string[], options: Record<string, { type: 'string' } | { type: 'boolean'; short?: string }>): Record<string, string | boolean | undefined> {
-  try {
-    return parseArgs({ args: [...args], options, strict: true, allowPositionals: false }).values as Record<string, string | boolean | undefined>;
-  } catch (error) {
-    throw new UsageError(error instanceof Error ? error.message : String(error));
-  }
-}
-
-function required(values: Record<string, string | boolean | undefined>, flag: string): string {
-  const value = values[flag];
-  if (typeof value !== 'string' || value.trim() === '') throw new UsageError(`--${flag} is required`);
-  return value;
 }
 
 /** writeNewFile writes `bytes` to `file` durably, refusing to replace an existing file. */
@@ -142,7 +127,7 @@ async function restore(args: readonly string[], out: Output): Promise<number> {
   const file = path.resolve(required(values, 'in'));
   const dataDir = path.resolve(required(values, 'data-dir'));
   const addr = formatHostPort(parseHostPort(required(values, 'addr'), '--addr'));
-  const membersText = values['members'];
+  const membersText = text(values, 'members');
   const members = typeof membersText === 'string' ? parseMembers(membersText, addr) : [addr];
   const { backup } = await readChecked(file);
   const clusterId = createHash('sha256')

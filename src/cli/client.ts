@@ -11,7 +11,6 @@
 // command can be resent safely; the id is printed when the outcome is unknown.
 
 import { randomUUID } from 'node:crypto';
-import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ClientApiClient, GrpcCallError } from '../api/grpc/client.ts';
 import { namingServiceName } from '../api/grpc/proto.ts';
 import { assertNever } from '../assert.ts';
@@ -29,7 +28,7 @@ import {
   validateWeight,
 } from '../naming/validation.ts';
 import { clusterViewOf, formatClusterView, formatInstanceList, instanceListViewOf } from './client-format.ts';
-import { formatHostPort, grpcPortOffset, parseHostPort, UsageError, type Environment, type HostPort, type Output } from './main.ts';
+import { flags, formatHostPort, grpcPortOffset, parseHostPort, required, text, UsageError, type Environment, type FlagValues as Values, type HostPort, type Output } from './main.ts';
 import { executeWatch, watchDefaults, type WatchCommand } from './watch.ts';
 
 /** defaultServer is the member's gRPC address when neither --server nor CAIRN_SERVER is given. */
@@ -169,29 +168,6 @@ const watchOptions = {
   retries: { type: 'string' },
 } as const;
 const statusOptions = { server: { type: 'string' }, http: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } as const;
-
-type Values = Readonly<Record<string, unknown>>;
-
-function flags(args: readonly string[], options: NonNullable<ParseArgsConfig['options']>): Values {
-  try {
-    return parseArgs({ args: [...args], options, strict: true, allowPositionals: false }).values;
-  } catch (error) {
-    throw new UsageError(error instanceof Error ? error.message : String(error));
-  }
-}
-
-function text(values: Values, flag: string): string | undefined {
-  const value = values[flag];
-  if (value === undefined) return undefined;
-  if (typeof value !== 'string' || value.trim() === '') throw new UsageError(`--${flag}: empty value`);
-  return value.trim();
-}
-
-function required(values: Values, flag: string): string {
-  const value = text(values, flag);
-  if (value === undefined) throw new UsageError(`--${flag} is required`);
-  return value;
-}
 
 /** checked runs a validation of naming/validation.ts and turns its refusal into a usage error naming the flag. */
 function checked<T>(flag: string, validate: () => T): T {

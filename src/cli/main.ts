@@ -4,7 +4,7 @@
 // Exit codes: 0 success, help or version; 1 failure at run time; 2 bad usage (unknown command or flag, invalid
 // value).
 
-import { parseArgs } from 'node:util';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { isIP } from 'node:net';
 import { readFileSync, realpathSync } from 'node:fs';
 import path from 'node:path';
@@ -86,6 +86,33 @@ export function parseHostPort(text: string, what: string): HostPort {
   const validHost = v6 !== undefined ? isIP(host) === 6 : isIP(host) === 4 || (hostnamePattern.test(host) && !/^[\d.]+$/.test(host));
   if (!validHost) throw new UsageError(`${what}: '${text}' has an invalid host '${v6 ?? name ?? ''}'`);
   return { host, port: parsePort(portText, what) };
+}
+
+/** FlagValues are parsed flags (the client and backup commands). */
+export type FlagValues = Readonly<Record<string, unknown>>;
+
+/** flags parses a command's flags strictly (no positionals); a bad flag is a UsageError. */
+export function flags(args: readonly string[], options: NonNullable<ParseArgsConfig['options']>): FlagValues {
+  try {
+    return parseArgs({ args: [...args], options, strict: true, allowPositionals: false }).values;
+  } catch (error) {
+    throw new UsageError(error instanceof Error ? error.message : String(error));
+  }
+}
+
+/** text reads a string flag, trimmed; undefined when absent, a UsageError when empty. */
+export function text(values: FlagValues, flag: string): string | undefined {
+  const value = values[flag];
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || value.trim() === '') throw new UsageError(`--${flag}: empty value`);
+  return value.trim();
+}
+
+/** required reads a string flag that must be given. */
+export function required(values: FlagValues, flag: string): string {
+  const value = text(values, flag);
+  if (value === undefined) throw new UsageError(`--${flag} is required`);
+  return value;
 }
 
 /** formatHostPort renders an address the way member identities are compared: lower-case, IPv6 in brackets. */

@@ -693,10 +693,15 @@ function frameState(key: string, value: Uint8Array): Uint8Array {
   return framed;
 }
 
+/** levelCodesOf lists classic-level's codes on an error and on its cause (a failed open wraps the real one). */
+function levelCodesOf(error: unknown): unknown[] {
+  const codeOf = (value: unknown): unknown => (typeof value === 'object' && value !== null ? (value as { code?: unknown }).code : undefined);
+  return [codeOf(error), codeOf(error instanceof Error ? error.cause : undefined)];
+}
+
 /** isLevelLocked tells whether a failed open was classic-level's LEVEL_LOCKED (its cause, under LEVEL_DATABASE_NOT_OPEN). */
 function isLevelLocked(error: unknown): boolean {
-  const codeOf = (value: unknown): unknown => (typeof value === 'object' && value !== null ? (value as { code?: unknown }).code : undefined);
-  return codeOf(error) === 'LEVEL_LOCKED' || codeOf(error instanceof Error ? error.cause : undefined) === 'LEVEL_LOCKED';
+  return levelCodesOf(error).includes('LEVEL_LOCKED');
 }
 
 /** levelErrorCodes are classic-level's codes for a read LevelDB could not make from its files. */
@@ -708,9 +713,7 @@ const levelErrorCodes: ReadonlySet<string> = new Set(['LEVEL_CORRUPTION', 'LEVEL
  */
 function levelReadFailure(location: string, error: unknown): unknown {
   if (error instanceof CairnError) return error;
-  const codeOf = (value: unknown): unknown => (typeof value === 'object' && value !== null ? (value as { code?: unknown }).code : undefined);
-  const cause = error instanceof Error ? error.cause : undefined;
-  const fromLevel = [codeOf(error), codeOf(cause)].some((code) => typeof code === 'string' && levelErrorCodes.has(code));
+  const fromLevel = levelCodesOf(error).some((code) => typeof code === 'string' && levelErrorCodes.has(code));
   if (!fromLevel) return error;
   return storageCorruption(`${location}: LevelDB could not read its files`, error);
 }
