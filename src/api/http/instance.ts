@@ -9,7 +9,7 @@ import { paramsOf } from './authorization.ts';
 import { beatAnswerOf, beatRequestOf } from './beat.ts';
 import { clientKindOf, compact, type NacosParams, serviceKeyOf } from './params.ts';
 import { nacosVersions, readOptionsOf, replyData, replyOk, requestContextOf, type RoutePluginOptions } from './request-context.ts';
-import { instanceDetail, v1InstanceList, v2ServiceInfo, type ListContext } from './shapes.ts';
+import { instanceDetail, jsonContentType, v1InstanceListJson, v2ServiceInfoJson, v2SuccessJson, type ListContext } from './shapes.ts';
 
 const read = { access: { resource: 'naming', action: 'read' } } as const;
 const write = { access: { resource: 'naming', action: 'write' } } as const;
@@ -137,7 +137,9 @@ export const instanceRoutes: FastifyPluginCallback<RoutePluginOptions> = (app, {
       const context = listContextOf(request, query, clusters, now());
       const list = await naming.listInstances(requestContextOf(request), query);
       if (version === 'v1') registerPushTarget(request, deps, query, list, context);
-      return version === 'v1' ? reply.send(v1InstanceList(list, context)) : replyData(reply, version, v2ServiceInfo(list, context));
+      // The body is JSON text built around the list's remembered hosts (shapes.ts, "The bodies of instance lists").
+      reply.type(jsonContentType);
+      return reply.send(version === 'v1' ? v1InstanceListJson(list, context) : v2SuccessJson(v2ServiceInfoJson(list, context)));
     });
     app.put(`${prefix}/instance/beat`, { config: write }, async (request, reply) => {
       // The beat answer is Nacos's own object on v1 and v2 alike (never the v2 envelope).

@@ -4,15 +4,15 @@
 // push target expires 10 s after its last list; at 10000 the poll and the expiry would race.
 
 import type { UdpPushRenderer } from '../../naming/udp-push.ts';
-import { v1InstanceList } from './shapes.ts';
+import { v1InstanceListJson } from './shapes.ts';
 
 /** udpPushRenderer renders a push's `data` for one target: the v1 list body of the target's clusters. */
 export const udpPushRenderer: UdpPushRenderer = (list, target, nowMs) =>
-  JSON.stringify(v1InstanceList(list, {
+  v1InstanceListJson(list, {
     group: target.key.group,
     service: target.key.service,
     clusters: target.clustersText,
     env: target.env,
     groupedForClient: target.groupedForClient,
     lastRefTime: nowMs,
-  }));
+  });

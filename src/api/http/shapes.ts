@@ -85,12 +85,12 @@ export interface NacosV1InstanceList {
 }
 
 /** v1InstanceList renders a v1 instance list: Nacos's short form for an unknown service, else the full one. */
-export function v1InstanceList(list: InstanceList, context: ListContext): NacosV1InstanceList | NacosV1UnknownServiceList {
+export function v1InstanceList(list: InstanceList, context: ListContext, withHosts = true): NacosV1InstanceList | NacosV1UnknownServiceList {
   const grouped = groupedName(context.group, context.service);
   if (list.service === null) return { name: grouped, clusters: context.clusters, cacheMillis: defaultCacheMillis, hosts: [] };
   const clientName = context.groupedForClient ? grouped : context.service;
   return {
-    hosts: list.hosts.map((instance) => v1Host(instance, clientName)),
+    hosts: withHosts ? list.hosts.map((instance) => v1Host(instance, clientName)) : [],
     dom: clientName,
     name: grouped,
     cacheMillis: defaultCacheMillis,
@@ -102,6 +102,57 @@ export function v1InstanceList(list: InstanceList, context: ListContext): NacosV
     metadata: list.service.metadata,
     reachProtectionThreshold: list.reachProtectionThreshold,
   };
+}
+
+// The bodies of instance lists as JSON text. Clients poll their lists every few seconds, and a list's `hosts` is
+// most of its bytes and most of the work of answering it (JSON.stringify of a 100-instance list was ~47% of a
+// member's CPU in bench/'s HTTP list cell). A list object (naming-service.ts) is immutable and memoized while its
+// inputs stay the same, so the hosts' JSON is kept beside it, per list and rendering name; the few fields that
+// change per request (lastRefTime, the echoed clusters and env) are rendered each time around it. The text equals
+// JSON.stringify of v1InstanceList / v2ServiceInfo (test/api/http/list-json.test.ts), keys in the same order.
+// Bounded: one entry per live list object, held weakly, so it goes when naming-service's bounded list cache drops
+// the list.
+
+/** jsonContentType is the content type fastify gives a JSON body; list bodies sent as text carry it too. */
+export const jsonContentType = 'application/json; charset=utf-8';
+
+/** v2SuccessJson is JSON.stringify(v2Success(data)) (errors.ts) for data already rendered as JSON text. */
+export function v2SuccessJson(dataJson: string): string {
+  return `{"code":0,"message":"success","data":${dataJson}}`;
+}
+
+interface HostsJson {
+  readonly name: string;
+  readonly json: string;
+}
+
+const v1HostsJson = new WeakMap<InstanceList, HostsJson>();
+const v2HostsJson = new WeakMap<InstanceList, HostsJson>();
+
+function hostsJsonOf(cache: WeakMap<InstanceList, HostsJson>, list: InstanceList, name: string, render: (instance: Instance, name: string) => object): string {
+  const known = cache.get(list);
+  if (known !== undefined && known.name === name) return known.json;
+  const json = JSON.stringify(list.hosts.map((instance) => render(instance, name)));
+  cache.set(list, { name, json });
+  return json;
+}
+
+/** v1InstanceListJson is JSON.stringify(v1InstanceList(list, context)), with the hosts' text reused while the list is. */
+export function v1InstanceListJson(list: InstanceList, context: ListContext): string {
+  if (list.service === null || list.hosts.length === 0) return JSON.stringify(v1InstanceList(list, context));
+  const { hosts: _hosts, ...rest } = v1InstanceList(list, context, false) as NacosV1InstanceList;
+  // `hosts` is v1InstanceList's first key; `rest` keeps the others in their order and is never empty.
+  return `{"hosts":${hostsJsonOf(v1HostsJson, list, rest.dom, v1Host)},${JSON.stringify(rest).slice(1)}`;
+}
+
+/** v2ServiceInfoJson is JSON.stringify(v2ServiceInfo(list, context)), with the hosts' text reused while the list is. */
+export function v2ServiceInfoJson(list: InstanceList, context: ListContext): string {
+  const info = v2ServiceInfo(list, context, false);
+  if (list.hosts.length === 0) return JSON.stringify(info);
+  const { name, groupName, clusters, cacheMillis, hosts: _hosts, ...after } = info;
+  // Nacos's order: name, groupName, clusters, cacheMillis, hosts, then the rest (v2ServiceInfo).
+  const before = JSON.stringify({ name, groupName, clusters, cacheMillis });
+  return `${before.slice(0, -1)},"hosts":${hostsJsonOf(v2HostsJson, list, name, v2Host)},${JSON.stringify(after).slice(1)}`;
 }
 
 /** NacosV2Host is one entry of `hosts` in a v2 instance list (Nacos 2.x's Instance). */
@@ -165,14 +216,14 @@ export interface NacosV2ServiceInfo {
 }
 
 /** v2ServiceInfo renders a v2 instance list; an unknown service is an empty list. */
-export function v2ServiceInfo(list: InstanceList, context: ListContext): NacosV2ServiceInfo {
+export function v2ServiceInfo(list: InstanceList, context: ListContext, withHosts = true): NacosV2ServiceInfo {
   const grouped = groupedName(context.group, context.service);
   return {
     name: grouped,
     groupName: context.group,
     clusters: context.clusters,
     cacheMillis: v2CacheMillis,
-    hosts: list.hosts.map((instance) => v2Host(instance, grouped)),
+    hosts: withHosts ? list.hosts.map((instance) => v2Host(instance, grouped)) : [],
     lastRefTime: context.lastRefTime,
     checksum: list.checksum,
     allIPs: false,
