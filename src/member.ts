@@ -3,7 +3,7 @@
 import { mkdir } from 'node:fs/promises';
 import { createHash, randomUUID } from 'node:crypto';
 import pino, { type Logger } from 'pino';
-import { Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { processSteadyWall } from './clock.ts';
 import type { FastifyInstance } from 'fastify';
 import { CairnError } from './errors.ts';
@@ -14,7 +14,7 @@ import { RegistryStateMachine } from './cp/registry-state-machine.ts';
 import { NamingService } from './naming/naming-service.ts';
 import { checkBootstrap } from './replica/bootstrap.ts';
 import { DeferredTransport } from './replica/deferred-transport.ts';
-import { GrpcPeerTransport } from './replica/grpc-transport.ts';
+import { GrpcPeerTransport, peerTransportEvents, type PeerTransportEvent } from './replica/grpc-transport.ts';
 import { LevelStorage } from './replica/level-storage.ts';
 import { Replica } from './replica/replica.ts';
 import type { RaftStorage } from './replica/storage.ts';
@@ -69,16 +69,17 @@ export async function startMember(config: MemberConfig, onFatal: (error: Error) 
   const storage = await LevelStorage.open(config.dataDir);
   let initialised = false;
   const ap = memberAp(config.addr, config.members, config.host, peerAddressOf, logger);
+  const peer = new GrpcPeerTransport({
+    self: config.addr,
+    listenHost: config.host,
+    listenPort: config.peerPort,
+    peerAddressOf,
+    limits,
+    logger: logger.child({ component: 'peer' }),
+    services: [ap.service],
+  });
   const transport = new DeferredTransport(
-    new GrpcPeerTransport({
-      self: config.addr,
-      listenHost: config.host,
-      listenPort: config.peerPort,
-      peerAddressOf,
-      limits,
-      logger: logger.child({ component: 'peer' }),
-      services: [ap.service],
-    }),
+    peer,
     async (from) => ({ memberId: config.addr, initialised, heardFromYou: (await storage.peerContacts()).includes(from), clusterId: '' }),
   );
   try {
@@ -87,7 +88,7 @@ export async function startMember(config: MemberConfig, onFatal: (error: Error) 
     await transport.listen();
     await prepareStorage(config, storage, transport, logger);
     initialised = true;
-    return await assemble(config, storage, transport, logger, onFatal, ap);
+    return await assemble(config, storage, transport, logger, onFatal, ap, () => peer.counters());
   } catch (error) {
     ap.close();
     await transport.close().catch(() => undefined);
@@ -119,10 +120,14 @@ async function prepareStorage(config: MemberConfig, storage: RaftStorage, transp
   await storage.initialise({ clusterId, memberId: config.addr }, { voters: [...config.members], learners: [] });
 }
 
-async function assemble(config: MemberConfig, storage: RaftStorage, transport: DeferredTransport, logger: Logger, onFatal: (error: Error) => void, ap: MemberAp): Promise<Member> {
+async function assemble(
+  config: MemberConfig, storage: RaftStorage, transport: DeferredTransport, logger: Logger, onFatal: (error: Error) => void, ap: MemberAp,
+  peerCounters: () => Readonly<Record<PeerTransportEvent, number>>,
+): Promise<Member> {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   registerClockGauge(registry);
+  registerPeerTransportCounter(registry, peerCounters);
   const stateMachine = new RegistryStateMachine({ unsafeNoRequestDedup: config.unsafeNoRequestDedup });
   const replica = await Replica.open({
     id: config.addr,
@@ -213,4 +218,23 @@ function registerClockGauge(registry: Registry): void {
       this.set(processSteadyWall.offsetMs() / 1000);
     },
   }));
+}
+
+/**
+ * registerPeerTransportCounter exports the peer transport's own counts (messages queued, sent, dropped, refused for
+ * their peer protocol version, ...) as cairn_peer_transport_events_total{event}, read when scraped: the transport
+ * counts in plain numbers on its hot path, so the export costs nothing per message.
+ */
+function registerPeerTransportCounter(registry: Registry, counters: () => Readonly<Record<PeerTransportEvent, number>>): void {
+  new Counter({
+    name: 'cairn_peer_transport_events_total',
+    help: 'Peer transport events by kind (Raft messages queued, sent, received, dropped; forwards; peers refused for their peer protocol version)',
+    labelNames: ['event'],
+    registers: [registry],
+    collect(): void {
+      const now = counters();
+      this.reset();
+      for (const event of peerTransportEvents) this.inc({ event }, now[event]);
+    },
+  });
 }

@@ -25,6 +25,7 @@ import type { Limits } from '../limits.ts';
 import type { ServiceKey } from '../naming/model.ts';
 import { waitForReady } from '../replica/grpc-transport.ts';
 import { bindPeerSource } from '../replica/source-address.ts';
+import { isPeerProtocolRefusal, peerCallMetadata } from '../replica/peer-protocol.ts';
 import {
   decodeChecksums,
   decodeForwardBatch,
@@ -209,9 +210,8 @@ export class GrpcDistroTransport implements DistroTransport {
   }
 
   private metadata(): Metadata {
-    const metadata = new Metadata();
-    metadata.set(FROM_METADATA_KEY, this.options.self);
-    return metadata;
+    // The peer protocol version too: the peer port serves only members of its own (src/replica/peer-protocol.ts).
+    return peerCallMetadata(FROM_METADATA_KEY, this.options.self);
   }
 
   /**
@@ -225,7 +225,9 @@ export class GrpcDistroTransport implements DistroTransport {
     return new Promise<Buffer>((resolve, reject) => {
       client.makeUnaryRequest<Uint8Array, Buffer>(`${SERVICE}/${name}`, toBuffer, fromBuffer, request, this.metadata(), { deadline: grpcDeadline(deadline) }, (error, value) => {
         if (error === null && value !== undefined) return resolve(value);
-        const notSent = error?.code === grpcStatus.UNAVAILABLE && error.details.startsWith('No connection established');
+        // A peer of another peer protocol version refuses a call before reading it: certainly not applied there, and
+        // to this path that peer is as good as cut off (src/replica/peer-protocol.ts).
+        const notSent = (error?.code === grpcStatus.UNAVAILABLE && error.details.startsWith('No connection established')) || isPeerProtocolRefusal(error);
         reject(new DistroCallError(`${name} to ${to} failed: ${error?.details ?? 'no response'}`, notSent, error?.code === grpcStatus.UNIMPLEMENTED));
       });
     });

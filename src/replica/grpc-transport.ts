@@ -58,6 +58,7 @@ import {
   type PeerDecodeError,
 } from './peer-codec.ts';
 import type { ForwardRequest, ForwardResponse, PeerHandlers, PeerHello, PeerTransport } from './transport.ts';
+import { guardService, isPeerProtocolRefusal, peerCallMetadata, peerProtocolVersion, type ProtocolGuard } from './peer-protocol.ts';
 import { grpcDeadline, monotonicMs } from '../clock.ts';
 
 /** PeerTransportEvent names what a peer transport counts; a metrics hook turns each into a counter. */
@@ -77,7 +78,8 @@ export type PeerTransportEvent =
   | 'forward_not_sent'
   | 'forward_outcome_unknown'
   | 'forward_served'
-  | 'forward_invalid';
+  | 'forward_invalid'
+  | 'peer_protocol_refused';
 
 /** peerTransportEvents lists every PeerTransportEvent, e.g. to register the counters up front. */
 export const peerTransportEvents: readonly PeerTransportEvent[] = Object.freeze([
@@ -97,6 +99,7 @@ export const peerTransportEvents: readonly PeerTransportEvent[] = Object.freeze(
   'forward_outcome_unknown',
   'forward_served',
   'forward_invalid',
+  'peer_protocol_refused',
 ]);
 
 /** PeerLogger is the logging a transport needs; a pino logger fits it. */
@@ -162,6 +165,8 @@ export interface GrpcPeerTransportOptions {
   readonly tuning?: Partial<GrpcTransportTuning>;
   /** services are further gRPC services served on the peer port beside Peer (e.g. Distro, src/ap/grpc-distro.ts). */
   readonly services?: readonly PeerServiceRegistration[];
+  /** protocolVersion is the peer protocol this member speaks (peer-protocol.ts); only tests set another. */
+  readonly protocolVersion?: number;
 }
 
 /** PeerServiceRegistration is one further service of the peer server: its definition and implementation. */
@@ -197,6 +202,7 @@ function isPowerOfTwo(count: number): boolean {
 /** LinkContext is what a PeerLink needs from its transport. */
 interface LinkContext {
   readonly self: NodeId;
+  readonly protocolVersion: number;
   readonly limits: GrpcTransportLimits;
   readonly tuning: GrpcTransportTuning;
   readonly logger: PeerLogger;
@@ -267,8 +273,7 @@ class PeerLink {
   }
 
   private openStream(): void {
-    const metadata = new Metadata();
-    metadata.set(FROM_METADATA_KEY, this.context.self);
+    const metadata = peerCallMetadata(FROM_METADATA_KEY, this.context.self, this.context.protocolVersion);
     const call = this.getClient().makeClientStreamRequest<Uint8Array, Buffer>(
       STREAM_PATH, toBuffer, fromBuffer, metadata, {}, (error) => this.onStreamEnd(call, error),
     );
@@ -322,7 +327,8 @@ class PeerLink {
     this.context.count('stream_failed');
     if (this.failures === 0) {
       const detail = error === null ? { peer: this.peer, status: 'OK' } : { peer: this.peer, code: error.code, details: error.details };
-      this.context.logger.warn(detail, 'peer stream ended; reconnecting with backoff');
+      if (isPeerProtocolRefusal(error)) this.context.logger.error(detail, 'the peer runs another peer protocol version and refuses this member; retrying with backoff');
+      else this.context.logger.warn(detail, 'peer stream ended; reconnecting with backoff');
     }
     this.failures++;
     this.context.reportUnreachable(this.peer);
@@ -442,16 +448,20 @@ export class GrpcPeerTransport implements PeerTransport {
   private server: Server | null = null;
   private boundPort = 0;
   private closed = false;
+  private readonly protocolVersion: number;
 
   constructor(options: GrpcPeerTransportOptions) {
     assert(options.self.length > 0 && options.self.length <= nodeIdCharsMax, 'transport: invalid self id');
     assert(options.limits.peerMessageBytesMax >= 2 * options.limits.messageBytesMax, 'transport: peerMessageBytesMax < 2 * messageBytesMax');
     this.options = options;
+    this.protocolVersion = options.protocolVersion ?? peerProtocolVersion;
+    assert(Number.isSafeInteger(this.protocolVersion) && this.protocolVersion >= 1, 'transport: invalid peer protocol version');
     this.tuning = Object.freeze({ ...grpcTransportTuning, ...options.tuning });
     assert(this.tuning.reconnectBackoffMsMin >= 1 && this.tuning.reconnectBackoffMsMin <= this.tuning.reconnectBackoffMsMax, 'transport: invalid backoff');
     for (const event of peerTransportEvents) this.counts.set(event, 0);
     this.linkContext = {
       self: options.self,
+      protocolVersion: this.protocolVersion,
       limits: options.limits,
       tuning: this.tuning,
       logger: options.logger,
@@ -513,12 +523,14 @@ export class GrpcPeerTransport implements PeerTransport {
       'grpc.keepalive_timeout_ms': this.tuning.keepaliveTimeoutMs,
       'grpc.enable_channelz': 0,
     });
-    server.addService(peerServiceDefinition, {
+    // Every method of every service on this port serves only members of this peer protocol (peer-protocol.ts).
+    const guard: ProtocolGuard = { version: this.protocolVersion, self: this.options.self, onRefused: (from, version, method) => this.refusedProtocol(from, version, method) };
+    server.addService(peerServiceDefinition, guardService({
       Stream: (call: ServerReadableStream<Buffer, Uint8Array>, callback: sendUnaryData<Uint8Array>) => this.serveStream(call, callback),
       Forward: (call: ServerUnaryCall<Buffer, Uint8Array>, callback: sendUnaryData<Uint8Array>) => this.serveForward(call, callback),
       Hello: (call: ServerUnaryCall<Buffer, Uint8Array>, callback: sendUnaryData<Uint8Array>) => this.serveHello(call, callback),
-    });
-    for (const service of this.options.services ?? []) server.addService(service.definition, service.implementation);
+    }, guard, FROM_METADATA_KEY));
+    for (const service of this.options.services ?? []) server.addService(service.definition, guardService(service.implementation, guard, FROM_METADATA_KEY));
     this.server = server;
     const address = hostPort(this.options.listenHost, this.options.listenPort);
     this.boundPort = await new Promise<number>((resolve, reject) => {
@@ -584,8 +596,7 @@ export class GrpcPeerTransport implements PeerTransport {
     const remainingMs = deadline - monotonicMs();
     if (remainingMs <= 0) return this.notSent('the request deadline passed before the write was forwarded');
     this.count('forward_sent');
-    const metadata = new Metadata();
-    metadata.set(FROM_METADATA_KEY, this.options.self);
+    const metadata = peerCallMetadata(FROM_METADATA_KEY, this.options.self, this.protocolVersion);
     const argument = encodeForwardRequest({ command: request.command, deadlineMs: remainingMs });
     return new Promise<ForwardResponse>((resolve) => {
       client.makeUnaryRequest<Uint8Array, Buffer>(FORWARD_PATH, toBuffer, fromBuffer, argument, metadata, { deadline: grpcDeadline(deadline) }, (error, value) => {
@@ -606,6 +617,8 @@ export class GrpcPeerTransport implements PeerTransport {
       return this.notSent(`peer ${to} is unreachable`);
     }
     if (code === grpcStatus.UNIMPLEMENTED) return refusal('CAIRN_INTERNAL', `peer ${to} does not serve Forward`);
+    // Refused before the leader read it: certainly not written, and no leader this member can reach.
+    if (isPeerProtocolRefusal(error)) return this.notSent(`the leader ${to} runs another peer protocol version (a cluster in the middle of an upgrade): ${error?.details ?? ''}`);
     this.count('forward_outcome_unknown');
     const why = code === grpcStatus.DEADLINE_EXCEEDED ? 'no answer before the deadline' : `the call failed (${error?.details ?? 'no response'})`;
     return refusal('CAIRN_OUTCOME_UNKNOWN', `write forwarded to ${to}: ${why}`);
@@ -689,9 +702,18 @@ export class GrpcPeerTransport implements PeerTransport {
     const client = link.getClient();
     if (!(await waitForReady(client.getChannel(), deadline)) || link.isClosed) return null;
     return new Promise<PeerHello | null>((resolve) => {
-      client.makeUnaryRequest<Uint8Array, Buffer>(HELLO_PATH, toBuffer, fromBuffer, encodeHelloRequest(this.options.self), new Metadata(), { deadline: grpcDeadline(deadline) },
+      client.makeUnaryRequest<Uint8Array, Buffer>(HELLO_PATH, toBuffer, fromBuffer, encodeHelloRequest(this.options.self), peerCallMetadata(FROM_METADATA_KEY, this.options.self, this.protocolVersion), { deadline: grpcDeadline(deadline) },
         (error, value) => resolve(error !== null || value === undefined ? null : decodeHelloResponse(value)));
     });
+  }
+
+  /** refusedProtocol counts a call refused for its peer protocol version and logs the first and every 2^n-th. */
+  private refusedProtocol(from: string | null, callerVersion: number | null, method: string): void {
+    this.count('peer_protocol_refused');
+    const refused = this.counts.get('peer_protocol_refused') ?? 0;
+    if (isPowerOfTwo(refused)) {
+      this.options.logger.error({ from, callerVersion, version: this.protocolVersion, method, refused }, 'refused a peer of another peer protocol version (a cluster in the middle of an upgrade?)');
+    }
   }
 
   /** serveHello answers Hello through the handlers; a member without a Hello handler refuses it (UNAVAILABLE). */

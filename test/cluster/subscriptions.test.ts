@@ -138,6 +138,10 @@ test('subscriptions and pushes on a 3-member cluster: follower subscribers see l
     const metrics = (await httpRequest(follower.addr, 'GET', '/metrics')).text;
     assert.match(metrics, /cairn_subscribers\{transport="udp"\} 1/);
     assert.match(metrics, /cairn_push_change_to_push_seconds_count \d+/);
+    // The peer transport's counts are exported when scraped: this follower received Raft messages, and refused no
+    // peer for its protocol version (one version runs here).
+    assert.match(metrics, /cairn_peer_transport_events_total\{event="message_received"\} [1-9]\d*/);
+    assert.match(metrics, /cairn_peer_transport_events_total\{event="peer_protocol_refused"\} 0/);
   });
 
   await cluster.step(t, 'a Session on the real AP registry: its instance is pushed to a subscriber at another member and vanishes when the stream ends', async () => {

@@ -1,0 +1,89 @@
+// peer-protocol: the version of everything members exchange, checked on every call to the peer port.
+//
+// What it covers: the Raft messages and their batching (proto/cairn/peer/v1), the commands inside log entries
+// (proto/cairn/cp/v1) and how they apply, the snapshot image, forwarded writes, Hello, and the Distro service of the
+// ephemeral path. A change that a member of the previous version would decode differently, or apply differently,
+// raises peerProtocolVersion. An older member must never see it: it would apply a new command as an undecodable one
+// (a failure that changes nothing) while the others apply it, and the registries would diverge without a word.
+//
+// The rule: every peer call carries the caller's version in the `cairn-peer-protocol` metadata; a member serves
+// only callers of its own version and refuses the others with FAILED_PRECONDITION, before reading anything they
+// sent. A call without the metadata comes from a member built before this check, which spoke version 1. So members
+// of two versions never exchange a message: during an upgrade the upgraded members and the others are two groups
+// that cannot reach each other, and whichever holds a majority of the voters keeps the cluster going. Upgraded one
+// member at a time, a cluster stays available throughout (docs/operations.md, "Upgrades"); the refusals are logged
+// on both sides and counted (`peer_protocol_refused`).
+
+import { Metadata, status as grpcStatus, type ServiceError, type UntypedServiceImplementation } from '@grpc/grpc-js';
+
+/** peerProtocolVersion is this build's peer protocol (see the header for when it changes). */
+export const peerProtocolVersion = 1;
+
+/** PEER_PROTOCOL_METADATA_KEY carries the caller's version on every peer call. */
+export const PEER_PROTOCOL_METADATA_KEY = 'cairn-peer-protocol';
+
+/** versionBeforeTheCheck is the version of a caller that sends no version (members built before this check). */
+const versionBeforeTheCheck = 1;
+
+/** peerProtocolRefusalPrefix starts the details of every refusal, so a caller can tell it from other failures. */
+export const peerProtocolRefusalPrefix = 'peer protocol mismatch';
+
+/** peerCallMetadata is the metadata of an outbound peer call: the sender's id under `fromKey` and the version. */
+export function peerCallMetadata(fromKey: string, self: string, version = peerProtocolVersion): Metadata {
+  const metadata = new Metadata();
+  metadata.set(fromKey, self);
+  metadata.set(PEER_PROTOCOL_METADATA_KEY, String(version));
+  return metadata;
+}
+
+/** callerVersionOf reads a call's version: a number, null when the value is not one, 1 when absent. */
+export function callerVersionOf(metadata: Metadata): number | null {
+  const values = metadata.get(PEER_PROTOCOL_METADATA_KEY);
+  if (values.length === 0) return versionBeforeTheCheck;
+  const text = values[0];
+  if (values.length !== 1 || typeof text !== 'string' || !/^[1-9][0-9]{0,5}$/.test(text)) return null;
+  return Number(text);
+}
+
+/** isPeerProtocolRefusal tells a refusal by a member of another version from any other failed call. */
+export function isPeerProtocolRefusal(error: { readonly code?: number; readonly details?: string } | null | undefined): boolean {
+  return error?.code === grpcStatus.FAILED_PRECONDITION && error.details?.startsWith(peerProtocolRefusalPrefix) === true;
+}
+
+/** ProtocolGuard is what the check needs from the member: its version, and where to report a refusal. */
+export interface ProtocolGuard {
+  readonly version: number;
+  readonly self: string;
+  /** onRefused is called for every refused call: the caller's claimed id (if any), its version, the method. */
+  onRefused(from: string | null, callerVersion: number | null, method: string): void;
+}
+
+type Handler = (call: { readonly metadata: Metadata }, callback: (error: Partial<ServiceError> | null, value: null) => void) => void;
+
+/**
+ * guardService wraps every method of a peer service implementation: a call of another version is refused with
+ * FAILED_PRECONDITION before the method runs (for a client stream, before its first message is read). Only unary
+ * and client-streaming methods exist on the peer port; both take (call, callback).
+ */
+export function guardService(implementation: UntypedServiceImplementation, guard: ProtocolGuard, fromKey: string): UntypedServiceImplementation {
+  const guarded: UntypedServiceImplementation = {};
+  for (const [method, handler] of Object.entries(implementation)) {
+    const inner = handler as unknown as Handler;
+    const wrapped: Handler = (call, callback) => {
+      const callerVersion = callerVersionOf(call.metadata);
+      if (callerVersion === guard.version) {
+        inner(call, callback);
+        return;
+      }
+      const claimed = call.metadata.get(fromKey)[0];
+      const from = typeof claimed === 'string' ? claimed.slice(0, 256) : null;
+      guard.onRefused(from, callerVersion, method);
+      callback({
+        code: grpcStatus.FAILED_PRECONDITION,
+        details: `${peerProtocolRefusalPrefix}: ${guard.self} speaks peer protocol ${guard.version}, the caller ${callerVersion === null ? 'an invalid one' : callerVersion}; members of different versions do not exchange messages (docs/operations.md, "Upgrades")`,
+      }, null);
+    };
+    guarded[method] = wrapped as unknown as UntypedServiceImplementation[string];
+  }
+  return guarded;
+}
