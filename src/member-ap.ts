@@ -19,7 +19,7 @@ export interface MemberAp {
 }
 
 /** memberAp prepares the AP path of the member `self` among `members`, listening host `host`. */
-export function memberAp(self: string, members: readonly string[], host: string, peerAddressOf: (member: string) => string, logger: Logger): MemberAp {
+export function memberAp(self: string, members: readonly string[], host: string, peerAddressOf: (member: string) => string, logger: Logger, protocolVersion: number): MemberAp {
   let node: DistroNode | null = null;
   let transport: GrpcDistroTransport | null = null;
   const log = logger.child({ component: 'distro' });
@@ -31,7 +31,7 @@ export function memberAp(self: string, members: readonly string[], host: string,
     start(registry) {
       const onEvent = distroMetrics(registry, () => node);
       node = new DistroNode({ self, members: members.length === 0 ? [self] : members, limits, logger: log, onEvent });
-      transport = new GrpcDistroTransport({ self, listenHost: host, peerAddressOf, limits });
+      transport = new GrpcDistroTransport({ self, listenHost: host, peerAddressOf, limits, protocolVersion });
       node.start(transport);
       log.info({ members: node.liveMembers() }, 'distro started');
       return node;

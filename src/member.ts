@@ -15,6 +15,7 @@ import { NamingService } from './naming/naming-service.ts';
 import { checkBootstrap } from './replica/bootstrap.ts';
 import { DeferredTransport } from './replica/deferred-transport.ts';
 import { GrpcPeerTransport, peerTransportEvents, type PeerTransportEvent } from './replica/grpc-transport.ts';
+import { peerProtocolVersion } from './replica/peer-protocol.ts';
 import { LevelStorage } from './replica/level-storage.ts';
 import { Replica } from './replica/replica.ts';
 import type { RaftStorage } from './replica/storage.ts';
@@ -41,6 +42,8 @@ export interface MemberConfig {
   readonly unsafeNoFsync: boolean;
   /** unsafeNoRequestDedup: TESTING ONLY, the state machine ignores request ids (every retry applies again). */
   readonly unsafeNoRequestDedup: boolean;
+  /** unsafePeerProtocolVersion: TESTING ONLY, the peer protocol version to speak instead of the build's (null: the build's). */
+  readonly unsafePeerProtocolVersion: number | null;
   readonly dataDir: string;
   readonly logLevel: string;
 }
@@ -68,7 +71,11 @@ export async function startMember(config: MemberConfig, onFatal: (error: Error) 
   await mkdir(config.dataDir, { recursive: true });
   const storage = await LevelStorage.open(config.dataDir);
   let initialised = false;
-  const ap = memberAp(config.addr, config.members, config.host, peerAddressOf, logger);
+  const protocolVersion = config.unsafePeerProtocolVersion ?? peerProtocolVersion;
+  if (config.unsafePeerProtocolVersion !== null) {
+    logger.warn({ peerProtocolVersion: protocolVersion, build: peerProtocolVersion }, 'TESTING ONLY: this member speaks another peer protocol version than its build');
+  }
+  const ap = memberAp(config.addr, config.members, config.host, peerAddressOf, logger, protocolVersion);
   const peer = new GrpcPeerTransport({
     self: config.addr,
     listenHost: config.host,
@@ -77,6 +84,7 @@ export async function startMember(config: MemberConfig, onFatal: (error: Error) 
     limits,
     logger: logger.child({ component: 'peer' }),
     services: [ap.service],
+    protocolVersion,
   });
   const transport = new DeferredTransport(
     peer,

@@ -62,6 +62,7 @@ test('defaults: a standalone member on 127.0.0.1:8848 with ./data and derived po
     unsafeLocalReads: false,
     unsafeNoFsync: false,
     unsafeNoRequestDedup: false,
+    unsafePeerProtocolVersion: null,
     dataDir: '/srv/cairn/data',
     logLevel: 'info',
   });
@@ -74,6 +75,13 @@ test('the TESTING ONLY flags are off by default, each sets only its own switch, 
   assert.deepEqual(unsafe(config(['--unsafe-no-request-dedup'])), [false, false, true]);
   assert.deepEqual(unsafe(config([], { CAIRN_UNSAFE_NO_REQUEST_DEDUP: '1' })), [false, false, false]);
   assert.match(usageError(['--unsafe-no-request-dedup=yes']), /unsafe-no-request-dedup/);
+  // The peer protocol version of an upgrade rehearsal: a positive integer, flag only.
+  assert.equal(config(['--unsafe-peer-protocol-version', '2']).unsafePeerProtocolVersion, 2);
+  assert.equal(config([], { CAIRN_UNSAFE_PEER_PROTOCOL_VERSION: '2' }).unsafePeerProtocolVersion, null);
+  assert.deepEqual(unsafe(config(['--unsafe-peer-protocol-version', '2'])), [false, false, false]);
+  for (const bad of ['0', '-1', '1.5', 'two', '01', '1000000', '']) {
+    assert.match(usageError([`--unsafe-peer-protocol-version=${bad}`]), /--unsafe-peer-protocol-version: '.*' is not an integer in 1\.\.999999/, bad);
+  }
 });
 
 test('derived ports follow --addr (gRPC = port + 1000, peer = port - 1000) unless overridden', () => {

@@ -177,6 +177,8 @@ export interface GrpcDistroTransportOptions {
   /** peerAddressOf returns "host:port" of a member's peer listener. */
   peerAddressOf(member: string): string;
   readonly limits: GrpcDistroLimits;
+  /** protocolVersion is the peer protocol the member speaks (default: this build's, src/replica/peer-protocol.ts). */
+  readonly protocolVersion?: number;
 }
 
 /** GrpcDistroTransport is the DistroTransport of a real member. */
@@ -211,7 +213,7 @@ export class GrpcDistroTransport implements DistroTransport {
 
   private metadata(): Metadata {
     // The peer protocol version too: the peer port serves only members of its own (src/replica/peer-protocol.ts).
-    return peerCallMetadata(FROM_METADATA_KEY, this.options.self);
+    return peerCallMetadata(FROM_METADATA_KEY, this.options.self, this.options.protocolVersion);
   }
 
   /**

@@ -320,9 +320,11 @@ export interface ExitInfo {
   readonly signal: NodeJS.Signals | null;
 }
 
-/** StartOptions: --join, a different --members list, and extra environment for this start only. */
+/** StartOptions: --join, a different --members list, extra flags and extra environment for this start only. */
 export interface StartOptions {
   readonly join?: boolean;
+  /** args are further `cairn server` flags (e.g. --unsafe-peer-protocol-version 2). */
+  readonly args?: readonly string[];
   readonly members?: readonly string[];
   readonly env?: Readonly<Record<string, string>>;
   readonly readyTimeoutMs?: number;
@@ -406,6 +408,7 @@ export class Member {
     const members = options.members ?? this.cluster.memberAddrs;
     const args = ['server', '--addr', this.addr, '--members', members.join(','), '--data-dir', this.dataDir, '--log-level', this.cluster.logLevel];
     if (options.join === true) args.push('--join');
+    args.push(...(options.args ?? []));
     const env: Record<string, string> = {};
     for (const [key, value] of Object.entries(process.env)) if (value !== undefined && !key.startsWith('CAIRN_')) env[key] = value;
     Object.assign(env, this.cluster.env, this.cluster.memberEnv?.(this.host) ?? {}, options.env ?? {});
