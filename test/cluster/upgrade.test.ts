@@ -8,7 +8,8 @@
 // Method: three real members on 127.0.1.31-33 (this file's block is 127.0.1.31-33); "the new build" is the same
 // binary started with --unsafe-peer-protocol-version 2, which only changes the version it speaks and accepts, so
 // the test shows the protocol check, not a format change. Writers register unique persistent instances through
-// every running member the whole time (a member that cannot serve answers a refusal and the writer moves on).
+// every running member the whole time, with a 2 s timeout (a member on the minority's side waits for a leader
+// until then, or refuses, and the writer moves on).
 // Order: a follower, then the leader, then the last follower; each is stopped with SIGTERM and started on its own
 // data directory. After each step the majority's side must agree on a leader and acknowledge new writes. The
 // convergence check then reads every member. Timing is reported, not asserted: the restart that moves the majority
@@ -36,7 +37,7 @@ test('an upgrade across a peer protocol version, one member at a time: available
   assert.equal(order.length, 3);
 
   const ledger = new Ledger();
-  const writer = new Writer(ledger, { services: ['upgrade-a', 'upgrade-b'], concurrency: 4, targets: () => cluster.running, timeoutMs: 5000 }).start();
+  const writer = new Writer(ledger, { services: ['upgrade-a', 'upgrade-b'], concurrency: 4, targets: () => cluster.running, timeoutMs: 2000 }).start();
   t.after(() => writer.stop());
   await waitFor(() => writer.ackCount >= 20, { timeoutMs: 15_000, what: '20 writes acknowledged before the upgrade' });
 
@@ -50,9 +51,9 @@ test('an upgrade across a peer protocol version, one member at a time: available
       upgraded.push(member);
       const older = cluster.members.filter((other) => !upgraded.includes(other));
       const majority = upgraded.length >= 2 ? upgraded : older;
-      const agreement = await cluster.waitForLeader({ among: majority, timeoutMs: 20_000 });
+      const agreement = await cluster.waitForLeader({ among: majority, timeoutMs: 30_000 });
       assert.ok(majority.includes(agreement.leader), `the leader ${agreement.leader.addr} is on the majority's side`);
-      await waitFor(() => writer.ackCount >= ackedBefore + 20, { timeoutMs: 20_000, what: `20 more writes acknowledged after step ${step + 1}` });
+      await waitFor(() => writer.ackCount >= ackedBefore + 20, { timeoutMs: 30_000, what: `20 more writes acknowledged after step ${step + 1}` });
       st.diagnostic(`step ${step + 1}: leader ${agreement.leader.addr} (${upgraded.length >= 2 ? 'new' : 'old'} version), 20 more writes ${Date.now() - restartAt} ms after the stop`);
       if (older.length > 0) {
         // Mixed: each side refuses the other, and says so in its metrics.
