@@ -3,6 +3,9 @@
 //   cairn backup save --data-dir DIR --out FILE [--with-uncommitted]
 //       reads a stopped member's data directory and writes a backup of its persistent registry to FILE (never over
 //       an existing file: written aside, fsynced, then linked into place).
+//   cairn backup save --from HOST:PORT --out FILE [--peer-port PORT]
+//       asks a running member (its --addr; the peer port is derived from it) for a backup as of its applied index,
+//       over the peer port's Backup method, checks it whole and writes it the same way.
 //   cairn backup inspect --in FILE
 //       checks a backup whole (checksums, header, image) and says what it holds, without writing anything.
 //   cairn backup restore --in FILE --data-dir DIR --addr HOST:PORT [--members A,B,C]
@@ -16,17 +19,22 @@ import path from 'node:path';
 import { RegistryStateMachine } from '../cp/registry-state-machine.ts';
 import { isCairnError } from '../errors.ts';
 import { backupBytesMax, checkImage, decodeBackup, encodeBackup, restoreBackup, takeBackup, type Backup, type BackupHeader } from '../replica/backup.ts';
-import { flags, formatHostPort, parseHostPort, parseMembers, required, text, UsageError, type Output } from './main.ts';
+import { fetchLiveBackup } from '../replica/backup-fetch.ts';
+import { flags, formatHostPort, parseHostPort, parseMembers, parsePort, peerPortOffset, required, text, UsageError, type Output } from './main.ts';
 
 export const backupUsage = `Usage:
+  cairn backup save --from HOST:PORT --out FILE [--peer-port PORT]
   cairn backup save --data-dir DIR --out FILE [--with-uncommitted]
   cairn backup inspect --in FILE
   cairn backup restore --in FILE --data-dir DIR --addr HOST:PORT [--members A,B,C]
 
-save     Read a stopped member's data directory and write a backup of its persistent instances, services and
-         cluster settings (not ephemeral instances) as of the last entry it knew committed. FILE must not exist.
-         --with-uncommitted also covers the entries after it in the member's log: only to recover after losing a
-         majority, when the lost leader may have acknowledged them.
+save     Write a backup of a member's persistent instances, services and cluster settings (not ephemeral
+         instances) to FILE, which must not exist.
+         --from: ask a running member (its --addr) over its peer port (the HTTP port - 1000 unless --peer-port),
+         as of the entries it has applied; the member goes on serving meanwhile. Checked whole before it is written.
+         --data-dir: read a stopped member's data directory, as of the last entry it knew committed.
+         --with-uncommitted (with --data-dir) also covers the entries after it in the member's log: only to recover
+         after losing a majority, when the lost leader may have acknowledged them.
 inspect  Check a backup whole (checksums, header, image) and say what it holds; exit 1 if it is damaged.
 restore  Write a new member's data directory (absent or empty) from a backup. Restore every member of the new
          cluster from the same backup with the same --members, then start each: cairn server --addr HOST:PORT
@@ -76,18 +84,49 @@ async function writeNewFile(file: string, bytes: Uint8Array): Promise<void> {
 }
 
 async function save(args: readonly string[], out: Output): Promise<number> {
-  const values = flags(args, { 'data-dir': { type: 'string' }, out: { type: 'string' }, 'with-uncommitted': { type: 'boolean' }, help: { type: 'boolean', short: 'h' } });
+  const values = flags(args, {
+    'data-dir': { type: 'string' }, from: { type: 'string' }, 'peer-port': { type: 'string' }, out: { type: 'string' },
+    'with-uncommitted': { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+  });
   if (values['help'] === true) {
     out.stdout(backupUsage);
     return 0;
   }
-  const dataDir = path.resolve(required(values, 'data-dir'));
+  const fromText = text(values, 'from');
+  const dataDirText = text(values, 'data-dir');
+  if ((fromText === undefined) === (dataDirText === undefined)) throw new UsageError('say where the backup comes from: --from HOST:PORT (a running member) or --data-dir DIR (a stopped one)');
+  if (fromText !== undefined && values['with-uncommitted'] === true) throw new UsageError('--with-uncommitted reads a stopped member\'s log: use it with --data-dir');
+  if (fromText === undefined && text(values, 'peer-port') !== undefined) throw new UsageError('--peer-port goes with --from');
   const file = path.resolve(required(values, 'out'));
+  // Refuse an existing --out before asking a member for hundreds of megabytes (writeNewFile refuses it again).
+  if (await exists(file)) throw new UsageError(`--out: ${file} already exists; a backup never replaces a file`);
   const machine = new RegistryStateMachine();
-  const backup = await takeBackup(dataDir, machine, { withUncommitted: values['with-uncommitted'] === true });
+  let backup: Backup;
+  if (fromText !== undefined) {
+    const member = parseHostPort(fromText, '--from');
+    const peerPortText = text(values, 'peer-port');
+    const peerPort = peerPortText === undefined ? member.port + peerPortOffset : parsePort(peerPortText, '--peer-port');
+    if (peerPort < 1) throw new UsageError(`--from: the derived peer port ${peerPort} is not a port; give --peer-port`);
+    const peer = formatHostPort({ host: member.host, port: peerPort });
+    backup = await fetchLiveBackup(peer, { requester: `cairn backup (pid ${process.pid})` });
+    checkImage(backup, machine, peer);
+  } else {
+    backup = await takeBackup(path.resolve(dataDirText ?? ''), machine, { withUncommitted: values['with-uncommitted'] === true });
+  }
   await writeNewFile(file, encodeBackup(backup));
   out.stdout(`cairn backup: wrote ${file}: ${describeHeader(backup.header)}; ${describeCounts(machine)}\n`);
   return 0;
+}
+
+/** exists tells whether `file` exists (as anything). */
+async function exists(file: string): Promise<boolean> {
+  try {
+    await stat(file);
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw error;
+  }
 }
 
 /** readChecked reads and validates a backup file whole: the decoded backup and the registry it holds. */

@@ -154,6 +154,35 @@ export async function takeBackup(dataDir: string, machine: ReplicatedStateMachin
   }
 }
 
+/** LiveImage is a running member's state machine image at its applied index, with what the header needs. */
+export interface LiveImage {
+  readonly index: number;
+  readonly term: number;
+  /** voters are the voters in force at `index`. */
+  readonly voters: readonly string[];
+  readonly sourceMember: string;
+  readonly image: Uint8Array;
+}
+
+/**
+ * liveBackup is the backup of a running member's image (`cairn backup save --from`): every entry it covers was
+ * applied, so committed (beyondCommit 0).
+ */
+export function liveBackup(live: LiveImage, now: Date = new Date()): Backup {
+  const header: BackupHeader = {
+    format: backupFormat,
+    index: live.index,
+    term: live.term,
+    beyondCommit: 0,
+    members: [...live.voters],
+    sourceMember: live.sourceMember,
+    createdAt: now.toISOString(),
+    imageBytes: live.image.length,
+    imageCrc32c: crc32c(live.image),
+  };
+  return { header, image: live.image };
+}
+
 /** encodeBackup renders a backup as the bytes of its file. */
 export function encodeBackup(backup: Backup): Uint8Array {
   const header = new TextEncoder().encode(JSON.stringify(backup.header));
@@ -206,6 +235,30 @@ function headerProblem(value: unknown): string | null {
   if (!isSafeCount(fields['imageBytes'], 0)) return 'the header\'s imageBytes is not a non-negative safe integer';
   if (!isSafeCount(fields['imageCrc32c'], 0) || (fields['imageCrc32c'] as number) > 0xffff_ffff) return 'the header\'s imageCrc32c is not a 32-bit checksum';
   return null;
+}
+
+/**
+ * backupOfStream checks a backup received from a running member (`cairn backup save --from`) as a file would be:
+ * the header's bytes as sent and the image are framed like a file and read by decodeBackup, so every field and the
+ * image's checksum are checked the same way. `source` names the member in errors.
+ */
+export function backupOfStream(headerBytes: Uint8Array, image: Uint8Array, source: string): Backup {
+  if (headerBytes.length > backupHeaderBytesMax) throw damaged(source, `a header of ${headerBytes.length} bytes, above ${backupHeaderBytesMax}`);
+  const total = backupMagic.length + 4 + headerBytes.length + 4 + image.length;
+  if (total > backupBytesMax) throw damaged(source, `a backup of ${total} bytes, above ${backupBytesMax}`);
+  const bytes = new Uint8Array(total);
+  const view = new DataView(bytes.buffer);
+  let at = 0;
+  bytes.set(new TextEncoder().encode(backupMagic), at);
+  at += backupMagic.length;
+  view.setUint32(at, headerBytes.length);
+  at += 4;
+  bytes.set(headerBytes, at);
+  at += headerBytes.length;
+  view.setUint32(at, crc32c(headerBytes));
+  at += 4;
+  bytes.set(image, at);
+  return decodeBackup(bytes, source);
 }
 
 /**

@@ -1,5 +1,6 @@
 // DeferredTransport lets a member listen on its peer port before its Raft group exists: it answers Hello (the
 // bootstrap check of bootstrap.ts) at once, and hands Raft traffic to the driver once the driver starts it.
+import { CairnError } from '../errors.ts';
 import type { Message, NodeId } from '../raft/types.ts';
 import type { ForwardRequest, ForwardResponse, PeerHandlers, PeerHello, PeerTransport } from './transport.ts';
 
@@ -22,6 +23,11 @@ export class DeferredTransport implements PeerTransport {
           : Promise.resolve({ ok: false, code: 'CAIRN_NO_LEADER', message: 'the member is still starting', leaderHint: null }),
       onUnreachable: (peer) => this.target?.onUnreachable(peer),
       onHello: (from) => this.answerHello(from),
+      onBackup: (requester) => {
+        const onBackup = this.target?.onBackup;
+        if (onBackup === undefined) return Promise.reject(new CairnError('CAIRN_NO_LEADER', 'the member is still starting; try again'));
+        return onBackup(requester);
+      },
     });
   }
 

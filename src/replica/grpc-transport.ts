@@ -31,6 +31,7 @@ import {
   type ClientWritableStream,
   type ServerReadableStream,
   type ServerUnaryCall,
+  type ServerWritableStream,
   type ServiceError,
   type sendUnaryData,
   type ServiceDefinition,
@@ -42,6 +43,8 @@ import type { Limits } from '../limits.ts';
 import { bindPeerSource } from './source-address.ts';
 import type { Message, NodeId } from '../raft/types.ts';
 import {
+  decodeBackupRequest,
+  encodeBackupChunk,
   decodeForwardRequest,
   decodeForwardResponse,
   decodeHelloRequest,
@@ -60,6 +63,7 @@ import {
 import type { ForwardRequest, ForwardResponse, PeerHandlers, PeerHello, PeerTransport } from './transport.ts';
 import { guardService, isPeerProtocolRefusal, peerCallMetadata, peerProtocolVersion, type ProtocolGuard } from './peer-protocol.ts';
 import { grpcDeadline, monotonicMs } from '../clock.ts';
+import { isCairnError } from '../errors.ts';
 
 /** PeerTransportEvent names what a peer transport counts; a metrics hook turns each into a counter. */
 export type PeerTransportEvent =
@@ -178,6 +182,10 @@ export interface PeerServiceRegistration {
 const STREAM_PATH = '/cairn.peer.v1.Peer/Stream';
 const FORWARD_PATH = '/cairn.peer.v1.Peer/Forward';
 const HELLO_PATH = '/cairn.peer.v1.Peer/Hello';
+/** BACKUP_PATH is the Backup method (peer.proto): `cairn backup save --from` calls it. */
+export const BACKUP_PATH = '/cairn.peer.v1.Peer/Backup';
+/** backupChunkBytesMax is the image bytes per chunk of a Backup stream (well under peerMessageBytesMax). */
+const backupChunkBytesMax = 1024 * 1024;
 /** FROM_METADATA_KEY names the sending member on every call. */
 const FROM_METADATA_KEY = 'cairn-from';
 const EMPTY = new Uint8Array(0);
@@ -448,6 +456,7 @@ export class GrpcPeerTransport implements PeerTransport {
   private server: Server | null = null;
   private boundPort = 0;
   private closed = false;
+  private backupInFlight = false;
   private readonly protocolVersion: number;
 
   constructor(options: GrpcPeerTransportOptions) {
@@ -529,8 +538,11 @@ export class GrpcPeerTransport implements PeerTransport {
       Stream: (call: ServerReadableStream<Buffer, Uint8Array>, callback: sendUnaryData<Uint8Array>) => this.serveStream(call, callback),
       Forward: (call: ServerUnaryCall<Buffer, Uint8Array>, callback: sendUnaryData<Uint8Array>) => this.serveForward(call, callback),
       Hello: (call: ServerUnaryCall<Buffer, Uint8Array>, callback: sendUnaryData<Uint8Array>) => this.serveHello(call, callback),
-    }, guard, FROM_METADATA_KEY));
-    for (const service of this.options.services ?? []) server.addService(service.definition, guardService(service.implementation, guard, FROM_METADATA_KEY));
+      Backup: (call: ServerWritableStream<Buffer, Uint8Array>) => void this.serveBackup(call),
+    }, guard, FROM_METADATA_KEY, peerServiceDefinition));
+    for (const service of this.options.services ?? []) {
+      server.addService(service.definition, guardService(service.implementation, guard, FROM_METADATA_KEY, service.definition));
+    }
     this.server = server;
     const address = hostPort(this.options.listenHost, this.options.listenPort);
     this.boundPort = await new Promise<number>((resolve, reject) => {
@@ -716,6 +728,62 @@ export class GrpcPeerTransport implements PeerTransport {
     }
   }
 
+  /**
+   * serveBackup streams a backup from the handlers (one at a time: another request meanwhile is refused with
+   * RESOURCE_EXHAUSTED): the header chunk, then the image in chunks of backupChunkBytesMax, each written when the
+   * call has room (its 'drain'), and stops as soon as the caller goes away.
+   */
+  private async serveBackup(call: ServerWritableStream<Buffer, Uint8Array>): Promise<void> {
+    const refuse = (code: grpcStatus, details: string): void => {
+      call.emit('error', { code, details });
+    };
+    const requester = decodeBackupRequest(call.request);
+    const onBackup = this.handlers?.onBackup;
+    if (requester === null) return refuse(grpcStatus.INVALID_ARGUMENT, 'CAIRN_INVALID_ARGUMENT: malformed BackupRequest');
+    if (this.closed) return refuse(grpcStatus.UNAVAILABLE, `CAIRN_SHUTTING_DOWN: ${this.options.self} is shutting down`);
+    if (onBackup === undefined) return refuse(grpcStatus.UNAVAILABLE, `${this.options.self} does not serve backups yet (it is still starting); try again`);
+    if (this.backupInFlight) return refuse(grpcStatus.RESOURCE_EXHAUSTED, `a backup is already being taken from ${this.options.self}; try again when it is done`);
+    this.backupInFlight = true;
+    let gone = false;
+    const goneOrDrained = (): Promise<void> => new Promise<void>((resolve) => {
+      const done = (): void => {
+        call.off('drain', done);
+        call.off('cancelled', done);
+        call.off('close', done);
+        resolve();
+      };
+      call.once('drain', done);
+      call.once('cancelled', done);
+      call.once('close', done);
+    });
+    call.once('cancelled', () => (gone = true));
+    const started = monotonicMs();
+    try {
+      const backup = await onBackup(requester);
+      const header = new TextEncoder().encode(JSON.stringify(backup.header));
+      const chunks = [encodeBackupChunk({ header, data: EMPTY })];
+      for (let offset = 0; offset < backup.image.length; offset += backupChunkBytesMax) {
+        chunks.push(encodeBackupChunk({ header: EMPTY, data: backup.image.subarray(offset, offset + backupChunkBytesMax) }));
+      }
+      for (const chunk of chunks) {
+        if (gone || this.closed) break;
+        if (!call.write(chunk)) await goneOrDrained();
+      }
+      if (gone || this.closed) {
+        this.options.logger.warn({ requester, index: backup.header.index }, 'backup stream abandoned before its end');
+        return;
+      }
+      call.end();
+      this.options.logger.info({ requester, index: backup.header.index, bytes: backup.image.length, ms: monotonicMs() - started }, 'backup streamed');
+    } catch (error) {
+      if (isCairnError(error)) return refuse(error.grpcStatus, `${error.code}: ${error.message}`);
+      this.options.logger.error({ requester, err: error }, 'backup failed');
+      refuse(grpcStatus.INTERNAL, 'CAIRN_INTERNAL: the member failed to take the backup (see its log)');
+    } finally {
+      this.backupInFlight = false;
+    }
+  }
+
   /** serveHello answers Hello through the handlers; a member without a Hello handler refuses it (UNAVAILABLE). */
   private serveHello(call: ServerUnaryCall<Buffer, Uint8Array>, callback: sendUnaryData<Uint8Array>): void {
     const from = decodeHelloRequest(call.request);
@@ -806,6 +874,15 @@ const peerServiceDefinition = {
     path: FORWARD_PATH,
     requestStream: false,
     responseStream: false,
+    requestSerialize: toBuffer,
+    requestDeserialize: fromBuffer,
+    responseSerialize: toBuffer,
+    responseDeserialize: fromBuffer,
+  },
+  Backup: {
+    path: BACKUP_PATH,
+    requestStream: false,
+    responseStream: true,
     requestSerialize: toBuffer,
     requestDeserialize: fromBuffer,
     responseSerialize: toBuffer,

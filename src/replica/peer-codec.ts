@@ -683,3 +683,52 @@ export function decodeHelloResponse(bytes: Uint8Array): PeerHello | null {
     return null;
   }
 }
+
+// --- Backup -------------------------------------------------------------------------------------------------------
+
+/** backupRequesterCharsMax bounds the requester named in a BackupRequest (it only goes to the member's log). */
+const backupRequesterCharsMax = 260;
+
+/** encodeBackupRequest encodes a request for a backup stream. */
+export function encodeBackupRequest(requester: string): Uint8Array {
+  const type = lookupMessage('cairn.peer.v1.BackupRequest');
+  return type.encode(type.create({ requester })).finish();
+}
+
+/** decodeBackupRequest decodes a BackupRequest: the requester's name (at most backupRequesterCharsMax), null when malformed. */
+export function decodeBackupRequest(bytes: Uint8Array): string | null {
+  try {
+    const type = lookupMessage('cairn.peer.v1.BackupRequest');
+    const decoded: unknown = type.toObject(type.decode(bytes), { defaults: true });
+    const requester = isRecord(decoded) ? decoded['requester'] : undefined;
+    return typeof requester === 'string' && requester.length <= backupRequesterCharsMax ? requester : null;
+  } catch {
+    return null;
+  }
+}
+
+/** BackupChunkBytes is one decoded chunk of a backup stream: the header's bytes (first chunk) or image bytes. */
+export interface BackupChunkBytes {
+  readonly header: Uint8Array;
+  readonly data: Uint8Array;
+}
+
+/** encodeBackupChunk encodes one chunk of a backup stream. */
+export function encodeBackupChunk(chunk: BackupChunkBytes): Uint8Array {
+  const type = lookupMessage('cairn.peer.v1.BackupChunk');
+  return type.encode(type.create({ header: chunk.header, data: chunk.data })).finish();
+}
+
+/** decodeBackupChunk decodes one chunk of a backup stream; null when the bytes are not a BackupChunk. */
+export function decodeBackupChunk(bytes: Uint8Array): BackupChunkBytes | null {
+  try {
+    const type = lookupMessage('cairn.peer.v1.BackupChunk');
+    const decoded: unknown = type.toObject(type.decode(bytes), { defaults: true });
+    if (!isRecord(decoded)) return null;
+    const { header, data } = decoded;
+    if (!(header instanceof Uint8Array) || !(data instanceof Uint8Array)) return null;
+    return { header, data };
+  } catch {
+    return null;
+  }
+}

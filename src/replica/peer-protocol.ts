@@ -58,17 +58,28 @@ export interface ProtocolGuard {
   onRefused(from: string | null, callerVersion: number | null, method: string): void;
 }
 
-type Handler = (call: { readonly metadata: Metadata }, callback: (error: Partial<ServiceError> | null, value: null) => void) => void;
+/** GuardedCall is what the guard reads of any server call; a server stream also ends with an 'error' event. */
+interface GuardedCall {
+  readonly metadata: Metadata;
+  emit?(event: 'error', error: Partial<ServiceError>): boolean;
+}
+
+type Handler = (call: GuardedCall, callback?: (error: Partial<ServiceError> | null, value: null) => void) => void;
+
+/** MethodShapes tells, per method name, whether the server answers with a stream (from the service definition). */
+export type MethodShapes = Readonly<Record<string, { readonly responseStream: boolean }>>;
 
 /**
  * guardService wraps every method of a peer service implementation: a call of another version is refused with
- * FAILED_PRECONDITION before the method runs (for a client stream, before its first message is read). Only unary
- * and client-streaming methods exist on the peer port; both take (call, callback).
+ * FAILED_PRECONDITION before the method runs (for a client stream, before its first message is read). Unary and
+ * client-streaming methods answer through their callback; a server-streaming method (per `shapes`) ends its call
+ * with an 'error' event.
  */
-export function guardService(implementation: UntypedServiceImplementation, guard: ProtocolGuard, fromKey: string): UntypedServiceImplementation {
+export function guardService(implementation: UntypedServiceImplementation, guard: ProtocolGuard, fromKey: string, shapes: MethodShapes): UntypedServiceImplementation {
   const guarded: UntypedServiceImplementation = {};
   for (const [method, handler] of Object.entries(implementation)) {
     const inner = handler as unknown as Handler;
+    const streamsBack = shapes[method]?.responseStream === true;
     const wrapped: Handler = (call, callback) => {
       const callerVersion = callerVersionOf(call.metadata);
       if (callerVersion === guard.version) {
@@ -78,10 +89,12 @@ export function guardService(implementation: UntypedServiceImplementation, guard
       const claimed = call.metadata.get(fromKey)[0];
       const from = typeof claimed === 'string' ? claimed.slice(0, 256) : null;
       guard.onRefused(from, callerVersion, method);
-      callback({
+      const refusal = {
         code: grpcStatus.FAILED_PRECONDITION,
         details: `${peerProtocolRefusalPrefix}: ${guard.self} speaks peer protocol ${guard.version}, the caller ${callerVersion === null ? 'an invalid one' : callerVersion}; members of different versions do not exchange messages (docs/operations.md, "Upgrades")`,
-      }, null);
+      };
+      if (streamsBack || callback === undefined) call.emit?.('error', refusal);
+      else callback(refusal, null);
     };
     guarded[method] = wrapped as unknown as UntypedServiceImplementation[string];
   }

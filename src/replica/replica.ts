@@ -16,6 +16,7 @@ import type { ReplicatedStateMachine, BatchWrite, ApplyBatch } from './state-mac
 import type { AppliedWrite, RaftStorage } from './storage.ts';
 import { concatBytes } from './codec.ts';
 import type { ForwardRequest, ForwardResponse, PeerTransport } from './transport.ts';
+import { liveBackup, type LiveImage } from './backup.ts';
 import { monotonicMs } from '../clock.ts';
 
 /** ReplicaLogger is the subset of pino the driver uses. */
@@ -84,6 +85,8 @@ const forwardAttemptsMax = 10;
 
 /** membershipListenersMax bounds the membership listeners (the member registers one: its AP path). */
 const membershipListenersMax = 8;
+/** betweenReadyWaitersMax bounds the callers waiting for the end of a Ready (backups: the transport serves one at a time). */
+const betweenReadyWaitersMax = 16;
 
 /**
  * deferredWritesMax bounds the state-machine writes held for a later storage write (defer); a Ready that would pass
@@ -126,6 +129,7 @@ export class Replica implements CommandProposer {
   private readonly leaderWaiters = new Set<() => void>();
   private tickTimer: NodeJS.Timeout | null = null;
   private processing = false;
+  private readonly betweenReadyWaiters: Array<() => void> = [];
   private scheduled = false;
   private closed = false;
   private failed = false;
@@ -210,6 +214,12 @@ export class Replica implements CommandProposer {
     await transport.start({
       onMessage: (message) => this.onMessage(message),
       onForward: (from, request) => this.onForward(from, request),
+      onBackup: async (requester) => {
+        this.options.logger.info({ requester }, 'backup requested');
+        // Linearizable: the image holds every write acknowledged before the request, wherever it was acknowledged.
+        await this.linearizableBarrier();
+        return liveBackup(await this.liveImage());
+      },
       onUnreachable: (peer) => {
         this.core.reportUnreachable(peer);
         this.schedule();
@@ -479,6 +489,8 @@ export class Replica implements CommandProposer {
       return;
     } finally {
       this.processing = false;
+      // Whoever waits for the state machine and the core to agree (liveImage) runs now, before the next Ready.
+      for (const resolve of this.betweenReadyWaiters.splice(0)) resolve();
     }
     this.schedule();
   }
@@ -692,6 +704,32 @@ export class Replica implements CommandProposer {
       if (this.closed) return;
       this.fail(error instanceof Error ? error : new Error(String(error)));
     });
+  }
+
+  /**
+   * liveImage captures the state machine at the applied index between two Readys (when it and the core's applied
+   * index agree; snapshotPieces keeps what it captured immutable, so writes go on meanwhile) and encodes it in
+   * slices, as an image for a follower is: a backup of a running member (`cairn backup save --from`).
+   */
+  async liveImage(): Promise<LiveImage> {
+    this.assertOpen();
+    await this.betweenReadys();
+    this.assertOpen();
+    const index = this.core.appliedIndex;
+    const term = this.core.termAt(index);
+    assert(term !== undefined, `liveImage: no term at the applied index ${index}`);
+    const voters = [...this.core.membershipAt(index).voters];
+    const pieces = this.options.stateMachine.snapshotPieces();
+    const image = await this.encodeInSlices(pieces);
+    if (image === null) throw new CairnError('CAIRN_SHUTTING_DOWN', 'the member is shutting down');
+    return { index, term, voters, sourceMember: this.options.id, image };
+  }
+
+  /** betweenReadys resolves when no Ready is being processed (at once when none is). */
+  private betweenReadys(): Promise<void> {
+    if (!this.processing) return Promise.resolve();
+    assert(this.betweenReadyWaiters.length < betweenReadyWaitersMax, 'too many waiters for the end of a Ready');
+    return new Promise<void>((resolve) => this.betweenReadyWaiters.push(resolve));
   }
 
   /** imageWanted tells whether the core waits for a snapshot image that is not being encoded yet. */

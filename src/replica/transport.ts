@@ -1,5 +1,6 @@
 // The seam between the driver and the network: Raft messages and forwarded client writes between members.
 import type { Message, NodeId } from '../raft/types.ts';
+import type { BackupHeader } from './backup.ts';
 
 /** ForwardRequest is a client write a follower hands to the leader: the encoded command, proposed there as is. */
 export interface ForwardRequest {
@@ -21,10 +22,18 @@ export interface PeerHello {
   readonly clusterId: string;
 }
 
+/** PeerBackup is a backup as the Backup method streams it: the backup file's header and the image. */
+export interface PeerBackup {
+  readonly header: BackupHeader;
+  readonly image: Uint8Array;
+}
+
 /** PeerHandlers are the driver's entry points for what arrives from peers. */
 export interface PeerHandlers {
   /** onHello answers a peer asking what this member knows of it (optional: without it Hello is refused). */
   onHello?(from: NodeId): Promise<PeerHello>;
+  /** onBackup takes a backup of the state machine for `cairn backup save --from` (optional: without it Backup is refused). */
+  onBackup?(requester: string): Promise<PeerBackup>;
   /** onMessage receives one validated Raft message addressed to this member. */
   onMessage(message: Message): void;
   /** onForward handles a write forwarded by a follower. */

@@ -21,7 +21,12 @@ test('cairn backup: usage errors exit 2 with the reason, run-time failures exit 
   const usage: Array<[readonly string[], RegExp]> = [
     [[], /say save, inspect or restore/],
     [['copy'], /unknown action 'copy'/],
-    [['save', '--out', path.join(root, 'x.bak')], /--data-dir is required/],
+    [['save', '--out', path.join(root, 'x.bak')], /say where the backup comes from: --from HOST:PORT \(a running member\) or --data-dir DIR/],
+    [['save', '--from', '127.0.0.1:8848', '--data-dir', root, '--out', path.join(root, 'x.bak')], /say where the backup comes from/],
+    [['save', '--from', '127.0.0.1:8848', '--with-uncommitted', '--out', path.join(root, 'x.bak')], /--with-uncommitted reads a stopped member's log: use it with --data-dir/],
+    [['save', '--data-dir', root, '--peer-port', '7848', '--out', path.join(root, 'x.bak')], /--peer-port goes with --from/],
+    [['save', '--from', 'no-port', '--out', path.join(root, 'x.bak')], /--from: 'no-port' is not HOST:PORT/],
+    [['save', '--from', '127.0.0.1:8848', '--peer-port', '0', '--out', path.join(root, 'x.bak')], /--peer-port/],
     [['save', '--data-dir', root], /--out is required/],
     [['save', '--data-dir', root, '--out', path.join(root, 'x.bak'), '--force'], /Unknown option '--force'/],
     [['inspect', '--in', path.join(root, 'missing.bak')], /missing\.bak does not exist/],

@@ -15,8 +15,8 @@ import { GrpcDistroTransport, distroService, distroServiceDefinition } from '../
 import { DistroCallError } from '../../src/ap/transport.ts';
 import { limits } from '../../src/limits.ts';
 import type { HeartbeatRequest, Message, NodeId } from '../../src/raft/types.ts';
-import { GrpcPeerTransport, type PeerServiceRegistration } from '../../src/replica/grpc-transport.ts';
-import { encodeRaftBatch, encodeRaftMessage } from '../../src/replica/peer-codec.ts';
+import { BACKUP_PATH, GrpcPeerTransport, type PeerServiceRegistration } from '../../src/replica/grpc-transport.ts';
+import { encodeBackupRequest, encodeRaftBatch, encodeRaftMessage } from '../../src/replica/peer-codec.ts';
 import { PEER_PROTOCOL_METADATA_KEY, isPeerProtocolRefusal, peerProtocolVersion } from '../../src/replica/peer-protocol.ts';
 import type { ForwardRequest } from '../../src/replica/transport.ts';
 
@@ -185,6 +185,21 @@ describe('peer protocol versions', () => {
     }
     assert.equal(a.transport.counters().peer_protocol_refused - refusedBefore, 10);
 
+    // The server-streaming Backup method is guarded too (refused through the stream's status, not a callback).
+    const backup = (metadata: Metadata): Promise<ServiceError | null> => new Promise((resolve) => {
+      const call = client.makeServerStreamRequest<Uint8Array, Buffer>(BACKUP_PATH, (bytes) => Buffer.from(bytes), (bytes) => bytes, encodeBackupRequest('test'), metadata, { deadline: Date.now() + 5000 });
+      call.on('data', () => undefined);
+      call.on('error', (error: ServiceError) => resolve(error));
+      call.on('end', () => resolve(null));
+    });
+    const refusedBackup = await backup(withVersion('2'));
+    assert.ok(isPeerProtocolRefusal(refusedBackup), `${refusedBackup?.code} ${refusedBackup?.details}`);
+    // Served (this test's member has no backup handler, so it says it does not serve backups yet).
+    const servedBackup = await backup(withVersion('1'));
+    assert.equal(servedBackup?.code, grpcStatus.UNAVAILABLE);
+    assert.match(servedBackup?.details ?? '', /does not serve backups yet/);
+    assert.equal(a.transport.counters().peer_protocol_refused - refusedBefore, 11);
+
     // A refused stream delivers nothing, even a valid batch written on it; an unversioned one delivers.
     const open = (metadata: Metadata) =>
       client.makeClientStreamRequest<Uint8Array, Buffer>('/cairn.peer.v1.Peer/Stream', (bytes) => Buffer.from(bytes), (bytes) => bytes, metadata, {}, () => undefined);
@@ -194,7 +209,7 @@ describe('peer protocol versions', () => {
     const accepted = open(new Metadata());
     accepted.write(encodeRaftBatch([encodeRaftMessage(heartbeat(B, A, 8))]));
     await waitFor('the unversioned stream\'s message', () => a.received.length === 1);
-    await waitFor('the refused stream to be counted', () => a.transport.counters().peer_protocol_refused - refusedBefore === 11);
+    await waitFor('the refused stream to be counted', () => a.transport.counters().peer_protocol_refused - refusedBefore === 12);
     accepted.end();
     assert.deepEqual(a.received.map((message) => (message.type === 'HeartbeatRequest' ? message.commit : -1)), [8]);
   });
