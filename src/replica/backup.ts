@@ -162,6 +162,8 @@ export interface LiveImage {
   readonly voters: readonly string[];
   readonly sourceMember: string;
   readonly image: Uint8Array;
+  /** imageCrc32c, when the caller computed it already (in slices, between other work); else liveBackup computes it. */
+  readonly imageCrc32c?: number;
 }
 
 /**
@@ -178,7 +180,7 @@ export function liveBackup(live: LiveImage, now: Date = new Date()): Backup {
     sourceMember: live.sourceMember,
     createdAt: now.toISOString(),
     imageBytes: live.image.length,
-    imageCrc32c: crc32c(live.image),
+    imageCrc32c: live.imageCrc32c ?? crc32c(live.image),
   };
   return { header, image: live.image };
 }

@@ -761,13 +761,12 @@ export class GrpcPeerTransport implements PeerTransport {
     try {
       const backup = await onBackup(requester);
       const header = new TextEncoder().encode(JSON.stringify(backup.header));
-      const chunks = [encodeBackupChunk({ header, data: EMPTY })];
-      for (let offset = 0; offset < backup.image.length; offset += backupChunkBytesMax) {
-        chunks.push(encodeBackupChunk({ header: EMPTY, data: backup.image.subarray(offset, offset + backupChunkBytesMax) }));
-      }
-      for (const chunk of chunks) {
+      // Each chunk is encoded when it is written, so the member holds the image and one chunk, not two images.
+      let written = call.write(encodeBackupChunk({ header, data: EMPTY }));
+      for (let offset = 0; offset < backup.image.length && !gone && !this.closed; offset += backupChunkBytesMax) {
+        if (!written) await goneOrDrained();
         if (gone || this.closed) break;
-        if (!call.write(chunk)) await goneOrDrained();
+        written = call.write(encodeBackupChunk({ header: EMPTY, data: backup.image.subarray(offset, offset + backupChunkBytesMax) }));
       }
       if (gone || this.closed) {
         this.options.logger.warn({ requester, index: backup.header.index }, 'backup stream abandoned before its end');
