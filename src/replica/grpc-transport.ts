@@ -761,19 +761,19 @@ export class GrpcPeerTransport implements PeerTransport {
     try {
       const backup = await onBackup(requester);
       const header = new TextEncoder().encode(JSON.stringify(backup.header));
-      // Each chunk is encoded when it is written, so the member holds the image and one chunk, not two images.
+      // Each chunk is assembled and encoded when it is written, so the member holds the image's parts and one chunk.
       let written = call.write(encodeBackupChunk({ header, data: EMPTY }));
-      for (let offset = 0; offset < backup.image.length && !gone && !this.closed; offset += backupChunkBytesMax) {
+      for (const data of backupChunks(backup.parts, backupChunkBytesMax)) {
         if (!written) await goneOrDrained();
         if (gone || this.closed) break;
-        written = call.write(encodeBackupChunk({ header: EMPTY, data: backup.image.subarray(offset, offset + backupChunkBytesMax) }));
+        written = call.write(encodeBackupChunk({ header: EMPTY, data }));
       }
       if (gone || this.closed) {
         this.options.logger.warn({ requester, index: backup.header.index }, 'backup stream abandoned before its end');
         return;
       }
       call.end();
-      this.options.logger.info({ requester, index: backup.header.index, bytes: backup.image.length, ms: monotonicMs() - started }, 'backup streamed');
+      this.options.logger.info({ requester, index: backup.header.index, bytes: backup.header.imageBytes, ms: monotonicMs() - started }, 'backup streamed');
     } catch (error) {
       if (isCairnError(error)) return refuse(error.grpcStatus, `${error.code}: ${error.message}`);
       this.options.logger.error({ requester, err: error }, 'backup failed');
@@ -847,6 +847,29 @@ export function waitForReady(channel: ChannelInterface, deadline: number, failOn
     };
     check();
   });
+}
+
+/**
+ * backupChunks cuts an image given in parts into chunks of at most `chunkBytes`, in order: parts are joined into a
+ * chunk (one copy per chunk) and a part larger than a chunk is cut.
+ */
+export function* backupChunks(parts: readonly Uint8Array[], chunkBytes: number): Generator<Uint8Array, void, void> {
+  let chunk = new Uint8Array(chunkBytes);
+  let filled = 0;
+  for (const part of parts) {
+    for (let offset = 0; offset < part.length;) {
+      const take = Math.min(chunkBytes - filled, part.length - offset);
+      chunk.set(part.subarray(offset, offset + take), filled);
+      filled += take;
+      offset += take;
+      if (filled === chunkBytes) {
+        yield chunk;
+        chunk = new Uint8Array(chunkBytes);
+        filled = 0;
+      }
+    }
+  }
+  if (filled > 0) yield chunk.subarray(0, filled);
 }
 
 /** peerServiceDefinition is the Peer service of peer.proto with raw-bytes (de)serialisers: decoding is ours. */

@@ -722,18 +722,32 @@ export class Replica implements CommandProposer {
     assert(term !== undefined, `liveImage: no term at the applied index ${index}`);
     const voters = [...this.core.membershipAt(index).voters];
     const pieces = this.options.stateMachine.snapshotPieces();
-    const image = await this.encodeInSlices(pieces);
-    if (image === null) throw new CairnError('CAIRN_SHUTTING_DOWN', 'the member is shutting down');
-    // The checksum too, a slice at a time (~100 ms for 50 MB in one go would stall the member's clients).
-    let checksum = 0;
-    const checksumSteps = function* (): Generator<void, void, void> {
-      for (let offset = 0; offset < image.length; offset += checksumSliceBytes) {
-        checksum = crc32c(image.subarray(offset, offset + checksumSliceBytes), checksum);
+    const parts: Uint8Array[] = [];
+    let imageBytes = 0;
+    const collect = function* (): Generator<void, void, void> {
+      for (let next = pieces.next(); next.done !== true; next = pieces.next()) {
+        // An empty piece is the state machine's hint that the driver may pause here: yield for it too.
+        if (next.value.length > 0) {
+          parts.push(next.value);
+          imageBytes += next.value.length;
+        }
         yield;
       }
     };
-    if (!(await this.runInSlices(checksumSteps()))) throw new CairnError('CAIRN_SHUTTING_DOWN', 'the member is shutting down');
-    return { index, term, voters, sourceMember: this.options.id, image, imageCrc32c: checksum };
+    // The checksum too, a slice at a time (~100 ms for 50 MB in one go would stall the member's clients).
+    let checksum = 0;
+    const checksumSteps = function* (): Generator<void, void, void> {
+      for (const part of parts) {
+        for (let offset = 0; offset < part.length; offset += checksumSliceBytes) {
+          checksum = crc32c(part.subarray(offset, offset + checksumSliceBytes), checksum);
+          yield;
+        }
+      }
+    };
+    if (!(await this.runInSlices(collect())) || !(await this.runInSlices(checksumSteps()))) {
+      throw new CairnError('CAIRN_SHUTTING_DOWN', 'the member is shutting down');
+    }
+    return { index, term, voters, sourceMember: this.options.id, parts, imageBytes, imageCrc32c: checksum };
   }
 
   /** betweenReadys resolves when no Ready is being processed (at once when none is). */

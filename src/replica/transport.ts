@@ -22,10 +22,10 @@ export interface PeerHello {
   readonly clusterId: string;
 }
 
-/** PeerBackup is a backup as the Backup method streams it: the backup file's header and the image. */
+/** PeerBackup is a backup as the Backup method streams it: the backup file's header and the image in parts. */
 export interface PeerBackup {
   readonly header: BackupHeader;
-  readonly image: Uint8Array;
+  readonly parts: readonly Uint8Array[];
 }
 
 /** PeerHandlers are the driver's entry points for what arrives from peers. */

@@ -16,6 +16,7 @@ import { liveBackup, type Backup } from '../../src/replica/backup.ts';
 import { fetchLiveBackup } from '../../src/replica/backup-fetch.ts';
 import { BACKUP_PATH, GrpcPeerTransport } from '../../src/replica/grpc-transport.ts';
 import { encodeBackupChunk } from '../../src/replica/peer-codec.ts';
+import { crc32c } from '../../src/replica/codec.ts';
 import type { PeerBackup } from '../../src/replica/transport.ts';
 
 const host = '127.0.1.38';
@@ -23,7 +24,20 @@ const host = '127.0.1.38';
 function sampleBackup(imageBytes: number): Backup {
   const image = new Uint8Array(imageBytes);
   for (let i = 0; i < image.length; i++) image[i] = (i * 31 + 7) & 0xff;
-  return liveBackup({ index: 42, term: 3, voters: [`${host}:18848`], sourceMember: `${host}:18848`, image }, new Date('2026-11-22T00:00:00Z'));
+  const live = liveBackup({ index: 42, term: 3, voters: [`${host}:18848`], sourceMember: `${host}:18848`, parts: [image], imageBytes, imageCrc32c: crc32c(image) }, new Date('2026-11-22T00:00:00Z'));
+  return { header: live.header, image };
+}
+
+/** partsOf cuts an image into parts of uneven sizes (1 byte to 3 MB), as a state machine's pieces come. */
+function partsOf(image: Uint8Array): Uint8Array[] {
+  const parts: Uint8Array[] = [];
+  const sizes = [1, 7, 65_536, 3_000_000, 100, 1_048_576, 1_048_575];
+  for (let offset = 0, i = 0; offset < image.length; i++) {
+    const size = Math.min(sizes[i % sizes.length] ?? 1, image.length - offset);
+    parts.push(image.subarray(offset, offset + size));
+    offset += size;
+  }
+  return parts;
 }
 
 async function startTransport(onBackup: (requester: string) => Promise<PeerBackup>): Promise<GrpcPeerTransport> {
@@ -74,7 +88,7 @@ describe('Backup over the peer port', () => {
     const transport = await startTransport(async () => {
       if (mode === 'fail') throw new CairnError('CAIRN_NO_QUORUM', 'no majority confirmed the leader in time');
       if (mode === 'hold') await new Promise<void>((resolve) => (release = resolve));
-      return large;
+      return { header: large.header, parts: partsOf(large.image) };
     });
     t.after(() => transport.close());
     const peer = `${host}:${transport.port}`;
