@@ -9,7 +9,7 @@ import { ClientApiClient, GrpcCallError } from '../src/api/grpc/client.ts';
 import { decodeErrorInfo, statusDetailsMetadataKey } from '../src/api/grpc/errors.ts';
 import { namingServiceName } from '../src/api/grpc/proto.ts';
 import type { CasAnswer, InstanceRead, InstanceRef, Outcome, RegistryClient, WriteAnswer } from './client.ts';
-import { absentCodes, outcomeOfCode } from './client.ts';
+import { absentCodes, backupAddressesVia, outcomeOfCode } from './client.ts';
 import { assertLoopback } from './client-http.ts';
 
 function errorOutcome<T>(error: unknown): Outcome<T> {
@@ -51,7 +51,7 @@ export class GrpcRegistryClient implements RegistryClient {
   private readonly client: ClientApiClient;
 
   /** constructor opens a channel to the member's gRPC address with a per-call deadline. */
-  constructor(grpcAddr: string, timeoutMs: number) {
+  constructor(private readonly grpcAddr: string, private readonly timeoutMs: number) {
     assertLoopback(grpcAddr);
     this.client = new ClientApiClient(grpcAddr, timeoutMs);
   }
@@ -118,6 +118,12 @@ export class GrpcRegistryClient implements RegistryClient {
       if (error instanceof GrpcCallError && error.cairnCode === 'CAIRN_SERVICE_NOT_FOUND') return { type: 'ok', value: [] };
       return errorOutcome(error);
     }
+  }
+
+  /** backupAddresses: a backup from the member's peer port (its gRPC port - 2000: HTTP + 1000 and HTTP - 1000). */
+  backupAddresses(service: string): Promise<Outcome<string[]>> {
+    const separator = this.grpcAddr.lastIndexOf(':');
+    return backupAddressesVia(`${this.grpcAddr.slice(0, separator)}:${Number(this.grpcAddr.slice(separator + 1)) - 2000}`, service, this.timeoutMs);
   }
 
   /** close closes the channel. */

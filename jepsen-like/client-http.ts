@@ -4,7 +4,7 @@
 
 import http from 'node:http';
 import type { CasAnswer, InstanceRead, InstanceRef, Outcome, RegistryClient, WriteAnswer } from './client.ts';
-import { absentCodes, outcomeOfCode } from './client.ts';
+import { absentCodes, backupAddressesVia, outcomeOfCode } from './client.ts';
 
 /** assertLoopback refuses any address outside 127.0.0.0/8, and Nacos's default 127.0.0.1:8848. */
 export function assertLoopback(addr: string): void {
@@ -139,6 +139,12 @@ export class HttpRegistryClient implements RegistryClient {
     if (answer.status !== 200) return outcomeOfCode(answer.code, `status ${answer.status}: ${answer.text.slice(0, 200)}`);
     const body = JSON.parse(answer.text) as { hosts?: { ip: string; port: number }[] };
     return { type: 'ok', value: (body.hosts ?? []).map((host) => `${host.ip}:${host.port}`) };
+  }
+
+  /** backupAddresses: a backup from the member's peer port (its HTTP port - 1000), read for the service. */
+  backupAddresses(service: string): Promise<Outcome<string[]>> {
+    const separator = this.addr.lastIndexOf(':');
+    return backupAddressesVia(`${this.addr.slice(0, separator)}:${Number(this.addr.slice(separator + 1)) - 1000}`, service, this.timeoutMs);
   }
 
   /** close: fetch pools its connections globally; nothing to release per member. */

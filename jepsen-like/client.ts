@@ -3,6 +3,10 @@
 // log, or a connection that was never made); 'info' may or may not have (a timeout, a connection lost after the
 // request left, CAIRN_OUTCOME_UNKNOWN, an internal error). Jepsen's rule: when unsure, info, never fail.
 
+import { RegistryStateMachine } from '../src/cp/registry-state-machine.ts';
+import { isCairnError } from '../src/errors.ts';
+import { fetchLiveBackup } from '../src/replica/backup-fetch.ts';
+
 /** Transport is how an operation reaches a member. */
 export type Transport = 'http' | 'grpc';
 
@@ -48,6 +52,11 @@ export interface RegistryClient {
   getInstance(ref: InstanceRef): Promise<Outcome<InstanceRead | null>>;
   /** listAddresses lists a service's instances linearizably as "ip:port" strings. */
   listAddresses(service: string): Promise<Outcome<string[]>>;
+  /**
+   * backupAddresses takes a backup of the member as `cairn backup save --from` does (the peer port's Backup method,
+   * checked whole) and lists the service's instances in it as "ip:port" strings: a read through a backup.
+   */
+  backupAddresses(service: string): Promise<Outcome<string[]>>;
   /** close releases the transport's connections. */
   close(): void;
 }
@@ -76,6 +85,23 @@ export const absentCodes: ReadonlySet<string> = new Set(['CAIRN_INSTANCE_NOT_FOU
 export function outcomeOfCode<T>(code: string | null | undefined, detail: string): Outcome<T> {
   if (code !== null && code !== undefined && certainlyNotCommitted.has(code)) return { type: 'fail', error: code };
   return { type: 'info', error: code ?? `no Cairn code: ${detail}` };
+}
+
+/**
+ * backupAddressesVia is backupAddresses against the member whose peer port is `peer`: the backup is fetched and
+ * checked by the tool's own code (src/replica/backup-fetch.ts), decoded into a scratch state machine, and the
+ * service's persistent instances listed. A backup is a read: any failure is 'fail' (nothing was changed).
+ */
+export async function backupAddressesVia(peer: string, service: string, timeoutMs: number): Promise<Outcome<string[]>> {
+  try {
+    const backup = await fetchLiveBackup(peer, { requester: 'jepsen-like', timeoutMs });
+    const machine = new RegistryStateMachine();
+    machine.restore(backup.image, { put: () => undefined, del: () => undefined });
+    const instances = machine.listInstances({ namespace: 'public', group: 'DEFAULT_GROUP', service });
+    return { type: 'ok', value: instances.map((instance) => `${instance.ip}:${instance.port}`) };
+  } catch (error) {
+    return { type: 'fail', error: isCairnError(error) ? error.code : error instanceof Error ? error.message.slice(0, 200) : String(error) };
+  }
 }
 
 /** clientTimeoutMsDefault is the client's deadline: above the members' 5 s request timeout, so they answer first. */

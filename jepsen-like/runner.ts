@@ -89,6 +89,8 @@ export interface RunOptions {
   readonly setRate: number;
   /** setReadShare is the probability that a set operation is a read. */
   readonly setReadShare: number;
+  /** setBackupShare is the probability that a set read goes through a backup of the member (A15). */
+  readonly setBackupShare: number;
   readonly recoverySeconds: number;
   readonly port: number;
   readonly logLevel: string;
@@ -138,6 +140,7 @@ export function defaultRunOptions(): RunOptions {
     setWorkers: 4,
     setRate: 20,
     setReadShare: 0.1,
+    setBackupShare: 0,
     recoverySeconds: 5,
     port: 8100,
     logLevel: 'warn',
@@ -316,7 +319,7 @@ async function execute(options: RunOptions, env: Environment, log: (line: string
   const stopOnAbort = (): void => void generator.stop();
   signal?.addEventListener('abort', stopOnAbort, { once: true });
   const register = new RegisterWorkload({ processesPerKey: options.processesPerKey, opsPerKey: options.opsPerKey, ...options.registerMix });
-  const set = new SetWorkload({ elementsPerService: 1000, readShare: options.setReadShare });
+  const set = new SetWorkload({ elementsPerService: 1000, readShare: options.setReadShare, backupShare: options.setBackupShare });
   const extras: Extras = {
     health: options.workloads.includes('health') ? new HealthWorkload(healthOptionsOf(options), { cluster, recorder, monitor, firewall: env.firewall, cgroups: env.cgroups }) : null,
     ephemeral: options.workloads.includes('ephemeral') ? new EphemeralWorkload({ elementsPerService: 800, removeShare: 0.3 }) : null,

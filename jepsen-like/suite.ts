@@ -23,6 +23,25 @@ export interface SuiteCase {
 }
 
 /** notLinearizable: a positive control's bug must show as a history the linearizability checker finds illegal. */
+/** staleThroughBackups: A16-control must be invalid because a read through a backup lacked acknowledged adds. */
+function staleThroughBackups(results: RunResults): string | null {
+  const stale = results.set?.staleCount ?? 0;
+  return stale > 0 ? null : `the set checker found ${stale} stale reads (every non-final read goes through a backup, so a stale one is a backup's)`;
+}
+
+/**
+ * a16 is case A16: the set workload with half of its operations reads, every non-final read taken through a backup
+ * of the member (`cairn backup save --from`'s code: a linearizable barrier, then the image at the applied index),
+ * under leader isolation, halves and single-member partitions and kills. The set checker holds each backup to a
+ * read's rules: every add acknowledged before it started is in it, nothing never attempted or refused is.
+ */
+function a16(b: RunOptions, name: string): RunOptions {
+  return {
+    ...b, name, nodes: 3, workloads: ['set'], setReadShare: 0.5, setBackupShare: 1,
+    nemesis: faults(b, { kinds: ['partition', 'kill'], partitionModes: ['leader', 'halves', 'one'], killTargets: ['one', 'leader'] }),
+  };
+}
+
 function notLinearizable(results: RunResults): string | null {
   const result = results.linearizability?.result ?? 'not checked';
   return result === 'illegal' ? null : `the linearizability checker said '${result}', not 'illegal'`;
@@ -119,6 +138,8 @@ export const fullCases: readonly SuiteCase[] = [
   { id: 'A12', title: 'register; wall-clock bumps (±2-90 s, sometimes accumulating) and strobes (±X every 1-2 s) on the leader, one member or all (libfaketime, CLOCK_REALTIME only): reads go through ReadIndex, so no stale read', expect: 'valid', configure: (b) => ({ ...b, name: 'A12', workloads: ['register'], nemesis: faults(b, { kinds: ['clock'], clock: { mode: 'wall', shapes: ['bump', 'strobe'], targets: ['leader', 'one', 'all'], offsetSeconds: [2, 90] } }) }) },
   { id: 'A12-beats', title: 'beats (D2\'s checker) while responsible members\' wall clocks are bumped (±2-90 s) or strobed: no false eviction, no late expiry (5 members)', expect: 'valid', configure: (b) => a12Beats(b, 'A12-beats', { mode: 'wall', shapes: ['bump', 'strobe'], targets: ['one', 'all'], offsetSeconds: [2, 90] }) },
   { id: 'A12-control', title: 'positive control: beats while every member\'s monotonic (and wall) clock jumps +20-60 s at once, as after a freeze of their host: each takes its clients for silent past the delete timeout, and no peer can vouch for them (false evictions)', expect: 'invalid', because: falselyEvicted, configure: (b) => a12Beats(b, 'A12-control', { mode: 'monotonic', shapes: ['bump'], targets: ['all'], offsetSeconds: [20, 60] }) },
+  { id: 'A16', title: 'set, every read taken through a live backup of the member (cairn backup save --from), 3 members; leader isolated, halves, one member cut off, kills', expect: 'valid', configure: (b) => a16(b, 'A16') },
+  { id: 'A16-control', title: 'positive control: A16 with --unsafe-local-reads (the backup skips its linearizable barrier): a backup from a cut-off member misses acknowledged adds (stale)', expect: 'invalid', because: staleThroughBackups, configure: (b) => ({ ...a16(b, 'A16-control'), unsafeLocalReads: true, nemesis: faults(b, { kinds: ['partition'], partitionModes: ['leader', 'one'] }) }) },
   { id: 'A15', title: 'register through followers only, HTTP and gRPC mixed; the forwarding follower isolated', expect: 'valid', configure: (b) => ({ ...b, name: 'A15', workloads: ['register'], targets: 'followers', transports: 'mixed', nemesis: faults(b, { kinds: ['partition'], partitionModes: ['follower', 'leader'] }) }) },
   { id: 'C1', title: 'health checks vs a scripted target timeline; prober isolated from the cluster, prober cut from the targets (3 members)', expect: 'valid', configure: (b) => ({ ...b, name: 'C1', nodes: 3, workloads: ['health'], nemesis: faults(b, { kinds: ['partition'] }) }) },
   { id: 'C2', title: 'protectThreshold 0.5 under a degraded prober NIC: one member probes 4 of the service\'s 6 TCP targets and loses its reach to 3 of them (cluster links untouched); every served list (gRPC, HTTP v1, healthyOnly or not) judged against the stored health of its revision; never empty while a target is healthy; C1\'s verdict checks (3 members)', expect: 'valid', configure: (b) => ({ ...b, name: 'C2', nodes: 3, workloads: ['health'], protectThreshold: 0.5, nemesis: faults(b, { kinds: ['partition'] }) }) },

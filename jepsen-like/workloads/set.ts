@@ -39,6 +39,11 @@ export interface SetOptions {
   readonly elementsPerService: number;
   /** readShare is the probability that an operation is a read of the current service. */
   readonly readShare: number;
+  /**
+   * backupShare is the probability that a (non-final) read is taken through a backup of the member (`cairn backup
+   * save --from`'s code) instead of a linearizable list: the checker holds it to the same rules (A15).
+   */
+  readonly backupShare?: number;
 }
 
 /** SetWorkload hands out adds of fresh elements and reads of the current service. */
@@ -57,7 +62,7 @@ export class SetWorkload implements OperationSource {
   /** next returns an add of the next element or a read of the current service. */
   next(_worker: number, random: Random): PlannedOperation {
     const service = this.currentService();
-    if (random.chance(this.options.readShare)) return readOf(service, false);
+    if (random.chance(this.options.readShare)) return readOf(service, false, random.chance(this.options.backupShare ?? 0));
     const element = this.nextElement++;
     // One request id per add, kept across its retries (generator.ts): a retried add is applied at most once.
     const requestId = `jepsen-add-${element}-${random.int(1e9)}`;
@@ -99,11 +104,11 @@ export class SetWorkload implements OperationSource {
   }
 }
 
-function readOf(service: string, final: boolean): PlannedOperation {
+function readOf(service: string, final: boolean, viaBackup = false): PlannedOperation {
   return {
     f: 'read-set',
-    value: final ? { service, final } : { service },
-    run: (client) => client.listAddresses(service),
+    value: final ? { service, final } : viaBackup ? { service, via: 'backup' } : { service },
+    run: (client) => (viaBackup ? client.backupAddresses(service) : client.listAddresses(service)),
     complete: (addresses) => {
       const list = Array.isArray(addresses) ? (addresses as string[]) : [];
       const elements: number[] = [];
