@@ -14,7 +14,7 @@ import type { Entry, HardState, Membership, Message, NodeId, RaftConfig, Ready, 
 import type { CommandProposer, ProposeOptions } from './proposer.ts';
 import type { ReplicatedStateMachine, BatchWrite, ApplyBatch } from './state-machine.ts';
 import type { AppliedWrite, RaftStorage } from './storage.ts';
-import { concatBytes, crc32c } from './codec.ts';
+import { crc32c } from './codec.ts';
 import type { ForwardRequest, ForwardResponse, PeerTransport } from './transport.ts';
 import { liveBackup, type LiveImage } from './backup.ts';
 import { monotonicMs } from '../clock.ts';
@@ -798,7 +798,19 @@ export class Replica implements CommandProposer {
       if (this.closed) return null;
       sliceStarted = performance.now();
     }
-    return concatBytes(parts);
+    // Joined a part at a time too: one copy of a 335 MB image (1M instances) held the event loop ~0.3-1 s.
+    let length = 0;
+    for (const part of parts) length += part.length;
+    const joined = new Uint8Array(length);
+    let offset = 0;
+    const copy = function* (): Generator<void, void, void> {
+      for (const part of parts) {
+        joined.set(part, offset);
+        offset += part.length;
+        yield;
+      }
+    };
+    return (await this.runInSlices(copy())) ? joined : null;
   }
 
   /**
