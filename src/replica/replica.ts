@@ -721,19 +721,9 @@ export class Replica implements CommandProposer {
     const term = this.core.termAt(index);
     assert(term !== undefined, `liveImage: no term at the applied index ${index}`);
     const voters = [...this.core.membershipAt(index).voters];
-    const pieces = this.options.stateMachine.snapshotPieces();
-    const parts: Uint8Array[] = [];
-    let imageBytes = 0;
-    const collect = function* (): Generator<void, void, void> {
-      for (let next = pieces.next(); next.done !== true; next = pieces.next()) {
-        // An empty piece is the state machine's hint that the driver may pause here: yield for it too.
-        if (next.value.length > 0) {
-          parts.push(next.value);
-          imageBytes += next.value.length;
-        }
-        yield;
-      }
-    };
+    const collected = await this.collectInSlices(this.options.stateMachine.snapshotPieces());
+    if (collected === null) throw new CairnError('CAIRN_SHUTTING_DOWN', 'the member is shutting down');
+    const { parts, bytes: imageBytes } = collected;
     // The checksum too, a slice at a time (~100 ms for 50 MB in one go would stall the member's clients).
     let checksum = 0;
     const checksumSteps = function* (): Generator<void, void, void> {
@@ -744,9 +734,7 @@ export class Replica implements CommandProposer {
         }
       }
     };
-    if (!(await this.runInSlices(collect())) || !(await this.runInSlices(checksumSteps()))) {
-      throw new CairnError('CAIRN_SHUTTING_DOWN', 'the member is shutting down');
-    }
+    if (!(await this.runInSlices(checksumSteps()))) throw new CairnError('CAIRN_SHUTTING_DOWN', 'the member is shutting down');
     return { index, term, voters, sourceMember: this.options.id, parts, imageBytes, imageCrc32c: checksum };
   }
 
@@ -787,24 +775,34 @@ export class Replica implements CommandProposer {
     });
   }
 
-  /** encodeInSlices concatenates the pieces, yielding to the event loop every snapshotSliceMs; null once closed. */
-  private async encodeInSlices(pieces: Iterator<Uint8Array, void, void>): Promise<Uint8Array | null> {
+  /**
+   * collectInSlices takes the state machine's pieces into a list, yielding to the event loop every snapshotSliceMs
+   * (an empty piece marks a point where it may); null once closed.
+   */
+  private async collectInSlices(pieces: Iterator<Uint8Array, void, void>): Promise<{ parts: Uint8Array[]; bytes: number } | null> {
     const parts: Uint8Array[] = [];
-    let sliceStarted = performance.now();
-    for (let next = pieces.next(); next.done !== true; next = pieces.next()) {
-      if (next.value.length > 0) parts.push(next.value);
-      if (performance.now() - sliceStarted < snapshotSliceMs) continue;
-      await new Promise<void>((resolve) => setImmediate(resolve));
-      if (this.closed) return null;
-      sliceStarted = performance.now();
-    }
+    let bytes = 0;
+    const collect = function* (): Generator<void, void, void> {
+      for (let next = pieces.next(); next.done !== true; next = pieces.next()) {
+        if (next.value.length > 0) {
+          parts.push(next.value);
+          bytes += next.value.length;
+        }
+        yield;
+      }
+    };
+    return (await this.runInSlices(collect())) ? { parts, bytes } : null;
+  }
+
+  /** encodeInSlices collects the pieces and joins them, both between other work; null once closed. */
+  private async encodeInSlices(pieces: Iterator<Uint8Array, void, void>): Promise<Uint8Array | null> {
+    const collected = await this.collectInSlices(pieces);
+    if (collected === null) return null;
     // Joined a part at a time too: one copy of a 335 MB image (1M instances) held the event loop ~0.3-1 s.
-    let length = 0;
-    for (const part of parts) length += part.length;
-    const joined = new Uint8Array(length);
+    const joined = new Uint8Array(collected.bytes);
     let offset = 0;
     const copy = function* (): Generator<void, void, void> {
-      for (const part of parts) {
+      for (const part of collected.parts) {
         joined.set(part, offset);
         offset += part.length;
         yield;
