@@ -200,8 +200,15 @@ export function liveBackup(live: LiveImage, now: Date = new Date()): LiveBackup 
 export function encodeBackup(backup: Backup): Uint8Array {
   const header = new TextEncoder().encode(JSON.stringify(backup.header));
   if (header.length > backupHeaderBytesMax) throw invalid(`the backup header is ${header.length} bytes, above ${backupHeaderBytesMax}`);
-  const total = backupMagic.length + 4 + header.length + 4 + backup.image.length;
-  if (total > backupBytesMax) throw invalid(`the backup would be ${total} bytes, above ${backupBytesMax}`);
+  const bytes = framed(header, backup.image);
+  if (bytes === null) throw invalid(`the backup would be ${backupMagic.length + 8 + header.length + backup.image.length} bytes, above ${backupBytesMax}`);
+  return bytes;
+}
+
+/** framed lays a header's bytes and an image out as a backup file (magic, lengths, CRC); null above backupBytesMax. */
+function framed(header: Uint8Array, image: Uint8Array): Uint8Array | null {
+  const total = backupMagic.length + 4 + header.length + 4 + image.length;
+  if (total > backupBytesMax) return null;
   const bytes = new Uint8Array(total);
   const view = new DataView(bytes.buffer);
   let at = 0;
@@ -213,7 +220,7 @@ export function encodeBackup(backup: Backup): Uint8Array {
   at += header.length;
   view.setUint32(at, crc32c(header));
   at += 4;
-  bytes.set(backup.image, at);
+  bytes.set(image, at);
   return bytes;
 }
 
@@ -257,20 +264,8 @@ function headerProblem(value: unknown): string | null {
  */
 export function backupOfStream(headerBytes: Uint8Array, image: Uint8Array, source: string): Backup {
   if (headerBytes.length > backupHeaderBytesMax) throw damaged(source, `a header of ${headerBytes.length} bytes, above ${backupHeaderBytesMax}`);
-  const total = backupMagic.length + 4 + headerBytes.length + 4 + image.length;
-  if (total > backupBytesMax) throw damaged(source, `a backup of ${total} bytes, above ${backupBytesMax}`);
-  const bytes = new Uint8Array(total);
-  const view = new DataView(bytes.buffer);
-  let at = 0;
-  bytes.set(new TextEncoder().encode(backupMagic), at);
-  at += backupMagic.length;
-  view.setUint32(at, headerBytes.length);
-  at += 4;
-  bytes.set(headerBytes, at);
-  at += headerBytes.length;
-  view.setUint32(at, crc32c(headerBytes));
-  at += 4;
-  bytes.set(image, at);
+  const bytes = framed(headerBytes, image);
+  if (bytes === null) throw damaged(source, `a backup of ${backupMagic.length + 8 + headerBytes.length + image.length} bytes, above ${backupBytesMax}`);
   return decodeBackup(bytes, source);
 }
 

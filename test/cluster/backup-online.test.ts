@@ -11,42 +11,20 @@
 // through every member the whole time (test/support/cluster.ts's Ledger). Each backup file is decoded in-process
 // and compared with the ledger as it stood when the command started.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { RegistryStateMachine } from '../../src/cp/registry-state-machine.ts';
 import { decodeBackup } from '../../src/replica/backup.ts';
-import { cairnBin, Ledger, type Member, readInstances, startCluster, waitFor, Writer } from '../support/cluster.ts';
+import { type CliRun, runCairn, Ledger, type Member, readInstances, startCluster, waitFor, Writer } from '../support/cluster.ts';
 
 const hosts = ['127.0.1.34', '127.0.1.35', '127.0.1.36', '127.0.1.37'];
 const services = ['live-a', 'live-b'];
 
-interface CliRun {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-/** cli runs `cairn <args>` as its own process and resolves with its exit code and output (60 s at most). */
+/** cli runs `cairn <args>` as its own process (60 s at most). */
 function cli(args: readonly string[]): Promise<CliRun> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cairnBin, [...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`cairn ${args.join(' ')} ran past 60 s`));
-    }, 60_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+  return runCairn(args, 60_000);
 }
 
 /** backupKeys decodes a backup file and lists the instances of `services` it holds, as "service/ip:port". */

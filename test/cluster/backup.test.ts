@@ -20,40 +20,18 @@
 // decoded in-process and compared with the ledger, and what the others lack is reported (not asserted: whether a
 // less up-to-date member missed an acknowledged write depends on timing).
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { RegistryStateMachine } from '../../src/cp/registry-state-machine.ts';
 import { decodeBackup } from '../../src/replica/backup.ts';
-import { cairnBin, checkConvergence, Ledger, type Member, readInstances, startCluster, waitFor, Writer } from '../support/cluster.ts';
+import { type CliRun, runCairn, checkConvergence, Ledger, type Member, readInstances, startCluster, waitFor, Writer } from '../support/cluster.ts';
 
 const hosts = ['127.0.1.20', '127.0.1.21', '127.0.1.22', '127.0.1.23', '127.0.1.24', '127.0.1.25'];
 
-interface CliRun {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-/** cli runs `cairn <args>` as its own process and resolves with its exit code and output (30 s at most). */
+/** cli runs `cairn <args>` as its own process (30 s at most). */
 function cli(args: readonly string[]): Promise<CliRun> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cairnBin, [...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`cairn ${args.join(' ')} ran past 30 s`));
-    }, 30_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+  return runCairn(args, 30_000);
 }
 
 /** serviceView reads a service's Nacos v1 definition (what a client sees of its settings). */

@@ -22,6 +22,33 @@ import type { TestContext } from 'node:test';
 /** cairnBin is the repository's `bin/cairn`. */
 export const cairnBin = fileURLToPath(new URL('../../bin/cairn', import.meta.url));
 
+/** CliRun is a finished `cairn` command: its exit code and output. */
+export interface CliRun {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** runCairn runs `cairn <args>` as its own process and resolves with its exit code and output (`timeoutMs` at most). */
+export function runCairn(args: readonly string[], timeoutMs: number): Promise<CliRun> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cairnBin, [...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`cairn ${args.join(' ')} ran past ${timeoutMs} ms`));
+    }, timeoutMs);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // Bounded polling.
 
