@@ -15,9 +15,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { RegistryStateMachine } from '../../src/cp/registry-state-machine.ts';
-import { decodeBackup } from '../../src/replica/backup.ts';
-import { type CliRun, runCairn, Ledger, type Member, readInstances, startCluster, waitFor, Writer } from '../support/cluster.ts';
+import { backupContents, type CliRun, runCairn, Ledger, type Member, readInstances, startCluster, waitFor, Writer } from '../support/cluster.ts';
 
 const hosts = ['127.0.1.34', '127.0.1.35', '127.0.1.36', '127.0.1.37'];
 const services = ['live-a', 'live-b'];
@@ -29,14 +27,8 @@ function cli(args: readonly string[]): Promise<CliRun> {
 
 /** backupKeys decodes a backup file and lists the instances of `services` it holds, as "service/ip:port". */
 function backupKeys(file: string): { index: number; sourceMember: string; keys: Set<string> } {
-  const backup = decodeBackup(readFileSync(file), file);
-  const machine = new RegistryStateMachine();
-  machine.restore(backup.image, { put: () => undefined, del: () => undefined });
-  const keys = new Set<string>();
-  for (const service of services) {
-    for (const instance of machine.listInstances({ namespace: 'public', group: 'DEFAULT_GROUP', service })) keys.add(`${service}/${instance.ip}:${instance.port}`);
-  }
-  return { index: backup.header.index, sourceMember: backup.header.sourceMember, keys };
+  const { header, keys } = backupContents(file, services);
+  return { index: header.index, sourceMember: header.sourceMember, keys };
 }
 
 function acknowledged(ledger: Ledger): Set<string> {

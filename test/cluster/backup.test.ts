@@ -23,9 +23,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { RegistryStateMachine } from '../../src/cp/registry-state-machine.ts';
-import { decodeBackup } from '../../src/replica/backup.ts';
-import { type CliRun, runCairn, checkConvergence, Ledger, type Member, readInstances, startCluster, waitFor, Writer } from '../support/cluster.ts';
+import { backupContents, type CliRun, runCairn, checkConvergence, Ledger, type Member, readInstances, startCluster, waitFor, Writer } from '../support/cluster.ts';
 
 const hosts = ['127.0.1.20', '127.0.1.21', '127.0.1.22', '127.0.1.23', '127.0.1.24', '127.0.1.25'];
 
@@ -166,16 +164,10 @@ test('a backup of a stopped follower restores a new cluster with every acknowled
   });
 });
 
-/** backupContents decodes a backup file in-process: its (term, index) and the instances (service/ip:port) it holds. */
-function backupContents(file: string, services: readonly string[]): { term: number; index: number; keys: Set<string> } {
-  const backup = decodeBackup(readFileSync(file), file);
-  const machine = new RegistryStateMachine();
-  machine.restore(backup.image, { put: () => undefined, del: () => undefined });
-  const keys = new Set<string>();
-  for (const service of services) {
-    for (const instance of machine.listInstances({ namespace: 'public', group: 'DEFAULT_GROUP', service })) keys.add(`${service}/${instance.ip}:${instance.port}`);
-  }
-  return { term: backup.header.term, index: backup.header.index, keys };
+/** backupTermIndex is what the recovery test reads of a backup: its (term, index) and the instances it holds. */
+function backupTermIndex(file: string, services: readonly string[]): { term: number; index: number; keys: Set<string> } {
+  const { header, keys } = backupContents(file, services);
+  return { term: header.term, index: header.index, keys };
 }
 
 test('after every member is killed under load, the most up-to-date backup (--with-uncommitted) restores every acknowledged write', { timeout: 180_000 }, async (t) => {
@@ -211,7 +203,7 @@ test('after every member is killed under load, the most up-to-date backup (--wit
       const file = path.join(cluster.root, `survivor-${i}.bak`);
       const saved = await cli(['backup', 'save', '--with-uncommitted', '--data-dir', member.dataDir, '--out', file]);
       assert.equal(saved.code, 0, `backup of ${member.addr}: exit ${String(saved.code)}: ${saved.stderr}`);
-      backups.push({ member, file, ...backupContents(file, services) });
+      backups.push({ member, file, ...backupTermIndex(file, services) });
     }
     const acked = ledger.byKind('ok').map((outcome) => `${outcome.service}/${outcome.key}`);
     for (const backup of backups) {

@@ -13,7 +13,9 @@
 //   instance is on every member and that nothing never attempted (or certainly failed) is anywhere.
 // - waitFor is the bounded poll every test uses instead of sleeping.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, mkdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, mkdirSync } from 'node:fs';
+import { RegistryStateMachine } from '../../src/cp/registry-state-machine.ts';
+import { decodeBackup, type BackupHeader } from '../../src/replica/backup.ts';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,6 +23,18 @@ import type { TestContext } from 'node:test';
 
 /** cairnBin is the repository's `bin/cairn`. */
 export const cairnBin = fileURLToPath(new URL('../../bin/cairn', import.meta.url));
+
+/** backupContents decodes a backup file in-process: its header and the instances ("service/ip:port") of `services`. */
+export function backupContents(file: string, services: readonly string[]): { header: BackupHeader; keys: Set<string> } {
+  const backup = decodeBackup(readFileSync(file), file);
+  const machine = new RegistryStateMachine();
+  machine.restore(backup.image, { put: () => undefined, del: () => undefined });
+  const keys = new Set<string>();
+  for (const service of services) {
+    for (const instance of machine.listInstances({ namespace: 'public', group: 'DEFAULT_GROUP', service })) keys.add(`${service}/${instance.ip}:${instance.port}`);
+  }
+  return { header: backup.header, keys };
+}
 
 /** CliRun is a finished `cairn` command: its exit code and output. */
 export interface CliRun {
