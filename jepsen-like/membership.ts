@@ -13,7 +13,9 @@
 // uncommitted (CAIRN_MEMBERSHIP_CHANGE_PENDING) that configuration is committed: for a removal, the member is out;
 // for an addition, the member is already in, as a voter or as a learner (the leader's view tells which). Every
 // other answer (not the leader, no leader, dropped, outcome unknown, a timeout) is retried against whichever member
-// leads then, a bounded number of times.
+// leads then: at most changeAttemptsMax requests that a member claiming to lead answered, and any number of
+// leaderless polls (no leader found, or CAIRN_NO_LEADER) within changeWindowMs, since other faults of a combined
+// nemesis may keep the cluster leaderless for a while.
 //
 // The wipe nemesis (PEERS.md A9) adds starts that Cairn must refuse (a wiped member started as a voter, a data
 // directory started under another address); judgeAttempt classifies what such a start did, from its exit and its
@@ -34,7 +36,12 @@ const removeTimeoutMs = 8000;
 const addTimeoutMs = 75_000;
 /** viewTimeoutMs bounds one GET /cairn/v1/cluster. */
 const viewTimeoutMs = 2000;
-/** changeAttemptsMax bounds the requests of one change (retries after leader changes and pending changes). */
+/**
+ * changeAttemptsMax bounds the requests of one change that reached a member claiming to lead (retries after leader
+ * changes and pending changes). Polls that found no leader, or a member answering CAIRN_NO_LEADER, are not counted
+ * here: under combined faults (a majority killed while a member is out) the cluster may be leaderless for longer
+ * than a dozen retries, and only changeWindowMs bounds that wait.
+ */
 const changeAttemptsMax = 12;
 /** changeWindowMs bounds the time one change may take, retries included (a POST alone may take addTimeoutMs). */
 const changeWindowMs = 180_000;
@@ -159,8 +166,11 @@ export async function roleAtLeader(leader: string, addr: string): Promise<Member
   return roleSeenBy(view, leader, addr);
 }
 
-/** roleAttemptsMax bounds the leader look-ups of roleInGroup (about one election timeout apart). */
-const roleAttemptsMax = 20;
+/**
+ * roleAttemptsMax bounds the leader look-ups of roleInGroup (about a second apart): a minute, since under combined
+ * faults a majority may be killed or cut off for a fault's whole length (the chaos run at seed 40000: 19 s).
+ */
+const roleAttemptsMax = 60;
 
 /** roleInGroup asks whoever leads what `addr` is, retrying while nobody leads; null when no leader answered. */
 export async function roleInGroup(addr: string, findLeader: LeaderFinder): Promise<MemberRoleSeen | null> {
@@ -178,8 +188,8 @@ export async function roleInGroup(addr: string, findLeader: LeaderFinder): Promi
  * attempts or the window run out (not settled: the removal may still commit later, so the member must be left as
  * it is, not wiped).
  */
-export async function removeMember(addr: string, findLeader: LeaderFinder): Promise<ChangeReport> {
-  return changeMember('DELETE', addr, findLeader, removeTimeoutMs);
+export async function removeMember(addr: string, findLeader: LeaderFinder, delayMs: number = retryDelayMs): Promise<ChangeReport> {
+  return changeMember('DELETE', addr, findLeader, removeTimeoutMs, delayMs);
 }
 
 /**
@@ -187,23 +197,31 @@ export async function removeMember(addr: string, findLeader: LeaderFinder): Prom
  * When the leader's committed configuration holds it as a learner and the POST is refused, it is reported with the
  * problem: Cairn has no route that promotes a learner, so only a removal and a new addition would make it a voter.
  */
-export async function addMember(addr: string, findLeader: LeaderFinder): Promise<ChangeReport> {
-  return changeMember('POST', addr, findLeader, addTimeoutMs);
+export async function addMember(addr: string, findLeader: LeaderFinder, delayMs: number = retryDelayMs): Promise<ChangeReport> {
+  return changeMember('POST', addr, findLeader, addTimeoutMs, delayMs);
 }
 
-async function changeMember(method: 'POST' | 'DELETE', addr: string, findLeader: LeaderFinder, timeoutMs: number): Promise<ChangeReport> {
+/** changeMember sends one change until it settles; delayMs spaces the polls (retryDelayMs but in tests). */
+async function changeMember(method: 'POST' | 'DELETE', addr: string, findLeader: LeaderFinder, timeoutMs: number, delayMs: number): Promise<ChangeReport> {
   const started = Date.now();
   const attempts: string[] = [];
   const report = (settled: boolean, role: MemberRoleSeen | 'unknown', problem: string | null = null): ChangeReport => ({ settled, role, attempts, ms: Date.now() - started, problem });
   const done: MemberRoleSeen = method === 'POST' ? 'voter' : 'absent';
-  for (let attempt = 0; attempt < changeAttemptsMax && Date.now() - started < changeWindowMs; attempt++) {
-    if (attempt > 0) await sleep(retryDelayMs);
+  let requests = 0;
+  for (let poll = 0; requests < changeAttemptsMax && Date.now() - started < changeWindowMs; poll++) {
+    if (poll > 0) await sleep(delayMs);
     const leader = await findLeader();
     if (leader === null) {
-      attempts.push('no leader');
+      noteLeaderless(attempts, 'no leader');
       continue;
     }
-    const { answer, detail } = answerOf(await httpRequest(leader, method, `/cairn/v1/cluster/members?addr=${encodeURIComponent(addr)}`, timeoutMs));
+    const result = await httpRequest(leader, method, `/cairn/v1/cluster/members?addr=${encodeURIComponent(addr)}`, timeoutMs);
+    const { answer, detail } = answerOf(result);
+    if ('answer' in result && result.answer.code === 'CAIRN_NO_LEADER') {
+      noteLeaderless(attempts, `${leader}: 503 CAIRN_NO_LEADER`);
+      continue;
+    }
+    requests++;
     attempts.push(`${leader}: ${detail}`);
     if (answer === 'committed') return report(true, done);
     if (answer === 'retry') continue;
@@ -218,6 +236,18 @@ async function changeMember(method: 'POST' | 'DELETE', addr: string, findLeader:
     }
   }
   return report(false, 'unknown');
+}
+
+/**
+ * noteLeaderless records a poll that found no leader, folding a run of the same note into one line with a count
+ * ("no leader x7"), so a long leaderless wait keeps the attempts list short.
+ */
+export function noteLeaderless(attempts: string[], note: string): void {
+  const last = attempts.length === 0 ? undefined : attempts[attempts.length - 1];
+  const folded = last === undefined ? null : /^(.*) x(\d+)$/.exec(last);
+  if (last === note) attempts[attempts.length - 1] = `${note} x2`;
+  else if (folded !== null && folded[1] === note) attempts[attempts.length - 1] = `${note} x${Number(folded[2]) + 1}`;
+  else attempts.push(note);
 }
 
 /** membershipBoundMs bounds the final wait for every member to report the intended membership (after recovery). */

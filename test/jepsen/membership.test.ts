@@ -7,9 +7,11 @@
 // views and answers; seeded draws over many seeds.
 
 import assert from 'node:assert/strict';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { describe, test } from 'node:test';
 import type { ClusterView, HttpResult } from '../../jepsen-like/client-http.ts';
-import { answerOf, chooseVictim, membershipProblems, roleSeenBy, votersSeenBy } from '../../jepsen-like/membership.ts';
+import { addMember, answerOf, chooseVictim, membershipProblems, noteLeaderless, roleSeenBy, votersSeenBy } from '../../jepsen-like/membership.ts';
 import { Random } from '../../jepsen-like/random.ts';
 
 const all = ['127.0.0.11:8100', '127.0.0.12:8100', '127.0.0.13:8100', '127.0.0.14:8100', '127.0.0.15:8100'];
@@ -125,5 +127,64 @@ describe('answerOf', () => {
   test('a request Cairn will refuse again is refused', () => {
     assert.equal(answerOf(answer(400, 'CAIRN_INVALID_ARGUMENT', 'bad address')).answer, 'refused');
     assert.equal(answerOf(answer(404, null, 'no route')).answer, 'refused');
+  });
+});
+
+describe('a change waits out a leaderless cluster', () => {
+  test('noteLeaderless folds a run of the same note into one line with a count', () => {
+    const attempts: string[] = ['127.0.0.12:8100: 409 CAIRN_MEMBERSHIP_CHANGE_PENDING'];
+    for (let i = 0; i < 3; i++) noteLeaderless(attempts, 'no leader');
+    noteLeaderless(attempts, '127.0.0.14:8100: 503 CAIRN_NO_LEADER');
+    noteLeaderless(attempts, 'no leader');
+    assert.deepEqual(attempts, ['127.0.0.12:8100: 409 CAIRN_MEMBERSHIP_CHANGE_PENDING', 'no leader x3', '127.0.0.14:8100: 503 CAIRN_NO_LEADER', 'no leader']);
+  });
+
+  // A chaos run (jepsen-like, seed 40000: member + kill majority + partitions) had the re-addition of a member give up
+  // after 12 polls that found no leader while a majority was down; the leaderless polls no longer use up the request
+  // budget. A real HTTP listener on this file's 127.0.1.39 plays the cluster: no leader for 20 polls, then a member
+  // that claims to lead but answers CAIRN_NO_LEADER 15 times, then the leader, which commits the addition.
+  test('20 polls without a leader and 15 CAIRN_NO_LEADER answers do not end an addition', async () => {
+    let posts = 0;
+    const server = http.createServer((request, response) => {
+      posts++;
+      if (request.method !== 'POST' || posts <= 15) {
+        response.writeHead(503, { 'cairn-error-code': 'CAIRN_NO_LEADER', 'content-type': 'application/json' });
+        response.end(JSON.stringify({ code: 'CAIRN_NO_LEADER', message: 'the cluster has no leader', retryable: true }));
+        return;
+      }
+      response.writeHead(200, { 'content-type': 'application/json' });
+      response.end('{}');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.1.39', resolve));
+    try {
+      const leader = `127.0.1.39:${(server.address() as AddressInfo).port}`;
+      let polls = 0;
+      const report = await addMember('127.0.0.15:8100', () => Promise.resolve(++polls <= 20 ? null : leader), 1);
+      assert.equal(report.settled, true, report.attempts.join('; '));
+      assert.equal(report.role, 'voter');
+      assert.equal(posts, 16);
+      assert.deepEqual(report.attempts, ['no leader x20', `${leader}: 503 CAIRN_NO_LEADER x15`, `${leader}: 200`]);
+    } finally {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+
+  test('answered requests still stop at the budget: a change always told to retry gives up unsettled', async () => {
+    let posts = 0;
+    const server = http.createServer((_request, response) => {
+      posts++;
+      response.writeHead(409, { 'cairn-error-code': 'CAIRN_MEMBERSHIP_CHANGE_PENDING', 'content-type': 'application/json' });
+      response.end(JSON.stringify({ code: 'CAIRN_MEMBERSHIP_CHANGE_PENDING', message: 'a change is pending', retryable: true }));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.1.39', resolve));
+    try {
+      const leader = `127.0.1.39:${(server.address() as AddressInfo).port}`;
+      const report = await addMember('127.0.0.15:8100', () => Promise.resolve(leader), 1);
+      assert.equal(report.settled, false);
+      assert.equal(report.role, 'unknown');
+      assert.equal(posts, 12);
+    } finally {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
   });
 });
