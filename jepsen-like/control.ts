@@ -137,6 +137,8 @@ export class Member {
   private child: ChildProcess | null = null;
   private exited: Promise<void> = Promise.resolve();
   private current: MemberState = 'stopped';
+  /** transitions counts the harness's changes of state (starts, kills, stops, pauses, resumes). */
+  private transitionCount = 0;
   /** joinOnStart: the data directory was wiped since the last start, so the next start passes --join. */
   private joinOnStart = false;
   /** attempt is the last start attempt on this member's data directory (wipe nemesis), or null. */
@@ -184,6 +186,19 @@ export class Member {
     return this.current;
   }
 
+  /**
+   * transitions counts what the harness has done to the member so far (each start, kill, stop, pause and resume): a
+   * check that spans a while compares it before and after to know whether another fault touched the member.
+   */
+  get transitions(): number {
+    return this.transitionCount;
+  }
+
+  private setState(state: MemberState): void {
+    this.current = state;
+    this.transitionCount++;
+  }
+
   /** pid is the running process's id, or null. */
   get pid(): number | null {
     return this.child?.pid ?? null;
@@ -206,7 +221,7 @@ export class Member {
     if (this.attempt?.running === true) throw new Error(`a start attempt on ${this.addr}'s data directory (pid ${String(this.attempt.pid)}) still runs`);
     this.journal?.beforeStart();
     const child = this.spawnProcess();
-    this.current = 'running';
+    this.setState('running');
     await this.awaitReady(child);
     this.joinOnStart = false;
   }
@@ -227,7 +242,7 @@ export class Member {
       const child = this.spawnProcess();
       // 'close' comes after the last output: the refusal line is read before the exit is reported.
       const closed = new Promise<void>((resolve) => child.once('close', () => resolve()));
-      this.current = 'running';
+      this.setState('running');
       try {
         await this.awaitReady(child);
         this.joinOnStart = false;
@@ -237,12 +252,12 @@ export class Member {
         let timer: NodeJS.Timeout | undefined;
         await Promise.race([closed, new Promise((resolve) => (timer = setTimeout(resolve, exitWaitMs)))]);
         clearTimeout(timer);
-        this.current = 'killed';
+        this.setState('killed');
         this.toleratedExits.length = 0;
         return { exitCode: child.exitCode, signal: child.signalCode, lastLines: this.stderrTail.slice(-5), reason: error instanceof Error ? error.message : String(error) };
       }
     } finally {
-      if (this.current !== 'running') this.toleratesExits = false;
+      if (this.state !== 'running') this.toleratesExits = false;
     }
   }
 
@@ -343,7 +358,7 @@ export class Member {
       writeSync(fd, `--- ${new Date().toISOString()} pid ${String(child.pid)} exited: code ${String(code)} signal ${String(signal)}\n`);
       closeSync(fd);
       if (this.child === child && (this.current === 'running' || this.current === 'paused')) {
-        this.current = 'stopped';
+        this.setState('stopped');
         const detail = `${this.addr} (pid ${String(child.pid)}) exited by itself: code ${String(code)}, signal ${String(signal)}; stderr: ${stderr.slice(-5).join(' | ')}`;
         if (this.toleratesExits) this.toleratedExits.push({ detail, lastLines: stderr.slice(-5) });
         else this.unexpectedExits.push(detail);
@@ -376,7 +391,7 @@ export class Member {
   async kill(): Promise<void> {
     const child = this.child;
     if (child === null || this.current === 'killed' || this.current === 'stopped') return;
-    this.current = 'killed';
+    this.setState('killed');
     if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) process.kill(child.pid, 'SIGKILL');
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([this.exited, new Promise((resolve) => (timer = setTimeout(resolve, exitWaitMs)))]);
@@ -394,7 +409,7 @@ export class Member {
     const pid = this.child?.pid;
     if (pid === undefined || this.current !== 'running') return;
     process.kill(pid, 'SIGSTOP');
-    this.current = 'paused';
+    this.setState('paused');
   }
 
   /** resume sends SIGCONT. */
@@ -402,7 +417,7 @@ export class Member {
     const pid = this.child?.pid;
     if (pid === undefined || this.current !== 'paused') return;
     process.kill(pid, 'SIGCONT');
-    this.current = 'running';
+    this.setState('running');
   }
 }
 

@@ -743,12 +743,15 @@ export class Nemesis {
    */
   private async probeClockStep(id: number, plan: ClockPlan, first: ClockStep, written: (member: string) => readonly number[]): Promise<void> {
     const members = plan.members.map((addr) => this.deps.cluster.byAddr(addr)).filter((member): member is Member => member !== undefined && member.state === 'running');
+    const before = new Map(members.map((member) => [member.addr, member.transitions]));
     const probes = await Promise.all(members.map((member) => probeClock(member.addr, first.offsets[member.addr] ?? 0, () => written(member.addr))));
     this.deps.recorder.observe('clock-probe', { id, probes }, this.deps.recorder.now());
     for (const probe of probes) {
       const member = this.deps.cluster.byAddr(probe.member);
-      // A member another nemesis stopped meanwhile could not answer: nothing to judge.
-      if (probe.seenAfterMs === null && member?.state === 'running') {
+      // A member another nemesis stopped, killed or paused meanwhile (even if running again by now) may not have
+      // answered in time: nothing to judge (B5, seed 42002: members killed and restarted during the probe).
+      const untouched = member !== undefined && member.state === 'running' && member.transitions === before.get(probe.member);
+      if (probe.seenAfterMs === null && untouched) {
         this.problems.push(`start-clock #${id}: ${probe.member}'s clock did not show ${String(probe.expected)} s in its Date header (last reading ${String(probe.lastObserved)} s): libfaketime did not move it`);
       }
     }
