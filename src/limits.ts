@@ -73,6 +73,8 @@ export interface Limits {
   readonly distroHeartbeatIntervalMs: number;
   readonly distroHeartbeatMissesMax: number;
   readonly distroPeerTimeoutMs: number;
+  readonly distroForwardFenceMs: number;
+  readonly distroForwardSkewMs: number;
   readonly distroMessageBytesMax: number;
   readonly distroMessageEntriesMax: number;
   readonly distroTombstoneRetentionMs: number;
@@ -261,6 +263,15 @@ export const limits: Limits = Object.freeze({
   // One Distro peer call (heartbeat, sync, verify, pull, forward): Nacos's 2 s proxy timeout; a forwarded write
   // that hits it is retried once at the recomputed responsible member, still well inside requestTimeoutMs.
   distroPeerTimeoutMs: 2000,
+  // A forwarded batch (writes, beats) older than this by the receiver's clock is refused, not applied: its sender may
+  // have given up on it and applied the writes elsewhere, and a copy applied later would take a newer version than
+  // the client's next write (a paused member woken 7 s later re-registered a deregistered instance: jepsen-like D6,
+  // seed 42001). The sender waits until this plus distroForwardSkewMs has passed since a batch that may have been
+  // delivered left before it retries the writes elsewhere or answers. docs/ap.md "Forwarding".
+  distroForwardFenceMs: 1000,
+  // The clock difference between members the fence tolerates: a receiver whose steady clock is behind the sender's
+  // by more could still apply a late batch up to that much after the sender moved on.
+  distroForwardSkewMs: 250,
   // Estimated encoded bytes of one Distro message: half the gRPC receive bound, so the estimate may err by 2x.
   distroMessageBytesMax: 2 * MiB,
   // Instance entries (live or tombstones) in one Distro message: bounds the receiver's decoding work per message.
@@ -407,6 +418,7 @@ export const limitRelations: readonly LimitRelation[] = Object.freeze([
   { name: 'distroVerifyIntervalMs < removeAfterMs', reason: 'a missed sync is repaired before the instance could expire', holds: (l) => l.distroVerifyIntervalMs < l.removeAfterMs },
   { name: 'distroTombstoneRetentionMs >= removeAfterMs + 2 * distroVerifyIntervalMs', reason: 'a deregistration outlives every stale copy, so nothing resurrects', holds: (l) => l.distroTombstoneRetentionMs >= l.removeAfterMs + 2 * l.distroVerifyIntervalMs },
   { name: 'distroPeerTimeoutMs * 2 < requestTimeoutMs', reason: 'a forwarded write and its one retry end within a request', holds: (l) => 2 * l.distroPeerTimeoutMs < l.requestTimeoutMs },
+  { name: 'distroForwardFenceMs + distroForwardSkewMs <= distroPeerTimeoutMs', reason: 'a forward that timed out needs no wait for its fence, so a forward and its retry still end within a request', holds: (l) => l.distroForwardFenceMs + l.distroForwardSkewMs <= l.distroPeerTimeoutMs },
   { name: '2 * (distroForwardBatchDelayMs + distroPeerTimeoutMs) < requestTimeoutMs', reason: 'a batched forward and its one retry, each queued a window, end within a request', holds: (l) => 2 * (l.distroForwardBatchDelayMs + l.distroPeerTimeoutMs) < l.requestTimeoutMs },
   { name: 'distroForwardBatchEntriesMax <= distroForwardPendingMax', reason: 'a full batch fits the per-peer queue', holds: (l) => l.distroForwardBatchEntriesMax <= l.distroForwardPendingMax },
   { name: 'distroForwardBatchEntriesMax <= distroMessageEntriesMax', reason: 'a batch is no more work for the receiver than one Distro message', holds: (l) => l.distroForwardBatchEntriesMax <= l.distroMessageEntriesMax },

@@ -58,6 +58,7 @@ const breakers: Record<string, (l: Limits) => Partial<Limits>> = {
   'distroVerifyIntervalMs < removeAfterMs': (l) => ({ distroVerifyIntervalMs: l.removeAfterMs }),
   'distroTombstoneRetentionMs >= removeAfterMs + 2 * distroVerifyIntervalMs': (l) => ({ distroTombstoneRetentionMs: l.removeAfterMs }),
   'distroPeerTimeoutMs * 2 < requestTimeoutMs': (l) => ({ distroPeerTimeoutMs: l.requestTimeoutMs }),
+  'distroForwardFenceMs + distroForwardSkewMs <= distroPeerTimeoutMs': (l) => ({ distroForwardFenceMs: l.distroPeerTimeoutMs }),
   '2 * (distroForwardBatchDelayMs + distroPeerTimeoutMs) < requestTimeoutMs': (l) => ({ distroForwardBatchDelayMs: l.requestTimeoutMs / 2 }),
   'distroForwardBatchEntriesMax <= distroForwardPendingMax': (l) => ({ distroForwardPendingMax: l.distroForwardBatchEntriesMax - 1 }),
   'distroForwardBatchEntriesMax <= distroMessageEntriesMax': (l) => ({ distroForwardBatchEntriesMax: l.distroMessageEntriesMax + 1, distroForwardPendingMax: l.distroMessageEntriesMax + 1 }),

@@ -410,17 +410,25 @@ export function beatResponseOf(found: boolean, clientBeatIntervalMs: number): Fo
   return response;
 }
 
-/** encodeForwardBatch encodes a DistroForwardBatch. */
-export function encodeForwardBatch(requests: readonly ForwardRequest[]): Uint8Array {
-  return encode('DistroForwardBatch', { requests: requests.map(forwardRequestTo) });
+/** ForwardBatch is a decoded DistroForwardBatch: its requests and when the sender sent it (0: not said). */
+export interface ForwardBatch {
+  readonly requests: ForwardRequest[];
+  readonly sentAtMs: number;
+}
+
+/** encodeForwardBatch encodes a DistroForwardBatch sent at `sentAtMs` (the sender's steady clock, epoch ms). */
+export function encodeForwardBatch(requests: readonly ForwardRequest[], sentAtMs: number): Uint8Array {
+  return encode('DistroForwardBatch', { requests: requests.map(forwardRequestTo), sentAtMs });
 }
 
 /**
  * decodeForwardBatch decodes and validates a DistroForwardBatch: 1..distroForwardBatchEntriesMax requests, each
- * validated as a lone Forward is, and no renewal (a renewal travels alone).
+ * validated as a lone Forward is, and no renewal (a renewal travels alone); sent_at_ms a safe integer.
  */
-export function decodeForwardBatch(bytes: Uint8Array, limits: CodecLimits): ForwardRequest[] {
-  const raw = list(decode('DistroForwardBatch', bytes)['requests'], 'requests', limits.distroForwardBatchEntriesMax);
+export function decodeForwardBatch(bytes: Uint8Array, limits: CodecLimits): ForwardBatch {
+  const message = decode('DistroForwardBatch', bytes);
+  const sentAtMs = message['sentAtMs'] === undefined ? 0 : safeInteger(message['sentAtMs'], 'sent_at_ms');
+  const raw = list(message['requests'], 'requests', limits.distroForwardBatchEntriesMax);
   if (raw.length === 0) throw invalid('a forward batch holds no request');
   const requests = new Array<ForwardRequest>(raw.length);
   for (let i = 0; i < raw.length; i++) {
@@ -428,7 +436,7 @@ export function decodeForwardBatch(bytes: Uint8Array, limits: CodecLimits): Forw
     if (request.type === 'renew') throw invalid('a forward batch holds a renewal');
     requests[i] = request;
   }
-  return requests;
+  return { requests, sentAtMs };
 }
 
 /** encodeForwardBatchResponse encodes a DistroForwardBatchResponse. */

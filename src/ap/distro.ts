@@ -72,12 +72,13 @@ export type DistroLimits = Pick<Limits,
   'distroHeartbeatIntervalMs' | 'distroHeartbeatMissesMax' | 'distroMessageBytesMax' | 'distroMessageEntriesMax' |
   'distroExpiryTickMs' | 'distroExpiryScanEntriesMax' | 'distroSnapshotRetriesMax' | 'distroSnapshotRetryDelayMs' |
   'distroSessionTimeoutMs' | 'distroSessionsMax' | 'distroSessionInstancesMax' | 'distroForwardBatchDelayMs' |
-  'distroForwardBatchEntriesMax' | 'distroForwardPendingMax' | 'distroPeerTimeoutMs'>;
+  'distroForwardBatchEntriesMax' | 'distroForwardPendingMax' | 'distroPeerTimeoutMs' | 'distroForwardFenceMs' | 'distroForwardSkewMs'>;
 
 /** DistroEvent names what a node counts; metrics.ts turns each into a Prometheus counter. */
 export type DistroEvent =
   | 'beat_found' | 'beat_not_found' | 'beat_reregistered' | 'beat_forwarded' | 'session_reregistered'
   | 'forward_ok' | 'forward_failed' | 'forward_retried' | 'forward_served' | 'forward_overflow' | 'forward_batch_sent' | 'forward_batch_failed'
+  | 'forward_expired' | 'forward_fence_waits'
   | 'sync_sent' | 'sync_failed' | 'sync_received' | 'verify_sent' | 'verify_mismatch' | 'pushback_sent' | 'full_push_sent'
   | 'expired_unhealthy' | 'expired_removed' | 'expiry_spared' | 'expiry_deferred' | 'tombstones_collected' | 'listener_failed' | 'snapshot_loaded' | 'snapshot_failed';
 
@@ -140,6 +141,8 @@ interface SessionState {
 
 /** disagreementLogIntervalMs spaces the warnings about members that disagree on who is responsible (expiryRound). */
 const disagreementLogIntervalMs = 30_000;
+/** expiredLogMs spaces the warnings about forwarded batches refused past their fence (a skewed clock refuses many). */
+const expiredLogMs = 10_000;
 
 const notFoundBeats = new Map<number, BeatResult>();
 const foundBeats = new Map<number, BeatResult>();
@@ -161,6 +164,8 @@ export class DistroNode implements EphemeralRegistry {
   readonly handlers: DistroHandlers;
   private readonly options: DistroNodeOptions;
   private readonly limits: DistroLimits;
+  /** expiredLoggedAtMs is when a refused late batch was last logged (refuseExpired). */
+  private expiredLoggedAtMs = Number.NEGATIVE_INFINITY;
   private readonly now: () => number;
   private readonly peers = new Map<string, PeerState>();
   private live: readonly string[];
@@ -219,14 +224,15 @@ export class DistroNode implements EphemeralRegistry {
       onPull: (_from, keys) => this.answerPull(keys),
       onSnapshot: () => this.snapshotChunks(),
       onForward: (_from, request) => this.serveForward(request),
-      onForwardBatch: (_from, requests) => this.serveForwardBatch(requests),
+      onForwardBatch: (from, requests, sentAtMs) => this.serveForwardBatch(from, requests, sentAtMs),
       onLastBeats: (_from, query) => this.answerLastBeats(query),
     };
     this.forwarder = new ForwardBatcher({
       limits: options.limits,
-      send: (to, requests) => {
+      now: this.now,
+      send: (to, requests, sentAtMs) => {
         if (this.transport === null) throw new DistroCallError('the distro transport is not attached', true);
-        return this.transport.forwardBatch(to, requests);
+        return this.transport.forwardBatch(to, requests, sentAtMs);
       },
       onBatch: (to, size, failure) => {
         if (failure === null) {
@@ -572,13 +578,35 @@ export class DistroNode implements EphemeralRegistry {
         lastFailure = `${target}: ${error.message}`;
         this.count(attempt === 0 ? 'forward_retried' : 'forward_failed');
         this.markDown(target);
+        await this.waitOutFence(error);
       }
     }
     throw new CairnError('CAIRN_DISTRO_UNAVAILABLE', lastFailure);
   }
 
-  /** serveForwardBatch applies each request of a batch on its own; an error is that request's response. */
-  private serveForwardBatch(requests: readonly ForwardRequest[]): ForwardResponse[] {
+  /**
+   * waitOutFence returns once a failed forward can no longer be applied: at once when it was certainly not sent;
+   * otherwise when distroForwardFenceMs + distroForwardSkewMs have passed since it left, after which the receiver
+   * refuses it (serveForwardBatch). Retrying elsewhere or answering earlier would let a late copy (a paused or
+   * slow member reading it later) be applied after the client's next write, with a newer version that wins.
+   */
+  private async waitOutFence(error: DistroCallError): Promise<void> {
+    if (error.notSent || error.sentAtMs === null) return;
+    const limit = this.limits.distroForwardFenceMs + this.limits.distroForwardSkewMs;
+    const waitMs = Math.min(limit, error.sentAtMs + limit - this.now());
+    if (waitMs <= 0) return;
+    this.count('forward_fence_waits');
+    await new Promise<void>((resolve) => setTimeout(resolve, waitMs));
+  }
+
+  /**
+   * serveForwardBatch applies each request of a batch on its own; an error is that request's response. A batch
+   * older than distroForwardFenceMs by this member's clock (sent at `sentAtMs` by the sender's; 0: not said) is
+   * refused whole and nothing of it applied: its sender may have given up and applied it elsewhere (waitOutFence).
+   */
+  private serveForwardBatch(from: string, requests: readonly ForwardRequest[], sentAtMs: number): ForwardResponse[] {
+    const ageMs = sentAtMs > 0 ? this.now() - sentAtMs : 0;
+    if (ageMs > this.limits.distroForwardFenceMs) return this.refuseExpired(from, requests.length, ageMs);
     this.count('forward_served', requests.length);
     const responses = new Array<ForwardResponse>(requests.length);
     for (let i = 0; i < requests.length; i++) {
@@ -590,6 +618,22 @@ export class DistroNode implements EphemeralRegistry {
       }
     }
     return responses;
+  }
+
+  /** refuseExpired answers each request of a batch that arrived past its fence, logging at most every expiredLogMs. */
+  private refuseExpired(from: string, count: number, ageMs: number): ForwardResponse[] {
+    this.count('forward_expired', count);
+    const now = this.now();
+    if (now - this.expiredLoggedAtMs >= expiredLogMs) {
+      this.expiredLoggedAtMs = now;
+      this.options.logger.warn({ peer: from, requests: count, ageMs, fenceMs: this.limits.distroForwardFenceMs },
+        'a forwarded batch arrived past its fence and was refused (this member was paused or slow, or its clock is ahead of the sender\'s)');
+    }
+    const refusal: ForwardResponse = Object.freeze({
+      ok: false, code: 'CAIRN_DISTRO_UNAVAILABLE',
+      message: `the forwarded writes arrived ${ageMs} ms after they were sent, past the ${this.limits.distroForwardFenceMs} ms fence; not applied`,
+    });
+    return new Array<ForwardResponse>(count).fill(refusal);
   }
 
   private errorResponseOf(error: unknown): ForwardResponse {

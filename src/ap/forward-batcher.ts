@@ -23,8 +23,10 @@ export type ForwardBatcherLimits = Pick<Limits, 'distroForwardBatchDelayMs' | 'd
 /** ForwardBatcherOptions configure a ForwardBatcher. */
 export interface ForwardBatcherOptions {
   readonly limits: ForwardBatcherLimits;
-  /** send is the peer call (DistroTransport.forwardBatch). */
-  send(to: string, requests: readonly ForwardRequest[]): Promise<readonly ForwardResponse[]>;
+  /** send is the peer call (DistroTransport.forwardBatch), stamped with the time it leaves. */
+  send(to: string, requests: readonly ForwardRequest[], sentAtMs: number): Promise<readonly ForwardResponse[]>;
+  /** now is the member's steady clock (epoch ms): the batch's stamp, carried by a failure as DistroCallError.sentAtMs. */
+  now(): number;
   /** onBatch is told of every call made: its size and whether it failed (once per batch, not per request). */
   onBatch?(to: string, size: number, failure: DistroCallError | null): void;
   /** onOverflow is told of every request refused because the peer's queue was full. */
@@ -121,8 +123,9 @@ export class ForwardBatcher {
     queue.bytes = 0;
     let call: Promise<readonly ForwardResponse[]>;
     queue.inFlight++;
+    const sentAtMs = this.options.now();
     try {
-      call = this.options.send(queue.peer, requests);
+      call = this.options.send(queue.peer, requests, sentAtMs);
     } catch (error) {
       call = Promise.reject(error instanceof Error ? error : new Error(String(error)));
     }
@@ -130,7 +133,7 @@ export class ForwardBatcher {
       this.settled(queue);
       queue.pending -= requests.length;
       if (responses.length !== requests.length) {
-        this.fail(queue, requests.length, rejects, new DistroCallError(`ForwardBatch to ${queue.peer}: ${responses.length} responses for ${requests.length} requests`, false));
+        this.fail(queue, requests.length, rejects, new DistroCallError(`ForwardBatch to ${queue.peer}: ${responses.length} responses for ${requests.length} requests`, false, false, sentAtMs));
         return;
       }
       this.options.onBatch?.(queue.peer, requests.length, null);
@@ -138,8 +141,8 @@ export class ForwardBatcher {
     }, (error: unknown) => {
       this.settled(queue);
       queue.pending -= requests.length;
-      const failure = error instanceof DistroCallError ? error
-        : new DistroCallError(`ForwardBatch to ${queue.peer} failed: ${error instanceof Error ? error.message : String(error)}`, false);
+      const failure = error instanceof DistroCallError ? new DistroCallError(error.message, error.notSent, error.unimplemented, sentAtMs)
+        : new DistroCallError(`ForwardBatch to ${queue.peer} failed: ${error instanceof Error ? error.message : String(error)}`, false, false, sentAtMs);
       this.fail(queue, requests.length, rejects, failure);
     });
   }

@@ -143,7 +143,10 @@ export function distroService(handlers: () => DistroHandlers | null, limits: Grp
     }),
     Pull: unary('Pull', (from, h, request) => encodeRecords(h.onPull(from, decodePullRequest(request, limits)))),
     Forward: unary('Forward', async (from, h, request) => encodeForwardResponse(await h.onForward(from, decodeForwardRequest(request, limits)))),
-    ForwardBatch: unary('ForwardBatch', (from, h, request) => encodeForwardBatchResponse(h.onForwardBatch(from, decodeForwardBatch(request, limits)))),
+    ForwardBatch: unary('ForwardBatch', (from, h, request) => {
+      const batch = decodeForwardBatch(request, limits);
+      return encodeForwardBatchResponse(h.onForwardBatch(from, batch.requests, batch.sentAtMs));
+    }),
     LastBeats: unary('LastBeats', (from, h, request) => encodeLastBeatsResponse(h.onLastBeats(from, decodeLastBeatsRequest(request, limits)))),
     Snapshot: (call: ServerWritableStream<Buffer, Uint8Array>) => {
       const h = handlers();
@@ -261,8 +264,8 @@ export class GrpcDistroTransport implements DistroTransport {
   }
 
   /** forwardBatch hands many requests to `to` in one call; a malformed answer fails the whole call. */
-  async forwardBatch(to: string, requests: readonly ForwardRequest[]): Promise<readonly ForwardResponse[]> {
-    const answer = await this.unary(to, 'ForwardBatch', encodeForwardBatch(requests));
+  async forwardBatch(to: string, requests: readonly ForwardRequest[], sentAtMs: number): Promise<readonly ForwardResponse[]> {
+    const answer = await this.unary(to, 'ForwardBatch', encodeForwardBatch(requests, sentAtMs));
     try {
       return decodeForwardBatchResponse(answer, requests.length);
     } catch (error) {

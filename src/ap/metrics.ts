@@ -72,6 +72,8 @@ export function distroMetrics(registry: Registry, node: () => DistroNode | null)
       case 'forward_failed': return forwards.inc({ result: 'failed' }, count);
       case 'forward_served': return forwards.inc({ result: 'served' }, count);
       case 'forward_overflow': return forwards.inc({ result: 'overflow' }, count);
+      case 'forward_expired': return forwards.inc({ result: 'expired' }, count);
+      case 'forward_fence_waits': return forwards.inc({ result: 'fence_wait' }, count);
       case 'forward_batch_sent': return batches.inc({ result: 'sent' }, count);
       case 'forward_batch_failed': return batches.inc({ result: 'failed' }, count);
       case 'sync_sent': return sync.inc({ event: 'sent' }, count);

@@ -70,7 +70,11 @@ export interface LastBeatsQuery {
  */
 export class DistroCallError extends Error {
   override readonly name = 'DistroCallError';
-  constructor(message: string, readonly notSent: boolean, readonly unimplemented = false) {
+  /**
+   * sentAtMs is when the failed call left, by the sender's steady clock, for a forwarded batch (null otherwise): a
+   * batch that may have been delivered can still be applied until its fence has passed (DistroNode.route).
+   */
+  constructor(message: string, readonly notSent: boolean, readonly unimplemented = false, readonly sentAtMs: number | null = null) {
     super(message);
   }
 }
@@ -90,10 +94,11 @@ export interface DistroTransport {
   /** forward hands a write or beat to `to`, the member responsible for it. */
   forward(to: string, request: ForwardRequest): Promise<ForwardResponse>;
   /**
-   * forwardBatch hands many writes and beats (no renewal) to `to` in one call; it answers exactly one response per
-   * request, in order, or throws DistroCallError for the whole batch.
+   * forwardBatch hands many writes and beats (no renewal) to `to` in one call, stamped with `sentAtMs` (the sender's
+   * steady clock when it left: the receiver refuses it once older than limits.distroForwardFenceMs); it answers
+   * exactly one response per request, in order, or throws DistroCallError for the whole batch.
    */
-  forwardBatch(to: string, requests: readonly ForwardRequest[]): Promise<readonly ForwardResponse[]>;
+  forwardBatch(to: string, requests: readonly ForwardRequest[], sentAtMs: number): Promise<readonly ForwardResponse[]>;
   /** forgetPeer releases what the transport holds for `member` (it left the group); a later call reconnects. */
   forgetPeer?(member: string): void;
   /**
@@ -115,8 +120,11 @@ export interface DistroHandlers {
   /** onSnapshot returns the chunks of a full snapshot (each within the message bounds). */
   onSnapshot(from: string): Iterable<readonly RecordData[]>;
   onForward(from: string, request: ForwardRequest): Promise<ForwardResponse>;
-  /** onForwardBatch applies each request on its own and answers one response per request, in order. */
-  onForwardBatch(from: string, requests: readonly ForwardRequest[]): readonly ForwardResponse[];
+  /**
+   * onForwardBatch applies each request on its own and answers one response per request, in order; `sentAtMs` is
+   * when the sender sent the batch by its clock (0: not said).
+   */
+  onForwardBatch(from: string, requests: readonly ForwardRequest[], sentAtMs: number): readonly ForwardResponse[];
   /** onLastBeats answers how long ago this member last heard from each instance's client (DistroTransport.lastBeats). */
   onLastBeats(from: string, query: readonly LastBeatsQuery[]): number[];
 }
@@ -196,8 +204,8 @@ class MemoryDistroTransport implements DistroTransport {
     return (await this.network.reach(this.self, to)).onForward(this.self, request);
   }
 
-  async forwardBatch(to: string, requests: readonly ForwardRequest[]): Promise<readonly ForwardResponse[]> {
-    return (await this.network.reach(this.self, to)).onForwardBatch(this.self, requests);
+  async forwardBatch(to: string, requests: readonly ForwardRequest[], sentAtMs: number): Promise<readonly ForwardResponse[]> {
+    return (await this.network.reach(this.self, to)).onForwardBatch(this.self, requests, sentAtMs);
   }
 
   async lastBeats(to: string, query: readonly LastBeatsQuery[]): Promise<readonly number[]> {

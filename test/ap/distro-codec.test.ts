@@ -122,7 +122,9 @@ test('a forward batch round-trips, each request and response in order', () => {
     { type: 'patch', key: ikey, healthy: false },
     { type: 'deregister', key: ikey },
   ];
-  assert.deepEqual(decodeForwardBatch(encodeForwardBatch(requests), limits), requests);
+  assert.deepEqual(decodeForwardBatch(encodeForwardBatch(requests, 1_795_396_118_307), limits), { requests, sentAtMs: 1_795_396_118_307 });
+  // A batch from a member older than the stamp says nothing: 0, no fence.
+  assert.equal(decodeForwardBatch(encodeForwardBatch(requests, 0), limits).sentAtMs, 0);
   const responses: ForwardResponse[] = [
     { ok: true, type: 'beat', found: true, clientBeatIntervalMs: 5000 },
     { ok: true, type: 'beat', found: false, clientBeatIntervalMs: 5000 },
@@ -145,16 +147,16 @@ test('malformed forward batches are refused with typed errors, never a crash', (
   const bounds = { distroSyncBatchMax: 10, distroMessageEntriesMax: 100, distroForwardBatchEntriesMax: 3 };
   // Undecodable bytes, an empty batch, too many requests.
   assert.throws(() => decodeForwardBatch(Uint8Array.from([0x0a, 0xff, 0xff, 0xff]), bounds), refusal);
-  assert.throws(() => decodeForwardBatch(encodeForwardBatch([]), bounds), refusal);
-  assert.throws(() => decodeForwardBatch(encodeForwardBatch([beat, beat, beat, beat]), bounds), refusal);
-  assert.equal(decodeForwardBatch(encodeForwardBatch([beat, beat, beat]), bounds).length, 3);
+  assert.throws(() => decodeForwardBatch(encodeForwardBatch([], 1), bounds), refusal);
+  assert.throws(() => decodeForwardBatch(encodeForwardBatch([beat, beat, beat, beat], 1), bounds), refusal);
+  assert.equal(decodeForwardBatch(encodeForwardBatch([beat, beat, beat], 1), bounds).requests.length, 3);
   // A renewal travels alone, never inside a batch.
-  assert.throws(() => decodeForwardBatch(encodeForwardBatch([beat, { type: 'renew', keys: [ikey] }]), bounds), refusal);
+  assert.throws(() => decodeForwardBatch(encodeForwardBatch([beat, { type: 'renew', keys: [ikey] }], 1), bounds), refusal);
   // One bad request (an invalid IP, a port beyond 65535, oversized metadata, no operation) refuses the batch.
-  assert.throws(() => decodeForwardBatch(encodeForwardBatch([beat, { type: 'beat', key: { ...ikey, ip: '999.1.1.1' } }]), bounds), refusal);
-  assert.throws(() => decodeForwardBatch(encodeForwardBatch([{ type: 'beat', key: { ...ikey, port: 70_000 } }]), bounds), refusal);
-  assert.throws(() => decodeForwardBatch(encodeForwardBatch([{ type: 'beat', key: ikey, body: { weight: 1, metadata: { k: 'v'.repeat(limits.metadataCharsMax + 1) } } }]), bounds), refusal);
-  const noOperation = Buffer.concat([Buffer.from(encodeForwardBatch([beat])), Buffer.from([0x0a, 0x00])]);
+  assert.throws(() => decodeForwardBatch(encodeForwardBatch([beat, { type: 'beat', key: { ...ikey, ip: '999.1.1.1' } }], 1), bounds), refusal);
+  assert.throws(() => decodeForwardBatch(encodeForwardBatch([{ type: 'beat', key: { ...ikey, port: 70_000 } }], 1), bounds), refusal);
+  assert.throws(() => decodeForwardBatch(encodeForwardBatch([{ type: 'beat', key: ikey, body: { weight: 1, metadata: { k: 'v'.repeat(limits.metadataCharsMax + 1) } } }], 1), bounds), refusal);
+  const noOperation = Buffer.concat([Buffer.from(encodeForwardBatch([beat], 1)), Buffer.from([0x0a, 0x00])]);
   assert.throws(() => decodeForwardBatch(noOperation, bounds), refusal);
   // Responses: a count other than the requests', an unsafe interval, a result of no known kind.
   const ok = encodeForwardBatchResponse([{ ok: true, type: 'beat', found: true, clientBeatIntervalMs: 5000 }]);

@@ -373,7 +373,7 @@ test('a closed session\'s deregistration that finds its targets cut off is tried
       snapshot: (to, onChunk) => transport.snapshot(to, onChunk),
       lastBeats: (to, query) => transport.lastBeats?.(to, query) ?? Promise.reject(new DistroCallError('unimplemented', true, true)),
       forward: async (to, request) => (failForwards ? cut() : transport.forward(to, request)),
-      forwardBatch: async (to, requests) => (failForwards ? cut() : transport.forwardBatch(to, requests)),
+      forwardBatch: async (to, requests, sentAtMs) => (failForwards ? cut() : transport.forwardBatch(to, requests, sentAtMs)),
     });
     return node;
   });
@@ -434,9 +434,9 @@ function counting(inner: DistroTransport): DistroTransport & { readonly batches:
       wrapped.forwards++;
       return inner.forward(...args);
     },
-    forwardBatch: (to: string, requests: readonly ForwardRequest[]) => {
+    forwardBatch: (to: string, requests: readonly ForwardRequest[], sentAtMs: number) => {
       batches.push({ to, size: requests.length });
-      return inner.forwardBatch(to, requests);
+      return inner.forwardBatch(to, requests, sentAtMs);
     },
   };
   return wrapped;
@@ -613,4 +613,106 @@ test('a forward to a peer with no call in flight leaves at once; those arriving 
   assert.deepEqual(heldSizes, [1, 5], 'the five that arrived meanwhile left as one call when the first settled');
   held[1]!();
   for (const answer of await Promise.all(rest)) assert.deepEqual(answer, { found: true, clientBeatIntervalMs: 100 });
+});
+
+/**
+ * withForwardBatch is `inner` with its forwardBatch replaced and its heartbeats to members `down` names failing (a
+ * transport is a class: its methods do not spread).
+ */
+function withForwardBatch(inner: DistroTransport, forwardBatch: DistroTransport['forwardBatch'], down: (to: string) => boolean = () => false): DistroTransport {
+  return {
+    heartbeat: (to) => (down(to) ? Promise.reject(new DistroCallError(`${to} does not answer (test)`, false)) : inner.heartbeat(to)),
+    sync: (to, records) => inner.sync(to, records),
+    verify: (to, checksums) => inner.verify(to, checksums),
+    pull: (to, keys) => inner.pull(to, keys),
+    snapshot: (to, onChunk) => inner.snapshot(to, onChunk),
+    forward: (to, request) => inner.forward(to, request),
+    lastBeats: (to, query) => inner.lastBeats?.(to, query) ?? Promise.reject(new DistroCallError('unimplemented', true, true)),
+    forwardBatch,
+  };
+}
+
+// jepsen-like D6 (seed 42001): a member forwarded a registration to the responsible member, which was paused
+// (SIGSTOP); the connection dropped, the sender retried elsewhere and answered ok, the client deregistered the
+// instance, and 7 s later the paused member woke, read the registration still in its socket and applied it with a
+// newer version than the deregistration's tombstone: the instance came back everywhere. Here m1's forward to m3 is
+// "delivered late": the call fails at once as a dropped connection does (it may have been sent), and the test hands
+// the same batch to m3 afterwards. Fenced, m3 refuses it and the instance stays gone; without a stamp (a member
+// older than the fence) the same late batch brings it back, which is the bug.
+test('a forwarded write delivered after its sender gave up is refused (the fence), so it cannot undo a later write', async (t) => {
+  const fenced: Partial<DistroLimits> = { distroForwardFenceMs: 300, distroForwardSkewMs: 60 };
+  const network = new MemoryDistroNetwork();
+  const late: Array<{ requests: readonly ForwardRequest[]; sentAtMs: number }> = [];
+  let paused = false;
+  const nodes = members.map((id) => {
+    const node = new DistroNode({ self: id, members, limits: { ...fast, ...fenced }, logger: quiet });
+    const transport = network.attach(id, node.handlers);
+    node.start(id !== 'm1' ? transport : withForwardBatch(transport, async (to, requests, sentAtMs) => {
+      if (to !== 'm3') return transport.forwardBatch(to, requests, sentAtMs);
+      late.push({ requests, sentAtMs });
+      throw new DistroCallError('ForwardBatch to m3 failed: Connection dropped (test)', false);
+    }, (to) => paused && to === 'm3'));
+    return node;
+  });
+  t.after(() => closeAll(nodes));
+  const [m1, m2, m3] = nodes as [DistroNode, DistroNode, DistroNode];
+  await waitFor(() => nodes.every((node) => node.liveMembers().length === 3), { timeoutMs: 5000, intervalMs: 10, what: 'every member live' });
+  const service = servicesOwnedBy('m3', members, 1, 'late-')[0]!;
+  const instance = key(service, '10.7.0.1');
+  const serviceKey = key(service, '');
+
+  // m3 is "paused": m1's heartbeats to it go unanswered. The registration through m1: its forward to m3 fails as
+  // maybe-sent, so m1 waits out the fence before it retries elsewhere (m3 marked down) and answers.
+  paused = true;
+  const started = performance.now();
+  await register(m1, instance);
+  const tookMs = performance.now() - started;
+  assert.equal(late.length, 1);
+  assert.ok(late[0]!.sentAtMs > 0, 'the batch carries its send time');
+  assert.ok(tookMs >= 300 + 60 - 15, `the retry waited out the fence and the skew allowance (took ${tookMs.toFixed(0)} ms)`);
+  await converged(nodes, [serviceKey], 'the registration everywhere');
+  // The client goes on: it deregisters the instance (through m2), acknowledged, and every member agrees.
+  await m2.write({ type: 'deregister', key: instance }, anonymous);
+  await converged(nodes, [serviceKey], 'the deregistration everywhere');
+  assert.equal(view(m3, serviceKey), '');
+
+  // m3 "wakes" and reads the stale batch: past its fence, refused whole, nothing applied.
+  paused = false;
+  const { requests, sentAtMs } = late[0]!;
+  const responses = m3.handlers.onForwardBatch('m1', requests, sentAtMs);
+  assert.equal(responses.length, 1);
+  assert.ok(!responses[0]!.ok && responses[0]!.code === 'CAIRN_DISTRO_UNAVAILABLE', JSON.stringify(responses[0]));
+  await converged(nodes, [serviceKey], 'the refused late batch changed nothing');
+  assert.deepEqual(nodes.map((node) => view(node, serviceKey)), ['', '', '']);
+
+  // The same batch without a stamp, as from a member older than the fence, is applied: the instance is back on every
+  // member although its last acknowledged write removed it (what the fence prevents).
+  const unfenced = m3.handlers.onForwardBatch('m1', requests, 0);
+  assert.ok(unfenced[0]!.ok, JSON.stringify(unfenced[0]));
+  await waitFor(() => nodes.every((node) => view(node, serviceKey) === '10.7.0.1:80'), { timeoutMs: 5000, intervalMs: 20, what: 'the unfenced late batch resurrecting the instance' });
+});
+
+test('a forward that certainly was not sent is retried at once, without waiting for a fence', async (t) => {
+  const network = new MemoryDistroNetwork();
+  let refused = 0;
+  const nodes = members.map((id) => {
+    const node = new DistroNode({ self: id, members, limits: { ...fast, distroForwardFenceMs: 1500, distroForwardSkewMs: 400 }, logger: quiet });
+    const transport = network.attach(id, node.handlers);
+    node.start(id !== 'm1' ? transport : withForwardBatch(transport, async (to, requests, sentAtMs) => {
+      if (to === 'm3') {
+        refused++;
+        throw new DistroCallError('m3 refused the connection (test)', true);
+      }
+      return transport.forwardBatch(to, requests, sentAtMs);
+    }, (to) => to === 'm3'));
+    return node;
+  });
+  t.after(() => closeAll(nodes));
+  const service = servicesOwnedBy('m3', members, 1, 'unsent-')[0]!;
+  const started = performance.now();
+  await register(nodes[0]!, key(service, '10.7.1.1'));
+  const tookMs = performance.now() - started;
+  assert.equal(refused, 1, 'the first attempt went to m3 and was refused');
+  assert.ok(tookMs < 1500, `a refused connection is retried without the fence's wait (took ${tookMs.toFixed(0)} ms)`);
+  await converged(nodes, [key(service, '')], 'the registration everywhere');
 });
