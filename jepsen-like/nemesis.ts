@@ -173,6 +173,12 @@ export class Nemesis {
   /** outOfService holds the members a membership or wipe fault has taken (by address): the other kinds leave them alone. */
   private readonly outOfService = new Set<string>();
   /**
+   * starting holds the members a kill fault is restarting: already 'running' to the Member, not yet ready. No other
+   * kind may take them meanwhile (B5, seed 42002: the member nemesis killed and wiped a member the kill nemesis was
+   * restarting, and the restart failed).
+   */
+  private readonly starting = new Set<string>();
+  /**
    * removalOwed holds the members whose data was wiped while they were voters (wipe nemesis), until their removal is
    * known to have committed: they must not be started with --join (or at all) before, since a wiped voter that
    * runs is exactly the amnesia Cairn refuses.
@@ -293,7 +299,12 @@ export class Nemesis {
       // Even with --join: the group still counts it a voter, and an empty voter is the amnesia Cairn refuses.
       if (this.removalOwed.has(member.addr)) return `${member.addr}: wiped while a voter, not restarted before its removal commits`;
       try {
-        await member.start();
+        this.starting.add(member.addr);
+        try {
+          await member.start();
+        } finally {
+          this.starting.delete(member.addr);
+        }
         return `${member.addr}: restarted`;
       } catch (error) {
         const problem = `${member.addr}: restart failed: ${error instanceof Error ? error.message : String(error)}`;
@@ -340,7 +351,7 @@ export class Nemesis {
     const voters = votersSeenBy(view, leader);
     // Only from the full membership, so one member at most is out and the group keeps at least votersMin voters.
     if (voters.join(',') !== cluster.members.map((member) => member.addr).sort().join(',')) return null;
-    const eligible = cluster.members.filter((member) => member.state === 'running' && !this.outOfService.has(member.addr)).map((member) => member.addr);
+    const eligible = cluster.members.filter((member) => member.state === 'running' && !this.outOfService.has(member.addr) && !this.starting.has(member.addr)).map((member) => member.addr);
     const victim = chooseVictim(leader, voters, eligible, random);
     const member = victim === null ? undefined : cluster.byAddr(victim.addr);
     // One member out at a time across the member and wipe faults; no await lies between this check and the add.
@@ -445,7 +456,7 @@ export class Nemesis {
     const view = leader === null ? null : await clusterView(leader, memberViewTimeoutMs);
     if (leader === null || view === null || view.leader !== leader) return null;
     if (votersSeenBy(view, leader).join(',') !== cluster.members.map((member) => member.addr).sort().join(',')) return null;
-    const eligible = cluster.members.filter((member) => member.state === 'running' && !this.outOfService.has(member.addr));
+    const eligible = cluster.members.filter((member) => member.state === 'running' && !this.outOfService.has(member.addr) && !this.starting.has(member.addr));
     if (eligible.length === 0 || this.outOfService.size > 0) return null;
     return { leader, member: random.pick(eligible) };
   }
@@ -777,7 +788,7 @@ export class Nemesis {
 
   /** choose picks the members a kill or pause target names, among those running and not taken by a membership fault. */
   private async choose(target: KillTarget | PauseTarget, random: Random): Promise<Member[]> {
-    const running = this.deps.cluster.members.filter((member) => member.state === 'running' && !this.outOfService.has(member.addr));
+    const running = this.deps.cluster.members.filter((member) => member.state === 'running' && !this.outOfService.has(member.addr) && !this.starting.has(member.addr));
     const n = this.deps.cluster.members.length;
     switch (target) {
       case 'one':
