@@ -268,10 +268,12 @@ export const limits: Limits = Object.freeze({
   // the client's next write (a paused member woken 7 s later re-registered a deregistered instance: jepsen-like D6,
   // seed 42001). The sender waits until this plus distroForwardSkewMs has passed since a batch that may have been
   // delivered left before it retries the writes elsewhere or answers. docs/ap.md "Forwarding".
-  distroForwardFenceMs: 1000,
+  distroForwardFenceMs: 1500,
   // The clock difference between members the fence tolerates: a receiver whose steady clock is behind the sender's
-  // by more could still apply a late batch up to that much after the sender moved on.
-  distroForwardSkewMs: 250,
+  // by more could still apply a late batch up to that much after the sender moved on. Fence + skew = the peer
+  // timeout, so a timed-out forward never waits; a receiver ahead by less than ~1.4 s still takes fresh batches (the
+  // steady clock slews 0.5 % after a step, so members drift apart by at most 5 ms a second under clock faults).
+  distroForwardSkewMs: 500,
   // Estimated encoded bytes of one Distro message: half the gRPC receive bound, so the estimate may err by 2x.
   distroMessageBytesMax: 2 * MiB,
   // Instance entries (live or tombstones) in one Distro message: bounds the receiver's decoding work per message.
