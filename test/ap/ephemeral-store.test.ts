@@ -512,3 +512,40 @@ test('a deregistration of an instance already removed keeps the operator\'s chan
   a.merge(b.exportRecord(b.record(serviceId)!));
   for (const store of [a, b]) assert.equal(store.instancesOf(service)[0]?.weight, 118);
 });
+
+test('a closing session removes only its own registration: a newer session\'s registration elsewhere wins the merge (jepsen-like D6 44001)', () => {
+  // Session s1 registered the instance at member a (b received it). The client replaced s1 with s2, whose
+  // registration landed at b only (a partition, or a paused for a while). a then reads s1's close late and removes
+  // what s1 still owns in its view. The tombstone is versioned just after s1's registration, so s2's newer
+  // registration beats it wherever the two meet; versioned "now", it removed the live session's instance everywhere.
+  // Both orders of member ids: the version just after s1's is built differently for each.
+  for (const [aId, bId] of [['a', 'b'], ['c', 'b']] as const) {
+    const clock = new Clock();
+    const { store: a } = storeOf(aId, clock);
+    const { store: b } = storeOf(bId, clock);
+    const { store: e } = storeOf('e', clock);
+    a.put(keyOf('10.0.0.7'), fields, 's1', 'register');
+    const s1 = a.exportRecord(a.record(serviceId)!);
+    b.merge(s1);
+    e.merge(s1);
+    clock.advance(1000);
+    b.put(keyOf('10.0.0.7'), fields, 's2', 'register');
+    clock.advance(7000);
+    assert.equal(a.removeOwned(keyOf('10.0.0.7'), 's1').removed, true);
+    assert.deepEqual(ips(a), [], 'a removes what s1 owned in its view');
+    const tombstone = a.exportRecord(a.record(serviceId)!);
+    const registration = b.exportRecord(b.record(serviceId)!);
+    assert.equal(b.merge(tombstone), 0, `${aId}: the older removal changes nothing at b`);
+    assert.deepEqual(ips(b), ['10.0.0.7:8080']);
+    assert.equal(a.merge(registration), 1, `${aId}: s2's registration replaces the removal at a`);
+    assert.deepEqual(ips(a), ['10.0.0.7:8080']);
+    assert.equal(a.checksum(serviceId), b.checksum(serviceId));
+    // Where s1's registration is still the newest write, the removal wins.
+    assert.equal(e.merge(tombstone), 1);
+    assert.deepEqual(ips(e), [], `${aId}: the removal beats s1's registration`);
+    // a's clock observed the removal's version: its next write orders after it.
+    a.put(keyOf('10.0.0.8'), fields, '', 'register');
+    const versions = a.exportRecord(a.record(serviceId)!).entries.map((entry) => entry.version);
+    assert.equal(new Set(versions.map((v) => `${v.wallMs}/${v.counter}/${v.member}`)).size, versions.length);
+  }
+});
