@@ -581,35 +581,14 @@ export class EphemeralStore {
     if (record === undefined || existing === undefined || existing.instance === null || existing.owner !== owner) {
       return { removed: false, revision: record?.revision ?? 0 };
     }
-    // The removal undoes this session's registration only, so it is versioned just after what it removes, not now:
-    // a registration by the client's newer session that this member has not received yet (a partition, or this
-    // member paused while the client moved on) stays newer and wins the merge. Versioned now, a close read late
-    // removed the live session's instance everywhere (jepsen-like D6, seed 44001: a member paused for 7 s woke,
-    // read the cancel of a stream the client had replaced, and tombstoned its element over the newer registration).
-    this.tombstone(record, existing, this.versionJustAfter(existing));
+    this.tombstone(record, existing);
     this.options.events.onServiceChanged(record);
     return { removed: true, revision: record.revision };
   }
 
-  /**
-   * versionJustAfter is the smallest version this member may issue that orders after `entry`'s (both its parts):
-   * the same wall time and counter under a greater member id when this member's id is greater, else the next
-   * counter. Only a write in the same millisecond can fall between. The clock observes it, so it never issues it
-   * again.
-   */
-  private versionJustAfter(entry: Entry): Version {
-    const latest = entry.override !== undefined && compareVersions(entry.override.version, entry.version) > 0 ? entry.override.version : entry.version;
-    const self = this.options.self;
-    const version: Version = self > latest.member
-      ? { wallMs: latest.wallMs, counter: latest.counter, member: self }
-      : { wallMs: latest.wallMs, counter: latest.counter + 1, member: self };
-    this.clock.observe(version);
-    return version;
-  }
-
-  private tombstone(record: ServiceRecord, entry: Entry, version: Version = this.clock.tick(this.now())): void {
+  private tombstone(record: ServiceRecord, entry: Entry): void {
     this.install(record, {
-      cluster: entry.cluster, ip: entry.ip, port: entry.port, version, removed: true,
+      cluster: entry.cluster, ip: entry.ip, port: entry.port, version: this.clock.tick(this.now()), removed: true,
       weight: 0, enabled: false, healthy: false, metadata: emptyMetadata, owner: entry.owner,
       ...(entry.override === undefined ? {} : { override: entry.override }),
     }, entry.timeouts);
