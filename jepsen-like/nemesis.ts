@@ -351,7 +351,7 @@ export class Nemesis {
     const voters = votersSeenBy(view, leader);
     // Only from the full membership, so one member at most is out and the group keeps at least votersMin voters.
     if (voters.join(',') !== cluster.members.map((member) => member.addr).sort().join(',')) return null;
-    const eligible = cluster.members.filter((member) => member.state === 'running' && !this.outOfService.has(member.addr) && !this.starting.has(member.addr)).map((member) => member.addr);
+    const eligible = cluster.members.filter((member) => this.available(member)).map((member) => member.addr);
     const victim = chooseVictim(leader, voters, eligible, random);
     const member = victim === null ? undefined : cluster.byAddr(victim.addr);
     // One member out at a time across the member and wipe faults; no await lies between this check and the add.
@@ -456,7 +456,7 @@ export class Nemesis {
     const view = leader === null ? null : await clusterView(leader, memberViewTimeoutMs);
     if (leader === null || view === null || view.leader !== leader) return null;
     if (votersSeenBy(view, leader).join(',') !== cluster.members.map((member) => member.addr).sort().join(',')) return null;
-    const eligible = cluster.members.filter((member) => member.state === 'running' && !this.outOfService.has(member.addr) && !this.starting.has(member.addr));
+    const eligible = cluster.members.filter((member) => this.available(member));
     if (eligible.length === 0 || this.outOfService.size > 0) return null;
     return { leader, member: random.pick(eligible) };
   }
@@ -786,9 +786,14 @@ export class Nemesis {
     return { reset: formatOffsets(healed) };
   }
 
+  /** available: running, and held by no other fault (neither out for a membership change nor being restarted). */
+  private available(member: Member): boolean {
+    return member.state === 'running' && !this.outOfService.has(member.addr) && !this.starting.has(member.addr);
+  }
+
   /** choose picks the members a kill or pause target names, among those running and not taken by a membership fault. */
   private async choose(target: KillTarget | PauseTarget, random: Random): Promise<Member[]> {
-    const running = this.deps.cluster.members.filter((member) => member.state === 'running' && !this.outOfService.has(member.addr) && !this.starting.has(member.addr));
+    const running = this.deps.cluster.members.filter((member) => this.available(member));
     const n = this.deps.cluster.members.length;
     switch (target) {
       case 'one':
