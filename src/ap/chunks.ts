@@ -9,9 +9,9 @@ export type ChunkLimits = Pick<Limits, 'distroSyncBatchMax' | 'distroMessageByte
 
 /** entryBytesEstimate over-estimates an entry's encoded size (UTF-8 is at most 3 bytes per UTF-16 unit). */
 export function entryBytesEstimate(entry: EntryData): number {
-  let chars = entry.cluster.length + entry.ip.length + entry.owner.length + entry.version.member.length;
+  let chars = entry.cluster.length + entry.ip.length + entry.owner.length + entry.version.member.length + entry.lineage.member.length;
   for (const key in entry.metadata) chars += key.length + (entry.metadata[key]?.length ?? 0) + 4;
-  return 64 + 3 * chars;
+  return 80 + 3 * chars;
 }
 
 /** recordBytesEstimate over-estimates the per-record overhead (its key). */

@@ -106,6 +106,14 @@ function versionFrom(value: unknown): Version {
   };
 }
 
+/** lineageFrom reads an entry's lineage: absent means its version; never newer than the version. */
+function lineageFrom(value: unknown, version: Version): Version {
+  if (value === null || value === undefined) return version;
+  const lineage = versionFrom(value);
+  if (compareVersions(lineage, version) > 0) throw invalid('entry.lineage is newer than entry.version');
+  return compareVersions(lineage, version) === 0 ? version : lineage;
+}
+
 function metadataFrom(value: unknown): Metadata {
   return validateMetadata(object(value, 'metadata'));
 }
@@ -113,11 +121,13 @@ function metadataFrom(value: unknown): Metadata {
 function entryFrom(value: unknown): EntryData {
   const raw = object(value, 'entry');
   const removed = bool(raw['removed']);
+  const version = versionFrom(raw['version']);
   return {
     cluster: validateClusterName(raw['cluster']),
     ip: validateIp(raw['ip']),
     port: validatePort(raw['port']),
-    version: versionFrom(raw['version']),
+    version,
+    lineage: lineageFrom(raw['lineage'], version),
     removed,
     weight: removed ? 0 : validateWeight(raw['weight']),
     enabled: bool(raw['enabled']),
@@ -186,7 +196,8 @@ function overrideTo(override: InstanceOverride | undefined): Record<string, unkn
 function entryTo(entry: EntryData): Record<string, unknown> {
   return {
     cluster: entry.cluster, ip: entry.ip, port: entry.port,
-    version: { wallMs: entry.version.wallMs, counter: entry.version.counter, memberId: entry.version.member },
+    version: versionTo(entry.version),
+    ...(compareVersions(entry.lineage, entry.version) === 0 ? {} : { lineage: versionTo(entry.lineage) }),
     removed: entry.removed, weight: entry.weight, enabled: entry.enabled, healthy: entry.healthy, metadata: { ...entry.metadata }, owner: entry.owner,
     ...overrideTo(entry.override),
   };

@@ -56,6 +56,7 @@ import {
   type ServiceRecord,
 } from './ephemeral-store.ts';
 import { responsibleMember } from './responsibility.ts';
+import type { Version } from './version.ts';
 import {
   DistroCallError, type DistroHandlers, type DistroTransport, type ForwardedFields, type ForwardRequest, type ForwardResponse, type LastBeatsQuery, type ServiceChecksum,
 } from './transport.ts';
@@ -1174,9 +1175,12 @@ function keyOf(key: InstanceKey): InstanceKey {
   return { namespace: key.namespace, group: key.group, service: key.service, cluster: key.cluster, ip: key.ip, port: key.port };
 }
 
+/** noVersion stands in for the version of an entry that travels as a request's payload, not as a copy to merge. */
+const noVersion: Version = Object.freeze({ wallMs: 0, counter: 0, member: '' });
+
 function entryOfInstance(instance: Instance, owner: string): EntryData {
   return {
-    cluster: instance.cluster, ip: instance.ip, port: instance.port, version: { wallMs: 0, counter: 0, member: '' }, removed: false,
+    cluster: instance.cluster, ip: instance.ip, port: instance.port, version: noVersion, lineage: noVersion, removed: false,
     weight: instance.weight, enabled: instance.enabled, healthy: instance.healthy, metadata: instance.metadata, owner,
   };
 }

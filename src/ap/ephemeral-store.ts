@@ -2,9 +2,12 @@
 // wall clock is a function passed in (tests pass a fake one), and changes are reported through callbacks.
 //
 // Per service (a ServiceRecord), each instance address has one Entry: the instance, or a tombstone when it was
-// deregistered or expired, with the Version of the write that produced it. Copies merge entry by entry, last
-// writer wins (compareVersions), so members converge whatever order writes and merges arrive in, and a tombstone
-// beats every older registration: a deregistered instance never comes back from a stale copy. Tombstones are kept
+// deregistered or expired, with the Version of the write that produced it and its lineage, the version of the
+// registration (or client deregistration) it descends from. Copies merge entry by entry, the greatest by
+// compareEntries winning (lineage, then a tombstone over the live copies of its lineage, then version), so members
+// converge whatever order writes and merges arrive in; a client's deregistration beats every older registration (a
+// deregistered instance never comes back from a stale copy), and a removal the store derives itself (a closing
+// session's, an expiry's) ends only the registration it was made for, never a later one. Tombstones are kept
 // limits.distroTombstoneRetentionMs (relation in limits.ts) and at most limits.distroTombstonesMax in count.
 //
 // Each record keeps a checksum of its live entries (addresses and versions) up to date on every change: two 32-bit
@@ -53,6 +56,12 @@ export interface EntryData {
   readonly ip: string;
   readonly port: number;
   readonly version: Version;
+  /**
+   * lineage is the version of the write this entry descends from: a client's registration or deregistration starts a
+   * lineage (lineage = version); what the store derives from an entry (a health flip, an operator's update, a closing
+   * session's or an expiry's removal) keeps it. Invariant: lineage <= version.
+   */
+  readonly lineage: Version;
   readonly removed: boolean;
   readonly weight: number;
   readonly enabled: boolean;
@@ -215,6 +224,8 @@ export interface Entry {
   readonly ip: string;
   readonly port: number;
   version: Version;
+  /** lineage: see EntryData.lineage. */
+  lineage: Version;
   instance: Instance | null;
   /** client is what the client registered (instance is it with override laid over); null for a tombstone. */
   client: InstanceFields | null;
@@ -505,8 +516,11 @@ export class EphemeralStore {
       entryTimeouts = existing.timeouts;
       entryOwner = existing.owner;
     }
+    // A registration starts a lineage (a closing session's or an expiry's removal made from an older copy cannot end
+    // it); an update descends from the registration it changes.
+    const lineage = mode === 'update' && existing !== undefined ? existing.lineage : version;
     const data: EntryData = {
-      cluster: key.cluster, ip: key.ip, port: key.port, version: clientVersion, removed: false,
+      cluster: key.cluster, ip: key.ip, port: key.port, version: clientVersion, lineage, removed: false,
       weight: client.weight, enabled: client.enabled, healthy: client.healthy, metadata: client.metadata, owner: entryOwner,
       ...(override === undefined ? {} : { override }),
     };
@@ -535,7 +549,7 @@ export class EphemeralStore {
     // As in put's update: the client's part keeps its version unless its health changed.
     const clientVersion = client.healthy === entry.client.healthy ? entry.version : version;
     this.install(record, {
-      cluster: entry.cluster, ip: entry.ip, port: entry.port, version: clientVersion, removed: false,
+      cluster: entry.cluster, ip: entry.ip, port: entry.port, version: clientVersion, lineage: entry.lineage, removed: false,
       weight: client.weight, enabled: client.enabled, healthy: client.healthy, metadata: client.metadata, owner: entry.owner,
       ...(override === undefined ? {} : { override }),
     }, entry.timeouts);
@@ -545,12 +559,15 @@ export class EphemeralStore {
     return { instance: entry.instance, revision: record.revision };
   }
 
-  /** remove tombstones an instance with a new version; removed=false when there was nothing live to remove. */
+  /**
+   * remove tombstones an instance with a new version (the client's deregistration: a lineage of its own, so it beats
+   * every registration older than it); removed=false when there was nothing live to remove.
+   */
   remove(key: InstanceKey): { removed: boolean; revision: number } {
     const existing = this.records.get(serviceIdOfKey(key))?.entries.get(entryIdOf(key.cluster, key.ip, key.port));
     if (existing !== undefined && existing.instance !== null) {
       const record = this.obtain(key);
-      this.tombstone(record, existing);
+      this.tombstone(record, existing, 'own');
       this.options.events.onServiceChanged(record);
       return { removed: true, revision: record.revision };
     }
@@ -561,8 +578,9 @@ export class EphemeralStore {
     // "Operator changes"): dropped here, an operator's change held by this member alone was lost (jepsen-like C3b,
     // seed 27001: a redeploy's DELETE reached a member that had expired the instance).
     const record = this.obtain(key);
+    const version = this.clock.tick(this.now());
     this.install(record, {
-      cluster: key.cluster, ip: key.ip, port: key.port, version: this.clock.tick(this.now()), removed: true,
+      cluster: key.cluster, ip: key.ip, port: key.port, version, lineage: version, removed: true,
       weight: 0, enabled: false, healthy: false, metadata: emptyMetadata, owner: existing?.owner ?? '',
       ...(existing?.override === undefined ? {} : { override: existing.override }),
     }, existing?.timeouts ?? defaultTimeouts(this.options.limits));
@@ -572,7 +590,10 @@ export class EphemeralStore {
   /**
    * removeOwned tombstones an instance only while session `owner` owns it (a closing session's deregistration):
    * removed=false, and nothing written, when it is absent, removed, or owned by another session or by beats. Unlike
-   * remove, an unknown instance gets no tombstone: one registered elsewhere since is another session's.
+   * remove, an unknown instance gets no tombstone: one registered elsewhere since is another session's. The tombstone
+   * keeps the registration's lineage: it ends that registration and no later one, so a close applied late, from a copy
+   * older than a registration made meanwhile through another session, loses to that registration everywhere
+   * (jepsen-like D6, seed 44001).
    */
   removeOwned(key: InstanceKey, owner: string): { removed: boolean; revision: number } {
     assert(owner !== '', 'removeOwned needs a session id');
@@ -581,14 +602,19 @@ export class EphemeralStore {
     if (record === undefined || existing === undefined || existing.instance === null || existing.owner !== owner) {
       return { removed: false, revision: record?.revision ?? 0 };
     }
-    this.tombstone(record, existing);
+    this.tombstone(record, existing, 'kept');
     this.options.events.onServiceChanged(record);
     return { removed: true, revision: record.revision };
   }
 
-  private tombstone(record: ServiceRecord, entry: Entry): void {
+  /**
+   * tombstone removes a live entry with a new version: in a lineage of its own (`own`: the client's deregistration)
+   * or in the entry's (`kept`: a removal derived from this registration, which must not end a later one).
+   */
+  private tombstone(record: ServiceRecord, entry: Entry, lineage: 'own' | 'kept'): void {
+    const version = this.clock.tick(this.now());
     this.install(record, {
-      cluster: entry.cluster, ip: entry.ip, port: entry.port, version: this.clock.tick(this.now()), removed: true,
+      cluster: entry.cluster, ip: entry.ip, port: entry.port, version, lineage: lineage === 'own' ? version : entry.lineage, removed: true,
       weight: 0, enabled: false, healthy: false, metadata: emptyMetadata, owner: entry.owner,
       ...(entry.override === undefined ? {} : { override: entry.override }),
     }, entry.timeouts);
@@ -599,7 +625,7 @@ export class EphemeralStore {
     const client = entry.client;
     assert(entry.instance !== null && client !== null, 'setHealthy on a tombstone');
     this.install(record, {
-      cluster: entry.cluster, ip: entry.ip, port: entry.port, version: this.clock.tick(this.now()), removed: false,
+      cluster: entry.cluster, ip: entry.ip, port: entry.port, version: this.clock.tick(this.now()), lineage: entry.lineage, removed: false,
       weight: client.weight, enabled: client.enabled, healthy, metadata: client.metadata, owner: entry.owner,
       ...(entry.override === undefined ? {} : { override: entry.override }),
     }, entry.timeouts);
@@ -627,12 +653,13 @@ export class EphemeralStore {
 
   /** install replaces (or creates) an entry with `data`, keeping counts, checksum and the tombstone queue right. */
   private install(record: ServiceRecord, data: EntryData, timeouts: Timeouts): Entry {
+    assert(compareVersions(data.lineage, data.version) <= 0, 'an entry\'s lineage is newer than its version');
     const id = entryIdOf(data.cluster, data.ip, data.port);
     const now = this.now();
     let entry = record.entries.get(id);
     if (entry === undefined) {
       entry = {
-        id, cluster: data.cluster, ip: data.ip, port: data.port, version: data.version, instance: null, client: null, override: undefined, owner: data.owner,
+        id, cluster: data.cluster, ip: data.ip, port: data.port, version: data.version, lineage: data.lineage, instance: null, client: null, override: undefined, owner: data.owner,
         lastBeatMs: now, heardMs: 0, reportedMs: 0, timeouts, hashA: 0, hashB: 0, removedAtMs: now,
       };
       record.entries.set(id, entry);
@@ -645,6 +672,7 @@ export class EphemeralStore {
       this.tombstoneCount--;
     }
     entry.version = data.version;
+    entry.lineage = data.lineage;
     entry.owner = data.owner;
     entry.timeouts = timeouts;
     entry.override = data.override;
@@ -692,11 +720,11 @@ export class EphemeralStore {
     for (const arriving of data.entries) {
       const id = entryIdOf(arriving.cluster, arriving.ip, arriving.port);
       const current = record?.entries.get(id);
-      // Two parts, each last-writer-wins by its own version: the client's (instance or tombstone) and the operator's
-      // override (docs/ap.md "Operator changes").
+      // Two parts: the client's (instance or tombstone), the greater by compareEntries, and the operator's override,
+      // last-writer-wins by version (docs/ap.md "Operator changes").
       // The override merges attribute by attribute (mergeOverrides): it changed when the arriving copy carries a
       // write of some attribute that this copy lacks or holds older.
-      const clientNewer = current === undefined || compareVersions(arriving.version, current.version) > 0;
+      const clientNewer = current === undefined || compareEntries(arriving, { lineage: current.lineage, version: current.version, removed: current.instance === null }) > 0;
       const mergedOverride = mergeOverrides(current?.override, arriving.override);
       const overrideNewer = !sameOverrideVersions(mergedOverride, current?.override);
       if (!clientNewer && !overrideNewer) continue;
@@ -725,7 +753,7 @@ export class EphemeralStore {
   exportEntry(entry: Entry): EntryData {
     const client = entry.client;
     return {
-      cluster: entry.cluster, ip: entry.ip, port: entry.port, version: entry.version, removed: client === null,
+      cluster: entry.cluster, ip: entry.ip, port: entry.port, version: entry.version, lineage: entry.lineage, removed: client === null,
       weight: client?.weight ?? 0, enabled: client?.enabled ?? false, healthy: client?.healthy ?? false,
       metadata: client?.metadata ?? emptyMetadata, owner: entry.owner,
       ...(entry.override === undefined ? {} : { override: entry.override }),
@@ -856,7 +884,7 @@ export class EphemeralStore {
       case null:
         return false;
       case 'remove':
-        this.tombstone(record, entry);
+        this.tombstone(record, entry, 'kept');
         outcome.removed++;
         return true;
       case 'unhealthy':
@@ -896,6 +924,23 @@ export class EphemeralStore {
 }
 
 const emptyMetadata: Metadata = Object.freeze({});
+
+/** EntryOrder is what orders two copies of one address. */
+type EntryOrder = Pick<EntryData, 'lineage' | 'version' | 'removed'>;
+
+/**
+ * compareEntries orders two copies of one address (the client's part; the override merges apart): by lineage first, so
+ * a registration, or a client's deregistration, beats everything descended from an older one; within a lineage a
+ * tombstone beats every live copy (the registration has ended: a health flip or an operator's change made from a copy
+ * that had not heard of its end does not bring it back); then by version. A total order (each part is), so merging
+ * copies in any order converges. 0 only for the same write.
+ */
+export function compareEntries(a: EntryOrder, b: EntryOrder): number {
+  const lineage = compareVersions(a.lineage, b.lineage);
+  if (lineage !== 0) return lineage;
+  if (a.removed !== b.removed) return a.removed ? 1 : -1;
+  return compareVersions(a.version, b.version);
+}
 
 /** withoutOverride is an entry's data without its override (the merge picks the override apart). */
 function withoutOverride(data: EntryData): EntryData {

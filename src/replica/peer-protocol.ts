@@ -16,8 +16,12 @@
 
 import { Metadata, status as grpcStatus, type ServiceError, type UntypedServiceImplementation } from '@grpc/grpc-js';
 
-/** peerProtocolVersion is this build's peer protocol (see the header for when it changes). */
-export const peerProtocolVersion = 1;
+/**
+ * peerProtocolVersion is this build's peer protocol (see the header for when it changes). History: 1, the first;
+ * 2 (2026-11-23), Distro entries carry a lineage and merge by it (docs/ap.md "Data, versions and tombstones"), which a
+ * member of version 1 would merge by version alone and keep a different winner.
+ */
+export const peerProtocolVersion = 2;
 
 /** PEER_PROTOCOL_METADATA_KEY carries the caller's version on every peer call. */
 export const PEER_PROTOCOL_METADATA_KEY = 'cairn-peer-protocol';

@@ -22,14 +22,17 @@ import { isCairnError } from '../../src/errors.ts';
 
 const key = { namespace: 'public', group: 'DEFAULT_GROUP', service: 'orders' };
 const ikey = { ...key, cluster: 'DEFAULT', ip: '10.0.0.1', port: 8080 };
+const version = { wallMs: 1_700_000_000_123, counter: 4, member: '127.0.1.130:18848' };
 const entry: EntryData = {
-  cluster: 'DEFAULT', ip: '10.0.0.1', port: 8080, version: { wallMs: 1_700_000_000_123, counter: 4, member: '127.0.1.130:18848' },
+  cluster: 'DEFAULT', ip: '10.0.0.1', port: 8080, version, lineage: version,
   removed: false, weight: 2.5, enabled: true, healthy: false, metadata: { a: '1', b: '2' }, owner: '127.0.1.130:18848/abc',
 };
 const refusal = (error: unknown): boolean => isCairnError(error) && ['CAIRN_INVALID_ARGUMENT', 'CAIRN_NAME_TOO_LONG', 'CAIRN_METADATA_TOO_LARGE'].includes(error.code);
 
 test('every message round-trips', () => {
-  const records: RecordData[] = [{ key, entries: [entry, { ...entry, ip: '10.0.0.2', removed: true, weight: 0, enabled: false, metadata: {}, owner: '' }] }];
+  // An entry derived from an older registration (a health flip, a closing session's tombstone) carries its lineage.
+  const lineage = { wallMs: 1_700_000_000_001, counter: 0, member: '127.0.1.131:18848' };
+  const records: RecordData[] = [{ key, entries: [entry, { ...entry, ip: '10.0.0.2', removed: true, weight: 0, enabled: false, metadata: {}, owner: '' }, { ...entry, ip: '10.0.0.3', lineage }] }];
   assert.deepEqual(decodeRecords(encodeRecords(records), limits), records);
   assert.deepEqual(decodeChecksums(encodeChecksums([{ key, checksum: '1-abc-def' }]), limits), [{ key, checksum: '1-abc-def' }]);
   assert.deepEqual(decodePullRequest(encodePullRequest([key]), limits), [key]);
@@ -100,6 +103,9 @@ test('invalid peer messages are refused with typed errors, never a crash', () =>
     assert.throws(() => decodeRecords(encodeRecords([{ key, entries: [{ ...entry, ...change }] }]), limits), refusal, what);
   }
   assert.throws(() => decodeRecords(encodeRecords([{ key: { ...key, service: '' }, entries: [] }]), limits), refusal);
+  // A lineage newer than the entry's version cannot be: refused.
+  const later = { ...entry.version, counter: entry.version.counter + 1 };
+  assert.throws(() => decodeRecords(encodeRecords([{ key, entries: [{ ...entry, lineage: later }] }]), limits), /entry\.lineage is newer than entry\.version/);
   // A wall time beyond 2^53 cannot be a JavaScript number: refused, not rounded.
   assert.throws(() => decodeRecords(encodeRecords([{ key, entries: [{ ...entry, version: { ...entry.version, wallMs: 2 ** 60 } }] }]), limits), refusal);
   // Too many records, entries or keys.

@@ -512,3 +512,130 @@ test('a deregistration of an instance already removed keeps the operator\'s chan
   a.merge(b.exportRecord(b.record(serviceId)!));
   for (const store of [a, b]) assert.equal(store.instancesOf(service)[0]?.weight, 118);
 });
+
+test('a closing session\'s removal applied late, from a copy older than a registration made meanwhile through another session, loses to that registration everywhere (jepsen-like D6, seed 44001)', () => {
+  const clock = new Clock();
+  const { store: stale } = storeOf('a', clock);
+  const { store: peer } = storeOf('b', clock);
+  const key = keyOf('10.0.0.1');
+  stale.put(key, fields, 'session-1', 'register');
+  peer.merge(stale.exportRecord(stale.record(serviceId)!));
+  // The stale member is paused; the client opens a new session elsewhere and registers the instance again.
+  clock.advance(7_000);
+  peer.put(key, { ...fields, weight: 2 }, 'session-2', 'register');
+  const redo = peer.exportRecord(peer.record(serviceId)!);
+  // The stale member wakes, reads the old stream's cancel and removes what session-1 owns in its stale copy: a
+  // tombstone with a version newer than the redo's.
+  clock.advance(1);
+  assert.equal(stale.removeOwned(key, 'session-1').removed, true);
+  const close = stale.exportRecord(stale.record(serviceId)!);
+  const closeEntry = close.entries[0]!;
+  assert.equal(closeEntry.removed, true);
+  assert.ok(closeEntry.version.wallMs > redo.entries[0]!.version.wallMs, 'the close\'s version is the newer one');
+  // Merged either way round, on either member or a third: the redo stays, owned by the new session.
+  assert.equal(peer.merge(close), 0, 'the late close changes nothing where the redo is');
+  assert.equal(stale.merge(redo), 1);
+  const { store: third } = storeOf('c', clock);
+  third.merge(close);
+  third.merge(redo);
+  for (const store of [stale, peer, third]) {
+    assert.deepEqual(store.instancesOf(service).map((i) => [i.ip, i.weight]), [['10.0.0.1', 2]]);
+    assert.equal(store.exportRecord(store.record(serviceId)!).entries[0]?.owner, 'session-2');
+    assert.equal(store.checksum(serviceId), peer.checksum(serviceId));
+  }
+  // The close of the session that owns it now removes it, and that removal wins everywhere.
+  clock.advance(1);
+  assert.equal(peer.removeOwned(key, 'session-2').removed, true);
+  const secondClose = peer.exportRecord(peer.record(serviceId)!);
+  stale.merge(secondClose);
+  third.merge(secondClose);
+  for (const store of [stale, peer, third]) assert.deepEqual(ips(store), []);
+});
+
+test('a registration\'s end is final: a health flip or an operator\'s change made from a copy that had not heard of it does not bring the instance back; a new registration does', () => {
+  const clock = new Clock();
+  const { store: a } = storeOf('a', clock);
+  const { store: b } = storeOf('b', clock);
+  const key = keyOf('10.0.0.1');
+  a.put(key, fields, 'session-1', 'register');
+  b.merge(a.exportRecord(a.record(serviceId)!));
+  // The session closes at a; b, not yet told, changes the instance (later versions than the close's tombstone).
+  clock.advance(1);
+  a.removeOwned(key, 'session-1');
+  clock.advance(1);
+  b.patch(key, { healthy: false });
+  clock.advance(1);
+  b.patch(key, { weight: 9 });
+  const closed = a.exportRecord(a.record(serviceId)!);
+  const changed = b.exportRecord(b.record(serviceId)!);
+  a.merge(changed);
+  b.merge(closed);
+  assert.deepEqual(ips(a), []);
+  assert.deepEqual(ips(b), []);
+  // A client's deregistration beats a later flip of an older registration the same way.
+  clock.advance(1);
+  a.put(keyOf('10.0.0.2'), fields, '', 'register');
+  b.merge(a.exportRecord(a.record(serviceId)!));
+  clock.advance(1);
+  a.remove(keyOf('10.0.0.2'));
+  clock.advance(1);
+  b.patch(keyOf('10.0.0.2'), { healthy: false });
+  a.merge(b.exportRecord(b.record(serviceId)!));
+  b.merge(a.exportRecord(a.record(serviceId)!));
+  assert.deepEqual(ips(a), []);
+  assert.deepEqual(ips(b), []);
+  // A registration after the end starts a new lineage and wins.
+  clock.advance(1);
+  b.put(key, fields, 'session-3', 'register');
+  a.merge(b.exportRecord(b.record(serviceId)!));
+  assert.deepEqual(ips(a), ['10.0.0.1:8080']);
+  assert.equal(a.checksum(serviceId), b.checksum(serviceId));
+});
+
+test('an expiry\'s removal ends only the registration it was made for: the client\'s re-registration made meanwhile elsewhere stays', () => {
+  const clock = new Clock();
+  const { store: owner } = storeOf('a', clock);
+  const { store: other } = storeOf('b', clock);
+  const key = keyOf('10.0.0.1');
+  owner.put(key, fields, '', 'register');
+  other.merge(owner.exportRecord(owner.record(serviceId)!));
+  // The client's beats stop reaching the owner; it registers again through the other member, which has not synced.
+  clock.advance(10_000);
+  other.put(key, { ...fields, weight: 5 }, '', 'register');
+  clock.advance(limits.removeAfterMs);
+  assert.equal(owner.scanExpiry(1000, () => true).removed, 1, 'the owner, unaware, removes the old registration');
+  const expired = owner.exportRecord(owner.record(serviceId)!);
+  assert.ok(expired.entries[0]!.version.wallMs > other.exportRecord(other.record(serviceId)!).entries[0]!.version.wallMs);
+  assert.equal(other.merge(expired), 0);
+  owner.merge(other.exportRecord(other.record(serviceId)!));
+  for (const store of [owner, other]) assert.deepEqual(store.instancesOf(service).map((i) => [i.ip, i.weight]), [['10.0.0.1', 5]]);
+});
+
+test('copies of one address merged in any order agree (random lineages, versions and removals from a fixed seed)', () => {
+  let seed = 0x1b873593;
+  const next = (n: number): number => {
+    seed = (Math.imul(seed, 1_103_515_245) + 12_345) >>> 0;
+    return seed % n;
+  };
+  const key = keyOf('10.0.0.1');
+  const versionOf = (wallMs: number) => ({ wallMs, counter: next(2), member: ['a', 'b', 'c'][next(3)]! });
+  for (let round = 0; round < 300; round++) {
+    // Up to five copies, each lineage no newer than its version; one version is one write (a version seen twice is
+    // dropped: two different copies of one write cannot exist).
+    const copies = Array.from({ length: 5 }, () => {
+      const lineage = versionOf(1000 + next(4));
+      const version = next(2) === 0 ? lineage : versionOf(lineage.wallMs + 1 + next(3));
+      const removed = next(3) === 0;
+      return { cluster: key.cluster, ip: key.ip, port: key.port, version, lineage, removed, weight: removed ? 0 : 1 + next(5), enabled: true, healthy: !removed, metadata: {}, owner: '' };
+    }).filter((copy, i, all) => all.findIndex((other) => JSON.stringify(other.version) === JSON.stringify(copy.version)) === i);
+    const results = new Set<string>();
+    for (let order = 0; order < 6; order++) {
+      const { store } = storeOf('z', new Clock());
+      const shuffled = [...copies].sort(() => next(3) - 1);
+      for (const copy of shuffled) store.merge({ key: service, entries: [copy] });
+      const entry = store.exportRecord(store.record(serviceId)!).entries[0]!;
+      results.add(JSON.stringify([entry.lineage, entry.version, entry.removed, entry.weight]));
+    }
+    assert.equal(results.size, 1, `round ${round}: ${[...results].join(' | ')}`);
+  }
+});

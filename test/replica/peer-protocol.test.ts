@@ -153,18 +153,18 @@ describe('peer protocol versions', () => {
     assert.match(failure.message, /peer protocol mismatch/);
   });
 
-  test('calls with no version are version 1; malformed or repeated versions are refused; every peer service is guarded', async (t) => {
+  test('calls with no version are version 1, refused by this build; malformed or repeated versions are refused; every peer service is guarded', async (t) => {
     const cluster = new Cluster();
     t.after(() => cluster.close());
     const a = await cluster.start(A);
-    assert.equal(peerProtocolVersion, 1, 'this test names version 1 as the one before the check');
+    assert.equal(peerProtocolVersion, 2, 'this test names version 2 as this build\'s, and 1 as the one before the check');
     const client = new Client(`${A}:${a.transport.port}`, credentials.createInsecure());
     t.after(() => client.close());
     const hello = '/cairn.peer.v1.Peer/Hello';
     const distro = '/cairn.peer.v1.Distro/Heartbeat';
 
-    // Served: no version (a member built before the check) and the member's own.
-    for (const metadata of [new Metadata(), withVersion('1')]) {
+    // Served: the member's own version.
+    for (const metadata of [withVersion('2')]) {
       // Hello with an empty request is refused by Hello itself (UNAVAILABLE), which shows the guard let it through.
       const answer = await rawCall(client, hello, metadata);
       assert.equal(answer?.code, grpcStatus.UNAVAILABLE, answer?.details);
@@ -174,16 +174,16 @@ describe('peer protocol versions', () => {
     }
     assert.equal(a.transport.counters().peer_protocol_refused, 0);
 
-    // Refused: another version, a malformed one, two values.
+    // Refused: no version (a member built before the check, version 1), another version, a malformed one, two values.
     const refusedBefore = a.transport.counters().peer_protocol_refused;
-    for (const metadata of [withVersion('2'), withVersion('one'), withVersion('01'), withVersion('1', '1'), withVersion('9999999')]) {
+    for (const metadata of [new Metadata(), withVersion('1'), withVersion('3'), withVersion('one'), withVersion('01'), withVersion('2', '2'), withVersion('9999999')]) {
       for (const path of [hello, distro]) {
         const answer = await rawCall(client, path, metadata);
         assert.ok(isPeerProtocolRefusal(answer), `${path} with ${JSON.stringify(metadata.get(PEER_PROTOCOL_METADATA_KEY))}: ${answer?.code} ${answer?.details}`);
-        assert.match(answer?.details ?? '', new RegExp(`${A} speaks peer protocol 1`));
+        assert.match(answer?.details ?? '', new RegExp(`${A} speaks peer protocol 2`));
       }
     }
-    assert.equal(a.transport.counters().peer_protocol_refused - refusedBefore, 10);
+    assert.equal(a.transport.counters().peer_protocol_refused - refusedBefore, 14);
 
     // The server-streaming Backup method is guarded too (refused through the stream's status, not a callback).
     const backup = (metadata: Metadata): Promise<ServiceError | null> => new Promise((resolve) => {
@@ -192,24 +192,27 @@ describe('peer protocol versions', () => {
       call.on('error', (error: ServiceError) => resolve(error));
       call.on('end', () => resolve(null));
     });
-    const refusedBackup = await backup(withVersion('2'));
+    const refusedBackup = await backup(withVersion('1'));
     assert.ok(isPeerProtocolRefusal(refusedBackup), `${refusedBackup?.code} ${refusedBackup?.details}`);
     // Served (this test's member has no backup handler, so it says it does not serve backups yet).
-    const servedBackup = await backup(withVersion('1'));
+    const servedBackup = await backup(withVersion('2'));
     assert.equal(servedBackup?.code, grpcStatus.UNAVAILABLE);
     assert.match(servedBackup?.details ?? '', /does not serve backups yet/);
-    assert.equal(a.transport.counters().peer_protocol_refused - refusedBefore, 11);
+    assert.equal(a.transport.counters().peer_protocol_refused - refusedBefore, 15);
 
-    // A refused stream delivers nothing, even a valid batch written on it; an unversioned one delivers.
+    // A refused stream (unversioned: version 1) delivers nothing, even a valid batch written on it; one of this
+    // build's version delivers.
     const open = (metadata: Metadata) =>
       client.makeClientStreamRequest<Uint8Array, Buffer>('/cairn.peer.v1.Peer/Stream', (bytes) => Buffer.from(bytes), (bytes) => bytes, metadata, {}, () => undefined);
-    const refused = open(withVersion('2'));
+    const refused = open(new Metadata());
     refused.on('error', () => undefined);
     refused.write(encodeRaftBatch([encodeRaftMessage(heartbeat(B, A, 7))]));
-    const accepted = open(new Metadata());
+    const versioned = new Metadata();
+    versioned.set(PEER_PROTOCOL_METADATA_KEY, '2');
+    const accepted = open(versioned);
     accepted.write(encodeRaftBatch([encodeRaftMessage(heartbeat(B, A, 8))]));
-    await waitFor('the unversioned stream\'s message', () => a.received.length === 1);
-    await waitFor('the refused stream to be counted', () => a.transport.counters().peer_protocol_refused - refusedBefore === 12);
+    await waitFor('the versioned stream\'s message', () => a.received.length === 1);
+    await waitFor('the refused stream to be counted', () => a.transport.counters().peer_protocol_refused - refusedBefore === 16);
     accepted.end();
     assert.deepEqual(a.received.map((message) => (message.type === 'HeartbeatRequest' ? message.commit : -1)), [8]);
   });
