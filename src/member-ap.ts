@@ -27,6 +27,7 @@ export function memberAp(self: string, members: readonly string[], host: string,
     service: {
       definition: distroServiceDefinition as unknown as PeerServiceRegistration['definition'],
       implementation: distroService(() => node?.handlers ?? null, limits, log),
+      protocol: { service: 'distro', version: protocolVersion },
     },
     start(registry) {
       const onEvent = distroMetrics(registry, () => node);

@@ -15,7 +15,7 @@ import { NamingService } from './naming/naming-service.ts';
 import { checkBootstrap } from './replica/bootstrap.ts';
 import { DeferredTransport } from './replica/deferred-transport.ts';
 import { GrpcPeerTransport, peerTransportEvents, type PeerTransportEvent } from './replica/grpc-transport.ts';
-import { peerProtocolVersion } from './replica/peer-protocol.ts';
+import { distroProtocolVersion, peerProtocolVersion } from './replica/peer-protocol.ts';
 import { LevelStorage } from './replica/level-storage.ts';
 import { Replica } from './replica/replica.ts';
 import type { RaftStorage } from './replica/storage.ts';
@@ -44,6 +44,8 @@ export interface MemberConfig {
   readonly unsafeNoRequestDedup: boolean;
   /** unsafePeerProtocolVersion: TESTING ONLY, the peer protocol version to speak instead of the build's (null: the build's). */
   readonly unsafePeerProtocolVersion: number | null;
+  /** unsafeDistroProtocolVersion: TESTING ONLY, the same for the Distro protocol. */
+  readonly unsafeDistroProtocolVersion: number | null;
   readonly dataDir: string;
   readonly logLevel: string;
 }
@@ -75,7 +77,11 @@ export async function startMember(config: MemberConfig, onFatal: (error: Error) 
   if (config.unsafePeerProtocolVersion !== null) {
     logger.warn({ peerProtocolVersion: protocolVersion, build: peerProtocolVersion }, 'TESTING ONLY: this member speaks another peer protocol version than its build');
   }
-  const ap = memberAp(config.addr, config.members, config.host, peerAddressOf, logger, protocolVersion);
+  const distroVersion = config.unsafeDistroProtocolVersion ?? distroProtocolVersion;
+  if (config.unsafeDistroProtocolVersion !== null) {
+    logger.warn({ distroProtocolVersion: distroVersion, build: distroProtocolVersion }, 'TESTING ONLY: this member speaks another Distro protocol version than its build');
+  }
+  const ap = memberAp(config.addr, config.members, config.host, peerAddressOf, logger, distroVersion);
   const peer = new GrpcPeerTransport({
     self: config.addr,
     listenHost: config.host,

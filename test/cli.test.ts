@@ -63,6 +63,7 @@ test('defaults: a standalone member on 127.0.0.1:8848 with ./data and derived po
     unsafeNoFsync: false,
     unsafeNoRequestDedup: false,
     unsafePeerProtocolVersion: null,
+    unsafeDistroProtocolVersion: null,
     dataDir: '/srv/cairn/data',
     logLevel: 'info',
   });
@@ -81,7 +82,12 @@ test('the TESTING ONLY flags are off by default, each sets only its own switch, 
   assert.deepEqual(unsafe(config(['--unsafe-peer-protocol-version', '2'])), [false, false, false]);
   for (const bad of ['0', '-1', '1.5', 'two', '01', '1000000', '']) {
     assert.match(usageError([`--unsafe-peer-protocol-version=${bad}`]), /--unsafe-peer-protocol-version: '.*' is not an integer in 1\.\.999999/, bad);
+    assert.match(usageError([`--unsafe-distro-protocol-version=${bad}`]), /--unsafe-distro-protocol-version: '.*' is not an integer in 1\.\.999999/, bad);
   }
+  // The Distro protocol's version is apart from the Raft one: each flag sets its own.
+  const distro = config(['--unsafe-distro-protocol-version', '1']);
+  assert.deepEqual([distro.unsafeDistroProtocolVersion, distro.unsafePeerProtocolVersion], [1, null]);
+  assert.deepEqual([config([]).unsafeDistroProtocolVersion, config(['--unsafe-peer-protocol-version', '2']).unsafeDistroProtocolVersion], [null, null]);
 });
 
 test('derived ports follow --addr (gRPC = port + 1000, peer = port - 1000) unless overridden', () => {

@@ -25,7 +25,7 @@ import type { Limits } from '../limits.ts';
 import type { ServiceKey } from '../naming/model.ts';
 import { waitForReady } from '../replica/grpc-transport.ts';
 import { bindPeerSource } from '../replica/source-address.ts';
-import { isPeerProtocolRefusal, peerCallMetadata } from '../replica/peer-protocol.ts';
+import { distroProtocolVersion, isPeerProtocolRefusal, peerCallMetadata } from '../replica/peer-protocol.ts';
 import {
   decodeChecksums,
   decodeForwardBatch,
@@ -180,7 +180,7 @@ export interface GrpcDistroTransportOptions {
   /** peerAddressOf returns "host:port" of a member's peer listener. */
   peerAddressOf(member: string): string;
   readonly limits: GrpcDistroLimits;
-  /** protocolVersion is the peer protocol the member speaks (default: this build's, src/replica/peer-protocol.ts). */
+  /** protocolVersion is the Distro protocol the member speaks (default: this build's, src/replica/peer-protocol.ts). */
   readonly protocolVersion?: number;
 }
 
@@ -215,8 +215,8 @@ export class GrpcDistroTransport implements DistroTransport {
   }
 
   private metadata(): Metadata {
-    // The peer protocol version too: the peer port serves only members of its own (src/replica/peer-protocol.ts).
-    return peerCallMetadata(FROM_METADATA_KEY, this.options.self, this.options.protocolVersion);
+    // The Distro protocol version too: the peer port serves only members of its own (src/replica/peer-protocol.ts).
+    return peerCallMetadata(FROM_METADATA_KEY, this.options.self, this.options.protocolVersion ?? distroProtocolVersion);
   }
 
   /**

@@ -51,6 +51,8 @@ export interface ServerConfig {
   readonly unsafeNoRequestDedup: boolean;
   /** unsafePeerProtocolVersion: TESTING ONLY, speak this peer protocol version instead of the build's (rehearses an upgrade). */
   readonly unsafePeerProtocolVersion: number | null;
+  /** unsafeDistroProtocolVersion: TESTING ONLY, the same for the Distro protocol. */
+  readonly unsafeDistroProtocolVersion: number | null;
   /** dataDir is an absolute path. */
   readonly dataDir: string;
   readonly logLevel: LogLevel;
@@ -174,11 +176,12 @@ const serverOptions = {
   'unsafe-no-fsync': { type: 'boolean' },
   'unsafe-no-request-dedup': { type: 'boolean' },
   'unsafe-peer-protocol-version': { type: 'string' },
+  'unsafe-distro-protocol-version': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
 /** serverFlagEnvironment maps each `cairn server` flag to the environment variable it falls back to. */
-export const serverFlagEnvironment: Readonly<Record<Exclude<keyof typeof serverOptions, 'help' | 'join' | 'unsafe-local-reads' | 'unsafe-no-fsync' | 'unsafe-no-request-dedup' | 'unsafe-peer-protocol-version'>, string>> = Object.freeze({
+export const serverFlagEnvironment: Readonly<Record<Exclude<keyof typeof serverOptions, 'help' | 'join' | 'unsafe-local-reads' | 'unsafe-no-fsync' | 'unsafe-no-request-dedup' | 'unsafe-peer-protocol-version' | 'unsafe-distro-protocol-version'>, string>> = Object.freeze({
   addr: 'CAIRN_ADDR',
   members: 'CAIRN_MEMBERS',
   'data-dir': 'CAIRN_DATA_DIR',
@@ -199,27 +202,29 @@ interface UnsafeFlags {
   readonly unsafeNoFsync: boolean;
   readonly unsafeNoRequestDedup: boolean;
   readonly unsafePeerProtocolVersion: number | null;
+  readonly unsafeDistroProtocolVersion: number | null;
 }
 
-/** peerProtocolVersionMax bounds --unsafe-peer-protocol-version (what a peer call's version may be, peer-protocol.ts). */
+/** peerProtocolVersionMax bounds the --unsafe-*-protocol-version flags (what a peer call's version may be, peer-protocol.ts). */
 const peerProtocolVersionMax = 999_999;
 
-function parsePeerProtocolVersion(text: string | undefined): number | null {
+function parsePeerProtocolVersion(text: string | undefined, flag = '--unsafe-peer-protocol-version'): number | null {
   if (text === undefined) return null;
   const version = /^[1-9]\d{0,5}$/.test(text) ? Number(text) : Number.NaN;
-  if (!(version >= 1 && version <= peerProtocolVersionMax)) throw new UsageError(`--unsafe-peer-protocol-version: '${text}' is not an integer in 1..${peerProtocolVersionMax}`);
+  if (!(version >= 1 && version <= peerProtocolVersionMax)) throw new UsageError(`${flag}: '${text}' is not an integer in 1..${peerProtocolVersionMax}`);
   return version;
 }
 
 function flagValues(args: readonly string[]): { values: Partial<Record<ServerFlag, string>>; help: boolean; join: boolean; unsafe: UnsafeFlags } {
   try {
     const { values } = parseArgs({ args: [...args], options: serverOptions, strict: true, allowPositionals: false });
-    const { help, join, 'unsafe-local-reads': localReads, 'unsafe-no-fsync': noFsync, 'unsafe-no-request-dedup': noRequestDedup, 'unsafe-peer-protocol-version': peerProtocol, ...flags } = values;
+    const { help, join, 'unsafe-local-reads': localReads, 'unsafe-no-fsync': noFsync, 'unsafe-no-request-dedup': noRequestDedup, 'unsafe-peer-protocol-version': peerProtocol, 'unsafe-distro-protocol-version': distroProtocol, ...flags } = values;
     const unsafe = {
       unsafeLocalReads: localReads === true,
       unsafeNoFsync: noFsync === true,
       unsafeNoRequestDedup: noRequestDedup === true,
       unsafePeerProtocolVersion: parsePeerProtocolVersion(peerProtocol),
+      unsafeDistroProtocolVersion: parsePeerProtocolVersion(distroProtocol, '--unsafe-distro-protocol-version'),
     };
     return { values: flags, help: help === true, join: join === true, unsafe };
   } catch (error) {
@@ -306,6 +311,8 @@ Options (each also read from the environment variable shown):
   --unsafe-peer-protocol-version N
                         TESTING ONLY: speak peer protocol version N instead of this build's, to rehearse an
                         upgrade across versions (docs/operations.md "Upgrades"; test/cluster/upgrade.test.ts)
+  --unsafe-distro-protocol-version N
+                        TESTING ONLY: the same for the Distro protocol of the ephemeral path
   --join                start with an empty data directory and wait  CAIRN_JOIN=1
                         to be added by the leader (POST /cairn/v1/cluster/members?addr=...)
   -h, --help            show this help

@@ -169,14 +169,18 @@ export interface GrpcPeerTransportOptions {
   readonly tuning?: Partial<GrpcTransportTuning>;
   /** services are further gRPC services served on the peer port beside Peer (e.g. Distro, src/ap/grpc-distro.ts). */
   readonly services?: readonly PeerServiceRegistration[];
-  /** protocolVersion is the peer protocol this member speaks (peer-protocol.ts); only tests set another. */
+  /** protocolVersion is the Peer service's protocol this member speaks (peer-protocol.ts); only tests set another. */
   readonly protocolVersion?: number;
 }
 
-/** PeerServiceRegistration is one further service of the peer server: its definition and implementation. */
+/**
+ * PeerServiceRegistration is one further service of the peer server: its definition, implementation, and the protocol
+ * version its callers must speak (peer-protocol.ts), under `protocol`'s name.
+ */
 export interface PeerServiceRegistration {
   readonly definition: ServiceDefinition;
   readonly implementation: UntypedServiceImplementation;
+  readonly protocol: { readonly service: string; readonly version: number };
 }
 
 const STREAM_PATH = '/cairn.peer.v1.Peer/Stream';
@@ -532,8 +536,10 @@ export class GrpcPeerTransport implements PeerTransport {
       'grpc.keepalive_timeout_ms': this.tuning.keepaliveTimeoutMs,
       'grpc.enable_channelz': 0,
     });
-    // Every method of every service on this port serves only members of this peer protocol (peer-protocol.ts).
-    const guard: ProtocolGuard = { version: this.protocolVersion, self: this.options.self, onRefused: (from, version, method) => this.refusedProtocol(from, version, method) };
+    // Every method of every service on this port serves only members of this member's version of its protocol
+    // (peer-protocol.ts).
+    const onRefused = (from: string | null, callerVersion: number | null, method: string, version: number): void => this.refusedProtocol(from, callerVersion, method, version);
+    const guard: ProtocolGuard = { service: 'peer', version: this.protocolVersion, self: this.options.self, onRefused };
     server.addService(peerServiceDefinition, guardService({
       Stream: (call: ServerReadableStream<Buffer, Uint8Array>, callback: sendUnaryData<Uint8Array>) => this.serveStream(call, callback),
       Forward: (call: ServerUnaryCall<Buffer, Uint8Array>, callback: sendUnaryData<Uint8Array>) => this.serveForward(call, callback),
@@ -541,7 +547,8 @@ export class GrpcPeerTransport implements PeerTransport {
       Backup: (call: ServerWritableStream<Buffer, Uint8Array>) => void this.serveBackup(call),
     }, guard, FROM_METADATA_KEY, peerServiceDefinition));
     for (const service of this.options.services ?? []) {
-      server.addService(service.definition, guardService(service.implementation, guard, FROM_METADATA_KEY, service.definition));
+      const serviceGuard: ProtocolGuard = { service: service.protocol.service, version: service.protocol.version, self: this.options.self, onRefused };
+      server.addService(service.definition, guardService(service.implementation, serviceGuard, FROM_METADATA_KEY, service.definition));
     }
     this.server = server;
     const address = hostPort(this.options.listenHost, this.options.listenPort);
@@ -720,11 +727,11 @@ export class GrpcPeerTransport implements PeerTransport {
   }
 
   /** refusedProtocol counts a call refused for its peer protocol version and logs the first and every 2^n-th. */
-  private refusedProtocol(from: string | null, callerVersion: number | null, method: string): void {
+  private refusedProtocol(from: string | null, callerVersion: number | null, method: string, version: number): void {
     this.count('peer_protocol_refused');
     const refused = this.counts.get('peer_protocol_refused') ?? 0;
     if (isPowerOfTwo(refused)) {
-      this.options.logger.error({ from, callerVersion, version: this.protocolVersion, method, refused }, 'refused a peer of another peer protocol version (a cluster in the middle of an upgrade?)');
+      this.options.logger.error({ from, callerVersion, version, method, refused }, 'refused a peer of another peer protocol version (a cluster in the middle of an upgrade?)');
     }
   }
 

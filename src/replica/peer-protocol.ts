@@ -1,27 +1,37 @@
-// peer-protocol: the version of everything members exchange, checked on every call to the peer port.
+// peer-protocol: the versions of everything members exchange, checked on every call to the peer port.
 //
-// What it covers: the Raft messages and their batching (proto/cairn/peer/v1), the commands inside log entries
-// (proto/cairn/cp/v1) and how they apply, the snapshot image, forwarded writes, Hello, and the Distro service of the
-// ephemeral path. A change that a member of the previous version would decode differently, or apply differently,
-// raises peerProtocolVersion. An older member must never see it: it would apply a new command as an undecodable one
-// (a failure that changes nothing) while the others apply it, and the registries would diverge without a word.
+// Two versions, one per service on the peer port:
+// - peerProtocolVersion covers the Peer service: the Raft messages and their batching (proto/cairn/peer/v1), the
+//   commands inside log entries (proto/cairn/cp/v1) and how they apply, the snapshot image, forwarded writes, Hello
+//   and Backup;
+// - distroProtocolVersion covers the Distro service of the ephemeral path (proto/cairn/peer/v1/distro.proto): its
+//   messages and how a member merges what they carry.
+// A change that a member of the previous version would decode differently, or apply differently, raises the version
+// of the service it touches. An older member must never see it: it would apply a new command as an undecodable one
+// (a failure that changes nothing) while the others apply it, or keep another winner of a merge, and the registries
+// would diverge without a word. Versions are per service so that a release changing one service leaves the other
+// whole during an upgrade: a Distro change does not cut Raft in two.
 //
-// The rule: every peer call carries the caller's version in the `cairn-peer-protocol` metadata; a member serves
-// only callers of its own version and refuses the others with FAILED_PRECONDITION, before reading anything they
-// sent. A call without the metadata comes from a member built before this check, which spoke version 1. So members
-// of two versions never exchange a message: during an upgrade the upgraded members and the others are two groups
-// that cannot reach each other, and whichever holds a majority of the voters keeps the cluster going. Upgraded one
-// member at a time, a cluster stays available throughout (docs/operations.md, "Upgrades"); the refusals are logged
-// on both sides and counted (`peer_protocol_refused`).
+// The rule: every peer call carries its service's version in the `cairn-peer-protocol` metadata; a member serves
+// only callers of its own version of that service and refuses the others with FAILED_PRECONDITION, before reading
+// anything they sent. A call without the metadata comes from a member built before this check, which spoke version 1
+// of both. So members of two versions of a service never exchange a message of it: during an upgrade the upgraded
+// members and the others are two groups that cannot reach each other through it. For Raft, whichever group holds a
+// majority of the voters keeps the cluster going; for Distro, the two groups behave as the two sides of a partition.
+// Upgraded one member at a time, a cluster stays available throughout (docs/operations.md, "Upgrades"); the
+// refusals are logged on both sides and counted (`peer_protocol_refused`).
 
 import { Metadata, status as grpcStatus, type ServiceError, type UntypedServiceImplementation } from '@grpc/grpc-js';
 
+/** peerProtocolVersion is this build's version of the Peer service (Raft; see the header for when it changes). */
+export const peerProtocolVersion = 1;
+
 /**
- * peerProtocolVersion is this build's peer protocol (see the header for when it changes). History: 1, the first;
- * 2 (2026-11-23), Distro entries carry a lineage and merge by it (docs/ap.md "Data, versions and tombstones"), which a
- * member of version 1 would merge by version alone and keep a different winner.
+ * distroProtocolVersion is this build's version of the Distro service. History: 1, the first; 2 (2026-11-23), entries
+ * carry a lineage and merge by it (docs/ap.md "Data, versions and tombstones"), which a member of version 1 would
+ * merge by version alone, keeping another winner.
  */
-export const peerProtocolVersion = 2;
+export const distroProtocolVersion = 2;
 
 /** PEER_PROTOCOL_METADATA_KEY carries the caller's version on every peer call. */
 export const PEER_PROTOCOL_METADATA_KEY = 'cairn-peer-protocol';
@@ -56,10 +66,12 @@ export function isPeerProtocolRefusal(error: { readonly code?: number; readonly 
 
 /** ProtocolGuard is what the check needs from the member: its version, and where to report a refusal. */
 export interface ProtocolGuard {
+  /** service names the protocol in refusals: 'peer' (Raft) or 'distro'. */
+  readonly service: string;
   readonly version: number;
   readonly self: string;
   /** onRefused is called for every refused call: the caller's claimed id (if any), its version, the method. */
-  onRefused(from: string | null, callerVersion: number | null, method: string): void;
+  onRefused(from: string | null, callerVersion: number | null, method: string, version: number): void;
 }
 
 /** GuardedCall is what the guard reads of any server call; a server stream also ends with an 'error' event. */
@@ -92,10 +104,10 @@ export function guardService(implementation: UntypedServiceImplementation, guard
       }
       const claimed = call.metadata.get(fromKey)[0];
       const from = typeof claimed === 'string' ? claimed.slice(0, 256) : null;
-      guard.onRefused(from, callerVersion, method);
+      guard.onRefused(from, callerVersion, method, guard.version);
       const refusal = {
         code: grpcStatus.FAILED_PRECONDITION,
-        details: `${peerProtocolRefusalPrefix}: ${guard.self} speaks peer protocol ${guard.version}, the caller ${callerVersion === null ? 'an invalid one' : callerVersion}; members of different versions do not exchange messages (docs/operations.md, "Upgrades")`,
+        details: `${peerProtocolRefusalPrefix}: ${guard.self} speaks ${guard.service} protocol ${guard.version}, the caller ${callerVersion === null ? 'an invalid one' : callerVersion}; members of different versions do not exchange messages (docs/operations.md, "Upgrades")`,
       };
       if (streamsBack || callback === undefined) call.emit?.('error', refusal);
       else callback(refusal, null);

@@ -6,7 +6,7 @@
 // refused any more.
 //
 // Method: three real members on 127.0.1.31-33 (this file's block is 127.0.1.31-33); "the new build" is the same
-// binary started with --unsafe-peer-protocol-version (its own version + 1), which only changes the version it speaks and accepts, so
+// binary started with --unsafe-peer-protocol-version 2, which only changes the version it speaks and accepts, so
 // the test shows the protocol check, not a format change. Writers register unique persistent instances through
 // every running member the whole time, with a 2 s timeout (a member on the minority's side waits for a leader
 // until then, or refuses, and the writer moves on).
@@ -16,11 +16,10 @@
 // leaves no group with a majority until it is back (documented), and its length depends on the machine.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { peerProtocolVersion } from '../../src/replica/peer-protocol.ts';
 import { checkConvergence, Ledger, type Member, startCluster, waitFor, Writer } from '../support/cluster.ts';
 
 const hosts = ['127.0.1.31', '127.0.1.32', '127.0.1.33'];
-const newVersion = ['--unsafe-peer-protocol-version', String(peerProtocolVersion + 1)];
+const newVersion = ['--unsafe-peer-protocol-version', '2'];
 
 /** counter reads one cairn_peer_transport_events_total value from a member's /metrics. */
 async function refusals(member: Member): Promise<number> {

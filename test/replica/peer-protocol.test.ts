@@ -17,7 +17,7 @@ import { limits } from '../../src/limits.ts';
 import type { HeartbeatRequest, Message, NodeId } from '../../src/raft/types.ts';
 import { BACKUP_PATH, GrpcPeerTransport, type PeerServiceRegistration } from '../../src/replica/grpc-transport.ts';
 import { encodeBackupRequest, encodeRaftBatch, encodeRaftMessage } from '../../src/replica/peer-codec.ts';
-import { PEER_PROTOCOL_METADATA_KEY, isPeerProtocolRefusal, peerProtocolVersion } from '../../src/replica/peer-protocol.ts';
+import { PEER_PROTOCOL_METADATA_KEY, distroProtocolVersion, isPeerProtocolRefusal, peerProtocolVersion } from '../../src/replica/peer-protocol.ts';
 import type { ForwardRequest } from '../../src/replica/transport.ts';
 
 const A = '127.0.1.27';
@@ -44,7 +44,8 @@ class Cluster {
   readonly ports = new Map<NodeId, number>();
   readonly members: Member[] = [];
 
-  async start(id: NodeId, protocolVersion?: number): Promise<Member> {
+  /** start starts a member speaking `versions` (default: this build's) of the Peer and Distro protocols. */
+  async start(id: NodeId, versions: { readonly peer?: number; readonly distro?: number } = {}): Promise<Member> {
     const logs: string[] = [];
     const log = (level: string) => (object: object, message: string): void => {
       logs.push(`${level} ${message} ${JSON.stringify(object)}`);
@@ -58,8 +59,12 @@ class Cluster {
       logger: { info: log('info'), warn: log('warn'), error: log('error') },
       tuning: { reconnectBackoffMsMin: 20, reconnectBackoffMsMax: 200 },
       // The Distro service as a member serves it (handlers null: "not running"), to show extra services are guarded.
-      services: [{ definition: distroServiceDefinition as unknown as PeerServiceRegistration['definition'], implementation: distroService(() => null, limits, { warn: log('warn') }) }],
-      ...(protocolVersion === undefined ? {} : { protocolVersion }),
+      services: [{
+        definition: distroServiceDefinition as unknown as PeerServiceRegistration['definition'],
+        implementation: distroService(() => null, limits, { warn: log('warn') }),
+        protocol: { service: 'distro', version: versions.distro ?? distroProtocolVersion },
+      }],
+      ...(versions.peer === undefined ? {} : { protocolVersion: versions.peer }),
     });
     const member: Member = { id, transport, received: [], forwards: [], logs };
     await transport.start({
@@ -104,8 +109,9 @@ describe('peer protocol versions', () => {
     const cluster = new Cluster();
     t.after(() => cluster.close());
     const a = await cluster.start(A);
-    const b = await cluster.start(B, peerProtocolVersion + 1);
-    const c = await cluster.start(C, peerProtocolVersion + 1);
+    const next = { peer: peerProtocolVersion + 1, distro: distroProtocolVersion + 1 };
+    const b = await cluster.start(B, next);
+    const c = await cluster.start(C, next);
     for (const member of [a, b, c]) member.transport.setPeers([A, B, C].filter((id) => id !== member.id));
 
     // B and C share a version: their messages flow both ways (the positive control of the refusals below).
@@ -153,37 +159,43 @@ describe('peer protocol versions', () => {
     assert.match(failure.message, /peer protocol mismatch/);
   });
 
-  test('calls with no version are version 1, refused by this build; malformed or repeated versions are refused; every peer service is guarded', async (t) => {
+  test('calls with no version are version 1; each service serves its own version only; malformed or repeated versions are refused; every peer service is guarded', async (t) => {
     const cluster = new Cluster();
     t.after(() => cluster.close());
     const a = await cluster.start(A);
-    assert.equal(peerProtocolVersion, 2, 'this test names version 2 as this build\'s, and 1 as the one before the check');
+    assert.equal(peerProtocolVersion, 1, 'this test names version 1 as the one before the check');
+    assert.equal(distroProtocolVersion, 2, 'this test names Distro version 2 as this build\'s');
     const client = new Client(`${A}:${a.transport.port}`, credentials.createInsecure());
     t.after(() => client.close());
     const hello = '/cairn.peer.v1.Peer/Hello';
     const distro = '/cairn.peer.v1.Distro/Heartbeat';
 
-    // Served: the member's own version.
-    for (const metadata of [withVersion('2')]) {
+    // Served: the Peer service with no version (a member built before the check) and its own, 1; the Distro service
+    // with its own, 2.
+    for (const metadata of [new Metadata(), withVersion('1')]) {
       // Hello with an empty request is refused by Hello itself (UNAVAILABLE), which shows the guard let it through.
       const answer = await rawCall(client, hello, metadata);
       assert.equal(answer?.code, grpcStatus.UNAVAILABLE, answer?.details);
-      const distroAnswer = await rawCall(client, distro, metadata);
-      assert.equal(distroAnswer?.code, grpcStatus.UNAVAILABLE);
-      assert.match(distroAnswer?.details ?? '', /distro is not running/);
     }
+    const distroAnswer = await rawCall(client, distro, withVersion('2'));
+    assert.equal(distroAnswer?.code, grpcStatus.UNAVAILABLE);
+    assert.match(distroAnswer?.details ?? '', /distro is not running/);
     assert.equal(a.transport.counters().peer_protocol_refused, 0);
 
-    // Refused: no version (a member built before the check, version 1), another version, a malformed one, two values.
+    // Refused: another version, a malformed one, two values; for Distro also no version and version 1 (a member
+    // before the lineage of entries would merge them differently).
     const refusedBefore = a.transport.counters().peer_protocol_refused;
-    for (const metadata of [new Metadata(), withVersion('1'), withVersion('3'), withVersion('one'), withVersion('01'), withVersion('2', '2'), withVersion('9999999')]) {
-      for (const path of [hello, distro]) {
-        const answer = await rawCall(client, path, metadata);
-        assert.ok(isPeerProtocolRefusal(answer), `${path} with ${JSON.stringify(metadata.get(PEER_PROTOCOL_METADATA_KEY))}: ${answer?.code} ${answer?.details}`);
-        assert.match(answer?.details ?? '', new RegExp(`${A} speaks peer protocol 2`));
-      }
+    const malformed = [withVersion('one'), withVersion('01'), withVersion('9999999')];
+    const refusals: Array<[string, Metadata, string]> = [
+      ...[withVersion('2'), withVersion('1', '1'), ...malformed].map((metadata): [string, Metadata, string] => [hello, metadata, 'peer protocol 1']),
+      ...[new Metadata(), withVersion('1'), withVersion('3'), withVersion('2', '2'), ...malformed].map((metadata): [string, Metadata, string] => [distro, metadata, 'distro protocol 2']),
+    ];
+    for (const [path, metadata, speaks] of refusals) {
+      const answer = await rawCall(client, path, metadata);
+      assert.ok(isPeerProtocolRefusal(answer), `${path} with ${JSON.stringify(metadata.get(PEER_PROTOCOL_METADATA_KEY))}: ${answer?.code} ${answer?.details}`);
+      assert.match(answer?.details ?? '', new RegExp(`${A} speaks ${speaks}`));
     }
-    assert.equal(a.transport.counters().peer_protocol_refused - refusedBefore, 14);
+    assert.equal(a.transport.counters().peer_protocol_refused - refusedBefore, 12);
 
     // The server-streaming Backup method is guarded too (refused through the stream's status, not a callback).
     const backup = (metadata: Metadata): Promise<ServiceError | null> => new Promise((resolve) => {
@@ -192,27 +204,24 @@ describe('peer protocol versions', () => {
       call.on('error', (error: ServiceError) => resolve(error));
       call.on('end', () => resolve(null));
     });
-    const refusedBackup = await backup(withVersion('1'));
+    const refusedBackup = await backup(withVersion('2'));
     assert.ok(isPeerProtocolRefusal(refusedBackup), `${refusedBackup?.code} ${refusedBackup?.details}`);
     // Served (this test's member has no backup handler, so it says it does not serve backups yet).
-    const servedBackup = await backup(withVersion('2'));
+    const servedBackup = await backup(withVersion('1'));
     assert.equal(servedBackup?.code, grpcStatus.UNAVAILABLE);
     assert.match(servedBackup?.details ?? '', /does not serve backups yet/);
-    assert.equal(a.transport.counters().peer_protocol_refused - refusedBefore, 15);
+    assert.equal(a.transport.counters().peer_protocol_refused - refusedBefore, 13);
 
-    // A refused stream (unversioned: version 1) delivers nothing, even a valid batch written on it; one of this
-    // build's version delivers.
+    // A refused stream delivers nothing, even a valid batch written on it; an unversioned one delivers.
     const open = (metadata: Metadata) =>
       client.makeClientStreamRequest<Uint8Array, Buffer>('/cairn.peer.v1.Peer/Stream', (bytes) => Buffer.from(bytes), (bytes) => bytes, metadata, {}, () => undefined);
-    const refused = open(new Metadata());
+    const refused = open(withVersion('2'));
     refused.on('error', () => undefined);
     refused.write(encodeRaftBatch([encodeRaftMessage(heartbeat(B, A, 7))]));
-    const versioned = new Metadata();
-    versioned.set(PEER_PROTOCOL_METADATA_KEY, '2');
-    const accepted = open(versioned);
+    const accepted = open(new Metadata());
     accepted.write(encodeRaftBatch([encodeRaftMessage(heartbeat(B, A, 8))]));
-    await waitFor('the versioned stream\'s message', () => a.received.length === 1);
-    await waitFor('the refused stream to be counted', () => a.transport.counters().peer_protocol_refused - refusedBefore === 16);
+    await waitFor('the unversioned stream\'s message', () => a.received.length === 1);
+    await waitFor('the refused stream to be counted', () => a.transport.counters().peer_protocol_refused - refusedBefore === 14);
     accepted.end();
     assert.deepEqual(a.received.map((message) => (message.type === 'HeartbeatRequest' ? message.commit : -1)), [8]);
   });

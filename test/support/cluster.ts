@@ -633,6 +633,8 @@ export interface ClusterOptions {
   readonly env?: Readonly<Record<string, string>>;
   /** memberEnv adds environment for one member (by host) to every start of it, after `env`. */
   readonly memberEnv?: (host: string) => Readonly<Record<string, string>>;
+  /** args are further `cairn server` flags of the initial members' first start (later starts name their own). */
+  readonly args?: readonly string[];
 }
 
 /** LeaderAgreement is a leader every asked member agrees on, and how long the poll took. */
@@ -669,7 +671,7 @@ export class Cluster {
   static async start(options: ClusterOptions): Promise<Cluster> {
     const cluster = new Cluster(options);
     try {
-      await Promise.all(cluster.members.map((member) => member.start()));
+      await Promise.all(cluster.members.map((member) => member.start(options.args === undefined ? {} : { args: options.args })));
     } catch (error) {
       const tails = cluster.logTails(40);
       await cluster.stop();
