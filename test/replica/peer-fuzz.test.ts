@@ -33,6 +33,7 @@ import { decodeForwardResponse, decodeRaftBatch, encodeRaftBatch, encodeRaftMess
 import { lookupMessage } from '../../src/replica/proto.ts';
 import { bindPeerSource } from '../../src/replica/source-address.ts';
 import { protoRoot } from '../../src/replica/proto.ts';
+import { PEER_PROTOCOL_METADATA_KEY, distroProtocolVersion } from '../../src/replica/peer-protocol.ts';
 import type { Entry, Message } from '../../src/raft/types.ts';
 import { readInstances, startCluster, waitFor, type Member } from '../support/cluster.ts';
 import { Failures, memberAlive, Prng, fuzzSeed, hex, hostileMessage, mutate, oneHostileField, randomBytes, runPool, utf8 } from '../support/fuzz.ts';
@@ -61,9 +62,14 @@ const fromBytes = (bytes: Uint8Array): Buffer => Buffer.from(bytes);
 /** senderIds are the cairn-from values used: forged, this member's own, huge, and none (all loopback when dialable). */
 const senderIds = [fake, fake, self, `${fakeHost}:9`, 'x'.repeat(300), ''];
 
-function metadataFrom(from: string): grpc.Metadata {
+/**
+ * metadataFrom is a call's metadata: the claimed sender, and for the Distro service its protocol version (the Peer
+ * service's calls go unversioned, which is version 1, its own: the fuzzing is of what the guard lets through).
+ */
+function metadataFrom(from: string, path: string): grpc.Metadata {
   const metadata = new grpc.Metadata();
   if (from !== '') metadata.set('cairn-from', from);
+  if (path.startsWith('/cairn.peer.v1.Distro/')) metadata.set(PEER_PROTOCOL_METADATA_KEY, String(distroProtocolVersion));
   return metadata;
 }
 
@@ -155,7 +161,7 @@ interface Answer {
 function unary(client: grpc.Client, path: string, bytes: Uint8Array, from: string): Promise<Answer> {
   const started = Date.now();
   return new Promise((resolve) => {
-    client.makeUnaryRequest<Uint8Array, Buffer>(path, fromBytes, identity, bytes, metadataFrom(from), { deadline: new Date(Date.now() + 8000) }, (error, value) => {
+    client.makeUnaryRequest<Uint8Array, Buffer>(path, fromBytes, identity, bytes, metadataFrom(from, path), { deadline: new Date(Date.now() + 8000) }, (error, value) => {
       resolve({ code: error === null ? grpc.status.OK : error.code, details: error?.details ?? '', ms: Date.now() - started, response: value });
     });
   });
@@ -165,7 +171,7 @@ function unary(client: grpc.Client, path: string, bytes: Uint8Array, from: strin
 function stream(client: grpc.Client, frames: readonly Uint8Array[], from: string, cancel: boolean): Promise<Answer> {
   const started = Date.now();
   return new Promise((resolve) => {
-    const call = client.makeClientStreamRequest<Uint8Array, Buffer>('/cairn.peer.v1.Peer/Stream', fromBytes, identity, metadataFrom(from), { deadline: new Date(Date.now() + 8000) }, (error, value) => {
+    const call = client.makeClientStreamRequest<Uint8Array, Buffer>('/cairn.peer.v1.Peer/Stream', fromBytes, identity, metadataFrom(from, '/cairn.peer.v1.Peer/Stream'), { deadline: new Date(Date.now() + 8000) }, (error, value) => {
       resolve({ code: error === null ? grpc.status.OK : error.code, details: error?.details ?? '', ms: Date.now() - started, response: value });
     });
     call.on('error', () => undefined);
@@ -179,7 +185,7 @@ function snapshotStream(client: grpc.Client, bytes: Uint8Array, from: string): P
   const started = Date.now();
   return new Promise((resolve) => {
     let chunks = 0;
-    const call = client.makeServerStreamRequest<Uint8Array, Buffer>('/cairn.peer.v1.Distro/Snapshot', fromBytes, identity, bytes, metadataFrom(from), { deadline: new Date(Date.now() + 8000) });
+    const call = client.makeServerStreamRequest<Uint8Array, Buffer>('/cairn.peer.v1.Distro/Snapshot', fromBytes, identity, bytes, metadataFrom(from, '/cairn.peer.v1.Distro/Snapshot'), { deadline: new Date(Date.now() + 8000) });
     call.on('data', () => chunks++);
     call.on('error', () => undefined);
     call.on('status', (status: grpc.StatusObject) => resolve({ code: status.code, details: status.details, ms: Date.now() - started, response: undefined, chunks }));
