@@ -13,21 +13,13 @@
 // "not found") every second through rotating members, for instances first registered through an older member.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { checkConvergence, Ledger, type Member, startCluster, waitFor, Writer } from '../support/cluster.ts';
+import { checkConvergence, Ledger, type Member, protocolRefusals, startCluster, waitFor, Writer } from '../support/cluster.ts';
 import { beatOnce, describeList, listEphemeral, registerEphemeral } from '../support/ephemeral.ts';
 
 const hosts = ['127.0.1.70', '127.0.1.71', '127.0.1.72'];
 const olderDistro = ['--unsafe-distro-protocol-version', '1'];
 const service = 'upgrade-distro-eph';
 const instances = ['10.9.0.1', '10.9.0.2', '10.9.0.3', '10.9.0.4'];
-
-/** refusals reads the peer port's count of calls refused for their protocol version. */
-async function refusals(member: Member): Promise<number> {
-  const answer = await member.request('GET', '/metrics', { timeoutMs: 3000 });
-  const match = /cairn_peer_transport_events_total\{event="peer_protocol_refused"\} (\d+)/.exec(answer.text);
-  if (match === null) throw new Error(`${member.addr}: no peer_protocol_refused counter in /metrics`);
-  return Number(match[1]);
-}
 
 test('an upgrade across the Distro protocol alone keeps Raft whole: one leader, writes through every member at every step; the ephemeral path converges once all are upgraded', async (t) => {
   const cluster = await startCluster(t, { file: 'upgrade-distro', hosts, size: 3, args: olderDistro });
@@ -87,7 +79,7 @@ test('an upgrade across the Distro protocol alone keeps Raft whole: one leader, 
       const [someOlder] = older;
       if (someOlder !== undefined) {
         // Mixed: the Distro calls between the two groups are refused, on both sides.
-        await waitFor(async () => (await refusals(member)) > 0 && (await refusals(someOlder)) > 0, { timeoutMs: 10_000, what: `Distro refusals counted by ${member.addr} and ${someOlder.addr}` });
+        await waitFor(async () => (await protocolRefusals(member)) > 0 && (await protocolRefusals(someOlder)) > 0, { timeoutMs: 10_000, what: `Distro refusals counted by ${member.addr} and ${someOlder.addr}` });
       }
     });
   }
@@ -106,7 +98,7 @@ test('an upgrade across the Distro protocol alone keeps Raft whole: one leader, 
   assert.ok(converged.acked >= 13, `at least 13 acknowledged writes (${converged.acked})`);
 
   // The refusals stop once one version is spoken everywhere.
-  const before = await Promise.all(cluster.members.map(refusals));
+  const before = await Promise.all(cluster.members.map(protocolRefusals));
   await new Promise((resolve) => setTimeout(resolve, 2000));
-  assert.deepEqual(await Promise.all(cluster.members.map(refusals)), before, 'no refusal once every member speaks the new Distro version');
+  assert.deepEqual(await Promise.all(cluster.members.map(protocolRefusals)), before, 'no refusal once every member speaks the new Distro version');
 });

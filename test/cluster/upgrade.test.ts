@@ -16,18 +16,10 @@
 // leaves no group with a majority until it is back (documented), and its length depends on the machine.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { checkConvergence, Ledger, type Member, startCluster, waitFor, Writer } from '../support/cluster.ts';
+import { checkConvergence, Ledger, type Member, protocolRefusals, startCluster, waitFor, Writer } from '../support/cluster.ts';
 
 const hosts = ['127.0.1.31', '127.0.1.32', '127.0.1.33'];
 const newVersion = ['--unsafe-peer-protocol-version', '2'];
-
-/** counter reads one cairn_peer_transport_events_total value from a member's /metrics. */
-async function refusals(member: Member): Promise<number> {
-  const answer = await member.request('GET', '/metrics', { timeoutMs: 3000 });
-  const match = /cairn_peer_transport_events_total\{event="peer_protocol_refused"\} (\d+)/.exec(answer.text);
-  if (match === null) throw new Error(`${member.addr}: no peer_protocol_refused counter in /metrics`);
-  return Number(match[1]);
-}
 
 test('an upgrade across a peer protocol version, one member at a time: available on the majority side, nothing lost', async (t) => {
   const cluster = await startCluster(t, { file: 'upgrade', hosts, size: 3 });
@@ -59,7 +51,7 @@ test('an upgrade across a peer protocol version, one member at a time: available
         // Mixed: each side refuses the other, and says so in its metrics.
         const [someOlder] = older;
         assert.ok(someOlder !== undefined);
-        await waitFor(async () => (await refusals(member)) > 0 && (await refusals(someOlder)) > 0, { timeoutMs: 10_000, what: `refusals counted by ${member.addr} and ${someOlder.addr}` });
+        await waitFor(async () => (await protocolRefusals(member)) > 0 && (await protocolRefusals(someOlder)) > 0, { timeoutMs: 10_000, what: `refusals counted by ${member.addr} and ${someOlder.addr}` });
       }
     });
   }
@@ -72,11 +64,11 @@ test('an upgrade across a peer protocol version, one member at a time: available
   assert.ok(converged.acked >= 80, `at least 80 acknowledged writes (${converged.acked})`);
 
   // One version everywhere: the refusals stop. Counted twice, a second apart, after a write has gone through all three.
-  const before = await Promise.all(cluster.members.map(refusals));
+  const before = await Promise.all(cluster.members.map(protocolRefusals));
   const [first] = cluster.members;
   assert.ok(first !== undefined);
   assert.equal((await ledger.register(first, 'upgrade-a', 10_000)).kind, 'ok');
   await checkConvergence(ledger, cluster.members, { timeoutMs: 10_000 });
   await new Promise((resolve) => setTimeout(resolve, 1000));
-  assert.deepEqual(await Promise.all(cluster.members.map(refusals)), before, 'no refusal once every member speaks the new version');
+  assert.deepEqual(await Promise.all(cluster.members.map(protocolRefusals)), before, 'no refusal once every member speaks the new version');
 });

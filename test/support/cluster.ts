@@ -761,6 +761,14 @@ export class Cluster {
 }
 
 /** startCluster starts a cluster whose stop() runs after the test `t`, whatever its outcome. */
+/** protocolRefusals reads a member's count of peer calls refused for their protocol version (every protocol). */
+export async function protocolRefusals(member: Member): Promise<number> {
+  const answer = await member.request('GET', '/metrics', { timeoutMs: 3000 });
+  const match = /cairn_peer_transport_events_total\{event="peer_protocol_refused"\} (\d+)/.exec(answer.text);
+  if (match === null) throw new Error(`${member.addr}: no peer_protocol_refused counter in /metrics`);
+  return Number(match[1]);
+}
+
 export async function startCluster(t: TestContext, options: ClusterOptions): Promise<Cluster> {
   const cluster = await Cluster.start(options);
   t.after(() => cluster.stop());
