@@ -639,3 +639,42 @@ test('copies of one address merged in any order agree (random lineages, versions
     assert.equal(results.size, 1, `round ${round}: ${[...results].join(' | ')}`);
   }
 });
+
+test('a close that names its registration\'s lineage ends it also where the copy is older or absent, and never a newer registration', () => {
+  const clock = new Clock();
+  const { store: stale } = storeOf('a', clock);
+  const { store: fresh } = storeOf('b', clock);
+  const key = keyOf('10.0.0.1');
+  // The session registers, then registers again (a new lineage) where the stale member's copy does not follow.
+  stale.put(key, fields, 'session-1', 'register');
+  fresh.merge(stale.exportRecord(stale.record(serviceId)!));
+  clock.advance(5);
+  const second = fresh.put(key, { ...fields, weight: 3 }, 'session-1', 'register');
+  const secondCopy = fresh.exportRecord(fresh.record(serviceId)!);
+  // Without the lineage the stale member ends only the registration it holds; the second one stays elsewhere.
+  const { store: control } = storeOf('c', clock);
+  control.merge(stale.exportRecord(stale.record(serviceId)!));
+  clock.advance(5);
+  assert.equal(control.removeOwned(key, 'session-1').removed, true);
+  fresh.merge(control.exportRecord(control.record(serviceId)!));
+  assert.deepEqual(ips(fresh), ['10.0.0.1:8080'], 'the close by the holder\'s copy leaves the newer registration');
+  // Naming the second registration's lineage ends it from the stale copy, and the tombstone wins everywhere.
+  clock.advance(5);
+  assert.equal(stale.removeOwned(key, 'session-1', second.lineage).removed, true);
+  const ended = stale.exportRecord(stale.record(serviceId)!);
+  assert.deepEqual(ended.entries[0]!.lineage, second.lineage);
+  fresh.merge(ended);
+  assert.deepEqual(ips(fresh), []);
+  // A member that never saw the instance writes the tombstone too, and a copy of the registration arriving later stays gone.
+  const { store: blank } = storeOf('d', clock);
+  assert.equal(blank.removeOwned(key, 'session-1', second.lineage).removed, false);
+  assert.equal(blank.exportRecord(blank.record(serviceId)!).entries[0]?.removed, true);
+  assert.equal(blank.merge(secondCopy), 0);
+  assert.deepEqual(ips(blank), []);
+  // A registration newer than the named one (another session's redo) is not touched, and nothing is written.
+  clock.advance(5);
+  const redo = fresh.put(key, fields, 'session-2', 'register');
+  assert.equal(fresh.removeOwned(key, 'session-1', second.lineage).removed, false);
+  assert.deepEqual(fresh.exportRecord(fresh.record(serviceId)!).entries[0]!.lineage, redo.lineage);
+  assert.deepEqual(ips(fresh), ['10.0.0.1:8080']);
+});
