@@ -619,7 +619,11 @@ export class EphemeralStore {
     const existing = this.records.get(serviceIdOfKey(key))?.entries.get(entryIdOf(key.cluster, key.ip, key.port));
     if (existing !== undefined) {
       const order = compareVersions(existing.lineage, lineage);
-      if (order > 0 || (order === 0 && existing.instance === null)) return { removed: false, revision: this.records.get(serviceIdOfKey(key))?.revision ?? 0 };
+      // A newer lineage stands; the named one has ended already; or it is not this session's (a registration's owner
+      // is its session's: only an update through another session, which sessions do not send, could differ).
+      if (order > 0 || (order === 0 && (existing.instance === null || existing.owner !== owner))) {
+        return { removed: false, revision: this.records.get(serviceIdOfKey(key))?.revision ?? 0 };
+      }
     }
     const record = this.obtain(key);
     const wasLive = existing !== undefined && existing.instance !== null;
