@@ -594,9 +594,11 @@ export class EphemeralStore {
    * everywhere (jepsen-like D6, seed 44001).
    *
    * With `lineage` (the registration the session's member last had acknowledged), the tombstone is written in that
-   * lineage unless this member holds a newer one (a later registration, or the client's deregistration) or already
-   * holds the end of that one: so it also ends a registration this member's copy is older than (the session
-   * registered the instance again since, and that copy has not arrived here), and one this member never saw.
+   * lineage unless this member holds a newer one (a later registration, or the client's deregistration), already
+   * holds the end of that one, or holds a live copy that another session owns: so it also ends this session's
+   * registration where this member's copy is an older one of the same session (the session registered the instance
+   * again since, and that copy has not arrived here), and one this member never saw (a copy arriving later stays
+   * ended).
    * Without it (a caller that does not know the lineage), only the instance this member holds live with `owner` as
    * its owner is removed, in its own lineage; an unknown instance gets no tombstone. removed=false, and nothing
    * written, when nothing of this session's registration was live here.
@@ -619,9 +621,13 @@ export class EphemeralStore {
     const existing = this.records.get(serviceIdOfKey(key))?.entries.get(entryIdOf(key.cluster, key.ip, key.port));
     if (existing !== undefined) {
       const order = compareVersions(existing.lineage, lineage);
-      // A newer lineage stands; the named one has ended already; or it is not this session's (a registration's owner
-      // is its session's: only an update through another session, which sessions do not send, could differ).
-      if (order > 0 || (order === 0 && (existing.instance === null || existing.owner !== owner))) {
+      // Left alone: a newer lineage; the named one, ended already; and a live copy another session owns, of the named
+      // lineage (only an update through another session, which sessions do not send, could make one) or of an older
+      // one. The last is the partition case (jepsen-like D6, seed 49200): a member cut off from the others may hold an
+      // older registration of the instance by another session of the same client, and miss that client's newer one
+      // made meanwhile; ending the older copy there would unlist an instance its client still keeps.
+      const liveOfAnother = existing.instance !== null && existing.owner !== owner;
+      if (order > 0 || (order === 0 && existing.instance === null) || liveOfAnother) {
         return { removed: false, revision: this.records.get(serviceIdOfKey(key))?.revision ?? 0 };
       }
     }

@@ -640,7 +640,7 @@ test('copies of one address merged in any order agree (random lineages, versions
   }
 });
 
-test('a close that names its registration\'s lineage ends it also where the copy is older or absent, and never a newer registration', () => {
+test('a close that names its registration\'s lineage ends it also where the copy is an older one of the same session or absent, never a newer registration or another session\'s live copy', () => {
   const clock = new Clock();
   const { store: stale } = storeOf('a', clock);
   const { store: fresh } = storeOf('b', clock);
@@ -677,4 +677,15 @@ test('a close that names its registration\'s lineage ends it also where the copy
   assert.equal(fresh.removeOwned(key, 'session-1', second.lineage).removed, false);
   assert.deepEqual(fresh.exportRecord(fresh.record(serviceId)!).entries[0]!.lineage, redo.lineage);
   assert.deepEqual(ips(fresh), ['10.0.0.1:8080']);
+  // A member cut off from the others holds an older registration by another session of the same client (jepsen-like
+  // D6, seed 49200): the close of a later session, named, leaves it listed there, as the close without a lineage
+  // does; the client may keep the instance through a session whose registration has not arrived here.
+  const { store: cutOff } = storeOf('f', clock);
+  clock.advance(5);
+  cutOff.put(key, fields, 'session-0', 'register');
+  clock.advance(5);
+  const later = fresh.put(key, fields, 'session-3', 'register');
+  assert.equal(cutOff.removeOwned(key, 'session-3', later.lineage).removed, false);
+  assert.equal(cutOff.removeOwned(key, 'session-3').removed, false);
+  assert.deepEqual(ips(cutOff), ['10.0.0.1:8080']);
 });
