@@ -297,10 +297,7 @@ function forwardRequestTo(request: ForwardRequest): Record<string, unknown> {
         hasHealthy: request.healthy !== undefined, hasMetadata: request.metadata !== undefined,
       } };
     case 'deregister':
-      return { write: {
-        type: 'deregister', key: instanceKeyTo(request.key), owner: request.owner ?? '',
-        ...(request.lineage === undefined ? {} : { lineage: versionTo(request.lineage) }),
-      } };
+      return { write: { type: 'deregister', key: instanceKeyTo(request.key), owner: request.owner ?? '' } };
     case 'beat':
       return { beat: {
         key: instanceKeyTo(request.key), hasBody: request.body !== undefined, weight: request.body?.weight ?? 0,
@@ -354,13 +351,7 @@ function writeFrom(write: Record<string, unknown>): ForwardRequest {
       };
     case 'deregister': {
       const owner = text(write['owner'], 'write.owner', memberIdCharsMax);
-      const rawLineage = write['lineage'];
-      if (owner === '') {
-        // A client's own deregistration starts its own lineage: naming one is meaningless.
-        if (rawLineage !== null && rawLineage !== undefined) throw invalid('write.lineage is given for a deregistration without an owner');
-        return { type: 'deregister', key };
-      }
-      return rawLineage === null || rawLineage === undefined ? { type: 'deregister', key, owner } : { type: 'deregister', key, owner, lineage: versionFrom(rawLineage) };
+      return owner === '' ? { type: 'deregister', key } : { type: 'deregister', key, owner };
     }
     default:
       throw invalid(`unknown write type ${JSON.stringify(String(kind).slice(0, 32))}`);

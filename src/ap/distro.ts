@@ -122,8 +122,6 @@ interface PeerState {
 interface SessionBinding {
   readonly key: InstanceKey;
   readonly fields: ForwardedFields;
-  /** lineage is the lineage of the registration last acknowledged for it (its end names it), noVersion if unknown. */
-  lineage: Version;
   /** repair is the registration a renewal started because the instance was missing; writes of the key wait for it. */
   repair: Promise<void> | null;
   /** leaving is set while this member routes the client's deregistration of the instance: no repair then. */
@@ -504,7 +502,7 @@ export class DistroNode implements EphemeralRegistry {
     if (!response.ok) throw errorOf(response);
     if (response.type === 'instance') {
       if (session !== null && !session.closed && (request.type === 'register' || request.type === 'update')) {
-        this.bindToSession(session, global, key, request.fields, response.entry.lineage);
+        this.bindToSession(session, global, key, request.fields);
       } else if (session === null) {
         this.unbindFromSession(global);
       }
@@ -660,16 +658,16 @@ export class DistroNode implements EphemeralRegistry {
     switch (request.type) {
       case 'register':
       case 'update': {
-        const { instance, revision, lineage } = this.store.put(request.key, request.fields, request.owner, request.type);
-        return { ok: true, type: 'instance', entry: entryOfInstance(instance, request.owner, lineage), revision };
+        const { instance, revision } = this.store.put(request.key, request.fields, request.owner, request.type);
+        return { ok: true, type: 'instance', entry: entryOfInstance(instance, request.owner), revision };
       }
       case 'patch': {
         const { key, type: _type, ...changes } = request;
         const { instance, revision } = this.store.patch(key, changes);
-        return { ok: true, type: 'instance', entry: entryOfInstance(instance, '', noVersion), revision };
+        return { ok: true, type: 'instance', entry: entryOfInstance(instance, ''), revision };
       }
       case 'deregister': {
-        const { removed, revision } = request.owner === undefined || request.owner === '' ? this.store.remove(request.key) : this.store.removeOwned(request.key, request.owner, request.lineage);
+        const { removed, revision } = request.owner === undefined || request.owner === '' ? this.store.remove(request.key) : this.store.removeOwned(request.key, request.owner);
         return { ok: true, type: 'removed', removed, revision };
       }
       case 'beat':
@@ -1035,10 +1033,10 @@ export class DistroNode implements EphemeralRegistry {
     return session;
   }
 
-  private bindToSession(session: SessionState, global: string, key: InstanceKey, fields: ForwardedFields, lineage: Version): void {
+  private bindToSession(session: SessionState, global: string, key: InstanceKey, fields: ForwardedFields): void {
     const previous = this.sessionOfEntry.get(global);
     if (previous !== undefined && previous !== session) previous.keys.delete(global);
-    session.keys.set(global, { key, fields, lineage, repair: null, leaving: false });
+    session.keys.set(global, { key, fields, repair: null, leaving: false });
     this.sessionOfEntry.set(global, session);
   }
 
@@ -1055,13 +1053,13 @@ export class DistroNode implements EphemeralRegistry {
       session.closed = true;
       this.sessions.delete(session.id);
       session.resolveClosed();
-      const ended = [...session.keys.values()].map((binding) => ({ key: binding.key, lineage: binding.lineage }));
-      for (const { key } of ended) {
+      const keys = [...session.keys.values()].map((binding) => binding.key);
+      for (const key of keys) {
         const global = globalEntryId(key);
         if (this.sessionOfEntry.get(global) === session) this.sessionOfEntry.delete(global);
       }
       session.keys.clear();
-      await this.deregisterClosed(session.id, ended);
+      await this.deregisterClosed(session.id, keys);
     })();
     return session.closing;
   }
@@ -1075,19 +1073,17 @@ export class DistroNode implements EphemeralRegistry {
    * member, for at most removeAfterMs (by then the responsible member has expired them anyway). jepsen-like D5 16001:
    * with one retry, a session that timed out during a partition left its instance listed 30 s more.
    */
-  private async deregisterClosed(sessionId: string, ended: ReadonlyArray<{ readonly key: InstanceKey; readonly lineage: Version }>): Promise<void> {
+  private async deregisterClosed(sessionId: string, keys: readonly InstanceKey[]): Promise<void> {
     const attemptsMax = Math.max(1, Math.ceil(this.limits.removeAfterMs / this.limits.distroHeartbeatIntervalMs));
-    let pending = ended;
+    let pending = keys;
     for (let attempt = 1; pending.length > 0; attempt++) {
-      const failed: Array<{ readonly key: InstanceKey; readonly lineage: Version }> = [];
+      const failed: InstanceKey[] = [];
       let lastError = '';
-      await Promise.all(pending.map(async (item) => {
-        const { key, lineage } = item;
+      await Promise.all(pending.map(async (key) => {
         try {
-          // The registration's lineage, when known, so the close ends it even where the copy is older (removeOwned).
-          await this.route(key, { type: 'deregister', key, owner: sessionId, ...(isNoVersion(lineage) ? {} : { lineage }) });
+          await this.route(key, { type: 'deregister', key, owner: sessionId });
         } catch (error) {
-          failed.push(item);
+          failed.push(key);
           lastError = error instanceof Error ? error.message : String(error);
         }
       }));
@@ -1157,10 +1153,7 @@ export class DistroNode implements EphemeralRegistry {
       'a session\'s instance was missing at its responsible member; registering it again');
     const request: ForwardRequest = { type: 'register', key: binding.key, fields: binding.fields, owner: session.id };
     binding.repair = this.route(binding.key, request).then(
-      (response) => {
-        // The restoration is a registration of its own: the session's end must name it.
-        if (response.ok && response.type === 'instance') binding.lineage = response.entry.lineage;
-      },
+      () => undefined,
       (error: unknown) => {
         // The next renewal finds it missing again and retries.
         this.options.logger.warn({ session: session.id, service: binding.key.service, err: error instanceof Error ? error.message : String(error) },
@@ -1185,18 +1178,9 @@ function keyOf(key: InstanceKey): InstanceKey {
 /** noVersion stands in for the version of an entry that travels as a request's payload, not as a copy to merge. */
 const noVersion: Version = Object.freeze({ wallMs: 0, counter: 0, member: '' });
 
-/** isNoVersion tells noVersion (by value: it may have travelled) from a real version. */
-function isNoVersion(version: Version): boolean {
-  return version.wallMs === 0 && version.counter === 0 && version.member === '';
-}
-
-/**
- * entryOfInstance is a write's answer: the instance, and the lineage of the registration it belongs to (noVersion when
- * not known, as for a patch) as both version and lineage.
- */
-function entryOfInstance(instance: Instance, owner: string, lineage: Version): EntryData {
+function entryOfInstance(instance: Instance, owner: string): EntryData {
   return {
-    cluster: instance.cluster, ip: instance.ip, port: instance.port, version: lineage, lineage, removed: false,
+    cluster: instance.cluster, ip: instance.ip, port: instance.port, version: noVersion, lineage: noVersion, removed: false,
     weight: instance.weight, enabled: instance.enabled, healthy: instance.healthy, metadata: instance.metadata, owner,
   };
 }

@@ -485,7 +485,7 @@ export class EphemeralStore {
    * put registers (mode 'register': upsert) or updates (mode 'update': must exist) an instance with a new version.
    * Throws CAIRN_INSTANCE_NOT_FOUND, CAIRN_INSTANCES_PER_SERVICE_EXCEEDED or CAIRN_INVALID_ARGUMENT (timeouts).
    */
-  put(key: InstanceKey, fields: InstanceFields, owner: string, mode: 'register' | 'update'): { instance: Instance; revision: number; lineage: Version } {
+  put(key: InstanceKey, fields: InstanceFields, owner: string, mode: 'register' | 'update'): { instance: Instance; revision: number } {
     const timeouts = timeoutsOf(fields.metadata, this.options.limits, true);
     const id = entryIdOf(key.cluster, key.ip, key.port);
     const existing = this.records.get(serviceIdOfKey(key))?.entries.get(id);
@@ -528,7 +528,7 @@ export class EphemeralStore {
     entry.heardMs = this.now();
     this.options.events.onServiceChanged(record);
     assert(entry.instance !== null, 'put installed a tombstone');
-    return { instance: entry.instance, revision: record.revision, lineage: entry.lineage };
+    return { instance: entry.instance, revision: record.revision };
   }
 
   /** patch changes some attributes of an existing instance (CAIRN_INSTANCE_NOT_FOUND when absent). */
@@ -588,24 +588,15 @@ export class EphemeralStore {
   }
 
   /**
-   * removeOwned ends session `owner`'s registration of an instance (a closing session's deregistration). The
-   * tombstone keeps the registration's lineage: it ends that registration and no later one, so a close applied late,
-   * from a copy older than a registration made meanwhile through another session, loses to that registration
-   * everywhere (jepsen-like D6, seed 44001).
-   *
-   * With `lineage` (the registration the session's member last had acknowledged), the tombstone is written in that
-   * lineage unless this member holds a newer one (a later registration, or the client's deregistration), already
-   * holds the end of that one, or holds a live copy that another session owns: so it also ends this session's
-   * registration where this member's copy is an older one of the same session (the session registered the instance
-   * again since, and that copy has not arrived here), and one this member never saw (a copy arriving later stays
-   * ended).
-   * Without it (a caller that does not know the lineage), only the instance this member holds live with `owner` as
-   * its owner is removed, in its own lineage; an unknown instance gets no tombstone. removed=false, and nothing
-   * written, when nothing of this session's registration was live here.
+   * removeOwned tombstones an instance only while session `owner` owns it (a closing session's deregistration):
+   * removed=false, and nothing written, when it is absent, removed, or owned by another session or by beats. Unlike
+   * remove, an unknown instance gets no tombstone: one registered elsewhere since is another session's. The tombstone
+   * keeps the registration's lineage: it ends that registration and no later one, so a close applied late, from a copy
+   * older than a registration made meanwhile through another session, loses to that registration everywhere
+   * (jepsen-like D6, seed 44001).
    */
-  removeOwned(key: InstanceKey, owner: string, lineage?: Version): { removed: boolean; revision: number } {
+  removeOwned(key: InstanceKey, owner: string): { removed: boolean; revision: number } {
     assert(owner !== '', 'removeOwned needs a session id');
-    if (lineage !== undefined) return this.endLineage(key, owner, lineage);
     const record = this.records.get(serviceIdOfKey(key));
     const existing = record?.entries.get(entryIdOf(key.cluster, key.ip, key.port));
     if (record === undefined || existing === undefined || existing.instance === null || existing.owner !== owner) {
@@ -614,34 +605,6 @@ export class EphemeralStore {
     this.tombstone(record, existing, 'kept');
     this.options.events.onServiceChanged(record);
     return { removed: true, revision: record.revision };
-  }
-
-  /** endLineage is removeOwned with a named lineage (see there). */
-  private endLineage(key: InstanceKey, owner: string, lineage: Version): { removed: boolean; revision: number } {
-    const existing = this.records.get(serviceIdOfKey(key))?.entries.get(entryIdOf(key.cluster, key.ip, key.port));
-    if (existing !== undefined) {
-      const order = compareVersions(existing.lineage, lineage);
-      // Left alone: a newer lineage; the named one, ended already; and a live copy another session owns, of the named
-      // lineage (only an update through another session, which sessions do not send, could make one) or of an older
-      // one. The last is the partition case (jepsen-like D6, seed 49200): a member cut off from the others may hold an
-      // older registration of the instance by another session of the same client, and miss that client's newer one
-      // made meanwhile; ending the older copy there would unlist an instance its client still keeps.
-      const liveOfAnother = existing.instance !== null && existing.owner !== owner;
-      if (order > 0 || (order === 0 && existing.instance === null) || liveOfAnother) {
-        return { removed: false, revision: this.records.get(serviceIdOfKey(key))?.revision ?? 0 };
-      }
-    }
-    const record = this.obtain(key);
-    const wasLive = existing !== undefined && existing.instance !== null;
-    // The named lineage may be newer than anything this member has seen: observed first, so the version orders after it.
-    this.clock.observe(lineage);
-    this.install(record, {
-      cluster: key.cluster, ip: key.ip, port: key.port, version: this.clock.tick(this.now()), lineage, removed: true,
-      weight: 0, enabled: false, healthy: false, metadata: emptyMetadata, owner,
-      ...(existing?.override === undefined ? {} : { override: existing.override }),
-    }, existing?.timeouts ?? defaultTimeouts(this.options.limits));
-    if (wasLive) this.options.events.onServiceChanged(record);
-    return { removed: wasLive, revision: record.revision };
   }
 
   /**

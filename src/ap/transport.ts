@@ -7,7 +7,6 @@
 
 import type { Metadata, ServiceKey, InstanceKey } from '../naming/model.ts';
 import type { EntryData, RecordData } from './ephemeral-store.ts';
-import type { Version } from './version.ts';
 
 /** ServiceChecksum is one service's checksum as the responsible member announces it in a verify round. */
 export interface ServiceChecksum {
@@ -30,10 +29,9 @@ export type ForwardRequest =
   /**
    * A deregister with `owner` (a session's id; absent or '' for a client's own deregistration) removes the instance
    * only while that session still owns it: a closing or expired session must not remove what another session has
-   * registered since (a client's redo on another member, or a duplicate session; jepsen-like D5). `lineage` names the
-   * registration it ends, when the session's member knows it (EphemeralStore.removeOwned).
+   * registered since (a client's redo on another member, or a duplicate session; jepsen-like D5).
    */
-  | { readonly type: 'deregister'; readonly key: InstanceKey; readonly owner?: string; readonly lineage?: Version }
+  | { readonly type: 'deregister'; readonly key: InstanceKey; readonly owner?: string }
   | { readonly type: 'beat'; readonly key: InstanceKey; readonly body?: { readonly weight: number; readonly metadata: Metadata } }
   | { readonly type: 'renew'; readonly keys: readonly InstanceKey[] };
 

@@ -290,39 +290,6 @@ test('a closing session removes only what it still owns: a redo through another 
   for (const svc of services) assert.equal(view(m1, svc), '');
 });
 
-test('a closing session names the lineage of the registration it ends, as the responsible member acknowledged it', async (t) => {
-  // The responsible member's copy may be older than the session's last registration (or absent): the close names
-  // the registration, so the tombstone ends it there too (EphemeralStore.removeOwned; the store tests show the merge).
-  const network = new MemoryDistroNetwork();
-  const nodes = startNodes(network, members);
-  t.after(() => closeAll(nodes));
-  const [m1] = nodes as [DistroNode];
-  const svc = [0, 1, 2, 3, 4, 5, 6, 7].map((i) => key(`lineage-${i}`, '10.0.0.8')).find((k) => m1.responsibleFor(serviceIdOfKey(k)) !== 'm1');
-  assert.ok(svc !== undefined, 'a service another member is responsible for');
-  const target = nodes.find((node) => node.self === m1.responsibleFor(serviceIdOfKey(svc)));
-  assert.ok(target !== undefined);
-  const seen: ForwardRequest[] = [];
-  const handlers = target.handlers;
-  network.attach(target.self, {
-    ...handlers,
-    onForwardBatch: (from, requests, sentAtMs) => {
-      seen.push(...requests);
-      return handlers.onForwardBatch(from, requests, sentAtMs);
-    },
-  });
-  const session = m1.openSession();
-  await register(m1, svc, {}, session.id);
-  await register(m1, svc, { again: 'yes' }, session.id);
-  const held = target.store.exportRecord(target.store.record(serviceIdOfKey(svc))!).entries[0]!;
-  await session.close();
-  const close = seen.find((request) => request.type === 'deregister');
-  assert.ok(close !== undefined && close.type === 'deregister', `the close reached ${target.self}: ${JSON.stringify(seen.map((r) => r.type))}`);
-  assert.equal(close.owner, session.id);
-  assert.deepEqual(close.lineage, held.lineage, 'the lineage of the second registration, as the responsible member holds it');
-  await converged(nodes, [svc], 'every member after the close');
-  assert.equal(view(m1, svc), '');
-});
-
 test('a live session registers its instance again when a renewal finds it removed (the owner of a shared instance closed)', async (t) => {
   // Two sessions hold the same instance; the later (its owner) closes and removes it everywhere. The earlier still
   // keeps it: its member's next renewal finds it missing and registers it again, with the fields it was registered
