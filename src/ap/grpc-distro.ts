@@ -187,6 +187,9 @@ export interface GrpcDistroTransportOptions {
 /** GrpcDistroTransport is the DistroTransport of a real member. */
 export class GrpcDistroTransport implements DistroTransport {
   private readonly clients = new Map<string, Client>();
+  /** notReadySince: per member, since when (monotonic ms) its channel has not been ready when a call wanted it. */
+  private readonly notReadySince = new Map<string, number>();
+  private channelsReplaced = 0;
   private closed = false;
 
   constructor(private readonly options: GrpcDistroTransportOptions) {}
@@ -226,7 +229,7 @@ export class GrpcDistroTransport implements DistroTransport {
   private async unary(to: string, name: string, request: Uint8Array, timeoutMs = this.options.limits.distroPeerTimeoutMs, connectedOnly = false): Promise<Buffer> {
     const client = this.client(to);
     const deadline = monotonicMs() + timeoutMs;
-    if (!(await waitForReady(client.getChannel(), connectedOnly ? monotonicMs() : deadline, connectedOnly))) throw new DistroCallError(`peer ${to} is unreachable`, true);
+    if (!(await this.ready(to, client, connectedOnly ? monotonicMs() : deadline, connectedOnly))) throw new DistroCallError(`peer ${to} is unreachable`, true);
     return new Promise<Buffer>((resolve, reject) => {
       client.makeUnaryRequest<Uint8Array, Buffer>(`${SERVICE}/${name}`, toBuffer, fromBuffer, request, this.metadata(), { deadline: grpcDeadline(deadline) }, (error, value) => {
         if (error === null && value !== undefined) return resolve(value);
@@ -294,7 +297,7 @@ export class GrpcDistroTransport implements DistroTransport {
   async snapshot(to: string, onChunk: (records: readonly RecordData[]) => void): Promise<void> {
     const client = this.client(to);
     const deadline = monotonicMs() + this.options.limits.distroSnapshotTimeoutMs;
-    if (!(await waitForReady(client.getChannel(), Math.min(deadline, monotonicMs() + this.options.limits.distroPeerTimeoutMs), false))) {
+    if (!(await this.ready(to, client, Math.min(deadline, monotonicMs() + this.options.limits.distroPeerTimeoutMs), false))) {
       throw new DistroCallError(`peer ${to} is unreachable`, true);
     }
     await new Promise<void>((resolve, reject) => {
@@ -314,10 +317,44 @@ export class GrpcDistroTransport implements DistroTransport {
     });
   }
 
+  /**
+   * ready waits (until `deadline`) for the member's channel to be ready. A channel not ready for
+   * distroPeerTimeoutMs is replaced, so the next call starts a fresh connect: during a partition that drops packets
+   * the channel's TCP connect hangs in SYN-SENT, and its retransmissions come at growing intervals (1, 3, 7, 15, 31 s
+   * ...), so a channel kept after the heal can wait that long for its next SYN, and grpc-js has no connect timeout of
+   * its own. The Raft transport replaces its channel the same way (test/replica/grpc-transport-partition.test.ts).
+   * Without it, jepsen-like D6 (seed 49200) saw a member's Distro channel to a peer stay unconnected for over four
+   * minutes after the last partition between them while their Raft streams were back: the member saw the peer
+   * down throughout, sent it no sync, and the peer never converged.
+   */
+  private async ready(to: string, client: Client, deadline: number, connectedOnly: boolean): Promise<boolean> {
+    if (await waitForReady(client.getChannel(), deadline, connectedOnly)) {
+      this.notReadySince.delete(to);
+      return true;
+    }
+    const now = monotonicMs();
+    const since = this.notReadySince.get(to);
+    if (since === undefined) {
+      this.notReadySince.set(to, now);
+    } else if (now - since >= this.options.limits.distroPeerTimeoutMs && this.clients.get(to) === client) {
+      client.close();
+      this.clients.delete(to);
+      this.notReadySince.delete(to);
+      this.channelsReplaced++;
+    }
+    return false;
+  }
+
+  /** replacedChannels counts the channels replaced because they stayed unconnected (see ready). */
+  replacedChannels(): number {
+    return this.channelsReplaced;
+  }
+
   /** forgetPeer closes the client of a member that left the group. */
   forgetPeer(member: string): void {
     this.clients.get(member)?.close();
     this.clients.delete(member);
+    this.notReadySince.delete(member);
   }
 
   /** close closes every client. */
