@@ -32,7 +32,13 @@ export function memberAp(self: string, members: readonly string[], host: string,
     start(registry) {
       const onEvent = distroMetrics(registry, () => node);
       node = new DistroNode({ self, members: members.length === 0 ? [self] : members, limits, logger: log, onEvent });
-      transport = new GrpcDistroTransport({ self, listenHost: host, peerAddressOf, limits, protocolVersion });
+      transport = new GrpcDistroTransport({
+        self, listenHost: host, peerAddressOf, limits, protocolVersion,
+        onChannelReplaced: (member) => {
+          onEvent('channel_replaced', 1);
+          log.info({ peer: member }, 'distro channel replaced: it stayed unconnected for distroPeerTimeoutMs');
+        },
+      });
       node.start(transport);
       log.info({ members: node.liveMembers() }, 'distro started');
       return node;

@@ -81,7 +81,8 @@ export type DistroEvent =
   | 'forward_ok' | 'forward_failed' | 'forward_retried' | 'forward_served' | 'forward_overflow' | 'forward_batch_sent' | 'forward_batch_failed'
   | 'forward_expired' | 'forward_fence_waits'
   | 'sync_sent' | 'sync_failed' | 'sync_received' | 'verify_sent' | 'verify_mismatch' | 'pushback_sent' | 'full_push_sent'
-  | 'expired_unhealthy' | 'expired_removed' | 'expiry_spared' | 'expiry_deferred' | 'tombstones_collected' | 'listener_failed' | 'snapshot_loaded' | 'snapshot_failed';
+  | 'expired_unhealthy' | 'expired_removed' | 'expiry_spared' | 'expiry_deferred' | 'tombstones_collected' | 'listener_failed' | 'snapshot_loaded' | 'snapshot_failed'
+  | 'channel_replaced';
 
 /** DistroLogger is the logging a node needs; a pino logger fits it. */
 export interface DistroLogger {

@@ -182,6 +182,8 @@ export interface GrpcDistroTransportOptions {
   readonly limits: GrpcDistroLimits;
   /** protocolVersion is the Distro protocol the member speaks (default: this build's, src/replica/peer-protocol.ts). */
   readonly protocolVersion?: number;
+  /** onChannelReplaced is called each time a peer's channel is replaced for staying unconnected (see ready; metrics). */
+  readonly onChannelReplaced?: (member: string) => void;
 }
 
 /** GrpcDistroTransport is the DistroTransport of a real member. */
@@ -341,6 +343,7 @@ export class GrpcDistroTransport implements DistroTransport {
       this.clients.delete(to);
       this.notReadySince.delete(to);
       this.channelsReplaced++;
+      this.options.onChannelReplaced?.(to);
     }
     return false;
   }

@@ -13,6 +13,8 @@
 //   cairn_ap_tombstones_collected_total      tombstones forgotten after their retention (or beyond the bound)
 //   cairn_ap_snapshot_loads_total{result}    start-up snapshot attempts: loaded, failed
 //   cairn_ap_listener_failures_total         change listeners that threw (caught and logged)
+//   cairn_ap_channels_replaced_total         peer channels replaced because they stayed unconnected for
+//                                                distroPeerTimeoutMs (a connect stuck after a partition)
 //   cairn_ap_services, _instances, _tombstones, _sessions, _live_members     sizes, read at scrape time
 //   cairn_ap_tombstones_dropped_total        tombstones dropped early because distroTombstonesMax was reached
 //   cairn_ap_snapshot_loaded                 1 once the start-up snapshot is loaded (readiness of the AP path)
@@ -44,6 +46,7 @@ export function distroMetrics(registry: Registry, node: () => DistroNode | null)
   const snapshots = counter('cairn_ap_snapshot_loads_total', 'Start-up snapshot attempts.', ['result'] as const);
   const sessionRepairs = counter('cairn_ap_session_reregistrations_total', 'Session instances registered again because a renewal found them missing at their responsible member.');
   const listenerFailures = counter('cairn_ap_listener_failures_total', 'Change listeners that threw.');
+  const channelsReplaced = counter('cairn_ap_channels_replaced_total', 'Distro peer channels replaced because they stayed unconnected for distroPeerTimeoutMs.');
   const gauge = (name: string, help: string, read: (n: DistroNode) => number): void => {
     new Gauge({
       name, help, registers,
@@ -91,6 +94,7 @@ export function distroMetrics(registry: Registry, node: () => DistroNode | null)
       case 'listener_failed': return listenerFailures.inc(count);
       case 'snapshot_loaded': return snapshots.inc({ result: 'loaded' }, count);
       case 'snapshot_failed': return snapshots.inc({ result: 'failed' }, count);
+      case 'channel_replaced': return channelsReplaced.inc(count);
       default: return assertNever(event, 'unknown distro event');
     }
   }

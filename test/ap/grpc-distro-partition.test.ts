@@ -11,10 +11,13 @@
 // member does. The partition is two tagged iptables DROP rules (test/support/iptables.ts) held 16 s, so that a
 // hanging connect's next SYN would come ~15 s after the heal; then removed. The test asserts the first heartbeat
 // answered after the heal comes within 4 s (one replacement period, a backoff, slack) and that channels were
-// replaced. The rules are removed even when the test fails.
+// replaced, each replacement reported to the member's counter (cairn_ap_channels_replaced_total). The rules are
+// removed even when the test fails.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { Registry } from 'prom-client';
 import { GrpcDistroTransport, distroService, distroServiceDefinition } from '../../src/ap/grpc-distro.ts';
+import { distroMetrics } from '../../src/ap/metrics.ts';
 import type { DistroHandlers } from '../../src/ap/transport.ts';
 import { limits } from '../../src/limits.ts';
 import { GrpcPeerTransport, type PeerServiceRegistration } from '../../src/replica/grpc-transport.ts';
@@ -48,7 +51,17 @@ test('a Distro channel stuck connecting through a partition is replaced: the pee
     onUnreachable: quiet,
   });
   t.after(() => server.close());
-  const client = new GrpcDistroTransport({ self: A, listenHost: A, peerAddressOf: () => `${B}:${server.port}`, limits });
+  // Each replacement is reported through onChannelReplaced, which the member turns into a counter (member-ap.ts).
+  const registry = new Registry();
+  const onEvent = distroMetrics(registry, () => null);
+  const replacedFor: string[] = [];
+  const client = new GrpcDistroTransport({
+    self: A, listenHost: A, peerAddressOf: () => `${B}:${server.port}`, limits,
+    onChannelReplaced: (member) => {
+      replacedFor.push(member);
+      onEvent('channel_replaced', 1);
+    },
+  });
   t.after(() => client.close());
 
   let answered = 0;
@@ -80,4 +93,8 @@ test('a Distro channel stuck connecting through a partition is replaced: the pee
   t.diagnostic(`reached again ${reconnectMs} ms after the heal; ${client.replacedChannels()} channel(s) replaced`);
   assert.ok(client.replacedChannels() > 0, 'the stuck channel was replaced during the partition');
   assert.ok(reconnectMs < 4000, `reached again ${reconnectMs} ms after the heal (bound: 4000 ms)`);
+  assert.equal(replacedFor.length, client.replacedChannels(), 'every replacement was reported');
+  assert.ok(replacedFor.every((member) => member === B), `replacements reported for ${replacedFor.join(', ')}`);
+  const scraped = await registry.getSingleMetricAsString('cairn_ap_channels_replaced_total');
+  assert.match(scraped, new RegExp(`^cairn_ap_channels_replaced_total ${client.replacedChannels()}$`, 'm'));
 });
