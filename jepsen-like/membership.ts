@@ -129,6 +129,7 @@ const retryableCodes: ReadonlySet<string> = new Set([
   'CAIRN_PROPOSAL_DROPPED',
   'CAIRN_OUTCOME_UNKNOWN',
   'CAIRN_SHUTTING_DOWN',
+  'CAIRN_MEMBER_STALLED',
 ]);
 
 /** answerOf classifies the result of one POST or DELETE /cairn/v1/cluster/members, with a one-line detail. */

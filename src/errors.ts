@@ -63,6 +63,8 @@ const specs = {
   CAIRN_REQUEST_ID_REUSED: { message: 'request id already used by a different write', httpStatus: 409, grpcStatus: G.FAILED_PRECONDITION, retryable: false },
   // HTTP only: the request did not arrive within limits.requestReceiveMsMax; it was not read, so nothing was written.
   CAIRN_REQUEST_TIMEOUT: { message: 'the request did not arrive in time', httpStatus: 408, grpcStatus: G.DEADLINE_EXCEEDED, retryable: true },
+  // A write read as the member resumed from a stall (src/stall.ts): it may have waited while its client gave up.
+  CAIRN_MEMBER_STALLED: { message: 'this member stood still and refuses writes read as it resumes; nothing was written', httpStatus: 503, grpcStatus: G.UNAVAILABLE, retryable: true },
 
   // Quotas. Nothing was written; something must be removed (or the limit raised) first.
   CAIRN_INSTANCES_PER_SERVICE_EXCEEDED: { message: 'too many instances in this service', httpStatus: 409, grpcStatus: G.RESOURCE_EXHAUSTED, retryable: false },

@@ -2,6 +2,7 @@
 import { buildGrpcServer, listenGrpcServer, shutdownGrpcServer, type GrpcLogger } from './api/grpc/server.ts';
 import type { NamingService } from './naming/naming-service.ts';
 import type { SubscriptionHub } from './naming/subscriptions.ts';
+import type { WriteFence } from './stall.ts';
 
 /** GrpcApi is the running gRPC listener. */
 export interface GrpcApi {
@@ -13,9 +14,10 @@ export interface GrpcApi {
 const grpcCloseGraceMs = 2000;
 
 /** startGrpcApi builds the gRPC server and binds it to host:port. */
-export async function startGrpcApi(options: { naming: NamingService; ready: () => boolean; host: string; port: number; logger: GrpcLogger; subscriptions?: SubscriptionHub }): Promise<GrpcApi> {
+export async function startGrpcApi(options: { naming: NamingService; ready: () => boolean; host: string; port: number; logger: GrpcLogger; subscriptions?: SubscriptionHub; stall?: WriteFence }): Promise<GrpcApi> {
   const server = buildGrpcServer({
     naming: options.naming, ready: options.ready, logger: options.logger,
+    ...(options.stall === undefined ? {} : { stall: options.stall }),
     ...(options.subscriptions === undefined ? {} : { subscriptions: options.subscriptions }),
   });
   const port = await listenGrpcServer(server, options.host, options.port);

@@ -25,6 +25,7 @@ import { startGrpcApi, type GrpcApi } from './member-grpc.ts';
 import { createPushes } from './member-push.ts';
 import { ActiveHealthChecker } from './health/health-checker.ts';
 import { memberAp, type MemberAp } from './member-ap.ts';
+import { StallWatch } from './stall.ts';
 
 /** MemberConfig is what one member needs to start (validated by the CLI, src/cli/main.ts). */
 export interface MemberConfig {
@@ -174,16 +175,19 @@ async function assemble(
   const health = new ActiveHealthChecker({ self: config.addr, raft: replica, proposer: cp, view: stateMachine, registry, logger: logger.child({ component: 'health' }) });
   const cluster = clusterControl(replica, config.addr, () => serving);
   const pushes = createPushes({ naming, stateMachine, host: config.host, addr: config.addr, registry, logger: logger.child({ component: 'push' }) });
-  const http = buildApp({ naming, cluster, metrics: registry, logger: logger.child({ component: 'http' }), pushTargets: pushes.udp });
+  const stall = stallWatch(registry, logger.child({ component: 'stall' }));
+  const http = buildApp({ naming, cluster, metrics: registry, logger: logger.child({ component: 'http' }), pushTargets: pushes.udp, stall });
   try {
     await http.listen({ host: config.host, port: config.httpPort });
     await pushes.start();
-    const grpc = await startGrpcApi({ naming, ready: () => serving, host: config.host, port: config.grpcPort, logger: logger.child({ component: 'grpc' }), subscriptions: pushes.hub });
+    const grpc = await startGrpcApi({ naming, ready: () => serving, host: config.host, port: config.grpcPort, logger: logger.child({ component: 'grpc' }), subscriptions: pushes.hub, stall });
     health.start();
+    stall.start();
     let closing: Promise<void> | null = null;
     const close = (): Promise<void> =>
       (closing ??= (async () => {
         serving = false;
+        stall.stop();
         await health.close();
         await http.close().catch((error: unknown) => logger.warn({ err: error }, 'http close failed'));
         await pushes.close();
@@ -232,6 +236,31 @@ function registerClockGauge(registry: Registry): void {
       this.set(processSteadyWall.offsetMs() / 1000);
     },
   }));
+}
+
+/**
+ * stallWatch builds the member's stall fence (src/stall.ts) with its metrics: cairn_member_stalls_total (stalls
+ * seen), cairn_member_stall_seconds_max (the longest) and cairn_stall_refused_writes_total{api}; each stall is logged.
+ */
+function stallWatch(registry: Registry, log: Logger): StallWatch {
+  const stalls = new Counter({ name: 'cairn_member_stalls_total', help: 'Times the event loop stood still for over stallThresholdMs (paused, a VM stall, a long GC, starved of CPU).', registers: [registry] });
+  const longest = new Gauge({ name: 'cairn_member_stall_seconds_max', help: 'The longest stall seen since the member started.', registers: [registry] });
+  const refused = new Counter({ name: 'cairn_stall_refused_writes_total', help: 'Client writes refused with CAIRN_MEMBER_STALLED: read as the member resumed from a stall.', labelNames: ['api'], registers: [registry] });
+  let longestMs = 0;
+  return new StallWatch({
+    checkMs: limits.stallCheckMs,
+    thresholdMs: limits.stallThresholdMs,
+    graceMs: limits.stallGraceMs,
+    onStall: (stalledMs) => {
+      stalls.inc();
+      if (stalledMs > longestMs) {
+        longestMs = stalledMs;
+        longest.set(stalledMs / 1000);
+      }
+      log.warn({ stalledMs: Math.round(stalledMs) }, 'the event loop stood still; client writes read as it resumes are refused (CAIRN_MEMBER_STALLED)');
+    },
+    onRefused: (api) => refused.inc({ api }),
+  });
 }
 
 /**

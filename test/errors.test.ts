@@ -34,6 +34,7 @@ const golden: ReadonlyArray<readonly [string, number, number, boolean]> = [
   ['CAIRN_ENTRY_TOO_LARGE', 413, 3, false],
   ['CAIRN_REQUEST_ID_REUSED', 409, 9, false],
   ['CAIRN_REQUEST_TIMEOUT', 408, 4, true],
+  ['CAIRN_MEMBER_STALLED', 503, 14, true],
   ['CAIRN_INSTANCES_PER_SERVICE_EXCEEDED', 409, 8, false],
   ['CAIRN_CLUSTERS_PER_SERVICE_EXCEEDED', 409, 8, false],
   ['CAIRN_SERVICES_PER_NAMESPACE_EXCEEDED', 409, 8, false],

@@ -806,6 +806,7 @@ const certainFailureCodes = new Set([
   'CAIRN_UNCOMMITTED_BYTES_EXCEEDED',
   'CAIRN_TRANSFER_IN_PROGRESS',
   'CAIRN_SHUTTING_DOWN',
+  'CAIRN_MEMBER_STALLED',
 ]);
 
 /** classify maps an answer (or its absence) to an outcome kind and a detail. */

@@ -30,12 +30,13 @@ import { statusOfError, toCairnError } from './errors.ts';
 import { Fields } from './fields.ts';
 import { HealthService } from './health.ts';
 import { encodeListInstancesResponse, instanceResponseSerializer, type ListInstancesResponseMessage } from './list-encoding.ts';
-import { namingHandlers, type CallBudget, type UnaryHandler } from './naming-handlers.ts';
+import { namingHandlers, type CallBudget, type NamingMethod, type UnaryHandler } from './naming-handlers.ts';
 import { serveSession } from './session.ts';
 import { serveSubscribe } from './subscribe.ts';
 import type { SubscriptionHub } from '../../naming/subscriptions.ts';
 import { healthServiceName, loadClientApiDefinition, namingServiceName, serviceDefinitionOf } from './proto.ts';
 import { requestTypeOf, wireProblem } from './wire-check.ts';
+import type { WriteFence } from '../../stall.ts';
 
 /** GrpcLogger is the part of the member's pino logger the server uses: unexpected failures are logged as errors. */
 export interface GrpcLogger {
@@ -52,6 +53,8 @@ export interface GrpcDeps {
   readonly logger?: GrpcLogger;
   /** now is the wall clock in ms, against which client deadlines are measured; default Date.now. */
   readonly now?: () => number;
+  /** stall is the member's stall fence (src/stall.ts): writes read as the member resumes from a stall are refused. */
+  readonly stall?: WriteFence;
   /** subscriptions is the member's subscription hub; without it Subscribe answers UNIMPLEMENTED. */
   readonly subscriptions?: SubscriptionHub;
   /** subscribeCatchUpMs bounds a resumed Subscribe's wait for min_applied_index (default limits.subscribeCatchUpMsMax; tests shorten it). */
@@ -145,13 +148,27 @@ function answerError(error: unknown, method: string, logger: GrpcLogger | undefi
 }
 
 /** unary adapts one UnaryHandler to grpc-js: deadline to budget, handler, response or error status. */
+/** writeMethods are the unary Naming methods that write: the stall fence looks at them (src/stall.ts). */
+const writeMethods: ReadonlySet<string> = new Set<NamingMethod>([
+  'RegisterInstance', 'DeregisterInstance', 'UpdateInstance', 'CreateService', 'UpdateService', 'DeleteService', 'SetClusterHealthChecker',
+]);
+
 function unary(method: string, handler: UnaryHandler, deps: GrpcDeps): (call: ServerUnaryCall<unknown, object>, callback: sendUnaryData<object>) => void {
   const now = deps.now ?? Date.now;
+  const fenced = writeMethods.has(method);
   return (call, callback) => {
     const budget = callBudget(call.getDeadline(), now(), limits.requestTimeoutMs);
     if (budget === 'expired') {
       callback({ code: grpcStatus.DEADLINE_EXCEEDED, details: 'the deadline passed before the call was served; nothing was done' });
       return;
+    }
+    if (fenced) {
+      try {
+        deps.stall?.fenceWrite('grpc');
+      } catch (error) {
+        callback(answerError(error, method, deps.logger));
+        return;
+      }
     }
     serveUnary(handler, call.request, budget).then(
       (response) => callback(null, response),
@@ -172,7 +189,7 @@ function namingImplementation(deps: GrpcDeps): UntypedServiceImplementation {
     Subscribe: deps.subscriptions === undefined
       ? notYetServed('this server was built without a subscription hub; poll ListInstances (revision, checksum) instead')
       : serveSubscribe(deps.naming, deps.subscriptions, decodedFields, deps.logger, deps.subscribeCatchUpMs),
-    Session: serveSession(deps.naming, decodedFields, deps.logger),
+    Session: serveSession(deps.naming, decodedFields, deps.logger, deps.stall),
   };
   for (const [method, handler] of Object.entries(namingHandlers(deps.naming, servicesPageSizeMax(limits)))) {
     implementation[method] = unary(method, handler, deps);

@@ -19,6 +19,7 @@ import { statusMessageOf, statusOfError, toCairnError } from './errors.ts';
 import type { Fields } from './fields.ts';
 import { instanceMessage } from './messages.ts';
 import { deregisterInputOf, instanceSpecOf } from './requests.ts';
+import type { WriteFence } from '../../stall.ts';
 
 /** sessionKeepAliveIntervalMs is how often an idle client should send keep_alive: Nacos's beat interval (5 s). */
 export const sessionKeepAliveIntervalMs = limits.beatIntervalMs;
@@ -56,7 +57,7 @@ async function answerOf(session: NamingSession, request: Fields, which: string, 
 }
 
 /** serveSession returns the grpc-js handler of Session; `decoded` turns a raw message into Fields or throws. */
-export function serveSession(naming: NamingService, decoded: (request: unknown) => Fields, logger?: SessionLogger): (call: ServerDuplexStream<unknown, object>) => void {
+export function serveSession(naming: NamingService, decoded: (request: unknown) => Fields, logger?: SessionLogger, stall?: WriteFence): (call: ServerDuplexStream<unknown, object>) => void {
   return (call) => {
     let session: NamingSession;
     try {
@@ -98,11 +99,20 @@ export function serveSession(naming: NamingService, decoded: (request: unknown) 
         finish(new CairnError('CAIRN_INVALID_ARGUMENT', 'a SessionRequest must set one of register, deregister, keep_alive', { details: { parameter: 'request' } }));
         return;
       }
+      // The stall fence looks at a write as it is read (src/stall.ts); its answer waits its turn in the queue.
+      let refused: unknown = null;
+      if (which === 'register' || which === 'deregister') {
+        try {
+          stall?.fenceWrite('session');
+        } catch (error) {
+          refused = error;
+        }
+      }
       pending += 1;
       if (pending >= limits.sessionRequestsPendingMax) call.pause();
       const served = which;
       queue = queue.then(async () => {
-        if (!ended) await write(await answerOf(session, request, served, logger));
+        if (!ended) await write(refused === null ? await answerOf(session, request, served, logger) : errorAnswer(refused));
         pending -= 1;
         if (pending < limits.sessionRequestsPendingMax && call.isPaused()) call.resume();
       });

@@ -166,6 +166,14 @@ export function buildApp(deps: HttpDeps): FastifyInstance {
   installBodyParsers(app);
   app.setErrorHandler((error, request, reply) => sendError(error, request, reply));
   app.setNotFoundHandler((request, reply) => sendNoSuchApi(request, reply));
+  const stall = deps.stall;
+  if (stall !== undefined) {
+    // The stall fence (src/stall.ts) looks at a write when its headers are read, before its body is parsed: what
+    // queued in the socket while the member stood still is read in the first loop turns after it resumes.
+    app.addHook('onRequest', async (request) => {
+      if (request.method !== 'GET' && request.method !== 'HEAD') stall.fenceWrite('http');
+    });
+  }
   installAuthorization(app, deps.authorize ?? allowAll);
   observeRequests(app, deps.metrics);
   app.addHook('onSend', async (request, reply) => {

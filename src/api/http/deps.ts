@@ -5,6 +5,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { Registry } from 'prom-client';
 import type { Identity, NamingService } from '../../naming/naming-service.ts';
 import type { UdpTargetSpec } from '../../naming/udp-push.ts';
+import type { WriteFence } from '../../stall.ts';
 
 /** MemberRole is what one member does in the Raft group, as GET /cairn/v1/cluster reports it. */
 export type MemberRole = 'leader' | 'follower' | 'candidate' | 'pre-candidate' | 'learner' | 'unknown';
@@ -81,6 +82,8 @@ export interface HttpDeps {
   readonly now?: () => number;
   /** pushTargets registers Nacos v1 UDP push targets from lists with udpPort > 0 (src/naming/udp-push.ts); default none. */
   readonly pushTargets?: PushTargetRegistry;
+  /** stall is the member's stall fence (src/stall.ts): writes read as the member resumes from a stall are refused. */
+  readonly stall?: WriteFence;
   /** requestReceiveMs bounds a request's arrival (limits.requestReceiveMsMax unless a test shortens it). */
   readonly requestReceiveMs?: number;
   /** connectionsCheckMs is how often the server looks for late requests (limits.httpConnectionsCheckMs by default). */

@@ -169,6 +169,7 @@ export function nacosV2CodeOf(error: CairnError, serviceRoute: boolean): NacosV2
     case 'CAIRN_TRANSFER_IN_PROGRESS':
     case 'CAIRN_MEMBER_STATE_MISSING':
     case 'CAIRN_SHUTTING_DOWN':
+    case 'CAIRN_MEMBER_STALLED':
     case 'CAIRN_DISTRO_UNAVAILABLE':
     case 'CAIRN_STORAGE_CORRUPT':
     case 'CAIRN_DATA_DIR_IN_USE':

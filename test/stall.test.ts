@@ -1,0 +1,91 @@
+// Goal: the stall fence (src/stall.ts) refuses a write read while the member resumes from a stall, and only then:
+// while its timer is overdue by more than the threshold, and for the grace after the timer saw the stall; never in
+// normal running, never once stopped.
+// Method: a StallWatch on a clock the test moves, its tick() called as its timer would; then one on the real clock
+// whose event loop the test blocks for 1.3 s with a busy wait, as a long GC or a SIGSTOP would.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { CairnError } from '../src/errors.ts';
+import { StallWatch, type StallApi } from '../src/stall.ts';
+import { sleep } from './support/cluster.ts';
+
+function refusal(watch: StallWatch, api: StallApi = 'http'): CairnError | null {
+  try {
+    watch.fenceWrite(api);
+    return null;
+  } catch (error) {
+    assert.ok(error instanceof CairnError, `a CairnError, got ${String(error)}`);
+    return error;
+  }
+}
+
+test('the fence refuses writes while the timer is overdue and during the grace after a stall, and serves them otherwise', (t) => {
+  let now = 10_000;
+  const stalls: number[] = [];
+  const refusedApis: StallApi[] = [];
+  const watch = new StallWatch({
+    checkMs: 100, thresholdMs: 1000, graceMs: 500, now: () => now,
+    onStall: (ms) => stalls.push(ms), onRefused: (api) => refusedApis.push(api),
+  });
+  assert.equal(refusal(watch), null, 'not started: nothing is refused');
+  watch.start();
+  t.after(() => watch.stop());
+
+  // Normal running: the timer ticks every 100 ms (late by up to the threshold is no stall).
+  for (let i = 0; i < 20; i++) {
+    now += 100;
+    watch.tick();
+    assert.equal(refusal(watch), null);
+  }
+  now += 1000;
+  assert.equal(refusal(watch), null, 'overdue by exactly the threshold is no stall');
+  watch.tick();
+  assert.deepEqual(stalls, []);
+
+  // The loop stood still 1.5 s; a write read before the timer runs again is refused.
+  now += 1500;
+  const first = refusal(watch, 'grpc');
+  assert.equal(first?.code, 'CAIRN_MEMBER_STALLED');
+  assert.equal(first?.retryable, true);
+  assert.equal(first?.details?.['stalledMs'], 1500);
+  // The timer runs: the stall is seen and counted; the grace begins.
+  watch.tick();
+  assert.deepEqual(stalls, [1500]);
+  assert.equal(watch.stalls(), 1);
+  now += 499;
+  assert.equal(refusal(watch, 'session')?.code, 'CAIRN_MEMBER_STALLED', 'within the grace');
+  assert.equal(refusal(watch, 'session')?.details?.['stalledMs'], 1500, 'the refusal names the stall');
+  now += 1;
+  watch.tick();
+  assert.equal(refusal(watch), null, 'the grace is over');
+  assert.equal(watch.refused(), 3);
+  assert.deepEqual(refusedApis, ['grpc', 'session', 'session']);
+
+  // Stopped: nothing is refused, however long the silence.
+  watch.stop();
+  now += 60_000;
+  assert.equal(refusal(watch), null);
+});
+
+test('a real event loop blocked for 1.3 s: a write read right after is refused, one read after the grace is served', async (t) => {
+  const stalls: number[] = [];
+  const watch = new StallWatch({ checkMs: 50, thresholdMs: 1000, graceMs: 300, onStall: (ms) => stalls.push(ms) });
+  watch.start();
+  t.after(() => watch.stop());
+  await sleep(200);
+  assert.equal(refusal(watch), null, 'a running loop serves writes');
+
+  const blockedUntil = performance.now() + 1300;
+  while (performance.now() < blockedUntil) {
+    // Busy: the loop stands still, as under SIGSTOP or a long GC.
+  }
+  assert.equal(refusal(watch)?.code, 'CAIRN_MEMBER_STALLED', 'read in the same turn as the stall ends');
+  // The next turns: the timer sees the stall and the grace holds.
+  await new Promise<void>((resolve) => setImmediate(resolve));
+  assert.equal(refusal(watch)?.code, 'CAIRN_MEMBER_STALLED', 'read in the next turn');
+  await sleep(100);
+  assert.equal(stalls.length, 1, `one stall seen, got ${stalls.join(', ')}`);
+  assert.ok((stalls[0] ?? 0) >= 1300, `the stall lasted ${stalls[0]} ms`);
+  await sleep(400);
+  assert.equal(refusal(watch), null, 'after the grace, writes are served again');
+});
