@@ -40,6 +40,8 @@ const breakers: Record<string, (l: Limits) => Partial<Limits>> = {
   'committedBytesPerReadyMax >= messageBytesMax': (l) => ({ committedBytesPerReadyMax: l.messageBytesMax - 1 }),
   'snapshotChunkBytes <= messageBytesMax': (l) => ({ snapshotChunkBytes: l.messageBytesMax + 1 }),
   'httpConnectionsCheckMs < requestReceiveMsMax': (l) => ({ httpConnectionsCheckMs: l.requestReceiveMsMax }),
+  'stallCheckMs * 4 <= stallThresholdMs': (l) => ({ stallCheckMs: l.stallThresholdMs / 4 + 1 }),
+  'stallGraceMs > stallCheckMs': (l) => ({ stallGraceMs: l.stallCheckMs }),
   'requestBodyBytesMax < entryBytesMax': (l) => ({ requestBodyBytesMax: l.entryBytesMax }),
   'peerMessageBytesMax >= 2 * messageBytesMax': (l) => ({ peerMessageBytesMax: 2 * l.messageBytesMax - 1 }),
   'peerMessageBytesMax >= 2 * snapshotChunkBytes': (l) => ({ peerMessageBytesMax: 2 * l.snapshotChunkBytes - 1 }),
