@@ -141,6 +141,9 @@ interface SessionState {
   closing: Promise<void> | null;
 }
 
+/** closeKeptLoggedMax bounds the instances one closed session's log line names. */
+const closeKeptLoggedMax = 16;
+
 /** disagreementLogIntervalMs spaces the warnings about members that disagree on who is responsible (expiryRound). */
 const disagreementLogIntervalMs = 30_000;
 /** expiredLogMs spaces the warnings about forwarded batches refused past their fence (a skewed clock refuses many). */
@@ -668,7 +671,12 @@ export class DistroNode implements EphemeralRegistry {
         return { ok: true, type: 'instance', entry: entryOfInstance(instance, ''), revision };
       }
       case 'deregister': {
-        const { removed, revision } = request.owner === undefined || request.owner === '' ? this.store.remove(request.key) : this.store.removeOwned(request.key, request.owner);
+        if (request.owner === undefined || request.owner === '') {
+          const { removed, revision } = this.store.remove(request.key);
+          return { ok: true, type: 'removed', removed, revision };
+        }
+        const { removed, revision } = this.store.removeOwned(request.key, request.owner);
+        if (!removed) this.noteUnownedClose(request.key, request.owner);
         return { ok: true, type: 'removed', removed, revision };
       }
       case 'beat':
@@ -684,6 +692,17 @@ export class DistroNode implements EphemeralRegistry {
         return { ok: true, type: 'renewed', count, missing };
       }
     }
+  }
+
+  /**
+   * noteUnownedClose logs (info) a closing session's removal that found its instance held by another session (the
+   * client's redo: expected) or by none. Rare: one line per instance of a closed session that another session holds.
+   */
+  private noteUnownedClose(key: InstanceKey, owner: string): void {
+    const holder = this.store.ownerOf(key);
+    if (holder === null) return;
+    this.options.logger.info({ service: key.service, ip: key.ip, port: key.port, closing: owner, holder: holder.owner, lineage: holder.lineage },
+      'a closed session\'s instance is held by another session here; left in place');
   }
 
   private beatLocal(key: InstanceKey, body: { readonly weight: number; readonly metadata: InstanceFieldsMetadata } | undefined): ForwardResponse {
@@ -1077,19 +1096,24 @@ export class DistroNode implements EphemeralRegistry {
   private async deregisterClosed(sessionId: string, keys: readonly InstanceKey[]): Promise<void> {
     const attemptsMax = Math.max(1, Math.ceil(this.limits.removeAfterMs / this.limits.distroHeartbeatIntervalMs));
     let pending = keys;
+    const kept: string[] = [];
     for (let attempt = 1; pending.length > 0; attempt++) {
       const failed: InstanceKey[] = [];
       let lastError = '';
       await Promise.all(pending.map(async (key) => {
         try {
-          await this.route(key, { type: 'deregister', key, owner: sessionId });
+          const response = await this.route(key, { type: 'deregister', key, owner: sessionId });
+          if (response.ok && response.type === 'removed' && !response.removed && kept.length < closeKeptLoggedMax) kept.push(`${key.service}/${key.ip}:${key.port}`);
         } catch (error) {
           failed.push(key);
           lastError = error instanceof Error ? error.message : String(error);
         }
       }));
       pending = failed;
-      if (pending.length === 0) return;
+      if (pending.length === 0) {
+        if (kept.length > 0) this.options.logger.info({ session: sessionId, instances: keys.length, kept }, 'a closed session\'s instances were removed, except those another session holds (or already gone)');
+        return;
+      }
       if (attempt >= attemptsMax || this.closed) {
         this.options.logger.warn({ session: sessionId, instances: pending.length, attempts: attempt, err: lastError },
           'deregistering a closed session\'s instances failed; their responsible members expire them');

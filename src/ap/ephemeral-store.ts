@@ -595,6 +595,13 @@ export class EphemeralStore {
    * older than a registration made meanwhile through another session, loses to that registration everywhere
    * (jepsen-like D6, seed 44001).
    */
+  /** ownerOf returns the owner and lineage of a live instance (owner '' for one no session holds), or null. */
+  ownerOf(key: InstanceKey): { readonly owner: string; readonly lineage: string } | null {
+    const entry = this.records.get(serviceIdOfKey(key))?.entries.get(entryIdOf(key.cluster, key.ip, key.port));
+    if (entry === undefined || entry.instance === null) return null;
+    return { owner: entry.owner, lineage: `${entry.lineage.wallMs}.${entry.lineage.counter}@${entry.lineage.member}` };
+  }
+
   removeOwned(key: InstanceKey, owner: string): { removed: boolean; revision: number } {
     assert(owner !== '', 'removeOwned needs a session id');
     const record = this.records.get(serviceIdOfKey(key));
