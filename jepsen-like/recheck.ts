@@ -86,7 +86,9 @@ export function recheck(dir: string, budget: { readonly maxSteps: number; readon
     const result = checkSessions(events);
     valid &&= result.valid;
     const v = result.violationCounts;
-    lines.push(`sessions: ${result.valid ? 'ok' : 'INVALID'}; missing ${v.missing}, ghost ${v.ghost}, late removal ${v.lateRemoval}, resurrection ${v.resurrection}; counts ${JSON.stringify(result.counts)}`, ...result.violations.slice(0, 20), ...result.problems);
+    lines.push(`sessions: ${result.valid ? 'ok' : 'INVALID'}; missing ${v.missing}, ghost ${v.ghost}, late removal ${v.lateRemoval}, resurrection ${v.resurrection}; counts ${JSON.stringify(result.counts)}`,
+      ...(result.excused.count === 0 ? [] : [`sessions: excused by partitions: ${result.excused.count} dead clients' element(s) listed past their plain B1, up to ${result.excused.longestMs} ms (elements ${result.excused.elements.join(', ')})`]),
+      ...result.violations.slice(0, 20), ...result.problems);
   }
   if (fs.has('ovr-operator')) {
     const result = checkOverrides(events);

@@ -269,6 +269,7 @@ function sessionsLines(result: SessionsResult | undefined): string[] {
       `${c['deadClients'] ?? 0} dead clients (${c['cancels'] ?? 0} cancelled, ${c['silentDeaths'] ?? 0} silent); registrations ${c['registrationsOk'] ?? 0} ok / ${c['registrationsFail'] ?? 0} fail / ${c['registrationsUnknown'] ?? 0} unknown; ${c['reads'] ?? 0} list reads`,
     `  violations: missing ${v.missing}, ghost ${v.ghost}, late removal ${v.lateRemoval}, resurrection ${v.resurrection}`,
     `  removal after death: cancel ${sessionLatencyText(result.removalMs.cancel)}, silent ${sessionLatencyText(result.removalMs.silent)}; redo (break -> registered again): ${sessionLatencyText(result.redoMs)}`,
+    ...(result.excused.count === 0 ? [] : [`  excused by partitions: ${result.excused.count} dead clients' element(s) listed past their plain B1, up to ${result.excused.longestMs} ms (elements ${result.excused.elements.join(', ')})`]),
     `  bounds: B1 cancel ${b.b1CancelMs} ms, B1 silent ${b.b1SilentMs} ms, B2 ${b.b2Ms} ms, redo gap ${b.gapMaxMs} ms`,
   ];
   for (const item of [...result.violations.slice(0, 8), ...result.problems]) lines.push(`  ${item}`);

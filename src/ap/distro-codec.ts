@@ -369,7 +369,10 @@ function forwardResponseTo(response: ForwardResponse): Record<string, unknown> {
     case 'instance':
       return { ok: true, result: 'instance', entry: entryTo(response.entry), revision: response.revision };
     case 'removed':
-      return { ok: true, result: 'removed', removed: response.removed, revision: response.revision };
+      return {
+        ok: true, result: 'removed', removed: response.removed, revision: response.revision,
+        ...(response.heldLineage === undefined ? {} : { heldLineage: versionTo(response.heldLineage) }),
+      };
     case 'beat':
       return { ok: true, result: 'beat', found: response.found, clientBeatIntervalMs: response.clientBeatIntervalMs };
     case 'renewed':
@@ -389,8 +392,10 @@ function forwardResponseFrom(raw: Record<string, unknown>): ForwardResponse {
   switch (raw['result']) {
     case 'instance':
       return { ok: true, type: 'instance', entry: entryFrom(raw['entry']), revision: safeInteger(raw['revision'], 'revision') };
-    case 'removed':
-      return { ok: true, type: 'removed', removed: bool(raw['removed']), revision: safeInteger(raw['revision'], 'revision') };
+    case 'removed': {
+      const removed = { ok: true, type: 'removed', removed: bool(raw['removed']), revision: safeInteger(raw['revision'], 'revision') } as const;
+      return raw['heldLineage'] === null || raw['heldLineage'] === undefined ? removed : { ...removed, heldLineage: versionFrom(raw['heldLineage']) };
+    }
     case 'beat':
       return beatResponseOf(bool(raw['found']), safeInteger(raw['clientBeatIntervalMs'], 'client_beat_interval_ms', 0xffff_ffff));
     case 'renewed':

@@ -56,7 +56,7 @@ import {
   type ServiceRecord,
 } from './ephemeral-store.ts';
 import { responsibleMember } from './responsibility.ts';
-import type { Version } from './version.ts';
+import { compareVersions, type Version } from './version.ts';
 import {
   DistroCallError, type DistroHandlers, type DistroTransport, type ForwardedFields, type ForwardRequest, type ForwardResponse, type LastBeatsQuery, type ServiceChecksum,
 } from './transport.ts';
@@ -127,6 +127,11 @@ interface SessionBinding {
   repair: Promise<void> | null;
   /** leaving is set while this member routes the client's deregistration of the instance: no repair then. */
   leaving: boolean;
+  /**
+   * lineage is the session's registration of the instance as the responsible member answered it (its latest repair
+   * after that), or null from a member older than the answer's lineage: the close ends that registration.
+   */
+  lineage: Version | null;
 }
 
 /** SessionState is one open session and the instances it keeps. */
@@ -139,6 +144,17 @@ interface SessionState {
   resolveClosed: () => void;
   readonly closedPromise: Promise<void>;
   closing: Promise<void> | null;
+}
+
+/** ClosingKey is an instance a closed session deregisters, with the lineage of the session's registration of it. */
+interface ClosingKey {
+  readonly key: InstanceKey;
+  readonly lineage: Version | null;
+}
+
+/** lineageOfAnswer is the registration's lineage in a responsible member's answer; null from an older member (none). */
+function lineageOfAnswer(entry: EntryData): Version | null {
+  return entry.lineage.wallMs === 0 ? null : entry.lineage;
 }
 
 /** closeKeptLoggedMax bounds the instances one closed session's log line names. */
@@ -506,7 +522,7 @@ export class DistroNode implements EphemeralRegistry {
     if (!response.ok) throw errorOf(response);
     if (response.type === 'instance') {
       if (session !== null && !session.closed && (request.type === 'register' || request.type === 'update')) {
-        this.bindToSession(session, global, key, request.fields);
+        this.bindToSession(session, global, key, request.fields, lineageOfAnswer(response.entry));
       } else if (session === null) {
         this.unbindFromSession(global);
       }
@@ -662,8 +678,10 @@ export class DistroNode implements EphemeralRegistry {
     switch (request.type) {
       case 'register':
       case 'update': {
-        const { instance, revision } = this.store.put(request.key, request.fields, request.owner, request.type);
-        return { ok: true, type: 'instance', entry: entryOfInstance(instance, request.owner), revision };
+        const { instance, revision, lineage } = this.store.put(request.key, request.fields, request.owner, request.type);
+        // The entry carries the registration's lineage (as its version too: an answer is no copy to merge), so a
+        // session's member knows which registration its close must end.
+        return { ok: true, type: 'instance', entry: { ...entryOfInstance(instance, request.owner), version: lineage, lineage }, revision };
       }
       case 'patch': {
         const { key, type: _type, ...changes } = request;
@@ -676,8 +694,9 @@ export class DistroNode implements EphemeralRegistry {
           return { ok: true, type: 'removed', removed, revision };
         }
         const { removed, revision } = this.store.removeOwned(request.key, request.owner);
-        if (!removed) this.noteUnownedClose(request.key, request.owner);
-        return { ok: true, type: 'removed', removed, revision };
+        if (removed) return { ok: true, type: 'removed', removed, revision };
+        const copy = this.noteUnownedClose(request.key, request.owner);
+        return copy === null ? { ok: true, type: 'removed', removed, revision } : { ok: true, type: 'removed', removed, revision, heldLineage: copy.lineage };
       }
       case 'beat':
         return this.beatLocal(request.key, request.body);
@@ -695,14 +714,16 @@ export class DistroNode implements EphemeralRegistry {
   }
 
   /**
-   * noteUnownedClose logs (info) a closing session's removal that found its instance held by another session (the
-   * client's redo: expected) or by none. Rare: one line per instance of a closed session that another session holds.
+   * noteUnownedClose logs (info) a closing session's removal that removed nothing here: the instance is held by another
+   * session (the client's redo: expected), by no session, or is not live here (already removed, or this member's copy
+   * has not arrived). One line per instance of a closed session left in place.
    */
-  private noteUnownedClose(key: InstanceKey, owner: string): void {
-    const holder = this.store.ownerOf(key);
-    if (holder === null) return;
-    this.options.logger.info({ service: key.service, ip: key.ip, port: key.port, closing: owner, holder: holder.owner, lineage: holder.lineage },
-      'a closed session\'s instance is held by another session here; left in place');
+  private noteUnownedClose(key: InstanceKey, owner: string): { readonly lineage: Version } | null {
+    const copy = this.store.copyOf(key);
+    const lineage = copy === null ? 'none' : `${copy.lineage.wallMs}.${copy.lineage.counter}@${copy.lineage.member}`;
+    this.options.logger.info({ service: key.service, ip: key.ip, port: key.port, closing: owner, live: copy?.live ?? false, holder: copy?.owner ?? '', lineage },
+      copy?.live === true ? 'a closed session\'s instance is held by another session here; left in place' : 'a closed session\'s instance is not live here; nothing to remove');
+    return copy;
   }
 
   private beatLocal(key: InstanceKey, body: { readonly weight: number; readonly metadata: InstanceFieldsMetadata } | undefined): ForwardResponse {
@@ -1053,10 +1074,10 @@ export class DistroNode implements EphemeralRegistry {
     return session;
   }
 
-  private bindToSession(session: SessionState, global: string, key: InstanceKey, fields: ForwardedFields): void {
+  private bindToSession(session: SessionState, global: string, key: InstanceKey, fields: ForwardedFields, lineage: Version | null): void {
     const previous = this.sessionOfEntry.get(global);
     if (previous !== undefined && previous !== session) previous.keys.delete(global);
-    session.keys.set(global, { key, fields, repair: null, leaving: false });
+    session.keys.set(global, { key, fields, repair: null, leaving: false, lineage });
     this.sessionOfEntry.set(global, session);
   }
 
@@ -1073,8 +1094,8 @@ export class DistroNode implements EphemeralRegistry {
       session.closed = true;
       this.sessions.delete(session.id);
       session.resolveClosed();
-      const keys = [...session.keys.values()].map((binding) => binding.key);
-      for (const key of keys) {
+      const keys = [...session.keys.values()].map((binding) => ({ key: binding.key, lineage: binding.lineage }));
+      for (const { key } of keys) {
         const global = globalEntryId(key);
         if (this.sessionOfEntry.get(global) === session) this.sessionOfEntry.delete(global);
       }
@@ -1093,27 +1114,46 @@ export class DistroNode implements EphemeralRegistry {
    * member, for at most removeAfterMs (by then the responsible member has expired them anyway). jepsen-like D5 16001:
    * with one retry, a session that timed out during a partition left its instance listed 30 s more.
    */
-  private async deregisterClosed(sessionId: string, keys: readonly InstanceKey[]): Promise<void> {
+  private async deregisterClosed(sessionId: string, keys: readonly ClosingKey[]): Promise<void> {
     const attemptsMax = Math.max(1, Math.ceil(this.limits.removeAfterMs / this.limits.distroHeartbeatIntervalMs));
     let pending = keys;
-    const kept: string[] = [];
+    const kept = new Set<string>();
+    let behindRounds = 0;
     for (let attempt = 1; pending.length > 0; attempt++) {
-      const failed: InstanceKey[] = [];
+      const failed: ClosingKey[] = [];
       let lastError = '';
-      await Promise.all(pending.map(async (key) => {
+      let behind = false;
+      await Promise.all(pending.map(async (closing) => {
+        const { key, lineage } = closing;
+        const name = `${key.service}/${key.ip}:${key.port}`;
         try {
           const response = await this.route(key, { type: 'deregister', key, owner: sessionId });
-          if (response.ok && response.type === 'removed' && !response.removed && kept.length < closeKeptLoggedMax) kept.push(`${key.service}/${key.ip}:${key.port}`);
+          if (!response.ok || response.type !== 'removed' || response.removed) {
+            kept.delete(name);
+            return;
+          }
+          // Removed nothing. A copy older than this session's registration means the member that answered has not
+          // received that registration yet (it was applied elsewhere, during a partition or a pause): the close tries
+          // again once the copies have had time to converge, or the registration would be left with no session to
+          // end it (jepsen-like D6 seed 49203). A newer copy (the client's redo) or none ends the close for this key.
+          if (lineage !== null && response.heldLineage !== undefined && compareVersions(response.heldLineage, lineage) < 0) {
+            behind = true;
+            failed.push(closing);
+            lastError = `${name}: the responsible member holds an older registration than this session's`;
+            return;
+          }
+          if (kept.size < closeKeptLoggedMax) kept.add(name);
         } catch (error) {
-          failed.push(key);
+          failed.push(closing);
           lastError = error instanceof Error ? error.message : String(error);
         }
       }));
       pending = failed;
       if (pending.length === 0) {
-        if (kept.length > 0) this.options.logger.info({ session: sessionId, instances: keys.length, kept }, 'a closed session\'s instances were removed, except those another session holds (or already gone)');
+        if (kept.size > 0) this.options.logger.info({ session: sessionId, instances: keys.length, kept: [...kept], behindRounds }, 'a closed session\'s instances were removed, except those another session holds (or already gone)');
         return;
       }
+      if (behind) behindRounds++;
       if (attempt >= attemptsMax || this.closed) {
         this.options.logger.warn({ session: sessionId, instances: pending.length, attempts: attempt, err: lastError },
           'deregistering a closed session\'s instances failed; their responsible members expire them');
@@ -1178,7 +1218,10 @@ export class DistroNode implements EphemeralRegistry {
       'a session\'s instance was missing at its responsible member; registering it again');
     const request: ForwardRequest = { type: 'register', key: binding.key, fields: binding.fields, owner: session.id };
     binding.repair = this.route(binding.key, request).then(
-      () => undefined,
+      (response) => {
+        // The close must end the repair's registration, a lineage of its own.
+        if (response.ok && response.type === 'instance') binding.lineage = lineageOfAnswer(response.entry);
+      },
       (error: unknown) => {
         // The next renewal finds it missing again and retries.
         this.options.logger.warn({ session: session.id, service: binding.key.service, err: error instanceof Error ? error.message : String(error) },

@@ -485,7 +485,7 @@ export class EphemeralStore {
    * put registers (mode 'register': upsert) or updates (mode 'update': must exist) an instance with a new version.
    * Throws CAIRN_INSTANCE_NOT_FOUND, CAIRN_INSTANCES_PER_SERVICE_EXCEEDED or CAIRN_INVALID_ARGUMENT (timeouts).
    */
-  put(key: InstanceKey, fields: InstanceFields, owner: string, mode: 'register' | 'update'): { instance: Instance; revision: number } {
+  put(key: InstanceKey, fields: InstanceFields, owner: string, mode: 'register' | 'update'): { instance: Instance; revision: number; lineage: Version } {
     const timeouts = timeoutsOf(fields.metadata, this.options.limits, true);
     const id = entryIdOf(key.cluster, key.ip, key.port);
     const existing = this.records.get(serviceIdOfKey(key))?.entries.get(id);
@@ -528,7 +528,7 @@ export class EphemeralStore {
     entry.heardMs = this.now();
     this.options.events.onServiceChanged(record);
     assert(entry.instance !== null, 'put installed a tombstone');
-    return { instance: entry.instance, revision: record.revision };
+    return { instance: entry.instance, revision: record.revision, lineage };
   }
 
   /** patch changes some attributes of an existing instance (CAIRN_INSTANCE_NOT_FOUND when absent). */
@@ -595,11 +595,14 @@ export class EphemeralStore {
    * older than a registration made meanwhile through another session, loses to that registration everywhere
    * (jepsen-like D6, seed 44001).
    */
-  /** ownerOf returns the owner and lineage of a live instance (owner '' for one no session holds), or null. */
-  ownerOf(key: InstanceKey): { readonly owner: string; readonly lineage: string } | null {
+  /**
+   * copyOf describes this member's copy of an address: live or a tombstone, its owner ('' when no session holds it)
+   * and its lineage; null when this member holds nothing for it.
+   */
+  copyOf(key: InstanceKey): { readonly live: boolean; readonly owner: string; readonly lineage: Version } | null {
     const entry = this.records.get(serviceIdOfKey(key))?.entries.get(entryIdOf(key.cluster, key.ip, key.port));
-    if (entry === undefined || entry.instance === null) return null;
-    return { owner: entry.owner, lineage: `${entry.lineage.wallMs}.${entry.lineage.counter}@${entry.lineage.member}` };
+    if (entry === undefined) return null;
+    return { live: entry.instance !== null, owner: entry.owner, lineage: entry.lineage };
   }
 
   removeOwned(key: InstanceKey, owner: string): { removed: boolean; revision: number } {

@@ -7,6 +7,7 @@
 
 import type { Metadata, ServiceKey, InstanceKey } from '../naming/model.ts';
 import type { EntryData, RecordData } from './ephemeral-store.ts';
+import type { Version } from './version.ts';
 
 /** ServiceChecksum is one service's checksum as the responsible member announces it in a verify round. */
 export interface ServiceChecksum {
@@ -38,7 +39,15 @@ export type ForwardRequest =
 /** ForwardResponse is the responsible member's answer. */
 export type ForwardResponse =
   | { readonly ok: true; readonly type: 'instance'; readonly entry: EntryData; readonly revision: number }
-  | { readonly ok: true; readonly type: 'removed'; readonly removed: boolean; readonly revision: number }
+  | {
+    readonly ok: true; readonly type: 'removed'; readonly removed: boolean; readonly revision: number;
+    /**
+     * heldLineage: for a closing session's removal that removed nothing, the lineage of the copy the responsible
+     * member holds (live or a tombstone); absent when it holds none, for a client's deregistration, and from members
+     * older than the field. A lineage older than the session's own registration says the member is behind.
+     */
+    readonly heldLineage?: Version;
+  }
   | { readonly ok: true; readonly type: 'beat'; readonly found: boolean; readonly clientBeatIntervalMs: number }
   /**
    * `missing` lists the positions (in the request's `keys`) of the instances the member does not hold live: removed

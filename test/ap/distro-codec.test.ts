@@ -51,6 +51,8 @@ test('every message round-trips', () => {
   const responses: ForwardResponse[] = [
     { ok: true, type: 'instance', entry, revision: 12 },
     { ok: true, type: 'removed', removed: true, revision: 3 },
+    // A closing session's removal that removed nothing names the lineage held there (absent: none, or an older member).
+    { ok: true, type: 'removed', removed: false, revision: 4, heldLineage: { wallMs: 1_795_418_027_875, counter: 2, member: '127.0.0.14:8100' } },
     { ok: true, type: 'beat', found: false, clientBeatIntervalMs: 5000 },
     // An empty `missing` is absent on the wire, as in the answer of a member older than the field.
     { ok: true, type: 'renewed', count: 2, missing: [] },
@@ -137,6 +139,7 @@ test('a forward batch round-trips, each request and response in order', () => {
     { ok: true, type: 'instance', entry, revision: 12 },
     { ok: false, code: 'CAIRN_INSTANCE_NOT_FOUND', message: 'no such instance' },
     { ok: true, type: 'removed', removed: false, revision: 0 },
+    { ok: true, type: 'removed', removed: false, revision: 7, heldLineage: { wallMs: 1_795_418_027_875, counter: 0, member: '127.0.0.11:8100' } },
   ];
   const decoded = decodeForwardBatchResponse(encodeForwardBatchResponse(responses), responses.length);
   assert.deepEqual(decoded, responses);

@@ -57,6 +57,64 @@ function register(node: DistroNode, k: InstanceKey, metadata: Record<string, str
 function view(node: DistroNode, service: ServiceKey): string {
   return node.instancesOf(service).map((instance) => `${instance.ip}:${instance.port}`).join(',');
 }
+test('a closed session\'s removal answered by a member still behind its registration is tried again (jepsen-like D6 49203)', async (t) => {
+  // The responsible member m1 missed the later session's registration (applied at another member while m1 was cut off
+  // from the session's member, and m1 deaf to replication: sync and verify to it are dropped) and holds an older copy,
+  // the earlier session's registration. The later session's close reaches m1, which removes nothing (another session
+  // holds it there). Before the fix that ended the close: once m1 caught up, the later registration stood, held by a
+  // closed session, until expiry (removeAfterMs, 30 s; in D6 far longer, as churn restarts it). Now m1 answers the
+  // lineage it holds, older than the session's, and the close tries again until m1 has caught up and removes it.
+  const network = new MemoryDistroNetwork();
+  let deaf = false;
+  const nodes = members.map((id) => {
+    const node = new DistroNode({ self: id, members, limits: fast, logger: quiet });
+    const handlers = id !== 'm1' ? node.handlers : {
+      ...node.handlers,
+      onSync: (from: string, records: Parameters<typeof node.handlers.onSync>[1]) => (deaf ? undefined : node.handlers.onSync(from, records)),
+      onVerify: (from: string, checksums: Parameters<typeof node.handlers.onVerify>[1]) => (deaf ? undefined : node.handlers.onVerify(from, checksums)),
+    };
+    node.start(network.attach(id, handlers));
+    return node;
+  });
+  t.after(() => closeAll(nodes));
+  const [m1, m2, m3] = nodes as [DistroNode, DistroNode, DistroNode];
+  // A service m1 is responsible for among all three.
+  const name = Array.from({ length: 200 }, (_, k) => `b${k}`).find((candidate) => responsibleMember(serviceIdOfKey(key(candidate, '')), members) === 'm1');
+  assert.ok(name !== undefined);
+  const svc = key(name, '10.0.0.9');
+  const earlier = m2.openSession();
+  const later = m3.openSession();
+  const keepAlive = setInterval(() => {
+    earlier.keepAlive();
+    later.keepAlive();
+  }, 50);
+  t.after(() => clearInterval(keepAlive));
+  await register(m2, svc, {}, earlier.id);
+  await converged(nodes, [svc], 'the earlier session\'s registration everywhere');
+
+  deaf = true;
+  network.cut('m3', 'm1');
+  await waitFor(() => !m3.liveMembers().includes('m1'), { timeoutMs: 3000, what: 'm3 to see m1 down' });
+  await register(m3, svc, {}, later.id);
+  await waitFor(() => m2.store.copyOf(svc)?.owner === later.id, { timeoutMs: 3000, what: 'the later registration at m2' });
+  assert.equal(m1.store.copyOf(svc)?.owner, earlier.id, 'm1 missed the later registration');
+  network.heal();
+  await waitFor(() => m3.liveMembers().includes('m1'), { timeoutMs: 3000, what: 'm3 to see m1 again' });
+
+  // The later session closes first: m1 holds the earlier session's copy, removes nothing.
+  const closed = later.close();
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  // The earlier session closes: m1 removes its registration (a tombstone of the older lineage, which loses to the
+  // later registration elsewhere).
+  await earlier.close();
+  assert.equal(m1.store.copyOf(svc)?.live, false);
+  // m1 stays behind for a while: every attempt of the later close meanwhile reaches it and removes nothing.
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  assert.equal(view(m3, svc), '10.0.0.9:80', 'still listed while m1 is behind');
+  deaf = false;
+  await closed;
+  await waitFor(() => nodes.every((node) => view(node, svc) === ''), { timeoutMs: 3000, what: 'the later session\'s registration removed everywhere' });
+});
 
 async function converged(nodes: readonly DistroNode[], services: readonly ServiceKey[], what: string): Promise<void> {
   await waitFor(() => {
