@@ -1153,7 +1153,10 @@ export class DistroNode implements EphemeralRegistry {
         if (kept.size > 0) this.options.logger.info({ session: sessionId, instances: keys.length, kept: [...kept], behindRounds }, 'a closed session\'s instances were removed, except those another session holds (or already gone)');
         return;
       }
-      if (behind) behindRounds++;
+      if (behind) {
+        behindRounds++;
+        if (behindRounds === 1) this.options.logger.info({ session: sessionId, instances: pending.length }, 'a closed session\'s removal reached a member still behind its registration; trying again');
+      }
       if (attempt >= attemptsMax || this.closed) {
         this.options.logger.warn({ session: sessionId, instances: pending.length, attempts: attempt, err: lastError },
           'deregistering a closed session\'s instances failed; their responsible members expire them');
