@@ -1129,8 +1129,16 @@ export class DistroNode implements EphemeralRegistry {
         const name = `${key.service}/${key.ip}:${key.port}`;
         try {
           const response = await this.route(key, { type: 'deregister', key, owner: sessionId });
-          if (!response.ok || response.type !== 'removed' || response.removed) {
-            if (response.ok && response.type === 'removed') removedCount++;
+          // An error answer (a batch refused past its fence, the responsible member failing) removed nothing: try
+          // again, as after a failed call. Until 2026-11-23 it counted as done, and the instance stayed with no session
+          // to end it (jepsen-like D6 seed 49203: a cancelled session's removal refused past the fence).
+          if (!response.ok) {
+            failed.push(closing);
+            lastError = `${name}: ${response.code}: ${response.message}`;
+            return;
+          }
+          if (response.type !== 'removed' || response.removed) {
+            if (response.type === 'removed') removedCount++;
             kept.delete(name);
             return;
           }
