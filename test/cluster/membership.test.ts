@@ -21,7 +21,8 @@
 // the same POST on the new leader, and a POST for a voter changes nothing.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { checkConvergence, type Cluster, holdsFor, Ledger, type Member, startCluster, waitFor } from '../support/cluster.ts';
+import { checkConvergence, type Cluster, holdsFor, Ledger, type Member, sleep, startCluster, waitFor } from '../support/cluster.ts';
+import { limits } from '../../src/limits.ts';
 
 const hosts = ['127.0.1.60', '127.0.1.61', '127.0.1.62', '127.0.1.63', '127.0.1.64'];
 
@@ -52,10 +53,19 @@ async function waitForMembership(askers: readonly Member[], expected: readonly M
 /** writeThroughEach registers one instance through each member and asserts each is acknowledged. */
 async function writeThroughEach(ledger: Ledger, members: readonly Member[], service: string): Promise<void> {
   for (const member of members) {
-    const outcome = await ledger.register(member, service);
+    let outcome = await ledger.register(member, service);
+    // A member just resumed from SIGSTOP refuses writes for a moment (CAIRN_MEMBER_STALLED, nothing written: the
+    // stall fence, src/stall.ts); a client retries, and so does this one, a bounded number of times.
+    for (let retry = 0; retry < stalledRetriesMax && outcome.kind === 'failed' && outcome.detail === 'CAIRN_MEMBER_STALLED'; retry++) {
+      await sleep(limits.stallGraceMs);
+      outcome = await ledger.register(member, service);
+    }
     assert.equal(outcome.kind, 'ok', `a write through ${member.addr} (${service}): ${outcome.detail}`);
   }
 }
+
+/** stalledRetriesMax bounds writeThroughEach's retries of a write refused by the stall fence. */
+const stalledRetriesMax = 5;
 
 /** changeMembership sends POST or DELETE /cairn/v1/cluster/members?addr= to the current leader of `voters`. */
 async function changeMembership(cluster: Cluster, voters: readonly Member[], method: 'POST' | 'DELETE', addr: string): Promise<number> {
