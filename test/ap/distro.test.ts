@@ -64,26 +64,14 @@ test('a closed session\'s deregistration answered with an error (a batch refused
   const network = new MemoryDistroNetwork();
   let refuse = false;
   let refused = 0;
-  const nodes = members.map((id) => {
-    const node = new DistroNode({ self: id, members, limits: fast, logger: quiet });
-    const transport = network.attach(id, node.handlers);
-    node.start(id !== 'm1' ? transport : {
-      ...transport,
-      heartbeat: (to) => transport.heartbeat(to),
-      sync: (to, records) => transport.sync(to, records),
-      verify: (to, checksums) => transport.verify(to, checksums),
-      pull: (to, keys) => transport.pull(to, keys),
-      snapshot: (to, onChunk) => transport.snapshot(to, onChunk),
-      lastBeats: (to, query) => transport.lastBeats?.(to, query) ?? Promise.reject(new DistroCallError('unimplemented', true, true)),
-      forward: (to, request) => transport.forward(to, request),
-      forwardBatch: async (to, requests, sentAtMs) => {
-        if (!refuse || !requests.some((request) => request.type === 'deregister')) return transport.forwardBatch(to, requests, sentAtMs);
-        refused += requests.length;
-        return requests.map(() => ({ ok: false, code: 'CAIRN_DISTRO_UNAVAILABLE', message: 'arrived past its fence; not applied (test)' }) as const);
-      },
-    });
-    return node;
-  });
+  const nodes = nodesWithM1Forwards(network, (transport) => ({
+    forward: (to, request) => transport.forward(to, request),
+    forwardBatch: async (to, requests, sentAtMs) => {
+      if (!refuse || !requests.some((request) => request.type === 'deregister')) return transport.forwardBatch(to, requests, sentAtMs);
+      refused += requests.length;
+      return requests.map(() => ({ ok: false, code: 'CAIRN_DISTRO_UNAVAILABLE', message: 'arrived past its fence; not applied (test)' }) as const);
+    },
+  }));
   t.after(() => closeAll(nodes));
   const [m1] = nodes as [DistroNode];
   // A service another member is responsible for, so m1's close forwards its deregistration.
@@ -160,6 +148,24 @@ test('a closed session\'s removal answered by a member still behind its registra
   await closed;
   await waitFor(() => nodes.every((node) => view(node, svc) === ''), { timeoutMs: 3000, what: 'the later session\'s registration removed everywhere' });
 });
+
+/** nodesWithM1Forwards starts the three members; m1's forwards go through `forwards` (the seam the test controls). */
+function nodesWithM1Forwards(network: MemoryDistroNetwork, forwards: (transport: DistroTransport) => Pick<DistroTransport, 'forward' | 'forwardBatch'>): DistroNode[] {
+  return members.map((id) => {
+    const node = new DistroNode({ self: id, members, limits: fast, logger: quiet });
+    const transport = network.attach(id, node.handlers);
+    node.start(id !== 'm1' ? transport : {
+      heartbeat: (to) => transport.heartbeat(to),
+      sync: (to, records) => transport.sync(to, records),
+      verify: (to, checksums) => transport.verify(to, checksums),
+      pull: (to, keys) => transport.pull(to, keys),
+      snapshot: (to, onChunk) => transport.snapshot(to, onChunk),
+      lastBeats: (to, query) => transport.lastBeats?.(to, query) ?? Promise.reject(new DistroCallError('unimplemented', true, true)),
+      ...forwards(transport),
+    });
+    return node;
+  });
+}
 
 async function converged(nodes: readonly DistroNode[], services: readonly ServiceKey[], what: string): Promise<void> {
   await waitFor(() => {
@@ -461,25 +467,13 @@ test('a closed session\'s deregistration that finds its targets cut off is tried
   // both fail. Before the fix the instance was left to expire (removeAfterMs, 30 s); now it is removed once a retry lands.
   const network = new MemoryDistroNetwork();
   let failForwards = false;
-  const nodes = members.map((id) => {
-    const node = new DistroNode({ self: id, members, limits: fast, logger: quiet });
-    const transport = network.attach(id, node.handlers);
-    const cut = (): never => {
-      throw new DistroCallError('cut off (test)', true);
-    };
-    node.start(id !== 'm1' ? transport : {
-      ...transport,
-      heartbeat: (to) => transport.heartbeat(to),
-      sync: (to, records) => transport.sync(to, records),
-      verify: (to, checksums) => transport.verify(to, checksums),
-      pull: (to, keys) => transport.pull(to, keys),
-      snapshot: (to, onChunk) => transport.snapshot(to, onChunk),
-      lastBeats: (to, query) => transport.lastBeats?.(to, query) ?? Promise.reject(new DistroCallError('unimplemented', true, true)),
-      forward: async (to, request) => (failForwards ? cut() : transport.forward(to, request)),
-      forwardBatch: async (to, requests, sentAtMs) => (failForwards ? cut() : transport.forwardBatch(to, requests, sentAtMs)),
-    });
-    return node;
-  });
+  const cut = (): never => {
+    throw new DistroCallError('cut off (test)', true);
+  };
+  const nodes = nodesWithM1Forwards(network, (transport) => ({
+    forward: async (to, request) => (failForwards ? cut() : transport.forward(to, request)),
+    forwardBatch: async (to, requests, sentAtMs) => (failForwards ? cut() : transport.forwardBatch(to, requests, sentAtMs)),
+  }));
   t.after(() => closeAll(nodes));
   const [m1] = nodes as [DistroNode];
   // A service m2 or m3 is responsible for, and still not m1 once that one is marked down: both attempts leave m1.
