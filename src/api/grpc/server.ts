@@ -147,12 +147,12 @@ function answerError(error: unknown, method: string, logger: GrpcLogger | undefi
   return statusOfError(cairnError);
 }
 
-/** unary adapts one UnaryHandler to grpc-js: deadline to budget, handler, response or error status. */
 /** writeMethods are the unary Naming methods that write: the stall fence looks at them (src/stall.ts). */
 const writeMethods: ReadonlySet<string> = new Set<NamingMethod>([
   'RegisterInstance', 'DeregisterInstance', 'UpdateInstance', 'CreateService', 'UpdateService', 'DeleteService', 'SetClusterHealthChecker',
 ]);
 
+/** unary adapts one UnaryHandler to grpc-js: deadline to budget, stall fence (writes), handler, response or error status. */
 function unary(method: string, handler: UnaryHandler, deps: GrpcDeps): (call: ServerUnaryCall<unknown, object>, callback: sendUnaryData<object>) => void {
   const now = deps.now ?? Date.now;
   const fenced = writeMethods.has(method);
