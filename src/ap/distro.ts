@@ -21,8 +21,9 @@
 // - Expiry: only the responsible member scans (bounded slices, ephemeral-store.ts), and after a takeover it counts
 //   silence from the takeover (the grace of one full timeout). Before it flags or removes anything it asks every
 //   peer when it last heard from those clients (confirmExpiry): members may disagree on who is responsible, and the
-//   beats may have gone to another member meanwhile. When every member of the group is live in its view and
-//   answered, the grace counts from the latest death it knows of (coverageFloorMs), not from the takeover.
+//   beats may have gone to another member meanwhile. When every member live in its view answered, the grace counts
+//   from the latest death it knows of (coverageFloorMs; a member down in its view counts as dead since it was seen
+//   going down), not from the takeover.
 // - Sessions: instances written with a session as owner are renewed by this member at their responsible members
 //   every beatIntervalMs while the session lives, and deregistered when it closes or falls silent. A renewal that
 //   finds an instance missing at its responsible member (a stale removal won there) registers it again: while its
@@ -416,18 +417,16 @@ export class DistroNode implements EphemeralRegistry {
   /**
    * coverageFloorMs is the latest time a member may have died (or left) taking with it beats that nobody else heard:
    * this member's own start, and when it last saw each peer go down or leave. A member that died did so before the
-   * others saw it down, and one that came back answers for what it heard since. So once every member of the group is
-   * live in this member's view and has answered, a beat since the floor is in an answer or in this member's own record
-   * (ephemeral-store.ts silenceSinceMs); while a peer is down (dead, or alive behind a cut and hearing beats nobody
-   * here hears) there is no coverage: NOT_COVERED, and the takeover grace alone counts. Bounded by the membership (one
-   * pass over the peers).
+   * others saw it down, and one that came back answers for what it heard since. So once every member live in this
+   * member's view has answered, a beat since the floor is in an answer or in this member's own record
+   * (ephemeral-store.ts silenceSinceMs). A peer down in this view now counts as dead since it was seen going down: if
+   * it is in fact alive behind a cut, hearing beats nobody here hears, this side's silence is the side's own, and
+   * expiring is what an AP registry does there (the takeover grace gave the same: a full timeout from the cut).
+   * Bounded by the membership (one pass over the peers).
    */
   coverageFloorMs(): number {
     let floor = Math.max(this.startedAtMs, this.peerLeftAtMs);
-    for (const state of this.peers.values()) {
-      if (!state.up) return NOT_COVERED;
-      floor = Math.max(floor, state.downSinceMs);
-    }
+    for (const state of this.peers.values()) floor = Math.max(floor, state.downSinceMs);
     return floor;
   }
 
@@ -914,8 +913,8 @@ export class DistroNode implements EphemeralRegistry {
     const round = builder.build();
     const required = this.livePeers();
     if (required.length === 0) {
-      // Alone in this member's view: nobody it can reach could have heard the clients (the takeover grace counts).
-      this.countExpiry(this.store.expireConfirmed(round.candidates, owns));
+      // Alone in this member's view: every peer counts as dead since it was seen going down (coverageFloorMs).
+      this.countExpiry(this.store.expireConfirmed(round.candidates, owns, this.coverageFloorMs()));
       return;
     }
     this.confirming = true;
@@ -977,9 +976,10 @@ export class DistroNode implements EphemeralRegistry {
       this.deferredSinceMs = 0;
       this.deferralExpired = false;
     } else if (this.holdExpiry(unanswered, candidates.length)) return;
-    // Coverage (the takeover grace may end early) only when every member of the group is live in this view and
-    // answered; the floor is taken now, so a peer seen down during the round leaves the round without it.
-    const covered = required.length === this.peers.size && results.every((result) => result.status === 'fulfilled');
+    // Coverage (the takeover grace may end early) only when every member live in this view answered (one that could
+    // not be reached, or of an older version, may hold beats nobody else heard and is not seen down yet); the floor is
+    // taken now, so a peer seen down during the round moves it to its going down.
+    const covered = results.every((result) => result.status === 'fulfilled');
     const outcome = this.store.expireConfirmed(candidates, owns, covered ? this.coverageFloorMs() : NOT_COVERED);
     this.countExpiry(outcome);
     const spared = candidates.length - outcome.unhealthy - outcome.removed;

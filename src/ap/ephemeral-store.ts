@@ -20,9 +20,10 @@
 // member with peers first finds the due entries (findExpiring), asks the peers when they last heard from those
 // clients (each answers from heardMs, which only its own clients' beats and registrations set), moves the last beats
 // to the latest answers (heardElsewhere), and then acts on what is still due (expireConfirmed); distro.ts. When every
-// member of the group is live and answered, the answers cover every beat except those heard only by a member that
-// died, so the grace is replaced by a coverage floor (coveredSinceMs: the latest death the member knows of) and no
-// longer restarts at a handover that nobody's death caused (silenceSinceMs).
+// member live in its view answered, the answers cover every beat except those heard only by a member that died (or
+// is down in its view, counted as dead since it was seen going down), so the grace is replaced by a coverage floor
+// (coveredSinceMs: the latest death the member knows of) and no longer restarts at a handover that nobody's death
+// caused (silenceSinceMs).
 
 import { assert } from '../assert.ts';
 import { CairnError } from '../errors.ts';
@@ -390,8 +391,8 @@ export interface ExpiryCandidate {
 export const HEARD_NEVER = 0xffff_ffff;
 
 /**
- * NOT_COVERED is the coveredSinceMs of an expiry that has no complete set of answers (a member of the group is down in
- * this member's view or did not answer, or nobody was asked): silence counts by the takeover grace alone.
+ * NOT_COVERED is the coveredSinceMs of an expiry that has no complete set of answers (a member live in this member's
+ * view did not answer or could not be reached, or nobody was asked): silence counts by the takeover grace alone.
  */
 export const NOT_COVERED = Number.POSITIVE_INFINITY;
 
@@ -993,11 +994,11 @@ function graceSinceMs(record: ServiceRecord, entry: Entry, instance: Instance, s
 
 /**
  * silenceSinceMs says when an instance's silence began: the takeover rule (graceSinceMs), or, when the round's answers
- * are complete, the coverage rule if it says earlier. Coverage: every member of the group is live in this member's
- * view and answered when it last heard the client, so a beat since `coveredSinceMs` was heard by a member that
- * answered (or by this one) and is in heardMs or reportedMs. coveredSinceMs (DistroNode.coverageFloorMs) is the latest
- * time a member may have died with beats nobody else heard: when this member saw a peer go down or leave, and this
- * member's own start (what it heard before a restart is gone). Before that floor only the takeover grace protects
+ * are complete, the coverage rule if it says earlier. Coverage: every member live in this member's view answered
+ * when it last heard the client, so a beat since `coveredSinceMs` was heard by a member that answered (or by this
+ * one) and is in heardMs or reportedMs. coveredSinceMs (DistroNode.coverageFloorMs) is the latest time a member may
+ * have died with beats nobody else heard: when this member saw a peer go down (one down now counts as dead since then)
+ * or leave, and this member's own start (what it heard before a restart is gone). Before that floor only the takeover grace protects
  * (the old owner died, or is cut off, and clients were beating it directly). A healthy entry's version is a write
  * made when a client was heard (a registration, an update, a revival), an unhealthy one's says when its silence began
  * (unhealthySinceMs); arrivals by sync or snapshot (lastBeatMs) do not count. So a handover that no death caused (a

@@ -195,22 +195,24 @@ async function register(cluster: Cluster, service: string, ip: string): Promise<
   await node(cluster, 'm1').write({ type: 'register', instance: { ...key(service, ip), weight: 1, enabled: true, healthy: true, metadata: timings } }, anonymous);
 }
 
-test('a member killed and restarted every 400 ms moves a service between survivors without keeping its stopped instance (D4 11901)', async (t) => {
-  const cluster = startCluster(t);
-  // S: m3's over all five, another survivor's over the four without m4: every kill and every return of m4 moves it.
-  let service = '';
-  for (let i = 0; i < 10_000 && service === ''; i++) {
-    const id = serviceIdOfKey(key(`d4-${i}`, '0.0.0.0'));
-    const without = responsibleMember(id, ['m1', 'm2', 'm3', 'm5']);
-    if (responsibleMember(id, members) === 'm3' && without !== 'm3') service = `d4-${i}`;
-  }
-  assert.notEqual(service, '');
-  const survivors = ['m1', 'm2', 'm3', 'm5'];
+/** CycleOutcome is what the survivors showed while a member was killed and restarted every 400 ms. */
+interface CycleOutcome {
+  /** goneMs: when the stopped instance was gone from every survivor, after its last beat (-1: never). */
+  readonly goneMs: number;
+  readonly evictions: readonly string[];
+  readonly beatFailures: readonly string[];
+}
+
+/**
+ * killCycles registers two instances of `service` through m1; 10.0.0.2 keeps beating through m1 every interval while
+ * 10.0.0.1 beats twice more and stops. Then `cycler` is killed and restarted six times, 400 ms down and 400 ms back
+ * (4.8 s, four delete timeouts), while the survivors' lists are watched every 10 ms.
+ */
+async function killCycles(cluster: Cluster, service: string, cycler: string, survivors: readonly string[]): Promise<CycleOutcome> {
   await register(cluster, service, '10.0.0.1');
   await register(cluster, service, '10.0.0.2');
   await waitFor(() => survivors.every((id) => listing(node(cluster, id), service) === '10.0.0.1,10.0.0.2'),
     { timeoutMs: 3000, intervalMs: 10, what: 'both instances on every member' });
-  // 10.0.0.2 keeps beating through m1 (every interval); 10.0.0.1 beats twice more and stops.
   let beating = true;
   const beatFailures: string[] = [];
   const beater = (async () => {
@@ -228,7 +230,6 @@ test('a member killed and restarted every 400 ms moves a service between survivo
     await sleep(100);
   }
   const lastBeatMs = Date.now();
-  // Watch the survivors: when the stopped instance is gone from all of them, and any sign of the beating one evicted.
   const evictions: string[] = [];
   let goneMs = -1;
   let watching = true;
@@ -240,18 +241,37 @@ test('a member killed and restarted every 400 ms moves a service between survivo
       await sleep(10);
     }
   })();
-  // Six kills of m4, each 400 ms down and 400 ms back: the service changes hands every 400 ms, less than the 600 ms
-  // unhealthy timeout, for 4.8 s (4 delete timeouts).
   for (let cycle = 0; cycle < 6; cycle++) {
     await sleep(cycle === 0 ? 100 : 400);
-    kill(cluster, 'm4');
+    kill(cluster, cycler);
     await sleep(400);
-    startNode(cluster, 'm4');
+    startNode(cluster, cycler);
   }
   await sleep(400);
   watching = false;
   beating = false;
   await Promise.all([watcher, beater]);
+  return { goneMs, evictions, beatFailures };
+}
+
+/** serviceMovedBy finds a service whose owner over `withCycler` differs from its owner over `without`, both survivors. */
+function serviceMovedBy(prefix: string, withCycler: readonly string[], without: readonly string[], ownerWith?: string): string {
+  for (let i = 0; i < 10_000; i++) {
+    const id = serviceIdOfKey(key(`${prefix}-${i}`, '0.0.0.0'));
+    const before = responsibleMember(id, withCycler);
+    const after = responsibleMember(id, without);
+    if (without.includes(before) && before !== after && (ownerWith === undefined || before === ownerWith)) return `${prefix}-${i}`;
+  }
+  assert.fail(`no ${prefix} service moves between survivors`);
+}
+
+test('a member killed and restarted every 400 ms moves a service between survivors without keeping its stopped instance (D4 11901)', async (t) => {
+  const cluster = startCluster(t);
+  // S: m3's over all five, another survivor's over the four without m4: every kill and every return of m4 moves it,
+  // every 400 ms, less than the 600 ms unhealthy timeout.
+  const survivors = ['m1', 'm2', 'm3', 'm5'];
+  const service = serviceMovedBy('d4', members, survivors, 'm3');
+  const { goneMs, evictions, beatFailures } = await killCycles(cluster, service, 'm4', survivors);
   console.log(`stopped instance gone from every survivor ${goneMs} ms after its last beat (delete timeout 1200 ms, handovers every 400 ms for 4800 ms)`);
   assert.deepEqual(beatFailures, [], 'every beat was answered');
   assert.deepEqual(evictions, [], 'the beating instance stayed listed, healthy, on every survivor');
@@ -259,6 +279,22 @@ test('a member killed and restarted every 400 ms moves a service between survivo
   // one takeover's three intervals: about 100 + 600 + 600 + 300 ms, plus ticks; before the fix, never while the kills
   // went on.
   assert.ok(goneMs >= 1200 - 20 && goneMs < 2600, `the stopped instance was gone ${goneMs} ms after its last beat (not before its delete timeout)`);
+});
+
+test('while one member stays down, another killed and restarted every 400 ms does not keep a stopped instance listed', async (t) => {
+  // Until 2026-11-23 a member down in the owner's view meant no coverage at all: every handover among the others
+  // restarted the takeover grace, so with m5 dead for good and m4 flapping, the stopped instance stayed healthy for as
+  // long as m4 flapped. m5 now counts as dead since it was seen going down, and m4's kills as deaths (the floor).
+  const cluster = startCluster(t);
+  kill(cluster, 'm5');
+  const survivors = ['m1', 'm2', 'm3'];
+  await waitFor(() => survivors.every((id) => node(cluster, id).liveMembers().length === 4), { timeoutMs: 2000, intervalMs: 5, what: 'm5 down everywhere' });
+  const service = serviceMovedBy('m5-down', ['m1', 'm2', 'm3', 'm4'], survivors);
+  const { goneMs, evictions, beatFailures } = await killCycles(cluster, service, 'm4', survivors);
+  console.log(`with m5 down: stopped instance gone from every survivor ${goneMs} ms after its last beat`);
+  assert.deepEqual(beatFailures, [], 'every beat was answered');
+  assert.deepEqual(evictions, [], 'the beating instance stayed listed, healthy, on every survivor');
+  assert.ok(goneMs >= 1200 - 20 && goneMs < 2600, `the stopped instance was gone ${goneMs} ms after its last beat (-1: never while m4 flapped)`);
 });
 
 test('the owner dies while its client beats it directly: the successor still waits a full timeout from the death', async (t) => {
@@ -293,7 +329,7 @@ test('the owner dies while its client beats it directly: the successor still wai
   assert.deepEqual(seen, [], 'no survivor flagged or removed the instance whose beats died with its owner');
 });
 
-test('the coverage floor: none while a member is down in this view; after it is back, when it was seen going down', async (t) => {
+test('the coverage floor: when a member was seen going down, while it is down and after it is back', async (t) => {
   const cluster = startCluster(t);
   const m1 = node(cluster, 'm1');
   await waitFor(() => m1.liveMembers().length === 5, { timeoutMs: 2000, intervalMs: 5, what: 'all five live in m1\'s view' });
@@ -302,11 +338,13 @@ test('the coverage floor: none while a member is down in this view; after it is 
   const cutMs = Date.now();
   cluster.network.isolate('m5');
   await waitFor(() => m1.liveMembers().length === 4, { timeoutMs: 2000, intervalMs: 5, what: 'm5 down in m1\'s view' });
-  // m5 may be dead (its beats gone) or alive behind the cut (hearing beats nobody here hears): no coverage.
-  assert.equal(m1.coverageFloorMs(), NOT_COVERED);
+  // m5 may be dead (its beats gone) or alive behind the cut (hearing beats nobody here hears, this side's silence
+  // being its own): it counts as dead since m1 saw it go down.
+  const downFloor = m1.coverageFloorMs();
+  assert.ok(downFloor >= cutMs && downFloor < cutMs + 100, `while m5 is down, the floor is when m1 saw it go down (${downFloor - cutMs} ms after the cut)`);
   await sleep(100);
   cluster.network.heal();
   await waitFor(() => m1.liveMembers().length === 5, { timeoutMs: 2000, intervalMs: 5, what: 'm5 back in m1\'s view' });
   const floor = m1.coverageFloorMs();
-  assert.ok(floor >= cutMs && floor < cutMs + 100, `the floor is when m1 saw m5 go down (${floor - cutMs} ms after the cut), not its return`);
+  assert.equal(floor, downFloor, 'after m5 is back, still when m1 saw it go down, not its return');
 });
