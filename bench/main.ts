@@ -2,7 +2,7 @@
 //
 //   npm run bench -- [--vs etcd,zookeeper] [--workload register,list,beat,...] [--clients N[,N...]] [--duration S]
 //                    [--quick] [--api grpc,http] [--memory-sizes 100000,1000000] [--profile DIR] [--warmup S]
-//                    [--tail-duration S]
+//                    [--tail-duration S] [--rounds N]
 //
 // Starts a 3-member Cairn cluster and 3-member etcd and ZooKeeper clusters on loopback (installing Debian's
 // etcd-server and zookeeper when missing), runs each workload with closed-loop clients against each target (all
@@ -44,6 +44,8 @@ const listSize = 100;
  * to 8 ms), so their 1-client cells run at least --tail-duration seconds (15 s: ~5 000-11 000 operations).
  */
 const tailWorkloads: ReadonlySet<WorkloadName> = new Set(['register', 'notify']);
+/** roundsMax bounds --rounds (the run's length, and the register services prepared: registerServices per round). */
+const roundsMax = 20;
 
 interface Options {
   readonly vs: ReadonlyArray<'etcd' | 'zookeeper'>;
@@ -65,6 +67,8 @@ interface Options {
   readonly zkHosts: readonly string[];
   readonly memoryAddr: string;
   readonly registerServices: number;
+  /** rounds: passes over every cell; rows and target ratios are reported as medians over them (report.ts). */
+  readonly rounds: number;
 }
 
 function list(text: string): string[] {
@@ -82,6 +86,8 @@ const usage = `usage: npm run bench -- [options]
   --memory-sizes N[,N...]    instances for the memory and restart workload (default: 100000,1000000)
   --results-dir DIR          where the JSON goes (default: bench/results)
   --profile DIR              run every Cairn member under node --cpu-prof, profiles into DIR
+  --rounds N                 pass over every cell N times, 1..20 (default 1); the table shows each cell's median and
+                             each target the median of its per-round ratios (robust to a slow phase of the machine)
   --quick                    every workload but memory in about 80 s
   --cairn-hosts, --cairn-port, --memory-addr   where Cairn's members listen (defaults in bench/README.md)
 See bench/README.md for what each workload measures.
@@ -111,7 +117,7 @@ function parseBenchArgs(argv: readonly string[]) {
       vs: { type: 'string' }, workload: { type: 'string' }, clients: { type: 'string' }, duration: { type: 'string' },
       quick: { type: 'boolean' }, api: { type: 'string' }, 'memory-sizes': { type: 'string' }, 'results-dir': { type: 'string' },
       'cairn-hosts': { type: 'string' }, 'cairn-port': { type: 'string' }, 'memory-addr': { type: 'string' }, profile: { type: 'string' },
-      warmup: { type: 'string' }, 'tail-duration': { type: 'string' }, help: { type: 'boolean', short: 'h' },
+      warmup: { type: 'string' }, 'tail-duration': { type: 'string' }, rounds: { type: 'string' }, help: { type: 'boolean', short: 'h' },
     },
     strict: true,
   });
@@ -134,6 +140,8 @@ function optionsOf(values: ReturnType<typeof parseBenchArgs>['values']): Options
   if (!(tailDuration >= 0 && tailDuration <= 600)) throw new UsageError('--tail-duration: seconds in [0, 600]');
   const systemWarmup = Number(values.warmup ?? (quick ? '1' : '5'));
   if (!(systemWarmup >= 0 && systemWarmup <= 600)) throw new UsageError('--warmup: seconds in [0, 600]');
+  const rounds = Number(values.rounds ?? '1');
+  if (!Number.isInteger(rounds) || rounds < 1 || rounds > roundsMax) throw new UsageError(`--rounds: an integer in 1..${roundsMax}`);
   const apis = list(values.api ?? 'grpc,http');
   for (const api of apis) if (api !== 'grpc' && api !== 'http') throw new UsageError(`--api: unknown '${api}'`);
   const memorySizes = list(values['memory-sizes'] ?? (quick ? '20000' : '100000,1000000')).map(Number);
@@ -155,7 +163,9 @@ function optionsOf(values: ReturnType<typeof parseBenchArgs>['values']): Options
     etcdHosts: ['127.0.2.51', '127.0.2.52', '127.0.2.53'],
     zkHosts: ['127.0.2.61', '127.0.2.62', '127.0.2.63'],
     memoryAddr: values['memory-addr'] ?? '127.0.2.45:18848',
-    registerServices: quick ? registerServicesQuick : registerServicesFull,
+    // Registration slots are never reused (a deregistered one too), so each round gets its own services' worth.
+    registerServices: (quick ? registerServicesQuick : registerServicesFull) * rounds,
+    rounds,
   };
 }
 
@@ -400,22 +410,24 @@ async function main(): Promise<number> {
       }
       for (const target of targets) await warmUp(target, options.systemWarmupMs, options.registerServices);
       process.stderr.write(`bench: clusters up, prepared and warmed up in ${((performance.now() - wallStart) / 1000).toFixed(1)} s; leaders: ${targets.map((t) => `${t.driver.id}=${t.cluster.members[t.leader]?.client ?? '?'}`).join(' ')}\n`);
-      for (const workload of runWorkloads) {
-        for (const clients of options.clients) {
-          for (const target of targets) {
-            const skip = applies(workload, target.driver.id);
-            let result: RunResult;
-            try {
-              result = skip === null ? await runWorkload(workload, target, clients, options) : notMeasured(skip);
-            } catch (error) {
-              result = notMeasured(`failed: ${describe(error)}`);
+      for (let round = 1; round <= options.rounds; round++) {
+        for (const workload of runWorkloads) {
+          for (const clients of options.clients) {
+            for (const target of targets) {
+              const skip = applies(workload, target.driver.id);
+              let result: RunResult;
+              try {
+                result = skip === null ? await runWorkload(workload, target, clients, options) : notMeasured(skip);
+              } catch (error) {
+                result = notMeasured(`failed: ${describe(error)}`);
+              }
+              const row: Row = { workload, clients, target: target.driver.id, member: target.cluster.members[target.leader]?.client ?? '', round, ...result };
+              rows.push(row);
+              const shown = row.status === 'ok'
+                ? `${row.opsPerSecond.toFixed(0)} ops/s p50 ${row.p50Ms.toFixed(2)} ms p99 ${row.p99Ms.toFixed(2)} ms errors ${row.errors}${row.exhausted ? ' (pool exhausted)' : ''}`
+                : `not measured: ${row.reason ?? ''}`;
+              process.stderr.write(`bench: ${options.rounds > 1 ? `round ${round} ` : ''}${workload} c=${clients} ${target.driver.id}: ${shown}\n`);
             }
-            const row: Row = { workload, clients, target: target.driver.id, member: target.cluster.members[target.leader]?.client ?? '', ...result };
-            rows.push(row);
-            const shown = row.status === 'ok'
-              ? `${row.opsPerSecond.toFixed(0)} ops/s p50 ${row.p50Ms.toFixed(2)} ms p99 ${row.p99Ms.toFixed(2)} ms errors ${row.errors}${row.exhausted ? ' (pool exhausted)' : ''}`
-              : `not measured: ${row.reason ?? ''}`;
-            process.stderr.write(`bench: ${workload} c=${clients} ${target.driver.id}: ${shown}\n`);
           }
         }
       }
@@ -445,7 +457,7 @@ async function main(): Promise<number> {
     options: {
       vs: options.vs, workloads: options.workloads, clients: options.clients, durationSeconds: options.durationMs / 1000,
       tailDurationSeconds: options.tailDurationMs / 1000, tailWorkloads: [...tailWorkloads], warmupSeconds: options.warmupMs / 1000,
-      systemWarmupSeconds: options.systemWarmupMs / 1000, quick: options.quick, apis: options.apis,
+      systemWarmupSeconds: options.systemWarmupMs / 1000, quick: options.quick, apis: options.apis, rounds: options.rounds,
     },
     notes,
     results: rows,

@@ -1,5 +1,6 @@
 // Goal: keep bench/ from rotting. The harness runs for real against Cairn alone (a 3-member cluster on
-// 127.0.1.181-183, the smoke test's addresses) for a few seconds: register and list through both Cairn targets.
+// 127.0.1.181-183, the smoke test's addresses) for a few seconds: register and list through both Cairn targets, in
+// two rounds (--rounds: every cell measured twice, the table showing each cell's median).
 // Method: spawn `bench/main.ts --vs none ...` as `npm run bench` would, with a temporary results directory; then
 // assert the exit code, that operations completed without errors, the shape of the JSON it wrote, the Markdown table
 // it printed, and that every member process it started is gone and its ports are closed.
@@ -35,7 +36,7 @@ test('the bench harness measures Cairn alone, writes its JSON and stops its memb
   try {
     const run = spawnSync(process.execPath, [
       '--import', 'tsx', path.join(root, 'bench', 'main.ts'),
-      '--quick', '--vs', 'none', '--workload', 'register,list', '--clients', '1,4', '--duration', '1.5', '--tail-duration', '2.5',
+      '--quick', '--vs', 'none', '--workload', 'register,list', '--clients', '1,4', '--duration', '1.5', '--tail-duration', '2.5', '--rounds', '2',
       '--cairn-hosts', hosts.join(','), '--cairn-port', String(port), '--results-dir', resultsDir,
     ], { cwd: root, encoding: 'utf8', timeout: 170_000 });
     assert.equal(run.status, 0, `bench exited ${String(run.status)}\nstdout:\n${run.stdout}\nstderr:\n${run.stderr}`);
@@ -44,8 +45,8 @@ test('the bench harness measures Cairn alone, writes its JSON and stops its memb
     assert.equal(files.length, 1, `one results file, got ${files.join(', ')}`);
     const report = JSON.parse(readFileSync(path.join(resultsDir, files[0] ?? ''), 'utf8')) as {
       schema: string; error: string | null; processesLeftRunning: number; machine: { cpus: number };
-      options: { workloads: string[]; clients: number[]; quick: boolean; tailDurationSeconds: number };
-      results: Array<{ workload: string; clients: number; target: string; status: string; ops: number; seconds: number; errors: number; opsPerSecond: number; p50Ms: number; p99Ms: number; cpu: { clientUs: number; membersUs: number[] } }>;
+      options: { workloads: string[]; clients: number[]; quick: boolean; tailDurationSeconds: number; rounds: number };
+      results: Array<{ workload: string; clients: number; target: string; round: number; status: string; ops: number; seconds: number; errors: number; opsPerSecond: number; p50Ms: number; p99Ms: number; cpu: { clientUs: number; membersUs: number[] } }>;
       targets: Array<{ target: string; met: boolean | null }>;
       pids: Array<{ system: string; pid: number }>;
     };
@@ -57,13 +58,21 @@ test('the bench harness measures Cairn alone, writes its JSON and stops its memb
     assert.deepEqual(report.options.workloads, ['register', 'list']);
     assert.deepEqual(report.options.clients, [1, 4]);
     assert.equal(report.options.tailDurationSeconds, 2.5);
+    assert.equal(report.options.rounds, 2);
     assert.ok(Array.isArray(report.targets) && report.targets.length > 0, 'target checks are reported');
 
-    const cells = report.results.map((row) => `${row.workload}/${row.clients}/${row.target}`).sort();
-    assert.deepEqual(cells, [
+    const cellNames = [
       'list/1/cairn-grpc', 'list/1/cairn-http', 'list/4/cairn-grpc', 'list/4/cairn-http',
       'register/1/cairn-grpc', 'register/1/cairn-http', 'register/4/cairn-grpc', 'register/4/cairn-http',
-    ]);
+    ];
+    for (const round of [1, 2]) {
+      const cells = report.results.filter((row) => row.round === round).map((row) => `${row.workload}/${row.clients}/${row.target}`).sort();
+      assert.deepEqual(cells, cellNames, `round ${round}: every cell once`);
+    }
+    assert.equal(report.results.length, 2 * cellNames.length, 'two rounds, nothing else');
+    assert.match(run.stdout, /Rounds: 2\. Each row is the median of its cell's 2 rounds/);
+    // The table has one row per cell (the median), not one per round.
+    assert.equal(run.stdout.match(/^\| register \| 4 \| Cairn gRPC \|/gm)?.length, 1, 'one table row per cell');
     // Only the 1-client cells of the workloads whose 1-client p99 is a target measure --tail-duration.
     for (const row of report.results) {
       const tail = row.clients === 1 && row.workload === 'register';
@@ -104,6 +113,7 @@ test('the bench command line answers --help and refuses a bad option with its us
     [['--clients', '0'], /bench: --clients: 0 is not an integer in 1\.\.1024/],
     [['--vs', 'consul'], /bench: --vs: unknown system 'consul'/],
     [['--workload', 'scan'], /bench: --workload: unknown 'scan'/],
+    [['--rounds', '0'], /bench: --rounds: an integer in 1\.\.20/],
   ] as const) {
     const run = bench(...args);
     assert.equal(run.status, 2, `${args.join(' ')}: exit 2, got ${String(run.status)}: ${String(run.stderr)}`);

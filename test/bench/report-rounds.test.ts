@@ -1,0 +1,86 @@
+// Goal: the bench's report over several rounds (--rounds) folds each cell into the median of its rounds and judges
+// each target by the median of its per-round ratios, so one slow phase of the machine (which moved the notification
+// ratio from ~2x to 3x in one full run of session 18) no longer decides a figure.
+// Method: rows built by hand, as the runner returns them, for three rounds in which one round is an outlier; the
+// folded rows, the target checks and the rendered Markdown are compared with what the medians must be. Rendering is
+// a pure function of the rows; the runner itself is exercised for real by bench-smoke.test.ts.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { checkTargetsOverRounds, median, medianRows, renderReport, type Row } from '../../bench/lib/report.ts';
+import type { TargetId } from '../../bench/lib/driver.ts';
+
+function row(round: number, workload: string, clients: number, target: TargetId, opsPerSecond: number, p99Ms: number): Row {
+  return {
+    workload, clients, target, member: '127.0.2.41:18848', round, status: 'ok', ops: Math.round(opsPerSecond * 5), errors: round === 2 ? 1 : 0,
+    errorSamples: {}, seconds: 5, opsPerSecond, p50Ms: p99Ms / 4, p99Ms, maxMs: p99Ms * 2,
+    cpu: { clientUs: 100 * round, membersUs: [10 * round, 20 * round, 30 * round], membersTotalUs: 60 * round }, exhausted: round === 3,
+  };
+}
+
+/** threeRounds: Cairn and etcd register at 64 clients and notify at 1 client; round 2 is a slow phase for Cairn. */
+function threeRounds(): Row[] {
+  return [
+    row(1, 'register', 64, 'cairn-grpc', 1500, 60), row(1, 'register', 64, 'etcd-grpc', 2800, 50),
+    row(1, 'notify', 1, 'cairn-grpc', 200, 13), row(1, 'notify', 1, 'etcd-grpc', 450, 6.5),
+    row(2, 'register', 64, 'cairn-grpc', 900, 120), row(2, 'register', 64, 'etcd-grpc', 2700, 55),
+    row(2, 'notify', 1, 'cairn-grpc', 150, 26), row(2, 'notify', 1, 'etcd-grpc', 430, 8.5),
+    row(3, 'register', 64, 'cairn-grpc', 1600, 58), row(3, 'register', 64, 'etcd-grpc', 2900, 48),
+    row(3, 'notify', 1, 'cairn-grpc', 210, 12), row(3, 'notify', 1, 'etcd-grpc', 470, 6),
+  ];
+}
+
+test('median of odd and even counts', () => {
+  assert.equal(median([3, 1, 2]), 2);
+  assert.equal(median([4, 1, 3, 2]), 2.5);
+  assert.equal(median([7]), 7);
+});
+
+test('each cell is folded into the median of its rounds, in the order cells first appeared', () => {
+  const folded = medianRows(threeRounds());
+  assert.deepEqual(folded.map((r) => `${r.workload}/${r.clients}/${r.target}`),
+    ['register/64/cairn-grpc', 'register/64/etcd-grpc', 'notify/1/cairn-grpc', 'notify/1/etcd-grpc']);
+  const cairn = folded[0]!;
+  assert.equal(cairn.opsPerSecond, 1500);
+  assert.equal(cairn.p99Ms, 60);
+  assert.equal(cairn.errors, 1, 'errors summed over the rounds');
+  assert.equal(cairn.ops, 7500 + 4500 + 8000, 'operations summed');
+  assert.equal(cairn.exhausted, true, 'exhausted when any round was');
+  assert.deepEqual(cairn.cpu.membersUs, [20, 40, 60], 'CPU per op of each member: the median');
+  assert.equal(cairn.cpu.clientUs, 200);
+  // One round: the rows as they are.
+  const single = threeRounds().filter((r) => r.round === 1);
+  assert.deepEqual(medianRows(single), single);
+});
+
+test('a target is judged by the median of its per-round ratios, each taken within one round', () => {
+  const checks = checkTargetsOverRounds(threeRounds());
+  const register = checks.find((c) => c.target.startsWith('register throughput at 64 clients >= 1.0x etcd'))!;
+  // Per round: 1500/2800 = 0.536, 900/2700 = 0.333, 1600/2900 = 0.552: median 0.536.
+  assert.deepEqual(register.ratios?.map((r) => r.toFixed(3)), ['0.536', '0.333', '0.552']);
+  assert.equal(register.ratio, 0.536);
+  assert.equal(register.met, false);
+  assert.match(register.detail, /^median of 3 rounds \(0\.54x, 0\.33x, 0\.55x; range 0\.33-0\.55x\); round nearest the median: 64 clients: 1500 vs 2800 ops\/s$/);
+  const notify = checks.find((c) => c.target.startsWith('change-to-notification'))!;
+  // p99 ratios 2.0, 3.06, 2.0: the slow round does not decide it.
+  assert.equal(notify.ratio, 2);
+  assert.equal(notify.met, false);
+  // Targets nothing measured stay "not measured".
+  const zk = checks.find((c) => c.target.includes('ZooKeeper create'))!;
+  assert.equal(zk.ratio, null);
+  assert.equal(zk.met, null);
+  // A met target: the bound and its direction travel with the check.
+  const met = checkTargetsOverRounds([1, 2, 3].flatMap((round) => [row(round, 'list', 64, 'cairn-grpc', 1400 + round, 80), row(round, 'list', 64, 'etcd-grpc', 1200, 100)]));
+  const list = met.find((c) => c.target.startsWith('linearizable list'))!;
+  assert.equal(list.met, true);
+  assert.equal(list.atLeast, true);
+  assert.equal(list.bound, 1.0);
+});
+
+test('the rendered report shows one row per cell and the rounds it folds', () => {
+  const { markdown, targets } = renderReport(threeRounds(), [], { date: '2026-11-23T10:00:00Z', machine: { hostname: 'vm', cpus: 2 }, versions: {}, options: {} });
+  assert.match(markdown, /^Rounds: 3\. Each row is the median of its cell's 3 rounds/m);
+  assert.equal(markdown.match(/^\| register \| 64 \| Cairn gRPC \|/gm)?.length, 1);
+  assert.match(markdown, /^\| register \| 64 \| etcd gRPC \| 2800 \(pool exhausted\) \| 12\.50 \| 50\.00 \| 1 \| 200 \| 20 \/ 40 \/ 60 \(Σ 120\) \| 0\.54x \| 1\.20x \|$/m);
+  assert.match(markdown, /^\| change-to-notification p99 <= etcd watch p99 \(1 client\) \| 2\.00x \| NO \| median of 3 rounds/m);
+  assert.equal(targets.length, 6);
+});
