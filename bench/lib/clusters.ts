@@ -55,7 +55,7 @@ export function profileCairnMembers(dir: string): void {
   profileDir = dir;
 }
 
-/** startCairnMember starts one member (`members` empty: standalone) and waits until its health answers 200. */
+/** startCairnMember starts one member (`members` empty: standalone); it does not wait: callers poll cairnHealthy. */
 export async function startCairnMember(root: string, addr: string, members: readonly string[], dataDir: string, logDir: string, extraArgs: readonly string[] = []): Promise<MemberProcess> {
   assertLoopback(addr);
   const args = ['server', '--addr', addr, '--data-dir', dataDir, '--log-level', 'warn', ...extraArgs];
