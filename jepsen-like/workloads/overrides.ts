@@ -23,7 +23,10 @@
 // (DELETE, then POST `redeployGapMs` later, no beats in between: a restart that deregistered on shutdown), or
 // `beat-pause` (no beats for `beatPauseMs`, 3.5-8 s: the instance is flagged unhealthy, and past 6 s removed; the
 // next beat revives it or registers it again). Events stop at the run's deadline (an event under way finishes, so
-// every instance ends registered); beats go on until the final phase ends.
+// every instance ends registered); beats go on until the final phase ends, which begins only once no event is under
+// way and one beat interval has passed since (quiesce): a pause begun just before the deadline can outlast the
+// recovery window, and an instance it let expire is rightly gone from every member for a moment before its next beat
+// registers it again, which the final rounds would otherwise take for a flap (C3 seed 52025, 2026-11-23).
 //
 // Operator. One per service (one logical process each: an action at a time), working as a person does: idle for
 // `operatorIdleMs`, then a burst of 1-3 actions `operatorGapMs` apart, each on a random instance of its service,
@@ -166,6 +169,8 @@ const readTimeoutMs = 2000;
 /** registerAttemptsMax: a client's registration is tried at most this often (at different members), 300 ms apart. */
 const registerAttemptsMax = 6;
 const registerRetryMs = 300;
+/** quiescePollMs: how often the final phase looks whether a client event is still under way. */
+const quiescePollMs = 50;
 /** loopRoundsMax bounds every loop of the workload (a day at one round a second). */
 const loopRoundsMax = 100_000;
 /** finalRoundMs: the final phase's round period (D1's). */
@@ -402,6 +407,8 @@ export class OverridesWorkload {
   private beating = true;
   /** eventsUntil: clients start no event (restart, redeploy, beat pause) after this time (Date.now() ms). */
   private eventsUntil = Number.POSITIVE_INFINITY;
+  /** eventsUnderWay: client events begun and not finished (at most one per client). */
+  private eventsUnderWay = 0;
   private reading = true;
   private readonly clients: Promise<void>[] = [];
   private readonly readers: Promise<void>[] = [];
@@ -442,7 +449,7 @@ export class OverridesWorkload {
 
   /**
    * run lets the operators act until `deadline` (Date.now() ms) and stops the clients' events there; resolves when
-   * every operator has stopped (the clients' events under way finish on their own, see quiesce()).
+   * every operator has stopped (the clients' events under way finish on their own; finalPhase waits for them).
    */
   async run(deadline: number, random: Random): Promise<void> {
     this.eventsUntil = deadline;
@@ -454,6 +461,21 @@ export class OverridesWorkload {
       return;
     }
     await Promise.all(this.services.map((service, index) => this.operatorLoop(service, operatorProcessBase + index, deadline, random.fork(), (element, r) => this.wholeAction(service, element, r))));
+  }
+
+  /**
+   * quiesce waits until no client event is under way (the longest: a beat pause, or a redeploy's gap and its
+   * registration retries), then one beat interval more, so each client's beat after it has landed; recorded as an
+   * `ovr-quiet` observation. Bounded: past the longest event it gives up waiting and says so in the observation.
+   */
+  private async quiesce(): Promise<void> {
+    const { recorder } = this.deps;
+    const boundMs = Math.max(this.options.beatPauseMs[1], this.options.redeployGapMs[1] + registerAttemptsMax * registerRetryMs) + 5000;
+    const started = Date.now();
+    while (this.eventsUnderWay > 0 && Date.now() - started < boundMs) await sleep(quiescePollMs);
+    const waitedMs = Date.now() - started;
+    await sleep(this.options.timeouts.intervalMs);
+    recorder.observe('ovr-quiet', { waitedMs, eventsUnderWay: this.eventsUnderWay }, recorder.now());
   }
 
   /** stopAll ends the clients and the readers (after an error; normally finalPhase). */
@@ -494,7 +516,12 @@ export class OverridesWorkload {
     for (let round = 0; this.beating && round < loopRoundsMax; round++) {
       const started = Date.now();
       if (started >= nextEventAt && started < this.eventsUntil) {
-        await this.clientEvent(service, element, random, register, call);
+        this.eventsUnderWay++;
+        try {
+          await this.clientEvent(service, element, random, register, call);
+        } finally {
+          this.eventsUnderWay--;
+        }
         nextEventAt = Date.now() + random.between(...this.options.eventGapMs);
       }
       const outcome = await call(beatOp(service, element, timeouts), null);
@@ -608,7 +635,8 @@ export class OverridesWorkload {
   }
 
   /**
-   * finalPhase (after the heal and the recovery window): stops the periodic readers, then reads every member's lists
+   * finalPhase (after the heal and the recovery window): stops the periodic readers, waits for the clients to be
+   * steady (quiesce), then reads every member's lists
    * and every instance's detail (members in parallel) in rounds every finalRoundMs, until `agrees(round)` says a
    * round meets the expectation, then for distroVerifyMs + 1 s more, or until `deadline` (Date.now() ms); then stops
    * the clients. Returns the ms from the start of the phase to the first agreeing round (null: none).
@@ -617,6 +645,7 @@ export class OverridesWorkload {
     this.eventsUntil = 0;
     this.reading = false;
     await Promise.all(this.readers);
+    await this.quiesce();
     const phaseStart = Date.now();
     let agreedAfterMs: number | null = null;
     let stableUntil = Number.POSITIVE_INFINITY;
