@@ -636,10 +636,9 @@ export class OverridesWorkload {
 
   /**
    * finalPhase (after the heal and the recovery window): stops the periodic readers, waits for the clients to be
-   * steady (quiesce), then reads every member's lists
-   * and every instance's detail (members in parallel) in rounds every finalRoundMs, until `agrees(round)` says a
-   * round meets the expectation, then for distroVerifyMs + 1 s more, or until `deadline` (Date.now() ms); then stops
-   * the clients. Returns the ms from the start of the phase to the first agreeing round (null: none).
+   * steady (quiesce, which spends part of the time to `deadline`), then reads every member's lists and every
+   * instance's detail (members in parallel) in rounds every finalRoundMs, until `agrees(round)` says a round meets the
+   * expectation, then for distroVerifyMs + 1 s more, or until `deadline` (Date.now() ms); then stops the clients. Returns the ms from the start of the phase to the first agreeing round (null: none).
    */
   async finalPhase(deadline: number, random: Random, agrees: (round: number) => boolean): Promise<number | null> {
     this.eventsUntil = 0;
