@@ -29,6 +29,7 @@ import {
 import { clusterStorageKey, instanceStorageKey, parseStorageKey, PROBE_ASSIGNMENT_STORAGE_KEY, requestStorageKey, serviceStorageKey } from './keyspace.ts';
 import { PROBE_MEMBERS_MAX, type ProbeAssignment } from './probe-assignment.ts';
 import { addressKey, EMPTY_RESULT, RegistryState, SHA256_BYTES, type RememberedRequest, type ServiceSettings } from './registry-state.ts';
+import { SnapshotWriter } from './snapshot-writer.ts';
 
 /**
  * SNAPSHOT_FORMAT_VERSION is written in every snapshot; a snapshot of another version is refused, except format 1
@@ -153,15 +154,21 @@ export function snapshotPieces(state: RegistryState): Generator<Uint8Array, void
   return generatePieces(services, requests, state.probeAssignment);
 }
 
+/** NO_PIECE is yielded as a pause point: an empty piece adds nothing to the snapshot. */
+const NO_PIECE = new Uint8Array(0);
+
 function* generatePieces(services: readonly CapturedService[], requests: readonly RememberedRequest[], probeAssignment: ProbeAssignment | null): Generator<Uint8Array, void, void> {
+  // The instances and requests, nearly all of a large snapshot, are written by hand (snapshot-writer.ts: what
+  // protobufjs writes, without its garbage); the few per-service and per-snapshot messages through protobufjs.
+  const writer = new SnapshotWriter();
   yield encodeMessage('RegistrySnapshot', { formatVersion: SNAPSHOT_FORMAT_VERSION });
   for (const service of services) {
     // A ServiceSnapshot is field 2 of the RegistrySnapshot: its tag and length, then its own fields in pieces.
     const body: Uint8Array[] = [encodeMessage('ServiceSnapshot', service.plain)];
     for (let i = 0; i < service.instances.length; i += SNAPSHOT_PIECE_ITEMS) {
-      body.push(encodeMessage('ServiceSnapshot', { instances: service.instances.slice(i, i + SNAPSHOT_PIECE_ITEMS).map(encodeInstanceValues) }));
-      // An empty piece: a point where the driver may pause inside a large service.
-      yield new Uint8Array(0);
+      body.push(writer.instancesPiece(service.instances, i, Math.min(i + SNAPSHOT_PIECE_ITEMS, service.instances.length)));
+      // A point where the driver may pause inside a large service.
+      yield NO_PIECE;
     }
     let length = 0;
     for (const piece of body) length += piece.length;
@@ -169,7 +176,7 @@ function* generatePieces(services: readonly CapturedService[], requests: readonl
     yield* body;
   }
   for (let i = 0; i < requests.length; i += SNAPSHOT_PIECE_ITEMS) {
-    yield encodeMessage('RegistrySnapshot', { requests: requests.slice(i, i + SNAPSHOT_PIECE_ITEMS).map(encodeRemembered) });
+    yield writer.requestsPiece(requests, i, Math.min(i + SNAPSHOT_PIECE_ITEMS, requests.length));
   }
   if (probeAssignment !== null) yield encodeMessage('RegistrySnapshot', { probeAssignment: encodeProbeAssignment(probeAssignment) });
 }
