@@ -262,28 +262,32 @@ export class LevelStorage implements RaftStorage {
 
   /**
    * writeApplied writes a state-machine batch and the applied index in one fsynced batch (see the file comment).
-   * clearKeyspace deletes every stored state key first, in the same batch: it is the restore of a snapshot, whose
-   * batch already puts the whole new keyspace, so the deletes at most double a batch that is O(keyspace) anyway; the
-   * keyspace is bounded by the registry's limits (namespacesMax, servicesPerNamespaceMax, instancesPerServiceMax)
-   * and, in practice, by the snapshot held in memory beside it.
+   * clearKeyspace deletes every stored state key first: it is the restore of a snapshot, whose batch puts the whole
+   * new keyspace. The restore of a snapshot stored ahead of the applied index (installed from the leader) is written
+   * in many batches with the applied index last (below); any other in the same single batch.
    */
   writeApplied(writes: readonly BatchWrite[], applied: number, clearKeyspace: boolean): Promise<void> {
     return this.serialise('writeApplied', async () => {
       const bounds = this.requireBounds('writeApplied');
       assertAppliedWrite(bounds, writes, applied);
-      const ops: Operation[] = clearKeyspace ? await this.stateDeletes() : [];
-      this.pushStateOps(ops, writes);
       if (clearKeyspace && bounds.applied < bounds.snapshotIndex) {
         // A restore of the stored snapshot (installed from the leader, or found unrestored at start-up): while the
         // stored applied index is below the snapshot's, the keyspace is never read (load() has the snapshot restored
         // again), so the keyspace may be rewritten in batches of at most stageBatchBytes, the event loop free between
-        // them (a 100 000-instance keyspace held it for ~0.3-0.5 s in one batch), and the applied index last.
-        // The batches are not synced one by one: before the applied index that makes them trusted, LevelDB writes
-        // them all to fsynced tables (flushMemtable), whatever write-ahead logs they went through.
-        await this.writeInBatches(ops);
+        // them, and the applied index last. The batches are built as they go, not listed first: framing 1M records
+        // (a checksum and a copy each) in one go held a follower's event loop for seconds. They are not synced one
+        // by one: before the applied index that makes them trusted, LevelDB writes them all to fsynced tables
+        // (flushMemtable), whatever write-ahead logs they went through.
+        await this.deleteStateInBatches();
+        await this.putStateInBatches(writes);
         await this.flushMemtable();
         await this.batch([this.putMeta(levelLayout.metaKeys.applied, encodeIndexValue(applied))], true);
       } else {
+        // One fsynced batch: the deletes of a restore at most double a batch that is O(keyspace) anyway (the
+        // keyspace is bounded by the registry's limits: namespacesMax, servicesPerNamespaceMax,
+        // instancesPerServiceMax).
+        const ops: Operation[] = clearKeyspace ? await this.stateDeletes() : [];
+        this.pushStateOps(ops, writes);
         ops.push(this.putMeta(levelLayout.metaKeys.applied, encodeIndexValue(applied)));
         await this.batch(ops, true);
       }
@@ -291,18 +295,36 @@ export class LevelStorage implements RaftStorage {
     });
   }
 
-  /** writeInBatches writes `ops` in order, in unsynced batches of at most stageBatchBytes of keys and values. */
-  private async writeInBatches(ops: readonly Operation[]): Promise<void> {
-    // Bounded: each pass writes at least one of the finite operations.
-    for (let start = 0; start < ops.length;) {
-      let end = start;
+  /**
+   * deleteStateInBatches deletes every stored state key, a read batch of keys (readBatchRecords) per unsynced write
+   * batch. The iterator reads a snapshot of the store taken when it opened, so the deletes do not disturb it.
+   */
+  private async deleteStateInBatches(): Promise<void> {
+    const iterator = this.state.keys();
+    try {
+      // Bounded: each pass deletes at least one of the finitely many keys the iterator's snapshot holds.
+      for (let keys = await iterator.nextv(readBatchRecords); keys.length > 0; keys = await iterator.nextv(readBatchRecords)) {
+        await this.batch(keys.map((key): Operation => ({ type: 'del', sublevel: this.state, key })), false);
+      }
+    } finally {
+      await iterator.close();
+    }
+  }
+
+  /** putStateInBatches writes `writes` in order, framed a batch at a time, in unsynced batches of at most stageBatchBytes. */
+  private async putStateInBatches(writes: readonly BatchWrite[]): Promise<void> {
+    // Bounded: each pass writes at least one of the finite writes.
+    for (let start = 0; start < writes.length;) {
+      const ops: Operation[] = [];
       let bytes = 0;
-      while (end < ops.length && (end === start || bytes < stageBatchBytes)) {
-        const op = ops[end] as Operation;
-        bytes += op.key.length + (op.type === 'put' ? op.value.length : 0);
+      let end = start;
+      while (end < writes.length && (end === start || bytes < stageBatchBytes)) {
+        const write = writes[end] as BatchWrite;
+        bytes += write.key.length + (write.type === 'put' ? write.value.length : 0);
         end++;
       }
-      await this.batch(ops.slice(start, end), false);
+      this.pushStateOps(ops, writes.slice(start, end));
+      await this.batch(ops, false);
       start = end;
     }
   }

@@ -475,9 +475,10 @@ export class Replica implements CommandProposer {
         if (!ready.messagesBeforePersist) this.sendAll(ready.messages);
       } else {
         // Installing a snapshot: the log is replaced first, then the keyspace (writeApplied clears it).
+        const started = monotonicMs();
         await this.persist(ready, null);
         if (!ready.messagesBeforePersist) this.sendAll(ready.messages);
-        if (!(await this.restoreSnapshot(ready.snapshot))) return;
+        if (!(await this.restoreSnapshot(ready.snapshot, monotonicMs() - started))) return;
         const applied = this.applyCommitted(ready.committedEntries);
         if (applied !== null) await this.options.storage.writeApplied(applied.writes, applied.index, false);
       }
@@ -577,16 +578,22 @@ export class Replica implements CommandProposer {
   }
 
   /**
-   * restoreSnapshot replaces the state machine by an installed snapshot and writes its keyspace; false when the member
+   * restoreSnapshot replaces the state machine by an installed snapshot (whose image took persistedMs to store) and
+   * writes its keyspace, and logs how long each step took; false when the member
    * closed while the restore ran (in slices): nothing was written, and a restart restores the stored snapshot (its
    * stored applied index is below the snapshot's).
    */
-  private async restoreSnapshot(snapshot: Snapshot): Promise<boolean> {
+  private async restoreSnapshot(snapshot: Snapshot, persistedMs: number): Promise<boolean> {
     const batch = new CollectingBatch();
     const machine = this.options.stateMachine;
+    const started = monotonicMs();
     if (machine.restoreInSlices === undefined) machine.restore(snapshot.data, batch);
     else if (!(await this.runInSlices(machine.restoreInSlices(snapshot.data, batch)))) return false;
+    const restored = monotonicMs();
     await this.options.storage.writeApplied(batch.writes, snapshot.meta.index, true);
+    const { index, term } = snapshot.meta;
+    const bytes = snapshot.data.length;
+    this.options.logger.info({ index, term, bytes, persistedMs, restoredMs: restored - started, writtenMs: monotonicMs() - restored }, 'snapshot from the leader installed');
     this.appliedSinceSnapshot = 0;
     this.failProposalsUpTo(snapshot.meta.index);
     return true;

@@ -587,12 +587,18 @@ describe('LevelStorage snapshots on disk: installs, compactLog, formats', () => 
     try {
       const storage = await LevelStorage.open(dataDir, options);
       await storage.initialise({ clusterId: 'c1', memberId: 'a' }, membership);
-      await storage.writeApplied([{ type: 'put', key: 'old-1', value: bytesOf(10, 1) }, { type: 'put', key: 'old-2', value: bytesOf(10, 2) }], 0, false);
+      // More old keys than one read batch (1 024), some of them also among the new keys (deleted, then put again).
+      const old = Array.from({ length: 2500 }, (_, i) => ({ type: 'put' as const, key: i < 100 ? `new-${String(i).padStart(5, '0')}` : `old-${i}`, value: bytesOf(10, i) }));
+      await storage.writeApplied(old, 0, false);
       await storage.writeReady({ snapshot: { meta: { index: 20, term: 3, membership }, data: bytesOf(100, 3) }, entries: [], hardState: { term: 3, vote: null, commit: 20 } }, true);
       const counter = countBatches(storage);
       await storage.writeApplied(fresh, 20, true);
-      // ~3 MB of puts and two deletes: three batches of at most 1 MiB, then the applied index alone.
-      assert.ok(counter.calls >= 4, `${counter.calls} batches`);
+      // 2 500 deletes in three batches, ~3 MB of puts in three batches of at most 1 MiB, then the applied index alone.
+      assert.ok(counter.calls >= 7, `${counter.calls} batches`);
+      const restored = new Map<string, Uint8Array>();
+      for await (const [key, value] of storage.keyspace()) restored.set(key, value);
+      assert.deepEqual([...restored.keys()], fresh.map((write) => write.key), 'exactly the new keys, the old ones deleted');
+      assert.deepEqual(restored.get('new-00042'), bytesOf(1000, 42), 'a key both old and new holds its new value');
       // Any other writeApplied (the stored applied index is the snapshot's now) stays one batch.
       counter.calls = 0;
       await storage.writeApplied(fresh.slice(0, 1500), 20, true);
