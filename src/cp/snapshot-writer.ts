@@ -16,6 +16,7 @@
 // (every one was decoded from UTF-8 bytes by Node), and a lone surrogate, should one appear, is written as U+FFFD,
 // as Node's own encoder does.
 
+import { assert } from '../assert.ts';
 import type { Instance } from '../naming/model.ts';
 import type { RememberedRequest } from './registry-state.ts';
 
@@ -102,7 +103,7 @@ export class SlabWriter {
 
   /** end returns the piece begun last, which must be exactly full. */
   end(): Uint8Array {
-    if (this.pos !== this.pieceEnd) throw new Error(`snapshot writer: piece sized ${this.pieceEnd - this.pieceStart} bytes, ${this.pos - this.pieceStart} written`);
+    if (this.pos !== this.pieceEnd) assert(false, `snapshot writer: piece sized ${this.pieceEnd - this.pieceStart} bytes, ${this.pos - this.pieceStart} written`);
     return this.slab.subarray(this.pieceStart, this.pos);
   }
 
@@ -128,7 +129,7 @@ export class SlabWriter {
   string(text: string, bytes: number): void {
     if (text.length > SHORT_STRING_CHARS) {
       const written = this.slab.write(text, this.pos, bytes, 'utf8');
-      if (written !== bytes) throw new Error(`snapshot writer: a string measured ${bytes} bytes wrote ${written}`);
+      if (written !== bytes) assert(false, `snapshot writer: a string measured ${bytes} bytes wrote ${written}`);
       this.pos += written;
       return;
     }
@@ -189,7 +190,7 @@ class StringLengths {
   /** take returns the next recorded length. */
   take(): number {
     const bytes = this.lengths[this.next++];
-    if (bytes === undefined) throw new Error('snapshot writer: more strings written than measured');
+    assert(bytes !== undefined, 'snapshot writer: more strings written than measured');
     return bytes;
   }
 

@@ -3,16 +3,18 @@
 // versions, and its pieces, views of shared slabs, never overwrite one another.
 // Method: seeded random records (ASCII, two-, three- and four-byte UTF-8, strings on both sides of the writer's
 // short-string bound, proto3 defaults that are not written (empty strings and bytes, 0, false, +0 but not -0),
-// unsorted and numeric metadata keys, ports and versions at their edges, results and instance references) encoded both ways and compared byte for byte; many pieces across slab boundaries, one
-// piece larger than a slab, each compared again after all were written; lone surrogates written as U+FFFD, as
-// Node writes them; and the whole encoder through the state machine, decoded by protobufjs.
+// unsorted and numeric metadata keys, ports and versions at their edges, results and instance references) encoded
+// both ways and compared byte for byte; many pieces across slab boundaries and one piece larger than a slab, each
+// compared again after all were written; a piece not filled to its size refused; lone surrogates written as U+FFFD,
+// as Node writes them. (test/cp/registry-state-machine.test.ts checks whole snapshots against protobufjs the same way.)
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { encodeInstanceValues, encodeMessage, decodeMessage, type Plain } from '../../src/cp/commands.ts';
 import { encodeRemembered } from '../../src/cp/registry-storage.ts';
 import type { RememberedRequest } from '../../src/cp/registry-state.ts';
-import { SnapshotWriter, utf8Bytes, varintBytes } from '../../src/cp/snapshot-writer.ts';
+import { AssertionError } from '../../src/assert.ts';
+import { SlabWriter, SnapshotWriter, utf8Bytes, varintBytes } from '../../src/cp/snapshot-writer.ts';
 import type { Instance } from '../../src/naming/model.ts';
 import { Prng } from '../support/fuzz.ts';
 
@@ -137,4 +139,14 @@ test('a lone surrogate is written as U+FFFD, in short and long strings alike', (
     const record = (plain['instances'] as Plain[])[0] as Plain;
     assert.equal(record['cluster'], cluster.replace(/[\ud800-\udfff]/g, '\ufffd'));
   }
+});
+
+test('a piece not filled to the size it was begun with is a programmer error', () => {
+  const out = new SlabWriter();
+  out.begin(3);
+  out.varint(300);
+  assert.throws(() => out.end(), AssertionError);
+  out.begin(2);
+  out.varint(300);
+  assert.deepEqual(Buffer.from(out.end()), Buffer.from([0xac, 0x02]));
 });
