@@ -12,9 +12,10 @@
 // Wire facts relied on (protobuf encoding; protobufjs's generated encoders): fields are written in field-number
 // order; a proto3 scalar that holds its default (an empty string or bytes, 0, false; for a double only +0, not -0)
 // is not written (protobufjs 8's encoders check the value); a repeated message is one length-delimited record per
-// element; uint64 is a plain varint for the safe integers stored here; double is 8 bytes little-endian. Strings are UTF-8; the registry's strings are well formed
-// (every one was decoded from UTF-8 bytes by Node), and a lone surrogate, should one appear, is written as U+FFFD,
-// as Node's own encoder does.
+// element; uint64 is a plain varint for the safe integers stored here; double is 8 bytes little-endian. Strings
+// are UTF-8. The registry's strings are well formed (every one was decoded from UTF-8 bytes by Node); a lone
+// surrogate, should one appear, is written as U+FFFD, as Node's own encoder does. A protobufjs upgrade that changed
+// any of this would fail test/cp/snapshot-writer.test.ts.
 
 import { assert } from '../assert.ts';
 import type { Instance } from '../naming/model.ts';
