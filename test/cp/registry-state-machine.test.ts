@@ -443,6 +443,24 @@ test('request ids: the table is bounded; the lowest index is forgotten first, in
   assert.deepEqual((await reload(member, limits)).snapshot(), member.machine.snapshot());
 });
 
+test('request ids: over thousands of evictions (the eviction order is compacted every 1 024 or more) the table holds exactly the latest ids, in index order', async () => {
+  const limits = { requestIdsRememberedMax: 25 };
+  const member = new Member(limits);
+  member.run(create(orders), 'first');
+  for (let i = 0; i < 5000; i++) member.run({ type: 'deleteService', key: users }, `id-${i}`);
+  assert.equal(member.machine.counts().rememberedRequests, 25);
+  const stored = [...member.keyspace.values.keys()].filter((key) => key.startsWith(requestStorageKey(''))).sort();
+  assert.deepEqual(stored, Array.from({ length: 25 }, (_, i) => requestStorageKey(`id-${4975 + i}`)).sort());
+  // The latest is answered from the table; one evicted long ago applies again (and now finds the service).
+  expectCode(member.run({ type: 'deleteService', key: users }, 'id-4999'), 'CAIRN_SERVICE_NOT_FOUND');
+  assert.equal(member.machine.counts().rememberedRequests, 25, 'a remembered retry adds nothing');
+  expectCode(member.run(create(orders), 'first'), 'CAIRN_SERVICE_ALREADY_EXISTS');
+  // The next eviction is the oldest left, id-4975; the reloaded keyspace agrees with memory.
+  assert.equal(member.keyspace.values.has(requestStorageKey('id-4975')), false);
+  assert.equal(member.keyspace.values.has(requestStorageKey('id-4976')), true);
+  assert.deepEqual((await reload(member, limits)).snapshot(), member.machine.snapshot());
+});
+
 test('request ids: the byte bound evicts too, but always keeps the latest result', () => {
   const member = new Member({ requestResultsBytesMax: 1 });
   member.run(create(orders), 'a');
