@@ -578,10 +578,10 @@ export class Replica implements CommandProposer {
   }
 
   /**
-   * restoreSnapshot replaces the state machine by an installed snapshot (whose image took persistedMs to store) and
-   * writes its keyspace, and logs how long each step took; false when the member
-   * closed while the restore ran (in slices): nothing was written, and a restart restores the stored snapshot (its
-   * stored applied index is below the snapshot's).
+   * restoreSnapshot replaces the state machine by an installed snapshot (whose image took persistedMs to store),
+   * writes its keyspace and logs how long each step took; false when the member closed while the restore ran (in
+   * slices): nothing was written, and a restart restores the stored snapshot (its stored applied index is below the
+   * snapshot's).
    */
   private async restoreSnapshot(snapshot: Snapshot, persistedMs: number): Promise<boolean> {
     const batch = new CollectingBatch();
