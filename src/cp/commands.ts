@@ -236,21 +236,46 @@ export function encodePairs(metadata: Metadata): readonly Plain[] {
 }
 
 /**
- * decodePairs reads pairs into a validated metadata map; a repeated key is malformed. Pairs written by encodePairs
- * come with strictly increasing keys, which rules out repeats and leaves nothing to sort: those are checked as
- * validateMetadata would (no empty key, the size limit) and frozen in one pass; anything else goes through
- * validateMetadata.
+ * decodePairs reads pairs into a validated metadata map; a repeated key is malformed. Keys and values are interned
+ * and handed to metadataFromPairs, which src/cp/record-reader.ts shares.
  */
 export function decodePairs(list: readonly Plain[], parameter: string): Metadata {
+  const keys = scratchKeys;
+  const values = scratchValues;
+  let count = 0;
+  try {
+    for (const pair of list) {
+      // Interned: the same keys and many of the same values recur on every instance the state keeps.
+      keys[count] = intern(readString(pair, 'key'));
+      values[count] = intern(readString(pair, 'value'));
+      count++;
+    }
+    return metadataFromPairs(keys, values, count, parameter);
+  } finally {
+    keys.length = 0;
+    values.length = 0;
+  }
+}
+
+// Scratch lists of decodePairs, emptied after each call (their length is one message's pairs).
+const scratchKeys: string[] = [];
+const scratchValues: string[] = [];
+
+/**
+ * metadataFromPairs builds the validated metadata map of the first `count` pairs (keys[i], values[i]), in order; a
+ * repeated key is malformed. Pairs written by encodePairs come with strictly increasing keys, which rules out
+ * repeats and leaves nothing to sort: those are checked as validateMetadata would (no empty key, the size limit)
+ * and frozen in one pass; anything else goes through validateMetadata.
+ */
+export function metadataFromPairs(keys: readonly string[], values: readonly string[], count: number, parameter: string): Metadata {
   const map: Record<string, string> = {};
   let chars = 0;
   let previous: string | null = null;
   let increasing = true;
   let seen: Set<string> | null = null;
-  for (const pair of list) {
-    // Interned: the same keys and many of the same values recur on every instance the state keeps.
-    const key = intern(readString(pair, 'key'));
-    const value = intern(readString(pair, 'value'));
+  for (let i = 0; i < count; i++) {
+    const key = keys[i] as string;
+    const value = values[i] as string;
     if (increasing && previous !== null && !(previous < key)) {
       increasing = false;
       seen = new Set(Object.keys(map));

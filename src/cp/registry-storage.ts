@@ -11,7 +11,6 @@ import { validateRequestId } from '../naming/validation.ts';
 import { sameServiceKey, type ClusterConfig, type Instance, type ServiceKey } from '../naming/model.ts';
 import {
   decodeClusterConfig,
-  decodeInstanceValues,
   decodeMessage,
   decodeServiceDefinition,
   encodeClusterConfig,
@@ -29,6 +28,7 @@ import {
 import { clusterStorageKey, instanceStorageKey, parseStorageKey, PROBE_ASSIGNMENT_STORAGE_KEY, requestStorageKey, serviceStorageKey } from './keyspace.ts';
 import { PROBE_MEMBERS_MAX, type ProbeAssignment } from './probe-assignment.ts';
 import { addressKey, EMPTY_RESULT, RegistryState, SHA256_BYTES, type RememberedRequest, type ServiceSettings } from './registry-state.ts';
+import { readInstanceRecord } from './record-reader.ts';
 import { SnapshotWriter } from './snapshot-writer.ts';
 
 /**
@@ -345,7 +345,7 @@ export function* buildFromSnapshotInSlices(data: Uint8Array): Generator<void, Re
           if (bytes === null) continue;
           if (inner.field === SERVICE_SNAPSHOT_FIELDS.service) settings = guard('snapshot services', () => settingsOf(decodeMessage('ServiceRecord', bytes)));
           else if (inner.field === SERVICE_SNAPSHOT_FIELDS.clusters) clusters.push(guard('snapshot services', () => decodeClusterConfig(decodeMessage('ClusterRecord', bytes), 'name')));
-          else instances.push(guard('snapshot services', () => decodeInstanceValues(decodeMessage('InstanceRecord', bytes), true)));
+          else instances.push(guard('snapshot services', () => readInstanceRecord(bytes)));
           if (++done % RESTORE_PIECE_ITEMS === 0) yield;
         }
         parts.push({ settings: settings ?? corrupt('snapshot services: service record missing'), clusters, instances });
@@ -395,7 +395,7 @@ function decodeRecord<T>(storageKey: string, decode: (value: Uint8Array) => T, v
 
 const decodeServiceRecord = (value: Uint8Array): ServiceSettings => settingsOf(decodeMessage('ServiceRecord', value));
 const decodeClusterRecord = (value: Uint8Array): ClusterConfig => decodeClusterConfig(decodeMessage('ClusterRecord', value), 'name');
-const decodeInstanceRecord = (value: Uint8Array): InstanceValues => decodeInstanceValues(decodeMessage('InstanceRecord', value), true);
+const decodeInstanceRecord = readInstanceRecord;
 const decodeRequestRecord = (value: Uint8Array): RememberedRequest => decodeRemembered(decodeMessage('RememberedRequest', value));
 const decodeProbeRecord = (value: Uint8Array): ProbeAssignment => decodeProbeAssignment(decodeMessage('ProbeAssignment', value));
 

@@ -23,3 +23,31 @@ export function intern(text: string): string {
   table[slot] = text;
   return text;
 }
+
+/**
+ * internUtf8 is intern(decode(bytes [start, end))) without decoding when the text is at hand: for ASCII bytes of at
+ * most internCharsMax (one byte per character, so the hash of the bytes is the hash of the text), the slot's string
+ * is compared with the bytes and returned when equal; no string is made for a repeat. Anything else is decoded by
+ * `decode` (which may throw on bad UTF-8) and interned as usual.
+ */
+export function internUtf8(bytes: Uint8Array, start: number, end: number, decode: (bytes: Uint8Array, start: number, end: number) => string): string {
+  const length = end - start;
+  if (length === 0) return '';
+  if (length > internCharsMax) return decode(bytes, start, end);
+  let hash = 0x811c9dc5;
+  for (let i = start; i < end; i++) {
+    const byte = bytes[i] as number;
+    if (byte >= 0x80) return intern(decode(bytes, start, end));
+    hash = Math.imul(hash ^ byte, 0x01000193);
+  }
+  const slot = (hash >>> 0) & (internSlots - 1);
+  const known = table[slot];
+  if (known !== undefined && known.length === length) {
+    let same = true;
+    for (let i = 0; i < length && same; i++) same = known.charCodeAt(i) === bytes[start + i];
+    if (same) return known;
+  }
+  const text = decode(bytes, start, end);
+  table[slot] = text;
+  return text;
+}

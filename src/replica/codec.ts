@@ -95,6 +95,23 @@ export function crc32c(bytes: Uint8Array, previous = 0): number {
   return (crc ^ 0xffffffff) >>> 0;
 }
 
+const utf8Encoder = new TextEncoder();
+
+/**
+ * crc32cOfText is crc32c of `text`'s UTF-8 bytes. An ASCII text is its own UTF-8, one byte per character, so its
+ * characters are fed in directly; any other text is encoded first. (Every keyspace record's checksum starts with its
+ * key: the encoding cost a buffer per record written and per record read at start-up.)
+ */
+export function crc32cOfText(text: string, previous = 0): number {
+  let crc = (previous ^ 0xffffffff) >>> 0;
+  for (let i = 0; i < text.length; i++) {
+    const unit = text.charCodeAt(i);
+    if (unit >= 0x80) return crc32c(utf8Encoder.encode(text), previous);
+    crc = (crc32cTable0[(crc ^ unit) & 0xff] as number) ^ (crc >>> 8);
+  }
+  return (crc ^ 0xffffffff) >>> 0;
+}
+
 // --- Keys and fixed-width values ----------------------------------------------------------------------------------
 
 /**

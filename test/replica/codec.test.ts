@@ -11,7 +11,7 @@ import type { Entry, HardState, Membership, SnapshotMeta } from '../../src/raft/
 import { AssertionError } from '../../src/assert.ts';
 import { isCairnError } from '../../src/errors.ts';
 import {
-  CodecError, crc32c, decodeChecksummed, decodeEntry, decodeHardState, decodeIndexValue, decodeMembership,
+  CodecError, crc32c, crc32cOfText, decodeChecksummed, decodeEntry, decodeHardState, decodeIndexValue, decodeMembership,
   decodeSnapshotMeta, decodeStoredEntry, encodeChecksummed, encodeEntry, encodeHardState, encodeIndexValue,
   encodeMembership, encodeSnapshotMeta, encodeStoredEntry, entryFromPlain, entryToPlain, indexKey, parseIndexKey,
   storageCorruption,
@@ -86,6 +86,14 @@ describe('CRC-32C', () => {
         const continued = crc32c(source.subarray(second), crc32c(source.subarray(cut, second), crc32c(source.subarray(0, cut))));
         assert.equal(continued, crc32c(source), `cuts ${cut} and ${second}`);
       }
+    }
+  });
+  test('crc32cOfText equals crc32c of the UTF-8 bytes, ASCII or not, fresh or continued', () => {
+    const texts = ['', 'a', 'state key\0public\0DEFAULT_GROUP', 'é', 'ins\0中文\0😀', 'x'.repeat(300), 'ascii then é at the end'];
+    for (const text of texts) {
+      const bytes = new TextEncoder().encode(text);
+      assert.equal(crc32cOfText(text), crc32c(bytes), JSON.stringify(text));
+      assert.equal(crc32cOfText(text, 0x12345678), crc32c(bytes, 0x12345678), `${JSON.stringify(text)} continued`);
     }
   });
 });
