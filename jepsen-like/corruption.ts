@@ -226,9 +226,11 @@ export async function probeStorage(dataDir: string, scratchDir: string): Promise
     const stored = await storage.load();
     if (stored === null) return { ...empty, error: 'the store is empty', code: null };
     const keyspace = new Map<string, number>();
-    for await (const [key, value] of storage.keyspace()) {
-      if (keyspace.size >= probeKeysMax) throw new Error(`more than ${probeKeysMax} keyspace records`);
-      keyspace.set(key, crc32c(value));
+    for await (const batch of storage.keyspace()) {
+      for (const [key, value] of batch) {
+        if (keyspace.size >= probeKeysMax) throw new Error(`more than ${probeKeysMax} keyspace records`);
+        keyspace.set(key, crc32c(value));
+      }
     }
     const snapshotIndex = stored.snapshot.index;
     const { term, vote, commit } = stored.hardState;

@@ -88,6 +88,7 @@ import { probeOwner, sameMembers, type ProbeAssignment } from './probe-assignmen
 import { addressKey, EMPTY_RESULT, RegistryState, type InstanceRef, type RememberedRequest, type ServiceSettings, type ServiceState } from './registry-state.ts';
 import { buildFromKeyspace, buildFromSnapshotInSlices, encodeProbeAssignment, encodeRemembered, encodeSnapshot, snapshotPieces, writeStateInSlices } from './registry-storage.ts';
 import { decodeAppliedCommand, decodeProposedCommand, proposedHere, shareResult } from './shared-decodes.ts';
+import type { KeyspaceBatch } from '../replica/storage.ts';
 
 /** ALL_GROUPS is Nacos's group wildcard for service listings. */
 export const ALL_GROUPS = '*';
@@ -689,7 +690,7 @@ export class RegistryStateMachine implements ReplicatedStateMachine, RegistryVie
   }
 
   /** load rebuilds the state from the stored keyspace at start-up; a record that does not fit is CAIRN_STORAGE_CORRUPT. */
-  async load(entries: AsyncIterable<readonly [string, Uint8Array]>): Promise<void> {
+  async load(entries: AsyncIterable<KeyspaceBatch>): Promise<void> {
     const next = await buildFromKeyspace(entries);
     this.state = next;
     this.appliedIndex = next.maxIndex();

@@ -30,6 +30,7 @@ import { PROBE_MEMBERS_MAX, type ProbeAssignment } from './probe-assignment.ts';
 import { addressKey, EMPTY_RESULT, RegistryState, SHA256_BYTES, type RememberedRequest, type ServiceSettings } from './registry-state.ts';
 import { readInstanceRecord } from './record-reader.ts';
 import { SnapshotWriter } from './snapshot-writer.ts';
+import type { KeyspaceBatch } from '../replica/storage.ts';
 
 /**
  * SNAPSHOT_FORMAT_VERSION is written in every snapshot; a snapshot of another version is refused, except format 1
@@ -451,10 +452,10 @@ function partsOf(records: KeyspaceRecords): ServiceParts[] {
 }
 
 /** buildFromKeyspace reads the stored keyspace into a fresh RegistryState (CAIRN_STORAGE_CORRUPT if it does not fit). */
-export async function buildFromKeyspace(entries: AsyncIterable<readonly [string, Uint8Array]>): Promise<RegistryState> {
+export async function buildFromKeyspace(entries: AsyncIterable<KeyspaceBatch>): Promise<RegistryState> {
   const records: KeyspaceRecords = { services: [], clusters: [], instances: [], requests: [], probeAssignment: null };
   // Bounded by the keyspace, which the limits bound (services, instances, clusters, remembered requests).
-  for await (const [key, value] of entries) collectRecord(records, key, value);
+  for await (const batch of entries) for (const [key, value] of batch) collectRecord(records, key, value);
   return assemble(partsOf(records), records.requests, records.probeAssignment);
 }
 

@@ -72,7 +72,7 @@ import {
   assertAppliedWrite, assertCompaction, assertIdentity, boundsAfterReadyWrite, type StoreBounds,
 } from './memory-storage.ts';
 import type { BatchWrite } from './state-machine.ts';
-import type { MemberIdentity, RaftStorage, ReadyWrite, StoredRaftState } from './storage.ts';
+import { KEYSPACE_BATCH_RECORDS, type KeyspaceBatch, type MemberIdentity, type RaftStorage, type ReadyWrite, type StoredRaftState } from './storage.ts';
 
 /** peerIdCharsMax bounds a recorded peer id (a member address). */
 const peerIdCharsMax = 260;
@@ -124,7 +124,7 @@ type Sublevel = ReturnType<typeof openSublevel>;
 
 // Reads of the log, the snapshot chunks and the keyspace go in batches of this many records: one native call per
 // batch, bounded memory per step. The loops end when the (snapshotted) iterator is exhausted.
-const readBatchRecords = 1024;
+const readBatchRecords = KEYSPACE_BATCH_RECORDS;
 const textEncoder = new TextEncoder();
 const textDecoder = new TextDecoder('utf-8', { fatal: true });
 
@@ -412,7 +412,7 @@ export class LevelStorage implements RaftStorage {
   }
 
   /** keyspace iterates the stored state keys and values in key (UTF-8 byte) order, as of the call. */
-  async *keyspace(): AsyncIterable<readonly [string, Uint8Array]> {
+  async *keyspace(): AsyncIterable<KeyspaceBatch> {
     if (this.closing) throw new CairnError('CAIRN_SHUTTING_DOWN', 'keyspace after close()');
     const iterator = this.state.iterator();
     // One read ahead: LevelDB reads (and decompresses) the next batch on libuv's pool while the caller decodes this
@@ -427,7 +427,12 @@ export class LevelStorage implements RaftStorage {
         pending = this.readNext(iterator);
         pending.catch(() => undefined);
         // classic-level returns Buffers; hand out plain Uint8Array views, as the twin does and as the type says.
-        for (const [key, value] of batch) yield [key, this.unframeState(key, new Uint8Array(value.buffer, value.byteOffset, value.byteLength))] as const;
+        const records = new Array<readonly [string, Uint8Array]>(batch.length);
+        for (let i = 0; i < batch.length; i++) {
+          const [key, value] = batch[i] as [string, Uint8Array];
+          records[i] = [key, this.unframeState(key, new Uint8Array(value.buffer, value.byteOffset, value.byteLength))];
+        }
+        yield records;
       }
     } finally {
       // A caller that stops early leaves a read in flight: let it finish before the iterator closes.

@@ -11,7 +11,7 @@ import { assert } from '../assert.ts';
 import { CairnError } from '../errors.ts';
 import { decodeEntry, decodeHardState, decodeSnapshotMeta, encodeEntry, encodeHardState, encodeSnapshotMeta } from './codec.ts';
 import type { BatchWrite } from './state-machine.ts';
-import type { MemberIdentity, RaftStorage, ReadyWrite, StoredRaftState } from './storage.ts';
+import { KEYSPACE_BATCH_RECORDS, type KeyspaceBatch, type MemberIdentity, type RaftStorage, type ReadyWrite, type StoredRaftState } from './storage.ts';
 
 // --- The contract both stores enforce --------------------------------------------------------------------------
 
@@ -236,13 +236,13 @@ export class MemoryStorage implements RaftStorage {
   }
 
   /** keyspace yields copies of the state machine's keys and values in UTF-8 byte order, as of the call. */
-  async *keyspace(): AsyncIterable<readonly [string, Uint8Array]> {
+  async *keyspace(): AsyncIterable<KeyspaceBatch> {
     this.assertOpen('keyspace');
     const image = this.disk.image;
     if (image === null) return;
     const keys = [...image.state.keys()].sort(compareKeys);
-    const values = keys.map((key) => new Uint8Array(image.state.get(key) ?? new Uint8Array(0)));
-    for (let i = 0; i < keys.length; i++) yield [keys[i] ?? '', values[i] ?? new Uint8Array(0)] as const;
+    const records = keys.map((key) => [key, new Uint8Array(image.state.get(key) ?? new Uint8Array(0))] as const);
+    for (let i = 0; i < records.length; i += KEYSPACE_BATCH_RECORDS) yield records.slice(i, i + KEYSPACE_BATCH_RECORDS);
   }
 
   /** close releases the store; later calls are refused with CAIRN_SHUTTING_DOWN (writes are synchronous, so none is pending). */

@@ -1,5 +1,7 @@
 // The seam between the driver and the replicated state machine: the driver knows the registry only through this.
 
+import type { KeyspaceBatch } from './storage.ts';
+
 /** BatchWrite is one write of a state-machine batch: a put or a delete of a key in the state machine's keyspace. */
 export type BatchWrite =
   | { readonly type: 'put'; readonly key: string; readonly value: Uint8Array }
@@ -25,7 +27,7 @@ export interface ReplicatedStateMachine {
    */
   apply(command: Uint8Array, index: number, term: number, batch: ApplyBatch): Uint8Array;
   /** load rebuilds the in-memory state from the stored keyspace at start-up. */
-  load(entries: AsyncIterable<readonly [string, Uint8Array]>): Promise<void>;
+  load(entries: AsyncIterable<KeyspaceBatch>): Promise<void>;
   /** snapshot serialises the whole state as of the last applied entry. */
   snapshot(): Uint8Array;
   /**

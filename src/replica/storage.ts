@@ -3,6 +3,12 @@ import type { Entry, HardState, Membership, Snapshot, SnapshotMeta } from '../ra
 import type { BatchWrite } from './state-machine.ts';
 
 /** MemberIdentity is written once when a member joins a cluster; a member refuses to start without it as a voter. */
+/** KeyspaceBatch is a run of stored keyspace records, in key order. */
+export type KeyspaceBatch = ReadonlyArray<readonly [string, Uint8Array]>;
+
+/** KEYSPACE_BATCH_RECORDS bounds the records of one KeyspaceBatch. */
+export const KEYSPACE_BATCH_RECORDS = 1024;
+
 export interface MemberIdentity {
   /** clusterId is chosen by the member that bootstraps the cluster and copied by every member that joins it. */
   readonly clusterId: string;
@@ -84,8 +90,11 @@ export interface RaftStorage {
   recordPeerContact(peer: string): Promise<void>;
   /** peerContacts lists the peers this member has heard from. */
   peerContacts(): Promise<string[]>;
-  /** keyspace iterates the state machine's stored keys and values, in key order. */
-  keyspace(): AsyncIterable<readonly [string, Uint8Array]>;
+  /**
+   * keyspace iterates the state machine's stored keys and values, in key order, in batches of at most
+   * KEYSPACE_BATCH_RECORDS (a start-up reads a million records: one await per batch, not per record).
+   */
+  keyspace(): AsyncIterable<KeyspaceBatch>;
   /** close releases the store; pending writes complete first. */
   close(): Promise<void>;
 }

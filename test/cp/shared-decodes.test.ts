@@ -59,7 +59,7 @@ test('the proposer\'s decodings are used by apply, and the outcome is that of a 
   assert.deepEqual(Buffer.from(replica.snapshot()), Buffer.from(machine.snapshot()));
   const all = async (space: MemoryKeyspace): Promise<Array<readonly [string, Uint8Array]>> => {
     const out: Array<readonly [string, Uint8Array]> = [];
-    for await (const entry of space.entries()) out.push(entry);
+    for await (const batch of space.entries()) out.push(...batch);
     return out;
   };
   assert.deepEqual(await all(keyspace), await all(proposer.keyspace));

@@ -75,7 +75,7 @@ function flipInFile(file: string, marker: string, at: number): void {
 
 async function keyspaceOf(storage: LevelStorage): Promise<Array<[string, string]>> {
   const pairs: Array<[string, string]> = [];
-  for await (const [key, value] of storage.keyspace()) pairs.push([key, decoder.decode(value)]);
+  for await (const batch of storage.keyspace()) for (const [key, value] of batch) pairs.push([key, decoder.decode(value)]);
   return pairs;
 }
 

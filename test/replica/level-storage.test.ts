@@ -382,7 +382,7 @@ async function loadClosed(dataDir: string): Promise<{ state: StoredRaftState; ke
     const state = await storage.load();
     assert.ok(state !== null);
     const keyspace: Array<[string, number[]]> = [];
-    for await (const [key, value] of storage.keyspace()) keyspace.push([key, [...value]]);
+    for await (const batch of storage.keyspace()) for (const [key, value] of batch) keyspace.push([key, [...value]]);
     return { state, keyspace };
   } finally {
     await storage.close();
@@ -402,7 +402,7 @@ describe('LevelStorage snapshots on disk: installs, compactLog, formats', () => 
       const state = await storage.load();
       assert.deepEqual({ snapshot: state?.snapshot, snapshotData: state?.snapshotData, entries: state?.entries, applied: state?.applied }, expected);
       const keys: string[] = [];
-      for await (const [key] of storage.keyspace()) keys.push(key);
+      for await (const batch of storage.keyspace()) for (const [key] of batch) keys.push(key);
       assert.deepEqual(keys, ['k']);
       await storage.close();
       assert.deepEqual(await generations(location), [], 'no chunk is left: the keyspace is the image');
@@ -581,7 +581,7 @@ describe('LevelStorage snapshots on disk: installs, compactLog, formats', () => 
     const fresh = Array.from({ length: 3000 }, (_, i) => ({ type: 'put' as const, key: `new-${String(i).padStart(5, '0')}`, value: bytesOf(1000, i) }));
     const keysOf = async (storage: LevelStorage): Promise<string[]> => {
       const keys: string[] = [];
-      for await (const [key] of storage.keyspace()) keys.push(key);
+      for await (const batch of storage.keyspace()) for (const [key] of batch) keys.push(key);
       return keys;
     };
     try {
@@ -596,7 +596,7 @@ describe('LevelStorage snapshots on disk: installs, compactLog, formats', () => 
       // 2 500 deletes in three batches, ~3 MB of puts in three batches of at most 1 MiB, then the applied index alone.
       assert.ok(counter.calls >= 7, `${counter.calls} batches`);
       const restored = new Map<string, Uint8Array>();
-      for await (const [key, value] of storage.keyspace()) restored.set(key, value);
+      for await (const batch of storage.keyspace()) for (const [key, value] of batch) restored.set(key, value);
       assert.deepEqual([...restored.keys()], fresh.map((write) => write.key), 'exactly the new keys, the old ones deleted');
       assert.deepEqual(restored.get('new-00042'), bytesOf(1000, 42), 'a key both old and new holds its new value');
       // Any other writeApplied (the stored applied index is the snapshot's now) stays one batch.

@@ -14,6 +14,7 @@ import { Replica, type ReplicaOptions } from '../../src/replica/replica.ts';
 import { MemoryDisk, MemoryStorage } from '../../src/replica/memory-storage.ts';
 import { MemoryNetwork } from '../../src/replica/memory-transport.ts';
 import type { ApplyBatch, ReplicatedStateMachine } from '../../src/replica/state-machine.ts';
+import type { KeyspaceBatch } from '../../src/replica/storage.ts';
 
 const id = '127.0.1.250:8848';
 const tickMs = 10;
@@ -27,9 +28,9 @@ class LogMachine implements ReplicatedStateMachine {
     batch.put(key, command);
     return command;
   }
-  async load(entries: AsyncIterable<readonly [string, Uint8Array]>): Promise<void> {
+  async load(entries: AsyncIterable<KeyspaceBatch>): Promise<void> {
     this.values.clear();
-    for await (const [key, value] of entries) this.values.set(key, new TextDecoder().decode(value));
+    for await (const batch of entries) for (const [key, value] of batch) this.values.set(key, new TextDecoder().decode(value));
   }
   snapshot(): Uint8Array {
     return new TextEncoder().encode(JSON.stringify([...this.values]));

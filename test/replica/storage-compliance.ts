@@ -62,7 +62,7 @@ function put(key: string, value: string): BatchWrite {
 
 async function keyspaceOf(storage: RaftStorage): Promise<Array<[string, string]>> {
   const pairs: Array<[string, string]> = [];
-  for await (const [key, value] of storage.keyspace()) pairs.push([key, new TextDecoder().decode(value)]);
+  for await (const batch of storage.keyspace()) for (const [key, value] of batch) pairs.push([key, new TextDecoder().decode(value)]);
   return pairs;
 }
 
@@ -417,7 +417,7 @@ function registerApplied(withStore: WithStore): void {
     await storage.writeApplied(keys.map((key) => put(key, key)), 1, false);
     const expected = ['', 'B', 'a', 'a/10', 'a/2', 'b', 'é', '\uffff', '\u{10000}'];
     assert.deepEqual((await keyspaceOf(storage)).map(([key]) => key), expected);
-    for await (const [, value] of storage.keyspace()) assert.equal(Object.getPrototypeOf(value), Uint8Array.prototype);
+    for await (const batch of storage.keyspace()) for (const [, value] of batch) assert.equal(Object.getPrototypeOf(value), Uint8Array.prototype);
     assert.deepEqual((await keyspaceOf(await harness.reopen())).map(([key]) => key), expected);
   }));
 }

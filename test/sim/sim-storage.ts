@@ -45,7 +45,7 @@ import {
   assertAppliedWrite, assertCompaction, assertIdentity, boundsAfterReadyWrite, compareKeys, type StoreBounds,
 } from '../../src/replica/memory-storage.ts';
 import type { BatchWrite } from '../../src/replica/state-machine.ts';
-import type { MemberIdentity, RaftStorage, ReadyWrite, StoredRaftState } from '../../src/replica/storage.ts';
+import { KEYSPACE_BATCH_RECORDS, type KeyspaceBatch, type MemberIdentity, type RaftStorage, type ReadyWrite, type StoredRaftState } from '../../src/replica/storage.ts';
 import { SimDisk } from './disk.ts';
 import { deserialiseValues, serialiseValues } from './kv-state-machine.ts';
 
@@ -185,13 +185,13 @@ export class SimStorage implements RaftStorage {
   }
 
   /** keyspace yields the KvStateMachine's keys and the UTF-8 bytes of their values, in UTF-8 key order, as of the call. */
-  async *keyspace(): AsyncIterable<readonly [string, Uint8Array]> {
+  async *keyspace(): AsyncIterable<KeyspaceBatch> {
     this.assertOpen('keyspace');
     const disk = this.drive.disk;
     if (disk === null) return;
     const values = deserialiseValues(disk.stateMachine.serialise());
     const pairs = [...values].sort((a, b) => compareKeys(a[0], b[0])).map(([key, value]) => [key, utf8.encode(value)] as const);
-    for (const pair of pairs) yield pair;
+    for (let i = 0; i < pairs.length; i += KEYSPACE_BATCH_RECORDS) yield pairs.slice(i, i + KEYSPACE_BATCH_RECORDS);
   }
 
   /**

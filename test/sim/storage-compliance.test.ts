@@ -53,7 +53,7 @@ async function loaded(storage: RaftStorage): Promise<StoredRaftState> {
 
 async function keyspaceOf(storage: RaftStorage): Promise<Array<[string, string]>> {
   const pairs: Array<[string, string]> = [];
-  for await (const [key, value] of storage.keyspace()) pairs.push([key, new TextDecoder().decode(value)]);
+  for await (const batch of storage.keyspace()) for (const [key, value] of batch) pairs.push([key, new TextDecoder().decode(value)]);
   return pairs;
 }
 

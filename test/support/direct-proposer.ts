@@ -10,6 +10,7 @@ import type { ApplyBatch, BatchWrite } from '../../src/replica/state-machine.ts'
 import { CpRegistry } from '../../src/cp/cp-registry.ts';
 import { RegistryStateMachine, type RegistryStateMachineOptions } from '../../src/cp/registry-state-machine.ts';
 import { NamingService } from '../../src/naming/naming-service.ts';
+import type { KeyspaceBatch } from '../../src/replica/storage.ts';
 
 /** MemoryKeyspace is the state machine's keyspace in memory: each batch is committed whole, like the driver's LevelDB batch. */
 export class MemoryKeyspace {
@@ -39,12 +40,15 @@ export class MemoryKeyspace {
   }
 
   /** entries iterates the keyspace in key order, as LevelDB would. */
-  async *entries(): AsyncIterable<readonly [string, Uint8Array]> {
+  async *entries(): AsyncIterable<KeyspaceBatch> {
     const keys = [...this.values.keys()].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+    const records: Array<readonly [string, Uint8Array]> = [];
     for (const key of keys) {
       const value = this.values.get(key);
-      if (value !== undefined) yield [key, value];
+      if (value !== undefined) records.push([key, value]);
     }
+    // Small batches, so that loading crosses batch boundaries as a real keyspace does.
+    for (let i = 0; i < records.length; i += 7) yield records.slice(i, i + 7);
   }
 }
 
