@@ -86,7 +86,7 @@ import {
 import { clusterStorageKey, instanceStorageKey, PROBE_ASSIGNMENT_STORAGE_KEY, requestStorageKey, serviceStorageKey } from './keyspace.ts';
 import { probeOwner, sameMembers, type ProbeAssignment } from './probe-assignment.ts';
 import { addressKey, EMPTY_RESULT, RegistryState, type InstanceRef, type RememberedRequest, type ServiceSettings, type ServiceState } from './registry-state.ts';
-import { buildFromKeyspace, buildFromSnapshotInSlices, encodeProbeAssignment, encodeRemembered, encodeSnapshot, snapshotPieces, writeStateInSlices } from './registry-storage.ts';
+import { buildFromKeyspace, decodeImageInSlices, encodeProbeAssignment, encodeRemembered, encodeSnapshot, snapshotPieces, writeImageInSlices } from './registry-storage.ts';
 import { decodeAppliedCommand, decodeProposedCommand, proposedHere, shareResult } from './shared-decodes.ts';
 import type { KeyspaceBatch } from '../replica/storage.ts';
 
@@ -682,8 +682,9 @@ export class RegistryStateMachine implements ReplicatedStateMachine, RegistryVie
    * state is decoded and its keyspace written aside, and replaces the current one in the last step.
    */
   *restoreInSlices(data: Uint8Array, batch: ApplyBatch): Generator<void, void, void> {
-    const next = yield* buildFromSnapshotInSlices(data);
-    yield* writeStateInSlices(next, batch);
+    const image = yield* decodeImageInSlices(data);
+    const next = image.state;
+    yield* writeImageInSlices(image, batch);
     this.state = next;
     this.appliedIndex = next.maxIndex();
     this.emit({ type: 'restored', index: this.appliedIndex });
