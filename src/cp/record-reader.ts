@@ -5,9 +5,9 @@
 // Why: a member reads every stored instance when it starts (a million records for a 1M-instance registry) and a
 // follower every instance of an image it installs. Through protobufjs each record became a message object, a plain
 // object, an object per metadata pair and two intermediate copies of the values before the frozen result: on the
-// 2-vCPU VM, decoding and the collections it caused were about half of a 1M-instance restart's busy time
-// (bench/README.md "Restart with 1M instances"). Here a record makes its frozen values, its metadata map and the
-// strings not already interned, nothing else.
+// 2-vCPU VM decoding was ~16% of a 1M-instance start-up's busy time, and its garbage much of the 30% spent in GC
+// (bench/README.md "Memory and restart ..., session 21": 18 s to 11 s with this reader and batched reads). Here a
+// record makes its frozen values, its metadata map and the strings not already interned, nothing else.
 //
 // Wire rules, as protobufjs 8's generated decoder applies them (node_modules/protobufjs/src/decoder.js, reader.js):
 // fields may come in any order; for a singular field the last occurrence wins; repeated pairs are kept in order; a
