@@ -124,6 +124,7 @@ type Sublevel = ReturnType<typeof openSublevel>;
 
 // Reads of the log, the snapshot chunks and the keyspace go in batches of this many records: one native call per
 // batch, bounded memory per step. The loops end when the (snapshotted) iterator is exhausted.
+// (keyspace() hands a read batch over as one KeyspaceBatch, so this is also that batch's bound.)
 const readBatchRecords = KEYSPACE_BATCH_RECORDS;
 const textEncoder = new TextEncoder();
 const textDecoder = new TextDecoder('utf-8', { fatal: true });
@@ -411,7 +412,7 @@ export class LevelStorage implements RaftStorage {
     return this.serialise('peerContacts', async () => this.contacts.keys({ limit: contactsListedMax }).all());
   }
 
-  /** keyspace iterates the stored state keys and values in key (UTF-8 byte) order, as of the call. */
+  /** keyspace iterates the stored state keys and values in key (UTF-8 byte) order, as of the call, a read batch at a time. */
   async *keyspace(): AsyncIterable<KeyspaceBatch> {
     if (this.closing) throw new CairnError('CAIRN_SHUTTING_DOWN', 'keyspace after close()');
     const iterator = this.state.iterator();

@@ -2,13 +2,13 @@
 import type { Entry, HardState, Membership, Snapshot, SnapshotMeta } from '../raft/types.ts';
 import type { BatchWrite } from './state-machine.ts';
 
-/** MemberIdentity is written once when a member joins a cluster; a member refuses to start without it as a voter. */
 /** KeyspaceBatch is a run of stored keyspace records, in key order. */
 export type KeyspaceBatch = ReadonlyArray<readonly [string, Uint8Array]>;
 
 /** KEYSPACE_BATCH_RECORDS bounds the records of one KeyspaceBatch. */
 export const KEYSPACE_BATCH_RECORDS = 1024;
 
+/** MemberIdentity is written once when a member joins a cluster; a member refuses to start without it as a voter. */
 export interface MemberIdentity {
   /** clusterId is chosen by the member that bootstraps the cluster and copied by every member that joins it. */
   readonly clusterId: string;
