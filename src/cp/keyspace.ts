@@ -73,3 +73,18 @@ export function parseStorageKey(text: string): ParsedStorageKey | null {
   if (prefix === 'prb' && parts.length === 1) return { prefix };
   return null;
 }
+
+/** instanceKeyPrefix is what every instance key of a service starts with: `ins`, namespace, group and service, each followed by NUL. */
+export function instanceKeyPrefix(key: ServiceKey): string {
+  return join(['ins', key.namespace, key.group, key.service, '']);
+}
+
+/**
+ * parseInstanceKeyRest reads the cluster, ip and port of an instance key from `start`, the end of its service's
+ * instanceKeyPrefix: what parseStorageKey reads for them, without splitting the prefix again. Null when they do not fit.
+ */
+export function parseInstanceKeyRest(text: string, start: number): InstanceAddress | null {
+  const rest = text.slice(start).split(KEY_SEPARATOR);
+  if (rest.length !== 3 || !/^\d{1,5}$/.test(rest[2] ?? '')) return null;
+  return { cluster: rest[0] ?? '', ip: rest[1] ?? '', port: Number(rest[2]) };
+}

@@ -26,7 +26,7 @@ import {
   type InstanceValues,
   type Plain,
 } from './commands.ts';
-import { clusterStorageKey, instanceStorageKey, parseStorageKey, PROBE_ASSIGNMENT_STORAGE_KEY, requestStorageKey, serviceStorageKey } from './keyspace.ts';
+import { clusterStorageKey, instanceKeyPrefix, instanceStorageKey, parseInstanceKeyRest, parseStorageKey, PROBE_ASSIGNMENT_STORAGE_KEY, requestStorageKey, serviceStorageKey } from './keyspace.ts';
 import { PROBE_MEMBERS_MAX, type ProbeAssignment } from './probe-assignment.ts';
 import { addressKey, EMPTY_RESULT, RegistryState, SHA256_BYTES, type RememberedRequest, type ServiceSettings } from './registry-state.ts';
 import { readInstanceRecord } from './record-reader.ts';
@@ -397,6 +397,12 @@ interface KeyspaceRecords {
   readonly instances: Array<{ readonly key: ServiceKey; readonly values: InstanceValues }>;
   readonly requests: RememberedRequest[];
   probeAssignment: ProbeAssignment | null;
+  /**
+   * The instance keys of a service come one after another (key order), so the service part of the last one parsed
+   * is kept: a key that starts with instancePrefix is parsed from there on, with instanceService as its service.
+   */
+  instancePrefix: string;
+  instanceService: ServiceKey | null;
 }
 
 function sameAddress(a: InstanceAddress, b: InstanceAddress): boolean {
@@ -422,6 +428,13 @@ const decodeProbeRecord = (value: Uint8Array): ProbeAssignment => decodeProbeAss
 // Every record is read once per start-up (a million instances: a million calls), so nothing here allocates for the
 // error path: the key is printed only when a record does not fit.
 function collectRecord(records: KeyspaceRecords, storageKey: string, value: Uint8Array): void {
+  const service = records.instanceService;
+  if (service !== null && storageKey.startsWith(records.instancePrefix)) {
+    const address = parseInstanceKeyRest(storageKey, records.instancePrefix.length);
+    if (address === null) return corrupt(`unknown key ${JSON.stringify(storageKey)}`);
+    collectInstance(records, storageKey, service, address, value);
+    return;
+  }
   const parsed = parseStorageKey(storageKey);
   if (parsed === null) return corrupt(`unknown key ${JSON.stringify(storageKey)}`);
   switch (parsed.prefix) {
@@ -437,12 +450,11 @@ function collectRecord(records: KeyspaceRecords, storageKey: string, value: Uint
       records.clusters.push({ key: parsed.key, config });
       return;
     }
-    case 'ins': {
-      const values = decodeRecord(storageKey, decodeInstanceRecord, value);
-      if (!sameAddress(values, parsed.address)) corrupt(`key ${JSON.stringify(storageKey)} holds another instance`);
-      records.instances.push({ key: parsed.key, values });
+    case 'ins':
+      records.instancePrefix = instanceKeyPrefix(parsed.key);
+      records.instanceService = parsed.key;
+      collectInstance(records, storageKey, parsed.key, parsed.address, value);
       return;
-    }
     case 'req': {
       const request = decodeRecord(storageKey, decodeRequestRecord, value);
       if (request.requestId !== parsed.requestId) corrupt(`key ${JSON.stringify(storageKey)} holds request ${request.requestId}`);
@@ -455,6 +467,12 @@ function collectRecord(records: KeyspaceRecords, storageKey: string, value: Uint
   }
 }
 
+function collectInstance(records: KeyspaceRecords, storageKey: string, key: ServiceKey, address: InstanceAddress, value: Uint8Array): void {
+  const values = decodeRecord(storageKey, decodeInstanceRecord, value);
+  if (!sameAddress(values, address)) corrupt(`key ${JSON.stringify(storageKey)} holds another instance`);
+  records.instances.push({ key, values });
+}
+
 function partsOf(records: KeyspaceRecords): ServiceParts[] {
   const byKey = new Map<string, ServiceParts>();
   for (const settings of records.services) byKey.set(serviceStorageKey(settings.key), { settings, clusters: [], instances: [] });
@@ -464,7 +482,7 @@ function partsOf(records: KeyspaceRecords): ServiceParts[] {
   // The keyspace lists a service's instances together (key order), so the last service found is usually the one.
   let last: { key: ServiceKey; part: ServiceParts } | null = null;
   for (const { key, values } of records.instances) {
-    if (last === null || !sameServiceKey(last.key, key)) last = { key, part: partOf(key, `instance ${values.ip}:${values.port}`) };
+    if (last === null || (last.key !== key && !sameServiceKey(last.key, key))) last = { key, part: partOf(key, `instance ${values.ip}:${values.port}`) };
     last.part.instances.push(values);
   }
   return [...byKey.values()];
@@ -472,7 +490,9 @@ function partsOf(records: KeyspaceRecords): ServiceParts[] {
 
 /** buildFromKeyspace reads the stored keyspace into a fresh RegistryState (CAIRN_STORAGE_CORRUPT if it does not fit). */
 export async function buildFromKeyspace(entries: AsyncIterable<KeyspaceBatch>): Promise<RegistryState> {
-  const records: KeyspaceRecords = { services: [], clusters: [], instances: [], requests: [], probeAssignment: null };
+  const records: KeyspaceRecords = {
+    services: [], clusters: [], instances: [], requests: [], probeAssignment: null, instancePrefix: '', instanceService: null,
+  };
   // Bounded by the keyspace, which the limits bound (services, instances, clusters, remembered requests).
   for await (const batch of entries) for (const [key, value] of batch) collectRecord(records, key, value);
   return assemble(partsOf(records), records.requests, records.probeAssignment);

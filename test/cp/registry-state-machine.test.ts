@@ -573,7 +573,13 @@ test('corrupt snapshots and keyspaces are CAIRN_STORAGE_CORRUPT', async () => {
     (k) => k.values.set(serviceStorageKey(users), k.values.get(serviceStorageKey(orders)) ?? new Uint8Array()),
     (k) => k.values.set(instanceStorageKey(orders, address('10.0.0.2')), new Uint8Array([0x22, 0x01])),
     (k) => k.values.set(requestStorageKey('req-1'), k.values.get(requestStorageKey('req-2')) ?? new Uint8Array()),
+    // Keys that follow an instance key of the same service, whose service part the load does not parse again: an
+    // extra part, a port that is not a number, a record of another instance.
+    (k) => k.values.set(`${instanceStorageKey(orders, address('10.0.0.2'))}\u0000x`, k.values.get(instanceStorageKey(orders, address('10.0.0.2'))) ?? new Uint8Array()),
+    (k) => k.values.set(instanceStorageKey(orders, address('10.0.0.2')).replace(/8080$/, 'http'), k.values.get(instanceStorageKey(orders, address('10.0.0.2'))) ?? new Uint8Array()),
+    (k) => k.values.set(instanceStorageKey(orders, address('10.0.0.9')), k.values.get(instanceStorageKey(orders, address('10.0.0.2'))) ?? new Uint8Array()),
   ];
+  assert.ok(source.keyspace.values.has(instanceStorageKey(orders, address('10.0.0.2'))), 'the workload keeps orders 10.0.0.2');
   for (const [i, breakKeyspace] of breakers.entries()) {
     const copy = new MemoryKeyspace();
     for (const [key, value] of source.keyspace.values) copy.values.set(key, value);
