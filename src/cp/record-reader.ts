@@ -17,6 +17,11 @@
 // 32 bits of a varint of up to 10 bytes; a bool is true when any bit of its varint is set; uint64 is read as
 // hi * 2^32 + lo (longs: Number) and must be a safe integer. Strings are strict UTF-8 (src/replica/proto.ts gives
 // protobufjs's reader the same). Only the error texts differ: this reader's say "malformed record".
+//
+// src/api/grpc/instance-decoding.ts is the other hand decoder in the tree, on the client side. It is kept apart on
+// purpose: it must match protobufjs 7 as grpc's proto-loader uses it (lenient UTF-8, a wrong wire type refused,
+// RangeErrors), where this one must match protobufjs 8 as the state machine uses it (strict UTF-8, a wrong wire type
+// skipped, CAIRN_INVALID_ARGUMENT); a shared cursor would have to carry both rule sets.
 
 import { CairnError } from '../errors.ts';
 import { internUtf8 } from '../naming/intern.ts';
