@@ -65,9 +65,8 @@ export function parseStorageKey(text: string): ParsedStorageKey | null {
   if (prefix === 'svc' && parts.length === 4) return { prefix, key };
   if (prefix === 'cls' && parts.length === 5) return { prefix, key, cluster: parts[4] ?? '' };
   if (prefix === 'ins' && parts.length === 7) {
-    const port = Number(parts[6]);
-    if (!/^\d{1,5}$/.test(parts[6] ?? '')) return null;
-    return { prefix, key, address: { cluster: parts[4] ?? '', ip: parts[5] ?? '', port } };
+    const address = addressOfParts(parts[4] ?? '', parts[5] ?? '', parts[6] ?? '');
+    return address === null ? null : { prefix, key, address };
   }
   if (prefix === 'req' && parts.length === 2) return { prefix, requestId: parts[1] ?? '' };
   if (prefix === 'prb' && parts.length === 1) return { prefix };
@@ -85,6 +84,10 @@ export function instanceKeyPrefix(key: ServiceKey): string {
  */
 export function parseInstanceKeyRest(text: string, start: number): InstanceAddress | null {
   const rest = text.slice(start).split(KEY_SEPARATOR);
-  if (rest.length !== 3 || !/^\d{1,5}$/.test(rest[2] ?? '')) return null;
-  return { cluster: rest[0] ?? '', ip: rest[1] ?? '', port: Number(rest[2]) };
+  return rest.length === 3 ? addressOfParts(rest[0] ?? '', rest[1] ?? '', rest[2] ?? '') : null;
+}
+
+/** addressOfParts is the address an instance key's last three parts name; null when the port is not 1-5 digits. */
+function addressOfParts(cluster: string, ip: string, port: string): InstanceAddress | null {
+  return /^\d{1,5}$/.test(port) ? { cluster, ip, port: Number(port) } : null;
 }

@@ -6,7 +6,6 @@
 import protobuf from 'protobufjs';
 import type { ApplyBatch } from '../replica/state-machine.ts';
 import { concatBytes } from '../replica/codec.ts';
-import { assert } from '../assert.ts';
 import { CairnError } from '../errors.ts';
 import { validateRequestId } from '../naming/validation.ts';
 import { sameServiceKey, type ClusterConfig, type Instance, type ServiceKey } from '../naming/model.ts';
@@ -202,14 +201,17 @@ interface ServiceParts {
   readonly settings: ServiceSettings;
   readonly clusters: ClusterConfig[];
   readonly instances: InstanceValues[];
-  /** instanceBytes, when decoded from an image: each instance's InstanceRecord bytes (a view of the image), in order. */
-  readonly instanceBytes?: Uint8Array[];
+}
+
+/** ImagePart is a ServiceParts decoded from an image, with each instance's InstanceRecord bytes (a view of the image). */
+interface ImagePart extends ServiceParts {
+  readonly instanceBytes: Uint8Array[];
 }
 
 /** DecodedImage is a snapshot decoded into its state, with the parts it was assembled from. */
 export interface DecodedImage {
   readonly state: RegistryState;
-  readonly parts: readonly ServiceParts[];
+  readonly parts: readonly ImagePart[];
 }
 
 function settingsOf(plain: Plain): ServiceSettings {
@@ -341,7 +343,7 @@ export function* buildFromSnapshotInSlices(data: Uint8Array): Generator<void, Re
 export function* decodeImageInSlices(data: Uint8Array): Generator<void, DecodedImage, void> {
   let version = 0;
   let assignment: ProbeAssignment | null = null;
-  const parts: ServiceParts[] = [];
+  const parts: ImagePart[] = [];
   const requests: RememberedRequest[] = [];
   let done = 0;
   for (const top of fieldsOf(data, 'snapshot')) {
@@ -519,7 +521,7 @@ export function* writeImageInSlices(image: DecodedImage, batch: ApplyBatch): Gen
   yield* writeRecordsInSlices(image.state, image.parts, batch);
 }
 
-function* writeRecordsInSlices(state: RegistryState, parts: readonly ServiceParts[] | null, batch: ApplyBatch): Generator<void, void, void> {
+function* writeRecordsInSlices(state: RegistryState, parts: readonly ImagePart[] | null, batch: ApplyBatch): Generator<void, void, void> {
   let done = 0;
   for (const namespace of state.sortedNamespaces()) {
     for (const service of state.sortedServices(namespace)) {
@@ -535,10 +537,8 @@ function* writeRecordsInSlices(state: RegistryState, parts: readonly ServicePart
   }
   // Assembly put every part's instances into the state (or refused the image), so these are the state's instances.
   for (const part of parts ?? []) {
-    const bytes = part.instanceBytes;
-    assert(bytes !== undefined && bytes.length === part.instances.length, 'an image part without its record bytes');
     for (let i = 0; i < part.instances.length; i++) {
-      batch.put(instanceStorageKey(part.settings.key, part.instances[i] as InstanceValues), bytes[i] as Uint8Array);
+      batch.put(instanceStorageKey(part.settings.key, part.instances[i] as InstanceValues), part.instanceBytes[i] as Uint8Array);
       if (++done % RESTORE_PIECE_ITEMS === 0) yield;
     }
   }

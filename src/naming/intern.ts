@@ -10,14 +10,21 @@
 const internCharsMax = 32;
 const internSlots = 4096;
 const table: Array<string | undefined> = new Array<string | undefined>(internSlots);
+// FNV-1a over UTF-16 code units (intern) or bytes (internUtf8): the same for ASCII, which internUtf8 relies on.
+const fnvOffset = 0x811c9dc5;
+const fnvPrime = 0x01000193;
+
+function slotOf(hash: number): number {
+  return (hash >>> 0) & (internSlots - 1);
+}
 
 /** intern returns a string equal to `text`: an earlier copy when one is at hand, else `text` (kept for later). */
 export function intern(text: string): string {
   const length = text.length;
   if (length === 0 || length > internCharsMax) return text;
-  let hash = 0x811c9dc5;
-  for (let i = 0; i < length; i++) hash = Math.imul(hash ^ text.charCodeAt(i), 0x01000193);
-  const slot = (hash >>> 0) & (internSlots - 1);
+  let hash = fnvOffset;
+  for (let i = 0; i < length; i++) hash = Math.imul(hash ^ text.charCodeAt(i), fnvPrime);
+  const slot = slotOf(hash);
   const known = table[slot];
   if (known === text) return known;
   table[slot] = text;
@@ -34,13 +41,13 @@ export function internUtf8(bytes: Uint8Array, start: number, end: number, decode
   const length = end - start;
   if (length === 0) return '';
   if (length > internCharsMax) return decode(bytes, start, end);
-  let hash = 0x811c9dc5;
+  let hash = fnvOffset;
   for (let i = start; i < end; i++) {
     const byte = bytes[i] as number;
     if (byte >= 0x80) return intern(decode(bytes, start, end));
-    hash = Math.imul(hash ^ byte, 0x01000193);
+    hash = Math.imul(hash ^ byte, fnvPrime);
   }
-  const slot = (hash >>> 0) & (internSlots - 1);
+  const slot = slotOf(hash);
   const known = table[slot];
   if (known !== undefined && known.length === length) {
     let same = true;
