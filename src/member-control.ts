@@ -40,6 +40,7 @@ export function clusterControl(replica: Replica, self: string, serving: () => bo
       leaderOnly();
       await replica.removeMember(addr);
     },
+    stateDigest: async () => ({ member: self, ...(await replica.stateDigest()) }),
     ready: serving,
   };
 }

@@ -284,6 +284,7 @@ Commands:
   status      show the cluster: leader, term, members
   cluster     run N local members for trying Cairn out (cairn cluster --size 3 [--base-ip 127.0.0.11])
   backup      save a stopped member's registry to a file, check one, or restore one into a new member (see: cairn backup --help)
+  check       check that the members' persistent state agrees (see: cairn check --help)
 
 Options:
   -h, --help     show this help
@@ -370,6 +371,8 @@ export function run(argv: readonly string[], env: Environment, out: Output): num
       return import('./cluster.ts').then(({ runCluster }) => runCluster(rest, out));
     case 'backup':
       return import('./backup.ts').then(({ runBackup }) => runBackup(rest, out));
+    case 'check':
+      return import('./check.ts').then(({ runCheck }) => runCheck(rest, out));
     case 'register':
     case 'deregister':
     case 'list':

@@ -69,10 +69,10 @@ import {
   parseIndexKey, storageCorruption,
 } from './codec.ts';
 import {
-  assertAppliedWrite, assertCompaction, assertIdentity, boundsAfterReadyWrite, type StoreBounds,
+  assertAppliedWrite, assertCompaction, assertIdentity, batchesOf, boundsAfterReadyWrite, type StoreBounds,
 } from './memory-storage.ts';
 import type { BatchWrite } from './state-machine.ts';
-import { KEYSPACE_BATCH_RECORDS, type KeyspaceBatch, type MemberIdentity, type RaftStorage, type ReadyWrite, type StoredRaftState } from './storage.ts';
+import { KEYSPACE_BATCH_RECORDS, type KeyspaceBatch, type KeyspaceView, type MemberIdentity, type RaftStorage, type ReadyWrite, type StoredRaftState } from './storage.ts';
 
 /** peerIdCharsMax bounds a recorded peer id (a member address). */
 const peerIdCharsMax = 260;
@@ -121,6 +121,12 @@ function openSublevel(db: Database, name: string) {
   return db.sublevel<string, Uint8Array>(name, { valueEncoding: 'view' });
 }
 type Sublevel = ReturnType<typeof openSublevel>;
+
+/** StateIterator is what readKeyspace needs of an iterator over the state sublevel. */
+interface StateIterator {
+  nextv(size: number): Promise<Array<[string, Uint8Array]>>;
+  close(): Promise<void>;
+}
 
 // Reads of the log, the snapshot chunks and the keyspace go in batches of this many records: one native call per
 // batch, bounded memory per step. The loops end when the (snapshotted) iterator is exhausted.
@@ -415,7 +421,25 @@ export class LevelStorage implements RaftStorage {
   /** keyspace iterates the stored state keys and values in key (UTF-8 byte) order, as of the call, a read batch at a time. */
   async *keyspace(): AsyncIterable<KeyspaceBatch> {
     if (this.closing) throw new CairnError('CAIRN_SHUTTING_DOWN', 'keyspace after close()');
-    const iterator = this.state.iterator();
+    yield* this.readKeyspace(this.state.iterator());
+  }
+
+  /**
+   * keyspaceView takes the view between two writes (in the write queue): classic-level's iterator reads from a
+   * snapshot of the database taken synchronously when it is created, so the records are those of the applied index
+   * the bounds hold at that moment, whatever is written while they are read.
+   */
+  keyspaceView(): Promise<KeyspaceView> {
+    return this.serialise('keyspaceView', async () => {
+      const bounds = this.requireBounds('keyspaceView');
+      // An untrusted keyspace (a snapshot not restored yet) is not read: its view is empty.
+      if (bounds.applied < bounds.snapshotIndex) return { applied: bounds.applied, trusted: false, batches: batchesOf([]) };
+      return { applied: bounds.applied, trusted: true, batches: this.readKeyspace(this.state.iterator()) };
+    });
+  }
+
+  /** readKeyspace reads an iterator of the state sublevel to its end, a read batch at a time, and closes it. */
+  private async *readKeyspace(iterator: StateIterator): AsyncIterable<KeyspaceBatch> {
     // One read ahead: LevelDB reads (and decompresses) the next batch on libuv's pool while the caller decodes this
     // one; a member's start-up otherwise left the main thread idle ~20% of the time waiting for reads.
     let pending = this.readNext(iterator);

@@ -11,7 +11,7 @@ import { assert } from '../assert.ts';
 import { CairnError } from '../errors.ts';
 import { decodeEntry, decodeHardState, decodeSnapshotMeta, encodeEntry, encodeHardState, encodeSnapshotMeta } from './codec.ts';
 import type { BatchWrite } from './state-machine.ts';
-import { KEYSPACE_BATCH_RECORDS, type KeyspaceBatch, type MemberIdentity, type RaftStorage, type ReadyWrite, type StoredRaftState } from './storage.ts';
+import { KEYSPACE_BATCH_RECORDS, type KeyspaceBatch, type KeyspaceView, type MemberIdentity, type RaftStorage, type ReadyWrite, type StoredRaftState } from './storage.ts';
 
 // --- The contract both stores enforce --------------------------------------------------------------------------
 
@@ -95,6 +95,11 @@ export function assertCompaction(bounds: StoreBounds, meta: SnapshotMeta): void 
 export function assertIdentity(identity: MemberIdentity): void {
   assert(identity.clusterId !== '', 'initialise: clusterId must not be empty');
   assert(identity.memberId !== '', 'initialise: memberId must not be empty');
+}
+
+/** batchesOf hands out batches already read, as an AsyncIterable. */
+export async function* batchesOf(batches: readonly KeyspaceBatch[]): AsyncIterable<KeyspaceBatch> {
+  yield* batches;
 }
 
 /** compareKeys orders state-machine keys as LevelDB does: by their UTF-8 bytes (not by UTF-16 code units). */
@@ -243,6 +248,15 @@ export class MemoryStorage implements RaftStorage {
     const keys = [...image.state.keys()].sort(compareKeys);
     const records = keys.map((key) => [key, new Uint8Array(image.state.get(key) ?? new Uint8Array(0))] as const);
     for (let i = 0; i < records.length; i += KEYSPACE_BATCH_RECORDS) yield records.slice(i, i + KEYSPACE_BATCH_RECORDS);
+  }
+
+  /** keyspaceView copies the keyspace now, with the applied index it is at (writes are synchronous: nothing is half done). */
+  async keyspaceView(): Promise<KeyspaceView> {
+    const image = this.image('keyspaceView');
+    const bounds = boundsOf(image);
+    const records: KeyspaceBatch[] = [];
+    for await (const batch of this.keyspace()) records.push(batch);
+    return { applied: bounds.applied, trusted: bounds.applied >= bounds.snapshotIndex, batches: batchesOf(records) };
   }
 
   /** close releases the store; later calls are refused with CAIRN_SHUTTING_DOWN (writes are synchronous, so none is pending). */

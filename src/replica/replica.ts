@@ -13,6 +13,7 @@ import { RaftCore, type RaftStatus } from '../raft/raft-core.ts';
 import type { Entry, HardState, Membership, Message, NodeId, RaftConfig, Ready, Snapshot } from '../raft/types.ts';
 import type { CommandProposer, ProposeOptions } from './proposer.ts';
 import type { ReplicatedStateMachine, BatchWrite, ApplyBatch } from './state-machine.ts';
+import { digestKeyspace, type StateDigest } from './state-digest.ts';
 import type { AppliedWrite, RaftStorage } from './storage.ts';
 import { crc32c } from './codec.ts';
 import type { ForwardRequest, ForwardResponse, PeerTransport } from './transport.ts';
@@ -134,6 +135,8 @@ export class Replica implements CommandProposer {
   private readonly betweenReadyWaiters: Array<() => void> = [];
   private scheduled = false;
   private closed = false;
+  /** digesting is the state digest under way (stateDigest), shared by the callers that ask meanwhile. */
+  private digesting: Promise<StateDigest> | null = null;
   private failed = false;
   private readSequence = 0;
   /** appliedSinceSnapshot counts the entries applied since the last compaction (or installed snapshot). */
@@ -850,6 +853,20 @@ export class Replica implements CommandProposer {
   /** status reports the core's view: role, term, leader, indexes, membership, followers' progress. */
   status(): RaftStatus {
     return this.core.status();
+  }
+
+  /**
+   * stateDigest digests the stored keyspace at the applied index it has reached (src/replica/state-digest.ts). One
+   * digest runs at a time: callers that ask meanwhile share it.
+   */
+  stateDigest(): Promise<StateDigest> {
+    this.assertOpen();
+    if (this.digesting === null) {
+      this.digesting = digestKeyspace(this.options.storage).finally(() => {
+        this.digesting = null;
+      });
+    }
+    return this.digesting;
   }
 
   /** transferLeadership asks the leader to hand over to `to` and waits until `to` leads (or the request times out). */

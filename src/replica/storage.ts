@@ -8,6 +8,19 @@ export type KeyspaceBatch = ReadonlyArray<readonly [string, Uint8Array]>;
 /** KEYSPACE_BATCH_RECORDS bounds the records of one KeyspaceBatch. */
 export const KEYSPACE_BATCH_RECORDS = 1024;
 
+/**
+ * KeyspaceView is the stored keyspace as of one applied index, read from a consistent view of the store taken
+ * between two writes: writes made after keyspaceView() resolved are not seen. `trusted` is false while a snapshot
+ * installed from the leader has not been restored into the keyspace yet (the stored applied index is below the
+ * snapshot's): the records are then not the state at any index. Iterate `batches` to the end (or break out of the
+ * loop): that releases the view.
+ */
+export interface KeyspaceView {
+  readonly applied: number;
+  readonly trusted: boolean;
+  readonly batches: AsyncIterable<KeyspaceBatch>;
+}
+
 /** MemberIdentity is written once when a member joins a cluster; a member refuses to start without it as a voter. */
 export interface MemberIdentity {
   /** clusterId is chosen by the member that bootstraps the cluster and copied by every member that joins it. */
@@ -95,6 +108,11 @@ export interface RaftStorage {
    * KEYSPACE_BATCH_RECORDS (a start-up reads a million records: one await per batch, not per record).
    */
   keyspace(): AsyncIterable<KeyspaceBatch>;
+  /**
+   * keyspaceView is the stored keyspace with the applied index it is at, from one consistent view (KeyspaceView):
+   * what the replica-consistency check digests (src/replica/state-digest.ts) while the member keeps writing.
+   */
+  keyspaceView(): Promise<KeyspaceView>;
   /** close releases the store; pending writes complete first. */
   close(): Promise<void>;
 }

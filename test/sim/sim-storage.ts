@@ -42,10 +42,10 @@ import { assert, AssertionError } from '../../src/assert.ts';
 import { CairnError } from '../../src/errors.ts';
 import { decodeEntry, decodeHardState, decodeSnapshotMeta, encodeEntry, encodeHardState, encodeSnapshotMeta } from '../../src/replica/codec.ts';
 import {
-  assertAppliedWrite, assertCompaction, assertIdentity, boundsAfterReadyWrite, compareKeys, type StoreBounds,
+  assertAppliedWrite, assertCompaction, assertIdentity, batchesOf, boundsAfterReadyWrite, compareKeys, type StoreBounds,
 } from '../../src/replica/memory-storage.ts';
 import type { BatchWrite } from '../../src/replica/state-machine.ts';
-import { KEYSPACE_BATCH_RECORDS, type KeyspaceBatch, type MemberIdentity, type RaftStorage, type ReadyWrite, type StoredRaftState } from '../../src/replica/storage.ts';
+import { KEYSPACE_BATCH_RECORDS, type KeyspaceBatch, type KeyspaceView, type MemberIdentity, type RaftStorage, type ReadyWrite, type StoredRaftState } from '../../src/replica/storage.ts';
 import { SimDisk } from './disk.ts';
 import { deserialiseValues, serialiseValues } from './kv-state-machine.ts';
 
@@ -192,6 +192,14 @@ export class SimStorage implements RaftStorage {
     const values = deserialiseValues(disk.stateMachine.serialise());
     const pairs = [...values].sort((a, b) => compareKeys(a[0], b[0])).map(([key, value]) => [key, utf8.encode(value)] as const);
     for (let i = 0; i < pairs.length; i += KEYSPACE_BATCH_RECORDS) yield pairs.slice(i, i + KEYSPACE_BATCH_RECORDS);
+  }
+
+  /** keyspaceView copies the keyspace now, with the applied index it is at (every call completes at once). */
+  async keyspaceView(): Promise<KeyspaceView> {
+    const bounds = boundsOf(this.disk('keyspaceView'));
+    const records: KeyspaceBatch[] = [];
+    for await (const batch of this.keyspace()) records.push(batch);
+    return { applied: bounds.applied, trusted: bounds.applied >= bounds.snapshotIndex, batches: batchesOf(records) };
   }
 
   /**

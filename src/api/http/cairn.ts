@@ -1,10 +1,11 @@
 // cairn: Cairn's own routes (DESIGN.md, "Cairn's own"): GET /cairn/v1/health (readiness), GET /cairn/v1/cluster (the
-// Raft group as this member sees it), POST /cairn/v1/cluster/transfer-leader?to=ADDR, and membership changes
-// POST|DELETE /cairn/v1/cluster/members?addr=ADDR. Errors are CairnError JSON with the catalog's status.
+// Raft group as this member sees it), GET /cairn/v1/state/digest (its stored keyspace's digest, for `cairn check`),
+// POST /cairn/v1/cluster/transfer-leader?to=ADDR, and membership changes POST|DELETE /cairn/v1/cluster/members?addr=ADDR.
+// Errors are CairnError JSON with the catalog's status.
 
 import type { FastifyPluginCallback } from 'fastify';
 import { paramsOf } from './authorization.ts';
-import type { ClusterStatus } from './deps.ts';
+import type { ClusterStatus, MemberStateDigest } from './deps.ts';
 import { memberAddress } from './params.ts';
 import type { RoutePluginOptions } from './request-context.ts';
 
@@ -24,6 +25,20 @@ export function healthBody(ready: boolean, status: ClusterStatus): HealthBody {
   return { status: ready ? 'UP' : 'DOWN', leader: status.leader, term: status.term };
 }
 
+/** StateDigestBody is the body of GET /cairn/v1/state/digest. */
+export interface StateDigestBody {
+  readonly member: string;
+  readonly appliedIndex: number;
+  readonly records: number;
+  readonly bytes: number;
+  readonly sha256: string;
+}
+
+/** stateDigestBody shapes a member's state digest for GET /cairn/v1/state/digest. */
+export function stateDigestBody(digest: MemberStateDigest): StateDigestBody {
+  return { member: digest.member, appliedIndex: digest.applied, records: digest.records, bytes: digest.bytes, sha256: digest.sha256 };
+}
+
 /** cairnRoutes is the plugin of Cairn's own routes. */
 export const cairnRoutes: FastifyPluginCallback<RoutePluginOptions> = (app, { deps }, done) => {
   const { cluster } = deps;
@@ -32,6 +47,9 @@ export const cairnRoutes: FastifyPluginCallback<RoutePluginOptions> = (app, { de
     return reply.code(ready ? 200 : 503).send(healthBody(ready, cluster.status()));
   });
   app.get('/cairn/v1/cluster', { config: clusterRead }, async (_request, reply) => reply.send(cluster.status()));
+  app.get('/cairn/v1/state/digest', { config: clusterRead }, async (_request, reply) => {
+    return reply.send(stateDigestBody(await cluster.stateDigest()));
+  });
   app.post('/cairn/v1/cluster/transfer-leader', { config: clusterWrite }, async (request, reply) => {
     await cluster.transferLeader(memberAddress(paramsOf(request), 'to'));
     return reply.send(cluster.status());

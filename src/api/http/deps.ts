@@ -5,6 +5,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { Registry } from 'prom-client';
 import type { Identity, NamingService } from '../../naming/naming-service.ts';
 import type { UdpTargetSpec } from '../../naming/udp-push.ts';
+import type { StateDigest } from '../../replica/state-digest.ts';
 import type { WriteFence } from '../../stall.ts';
 
 /** MemberRole is what one member does in the Raft group, as GET /cairn/v1/cluster reports it. */
@@ -29,6 +30,11 @@ export interface ClusterStatus {
   readonly members: readonly MemberStatus[];
 }
 
+/** MemberStateDigest is a member's state digest with the member's address. */
+export interface MemberStateDigest extends StateDigest {
+  readonly member: string;
+}
+
 /**
  * ClusterControl is the HTTP API's seam to the Raft driver: status, leadership transfer and membership changes.
  * Failures reject with a CairnError (CAIRN_NOT_LEADER, CAIRN_MEMBERSHIP_CHANGE_PENDING, CAIRN_MEMBER_NOT_FOUND, ...).
@@ -42,6 +48,8 @@ export interface ClusterControl {
   addMember(addr: string): Promise<void>;
   /** removeMember removes `addr` from the group. */
   removeMember(addr: string): Promise<void>;
+  /** stateDigest digests this member's stored keyspace at its applied index (the replica-consistency check). */
+  stateDigest(): Promise<MemberStateDigest>;
   /** ready tells whether this member serves clients (GET /cairn/v1/health answers 200 only then). */
   ready(): boolean;
 }

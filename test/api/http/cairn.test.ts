@@ -1,4 +1,4 @@
-// Goal: pin Cairn's own routes (DESIGN.md "Cairn's own": /cairn/v1/health, /cairn/v1/cluster, transfer-leader,
+// Goal: pin Cairn's own routes (DESIGN.md "Cairn's own": /cairn/v1/health, /cairn/v1/cluster, /cairn/v1/state/digest, transfer-leader,
 // membership changes, /metrics) and the concerns every route shares: the one authorization hook (every route goes
 // through it, a refusal writes nothing, no header grants anything), request ids echoed, request metrics by route
 // pattern, request logs with secrets redacted, and 501 for routes that do not exist.
@@ -43,6 +43,19 @@ test('GET /cairn/v1/cluster: {leader, term, members: [{addr, role, term, commitI
       { addr: '127.0.1.3:8848', role: 'follower', term: 6, commitIndex: 30, appliedIndex: 30, lastContactMs: null },
     ],
   });
+  await h.app.close();
+});
+
+test('GET /cairn/v1/state/digest: {member, appliedIndex, records, bytes, sha256}; a member behind answers 503', async () => {
+  const h = await buildHarness();
+  const answer = await call(h.app, 'GET', '/cairn/v1/state/digest');
+  assert.equal(answer.status, 200);
+  assert.deepEqual(answer.json(), { member: '127.0.1.1:8848', appliedIndex: 42, records: 3, bytes: 300, sha256: 'ab'.repeat(32) });
+  h.cluster.failWith = new CairnError('CAIRN_MEMBER_BEHIND', 'installing a snapshot');
+  const behind = await call(h.app, 'GET', '/cairn/v1/state/digest');
+  assert.equal(behind.status, 503);
+  assert.equal((behind.json() as { code: string }).code, 'CAIRN_MEMBER_BEHIND');
+  assert.deepEqual(h.cluster.calls, ['stateDigest']);
   await h.app.close();
 });
 

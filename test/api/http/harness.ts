@@ -6,7 +6,7 @@ import { connect } from 'node:net';
 import type { FastifyInstance, InjectOptions } from 'fastify';
 import { Registry } from 'prom-client';
 import { buildApp } from '../../../src/api/http/app.ts';
-import type { AuthorizationRequest, Authorizer, ClusterControl, ClusterStatus } from '../../../src/api/http/deps.ts';
+import type { AuthorizationRequest, Authorizer, ClusterControl, ClusterStatus, MemberStateDigest } from '../../../src/api/http/deps.ts';
 import type { NamingService } from '../../../src/naming/naming-service.ts';
 import { createDirectNaming } from '../../support/direct-proposer.ts';
 
@@ -52,6 +52,14 @@ export class FakeCluster implements ClusterControl {
 
   async removeMember(addr: string): Promise<void> {
     this.record(`removeMember ${addr}`);
+  }
+
+  /** digest is what stateDigest answers (after recording the call, or throwing failWith). */
+  digest: MemberStateDigest = { member: '127.0.1.1:8848', applied: 42, records: 3, bytes: 300, sha256: 'ab'.repeat(32) };
+
+  async stateDigest(): Promise<MemberStateDigest> {
+    this.record('stateDigest');
+    return this.digest;
   }
 
   private record(call: string): void {

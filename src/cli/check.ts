@@ -1,0 +1,161 @@
+// `cairn check --members A,B,C`: the replica-consistency check (docs/operations.md "Checking that the replicas
+// agree"). It asks every member for the digest of its stored keyspace (GET /cairn/v1/state/digest) and compares
+// digests taken at the same applied index, the only ones that must be equal (src/replica/state-digest.ts). While
+// writes flow the members stand at different indexes; the command asks again until they meet or --wait runs out.
+//
+// Exit codes: 0 every member holds the same state at one index; 1 they differ (a replica diverged: each member's
+// digest is printed); 2 bad usage; 3 no comparison within --wait (a member unreachable or behind, or the indexes
+// never met while writes went on): what was last heard is printed.
+
+import { formatHostPort, flags, parseHostPort, required, text, UsageError, type Output } from './main.ts';
+
+/** checkMembersMax bounds the members one check asks (a Raft group is 3 to 7 in practice). */
+export const checkMembersMax = 16;
+
+export const checkUsage = `Usage: cairn check --members A,B,C [--wait SECONDS] [--json]
+
+Compare the members' persistent state: each member's digest of its stored keyspace, taken at the same applied
+index. Equal digests at one index mean the replicas agree; different ones mean a replica diverged.
+
+Options:
+  --members A,B,C   the members' HTTP addresses (their --addr), 2 to ${checkMembersMax}
+  --wait SECONDS    ask again until the members answer at one applied index, for at most this long (default 30;
+                    under steady writes they may never meet: check when writes pause)
+  --json            print the members' answers as JSON
+
+Exit codes: 0 the replicas agree; 1 they differ; 2 bad usage; 3 no comparison was possible within --wait.
+`;
+
+/** retryPauseMs is the pause between two rounds of questions while the members stand at different indexes. */
+const retryPauseMs = 200;
+
+/** CheckCommand is a validated `cairn check` command line. */
+export interface CheckCommand {
+  readonly members: readonly string[];
+  readonly waitMs: number;
+  readonly json: boolean;
+}
+
+/** MemberDigest is one member's answer to GET /cairn/v1/state/digest. */
+export interface MemberDigest {
+  readonly member: string;
+  readonly appliedIndex: number;
+  readonly records: number;
+  readonly bytes: number;
+  readonly sha256: string;
+}
+
+/** Answer is what one member said, or why it said nothing usable. */
+export type Answer = { readonly ok: true; readonly digest: MemberDigest } | { readonly ok: false; readonly member: string; readonly error: string };
+
+/** CheckOutcome is the verdict of one round of answers. */
+export type CheckOutcome =
+  | { readonly verdict: 'agree'; readonly appliedIndex: number; readonly digest: MemberDigest }
+  | { readonly verdict: 'differ'; readonly appliedIndex: number }
+  | { readonly verdict: 'retry'; readonly reason: string };
+
+/** parseCheck validates the command line; throws UsageError. */
+export function parseCheck(args: readonly string[]): CheckCommand | 'help' {
+  const values = flags(args, { members: { type: 'string' }, wait: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } });
+  if (values['help'] === true) return 'help';
+  const members: string[] = [];
+  const membersText = required(values, 'members');
+  for (const item of membersText.split(',')) {
+    if (item.trim() === '') throw new UsageError(`--members: empty entry in '${membersText}'`);
+    const member = formatHostPort(parseHostPort(item, '--members'));
+    if (members.includes(member)) throw new UsageError(`--members: '${member}' is listed twice`);
+    members.push(member);
+  }
+  if (members.length < 2 || members.length > checkMembersMax) throw new UsageError(`--members: give 2 to ${checkMembersMax} members; got ${members.length}`);
+  const waitText = text(values, 'wait') ?? '30';
+  const seconds = Number(waitText);
+  if (!/^\d+(\.\d+)?$/.test(waitText) || !(seconds >= 0 && seconds <= 3600)) throw new UsageError(`--wait: '${waitText}' is not a number of seconds from 0 to 3600`);
+  return { members, waitMs: Math.round(seconds * 1000), json: values['json'] === true };
+}
+
+/** judge compares one round of answers: the digests count only when every member answered at one applied index. */
+export function judge(answers: readonly Answer[]): CheckOutcome {
+  const failed = answers.filter((answer) => !answer.ok);
+  if (failed.length > 0) return { verdict: 'retry', reason: failed.map((answer) => (answer.ok ? '' : `${answer.member}: ${answer.error}`)).join('; ') };
+  const digests = answers.map((answer) => (answer.ok ? answer.digest : null)).filter((digest) => digest !== null);
+  const first = digests[0];
+  if (first === undefined) return { verdict: 'retry', reason: 'no member answered' };
+  if (digests.some((digest) => digest.appliedIndex !== first.appliedIndex)) {
+    return { verdict: 'retry', reason: `the members stand at different applied indexes (${digests.map((digest) => `${digest.member} ${digest.appliedIndex}`).join(', ')})` };
+  }
+  const agree = digests.every((digest) => digest.sha256 === first.sha256 && digest.records === first.records && digest.bytes === first.bytes);
+  return agree ? { verdict: 'agree', appliedIndex: first.appliedIndex, digest: first } : { verdict: 'differ', appliedIndex: first.appliedIndex };
+}
+
+/** parseDigest validates a member's answer body. */
+export function parseDigest(member: string, body: unknown): MemberDigest {
+  const value = body as Partial<Record<keyof MemberDigest, unknown>> | null;
+  const count = (field: unknown): field is number => typeof field === 'number' && Number.isSafeInteger(field) && field >= 0;
+  if (value === null || typeof value !== 'object' || !count(value.appliedIndex) || !count(value.records) || !count(value.bytes) ||
+    typeof value.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(value.sha256)) {
+    throw new Error('answered something that is not a state digest');
+  }
+  return { member, appliedIndex: value.appliedIndex, records: value.records, bytes: value.bytes, sha256: value.sha256 };
+}
+
+/** askDigest asks one member for its digest; never throws. */
+export async function askDigest(member: string, timeoutMs: number): Promise<Answer> {
+  const url = `http://${member}/cairn/v1/state/digest`;
+  try {
+    const response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+    const body: unknown = await response.json().catch(() => null);
+    if (!response.ok) {
+      const { code, message } = (body ?? {}) as { code?: unknown; message?: unknown };
+      return { ok: false, member, error: `${typeof code === 'string' ? `${code}: ` : ''}${typeof message === 'string' ? message : `HTTP ${response.status}`}` };
+    }
+    return { ok: true, digest: parseDigest(member, body) };
+  } catch (error) {
+    return { ok: false, member, error: `cannot reach ${url}: ${error instanceof Error ? error.message : String(error)}` };
+  }
+}
+
+function describe(answers: readonly Answer[]): string {
+  return answers.map((answer) => (answer.ok
+    ? `  ${answer.digest.member}  applied ${answer.digest.appliedIndex}  ${answer.digest.records} records  ${answer.digest.bytes} bytes  sha256 ${answer.digest.sha256}`
+    : `  ${answer.member}  ${answer.error}`)).join('\n');
+}
+
+/** executeCheck runs the check; resolves with the exit code. */
+export async function executeCheck(command: CheckCommand, out: Output): Promise<number> {
+  const deadline = Date.now() + command.waitMs;
+  for (;;) {
+    const answers = await Promise.all(command.members.map((member) => askDigest(member, Math.max(5_000, deadline - Date.now()))));
+    const outcome = judge(answers);
+    if (outcome.verdict !== 'retry' || Date.now() >= deadline) {
+      if (command.json) out.stdout(`${JSON.stringify({ verdict: outcome.verdict, answers: answers.map((answer) => (answer.ok ? answer.digest : { member: answer.member, error: answer.error })) })}\n`);
+      if (outcome.verdict === 'agree') {
+        if (!command.json) out.stdout(`the ${answers.length} replicas agree at applied index ${outcome.appliedIndex}: ${outcome.digest.records} records, sha256 ${outcome.digest.sha256}\n`);
+        return 0;
+      }
+      if (outcome.verdict === 'differ') {
+        out.stderr(`cairn check: the replicas DIFFER at applied index ${outcome.appliedIndex}: a replica diverged (docs/operations.md "Checking that the replicas agree")\n${describe(answers)}\n`);
+        return 1;
+      }
+      out.stderr(`cairn check: no comparison within ${command.waitMs / 1000} s: ${outcome.reason}\n${describe(answers)}\n`);
+      return 3;
+    }
+    await new Promise((resolve) => setTimeout(resolve, retryPauseMs));
+  }
+}
+
+/** runCheck is `cairn check ARGS`. */
+export async function runCheck(args: readonly string[], out: Output): Promise<number> {
+  let command: CheckCommand | 'help';
+  try {
+    command = parseCheck(args);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    out.stderr(`cairn check: ${error.message}\nRun 'cairn check --help' for usage.\n`);
+    return 2;
+  }
+  if (command === 'help') {
+    out.stdout(checkUsage);
+    return 0;
+  }
+  return executeCheck(command, out);
+}
