@@ -2,9 +2,10 @@
 // rule with our tag, start the members, wait for a leader, run the workloads and the nemesis for the run's time,
 // heal everything, let the clients go on for a recovery window, stop them, wait until every member answers a
 // linearizable read again and reports the intended membership (every member a voter, membership.ts), make the set's
-// final reads, tear everything down (also on errors), then check the history and write results.json and
+// final reads, compare the members' state digests at one applied index (`cairn check`'s rule), tear everything down (also on errors), then check the history and write results.json and
 // timeline.html. The verdict is 'valid' only when every checker passed, nothing was left undecided, something was
-// actually tested, the membership converged, and no member died by itself.
+// actually tested, the membership converged, no two members hold different states at one applied index, and no
+// member died by itself.
 
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
@@ -43,6 +44,7 @@ import { defaultHealthOptions, type HealthFaultKind, type HealthOptions, HealthW
 import { WatchWorkload } from './workloads/watch.ts';
 import { defaultSessionsOptions, sessionFaultKinds, SessionsWorkload } from './workloads/sessions.ts';
 import { defaultOverridesOptions, OverridesWorkload, type OverrideOperators } from './workloads/overrides.ts';
+import { askDigest, judge as judgeDigests } from '../src/cli/check.ts';
 
 /** storeDir is where runs are written. */
 export const storeDir = fileURLToPath(new URL('./store/', import.meta.url));
@@ -232,6 +234,37 @@ interface Phases {
   membership: MembershipConvergence | null;
   /** notes are what a workload chose not to do, or found missing in Cairn (a feature not served yet). */
   notes: string[];
+  /** replicas: the members' state digests compared at one applied index (null when the run failed before it). */
+  replicas: ReplicaComparison | null;
+}
+
+/** replicaCheckBoundMs bounds the wait for every member to answer its state digest at one applied index. */
+const replicaCheckBoundMs = 30_000;
+
+/** ReplicaComparison is the outcome of comparing the members' state digests (`cairn check`'s rule). */
+interface ReplicaComparison {
+  readonly verdict: 'agree' | 'differ' | 'retry';
+  readonly note: string;
+}
+
+/**
+ * compareReplicas asks every member for the digest of its stored keyspace until all answer at one applied index
+ * (src/cli/check.ts): equal digests there are required; a member unreachable or the indexes never meeting within
+ * the bound is only noted (the health workload's probes may still be writing).
+ */
+async function compareReplicas(addrs: readonly string[], boundMs: number): Promise<ReplicaComparison> {
+  const deadline = Date.now() + boundMs;
+  for (let round = 1; ; round++) {
+    const answers = await Promise.all(addrs.map((addr) => askDigest(addr, Math.max(2_000, deadline - Date.now()))));
+    const outcome = judgeDigests(answers);
+    const digests = answers.map((answer) => (answer.ok ? `${answer.digest.member} ${answer.digest.sha256.slice(0, 16)} (${answer.digest.records} records)` : `${answer.member}: ${answer.error}`)).join('; ');
+    if (outcome.verdict === 'agree') {
+      return { verdict: 'agree', note: `replicas: all ${addrs.length} members hold the same state at applied index ${outcome.appliedIndex} (${outcome.digest.records} records, sha256 ${outcome.digest.sha256.slice(0, 16)}, round ${round})` };
+    }
+    if (outcome.verdict === 'differ') return { verdict: 'differ', note: `replicas: state digests DIFFER at applied index ${outcome.appliedIndex}: ${digests}` };
+    if (Date.now() >= deadline) return { verdict: 'retry', note: `replicas: not compared within ${boundMs} ms: ${outcome.reason}` };
+    await sleep(200);
+  }
 }
 
 async function waitForLeader(monitor: ClusterMonitor): Promise<void> {
@@ -408,6 +441,10 @@ async function execute(options: RunOptions, env: Environment, log: (line: string
       const after = await extras.overrides.finalPhase(Date.now() + boundMs, random.fork(), (round) => overrideRoundProblems(recorder.events(), round).length === 0);
       phases.notes.push(`overrides: every member showed the operator's state ${after === null ? `not within ${boundMs} ms` : `${after} ms after the final phase began`}`);
     }
+    const bound = replicaCheckBoundMs;
+    log(`replicas: comparing every member's state digest at one applied index (at most ${bound} ms)`);
+    phases.replicas = await compareReplicas(addrs, bound);
+    phases.notes.push(phases.replicas.note);
   } finally {
     signal?.removeEventListener('abort', stopOnAbort);
     await extras.overrides?.stopAll();
@@ -501,7 +538,7 @@ async function runLocked(options: RunOptions, log: (line: string) => void, signa
   for (const orphan of reapOrphans()) log(`killed a member left by an earlier, killed run: ${orphan}`);
   const env = prepare(options);
   const started = Date.now();
-  const phases: Phases = { memberRecoveryMs: {}, healTime: null, nemesisProblems: [], finalReadsMissing: [], membership: null, notes: [] };
+  const phases: Phases = { memberRecoveryMs: {}, healTime: null, nemesisProblems: [], finalReadsMissing: [], membership: null, notes: [], replicas: null };
   let failure: string | null = null;
   const abort = abortedBy(signal);
   let aborted = false;
@@ -624,6 +661,7 @@ function reasonsOf(results: RunResults, linearizability: LinearizabilityResult |
   if (linearizability?.result === 'unknown') reasons.push(`unknown: checker budget exhausted, rerun smaller (${linearizability.unknownKeys.length} key(s) undecided)`);
   if (set !== null && !set.valid) reasons.push(`set: lost ${set.lostCount}, stale reads ${set.staleCount}; see the set line${set.problems.length > 0 ? `; ${set.problems.join('; ')}` : ''}`);
   for (const missing of phases.finalReadsMissing) reasons.push(`final read never succeeded: ${missing}`);
+  if (phases.replicas?.verdict === 'differ') reasons.push(phases.replicas.note);
   for (const exit of results.unexpectedExits) reasons.push(`member died: ${exit}`);
   for (const problem of phases.nemesisProblems) reasons.push(`nemesis: ${problem}`);
   for (const [addr, ms] of Object.entries(phases.memberRecoveryMs)) if (ms === null) reasons.push(`${addr} answered no linearizable read within ${memberRecoveryBoundMs} ms of the final heal`);

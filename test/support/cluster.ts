@@ -337,7 +337,7 @@ export interface LogEvent {
 
 /** requestLogMessages are fastify's per-request lines: counted, not kept (they would flush everything else out). */
 const requestLogMessages = new Set(['incoming request', 'request completed']);
-const keptEventMessages = new Set(['raft role changed', 'log compacted', 'snapshot image encoded for a follower']);
+const keptEventMessages = new Set(['raft role changed', 'log compacted', 'snapshot image encoded for a follower', 'snapshot from the leader installed']);
 const eventsMax = 2000;
 
 // ---------------------------------------------------------------------------------------------------------------

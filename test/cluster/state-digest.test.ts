@@ -1,0 +1,129 @@
+// Goal: the replica-consistency check (`cairn check`, GET /cairn/v1/state/digest; docs/operations.md "Checking that
+// the replicas agree") says the replicas agree when they do, whichever way each reached its state (applying the log,
+// installing a snapshot from the leader, restarting from its own keyspace), and finds a replica whose state diverged
+// without any checksum noticing: a record rewritten whole, under a valid frame, while its member was stopped.
+//
+// Method: three real members on 127.0.1.84-86 (this file's block), snapshots every 40 entries
+// (CAIRN_SNAPSHOT_ENTRIES), the services' health checker NONE (no probe verdicts: the state moves only by the test's writes). Writers register persistent instances through every member; the third member is stopped
+// while the others take 150 more acknowledged writes (the leader compacts its log past it, so it comes back through a snapshot),
+// deregistrations and a service change follow, and it restarts. `cairn check` (the real CLI) must exit 0 with equal
+// digests. Then the second member is stopped, one instance record in its LevelDB keyspace is rewritten through
+// LevelStorage (the same record with a later weight field appended: valid protobuf, valid frame, so the member
+// loads it and serves the new weight), the member restarts, and `cairn check` must exit 1 naming the digests.
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { instanceStorageKey } from '../../src/cp/keyspace.ts';
+import { LevelStorage } from '../../src/replica/level-storage.ts';
+import { type HttpAnswer, runCairn, Ledger, startCluster, waitFor, Writer } from '../support/cluster.ts';
+
+const hosts = ['127.0.1.84', '127.0.1.85', '127.0.1.86'];
+const services = ['digest-a', 'digest-b'];
+
+/** withWeight appends InstanceRecord.weight (field 4, fixed64 double) to a record: the last occurrence wins. */
+function withWeight(record: Uint8Array, weight: number): Uint8Array {
+  const field = Buffer.alloc(9);
+  field[0] = 0x21;
+  field.writeDoubleLE(weight, 1);
+  return Buffer.concat([record, field]);
+}
+
+test('cairn check: the replicas agree after a snapshot install and restarts; a record rewritten under a valid frame is found', { timeout: 240_000 }, async (t) => {
+  const cluster = await startCluster(t, { file: 'state-digest', hosts, size: 3, env: { CAIRN_SNAPSHOT_ENTRIES: '40' } });
+  const [first, second, third] = cluster.members;
+  assert.ok(first !== undefined && second !== undefined && third !== undefined);
+  const members = cluster.memberAddrs.join(',');
+  const ledger = new Ledger();
+
+  /** writeAll registers `count` instances through the running members and waits until every one is acknowledged. */
+  const writeAll = async (count: number): Promise<void> => {
+    // Refusals during an election (the member stopped may be the leader) count against writesMax, not as acks.
+    const writer = new Writer(ledger, { services, concurrency: 4, targets: () => cluster.running, writesMax: 2 * count }).start();
+    try {
+      await waitFor(() => writer.ackCount >= count, { timeoutMs: 60_000, what: `${count} acknowledged registrations` });
+    } finally {
+      await writer.stop();
+    }
+    assert.ok(writer.ackCount >= count, ledger.summary());
+  };
+
+  await cluster.step(t, 'writes through every member, the third member away for 150 of them', async () => {
+    await cluster.waitForLeader({ timeoutMs: 15_000 });
+    // The instances are not real: with the checker NONE nobody probes them, so the state stands still between the
+    // test's own writes (probe verdicts would be writes too, and could bring the second member back by a snapshot).
+    for (const service of services) {
+      assert.equal((await first.request('POST', `/nacos/v1/ns/service?serviceName=${service}`)).status, 200);
+      const none = await first.request('PUT', `/nacos/v1/ns/cluster?serviceName=${service}&clusterName=DEFAULT&checkPort=0&useInstancePort4Check=true&healthChecker=${encodeURIComponent('{"type":"NONE"}')}`);
+      assert.equal(none.status, 200, none.text);
+    }
+    await writeAll(60);
+    await third.terminate();
+    await writeAll(150);
+    // Deregistrations and a service change: records deleted and rewritten, not only added.
+    const registered = ledger.byKind('ok').slice(0, 10);
+    for (const outcome of registered) {
+      const [ip, port] = outcome.key.split(':');
+      const answer: HttpAnswer = await first.request('DELETE', `/nacos/v1/ns/instance?serviceName=${outcome.service}&ip=${ip}&port=${port}&ephemeral=false`);
+      assert.equal(answer.status, 200, answer.text);
+    }
+    const changed = await second.request('PUT', '/nacos/v1/ns/service?serviceName=digest-a&protectThreshold=0.5&metadata=team%3Dcore');
+    assert.equal(changed.status, 200, changed.text);
+    await third.start();
+    // The leader compacted its log past what the third member had: it comes back through a snapshot.
+    await waitFor(() => third.events.some((event) => event.msg === 'snapshot from the leader installed'), {
+      timeoutMs: 30_000, what: `${third.addr} to install a snapshot from the leader (CAIRN_SNAPSHOT_ENTRIES=40)`,
+    });
+  });
+
+  await cluster.step(t, 'cairn check: the three replicas agree', async () => {
+    const run = await runCairn(['check', '--members', members, '--wait', '60'], 90_000);
+    assert.equal(run.code, 0, `cairn check: ${run.stdout}${run.stderr}`);
+    assert.match(run.stdout, /^the 3 replicas agree at applied index \d+: \d+ records, sha256 [0-9a-f]{64}\n$/);
+    const json = await runCairn(['check', '--members', members, '--json'], 60_000);
+    assert.equal(json.code, 0, json.stderr);
+    const answers = (JSON.parse(json.stdout) as { verdict: string; answers: Array<{ member: string; records: number; sha256: string }> });
+    assert.equal(answers.verdict, 'agree');
+    assert.deepEqual(answers.answers.map((answer) => answer.member), cluster.memberAddrs);
+    // 200 instances and their remembered request ids, two services: the digest covers them all.
+    assert.ok((answers.answers[0]?.records ?? 0) > 200, JSON.stringify(answers.answers[0]));
+  });
+
+  const victim = ledger.byKind('ok').at(-1);
+  assert.ok(victim !== undefined);
+  const [victimIp = '', victimPort = ''] = victim.key.split(':');
+
+  await cluster.step(t, 'one record of the second member rewritten whole while it is stopped', async () => {
+    await second.terminate();
+    const storage = await LevelStorage.open(second.dataDir);
+    try {
+      const stored = await storage.load();
+      assert.ok(stored !== null);
+      const key = instanceStorageKey({ namespace: 'public', group: 'DEFAULT_GROUP', service: victim.service }, { cluster: 'DEFAULT', ip: victimIp, port: Number(victimPort) });
+      let record: Uint8Array | null = null;
+      for await (const batch of storage.keyspace()) for (const [stateKey, value] of batch) if (stateKey === key) record = value;
+      assert.ok(record !== null, `no record ${JSON.stringify(key)} in ${second.dataDir}`);
+      await storage.writeApplied([{ type: 'put', key, value: withWeight(record, 7.5) }], stored.applied, false);
+    } finally {
+      await storage.close();
+    }
+    await second.start();
+    // The member took the record as valid and serves it: a silent divergence, visible only by comparing replicas.
+    await waitFor(async () => {
+      const answer = await second.request('GET', `/nacos/v1/ns/instance?serviceName=${victim.service}&ip=${victimIp}&port=${victimPort}&ephemeral=false`);
+      return answer.status === 200 && (JSON.parse(answer.text) as { weight: number }).weight === 7.5;
+    }, { timeoutMs: 15_000, what: `${second.addr} serving the rewritten weight` });
+    const elsewhere = await first.request('GET', `/nacos/v1/ns/instance?serviceName=${victim.service}&ip=${victimIp}&port=${victimPort}&ephemeral=false`);
+    assert.equal((JSON.parse(elsewhere.text) as { weight: number }).weight, 1);
+  });
+
+  await cluster.step(t, 'cairn check: the replicas differ, every digest printed', async () => {
+    const run = await runCairn(['check', '--members', members, '--wait', '60'], 90_000);
+    assert.equal(run.code, 1, `cairn check: ${run.stdout}${run.stderr}`);
+    assert.match(run.stderr, /the replicas DIFFER at applied index \d+/);
+    const lines = run.stderr.split('\n').filter((line) => line.includes('sha256'));
+    assert.equal(lines.length, 3, run.stderr);
+    const digestOf = (addr: string): string => /sha256 ([0-9a-f]{64})/.exec(lines.find((line) => line.includes(addr)) ?? '')?.[1] ?? '';
+    assert.equal(digestOf(first.addr), digestOf(third.addr));
+    assert.notEqual(digestOf(second.addr), digestOf(first.addr));
+  });
+});
