@@ -468,6 +468,8 @@ export class LevelStorage implements RaftStorage {
     try {
       return await iterator.nextv(readBatchRecords);
     } catch (error) {
+      // close() closes open iterators (a state digest may be reading): that is the member stopping, not corruption.
+      if (this.closing) throw new CairnError('CAIRN_SHUTTING_DOWN', `${this.location}: the store closed while the keyspace was read`);
       throw levelReadFailure(this.location, error);
     }
   }

@@ -135,3 +135,24 @@ test('a snapshot received but not restored yet is the state at no index: CAIRN_M
     }
   });
 });
+
+test('a store closed while a digest reads refuses it CAIRN_SHUTTING_DOWN, not as corruption', async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'cairn-state-digest-'));
+  const level = await LevelStorage.open(dir);
+  try {
+    await prepared(level, 3);
+    const writes: BatchWrite[] = Array.from({ length: 4 * KEYSPACE_BATCH_RECORDS }, (_, i) => ({ type: 'put', key: `k${String(i).padStart(6, '0')}`, value: bytes('v'.repeat(100)) }));
+    await level.writeApplied(writes, 2, false);
+    const view = await level.keyspaceView();
+    const batches = view.batches[Symbol.asyncIterator]();
+    assert.equal((await batches.next()).done, false);
+    await level.close();
+    await assert.rejects(async () => {
+      while ((await batches.next()).done !== true) { /* read on until the closed store refuses */ }
+    }, (error: unknown) => isCairnError(error) && error.code === 'CAIRN_SHUTTING_DOWN');
+    await assert.rejects(level.keyspaceView(), (error: unknown) => isCairnError(error) && error.code === 'CAIRN_SHUTTING_DOWN');
+  } finally {
+    await level.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
