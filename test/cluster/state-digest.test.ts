@@ -40,7 +40,10 @@ test('cairn check: the replicas agree after a snapshot install and restarts; a r
     // Refusals during an election (the member stopped may be the leader) count against writesMax, not as acks.
     const writer = new Writer(ledger, { services, concurrency: 4, targets: () => cluster.running, writesMax: 2 * count }).start();
     try {
-      await waitFor(() => writer.ackCount >= count, { timeoutMs: 60_000, what: `${count} acknowledged registrations` });
+      await waitFor(() => {
+        if (writer.ackCount < count) throw new Error(`${writer.ackCount} acknowledged by this writer; the ledger: ${ledger.summary()}`);
+        return true;
+      }, { timeoutMs: 60_000, what: `${count} acknowledged registrations` });
     } finally {
       await writer.stop();
     }
