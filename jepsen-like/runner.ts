@@ -22,7 +22,7 @@ import { checkProtect } from './checkers-protect.ts';
 import { checkSessions, sessionBounds } from './checkers-sessions.ts';
 import { checkWatch } from './checkers-watch.ts';
 import { clientTimeoutMsDefault } from './client.ts';
-import { Cluster, reapOrphans } from './control.ts';
+import { Cluster, reapOrphans, type Member } from './control.ts';
 import { ClientPool, defaultRetryPolicy, Generator, type RetryPolicy, type TargetPolicy, type TransportPolicy, type WorkerPlan } from './generator.ts';
 import { HistoryRecorder, isClientEvent, isNemesisEvent, type RecordedEvent } from './history.ts';
 import { Firewall, iptablesProblem, removeTaggedRules } from './iptables.ts';
@@ -45,6 +45,8 @@ import { WatchWorkload } from './workloads/watch.ts';
 import { defaultSessionsOptions, sessionFaultKinds, SessionsWorkload } from './workloads/sessions.ts';
 import { defaultOverridesOptions, OverridesWorkload, type OverrideOperators } from './workloads/overrides.ts';
 import { askDigest, judge as judgeDigests } from '../src/cli/check.ts';
+import { parseStorageKey } from '../src/cp/keyspace.ts';
+import { LevelStorage } from '../src/replica/level-storage.ts';
 
 /** storeDir is where runs are written. */
 export const storeDir = fileURLToPath(new URL('./store/', import.meta.url));
@@ -66,6 +68,12 @@ export interface RunOptions {
   readonly unsafeNoFsync: boolean;
   /** unsafeNoRequestDedup: members ignore request ids, so retried writes apply again (the A14 positive control). */
   readonly unsafeNoRequestDedup: boolean;
+  /**
+   * plantDivergence: the A7-silent-control positive control. After the history ends, one member is killed, one
+   * instance record of its stored keyspace is rewritten under a valid frame, and it is restarted: a divergence no
+   * checksum sees, which only the replica check can find.
+   */
+  readonly plantDivergence: boolean;
   /** lazyfs: killed members also lose what they never fsynced (lazyfs.ts). */
   readonly lazyfs: boolean;
   readonly snapshotEntries: number | null;
@@ -125,6 +133,7 @@ export function defaultRunOptions(): RunOptions {
     unsafeLocalReads: false,
     unsafeNoFsync: false,
     unsafeNoRequestDedup: false,
+    plantDivergence: false,
     lazyfs: false,
     snapshotEntries: null,
     targets: 'random',
@@ -245,6 +254,40 @@ const replicaCheckBoundMs = 30_000;
 interface ReplicaComparison {
   readonly verdict: 'agree' | 'differ' | 'retry';
   readonly note: string;
+}
+
+/**
+ * plantDivergence kills the last member, appends a later weight field (InstanceRecord.weight, field 4, a double) to
+ * the first instance record of its stored keyspace, which leaves a valid record under a valid frame (the last
+ * occurrence of a field wins), and starts it again: the member loads the record and serves the changed weight.
+ */
+async function plantDivergence(members: readonly Member[], log: (line: string) => void): Promise<string> {
+  const member = members.at(-1);
+  if (member === undefined) throw new Error('plantDivergence: no member');
+  await member.kill();
+  const storage = await LevelStorage.open(member.dataDir);
+  let planted = '';
+  try {
+    const stored = await storage.load();
+    if (stored === null) throw new Error(`plantDivergence: ${member.addr} has no stored state`);
+    search: for await (const batch of storage.keyspace()) {
+      for (const [key, value] of batch) {
+        if (parseStorageKey(key)?.prefix !== 'ins') continue;
+        const weight = Buffer.alloc(9);
+        weight[0] = 0x21;
+        weight.writeDoubleLE(7.25, 1);
+        await storage.writeApplied([{ type: 'put', key, value: Buffer.concat([value, weight]) }], stored.applied, false);
+        planted = key.split('\u0000').join('/');
+        break search;
+      }
+    }
+  } finally {
+    await storage.close();
+  }
+  if (planted === '') throw new Error(`plantDivergence: ${member.addr} holds no instance record`);
+  await member.start();
+  log(`replicas control: ${member.addr}'s record ${planted} rewritten with weight 7.25 under a valid frame`);
+  return `replicas control: ${member.addr} was killed, its stored record ${planted} rewritten with weight 7.25 under a valid frame, and restarted`;
 }
 
 /**
@@ -441,6 +484,7 @@ async function execute(options: RunOptions, env: Environment, log: (line: string
       const after = await extras.overrides.finalPhase(Date.now() + boundMs, random.fork(), (round) => overrideRoundProblems(recorder.events(), round).length === 0);
       phases.notes.push(`overrides: every member showed the operator's state ${after === null ? `not within ${boundMs} ms` : `${after} ms after the final phase began`}`);
     }
+    if (options.plantDivergence) phases.notes.push(await plantDivergence(cluster.members, log));
     const bound = replicaCheckBoundMs;
     log(`replicas: comparing every member's state digest at one applied index (at most ${bound} ms)`);
     phases.replicas = await compareReplicas(addrs, bound);

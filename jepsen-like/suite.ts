@@ -42,6 +42,11 @@ function a16(b: RunOptions, name: string): RunOptions {
   };
 }
 
+/** replicasDiffer: A7-silent-control must be invalid because the replica check found the planted divergence. */
+function replicasDiffer(results: RunResults): string | null {
+  return results.reasons.some((reason) => reason.startsWith('replicas: state digests DIFFER')) ? null : 'the replica check did not report differing digests';
+}
+
 function notLinearizable(results: RunResults): string | null {
   const result = results.linearizability?.result ?? 'not checked';
   return result === 'illegal' ? null : `the linearizability checker said '${result}', not 'illegal'`;
@@ -127,6 +132,13 @@ export const fullCases: readonly SuiteCase[] = [
   { id: 'A4', title: 'register + set; members removed (leader or follower), wiped and re-added with --join, during leader isolation and halves partitions; all members voters at the end', expect: 'valid', configure: (b) => ({ ...b, name: 'A4', nodes: 5, workloads: ['register', 'set'], nemesis: faults(b, { kinds: ['member', 'partition'], partitionModes: ['leader', 'halves'] }) }) },
   { id: 'A9', title: 'register + set, 3 members; a member wiped and started without --join (must be refused), then removed and re-added with --join; the data of a member started under a free address (must be refused), then restarted as itself; leader isolation and halves partitions', expect: 'valid', configure: (b) => ({ ...b, name: 'A9', nodes: 3, workloads: ['register', 'set'], nemesis: faults(b, { kinds: ['wipe', 'partition'], partitionModes: ['leader', 'halves'] }) }) },
   { id: 'A7', title: 'register; one member of 5 killed, a LevelDB table or log bit-flipped or truncated, restarted: refused (CAIRN_STORAGE_CORRUPT) and rebuilt, or serving what the others serve', expect: 'valid', configure: (b) => ({ ...b, name: 'A7', nodes: 5, workloads: ['register'], nemesis: faults(b, { kinds: ['corrupt'], faultMs: [3000, 6000], quietMs: [2000, 5000] }) }) },
+  {
+    id: 'A7-silent-control',
+    title: 'positive control: register; after the history ends one member is killed, one instance record of its stored keyspace rewritten under a valid frame (a divergence no checksum sees), and restarted: the replica check must find it',
+    expect: 'invalid',
+    because: replicasDiffer,
+    configure: (b) => ({ ...b, name: 'A7-silent-control', nodes: 3, workloads: ['register'], plantDivergence: true, nemesis: faults(b, { kinds: ['partition'], partitionModes: ['leader', 'halves'] }) }),
+  },
   { id: 'A5', title: 'set with frequent reads; kill all / majority, then restart', expect: 'valid', configure: (b) => ({ ...b, name: 'A5', workloads: ['set'], setReadShare: 0.3, nemesis: faults(b, { kinds: ['kill'], killTargets: ['all', 'majority'] }) }) },
   { id: 'A6', title: 'set; kills lose the page cache (lazyfs emulation), fsync on', expect: 'valid', configure: (b) => ({ ...b, name: 'A6', workloads: ['set'], lazyfs: true, nemesis: faults(b, { kinds: ['kill'], killTargets: ['one', 'majority', 'all'] }) }) },
   { id: 'A8', title: 'register + set, snapshot every 100 entries; a follower partitioned away for long; kills', expect: 'valid', configure: (b) => ({ ...b, name: 'A8', workloads: ['register', 'set'], snapshotEntries: 100, nemesis: faults(b, { kinds: ['partition', 'kill'], partitionModes: ['follower'], killTargets: ['one'], faultMs: [8000, 15_000] }) }) },
