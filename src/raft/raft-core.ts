@@ -831,7 +831,14 @@ export class RaftCore {
       this.sendAppend(message.from);
       return;
     }
-    progress.snapshotOffset = Math.min(message.nextOffset, progress.snapshot.data.length);
+    // One chunk in flight per follower. An answer naming the offset of the chunk already in flight is a copy of the
+    // answer that sent it (the network may deliver a message twice; a chunk sent again meets an unchanged
+    // follower): sending that chunk again would answer each copy with a chunk and each chunk with an answer, an
+    // exchange that never shrinks and grows with every further copy. A chunk lost on the way is sent again by
+    // tickSnapshotRetransmits.
+    const nextOffset = Math.min(message.nextOffset, progress.snapshot.data.length);
+    if (progress.snapshotChunkInFlight && nextOffset === progress.snapshotOffset) return;
+    progress.snapshotOffset = nextOffset;
     progress.snapshotChunkInFlight = false;
     this.sendSnapshotChunk(message.from, progress);
   }

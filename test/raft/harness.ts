@@ -265,6 +265,7 @@ export class Network {
   sent: Message[] = [];
   private readonly cutLinks = new Set<string>();
   private dropRules: DropRule[] = [];
+  private duplicateRules: DropRule[] = [];
   private readonly options: NetworkOptions;
 
   constructor(options: NetworkOptions) {
@@ -363,6 +364,11 @@ export class Network {
   private deliverMessage(message: Message): boolean {
     if (!this.deliverable(message)) return false;
     this.core(message.to).step(message);
+    const copy = this.duplicateRules.find((rule) => rule.remaining > 0 && rule.matches(message));
+    if (copy !== undefined) {
+      copy.remaining--;
+      this.core(message.to).step(message);
+    }
     return true;
   }
 
@@ -483,6 +489,11 @@ export class Network {
   /** dropWhere discards, at delivery, the next `count` messages matching `matches` (all of them by default). */
   dropWhere(matches: (message: Message) => boolean, count = Number.POSITIVE_INFINITY): void {
     this.dropRules.push({ matches, remaining: count });
+  }
+
+  /** duplicateWhere delivers the next `count` messages matching `matches` twice, the copy right after the original. */
+  duplicateWhere(matches: (message: Message) => boolean, count = Number.POSITIVE_INFINITY): void {
+    this.duplicateRules.push({ matches, remaining: count });
   }
 
   /** crash stops `id`: its core and queued incoming messages are lost, its disk and state machine survive. */
