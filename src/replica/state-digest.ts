@@ -33,6 +33,9 @@ export interface StateDigest {
  * snapshot received from the leader is not restored into the keyspace yet: the records are then the state at no index.
  */
 export async function digestKeyspace(storage: RaftStorage): Promise<StateDigest> {
+  if (storage.keyspaceView === undefined) {
+    throw new CairnError('CAIRN_NOT_IMPLEMENTED', "this member's storage cannot take a consistent view of its keyspace: no state digest");
+  }
   return digestView(await storage.keyspaceView());
 }
 

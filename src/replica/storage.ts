@@ -111,8 +111,10 @@ export interface RaftStorage {
   /**
    * keyspaceView is the stored keyspace with the applied index it is at, from one consistent view (KeyspaceView):
    * what the replica-consistency check digests (src/replica/state-digest.ts) while the member keeps writing.
+   * Optional, as a capability added after the seam was set: a store without it cannot be digested
+   * (CAIRN_NOT_IMPLEMENTED). LevelStorage, the in-memory twin and the simulator's store have it.
    */
-  keyspaceView(): Promise<KeyspaceView>;
+  keyspaceView?(): Promise<KeyspaceView>;
   /** close releases the store; pending writes complete first. */
   close(): Promise<void>;
 }

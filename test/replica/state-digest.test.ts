@@ -99,7 +99,7 @@ test('LevelDB and the twin give the digest the format defines; every change of a
 
 test('the digest is of the view taken between writes: a write made after the view was taken is not in it', async () => {
   await withBoth(async (stores) => {
-    const level = stores[0] as RaftStorage;
+    const level = stores[0] as LevelStorage;
     await prepared(level, 10);
     const records = new Map<string, Uint8Array>();
     for (let i = 0; i < 3 * KEYSPACE_BATCH_RECORDS; i++) records.set(`k${String(i).padStart(6, '0')}`, bytes(`v${i}`.repeat(8)));
@@ -155,4 +155,12 @@ test('a store closed while a digest reads refuses it CAIRN_SHUTTING_DOWN, not as
     await level.close();
     await rm(dir, { recursive: true, force: true });
   }
+});
+
+test('a store without keyspaceView (an optional capability of the seam) cannot be digested: CAIRN_NOT_IMPLEMENTED', async () => {
+  const memory = new MemoryStorage(new MemoryDisk());
+  await prepared(memory, 1);
+  const without = Object.create(memory, { keyspaceView: { value: undefined } }) as RaftStorage;
+  await assert.rejects(digestKeyspace(without), (error: unknown) => isCairnError(error) && error.code === 'CAIRN_NOT_IMPLEMENTED');
+  await memory.close();
 });

@@ -96,6 +96,7 @@ export function runStorageCompliance(name: string, makeStorage: MakeStorage): vo
     registerApplied(withStore);
     registerContract(withStore);
     registerConcurrency(withStore);
+    registerView(withStore);
   });
 }
 
@@ -419,6 +420,37 @@ function registerApplied(withStore: WithStore): void {
     assert.deepEqual((await keyspaceOf(storage)).map(([key]) => key), expected);
     for await (const batch of storage.keyspace()) for (const [, value] of batch) assert.equal(Object.getPrototypeOf(value), Uint8Array.prototype);
     assert.deepEqual((await keyspaceOf(await harness.reopen())).map(([key]) => key), expected);
+  }));
+}
+
+/** viewOf reads a keyspaceView to its end as [key, text] pairs. */
+async function viewOf(storage: RaftStorage): Promise<{ applied: number; trusted: boolean; pairs: Array<[string, string]> }> {
+  assert.ok(storage.keyspaceView !== undefined, 'the store offers keyspaceView');
+  const view = await storage.keyspaceView();
+  const pairs: Array<[string, string]> = [];
+  for await (const batch of view.batches) for (const [key, value] of batch) pairs.push([key, new TextDecoder().decode(value)]);
+  return { applied: view.applied, trusted: view.trusted, pairs };
+}
+
+function registerView(withStore: WithStore): void {
+  test('keyspaceView: the keyspace and its applied index as of the call, later writes unseen; untrusted while a snapshot is unrestored', withStore(async (harness) => {
+    const storage = await initialised(harness);
+    await storage.writeReady(ready({ entries: range(1, 6, 1) }), true);
+    await storage.writeApplied([put('b', '1'), put('a', '1')], 2, false);
+    assert.ok(storage.keyspaceView !== undefined, 'the store offers keyspaceView');
+    const view = await storage.keyspaceView();
+    await storage.writeApplied([put('a', '2'), put('c', '2'), { type: 'del', key: 'b' }], 4, false);
+    const pairs: Array<[string, string]> = [];
+    for await (const batch of view.batches) for (const [key, value] of batch) pairs.push([key, new TextDecoder().decode(value)]);
+    assert.deepEqual({ applied: view.applied, trusted: view.trusted, pairs }, { applied: 2, trusted: true, pairs: [['a', '1'], ['b', '1']] });
+    assert.deepEqual(await viewOf(storage), { applied: 4, trusted: true, pairs: [['a', '2'], ['c', '2']] });
+    await storage.writeReady(ready({ snapshot: snapshotAt(9, 2) }), true);
+    assert.deepEqual((await viewOf(storage)).trusted, false);
+    await storage.writeApplied([put('z', '9')], 9, true);
+    assert.deepEqual(await viewOf(storage), { applied: 9, trusted: true, pairs: [['z', '9']] });
+    const reopened = await harness.reopen();
+    await loaded(reopened);
+    assert.deepEqual(await viewOf(reopened), { applied: 9, trusted: true, pairs: [['z', '9']] });
   }));
 }
 
