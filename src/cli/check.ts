@@ -7,7 +7,7 @@
 // digest is printed); 2 bad usage; 3 no comparison within --wait (a member unreachable or behind, or the indexes
 // never met while writes went on): what was last heard is printed.
 
-import { formatHostPort, flags, parseHostPort, required, text, UsageError, type Output } from './main.ts';
+import { flags, parseMemberList, required, text, UsageError, type Output } from './main.ts';
 
 /** checkMembersMax bounds the members one check asks (a Raft group is 3 to 7 in practice). */
 export const checkMembersMax = 16;
@@ -58,14 +58,7 @@ export type CheckOutcome =
 export function parseCheck(args: readonly string[]): CheckCommand | 'help' {
   const values = flags(args, { members: { type: 'string' }, wait: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } });
   if (values['help'] === true) return 'help';
-  const members: string[] = [];
-  const membersText = required(values, 'members');
-  for (const item of membersText.split(',')) {
-    if (item.trim() === '') throw new UsageError(`--members: empty entry in '${membersText}'`);
-    const member = formatHostPort(parseHostPort(item, '--members'));
-    if (members.includes(member)) throw new UsageError(`--members: '${member}' is listed twice`);
-    members.push(member);
-  }
+  const members = parseMemberList(required(values, 'members'));
   if (members.length < 2 || members.length > checkMembersMax) throw new UsageError(`--members: give 2 to ${checkMembersMax} members; got ${members.length}`);
   const waitText = text(values, 'wait') ?? '30';
   const seconds = Number(waitText);
@@ -101,16 +94,22 @@ export function parseDigest(member: string, body: unknown): MemberDigest {
 /** askDigest asks one member for its digest; never throws. */
 export async function askDigest(member: string, timeoutMs: number): Promise<Answer> {
   const url = `http://${member}/cairn/v1/state/digest`;
+  let response: Response;
+  let body: unknown;
   try {
-    const response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
-    const body: unknown = await response.json().catch(() => null);
-    if (!response.ok) {
-      const { code, message } = (body ?? {}) as { code?: unknown; message?: unknown };
-      return { ok: false, member, error: `${typeof code === 'string' ? `${code}: ` : ''}${typeof message === 'string' ? message : `HTTP ${response.status}`}` };
-    }
-    return { ok: true, digest: parseDigest(member, body) };
+    response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+    body = await response.json().catch(() => null);
   } catch (error) {
     return { ok: false, member, error: `cannot reach ${url}: ${error instanceof Error ? error.message : String(error)}` };
+  }
+  if (!response.ok) {
+    const { code, message } = (body ?? {}) as { code?: unknown; message?: unknown };
+    return { ok: false, member, error: `${typeof code === 'string' ? `${code}: ` : ''}${typeof message === 'string' ? message : `HTTP ${response.status}`}` };
+  }
+  try {
+    return { ok: true, digest: parseDigest(member, body) };
+  } catch (error) {
+    return { ok: false, member, error: `${url} ${error instanceof Error ? error.message : String(error)}` };
   }
 }
 

@@ -124,8 +124,8 @@ export function formatHostPort({ host, port }: HostPort): string {
   return isIP(host) === 6 ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
-/** parseMembers parses a comma-separated member list that must include `addr` (`--members` of `cairn server` and `cairn backup restore`). */
-export function parseMembers(text: string, addr: string): string[] {
+/** parseMemberList reads a comma-separated list of member addresses (--members): each HOST:PORT, none twice. */
+export function parseMemberList(text: string): string[] {
   const members: string[] = [];
   for (const item of text.split(',')) {
     if (item.trim() === '') throw new UsageError(`--members: empty entry in '${text}'`);
@@ -133,6 +133,12 @@ export function parseMembers(text: string, addr: string): string[] {
     if (members.includes(member)) throw new UsageError(`--members: '${member}' is listed twice`);
     members.push(member);
   }
+  return members;
+}
+
+/** parseMembers parses a comma-separated member list that must include `addr` (`--members` of `cairn server` and `cairn backup restore`). */
+export function parseMembers(text: string, addr: string): string[] {
+  const members = parseMemberList(text);
   if (!members.includes(addr)) {
     throw new UsageError(`--members must include this member's own --addr ${addr} (a member's identity is its --addr); got ${members.join(',')}`);
   }
