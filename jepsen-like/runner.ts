@@ -44,9 +44,8 @@ import { defaultHealthOptions, type HealthFaultKind, type HealthOptions, HealthW
 import { WatchWorkload } from './workloads/watch.ts';
 import { defaultSessionsOptions, sessionFaultKinds, SessionsWorkload } from './workloads/sessions.ts';
 import { defaultOverridesOptions, OverridesWorkload, type OverrideOperators } from './workloads/overrides.ts';
-import { askDigest, judge as judgeDigests } from '../src/cli/check.ts';
-import { parseStorageKey } from '../src/cp/keyspace.ts';
-import { LevelStorage } from '../src/replica/level-storage.ts';
+import { compareMembers } from '../src/cli/check.ts';
+import { rewriteInstanceWeight } from './tamper.ts';
 
 /** storeDir is where runs are written. */
 export const storeDir = fileURLToPath(new URL('./store/', import.meta.url));
@@ -257,34 +256,14 @@ interface ReplicaComparison {
 }
 
 /**
- * plantDivergence kills the last member, appends a later weight field (InstanceRecord.weight, field 4, a double) to
- * the first instance record of its stored keyspace, which leaves a valid record under a valid frame (the last
- * occurrence of a field wins), and starts it again: the member loads the record and serves the changed weight.
+ * plantDivergence kills the last member, rewrites the first instance record of its stored keyspace with another
+ * weight under a valid frame (tamper.ts), and starts it again: the member loads the record and serves that weight.
  */
 async function plantDivergence(members: readonly Member[], log: (line: string) => void): Promise<string> {
   const member = members.at(-1);
   if (member === undefined) throw new Error('plantDivergence: no member');
   await member.kill();
-  const storage = await LevelStorage.open(member.dataDir);
-  let planted = '';
-  try {
-    const stored = await storage.load();
-    if (stored === null) throw new Error(`plantDivergence: ${member.addr} has no stored state`);
-    search: for await (const batch of storage.keyspace()) {
-      for (const [key, value] of batch) {
-        if (parseStorageKey(key)?.prefix !== 'ins') continue;
-        const weight = Buffer.alloc(9);
-        weight[0] = 0x21;
-        weight.writeDoubleLE(7.25, 1);
-        await storage.writeApplied([{ type: 'put', key, value: Buffer.concat([value, weight]) }], stored.applied, false);
-        planted = key.split('\u0000').join('/');
-        break search;
-      }
-    }
-  } finally {
-    await storage.close();
-  }
-  if (planted === '') throw new Error(`plantDivergence: ${member.addr} holds no instance record`);
+  const planted = (await rewriteInstanceWeight(member.dataDir, 7.25)).split('\u0000').join('/');
   await member.start();
   log(`replicas control: ${member.addr}'s record ${planted} rewritten with weight 7.25 under a valid frame`);
   return `replicas control: ${member.addr} was killed, its stored record ${planted} rewritten with weight 7.25 under a valid frame, and restarted`;
@@ -296,18 +275,13 @@ async function plantDivergence(members: readonly Member[], log: (line: string) =
  * the bound is only noted (the health workload's probes may still be writing).
  */
 async function compareReplicas(addrs: readonly string[], boundMs: number): Promise<ReplicaComparison> {
-  const deadline = Date.now() + boundMs;
-  for (let round = 1; ; round++) {
-    const answers = await Promise.all(addrs.map((addr) => askDigest(addr, Math.max(2_000, deadline - Date.now()))));
-    const outcome = judgeDigests(answers);
-    const digests = answers.map((answer) => (answer.ok ? `${answer.digest.member} ${answer.digest.sha256.slice(0, 16)} (${answer.digest.records} records)` : `${answer.member}: ${answer.error}`)).join('; ');
-    if (outcome.verdict === 'agree') {
-      return { verdict: 'agree', note: `replicas: all ${addrs.length} members hold the same state at applied index ${outcome.appliedIndex} (${outcome.digest.records} records, sha256 ${outcome.digest.sha256.slice(0, 16)}, round ${round})` };
-    }
-    if (outcome.verdict === 'differ') return { verdict: 'differ', note: `replicas: state digests DIFFER at applied index ${outcome.appliedIndex}: ${digests}` };
-    if (Date.now() >= deadline) return { verdict: 'retry', note: `replicas: not compared within ${boundMs} ms: ${outcome.reason}` };
-    await sleep(200);
+  const { outcome, answers, rounds } = await compareMembers(addrs, boundMs);
+  const digests = answers.map((answer) => (answer.ok ? `${answer.digest.member} ${answer.digest.sha256.slice(0, 16)} (${answer.digest.records} records)` : `${answer.member}: ${answer.error}`)).join('; ');
+  if (outcome.verdict === 'agree') {
+    return { verdict: 'agree', note: `replicas: all ${addrs.length} members hold the same state at applied index ${outcome.appliedIndex} (${outcome.digest.records} records, sha256 ${outcome.digest.sha256.slice(0, 16)}, round ${rounds})` };
   }
+  if (outcome.verdict === 'differ') return { verdict: 'differ', note: `replicas: state digests DIFFER at applied index ${outcome.appliedIndex}: ${digests}` };
+  return { verdict: 'retry', note: `replicas: not compared within ${boundMs} ms: ${outcome.reason}` };
 }
 
 async function waitForLeader(monitor: ClusterMonitor): Promise<void> {

@@ -119,27 +119,42 @@ function describe(answers: readonly Answer[]): string {
     : `  ${answer.member}  ${answer.error}`)).join('\n');
 }
 
-/** executeCheck runs the check; resolves with the exit code. */
-export async function executeCheck(command: CheckCommand, out: Output): Promise<number> {
-  const deadline = Date.now() + command.waitMs;
-  for (;;) {
-    const answers = await Promise.all(command.members.map((member) => askDigest(member, Math.max(5_000, deadline - Date.now()))));
+/** Comparison is the last round of answers of compareMembers, its verdict, and how many rounds were asked. */
+export interface Comparison {
+  readonly outcome: CheckOutcome;
+  readonly answers: readonly Answer[];
+  readonly rounds: number;
+}
+
+/**
+ * compareMembers asks every member for its digest, every retryPauseMs, until the answers give a verdict (agree or
+ * differ) or `waitMs` has passed (then the last round's 'retry' with its reason). Used by `cairn check` and by the
+ * jepsen-like runner's final replica check.
+ */
+export async function compareMembers(members: readonly string[], waitMs: number): Promise<Comparison> {
+  const deadline = Date.now() + waitMs;
+  for (let rounds = 1; ; rounds++) {
+    const answers = await Promise.all(members.map((member) => askDigest(member, Math.max(5_000, deadline - Date.now()))));
     const outcome = judge(answers);
-    if (outcome.verdict !== 'retry' || Date.now() >= deadline) {
-      if (command.json) out.stdout(`${JSON.stringify({ verdict: outcome.verdict, answers: answers.map((answer) => (answer.ok ? answer.digest : { member: answer.member, error: answer.error })) })}\n`);
-      if (outcome.verdict === 'agree') {
-        if (!command.json) out.stdout(`the ${answers.length} replicas agree at applied index ${outcome.appliedIndex}: ${outcome.digest.records} records, sha256 ${outcome.digest.sha256}\n`);
-        return 0;
-      }
-      if (outcome.verdict === 'differ') {
-        out.stderr(`cairn check: the replicas DIFFER at applied index ${outcome.appliedIndex}: a replica diverged (docs/operations.md "Checking that the replicas agree")\n${describe(answers)}\n`);
-        return 1;
-      }
-      out.stderr(`cairn check: no comparison within ${command.waitMs / 1000} s: ${outcome.reason}\n${describe(answers)}\n`);
-      return 3;
-    }
+    if (outcome.verdict !== 'retry' || Date.now() >= deadline) return { outcome, answers, rounds };
     await new Promise((resolve) => setTimeout(resolve, retryPauseMs));
   }
+}
+
+/** executeCheck runs the check; resolves with the exit code. */
+export async function executeCheck(command: CheckCommand, out: Output): Promise<number> {
+  const { outcome, answers } = await compareMembers(command.members, command.waitMs);
+  if (command.json) out.stdout(`${JSON.stringify({ verdict: outcome.verdict, answers: answers.map((answer) => (answer.ok ? answer.digest : { member: answer.member, error: answer.error })) })}\n`);
+  if (outcome.verdict === 'agree') {
+    if (!command.json) out.stdout(`the ${answers.length} replicas agree at applied index ${outcome.appliedIndex}: ${outcome.digest.records} records, sha256 ${outcome.digest.sha256}\n`);
+    return 0;
+  }
+  if (outcome.verdict === 'differ') {
+    out.stderr(`cairn check: the replicas DIFFER at applied index ${outcome.appliedIndex}: a replica diverged (docs/operations.md "Checking that the replicas agree")\n${describe(answers)}\n`);
+    return 1;
+  }
+  out.stderr(`cairn check: no comparison within ${command.waitMs / 1000} s: ${outcome.reason}\n${describe(answers)}\n`);
+  return 3;
 }
 
 /** runCheck is `cairn check ARGS`. */

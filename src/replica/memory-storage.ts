@@ -254,9 +254,10 @@ export class MemoryStorage implements RaftStorage {
   async keyspaceView(): Promise<KeyspaceView> {
     const image = this.image('keyspaceView');
     const bounds = boundsOf(image);
+    if (bounds.applied < bounds.snapshotIndex) return { applied: bounds.applied, trusted: false, batches: batchesOf([]) };
     const records: KeyspaceBatch[] = [];
     for await (const batch of this.keyspace()) records.push(batch);
-    return { applied: bounds.applied, trusted: bounds.applied >= bounds.snapshotIndex, batches: batchesOf(records) };
+    return { applied: bounds.applied, trusted: true, batches: batchesOf(records) };
   }
 
   /** close releases the store; later calls are refused with CAIRN_SHUTTING_DOWN (writes are synchronous, so none is pending). */

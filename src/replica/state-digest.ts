@@ -42,8 +42,6 @@ export async function digestKeyspace(storage: RaftStorage): Promise<StateDigest>
 /** digestView digests a view of the keyspace (digestKeyspace); CAIRN_MEMBER_BEHIND when it is not trusted. */
 export async function digestView(view: KeyspaceView): Promise<StateDigest> {
   if (!view.trusted) {
-    // Release the view: a LevelDB iterator stays open until its reader finishes.
-    for await (const batch of view.batches) void batch;
     throw new CairnError('CAIRN_MEMBER_BEHIND', 'this member is installing a snapshot from the leader; its keyspace is the state at no index yet: ask again shortly');
   }
   const hash = createHash('sha256');

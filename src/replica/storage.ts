@@ -12,8 +12,8 @@ export const KEYSPACE_BATCH_RECORDS = 1024;
  * KeyspaceView is the stored keyspace as of one applied index, read from a consistent view of the store taken
  * between two writes: writes made after keyspaceView() resolved are not seen. `trusted` is false while a snapshot
  * installed from the leader has not been restored into the keyspace yet (the stored applied index is below the
- * snapshot's): the records are then not the state at any index. Iterate `batches` to the end (or break out of the
- * loop): that releases the view.
+ * snapshot's): the records are then not the state at any index, and the view holds none. Iterate `batches` to the
+ * end (or break out of the loop): that releases the view.
  */
 export interface KeyspaceView {
   readonly applied: number;

@@ -14,19 +14,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { instanceStorageKey } from '../../src/cp/keyspace.ts';
-import { LevelStorage } from '../../src/replica/level-storage.ts';
+import { rewriteInstanceWeight } from '../../jepsen-like/tamper.ts';
 import { type HttpAnswer, runCairn, Ledger, startCluster, waitFor, Writer } from '../support/cluster.ts';
 
 const hosts = ['127.0.1.84', '127.0.1.85', '127.0.1.86'];
 const services = ['digest-a', 'digest-b'];
-
-/** withWeight appends InstanceRecord.weight (field 4, fixed64 double) to a record: the last occurrence wins. */
-function withWeight(record: Uint8Array, weight: number): Uint8Array {
-  const field = Buffer.alloc(9);
-  field[0] = 0x21;
-  field.writeDoubleLE(weight, 1);
-  return Buffer.concat([record, field]);
-}
 
 test('cairn check: the replicas agree after a snapshot install and restarts; a record rewritten under a valid frame is found', { timeout: 240_000 }, async (t) => {
   const cluster = await startCluster(t, { file: 'state-digest', hosts, size: 3, env: { CAIRN_SNAPSHOT_ENTRIES: '40' } });
@@ -97,18 +89,8 @@ test('cairn check: the replicas agree after a snapshot install and restarts; a r
 
   await cluster.step(t, 'one record of the second member rewritten whole while it is stopped', async () => {
     await second.terminate();
-    const storage = await LevelStorage.open(second.dataDir);
-    try {
-      const stored = await storage.load();
-      assert.ok(stored !== null);
-      const key = instanceStorageKey({ namespace: 'public', group: 'DEFAULT_GROUP', service: victim.service }, { cluster: 'DEFAULT', ip: victimIp, port: Number(victimPort) });
-      let record: Uint8Array | null = null;
-      for await (const batch of storage.keyspace()) for (const [stateKey, value] of batch) if (stateKey === key) record = value;
-      assert.ok(record !== null, `no record ${JSON.stringify(key)} in ${second.dataDir}`);
-      await storage.writeApplied([{ type: 'put', key, value: withWeight(record, 7.5) }], stored.applied, false);
-    } finally {
-      await storage.close();
-    }
+    const key = instanceStorageKey({ namespace: 'public', group: 'DEFAULT_GROUP', service: victim.service }, { cluster: 'DEFAULT', ip: victimIp, port: Number(victimPort) });
+    assert.equal(await rewriteInstanceWeight(second.dataDir, 7.5, key), key);
     await second.start();
     // The member took the record as valid and serves it: a silent divergence, visible only by comparing replicas.
     await waitFor(async () => {

@@ -197,9 +197,10 @@ export class SimStorage implements RaftStorage {
   /** keyspaceView copies the keyspace now, with the applied index it is at (every call completes at once). */
   async keyspaceView(): Promise<KeyspaceView> {
     const bounds = boundsOf(this.disk('keyspaceView'));
+    if (bounds.applied < bounds.snapshotIndex) return { applied: bounds.applied, trusted: false, batches: batchesOf([]) };
     const records: KeyspaceBatch[] = [];
     for await (const batch of this.keyspace()) records.push(batch);
-    return { applied: bounds.applied, trusted: bounds.applied >= bounds.snapshotIndex, batches: batchesOf(records) };
+    return { applied: bounds.applied, trusted: true, batches: batchesOf(records) };
   }
 
   /**
