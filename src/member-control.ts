@@ -41,6 +41,7 @@ export function clusterControl(replica: Replica, self: string, serving: () => bo
       await replica.removeMember(addr);
     },
     stateDigest: async () => ({ member: self, ...(await replica.stateDigest()) }),
+    checkpoints: () => ({ member: self, ...replica.checkpointReport() }),
     ready: serving,
   };
 }
@@ -87,12 +88,28 @@ export function replicaMetrics(registry: Registry): ReplicaMetrics {
     registers: [registry],
   });
   const proposals = new Counter({ name: 'cairn_raft_proposals_total', help: 'Proposals by outcome.', labelNames: ['outcome'], registers: [registry] });
+  const checkpoints = new Counter({
+    name: 'cairn_replica_checkpoints_total',
+    help: 'Checkpoint digests of the stored keyspace by outcome (digested, skipped while one ran, failed).',
+    labelNames: ['outcome'],
+    registers: [registry],
+  });
+  const comparisons = new Counter({
+    name: 'cairn_replica_checkpoint_comparisons_total',
+    help: "Comparisons of this member's checkpoint digest with a peer's at the same applied index; any 'differ' means the replicas diverged.",
+    labelNames: ['outcome'],
+    registers: [registry],
+  });
+  for (const outcome of ['digested', 'skipped', 'failed']) checkpoints.inc({ outcome }, 0);
+  for (const outcome of ['agree', 'differ']) comparisons.inc({ outcome }, 0);
   return {
     fsyncSeconds: (seconds) => fsync.observe(seconds),
     readyBatch: (entries) => {
       if (entries > 0) batch.observe(entries);
     },
     proposal: (outcome) => proposals.inc({ outcome }),
+    checkpoint: (outcome) => checkpoints.inc({ outcome }),
+    checkpointComparison: (outcome) => comparisons.inc({ outcome }),
   };
 }
 

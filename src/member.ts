@@ -39,6 +39,8 @@ export interface MemberConfig {
   /** join starts an empty member that waits to be added by the leader (POST /cairn/v1/cluster/members). */
   readonly join: boolean;
   readonly snapshotEntries: number;
+  /** checkpointEntries: digest and compare the keyspace at every multiple of this applied index (0: never). */
+  readonly checkpointEntries: number;
   readonly unsafeLocalReads: boolean;
   readonly unsafeNoFsync: boolean;
   /** unsafeNoRequestDedup: TESTING ONLY, the state machine ignores request ids (every retry applies again). */
@@ -152,6 +154,7 @@ async function assemble(
     requestTimeoutMs: limits.requestTimeoutMs,
     proposalsPendingMax: limits.proposalsPendingMax,
     snapshotEntries: config.snapshotEntries,
+    checkpointEvery: config.checkpointEntries,
     storage,
     transport,
     stateMachine,

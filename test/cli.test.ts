@@ -59,6 +59,7 @@ test('defaults: a standalone member on 127.0.0.1:8848 with ./data and derived po
     standalone: true,
     join: false,
     snapshotEntries: 10_000,
+    checkpointEntries: 100_000,
     unsafeLocalReads: false,
     unsafeNoFsync: false,
     unsafeNoRequestDedup: false,
@@ -131,6 +132,16 @@ test('environment fallbacks apply when a flag is absent, and flags win over them
   assert.equal(flagsWin.logLevel, 'error');
   // An empty variable counts as unset.
   assert.equal(config([], { CAIRN_ADDR: '', CAIRN_MEMBERS: ' ' }).addr, '127.0.0.1:8848');
+});
+
+test('--checkpoint-every: 0 turns checkpoints off, CAIRN_CHECKPOINT_EVERY is its fallback, anything but an integer in 0..10M is refused', () => {
+  assert.equal(config(['--checkpoint-every', '0']).checkpointEntries, 0);
+  assert.equal(config(['--checkpoint-every', '2500']).checkpointEntries, 2500);
+  assert.equal(config([], { CAIRN_CHECKPOINT_EVERY: '7' }).checkpointEntries, 7);
+  assert.equal(config(['--checkpoint-every', '9'], { CAIRN_CHECKPOINT_EVERY: '7' }).checkpointEntries, 9);
+  for (const bad of ['-1', '1.5', 'ten', '10000001', '1e5']) {
+    assert.match(usageError([`--checkpoint-every=${bad}`]), /--checkpoint-every: '.*' is not an integer in 0\.\.10000000/);
+  }
 });
 
 test('hostnames and bracketed IPv6 addresses are accepted and normalised', () => {

@@ -45,6 +45,8 @@ export interface ServerConfig {
   readonly join: boolean;
   /** snapshotEntries: the member snapshots its state machine and compacts its log every this many entries. */
   readonly snapshotEntries: number;
+  /** checkpointEntries: the members digest and compare their keyspaces at every multiple of this applied index; 0: never. */
+  readonly checkpointEntries: number;
   /** unsafeLocalReads, unsafeNoFsync and unsafeNoRequestDedup plant known bugs for the jepsen-like suite's positive controls. */
   readonly unsafeLocalReads: boolean;
   readonly unsafeNoFsync: boolean;
@@ -163,6 +165,16 @@ function parseSnapshotEntries(text: string | undefined): number {
   return entries;
 }
 
+/** checkpointEntriesMax bounds --checkpoint-every (a digest every 10M entries is already rare). */
+const checkpointEntriesMax = 10_000_000;
+
+function parseCheckpointEntries(text: string | undefined): number {
+  if (text === undefined) return limits.checkpointEntries;
+  const entries = /^\d{1,8}$/.test(text) ? Number(text) : Number.NaN;
+  if (!(entries >= 0 && entries <= checkpointEntriesMax)) throw new UsageError(`--checkpoint-every: '${text}' is not an integer in 0..${checkpointEntriesMax} (0: no checkpoints)`);
+  return entries;
+}
+
 function parseLogLevel(text: string): LogLevel {
   const level = logLevels.find((candidate) => candidate === text);
   if (level === undefined) throw new UsageError(`--log-level: '${text}' is not one of ${logLevels.join(', ')}`);
@@ -177,6 +189,7 @@ const serverOptions = {
   'grpc-port': { type: 'string' },
   'peer-port': { type: 'string' },
   'snapshot-entries': { type: 'string' },
+  'checkpoint-every': { type: 'string' },
   join: { type: 'boolean' },
   'unsafe-local-reads': { type: 'boolean' },
   'unsafe-no-fsync': { type: 'boolean' },
@@ -195,6 +208,7 @@ export const serverFlagEnvironment: Readonly<Record<Exclude<keyof typeof serverO
   'grpc-port': 'CAIRN_GRPC_PORT',
   'peer-port': 'CAIRN_PEER_PORT',
   'snapshot-entries': 'CAIRN_SNAPSHOT_ENTRIES',
+  'checkpoint-every': 'CAIRN_CHECKPOINT_EVERY',
 });
 
 type ServerFlag = keyof typeof serverFlagEnvironment;
@@ -271,6 +285,7 @@ export function parseServerArgs(args: readonly string[], env: Environment = proc
     standalone: membersText === undefined,
     join: join || env['CAIRN_JOIN'] === 'true' || env['CAIRN_JOIN'] === '1',
     snapshotEntries: parseSnapshotEntries(value('snapshot-entries')),
+    checkpointEntries: parseCheckpointEntries(value('checkpoint-every')),
     ...unsafe,
     dataDir: path.resolve(cwd, value('data-dir') ?? defaultDataDir),
     logLevel: parseLogLevel(value('log-level') ?? 'info'),
@@ -310,6 +325,9 @@ Options (each also read from the environment variable shown):
   --peer-port PORT      peer port (Raft, Distro, forwarding)        CAIRN_PEER_PORT  (default HTTP port - 1000)
   --snapshot-entries N  compact the log (the stored keyspace becomes the snapshot) every N to 1.5 N applied entries
                        (see docs/operations.md) CAIRN_SNAPSHOT_ENTRIES (default ${limits.snapshotEntries})
+  --checkpoint-every N  digest the stored keyspace at every applied index that is a multiple of N and compare the
+                        digests with the other members' (0: never; docs/operations.md "Checking that the replicas
+                        agree")             CAIRN_CHECKPOINT_EVERY (default ${limits.checkpointEntries})
   --unsafe-local-reads  TESTING ONLY: linearizable reads skip ReadIndex (a planted bug for jepsen-like/)
   --unsafe-no-fsync     TESTING ONLY: never fsync the Raft log (a planted bug for jepsen-like/)
   --unsafe-no-request-dedup

@@ -2,6 +2,7 @@
 // bootstrap check of bootstrap.ts) at once, and hands Raft traffic to the driver once the driver starts it.
 import { CairnError } from '../errors.ts';
 import type { Message, NodeId } from '../raft/types.ts';
+import type { PeerCheckpoints } from './checkpoints.ts';
 import type { ForwardRequest, ForwardResponse, PeerHandlers, PeerHello, PeerTransport } from './transport.ts';
 
 /** DeferredTransport wraps a PeerTransport whose listener starts early; start() only attaches the driver. */
@@ -23,6 +24,7 @@ export class DeferredTransport implements PeerTransport {
           : Promise.resolve({ ok: false, code: 'CAIRN_NO_LEADER', message: 'the member is still starting', leaderHint: null }),
       onUnreachable: (peer) => this.target?.onUnreachable(peer),
       onHello: (from) => this.answerHello(from),
+      onCheckpoints: (from) => this.target?.onCheckpoints?.(from) ?? null,
       onBackup: (requester) => {
         const onBackup = this.target?.onBackup;
         if (onBackup === undefined) return Promise.reject(new CairnError('CAIRN_NO_LEADER', 'the member is still starting; try again'));
@@ -54,6 +56,11 @@ export class DeferredTransport implements PeerTransport {
   /** hello delegates to the inner transport. */
   hello(to: NodeId, timeoutMs: number): Promise<PeerHello | null> {
     return this.inner.hello(to, timeoutMs);
+  }
+
+  /** checkpoints delegates to the inner transport (null when it cannot ask). */
+  checkpoints(to: NodeId, timeoutMs: number): Promise<PeerCheckpoints | null> {
+    return this.inner.checkpoints?.(to, timeoutMs) ?? Promise.resolve(null);
   }
 
   /** setPeers delegates to the inner transport. */

@@ -47,8 +47,12 @@ import {
   encodeBackupChunk,
   decodeForwardRequest,
   decodeForwardResponse,
+  decodeCheckpointsRequest,
+  decodeCheckpointsResponse,
   decodeHelloRequest,
   decodeHelloResponse,
+  encodeCheckpointsRequest,
+  encodeCheckpointsResponse,
   encodeHelloRequest,
   encodeHelloResponse,
   decodeRaftBatch,
@@ -61,6 +65,7 @@ import {
   type PeerDecodeError,
 } from './peer-codec.ts';
 import type { ForwardRequest, ForwardResponse, PeerHandlers, PeerHello, PeerTransport } from './transport.ts';
+import type { PeerCheckpoints } from './checkpoints.ts';
 import { guardService, isPeerProtocolRefusal, peerCallMetadata, peerProtocolVersion, type ProtocolGuard } from './peer-protocol.ts';
 import { grpcDeadline, monotonicMs } from '../clock.ts';
 import { isCairnError } from '../errors.ts';
@@ -83,6 +88,7 @@ export type PeerTransportEvent =
   | 'forward_outcome_unknown'
   | 'forward_served'
   | 'forward_invalid'
+  | 'checkpoints_invalid'
   | 'peer_protocol_refused';
 
 /** peerTransportEvents lists every PeerTransportEvent, e.g. to register the counters up front. */
@@ -103,6 +109,7 @@ export const peerTransportEvents: readonly PeerTransportEvent[] = Object.freeze(
   'forward_outcome_unknown',
   'forward_served',
   'forward_invalid',
+  'checkpoints_invalid',
   'peer_protocol_refused',
 ]);
 
@@ -186,6 +193,7 @@ export interface PeerServiceRegistration {
 const STREAM_PATH = '/cairn.peer.v1.Peer/Stream';
 const FORWARD_PATH = '/cairn.peer.v1.Peer/Forward';
 const HELLO_PATH = '/cairn.peer.v1.Peer/Hello';
+const CHECKPOINTS_PATH = '/cairn.peer.v1.Peer/Checkpoints';
 /** BACKUP_PATH is the Backup method (peer.proto): `cairn backup save --from` calls it. */
 export const BACKUP_PATH = '/cairn.peer.v1.Peer/Backup';
 /** backupChunkBytesMax is the image bytes per chunk of a Backup stream (well under peerMessageBytesMax). */
@@ -545,6 +553,7 @@ export class GrpcPeerTransport implements PeerTransport {
       Forward: (call: ServerUnaryCall<Buffer, Uint8Array>, callback: sendUnaryData<Uint8Array>) => this.serveForward(call, callback),
       Hello: (call: ServerUnaryCall<Buffer, Uint8Array>, callback: sendUnaryData<Uint8Array>) => this.serveHello(call, callback),
       Backup: (call: ServerWritableStream<Buffer, Uint8Array>) => void this.serveBackup(call),
+      Checkpoints: (call: ServerUnaryCall<Buffer, Uint8Array>, callback: sendUnaryData<Uint8Array>) => this.serveCheckpoints(call, callback),
     }, guard, FROM_METADATA_KEY, peerServiceDefinition));
     for (const service of this.options.services ?? []) {
       const serviceGuard: ProtocolGuard = { service: service.protocol.service, version: service.protocol.version, self: this.options.self, onRefused };
@@ -726,6 +735,40 @@ export class GrpcPeerTransport implements PeerTransport {
     });
   }
 
+  /**
+   * checkpoints asks `to` for its checkpoint digests; null when unreachable, silent within `timeoutMs`, of a release
+   * without the method (UNIMPLEMENTED) or when its answer is invalid (counted as checkpoints_invalid).
+   */
+  async checkpoints(to: NodeId, timeoutMs: number): Promise<PeerCheckpoints | null> {
+    const link = this.links.get(to);
+    if (this.closed || link === undefined) return null;
+    const deadline = monotonicMs() + timeoutMs;
+    const client = link.getClient();
+    if (!(await waitForReady(client.getChannel(), deadline)) || link.isClosed) return null;
+    return new Promise<PeerCheckpoints | null>((resolve) => {
+      client.makeUnaryRequest<Uint8Array, Buffer>(CHECKPOINTS_PATH, toBuffer, fromBuffer, encodeCheckpointsRequest(this.options.self), peerCallMetadata(FROM_METADATA_KEY, this.options.self, this.protocolVersion), { deadline: grpcDeadline(deadline) },
+        (error, value) => {
+          if (error !== null || value === undefined) return resolve(null);
+          const decoded = decodeCheckpointsResponse(value);
+          if (!decoded.ok) {
+            this.count('checkpoints_invalid');
+            this.options.logger.warn({ peer: to, field: decoded.error.field, reason: decoded.error.reason }, 'invalid Checkpoints answer from a peer; ignored');
+          }
+          resolve(decoded.ok ? decoded.value : null);
+        });
+    });
+  }
+
+  /** serveCheckpoints answers Checkpoints through the handlers; a member without the handler refuses it (UNAVAILABLE). */
+  private serveCheckpoints(call: ServerUnaryCall<Buffer, Uint8Array>, callback: sendUnaryData<Uint8Array>): void {
+    const from = decodeCheckpointsRequest(call.request);
+    const onCheckpoints = this.handlers?.onCheckpoints;
+    if (from === null) return callback({ code: grpcStatus.INVALID_ARGUMENT, details: 'CAIRN_INVALID_ARGUMENT: malformed CheckpointsRequest' }, null);
+    const answer = onCheckpoints === undefined || this.closed ? null : onCheckpoints(from);
+    if (answer === null) return callback({ code: grpcStatus.UNAVAILABLE, details: 'checkpoints not served (yet)' }, null);
+    callback(null, encodeCheckpointsResponse(answer));
+  }
+
   /** refusedProtocol counts a call refused for its peer protocol version and logs the first and every 2^n-th. */
   private refusedProtocol(from: string | null, callerVersion: number | null, method: string, version: number): void {
     this.count('peer_protocol_refused');
@@ -901,6 +944,15 @@ const peerServiceDefinition = {
   },
   Forward: {
     path: FORWARD_PATH,
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: toBuffer,
+    requestDeserialize: fromBuffer,
+    responseSerialize: toBuffer,
+    responseDeserialize: fromBuffer,
+  },
+  Checkpoints: {
+    path: CHECKPOINTS_PATH,
     requestStream: false,
     responseStream: false,
     requestSerialize: toBuffer,

@@ -18,8 +18,12 @@ import { peerTransportEvents } from './grpc-transport.ts';
 import {
   decodeForwardRequest,
   decodeForwardResponse,
+  decodeCheckpointsRequest,
+  decodeCheckpointsResponse,
   decodeHelloRequest,
   decodeHelloResponse,
+  encodeCheckpointsRequest,
+  encodeCheckpointsResponse,
   encodeHelloRequest,
   encodeHelloResponse,
   decodeRaftBatch,
@@ -30,6 +34,7 @@ import {
   raftBatchFramedBytes,
 } from './peer-codec.ts';
 import type { ForwardRequest, ForwardResponse, PeerHandlers, PeerHello, PeerTransport } from './transport.ts';
+import type { PeerCheckpoints } from './checkpoints.ts';
 
 /** MemoryNetwork is a set of in-process members and the state of the links between them. */
 export class MemoryNetwork {
@@ -267,6 +272,24 @@ export class MemoryTransport implements PeerTransport {
     const onHello = this.handlers?.onHello;
     if (from === null || onHello === undefined || this.closed) return null;
     return encodeHelloResponse(await onHello(from));
+  }
+
+  /** checkpoints asks `to` for its checkpoint digests, through the codec; null when unreachable or not served. */
+  async checkpoints(to: NodeId, timeoutMs: number): Promise<PeerCheckpoints | null> {
+    const target = this.network.listening(to);
+    if (this.closed || target === undefined || !this.network.reachable(this.self, to) || !this.network.reachable(to, this.self)) return null;
+    const bytes = await withDeadline(Promise.resolve(target.serveCheckpoints(encodeCheckpointsRequest(this.self))), timeoutMs);
+    if (bytes === null) return null;
+    const decoded = decodeCheckpointsResponse(bytes);
+    return decoded.ok ? decoded.value : null;
+  }
+
+  /** serveCheckpoints answers Checkpoints with the handler's encoded answer; null when not served. */
+  serveCheckpoints(request: Uint8Array): Uint8Array | null {
+    const from = decodeCheckpointsRequest(request);
+    const onCheckpoints = this.handlers?.onCheckpoints;
+    const answer = from === null || onCheckpoints === undefined || this.closed ? null : onCheckpoints(from);
+    return answer === null ? null : encodeCheckpointsResponse(answer);
   }
 
   /** setPeers opens an outbox per new member and drops those of members no longer listed. */

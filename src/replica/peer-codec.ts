@@ -18,6 +18,7 @@ import { entryBytes } from '../raft/raft-log.ts';
 import type { Entry, Membership, MembershipChange, Message, MessageType, NodeId, SnapshotMeta } from '../raft/types.ts';
 import { encodeWithWriter, lookupMessage } from './proto.ts';
 import type { ForwardRequest, ForwardResponse, PeerHello } from './transport.ts';
+import { peerCheckpointDigestsMax, type CheckpointDigest, type PeerCheckpoints } from './checkpoints.ts';
 
 /** PeerCodecLimits is the subset of src/limits.ts the codec enforces on what it decodes. */
 export type PeerCodecLimits = Pick<Limits, 'messageBytesMax' | 'snapshotChunkBytes' | 'entryBytesMax' | 'peerMessageBytesMax'>;
@@ -730,5 +731,66 @@ export function decodeBackupChunk(bytes: Uint8Array): BackupChunkBytes | null {
     return { header, data };
   } catch {
     return null;
+  }
+}
+
+// --- Checkpoints --------------------------------------------------------------------------------------------------
+
+/** encodeCheckpointsRequest encodes the asking member's id. */
+export function encodeCheckpointsRequest(memberId: string): Uint8Array {
+  const type = lookupMessage('cairn.peer.v1.CheckpointsRequest');
+  return type.encode(type.create({ memberId })).finish();
+}
+
+/** decodeCheckpointsRequest decodes and validates a CheckpointsRequest: the asking member; null when malformed. */
+export function decodeCheckpointsRequest(bytes: Uint8Array): string | null {
+  try {
+    const type = lookupMessage('cairn.peer.v1.CheckpointsRequest');
+    const decoded: unknown = type.toObject(type.decode(bytes), { defaults: true });
+    const memberId = isRecord(decoded) ? decoded['memberId'] : undefined;
+    return typeof memberId === 'string' && memberId.length > 0 && memberId.length <= nodeIdCharsMax ? memberId : null;
+  } catch {
+    return null;
+  }
+}
+
+/** encodeCheckpointsResponse encodes a member's checkpoint digests. */
+export function encodeCheckpointsResponse(answer: PeerCheckpoints): Uint8Array {
+  const type = lookupMessage('cairn.peer.v1.CheckpointsResponse');
+  const digests = answer.digests.map((digest) => ({ appliedIndex: digest.applied, records: digest.records, bytes: digest.bytes, sha256: Buffer.from(digest.sha256, 'hex') }));
+  return type.encode(type.create({ memberId: answer.memberId, interval: answer.interval, digests })).finish();
+}
+
+/**
+ * decodeCheckpointsResponse decodes and validates a member's checkpoint digests: a member id, safe integers, at most
+ * peerCheckpointDigestsMax digests at distinct positive indexes, each sha256 exactly 32 bytes. Refused whole
+ * (PeerDecodeError) otherwise: a half-read answer is never compared.
+ */
+export function decodeCheckpointsResponse(bytes: Uint8Array): Decoded<PeerCheckpoints> {
+  try {
+    const type = lookupMessage('cairn.peer.v1.CheckpointsResponse');
+    const decoded = record(type.toObject(type.decode(bytes), { defaults: true, arrays: true }), 'CheckpointsResponse');
+    const memberId = nodeIdAt(decoded, 'memberId', 'member_id');
+    const interval = safeUint(decoded, 'interval', 'interval');
+    const list = decoded['digests'];
+    if (!Array.isArray(list)) invalid('digests', 'not a list');
+    if (list.length > peerCheckpointDigestsMax) invalid('digests', `more than ${peerCheckpointDigestsMax} (${list.length})`);
+    const digests: CheckpointDigest[] = [];
+    const seen = new Set<number>();
+    for (const [i, item] of list.entries()) {
+      const field = `digests[${i}]`;
+      const digest = record(item, field);
+      const applied = safeUint(digest, 'appliedIndex', `${field}.applied_index`);
+      if (applied === 0) invalid(`${field}.applied_index`, 'zero');
+      if (seen.has(applied)) invalid(`${field}.applied_index`, `${applied} listed twice`);
+      seen.add(applied);
+      const sha = digest['sha256'];
+      if (!(sha instanceof Uint8Array) || sha.length !== 32) invalid(`${field}.sha256`, 'not 32 bytes');
+      digests.push({ applied, records: safeUint(digest, 'records', `${field}.records`), bytes: safeUint(digest, 'bytes', `${field}.bytes`), sha256: Buffer.from(sha).toString('hex') });
+    }
+    digests.sort((a, b) => b.applied - a.applied);
+    return { ok: true, value: { memberId, interval, digests } };
+  } catch (error) {
+    return { ok: false, error: asDecodeError(error) };
   }
 }

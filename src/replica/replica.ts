@@ -14,6 +14,7 @@ import type { Entry, HardState, Membership, Message, NodeId, RaftConfig, Ready, 
 import type { CommandProposer, ProposeOptions } from './proposer.ts';
 import type { ReplicatedStateMachine, BatchWrite, ApplyBatch } from './state-machine.ts';
 import { digestKeyspace, type StateDigest } from './state-digest.ts';
+import { CheckpointWatch, type CheckpointMetrics, type CheckpointReport } from './checkpoints.ts';
 import type { AppliedWrite, RaftStorage } from './storage.ts';
 import { crc32c } from './codec.ts';
 import type { ForwardRequest, ForwardResponse, PeerTransport } from './transport.ts';
@@ -28,11 +29,14 @@ export interface ReplicaLogger {
 }
 
 /** ReplicaMetrics receives the driver's measurements; the composition root maps them to Prometheus. */
-export interface ReplicaMetrics {
+export interface ReplicaMetrics extends Partial<CheckpointMetrics> {
   fsyncSeconds(seconds: number): void;
   readyBatch(entries: number, committed: number, messages: number): void;
   proposal(outcome: 'ok' | 'refused' | 'dropped' | 'unknown' | 'forwarded'): void;
 }
+
+/** checkpointPollMsDefault is how often a member compares its checkpoint digests with its peers' by default. */
+export const checkpointPollMsDefault = 10_000;
 
 /** ReplicaOptions configure one driver. Limits come from src/limits.ts through the composition root. */
 export interface ReplicaOptions {
@@ -46,6 +50,13 @@ export interface ReplicaOptions {
   readonly proposalsPendingMax: number;
   /** snapshotEntries: the log is compacted (the stored keyspace becomes the snapshot) every this many applied entries. */
   readonly snapshotEntries: number;
+  /**
+   * checkpointEvery: the stored keyspace is digested at every applied index that is a multiple of it, and compared
+   * with the peers' digests at the same indexes (checkpoints.ts); 0 or absent: no checkpoints.
+   */
+  readonly checkpointEvery?: number;
+  /** checkpointPollMs: how often the peers' checkpoint digests are fetched and compared (checkpointPollMsDefault). */
+  readonly checkpointPollMs?: number;
   readonly storage: RaftStorage;
   readonly transport: PeerTransport;
   readonly stateMachine: ReplicatedStateMachine;
@@ -175,10 +186,27 @@ export class Replica implements CommandProposer {
   private snapshotSpread: number;
   private readonly random: Prng;
   private flushDeferred = false;
+  /** checkpoints takes this member's checkpoint digests and compares them with the peers' (checkpoints.ts). */
+  private readonly checkpoints: CheckpointWatch;
 
   private constructor(options: ReplicaOptions, core: RaftCore) {
     this.options = options;
     this.core = core;
+    const metrics = options.metrics;
+    this.checkpoints = new CheckpointWatch({
+      self: options.id, every: options.checkpointEvery ?? 0, pollMs: options.checkpointPollMs ?? checkpointPollMsDefault,
+      storage: options.storage, transport: options.transport, logger: options.logger,
+      peers: () => {
+        const { voters, learners } = this.core.membership;
+        return [...voters, ...learners];
+      },
+      ...(metrics === undefined ? {} : {
+        metrics: {
+          checkpoint: (outcome) => metrics.checkpoint?.(outcome),
+          checkpointComparison: (outcome) => metrics.checkpointComparison?.(outcome),
+        },
+      }),
+    });
     // Its own stream: the core draws its election timeouts from the same seed.
     this.random = new Prng(options.seed ^ 0x5eed_5a17);
     this.snapshotSpread = 1 + snapshotSpreadMax * this.random.nextFloat();
@@ -229,8 +257,10 @@ export class Replica implements CommandProposer {
         this.core.reportUnreachable(peer);
         this.schedule();
       },
+      onCheckpoints: () => this.checkpoints.answer(),
     });
     this.tickTimer = setInterval(() => this.onTick(), this.options.tickMs);
+    this.checkpoints.start();
     // A single-voter group elects itself at once instead of waiting an election timeout.
     if (this.core.membership.voters.length === 1 && this.core.membership.voters[0] === this.options.id) this.core.campaign();
     this.schedule();
@@ -473,8 +503,10 @@ export class Replica implements CommandProposer {
         // committed entry is durable on a majority, this leader's own persisted log counting only once written;
         // the keyspace on disk is a cache of the log, re-applied from it after a crash), then everything this Ready
         // writes (entries, hard state, the applied batch and index) goes to storage as one batch.
-        const applied = this.applyCommitted(ready.committedEntries);
-        await this.persist(ready, applied);
+        const first = ready.committedEntries[0];
+        const cut = first === undefined ? -1 : this.checkpoints.cutIn(first.index, first.index + ready.committedEntries.length - 1);
+        if (cut < 0) await this.persist(ready, this.applyCommitted(ready.committedEntries));
+        else await this.persistWithCheckpoint(ready, cut);
         if (!ready.messagesBeforePersist) this.sendAll(ready.messages);
       } else {
         // Installing a snapshot: the log is replaced first, then the keyspace (writeApplied clears it).
@@ -499,6 +531,29 @@ export class Replica implements CommandProposer {
       for (const resolve of this.betweenReadyWaiters.splice(0)) resolve();
     }
     this.schedule();
+  }
+
+  /**
+   * persistWithCheckpoint is persist for a Ready whose committed entries pass a checkpoint (the entry at `cut`): the
+   * entries up to it are applied and written with the Ready (or on their own, when the Ready would have deferred
+   * them), the checkpoint's keyspace view is taken before anything else is written, and the rest is applied and
+   * deferred like any applied batch. Costs one more storage write per checkpoint.
+   */
+  private async persistWithCheckpoint(ready: Ready, cut: number): Promise<void> {
+    const entries = ready.committedEntries;
+    const checkpoint = entries[cut];
+    assert(checkpoint !== undefined, `checkpoint position ${cut} outside the ${entries.length} committed entries`);
+    await this.persist(ready, this.applyCommitted(entries.slice(0, cut + 1)));
+    if (this.deferred !== null) await this.writeDeferred();
+    this.checkpoints.take(checkpoint.index);
+    // A second checkpoint in the same Ready (an interval shorter than a batch) is skipped and counted: one digest
+    // runs at a time, and the one just taken has not finished.
+    const later = entries[cut + 1];
+    if (later !== undefined) assert(this.checkpoints.cutIn(later.index, checkpoint.index + entries.length - 1 - cut) < 0, 'a second checkpoint cut while one is digested');
+    const rest = this.applyCommitted(entries.slice(cut + 1));
+    if (rest !== null && !this.defer(null, rest)) {
+      await this.options.storage.writeReady({ snapshot: null, entries: [], hardState: null, applied: rest }, this.options.unsafe?.noFsync !== true);
+    }
   }
 
   /** sendAll hands one Ready's messages to the transport and has them written at once (they share a write per peer). */
@@ -869,6 +924,11 @@ export class Replica implements CommandProposer {
     return this.digesting;
   }
 
+  /** checkpointReport is this member's checkpoint digests and its last comparison with each peer (checkpoints.ts). */
+  checkpointReport(): CheckpointReport {
+    return this.checkpoints.report();
+  }
+
   /** transferLeadership asks the leader to hand over to `to` and waits until `to` leads (or the request times out). */
   async transferLeadership(to: NodeId): Promise<void> {
     const result = this.core.transferLeadership(to);
@@ -928,6 +988,7 @@ export class Replica implements CommandProposer {
     if (this.closed) return;
     this.closed = true;
     if (this.tickTimer !== null) clearInterval(this.tickTimer);
+    this.checkpoints.close();
     for (const [index, pending] of this.proposals) {
       clearTimeout(pending.timer);
       pending.reject(new CairnError('CAIRN_OUTCOME_UNKNOWN', `the member shut down before entry ${index} applied`));

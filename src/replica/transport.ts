@@ -1,6 +1,7 @@
 // The seam between the driver and the network: Raft messages and forwarded client writes between members.
 import type { Message, NodeId } from '../raft/types.ts';
 import type { BackupHeader } from './backup.ts';
+import type { PeerCheckpoints } from './checkpoints.ts';
 
 /** ForwardRequest is a client write a follower hands to the leader: the encoded command, proposed there as is. */
 export interface ForwardRequest {
@@ -34,6 +35,11 @@ export interface PeerHandlers {
   onHello?(from: NodeId): Promise<PeerHello>;
   /** onBackup takes a backup of the state machine for `cairn backup save --from` (optional: without it Backup is refused). */
   onBackup?(requester: string): Promise<PeerBackup>;
+  /**
+   * onCheckpoints answers a peer asking for this member's checkpoint digests; null while it cannot answer yet (a
+   * starting member). Optional: without it Checkpoints is refused.
+   */
+  onCheckpoints?(from: NodeId): PeerCheckpoints | null;
   /** onMessage receives one validated Raft message addressed to this member. */
   onMessage(message: Message): void;
   /** onForward handles a write forwarded by a follower. */
@@ -63,6 +69,11 @@ export interface PeerTransport {
   forward(to: NodeId, request: ForwardRequest): Promise<ForwardResponse>;
   /** hello asks `to` what it knows of this member; null when it cannot be reached within `timeoutMs`. */
   hello(to: NodeId, timeoutMs: number): Promise<PeerHello | null>;
+  /**
+   * checkpoints (optional) asks `to` for its checkpoint digests (checkpoints.ts); null when it cannot be reached,
+   * does not serve them (an older release) or answers something invalid within `timeoutMs`.
+   */
+  checkpoints?(to: NodeId, timeoutMs: number): Promise<PeerCheckpoints | null>;
   /** setPeers tells the transport the members' addresses (after a membership change). */
   setPeers(peers: readonly NodeId[]): void;
   /** close stops listening and drops the streams. */

@@ -10,6 +10,9 @@
 // digests. Then the second member is stopped, one instance record in its LevelDB keyspace is rewritten through
 // LevelStorage (the same record with a later weight field appended: valid protobuf, valid frame, so the member
 // loads it and serves the new weight), the member restarts, and `cairn check` must exit 1 naming the digests.
+// The periodic check runs throughout (checkpoints every 100 entries, CAIRN_CHECKPOINT_EVERY): the members' checkpoint
+// digests agree until the rewrite, and after it, at the next checkpoint, every member reports the divergence on its own
+// (GET /cairn/v1/state/checkpoints, the differ counter in /metrics, an error in its log), naming the second member.
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -19,9 +22,18 @@ import { type HttpAnswer, runCairn, Ledger, startCluster, waitFor, Writer } from
 
 const hosts = ['127.0.1.84', '127.0.1.85', '127.0.1.86'];
 const services = ['digest-a', 'digest-b'];
+/** checkpointEvery is the members' checkpoint interval (CAIRN_CHECKPOINT_EVERY). */
+const checkpointEvery = 100;
+
+/** CheckpointsBody is the part of GET /cairn/v1/state/checkpoints this test reads. */
+interface CheckpointsBody {
+  readonly every: number;
+  readonly checkpoints: ReadonlyArray<{ readonly appliedIndex: number; readonly sha256: string }>;
+  readonly comparisons: ReadonlyArray<{ readonly peer: string; readonly appliedIndex: number; readonly agree: boolean }>;
+}
 
 test('cairn check: the replicas agree after a snapshot install and restarts; a record rewritten under a valid frame is found', { timeout: 240_000 }, async (t) => {
-  const cluster = await startCluster(t, { file: 'state-digest', hosts, size: 3, env: { CAIRN_SNAPSHOT_ENTRIES: '40' } });
+  const cluster = await startCluster(t, { file: 'state-digest', hosts, size: 3, env: { CAIRN_SNAPSHOT_ENTRIES: '40', CAIRN_CHECKPOINT_EVERY: String(checkpointEvery) } });
   const [first, second, third] = cluster.members;
   assert.ok(first !== undefined && second !== undefined && third !== undefined);
   const members = cluster.memberAddrs.join(',');
@@ -83,6 +95,43 @@ test('cairn check: the replicas agree after a snapshot install and restarts; a r
     assert.ok((answers.answers[0]?.records ?? 0) > 200, JSON.stringify(answers.answers[0]));
   });
 
+  /** checkpointsOf reads a member's checkpoint report. */
+  const checkpointsOf = async (member: typeof first): Promise<CheckpointsBody> => {
+    const answer = await member.request('GET', '/cairn/v1/state/checkpoints');
+    assert.equal(answer.status, 200, answer.text);
+    return JSON.parse(answer.text) as CheckpointsBody;
+  };
+  /** verdictsAt waits until every member has compared its checkpoint at `index` or later with both peers. */
+  const verdictsAt = async (index: number): Promise<Map<string, Record<string, boolean>>> => {
+    const verdicts = new Map<string, Record<string, boolean>>();
+    await waitFor(async () => {
+      for (const member of cluster.members) {
+        const body = await checkpointsOf(member);
+        if (body.comparisons.length !== 2 || body.comparisons.some((comparison) => comparison.appliedIndex < index)) {
+          throw new Error(`${member.addr} has compared ${JSON.stringify(body.comparisons)}, its checkpoints ${body.checkpoints.map((c) => c.appliedIndex).join()}`);
+        }
+        verdicts.set(member.addr, Object.fromEntries(body.comparisons.map((comparison) => [comparison.peer, comparison.agree])));
+      }
+      return true;
+    }, { timeoutMs: 40_000, what: `every member's checkpoint comparisons at ${index} or later` });
+    return verdicts;
+  };
+  /** appliedOf is a member's applied index as it reports it. */
+  const appliedOf = async (member: typeof first): Promise<number> => {
+    const status = JSON.parse((await member.request('GET', '/cairn/v1/cluster')).text) as { members: Array<{ addr: string; appliedIndex: number }> };
+    return status.members.find((entry) => entry.addr === member.addr)?.appliedIndex ?? 0;
+  };
+
+  await cluster.step(t, 'the periodic check: the members compare their checkpoint digests by themselves, and agree', async () => {
+    const body = await checkpointsOf(first);
+    assert.equal(body.every, checkpointEvery);
+    const before = await appliedOf(first);
+    // Pass the next checkpoint with everyone up: the third member, back through a snapshot, may have jumped the earlier ones.
+    await writeAll(checkpointEvery + 10);
+    const verdicts = await verdictsAt(Math.floor(before / checkpointEvery) * checkpointEvery + checkpointEvery);
+    for (const [addr, seen] of verdicts) assert.ok(Object.values(seen).every((agree) => agree), `${addr}: ${JSON.stringify(seen)}`);
+  });
+
   const victim = ledger.byKind('ok').at(-1);
   assert.ok(victim !== undefined);
   const [victimIp = '', victimPort = ''] = victim.key.split(':');
@@ -110,5 +159,18 @@ test('cairn check: the replicas agree after a snapshot install and restarts; a r
     const digestOf = (addr: string): string => /sha256 ([0-9a-f]{64})/.exec(lines.find((line) => line.includes(addr)) ?? '')?.[1] ?? '';
     assert.equal(digestOf(first.addr), digestOf(third.addr));
     assert.notEqual(digestOf(second.addr), digestOf(first.addr));
+  });
+
+  await cluster.step(t, 'the periodic check finds the rewritten record at the next checkpoint, on every member', async () => {
+    const before = await appliedOf(first);
+    await writeAll(checkpointEvery + 10);
+    const verdicts = await verdictsAt(Math.floor(before / checkpointEvery) * checkpointEvery + checkpointEvery);
+    assert.deepEqual(verdicts.get(first.addr), { [second.addr]: false, [third.addr]: true });
+    assert.deepEqual(verdicts.get(second.addr), { [first.addr]: false, [third.addr]: false });
+    assert.deepEqual(verdicts.get(third.addr), { [first.addr]: true, [second.addr]: false });
+    const metrics = await first.request('GET', '/metrics');
+    const differ = /cairn_replica_checkpoint_comparisons_total\{outcome="differ"\} (\d+)/.exec(metrics.text);
+    assert.ok(differ !== null && Number(differ[1]) >= 1, `the differ counter of ${first.addr}: ${differ?.[0] ?? 'missing'}`);
+    assert.ok(second.events.some((event) => event.msg.startsWith('REPLICAS DIVERGED')), `${second.addr} logged no divergence`);
   });
 });

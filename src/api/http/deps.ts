@@ -5,6 +5,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { Registry } from 'prom-client';
 import type { Identity, NamingService } from '../../naming/naming-service.ts';
 import type { UdpTargetSpec } from '../../naming/udp-push.ts';
+import type { CheckpointReport } from '../../replica/checkpoints.ts';
 import type { StateDigest } from '../../replica/state-digest.ts';
 import type { WriteFence } from '../../stall.ts';
 
@@ -35,6 +36,11 @@ export interface MemberStateDigest extends StateDigest {
   readonly member: string;
 }
 
+/** MemberCheckpoints is a member's checkpoint report (src/replica/checkpoints.ts) with the member's address. */
+export interface MemberCheckpoints extends CheckpointReport {
+  readonly member: string;
+}
+
 /**
  * ClusterControl is the HTTP API's seam to the Raft driver: status, leadership transfer and membership changes.
  * Failures reject with a CairnError (CAIRN_NOT_LEADER, CAIRN_MEMBERSHIP_CHANGE_PENDING, CAIRN_MEMBER_NOT_FOUND, ...).
@@ -50,6 +56,8 @@ export interface ClusterControl {
   removeMember(addr: string): Promise<void>;
   /** stateDigest digests this member's stored keyspace at its applied index (the replica-consistency check). */
   stateDigest(): Promise<MemberStateDigest>;
+  /** checkpoints is this member's checkpoint digests and its last comparison with each peer (periodic replica check). */
+  checkpoints(): MemberCheckpoints;
   /** ready tells whether this member serves clients (GET /cairn/v1/health answers 200 only then). */
   ready(): boolean;
 }

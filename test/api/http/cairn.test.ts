@@ -59,6 +59,27 @@ test('GET /cairn/v1/state/digest: {member, appliedIndex, records, bytes, sha256}
   await h.app.close();
 });
 
+test('GET /cairn/v1/state/checkpoints: the interval, the digests newest first and the last comparison with each peer', async () => {
+  const h = await buildHarness();
+  const empty = await call(h.app, 'GET', '/cairn/v1/state/checkpoints');
+  assert.equal(empty.status, 200);
+  assert.deepEqual(empty.json(), { member: '127.0.1.1:8848', every: 100, checkpoints: [], comparisons: [] });
+  const ours = { applied: 200, records: 5, bytes: 500, sha256: 'cd'.repeat(32) };
+  h.cluster.report = {
+    member: '127.0.1.1:8848', every: 100,
+    digests: [ours, { applied: 100, records: 3, bytes: 300, sha256: 'ab'.repeat(32) }],
+    comparisons: [{ peer: '127.0.1.2:8848', applied: 200, agree: false, ours, theirs: { ...ours, sha256: 'ef'.repeat(32) }, comparedAtMs: Date.UTC(2026, 10, 24, 2, 0, 0) }],
+  };
+  const answer = await call(h.app, 'GET', '/cairn/v1/state/checkpoints');
+  assert.deepEqual(answer.json(), {
+    member: '127.0.1.1:8848', every: 100,
+    checkpoints: [{ appliedIndex: 200, records: 5, bytes: 500, sha256: 'cd'.repeat(32) }, { appliedIndex: 100, records: 3, bytes: 300, sha256: 'ab'.repeat(32) }],
+    comparisons: [{ peer: '127.0.1.2:8848', appliedIndex: 200, agree: false, sha256: 'cd'.repeat(32), peerSha256: 'ef'.repeat(32), comparedAt: '2026-11-24T02:00:00.000Z' }],
+  });
+  assert.deepEqual(h.cluster.calls, ['checkpoints', 'checkpoints']);
+  await h.app.close();
+});
+
 test('transfer-leader and membership changes call the cluster and answer its status', async () => {
   const h = await buildHarness();
   const transfer = await call(h.app, 'POST', '/cairn/v1/cluster/transfer-leader?to=127.0.1.2:8848');

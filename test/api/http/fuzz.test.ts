@@ -179,6 +179,7 @@ const routes: readonly Route[] = [
   { method: 'GET', path: '/cairn/v1/health', write: false, valid: () => ({}) },
   { method: 'GET', path: '/cairn/v1/cluster', write: false, valid: () => ({}) },
   { method: 'GET', path: '/cairn/v1/state/digest', write: false, valid: () => ({}) },
+  { method: 'GET', path: '/cairn/v1/state/checkpoints', write: false, valid: () => ({}) },
   { method: 'POST', path: '/cairn/v1/cluster/transfer-leader', write: true, valid: () => ({ to: self }) },
   { method: 'POST', path: '/cairn/v1/cluster/members', write: true, valid: () => ({ addr: self }) },
   { method: 'DELETE', path: '/cairn/v1/cluster/members', write: true, valid: () => ({ addr: self }) },

@@ -6,7 +6,7 @@ import { connect } from 'node:net';
 import type { FastifyInstance, InjectOptions } from 'fastify';
 import { Registry } from 'prom-client';
 import { buildApp } from '../../../src/api/http/app.ts';
-import type { AuthorizationRequest, Authorizer, ClusterControl, ClusterStatus, MemberStateDigest } from '../../../src/api/http/deps.ts';
+import type { AuthorizationRequest, Authorizer, ClusterControl, ClusterStatus, MemberCheckpoints, MemberStateDigest } from '../../../src/api/http/deps.ts';
 import type { NamingService } from '../../../src/naming/naming-service.ts';
 import { createDirectNaming } from '../../support/direct-proposer.ts';
 
@@ -60,6 +60,14 @@ export class FakeCluster implements ClusterControl {
   async stateDigest(): Promise<MemberStateDigest> {
     this.record('stateDigest');
     return this.digest;
+  }
+
+  /** report is what checkpoints answers (after recording the call, or throwing failWith). */
+  report: MemberCheckpoints = { member: '127.0.1.1:8848', every: 100, digests: [], comparisons: [] };
+
+  checkpoints(): MemberCheckpoints {
+    this.record('checkpoints');
+    return this.report;
   }
 
   private record(call: string): void {
