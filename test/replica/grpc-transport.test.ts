@@ -15,7 +15,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createServer, type Socket } from 'node:net';
 import { describe, test } from 'node:test';
-import { Client, Metadata, credentials } from '@grpc/grpc-js';
+import { Client, Metadata, Server, ServerCredentials, credentials } from '@grpc/grpc-js';
 import { pino } from 'pino';
 
 import { limits } from '../../src/limits.ts';
@@ -71,7 +71,7 @@ class Cluster {
   readonly ports = new Map<NodeId, number>();
   readonly members: Member[] = [];
 
-  async start(id: NodeId, options: { port?: number; limits?: GrpcTransportLimits; onForward?: PeerHandlers['onForward'] } = {}): Promise<Member> {
+  async start(id: NodeId, options: { port?: number; limits?: GrpcTransportLimits; onForward?: PeerHandlers['onForward']; onCheckpoints?: PeerHandlers['onCheckpoints'] } = {}): Promise<Member> {
     const logs: string[] = [];
     const log = (level: string) => (object: object, message: string): void => {
       logs.push(`${level} ${message} ${JSON.stringify(object)}`);
@@ -89,6 +89,7 @@ class Cluster {
       onMessage: (message) => member.received.push(message),
       onForward: options.onForward ?? (() => Promise.resolve({ ok: false, code: 'CAIRN_NOT_LEADER', message: 'not the leader', leaderHint: null })),
       onUnreachable: (peer) => member.unreachable.push(peer),
+      ...(options.onCheckpoints === undefined ? {} : { onCheckpoints: options.onCheckpoints }),
     });
     this.ports.set(id, transport.port);
     this.members.push(member);
@@ -113,6 +114,30 @@ function range(from: number, count: number): number[] {
 }
 
 describe('GrpcPeerTransport', () => {
+  test('Checkpoints: a peer\'s digests come back decoded; a peer that does not serve them yet, an older release without the method and a dead peer give null', async (t) => {
+    const cluster = new Cluster();
+    t.after(() => cluster.close());
+    const answer = { memberId: B, interval: 100, digests: [{ applied: 200, records: 4, bytes: 400, sha256: 'ab'.repeat(32) }, { applied: 100, records: 2, bytes: 200, sha256: 'cd'.repeat(32) }] };
+    let serving = false;
+    const asked: NodeId[] = [];
+    const a = await cluster.start(A);
+    await cluster.start(B, { onCheckpoints: (from) => {
+      asked.push(from);
+      return serving ? answer : null;
+    } });
+    // An older release: a gRPC server on the peer port without the Checkpoints method (it answers UNIMPLEMENTED).
+    const older = new Server();
+    t.after(() => older.forceShutdown());
+    cluster.ports.set(C, await new Promise<number>((resolve, reject) => older.bindAsync(`${C}:0`, ServerCredentials.createInsecure(), (error, port) => (error === null ? resolve(port) : reject(error)))));
+    a.transport.setPeers([A, B, C]);
+    assert.equal(await a.transport.checkpoints(B, 3000), null, 'a member not serving its checkpoints yet');
+    serving = true;
+    assert.deepEqual(await a.transport.checkpoints(B, 3000), answer);
+    assert.deepEqual(asked, [A, A]);
+    assert.equal(await a.transport.checkpoints(C, 3000), null, 'an older release');
+    assert.equal(await a.transport.checkpoints('127.0.1.13', 500), null, 'a member the transport does not know');
+  });
+
   test('delivers 10k messages between two members completely and in order', async (t) => {
     const cluster = new Cluster();
     t.after(() => cluster.close());

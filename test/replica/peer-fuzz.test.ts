@@ -1,5 +1,5 @@
 // Goal: a live member survives a large seeded campaign of hostile input on its peer port (Raft Stream, Forward,
-// Hello, and every Distro method) without crashing, exiting or hanging, answers every bad call within a bound with
+// Hello, Checkpoints, and every Distro method) without crashing, exiting or hanging, answers every bad call within a bound with
 // a documented answer (peer.proto: invalid Raft messages are dropped and counted, the Stream still ends with its
 // StreamAck; a bad ForwardRequest is a ForwardResponse carrying a catalog code; distro.proto: an invalid Distro
 // request is INVALID_ARGUMENT), never INTERNAL or UNKNOWN, and keeps its persistent state: messages the decoder
@@ -29,7 +29,7 @@ import { isCairnErrorCode } from '../../src/errors.ts';
 import { limits } from '../../src/limits.ts';
 import { validateIp } from '../../src/naming/validation.ts';
 import { encodeCommand, decodeCommand, decodeResult, type RegistryCommand } from '../../src/cp/commands.ts';
-import { decodeForwardResponse, decodeRaftBatch, encodeRaftBatch, encodeRaftMessage, encodeForwardRequest } from '../../src/replica/peer-codec.ts';
+import { decodeCheckpointsResponse, decodeForwardResponse, decodeRaftBatch, encodeRaftBatch, encodeRaftMessage, encodeForwardRequest } from '../../src/replica/peer-codec.ts';
 import { lookupMessage } from '../../src/replica/proto.ts';
 import { bindPeerSource } from '../../src/replica/source-address.ts';
 import { protoRoot } from '../../src/replica/proto.ts';
@@ -336,7 +336,7 @@ test('the peer port of a live member survives a seeded fuzz campaign', { timeout
   t.after(() => client.close());
   const prng = new Prng(seed);
   const failures = new Failures();
-  const counts = { stream: 0, frames: 0, forward: 0, forwardApplied: 0, hello: 0, distro: 0, distroOk: 0 };
+  const counts = { stream: 0, frames: 0, forward: 0, forwardApplied: 0, hello: 0, checkpoints: 0, distro: 0, distroOk: 0 };
   const started = Date.now();
 
   await waitFor(async () => (await raftView(member)).role === 'leader', { timeoutMs: 10_000, what: 'the member to lead its group of one' });
@@ -386,7 +386,7 @@ test('the peer port of a live member survives a seeded fuzz campaign', { timeout
     if ((await sentinelState(member)) !== sentinelBefore) failures.add('refused Raft frames changed the registry');
   });
 
-  await cluster.step(t, 'Hello and Forward: random, mutated and hostile requests', async () => {
+  await cluster.step(t, 'Hello, Checkpoints and Forward: random, mutated and hostile requests', async () => {
     const jobs: Array<() => Promise<void>> = [];
     for (let i = 0; i < 150; i++) {
       const roll = prng.int(3);
@@ -396,6 +396,17 @@ test('the peer port of a live member survives a seeded fuzz campaign', { timeout
         counts.hello++;
         const why = judgeStatus(answer, new Set([grpc.status.OK, grpc.status.UNAVAILABLE]), bytes.length);
         if (why !== null) failures.add(`Hello ${hex(bytes)}: ${why}`);
+      });
+    }
+    for (let i = 0; i < 100; i++) {
+      const roll = prng.int(2);
+      const bytes = roll === 0 ? randomBytes(prng) : Uint8Array.from(hostileMessage(prng, lookupMessage('cairn.peer.v1.CheckpointsRequest')));
+      jobs.push(async () => {
+        const answer = await unary(client, '/cairn.peer.v1.Peer/Checkpoints', bytes, '');
+        counts.checkpoints++;
+        const why = judgeStatus(answer, new Set([grpc.status.OK, grpc.status.INVALID_ARGUMENT, grpc.status.UNAVAILABLE]), bytes.length);
+        if (why !== null) return failures.add(`Checkpoints ${hex(bytes)}: ${why}`);
+        if (answer.response !== undefined && !decodeCheckpointsResponse(Uint8Array.from(answer.response)).ok) failures.add(`Checkpoints ${hex(bytes)}: an invalid CheckpointsResponse ${hex(answer.response)}`);
       });
     }
     for (let i = 0; i < 600; i++) {
@@ -421,7 +432,7 @@ test('the peer port of a live member survives a seeded fuzz campaign', { timeout
       });
     }
     await runPool(jobs, concurrency);
-    await memberAlive(member, failures, 'after Hello and Forward');
+    await memberAlive(member, failures, 'after Hello, Checkpoints and Forward');
   });
 
   await cluster.step(t, 'Distro: every method, random, mutated and hostile requests', async () => {
@@ -486,7 +497,7 @@ test('the peer port of a live member survives a seeded fuzz campaign', { timeout
 
   const injected = await readInstances(member, 'peer-eph-0').catch(() => new Set<string>());
   t.diagnostic(`unauthenticated effects: ${counts.forwardApplied} forwarded writes applied, ${counts.distroOk} Distro calls answered OK, ${injected.size} ephemeral instances injected into peer-eph-0 by Distro calls`);
-  t.diagnostic(`calls: ${counts.stream} Stream (${counts.frames} frames), ${counts.forward} Forward, ${counts.hello} Hello, ${counts.distro} Distro in ${Date.now() - started} ms`);
+  t.diagnostic(`calls: ${counts.stream} Stream (${counts.frames} frames), ${counts.forward} Forward, ${counts.hello} Hello, ${counts.checkpoints} Checkpoints, ${counts.distro} Distro in ${Date.now() - started} ms`);
 
   await cluster.step(t, 'afterwards the member serves reads and writes and restarts with the same state', async () => {
     await memberAlive(member, failures, 'at the end');
