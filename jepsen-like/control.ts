@@ -37,6 +37,9 @@ const attemptLinesKept = 40;
 /** attemptLineCharsMax bounds one kept line: Cairn's refusal with its advice is about 600 characters. */
 const attemptLineCharsMax = 2000;
 
+/** checkpointEveryJepsen is the members' --checkpoint-every in a run (a 40-60 s run commits 500 to a few thousand entries). */
+export const checkpointEveryJepsen = 200;
+
 /** ClusterOptions describe how the members run. */
 export interface ClusterOptions {
   readonly runDir: string;
@@ -286,6 +289,9 @@ export class Member {
   private serverArgs(addr: string, members: readonly string[], join: boolean): string[] {
     const args = ['server', '--addr', addr, '--members', members.join(','), '--data-dir', this.dataDir, '--log-level', this.options.logLevel];
     if (this.options.snapshotEntries !== null) args.push('--snapshot-entries', String(this.options.snapshotEntries));
+    // Checkpoints every checkpointEveryJepsen entries, so that the members compare their states during the run, not
+    // only at its end (runner.ts reads their comparisons); the default interval would rarely be reached in a run.
+    args.push('--checkpoint-every', String(checkpointEveryJepsen));
     if (this.options.unsafeLocalReads) args.push('--unsafe-local-reads');
     if (this.options.unsafeNoFsync) args.push('--unsafe-no-fsync');
     if (this.options.unsafeNoRequestDedup) args.push('--unsafe-no-request-dedup');

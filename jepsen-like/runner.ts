@@ -22,7 +22,7 @@ import { checkProtect } from './checkers-protect.ts';
 import { checkSessions, sessionBounds } from './checkers-sessions.ts';
 import { checkWatch } from './checkers-watch.ts';
 import { clientTimeoutMsDefault } from './client.ts';
-import { Cluster, reapOrphans, type Member } from './control.ts';
+import { checkpointEveryJepsen, Cluster, reapOrphans, type Member } from './control.ts';
 import { ClientPool, defaultRetryPolicy, Generator, type RetryPolicy, type TargetPolicy, type TransportPolicy, type WorkerPlan } from './generator.ts';
 import { HistoryRecorder, isClientEvent, isNemesisEvent, type RecordedEvent } from './history.ts';
 import { Firewall, iptablesProblem, removeTaggedRules } from './iptables.ts';
@@ -275,13 +275,48 @@ async function plantDivergence(members: readonly Member[], log: (line: string) =
  * the bound is only noted (the health workload's probes may still be writing).
  */
 async function compareReplicas(addrs: readonly string[], boundMs: number): Promise<ReplicaComparison> {
-  const { outcome, answers, rounds } = await compareMembers(addrs, boundMs);
-  const digests = answers.map((answer) => (answer.ok ? `${answer.digest.member} ${answer.digest.sha256.slice(0, 16)} (${answer.digest.records} records)` : `${answer.member}: ${answer.error}`)).join('; ');
+  // Checkpoint digests only at the deadline: the live state at the end of the run is the stronger comparison.
+  const { outcome, answers, rounds } = await compareMembers(addrs, boundMs, boundMs);
+  const where = outcome.verdict !== 'retry' && outcome.checkpoint ? `checkpoint ${outcome.appliedIndex} (the members never stood at one applied index)` : `applied index ${outcome.verdict === 'retry' ? 0 : outcome.appliedIndex}`;
   if (outcome.verdict === 'agree') {
-    return { verdict: 'agree', note: `replicas: all ${addrs.length} members hold the same state at applied index ${outcome.appliedIndex} (${outcome.digest.records} records, sha256 ${outcome.digest.sha256.slice(0, 16)}, round ${rounds})` };
+    return { verdict: 'agree', note: `replicas: all ${addrs.length} members hold the same state at ${where} (${outcome.digest.records} records, sha256 ${outcome.digest.sha256.slice(0, 16)}, round ${rounds})` };
   }
-  if (outcome.verdict === 'differ') return { verdict: 'differ', note: `replicas: state digests DIFFER at applied index ${outcome.appliedIndex}: ${digests}` };
-  return { verdict: 'retry', note: `replicas: not compared within ${boundMs} ms: ${outcome.reason}` };
+  if (outcome.verdict === 'differ') {
+    const digests = outcome.digests.map((digest) => `${digest.member} ${digest.sha256.slice(0, 16)} (${digest.records} records)`).join('; ');
+    return { verdict: 'differ', note: `replicas: state digests DIFFER at ${where}: ${digests}` };
+  }
+  const heard = answers.map((answer) => (answer.ok ? `${answer.digest.member} at ${answer.digest.appliedIndex}` : `${answer.member}: ${answer.error}`)).join('; ');
+  return { verdict: 'retry', note: `replicas: not compared within ${boundMs} ms: ${outcome.reason} (${heard})` };
+}
+
+/**
+ * periodicComparisons reads what the members' own periodic check found during the run (GET
+ * /cairn/v1/state/checkpoints: each member's last comparison with each peer, src/replica/checkpoints.ts). Any
+ * comparison that disagreed makes the run invalid; none at all (a run too short to pass a checkpoint with every
+ * member up) is only noted.
+ */
+async function periodicComparisons(addrs: readonly string[]): Promise<ReplicaComparison> {
+  const seen: string[] = [];
+  const differing: string[] = [];
+  const silent: string[] = [];
+  for (const addr of addrs) {
+    try {
+      const response = await fetch(`http://${addr}/cairn/v1/state/checkpoints`, { signal: AbortSignal.timeout(5000) });
+      const body = (await response.json()) as { comparisons?: unknown };
+      const comparisons = Array.isArray(body.comparisons) ? (body.comparisons as Array<{ peer?: unknown; appliedIndex?: unknown; agree?: unknown }>) : [];
+      for (const comparison of comparisons.slice(0, 16)) {
+        const line = `${addr} vs ${String(comparison.peer)} at ${String(comparison.appliedIndex)}`;
+        seen.push(line);
+        if (comparison.agree !== true) differing.push(line);
+      }
+    } catch (error) {
+      silent.push(`${addr}: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+  if (differing.length > 0) return { verdict: 'differ', note: `replicas: the members' periodic checkpoint comparisons found a DIVERGENCE: ${differing.join('; ')}` };
+  const unread = silent.length === 0 ? '' : ` (not read: ${silent.join('; ')})`;
+  if (seen.length === 0) return { verdict: 'retry', note: `replicas: no periodic checkpoint comparison was made during the run (every ${checkpointEveryJepsen} entries)${unread}` };
+  return { verdict: 'agree', note: `replicas: ${seen.length} periodic checkpoint comparisons, all agree (${seen.slice(0, 3).join(', ')}${seen.length > 3 ? ', ...' : ''})${unread}` };
 }
 
 async function waitForLeader(monitor: ClusterMonitor): Promise<void> {
@@ -461,8 +496,11 @@ async function execute(options: RunOptions, env: Environment, log: (line: string
     if (options.plantDivergence) phases.notes.push(await plantDivergence(cluster.members, log));
     const bound = replicaCheckBoundMs;
     log(`replicas: comparing every member's state digest at one applied index (at most ${bound} ms)`);
+    const periodic = await periodicComparisons(addrs);
+    phases.notes.push(periodic.note);
     phases.replicas = await compareReplicas(addrs, bound);
     phases.notes.push(phases.replicas.note);
+    if (periodic.verdict === 'differ') phases.replicas = periodic;
   } finally {
     signal?.removeEventListener('abort', stopOnAbort);
     await extras.overrides?.stopAll();

@@ -158,9 +158,9 @@ export const limits: Limits = Object.freeze({
   // registry commands and a restart's replay short; InstallSnapshot covers followers further behind.
   snapshotEntries: 10_000,
   // Members digest their stored keyspace at every applied index that is a multiple of this and compare the digests
-  // (src/replica/checkpoints.ts). A digest reads the whole keyspace (3 s of one core at 1M instances, session 22), so
-  // at 2 000 writes/s this costs ~3% of a core at that size, and a quiet cluster is checked rarely: run `cairn check`
-  // after maintenance. 0 turns it off (--checkpoint-every).
+  // (src/replica/checkpoints.ts). A digest reads the whole keyspace (3 s of one core at 1M instances, session 22):
+  // at 2 000 writes/s (a checkpoint every 50 s) that is ~6% of a core at that size. A quiet cluster is checked
+  // rarely: run `cairn check` after maintenance. 0 turns it off (--checkpoint-every).
   checkpointEntries: 100_000,
   // How long POST /cairn/v1/cluster/members waits for a new learner to catch up before promoting it; beyond it the
   // member stays a learner and the operator retries.

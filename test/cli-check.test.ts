@@ -1,7 +1,8 @@
 // Goal: `cairn check` (src/cli/check.ts) refuses bad command lines with exit 2 before any call, compares digests only
 // at one applied index, asks again while the members' indexes differ and then agrees (exit 0), reports differing
 // digests with exit 1 and every member's answer, treats an answer that is not a digest or an error answer as "no
-// comparison" (exit 3 once --wait runs out), and never throws on what a member sends.
+// comparison" (exit 3 once --wait runs out), compares the members' newest shared checkpoint digests when their live
+// indexes never meet, and never throws on what a member sends.
 // Method: the parser and judge directly; executeCheck against two small node:http servers on 127.0.1.87-88 (this
 // file's addresses) that answer scripted digests in turn. (test/cluster/state-digest.test.ts runs it against real
 // members.)
@@ -9,7 +10,7 @@
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import { test } from 'node:test';
-import { executeCheck, judge, parseCheck, parseDigest, runCheck, type Answer, type MemberDigest } from '../src/cli/check.ts';
+import { executeCheck, judge, judgeCheckpoints, parseCheck, parseCheckpoints, parseDigest, runCheck, type Answer, type CheckpointsAnswer, type MemberDigest } from '../src/cli/check.ts';
 
 const sha = (c: string): string => c.repeat(64);
 const digest = (member: string, appliedIndex: number, sha256: string, records = 3): MemberDigest => ({ member, appliedIndex, records, bytes: 90, sha256 });
@@ -47,8 +48,8 @@ test('bad command lines exit 2 before any call', async () => {
 test('judge: digests count only at one applied index; any failed answer means ask again', () => {
   const a = '127.0.1.87:8848';
   const b = '127.0.1.88:8848';
-  assert.deepEqual(judge([ok(digest(a, 7, sha('a'))), ok(digest(b, 7, sha('a')))]), { verdict: 'agree', appliedIndex: 7, digest: digest(a, 7, sha('a')) });
-  assert.deepEqual(judge([ok(digest(a, 7, sha('a'))), ok(digest(b, 7, sha('b')))]), { verdict: 'differ', appliedIndex: 7 });
+  assert.deepEqual(judge([ok(digest(a, 7, sha('a'))), ok(digest(b, 7, sha('a')))]), { verdict: 'agree', appliedIndex: 7, digest: digest(a, 7, sha('a')), checkpoint: false });
+  assert.deepEqual(judge([ok(digest(a, 7, sha('a'))), ok(digest(b, 7, sha('b')))]), { verdict: 'differ', appliedIndex: 7, digests: [digest(a, 7, sha('a')), digest(b, 7, sha('b'))], checkpoint: false });
   // Same digest, other counts: not the same state.
   assert.equal(judge([ok(digest(a, 7, sha('a'), 3)), ok(digest(b, 7, sha('a'), 4))]).verdict, 'differ');
   const apart = judge([ok(digest(a, 7, sha('a'))), ok(digest(b, 8, sha('b')))]);
@@ -59,6 +60,27 @@ test('judge: digests count only at one applied index; any failed answer means as
   assert.equal(judge([]).verdict, 'retry');
 });
 
+test('judgeCheckpoints: the digests at the newest checkpoint every member holds; nothing when one gave none or none is shared', () => {
+  const a = '127.0.1.87:8848';
+  const b = '127.0.1.88:8848';
+  const listed = (member: string, digests: MemberDigest[]): CheckpointsAnswer => ({ ok: true, member, every: 100, digests });
+  const agree = judgeCheckpoints([listed(a, [digest(a, 300, sha('c')), digest(a, 200, sha('b'))]), listed(b, [digest(b, 200, sha('b')), digest(b, 100, sha('a'))])]);
+  assert.deepEqual(agree, { verdict: 'agree', appliedIndex: 200, digest: digest(a, 200, sha('b')), checkpoint: true });
+  const differ = judgeCheckpoints([listed(a, [digest(a, 200, sha('b'))]), listed(b, [digest(b, 200, sha('e'))])]);
+  assert.deepEqual(differ, { verdict: 'differ', appliedIndex: 200, digests: [digest(a, 200, sha('b')), digest(b, 200, sha('e'))], checkpoint: true });
+  assert.equal(judgeCheckpoints([listed(a, [digest(a, 300, sha('c'))]), listed(b, [digest(b, 200, sha('b'))])]), null);
+  assert.equal(judgeCheckpoints([listed(a, [digest(a, 200, sha('b'))]), { ok: false, member: b, error: 'HTTP 404' }]), null);
+  assert.equal(judgeCheckpoints([]), null);
+});
+
+test('parseCheckpoints refuses anything that is not a checkpoint report', () => {
+  const entry = { appliedIndex: 100, records: 1, bytes: 2, sha256: sha('0') };
+  assert.deepEqual(parseCheckpoints('m:1', { member: 'm:1', every: 100, checkpoints: [entry], comparisons: [] }), { every: 100, digests: [{ member: 'm:1', ...entry }] });
+  const hostile: unknown[] = [null, 'x', {}, { every: -1, checkpoints: [] }, { every: 1.5, checkpoints: [] }, { every: 100 }, { every: 100, checkpoints: {} },
+    { every: 100, checkpoints: [entry, entry] }, { every: 100, checkpoints: [{ ...entry, sha256: 'zz' }] }, { every: 100, checkpoints: Array.from({ length: 17 }, (_, i) => ({ ...entry, appliedIndex: i + 1 })) }];
+  for (const body of hostile) assert.throws(() => parseCheckpoints('m:1', body), /not a (checkpoint report|state digest)|index twice/, JSON.stringify(body));
+});
+
 test('parseDigest refuses anything that is not a digest', () => {
   const valid = { member: 'x', appliedIndex: 3, records: 1, bytes: 2, sha256: sha('0') };
   assert.deepEqual(parseDigest('m:1', valid), { member: 'm:1', appliedIndex: 3, records: 1, bytes: 2, sha256: sha('0') });
@@ -67,10 +89,17 @@ test('parseDigest refuses anything that is not a digest', () => {
   for (const body of hostile) assert.throws(() => parseDigest('m:1', body), /not a state digest/, JSON.stringify(body));
 });
 
-/** scripted starts a server answering GET /cairn/v1/state/digest with its script's bodies in turn (the last repeats). */
-async function scripted(host: string, script: ReadonlyArray<{ status: number; body: string }>): Promise<{ server: Server; addr: string; calls: () => number }> {
+/**
+ * scripted starts a server answering GET /cairn/v1/state/digest with its script's bodies in turn (the last repeats),
+ * and GET /cairn/v1/state/checkpoints with `checkpoints` (404 when absent).
+ */
+async function scripted(host: string, script: ReadonlyArray<{ status: number; body: string }>, checkpoints?: string): Promise<{ server: Server; addr: string; calls: () => number }> {
   let calls = 0;
   const server = createServer((request, response) => {
+    if (request.url === '/cairn/v1/state/checkpoints') {
+      response.writeHead(checkpoints === undefined ? 404 : 200, { 'content-type': 'application/json' }).end(checkpoints ?? '{}');
+      return;
+    }
     const step = script[Math.min(calls, script.length - 1)] ?? { status: 500, body: '' };
     calls++;
     response.writeHead(request.url === '/cairn/v1/state/digest' ? step.status : 404, { 'content-type': 'application/json' }).end(step.body);
@@ -133,4 +162,43 @@ test('executeCheck: error answers, bodies that are not digests and dead members 
   const { out, stderr } = capture();
   assert.equal(await executeCheck({ members: [behind.addr, garbage.addr], waitMs: 0, json: false }, out), 3);
   assert.match(stderr.join(''), /cannot reach http:\/\/127\.0\.1\.87:\d+\/cairn\/v1\/state\/digest/);
+});
+
+test('executeCheck: members that never meet at one index are compared at their newest shared checkpoint (0 or 1); without one, exit 3', async () => {
+  const report = (...entries: Array<[number, string]>): string => JSON.stringify({ member: 'm', every: 100, checkpoints: entries.map(([appliedIndex, sha256]) => ({ appliedIndex, records: 5, bytes: 50, sha256 })), comparisons: [] });
+  const left = await scripted('127.0.1.87', [body(310, sha('1'))], report([300, sha('c')], [200, sha('b')]));
+  const right = await scripted('127.0.1.88', [body(290, sha('2'))], report([200, sha('b')], [100, sha('a')]));
+  try {
+    const { out, stdout } = capture();
+    assert.equal(await executeCheck({ members: [left.addr, right.addr], waitMs: 10_000, json: false }, out), 0);
+    assert.match(stdout.join(''), new RegExp(`^the 2 replicas agree at checkpoint 200 \\(the members stand at different applied indexes: .*\\): 5 records, sha256 ${sha('b')}\n$`));
+    assert.ok(left.calls() >= 2, 'the live digests were asked again before the checkpoints were compared');
+  } finally {
+    await closeAll([left.server, right.server]);
+  }
+  const ours = await scripted('127.0.1.87', [body(310, sha('1'))], report([200, sha('b')]));
+  const theirs = await scripted('127.0.1.88', [body(290, sha('2'))], report([200, sha('e')]));
+  try {
+    const { out, stderr } = capture();
+    assert.equal(await executeCheck({ members: [ours.addr, theirs.addr], waitMs: 10_000, json: false }, out), 1);
+    const text = stderr.join('');
+    assert.match(text, /the replicas DIFFER at checkpoint 200/);
+    assert.ok(text.includes(`${theirs.addr}  applied 200  5 records  50 bytes  sha256 ${sha('e')}`), text);
+    const json = capture();
+    assert.equal(await executeCheck({ members: [ours.addr, theirs.addr], waitMs: 0, json: true }, json.out), 1);
+    const parsed = JSON.parse(json.stdout.join('')) as { verdict: string; checkpoint: { appliedIndex: number; digests: Array<{ sha256: string }> } };
+    assert.equal(parsed.verdict, 'differ');
+    assert.deepEqual([parsed.checkpoint.appliedIndex, ...parsed.checkpoint.digests.map((d) => d.sha256)], [200, sha('b'), sha('e')]);
+  } finally {
+    await closeAll([ours.server, theirs.server]);
+  }
+  const old = await scripted('127.0.1.87', [body(310, sha('1'))]);
+  const other = await scripted('127.0.1.88', [body(290, sha('2'))], report([200, sha('b')]));
+  try {
+    const { out, stderr } = capture();
+    assert.equal(await executeCheck({ members: [old.addr, other.addr], waitMs: 3_500, json: false }, out), 3);
+    assert.match(stderr.join(''), /different applied indexes .*, and they share no checkpoint/);
+  } finally {
+    await closeAll([old.server, other.server]);
+  }
 });

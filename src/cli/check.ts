@@ -3,9 +3,13 @@
 // digests taken at the same applied index, the only ones that must be equal (src/replica/state-digest.ts). While
 // writes flow the members stand at different indexes; the command asks again until they meet or --wait runs out.
 //
+// When the members still stand at different indexes after checkpointAfterMs (steady writes), the command compares
+// their checkpoint digests instead (GET /cairn/v1/state/checkpoints, src/replica/checkpoints.ts): the digests every
+// member took at the newest checkpoint index they all hold, which are just as comparable.
+//
 // Exit codes: 0 every member holds the same state at one index; 1 they differ (a replica diverged: each member's
 // digest is printed); 2 bad usage; 3 no comparison within --wait (a member unreachable or behind, or the indexes
-// never met while writes went on): what was last heard is printed.
+// never met while writes went on and no checkpoint is shared): what was last heard is printed.
 
 import { flags, parseMemberList, required, text, UsageError, type Output } from './main.ts';
 
@@ -15,12 +19,14 @@ export const checkMembersMax = 16;
 export const checkUsage = `Usage: cairn check --members A,B,C [--wait SECONDS] [--json]
 
 Compare the members' persistent state: each member's digest of its stored keyspace, taken at the same applied
-index. Equal digests at one index mean the replicas agree; different ones mean a replica diverged.
+index. Equal digests at one index mean the replicas agree; different ones mean a replica diverged. While writes
+keep the members at different indexes, the digests they took at their newest shared checkpoint are compared
+instead (members take one every --checkpoint-every entries).
 
 Options:
   --members A,B,C   the members' HTTP addresses (their --addr), 2 to ${checkMembersMax}
-  --wait SECONDS    ask again until the members answer at one applied index, for at most this long (default 30;
-                    under steady writes they may never meet: check when writes pause)
+  --wait SECONDS    ask again until the members answer at one applied index or share a checkpoint, for at most
+                    this long (default 30)
   --json            print the members' answers as JSON
 
 Exit codes: 0 the replicas agree; 1 they differ; 2 bad usage; 3 no comparison was possible within --wait.
@@ -28,6 +34,12 @@ Exit codes: 0 the replicas agree; 1 they differ; 2 bad usage; 3 no comparison wa
 
 /** retryPauseMs is the pause between two rounds of questions while the members stand at different indexes. */
 const retryPauseMs = 200;
+
+/** checkpointAfterMs: how long `cairn check` waits for the members to meet at one index before it compares checkpoints. */
+export const checkpointAfterMs = 3000;
+
+/** checkpointsListedMax bounds the checkpoint digests read from one member's answer (a member keeps 8). */
+const checkpointsListedMax = 16;
 
 /** CheckCommand is a validated `cairn check` command line. */
 export interface CheckCommand {
@@ -48,11 +60,20 @@ export interface MemberDigest {
 /** Answer is what one member said, or why it said nothing usable. */
 export type Answer = { readonly ok: true; readonly digest: MemberDigest } | { readonly ok: false; readonly member: string; readonly error: string };
 
-/** CheckOutcome is the verdict of one round of answers. */
+/**
+ * CheckOutcome is the verdict of one round of answers. `checkpoint` is true when the digests compared are the
+ * members' checkpoint digests (at their newest shared checkpoint), false when they are the live ones; `digests` are
+ * the compared digests, one per member.
+ */
 export type CheckOutcome =
-  | { readonly verdict: 'agree'; readonly appliedIndex: number; readonly digest: MemberDigest }
-  | { readonly verdict: 'differ'; readonly appliedIndex: number }
+  | { readonly verdict: 'agree'; readonly appliedIndex: number; readonly digest: MemberDigest; readonly checkpoint: boolean }
+  | { readonly verdict: 'differ'; readonly appliedIndex: number; readonly digests: readonly MemberDigest[]; readonly checkpoint: boolean }
   | { readonly verdict: 'retry'; readonly reason: string };
+
+/** CheckpointsAnswer is one member's checkpoint digests (newest first), or why it gave none usable. */
+export type CheckpointsAnswer =
+  | { readonly ok: true; readonly member: string; readonly every: number; readonly digests: readonly MemberDigest[] }
+  | { readonly ok: false; readonly member: string; readonly error: string };
 
 /** parseCheck validates the command line; throws UsageError. */
 export function parseCheck(args: readonly string[]): CheckCommand | 'help' {
@@ -76,8 +97,45 @@ export function judge(answers: readonly Answer[]): CheckOutcome {
   if (digests.some((digest) => digest.appliedIndex !== first.appliedIndex)) {
     return { verdict: 'retry', reason: `the members stand at different applied indexes (${digests.map((digest) => `${digest.member} ${digest.appliedIndex}`).join(', ')})` };
   }
+  return verdictOf(digests, false);
+}
+
+/** verdictOf compares digests taken at one applied index. */
+function verdictOf(digests: readonly MemberDigest[], checkpoint: boolean): CheckOutcome {
+  const first = digests[0];
+  if (first === undefined) return { verdict: 'retry', reason: 'no member answered' };
   const agree = digests.every((digest) => digest.sha256 === first.sha256 && digest.records === first.records && digest.bytes === first.bytes);
-  return agree ? { verdict: 'agree', appliedIndex: first.appliedIndex, digest: first } : { verdict: 'differ', appliedIndex: first.appliedIndex };
+  return agree ? { verdict: 'agree', appliedIndex: first.appliedIndex, digest: first, checkpoint } : { verdict: 'differ', appliedIndex: first.appliedIndex, digests, checkpoint };
+}
+
+/**
+ * judgeCheckpoints compares the members' digests at the newest checkpoint index every one of them holds; null when
+ * a member gave no usable answer or they share no checkpoint.
+ */
+export function judgeCheckpoints(answers: readonly CheckpointsAnswer[]): CheckOutcome | null {
+  const lists: Array<readonly MemberDigest[]> = [];
+  for (const answer of answers) {
+    if (!answer.ok) return null;
+    lists.push(answer.digests);
+  }
+  const [firstList, ...others] = lists;
+  if (firstList === undefined) return null;
+  const shared = firstList.map((digest) => digest.appliedIndex).filter((index) => others.every((list) => list.some((digest) => digest.appliedIndex === index)));
+  if (shared.length === 0) return null;
+  const index = Math.max(...shared);
+  return verdictOf(lists.map((list) => list.find((digest) => digest.appliedIndex === index) as MemberDigest), true);
+}
+
+/** parseCheckpoints validates a member's GET /cairn/v1/state/checkpoints body: its interval and checkpoint digests. */
+export function parseCheckpoints(member: string, body: unknown): { every: number; digests: MemberDigest[] } {
+  const value = body as { every?: unknown; checkpoints?: unknown } | null;
+  if (value === null || typeof value !== 'object' || typeof value.every !== 'number' || !Number.isSafeInteger(value.every) || value.every < 0 ||
+    !Array.isArray(value.checkpoints) || value.checkpoints.length > checkpointsListedMax) {
+    throw new Error('answered something that is not a checkpoint report');
+  }
+  const digests = value.checkpoints.map((item: unknown) => parseDigest(member, item));
+  if (new Set(digests.map((digest) => digest.appliedIndex)).size !== digests.length) throw new Error('answered a checkpoint report with an index twice');
+  return { every: value.every, digests };
 }
 
 /** parseDigest validates a member's answer body. */
@@ -91,26 +149,38 @@ export function parseDigest(member: string, body: unknown): MemberDigest {
   return { member, appliedIndex: value.appliedIndex, records: value.records, bytes: value.bytes, sha256: value.sha256 };
 }
 
-/** askDigest asks one member for its digest; never throws. */
-export async function askDigest(member: string, timeoutMs: number): Promise<Answer> {
-  const url = `http://${member}/cairn/v1/state/digest`;
+/** askMember GETs `path` of one member and parses the body with `parse`; never throws. */
+async function askMember<T>(member: string, path: string, timeoutMs: number, parse: (body: unknown) => T): Promise<{ ok: true; value: T } | { ok: false; error: string }> {
+  const url = `http://${member}${path}`;
   let response: Response;
   let body: unknown;
   try {
     response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
     body = await response.json().catch(() => null);
   } catch (error) {
-    return { ok: false, member, error: `cannot reach ${url}: ${error instanceof Error ? error.message : String(error)}` };
+    return { ok: false, error: `cannot reach ${url}: ${error instanceof Error ? error.message : String(error)}` };
   }
   if (!response.ok) {
     const { code, message } = (body ?? {}) as { code?: unknown; message?: unknown };
-    return { ok: false, member, error: `${typeof code === 'string' ? `${code}: ` : ''}${typeof message === 'string' ? message : `HTTP ${response.status}`}` };
+    return { ok: false, error: `${typeof code === 'string' ? `${code}: ` : ''}${typeof message === 'string' ? message : `HTTP ${response.status}`}` };
   }
   try {
-    return { ok: true, digest: parseDigest(member, body) };
+    return { ok: true, value: parse(body) };
   } catch (error) {
-    return { ok: false, member, error: `${url} ${error instanceof Error ? error.message : String(error)}` };
+    return { ok: false, error: `${url} ${error instanceof Error ? error.message : String(error)}` };
   }
+}
+
+/** askDigest asks one member for its digest; never throws. */
+export async function askDigest(member: string, timeoutMs: number): Promise<Answer> {
+  const answer = await askMember(member, '/cairn/v1/state/digest', timeoutMs, (body) => parseDigest(member, body));
+  return answer.ok ? { ok: true, digest: answer.value } : { ok: false, member, error: answer.error };
+}
+
+/** askCheckpoints asks one member for its checkpoint digests; never throws. */
+export async function askCheckpoints(member: string, timeoutMs: number): Promise<CheckpointsAnswer> {
+  const answer = await askMember(member, '/cairn/v1/state/checkpoints', timeoutMs, (body) => parseCheckpoints(member, body));
+  return answer.ok ? { ok: true, member, ...answer.value } : { ok: false, member, error: answer.error };
 }
 
 function describe(answers: readonly Answer[]): string {
@@ -128,15 +198,23 @@ export interface Comparison {
 
 /**
  * compareMembers asks every member for its digest, every retryPauseMs, until the answers give a verdict (agree or
- * differ) or `waitMs` has passed (then the last round's 'retry' with its reason). Used by `cairn check` and by the
- * jepsen-like runner's final replica check.
+ * differ) or `waitMs` has passed (then the last round's 'retry' with its reason). From `checkpointAfterMs` on, a
+ * round in which every member answered, at different indexes, also compares the members' checkpoint digests, and
+ * takes their verdict when they share a checkpoint. Used by `cairn check` and by the jepsen-like runner's final
+ * replica check (which compares checkpoints only at its deadline: the live state is the stronger check).
  */
-export async function compareMembers(members: readonly string[], waitMs: number): Promise<Comparison> {
-  const deadline = Date.now() + waitMs;
+export async function compareMembers(members: readonly string[], waitMs: number, checkpointsAfterMs = checkpointAfterMs): Promise<Comparison> {
+  const started = Date.now();
+  const deadline = started + waitMs;
   for (let rounds = 1; ; rounds++) {
     const answers = await Promise.all(members.map((member) => askDigest(member, Math.max(5_000, deadline - Date.now()))));
-    const outcome = judge(answers);
-    if (outcome.verdict !== 'retry' || Date.now() >= deadline) return { outcome, answers, rounds };
+    let outcome = judge(answers);
+    const lastRound = Date.now() >= deadline;
+    if (outcome.verdict === 'retry' && answers.every((answer) => answer.ok) && (lastRound || Date.now() - started >= checkpointsAfterMs)) {
+      const checkpoints = await Promise.all(members.map((member) => askCheckpoints(member, 5_000)));
+      outcome = judgeCheckpoints(checkpoints) ?? { verdict: 'retry', reason: `${outcome.reason}, and they share no checkpoint` };
+    }
+    if (outcome.verdict !== 'retry' || lastRound) return { outcome, answers, rounds };
     await new Promise((resolve) => setTimeout(resolve, retryPauseMs));
   }
 }
@@ -144,13 +222,21 @@ export async function compareMembers(members: readonly string[], waitMs: number)
 /** executeCheck runs the check; resolves with the exit code. */
 export async function executeCheck(command: CheckCommand, out: Output): Promise<number> {
   const { outcome, answers } = await compareMembers(command.members, command.waitMs);
-  if (command.json) out.stdout(`${JSON.stringify({ verdict: outcome.verdict, answers: answers.map((answer) => (answer.ok ? answer.digest : { member: answer.member, error: answer.error })) })}\n`);
+  const checkpoint = outcome.verdict !== 'retry' && outcome.checkpoint;
+  if (command.json) {
+    const compared = outcome.verdict === 'agree' ? answers.map(() => outcome.digest) : outcome.verdict === 'differ' ? outcome.digests : [];
+    const report = { verdict: outcome.verdict, answers: answers.map((answer) => (answer.ok ? answer.digest : { member: answer.member, error: answer.error })) };
+    out.stdout(`${JSON.stringify(checkpoint ? { ...report, checkpoint: { appliedIndex: compared[0]?.appliedIndex, digests: compared } } : report)}\n`);
+  }
+  const index = outcome.verdict === 'retry' ? 0 : outcome.appliedIndex;
+  const where = checkpoint ? `checkpoint ${index} (the members stand at different applied indexes: their digests at the newest checkpoint they share)` : `applied index ${index}`;
   if (outcome.verdict === 'agree') {
-    if (!command.json) out.stdout(`the ${answers.length} replicas agree at applied index ${outcome.appliedIndex}: ${outcome.digest.records} records, sha256 ${outcome.digest.sha256}\n`);
+    if (!command.json) out.stdout(`the ${answers.length} replicas agree at ${where}: ${outcome.digest.records} records, sha256 ${outcome.digest.sha256}\n`);
     return 0;
   }
   if (outcome.verdict === 'differ') {
-    out.stderr(`cairn check: the replicas DIFFER at applied index ${outcome.appliedIndex}: a replica diverged (docs/operations.md "Checking that the replicas agree")\n${describe(answers)}\n`);
+    const digests = outcome.digests.map((digest): Answer => ({ ok: true, digest }));
+    out.stderr(`cairn check: the replicas DIFFER at ${where}: a replica diverged (docs/operations.md "Checking that the replicas agree")\n${describe(digests)}\n`);
     return 1;
   }
   out.stderr(`cairn check: no comparison within ${command.waitMs / 1000} s: ${outcome.reason}\n${describe(answers)}\n`);
