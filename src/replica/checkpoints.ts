@@ -192,10 +192,15 @@ export class CheckpointWatch {
     this.ledger = new CheckpointLedger(options.storage.keyspaceView === undefined ? 0 : options.every);
   }
 
-  /** cutIn is the position of a checkpoint among committed entries firstIndex..lastIndex this member takes, or -1. */
+  /**
+   * cutIn is the position of a checkpoint among committed entries firstIndex..lastIndex this member takes, or -1
+   * (none there, checkpoints off, no other member to compare with, or the previous digest still running: skipped).
+   */
   cutIn(firstIndex: number, lastIndex: number): number {
     const position = checkpointIn(firstIndex, lastIndex, this.ledger.every);
     if (position < 0 || this.closed) return -1;
+    // A member alone in its group (standalone) has nobody to compare with: its digests would cost and tell nothing.
+    if (!this.options.peers().some((peer) => peer !== this.options.self)) return -1;
     if (this.digesting) {
       this.options.metrics?.checkpoint('skipped');
       this.options.logger.warn({ index: firstIndex + position }, 'checkpoint skipped: the previous checkpoint is still being digested');

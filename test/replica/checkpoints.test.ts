@@ -155,11 +155,11 @@ interface Member {
   readonly errors: string[];
 }
 
-async function openGroup(every: number): Promise<Member[]> {
+async function openGroup(every: number, voters: readonly string[] = ids): Promise<Member[]> {
   const network = new MemoryNetwork(limits);
-  return Promise.all(ids.map(async (id, i) => {
+  return Promise.all(voters.map(async (id, i) => {
     const storage = new MemoryStorage(new MemoryDisk());
-    await storage.initialise({ clusterId: 'c1', memberId: id }, { voters: ids, learners: [] });
+    await storage.initialise({ clusterId: 'c1', memberId: id }, { voters: [...voters], learners: [] });
     const machine = new IndexMachine();
     const outcomes: string[] = [];
     const errors: string[] = [];
@@ -244,6 +244,19 @@ test('checkpoints off (0): no digest is taken, nothing is asked, and the Readys 
       assert.deepEqual(member.replica.checkpointReport(), { every: 0, digests: [], comparisons: [] });
       assert.deepEqual(member.outcomes, []);
     }
+  } finally {
+    await Promise.all(group.map((member) => member.replica.close()));
+  }
+});
+
+test('a member alone in its group (standalone) takes no checkpoints: there is nobody to compare with', async () => {
+  const group = await openGroup(10, [ids[0] as string]);
+  try {
+    await until('a leader', () => group[0]?.replica.status().role === 'leader');
+    await proposeBurst(group, 45, 'd');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.deepEqual(group[0]?.replica.checkpointReport(), { every: 10, digests: [], comparisons: [] });
+    assert.deepEqual(group[0]?.outcomes, []);
   } finally {
     await Promise.all(group.map((member) => member.replica.close()));
   }
