@@ -150,6 +150,8 @@ export interface RegistryView {
   listInstances(key: ServiceKey): readonly Instance[];
   /** instancesOf iterates a service's instances in no particular order, without sorting or copying them (empty when absent). */
   instancesOf(key: ServiceKey): Iterable<Instance>;
+  /** instanceClusters iterates the clusters that hold a service's instances, unsorted, without copying (empty when absent). */
+  instanceClusters(key: ServiceKey): Iterable<string>;
   /** services returns a namespace's services of one group, or of all with ALL_GROUPS, sorted by group then name. */
   services(namespace: string, group: string): readonly ServiceDefinition[];
   /** listServices pages services(namespace, group). */
@@ -739,6 +741,12 @@ export class RegistryStateMachine implements ReplicatedStateMachine, RegistryVie
   instancesOf(key: ServiceKey): Iterable<Instance> {
     const service = this.state.findService(key);
     return service === undefined ? [] : service.instances.values();
+  }
+
+  /** instanceClusters iterates the clusters holding a service's instances (the state's per-cluster counts). */
+  instanceClusters(key: ServiceKey): Iterable<string> {
+    const service = this.state.findService(key);
+    return service === undefined ? [] : service.instancesPerCluster.keys();
   }
 
   /** services returns a namespace's services of `group` (or ALL_GROUPS), sorted by group then name. */

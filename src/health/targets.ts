@@ -6,7 +6,11 @@
 //
 // The walk is incremental: a service's targets are rebuilt only when its revision (which every change of its
 // instances or clusters moves) or the assignment's epoch changed, so a reconcile over an unchanged registry is a
-// pass over the service definitions, and unchanged targets keep their object identity.
+// pass over the service definitions, and unchanged targets keep their object identity. A rebuild looks at the
+// service's clusters first and walks its instances only when one of them is actively checked: a service whose
+// instances all sit in NONE clusters costs a look at its clusters, however large it is. (Before 2026-11-24 every write
+// to such a service made the next reconcile walk all of its instances: at 125 000 persistent instances under 2 500
+// writes/s that was 6% of the leader's CPU, growing with the registry; bench/README.md, session 23.)
 
 import { ALL_GROUPS, type RegistryView } from '../cp/registry-state-machine.ts';
 import type { ProbeAssignment } from '../cp/probe-assignment.ts';
@@ -78,19 +82,20 @@ export class TargetCatalog {
   }
 
   private serviceTargets(view: RegistryView, key: ServiceKey, assignment: ProbeAssignment | null): InstanceTarget[] {
-    const configs = new Map<string, ClusterConfig | null>();
+    // The checked clusters first: a cluster with the checker NONE has no targets.
+    const checked = new Map<string, ClusterConfig>();
+    for (const cluster of view.instanceClusters(key)) {
+      const config = view.clusterConfig(key, cluster);
+      if (config !== null && config.healthChecker.type !== 'NONE') checked.set(cluster, config);
+    }
     const targets: InstanceTarget[] = [];
+    if (checked.size === 0) return targets;
     // Unsorted: sorting a large service on every change was as costly as the walk itself.
     for (const instance of view.instancesOf(key)) {
       if (instance.ephemeral) continue;
-      let config = configs.get(instance.cluster);
-      if (config === undefined) {
-        config = view.clusterConfig(key, instance.cluster);
-        configs.set(instance.cluster, config);
-      }
-      // The checker first: a NONE cluster has no targets, and the owner's rendezvous hash (one per member) is the
-      // costly part of the walk; for a large service of NONE instances it was ~3% of a member's CPU under writes.
-      if (config === null || config.healthChecker.type === 'NONE' || !isOwner(assignment, this.self, instance.ip, instance.port)) continue;
+      const config = checked.get(instance.cluster);
+      // The owner's rendezvous hash (one per member) is the costly part of the walk: only for checked instances.
+      if (config === undefined || !isOwner(assignment, this.self, instance.ip, instance.port)) continue;
       const target = targetOf(key, instance, config);
       if (target !== null) targets.push(target);
     }
