@@ -46,6 +46,7 @@ import { defaultSessionsOptions, sessionFaultKinds, SessionsWorkload } from './w
 import { defaultOverridesOptions, OverridesWorkload, type OverrideOperators } from './workloads/overrides.ts';
 import { compareMembers } from '../src/cli/check.ts';
 import { rewriteInstanceWeight } from './tamper.ts';
+import { instanceStorageKey } from '../src/cp/keyspace.ts';
 
 /** storeDir is where runs are written. */
 export const storeDir = fileURLToPath(new URL('./store/', import.meta.url));
@@ -73,6 +74,14 @@ export interface RunOptions {
    * checksum sees, which only the replica check can find.
    */
   readonly plantDivergence: boolean;
+  /**
+   * plantDivergenceDuring: the A7-periodic-control positive control. A sentinel service with one persistent
+   * instance (checker NONE, on 127.0.0.250, which nobody probes) is registered before the history; at 40% of the run
+   * the last member is killed, the sentinel's record rewritten under a valid frame, and the member restarted. The
+   * workload never touches the sentinel, so the divergence stands, and the members' periodic checkpoint comparisons
+   * during the rest of the run must find it.
+   */
+  readonly plantDivergenceDuring: boolean;
   /** lazyfs: killed members also lose what they never fsynced (lazyfs.ts). */
   readonly lazyfs: boolean;
   readonly snapshotEntries: number | null;
@@ -133,6 +142,7 @@ export function defaultRunOptions(): RunOptions {
     unsafeNoFsync: false,
     unsafeNoRequestDedup: false,
     plantDivergence: false,
+    plantDivergenceDuring: false,
     lazyfs: false,
     snapshotEntries: null,
     targets: 'random',
@@ -259,14 +269,40 @@ interface ReplicaComparison {
  * plantDivergence kills the last member, rewrites the first instance record of its stored keyspace with another
  * weight under a valid frame (tamper.ts), and starts it again: the member loads the record and serves that weight.
  */
-async function plantDivergence(members: readonly Member[], log: (line: string) => void): Promise<string> {
+async function plantDivergence(members: readonly Member[], log: (line: string) => void, key?: string): Promise<string> {
   const member = members.at(-1);
   if (member === undefined) throw new Error('plantDivergence: no member');
   await member.kill();
-  const planted = (await rewriteInstanceWeight(member.dataDir, 7.25)).split('\u0000').join('/');
+  const planted = (await rewriteInstanceWeight(member.dataDir, 7.25, key)).split('\u0000').join('/');
   await member.start();
   log(`replicas control: ${member.addr}'s record ${planted} rewritten with weight 7.25 under a valid frame`);
   return `replicas control: ${member.addr} was killed, its stored record ${planted} rewritten with weight 7.25 under a valid frame, and restarted`;
+}
+
+/** sentinel is the service and instance plantDivergenceDuring rewrites (the workloads never touch it). */
+const sentinel = { service: 'jepsen-sentinel', ip: '127.0.0.250', port: 1 } as const;
+
+/**
+ * registerSentinel registers the sentinel instance, persistent, in a cluster with the checker NONE (nobody probes
+ * it, so nothing writes it again), through any member that answers; throws when none does within the bound.
+ */
+async function registerSentinel(addrs: readonly string[]): Promise<void> {
+  const calls = [
+    `POST /nacos/v1/ns/service?serviceName=${sentinel.service}`,
+    `PUT /nacos/v1/ns/cluster?serviceName=${sentinel.service}&clusterName=DEFAULT&checkPort=0&useInstancePort4Check=true&healthChecker=${encodeURIComponent('{"type":"NONE"}')}`,
+    `POST /nacos/v1/ns/instance?serviceName=${sentinel.service}&ip=${sentinel.ip}&port=${sentinel.port}&ephemeral=false`,
+  ];
+  const deadline = Date.now() + leaderBoundMs;
+  for (const call of calls) {
+    const [method = 'GET', path = '/'] = call.split(' ');
+    for (let attempt = 0; ; attempt++) {
+      const addr = addrs[attempt % addrs.length] as string;
+      const answer = await fetch(`http://${addr}${path}`, { method, signal: AbortSignal.timeout(5000) }).then((response) => response.status, () => 0);
+      if (answer === 200 || (answer === 400 && call.includes('/service?') && attempt > 0)) break;
+      if (Date.now() > deadline) throw new Error(`sentinel: ${call} not answered 200 within ${leaderBoundMs} ms (last ${answer})`);
+      await sleep(200);
+    }
+  }
 }
 
 /**
@@ -425,6 +461,7 @@ async function execute(options: RunOptions, env: Environment, log: (line: string
       await extras.watch.setup(generator, finalProcessBase + 3_000_000, random.fork());
       extras.watch.startSubscribers(random.fork());
     }
+    if (options.plantDivergenceDuring) await registerSentinel(cluster.members.map((member) => member.addr));
     log(`running ${options.workloads.join('+')} for ${options.timeSeconds} s under ${options.nemesis.kinds.join(',') || 'no'} faults`);
     generator.start(workerPlans(options, register, set, extras));
     extras.beats?.start(random.fork());
@@ -438,6 +475,12 @@ async function execute(options: RunOptions, env: Environment, log: (line: string
       extras.beats?.runFaults(deadline, random.fork()) ?? Promise.resolve(),
       extras.sessions?.runFaults(deadline, random.fork()) ?? Promise.resolve(),
       extras.overrides?.run(deadline, random.fork()) ?? Promise.resolve(),
+      options.plantDivergenceDuring
+        ? sleep(options.timeSeconds * 400, signal).then(async () => {
+          const key = instanceStorageKey({ namespace: 'public', group: 'DEFAULT_GROUP', service: sentinel.service }, { cluster: 'DEFAULT', ip: sentinel.ip, port: sentinel.port });
+          phases.notes.push(await plantDivergence(cluster.members, log, key));
+        })
+        : Promise.resolve(),
     ]);
     signal?.throwIfAborted();
     phases.healTime = recorder.now();

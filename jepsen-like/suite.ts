@@ -47,6 +47,12 @@ function replicasDiffer(results: RunResults): string | null {
   return results.reasons.some((reason) => reason.startsWith('replicas: state digests DIFFER')) ? null : 'the replica check did not report differing digests';
 }
 
+/** periodicDiverged: A7-periodic-control must be invalid because the members' own checkpoint comparisons found it. */
+function periodicDiverged(results: RunResults): string | null {
+  return results.reasons.some((reason) => reason.startsWith("replicas: the members' periodic checkpoint comparisons found a DIVERGENCE"))
+    ? null : 'the periodic checkpoint comparisons did not report a divergence';
+}
+
 function notLinearizable(results: RunResults): string | null {
   const result = results.linearizability?.result ?? 'not checked';
   return result === 'illegal' ? null : `the linearizability checker said '${result}', not 'illegal'`;
@@ -138,6 +144,13 @@ export const fullCases: readonly SuiteCase[] = [
     expect: 'invalid',
     because: replicasDiffer,
     configure: (b) => ({ ...b, name: 'A7-silent-control', nodes: 3, workloads: ['register'], plantDivergence: true, nemesis: faults(b, { kinds: ['partition'], partitionModes: ['leader', 'halves'] }) }),
+  },
+  {
+    id: 'A7-periodic-control',
+    title: 'positive control: register; at 40% of the run one member is killed, a sentinel instance record (which no workload touches) rewritten under a valid frame, and restarted: the members\' periodic checkpoint comparisons (every 200 entries) must find it during the run',
+    expect: 'invalid',
+    because: periodicDiverged,
+    configure: (b) => ({ ...b, name: 'A7-periodic-control', nodes: 3, workloads: ['register'], plantDivergenceDuring: true, nemesis: faults(b, { kinds: ['partition'], partitionModes: ['leader', 'halves'] }) }),
   },
   { id: 'A5', title: 'set with frequent reads; kill all / majority, then restart', expect: 'valid', configure: (b) => ({ ...b, name: 'A5', workloads: ['set'], setReadShare: 0.3, nemesis: faults(b, { kinds: ['kill'], killTargets: ['all', 'majority'] }) }) },
   { id: 'A6', title: 'set; kills lose the page cache (lazyfs emulation), fsync on', expect: 'valid', configure: (b) => ({ ...b, name: 'A6', workloads: ['set'], lazyfs: true, nemesis: faults(b, { kinds: ['kill'], killTargets: ['one', 'majority', 'all'] }) }) },
