@@ -44,7 +44,7 @@ import { defaultHealthOptions, type HealthFaultKind, type HealthOptions, HealthW
 import { WatchWorkload } from './workloads/watch.ts';
 import { defaultSessionsOptions, sessionFaultKinds, SessionsWorkload } from './workloads/sessions.ts';
 import { defaultOverridesOptions, OverridesWorkload, type OverrideOperators } from './workloads/overrides.ts';
-import { compareMembers } from '../src/cli/check.ts';
+import { askCheckpoints, compareMembers } from '../src/cli/check.ts';
 import { rewriteInstanceWeight } from './tamper.ts';
 import { instanceStorageKey } from '../src/cp/keyspace.ts';
 
@@ -335,18 +335,15 @@ async function periodicComparisons(addrs: readonly string[]): Promise<ReplicaCom
   const seen: string[] = [];
   const differing: string[] = [];
   const silent: string[] = [];
-  for (const addr of addrs) {
-    try {
-      const response = await fetch(`http://${addr}/cairn/v1/state/checkpoints`, { signal: AbortSignal.timeout(5000) });
-      const body = (await response.json()) as { comparisons?: unknown };
-      const comparisons = Array.isArray(body.comparisons) ? (body.comparisons as Array<{ peer?: unknown; appliedIndex?: unknown; agree?: unknown }>) : [];
-      for (const comparison of comparisons.slice(0, 16)) {
-        const line = `${addr} vs ${String(comparison.peer)} at ${String(comparison.appliedIndex)}`;
-        seen.push(line);
-        if (comparison.agree !== true) differing.push(line);
-      }
-    } catch (error) {
-      silent.push(`${addr}: ${error instanceof Error ? error.message : String(error)}`);
+  for (const answer of await Promise.all(addrs.map((addr) => askCheckpoints(addr, 5000)))) {
+    if (!answer.ok) {
+      silent.push(`${answer.member}: ${answer.error}`);
+      continue;
+    }
+    for (const comparison of answer.comparisons) {
+      const line = `${answer.member} vs ${comparison.peer} at ${comparison.appliedIndex}`;
+      seen.push(line);
+      if (!comparison.agree) differing.push(line);
     }
   }
   if (differing.length > 0) return { verdict: 'differ', note: `replicas: the members' periodic checkpoint comparisons found a DIVERGENCE: ${differing.join('; ')}` };

@@ -63,7 +63,7 @@ test('judge: digests count only at one applied index; any failed answer means as
 test('judgeCheckpoints: the digests at the newest checkpoint every member holds; nothing when one gave none or none is shared', () => {
   const a = '127.0.1.87:8848';
   const b = '127.0.1.88:8848';
-  const listed = (member: string, digests: MemberDigest[]): CheckpointsAnswer => ({ ok: true, member, every: 100, digests });
+  const listed = (member: string, digests: MemberDigest[]): CheckpointsAnswer => ({ ok: true, member, every: 100, digests, comparisons: [] });
   const agree = judgeCheckpoints([listed(a, [digest(a, 300, sha('c')), digest(a, 200, sha('b'))]), listed(b, [digest(b, 200, sha('b')), digest(b, 100, sha('a'))])]);
   assert.deepEqual(agree, { verdict: 'agree', appliedIndex: 200, digest: digest(a, 200, sha('b')), checkpoint: true });
   const differ = judgeCheckpoints([listed(a, [digest(a, 200, sha('b'))]), listed(b, [digest(b, 200, sha('e'))])]);
@@ -75,10 +75,15 @@ test('judgeCheckpoints: the digests at the newest checkpoint every member holds;
 
 test('parseCheckpoints refuses anything that is not a checkpoint report', () => {
   const entry = { appliedIndex: 100, records: 1, bytes: 2, sha256: sha('0') };
-  assert.deepEqual(parseCheckpoints('m:1', { member: 'm:1', every: 100, checkpoints: [entry], comparisons: [] }), { every: 100, digests: [{ member: 'm:1', ...entry }] });
-  const hostile: unknown[] = [null, 'x', {}, { every: -1, checkpoints: [] }, { every: 1.5, checkpoints: [] }, { every: 100 }, { every: 100, checkpoints: {} },
-    { every: 100, checkpoints: [entry, entry] }, { every: 100, checkpoints: [{ ...entry, sha256: 'zz' }] }, { every: 100, checkpoints: Array.from({ length: 17 }, (_, i) => ({ ...entry, appliedIndex: i + 1 })) }];
-  for (const body of hostile) assert.throws(() => parseCheckpoints('m:1', body), /not a (checkpoint report|state digest)|index twice/, JSON.stringify(body));
+  const comparison = { peer: 'p:1', appliedIndex: 100, agree: false, sha256: sha('0'), peerSha256: sha('1'), comparedAt: '2026-11-24T02:00:00.000Z' };
+  assert.deepEqual(parseCheckpoints('m:1', { member: 'm:1', every: 100, checkpoints: [entry], comparisons: [comparison] }),
+    { every: 100, digests: [{ member: 'm:1', ...entry }], comparisons: [{ peer: 'p:1', appliedIndex: 100, agree: false }] });
+  const report = { every: 100, checkpoints: [], comparisons: [] };
+  const hostile: unknown[] = [null, 'x', {}, { ...report, every: -1 }, { ...report, every: 1.5 }, { every: 100, comparisons: [] }, { ...report, checkpoints: {} },
+    { ...report, checkpoints: [entry, entry] }, { ...report, checkpoints: [{ ...entry, sha256: 'zz' }] }, { ...report, checkpoints: Array.from({ length: 17 }, (_, i) => ({ ...entry, appliedIndex: i + 1 })) },
+    { every: 100, checkpoints: [] }, { ...report, comparisons: [{ ...comparison, agree: 'no' }] }, { ...report, comparisons: [{ ...comparison, peer: '' }] },
+    { ...report, comparisons: [{ ...comparison, appliedIndex: -1 }] }, { ...report, comparisons: [null] }, { ...report, comparisons: Array.from({ length: 17 }, () => comparison) }];
+  for (const body of hostile) assert.throws(() => parseCheckpoints('m:1', body), /not a (checkpoint report|state digest)|index twice|not one/, JSON.stringify(body));
 });
 
 test('parseDigest refuses anything that is not a digest', () => {

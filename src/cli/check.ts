@@ -70,9 +70,16 @@ export type CheckOutcome =
   | { readonly verdict: 'differ'; readonly appliedIndex: number; readonly digests: readonly MemberDigest[]; readonly checkpoint: boolean }
   | { readonly verdict: 'retry'; readonly reason: string };
 
-/** CheckpointsAnswer is one member's checkpoint digests (newest first), or why it gave none usable. */
+/** PeerComparison is one of a member's periodic comparisons with a peer, as its checkpoint report lists it. */
+export interface PeerComparison {
+  readonly peer: string;
+  readonly appliedIndex: number;
+  readonly agree: boolean;
+}
+
+/** CheckpointsAnswer is one member's checkpoint digests (newest first) and comparisons, or why it gave none usable. */
 export type CheckpointsAnswer =
-  | { readonly ok: true; readonly member: string; readonly every: number; readonly digests: readonly MemberDigest[] }
+  | { readonly ok: true; readonly member: string; readonly every: number; readonly digests: readonly MemberDigest[]; readonly comparisons: readonly PeerComparison[] }
   | { readonly ok: false; readonly member: string; readonly error: string };
 
 /** parseCheck validates the command line; throws UsageError. */
@@ -126,16 +133,28 @@ export function judgeCheckpoints(answers: readonly CheckpointsAnswer[]): CheckOu
   return verdictOf(lists.map((list) => list.find((digest) => digest.appliedIndex === index) as MemberDigest), true);
 }
 
-/** parseCheckpoints validates a member's GET /cairn/v1/state/checkpoints body: its interval and checkpoint digests. */
-export function parseCheckpoints(member: string, body: unknown): { every: number; digests: MemberDigest[] } {
-  const value = body as { every?: unknown; checkpoints?: unknown } | null;
+/**
+ * parseCheckpoints validates a member's GET /cairn/v1/state/checkpoints body: its interval, checkpoint digests and
+ * periodic comparisons (a member lists one per peer).
+ */
+export function parseCheckpoints(member: string, body: unknown): { every: number; digests: MemberDigest[]; comparisons: PeerComparison[] } {
+  const value = body as { every?: unknown; checkpoints?: unknown; comparisons?: unknown } | null;
   if (value === null || typeof value !== 'object' || typeof value.every !== 'number' || !Number.isSafeInteger(value.every) || value.every < 0 ||
-    !Array.isArray(value.checkpoints) || value.checkpoints.length > checkpointsListedMax) {
+    !Array.isArray(value.checkpoints) || value.checkpoints.length > checkpointsListedMax ||
+    !Array.isArray(value.comparisons) || value.comparisons.length > checkMembersMax) {
     throw new Error('answered something that is not a checkpoint report');
   }
   const digests = value.checkpoints.map((item: unknown) => parseDigest(member, item));
   if (new Set(digests.map((digest) => digest.appliedIndex)).size !== digests.length) throw new Error('answered a checkpoint report with an index twice');
-  return { every: value.every, digests };
+  const comparisons = value.comparisons.map((item: unknown): PeerComparison => {
+    const entry = item as { peer?: unknown; appliedIndex?: unknown; agree?: unknown } | null;
+    if (entry === null || typeof entry !== 'object' || typeof entry.peer !== 'string' || entry.peer.length === 0 || entry.peer.length > 260 ||
+      typeof entry.appliedIndex !== 'number' || !Number.isSafeInteger(entry.appliedIndex) || entry.appliedIndex < 0 || typeof entry.agree !== 'boolean') {
+      throw new Error('answered a checkpoint report with a comparison that is not one');
+    }
+    return { peer: entry.peer, appliedIndex: entry.appliedIndex, agree: entry.agree };
+  });
+  return { every: value.every, digests, comparisons };
 }
 
 /** parseDigest validates a member's answer body. */
