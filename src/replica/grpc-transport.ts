@@ -724,15 +724,8 @@ export class GrpcPeerTransport implements PeerTransport {
 
   /** hello asks `to` what it knows of this member; null when unreachable or silent within `timeoutMs`. */
   async hello(to: NodeId, timeoutMs: number): Promise<PeerHello | null> {
-    const link = this.links.get(to);
-    if (this.closed || link === undefined) return null;
-    const deadline = monotonicMs() + timeoutMs;
-    const client = link.getClient();
-    if (!(await waitForReady(client.getChannel(), deadline)) || link.isClosed) return null;
-    return new Promise<PeerHello | null>((resolve) => {
-      client.makeUnaryRequest<Uint8Array, Buffer>(HELLO_PATH, toBuffer, fromBuffer, encodeHelloRequest(this.options.self), peerCallMetadata(FROM_METADATA_KEY, this.options.self, this.protocolVersion), { deadline: grpcDeadline(deadline) },
-        (error, value) => resolve(error !== null || value === undefined ? null : decodeHelloResponse(value)));
-    });
+    const answer = await this.askPeer(to, HELLO_PATH, encodeHelloRequest(this.options.self), timeoutMs);
+    return answer === null ? null : decodeHelloResponse(answer);
   }
 
   /**
@@ -740,22 +733,28 @@ export class GrpcPeerTransport implements PeerTransport {
    * without the method (UNIMPLEMENTED) or when its answer is invalid (counted as checkpoints_invalid).
    */
   async checkpoints(to: NodeId, timeoutMs: number): Promise<PeerCheckpoints | null> {
+    const answer = await this.askPeer(to, CHECKPOINTS_PATH, encodeCheckpointsRequest(this.options.self), timeoutMs);
+    if (answer === null) return null;
+    const decoded = decodeCheckpointsResponse(answer);
+    if (decoded.ok) return decoded.value;
+    this.count('checkpoints_invalid');
+    this.options.logger.warn({ peer: to, field: decoded.error.field, reason: decoded.error.reason }, 'invalid Checkpoints answer from a peer; ignored');
+    return null;
+  }
+
+  /**
+   * askPeer makes one unary call to `to` on its link, within `timeoutMs` including the wait for a connection; the
+   * answer's bytes, or null when the peer is unknown, unreachable, silent or answers with an error status.
+   */
+  private async askPeer(to: NodeId, path: string, request: Uint8Array, timeoutMs: number): Promise<Buffer | null> {
     const link = this.links.get(to);
     if (this.closed || link === undefined) return null;
     const deadline = monotonicMs() + timeoutMs;
     const client = link.getClient();
     if (!(await waitForReady(client.getChannel(), deadline)) || link.isClosed) return null;
-    return new Promise<PeerCheckpoints | null>((resolve) => {
-      client.makeUnaryRequest<Uint8Array, Buffer>(CHECKPOINTS_PATH, toBuffer, fromBuffer, encodeCheckpointsRequest(this.options.self), peerCallMetadata(FROM_METADATA_KEY, this.options.self, this.protocolVersion), { deadline: grpcDeadline(deadline) },
-        (error, value) => {
-          if (error !== null || value === undefined) return resolve(null);
-          const decoded = decodeCheckpointsResponse(value);
-          if (!decoded.ok) {
-            this.count('checkpoints_invalid');
-            this.options.logger.warn({ peer: to, field: decoded.error.field, reason: decoded.error.reason }, 'invalid Checkpoints answer from a peer; ignored');
-          }
-          resolve(decoded.ok ? decoded.value : null);
-        });
+    return new Promise<Buffer | null>((resolve) => {
+      client.makeUnaryRequest<Uint8Array, Buffer>(path, toBuffer, fromBuffer, request, peerCallMetadata(FROM_METADATA_KEY, this.options.self, this.protocolVersion), { deadline: grpcDeadline(deadline) },
+        (error, value) => resolve(error !== null || value === undefined ? null : value));
     });
   }
 
