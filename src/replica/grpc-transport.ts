@@ -921,51 +921,16 @@ export function* backupChunks(parts: readonly Uint8Array[], chunkBytes: number):
   if (filled > 0) yield chunk.subarray(0, filled);
 }
 
+/** rawMethod is one method of a service definition whose messages stay bytes (the peer codec decodes them). */
+function rawMethod(path: string, requestStream: boolean, responseStream: boolean) {
+  return { path, requestStream, responseStream, requestSerialize: toBuffer, requestDeserialize: fromBuffer, responseSerialize: toBuffer, responseDeserialize: fromBuffer };
+}
+
 /** peerServiceDefinition is the Peer service of peer.proto with raw-bytes (de)serialisers: decoding is ours. */
 const peerServiceDefinition = {
-  Stream: {
-    path: STREAM_PATH,
-    requestStream: true,
-    responseStream: false,
-    requestSerialize: toBuffer,
-    requestDeserialize: fromBuffer,
-    responseSerialize: toBuffer,
-    responseDeserialize: fromBuffer,
-  },
-  Hello: {
-    path: HELLO_PATH,
-    requestStream: false,
-    responseStream: false,
-    requestSerialize: toBuffer,
-    requestDeserialize: fromBuffer,
-    responseSerialize: toBuffer,
-    responseDeserialize: fromBuffer,
-  },
-  Forward: {
-    path: FORWARD_PATH,
-    requestStream: false,
-    responseStream: false,
-    requestSerialize: toBuffer,
-    requestDeserialize: fromBuffer,
-    responseSerialize: toBuffer,
-    responseDeserialize: fromBuffer,
-  },
-  Checkpoints: {
-    path: CHECKPOINTS_PATH,
-    requestStream: false,
-    responseStream: false,
-    requestSerialize: toBuffer,
-    requestDeserialize: fromBuffer,
-    responseSerialize: toBuffer,
-    responseDeserialize: fromBuffer,
-  },
-  Backup: {
-    path: BACKUP_PATH,
-    requestStream: false,
-    responseStream: true,
-    requestSerialize: toBuffer,
-    requestDeserialize: fromBuffer,
-    responseSerialize: toBuffer,
-    responseDeserialize: fromBuffer,
-  },
-} as const;
+  Stream: rawMethod(STREAM_PATH, true, false),
+  Hello: rawMethod(HELLO_PATH, false, false),
+  Forward: rawMethod(FORWARD_PATH, false, false),
+  Checkpoints: rawMethod(CHECKPOINTS_PATH, false, false),
+  Backup: rawMethod(BACKUP_PATH, false, true),
+};

@@ -646,21 +646,32 @@ export function decodeForwardResponse(bytes: Uint8Array, limits: PeerCodecLimits
 /** helloIdCharsMax bounds member and cluster ids in Hello messages. */
 const helloIdCharsMax = 260;
 
-/** encodeHelloRequest encodes the asking member's id. */
-export function encodeHelloRequest(memberId: string): Uint8Array {
-  const type = lookupMessage('cairn.peer.v1.HelloRequest');
+/** encodeMemberRequest encodes a request that only names the asking member (HelloRequest, CheckpointsRequest). */
+function encodeMemberRequest(typeName: string, memberId: string): Uint8Array {
+  const type = lookupMessage(typeName);
   return type.encode(type.create({ memberId })).finish();
 }
 
-/** decodeHelloRequest decodes and validates a HelloRequest; null when malformed. */
-export function decodeHelloRequest(bytes: Uint8Array): string | null {
+/** decodeMemberRequest decodes such a request: the asking member's id (1 to helloIdCharsMax chars), null when malformed. */
+function decodeMemberRequest(typeName: string, bytes: Uint8Array): string | null {
   try {
-    const decoded: unknown = lookupMessage('cairn.peer.v1.HelloRequest').toObject(lookupMessage('cairn.peer.v1.HelloRequest').decode(bytes));
+    const type = lookupMessage(typeName);
+    const decoded: unknown = type.toObject(type.decode(bytes));
     const memberId = isRecord(decoded) ? decoded['memberId'] : undefined;
     return typeof memberId === 'string' && memberId.length > 0 && memberId.length <= helloIdCharsMax ? memberId : null;
   } catch {
     return null;
   }
+}
+
+/** encodeHelloRequest encodes the asking member's id. */
+export function encodeHelloRequest(memberId: string): Uint8Array {
+  return encodeMemberRequest('cairn.peer.v1.HelloRequest', memberId);
+}
+
+/** decodeHelloRequest decodes and validates a HelloRequest; null when malformed. */
+export function decodeHelloRequest(bytes: Uint8Array): string | null {
+  return decodeMemberRequest('cairn.peer.v1.HelloRequest', bytes);
 }
 
 /** encodeHelloResponse encodes a member's answer to Hello. */
@@ -738,20 +749,12 @@ export function decodeBackupChunk(bytes: Uint8Array): BackupChunkBytes | null {
 
 /** encodeCheckpointsRequest encodes the asking member's id. */
 export function encodeCheckpointsRequest(memberId: string): Uint8Array {
-  const type = lookupMessage('cairn.peer.v1.CheckpointsRequest');
-  return type.encode(type.create({ memberId })).finish();
+  return encodeMemberRequest('cairn.peer.v1.CheckpointsRequest', memberId);
 }
 
 /** decodeCheckpointsRequest decodes and validates a CheckpointsRequest: the asking member; null when malformed. */
 export function decodeCheckpointsRequest(bytes: Uint8Array): string | null {
-  try {
-    const type = lookupMessage('cairn.peer.v1.CheckpointsRequest');
-    const decoded: unknown = type.toObject(type.decode(bytes), { defaults: true });
-    const memberId = isRecord(decoded) ? decoded['memberId'] : undefined;
-    return typeof memberId === 'string' && memberId.length > 0 && memberId.length <= nodeIdCharsMax ? memberId : null;
-  } catch {
-    return null;
-  }
+  return decodeMemberRequest('cairn.peer.v1.CheckpointsRequest', bytes);
 }
 
 /** encodeCheckpointsResponse encodes a member's checkpoint digests. */
