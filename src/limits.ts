@@ -23,8 +23,6 @@ export interface Limits {
   readonly snapshotChunkBytes: number;
   readonly pendingReadsMax: number;
   readonly entryBytesMax: number;
-  readonly proposalBatchEntriesMax: number;
-  readonly proposalBatchBytesMax: number;
   readonly requestTimeoutMs: number;
   readonly proposalsPendingMax: number;
   readonly snapshotEntries: number;
@@ -144,15 +142,15 @@ export const limits: Limits = Object.freeze({
   pendingReadsMax: 4096,
   // One log entry (one encoded command): bounds every single write; larger commands get CAIRN_ENTRY_TOO_LARGE.
   entryBytesMax: 512 * KiB,
-  // Entries drained from the proposal queue into one append and one fsync (group commit, STYLE.md §2).
-  proposalBatchEntriesMax: 1024,
-  // Bytes of one group-commit batch: one LevelDB write of bounded size.
-  proposalBatchBytesMax: 4 * MiB,
   // Every request that waits on Raft (write, linearizable read, forward to the leader) is answered within this:
   // CAIRN_NO_QUORUM / CAIRN_NO_LEADER before the proposal left, CAIRN_OUTCOME_UNKNOWN after (DESIGN.md: 5 s).
   requestTimeoutMs: 5000,
   // Proposals one member holds waiting to commit; beyond it writes are refused at once (back-pressure) rather than
-  // queueing into timeouts. The uncommitted-bytes bound of the core usually binds first.
+  // queueing into timeouts. The uncommitted-bytes bound of the core usually binds first. It is also what bounds a
+  // group commit: a proposal joins the core's log at once, and the next Ready writes every entry appended since the
+  // last one in one LevelDB batch, so a leader's batch holds at most this many proposals (a follower's, what the
+  // leader's window lets through: inflightMessagesMax, inflightBytesMax). A tighter cap per Ready was measured and
+  // dropped: it costs a write, a peer message and an acknowledgement per extra Ready (bench/README.md, session 17).
   proposalsPendingMax: 16_384,
   // A snapshot every 10 000 applied entries keeps the in-memory log (the core reads it from memory) to a few MiB of
   // registry commands and a restart's replay short; InstallSnapshot covers followers further behind.
@@ -406,14 +404,11 @@ export const limitRelations: readonly LimitRelation[] = Object.freeze([
   { name: 'heartbeatTicks >= 1', reason: 'the leader heartbeats at least every tick', holds: (l) => l.heartbeatTicks >= 1 },
   { name: '2 * electionTicks * raftTickMs < requestTimeoutMs', reason: 'a request outlives a full election', holds: (l) => 2 * l.electionTicks * l.raftTickMs < l.requestTimeoutMs },
   { name: 'memberCatchUpMs >= requestTimeoutMs', reason: 'a learner gets at least a request timeout to catch up', holds: (l) => l.memberCatchUpMs >= l.requestTimeoutMs },
-  { name: 'proposalsPendingMax >= proposalBatchEntriesMax', reason: 'one full batch of proposals can wait to commit', holds: (l) => l.proposalsPendingMax >= l.proposalBatchEntriesMax },
   // Raft sizes.
   { name: 'messageBytesMax >= entryBytesMax', reason: 'the largest entry fits in one AppendRequest', holds: (l) => l.messageBytesMax >= l.entryBytesMax },
   { name: 'inflightBytesMax >= messageBytesMax', reason: 'a full AppendRequest can always be in flight', holds: (l) => l.inflightBytesMax >= l.messageBytesMax },
   { name: 'uncommittedBytesMax >= entryBytesMax', reason: 'an idle leader accepts the largest entry', holds: (l) => l.uncommittedBytesMax >= l.entryBytesMax },
   { name: 'uncommittedBytesMax >= messageBytesMax', reason: 'a leader can fill one AppendRequest; the Raft core asserts it', holds: (l) => l.uncommittedBytesMax >= l.messageBytesMax },
-  { name: 'uncommittedBytesMax >= proposalBatchBytesMax', reason: 'an idle leader accepts a full batch', holds: (l) => l.uncommittedBytesMax >= l.proposalBatchBytesMax },
-  { name: 'proposalBatchBytesMax >= entryBytesMax', reason: 'the largest entry fits in one batch', holds: (l) => l.proposalBatchBytesMax >= l.entryBytesMax },
   { name: 'committedBytesPerReadyMax >= messageBytesMax', reason: 'applying keeps up with one AppendRequest', holds: (l) => l.committedBytesPerReadyMax >= l.messageBytesMax },
   { name: 'snapshotChunkBytes <= messageBytesMax', reason: 'a snapshot chunk is no larger than an append', holds: (l) => l.snapshotChunkBytes <= l.messageBytesMax },
   { name: 'stallCheckMs * 4 <= stallThresholdMs', reason: 'a timer merely late by a few periods is not a stall', holds: (l) => l.stallCheckMs * 4 <= l.stallThresholdMs },
