@@ -290,7 +290,7 @@ export class RegistryStateMachine implements ReplicatedStateMachine, RegistryVie
   }
 
   /** apply decodes one command, applies it unless its request id is remembered, and returns the encoded result. */
-  apply(command: Uint8Array, index: number, term: number, batch: ApplyBatch): Uint8Array {
+  apply(command: Uint8Array, index: number, term: number, batch: ApplyBatch, wanted = true): Uint8Array {
     assert(Number.isSafeInteger(index) && index > this.appliedIndex, `apply: index ${index} after ${this.appliedIndex}`);
     assert(Number.isSafeInteger(term) && term >= 1, `apply: bad term ${term}`);
     this.appliedIndex = index;
@@ -311,10 +311,12 @@ export class RegistryStateMachine implements ReplicatedStateMachine, RegistryVie
       });
     }
     const outcome = this.execute(decoded.envelope.command, index, term, batch);
-    const result = encodeResult(outcome);
     const instanceRef = this.referenceFor(outcome);
+    // A result remembered by reference is rebuilt from its instance when asked for; encoded only for whoever waits.
+    const result = instanceRef === null || wanted ? encodeResult(outcome) : EMPTY_RESULT;
     this.remember({ requestId, index, digest, result: instanceRef === null ? result : EMPTY_RESULT, instanceRef }, batch);
     this.emitChanged(index);
+    if (!wanted) return EMPTY_RESULT;
     const returned = result.slice();
     if (local) shareResult(returned, outcome);
     return returned;

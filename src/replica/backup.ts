@@ -134,7 +134,7 @@ export async function takeBackup(dataDir: string, machine: ReplicatedStateMachin
       if (entry === undefined) throw damaged(dataDir, `log entry ${index} missing below ${upTo}`);
       term = entry.term;
       if (entry.kind === 'membership') membership = entry.membership;
-      if (index > applied && entry.kind === 'normal') machine.apply(entry.data, entry.index, entry.term, discardBatch);
+      if (index > applied && entry.kind === 'normal') machine.apply(entry.data, entry.index, entry.term, discardBatch, false);
     }
     const image = machine.snapshot();
     const header: BackupHeader = {

@@ -666,7 +666,7 @@ export class Replica implements CommandProposer {
     if (last === undefined) return null;
     const batch = new CollectingBatch();
     for (const entry of entries) {
-      const result = entry.kind === 'normal' ? this.options.stateMachine.apply(entry.data, entry.index, entry.term, batch) : null;
+      const result = entry.kind === 'normal' ? this.options.stateMachine.apply(entry.data, entry.index, entry.term, batch, this.proposals.has(entry.index)) : null;
       this.settleProposal(entry, result);
     }
     this.appliedSinceSnapshot += entries.length;

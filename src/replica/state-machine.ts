@@ -23,9 +23,12 @@ export interface ReplicatedStateMachine {
    * apply applies one committed command and returns its encoded result (handed to the proposer, possibly on another
    * member, so it is bytes). It must be deterministic (no clock, no randomness: the same command gives the same
    * result on every member), must never throw for a bad command (return an encoded failure instead), and writes
-   * its changes to `batch`. `index` and `term` identify the entry.
+   * its changes to `batch`. `index` and `term` identify the entry. `wanted` false says nobody waits for the result
+   * (the driver holds no proposal for this entry: a follower's apply, or a proposal that timed out); the returned
+   * bytes are then discarded, and an implementation may return empty bytes instead of encoding them. Whether
+   * `wanted` is set must change nothing else: the state and the batch are the same either way.
    */
-  apply(command: Uint8Array, index: number, term: number, batch: ApplyBatch): Uint8Array;
+  apply(command: Uint8Array, index: number, term: number, batch: ApplyBatch, wanted?: boolean): Uint8Array;
   /** load rebuilds the in-memory state from the stored keyspace at start-up. */
   load(entries: AsyncIterable<KeyspaceBatch>): Promise<void>;
   /** snapshot serialises the whole state as of the last applied entry. */

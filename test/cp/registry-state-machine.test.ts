@@ -59,11 +59,11 @@ class Member {
     this.machine = new RegistryStateMachine({ limits });
   }
 
-  /** applyBytes applies raw command bytes at the next index and commits the batch. */
-  applyBytes(bytes: Uint8Array): Uint8Array {
+  /** applyBytes applies raw command bytes at the next index and commits the batch (`wanted` as apply's). */
+  applyBytes(bytes: Uint8Array, wanted = true): Uint8Array {
     this.index += 1;
     const batch = this.keyspace.batch();
-    const result = this.machine.apply(bytes, this.index, 1, batch);
+    const result = this.machine.apply(bytes, this.index, 1, batch, wanted);
     this.keyspace.commit(batch.writes);
     this.lastWrites = batch.writes.length;
     return result;
@@ -647,6 +647,8 @@ test('randomized: 2000 random commands on two machines (one through a mid-run sn
   const random = prng(7_2024);
   const direct = new Member(limits);
   let follower = new Member(limits);
+  // A member nobody waits on (apply's `wanted` false, as on a follower): same state and writes, no result bytes.
+  const quiet = new Member(limits);
   const outcomes = new Map<string, number>();
   for (let step = 0; step < 2000; step += 1) {
     const command = randomCommand(random);
@@ -655,6 +657,9 @@ test('randomized: 2000 random commands on two machines (one through a mid-run sn
     const bytes = encodeCommand({ requestId, command });
     const expected = direct.applyBytes(bytes);
     assert.deepEqual(follower.applyBytes(bytes), expected, `step ${step}`);
+    const quietResult = quiet.applyBytes(bytes, false);
+    assert.ok(quietResult.length === 0 || Buffer.from(quietResult).equals(Buffer.from(expected)), `step ${step}: an unwanted result is empty or the same`);
+    assert.equal(quiet.lastWrites, direct.lastWrites, `step ${step}: the same writes`);
     const result = decodeResult(expected);
     const outcome = result.ok ? 'ok' : result.code;
     outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1);
@@ -662,6 +667,8 @@ test('randomized: 2000 random commands on two machines (one through a mid-run sn
     if (step === 1000) follower = restoredFrom(follower, limits);
   }
   assert.deepEqual(follower.machine.snapshot(), direct.machine.snapshot());
+  assert.deepEqual(quiet.machine.snapshot(), direct.machine.snapshot());
+  assert.deepEqual([...quiet.keyspace.values].sort(), [...direct.keyspace.values].sort());
   assert.deepEqual((await reload(direct, limits)).snapshot(), direct.machine.snapshot());
   assert.deepEqual((await reload(follower, limits)).snapshot(), direct.machine.snapshot());
   // The workload reaches the interesting outcomes, so the comparison is not vacuous.
@@ -884,6 +891,8 @@ test('randomized: 2500 random commands with retries; every retry of a remembered
   const limits = { instancesPerServiceMax: 6, clustersPerServiceMax: 2, servicesPerNamespaceMax: 10, requestIdsRememberedMax: 40 };
   const random = prng(2026_1122);
   let member = new Member(limits);
+  const shadow = new Member(limits);
+  const twin = new Member(limits);
   const first = new Map<string, { bytes: Uint8Array; result: Uint8Array }>();
   const recent: string[] = [];
   let retries = 0;
@@ -899,6 +908,12 @@ test('randomized: 2500 random commands with retries; every retry of a remembered
       const id = `id-${step}`;
       const bytes = encodeCommand({ requestId: id, command: randomCommand(random) });
       first.set(id, { bytes, result: member.applyBytes(bytes) });
+      // Applied where nobody waited (a follower), a retry there must still get the bytes its first result had
+      // where somebody did (the twin, at the same indexes).
+      const wantedFirst = twin.applyBytes(bytes);
+      shadow.applyBytes(bytes, false);
+      assert.deepEqual(Buffer.from(shadow.applyBytes(bytes)), Buffer.from(wantedFirst), `step ${step}: shadow retry of ${id}`);
+      assert.deepEqual(Buffer.from(twin.applyBytes(bytes)), Buffer.from(wantedFirst), `step ${step}: twin retry of ${id}`);
       recent.push(id);
       if (recent.length > 30) recent.shift();
     }
