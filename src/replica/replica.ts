@@ -80,6 +80,24 @@ interface PendingProposal {
   readonly timer: NodeJS.Timeout;
 }
 
+/**
+ * QueuedProposal is a write waiting for the next Ready, where every write queued since the last one joins the log in
+ * one proposal (proposeQueued); its timer runs from the call, so its deadline covers the wait.
+ */
+interface QueuedProposal {
+  readonly command: Uint8Array;
+  readonly deadline: number;
+  readonly resolve: (result: Uint8Array) => void;
+  readonly reject: (error: Error) => void;
+  timer: NodeJS.Timeout | null;
+}
+
+/**
+ * NotProposed is the refusal of a queued write that never reached the log because this member stopped being the
+ * leader before the write's Ready: propose() sends it on to the new leader, onForward names the leader.
+ */
+class NotProposed extends CairnError {}
+
 /** PendingRead is a linearizable read waiting for its ReadState and then for the state machine to catch up. */
 interface PendingRead {
   index: number | null;
@@ -139,6 +157,8 @@ export class Replica implements CommandProposer {
   private readonly core: RaftCore;
   private readonly options: ReplicaOptions;
   private readonly proposals = new Map<number, PendingProposal>();
+  /** queued holds the writes since the last Ready, in arrival order (with `proposals`, at most proposalsPendingMax). */
+  private queued: QueuedProposal[] = [];
   private readonly reads = new Map<string, PendingRead>();
   private readonly leaderWaiters = new Set<() => void>();
   private tickTimer: NodeJS.Timeout | null = null;
@@ -275,7 +295,16 @@ export class Replica implements CommandProposer {
     this.assertOpen();
     let lastError: CairnError | null = null;
     for (let attempt = 0; attempt < forwardAttemptsMax; attempt++) {
-      if (this.core.role === 'leader') return this.proposeLocally(command, deadline);
+      if (this.core.role === 'leader') {
+        try {
+          return await this.proposeLocally(command, deadline);
+        } catch (error) {
+          // Leadership moved while the write waited for its Ready: it never reached this log; try the new leader.
+          if (!(error instanceof NotProposed) || monotonicMs() >= deadline) throw error;
+          lastError = error;
+          continue;
+        }
+      }
       const leader = this.core.leader ?? (await this.waitForLeader(deadline));
       if (leader === this.options.id) continue;
       const response = await this.options.transport.forward(leader, { command, deadlineMs: Math.max(0, deadline - monotonicMs()) });
@@ -312,26 +341,71 @@ export class Replica implements CommandProposer {
     throw new CairnError('CAIRN_NO_QUORUM', 'no majority confirmed the leader in time for a linearizable read');
   }
 
+  /**
+   * proposeLocally queues a write for the next Ready (group commit). The writes of one Ready join the log in one
+   * proposal, so each follower gets them in one AppendRequest and answers once, and the commit that follows is one
+   * notice per follower: proposed one by one, a 64-write Ready sent 64 appends to each follower, took 64
+   * acknowledgements from each and sent 64 commit notices back (bench/README.md, session 24).
+   */
   private proposeLocally(command: Uint8Array, deadline: number): Promise<Uint8Array> {
-    if (this.proposals.size >= this.options.proposalsPendingMax) {
+    if (this.proposals.size + this.queued.length >= this.options.proposalsPendingMax) {
       this.options.metrics?.proposal('refused');
       return Promise.reject(new CairnError('CAIRN_UNCOMMITTED_BYTES_EXCEEDED', 'too many writes are waiting to commit'));
     }
-    const result = this.core.propose([command]);
-    if (!result.ok) {
-      this.options.metrics?.proposal('refused');
-      return Promise.reject(cairnErrorFromRaft(result.code, result.leaderHint));
-    }
-    this.schedule();
     return new Promise<Uint8Array>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.proposals.delete(result.firstIndex);
-        this.options.metrics?.proposal('unknown');
-        // The entry is in the leader's log: it may still commit. The client must not assume either outcome.
-        reject(new CairnError('CAIRN_OUTCOME_UNKNOWN', `no majority acknowledged entry ${result.firstIndex} in time`));
+      const queued: QueuedProposal = { command, deadline, resolve, reject, timer: null };
+      queued.timer = setTimeout(() => {
+        // Still queued at its deadline (the Ready before it never finished): it never reached the log.
+        const at = this.queued.indexOf(queued);
+        if (at < 0) return;
+        this.queued.splice(at, 1);
+        this.options.metrics?.proposal('refused');
+        reject(new CairnError('CAIRN_PROPOSAL_DROPPED', 'the write waited out its deadline before this member could append it to its log; it was not written'));
       }, Math.max(1, deadline - monotonicMs()));
-      this.proposals.set(result.firstIndex, { index: result.firstIndex, term: result.term, resolve, reject, timer });
+      this.queued.push(queued);
+      this.schedule();
     });
+  }
+
+  /**
+   * proposeQueued proposes every queued write as one batch of entries (called before each Ready is taken). When the
+   * core refuses the batch for its size (one entry too large, or the uncommitted bytes), each write is proposed on
+   * its own, so that each gets its own answer; a refusal for leadership refuses them all.
+   */
+  private proposeQueued(): void {
+    if (this.queued.length === 0) return;
+    const batch = this.queued;
+    this.queued = [];
+    const result = this.core.propose(batch.map((queued) => queued.command));
+    if (result.ok) {
+      for (let i = 0; i < batch.length; i++) this.track(batch[i] as QueuedProposal, result.firstIndex + i, result.term);
+      return;
+    }
+    const sizeRefusal = result.code === 'entry-too-large' || result.code === 'uncommitted-bytes-exceeded';
+    for (const queued of batch) {
+      const one = sizeRefusal && batch.length > 1 ? this.core.propose([queued.command]) : result;
+      if (one.ok) {
+        this.track(queued, one.firstIndex, one.term);
+        continue;
+      }
+      if (queued.timer !== null) clearTimeout(queued.timer);
+      this.options.metrics?.proposal('refused');
+      const error = cairnErrorFromRaft(one.code, one.leaderHint);
+      queued.reject(one.code === 'not-leader' ? new NotProposed(error.code, undefined, { details: { leader: one.leaderHint } }) : error);
+    }
+  }
+
+  /** track waits for the entry a queued write became, until the write's deadline; then its outcome is unknown. */
+  private track(queued: QueuedProposal, index: number, term: number): void {
+    if (queued.timer !== null) clearTimeout(queued.timer);
+    const { resolve, reject } = queued;
+    const timer = setTimeout(() => {
+      this.proposals.delete(index);
+      this.options.metrics?.proposal('unknown');
+      // The entry is in the leader's log: it may still commit. The client must not assume either outcome.
+      reject(new CairnError('CAIRN_OUTCOME_UNKNOWN', `no majority acknowledged entry ${index} in time`));
+    }, Math.max(1, queued.deadline - monotonicMs()));
+    this.proposals.set(index, { index, term, resolve, reject, timer });
   }
 
   private waitForRead(context: string, deadline: number): Promise<boolean> {
@@ -485,6 +559,7 @@ export class Replica implements CommandProposer {
 
   private async processReady(): Promise<void> {
     if (this.processing || this.closed) return;
+    this.proposeQueued();
     const hasReady = this.core.hasReady();
     if (!hasReady && !this.flushDeferred && !this.imageWanted()) return;
     this.processing = true;
@@ -994,6 +1069,10 @@ export class Replica implements CommandProposer {
       pending.reject(new CairnError('CAIRN_OUTCOME_UNKNOWN', `the member shut down before entry ${index} applied`));
     }
     this.proposals.clear();
+    for (const queued of this.queued.splice(0)) {
+      if (queued.timer !== null) clearTimeout(queued.timer);
+      queued.reject(new CairnError('CAIRN_SHUTTING_DOWN', 'the member shut down before the write reached its log; it was not written'));
+    }
     for (const read of this.reads.values()) {
       clearTimeout(read.timer);
       read.reject(new CairnError('CAIRN_SHUTTING_DOWN', 'the member is shutting down'));
