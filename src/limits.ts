@@ -147,10 +147,10 @@ export const limits: Limits = Object.freeze({
   requestTimeoutMs: 5000,
   // Proposals one member holds waiting to commit; beyond it writes are refused at once (back-pressure) rather than
   // queueing into timeouts. The uncommitted-bytes bound of the core usually binds first. It is also what bounds a
-  // group commit: a proposal joins the core's log at once, and the next Ready writes every entry appended since the
-  // last one in one LevelDB batch, so a leader's batch holds at most this many proposals (a follower's, what the
+  // group commit: the writes queued since the last Ready join the core's log as one proposal, and the next Ready
+  // writes them in one LevelDB batch, so a leader's batch holds at most this many proposals (a follower's, what the
   // leader's window lets through: inflightMessagesMax, inflightBytesMax). A tighter cap per Ready was measured and
-  // dropped: it costs a write, a peer message and an acknowledgement per extra Ready (bench/README.md, session 17).
+  // dropped: it costs a write, a peer message and an acknowledgement per extra Ready (bench/README.md, sessions 17, 24).
   proposalsPendingMax: 16_384,
   // A snapshot every 10 000 applied entries keeps the in-memory log (the core reads it from memory) to a few MiB of
   // registry commands and a restart's replay short; InstallSnapshot covers followers further behind.
