@@ -1,7 +1,7 @@
 // bench/main.ts: Cairn against etcd and ZooKeeper on the same machine, in the same run (issue 7).
 //
 //   npm run bench -- [--vs etcd,zookeeper] [--workload register,list,beat,...] [--clients N[,N...]] [--duration S]
-//                    [--quick] [--api grpc,http] [--memory-sizes 100000,1000000] [--profile DIR] [--warmup S]
+//                    [--quick] [--api grpc,http] [--via leader|follower] [--memory-sizes 100000,1000000] [--profile DIR] [--warmup S]
 //                    [--tail-duration S] [--rounds N]
 //
 // Starts a 3-member Cairn cluster and 3-member etcd and ZooKeeper clusters on loopback (installing Debian's
@@ -59,6 +59,8 @@ interface Options {
   readonly systemWarmupMs: number;
   readonly quick: boolean;
   readonly apis: ReadonlyArray<'grpc' | 'http'>;
+  /** via: the member every client talks to, each system's leader or the member after it in start order (a follower). */
+  readonly via: 'leader' | 'follower';
   readonly memorySizes: readonly number[];
   readonly resultsDir: string;
   readonly cairnHosts: readonly string[];
@@ -80,6 +82,8 @@ const usage = `usage: npm run bench -- [options]
   --workload W[,W...]        ${workloadNames.join(', ')} (default: all; --quick: all but memory)
   --clients N[,N...]         closed-loop clients per cell, 1..1024 (default: 1,16,64,256; --quick: 16)
   --api grpc,http            Cairn and etcd client families (default: both)
+  --via leader|follower      the member every client talks to: each system's leader (default), or a follower, so
+                             that every write is forwarded to the leader (Nacos clients spread over all members)
   --duration S               measured seconds per cell (default: 5; --quick: 1.5)
   --tail-duration S          measured seconds of the 1-client register and notify cells (default: 15; --quick: 0)
   --warmup S                 unmeasured warm-up per system before the first cell (default: 5; --quick: 1)
@@ -117,7 +121,7 @@ function parseBenchArgs(argv: readonly string[]) {
       vs: { type: 'string' }, workload: { type: 'string' }, clients: { type: 'string' }, duration: { type: 'string' },
       quick: { type: 'boolean' }, api: { type: 'string' }, 'memory-sizes': { type: 'string' }, 'results-dir': { type: 'string' },
       'cairn-hosts': { type: 'string' }, 'cairn-port': { type: 'string' }, 'memory-addr': { type: 'string' }, profile: { type: 'string' },
-      warmup: { type: 'string' }, 'tail-duration': { type: 'string' }, rounds: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+      warmup: { type: 'string' }, 'tail-duration': { type: 'string' }, rounds: { type: 'string' }, via: { type: 'string' }, help: { type: 'boolean', short: 'h' },
     },
     strict: true,
   });
@@ -144,6 +148,8 @@ function optionsOf(values: ReturnType<typeof parseBenchArgs>['values']): Options
   if (!Number.isInteger(rounds) || rounds < 1 || rounds > roundsMax) throw new UsageError(`--rounds: an integer in 1..${roundsMax}`);
   const apis = list(values.api ?? 'grpc,http');
   for (const api of apis) if (api !== 'grpc' && api !== 'http') throw new UsageError(`--api: unknown '${api}'`);
+  const via = values.via ?? 'leader';
+  if (via !== 'leader' && via !== 'follower') throw new UsageError(`--via: unknown '${via}' (leader, follower)`);
   const memorySizes = list(values['memory-sizes'] ?? (quick ? '20000' : '100000,1000000')).map(Number);
   const cairnHosts = list(values['cairn-hosts'] ?? '127.0.2.41,127.0.2.42,127.0.2.43');
   return {
@@ -156,6 +162,7 @@ function optionsOf(values: ReturnType<typeof parseBenchArgs>['values']): Options
     systemWarmupMs: systemWarmup * 1000,
     quick,
     apis: apis as Array<'grpc' | 'http'>,
+    via,
     memorySizes,
     resultsDir: path.resolve(values['results-dir'] ?? path.join(root, 'bench', 'results')),
     cairnHosts,
@@ -173,7 +180,8 @@ function optionsOf(values: ReturnType<typeof parseBenchArgs>['values']): Options
 interface Target {
   readonly driver: Driver;
   readonly cluster: RunningCluster;
-  readonly leader: number;
+  /** member is the index of the member its clients talk to: the leader, or a follower under --via follower. */
+  readonly member: number;
   /** registered holds, per client count, the instances its register run created: its deregister run removes them. */
   readonly registered: Map<number, Slot[]>;
   nextRegister: number;
@@ -381,25 +389,30 @@ async function main(): Promise<number> {
       const zk = zkClasspath === null ? null : await startZooKeeper(zkClasspath, options.zkHosts, tmp, logDir);
       if (zk !== null) clusters.push(zk);
       const maxClients = Math.max(...options.clients);
-      const add = (driver: Driver, cluster: RunningCluster, leader: number): void => {
+      const add = (driver: Driver, cluster: RunningCluster, member: number): void => {
         drivers.push(driver);
-        targets.push({ driver, cluster, leader, registered: new Map(), nextRegister: 0, nextEphemeral: 0 });
+        targets.push({ driver, cluster, member, registered: new Map(), nextRegister: 0, nextEphemeral: 0 });
       };
-      const cairnLeader = await cairn.leaderIndex();
-      const cairnAddr = cairn.members[cairnLeader]?.client ?? '';
-      if (options.apis.includes('grpc')) add(new CairnGrpc(cairnGrpcAddress(cairnAddr), cairnAddr), cairn, cairnLeader);
+      // --via follower: every client of a system talks to the member after its leader (so a write is forwarded).
+      const entry = async (cluster: RunningCluster): Promise<number> => {
+        const leader = await cluster.leaderIndex();
+        return options.via === 'leader' ? leader : (leader + 1) % cluster.members.length;
+      };
+      const cairnEntry = await entry(cairn);
+      const cairnAddr = cairn.members[cairnEntry]?.client ?? '';
+      if (options.apis.includes('grpc')) add(new CairnGrpc(cairnGrpcAddress(cairnAddr), cairnAddr), cairn, cairnEntry);
       if (etcd !== null && options.apis.includes('grpc')) {
-        const leader = await etcd.leaderIndex();
-        add(new EtcdGrpc(etcd.members[leader]?.client ?? ''), etcd, leader);
+        const member = await entry(etcd);
+        add(new EtcdGrpc(etcd.members[member]?.client ?? ''), etcd, member);
       }
       if (zk !== null) {
-        const leader = await zk.leaderIndex();
-        add(await ZooKeeperTarget.open(zk.members[leader]?.client ?? ''), zk, leader);
+        const member = await entry(zk);
+        add(await ZooKeeperTarget.open(zk.members[member]?.client ?? ''), zk, member);
       }
-      if (options.apis.includes('http')) add(new CairnHttp(cairnAddr, maxClients), cairn, cairnLeader);
+      if (options.apis.includes('http')) add(new CairnHttp(cairnAddr, maxClients), cairn, cairnEntry);
       if (etcd !== null && options.apis.includes('http')) {
-        const leader = await etcd.leaderIndex();
-        add(new EtcdHttp(etcd.members[leader]?.client ?? '', maxClients), etcd, leader);
+        const member = await entry(etcd);
+        add(new EtcdHttp(etcd.members[member]?.client ?? '', maxClients), etcd, member);
       }
       // One preparation per system: the list service of 100 and the register services (Cairn: checker NONE).
       const prepared = new Set<string>();
@@ -409,7 +422,7 @@ async function main(): Promise<number> {
         await target.driver.prepare(options.registerServices, listSize);
       }
       for (const target of targets) await warmUp(target, options.systemWarmupMs, options.registerServices);
-      process.stderr.write(`bench: clusters up, prepared and warmed up in ${((performance.now() - wallStart) / 1000).toFixed(1)} s; leaders: ${targets.map((t) => `${t.driver.id}=${t.cluster.members[t.leader]?.client ?? '?'}`).join(' ')}\n`);
+      process.stderr.write(`bench: clusters up, prepared and warmed up in ${((performance.now() - wallStart) / 1000).toFixed(1)} s; clients talk to (${options.via}): ${targets.map((t) => `${t.driver.id}=${t.cluster.members[t.member]?.client ?? '?'}`).join(' ')}\n`);
       for (let round = 1; round <= options.rounds; round++) {
         for (const workload of runWorkloads) {
           for (const clients of options.clients) {
@@ -421,7 +434,7 @@ async function main(): Promise<number> {
               } catch (error) {
                 result = notMeasured(`failed: ${describe(error)}`);
               }
-              const row: Row = { workload, clients, target: target.driver.id, member: target.cluster.members[target.leader]?.client ?? '', round, ...result };
+              const row: Row = { workload, clients, target: target.driver.id, member: target.cluster.members[target.member]?.client ?? '', round, ...result };
               rows.push(row);
               const shown = row.status === 'ok'
                 ? `${row.opsPerSecond.toFixed(0)} ops/s p50 ${row.p50Ms.toFixed(2)} ms p99 ${row.p99Ms.toFixed(2)} ms errors ${row.errors}${row.exhausted ? ' (pool exhausted)' : ''}`
@@ -457,7 +470,7 @@ async function main(): Promise<number> {
     options: {
       vs: options.vs, workloads: options.workloads, clients: options.clients, durationSeconds: options.durationMs / 1000,
       tailDurationSeconds: options.tailDurationMs / 1000, tailWorkloads: [...tailWorkloads], warmupSeconds: options.warmupMs / 1000,
-      systemWarmupSeconds: options.systemWarmupMs / 1000, quick: options.quick, apis: options.apis, rounds: options.rounds,
+      systemWarmupSeconds: options.systemWarmupMs / 1000, quick: options.quick, apis: options.apis, rounds: options.rounds, via: options.via,
     },
     notes,
     results: rows,
