@@ -135,120 +135,107 @@ async function closeAll(group: readonly Member[]): Promise<void> {
   await Promise.all(group.map((member) => member.replica.close()));
 }
 
-const appendsWithEntries = (messages: readonly Message[], to: string): Array<Extract<Message, { type: 'AppendRequest' }>> =>
-  messages.filter((message): message is Extract<Message, { type: 'AppendRequest' }> => message.type === 'AppendRequest' && message.to === to && message.entries.length > 0);
-
-test('a burst of 64 writes reaches each follower in one AppendRequest and commits with a notice or two, not 64 of each', async () => {
-  const group = await openGroup(new MemoryNetwork(limits));
-  try {
-    const leader = await leaderOf(group);
-    const followers = group.filter((member) => member !== leader);
-    // A first write settles the new leader's no-op and every follower's progress into pipelined replication.
-    await leader.replica.propose(text('warm'));
-    await until('every member applied the first write', () => group.every((member) => member.machine.count('warm') === 1));
-    for (const member of group) member.sent.length = 0;
-
-    const answers = await Promise.all(Array.from({ length: 64 }, (_, i) => leader.replica.propose(text(`w${i}`))));
-    assert.deepEqual(answers.map((answer) => new TextDecoder().decode(answer)), Array.from({ length: 64 }, (_, i) => `w${i}`));
-    await until('every member applied the burst', () => group.every((member) => member.machine.applied.size === 65));
-
-    for (const follower of followers) {
-      const appends = appendsWithEntries(leader.sent, follower.id);
-      assert.equal(appends.length, 1, `${follower.id} got ${appends.length} appends carrying entries (${appends.map((append) => append.entries.length).join()})`);
-      assert.equal(appends[0]?.entries.length, 64);
-      // One answer to the append; a commit notice sent before this follower's answer arrived asks for one more.
-      const toFollower = leader.sent.filter((message) => message.to === follower.id && message.type === 'AppendRequest');
-      const answersSent = follower.sent.filter((message) => message.type === 'AppendResponse' && message.to === leader.id);
-      assert.ok(toFollower.length <= 3, `${follower.id} got ${toFollower.length} appends`);
-      assert.ok(answersSent.length >= 1 && answersSent.length <= 2, `${follower.id} answered ${answersSent.length} times`);
-    }
-    // Every member applied the burst in order, once each.
-    for (const member of group) {
-      const burst = [...member.machine.applied.entries()].filter(([, value]) => /^w\d+$/.test(value)).sort((a, b) => a[0] - b[0]).map(([, value]) => value);
-      assert.deepEqual(burst, Array.from({ length: 64 }, (_, i) => `w${i}`), member.id);
-    }
-  } finally {
-    await closeAll(group);
-  }
-});
-
-test('writes queued behind a Ready when the leader is deposed go to the new leader: each applied exactly once on every member', async () => {
+/**
+ * withGroup runs `body` on three fresh members once one leads and has committed a first write ('warm', which also
+ * settles its no-op), and closes them all afterwards, also on failure.
+ */
+async function withGroup(body: (group: Member[], leader: Member, network: MemoryNetwork) => Promise<void>): Promise<void> {
   const network = new MemoryNetwork(limits);
   const group = await openGroup(network);
   try {
-    const old = await leaderOf(group);
-    await old.replica.propose(text('warm'));
-    // Hold the old leader's next write: the Ready that carries `first` stays in flight, and what follows queues.
-    old.storage.hold();
-    const first = old.replica.propose(text('first')).then(() => 'ok', (error: unknown) => (error instanceof CairnError ? error.code : String(error)));
-    await until('the Ready with the first write is held', () => old.storage.held > 0);
-    const queued = Array.from({ length: 8 }, (_, i) => old.replica.propose(text(`q${i}`)));
-    // The followers elect a leader of their own, then the old one hears of it and steps down with its Ready held.
-    network.isolate(old.id);
-    const others = group.filter((member) => member !== old);
-    await until('a new leader among the others', () => others.some((member) => member.replica.status().role === 'leader'));
-    network.healAll();
-    await until('the old leader stepped down', () => old.replica.status().role !== 'leader');
-    old.storage.release();
-    const results = await Promise.all(queued.map((write) => write.then((answer) => new TextDecoder().decode(answer))));
-    assert.deepEqual(results, Array.from({ length: 8 }, (_, i) => `q${i}`));
-    // The first write was in the old leader's log only: it was dropped or its outcome is unknown, never both ways.
-    const firstOutcome = await first;
-    await until('every member applied every queued write', () => group.every((member) => Array.from({ length: 8 }, (_, i) => member.machine.count(`q${i}`)).every((n) => n === 1)));
-    for (const member of group) {
-      assert.ok(member.machine.count('first') <= 1, `${member.id} applied the first write ${member.machine.count('first')} times (${firstOutcome})`);
-      for (let i = 0; i < 8; i++) assert.equal(member.machine.count(`q${i}`), 1, `${member.id}: q${i}`);
-    }
-  } finally {
-    await closeAll(group);
-  }
-});
-
-test('a write whose deadline passes in the queue is refused as not written and never applied; a closing member refuses what it queued', async () => {
-  const group = await openGroup(new MemoryNetwork(limits));
-  try {
     const leader = await leaderOf(group);
     await leader.replica.propose(text('warm'));
-    leader.storage.hold();
-    const inFlight = leader.replica.propose(text('in-flight')).catch((error: unknown) => error);
-    await until('a Ready is held', () => leader.storage.held > 0);
-    const late = await leader.replica.propose(text('late'), { timeoutMs: 50 }).then(() => null, (error: unknown) => error);
-    assert.ok(late instanceof CairnError && late.code === 'CAIRN_PROPOSAL_DROPPED', `late: ${String(late)}`);
-    const atClose = leader.replica.propose(text('at-close')).then(() => null, (error: unknown) => error);
-    const closing = leader.replica.close();
-    leader.storage.release();
-    await closing;
-    const refused = await atClose;
-    assert.ok(refused instanceof CairnError && refused.code === 'CAIRN_SHUTTING_DOWN', `at close: ${String(refused)}`);
-    await inFlight;
-    // The in-flight write may still commit through the others (a new leader), the refused ones never do.
-    const others = group.filter((member) => member !== leader);
-    await until('the others elect a leader', () => others.some((member) => member.replica.status().role === 'leader'));
-    const next = others.find((member) => member.replica.status().role === 'leader') as Member;
-    await next.replica.propose(text('after'));
-    await until('the others applied a write after the close', () => others.every((member) => member.machine.count('after') === 1));
-    for (const member of group) {
-      assert.equal(member.machine.count('late'), 0, `${member.id} applied a write refused as not written`);
-      assert.equal(member.machine.count('at-close'), 0, `${member.id} applied a write refused at close`);
-    }
+    await body(group, leader, network);
   } finally {
     await closeAll(group);
   }
-});
+}
 
-test('one oversized write in a batch is refused alone; the others of its Ready commit', async () => {
-  const group = await openGroup(new MemoryNetwork(limits));
-  try {
-    const leader = await leaderOf(group);
-    await leader.replica.propose(text('warm'));
-    const writes = [text('a'), text('b'), new Uint8Array(messageBytesMax), text('c')];
-    const outcomes = await Promise.all(writes.map((write) => leader.replica.propose(write).then(
-      (answer) => new TextDecoder().decode(answer).slice(0, 8),
-      (error: unknown) => (error instanceof CairnError ? error.code : String(error)),
-    )));
-    assert.deepEqual(outcomes, ['a', 'b', 'CAIRN_ENTRY_TOO_LARGE', 'c']);
-    await until('every member applied a, b and c', () => group.every((member) => ['a', 'b', 'c'].every((value) => member.machine.count(value) === 1)));
-  } finally {
-    await closeAll(group);
+const appendsWithEntries = (messages: readonly Message[], to: string): Array<Extract<Message, { type: 'AppendRequest' }>> =>
+  messages.filter((message): message is Extract<Message, { type: 'AppendRequest' }> => message.type === 'AppendRequest' && message.to === to && message.entries.length > 0);
+
+test('a burst of 64 writes reaches each follower in one AppendRequest and commits with a notice or two, not 64 of each', () => withGroup(async (group, leader) => {
+  const followers = group.filter((member) => member !== leader);
+  // The first write settled the new leader's no-op and every follower's progress into pipelined replication.
+  await until('every member applied the first write', () => group.every((member) => member.machine.count('warm') === 1));
+  for (const member of group) member.sent.length = 0;
+
+  const answers = await Promise.all(Array.from({ length: 64 }, (_, i) => leader.replica.propose(text(`w${i}`))));
+  assert.deepEqual(answers.map((answer) => new TextDecoder().decode(answer)), Array.from({ length: 64 }, (_, i) => `w${i}`));
+  await until('every member applied the burst', () => group.every((member) => member.machine.applied.size === 65));
+
+  for (const follower of followers) {
+    const appends = appendsWithEntries(leader.sent, follower.id);
+    assert.equal(appends.length, 1, `${follower.id} got ${appends.length} appends carrying entries (${appends.map((append) => append.entries.length).join()})`);
+    assert.equal(appends[0]?.entries.length, 64);
+    // One answer to the append; a commit notice sent before this follower's answer arrived asks for one more.
+    const toFollower = leader.sent.filter((message) => message.to === follower.id && message.type === 'AppendRequest');
+    const answersSent = follower.sent.filter((message) => message.type === 'AppendResponse' && message.to === leader.id);
+    assert.ok(toFollower.length <= 3, `${follower.id} got ${toFollower.length} appends`);
+    assert.ok(answersSent.length >= 1 && answersSent.length <= 2, `${follower.id} answered ${answersSent.length} times`);
   }
-});
+  // Every member applied the burst in order, once each.
+  for (const member of group) {
+    const burst = [...member.machine.applied.entries()].filter(([, value]) => /^w\d+$/.test(value)).sort((a, b) => a[0] - b[0]).map(([, value]) => value);
+    assert.deepEqual(burst, Array.from({ length: 64 }, (_, i) => `w${i}`), member.id);
+  }
+}));
+
+test('writes queued behind a Ready when the leader is deposed go to the new leader: each applied exactly once on every member', () => withGroup(async (group, old, network) => {
+  // Hold the old leader's next write: the Ready that carries `first` stays in flight, and what follows queues.
+  old.storage.hold();
+  const first = old.replica.propose(text('first')).then(() => 'ok', (error: unknown) => (error instanceof CairnError ? error.code : String(error)));
+  await until('the Ready with the first write is held', () => old.storage.held > 0);
+  const queued = Array.from({ length: 8 }, (_, i) => old.replica.propose(text(`q${i}`)));
+  // The followers elect a leader of their own, then the old one hears of it and steps down with its Ready held.
+  network.isolate(old.id);
+  const others = group.filter((member) => member !== old);
+  await until('a new leader among the others', () => others.some((member) => member.replica.status().role === 'leader'));
+  network.healAll();
+  await until('the old leader stepped down', () => old.replica.status().role !== 'leader');
+  old.storage.release();
+  const results = await Promise.all(queued.map((write) => write.then((answer) => new TextDecoder().decode(answer))));
+  assert.deepEqual(results, Array.from({ length: 8 }, (_, i) => `q${i}`));
+  // The first write was in the old leader's log only: it was dropped or its outcome is unknown, never both ways.
+  const firstOutcome = await first;
+  await until('every member applied every queued write', () => group.every((member) => Array.from({ length: 8 }, (_, i) => member.machine.count(`q${i}`)).every((n) => n === 1)));
+  for (const member of group) {
+    assert.ok(member.machine.count('first') <= 1, `${member.id} applied the first write ${member.machine.count('first')} times (${firstOutcome})`);
+    for (let i = 0; i < 8; i++) assert.equal(member.machine.count(`q${i}`), 1, `${member.id}: q${i}`);
+  }
+}));
+
+test('a write whose deadline passes in the queue is refused as not written and never applied; a closing member refuses what it queued', () => withGroup(async (group, leader) => {
+  leader.storage.hold();
+  const inFlight = leader.replica.propose(text('in-flight')).catch((error: unknown) => error);
+  await until('a Ready is held', () => leader.storage.held > 0);
+  const late = await leader.replica.propose(text('late'), { timeoutMs: 50 }).then(() => null, (error: unknown) => error);
+  assert.ok(late instanceof CairnError && late.code === 'CAIRN_PROPOSAL_DROPPED', `late: ${String(late)}`);
+  const atClose = leader.replica.propose(text('at-close')).then(() => null, (error: unknown) => error);
+  const closing = leader.replica.close();
+  leader.storage.release();
+  await closing;
+  const refused = await atClose;
+  assert.ok(refused instanceof CairnError && refused.code === 'CAIRN_SHUTTING_DOWN', `at close: ${String(refused)}`);
+  await inFlight;
+  // The in-flight write may still commit through the others (a new leader), the refused ones never do.
+  const others = group.filter((member) => member !== leader);
+  await until('the others elect a leader', () => others.some((member) => member.replica.status().role === 'leader'));
+  const next = others.find((member) => member.replica.status().role === 'leader') as Member;
+  await next.replica.propose(text('after'));
+  await until('the others applied a write after the close', () => others.every((member) => member.machine.count('after') === 1));
+  for (const member of group) {
+    assert.equal(member.machine.count('late'), 0, `${member.id} applied a write refused as not written`);
+    assert.equal(member.machine.count('at-close'), 0, `${member.id} applied a write refused at close`);
+  }
+}));
+
+test('one oversized write in a batch is refused alone; the others of its Ready commit', () => withGroup(async (group, leader) => {
+  const writes = [text('a'), text('b'), new Uint8Array(messageBytesMax), text('c')];
+  const outcomes = await Promise.all(writes.map((write) => leader.replica.propose(write).then(
+    (answer) => new TextDecoder().decode(answer).slice(0, 8),
+    (error: unknown) => (error instanceof CairnError ? error.code : String(error)),
+  )));
+  assert.deepEqual(outcomes, ['a', 'b', 'CAIRN_ENTRY_TOO_LARGE', 'c']);
+  await until('every member applied a, b and c', () => group.every((member) => ['a', 'b', 'c'].every((value) => member.machine.count(value) === 1)));
+}));
