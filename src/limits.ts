@@ -25,6 +25,7 @@ export interface Limits {
   readonly entryBytesMax: number;
   readonly requestTimeoutMs: number;
   readonly proposalsPendingMax: number;
+  readonly forwardBatchRequestsMax: number;
   readonly snapshotEntries: number;
   readonly checkpointEntries: number;
   readonly memberCatchUpMs: number;
@@ -152,6 +153,10 @@ export const limits: Limits = Object.freeze({
   // leader's window lets through: inflightMessagesMax, inflightBytesMax). A tighter cap per Ready was measured and
   // dropped: it costs a write, a peer message and an acknowledgement per extra Ready (bench/README.md, sessions 17, 24).
   proposalsPendingMax: 16_384,
+  // Writes a follower sends the leader in one ForwardBatch call (src/replica/forward-queue.ts): those that reached it in
+  // one turn of its event loop, at most this many and messageBytesMax of commands. One unary call per write cost the
+  // forwarding member ~420 µs of CPU per write at 64 clients (bench/README.md, session 24).
+  forwardBatchRequestsMax: 256,
   // A snapshot every 10 000 applied entries keeps the in-memory log (the core reads it from memory) to a few MiB of
   // registry commands and a restart's replay short; InstallSnapshot covers followers further behind.
   snapshotEntries: 10_000,
@@ -405,6 +410,7 @@ export const limitRelations: readonly LimitRelation[] = Object.freeze([
   { name: '2 * electionTicks * raftTickMs < requestTimeoutMs', reason: 'a request outlives a full election', holds: (l) => 2 * l.electionTicks * l.raftTickMs < l.requestTimeoutMs },
   { name: 'memberCatchUpMs >= requestTimeoutMs', reason: 'a learner gets at least a request timeout to catch up', holds: (l) => l.memberCatchUpMs >= l.requestTimeoutMs },
   // Raft sizes.
+  { name: '1 <= forwardBatchRequestsMax <= proposalsPendingMax', reason: 'a leader can take a whole forwarded batch', holds: (l) => l.forwardBatchRequestsMax >= 1 && l.forwardBatchRequestsMax <= l.proposalsPendingMax },
   { name: 'messageBytesMax >= entryBytesMax', reason: 'the largest entry fits in one AppendRequest', holds: (l) => l.messageBytesMax >= l.entryBytesMax },
   { name: 'inflightBytesMax >= messageBytesMax', reason: 'a full AppendRequest can always be in flight', holds: (l) => l.inflightBytesMax >= l.messageBytesMax },
   { name: 'uncommittedBytesMax >= entryBytesMax', reason: 'an idle leader accepts the largest entry', holds: (l) => l.uncommittedBytesMax >= l.entryBytesMax },

@@ -14,10 +14,15 @@
 // Inbound, the Stream handler decodes every message of every batch on its own, drops (and counts) any that is
 // invalid or not addressed to this member, and hands the rest to handlers.onMessage in arrival order.
 //
-// Forward is a unary call bounded by the client's deadline. Its failures are mapped so that a client never hears
-// "certainly not written" about a write that may have reached the leader (DESIGN.md: an outcome that is unknown is
-// reported as unknown): a call that never left (the peer's channel never became ready) is CAIRN_NO_LEADER
-// (retryable); a call that left and then failed or timed out is CAIRN_OUTCOME_UNKNOWN.
+// Forwarded writes go through a ForwardQueue (forward-queue.ts): the writes bound for one peer in one turn of the
+// event loop leave in one ForwardBatch call, a lone write in a Forward call. Both are unary calls bounded by the
+// clients' deadlines (a batch by the latest; a write whose own deadline comes first is answered at it). Their
+// failures are mapped so that a client never hears "certainly not written" about a write that may have reached the
+// leader (DESIGN.md: an outcome that is unknown is reported as unknown): a call that never left (the peer's channel
+// never became ready) is CAIRN_NO_LEADER (retryable); a call that left and then failed or timed out is
+// CAIRN_OUTCOME_UNKNOWN. A leader that does not serve ForwardBatch (a release before it) answers UNIMPLEMENTED before
+// reading the call, so its writes certainly were not: they go again in Forward calls, and the peer is sent no batch
+// for forwardBatchRetryMs.
 import {
   Client,
   Metadata,
@@ -45,6 +50,8 @@ import type { Message, NodeId } from '../raft/types.ts';
 import {
   decodeBackupRequest,
   encodeBackupChunk,
+  decodeForwardBatchRequest,
+  decodeForwardBatchResponse,
   decodeForwardRequest,
   decodeForwardResponse,
   decodeCheckpointsRequest,
@@ -56,6 +63,8 @@ import {
   encodeHelloRequest,
   encodeHelloResponse,
   decodeRaftBatch,
+  encodeForwardBatchRequest,
+  encodeForwardBatchResponse,
   encodeForwardRequest,
   encodeForwardResponse,
   encodeRaftBatch,
@@ -66,6 +75,7 @@ import {
 } from './peer-codec.ts';
 import type { ForwardRequest, ForwardResponse, PeerHandlers, PeerHello, PeerTransport } from './transport.ts';
 import type { PeerCheckpoints } from './checkpoints.ts';
+import { ForwardQueue } from './forward-queue.ts';
 import { guardService, isPeerProtocolRefusal, peerCallMetadata, peerProtocolVersion, type ProtocolGuard } from './peer-protocol.ts';
 import { grpcDeadline, monotonicMs } from '../clock.ts';
 import { isCairnError } from '../errors.ts';
@@ -88,6 +98,12 @@ export type PeerTransportEvent =
   | 'forward_outcome_unknown'
   | 'forward_served'
   | 'forward_invalid'
+  /** forward_batch_sent counts ForwardBatch calls made (forward_sent counts their writes too). */
+  | 'forward_batch_sent'
+  /** forward_batch_served counts ForwardBatch calls answered (forward_served counts their writes too). */
+  | 'forward_batch_served'
+  /** forward_batch_unsupported counts ForwardBatch calls a peer answered UNIMPLEMENTED (a release before it). */
+  | 'forward_batch_unsupported'
   | 'checkpoints_invalid'
   | 'peer_protocol_refused';
 
@@ -109,6 +125,9 @@ export const peerTransportEvents: readonly PeerTransportEvent[] = Object.freeze(
   'forward_outcome_unknown',
   'forward_served',
   'forward_invalid',
+  'forward_batch_sent',
+  'forward_batch_served',
+  'forward_batch_unsupported',
   'checkpoints_invalid',
   'peer_protocol_refused',
 ]);
@@ -123,7 +142,14 @@ export interface PeerLogger {
 /** GrpcTransportLimits is the subset of src/limits.ts the gRPC transport enforces. */
 export type GrpcTransportLimits = Pick<
   Limits,
-  'messageBytesMax' | 'snapshotChunkBytes' | 'entryBytesMax' | 'peerMessageBytesMax' | 'peerSendQueueMessagesMax' | 'peerSendQueueBytesMax'
+  | 'messageBytesMax'
+  | 'snapshotChunkBytes'
+  | 'entryBytesMax'
+  | 'peerMessageBytesMax'
+  | 'peerSendQueueMessagesMax'
+  | 'peerSendQueueBytesMax'
+  | 'forwardBatchRequestsMax'
+  | 'proposalsPendingMax'
 >;
 
 /** GrpcTransportTuning holds the transport's timings; grpcTransportTuning has the production values. */
@@ -178,6 +204,8 @@ export interface GrpcPeerTransportOptions {
   readonly services?: readonly PeerServiceRegistration[];
   /** protocolVersion is the Peer service's protocol this member speaks (peer-protocol.ts); only tests set another. */
   readonly protocolVersion?: number;
+  /** serveForwardBatch false leaves ForwardBatch unserved, as a release before it did; only tests set it. */
+  readonly serveForwardBatch?: boolean;
 }
 
 /**
@@ -192,6 +220,16 @@ export interface PeerServiceRegistration {
 
 const STREAM_PATH = '/cairn.peer.v1.Peer/Stream';
 const FORWARD_PATH = '/cairn.peer.v1.Peer/Forward';
+const FORWARD_BATCH_PATH = '/cairn.peer.v1.Peer/ForwardBatch';
+/** forwardBatchRetryMs is how long a peer that answered ForwardBatch with UNIMPLEMENTED is sent Forward calls only. */
+const forwardBatchRetryMs = 60_000;
+/**
+ * forwardEarlyAnswerSlackMs: a write of a batch whose deadline comes this much before the batch's (the latest of its
+ * writes') gets a timer of its own, so that it is answered at its deadline rather than with the batch.
+ */
+const forwardEarlyAnswerSlackMs = 50;
+/** forwardBatchInvalidPrefix starts the details of a ForwardBatch refused as a whole (INVALID_ARGUMENT): nothing was written. */
+const forwardBatchInvalidPrefix = 'invalid forward batch';
 const HELLO_PATH = '/cairn.peer.v1.Peer/Hello';
 const CHECKPOINTS_PATH = '/cairn.peer.v1.Peer/Checkpoints';
 /** BACKUP_PATH is the Backup method (peer.proto): `cairn backup save --from` calls it. */
@@ -470,6 +508,9 @@ export class GrpcPeerTransport implements PeerTransport {
   private closed = false;
   private backupInFlight = false;
   private readonly protocolVersion: number;
+  private readonly forwards: ForwardQueue;
+  /** batchRefusedUntil holds, per peer that answered ForwardBatch with UNIMPLEMENTED, until when it gets Forward calls only. */
+  private readonly batchRefusedUntil = new Map<NodeId, number>();
 
   constructor(options: GrpcPeerTransportOptions) {
     assert(options.self.length > 0 && options.self.length <= nodeIdCharsMax, 'transport: invalid self id');
@@ -490,6 +531,11 @@ export class GrpcPeerTransport implements PeerTransport {
       count: (event) => this.count(event),
       reportUnreachable: (peer) => this.handlers?.onUnreachable(peer),
     };
+    this.forwards = new ForwardQueue({
+      limits: options.limits,
+      sendOne: (to, request) => this.forwardOne(to, request),
+      sendBatch: (to, requests, answer) => this.forwardBatch(to, requests, answer),
+    });
   }
 
   /** port is the bound peer port (useful with listenPort 0); 0 before start(). */
@@ -551,6 +597,9 @@ export class GrpcPeerTransport implements PeerTransport {
     server.addService(peerServiceDefinition, guardService({
       Stream: (call: ServerReadableStream<Buffer, Uint8Array>, callback: sendUnaryData<Uint8Array>) => this.serveStream(call, callback),
       Forward: (call: ServerUnaryCall<Buffer, Uint8Array>, callback: sendUnaryData<Uint8Array>) => this.serveForward(call, callback),
+      ...(this.options.serveForwardBatch === false ? {} : {
+        ForwardBatch: (call: ServerUnaryCall<Buffer, Uint8Array>, callback: sendUnaryData<Uint8Array>) => this.serveForwardBatch(call, callback),
+      }),
       Hello: (call: ServerUnaryCall<Buffer, Uint8Array>, callback: sendUnaryData<Uint8Array>) => this.serveHello(call, callback),
       Backup: (call: ServerWritableStream<Buffer, Uint8Array>) => void this.serveBackup(call),
       Checkpoints: (call: ServerUnaryCall<Buffer, Uint8Array>, callback: sendUnaryData<Uint8Array>) => this.serveCheckpoints(call, callback),
@@ -610,8 +659,19 @@ export class GrpcPeerTransport implements PeerTransport {
     }
   }
 
-  /** forward sends a client write to `to` and waits, at most request.deadlineMs, for its answer. */
+  /**
+   * forward sends a client write to `to` with the other writes of this turn of the event loop (forward-queue.ts) and
+   * waits, at most request.deadlineMs, for its answer.
+   */
   async forward(to: NodeId, request: ForwardRequest): Promise<ForwardResponse> {
+    if (this.closed) return refusal('CAIRN_SHUTTING_DOWN', `${this.options.self} is shutting down`);
+    if (!this.links.has(to)) return this.notSent(`${to} is not a known member`);
+    if (!(request.deadlineMs > 0)) return this.notSent('the request deadline passed before the write was forwarded');
+    return this.forwards.enqueue(to, request);
+  }
+
+  /** forwardOne sends one write in a Forward call and waits, at most request.deadlineMs, for its answer. */
+  private async forwardOne(to: NodeId, request: ForwardRequest): Promise<ForwardResponse> {
     const link = this.links.get(to);
     if (this.closed) return refusal('CAIRN_SHUTTING_DOWN', `${this.options.self} is shutting down`);
     if (link === undefined) return this.notSent(`${to} is not a known member`);
@@ -633,13 +693,92 @@ export class GrpcPeerTransport implements PeerTransport {
     });
   }
 
+  /**
+   * forwardBatch sends 2..forwardBatchRequestsMax writes in one ForwardBatch call and gives each its answer (see
+   * ForwardQueueOptions.sendBatch); a peer that does not serve ForwardBatch gets them in Forward calls.
+   */
+  private async forwardBatch(to: NodeId, requests: readonly ForwardRequest[], answer: (index: number, response: ForwardResponse) => void): Promise<void> {
+    const refusedUntil = this.batchRefusedUntil.get(to);
+    if (refusedUntil !== undefined && monotonicMs() < refusedUntil) return this.forwardEach(to, requests, requests.map((_, i) => i), answer);
+    const link = this.links.get(to);
+    const notSent = (why: string): void => requests.forEach((_, i) => answer(i, this.notSent(why)));
+    if (this.closed) return requests.forEach((_, i) => answer(i, refusal('CAIRN_SHUTTING_DOWN', `${this.options.self} is shutting down`)));
+    if (link === undefined) return notSent(`${to} is not a known member`);
+    const started = monotonicMs();
+    const deadlines = requests.map((request) => started + request.deadlineMs);
+    const latest = Math.max(...deadlines);
+    const client = link.getClient();
+    if (!(await waitForReady(client.getChannel(), latest)) || link.isClosed) return notSent(`peer ${to} is unreachable`);
+    const now = monotonicMs();
+    const live: number[] = [];
+    for (let i = 0; i < requests.length; i++) {
+      if ((deadlines[i] as number) > now) live.push(i);
+      else answer(i, this.notSent('the request deadline passed before the write was forwarded'));
+    }
+    if (live.length === 0) return;
+    const sent = live.map((i) => ({ command: (requests[i] as ForwardRequest).command, deadlineMs: (deadlines[i] as number) - now }));
+    const callDeadline = Math.max(...live.map((i) => deadlines[i] as number));
+    this.count('forward_batch_sent');
+    for (let i = 0; i < live.length; i++) this.count('forward_sent');
+    const timers: NodeJS.Timeout[] = [];
+    for (const i of live) {
+      const deadline = deadlines[i] as number;
+      if (deadline >= callDeadline - forwardEarlyAnswerSlackMs) continue;
+      timers.push(setTimeout(() => answer(i, this.unknownOutcome(to, 'no answer before the deadline')), Math.max(1, deadline - monotonicMs())));
+    }
+    const metadata = peerCallMetadata(FROM_METADATA_KEY, this.options.self, this.protocolVersion);
+    const { error, value } = await new Promise<{ error: ServiceError | null; value: Buffer | undefined }>((resolve) => {
+      client.makeUnaryRequest<Uint8Array, Buffer>(FORWARD_BATCH_PATH, toBuffer, fromBuffer, encodeForwardBatchRequest(sent), metadata, { deadline: grpcDeadline(callDeadline) }, (error, value) => resolve({ error, value }));
+    });
+    for (const timer of timers) clearTimeout(timer);
+    if (error !== null || value === undefined) {
+      if (error?.code === grpcStatus.UNIMPLEMENTED) {
+        // Answered before the call was read: nothing of it was written. The same writes go again, one call each.
+        this.count('forward_batch_unsupported');
+        this.batchRefusedUntil.set(to, monotonicMs() + forwardBatchRetryMs);
+        this.options.logger.info({ peer: to, retryMs: forwardBatchRetryMs }, 'peer does not serve ForwardBatch (an older release); forwarding one write per call');
+        return this.forwardEach(to, sent, live, answer);
+      }
+      if (error?.code === grpcStatus.INVALID_ARGUMENT && error.details.startsWith(forwardBatchInvalidPrefix)) {
+        for (const i of live) answer(i, refusal('CAIRN_INVALID_ARGUMENT', `the leader ${to} refused the forwarded batch: ${error.details}`));
+        return;
+      }
+      const response = this.forwardFailure(to, error, live.length);
+      for (const i of live) answer(i, response);
+      return;
+    }
+    const decoded = decodeForwardBatchResponse(value, this.options.limits, live.length);
+    if (!decoded.ok) {
+      this.options.logger.warn({ peer: to, field: decoded.error.field, reason: decoded.error.reason }, 'invalid forward batch response');
+      const response = this.unknownOutcome(to, 'the answer was invalid', live.length);
+      for (const i of live) answer(i, response);
+      return;
+    }
+    decoded.value.forEach((item, k) => {
+      const i = live[k] as number;
+      if (item.ok) return answer(i, item.value);
+      this.options.logger.warn({ peer: to, field: item.error.field, reason: item.error.reason }, 'invalid forward response');
+      answer(i, this.unknownOutcome(to, 'the answer was invalid'));
+    });
+  }
+
+  /** forwardEach sends `requests` (the writes at `indexes` of a batch) in Forward calls, and answers each. */
+  private async forwardEach(to: NodeId, requests: readonly ForwardRequest[], indexes: readonly number[], answer: (index: number, response: ForwardResponse) => void): Promise<void> {
+    await Promise.all(requests.map(async (request, k) => answer(indexes[k] as number, await this.forwardOne(to, request))));
+  }
+
+  private unknownOutcome(to: NodeId, why: string, writes = 1): ForwardResponse {
+    for (let i = 0; i < writes; i++) this.count('forward_outcome_unknown');
+    return refusal('CAIRN_OUTCOME_UNKNOWN', `write forwarded to ${to}: ${why}`);
+  }
+
   private notSent(message: string): ForwardResponse {
     this.count('forward_not_sent');
     return refusal('CAIRN_NO_LEADER', message);
   }
 
-  /** forwardFailure maps a failed Forward call: only a call that certainly never left is "not written". */
-  private forwardFailure(to: NodeId, error: ServiceError | null): ForwardResponse {
+  /** forwardFailure maps a failed Forward or ForwardBatch call (of `writes` writes): only a call that certainly never left is "not written". */
+  private forwardFailure(to: NodeId, error: ServiceError | null, writes = 1): ForwardResponse {
     const code = error?.code;
     if (code === grpcStatus.UNAVAILABLE && error?.details.startsWith('No connection established') === true) {
       return this.notSent(`peer ${to} is unreachable`);
@@ -647,9 +786,8 @@ export class GrpcPeerTransport implements PeerTransport {
     if (code === grpcStatus.UNIMPLEMENTED) return refusal('CAIRN_INTERNAL', `peer ${to} does not serve Forward`);
     // Refused before the leader read it: certainly not written, and no leader this member can reach.
     if (isPeerProtocolRefusal(error)) return this.notSent(`the leader ${to} runs another peer protocol version (a cluster in the middle of an upgrade): ${error?.details ?? ''}`);
-    this.count('forward_outcome_unknown');
     const why = code === grpcStatus.DEADLINE_EXCEEDED ? 'no answer before the deadline' : `the call failed (${error?.details ?? 'no response'})`;
-    return refusal('CAIRN_OUTCOME_UNKNOWN', `write forwarded to ${to}: ${why}`);
+    return this.unknownOutcome(to, why, writes);
   }
 
   private forwardAnswer(to: NodeId, bytes: Buffer): ForwardResponse {
@@ -719,6 +857,42 @@ export class GrpcPeerTransport implements PeerTransport {
     handlers.onForward(claimed, decoded.value).then(answer, (error: unknown) => {
       this.options.logger.error({ from: claimed, err: error }, 'forward handler failed');
       answer(refusal('CAIRN_INTERNAL', 'the leader failed while handling the forwarded write'));
+    });
+  }
+
+  /**
+   * serveForwardBatch answers a batch of forwarded writes: each is handled as if it came in its own Forward call, and
+   * the answer goes when all have their outcome. Only a batch whose framing or sender is invalid is refused as a
+   * whole (INVALID_ARGUMENT, before anything is written).
+   */
+  private serveForwardBatch(call: ServerUnaryCall<Buffer, Uint8Array>, callback: sendUnaryData<Uint8Array>): void {
+    const handlers = this.handlers;
+    const claimed = call.metadata.get(FROM_METADATA_KEY)[0];
+    const decoded = decodeForwardBatchRequest(call.request, this.options.limits);
+    if (typeof claimed !== 'string' || claimed.length === 0 || claimed.length > nodeIdCharsMax || !decoded.ok) {
+      this.count('forward_invalid');
+      const reason = decoded.ok ? `missing or invalid ${FROM_METADATA_KEY} metadata` : decoded.error.message;
+      callback({ code: grpcStatus.INVALID_ARGUMENT, details: `${forwardBatchInvalidPrefix}: ${reason}` }, null);
+      return;
+    }
+    this.count('forward_batch_served');
+    const answers = decoded.value.map((item): ForwardResponse | Promise<ForwardResponse> => {
+      if (handlers === null || this.closed) return refusal('CAIRN_SHUTTING_DOWN', `${this.options.self} is shutting down`);
+      if (!item.ok) {
+        this.count('forward_invalid');
+        return { ok: false, code: 'CAIRN_INVALID_ARGUMENT', message: item.error.message, leaderHint: null };
+      }
+      this.count('forward_served');
+      return handlers.onForward(claimed, item.value).catch((error: unknown) => {
+        this.options.logger.error({ from: claimed, err: error }, 'forward handler failed');
+        return refusal('CAIRN_INTERNAL', 'the leader failed while handling the forwarded write');
+      });
+    });
+    void Promise.all(answers).then((responses) => {
+      // Room for gRPC's framing under the message bound the follower receives with.
+      const { bytes, replaced } = encodeForwardBatchResponse(responses, this.options.limits.peerMessageBytesMax - 1024);
+      if (replaced > 0) this.options.logger.warn({ from: claimed, writes: responses.length, replaced }, 'forwarded batch: results too large for one answer; the last were answered CAIRN_OUTCOME_UNKNOWN');
+      callback(null, bytes);
     });
   }
 
@@ -850,6 +1024,7 @@ export class GrpcPeerTransport implements PeerTransport {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.forwards.close();
     for (const link of this.links.values()) link.close();
     this.links.clear();
     for (const stream of this.inbound) stream.callback(null, EMPTY);
@@ -931,6 +1106,7 @@ const peerServiceDefinition = {
   Stream: rawMethod(STREAM_PATH, true, false),
   Hello: rawMethod(HELLO_PATH, false, false),
   Forward: rawMethod(FORWARD_PATH, false, false),
+  ForwardBatch: rawMethod(FORWARD_BATCH_PATH, false, false),
   Checkpoints: rawMethod(CHECKPOINTS_PATH, false, false),
   Backup: rawMethod(BACKUP_PATH, false, true),
 };

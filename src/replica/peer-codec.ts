@@ -641,6 +641,103 @@ export function decodeForwardResponse(bytes: Uint8Array, limits: PeerCodecLimits
   }
 }
 
+// --- ForwardBatch ---------------------------------------------------------------------------------------------------
+// Both messages are one repeated field (1) of ForwardRequest / ForwardResponse, framed by hand like a RaftBatch so
+// that each item is encoded once and decoded on its own: an invalid request is refused in its place, not with its
+// batch.
+
+/** FORWARD_BATCH_ITEMS_TAG is the tag of ForwardBatchRequest.requests and ForwardBatchResponse.responses. */
+const FORWARD_BATCH_ITEMS_TAG = (1 << 3) | 2;
+
+/** frameItems frames encoded items as the repeated field 1 of a message. */
+function frameItems(items: readonly Uint8Array[]): Uint8Array {
+  const writer = protobuf.Writer.create();
+  for (const item of items) writer.uint32(FORWARD_BATCH_ITEMS_TAG).bytes(item);
+  return writer.finish();
+}
+
+/**
+ * readItems splits a message into the items of its field 1 (other fields are skipped, as protobuf does); at most
+ * `itemsMax` of them. Throws a PeerDecodeError on framing damage or too many items.
+ */
+function readItems(bytes: Uint8Array, itemsMax: number, field: string): Uint8Array[] {
+  const items: Uint8Array[] = [];
+  const reader = protobuf.Reader.create(bytes);
+  while (reader.pos < reader.len) {
+    const tag = reader.uint32();
+    if (tag !== FORWARD_BATCH_ITEMS_TAG) {
+      reader.skipType(tag & 7);
+      continue;
+    }
+    if (items.length === itemsMax) invalid(field, `more than ${itemsMax} items`);
+    items.push(reader.bytes());
+  }
+  return items;
+}
+
+/** ForwardBatchLimits are the limits a ForwardBatch is decoded with. */
+export type ForwardBatchLimits = PeerCodecLimits & Pick<Limits, 'forwardBatchRequestsMax'>;
+
+/** encodeForwardBatchRequest encodes a ForwardBatchRequest (the caller keeps to the count and bytes bounds). */
+export function encodeForwardBatchRequest(requests: readonly ForwardRequest[]): Uint8Array {
+  return frameItems(requests.map(encodeForwardRequest));
+}
+
+/**
+ * decodeForwardBatchRequest decodes a ForwardBatchRequest: 1..forwardBatchRequestsMax requests, each decoded and
+ * validated on its own (decodeForwardRequest). The batch itself is refused only when its framing is damaged, it is
+ * empty or it holds too many requests.
+ */
+export function decodeForwardBatchRequest(bytes: Uint8Array, limits: ForwardBatchLimits): Decoded<Array<Decoded<ForwardRequest>>> {
+  try {
+    const items = readItems(bytes, limits.forwardBatchRequestsMax, 'requests');
+    if (items.length === 0) invalid('requests', 'empty batch');
+    return { ok: true, value: items.map((item) => decodeForwardRequest(item, limits)) };
+  } catch (error) {
+    return { ok: false, error: asDecodeError(error) };
+  }
+}
+
+/**
+ * encodeForwardBatchResponse encodes one response per request, in order. When the encoded responses would pass
+ * `bytesMax`, the last ones are replaced by CAIRN_OUTCOME_UNKNOWN until the rest fit (their writes did apply; a retry
+ * with the same request id reads the remembered result); `replaced` says how many.
+ */
+export function encodeForwardBatchResponse(responses: readonly ForwardResponse[], bytesMax: number): { readonly bytes: Uint8Array; readonly replaced: number } {
+  const items = responses.map(encodeForwardResponse);
+  const tooLarge = encodeForwardResponse({
+    ok: false,
+    code: 'CAIRN_OUTCOME_UNKNOWN',
+    message: 'the leader applied this write, but its result did not fit in the answer to the forwarded batch; retry with the same request id to read it',
+    leaderHint: null,
+  });
+  let total = 0;
+  for (const item of items) total += raftBatchFramedBytes(item.length);
+  let replaced = 0;
+  for (let i = items.length - 1; i >= 0 && total > bytesMax; i--) {
+    const item = items[i] as Uint8Array;
+    if (item.length <= tooLarge.length) continue;
+    total += raftBatchFramedBytes(tooLarge.length) - raftBatchFramedBytes(item.length);
+    items[i] = tooLarge;
+    replaced++;
+  }
+  return { bytes: frameItems(items), replaced };
+}
+
+/**
+ * decodeForwardBatchResponse decodes a ForwardBatchResponse to `expected` requests: each response decoded on its own
+ * (decodeForwardResponse). Refused as a whole when its framing is damaged or it does not hold exactly `expected`.
+ */
+export function decodeForwardBatchResponse(bytes: Uint8Array, limits: PeerCodecLimits, expected: number): Decoded<Array<Decoded<ForwardResponse>>> {
+  try {
+    const items = readItems(bytes, expected, 'responses');
+    if (items.length !== expected) invalid('responses', `${items.length} responses to ${expected} requests`);
+    return { ok: true, value: items.map((item) => decodeForwardResponse(item, limits)) };
+  } catch (error) {
+    return { ok: false, error: asDecodeError(error) };
+  }
+}
+
 // --- Hello --------------------------------------------------------------------------------------------------------
 
 /** helloIdCharsMax bounds member and cluster ids in Hello messages. */

@@ -15,8 +15,12 @@ import { describe, test } from 'node:test';
 import { limits } from '../../src/limits.ts';
 import type { Entry, Message, MessageType } from '../../src/raft/types.ts';
 import {
+  decodeForwardBatchRequest,
+  decodeForwardBatchResponse,
   decodeForwardRequest,
   decodeForwardResponse,
+  encodeForwardBatchRequest,
+  encodeForwardBatchResponse,
   decodeRaftBatch,
   decodeRaftMessage,
   encodeForwardRequest,
@@ -202,6 +206,52 @@ describe('peer codec: round trips', () => {
     for (const response of responses) {
       assert.deepStrictEqual(decodeForwardResponse(encodeForwardResponse(response), limits), { ok: true, value: response });
     }
+  });
+
+  test('forward batches survive encode and decode; a bad request is refused in its place, bad framing as a whole', () => {
+    const requests = [{ command: bytes(1), deadlineMs: 100 }, { command: bytes(2, 3), deadlineMs: 5000 }];
+    assert.deepStrictEqual(decodeForwardBatchRequest(encodeForwardBatchRequest(requests), limits), { ok: true, value: requests.map((value) => ({ ok: true, value })) });
+    const mixed = decodeForwardBatchRequest(encodeForwardBatchRequest([requests[0]!, { command: new Uint8Array(0), deadlineMs: 100 }, { command: bytes(4), deadlineMs: 0 }]), limits);
+    assert.ok(mixed.ok);
+    assert.deepStrictEqual(mixed.value.map((item) => (item.ok ? 'ok' : item.error.field)), ['ok', 'command', 'deadlineMs']);
+    const refusedAs = (encoded: Uint8Array): string => {
+      const decoded = decodeForwardBatchRequest(encoded, { ...limits, forwardBatchRequestsMax: 3 });
+      return decoded.ok ? 'ok' : decoded.error.field;
+    };
+    assert.equal(refusedAs(new Uint8Array(0)), 'requests', 'empty');
+    assert.equal(refusedAs(encodeForwardBatchRequest(Array.from({ length: 4 }, () => requests[0]!))), 'requests', 'more than forwardBatchRequestsMax');
+    assert.equal(refusedAs(encodeForwardBatchRequest(Array.from({ length: 3 }, () => requests[0]!))), 'ok', 'exactly forwardBatchRequestsMax');
+    assert.equal(refusedAs(Uint8Array.from([0x0a, 0x05, 0x01])), 'bytes', 'a length past the end');
+    // An unknown field beside the requests is skipped, as protobuf does.
+    assert.equal(refusedAs(Uint8Array.from([0x10, 0x01, ...encodeForwardBatchRequest([requests[0]!])])), 'ok');
+
+    const responses = [
+      { ok: true, result: bytes(9), index: 3 },
+      { ok: false, code: 'CAIRN_NOT_LEADER', message: 'no', leaderHint: null },
+    ] as const;
+    const encoded = encodeForwardBatchResponse(responses, limits.peerMessageBytesMax);
+    assert.equal(encoded.replaced, 0);
+    assert.deepStrictEqual(decodeForwardBatchResponse(encoded.bytes, limits, 2), { ok: true, value: responses.map((value) => ({ ok: true, value })) });
+    const counted = (expected: number): string => {
+      const decoded = decodeForwardBatchResponse(encoded.bytes, limits, expected);
+      return decoded.ok ? 'ok' : decoded.error.field;
+    };
+    assert.equal(counted(3), 'responses', 'fewer responses than requests');
+    assert.equal(counted(1), 'responses', 'more responses than requests');
+    const badItem = decodeForwardBatchResponse(Uint8Array.from([...encoded.bytes, 0x0a, 0x00]), limits, 3);
+    assert.ok(badItem.ok && badItem.value[2]?.ok === false, 'a response with no outcome is refused in its place');
+  });
+
+  test('a batch answer that would pass its bound answers its last results CAIRN_OUTCOME_UNKNOWN until the rest fit', () => {
+    const big = (i: number) => ({ ok: true, result: new Uint8Array(1000).fill(i), index: i }) as const;
+    const responses = [big(1), big(2), big(3), { ok: false, code: 'CAIRN_NOT_LEADER', message: 'short', leaderHint: null } as const];
+    const { bytes: encoded, replaced } = encodeForwardBatchResponse(responses, 1500);
+    assert.equal(replaced, 2, 'two of the three results of 1000 bytes go; the short refusal at the end stays');
+    assert.ok(encoded.length <= 1500, `${encoded.length} bytes`);
+    const decoded = decodeForwardBatchResponse(encoded, limits, 4);
+    assert.ok(decoded.ok);
+    const codes = decoded.value.map((item) => (item.ok ? (item.value.ok ? 'ok' : item.value.code) : 'invalid'));
+    assert.deepStrictEqual(codes, ['ok', 'CAIRN_OUTCOME_UNKNOWN', 'CAIRN_OUTCOME_UNKNOWN', 'CAIRN_NOT_LEADER']);
   });
 
   test('a forwarded error message longer than forwardMessageCharsMax is cut, not refused', () => {

@@ -1,7 +1,8 @@
 // Goal: a live member survives a large seeded campaign of hostile input on its peer port (Raft Stream, Forward,
-// Hello, Checkpoints, and every Distro method) without crashing, exiting or hanging, answers every bad call within a bound with
+// ForwardBatch, Hello, Checkpoints, and every Distro method) without crashing, exiting or hanging, answers every bad call within a bound with
 // a documented answer (peer.proto: invalid Raft messages are dropped and counted, the Stream still ends with its
-// StreamAck; a bad ForwardRequest is a ForwardResponse carrying a catalog code; distro.proto: an invalid Distro
+// StreamAck; a bad ForwardRequest is a ForwardResponse carrying a catalog code, in a ForwardBatch in its place, and a
+// batch whose framing is damaged is INVALID_ARGUMENT; distro.proto: an invalid Distro
 // request is INVALID_ARGUMENT), never INTERNAL or UNKNOWN, and keeps its persistent state: messages the decoder
 // refuses change nothing at all (term, commit index, registry), and afterwards the member still serves reads and
 // writes and restarts on its data directory with the same state.
@@ -29,7 +30,7 @@ import { isCairnErrorCode } from '../../src/errors.ts';
 import { limits } from '../../src/limits.ts';
 import { validateIp } from '../../src/naming/validation.ts';
 import { encodeCommand, decodeCommand, decodeResult, type RegistryCommand } from '../../src/cp/commands.ts';
-import { decodeCheckpointsResponse, decodeForwardResponse, decodeRaftBatch, encodeRaftBatch, encodeRaftMessage, encodeForwardRequest } from '../../src/replica/peer-codec.ts';
+import { nodeIdCharsMax, decodeCheckpointsResponse, decodeForwardBatchRequest, decodeForwardBatchResponse, decodeForwardResponse, decodeRaftBatch, encodeRaftBatch, encodeRaftMessage, encodeForwardRequest } from '../../src/replica/peer-codec.ts';
 import { lookupMessage } from '../../src/replica/proto.ts';
 import { bindPeerSource } from '../../src/replica/source-address.ts';
 import { protoRoot } from '../../src/replica/proto.ts';
@@ -224,6 +225,46 @@ function ipsAreLoopback(command: Uint8Array): boolean {
 
 const forwardRequestType = lookupMessage('cairn.peer.v1.ForwardRequest');
 
+/**
+ * drawForwardBatch draws a ForwardBatchRequest: random bytes, 1-6 drawn ForwardRequests framed as its items (a
+ * hostile item among them is refused in its place), or such a frame mutated; never one whose commands name an
+ * address off loopback.
+ */
+function drawForwardBatch(prng: Prng): Uint8Array {
+  for (;;) {
+    const roll = prng.int(4);
+    if (roll === 0) {
+      const bytes = randomBytes(prng);
+      const decoded = decodeForwardBatchRequest(bytes, limits);
+      if (decoded.ok && !decoded.value.every((item) => !item.ok || ipsAreLoopback(item.value.command))) continue;
+      return bytes;
+    }
+    const items = Array.from({ length: 1 + prng.int(6) }, () => drawForward(prng).bytes);
+    const framed = Uint8Array.from(items.flatMap((item) => [0x0a, ...varint(item.length), ...item]));
+    return roll === 1 ? mutateLoopbackBatch(prng, framed) : framed;
+  }
+}
+
+/** mutateLoopbackBatch mutates a framed batch until what the member's decoder accepts of it stays on loopback. */
+function mutateLoopbackBatch(prng: Prng, framed: Uint8Array): Uint8Array {
+  for (;;) {
+    const bytes = mutate(prng, framed);
+    const decoded = decodeForwardBatchRequest(bytes, limits);
+    if (!decoded.ok || decoded.value.every((item) => !item.ok || ipsAreLoopback(item.value.command))) return bytes;
+  }
+}
+
+function varint(value: number): number[] {
+  const out: number[] = [];
+  let rest = value;
+  while (rest >= 0x80) {
+    out.push((rest & 0x7f) | 0x80);
+    rest = Math.floor(rest / 0x80);
+  }
+  out.push(rest);
+  return out;
+}
+
 function drawForward(prng: Prng): { bytes: Uint8Array; commandBytes: Uint8Array | null } {
   for (;;) {
     const roll = prng.int(6);
@@ -336,7 +377,7 @@ test('the peer port of a live member survives a seeded fuzz campaign', { timeout
   t.after(() => client.close());
   const prng = new Prng(seed);
   const failures = new Failures();
-  const counts = { stream: 0, frames: 0, forward: 0, forwardApplied: 0, hello: 0, checkpoints: 0, distro: 0, distroOk: 0 };
+  const counts = { stream: 0, frames: 0, forward: 0, forwardBatch: 0, forwardApplied: 0, hello: 0, checkpoints: 0, distro: 0, distroOk: 0 };
   const started = Date.now();
 
   await waitFor(async () => (await raftView(member)).role === 'leader', { timeoutMs: 10_000, what: 'the member to lead its group of one' });
@@ -386,7 +427,7 @@ test('the peer port of a live member survives a seeded fuzz campaign', { timeout
     if ((await sentinelState(member)) !== sentinelBefore) failures.add('refused Raft frames changed the registry');
   });
 
-  await cluster.step(t, 'Hello, Checkpoints and Forward: random, mutated and hostile requests', async () => {
+  await cluster.step(t, 'Hello, Checkpoints, Forward and ForwardBatch: random, mutated and hostile requests', async () => {
     const jobs: Array<() => Promise<void>> = [];
     for (let i = 0; i < 150; i++) {
       const roll = prng.int(3);
@@ -429,6 +470,35 @@ test('the peer port of a live member survives a seeded fuzz campaign', { timeout
         if (response.ok && commandBytes !== null && !decodeCommand(Uint8Array.from(commandBytes)).ok) {
           failures.add(`Forward of a command that is no valid command (${hex(commandBytes)}) was proposed and applied: it entered the Raft log`);
         }
+      });
+    }
+    for (let i = 0; i < 150; i++) {
+      const bytes = drawForwardBatch(prng);
+      const from = prng.pick(senderIds);
+      // The member's own decoder and the sender's id say what the answer must be: a refusal of the whole batch (damaged
+      // framing, or a sender id that is empty or longer than nodeIdCharsMax), or one answer per request.
+      const decodedBatch = decodeForwardBatchRequest(bytes, limits);
+      const expected = from.length > 0 && from.length <= nodeIdCharsMax ? decodedBatch : { ok: false as const };
+      jobs.push(async () => {
+        const answer = await unary(client, '/cairn.peer.v1.Peer/ForwardBatch', bytes, from);
+        counts.forwardBatch++;
+        const why = judgeStatus(answer, new Set([expected.ok ? grpc.status.OK : grpc.status.INVALID_ARGUMENT]), bytes.length);
+        if (why !== null) return failures.add(`ForwardBatch ${hex(bytes)}: ${why}`);
+        if (!expected.ok || answer.response === undefined) return;
+        const decoded = decodeForwardBatchResponse(Uint8Array.from(answer.response), limits, expected.value.length);
+        if (!decoded.ok) return failures.add(`ForwardBatch ${hex(bytes)}: undecodable ForwardBatchResponse ${hex(answer.response)}`);
+        decoded.value.forEach((item, k) => {
+          const request = expected.value[k];
+          if (!item.ok) return failures.add(`ForwardBatch ${hex(bytes)}: answer ${k} is no valid ForwardResponse`);
+          const response = item.value;
+          if (!response.ok) {
+            if (!isCairnErrorCode(response.code) || response.code === 'CAIRN_INTERNAL') failures.add(`ForwardBatch ${hex(bytes)}: request ${k} answered ${response.code}: ${response.message}`);
+            return;
+          }
+          if (request === undefined || !request.ok) return failures.add(`ForwardBatch ${hex(bytes)}: request ${k}, which the codec refuses, was applied`);
+          if (!decodeCommand(request.value.command).ok) failures.add(`ForwardBatch ${hex(bytes)}: request ${k}, no valid command, was proposed and applied`);
+          if (decodeResult(response.result).ok) counts.forwardApplied++;
+        });
       });
     }
     await runPool(jobs, concurrency);
@@ -497,7 +567,7 @@ test('the peer port of a live member survives a seeded fuzz campaign', { timeout
 
   const injected = await readInstances(member, 'peer-eph-0').catch(() => new Set<string>());
   t.diagnostic(`unauthenticated effects: ${counts.forwardApplied} forwarded writes applied, ${counts.distroOk} Distro calls answered OK, ${injected.size} ephemeral instances injected into peer-eph-0 by Distro calls`);
-  t.diagnostic(`calls: ${counts.stream} Stream (${counts.frames} frames), ${counts.forward} Forward, ${counts.hello} Hello, ${counts.checkpoints} Checkpoints, ${counts.distro} Distro in ${Date.now() - started} ms`);
+  t.diagnostic(`calls: ${counts.stream} Stream (${counts.frames} frames), ${counts.forward} Forward, ${counts.forwardBatch} ForwardBatch, ${counts.hello} Hello, ${counts.checkpoints} Checkpoints, ${counts.distro} Distro in ${Date.now() - started} ms`);
 
   await cluster.step(t, 'afterwards the member serves reads and writes and restarts with the same state', async () => {
     await memberAlive(member, failures, 'at the end');
