@@ -737,7 +737,8 @@ export class GrpcPeerTransport implements PeerTransport {
         this.count('forward_batch_unsupported');
         this.batchRefusedUntil.set(to, monotonicMs() + forwardBatchRetryMs);
         this.options.logger.info({ peer: to, retryMs: forwardBatchRetryMs }, 'peer does not serve ForwardBatch (an older release); forwarding one write per call');
-        return this.forwardEach(to, sent, live, answer);
+        const again = monotonicMs();
+        return this.forwardEach(to, live.map((i) => ({ command: (requests[i] as ForwardRequest).command, deadlineMs: Math.max(0, (deadlines[i] as number) - again) })), live, answer);
       }
       if (error?.code === grpcStatus.INVALID_ARGUMENT && error.details.startsWith(forwardBatchInvalidPrefix)) {
         for (const i of live) answer(i, refusal('CAIRN_INVALID_ARGUMENT', `the leader ${to} refused the forwarded batch: ${error.details}`));
