@@ -36,7 +36,7 @@ export interface ForwardQueueOptions {
   sendBatch(to: NodeId, requests: readonly ForwardRequest[], answer: (index: number, response: ForwardResponse) => void): Promise<void>;
 }
 
-/** PeerForwards holds one peer's writes not yet sent, and how many are queued or in flight. */
+/** PeerForwards holds one peer's writes not yet sent, and how many are queued or in flight (kept while any are). */
 class PeerForwards {
   requests: ForwardRequest[] = [];
   resolves: Array<(response: ForwardResponse) => void> = [];
@@ -116,6 +116,8 @@ export class ForwardQueue {
     const sent = waited < 1 ? requests : requests.map((request) => ({ command: request.command, deadlineMs: Math.max(0, request.deadlineMs - waited) }));
     const done = (): void => {
       peer.pending -= requests.length;
+      // A peer with nothing queued or in flight is forgotten: the map holds only peers with writes on the way.
+      if (peer.pending === 0 && !peer.scheduled && this.peers.get(peer.peer) === peer) this.peers.delete(peer.peer);
     };
     if (sent.length === 1) {
       const resolve = resolves[0] as (response: ForwardResponse) => void;
