@@ -1,7 +1,7 @@
 // bench/main.ts: Cairn against etcd and ZooKeeper on the same machine, in the same run (issue 7).
 //
 //   npm run bench -- [--vs etcd,zookeeper] [--workload register,list,beat,...] [--clients N[,N...]] [--duration S]
-//                    [--quick] [--api grpc,http] [--via leader|follower] [--memory-sizes 100000,1000000] [--profile DIR] [--warmup S]
+//                    [--quick] [--api grpc,http] [--via leader|follower|spread] [--memory-sizes 100000,1000000] [--profile DIR] [--warmup S]
 //                    [--tail-duration S] [--rounds N]
 //
 // Starts a 3-member Cairn cluster and 3-member etcd and ZooKeeper clusters on loopback (installing Debian's
@@ -25,6 +25,7 @@ import { describe, forgetDirectory, runningCount, trackDirectory } from './lib/p
 import { Exhausted, NotMeasured, runClosedLoop, type RunResult } from './lib/runner.ts';
 import { renderReport, type Row } from './lib/report.ts';
 import { measureMemory, type MemoryResult } from './seed.ts';
+import { SpreadDriver } from './lib/spread.ts';
 import { ZooKeeperTarget } from './lib/zookeeper.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -59,8 +60,11 @@ interface Options {
   readonly systemWarmupMs: number;
   readonly quick: boolean;
   readonly apis: ReadonlyArray<'grpc' | 'http'>;
-  /** via: the member every client talks to, each system's leader or the member after it in start order (a follower). */
-  readonly via: 'leader' | 'follower';
+  /**
+   * via: the member every client talks to, each system's leader or the member after it in start order (a follower),
+   * or all of them in turn (spread, bench/lib/spread.ts).
+   */
+  readonly via: 'leader' | 'follower' | 'spread';
   readonly memorySizes: readonly number[];
   readonly resultsDir: string;
   readonly cairnHosts: readonly string[];
@@ -82,8 +86,9 @@ const usage = `usage: npm run bench -- [options]
   --workload W[,W...]        ${workloadNames.join(', ')} (default: all; --quick: all but memory)
   --clients N[,N...]         closed-loop clients per cell, 1..1024 (default: 1,16,64,256; --quick: 16)
   --api grpc,http            Cairn and etcd client families (default: both)
-  --via leader|follower      the member every client talks to: each system's leader (default), or a follower, so
-                             that every write is forwarded to the leader (Nacos clients spread over all members)
+  --via leader|follower|spread  the member every client talks to: each system's leader (default), a follower (so
+                             that every write is forwarded to the leader), or every member in turn, request by
+                             request, as Nacos and etcd clients spread them (register, deregister, list, get only)
   --duration S               measured seconds per cell (default: 5; --quick: 1.5)
   --tail-duration S          measured seconds of the 1-client register and notify cells (default: 15; --quick: 0)
   --warmup S                 unmeasured warm-up per system before the first cell (default: 5; --quick: 1)
@@ -149,7 +154,7 @@ function optionsOf(values: ReturnType<typeof parseBenchArgs>['values']): Options
   const apis = list(values.api ?? 'grpc,http');
   for (const api of apis) if (api !== 'grpc' && api !== 'http') throw new UsageError(`--api: unknown '${api}'`);
   const via = values.via ?? 'leader';
-  if (via !== 'leader' && via !== 'follower') throw new UsageError(`--via: unknown '${via}' (leader, follower)`);
+  if (via !== 'leader' && via !== 'follower' && via !== 'spread') throw new UsageError(`--via: unknown '${via}' (leader, follower, spread)`);
   const memorySizes = list(values['memory-sizes'] ?? (quick ? '20000' : '100000,1000000')).map(Number);
   const cairnHosts = list(values['cairn-hosts'] ?? '127.0.2.41,127.0.2.42,127.0.2.43');
   return {
@@ -180,7 +185,7 @@ function optionsOf(values: ReturnType<typeof parseBenchArgs>['values']): Options
 interface Target {
   readonly driver: Driver;
   readonly cluster: RunningCluster;
-  /** member is the index of the member its clients talk to: the leader, or a follower under --via follower. */
+  /** member is the index of the member its clients talk to: the leader, or a follower under --via follower; -1 under --via spread. */
   readonly member: number;
   /** registered holds, per client count, the instances its register run created: its deregister run removes them. */
   readonly registered: Map<number, Slot[]>;
@@ -393,27 +398,24 @@ async function main(): Promise<number> {
         drivers.push(driver);
         targets.push({ driver, cluster, member, registered: new Map(), nextRegister: 0, nextEphemeral: 0 });
       };
-      // --via follower: every client of a system talks to the member after its leader (so a write is forwarded).
+      // --via follower: every client of a system talks to the member after its leader (so a write is forwarded);
+      // --via spread: to every member in turn (spread.ts), member index -1.
       const entry = async (cluster: RunningCluster): Promise<number> => {
+        if (options.via === 'spread') return -1;
         const leader = await cluster.leaderIndex();
         return options.via === 'leader' ? leader : (leader + 1) % cluster.members.length;
       };
-      const cairnEntry = await entry(cairn);
-      const cairnAddr = cairn.members[cairnEntry]?.client ?? '';
-      if (options.apis.includes('grpc')) add(new CairnGrpc(cairnGrpcAddress(cairnAddr), cairnAddr), cairn, cairnEntry);
-      if (etcd !== null && options.apis.includes('grpc')) {
-        const member = await entry(etcd);
-        add(new EtcdGrpc(etcd.members[member]?.client ?? ''), etcd, member);
-      }
-      if (zk !== null) {
-        const member = await entry(zk);
-        add(await ZooKeeperTarget.open(zk.members[member]?.client ?? ''), zk, member);
-      }
-      if (options.apis.includes('http')) add(new CairnHttp(cairnAddr, maxClients), cairn, cairnEntry);
-      if (etcd !== null && options.apis.includes('http')) {
-        const member = await entry(etcd);
-        add(new EtcdHttp(etcd.members[member]?.client ?? '', maxClients), etcd, member);
-      }
+      const reach = async (cluster: RunningCluster, open: (client: string) => Driver | Promise<Driver>): Promise<void> => {
+        const member = await entry(cluster);
+        const clients = member < 0 ? cluster.members.map((m) => m.client) : [cluster.members[member]?.client ?? ''];
+        const opened = await Promise.all(clients.map((client) => open(client)));
+        add(opened.length === 1 ? (opened[0] as Driver) : new SpreadDriver(opened), cluster, member);
+      };
+      if (options.apis.includes('grpc')) await reach(cairn, (addr) => new CairnGrpc(cairnGrpcAddress(addr), addr));
+      if (etcd !== null && options.apis.includes('grpc')) await reach(etcd, (client) => new EtcdGrpc(client));
+      if (zk !== null) await reach(zk, (client) => ZooKeeperTarget.open(client));
+      if (options.apis.includes('http')) await reach(cairn, (addr) => new CairnHttp(addr, maxClients));
+      if (etcd !== null && options.apis.includes('http')) await reach(etcd, (client) => new EtcdHttp(client, maxClients));
       // One preparation per system: the list service of 100 and the register services (Cairn: checker NONE).
       const prepared = new Set<string>();
       for (const target of targets) {
@@ -422,7 +424,7 @@ async function main(): Promise<number> {
         await target.driver.prepare(options.registerServices, listSize);
       }
       for (const target of targets) await warmUp(target, options.systemWarmupMs, options.registerServices);
-      process.stderr.write(`bench: clusters up, prepared and warmed up in ${((performance.now() - wallStart) / 1000).toFixed(1)} s; clients talk to (${options.via}): ${targets.map((t) => `${t.driver.id}=${t.cluster.members[t.member]?.client ?? '?'}`).join(' ')}\n`);
+      process.stderr.write(`bench: clusters up, prepared and warmed up in ${((performance.now() - wallStart) / 1000).toFixed(1)} s; clients talk to (${options.via}): ${targets.map((t) => `${t.driver.id}=${t.member < 0 ? 'every member' : (t.cluster.members[t.member]?.client ?? '?')}`).join(' ')}\n`);
       for (let round = 1; round <= options.rounds; round++) {
         for (const workload of runWorkloads) {
           for (const clients of options.clients) {
@@ -434,7 +436,7 @@ async function main(): Promise<number> {
               } catch (error) {
                 result = notMeasured(`failed: ${describe(error)}`);
               }
-              const row: Row = { workload, clients, target: target.driver.id, member: target.cluster.members[target.member]?.client ?? '', round, ...result };
+              const row: Row = { workload, clients, target: target.driver.id, member: target.member < 0 ? 'spread' : (target.cluster.members[target.member]?.client ?? ''), round, ...result };
               rows.push(row);
               const shown = row.status === 'ok'
                 ? `${row.opsPerSecond.toFixed(0)} ops/s p50 ${row.p50Ms.toFixed(2)} ms p99 ${row.p99Ms.toFixed(2)} ms errors ${row.errors}${row.exhausted ? ' (pool exhausted)' : ''}`

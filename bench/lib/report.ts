@@ -177,7 +177,7 @@ export function renderReport(allRows: readonly Row[], memory: readonly MemoryRes
   lines.push(`Run of ${meta.date} on ${String(m['hostname'])}: ${String(m['cpus'])} x ${String(m['cpuModel'])}, ${String(m['memoryGiB'])} GiB, Linux ${String(m['kernel'])}, Node ${String(m['node'])}; ` +
     `etcd ${String(meta.versions['etcd'])}, ZooKeeper ${String(meta.versions['zookeeper'])}; ${JSON.stringify(meta.options)}`);
   lines.push('');
-  lines.push('CPU per op: microseconds of CPU (utime+stime from /proc) per operation, for the bench client process and for each of the three members in order (the JSON field `member` names the member every client talks to: the leader, unless --via follower).');
+  lines.push('CPU per op: microseconds of CPU (utime+stime from /proc) per operation, for the bench client process and for each of the three members in order (the JSON field `member` names the member every client talks to: the leader, unless --via follower; `spread` under --via spread, every member in turn).');
   lines.push('Ratios are Cairn ÷ this row (gRPC and ZooKeeper rows against Cairn gRPC, HTTP rows against Cairn HTTP): ops ratio > 1 and p99 ratio < 1 favour Cairn.');
   const rounds = roundsOf(allRows).length;
   if (rounds > 1) lines.push(`Rounds: ${rounds}. Each row is the median of its cell's ${rounds} rounds (errors summed); each target's ratio is the median of the ratios of the rounds, each taken between two cells of one round (the JSON keeps every round's rows).`);

@@ -114,7 +114,7 @@ test('the bench command line answers --help and refuses a bad option with its us
     [['--vs', 'consul'], /bench: --vs: unknown system 'consul'/],
     [['--workload', 'scan'], /bench: --workload: unknown 'scan'/],
     [['--rounds', '0'], /bench: --rounds: an integer in 1\.\.20/],
-    [['--via', 'nowhere'], /bench: --via: unknown 'nowhere' \(leader, follower\)/],
+    [['--via', 'nowhere'], /bench: --via: unknown 'nowhere' \(leader, follower, spread\)/],
   ] as const) {
     const run = bench(...args);
     assert.equal(run.status, 2, `${args.join(' ')}: exit 2, got ${String(run.status)}: ${String(run.stderr)}`);
