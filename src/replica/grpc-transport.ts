@@ -169,13 +169,22 @@ export interface GrpcTransportTuning {
   readonly streamEstablishTimeoutMs: number;
   /** closeGraceMs bounds how long close() lets in-flight calls finish before it cuts them. */
   readonly closeGraceMs: number;
+  /** forwardBatchRetryMs is how long a peer that answered ForwardBatch with UNIMPLEMENTED is sent Forward calls only. */
+  readonly forwardBatchRetryMs: number;
+  /**
+   * forwardEarlyAnswerSlackMs: a write of a batch whose deadline comes this much before the batch's (the latest of its
+   * writes') gets a timer of its own, so that it is answered at its deadline rather than with the batch.
+   */
+  readonly forwardEarlyAnswerSlackMs: number;
 }
 
 /**
  * grpcTransportTuning: reconnect after 50 ms, doubling to at most 1 s (jittered to [50%, 100%]), so a restarted peer
  * is reached again well within one election timeout (1-2 s) and a dead one costs one connection attempt a second;
  * ping every second and give up after one more, so a dead peer is noticed within about 2 s, and allow a new stream
- * as long to be established; let in-flight calls finish for up to 1 s on close.
+ * as long to be established; let in-flight calls finish for up to 1 s on close; offer ForwardBatch again to a peer that
+ * refused it a minute later (it may have been upgraded); answer a batched write 50 ms or more before its batch's
+ * deadline on its own timer.
  */
 export const grpcTransportTuning: GrpcTransportTuning = Object.freeze({
   reconnectBackoffMsMin: 50,
@@ -184,6 +193,8 @@ export const grpcTransportTuning: GrpcTransportTuning = Object.freeze({
   keepaliveTimeoutMs: 1000,
   streamEstablishTimeoutMs: 2000,
   closeGraceMs: 1000,
+  forwardBatchRetryMs: 60_000,
+  forwardEarlyAnswerSlackMs: 50,
 });
 
 /** GrpcPeerTransportOptions configures a GrpcPeerTransport. */
@@ -221,13 +232,6 @@ export interface PeerServiceRegistration {
 const STREAM_PATH = '/cairn.peer.v1.Peer/Stream';
 const FORWARD_PATH = '/cairn.peer.v1.Peer/Forward';
 const FORWARD_BATCH_PATH = '/cairn.peer.v1.Peer/ForwardBatch';
-/** forwardBatchRetryMs is how long a peer that answered ForwardBatch with UNIMPLEMENTED is sent Forward calls only. */
-const forwardBatchRetryMs = 60_000;
-/**
- * forwardEarlyAnswerSlackMs: a write of a batch whose deadline comes this much before the batch's (the latest of its
- * writes') gets a timer of its own, so that it is answered at its deadline rather than with the batch.
- */
-const forwardEarlyAnswerSlackMs = 50;
 /** forwardBatchInvalidPrefix starts the details of a ForwardBatch refused as a whole (INVALID_ARGUMENT): nothing was written. */
 const forwardBatchInvalidPrefix = 'invalid forward batch';
 const HELLO_PATH = '/cairn.peer.v1.Peer/Hello';
@@ -723,7 +727,7 @@ export class GrpcPeerTransport implements PeerTransport {
     const timers: NodeJS.Timeout[] = [];
     for (const i of live) {
       const deadline = deadlines[i] as number;
-      if (deadline >= callDeadline - forwardEarlyAnswerSlackMs) continue;
+      if (deadline >= callDeadline - this.tuning.forwardEarlyAnswerSlackMs) continue;
       timers.push(setTimeout(() => answer(i, this.unknownOutcome(to, 'no answer before the deadline')), Math.max(1, deadline - monotonicMs())));
     }
     const metadata = peerCallMetadata(FROM_METADATA_KEY, this.options.self, this.protocolVersion);
@@ -731,23 +735,24 @@ export class GrpcPeerTransport implements PeerTransport {
       client.makeUnaryRequest<Uint8Array, Buffer>(FORWARD_BATCH_PATH, toBuffer, fromBuffer, encodeForwardBatchRequest(sent), metadata, { deadline: grpcDeadline(callDeadline) }, (error, value) => resolve({ error, value }));
     });
     for (const timer of timers) clearTimeout(timer);
-    if (error !== null || value === undefined) {
-      if (error?.code === grpcStatus.UNIMPLEMENTED) {
-        // Answered before the call was read: nothing of it was written. The same writes go again, one call each.
-        this.count('forward_batch_unsupported');
-        this.batchRefusedUntil.set(to, monotonicMs() + forwardBatchRetryMs);
-        this.options.logger.info({ peer: to, retryMs: forwardBatchRetryMs }, 'peer does not serve ForwardBatch (an older release); forwarding one write per call');
-        const again = monotonicMs();
-        return this.forwardEach(to, live.map((i) => ({ command: (requests[i] as ForwardRequest).command, deadlineMs: Math.max(0, (deadlines[i] as number) - again) })), live, answer);
-      }
-      if (error?.code === grpcStatus.INVALID_ARGUMENT && error.details.startsWith(forwardBatchInvalidPrefix)) {
-        for (const i of live) answer(i, refusal('CAIRN_INVALID_ARGUMENT', `the leader ${to} refused the forwarded batch: ${error.details}`));
-        return;
-      }
-      const response = this.forwardFailure(to, error, live.length);
-      for (const i of live) answer(i, response);
-      return;
+    if (error === null && value !== undefined) return this.settleForwardBatch(to, value, live, answer);
+    if (error?.code === grpcStatus.UNIMPLEMENTED) {
+      // Answered before the call was read: nothing of it was written. The same writes go again, one call each.
+      const retryMs = this.tuning.forwardBatchRetryMs;
+      this.count('forward_batch_unsupported');
+      this.batchRefusedUntil.set(to, monotonicMs() + retryMs);
+      this.options.logger.info({ peer: to, retryMs }, 'peer does not serve ForwardBatch (an older release); forwarding one write per call');
+      const again = monotonicMs();
+      return this.forwardEach(to, live.map((i) => ({ command: (requests[i] as ForwardRequest).command, deadlineMs: Math.max(0, (deadlines[i] as number) - again) })), live, answer);
     }
+    const response = error?.code === grpcStatus.INVALID_ARGUMENT && error.details.startsWith(forwardBatchInvalidPrefix)
+      ? refusal('CAIRN_INVALID_ARGUMENT', `the leader ${to} refused the forwarded batch: ${error.details}`)
+      : this.forwardFailure(to, error, live.length);
+    for (const i of live) answer(i, response);
+  }
+
+  /** settleForwardBatch gives the writes at `live` their answers from a ForwardBatchResponse; what is invalid in it is unknown. */
+  private settleForwardBatch(to: NodeId, value: Buffer, live: readonly number[], answer: (index: number, response: ForwardResponse) => void): void {
     const decoded = decodeForwardBatchResponse(value, this.options.limits, live.length);
     if (!decoded.ok) {
       this.options.logger.warn({ peer: to, field: decoded.error.field, reason: decoded.error.reason }, 'invalid forward batch response');
