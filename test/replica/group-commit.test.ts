@@ -168,11 +168,12 @@ test('a burst of 64 writes reaches each follower in one AppendRequest and commit
     const appends = appendsWithEntries(leader.sent, follower.id);
     assert.equal(appends.length, 1, `${follower.id} got ${appends.length} appends carrying entries (${appends.map((append) => append.entries.length).join()})`);
     assert.equal(appends[0]?.entries.length, 64);
-    // One answer to the append; a commit notice sent before this follower's answer arrived asks for one more.
+    // One answer to the append; a commit notice sent before this follower's answer arrived asks for one more, and on a
+    // loaded machine (a tick passing mid-burst) so may a second one: at most one answer per append, never one per write.
     const toFollower = leader.sent.filter((message) => message.to === follower.id && message.type === 'AppendRequest');
     const answersSent = follower.sent.filter((message) => message.type === 'AppendResponse' && message.to === leader.id);
     assert.ok(toFollower.length <= 3, `${follower.id} got ${toFollower.length} appends`);
-    assert.ok(answersSent.length >= 1 && answersSent.length <= 2, `${follower.id} answered ${answersSent.length} times`);
+    assert.ok(answersSent.length >= 1 && answersSent.length <= toFollower.length, `${follower.id} answered ${answersSent.length} times to ${toFollower.length} appends`);
   }
   // Every member applied the burst in order, once each.
   for (const member of group) {
