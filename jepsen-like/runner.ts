@@ -352,6 +352,31 @@ async function periodicComparisons(addrs: readonly string[]): Promise<ReplicaCom
   return { verdict: 'agree', note: `replicas: ${seen.length} periodic checkpoint comparisons, all agree (${seen.slice(0, 3).join(', ')}${seen.length > 3 ? ', ...' : ''})${unread}` };
 }
 
+/**
+ * forwardingNote reads how many writes the members forwarded to a leader and in how many calls that carried several
+ * (ForwardBatch), from each member's /metrics (cairn_peer_transport_events_total). A diagnostic, not a check: it
+ * shows whether a run exercised batched forwarding. A member restarted during the run counts from its restart.
+ */
+async function forwardingNote(addrs: readonly string[]): Promise<string> {
+  const read = async (addr: string): Promise<{ writes: number; batches: number } | null> => {
+    try {
+      const response = await fetch(`http://${addr}/metrics`, { signal: AbortSignal.timeout(5000) });
+      if (!response.ok) return null;
+      const text = await response.text();
+      const count = (event: string): number => Number(new RegExp(`cairn_peer_transport_events_total\\{event="${event}"\\} (\\d+)`).exec(text)?.[1] ?? 0);
+      return { writes: count('forward_sent'), batches: count('forward_batch_sent') };
+    } catch {
+      return null;
+    }
+  };
+  const answers = await Promise.all(addrs.map(read));
+  const counted = answers.filter((answer): answer is { writes: number; batches: number } => answer !== null);
+  const writes = counted.reduce((sum, answer) => sum + answer.writes, 0);
+  const batches = counted.reduce((sum, answer) => sum + answer.batches, 0);
+  const unread = addrs.length - counted.length;
+  return `forwarding: ${writes} writes forwarded to a leader, ${batches} ForwardBatch calls (counts since each member's last start${unread > 0 ? `; ${unread} member(s) not read` : ''})`;
+}
+
 async function waitForLeader(monitor: ClusterMonitor): Promise<void> {
   const deadline = Date.now() + leaderBoundMs;
   while (Date.now() < deadline) {
@@ -538,6 +563,7 @@ async function execute(options: RunOptions, env: Environment, log: (line: string
     log(`replicas: comparing every member's state digest at one applied index (at most ${bound} ms)`);
     const periodic = await periodicComparisons(addrs);
     phases.notes.push(periodic.note);
+    phases.notes.push(await forwardingNote(addrs));
     phases.replicas = await compareReplicas(addrs, bound);
     phases.notes.push(phases.replicas.note);
     if (periodic.verdict === 'differ') phases.replicas = periodic;
