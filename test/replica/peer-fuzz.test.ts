@@ -239,8 +239,9 @@ function drawForwardBatch(prng: Prng): Uint8Array {
       if (decoded.ok && !decoded.value.every((item) => !item.ok || ipsAreLoopback(item.value.command))) continue;
       return bytes;
     }
-    const items = Array.from({ length: 1 + prng.int(6) }, () => drawForward(prng).bytes);
-    const framed = Uint8Array.from(items.flatMap((item) => [0x0a, ...varint(item.length), ...item]));
+    const writer = protobuf.Writer.create();
+    for (let i = 0, items = 1 + prng.int(6); i < items; i++) writer.uint32(0x0a).bytes(drawForward(prng).bytes);
+    const framed = writer.finish();
     return roll === 1 ? mutateLoopbackBatch(prng, framed) : framed;
   }
 }
@@ -252,17 +253,6 @@ function mutateLoopbackBatch(prng: Prng, framed: Uint8Array): Uint8Array {
     const decoded = decodeForwardBatchRequest(bytes, limits);
     if (!decoded.ok || decoded.value.every((item) => !item.ok || ipsAreLoopback(item.value.command))) return bytes;
   }
-}
-
-function varint(value: number): number[] {
-  const out: number[] = [];
-  let rest = value;
-  while (rest >= 0x80) {
-    out.push((rest & 0x7f) | 0x80);
-    rest = Math.floor(rest / 0x80);
-  }
-  out.push(rest);
-  return out;
 }
 
 function drawForward(prng: Prng): { bytes: Uint8Array; commandBytes: Uint8Array | null } {
