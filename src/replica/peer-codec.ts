@@ -698,6 +698,9 @@ export function decodeForwardBatchRequest(bytes: Uint8Array, limits: ForwardBatc
   }
 }
 
+/** tooLargeAnswer is the encoded answer that replaces a result too large for its batch (encoded once, when first needed). */
+let tooLargeAnswer: Uint8Array | undefined;
+
 /**
  * encodeForwardBatchResponse encodes one response per request, in order. When the encoded responses would pass
  * `bytesMax`, the last ones are replaced by CAIRN_OUTCOME_UNKNOWN until the rest fit (their writes did apply; a retry
@@ -705,12 +708,12 @@ export function decodeForwardBatchRequest(bytes: Uint8Array, limits: ForwardBatc
  */
 export function encodeForwardBatchResponse(responses: readonly ForwardResponse[], bytesMax: number): { readonly bytes: Uint8Array; readonly replaced: number } {
   const items = responses.map(encodeForwardResponse);
-  const tooLarge = encodeForwardResponse({
+  const tooLarge = (tooLargeAnswer ??= encodeForwardResponse({
     ok: false,
     code: 'CAIRN_OUTCOME_UNKNOWN',
     message: 'the leader applied this write, but its result did not fit in the answer to the forwarded batch; retry with the same request id to read it',
     leaderHint: null,
-  });
+  }));
   let total = 0;
   for (const item of items) total += raftBatchFramedBytes(item.length);
   let replaced = 0;
