@@ -26,6 +26,7 @@ import { Exhausted, NotMeasured, runClosedLoop, type RunResult } from './lib/run
 import { renderReport, type Row } from './lib/report.ts';
 import { measureMemory, type MemoryResult } from './seed.ts';
 import { SpreadDriver } from './lib/spread.ts';
+import { SystemWatch } from './lib/system-watch.ts';
 import { ZooKeeperTarget } from './lib/zookeeper.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -238,10 +239,11 @@ function cellDurationMs(workload: WorkloadName, clients: number, options: Option
   return clients === 1 && tailWorkloads.has(workload) ? Math.max(options.durationMs, options.tailDurationMs) : options.durationMs;
 }
 
-async function runWorkload(workload: WorkloadName, target: Target, clients: number, options: Options): Promise<RunResult> {
+async function runWorkload(workload: WorkloadName, target: Target, clients: number, options: Options, bystanders: readonly RunningCluster[]): Promise<RunResult> {
   const memberPids = target.cluster.members.map((member) => member.process.pid);
+  const bystanderPids = bystanders.filter((cluster) => cluster !== target.cluster).flatMap((cluster) => cluster.members.map((member) => member.process.pid));
   const run = (operation: (client: number) => Promise<number | void>): Promise<RunResult> =>
-    runClosedLoop(operation, { clients, durationMs: cellDurationMs(workload, clients, options), warmupMs: options.warmupMs, memberPids });
+    runClosedLoop(operation, { clients, durationMs: cellDurationMs(workload, clients, options), warmupMs: options.warmupMs, memberPids, bystanderPids });
   const capacity = options.registerServices * instancesPerServiceMax;
   switch (workload) {
     case 'register': {
@@ -336,7 +338,7 @@ async function warmUp(target: Target, ms: number, services: number): Promise<voi
 function notMeasured(reason: string): RunResult {
   return {
     status: 'not-measured', reason, ops: 0, errors: 0, errorSamples: {}, seconds: 0, opsPerSecond: Number.NaN, p50Ms: Number.NaN, p99Ms: Number.NaN,
-    maxMs: Number.NaN, cpu: { clientUs: Number.NaN, membersUs: [], membersTotalUs: Number.NaN }, exhausted: false,
+    maxMs: Number.NaN, cpu: { clientUs: Number.NaN, membersUs: [], membersTotalUs: Number.NaN }, exhausted: false, bystanderCores: Number.NaN,
   };
 }
 
@@ -424,15 +426,16 @@ async function main(): Promise<number> {
         await target.driver.prepare(options.registerServices, listSize);
       }
       for (const target of targets) await warmUp(target, options.systemWarmupMs, options.registerServices);
+      const watch = new SystemWatch(clusters);
       process.stderr.write(`bench: clusters up, prepared and warmed up in ${((performance.now() - wallStart) / 1000).toFixed(1)} s; clients talk to (${options.via}): ${targets.map((t) => `${t.driver.id}=${t.member < 0 ? 'every member' : (t.cluster.members[t.member]?.client ?? '?')}`).join(' ')}\n`);
       for (let round = 1; round <= options.rounds; round++) {
         for (const workload of runWorkloads) {
           for (const clients of options.clients) {
             for (const target of targets) {
-              const skip = applies(workload, target.driver.id);
+              const skip = applies(workload, target.driver.id) ?? watch.stoppedReason(target.cluster.system);
               let result: RunResult;
               try {
-                result = skip === null ? await runWorkload(workload, target, clients, options) : notMeasured(skip);
+                result = skip === null ? await runWorkload(workload, target, clients, options, watch.running()) : notMeasured(skip);
               } catch (error) {
                 result = notMeasured(`failed: ${describe(error)}`);
               }
@@ -442,6 +445,15 @@ async function main(): Promise<number> {
                 ? `${row.opsPerSecond.toFixed(0)} ops/s p50 ${row.p50Ms.toFixed(2)} ms p99 ${row.p99Ms.toFixed(2)} ms errors ${row.errors}${row.exhausted ? ' (pool exhausted)' : ''}`
                 : `not measured: ${row.reason ?? ''}`;
               process.stderr.write(`bench: ${options.rounds > 1 ? `round ${round} ` : ''}${workload} c=${clients} ${target.driver.id}: ${shown}\n`);
+              if (skip !== null) continue;
+              for (const event of await watch.check(`${options.rounds > 1 ? `round ${round} ` : ''}${workload} c=${clients} ${target.driver.id}`)) {
+                notes.push(`${event.system} ${event.detail}`);
+                process.stderr.write(`bench: ${event.system} ${event.detail}\n`);
+                // Its clients go too: a client that keeps reconnecting to a stopped system spends the bench process's CPU.
+                if (event.outcome === 'stopped') {
+                  for (const stopped of targets.filter((t) => t.cluster.system === event.system)) await stopped.driver.close().catch(() => undefined);
+                }
+              }
             }
           }
         }

@@ -25,12 +25,25 @@ export interface MemberProcess {
   readonly process: Managed;
 }
 
-/** RunningCluster is a started cluster; leaderIndex() names the current leader among `members`. */
+/**
+ * RunningCluster is a started cluster; leaderIndex() names the current leader among `members`; unhealthy() says
+ * why the cluster cannot serve right now (a member not answering, no leader), or null when every member serves.
+ */
 export interface RunningCluster {
   readonly system: 'cairn' | 'etcd' | 'zookeeper';
   readonly members: readonly MemberProcess[];
   leaderIndex(): Promise<number>;
+  unhealthy(): Promise<string | null>;
   stop(): Promise<void>;
+}
+
+/** healthTimeoutMs bounds each request of an unhealthy() check. */
+const healthTimeoutMs = 2000;
+
+/** firstProblem runs one check per member and returns the first member's problem (its error counts as one). */
+async function firstProblem(members: readonly MemberProcess[], check: (member: MemberProcess) => Promise<string | null>): Promise<string | null> {
+  const problems = await Promise.all(members.map((member) => check(member).catch((error: unknown) => `${member.name}: ${describe(error)}`)));
+  return problems.find((problem) => problem !== null) ?? null;
 }
 
 const readyTimeoutMs = 90_000;
@@ -106,6 +119,13 @@ export async function startCairn(root: string, addrs: readonly string[], dataRoo
       }, 30_000);
       return leader;
     },
+    async unhealthy(): Promise<string | null> {
+      const problem = await firstProblem(members, async (member) => ((await cairnHealthy(member.client)) ? null : `${member.name}: health is not 200`));
+      if (problem !== null) return problem;
+      const response = await fetch(`http://${members[0]?.client ?? ''}/cairn/v1/cluster`, { signal: AbortSignal.timeout(healthTimeoutMs) });
+      const body = (await response.json()) as { leader?: string | null };
+      return typeof body.leader === 'string' && body.leader !== '' ? null : 'cairn: no leader';
+    },
     stop: () => stopAll(members),
   };
 }
@@ -171,6 +191,12 @@ export async function startEtcd(binary: string, hosts: readonly string[], dataRo
       if (index < 0) throw new Error(`etcd: no leader among ${ids.join(', ')} (leader ${leader})`);
       return index;
     },
+    unhealthy: () => firstProblem(members, async (member) => {
+      // etcd's /health is true only while the member has a leader and its store answers.
+      const response = await fetch(`http://${member.client}/health`, { signal: AbortSignal.timeout(healthTimeoutMs) });
+      const health = ((await response.json()) as { health?: string }).health;
+      return health === 'true' ? null : `${member.name}: health ${String(health)}`;
+    }),
     stop: () => stopAll(members),
   };
 }
@@ -246,6 +272,11 @@ export async function startZooKeeper(classpath: string, hosts: readonly string[]
       const index = modes.indexOf('leader');
       if (index < 0) throw new Error(`zookeeper: no leader (${modes.join(', ')})`);
       return index;
+    },
+    async unhealthy(): Promise<string | null> {
+      const modes = await Promise.all(members.map((member) => zooKeeperMode(member.client).catch((error: unknown) => describe(error))));
+      const serving = modes.every((mode) => mode === 'leader' || mode === 'follower') && modes.filter((mode) => mode === 'leader').length === 1;
+      return serving ? null : `zookeeper: modes ${modes.map((mode) => mode === '' ? 'none' : mode).join(', ')}`;
     },
     stop: () => stopAll(members),
   };

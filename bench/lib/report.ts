@@ -28,6 +28,23 @@ export interface TargetCheck {
   readonly bound: number;
   readonly atLeast: boolean;
   readonly ratios?: readonly number[];
+  /** disturbed: a cell behind the ratio (in any round) ran while the other systems were busy (bystanderCoresMax). */
+  readonly disturbed?: boolean;
+}
+
+/**
+ * bystanderCoresMax: above this much CPU used by the other systems' members during a cell (in cores), the cell is
+ * marked disturbed. Idle clusters heartbeat: the two not under test use about 0.05-0.15 of a core together here.
+ */
+export const bystanderCoresMax = 0.3;
+
+/** disturbed tells whether the other systems used more than bystanderCoresMax during the row's window. */
+export function disturbed(row: Row): boolean {
+  return Number.isFinite(row.bystanderCores) && row.bystanderCores > bystanderCoresMax;
+}
+
+function disturbance(row: Row): string {
+  return `${labels[row.target]} ${row.workload} at ${row.clients}: the other systems used ${row.bystanderCores.toFixed(2)} cores`;
 }
 
 const labels: Record<TargetId, string> = {
@@ -76,10 +93,12 @@ export function checkTargets(rows: readonly Row[]): TargetCheck[] {
     }
     const value = metric === 'ops' ? ratio(cairn.opsPerSecond, other.opsPerSecond) : ratio(cairn.p99Ms, other.p99Ms);
     const met = metric === 'ops' ? value >= bound : value <= bound;
-    const detail = metric === 'ops'
+    const measuredDetail = metric === 'ops'
       ? `${at} clients: ${num(cairn.opsPerSecond, 0)} vs ${num(other.opsPerSecond, 0)} ops/s`
       : `${at} clients: p99 ${num(cairn.p99Ms, 2)} vs ${num(other.p99Ms, 2)} ms`;
-    checks.push({ target: name, ratio: Number.isFinite(value) ? Number(value.toFixed(3)) : null, met, bound, atLeast: metric === 'ops', detail });
+    const spoiled = [cairn, other].filter(disturbed);
+    const detail = spoiled.length === 0 ? measuredDetail : `${measuredDetail}; DISTURBED (${spoiled.map(disturbance).join('; ')})`;
+    checks.push({ target: name, ratio: Number.isFinite(value) ? Number(value.toFixed(3)) : null, met, bound, atLeast: metric === 'ops', detail, ...(spoiled.length > 0 ? { disturbed: true } : {}) });
   };
   compare('register throughput at 64 clients >= 1.0x etcd put', 'register', 64, 'etcd-grpc', 'ops', 1.0);
   compare('register throughput at 64 clients >= 1.0x ZooKeeper create', 'register', 64, 'zookeeper', 'ops', 1.0);
@@ -95,6 +114,12 @@ export function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = sorted.length >> 1;
   return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/** finiteMedian is the median of the finite values, NaN when there is none (rows of older runs lack bystanderCores). */
+function finiteMedian(values: readonly (number | undefined)[]): number {
+  const finite = values.filter((value): value is number => value !== undefined && Number.isFinite(value));
+  return finite.length === 0 ? Number.NaN : median(finite);
 }
 
 /** roundsOf lists the rounds present in the rows, in order. */
@@ -139,6 +164,7 @@ export function medianRows(rows: readonly Row[]): Row[] {
       maxMs: of((row) => row.maxMs),
       cpu: { clientUs: of((row) => row.cpu.clientUs), membersUs, membersTotalUs: of((row) => row.cpu.membersTotalUs) },
       exhausted: ok.some((row) => row.exhausted),
+      bystanderCores: finiteMedian(ok.map((row) => row.bystanderCores)),
     });
   }
   return folded;
@@ -162,9 +188,12 @@ export function checkTargetsOverRounds(rows: readonly Row[]): TargetCheck[] {
     const met = first.atLeast ? value >= first.bound : value <= first.bound;
     const range = `${Math.min(...ratios).toFixed(2)}-${Math.max(...ratios).toFixed(2)}x`;
     const closest = measured.reduce((best, check) => (Math.abs(check.ratio! - value) < Math.abs(best.ratio! - value) ? check : best));
+    const spoiledRounds = rounds.filter((_round, i) => checks[i]!.disturbed === true);
+    const spoiledNote = spoiledRounds.length === 0 ? '' : `; DISTURBED in round ${spoiledRounds.join(', ')} (the other systems were busy)`;
     return {
       target: first.target, ratio: value, met, bound: first.bound, atLeast: first.atLeast, ratios,
-      detail: `median of ${ratios.length} rounds (${ratios.map((r) => `${r.toFixed(2)}x`).join(', ')}; range ${range}); round nearest the median: ${closest.detail}`,
+      detail: `median of ${ratios.length} rounds (${ratios.map((r) => `${r.toFixed(2)}x`).join(', ')}; range ${range}); round nearest the median: ${closest.detail}${spoiledNote}`,
+      ...(spoiledRounds.length > 0 ? { disturbed: true } : {}),
     };
   });
 }
@@ -196,6 +225,11 @@ export function renderReport(allRows: readonly Row[], memory: readonly MemoryRes
     const p99Ratio = cairn === undefined ? '' : `${num(ratio(cairn.p99Ms, row.p99Ms), 2)}x`;
     const suffix = row.exhausted ? ' (pool exhausted)' : '';
     lines.push(`| ${row.workload} | ${row.clients} | ${labels[row.target]} | ${num(row.opsPerSecond, 0)}${suffix} | ${num(row.p50Ms, 2)} | ${num(row.p99Ms, 2)} | ${row.errors} | ${num(row.cpu.clientUs, 0)} | ${members} (Σ ${num(row.cpu.membersTotalUs, 0)}) | ${opsRatio} | ${p99Ratio} |`);
+  }
+  const spoiled = rows.filter((row) => row.status === 'ok' && disturbed(row));
+  if (spoiled.length > 0) {
+    lines.push('');
+    lines.push(`Disturbed cells (the systems not under test used more than ${bystanderCoresMax} of a core while they ran, so they measured a busier machine; JSON field \`bystanderCores\`): ${spoiled.map(disturbance).join('; ')}.`);
   }
   const targets = checkTargetsOverRounds(allRows);
   lines.push('');

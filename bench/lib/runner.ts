@@ -1,7 +1,9 @@
 // The closed-loop load runner: N clients, each issuing its next operation as soon as the previous one answered,
 // for a fixed window after a short warm-up. It records every latency of the window (bounded), counts errors by
 // message (bounded), and samples CPU (utime+stime from /proc) of the bench process and of each member before and
-// after the window, so every figure comes with its CPU per operation.
+// after the window, so every figure comes with its CPU per operation. It also samples the members of the systems
+// not under test (bystanders): every system runs during the whole bench, and one that spins (a ZooKeeper ensemble
+// reloading its database in a loop) takes the CPU the system under test needs, which the row then says.
 import { cpuSecondsOf, describe } from './processes.ts';
 
 /** NotMeasured is thrown by an operation that the system under test cannot perform (e.g. UNIMPLEMENTED). */
@@ -20,12 +22,14 @@ export class Exhausted extends Error {
  */
 export type Operation = (client: number) => Promise<number | void>;
 
-/** RunOptions: concurrency, window, warm-up, and the pids whose CPU is sampled (members, in order). */
+/** RunOptions: concurrency, window, warm-up, and the pids whose CPU is sampled (members, in order; bystanders). */
 export interface RunOptions {
   readonly clients: number;
   readonly durationMs: number;
   readonly warmupMs: number;
   readonly memberPids: readonly number[];
+  /** bystanderPids: the members of the other systems, running but not under test; their CPU is summed. */
+  readonly bystanderPids?: readonly number[];
 }
 
 /** CpuPerOp is CPU time per operation in microseconds: the bench process (client) and each member. */
@@ -49,6 +53,11 @@ export interface RunResult {
   readonly maxMs: number;
   readonly cpu: CpuPerOp;
   readonly exhausted: boolean;
+  /**
+   * bystanderCores: the CPU the other systems' members used during the measured window, in cores (1 = one core
+   * busy all the time); NaN when there were none. Idle clusters use a few hundredths of a core (heartbeats).
+   */
+  readonly bystanderCores: number;
 }
 
 /** latencySamplesMax bounds the latencies kept per window (beyond it they are counted, not kept). */
@@ -65,10 +74,21 @@ export function percentile(sorted: Float64Array, p: number): number {
   return sorted[rank] ?? Number.NaN;
 }
 
-async function sampleCpu(pids: readonly number[]): Promise<number[]> {
+/** sampleCpu reads the CPU seconds of the bench process, then of each member, then of each bystander. */
+async function sampleCpu(pids: readonly number[], bystanderPids: readonly number[]): Promise<number[]> {
   const usage = process.cpuUsage();
-  const members = await Promise.all(pids.map(cpuSecondsOf));
-  return [(usage.user + usage.system) / 1e6, ...members];
+  const others = await Promise.all([...pids, ...bystanderPids].map(cpuSecondsOf));
+  return [(usage.user + usage.system) / 1e6, ...others];
+}
+
+/** bystanderSecondsBetween sums the bystanders' CPU deltas; one that was not readable at both ends counts nothing. */
+function bystanderSecondsBetween(before: readonly number[], after: readonly number[], first: number): number {
+  let sum = 0;
+  for (let i = first; i < after.length; i++) {
+    const delta = (after[i] ?? Number.NaN) - (before[i] ?? Number.NaN);
+    if (Number.isFinite(delta)) sum += delta;
+  }
+  return sum;
 }
 
 /** runClosedLoop runs `operation` with `clients` closed-loop clients over a warm-up and then a measured window. */
@@ -81,6 +101,7 @@ export async function runClosedLoop(operation: Operation, options: RunOptions): 
   const errorSamples = new Map<string, number>();
   let notMeasured: string | null = null;
   let exhausted = false;
+  const bystanderPids = options.bystanderPids ?? [];
   const started = performance.now();
   const windowStart = started + options.warmupMs;
   const windowEnd = windowStart + options.durationMs;
@@ -90,7 +111,7 @@ export async function runClosedLoop(operation: Operation, options: RunOptions): 
   const startSample = new Promise<void>((resolve) => {
     setTimeout(() => {
       measuredStart = performance.now();
-      void sampleCpu(options.memberPids).then((sample) => {
+      void sampleCpu(options.memberPids, bystanderPids).then((sample) => {
         cpuBefore = sample;
         resolve();
       });
@@ -139,12 +160,14 @@ export async function runClosedLoop(operation: Operation, options: RunOptions): 
   };
 
   await Promise.all([...Array.from({ length: options.clients }, (_, id) => client(id)), startSample]);
-  const cpuAfter = await sampleCpu(options.memberPids);
+  const cpuAfter = await sampleCpu(options.memberPids, bystanderPids);
+  const sampledSeconds = Math.max(0.001, (performance.now() - measuredStart) / 1000);
   measuredEnd = Math.min(measuredEnd, performance.now());
   const seconds = Math.max(0.001, (measuredEnd - measuredStart) / 1000);
   const sorted = buffer.subarray(0, kept).sort();
   const perOp = (i: number): number => (ops > 0 ? (((cpuAfter[i] ?? Number.NaN) - (cpuBefore[i] ?? Number.NaN)) * 1e6) / ops : Number.NaN);
   const membersUs = options.memberPids.map((_, i) => perOp(i + 1));
+  const bystanderSeconds = bystanderSecondsBetween(cpuBefore, cpuAfter, options.memberPids.length + 1);
   const result: RunResult = {
     status: notMeasured === null ? 'ok' : 'not-measured',
     ...(notMeasured === null ? {} : { reason: notMeasured }),
@@ -158,6 +181,7 @@ export async function runClosedLoop(operation: Operation, options: RunOptions): 
     maxMs: sorted.length > 0 ? (sorted[sorted.length - 1] ?? Number.NaN) : Number.NaN,
     cpu: { clientUs: perOp(0), membersUs, membersTotalUs: membersUs.reduce((sum, value) => sum + value, 0) },
     exhausted,
+    bystanderCores: bystanderPids.length > 0 ? bystanderSeconds / sampledSeconds : Number.NaN,
   };
   return result;
 }

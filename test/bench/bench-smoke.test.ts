@@ -3,7 +3,8 @@
 // two rounds (--rounds: every cell measured twice, the table showing each cell's median).
 // Method: spawn `bench/main.ts --vs none ...` as `npm run bench` would, with a temporary results directory; then
 // assert the exit code, that operations completed without errors, the shape of the JSON it wrote, the Markdown table
-// it printed, and that every member process it started is gone and its ports are closed.
+// it printed, that its check after every cell found the cluster serving, and that every member process it started
+// is gone and its ports are closed.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -44,9 +45,9 @@ test('the bench harness measures Cairn alone, writes its JSON and stops its memb
     const files = readdirSync(resultsDir).filter((name) => name.endsWith('.json'));
     assert.equal(files.length, 1, `one results file, got ${files.join(', ')}`);
     const report = JSON.parse(readFileSync(path.join(resultsDir, files[0] ?? ''), 'utf8')) as {
-      schema: string; error: string | null; processesLeftRunning: number; machine: { cpus: number };
+      schema: string; error: string | null; processesLeftRunning: number; machine: { cpus: number }; notes: string[];
       options: { workloads: string[]; clients: number[]; quick: boolean; tailDurationSeconds: number; rounds: number };
-      results: Array<{ workload: string; clients: number; target: string; round: number; status: string; ops: number; seconds: number; errors: number; opsPerSecond: number; p50Ms: number; p99Ms: number; cpu: { clientUs: number; membersUs: number[] } }>;
+      results: Array<{ workload: string; clients: number; target: string; round: number; status: string; ops: number; seconds: number; errors: number; opsPerSecond: number; p50Ms: number; p99Ms: number; cpu: { clientUs: number; membersUs: number[] }; bystanderCores: number | null }>;
       targets: Array<{ target: string; met: boolean | null }>;
       pids: Array<{ system: string; pid: number }>;
     };
@@ -87,7 +88,12 @@ test('the bench harness measures Cairn alone, writes its JSON and stops its memb
       assert.ok(row.opsPerSecond > 0 && row.p50Ms > 0 && row.p99Ms >= row.p50Ms, `${name}: rate and percentiles`);
       assert.ok(row.cpu.clientUs > 0, `${name}: client CPU per op`);
       assert.equal(row.cpu.membersUs.length, 3, `${name}: CPU per op of each member`);
+      assert.equal(row.bystanderCores, null, `${name}: no other system ran, so no bystander CPU (null, not 0)`);
     }
+    // After every cell the harness asked the cluster whether it serves (its unhealthy() check on the real members):
+    // a healthy cluster was neither waited for nor stopped.
+    assert.deepEqual(report.notes.filter((note) => /did not serve|stopped after/.test(note)), []);
+    assert.doesNotMatch(run.stderr, /did not serve|stopped after/);
     assert.match(run.stdout, /\| register \| 4 \| Cairn gRPC \| \d+/);
     assert.match(run.stdout, /\| list \| 4 \| Cairn HTTP \(Nacos v1\) \| \d+/);
 

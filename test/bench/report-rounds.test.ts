@@ -14,6 +14,7 @@ function row(round: number, workload: string, clients: number, target: TargetId,
     workload, clients, target, member: '127.0.2.41:18848', round, status: 'ok', ops: Math.round(opsPerSecond * 5), errors: round === 2 ? 1 : 0,
     errorSamples: {}, seconds: 5, opsPerSecond, p50Ms: p99Ms / 4, p99Ms, maxMs: p99Ms * 2,
     cpu: { clientUs: 100 * round, membersUs: [10 * round, 20 * round, 30 * round], membersTotalUs: 60 * round }, exhausted: round === 3,
+    bystanderCores: 0.05,
   };
 }
 
@@ -83,4 +84,26 @@ test('the rendered report shows one row per cell and the rounds it folds', () =>
   assert.match(markdown, /^\| register \| 64 \| etcd gRPC \| 2800 \(pool exhausted\) \| 12\.50 \| 50\.00 \| 1 \| 200 \| 20 \/ 40 \/ 60 \(Σ 120\) \| 0\.54x \| 1\.20x \|$/m);
   assert.match(markdown, /^\| change-to-notification p99 <= etcd watch p99 \(1 client\) \| 2\.00x \| NO \| median of 3 rounds/m);
   assert.equal(targets.length, 6);
+});
+
+test('a cell measured while the other systems were busy is marked disturbed, in the rows and in its target', () => {
+  const rows = threeRounds().map((r) => (r.round === 2 && r.workload === 'notify' && r.target === 'cairn-grpc' ? { ...r, bystanderCores: 1.71 } : r));
+  const { markdown, targets } = renderReport(rows.filter((r) => r.round === 2), [], { date: '2026-11-24T09:25:00Z', machine: { hostname: 'vm', cpus: 2 }, versions: {}, options: {} });
+  assert.match(markdown, /^Disturbed cells \(the systems not under test used more than 0\.3 of a core .*\): Cairn gRPC notify at 1: the other systems used 1\.71 cores\.$/m);
+  const notify = targets.find((c) => c.target.startsWith('change-to-notification'))!;
+  assert.equal(notify.disturbed, true);
+  assert.match(notify.detail, /; DISTURBED \(Cairn gRPC notify at 1: the other systems used 1\.71 cores\)$/);
+  // The register target's cells were quiet (0.05 cores): nothing said.
+  const register = targets.find((c) => c.target.startsWith('register throughput at 64 clients >= 1.0x etcd'))!;
+  assert.equal(register.disturbed, undefined);
+  assert.doesNotMatch(register.detail, /DISTURBED/);
+  // Over rounds, the round that was disturbed is named even when the median's round was quiet.
+  const over = checkTargetsOverRounds(rows).find((c) => c.target.startsWith('change-to-notification'))!;
+  assert.equal(over.disturbed, true);
+  assert.match(over.detail, /; DISTURBED in round 2 \(the other systems were busy\)$/);
+  // Quiet runs print no such line; rows of older runs (no bystanderCores) count as quiet.
+  assert.doesNotMatch(renderReport(threeRounds(), [], { date: 'd', machine: {}, versions: {}, options: {} }).markdown, /Disturbed cells/);
+  const older = threeRounds().map((r) => ({ ...r, bystanderCores: undefined as unknown as number }));
+  assert.ok(Number.isNaN(medianRows(older)[0]!.bystanderCores));
+  assert.doesNotMatch(renderReport(older, [], { date: 'd', machine: {}, versions: {}, options: {} }).markdown, /Disturbed cells/);
 });
