@@ -13,6 +13,12 @@ const root = '/cairn-bench';
 const sessionTimeoutMs = 30_000;
 /** ephemeralSessionsMax bounds the sessions the ephemeral workload opens (clients beyond share them). */
 const ephemeralSessionsMax = 64;
+/**
+ * ephemeralTrackedMax bounds the ephemeral znodes the pool remembers for its orderly close (beyond it, ZooKeeper's
+ * own session close removes the rest); ephemeralRemovalsInFlightMax bounds the removals in flight at that close.
+ */
+const ephemeralTrackedMax = 1_000_000;
+const ephemeralRemovalsInFlightMax = 64;
 
 function pathOf(service: string, slot: Slot): string {
   return `${root}/${service}/${encodeURIComponent(recordJson(slot))}`;
@@ -122,15 +128,34 @@ export class ZooKeeperTarget implements Driver {
       for (const session of sessions) session.close();
       throw error;
     }
+    // What each session created, so that close() can remove it first (see close).
+    const created: { session: ZkClient; path: string }[] = [];
     return {
       register: async (client: number, slot: Slot): Promise<void> => {
         const session = sessions[client % sessions.length];
         if (session === undefined) throw new Error('no session');
-        await create(session, pathOf(names.ephemeral(slot.service % ephemeralServices), slot), zookeeper.CreateMode.EPHEMERAL, false);
+        const path = pathOf(names.ephemeral(slot.service % ephemeralServices), slot);
+        await create(session, path, zookeeper.CreateMode.EPHEMERAL, false);
+        if (created.length < ephemeralTrackedMax) created.push({ session, path });
       },
       // The client library pings each session on its own (every third of the negotiated timeout); not counted.
       keepAlives: () => ({ sent: 0, failed: 0 }),
+      // The znodes are removed one by one before the sessions close, outside the measured window. Closing a session
+      // that holds thousands of them at once broke the ensemble for good (2026-11-24, every server out of its
+      // quorum after the 1-client cell's ~5 500): ZooKeeper 3.6+ writes a session's close as one transaction naming
+      // every ephemeral path it removes, and one past jute.maxbuffer (1 MiB by default; 5 500 names of ~420 bytes
+      // is ~2.3 MiB) cannot be read back by the followers. A registry client holds a few per session, not thousands.
       close: async (): Promise<void> => {
+        let next = 0;
+        const worker = async (): Promise<void> => {
+          // Bounded by created.length: each pass takes the next entry.
+          while (next < created.length) {
+            const entry = created[next++];
+            if (entry !== undefined) await remove(entry.session, entry.path, true).catch(() => undefined);
+          }
+        };
+        await Promise.all(Array.from({ length: ephemeralRemovalsInFlightMax }, worker));
+        created.length = 0;
         for (const session of sessions) session.close();
       },
     };
