@@ -144,7 +144,8 @@ export class ZooKeeperTarget implements Driver {
       // that holds thousands of them at once broke the ensemble for good (2026-11-24, every server out of its
       // quorum after the 1-client cell's ~5 500): ZooKeeper 3.6+ writes a session's close as one transaction naming
       // every ephemeral path it removes, and one past jute.maxbuffer (1 MiB by default; 5 500 names of ~420 bytes
-      // is ~2.3 MiB) cannot be read back by the followers. A registry client holds a few per session, not thousands.
+      // is ~2.3 MiB) cannot be read back by the followers, nor by a server that restarts (ZOOKEEPER-4306, open). A
+      // registry client holds a few per session, not thousands.
       close: async (): Promise<void> => {
         let next = 0;
         const worker = async (): Promise<void> => {
