@@ -37,10 +37,11 @@ test('the runner measures the CPU of the bystanders over the window: a spinning 
   });
   const options = { clients: 1, durationMs: 1500, warmupMs: 200, memberPids: [] };
   const busy = await runClosedLoop(() => sleepMs(5), { ...options, bystanderPids: [spinner.pid!, idler.pid!] });
-  // A spinning process gets at most one core; on two shared vCPUs it gets at least a good share of one.
-  assert.ok(busy.bystanderCores > 0.4 && busy.bystanderCores < 1.2, `busy bystanders: ${busy.bystanderCores} cores`);
+  // A spinning process gets at most one core; on two vCPUs shared with the other test files' clusters (npm test runs
+  // two files at once) it still gets a fifth of one, while a process that wakes once a second uses next to nothing.
+  assert.ok(busy.bystanderCores > 0.1 && busy.bystanderCores < 1.2, `busy bystanders: ${busy.bystanderCores} cores`);
   const quiet = await runClosedLoop(() => sleepMs(5), { ...options, bystanderPids: [idler.pid!] });
-  assert.ok(quiet.bystanderCores >= 0 && quiet.bystanderCores < 0.1, `idle bystander: ${quiet.bystanderCores} cores`);
+  assert.ok(quiet.bystanderCores >= 0 && quiet.bystanderCores < 0.05, `idle bystander: ${quiet.bystanderCores} cores`);
   const none = await runClosedLoop(() => sleepMs(5), options);
   assert.ok(Number.isNaN(none.bystanderCores), 'no bystanders: NaN, not 0');
   // A bystander gone before the window's end counts nothing rather than spoiling the sum.
@@ -49,7 +50,7 @@ test('the runner measures the CPU of the bystanders over the window: a spinning 
   await sleepMs(600);
   await stop(gone);
   const result = await vanishing;
-  assert.ok(Number.isFinite(result.bystanderCores) && result.bystanderCores < 0.1, `vanished bystander: ${result.bystanderCores}`);
+  assert.ok(Number.isFinite(result.bystanderCores) && result.bystanderCores < 0.05, `vanished bystander: ${result.bystanderCores}`);
 });
 
 /** Scripted is a system whose health answers come from a script, one per question (the last one repeats). */
