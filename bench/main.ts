@@ -22,7 +22,7 @@ import { cairnGrpcAddress, profileCairnMembers, findEtcd, findZooKeeperClasspath
 import { listSlot, registerSlot, type Driver, type Slot, type TargetId } from './lib/driver.ts';
 import { EtcdGrpc, EtcdHttp } from './lib/etcd.ts';
 import { describe, forgetDirectory, runningCount, trackDirectory } from './lib/processes.ts';
-import { Exhausted, NotMeasured, runClosedLoop, type RunResult } from './lib/runner.ts';
+import { Exhausted, NotMeasured, runClosedLoop, settle, type RunResult } from './lib/runner.ts';
 import { renderReport, type Row } from './lib/report.ts';
 import { measureMemory, type MemoryResult } from './seed.ts';
 import { SpreadDriver } from './lib/spread.ts';
@@ -434,15 +434,20 @@ async function main(): Promise<number> {
             for (const target of targets) {
               const skip = applies(workload, target.driver.id) ?? watch.stoppedReason(target.cluster.system);
               let result: RunResult;
+              // Every cell starts on a quiet machine (runner.ts, settle): what a system still does after its last cell
+              // is not measured in the next one, its own or another system's.
+              const settled = skip === null ? await settle(watch.running().flatMap((cluster) => cluster.members.map((member) => member.process.pid))) : null;
               try {
                 result = skip === null ? await runWorkload(workload, target, clients, options, watch.running()) : notMeasured(skip);
               } catch (error) {
                 result = notMeasured(`failed: ${describe(error)}`);
               }
-              const row: Row = { workload, clients, target: target.driver.id, member: target.member < 0 ? 'spread' : (target.cluster.members[target.member]?.client ?? ''), round, ...result };
+              const settleField = settled === null ? {} : { settle: { waitedMs: Math.round(settled.waitedMs), quiet: settled.quiet, cores: Number(settled.cores.toFixed(3)) } };
+              const row: Row = { workload, clients, target: target.driver.id, member: target.member < 0 ? 'spread' : (target.cluster.members[target.member]?.client ?? ''), round, ...settleField, ...result };
               rows.push(row);
+              const waited = settled === null || (settled.quiet && settled.waitedMs < 1000) ? '' : `; started after ${(settled.waitedMs / 1000).toFixed(1)} s${settled.quiet ? '' : ` without the quiet (${settled.cores.toFixed(2)} cores)`}`;
               const shown = row.status === 'ok'
-                ? `${row.opsPerSecond.toFixed(0)} ops/s p50 ${row.p50Ms.toFixed(2)} ms p99 ${row.p99Ms.toFixed(2)} ms errors ${row.errors}${row.exhausted ? ' (pool exhausted)' : ''}`
+                ? `${row.opsPerSecond.toFixed(0)} ops/s p50 ${row.p50Ms.toFixed(2)} ms p99 ${row.p99Ms.toFixed(2)} ms errors ${row.errors}${row.exhausted ? ' (pool exhausted)' : ''}${waited}`
                 : `not measured: ${row.reason ?? ''}`;
               process.stderr.write(`bench: ${options.rounds > 1 ? `round ${round} ` : ''}${workload} c=${clients} ${target.driver.id}: ${shown}\n`);
               if (skip !== null) continue;

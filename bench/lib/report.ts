@@ -6,6 +6,11 @@ import type { MemoryResult } from '../seed.ts';
 
 /** Row is one measured (or not measured) cell: a workload at a client count against one target. */
 export interface Row extends RunResult {
+  /**
+   * settle: how long the cell waited for a quiet machine before it started (every system's members together under
+   * settleDefaults.coresMax), and whether that quiet came; absent in rows of older runs and of cells not measured.
+   */
+  readonly settle?: { readonly waitedMs: number; readonly quiet: boolean; readonly cores: number };
   readonly workload: string;
   readonly clients: number;
   readonly target: TargetId;
@@ -38,13 +43,19 @@ export interface TargetCheck {
  */
 export const bystanderCoresMax = 0.3;
 
-/** disturbed tells whether the other systems used more than bystanderCoresMax during the row's window. */
+/**
+ * disturbed tells whether the other systems used more than bystanderCoresMax during the row's window, or whether the
+ * cell had to start before the machine was quiet (settle gave up).
+ */
 export function disturbed(row: Row): boolean {
-  return Number.isFinite(row.bystanderCores) && row.bystanderCores > bystanderCoresMax;
+  return (Number.isFinite(row.bystanderCores) && row.bystanderCores > bystanderCoresMax) || row.settle?.quiet === false;
 }
 
 function disturbance(row: Row): string {
-  return `${labels[row.target]} ${row.workload} at ${row.clients}: the other systems used ${row.bystanderCores.toFixed(2)} cores`;
+  const causes: string[] = [];
+  if (Number.isFinite(row.bystanderCores) && row.bystanderCores > bystanderCoresMax) causes.push(`the other systems used ${row.bystanderCores.toFixed(2)} cores`);
+  if (row.settle?.quiet === false) causes.push(`it started after ${(row.settle.waitedMs / 1000).toFixed(1)} s without a quiet machine (${row.settle.cores.toFixed(2)} cores)`);
+  return `${labels[row.target]} ${row.workload} at ${row.clients}: ${causes.join(', and ')}`;
 }
 
 const labels: Record<TargetId, string> = {
@@ -122,6 +133,13 @@ function finiteMedian(values: readonly (number | undefined)[]): number {
   return finite.length === 0 ? Number.NaN : median(finite);
 }
 
+/** foldedSettle: the longest wait of the rounds, quiet only if every round started quiet; nothing for older rows. */
+function foldedSettle(rows: readonly Row[]): Pick<Row, 'settle'> {
+  const settles = rows.flatMap((row) => (row.settle === undefined ? [] : [row.settle]));
+  if (settles.length === 0) return {};
+  return { settle: { waitedMs: Math.max(...settles.map((s) => s.waitedMs)), quiet: settles.every((s) => s.quiet), cores: Math.max(...settles.map((s) => s.cores)) } };
+}
+
 /** roundsOf lists the rounds present in the rows, in order. */
 function roundsOf(rows: readonly Row[]): number[] {
   return [...new Set(rows.map((row) => row.round))].sort((a, b) => a - b);
@@ -165,6 +183,7 @@ export function medianRows(rows: readonly Row[]): Row[] {
       cpu: { clientUs: of((row) => row.cpu.clientUs), membersUs, membersTotalUs: of((row) => row.cpu.membersTotalUs) },
       exhausted: ok.some((row) => row.exhausted),
       bystanderCores: finiteMedian(ok.map((row) => row.bystanderCores)),
+      ...foldedSettle(ok),
     });
   }
   return folded;
@@ -229,7 +248,7 @@ export function renderReport(allRows: readonly Row[], memory: readonly MemoryRes
   const spoiled = rows.filter((row) => row.status === 'ok' && disturbed(row));
   if (spoiled.length > 0) {
     lines.push('');
-    lines.push(`Disturbed cells (the systems not under test used more than ${bystanderCoresMax} of a core while they ran, so they measured a busier machine; JSON field \`bystanderCores\`): ${spoiled.map(disturbance).join('; ')}.`);
+    lines.push(`Disturbed cells (the systems not under test used more than ${bystanderCoresMax} of a core while they ran, or the machine was not quiet when they started, so they measured a busier machine; JSON fields \`bystanderCores\`, \`settle\`): ${spoiled.map(disturbance).join('; ')}.`);
   }
   const targets = checkTargetsOverRounds(allRows);
   lines.push('');

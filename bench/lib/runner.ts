@@ -91,6 +91,55 @@ function bystanderSecondsBetween(before: readonly number[], after: readonly numb
   return sum;
 }
 
+/** SettleOptions: the quiet a cell waits for before it starts (see settle). */
+export interface SettleOptions {
+  /** coresMax: the most CPU the watched processes may use together over one window, in cores. */
+  readonly coresMax: number;
+  readonly windowMs: number;
+  /** waitMsMax: how long settle waits at most; the cell then starts anyway and its row says so. */
+  readonly waitMsMax: number;
+}
+
+/** SettleResult: how long settle waited, whether the quiet came, and the CPU of its last window (cores). */
+export interface SettleResult {
+  readonly waitedMs: number;
+  readonly quiet: boolean;
+  readonly cores: number;
+}
+
+/**
+ * settleDefaults: three idle clusters use ~0.05-0.1 of a core together (heartbeats, timers). /proc counts CPU in
+ * ticks of 10 ms, so over a 400 ms window each process reads up to 0.025 cores off: nine of them stay under 0.25.
+ */
+export const settleDefaults: SettleOptions = { coresMax: 0.25, windowMs: 400, waitMsMax: 10_000 };
+
+/**
+ * settle waits until the processes `pids` together use at most coresMax over one window, or waitMsMax has passed.
+ * A cell that starts while a system still works off the previous cell (sessions and leases that just ended with
+ * thousands of instances and keys to remove, a compaction) would measure that work too, whichever system it is for.
+ */
+export async function settle(pids: readonly number[], options: SettleOptions = settleDefaults): Promise<SettleResult> {
+  const started = performance.now();
+  let cores = Number.NaN;
+  // Bounded by waitMsMax: each pass takes windowMs.
+  for (;;) {
+    const before = await Promise.all(pids.map(cpuSecondsOf));
+    const windowStart = performance.now();
+    await new Promise((resolve) => setTimeout(resolve, options.windowMs));
+    const after = await Promise.all(pids.map(cpuSecondsOf));
+    const seconds = (performance.now() - windowStart) / 1000;
+    let used = 0;
+    for (let i = 0; i < pids.length; i++) {
+      const delta = (after[i] ?? Number.NaN) - (before[i] ?? Number.NaN);
+      if (Number.isFinite(delta)) used += delta;
+    }
+    cores = used / seconds;
+    const waitedMs = performance.now() - started;
+    if (cores <= options.coresMax) return { waitedMs, quiet: true, cores };
+    if (waitedMs >= options.waitMsMax) return { waitedMs, quiet: false, cores };
+  }
+}
+
 /** runClosedLoop runs `operation` with `clients` closed-loop clients over a warm-up and then a measured window. */
 export async function runClosedLoop(operation: Operation, options: RunOptions): Promise<RunResult> {
   const latencies = new Float64Array(Math.min(latencySamplesMax, 1 << 16));

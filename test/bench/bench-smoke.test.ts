@@ -47,7 +47,8 @@ test('the bench harness measures Cairn alone, writes its JSON and stops its memb
     const report = JSON.parse(readFileSync(path.join(resultsDir, files[0] ?? ''), 'utf8')) as {
       schema: string; error: string | null; processesLeftRunning: number; machine: { cpus: number }; notes: string[];
       options: { workloads: string[]; clients: number[]; quick: boolean; tailDurationSeconds: number; rounds: number };
-      results: Array<{ workload: string; clients: number; target: string; round: number; status: string; ops: number; seconds: number; errors: number; opsPerSecond: number; p50Ms: number; p99Ms: number; cpu: { clientUs: number; membersUs: number[] }; bystanderCores: number | null }>;
+      results: Array<{ workload: string; clients: number; target: string; round: number; status: string; ops: number; seconds: number; errors: number; opsPerSecond: number; p50Ms: number; p99Ms: number; cpu: { clientUs: number; membersUs: number[] }; bystanderCores: number | null;
+        settle: { waitedMs: number; quiet: boolean; cores: number } }>;
       targets: Array<{ target: string; met: boolean | null }>;
       pids: Array<{ system: string; pid: number }>;
     };
@@ -89,6 +90,9 @@ test('the bench harness measures Cairn alone, writes its JSON and stops its memb
       assert.ok(row.cpu.clientUs > 0, `${name}: client CPU per op`);
       assert.equal(row.cpu.membersUs.length, 3, `${name}: CPU per op of each member`);
       assert.equal(row.bystanderCores, null, `${name}: no other system ran, so no bystander CPU (null, not 0)`);
+      // Each cell waited for its members to be quiet (one 400 ms window at least) and found them so.
+      assert.equal(row.settle.quiet, true, `${name}: started on a quiet machine (${JSON.stringify(row.settle)})`);
+      assert.ok(row.settle.waitedMs >= 390 && row.settle.cores <= 0.25, `${name}: settle ${JSON.stringify(row.settle)}`);
     }
     // After every cell the harness asked the cluster whether it serves (its unhealthy() check on the real members):
     // a healthy cluster was neither waited for nor stopped.

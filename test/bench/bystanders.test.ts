@@ -10,7 +10,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { runClosedLoop } from '../../bench/lib/runner.ts';
+import { runClosedLoop, settle } from '../../bench/lib/runner.ts';
 import { SystemWatch, type WatchedSystem } from '../../bench/lib/system-watch.ts';
 
 async function child(code: string): Promise<ChildProcess> {
@@ -51,6 +51,28 @@ test('the runner measures the CPU of the bystanders over the window: a spinning 
   await stop(gone);
   const result = await vanishing;
   assert.ok(Number.isFinite(result.bystanderCores) && result.bystanderCores < 0.05, `vanished bystander: ${result.bystanderCores}`);
+});
+
+test('a cell waits for a quiet machine: at once when it is, until the work ends when it ends, and not for ever', async (t) => {
+  const idler = await child('setInterval(() => {}, 1000)');
+  const spinner = await child('for (;;) {}');
+  // Spins for about 700 ms of its own CPU time, then idles (CPU time, not wall time: on a loaded machine it gets less
+  // than a core, and the quiet must come only once its work is done).
+  const finisher = await child('const end = process.cpuUsage().user + 700_000; while (process.cpuUsage().user < end) {} setInterval(() => {}, 1000)');
+  t.after(async () => {
+    for (const started of [idler, spinner, finisher]) await stop(started);
+  });
+  const options = { coresMax: 0.05, windowMs: 200, waitMsMax: 1500 };
+  const quiet = await settle([idler.pid!], options);
+  assert.equal(quiet.quiet, true);
+  assert.ok(quiet.waitedMs < 600, `an idle machine is quiet after one window: waited ${quiet.waitedMs} ms`);
+  const busy = await settle([idler.pid!, spinner.pid!], options);
+  assert.equal(busy.quiet, false, 'a spinning process never lets the machine go quiet');
+  assert.ok(busy.waitedMs >= 1500 && busy.waitedMs < 3000, `gave up after waitMsMax: ${busy.waitedMs} ms`);
+  assert.ok(busy.cores > 0.1, `the last window's CPU is reported: ${busy.cores}`);
+  const later = await settle([finisher.pid!], { ...options, waitMsMax: 20_000 });
+  assert.equal(later.quiet, true);
+  assert.ok(later.waitedMs >= 400, `waited for the work to end: ${later.waitedMs} ms`);
 });
 
 /** Scripted is a system whose health answers come from a script, one per question (the last one repeats). */

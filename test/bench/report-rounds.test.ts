@@ -107,3 +107,15 @@ test('a cell measured while the other systems were busy is marked disturbed, in 
   assert.ok(Number.isNaN(medianRows(older)[0]!.bystanderCores));
   assert.doesNotMatch(renderReport(older, [], { date: 'd', machine: {}, versions: {}, options: {} }).markdown, /Disturbed cells/);
 });
+
+test('a cell that started before the machine was quiet is marked disturbed too', () => {
+  const rows = threeRounds().filter((r) => r.round === 1).map((r) => (r.workload === 'register' && r.target === 'etcd-grpc' ? { ...r, settle: { waitedMs: 10_012, quiet: false, cores: 0.61 } } : { ...r, settle: { waitedMs: 401, quiet: true, cores: 0.04 } }));
+  const { markdown, targets } = renderReport(rows, [], { date: 'd', machine: {}, versions: {}, options: {} });
+  assert.match(markdown, /^Disturbed cells .*: etcd gRPC register at 64: it started after 10\.0 s without a quiet machine \(0\.61 cores\)\.$/m);
+  const register = targets.find((c) => c.target.startsWith('register throughput at 64 clients >= 1.0x etcd'))!;
+  assert.equal(register.disturbed, true);
+  // Folded over rounds: the longest wait, quiet only when every round was.
+  const folded = medianRows([...rows, ...rows.map((r) => ({ ...r, round: 2, settle: { waitedMs: 800, quiet: true, cores: 0.1 } }))]);
+  assert.deepEqual(folded.find((r) => r.workload === 'register' && r.target === 'etcd-grpc')!.settle, { waitedMs: 10_012, quiet: false, cores: 0.61 });
+  assert.deepEqual(folded.find((r) => r.workload === 'notify' && r.target === 'cairn-grpc')!.settle, { waitedMs: 800, quiet: true, cores: 0.1 });
+});
