@@ -81,8 +81,8 @@ async function sampleCpu(pids: readonly number[], bystanderPids: readonly number
   return [(usage.user + usage.system) / 1e6, ...others];
 }
 
-/** bystanderSecondsBetween sums the bystanders' CPU deltas; one that was not readable at both ends counts nothing. */
-function bystanderSecondsBetween(before: readonly number[], after: readonly number[], first: number): number {
+/** finiteDeltaSum sums after[i] - before[i] from index `first` on; a process not readable at both ends counts nothing. */
+function finiteDeltaSum(before: readonly number[], after: readonly number[], first: number): number {
   let sum = 0;
   for (let i = first; i < after.length; i++) {
     const delta = (after[i] ?? Number.NaN) - (before[i] ?? Number.NaN);
@@ -128,12 +128,7 @@ export async function settle(pids: readonly number[], options: SettleOptions = s
     await new Promise((resolve) => setTimeout(resolve, options.windowMs));
     const after = await Promise.all(pids.map(cpuSecondsOf));
     const seconds = (performance.now() - windowStart) / 1000;
-    let used = 0;
-    for (let i = 0; i < pids.length; i++) {
-      const delta = (after[i] ?? Number.NaN) - (before[i] ?? Number.NaN);
-      if (Number.isFinite(delta)) used += delta;
-    }
-    cores = used / seconds;
+    cores = finiteDeltaSum(before, after, 0) / seconds;
     const waitedMs = performance.now() - started;
     if (cores <= options.coresMax) return { waitedMs, quiet: true, cores };
     if (waitedMs >= options.waitMsMax) return { waitedMs, quiet: false, cores };
@@ -216,7 +211,7 @@ export async function runClosedLoop(operation: Operation, options: RunOptions): 
   const sorted = buffer.subarray(0, kept).sort();
   const perOp = (i: number): number => (ops > 0 ? (((cpuAfter[i] ?? Number.NaN) - (cpuBefore[i] ?? Number.NaN)) * 1e6) / ops : Number.NaN);
   const membersUs = options.memberPids.map((_, i) => perOp(i + 1));
-  const bystanderSeconds = bystanderSecondsBetween(cpuBefore, cpuAfter, options.memberPids.length + 1);
+  const bystanderSeconds = finiteDeltaSum(cpuBefore, cpuAfter, options.memberPids.length + 1);
   const result: RunResult = {
     status: notMeasured === null ? 'ok' : 'not-measured',
     ...(notMeasured === null ? {} : { reason: notMeasured }),
