@@ -15,6 +15,10 @@ const callDeadlineMs = 10_000;
 const keepAliveMs = 5000;
 /** beatingInstancesMax bounds the HTTP instances the bench keeps beating (each needs a beat every 5 s). */
 const beatingInstancesMax = 5000;
+/** sessionInstancesPerStream: instances one Session stream holds before its client opens another (half the member's 10 000). */
+const sessionInstancesPerStream = 5000;
+/** sessionStreamsMax bounds the Session streams one ephemeral pool opens. */
+const sessionStreamsMax = 10_000;
 const notYet = 'CAIRN_NOT_IMPLEMENTED';
 
 /** prepareCairnServices creates services (persistent ones with the health checker NONE) through the HTTP API. */
@@ -108,13 +112,18 @@ export class CairnGrpc implements Driver {
     await this.call('GetInstance', { service: names.list, ip: slot.ip, port: slot.port, consistency: consistency === 'linearizable' ? 'LINEARIZABLE' : 'LOCAL' });
   }
 
-  /** openEphemeral opens one Session stream per client; each registers its instances on it and keeps it alive. */
-  async openEphemeral(clients: number): Promise<EphemeralPool> {
+  /**
+   * openEphemeral opens one Session stream per client; each registers its instances on it and keeps it alive. A
+   * client whose session holds `perStream` instances (sessionInstancesPerStream) goes on in a new one (the old one stays open and
+   * alive): a member keeps at most distroSessionInstancesMax (10 000) instances per session and refuses more, which a
+   * 1-client cell of 10 s or more would reach.
+   */
+  async openEphemeral(clients: number, perStream = sessionInstancesPerStream): Promise<EphemeralPool> {
     const definition = methodDefinitionOf(namingServiceName, 'Session');
     let sent = 0;
     let failed = 0;
     let broken: string | null = null;
-    const sessions = Array.from({ length: clients }, () => {
+    const open = (): { stream: ClientDuplexStream<object, object>; send: (request: object) => Promise<void>; registered: number } => {
       const stream: ClientDuplexStream<object, object> = this.streams.makeBidiStreamRequest(
         definition.path, definition.requestSerialize, definition.responseDeserialize, new Metadata(), {},
       );
@@ -136,24 +145,36 @@ export class CairnGrpc implements Driver {
           pending.push({ resolve, reject });
           stream.write(request);
         });
-      return { stream, send };
-    });
+      const session = { stream, send, registered: 0 };
+      if (opened.length >= sessionStreamsMax) throw new Error(`more than ${sessionStreamsMax} Session streams`);
+      opened.push(session);
+      return session;
+    };
+    // Every stream opened (kept alive and cancelled at close), and each client's current one.
+    const opened: Array<ReturnType<typeof open>> = [];
+    const current = Array.from({ length: clients }, open);
     const timer = setInterval(() => {
-      for (const session of sessions) {
+      for (const session of opened) {
         sent++;
         session.send({ keepAlive: {} }).catch(() => failed++);
       }
     }, keepAliveMs);
     return {
       register: (client: number, slot: Slot): Promise<void> => {
-        const session = sessions[client % sessions.length];
+        const index = client % current.length;
+        let session = current[index];
         if (session === undefined) return Promise.reject(new Error('no session'));
+        if (session.registered >= perStream) {
+          session = open();
+          current[index] = session;
+        }
+        session.registered++;
         return session.send({ register: { service: names.ephemeral(slot.service % ephemeralServices), instance: grpcInstance(slot, true) } });
       },
       keepAlives: () => ({ sent, failed }),
       close: async (): Promise<void> => {
         clearInterval(timer);
-        for (const session of sessions) session.stream.cancel();
+        for (const session of opened) session.stream.cancel();
       },
     };
   }
