@@ -141,11 +141,12 @@ export class ZooKeeperTarget implements Driver {
       // The client library pings each session on its own (every third of the negotiated timeout); not counted.
       keepAlives: () => ({ sent: 0, failed: 0 }),
       // The znodes are removed one by one before the sessions close, outside the measured window. Closing a session
-      // that holds thousands of them at once broke the ensemble for good (2026-11-24, every server out of its
-      // quorum after the 1-client cell's ~5 500): ZooKeeper 3.6+ writes a session's close as one transaction naming
-      // every ephemeral path it removes, and one past jute.maxbuffer (1 MiB by default; 5 500 names of ~420 bytes
-      // is ~2.3 MiB) cannot be read back by the followers, nor by a server that restarts (ZOOKEEPER-4306, open). A
-      // registry client holds a few per session, not thousands.
+      // that holds thousands of them at once broke the ensemble for good (2026-11-24: ~5 300 paths of ~600 bytes, every
+      // server out of its quorum after the 1-client cell): ZooKeeper 3.6+ writes a session's close as one transaction
+      // naming every ephemeral path it removes, and a server reads back at most jute.maxbuffer (1 MiB by default)
+      // plus as much again of slack (ZOOKEEPER-3496), so a ~3 MiB close can be read neither by the followers nor by
+      // a server that restarts (ZOOKEEPER-4306, open). Session 18's 1-client cell (~2 600 paths, ~1.5 MiB) passed.
+      // A registry client holds a few per session, not thousands.
       close: async (): Promise<void> => {
         let next = 0;
         const worker = async (): Promise<void> => {
