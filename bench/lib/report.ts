@@ -33,13 +33,13 @@ export interface TargetCheck {
   readonly bound: number;
   readonly atLeast: boolean;
   readonly ratios?: readonly number[];
-  /** disturbed: a cell behind the ratio (in any round) ran while the other systems were busy (bystanderCoresMax). */
+  /** disturbed: a cell behind the ratio (in any round) was disturbed (see `disturbed`: busy bystanders, or no quiet start). */
   readonly disturbed?: boolean;
 }
 
 /**
  * bystanderCoresMax: above this much CPU used by the other systems' members during a cell (in cores), the cell is
- * marked disturbed. Idle clusters heartbeat: the two not under test use about 0.05-0.15 of a core together here.
+ * marked disturbed. Idle clusters heartbeat: the two not under test use about 0.02-0.07 of a core together here.
  */
 export const bystanderCoresMax = 0.3;
 
@@ -48,12 +48,16 @@ export const bystanderCoresMax = 0.3;
  * cell had to start before the machine was quiet (settle gave up).
  */
 export function disturbed(row: Row): boolean {
-  return (Number.isFinite(row.bystanderCores) && row.bystanderCores > bystanderCoresMax) || row.settle?.quiet === false;
+  return busyBystanders(row) || row.settle?.quiet === false;
+}
+
+function busyBystanders(row: Row): boolean {
+  return Number.isFinite(row.bystanderCores) && row.bystanderCores > bystanderCoresMax;
 }
 
 function disturbance(row: Row): string {
   const causes: string[] = [];
-  if (Number.isFinite(row.bystanderCores) && row.bystanderCores > bystanderCoresMax) causes.push(`the other systems used ${row.bystanderCores.toFixed(2)} cores`);
+  if (busyBystanders(row)) causes.push(`the other systems used ${row.bystanderCores.toFixed(2)} cores`);
   if (row.settle?.quiet === false) causes.push(`it started after ${(row.settle.waitedMs / 1000).toFixed(1)} s without a quiet machine (${row.settle.cores.toFixed(2)} cores)`);
   return `${labels[row.target]} ${row.workload} at ${row.clients}: ${causes.join(', and ')}`;
 }
