@@ -76,6 +76,8 @@ interface Options {
   readonly registerServices: number;
   /** rounds: passes over every cell; rows and target ratios are reported as medians over them (report.ts). */
   readonly rounds: number;
+  /** decodeRecords: etcd's and ZooKeeper's lists decode every record they return, as Cairn's clients always do. */
+  readonly decodeRecords: boolean;
 }
 
 function list(text: string): string[] {
@@ -98,6 +100,9 @@ const usage = `usage: npm run bench -- [options]
   --profile DIR              run every Cairn member under node --cpu-prof, profiles into DIR
   --rounds N                 pass over every cell N times, 1..20 (default 1); the table shows each cell's median and
                              each target the median of its per-round ratios (robust to a slow phase of the machine)
+  --decode-records           etcd's and ZooKeeper's lists decode every record they return into an object (etcd: the
+                             value's JSON; ZooKeeper: the child name, URL-decoded, then JSON), as Cairn's clients
+                             always do and as any consumer must before it uses an instance (default: they count them)
   --quick                    every workload but memory in about 80 s
   --cairn-hosts, --cairn-port, --memory-addr   where Cairn's members listen (defaults in bench/README.md)
 See bench/README.md for what each workload measures.
@@ -127,7 +132,7 @@ function parseBenchArgs(argv: readonly string[]) {
       vs: { type: 'string' }, workload: { type: 'string' }, clients: { type: 'string' }, duration: { type: 'string' },
       quick: { type: 'boolean' }, api: { type: 'string' }, 'memory-sizes': { type: 'string' }, 'results-dir': { type: 'string' },
       'cairn-hosts': { type: 'string' }, 'cairn-port': { type: 'string' }, 'memory-addr': { type: 'string' }, profile: { type: 'string' },
-      warmup: { type: 'string' }, 'tail-duration': { type: 'string' }, rounds: { type: 'string' }, via: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+      warmup: { type: 'string' }, 'tail-duration': { type: 'string' }, rounds: { type: 'string' }, via: { type: 'string' }, 'decode-records': { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
     },
     strict: true,
   });
@@ -179,6 +184,7 @@ function optionsOf(values: ReturnType<typeof parseBenchArgs>['values']): Options
     // Registration slots are never reused (a deregistered one too), so each round gets its own services' worth.
     registerServices: (quick ? registerServicesQuick : registerServicesFull) * rounds,
     rounds,
+    decodeRecords: values['decode-records'] === true,
   };
 }
 
@@ -414,10 +420,10 @@ async function main(): Promise<number> {
         add(opened.length === 1 ? (opened[0] as Driver) : new SpreadDriver(opened), cluster, member);
       };
       if (options.apis.includes('grpc')) await reach(cairn, (addr) => new CairnGrpc(cairnGrpcAddress(addr), addr));
-      if (etcd !== null && options.apis.includes('grpc')) await reach(etcd, (client) => new EtcdGrpc(client));
-      if (zk !== null) await reach(zk, (client) => ZooKeeperTarget.open(client));
+      if (etcd !== null && options.apis.includes('grpc')) await reach(etcd, (client) => new EtcdGrpc(client, options.decodeRecords));
+      if (zk !== null) await reach(zk, (client) => ZooKeeperTarget.open(client, options.decodeRecords));
       if (options.apis.includes('http')) await reach(cairn, (addr) => new CairnHttp(addr, maxClients));
-      if (etcd !== null && options.apis.includes('http')) await reach(etcd, (client) => new EtcdHttp(client, maxClients));
+      if (etcd !== null && options.apis.includes('http')) await reach(etcd, (client) => new EtcdHttp(client, maxClients, options.decodeRecords));
       // One preparation per system: the list service of 100 and the register services (Cairn: checker NONE).
       const prepared = new Set<string>();
       for (const target of targets) {
@@ -489,7 +495,7 @@ async function main(): Promise<number> {
     options: {
       vs: options.vs, workloads: options.workloads, clients: options.clients, durationSeconds: options.durationMs / 1000,
       tailDurationSeconds: options.tailDurationMs / 1000, tailWorkloads: [...tailWorkloads], warmupSeconds: options.warmupMs / 1000,
-      systemWarmupSeconds: options.systemWarmupMs / 1000, quick: options.quick, apis: options.apis, rounds: options.rounds, via: options.via,
+      systemWarmupSeconds: options.systemWarmupMs / 1000, quick: options.quick, apis: options.apis, rounds: options.rounds, via: options.via, decodeRecords: options.decodeRecords,
     },
     notes,
     results: rows,

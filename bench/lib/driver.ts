@@ -45,6 +45,18 @@ export interface Driver {
   close(): Promise<void>;
 }
 
+/**
+ * decodeRecord turns one stored record (the JSON of recordJson) back into the instance a user works with: what a
+ * registry client does with every record a list returns. Cairn's clients always hand out decoded instances (gRPC:
+ * protobuf messages; HTTP: the JSON body); etcd's values and ZooKeeper's child names are only decoded under
+ * `--decode-records` (main.ts), so that the default cells stay comparable with earlier runs.
+ */
+export function decodeRecord(text: string): Record<string, unknown> {
+  const value: unknown = JSON.parse(text);
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error(`a listed record is not a JSON object: ${text.slice(0, 80)}`);
+  return value as Record<string, unknown>;
+}
+
 /** recordBytesTarget is the size of the record the workloads store (the issue's "~400-byte instance record"). */
 export const recordBytesTarget = 400;
 

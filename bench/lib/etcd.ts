@@ -7,7 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client, Metadata, credentials, status as grpcStatus, type ClientDuplexStream, type ServiceError } from '@grpc/grpc-js';
 import { loadSync, type MethodDefinition, type PackageDefinition, type ServiceDefinition } from '@grpc/proto-loader';
-import { ephemeralServices, listSlot, names, recordJson, type Driver, type EphemeralPool, type NotifyPairs, type ReadConsistency, type Slot, type TargetId } from './driver.ts';
+import { decodeRecord, ephemeralServices, listSlot, names, recordJson, type Driver, type EphemeralPool, type NotifyPairs, type ReadConsistency, type Slot, type TargetId } from './driver.ts';
 import { HttpTarget } from './http.ts';
 import { NotMeasured } from './runner.ts';
 import { describe, sleep } from './processes.ts';
@@ -42,6 +42,21 @@ export function prefixEnd(prefix: string): Buffer {
   return end;
 }
 
+/** decodedCount decodes every listed value into its record (decodeRecord) and counts them; `base64`: the JSON gateway's values. */
+function decodedCount(kvs: readonly unknown[], base64: boolean): number {
+  let count = 0;
+  for (const kv of kvs) {
+    const value = (kv as { value?: unknown }).value;
+    let bytes: Buffer;
+    if (base64 && typeof value === 'string') bytes = Buffer.from(value, 'base64');
+    else if (!base64 && value instanceof Uint8Array) bytes = Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+    else throw new Error('etcd listed a key without a value');
+    decodeRecord(bytes.toString('utf8'));
+    count += 1;
+  }
+  return count;
+}
+
 function b64(value: string | Buffer): string {
   return Buffer.from(value).toString('base64');
 }
@@ -51,7 +66,8 @@ export class EtcdGrpc implements Driver {
   readonly id: TargetId = 'etcd-grpc';
   private readonly client: Client;
 
-  constructor(clientAddr: string) {
+  /** decodeRecords: list decodes every value into its record (decodeRecord), as a consumer must. */
+  constructor(clientAddr: string, private readonly decodeRecords = false) {
     // The channel options of Cairn's own client (src/api/grpc/client.ts): channelz off and the same HTTP/2 window,
     // so both systems' clients do the same grpc-js work per call.
     this.client = new Client(clientAddr, credentials.createInsecure(), { 'grpc.enable_channelz': 0, 'grpc-node.flow_control_window': clientFlowControlWindowBytes });
@@ -90,7 +106,8 @@ export class EtcdGrpc implements Driver {
     const prefix = `${keyPrefix}${names.list}/`;
     const response = await this.unary('KV', 'Range', { key: Buffer.from(prefix), range_end: prefixEnd(prefix), serializable: consistency === 'local' });
     const kvs = response['kvs'];
-    return Array.isArray(kvs) ? kvs.length : 0;
+    if (!Array.isArray(kvs)) return 0;
+    return this.decodeRecords ? decodedCount(kvs, false) : kvs.length;
   }
 
   async get(slot: Slot, consistency: ReadConsistency): Promise<void> {
@@ -196,7 +213,8 @@ export class EtcdHttp implements Driver {
   readonly id: TargetId = 'etcd-http';
   private readonly http: HttpTarget;
 
-  constructor(clientAddr: string, connections: number) {
+  /** decodeRecords: as EtcdGrpc's. */
+  constructor(clientAddr: string, connections: number, private readonly decodeRecords = false) {
     this.http = new HttpTarget(clientAddr, connections);
   }
 
@@ -216,7 +234,8 @@ export class EtcdHttp implements Driver {
     const prefix = `${keyPrefix}${names.list}/`;
     const body = await this.http.json('/v3/kv/range', { key: b64(prefix), range_end: b64(prefixEnd(prefix)), serializable: consistency === 'local' });
     const kvs = body['kvs'];
-    return Array.isArray(kvs) ? kvs.length : 0;
+    if (!Array.isArray(kvs)) return 0;
+    return this.decodeRecords ? decodedCount(kvs, true) : kvs.length;
   }
 
   async get(slot: Slot, consistency: ReadConsistency): Promise<void> {

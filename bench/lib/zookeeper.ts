@@ -5,7 +5,7 @@
 // notification is a getChildren watch, re-armed after every event. ZooKeeper serves every read from the member the
 // session is connected to (local); it has no linearizable read short of sync(), which this client lacks.
 import zookeeper, { type ZkClient, type ZkException } from 'node-zookeeper-client';
-import { ephemeralServices, listSlot, names, recordJson, type Driver, type EphemeralPool, type NotifyPairs, type ReadConsistency, type Slot, type TargetId } from './driver.ts';
+import { decodeRecord, ephemeralServices, listSlot, names, recordJson, type Driver, type EphemeralPool, type NotifyPairs, type ReadConsistency, type Slot, type TargetId } from './driver.ts';
 import { NotMeasured } from './runner.ts';
 import { sleep } from './processes.ts';
 
@@ -80,10 +80,11 @@ function children(client: ZkClient, path: string): Promise<string[]> {
 export class ZooKeeperTarget implements Driver {
   readonly id: TargetId = 'zookeeper';
 
-  private constructor(private readonly connection: string, private readonly client: ZkClient) {}
+  /** decodeRecords: list decodes every child name into its record (URL-decoding, then JSON), as a consumer must. */
+  private constructor(private readonly connection: string, private readonly client: ZkClient, private readonly decodeRecords: boolean) {}
 
-  static async open(connection: string): Promise<ZooKeeperTarget> {
-    return new ZooKeeperTarget(connection, await connectZooKeeper(connection));
+  static async open(connection: string, decodeRecords = false): Promise<ZooKeeperTarget> {
+    return new ZooKeeperTarget(connection, await connectZooKeeper(connection), decodeRecords);
   }
 
   async prepare(registerServices: number, listSize: number): Promise<void> {
@@ -107,7 +108,9 @@ export class ZooKeeperTarget implements Driver {
 
   async list(consistency: ReadConsistency): Promise<number> {
     if (consistency === 'linearizable') throw new NotMeasured('ZooKeeper reads are local to the server; a linearizable read needs sync(), which node-zookeeper-client lacks');
-    return (await children(this.client, `${root}/${names.list}`)).length;
+    const listed = await children(this.client, `${root}/${names.list}`);
+    if (!this.decodeRecords) return listed.length;
+    return listed.map((name) => decodeRecord(decodeURIComponent(name))).length;
   }
 
   async get(slot: Slot, consistency: ReadConsistency): Promise<void> {
