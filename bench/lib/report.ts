@@ -222,6 +222,9 @@ export function checkTargetsOverRounds(rows: readonly Row[]): TargetCheck[] {
 }
 
 /** renderReport renders the results as Markdown and returns the target checks with it. */
+/** decodedRecordsNote heads a report run with --decode-records: its etcd and ZooKeeper list rows are not the default ones. */
+export const decodedRecordsNote = 'Records decoded (--decode-records): the etcd and ZooKeeper rows of list and list-local include decoding every record they return into an object (etcd: the value\'s JSON; ZooKeeper: the child name, URL-decoded, then JSON), as Cairn\'s rows always do; the targets below are judged on those rows, so they are not the issue\'s range-alone and getChildren-alone comparisons.';
+
 export function renderReport(allRows: readonly Row[], memory: readonly MemoryResult[], meta: { date: string; machine: Record<string, unknown>; versions: Record<string, unknown>; options: Record<string, unknown> }): { markdown: string; targets: TargetCheck[] } {
   const rows = medianRows(allRows);
   const lines: string[] = [];
@@ -232,6 +235,7 @@ export function renderReport(allRows: readonly Row[], memory: readonly MemoryRes
   lines.push('CPU per op: microseconds of CPU (utime+stime from /proc) per operation, for the bench client process and for each of the three members in order (the JSON field `member` names the member every client talks to: the leader, unless --via follower; `spread` under --via spread, every member in turn).');
   lines.push('Ratios are Cairn ÷ this row (gRPC and ZooKeeper rows against Cairn gRPC, HTTP rows against Cairn HTTP): ops ratio > 1 and p99 ratio < 1 favour Cairn.');
   const rounds = roundsOf(allRows).length;
+  if (meta.options['decodeRecords'] === true) lines.push(decodedRecordsNote);
   if (rounds > 1) lines.push(`Rounds: ${rounds}. Each row is the median of its cell's ${rounds} rounds (errors summed); each target's ratio is the median of the ratios of the rounds, each taken between two cells of one round (the JSON keeps every round's rows).`);
   lines.push('');
   lines.push('| workload | clients | target | ops/s | p50 ms | p99 ms | errors | CPU µs/op client | CPU µs/op members | Cairn÷this ops | Cairn÷this p99 |');

@@ -7,6 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { decodeRecord, listSlot, metadataOf, recordJson, recordOf } from '../../bench/lib/driver.ts';
+import { decodedRecordsNote, renderReport } from '../../bench/lib/report.ts';
 
 test('a stored record decodes to the record the bench wrote, whichever way the system stores it', () => {
   for (const i of [0, 1, 99, 250, 4_321]) {
@@ -32,4 +33,11 @@ test('what is not a record is refused, not counted', () => {
   assert.throws(() => decodeRecord('null'), /not a JSON object/);
   assert.throws(() => decodeRecord('"text"'), /not a JSON object/);
   assert.throws(() => decodeRecord('{"ip":'), SyntaxError);
+});
+
+test('a report of a run with --decode-records says so above its rows; one without does not', () => {
+  const meta = { date: '2026-11-24T00:00:00.000Z', machine: {}, versions: {} };
+  assert.ok(renderReport([], [], { ...meta, options: { decodeRecords: true } }).markdown.includes(decodedRecordsNote));
+  assert.ok(!renderReport([], [], { ...meta, options: { decodeRecords: false } }).markdown.includes(decodedRecordsNote));
+  assert.match(decodedRecordsNote, /not the issue's range-alone and getChildren-alone comparisons/);
 });
