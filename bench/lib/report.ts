@@ -221,10 +221,10 @@ export function checkTargetsOverRounds(rows: readonly Row[]): TargetCheck[] {
   });
 }
 
-/** renderReport renders the results as Markdown and returns the target checks with it. */
 /** decodedRecordsNote heads a report run with --decode-records: its etcd and ZooKeeper list rows are not the default ones. */
 export const decodedRecordsNote = 'Records decoded (--decode-records): the etcd and ZooKeeper rows of list and list-local include decoding every record they return into an object (etcd: the value\'s JSON; ZooKeeper: the child name, URL-decoded, then JSON), as Cairn\'s rows always do; the targets below are judged on those rows, so they are not the issue\'s range-alone and getChildren-alone comparisons.';
 
+/** renderReport renders the results as Markdown and returns the target checks with it. */
 export function renderReport(allRows: readonly Row[], memory: readonly MemoryResult[], meta: { date: string; machine: Record<string, unknown>; versions: Record<string, unknown>; options: Record<string, unknown> }): { markdown: string; targets: TargetCheck[] } {
   const rows = medianRows(allRows);
   const lines: string[] = [];
