@@ -11,7 +11,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 
-import type { AppendResponse, NodeId, PersistedState } from '../../src/raft/types.ts';
+import type { AppendResponse, Message, NodeId, PersistedState } from '../../src/raft/types.ts';
 import { Network, soloCore, stateWithLog, takeReady } from './harness.ts';
 
 const THREE: readonly NodeId[] = ['a', 'b', 'c'];
@@ -375,6 +375,23 @@ describe('commit-only appends to caught-up followers need no answer', () => {
     const answers = net.sent.filter((m) => m.type === 'AppendResponse');
     // One answer per append, except the noReply ones.
     assert.equal(answers.length, appends.length - noReply.length);
+  });
+
+  test('a follower\'s lost acknowledgement of an entry is repaired: the leader learns its match within a few ticks', () => {
+    const net = new Network({ voters: THREE });
+    net.elect('a');
+    net.stabilize();
+    const result = net.propose('a', 'x');
+    assert.ok(result.ok);
+    const fromC = (m: Message): boolean => m.type === 'AppendResponse' && m.from === 'c';
+    net.stabilize(fromC);
+    net.deliver((m) => !fromC(m));
+    net.queue = net.queue.filter((m) => !fromC(m)); // every answer c sent since x is lost
+    net.stabilize();
+    assert.equal(net.core('a').status().commitIndex, result.lastIndex);
+    assert.ok((net.core('a').status().progress['c']?.match ?? 0) < result.lastIndex, 'the leader does not know c holds x yet');
+    net.runUntil(() => net.core('a').status().progress['c']?.match === result.lastIndex, 5);
+    assert.equal(net.core('a').status().progress['c']?.match, result.lastIndex, 'a heartbeat round repaired c\'s match');
   });
 
   test('a follower still answers a noReply append it must reject, and the leader repairs it', () => {
