@@ -4,7 +4,7 @@
 // launchers use to wait for readiness.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, type WriteStream } from 'node:fs';
-import { readFile, rm } from 'node:fs/promises';
+import { readdir, readFile, rm } from 'node:fs/promises';
 
 /** clockTicksPerSecond is Linux's USER_HZ (utime and stime in /proc/<pid>/stat count these). */
 const clockTicksPerSecond = 100;
@@ -126,6 +126,60 @@ export async function cpuSecondsOf(pid: number): Promise<number> {
   } catch {
     return Number.NaN;
   }
+}
+
+/**
+ * ThreadSched is what the scheduler counted for one thread (/proc/<pid>/task/<tid>/schedstat): nanoseconds on a CPU,
+ * nanoseconds runnable but waiting for a CPU (the run queue), and how many times it was put on a CPU.
+ */
+export interface ThreadSched {
+  readonly runNs: number;
+  readonly waitNs: number;
+  readonly slices: number;
+}
+
+/** threadsMax bounds the threads read per process (a JVM has ~50, node ~12, etcd ~15). */
+const threadsMax = 1024;
+
+/**
+ * schedOf reads the scheduler's counters of every thread of `pid` (`'self'` for the bench process), by thread id; an
+ * empty map when the process cannot be read. A thread that ends between two samples takes its counts with it.
+ */
+export async function schedOf(pid: number | 'self'): Promise<Map<number, ThreadSched>> {
+  const threads = new Map<number, ThreadSched>();
+  let tids: string[];
+  try {
+    tids = (await readdir(`/proc/${pid}/task`)).slice(0, threadsMax);
+  } catch {
+    return threads;
+  }
+  await Promise.all(tids.map(async (tid) => {
+    try {
+      const fields = (await readFile(`/proc/${pid}/task/${tid}/schedstat`, 'utf8')).trim().split(' ');
+      const sched = { runNs: Number(fields[0]), waitNs: Number(fields[1]), slices: Number(fields[2]) };
+      if (Number.isFinite(sched.runNs) && Number.isFinite(sched.waitNs) && Number.isFinite(sched.slices)) threads.set(Number(tid), sched);
+    } catch {
+      // The thread ended while the directory was read.
+    }
+  }));
+  return threads;
+}
+
+/**
+ * schedDelta is what the threads of one process did between two samples: a thread in both counts its difference, a
+ * thread started in between counts all it has, a thread that ended in between is lost (undercounted).
+ */
+export function schedDelta(before: ReadonlyMap<number, ThreadSched>, after: ReadonlyMap<number, ThreadSched>): ThreadSched {
+  let runNs = 0;
+  let waitNs = 0;
+  let slices = 0;
+  for (const [tid, now] of after) {
+    const then = before.get(tid);
+    runNs += now.runNs - (then?.runNs ?? 0);
+    waitNs += now.waitNs - (then?.waitNs ?? 0);
+    slices += now.slices - (then?.slices ?? 0);
+  }
+  return { runNs, waitNs, slices };
 }
 
 /** rssBytesOf reads the resident set size of a pid from /proc/<pid>/stat, or NaN. */

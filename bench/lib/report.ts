@@ -1,7 +1,7 @@
 // Rendering: the Markdown table (one row per workload, client count and target, with CPU per operation and the
 // ratios against Cairn), and the issue's targets checked from the rows.
 import type { TargetId } from './driver.ts';
-import type { RunResult } from './runner.ts';
+import type { RunResult, SchedPerOp } from './runner.ts';
 import type { MemoryResult } from '../seed.ts';
 
 /** Row is one measured (or not measured) cell: a workload at a client count against one target. */
@@ -149,6 +149,22 @@ function roundsOf(rows: readonly Row[]): number[] {
   return [...new Set(rows.map((row) => row.round))].sort((a, b) => a - b);
 }
 
+/** foldedSched is the median of each round's scheduler figures, or nothing when no round has them (older runs). */
+function foldedSched(ok: readonly Row[], memberCount: number): { sched?: SchedPerOp } {
+  const withSched = ok.filter((row) => row.sched !== undefined);
+  if (withSched.length === 0) return {};
+  const of = (pick: (sched: SchedPerOp) => number | undefined): number => finiteMedian(withSched.map((row) => pick(row.sched!)));
+  return {
+    sched: {
+      clientWaitUs: of((sched) => sched.clientWaitUs),
+      membersWaitUs: Array.from({ length: memberCount }, (_unused, i) => of((sched) => sched.membersWaitUs[i])),
+      membersWaitTotalUs: of((sched) => sched.membersWaitTotalUs),
+      clientSlices: of((sched) => sched.clientSlices),
+      membersSlices: Array.from({ length: memberCount }, (_unused, i) => of((sched) => sched.membersSlices[i])),
+    },
+  };
+}
+
 /**
  * medianRows folds the rounds of each cell (workload, clients, target) into one row: the median of each figure over
  * the rounds that measured it (ops/s, p50, p99, max, CPU per op of the client and of each member), errors and
@@ -188,6 +204,7 @@ export function medianRows(rows: readonly Row[]): Row[] {
       exhausted: ok.some((row) => row.exhausted),
       bystanderCores: finiteMedian(ok.map((row) => row.bystanderCores)),
       ...foldedSettle(ok),
+      ...foldedSched(ok, memberCount),
     });
   }
   return folded;
@@ -233,16 +250,17 @@ export function renderReport(allRows: readonly Row[], memory: readonly MemoryRes
     `etcd ${String(meta.versions['etcd'])}, ZooKeeper ${String(meta.versions['zookeeper'])}; ${JSON.stringify(meta.options)}`);
   lines.push('');
   lines.push('CPU per op: microseconds of CPU (utime+stime from /proc) per operation, for the bench client process and for each of the three members in order (the JSON field `member` names the member every client talks to: the leader, unless --via follower; `spread` under --via spread, every member in turn).');
+  lines.push('Run-queue wait per op: microseconds the threads of the client and of the three members were ready to run but waiting for a CPU (/proc/<pid>/task/*/schedstat), the client first, then Σ over the members: the share of a latency spent waiting for a core rather than working.');
   lines.push('Ratios are Cairn ÷ this row (gRPC and ZooKeeper rows against Cairn gRPC, HTTP rows against Cairn HTTP): ops ratio > 1 and p99 ratio < 1 favour Cairn.');
   const rounds = roundsOf(allRows).length;
   if (meta.options['decodeRecords'] === true) lines.push(decodedRecordsNote);
   if (rounds > 1) lines.push(`Rounds: ${rounds}. Each row is the median of its cell's ${rounds} rounds (errors summed); each target's ratio is the median of the ratios of the rounds, each taken between two cells of one round (the JSON keeps every round's rows).`);
   lines.push('');
-  lines.push('| workload | clients | target | ops/s | p50 ms | p99 ms | errors | CPU µs/op client | CPU µs/op members | Cairn÷this ops | Cairn÷this p99 |');
-  lines.push('|---|---|---|---|---|---|---|---|---|---|---|');
+  lines.push('| workload | clients | target | ops/s | p50 ms | p99 ms | errors | CPU µs/op client | CPU µs/op members | run-queue wait µs/op client, Σ members | Cairn÷this ops | Cairn÷this p99 |');
+  lines.push('|---|---|---|---|---|---|---|---|---|---|---|---|');
   for (const row of rows) {
     if (row.status !== 'ok') {
-      lines.push(`| ${row.workload} | ${row.clients} | ${labels[row.target]} | not measured: ${row.reason ?? ''} | | | | | | | |`);
+      lines.push(`| ${row.workload} | ${row.clients} | ${labels[row.target]} | not measured: ${row.reason ?? ''} | | | | | | | | |`);
       continue;
     }
     const base = baselineOf(row.target);
@@ -251,7 +269,8 @@ export function renderReport(allRows: readonly Row[], memory: readonly MemoryRes
     const opsRatio = cairn === undefined ? '' : `${num(ratio(cairn.opsPerSecond, row.opsPerSecond), 2)}x`;
     const p99Ratio = cairn === undefined ? '' : `${num(ratio(cairn.p99Ms, row.p99Ms), 2)}x`;
     const suffix = row.exhausted ? ' (pool exhausted)' : '';
-    lines.push(`| ${row.workload} | ${row.clients} | ${labels[row.target]} | ${num(row.opsPerSecond, 0)}${suffix} | ${num(row.p50Ms, 2)} | ${num(row.p99Ms, 2)} | ${row.errors} | ${num(row.cpu.clientUs, 0)} | ${members} (Σ ${num(row.cpu.membersTotalUs, 0)}) | ${opsRatio} | ${p99Ratio} |`);
+    const wait = row.sched === undefined ? '-' : `${num(row.sched.clientWaitUs, 0)}, Σ ${num(row.sched.membersWaitTotalUs, 0)}`;
+    lines.push(`| ${row.workload} | ${row.clients} | ${labels[row.target]} | ${num(row.opsPerSecond, 0)}${suffix} | ${num(row.p50Ms, 2)} | ${num(row.p99Ms, 2)} | ${row.errors} | ${num(row.cpu.clientUs, 0)} | ${members} (Σ ${num(row.cpu.membersTotalUs, 0)}) | ${wait} | ${opsRatio} | ${p99Ratio} |`);
   }
   const spoiled = rows.filter((row) => row.status === 'ok' && disturbed(row));
   if (spoiled.length > 0) {

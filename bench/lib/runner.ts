@@ -4,7 +4,7 @@
 // after the window, so every figure comes with its CPU per operation. It also samples the members of the systems
 // not under test (bystanders): every system runs during the whole bench, and one that spins (a ZooKeeper ensemble
 // reloading its database in a loop) takes the CPU the system under test needs, which the row then says.
-import { cpuSecondsOf, describe } from './processes.ts';
+import { cpuSecondsOf, describe, schedDelta, schedOf, type ThreadSched } from './processes.ts';
 
 /** NotMeasured is thrown by an operation that the system under test cannot perform (e.g. UNIMPLEMENTED). */
 export class NotMeasured extends Error {
@@ -39,6 +39,19 @@ export interface CpuPerOp {
   readonly membersTotalUs: number;
 }
 
+/**
+ * SchedPerOp is what the scheduler says of the window, per operation, summed over each process's threads
+ * (/proc/<pid>/task/<tid>/schedstat): the microseconds runnable but waiting for a CPU (the run queue), and the times
+ * put on a CPU (each wake-up or preemption). It tells whether a latency is work or waiting for a core.
+ */
+export interface SchedPerOp {
+  readonly clientWaitUs: number;
+  readonly membersWaitUs: readonly number[];
+  readonly membersWaitTotalUs: number;
+  readonly clientSlices: number;
+  readonly membersSlices: readonly number[];
+}
+
 /** RunResult is the outcome of one window. */
 export interface RunResult {
   readonly status: 'ok' | 'not-measured';
@@ -52,6 +65,8 @@ export interface RunResult {
   readonly p99Ms: number;
   readonly maxMs: number;
   readonly cpu: CpuPerOp;
+  /** sched: run-queue wait and slices per op; absent in results written before session 28. */
+  readonly sched?: SchedPerOp;
   readonly exhausted: boolean;
   /**
    * bystanderCores: the CPU the other systems' members used during the measured window, in cores (1 = one core
@@ -79,6 +94,30 @@ async function sampleCpu(pids: readonly number[], bystanderPids: readonly number
   const usage = process.cpuUsage();
   const others = await Promise.all([...pids, ...bystanderPids].map(cpuSecondsOf));
   return [(usage.user + usage.system) / 1e6, ...others];
+}
+
+/** sampleSched reads the scheduler's counters of the bench process's threads, then of each member's. */
+function sampleSched(pids: readonly number[]): Promise<Map<number, ThreadSched>[]> {
+  return Promise.all([schedOf('self'), ...pids.map((pid) => schedOf(pid))]);
+}
+
+/** schedPerOp turns two samples of sampleSched into SchedPerOp for `ops` operations. */
+function schedPerOp(before: readonly Map<number, ThreadSched>[], after: readonly Map<number, ThreadSched>[], ops: number): SchedPerOp {
+  const unread: ThreadSched = { runNs: Number.NaN, waitNs: Number.NaN, slices: Number.NaN };
+  // A process not readable at either end counts NaN (an empty first sample would count its whole life).
+  const deltas = after.map((sample, i) => {
+    const then = before[i];
+    return then === undefined || then.size === 0 || sample.size === 0 ? unread : schedDelta(then, sample);
+  });
+  const per = (value: number): number => (ops > 0 ? value / ops : Number.NaN);
+  const membersWaitUs = deltas.slice(1).map((delta) => per(delta.waitNs / 1000));
+  return {
+    clientWaitUs: per((deltas[0]?.waitNs ?? Number.NaN) / 1000),
+    membersWaitUs,
+    membersWaitTotalUs: membersWaitUs.reduce((sum, value) => sum + value, 0),
+    clientSlices: per(deltas[0]?.slices ?? Number.NaN),
+    membersSlices: deltas.slice(1).map((delta) => per(delta.slices)),
+  };
 }
 
 /** finiteDeltaSum sums after[i] - before[i] from index `first` on; a process not readable at both ends counts nothing. */
@@ -151,12 +190,14 @@ export async function runClosedLoop(operation: Operation, options: RunOptions): 
   const windowEnd = windowStart + options.durationMs;
   let stop = false;
   let cpuBefore: number[] = [];
+  let schedBefore: Map<number, ThreadSched>[] = [];
   let measuredStart = windowStart;
   const startSample = new Promise<void>((resolve) => {
     setTimeout(() => {
       measuredStart = performance.now();
-      void sampleCpu(options.memberPids, bystanderPids).then((sample) => {
-        cpuBefore = sample;
+      void Promise.all([sampleCpu(options.memberPids, bystanderPids), sampleSched(options.memberPids)]).then(([cpu, sched]) => {
+        cpuBefore = cpu;
+        schedBefore = sched;
         resolve();
       });
     }, options.warmupMs);
@@ -204,7 +245,7 @@ export async function runClosedLoop(operation: Operation, options: RunOptions): 
   };
 
   await Promise.all([...Array.from({ length: options.clients }, (_, id) => client(id)), startSample]);
-  const cpuAfter = await sampleCpu(options.memberPids, bystanderPids);
+  const [cpuAfter, schedAfter] = await Promise.all([sampleCpu(options.memberPids, bystanderPids), sampleSched(options.memberPids)]);
   const sampledSeconds = Math.max(0.001, (performance.now() - measuredStart) / 1000);
   measuredEnd = Math.min(measuredEnd, performance.now());
   const seconds = Math.max(0.001, (measuredEnd - measuredStart) / 1000);
@@ -224,6 +265,7 @@ export async function runClosedLoop(operation: Operation, options: RunOptions): 
     p99Ms: percentile(sorted, 99),
     maxMs: sorted.length > 0 ? (sorted[sorted.length - 1] ?? Number.NaN) : Number.NaN,
     cpu: { clientUs: perOp(0), membersUs, membersTotalUs: membersUs.reduce((sum, value) => sum + value, 0) },
+    sched: schedPerOp(schedBefore, schedAfter, ops),
     exhausted,
     bystanderCores: bystanderPids.length > 0 ? bystanderSeconds / sampledSeconds : Number.NaN,
   };

@@ -47,7 +47,8 @@ test('the bench harness measures Cairn alone, writes its JSON and stops its memb
     const report = JSON.parse(readFileSync(path.join(resultsDir, files[0] ?? ''), 'utf8')) as {
       schema: string; error: string | null; processesLeftRunning: number; machine: { cpus: number }; notes: string[];
       options: { workloads: string[]; clients: number[]; quick: boolean; tailDurationSeconds: number; rounds: number };
-      results: Array<{ workload: string; clients: number; target: string; round: number; status: string; ops: number; seconds: number; errors: number; opsPerSecond: number; p50Ms: number; p99Ms: number; cpu: { clientUs: number; membersUs: number[] }; bystanderCores: number | null;
+      results: Array<{ workload: string; clients: number; target: string; round: number; status: string; ops: number; seconds: number; errors: number; opsPerSecond: number; p50Ms: number; p99Ms: number; cpu: { clientUs: number; membersUs: number[] };
+        sched: { clientWaitUs: number; membersWaitUs: number[]; membersWaitTotalUs: number; clientSlices: number; membersSlices: number[] }; bystanderCores: number | null;
         settle: { waitedMs: number; quiet: boolean; cores: number } }>;
       targets: Array<{ target: string; met: boolean | null }>;
       pids: Array<{ system: string; pid: number }>;
@@ -89,6 +90,11 @@ test('the bench harness measures Cairn alone, writes its JSON and stops its memb
       assert.ok(row.opsPerSecond > 0 && row.p50Ms > 0 && row.p99Ms >= row.p50Ms, `${name}: rate and percentiles`);
       assert.ok(row.cpu.clientUs > 0, `${name}: client CPU per op`);
       assert.equal(row.cpu.membersUs.length, 3, `${name}: CPU per op of each member`);
+      // The scheduler's figures: every process ran during the window (slices > 0), and waits are counted, not made up.
+      assert.ok(row.sched.clientSlices > 0, `${name}: the client was put on a CPU (${JSON.stringify(row.sched)})`);
+      assert.equal(row.sched.membersSlices.length, 3, `${name}: slices of each member`);
+      for (const slices of row.sched.membersSlices) assert.ok(slices > 0, `${name}: each member ran (${JSON.stringify(row.sched)})`);
+      for (const wait of [row.sched.clientWaitUs, ...row.sched.membersWaitUs]) assert.ok(Number.isFinite(wait) && wait >= 0, `${name}: run-queue wait ${wait}`);
       assert.equal(row.bystanderCores, null, `${name}: no other system ran, so no bystander CPU (null, not 0)`);
       // Each cell waited for its members to be quiet (one 400 ms window at least) and found them so.
       assert.equal(row.settle.quiet, true, `${name}: started on a quiet machine (${JSON.stringify(row.settle)})`);
@@ -99,6 +105,7 @@ test('the bench harness measures Cairn alone, writes its JSON and stops its memb
     assert.deepEqual(report.notes.filter((note) => /did not serve|stopped after/.test(note)), []);
     assert.doesNotMatch(run.stderr, /did not serve|stopped after/);
     assert.match(run.stdout, /\| register \| 4 \| Cairn gRPC \| \d+/);
+    assert.match(run.stdout, /\| \d+, Σ \d+ \|/, 'the table has the run-queue wait column');
     assert.match(run.stdout, /\| list \| 4 \| Cairn HTTP \(Nacos v1\) \| \d+/);
 
     assert.equal(report.pids.length, 3);
