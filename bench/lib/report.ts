@@ -161,6 +161,10 @@ function foldedSched(ok: readonly Row[], memberCount: number): { sched?: SchedPe
       membersWaitTotalUs: of((sched) => sched.membersWaitTotalUs),
       clientSlices: of((sched) => sched.clientSlices),
       membersSlices: Array.from({ length: memberCount }, (_unused, i) => of((sched) => sched.membersSlices[i])),
+      clientMainWaitUs: of((sched) => sched.clientMainWaitUs),
+      membersMainWaitUs: Array.from({ length: memberCount }, (_unused, i) => of((sched) => sched.membersMainWaitUs?.[i])),
+      clientMainSlices: of((sched) => sched.clientMainSlices),
+      membersMainSlices: Array.from({ length: memberCount }, (_unused, i) => of((sched) => sched.membersMainSlices?.[i])),
     },
   };
 }

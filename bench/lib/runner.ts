@@ -42,7 +42,10 @@ export interface CpuPerOp {
 /**
  * SchedPerOp is what the scheduler says of the window, per operation, summed over each process's threads
  * (/proc/<pid>/task/<tid>/schedstat): the microseconds runnable but waiting for a CPU (the run queue), and the times
- * put on a CPU (each wake-up or preemption). It tells whether a latency is work or waiting for a core.
+ * put on a CPU (each wake-up or preemption). It tells whether a latency is work or waiting for a core. The `main`
+ * figures count only the thread whose id is the process's: the event loop of a Node process (the bench client,
+ * Cairn's members), which every request and message of a write passes through; for etcd (Go) and ZooKeeper (JVM)
+ * that thread is not on the path of a request, so only their all-thread figures mean anything.
  */
 export interface SchedPerOp {
   readonly clientWaitUs: number;
@@ -50,6 +53,10 @@ export interface SchedPerOp {
   readonly membersWaitTotalUs: number;
   readonly clientSlices: number;
   readonly membersSlices: readonly number[];
+  readonly clientMainWaitUs: number;
+  readonly membersMainWaitUs: readonly number[];
+  readonly clientMainSlices: number;
+  readonly membersMainSlices: readonly number[];
 }
 
 /** RunResult is the outcome of one window. */
@@ -102,12 +109,19 @@ function sampleSched(pids: readonly number[]): Promise<Map<number, ThreadSched>[
 }
 
 /** schedPerOp turns two samples of sampleSched into SchedPerOp for `ops` operations. */
-function schedPerOp(before: readonly Map<number, ThreadSched>[], after: readonly Map<number, ThreadSched>[], ops: number): SchedPerOp {
+function schedPerOp(before: readonly Map<number, ThreadSched>[], after: readonly Map<number, ThreadSched>[], ops: number, pids: readonly number[]): SchedPerOp {
   const unread: ThreadSched = { runNs: Number.NaN, waitNs: Number.NaN, slices: Number.NaN };
   // A process not readable at either end counts NaN (an empty first sample would count its whole life).
   const deltas = after.map((sample, i) => {
     const then = before[i];
     return then === undefined || then.size === 0 || sample.size === 0 ? unread : schedDelta(then, sample);
+  });
+  // The main thread of each process: its thread id is the process id (the bench process: process.pid).
+  const mains = after.map((sample, i) => {
+    const tid = i === 0 ? process.pid : pids[i - 1]!;
+    const now = sample.get(tid);
+    const then = before[i]?.get(tid);
+    return now === undefined || then === undefined ? unread : schedDelta(new Map([[tid, then]]), new Map([[tid, now]]));
   });
   const per = (value: number): number => (ops > 0 ? value / ops : Number.NaN);
   const membersWaitUs = deltas.slice(1).map((delta) => per(delta.waitNs / 1000));
@@ -117,6 +131,10 @@ function schedPerOp(before: readonly Map<number, ThreadSched>[], after: readonly
     membersWaitTotalUs: membersWaitUs.reduce((sum, value) => sum + value, 0),
     clientSlices: per(deltas[0]?.slices ?? Number.NaN),
     membersSlices: deltas.slice(1).map((delta) => per(delta.slices)),
+    clientMainWaitUs: per((mains[0]?.waitNs ?? Number.NaN) / 1000),
+    membersMainWaitUs: mains.slice(1).map((main) => per(main.waitNs / 1000)),
+    clientMainSlices: per(mains[0]?.slices ?? Number.NaN),
+    membersMainSlices: mains.slice(1).map((main) => per(main.slices)),
   };
 }
 
@@ -265,7 +283,7 @@ export async function runClosedLoop(operation: Operation, options: RunOptions): 
     p99Ms: percentile(sorted, 99),
     maxMs: sorted.length > 0 ? (sorted[sorted.length - 1] ?? Number.NaN) : Number.NaN,
     cpu: { clientUs: perOp(0), membersUs, membersTotalUs: membersUs.reduce((sum, value) => sum + value, 0) },
-    sched: schedPerOp(schedBefore, schedAfter, ops),
+    sched: schedPerOp(schedBefore, schedAfter, ops, options.memberPids),
     exhausted,
     bystanderCores: bystanderPids.length > 0 ? bystanderSeconds / sampledSeconds : Number.NaN,
   };

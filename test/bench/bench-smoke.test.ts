@@ -48,7 +48,8 @@ test('the bench harness measures Cairn alone, writes its JSON and stops its memb
       schema: string; error: string | null; processesLeftRunning: number; machine: { cpus: number }; notes: string[];
       options: { workloads: string[]; clients: number[]; quick: boolean; tailDurationSeconds: number; rounds: number };
       results: Array<{ workload: string; clients: number; target: string; round: number; status: string; ops: number; seconds: number; errors: number; opsPerSecond: number; p50Ms: number; p99Ms: number; cpu: { clientUs: number; membersUs: number[] };
-        sched: { clientWaitUs: number; membersWaitUs: number[]; membersWaitTotalUs: number; clientSlices: number; membersSlices: number[] }; bystanderCores: number | null;
+        sched: { clientWaitUs: number; membersWaitUs: number[]; membersWaitTotalUs: number; clientSlices: number; membersSlices: number[];
+          clientMainSlices: number; membersMainSlices: number[]; membersMainWaitUs: number[] }; bystanderCores: number | null;
         settle: { waitedMs: number; quiet: boolean; cores: number } }>;
       targets: Array<{ target: string; met: boolean | null }>;
       pids: Array<{ system: string; pid: number }>;
@@ -93,7 +94,13 @@ test('the bench harness measures Cairn alone, writes its JSON and stops its memb
       // The scheduler's figures: every process ran during the window (slices > 0), and waits are counted, not made up.
       assert.ok(row.sched.clientSlices > 0, `${name}: the client was put on a CPU (${JSON.stringify(row.sched)})`);
       assert.equal(row.sched.membersSlices.length, 3, `${name}: slices of each member`);
-      for (const slices of row.sched.membersSlices) assert.ok(slices > 0, `${name}: each member ran (${JSON.stringify(row.sched)})`);
+      for (const [i, slices] of row.sched.membersSlices.entries()) {
+        assert.ok(slices > 0, `${name}: each member ran (${JSON.stringify(row.sched)})`);
+        // Every member's event loop woke in the window (requests, replication, heartbeats every tick).
+        const main = row.sched.membersMainSlices[i]!;
+        assert.ok(main > 0 && main <= slices && row.sched.membersMainWaitUs[i]! >= 0, `${name}: member ${i}'s main thread (${JSON.stringify(row.sched)})`);
+      }
+      assert.ok(row.sched.clientMainSlices > 0 && row.sched.clientMainSlices <= row.sched.clientSlices, `${name}: the client's main thread`);
       for (const wait of [row.sched.clientWaitUs, ...row.sched.membersWaitUs]) assert.ok(Number.isFinite(wait) && wait >= 0, `${name}: run-queue wait ${wait}`);
       assert.equal(row.bystanderCores, null, `${name}: no other system ran, so no bystander CPU (null, not 0)`);
       // Each cell waited for its members to be quiet (one 400 ms window at least) and found them so.

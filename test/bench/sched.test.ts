@@ -70,4 +70,9 @@ test('schedOf of a process that is gone reads nothing, and the runner reports Na
   assert.ok(Number.isNaN(result.sched.membersWaitUs[0]!), `the gone member: ${JSON.stringify(result.sched)}`);
   assert.ok(Number.isFinite(result.sched.membersWaitUs[1]!) && result.sched.membersSlices[1]! > 0, `the live member: ${JSON.stringify(result.sched)}`);
   assert.ok(result.sched.clientSlices > 0);
+  // The main thread (thread id = pid) is one of the process's threads: counted in, and never above, the whole.
+  assert.ok(Number.isNaN(result.sched.membersMainWaitUs[0]!), 'the gone member has no main thread to read');
+  assert.ok(result.sched.membersMainSlices[1]! > 0 && result.sched.membersMainSlices[1]! <= result.sched.membersSlices[1]!, JSON.stringify(result.sched));
+  assert.ok(result.sched.clientMainSlices > 0 && result.sched.clientMainSlices <= result.sched.clientSlices, JSON.stringify(result.sched));
+  assert.ok(result.sched.clientMainWaitUs >= 0 && result.sched.clientMainWaitUs <= result.sched.clientWaitUs, JSON.stringify(result.sched));
 });
