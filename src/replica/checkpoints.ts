@@ -14,7 +14,7 @@
 import { assert } from '../assert.ts';
 import { isCairnError } from '../errors.ts';
 import type { NodeId } from '../raft/types.ts';
-import { digestView, type StateDigest } from './state-digest.ts';
+import { digestView, type DigestPace, type StateDigest } from './state-digest.ts';
 import type { RaftStorage } from './storage.ts';
 import type { PeerTransport } from './transport.ts';
 
@@ -29,6 +29,34 @@ export const peerCheckpointDigestsMax = 16;
 
 /** checkpointComparisonsMax bounds the peers whose last comparison a member remembers (members of a group). */
 export const checkpointComparisonsMax = 16;
+
+/**
+ * checkpointDigestShare bounds the share of the event loop a checkpoint digest takes: after each read batch it rests
+ * three times as long as it worked. Every member reaches a checkpoint at the same index at about the same time, so an
+ * unpaced digest of the whole keyspace ran on all three at once, beside the writes: at ~100 000 records it doubled
+ * the p99 of the 64-client register cell it fell in (bench/README.md, session 28). Paced, a digest takes about four
+ * times as long, which the interval (a checkpoint is skipped while the previous one is still being digested) allows.
+ */
+export const checkpointDigestShare = 0.25;
+
+/** checkpointRestMsMax bounds one rest of a paced digest (a batch that took long, e.g. on a stalled machine). */
+export const checkpointRestMsMax = 200;
+
+/**
+ * checkpointRestMs is how long a paced digest rests after working `workedMs`: long enough that working and resting
+ * together give it checkpointDigestShare of the time, at most checkpointRestMsMax.
+ */
+export function checkpointRestMs(workedMs: number): number {
+  if (!(workedMs > 0)) return 0;
+  return Math.min(checkpointRestMsMax, (workedMs * (1 - checkpointDigestShare)) / checkpointDigestShare);
+}
+
+/** checkpointPace is the DigestPace of checkpoint digests: it rests checkpointRestMs after each batch. */
+export const checkpointPace: DigestPace = (workedMs) => {
+  const restMs = checkpointRestMs(workedMs);
+  if (restMs <= 0) return Promise.resolve();
+  return new Promise((resolve) => setTimeout(resolve, restMs).unref());
+};
 
 /** CheckpointDigest is a state digest taken at a checkpoint (its `applied` is a multiple of the interval). */
 export type CheckpointDigest = StateDigest;
@@ -164,6 +192,8 @@ export interface CheckpointWatchOptions {
   readonly metrics?: CheckpointMetrics;
   /** nowMs is the wall clock (for the report only). */
   readonly nowMs?: () => number;
+  /** pace is awaited between the digest's read batches; checkpointPace when not given. */
+  readonly pace?: DigestPace;
 }
 
 /** CheckpointReport is what a member tells its operator (GET /cairn/v1/state/checkpoints). */
@@ -220,7 +250,7 @@ export class CheckpointWatch {
     const started = Date.now();
     keyspaceView.call(this.options.storage).then(async (view) => {
       if (view.applied !== index) throw new Error(`the keyspace view is at ${view.applied}, not at the checkpoint ${index}`);
-      const digest = await digestView(view);
+      const digest = await digestView(view, this.options.pace ?? checkpointPace);
       this.ledger.record(digest);
       this.options.metrics?.checkpoint('digested');
       this.options.logger.info({ index, records: digest.records, bytes: digest.bytes, sha256: digest.sha256, ms: Date.now() - started }, 'checkpoint digested');

@@ -39,8 +39,18 @@ export async function digestKeyspace(storage: RaftStorage): Promise<StateDigest>
   return digestView(await storage.keyspaceView());
 }
 
-/** digestView digests a view of the keyspace (digestKeyspace); CAIRN_MEMBER_BEHIND when it is not trusted. */
-export async function digestView(view: KeyspaceView): Promise<StateDigest> {
+/**
+ * DigestPace is awaited after each read batch with the milliseconds the digest worked since it last resumed (the
+ * batch's unframing and hashing; the read of the next batch runs meanwhile on libuv's pool): a background digest
+ * waits here so that it takes a bounded share of the event loop.
+ */
+export type DigestPace = (workedMs: number) => Promise<void>;
+
+/**
+ * digestView digests a view of the keyspace (digestKeyspace), awaiting `pace` between read batches when given;
+ * CAIRN_MEMBER_BEHIND when the view is not trusted.
+ */
+export async function digestView(view: KeyspaceView, pace?: DigestPace): Promise<StateDigest> {
   if (!view.trusted) {
     throw new CairnError('CAIRN_MEMBER_BEHIND', 'this member is installing a snapshot from the leader; its keyspace is the state at no index yet: ask again shortly');
   }
@@ -48,6 +58,7 @@ export async function digestView(view: KeyspaceView): Promise<StateDigest> {
   const lengths = Buffer.alloc(8);
   let records = 0;
   let bytes = 0;
+  let resumed = performance.now();
   for await (const batch of view.batches) {
     for (const [key, value] of batch) {
       const keyBytes = Buffer.from(key, 'utf8');
@@ -58,6 +69,10 @@ export async function digestView(view: KeyspaceView): Promise<StateDigest> {
       hash.update(value);
       records++;
       bytes += keyBytes.length + value.length;
+    }
+    if (pace !== undefined) {
+      await pace(performance.now() - resumed);
+      resumed = performance.now();
     }
   }
   return { applied: view.applied, records, bytes, sha256: hash.digest('hex') };

@@ -12,7 +12,7 @@ import { createHash } from 'node:crypto';
 import { test } from 'node:test';
 
 import { limits } from '../../src/limits.ts';
-import { CheckpointLedger, checkpointDigestsMax, checkpointIn, type CheckpointDigest } from '../../src/replica/checkpoints.ts';
+import { CheckpointLedger, checkpointDigestShare, checkpointDigestsMax, checkpointIn, checkpointPace, checkpointRestMs, checkpointRestMsMax, type CheckpointDigest } from '../../src/replica/checkpoints.ts';
 import { MemoryDisk, MemoryStorage } from '../../src/replica/memory-storage.ts';
 import { MemoryNetwork } from '../../src/replica/memory-transport.ts';
 import { decodeCheckpointsResponse, encodeCheckpointsResponse } from '../../src/replica/peer-codec.ts';
@@ -21,6 +21,26 @@ import type { ApplyBatch, ReplicatedStateMachine } from '../../src/replica/state
 import type { KeyspaceBatch } from '../../src/replica/storage.ts';
 
 const digestOf = (applied: number, sha: string): CheckpointDigest => ({ applied, records: applied, bytes: applied * 10, sha256: sha.repeat(64 / sha.length) });
+
+test('a checkpoint digest rests three times as long as it worked (a quarter of the event loop), each rest bounded', async (t) => {
+  assert.equal(checkpointDigestShare, 0.25);
+  assert.equal(checkpointRestMs(0), 0);
+  assert.equal(checkpointRestMs(-1), 0);
+  assert.equal(checkpointRestMs(Number.NaN), 0);
+  assert.equal(checkpointRestMs(2), 6);
+  assert.equal(checkpointRestMs(10), 30);
+  assert.equal(checkpointRestMs(1000), checkpointRestMsMax);
+  // The pace really waits that long (timers never fire early), and nothing for no work. Its timer does not hold a
+  // closing member's process open, so this test holds the event loop open itself.
+  const open = setInterval(() => undefined, 1000);
+  t.after(() => clearInterval(open));
+  const started = performance.now();
+  await checkpointPace(4);
+  assert.ok(performance.now() - started >= 11, `rested ${performance.now() - started} ms after 4 ms of work`);
+  const idle = performance.now();
+  await checkpointPace(0);
+  assert.ok(performance.now() - idle < 5);
+});
 
 test('checkpointIn: the position of the first multiple of the interval among consecutive indexes, or -1', () => {
   const cases: Array<[first: number, last: number, every: number, want: number]> = [

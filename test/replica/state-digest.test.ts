@@ -164,3 +164,30 @@ test('a store without keyspaceView (an optional capability of the seam) cannot b
   await assert.rejects(digestKeyspace(without), (error: unknown) => isCairnError(error) && error.code === 'CAIRN_NOT_IMPLEMENTED');
   await memory.close();
 });
+
+test('a paced digest awaits its pace once per read batch, with the time it worked, and digests the same view', async () => {
+  await withBoth(async (stores) => {
+    const records = new Map<string, Uint8Array>();
+    for (let i = 0; i < 2 * KEYSPACE_BATCH_RECORDS + 5; i++) records.set(`p${String(i).padStart(6, '0')}`, bytes(`value ${i}`.repeat(4)));
+    for (const storage of stores) {
+      await prepared(storage, 10);
+      await storage.writeApplied([...records].map(([key, value]) => ({ type: 'put', key, value })), 7, false);
+      const worked: number[] = [];
+      let resting = false;
+      const paced = await digestView(await storage.keyspaceView!(), async (workedMs) => {
+        assert.equal(resting, false, 'the digest waits for its pace before it goes on');
+        worked.push(workedMs);
+        resting = true;
+        await new Promise((resolve) => setTimeout(resolve, 2));
+        resting = false;
+      });
+      assert.equal(paced.sha256, expectedDigest(records));
+      assert.equal(paced.records, records.size);
+      assert.equal(paced.applied, 7);
+      // One pace per read batch: a batch holds at most KEYSPACE_BATCH_RECORDS records (LevelDB's nextv may hand out fewer).
+      assert.ok(worked.length >= Math.ceil(records.size / KEYSPACE_BATCH_RECORDS) && worked.length <= records.size, `paces: ${worked.length}`);
+      for (const ms of worked) assert.ok(Number.isFinite(ms) && ms >= 0, `worked ${ms} ms`);
+      assert.equal((await digestKeyspace(storage)).sha256, paced.sha256, 'paced or not, one digest');
+    }
+  });
+});
