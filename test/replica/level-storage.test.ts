@@ -28,7 +28,7 @@ import { AssertionError } from '../../src/assert.ts';
 import { isCairnError } from '../../src/errors.ts';
 import { crc32c, decodeChecksummed, encodeChecksummed, encodeIndexValue, encodeStoredEntry, indexKey } from '../../src/replica/codec.ts';
 import { LevelStorage, levelLayout } from '../../src/replica/level-storage.ts';
-import type { StoredRaftState } from '../../src/replica/storage.ts';
+import { KEYSPACE_BATCH_RECORDS, type StoredRaftState } from '../../src/replica/storage.ts';
 import { payloadOf } from './fixtures/storage-writer.ts';
 import { normal, runStorageCompliance } from './storage-compliance.ts';
 
@@ -691,5 +691,27 @@ test('a data directory whose LevelDB another opener holds is refused with CAIRN_
     await second.close();
   } finally {
     await rm(dataDir, { recursive: true, force: true });
+  }
+});
+
+test('the keyspace is read in full batches of KEYSPACE_BATCH_RECORDS instance-sized records, not classic-level\'s 16 KiB default', async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'cairn-level-batches-'));
+  const storage = await LevelStorage.open(dir);
+  try {
+    await storage.initialise({ clusterId: 'c', memberId: 'a' }, { voters: ['a'], learners: [] });
+    await storage.writeReady({ snapshot: null, entries: [normal(1, 1)], hardState: { term: 1, vote: null, commit: 1 } }, true);
+    // ~450 bytes a record, as an instance with its metadata: 16 KiB held ~35 of them.
+    const records = 2 * KEYSPACE_BATCH_RECORDS + 10;
+    const value = new Uint8Array(450).fill(7);
+    await storage.writeApplied(Array.from({ length: records }, (_, i) => ({ type: 'put' as const, key: `i/svc/${String(i).padStart(6, '0')}`, value })), 1, false);
+    const sizes: number[] = [];
+    for await (const batch of storage.keyspace()) sizes.push(batch.length);
+    assert.deepEqual(sizes, [KEYSPACE_BATCH_RECORDS, KEYSPACE_BATCH_RECORDS, 10]);
+    const viewSizes: number[] = [];
+    for await (const batch of (await storage.keyspaceView()).batches) viewSizes.push(batch.length);
+    assert.deepEqual(viewSizes, sizes, 'a keyspace view (state digests) reads the same batches');
+  } finally {
+    await storage.close();
+    await rm(dir, { recursive: true, force: true });
   }
 });
