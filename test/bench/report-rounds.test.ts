@@ -15,6 +15,10 @@ function row(round: number, workload: string, clients: number, target: TargetId,
     errorSamples: {}, seconds: 5, opsPerSecond, p50Ms: p99Ms / 4, p99Ms, maxMs: p99Ms * 2,
     cpu: { clientUs: 100 * round, membersUs: [10 * round, 20 * round, 30 * round], membersTotalUs: 60 * round }, exhausted: round === 3,
     bystanderCores: 0.05,
+    sched: {
+      clientWaitUs: 10 * round, membersWaitUs: [1 * round, 2 * round, 3 * round], membersWaitTotalUs: 6 * round, clientSlices: round, membersSlices: [round, round, round],
+      clientMainWaitUs: 5 * round, membersMainWaitUs: [round, round, round], clientMainSlices: round / 2, membersMainSlices: [round / 2, round / 2, round / 2],
+    },
   };
 }
 
@@ -48,6 +52,10 @@ test('each cell is folded into the median of its rounds, in the order cells firs
   assert.equal(cairn.exhausted, true, 'exhausted when any round was');
   assert.deepEqual(cairn.cpu.membersUs, [20, 40, 60], 'CPU per op of each member: the median');
   assert.equal(cairn.cpu.clientUs, 200);
+  assert.deepEqual(cairn.sched, {
+    clientWaitUs: 20, membersWaitUs: [2, 4, 6], membersWaitTotalUs: 12, clientSlices: 2, membersSlices: [2, 2, 2],
+    clientMainWaitUs: 10, membersMainWaitUs: [2, 2, 2], clientMainSlices: 1, membersMainSlices: [1, 1, 1],
+  }, 'the run-queue figures: the median of each over the rounds');
   // One round: the rows as they are.
   const single = threeRounds().filter((r) => r.round === 1);
   assert.deepEqual(medianRows(single), single);
@@ -81,7 +89,11 @@ test('the rendered report shows one row per cell and the rounds it folds', () =>
   const { markdown, targets } = renderReport(threeRounds(), [], { date: '2026-11-23T10:00:00Z', machine: { hostname: 'vm', cpus: 2 }, versions: {}, options: {} });
   assert.match(markdown, /^Rounds: 3\. Each row is the median of its cell's 3 rounds/m);
   assert.equal(markdown.match(/^\| register \| 64 \| Cairn gRPC \|/gm)?.length, 1);
-  assert.match(markdown, /^\| register \| 64 \| etcd gRPC \| 2800 \(pool exhausted\) \| 12\.50 \| 50\.00 \| 1 \| 200 \| 20 \/ 40 \/ 60 \(Σ 120\) \| 0\.54x \| 1\.20x \|$/m);
+  assert.match(markdown, /^\| register \| 64 \| etcd gRPC \| 2800 \(pool exhausted\) \| 12\.50 \| 50\.00 \| 1 \| 200 \| 20 \/ 40 \/ 60 \(Σ 120\) \| 20, Σ 12 \| 0\.54x \| 1\.20x \|$/m);
+  assert.match(markdown, /^Run-queue wait per op: /m);
+  // Rows of results written before the run-queue figures existed render a dash there, not a made-up number.
+  const older = renderReport(threeRounds().map(({ sched: _sched, ...rest }) => rest), [], { date: '2026-11-23T10:00:00Z', machine: {}, versions: {}, options: {} });
+  assert.match(older.markdown, /^\| register \| 64 \| etcd gRPC \| 2800 \(pool exhausted\) \| .* \(Σ 120\) \| - \| 0\.54x \| 1\.20x \|$/m);
   assert.match(markdown, /^\| change-to-notification p99 <= etcd watch p99 \(1 client\) \| 2\.00x \| NO \| median of 3 rounds/m);
   assert.equal(targets.length, 6);
 });
