@@ -139,6 +139,15 @@ const snapshotSpreadMax = 0.5;
  */
 const imageHoldEntriesFactor = 10;
 
+/**
+ * catchUpShare: a compaction keeps this share of snapshotEntries of the log before the applied index (5 000 entries
+ * at the default 10 000, as many as etcd's SnapshotCatchUpEntries). Without it a member compacted to its applied
+ * index, so a follower only a few entries behind (slow, just restarted, or facing a new leader that compacted while
+ * it was a follower) was sent the whole registry as an image, which at 1M instances is a 335 MB transfer and a
+ * minute of catch-up (docs/operations.md), where the log held what it needed.
+ */
+const catchUpShare = 0.5;
+
 /** snapshotSliceMs is how long the background encoding of a snapshot image works before it lets other work run. */
 const snapshotSliceMs = 4;
 
@@ -814,18 +823,21 @@ export class Replica implements CommandProposer {
   }
 
   /**
-   * startCompaction compacts the log up to the applied index in the background: the writes kept for later are
-   * queued now (so the stored keyspace reaches that index, ahead of any later write), the storage makes them durable
+   * startCompaction compacts the log up to the catch-up trail before the applied index in the background: the writes
+   * kept for later are queued now (so the stored keyspace reaches the applied index, ahead of any later write; the
+   * snapshot's index may be below it, as the storage contract allows), the storage makes them durable
    * and records the snapshot (compactLog), and only then does the core drop its entries. Ready writes go on
    * meanwhile; a snapshot installed from the leader in between makes the compaction a no-op.
    */
   private startCompaction(): void {
-    let index = this.core.appliedIndex;
+    const applied = this.core.appliedIndex;
+    // The keyspace stays at the applied index; the log keeps the catch-up trail before it (catchUpShare).
+    let index = applied - Math.floor(this.options.snapshotEntries * catchUpShare);
     // A follower installing an image (being encoded, or streamed) goes on from the log after the image's index: keep
     // that log, up to imageHoldEntriesFactor x snapshotEntries entries (a follower that never finishes must not hold
     // the log for ever; it will need a newer image).
     const held = minIndex(this.core.offeredSnapshotIndex, this.encodingImageIndex);
-    if (held !== null && index - held <= this.options.snapshotEntries * imageHoldEntriesFactor) index = Math.min(index, held);
+    if (held !== null && applied - held <= this.options.snapshotEntries * imageHoldEntriesFactor) index = Math.min(index, held);
     const term = this.core.termAt(index);
     if (index <= this.core.snapshotIndex || term === undefined) return;
     const meta = { index, term, membership: this.core.membershipAt(index) };

@@ -269,9 +269,76 @@ test('members applying the same entries compact their logs at different indexes:
     }
     assert.deepEqual(fatal, []);
   }
-  // 20 entries x [1, 1.5): from the 20th entry after the bootstrap to the 30th, never later.
-  for (const index of firstSnapshots) assert.ok(index >= 20 && index <= 31, `snapshot at ${index}`);
+  // 20 entries x [1, 1.5): from the 20th entry after the bootstrap to the 30th, never later; the snapshot is taken 10
+  // entries (the catch-up trail, half the interval) before the applied index then.
+  for (const index of firstSnapshots) assert.ok(index >= 10 && index <= 21, `snapshot at ${index}`);
   assert.ok(new Set(firstSnapshots).size >= 3, `four members, snapshots at ${firstSnapshots.join(', ')}`);
+});
+
+test('a follower a few entries behind when the leader compacts goes on from the log: a compaction keeps a catch-up trail of half the interval, and no image is encoded', async () => {
+  const members = ['127.0.1.247:8848', '127.0.1.248:8848', '127.0.1.249:8848'];
+  const c = members[2] as string;
+  let imagesEncoded = 0;
+  class CountingPieces extends LogMachine {
+    override *snapshotPieces(): Generator<Uint8Array, void, void> {
+      imagesEncoded++;
+      yield* super.snapshotPieces();
+    }
+  }
+  const snapshotEntries = 20;
+  const network = new MemoryNetwork(limits);
+  const fatal: Error[] = [];
+  const machines = new Map<string, LogMachine>();
+  const disks = new Map<string, MemoryDisk>();
+  const replicas = new Map<string, Replica>();
+  try {
+    for (const [i, member] of members.entries()) {
+      const disk = new MemoryDisk();
+      const storage = new MemoryStorage(disk);
+      await storage.initialise({ clusterId: 'c4', memberId: member }, { voters: members, learners: [] });
+      const machine = new CountingPieces();
+      machines.set(member, machine);
+      disks.set(member, disk);
+      replicas.set(member, await Replica.open({
+        id: member, seed: 200 + i, tickMs, requestTimeoutMs: 5000, proposalsPendingMax: 1000, snapshotEntries,
+        raft, storage, transport: network.transport(member), stateMachine: machine, logger: quiet,
+        onFatal: (error) => fatal.push(error),
+      }));
+    }
+    const leaderOf = (): Replica | undefined => [...replicas.values()].find((replica) => replica.status().role === 'leader' && replica.status().id !== c);
+    await until('a or b leads', () => leaderOf() !== undefined, 10_000);
+    const leader = leaderOf();
+    assert.ok(leader !== undefined);
+    const follower = replicas.get(c);
+    assert.ok(follower !== undefined);
+    const leaderSnapshot = (): number => disks.get(leader.status().id)?.image?.snapshot.index ?? 0;
+    // Cut c off for at most 6 writes at a time, caught up in between, until the leader compacts while c is behind.
+    let behind: { cLast: number; leaderApplied: number; snapshot: number } | null = null;
+    for (let round = 0; round < 20 && behind === null; round++) {
+      const before = leaderSnapshot();
+      network.isolate(c);
+      const cLast = follower.status().lastIndex;
+      for (let i = 0; i < 6 && behind === null; i++) {
+        await leader.propose(text(`t${round}.${i}`));
+        await new Promise((resolve) => setTimeout(resolve, 3 * tickMs));
+        if (leaderSnapshot() > before) behind = { cLast, leaderApplied: leader.status().appliedIndex, snapshot: leaderSnapshot() };
+      }
+      network.healAll();
+      const target = leader.status().appliedIndex;
+      await until('c caught up', () => follower.status().appliedIndex >= target, 5000);
+    }
+    assert.ok(behind !== null, 'the leader compacted while c was cut off');
+    // Compacted at its applied index, the leader would have dropped entries c lacks, and c would need an image.
+    assert.ok(behind.cLast < behind.leaderApplied, `c (last ${behind.cLast}) was behind the leader (applied ${behind.leaderApplied})`);
+    assert.ok(behind.snapshot <= behind.leaderApplied - snapshotEntries / 2, `the snapshot at ${behind.snapshot} trails the applied index ${behind.leaderApplied} by half the interval`);
+    assert.ok(behind.snapshot <= behind.cLast, `the leader kept the entries after ${behind.cLast}: its snapshot is at ${behind.snapshot}`);
+    await until('c holds every write', () => machines.get(c)?.values.size === machines.get(leader.status().id)?.values.size, 5000);
+    assert.equal(imagesEncoded, 0, 'no image was encoded: c went on from the log');
+    assert.equal(disks.get(c)?.image?.snapshotData ?? null, null, 'c installed no snapshot');
+  } finally {
+    for (const replica of replicas.values()) await replica.close();
+  }
+  assert.deepEqual(fatal, []);
 });
 
 test('a follower behind a compacted log gets an image the leader encodes on demand in slices, and restores it in slices: other work runs between the steps of both, and it ends with the leader\'s state', async () => {
