@@ -100,6 +100,13 @@ export function replicaMetrics(registry: Registry): ReplicaMetrics {
     labelNames: ['outcome'],
     registers: [registry],
   });
+  const snapshots = new Counter({
+    name: 'cairn_raft_snapshots_total',
+    help: "Log compactions (compacted), images encoded for a follower behind the compacted log (image_encoded), snapshots installed from a leader (installed).",
+    labelNames: ['event'],
+    registers: [registry],
+  });
+  for (const event of ['compacted', 'image_encoded', 'installed']) snapshots.inc({ event }, 0);
   for (const outcome of ['digested', 'skipped', 'failed']) checkpoints.inc({ outcome }, 0);
   for (const outcome of ['agree', 'differ']) comparisons.inc({ outcome }, 0);
   return {
@@ -110,6 +117,7 @@ export function replicaMetrics(registry: Registry): ReplicaMetrics {
     proposal: (outcome) => proposals.inc({ outcome }),
     checkpoint: (outcome) => checkpoints.inc({ outcome }),
     checkpointComparison: (outcome) => comparisons.inc({ outcome }),
+    snapshot: (event) => snapshots.inc({ event }),
   };
 }
 
@@ -119,6 +127,7 @@ export function registerRaftGauges(registry: Registry, status: () => RaftStatus)
     ['cairn_raft_term', 'Current Raft term.', (s) => s.term],
     ['cairn_raft_commit_index', 'Highest committed log index.', (s) => s.commitIndex],
     ['cairn_raft_applied_index', 'Highest applied log index.', (s) => s.appliedIndex],
+    ['cairn_raft_snapshot_index', 'Index of the latest snapshot: the log before it is compacted away.', (s) => s.snapshotIndex],
     ['cairn_raft_is_leader', '1 when this member leads.', (s) => (s.role === 'leader' ? 1 : 0)],
   ];
   for (const [name, help, read] of gauges) {

@@ -33,7 +33,15 @@ export interface ReplicaMetrics extends Partial<CheckpointMetrics> {
   fsyncSeconds(seconds: number): void;
   readyBatch(entries: number, committed: number, messages: number): void;
   proposal(outcome: 'ok' | 'refused' | 'dropped' | 'unknown' | 'forwarded'): void;
+  /**
+   * snapshot counts the log's compactions, the images this member encoded for a follower behind its compacted log,
+   * and the snapshots it installed from a leader (optional: the tests' drivers need not count).
+   */
+  snapshot?(event: SnapshotEvent): void;
 }
+
+/** SnapshotEvent is what cairn_raft_snapshots_total counts. */
+export type SnapshotEvent = 'compacted' | 'image_encoded' | 'installed';
 
 /** checkpointPollMsDefault is how often a member compares its checkpoint digests with its peers' by default. */
 export const checkpointPollMsDefault = 10_000;
@@ -736,6 +744,7 @@ export class Replica implements CommandProposer {
     const { index, term } = snapshot.meta;
     const bytes = snapshot.data.length;
     this.options.logger.info({ index, term, bytes, persistedMs, restoredMs: restored - started, writtenMs: monotonicMs() - restored }, 'snapshot from the leader installed');
+    this.options.metrics?.snapshot?.('installed');
     this.appliedSinceSnapshot = 0;
     this.failProposalsUpTo(snapshot.meta.index);
     return true;
@@ -851,6 +860,7 @@ export class Replica implements CommandProposer {
       if (this.closed) return;
       this.core.compact(index);
       this.options.logger.info({ index, ms: monotonicMs() - started }, 'log compacted');
+      this.options.metrics?.snapshot?.('compacted');
       this.schedule();
     }, (error: unknown) => {
       this.compacting = false;
@@ -919,6 +929,7 @@ export class Replica implements CommandProposer {
       if (data === null || this.closed) return;
       const taken = this.core.offerSnapshot(index, data);
       this.options.logger.info({ index, bytes: data.length, encodedMs: monotonicMs() - started, taken }, 'snapshot image encoded for a follower');
+      this.options.metrics?.snapshot?.('image_encoded');
       this.schedule();
     }, (error: unknown) => {
       this.encodingImageIndex = null;

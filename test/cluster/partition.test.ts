@@ -22,6 +22,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { checkConvergence, type Cluster, Ledger, type Member, readInstances, startCluster, waitFor, Writer } from '../support/cluster.ts';
 import { connectionsTo, hostOf, Partitioner, requireIptables } from '../support/iptables.ts';
+import { metricValue } from '../support/ephemeral.ts';
 
 const hosts = ['127.0.1.55', '127.0.1.56', '127.0.1.57', '127.0.1.58', '127.0.1.59'];
 
@@ -181,6 +182,15 @@ test('a follower whose missing entries were compacted away catches up through In
     // The leader keeps no image of its snapshots: it encoded one for this follower when it found it behind its log.
     const encoded = cluster.members.flatMap((member) => member.events.filter((event) => event.msg === 'snapshot image encoded for a follower'));
     assert.ok(encoded.length > 0, 'a leader encoded a snapshot image on demand for the restarted follower');
+    // The same, as an operator sees it in /metrics.
+    const installed = await metricValue(follower, 'cairn_raft_snapshots_total', '{event="installed"}');
+    assert.ok(installed !== null && installed >= 1, `${follower.addr} counts the snapshot it installed: ${String(installed)}`);
+    const images = await Promise.all(cluster.members.map(async (member) => (await metricValue(member, 'cairn_raft_snapshots_total', '{event="image_encoded"}')) ?? 0));
+    assert.ok(images.reduce((sum, count) => sum + count, 0) >= 1, `the leaders count the images they encoded: ${images.join(', ')}`);
+    const compacted = await metricValue(leader, 'cairn_raft_snapshots_total', '{event="compacted"}');
+    assert.ok(compacted !== null && compacted >= 1, `${leader.addr} counts its compactions: ${String(compacted)}`);
+    const leaderSnapshot = await metricValue(leader, 'cairn_raft_snapshot_index');
+    assert.ok(leaderSnapshot !== null && leaderSnapshot >= snapshotIndex, `${leader.addr} reports its snapshot index ${String(leaderSnapshot)}, at or past the ${snapshotIndex} it logged`);
     st.diagnostic(`InstallSnapshot catch-up: ${follower.addr} listed what the others list ${Date.now() - restartedAt} ms after its restart`);
     await writeThroughEach(ledger, cluster.members, 'snapshot-after');
     await checkConvergence(ledger, cluster.members);

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
 import { limits } from '../../src/limits.ts';
-import { Replica, type ReplicaOptions } from '../../src/replica/replica.ts';
+import { Replica, type ReplicaMetrics, type ReplicaOptions, type SnapshotEvent } from '../../src/replica/replica.ts';
 import { MemoryDisk, MemoryStorage } from '../../src/replica/memory-storage.ts';
 import { MemoryNetwork } from '../../src/replica/memory-transport.ts';
 import type { ApplyBatch, ReplicatedStateMachine } from '../../src/replica/state-machine.ts';
@@ -71,6 +71,17 @@ async function open(disk: MemoryDisk, machine: LogMachine, fatal: Error[], snaps
 }
 
 const text = (value: string): Uint8Array => new TextEncoder().encode(value);
+
+/** SnapshotCounts counts a member's snapshot events as its metrics would (cairn_raft_snapshots_total). */
+class SnapshotCounts implements ReplicaMetrics {
+  readonly counts: Record<SnapshotEvent, number> = { compacted: 0, image_encoded: 0, installed: 0 };
+  fsyncSeconds(): void { /* not counted here */ }
+  readyBatch(): void { /* not counted here */ }
+  proposal(): void { /* not counted here */ }
+  snapshot(event: SnapshotEvent): void {
+    this.counts[event] += 1;
+  }
+}
 
 /** TurnCounter counts event-loop turns (a setImmediate that schedules itself again) from start() to stop(). */
 class TurnCounter {
@@ -291,6 +302,7 @@ test('a follower a few entries behind when the leader compacts goes on from the 
   const machines = new Map<string, LogMachine>();
   const disks = new Map<string, MemoryDisk>();
   const replicas = new Map<string, Replica>();
+  const metrics = new Map<string, SnapshotCounts>();
   try {
     for (const [i, member] of members.entries()) {
       const disk = new MemoryDisk();
@@ -299,9 +311,11 @@ test('a follower a few entries behind when the leader compacts goes on from the 
       const machine = new CountingPieces();
       machines.set(member, machine);
       disks.set(member, disk);
+      const counts = new SnapshotCounts();
+      metrics.set(member, counts);
       replicas.set(member, await Replica.open({
         id: member, seed: 200 + i, tickMs, requestTimeoutMs: 5000, proposalsPendingMax: 1000, snapshotEntries,
-        raft, storage, transport: network.transport(member), stateMachine: machine, logger: quiet,
+        raft, storage, transport: network.transport(member), stateMachine: machine, logger: quiet, metrics: counts,
         onFatal: (error) => fatal.push(error),
       }));
     }
@@ -335,6 +349,8 @@ test('a follower a few entries behind when the leader compacts goes on from the 
     await until('c holds every write', () => machines.get(c)?.values.size === machines.get(leader.status().id)?.values.size, 5000);
     assert.equal(imagesEncoded, 0, 'no image was encoded: c went on from the log');
     assert.equal(disks.get(c)?.image?.snapshotData ?? null, null, 'c installed no snapshot');
+    assert.ok((metrics.get(leader.status().id)?.counts.compacted ?? 0) >= 1, 'the leader counted its compaction');
+    for (const [member, counted] of metrics) assert.deepEqual([counted.counts.image_encoded, counted.counts.installed], [0, 0], `${member} encoded or installed no image`);
   } finally {
     for (const replica of replicas.values()) await replica.close();
   }
@@ -378,6 +394,7 @@ test('a follower behind a compacted log gets an image the leader encodes on dema
   const machines = new Map<string, SlicedMachine>();
   const disks = new Map<string, MemoryDisk>();
   const replicas: Replica[] = [];
+  const metrics = new Map<string, SnapshotCounts>();
   try {
     for (const [i, member] of members.entries()) {
       const disk = new MemoryDisk();
@@ -386,10 +403,12 @@ test('a follower behind a compacted log gets an image the leader encodes on dema
       const machine = new SlicedMachine();
       machines.set(member, machine);
       disks.set(member, disk);
+      const counts = new SnapshotCounts();
+      metrics.set(member, counts);
       replicas.push(await Replica.open({
         id: member, seed: 100 + i, tickMs, requestTimeoutMs: 5000, proposalsPendingMax: 1000, snapshotEntries: 5,
         raft,
-        storage, transport: network.transport(member), stateMachine: machine, logger: quiet,
+        storage, transport: network.transport(member), stateMachine: machine, logger: quiet, metrics: counts,
         onFatal: (error) => fatal.push(error),
       }));
     }
@@ -438,4 +457,7 @@ test('a follower behind a compacted log gets an image the leader encodes on dema
   assert.ok(distinctEncoding >= 10, `the event loop turned between the pieces: ${distinctEncoding} distinct turn counts over ${seenByEncoding.length}`);
   assert.deepEqual([...(machines.get(c)?.values.values() ?? [])].sort(), [...(machines.get(a)?.values.values() ?? [])].sort());
   assert.equal(machines.get(b)?.values.size, machines.get(a)?.values.size);
+  assert.ok((metrics.get(c)?.counts.installed ?? 0) >= 1, `c counted the snapshot it installed: ${JSON.stringify(metrics.get(c)?.counts)}`);
+  const encodedByOthers = (metrics.get(a)?.counts.image_encoded ?? 0) + (metrics.get(b)?.counts.image_encoded ?? 0);
+  assert.ok(encodedByOthers >= 1, `the leader counted the image it encoded (a: ${JSON.stringify(metrics.get(a)?.counts)}, b: ${JSON.stringify(metrics.get(b)?.counts)})`);
 });
