@@ -156,6 +156,17 @@ const imageHoldEntriesFactor = 10;
  */
 const catchUpShare = 0.5;
 
+/**
+ * catchUpEntriesMax caps the trail, so that a large --snapshot-entries (up to 1 000 000) does not keep half a million
+ * more entries in memory: past it a follower that far behind is better served by an image anyway.
+ */
+const catchUpEntriesMax = 10_000;
+
+/** catchUpTrail is how many entries before the applied index a compaction keeps in the log. */
+export function catchUpTrail(snapshotEntries: number): number {
+  return Math.min(catchUpEntriesMax, Math.floor(snapshotEntries * catchUpShare));
+}
+
 /** snapshotSliceMs is how long the background encoding of a snapshot image works before it lets other work run. */
 const snapshotSliceMs = 4;
 
@@ -841,7 +852,7 @@ export class Replica implements CommandProposer {
   private startCompaction(): void {
     const applied = this.core.appliedIndex;
     // The keyspace stays at the applied index; the log keeps the catch-up trail before it (catchUpShare).
-    let index = applied - Math.floor(this.options.snapshotEntries * catchUpShare);
+    let index = applied - catchUpTrail(this.options.snapshotEntries);
     // A follower installing an image (being encoded, or streamed) goes on from the log after the image's index: keep
     // that log, up to imageHoldEntriesFactor x snapshotEntries entries (a follower that never finishes must not hold
     // the log for ever; it will need a newer image).

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
 import { limits } from '../../src/limits.ts';
-import { Replica, type ReplicaMetrics, type ReplicaOptions, type SnapshotEvent } from '../../src/replica/replica.ts';
+import { catchUpTrail, Replica, type ReplicaMetrics, type ReplicaOptions, type SnapshotEvent } from '../../src/replica/replica.ts';
 import { MemoryDisk, MemoryStorage } from '../../src/replica/memory-storage.ts';
 import { MemoryNetwork } from '../../src/replica/memory-transport.ts';
 import type { ApplyBatch, ReplicatedStateMachine } from '../../src/replica/state-machine.ts';
@@ -284,6 +284,10 @@ test('members applying the same entries compact their logs at different indexes:
   // entries (the catch-up trail, half the interval) before the applied index then.
   for (const index of firstSnapshots) assert.ok(index >= 10 && index <= 21, `snapshot at ${index}`);
   assert.ok(new Set(firstSnapshots).size >= 3, `four members, snapshots at ${firstSnapshots.join(', ')}`);
+});
+
+test('the catch-up trail is half the snapshot interval, at most 10 000 entries', () => {
+  assert.deepEqual([1, 5, 20, 40, 10_000, 20_000, 1_000_000].map(catchUpTrail), [0, 2, 10, 20, 5_000, 10_000, 10_000]);
 });
 
 test('a follower a few entries behind when the leader compacts goes on from the log: a compaction keeps a catch-up trail of half the interval, and no image is encoded', async () => {
