@@ -84,6 +84,43 @@ export async function startCairnMember(root: string, addr: string, members: read
   return { name: `cairn ${addr}`, client: addr, process };
 }
 
+/**
+ * SnapshotEvents are a Cairn cluster's cairn_raft_snapshots_total counters summed over its members: compactions, and
+ * the whole-registry images a leader encoded and a follower installed because it was behind the compacted log.
+ */
+export interface SnapshotEvents {
+  readonly compacted: number;
+  readonly imagesEncoded: number;
+  readonly installed: number;
+}
+
+/** parseSnapshotEvents reads the cairn_raft_snapshots_total counters of one member's /metrics text (null: none there). */
+export function parseSnapshotEvents(text: string): SnapshotEvents | null {
+  const counts = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    const match = /^cairn_raft_snapshots_total\{event="(compacted|image_encoded|installed)"\} (\d+(?:\.\d+)?)$/.exec(line);
+    if (match !== null) counts.set(match[1] ?? '', Number(match[2]));
+  }
+  if (counts.size !== 3) return null;
+  return { compacted: counts.get('compacted') ?? 0, imagesEncoded: counts.get('image_encoded') ?? 0, installed: counts.get('installed') ?? 0 };
+}
+
+/** cairnSnapshotEvents sums the members' snapshot counters (null when a member did not answer or lacks them). */
+export async function cairnSnapshotEvents(addrs: readonly string[]): Promise<SnapshotEvents | null> {
+  try {
+    const each = await Promise.all(addrs.map(async (addr) => {
+      const response = await fetch(`http://${addr}/metrics`, { signal: AbortSignal.timeout(healthTimeoutMs) });
+      return parseSnapshotEvents(await response.text());
+    }));
+    if (each.some((events) => events === null)) return null;
+    return each.reduce<SnapshotEvents>((sum, events) => ({
+      compacted: sum.compacted + (events?.compacted ?? 0), imagesEncoded: sum.imagesEncoded + (events?.imagesEncoded ?? 0), installed: sum.installed + (events?.installed ?? 0),
+    }), { compacted: 0, imagesEncoded: 0, installed: 0 });
+  } catch {
+    return null;
+  }
+}
+
 /** cairnHealthy tells whether GET /cairn/v1/health answers 200. */
 export async function cairnHealthy(addr: string): Promise<boolean> {
   const response = await fetch(`http://${addr}/cairn/v1/health`, { signal: AbortSignal.timeout(2000) });

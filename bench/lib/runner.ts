@@ -5,6 +5,7 @@
 // not under test (bystanders): every system runs during the whole bench, and one that spins (a ZooKeeper ensemble
 // reloading its database in a loop) takes the CPU the system under test needs, which the row then says.
 import { cpuSecondsOf, describe, schedDelta, schedOf, type ThreadSched } from './processes.ts';
+import type { SnapshotEvents } from './clusters.ts';
 
 /** NotMeasured is thrown by an operation that the system under test cannot perform (e.g. UNIMPLEMENTED). */
 export class NotMeasured extends Error {
@@ -74,6 +75,11 @@ export interface RunResult {
   readonly cpu: CpuPerOp;
   /** sched: run-queue wait and slices per op; absent in results written before session 28. */
   readonly sched?: SchedPerOp;
+  /**
+   * snapshots: Cairn cells only, since session 29: the cluster's compactions during the cell, and the whole-registry
+   * images a follower needed (a cell with an image is not a steady state). Null when the counters could not be read.
+   */
+  readonly snapshots?: SnapshotEvents | null;
   readonly exhausted: boolean;
   /**
    * bystanderCores: the CPU the other systems' members used during the measured window, in cores (1 = one core

@@ -18,6 +18,8 @@ import { processAlive } from '../support/cluster.ts';
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const hosts = ['127.0.1.181', '127.0.1.182', '127.0.1.183'];
 const port = 18848;
+/** smokeSnapshotEntries: the members (which inherit the bench's environment) compact every ~200 entries, so the register cells see compactions. */
+const smokeSnapshotEntries = 200;
 
 function refused(host: string, portNumber: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -39,7 +41,7 @@ test('the bench harness measures Cairn alone, writes its JSON and stops its memb
       '--import', 'tsx', path.join(root, 'bench', 'main.ts'),
       '--quick', '--vs', 'none', '--workload', 'register,list', '--clients', '1,4', '--duration', '1.5', '--tail-duration', '2.5', '--rounds', '2',
       '--cairn-hosts', hosts.join(','), '--cairn-port', String(port), '--results-dir', resultsDir,
-    ], { cwd: root, encoding: 'utf8', timeout: 170_000 });
+    ], { cwd: root, encoding: 'utf8', timeout: 170_000, env: { ...process.env, CAIRN_SNAPSHOT_ENTRIES: String(smokeSnapshotEntries) } });
     assert.equal(run.status, 0, `bench exited ${String(run.status)}\nstdout:\n${run.stdout}\nstderr:\n${run.stderr}`);
 
     const files = readdirSync(resultsDir).filter((name) => name.endsWith('.json'));
@@ -50,7 +52,7 @@ test('the bench harness measures Cairn alone, writes its JSON and stops its memb
       results: Array<{ workload: string; clients: number; target: string; round: number; status: string; ops: number; seconds: number; errors: number; opsPerSecond: number; p50Ms: number; p99Ms: number; cpu: { clientUs: number; membersUs: number[] };
         sched: { clientWaitUs: number; membersWaitUs: number[]; membersWaitTotalUs: number; clientSlices: number; membersSlices: number[];
           clientMainSlices: number; membersMainSlices: number[]; membersMainWaitUs: number[] }; bystanderCores: number | null;
-        settle: { waitedMs: number; quiet: boolean; cores: number } }>;
+        settle: { waitedMs: number; quiet: boolean; cores: number }; snapshots: { compacted: number; imagesEncoded: number; installed: number } | null }>;
       targets: Array<{ target: string; met: boolean | null }>;
       pids: Array<{ system: string; pid: number }>;
     };
@@ -107,6 +109,15 @@ test('the bench harness measures Cairn alone, writes its JSON and stops its memb
       assert.equal(row.settle.quiet, true, `${name}: started on a quiet machine (${JSON.stringify(row.settle)})`);
       assert.ok(row.settle.waitedMs >= 390 && row.settle.cores <= 0.25, `${name}: settle ${JSON.stringify(row.settle)}`);
     }
+    // Every Cairn cell read the members' snapshot counters before and after it; the register cells, which write past
+    // the members' interval, saw compactions (images only if a follower fell behind the trail: counted, not required).
+    for (const row of report.results) {
+      const name = `round ${row.round} ${row.workload} ${row.clients} ${row.target}`;
+      assert.ok(row.snapshots !== null && row.snapshots !== undefined, `${name}: the snapshot counters were read`);
+      for (const count of [row.snapshots.compacted, row.snapshots.imagesEncoded, row.snapshots.installed]) assert.ok(Number.isInteger(count) && count >= 0, `${name}: ${JSON.stringify(row.snapshots)}`);
+    }
+    const compactedWhileRegistering = report.results.filter((row) => row.workload === 'register').reduce((sum, row) => sum + (row.snapshots?.compacted ?? 0), 0);
+    assert.ok(compactedWhileRegistering > 0, `the register cells saw compactions (CAIRN_SNAPSHOT_ENTRIES=${smokeSnapshotEntries}): ${compactedWhileRegistering}`);
     // After every cell the harness asked the cluster whether it serves (its unhealthy() check on the real members):
     // a healthy cluster was neither waited for nor stopped.
     assert.deepEqual(report.notes.filter((note) => /did not serve|stopped after/.test(note)), []);
