@@ -377,6 +377,31 @@ async function forwardingNote(addrs: readonly string[]): Promise<string> {
   return `forwarding: ${writes} writes forwarded to a leader, ${batches} ForwardBatch calls (counts since each member's last start${unread > 0 ? `; ${unread} member(s) not read` : ''})`;
 }
 
+/**
+ * snapshotNote sums the members' snapshot counters (cairn_raft_snapshots_total): the compactions, and the images a
+ * follower behind the compacted log needed. It tells whether a case meant to send images (B3: followers cut off or
+ * killed catch up through one) did; counts restart with a member, so a killed member's are lost.
+ */
+async function snapshotNote(addrs: readonly string[]): Promise<string> {
+  const events = ['compacted', 'image_encoded', 'installed'] as const;
+  const totals = { compacted: 0, image_encoded: 0, installed: 0 };
+  let unread = 0;
+  await Promise.all(addrs.map(async (addr) => {
+    try {
+      const response = await fetch(`http://${addr}/metrics`, { signal: AbortSignal.timeout(5000) });
+      const text = await response.text();
+      for (const event of events) {
+        const found = new RegExp(`^cairn_raft_snapshots_total\\{event="${event}"\\} (\\d+)$`, 'm').exec(text);
+        if (found === null) throw new Error(`no ${event} counter`);
+        totals[event] += Number(found[1]);
+      }
+    } catch {
+      unread += 1;
+    }
+  }));
+  return `snapshots: ${totals.compacted} compactions, ${totals.image_encoded} images encoded for a follower, ${totals.installed} installed (counts since each member's last start${unread > 0 ? `; ${unread} member(s) not read` : ''})`;
+}
+
 async function waitForLeader(monitor: ClusterMonitor): Promise<void> {
   const deadline = Date.now() + leaderBoundMs;
   while (Date.now() < deadline) {
@@ -563,7 +588,7 @@ async function execute(options: RunOptions, env: Environment, log: (line: string
     log(`replicas: comparing every member's state digest at one applied index (at most ${bound} ms)`);
     const periodic = await periodicComparisons(addrs);
     phases.notes.push(periodic.note);
-    phases.notes.push(await forwardingNote(addrs));
+    phases.notes.push(await forwardingNote(addrs), await snapshotNote(addrs));
     phases.replicas = await compareReplicas(addrs, bound);
     phases.notes.push(phases.replicas.note);
     if (periodic.verdict === 'differ') phases.replicas = periodic;
