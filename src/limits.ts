@@ -27,6 +27,7 @@ export interface Limits {
   readonly proposalsPendingMax: number;
   readonly forwardBatchRequestsMax: number;
   readonly snapshotEntries: number;
+  readonly snapshotCatchUpEntriesMax: number;
   readonly checkpointEntries: number;
   readonly memberCatchUpMs: number;
   readonly bootstrapWaitMs: number;
@@ -160,6 +161,10 @@ export const limits: Limits = Object.freeze({
   // A snapshot every 10 000 applied entries keeps the in-memory log (the core reads it from memory) to a few MiB of
   // registry commands and a restart's replay short; InstallSnapshot covers followers further behind.
   snapshotEntries: 10_000,
+  // A compaction keeps a trail of the log before the applied index (src/replica/replica.ts catchUpTrail: half of
+  // snapshotEntries, at most 10 000, unless --snapshot-catchup-entries says otherwise). The kept entries stay in the
+  // member's memory, ~600 bytes each for an instance record: ~600 MB at this bound.
+  snapshotCatchUpEntriesMax: 1_000_000,
   // Members digest their stored keyspace at every applied index that is a multiple of this and compare the digests
   // (src/replica/checkpoints.ts). A digest reads the whole keyspace (3 s of one core at 1M instances, session 22):
   // at 2 000 writes/s (a checkpoint every 50 s) that is ~6% of a core at that size. A quiet cluster is checked

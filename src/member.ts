@@ -39,6 +39,8 @@ export interface MemberConfig {
   /** join starts an empty member that waits to be added by the leader (POST /cairn/v1/cluster/members). */
   readonly join: boolean;
   readonly snapshotEntries: number;
+  /** snapshotCatchUpEntries: the log a compaction keeps before the applied index; null: the replica's default. */
+  readonly snapshotCatchUpEntries: number | null;
   /** checkpointEntries: digest and compare the keyspace at every multiple of this applied index (0: never). */
   readonly checkpointEntries: number;
   readonly unsafeLocalReads: boolean;
@@ -154,6 +156,7 @@ async function assemble(
     requestTimeoutMs: limits.requestTimeoutMs,
     proposalsPendingMax: limits.proposalsPendingMax,
     snapshotEntries: config.snapshotEntries,
+    ...(config.snapshotCatchUpEntries === null ? {} : { snapshotCatchUpEntries: config.snapshotCatchUpEntries }),
     checkpointEvery: config.checkpointEntries,
     storage,
     transport,

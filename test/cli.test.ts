@@ -59,6 +59,7 @@ test('defaults: a standalone member on 127.0.0.1:8848 with ./data and derived po
     standalone: true,
     join: false,
     snapshotEntries: 10_000,
+    snapshotCatchUpEntries: null,
     checkpointEntries: 100_000,
     unsafeLocalReads: false,
     unsafeNoFsync: false,
@@ -142,6 +143,19 @@ test('--checkpoint-every: 0 turns checkpoints off, CAIRN_CHECKPOINT_EVERY is its
   for (const bad of ['-1', '1.5', 'ten', '10000001', '1e5']) {
     assert.match(usageError([`--checkpoint-every=${bad}`]), /--checkpoint-every: '.*' is not an integer in 0\.\.10000000/);
   }
+});
+
+test('--snapshot-catchup-entries: absent leaves the replica its default, CAIRN_SNAPSHOT_CATCHUP_ENTRIES is its fallback, anything but an integer in 0..1M is refused', () => {
+  assert.equal(config([]).snapshotCatchUpEntries, null);
+  assert.equal(config(['--snapshot-catchup-entries', '0']).snapshotCatchUpEntries, 0);
+  assert.equal(config(['--snapshot-catchup-entries', '25000']).snapshotCatchUpEntries, 25_000);
+  assert.equal(config([], { CAIRN_SNAPSHOT_CATCHUP_ENTRIES: '120' }).snapshotCatchUpEntries, 120);
+  assert.equal(config(['--snapshot-catchup-entries', '9'], { CAIRN_SNAPSHOT_CATCHUP_ENTRIES: '120' }).snapshotCatchUpEntries, 9);
+  for (const bad of ['-1', '1.5', 'ten', '1000001', '1e5']) {
+    assert.match(usageError([`--snapshot-catchup-entries=${bad}`]), /--snapshot-catchup-entries: '.*' is not an integer in 0\.\.1000000/);
+  }
+  assert.match(usageError(['--snapshot-catchup-entries=']), /--snapshot-catchup-entries: empty value/);
+  assert.match(capture(['server', '--help']).stdout, /--snapshot-catchup-entries N[\s\S]*CAIRN_SNAPSHOT_CATCHUP_ENTRIES/);
 });
 
 test('hostnames and bracketed IPv6 addresses are accepted and normalised', () => {

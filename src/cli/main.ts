@@ -45,6 +45,8 @@ export interface ServerConfig {
   readonly join: boolean;
   /** snapshotEntries: the member snapshots its state machine and compacts its log every this many entries. */
   readonly snapshotEntries: number;
+  /** snapshotCatchUpEntries: the log a compaction keeps before the applied index; null: half of snapshotEntries, at most 10 000. */
+  readonly snapshotCatchUpEntries: number | null;
   /** checkpointEntries: the members digest and compare their keyspaces at every multiple of this applied index; 0: never. */
   readonly checkpointEntries: number;
   /** unsafeLocalReads, unsafeNoFsync and unsafeNoRequestDedup plant known bugs for the jepsen-like suite's positive controls. */
@@ -165,6 +167,13 @@ function parseSnapshotEntries(text: string | undefined): number {
   return entries;
 }
 
+function parseSnapshotCatchUpEntries(text: string | undefined): number | null {
+  if (text === undefined) return null;
+  const entries = /^\d{1,7}$/.test(text) ? Number(text) : Number.NaN;
+  if (!(entries >= 0 && entries <= limits.snapshotCatchUpEntriesMax)) throw new UsageError(`--snapshot-catchup-entries: '${text}' is not an integer in 0..${limits.snapshotCatchUpEntriesMax}`);
+  return entries;
+}
+
 /** checkpointEntriesMax bounds --checkpoint-every (a digest every 10M entries is already rare). */
 const checkpointEntriesMax = 10_000_000;
 
@@ -189,6 +198,7 @@ const serverOptions = {
   'grpc-port': { type: 'string' },
   'peer-port': { type: 'string' },
   'snapshot-entries': { type: 'string' },
+  'snapshot-catchup-entries': { type: 'string' },
   'checkpoint-every': { type: 'string' },
   join: { type: 'boolean' },
   'unsafe-local-reads': { type: 'boolean' },
@@ -208,6 +218,7 @@ export const serverFlagEnvironment: Readonly<Record<Exclude<keyof typeof serverO
   'grpc-port': 'CAIRN_GRPC_PORT',
   'peer-port': 'CAIRN_PEER_PORT',
   'snapshot-entries': 'CAIRN_SNAPSHOT_ENTRIES',
+  'snapshot-catchup-entries': 'CAIRN_SNAPSHOT_CATCHUP_ENTRIES',
   'checkpoint-every': 'CAIRN_CHECKPOINT_EVERY',
 });
 
@@ -285,6 +296,7 @@ export function parseServerArgs(args: readonly string[], env: Environment = proc
     standalone: membersText === undefined,
     join: join || env['CAIRN_JOIN'] === 'true' || env['CAIRN_JOIN'] === '1',
     snapshotEntries: parseSnapshotEntries(value('snapshot-entries')),
+    snapshotCatchUpEntries: parseSnapshotCatchUpEntries(value('snapshot-catchup-entries')),
     checkpointEntries: parseCheckpointEntries(value('checkpoint-every')),
     ...unsafe,
     dataDir: path.resolve(cwd, value('data-dir') ?? defaultDataDir),
@@ -325,6 +337,10 @@ Options (each also read from the environment variable shown):
   --peer-port PORT      peer port (Raft, Distro, forwarding)        CAIRN_PEER_PORT  (default HTTP port - 1000)
   --snapshot-entries N  compact the log (the stored keyspace becomes the snapshot) every N to 1.5 N applied entries
                        (see docs/operations.md) CAIRN_SNAPSHOT_ENTRIES (default ${limits.snapshotEntries})
+  --snapshot-catchup-entries N
+                        entries a compaction keeps before the applied index, so a follower up to N behind goes on
+                        from the log instead of the whole registry (0..${limits.snapshotCatchUpEntriesMax}; each kept entry stays in memory)
+                        CAIRN_SNAPSHOT_CATCHUP_ENTRIES (default: half of --snapshot-entries, at most 10 000)
   --checkpoint-every N  digest the stored keyspace at every applied index that is a multiple of N and compare the
                         digests with the other members' (0: never; docs/operations.md "Checking that the replicas
                         agree")             CAIRN_CHECKPOINT_EVERY (default ${limits.checkpointEntries})

@@ -59,6 +59,12 @@ export interface ReplicaOptions {
   /** snapshotEntries: the log is compacted (the stored keyspace becomes the snapshot) every this many applied entries. */
   readonly snapshotEntries: number;
   /**
+   * snapshotCatchUpEntries: how many entries before the applied index a compaction keeps in the log, so that a
+   * follower that far behind goes on from the log rather than from an image (etcd's SnapshotCatchUpEntries); absent:
+   * catchUpTrail(snapshotEntries). The CLI bounds it (limits.snapshotCatchUpEntriesMax): the kept entries stay in memory.
+   */
+  readonly snapshotCatchUpEntries?: number;
+  /**
    * checkpointEvery: the stored keyspace is digested at every applied index that is a multiple of it, and compared
    * with the peers' digests at the same indexes (checkpoints.ts); 0 or absent: no checkpoints.
    */
@@ -162,7 +168,7 @@ const catchUpShare = 0.5;
  */
 const catchUpEntriesMax = 10_000;
 
-/** catchUpTrail is how many entries before the applied index a compaction keeps in the log. */
+/** catchUpTrail is how many entries before the applied index a compaction keeps in the log, unless configured. */
 export function catchUpTrail(snapshotEntries: number): number {
   return Math.min(catchUpEntriesMax, Math.floor(snapshotEntries * catchUpShare));
 }
@@ -236,10 +242,15 @@ export class Replica implements CommandProposer {
   private flushDeferred = false;
   /** checkpoints takes this member's checkpoint digests and compares them with the peers' (checkpoints.ts). */
   private readonly checkpoints: CheckpointWatch;
+  /** catchUpEntries is the trail a compaction keeps before the applied index (snapshotCatchUpEntries). */
+  private readonly catchUpEntries: number;
 
   private constructor(options: ReplicaOptions, core: RaftCore) {
     this.options = options;
     this.core = core;
+    const configured = options.snapshotCatchUpEntries;
+    assert(configured === undefined || (Number.isSafeInteger(configured) && configured >= 0), `snapshotCatchUpEntries ${String(configured)} is not a non-negative integer`);
+    this.catchUpEntries = configured ?? catchUpTrail(options.snapshotEntries);
     const metrics = options.metrics;
     this.checkpoints = new CheckpointWatch({
       self: options.id, every: options.checkpointEvery ?? 0, pollMs: options.checkpointPollMs ?? checkpointPollMsDefault,
@@ -851,8 +862,8 @@ export class Replica implements CommandProposer {
    */
   private startCompaction(): void {
     const applied = this.core.appliedIndex;
-    // The keyspace stays at the applied index; the log keeps the catch-up trail before it (catchUpShare).
-    let index = applied - catchUpTrail(this.options.snapshotEntries);
+    // The keyspace stays at the applied index; the log keeps the catch-up trail before it (catchUpEntries).
+    let index = applied - this.catchUpEntries;
     // A follower installing an image (being encoded, or streamed) goes on from the log after the image's index: keep
     // that log, up to imageHoldEntriesFactor x snapshotEntries entries (a follower that never finishes must not hold
     // the log for ever; it will need a newer image).
@@ -870,7 +881,7 @@ export class Replica implements CommandProposer {
       this.compacting = false;
       if (this.closed) return;
       this.core.compact(index);
-      this.options.logger.info({ index, ms: monotonicMs() - started }, 'log compacted');
+      this.options.logger.info({ index, applied, ms: monotonicMs() - started }, 'log compacted');
       this.options.metrics?.snapshot?.('compacted');
       this.schedule();
     }, (error: unknown) => {

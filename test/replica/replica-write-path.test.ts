@@ -290,7 +290,22 @@ test('the catch-up trail is half the snapshot interval, at most 10 000 entries',
   assert.deepEqual([1, 5, 20, 40, 10_000, 20_000, 1_000_000].map(catchUpTrail), [0, 2, 10, 20, 5_000, 10_000, 10_000]);
 });
 
-test('a follower a few entries behind when the leader compacts goes on from the log: a compaction keeps a catch-up trail of half the interval, and no image is encoded', async () => {
+/** CutOffOutcome is what cutOffAcrossCompaction saw: where c stood when the leader compacted, and the images. */
+interface CutOffOutcome {
+  readonly behind: { readonly cLast: number; readonly leaderApplied: number; readonly snapshot: number };
+  readonly imagesEncoded: number;
+  /** counts are each member's snapshot events (its metrics). */
+  readonly counts: ReadonlyMap<string, Record<SnapshotEvent, number>>;
+  readonly leaderId: string;
+  readonly cInstalledImage: boolean;
+}
+
+/**
+ * cutOffAcrossCompaction runs three replicas compacting every 20 entries (and `catchUpEntries` as
+ * snapshotCatchUpEntries when given), cuts the third off for at most 6 writes at a time, heals and lets it catch up,
+ * until the leader compacts while it is cut off; then it waits until the third holds every write.
+ */
+async function cutOffAcrossCompaction(catchUpEntries: number | undefined): Promise<CutOffOutcome> {
   const members = ['127.0.1.247:8848', '127.0.1.248:8848', '127.0.1.249:8848'];
   const c = members[2] as string;
   let imagesEncoded = 0;
@@ -319,6 +334,7 @@ test('a follower a few entries behind when the leader compacts goes on from the 
       metrics.set(member, counts);
       replicas.set(member, await Replica.open({
         id: member, seed: 200 + i, tickMs, requestTimeoutMs: 5000, proposalsPendingMax: 1000, snapshotEntries,
+        ...(catchUpEntries === undefined ? {} : { snapshotCatchUpEntries: catchUpEntries }),
         raft, storage, transport: network.transport(member), stateMachine: machine, logger: quiet, metrics: counts,
         onFatal: (error) => fatal.push(error),
       }));
@@ -331,7 +347,7 @@ test('a follower a few entries behind when the leader compacts goes on from the 
     assert.ok(follower !== undefined);
     const leaderSnapshot = (): number => disks.get(leader.status().id)?.image?.snapshot.index ?? 0;
     // Cut c off for at most 6 writes at a time, caught up in between, until the leader compacts while c is behind.
-    let behind: { cLast: number; leaderApplied: number; snapshot: number } | null = null;
+    let behind: CutOffOutcome['behind'] | null = null;
     for (let round = 0; round < 20 && behind === null; round++) {
       const before = leaderSnapshot();
       network.isolate(c);
@@ -348,17 +364,34 @@ test('a follower a few entries behind when the leader compacts goes on from the 
     assert.ok(behind !== null, 'the leader compacted while c was cut off');
     // Compacted at its applied index, the leader would have dropped entries c lacks, and c would need an image.
     assert.ok(behind.cLast < behind.leaderApplied, `c (last ${behind.cLast}) was behind the leader (applied ${behind.leaderApplied})`);
-    assert.ok(behind.snapshot <= behind.leaderApplied - snapshotEntries / 2, `the snapshot at ${behind.snapshot} trails the applied index ${behind.leaderApplied} by half the interval`);
-    assert.ok(behind.snapshot <= behind.cLast, `the leader kept the entries after ${behind.cLast}: its snapshot is at ${behind.snapshot}`);
     await until('c holds every write', () => machines.get(c)?.values.size === machines.get(leader.status().id)?.values.size, 5000);
-    assert.equal(imagesEncoded, 0, 'no image was encoded: c went on from the log');
-    assert.equal(disks.get(c)?.image?.snapshotData ?? null, null, 'c installed no snapshot');
-    assert.ok((metrics.get(leader.status().id)?.counts.compacted ?? 0) >= 1, 'the leader counted its compaction');
-    for (const [member, counted] of metrics) assert.deepEqual([counted.counts.image_encoded, counted.counts.installed], [0, 0], `${member} encoded or installed no image`);
+    return {
+      behind, imagesEncoded, leaderId: leader.status().id,
+      counts: new Map([...metrics].map(([member, counted]) => [member, { ...counted.counts }])),
+      cInstalledImage: (disks.get(c)?.image?.snapshotData ?? null) !== null || (metrics.get(c)?.counts.installed ?? 0) > 0,
+    };
   } finally {
     for (const replica of replicas.values()) await replica.close();
+    assert.deepEqual(fatal, []);
   }
-  assert.deepEqual(fatal, []);
+}
+
+test('a follower a few entries behind when the leader compacts goes on from the log: a compaction keeps a catch-up trail of half the interval, and no image is encoded', async () => {
+  const { behind, imagesEncoded, counts, leaderId, cInstalledImage } = await cutOffAcrossCompaction(undefined);
+  assert.ok(behind.snapshot <= behind.leaderApplied - 20 / 2, `the snapshot at ${behind.snapshot} trails the applied index ${behind.leaderApplied} by half the interval`);
+  assert.ok(behind.snapshot <= behind.cLast, `the leader kept the entries after ${behind.cLast}: its snapshot is at ${behind.snapshot}`);
+  assert.equal(imagesEncoded, 0, 'no image was encoded: c went on from the log');
+  assert.equal(cInstalledImage, false, 'c installed no snapshot');
+  assert.ok((counts.get(leaderId)?.compacted ?? 0) >= 1, 'the leader counted its compaction');
+  for (const [member, counted] of counts) assert.deepEqual([counted.image_encoded, counted.installed], [0, 0], `${member} encoded or installed no image`);
+});
+
+test('with snapshotCatchUpEntries 0 (--snapshot-catchup-entries 0) the same follower needs the whole state as an image: the trail is what spares it', async () => {
+  const { behind, imagesEncoded, counts, leaderId, cInstalledImage } = await cutOffAcrossCompaction(0);
+  assert.ok(behind.snapshot > behind.cLast, `the leader compacted past c's last entry ${behind.cLast}: its snapshot is at ${behind.snapshot}`);
+  assert.ok(imagesEncoded >= 1, 'the leader encoded an image for c');
+  assert.equal(cInstalledImage, true, 'c installed the image');
+  assert.ok((counts.get(leaderId)?.image_encoded ?? 0) >= 1, `the leader counted its image: ${JSON.stringify(counts.get(leaderId))}`);
 });
 
 test('a follower behind a compacted log gets an image the leader encodes on demand in slices, and restores it in slices: other work runs between the steps of both, and it ends with the leader\'s state', async () => {
