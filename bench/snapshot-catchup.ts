@@ -20,7 +20,11 @@
 // request (two lines per probe and per write), a small, steady cost on the leader's loop; --writes is spread over
 // services of instancesPerServiceMax instances (a service holds no more).
 //
-//   node --import tsx bench/snapshot-catchup.ts --instances N [--writes W] [--timeout S] [--trace-gc] [--keep] [--work-dir DIR]
+// --catchup-entries N passes --snapshot-catchup-entries N to the members (default: theirs, half of the 1000 entries per
+// snapshot): with fewer writes than the trail the follower goes on from the log and no image is sent, which is what
+// the trail is for; --catchup-entries 0 sends the image for the same gap, for a comparison.
+//
+//   node --import tsx bench/snapshot-catchup.ts --instances N [--writes W] [--catchup-entries N] [--timeout S] [--trace-gc] [--keep] [--work-dir DIR]
 //
 // The report goes to the console and to bench/results/snapshot-catchup-<time>.json. Every process it starts is
 // stopped by its pid on every way out; the work directory is removed unless --keep.
@@ -39,8 +43,6 @@ import { describe, forgetDirectory, isRunning, killProcess, rssBytesOf, sleep, s
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 /** addrs are the three members' HTTP addresses (bench/ owns 127.0.2.0/24; .81-.83 are used by nothing else). */
 const addrs = ['127.0.2.81:18848', '127.0.2.82:18848', '127.0.2.83:18848'];
-/** memberArgs: compact every 1000 entries (the writes outrun the stopped follower); info for the leader's image line. */
-const memberArgs = ['--snapshot-entries', '1000', '--log-level', 'info'];
 // The probe's and the poll's pace (the brief of the hand measurement this repeats), and bounds on every wait: each
 // step fails with a message rather than hang (seeding 1M instances offline takes some minutes).
 const probeIntervalMs = 10;
@@ -70,14 +72,21 @@ interface LeaderLogFacts {
 const { values } = parseArgs({ options: {
   instances: { type: 'string' }, writes: { type: 'string', default: '3000' }, timeout: { type: 'string', default: '300' },
   'trace-gc': { type: 'boolean', default: false }, keep: { type: 'boolean', default: false }, 'work-dir': { type: 'string' },
+  'catchup-entries': { type: 'string' },
 } });
 const instances = Number(values.instances);
 const writes = Number(values.writes);
 const timeoutMs = Number(values.timeout) * 1000;
-if (!(Number.isInteger(instances) && instances > 0 && Number.isInteger(writes) && writes > 0 && timeoutMs > 0)) {
-  process.stderr.write('usage: node --import tsx bench/snapshot-catchup.ts --instances N [--writes W] [--timeout S] [--trace-gc] [--keep] [--work-dir DIR]\n');
+const catchUpEntries = values['catchup-entries'] === undefined ? null : Number(values['catchup-entries']);
+if (!(Number.isInteger(instances) && instances > 0 && Number.isInteger(writes) && writes > 0 && timeoutMs > 0 && (catchUpEntries === null || (Number.isInteger(catchUpEntries) && catchUpEntries >= 0)))) {
+  process.stderr.write('usage: node --import tsx bench/snapshot-catchup.ts --instances N [--writes W] [--catchup-entries N] [--timeout S] [--trace-gc] [--keep] [--work-dir DIR]\n');
   process.exit(2);
 }
+/**
+ * memberArgs: compact every 1000 entries (the writes outrun the stopped follower); info for the leader's image line;
+ * the catch-up trail when --catchup-entries is given.
+ */
+const memberArgs = ['--snapshot-entries', '1000', '--log-level', 'info', ...(catchUpEntries === null ? [] : ['--snapshot-catchup-entries', String(catchUpEntries)])];
 
 /** runToEnd runs a command as a tracked process and fails unless it exits 0 within `limitMs`. */
 async function runToEnd(name: string, command: string, args: readonly string[], logFile: string, limitMs: number): Promise<void> {
@@ -255,11 +264,11 @@ async function measure(members: MemberProcess[], spawnedAt: number[], dataDirs: 
   const after = await statusOf(leader.client);
   const log = await leaderLogFacts(leader, sinceEpochMs, followerSpawnedAt - (spawnedAt[members.indexOf(leader)] ?? 0));
   // Evidence that the follower caught up through an image rather than from the log: the leader says it gave one.
-  if (!log.images.some((image) => image.taken === true)) process.stderr.write('snapshot-catchup: the leader logged no snapshot image taken for a follower\n');
+  if (!log.images.some((image) => image.taken === true)) process.stderr.write('snapshot-catchup: the leader logged no snapshot image taken for a follower: it went on from the log (fewer writes than the catch-up trail?)\n');
   const windowEndMs = (watched.catchUpMs ?? timeoutMs) + 1000;
   const byLatency = [...watched.probes].sort((a, b) => b.latencyMs - a.latencyMs);
   return {
-    instances, writes, failedWrites, firstFailure, writeSeconds, leader: leader.client, follower: follower.client,
+    instances, writes, catchUpEntries, failedWrites, firstFailure, writeSeconds, leader: leader.client, follower: follower.client,
     catchUpSeconds: watched.catchUpMs === null ? null : watched.catchUpMs / 1000,
     followerAppliedWhenStopped, leaderCompactedIndex: log.compactedIndex, images: log.images, probes: watched.probes.length, failedProbes: watched.probes.filter((p) => p.status !== 200).length,
     longestProbes: byLatency.slice(0, longestCount).map((p) => ({ atS: p.atMs / 1000, latencyMs: p.latencyMs, status: p.status })),
@@ -279,7 +288,7 @@ function printSummary(report: Record<string, unknown>): void {
   const mib = (bytes: unknown): string => (typeof bytes === 'number' ? `${(bytes / 2 ** 20).toFixed(0)} MiB` : '?');
   const rss = report['leaderRssBytes'] as { before: number; peak: number; after: number };
   const lines = [
-    `instances ${instances}, writes ${writes} (${String(report['failedWrites'])} failed, ${Number(report['writeSeconds']).toFixed(1)} s), leader ${String(report['leader'])}, follower ${String(report['follower'])}`,
+    `instances ${instances}, writes ${writes}, --snapshot-catchup-entries ${catchUpEntries ?? 'default'} (${String(report['failedWrites'])} failed, ${Number(report['writeSeconds']).toFixed(1)} s), leader ${String(report['leader'])}, follower ${String(report['follower'])}`,
     `catch-up: ${report['catchUpSeconds'] === null ? `not within ${timeoutMs / 1000} s` : `${Number(report['catchUpSeconds']).toFixed(1)} s`}`,
     `follower applied ${String(report['followerAppliedWhenStopped'])} when stopped; leader's log compacted to ${String(report['leaderCompactedIndex'])}; images encoded by the leader: ${JSON.stringify(report['images'])}`,
     `probes: ${String(report['probes'])} (${String(report['failedProbes'])} failed), over 250/500/1000 ms: ${Object.values(report['probesOver'] as object).join('/')}`,
