@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util';
 import { corruptNemesisNodesMin, killTargets, memberNemesisNodesMin, nemesisKinds, wipeNemesisNodesMin, partitionModes, pauseTargets, type KillTarget, type NemesisKind, type PartitionMode, type PauseTarget } from './nemesis.ts';
 import { recheck } from './recheck.ts';
 import { defaultRunOptions, PrerequisiteError, runTest, workloadNames, type RunOptions, type WorkloadName } from './runner.ts';
-import { ciCases, fullCases, notRun, runSuite, suiteTable } from './suite.ts';
+import { ciCases, fullCases, notRun, premiseLines, runSuite, suiteTable } from './suite.ts';
 import { beatClientSource, beatFaultKinds, type BeatFaultKind } from './workloads/beats.ts';
 import { overrideOperatorKinds, type OverrideOperators } from './workloads/overrides.ts';
 import { checkClockFaultOptions, clockShapes, clockTargets, defaultClockFaultOptions, offsetSecondsLimit, type ClockFaultOptions, type ClockShape, type ClockTarget } from './clock-faults.ts';
@@ -207,6 +207,7 @@ async function suiteMain(name: string, values: Record<string, string | boolean |
   const rows = await runSuite(cases, timed, log);
   log('');
   for (const line of suiteTable(rows)) log(line);
+  for (const line of premiseLines(rows)) log(line);
   if (name === 'full') for (const line of notRun) log(`not run: ${line}`);
   return rows.every((row) => row.passed);
 }

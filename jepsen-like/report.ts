@@ -18,6 +18,17 @@ import type { LeaderChange } from './monitor.ts';
 /** Verdict is a run's outcome: valid only when every checker passed and nothing was left undecided. */
 export type Verdict = 'valid' | 'invalid';
 
+/**
+ * SnapshotTotals sums the members' cairn_raft_snapshots_total at the end of a run. Counts restart with a member, so a
+ * killed member's are lost; `unread` members did not answer.
+ */
+export interface SnapshotTotals {
+  readonly compacted: number;
+  readonly imagesEncoded: number;
+  readonly installed: number;
+  readonly unread: number;
+}
+
 /** RunResults is everything results.json holds. */
 export interface RunResults {
   readonly name: string;
@@ -49,6 +60,8 @@ export interface RunResults {
   readonly retries?: RetrySummary;
   /** notes: what a workload skipped and why, or a Cairn feature it found not served. */
   readonly notes: readonly string[];
+  /** snapshots: the members' snapshot events summed at the end (absent when the run failed before it). */
+  readonly snapshots?: SnapshotTotals;
   readonly availability: readonly Availability[];
   readonly recovery: Recovery;
   /** memberRecoveryMs: after the final heal, when each member first answered a linearizable read (ms). */

@@ -34,7 +34,7 @@ import { awaitMembership, membershipBoundMs, type MembershipConvergence } from '
 import { ClusterMonitor } from './monitor.ts';
 import { Nemesis, type NemesisOptions } from './nemesis.ts';
 import { Random, sleep } from './random.ts';
-import { summaryLines, writeResults, type RunResults, type Verdict } from './report.ts';
+import { summaryLines, writeResults, type RunResults, type SnapshotTotals, type Verdict } from './report.ts';
 import { writeTimeline } from './timeline.ts';
 import { defaultRegisterMix, RegisterWorkload, type RegisterMix } from './workloads/register.ts';
 import { SetWorkload } from './workloads/set.ts';
@@ -254,6 +254,8 @@ interface Phases {
   notes: string[];
   /** replicas: the members' state digests compared at one applied index (null when the run failed before it). */
   replicas: ReplicaComparison | null;
+  /** snapshots: the members' snapshot events at the end (null when the run failed before it). */
+  snapshots: SnapshotTotals | null;
 }
 
 /** replicaCheckBoundMs bounds the wait for every member to answer its state digest at one applied index. */
@@ -382,7 +384,7 @@ async function forwardingNote(addrs: readonly string[]): Promise<string> {
  * follower behind the compacted log needed. It tells whether a case meant to send images (B3: followers cut off or
  * killed catch up through one) did; counts restart with a member, so a killed member's are lost.
  */
-async function snapshotNote(addrs: readonly string[]): Promise<string> {
+async function snapshotNote(addrs: readonly string[]): Promise<{ readonly note: string; readonly totals: SnapshotTotals }> {
   const events = ['compacted', 'image_encoded', 'installed'] as const;
   const totals = { compacted: 0, image_encoded: 0, installed: 0 };
   let unread = 0;
@@ -399,7 +401,8 @@ async function snapshotNote(addrs: readonly string[]): Promise<string> {
       unread += 1;
     }
   }));
-  return `snapshots: ${totals.compacted} compactions, ${totals.image_encoded} images encoded for a follower, ${totals.installed} installed (counts since each member's last start${unread > 0 ? `; ${unread} member(s) not read` : ''})`;
+  const note = `snapshots: ${totals.compacted} compactions, ${totals.image_encoded} images encoded for a follower, ${totals.installed} installed (counts since each member's last start${unread > 0 ? `; ${unread} member(s) not read` : ''})`;
+  return { note, totals: { compacted: totals.compacted, imagesEncoded: totals.image_encoded, installed: totals.installed, unread } };
 }
 
 async function waitForLeader(monitor: ClusterMonitor): Promise<void> {
@@ -588,7 +591,9 @@ async function execute(options: RunOptions, env: Environment, log: (line: string
     log(`replicas: comparing every member's state digest at one applied index (at most ${bound} ms)`);
     const periodic = await periodicComparisons(addrs);
     phases.notes.push(periodic.note);
-    phases.notes.push(await forwardingNote(addrs), await snapshotNote(addrs));
+    const snapshots = await snapshotNote(addrs);
+    phases.notes.push(await forwardingNote(addrs), snapshots.note);
+    phases.snapshots = snapshots.totals;
     phases.replicas = await compareReplicas(addrs, bound);
     phases.notes.push(phases.replicas.note);
     if (periodic.verdict === 'differ') phases.replicas = periodic;
@@ -685,7 +690,7 @@ async function runLocked(options: RunOptions, log: (line: string) => void, signa
   for (const orphan of reapOrphans()) log(`killed a member left by an earlier, killed run: ${orphan}`);
   const env = prepare(options);
   const started = Date.now();
-  const phases: Phases = { memberRecoveryMs: {}, healTime: null, nemesisProblems: [], finalReadsMissing: [], membership: null, notes: [], replicas: null };
+  const phases: Phases = { memberRecoveryMs: {}, healTime: null, nemesisProblems: [], finalReadsMissing: [], membership: null, notes: [], replicas: null, snapshots: null };
   let failure: string | null = null;
   const abort = abortedBy(signal);
   let aborted = false;
@@ -761,6 +766,7 @@ function judge(options: RunOptions, env: Environment, phases: Phases, failure: s
     ...(options.nemesis.kinds.includes('clock') ? { clock: clockReport(events, options.nemesis.clock.mode) } : {}),
     retries: summarizeRetries(events),
     notes: phases.notes,
+    ...(phases.snapshots === null ? {} : { snapshots: phases.snapshots }),
     availability: availability(events),
     recovery: recovery(events, phases.healTime, fs),
     memberRecoveryMs: phases.memberRecoveryMs,

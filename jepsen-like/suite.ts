@@ -20,6 +20,19 @@ export interface SuiteCase {
   readonly configure: (base: RunOptions) => RunOptions;
   /** because, for a positive control, says what is wrong when the run was invalid for another reason than its bug (null: right reason). */
   readonly because?: (results: RunResults) => string | null;
+  /**
+   * premise says what the case meant to exercise and the run did not (null: it did). Reported beside the verdict,
+   * not judged: whether a seed's faults bring it about is up to the seed, but a case that stops exercising what its
+   * title promises (B3 after the catch-up trail) must not go unnoticed.
+   */
+  readonly premise?: (results: RunResults) => string | null;
+}
+
+/** imagesInstalled: the case meant followers to catch up through a leader's image (B3). */
+function imagesInstalled(results: RunResults): string | null {
+  const snapshots = results.snapshots;
+  if (snapshots === undefined) return 'the members\' snapshot counters were not read';
+  return snapshots.installed > 0 ? null : `no follower installed an image (${snapshots.compacted} compactions, ${snapshots.imagesEncoded} images encoded; counts of killed members are lost)`;
 }
 
 /** notLinearizable: a positive control's bug must show as a history the linearizability checker finds illegal. */
@@ -184,7 +197,7 @@ export const fullCases: readonly SuiteCase[] = [
   { id: 'D6', title: 'combined faults on the AP side: ephemeral registrations beside gRPC Session-bound instances, 5 members; partitions of every mode and pauses of one member or the Raft leader, overlapping (a paused member reads forwards its senders gave up on: the fence); D1\'s convergence and D5\'s bounds', expect: 'valid', configure: (b) => ({ ...b, name: 'D6', nodes: 5, workloads: ['ephemeral', 'sessions'], nemesis: faults(b, { kinds: ['partition', 'pause'] }) }) },
   { id: 'B1', title: 'Subscribe streams per service vs linearized writes under partitions, kills, pauses and transfers', expect: 'valid', configure: (b) => ({ ...b, name: 'B1', workloads: ['watch'], nemesis: faults(b, { kinds: ['partition', 'kill', 'pause', 'transfer'], killTargets: ['one', 'leader', 'minority'] }) }) },
   { id: 'B2', title: 'Subscribe resumes (after_revision/after_epoch) across leader isolation and leader kills', expect: 'valid', configure: (b) => ({ ...b, name: 'B2', workloads: ['watch'], nemesis: faults(b, { kinds: ['partition', 'kill'], partitionModes: ['leader', 'halves'], killTargets: ['leader'] }) }) },
-  { id: 'B3', title: 'Subscribe streams and resumes while every member compacts its log every 20 entries and followers cut off or killed catch up by installing a leader\'s image', expect: 'valid', configure: (b) => ({ ...b, name: 'B3', workloads: ['watch'], snapshotEntries: 20, nemesis: faults(b, { kinds: ['partition', 'kill'], partitionModes: ['follower'], killTargets: ['one', 'leader'], faultMs: [8000, 15_000] }) }) },
+  { id: 'B3', title: 'Subscribe streams and resumes while every member compacts its log every 20 entries and followers cut off or killed catch up by installing a leader\'s image', expect: 'valid', premise: imagesInstalled, configure: (b) => ({ ...b, name: 'B3', workloads: ['watch'], snapshotEntries: 20, nemesis: faults(b, { kinds: ['partition', 'kill'], partitionModes: ['follower'], killTargets: ['one', 'leader'], faultMs: [8000, 15_000] }) }) },
   { id: 'B5', title: 'combined faults: Subscribe streams beside register, 5 members, snapshot every 100 entries; partitions, kills, pauses, transfers, members removed and re-added and wall-clock bumps and strobes, overlapping', expect: 'valid', configure: (b) => ({ ...b, name: 'B5', nodes: 5, workloads: ['register', 'watch'], snapshotEntries: 100, nemesis: faults(b, { kinds: ['partition', 'kill', 'pause', 'transfer', 'member', 'clock'] }) }) },
   {
     id: 'B4',
@@ -207,6 +220,8 @@ export interface SuiteRow {
   readonly seconds: number;
   readonly dir: string;
   readonly reasons: readonly string[];
+  /** premiseUnmet: what the case meant to exercise and this run did not (null: it did, or the case says nothing). */
+  readonly premiseUnmet: string | null;
 }
 
 /** runSuite runs every case in order; each case's summary goes to `log`. */
@@ -223,8 +238,10 @@ export async function runSuite(cases: readonly SuiteCase[], base: RunOptions, lo
     const wrongReason = result.verdict === 'invalid' ? (suiteCase.because?.(result.results) ?? null) : null;
     const passed = result.verdict === suiteCase.expect && wrongReason === null;
     const reasons = wrongReason === null ? result.reasons : [`invalid for another reason than the planted bug: ${wrongReason}`, ...result.reasons];
-    rows.push({ id: suiteCase.id, title: suiteCase.title, expect: suiteCase.expect, verdict: result.verdict, passed, seconds: Math.round((Date.now() - started) / 1000), dir: result.dir, reasons });
+    const premiseUnmet = suiteCase.premise?.(result.results) ?? null;
+    rows.push({ id: suiteCase.id, title: suiteCase.title, expect: suiteCase.expect, verdict: result.verdict, passed, seconds: Math.round((Date.now() - started) / 1000), dir: result.dir, reasons, premiseUnmet });
     log(`=== ${suiteCase.id}: ${result.verdict} (expected ${suiteCase.expect}${wrongReason === null ? '' : `; ${wrongReason}`}): ${passed ? 'PASS' : 'FAIL'}`);
+    if (premiseUnmet !== null) log(`=== ${suiteCase.id}: premise not met (reported, not judged): ${premiseUnmet}`);
   }
   return rows;
 }
@@ -234,4 +251,9 @@ export function suiteTable(rows: readonly SuiteRow[]): string[] {
   const lines = ['| case | what | expected | verdict | pass | seconds | run |', '|---|---|---|---|---|---|---|'];
   for (const row of rows) lines.push(`| ${row.id} | ${row.title} | ${row.expect} | ${row.verdict} | ${row.passed ? 'yes' : 'NO'} | ${row.seconds} | ${row.dir.split('/').pop() ?? ''} |`);
   return lines;
+}
+
+/** premiseLines lists the cases whose run did not exercise what they meant to (empty when every one did). */
+export function premiseLines(rows: readonly SuiteRow[]): string[] {
+  return rows.filter((row) => row.premiseUnmet !== null).map((row) => `premise not met (reported, not judged): ${row.id}: ${row.premiseUnmet ?? ''}`);
 }
