@@ -355,54 +355,52 @@ async function periodicComparisons(addrs: readonly string[]): Promise<ReplicaCom
 }
 
 /**
- * forwardingNote reads how many writes the members forwarded to a leader and in how many calls that carried several
- * (ForwardBatch), from each member's /metrics (cairn_peer_transport_events_total). A diagnostic, not a check: it
- * shows whether a run exercised batched forwarding. A member restarted during the run counts from its restart.
+ * memberCounters reads one counter's values by its `event` label from each member's /metrics, in the order of
+ * `addrs` (null: the member did not answer). Counts restart with a member, so a member restarted during the run
+ * counts from its restart.
  */
-async function forwardingNote(addrs: readonly string[]): Promise<string> {
-  const read = async (addr: string): Promise<{ writes: number; batches: number } | null> => {
+async function memberCounters(addrs: readonly string[], metric: string): Promise<Array<Map<string, number> | null>> {
+  const line = new RegExp(`^${metric}\\{event="([^"]+)"\\} (\\d+)$`, 'gm');
+  return Promise.all(addrs.map(async (addr) => {
     try {
       const response = await fetch(`http://${addr}/metrics`, { signal: AbortSignal.timeout(5000) });
       if (!response.ok) return null;
       const text = await response.text();
-      const count = (event: string): number => Number(new RegExp(`cairn_peer_transport_events_total\\{event="${event}"\\} (\\d+)`).exec(text)?.[1] ?? 0);
-      return { writes: count('forward_sent'), batches: count('forward_batch_sent') };
+      return new Map([...text.matchAll(line)].map((match) => [match[1] ?? '', Number(match[2])]));
     } catch {
       return null;
     }
-  };
-  const answers = await Promise.all(addrs.map(read));
-  const counted = answers.filter((answer): answer is { writes: number; batches: number } => answer !== null);
-  const writes = counted.reduce((sum, answer) => sum + answer.writes, 0);
-  const batches = counted.reduce((sum, answer) => sum + answer.batches, 0);
-  const unread = addrs.length - counted.length;
-  return `forwarding: ${writes} writes forwarded to a leader, ${batches} ForwardBatch calls (counts since each member's last start${unread > 0 ? `; ${unread} member(s) not read` : ''})`;
+  }));
+}
+
+/** unreadSuffix is the notes' "; N member(s) not read" when some did not answer. */
+function unreadSuffix(unread: number): string {
+  return `counts since each member's last start${unread > 0 ? `; ${unread} member(s) not read` : ''}`;
+}
+
+/**
+ * forwardingNote reads how many writes the members forwarded to a leader and in how many calls that carried several
+ * (ForwardBatch), from each member's /metrics (cairn_peer_transport_events_total). A diagnostic, not a check: it
+ * shows whether a run exercised batched forwarding.
+ */
+async function forwardingNote(addrs: readonly string[]): Promise<string> {
+  const counted = (await memberCounters(addrs, 'cairn_peer_transport_events_total')).filter((counts) => counts !== null);
+  const sum = (event: string): number => counted.reduce((total, counts) => total + (counts.get(event) ?? 0), 0);
+  return `forwarding: ${sum('forward_sent')} writes forwarded to a leader, ${sum('forward_batch_sent')} ForwardBatch calls (${unreadSuffix(addrs.length - counted.length)})`;
 }
 
 /**
  * snapshotNote sums the members' snapshot counters (cairn_raft_snapshots_total): the compactions, and the images a
  * follower behind the compacted log needed. It tells whether a case meant to send images (B3: followers cut off or
- * killed catch up through one) did; counts restart with a member, so a killed member's are lost.
+ * killed catch up through one) did; a member that answers without all three counters counts as not read.
  */
 async function snapshotNote(addrs: readonly string[]): Promise<{ readonly note: string; readonly totals: SnapshotTotals }> {
-  const events = ['compacted', 'image_encoded', 'installed'] as const;
-  const totals = { compacted: 0, image_encoded: 0, installed: 0 };
-  let unread = 0;
-  await Promise.all(addrs.map(async (addr) => {
-    try {
-      const response = await fetch(`http://${addr}/metrics`, { signal: AbortSignal.timeout(5000) });
-      const text = await response.text();
-      for (const event of events) {
-        const found = new RegExp(`^cairn_raft_snapshots_total\\{event="${event}"\\} (\\d+)$`, 'm').exec(text);
-        if (found === null) throw new Error(`no ${event} counter`);
-        totals[event] += Number(found[1]);
-      }
-    } catch {
-      unread += 1;
-    }
-  }));
-  const note = `snapshots: ${totals.compacted} compactions, ${totals.image_encoded} images encoded for a follower, ${totals.installed} installed (counts since each member's last start${unread > 0 ? `; ${unread} member(s) not read` : ''})`;
-  return { note, totals: { compacted: totals.compacted, imagesEncoded: totals.image_encoded, installed: totals.installed, unread } };
+  const events = ['compacted', 'image_encoded', 'installed'];
+  const counted = (await memberCounters(addrs, 'cairn_raft_snapshots_total')).filter((counts): counts is Map<string, number> => counts !== null && events.every((event) => counts.has(event)));
+  const sum = (event: string): number => counted.reduce((total, counts) => total + (counts.get(event) ?? 0), 0);
+  const totals: SnapshotTotals = { compacted: sum('compacted'), imagesEncoded: sum('image_encoded'), installed: sum('installed'), unread: addrs.length - counted.length };
+  const note = `snapshots: ${totals.compacted} compactions, ${totals.imagesEncoded} images encoded for a follower, ${totals.installed} installed (${unreadSuffix(totals.unread)})`;
+  return { note, totals };
 }
 
 async function waitForLeader(monitor: ClusterMonitor): Promise<void> {
