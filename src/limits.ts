@@ -35,6 +35,8 @@ export interface Limits {
   readonly peerSendQueueMessagesMax: number;
   readonly peerSendQueueBytesMax: number;
   readonly peerMessageBytesMax: number;
+  readonly peerContactsMax: number;
+  readonly peerContactSendersPendingMax: number;
   // --- Client requests ---
   readonly requestBodyBytesMax: number;
   readonly requestJsonDepthMax: number;
@@ -185,6 +187,15 @@ export const limits: Limits = Object.freeze({
   // Largest encoded peer message accepted on the wire (gRPC max receive size): room for a full AppendRequest
   // plus its framing and per-entry headers; larger messages are refused by the transport.
   peerMessageBytesMax: 4 * MiB,
+  // Peers a member durably records having heard from (src/replica/replica.ts onMessage; the wiped-member check of
+  // src/replica/bootstrap.ts asks for them). Every member a cluster ever had fits many times over (a Raft group has a
+  // handful of voters; replacements add a few a year); the peer port is not authenticated, and without this any
+  // caller could add an fsynced record per made-up sender id. Beyond it a message from a sender not yet recorded is
+  // dropped and counted (cairn_raft_peer_contacts_refused_total), which Raft tolerates; recorded peers are unaffected.
+  peerContactsMax: 1000,
+  // Senders whose first contact is being recorded at one time (one fsynced put each); a message from yet another new
+  // sender meanwhile is dropped and counted as above. A real cluster has at most a few new senders at once.
+  peerContactSendersPendingMax: 16,
 
   // --- Client requests ---
   // An HTTP body or gRPC request message: larger ones get CAIRN_REQUEST_TOO_LARGE before any parsing work.
@@ -431,6 +442,7 @@ export const limitRelations: readonly LimitRelation[] = Object.freeze([
   { name: 'peerMessageBytesMax >= 2 * snapshotChunkBytes', reason: 'room for a chunk and its header', holds: (l) => l.peerMessageBytesMax >= 2 * l.snapshotChunkBytes },
   { name: 'peerSendQueueMessagesMax > inflightMessagesMax', reason: 'the queue holds a full pipeline plus heartbeats', holds: (l) => l.peerSendQueueMessagesMax > l.inflightMessagesMax },
   { name: 'peerSendQueueBytesMax >= inflightBytesMax + snapshotChunkBytes', reason: 'the queue holds a full pipeline', holds: (l) => l.peerSendQueueBytesMax >= l.inflightBytesMax + l.snapshotChunkBytes },
+  { name: '1 <= peerContactSendersPendingMax <= peerContactsMax', reason: 'a pending first contact is recorded within the bound', holds: (l) => l.peerContactSendersPendingMax >= 1 && l.peerContactSendersPendingMax <= l.peerContactsMax },
   // Naming.
   { name: 'metadataCharsMax * 3 + serviceNameCharsMax * 3 < entryBytesMax', reason: 'a registration fits one entry', holds: (l) => 3 * (l.metadataCharsMax + l.serviceNameCharsMax) < l.entryBytesMax },
   { name: '3 * (healthCheckerCharsMax + metadataCharsMax + serviceNameCharsMax) < entryBytesMax', reason: 'a cluster configuration fits one entry', holds: (l) => 3 * (l.healthCheckerCharsMax + l.metadataCharsMax + l.serviceNameCharsMax) < l.entryBytesMax },

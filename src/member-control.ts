@@ -106,6 +106,13 @@ export function replicaMetrics(registry: Registry): ReplicaMetrics {
     labelNames: ['event'],
     registers: [registry],
   });
+  const contactsRefused = new Counter({
+    name: 'cairn_raft_peer_contacts_refused_total',
+    help: 'Peer messages dropped because their sender was new and its contact could not be recorded: peerContactsMax peers recorded already (full), or too many first contacts being recorded at once (busy).',
+    labelNames: ['reason'],
+    registers: [registry],
+  });
+  for (const reason of ['full', 'busy']) contactsRefused.inc({ reason }, 0);
   for (const event of ['compacted', 'image_encoded', 'installed']) snapshots.inc({ event }, 0);
   for (const outcome of ['digested', 'skipped', 'failed']) checkpoints.inc({ outcome }, 0);
   for (const outcome of ['agree', 'differ']) comparisons.inc({ outcome }, 0);
@@ -118,6 +125,7 @@ export function replicaMetrics(registry: Registry): ReplicaMetrics {
     checkpoint: (outcome) => checkpoints.inc({ outcome }),
     checkpointComparison: (outcome) => comparisons.inc({ outcome }),
     snapshot: (event) => snapshots.inc({ event }),
+    peerContactRefused: (reason) => contactsRefused.inc({ reason }),
   };
 }
 

@@ -99,7 +99,7 @@ export async function startMember(config: MemberConfig, onFatal: (error: Error) 
   });
   const transport = new DeferredTransport(
     peer,
-    async (from) => ({ memberId: config.addr, initialised, heardFromYou: (await storage.peerContacts()).includes(from), clusterId: '' }),
+    async (from) => ({ memberId: config.addr, initialised, heardFromYou: await storage.hasPeerContact(from), clusterId: '' }),
   );
   try {
     initialised = (await storage.load()) !== null;

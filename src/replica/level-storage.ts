@@ -72,12 +72,10 @@ import {
   assertAppliedWrite, assertCompaction, assertIdentity, batchesOf, boundsAfterReadyWrite, type StoreBounds,
 } from './memory-storage.ts';
 import type { BatchWrite } from './state-machine.ts';
-import { KEYSPACE_BATCH_RECORDS, type KeyspaceBatch, type KeyspaceView, type MemberIdentity, type RaftStorage, type ReadyWrite, type StoredRaftState } from './storage.ts';
+import { KEYSPACE_BATCH_RECORDS, type KeyspaceBatch, type KeyspaceView, type MemberIdentity, type PeerContactOutcome, type RaftStorage, type ReadyWrite, type StoredRaftState } from './storage.ts';
 
 /** peerIdCharsMax bounds a recorded peer id (a member address). */
 const peerIdCharsMax = 260;
-/** contactsListedMax bounds the contacts read back: far more members than a Raft group ever has. */
-const contactsListedMax = 10_000;
 
 /** levelLayout names the database's directory, sublevels, meta keys and format; tests use it to reach raw records. */
 export const levelLayout = Object.freeze({
@@ -154,6 +152,8 @@ export class LevelStorage implements RaftStorage {
   private readonly state: Sublevel;
   /** contacts holds one empty record per peer this member has heard from (see RaftStorage.recordPeerContact). */
   private readonly contacts: Sublevel;
+  /** contactsCount is the number of recorded contacts once recordPeerContact first counted them (null before). */
+  private contactsCount: number | null = null;
   private readonly snapshotChunkBytes: number;
   /** bounds is null until load() or initialise() succeeds; it mirrors what is durable. */
   private bounds: StoreBounds | null = null;
@@ -410,18 +410,31 @@ export class LevelStorage implements RaftStorage {
     return { generation, length: data.length, crc32c: crc };
   }
 
-  /** recordPeerContact durably records that `peer` was heard from (one fsynced put; idempotent). */
-  recordPeerContact(peer: string): Promise<void> {
+  /** recordPeerContact durably records that `peer` was heard from (one fsynced put; idempotent), at most contactsMax peers. */
+  recordPeerContact(peer: string, contactsMax: number): Promise<PeerContactOutcome> {
     return this.serialise('recordPeerContact', async () => {
       assert(peer.length > 0 && peer.length <= peerIdCharsMax, 'recordPeerContact: invalid peer id');
+      assert(Number.isSafeInteger(contactsMax) && contactsMax >= 1, 'recordPeerContact: invalid contactsMax');
+      if (await this.contacts.has(peer)) return 'known';
+      // Counted once (a store written before the bound may hold more: it reads as full), then kept up to date.
+      this.contactsCount ??= (await this.contacts.keys({ limit: contactsMax }).all()).length;
+      if (this.contactsCount >= contactsMax) return 'full';
       // A batch, because classic-level's batch takes the sync option (its put options are not typed with it).
       await this.batch([{ type: 'put', sublevel: this.contacts, key: peer, value: new Uint8Array(0) }], true);
+      this.contactsCount++;
+      return 'recorded';
     });
   }
 
-  /** peerContacts lists the peers recorded by recordPeerContact, bounded by contactsListedMax. */
-  peerContacts(): Promise<string[]> {
-    return this.serialise('peerContacts', async () => this.contacts.keys({ limit: contactsListedMax }).all());
+  /** hasPeerContact tells whether `peer` is recorded (a point lookup). */
+  hasPeerContact(peer: string): Promise<boolean> {
+    return this.serialise('hasPeerContact', async () => peer.length > 0 && peer.length <= peerIdCharsMax && this.contacts.has(peer));
+  }
+
+  /** peerContacts lists the peers recorded by recordPeerContact, in key order, at most listedMax. */
+  peerContacts(listedMax: number): Promise<string[]> {
+    assert(Number.isSafeInteger(listedMax) && listedMax >= 0, 'peerContacts: invalid listedMax');
+    return this.serialise('peerContacts', async () => this.contacts.keys({ limit: listedMax }).all());
   }
 
   /** keyspace iterates the stored state keys and values in key (UTF-8 byte) order, as of the call, a read batch at a time. */

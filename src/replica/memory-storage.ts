@@ -11,7 +11,7 @@ import { assert } from '../assert.ts';
 import { CairnError } from '../errors.ts';
 import { decodeEntry, decodeHardState, decodeSnapshotMeta, encodeEntry, encodeHardState, encodeSnapshotMeta } from './codec.ts';
 import type { BatchWrite } from './state-machine.ts';
-import { KEYSPACE_BATCH_RECORDS, type KeyspaceBatch, type KeyspaceView, type MemberIdentity, type RaftStorage, type ReadyWrite, type StoredRaftState } from './storage.ts';
+import { KEYSPACE_BATCH_RECORDS, type KeyspaceBatch, type KeyspaceView, type MemberIdentity, type PeerContactOutcome, type RaftStorage, type ReadyWrite, type StoredRaftState } from './storage.ts';
 
 // --- The contract both stores enforce --------------------------------------------------------------------------
 
@@ -261,17 +261,27 @@ export class MemoryStorage implements RaftStorage {
   }
 
   /** close releases the store; later calls are refused with CAIRN_SHUTTING_DOWN (writes are synchronous, so none is pending). */
-  /** recordPeerContact records that `peer` was heard from. */
-  async recordPeerContact(peer: string): Promise<void> {
+  /** recordPeerContact records that `peer` was heard from, at most contactsMax peers (durable at once). */
+  async recordPeerContact(peer: string, contactsMax: number): Promise<PeerContactOutcome> {
     this.assertOpen('recordPeerContact');
     assert(peer.length > 0, 'recordPeerContact: empty peer id');
+    assert(Number.isSafeInteger(contactsMax) && contactsMax >= 1, 'recordPeerContact: invalid contactsMax');
+    if (this.disk.contacts.has(peer)) return 'known';
+    if (this.disk.contacts.size >= contactsMax) return 'full';
     this.disk.contacts.add(peer);
+    return 'recorded';
   }
 
-  /** peerContacts lists the recorded peers in key order. */
-  async peerContacts(): Promise<string[]> {
+  /** hasPeerContact tells whether `peer` is recorded. */
+  async hasPeerContact(peer: string): Promise<boolean> {
+    this.assertOpen('hasPeerContact');
+    return this.disk.contacts.has(peer);
+  }
+
+  /** peerContacts lists the recorded peers in key order, at most listedMax. */
+  async peerContacts(listedMax: number): Promise<string[]> {
     this.assertOpen('peerContacts');
-    return [...this.disk.contacts].sort();
+    return [...this.disk.contacts].sort().slice(0, listedMax);
   }
 
   async close(): Promise<void> {

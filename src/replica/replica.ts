@@ -20,6 +20,7 @@ import { crc32c } from './codec.ts';
 import type { ForwardRequest, ForwardResponse, PeerTransport } from './transport.ts';
 import { liveBackup, type LiveImage } from './backup.ts';
 import { monotonicMs } from '../clock.ts';
+import { limits } from '../limits.ts';
 
 /** ReplicaLogger is the subset of pino the driver uses. */
 export interface ReplicaLogger {
@@ -38,6 +39,12 @@ export interface ReplicaMetrics extends Partial<CheckpointMetrics> {
    * and the snapshots it installed from a leader (optional: the tests' drivers need not count).
    */
   snapshot?(event: SnapshotEvent): void;
+  /**
+   * peerContactRefused counts messages dropped because their sender was new and contacts could not be recorded:
+   * limits.peerContactsMax peers recorded already ('full'), or limits.peerContactSendersPendingMax first contacts
+   * being recorded at once ('busy').
+   */
+  peerContactRefused?(reason: 'full' | 'busy'): void;
 }
 
 /** SnapshotEvent is what cairn_raft_snapshots_total counts. */
@@ -46,7 +53,7 @@ export type SnapshotEvent = 'compacted' | 'image_encoded' | 'installed';
 /** checkpointPollMsDefault is how often a member compares its checkpoint digests with its peers' by default. */
 export const checkpointPollMsDefault = 10_000;
 
-/** ReplicaOptions configure one driver. Limits come from src/limits.ts through the composition root. */
+/** ReplicaOptions configure one driver. Limits come from src/limits.ts through the composition root (absent optional ones: its values). */
 export interface ReplicaOptions {
   readonly id: NodeId;
   readonly raft: Omit<RaftConfig, 'id' | 'seed'>;
@@ -64,6 +71,10 @@ export interface ReplicaOptions {
    * catchUpTrail(snapshotEntries). The CLI bounds it (limits.snapshotCatchUpEntriesMax): the kept entries stay in memory.
    */
   readonly snapshotCatchUpEntries?: number;
+  /** peerContactsMax bounds the peers whose contact is recorded (absent: limits.peerContactsMax). */
+  readonly peerContactsMax?: number;
+  /** peerContactSendersPendingMax bounds first contacts being recorded at once (absent: limits.peerContactSendersPendingMax). */
+  readonly peerContactSendersPendingMax?: number;
   /**
    * checkpointEvery: the stored keyspace is digested at every applied index that is a multiple of it, and compared
    * with the peers' digests at the same indexes (checkpoints.ts); 0 or absent: no checkpoints.
@@ -222,9 +233,18 @@ export class Replica implements CommandProposer {
   private configurationKey: string | null = null;
   /** membershipListeners hear the configuration's members (the AP path follows them); a handful at most. */
   private readonly membershipListeners = new Set<(members: readonly NodeId[]) => void>();
-  /** contacted are the peers whose contact is durably recorded; messages from others wait for the record. */
+  /**
+   * contacted are the peers whose contact is durably recorded; messages from others wait for the record. Bounded by
+   * what storage holds: at most contactsMax recorded (a store written before that bound may hold more, found one by
+   * one as 'known').
+   */
   private readonly contacted = new Set<NodeId>();
+  /** awaitingContact holds the messages of senders whose first contact is being recorded (at most contactSendersPendingMax). */
   private readonly awaitingContact = new Map<NodeId, Message[]>();
+  private readonly contactsMax: number;
+  private readonly contactSendersPendingMax: number;
+  /** contactsRefused counts the messages dropped by refuseContact (its log lines are spaced by powers of two). */
+  private contactsRefused = 0;
   /**
    * deferred is what Readys that needed no fsync (a commit index moved, entries applied, nothing appended) left to
    * write: the latest hard state and the applied batches with their index. The stored keyspace is a cache of the log
@@ -251,6 +271,10 @@ export class Replica implements CommandProposer {
     const configured = options.snapshotCatchUpEntries;
     assert(configured === undefined || (Number.isSafeInteger(configured) && configured >= 0), `snapshotCatchUpEntries ${String(configured)} is not a non-negative integer`);
     this.catchUpEntries = configured ?? catchUpTrail(options.snapshotEntries);
+    this.contactsMax = options.peerContactsMax ?? limits.peerContactsMax;
+    this.contactSendersPendingMax = options.peerContactSendersPendingMax ?? limits.peerContactSendersPendingMax;
+    assert(Number.isSafeInteger(this.contactsMax) && this.contactsMax >= 1, `peerContactsMax ${this.contactsMax} is not a positive integer`);
+    assert(Number.isSafeInteger(this.contactSendersPendingMax) && this.contactSendersPendingMax >= 1, `peerContactSendersPendingMax ${this.contactSendersPendingMax} is not a positive integer`);
     const metrics = options.metrics;
     this.checkpoints = new CheckpointWatch({
       self: options.id, every: options.checkpointEvery ?? 0, pollMs: options.checkpointPollMs ?? checkpointPollMsDefault,
@@ -295,7 +319,7 @@ export class Replica implements CommandProposer {
       { hardState: stored.hardState, snapshot: stored.snapshot, entries: stored.entries, applied },
     );
     const replica = new Replica(options, core);
-    for (const peer of await options.storage.peerContacts()) replica.contacted.add(peer);
+    for (const peer of await options.storage.peerContacts(replica.contactsMax)) replica.contacted.add(peer);
     await replica.start();
     return replica;
   }
@@ -500,13 +524,40 @@ export class Replica implements CommandProposer {
       if (waiting.length < contactBacklogMessagesMax) waiting.push(message);
       return;
     }
+    // The peer port is not authenticated (DESIGN.md): a sender id is whatever a caller wrote, so new senders are
+    // bounded twice, here (first contacts in flight) and in storage (contacts recorded). A real peer refused here
+    // sends again; Raft tolerates the drop.
+    if (this.awaitingContact.size >= this.contactSendersPendingMax) {
+      this.refuseContact(message.from, 'busy', 1);
+      return;
+    }
     this.awaitingContact.set(message.from, [message]);
-    this.options.storage.recordPeerContact(message.from).then(() => {
-      this.contacted.add(message.from);
+    this.options.storage.recordPeerContact(message.from, this.contactsMax).then((outcome) => {
       const backlog = this.awaitingContact.get(message.from) ?? [];
       this.awaitingContact.delete(message.from);
+      if (outcome === 'full') {
+        this.refuseContact(message.from, 'full', backlog.length);
+        return;
+      }
+      this.contacted.add(message.from);
       for (const queued of backlog) this.onMessage(queued);
     }, (error: unknown) => this.fail(error instanceof Error ? error : new Error(String(error))));
+  }
+
+  /** refuseContact drops `dropped` messages of a sender whose contact could not be recorded, counts and logs them. */
+  private refuseContact(from: NodeId, reason: 'full' | 'busy', dropped: number): void {
+    for (let i = 0; i < dropped; i++) this.options.metrics?.peerContactRefused?.(reason);
+    const before = this.contactsRefused;
+    this.contactsRefused += dropped;
+    // Logged when the count passes 1, 2, 4, 8...: a flood of made-up senders cannot flood the log.
+    if (before === 0 || Math.floor(Math.log2(this.contactsRefused)) > Math.floor(Math.log2(before))) {
+      this.options.logger.warn(
+        { from, reason, refused: this.contactsRefused, contactsMax: this.contactsMax },
+        reason === 'full'
+          ? 'dropped a message from a new peer: the contacts this member records are at their bound (peerContactsMax)'
+          : 'dropped a message from a new peer: too many first contacts are being recorded at once',
+      );
+    }
   }
 
   /** hasHeardFrom tells whether contact with `peer` is durably recorded. */

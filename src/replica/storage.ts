@@ -70,6 +70,9 @@ export interface ReadyWrite {
  * Corruption (a checksum mismatch, an undecodable record, a hole in the log) is reported as CAIRN_STORAGE_CORRUPT
  * and never served.
  */
+/** PeerContactOutcome is what recordPeerContact did: recorded it now, found it recorded, or refused it (bound reached). */
+export type PeerContactOutcome = 'recorded' | 'known' | 'full';
+
 export interface RaftStorage {
   /** load returns the member's state, or null when the store has never been initialised. */
   load(): Promise<StoredRaftState | null>;
@@ -98,11 +101,15 @@ export interface RaftStorage {
    * recordPeerContact durably records (fsynced) that this member has heard from `peer`, before it acts on anything
    * the peer said. A member that starts with an empty data directory asks every peer whether it has heard from it:
    * if one has, its data was wiped and it must not rejoin as a voter that forgot its votes and acknowledgements.
-   * Works before load()/initialise() too (the record outlives the Raft state it protects).
+   * Works before load()/initialise() too (the record outlives the Raft state it protects). At most `contactsMax`
+   * peers are recorded: a peer already recorded is 'known', a new one beyond the bound is 'full' and not recorded
+   * (limits.peerContactsMax: the peer port is not authenticated, so made-up sender ids must not grow the disk).
    */
-  recordPeerContact(peer: string): Promise<void>;
-  /** peerContacts lists the peers this member has heard from. */
-  peerContacts(): Promise<string[]>;
+  recordPeerContact(peer: string, contactsMax: number): Promise<PeerContactOutcome>;
+  /** hasPeerContact tells whether contact with `peer` is recorded (a point lookup, whatever else is recorded). */
+  hasPeerContact(peer: string): Promise<boolean>;
+  /** peerContacts lists the peers this member has heard from, in key order, at most `listedMax` of them. */
+  peerContacts(listedMax: number): Promise<string[]>;
   /**
    * keyspace iterates the state machine's stored keys and values, in key order, in batches of at most
    * KEYSPACE_BATCH_RECORDS (a start-up reads a million records: one await per batch, not per record).

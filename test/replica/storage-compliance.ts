@@ -123,13 +123,30 @@ function registerLifecycle(withStore: WithStore): void {
   }));
 
   test('peer contacts are recorded durably, before and after initialise, and do not make a store look initialised', withStore(async (harness) => {
-    await harness.storage.recordPeerContact('127.0.1.2:8848');
-    await harness.storage.recordPeerContact('127.0.1.2:8848');
+    assert.equal(await harness.storage.recordPeerContact('127.0.1.2:8848', 10), 'recorded');
+    assert.equal(await harness.storage.recordPeerContact('127.0.1.2:8848', 10), 'known');
     assert.equal(await harness.storage.load(), null, 'a contact record alone is not Raft state');
     const storage = await initialised(harness);
-    await storage.recordPeerContact('127.0.1.3:8848');
+    assert.equal(await storage.recordPeerContact('127.0.1.3:8848', 10), 'recorded');
     const reopened = await harness.reopen();
-    assert.deepEqual(await reopened.peerContacts(), ['127.0.1.2:8848', '127.0.1.3:8848']);
+    assert.deepEqual(await reopened.peerContacts(10), ['127.0.1.2:8848', '127.0.1.3:8848']);
+    assert.deepEqual(await reopened.peerContacts(1), ['127.0.1.2:8848'], 'the listing is bounded');
+    assert.equal(await reopened.hasPeerContact('127.0.1.3:8848'), true);
+    assert.equal(await reopened.hasPeerContact('127.0.1.4:8848'), false);
+  }));
+
+  test('peer contacts stop at contactsMax: a new peer beyond it is refused and not recorded, a recorded one stays known, across a reopen', withStore(async (harness) => {
+    // Made-up sender ids that sort before a real member's: a listing of the first contactsMax would hide the real one.
+    assert.equal(await harness.storage.recordPeerContact('127.0.1.9:8848', 3), 'recorded');
+    for (const junk of ['0-a', '0-b']) assert.equal(await harness.storage.recordPeerContact(junk, 3), 'recorded');
+    assert.equal(await harness.storage.recordPeerContact('0-c', 3), 'full');
+    assert.equal(await harness.storage.hasPeerContact('0-c'), false, 'a refused contact is not recorded');
+    assert.equal(await harness.storage.recordPeerContact('127.0.1.9:8848', 3), 'known', 'a recorded peer is still known at the bound');
+    const reopened = await harness.reopen();
+    assert.equal(await reopened.recordPeerContact('0-d', 3), 'full', 'the bound holds after a reopen (the count is read back)');
+    assert.equal(await reopened.recordPeerContact('0-d', 4), 'recorded', 'a higher bound lets one more in');
+    assert.equal(await reopened.hasPeerContact('127.0.1.9:8848'), true, 'found by a point lookup whatever sorts before it');
+    assert.deepEqual(await reopened.peerContacts(2), ['0-a', '0-b']);
   }));
 
   test('initialise refuses an initialised store, before and after a reopen', withStore(async (harness) => {

@@ -45,7 +45,7 @@ import {
   assertAppliedWrite, assertCompaction, assertIdentity, batchesOf, boundsAfterReadyWrite, compareKeys, type StoreBounds,
 } from '../../src/replica/memory-storage.ts';
 import type { BatchWrite } from '../../src/replica/state-machine.ts';
-import { KEYSPACE_BATCH_RECORDS, type KeyspaceBatch, type KeyspaceView, type MemberIdentity, type RaftStorage, type ReadyWrite, type StoredRaftState } from '../../src/replica/storage.ts';
+import { KEYSPACE_BATCH_RECORDS, type KeyspaceBatch, type KeyspaceView, type MemberIdentity, type PeerContactOutcome, type RaftStorage, type ReadyWrite, type StoredRaftState } from '../../src/replica/storage.ts';
 import { SimDisk } from './disk.ts';
 import { deserialiseValues, serialiseValues } from './kv-state-machine.ts';
 
@@ -171,17 +171,27 @@ export class SimStorage implements RaftStorage {
     disk.compact({ meta: copy, data: new Uint8Array(0) });
   }
 
-  /** recordPeerContact records that `peer` was heard from; durable at once, before or after initialise(). */
-  async recordPeerContact(peer: string): Promise<void> {
+  /** recordPeerContact records that `peer` was heard from, at most contactsMax peers (durable at once). */
+  async recordPeerContact(peer: string, contactsMax: number): Promise<PeerContactOutcome> {
     this.assertOpen('recordPeerContact');
     assert(peer.length > 0, 'recordPeerContact: empty peer id');
+    assert(Number.isSafeInteger(contactsMax) && contactsMax >= 1, 'recordPeerContact: invalid contactsMax');
+    if (this.drive.contacts.has(peer)) return 'known';
+    if (this.drive.contacts.size >= contactsMax) return 'full';
     this.drive.contacts.add(peer);
+    return 'recorded';
   }
 
-  /** peerContacts lists the recorded peers in UTF-8 byte order, as LevelDB lists keys. */
-  async peerContacts(): Promise<string[]> {
+  /** hasPeerContact tells whether `peer` is recorded. */
+  async hasPeerContact(peer: string): Promise<boolean> {
+    this.assertOpen('hasPeerContact');
+    return this.drive.contacts.has(peer);
+  }
+
+  /** peerContacts lists the recorded peers in key order, at most listedMax. */
+  async peerContacts(listedMax: number): Promise<string[]> {
     this.assertOpen('peerContacts');
-    return [...this.drive.contacts].sort(compareKeys);
+    return [...this.drive.contacts].sort(compareKeys).slice(0, listedMax);
   }
 
   /** keyspace yields the KvStateMachine's keys and the UTF-8 bytes of their values, in UTF-8 key order, as of the call. */

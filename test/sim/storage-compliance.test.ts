@@ -69,7 +69,7 @@ describe('SimStorage: crashes (sim only)', () => {
     const drive = new SimDrive();
     const storage = new SimStorage(drive);
     await storage.initialise(identity, membership);
-    await storage.recordPeerContact('n2');
+    await storage.recordPeerContact('n2', 10);
     await storage.writeReady(ready({ entries: [put(1, 1, 'a', '1'), put(2, 1, 'b', '2')], hardState: { term: 1, vote: 'n1', commit: 1 } }), true);
     await storage.writeApplied([{ type: 'put', key: 'a', value: text('1') }], 1, false);
     await storage.writeReady(ready({ entries: [put(3, 2, 'c', '3')], hardState: { term: 2, vote: 'n2', commit: 2 } }), false);
@@ -80,7 +80,7 @@ describe('SimStorage: crashes (sim only)', () => {
     assert.deepEqual(state.hardState, { term: 1, vote: 'n1', commit: 1 });
     assert.equal(state.applied, 1);
     assert.deepEqual(await keyspaceOf(restarted), [['a', '1']]);
-    assert.deepEqual(await restarted.peerContacts(), ['n2']);
+    assert.deepEqual(await restarted.peerContacts(10), ['n2']);
     await restarted.writeReady(ready({ entries: [put(3, 3, 'c', 'x')], hardState: { term: 3, vote: null, commit: 2 } }), true);
     assert.deepEqual((await loaded(restarted)).entries.map((e) => [e.index, e.term]), [[1, 1], [2, 1], [3, 3]]);
   });
