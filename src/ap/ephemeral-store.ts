@@ -403,6 +403,16 @@ interface TombstoneRef {
   readonly version: Version;
 }
 
+/** isCurrentTombstone: the reference's entry is still removed, at the version queued, and still in its record. */
+function isCurrentTombstone(ref: TombstoneRef): boolean {
+  return ref.entry.instance === null && ref.entry.version === ref.version && ref.record.entries.get(ref.entry.id) === ref.entry;
+}
+
+/** tombstoneQueueCompactFloor is the fewest queued references that trigger a compaction of the queue. */
+function tombstoneQueueCompactFloor(limits: Pick<Limits, 'distroTombstonesMax'>): number {
+  return 2 * limits.distroTombstonesMax + 1024;
+}
+
 /** EphemeralStore holds every ephemeral instance of this member; see the file comment. */
 export class EphemeralStore {
   readonly clock: HybridClock;
@@ -410,6 +420,12 @@ export class EphemeralStore {
   private readonly byNamespace = new Map<string, Set<ServiceRecord>>();
   private readonly tombstoneQueue: TombstoneRef[] = [];
   private tombstoneHead = 0;
+  /**
+   * tombstoneQueueCompactAt: at this many queued references the stale ones are dropped (compactTombstoneQueue). Each
+   * removal queues one, so an instance registered and removed again and again would otherwise queue a reference per
+   * removal for the whole retention, however few tombstones are current. Doubles with what a compaction keeps.
+   */
+  private tombstoneQueueCompactAt: number;
   private tombstoneCount = 0;
   private liveCount = 0;
   private droppedTombstones = 0;
@@ -420,11 +436,17 @@ export class EphemeralStore {
 
   constructor(private readonly options: StoreOptions) {
     this.clock = new HybridClock(options.self);
+    this.tombstoneQueueCompactAt = tombstoneQueueCompactFloor(options.limits);
   }
 
   /** now is the store's wall clock. */
   now(): number {
     return this.options.now();
+  }
+
+  /** tombstoneReferencesQueued is how many references the tombstone queue holds, stale ones included (tests). */
+  tombstoneReferencesQueued(): number {
+    return this.tombstoneQueue.length - this.tombstoneHead;
   }
 
   /** sizes reports the counts the metrics export. */
@@ -695,6 +717,7 @@ export class EphemeralStore {
       entry.removedAtMs = now;
       this.tombstoneCount++;
       this.tombstoneQueue.push({ record, entry, version: data.version });
+      if (this.tombstoneQueue.length - this.tombstoneHead >= this.tombstoneQueueCompactAt) this.compactTombstoneQueue();
     } else {
       const wasLive = entry.instance !== null;
       const client: InstanceFields = { weight: data.weight, enabled: data.enabled, healthy: data.healthy, metadata: data.metadata };
@@ -916,7 +939,7 @@ export class EphemeralStore {
     while (this.tombstoneHead < this.tombstoneQueue.length) {
       const ref = this.tombstoneQueue[this.tombstoneHead];
       assert(ref !== undefined, 'tombstone queue hole');
-      const current = ref.entry.instance === null && ref.entry.version === ref.version && ref.record.entries.get(ref.entry.id) === ref.entry;
+      const current = isCurrentTombstone(ref);
       if (current && ref.entry.removedAtMs > horizon && this.tombstoneCount <= distroTombstonesMax) break;
       this.tombstoneHead++;
       if (!current) continue;
@@ -931,6 +954,25 @@ export class EphemeralStore {
       this.tombstoneHead = 0;
     }
     return forgotten;
+  }
+
+  /**
+   * compactTombstoneQueue keeps only the references to current tombstones (at most one per entry, so at most
+   * tombstoneCount), in their order, and sets the next compaction at twice that or the floor, whichever is larger:
+   * amortised, each queued reference is copied a bounded number of times.
+   */
+  private compactTombstoneQueue(): void {
+    const kept: TombstoneRef[] = [];
+    for (let i = this.tombstoneHead; i < this.tombstoneQueue.length; i++) {
+      const ref = this.tombstoneQueue[i];
+      assert(ref !== undefined, 'tombstone queue hole');
+      if (isCurrentTombstone(ref)) kept.push(ref);
+    }
+    assert(kept.length <= this.tombstoneCount, 'more current tombstone references than tombstones');
+    this.tombstoneQueue.length = 0;
+    this.tombstoneQueue.push(...kept);
+    this.tombstoneHead = 0;
+    this.tombstoneQueueCompactAt = Math.max(tombstoneQueueCompactFloor(this.options.limits), 2 * kept.length);
   }
 }
 

@@ -257,6 +257,29 @@ test('tombstones are forgotten after distroTombstoneRetentionMs, and the oldest 
   assert.ok(limits.distroTombstoneRetentionMs >= limits.removeAfterMs + 2 * limits.distroVerifyIntervalMs);
 });
 
+test('the tombstone queue stays bounded when one instance is registered and removed again and again', () => {
+  // Each removal queues a reference; before the queue dropped its stale ones, 500 000 cycles behind one young
+  // tombstone left 500 001 references for the whole retention while only 2 tombstones were current.
+  const clock = new Clock();
+  const tombstonesMax = 10;
+  const { store } = storeOf('a', clock, { distroTombstonesMax: tombstonesMax });
+  store.put(keyOf('10.0.0.1'), fields, '', 'register');
+  store.remove(keyOf('10.0.0.1'));
+  let most = 0;
+  for (let i = 0; i < 20_000; i++) {
+    store.put(keyOf('10.0.0.2'), fields, '', 'register');
+    store.remove(keyOf('10.0.0.2'));
+    most = Math.max(most, store.tombstoneReferencesQueued());
+  }
+  assert.equal(store.sizes().tombstones, 2);
+  assert.ok(most <= 2 * tombstonesMax + 1024, `at most ${most} references queued`);
+  // The current tombstones are still collected in order once their retention ends.
+  clock.advance(limits.distroTombstoneRetentionMs + 1);
+  assert.equal(store.collectTombstones(), 2);
+  assert.equal(store.tombstoneReferencesQueued(), 0);
+  assert.deepEqual(store.sizes(), { services: 0, instances: 0, tombstones: 0, tombstonesDropped: 0 });
+});
+
 test('expiry: unhealthy after 15 s without a beat, healthy again on a beat, removed after 30 s (NACOS.md §5.3)', () => {
   const clock = new Clock();
   const { store, changes } = storeOf('a', clock);
