@@ -69,7 +69,7 @@ import { steadyWallMs } from '../clock.ts';
 
 /** DistroLimits is the subset of src/limits.ts a Distro node runs with (tests pass shorter timings). */
 export type DistroLimits = Pick<Limits,
-  'beatIntervalMs' | 'unhealthyAfterMs' | 'removeAfterMs' | 'instancesPerServiceMax' | 'distroTombstoneRetentionMs' |
+  'beatIntervalMs' | 'unhealthyAfterMs' | 'removeAfterMs' | 'instancesPerServiceMax' | 'namespacesMax' | 'servicesPerNamespaceMax' | 'distroTombstoneRetentionMs' |
   'distroTombstonesMax' | 'preservedTimeoutMsMax' | 'distroSyncDelayMs' | 'distroSyncBatchMax' | 'distroVerifyIntervalMs' |
   'distroHeartbeatIntervalMs' | 'distroHeartbeatMissesMax' | 'distroMessageBytesMax' | 'distroMessageEntriesMax' |
   'distroExpiryTickMs' | 'distroExpiryScanEntriesMax' | 'distroSnapshotRetriesMax' | 'distroSnapshotRetryDelayMs' |

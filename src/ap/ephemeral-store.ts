@@ -34,7 +34,7 @@ import { compareVersions, fnv1a32, HybridClock, type Version } from './version.t
 
 /** StoreLimits is the subset of src/limits.ts the store enforces. */
 export type StoreLimits = Pick<Limits,
-  'beatIntervalMs' | 'unhealthyAfterMs' | 'removeAfterMs' | 'instancesPerServiceMax' | 'distroTombstoneRetentionMs' |
+  'beatIntervalMs' | 'unhealthyAfterMs' | 'removeAfterMs' | 'instancesPerServiceMax' | 'namespacesMax' | 'servicesPerNamespaceMax' | 'distroTombstoneRetentionMs' |
   'distroTombstonesMax' | 'preservedTimeoutMsMax'>;
 
 /** PRESERVED_BEAT_INTERVAL is the metadata key overriding an instance's beat interval (ms), as in Nacos. */
@@ -495,6 +495,28 @@ export class EphemeralStore {
     return record;
   }
 
+  /**
+   * admitService refuses a client's registration that would add a service beyond servicesPerNamespaceMax in its
+   * namespace, or a namespace beyond namespacesMax, the quotas the persistent registry keeps (a record holding only
+   * tombstones counts until it is collected). Only local writes are admitted here: a peer's copy was admitted by the
+   * member responsible for it, and refusing it would leave the members apart for good; the members' views converge
+   * within a sync round, so together they overshoot a quota by at most what was admitted during one (or on each side
+   * of a partition).
+   */
+  private admitService(key: ServiceKey): void {
+    if (this.records.has(serviceIdOfKey(key))) return;
+    const { namespacesMax, servicesPerNamespaceMax } = this.options.limits;
+    const services = this.byNamespace.get(key.namespace);
+    if (services === undefined && this.byNamespace.size >= namespacesMax) {
+      throw new CairnError('CAIRN_NAMESPACES_EXCEEDED', `namespace ${key.namespace} would exceed ${namespacesMax} namespaces of ephemeral instances`,
+        { details: { limit: namespacesMax } });
+    }
+    if (services !== undefined && services.size >= servicesPerNamespaceMax) {
+      throw new CairnError('CAIRN_SERVICES_PER_NAMESPACE_EXCEEDED',
+        `namespace ${key.namespace} already holds ${servicesPerNamespaceMax} services with ephemeral instances`, { details: { limit: servicesPerNamespaceMax } });
+    }
+  }
+
   private dropRecord(record: ServiceRecord): void {
     this.records.delete(record.id);
     const set = this.byNamespace.get(record.key.namespace);
@@ -506,7 +528,8 @@ export class EphemeralStore {
 
   /**
    * put registers (mode 'register': upsert) or updates (mode 'update': must exist) an instance with a new version.
-   * Throws CAIRN_INSTANCE_NOT_FOUND, CAIRN_INSTANCES_PER_SERVICE_EXCEEDED or CAIRN_INVALID_ARGUMENT (timeouts).
+   * Throws CAIRN_INSTANCE_NOT_FOUND, CAIRN_INSTANCES_PER_SERVICE_EXCEEDED, CAIRN_SERVICES_PER_NAMESPACE_EXCEEDED,
+   * CAIRN_NAMESPACES_EXCEEDED or CAIRN_INVALID_ARGUMENT (timeouts).
    */
   put(key: InstanceKey, fields: InstanceFields, owner: string, mode: 'register' | 'update'): { instance: Instance; revision: number; lineage: Version } {
     const timeouts = timeoutsOf(fields.metadata, this.options.limits, true);
@@ -514,6 +537,7 @@ export class EphemeralStore {
     const existing = this.records.get(serviceIdOfKey(key))?.entries.get(id);
     const exists = existing !== undefined && existing.instance !== null;
     if (mode === 'update' && !exists) throw notFound(key);
+    this.admitService(key);
     const record = this.obtain(key);
     if (!exists && record.live >= this.options.limits.instancesPerServiceMax) {
       throw new CairnError('CAIRN_INSTANCES_PER_SERVICE_EXCEEDED',

@@ -431,6 +431,30 @@ test('registrations: update needs an existing instance, patches keep other field
   assert.deepEqual(store.serviceKeys('other'), []);
 });
 
+test('registrations keep the persistent registry\'s quotas: services per namespace and namespaces; a refused one leaves nothing behind', () => {
+  const clock = new Clock();
+  const { store } = storeOf('a', clock, { servicesPerNamespaceMax: 2, namespacesMax: 2 });
+  const at = (namespace: string, name: string): InstanceKey => ({ namespace, group: 'DEFAULT_GROUP', service: name, cluster: 'DEFAULT', ip: '10.0.0.1', port: 80 });
+  store.put(at('public', 's1'), fields, '', 'register');
+  store.put(at('public', 's2'), fields, '', 'register');
+  assert.throws(() => store.put(at('public', 's3'), fields, '', 'register'), (error: unknown) => isCairnError(error, 'CAIRN_SERVICES_PER_NAMESPACE_EXCEEDED'));
+  store.put({ ...at('public', 's2'), ip: '10.0.0.2' }, fields, '', 'register');
+  store.put(at('ns2', 's1'), fields, '', 'register');
+  assert.throws(() => store.put(at('ns3', 's1'), fields, '', 'register'), (error: unknown) => isCairnError(error, 'CAIRN_NAMESPACES_EXCEEDED'));
+  assert.deepEqual(store.sizes(), { services: 3, instances: 4, tombstones: 0, tombstonesDropped: 0 }, 'the refused registrations created no record');
+  // A service left with tombstones only still counts until they are collected; then its room is free again.
+  store.remove(at('ns2', 's1'));
+  assert.throws(() => store.put(at('ns3', 's1'), fields, '', 'register'), (error: unknown) => isCairnError(error, 'CAIRN_NAMESPACES_EXCEEDED'));
+  clock.advance(limits.distroTombstoneRetentionMs + 1);
+  store.collectTombstones();
+  store.put(at('ns3', 's1'), fields, '', 'register');
+  // A peer's copy is merged whatever the quotas: the member responsible for it admitted it.
+  const { store: peer } = storeOf('b', clock);
+  peer.put(at('ns4', 's9'), fields, '', 'register');
+  assert.equal(store.merge(peer.exportRecord(peer.record(serviceIdOfKey(at('ns4', 's9')))!)), 1);
+  assert.equal(store.instancesOf(at('ns4', 's9')).length, 1);
+});
+
 test('two operators\' changes of different attributes on either side of a partition both stay; the same attribute goes to the later write', () => {
   const clock = new Clock();
   const { store: a } = storeOf('a', clock);
