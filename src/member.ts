@@ -18,8 +18,8 @@ import { GrpcPeerTransport, peerTransportEvents, type PeerTransportEvent } from 
 import { distroProtocolVersion, peerProtocolVersion } from './replica/peer-protocol.ts';
 import { LevelStorage } from './replica/level-storage.ts';
 import { Replica } from './replica/replica.ts';
-import type { RaftStorage } from './replica/storage.ts';
-import type { NodeId } from './raft/types.ts';
+import type { RaftStorage, StoredRaftState } from './replica/storage.ts';
+import type { Membership, NodeId } from './raft/types.ts';
 import { clusterControl, registerRaftGauges, replicaMetrics } from './member-control.ts';
 import { startGrpcApi, type GrpcApi } from './member-grpc.ts';
 import { createPushes } from './member-push.ts';
@@ -117,12 +117,48 @@ export async function startMember(config: MemberConfig, onFatal: (error: Error) 
 }
 
 /** prepareStorage initialises a new member's storage, or refuses to start a wiped member as a voter. */
+/** storedMembership is the configuration a member's stored state holds: its log's last membership entry, else its snapshot's. */
+function storedMembership(stored: StoredRaftState): Membership {
+  for (let i = stored.entries.length - 1; i >= 0; i--) {
+    const entry = stored.entries[i];
+    if (entry?.kind === 'membership') return entry.membership;
+  }
+  return stored.snapshot.membership;
+}
+
+/**
+ * checkStoredMembership compares an initialised member's stored configuration with its --members. Once a data
+ * directory is initialised the stored configuration decides (membership changes at run time move it away from the
+ * flags), so a difference is only logged, except one that can only be a data directory of another cluster: flags
+ * naming other members, none of whom the stored configuration holds. Started that way, a standalone member's
+ * directory (or another cluster's) led a group of its own and took writes while the members named beside it formed
+ * another group with it as a voter, and its reads, linearizable ones included, went apart from theirs (the
+ * operational audit of session 31). etcd refuses such a start by its cluster id; here the configuration says it.
+ */
+function checkStoredMembership(config: MemberConfig, membership: Membership, logger: Logger): void {
+  const stored = [...membership.voters, ...membership.learners];
+  if (stored.length === 0) return; // a --join member not added yet: it has no configuration of its own
+  const flagged = config.members;
+  const same = stored.length === flagged.length && flagged.every((member) => stored.includes(member));
+  if (same) return;
+  const othersFlagged = flagged.filter((member) => member !== config.addr);
+  if (othersFlagged.length > 0 && !othersFlagged.some((member) => stored.includes(member))) {
+    throw new CairnError('CAIRN_INVALID_ARGUMENT',
+      `the data directory ${config.dataDir} holds a cluster of ${stored.join(',')}, which names none of the other members in --members ` +
+      `(${othersFlagged.join(',')}): it is another cluster's (or a standalone member's). Start it with --members ${stored.join(',')}, ` +
+      'or give this member an empty data directory and add it with --join (docs/operations.md, "Changing membership")');
+  }
+  logger.warn({ stored, flagged }, 'the stored configuration differs from --members; the stored one is used (membership changed at run time?)');
+}
+
 async function prepareStorage(config: MemberConfig, storage: RaftStorage, transport: DeferredTransport, logger: Logger): Promise<void> {
   const stored = await storage.load();
   if (stored !== null) {
     if (stored.identity.memberId !== config.addr) {
       throw new CairnError('CAIRN_INVALID_ARGUMENT', `the data directory ${config.dataDir} belongs to member ${stored.identity.memberId}, not ${config.addr}`);
     }
+    checkStoredMembership(config, storedMembership(stored), logger);
+    if (config.join) logger.warn({}, '--join is ignored: the data directory is initialised, and the member goes on with its stored state');
     return;
   }
   if (config.join) {
