@@ -44,9 +44,21 @@ function invalid(parameter: string, message: string): never {
 const controlCharacter = /[\u0000-\u001f\u007f]/;
 const whitespaceOrCjk = /[\s\u4e00-\u9fa5]/;
 
+// A UTF-16 surrogate without its pair: no Unicode text holds one, and UTF-8 (the log's and the peers' encoding) cannot
+// carry it, so a value holding one would be stored, replicated or compared as some other string. JSON's \ud800 escape
+// and protobufjs's lenient UTF-8 decoder both let one through. Session 31's audit sent one in ephemeral metadata: the
+// Distro batch that carried it was refused by every peer, and the valid writes of other clients in that batch with it.
+const loneSurrogate = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** requireWellFormed refuses a string holding a lone surrogate (see loneSurrogate). */
+function requireWellFormed(value: string, parameter: string): void {
+  if (loneSurrogate.test(value)) invalid(parameter, `Param '${parameter}' is not well-formed Unicode text (a lone UTF-16 surrogate)`);
+}
+
 function requireString(value: unknown, parameter: string): string {
   if (typeof value !== 'string') invalid(parameter, `Param '${parameter}' must be a string`);
   if (value === '') invalid(parameter, `Param '${parameter}' is required.`);
+  requireWellFormed(value, parameter);
   return value;
 }
 
@@ -173,6 +185,8 @@ export function validateMetadata(value: unknown, parameter = 'metadata'): Metada
   for (const [key, item] of entries) {
     if (key === '') invalid(parameter, `Param '${parameter}' has an empty key`);
     if (typeof item !== 'string') invalid(parameter, `Param '${parameter}' value of '${key}' must be a string`);
+    requireWellFormed(key, parameter);
+    requireWellFormed(item, parameter);
     chars += key.length + item.length;
   }
   if (chars > limits.metadataCharsMax) {
@@ -246,6 +260,7 @@ export function validateSelector(value: unknown, parameter = 'selector'): Select
   if (type !== 'label') invalid(parameter, `Param '${parameter}' type must be 'none' or 'label' (got ${String(type)})`);
   const expression: unknown = Reflect.get(value, 'expression') ?? '';
   if (typeof expression !== 'string') invalid(parameter, `Param '${parameter}' expression must be a string`);
+  requireWellFormed(expression, parameter);
   if (expression.length > limits.selectorExpressionCharsMax) {
     invalid(parameter, `Param '${parameter}' expression is longer than ${limits.selectorExpressionCharsMax} characters`);
   }
@@ -308,6 +323,21 @@ function checkerChars(checker: HealthChecker): number {
   }
 }
 
+/** checkerStrings lists a checker's free-text fields (HTTP path and headers, MySQL user, password and SQL). */
+function checkerStrings(checker: HealthChecker): string[] {
+  switch (checker.type) {
+    case 'NONE':
+    case 'TCP':
+      return [];
+    case 'HTTP':
+      return [checker.path, ...Object.entries(checker.headers).flat()];
+    case 'MYSQL':
+      return [checker.user, checker.password, checker.sql];
+    default:
+      return assertNever(checker);
+  }
+}
+
 /** intervalOf reads a checker's optional fixed interval (FixedInterval): absent, or an integer in the probe bounds. */
 function intervalOf(value: object, parameter: string): FixedInterval {
   const raw: unknown = Reflect.get(value, 'intervalMs');
@@ -346,6 +376,7 @@ export function validateHealthChecker(value: unknown, parameter = 'healthChecker
   else if (type === 'HTTP') checker = validateHttpChecker(value, parameter);
   else if (type === 'MYSQL') checker = validateMysqlChecker(value, parameter);
   else return invalid(parameter, `Param '${parameter}' type must be one of NONE, TCP, HTTP, MYSQL (got ${String(type)})`);
+  for (const text of checkerStrings(checker)) requireWellFormed(text, parameter);
   if (checkerChars(checker) > limits.healthCheckerCharsMax) {
     invalid(parameter, `Param '${parameter}' is too large: more than ${limits.healthCheckerCharsMax} characters`);
   }

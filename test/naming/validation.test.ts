@@ -26,6 +26,7 @@ import {
   validatePort,
   validateProtectThreshold,
   validateRequestId,
+  validateSelector,
   validateServiceName,
   validateWeight,
 } from '../../src/naming/validation.ts';
@@ -214,4 +215,23 @@ test('pages: 1-based, and sizes above the namespace bound are clamped (no page c
   assert.deepEqual(validatePage(2, 1_000_000), { pageNo: 2, pageSize: limits.servicesPerNamespaceMax });
   refuses(() => validatePage(0, 10), 'CAIRN_INVALID_ARGUMENT', 'pageNo');
   refuses(() => validatePage(1, 0), 'CAIRN_INVALID_ARGUMENT', 'pageSize');
+});
+
+test('a lone UTF-16 surrogate is refused in every free-text value; paired surrogates (astral characters) are text', () => {
+  // UTF-8 cannot carry a lone surrogate: stored or replicated, the value would turn into another string (session 31:
+  // one in ephemeral metadata made every peer refuse the Distro batch that carried it, other clients' writes with it).
+  const lone = ['\ud800', 'a\udc00', 'x\ud83dy'];
+  for (const text of lone) {
+    refuses(() => validateMetadata({ k: text }), 'CAIRN_INVALID_ARGUMENT', 'metadata', 'well-formed');
+    refuses(() => validateMetadata({ [text]: 'v' }), 'CAIRN_INVALID_ARGUMENT', 'metadata', 'well-formed');
+    refuses(() => parseMetadata(JSON.stringify({ k: text })), 'CAIRN_INVALID_ARGUMENT', 'metadata', 'well-formed');
+    refuses(() => validateServiceName(`svc${text}`), 'CAIRN_INVALID_ARGUMENT', 'serviceName', 'well-formed');
+    refuses(() => validateIp(`host${text}`), 'CAIRN_INVALID_ARGUMENT', 'ip', 'well-formed');
+    refuses(() => validateHealthChecker({ type: 'HTTP', path: `/x${text}` }), 'CAIRN_INVALID_ARGUMENT', 'healthChecker');
+    refuses(() => validateHealthChecker({ type: 'HTTP', path: '/x', headers: { h: text } }), 'CAIRN_INVALID_ARGUMENT', 'healthChecker', 'well-formed');
+    refuses(() => validateHealthChecker({ type: 'MYSQL', user: 'u', password: text }), 'CAIRN_INVALID_ARGUMENT', 'healthChecker', 'well-formed');
+    refuses(() => validateSelector({ type: 'label', expression: text }), 'CAIRN_INVALID_ARGUMENT', 'selector', 'well-formed');
+  }
+  assert.deepEqual(validateMetadata({ emoji: '\ud83d\ude00' }), { emoji: '😀' });
+  assert.equal(validateServiceName('svc-\ud83d\ude00'), 'svc-😀');
 });
