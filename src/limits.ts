@@ -65,6 +65,7 @@ export interface Limits {
   // --- Active health checks (NACOS.md §4) ---
   readonly probeTimeoutMs: number;
   readonly probeConcurrencyMax: number;
+  readonly probeConnectionsHeldMax: number;
   readonly probeIntervalMsMin: number;
   readonly probeIntervalMsMax: number;
   readonly healthFlipProbes: number;
@@ -267,8 +268,15 @@ export const limits: Limits = Object.freeze({
   // One probe (TCP connect, HTTP request, MySQL query); Nacos uses 500 ms, which flaps under load; 2 s is still
   // below the shortest interval, so probes of one target never overlap.
   probeTimeoutMs: 2000,
-  // Probes in flight per member: bounds sockets and MySQL connections; excess probes wait their turn.
+  // Probes in flight per member: bounds the sockets and MySQL connections in use at once; excess probes wait their
+  // turn. Connections kept idle between probes are bounded apart (probeConnectionsHeldMax).
   probeConcurrencyMax: 256,
+  // Connections a member keeps open between probes, per prober (MySQL: one per target, as Nacos caches them; HTTP:
+  // keep-alive, one per origin): the targets a member probes are bounded only by the registry's quotas, and each
+  // kept connection is a file descriptor here and a connection slot on the target (MySQL's max_connections is 151 by
+  // default). Beyond it the least recently used idle MySQL connection is closed, and an HTTP probe to an origin not
+  // held goes on a connection closed after it (counted by nothing: it only costs a handshake per probe).
+  probeConnectionsHeldMax: 1024,
   // The adaptive probe interval stays within these bounds (Nacos adapts within 0.5-5 s).
   probeIntervalMsMin: 2500,
   probeIntervalMsMax: 10_000,
@@ -442,6 +450,7 @@ export const limitRelations: readonly LimitRelation[] = Object.freeze([
   { name: 'peerMessageBytesMax >= 2 * snapshotChunkBytes', reason: 'room for a chunk and its header', holds: (l) => l.peerMessageBytesMax >= 2 * l.snapshotChunkBytes },
   { name: 'peerSendQueueMessagesMax > inflightMessagesMax', reason: 'the queue holds a full pipeline plus heartbeats', holds: (l) => l.peerSendQueueMessagesMax > l.inflightMessagesMax },
   { name: 'peerSendQueueBytesMax >= inflightBytesMax + snapshotChunkBytes', reason: 'the queue holds a full pipeline', holds: (l) => l.peerSendQueueBytesMax >= l.inflightBytesMax + l.snapshotChunkBytes },
+  { name: 'probeConnectionsHeldMax >= probeConcurrencyMax', reason: 'every probe in flight may keep its connection', holds: (l) => l.probeConnectionsHeldMax >= l.probeConcurrencyMax },
   { name: '1 <= peerContactSendersPendingMax <= peerContactsMax', reason: 'a pending first contact is recorded within the bound', holds: (l) => l.peerContactSendersPendingMax >= 1 && l.peerContactSendersPendingMax <= l.peerContactsMax },
   // Naming.
   { name: 'metadataCharsMax * 3 + serviceNameCharsMax * 3 < entryBytesMax', reason: 'a registration fits one entry', holds: (l) => 3 * (l.metadataCharsMax + l.serviceNameCharsMax) < l.entryBytesMax },

@@ -32,6 +32,7 @@ const breakers: Record<string, (l: Limits) => Partial<Limits>> = {
   'memberCatchUpMs >= requestTimeoutMs': (l) => ({ memberCatchUpMs: l.requestTimeoutMs - 1 }),
   '1 <= forwardBatchRequestsMax <= proposalsPendingMax': (l) => ({ forwardBatchRequestsMax: l.proposalsPendingMax + 1 }),
   '1 <= peerContactSendersPendingMax <= peerContactsMax': (l) => ({ peerContactSendersPendingMax: l.peerContactsMax + 1 }),
+  'probeConnectionsHeldMax >= probeConcurrencyMax': (l) => ({ probeConnectionsHeldMax: l.probeConcurrencyMax - 1 }),
   'messageBytesMax >= entryBytesMax': (l) => ({ entryBytesMax: l.messageBytesMax + 1 }),
   'inflightBytesMax >= messageBytesMax': (l) => ({ inflightBytesMax: l.messageBytesMax - 1 }),
   'uncommittedBytesMax >= entryBytesMax': (l) => ({ uncommittedBytesMax: l.entryBytesMax - 1 }),

@@ -5,11 +5,13 @@
 // SQL, healthy means the query succeeded; if its rows still report a read_only variable, that variable decides too.
 //
 // One connection is kept per target (Nacos caches one per service:cluster:ip:port) and reused by every probe; it is
-// destroyed on any error or timeout (the next probe reconnects), when the target's checker or address changes, and
-// when the target goes (forget). Connection refused fails at once. The password is in the connection options only:
+// destroyed on any error or timeout (the next probe reconnects), when the target's checker or address changes, when
+// the target goes (forget), and when more than connectionsHeldMax are held: then the least recently used ones not
+// probing are closed (limits.probeConnectionsHeldMax). Connection refused fails at once. The password is in the connection options only:
 // it is never put in a detail, a log line or an error.
 
 import mysql, { type Connection } from 'mysql2';
+import { limits } from '../limits.ts';
 import { MYSQL_READ_ONLY_SQL } from '../naming/model.ts';
 import { describeProbeError, elapsedMs, errorCodeOf, type Prober, type ProbeResult, type ProbeTarget } from './probe.ts';
 
@@ -19,6 +21,14 @@ interface HeldConnection {
   /** opener identifies address and credentials: a change opens a new connection. */
   readonly opener: string;
   broken: boolean;
+  /** probing counts the probes running on it (never closed to make room while one runs). */
+  probing: number;
+}
+
+/** MysqlProberOptions bound what the prober keeps. */
+export interface MysqlProberOptions {
+  /** connectionsHeldMax: at most this many connections are kept between probes (default limits.probeConnectionsHeldMax). */
+  readonly connectionsHeldMax?: number;
 }
 
 /** QueryRows is what a query answered: rows as objects for SHOW and SELECT, else an empty list. */
@@ -55,7 +65,13 @@ export function judgeRows(sql: string, rows: QueryRows): { healthy: boolean; det
 
 /** MysqlProber keeps one connection per target and runs the cluster's SQL on it. */
 export class MysqlProber implements Prober {
+  /** held maps a target to its connection, least recently used first (a use moves it to the end). */
   private readonly held = new Map<string, HeldConnection>();
+  private readonly connectionsHeldMax: number;
+
+  constructor(options: MysqlProberOptions = {}) {
+    this.connectionsHeldMax = options.connectionsHeldMax ?? limits.probeConnectionsHeldMax;
+  }
 
   /** probe runs the checker's SQL on the target's connection within timeoutMs. */
   async probe(target: ProbeTarget, timeoutMs: number): Promise<ProbeResult> {
@@ -63,6 +79,7 @@ export class MysqlProber implements Prober {
     const checker = target.checker;
     if (checker.type !== 'MYSQL') return { healthy: false, refused: false, latencyMs: 0, detail: `not a MYSQL checker: ${checker.type}` };
     const held = this.connectionFor(target, timeoutMs);
+    held.probing++;
     try {
       const rows = await this.query(held, checker.sql, timeoutMs);
       return { ...judgeRows(checker.sql, rows), refused: false, latencyMs: elapsedMs(started) };
@@ -70,6 +87,8 @@ export class MysqlProber implements Prober {
       this.drop(target.id, held);
       const refused = errorCodeOf(error) === 'ECONNREFUSED';
       return { healthy: false, refused, latencyMs: elapsedMs(started), detail: `query failed: ${describeProbeError(error)}` };
+    } finally {
+      held.probing--;
     }
   }
 
@@ -78,8 +97,14 @@ export class MysqlProber implements Prober {
     if (checker.type !== 'MYSQL') throw new Error('connectionFor: not a MYSQL target');
     const opener = JSON.stringify([target.host, target.port, checker.user, checker.password]);
     const existing = this.held.get(target.id);
-    if (existing !== undefined && !existing.broken && existing.opener === opener) return existing;
+    if (existing !== undefined && !existing.broken && existing.opener === opener) {
+      // Most recently used last.
+      this.held.delete(target.id);
+      this.held.set(target.id, existing);
+      return existing;
+    }
     if (existing !== undefined) this.drop(target.id, existing);
+    this.makeRoom();
     const connection = mysql.createConnection({
       host: target.host,
       port: target.port,
@@ -89,7 +114,7 @@ export class MysqlProber implements Prober {
       // Probes read no user data: no multiple statements, no local files.
       multipleStatements: false,
     });
-    const held: HeldConnection = { connection, opener, broken: false };
+    const held: HeldConnection = { connection, opener, broken: false, probing: 0 };
     // A server closing an idle connection emits 'error' with no query waiting: without a listener it would crash the
     // member. The next probe sees `broken` and reconnects.
     connection.on('error', () => {
@@ -108,6 +133,14 @@ export class MysqlProber implements Prober {
         else resolve(Array.isArray(rows) ? (rows as QueryRows) : []);
       });
     });
+  }
+
+  /** makeRoom closes least recently used connections not probing until one more fits within connectionsHeldMax. */
+  private makeRoom(): void {
+    for (const [targetId, held] of this.held) {
+      if (this.held.size < this.connectionsHeldMax) return;
+      if (held.probing === 0) this.drop(targetId, held);
+    }
   }
 
   private drop(targetId: string, held: HeldConnection): void {

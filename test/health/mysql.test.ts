@@ -60,6 +60,23 @@ test('MYSQL prober on real MariaDB: primary healthy, replica not, one kept conne
   assert.equal(custom.healthy, true, `another SQL only has to succeed: ${custom.detail}`);
 });
 
+test('MYSQL prober: at most connectionsHeldMax connections are kept; the least recently used goes first', async (t) => {
+  if (!requireMariadb(t)) return;
+  const server = await MariaDb.start(dbHost);
+  t.after(() => server.stop());
+  const prober = new MysqlProber({ connectionsHeldMax: 2 });
+  t.after(() => prober.close());
+  // Three targets on one server (as three instances of one host would be): one connection each while there is room.
+  const targets = ['a', 'b', 'c'].map((name) => ({ ...target(server), id: `db-${name}` }));
+  for (const each of targets.slice(0, 2)) assert.equal((await prober.probe(each, 2000)).healthy, true);
+  assert.equal((await prober.probe(targets[0]!, 2000)).healthy, true, 'a is now the most recently used');
+  assert.equal((await prober.probe(targets[2]!, 2000)).healthy, true);
+  assert.equal(prober.connections, 2);
+  await waitFor(async () => (await server.connectionsOf(MARIADB_USER)) === 3, { timeoutMs: 5000, what: 'b\'s connection to close (two kept, plus the asking one)' });
+  for (const each of targets) assert.equal((await prober.probe(each, 2000)).healthy, true, 'every target is still probed');
+  assert.equal(prober.connections, 2);
+});
+
 test('MYSQL prober: a wrong password fails without showing it; a closed port is refused; a stopped server fails', async (t) => {
   if (!requireMariadb(t)) return;
   const server = await MariaDb.start(dbHost);

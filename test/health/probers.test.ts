@@ -118,6 +118,27 @@ test('HTTP: path, headers and expectedResponseCode are honoured; one keep-alive 
   }
 });
 
+test('HTTP: connections are kept for at most connectionsHeldMax origins; a probe beyond them closes its connection', async () => {
+  const prober = new HttpProber({ connectionsHeldMax: 2 });
+  const servers = [new FlipServer(), new FlipServer(), new FlipServer()];
+  const ports = await Promise.all(servers.map((server) => server.start()));
+  const checker: ActiveChecker = { type: 'HTTP', path: '', headers: {}, expectedResponseCode: 200 };
+  try {
+    for (let round = 0; round < 3; round++) {
+      for (const port of ports) {
+        const result = await prober.probe(target(port, checker), 1000);
+        assert.equal(result.healthy, true, result.detail);
+      }
+    }
+    assert.deepEqual(servers.map((server) => server.connections), [1, 1, 3], 'two origins keep their connection; the third opens one per probe');
+    assert.deepEqual(servers[2]?.requests.map((request) => request.headers['connection']), ['close', 'close', 'close']);
+    assert.equal(prober.overflowProbes, 3);
+  } finally {
+    await Promise.all(servers.map((server) => server.stop()));
+    await prober.close();
+  }
+});
+
 test('HTTP: a closed port is refused; a server that never answers times out as an ordinary failure', async () => {
   const prober = new HttpProber();
   const checker: ActiveChecker = { type: 'HTTP', path: '', headers: {}, expectedResponseCode: 200 };
