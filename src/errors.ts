@@ -115,9 +115,18 @@ const specs = {
   // The member itself.
   CAIRN_SHUTTING_DOWN: { message: 'member is shutting down', httpStatus: 503, grpcStatus: G.UNAVAILABLE, retryable: true },
   CAIRN_STORAGE_CORRUPT: { message: 'storage corruption detected; the member stops', httpStatus: 500, grpcStatus: G.DATA_LOSS, retryable: false },
+  // The filesystem refused a read or write of the data directory (permissions, a read-only mount, a full disk, a path
+  // that is not a directory): the files were not found damaged, so the operator fixes the filesystem, never wipes.
+  CAIRN_STORAGE_IO_ERROR: { message: 'the filesystem refused a read or write of the data directory (not corruption)', httpStatus: 503, grpcStatus: G.FAILED_PRECONDITION, retryable: false },
   CAIRN_DATA_DIR_IN_USE: { message: 'the data directory is in use by another process', httpStatus: 409, grpcStatus: G.FAILED_PRECONDITION, retryable: false },
   CAIRN_NOT_IMPLEMENTED: { message: 'not implemented', httpStatus: 501, grpcStatus: G.UNIMPLEMENTED, retryable: false },
   CAIRN_INTERNAL: { message: 'internal error', httpStatus: 500, grpcStatus: G.INTERNAL, retryable: false },
+
+  // Session quotas (gRPC Session, the AP path). Nothing was written.
+  // One session keeps at most limits.distroSessionInstancesMax instances: the client must deregister some first.
+  CAIRN_SESSION_INSTANCES_EXCEEDED: { message: 'too many instances in this session', httpStatus: 409, grpcStatus: G.RESOURCE_EXHAUSTED, retryable: false },
+  // A member holds at most limits.distroSessionsMax open sessions: sessions end, and other members have room.
+  CAIRN_SESSIONS_EXCEEDED: { message: 'too many sessions on this member', httpStatus: 503, grpcStatus: G.RESOURCE_EXHAUSTED, retryable: true },
 } as const satisfies Record<string, ErrorSpec>;
 
 /** CairnErrorCode is every permanent error code of the catalog. */

@@ -69,9 +69,12 @@ const golden: ReadonlyArray<readonly [string, number, number, boolean]> = [
   ['CAIRN_FORBIDDEN', 403, 7, false],
   ['CAIRN_SHUTTING_DOWN', 503, 14, true],
   ['CAIRN_STORAGE_CORRUPT', 500, 15, false],
+  ['CAIRN_STORAGE_IO_ERROR', 503, 9, false],
   ['CAIRN_DATA_DIR_IN_USE', 409, 9, false],
   ['CAIRN_NOT_IMPLEMENTED', 501, 12, false],
   ['CAIRN_INTERNAL', 500, 13, false],
+  ['CAIRN_SESSION_INSTANCES_EXCEEDED', 409, 8, false],
+  ['CAIRN_SESSIONS_EXCEEDED', 503, 8, true],
 ];
 
 const grpcNameOf = new Map<number, string>(Object.entries(GrpcStatus).map(([name, value]) => [value, name]));

@@ -30,9 +30,18 @@
 //                         Format cairn-raft-v2 (before "keyspace" snapshots) is read as it is and renamed v3 by
 //                         load(), so a binary that would take an image-less snapshot for an empty one refuses it.
 //
-// Errors LevelDB itself reports while load() or keyspace() read (a Corruption status, or an IO error such as a table
-// shorter than the MANIFEST says) are reported as CAIRN_STORAGE_CORRUPT too (levelReadFailure), so a member stops
-// with the documented code whichever layer noticed the damage.
+// Errors LevelDB itself reports while open(), load() or keyspace() read (a Corruption status, or an IO error such as a
+// table shorter than the MANIFEST says) are reported as CAIRN_STORAGE_CORRUPT too (levelFailure), so a member stops
+// with the documented code whichever layer noticed the damage. An IO error that is the filesystem refusing (permission
+// denied, a read-only mount, a full disk, a path that is not a directory: filesystemRefusal) is no damage, and is
+// reported as CAIRN_STORAGE_IO_ERROR instead, whose remedy is to fix the filesystem: CAIRN_STORAGE_CORRUPT's is to wipe
+// the directory. Both carry LevelDB's (or the system's) own message.
+//
+// Creation: open() lets LevelDB create a database only where it has not begun one (mayCreateDatabase: no raft/ yet, or
+// one holding nothing but LevelDB's lock and info log). Given create_if_missing, LevelDB takes a directory without a
+// CURRENT file for a new database: it writes a fresh MANIFEST and CURRENT and deletes every table and log that MANIFEST
+// does not name, so a store whose CURRENT alone was lost (which an operator can write back by hand) would be destroyed.
+// Such a directory is refused before LevelDB opens it, and every other open is made with createIfMissing false.
 //
 // Atomicity: every method is one atomic LevelDB batch (a snapshot's chunks excepted: stageSnapshot and writeReady
 // write them first, in several batches, none visible until the batch that names their generation), written through classic-level's private _batch with keys
@@ -56,7 +65,7 @@
 // snapshot's) rewrite the keyspace in batches of at most 1 MiB with the applied index last: a crash or a failed batch
 // in between leaves a keyspace that load()'s caller never reads, since it restores the snapshot again.
 import { randomBytes } from 'node:crypto';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { ClassicLevel, type BatchOperation } from 'classic-level';
 import type { Entry, HardState, Membership, Snapshot, SnapshotMeta } from '../raft/types.ts';
@@ -177,19 +186,29 @@ export class LevelStorage implements RaftStorage {
     assert(Number.isSafeInteger(this.snapshotChunkBytes) && this.snapshotChunkBytes > 0, 'snapshotChunkBytes must be a positive integer');
   }
 
-  /** open opens (creating if missing) the database under `dataDir`. */
+  /**
+   * open opens the database under `dataDir`, creating it only where LevelDB has not begun one (mayCreateDatabase):
+   * a directory whose CURRENT file is missing is CAIRN_STORAGE_CORRUPT and left as it was, a filesystem that refuses
+   * is CAIRN_STORAGE_IO_ERROR.
+   */
   static async open(dataDir: string, options: LevelStorageOptions = {}): Promise<LevelStorage> {
-    await mkdir(dataDir, { recursive: true });
-    const db: Database = new ClassicLevel<string, Uint8Array>(path.join(dataDir, levelLayout.directory), { valueEncoding: 'view' });
+    const location = path.join(dataDir, levelLayout.directory);
+    const createIfMissing = await mayCreateDatabase(dataDir, location);
+    const db: Database = new ClassicLevel<string, Uint8Array>(location, { valueEncoding: 'view' });
     try {
-      await db.open();
+      await db.open({ createIfMissing });
     } catch (error) {
       // Another process (a member still running, a second one started by mistake) holds LevelDB's lock file.
       if (isLevelLocked(error)) {
         throw new CairnError('CAIRN_DATA_DIR_IN_USE', `${dataDir}: another process holds the LevelDB lock of ${db.location}; is a member still running on this data directory?`, { cause: error });
       }
-      // A damaged MANIFEST or a table LevelDB must read to recover fails the open itself.
-      throw levelReadFailure(db.location, error);
+      // CURRENT vanished between mayCreateDatabase's look and the open (LevelDB's InvalidArgument, which has no code):
+      // LevelDB refused to create a database, so it changed nothing but its lock and info log.
+      if (!createIfMissing && levelMessagesOf(error).some((message) => message.endsWith('(create_if_missing is false)'))) {
+        throw currentMissing(location, [], error);
+      }
+      // A damaged MANIFEST or a table LevelDB must read to recover fails the open itself, as does a refusing filesystem.
+      throw levelFailure(location, 'open its files', error);
     }
     return new LevelStorage(db, options);
   }
@@ -206,7 +225,7 @@ export class LevelStorage implements RaftStorage {
       try {
         stored = await this.readAll();
       } catch (error) {
-        throw levelReadFailure(this.location, error);
+        throw levelFailure(this.location, 'read its files', error);
       }
       if (stored !== null) {
         const snapshotIndex = stored.snapshot.index;
@@ -489,7 +508,7 @@ export class LevelStorage implements RaftStorage {
     } catch (error) {
       // close() closes open iterators (a state digest may be reading): that is the member stopping, not corruption.
       if (this.closing) throw new CairnError('CAIRN_SHUTTING_DOWN', `${this.location}: the store closed while the keyspace was read`);
-      throw levelReadFailure(this.location, error);
+      throw levelFailure(this.location, 'read its files', error);
     }
   }
 
@@ -777,10 +796,24 @@ function frameState(key: string, value: Uint8Array): Uint8Array {
   return framed;
 }
 
-/** levelCodesOf lists classic-level's codes on an error and on its cause (a failed open wraps the real one). */
+/** codeOf is the `code` of an error (classic-level's LEVEL_*, or Node's errno name such as EACCES), if any. */
+function codeOf(value: unknown): unknown {
+  return typeof value === 'object' && value !== null ? (value as { code?: unknown }).code : undefined;
+}
+
+/** levelLayersOf is an error and its cause (a failed open is LEVEL_DATABASE_NOT_OPEN wrapping the real error). */
+function levelLayersOf(error: unknown): unknown[] {
+  return error instanceof Error && error.cause !== undefined ? [error, error.cause] : [error];
+}
+
+/** levelCodesOf lists classic-level's codes on an error and on its cause. */
 function levelCodesOf(error: unknown): unknown[] {
-  const codeOf = (value: unknown): unknown => (typeof value === 'object' && value !== null ? (value as { code?: unknown }).code : undefined);
-  return [codeOf(error), codeOf(error instanceof Error ? error.cause : undefined)];
+  return levelLayersOf(error).map(codeOf);
+}
+
+/** levelMessagesOf lists the messages of an error and of its cause, outermost first. */
+function levelMessagesOf(error: unknown): string[] {
+  return levelLayersOf(error).map((layer) => (layer instanceof Error ? layer.message : String(layer)));
 }
 
 /** isLevelLocked tells whether a failed open was classic-level's LEVEL_LOCKED (its cause, under LEVEL_DATABASE_NOT_OPEN). */
@@ -792,14 +825,98 @@ function isLevelLocked(error: unknown): boolean {
 const levelErrorCodes: ReadonlySet<string> = new Set(['LEVEL_CORRUPTION', 'LEVEL_IO_ERROR']);
 
 /**
- * levelReadFailure reports a failure of LevelDB to read its own files (classic-level's LEVEL_CORRUPTION or
- * LEVEL_IO_ERROR, on the error or its cause) as CAIRN_STORAGE_CORRUPT; any other error is returned as it is.
+ * refusalErrnoCodes are the errno names of a filesystem refusing an operation, not of a damaged file: ENOENT (a table
+ * or MANIFEST gone), EINVAL (LevelDB's read of a table cut short) and LevelDB's Corruption status are not among them.
  */
-function levelReadFailure(location: string, error: unknown): unknown {
+const refusalErrnoCodes: ReadonlySet<string> = new Set(['EACCES', 'EPERM', 'EROFS', 'ENOSPC', 'EDQUOT', 'ENOTDIR', 'EISDIR', 'EMFILE', 'ENFILE', 'EIO']);
+
+/**
+ * refusalTexts are the strerror texts (glibc's) of refusalErrnoCodes: LevelDB reports an errno as an IO error
+ * "IO error: <file>: <strerror>", which classic-level passes on as LEVEL_IO_ERROR without the errno.
+ */
+const refusalTexts: readonly string[] = [
+  'Permission denied', 'Operation not permitted', 'Read-only file system', 'No space left on device', 'Disk quota exceeded',
+  'Not a directory', 'Is a directory', 'Too many open files', 'Too many open files in system', 'Input/output error',
+];
+
+/** isFilesystemRefusal tells whether an error (or its cause) is the filesystem refusing, by errno name or LevelDB's text. */
+function isFilesystemRefusal(error: unknown): boolean {
+  return levelLayersOf(error).some((layer) => {
+    const code = codeOf(layer);
+    if (typeof code === 'string' && refusalErrnoCodes.has(code)) return true;
+    return code === 'LEVEL_IO_ERROR' && layer instanceof Error && refusalTexts.some((text) => layer.message.endsWith(`: ${text}`));
+  });
+}
+
+/** ioFixHint is what CAIRN_STORAGE_IO_ERROR tells the operator (docs/errors.md). */
+const ioFixHint = 'the filesystem refused and no file was found damaged: fix the filesystem (ownership and modes, a read-only '
+  + 'mount, free space, the kernel log on an input/output error) and start again; do not wipe the data directory';
+
+/** filesystemRefusal reports that the filesystem refused `doing` at `location` as CAIRN_STORAGE_IO_ERROR, with the system's message. */
+function filesystemRefusal(location: string, doing: string, error: unknown): CairnError {
+  return new CairnError('CAIRN_STORAGE_IO_ERROR', `${location}: ${doing}: ${levelMessagesOf(error).join(': ')}; ${ioFixHint}`, { cause: error });
+}
+
+/**
+ * levelFailure reports a failure of LevelDB to open or read its own files (`doing` says which): the filesystem
+ * refusing (isFilesystemRefusal) as CAIRN_STORAGE_IO_ERROR, any other of classic-level's LEVEL_CORRUPTION or
+ * LEVEL_IO_ERROR (on the error or its cause) as CAIRN_STORAGE_CORRUPT, both with LevelDB's message; any other error
+ * is returned as it is.
+ */
+function levelFailure(location: string, doing: string, error: unknown): unknown {
   if (error instanceof CairnError) return error;
+  if (isFilesystemRefusal(error)) return filesystemRefusal(location, `LevelDB could not ${doing}`, error);
   const fromLevel = levelCodesOf(error).some((code) => typeof code === 'string' && levelErrorCodes.has(code));
   if (!fromLevel) return error;
-  return storageCorruption(`${location}: LevelDB could not read its files`, error);
+  return new CairnError('CAIRN_STORAGE_CORRUPT', `${location}: LevelDB could not read its files: ${levelMessagesOf(error).join(': ')}`, { cause: error });
+}
+
+/** levelPreludeFiles are what LevelDB writes before it creates a database (its lock, its info log): alone, they hold nothing. */
+const levelPreludeFiles: ReadonlySet<string> = new Set(['LOCK', 'LOG', 'LOG.old']);
+
+/**
+ * mayCreateDatabase makes `dataDir` if missing and tells whether LevelDB may create a database at `location`: only
+ * where it does not exist or holds nothing but levelPreludeFiles. A directory with other files but no CURRENT is
+ * refused as CAIRN_STORAGE_CORRUPT before LevelDB opens it (see the file comment, "Creation"); a filesystem refusing
+ * to make or list the directories (raft/ a regular file, no permission) is CAIRN_STORAGE_IO_ERROR.
+ */
+async function mayCreateDatabase(dataDir: string, location: string): Promise<boolean> {
+  try {
+    await mkdir(dataDir, { recursive: true });
+  } catch (error) {
+    throw filesystemRefusal(dataDir, 'cannot make the data directory', error);
+  }
+  let names: string[];
+  try {
+    names = await readdir(location);
+  } catch (error) {
+    if (codeOf(error) === 'ENOENT') return true;
+    throw filesystemRefusal(location, 'cannot list the LevelDB directory', error);
+  }
+  const files = names.filter((name) => !levelPreludeFiles.has(name)).sort();
+  if (files.length === 0) return true;
+  if (!names.includes('CURRENT')) throw currentMissing(location, files);
+  return false;
+}
+
+/** listedFilesMax bounds the file names currentMissing lists. */
+const listedFilesMax = 8;
+
+/**
+ * currentMissing reports a LevelDB directory without its CURRENT file (whose one line names the MANIFEST in use) as
+ * CAIRN_STORAGE_CORRUPT, saying that nothing was changed and which MANIFEST the operator may name in a restored CURRENT.
+ */
+function currentMissing(location: string, files: readonly string[], cause?: unknown): CairnError {
+  const manifests = files.filter((name) => /^MANIFEST-\d+$/.test(name)).sort((a, b) => Number(a.slice(9)) - Number(b.slice(9)));
+  const newest = manifests.at(-1);
+  const listed = files.length === 0 ? '' : ` (${files.slice(0, listedFilesMax).join(', ')}${files.length > listedFilesMax ? ', ...' : ''})`;
+  const manifest = newest === undefined ? 'the newest MANIFEST-NNNNNN file there' : `"${newest}" (the newest MANIFEST)`;
+  const hint = newest === undefined && files.length > 0
+    ? 'no MANIFEST file is left to name in it: rebuild the member'
+    : `if the store is otherwise whole, write it back holding ${manifest} and a newline, and start again, or rebuild the member`;
+  const detail = `${location}: LevelDB's CURRENT file is missing, yet the directory holds its other files${listed}; it was not `
+    + `opened, so nothing was changed (LevelDB would have created an empty database over it, deleting its tables); ${hint}`;
+  return new CairnError('CAIRN_STORAGE_CORRUPT', cause === undefined ? detail : `${detail}: ${levelMessagesOf(cause).join(': ')}`, cause === undefined ? {} : { cause });
 }
 
 /** DataSummary is the stored length and CRC-32C of the snapshot data, and the generation of its chunks ('' before generations). */

@@ -134,6 +134,8 @@ export function nacosV2CodeOf(error: CairnError, serviceRoute: boolean): NacosV2
     case 'CAIRN_SERVICES_PER_NAMESPACE_EXCEEDED':
     case 'CAIRN_NAMESPACES_EXCEEDED':
     case 'CAIRN_SUBSCRIBERS_PER_SERVICE_EXCEEDED':
+    case 'CAIRN_SESSION_INSTANCES_EXCEEDED':
+    case 'CAIRN_SESSIONS_EXCEEDED':
     case 'CAIRN_SUBSCRIBER_TOO_SLOW':
     case 'CAIRN_MEMBERSHIP_CHANGE_PENDING':
     case 'CAIRN_VERSION_MISMATCH':
@@ -172,6 +174,7 @@ export function nacosV2CodeOf(error: CairnError, serviceRoute: boolean): NacosV2
     case 'CAIRN_MEMBER_STALLED':
     case 'CAIRN_DISTRO_UNAVAILABLE':
     case 'CAIRN_STORAGE_CORRUPT':
+    case 'CAIRN_STORAGE_IO_ERROR':
     case 'CAIRN_DATA_DIR_IN_USE':
     case 'CAIRN_NOT_IMPLEMENTED':
     case 'CAIRN_INTERNAL':

@@ -55,9 +55,12 @@ const golden: Readonly<Record<CairnErrorCode, readonly [number, number, number]>
   CAIRN_SHUTTING_DOWN: [503, 503, 30000],
   CAIRN_MEMBER_STALLED: [503, 503, 30000],
   CAIRN_STORAGE_CORRUPT: [500, 500, 30000],
+  CAIRN_STORAGE_IO_ERROR: [503, 503, 30000],
   CAIRN_DATA_DIR_IN_USE: [400, 400, 30000],
   CAIRN_NOT_IMPLEMENTED: [501, 501, 30000],
   CAIRN_INTERNAL: [500, 500, 30000],
+  CAIRN_SESSION_INSTANCES_EXCEEDED: [400, 400, 20005],
+  CAIRN_SESSIONS_EXCEEDED: [503, 503, 20005],
 };
 
 test('every catalog code has a Nacos answer, and the golden table has no stale code', () => {
