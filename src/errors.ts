@@ -72,6 +72,7 @@ const specs = {
   CAIRN_SERVICES_PER_NAMESPACE_EXCEEDED: { message: 'too many services in this namespace', httpStatus: 409, grpcStatus: G.RESOURCE_EXHAUSTED, retryable: false },
   CAIRN_NAMESPACES_EXCEEDED: { message: 'too many namespaces', httpStatus: 409, grpcStatus: G.RESOURCE_EXHAUSTED, retryable: false },
   CAIRN_SUBSCRIBERS_PER_SERVICE_EXCEEDED: { message: 'too many subscribers of this service', httpStatus: 429, grpcStatus: G.RESOURCE_EXHAUSTED, retryable: true },
+  CAIRN_SUBSCRIBERS_EXCEEDED: { message: 'too many subscribers on this member', httpStatus: 429, grpcStatus: G.RESOURCE_EXHAUSTED, retryable: true },
 
   // Streams (Subscribe, Session) ended by the member. The client opens a new stream.
   CAIRN_SUBSCRIBER_TOO_SLOW: { message: 'the subscriber did not read its stream; resume from the last revision received', httpStatus: 429, grpcStatus: G.RESOURCE_EXHAUSTED, retryable: true },

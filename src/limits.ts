@@ -100,6 +100,7 @@ export interface Limits {
   readonly preservedTimeoutMsMax: number;
   // --- Subscriptions and pushes (NACOS.md §2) ---
   readonly subscribersPerServiceMax: number;
+  readonly grpcSubscribersMax: number;
   readonly subscribeCatchUpMsMax: number;
   readonly subscribeRevisionAheadMsMax: number;
   readonly pushQueueMessagesMax: number;
@@ -368,6 +369,11 @@ export const limits: Limits = Object.freeze({
   // Subscribers (gRPC streams plus UDP push clients) of one service: bounds the fan-out of one change.
   // More: CAIRN_SUBSCRIBERS_PER_SERVICE_EXCEEDED.
   subscribersPerServiceMax: 10_000,
+  // gRPC Subscribe streams of the whole member, over every service and connection: each holds ~10 KB (HTTP/2 stream
+  // state, its filter and its pending snapshot; measured in session 31's audit), so 50 000 is ~0.5 GB, and a client
+  // opening streams to made-up services on many connections could otherwise exhaust the member. UDP subscribers have
+  // their own member-wide bound (udpPushTargetsMax). More: CAIRN_SUBSCRIBERS_EXCEEDED (retryable: subscribers leave).
+  grpcSubscribersMax: 50_000,
   // A resumed Subscribe waits at most this long for this member to apply up to the client's min_applied_index
   // before it answers CAIRN_MEMBER_BEHIND (a member cut off from the leader may never catch up; the client goes on
   // at another member). Two election timeouts and a snapshot install fit in it.
@@ -482,6 +488,7 @@ export const limitRelations: readonly LimitRelation[] = Object.freeze([
   { name: 'pushMergeWindowMs < requestTimeoutMs', reason: 'a push is never held longer than a request', holds: (l) => l.pushMergeWindowMs < l.requestTimeoutMs },
   { name: 'pushMergeFullSubscribers >= 1', reason: 'the merge window is a fraction of pushMergeWindowMs, never more', holds: (l) => l.pushMergeFullSubscribers >= 1 },
   { name: 'pushMergeWindowMs < pushStallMsMax', reason: 'a subscriber is never cut off for a push that was merely being merged', holds: (l) => l.pushMergeWindowMs < l.pushStallMsMax },
+  { name: 'subscribersPerServiceMax <= grpcSubscribersMax', reason: 'one service can fill its subscriber bound with gRPC streams', holds: (l) => l.subscribersPerServiceMax <= l.grpcSubscribersMax },
   { name: 'subscribersPerServiceMax <= udpPushTargetsMax', reason: 'one service can fill its subscriber bound with UDP targets', holds: (l) => l.subscribersPerServiceMax <= l.udpPushTargetsMax },
   { name: 'udpPushAckTimeoutMs * (udpPushRetriesMax + 1) <= removeAfterMs', reason: 'a push gives up before its data expires', holds: (l) => l.udpPushAckTimeoutMs * (l.udpPushRetriesMax + 1) <= l.removeAfterMs },
 ]);

@@ -40,6 +40,7 @@ const golden: ReadonlyArray<readonly [string, number, number, boolean]> = [
   ['CAIRN_SERVICES_PER_NAMESPACE_EXCEEDED', 409, 8, false],
   ['CAIRN_NAMESPACES_EXCEEDED', 409, 8, false],
   ['CAIRN_SUBSCRIBERS_PER_SERVICE_EXCEEDED', 429, 8, true],
+  ['CAIRN_SUBSCRIBERS_EXCEEDED', 429, 8, true],
   ['CAIRN_SUBSCRIBER_TOO_SLOW', 429, 8, true],
   ['CAIRN_MEMBER_BEHIND', 503, 14, true],
   ['CAIRN_SESSION_EXPIRED', 410, 10, true],

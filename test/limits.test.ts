@@ -72,6 +72,7 @@ const breakers: Record<string, (l: Limits) => Partial<Limits>> = {
   'pushMergeWindowMs < requestTimeoutMs': (l) => ({ pushMergeWindowMs: l.requestTimeoutMs }),
   'pushMergeWindowMs < pushStallMsMax': (l) => ({ pushStallMsMax: l.pushMergeWindowMs }),
   'pushMergeFullSubscribers >= 1': () => ({ pushMergeFullSubscribers: 0 }),
+  'subscribersPerServiceMax <= grpcSubscribersMax': (l) => ({ grpcSubscribersMax: l.subscribersPerServiceMax - 1 }),
   'subscribersPerServiceMax <= udpPushTargetsMax': (l) => ({ udpPushTargetsMax: l.subscribersPerServiceMax - 1 }),
   'listCacheInstancesMax >= 2 * instancesPerServiceMax': (l) => ({ listCacheInstancesMax: 2 * l.instancesPerServiceMax - 1 }),
   'udpPushAckTimeoutMs * (udpPushRetriesMax + 1) <= removeAfterMs': (l) => ({ udpPushAckTimeoutMs: l.removeAfterMs }),

@@ -16,7 +16,8 @@
 // (tracked per subscribed service; one conservative number for all other services) is at most R. In every other
 // case (another member, a restart, a service nobody followed) the current snapshot is sent first.
 //
-// Bounds. Subscribers per service: subscribersPerServiceMax (CAIRN_SUBSCRIBERS_PER_SERVICE_EXCEEDED). Per
+// Bounds. Subscribers per service: subscribersPerServiceMax (CAIRN_SUBSCRIBERS_PER_SERVICE_EXCEEDED); gRPC
+// subscribers of the whole member: grpcSubscribersMax (CAIRN_SUBSCRIBERS_EXCEEDED). Per
 // subscriber, one snapshot in its transport and at most one waiting: a newer snapshot replaces the waiting one
 // (counted). A subscriber whose transport takes nothing while pushQueueMessagesMax snapshots replaced each other,
 // or for pushStallMsMax, is cut off with CAIRN_SUBSCRIBER_TOO_SLOW naming the last revision handed over. A snapshot
@@ -81,7 +82,7 @@ export interface SubscribeOptions {
 }
 
 /** HubLimits are the limits the hub runs with; tests shrink them. */
-export type HubLimits = Pick<Limits, 'subscribersPerServiceMax' | 'pushQueueMessagesMax' | 'pushMergeWindowMs' | 'pushMergeFullSubscribers' | 'pushStallMsMax' | 'subscribeRevisionAheadMsMax'>;
+export type HubLimits = Pick<Limits, 'subscribersPerServiceMax' | 'grpcSubscribersMax' | 'pushQueueMessagesMax' | 'pushMergeWindowMs' | 'pushMergeFullSubscribers' | 'pushStallMsMax' | 'subscribeRevisionAheadMsMax'>;
 
 /** HubLogger is the part of pino the hub uses. */
 export interface HubLogger {
@@ -410,6 +411,10 @@ export class SubscriptionHub {
       throw new CairnError('CAIRN_SUBSCRIBERS_PER_SERVICE_EXCEEDED',
         `${options.key.namespace}/${groupedName(options.key.group, options.key.service)} already has ${this.limits.subscribersPerServiceMax} subscribers`,
         { details: { limit: this.limits.subscribersPerServiceMax } });
+    }
+    if (transport.kind === 'grpc' && (this.subscriberCounts.get('grpc') ?? 0) >= this.limits.grpcSubscribersMax) {
+      throw new CairnError('CAIRN_SUBSCRIBERS_EXCEEDED', `this member already serves ${this.limits.grpcSubscribersMax} gRPC subscribers; subscribe at another member or retry later`,
+        { details: { limit: this.limits.grpcSubscribersMax } });
     }
     const skip = !options.initial || this.mayResume(options.key, afterRevision, options.afterEpoch ?? '');
     // Computed before anything is registered, so a failure leaves nothing behind.

@@ -297,6 +297,21 @@ test('subscribers of one service are bounded with CAIRN_SUBSCRIBERS_PER_SERVICE_
   hub.close();
 });
 
+test('gRPC subscribers of the whole member are bounded with CAIRN_SUBSCRIBERS_EXCEEDED, over every service, services that do not exist included; UDP ones are not counted', () => {
+  const { hub } = setup({ grpcSubscribersMax: 3 });
+  const first = hub.subscribe({ ...subscribeAll, key: { ...svc, service: 'made-up-1' } }, new Recorder());
+  hub.subscribe({ ...subscribeAll, key: { ...svc, service: 'made-up-2' } }, new Recorder());
+  hub.subscribe(subscribeAll, new Recorder());
+  const refused = (error: unknown): boolean => error instanceof CairnError && error.code === 'CAIRN_SUBSCRIBERS_EXCEEDED' && error.details?.['limit'] === 3;
+  assert.throws(() => hub.subscribe({ ...subscribeAll, key: { ...svc, service: 'made-up-3' } }, new Recorder()), refused);
+  const udp = Object.assign(new Recorder(), { kind: 'udp' as const });
+  hub.subscribe({ ...subscribeAll, key: { ...svc, service: 'made-up-3' } }, udp);
+  first.close();
+  hub.subscribe({ ...subscribeAll, key: { ...svc, service: 'made-up-4' } }, new Recorder());
+  assert.throws(() => hub.subscribe(subscribeAll, new Recorder()), refused);
+  hub.close();
+});
+
 test('changes are heard from the ephemeral registry and from a restore; a throwing CP listener cannot break apply', async () => {
   const { hub, stateMachine, ephemeralListeners, register, naming } = setup();
   const recorder = new Recorder();
