@@ -21,7 +21,7 @@
 // it into a scratch state machine) before it writes anything, and writes the new member's store in two fsynced
 // batches: the bootstrap state, then the snapshot with its image. The member restores the image at its first start,
 // as it does a snapshot installed from a leader.
-import { mkdir, readdir, stat } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { CairnError, isCairnError } from '../errors.ts';
 import type { Entry, Membership } from '../raft/types.ts';
@@ -338,12 +338,28 @@ export async function restoreBackup(backup: Backup, target: RestoreTarget): Prom
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
   }
   if (present.length > 0) throw invalid(`${target.dataDir} is not empty: a restore writes a new member's data directory, never over an existing one`);
-  await mkdir(target.dataDir, { recursive: true });
+  // Written beside the target and renamed into place (one rename(2), which replaces an empty directory): a restore
+  // that fails (a full disk) or is killed half way never leaves the target initialised with part of the registry,
+  // which a member would then serve as if it were whole. A killed one leaves only its staging directory behind.
+  const staging = `${path.resolve(target.dataDir)}.restoring-${process.pid}-${Date.now().toString(36)}`;
+  try {
+    await writeRestoredMember(backup, target, staging);
+    await rename(staging, target.dataDir);
+  } catch (error) {
+    await rm(staging, { recursive: true, force: true }).catch(() => undefined);
+    if (isCairnError(error)) throw error;
+    throw new CairnError('CAIRN_STORAGE_IO_ERROR', `the restore into ${target.dataDir} failed and wrote nothing there: ${(error as Error).message}`, { cause: error });
+  }
+}
+
+/** writeRestoredMember writes the restored member's storage into `dataDir` (a fresh staging directory). */
+async function writeRestoredMember(backup: Backup, target: RestoreTarget, dataDir: string): Promise<void> {
+  await mkdir(dataDir, { recursive: true });
   // The restored log starts after the backup's entry; a backup of an empty member (index 0) starts at entry 1 of term 1.
   const index = backup.header.index;
   const term = Math.max(backup.header.term, 1);
   const membership: Membership = { voters: [...target.members], learners: [] };
-  const storage = await LevelStorage.open(target.dataDir);
+  const storage = await LevelStorage.open(dataDir);
   try {
     await storage.initialise({ clusterId: target.clusterId, memberId: target.addr }, membership);
     if (index > 0) {

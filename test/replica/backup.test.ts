@@ -8,7 +8,8 @@
 // real RegistryStateMachine; no member process (test/cluster/backup.test.ts runs the CLI against a real cluster).
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
@@ -20,6 +21,7 @@ import { backupMagic, checkImage, decodeBackup, encodeBackup, restoreBackup, tak
 import { crc32c } from '../../src/replica/codec.ts';
 import { LevelStorage } from '../../src/replica/level-storage.ts';
 import type { BatchWrite } from '../../src/replica/state-machine.ts';
+import { mountOrSkip, skipUnlessRoot, unmount } from '../support/mounts.ts';
 
 const service = { namespace: 'public', group: 'DEFAULT_GROUP', service: 'orders' };
 const self = '127.0.0.1:8848';
@@ -161,6 +163,32 @@ test('header fields that break a rule are refused with what is wrong', async (t)
   assert.throws(() => decodeBackup(withHeader({ ...good, imageBytes: backup.image.length + 1 }), 'f'), (error: unknown) => isCairnError(error, 'CAIRN_STORAGE_CORRUPT') && /the header says/.test(error.message));
   const undecodable = encodeBackup({ header: { ...backup.header, imageBytes: 3, imageCrc32c: crc32c(Uint8Array.of(1, 2, 3)) }, image: Uint8Array.of(1, 2, 3) });
   assert.throws(() => checkImage(decodeBackup(undecodable, 'f'), new RegistryStateMachine(), 'f'), (error: unknown) => isCairnError(error, 'CAIRN_STORAGE_CORRUPT') && /does not decode/.test(error.message));
+});
+
+test('a restore that fails half way (a full disk) leaves nothing: no target, no staging directory, and a retry succeeds once there is room', async (t) => {
+  if (skipUnlessRoot(t)) return;
+  const root = await temporaryDirectory(t);
+  const disk = path.join(root, 'disk');
+  await mkdir(disk);
+  if (!mountOrSkip(t, ['-t', 'tmpfs', '-o', 'size=512k', 'tmpfs', disk])) return;
+  try {
+    // A backup whose image cannot fit: the restore's snapshot chunks run out of space after the store was initialised.
+    const sample = await sampleBackup(t);
+    const image = randomBytes(2 * 1024 * 1024);
+    const big: Backup = { header: { ...sample.header, imageBytes: image.length, imageCrc32c: crc32c(image) }, image };
+    const target = { dataDir: path.join(disk, 'member'), addr: '127.0.0.22:8848', members: ['127.0.0.22:8848'], clusterId: 'restored' };
+    await assert.rejects(restoreBackup(big, target), (error: unknown) => isCairnError(error, 'CAIRN_STORAGE_IO_ERROR') && /wrote nothing there/.test(error.message));
+    assert.deepEqual(await readdir(disk), [], 'neither the target nor a staging directory is left');
+    await restoreBackup(sample, target);
+    const storage = await LevelStorage.open(target.dataDir);
+    try {
+      assert.equal((await storage.load())?.snapshot.index, sample.header.index);
+    } finally {
+      await storage.close();
+    }
+  } finally {
+    unmount(disk);
+  }
 });
 
 test('a restore writes a store a member loads as an installed snapshot, and refuses a data directory that is not empty', async (t) => {

@@ -20,7 +20,7 @@ import { chmodSync, readdirSync, readFileSync, rmSync, statSync, unlinkSync, wri
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { describe, test, type TestContext } from 'node:test';
+import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { ClassicLevel } from 'classic-level';
 
@@ -29,10 +29,9 @@ import { isCairnError, type CairnErrorCode } from '../../src/errors.ts';
 import { takeBackup } from '../../src/replica/backup.ts';
 import { LevelStorage, levelLayout } from '../../src/replica/level-storage.ts';
 import { normal } from './storage-compliance.ts';
+import { isRoot, mountOrSkip, skipUnlessRoot, unmount } from '../support/mounts.ts';
 
 const encoder = new TextEncoder();
-const requireAll = process.env.CAIRN_REQUIRE_ALL === '1';
-const isRoot = process.getuid?.() === 0;
 const repositoryRoot = fileURLToPath(new URL('../../', import.meta.url));
 const levelStorageModule = fileURLToPath(new URL('../../src/replica/level-storage.ts', import.meta.url));
 
@@ -98,29 +97,6 @@ async function expectCode(work: Promise<unknown>, code: CairnErrorCode, ...patte
     for (const pattern of patterns) assert.match(error.message, pattern);
     return true;
   });
-}
-
-/** skipUnlessRoot skips a test that needs root, naming the reason, or fails it when CAIRN_REQUIRE_ALL=1. */
-function skipUnlessRoot(t: TestContext): boolean {
-  if (isRoot) return false;
-  assert.ok(!requireAll, 'CAIRN_REQUIRE_ALL=1: this test needs root (it mounts filesystems)');
-  t.skip('needs root to mount a filesystem (run as root, or set CAIRN_REQUIRE_ALL=1 to make this a failure)');
-  return true;
-}
-
-/** mountOrSkip runs mount(8) with `args`; a refused mount skips the test (fails it when CAIRN_REQUIRE_ALL=1). */
-function mountOrSkip(t: TestContext, args: readonly string[]): boolean {
-  const result = spawnSync('mount', args, { encoding: 'utf8' });
-  if (result.status === 0) return true;
-  const reason = `mount ${args.join(' ')} was refused: ${result.error?.message ?? result.stderr.trim()}`;
-  assert.ok(!requireAll, `CAIRN_REQUIRE_ALL=1: ${reason}`);
-  t.skip(reason);
-  return false;
-}
-
-function unmount(target: string): void {
-  const result = spawnSync('umount', [target], { encoding: 'utf8' });
-  assert.equal(result.status, 0, `umount ${target}: ${result.stderr}`);
 }
 
 describe('LevelStorage.open: a directory whose CURRENT file is missing', () => {
