@@ -1,6 +1,7 @@
 // The composition root: one member of a Cairn cluster, wired together. Storage (LevelDB) -> Raft driver (peer
 // gRPC) -> registry state machine -> naming façade -> HTTP (Nacos Open API) and gRPC (cairn.naming.v1) listeners.
-import { mkdir } from 'node:fs/promises';
+import { format } from 'node:util';
+import { setLogger as setGrpcLogger } from '@grpc/grpc-js';
 import { createHash, randomUUID } from 'node:crypto';
 import pino, { type Logger } from 'pino';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
@@ -75,7 +76,8 @@ export function peerAddressOf(member: NodeId): string {
 export async function startMember(config: MemberConfig, onFatal: (error: Error) => void): Promise<Member> {
   assertLimitRelations();
   const logger = pino({ level: config.logLevel, base: { member: config.addr } });
-  await mkdir(config.dataDir, { recursive: true });
+  routeGrpcLog(logger.child({ component: 'grpc-js' }));
+  // LevelStorage.open makes the data directory, and reports a filesystem that refuses with a code.
   const storage = await LevelStorage.open(config.dataDir);
   let initialised = false;
   const protocolVersion = config.unsafePeerProtocolVersion ?? peerProtocolVersion;
@@ -104,7 +106,7 @@ export async function startMember(config: MemberConfig, onFatal: (error: Error) 
   try {
     initialised = (await storage.load()) !== null;
     transport.setPeers(config.members.filter((member) => member !== config.addr));
-    await transport.listen();
+    await listening('peer', `${config.host}:${config.peerPort}`, '--peer-port', () => transport.listen());
     await prepareStorage(config, storage, transport, logger);
     initialised = true;
     return await assemble(config, storage, transport, logger, onFatal, ap, () => peer.counters());
@@ -117,6 +119,32 @@ export async function startMember(config: MemberConfig, onFatal: (error: Error) 
 }
 
 /** prepareStorage initialises a new member's storage, or refuses to start a wiped member as a voter. */
+/**
+ * routeGrpcLog sends grpc-js's own log lines (its errors go to stderr as bare text otherwise, e.g. "E No address
+ * added out of total 1 resolved" beside the member's own report of the same failure) into the member's log.
+ */
+function routeGrpcLog(logger: Logger): void {
+  const line = (level: 'warn' | 'info' | 'debug') => (...args: unknown[]): void => logger[level]({ grpc: format(...args) }, 'grpc-js');
+  setGrpcLogger({ error: line('warn'), info: line('info'), debug: line('debug') });
+}
+
+/**
+ * listening runs a listener's start and reports a failure to bind as CAIRN_INVALID_ARGUMENT naming the listener, its
+ * address and the flag that sets it, with the system's reason (EADDRINUSE, EADDRNOTAVAIL...): grpc-js's own text
+ * ("No address added out of total 1 resolved") names neither.
+ */
+async function listening<T>(listener: string, address: string, flag: string, start: () => Promise<T>): Promise<T> {
+  try {
+    return await start();
+  } catch (error) {
+    if (error instanceof CairnError) throw error;
+    const reason = error instanceof Error ? error.message : String(error);
+    const system = /\b(E[A-Z]+)\b/.exec(reason)?.[1];
+    const hint = system === 'EADDRINUSE' ? 'another process holds that port' : system === 'EADDRNOTAVAIL' ? 'the host is not an address of this machine' : 'see the reason';
+    throw new CairnError('CAIRN_INVALID_ARGUMENT', `the ${listener} listener cannot bind ${address} (${hint}; set by ${flag}): ${reason}`, { cause: error });
+  }
+}
+
 /** storedMembership is the configuration a member's stored state holds: its log's last membership entry, else its snapshot's. */
 function storedMembership(stored: StoredRaftState): Membership {
   for (let i = stored.entries.length - 1; i >= 0; i--) {
@@ -220,9 +248,10 @@ async function assemble(
   const stall = stallWatch(registry, logger.child({ component: 'stall' }));
   const http = buildApp({ naming, cluster, metrics: registry, logger: logger.child({ component: 'http' }), pushTargets: pushes.udp, stall });
   try {
-    await http.listen({ host: config.host, port: config.httpPort });
+    await listening('HTTP', config.addr, '--addr', () => http.listen({ host: config.host, port: config.httpPort }));
     await pushes.start();
-    const grpc = await startGrpcApi({ naming, ready: () => serving, host: config.host, port: config.grpcPort, logger: logger.child({ component: 'grpc' }), subscriptions: pushes.hub, stall });
+    const grpc = await listening('gRPC', `${config.host}:${config.grpcPort}`, '--grpc-port',
+      () => startGrpcApi({ naming, ready: () => serving, host: config.host, port: config.grpcPort, logger: logger.child({ component: 'grpc' }), subscriptions: pushes.hub, stall }));
     health.start();
     stall.start();
     let closing: Promise<void> | null = null;
