@@ -136,7 +136,11 @@ test('bad usage exits 2 with a message naming the flag, and never opens a connec
     assert.match(run.stderr, message, args.join(' '));
     assert.match(run.stderr, /Run 'cairn \w+ --help' for usage\./);
   }
-  assert.equal((await capture(['list', '--service', 's'], { CAIRN_SERVER: 'bad' })).code, 2);
+  // A bad CAIRN_SERVER is named as the variable, with CAIRN_INVALID_ARGUMENT, not as --server.
+  const fromEnvironment = await capture(['list', '--service', 's'], { CAIRN_SERVER: 'bad' });
+  assert.equal(fromEnvironment.code, 2);
+  assert.match(fromEnvironment.stderr, /^cairn list: CAIRN_INVALID_ARGUMENT: CAIRN_SERVER: 'bad' is not HOST:PORT/);
+  assert.match((await capture(['status'], { CAIRN_SERVER: '127.0.1.41:900' })).stderr, /^cairn status: CAIRN_INVALID_ARGUMENT: CAIRN_SERVER: the HTTP port 900 - 1000/);
   // The same through a real process: the exit status is 2.
   const spawned = await Promise.all([cases[0], cases[8]].map((item) => cairn(item?.[0] ?? [])));
   assert.deepEqual(spawned.map((run) => run.code), [2, 2], spawned.map((run) => run.stderr).join(''));

@@ -1,6 +1,7 @@
 // Goal: `cairn server` accepts exactly the flags DESIGN.md specifies, derives the ports as Nacos does, reads the
-// environment fallbacks, and refuses bad input with exit 2 and a message naming the flag; other commands answer
-// with usage (2) for unknown commands.
+// environment fallbacks, and refuses bad input with exit 2 and a message naming the flag (or the environment
+// variable, with CAIRN_INVALID_ARGUMENT, when the value came from one; a boolean variable takes only
+// 1/true/yes/on and 0/false/no/off); other commands answer with usage (2) for unknown commands.
 // Method: parseServerArgs is called with explicit argument lists, environments and working directories (no
 // process state), checking the config or the UsageError text; `run` is called with captured output for exit codes;
 // and bin/cairn is run once as a real process from another working directory to check the wrapper resolves tsx.
@@ -8,8 +9,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   UsageError,
@@ -135,6 +137,73 @@ test('environment fallbacks apply when a flag is absent, and flags win over them
   assert.equal(config([], { CAIRN_ADDR: '', CAIRN_MEMBERS: ' ' }).addr, '127.0.0.1:8848');
 });
 
+/** usageRefusal is the UsageError of parseServerArgs for these arguments and environment: its code and message. */
+function usageRefusal(args: readonly string[], env: Environment): { code: string | undefined; message: string } {
+  try {
+    parseServerArgs(args, env, cwd);
+  } catch (error) {
+    assert.ok(error instanceof UsageError, String(error));
+    return { code: error.code, message: error.message };
+  }
+  assert.fail(`expected a UsageError for ${JSON.stringify(env)}`);
+}
+
+test('CAIRN_JOIN takes 1/true/yes/on and 0/false/no/off in any case; anything else is refused, naming the variable', () => {
+  for (const yes of ['1', 'true', 'TRUE', 'True', 'yes', 'YES', 'on', 'On', ' true ']) assert.equal(config([], { CAIRN_JOIN: yes }).join, true, yes);
+  for (const no of ['0', 'false', 'FALSE', 'no', 'No', 'off', 'OFF', '', ' ']) assert.equal(config([], { CAIRN_JOIN: no }).join, false, no);
+  assert.equal(config([]).join, false);
+  for (const bad of ['maybe', 'ture', 'y', 'n', '2', '-1', 'yes please', 'enabled']) {
+    assert.deepEqual(usageRefusal([], { CAIRN_JOIN: bad }), {
+      code: 'CAIRN_INVALID_ARGUMENT',
+      message: `CAIRN_JOIN: '${bad}' is not a boolean: give 1, true, yes or on; 0, false, no or off`,
+    }, bad);
+  }
+  // The flag wins over the variable, as for every flag: the variable is not read when --join is given.
+  assert.equal(config(['--join'], { CAIRN_JOIN: 'no' }).join, true);
+  assert.equal(config(['--join'], { CAIRN_JOIN: 'maybe' }).join, true);
+});
+
+test('a bad value from an environment variable is refused naming the variable, with CAIRN_INVALID_ARGUMENT; from a flag, naming the flag', () => {
+  const cases: ReadonlyArray<readonly [string, string, RegExp]> = [
+    ['CAIRN_ADDR', 'foo', /^CAIRN_ADDR: 'foo' is not HOST:PORT/],
+    ['CAIRN_GRPC_PORT', '70000', /^CAIRN_GRPC_PORT: '70000' is not a port/],
+    ['CAIRN_PEER_PORT', 'x', /^CAIRN_PEER_PORT: 'x' is not a port/],
+    ['CAIRN_MEMBERS', '127.0.0.1:8848,,127.0.0.2:8848', /^CAIRN_MEMBERS: empty entry/],
+    ['CAIRN_MEMBERS', '127.0.0.2:8848', /^CAIRN_MEMBERS must include this member's own --addr 127\.0\.0\.1:8848/],
+    ['CAIRN_LOG_LEVEL', 'loud', /^CAIRN_LOG_LEVEL: 'loud' is not one of trace/],
+    ['CAIRN_SNAPSHOT_ENTRIES', '0', /^CAIRN_SNAPSHOT_ENTRIES: '0' is not an integer in 1\.\.1000000/],
+    ['CAIRN_SNAPSHOT_CATCHUP_ENTRIES', '-1', /^CAIRN_SNAPSHOT_CATCHUP_ENTRIES: '-1' is not an integer/],
+    ['CAIRN_CHECKPOINT_EVERY', 'ten', /^CAIRN_CHECKPOINT_EVERY: 'ten' is not an integer/],
+  ];
+  for (const [variable, value, message] of cases) {
+    const refusal = usageRefusal([], { [variable]: value });
+    assert.equal(refusal.code, 'CAIRN_INVALID_ARGUMENT', variable);
+    assert.match(refusal.message, message, variable);
+  }
+  // --addr from the variable, --members from the flag: each error names where its value came from.
+  assert.match(usageRefusal(['--members', '127.0.0.2:8848'], { CAIRN_ADDR: '127.0.0.1:8848' }).message, /^--members must include this member's own CAIRN_ADDR 127\.0\.0\.1:8848/);
+  assert.deepEqual(usageRefusal(['--addr', 'foo'], { CAIRN_ADDR: '127.0.0.1:8848' }), { code: undefined, message: "--addr: 'foo' is not HOST:PORT (IPv6 as [ADDR]:PORT)" });
+  // The printed line carries the code: what a supervisor's log shows.
+  const printed = capture(['server'], { CAIRN_ADDR: 'foo' });
+  assert.equal(printed.code, 2);
+  assert.match(printed.stderr, /^cairn server: CAIRN_INVALID_ARGUMENT: CAIRN_ADDR: 'foo' is not HOST:PORT/);
+});
+
+test('bin/cairn server refuses CAIRN_JOIN=maybe with exit 2 and the variable named, before starting anything', () => {
+  // --addr and --data-dir keep this file's member off 127.0.0.1:8848 and ./data should the refusal ever be missing.
+  const dir = mkdtempSync(path.join(tmpdir(), 'cairn-cli-env-'));
+  try {
+    const bin = fileURLToPath(new URL('../bin/cairn', import.meta.url));
+    const args = ['server', '--addr', '127.0.1.112:18948', '--data-dir', path.join(dir, 'member')];
+    const refused = spawnSync(bin, args, { env: { ...process.env, CAIRN_JOIN: 'maybe' }, encoding: 'utf8', timeout: 20_000, killSignal: 'SIGKILL' });
+    assert.equal(refused.status, 2, refused.stderr);
+    assert.equal(refused.stderr, "cairn server: CAIRN_INVALID_ARGUMENT: CAIRN_JOIN: 'maybe' is not a boolean: give 1, true, yes or on; 0, false, no or off\nRun 'cairn server --help' for usage.\n");
+    assert.equal(refused.stdout, '');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('--checkpoint-every: 0 turns checkpoints off, CAIRN_CHECKPOINT_EVERY is its fallback, anything but an integer in 0..10M is refused', () => {
   assert.equal(config(['--checkpoint-every', '0']).checkpointEntries, 0);
   assert.equal(config(['--checkpoint-every', '2500']).checkpointEntries, 2500);
@@ -170,7 +239,7 @@ test('a bad --addr is refused with a message naming it', () => {
   for (const addr of ['127.0.0.1', 'host:', ':8848', '::1:8848', '[::1]', '999.1.1.1:8848', 'bad_host:8848', 'a b:1', '[nope]:1']) {
     assert.match(usageError(['--addr', addr]), /^--addr: /, addr);
   }
-  assert.match(usageError([], { CAIRN_ADDR: 'nope' }), /^--addr: 'nope' is not HOST:PORT/);
+  assert.match(usageError([], { CAIRN_ADDR: 'nope' }), /^CAIRN_ADDR: 'nope' is not HOST:PORT/);
   assert.match(usageError(['--addr', '']), /^--addr: empty value/);
 });
 

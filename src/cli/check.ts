@@ -11,6 +11,7 @@
 // digest is printed); 2 bad usage; 3 no comparison within --wait (a member unreachable or behind, or the indexes
 // never met while writes went on and no checkpoint is shared): what was last heard is printed.
 
+import { getJson, type JsonAnswer } from './http-get.ts';
 import { flags, parseMemberList, required, text, UsageError, type Output } from './main.ts';
 
 /** checkMembersMax bounds the members one check asks (a Raft group is 3 to 7 in practice). */
@@ -29,7 +30,8 @@ Options:
                     this long (default 30)
   --json            print the members' answers as JSON
 
-Exit codes: 0 the replicas agree; 1 they differ; 2 bad usage; 3 no comparison was possible within --wait.
+Exit codes: 0 the replicas agree; 1 they differ; 2 bad usage; 3 no comparison was possible within --wait;
+70 the command ended without an answer (a bug: neither a verdict nor success).
 `;
 
 /** retryPauseMs is the pause between two rounds of questions while the members stand at different indexes. */
@@ -171,20 +173,18 @@ export function parseDigest(member: string, body: unknown): MemberDigest {
 /** askMember GETs `path` of one member and parses the body with `parse`; never throws. */
 async function askMember<T>(member: string, path: string, timeoutMs: number, parse: (body: unknown) => T): Promise<{ ok: true; value: T } | { ok: false; error: string }> {
   const url = `http://${member}${path}`;
-  let response: Response;
-  let body: unknown;
+  let answer: JsonAnswer;
   try {
-    response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
-    body = await response.json().catch(() => null);
+    answer = await getJson(url, timeoutMs);
   } catch (error) {
     return { ok: false, error: `cannot reach ${url}: ${error instanceof Error ? error.message : String(error)}` };
   }
-  if (!response.ok) {
-    const { code, message } = (body ?? {}) as { code?: unknown; message?: unknown };
-    return { ok: false, error: `${typeof code === 'string' ? `${code}: ` : ''}${typeof message === 'string' ? message : `HTTP ${response.status}`}` };
+  if (answer.status < 200 || answer.status > 299) {
+    const { code, message } = (answer.body ?? {}) as { code?: unknown; message?: unknown };
+    return { ok: false, error: `${typeof code === 'string' ? `${code}: ` : ''}${typeof message === 'string' ? message : `HTTP ${answer.status}`}` };
   }
   try {
-    return { ok: true, value: parse(body) };
+    return { ok: true, value: parse(answer.body) };
   } catch (error) {
     return { ok: false, error: `${url} ${error instanceof Error ? error.message : String(error)}` };
   }

@@ -28,7 +28,11 @@ import {
   validateWeight,
 } from '../naming/validation.ts';
 import { clusterViewOf, formatClusterView, formatInstanceList, instanceListViewOf } from './client-format.ts';
-import { flags, formatHostPort, grpcPortOffset, parseHostPort, required, text, UsageError, type Environment, type FlagValues as Values, type HostPort, type Output } from './main.ts';
+import { getJson, type JsonAnswer } from './http-get.ts';
+import {
+  flags, formatHostPort, fromVariable, grpcPortOffset, parseHostPort, required, text, usageMessage, UsageError,
+  type Environment, type FlagValues as Values, type HostPort, type Output,
+} from './main.ts';
 import { executeWatch, watchDefaults, type WatchCommand } from './watch.ts';
 
 /** defaultServer is the member's gRPC address when neither --server nor CAIRN_SERVER is given. */
@@ -179,11 +183,18 @@ function checked<T>(flag: string, validate: () => T): T {
   }
 }
 
-/** parseServer reads --server (else CAIRN_SERVER, else the default) as HOST:PORT. */
+/** parseServer reads --server (else CAIRN_SERVER, else the default) as HOST:PORT; an error names where the value came from. */
 export function parseServer(values: Values, env: Environment): HostPort {
-  const fromEnv = env[serverEnvironment];
-  const given = text(values, 'server') ?? (fromEnv === undefined || fromEnv.trim() === '' ? defaultServer : fromEnv.trim());
-  return parseHostPort(given, '--server');
+  return serverOf(values, env).server;
+}
+
+/** serverOf is parseServer with the name of the value's source (the flag, or the variable), for later errors about it. */
+function serverOf(values: Values, env: Environment): { server: HostPort; name: string } {
+  const given = text(values, 'server');
+  if (given !== undefined) return { server: parseHostPort(given, '--server'), name: '--server' };
+  const fromEnvironment = env[serverEnvironment]?.trim();
+  if (fromEnvironment === undefined || fromEnvironment === '') return { server: parseHostPort(defaultServer, '--server'), name: '--server' };
+  return { server: fromVariable(serverEnvironment, fromEnvironment, parseHostPort), name: serverEnvironment };
 }
 
 function serviceTargetOf(values: Values): ServiceTarget {
@@ -305,9 +316,12 @@ function parseStatusArgs(args: readonly string[], env: Environment): ClientComma
     if (values['server'] !== undefined) throw new UsageError('give --server or --http, not both');
     return { type: 'status', http: parseHostPort(httpText, '--http'), json: values['json'] === true };
   }
-  const server = parseServer(values, env);
+  const { server, name } = serverOf(values, env);
   const httpPort = server.port - grpcPortOffset;
-  if (httpPort < 1) throw new UsageError(`--server: the HTTP port ${server.port} - ${grpcPortOffset} = ${httpPort} is not a port; give --http`);
+  if (httpPort < 1) {
+    const code = name === serverEnvironment ? 'CAIRN_INVALID_ARGUMENT' : undefined;
+    throw new UsageError(`${name}: the HTTP port ${server.port} - ${grpcPortOffset} = ${httpPort} is not a port; give --http`, code);
+  }
   return { type: 'status', http: { host: server.host, port: httpPort }, json: values['json'] === true };
 }
 
@@ -391,19 +405,18 @@ async function executeList(command: Extract<ClientCommand, { type: 'list' }>, ou
 
 async function executeStatus(command: Extract<ClientCommand, { type: 'status' }>, out: Output): Promise<number> {
   const url = `http://${formatHostPort(command.http)}/cairn/v1/cluster`;
-  let response: Response;
-  let body: unknown;
+  let answer: JsonAnswer;
   try {
-    response = await fetch(url, { signal: AbortSignal.timeout(clientDeadlineMs) });
-    body = await response.json();
+    answer = await getJson(url, clientDeadlineMs);
   } catch (error) {
     out.stderr(`cairn status: cannot reach ${url}: ${error instanceof Error ? error.message : String(error)}\n`);
     return 1;
   }
-  if (!response.ok) {
+  const body = answer.body;
+  if (answer.status < 200 || answer.status > 299) {
     const code: unknown = typeof body === 'object' && body !== null ? Reflect.get(body, 'code') : undefined;
     const message: unknown = typeof body === 'object' && body !== null ? Reflect.get(body, 'message') : undefined;
-    out.stderr(`cairn status: ${typeof code === 'string' ? `${code}: ` : ''}${typeof message === 'string' ? message : `HTTP ${response.status}`}\n`);
+    out.stderr(`cairn status: ${typeof code === 'string' ? `${code}: ` : ''}${typeof message === 'string' ? message : `HTTP ${answer.status}`}\n`);
     return 1;
   }
   const view = clusterViewOf(body);
@@ -447,7 +460,7 @@ export async function runClient(command: string, args: readonly string[], env: E
     parsed = parseClientArgs(command, args, env);
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
-    out.stderr(`cairn ${command}: ${error.message}\nRun 'cairn ${command} --help' for usage.\n`);
+    out.stderr(`cairn ${command}: ${usageMessage(error)}\nRun 'cairn ${command} --help' for usage.\n`);
     return 2;
   }
   return executeClientCommand(parsed, out, options);

@@ -4,6 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { isIP } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import type { Output } from './main.ts';
 
@@ -49,7 +50,59 @@ export function memberAddresses(args: ClusterArgs): string[] {
   return Array.from({ length: args.size }, (_, i) => `${octets[0]}.${octets[1]}.${octets[2]}.${(octets[3] ?? 0) + i}:${args.port}`);
 }
 
-/** runCluster starts the members and resolves with the exit code once they have all stopped. */
+/** clusterStopSignals are the signals that stop every member; each is forwarded to the members by pid. */
+const clusterStopSignals: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+
+/** stderrLineBytesMax bounds the last stderr line kept per member, to say why it exited. */
+const stderrLineBytesMax = 2000;
+
+/** ClusterMember is one member's process: when it is ready, when it exits, and the last line it wrote on stderr. */
+interface ClusterMember {
+  readonly addr: string;
+  readonly child: ChildProcess;
+  readonly ready: Promise<void>;
+  /** exited resolves with the exit code, or the name of the signal that killed the process. */
+  readonly exited: Promise<number | NodeJS.Signals>;
+  lastError(): string;
+}
+
+/** startClusterMember spawns one member and prefixes its output lines with its address. */
+function startClusterMember(bin: string, addr: string, addresses: readonly string[], dataDir: string, out: Output): ClusterMember {
+  // A process group of its own: a Ctrl-C in the terminal reaches `cairn cluster` alone, which stops each member once.
+  const child = spawn(bin, ['server', '--addr', addr, '--members', addresses.join(','), '--data-dir', path.join(dataDir, addr.replace(':', '_'))], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
+  const prefix = `[${addr}] `;
+  let lastError = '';
+  let resolveReady: () => void = () => undefined;
+  const ready = new Promise<void>((resolve) => (resolveReady = resolve));
+  const stdout = child.stdout === null ? null : createInterface({ input: child.stdout, crlfDelay: Infinity });
+  const stderr = child.stderr === null ? null : createInterface({ input: child.stderr, crlfDelay: Infinity });
+  stdout?.on('line', (line) => {
+    out.stdout(`${prefix}${line}\n`);
+    if (line === `cairn ready ${addr}`) resolveReady();
+  });
+  stderr?.on('line', (line) => {
+    out.stderr(`${prefix}${line}\n`);
+    if (line.trim() !== '') lastError = line.replace(/^cairn server: /, '').slice(0, stderrLineBytesMax);
+  });
+  // 'close' comes after the output is read to its end, so lastError holds the member's last word.
+  const exited = new Promise<number | NodeJS.Signals>((resolve) => child.once('close', (code, signal) => resolve(code ?? signal ?? 1)));
+  return { addr, child, ready, exited, lastError: () => lastError };
+}
+
+/** describeExit renders how a member's process ended. */
+function describeExit(how: number | NodeJS.Signals): string {
+  return typeof how === 'number' ? `exited with code ${how}` : `was killed by ${how}`;
+}
+
+/**
+ * runCluster starts the members and resolves with the exit code once they have all stopped: 0 when each stopped
+ * cleanly. If a member's process ends before every member is ready (its port taken, a bad data directory), the
+ * others would wait for it in their bootstrap check for up to 10 min: they are stopped at once (SIGTERM, by pid)
+ * and the command exits 1 naming the member and its last error line.
+ */
 export async function runCluster(args: readonly string[], out: Output): Promise<number> {
   const parsed = parseClusterArgs(args, process.cwd());
   if (typeof parsed === 'string') {
@@ -58,25 +111,39 @@ export async function runCluster(args: readonly string[], out: Output): Promise<
   }
   const bin = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bin/cairn');
   const addresses = memberAddresses(parsed);
-  const children: ChildProcess[] = addresses.map((addr) => {
-    const child = spawn(bin, ['server', '--addr', addr, '--members', addresses.join(','), '--data-dir', path.join(parsed.dataDir, addr.replace(':', '_'))], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    const prefix = `[${addr}] `;
-    child.stdout?.on('data', (chunk: Buffer) => out.stdout(prefixLines(prefix, chunk.toString())));
-    child.stderr?.on('data', (chunk: Buffer) => out.stderr(prefixLines(prefix, chunk.toString())));
-    return child;
-  });
+  const members = addresses.map((addr) => startClusterMember(bin, addr, addresses, parsed.dataDir, out));
   out.stderr(`cairn cluster: ${parsed.size} members on ${addresses.join(', ')}; Ctrl-C stops them all\n`);
+  let stopping = false;
   const stopAll = (): void => {
-    for (const child of children) if (child.exitCode === null && child.pid !== undefined) child.kill('SIGTERM');
+    stopping = true;
+    for (const member of members) {
+      if (member.child.exitCode === null && member.child.signalCode === null && member.child.pid !== undefined) process.kill(member.child.pid, 'SIGTERM');
+    }
   };
-  process.once('SIGINT', stopAll);
-  process.once('SIGTERM', stopAll);
-  const codes = await Promise.all(children.map((child) => new Promise<number>((resolve) => child.once('exit', (code) => resolve(code ?? 1)))));
-  return codes.every((code) => code === 0) ? 0 : 1;
-}
-
-function prefixLines(prefix: string, text: string): string {
-  return text.split('\n').map((line, i, lines) => (line === '' && i === lines.length - 1 ? '' : prefix + line)).join('\n');
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (stopping) {
+      out.stderr(`cairn cluster: ${signal}: already stopping the members\n`);
+      return;
+    }
+    out.stderr(`cairn cluster: ${signal}: stopping the members\n`);
+    stopAll();
+  };
+  for (const signal of clusterStopSignals) process.on(signal, onSignal);
+  const firstExit = Promise.race(members.map((member) => member.exited.then((how) => ({ member, how }))));
+  const started = await Promise.race([Promise.all(members.map((member) => member.ready)).then(() => null), firstExit]);
+  let failure: string | null = null;
+  if (started === null) {
+    out.stderr(`cairn cluster: all ${parsed.size} members ready\n`);
+  } else if (!stopping) {
+    failure = `member ${started.member.addr} ${describeExit(started.how)} before the cluster was ready: ${started.member.lastError() || 'it said nothing on stderr'}`;
+    out.stderr(`cairn cluster: ${failure}; stopping the other members\n`);
+    stopAll();
+  }
+  const exits = await Promise.all(members.map((member) => member.exited));
+  for (const signal of clusterStopSignals) process.removeListener(signal, onSignal);
+  if (failure !== null) {
+    out.stderr(`cairn cluster: ${failure}\n`);
+    return 1;
+  }
+  return exits.every((how) => how === 0) ? 0 : 1;
 }

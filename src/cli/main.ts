@@ -2,14 +2,23 @@
 // and the client commands talk to a member over gRPC.
 //
 // Exit codes: 0 success, help or version; 1 failure at run time; 2 bad usage (unknown command or flag, invalid
-// value).
+// value); 70 the command ended without an answer (a bug: see runEntryPoint). Commands may define more (`cairn check`:
+// 3, no comparison was possible).
+//
+// Environment variables: every `cairn server` flag falls back to one (CAIRN_ADDR, ...). An error in a value read from
+// a variable names the variable, not the flag, and carries the code CAIRN_INVALID_ARGUMENT, so the line a supervisor
+// logs (`cairn server: CAIRN_INVALID_ARGUMENT: CAIRN_JOIN: ...`) points at the unit file rather than the command line.
+// Boolean variables (CAIRN_JOIN) take 1/true/yes/on or 0/false/no/off in any case, as systemd reads booleans;
+// anything else is refused rather than read as false.
 
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { isIP } from 'node:net';
 import { readFileSync, realpathSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { CairnErrorCode } from '../errors.ts';
 import { limits } from '../limits.ts';
+import { Stop } from './stop.ts';
 
 /** LogLevel is a pino log level accepted by --log-level. */
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
@@ -62,9 +71,58 @@ export interface ServerConfig {
   readonly logLevel: LogLevel;
 }
 
-/** UsageError is bad command-line input: the command prints it with a hint and exits 2. */
+/**
+ * UsageError is bad command-line input: the command prints it with a hint and exits 2. `code` is set for a value read
+ * from an environment variable (CAIRN_INVALID_ARGUMENT) and printed before the message (usageMessage).
+ */
 export class UsageError extends Error {
   override readonly name = 'UsageError';
+  readonly code: CairnErrorCode | undefined;
+
+  constructor(message: string, code?: CairnErrorCode) {
+    super(message);
+    this.code = code;
+  }
+}
+
+/** usageMessage renders a UsageError for its command's error line: its code, if any, then its message. */
+export function usageMessage(error: UsageError): string {
+  return error.code === undefined ? error.message : `${error.code}: ${error.message}`;
+}
+
+/**
+ * fromVariable runs `parse` on a value that came from the environment variable `variable`: a UsageError it throws
+ * (whose message names `variable`, as `parse` was given it) gets the code CAIRN_INVALID_ARGUMENT.
+ */
+export function fromVariable<T>(variable: string, text: string, parse: (text: string, name: string) => T): T {
+  try {
+    return parse(text, variable);
+  } catch (error) {
+    if (error instanceof UsageError && error.code === undefined) throw new UsageError(error.message, 'CAIRN_INVALID_ARGUMENT');
+    throw error;
+  }
+}
+
+/** booleanWords maps what a boolean environment variable may hold (lower-cased) to its value: systemd's words. */
+const booleanWords: ReadonlyMap<string, boolean> = new Map([
+  ['1', true], ['true', true], ['yes', true], ['on', true],
+  ['0', false], ['false', false], ['no', false], ['off', false],
+]);
+
+/**
+ * parseBooleanVariable reads the boolean environment variable `name`: 1/true/yes/on or 0/false/no/off, in any case;
+ * undefined when it is unset or empty (as every variable: an empty one counts as unset). Anything else is refused with
+ * a UsageError coded CAIRN_INVALID_ARGUMENT naming the variable, never read as false: `CAIRN_JOIN=ture` would
+ * otherwise start an empty member as a voter of a new cluster instead of waiting to be added.
+ */
+export function parseBooleanVariable(env: Environment, name: string): boolean | undefined {
+  const given = env[name]?.trim();
+  if (given === undefined || given === '') return undefined;
+  const value = booleanWords.get(given.toLowerCase());
+  if (value === undefined) {
+    throw new UsageError(`${name}: '${given}' is not a boolean: give 1, true, yes or on; 0, false, no or off`, 'CAIRN_INVALID_ARGUMENT');
+  }
+  return value;
 }
 
 /** Environment is the process environment the parser reads its fallbacks from. */
@@ -128,23 +186,26 @@ export function formatHostPort({ host, port }: HostPort): string {
   return isIP(host) === 6 ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
-/** parseMemberList reads a comma-separated list of member addresses (--members): each HOST:PORT, none twice. */
-export function parseMemberList(text: string): string[] {
+/** parseMemberList reads a comma-separated list of member addresses (--members, or `what`): each HOST:PORT, none twice. */
+export function parseMemberList(text: string, what = '--members'): string[] {
   const members: string[] = [];
   for (const item of text.split(',')) {
-    if (item.trim() === '') throw new UsageError(`--members: empty entry in '${text}'`);
-    const member = formatHostPort(parseHostPort(item, '--members'));
-    if (members.includes(member)) throw new UsageError(`--members: '${member}' is listed twice`);
+    if (item.trim() === '') throw new UsageError(`${what}: empty entry in '${text}'`);
+    const member = formatHostPort(parseHostPort(item, what));
+    if (members.includes(member)) throw new UsageError(`${what}: '${member}' is listed twice`);
     members.push(member);
   }
   return members;
 }
 
-/** parseMembers parses a comma-separated member list that must include `addr` (`--members` of `cairn server` and `cairn backup restore`). */
-export function parseMembers(text: string, addr: string): string[] {
-  const members = parseMemberList(text);
+/**
+ * parseMembers parses a comma-separated member list that must include `addr` (`--members` of `cairn server` and
+ * `cairn backup restore`); `what` and `addrName` name the list and the address in errors (flags, or variables).
+ */
+export function parseMembers(text: string, addr: string, what = '--members', addrName = '--addr'): string[] {
+  const members = parseMemberList(text, what);
   if (!members.includes(addr)) {
-    throw new UsageError(`--members must include this member's own --addr ${addr} (a member's identity is its --addr); got ${members.join(',')}`);
+    throw new UsageError(`${what} must include this member's own ${addrName} ${addr} (a member's identity is its --addr); got ${members.join(',')}`);
   }
   return members;
 }
@@ -160,33 +221,30 @@ function derivedPort(base: number, offset: number, flag: string): number {
 /** snapshotEntriesMax bounds --snapshot-entries: beyond it the in-memory log would grow past what the core should hold. */
 const snapshotEntriesMax = 1_000_000;
 
-function parseSnapshotEntries(text: string | undefined): number {
-  if (text === undefined) return limits.snapshotEntries;
+function parseSnapshotEntries(text: string, what: string): number {
   const entries = /^\d{1,7}$/.test(text) ? Number(text) : Number.NaN;
-  if (!(entries >= 1 && entries <= snapshotEntriesMax)) throw new UsageError(`--snapshot-entries: '${text}' is not an integer in 1..${snapshotEntriesMax}`);
+  if (!(entries >= 1 && entries <= snapshotEntriesMax)) throw new UsageError(`${what}: '${text}' is not an integer in 1..${snapshotEntriesMax}`);
   return entries;
 }
 
-function parseSnapshotCatchUpEntries(text: string | undefined): number | null {
-  if (text === undefined) return null;
+function parseSnapshotCatchUpEntries(text: string, what: string): number {
   const entries = /^\d{1,7}$/.test(text) ? Number(text) : Number.NaN;
-  if (!(entries >= 0 && entries <= limits.snapshotCatchUpEntriesMax)) throw new UsageError(`--snapshot-catchup-entries: '${text}' is not an integer in 0..${limits.snapshotCatchUpEntriesMax}`);
+  if (!(entries >= 0 && entries <= limits.snapshotCatchUpEntriesMax)) throw new UsageError(`${what}: '${text}' is not an integer in 0..${limits.snapshotCatchUpEntriesMax}`);
   return entries;
 }
 
 /** checkpointEntriesMax bounds --checkpoint-every (a digest every 10M entries is already rare). */
 const checkpointEntriesMax = 10_000_000;
 
-function parseCheckpointEntries(text: string | undefined): number {
-  if (text === undefined) return limits.checkpointEntries;
+function parseCheckpointEntries(text: string, what: string): number {
   const entries = /^\d{1,8}$/.test(text) ? Number(text) : Number.NaN;
-  if (!(entries >= 0 && entries <= checkpointEntriesMax)) throw new UsageError(`--checkpoint-every: '${text}' is not an integer in 0..${checkpointEntriesMax} (0: no checkpoints)`);
+  if (!(entries >= 0 && entries <= checkpointEntriesMax)) throw new UsageError(`${what}: '${text}' is not an integer in 0..${checkpointEntriesMax} (0: no checkpoints)`);
   return entries;
 }
 
-function parseLogLevel(text: string): LogLevel {
+function parseLogLevel(text: string, what: string): LogLevel {
   const level = logLevels.find((candidate) => candidate === text);
-  if (level === undefined) throw new UsageError(`--log-level: '${text}' is not one of ${logLevels.join(', ')}`);
+  if (level === undefined) throw new UsageError(`${what}: '${text}' is not one of ${logLevels.join(', ')}`);
   return level;
 }
 
@@ -223,6 +281,9 @@ export const serverFlagEnvironment: Readonly<Record<Exclude<keyof typeof serverO
 });
 
 type ServerFlag = keyof typeof serverFlagEnvironment;
+
+/** serverBooleanEnvironment maps each boolean `cairn server` flag that reads the environment to its variable (parseBooleanVariable). */
+export const serverBooleanEnvironment = Object.freeze({ join: 'CAIRN_JOIN' });
 
 /** ParsedServerArgs is the outcome of parsing `cairn server`'s arguments: a request for help, or a config. */
 export type ParsedServerArgs = { readonly help: true } | { readonly help: false; readonly config: ServerConfig };
@@ -263,44 +324,67 @@ function flagValues(args: readonly string[]): { values: Partial<Record<ServerFla
   }
 }
 
+/** ServerValue reads one `cairn server` flag: parsed from the flag, else from its environment variable, else undefined. */
+type ServerValue = <T>(flag: ServerFlag, parse: (text: string, name: string) => T) => T | undefined;
+
+/**
+ * serverValue reads flags from `values`, falling back to their environment variables (an empty variable counts as
+ * unset; an empty flag is refused); a value is parsed with the name it came from, so an error names the variable
+ * when the variable gave it (with CAIRN_INVALID_ARGUMENT, fromVariable).
+ */
+function serverValue(values: Partial<Record<ServerFlag, string>>, env: Environment): ServerValue {
+  return (flag, parse) => {
+    const given = values[flag];
+    if (given !== undefined) {
+      if (given.trim() === '') throw new UsageError(`--${flag}: empty value`);
+      return parse(given.trim(), `--${flag}`);
+    }
+    const variable = serverFlagEnvironment[flag];
+    const fromEnvironment = env[variable]?.trim();
+    return fromEnvironment === undefined || fromEnvironment === '' ? undefined : fromVariable(variable, fromEnvironment, parse);
+  };
+}
+
+/** sourceName is the name to blame for `flag`'s value: the flag when given, else its variable when set, else the flag. */
+function sourceName(values: Partial<Record<ServerFlag, string>>, env: Environment, flag: ServerFlag): string {
+  const variable = serverFlagEnvironment[flag];
+  return values[flag] === undefined && (env[variable]?.trim() ?? '') !== '' ? variable : `--${flag}`;
+}
+
 /**
  * parseServerArgs validates `cairn server`'s arguments (after the word "server"); each flag falls back to its
- * environment variable (an empty variable counts as unset), then to its default. Throws UsageError on bad input.
+ * environment variable (an empty variable counts as unset), then to its default. Throws UsageError on bad input,
+ * naming the flag, or the variable when the value came from one.
  */
 export function parseServerArgs(args: readonly string[], env: Environment = process.env, cwd: string = process.cwd()): ParsedServerArgs {
   const { values, help, join, unsafe } = flagValues(args);
   if (help) return { help: true };
-  const value = (flag: ServerFlag): string | undefined => {
-    const given = values[flag] ?? env[serverFlagEnvironment[flag]];
-    if (given !== undefined && given.trim() === '' && values[flag] !== undefined) throw new UsageError(`--${flag}: empty value`);
-    return given === undefined || given.trim() === '' ? undefined : given.trim();
-  };
-  const self = parseHostPort(value('addr') ?? defaultAddr, '--addr');
+  const read = serverValue(values, env);
+  const self = read('addr', parseHostPort) ?? parseHostPort(defaultAddr, '--addr');
   const addr = formatHostPort(self);
-  const grpcText = value('grpc-port');
-  const peerText = value('peer-port');
-  const grpcPort = grpcText === undefined ? derivedPort(self.port, grpcPortOffset, '--grpc-port') : parsePort(grpcText, '--grpc-port');
-  const peerPort = peerText === undefined ? derivedPort(self.port, peerPortOffset, '--peer-port') : parsePort(peerText, '--peer-port');
+  const grpcPort = read('grpc-port', parsePort) ?? derivedPort(self.port, grpcPortOffset, '--grpc-port');
+  const peerPort = read('peer-port', parsePort) ?? derivedPort(self.port, peerPortOffset, '--peer-port');
   if (new Set([self.port, grpcPort, peerPort]).size !== 3) {
     throw new UsageError(`the HTTP (${self.port}), gRPC (${grpcPort}) and peer (${peerPort}) ports must differ`);
   }
-  const membersText = value('members');
-  const members = membersText === undefined ? [addr] : parseMembers(membersText, addr);
+  const addrName = sourceName(values, env, 'addr');
+  const members = read('members', (text, name) => parseMembers(text, addr, name, addrName));
   const config: ServerConfig = {
     addr,
     host: self.host,
     httpPort: self.port,
     grpcPort,
     peerPort,
-    members,
-    standalone: membersText === undefined,
-    join: join || env['CAIRN_JOIN'] === 'true' || env['CAIRN_JOIN'] === '1',
-    snapshotEntries: parseSnapshotEntries(value('snapshot-entries')),
-    snapshotCatchUpEntries: parseSnapshotCatchUpEntries(value('snapshot-catchup-entries')),
-    checkpointEntries: parseCheckpointEntries(value('checkpoint-every')),
+    members: members ?? [addr],
+    standalone: members === undefined,
+    // The flag wins over the variable, as for every flag; the variable is read (and a bad one refused) only without it.
+    join: join || (parseBooleanVariable(env, serverBooleanEnvironment.join) ?? false),
+    snapshotEntries: read('snapshot-entries', parseSnapshotEntries) ?? limits.snapshotEntries,
+    snapshotCatchUpEntries: read('snapshot-catchup-entries', parseSnapshotCatchUpEntries) ?? null,
+    checkpointEntries: read('checkpoint-every', parseCheckpointEntries) ?? limits.checkpointEntries,
     ...unsafe,
-    dataDir: path.resolve(cwd, value('data-dir') ?? defaultDataDir),
-    logLevel: parseLogLevel(value('log-level') ?? 'info'),
+    dataDir: path.resolve(cwd, read('data-dir', (text) => text) ?? defaultDataDir),
+    logLevel: read('log-level', parseLogLevel) ?? 'info',
   };
   return { help: false, config };
 }
@@ -354,8 +438,9 @@ Options (each also read from the environment variable shown):
                         upgrade across versions (docs/operations.md "Upgrades"; test/cluster/upgrade.test.ts)
   --unsafe-distro-protocol-version N
                         TESTING ONLY: the same for the Distro protocol of the ephemeral path
-  --join                start with an empty data directory and wait  CAIRN_JOIN=1
-                        to be added by the leader (POST /cairn/v1/cluster/members?addr=...)
+  --join                start with an empty data directory and wait  CAIRN_JOIN=1 (or true, yes, on;
+                        to be added by the leader                   0, false, no, off: not; anything else is refused)
+                        (POST /cairn/v1/cluster/members?addr=...)
   -h, --help            show this help
 `;
 
@@ -380,7 +465,7 @@ function runServer(args: readonly string[], env: Environment, out: Output): numb
     parsed = parseServerArgs(args, env);
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
-    out.stderr(`cairn server: ${error.message}\nRun 'cairn server --help' for usage.\n`);
+    out.stderr(`cairn server: ${usageMessage(error)}\nRun 'cairn server --help' for usage.\n`);
     return 2;
   }
   if (parsed.help) {
@@ -388,8 +473,11 @@ function runServer(args: readonly string[], env: Environment, out: Output): numb
     return 0;
   }
   const config = parsed.config;
+  // The signal handlers come first, so a signal while the member's modules load is handled too (stop.ts).
+  const stop = new Stop(out);
+  stop.listen();
   // Loaded on demand: the member pulls in LevelDB, fastify and gRPC, which `cairn --help` should not wait for.
-  return import('./server.ts').then(({ serve }) => serve(config, out));
+  return import('./server.ts').then(({ serve }) => serve(config, out, stop));
 }
 
 /** run executes the command line `argv` (without node and the script) and returns (or resolves with) the exit code. */
@@ -439,18 +527,56 @@ function isEntryPoint(): boolean {
   }
 }
 
+/**
+ * unansweredExitCode is the exit code of a command that ended without an answer: its promise never settled and
+ * nothing was left for Node to wait on (no socket, no timer), or it threw. Either is a bug; without this, Node exits
+ * with its default 0, and `cairn check` once reported success that way for a member that closed its connections
+ * (Node's own fetch never settled, http-get.ts). 70 is EX_SOFTWARE of sysexits.h: no command uses it for an answer.
+ */
+export const unansweredExitCode = 70;
+
+/** processOutput writes to the process's stdout and stderr. */
+const processOutput: Output = {
+  stdout: (text) => process.stdout.write(text),
+  stderr: (text) => process.stderr.write(text),
+};
+
+/**
+ * runEntryPoint runs the command line `argv` as the process's command (`execute` is `run`; tests pass one that never
+ * answers). The exit code is unansweredExitCode until the command answers with its own: a 'beforeExit' guard reports
+ * a command that ended without an answer, and a command that throws is reported with its stack.
+ */
+export function runEntryPoint(argv: readonly string[], execute: typeof run = run): void {
+  const name = argv[0] === undefined ? 'cairn' : `cairn ${argv[0]}`;
+  let answered = false;
+  process.exitCode = unansweredExitCode;
+  const onBeforeExit = (): void => {
+    process.removeListener('beforeExit', onBeforeExit);
+    if (answered) return;
+    processOutput.stderr(`${name}: the command ended without an answer (it was waiting for nothing): exit ${unansweredExitCode}; this is a bug\n`);
+    process.exitCode = unansweredExitCode;
+  };
+  process.on('beforeExit', onBeforeExit);
+  void Promise.resolve()
+    .then(() => execute(argv, process.env, processOutput))
+    .then(
+      (code) => {
+        answered = true;
+        process.exitCode = code;
+      },
+      (error: unknown) => {
+        answered = true;
+        processOutput.stderr(`${name}: internal error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+        process.exitCode = unansweredExitCode;
+      },
+    );
+}
+
 if (isEntryPoint()) {
   // A reader that goes away (`cairn watch | head`) closes the pipe: that ends the command quietly, as in other CLIs.
   process.stdout.on('error', (error: NodeJS.ErrnoException) => {
     if (error.code === 'EPIPE') process.exit(0);
     throw error;
   });
-  void Promise.resolve(
-    run(process.argv.slice(2), process.env, {
-      stdout: (text) => process.stdout.write(text),
-      stderr: (text) => process.stderr.write(text),
-    }),
-  ).then((code) => {
-    process.exitCode = code;
-  });
+  runEntryPoint(process.argv.slice(2));
 }

@@ -1,45 +1,63 @@
 // `cairn server`: run one member until SIGTERM/SIGINT, then stop gracefully (stop accepting, finish in-flight
-// work, close LevelDB). Prints `cairn ready <addr>` once the member serves (DESIGN.md, Command line).
+// work, close LevelDB). Prints `cairn ready <addr>` once the member serves (DESIGN.md, Command line). How signals
+// are handled before, while and after the member is ready: stop.ts.
 import { isCairnError } from '../errors.ts';
 import { startMember, type Member } from '../member.ts';
 import type { Output, ServerConfig } from './main.ts';
+import type { Stop } from './stop.ts';
 
-/** shutdownTimeoutMs bounds a graceful stop; past it the process exits anyway. */
-const shutdownTimeoutMs = 10_000;
-
-/** serve starts a member with `config` and resolves with the process's exit code once it has stopped. */
-export async function serve(config: ServerConfig, out: Output): Promise<number> {
-  let member: Member;
+/**
+ * serve starts a member with `config` and resolves with the process's exit code once it has stopped; `stop` listens
+ * for the signals already (main.ts installs it before loading this module).
+ */
+export async function serve(config: ServerConfig, out: Output, stop: Stop): Promise<number> {
+  if (stop.signalled) {
+    out.stderr('cairn server: stopped before it was ready\n');
+    return 0;
+  }
   let fatal: Error | null = null;
-  let stop: (code: number) => void = () => undefined;
-  const stopped = new Promise<number>((resolve) => (stop = resolve));
-  try {
-    member = await startMember(config, (error) => {
-      fatal = error;
-      out.stderr(`cairn server: fatal: ${error.message}\n`);
-      stop(1);
-    });
-  } catch (error) {
-    const message = error instanceof Error ? error.message : String(error);
-    out.stderr(`cairn server: ${isCairnError(error) ? `${error.code}: ` : ''}${message}\n`);
+  let resolveFailed: () => void = () => undefined;
+  const failed = new Promise<void>((resolve) => (resolveFailed = resolve));
+  const starting = startMember(config, (error) => {
+    fatal = error;
+    out.stderr(`cairn server: fatal: ${error.message}\n`);
+    resolveFailed();
+  });
+  const started = await Promise.race([
+    starting.then((member) => ({ member }), (error: unknown) => ({ error })),
+    stop.requested.then(() => null),
+  ]);
+  // A signal that arrived as the start ended still finds the member not ready: it is closed before serving.
+  if (started === null || stop.signalled) return abandonStart(starting, out);
+  if ('error' in started) {
+    out.stderr(`cairn server: ${describeStartError(started.error)}\n`);
     return 1;
   }
+  stop.ready = true;
   out.stdout(`cairn ready ${config.addr}\n`);
-  const onSignal = (signal: NodeJS.Signals): void => {
-    out.stderr(`cairn server: ${signal}: stopping\n`);
-    stop(0);
-  };
-  process.once('SIGTERM', onSignal);
-  process.once('SIGINT', onSignal);
-  const code = await stopped;
-  const timer = setTimeout(() => {
-    out.stderr('cairn server: graceful stop timed out; exiting\n');
-    process.exit(code === 0 ? 1 : code);
-  }, shutdownTimeoutMs);
-  timer.unref();
+  await Promise.race([stop.requested, failed]);
+  stop.bound();
+  await closeMember(started.member, out);
+  return fatal === null ? 0 : 1;
+}
+
+/** abandonStart waits for a start that a signal abandoned, closes what it opened, and answers 0. */
+async function abandonStart(starting: Promise<Member>, out: Output): Promise<number> {
+  const member = await starting.catch((error: unknown) => {
+    out.stderr(`cairn server: the abandoned start ended with: ${describeStartError(error)}\n`);
+    return null;
+  });
+  if (member !== null) await closeMember(member, out);
+  out.stderr('cairn server: stopped before it was ready\n');
+  return 0;
+}
+
+async function closeMember(member: Member, out: Output): Promise<void> {
   await member.close().catch((error: unknown) => out.stderr(`cairn server: close failed: ${String(error)}\n`));
-  clearTimeout(timer);
-  process.removeListener('SIGTERM', onSignal);
-  process.removeListener('SIGINT', onSignal);
-  return fatal === null ? code : 1;
+}
+
+/** describeStartError renders why a start failed: `CODE: message` for an operating error (jepsen-like/ parses it). */
+function describeStartError(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  return `${isCairnError(error) ? `${error.code}: ` : ''}${message}`;
 }
