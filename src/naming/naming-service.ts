@@ -112,7 +112,10 @@ export interface InstanceAddress extends ServiceKey {
   readonly cluster?: string;
 }
 
-/** InstanceSpec is a registration or full update; defaults: weight 1, enabled, healthy, ephemeral (Nacos), metadata {}. */
+/**
+ * InstanceSpec is a registration or full update; defaults: weight 1, enabled, healthy, ephemeral (Nacos), metadata {}.
+ * An update without `ephemeral` finds the instance where it is held, and without `healthy` keeps its health.
+ */
 export interface InstanceSpec extends InstanceAddress, ExpectedVersion {
   readonly weight?: number;
   readonly enabled?: boolean;
@@ -132,7 +135,7 @@ export interface ExpectedVersion {
 
 /**
  * InstancePatch changes only the fields it carries (Nacos's PATCH; metadata replaces the whole map). Without
- * `ephemeral`, the instance is looked for on the ephemeral path first and the persistent path otherwise.
+ * `ephemeral`, the instance is found where it is held (NamingService.writeWhereHeld), the same at every member.
  */
 export interface InstancePatch extends InstanceAddress, ExpectedVersion {
   readonly weight?: number;
@@ -424,6 +427,40 @@ function expectDeregister(result: InstanceWriteResult | DeregisterResult): Dereg
   return result;
 }
 
+/** NotHeld is the answer of a registry that does not hold the instance a write names; `answer` gives (or throws) its reply. */
+class NotHeld<T> {
+  readonly answer: () => T;
+  constructor(answer: () => T) {
+    this.answer = answer;
+  }
+}
+
+/** HeldWrite is one write that names an existing instance, as each registry would run it (writeWhereHeld). */
+interface HeldWrite<T> {
+  readonly ephemeral: () => Promise<T | NotHeld<T>>;
+  readonly persistent: () => Promise<T | NotHeld<T>>;
+}
+
+/** notHeldOnMiss turns a registry's "no such service or instance" refusal of a write into NotHeld. */
+async function notHeldOnMiss<T>(write: Promise<T>): Promise<T | NotHeld<T>> {
+  try {
+    return await write;
+  } catch (error) {
+    if (error instanceof CairnError && (error.code === 'CAIRN_INSTANCE_NOT_FOUND' || error.code === 'CAIRN_SERVICE_NOT_FOUND')) {
+      return new NotHeld<T>(() => {
+        throw error;
+      });
+    }
+    throw error;
+  }
+}
+
+/** notHeldUnlessRemoved turns a deregistration that removed nothing into NotHeld (its answer is that removal). */
+async function notHeldUnlessRemoved(write: Promise<DeregisterResult>): Promise<DeregisterResult | NotHeld<DeregisterResult>> {
+  const result = await write;
+  return result.removed ? result : new NotHeld(() => result);
+}
+
 /** preconditionOf validates a write's expected version: a non-negative safe integer, on a persistent instance only. */
 function preconditionOf(input: ExpectedVersion, ephemeral: boolean): { readonly expectedVersion?: number } {
   const expected = input.expectedVersion;
@@ -449,6 +486,8 @@ function mismatch(key: ServiceKey, holds: 'persistent' | 'ephemeral'): CairnErro
 export class NamingService {
   private readonly cp: CpRegistry;
   private readonly ephemeral: EphemeralRegistry;
+  /** hasEphemeralRegistry is false without an AP registry: then every instance is persistent, wherever it is looked for. */
+  private readonly hasEphemeralRegistry: boolean;
   private readonly authorize: AuthorizationHook;
   /** lists memoizes list answers while the registries' arrays they came from are unchanged (list-cache.ts). */
   private readonly lists: ListCache<InstanceList>;
@@ -456,6 +495,7 @@ export class NamingService {
   constructor(options: NamingServiceOptions) {
     this.cp = options.cp;
     this.ephemeral = options.ephemeral ?? unimplementedEphemeralRegistry;
+    this.hasEphemeralRegistry = options.ephemeral !== undefined && options.ephemeral !== unimplementedEphemeralRegistry;
     this.authorize = options.authorize ?? allowAll;
     this.lists = new ListCache(options.listCache ?? { entriesMax: limits.listCacheEntriesMax, instancesMax: limits.listCacheInstancesMax });
   }
@@ -491,10 +531,47 @@ export class NamingService {
     return this.ephemeral.instancesOf(key).find((instance) => sameAddress(instance, key));
   }
 
-  /** routeEphemeral decides the registry of a write that names an existing instance: explicit, else where it is found. */
-  private routeEphemeral(key: InstanceKey, ephemeral: boolean | undefined): boolean {
-    if (ephemeral !== undefined) return validateBoolean(ephemeral, 'ephemeral');
-    return this.ephemeralInstance(key) !== undefined;
+  /**
+   * kindOf is the registry a write naming an existing instance goes to when the request says (or implies) it:
+   * true for ephemeral, false for persistent, undefined when it must be found (writeWhereHeld). An expected
+   * version implies persistent, as only persistent instances carry versions; it is refused (preconditionOf) for an
+   * instance this member holds as ephemeral, and elsewhere the CP registry refuses it (nothing holds that version).
+   */
+  private kindOf(key: InstanceKey, input: { readonly ephemeral?: boolean } & ExpectedVersion): boolean | undefined {
+    if (input.ephemeral !== undefined) return validateBoolean(input.ephemeral, 'ephemeral');
+    if (!this.hasEphemeralRegistry) return false;
+    if (input.expectedVersion !== undefined) return this.ephemeralInstance(key) !== undefined;
+    return undefined;
+  }
+
+  /**
+   * writeWhereHeld runs a write that names an existing instance of unsaid kind at the registry that holds it, so
+   * the outcome is the same whichever member receives it. This member's copies are not enough to decide (the race
+   * it prevents, seen with gRPC DeregisterInstance and UpdateInstance):
+   *   1. A client registers ephemeral X at member A; A forwards it to X's responsible member R, which applies it.
+   *   2. At once the client deregisters X at member B. R's sync has not reached B: B's AP copy lacks X, and B's CP
+   *      registry never held it.
+   *   3. Deciding from B's AP copy sent the write to the CP registry, which answered removed=false ("ok") while X
+   *      stayed listed; an update answered CAIRN_SERVICE_NOT_FOUND for a service that exists.
+   * So: the CP registry when this member's applied state holds X (a persistent instance leaves only through the
+   * log); otherwise the AP registry, whose writes travel to R, the member that decides for X; and when R does not
+   * hold X either, the CP registry after a linearizable check (X may be persistent and committed but not applied
+   * here yet). Each registry also gets its turn when the first one tried no longer holds X. Without a linearizable
+   * answer (no quorum) a miss at R is refused with the CP error rather than answered as if nothing stayed.
+   */
+  private async writeWhereHeld<T>(context: RequestContext, key: InstanceKey, write: HeldWrite<T>): Promise<T> {
+    if (this.cp.localView().getInstance(key) !== null) {
+      const persistent = await write.persistent();
+      if (!(persistent instanceof NotHeld)) return persistent;
+      const ephemeral = await write.ephemeral();
+      return ephemeral instanceof NotHeld ? persistent.answer() : ephemeral;
+    }
+    const ephemeral = await write.ephemeral();
+    if (!(ephemeral instanceof NotHeld)) return ephemeral;
+    const view = await this.cp.read('linearizable', context.timeoutMs);
+    if (view.getInstance(key) === null) return ephemeral.answer();
+    const persistent = await write.persistent();
+    return persistent instanceof NotHeld ? ephemeral.answer() : persistent;
   }
 
   /** mergedDefinition is a service's definition as users see it: the CP definition, with the kind of the AP instances. */
@@ -515,22 +592,39 @@ export class NamingService {
   private async writeInstance(context: RequestContext, spec: InstanceSpec, mode: 'register' | 'update', owner?: string): Promise<InstanceWriteResult> {
     const key = instanceKeyOf(spec);
     const values = instanceValuesOf(spec, key);
-    const ephemeral = validateBoolean(spec.ephemeral ?? true, 'ephemeral');
-    if (owner !== undefined && !ephemeral) {
+    // A registration is ephemeral unless it says otherwise (Nacos's default); an update finds the instance where it is.
+    const kind = mode === 'register' ? validateBoolean(spec.ephemeral ?? true, 'ephemeral') : this.kindOf(key, spec);
+    if (owner !== undefined && kind !== true) {
       throw new CairnError('CAIRN_INVALID_ARGUMENT', 'a session registers ephemeral instances only; register persistent ones with RegisterInstance',
         { details: { parameter: 'ephemeral' } });
     }
-    const precondition = preconditionOf(spec, ephemeral);
+    const precondition = preconditionOf(spec, kind === true);
     await this.authorizeService(context, key, 'write');
-    this.checkKindForWrite(key, ephemeral);
-    if (ephemeral) {
+    const ephemeral = async (): Promise<InstanceWriteResult> => {
       const { weight, enabled, healthy, metadata } = values;
       const instance = { ...key, weight, enabled, healthy, metadata };
       return expectInstanceWrite(await this.ephemeral.write(owner === undefined ? { type: mode, instance } : { type: mode, instance, owner }, context));
-    }
-    return mode === 'register'
+    };
+    const persistent = (): Promise<InstanceWriteResult> => mode === 'register'
       ? this.cp.registerInstance(serviceKeyOf(key), values, this.writeOptions(context), precondition)
-      : this.cp.updateInstance(serviceKeyOf(key), values, this.writeOptions(context), precondition);
+      : this.updatePersistent(context, key, values, spec.healthy === undefined, precondition);
+    if (kind === undefined) return this.writeWhereHeld(context, key, { ephemeral: () => notHeldOnMiss(ephemeral()), persistent: () => notHeldOnMiss(persistent()) });
+    this.checkKindForWrite(key, kind);
+    return kind ? ephemeral() : persistent();
+  }
+
+  /**
+   * updatePersistent replaces a persistent instance's weight, enabled and metadata, and its health only when the
+   * update names it. Nacos 2.x's update changes only enabled, weight and metadata (InstanceOperatorClientImpl
+   * .updateInstance), and 1.4 keeps an updated instance's health (Cluster.updateIps), so an update without
+   * `healthy` must not undo a health set by hand under a NONE checker. Without `healthy` it is a patch of the other
+   * three: one command, so the health kept is the one at apply time, not this member's possibly older copy.
+   */
+  private updatePersistent(context: RequestContext, key: InstanceKey, values: InstanceValues, keepHealth: boolean,
+    precondition: { readonly expectedVersion?: number }): Promise<InstanceWriteResult> {
+    if (!keepHealth) return this.cp.updateInstance(serviceKeyOf(key), values, this.writeOptions(context), precondition);
+    const { weight, enabled, metadata } = values;
+    return this.cp.patchInstance({ key: serviceKeyOf(key), address: addressOf(key), weight, enabled, metadata, ...precondition }, this.writeOptions(context));
   }
 
   /** registerInstance registers or replaces an instance (upsert); a persistent one auto-creates its service. */
@@ -538,7 +632,10 @@ export class NamingService {
     return this.writeInstance(context, spec, 'register');
   }
 
-  /** updateInstance replaces an existing instance's attributes (CAIRN_INSTANCE_NOT_FOUND when absent). */
+  /**
+   * updateInstance replaces an existing instance's attributes (CAIRN_INSTANCE_NOT_FOUND when absent). Without
+   * `ephemeral` the instance is found where it is (writeWhereHeld); without `healthy` its health is kept.
+   */
   updateInstance(context: RequestContext, spec: InstanceSpec): Promise<InstanceWriteResult> {
     return this.writeInstance(context, spec, 'update');
   }
@@ -552,21 +649,26 @@ export class NamingService {
       ...(patch.healthy === undefined ? {} : { healthy: validateBoolean(patch.healthy, 'healthy') }),
       ...(patch.metadata === undefined ? {} : { metadata: validateMetadata(patch.metadata) }),
     };
-    const ephemeral = this.routeEphemeral(key, patch.ephemeral);
-    const precondition = preconditionOf(patch, ephemeral);
+    const kind = this.kindOf(key, patch);
+    const precondition = preconditionOf(patch, kind === true);
     await this.authorizeService(context, key, 'write');
-    if (ephemeral) return expectInstanceWrite(await this.ephemeral.write({ type: 'patch', key, ...changes }, context));
-    return this.cp.patchInstance({ key: serviceKeyOf(key), address: addressOf(key), ...changes, ...precondition }, this.writeOptions(context));
+    const ephemeral = async (): Promise<InstanceWriteResult> => expectInstanceWrite(await this.ephemeral.write({ type: 'patch', key, ...changes }, context));
+    const persistent = (): Promise<InstanceWriteResult> =>
+      this.cp.patchInstance({ key: serviceKeyOf(key), address: addressOf(key), ...changes, ...precondition }, this.writeOptions(context));
+    if (kind === undefined) return this.writeWhereHeld(context, key, { ephemeral: () => notHeldOnMiss(ephemeral()), persistent: () => notHeldOnMiss(persistent()) });
+    return kind ? ephemeral() : persistent();
   }
 
   /** deregisterInstance removes an instance; removing an absent one succeeds with removed=false (Nacos). */
   async deregisterInstance(context: RequestContext, input: DeregisterInput): Promise<DeregisterResult> {
     const key = instanceKeyOf(input);
-    const ephemeral = this.routeEphemeral(key, input.ephemeral);
-    const precondition = preconditionOf(input, ephemeral);
+    const kind = this.kindOf(key, input);
+    const precondition = preconditionOf(input, kind === true);
     await this.authorizeService(context, key, 'write');
-    if (ephemeral) return expectDeregister(await this.ephemeral.write({ type: 'deregister', key }, context));
-    return this.cp.deregisterInstance(serviceKeyOf(key), addressOf(key), this.writeOptions(context), precondition);
+    const ephemeral = async (): Promise<DeregisterResult> => expectDeregister(await this.ephemeral.write({ type: 'deregister', key }, context));
+    const persistent = (): Promise<DeregisterResult> => this.cp.deregisterInstance(serviceKeyOf(key), addressOf(key), this.writeOptions(context), precondition);
+    if (kind === undefined) return this.writeWhereHeld(context, key, { ephemeral: () => notHeldUnlessRemoved(ephemeral()), persistent: () => notHeldUnlessRemoved(persistent()) });
+    return kind ? ephemeral() : persistent();
   }
 
   /**

@@ -51,14 +51,23 @@ export function errorText(error: CairnError): string {
 }
 
 /**
- * nacosStatusOf is the HTTP status of an error on a Nacos route. Nacos reports conflicts ("specified service
- * already exists") as 400, and a missing resource as 404 only when reading it; a write naming a missing service or
- * instance is 400 there too ("instance not found", "specified service not exist"). Other statuses are the catalog's.
+ * nacosStatusOf is the HTTP status of an error on a Nacos route (`path` without its query). Nacos reports conflicts
+ * ("specified service already exists") as 400, and a missing resource as 404 only when reading it; a write naming a
+ * missing service or instance is 400 there too ("instance not found", "specified service not exist"). Nacos 2.x's
+ * v2 service endpoints answer a missing service with 400 on every method, reads included (ServiceOperatorV2Impl
+ * throws NacosApiException(INVALID_PARAM, SERVICE_NOT_EXIST), and NacosApiExceptionHandler answers its errCode as
+ * the status). Other statuses are the catalog's.
  */
-export function nacosStatusOf(error: CairnError, method: string, flavour: 'nacos-v1' | 'nacos-v2'): number {
+export function nacosStatusOf(error: CairnError, method: string, flavour: 'nacos-v1' | 'nacos-v2', path = ''): number {
   if (error.httpStatus === 409) return 400;
   if (error.httpStatus === 404 && flavour === 'nacos-v1' && method !== 'GET') return 400;
+  if (error.code === 'CAIRN_SERVICE_NOT_FOUND' && flavour === 'nacos-v2' && isV2ServicePath(path)) return 400;
   return error.httpStatus;
+}
+
+/** isV2ServicePath tells whether `path` (without its query) is one of the v2 service endpoints. */
+function isV2ServicePath(path: string): boolean {
+  return path.startsWith('/nacos/v2/ns/service');
 }
 
 /** NacosV2Code is one of Nacos's v2 error codes (api/model/v2/ErrorCode.java) with its abstract message. */
@@ -210,9 +219,9 @@ export function sendError(error: unknown, request: FastifyRequest, reply: Fastif
     case 'nacos-v1':
       return reply.code(nacosStatusOf(cairnError, request.method, flavour)).type('text/plain; charset=utf-8').send(errorText(cairnError));
     case 'nacos-v2': {
-      const code = nacosV2CodeOf(cairnError, path.startsWith('/nacos/v2/ns/service'));
+      const code = nacosV2CodeOf(cairnError, isV2ServicePath(path));
       const body: NacosV2Envelope<string> = { code: code.code, message: code.message, data: errorText(cairnError) };
-      return reply.code(nacosStatusOf(cairnError, request.method, flavour)).send(body);
+      return reply.code(nacosStatusOf(cairnError, request.method, flavour, path)).send(body);
     }
     case 'cairn':
       return reply.code(cairnError.httpStatus).send(cairnError.toJSON());

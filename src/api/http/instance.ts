@@ -115,7 +115,9 @@ export const instanceRoutes: FastifyPluginCallback<RoutePluginOptions> = (app, {
     });
     app.patch(`${prefix}/instance`, { config: write }, async (request, reply) => {
       await naming.patchInstance(requestContextOf(request), instancePatchOf(paramsOf(request)));
-      return replyOk(reply, version);
+      // Plain `ok` on v2 too: Nacos 2.x's InstanceControllerV2.patch returns the String "ok", not a Result envelope
+      // (its errors are enveloped, as every v2 error).
+      return replyOk(reply, 'v1');
     });
     app.delete(`${prefix}/instance`, { config: write }, async (request, reply) => {
       const params = paramsOf(request);

@@ -259,12 +259,14 @@ export interface ClientKind {
 }
 
 /**
- * clientKindOf reads `Client-Version`, else `User-Agent`, as Nacos's ClientInfo does. This only shapes responses
- * (grouped `dom`, update-versus-upsert on PUT); it never authorizes anything (DESIGN.md, Security).
+ * clientKindOf reads `User-Agent`, else (when it is absent or empty) `Client-Version`, as Nacos's
+ * WebUtils.getUserAgent does before ClientInfo parses it. The Java client sends both, `Client-Version` as a bare
+ * version ("1.4.1") that names no client, so reading it first would take a Java client for curl. This only shapes
+ * responses (grouped `dom`, update-versus-upsert on PUT); it never authorizes anything (DESIGN.md, Security).
  */
 export function clientKindOf(headers: Readonly<Record<string, string | string[] | undefined>>): ClientKind {
   const pick = (raw: string | string[] | undefined): string | undefined => (Array.isArray(raw) ? raw[0] : raw);
-  const agent = pick(headers['client-version']) || pick(headers['user-agent']) || '';
+  const agent = pick(headers['user-agent']) || pick(headers['client-version']) || '';
   const match = /^Nacos-Java-Client:v(\d+)\./.exec(agent);
   return { javaV1: match !== null && Number(match[1]) >= 1 };
 }

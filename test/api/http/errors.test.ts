@@ -77,9 +77,15 @@ test('v1 statuses: conflicts are 400; a missing resource is 404 when read, 400 w
   }
 });
 
-test('v2 statuses keep 404 for missing resources on every method (Nacos 2.x NacosApiException)', () => {
+test('v2 statuses keep 404 for missing resources on every method (Nacos 2.x NacosApiException), but a missing service is 400 on the service endpoints', () => {
   assert.equal(nacosStatusOf(new CairnError('CAIRN_INSTANCE_NOT_FOUND'), 'PUT', 'nacos-v2'), 404);
   assert.equal(nacosStatusOf(new CairnError('CAIRN_SERVICE_ALREADY_EXISTS'), 'POST', 'nacos-v2'), 400);
+  // ServiceOperatorV2Impl: NacosApiException(INVALID_PARAM, SERVICE_NOT_EXIST) on query, update and delete.
+  for (const method of ['GET', 'PUT', 'DELETE']) {
+    assert.equal(nacosStatusOf(new CairnError('CAIRN_SERVICE_NOT_FOUND'), method, 'nacos-v2', '/nacos/v2/ns/service'), 400, method);
+  }
+  assert.equal(nacosStatusOf(new CairnError('CAIRN_SERVICE_NOT_FOUND'), 'GET', 'nacos-v2', '/nacos/v2/ns/instance'), 404);
+  assert.equal(nacosStatusOf(new CairnError('CAIRN_SERVICE_NOT_FOUND'), 'GET', 'nacos-v1', '/nacos/v1/ns/service'), 404);
 });
 
 test('v2 codes: the golden table, and parameter-specific codes', () => {

@@ -420,7 +420,7 @@ function shapeProblem(request: FuzzRequest, answer: Answer): string | null {
   const code = answer.code;
   if (code === null || !isCairnErrorCode(code)) return `no Cairn-Error-Code header (got ${String(code)})`;
   const flavour = flavourOf(request.path);
-  const expected = flavour === 'cairn' ? errorCatalog[code].httpStatus : nacosStatusOf(new CairnError(code), request.method, flavour);
+  const expected = flavour === 'cairn' ? errorCatalog[code].httpStatus : nacosStatusOf(new CairnError(code), request.method, flavour, request.path);
   if (answer.status !== expected) return `status ${answer.status} for ${code}, documented ${expected}`;
   if (request.method === 'HEAD') return null;
   // docs/nacos-compatibility.md: an unknown route under /nacos answers Nacos's plain 501 `no such api:<METHOD>:<path>`.

@@ -145,6 +145,20 @@ test('PUT: curl upserts (Nacos for non-Java clients); a Java client updates, and
   await h.app.close();
 });
 
+test('the Java client 1.x as it really sends its headers (User-Agent named, Client-Version bare): updates, grouped dom', async () => {
+  // Nacos's WebUtils.getUserAgent reads User-Agent and falls back to Client-Version only when it is empty; the Java
+  // client sends Client-Version as a bare version, which names no client.
+  const java = { 'user-agent': 'Nacos-Java-Client:v1.4.1', 'client-version': '1.4.1' };
+  const h = await buildHarness();
+  await register(h, { ...persistent, groupName: 'g1' });
+  const absent = await call(h.app, 'PUT', `${base}/instance?${query({ ...persistent, groupName: 'g1', ip: '10.0.0.2' })}`, { headers: java });
+  assert.equal(absent.status, 400, 'an update of an absent instance, not an upsert');
+  assert.match(absent.text, /CAIRN_INSTANCE_NOT_FOUND/);
+  const body = await list(h, { serviceName: 'svc', groupName: 'g1' }, java);
+  assert.deepEqual([body['dom'], hostsOf(body).length], ['g1@@svc', 1]);
+  await h.app.close();
+});
+
 test('DELETE removes; an absent instance or service answers ok (Nacos)', async () => {
   const h = await buildHarness();
   await register(h, persistent);

@@ -140,9 +140,13 @@ test('member addresses: HOST:PORT or [IPv6]:PORT', () => {
   assert.equal(refusal(() => memberAddress(params({}), 'to')).problem, 'missing');
 });
 
-test('client kind: Client-Version first, then User-Agent; only Java clients >= 1.0 (and the npm client) count', () => {
+test('client kind: User-Agent first, Client-Version only when it is empty (Nacos WebUtils.getUserAgent); only Java clients >= 1.0 (and the npm client) count', () => {
   assert.equal(clientKindOf({ 'user-agent': 'Nacos-Java-Client:v1.0.0' }).javaV1, true);
-  assert.equal(clientKindOf({ 'client-version': 'Nacos-Java-Client:v2.1.0', 'user-agent': 'curl/8' }).javaV1, true);
+  // The Java client sends Client-Version as a bare version: User-Agent decides.
+  assert.equal(clientKindOf({ 'user-agent': 'Nacos-Java-Client:v1.4.1', 'client-version': '1.4.1' }).javaV1, true);
+  assert.equal(clientKindOf({ 'client-version': 'Nacos-Java-Client:v2.1.0', 'user-agent': 'curl/8' }).javaV1, false);
+  assert.equal(clientKindOf({ 'client-version': 'Nacos-Java-Client:v2.1.0', 'user-agent': '' }).javaV1, true);
+  assert.equal(clientKindOf({ 'client-version': 'Nacos-Java-Client:v2.1.0' }).javaV1, true);
   assert.equal(clientKindOf({ 'user-agent': 'Nacos-Java-Client:v0.9.0' }).javaV1, false);
   assert.equal(clientKindOf({ 'user-agent': 'curl/8.5.0' }).javaV1, false);
   assert.equal(clientKindOf({}).javaV1, false);

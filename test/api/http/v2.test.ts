@@ -25,11 +25,13 @@ async function data(h: Harness, url: string): Promise<unknown> {
   return body.data;
 }
 
-test('instance lifecycle in v2: every write answers {code:0, message:"success", data:"ok"}', async () => {
+test('instance lifecycle in v2: every write answers {code:0, message:"success", data:"ok"}, PATCH a plain "ok"', async () => {
   const h = await buildHarness();
   await ok(h, 'POST', `${v2}/instance`, query({ ...persistent, weight: 2, metadata: '{"a":"1"}' }));
   await ok(h, 'PUT', `${v2}/instance`, query({ ...persistent, weight: 3, metadata: '{"a":"2"}' }));
-  await ok(h, 'PATCH', `${v2}/instance`, query({ serviceName: 'svc', ip: '10.0.0.1', port: 8080, weight: 4 }));
+  // Nacos 2.x's InstanceControllerV2.patch returns the String "ok", not the envelope.
+  const patched = await call(h.app, 'PATCH', `${v2}/instance`, { body: query({ serviceName: 'svc', ip: '10.0.0.1', port: 8080, weight: 4 }) });
+  assert.deepEqual([patched.status, patched.text, patched.contentType], [200, 'ok', 'text/plain; charset=utf-8']);
   const detail = await data(h, `${v2}/instance?serviceName=svc&ip=10.0.0.1&port=8080`);
   assert.deepEqual(detail, {
     serviceName: 'DEFAULT_GROUP@@svc', ip: '10.0.0.1', port: 8080, clusterName: 'DEFAULT', weight: 4, healthy: true,
@@ -114,8 +116,10 @@ test('v2 errors: Nacos\'s numeric codes and HTTP statuses, the Cairn code in dat
     ['POST', `${v2}/service?serviceName=svc`, 400, 21007, 'service already exist', /CAIRN_SERVICE_ALREADY_EXISTS/],
     ['POST', `${v2}/service?serviceName=s2&metadata=oops`, 400, 21005, 'service metadata error', /^metadata format incorrect/],
     ['POST', `${v2}/service?serviceName=s2&selector=%7B%22type%22%3A%22bogus%22%7D`, 400, 21006, 'selector error', /^Param 'selector' type must be/],
-    ['GET', `${v2}/service?serviceName=nosvc`, 404, 21008, 'service not exist', /CAIRN_SERVICE_NOT_FOUND/],
-    ['PUT', `${v2}/service?serviceName=nosvc`, 404, 21008, 'service not exist', /CAIRN_SERVICE_NOT_FOUND/],
+    // Nacos 2.x: NacosApiException(INVALID_PARAM, SERVICE_NOT_EXIST) on every method, so 400 (ServiceOperatorV2Impl).
+    ['GET', `${v2}/service?serviceName=nosvc`, 400, 21008, 'service not exist', /CAIRN_SERVICE_NOT_FOUND/],
+    ['PUT', `${v2}/service?serviceName=nosvc`, 400, 21008, 'service not exist', /CAIRN_SERVICE_NOT_FOUND/],
+    ['DELETE', `${v2}/service?serviceName=nosvc`, 400, 21008, 'service not exist', /CAIRN_SERVICE_NOT_FOUND/],
     ['DELETE', `${v2}/service?serviceName=svc`, 400, 21009, 'service delete failure', /is not empty, can't be delete/],
     ['PUT', `${v2}/health/instance?serviceName=svc&ip=10.0.0.1&port=8080`, 400, 21010, 'healthy param miss', /^Param 'healthy' is required\./],
     ['PUT', `${v2}/health/instance?serviceName=svc&ip=10.0.0.1&port=8080&healthy=false`, 400, 21011, 'health check still running', /CAIRN_HEALTH_CHECK_ACTIVE/],
@@ -135,5 +139,35 @@ test('v2 errors: Nacos\'s numeric codes and HTTP statuses, the Cairn code in dat
   assert.deepEqual(await data(h, `${v2}/service/list`), { count: 2, services: ['eph', 'svc'] });
   const unknown = await call(h.app, 'GET', `${v2}/nothing`);
   assert.deepEqual([unknown.status, unknown.text], [501, 'no such api:GET:/nacos/v2/ns/nothing']);
+  await h.app.close();
+});
+
+test('PUT /v2/ns/instance without `ephemeral` updates a persistent instance where it is (Nacos 2.x ignores the kind on update)', async () => {
+  const h = await buildHarness();
+  await ok(h, 'POST', `${v2}/instance`, query(persistent));
+  const { ephemeral: _kind, ...withoutKind } = persistent;
+  await ok(h, 'PUT', `${v2}/instance`, query({ ...withoutKind, weight: 5, metadata: '{"v":"2"}' }));
+  const detail = await data(h, `${v2}/instance?serviceName=svc&ip=10.0.0.1&port=8080`) as { weight: number; metadata: unknown };
+  assert.deepEqual([detail.weight, detail.metadata], [5, { v: '2' }]);
+  await h.app.close();
+});
+
+test('an update without `healthy` keeps a health set by hand under a NONE checker (Nacos 2.x updates enabled, weight, metadata only)', async () => {
+  const h = await buildHarness();
+  await ok(h, 'POST', `${v2}/instance`, query(persistent));
+  const cluster = query({ serviceName: 'svc', clusterName: 'DEFAULT', checkPort: 80, useInstancePort4Check: true, healthChecker: '{"type":"NONE"}' });
+  assert.equal((await call(h.app, 'PUT', `/nacos/v1/ns/cluster?${cluster}`)).text, 'ok');
+  const healthOf = async (): Promise<boolean> => (await data(h, `${v2}/instance?serviceName=svc&ip=10.0.0.1&port=8080`) as { healthy: boolean }).healthy;
+  await ok(h, 'PUT', `${v2}/health/instance`, query({ serviceName: 'svc', ip: '10.0.0.1', port: 8080, healthy: false }));
+  await ok(h, 'PUT', `${v2}/instance`, query({ ...persistent, weight: 2 }));
+  assert.equal(await healthOf(), false, 'a v2 update without healthy');
+  const javaUpdate = await call(h.app, 'PUT', `/nacos/v1/ns/instance?${query({ ...persistent, weight: 3 })}`, { headers: { 'user-agent': 'Nacos-Java-Client:v1.4.1', 'client-version': '1.4.1' } });
+  assert.equal(javaUpdate.text, 'ok');
+  assert.equal(await healthOf(), false, 'a v1 update from a Java client without healthy');
+  const detail = await data(h, `${v2}/instance?serviceName=svc&ip=10.0.0.1&port=8080`) as { weight: number };
+  assert.equal(detail.weight, 3, 'the update still changed the weight');
+  // An update that names the health sets it, as before (the checker is NONE).
+  await ok(h, 'PUT', `${v2}/instance`, query({ ...persistent, weight: 3, healthy: true }));
+  assert.equal(await healthOf(), true, 'an update with healthy=true');
   await h.app.close();
 });
