@@ -527,6 +527,21 @@ export class NamingService {
     return this.cp.read(consistency, context.timeoutMs);
   }
 
+  /**
+   * instanceView is the view an instance read of `key` is served from. A linearizable read of a service this member
+   * holds on the AP path (ephemeral instances here, no persistent one in its applied state; a service holds one kind)
+   * is served from this member's own state, as a local read: ephemeral instances are replicated asynchronously, so no
+   * read of them is linearizable, and waiting for a Raft quorum would only make them unavailable in a partition,
+   * which the AP path must never be (DESIGN.md). A linearizable read of anything else waits for ReadIndex as before.
+   */
+  private instanceView(context: RequestContext, options: ReadOptions, key: ServiceKey): Promise<RegistryView> {
+    if (options.consistency === 'linearizable' && this.hasEphemeralRegistry && this.ephemeral.instancesOf(key).length > 0) {
+      const local = this.cp.localView();
+      if (local.listInstances(key).length === 0) return Promise.resolve(local);
+    }
+    return this.view(context, options);
+  }
+
   private ephemeralInstance(key: InstanceKey): Instance | undefined {
     return this.ephemeral.instancesOf(key).find((instance) => sameAddress(instance, key));
   }
@@ -715,7 +730,7 @@ export class NamingService {
   async getInstance(context: RequestContext, address: InstanceAddress, options: ReadOptions = {}): Promise<Instance> {
     const key = instanceKeyOf(address);
     await this.authorizeService(context, key, 'read');
-    const view = await this.view(context, options);
+    const view = await this.instanceView(context, options, key);
     const instance = view.getInstance(key) ?? this.ephemeralInstance(key);
     if (instance !== undefined && instance !== null) return instance;
     const where = `${key.namespace}/${groupedName(key.group, key.service)}`;
@@ -729,7 +744,7 @@ export class NamingService {
     const clusters = normaliseClusters((query.clusters ?? []).map((name) => validateClusterName(name, 'clusters')));
     const healthyOnly = validateBoolean(query.healthyOnly ?? false, 'healthyOnly');
     await this.authorizeService(context, key, 'read');
-    return this.instanceListIn(await this.view(context, query), key, clusters, healthyOnly);
+    return this.instanceListIn(await this.instanceView(context, query, key), key, clusters, healthyOnly);
   }
 
   /** instanceListIn is the merged, selected instance list of `key` in `view` (listInstances after its checks). */

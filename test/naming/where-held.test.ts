@@ -90,7 +90,7 @@ class ResponsibleElsewhere implements EphemeralRegistry {
     throw new CairnError('CAIRN_NOT_IMPLEMENTED', 'fake');
   }
 
-  instancesOf(): readonly Instance[] {
+  instancesOf(_service: ServiceKey): readonly Instance[] {
     return [];
   }
 
@@ -206,4 +206,33 @@ test('an update without `healthy` keeps a persistent instance\'s health; one tha
   const set = await naming.updateInstance(anonymous, { ...p, ephemeral: false, weight: 2, healthy: true });
   assert.equal(set.instance.healthy, true);
   assert.equal(cp.leader.stateMachine.getInstance({ ...p, cluster: 'DEFAULT' })?.healthy, true);
+});
+
+/** HeldHere is an AP registry whose writes have reached this member's own copy too (instancesOf lists them). */
+class HeldHere extends ResponsibleElsewhere {
+  override instancesOf(service: ServiceKey): readonly Instance[] {
+    const prefix = `${service.namespace}/${service.group}/${service.service}/`;
+    return [...this.held].filter(([id]) => id.startsWith(prefix)).map(([, instance]) => instance);
+  }
+}
+
+test('a linearizable read of a service held on the AP path is served here without a Raft quorum; of a persistent one it still waits for ReadIndex', async () => {
+  // Ephemeral instances are replicated asynchronously: waiting for a quorum made them unreadable in a minority
+  // partition (gRPC reads are linearizable by default) without making the read any more linearizable.
+  const ap = new HeldHere();
+  const cp = new LaggingFollower();
+  const naming = new NamingService({ cp: new CpRegistry(cp, cp.follower), ephemeral: ap });
+  await naming.registerInstance(anonymous, x);
+  await naming.registerInstance(anonymous, { ...p, ephemeral: false });
+  await cp.linearizableBarrier();
+  cp.barrierError = new CairnError('CAIRN_NO_QUORUM', 'no quorum');
+  const barriers = cp.barriers;
+  const list = await naming.listInstances(anonymous, { ...cache, consistency: 'linearizable' });
+  assert.deepEqual(list.hosts.map((host) => `${host.ip}:${host.port}`), ['10.1.0.1:6379']);
+  const one = await naming.getInstance(anonymous, { ...x, cluster: 'DEFAULT' }, { consistency: 'linearizable' });
+  assert.equal(one.ip, '10.1.0.1');
+  assert.equal(cp.barriers, barriers, 'no barrier for the ephemeral service');
+  await rejectsWith(naming.listInstances(anonymous, { ...orders, consistency: 'linearizable' }), 'CAIRN_NO_QUORUM');
+  await rejectsWith(naming.listInstances(anonymous, { ...cache, consistency: 'nonsense' as 'local' }), 'CAIRN_INVALID_ARGUMENT');
+  assert.equal((await naming.listInstances(anonymous, { ...orders, consistency: 'local' })).hosts.length, 1);
 });
