@@ -39,6 +39,7 @@ export interface Limits {
   readonly peerContactSendersPendingMax: number;
   // --- Client requests ---
   readonly requestBodyBytesMax: number;
+  readonly logUrlCharsMax: number;
   readonly requestJsonDepthMax: number;
   readonly requestReceiveMsMax: number;
   readonly httpConnectionsCheckMs: number;
@@ -202,6 +203,9 @@ export const limits: Limits = Object.freeze({
   // --- Client requests ---
   // An HTTP body or gRPC request message: larger ones get CAIRN_REQUEST_TOO_LARGE before any parsing work.
   requestBodyBytesMax: 256 * KiB,
+  // A URL in a log line (HTTP access and error lines): Node lets a request line reach 16 KiB, and a log line per
+  // request of that size is a way to fill a disk; longer URLs are cut, saying how much was.
+  logUrlCharsMax: 512,
   // Nesting of a JSON request body: parameters are flat, their values at most an object or two deep (metadata, a
   // health checker, a beat), so 32 levels leave room while a body of 256 KiB of brackets, whose every recursive walk
   // (JSON.stringify) would overflow the stack, is refused with CAIRN_INVALID_ARGUMENT before any parameter is read.

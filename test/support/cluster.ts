@@ -335,8 +335,8 @@ export interface LogEvent {
   readonly fields: Readonly<Record<string, unknown>>;
 }
 
-/** requestLogMessages are fastify's per-request lines: counted, not kept (they would flush everything else out). */
-const requestLogMessages = new Set(['incoming request', 'request completed']);
+/** requestLogMessages are the member's per-request lines (src/api/http/app.ts): counted, not kept (they would flush everything else out). */
+const requestLogMessages = new Set(['request answered']);
 const keptEventMessages = new Set(['raft role changed', 'log compacted', 'snapshot image encoded for a follower', 'snapshot from the leader installed']);
 const eventsMax = 2000;
 

@@ -3,12 +3,15 @@
 //
 // Layers, in request order: body parsing (form, JSON, anything else ignored; bodies over limits.requestBodyBytesMax
 // refused before parsing) -> routing (a miss is Nacos's 501 `no such api`) -> the one authorization hook -> the
-// route plugin -> the error shapes of errors.ts. Every answered request is logged (pino, with secrets redacted from
-// the URL) and observed in the latency histogram.
+// route plugin -> the error shapes of errors.ts. Every answered request is logged in one line (pino, with secrets
+// redacted from the URL and the URL cut at limits.logUrlCharsMax): at debug when it succeeded, info when refused
+// (4xx), warn when it failed (5xx), so a member at its default level (info) writes no line per beat or list while
+// every refusal stays visible; and every one is observed in the latency histogram. While the server closes, a
+// request on a kept-alive connection is answered CAIRN_SHUTTING_DOWN (fastify's own 503 carried no code).
 
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage } from 'node:http';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import { CairnError } from '../../errors.ts';
 import { limits } from '../../limits.ts';
 import { installAuthorization } from './authorization.ts';
@@ -48,9 +51,28 @@ export function redactUrl(url: string): string {
   return `${url.slice(0, at)}?${query.join('&')}`;
 }
 
+/** logUrl is a URL as logged: secrets redacted, cut at limits.logUrlCharsMax with the count of what was cut. */
+export function logUrl(url: string): string {
+  const redacted = redactUrl(url);
+  const max = limits.logUrlCharsMax;
+  return redacted.length <= max ? redacted : `${redacted.slice(0, max)}...[${redacted.length - max} more chars]`;
+}
+
 /** requestLogFields is what a request log line says about the request: never its body, never a secret. */
 function requestLogFields(request: FastifyRequest): Record<string, unknown> {
-  return { method: request.method, url: redactUrl(request.url), remoteAddress: request.ip };
+  return { method: request.method, url: logUrl(request.url), remoteAddress: request.ip };
+}
+
+/** installAccessLog logs one line per answered request, at a level by its status (see the file comment). */
+function installAccessLog(app: FastifyInstance): void {
+  app.addHook('onResponse', async (request, reply) => {
+    const status = reply.statusCode;
+    const level = status >= 500 ? 'warn' : status >= 400 ? 'info' : 'debug';
+    // pino's check; a logger without one (tests' silent logger) takes every call and drops it itself.
+    const isLevelEnabled = (request.log as { isLevelEnabled?: (name: string) => boolean }).isLevelEnabled;
+    if (isLevelEnabled !== undefined && !isLevelEnabled.call(request.log, level)) return;
+    request.log[level]({ req: request, status, ms: Math.round(reply.elapsedTime * 10) / 10 }, 'request answered');
+  });
 }
 
 function loggerOptions(logger: FastifyBaseLogger | boolean | undefined): Pick<FastifyServerOptions, 'logger' | 'loggerInstance'> {
@@ -141,6 +163,11 @@ export function buildApp(deps: HttpDeps): FastifyInstance {
     routerOptions: { ignoreTrailingSlash: true },
     requestIdHeader: false,
     genReqId: requestIdOfRaw,
+    // One line per request, by installAccessLog, instead of fastify's two at info ("incoming request", "request
+    // completed"): at a few thousand beats a second those were most of a member's log and its URLs were unbounded.
+    logController: new LogController({ disableRequestLogging: true }),
+    // Requests while closing get CAIRN_SHUTTING_DOWN from the hook below, not fastify's uncoded 503.
+    return503OnClosing: false,
     // A request must arrive whole within requestReceiveMsMax of its start (limits.ts): one delayed in the network is
     // refused with 408 and its connection closed, not applied long after its client gave up. Node checks every
     // httpConnectionsCheckMs; its own defaults (60 s for the headers, checked every 30 s) let a beat land a minute late.
@@ -164,6 +191,14 @@ export function buildApp(deps: HttpDeps): FastifyInstance {
     },
   });
   installBodyParsers(app);
+  installAccessLog(app);
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+  app.addHook('onRequest', async () => {
+    if (closing) throw new CairnError('CAIRN_SHUTTING_DOWN', 'the member is shutting down; send the request to another member');
+  });
   app.setErrorHandler((error, request, reply) => sendError(error, request, reply));
   app.setNotFoundHandler((request, reply) => sendNoSuchApi(request, reply));
   const stall = deps.stall;

@@ -234,22 +234,45 @@ test('GET /metrics exposes request latency by method, route pattern and status',
   await h.app.close();
 });
 
-test('request logs are pino lines with the URL\'s secrets redacted', async () => {
-  const lines: string[] = [];
+/** loggingApp builds an app logging at `level` into a list of parsed lines. */
+function loggingApp(level: string): { app: ReturnType<typeof buildApp>; lines: Array<Record<string, unknown>> } {
+  const lines: Array<Record<string, unknown>> = [];
   const sink = new Writable({
     write(chunk: Buffer, _encoding, callback) {
-      lines.push(...chunk.toString('utf8').split('\n').filter((line) => line !== ''));
+      for (const line of chunk.toString('utf8').split('\n')) if (line !== '') lines.push(JSON.parse(line) as Record<string, unknown>);
       callback();
     },
   });
   const { naming } = createDirectNaming();
-  const app = buildApp({ naming, cluster: new FakeCluster(), metrics: new Registry(), logger: pino({ level: 'info' }, sink) });
+  return { app: buildApp({ naming, cluster: new FakeCluster(), metrics: new Registry(), logger: pino({ level }, sink) }), lines };
+}
+
+test('request logs are one pino line per request with the URL\'s secrets redacted', async () => {
+  const { app, lines } = loggingApp('debug');
   await app.inject({ method: 'GET', url: '/nacos/v1/ns/operator/metrics?username=nacos&password=s3cret' });
   await app.close();
-  const logged = lines.join('\n');
+  const logged = JSON.stringify(lines);
   assert.doesNotMatch(logged, /s3cret/);
   assert.match(logged, /password=\[redacted\]/);
-  assert.match(logged, /"statusCode":200/);
+  const answered = lines.filter((line) => line['msg'] === 'request answered');
+  assert.equal(answered.length, 1, logged);
+  assert.equal(answered[0]?.['status'], 200);
+  assert.equal(lines.filter((line) => line['msg'] === 'incoming request' || line['msg'] === 'request completed').length, 0, 'fastify\'s own two lines are off');
+});
+
+test('at the default level (info) a successful request writes no line, a refused one writes one; a long URL is cut', async () => {
+  const { app, lines } = loggingApp('info');
+  await app.inject({ method: 'GET', url: '/nacos/v1/ns/instance/list?serviceName=svc' });
+  assert.equal(lines.length, 0, JSON.stringify(lines));
+  await app.inject({ method: 'GET', url: `/nacos/v1/ns/instance/list?serviceName=${'x'.repeat(10_000)}` });
+  await app.close();
+  const answered = lines.filter((line) => line['msg'] === 'request answered');
+  assert.equal(answered.length, 1, JSON.stringify(lines).slice(0, 500));
+  assert.equal(answered[0]?.['level'], 30);
+  assert.equal(answered[0]?.['status'], 400);
+  const url = String((answered[0]?.['req'] as Record<string, unknown> | undefined)?.['url']);
+  assert.ok(url.length < 600, `logged url of ${url.length} chars`);
+  assert.match(url, /\.\.\.\[\d+ more chars\]$/);
 });
 
 test('redactUrl hides secret parameters and keeps the rest', () => {

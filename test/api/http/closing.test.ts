@@ -1,0 +1,36 @@
+// Goal: a request that reaches the HTTP API while the member closes is answered with the catalog's
+// CAIRN_SHUTTING_DOWN (503, its code in the body and the cairn-error-code header), on Nacos routes too, not with
+// fastify's bare 503 {"error":"Service Unavailable"}, which no client can tell apart from any other 503.
+//
+// Method: the app listens on 127.0.1.211 (this file's address). A raw TCP client sends the first half of a request's
+// headers, so its connection is busy and survives the close; the app's close starts; the rest of the headers follow.
+
+import assert from 'node:assert/strict';
+import { connect } from 'node:net';
+import { test } from 'node:test';
+import { listenHarness } from './harness.ts';
+
+const host = '127.0.1.211';
+
+test('a request completed while the member closes is answered CAIRN_SHUTTING_DOWN', async () => {
+  const { harness, port } = await listenHarness(host);
+  const socket = connect({ host, port });
+  let received = '';
+  socket.setEncoding('latin1');
+  socket.on('data', (chunk: string) => {
+    received += chunk;
+  });
+  const ended = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+  await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+  socket.write(`GET /nacos/v1/ns/instance/list?serviceName=svc HTTP/1.1\r\nHost: ${host}\r\n`);
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  const closed = harness.app.close();
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  socket.write('Connection: close\r\n\r\n');
+  await Promise.race([ended, new Promise((resolve) => setTimeout(resolve, 5000))]);
+  socket.destroy();
+  await closed;
+  assert.match(received, /^HTTP\/1\.1 503 /, received);
+  assert.match(received, /cairn-error-code: CAIRN_SHUTTING_DOWN/i, received);
+  assert.match(received, /shutting down/, received);
+});
