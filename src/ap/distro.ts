@@ -25,9 +25,11 @@
 //   from the latest death it knows of (coverageFloorMs; a member down in its view counts as dead since it was seen
 //   going down), not from the takeover.
 // - Sessions: instances written with a session as owner are renewed by this member at their responsible members
-//   every beatIntervalMs while the session lives, and deregistered when it closes or falls silent. A renewal that
-//   finds an instance missing at its responsible member (a stale removal won there) registers it again: while its
-//   session lives, an instance stays, as a Nacos 2 connection keeps its client's instances.
+//   every beatIntervalMs while the session lives, and deregistered when it closes or falls silent (a registration on
+//   its way at the close included). A renewal that finds an instance missing at its responsible member (a stale
+//   removal, or a deregistration by anyone but the session, won there) registers it again: while its session lives,
+//   an instance stays, as a Nacos 2 connection keeps its client's instances; only the session's own deregistration
+//   ends its hold. The member's shutdown ends the sessions without deregistering anything (endSessions).
 
 import { randomUUID } from 'node:crypto';
 import { CairnError, isCairnError, isCairnErrorCode } from '../errors.ts';
@@ -75,6 +77,12 @@ export type DistroLimits = Pick<Limits,
   'distroExpiryTickMs' | 'distroExpiryScanEntriesMax' | 'distroSnapshotRetriesMax' | 'distroSnapshotRetryDelayMs' |
   'distroSessionTimeoutMs' | 'distroSessionsMax' | 'distroSessionInstancesMax' | 'distroForwardBatchDelayMs' |
   'distroForwardBatchEntriesMax' | 'distroForwardPendingMax' | 'distroPeerTimeoutMs' | 'distroForwardFenceMs' | 'distroForwardSkewMs'>;
+
+/**
+ * DistroWrite is what DistroNode.write takes: an EphemeralWrite, whose deregistration may name the session it is sent
+ * through (`owner`), so that only the session's own deregistration ends its hold on the instance (deregisterThrough).
+ */
+export type DistroWrite = Exclude<EphemeralWrite, { readonly type: 'deregister' }> | { readonly type: 'deregister'; readonly key: InstanceKey; readonly owner?: string };
 
 /** DistroEvent names what a node counts; metrics.ts turns each into a Prometheus counter. */
 export type DistroEvent =
@@ -140,9 +148,14 @@ interface SessionState {
   readonly id: string;
   /** keys maps serviceId + NUL + entryId to the instance the session keeps. */
   readonly keys: Map<string, SessionBinding>;
+  /** writes are the session's registrations (and repairs) on their way; its close waits for them (closeSession). */
+  readonly writes: Set<Promise<unknown>>;
   lastAliveMs: number;
   closed: boolean;
-  resolveClosed: () => void;
+  /** shutDown is set when the member's shutdown ended the session (endSessions): it removes nothing. */
+  shutDown: boolean;
+  /** settleClosed settles `closedPromise`: resolved when the session closed, rejected with CAIRN_SHUTTING_DOWN at shutdown. */
+  settleClosed: (shutDown: boolean) => void;
   readonly closedPromise: Promise<void>;
   closing: Promise<void> | null;
 }
@@ -151,6 +164,16 @@ interface SessionState {
 interface ClosingKey {
   readonly key: InstanceKey;
   readonly lineage: Version | null;
+}
+
+/** sessionClosed is the refusal of a write through a session that has ended. */
+function sessionClosed(id: string): CairnError {
+  return new CairnError('CAIRN_SESSION_CLOSED', `session ${id} is not open on this member`);
+}
+
+/** shuttingDown ends the sessions of a member that is shutting down (endSessions), and refuses new ones. */
+function shuttingDown(): CairnError {
+  return new CairnError('CAIRN_SHUTTING_DOWN', 'the member is shutting down; open a session at another member and register again');
 }
 
 /** lineageOfAnswer is the registration's lineage in a responsible member's answer; null from an older member (none). */
@@ -204,6 +227,8 @@ export class DistroNode implements EphemeralRegistry {
   /** sessionOfEntry maps serviceId + NUL + entryId to the session keeping that instance. */
   private readonly sessionOfEntry = new Map<string, SessionState>();
   private readonly timers: NodeJS.Timeout[] = [];
+  /** sessionsEnded is set once endSessions ran (the member is shutting down): no session opens after it. */
+  private sessionsEnded = false;
   /** forwarder batches the writes and beats forwarded to each peer (forward-batcher.ts). */
   private readonly forwarder: ForwardBatcher;
   private loaded = false;
@@ -289,15 +314,31 @@ export class DistroNode implements EphemeralRegistry {
     void this.loadSnapshot();
   }
 
-  /** close stops the timers; sessions end without deregistering (their responsible members expire them). */
+  /** close stops the timers and ends the sessions as endSessions does (nothing is deregistered). */
   close(): void {
+    this.endSessions();
     this.closed = true;
     this.forwarder.close();
     for (const timer of this.timers) clearInterval(timer);
     this.timers.length = 0;
+  }
+
+  /**
+   * endSessions ends every session for the member's shutdown, and refuses new ones (CAIRN_SHUTTING_DOWN): their
+   * `closed` promises reject with CAIRN_SHUTTING_DOWN, so the Session streams end with UNAVAILABLE (docs/grpc.md), and
+   * nothing is deregistered, the session's close included. The clients redo at another member (their new sessions
+   * then own the instances, which stay listed throughout); a client that does not is expired by the responsible
+   * members (docs/ap.md "Beats, expiry and sessions": the session's member shuts down). The member calls it before
+   * it stops its gRPC server, so the streams end while they can still be told why (idempotent).
+   */
+  endSessions(): void {
+    this.sessionsEnded = true;
     for (const session of this.sessions.values()) {
       session.closed = true;
-      session.resolveClosed();
+      session.shutDown = true;
+      session.closing ??= Promise.resolve();
+      session.keys.clear();
+      session.settleClosed(true);
     }
     this.sessions.clear();
     this.sessionOfEntry.clear();
@@ -497,44 +538,117 @@ export class DistroNode implements EphemeralRegistry {
     return this.store.serviceKeys(namespace);
   }
 
-  /** write applies an ephemeral write at the responsible member (forwarding it there when needed). */
-  async write(operation: EphemeralWrite, _context: RequestContext): Promise<InstanceWriteResult | DeregisterResult> {
+  /**
+   * write applies an ephemeral write at the responsible member (forwarding it there when needed), and keeps this
+   * member's sessions in step with it (docs/ap.md "Beats, expiry and sessions"):
+   * - a registration through a session binds the instance to it (the session's renewals keep it); one without an
+   *   owner (a beat-kept registration) ends any hold a session of this member had on it;
+   * - an update or a patch is an operator's change: the instance keeps its owner (ephemeral-store.ts put), so its
+   *   session keeps it too (until 2026-11-24 it unbound it here, and the instance expired under a live session);
+   * - a deregistration ends a session's hold only when sent through that session (deregisterThrough).
+   */
+  async write(operation: DistroWrite, _context: RequestContext): Promise<InstanceWriteResult | DeregisterResult> {
+    if (operation.type === 'deregister') return this.deregisterThrough(operation.key, operation.owner);
     const request = this.requestOf(operation);
-    const key = operation.type === 'patch' || operation.type === 'deregister' ? operation.key : operation.instance;
-    const session = (operation.type === 'register' || operation.type === 'update') && operation.owner !== undefined
-      ? this.openSessionOf(operation.owner) : null;
-    if (session !== null && session.keys.size >= this.limits.distroSessionInstancesMax && !session.keys.has(globalEntryId(key))) {
-      throw new CairnError('CAIRN_INVALID_ARGUMENT', `a session keeps at most ${this.limits.distroSessionInstancesMax} instances`);
-    }
+    const key = operation.type === 'patch' ? operation.key : operation.instance;
     const global = globalEntryId(key);
-    // A repair registration of this instance in flight lands first, so it cannot undo this write.
-    const bound = this.sessionOfEntry.get(global)?.keys.get(global);
-    if (bound?.repair != null) await bound.repair;
-    const leaving = request.type === 'deregister' ? this.sessionOfEntry.get(global)?.keys.get(global) : undefined;
-    if (leaving !== undefined) leaving.leaving = true;
+    // Only a registration binds: an update keeps the owner the instance has, whatever it names.
+    const session = operation.type === 'register' && operation.owner !== undefined ? this.openSessionOf(operation.owner) : null;
+    if (session !== null) this.checkSessionRoom(session, global);
+    const repair = this.repairOf(global);
+    if (repair !== null) await repair;
     let response: ForwardResponse;
-    try {
+    if (session !== null && request.type === 'register') {
+      if (session.closed) throw sessionClosed(session.id);
+      response = await this.trackSessionWrite(session, this.registerThrough(session, global, request));
+    } else {
       response = await this.route(key, request);
-    } finally {
-      if (leaving !== undefined) leaving.leaving = false;
+      // A registration without an owner makes the instance beat-kept (ephemeral-store.ts put).
+      if (request.type === 'register' && response.ok) this.unbindFromSession(global);
     }
     if (!response.ok) throw errorOf(response);
-    if (response.type === 'instance') {
-      if (session !== null && !session.closed && (request.type === 'register' || request.type === 'update')) {
-        this.bindToSession(session, global, key, request.fields, lineageOfAnswer(response.entry));
-      } else if (session === null) {
-        this.unbindFromSession(global);
-      }
-      return { instance: instanceOf(key, response.entry), revision: response.revision };
-    }
-    if (response.type === 'removed') {
-      this.unbindFromSession(global);
-      return { removed: response.removed, revision: response.revision };
-    }
-    throw new CairnError('CAIRN_INTERNAL', `a write was answered with ${response.type}`);
+    if (response.type !== 'instance') throw new CairnError('CAIRN_INTERNAL', `a write was answered with ${response.type}`);
+    return { instance: instanceOf(key, response.entry), revision: response.revision };
   }
 
-  private requestOf(operation: EphemeralWrite): ForwardRequest {
+  /** checkSessionRoom refuses a session's registration of a new instance beyond distroSessionInstancesMax. */
+  private checkSessionRoom(session: SessionState, global: string): void {
+    const max = this.limits.distroSessionInstancesMax;
+    if (session.keys.size >= max && !session.keys.has(global)) {
+      throw new CairnError('CAIRN_SESSION_INSTANCES_EXCEEDED', `session ${session.id} already keeps ${session.keys.size} instances (limit ${max}); deregister some through it or open another session`,
+        { details: { limit: max } });
+    }
+  }
+
+  /**
+   * registerThrough routes a session's registration and binds the instance to the session; when the session closed
+   * while it was on its way, it ends the registration as the close would have (the close only removes what the session held when it closed). The race, with the
+   * responsible member remote (found by the 2026-11-24 gRPC audit: 19 of 30 cancelled sessions left their instance
+   * listed until it expired, 30 s later):
+   *   1. The client sends `register` and cancels its stream at once.
+   *   2. The registration is forwarded; meanwhile the cancel closes the session, which holds nothing yet.
+   *   3. The registration lands, owned by the closed session: nothing renews it and nothing removes it.
+   * A session ended by the member's shutdown removes nothing (endSessions), so neither does this.
+   */
+  private async registerThrough(session: SessionState, global: string, request: Extract<ForwardRequest, { readonly fields: ForwardedFields }>): Promise<ForwardResponse> {
+    const { key } = request;
+    const response = await this.route(key, request);
+    if (!response.ok || response.type !== 'instance') return response;
+    if (!session.closed) {
+      this.bindToSession(session, global, key, request.fields, lineageOfAnswer(response.entry));
+      return response;
+    }
+    if (session.shutDown) throw shuttingDown();
+    this.options.logger.info({ session: session.id, service: key.service, ip: key.ip, port: key.port }, 'a session closed while its registration was on its way; removing it again');
+    await this.deregisterClosed(session.id, [{ key, lineage: lineageOfAnswer(response.entry) }]);
+    throw sessionClosed(session.id);
+  }
+
+  /** repairOf is a session's repair registration of the instance in flight: a write waits for it, so it cannot undo the write. */
+  private repairOf(global: string): Promise<void> | null {
+    return this.sessionOfEntry.get(global)?.keys.get(global)?.repair ?? null;
+  }
+
+  /** trackSessionWrite keeps a session's write in flight where its close waits for it (closeSession). */
+  private async trackSessionWrite<T>(session: SessionState, write: Promise<T>): Promise<T> {
+    session.writes.add(write);
+    try {
+      return await write;
+    } finally {
+      session.writes.delete(write);
+    }
+  }
+
+  /**
+   * deregisterThrough routes a deregistration. The instance is removed wherever it is sent; whether the session of
+   * this member that keeps it (if any) lets it go follows one rule on every member: a live session is the authority
+   * for its instances, as a Nacos 2.x connection is for its client's (docs/ap.md "Beats, expiry and sessions"). Only
+   * the session's own deregistration (`owner` its id) ends its hold; any other (a unary or HTTP deregistration,
+   * another session's) is undone by the session's next renewal round, here as on every other member.
+   * Until the naming layer names the session on a session's deregistration, one without `owner` sent to this member
+   * is taken as the keeping session's own: otherwise a client could not remove its instance through its session.
+   */
+  private async deregisterThrough(key: InstanceKey, owner: string | undefined): Promise<DeregisterResult> {
+    const global = globalEntryId(key);
+    const repair = this.repairOf(global);
+    if (repair !== null) await repair;
+    const holder = this.sessionOfEntry.get(global);
+    const binding = holder !== undefined && (owner === undefined || owner === holder.id) ? holder.keys.get(global) : undefined;
+    // While the client's own deregistration is under way, no renewal restores the instance (repairSession).
+    if (binding !== undefined) binding.leaving = true;
+    let response: ForwardResponse;
+    try {
+      response = await this.route(key, { type: 'deregister', key });
+    } finally {
+      if (binding !== undefined) binding.leaving = false;
+    }
+    if (!response.ok) throw errorOf(response);
+    if (response.type !== 'removed') throw new CairnError('CAIRN_INTERNAL', `a deregistration was answered with ${response.type}`);
+    if (binding !== undefined && holder?.keys.get(global) === binding) this.unbindFromSession(global);
+    return { removed: response.removed, revision: response.revision };
+  }
+
+  private requestOf(operation: Exclude<DistroWrite, { readonly type: 'deregister' }>): ForwardRequest {
     switch (operation.type) {
       case 'register':
       case 'update': {
@@ -549,8 +663,6 @@ export class DistroNode implements EphemeralRegistry {
       case 'patch':
         if (operation.metadata !== undefined) timeoutsOf(operation.metadata, this.limits, true);
         return operation;
-      case 'deregister':
-        return { type: 'deregister', key: operation.key };
     }
   }
 
@@ -1044,17 +1156,26 @@ export class DistroNode implements EphemeralRegistry {
 
   // --- Sessions ---
 
-  /** openSession starts a session; writes with its id as owner bind instances to it. */
+  /**
+   * openSession starts a session; writes with its id as owner bind instances to it. Beyond distroSessionsMax open
+   * sessions it refuses with CAIRN_SESSIONS_EXCEEDED (retryable: sessions end, and other members have room), and
+   * once the member is shutting down with CAIRN_SHUTTING_DOWN.
+   */
   openSession(): EphemeralSession {
+    if (this.sessionsEnded) throw shuttingDown();
     if (this.sessions.size >= this.limits.distroSessionsMax) {
-      throw new CairnError('CAIRN_INVALID_ARGUMENT', `this member holds ${this.sessions.size} sessions, the most it keeps`);
+      throw new CairnError('CAIRN_SESSIONS_EXCEEDED', `this member holds ${this.sessions.size} sessions (limit ${this.limits.distroSessionsMax}); retry later or at another member`,
+        { details: { limit: this.limits.distroSessionsMax } });
     }
-    let resolveClosed: () => void = () => undefined;
-    const closedPromise = new Promise<void>((resolve) => {
-      resolveClosed = resolve;
+    let settleClosed: (shutDown: boolean) => void = () => undefined;
+    const closedPromise = new Promise<void>((resolve, reject) => {
+      settleClosed = (shutDown) => (shutDown ? reject(shuttingDown()) : resolve());
     });
+    // A shutdown rejects it; whoever waits on it hears why, and nobody waiting is no unhandled rejection.
+    closedPromise.catch(() => undefined);
     const state: SessionState = {
-      id: `${this.options.self}/${randomUUID()}`, keys: new Map(), lastAliveMs: this.now(), closed: false, resolveClosed, closedPromise, closing: null,
+      id: `${this.options.self}/${randomUUID()}`, keys: new Map(), writes: new Set(), lastAliveMs: this.now(), closed: false, shutDown: false,
+      settleClosed, closedPromise, closing: null,
     };
     this.sessions.set(state.id, state);
     return Object.freeze({
@@ -1069,7 +1190,7 @@ export class DistroNode implements EphemeralRegistry {
 
   private openSessionOf(id: string): SessionState {
     const session = this.sessions.get(id);
-    if (session === undefined || session.closed) throw new CairnError('CAIRN_SESSION_CLOSED', `session ${id} is not open on this member`);
+    if (session === undefined || session.closed) throw sessionClosed(id);
     session.lastAliveMs = this.now();
     return session;
   }
@@ -1088,12 +1209,16 @@ export class DistroNode implements EphemeralRegistry {
     this.sessionOfEntry.delete(global);
   }
 
-  /** closeSession ends a session and deregisters its instances everywhere (idempotent). */
+  /**
+   * closeSession ends a session and deregisters its instances everywhere (idempotent). It resolves once they are
+   * removed, those of the registrations and repairs still on their way at the close included (registerThrough,
+   * repairSession): each of those removes its own when its answer comes back.
+   */
   private closeSession(session: SessionState): Promise<void> {
     session.closing ??= (async () => {
       session.closed = true;
       this.sessions.delete(session.id);
-      session.resolveClosed();
+      session.settleClosed(false);
       const keys = [...session.keys.values()].map((binding) => ({ key: binding.key, lineage: binding.lineage }));
       for (const { key } of keys) {
         const global = globalEntryId(key);
@@ -1101,6 +1226,7 @@ export class DistroNode implements EphemeralRegistry {
       }
       session.keys.clear();
       await this.deregisterClosed(session.id, keys);
+      await Promise.allSettled([...session.writes]);
     })();
     return session.closing;
   }
@@ -1233,17 +1359,23 @@ export class DistroNode implements EphemeralRegistry {
     this.options.logger.info({ session: session.id, service: binding.key.service, ip: binding.key.ip, port: binding.key.port },
       'a session\'s instance was missing at its responsible member; registering it again');
     const request: ForwardRequest = { type: 'register', key: binding.key, fields: binding.fields, owner: session.id };
-    binding.repair = this.route(binding.key, request).then(
-      (response) => {
+    const repair = this.route(binding.key, request).then(
+      async (response) => {
+        if (!response.ok || response.type !== 'instance') return;
         // The close must end the repair's registration, a lineage of its own.
-        if (response.ok && response.type === 'instance') binding.lineage = lineageOfAnswer(response.entry);
+        const lineage = lineageOfAnswer(response.entry);
+        binding.lineage = lineage;
+        // A close meanwhile may have reached the responsible member first: end the repair's registration again, as
+        // registerThrough does for a session's registration.
+        if (session.closed && !session.shutDown) await this.deregisterClosed(session.id, [{ key: binding.key, lineage }]);
       },
       (error: unknown) => {
         // The next renewal finds it missing again and retries.
         this.options.logger.warn({ session: session.id, service: binding.key.service, err: error instanceof Error ? error.message : String(error) },
           'registering a session\'s missing instance again failed');
       },
-    ).finally(() => {
+    );
+    binding.repair = this.trackSessionWrite(session, repair).finally(() => {
       binding.repair = null;
     });
   }

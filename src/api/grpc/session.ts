@@ -5,14 +5,15 @@
 // `keep_alive`. A request that fails is answered with `error` (the status a unary call would get) and the stream goes
 // on; a message that is not a SessionRequest, or sets none of its requests, ends the stream with INVALID_ARGUMENT.
 // The session is closed (its instances removed) when the stream ends, fails or is cancelled; when the registry ends
-// a silent session first, the stream ends with ABORTED (CAIRN_SESSION_EXPIRED).
+// a silent session first, the stream ends with ABORTED (CAIRN_SESSION_EXPIRED); when the member is shutting down
+// (the registry rejects `closed` with CAIRN_SHUTTING_DOWN, and removes nothing), with UNAVAILABLE, as Subscribe does.
 //
 // Bounds: at most sessionRequestsPendingMax requests read and not yet answered; beyond it the stream is paused (HTTP/2
 // flow control pushes back on the client), and an answer counts as done only once grpc-js took it, so a client that
 // stops reading answers stops being read too.
 
 import type { ServerDuplexStream } from '@grpc/grpc-js';
-import { CairnError } from '../../errors.ts';
+import { CairnError, isCairnError } from '../../errors.ts';
 import { limits } from '../../limits.ts';
 import type { NamingService, NamingSession, RequestContext } from '../../naming/naming-service.ts';
 import { statusMessageOf, statusOfError, toCairnError } from './errors.ts';
@@ -56,6 +57,14 @@ async function answerOf(session: NamingSession, request: Fields, which: string, 
   }
 }
 
+/**
+ * endOfSession is the status of a stream whose session the registry ended otherwise than by closing it: the reason it
+ * gives (CAIRN_SHUTTING_DOWN, UNAVAILABLE: redo at another member), else CAIRN_SESSION_EXPIRED.
+ */
+function endOfSession(id: string, reason: unknown): CairnError {
+  return isCairnError(reason) ? reason : new CairnError('CAIRN_SESSION_EXPIRED', `session ${id} ended`);
+}
+
 /** serveSession returns the grpc-js handler of Session; `decoded` turns a raw message into Fields or throws. */
 export function serveSession(naming: NamingService, decoded: (request: unknown) => Fields, logger?: SessionLogger, stall?: WriteFence): (call: ServerDuplexStream<unknown, object>) => void {
   return (call) => {
@@ -83,7 +92,7 @@ export function serveSession(naming: NamingService, decoded: (request: unknown) 
     });
     void write({ started: { sessionId: session.id, keepAliveIntervalMs: sessionKeepAliveIntervalMs } });
     session.closed.then(() => finish(new CairnError('CAIRN_SESSION_EXPIRED', `session ${session.id} ended by the registry (silent past its timeout, or closed); open a new session and register again`)),
-      () => finish(new CairnError('CAIRN_SESSION_EXPIRED', `session ${session.id} ended`)));
+      (reason: unknown) => finish(endOfSession(session.id, reason)));
     call.on('data', (raw: unknown) => {
       if (ended) return;
       let request: Fields;

@@ -5,7 +5,8 @@
 // while the member holds at most one waiting snapshot for it. Session: `started` first, then every request answered
 // in order; register binds an ephemeral instance to the session; ephemeral=false and bad input are answered with a
 // per-request `error` and the stream goes on; a message with no request ends it with INVALID_ARGUMENT; ending the
-// stream closes the session; a session the registry ends (silent) ends the stream with ABORTED (CAIRN_SESSION_EXPIRED).
+// stream closes the session; a session the registry ends (silent) ends the stream with ABORTED (CAIRN_SESSION_EXPIRED);
+// one the member's shutdown ends (the registry rejects `closed` with CAIRN_SHUTTING_DOWN) with UNAVAILABLE, as Subscribe.
 // Method: buildGrpcServer() over the real NamingService and state machine with a direct proposer (no Raft), a real
 // SubscriptionHub with shrunken limits, and, for Session, a small fake EphemeralRegistry injected at the NamingService
 // seam (the AP registry is built in parallel); bound on this file's own 127.0.1.155, called through real grpc-js
@@ -35,27 +36,40 @@ import { waitFor } from '../../support/cluster.ts';
 const host = '127.0.1.155';
 const Naming = 'cairn.naming.v1.Naming';
 
-/** FakeSession records what happens to one session; expire() plays the registry ending a silent session. */
+/**
+ * FakeSession records what happens to one session; expire() plays the registry ending a silent session, shutDown()
+ * the member's shutdown ending it (DistroNode.endSessions).
+ */
 class FakeSession implements EphemeralSession {
   readonly id: string;
   keepAlives = 0;
   closeCalls = 0;
   readonly closed: Promise<void>;
   private resolveClosed: () => void = () => undefined;
+  private rejectClosed: (reason: CairnError) => void = () => undefined;
+  private shutdown = false;
   constructor(id: string, private readonly registry: FakeEphemeralRegistry) {
     this.id = id;
-    this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
+    this.closed = new Promise((resolve, reject) => {
+      this.resolveClosed = resolve;
+      this.rejectClosed = reject;
+    });
   }
   keepAlive(): void {
     this.keepAlives += 1;
   }
   async close(): Promise<void> {
     this.closeCalls += 1;
-    this.expire();
+    // As DistroNode's: a session the shutdown ended removes nothing when it is closed.
+    if (!this.shutdown) this.expire();
   }
   expire(): void {
     this.registry.dropOwner(this.id);
     this.resolveClosed();
+  }
+  shutDown(): void {
+    this.shutdown = true;
+    this.rejectClosed(new CairnError('CAIRN_SHUTTING_DOWN', 'the member is shutting down (test)'));
   }
 }
 
@@ -389,4 +403,19 @@ test('Session: a session the registry ends (silent past its timeout) ends the st
   assert.equal(status.code, grpc.status.ABORTED);
   assert.equal(status.metadata.get('cairn-error-code')[0], 'CAIRN_SESSION_EXPIRED');
   assert.equal(ephemeral.instances.size, 0);
+});
+
+test('Session: a session the member\'s shutdown ends ends the stream with UNAVAILABLE, CAIRN_SHUTTING_DOWN, and removes nothing', async () => {
+  const stream = session();
+  await stream.next(1, 'started');
+  const fake = ephemeral.sessions.at(-1)!;
+  (stream.call as grpc.ClientDuplexStream<Message, Message>).write({ register: { service: 'eph3', instance: { ip: '10.9.0.1', port: 1, ephemeral: true } } });
+  await stream.next(2, 'registered');
+  fake.shutDown();
+  const status = await stream.ended('the shutdown');
+  assert.equal(status.code, grpc.status.UNAVAILABLE);
+  assert.equal(status.metadata.get('cairn-error-code')[0], 'CAIRN_SHUTTING_DOWN');
+  await waitFor(() => fake.closeCalls === 1, { timeoutMs: 2000, intervalMs: 5, what: 'the stream\'s end closed the session' });
+  assert.equal(ephemeral.instances.size, 1, 'left for the client to redo at another member');
+  ephemeral.dropOwner(fake.id);
 });
