@@ -14,6 +14,11 @@ export interface MemberAp {
   readonly service: PeerServiceRegistration;
   /** start creates and starts the Distro node (the member's EphemeralRegistry). */
   start(registry: Registry): DistroNode;
+  /**
+   * endSessions ends every gRPC Session of this member with CAIRN_SHUTTING_DOWN, removing nothing (their clients
+   * redo them elsewhere), and refuses new ones; the first step of a shutdown, before the gRPC server closes.
+   */
+  endSessions(): void;
   /** close stops the node and its peer connections. */
   close(): void;
 }
@@ -42,6 +47,9 @@ export function memberAp(self: string, members: readonly string[], host: string,
       node.start(transport);
       log.info({ members: node.liveMembers() }, 'distro started');
       return node;
+    },
+    endSessions() {
+      node?.endSessions();
     },
     close() {
       node?.close();

@@ -262,6 +262,9 @@ async function assemble(
         await health.close();
         await http.close().catch((error: unknown) => logger.warn({ err: error }, 'http close failed'));
         await pushes.close();
+        // Sessions end first, at once and with their own status (CAIRN_SHUTTING_DOWN), not cancelled by the gRPC
+        // server's close after its grace, racing the AP node's close.
+        ap.endSessions();
         await grpc.close();
         ap.close();
         await replica.close();

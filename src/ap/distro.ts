@@ -625,15 +625,13 @@ export class DistroNode implements EphemeralRegistry {
    * for its instances, as a Nacos 2.x connection is for its client's (docs/ap.md "Beats, expiry and sessions"). Only
    * the session's own deregistration (`owner` its id) ends its hold; any other (a unary or HTTP deregistration,
    * another session's) is undone by the session's next renewal round, here as on every other member.
-   * Until the naming layer names the session on a session's deregistration, one without `owner` sent to this member
-   * is taken as the keeping session's own: otherwise a client could not remove its instance through its session.
    */
   private async deregisterThrough(key: InstanceKey, owner: string | undefined): Promise<DeregisterResult> {
     const global = globalEntryId(key);
     const repair = this.repairOf(global);
     if (repair !== null) await repair;
     const holder = this.sessionOfEntry.get(global);
-    const binding = holder !== undefined && (owner === undefined || owner === holder.id) ? holder.keys.get(global) : undefined;
+    const binding = holder !== undefined && owner === holder.id ? holder.keys.get(global) : undefined;
     // While the client's own deregistration is under way, no renewal restores the instance (repairSession).
     if (binding !== undefined) binding.leaving = true;
     let response: ForwardResponse;

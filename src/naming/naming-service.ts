@@ -276,7 +276,7 @@ export type EphemeralWrite =
   | { readonly type: 'register'; readonly instance: InstanceKey & Omit<Instance, 'ip' | 'port' | 'cluster' | 'instanceId' | 'ephemeral'>; readonly owner?: string }
   | { readonly type: 'update'; readonly instance: InstanceKey & Omit<Instance, 'ip' | 'port' | 'cluster' | 'instanceId' | 'ephemeral'>; readonly owner?: string }
   | { readonly type: 'patch'; readonly key: InstanceKey; readonly weight?: number; readonly enabled?: boolean; readonly healthy?: boolean; readonly metadata?: Metadata }
-  | { readonly type: 'deregister'; readonly key: InstanceKey };
+  | { readonly type: 'deregister'; readonly key: InstanceKey; readonly owner?: string };
 
 /**
  * BeatInput is one client beat (Nacos v1 `PUT /instance/beat`). `instance` is the beat body (Nacos's RsInfo) when
@@ -674,13 +674,17 @@ export class NamingService {
     return kind ? ephemeral() : persistent();
   }
 
-  /** deregisterInstance removes an instance; removing an absent one succeeds with removed=false (Nacos). */
-  async deregisterInstance(context: RequestContext, input: DeregisterInput): Promise<DeregisterResult> {
+  /**
+   * deregisterInstance removes an instance; removing an absent one succeeds with removed=false (Nacos). `owner` is
+   * the session it is sent through (a session's own deregistration, which alone ends the session's hold on it).
+   */
+  async deregisterInstance(context: RequestContext, input: DeregisterInput, owner?: string): Promise<DeregisterResult> {
     const key = instanceKeyOf(input);
     const kind = this.kindOf(key, input);
     const precondition = preconditionOf(input, kind === true);
     await this.authorizeService(context, key, 'write');
-    const ephemeral = async (): Promise<DeregisterResult> => expectDeregister(await this.ephemeral.write({ type: 'deregister', key }, context));
+    const write: EphemeralWrite = owner === undefined ? { type: 'deregister', key } : { type: 'deregister', key, owner };
+    const ephemeral = async (): Promise<DeregisterResult> => expectDeregister(await this.ephemeral.write(write, context));
     const persistent = (): Promise<DeregisterResult> => this.cp.deregisterInstance(serviceKeyOf(key), addressOf(key), this.writeOptions(context), precondition);
     if (kind === undefined) return this.writeWhereHeld(context, key, { ephemeral: () => notHeldUnlessRemoved(ephemeral()), persistent: () => notHeldUnlessRemoved(persistent()) });
     return kind ? ephemeral() : persistent();
@@ -716,7 +720,7 @@ export class NamingService {
       },
       deregister: (context: RequestContext, input: DeregisterInput) => {
         session.keepAlive();
-        return this.deregisterInstance(context, { ...input, ephemeral: true });
+        return this.deregisterInstance(context, { ...input, ephemeral: true }, session.id);
       },
     });
   }

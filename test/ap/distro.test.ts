@@ -454,7 +454,7 @@ test('a client\'s own deregistration through its session is not undone by the se
   const services = ['g0', 'g1', 'g2', 'g3'].map((name) => key(name, '10.0.0.5'));
   for (const svc of services) await register(m1, svc, {}, session.id);
   await converged(nodes, services, 'the session\'s instances everywhere');
-  for (const svc of services) await m1.write({ type: 'deregister', key: svc }, anonymous);
+  for (const svc of services) await m1.write({ type: 'deregister', key: svc, owner: session.id }, anonymous);
   await converged(nodes, services, 'the deregistrations everywhere');
   // Ten renewal rounds later they are still gone, and the session is still open.
   await new Promise((resolve) => setTimeout(resolve, 10 * fast.beatIntervalMs));

@@ -177,8 +177,9 @@ test('a live session is the authority for its instances: only its own deregistra
   for (const svc of services) {
     await register(m1, svc, { zone: 'a' }, owner.id);
     await waitFor(() => listedEverywhere(nodes, svc), { timeoutMs: 3000, what: `${svc.service} registered everywhere` });
-    // Another session's deregistration at the session's own member, then at another member; a unary one at another member.
-    for (const [node, by] of [[m1, other.id], [m2, other.id], [m2, undefined]] as const) {
+    // Another session's deregistration at the session's own member, then at another member; a unary one at the
+    // session's own member, then at another member.
+    for (const [node, by] of [[m1, other.id], [m2, other.id], [m1, undefined], [m2, undefined]] as const) {
       const before = repairs;
       const answer = await node.write(by === undefined ? { type: 'deregister', key: svc } : { type: 'deregister', key: svc, owner: by }, anonymous);
       assert.deepEqual('removed' in answer && answer.removed, true, `${svc.service}: removed at ${node.self}`);
