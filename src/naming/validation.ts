@@ -209,13 +209,45 @@ function parseMetadataJson(text: string, parameter: string): Record<string, stri
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return metadataFormatIncorrect(parameter, text);
   const entries: Array<[string, string]> = [];
+  let numbers: Map<string, string> | null = null;
   for (const [key, item] of Object.entries(parsed)) {
     // Jackson reads scalars into a Map<String, String> as their text; objects, arrays and null are refused.
-    if (typeof item === 'string') entries.push([key, item]);
-    else if (typeof item === 'number' || typeof item === 'boolean') entries.push([key, String(item)]);
+    if (typeof item === 'string' || typeof item === 'boolean') entries.push([key, String(item)]);
+    else if (typeof item === 'number') entries.push([key, (numbers ??= flatNumberTexts(text)).get(key) ?? String(item)]);
     else metadataFormatIncorrect(parameter, text);
   }
   return Object.fromEntries(entries);
+}
+
+/**
+ * flatNumberTexts maps each key of a flat JSON object (valid JSON, already parsed) whose value is a number to the
+ * number's text as written, the last one for a repeated key, as JSON.parse keeps the last: Jackson keeps a number's
+ * text in a string map ("1.0", "1e2", "9007199254740993"), where String(JSON.parse(...)) would give "1", "100" and
+ * "9007199254740992".
+ */
+function flatNumberTexts(text: string): Map<string, string> {
+  const texts = new Map<string, string>();
+  const stringToken = /"(?:[^"\\]|\\.)*"/y;
+  const numberToken = /-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?/y;
+  const skip = (at: number): number => {
+    while (at < text.length && /[\s{},:]/.test(text[at] ?? '')) at++;
+    return at;
+  };
+  // Bounded by the text: every turn consumes a key and its value.
+  for (let at = skip(0); at < text.length;) {
+    stringToken.lastIndex = at;
+    const key = stringToken.exec(text);
+    if (key === null) break;
+    at = skip(stringToken.lastIndex);
+    numberToken.lastIndex = at;
+    stringToken.lastIndex = at;
+    const number = numberToken.exec(text);
+    const string = number === null ? stringToken.exec(text) : null;
+    if (number !== null) texts.set(JSON.parse(key[0]) as string, number[0]);
+    const end = number !== null ? numberToken.lastIndex : string !== null ? stringToken.lastIndex : text.indexOf(',', at) < 0 ? text.length : text.indexOf(',', at);
+    at = skip(end);
+  }
+  return texts;
 }
 
 /**

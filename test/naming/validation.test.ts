@@ -235,3 +235,10 @@ test('a lone UTF-16 surrogate is refused in every free-text value; paired surrog
   assert.deepEqual(validateMetadata({ emoji: '\ud83d\ude00' }), { emoji: '😀' });
   assert.equal(validateServiceName('svc-\ud83d\ude00'), 'svc-😀');
 });
+
+test('JSON metadata keeps each number as written, as Jackson reads it into a string map', () => {
+  // String(JSON.parse(...)) turned 1.0 into "1", 1e2 into "100", and 9007199254740993 into "9007199254740992".
+  assert.deepEqual(parseMetadata('{"id":9007199254740993,"v":1.0,"e":1e2,"n":-0.5,"s":"x,1","b":true}'),
+    { b: 'true', e: '1e2', id: '9007199254740993', n: '-0.5', s: 'x,1', v: '1.0' });
+  assert.deepEqual(parseMetadata('{ "a" : 1.50 , "k\\"q" : 12, "a": 2.0 }'), { a: '2.0', 'k"q': '12' }, 'a repeated key keeps its last value, as JSON.parse does');
+});
