@@ -36,10 +36,12 @@ export interface Limits {
   readonly peerSendQueueBytesMax: number;
   readonly peerMessageBytesMax: number;
   readonly peerContactsMax: number;
+  readonly peerStreamsPerConnectionMax: number;
   readonly peerContactSendersPendingMax: number;
   // --- Client requests ---
   readonly requestBodyBytesMax: number;
   readonly logUrlCharsMax: number;
+  readonly grpcAnswerMarginMs: number;
   readonly requestJsonDepthMax: number;
   readonly requestReceiveMsMax: number;
   readonly httpConnectionsCheckMs: number;
@@ -190,6 +192,11 @@ export const limits: Limits = Object.freeze({
   // Largest encoded peer message accepted on the wire (gRPC max receive size): room for a full AppendRequest
   // plus its framing and per-entry headers; larger messages are refused by the transport.
   peerMessageBytesMax: 4 * MiB,
+  // Calls one connection to the peer port may have open at once (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS): a member
+  // opens one Raft Stream and a Distro stream or two, and its forwarded writes and Distro calls in flight, tens at
+  // most (one ForwardBatch carries up to forwardBatchRequestsMax writes); beyond it a caller's further calls wait for
+  // a free stream. Without it grpc-js takes any number, each holding memory, from any caller of the port.
+  peerStreamsPerConnectionMax: 1024,
   // Peers a member durably records having heard from (src/replica/replica.ts onMessage; the wiped-member check of
   // src/replica/bootstrap.ts asks for them). Every member a cluster ever had fits many times over (a Raft group has a
   // handful of voters; replacements add a few a year); the peer port is not authenticated, and without this any
@@ -206,6 +213,11 @@ export const limits: Limits = Object.freeze({
   // A URL in a log line (HTTP access and error lines): Node lets a request line reach 16 KiB, and a log line per
   // request of that size is a way to fill a disk; longer URLs are cut, saying how much was.
   logUrlCharsMax: 512,
+  // A gRPC call with a deadline is answered this long before it (src/api/grpc/server.ts callBudget): a write that
+  // cannot commit is refused with its code (CAIRN_NO_QUORUM, CAIRN_OUTCOME_UNKNOWN) before the client's deadline
+  // fires with a bare DEADLINE_EXCEEDED, which tells the client neither whether the write was made nor what to do.
+  // Covers the answer's trip back on a loaded machine; a call with less time left is answered at half of it.
+  grpcAnswerMarginMs: 100,
   // Nesting of a JSON request body: parameters are flat, their values at most an object or two deep (metadata, a
   // health checker, a beat), so 32 levels leave room while a body of 256 KiB of brackets, whose every recursive walk
   // (JSON.stringify) would overflow the stack, is refused with CAIRN_INVALID_ARGUMENT before any parameter is read.

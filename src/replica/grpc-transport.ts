@@ -146,6 +146,7 @@ export type GrpcTransportLimits = Pick<
   | 'snapshotChunkBytes'
   | 'entryBytesMax'
   | 'peerMessageBytesMax'
+  | 'peerStreamsPerConnectionMax'
   | 'peerSendQueueMessagesMax'
   | 'peerSendQueueBytesMax'
   | 'forwardBatchRequestsMax'
@@ -590,6 +591,7 @@ export class GrpcPeerTransport implements PeerTransport {
     const server = new Server({
       'grpc.max_send_message_length': this.options.limits.peerMessageBytesMax,
       'grpc.max_receive_message_length': this.options.limits.peerMessageBytesMax,
+      'grpc.max_concurrent_streams': this.options.limits.peerStreamsPerConnectionMax,
       'grpc.keepalive_time_ms': this.tuning.keepaliveTimeMs,
       'grpc.keepalive_timeout_ms': this.tuning.keepaliveTimeoutMs,
       'grpc.enable_channelz': 0,

@@ -138,6 +138,31 @@ describe('GrpcPeerTransport', () => {
     assert.equal(await a.transport.checkpoints('127.0.1.13', 500), null, 'a member the transport does not know');
   });
 
+  test('one connection to the peer port has at most peerStreamsPerConnectionMax calls open; a further one waits for a free stream', async (t) => {
+    const cluster = new Cluster();
+    t.after(() => cluster.close());
+    const a = await cluster.start(A, { limits: { ...limits, peerStreamsPerConnectionMax: 2 } });
+    const client = new Client(`${A}:${a.transport.port}`, credentials.createInsecure());
+    t.after(() => client.close());
+    const identity = (bytes: Buffer): Buffer => bytes;
+    // Stream calls stay open until ended; the member answers each one's headers at once (serveStream).
+    const open = [0, 1, 2].map(() => {
+      let headers = false;
+      const call = client.makeClientStreamRequest<Buffer, Buffer>('/cairn.peer.v1.Peer/Stream', identity, identity, new Metadata(), () => undefined);
+      call.on('metadata', () => {
+        headers = true;
+      });
+      call.on('error', () => undefined);
+      return { call, answered: () => headers };
+    });
+    await waitFor('the first two calls answered', () => open[0]!.answered() && open[1]!.answered());
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.equal(open[2]!.answered(), false, 'the third call waits: the connection allows two streams');
+    open[0]!.call.end();
+    await waitFor('the third call answered once a stream was free', () => open[2]!.answered());
+    for (const { call } of open.slice(1)) call.end();
+  });
+
   test('delivers 10k messages between two members completely and in order', async (t) => {
     const cluster = new Cluster();
     t.after(() => cluster.close());

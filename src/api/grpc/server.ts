@@ -114,12 +114,19 @@ function withListEncoding(definition: ServiceDefinition): ServiceDefinition {
   return encoded;
 }
 
-/** callBudget turns a call's deadline into how long it may wait: 'expired', or a timeout capped by `capMs` (undefined: none set). */
-export function callBudget(deadline: Deadline, nowMs: number, capMs: number): CallBudget | 'expired' {
+/**
+ * callBudget turns a call's deadline into how long it may wait: 'expired', or a timeout capped by `capMs` (undefined:
+ * none set). The timeout ends limits.grpcAnswerMarginMs before the deadline (half the time left when less remains),
+ * so that the member's coded answer (CAIRN_NO_QUORUM: certainly not written; CAIRN_OUTCOME_UNKNOWN) reaches the
+ * client before the client's own deadline fires with a bare DEADLINE_EXCEEDED, which says neither.
+ */
+export function callBudget(deadline: Deadline, nowMs: number, capMs: number, marginMs = limits.grpcAnswerMarginMs): CallBudget | 'expired' {
   const at = deadline instanceof Date ? deadline.getTime() : deadline;
   if (!Number.isFinite(at)) return { timeoutMs: undefined };
   const remainingMs = Math.floor(at - nowMs);
-  return remainingMs <= 0 ? 'expired' : { timeoutMs: Math.min(remainingMs, capMs) };
+  if (remainingMs <= 0) return 'expired';
+  const answerBy = remainingMs > 2 * marginMs ? remainingMs - marginMs : Math.max(1, Math.floor(remainingMs / 2));
+  return { timeoutMs: Math.min(answerBy, capMs) };
 }
 
 /** decodedFields wraps a decoded request in Fields, or throws CAIRN_INVALID_ARGUMENT for an undecodable one. */

@@ -49,17 +49,20 @@ test('a leader hint travels as cairn-leader; anything that is not a CairnError b
   assert.equal(decodeErrorInfo(Buffer.from([])), null, 'a status without details carries no ErrorInfo');
 });
 
-test('callBudget: no deadline, a remaining deadline capped by the member bound, and a passed deadline', () => {
+test('callBudget: no deadline, a remaining deadline less the answer margin, capped by the member bound, and a passed deadline', () => {
   const now = 1_000_000;
   const cases: Array<[string, Date | number, ReturnType<typeof callBudget>]> = [
     ['no deadline', Infinity, { timeoutMs: undefined }],
-    ['250 ms left', now + 250, { timeoutMs: 250 }],
-    ['a Date deadline', new Date(now + 1200), { timeoutMs: 1200 }],
+    ['250 ms left: answered 100 ms before the deadline', now + 250, { timeoutMs: 150 }],
+    ['a Date deadline', new Date(now + 1200), { timeoutMs: 1100 }],
+    ['150 ms left (under twice the margin): half of it', now + 150, { timeoutMs: 75 }],
+    ['1 ms left', now + 1, { timeoutMs: 1 }],
     ['a minute left is capped', now + 60_000, { timeoutMs: 5000 }],
     ['just passed', now, 'expired'],
     ['long passed', now - 10, 'expired'],
   ];
-  for (const [name, deadline, expected] of cases) assert.deepEqual(callBudget(deadline, now, 5000), expected, name);
+  for (const [name, deadline, expected] of cases) assert.deepEqual(callBudget(deadline, now, 5000, 100), expected, name);
+  assert.equal(limits.grpcAnswerMarginMs, 100);
 });
 
 test('size bounds: the largest instance list and service detail fit one response, and a services page never exceeds it', () => {
