@@ -23,6 +23,8 @@ import { test } from 'node:test';
 import { checkConvergence, type Cluster, Ledger, type Member, readInstances, startCluster, waitFor, Writer } from '../support/cluster.ts';
 import { connectionsTo, hostOf, Partitioner, requireIptables } from '../support/iptables.ts';
 import { metricValue } from '../support/ephemeral.ts';
+import { ClientApiClient, GrpcCallError } from '../../src/api/grpc/client.ts';
+import { namingServiceName } from '../../src/api/grpc/proto.ts';
 
 const hosts = ['127.0.1.55', '127.0.1.56', '127.0.1.57', '127.0.1.58', '127.0.1.59'];
 
@@ -94,6 +96,14 @@ test('an isolated leader acknowledges nothing; the majority goes on; all converg
     partitioner.isolate(old.host, majority.map((member) => member.host));
     const isolatedAt = Date.now();
     const early = Promise.all([0, 1, 2].map(() => ledger.register(old, 'partition-isolated', 15_000)));
+    // A gRPC write with a deadline under the member's 5 s request timeout: the member answers it before the deadline,
+    // with its code, rather than leaving the client a bare DEADLINE_EXCEEDED that says neither whether it was written
+    // nor what to do (callBudget's margin). Its service is not the ledger's: its outcome is never acknowledged.
+    const grpcClient = new ClientApiClient(`${old.host}:${old.port + 1000}`, 2000);
+    const grpcStarted = Date.now();
+    const grpcWrite = grpcClient.call(namingServiceName, 'RegisterInstance', { service: 'partition-grpc', instance: { ip: '127.0.4.77', port: 77, ephemeral: false } })
+      .then(() => ({ code: 'ok', ms: Date.now() - grpcStarted }), (error: unknown) => ({ code: error instanceof GrpcCallError ? error.cairnCode ?? `bare ${error.statusName}` : String(error), ms: Date.now() - grpcStarted }))
+      .finally(() => grpcClient.close());
     const next = await cluster.waitForLeader({ among: majority, exclude: old, timeoutMs: 10_000, intervalMs: 20 });
     const electionMs = Date.now() - isolatedAt;
     st.diagnostic(`partition: ${next.leader.addr} leads term ${next.term} (was ${old.addr}, term ${term}), agreed by the majority ${electionMs} ms after the isolation`);
@@ -112,6 +122,9 @@ test('an isolated leader acknowledges nothing; the majority goes on; all converg
       assert.ok(refusalsOfAnIsolatedLeader.has(outcome.detail), `${what} ended with ${outcome.detail}, not one of ${[...refusalsOfAnIsolatedLeader].join(', ')}`);
       assert.ok(outcome.ms <= isolatedAnswerMsMax, `${what} was answered after ${outcome.ms} ms (bound ${isolatedAnswerMsMax} ms)`);
     }
+    const grpcOutcome = await grpcWrite;
+    st.diagnostic(`a gRPC write with a 2 s deadline to the isolated leader: ${grpcOutcome.code} after ${grpcOutcome.ms} ms`);
+    assert.ok(refusalsOfAnIsolatedLeader.has(grpcOutcome.code), `the gRPC write ended with ${grpcOutcome.code}, not one of ${[...refusalsOfAnIsolatedLeader].join(', ')}`);
     isolated = { old, next: next.leader, outcomes: outcomes.map((outcome) => `${outcome.service}/${outcome.key}`) };
   });
 
