@@ -98,8 +98,10 @@ async function save(args: readonly string[], out: Output): Promise<number> {
   if (fromText !== undefined && values['with-uncommitted'] === true) throw new UsageError('--with-uncommitted reads a stopped member\'s log: use it with --data-dir');
   if (fromText === undefined && text(values, 'peer-port') !== undefined) throw new UsageError('--peer-port goes with --from');
   const file = path.resolve(required(values, 'out'));
-  // Refuse an existing --out before asking a member for hundreds of megabytes (writeNewFile refuses it again).
+  // Refuse an existing --out, or one whose directory is missing, before asking a member for hundreds of megabytes
+  // (writeNewFile refuses the first again).
   if (await exists(file)) throw new UsageError(`--out: ${file} already exists; a backup never replaces a file`);
+  if (!(await isDirectory(path.dirname(file)))) throw new UsageError(`--out: the directory ${path.dirname(file)} does not exist (or is not a directory); create it first`);
   const machine = new RegistryStateMachine();
   let backup: Backup;
   if (fromText !== undefined) {
@@ -129,11 +131,23 @@ async function exists(file: string): Promise<boolean> {
   }
 }
 
+/** isDirectory tells whether `directory` exists and is a directory. */
+async function isDirectory(directory: string): Promise<boolean> {
+  try {
+    return (await stat(directory)).isDirectory();
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT' || (error as NodeJS.ErrnoException).code === 'ENOTDIR') return false;
+    throw error;
+  }
+}
+
 /** readChecked reads and validates a backup file whole: the decoded backup and the registry it holds. */
 async function readChecked(file: string): Promise<{ backup: Backup; machine: RegistryStateMachine }> {
   let size: number;
   try {
-    size = (await stat(file)).size;
+    const found = await stat(file);
+    if (!found.isFile()) throw new UsageError(`--in: ${file} is not a file (a backup is one file, written by cairn backup save)`);
+    size = found.size;
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw new UsageError(`--in: ${file} does not exist`);
     throw error;

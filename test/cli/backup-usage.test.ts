@@ -30,6 +30,8 @@ test('cairn backup: usage errors exit 2 with the reason, run-time failures exit 
     [['save', '--data-dir', root], /--out is required/],
     [['save', '--data-dir', root, '--out', path.join(root, 'x.bak'), '--force'], /Unknown option '--force'/],
     [['inspect', '--in', path.join(root, 'missing.bak')], /missing\.bak does not exist/],
+    [['inspect', '--in', root], /is not a file \(a backup is one file/],
+    [['save', '--data-dir', root, '--out', path.join(root, 'no-such-dir', 'x.bak')], /--out: the directory .*no-such-dir does not exist \(or is not a directory\); create it first/],
     [['restore', '--in', path.join(root, 'missing.bak'), '--data-dir', path.join(root, 'd'), '--addr', '127.0.0.1:8848'], /missing\.bak does not exist/],
     [['restore', '--in', path.join(root, 'x.bak'), '--data-dir', path.join(root, 'd'), '--addr', 'no-port'], /--addr: 'no-port' is not HOST:PORT/],
     [['restore', '--in', path.join(root, 'x.bak'), '--data-dir', path.join(root, 'd'), '--addr', '127.0.0.1:8848', '--members', '127.0.0.2:8848'], /--members must include this member's own --addr/],
