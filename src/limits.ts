@@ -104,6 +104,7 @@ export interface Limits {
   // --- Subscriptions and pushes (NACOS.md §2) ---
   readonly subscribersPerServiceMax: number;
   readonly grpcSubscribersMax: number;
+  readonly subscribeCatchUpWaitersMax: number;
   readonly subscribeCatchUpMsMax: number;
   readonly subscribeRevisionAheadMsMax: number;
   readonly pushQueueMessagesMax: number;
@@ -394,6 +395,10 @@ export const limits: Limits = Object.freeze({
   // before it answers CAIRN_MEMBER_BEHIND (a member cut off from the leader may never catch up; the client goes on
   // at another member). Two election timeouts and a snapshot install fit in it.
   subscribeCatchUpMsMax: 10_000,
+  // Resumed Subscribe calls waiting at once for this member to catch up (each polls every 20 ms for up to
+  // subscribeCatchUpMsMax): a member behind is rare and brief, but a crowd of resumes would make the polling a load
+  // of its own. Beyond it a resume that must wait is answered CAIRN_MEMBER_BEHIND at once: go to another member.
+  subscribeCatchUpWaitersMax: 1024,
   // A resume's after_revision may stand at most this far ahead of this member's clock (revisions count microseconds
   // of the wall clock from a member's start, and grow by one per push, far slower): beyond it no member can have
   // issued it, and accepting it would lift the member's one counter for every subscriber (to 2^52, past which no

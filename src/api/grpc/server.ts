@@ -59,6 +59,8 @@ export interface GrpcDeps {
   readonly subscriptions?: SubscriptionHub;
   /** subscribeCatchUpMs bounds a resumed Subscribe's wait for min_applied_index (default limits.subscribeCatchUpMsMax; tests shorten it). */
   readonly subscribeCatchUpMs?: number;
+  /** subscribeCatchUpWaitersMax bounds the resumed Subscribes waiting at once (default limits.subscribeCatchUpWaitersMax; tests lower it). */
+  readonly subscribeCatchUpWaitersMax?: number;
 }
 
 /** UndecodableRequest stands for a request that is not a valid protobuf message of its method's type. */
@@ -195,7 +197,7 @@ function namingImplementation(deps: GrpcDeps): UntypedServiceImplementation {
   const implementation: UntypedServiceImplementation = {
     Subscribe: deps.subscriptions === undefined
       ? notYetServed('this server was built without a subscription hub; poll ListInstances (revision, checksum) instead')
-      : serveSubscribe(deps.naming, deps.subscriptions, decodedFields, deps.logger, deps.subscribeCatchUpMs),
+      : serveSubscribe(deps.naming, deps.subscriptions, decodedFields, deps.logger, deps.subscribeCatchUpMs, deps.subscribeCatchUpWaitersMax),
     Session: serveSession(deps.naming, decodedFields, deps.logger, deps.stall),
   };
   for (const [method, handler] of Object.entries(namingHandlers(deps.naming, servicesPageSizeMax(limits)))) {

@@ -50,7 +50,6 @@ async function waitForApplied(naming: NamingService, minIndex: number, timeoutMs
 /** catchUpPollMs is how often a resumed stream checks whether this member has caught up. */
 const catchUpPollMs = 20;
 
-
 /**
  * snapshotMessage renders a snapshot as a ServiceSnapshot message (service absent when the service does not exist).
  * `appliedIndex` is read when the snapshot is written, so it is at least the index the snapshot's state reflects:
@@ -76,7 +75,9 @@ export interface SubscribeLogger {
 
 /** serveSubscribe returns the grpc-js handler of Subscribe; `decoded` turns the raw request into Fields or throws. */
 export function serveSubscribe(naming: NamingService, hub: SubscriptionHub, decoded: (request: unknown) => Fields, logger?: SubscribeLogger,
-  catchUpMs = limits.subscribeCatchUpMsMax): (call: ServerWritableStream<unknown, object>) => void {
+  catchUpMs = limits.subscribeCatchUpMsMax, waitersMax = limits.subscribeCatchUpWaitersMax): (call: ServerWritableStream<unknown, object>) => void {
+  /** waiters counts the calls polling for this member to catch up (waitForApplied), at most waitersMax. */
+  let waiters = 0;
   return (call) => {
     const fail = (error: unknown): void => {
       const cairnError = toCairnError(error);
@@ -101,7 +102,20 @@ export function serveSubscribe(naming: NamingService, hub: SubscriptionHub, deco
     call.on('close', () => (ended = true));
     naming.authorizeRead({ identity: null }, options.key).then(async () => {
       // A resume at a member that has not applied what the client already saw would take it back in time.
-      if (!(await waitForApplied(naming, minAppliedIndex, catchUpMs, () => ended || call.cancelled))) {
+      const behind = naming.localAppliedIndex() < minAppliedIndex;
+      if (behind && waiters >= waitersMax) {
+        throw new CairnError('CAIRN_MEMBER_BEHIND',
+          `this member has applied the log to ${naming.localAppliedIndex()}, below min_applied_index ${minAppliedIndex}, and already ${waiters} streams wait for it to catch up; resume at another member`,
+          { details: { appliedIndex: naming.localAppliedIndex(), minAppliedIndex } });
+      }
+      if (behind) waiters++;
+      let caughtUp: boolean;
+      try {
+        caughtUp = await waitForApplied(naming, minAppliedIndex, catchUpMs, () => ended || call.cancelled);
+      } finally {
+        if (behind) waiters--;
+      }
+      if (!caughtUp) {
         if (ended || call.cancelled) return;
         throw new CairnError('CAIRN_MEMBER_BEHIND',
           `this member has applied the log to ${naming.localAppliedIndex()}, below min_applied_index ${minAppliedIndex}, after ${catchUpMs} ms; resume at another member`,

@@ -147,7 +147,7 @@ before(async () => {
     },
   });
   hub = new SubscriptionHub({ source: naming, cp: stateMachine, limits: { pushMergeWindowMs: 2, pushQueueMessagesMax: 4, pushStallMsMax: 60_000 }, epoch: 'test-epoch' });
-  server = buildGrpcServer({ naming, ready: () => true, subscriptions: hub, subscribeCatchUpMs: 500 });
+  server = buildGrpcServer({ naming, ready: () => true, subscriptions: hub, subscribeCatchUpMs: 500, subscribeCatchUpWaitersMax: 2 });
   address = `${host}:${await listenGrpcServer(server, host, 0)}`;
   raw = new grpc.Client(address, grpc.credentials.createInsecure());
 });
@@ -248,6 +248,25 @@ test('Subscribe: a resume with min_applied_index waits until this member applied
   assert.equal(status.code, grpc.status.UNAVAILABLE);
   assert.match(status.details, /CAIRN_MEMBER_BEHIND|below min_applied_index/);
   assert.equal(stuck.messages.length, 0);
+});
+
+test('Subscribe: at most subscribeCatchUpWaitersMax resumes wait for this member at once; another is sent elsewhere at once', async () => {
+  const first = subscribe({ service: 'crowd' });
+  const applied = Number((await first.next(1, 'the first snapshot'))['appliedIndex']);
+  first.call.cancel();
+  const waiting = [subscribe({ service: 'crowd', minAppliedIndex: applied + 1_000_000 }), subscribe({ service: 'crowd', minAppliedIndex: applied + 1_000_000 })];
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  const started = Date.now();
+  const third = subscribe({ service: 'crowd', minAppliedIndex: applied + 1_000_000 });
+  const status = await third.ended('the third resume to be refused');
+  assert.equal(status.code, grpc.status.UNAVAILABLE);
+  assert.match(status.details, /CAIRN_MEMBER_BEHIND|already 2 streams wait/);
+  assert.ok(Date.now() - started < 400, `refused at once, not after the catch-up bound (${Date.now() - started} ms)`);
+  for (const stream of waiting) stream.call.cancel();
+  // Once they are gone, a resume that needs no wait is served.
+  const served = subscribe({ service: 'crowd', minAppliedIndex: applied });
+  assert.ok((await served.next(1, 'a resume at an index already applied')) !== undefined);
+  served.call.cancel();
 });
 
 test('Subscribe: invalid requests are INVALID_ARGUMENT, refused reads PERMISSION_DENIED', async () => {
