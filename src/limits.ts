@@ -37,6 +37,9 @@ export interface Limits {
   readonly peerMessageBytesMax: number;
   readonly peerContactsMax: number;
   readonly peerStreamsPerConnectionMax: number;
+  readonly peerContactBacklogMessagesMax: number;
+  readonly peerSourceEndpointsMax: number;
+  readonly backupBytesMax: number;
   readonly peerContactSendersPendingMax: number;
   // --- Client requests ---
   readonly requestBodyBytesMax: number;
@@ -104,6 +107,8 @@ export interface Limits {
   // --- Subscriptions and pushes (NACOS.md §2) ---
   readonly subscribersPerServiceMax: number;
   readonly grpcSubscribersMax: number;
+  readonly grpcStreamsPerConnectionMax: number;
+  readonly healthWatchersMax: number;
   readonly subscribeCatchUpWaitersMax: number;
   readonly subscribeCatchUpMsMax: number;
   readonly subscribeRevisionAheadMsMax: number;
@@ -198,6 +203,16 @@ export const limits: Limits = Object.freeze({
   // most (one ForwardBatch carries up to forwardBatchRequestsMax writes); beyond it a caller's further calls wait for
   // a free stream. Without it grpc-js takes any number, each holding memory, from any caller of the port.
   peerStreamsPerConnectionMax: 1024,
+  // Messages held from one peer while its first contact is being recorded (one fsynced put): beyond it they are
+  // dropped, which Raft tolerates (the peer sends again).
+  peerContactBacklogMessagesMax: 1024,
+  // Peer endpoints whose connections are bound to a local source address (src/replica/source-address.ts: a member's
+  // peer connections leave from its own address, so partitions between member addresses cut them): far more than
+  // any process has peers.
+  peerSourceEndpointsMax: 4096,
+  // A backup file (cairn backup): the image is held in memory whole (a 1M-instance registry is ~0.8 GB); beyond it a
+  // backup is refused (CAIRN_INVALID_ARGUMENT on save, CAIRN_STORAGE_CORRUPT on reading one that claims more).
+  backupBytesMax: 2 * 1024 * 1024 * 1024 - 1,
   // Peers a member durably records having heard from (src/replica/replica.ts onMessage; the wiped-member check of
   // src/replica/bootstrap.ts asks for them). Every member a cluster ever had fits many times over (a Raft group has a
   // handful of voters; replacements add a few a year); the peer port is not authenticated, and without this any
@@ -391,6 +406,11 @@ export const limits: Limits = Object.freeze({
   // opening streams to made-up services on many connections could otherwise exhaust the member. UDP subscribers have
   // their own member-wide bound (udpPushTargetsMax). More: CAIRN_SUBSCRIBERS_EXCEEDED (retryable: subscribers leave).
   grpcSubscribersMax: 50_000,
+  // Calls one client connection to the gRPC port may have open at once (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS):
+  // further calls on it wait for a free stream (docs/grpc.md "Calls per connection").
+  grpcStreamsPerConnectionMax: 1000,
+  // gRPC health Watch streams of a member (a few per load balancer or prober is typical): beyond it RESOURCE_EXHAUSTED.
+  healthWatchersMax: 1024,
   // A resumed Subscribe waits at most this long for this member to apply up to the client's min_applied_index
   // before it answers CAIRN_MEMBER_BEHIND (a member cut off from the leader may never catch up; the client goes on
   // at another member). Two election timeouts and a snapshot install fit in it.

@@ -24,6 +24,7 @@
 import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { CairnError, isCairnError } from '../errors.ts';
+import { limits } from '../limits.ts';
 import type { Entry, Membership } from '../raft/types.ts';
 import { crc32c } from './codec.ts';
 import { LevelStorage, levelLayout } from './level-storage.ts';
@@ -35,8 +36,8 @@ export const backupMagic = 'CAIRNBK1';
 export const backupFormat = 1;
 /** backupHeaderBytesMax bounds the header (a few hundred bytes for a 7-member cluster). */
 export const backupHeaderBytesMax = 64 * 1024;
-/** backupBytesMax bounds a backup file: the image is held in memory whole (a 1M-instance registry is ~0.8 GB). */
-export const backupBytesMax = 2 * 1024 * 1024 * 1024 - 1;
+/** backupBytesMax bounds a backup file (limits.backupBytesMax). */
+export const backupBytesMax = limits.backupBytesMax;
 /** backupMembersMax bounds the member list of a header and of a restore. */
 export const backupMembersMax = 15;
 const memberCharsMax = 262;

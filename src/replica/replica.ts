@@ -132,8 +132,6 @@ interface PendingRead {
   readonly timer: NodeJS.Timeout;
 }
 
-/** contactBacklogMessagesMax bounds the messages held from a peer while its first contact is being recorded. */
-const contactBacklogMessagesMax = 1024;
 
 /** forwardAttemptsMax bounds how often one client request is retried across leader changes. */
 const forwardAttemptsMax = 10;
@@ -521,7 +519,7 @@ export class Replica implements CommandProposer {
     const waiting = this.awaitingContact.get(message.from);
     if (waiting !== undefined) {
       // Bounded: beyond it messages are dropped, which Raft tolerates.
-      if (waiting.length < contactBacklogMessagesMax) waiting.push(message);
+      if (waiting.length < limits.peerContactBacklogMessagesMax) waiting.push(message);
       return;
     }
     // The peer port is not authenticated (DESIGN.md): a sender id is whatever a caller wrote, so new senders are

@@ -9,9 +9,8 @@
 // so this module wraps `net.connect` once per process: a connection to a registered peer endpoint gets the
 // registered local address; every other connection is left exactly as it was.
 import net from 'node:net';
+import { limits } from '../limits.ts';
 
-/** sourceAddressByEndpointMax bounds the registry: far more peer endpoints than any process needs. */
-const sourceAddressByEndpointMax = 4096;
 
 const sourceAddressByEndpoint = new Map<string, string>();
 let installed = false;
@@ -19,7 +18,7 @@ let installed = false;
 /** bindPeerSource makes connections to `endpoint` ("host:port") leave from `localAddress` (a specific IP). */
 export function bindPeerSource(endpoint: string, localAddress: string): void {
   if (net.isIP(localAddress) === 0 || localAddress === '0.0.0.0' || localAddress === '::') return;
-  if (!sourceAddressByEndpoint.has(endpoint) && sourceAddressByEndpoint.size >= sourceAddressByEndpointMax) return;
+  if (!sourceAddressByEndpoint.has(endpoint) && sourceAddressByEndpoint.size >= limits.peerSourceEndpointsMax) return;
   sourceAddressByEndpoint.set(endpoint, localAddress);
   install();
 }

@@ -50,5 +50,3 @@ export function servicesPageSizeMax(l: Limits): number {
   return Math.min(l.servicesPerNamespaceMax, Math.floor((grpcResponseBytesMax(l) - responseMarginBytes) / serviceMessageBytesMax(l)));
 }
 
-/** grpcConcurrentStreamsPerConnectionMax bounds the calls one client connection may have open at once (HTTP/2 setting). */
-export const grpcConcurrentStreamsPerConnectionMax = 1000;

@@ -5,7 +5,7 @@
 //
 // Watch has no event to wait on (`ready()` is a plain function), so one shared timer polls it every
 // healthWatchIntervalMs while any stream is open and writes to the streams whose status changed. Streams are
-// bounded by healthWatchersMax (RESOURCE_EXHAUSTED beyond it); the timer is unref'd and stops with the last stream.
+// bounded by limits.healthWatchersMax (RESOURCE_EXHAUSTED beyond it); the timer is unref'd and stops with the last stream.
 
 import {
   status as grpcStatus,
@@ -14,6 +14,7 @@ import {
   type UntypedServiceImplementation,
   type sendUnaryData,
 } from '@grpc/grpc-js';
+import { limits } from '../../limits.ts';
 import { namingServiceName } from './proto.ts';
 
 /** ServingStatus is the health of one service (HealthCheckResponse.ServingStatus). */
@@ -27,8 +28,6 @@ export interface HealthCheckResponse {
 /** healthWatchIntervalMs is how often open Watch streams re-check readiness: a probe's own period is seconds. */
 export const healthWatchIntervalMs = 1000;
 
-/** healthWatchersMax bounds open Watch streams per member (a few per load balancer or prober is typical). */
-export const healthWatchersMax = 1024;
 
 /** healthCheckedServices are the names Check and Watch answer for: the server as a whole and the Naming service. */
 export const healthCheckedServices: readonly string[] = Object.freeze(['', namingServiceName]);
@@ -69,8 +68,8 @@ export class HealthService {
   }
 
   private watch(call: ServerWritableStream<unknown, HealthCheckResponse>): void {
-    if (this.watchers.size >= healthWatchersMax) {
-      call.emit('error', { code: grpcStatus.RESOURCE_EXHAUSTED, details: `more than ${healthWatchersMax} health Watch streams are open` });
+    if (this.watchers.size >= limits.healthWatchersMax) {
+      call.emit('error', { code: grpcStatus.RESOURCE_EXHAUSTED, details: `more than ${limits.healthWatchersMax} health Watch streams are open` });
       return;
     }
     const watcher: Watcher = { call, last: this.statusOf(serviceOf(call.request)) };

@@ -25,7 +25,7 @@ import { assert } from '../../assert.ts';
 import { CairnError } from '../../errors.ts';
 import { limits } from '../../limits.ts';
 import type { NamingService } from '../../naming/naming-service.ts';
-import { grpcConcurrentStreamsPerConnectionMax, grpcResponseBytesMax, servicesPageSizeMax } from './bounds.ts';
+import { grpcResponseBytesMax, servicesPageSizeMax } from './bounds.ts';
 import { statusOfError, toCairnError } from './errors.ts';
 import { Fields } from './fields.ts';
 import { HealthService } from './health.ts';
@@ -219,7 +219,7 @@ export function buildGrpcServer(deps: GrpcDeps): Server {
   const server = new Server({
     'grpc.max_receive_message_length': limits.requestBodyBytesMax,
     'grpc.max_send_message_length': grpcResponseBytesMax(limits),
-    'grpc.max_concurrent_streams': grpcConcurrentStreamsPerConnectionMax,
+    'grpc.max_concurrent_streams': limits.grpcStreamsPerConnectionMax,
     // channelz (grpc-js's introspection, which Cairn does not serve) would time-stamp and count every call.
     'grpc.enable_channelz': 0,
   });
