@@ -73,7 +73,7 @@ export function peerAddressOf(member: NodeId): string {
 }
 
 /** startMember opens storage, joins or bootstraps the Raft group, and starts the HTTP and gRPC listeners. */
-export async function startMember(config: MemberConfig, onFatal: (error: Error) => void): Promise<Member> {
+export async function startMember(config: MemberConfig, onFatal: (error: Error) => void, signal?: AbortSignal): Promise<Member> {
   assertLimitRelations();
   const logger = pino({ level: config.logLevel, base: { member: config.addr } });
   routeGrpcLog(logger.child({ component: 'grpc-js' }));
@@ -107,7 +107,7 @@ export async function startMember(config: MemberConfig, onFatal: (error: Error) 
     initialised = (await storage.load()) !== null;
     transport.setPeers(config.members.filter((member) => member !== config.addr));
     await listening('peer', `${config.host}:${config.peerPort}`, '--peer-port', () => transport.listen());
-    await prepareStorage(config, storage, transport, logger);
+    await prepareStorage(config, storage, transport, logger, signal);
     initialised = true;
     return await assemble(config, storage, transport, logger, onFatal, ap, () => peer.counters());
   } catch (error) {
@@ -118,7 +118,6 @@ export async function startMember(config: MemberConfig, onFatal: (error: Error) 
   }
 }
 
-/** prepareStorage initialises a new member's storage, or refuses to start a wiped member as a voter. */
 /**
  * routeGrpcLog sends grpc-js's own log lines (its errors go to stderr as bare text otherwise, e.g. "E No address
  * added out of total 1 resolved" beside the member's own report of the same failure) into the member's log.
@@ -179,7 +178,8 @@ function checkStoredMembership(config: MemberConfig, membership: Membership, log
   logger.warn({ stored, flagged }, 'the stored configuration differs from --members; the stored one is used (membership changed at run time?)');
 }
 
-async function prepareStorage(config: MemberConfig, storage: RaftStorage, transport: DeferredTransport, logger: Logger): Promise<void> {
+/** prepareStorage initialises a new member's storage, or refuses to start a wiped member as a voter. */
+async function prepareStorage(config: MemberConfig, storage: RaftStorage, transport: DeferredTransport, logger: Logger, signal?: AbortSignal): Promise<void> {
   const stored = await storage.load();
   if (stored !== null) {
     if (stored.identity.memberId !== config.addr) {
@@ -198,7 +198,7 @@ async function prepareStorage(config: MemberConfig, storage: RaftStorage, transp
     await storage.initialise({ clusterId: randomUUID(), memberId: config.addr }, { voters: [config.addr], learners: [] });
     return;
   }
-  await checkBootstrap(config.addr, config.members, transport, logger, limits.bootstrapWaitMs);
+  await checkBootstrap(config.addr, config.members, transport, logger, limits.bootstrapWaitMs, signal);
   const clusterId = createHash('sha256').update([...config.members].sort().join(',')).digest('hex').slice(0, 32);
   await storage.initialise({ clusterId, memberId: config.addr }, { voters: [...config.members], learners: [] });
 }

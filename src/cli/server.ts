@@ -22,7 +22,7 @@ export async function serve(config: ServerConfig, out: Output, stop: Stop): Prom
     fatal = error;
     out.stderr(`cairn server: fatal: ${error.message}\n`);
     resolveFailed();
-  });
+  }, stop.abortSignal);
   const started = await Promise.race([
     starting.then((member) => ({ member }), (error: unknown) => ({ error })),
     stop.requested.then(() => null),

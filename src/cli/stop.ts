@@ -3,11 +3,10 @@
 // and the bound on how long a stop may take.
 //
 // - While the member starts (opening LevelDB, an empty member waiting for its peers in the bootstrap check, ...), the
-//   first signal abandons the start: the start is given until the stop's bound to end, what it opened is closed,
-//   and the process exits 0 with `cairn server: stopped before it was ready`. startMember takes no way to be
-//   interrupted, so a start still under way at the bound (typically the bootstrap check, which waits up to 10 min for
-//   its peers) is cut short by the exit, as a crash would cut it; a member recovers from that at its next start, and
-//   one waiting in the bootstrap check has written nothing yet.
+//   first signal abandons the start: the start is told (abortSignal; the bootstrap check ends at once), what it
+//   opened is closed, and the process exits 0 with `cairn server: stopped before it was ready`. A start still under
+//   way at the stop's bound is cut short by the exit, as a crash would cut it; a member recovers from that at its
+//   next start.
 // - Once ready, the first signal stops the member; it exits 0 once LevelDB is closed.
 // - Every later signal is logged and ignored: a stop is never cut short by an impatient second Ctrl-C. The stop is
 //   bounded instead: stopTimeoutMs after the first signal the process exits anyway (1 for a member that was ready).
@@ -29,6 +28,9 @@ export class Stop {
   private resolveRequested: () => void = () => undefined;
   /** requested resolves at the first stop signal. */
   readonly requested = new Promise<void>((resolve) => (this.resolveRequested = resolve));
+  private readonly aborter = new AbortController();
+  /** abortSignal aborts at the first stop signal: a start that can stop early (the bootstrap check) does. */
+  readonly abortSignal = this.aborter.signal;
 
   constructor(private readonly out: Output) {}
 
@@ -51,6 +53,7 @@ export class Stop {
     this.out.stderr(this.ready ? `cairn server: ${signal}: stopping\n` : `cairn server: ${signal} before the member was ready: abandoning the start\n`);
     this.bound();
     this.resolveRequested();
+    this.aborter.abort();
   };
 
   /** bound arms the stop's time bound (once): past it the process exits, whatever the stop is still waiting for. */

@@ -50,11 +50,13 @@ export async function checkBootstrap(
   asker: HelloAsker,
   logger: BootstrapLogger,
   waitMs: number,
+  signal?: AbortSignal,
 ): Promise<void> {
   const others = members.filter((member) => member !== self);
   const deadline = monotonicMs() + waitMs;
   let lastReport = -Infinity;
   for (let round = 0; ; round++) {
+    throwIfStopped(signal);
     const answers = await Promise.all(others.map(async (member) => [member, await asker.hello(member, helloTimeoutMs)] as const));
     const knownBy = answers.filter(([, hello]) => hello?.heardFromYou === true).map(([member]) => member);
     if (knownBy.length > 0) throw new CairnError('CAIRN_MEMBER_STATE_MISSING', `${rejoinAdvice(self)} (known to ${knownBy.join(', ')})`);
@@ -70,6 +72,24 @@ export async function checkBootstrap(
       lastReport = monotonicMs();
       logger.warn({ waitingFor: silent, round }, 'empty data directory: waiting for every member to answer before starting as a voter');
     }
-    await new Promise((resolve) => setTimeout(resolve, helloRoundPauseMs));
+    await pause(helloRoundPauseMs, signal);
   }
+}
+
+/** throwIfStopped ends the check of a start that was stopped (a signal to `cairn server` before it was ready). */
+function throwIfStopped(signal: AbortSignal | undefined): void {
+  if (signal?.aborted === true) throw new CairnError('CAIRN_SHUTTING_DOWN', 'the start was stopped before the member was ready');
+}
+
+/** pause waits `ms`, or less when `signal` aborts meanwhile. */
+function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
 }
