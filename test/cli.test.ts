@@ -183,6 +183,10 @@ test('a bad value from an environment variable is refused naming the variable, w
   // --addr from the variable, --members from the flag: each error names where its value came from.
   assert.match(usageRefusal(['--members', '127.0.0.2:8848'], { CAIRN_ADDR: '127.0.0.1:8848' }).message, /^--members must include this member's own CAIRN_ADDR 127\.0\.0\.1:8848/);
   assert.deepEqual(usageRefusal(['--addr', 'foo'], { CAIRN_ADDR: '127.0.0.1:8848' }), { code: undefined, message: "--addr: 'foo' is not HOST:PORT (IPv6 as [ADDR]:PORT)" });
+  // An unspecified address listens everywhere but names no member: refused as an identity.
+  for (const unspecified of ['0.0.0.0:8848', '[::]:8848', '[0:0::0]:8848']) {
+    assert.match(usageRefusal(['--addr', unspecified], {}).message, /is not an address others can reach/, unspecified);
+  }
   // The printed line carries the code: what a supervisor's log shows.
   const printed = capture(['server'], { CAIRN_ADDR: 'foo' });
   assert.equal(printed.code, 2);

@@ -154,6 +154,19 @@ export function parseHostPort(text: string, what: string): HostPort {
   return { host, port: parsePort(portText, what) };
 }
 
+/**
+ * parseMemberAddress parses a member's own address (--addr): HOST:PORT that the other members and clients can reach,
+ * so never an unspecified address (0.0.0.0, ::), which names no host: listening on every interface is not an
+ * identity, and the others would call themselves back.
+ */
+export function parseMemberAddress(text: string, what: string): HostPort {
+  const address = parseHostPort(text, what);
+  if (address.host === '0.0.0.0' || address.host === '::' || /^0+(\.0+){3}$/.test(address.host) || /^(0*:)+0*$/.test(address.host)) {
+    throw new UsageError(`${what}: '${text}' is not an address others can reach (0.0.0.0 and :: listen on every interface but name no host); give this machine's address`);
+  }
+  return address;
+}
+
 /** FlagValues are parsed flags (the client and backup commands). */
 export type FlagValues = Readonly<Record<string, unknown>>;
 
@@ -360,7 +373,7 @@ export function parseServerArgs(args: readonly string[], env: Environment = proc
   const { values, help, join, unsafe } = flagValues(args);
   if (help) return { help: true };
   const read = serverValue(values, env);
-  const self = read('addr', parseHostPort) ?? parseHostPort(defaultAddr, '--addr');
+  const self = read('addr', parseMemberAddress) ?? parseHostPort(defaultAddr, '--addr');
   const addr = formatHostPort(self);
   const grpcPort = read('grpc-port', parsePort) ?? derivedPort(self.port, grpcPortOffset, '--grpc-port');
   const peerPort = read('peer-port', parsePort) ?? derivedPort(self.port, peerPortOffset, '--peer-port');
