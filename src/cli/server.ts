@@ -20,7 +20,7 @@ export async function serve(config: ServerConfig, out: Output, stop: Stop): Prom
   const failed = new Promise<void>((resolve) => (resolveFailed = resolve));
   const starting = startMember(config, (error) => {
     fatal = error;
-    out.stderr(`cairn server: fatal: ${error.message}\n`);
+    out.stderr(`cairn server: fatal: ${describeStartError(error)}\n`);
     resolveFailed();
   }, stop.abortSignal);
   const started = await Promise.race([

@@ -576,7 +576,11 @@ export class LevelStorage implements RaftStorage {
       assert(sublevel !== undefined, 'LevelStorage: every operation names its sublevel');
       raw[i] = op.type === 'put' ? { type: 'put', key: sublevel.prefix + op.key, value: op.value } : { type: 'del', key: sublevel.prefix + op.key };
     }
-    return (this.db as unknown as PrivateBatch)._batch(raw, { sync });
+    // A write the filesystem refuses (a full disk, a volume remounted read-only) stops the member (a failed persist
+    // crashes it, STYLE.md §1) with CAIRN_STORAGE_IO_ERROR and the system's reason, not LevelDB's bare text.
+    return (this.db as unknown as PrivateBatch)._batch(raw, { sync }).catch((error: unknown) => {
+      throw isFilesystemRefusal(error) ? filesystemRefusal(this.location, 'LevelDB could not write its files', error) : error;
+    });
   }
 
   private pushStateOps(ops: Operation[], writes: readonly BatchWrite[]): void {

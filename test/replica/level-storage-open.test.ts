@@ -198,6 +198,34 @@ describe('LevelStorage.open: a filesystem that refuses is CAIRN_STORAGE_IO_ERROR
   });
 });
 
+describe('LevelStorage writes: the filesystem refusing a write is CAIRN_STORAGE_IO_ERROR', () => {
+  test('a disk that fills while the member writes (root only)', async (t) => {
+    if (skipUnlessRoot(t)) return;
+    await withTemporaryDirectory(async (dir) => {
+      if (!mountOrSkip(t, ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', dir])) return;
+      try {
+        const storage = await LevelStorage.open(dir);
+        try {
+          await storage.initialise({ clusterId: 'c', memberId: 'a' }, { voters: ['a'], learners: [] });
+          // Bounded: 64 fsynced entries of 64 KiB are four times the disk; one of the writes must fail.
+          let refusal: unknown = null;
+          for (let i = 0; i < 64 && refusal === null; i++) {
+            const entry = normal(i + 1, 1, ''.padEnd(64 * 1024, 'v'));
+            await storage.writeReady({ snapshot: null, entries: [entry], hardState: { term: 1, vote: 'a', commit: 0 } }, true).catch((error: unknown) => (refusal = error));
+          }
+          assert.ok(isCairnError(refusal, 'CAIRN_STORAGE_IO_ERROR'), `a full disk is CAIRN_STORAGE_IO_ERROR: ${String(refusal)}`);
+          assert.match((refusal as Error).message, /No space left on device/);
+          assert.match((refusal as Error).message, /do not wipe/);
+        } finally {
+          await storage.close().catch(() => undefined);
+        }
+      } finally {
+        unmount(dir);
+      }
+    });
+  });
+});
+
 describe('LevelStorage.open: damage LevelDB reports at open stays CAIRN_STORAGE_CORRUPT, with LevelDB\'s message', () => {
   test('the MANIFEST gone', async () => {
     await withTemporaryDirectory(async (dir) => {
