@@ -21,6 +21,7 @@ import { responsibleMember } from '../../src/ap/responsibility.ts';
 import { isCairnError } from '../../src/errors.ts';
 import type { InstanceKey, ServiceKey } from '../../src/naming/model.ts';
 import { waitFor } from '../support/cluster.ts';
+import { startNodesCountingRepairs } from '../support/distro-nodes.ts';
 
 const fast: DistroLimits = {
   ...limits,
@@ -405,15 +406,7 @@ test('a live session registers its instance again when a renewal finds it remove
   // with. (Before 2026-11-22 it stayed removed; so did a redo whose registration a partition kept from the member that
   // applied an older session's removal: jepsen-like D5's open limitation.) The earlier closing then removes it.
   const network = new MemoryDistroNetwork();
-  let repairs = 0;
-  const nodes = members.map((id) => {
-    const onEvent = (event: string, count: number): void => {
-      if (id === 'm1' && event === 'session_reregistered') repairs += count;
-    };
-    const node = new DistroNode({ self: id, members, limits: fast, logger: quiet, onEvent });
-    node.start(network.attach(id, node.handlers));
-    return node;
-  });
+  const { nodes, count } = startNodesCountingRepairs(network, members, fast, quiet);
   t.after(() => closeAll(nodes));
   const [m1, m2] = nodes as [DistroNode, DistroNode];
   const earlier = m1.openSession();
@@ -428,11 +421,11 @@ test('a live session registers its instance again when a renewal finds it remove
   await converged(nodes, services, 'the earlier session\'s instances everywhere');
   for (const svc of services) await register(m2, svc, { zone: 'a' }, later.id);
   await converged(nodes, services, 'the later session\'s registrations everywhere');
-  assert.equal(repairs, 0, 'nothing was missing while both sessions held the instances');
+  assert.equal(count.repairs, 0, 'nothing was missing while both sessions held the instances');
   await later.close();
   // Removed at the responsible members (so each renewal of m1's finds it missing: one repair per instance), then
   // back on every member.
-  await waitFor(() => repairs >= services.length, { timeoutMs: 3000, what: 'm1 to register every removed instance again' });
+  await waitFor(() => count.repairs >= services.length, { timeoutMs: 3000, what: 'm1 to register every removed instance again' });
   for (const svc of services) {
     await waitFor(() => nodes.every((node) => view(node, svc) === '10.0.0.6:80'), { timeoutMs: 3000, what: `${svc.service} registered again by the earlier session` });
     assert.deepEqual(m1.instancesOf(svc).map((instance) => instance.metadata), [{ zone: 'a' }], 'registered again with its own fields');

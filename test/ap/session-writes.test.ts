@@ -24,6 +24,7 @@ import { responsibleMember } from '../../src/ap/responsibility.ts';
 import { GrpcStatus, isCairnError } from '../../src/errors.ts';
 import type { InstanceKey, ServiceKey } from '../../src/naming/model.ts';
 import { holdsFor, waitFor } from '../support/cluster.ts';
+import { startNodesCountingRepairs } from '../support/distro-nodes.ts';
 
 const fast: DistroLimits = {
   ...limits,
@@ -155,15 +156,7 @@ test('a live session is the authority for its instances: only its own deregistra
   // the Open API or another connection does not stick while the connection lives. Cairn: a deregistration by anyone
   // else is undone by the session within a renewal round, wherever it was sent.
   const network = new MemoryDistroNetwork();
-  let repairs = 0;
-  const nodes = members.map((id) => {
-    const onEvent = (event: string, count: number): void => {
-      if (id === 'm1' && event === 'session_reregistered') repairs += count;
-    };
-    const node = new DistroNode({ self: id, members, limits: fast, logger: quiet, onEvent });
-    node.start(network.attach(id, node.handlers));
-    return node;
-  });
+  const { nodes, count } = startNodesCountingRepairs(network, members, fast, quiet);
   t.after(() => closeAll(nodes));
   const [m1, m2] = nodes as [DistroNode, DistroNode];
   const owner = m1.openSession();
@@ -180,10 +173,10 @@ test('a live session is the authority for its instances: only its own deregistra
     // Another session's deregistration at the session's own member, then at another member; a unary one at the
     // session's own member, then at another member.
     for (const [node, by] of [[m1, other.id], [m2, other.id], [m1, undefined], [m2, undefined]] as const) {
-      const before = repairs;
+      const before = count.repairs;
       const answer = await node.write(by === undefined ? { type: 'deregister', key: svc } : { type: 'deregister', key: svc, owner: by }, anonymous);
       assert.deepEqual('removed' in answer && answer.removed, true, `${svc.service}: removed at ${node.self}`);
-      await waitFor(() => repairs > before && listedEverywhere(nodes, svc), { timeoutMs: 3000, what: `${svc.service} restored after a deregistration by ${by ?? 'a unary call'} at ${node.self}` });
+      await waitFor(() => count.repairs > before && listedEverywhere(nodes, svc), { timeoutMs: 3000, what: `${svc.service} restored after a deregistration by ${by ?? 'a unary call'} at ${node.self}` });
       assert.deepEqual(m1.instancesOf(svc).map((instance) => instance.metadata), [{ zone: 'a' }]);
     }
     // The session's own deregistration is final.
