@@ -48,6 +48,7 @@ export interface Limits {
   readonly requestJsonDepthMax: number;
   readonly requestReceiveMsMax: number;
   readonly httpConnectionsCheckMs: number;
+  readonly httpConnectionsMax: number;
   readonly stallCheckMs: number;
   readonly stallThresholdMs: number;
   readonly stallGraceMs: number;
@@ -245,6 +246,10 @@ export const limits: Limits = Object.freeze({
   requestReceiveMsMax: 10_000,
   // How often the HTTP server looks for requests past requestReceiveMsMax (Node's default is 30 s).
   httpConnectionsCheckMs: 1000,
+  // Open connections to the HTTP port (Node's server.maxConnections): each Nacos v1 client keeps one (or a few)
+  // alive to the member it talks to, so thousands are normal; beyond this a new connection is closed at once, before
+  // any request is read, so a flood of connections cannot exhaust the member's file descriptors and memory.
+  httpConnectionsMax: 16_384,
   // The stall fence (src/stall.ts): a timer every stallCheckMs notes that the event loop runs; a gap over
   // stallThresholdMs is a stall (SIGSTOP, a VM pause, a long GC), and client writes read during it or within
   // stallGraceMs after it are refused (CAIRN_MEMBER_STALLED, retryable, nothing written): they may have waited in the

@@ -177,6 +177,7 @@ export function buildApp(deps: HttpDeps): FastifyInstance {
       // An `Expect` other than 100-continue is served as if absent (RFC 9110 §10.1.1 lets a server ignore it), not
       // answered with Node's bare 417, which carries no error code.
       server.on('checkExpectation', handler);
+      server.maxConnections = deps.connectionsMax ?? limits.httpConnectionsMax;
       return server;
     },
     // Requests Node's parser refuses (malformed HTTP) get a catalog code too, in Cairn's shape (errors.ts).

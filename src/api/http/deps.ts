@@ -104,6 +104,8 @@ export interface HttpDeps {
   readonly requestReceiveMs?: number;
   /** connectionsCheckMs is how often the server looks for late requests (limits.httpConnectionsCheckMs by default). */
   readonly connectionsCheckMs?: number;
+  /** connectionsMax bounds open connections (limits.httpConnectionsMax unless a test lowers it). */
+  readonly connectionsMax?: number;
 }
 
 /** PushTargetRegistry is the UDP pusher as the list route sees it: refresh returns false when a bound refused the target. */

@@ -1,6 +1,7 @@
 // Goal: a request that reaches the HTTP API while the member closes is answered with the catalog's
 // CAIRN_SHUTTING_DOWN (503, its code in the body and the cairn-error-code header), on Nacos routes too, not with
-// fastify's bare 503 {"error":"Service Unavailable"}, which no client can tell apart from any other 503.
+// fastify's bare 503 {"error":"Service Unavailable"}, which no client can tell apart from any other 503. And open
+// connections are bounded (limits.httpConnectionsMax): one beyond the bound is closed at once.
 //
 // Method: the app listens on 127.0.1.211 (this file's address). A raw TCP client sends the first half of a request's
 // headers, so its connection is busy and survives the close; the app's close starts; the rest of the headers follow.
@@ -33,4 +34,32 @@ test('a request completed while the member closes is answered CAIRN_SHUTTING_DOW
   assert.match(received, /^HTTP\/1\.1 503 /, received);
   assert.match(received, /cairn-error-code: CAIRN_SHUTTING_DOWN/i, received);
   assert.match(received, /shutting down/, received);
+});
+
+test('connections beyond httpConnectionsMax are closed at once; the held ones are served', async () => {
+  const { harness, port } = await listenHarness(host, { connectionsMax: 2 });
+  const sockets = [0, 1, 2].map(() => connect({ host, port }));
+  try {
+    const closedEarly = [false, false, false];
+    sockets.forEach((socket, i) => {
+      socket.on('close', () => (closedEarly[i] = true));
+      socket.on('error', () => undefined);
+    });
+    await Promise.all(sockets.slice(0, 2).map((socket) => new Promise<void>((resolve) => socket.once('connect', () => resolve()))));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.deepEqual(closedEarly, [false, false, true], 'the third connection was closed by the server');
+    const answer = await new Promise<string>((resolve) => {
+      let received = '';
+      sockets[0]!.setEncoding('latin1');
+      sockets[0]!.on('data', (chunk: string) => {
+        received += chunk;
+        if (received.includes('\r\n\r\n')) resolve(received);
+      });
+      sockets[0]!.write(`GET /cairn/v1/health HTTP/1.1\r\nHost: ${host}\r\n\r\n`);
+    });
+    assert.match(answer, /^HTTP\/1\.1 200 /);
+  } finally {
+    for (const socket of sockets) socket.destroy();
+    await harness.app.close();
+  }
 });

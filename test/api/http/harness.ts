@@ -89,7 +89,7 @@ export interface Harness {
 }
 
 /** buildHarness builds a fresh app over an empty registry; `timing` shortens the server's request receive bound. */
-export async function buildHarness(timing: { readonly requestReceiveMs?: number; readonly connectionsCheckMs?: number } = {}): Promise<Harness> {
+export async function buildHarness(timing: { readonly requestReceiveMs?: number; readonly connectionsCheckMs?: number; readonly connectionsMax?: number } = {}): Promise<Harness> {
   const { naming } = createDirectNaming();
   const cluster = new FakeCluster();
   const metrics = new Registry();
@@ -141,7 +141,7 @@ export function query(params: Record<string, string | number | boolean>): string
 }
 
 /** listenHarness builds a harness (buildHarness) and listens on `host` at a free port, for tests that need a real socket. */
-export async function listenHarness(host: string, timing: { readonly requestReceiveMs?: number; readonly connectionsCheckMs?: number } = {}): Promise<{ readonly harness: Harness; readonly port: number }> {
+export async function listenHarness(host: string, timing: { readonly requestReceiveMs?: number; readonly connectionsCheckMs?: number; readonly connectionsMax?: number } = {}): Promise<{ readonly harness: Harness; readonly port: number }> {
   const harness = await buildHarness(timing);
   await harness.app.listen({ host, port: 0 });
   const address = harness.app.server.address();
