@@ -348,7 +348,9 @@ export async function restoreBackup(backup: Backup, target: RestoreTarget): Prom
     await rename(staging, target.dataDir);
   } catch (error) {
     await rm(staging, { recursive: true, force: true }).catch(() => undefined);
-    if (isCairnError(error)) throw error;
+    // A refusal of the arguments stands as it is; a failure to write (the filesystem's, coded or not) says the
+    // target was left untouched.
+    if (isCairnError(error) && error.code !== 'CAIRN_STORAGE_IO_ERROR') throw error;
     throw new CairnError('CAIRN_STORAGE_IO_ERROR', `the restore into ${target.dataDir} failed and wrote nothing there: ${(error as Error).message}`, { cause: error });
   }
 }
