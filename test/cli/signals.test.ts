@@ -53,12 +53,26 @@ test('a SIGTERM while the member waits for its peers abandons the start: exit 0,
   assert.doesNotMatch(member.stdout(), /cairn ready/);
 });
 
-/** halfSentRequest opens a connection to the member's HTTP port and sends a request whose body never completes. */
+/**
+ * halfSentRequest opens a connection to the member's HTTP port and sends a request whose body never completes. It
+ * asks for `100 Continue` and waits for it, which proves the member has read the request (Node answers it when it
+ * emits the request): sent without that wait, a stop could begin before the member had read the headers, find the
+ * connection idle and close it at once (CI saw the stop end within 5 s that way).
+ */
 async function halfSentRequest(): Promise<Socket> {
   const socket = connect({ host, port });
   await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
   socket.on('error', () => undefined);
-  socket.write(`POST /nacos/v1/ns/instance HTTP/1.1\r\nHost: ${addr}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\nserviceName=`);
+  const continued = new Promise<void>((resolve) => {
+    let received = '';
+    socket.on('data', (chunk: Buffer) => {
+      received += chunk.toString('latin1');
+      if (received.includes('100 Continue')) resolve();
+    });
+  });
+  socket.write(`POST /nacos/v1/ns/instance HTTP/1.1\r\nHost: ${addr}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\nExpect: 100-continue\r\n\r\n`);
+  await Promise.race([continued, new Promise((_, reject) => setTimeout(() => reject(new Error('no 100 Continue within 5 s')), 5000))]);
+  socket.write('serviceName=');
   return socket;
 }
 
