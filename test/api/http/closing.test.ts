@@ -13,6 +13,24 @@ import { listenHarness } from './harness.ts';
 
 const host = '127.0.1.211';
 
+/** refusesConnections resolves once a connection to `port` is refused (the listener closed), at most after 5 s. */
+async function refusesConnections(port: number): Promise<void> {
+  const deadline = Date.now() + 5000;
+  while (Date.now() < deadline) {
+    const refused = await new Promise<boolean>((resolve) => {
+      const probe = connect({ host, port });
+      probe.once('connect', () => {
+        probe.destroy();
+        resolve(false);
+      });
+      probe.once('error', () => resolve(true));
+    });
+    if (refused) return;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  throw new Error(`the listener on ${host}:${port} still accepted connections 5 s after the close began`);
+}
+
 test('a request completed while the member closes is answered CAIRN_SHUTTING_DOWN', async () => {
   const { harness, port } = await listenHarness(host);
   const socket = connect({ host, port });
@@ -24,9 +42,11 @@ test('a request completed while the member closes is answered CAIRN_SHUTTING_DOW
   const ended = new Promise<void>((resolve) => socket.on('close', () => resolve()));
   await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
   socket.write(`GET /nacos/v1/ns/instance/list?serviceName=svc HTTP/1.1\r\nHost: ${host}\r\n`);
-  await new Promise((resolve) => setTimeout(resolve, 50));
+  // Time for the member to read the first half (its connection is then busy, not idle, and survives the close).
+  await new Promise((resolve) => setTimeout(resolve, 300));
   const closed = harness.app.close();
-  await new Promise((resolve) => setTimeout(resolve, 50));
+  // The close has begun once the listener refuses new connections (fastify runs its preClose hooks before that).
+  await refusesConnections(port);
   socket.write('Connection: close\r\n\r\n');
   await Promise.race([ended, new Promise((resolve) => setTimeout(resolve, 5000))]);
   socket.destroy();
