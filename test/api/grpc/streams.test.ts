@@ -256,12 +256,11 @@ test('Subscribe: at most subscribeCatchUpWaitersMax resumes wait for this member
   first.call.cancel();
   const waiting = [subscribe({ service: 'crowd', minAppliedIndex: applied + 1_000_000 }), subscribe({ service: 'crowd', minAppliedIndex: applied + 1_000_000 })];
   await new Promise((resolve) => setTimeout(resolve, 100));
-  const started = Date.now();
   const third = subscribe({ service: 'crowd', minAppliedIndex: applied + 1_000_000 });
   const status = await third.ended('the third resume to be refused');
   assert.equal(status.code, grpc.status.UNAVAILABLE);
-  assert.match(status.details, /CAIRN_MEMBER_BEHIND|already 2 streams wait/);
-  assert.ok(Date.now() - started < 400, `refused at once, not after the catch-up bound (${Date.now() - started} ms)`);
+  // Refused at once for the crowd, not after the catch-up bound ("... after 500 ms").
+  assert.match(status.details, /already 2 streams wait for it to catch up/);
   for (const stream of waiting) stream.call.cancel();
   // Once they are gone, a resume that needs no wait is served.
   const served = subscribe({ service: 'crowd', minAppliedIndex: applied });
