@@ -62,7 +62,7 @@ test('callBudget: no deadline, a remaining deadline less the answer margin, capp
     ['long passed', now - 10, 'expired'],
   ];
   for (const [name, deadline, expected] of cases) assert.deepEqual(callBudget(deadline, now, 5000, 100), expected, name);
-  assert.equal(limits.grpcAnswerMarginMs, 100);
+  assert.equal(limits.grpcAnswerMarginMs, 250);
 });
 
 test('size bounds: the largest instance list and service detail fit one response, and a services page never exceeds it', () => {
