@@ -126,6 +126,17 @@ test('beats: 10200 when known, 20404 when unknown without a body, re-registratio
   const v2beat = await call(app, 'PUT', `${v2}/instance/beat?${query({ serviceName: 'g@@beat', beat })}`);
   assert.deepEqual(v2beat.json(), { clientBeatInterval: 5000, code: 10200, lightBeatEnabled: true });
   assert.equal(ephemeral.store.sizes().instances, 2);
+  // Parameters and a body that disagree: the body is the instance's record and wins, as in Nacos 1.4 (the parameters
+  // name 10.0.0.1:80, whose beat this is not; the body's instance, unknown, is registered again from it).
+  const both = JSON.stringify({ serviceName: 'g@@beat', ip: '10.0.0.3', port: 82, cluster: 'BODY', weight: 3 });
+  const mixed = await call(app, 'PUT', `${v1}/instance/beat?${query({ serviceName: 'g@@beat', ip: '10.0.0.1', port: 80, clusterName: 'PARAM', beat: both })}`);
+  assert.deepEqual([mixed.status, mixed.text], [200, '{"clientBeatInterval":5000,"code":10200,"lightBeatEnabled":true}']);
+  const after = await hosts(app, { serviceName: 'beat', groupName: 'g' });
+  assert.deepEqual(after.map((h) => [h.ip, h.port, h.clusterName, h.weight]).sort(), [['10.0.0.1', 80, 'DEFAULT', 1], ['10.0.0.2', 81, 'NODEJS', 2], ['10.0.0.3', 82, 'BODY', 3]]);
+  // A body without an address takes the parameters'.
+  const bare = await call(app, 'PUT', `${v1}/instance/beat?${query({ serviceName: 'g@@beat', ip: '10.0.0.1', port: 80, beat: '{"weight":1}' })}`);
+  assert.deepEqual([bare.status, bare.text], [200, '{"clientBeatInterval":1000,"code":10200,"lightBeatEnabled":true}']);
+  assert.equal(ephemeral.store.sizes().instances, 3);
 });
 
 test('malformed beats and illegal preserved timeouts are refused with a 400 naming the problem', async (t) => {

@@ -1,7 +1,8 @@
 // beat: Nacos's client beat, `PUT /nacos/v1/ns/instance/beat` and `PUT /nacos/v2/ns/instance/beat` (reference/NACOS.md
 // §1.4, §1.9): parameters `serviceName` (possibly `group@@name`), `groupName`, `namespaceId`, `clusterName`, `ip`,
 // `port`, and `beat`, the client's RsInfo JSON `{ip, port, serviceName, cluster, weight, metadata, scheduled, ...}`.
-// ip, port and cluster come from the parameters, else from the beat body. The answer is never enveloped, on v2 too:
+// ip, port and cluster come from the beat body when it carries them, else from the parameters, as in Nacos 1.4's
+// InstanceController.beat (the body is the instance's own record; the parameters only name it when there is none). The answer is never enveloped, on v2 too:
 // `{"clientBeatInterval":5000,"code":10200,"lightBeatEnabled":true}` or, for an unknown instance without a beat body,
 // `{"clientBeatInterval":5000,"code":20404}`.
 
@@ -53,12 +54,16 @@ function beatMetadata(beat: Record<string, unknown>): Metadata | undefined {
 export function beatRequestOf(params: NacosParams): BeatRequest {
   const service = serviceKeyOf(params);
   const beat = params.jsonObject('beat');
-  const ip = params.optional('ip') ?? (beat === undefined ? undefined : beatText(beat, 'ip'));
+  // The parameters are read (and so validated) even when the body overrides them: a malformed one is still a 400.
+  const ipParam = params.optional('ip');
+  const portParam = params.integer('port', { min: 0, max: 65_535 });
+  const clusterParam = params.optional('clusterName', 'cluster');
+  const ip = (beat === undefined ? undefined : beatText(beat, 'ip')) ?? ipParam;
   if (ip === undefined) throw paramMissing('ip');
-  const port = params.integer('port', { min: 0, max: 65_535 }) ?? (beat === undefined ? undefined : beatNumber(beat, 'port'));
+  const port = (beat === undefined ? undefined : beatNumber(beat, 'port')) ?? portParam;
   if (port === undefined) throw paramMissing('port');
   if (!Number.isInteger(port) || port < 0 || port > 65_535) beatField(`'port' must be an integer within 0..65535 (got ${port})`);
-  const cluster = params.optional('clusterName', 'cluster') ?? (beat === undefined ? undefined : beatText(beat, 'cluster')) ?? DEFAULT_CLUSTER;
+  const cluster = (beat === undefined ? undefined : beatText(beat, 'cluster')) ?? clusterParam ?? DEFAULT_CLUSTER;
   const address: InstanceAddress = { ...service, ip, port, cluster };
   if (beat === undefined) return address;
   const weight = beatNumber(beat, 'weight');
