@@ -831,7 +831,29 @@ export class NamingService {
       ...(update.selector === undefined ? {} : { selector: validateSelector(update.selector) }),
     };
     await this.authorizeService(context, key, 'write');
-    return this.cp.updateService({ key, ...changes }, this.writeOptions(context));
+    return this.onDeclaredService(context, key, () => this.cp.updateService({ key, ...changes }, this.writeOptions(context)));
+  }
+
+  /**
+   * onDeclaredService runs a write that needs the service in the CP registry. A service known only through its
+   * ephemeral instances (GetService and ListServices show it) is first declared there, of kind ephemeral with Nacos's
+   * defaults, and the write is run again: Nacos 2 keeps every service's settings (protect threshold, metadata,
+   * selector, clusters) in its CP store, ephemeral services included. The declaration carries no request id (the
+   * write's own is the caller's), and one made meanwhile by another writer is as good as ours.
+   */
+  private async onDeclaredService<T>(context: RequestContext, key: ServiceKey, write: () => Promise<T>): Promise<T> {
+    try {
+      return await write();
+    } catch (error) {
+      if (!(error instanceof CairnError) || error.code !== 'CAIRN_SERVICE_NOT_FOUND' || this.ephemeral.instancesOf(key).length === 0) throw error;
+    }
+    const declaration = { key, protectThreshold: 0, metadata: {}, selector: { type: 'none' as const }, kind: 'ephemeral' as const };
+    try {
+      await this.cp.createService(declaration, context.timeoutMs === undefined ? {} : { timeoutMs: context.timeoutMs });
+    } catch (error) {
+      if (!(error instanceof CairnError) || error.code !== 'CAIRN_SERVICE_ALREADY_EXISTS') throw error;
+    }
+    return write();
   }
 
   /** deleteService deletes an empty service (CAIRN_SERVICE_HAS_INSTANCES otherwise, ephemeral instances included). */
@@ -902,7 +924,7 @@ export class NamingService {
       metadata: validateMetadata(spec.metadata ?? {}),
     };
     await this.authorizeService(context, key, 'write');
-    return this.cp.putCluster(key, config, this.writeOptions(context));
+    return this.onDeclaredService(context, key, () => this.cp.putCluster(key, config, this.writeOptions(context)));
   }
 
   /** catalogEntry summarises one service over both registries. */

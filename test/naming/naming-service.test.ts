@@ -314,6 +314,33 @@ test('ephemeral seam: routing by kind, one kind per service, merged reads', asyn
   assert.equal(proposer.log.length, before + 1);
 });
 
+test('a service known only through its ephemeral instances takes UpdateService and cluster settings (declared in the CP registry)', async () => {
+  const ephemeral = new FakeEphemeral();
+  const { naming, proposer } = setup(ephemeral);
+  const cache = { ...orders, service: 'cache' };
+  await naming.registerInstance(anonymous, { ...cache, ip: '10.1.0.1', port: 6379 });
+  assert.equal((await naming.getService(anonymous, cache)).service.revision, 0, 'implicit before');
+  const updated = await naming.updateService(anonymous, { ...cache, protectThreshold: 0.5, metadata: { owner: 'ops' } });
+  assert.deepEqual([updated.kind, updated.protectThreshold, updated.metadata], ['ephemeral', 0.5, { owner: 'ops' }]);
+  assert.equal(proposer.log.length, 3, 'the refused update (the state machine decides), the declaration, the update');
+  // The request id is the update's own, so a retry of it is still answered from the remembered result.
+  const retried = await naming.updateService({ identity: null, requestId: 'r-1' }, { ...cache, protectThreshold: 0.25 });
+  const again = await naming.updateService({ identity: null, requestId: 'r-1' }, { ...cache, protectThreshold: 0.25 });
+  assert.deepEqual([retried.protectThreshold, again.revision], [0.25, retried.revision]);
+  const cluster = await naming.putCluster(anonymous, { ...cache, cluster: 'DEFAULT', healthChecker: { type: 'NONE' }, metadata: { zone: 'a' } });
+  assert.deepEqual([cluster.cluster.name, cluster.cluster.metadata], ['DEFAULT', { zone: 'a' }]);
+  const detail = await naming.getService(anonymous, cache);
+  assert.deepEqual([detail.service.kind, detail.service.protectThreshold, detail.clusters.map((c) => [c.name, c.metadata])],
+    ['ephemeral', 0.25, [['DEFAULT', { zone: 'a' }]]]);
+  // A cluster of a service no registry knows is still not found, and declares nothing.
+  const before = proposer.log.length;
+  await rejectsWith(naming.updateService(anonymous, { ...orders, service: 'nowhere', protectThreshold: 0.1 }), 'CAIRN_SERVICE_NOT_FOUND');
+  await rejectsWith(naming.putCluster(anonymous, { ...orders, service: 'nowhere', cluster: 'DEFAULT' }), 'CAIRN_SERVICE_NOT_FOUND');
+  assert.equal(proposer.log.length, before + 2, 'the two refused writes, no declaration');
+  // The declared service keeps refusing persistent instances, as the implicit one did.
+  await rejectsWith(naming.registerInstance(anonymous, { ...cache, ip: '10.1.0.2', port: 1, ephemeral: false }), 'CAIRN_EPHEMERAL_MISMATCH');
+});
+
 /**
  * FrozenEphemeral keeps the AP registry's contract that the list cache relies on: instancesOf returns the same
  * frozen array while the service's instances are unchanged, and a new one after every change.
