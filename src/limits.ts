@@ -40,6 +40,9 @@ export interface Limits {
   readonly peerContactBacklogMessagesMax: number;
   readonly peerSourceEndpointsMax: number;
   readonly backupBytesMax: number;
+  readonly backupHeaderBytesMax: number;
+  readonly backupMembersMax: number;
+  readonly nodeIdCharsMax: number;
   readonly peerContactSendersPendingMax: number;
   // --- Client requests ---
   readonly requestBodyBytesMax: number;
@@ -126,6 +129,8 @@ export interface Limits {
   // --- Read caches (src/naming/list-cache.ts) ---
   readonly listCacheEntriesMax: number;
   readonly listCacheInstancesMax: number;
+  readonly internSlots: number;
+  readonly internCharsMax: number;
 }
 
 /** limits is the frozen set of every maximum Cairn runs with. */
@@ -214,6 +219,15 @@ export const limits: Limits = Object.freeze({
   // A backup file (cairn backup): the image is held in memory whole (a 1M-instance registry is ~0.8 GB); beyond it a
   // backup is refused (CAIRN_INVALID_ARGUMENT on save, CAIRN_STORAGE_CORRUPT on reading one that claims more).
   backupBytesMax: 2 * 1024 * 1024 * 1024 - 1,
+  // A backup's JSON header (its format, members, applied index, image checksum): a few hundred bytes for a 7-member
+  // cluster; a file whose header claims more is refused as damaged (CAIRN_STORAGE_CORRUPT) before it is read.
+  backupHeaderBytesMax: 64 * KiB,
+  // Members named by a backup header or a restore's --members: Raft groups have 3, 5 or 7 voters; more is refused
+  // (CAIRN_STORAGE_CORRUPT in a header, a usage error on the command line).
+  backupMembersMax: 15,
+  // A member id (its --addr, HOST:PORT) on the peer wire: a DNS name (253) plus ":65535" fits; a longer id in a peer
+  // message makes the message invalid (refused by the peer codec and counted).
+  nodeIdCharsMax: 260,
   // Peers a member durably records having heard from (src/replica/replica.ts onMessage; the wiped-member check of
   // src/replica/bootstrap.ts asks for them). Every member a cluster ever had fits many times over (a Raft group has a
   // handful of voters; replacements add a few a year); the peer port is not authenticated, and without this any
@@ -470,6 +484,11 @@ export const limits: Limits = Object.freeze({
   // encoded gRPC chunks that live as long as the answers they belong to are at most ~400 bytes per listed instance
   // (~80 MB if all 200k were listed over gRPC, against ~3 KB per instance the registry itself holds).
   listCacheInstancesMax: 200_000,
+  // The intern table (src/naming/intern.ts): one copy of the short strings instances repeat (namespaces, groups,
+  // clusters, common metadata keys and values). A direct-mapped table of internSlots strings (a power of two) of at
+  // most internCharsMax characters each, ~150 KB at most; a collision or a longer string costs a copy, never an error.
+  internSlots: 4096,
+  internCharsMax: 32,
 });
 
 /** LimitRelation is one relation between limits: its name is the inequality it asserts, its reason why. */
@@ -497,6 +516,7 @@ export const limitRelations: readonly LimitRelation[] = Object.freeze([
   { name: 'stallCheckMs * 4 <= stallThresholdMs', reason: 'a timer merely late by a few periods is not a stall', holds: (l) => l.stallCheckMs * 4 <= l.stallThresholdMs },
   { name: 'stallGraceMs > stallCheckMs', reason: 'the grace covers the loop turns after a stall that read what was queued', holds: (l) => l.stallGraceMs > l.stallCheckMs },
   { name: 'httpConnectionsCheckMs < requestReceiveMsMax', reason: 'a late request is refused within a few checks of the bound', holds: (l) => l.httpConnectionsCheckMs < l.requestReceiveMsMax },
+  { name: 'internSlots is a power of two', reason: 'the intern table picks a slot by masking a hash', holds: (l) => l.internSlots > 0 && (l.internSlots & (l.internSlots - 1)) === 0 },
   { name: 'requestBodyBytesMax < entryBytesMax', reason: 'an accepted request body always fits one entry with its header', holds: (l) => l.requestBodyBytesMax < l.entryBytesMax },
   // Transport.
   { name: 'peerMessageBytesMax >= 2 * messageBytesMax', reason: 'room for framing and per-entry headers', holds: (l) => l.peerMessageBytesMax >= 2 * l.messageBytesMax },

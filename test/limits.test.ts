@@ -42,6 +42,7 @@ const breakers: Record<string, (l: Limits) => Partial<Limits>> = {
   'httpConnectionsCheckMs < requestReceiveMsMax': (l) => ({ httpConnectionsCheckMs: l.requestReceiveMsMax }),
   'stallCheckMs * 4 <= stallThresholdMs': (l) => ({ stallCheckMs: l.stallThresholdMs / 4 + 1 }),
   'stallGraceMs > stallCheckMs': (l) => ({ stallGraceMs: l.stallCheckMs }),
+  'internSlots is a power of two': () => ({ internSlots: 3000 }),
   'requestBodyBytesMax < entryBytesMax': (l) => ({ requestBodyBytesMax: l.entryBytesMax }),
   'peerMessageBytesMax >= 2 * messageBytesMax': (l) => ({ peerMessageBytesMax: 2 * l.messageBytesMax - 1 }),
   'peerMessageBytesMax >= 2 * snapshotChunkBytes': (l) => ({ peerMessageBytesMax: 2 * l.snapshotChunkBytes - 1 }),

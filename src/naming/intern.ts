@@ -3,12 +3,13 @@
 // instances; decoding gives each its own copy (~24-40 bytes of heap each, several per instance). intern() returns an
 // earlier string of the same text when it is still in its slot of a small direct-mapped table, else keeps this one.
 //
-// Bounded: internSlots strings of at most internCharsMax characters; a slot holds the last string that hashed to it,
+// Bounded (src/limits.ts): internSlots strings of at most internCharsMax characters; a slot holds the last string that hashed to it,
 // so a collision costs a copy, never a wrong answer (slots compare the text itself). Strings are immutable, so which
 // copy a caller gets changes nothing but memory.
 
-const internCharsMax = 32;
-const internSlots = 4096;
+import { limits } from '../limits.ts';
+
+const { internCharsMax, internSlots } = limits;
 const table: Array<string | undefined> = new Array<string | undefined>(internSlots);
 // FNV-1a over UTF-16 code units (intern) or bytes (internUtf8): the same for ASCII, which internUtf8 relies on.
 const fnvOffset = 0x811c9dc5;

@@ -34,13 +34,14 @@ import type { ApplyBatch, ReplicatedStateMachine } from './state-machine.ts';
 export const backupMagic = 'CAIRNBK1';
 /** backupFormat is the layout version this code writes and reads. */
 export const backupFormat = 1;
-/** backupHeaderBytesMax bounds the header (a few hundred bytes for a 7-member cluster). */
-export const backupHeaderBytesMax = 64 * 1024;
+/** backupHeaderBytesMax bounds the header (limits.backupHeaderBytesMax). */
+export const backupHeaderBytesMax = limits.backupHeaderBytesMax;
 /** backupBytesMax bounds a backup file (limits.backupBytesMax). */
 export const backupBytesMax = limits.backupBytesMax;
-/** backupMembersMax bounds the member list of a header and of a restore. */
-export const backupMembersMax = 15;
-const memberCharsMax = 262;
+/** backupMembersMax bounds the member list of a header and of a restore (limits.backupMembersMax). */
+export const backupMembersMax = limits.backupMembersMax;
+/** memberCharsMax bounds a member address in a header: a member id is at most limits.nodeIdCharsMax. */
+const memberCharsMax = limits.nodeIdCharsMax;
 
 /** BackupHeader describes a backup's image. */
 export interface BackupHeader {

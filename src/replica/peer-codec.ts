@@ -13,7 +13,7 @@ import protobuf from 'protobufjs';
 
 import { assert, assertNever } from '../assert.ts';
 import { isCairnErrorCode } from '../errors.ts';
-import type { Limits } from '../limits.ts';
+import { limits, type Limits } from '../limits.ts';
 import { entryBytes } from '../raft/raft-log.ts';
 import type { Entry, Membership, MembershipChange, Message, MessageType, NodeId, SnapshotMeta } from '../raft/types.ts';
 import { encodeWithWriter, lookupMessage } from './proto.ts';
@@ -23,8 +23,8 @@ import { peerCheckpointDigestsMax, type CheckpointDigest, type PeerCheckpoints }
 /** PeerCodecLimits is the subset of src/limits.ts the codec enforces on what it decodes. */
 export type PeerCodecLimits = Pick<Limits, 'messageBytesMax' | 'snapshotChunkBytes' | 'entryBytesMax' | 'peerMessageBytesMax'>;
 
-/** nodeIdCharsMax bounds a NodeId on the wire: a DNS name (253) plus ":65535" fits. (Candidate for src/limits.ts.) */
-export const nodeIdCharsMax = 260;
+/** nodeIdCharsMax bounds a NodeId on the wire (limits.nodeIdCharsMax). */
+export const nodeIdCharsMax = limits.nodeIdCharsMax;
 
 /** readContextCharsMax bounds a ReadIndex context; the driver's contexts are "<member>/<sequence>". */
 export const readContextCharsMax = nodeIdCharsMax + 32;
