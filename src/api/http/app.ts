@@ -18,6 +18,7 @@ import { installAuthorization } from './authorization.ts';
 import { cairnRoutes } from './cairn.ts';
 import { catalogRoutes } from './catalog.ts';
 import { clusterRoutes } from './cluster.ts';
+import { consoleRoutes } from './console.ts';
 import { allowAll, type HttpDeps } from './deps.ts';
 import { clientErrorAnswer, sendError, sendNoSuchApi } from './errors.ts';
 import { healthRoutes } from './health.ts';
@@ -223,6 +224,7 @@ export function buildApp(deps: HttpDeps): FastifyInstance {
   app.register(catalogRoutes, options);
   app.register(operatorRoutes, options);
   app.register(cairnRoutes, options);
+  app.register(consoleRoutes, options);
   app.register(metricsRoutes, { registry: deps.metrics });
   return app;
 }

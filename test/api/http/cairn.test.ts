@@ -30,6 +30,29 @@ test('GET /cairn/v1/health: 200 UP while the member serves, 503 DOWN otherwise',
   await h.app.close();
 });
 
+test('Nacos console probes: liveness always OK; readiness OK while the member serves, 500 otherwise (v1 text, v2 envelope)', async () => {
+  const h = await buildHarness();
+  const answers = async (): Promise<Array<[number, string]>> => {
+    const paths = ['/nacos/v1/console/health/liveness', '/nacos/v1/console/health/readiness', '/nacos/v2/console/health/liveness', '/nacos/v2/console/health/readiness'];
+    const out: Array<[number, string]> = [];
+    for (const path of paths) {
+      const answer = await call(h.app, 'GET', path);
+      out.push([answer.status, answer.text]);
+    }
+    return out;
+  };
+  assert.deepEqual(await answers(), [
+    [200, 'OK'], [200, 'OK'],
+    [200, '{"code":0,"message":"success","data":"ok"}'], [200, '{"code":0,"message":"success","data":"ok"}'],
+  ]);
+  h.cluster.readyNow = false;
+  assert.deepEqual(await answers(), [
+    [200, 'OK'], [500, 'Naming is not in readiness'],
+    [200, '{"code":0,"message":"success","data":"ok"}'], [500, '{"code":30000,"message":"server error","data":"Naming is not in readiness"}'],
+  ]);
+  await h.app.close();
+});
+
 test('GET /cairn/v1/cluster: {leader, term, members: [{addr, role, term, commitIndex, appliedIndex, lastContactMs}]}', async () => {
   const h = await buildHarness();
   const answer = await call(h.app, 'GET', '/cairn/v1/cluster');
