@@ -20,6 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { Pool } from 'undici';
 import { startCairn, type RunningCluster } from './lib/clusters.ts';
 import { cpuSecondsOf, rssBytesOf, sleep, trackDirectory } from './lib/processes.ts';
+import { boundedRequest } from '../test/support/http.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const addrs = ['127.0.2.31:18848', '127.0.2.32:18848', '127.0.2.33:18848'];
@@ -173,7 +174,7 @@ interface ForwardCounts {
 }
 
 async function forwardCountsOf(addr: string): Promise<ForwardCounts> {
-  const text = await (await fetch(`http://${addr}/metrics`, { signal: AbortSignal.timeout(10_000) })).text();
+  const { text } = await boundedRequest(addr, 'GET', '/metrics', { timeoutMs: 10_000 });
   const value = (pattern: RegExp): number => Number(pattern.exec(text)?.[1] ?? 0);
   return {
     forwarded: value(/^cairn_ap_forwards_total\{result="ok"\} (\S+)$/m),

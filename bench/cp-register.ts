@@ -13,14 +13,15 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { startCairn, type MemberProcess } from './lib/clusters.ts';
 import { forgetDirectory, killProcess, trackDirectory } from './lib/processes.ts';
+import { boundedRequest } from '../test/support/http.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const addrs = ['127.0.2.1:18848', '127.0.2.2:18848', '127.0.2.3:18848'];
 
 async function clusterLeader(addr: string): Promise<string | null> {
   try {
-    const response = await fetch(`http://${addr}/cairn/v1/cluster`, { signal: AbortSignal.timeout(1000) });
-    const body = (await response.json()) as { leader: string | null };
+    const { text } = await boundedRequest(addr, 'GET', '/cairn/v1/cluster', { timeoutMs: 1000 });
+    const body = JSON.parse(text) as { leader: string | null };
     return body.leader;
   } catch {
     return null;
@@ -50,13 +51,10 @@ function percentile(sorted: readonly number[], p: number): number {
 async function prepareServices(target: string, services: number): Promise<void> {
   for (let i = 0; i < services; i++) {
     const service = `bench-${i}`;
-    await fetch(`http://${target}/nacos/v1/ns/service?serviceName=${service}`, { method: 'POST', signal: AbortSignal.timeout(10_000) }).then((r) => r.text());
+    await boundedRequest(target, 'POST', `/nacos/v1/ns/service?serviceName=${service}`, { timeoutMs: 10_000 });
     const checker = encodeURIComponent('{"type":"NONE"}');
-    const response = await fetch(
-      `http://${target}/nacos/v1/ns/cluster?serviceName=${service}&clusterName=DEFAULT&checkPort=0&useInstancePort4Check=true&healthChecker=${checker}`,
-      { method: 'PUT', signal: AbortSignal.timeout(10_000) },
-    );
-    if (response.status !== 200) throw new Error(`cluster config for ${service}: ${response.status} ${await response.text()}`);
+    const { status, text } = await boundedRequest(target, 'PUT', `/nacos/v1/ns/cluster?serviceName=${service}&clusterName=DEFAULT&checkPort=0&useInstancePort4Check=true&healthChecker=${checker}`, { timeoutMs: 10_000 });
+    if (status !== 200) throw new Error(`cluster config for ${service}: ${status} ${text}`);
   }
 }
 
@@ -73,12 +71,8 @@ async function load(target: string, clients: number, durationMs: number): Promis
       const ip = `127.${3 + (id % 64)}.${(n >> 8) & 255}.${n & 255}`;
       const started = performance.now();
       try {
-        const response = await fetch(`http://${target}/nacos/v1/ns/instance?serviceName=bench-${n % 64}&ip=${ip}&port=3306&ephemeral=false`, {
-          method: 'POST',
-          signal: AbortSignal.timeout(10_000),
-        });
-        await response.text();
-        if (response.status === 200) {
+        const { status } = await boundedRequest(target, 'POST', `/nacos/v1/ns/instance?serviceName=bench-${n % 64}&ip=${ip}&port=3306&ephemeral=false`, { timeoutMs: 10_000 });
+        if (status === 200) {
           ok++;
           latencies.push(performance.now() - started);
         } else failed++;

@@ -17,6 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { startCairn, type RunningCluster } from './lib/clusters.ts';
 import { cpuSecondsOf, forgetDirectory, trackDirectory } from './lib/processes.ts';
+import { boundedRequest } from '../test/support/http.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const addrs = ['127.0.2.21:18848', '127.0.2.22:18848', '127.0.2.23:18848'];
@@ -35,6 +36,9 @@ async function openTargets(count: number): Promise<{ ports: number[]; servers: n
   return { ports, servers };
 }
 
+/** requestTimeoutMs bounds each registration, cluster setting and scrape: a loopback member answers within its own 5 s. */
+const requestTimeoutMs = 10_000;
+
 async function register(addr: string, ports: readonly number[]): Promise<void> {
   let next = 0;
   const worker = async (): Promise<void> => {
@@ -42,9 +46,8 @@ async function register(addr: string, ports: readonly number[]): Promise<void> {
       const index = next++;
       const service = `probed-${Math.floor(index / instancesPerService)}`;
       for (let attempt = 0; attempt < 5; attempt++) {
-        const response = await fetch(`http://${addr}/nacos/v1/ns/instance?serviceName=${service}&ip=${targetHost}&port=${ports[index]}&ephemeral=false`, { method: 'POST' });
-        await response.text();
-        if (response.status === 200) break;
+        const { status } = await boundedRequest(addr, 'POST', `/nacos/v1/ns/instance?serviceName=${service}&ip=${targetHost}&port=${ports[index]}&ephemeral=false`, { timeoutMs: requestTimeoutMs });
+        if (status === 200) break;
       }
     }
   };
@@ -55,9 +58,8 @@ async function register(addr: string, ports: readonly number[]): Promise<void> {
 async function fixIntervals(addr: string, services: number, intervalMs: number): Promise<void> {
   const checker = encodeURIComponent(JSON.stringify({ type: 'TCP', intervalMs }));
   for (let i = 0; i < services; i++) {
-    const response = await fetch(`http://${addr}/nacos/v1/ns/cluster?serviceName=probed-${i}&clusterName=DEFAULT&checkPort=80&useInstancePort4Check=true&healthChecker=${checker}`, { method: 'PUT' });
-    const text = await response.text();
-    if (response.status !== 200) throw new Error(`PUT /cluster probed-${i}: ${response.status} ${text}`);
+    const { status, text } = await boundedRequest(addr, 'PUT', `/nacos/v1/ns/cluster?serviceName=probed-${i}&clusterName=DEFAULT&checkPort=80&useInstancePort4Check=true&healthChecker=${checker}`, { timeoutMs: requestTimeoutMs });
+    if (status !== 200) throw new Error(`PUT /cluster probed-${i}: ${status} ${text}`);
   }
 }
 
@@ -69,7 +71,7 @@ interface Scrape {
 }
 
 async function scrape(addr: string): Promise<Scrape> {
-  const text = await (await fetch(`http://${addr}/metrics`)).text();
+  const { text } = await boundedRequest(addr, 'GET', '/metrics', { timeoutMs: requestTimeoutMs });
   let targets = 0;
   let probes = 0;
   const lagBuckets = new Map<number, number>();

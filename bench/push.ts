@@ -22,6 +22,7 @@ import { ClientApiClient } from '../src/api/grpc/client.ts';
 import { namingServiceName } from '../src/api/grpc/proto.ts';
 import { startCairn, cairnGrpcAddress, type RunningCluster } from './lib/clusters.ts';
 import { sleep, trackDirectory } from './lib/processes.ts';
+import { boundedRequest } from '../test/support/http.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const addrs = ['127.0.2.34:18848', '127.0.2.35:18848', '127.0.2.36:18848'];
@@ -116,11 +117,13 @@ async function udpSubscriber(addr: string, service: string, latencies: Latencies
   return subscriber;
 }
 
+/** requestTimeoutMs bounds each write and each cluster setting: a loopback member answers within its own 5 s. */
+const requestTimeoutMs = 10_000;
+
 async function write(addr: string, service: string, present: boolean, kind: string): Promise<void> {
   const query = `serviceName=${service}&ip=${instanceIp}&port=9000&ephemeral=${kind === 'ephemeral'}`;
-  const response = await fetch(`http://${addr}/nacos/v1/ns/instance?${query}`, { method: present ? 'POST' : 'DELETE' });
-  const text = await response.text();
-  if (response.status !== 200) throw new Error(`${present ? 'register' : 'deregister'} ${service}: ${response.status} ${text}`);
+  const { status, text } = await boundedRequest(addr, present ? 'POST' : 'DELETE', `/nacos/v1/ns/instance?${query}`, { timeoutMs: requestTimeoutMs });
+  if (status !== 200) throw new Error(`${present ? 'register' : 'deregister'} ${service}: ${status} ${text}`);
 }
 
 async function main(): Promise<void> {
@@ -151,8 +154,7 @@ async function main(): Promise<void> {
       await write(writer, service, true, kind);
       if (kind === 'persistent') {
         const checker = encodeURIComponent('{"type":"NONE"}');
-        const response = await fetch(`http://${writer}/nacos/v1/ns/cluster?serviceName=${service}&clusterName=DEFAULT&checkPort=80&useInstancePort4Check=true&healthChecker=${checker}`, { method: 'PUT' });
-        await response.text();
+        await boundedRequest(writer, 'PUT', `/nacos/v1/ns/cluster?serviceName=${service}&clusterName=DEFAULT&checkPort=80&useInstancePort4Check=true&healthChecker=${checker}`, { timeoutMs: requestTimeoutMs });
       }
     }
     const subscribers: Subscriber[] = [];

@@ -39,6 +39,7 @@ import { prepareCairnServices } from './lib/cairn.ts';
 import { cairnHealthy, startCairnMember, type MemberProcess } from './lib/clusters.ts';
 import { HttpTarget } from './lib/http.ts';
 import { describe, forgetDirectory, isRunning, killProcess, rssBytesOf, sleep, startProcess, stopProcess, trackDirectory, waitUntil } from './lib/processes.ts';
+import { boundedRequest } from '../test/support/http.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 /** addrs are the three members' HTTP addresses (bench/ owns 127.0.2.0/24; .81-.83 are used by nothing else). */
@@ -117,8 +118,8 @@ async function prepareDataDirs(work: string, logDir: string): Promise<string[]> 
 /** statusOf reads GET /cairn/v1/cluster of one member, or null when it does not answer. */
 async function statusOf(addr: string): Promise<ClusterStatus | null> {
   try {
-    const response = await fetch(`http://${addr}/cairn/v1/cluster`, { signal: AbortSignal.timeout(probeTimeoutMs) });
-    return response.status === 200 ? ((await response.json()) as ClusterStatus) : null;
+    const { status, text } = await boundedRequest(addr, 'GET', '/cairn/v1/cluster', { timeoutMs: probeTimeoutMs });
+    return status === 200 ? (JSON.parse(text) as ClusterStatus) : null;
   } catch {
     return null;
   }

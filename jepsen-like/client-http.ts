@@ -1,10 +1,11 @@
-// client-http: a RegistryClient over the Nacos v1 HTTP API of one member (fetch, one deadline per request), plus
+// client-http: a RegistryClient over the Nacos v1 HTTP API of one member (undici, one deadline per request), plus
 // Cairn's own cluster routes the nemesis and the monitor use. A refused connection is a 'fail' (nothing was sent);
 // any other failure after the request may have left is 'info'.
 
 import http from 'node:http';
 import type { CasAnswer, InstanceRead, InstanceRef, Outcome, RegistryClient, WriteAnswer } from './client.ts';
 import { absentCodes, backupAddressesVia, outcomeOfCode } from './client.ts';
+import { boundedRequest, HttpFailure } from '../test/support/http.ts';
 
 /** assertLoopback refuses any address outside 127.0.0.0/8, and Nacos's default 127.0.0.1:8848. */
 export function assertLoopback(addr: string): void {
@@ -23,24 +24,19 @@ export interface HttpAnswer {
 /** HttpResult is an answer, or why none came and whether the request may have been sent. */
 export type HttpResult = { readonly answer: HttpAnswer } | { readonly failure: string; readonly maybeSent: boolean };
 
-function causeCode(error: unknown): string {
-  const cause = error instanceof Error ? (error as Error & { cause?: unknown }).cause : undefined;
-  if (cause !== null && typeof cause === 'object' && 'code' in cause && typeof cause.code === 'string') return cause.code;
-  return '';
-}
-
-/** httpRequest sends one request to a member and never throws: it returns the answer or the failure. */
+/**
+ * httpRequest sends one request to a member through boundedRequest (test/support/http.ts: connection, head and body
+ * within `timeoutMs`, the body bounded) and never throws: it returns the answer or the failure.
+ */
 export async function httpRequest(addr: string, method: string, pathAndQuery: string, timeoutMs: number, headers: Readonly<Record<string, string>> = {}): Promise<HttpResult> {
   assertLoopback(addr);
   try {
-    const response = await fetch(`http://${addr}${pathAndQuery}`, { method, headers, signal: AbortSignal.timeout(timeoutMs) });
-    const text = await response.text();
-    return { answer: { status: response.status, code: response.headers.get('cairn-error-code'), text } };
+    const answer = await boundedRequest(addr, method, pathAndQuery, { timeoutMs, headers });
+    return { answer: { status: answer.status, code: answer.headers['cairn-error-code'] ?? null, text: answer.text } };
   } catch (error) {
-    const name = error instanceof Error ? error.name : '';
-    if (name === 'TimeoutError' || name === 'AbortError') return { failure: 'timeout', maybeSent: true };
-    const code = causeCode(error);
-    return { failure: code === '' ? (error instanceof Error ? error.message : String(error)) : code, maybeSent: code !== 'ECONNREFUSED' };
+    if (!(error instanceof HttpFailure)) throw error;
+    if (error.reason === 'timeout') return { failure: 'timeout', maybeSent: true };
+    return { failure: error.code === '' ? error.reason : error.code, maybeSent: error.reason !== 'refused' };
   }
 }
 
@@ -147,7 +143,7 @@ export class HttpRegistryClient implements RegistryClient {
     return backupAddressesVia(`${this.addr.slice(0, separator)}:${Number(this.addr.slice(separator + 1)) - 1000}`, service, this.timeoutMs);
   }
 
-  /** close: fetch pools its connections globally; nothing to release per member. */
+  /** close: boundedRequest pools its connections in one agent for the process; nothing to release per member. */
   close(): void {}
 }
 

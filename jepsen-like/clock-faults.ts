@@ -23,6 +23,7 @@ import type { RecordedEvent } from './history.ts';
 import { isNemesisEvent, isObserverEvent } from './history.ts';
 import { formatOffset, type ClockMode } from './faketime.ts';
 import type { Random } from './random.ts';
+import { boundedRequest } from '../test/support/http.ts';
 
 /** ClockShape is the shape of a clock fault. */
 export type ClockShape = 'bump' | 'strobe';
@@ -208,9 +209,8 @@ const probePollMs = 250;
  */
 export async function memberClockSeconds(addr: string): Promise<number | null> {
   try {
-    const response = await fetch(`http://${addr}/cairn/v1/cluster`, { signal: AbortSignal.timeout(dateProbeTimeoutMs) });
-    await response.arrayBuffer();
-    const header = response.headers.get('date');
+    const answer = await boundedRequest(addr, 'GET', '/cairn/v1/cluster', { timeoutMs: dateProbeTimeoutMs });
+    const header = answer.headers['date'] ?? null;
     const at = Date.now();
     const memberMs = header === null ? Number.NaN : Date.parse(header);
     return Number.isFinite(memberMs) ? (memberMs - at) / 1000 : null;

@@ -47,6 +47,7 @@ import { defaultOverridesOptions, OverridesWorkload, type OverrideOperators } fr
 import { askCheckpoints, compareMembers } from '../src/cli/check.ts';
 import { rewriteInstanceWeight } from './tamper.ts';
 import { instanceStorageKey } from '../src/cp/keyspace.ts';
+import { boundedRequest } from '../test/support/http.ts';
 
 /** storeDir is where runs are written. */
 export const storeDir = fileURLToPath(new URL('./store/', import.meta.url));
@@ -299,7 +300,7 @@ async function registerSentinel(addrs: readonly string[]): Promise<void> {
     const [method = 'GET', path = '/'] = call.split(' ');
     for (let attempt = 0; ; attempt++) {
       const addr = addrs[attempt % addrs.length] as string;
-      const answer = await fetch(`http://${addr}${path}`, { method, signal: AbortSignal.timeout(5000) }).then((response) => response.status, () => 0);
+      const answer = await boundedRequest(addr, method, path, { timeoutMs: 5000 }).then((response) => response.status, () => 0);
       if (answer === 200 || (answer === 400 && call.includes('/service?') && attempt > 0)) break;
       if (Date.now() > deadline) throw new Error(`sentinel: ${call} not answered 200 within ${leaderBoundMs} ms (last ${answer})`);
       await sleep(200);
@@ -363,9 +364,8 @@ async function memberCounters(addrs: readonly string[], metric: string): Promise
   const line = new RegExp(`^${metric}\\{event="([^"]+)"\\} (\\d+)$`, 'gm');
   return Promise.all(addrs.map(async (addr) => {
     try {
-      const response = await fetch(`http://${addr}/metrics`, { signal: AbortSignal.timeout(5000) });
-      if (!response.ok) return null;
-      const text = await response.text();
+      const { status, text } = await boundedRequest(addr, 'GET', '/metrics', { timeoutMs: 5000 });
+      if (status < 200 || status > 299) return null;
       return new Map([...text.matchAll(line)].map((match) => [match[1] ?? '', Number(match[2])]));
     } catch {
       return null;

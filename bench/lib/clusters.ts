@@ -16,6 +16,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { HttpTarget, assertLoopback } from './http.ts';
 import { describe, startProcess, stopProcess, waitUntil, type Managed } from './processes.ts';
+import { boundedRequest } from '../../test/support/http.ts';
 
 /** MemberProcess is one running member: its client address and its process. */
 export interface MemberProcess {
@@ -109,8 +110,8 @@ export function parseSnapshotEvents(text: string): SnapshotEvents | null {
 export async function cairnSnapshotEvents(addrs: readonly string[]): Promise<SnapshotEvents | null> {
   try {
     const each = await Promise.all(addrs.map(async (addr) => {
-      const response = await fetch(`http://${addr}/metrics`, { signal: AbortSignal.timeout(healthTimeoutMs) });
-      return parseSnapshotEvents(await response.text());
+      const { text } = await boundedRequest(addr, 'GET', '/metrics', { timeoutMs: healthTimeoutMs });
+      return parseSnapshotEvents(text);
     }));
     if (each.some((events) => events === null)) return null;
     return each.reduce<SnapshotEvents>((sum, events) => ({
@@ -123,9 +124,8 @@ export async function cairnSnapshotEvents(addrs: readonly string[]): Promise<Sna
 
 /** cairnHealthy tells whether GET /cairn/v1/health answers 200. */
 export async function cairnHealthy(addr: string): Promise<boolean> {
-  const response = await fetch(`http://${addr}/cairn/v1/health`, { signal: AbortSignal.timeout(2000) });
-  await response.text();
-  return response.status === 200;
+  const { status } = await boundedRequest(addr, 'GET', '/cairn/v1/health', { timeoutMs: 2000 });
+  return status === 200;
 }
 
 /** startCairn starts a 3-member Cairn cluster at `addrs` and waits until every member is healthy. */
@@ -149,8 +149,8 @@ export async function startCairn(root: string, addrs: readonly string[], dataRoo
     async leaderIndex(): Promise<number> {
       let leader = -1;
       await waitUntil('a Cairn leader', async () => {
-        const response = await fetch(`http://${members[0]?.client ?? ''}/cairn/v1/cluster`, { signal: AbortSignal.timeout(2000) });
-        const body = (await response.json()) as { leader?: string | null };
+        const { text } = await boundedRequest(members[0]?.client ?? '', 'GET', '/cairn/v1/cluster', { timeoutMs: 2000 });
+        const body = JSON.parse(text) as { leader?: string | null };
         leader = members.findIndex((member) => member.client === body.leader);
         return leader >= 0;
       }, 30_000);
@@ -159,8 +159,8 @@ export async function startCairn(root: string, addrs: readonly string[], dataRoo
     async unhealthy(): Promise<string | null> {
       const problem = await firstProblem(members, async (member) => ((await cairnHealthy(member.client)) ? null : `${member.name}: health is not 200`));
       if (problem !== null) return problem;
-      const response = await fetch(`http://${members[0]?.client ?? ''}/cairn/v1/cluster`, { signal: AbortSignal.timeout(healthTimeoutMs) });
-      const body = (await response.json()) as { leader?: string | null };
+      const { text } = await boundedRequest(members[0]?.client ?? '', 'GET', '/cairn/v1/cluster', { timeoutMs: healthTimeoutMs });
+      const body = JSON.parse(text) as { leader?: string | null };
       return typeof body.leader === 'string' && body.leader !== '' ? null : 'cairn: no leader';
     },
     stop: () => stopAll(members),
@@ -199,8 +199,8 @@ export async function startEtcd(binary: string, hosts: readonly string[], dataRo
     const processes = members.map((member) => member.process);
     for (const member of members) {
       await waitUntil(`${member.name} healthy`, async () => {
-        const response = await fetch(`http://${member.client}/health`, { signal: AbortSignal.timeout(2000) });
-        return ((await response.json()) as { health?: string }).health === 'true';
+        const { text } = await boundedRequest(member.client, 'GET', '/health', { timeoutMs: 2000 });
+        return (JSON.parse(text) as { health?: string }).health === 'true';
       }, readyTimeoutMs, processes);
     }
   } catch (error) {
@@ -230,8 +230,8 @@ export async function startEtcd(binary: string, hosts: readonly string[], dataRo
     },
     unhealthy: () => firstProblem(members, async (member) => {
       // etcd's /health is true only while the member has a leader and its store answers.
-      const response = await fetch(`http://${member.client}/health`, { signal: AbortSignal.timeout(healthTimeoutMs) });
-      const health = ((await response.json()) as { health?: string }).health;
+      const { text } = await boundedRequest(member.client, 'GET', '/health', { timeoutMs: healthTimeoutMs });
+      const health = (JSON.parse(text) as { health?: string }).health;
       return health === 'true' ? null : `${member.name}: health ${String(health)}`;
     }),
     stop: () => stopAll(members),

@@ -7,7 +7,8 @@
 //   same data directory, and can wipe that directory.
 // - Every process and data directory is also tracked at module level: a process 'exit' handler kills by pid what
 //   is still running and removes the directories, so a failing or interrupted test leaves nothing behind.
-// - httpRequest is a fetch with a per-request timeout that refuses any address outside 127.0.0.0/8.
+// - httpRequest is one request with a per-request deadline, through ./http.ts (never Node's fetch), that refuses any
+//   address outside 127.0.0.0/8.
 // - Ledger records every registration of a unique persistent instance with its outcome (acknowledged, failed,
 //   unknown); Writer drives concurrent registrations through it; checkConvergence asserts that every acknowledged
 //   instance is on every member and that nothing never attempted (or certainly failed) is anywhere.
@@ -20,6 +21,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { TestContext } from 'node:test';
+import { assertLoopback, boundedRequest, HttpFailure, type HttpFailureReason } from './http.ts';
+
+export { assertLoopback, HttpFailure, type HttpFailureReason };
 
 /** cairnBin is the repository's `bin/cairn`. */
 export const cairnBin = fileURLToPath(new URL('../../bin/cairn', import.meta.url));
@@ -165,21 +169,6 @@ export interface HttpAnswer {
   readonly ms: number;
 }
 
-/** HttpFailureReason says why no response came: the timeout passed, the connection was refused, or it broke. */
-export type HttpFailureReason = 'timeout' | 'refused' | 'network';
-
-/** HttpFailure is a request that got no response. */
-export class HttpFailure extends Error {
-  override readonly name = 'HttpFailure';
-  readonly reason: HttpFailureReason;
-  readonly ms: number;
-  constructor(reason: HttpFailureReason, message: string, ms: number) {
-    super(message);
-    this.reason = reason;
-    this.ms = ms;
-  }
-}
-
 /** HttpOptions: the per-request timeout (default 10 s, above the members' 5 s request timeout), body and headers. */
 export interface HttpOptions {
   readonly timeoutMs?: number;
@@ -187,37 +176,17 @@ export interface HttpOptions {
   readonly headers?: Readonly<Record<string, string>>;
 }
 
-/** assertLoopback refuses any address outside 127.0.0.0/8: the tests never send traffic elsewhere. */
-export function assertLoopback(addr: string): void {
-  if (!/^127\.\d{1,3}\.\d{1,3}\.\d{1,3}(:\d{1,5})?$/.test(addr)) throw new Error(`refusing to send traffic to ${addr}: tests stay on 127.0.0.0/8`);
-}
-
-function errorCause(error: unknown): string {
-  const cause = error instanceof Error ? (error as Error & { cause?: unknown }).cause : undefined;
-  if (cause !== null && typeof cause === 'object' && 'code' in cause && typeof cause.code === 'string') return cause.code;
-  return '';
-}
-
-/** httpRequest sends one request to `addr` (host:port); it resolves with any response and throws HttpFailure without one. */
+/**
+ * httpRequest sends one request to `addr` (host:port) through boundedRequest (./http.ts): it resolves with any
+ * response and throws HttpFailure without a whole one within the timeout.
+ */
 export async function httpRequest(addr: string, method: string, pathAndQuery: string, options: HttpOptions = {}): Promise<HttpAnswer> {
-  assertLoopback(addr);
-  const started = Date.now();
-  const timeoutMs = options.timeoutMs ?? 10_000;
-  try {
-    const init: RequestInit = { method, signal: AbortSignal.timeout(timeoutMs), ...(options.headers === undefined ? {} : { headers: options.headers }) };
-    if (options.body !== undefined) init.body = options.body;
-    const response = await fetch(`http://${addr}${pathAndQuery}`, init);
-    const text = await response.text();
-    return { status: response.status, code: response.headers.get('cairn-error-code'), text, ms: Date.now() - started };
-  } catch (error) {
-    const ms = Date.now() - started;
-    if (error instanceof Error && (error.name === 'TimeoutError' || error.name === 'AbortError')) {
-      throw new HttpFailure('timeout', `${method} ${addr}${pathAndQuery}: no answer within ${timeoutMs} ms`, ms);
-    }
-    const cause = errorCause(error);
-    const reason: HttpFailureReason = cause === 'ECONNREFUSED' ? 'refused' : 'network';
-    throw new HttpFailure(reason, `${method} ${addr}${pathAndQuery}: ${describeError(error)}${cause === '' ? '' : ` (${cause})`}`, ms);
-  }
+  const answer = await boundedRequest(addr, method, pathAndQuery, {
+    timeoutMs: options.timeoutMs ?? 10_000,
+    ...(options.headers === undefined ? {} : { headers: options.headers }),
+    ...(options.body === undefined ? {} : { body: options.body }),
+  });
+  return { status: answer.status, code: answer.headers['cairn-error-code'] ?? null, text: answer.text, ms: answer.ms };
 }
 
 /** jsonOf parses a response body, saying which request it came from when it is not JSON. */

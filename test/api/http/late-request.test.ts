@@ -11,6 +11,7 @@ import { connect, type Socket } from 'node:net';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { listenHarness, type Harness } from './harness.ts';
+import { boundedRequest } from '../../support/http.ts';
 
 const host = '127.0.1.7';
 let h: Harness;
@@ -48,8 +49,8 @@ function registration(ip: string): string {
 }
 
 async function listed(): Promise<string[]> {
-  const answer = await fetch(`http://${host}:${port}/nacos/v1/ns/instance/list?serviceName=late.svc`);
-  const body = (await answer.json()) as { hosts?: { ip: string }[] };
+  const answer = await boundedRequest(`${host}:${port}`, 'GET', '/nacos/v1/ns/instance/list?serviceName=late.svc', { timeoutMs: 5000 });
+  const body = JSON.parse(answer.text) as { hosts?: { ip: string }[] };
   return (body.hosts ?? []).map((entry) => entry.ip).sort();
 }
 

@@ -26,9 +26,20 @@ after(async () => {
   await h.app.close();
 });
 
+/** requestTimeoutMs bounds every request: the server runs in this process and answers in milliseconds. */
+const requestTimeoutMs = 10_000;
+
+/**
+ * send is fetch with a deadline: this file drives the server with fetch on purpose (its keep-alive pool, its
+ * headers), and without a deadline a connection the server drops could leave a test waiting forever.
+ */
+function send(url: string, init: RequestInit = {}): Promise<Response> {
+  return fetch(url, { ...init, signal: AbortSignal.timeout(requestTimeoutMs) });
+}
+
 /** npmClient sends a request the way nacos-sdk-nodejs's NameProxy does: query string only, its headers. */
 async function npmClient(method: string, api: string, params: Record<string, string>): Promise<Response> {
-  return fetch(`${origin}/nacos/v1/ns${api}?${query({ ...params, namespaceId: 'public' })}`, {
+  return send(`${origin}/nacos/v1/ns${api}?${query({ ...params, namespaceId: 'public' })}`, {
     method,
     headers: {
       'User-Agent': 'Nacos-Java-Client:v1.0.0',
@@ -75,35 +86,35 @@ test('the npm client\'s ephemeral registration and beats get 501, which it logs 
 
 test('curl: form bodies (-d), an empty form or JSON body, plain-text answers', async () => {
   const form = { 'content-type': 'application/x-www-form-urlencoded' };
-  const posted = await fetch(`${origin}/nacos/v1/ns/instance`, { method: 'POST', headers: form, body: 'serviceName=curl.svc&ip=10.1.1.1&port=80&ephemeral=false&metadata=a%3D1' });
+  const posted = await send(`${origin}/nacos/v1/ns/instance`, { method: 'POST', headers: form, body: 'serviceName=curl.svc&ip=10.1.1.1&port=80&ephemeral=false&metadata=a%3D1' });
   assert.deepEqual([posted.status, posted.headers.get('content-type'), await posted.text()], [200, 'text/plain; charset=utf-8', 'ok']);
-  const put = await fetch(`${origin}/nacos/v1/ns/instance?serviceName=curl.svc&ip=10.1.1.1&port=80&ephemeral=false&weight=3&metadata=a%3D1`, { method: 'PUT', headers: form, body: '' });
+  const put = await send(`${origin}/nacos/v1/ns/instance?serviceName=curl.svc&ip=10.1.1.1&port=80&ephemeral=false&weight=3&metadata=a%3D1`, { method: 'PUT', headers: form, body: '' });
   assert.deepEqual([put.status, await put.text()], [200, 'ok']);
-  const patched = await fetch(`${origin}/nacos/v1/ns/instance?serviceName=curl.svc&ip=10.1.1.1&port=80&enabled=true`, { method: 'PATCH', headers: { 'content-type': 'application/json' }, body: '' });
+  const patched = await send(`${origin}/nacos/v1/ns/instance?serviceName=curl.svc&ip=10.1.1.1&port=80&enabled=true`, { method: 'PATCH', headers: { 'content-type': 'application/json' }, body: '' });
   assert.deepEqual([patched.status, await patched.text()], [200, 'ok']);
-  const detail = await fetch(`${origin}/nacos/v1/ns/instance?serviceName=curl.svc&ip=10.1.1.1&port=80`);
+  const detail = await send(`${origin}/nacos/v1/ns/instance?serviceName=curl.svc&ip=10.1.1.1&port=80`);
   assert.deepEqual(JSON.parse(await detail.text()), {
     service: 'DEFAULT_GROUP@@curl.svc', ip: '10.1.1.1', port: 80, clusterName: 'DEFAULT', weight: 3, healthy: true,
     instanceId: '10.1.1.1#80#DEFAULT#DEFAULT_GROUP@@curl.svc', metadata: { a: '1' },
   });
-  const missing = await fetch(`${origin}/nacos/v1/ns/instance`, { method: 'POST', headers: form, body: 'ip=10.1.1.1&port=80' });
+  const missing = await send(`${origin}/nacos/v1/ns/instance`, { method: 'POST', headers: form, body: 'ip=10.1.1.1&port=80' });
   assert.deepEqual([missing.status, missing.headers.get('cairn-error-code'), await missing.text()],
     [400, 'CAIRN_INVALID_ARGUMENT', "Param 'serviceName' is required. (CAIRN_INVALID_ARGUMENT)"]);
 });
 
 test('a body over the limit is refused with 413 before parsing, and the connection stays usable', async () => {
   const big = `serviceName=big.svc&ip=10.2.2.2&port=80&ephemeral=false&pad=${'x'.repeat(512 * 1024)}`;
-  const refused = await fetch(`${origin}/nacos/v1/ns/instance`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: big });
+  const refused = await send(`${origin}/nacos/v1/ns/instance`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: big });
   assert.equal(refused.status, 413);
   assert.match(await refused.text(), /CAIRN_REQUEST_TOO_LARGE/);
-  const list = await fetch(`${origin}/nacos/v1/ns/instance/list?serviceName=big.svc`);
+  const list = await send(`${origin}/nacos/v1/ns/instance/list?serviceName=big.svc`);
   assert.deepEqual((JSON.parse(await list.text()) as { hosts: unknown[] }).hosts, []);
 });
 
 test('unknown routes answer 501 no such api; Cairn\'s health answers 200 with the request id echoed', async () => {
-  const unknown = await fetch(`${origin}/nacos/v1/ns/instance/statuses?key=x`);
+  const unknown = await send(`${origin}/nacos/v1/ns/instance/statuses?key=x`);
   assert.deepEqual([unknown.status, await unknown.text()], [501, 'no such api:GET:/nacos/v1/ns/instance/statuses']);
-  const health = await fetch(`${origin}/cairn/v1/health`, { headers: { 'Cairn-Request-Id': 'socket-1' } });
+  const health = await send(`${origin}/cairn/v1/health`, { headers: { 'Cairn-Request-Id': 'socket-1' } });
   assert.equal(health.status, 200);
   assert.equal(health.headers.get('cairn-request-id'), 'socket-1');
   assert.equal((JSON.parse(await health.text()) as { status: string }).status, 'UP');
