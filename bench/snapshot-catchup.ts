@@ -174,7 +174,7 @@ async function watchCatchUp(leader: MemberProcess, follower: MemberProcess, spaw
       peakRssBytes = Math.max(peakRssBytes, await rssBytesOf(leader.process.pid));
       const commit = ours?.members.find((member) => member.addr === leader.client)?.commitIndex;
       const applied = theirs?.members.find((member) => member.addr === follower.client)?.appliedIndex;
-      if (commit !== undefined && applied !== undefined && applied >= commit) catchUpMs = performance.now() - spawnedAt;
+      if (commit !== undefined && commit !== null && applied !== undefined && applied !== null && applied >= commit) catchUpMs = performance.now() - spawnedAt;
       else await sleep(pollIntervalMs);
     }
   };

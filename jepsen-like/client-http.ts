@@ -151,7 +151,7 @@ export class HttpRegistryClient implements RegistryClient {
 export interface ClusterView {
   readonly leader: string | null;
   readonly term: number;
-  readonly members: readonly { readonly addr: string; readonly role: string; readonly term: number; readonly commitIndex: number }[];
+  readonly members: readonly { readonly addr: string; readonly role: string; readonly term: number | null; readonly commitIndex: number | null }[];
 }
 
 /** clusterView asks one member for its view of the cluster; null when it does not answer in time. */

@@ -61,7 +61,7 @@ function memberStatus(status: RaftStatus, self: string, addr: string): MemberSta
   const learner = status.membership.learners.includes(addr);
   if (addr === self) {
     const role: MemberRole = learner ? 'learner' : status.membership.voters.includes(addr) ? status.role : 'unknown';
-    return { addr, role, term: status.term, commitIndex: status.commitIndex, appliedIndex: status.appliedIndex, lastContactMs: 0 };
+    return { addr, role, term: status.term, commitIndex: status.commitIndex, appliedIndex: status.appliedIndex, matchIndex: status.lastIndex, lastContactMs: 0 };
   }
   const progress = status.progress[addr];
   const role: MemberRole = learner ? 'learner' : addr === status.leader ? 'leader' : status.role === 'leader' ? 'follower' : 'unknown';
@@ -69,8 +69,9 @@ function memberStatus(status: RaftStatus, self: string, addr: string): MemberSta
   const lastContactMs = progress !== undefined
     ? progress.ticksSinceHeard * limits.raftTickMs
     : addr === status.leader ? status.ticksSinceLeaderContact * limits.raftTickMs : null;
-  const match = progress?.match ?? 0;
-  return { addr, role, term: status.term, commitIndex: match, appliedIndex: match, lastContactMs };
+  // Another member's term and indexes are its own; this member does not know them, and says so rather than guess
+  // (it once reported the viewer's term, and a follower's match index as both its commit and applied index).
+  return { addr, role, term: null, commitIndex: null, appliedIndex: null, matchIndex: progress?.match ?? null, lastContactMs };
 }
 
 /** replicaMetrics registers the driver's Prometheus metrics. */

@@ -204,8 +204,9 @@ test('status prints the leader, term and members from GET /cairn/v1/cluster on t
     body: {
       leader: '127.0.1.41:8848', term: 4,
       members: [
-        { addr: '127.0.1.41:8848', role: 'leader', term: 4, commitIndex: 17, appliedIndex: 17, lastContactMs: 0 },
-        { addr: '127.0.1.42:8848', role: 'follower', term: 4, commitIndex: 17, appliedIndex: 16, lastContactMs: null },
+        { addr: '127.0.1.41:8848', role: 'leader', term: 4, commitIndex: 17, appliedIndex: 17, matchIndex: 18, lastContactMs: 0 },
+        { addr: '127.0.1.42:8848', role: 'follower', term: null, commitIndex: null, appliedIndex: null, matchIndex: 16, lastContactMs: 90 },
+        { addr: '127.0.1.43:8848', role: 'follower', term: null, commitIndex: null, appliedIndex: null, matchIndex: null, lastContactMs: null },
       ],
     },
   };
@@ -213,9 +214,10 @@ test('status prints the leader, term and members from GET /cairn/v1/cluster on t
   assert.equal(run.code, 0, run.stderr);
   assert.equal(run.stdout, [
     'leader 127.0.1.41:8848  term 4',
-    'MEMBER           ROLE      TERM  COMMIT  APPLIED  LAST CONTACT',
-    '127.0.1.41:8848  leader    4     17      17       0 ms',
-    '127.0.1.42:8848  follower  4     17      16       never',
+    'MEMBER           ROLE      TERM  COMMIT  APPLIED  STORED  LAST CONTACT',
+    '127.0.1.41:8848  leader    4     17      17       18      0 ms',
+    '127.0.1.42:8848  follower  -     -       -        16      90 ms',
+    '127.0.1.43:8848  follower  -     -       -        -       never',
     '',
   ].join('\n'));
   const json = await capture(['status', '--http', `${host}:${httpPort}`, '--json']);

@@ -78,9 +78,10 @@ export function formatInstanceList(view: InstanceListView): string {
 export interface MemberRow {
   readonly addr: string;
   readonly role: string;
-  readonly term: number;
-  readonly commitIndex: number;
-  readonly appliedIndex: number;
+  readonly term: number | null;
+  readonly commitIndex: number | null;
+  readonly appliedIndex: number | null;
+  readonly matchIndex: number | null;
   readonly lastContactMs: number | null;
 }
 
@@ -99,12 +100,18 @@ function isCount(value: unknown): value is number {
   return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
 }
 
+function isCountOrNull(value: unknown): value is number | null {
+  return value === null || isCount(value);
+}
+
 function memberRowOf(value: unknown): MemberRow | null {
-  const [addr, role, term, commitIndex, appliedIndex, lastContactMs] =
-    ['addr', 'role', 'term', 'commitIndex', 'appliedIndex', 'lastContactMs'].map((key) => property(value, key));
-  if (typeof addr !== 'string' || typeof role !== 'string' || !isCount(term) || !isCount(commitIndex) || !isCount(appliedIndex)) return null;
-  if (lastContactMs !== null && !isCount(lastContactMs)) return null;
-  return { addr, role, term, commitIndex, appliedIndex, lastContactMs };
+  const [addr, role, term, commitIndex, appliedIndex, matchIndex, lastContactMs] =
+    ['addr', 'role', 'term', 'commitIndex', 'appliedIndex', 'matchIndex', 'lastContactMs'].map((key) => property(value, key));
+  if (typeof addr !== 'string' || typeof role !== 'string') return null;
+  if (!isCountOrNull(term) || !isCountOrNull(commitIndex) || !isCountOrNull(appliedIndex) || !isCountOrNull(lastContactMs)) return null;
+  // A member older than matchIndex leaves it out.
+  if (matchIndex !== undefined && !isCountOrNull(matchIndex)) return null;
+  return { addr, role, term, commitIndex, appliedIndex, matchIndex: matchIndex ?? null, lastContactMs };
 }
 
 /** clusterViewOf checks the JSON of GET /cairn/v1/cluster; null when it does not have the documented shape. */
@@ -121,9 +128,10 @@ export function clusterViewOf(body: unknown): ClusterView | null {
 /** formatClusterView renders the cluster status: the leader and term, then one line per member. */
 export function formatClusterView(view: ClusterView): string {
   const heading = `leader ${view.leader ?? '(none)'}  term ${view.term}\n`;
+  const known = (value: number | null): string => (value === null ? '-' : String(value));
   const rows = view.members.map((member) => [
-    member.addr, member.role, String(member.term), String(member.commitIndex), String(member.appliedIndex),
+    member.addr, member.role, known(member.term), known(member.commitIndex), known(member.appliedIndex), known(member.matchIndex),
     member.lastContactMs === null ? 'never' : `${member.lastContactMs} ms`,
   ]);
-  return heading + table(['MEMBER', 'ROLE', 'TERM', 'COMMIT', 'APPLIED', 'LAST CONTACT'], rows);
+  return heading + table(['MEMBER', 'ROLE', 'TERM', 'COMMIT', 'APPLIED', 'STORED', 'LAST CONTACT'], rows);
 }

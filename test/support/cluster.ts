@@ -205,10 +205,19 @@ export function jsonOf(answer: HttpAnswer, what: string): unknown {
 export interface MemberView {
   readonly addr: string;
   readonly role: string;
+  readonly term: number | null;
+  readonly commitIndex: number | null;
+  readonly appliedIndex: number | null;
+  readonly matchIndex: number | null;
+  readonly lastContactMs: number | null;
+}
+
+/** SelfView is a member's own entry, whose term and indexes it always knows. */
+export interface SelfView extends MemberView {
   readonly term: number;
   readonly commitIndex: number;
   readonly appliedIndex: number;
-  readonly lastContactMs: number | null;
+  readonly matchIndex: number;
 }
 
 /** ClusterView is the body of GET /cairn/v1/cluster. */
@@ -574,11 +583,15 @@ export class Member {
   }
 
   /** selfView is this member's own entry in its cluster view. */
-  async selfView(): Promise<MemberView> {
+  async selfView(): Promise<SelfView> {
     const view = await this.status();
     const self = view.members.find((member) => member.addr === this.addr);
     if (self === undefined) throw new Error(`${this.addr} does not list itself in GET /cairn/v1/cluster`);
-    return self;
+    const { term, commitIndex, appliedIndex, matchIndex } = self;
+    if (term === null || commitIndex === null || appliedIndex === null || matchIndex === null) {
+      throw new Error(`${this.addr} does not know its own term and indexes: ${JSON.stringify(self)}`);
+    }
+    return { ...self, term, commitIndex, appliedIndex, matchIndex };
   }
 
   /** logTail renders the last `count` lines of the member's output. */

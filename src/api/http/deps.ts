@@ -17,9 +17,15 @@ export interface MemberStatus {
   /** addr is the member's identity, its HTTP address "host:port". */
   readonly addr: string;
   readonly role: MemberRole;
-  readonly term: number;
-  readonly commitIndex: number;
-  readonly appliedIndex: number;
+  /** term, commitIndex and appliedIndex are the member's own; this member knows them only for itself (else null). */
+  readonly term: number | null;
+  readonly commitIndex: number | null;
+  readonly appliedIndex: number | null;
+  /**
+   * matchIndex is the highest log index known stored (fsynced) on that member: its own last index for this member,
+   * the leader's replication progress for a follower when this member leads, else null. Stored is not applied.
+   */
+  readonly matchIndex: number | null;
   /** lastContactMs is how long ago this member last heard from it (0 for itself), or null when never. */
   readonly lastContactMs: number | null;
 }

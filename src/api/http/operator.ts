@@ -102,6 +102,7 @@ export function nacosMember(member: MemberStatus, status: ClusterStatus): NacosM
       term: member.term,
       commitIndex: member.commitIndex,
       appliedIndex: member.appliedIndex,
+      matchIndex: member.matchIndex,
       lastContactMs: member.lastContactMs,
     },
     failAccessCnt: 0,

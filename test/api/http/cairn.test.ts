@@ -53,7 +53,7 @@ test('Nacos console probes: liveness always OK; readiness OK while the member se
   await h.app.close();
 });
 
-test('GET /cairn/v1/cluster: {leader, term, members: [{addr, role, term, commitIndex, appliedIndex, lastContactMs}]}', async () => {
+test('GET /cairn/v1/cluster: {leader, term, members: [{addr, role, term, commitIndex, appliedIndex, matchIndex, lastContactMs}]}', async () => {
   const h = await buildHarness();
   const answer = await call(h.app, 'GET', '/cairn/v1/cluster');
   assert.equal(answer.status, 200);
@@ -61,9 +61,9 @@ test('GET /cairn/v1/cluster: {leader, term, members: [{addr, role, term, commitI
     leader: '127.0.1.1:8848',
     term: 7,
     members: [
-      { addr: '127.0.1.1:8848', role: 'leader', term: 7, commitIndex: 42, appliedIndex: 42, lastContactMs: 0 },
-      { addr: '127.0.1.2:8848', role: 'follower', term: 7, commitIndex: 42, appliedIndex: 41, lastContactMs: 120 },
-      { addr: '127.0.1.3:8848', role: 'follower', term: 6, commitIndex: 30, appliedIndex: 30, lastContactMs: null },
+      { addr: '127.0.1.1:8848', role: 'leader', term: 7, commitIndex: 42, appliedIndex: 42, matchIndex: 43, lastContactMs: 0 },
+      { addr: '127.0.1.2:8848', role: 'follower', term: null, commitIndex: null, appliedIndex: null, matchIndex: 41, lastContactMs: 120 },
+      { addr: '127.0.1.3:8848', role: 'follower', term: null, commitIndex: null, appliedIndex: null, matchIndex: null, lastContactMs: null },
     ],
   });
   await h.app.close();

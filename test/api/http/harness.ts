@@ -28,9 +28,9 @@ export class FakeCluster implements ClusterControl {
     leader: '127.0.1.1:8848',
     term: 7,
     members: [
-      { addr: '127.0.1.1:8848', role: 'leader', term: 7, commitIndex: 42, appliedIndex: 42, lastContactMs: 0 },
-      { addr: '127.0.1.2:8848', role: 'follower', term: 7, commitIndex: 42, appliedIndex: 41, lastContactMs: 120 },
-      { addr: '127.0.1.3:8848', role: 'follower', term: 6, commitIndex: 30, appliedIndex: 30, lastContactMs: null },
+      { addr: '127.0.1.1:8848', role: 'leader', term: 7, commitIndex: 42, appliedIndex: 42, matchIndex: 43, lastContactMs: 0 },
+      { addr: '127.0.1.2:8848', role: 'follower', term: null, commitIndex: null, appliedIndex: null, matchIndex: 41, lastContactMs: 120 },
+      { addr: '127.0.1.3:8848', role: 'follower', term: null, commitIndex: null, appliedIndex: null, matchIndex: null, lastContactMs: null },
     ],
   };
 
