@@ -33,7 +33,7 @@ export interface ReplicaLogger {
 export interface ReplicaMetrics extends Partial<CheckpointMetrics> {
   fsyncSeconds(seconds: number): void;
   readyBatch(entries: number, committed: number, messages: number): void;
-  proposal(outcome: 'ok' | 'refused' | 'dropped' | 'unknown' | 'forwarded'): void;
+  proposal(outcome: 'ok' | 'refused' | 'dropped' | 'unknown' | 'forwarded' | 'no_leader'): void;
   /**
    * snapshot counts the log's compactions, the images this member encoded for a follower behind its compacted log,
    * and the snapshots it installed from a leader (optional: the tests' drivers need not count).
@@ -366,7 +366,11 @@ export class Replica implements CommandProposer {
           continue;
         }
       }
-      const leader = this.core.leader ?? (await this.waitForLeader(deadline));
+      const leader = this.core.leader ?? (await this.waitForLeader(deadline).catch((error: unknown) => {
+        // Refused here, before any leader saw it: no member would count it otherwise.
+        this.options.metrics?.proposal('no_leader');
+        throw error;
+      }));
       if (leader === this.options.id) continue;
       const response = await this.options.transport.forward(leader, { command, deadlineMs: Math.max(0, deadline - monotonicMs()) });
       this.options.metrics?.proposal('forwarded');

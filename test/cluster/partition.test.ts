@@ -122,6 +122,11 @@ test('an isolated leader acknowledges nothing; the majority goes on; all converg
       assert.ok(refusalsOfAnIsolatedLeader.has(outcome.detail), `${what} ended with ${outcome.detail}, not one of ${[...refusalsOfAnIsolatedLeader].join(', ')}`);
       assert.ok(outcome.ms <= isolatedAnswerMsMax, `${what} was answered after ${outcome.ms} ms (bound ${isolatedAnswerMsMax} ms)`);
     }
+    if (late.detail === 'CAIRN_NO_QUORUM') {
+      // Refused on the isolated member for want of a leader: no leader saw it, so this member must count it.
+      const counted = await metricValue(old, 'cairn_raft_proposals_total', '{outcome="no_leader"}');
+      assert.ok((counted ?? 0) >= 1, `a write refused for want of a leader is not counted in cairn_raft_proposals_total{outcome="no_leader"} (${String(counted)})`);
+    }
     const grpcOutcome = await grpcWrite;
     st.diagnostic(`a gRPC write with a 2 s deadline to the isolated leader: ${grpcOutcome.code} after ${grpcOutcome.ms} ms`);
     assert.ok(refusalsOfAnIsolatedLeader.has(grpcOutcome.code), `the gRPC write ended with ${grpcOutcome.code}, not one of ${[...refusalsOfAnIsolatedLeader].join(', ')}`);
