@@ -106,7 +106,7 @@ export async function startMember(config: MemberConfig, onFatal: (error: Error) 
   try {
     initialised = (await storage.load()) !== null;
     transport.setPeers(config.members.filter((member) => member !== config.addr));
-    await listening('peer', `${config.host}:${config.peerPort}`, '--peer-port', () => transport.listen());
+    await listening('peer', `${config.host}:${config.peerPort}`, "--peer-port, else --addr's port - 1000", () => transport.listen());
     await prepareStorage(config, storage, transport, logger, signal);
     initialised = true;
     return await assemble(config, storage, transport, logger, onFatal, ap, () => peer.counters());
@@ -246,12 +246,13 @@ async function assemble(
   const cluster = clusterControl(replica, config.addr, () => serving);
   const pushes = createPushes({ naming, stateMachine, host: config.host, addr: config.addr, registry, logger: logger.child({ component: 'push' }) });
   const stall = stallWatch(registry, logger.child({ component: 'stall' }));
-  const http = buildApp({ naming, cluster, metrics: registry, logger: logger.child({ component: 'http' }), pushTargets: pushes.udp, stall });
+  // buildApp names its own component ('http'): a child here wrote the key twice on every line.
+  const http = buildApp({ naming, cluster, metrics: registry, logger, pushTargets: pushes.udp, stall });
   try {
     await listening('HTTP', config.addr, '--addr', () => http.listen({ host: config.host, port: config.httpPort }));
     await pushes.start();
-    const grpc = await listening('gRPC', `${config.host}:${config.grpcPort}`, '--grpc-port',
-      () => startGrpcApi({ naming, ready: () => serving, host: config.host, port: config.grpcPort, logger: logger.child({ component: 'grpc' }), subscriptions: pushes.hub, stall }));
+    const grpc = await listening('gRPC', `${config.host}:${config.grpcPort}`, "--grpc-port, else --addr's port + 1000",
+      () => startGrpcApi({ naming, ready: () => serving, host: config.host, port: config.grpcPort, logger: logger.child({ component: 'grpc' }), subscriptions: pushes.hub, stall, metrics: registry }));
     health.start();
     stall.start();
     let closing: Promise<void> | null = null;
