@@ -289,6 +289,15 @@ test('run: exit codes and messages for help, version, server and unknown command
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /^cairn server: --addr: 'nope' is not HOST:PORT/);
 
+  // Every command's --help exits 0 with its usage on stdout (cairn cluster refused --help as an unknown option).
+  const bin = fileURLToPath(new URL('../bin/cairn', import.meta.url));
+  const clusterHelp = spawnSync(bin, ['cluster', '--help'], { cwd: tmpdir(), encoding: 'utf8', timeout: 20_000, killSignal: 'SIGKILL' });
+  assert.deepEqual([clusterHelp.status, clusterHelp.stderr], [0, '']);
+  assert.match(clusterHelp.stdout, /^Usage: cairn cluster \[options\][\s\S]*--data-dir DIR[\s\S]*default \.\/data\/cluster/);
+  const clusterBad = spawnSync(bin, ['cluster', '--bogus'], { cwd: tmpdir(), encoding: 'utf8', timeout: 20_000, killSignal: 'SIGKILL' });
+  assert.equal(clusterBad.status, 2);
+  assert.match(clusterBad.stderr, /^cairn cluster: Unknown option '--bogus'\nUsage: cairn cluster/);
+
   const unknown = capture(['frobnicate']);
   assert.equal(unknown.code, 2);
   assert.match(unknown.stderr, /unknown command 'frobnicate'[\s\S]*Usage: cairn/);

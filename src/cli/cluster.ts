@@ -19,19 +19,35 @@ export interface ClusterArgs {
   readonly dataDir: string;
 }
 
-/** parseClusterArgs validates `cairn cluster`'s flags; returns an error message instead of throwing. */
-export function parseClusterArgs(args: readonly string[], cwd: string): ClusterArgs | string {
+/** clusterUsage is the help text of `cairn cluster`. */
+export const clusterUsage = `Usage: cairn cluster [options]
+
+Runs N members of one cluster on consecutive loopback addresses, for trying Cairn out on one machine; Ctrl-C (or
+SIGTERM) stops them all. Each member's data directory is DIR/<host>_<port>; each is a \`cairn server\` with the defaults.
+
+Options:
+  --size N          members to run, 1..${clusterSizeMax}                         (default 3)
+  --base-ip IP      the first member's address (127.x.y.z); the next ones count up from it (default 127.0.0.11)
+  --port PORT       every member's HTTP port; gRPC is PORT + 1000, peer PORT - 1000  (default 8848)
+  --data-dir DIR    where the members' data directories go, relative to the current directory
+                    (default ./data/cluster)
+  -h, --help        show this help
+`;
+
+/** parseClusterArgs validates `cairn cluster`'s flags; returns an error message instead of throwing, or 'help'. */
+export function parseClusterArgs(args: readonly string[], cwd: string): ClusterArgs | string | { readonly help: true } {
   let values;
   try {
     values = parseArgs({
       args: [...args],
-      options: { size: { type: 'string' }, 'base-ip': { type: 'string' }, port: { type: 'string' }, 'data-dir': { type: 'string' } },
+      options: { size: { type: 'string' }, 'base-ip': { type: 'string' }, port: { type: 'string' }, 'data-dir': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
       strict: true,
       allowPositionals: false,
     }).values;
   } catch (error) {
     return error instanceof Error ? error.message : String(error);
   }
+  if (values.help === true) return { help: true };
   const size = Number(values.size ?? '3');
   if (!Number.isInteger(size) || size < 1 || size > clusterSizeMax) return `--size: '${values.size}' is not an integer in 1..${clusterSizeMax}`;
   const baseIp = values['base-ip'] ?? '127.0.0.11';
@@ -106,8 +122,12 @@ function describeExit(how: number | NodeJS.Signals): string {
 export async function runCluster(args: readonly string[], out: Output): Promise<number> {
   const parsed = parseClusterArgs(args, process.cwd());
   if (typeof parsed === 'string') {
-    out.stderr(`cairn cluster: ${parsed}\nUsage: cairn cluster --size N [--base-ip 127.0.0.11] [--port 8848] [--data-dir ./data/cluster]\n`);
+    out.stderr(`cairn cluster: ${parsed}\n${clusterUsage}`);
     return 2;
+  }
+  if ('help' in parsed) {
+    out.stdout(clusterUsage);
+    return 0;
   }
   const bin = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bin/cairn');
   const addresses = memberAddresses(parsed);

@@ -413,7 +413,8 @@ Commands:
   watch       follow a service's instances as they change (see: cairn watch --help)
   status      show the cluster: leader, term, members
   cluster     run N local members for trying Cairn out (cairn cluster --size 3 [--base-ip 127.0.0.11])
-  backup      save a stopped member's registry to a file, check one, or restore one into a new member (see: cairn backup --help)
+  backup      save a member's registry to a file (from a running member or a stopped one's data directory), check
+              one, or restore one into a new member (see: cairn backup --help)
   check       check that the members' persistent state agrees (see: cairn check --help)
 
 Options:
