@@ -115,7 +115,7 @@ const specs = {
 
   // The member itself.
   CAIRN_SHUTTING_DOWN: { message: 'member is shutting down', httpStatus: 503, grpcStatus: G.UNAVAILABLE, retryable: true },
-  CAIRN_STORAGE_CORRUPT: { message: 'storage corruption detected; the member stops', httpStatus: 500, grpcStatus: G.DATA_LOSS, retryable: false },
+  CAIRN_STORAGE_CORRUPT: { message: 'storage corruption detected', httpStatus: 500, grpcStatus: G.DATA_LOSS, retryable: false },
   // The filesystem refused a read or write of the data directory (permissions, a read-only mount, a full disk, a path
   // that is not a directory): the files were not found damaged, so the operator fixes the filesystem, never wipes.
   CAIRN_STORAGE_IO_ERROR: { message: 'the filesystem refused a read or write of the data directory (not corruption)', httpStatus: 503, grpcStatus: G.FAILED_PRECONDITION, retryable: false },

@@ -170,7 +170,7 @@ function probe(fields: Partial<StorageProbe>, keyspace: Record<string, number> =
 }
 
 const ready: StartObservation = { ready: true, exitCode: null, signal: null, lastLines: [] };
-const corruptLine = 'cairn server: CAIRN_STORAGE_CORRUPT: storage corruption detected; the member stops: /d/raft: log entry 16: missing (hole in the log: the next stored entry is 46)';
+const corruptLine = 'cairn server: CAIRN_STORAGE_CORRUPT: storage corruption detected: /d/raft: log entry 16: missing (hole in the log: the next stored entry is 46)';
 
 describe('judgeCorruption', () => {
   test('a start refused with CAIRN_STORAGE_CORRUPT is detected-refused', () => {
