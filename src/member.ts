@@ -326,6 +326,7 @@ function stallWatch(registry: Registry, log: Logger): StallWatch {
     checkMs: limits.stallCheckMs,
     thresholdMs: limits.stallThresholdMs,
     graceMs: limits.stallGraceMs,
+    graceMaxMs: limits.stallGraceMsMax,
     onStall: (stalledMs) => {
       stalls.inc();
       if (stalledMs > longestMs) {

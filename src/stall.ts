@@ -9,8 +9,12 @@
 // write or a Session register/deregister). It refuses with CAIRN_MEMBER_STALLED (retryable; nothing written):
 // - while the timer is overdue by more than the threshold: the loop is running again but has not reached its timers,
 //   so this is the first turn after a stall, when what queued in the sockets is read;
-// - and for stallGraceMs after the timer saw the stall: a connection accepted in that first turn is read in the next,
-//   and a backlog takes a few turns to drain.
+// - and after the timer saw the stall, until the loop keeps time again: at least stallGraceMs (a connection accepted
+//   in the first turn is read in the next), and beyond it for as long as the timer still fires late, since the loop
+//   is then still draining what queued during the stall (after a 38 s pause an audit saw a queued write read 154 ms
+//   after the stall was seen, with a fixed 150 ms grace); the grace ends at the first two ticks in a row that come
+//   on time after stallGraceMs, and at stallGraceMsMax whatever the ticks say, so a member starved of CPU for good
+//   still serves writes.
 // Writes read later are served. Reads are never refused. A member's stall is logged and counted; so is each refusal.
 //
 // It narrows the window, it does not close it: a request whose client gave up before a stall shorter than the
@@ -20,6 +24,9 @@
 import { CairnError } from './errors.ts';
 import { assert } from './assert.ts';
 import { monotonicMs } from './clock.ts';
+
+/** onTimeTicksToSettle is how many ticks in a row must come on time after a stall before the grace may end. */
+const onTimeTicksToSettle = 2;
 
 /** StallApi names the adapter a refused write came through (a label of the refusal counter). */
 export type StallApi = 'http' | 'grpc' | 'session';
@@ -34,6 +41,8 @@ export interface StallWatchOptions {
   readonly checkMs: number;
   readonly thresholdMs: number;
   readonly graceMs: number;
+  /** graceMaxMs ends the grace however late the timer still fires (default: graceMs, a fixed grace). */
+  readonly graceMaxMs?: number;
   /** onStall is told each stall the timer sees, with how long the loop stood still (log and count it). */
   readonly onStall?: (stalledMs: number) => void;
   /** onRefused is told each write refused. */
@@ -50,13 +59,17 @@ export class StallWatch implements WriteFence {
   private readonly now: () => number;
   private lastTickMs: number;
   private graceUntilMs = Number.NEGATIVE_INFINITY;
+  /** graceMinUntilMs is when the current grace may end at the earliest (stallGraceMs after the stall was seen). */
+  private graceMinUntilMs = Number.NEGATIVE_INFINITY;
+  /** onTimeTicks counts the ticks in a row, since the stall, that came no later than onTimeGapMs. */
+  private onTimeTicks = 0;
   private lastStallMs = 0;
   private timer: NodeJS.Timeout | null = null;
   private stallCount = 0;
   private refusedCount = 0;
 
   constructor(private readonly options: StallWatchOptions) {
-    assert(options.checkMs > 0 && options.thresholdMs > options.checkMs && options.graceMs >= 0, 'stall watch: bad timings');
+    assert(options.checkMs > 0 && options.thresholdMs > options.checkMs && options.graceMs >= 0 && (options.graceMaxMs ?? options.graceMs) >= options.graceMs, 'stall watch: bad timings');
     this.now = options.now ?? monotonicMs;
     this.lastTickMs = this.now();
   }
@@ -80,11 +93,24 @@ export class StallWatch implements WriteFence {
     const now = this.now();
     const gap = now - this.lastTickMs;
     this.lastTickMs = Math.max(this.lastTickMs, now);
-    if (gap <= this.options.thresholdMs) return;
-    this.stallCount += 1;
-    this.lastStallMs = gap;
-    this.graceUntilMs = now + this.options.graceMs;
-    this.options.onStall?.(gap);
+    if (gap > this.options.thresholdMs) {
+      this.stallCount += 1;
+      this.lastStallMs = gap;
+      this.graceMinUntilMs = now + this.options.graceMs;
+      this.graceUntilMs = now + (this.options.graceMaxMs ?? this.options.graceMs);
+      this.onTimeTicks = 0;
+      this.options.onStall?.(gap);
+      return;
+    }
+    if (now >= this.graceUntilMs) return;
+    // In a grace: it ends once the loop keeps time again (two ticks in a row on time) and the least grace is over.
+    this.onTimeTicks = gap <= this.onTimeGapMs() ? this.onTimeTicks + 1 : 0;
+    if (this.onTimeTicks >= onTimeTicksToSettle && now >= this.graceMinUntilMs) this.graceUntilMs = now;
+  }
+
+  /** onTimeGapMs is the longest gap between ticks that counts as on time: half a period late. */
+  private onTimeGapMs(): number {
+    return this.options.checkMs * 1.5;
   }
 
   /** fenceWrite throws CAIRN_MEMBER_STALLED when a client write read now may have waited through a stall. */

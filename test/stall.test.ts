@@ -1,6 +1,6 @@
 // Goal: the stall fence (src/stall.ts) refuses a write read while the member resumes from a stall, and only then:
-// while its timer is overdue by more than the threshold, and for the grace after the timer saw the stall; never in
-// normal running, never once stopped.
+// while its timer is overdue by more than the threshold, and for the grace after the timer saw the stall (at least
+// graceMs, longer while the timer still fires late, at most graceMaxMs); never in normal running, never once stopped.
 // Method: a StallWatch on a clock the test moves, its tick() called as its timer would; then one on the real clock
 // whose event loop the test blocks for 1.3 s with a busy wait, as a long GC or a SIGSTOP would.
 import assert from 'node:assert/strict';
@@ -65,6 +65,53 @@ test('the fence refuses writes while the timer is overdue and during the grace a
   watch.stop();
   now += 60_000;
   assert.equal(refusal(watch), null);
+});
+
+test('after a long stall the grace lasts while the timer still fires late (the loop draining its backlog), at most graceMaxMs', (t) => {
+  let now = 50_000;
+  const watch = new StallWatch({ checkMs: 100, thresholdMs: 1000, graceMs: 150, graceMaxMs: 3000, now: () => now });
+  watch.start();
+  t.after(() => watch.stop());
+  now += 100;
+  watch.tick();
+  // A 38 s pause, then the loop drains what queued: its timer fires 300 ms apart for a while.
+  now += 38_000;
+  watch.tick();
+  for (let i = 0; i < 4; i++) {
+    now += 300;
+    watch.tick();
+    assert.equal(refusal(watch)?.code, 'CAIRN_MEMBER_STALLED', `${(i + 1) * 300} ms after the stall was seen, the loop still late`);
+  }
+  // The loop keeps time again: one tick on time is not enough, two in a row end the grace.
+  now += 100;
+  watch.tick();
+  assert.equal(refusal(watch)?.code, 'CAIRN_MEMBER_STALLED', 'one tick on time');
+  now += 100;
+  watch.tick();
+  assert.equal(refusal(watch), null, 'two ticks on time in a row: the backlog is drained, writes are served');
+
+  // A short stall on a loop that keeps time at once: the least grace (150 ms) still holds, then it ends.
+  now += 2000;
+  watch.tick();
+  now += 100;
+  watch.tick();
+  now += 40;
+  assert.equal(refusal(watch)?.code, 'CAIRN_MEMBER_STALLED', 'within the least grace');
+  now += 60;
+  watch.tick();
+  assert.equal(refusal(watch), null, 'on time twice and past the least grace');
+
+  // A loop that never keeps time again (starved of CPU): the grace ends at graceMaxMs anyway.
+  now += 2000;
+  watch.tick();
+  for (let elapsed = 0; elapsed < 2900; elapsed += 290) {
+    now += 290;
+    watch.tick();
+    assert.equal(refusal(watch)?.code, 'CAIRN_MEMBER_STALLED');
+  }
+  now += 110;
+  watch.tick();
+  assert.equal(refusal(watch), null, 'served after graceMaxMs however late the timer');
 });
 
 test('a real event loop blocked for 1.3 s: a write read right after is refused, one read after the grace is served', async (t) => {
