@@ -37,6 +37,7 @@ export interface Limits {
   readonly peerMessageBytesMax: number;
   readonly peerContactsMax: number;
   readonly peerStreamsPerConnectionMax: number;
+  readonly peerConnectionsMax: number;
   readonly peerContactBacklogMessagesMax: number;
   readonly peerSourceEndpointsMax: number;
   readonly backupBytesMax: number;
@@ -52,6 +53,7 @@ export interface Limits {
   readonly requestReceiveMsMax: number;
   readonly httpConnectionsCheckMs: number;
   readonly httpConnectionsMax: number;
+  readonly connectionRefusalLogIntervalMs: number;
   readonly stallCheckMs: number;
   readonly stallThresholdMs: number;
   readonly stallGraceMs: number;
@@ -113,6 +115,7 @@ export interface Limits {
   readonly subscribersPerServiceMax: number;
   readonly grpcSubscribersMax: number;
   readonly grpcStreamsPerConnectionMax: number;
+  readonly grpcConnectionsMax: number;
   readonly healthWatchersMax: number;
   readonly subscribeCatchUpWaitersMax: number;
   readonly subscribeCatchUpMsMax: number;
@@ -210,6 +213,16 @@ export const limits: Limits = Object.freeze({
   // most (one ForwardBatch carries up to forwardBatchRequestsMax writes); beyond it a caller's further calls wait for
   // a free stream. Without it grpc-js takes any number, each holding memory, from any caller of the port.
   peerStreamsPerConnectionMax: 1024,
+  // Open connections to the peer port (src/replica/capped-grpc-server.ts). Each other member opens two (its Raft link
+  // and its Distro client), and replaces one now and then (a stream not established in time gets a new channel while
+  // the old connection finishes its calls); `cairn backup save --from` opens one for its backup. A 7-member cluster
+  // needs about 12 plus a few backups; 256 covers every member of the largest cluster the tools accept
+  // (backupMembersMax) many times over, while a caller of the unauthenticated port can hold at most 256 connections
+  // of ~20 KB each (idle HTTP/2 sessions measured at ~17 KB of the member's memory each in session 32). Beyond it a
+  // new connection is closed at once, before any byte is read, and counted
+  // (cairn_peer_transport_events_total{event="connection_refused"}); a warn line says how many, at most once per
+  // connectionRefusalLogIntervalMs. The members' own connections, already open, are unaffected.
+  peerConnectionsMax: 256,
   // Messages held from one peer while its first contact is being recorded (one fsynced put): beyond it they are
   // dropped, which Raft tolerates (the peer sends again).
   peerContactBacklogMessagesMax: 1024,
@@ -266,6 +279,10 @@ export const limits: Limits = Object.freeze({
   // alive to the member it talks to, so thousands are normal; beyond this a new connection is closed at once, before
   // any request is read, so a flood of connections cannot exhaust the member's file descriptors and memory.
   httpConnectionsMax: 16_384,
+  // A port that refuses connections beyond its bound (grpcConnectionsMax, peerConnectionsMax) logs at most one warn
+  // line per this long, with how many it refused since the last one: a flood of connections must not become a flood of
+  // log lines. Every refusal is counted in a metric at once.
+  connectionRefusalLogIntervalMs: 10_000,
   // The stall fence (src/stall.ts): a timer every stallCheckMs notes that the event loop runs; a gap over
   // stallThresholdMs is a stall (SIGSTOP, a VM pause, a long GC), and client writes read during it or within
   // stallGraceMs after it are refused (CAIRN_MEMBER_STALLED, retryable, nothing written): they may have waited in the
@@ -434,6 +451,15 @@ export const limits: Limits = Object.freeze({
   // Calls one client connection to the gRPC port may have open at once (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS):
   // further calls on it wait for a free stream (docs/grpc.md "Calls per connection").
   grpcStreamsPerConnectionMax: 1000,
+  // Open connections to the client gRPC port (src/replica/capped-grpc-server.ts): a client (a Nacos 2-style SDK, a
+  // sidecar, `cairn watch`) holds one channel, one HTTP/2 connection, to one member, and when a member goes away its
+  // clients move to the others, so thousands per member are normal; the same bound as the HTTP port's. An idle
+  // connection costs the member ~17 KB (2000 idle HTTP/2 sessions added 33 MB of RSS, session 32), so a full port is
+  // ~0.3 GB and, with the HTTP port's, ~33 000 file descriptors (Node raises its soft limit to the hard one; give the
+  // service LimitNOFILE=65536 or more). Beyond it a new connection is closed at once, before any byte is read, and
+  // counted (cairn_grpc_connections_refused_total); a warn line says how many, at most once per
+  // connectionRefusalLogIntervalMs. Calls on the connections already open go on.
+  grpcConnectionsMax: 16_384,
   // gRPC health Watch streams of a member (a few per load balancer or prober is typical): beyond it RESOURCE_EXHAUSTED.
   healthWatchersMax: 1024,
   // A resumed Subscribe waits at most this long for this member to apply up to the client's min_applied_index
@@ -530,6 +556,7 @@ export const limitRelations: readonly LimitRelation[] = Object.freeze([
   { name: 'peerSendQueueMessagesMax > inflightMessagesMax', reason: 'the queue holds a full pipeline plus heartbeats', holds: (l) => l.peerSendQueueMessagesMax > l.inflightMessagesMax },
   { name: 'peerSendQueueBytesMax >= inflightBytesMax + snapshotChunkBytes', reason: 'the queue holds a full pipeline', holds: (l) => l.peerSendQueueBytesMax >= l.inflightBytesMax + l.snapshotChunkBytes },
   { name: 'probeConnectionsHeldMax >= probeConcurrencyMax', reason: 'every probe in flight may keep its connection', holds: (l) => l.probeConnectionsHeldMax >= l.probeConcurrencyMax },
+  { name: 'peerConnectionsMax >= 4 * backupMembersMax', reason: 'every other member of the largest cluster opens its two peer connections with room to replace each', holds: (l) => l.peerConnectionsMax >= 4 * l.backupMembersMax },
   { name: '1 <= peerContactSendersPendingMax <= peerContactsMax', reason: 'a pending first contact is recorded within the bound', holds: (l) => l.peerContactSendersPendingMax >= 1 && l.peerContactSendersPendingMax <= l.peerContactsMax },
   // Naming.
   { name: 'metadataCharsMax * 3 + serviceNameCharsMax * 3 < entryBytesMax', reason: 'a registration fits one entry', holds: (l) => 3 * (l.metadataCharsMax + l.serviceNameCharsMax) < l.entryBytesMax },

@@ -12,7 +12,9 @@
 // jitter. The links only open calls while they have something to send.
 //
 // Inbound, the Stream handler decodes every message of every batch on its own, drops (and counts) any that is
-// invalid or not addressed to this member, and hands the rest to handlers.onMessage in arrival order.
+// invalid or not addressed to this member, and hands the rest to handlers.onMessage in arrival order. The port takes
+// at most limits.peerConnectionsMax connections at once (capped-grpc-server.ts): one more is closed at once, counted
+// (connection_refused) and logged at most once per limits.connectionRefusalLogIntervalMs.
 //
 // Forwarded writes go through a ForwardQueue (forward-queue.ts): the writes bound for one peer in one turn of the
 // event loop leave in one ForwardBatch call, a lone write in a Forward call. Both are unary calls bounded by the
@@ -26,8 +28,6 @@
 import {
   Client,
   Metadata,
-  Server,
-  ServerCredentials,
   connectivityState,
   credentials,
   status as grpcStatus,
@@ -46,6 +46,7 @@ import {
 import { assert } from '../assert.ts';
 import type { Limits } from '../limits.ts';
 import { bindPeerSource } from './source-address.ts';
+import { CappedGrpcServer } from './capped-grpc-server.ts';
 import type { Message, NodeId } from '../raft/types.ts';
 import {
   decodeBackupRequest,
@@ -105,7 +106,9 @@ export type PeerTransportEvent =
   /** forward_batch_unsupported counts ForwardBatch calls a peer answered UNIMPLEMENTED (a release before it). */
   | 'forward_batch_unsupported'
   | 'checkpoints_invalid'
-  | 'peer_protocol_refused';
+  | 'peer_protocol_refused'
+  /** connection_refused counts connections to the peer port closed at once because peerConnectionsMax were open. */
+  | 'connection_refused';
 
 /** peerTransportEvents lists every PeerTransportEvent, e.g. to register the counters up front. */
 export const peerTransportEvents: readonly PeerTransportEvent[] = Object.freeze([
@@ -130,6 +133,7 @@ export const peerTransportEvents: readonly PeerTransportEvent[] = Object.freeze(
   'forward_batch_unsupported',
   'checkpoints_invalid',
   'peer_protocol_refused',
+  'connection_refused',
 ]);
 
 /** PeerLogger is the logging a transport needs; a pino logger fits it. */
@@ -147,6 +151,8 @@ export type GrpcTransportLimits = Pick<
   | 'entryBytesMax'
   | 'peerMessageBytesMax'
   | 'peerStreamsPerConnectionMax'
+  | 'peerConnectionsMax'
+  | 'connectionRefusalLogIntervalMs'
   | 'peerSendQueueMessagesMax'
   | 'peerSendQueueBytesMax'
   | 'forwardBatchRequestsMax'
@@ -508,7 +514,7 @@ export class GrpcPeerTransport implements PeerTransport {
   private readonly counts = new Map<PeerTransportEvent, number>();
   private readonly linkContext: LinkContext;
   private handlers: PeerHandlers | null = null;
-  private server: Server | null = null;
+  private server: CappedGrpcServer | null = null;
   private boundPort = 0;
   private closed = false;
   private backupInFlight = false;
@@ -588,13 +594,19 @@ export class GrpcPeerTransport implements PeerTransport {
   async start(handlers: PeerHandlers): Promise<void> {
     assert(this.handlers === null && !this.closed, 'transport: start() called twice or after close()');
     this.handlers = handlers;
-    const server = new Server({
+    const server = new CappedGrpcServer({
       'grpc.max_send_message_length': this.options.limits.peerMessageBytesMax,
       'grpc.max_receive_message_length': this.options.limits.peerMessageBytesMax,
       'grpc.max_concurrent_streams': this.options.limits.peerStreamsPerConnectionMax,
       'grpc.keepalive_time_ms': this.tuning.keepaliveTimeMs,
       'grpc.keepalive_timeout_ms': this.tuning.keepaliveTimeoutMs,
       'grpc.enable_channelz': 0,
+    }, {
+      listener: 'peer',
+      connectionsMax: this.options.limits.peerConnectionsMax,
+      refusalLogIntervalMs: this.options.limits.connectionRefusalLogIntervalMs,
+      onRefused: () => this.count('connection_refused'),
+      logger: this.options.logger,
     });
     // Every method of every service on this port serves only members of this member's version of its protocol
     // (peer-protocol.ts).
@@ -615,10 +627,7 @@ export class GrpcPeerTransport implements PeerTransport {
       server.addService(service.definition, guardService(service.implementation, serviceGuard, FROM_METADATA_KEY, service.definition));
     }
     this.server = server;
-    const address = hostPort(this.options.listenHost, this.options.listenPort);
-    this.boundPort = await new Promise<number>((resolve, reject) => {
-      server.bindAsync(address, ServerCredentials.createInsecure(), (error, port) => (error === null ? resolve(port) : reject(error)));
-    });
+    this.boundPort = await server.listenCapped(this.options.listenHost, this.options.listenPort);
     this.options.logger.info({ address: hostPort(this.options.listenHost, this.boundPort) }, 'peer transport listening');
   }
 

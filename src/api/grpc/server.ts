@@ -8,10 +8,13 @@
 // member that cannot reach a majority answers UNAVAILABLE (CAIRN_NO_QUORUM) inside the client's deadline when it
 // can, and never waits longer than the member's own bound; grpc-js itself ends a call whose deadline passes.
 // Errors leave as described in errors.ts; the method handlers are in naming-handlers.ts.
+//
+// Open connections are bounded too (limits.grpcConnectionsMax): the server listens through a net.Server of its own
+// (src/replica/capped-grpc-server.ts) that closes a connection beyond the bound at once, counts it in
+// cairn_grpc_connections_refused_total and logs it at warn, at most once per limits.connectionRefusalLogIntervalMs.
 
 import {
   Server,
-  ServerCredentials,
   status as grpcStatus,
   type Deadline,
   type ServerUnaryCall,
@@ -20,11 +23,12 @@ import {
 } from '@grpc/grpc-js';
 import type { ServiceDefinition } from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
-import { isIP } from 'node:net';
+import { Counter, type Registry } from 'prom-client';
 import { assert } from '../../assert.ts';
 import { CairnError } from '../../errors.ts';
 import { limits } from '../../limits.ts';
 import type { NamingService } from '../../naming/naming-service.ts';
+import { CappedGrpcServer } from '../../replica/capped-grpc-server.ts';
 import { grpcResponseBytesMax, servicesPageSizeMax } from './bounds.ts';
 import { statusOfError, toCairnError } from './errors.ts';
 import { Fields } from './fields.ts';
@@ -38,9 +42,13 @@ import { healthServiceName, loadClientApiDefinition, namingServiceName, serviceD
 import { requestTypeOf, wireProblem } from './wire-check.ts';
 import type { WriteFence } from '../../stall.ts';
 
-/** GrpcLogger is the part of the member's pino logger the server uses: unexpected failures are logged as errors. */
+/**
+ * GrpcLogger is the part of the member's pino logger the server uses: unexpected failures are logged as errors,
+ * connections refused beyond grpcConnectionsMax as warnings (when it has `warn`).
+ */
 export interface GrpcLogger {
   error(fields: Record<string, unknown>, message: string): void;
+  warn?(fields: Record<string, unknown>, message: string): void;
 }
 
 /** GrpcDeps is everything buildGrpcServer() needs from the member. */
@@ -61,6 +69,24 @@ export interface GrpcDeps {
   readonly subscribeCatchUpMs?: number;
   /** subscribeCatchUpWaitersMax bounds the resumed Subscribes waiting at once (default limits.subscribeCatchUpWaitersMax; tests lower it). */
   readonly subscribeCatchUpWaitersMax?: number;
+  /** connectionsMax bounds the open connections to the port (default limits.grpcConnectionsMax; tests lower it). */
+  readonly connectionsMax?: number;
+  /** metrics is the member's Prometheus registry; cairn_grpc_connections_refused_total is added to it. */
+  readonly metrics?: Registry;
+}
+
+/** connectionsRefusedMetric counts the connections to the client gRPC port closed at once beyond grpcConnectionsMax. */
+export const connectionsRefusedMetric = 'cairn_grpc_connections_refused_total';
+
+/** connectionsRefusedCounter returns the registry's refused-connections counter, creating it once (servers may share a registry). */
+function connectionsRefusedCounter(registry: Registry): Counter {
+  const existing = registry.getSingleMetric(connectionsRefusedMetric);
+  if (existing instanceof Counter) return existing;
+  return new Counter({
+    name: connectionsRefusedMetric,
+    help: 'Connections to the client gRPC port closed at once because grpcConnectionsMax connections were open.',
+    registers: [registry],
+  });
 }
 
 /** UndecodableRequest stands for a request that is not a valid protobuf message of its method's type. */
@@ -216,12 +242,20 @@ export function namingServiceDefinition(): ServiceDefinition {
 
 /** buildGrpcServer builds the client gRPC server (Naming, Health, reflection), not yet bound: see listenGrpcServer. */
 export function buildGrpcServer(deps: GrpcDeps): Server {
-  const server = new Server({
+  const refused = deps.metrics === undefined ? undefined : connectionsRefusedCounter(deps.metrics);
+  const logger = deps.logger;
+  const server = new CappedGrpcServer({
     'grpc.max_receive_message_length': limits.requestBodyBytesMax,
     'grpc.max_send_message_length': grpcResponseBytesMax(limits),
     'grpc.max_concurrent_streams': limits.grpcStreamsPerConnectionMax,
     // channelz (grpc-js's introspection, which Cairn does not serve) would time-stamp and count every call.
     'grpc.enable_channelz': 0,
+  }, {
+    listener: 'gRPC',
+    connectionsMax: deps.connectionsMax ?? limits.grpcConnectionsMax,
+    refusalLogIntervalMs: limits.connectionRefusalLogIntervalMs,
+    ...(refused === undefined ? {} : { onRefused: () => refused.inc() }),
+    ...(logger?.warn === undefined ? {} : { logger: { warn: (fields: object, message: string) => logger.warn?.({ ...fields }, message) } }),
   });
   server.addService(namingServiceDefinition(), namingImplementation(deps));
   const health = new HealthService(deps.ready);
@@ -231,17 +265,19 @@ export function buildGrpcServer(deps: GrpcDeps): Server {
   return server;
 }
 
-/** listenGrpcServer binds the server to host:port (port 0: any free port) and resolves with the bound port. */
+/**
+ * listenGrpcServer binds a server of buildGrpcServer() to host:port (port 0: any free port) and resolves with the
+ * bound port; at most `connectionsMax` connections are open at once (see the file comment). A failure to bind rejects
+ * with grpc-js's text and the system's reason, as bindAsync did.
+ */
 export function listenGrpcServer(server: Server, host: string, port: number): Promise<number> {
-  const address = isIP(host) === 6 ? `[${host}]:${port}` : `${host}:${port}`;
-  return new Promise((resolve, reject) => {
-    server.bindAsync(address, ServerCredentials.createInsecure(), (error, boundPort) => (error === null ? resolve(boundPort) : reject(error)));
-  });
+  assert(server instanceof CappedGrpcServer, 'listenGrpcServer: the server was not built by buildGrpcServer');
+  return server.listenCapped(host, port);
 }
 
 /**
- * shutdownGrpcServer stops accepting calls, ends the health Watch streams, lets calls in flight finish for up to
- * `graceMs`, then cancels whatever is left.
+ * shutdownGrpcServer stops accepting connections and calls (the port is released at once), ends the health Watch
+ * streams, lets calls in flight finish for up to `graceMs`, then cancels whatever is left.
  */
 export function shutdownGrpcServer(server: Server, graceMs: number): Promise<void> {
   healthServices.get(server)?.close();
