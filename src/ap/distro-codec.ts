@@ -2,16 +2,29 @@
 // Peer messages are outside input: every decoded value is checked like a client's (names, IPs, ports, weights and
 // metadata by src/naming/validation.ts; counts by src/limits.ts; numbers are safe integers), and a bad message is a
 // CairnError CAIRN_INVALID_ARGUMENT (the gRPC server answers INVALID_ARGUMENT), never a crash.
+//
+// A message that carries many items (the entries of DistroRecords, the requests of a DistroForwardBatch, the keys of
+// a renewal or a pull, the checksums of a verify round, the instances of a last-beats question) is checked in two
+// layers. Its envelope (framing that does not decode, too many records, entries or requests, an empty batch, a
+// renewal inside a batch, a forward request naming no operation, a bad sent_at_ms) refuses the whole message. An
+// item that fails validation or does not decode (see decode) is dropped alone and reported in the decoder's answer
+// (`Screened.dropped`; the refused requests of a batch with the error their clients are answered with), and the
+// message's other items are kept: each item is one client's write, and one client's bad value (a lone surrogate, a
+// bad IP, a port beyond 65535, an oversize string, often let through by an older member's rules) must not lose the
+// acknowledged writes of every other client in the same batch, for that peer, until anti-entropy, or forever while
+// the bad item is still there.
+// The receiver counts and logs what it dropped (cairn_ap_entries_dropped_total; DistroNode.handlers.onItemsDropped).
 
 import path from 'node:path';
 import protobuf from 'protobufjs';
-import { CairnError } from '../errors.ts';
+import { assert } from '../assert.ts';
+import { CairnError, isCairnError } from '../errors.ts';
 import { limits as defaultLimits, type Limits } from '../limits.ts';
 import type { InstanceKey, Metadata, ServiceKey } from '../naming/model.ts';
 import { validateInstanceKey, validateMetadata, validateServiceKey, validateWeight, validateClusterName, validateIp, validatePort } from '../naming/validation.ts';
 import { protoRoot } from '../replica/proto.ts';
-import type { EntryData, InstanceOverride, RecordData } from './ephemeral-store.ts';
-import type { ForwardRequest, ForwardResponse, LastBeatsQuery, ServiceChecksum } from './transport.ts';
+import { HEARD_NEVER, type EntryData, type InstanceOverride, type RecordData } from './ephemeral-store.ts';
+import type { ForwardRequest, ForwardResponse, InstanceAddress, LastBeatsQuery, ServiceChecksum } from './transport.ts';
 import { compareVersions, type Version } from './version.ts';
 
 /** CodecLimits are the bounds a decoded Distro message must respect. */
@@ -37,14 +50,87 @@ function type(name: string): protobuf.Type {
 
 const toObjectOptions: protobuf.IConversionOptions = { longs: String, defaults: true, arrays: true, objects: true, oneofs: true };
 
+/**
+ * decode decodes a whole message. When it fails, the message may still be sound but for some of its items: proto3
+ * strings must be UTF-8, and a lone UTF-16 surrogate that an older member let into one client's metadata leaves its
+ * encoder as bytes that are not, which fails the decoding of the whole message. So the message is decoded again
+ * level by level (framedObject): only an envelope whose own framing or fields do not decode refuses the message, and
+ * an item that does not decode becomes an Undecodable, which its reader refuses like any invalid item (object()).
+ */
 function decode(name: string, bytes: Uint8Array): Record<string, unknown> {
-  let message: protobuf.Message;
+  const messageType = type(name);
   try {
-    message = type(name).decode(bytes);
-  } catch (error) {
-    throw invalid(`undecodable ${name}: ${error instanceof Error ? error.message : String(error)}`);
+    return messageType.toObject(messageType.decode(bytes), toObjectOptions) as Record<string, unknown>;
+  } catch {
+    try {
+      return framedObject(messageType, bytes);
+    } catch (error) {
+      throw invalid(`undecodable ${name}: ${error instanceof Error ? error.message : String(error)}`);
+    }
   }
-  return type(name).toObject(message, toObjectOptions) as Record<string, unknown>;
+}
+
+/** Undecodable stands for an item whose bytes did not decode: a defect of that item alone (see decode). */
+class Undecodable {
+  constructor(readonly reason: string) {}
+}
+
+/** frameTypes caches, per message type, its frame: the same fields, its message fields read as raw bytes. */
+const frameTypes = new Map<protobuf.Type, protobuf.Type>();
+let frameRoot: protobuf.Root | null = null;
+
+/**
+ * frameOf returns the frame of `messageType`: a type with the same field numbers, names and oneofs whose message
+ * fields are `bytes` (the same wire format: length-delimited), so that its items can be decoded one by one.
+ */
+function frameOf(messageType: protobuf.Type): protobuf.Type {
+  let frame = frameTypes.get(messageType);
+  if (frame !== undefined) return frame;
+  const fields: Record<string, protobuf.IField | protobuf.IMapField> = {};
+  for (const field of messageType.fieldsArray) {
+    fields[field.name] = field instanceof protobuf.MapField
+      ? { id: field.id, type: field.type, keyType: field.keyType }
+      : { id: field.id, type: field.resolvedType instanceof protobuf.Type ? 'bytes' : field.type, ...(field.repeated ? { rule: 'repeated' } : {}) };
+  }
+  const oneofs: Record<string, protobuf.IOneOf> = {};
+  for (const oneof of messageType.oneofsArray) oneofs[oneof.name] = { oneof: [...oneof.oneof] };
+  // fromJSON makes a proto3 type, as distro.proto's are: its strings must be UTF-8 too (utf8_validation VERIFY), so an
+  // item is never kept with its text silently replaced.
+  frame = protobuf.Type.fromJSON(`${messageType.name}Frame`, { fields, ...(messageType.oneofsArray.length > 0 ? { oneofs } : {}) });
+  (frameRoot ??= new protobuf.Root()).add(frame);
+  frameRoot.resolveAll();
+  frameTypes.set(messageType, frame);
+  return frame;
+}
+
+/**
+ * framedObject decodes `bytes` as `messageType` level by level: the message's own fields at once (throwing when they
+ * do not decode), each message field on its own (itemObject). The result has the shape of toObject's.
+ */
+function framedObject(messageType: protobuf.Type, bytes: Uint8Array): Record<string, unknown> {
+  const frameType = frameOf(messageType);
+  const frame = frameType.decode(bytes);
+  const result = frameType.toObject(frame, toObjectOptions) as Record<string, unknown>;
+  for (const field of messageType.fieldsArray) {
+    const nested = field.resolvedType;
+    if (!(nested instanceof protobuf.Type) || field instanceof protobuf.MapField) continue;
+    if (field.repeated) result[field.name] = (result[field.name] as Uint8Array[]).map((item) => itemObject(nested, item));
+    else result[field.name] = Object.hasOwn(frame, field.name) ? itemObject(nested, result[field.name] as Uint8Array) : null;
+  }
+  return result;
+}
+
+/** itemObject decodes one item: whole, else level by level, else an Undecodable saying why. */
+function itemObject(messageType: protobuf.Type, bytes: Uint8Array): Record<string, unknown> | Undecodable {
+  try {
+    return messageType.toObject(messageType.decode(bytes), toObjectOptions) as Record<string, unknown>;
+  } catch {
+    try {
+      return framedObject(messageType, bytes);
+    } catch (error) {
+      return new Undecodable(`undecodable ${messageType.name}: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
 }
 
 function encode(name: string, value: Record<string, unknown>): Uint8Array {
@@ -57,6 +143,7 @@ function invalid(reason: string): CairnError {
 }
 
 function object(value: unknown, what: string): Record<string, unknown> {
+  if (value instanceof Undecodable) throw invalid(`${what}: ${value.reason}`);
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw invalid(`${what} is missing`);
   return value as Record<string, unknown>;
 }
@@ -80,6 +167,135 @@ function safeInteger(value: unknown, what: string, max = Number.MAX_SAFE_INTEGER
 
 function bool(value: unknown): boolean {
   return value === true;
+}
+
+// --- Items dropped from a message ---
+
+/** DroppedItemMessage names the kinds of message whose items are validated one by one (the label of the drop counter). */
+export type DroppedItemMessage = 'records' | 'forward' | 'checksums' | 'pull_keys' | 'last_beats';
+
+/**
+ * DroppedItem is one item left out of a peer message because it failed validation (the message's other items are
+ * kept): an entry of a record, or a whole record whose service key is bad; a forwarded request; a renewal's or a
+ * pull's key; a checksum; a last-beats question's instance, or a service of it.
+ */
+export interface DroppedItem {
+  /** service is the item's service key as the peer sent it, "namespace/group/service", each part cut for the log. */
+  readonly service: string;
+  /** reason is why it was refused: the validation error's code and message, cut for the log. */
+  readonly reason: string;
+}
+
+/** Screened is a decoded message's valid items (`value`) and the items dropped from it (empty: none). */
+export interface Screened<T> {
+  readonly value: T;
+  readonly dropped: readonly DroppedItem[];
+}
+
+/** DroppedItemsObserver hears of the items dropped from the peer messages a member decoded (DistroNode counts and logs them). */
+export interface DroppedItemsObserver {
+  /** onItemsDropped is called once per message that lost items (`dropped` is never empty); `peer` sent the message. */
+  onItemsDropped(peer: string, message: DroppedItemMessage, dropped: readonly DroppedItem[]): void;
+}
+
+/**
+ * DroppedItemsSource is the optional capability of a DistroTransport that decodes what its peers answer (a pull, a
+ * snapshot) to report what it dropped from those answers (STYLE.md §2: a new capability as an optional interface).
+ */
+export interface DroppedItemsSource {
+  /** observeDroppedItems makes `observer` hear of every item dropped from an answer from now on. */
+  observeDroppedItems(observer: DroppedItemsObserver): void;
+}
+
+/** isDroppedItemsSource says whether `transport` reports the items it drops (DroppedItemsSource). */
+export function isDroppedItemsSource(transport: object): transport is DroppedItemsSource {
+  return typeof (transport as Partial<DroppedItemsSource>).observeDroppedItems === 'function';
+}
+
+/** loggedPartCharsMax bounds each part of a dropped item's service key as logged (the peer's strings are unchecked). */
+const loggedPartCharsMax = 128;
+/** loggedReasonCharsMax bounds a dropped item's reason, and the message a refused forwarded request is answered with. */
+const loggedReasonCharsMax = 512;
+const loneSurrogates = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+
+/** printable cuts a string from a peer to `max` characters and replaces its lone surrogates (which UTF-8 cannot carry). */
+function printable(value: string, max: number): string {
+  const cut = value.length > max ? `${value.slice(0, max)}...` : value;
+  return cut.replace(loneSurrogates, '\uFFFD');
+}
+
+/** describeService names an item's service for the log from its raw key (any shape: the key may be what is bad). */
+function describeService(rawKey: unknown): string {
+  if (typeof rawKey !== 'object' || rawKey === null) return '';
+  const key = rawKey as Record<string, unknown>;
+  const part = (value: unknown): string => printable(typeof value === 'string' ? value : '', loggedPartCharsMax);
+  return `${part(key['namespace'])}/${part(key['group'])}/${part(key['service'])}`;
+}
+
+/** reasonOf is the message of a validation error, cut for the log and for an answer. */
+function reasonOf(error: CairnError): string {
+  return printable(`${error.code}: ${error.detail ?? error.message}`, loggedReasonCharsMax);
+}
+
+/**
+ * refusalOf returns the error that refused one item. Only an operating error (a CairnError, which every check
+ * throws) drops an item; anything else is a bug in this file and is thrown on.
+ */
+function refusalOf(error: unknown): CairnError {
+  if (!isCairnError(error)) throw error;
+  return error;
+}
+
+/** droppedOf describes an item refused by `error`, whose service key the peer sent as `rawKey`. */
+function droppedOf(error: unknown, rawKey: unknown): DroppedItem {
+  return { service: describeService(rawKey), reason: reasonOf(refusalOf(error)) };
+}
+
+/** noDrops is the `dropped` of every message that lost nothing (shared: the common case allocates nothing). */
+const noDrops: readonly DroppedItem[] = Object.freeze([]);
+
+/** droppedItemsWarningMessage is the message of the warning about items dropped from a peer's message. */
+export const droppedItemsWarningMessage = 'dropped invalid items of a distro message and kept the rest';
+/** droppedItemsLogIntervalMs spaces the warnings about dropped items: a bad entry comes back every verify round. */
+const droppedItemsLogIntervalMs = 10_000;
+/** droppedItemsNamedMax bounds the dropped items one warning names (the others are counted in it). */
+const droppedItemsNamedMax = 8;
+
+/** DroppedItemsWarning is the object of a warning about dropped items (DroppedItemsLogGate). */
+export interface DroppedItemsWarning {
+  readonly peer: string;
+  /** kind is the kind of message that lost them. */
+  readonly kind: DroppedItemMessage;
+  /** dropped is the number of items the message lost. */
+  readonly dropped: number;
+  /** items name the first droppedItemsNamedMax of them: service key and reason. */
+  readonly items: readonly DroppedItem[];
+  /** notNamed counts the items dropped since the previous warning (this message's included) that no warning named. */
+  readonly notNamed: number;
+}
+
+/**
+ * DroppedItemsLogGate bounds the warnings about dropped items (STYLE.md: a log that can repeat per input is
+ * bounded): at most one every droppedItemsLogIntervalMs, naming at most droppedItemsNamedMax items with their service
+ * key and reason, and counting those it does not name. The counter counts every one.
+ */
+export class DroppedItemsLogGate {
+  private loggedAtMs = Number.NEGATIVE_INFINITY;
+  /** notNamed counts the items dropped since the last warning that it did not name. */
+  private notNamed = 0;
+
+  /** admit returns the warning to log now about `dropped`, or null when the last one is too recent (they count in the next). */
+  admit(nowMs: number, peer: string, message: DroppedItemMessage, dropped: readonly DroppedItem[]): DroppedItemsWarning | null {
+    if (nowMs - this.loggedAtMs < droppedItemsLogIntervalMs) {
+      this.notNamed += dropped.length;
+      return null;
+    }
+    this.loggedAtMs = nowMs;
+    const items = dropped.slice(0, droppedItemsNamedMax).map((item) => ({ service: item.service, reason: item.reason }));
+    const warning = { peer, kind: message, dropped: dropped.length, items, notNamed: this.notNamed + dropped.length - items.length };
+    this.notNamed = 0;
+    return warning;
+  }
 }
 
 // --- Keys, versions, entries ---
@@ -233,17 +449,49 @@ export function encodeRecords(records: readonly RecordData[]): Uint8Array {
   return encode('DistroRecords', { records: records.map((record) => ({ key: serviceKeyTo(record.key), entries: record.entries.map(entryTo) })) });
 }
 
-/** decodeRecords decodes and validates a DistroRecords. */
-export function decodeRecords(bytes: Uint8Array, limits: CodecLimits): RecordData[] {
-  const raw = decode('DistroRecords', bytes);
+/**
+ * decodeRecords decodes and validates a DistroRecords (a sync, a pull's answer, a snapshot's chunk). Refused whole:
+ * undecodable bytes, more than distroSyncBatchMax records or distroMessageEntriesMax entries in all. Dropped alone:
+ * an entry that fails validation, and a record whose service key does (with its entries); a record that held
+ * entries and lost them all is left out.
+ */
+export function decodeRecords(bytes: Uint8Array, limits: CodecLimits): Screened<RecordData[]> {
+  const items = list(decode('DistroRecords', bytes)['records'], 'records', limits.distroSyncBatchMax);
+  // The envelope first: its bounds count every entry sent, valid or not.
+  const rawRecords = new Array<Record<string, unknown>>(items.length);
+  const rawEntries = new Array<unknown[]>(items.length);
   let entries = 0;
-  return list(raw['records'], 'records', limits.distroSyncBatchMax).map((item) => {
-    const record = object(item, 'record');
-    const rawEntries = list(record['entries'], 'entries', limits.distroMessageEntriesMax);
-    entries += rawEntries.length;
+  for (let i = 0; i < items.length; i++) {
+    const record = object(items[i], 'record');
+    const sent = list(record['entries'], 'entries', limits.distroMessageEntriesMax);
+    entries += sent.length;
     if (entries > limits.distroMessageEntriesMax) throw invalid(`more than ${limits.distroMessageEntriesMax} entries`);
-    return { key: serviceKeyFrom(record['key']), entries: rawEntries.map(entryFrom) };
-  });
+    rawRecords[i] = record;
+    rawEntries[i] = sent;
+  }
+  let dropped: DroppedItem[] | null = null;
+  const records: RecordData[] = [];
+  for (let i = 0; i < items.length; i++) {
+    const rawKey = rawRecords[i]!['key'];
+    const sent = rawEntries[i]!;
+    let key: ServiceKey;
+    try {
+      key = serviceKeyFrom(rawKey);
+    } catch (error) {
+      (dropped ??= []).push(droppedOf(error, rawKey));
+      continue;
+    }
+    const kept: EntryData[] = [];
+    for (const item of sent) {
+      try {
+        kept.push(entryFrom(item));
+      } catch (error) {
+        (dropped ??= []).push(droppedOf(error, rawKey));
+      }
+    }
+    if (kept.length > 0 || sent.length === 0) records.push({ key, entries: kept });
+  }
+  return { value: records, dropped: dropped ?? noDrops };
 }
 
 /** encodeChecksums encodes a DistroChecksums. */
@@ -251,13 +499,24 @@ export function encodeChecksums(checksums: readonly ServiceChecksum[]): Uint8Arr
   return encode('DistroChecksums', { checksums: checksums.map((item) => ({ key: serviceKeyTo(item.key), checksum: item.checksum })) });
 }
 
-/** decodeChecksums decodes and validates a DistroChecksums. */
-export function decodeChecksums(bytes: Uint8Array, limits: CodecLimits): ServiceChecksum[] {
-  const raw = decode('DistroChecksums', bytes);
-  return list(raw['checksums'], 'checksums', limits.distroMessageEntriesMax).map((item) => {
+/**
+ * decodeChecksums decodes and validates a DistroChecksums. Refused whole: undecodable bytes, more than
+ * distroMessageEntriesMax checksums. Dropped alone: a checksum whose service key or text is bad (that service is not
+ * compared this round; the others are).
+ */
+export function decodeChecksums(bytes: Uint8Array, limits: CodecLimits): Screened<ServiceChecksum[]> {
+  const items = list(decode('DistroChecksums', bytes)['checksums'], 'checksums', limits.distroMessageEntriesMax);
+  let dropped: DroppedItem[] | null = null;
+  const checksums: ServiceChecksum[] = [];
+  for (const item of items) {
     const checksum = object(item, 'checksum');
-    return { key: serviceKeyFrom(checksum['key']), checksum: text(checksum['checksum'], 'checksum', checksumCharsMax) };
-  });
+    try {
+      checksums.push({ key: serviceKeyFrom(checksum['key']), checksum: text(checksum['checksum'], 'checksum', checksumCharsMax) });
+    } catch (error) {
+      (dropped ??= []).push(droppedOf(error, checksum['key']));
+    }
+  }
+  return { value: checksums, dropped: dropped ?? noDrops };
 }
 
 /** encodePullRequest encodes a DistroPullRequest. */
@@ -265,9 +524,22 @@ export function encodePullRequest(keys: readonly ServiceKey[]): Uint8Array {
   return encode('DistroPullRequest', { keys: keys.map(serviceKeyTo) });
 }
 
-/** decodePullRequest decodes and validates a DistroPullRequest. */
-export function decodePullRequest(bytes: Uint8Array, limits: CodecLimits): ServiceKey[] {
-  return list(decode('DistroPullRequest', bytes)['keys'], 'keys', limits.distroSyncBatchMax).map(serviceKeyFrom);
+/**
+ * decodePullRequest decodes and validates a DistroPullRequest. Refused whole: undecodable bytes, more than
+ * distroSyncBatchMax keys. Dropped alone: a bad key (the answer holds the other services).
+ */
+export function decodePullRequest(bytes: Uint8Array, limits: CodecLimits): Screened<ServiceKey[]> {
+  const items = list(decode('DistroPullRequest', bytes)['keys'], 'keys', limits.distroSyncBatchMax);
+  let dropped: DroppedItem[] | null = null;
+  const keys: ServiceKey[] = [];
+  for (const item of items) {
+    try {
+      keys.push(serviceKeyFrom(item));
+    } catch (error) {
+      (dropped ??= []).push(droppedOf(error, item));
+    }
+  }
+  return { value: keys, dropped: dropped ?? noDrops };
 }
 
 /** encodeSnapshotRequest encodes the empty DistroSnapshotRequest. */
@@ -308,12 +580,38 @@ function forwardRequestTo(request: ForwardRequest): Record<string, unknown> {
   }
 }
 
-/** decodeForwardRequest decodes and validates a DistroForwardRequest. */
-export function decodeForwardRequest(bytes: Uint8Array, limits: CodecLimits): ForwardRequest {
-  return forwardRequestFrom(decode('DistroForwardRequest', bytes), limits);
+/**
+ * ScreenedForwardRequest is a decoded DistroForwardRequest: a request to serve (ok), or a write or beat that failed
+ * validation, with the error response its sender is answered with at once (not ok). A renewal's bad keys are dropped
+ * alone: `positions` then maps each key kept to its position in the keys sent (null: none dropped), and
+ * answerForward maps the answer back.
+ */
+export type ScreenedForwardRequest =
+  | { readonly ok: true; readonly request: ForwardRequest; readonly positions: readonly number[] | null; readonly dropped: readonly DroppedItem[] }
+  | { readonly ok: false; readonly response: ForwardResponse; readonly dropped: readonly DroppedItem[] };
+
+/**
+ * decodeForwardRequest decodes and validates a DistroForwardRequest. Refused whole: undecodable bytes, no operation,
+ * a renewal of more than distroMessageEntriesMax keys. Answered with its validation error: a bad write or beat (the
+ * request is that one client's; a refusal of the call would make its sender take this member for down). Dropped
+ * alone: a renewal's bad key (it cannot be held here; it is not reported missing, which would only start a
+ * registration this member refuses again).
+ */
+export function decodeForwardRequest(bytes: Uint8Array, limits: CodecLimits): ScreenedForwardRequest {
+  const raw = decode('DistroForwardRequest', bytes);
+  const operation = raw['operation'];
+  if (operation === 'renew') return renewFrom(object(raw['renew'], 'renew'), limits);
+  if (operation !== 'write' && operation !== 'beat') throw invalid('a forward request names no operation');
+  try {
+    return { ok: true, request: forwardRequestFrom(raw), positions: null, dropped: noDrops };
+  } catch (error) {
+    const refusal = refusalOf(error);
+    return { ok: false, response: refusedResponseOf(refusal), dropped: [droppedOf(refusal, rawKeyOfRequest(raw))] };
+  }
 }
 
-function forwardRequestFrom(raw: Record<string, unknown>, limits: CodecLimits): ForwardRequest {
+/** forwardRequestFrom reads a write or a beat (a renewal is renewFrom's). */
+function forwardRequestFrom(raw: Record<string, unknown>): ForwardRequest {
   switch (raw['operation']) {
     case 'write':
       return writeFrom(object(raw['write'], 'write'));
@@ -324,11 +622,63 @@ function forwardRequestFrom(raw: Record<string, unknown>, limits: CodecLimits): 
         ? { type: 'beat', key, body: { weight: validateWeight(beat['weight']), metadata: metadataFrom(beat['metadata']) } }
         : { type: 'beat', key };
     }
-    case 'renew':
-      return { type: 'renew', keys: list(object(raw['renew'], 'renew')['keys'], 'renew.keys', limits.distroMessageEntriesMax).map(instanceKeyFrom) };
     default:
       throw invalid('a forward request names no operation');
   }
+}
+
+/** renewFrom reads a renewal: at most distroMessageEntriesMax keys (else refused whole), its bad keys dropped alone. */
+function renewFrom(renew: Record<string, unknown>, limits: CodecLimits): ScreenedForwardRequest {
+  const sent = list(renew['keys'], 'renew.keys', limits.distroMessageEntriesMax);
+  const keys: InstanceKey[] = [];
+  let positions: number[] | null = null;
+  let dropped: DroppedItem[] | null = null;
+  for (let position = 0; position < sent.length; position++) {
+    let key: InstanceKey;
+    try {
+      key = instanceKeyFrom(sent[position]);
+    } catch (error) {
+      (dropped ??= []).push(droppedOf(error, sent[position]));
+      // Until the first drop every key kept stood at its own index.
+      positions ??= Array.from(keys, (_, index) => index);
+      continue;
+    }
+    keys.push(key);
+    positions?.push(position);
+  }
+  return { ok: true, request: { type: 'renew', keys }, positions, dropped: dropped ?? noDrops };
+}
+
+/** rawKeyOfRequest is the instance key a raw write or beat names (for the log of its drop), if any. */
+function rawKeyOfRequest(raw: Record<string, unknown>): unknown {
+  const operation = raw['operation'];
+  const body = operation === 'write' || operation === 'beat' ? raw[operation] : undefined;
+  return typeof body === 'object' && body !== null ? (body as Record<string, unknown>)['key'] : undefined;
+}
+
+/** refusedResponseOf is the answer to a forwarded request that failed validation here: the client's own error. */
+function refusedResponseOf(error: CairnError): ForwardResponse {
+  return {
+    ok: false, code: error.code,
+    message: printable(`the responsible member refused the forwarded request: ${error.detail ?? error.message}`, loggedReasonCharsMax),
+  };
+}
+
+/**
+ * answerForward is the answer to a forwarded request screened by decodeForwardRequest, from the answer to what was
+ * kept of it: a renewal's `missing` positions are mapped back to the keys sent.
+ */
+export function answerForward(screened: Extract<ScreenedForwardRequest, { ok: true }>, response: ForwardResponse): ForwardResponse {
+  const positions = screened.positions;
+  if (positions === null || !response.ok || response.type !== 'renewed') return response;
+  return {
+    ...response,
+    missing: response.missing.map((position) => {
+      const sent = positions[position];
+      assert(sent !== undefined, `a renewal of ${positions.length} keys was answered missing at ${position}`);
+      return sent;
+    }),
+  };
 }
 
 function writeFrom(write: Record<string, unknown>): ForwardRequest {
@@ -426,10 +776,23 @@ export function beatResponseOf(found: boolean, clientBeatIntervalMs: number): Fo
   return response;
 }
 
-/** ForwardBatch is a decoded DistroForwardBatch: its requests and when the sender sent it (0: not said). */
+/** RefusedRequest is a request of a forward batch that failed validation: its position in the batch and its answer. */
+export interface RefusedRequest {
+  readonly position: number;
+  /** response is the error its client is answered with (the validation error's code and message). */
+  readonly response: ForwardResponse;
+  readonly dropped: DroppedItem;
+}
+
+/** ForwardBatch is a decoded DistroForwardBatch: its valid requests, those refused, and when the sender sent it (0: not said). */
 export interface ForwardBatch {
+  /** requests are the batch's valid requests, in order: every request of the batch when `refused` is empty. */
   readonly requests: ForwardRequest[];
   readonly sentAtMs: number;
+  /** refused are the requests that failed validation, by increasing position (answerForwardBatch puts their answers back). */
+  readonly refused: readonly RefusedRequest[];
+  /** dropped describes the refused requests, for the log (empty: none). */
+  readonly dropped: readonly DroppedItem[];
 }
 
 /** encodeForwardBatch encodes a DistroForwardBatch sent at `sentAtMs` (the sender's steady clock, epoch ms). */
@@ -438,21 +801,60 @@ export function encodeForwardBatch(requests: readonly ForwardRequest[], sentAtMs
 }
 
 /**
- * decodeForwardBatch decodes and validates a DistroForwardBatch: 1..distroForwardBatchEntriesMax requests, each
- * validated as a lone Forward is, and no renewal (a renewal travels alone); sent_at_ms a safe integer.
+ * decodeForwardBatch decodes and validates a DistroForwardBatch. Refused whole (the envelope): undecodable bytes,
+ * no request or more than distroForwardBatchEntriesMax, a renewal among them (a renewal travels alone: only a sender
+ * that breaks the protocol puts one here), sent_at_ms not a safe integer. Refused alone, each answered with its
+ * validation error (RefusedRequest) while the others are served: a write or beat that fails validation as a lone
+ * Forward would, or a request naming no operation (one a newer member added, say).
  */
 export function decodeForwardBatch(bytes: Uint8Array, limits: CodecLimits): ForwardBatch {
   const message = decode('DistroForwardBatch', bytes);
   const sentAtMs = message['sentAtMs'] === undefined ? 0 : safeInteger(message['sentAtMs'], 'sent_at_ms');
   const raw = list(message['requests'], 'requests', limits.distroForwardBatchEntriesMax);
   if (raw.length === 0) throw invalid('a forward batch holds no request');
-  const requests = new Array<ForwardRequest>(raw.length);
+  const rawRequests = new Array<Record<string, unknown>>(raw.length);
   for (let i = 0; i < raw.length; i++) {
-    const request = forwardRequestFrom(object(raw[i], 'request'), limits);
-    if (request.type === 'renew') throw invalid('a forward batch holds a renewal');
-    requests[i] = request;
+    const request = object(raw[i], 'request');
+    if (request['operation'] === 'renew') throw invalid('a forward batch holds a renewal');
+    rawRequests[i] = request;
   }
-  return { requests, sentAtMs };
+  const requests: ForwardRequest[] = [];
+  let refused: RefusedRequest[] | null = null;
+  for (let i = 0; i < rawRequests.length; i++) {
+    const request = rawRequests[i]!;
+    try {
+      requests.push(forwardRequestFrom(request));
+    } catch (error) {
+      const refusal = refusalOf(error);
+      (refused ??= []).push({ position: i, response: refusedResponseOf(refusal), dropped: droppedOf(refusal, rawKeyOfRequest(request)) });
+    }
+  }
+  if (refused === null) return { requests, sentAtMs, refused: noRefusals, dropped: noDrops };
+  return { requests, sentAtMs, refused, dropped: refused.map((item) => item.dropped) };
+}
+
+const noRefusals: readonly RefusedRequest[] = Object.freeze([]);
+
+/**
+ * answerForwardBatch is the answer to a whole forward batch (one response per request sent, in order) from the
+ * answers to its valid requests (`responses`, in order): each refused request's error response at its position.
+ */
+export function answerForwardBatch(batch: ForwardBatch, responses: readonly ForwardResponse[]): readonly ForwardResponse[] {
+  assert(responses.length === batch.requests.length, `${responses.length} responses to ${batch.requests.length} forwarded requests`);
+  if (batch.refused.length === 0) return responses;
+  const answers = new Array<ForwardResponse>(batch.requests.length + batch.refused.length);
+  let served = 0;
+  let refused = 0;
+  for (let position = 0; position < answers.length; position++) {
+    const next = batch.refused[refused];
+    if (next !== undefined && next.position === position) {
+      answers[position] = next.response;
+      refused++;
+    } else {
+      answers[position] = responses[served++]!;
+    }
+  }
+  return answers;
 }
 
 /** encodeForwardBatchResponse encodes a DistroForwardBatchResponse. */
@@ -492,26 +894,87 @@ export function encodeLastBeatsRequest(query: readonly LastBeatsQuery[]): Uint8A
   });
 }
 
+/** ScreenedLastBeatsQuery is a decoded last-beats question: its valid part, and where each instance kept stood in it. */
+export interface ScreenedLastBeatsQuery extends Screened<LastBeatsQuery[]> {
+  /** size is the number of instances sent: the answer holds one value for each (answerLastBeats). */
+  readonly size: number;
+  /** positions maps each instance kept (services, then instances) to its position among those sent; null: none dropped. */
+  readonly positions: readonly number[] | null;
+}
+
 /**
- * decodeLastBeatsRequest decodes and validates a DistroLastBeatsRequest: at most distroSyncBatchMax services and
- * distroMessageEntriesMax instances in all, each address valid.
+ * decodeLastBeatsRequest decodes and validates a DistroLastBeatsRequest. Refused whole: undecodable bytes, more than
+ * distroSyncBatchMax services or distroMessageEntriesMax instances in all. Dropped alone: a bad address, and a
+ * service whose key is bad (with its addresses); answerLastBeats answers them HEARD_NEVER, which is true: this member
+ * refuses such an instance on every path, so it never heard from its client.
  */
-export function decodeLastBeatsRequest(bytes: Uint8Array, limits: CodecLimits): LastBeatsQuery[] {
+export function decodeLastBeatsRequest(bytes: Uint8Array, limits: CodecLimits): ScreenedLastBeatsQuery {
   const raw = list(decode('DistroLastBeatsRequest', bytes)['services'], 'services', limits.distroSyncBatchMax);
-  let instances = 0;
-  return raw.map((item) => {
-    const service = object(item, 'service');
+  const services = new Array<Record<string, unknown>>(raw.length);
+  const sent = new Array<unknown[]>(raw.length);
+  let size = 0;
+  for (let i = 0; i < raw.length; i++) {
+    const service = object(raw[i], 'service');
     const addresses = list(service['instances'], 'instances', limits.distroMessageEntriesMax);
-    instances += addresses.length;
-    if (instances > limits.distroMessageEntriesMax) throw invalid(`more than ${limits.distroMessageEntriesMax} instances`);
-    return {
-      key: serviceKeyFrom(service['key']),
-      instances: addresses.map((value) => {
-        const address = object(value, 'instance');
-        return { cluster: validateClusterName(address['cluster']), ip: validateIp(address['ip']), port: validatePort(address['port']) };
-      }),
-    };
-  });
+    size += addresses.length;
+    if (size > limits.distroMessageEntriesMax) throw invalid(`more than ${limits.distroMessageEntriesMax} instances`);
+    services[i] = service;
+    sent[i] = addresses;
+  }
+  const query: LastBeatsQuery[] = [];
+  // Assigned in drop() too: typed with `as` so that the compiler does not narrow them to null in the loop.
+  let dropped = null as DroppedItem[] | null;
+  let positions = null as number[] | null;
+  let kept = 0;
+  let position = 0;
+  const drop = (error: unknown, rawKey: unknown): void => {
+    (dropped ??= []).push(droppedOf(error, rawKey));
+    // Until the first drop every instance kept stood at its own index.
+    positions ??= Array.from({ length: kept }, (_, index) => index);
+  };
+  for (let i = 0; i < services.length; i++) {
+    const rawKey = services[i]!['key'];
+    const addresses = sent[i]!;
+    let key: ServiceKey;
+    try {
+      key = serviceKeyFrom(rawKey);
+    } catch (error) {
+      drop(error, rawKey);
+      position += addresses.length;
+      continue;
+    }
+    const instances: InstanceAddress[] = [];
+    for (const value of addresses) {
+      try {
+        instances.push(addressFrom(value));
+        positions?.push(position);
+        kept++;
+      } catch (error) {
+        drop(error, rawKey);
+      }
+      position++;
+    }
+    if (instances.length > 0 || addresses.length === 0) query.push({ key, instances });
+  }
+  return { value: query, dropped: dropped ?? noDrops, size, positions };
+}
+
+function addressFrom(value: unknown): InstanceAddress {
+  const address = object(value, 'instance');
+  return { cluster: validateClusterName(address['cluster']), ip: validateIp(address['ip']), port: validatePort(address['port']) };
+}
+
+/**
+ * answerLastBeats is the answer to a whole last-beats question (one value per instance sent, in order) from the
+ * answer to its valid part: HEARD_NEVER for each instance dropped.
+ */
+export function answerLastBeats(query: ScreenedLastBeatsQuery, silentMs: readonly number[]): readonly number[] {
+  const positions = query.positions;
+  if (positions === null) return silentMs;
+  assert(silentMs.length === positions.length, `${silentMs.length} values answer ${positions.length} instances`);
+  const answer = new Array<number>(query.size).fill(HEARD_NEVER);
+  for (let i = 0; i < positions.length; i++) answer[positions[i]!] = silentMs[i]!;
+  return answer;
 }
 
 /** lastBeatsQuerySize counts the instances of a query (the number of values its answer holds). */

@@ -64,7 +64,9 @@ import {
   DistroCallError, type DistroHandlers, type DistroTransport, type ForwardedFields, type ForwardRequest, type ForwardResponse, type LastBeatsQuery, type ServiceChecksum,
 } from './transport.ts';
 import { chunkRecords } from './chunks.ts';
-import { beatResponseOf } from './distro-codec.ts';
+import {
+  beatResponseOf, DroppedItemsLogGate, droppedItemsWarningMessage, isDroppedItemsSource, type DroppedItem, type DroppedItemMessage, type DroppedItemsObserver,
+} from './distro-codec.ts';
 import { ForwardBatcher } from './forward-batcher.ts';
 import { LastBeatsQueryBuilder, type LastBeatsRound } from './last-beats.ts';
 import { steadyWallMs } from '../clock.ts';
@@ -91,7 +93,17 @@ export type DistroEvent =
   | 'forward_expired' | 'forward_fence_waits'
   | 'sync_sent' | 'sync_failed' | 'sync_received' | 'verify_sent' | 'verify_mismatch' | 'pushback_sent' | 'full_push_sent'
   | 'expired_unhealthy' | 'expired_removed' | 'expiry_spared' | 'expiry_deferred' | 'tombstones_collected' | 'listener_failed' | 'snapshot_loaded' | 'snapshot_failed'
-  | 'channel_replaced';
+  | 'channel_replaced'
+  | 'entries_dropped_records' | 'entries_dropped_forward' | 'entries_dropped_checksums' | 'entries_dropped_pull_keys' | 'entries_dropped_last_beats';
+
+/** droppedEvents maps each kind of message whose items are validated one by one to the event counting its drops. */
+const droppedEvents: { readonly [message in DroppedItemMessage]: DistroEvent } = {
+  records: 'entries_dropped_records',
+  forward: 'entries_dropped_forward',
+  checksums: 'entries_dropped_checksums',
+  pull_keys: 'entries_dropped_pull_keys',
+  last_beats: 'entries_dropped_last_beats',
+};
 
 /** DistroLogger is the logging a node needs; a pino logger fits it. */
 export interface DistroLogger {
@@ -206,11 +218,14 @@ function beatResultOf(found: boolean, intervalMs: number): BeatResult {
 /** DistroNode is one member's ephemeral registry; see the file comment. */
 export class DistroNode implements EphemeralRegistry {
   readonly store: EphemeralStore;
-  readonly handlers: DistroHandlers;
+  /** handlers serve the peers; they also hear of the items dropped from peers' messages (distro-codec.ts). */
+  readonly handlers: DistroHandlers & DroppedItemsObserver;
   private readonly options: DistroNodeOptions;
   private readonly limits: DistroLimits;
   /** expiredLoggedAtMs is when a refused late batch was last logged (refuseExpired). */
   private expiredLoggedAtMs = Number.NEGATIVE_INFINITY;
+  /** droppedItemsLog bounds the warnings about items dropped from peers' messages (onItemsDropped). */
+  private readonly droppedItemsLog = new DroppedItemsLogGate();
   private readonly now: () => number;
   private readonly peers = new Map<string, PeerState>();
   private live: readonly string[];
@@ -273,6 +288,7 @@ export class DistroNode implements EphemeralRegistry {
       onForward: (_from, request) => this.serveForward(request),
       onForwardBatch: (from, requests, sentAtMs) => this.serveForwardBatch(from, requests, sentAtMs),
       onLastBeats: (_from, query) => this.answerLastBeats(query),
+      onItemsDropped: (from, message, dropped) => this.noteItemsDropped(from, message, dropped),
     };
     this.forwarder = new ForwardBatcher({
       limits: options.limits,
@@ -298,6 +314,8 @@ export class DistroNode implements EphemeralRegistry {
   /** start attaches the transport and starts the timers and the snapshot load. */
   start(transport: DistroTransport): void {
     this.transport = transport;
+    // The answers this member decodes (pulls, snapshot chunks) lose their invalid entries alone, as its requests do.
+    if (isDroppedItemsSource(transport)) transport.observeDroppedItems(this.handlers);
     const every = (ms: number, task: () => void): void => {
       const timer = setInterval(() => {
         if (!this.closed) task();
@@ -391,6 +409,17 @@ export class DistroNode implements EphemeralRegistry {
 
   private count(event: DistroEvent, n = 1): void {
     if (n > 0) this.options.onEvent?.(event, n);
+  }
+
+  /**
+   * noteItemsDropped counts the items a peer's message (or answer) lost to validation, the rest of which was kept
+   * (distro-codec.ts), and warns about them, at most every few seconds (DroppedItemsLogGate): a bad entry comes
+   * back with every verify round until it is gone.
+   */
+  private noteItemsDropped(peer: string, message: DroppedItemMessage, dropped: readonly DroppedItem[]): void {
+    this.count(droppedEvents[message], dropped.length);
+    const warning = this.droppedItemsLog.admit(this.now(), peer, message, dropped);
+    if (warning !== null) this.options.logger.warn(warning, droppedItemsWarningMessage);
   }
 
   // --- Liveness and responsibility ---

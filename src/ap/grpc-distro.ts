@@ -3,7 +3,9 @@
 // Server side: distroService() returns the service definition and implementation that the member adds to its
 // existing peer server (GrpcPeerTransport.addService); the handlers are looked up per call, so the service can be
 // added before the Distro node exists (calls then answer UNAVAILABLE). Every request is decoded and validated by
-// distro-codec.ts; an invalid one is answered INVALID_ARGUMENT.
+// distro-codec.ts; one whose envelope is invalid is answered INVALID_ARGUMENT. The items of a request that fail
+// validation alone are dropped and the rest served (a refused forwarded request answered with its own error, in its
+// place): the handlers hear of the drops (DroppedItemsObserver), which they count and log.
 //
 // Client side: GrpcDistroTransport keeps one gRPC client (one HTTP/2 connection) per peer, leaving from the member's
 // own address (source-address.ts). A call first waits for the connection to be ready, at most the call's deadline:
@@ -27,6 +29,9 @@ import { waitForReady } from '../replica/grpc-transport.ts';
 import { bindPeerSource } from '../replica/source-address.ts';
 import { distroProtocolVersion, isPeerProtocolRefusal, peerCallMetadata } from '../replica/peer-protocol.ts';
 import {
+  answerForward,
+  answerForwardBatch,
+  answerLastBeats,
   decodeChecksums,
   decodeForwardBatch,
   decodeForwardBatchResponse,
@@ -51,6 +56,12 @@ import {
   encodeSnapshotRequest,
   lastBeatsQuerySize,
   memberIdCharsMax,
+  DroppedItemsLogGate,
+  droppedItemsWarningMessage,
+  type DroppedItem,
+  type DroppedItemMessage,
+  type DroppedItemsObserver,
+  type DroppedItemsSource,
 } from './distro-codec.ts';
 import type { RecordData } from './ephemeral-store.ts';
 import { DistroCallError, type DistroHandlers, type DistroTransport, type ForwardRequest, type ForwardResponse, type LastBeatsQuery, type ServiceChecksum } from './transport.ts';
@@ -93,6 +104,12 @@ export interface DistroServiceLogger {
   warn(object: object, message: string): void;
 }
 
+/**
+ * DistroServiceHandlers are the handlers the service calls: a DistroNode's hear of the items dropped from what it
+ * was sent, too (without it, the service logs them itself, bounded, and nothing counts them).
+ */
+export type DistroServiceHandlers = DistroHandlers & Partial<DroppedItemsObserver>;
+
 function senderOf(call: { readonly metadata: Metadata }): string | null {
   const claimed = call.metadata.get(FROM_METADATA_KEY)[0];
   return typeof claimed === 'string' && claimed.length > 0 && claimed.length <= memberIdCharsMax ? claimed : null;
@@ -113,8 +130,15 @@ function refuse(error: unknown): Partial<ServiceError> {
  * distroService returns the implementation of the Distro service over `handlers()` (null while the node is not
  * running: calls answer UNAVAILABLE).
  */
-export function distroService(handlers: () => DistroHandlers | null, limits: GrpcDistroLimits, logger: DistroServiceLogger): UntypedServiceImplementation {
-  const unary = (name: string, serve: (from: string, h: DistroHandlers, request: Buffer) => Uint8Array | Promise<Uint8Array>) =>
+export function distroService(handlers: () => DistroServiceHandlers | null, limits: GrpcDistroLimits, logger: DistroServiceLogger): UntypedServiceImplementation {
+  const gate = new DroppedItemsLogGate();
+  const report = (from: string, h: DistroServiceHandlers, message: DroppedItemMessage, dropped: readonly DroppedItem[]): void => {
+    if (dropped.length === 0) return;
+    if (h.onItemsDropped !== undefined) return h.onItemsDropped(from, message, dropped);
+    const warning = gate.admit(Date.now(), from, message, dropped);
+    if (warning !== null) logger.warn(warning, droppedItemsWarningMessage);
+  };
+  const unary = (name: string, serve: (from: string, h: DistroServiceHandlers, request: Buffer) => Uint8Array | Promise<Uint8Array>) =>
     (call: ServerUnaryCall<Buffer, Uint8Array>, callback: sendUnaryData<Uint8Array>): void => {
       const h = handlers();
       const from = senderOf(call);
@@ -134,20 +158,39 @@ export function distroService(handlers: () => DistroHandlers | null, limits: Grp
       return encodeHeartbeat('');
     }),
     Sync: unary('Sync', (from, h, request) => {
-      h.onSync(from, decodeRecords(request, limits));
+      const records = decodeRecords(request, limits);
+      report(from, h, 'records', records.dropped);
+      h.onSync(from, records.value);
       return encodeAck();
     }),
     Verify: unary('Verify', (from, h, request) => {
-      h.onVerify(from, decodeChecksums(request, limits));
+      const checksums = decodeChecksums(request, limits);
+      report(from, h, 'checksums', checksums.dropped);
+      h.onVerify(from, checksums.value);
       return encodeAck();
     }),
-    Pull: unary('Pull', (from, h, request) => encodeRecords(h.onPull(from, decodePullRequest(request, limits)))),
-    Forward: unary('Forward', async (from, h, request) => encodeForwardResponse(await h.onForward(from, decodeForwardRequest(request, limits)))),
+    Pull: unary('Pull', (from, h, request) => {
+      const keys = decodePullRequest(request, limits);
+      report(from, h, 'pull_keys', keys.dropped);
+      return encodeRecords(h.onPull(from, keys.value));
+    }),
+    Forward: unary('Forward', async (from, h, request) => {
+      const screened = decodeForwardRequest(request, limits);
+      report(from, h, 'forward', screened.dropped);
+      if (!screened.ok) return encodeForwardResponse(screened.response);
+      return encodeForwardResponse(answerForward(screened, await h.onForward(from, screened.request)));
+    }),
     ForwardBatch: unary('ForwardBatch', (from, h, request) => {
       const batch = decodeForwardBatch(request, limits);
-      return encodeForwardBatchResponse(h.onForwardBatch(from, batch.requests, batch.sentAtMs));
+      report(from, h, 'forward', batch.dropped);
+      const responses = batch.requests.length === 0 ? [] : h.onForwardBatch(from, batch.requests, batch.sentAtMs);
+      return encodeForwardBatchResponse(answerForwardBatch(batch, responses));
     }),
-    LastBeats: unary('LastBeats', (from, h, request) => encodeLastBeatsResponse(h.onLastBeats(from, decodeLastBeatsRequest(request, limits)))),
+    LastBeats: unary('LastBeats', (from, h, request) => {
+      const query = decodeLastBeatsRequest(request, limits);
+      report(from, h, 'last_beats', query.dropped);
+      return encodeLastBeatsResponse(answerLastBeats(query, h.onLastBeats(from, query.value)));
+    }),
     Snapshot: (call: ServerWritableStream<Buffer, Uint8Array>) => {
       const h = handlers();
       const from = senderOf(call);
@@ -186,9 +229,13 @@ export interface GrpcDistroTransportOptions {
   readonly onChannelReplaced?: (member: string) => void;
 }
 
-/** GrpcDistroTransport is the DistroTransport of a real member. */
-export class GrpcDistroTransport implements DistroTransport {
+/**
+ * GrpcDistroTransport is the DistroTransport of a real member. The answers it decodes (a pull's, a snapshot's chunks)
+ * lose their invalid entries alone, as the requests its peers decode do; the observer hears of them.
+ */
+export class GrpcDistroTransport implements DistroTransport, DroppedItemsSource {
   private readonly clients = new Map<string, Client>();
+  private droppedItemsObserver: DroppedItemsObserver | null = null;
   /** notReadySince: per member, since when (monotonic ms) its channel has not been ready when a call wanted it. */
   private readonly notReadySince = new Map<string, number>();
   private channelsReplaced = 0;
@@ -258,9 +305,21 @@ export class GrpcDistroTransport implements DistroTransport {
     await this.unary(to, 'Verify', encodeChecksums(checksums));
   }
 
+  /** observeDroppedItems makes `observer` hear of the entries dropped from the answers of peers (DroppedItemsSource). */
+  observeDroppedItems(observer: DroppedItemsObserver): void {
+    this.droppedItemsObserver = observer;
+  }
+
+  /** recordsOf decodes a peer's DistroRecords answer, reporting the entries it dropped. */
+  private recordsOf(from: string, bytes: Uint8Array): RecordData[] {
+    const records = decodeRecords(bytes, this.options.limits);
+    if (records.dropped.length > 0) this.droppedItemsObserver?.onItemsDropped(from, 'records', records.dropped);
+    return records.value;
+  }
+
   /** pull fetches whole services from `to`. */
   async pull(to: string, keys: readonly ServiceKey[]): Promise<RecordData[]> {
-    return decodeRecords(await this.unary(to, 'Pull', encodePullRequest(keys)), this.options.limits);
+    return this.recordsOf(to, await this.unary(to, 'Pull', encodePullRequest(keys)));
   }
 
   /** forward hands a request to `to`. */
@@ -306,7 +365,7 @@ export class GrpcDistroTransport implements DistroTransport {
       const call = client.makeServerStreamRequest<Uint8Array, Buffer>(`${SERVICE}/Snapshot`, toBuffer, fromBuffer, encodeSnapshotRequest(), this.metadata(), { deadline: grpcDeadline(deadline) });
       call.on('data', (bytes: Buffer) => {
         try {
-          onChunk(decodeRecords(bytes, this.options.limits));
+          onChunk(this.recordsOf(to, bytes));
         } catch (error) {
           call.cancel();
           reject(error instanceof Error ? error : new Error(String(error)));

@@ -15,6 +15,11 @@
 //   cairn_ap_listener_failures_total         change listeners that threw (caught and logged)
 //   cairn_ap_channels_replaced_total         peer channels replaced because they stayed unconnected for
 //                                                distroPeerTimeoutMs (a connect stuck after a partition)
+//   cairn_ap_entries_dropped_total{message}  items of peer messages dropped for failing validation, the rest of each
+//                                                message kept (distro-codec.ts): records (an entry of a sync, pull
+//                                                answer or snapshot chunk, or a record whose service key is bad),
+//                                                forward (a forwarded request, answered with its error), checksums,
+//                                                pull_keys, last_beats (an instance asked about, answered "never heard")
 //   cairn_ap_services, _instances, _tombstones, _sessions, _live_members     sizes, read at scrape time
 //   cairn_ap_tombstones_dropped_total        tombstones dropped early because distroTombstonesMax was reached
 //   cairn_ap_snapshot_loaded                 1 once the start-up snapshot is loaded (readiness of the AP path)
@@ -47,6 +52,7 @@ export function distroMetrics(registry: Registry, node: () => DistroNode | null)
   const sessionRepairs = counter('cairn_ap_session_reregistrations_total', 'Session instances registered again because a renewal found them missing at their responsible member.');
   const listenerFailures = counter('cairn_ap_listener_failures_total', 'Change listeners that threw.');
   const channelsReplaced = counter('cairn_ap_channels_replaced_total', 'Distro peer channels replaced because they stayed unconnected for distroPeerTimeoutMs.');
+  const dropped = counter('cairn_ap_entries_dropped_total', 'Items of Distro peer messages dropped because they failed validation (the rest of each message was kept), by message kind.', ['message'] as const);
   const gauge = (name: string, help: string, read: (n: DistroNode) => number): void => {
     new Gauge({
       name, help, registers,
@@ -59,7 +65,18 @@ export function distroMetrics(registry: Registry, node: () => DistroNode | null)
   gauge('cairn_ap_services', 'Services held by this member (with live instances or tombstones).', (n) => n.store.sizes().services);
   gauge('cairn_ap_instances', 'Live ephemeral instances held by this member.', (n) => n.store.sizes().instances);
   gauge('cairn_ap_tombstones', 'Tombstones held by this member.', (n) => n.store.sizes().tombstones);
-  gauge('cairn_ap_tombstones_dropped_total', 'Tombstones dropped before their retention because distroTombstonesMax was reached.', (n) => n.store.sizes().tombstonesDropped);
+  // A counter, read from the store's running count when scraped (a gauge named _total broke rate() in Prometheus).
+  let tombstonesDroppedSeen = 0;
+  new Counter({
+    name: 'cairn_ap_tombstones_dropped_total', help: 'Tombstones dropped before their retention because distroTombstonesMax was reached.', registers,
+    collect() {
+      const current = node();
+      if (current === null) return;
+      const total = current.store.sizes().tombstonesDropped;
+      if (total > tombstonesDroppedSeen) this.inc(total - tombstonesDroppedSeen);
+      tombstonesDroppedSeen = Math.max(tombstonesDroppedSeen, total);
+    },
+  });
   gauge('cairn_ap_sessions', 'Open sessions on this member.', (n) => n.sessionCount);
   gauge('cairn_ap_live_members', 'Members this member sees alive (itself included).', (n) => n.liveMembers().length);
   gauge('cairn_ap_snapshot_loaded', '1 once the start-up snapshot is loaded.', (n) => (n.snapshotLoaded ? 1 : 0));
@@ -95,6 +112,11 @@ export function distroMetrics(registry: Registry, node: () => DistroNode | null)
       case 'snapshot_loaded': return snapshots.inc({ result: 'loaded' }, count);
       case 'snapshot_failed': return snapshots.inc({ result: 'failed' }, count);
       case 'channel_replaced': return channelsReplaced.inc(count);
+      case 'entries_dropped_records': return dropped.inc({ message: 'records' }, count);
+      case 'entries_dropped_forward': return dropped.inc({ message: 'forward' }, count);
+      case 'entries_dropped_checksums': return dropped.inc({ message: 'checksums' }, count);
+      case 'entries_dropped_pull_keys': return dropped.inc({ message: 'pull_keys' }, count);
+      case 'entries_dropped_last_beats': return dropped.inc({ message: 'last_beats' }, count);
       default: return assertNever(event, 'unknown distro event');
     }
   }
