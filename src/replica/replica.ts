@@ -133,8 +133,21 @@ interface PendingRead {
 }
 
 
-/** forwardAttemptsMax bounds how often one client request is retried across leader changes. */
+/**
+ * forwardAttemptsMax bounds how often one client request is retried across leader changes, at least: a write is
+ * retried until its deadline, one attempt per tick at most while its leader is unreachable (propose), so the bound is
+ * also the deadline over the tick. Ten attempts a tick apart gave up ~1 s after a leader died, while the followers
+ * still named it and before the election that follows (an audit: `registerInstance` failed on every member).
+ */
 const forwardAttemptsMax = 10;
+
+/**
+ * leaderlessRefuseElections: a member that had a leader and has had none for this many election timeouts refuses
+ * writes and linearizable reads at once (CAIRN_NO_QUORUM) instead of waiting out each request's deadline: a member
+ * cut off from its peers made every write wait the whole 5 s, the same as the Nacos clients' own timeout, which then
+ * gave up first without the answer. Three election timeouts cover an election and a split vote after it.
+ */
+const leaderlessRefuseElections = 3;
 
 /** membershipListenersMax bounds the membership listeners (the member registers one: its AP path). */
 const membershipListenersMax = 8;
@@ -204,6 +217,9 @@ export class Replica implements CommandProposer {
   private queued: QueuedProposal[] = [];
   private readonly reads = new Map<string, PendingRead>();
   private readonly leaderWaiters = new Set<() => void>();
+  /** leaderlessSinceMs is when this member lost the leader it had (monotonic), null while it knows one or never had one. */
+  private leaderlessSinceMs: number | null = null;
+  private everHadLeader = false;
   private tickTimer: NodeJS.Timeout | null = null;
   private processing = false;
   private readonly betweenReadyWaiters: Array<() => void> = [];
@@ -355,7 +371,8 @@ export class Replica implements CommandProposer {
     const deadline = monotonicMs() + (options.timeoutMs ?? this.options.requestTimeoutMs);
     this.assertOpen();
     let lastError: CairnError | null = null;
-    for (let attempt = 0; attempt < forwardAttemptsMax; attempt++) {
+    const attemptsMax = Math.max(forwardAttemptsMax, Math.ceil((deadline - monotonicMs()) / this.options.tickMs) + 2);
+    for (let attempt = 0; attempt < attemptsMax && monotonicMs() < deadline; attempt++) {
       if (this.core.role === 'leader') {
         try {
           return await this.proposeLocally(command, deadline);
@@ -380,7 +397,10 @@ export class Replica implements CommandProposer {
       // while the client still waits; anything else (dropped, unknown, invalid) goes back to the client.
       const certainlyNotWritten = response.code === 'CAIRN_NOT_LEADER' || response.code === 'CAIRN_NO_LEADER';
       if (!certainlyNotWritten || monotonicMs() >= deadline) throw lastError;
-      await delay(Math.min(this.options.tickMs, Math.max(0, deadline - monotonicMs())));
+      // The leader this member names did not take it (gone, or no longer leading): wait a tick, or less if a leader
+      // is announced meanwhile, and try again until the deadline; the election after a leader's death takes longer
+      // than the attempts a fixed count allowed.
+      await this.waitForLeaderNews(Math.min(deadline, monotonicMs() + this.options.tickMs));
     }
     throw lastError ?? new CairnError('CAIRN_NO_LEADER', 'leadership kept moving while the write was forwarded');
   }
@@ -483,12 +503,38 @@ export class Replica implements CommandProposer {
     });
   }
 
-  /** waitForLeader resolves with the leader once one is known, or rejects with CAIRN_NO_QUORUM at the deadline. */
+  /** waitForLeaderNews waits until a leader is announced or `until` (monotonic ms), whichever comes first. */
+  private waitForLeaderNews(until: number): Promise<void> {
+    const remaining = until - monotonicMs();
+    if (remaining <= 0 || this.closed) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(done, remaining);
+      const waiters = this.leaderWaiters;
+      function done(): void {
+        clearTimeout(timer);
+        waiters.delete(done);
+        resolve();
+      }
+      waiters.add(done);
+    });
+  }
+
+  /**
+   * waitForLeader resolves with the leader once one is known, or rejects with CAIRN_NO_QUORUM at the deadline, or
+   * sooner once this member has been without the leader it had for leaderlessRefuseElections election timeouts.
+   */
   private async waitForLeader(deadline: number): Promise<NodeId> {
+    const refuseAfterMs = leaderlessRefuseElections * this.options.raft.electionTicks * this.options.tickMs;
     for (;;) {
       const leader = this.core.leader;
       if (leader !== null) return leader;
-      const remaining = deadline - monotonicMs();
+      const now = monotonicMs();
+      const since = this.leaderlessSinceMs;
+      if (since !== null && now - since >= refuseAfterMs) {
+        throw new CairnError('CAIRN_NO_QUORUM', `this member has had no leader for ${Math.round(now - since)} ms: it cannot reach a majority (member ${this.options.id})`);
+      }
+      const until = since === null ? deadline : Math.min(deadline, since + refuseAfterMs);
+      const remaining = until - now;
       if (remaining <= 0 || this.closed) {
         throw new CairnError('CAIRN_NO_QUORUM', `no leader was elected within the request timeout (member ${this.options.id})`);
       }
@@ -891,7 +937,13 @@ export class Replica implements CommandProposer {
     }
     if (ready.softState !== null) {
       this.options.logger.info({ role: ready.softState.role, term: ready.softState.term, leader: ready.softState.leader }, 'raft role changed');
-      if (ready.softState.leader !== null) for (const wake of [...this.leaderWaiters]) wake();
+      if (ready.softState.leader !== null) {
+        this.everHadLeader = true;
+        this.leaderlessSinceMs = null;
+        for (const wake of [...this.leaderWaiters]) wake();
+      } else if (this.everHadLeader && this.leaderlessSinceMs === null) {
+        this.leaderlessSinceMs = monotonicMs();
+      }
     }
     this.syncPeers();
   }
