@@ -320,6 +320,7 @@ function registerClockGauge(registry: Registry): void {
 function stallWatch(registry: Registry, log: Logger): StallWatch {
   const stalls = new Counter({ name: 'cairn_member_stalls_total', help: 'Times the event loop stood still for over stallThresholdMs (paused, a VM stall, a long GC, starved of CPU).', registers: [registry] });
   const longest = new Gauge({ name: 'cairn_member_stall_seconds_max', help: 'The longest stall seen since the member started.', registers: [registry] });
+  const refusedReads = new Counter({ name: 'cairn_stall_refused_reads_total', help: 'Client reads of the registry refused with CAIRN_MEMBER_STALLED: read as the member resumed from a stall, before it caught up.', labelNames: ['api'], registers: [registry] });
   const refused = new Counter({ name: 'cairn_stall_refused_writes_total', help: 'Client writes refused with CAIRN_MEMBER_STALLED: read as the member resumed from a stall.', labelNames: ['api'], registers: [registry] });
   let longestMs = 0;
   return new StallWatch({
@@ -336,6 +337,7 @@ function stallWatch(registry: Registry, log: Logger): StallWatch {
       log.warn({ stalledMs: Math.round(stalledMs) }, 'the event loop stood still; client writes read as it resumes are refused (CAIRN_MEMBER_STALLED)');
     },
     onRefused: (api) => refused.inc({ api }),
+    onReadRefused: (api) => refusedReads.inc({ api }),
   });
 }
 

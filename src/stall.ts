@@ -15,7 +15,9 @@
 //   after the stall was seen, with a fixed 150 ms grace); the grace ends at the first two ticks in a row that come
 //   on time after stallGraceMs, and at stallGraceMsMax whatever the ticks say, so a member starved of CPU for good
 //   still serves writes.
-// Writes read later are served. Reads are never refused. A member's stall is logged and counted; so is each refusal.
+// Writes read later are served. fenceRead() refuses reads of the registry in the same window (HTTP GETs of the Nacos
+// naming API, gRPC reads): their answers would come from the state the member stood still with, before it has read
+// what its peers sent meanwhile. A member's stall is logged and counted; so is each refusal.
 //
 // It narrows the window, it does not close it: a request whose client gave up before a stall shorter than the
 // threshold, or one delayed in the network rather than in the member, is still applied (see requestReceiveMsMax for
@@ -34,6 +36,8 @@ export type StallApi = 'http' | 'grpc' | 'session';
 /** WriteFence is what the API adapters need of a StallWatch. */
 export interface WriteFence {
   fenceWrite(api: StallApi): void;
+  /** fenceRead refuses, in the same window, a read whose answer would come from the state the member stood still with. */
+  fenceRead?(api: StallApi): void;
 }
 
 /** StallWatchOptions configure a StallWatch (production: the stall* values of src/limits.ts). */
@@ -47,6 +51,8 @@ export interface StallWatchOptions {
   readonly onStall?: (stalledMs: number) => void;
   /** onRefused is told each write refused. */
   readonly onRefused?: (api: StallApi) => void;
+  /** onReadRefused is told each read refused. */
+  readonly onReadRefused?: (api: StallApi) => void;
   /** now is the monotonic clock in ms (tests may pass their own). */
   readonly now?: () => number;
 }
@@ -115,16 +121,36 @@ export class StallWatch implements WriteFence {
 
   /** fenceWrite throws CAIRN_MEMBER_STALLED when a client write read now may have waited through a stall. */
   fenceWrite(api: StallApi): void {
-    if (this.timer === null) return;
-    const now = this.now();
-    const overdue = now - this.lastTickMs;
-    if (overdue <= this.options.thresholdMs && now >= this.graceUntilMs) return;
+    const stalledMs = this.stalledNow();
+    if (stalledMs === null) return;
     this.refusedCount += 1;
     this.options.onRefused?.(api);
-    const stalledMs = Math.round(overdue > this.options.thresholdMs ? overdue : this.lastStallMs);
     throw new CairnError('CAIRN_MEMBER_STALLED', `this member stood still for ${stalledMs} ms (paused, or starved of CPU) and refuses the writes it reads as it resumes: they may have waited in its socket while their clients gave up. Nothing was written; retry, here or at another member.`, {
       details: { stalledMs },
     });
+  }
+
+  /**
+   * fenceRead throws CAIRN_MEMBER_STALLED for a read in the same window: its answer would come from the state the
+   * member stood still with, before it has read what its peers sent meanwhile (an audit saw a Nacos client's queued
+   * list answered with a 12 s old list, and the client applied it). A client told so reads at another member.
+   */
+  fenceRead(api: StallApi): void {
+    const stalledMs = this.stalledNow();
+    if (stalledMs === null) return;
+    this.options.onReadRefused?.(api);
+    throw new CairnError('CAIRN_MEMBER_STALLED', `this member stood still for ${stalledMs} ms (paused, or starved of CPU) and has not yet caught up with what its peers sent meanwhile: its answer could be out of date. Read again, here shortly or at another member.`, {
+      details: { stalledMs },
+    });
+  }
+
+  /** stalledNow is the stall a request read now may have waited through (ms), or null when it is served. */
+  private stalledNow(): number | null {
+    if (this.timer === null) return null;
+    const now = this.now();
+    const overdue = now - this.lastTickMs;
+    if (overdue <= this.options.thresholdMs && now >= this.graceUntilMs) return null;
+    return Math.round(overdue > this.options.thresholdMs ? overdue : this.lastStallMs);
   }
 
   /** stalls is how many stalls the timer saw. */

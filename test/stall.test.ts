@@ -67,6 +67,39 @@ test('the fence refuses writes while the timer is overdue and during the grace a
   assert.equal(refusal(watch), null);
 });
 
+test('reads are refused in the same window as writes, counted apart, and served otherwise', (t) => {
+  let now = 70_000;
+  const reads: StallApi[] = [];
+  const writes: StallApi[] = [];
+  const watch = new StallWatch({ checkMs: 100, thresholdMs: 1000, graceMs: 150, now: () => now, onRefused: (api) => writes.push(api), onReadRefused: (api) => reads.push(api) });
+  watch.start();
+  t.after(() => watch.stop());
+  const readRefusal = (api: StallApi): CairnError | null => {
+    try {
+      watch.fenceRead(api);
+      return null;
+    } catch (error) {
+      assert.ok(error instanceof CairnError);
+      return error;
+    }
+  };
+  now += 100;
+  watch.tick();
+  assert.equal(readRefusal('http'), null, 'a running member serves reads');
+  now += 5000;
+  const refused = readRefusal('grpc');
+  assert.deepEqual([refused?.code, refused?.retryable, refused?.details?.['stalledMs']], ['CAIRN_MEMBER_STALLED', true, 5000]);
+  assert.match(refused?.message ?? '', /out of date/);
+  watch.tick();
+  assert.equal(readRefusal('http')?.code, 'CAIRN_MEMBER_STALLED', 'within the grace');
+  now += 100;
+  watch.tick();
+  now += 100;
+  watch.tick();
+  assert.equal(readRefusal('http'), null, 'after the grace');
+  assert.deepEqual([reads, writes, watch.refused()], [['grpc', 'http'], [], 0], 'reads are counted apart from writes');
+});
+
 test('after a long stall the grace lasts while the timer still fires late (the loop draining its backlog), at most graceMaxMs', (t) => {
   let now = 50_000;
   const watch = new StallWatch({ checkMs: 100, thresholdMs: 1000, graceMs: 150, graceMaxMs: 3000, now: () => now });

@@ -187,7 +187,7 @@ const writeMethods: ReadonlySet<string> = new Set<NamingMethod>([
   'RegisterInstance', 'DeregisterInstance', 'UpdateInstance', 'CreateService', 'UpdateService', 'DeleteService', 'SetClusterHealthChecker',
 ]);
 
-/** unary adapts one UnaryHandler to grpc-js: deadline to budget, stall fence (writes), handler, response or error status. */
+/** unary adapts one UnaryHandler to grpc-js: deadline to budget, stall fence (writes and reads), handler, response or error status. */
 function unary(method: string, handler: UnaryHandler, deps: GrpcDeps): (call: ServerUnaryCall<unknown, object>, callback: sendUnaryData<object>) => void {
   const now = deps.now ?? Date.now;
   const fenced = writeMethods.has(method);
@@ -197,9 +197,11 @@ function unary(method: string, handler: UnaryHandler, deps: GrpcDeps): (call: Se
       callback({ code: grpcStatus.DEADLINE_EXCEEDED, details: 'the deadline passed before the call was served; nothing was done' });
       return;
     }
-    if (fenced) {
+    if (deps.stall !== undefined) {
       try {
-        deps.stall?.fenceWrite('grpc');
+        // Writes, and reads too: a read's answer would come from the state the member stood still with.
+        if (fenced) deps.stall.fenceWrite('grpc');
+        else deps.stall.fenceRead?.('grpc');
       } catch (error) {
         callback(answerError(error, method, deps.logger));
         return;

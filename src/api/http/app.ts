@@ -209,6 +209,8 @@ export function buildApp(deps: HttpDeps): FastifyInstance {
     // queued in the socket while the member stood still is read in the first loop turns after it resumes.
     app.addHook('onRequest', async (request) => {
       if (request.method !== 'GET' && request.method !== 'HEAD') stall.fenceWrite('http');
+      // Reads of the registry too (a stale list is what a stall would hand out); not the probes, metrics or status.
+      else if (request.url.startsWith('/nacos/') && !request.url.startsWith('/nacos/v1/console/') && !request.url.startsWith('/nacos/v2/console/')) stall.fenceRead?.('http');
     });
   }
   installAuthorization(app, deps.authorize ?? allowAll);
