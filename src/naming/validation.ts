@@ -211,7 +211,10 @@ function parseMetadataJson(text: string, parameter: string): Record<string, stri
   const entries: Array<[string, string]> = [];
   let numbers: Map<string, string> | null = null;
   for (const [key, item] of Object.entries(parsed)) {
-    // Jackson reads scalars into a Map<String, String> as their text; objects, arrays and null are refused.
+    // Jackson reads scalars into a Map<String, String> as their text and null as a null value, which a Java client
+    // reads back as null, as for a key that is not there; so a null value leaves its key out. Objects and arrays
+    // are refused.
+    if (item === null) continue;
     if (typeof item === 'string' || typeof item === 'boolean') entries.push([key, String(item)]);
     else if (typeof item === 'number') entries.push([key, (numbers ??= flatNumberTexts(text)).get(key) ?? String(item)]);
     else metadataFormatIncorrect(parameter, text);

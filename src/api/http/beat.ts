@@ -43,6 +43,8 @@ function beatMetadata(beat: Record<string, unknown>): Metadata | undefined {
   if (typeof value !== 'object' || Array.isArray(value)) beatField("'metadata' must be an object");
   const entries: Array<[string, string]> = [];
   for (const [key, item] of Object.entries(value)) {
+    // A null value leaves its key out, as parseMetadata does (Jackson keeps a null that Java reads as absent).
+    if (item === null) continue;
     if (typeof item === 'string') entries.push([key, item]);
     else if (typeof item === 'number' || typeof item === 'boolean') entries.push([key, String(item)]);
     else beatField(`metadata value of '${clip(key)}' must be a string`);
