@@ -228,7 +228,7 @@ test('operator/servers: the members in Nacos\'s Member shape, with Cairn\'s Raft
   const servers = body['servers'] as Array<Record<string, unknown>>;
   assert.deepEqual(servers[0], {
     ip: '127.0.1.1', port: 8848, state: 'UP', address: '127.0.1.1:8848',
-    extendInfo: { raftMetaData: { leader: '127.0.1.1:8848', term: 7 }, role: 'leader', term: 7, commitIndex: 42, appliedIndex: 42, lastContactMs: 0 },
+    extendInfo: { raftMetaData: { leader: '127.0.1.1:8848', term: 7 }, role: 'leader', term: 7, commitIndex: 42, appliedIndex: 42, matchIndex: 43, lastContactMs: 0 },
     failAccessCnt: 0,
   });
   assert.deepEqual(servers.map((server) => server['state']), ['UP', 'UP', 'DOWN']);
