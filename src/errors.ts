@@ -162,6 +162,18 @@ export interface CairnErrorOptions {
   readonly cause?: unknown;
 }
 
+/**
+ * messageOf joins a catalog message and a detail: "abstract: detail". A detail that already starts with the abstract
+ * as a phrase (the Nacos adapter shows details alone, so some read "service not found: <service>") is the message as
+ * it is: gRPC status messages said "service not found: service not found: ..." (session 32). Details are stored in
+ * the remembered results of the Raft log and digested with the keyspace, so they are not rewritten: the join is.
+ */
+function messageOf(abstract: string, detail: string | undefined): string {
+  if (detail === undefined || detail === '') return abstract;
+  const repeats = detail.startsWith(abstract) && !/^[\p{L}\p{N}]/u.test(detail.slice(abstract.length));
+  return repeats ? detail : `${abstract}: ${detail}`;
+}
+
 /** CairnError is an operating error: a catalog code with its statuses, an optional detail message and details. */
 export class CairnError extends Error {
   override readonly name = 'CairnError';
@@ -176,8 +188,7 @@ export class CairnError extends Error {
 
   constructor(code: CairnErrorCode, detail?: string, options: CairnErrorOptions = {}) {
     const entry = errorCatalog[code];
-    super(detail === undefined || detail === '' ? entry.message : `${entry.message}: ${detail}`,
-      options.cause === undefined ? undefined : { cause: options.cause });
+    super(messageOf(entry.message, detail), options.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     this.httpStatus = entry.httpStatus;
     this.grpcStatus = entry.grpcStatus;

@@ -20,6 +20,7 @@ import { limits } from '../limits.ts';
 import { healthMetrics, type HealthMetrics } from './metrics.ts';
 import { HttpProber } from './http-prober.ts';
 import { MysqlProber } from './mysql-prober.ts';
+import type { ProbeHeaderRefusal } from '../naming/validation.ts';
 import type { ActiveCheckerType, Prober, ProbeResult, ProbeTarget } from './probe.ts';
 import { ProbeAssigner } from './responsibility.ts';
 import { clampBounds, NACOS_INTERVAL_BOUNDS, ProbeScheduler, sameTarget, type IntervalBounds } from './scheduler.ts';
@@ -115,7 +116,7 @@ export class ActiveHealthChecker {
     this.metrics = healthMetrics(options.registry);
     this.probers = {
       TCP: options.probers?.TCP ?? new TcpProber(),
-      HTTP: options.probers?.HTTP ?? new HttpProber(),
+      HTTP: options.probers?.HTTP ?? new HttpProber({ onHeadersDropped: (target, dropped, first) => this.onHeadersDropped(target, dropped, first) }),
       MYSQL: options.probers?.MYSQL ?? new MysqlProber(),
     };
     this.scheduler = new ProbeScheduler({
@@ -217,6 +218,23 @@ export class ActiveHealthChecker {
       this.scheduler.upsert(target);
     }
     this.metrics.targets(this.scheduler.size);
+  }
+
+  /**
+   * onHeadersDropped counts the headers of a stored HTTP checker that a probe could not send, and logs them (names and
+   * why, never values: they may hold tokens) once per stored checker: the API refuses such checkers since session 32.
+   */
+  private onHeadersDropped(probed: ProbeTarget, dropped: readonly ProbeHeaderRefusal[], first: boolean): void {
+    this.metrics.headersDropped(dropped.map((refusal) => refusal.rule));
+    if (!first) return;
+    const target = this.targets.get(probed.id);
+    this.options.logger.warn({
+      ...(target === undefined ? {} : {
+        service: `${target.key.namespace}/${target.key.group}@@${target.key.service}`,
+        cluster: target.address.cluster,
+      }),
+      headers: dropped.map((refusal) => `${refusal.name}: ${refusal.reason}`),
+    }, 'HTTP checker headers a probe cannot send are dropped; set the cluster\'s checker again without them');
   }
 
   private onResult(probed: ProbeTarget, result: ProbeResult): void {

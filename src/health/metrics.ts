@@ -1,7 +1,12 @@
 // metrics: the health checker's Prometheus metrics, on the member's registry (GET /metrics).
 //
-//   cairn_health_probes_total{type,result}       probes by checker type and result (healthy, unhealthy, refused);
-//                                                probes per second is rate() of it
+//   cairn_health_probes_total{type,result}       probes by checker type and result (healthy, unhealthy, refused,
+//                                                inconclusive: a MySQL server at its connection limit); probes per
+//                                                second is rate() of it
+//   cairn_health_probe_headers_dropped_total{rule}
+//                                                HTTP checker headers a probe could not send and dropped, by rule
+//                                                (framing, connection, host, value: validation.ts refusedProbeHeaders),
+//                                                once per probe; only checkers stored before the API refused them
 //   cairn_health_probe_seconds{type}             probe latency
 //   cairn_health_probe_lag_seconds               how late probes start behind their schedule (queueing, event-loop lag)
 //   cairn_health_probes_waiting                  due probes waiting for a free slot (probeConcurrencyMax)
@@ -14,12 +19,21 @@
 //   cairn_health_assignments_total{outcome}      probe assignments this member proposed as leader (ok, failed)
 
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { ProbeHeaderRule } from '../naming/validation.ts';
 import type { ActiveCheckerType, ProbeResult } from './probe.ts';
 import type { BatchOutcome } from './verdicts.ts';
+
+/** resultLabel is a probe result's `result` label: refused, inconclusive, healthy or unhealthy. */
+export function resultLabel(result: ProbeResult): 'refused' | 'inconclusive' | 'healthy' | 'unhealthy' {
+  if (result.refused) return 'refused';
+  if (result.inconclusive === true) return 'inconclusive';
+  return result.healthy ? 'healthy' : 'unhealthy';
+}
 
 /** HealthMetrics records what the health checker does. */
 export interface HealthMetrics {
   probe(type: ActiveCheckerType, result: ProbeResult): void;
+  headersDropped(rules: readonly ProbeHeaderRule[]): void;
   lag(lagMs: number): void;
   waiting(count: number): void;
   targets(count: number): void;
@@ -49,11 +63,20 @@ export function healthMetrics(registry: Registry): HealthMetrics {
   const targets = new Gauge({ name: 'cairn_health_targets', help: 'Persistent instances this member probes.', registers });
   const verdicts = new Counter({ name: 'cairn_health_verdicts_total', help: 'Health flips this member decided, by new health.', labelNames: ['to'] as const, registers });
   const flips = new Counter({ name: 'cairn_health_flips_total', help: 'Health verdicts by what became of them.', labelNames: ['outcome'] as const, registers });
+  const headersDropped = new Counter({
+    name: 'cairn_health_probe_headers_dropped_total',
+    help: 'HTTP checker headers a probe could not send and dropped, by rule.',
+    labelNames: ['rule'] as const,
+    registers,
+  });
   const assignments = new Counter({ name: 'cairn_health_assignments_total', help: 'Probe assignments proposed by this member as leader.', labelNames: ['outcome'] as const, registers });
   return {
     probe: (type, result) => {
-      probes.inc({ type, result: result.refused ? 'refused' : result.healthy ? 'healthy' : 'unhealthy' });
+      probes.inc({ type, result: resultLabel(result) });
       latency.observe({ type }, result.latencyMs / 1000);
+    },
+    headersDropped: (rules) => {
+      for (const rule of rules) headersDropped.inc({ rule });
     },
     lag: (lagMs) => lag.observe(lagMs / 1000),
     waiting: (count) => waiting.set(count),

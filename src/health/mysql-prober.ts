@@ -9,6 +9,12 @@
 // the target goes (forget), and when more than connectionsHeldMax are held: then the least recently used ones not
 // probing are closed (limits.probeConnectionsHeldMax). Connection refused fails at once. The password is in the connection options only:
 // it is never put in a detail, a log line or an error.
+//
+// A server at its connection limit (ER_CON_COUNT_ERROR 1040: max_connections; ER_TOO_MANY_USER_CONNECTIONS 1203:
+// max_user_connections) refuses the probe's new connection; the probe needs one whenever its kept connection was lost
+// (wait_timeout, a restart, a KILL). That server is busy, not down: counting it as a failure flipped the only writable
+// primary unhealthy in a connection storm, when clients need it most (session 32's audit). Such a result is
+// inconclusive: it counts neither way (verdicts.ts) and the next probe tries again.
 
 import mysql, { type Connection } from 'mysql2';
 import { limits } from '../limits.ts';
@@ -29,6 +35,19 @@ interface HeldConnection {
 export interface MysqlProberOptions {
   /** connectionsHeldMax: at most this many connections are kept between probes (default limits.probeConnectionsHeldMax). */
   readonly connectionsHeldMax?: number;
+}
+
+/** MYSQL_CONNECTION_LIMIT_ERRNOS are the server errors that refuse a connection for the server's connection limits. */
+export const MYSQL_CONNECTION_LIMIT_ERRNOS: ReadonlySet<number> = new Set([
+  1040, // ER_CON_COUNT_ERROR: max_connections reached
+  1203, // ER_TOO_MANY_USER_CONNECTIONS: max_user_connections reached
+]);
+
+/** isConnectionLimitError tells whether a probe's error is the server refusing a connection for its connection limits. */
+export function isConnectionLimitError(error: unknown): boolean {
+  if (typeof error !== 'object' || error === null) return false;
+  const errno: unknown = Reflect.get(error, 'errno');
+  return typeof errno === 'number' && MYSQL_CONNECTION_LIMIT_ERRNOS.has(errno);
 }
 
 /** QueryRows is what a query answered: rows as objects for SHOW and SELECT, else an empty list. */
@@ -85,6 +104,9 @@ export class MysqlProber implements Prober {
       return { ...judgeRows(checker.sql, rows), refused: false, latencyMs: elapsedMs(started) };
     } catch (error) {
       this.drop(target.id, held);
+      if (isConnectionLimitError(error)) {
+        return { healthy: false, refused: false, inconclusive: true, latencyMs: elapsedMs(started), detail: `inconclusive: the server is at its connection limit (${describeProbeError(error)})` };
+      }
       const refused = errorCodeOf(error) === 'ECONNREFUSED';
       return { healthy: false, refused, latencyMs: elapsedMs(started), detail: `query failed: ${describeProbeError(error)}` };
     } finally {

@@ -21,11 +21,17 @@ export interface ProbeTarget {
   readonly checker: ActiveChecker;
 }
 
-/** ProbeResult is one probe's outcome. Invariant: refused implies !healthy. */
+/** ProbeResult is one probe's outcome. Invariants: refused implies !healthy; inconclusive implies !healthy && !refused. */
 export interface ProbeResult {
   readonly healthy: boolean;
   /** refused is true when the target actively refused (ECONNREFUSED): Nacos's "fail now", a flip at once. */
   readonly refused: boolean;
+  /**
+   * inconclusive is true when the probe could not tell either way (a MySQL server refusing a new connection because it
+   * is at its connection limit: busy, not down). Such a result counts neither toward a flip to unhealthy nor toward
+   * healthy (verdicts.ts). Absent means false.
+   */
+  readonly inconclusive?: boolean;
   readonly latencyMs: number;
   /** detail says why, in one line; it never contains a secret. */
   readonly detail: string;

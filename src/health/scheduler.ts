@@ -1,8 +1,9 @@
 // scheduler: when each target is probed (NACOS.md §4.3, with Cairn's bounds).
 //
 // - One timer per target. Its interval adapts to the target's response time as Nacos's "check RT":
-//   next = factor * previous + (1 - factor) * rt, clamped to the type's [min, max]; a failed probe counts as rt = max,
-//   so failing targets are probed less often and fast healthy ones at the minimum. Each delay gets +-10% jitter so
+//   next = factor * previous + (1 - factor) * rt, clamped to the type's [min, max]; a failed (or inconclusive) probe
+//   counts as rt = max, so failing targets are probed less often and fast healthy ones at the minimum. rt is the
+//   probe's own exchange: the HTTP prober never queues a probe behind another (http-prober.ts). Each delay gets +-10% jitter so
 //   targets added together drift apart.
 // - Bounds per type are Nacos's (TCP 1-5 s, HTTP 0.5-5 s, MySQL 2-3 s) clamped into limits.probeIntervalMsMin/Max
 //   (2.5-10 s): Nacos's 0.5-1.25 s probing is what users complain about (#11230), and limits.ts keeps the minimum

@@ -2,7 +2,8 @@
 //
 // Counting (decideFlip): consecutive results per target; an OK resets the failure count and a failure the OK count.
 // A healthy instance becomes unhealthy after flipProbes consecutive failures, or at once when the target refused the
-// connection; an unhealthy one becomes healthy after flipProbes consecutive OKs. The comparison is with the health
+// connection; an unhealthy one becomes healthy after flipProbes consecutive OKs. An inconclusive result (a MySQL
+// server at its connection limit) is skipped: it neither counts nor resets, and never flips. The comparison is with the health
 // COMMITTED in this member's applied state, not with a local guess, so every member's verdicts start from the truth.
 //
 // Sending (FlipSender): a verdict is stamped with the Raft term and assignment epoch this member saw when it was
@@ -24,8 +25,9 @@ export interface Counts {
   failed: number;
 }
 
-/** countResult updates a target's consecutive counts with one result. */
+/** countResult updates a target's consecutive counts with one result; an inconclusive result leaves them as they are. */
 export function countResult(counts: Counts, result: ProbeResult): void {
+  if (result.inconclusive === true) return;
   if (result.healthy) {
     counts.ok += 1;
     counts.failed = 0;
@@ -37,6 +39,7 @@ export function countResult(counts: Counts, result: ProbeResult): void {
 
 /** decideFlip returns the health to commit after a result, or null to keep the committed health. */
 export function decideFlip(committedHealthy: boolean, counts: Counts, result: ProbeResult, flipProbes: number): boolean | null {
+  if (result.inconclusive === true) return null;
   if (committedHealthy && !result.healthy && (result.refused || counts.failed >= flipProbes)) return false;
   if (!committedHealthy && result.healthy && counts.ok >= flipProbes) return true;
   return null;

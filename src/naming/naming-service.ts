@@ -58,6 +58,7 @@ import {
   validateMetadata,
   validateNamespace,
   validatePage,
+  validateProbeHeaders,
   validateProtectThreshold,
   validateSelector,
   validateServiceKey,
@@ -918,7 +919,7 @@ export class NamingService {
     const useInstancePort4Check = validateBoolean(spec.useInstancePort4Check ?? true, 'useInstancePort4Check');
     const config = {
       name: validateClusterName(spec.cluster),
-      healthChecker: validateHealthChecker(spec.healthChecker ?? defaultHealthChecker),
+      healthChecker: validateProbeHeaders(validateHealthChecker(spec.healthChecker ?? defaultHealthChecker)),
       checkPort: validateCheckPort(spec.checkPort ?? DEFAULT_CHECK_PORT, useInstancePort4Check),
       useInstancePort4Check,
       metadata: validateMetadata(spec.metadata ?? {}),

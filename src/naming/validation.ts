@@ -15,7 +15,8 @@
 // - A health checker of an unknown type is refused with a clear error (Nacos silently falls back to NONE, which
 //   turns a typo into "never probed"). Type names are matched case-insensitively.
 // - HTTP checker: `path` must be empty or start with '/', header names must be HTTP tokens; MySQL checker: `user` is
-//   required and `sql` defaults to Nacos's read_only query.
+//   required and `sql` defaults to Nacos's read_only query. New HTTP checkers are also refused a header a probe cannot
+//   send (validateProbeHeaders; the API only, never the log's decoder).
 
 import { CairnError, type CairnErrorCode } from '../errors.ts';
 import { limits } from '../limits.ts';
@@ -342,6 +343,60 @@ export function parseHeaders(text: string, parameter = 'healthChecker'): Metadat
     entries.push([pair.slice(0, colon).trim(), pair.slice(colon + 1).trim()]);
   }
   return validateHeaders(Object.fromEntries(entries), parameter);
+}
+
+// Headers an HTTP probe cannot send. The probers' HTTP client (undici 7) refuses a request carrying Transfer-Encoding,
+// Keep-Alive, Upgrade or Expect, a Content-Length that is no valid length, a Connection value that is no list of
+// tokens, a second Host, or a value with a character outside tab, space, visible ASCII and Latin-1: every probe of
+// such a checker failed and its instances went unhealthy (session 32's audit). A probe is a GET without a body on a
+// connection the prober manages, so Cairn refuses the framing and connection headers whatever their value, and allows
+// Connection only as `keep-alive` or `close` (other tokens are not sent). One Host is allowed (virtual hosts).
+const probeFramingHeaders: ReadonlySet<string> = new Set(['transfer-encoding', 'content-length', 'expect', 'keep-alive', 'upgrade']);
+const probeHeaderValueRefused = /[^\t\x20-\x7e\x80-\xff]/;
+
+/** ProbeHeaderRule names why a probe cannot send a header; a bounded set (a metric label). */
+export type ProbeHeaderRule = 'framing' | 'connection' | 'host' | 'value';
+
+/** ProbeHeaderRefusal is one header of an HTTP checker that a probe cannot send: its name as given, the rule and why. */
+export interface ProbeHeaderRefusal {
+  readonly name: string;
+  readonly rule: ProbeHeaderRule;
+  readonly reason: string;
+}
+
+/**
+ * refusedProbeHeaders lists the headers of an HTTP checker that a probe cannot send (see probeFramingHeaders), in the
+ * map's order; [] when every header can be sent. Names compare case-insensitively.
+ */
+export function refusedProbeHeaders(headers: Metadata): ProbeHeaderRefusal[] {
+  const refused: ProbeHeaderRefusal[] = [];
+  let hosts = 0;
+  for (const [name, value] of Object.entries(headers)) {
+    const lower = name.toLowerCase();
+    if (probeFramingHeaders.has(lower)) {
+      refused.push({ name, rule: 'framing', reason: 'a probe is a GET without a body on a connection the prober manages' });
+    } else if (lower === 'connection' && !/^\s*(keep-alive|close)\s*$/i.test(value)) {
+      refused.push({ name, rule: 'connection', reason: "only 'keep-alive' or 'close' is allowed" });
+    } else if (lower === 'host' && ++hosts > 1) {
+      refused.push({ name, rule: 'host', reason: 'a probe sends one Host header' });
+    } else if (probeHeaderValueRefused.test(value)) {
+      refused.push({ name, rule: 'value', reason: 'its value may hold only tab, space, visible ASCII and Latin-1 characters' });
+    }
+  }
+  return refused;
+}
+
+/**
+ * validateProbeHeaders refuses an HTTP checker with a header a probe cannot send (refusedProbeHeaders), naming it;
+ * other checkers pass. The API calls it for new checkers; validateHealthChecker does not, because the Raft command
+ * decoder and the stored-record reader use that one and must keep accepting what older members wrote (the prober
+ * drops such headers of a stored checker instead).
+ */
+export function validateProbeHeaders(checker: HealthChecker, parameter = 'healthChecker'): HealthChecker {
+  if (checker.type !== 'HTTP') return checker;
+  const first = refusedProbeHeaders(checker.headers)[0];
+  if (first !== undefined) invalid(parameter, `Param '${parameter}' header '${first.name}' cannot be sent by a probe: ${first.reason}`);
+  return checker;
 }
 
 function checkerChars(checker: HealthChecker): number {
