@@ -350,7 +350,9 @@ export const limits: Limits = Object.freeze({
   // keep-alive, one per origin): the targets a member probes are bounded only by the registry's quotas, and each
   // kept connection is a file descriptor here and a connection slot on the target (MySQL's max_connections is 151 by
   // default). Beyond it the least recently used idle MySQL connection is closed, and an HTTP probe to an origin not
-  // held goes on a connection closed after it (counted by nothing: it only costs a handshake per probe).
+  // held goes on a connection closed after it (counted by nothing: it only costs a handshake per probe), as does a
+  // probe of an origin whose kept connection is busy with another target's probe (services sharing one ip:port), so
+  // that no probe waits behind another; probeConcurrencyMax bounds those connections.
   probeConnectionsHeldMax: 1024,
   // The adaptive probe interval stays within these bounds (Nacos adapts within 0.5-5 s).
   probeIntervalMsMin: 2500,
