@@ -14,8 +14,8 @@
 // logged: at most one line per `refusalLogIntervalMs`, saying how many were refused since the last line.
 //
 // tryShutdown() and forceShutdown() close the listeners first (the port is released and no connection arrives after
-// the shutdown began), then do exactly what grpc-js does: the injected sessions are the server's, so tryShutdown lets
-// their calls finish and forceShutdown cancels them.
+// the shutdown began), then do what grpc-js does: the injected sessions are the server's, so tryShutdown lets their
+// calls finish; forceShutdown also destroys the connections itself, since grpc-js's does not when channelz is off.
 import { promises as dns } from 'node:dns';
 import net from 'node:net';
 import { Server, ServerCredentials, type ConnectionInjector, type ServerOptions } from '@grpc/grpc-js';
@@ -74,6 +74,8 @@ export class CappedGrpcServer extends Server {
   readonly #cap: ConnectionCap;
   readonly #listeners: net.Server[] = [];
   #injector: ConnectionInjector | null = null;
+  /** sockets are the connections handed to grpc-js and still open (at most connectionsMax), for forceShutdown. */
+  readonly #sockets = new Set<net.Socket>();
   #open = 0;
   #refusedTotal = 0;
   /** refusedUnlogged counts the refusals since the last log line; logTimer reports them when the interval ends. */
@@ -173,8 +175,10 @@ export class CappedGrpcServer extends Server {
       return;
     }
     this.#open++;
+    this.#sockets.add(socket);
     socket.once('close', () => {
       this.#open--;
+      this.#sockets.delete(socket);
       assert(this.#open >= 0, `${this.#cap.listener}: more connections closed than accepted`);
     });
     injector.injectConnection(socket);
@@ -222,9 +226,15 @@ export class CappedGrpcServer extends Server {
     super.tryShutdown(callback);
   }
 
-  /** forceShutdown closes the listeners, then shuts down as grpc-js does: calls in flight are cancelled. */
+  /**
+   * forceShutdown closes the listeners, shuts down as grpc-js does, then destroys every connection it was handed, so
+   * calls in flight are cancelled: with channelz off, grpc-js 1.14's forceShutdown does not destroy the sessions (it
+   * keeps them in its map only when channelz is on), and a call held past the grace went on to its client's deadline.
+   */
   override forceShutdown(): void {
     this.#closeListeners();
     super.forceShutdown();
+    for (const socket of this.#sockets) socket.destroy();
+    this.#sockets.clear();
   }
 }

@@ -231,12 +231,12 @@ test('shutdown: the port is released at once, a call in flight finishes within t
     await shutdown;
     assert.ok(Date.now() - startedAt < 5000, 'the shutdown ended with the call, not at the end of the grace');
   }
-  // Past the grace: the shutdown ends at the grace although a call is still held. (What becomes of that call is
-  // grpc-js's forceShutdown's, unchanged by the capped listener: with channelz off, grpc-js 1.14 does not destroy the
-  // session, so the call ends at its own deadline, here 1.5 s; the test does not pin that.)
+  // Past the grace: the shutdown ends at the grace although a call is still held, and that call is cancelled then,
+  // not left to its own deadline (10 s here): grpc-js 1.14's forceShutdown does not destroy the sessions when
+  // channelz is off, so the capped server destroys the connections itself.
   {
     const { server, proposer, port } = await heldServer();
-    const client = new ClientApiClient(`${host}:${port}`, 1500);
+    const client = new ClientApiClient(`${host}:${port}`, 10_000);
     t.after(() => client.close());
     const answer = client.call('cairn.naming.v1.Naming', 'ListInstances', { service: 'held' }).then(() => null, (error: unknown) => error);
     await waitFor('the call to reach the registry', () => proposer.begun === 1);
@@ -245,7 +245,9 @@ test('shutdown: the port is released at once, a call in flight finishes within t
     const elapsedMs = Date.now() - startedAt;
     assert.ok(elapsedMs >= 250 && elapsedMs < 1400, `the shutdown ended at the grace (${elapsedMs} ms), before the call's deadline`);
     assert.equal(await refusedByKernelNow(port), true);
-    assert.ok((await answer) instanceof GrpcCallError, 'the held call did not succeed');
+    const ended = await answer;
+    assert.ok(ended instanceof GrpcCallError, 'the held call did not succeed');
+    assert.ok(Date.now() - startedAt < 3000, `the held call ended ${Date.now() - startedAt} ms after the shutdown began, not at the grace`);
     proposer.release();
   }
 });
