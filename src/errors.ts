@@ -76,7 +76,7 @@ const specs = {
 
   // Streams (Subscribe, Session) ended by the member. The client opens a new stream.
   CAIRN_SUBSCRIBER_TOO_SLOW: { message: 'the subscriber did not read its stream; resume from the last revision received', httpStatus: 429, grpcStatus: G.RESOURCE_EXHAUSTED, retryable: true },
-  CAIRN_MEMBER_BEHIND: { message: 'this member has not yet applied the state the stream already showed; resume at another member or later', httpStatus: 503, grpcStatus: G.UNAVAILABLE, retryable: true },
+  CAIRN_MEMBER_BEHIND: { message: 'this member is behind (its state is older than what was asked for, or still loading); ask another member or later', httpStatus: 503, grpcStatus: G.UNAVAILABLE, retryable: true },
   CAIRN_SESSION_EXPIRED: { message: 'the session was silent past its timeout and its instances were removed', httpStatus: 410, grpcStatus: G.ABORTED, retryable: true },
 
   // Consensus: the write or linearizable read could not be served now. Each says whether the write committed.

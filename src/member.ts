@@ -109,7 +109,7 @@ export async function startMember(config: MemberConfig, onFatal: (error: Error) 
     await listening('peer', `${config.host}:${config.peerPort}`, "--peer-port, else --addr's port - 1000", () => transport.listen());
     await prepareStorage(config, storage, transport, logger, signal);
     initialised = true;
-    return await assemble(config, storage, transport, logger, onFatal, ap, () => peer.counters());
+    return await assemble(config, storage, transport, logger, onFatal, ap, () => peer.counters(), signal);
   } catch (error) {
     ap.close();
     await transport.close().catch(() => undefined);
@@ -205,7 +205,7 @@ async function prepareStorage(config: MemberConfig, storage: RaftStorage, transp
 
 async function assemble(
   config: MemberConfig, storage: RaftStorage, transport: DeferredTransport, logger: Logger, onFatal: (error: Error) => void, ap: MemberAp,
-  peerCounters: () => Readonly<Record<PeerTransportEvent, number>>,
+  peerCounters: () => Readonly<Record<PeerTransportEvent, number>>, signal?: AbortSignal,
 ): Promise<Member> {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
@@ -242,8 +242,13 @@ async function assemble(
   // yet has no configuration and keeps its --members list.
   replica.onMembershipChanged((members) => ephemeral.setMembers(members.length > 0 ? members : config.members));
   const naming = new NamingService({ cp, ephemeral });
+  // Ready (GET /cairn/v1/health 200, gRPC health SERVING, the Nacos readiness probe UP) once the AP path serves
+  // reads too: a member that has just started refuses ephemeral reads until its start-up Distro snapshot is loaded
+  // or the load gave up (docs/ap.md "Start-up: reads wait for the snapshot"), so a load balancer or Kubernetes keeps
+  // clients off it meanwhile, as Nacos 1.4 reports DOWN until its Distro load is done.
+  const ready = (): boolean => serving && ephemeral.servesReads();
   const health = new ActiveHealthChecker({ self: config.addr, raft: replica, proposer: cp, view: stateMachine, registry, logger: logger.child({ component: 'health' }) });
-  const cluster = clusterControl(replica, config.addr, () => serving);
+  const cluster = clusterControl(replica, config.addr, ready);
   const pushes = createPushes({ naming, stateMachine, host: config.host, addr: config.addr, registry, logger: logger.child({ component: 'push' }) });
   const stall = stallWatch(registry, logger.child({ component: 'stall' }));
   // buildApp names its own component ('http'): a child here wrote the key twice on every line.
@@ -252,9 +257,12 @@ async function assemble(
     await listening('HTTP', config.addr, '--addr', () => http.listen({ host: config.host, port: config.httpPort }));
     await pushes.start();
     const grpc = await listening('gRPC', `${config.host}:${config.grpcPort}`, "--grpc-port, else --addr's port + 1000",
-      () => startGrpcApi({ naming, ready: () => serving, host: config.host, port: config.grpcPort, logger: logger.child({ component: 'grpc' }), subscriptions: pushes.hub, stall, metrics: registry }));
+      () => startGrpcApi({ naming, ready, host: config.host, port: config.grpcPort, logger: logger.child({ component: 'grpc' }), subscriptions: pushes.hub, stall, metrics: registry }));
     health.start();
     stall.start();
+    // `cairn ready` is printed when the health answers 200 (DESIGN.md, Command line): after the AP path serves reads.
+    // The wait is bounded by the load's rounds (docs/ap.md); a stop requested meanwhile ends it.
+    await Promise.race([ephemeral.readsServed, aborted(signal)]);
     let closing: Promise<void> | null = null;
     const close = (): Promise<void> =>
       (closing ??= (async () => {
@@ -279,6 +287,15 @@ async function assemble(
     await replica.close();
     throw error;
   }
+}
+
+/** aborted resolves when `signal` aborts (never without one). */
+function aborted(signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal === undefined) return;
+    if (signal.aborted) return resolve();
+    signal.addEventListener('abort', () => resolve(), { once: true });
+  });
 }
 
 /** raftConfig maps src/limits.ts onto the core's configuration. */

@@ -16,8 +16,11 @@
 //   still differs (it holds writes the responsible member lacks, e.g. from the other side of a healed partition).
 //   When a peer comes back up (down -> up), the node pushes it everything it holds, so a healed partition converges
 //   at once, services unknown to one side included.
-// - Snapshot: at start the node loads a full snapshot from the first peer that gives one (bounded rounds); it
-//   serves what it has meanwhile (`snapshotLoaded` says whether the load is done).
+// - Snapshot: at start the node loads a full snapshot from the first peer that gives one (bounded rounds). Until
+//   the load is done or has given up (every round failed, or a round found no peer reachable), reads of ephemeral
+//   instances are refused (`servesReads`, `readsServed`; the naming layer answers CAIRN_MEMBER_BEHIND): a member
+//   that just restarted holds only the few beats it happened to receive, and a client would take that partial (or
+//   empty) list for the truth. Writes and beats are taken throughout; they merge with the snapshot by version.
 // - Expiry: only the responsible member scans (bounded slices, ephemeral-store.ts), and after a takeover it counts
 //   silence from the takeover (the grace of one full timeout). Before it flags or removes anything it asks every
 //   peer when it last heard from those clients (confirmExpiry): members may disagree on who is responsible, and the
@@ -193,6 +196,20 @@ function lineageOfAnswer(entry: EntryData): Version | null {
   return entry.lineage.wallMs === 0 ? null : entry.lineage;
 }
 
+/**
+ * ReadsServed is how a node came to serve reads of ephemeral instances (DistroNode.readsServed): `loaded` after its
+ * start-up snapshot was loaded from a peer, `gave_up` when the load gave up (it serves what it has), `standalone`
+ * with no peer to load from; `closed` when the node was closed before, and never served.
+ */
+export interface ReadsServed {
+  readonly load: 'loaded' | 'gave_up' | 'standalone' | 'closed';
+  /** waitedMs is how long reads were refused, from the node's start. */
+  readonly waitedMs: number;
+}
+
+/** LoadRound is how one round of the start-up load ended: loaded, no peer reachable, or some peer answered an error. */
+type LoadRound = 'loaded' | 'unreachable' | 'failed';
+
 /** closeKeptLoggedMax bounds the instances one closed session's log line names. */
 const closeKeptLoggedMax = 16;
 
@@ -247,6 +264,25 @@ export class DistroNode implements EphemeralRegistry {
   /** forwarder batches the writes and beats forwarded to each peer (forward-batcher.ts). */
   private readonly forwarder: ForwardBatcher;
   private loaded = false;
+  /**
+   * serving is set once reads of ephemeral instances are served: the start-up load is done or gave up, or there is
+   * no peer (standalone). It never goes back.
+   */
+  private serving: ReadsServed | null = null;
+  private settleReadsServed: (served: ReadsServed) => void = () => undefined;
+  /** readsServed resolves once this node serves reads of ephemeral instances (servesReads), saying how it came to. */
+  readonly readsServed: Promise<ReadsServed>;
+  /**
+   * loadRefusedBy holds the peers whose answer refused the start-up snapshot (a peer whose Distro node is not running
+   * yet: the whole cluster is starting); the first heartbeat heard from one of them (its node runs now) wakes the
+   * load from its pause between rounds, once per peer (loadWokenBy), so a cluster starting together does not wait a
+   * full distroSnapshotRetryDelayMs.
+   */
+  private readonly loadRefusedBy = new Set<string>();
+  private readonly loadWokenBy = new Set<string>();
+  /** wakeLoad ends the load's pause between rounds (null when it is not pausing); wakePending: a wake came before it. */
+  private wakeLoad: (() => void) | null = null;
+  private wakePending = false;
   private closed = false;
   /** confirming is true while an expiry round waits for its peers' answers (one round at a time). */
   private confirming = false;
@@ -266,10 +302,16 @@ export class DistroNode implements EphemeralRegistry {
     this.limits = options.limits;
     this.now = options.now ?? steadyWallMs;
     this.startedAtMs = this.now();
+    this.readsServed = new Promise<ReadsServed>((resolve) => (this.settleReadsServed = resolve));
     for (const member of options.members) {
       if (member !== options.self) this.peers.set(member, { up: true, misses: 0, inFlight: false, downSinceMs: 0 });
     }
     this.live = this.computeLive();
+    // With no peer there is nothing to load: reads are served from the start (start() or not).
+    if (this.peers.size === 0) {
+      this.loaded = true;
+      this.serveReads('standalone', {});
+    }
     this.store = new EphemeralStore({
       self: options.self,
       now: this.now,
@@ -280,7 +322,7 @@ export class DistroNode implements EphemeralRegistry {
       },
     });
     this.handlers = {
-      onHeartbeat: () => undefined,
+      onHeartbeat: (from) => this.heardHeartbeat(from),
       onSync: (from, records) => this.receiveSync(from, records),
       onVerify: (from, checksums) => this.receiveVerify(from, checksums),
       onPull: (_from, keys) => this.answerPull(keys),
@@ -336,6 +378,8 @@ export class DistroNode implements EphemeralRegistry {
   close(): void {
     this.endSessions();
     this.closed = true;
+    this.wakeLoad?.();
+    if (this.serving === null) this.settleReadsServed(Object.freeze({ load: 'closed', waitedMs: Math.max(0, Math.round(this.now() - this.startedAtMs)) }));
     this.forwarder.close();
     for (const timer of this.timers) clearInterval(timer);
     this.timers.length = 0;
@@ -370,6 +414,15 @@ export class DistroNode implements EphemeralRegistry {
   /** snapshotLoaded tells whether the start-up snapshot was loaded (or there was no peer to load it from). */
   get snapshotLoaded(): boolean {
     return this.loaded;
+  }
+
+  /**
+   * servesReads tells whether this member serves reads of ephemeral instances: once its start-up snapshot is loaded,
+   * or its load gave up, at once without peers. Until then it holds only what reached it since its start, and the
+   * naming layer refuses those reads (CAIRN_MEMBER_BEHIND) rather than answer a partial list.
+   */
+  servesReads(): boolean {
+    return this.serving !== null;
   }
 
   /**
@@ -1001,36 +1054,109 @@ export class DistroNode implements EphemeralRegistry {
     yield* chunkRecords(records, this.limits);
   }
 
-  /** loadSnapshot loads a full snapshot from the first peer that gives one, in bounded rounds. */
+  /**
+   * loadSnapshot loads a full snapshot from the first peer that gives one, in at most distroSnapshotRetriesMax rounds
+   * distroSnapshotRetryDelayMs apart, then serves reads (serveReads). It gives up, and serves what it has, when every
+   * round failed or when a round found no peer reachable (every call failed unsent: the peers are down or cut off,
+   * and nobody this member can reach holds more than it does). A standalone member serves at once.
+   */
   private async loadSnapshot(): Promise<void> {
     const peers = [...this.peers.keys()];
-    if (peers.length === 0) {
-      this.loaded = true;
-      return;
-    }
-    for (let round = 0; round < this.limits.distroSnapshotRetriesMax && !this.closed; round++) {
-      for (const peer of peers) {
-        const transport = this.transport;
-        if (transport === null || this.closed) return;
-        try {
-          let merged = 0;
-          let services = 0;
-          await transport.snapshot(peer, (chunk) => {
-            services += chunk.length;
-            merged += this.mergeFromPeer(chunk);
-          });
-          this.loaded = true;
-          this.count('snapshot_loaded');
-          this.options.logger.info({ peer, services, merged }, 'distro snapshot loaded');
-          return;
-        } catch (error) {
-          this.count('snapshot_failed');
-          this.options.logger.warn({ peer, round, err: error instanceof Error ? error.message : String(error) }, 'distro snapshot load failed; trying the next peer');
-        }
+    if (peers.length === 0) return; // standalone: served since the constructor
+    for (let round = 0; round < this.limits.distroSnapshotRetriesMax; round++) {
+      const outcome = await this.loadRound(peers, round);
+      if (this.closed || outcome === 'loaded') return;
+      if (outcome === 'unreachable') {
+        this.serveReads('gave_up', { rounds: round + 1, reason: 'no peer was reachable' });
+        return;
       }
-      await new Promise((resolve) => setTimeout(resolve, this.limits.distroSnapshotRetryDelayMs).unref());
+      if (round + 1 < this.limits.distroSnapshotRetriesMax) await this.pauseLoad();
     }
-    this.options.logger.warn({ rounds: this.limits.distroSnapshotRetriesMax }, 'no peer gave a distro snapshot; serving what verify rounds bring');
+    if (!this.closed) this.serveReads('gave_up', { rounds: this.limits.distroSnapshotRetriesMax, reason: 'every round failed' });
+  }
+
+  /** loadRound asks each peer in turn for a full snapshot until one gives it; it says how the round ended. */
+  private async loadRound(peers: readonly string[], round: number): Promise<LoadRound> {
+    let reachable = false;
+    for (const peer of peers) {
+      const transport = this.transport;
+      if (transport === null || this.closed) return 'failed';
+      try {
+        let merged = 0;
+        let services = 0;
+        await transport.snapshot(peer, (chunk) => {
+          services += chunk.length;
+          merged += this.mergeFromPeer(chunk);
+        });
+        this.loaded = true;
+        this.count('snapshot_loaded');
+        this.options.logger.info({ peer, services, merged }, 'distro snapshot loaded');
+        this.serveReads('loaded', { peer });
+        return 'loaded';
+      } catch (error) {
+        const unsent = error instanceof DistroCallError && error.notSent;
+        if (!unsent) {
+          reachable = true;
+          this.loadRefusedBy.add(peer);
+        }
+        this.count('snapshot_failed');
+        this.options.logger.warn({ peer, round, err: error instanceof Error ? error.message : String(error) }, 'distro snapshot load failed; trying the next peer');
+      }
+    }
+    return reachable ? 'failed' : 'unreachable';
+  }
+
+  /**
+   * pauseLoad waits distroSnapshotRetryDelayMs before the next round, or less: the first heartbeat of a peer that
+   * refused the snapshot ends it (heardHeartbeat), as does the node's close.
+   */
+  private pauseLoad(): Promise<void> {
+    if (this.wakePending || this.closed) {
+      this.wakePending = false;
+      return Promise.resolve();
+    }
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(() => wake(), this.limits.distroSnapshotRetryDelayMs);
+      timer.unref();
+      const wake = (): void => {
+        clearTimeout(timer);
+        this.wakeLoad = null;
+        resolve();
+      };
+      this.wakeLoad = wake;
+    });
+  }
+
+  /**
+   * heardHeartbeat hears a peer's heartbeat. During the start-up load, the first one from a peer that refused the
+   * snapshot (its Distro node was not running: it was starting too) says its node runs now, so the load asks again
+   * at once instead of after its pause.
+   */
+  private heardHeartbeat(from: string): void {
+    if (this.serving !== null || !this.loadRefusedBy.has(from) || this.loadWokenBy.has(from)) return;
+    this.loadWokenBy.add(from);
+    if (this.wakeLoad !== null) this.wakeLoad();
+    else this.wakePending = true;
+  }
+
+  /**
+   * serveReads starts serving reads of ephemeral instances, once, and logs it with how long they were refused and
+   * whether the load succeeded: a warning when it gave up (what this member lists may lack instances its peers hold
+   * until verify rounds bring them).
+   */
+  private serveReads(load: Exclude<ReadsServed['load'], 'closed'>, fields: Readonly<Record<string, string | number>>): void {
+    if (this.serving !== null || this.closed) return;
+    const served: ReadsServed = Object.freeze({ load, waitedMs: Math.max(0, Math.round(this.now() - this.startedAtMs)) });
+    this.serving = served;
+    this.loadRefusedBy.clear();
+    this.wakeLoad = null;
+    const line = { ...fields, load, waitedMs: served.waitedMs };
+    if (load === 'gave_up') {
+      this.options.logger.warn(line, 'serving ephemeral reads without a start-up snapshot (no peer gave one); instances this member lacks arrive with verify rounds');
+    } else {
+      this.options.logger.info(line, load === 'loaded' ? 'serving ephemeral reads: the start-up snapshot is loaded' : 'serving ephemeral reads: standalone, nothing to load');
+    }
+    this.settleReadsServed(served);
   }
 
   // --- Expiry ---

@@ -345,6 +345,12 @@ export interface EphemeralRegistry {
   serviceKeys(namespace: string): readonly ServiceKey[];
   /** onChange registers a listener for every change to a service's ephemeral instances on this member; returns its removal. */
   onChange(listener: ServiceChangeListener): () => void;
+  /**
+   * servesReads tells whether this member's ephemeral instances may be read: false while a member that just started
+   * is still loading them from its peers (it holds only what reached it since), and the reads that may concern them
+   * are then refused with CAIRN_MEMBER_BEHIND. Absent: always.
+   */
+  servesReads?(): boolean;
 }
 
 /** unimplementedEphemeralRegistry is the EphemeralRegistry until the AP issue: empty, and every write refused. */
@@ -543,6 +549,22 @@ export class NamingService {
     return this.view(context, options);
   }
 
+  /**
+   * refuseWhileLoading refuses a read of `key`'s instances while the ephemeral registry does not serve reads yet (a
+   * member that just started, loading its peers' ephemeral instances: docs/ap.md "Start-up"), unless `view` shows
+   * the service persistent, whose instances are all in Raft state. A service that is ephemeral, undeclared or
+   * unknown here may hold instances this member has not loaded yet: an empty or partial answer would be taken for
+   * the truth (a Java client applies an empty list; every client applies a partial one), so the client is sent to
+   * another member, as Nacos 1.4 answers 503 until its Distro load is done. CAIRN_MEMBER_BEHIND is retryable (503,
+   * UNAVAILABLE): the Nacos clients try the next server.
+   */
+  private refuseWhileLoading(view: RegistryView, key: ServiceKey): void {
+    if (!this.hasEphemeralRegistry || (this.ephemeral.servesReads?.() ?? true)) return;
+    if (view.getService(key)?.kind === 'persistent') return;
+    throw new CairnError('CAIRN_MEMBER_BEHIND',
+      'this member has just started and is still loading the ephemeral instances from its peers; ask another member, or this one shortly');
+  }
+
   private ephemeralInstance(key: InstanceKey): Instance | undefined {
     return this.ephemeral.instancesOf(key).find((instance) => sameAddress(instance, key));
   }
@@ -736,8 +758,11 @@ export class NamingService {
     const key = instanceKeyOf(address);
     await this.authorizeService(context, key, 'read');
     const view = await this.instanceView(context, options, key);
-    const instance = view.getInstance(key) ?? this.ephemeralInstance(key);
-    if (instance !== undefined && instance !== null) return instance;
+    const persistent = view.getInstance(key);
+    if (persistent !== null) return persistent;
+    this.refuseWhileLoading(view, key);
+    const instance = this.ephemeralInstance(key);
+    if (instance !== undefined) return instance;
     const where = `${key.namespace}/${groupedName(key.group, key.service)}`;
     if (this.mergedDefinition(view, key) === null) throw new CairnError('CAIRN_SERVICE_NOT_FOUND', `no service ${where} found!`);
     throw new CairnError('CAIRN_INSTANCE_NOT_FOUND', `no matched ip found! ${key.ip}:${key.port} in cluster ${key.cluster} of ${where}`);
@@ -749,7 +774,9 @@ export class NamingService {
     const clusters = normaliseClusters((query.clusters ?? []).map((name) => validateClusterName(name, 'clusters')));
     const healthyOnly = validateBoolean(query.healthyOnly ?? false, 'healthyOnly');
     await this.authorizeService(context, key, 'read');
-    return this.instanceListIn(await this.instanceView(context, query, key), key, clusters, healthyOnly);
+    const view = await this.instanceView(context, query, key);
+    this.refuseWhileLoading(view, key);
+    return this.instanceListIn(view, key, clusters, healthyOnly);
   }
 
   /** instanceListIn is the merged, selected instance list of `key` in `view` (listInstances after its checks). */
@@ -791,9 +818,14 @@ export class NamingService {
     return this.instanceListIn(this.cp.localView(), key, clusters, healthyOnly);
   }
 
-  /** authorizeRead passes a read of `key` by `context`'s caller through the authorization hook (Subscribe uses it). */
-  authorizeRead(context: RequestContext, key: ServiceKey): Promise<void> {
-    return this.authorizeService(context, key, 'read');
+  /**
+   * authorizeRead passes a read of `key` by `context`'s caller through the authorization hook, then refuses it as
+   * listInstances does while this member is still loading its ephemeral instances (refuseWhileLoading): Subscribe
+   * uses it before its first snapshot, which would otherwise show a partial list.
+   */
+  async authorizeRead(context: RequestContext, key: ServiceKey): Promise<void> {
+    await this.authorizeService(context, key, 'read');
+    this.refuseWhileLoading(this.cp.localView(), key);
   }
 
   /** onEphemeralChange registers a listener for changes of ephemeral instances (the AP registry's onChange); returns its removal. */
@@ -919,6 +951,7 @@ export class NamingService {
     const useInstancePort4Check = validateBoolean(spec.useInstancePort4Check ?? true, 'useInstancePort4Check');
     const config = {
       name: validateClusterName(spec.cluster),
+      // A new checker must also be probeable; validateHealthChecker alone is what the log's decoder accepts.
       healthChecker: validateProbeHeaders(validateHealthChecker(spec.healthChecker ?? defaultHealthChecker)),
       checkPort: validateCheckPort(spec.checkPort ?? DEFAULT_CHECK_PORT, useInstancePort4Check),
       useInstancePort4Check,
