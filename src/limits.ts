@@ -102,6 +102,9 @@ export interface Limits {
   readonly distroExpiryTickMs: number;
   readonly distroExpiryScanEntriesMax: number;
   readonly distroSnapshotRetriesMax: number;
+  readonly beatAnswersCachedMax: number;
+  readonly logItemsNamedMax: number;
+  readonly logPeerTextCharsMax: number;
   readonly distroSnapshotRetryDelayMs: number;
   readonly distroSnapshotTimeoutMs: number;
   readonly distroSessionTimeoutMs: number;
@@ -413,9 +416,19 @@ export const limits: Limits = Object.freeze({
   // stays within a few milliseconds (measured ~8 ms per 20 000 entries on the 2-core test machine).
   distroExpiryTickMs: 500,
   distroExpiryScanEntriesMax: 20_000,
-  // A starting member asks each peer in turn for a full snapshot, at most this many rounds (it serves what it has
-  // meanwhile and relies on verify afterwards); Nacos retries every 30 s, we retry sooner because we serve anyway.
+  // A starting member asks each peer in turn for a full snapshot, at most this many rounds; it refuses reads of
+  // ephemeral instances meanwhile (docs/ap.md "Start-up"), then serves what it has and relies on verify afterwards.
+  // Nacos retries every 30 s; we give up sooner, so that a member whose peers answer errors serves within ~20 s.
   distroSnapshotRetriesMax: 10,
+  // Shared, frozen answers to beats, one per distinct client beat interval (src/ap/distro.ts, distro-codec.ts): a
+  // beat's answer allocates nothing. Intervals come from clients' metadata, so the caches are bounded: beyond it an
+  // answer is built per beat (no error).
+  beatAnswersCachedMax: 1024,
+  // Items one log line names (a closed session's kept instances, a peer message's dropped items); the rest are
+  // counted in the line.
+  logItemsNamedMax: 16,
+  // Characters of a peer's unchecked text (a service key part, a refusal reason) in a log line or a relayed answer.
+  logPeerTextCharsMax: 512,
   distroSnapshotRetryDelayMs: 2000,
   // One snapshot transfer (a stream of chunks); a peer that takes longer is abandoned for the next one.
   distroSnapshotTimeoutMs: 30_000,

@@ -213,9 +213,9 @@ export function isDroppedItemsSource(transport: object): transport is DroppedIte
 }
 
 /** loggedPartCharsMax bounds each part of a dropped item's service key as logged (the peer's strings are unchecked). */
-const loggedPartCharsMax = 128;
+const loggedPartCharsMax = Math.floor(defaultLimits.logPeerTextCharsMax / 4);
 /** loggedReasonCharsMax bounds a dropped item's reason, and the message a refused forwarded request is answered with. */
-const loggedReasonCharsMax = 512;
+const loggedReasonCharsMax = defaultLimits.logPeerTextCharsMax;
 const loneSurrogates = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
 
 /** printable cuts a string from a peer to `max` characters and replaces its lone surrogates (which UTF-8 cannot carry). */
@@ -258,8 +258,8 @@ const noDrops: readonly DroppedItem[] = Object.freeze([]);
 export const droppedItemsWarningMessage = 'dropped invalid items of a distro message and kept the rest';
 /** droppedItemsLogIntervalMs spaces the warnings about dropped items: a bad entry comes back every verify round. */
 const droppedItemsLogIntervalMs = 10_000;
-/** droppedItemsNamedMax bounds the dropped items one warning names (the others are counted in it). */
-const droppedItemsNamedMax = 8;
+/** droppedItemsNamedMax bounds the dropped items one warning names (the others are counted in it; limits.logItemsNamedMax). */
+const droppedItemsNamedMax = defaultLimits.logItemsNamedMax;
 
 /** DroppedItemsWarning is the object of a warning about dropped items (DroppedItemsLogGate). */
 export interface DroppedItemsWarning {
@@ -771,7 +771,7 @@ export function beatResponseOf(found: boolean, clientBeatIntervalMs: number): Fo
   let response = cache.get(clientBeatIntervalMs);
   if (response === undefined) {
     response = Object.freeze({ ok: true, type: 'beat', found, clientBeatIntervalMs });
-    if (cache.size < 1024) cache.set(clientBeatIntervalMs, response);
+    if (cache.size < defaultLimits.beatAnswersCachedMax) cache.set(clientBeatIntervalMs, response);
   }
   return response;
 }

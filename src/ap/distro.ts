@@ -36,7 +36,7 @@
 
 import { randomUUID } from 'node:crypto';
 import { CairnError, isCairnError, isCairnErrorCode } from '../errors.ts';
-import type { Limits } from '../limits.ts';
+import { limits as defaultLimits, type Limits } from '../limits.ts';
 import { instanceId, type Instance, type InstanceKey, type ServiceKey } from '../naming/model.ts';
 import type {
   BeatInput,
@@ -210,8 +210,8 @@ export interface ReadsServed {
 /** LoadRound is how one round of the start-up load ended: loaded, no peer reachable, or some peer answered an error. */
 type LoadRound = 'loaded' | 'unreachable' | 'failed';
 
-/** closeKeptLoggedMax bounds the instances one closed session's log line names. */
-const closeKeptLoggedMax = 16;
+/** closeKeptLoggedMax bounds the instances one closed session's log line names (limits.logItemsNamedMax). */
+const closeKeptLoggedMax = defaultLimits.logItemsNamedMax;
 
 /** disagreementLogIntervalMs spaces the warnings about members that disagree on who is responsible (expiryRound). */
 const disagreementLogIntervalMs = 30_000;
@@ -227,7 +227,7 @@ function beatResultOf(found: boolean, intervalMs: number): BeatResult {
   let result = cache.get(intervalMs);
   if (result === undefined) {
     result = Object.freeze({ found, clientBeatIntervalMs: intervalMs });
-    if (cache.size < 1024) cache.set(intervalMs, result);
+    if (cache.size < defaultLimits.beatAnswersCachedMax) cache.set(intervalMs, result);
   }
   return result;
 }

@@ -183,11 +183,12 @@ test('checksums, pull keys and last-beats questions drop their bad items alone; 
 
 test('the warnings about dropped items are bounded: one per interval, naming a few items and counting the rest', () => {
   const gate = new codec.DroppedItemsLogGate();
-  const dropped = Array.from({ length: 20 }, (_, i) => ({ service: `public/DEFAULT_GROUP/s${i}`, reason: 'CAIRN_INVALID_ARGUMENT: bad' }));
+  const count = limits.logItemsNamedMax + 12;
+  const dropped = Array.from({ length: count }, (_, i) => ({ service: `public/DEFAULT_GROUP/s${i}`, reason: 'CAIRN_INVALID_ARGUMENT: bad' }));
   const first = gate.admit(1_000, 'peer', 'records', dropped);
   assert.ok(first !== null);
-  assert.equal(first.dropped, 20);
-  assert.equal(first.items.length, 8);
+  assert.equal(first.dropped, count);
+  assert.equal(first.items.length, limits.logItemsNamedMax);
   assert.equal(first.notNamed, 12);
   for (let t = 1_001; t < 11_000; t += 10) assert.equal(gate.admit(t, 'peer', 'forward', dropped.slice(0, 1)), null);
   const next = gate.admit(11_000, 'peer', 'checksums', dropped.slice(0, 2));
