@@ -97,7 +97,8 @@ test('booleans: true or false in any case; anything else is refused (Nacos reads
 test('metadata: JSON object or k=v,k=v; anything else is "metadata format incorrect"', () => {
   assert.deepEqual(params({ metadata: '{"a":"1","n":2,"b":true}' }).metadata('metadata'), { a: '1', b: 'true', n: '2' });
   assert.deepEqual(params({ metadata: 'a=1,b=2' }).metadata('metadata'), { a: '1', b: '2' });
-  for (const text of ['a', 'a=1=2', '=v', '{"a":{"b":1}}', '{"a":', '[1]', '{"a":null}']) {
+  assert.deepEqual(params({ metadata: '{"a":null,"b":"2"}' }).metadata('metadata'), { b: '2' }, 'a null value leaves its key out (Jackson: read as absent)');
+  for (const text of ['a', 'a=1=2', '=v', '{"a":{"b":1}}', '{"a":', '[1]', '{"a":[null]}']) {
     const refused = refusal(() => params({ metadata: text }).metadata('metadata'));
     assert.equal(refused.parameter, 'metadata', text);
     assert.match(refused.detail ?? '', /metadata/, text);
