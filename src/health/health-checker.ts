@@ -246,7 +246,11 @@ export class ActiveHealthChecker {
     const instance = this.options.view.getInstance({ ...target.key, ...target.address });
     if (instance === null) return;
     const healthy = decideFlip(instance.healthy, counts, result, this.tuning.flipProbes);
-    if (healthy === null) return;
+    if (healthy === null) {
+      // A verdict still waiting to commit that this result contradicts is stale: withdraw it.
+      if (result.inconclusive !== true) this.sender.withdrawContradicted(probed.id, result.healthy);
+      return;
+    }
     this.metrics.verdict(healthy);
     this.options.logger.info({
       service: `${target.key.namespace}/${target.key.group}@@${target.key.service}`,

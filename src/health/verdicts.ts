@@ -11,7 +11,8 @@
 // proposes on the leader or forwards from a follower. Batches hold verdicts of one stamp only, at most
 // flipsPerBatchMax, and are sent one at a time after a short merge window. A verdict whose stamp is no longer this
 // member's stamp is dropped before sending. A batch that fails (no leader, no quorum, outcome unknown) is retried
-// with its original stamp while that stamp is current. The state machine fences what this member cannot know: a
+// with its original stamp while that stamp is current, unless a newer result of the target contradicts it (then it
+// is withdrawn: the target's health moved back before the verdict could commit). The state machine fences what this member cannot know: a
 // prober that was partitioned still holds its old stamp when the partition heals, and its first retry may reach
 // the leader before it applied the entries that moved the term or its share; the leader's log refuses it.
 
@@ -125,6 +126,19 @@ export class FlipSender {
    */
   forget(targetId: string): void {
     if (this.pending.delete(targetId)) this.options.onBatch('dropped', 1, 0);
+  }
+
+  /**
+   * withdrawContradicted drops a target's waiting verdict when a newer probe result says the opposite (the verdict
+   * says unhealthy and the target answers again, or the reverse): a verdict still waiting, its batch failing for want
+   * of a leader, would otherwise commit a health the target no longer has, which then takes flipProbes more results
+   * to undo. Counted as dropped. A batch already in flight is not recalled: if it commits, counting undoes it.
+   */
+  withdrawContradicted(targetId: string, healthyNow: boolean): void {
+    const pending = this.pending.get(targetId);
+    if (pending === undefined || pending.flip.healthy === healthyNow) return;
+    this.pending.delete(targetId);
+    this.options.onBatch('dropped', 1, 0);
   }
 
   /** close stops sending; a batch in flight completes on its own. */

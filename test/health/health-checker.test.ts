@@ -156,7 +156,7 @@ test('a member outside the assignment probes nothing', async (t) => {
   assert.equal(checker.targetCount, 0);
 });
 
-test('FlipSender: a stale stamp or a forgotten target is dropped before sending; a fenced batch is fenced, a failed one retried', async () => {
+test('FlipSender: a stale stamp, a forgotten target or a contradicted verdict is dropped before sending; a fenced batch is fenced, a failed one retried', async () => {
   const outcomes: BatchOutcome[] = [];
   const sent: number[] = [];
   let answer: 'ok' | 'fenced' | 'fail' = 'fail';
@@ -189,6 +189,17 @@ test('FlipSender: a stale stamp or a forgotten target is dropped before sending;
   sender.forget('t6');
   assert.equal(outcomes.filter((outcome) => outcome === 'dropped').length, droppedBefore + 1, 'a forgotten verdict counts as dropped, once');
   assert.equal(sender.waiting, 0);
+  // A waiting verdict (its batches failing) that a newer result contradicts is withdrawn, not committed later.
+  sender.enqueue('t7', flip(7));
+  await waitFor(() => outcomes.filter((outcome) => outcome === 'failed').length >= 4, { timeoutMs: 1000, what: 't7 failing' });
+  sender.withdrawContradicted('t7', false);
+  assert.equal(sender.waiting, 1, 'a result that agrees with the verdict leaves it waiting');
+  sender.withdrawContradicted('t7', true);
+  assert.equal(sender.waiting, 0, 'the target answers again: the unhealthy verdict is withdrawn');
+  const sentBefore = sent.length;
+  answer = 'ok';
+  await new Promise((resolve) => setTimeout(resolve, 60));
+  assert.equal(sent.length, sentBefore, 'nothing left to send');
   answer = 'fenced';
   sender.enqueue('t5', flip(5));
   await waitFor(() => outcomes.includes('fenced'), { timeoutMs: 1000, what: 'a fenced batch' });
