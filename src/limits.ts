@@ -435,7 +435,7 @@ export const limits: Limits = Object.freeze({
   // A session (gRPC Session stream) silent this long is closed and its instances removed; clients keepAlive every
   // 5 s (Nacos 2's connection check is 20 s).
   distroSessionTimeoutMs: 20_000,
-  // Open sessions per member, and instances one session may hold: bounds the renewal work. More: CAIRN_INVALID_ARGUMENT.
+  // Open sessions per member, and instances one session may hold: bounds the renewal work. More: CAIRN_SESSIONS_EXCEEDED, CAIRN_SESSION_INSTANCES_EXCEEDED.
   distroSessionsMax: 100_000,
   distroSessionInstancesMax: 10_000,
   // Writes and beats a non-responsible member forwards while a ForwardBatch call to that peer is in flight wait in a

@@ -924,6 +924,11 @@ export class DistroNode implements EphemeralRegistry {
       return beatResponseOf(true, entry.timeouts.intervalMs);
     }
     if (body === undefined) {
+      // Still loading the start-up snapshot: "unknown" may only mean "not loaded yet". 20404 would send a live
+      // client re-registering; a retryable refusal sends it to another member (Nacos answers 503 while starting).
+      if (!this.servesReads()) {
+        return { ok: false, code: 'CAIRN_MEMBER_BEHIND', message: 'this member has just started and is still loading the ephemeral instances from its peers; beat another member, or this one shortly' };
+      }
       this.count('beat_not_found');
       return beatResponseOf(false, this.limits.beatIntervalMs);
     }

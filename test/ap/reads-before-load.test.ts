@@ -16,6 +16,7 @@
 // Method: in-process DistroNodes on a MemoryDistroNetwork; the starting member's transport holds its snapshot call
 // back on a gate (or fails it). Its NamingService (CP side: a direct proposer) is served by buildApp() through
 // app.inject() and by the real gRPC server bound on this file's 127.0.1.252.
+import { responsibleMember, serviceIdOf } from '../../src/ap/responsibility.ts';
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
@@ -226,8 +227,16 @@ test('while its start-up snapshot is held back, a member refuses ephemeral reads
   await t.test('ephemeral writes and beats are taken', async () => {
     const register = await call(member.app, 'POST', `${v1}/instance?${query({ serviceName: 'orders', ip: '10.0.0.4', port: 80, metadata: JSON.stringify(fields.metadata) })}`);
     assert.equal(register.status, 200, register.text);
-    const beat = await call(member.app, 'PUT', `${v1}/instance/beat?${query({ serviceName: 'orders', ip: '10.0.0.1', port: 80 })}`);
-    assert.equal(beat.status, 200, beat.text);
+    const beat = await call(member.app, 'PUT', `${v1}/instance/beat?${query({ serviceName: 'orders', ip: '10.0.0.4', port: 80 })}`);
+    assert.deepEqual([beat.status, beat.text], [200, '{"clientBeatInterval":5000,"code":10200,"lightBeatEnabled":true}']);
+    // A light beat of an instance not loaded yet is no "unknown instance" (20404 would make a live client register
+    // again): it is refused as retryable, and the client beats another member.
+    // A service this member is responsible for, so that the beat is answered here, not by the loaded peer.
+    const own = Array.from({ length: 64 }, (_, i) => `early-${i}`).find((name) => responsibleMember(serviceIdOf('public', 'DEFAULT_GROUP', name), ['p1', 'r1']) === 'r1');
+    assert.ok(own !== undefined);
+    const early = await call(member.app, 'PUT', `${v1}/instance/beat?${query({ serviceName: own, ip: '10.0.0.1', port: 80 })}`);
+    assert.equal(early.status, 503, early.text);
+    assert.match(early.text, /CAIRN_MEMBER_BEHIND/);
     assert.equal(restarted.servesReads(), false, 'still loading');
   });
 

@@ -5,14 +5,15 @@
 // refused before parsing) -> routing (a miss is Nacos's 501 `no such api`) -> the one authorization hook -> the
 // route plugin -> the error shapes of errors.ts. Every answered request is logged in one line (pino, with secrets
 // redacted from the URL and the URL cut at limits.logUrlCharsMax): at debug when it succeeded, info when refused
-// (4xx), warn when it failed (5xx), so a member at its default level (info) writes no line per beat or list while
-// every refusal stays visible; and every one is observed in the latency histogram. While the server closes, a
+// (4xx), warn when it failed (5xx) but at debug for a 503 with a retryable code (the member's own state: no leader,
+// stalled, starting; it logs that once itself), so a member at its default level (info) writes no line per beat or
+// list while every refusal stays visible; and every one is observed in the latency histogram. While the server closes, a
 // request on a kept-alive connection is answered CAIRN_SHUTTING_DOWN (fastify's own 503 carried no code).
 
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage } from 'node:http';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify';
-import { CairnError } from '../../errors.ts';
+import { CairnError, errorCatalog, isCairnErrorCode } from '../../errors.ts';
 import { limits } from '../../limits.ts';
 import { installAuthorization } from './authorization.ts';
 import { cairnRoutes } from './cairn.ts';
@@ -20,7 +21,7 @@ import { catalogRoutes } from './catalog.ts';
 import { clusterRoutes } from './cluster.ts';
 import { consoleRoutes } from './console.ts';
 import { allowAll, type HttpDeps } from './deps.ts';
-import { clientErrorAnswer, sendError, sendNoSuchApi } from './errors.ts';
+import { clientErrorAnswer, errorCodeHeader, sendError, sendNoSuchApi } from './errors.ts';
 import { healthRoutes } from './health.ts';
 import { instanceRoutes } from './instance.ts';
 import { metricsRoutes, observeRequests } from './metrics.ts';
@@ -64,11 +65,20 @@ function requestLogFields(request: FastifyRequest): Record<string, unknown> {
   return { method: request.method, url: logUrl(request.url), remoteAddress: request.ip };
 }
 
+/**
+ * retryableRefusal tells a 503 whose code is retryable (no leader or quorum, a member stalled, starting or behind,
+ * shutting down): the member's state, which it logs itself once as it changes. At warn, one line per request flooded
+ * the log while it lasted (an audit: every refused read of a starting member).
+ */
+function retryableRefusal(code: unknown): boolean {
+  return typeof code === 'string' && isCairnErrorCode(code) && errorCatalog[code].retryable;
+}
+
 /** installAccessLog logs one line per answered request, at a level by its status (see the file comment). */
 function installAccessLog(app: FastifyInstance): void {
   app.addHook('onResponse', async (request, reply) => {
     const status = reply.statusCode;
-    const level = status >= 500 ? 'warn' : status >= 400 ? 'info' : 'debug';
+    const level = status === 503 && retryableRefusal(reply.getHeader(errorCodeHeader)) ? 'debug' : status >= 500 ? 'warn' : status >= 400 ? 'info' : 'debug';
     // pino's check; a logger without one (tests' silent logger) takes every call and drops it itself.
     const isLevelEnabled = (request.log as { isLevelEnabled?: (name: string) => boolean }).isLevelEnabled;
     if (isLevelEnabled !== undefined && !isLevelEnabled.call(request.log, level)) return;

@@ -258,7 +258,7 @@ test('GET /metrics exposes request latency by method, route pattern and status',
 });
 
 /** loggingApp builds an app logging at `level` into a list of parsed lines. */
-function loggingApp(level: string): { app: ReturnType<typeof buildApp>; lines: Array<Record<string, unknown>> } {
+function loggingApp(level: string, cluster = new FakeCluster()): { app: ReturnType<typeof buildApp>; lines: Array<Record<string, unknown>> } {
   const lines: Array<Record<string, unknown>> = [];
   const sink = new Writable({
     write(chunk: Buffer, _encoding, callback) {
@@ -267,7 +267,7 @@ function loggingApp(level: string): { app: ReturnType<typeof buildApp>; lines: A
     },
   });
   const { naming } = createDirectNaming();
-  return { app: buildApp({ naming, cluster: new FakeCluster(), metrics: new Registry(), logger: pino({ level }, sink) }), lines };
+  return { app: buildApp({ naming, cluster, metrics: new Registry(), logger: pino({ level }, sink) }), lines };
 }
 
 test('request logs are one pino line per request with the URL\'s secrets redacted', async () => {
@@ -304,4 +304,17 @@ test('redactUrl hides secret parameters and keeps the rest', () => {
     '/x?a=1&password=[redacted]&accessToken=[redacted]&healthChecker=[redacted]&b=2');
   assert.equal(redactUrl('/x?pass%77ord=p'), '/x?pass%77ord=[redacted]');
   assert.equal(redactUrl('/x?%E0%A4%A=1'), '/x?%E0%A4%A=1');
+});
+
+test('at info, a 503 with a retryable code (the member\'s own state) writes no line; a 500 writes a warning', async () => {
+  const cluster = new FakeCluster();
+  const { app, lines } = loggingApp('info', cluster);
+  cluster.failWith = new CairnError('CAIRN_MEMBER_BEHIND', 'installing a snapshot');
+  for (let i = 0; i < 5; i++) assert.equal((await app.inject({ method: 'GET', url: '/cairn/v1/state/digest' })).statusCode, 503);
+  assert.deepEqual(lines.filter((line) => line['msg'] === 'request answered'), [], 'no line per refused request');
+  cluster.failWith = new CairnError('CAIRN_INTERNAL', 'broken');
+  assert.equal((await app.inject({ method: 'GET', url: '/cairn/v1/state/digest' })).statusCode, 500);
+  await app.close();
+  const answered = lines.filter((line) => line['msg'] === 'request answered');
+  assert.deepEqual(answered.map((line) => [line['level'], line['status']]), [[40, 500]]);
 });
