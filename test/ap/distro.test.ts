@@ -232,6 +232,37 @@ test('a partition: both sides take writes; after the heal all agree and deregist
   assert.equal(view(m1, key('only-minority', '')), '10.9.9.9:80');
 });
 
+test('a member cut off from most of the group does not expire the instances whose clients beat on the other side (session 32)', async (t) => {
+  // Before: m3, alone in its view and so responsible for every service there, flagged and removed the instances
+  // homed on m1 and m2, and its tombstones won the merge after the heal: m1 and m2, which heard those clients beat
+  // throughout, lost them too until the clients registered again.
+  const network = new MemoryDistroNetwork();
+  const nodes = startNodes(network, members);
+  t.after(() => closeAll(nodes));
+  const [m1, m2, m3] = nodes as [DistroNode, DistroNode, DistroNode];
+  const timings = { 'preserved.heart.beat.interval': '100', 'preserved.heart.beat.timeout': '300', 'preserved.ip.delete.timeout': '600' };
+  const services = Array.from({ length: 6 }, (_, i) => key(`majority-${i}`, '10.0.7.1'));
+  for (const svc of services) await register(m1, svc, timings);
+  await converged(nodes, services, 'the registrations everywhere');
+  network.isolate('m3');
+  await waitFor(() => m3.liveMembers().length === 1 && m1.liveMembers().length === 2, { timeoutMs: 2000, what: 'both sides to see the partition' });
+  // The clients keep beating on the majority side for ten delete timeouts.
+  for (const started = Date.now(); Date.now() - started < 6000;) {
+    for (const svc of services) await m1.beat({ key: svc }, anonymous);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  assert.equal(services.map((svc) => view(m3, svc)).join(';'), services.map(() => '10.0.7.1:80').join(';'), 'the minority member kept them');
+  network.heal();
+  await waitFor(() => m3.liveMembers().length === 3, { timeoutMs: 2000, what: 'm3 to see its peers again' });
+  for (let round = 0; round < 10; round++) {
+    for (const svc of services) await m1.beat({ key: svc }, anonymous);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    for (const node of [m1, m2]) {
+      assert.equal(services.filter((svc) => view(node, svc) === '').length, 0, `after the heal (round ${round}), a member that heard the clients lost none`);
+    }
+  }
+});
+
 test('members follow the group membership: a joined member is a peer once it answers, gets everything and its share; one that left is dropped', async (t) => {
   const network = new MemoryDistroNetwork();
   const two = ['m1', 'm2'];
