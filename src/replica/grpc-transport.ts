@@ -800,6 +800,12 @@ export class GrpcPeerTransport implements PeerTransport {
     if (code === grpcStatus.UNAVAILABLE && error?.details.startsWith('No connection established') === true) {
       return this.notSent(`peer ${to} is unreachable`);
     }
+    // HTTP/2 REFUSED_STREAM (grpc-js: "Stream refused by server"): the peer refused the call before reading it, as a
+    // stopping member does (RFC 9113 §8.7: a refused stream was not processed). Certainly not written: the write
+    // goes on to the next leader instead of coming back as an unknown outcome.
+    if (code === grpcStatus.UNAVAILABLE && error?.details === 'Stream refused by server') {
+      return this.notSent(`peer ${to} refused the call unread (it is stopping)`);
+    }
     if (code === grpcStatus.UNIMPLEMENTED) return refusal('CAIRN_INTERNAL', `peer ${to} does not serve Forward`);
     // Refused before the leader read it: certainly not written, and no leader this member can reach.
     if (isPeerProtocolRefusal(error)) return this.notSent(`the leader ${to} runs another peer protocol version (a cluster in the middle of an upgrade): ${error?.details ?? ''}`);

@@ -13,6 +13,7 @@
 // The last suite runs the same checks against the in-process twin, MemoryTransport, which driver tests rely on.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { createServer as createHttp2Server, constants as http2Constants } from 'node:http2';
 import { createServer, type Socket } from 'node:net';
 import { describe, test } from 'node:test';
 import { Client, Metadata, Server, ServerCredentials, credentials } from '@grpc/grpc-js';
@@ -367,6 +368,27 @@ describe('GrpcPeerTransport', () => {
     const unknown = await a.transport.forward('127.0.1.99', { command: new Uint8Array([1]), deadlineMs: 3000 });
     assert.equal(unknown.ok ? 'ok' : unknown.code, 'CAIRN_NO_LEADER');
     assert.equal(a.transport.counters().forward_not_sent, 3);
+  });
+
+  test('forward refused by the peer before it read the call (HTTP/2 REFUSED_STREAM, a member stopping) is certainly not sent: CAIRN_NO_LEADER', async (t) => {
+    // A stopping leader refuses new streams; RFC 9113 §8.7: a refused stream was not processed. Session 32's upgrade
+    // audit saw such forwards answered CAIRN_OUTCOME_UNKNOWN (none of the nine was written), so the follower did not
+    // try the next leader and the client had to read the state back for nothing.
+    const cluster = new Cluster();
+    t.after(() => cluster.close());
+    const refusing = createHttp2Server();
+    refusing.on('stream', (stream) => {
+      stream.on('error', () => undefined);
+      stream.close(http2Constants.NGHTTP2_REFUSED_STREAM);
+    });
+    const port = await new Promise<number>((resolve) => refusing.listen(0, C, () => resolve((refusing.address() as { port: number }).port)));
+    t.after(() => new Promise<void>((resolve) => refusing.close(() => resolve())));
+    cluster.ports.set(C, port);
+    const a = await cluster.start(A);
+    a.transport.setPeers([C]);
+    const response = await a.transport.forward(C, { command: new Uint8Array([1]), deadlineMs: 3000 });
+    assert.equal(response.ok ? 'ok' : response.code, 'CAIRN_NO_LEADER');
+    assert.equal(a.transport.counters().forward_outcome_unknown, 0);
   });
 
   test('forward to a peer that never answers is CAIRN_OUTCOME_UNKNOWN at the deadline', async (t) => {
