@@ -380,6 +380,8 @@ export class Replica implements CommandProposer {
           // Leadership moved while the write waited for its Ready: it never reached this log; try the new leader.
           if (!(error instanceof NotProposed) || monotonicMs() >= deadline) throw error;
           lastError = error;
+          // Still leading (handing leadership over): wait for the new leader, or a tick, before trying again.
+          if (this.core.role === 'leader') await this.waitForLeaderNews(Math.min(deadline, monotonicMs() + this.options.tickMs));
           continue;
         }
       }
@@ -395,7 +397,9 @@ export class Replica implements CommandProposer {
       lastError = errorFromForward(response);
       // Refusals that certainly did not reach a log (the target was not, or no longer, the leader) are retried
       // while the client still waits; anything else (dropped, unknown, invalid) goes back to the client.
-      const certainlyNotWritten = response.code === 'CAIRN_NOT_LEADER' || response.code === 'CAIRN_NO_LEADER';
+      // A leader handing its leadership over refuses writes until the transfer ends: also certainly not written, and
+      // the next leader is a tick or two away.
+      const certainlyNotWritten = response.code === 'CAIRN_NOT_LEADER' || response.code === 'CAIRN_NO_LEADER' || response.code === 'CAIRN_TRANSFER_IN_PROGRESS';
       if (!certainlyNotWritten || monotonicMs() >= deadline) throw lastError;
       // The leader this member names did not take it (gone, or no longer leading): wait a tick, or less if a leader
       // is announced meanwhile, and try again until the deadline; the election after a leader's death takes longer
@@ -476,7 +480,9 @@ export class Replica implements CommandProposer {
       if (queued.timer !== null) clearTimeout(queued.timer);
       this.options.metrics?.proposal('refused');
       const error = cairnErrorFromRaft(one.code, one.leaderHint);
-      queued.reject(one.code === 'not-leader' ? new NotProposed(error.code, undefined, { details: { leader: one.leaderHint } }) : error);
+      // Not in the log: not-leader, and a transfer under way (its target leads in a moment), are tried again at the
+      // next leader while the write's deadline lasts.
+      queued.reject(one.code === 'not-leader' || one.code === 'transfer-in-progress' ? new NotProposed(error.code, undefined, { details: { leader: one.leaderHint } }) : error);
     }
   }
 

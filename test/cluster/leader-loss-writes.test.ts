@@ -5,7 +5,10 @@
 // before the election that follows, so `registerInstance` failed on every member; and a member cut off from its
 // peers answered CAIRN_NO_QUORUM only after the full 5 s, the npm client's own timeout, which gave up first.
 //
-// Method: three members on 127.0.1.145-147 (this file's block is 127.0.1.145-149). The leader is killed with SIGKILL
+// Writes sent while the leader hands its leadership over are acknowledged too, not refused CAIRN_TRANSFER_IN_PROGRESS.
+//
+// Method: three members on 127.0.1.145-147 (this file's block is 127.0.1.145-149). First, 16 writes to the leader
+// and a follower at once with a transfer of leadership: all must be acknowledged. Then the leader is killed with SIGKILL
 // and 300 ms later (before any election) each follower is sent a persistent registration: both must be acknowledged (printed: how long each
 // took). Then the new leader is killed too: the last member has had a leader and has none; once it has been without
 // one for three election timeouts (3 s), a write to it must be refused with CAIRN_NO_QUORUM in well under the 5 s
@@ -26,8 +29,22 @@ test('writes to followers survive the leader\'s death; a member left without a l
   const warm = await ledger.register(leader, 'leader-loss-warm');
   assert.equal(warm.kind, 'ok', `a write before the kill: ${warm.detail}`);
 
-  const followers = cluster.members.filter((member) => member !== leader);
-  await leader.kill9();
+  // Writes sent to the leader and a follower while the leader hands its leadership over are acknowledged: a leader
+  // transferring refuses writes (CAIRN_TRANSFER_IN_PROGRESS), and they go on to the new leader instead of coming
+  // back (session 32's upgrade audit saw 29 such refusals when the leader was moved before a restart).
+  {
+    const [target, other] = cluster.members.filter((member) => member !== leader) as [typeof leader, typeof leader];
+    const transfer = leader.request('POST', `/cairn/v1/cluster/transfer-leader?to=${target.addr}`, { timeoutMs: 10_000 });
+    const during = await Promise.all(Array.from({ length: 16 }, (_, i) => ledger.register(i % 2 === 0 ? leader : other, 'leader-loss-transfer')));
+    assert.equal((await transfer).status, 200, 'the transfer');
+    const refused = during.filter((outcome) => outcome.kind !== 'ok');
+    t.diagnostic(`writes during a leadership transfer: ${during.length - refused.length} ok; ${refused.map((o) => `${o.detail} via ${o.target}`).join(', ') || 'none refused'}`);
+    assert.deepEqual(refused.map((outcome) => outcome.detail), [], 'every write sent during the transfer is acknowledged');
+    await cluster.waitForLeader({ timeoutMs: 10_000 });
+  }
+  const { leader: current } = await cluster.waitForLeader({ timeoutMs: 10_000 });
+  const followers = cluster.members.filter((member) => member !== current);
+  await current.kill9();
   // Long enough for the followers' connections to the dead leader to notice it is gone (a write sent on one in the
   // same instant may be in flight when it breaks: outcome unknown, rightly), far shorter than an election timeout,
   // so both followers still name the dead leader.
