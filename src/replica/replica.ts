@@ -544,16 +544,7 @@ export class Replica implements CommandProposer {
       if (remaining <= 0 || this.closed) {
         throw new CairnError('CAIRN_NO_QUORUM', `no leader was elected within the request timeout (member ${this.options.id})`);
       }
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(done, Math.min(remaining, this.options.tickMs * 2));
-        const waiters = this.leaderWaiters;
-        function done(): void {
-          clearTimeout(timer);
-          waiters.delete(done);
-          resolve();
-        }
-        waiters.add(done);
-      });
+      await this.waitForLeaderNews(now + Math.min(remaining, this.options.tickMs * 2));
     }
   }
 
