@@ -28,8 +28,7 @@ import { buildGrpcServer, listenGrpcServer, shutdownGrpcServer } from '../../src
 import { ClientApiClient, GrpcCallError } from '../../src/api/grpc/client.ts';
 import { ActiveHealthChecker } from '../../src/health/health-checker.ts';
 import { HttpProber } from '../../src/health/http-prober.ts';
-import type { RaftStatus } from '../../src/raft/raft-core.ts';
-import { DirectProposer } from '../support/direct-proposer.ts';
+import { DirectProposer, soleLeader } from '../support/direct-proposer.ts';
 import { sleep, waitFor } from '../support/cluster.ts';
 import { buildHarness, call, query, type Harness } from '../api/http/harness.ts';
 
@@ -172,12 +171,7 @@ test('the prober drops them from a stored checker: the instance stays healthy, c
   await cp.putCluster(web, { name: 'DEFAULT', healthChecker: stored, checkPort: 80, useInstancePort4Check: true, metadata: {} });
   await cp.registerInstance(web, { cluster: 'DEFAULT', ip: targetHost, port, weight: 1, enabled: true, healthy: false, metadata: {} });
   const self = `${targetHost}:18848`;
-  const raft = {
-    status: (): RaftStatus => ({
-      id: self, role: 'leader', term: 1, vote: self, leader: self, commitIndex: proposer.log.length, appliedIndex: proposer.log.length,
-      lastIndex: proposer.log.length, snapshotIndex: 0, membership: { voters: [self], learners: [] }, ticksSinceLeaderContact: 0, progress: {},
-    }),
-  };
+  const raft = soleLeader(self, proposer);
   const metrics = new Registry();
   const warnings: Array<{ fields: object; message: string }> = [];
   const bounds = { minMs: 60, maxMs: 80, factor: 0.5 };

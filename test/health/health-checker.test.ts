@@ -17,9 +17,8 @@ import { CpRegistry } from '../../src/cp/cp-registry.ts';
 import { RegistryStateMachine } from '../../src/cp/registry-state-machine.ts';
 import { ActiveHealthChecker } from '../../src/health/health-checker.ts';
 import { FlipSender, type BatchOutcome } from '../../src/health/verdicts.ts';
-import type { RaftStatus } from '../../src/raft/raft-core.ts';
 import type { HealthChecker, ServiceKey } from '../../src/naming/model.ts';
-import { DirectProposer } from '../support/direct-proposer.ts';
+import { DirectProposer, soleLeader } from '../support/direct-proposer.ts';
 import { sleep, waitFor } from '../support/cluster.ts';
 
 const host = '127.0.1.104';
@@ -47,12 +46,7 @@ function harness(t: TestContext, options: { voters?: readonly string[]; beforeBa
     },
     assignProbers: (...args: Parameters<CpRegistry['assignProbers']>) => cp.assignProbers(...args),
   };
-  const raft = {
-    status: (): RaftStatus => ({
-      id: self, role: 'leader', term: 1, vote: self, leader: self, commitIndex: proposer.log.length, appliedIndex: proposer.log.length,
-      lastIndex: proposer.log.length, snapshotIndex: 0, membership: { voters: [...(options.voters ?? [self])], learners: [] }, ticksSinceLeaderContact: 0, progress: {},
-    }),
-  };
+  const raft = soleLeader(self, proposer, options.voters ?? [self]);
   const bounds = { minMs: 60, maxMs: 80, factor: 0.5 };
   const checker = new ActiveHealthChecker({
     self, raft, proposer: healthProposer, view: machine, registry: metrics, logger: quiet,

@@ -22,9 +22,8 @@ import { countResult, decideFlip, type Counts } from '../../src/health/verdicts.
 import { ActiveHealthChecker } from '../../src/health/health-checker.ts';
 import { CpRegistry } from '../../src/cp/cp-registry.ts';
 import { RegistryStateMachine } from '../../src/cp/registry-state-machine.ts';
-import type { RaftStatus } from '../../src/raft/raft-core.ts';
 import { MYSQL_READ_ONLY_SQL, type ServiceKey } from '../../src/naming/model.ts';
-import { DirectProposer } from '../support/direct-proposer.ts';
+import { DirectProposer, soleLeader } from '../support/direct-proposer.ts';
 import { sleep, waitFor } from '../support/cluster.ts';
 import { MariaDb, MARIADB_PASSWORD, MARIADB_USER, requireMariadb } from './mariadb.ts';
 
@@ -194,12 +193,7 @@ test('health checker: the only primary stays healthy through a connection storm,
   const proposer = new DirectProposer(machine);
   const cp = new CpRegistry(proposer, machine);
   const self = `${host}:18848`;
-  const raft = {
-    status: (): RaftStatus => ({
-      id: self, role: 'leader', term: 1, vote: self, leader: self, commitIndex: proposer.log.length, appliedIndex: proposer.log.length,
-      lastIndex: proposer.log.length, snapshotIndex: 0, membership: { voters: [self], learners: [] }, ticksSinceLeaderContact: 0, progress: {},
-    }),
-  };
+  const raft = soleLeader(self, proposer);
   const key: ServiceKey = { namespace: 'public', group: 'DEFAULT_GROUP', service: 'mysql-primary' };
   await cp.createService({ key, protectThreshold: 0, metadata: {}, selector: { type: 'none' }, kind: null });
   await cp.putCluster(key, { name: 'DEFAULT', healthChecker: mysqlTarget(server).checker, checkPort: 80, useInstancePort4Check: true, metadata: {} });

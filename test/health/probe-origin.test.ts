@@ -19,9 +19,8 @@ import type { ActiveChecker, ProbeTarget } from '../../src/health/probe.ts';
 import { CpRegistry } from '../../src/cp/cp-registry.ts';
 import { RegistryStateMachine } from '../../src/cp/registry-state-machine.ts';
 import { ActiveHealthChecker } from '../../src/health/health-checker.ts';
-import type { RaftStatus } from '../../src/raft/raft-core.ts';
 import type { ServiceKey } from '../../src/naming/model.ts';
-import { DirectProposer } from '../support/direct-proposer.ts';
+import { DirectProposer, soleLeader } from '../support/direct-proposer.ts';
 import { sleep } from '../support/cluster.ts';
 
 const host = '127.0.1.240';
@@ -112,12 +111,7 @@ test('end to end: an ActiveHealthChecker keeps four services on one slow origin 
   const proposer = new DirectProposer(machine);
   const cp = new CpRegistry(proposer, machine);
   const self = `${host}:18848`;
-  const raft = {
-    status: (): RaftStatus => ({
-      id: self, role: 'leader', term: 1, vote: self, leader: self, commitIndex: proposer.log.length, appliedIndex: proposer.log.length,
-      lastIndex: proposer.log.length, snapshotIndex: 0, membership: { voters: [self], learners: [] }, ticksSinceLeaderContact: 0, progress: {},
-    }),
-  };
+  const raft = soleLeader(self, proposer);
   const keys: ServiceKey[] = [1, 2, 3, 4].map((n) => ({ namespace: 'public', group: 'DEFAULT_GROUP', service: `og-slow${n}` }));
   for (const [index, key] of keys.entries()) {
     await cp.createService({ key, protectThreshold: 0, metadata: {}, selector: { type: 'none' }, kind: null });

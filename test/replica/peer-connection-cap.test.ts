@@ -16,6 +16,7 @@ import { test } from 'node:test';
 import { limits } from '../../src/limits.ts';
 import type { Message, NodeId } from '../../src/raft/types.ts';
 import { GrpcPeerTransport, type GrpcTransportLimits } from '../../src/replica/grpc-transport.ts';
+import { closedWithin } from '../support/sockets.ts';
 
 const A = '127.0.1.233';
 const B = '127.0.1.234';
@@ -58,25 +59,6 @@ async function start(self: NodeId, ports: Map<NodeId, number>, transportLimits: 
   return { transport, received, warnings };
 }
 
-/** closedWithin opens a raw TCP connection and resolves with whether the server closed it within `ms`. */
-function closedWithin(port: number, ms: number): Promise<boolean> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect({ host: A, port });
-    let connected = false;
-    const timer = setTimeout(() => {
-      socket.destroy();
-      resolve(false);
-    }, ms);
-    socket.once('connect', () => (connected = true));
-    socket.on('error', () => undefined);
-    socket.once('close', () => {
-      clearTimeout(timer);
-      if (connected) resolve(true);
-      else reject(new Error('the connection was not even accepted'));
-    });
-  });
-}
-
 function fromCount(received: readonly Message[], from: NodeId): number {
   return received.filter((message) => message.from === from).length;
 }
@@ -109,7 +91,7 @@ test('the peer port closes connections beyond peerConnectionsMax at once and cou
   assert.equal(a.transport.counters().connection_refused, 0);
 
   // A third connection is closed at once, before it sends a byte, counted and logged.
-  assert.equal(await closedWithin(a.transport.port, 2000), true, 'the connection beyond the bound was closed by A');
+  assert.equal(await closedWithin(A, a.transport.port, 2000), true, 'the connection beyond the bound was closed by A');
   assert.equal(a.transport.counters().connection_refused, 1);
   assert.equal(a.warnings.length, 1, JSON.stringify(a.warnings));
   assert.equal(a.warnings[0]?.fields['listener'], 'peer');

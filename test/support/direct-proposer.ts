@@ -3,8 +3,10 @@
 // an in-memory keyspace. This is a legitimate seam (STYLE.md §2): tests of the registry and of the HTTP and gRPC
 // routes are not tests of Raft, which has its own (test/raft, test/sim).
 //
-// API: createDirectNaming() for route tests; DirectProposer and MemoryKeyspace for the registry's own tests.
+// API: createDirectNaming() for route tests; DirectProposer and MemoryKeyspace for the registry's own tests;
+// soleLeader() for the Raft status a health checker reads from such a group.
 
+import type { RaftStatus } from '../../src/raft/raft-core.ts';
 import type { CommandProposer, ProposeOptions } from '../../src/replica/proposer.ts';
 import type { ApplyBatch, BatchWrite } from '../../src/replica/state-machine.ts';
 import { CpRegistry } from '../../src/cp/cp-registry.ts';
@@ -89,4 +91,17 @@ export function createDirectNaming(options: RegistryStateMachineOptions = {}): D
   const stateMachine = new RegistryStateMachine(options);
   const cp = new CpRegistry(new DirectProposer(stateMachine), stateMachine);
   return { naming: new NamingService({ cp }), stateMachine };
+}
+
+/**
+ * soleLeader is the Raft status source of a group that `proposer` commits for: `self` leads term 1 and has applied
+ * everything proposed so far (`voters`: the configuration, `self` alone by default).
+ */
+export function soleLeader(self: string, proposer: DirectProposer, voters: readonly string[] = [self]): { status(): RaftStatus } {
+  return {
+    status: (): RaftStatus => ({
+      id: self, role: 'leader', term: 1, vote: self, leader: self, commitIndex: proposer.log.length, appliedIndex: proposer.log.length,
+      lastIndex: proposer.log.length, snapshotIndex: 0, membership: { voters: [...voters], learners: [] }, ticksSinceLeaderContact: 0, progress: {},
+    }),
+  };
 }

@@ -26,6 +26,7 @@ import { NamingService } from '../../../src/naming/naming-service.ts';
 import { CappedGrpcServer } from '../../../src/replica/capped-grpc-server.ts';
 import { limits } from '../../../src/limits.ts';
 import { DirectProposer, createDirectNaming } from '../../support/direct-proposer.ts';
+import { closedWithin } from '../../support/sockets.ts';
 
 const host = '127.0.1.232';
 const healthCheck = '/grpc.health.v1.Health/Check';
@@ -56,25 +57,6 @@ function check(client: grpc.Client, timeoutMs = 5000): Promise<Buffer> {
 
 /** serving is HealthCheckResponse{status: SERVING} on the wire: field 1, varint 1. */
 const serving = Buffer.from([0x08, 0x01]);
-
-/** closedWithin opens a raw TCP connection and resolves with whether the server closed it within `ms`. */
-function closedWithin(port: number, ms: number): Promise<boolean> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect({ host, port });
-    let connected = false;
-    const timer = setTimeout(() => {
-      socket.destroy();
-      resolve(false);
-    }, ms);
-    socket.once('connect', () => (connected = true));
-    socket.on('error', () => undefined);
-    socket.once('close', () => {
-      clearTimeout(timer);
-      if (connected) resolve(true);
-      else reject(new Error('the connection was not even accepted'));
-    });
-  });
-}
 
 /** waitFor polls `condition` every 5 ms and fails after `timeoutMs`. */
 async function waitFor(what: string, condition: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<void> {
@@ -123,8 +105,8 @@ test('connections beyond connectionsMax are closed at once and counted; open one
   assert.equal(server.openConnections, 2);
 
   // A third connection is closed at once, before it sends a byte, and counted; so is a fourth.
-  assert.equal(await closedWithin(port, 2000), true, 'the connection beyond the bound was closed by the server');
-  assert.equal(await closedWithin(port, 2000), true, 'and the next one too');
+  assert.equal(await closedWithin(host, port, 2000), true, 'the connection beyond the bound was closed by the server');
+  assert.equal(await closedWithin(host, port, 2000), true, 'and the next one too');
   assert.equal(await refusedCount(registry), 2);
   // A gRPC client beyond the bound gets no connection, hence no answer (UNAVAILABLE: its one connection failed).
   const third = healthClient(address, 60_000);
