@@ -9,9 +9,10 @@ import { CairnError } from '../src/errors.ts';
 import { StallWatch, type StallApi } from '../src/stall.ts';
 import { sleep } from './support/cluster.ts';
 
-function refusal(watch: StallWatch, api: StallApi = 'http'): CairnError | null {
+function refusal(watch: StallWatch, api: StallApi = 'http', kind: 'write' | 'read' = 'write'): CairnError | null {
   try {
-    watch.fenceWrite(api);
+    if (kind === 'write') watch.fenceWrite(api);
+    else watch.fenceRead(api);
     return null;
   } catch (error) {
     assert.ok(error instanceof CairnError, `a CairnError, got ${String(error)}`);
@@ -74,15 +75,7 @@ test('reads are refused in the same window as writes, counted apart, and served 
   const watch = new StallWatch({ checkMs: 100, thresholdMs: 1000, graceMs: 150, now: () => now, onRefused: (api) => writes.push(api), onReadRefused: (api) => reads.push(api) });
   watch.start();
   t.after(() => watch.stop());
-  const readRefusal = (api: StallApi): CairnError | null => {
-    try {
-      watch.fenceRead(api);
-      return null;
-    } catch (error) {
-      assert.ok(error instanceof CairnError);
-      return error;
-    }
-  };
+  const readRefusal = (api: StallApi): CairnError | null => refusal(watch, api, 'read');
   now += 100;
   watch.tick();
   assert.equal(readRefusal('http'), null, 'a running member serves reads');
